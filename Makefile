@@ -1,0 +1,121 @@
+# aiserve: one Makefile for three programs. Each top-level module directory
+# (lib, engine, server, loadgen) holds a module.mk that names its pkg-config
+# packages, extra libraries and the modules it links against; this file turns
+# every module into a static library, a Criterion test binary (all *_test.c of
+# the module) and, when it has a main.c, a program.
+#
+#   make            build the three programs into $(BUILD)/
+#   make test       install deps, then format check, unit tests (plain and
+#                   ASan+UBSan), black-box tests, fuzz smoke; last line totals
+#   make asan       build everything with ASan+UBSan into build-asan/
+#   make demo       install deps, build, serve and load-test for a short while
+#   make fuzz       build the libFuzzer targets (clang)
+
+BUILD ?= build
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra $(if $(CI),-Werror,)
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+ifeq ($(SAN),1)
+CFLAGS += $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
+endif
+ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS)
+ALL_CPPFLAGS = -I. -MMD -MP $(CPPFLAGS)
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+ALL_CPPFLAGS += -DAISERVE_VERSION='"$(VERSION)"'
+
+.DEFAULT_GOAL := all
+MODULES := lib engine server loadgen
+include $(foreach m,$(MODULES),$(wildcard $(m)/module.mk))
+
+# pkgs_cflags/pkgs_libs: pkg-config output for a module and everything it links.
+mod_closure = $(1) $($(1)_DEPS)
+pc_cflags = $(if $(strip $(1)),$(shell $(PKG_CONFIG) --cflags $(1)))
+pc_libs = $(if $(strip $(1)),$(shell $(PKG_CONFIG) --libs $(1)))
+
+define MODULE
+$(1)_ALL_SRCS := $$(shell find $(1) -name '*.c' | sort)
+$(1)_SRCS := $$(filter-out $(1)/main.c %_test.c $$($(1)_EXCLUDE),$$($(1)_ALL_SRCS))
+$(1)_TEST_SRCS := $$(filter %_test.c,$$($(1)_ALL_SRCS))
+$(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_SRCS) $$($(1)_GEN_SRCS))
+$(1)_TEST_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_TEST_SRCS))
+$(1)_LIB := $(BUILD)/lib$(1).a
+$(1)_PKG_ALL := $$(foreach m,$$(call mod_closure,$(1)),$$($$(m)_PKGS))
+$(1)_LINK := $$(foreach m,$$(call mod_closure,$(1)),$(BUILD)/lib$$(m).a) \
+	$$(call pc_libs,$$($(1)_PKG_ALL)) $$(foreach m,$$(call mod_closure,$(1)),$$($$(m)_LDLIBS)) -lpthread -lm
+
+$$($(1)_OBJS) $$($(1)_TEST_OBJS) $(BUILD)/obj/$(1)/main.o: ALL_CPPFLAGS += $$(call pc_cflags,$$($(1)_PKG_ALL))
+
+$$($(1)_LIB): $$($(1)_OBJS)
+	@mkdir -p $$(@D)
+	rm -f $$@ && ar rcs $$@ $$^
+
+$(BUILD)/tests/$(1)_tests: $$($(1)_TEST_OBJS) $$(foreach m,$$(call mod_closure,$(1)),$(BUILD)/lib$$(m).a)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) -o $$@ $$($(1)_TEST_OBJS) $$($(1)_LINK) $$(shell $(PKG_CONFIG) --libs criterion)
+
+ifneq ($$($(1)_PROG),)
+$(BUILD)/$$($(1)_PROG): $(BUILD)/obj/$(1)/main.o $$(foreach m,$$(call mod_closure,$(1)),$(BUILD)/lib$$(m).a)
+	$$(CC) $$(LDFLAGS) -o $$@ $(BUILD)/obj/$(1)/main.o $$($(1)_LINK)
+PROGS += $(BUILD)/$$($(1)_PROG)
+$$($(1)_PROG): $(BUILD)/$$($(1)_PROG)
+.PHONY: $$($(1)_PROG)
+endif
+ifneq ($$($(1)_TEST_SRCS),)
+UNIT_TESTS += $(BUILD)/tests/$(1)_tests
+endif
+endef
+$(foreach m,$(MODULES),$(eval $(call MODULE,$(m))))
+
+.PHONY: all test unit asan demo fuzz format format-check clean bench
+all: $(PROGS) $(UNIT_TESTS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+unit: $(UNIT_TESTS)
+
+asan:
+	$(MAKE) BUILD=build-asan SAN=1 all
+
+test:
+	@scripts/install-deps.sh
+	@scripts/run-tests.sh
+
+demo:
+	@scripts/install-deps.sh
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+bench: all
+	@bench/run-all.sh
+
+# ---- libFuzzer targets: fuzz/<module>_<name>.c links lib<module>.a built with clang
+FUZZ_SRCS := $(wildcard fuzz/*.c)
+FUZZ_BINS := $(patsubst fuzz/%.c,build-fuzz/%,$(FUZZ_SRCS))
+fuzz: $(FUZZ_BINS)
+build-fuzz/%: fuzz/%.c FORCE
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang SAN=1 \
+		CFLAGS="-O1 -g -fsanitize=fuzzer-no-link" \
+		build-fuzz/lib$(firstword $(subst _, ,$*)).a $(foreach m,$($(firstword $(subst _, ,$*))_DEPS),build-fuzz/lib$(m).a)
+	clang -std=gnu11 -I. -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< \
+		build-fuzz/lib$(firstword $(subst _, ,$*)).a \
+		$(foreach m,$($(firstword $(subst _, ,$*))_DEPS),build-fuzz/lib$(m).a) \
+		$(call pc_libs,$(foreach m,$(call mod_closure,$(firstword $(subst _, ,$*))),$($(m)_PKGS))) \
+		$(foreach m,$(call mod_closure,$(firstword $(subst _, ,$*))),$($(m)_LDLIBS)) -lpthread -lm
+FORCE:
+
+# ---- formatting: clang-format owns the layout of our C (generated code excluded)
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' | grep -v -E '(^|/)(third_party|generated)/|\.pb-c\.')
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_FILES) && echo "format-check: ok"
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Runs every test of the project and ends with one line "N passed, N failed".
+#   1. format check            (1 test)
+#   2. build (warnings are errors under CI)
+#   3. Criterion unit tests    (each test case)
+#   4. the same unit tests built with ASan+UBSan
+#   5. black-box pytest suite  (each test case)
+#   6. suites under tests/suites/*.sh, each ending "N passed, N failed"
+#   7. libFuzzer smoke runs    (1 test per target)
+# Environment: FAST=1 skips the ASan build and the fuzz runs (for local loops).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+passed=0
+failed=0
+jobs=$(nproc 2>/dev/null || echo 2)
+art=tests/artifacts
+mkdir -p "$art"
+
+count() { passed=$((passed + $1)); failed=$((failed + $2)); }
+say() { printf '\n== %s\n' "$*"; }
+
+# Criterion prints "Synthesis: Tested: T | Passing: P | Failing: F | Crashing: C".
+run_unit() {
+    local bin=$1 out
+    out=$("$bin" -j1 2>&1)
+    local rc=$?
+    echo "$out" | grep -E "^\[----\]|FAIL|Synthesis" | tail -20
+    local syn p f c
+    syn=$(echo "$out" | grep -o 'Tested: [0-9]* | Passing: [0-9]* | Failing: [0-9]* | Crashing: [0-9]*' | tail -1)
+    if [ -z "$syn" ]; then
+        echo "$out" | tail -20
+        count 0 1
+        return
+    fi
+    p=$(echo "$syn" | sed -E 's/.*Passing: ([0-9]+).*/\1/')
+    f=$(echo "$syn" | sed -E 's/.*Failing: ([0-9]+).*/\1/')
+    c=$(echo "$syn" | sed -E 's/.*Crashing: ([0-9]+).*/\1/')
+    count "$p" $((f + c))
+    [ $rc -eq 0 ] || [ $((f + c)) -gt 0 ] || count 0 1
+}
+
+say "format-check"
+if make --no-print-directory format-check; then count 1 0; else count 0 1; fi
+
+say "build"
+if ! make --no-print-directory -j"$jobs" all >"$art/build.log" 2>&1; then
+    tail -40 "$art/build.log"
+    count 0 1
+    echo
+    echo "$passed passed, $failed failed"
+    exit 1
+fi
+echo "build: ok"
+
+say "unit tests"
+for t in build/tests/*_tests; do [ -x "$t" ] && { echo "-- $t"; run_unit "$t"; }; done
+
+if [ "${FAST:-0}" != 1 ]; then
+    say "unit tests under ASan+UBSan"
+    if make --no-print-directory -j"$jobs" BUILD=build-asan SAN=1 all >"$art/build-asan.log" 2>&1; then
+        export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1
+        for t in build-asan/tests/*_tests; do [ -x "$t" ] && { echo "-- $t"; run_unit "$t"; }; done
+        unset ASAN_OPTIONS UBSAN_OPTIONS
+    else
+        tail -40 "$art/build-asan.log"
+        count 0 1
+    fi
+fi
+
+say "black-box tests (pytest)"
+if find tests -name "test_*.py" | grep -q .; then
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$art/pytest.xml" tests 2>&1 | tail -30
+    read -r p f < <(/usr/bin/python3 - "$art/pytest.xml" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    r = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print(0, 1); sys.exit()
+suites = [r] if r.tag == "testsuite" else list(r)
+t = sum(int(s.get("tests", 0)) for s in suites)
+bad = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+sk = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - bad - sk, bad)
+PY
+)
+    count "$p" "$f"
+fi
+
+for s in tests/suites/*.sh; do
+    [ -f "$s" ] || continue
+    say "suite $s"
+    line=$(bash "$s" 2>&1 | tee "$art/$(basename "$s" .sh).log" | tail -1)
+    echo "$line"
+    if [[ "$line" =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+    else
+        tail -20 "$art/$(basename "$s" .sh).log"
+        count 0 1
+    fi
+done
+
+if [ "${FAST:-0}" != 1 ] && compgen -G "fuzz/*.c" >/dev/null; then
+    say "fuzz smoke runs"
+    if make --no-print-directory fuzz >"$art/build-fuzz.log" 2>&1; then
+        for f in fuzz/*.c; do
+            name=$(basename "$f" .c)
+            secs=$(cat "fuzz/$name.seconds" 2>/dev/null || echo 15)
+            corpus=$(mktemp -d)
+            [ -d "fuzz/corpus/$name" ] && cp -r "fuzz/corpus/$name/." "$corpus/"
+            if "build-fuzz/$name" -max_total_time="$secs" -print_final_stats=0 "$corpus" \
+                >"$art/fuzz-$name.log" 2>&1; then
+                echo "fuzz $name: ${secs}s clean"
+                count 1 0
+            else
+                echo "fuzz $name: FAILED"
+                tail -30 "$art/fuzz-$name.log"
+                count 0 1
+            fi
+            rm -rf "$corpus"
+        done
+    else
+        tail -30 "$art/build-fuzz.log"
+        count 0 1
+    fi
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,5 @@
+# server: the aiserve application server.
+server_PKGS :=
+server_LDLIBS :=
+server_DEPS := engine lib
+server_PROG := aiserve
