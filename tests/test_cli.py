@@ -3,7 +3,7 @@ import subprocess
 
 import pytest
 
-from conftest import binary
+from harness import binary
 
 PROGRAMS = ["aiserve", "aiinfer", "aiload"]
 
