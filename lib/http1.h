@@ -1,0 +1,134 @@
+/*
+ * http1: an HTTP/1.x message-head parser and a chunked-body decoder, in the
+ * style of picohttpparser.
+ *
+ * Contract of the head parsers:
+ *   - zero-copy: every string handed back is a pointer + length into the
+ *     caller's buffer, valid as long as that buffer is; nothing is
+ *     NUL-terminated;
+ *   - zero-alloc and stateless: on more input, call again with the whole head
+ *     so far; pass the length given on the previous call as last_len (0 the
+ *     first time) so the parser only rescans the new bytes for the end of the
+ *     head (a cheap slowloris defence);
+ *   - the parser never reads buf[len] or beyond;
+ *   - returns the length of the head in bytes (> 0, including the blank line),
+ *     HTTP1_INCOMPLETE (-2) when the head has not ended yet, HTTP1_BAD (-1) on
+ *     malformed input, HTTP1_TOO_MANY_HEADERS (-3) when the head is
+ *     well-formed but has more than max_headers header lines.
+ *
+ * Leniency: bare LF line endings are accepted (RFC 9112 §2.2); obsolete line
+ * folding, whitespace before the colon, control characters in values, and
+ * non-token characters in the method or header names are rejected (they are
+ * the request-smuggling vectors).
+ */
+#ifndef HTTP1_H
+#define HTTP1_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+enum {
+    HTTP1_BAD = -1,
+    HTTP1_INCOMPLETE = -2,
+    HTTP1_TOO_MANY_HEADERS = -3,
+};
+
+typedef struct http1_header {
+    const char *name; /* as sent (case preserved) */
+    size_t name_len;
+    const char *value; /* leading and trailing spaces/tabs trimmed */
+    size_t value_len;
+} http1_header;
+
+typedef struct http1_request {
+    const char *method;
+    size_t method_len;
+    const char *target; /* the raw request-target, e.g. "/a/b?x=1" */
+    size_t target_len;
+    int minor_version;  /* 0 or 1 (HTTP/1.0 or HTTP/1.1) */
+    size_t num_headers; /* entries filled in the caller's header array */
+} http1_request;
+
+typedef struct http1_response {
+    int minor_version;
+    int status; /* 100..999 */
+    const char *reason;
+    size_t reason_len;
+    size_t num_headers;
+} http1_response;
+
+/* Parses a request head: "METHOD SP target SP HTTP/1.x CRLF *(header CRLF) CRLF".
+ * headers[0..max_headers) receives the header lines. */
+int http1_parse_request(const char *buf, size_t len, size_t last_len, http1_request *req,
+                        http1_header *headers, size_t max_headers);
+
+/* Parses a response head: "HTTP/1.x SP 3DIGIT [SP reason] CRLF *(header CRLF) CRLF". */
+int http1_parse_response(const char *buf, size_t len, size_t last_len, http1_response *res,
+                         http1_header *headers, size_t max_headers);
+
+/* Parses a header block alone (e.g. chunked trailers), up to and including
+ * the blank line. Same return convention. */
+int http1_parse_headers(const char *buf, size_t len, size_t last_len, http1_header *headers,
+                        size_t max_headers, size_t *num_headers);
+
+/*
+ * Chunked transfer-coding decoder. The state is caller-owned: zero it (or use
+ * HTTP1_CHUNKED_INIT) before the first call of a body. Fields starting with an
+ * underscore are private.
+ *
+ * http1_decode_chunked() decodes in place: it is given buf[0..*len) (the next
+ * raw bytes of the body) and rewrites that region so that buf[0..*len) on
+ * return holds only payload bytes. It returns
+ *   HTTP1_INCOMPLETE (-2): all input was consumed, the body has not ended;
+ *   HTTP1_BAD (-1):        malformed framing (bad hex, a chunk size of
+ *                          more than 15 hex digits, missing CRLF, NUL in a
+ *                          trailer, or too much framing: see max_overhead);
+ *   n >= 0:                the body ended (last chunk and trailers read);
+ *                          the n bytes right after the payload, i.e.
+ *                          buf[*len .. *len + n), were not part of the body
+ *                          (the next pipelined request begins there).
+ * Trailers are consumed and ignored. Chunk extensions are skipped.
+ */
+typedef struct http1_chunked {
+    uint64_t _left;     /* payload bytes left in the current chunk */
+    uint64_t _overhead; /* framing bytes seen (size lines, CRLFs, trailers) */
+    /* Framing bytes allowed (size lines, extensions, CRLFs, trailers). 0: the
+     * default rule, which fails once framing passes 100 KiB and 3x the payload
+     * (a flood of tiny chunks); otherwise a hard cap in bytes. */
+    uint64_t max_overhead;
+    uint64_t _payload;
+    int _state;
+    int _hexdigits;
+} http1_chunked;
+
+#define HTTP1_CHUNKED_INIT                                                                         \
+    {                                                                                              \
+        0, 0, 0, 0, 0, 0                                                                           \
+    }
+
+ssize_t http1_decode_chunked(http1_chunked *dec, char *buf, size_t *len);
+
+/* 1 once the decoder has seen the end of the body. */
+int http1_chunked_done(const http1_chunked *dec);
+
+/* ---- helpers for both sides ---- */
+
+/* Case-insensitive comparison of s[0..len) with the NUL-terminated lit. */
+int http1_token_eq(const char *s, size_t len, const char *lit);
+
+/* The first header named name (case-insensitive), or NULL. */
+const http1_header *http1_find_header(const http1_header *headers, size_t n, const char *name);
+
+/* Parses a Content-Length value: 1*DIGIT, no sign, no spaces, at most 18
+ * digits. Returns the value, or -1 if it is not a valid length. */
+int64_t http1_parse_length(const char *s, size_t len);
+
+/* 1 if the comma-separated header value contains the token tok
+ * (case-insensitive), e.g. "keep-alive, Upgrade" contains "upgrade". */
+int http1_value_has_token(const char *v, size_t len, const char *tok);
+
+/* The standard reason phrase for a status code ("Unknown" if none). */
+const char *http1_reason(int status);
+
+#endif
