@@ -1,0 +1,193 @@
+/*
+ * runner: one load test, controllable while it runs. This is the control and
+ * statistics API shared by the headless CLI (loadgen/main.c) and the web UI.
+ *
+ * Threads: runner_create() starts N worker threads (each with its own epoll
+ * loop, users, connections and histograms; nothing shared on the hot path)
+ * and one control thread (spawning, run-time limit, merging worker stats once
+ * a second, per-second history). Every function below may be called from any
+ * thread, e.g. an HTTP handler of the web UI; they lock briefly and never wait
+ * on the network. Only runner_wait() blocks.
+ *
+ * Units: times in the snapshot are milliseconds as doubles (measured in
+ * microseconds); rates are per second.
+ *
+ * Ownership: the runner borrows the scenario (it must outlive the runner);
+ * strings passed in are copied; snapshots and buffers belong to the caller.
+ */
+#ifndef LOADGEN_RUNNER_H
+#define LOADGEN_RUNNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "lib/buf.h"
+#include "loadgen/scenario.h"
+
+typedef struct runner runner;
+
+/* Locust's runner states (lower-case names via runner_state_name()). */
+typedef enum runner_state {
+    RUNNER_READY,    /* created, never started */
+    RUNNER_SPAWNING, /* users are being started at the spawn rate */
+    RUNNER_RUNNING,  /* all users started (or the open model is running) */
+    RUNNER_STOPPING, /* no new requests; in-flight ones are being awaited */
+    RUNNER_STOPPED,  /* all requests recorded; may be started again */
+} runner_state;
+
+/* Fixed at creation. Zero fields take the defaults shown. */
+typedef struct runner_opts {
+    int threads;              /* worker threads; 0: one per online core */
+    double connect_timeout_s; /* 0: 10 s */
+    double timeout_s;         /* response timeout per request; 0: 60 s */
+    double stop_timeout_s;    /* how long stop awaits in-flight requests; 0: 10 s */
+    int reset_stats;          /* 1: reset stats once spawning completes (--reset-stats) */
+    int full_history;         /* 1: history keeps per-name rows too (--csv-full-history) */
+    unsigned seed;            /* random seed for wait times and substitutions; 0: time */
+} runner_opts;
+
+/* One stage of a ramping open model: the arrival rate goes linearly from the
+ * previous stage's end rate (or rate_start) to target over duration_s. */
+typedef struct runner_stage {
+    double duration_s;
+    double target;
+} runner_stage;
+
+/* Parameters of a start (or of a change while running). */
+typedef struct runner_start_params {
+    int users;         /* closed model: peak users; open model: max connections */
+    double spawn_rate; /* users started per second (> 0) */
+    const char *host;  /* "http://host[:port]"; NULL: the scenario's host */
+    double run_time_s; /* 0: until runner_stop(); counted from start, ramp-up included */
+    double rate;       /* > 0: open model, arrivals per second (constant or the start rate) */
+    const runner_stage *stages; /* open model ramping stages, copied; may be NULL */
+    size_t nstages;
+} runner_start_params;
+
+/* Returns NULL and a message in err on failure (bad options, no threads). */
+runner *runner_create(const scenario *sc, const runner_opts *opts, char *err, size_t errlen);
+
+/* Stops (awaiting in-flight requests), joins every thread, frees the runner. */
+void runner_free(runner *r);
+
+/* Starts a test. While SPAWNING or RUNNING this retargets the run instead:
+ * the new user count and spawn rate apply from now on (Locust's "Edit");
+ * host and run_time are then ignored. From STOPPED it starts a fresh test with
+ * reset stats. Returns 0, or -EINVAL with a message in err (bad host, users < 1,
+ * spawn_rate <= 0, host unresolvable). */
+int runner_start(runner *r, const runner_start_params *p, char *err, size_t errlen);
+
+/* Changes users and spawn rate of a running test. 0, or -EINVAL when not running. */
+int runner_set_users(runner *r, int users, double spawn_rate);
+
+/* Asks the run to stop: no new request starts; in-flight requests are awaited
+ * for up to stop_timeout_s, then the rest are recorded as failed ("aborted at
+ * stop"). Returns at once; the state goes STOPPING, then STOPPED. */
+void runner_stop(runner *r);
+
+/* Blocks until the state is STOPPED (or READY), or timeout_ms passes (-1: no
+ * limit). Returns 1 when stopped, 0 on timeout. */
+int runner_wait(runner *r, int timeout_ms);
+
+/* Clears every statistic, error and the history; the run goes on. */
+void runner_reset_stats(runner *r);
+
+runner_state runner_get_state(const runner *r);
+const char *runner_state_name(runner_state s); /* "ready", "spawning", ... */
+
+/* ---- statistics snapshot ---- */
+
+/* Locust's PERCENTILES_TO_REPORT: 50 66 75 80 90 95 98 99 99.9 99.99 100. */
+#define RUNNER_NPCT 11
+extern const double runner_percentiles[RUNNER_NPCT]; /* as fractions: 0.5 ... 1.0 */
+
+typedef struct runner_entry {
+    char method[16]; /* "GET"; "" for the aggregate */
+    char name[256];  /* stats name; "Aggregated" for the aggregate */
+    uint64_t num_requests;
+    uint64_t num_failures;
+    double avg_ms, min_ms, max_ms, median_ms; /* 0 when num_requests == 0 */
+    double avg_content_length;                /* bytes */
+    double total_rps, total_fail_per_sec;     /* whole run */
+    double current_rps, current_fail_per_sec; /* Locust's current window */
+    double pct_ms[RUNNER_NPCT];               /* whole run, corrected latency */
+    double current_pct_ms[RUNNER_NPCT];       /* last 10 s window, corrected */
+    double service_pct_ms[RUNNER_NPCT];       /* whole run, uncorrected service time */
+    double service_avg_ms;
+    uint64_t not_on_time; /* requests sent more than 10 ms after their intended start */
+} runner_entry;
+
+typedef struct runner_error {
+    char method[16];
+    char name[256];
+    char error[256]; /* e.g. "HTTPError(404)", "ConnectionRefusedError" */
+    uint64_t occurrences;
+    int64_t first_seen, last_seen; /* Unix seconds */
+} runner_error;
+
+typedef struct runner_snapshot {
+    runner_state state;
+    int user_count;   /* users running now */
+    int target_users; /* the -u of the test */
+    double spawn_rate;
+    int open_model;     /* 1 when --rate drives the run */
+    double target_rate; /* open model: arrivals per second now */
+    char host[256];
+    int64_t start_time; /* Unix seconds the test started; 0 before */
+    double elapsed_s;   /* seconds since start (frozen at stop) */
+    double run_time_s;  /* requested limit, 0: none */
+    size_t nentries;    /* per-name rows, sorted by (name, method) */
+    runner_entry *entries;
+    runner_entry total; /* the Aggregated row */
+    size_t nerrors;
+    runner_error *errors; /* sorted by occurrences, descending */
+    double fail_ratio;    /* failures / requests of the aggregate, 0..1 */
+    uint64_t dropped;     /* open model: arrivals never sent (run ended first) */
+    int cpu_warning;      /* 1 once a worker thread ran above 90 % CPU */
+    double cpu_percent;   /* busiest worker thread's CPU over the last second */
+} runner_snapshot;
+
+/* Takes a consistent snapshot (fresh up to the last 1 s merge). NULL on OOM. */
+runner_snapshot *runner_snapshot_take(runner *r);
+void runner_snapshot_free(runner_snapshot *s);
+
+/* ---- per-second history (one sample per second since the start) ---- */
+
+typedef struct runner_history_point {
+    int64_t time; /* Unix seconds */
+    int user_count;
+    double current_rps, current_fail_per_sec;
+    double current_p50_ms, current_p95_ms;
+    uint64_t total_requests, total_failures;
+} runner_history_point;
+
+/* Copies up to max points starting at index from (0 = the first second) into
+ * out; returns how many were copied. runner_history_len() gives the total. */
+size_t runner_history_len(runner *r);
+size_t runner_history_get(runner *r, size_t from, runner_history_point *out, size_t max);
+
+/* ---- Locust-compatible files (exact names and headers, see docs/aiload.md) ---- */
+
+/* PREFIX_stats.csv: the current snapshot, one row per name plus Aggregated. */
+int runner_csv_stats(runner *r, buf *out);
+/* PREFIX_stats_history.csv: header plus every row recorded so far (all names
+ * when full_history, otherwise the Aggregated rows only). */
+int runner_csv_history(runner *r, buf *out);
+/* Only the rows recorded after *cursor (0 at first, header included then);
+ * *cursor advances. For appending to an open file once a second. */
+int runner_csv_history_append(runner *r, buf *out, size_t *cursor);
+/* PREFIX_failures.csv and PREFIX_exceptions.csv (aiload has no exceptions:
+ * header only, as Locust writes it for a run without any). */
+int runner_csv_failures(runner *r, buf *out);
+int runner_csv_exceptions(runner *r, buf *out);
+
+/* Machine-readable summary: every entry with full percentiles (corrected and
+ * service time), errors, totals, open-model counters. */
+int runner_json_summary(runner *r, buf *out);
+
+/* Helpers: write a buf produced above to a FILE* / to path (atomic rename). */
+int runner_write_file(const char *path, const buf *b);
+int runner_write_stream(FILE *f, const buf *b);
+
+#endif
