@@ -1,0 +1,159 @@
+/* engine: the aiinfer ONNX inference engine, the one public header.
+ *
+ * Two handles:
+ *   eng_model  a loaded, optimised graph with its weights. Immutable after load:
+ *              the weights (already folded, fused and reordered for the backend) are
+ *              read-only and shared by every context of the process, and by every
+ *              process forked after the load (copy-on-write pages never written).
+ *   eng_ctx    what one inference stream needs to run the model: backend primitives,
+ *              activation arena and scratchpad. Contexts are cheap next to a model.
+ *
+ * Thread rule: an eng_model may be shared by any number of threads and contexts.
+ * An eng_ctx is used by one thread at a time (no internal locking); use one context
+ * per thread. Backend primitives are created lazily, on the thread that first runs a
+ * given batch size (or calls eng_ctx_warmup), and keep a private scratchpad, so a
+ * context may move between threads as long as calls never overlap.
+ *
+ * Thread policy: a context with threads == 1 never starts a thread of any kind; the
+ * calling thread does all the work. With threads > 1 the backend (oneDNN on OpenMP)
+ * runs each primitive on a pool of `threads` threads owned by the calling thread;
+ * libgomp lets those threads spin between primitives (OMP_WAIT_POLICY and
+ * GOMP_SPINCOUNT in the environment control it), which steals CPU from a server
+ * between requests: prefer N processes or threads with 1-thread contexts.
+ *
+ * Fork rule: eng_model_load never creates a thread or an OpenMP pool, so a process
+ * may load models and then fork; contexts must be created after the fork (in the
+ * worker). Forking while a threads > 1 context exists is undefined (libgomp hangs).
+ *
+ * Errors: functions return 0 or a negative eng_status; loaders return NULL and
+ * write a message naming what is wrong (the node, the tensor, the byte offset) into
+ * the caller's buffer. Bad input never aborts the process.
+ */
+#ifndef ENGINE_ENGINE_H
+#define ENGINE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ENG_MAX_RANK 8
+/* Suggested size for the error buffers of the loaders. */
+#define ENG_ERRLEN 256
+
+typedef struct eng_model eng_model;
+typedef struct eng_ctx eng_ctx;
+
+/* Status codes, returned negated (0 is success). */
+typedef enum eng_status {
+    ENG_OK = 0,
+    ENG_EINVAL = 1,       /* bad argument: NULL, batch out of range, wrong index */
+    ENG_ENOMEM = 2,       /* allocation failed */
+    ENG_EIO = 3,          /* file could not be opened, read or mapped */
+    ENG_EFORMAT = 4,      /* not a valid ONNX model or tensor */
+    ENG_EUNSUPPORTED = 5, /* valid ONNX, but an op/attribute/dtype we do not run */
+    ENG_ESHAPE = 6,       /* shapes that do not fit together */
+    ENG_EBACKEND = 7,     /* oneDNN refused a primitive it should have accepted */
+} eng_status;
+
+/* Element types, numbered as ONNX TensorProto.DataType. Compute is float32; int64
+ * (and int32/bool) tensors carry shapes, indices and axes. */
+typedef enum eng_dtype {
+    ENG_DTYPE_UNDEFINED = 0,
+    ENG_FLOAT = 1,
+    ENG_INT32 = 6,
+    ENG_INT64 = 7,
+    ENG_BOOL = 9,
+} eng_dtype;
+
+/* One graph input or output. shape[i] == -1 marks a dynamic dimension; only the
+ * first (batch) dimension may be dynamic. `name` points into the model and lives
+ * as long as it. `item_count` is the number of elements per batch item (product of
+ * dims 1..rank-1; for rank 0 it is 1). */
+typedef struct eng_tensor_info {
+    const char *name;
+    eng_dtype dtype;
+    int rank;
+    int64_t shape[ENG_MAX_RANK];
+    int64_t item_count;
+} eng_tensor_info;
+
+/* Load options; a NULL pointer means all defaults (zero-initialise to get them). */
+typedef struct eng_load_opts {
+    /* 1: run every op with the portable C reference kernels (the test oracle).
+     * 0: oneDNN where it applies, reference kernels for the rest. */
+    int reference_only;
+    /* 1: keep the graph as written (no BatchNorm folding or fusion). */
+    int no_graph_passes;
+    /* Graph inputs to freeze into constants at load, each a serialized ONNX
+     * TensorProto matched to the input by its name (ONNX's node tests pass weights
+     * as inputs; frozen, they take the same fast path as initializers). */
+    int n_bind;
+    const void *const *bind_pb;
+    const size_t *bind_len;
+} eng_load_opts;
+
+/* Loads a model from a file (mapped, parsed, then unmapped). NULL on failure with
+ * a message in err[errlen] (may be NULL). The caller frees with eng_model_free. */
+eng_model *eng_model_load_file(const char *path, const eng_load_opts *opts, char *err,
+                               size_t errlen);
+/* Loads from memory; `data` is not referenced after the call returns. */
+eng_model *eng_model_load_memory(const void *data, size_t len, const eng_load_opts *opts, char *err,
+                                 size_t errlen);
+/* Frees a model. Every context made from it must have been freed first. */
+void eng_model_free(eng_model *m);
+
+int eng_model_num_inputs(const eng_model *m);
+int eng_model_num_outputs(const eng_model *m);
+/* Fills *out for input/output i; -ENG_EINVAL when i is out of range. */
+int eng_model_input(const eng_model *m, int i, eng_tensor_info *out);
+int eng_model_output(const eng_model *m, int i, eng_tensor_info *out);
+/* 0 when dim 0 of the inputs is dynamic (any batch runs); otherwise the fixed
+ * dim 0 D, and the model runs only batch == D. */
+int eng_model_max_batch(const eng_model *m);
+
+/* Multiply-accumulates of one forward pass at batch 1 (convs, Gemm, MatMul), and
+ * the number of weight parameters (float initializer elements, before folding). */
+int64_t eng_model_macs(const eng_model *m);
+int64_t eng_model_params(const eng_model *m);
+/* Op histogram of the model as loaded (before graph passes), for `aiinfer info`:
+ * returns the number of distinct op types and fills up to `cap` entries. */
+int eng_model_op_counts(const eng_model *m, const char **ops, int *counts, int cap);
+
+/* Context options; NULL means threads = 1, max_batch = 1. */
+typedef struct eng_ctx_opts {
+    int threads;   /* backend threads for each run (>= 1) */
+    int max_batch; /* largest batch eng_ctx_run will accept (>= 1) */
+} eng_ctx_opts;
+
+/* Creates a context; NULL with a message in err on failure. */
+eng_ctx *eng_ctx_create(const eng_model *m, const eng_ctx_opts *opts, char *err, size_t errlen);
+void eng_ctx_free(eng_ctx *c);
+
+/* Builds the primitives for each listed batch size now (otherwise on first run of
+ * that size) and runs each once on zeros, so later runs have steady latency. */
+int eng_ctx_warmup(eng_ctx *c, const int *batches, int n);
+
+/* Runs one forward pass over `batch` items (1 <= batch <= max_batch).
+ * inputs[i] holds batch * item_count elements of model input i's dtype (float for
+ * images), in ONNX (NCHW) order; outputs[i] receives batch * item_count elements of
+ * output i. The caller owns both; they may not overlap.
+ * Returns 0, or -ENG_EINVAL / -ENG_ESHAPE / -ENG_ENOMEM / -ENG_EBACKEND; on error
+ * a message is available from eng_ctx_error. */
+int eng_ctx_run(eng_ctx *c, int batch, const void *const *inputs, void *const *outputs);
+/* Last error message of this context ("" when none). */
+const char *eng_ctx_error(const eng_ctx *c);
+
+/* Implementations the backend picked for a built batch size, one line per
+ * primitive ("conv_12: brgconv_1x1:avx512_core"); `ref:` anywhere means a slow
+ * reference kernel was chosen. Writes at most cap bytes, returns the length. */
+size_t eng_ctx_describe(eng_ctx *c, int batch, char *buf, size_t cap);
+
+const char *eng_strerror(int status);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
