@@ -159,6 +159,7 @@ typedef struct runner_history_point {
     int user_count;
     double current_rps, current_fail_per_sec;
     double current_p50_ms, current_p95_ms;
+    double current_p99_ms; /* the web UI and HTML report chart p50/p95/p99 */
     uint64_t total_requests, total_failures;
 } runner_history_point;
 
