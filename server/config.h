@@ -1,0 +1,71 @@
+/*
+ * config: aiserve's option table and the values read from an ini file and the
+ * command line.
+ *
+ * Every option is one cfg_option table entry. The core has its table
+ * (config.c); each app kind brings its own (app_kind.options in app.h) and the
+ * reader merges them, so adding an option is adding an entry. Values are
+ * validated against the entry's type while reading; any error names the
+ * option, the reason and where it came from ("app.ini:12" or "--processes").
+ *
+ * Ownership: a cfg owns every string it hands out; they live until cfg_free.
+ * A cfg is read-only after cfg_load and may be read from any thread.
+ */
+#ifndef SERVER_CONFIG_H
+#define SERVER_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum cfg_type {
+    CFG_BOOL, /* true/false, 1/0, yes/no, on/off; bare "--flag" means true */
+    CFG_INT,  /* decimal integer within [min, max] */
+    CFG_SIZE, /* bytes with an optional k/m/g suffix (1024-based): 64k, 10M */
+    CFG_STR,  /* any text; the last occurrence wins */
+    CFG_LIST, /* repeated keys accumulate, in order (env, mount, static-map) */
+} cfg_type;
+
+typedef struct cfg_option {
+    const char *name;  /* "processes"; NULL ends a table */
+    const char *alias; /* "workers", or NULL */
+    cfg_type type;
+    const char *def;  /* default as text ("1", "8k", "false"), or NULL for unset */
+    int64_t min, max; /* bounds for CFG_INT / CFG_SIZE (both 0: no bounds) */
+    const char *help; /* one line for --help and docs/config.md */
+} cfg_option;
+
+typedef struct cfg cfg;
+
+/* Reads argv (program name excluded): an optional ini path as the first
+ * non-flag argument or --ini FILE, then --name=value / --name value / --flag.
+ * Flags override the file. tables is a NULL-terminated array of option tables.
+ * Returns 0 and *out, or -1 with a one-line message in err ("app.ini:12:
+ * option 'processes': 'x' is not an integer"). --help and --version are not
+ * handled here. */
+int cfg_load(int argc, char **argv, const cfg_option *const *tables, cfg **out, char *err,
+             size_t errlen);
+void cfg_free(cfg *c);
+
+/* Value accessors; name may be an alias. Unknown names are programmer errors
+ * (they return 0/NULL). */
+const char *cfg_str(const cfg *c, const char *name); /* NULL if unset */
+int64_t cfg_int(const cfg *c, const char *name);     /* INT, SIZE, BOOL (0/1) */
+int cfg_bool(const cfg *c, const char *name);
+int cfg_is_set(const cfg *c, const char *name); /* given in the file or a flag */
+/* List values: *n items, each NUL-terminated; NULL if none. */
+const char *const *cfg_list(const cfg *c, const char *name, size_t *n);
+/* Where a value came from ("app.ini:12", "--mount", "default"); i picks a
+ * list item (0 for scalars). For error messages of app kinds. */
+const char *cfg_where(const cfg *c, const char *name, size_t i);
+/* The ini file given, or NULL. */
+const char *cfg_file(const cfg *c);
+
+/* Writes the --help text for all tables. */
+void cfg_print_help(const cfg_option *const *tables, void *file);
+
+/* The value parsers, exposed for tests and app kinds. 0 or -1. */
+int cfg_parse_bool(const char *s, int *out);
+int cfg_parse_size(const char *s, int64_t *out);
+int cfg_parse_int(const char *s, int64_t *out);
+
+#endif
