@@ -1,5 +1,6 @@
 # server: the aiserve application server.
 server_PKGS :=
+server_PKGS += libjpeg libpng
 server_LDLIBS :=
 server_DEPS := engine lib
 server_PROG := aiserve

@@ -1,0 +1,630 @@
+/*
+ * kserve.c: the v2 wire format. Parsing goes JSON text -> lib/json tokens ->
+ * kserve_request; tensor data is converted element by element straight into
+ * its final buffer, whose size is checked against the limit before the
+ * allocation (it is shape-derived and must equal the leaf count anyway).
+ */
+#include "server/kserve.h"
+
+#include "lib/json.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtypes[] = {
+    [KSERVE_INVALID] = {"INVALID", 0}, [KSERVE_BOOL] = {"BOOL", 1},
+    [KSERVE_UINT8] = {"UINT8", 1},     [KSERVE_UINT16] = {"UINT16", 2},
+    [KSERVE_UINT32] = {"UINT32", 4},   [KSERVE_UINT64] = {"UINT64", 8},
+    [KSERVE_INT8] = {"INT8", 1},       [KSERVE_INT16] = {"INT16", 2},
+    [KSERVE_INT32] = {"INT32", 4},     [KSERVE_INT64] = {"INT64", 8},
+    [KSERVE_FP16] = {"FP16", 2},       [KSERVE_FP32] = {"FP32", 4},
+    [KSERVE_FP64] = {"FP64", 8},       [KSERVE_BYTES] = {"BYTES", 0},
+};
+#define N_DTYPES (sizeof(dtypes) / sizeof(dtypes[0]))
+
+const char *kserve_dtype_name(kserve_dtype t)
+{
+    return (size_t)t < N_DTYPES ? dtypes[t].name : "INVALID";
+}
+
+kserve_dtype kserve_dtype_parse(const char *s, size_t len)
+{
+    for (size_t i = 1; i < N_DTYPES; i++)
+        if (strlen(dtypes[i].name) == len && memcmp(dtypes[i].name, s, len) == 0)
+            return (kserve_dtype)i;
+    return KSERVE_INVALID;
+}
+
+size_t kserve_dtype_size(kserve_dtype t)
+{
+    return (size_t)t < N_DTYPES ? dtypes[t].size : 0;
+}
+
+static int errf(char *err, size_t errlen, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int errf(char *err, size_t errlen, int status, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return status;
+}
+
+/* ---- parsing ---- */
+
+typedef struct ctx {
+    json_doc doc;
+    const char *bin; /* binary part of the body */
+    size_t bin_len;
+    size_t bin_used;
+    size_t max_bytes;
+    char *err;
+    size_t errlen;
+} ctx;
+
+static bool is_type(const ctx *c, int i, json_type t)
+{
+    return i >= 0 && c->doc.tok[i].type == t;
+}
+
+/* Reads an optional boolean; 400 if present and not a boolean. */
+static int opt_bool(ctx *c, int obj, const char *key, const char *what, int *out)
+{
+    int i = json_obj_get(&c->doc, obj, key);
+    if (i < 0) return 0;
+    json_type t = c->doc.tok[i].type;
+    if (t != JSON_TRUE && t != JSON_FALSE)
+        return errf(c->err, c->errlen, 400, "%s: '%s' must be a boolean", what, key);
+    *out = t == JSON_TRUE;
+    return 0;
+}
+
+static int name_of(ctx *c, int obj, const char *what, char *out)
+{
+    int i = json_obj_get(&c->doc, obj, "name");
+    if (!is_type(c, i, JSON_STRING))
+        return errf(c->err, c->errlen, 400, "%s has no 'name' string", what);
+    int n = json_str_copy(&c->doc, i, out, KSERVE_NAME_MAX);
+    if (n == -E2BIG)
+        return errf(c->err, c->errlen, 400, "%s name longer than %d bytes", what,
+                    KSERVE_NAME_MAX - 1);
+    if (n <= 0) return errf(c->err, c->errlen, 400, "%s has an empty or invalid name", what);
+    return 0;
+}
+
+static int parse_shape(ctx *c, int obj, kserve_tensor *t)
+{
+    int s = json_obj_get(&c->doc, obj, "shape");
+    if (!is_type(c, s, JSON_ARRAY))
+        return errf(c->err, c->errlen, 400, "input '%s' has no 'shape' array", t->name);
+    if (c->doc.tok[s].count > KSERVE_MAX_RANK)
+        return errf(c->err, c->errlen, 400, "input '%s': rank %u exceeds %d", t->name,
+                    c->doc.tok[s].count, KSERVE_MAX_RANK);
+    t->rank = (int)c->doc.tok[s].count;
+    size_t count = 1;
+    bool over = false;
+    for (int d = 0; d < t->rank; d++) {
+        int64_t v;
+        if (json_num_i64(&c->doc, s + 1 + d, &v) || v < 0)
+            return errf(c->err, c->errlen, 400,
+                        "input '%s': shape dims must be non-negative integers", t->name);
+        t->shape[d] = v;
+        if (v && count > SIZE_MAX / 16 / (uint64_t)v)
+            over = true;
+        else
+            count *= (size_t)v;
+    }
+    size_t esz = kserve_dtype_size(t->dtype);
+    if (over || (esz && count > c->max_bytes / esz) || (!esz && count > c->max_bytes))
+        return errf(c->err, c->errlen, 413, "input '%s': tensor is larger than the %zu-byte limit",
+                    t->name, c->max_bytes);
+    t->count = count;
+    t->nbytes = count * esz;
+    return 0;
+}
+
+static int conv_err(ctx *c, const kserve_tensor *t, size_t k, const char *why)
+{
+    return errf(c->err, c->errlen, 400, "input '%s': element %zu %s", t->name, k, why);
+}
+
+/* Converts leaf token i into element k of t's buffer. */
+static int conv_one(ctx *c, kserve_tensor *t, void *buf, size_t k, int i)
+{
+    const json_tok *tok = &c->doc.tok[i];
+    if (t->dtype == KSERVE_BOOL) {
+        if (tok->type != JSON_TRUE && tok->type != JSON_FALSE)
+            return conv_err(c, t, k, "is not a boolean");
+        ((uint8_t *)buf)[k] = tok->type == JSON_TRUE;
+        return 0;
+    }
+    if (tok->type != JSON_NUMBER) return conv_err(c, t, k, "is not a number");
+    double d;
+    int64_t v;
+    uint64_t u;
+    static const int64_t lo[] = {[KSERVE_INT8] = INT8_MIN,
+                                 [KSERVE_INT16] = INT16_MIN,
+                                 [KSERVE_INT32] = INT32_MIN,
+                                 [KSERVE_INT64] = INT64_MIN};
+    static const int64_t hi[] = {
+        [KSERVE_INT8] = INT8_MAX,    [KSERVE_INT16] = INT16_MAX, [KSERVE_INT32] = INT32_MAX,
+        [KSERVE_INT64] = INT64_MAX,  [KSERVE_UINT8] = UINT8_MAX, [KSERVE_UINT16] = UINT16_MAX,
+        [KSERVE_UINT32] = UINT32_MAX};
+    switch (t->dtype) {
+    case KSERVE_FP32:
+    case KSERVE_FP64:
+        if (json_num_f64(&c->doc, i, &d)) return conv_err(c, t, k, "is out of range");
+        if (t->dtype == KSERVE_FP64) {
+            memcpy((char *)buf + k * 8, &d, 8);
+        } else {
+            float f = (float)d;
+            if (isinf(f)) return conv_err(c, t, k, "is out of range for FP32");
+            ((float *)buf)[k] = f;
+        }
+        return 0;
+    case KSERVE_INT8:
+    case KSERVE_INT16:
+    case KSERVE_INT32:
+    case KSERVE_INT64:
+        if (json_num_i64(&c->doc, i, &v) || v < lo[t->dtype] || v > hi[t->dtype])
+            return conv_err(c, t, k, "is not an integer in range");
+        if (t->dtype == KSERVE_INT8)
+            ((int8_t *)buf)[k] = (int8_t)v;
+        else if (t->dtype == KSERVE_INT16)
+            ((int16_t *)buf)[k] = (int16_t)v;
+        else if (t->dtype == KSERVE_INT32)
+            ((int32_t *)buf)[k] = (int32_t)v;
+        else
+            ((int64_t *)buf)[k] = v;
+        return 0;
+    case KSERVE_UINT8:
+    case KSERVE_UINT16:
+    case KSERVE_UINT32:
+    case KSERVE_UINT64:
+        if (json_num_u64(&c->doc, i, &u) ||
+            (t->dtype != KSERVE_UINT64 && u > (uint64_t)hi[t->dtype]))
+            return conv_err(c, t, k, "is not an unsigned integer in range");
+        if (t->dtype == KSERVE_UINT8)
+            ((uint8_t *)buf)[k] = (uint8_t)u;
+        else if (t->dtype == KSERVE_UINT16)
+            ((uint16_t *)buf)[k] = (uint16_t)u;
+        else if (t->dtype == KSERVE_UINT32)
+            ((uint32_t *)buf)[k] = (uint32_t)u;
+        else
+            ((uint64_t *)buf)[k] = u;
+        return 0;
+    default: return conv_err(c, t, k, "has an unsupported datatype");
+    }
+}
+
+/* JSON "data": flat or nested arrays (or a bare scalar for rank 0). */
+static int parse_json_data(ctx *c, int di, kserve_tensor *t)
+{
+    if (t->dtype == KSERVE_FP16)
+        return errf(c->err, c->errlen, 400, "input '%s': FP16 data must be sent as binary",
+                    t->name);
+    if (t->dtype == KSERVE_BYTES)
+        return errf(c->err, c->errlen, 400, "input '%s': BYTES tensors are not supported", t->name);
+    const json_tok *tok = c->doc.tok;
+    uint32_t first = tok[di].type == JSON_ARRAY ? (uint32_t)di + 1 : (uint32_t)di;
+    uint32_t end = tok[di].next;
+    size_t leaves = 0;
+    for (uint32_t i = first; i < end; i++) {
+        if (tok[i].type == JSON_OBJECT)
+            return errf(c->err, c->errlen, 400, "input '%s': data holds an object", t->name);
+        if (tok[i].type != JSON_ARRAY) leaves++;
+    }
+    if (leaves != t->count)
+        return errf(c->err, c->errlen, 400, "input '%s': shape has %zu elements but data has %zu",
+                    t->name, t->count, leaves);
+    void *buf = malloc(t->nbytes ? t->nbytes : 1);
+    if (!buf) return errf(c->err, c->errlen, 500, "out of memory");
+    t->data = buf;
+    t->owned = true;
+    size_t k = 0;
+    for (uint32_t i = first; i < end; i++) {
+        if (tok[i].type == JSON_ARRAY) continue;
+        int rc = conv_one(c, t, buf, k++, (int)i);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static int parse_binary_data(ctx *c, kserve_tensor *t, int64_t size)
+{
+    if (t->dtype == KSERVE_BYTES)
+        return errf(c->err, c->errlen, 400, "input '%s': BYTES tensors are not supported", t->name);
+    if ((uint64_t)size != t->nbytes)
+        return errf(c->err, c->errlen, 400,
+                    "input '%s': binary_data_size %lld does not match shape and datatype (%zu "
+                    "bytes)",
+                    t->name, (long long)size, t->nbytes);
+    if (t->nbytes > c->bin_len - c->bin_used)
+        return errf(c->err, c->errlen, 400,
+                    "input '%s': binary data truncated: needs %zu bytes at offset %zu, body "
+                    "has %zu",
+                    t->name, t->nbytes, c->bin_used, c->bin_len - c->bin_used);
+    t->data = c->bin + c->bin_used;
+    t->binary = true;
+    c->bin_used += t->nbytes;
+    return 0;
+}
+
+static int parse_input(ctx *c, int obj, kserve_tensor *t)
+{
+    if (!is_type(c, obj, JSON_OBJECT))
+        return errf(c->err, c->errlen, 400, "inputs must be objects");
+    int rc = name_of(c, obj, "an input", t->name);
+    if (rc) return rc;
+    int dt = json_obj_get(&c->doc, obj, "datatype");
+    if (!is_type(c, dt, JSON_STRING))
+        return errf(c->err, c->errlen, 400, "input '%s' has no 'datatype' string", t->name);
+    t->dtype = kserve_dtype_parse(c->doc.src + c->doc.tok[dt].start, c->doc.tok[dt].len);
+    if (t->dtype == KSERVE_INVALID)
+        return errf(c->err, c->errlen, 400, "input '%s': unknown datatype '%.*s'", t->name,
+                    (int)(c->doc.tok[dt].len > 32 ? 32 : c->doc.tok[dt].len),
+                    c->doc.src + c->doc.tok[dt].start);
+    if ((rc = parse_shape(c, obj, t))) return rc;
+    int params = json_obj_get(&c->doc, obj, "parameters");
+    if (params >= 0 && !is_type(c, params, JSON_OBJECT))
+        return errf(c->err, c->errlen, 400, "input '%s': 'parameters' must be an object", t->name);
+    int bds = json_obj_get(&c->doc, params, "binary_data_size");
+    int data = json_obj_get(&c->doc, obj, "data");
+    if (bds >= 0) {
+        int64_t size;
+        if (json_num_i64(&c->doc, bds, &size) || size < 0)
+            return errf(c->err, c->errlen, 400,
+                        "input '%s': binary_data_size must be a non-negative integer", t->name);
+        if (data >= 0)
+            return errf(c->err, c->errlen, 400, "input '%s' has both 'data' and binary_data_size",
+                        t->name);
+        return parse_binary_data(c, t, size);
+    }
+    if (data < 0) return errf(c->err, c->errlen, 400, "input '%s' has no 'data'", t->name);
+    return parse_json_data(c, data, t);
+}
+
+static int parse_outputs(ctx *c, int arr, kserve_request *req)
+{
+    if (!is_type(c, arr, JSON_ARRAY))
+        return errf(c->err, c->errlen, 400, "'outputs' must be an array");
+    if (c->doc.tok[arr].count > KSERVE_MAX_TENSORS)
+        return errf(c->err, c->errlen, 400, "more than %d outputs requested", KSERVE_MAX_TENSORS);
+    uint32_t i = (uint32_t)arr + 1;
+    for (uint32_t k = 0; k < c->doc.tok[arr].count; k++, i = c->doc.tok[i].next) {
+        kserve_output_req *o = &req->outputs[req->n_outputs];
+        if (!is_type(c, (int)i, JSON_OBJECT))
+            return errf(c->err, c->errlen, 400, "outputs must be objects");
+        int rc = name_of(c, (int)i, "a requested output", o->name);
+        if (rc) return rc;
+        o->binary = -1;
+        int params = json_obj_get(&c->doc, (int)i, "parameters");
+        if (params >= 0 && !is_type(c, params, JSON_OBJECT))
+            return errf(c->err, c->errlen, 400, "output '%s': 'parameters' must be an object",
+                        o->name);
+        if ((rc = opt_bool(c, params, "binary_data", "output parameters", &o->binary))) return rc;
+        req->n_outputs++;
+    }
+    return 0;
+}
+
+static int parse_inputs(ctx *c, int arr, kserve_request *req)
+{
+    if (!is_type(c, arr, JSON_ARRAY))
+        return errf(c->err, c->errlen, 400, "'inputs' must be an array");
+    if (c->doc.tok[arr].count == 0) return errf(c->err, c->errlen, 400, "'inputs' is empty");
+    if (c->doc.tok[arr].count > KSERVE_MAX_TENSORS)
+        return errf(c->err, c->errlen, 400, "more than %d inputs", KSERVE_MAX_TENSORS);
+    uint32_t i = (uint32_t)arr + 1;
+    for (uint32_t k = 0; k < c->doc.tok[arr].count; k++, i = c->doc.tok[i].next) {
+        int rc = parse_input(c, (int)i, &req->inputs[req->n_inputs++]);
+        if (rc) return rc;
+    }
+    if (c->bin_used != c->bin_len)
+        return errf(c->err, c->errlen, 400,
+                    "%zu bytes after the JSON header are not claimed by any binary_data_size",
+                    c->bin_len - c->bin_used);
+    return 0;
+}
+
+static int parse_root(ctx *c, kserve_request *req)
+{
+    if (c->doc.tok[0].type != JSON_OBJECT)
+        return errf(c->err, c->errlen, 400, "request body must be a JSON object");
+    int id = json_obj_get(&c->doc, 0, "id");
+    if (id >= 0) {
+        if (!is_type(c, id, JSON_STRING))
+            return errf(c->err, c->errlen, 400, "'id' must be a string");
+        int n = json_str_copy(&c->doc, id, req->id, sizeof(req->id));
+        if (n < 0)
+            return errf(c->err, c->errlen, 400, "'id' is longer than %d bytes or holds NUL",
+                        KSERVE_ID_MAX - 1);
+        req->has_id = true;
+    }
+    int params = json_obj_get(&c->doc, 0, "parameters");
+    if (params >= 0 && !is_type(c, params, JSON_OBJECT))
+        return errf(c->err, c->errlen, 400, "'parameters' must be an object");
+    int bo = 0;
+    int rc = opt_bool(c, params, "binary_data_output", "request parameters", &bo);
+    if (rc) return rc;
+    req->binary_output = bo;
+    int in = json_obj_get(&c->doc, 0, "inputs");
+    if (in < 0) return errf(c->err, c->errlen, 400, "request has no 'inputs'");
+    if ((rc = parse_inputs(c, in, req))) return rc;
+    int out = json_obj_get(&c->doc, 0, "outputs");
+    return out >= 0 ? parse_outputs(c, out, req) : 0;
+}
+
+int kserve_request_parse(kserve_request *req, const char *body, size_t len, size_t json_len,
+                         const kserve_limits *lim, char *err, size_t errlen)
+{
+    memset(req, 0, sizeof(*req));
+    if (json_len == (size_t)-1) json_len = len;
+    if (json_len > len)
+        return errf(err, errlen, 400,
+                    "Inference-Header-Content-Length %zu exceeds the %zu-byte body", json_len, len);
+    ctx c = {.bin = body + json_len, .bin_len = len - json_len, .err = err, .errlen = errlen};
+    c.max_bytes = lim && lim->max_tensor_bytes ? lim->max_tensor_bytes : (size_t)64 << 20;
+    json_limits jl = {.max_depth = 32};
+    jl.max_tokens = lim && lim->max_json_tokens ? lim->max_json_tokens : 4u << 20;
+    char jerr[128];
+    int rc = json_parse(&c.doc, body, json_len, &jl, jerr, sizeof(jerr));
+    if (rc == -EINVAL) return errf(err, errlen, 400, "invalid JSON: %s", jerr);
+    if (rc == -E2BIG) return errf(err, errlen, 413, "request JSON over a limit: %s", jerr);
+    if (rc) return errf(err, errlen, 500, "out of memory parsing the request");
+    rc = parse_root(&c, req);
+    json_doc_free(&c.doc);
+    if (rc) kserve_request_free(req);
+    return rc;
+}
+
+void kserve_request_free(kserve_request *req)
+{
+    for (int i = 0; i < req->n_inputs; i++) {
+        if (req->inputs[i].owned) free((void *)req->inputs[i].data);
+        req->inputs[i].data = NULL;
+        req->inputs[i].owned = false;
+    }
+    req->n_inputs = 0;
+}
+
+/* ---- checking against the model ---- */
+
+static void fmt_shape(char *out, size_t cap, const int64_t *shape, int rank)
+{
+    size_t n = (size_t)snprintf(out, cap, "[");
+    for (int d = 0; d < rank && n < cap; d++)
+        n += (size_t)snprintf(out + n, cap - n, "%s%lld", d ? "," : "", (long long)shape[d]);
+    if (n < cap) snprintf(out + n, cap - n, "]");
+}
+
+static int check_one(const kserve_tensor *t, const kserve_io *io, char *err, size_t errlen)
+{
+    if (t->dtype != io->dtype)
+        return errf(err, errlen, 400, "input '%s': datatype %s, but the model expects %s", t->name,
+                    kserve_dtype_name(t->dtype), kserve_dtype_name(io->dtype));
+    bool ok = t->rank == io->rank;
+    for (int d = 0; ok && d < t->rank; d++)
+        if (io->shape[d] >= 0 && io->shape[d] != t->shape[d]) ok = false;
+    if (!ok) {
+        char got[128], want[128];
+        fmt_shape(got, sizeof(got), t->shape, t->rank);
+        fmt_shape(want, sizeof(want), io->shape, io->rank);
+        return errf(err, errlen, 400, "input '%s': shape %s, but the model expects %s (-1: any)",
+                    t->name, got, want);
+    }
+    return 0;
+}
+
+int kserve_request_check(kserve_request *req, const kserve_io *in, int n_in, const kserve_io *out,
+                         int n_out, char *err, size_t errlen)
+{
+    for (int i = 0; i < req->n_inputs; i++) {
+        int found = -1;
+        for (int m = 0; m < n_in && found < 0; m++)
+            if (strcmp(req->inputs[i].name, in[m].name) == 0) found = m;
+        if (found < 0)
+            return errf(err, errlen, 400, "unknown input '%s' (the model's first input is '%s')",
+                        req->inputs[i].name, n_in ? in[0].name : "");
+        for (int j = 0; j < i; j++)
+            if (strcmp(req->inputs[i].name, req->inputs[j].name) == 0)
+                return errf(err, errlen, 400, "input '%s' given twice", req->inputs[i].name);
+        int rc = check_one(&req->inputs[i], &in[found], err, errlen);
+        if (rc) return rc;
+    }
+    if (req->n_inputs != n_in) {
+        for (int m = 0; m < n_in; m++) {
+            bool have = false;
+            for (int i = 0; i < req->n_inputs; i++)
+                have |= !strcmp(req->inputs[i].name, in[m].name);
+            if (!have) return errf(err, errlen, 400, "missing input '%s'", in[m].name);
+        }
+    }
+    /* Put the inputs in the model's order, so callers index them by position. */
+    for (int m = 0; m < n_in; m++) {
+        for (int i = m; i < req->n_inputs; i++) {
+            if (strcmp(req->inputs[i].name, in[m].name) != 0) continue;
+            kserve_tensor tmp = req->inputs[m];
+            req->inputs[m] = req->inputs[i];
+            req->inputs[i] = tmp;
+            break;
+        }
+    }
+    for (int m = 1; m < n_in; m++)
+        if (in[m].rank > 0 && in[m].shape[0] < 0 && in[0].rank > 0 && in[0].shape[0] < 0 &&
+            req->inputs[m].shape[0] != req->inputs[0].shape[0])
+            return errf(err, errlen, 400, "inputs '%s' and '%s' differ in batch size",
+                        req->inputs[0].name, req->inputs[m].name);
+    for (int o = 0; o < req->n_outputs; o++) {
+        bool have = false;
+        for (int m = 0; m < n_out; m++) have |= !strcmp(req->outputs[o].name, out[m].name);
+        if (!have) return errf(err, errlen, 400, "unknown output '%s'", req->outputs[o].name);
+    }
+    return 0;
+}
+
+/* ---- writing ---- */
+
+static int write_shape(buf *b, const int64_t *shape, int rank)
+{
+    int rc = buf_puts(b, "[");
+    for (int d = 0; d < rank && !rc; d++)
+        rc = buf_printf(b, "%s%lld", d ? "," : "", (long long)shape[d]);
+    return rc ? rc : buf_puts(b, "]");
+}
+
+/* Writes count elements as a flat JSON array. */
+static int write_data(buf *b, kserve_dtype t, const void *data, size_t count)
+{
+    /* 26 bytes covers the longest element (FP64 %.17g, INT64 with sign) plus comma. */
+    if (count > ((size_t)-1 / 2) / 26 || buf_reserve(b, count * 26 + 2)) return -ENOMEM;
+    char *p = b->data + b->len;
+    *p++ = '[';
+    const char *d = data;
+    for (size_t k = 0; k < count; k++) {
+        if (k) *p++ = ',';
+        switch (t) {
+        case KSERVE_FP32: {
+            float f;
+            memcpy(&f, d + 4 * k, 4);
+            p += json_fmt_f32(p, f);
+            break;
+        }
+        case KSERVE_FP64: {
+            double v;
+            memcpy(&v, d + 8 * k, 8);
+            p += json_fmt_f64(p, v);
+            break;
+        }
+        case KSERVE_BOOL: p += sprintf(p, "%s", d[k] ? "true" : "false"); break;
+        case KSERVE_INT8: p += sprintf(p, "%d", ((const int8_t *)d)[k]); break;
+        case KSERVE_UINT8: p += sprintf(p, "%u", ((const uint8_t *)d)[k]); break;
+        case KSERVE_INT32: {
+            int32_t v;
+            memcpy(&v, d + 4 * k, 4);
+            p += sprintf(p, "%d", v);
+            break;
+        }
+        case KSERVE_INT64: {
+            int64_t v;
+            memcpy(&v, d + 8 * k, 8);
+            p += sprintf(p, "%lld", (long long)v);
+            break;
+        }
+        default: p += sprintf(p, "null"); break;
+        }
+    }
+    *p++ = ']';
+    b->len = (size_t)(p - b->data);
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+static bool want_binary(const kserve_request *req, const char *name)
+{
+    for (int o = 0; o < req->n_outputs; o++)
+        if (!strcmp(req->outputs[o].name, name))
+            return req->outputs[o].binary < 0 ? req->binary_output : req->outputs[o].binary;
+    return req->binary_output;
+}
+
+/* The results to send, in the order the request named them (all when none). */
+static int select_results(const kserve_request *req, const kserve_result *res, int n_res,
+                          const kserve_result **sel)
+{
+    if (req->n_outputs == 0) {
+        for (int i = 0; i < n_res; i++) sel[i] = &res[i];
+        return n_res;
+    }
+    int n = 0;
+    for (int o = 0; o < req->n_outputs; o++)
+        for (int i = 0; i < n_res; i++)
+            if (!strcmp(req->outputs[o].name, res[i].name)) sel[n++] = &res[i];
+    return n;
+}
+
+int kserve_response_write(buf *out, size_t *json_len, const char *model, const kserve_request *req,
+                          const kserve_result *res, int n_res)
+{
+    const kserve_result *sel[KSERVE_MAX_TENSORS];
+    if (n_res > KSERVE_MAX_TENSORS) n_res = KSERVE_MAX_TENSORS;
+    int n = select_results(req, res, n_res, sel);
+    size_t start = out->len;
+    bool any_bin = false;
+    int rc = buf_puts(out, "{\"model_name\":");
+    if (!rc) rc = buf_json_str(out, model, strlen(model));
+    if (!rc) rc = buf_puts(out, ",\"model_version\":\"1\"");
+    if (!rc && req->has_id) {
+        rc = buf_puts(out, ",\"id\":");
+        if (!rc) rc = buf_json_str(out, req->id, strlen(req->id));
+    }
+    if (!rc) rc = buf_puts(out, ",\"outputs\":[");
+    for (int i = 0; i < n && !rc; i++) {
+        const kserve_result *r = sel[i];
+        rc = buf_printf(out, "%s{\"name\":", i ? "," : "");
+        if (!rc) rc = buf_json_str(out, r->name, strlen(r->name));
+        if (!rc)
+            rc = buf_printf(out, ",\"datatype\":\"%s\",\"shape\":", kserve_dtype_name(r->dtype));
+        if (!rc) rc = write_shape(out, r->shape, r->rank);
+        if (rc) break;
+        if (want_binary(req, r->name)) {
+            any_bin = true;
+            rc = buf_printf(out, ",\"parameters\":{\"binary_data_size\":%zu}}",
+                            r->count * kserve_dtype_size(r->dtype));
+        } else {
+            rc = buf_puts(out, ",\"data\":");
+            if (!rc) rc = write_data(out, r->dtype, r->data, r->count);
+            if (!rc) rc = buf_puts(out, "}");
+        }
+    }
+    if (!rc) rc = buf_puts(out, "]}");
+    *json_len = any_bin ? out->len - start : 0;
+    for (int i = 0; i < n && !rc && any_bin; i++)
+        if (want_binary(req, sel[i]->name))
+            rc = buf_append(out, sel[i]->data, sel[i]->count * kserve_dtype_size(sel[i]->dtype));
+    return rc;
+}
+
+int kserve_error_write(buf *out, const char *msg)
+{
+    int rc = buf_puts(out, "{\"error\":");
+    if (!rc) rc = buf_json_str(out, msg, strlen(msg));
+    return rc ? rc : buf_puts(out, "}");
+}
+
+static int write_ios(buf *out, const kserve_io *io, int n)
+{
+    int rc = buf_puts(out, "[");
+    for (int i = 0; i < n && !rc; i++) {
+        rc = buf_printf(out, "%s{\"name\":", i ? "," : "");
+        if (!rc) rc = buf_json_str(out, io[i].name, strlen(io[i].name));
+        if (!rc)
+            rc = buf_printf(out, ",\"datatype\":\"%s\",\"shape\":", kserve_dtype_name(io[i].dtype));
+        if (!rc) rc = write_shape(out, io[i].shape, io[i].rank);
+        if (!rc) rc = buf_puts(out, "}");
+    }
+    return rc ? rc : buf_puts(out, "]");
+}
+
+int kserve_metadata_write(buf *out, const char *model, const kserve_io *in, int n_in,
+                          const kserve_io *outs, int n_out)
+{
+    int rc = buf_puts(out, "{\"name\":");
+    if (!rc) rc = buf_json_str(out, model, strlen(model));
+    if (!rc) rc = buf_puts(out, ",\"versions\":[\"1\"],\"platform\":\"onnx_onnxv1\",\"inputs\":");
+    if (!rc) rc = write_ios(out, in, n_in);
+    if (!rc) rc = buf_puts(out, ",\"outputs\":");
+    if (!rc) rc = write_ios(out, outs, n_out);
+    return rc ? rc : buf_puts(out, "}");
+}
