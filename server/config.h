@@ -36,6 +36,9 @@ typedef struct cfg_option {
 
 typedef struct cfg cfg;
 
+/* The core's options (config.c). */
+extern const cfg_option cfg_core_options[];
+
 /* Reads argv (program name excluded): an optional ini path as the first
  * non-flag argument or --ini FILE, then --name=value / --name value / --flag.
  * Flags override the file. tables is a NULL-terminated array of option tables.
