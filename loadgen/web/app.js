@@ -6,7 +6,7 @@
   var $ = function (id) { return document.getElementById(id); };
   var POLL_MS = 1000;
   var ui = {
-    state: '', running: false, charts: null, epoch: null, since: 0, sortKey: null, sortAsc: false,
+    state: '', running: false, charts: null, epoch: null, from: 0, sortKey: null, sortAsc: false,
     hist: {time: [], user_count: [], rps: [], fail_per_sec: [], p50: [], p95: [], p99: []},
     lastStats: null, polling: false,
   };
@@ -215,7 +215,7 @@
   /* ---- charts: incremental history ---- */
   function resetHistory() {
     Object.keys(ui.hist).forEach(function (k) { ui.hist[k] = []; });
-    ui.since = 0;
+    ui.from = 0;
     ui.epoch = null;
     if (ui.charts) ui.charts.update(ui.hist);
   }
@@ -224,7 +224,7 @@
     return ui.charts;
   }
   function mergeHistory(h) {
-    if (ui.epoch !== null && h.epoch !== ui.epoch) {
+    if ((ui.epoch !== null && h.epoch !== ui.epoch) || h.from !== ui.from) {
       /* stats were reset elsewhere (another tab, the API): start over */
       resetHistory();
       return pollHistory();
@@ -234,11 +234,11 @@
     for (var i = 0; i < n; i++) {
       Object.keys(ui.hist).forEach(function (k) { ui.hist[k].push(h[k] ? h[k][i] : null); });
     }
-    if (n) ui.since = h.time[n - 1];
+    ui.from = h.next;
     if (n || !ui.charts) ensureCharts().update(ui.hist);
   }
   function pollHistory() {
-    return getJson('/stats/history?since=' + ui.since).then(mergeHistory);
+    return getJson('/stats/history?from=' + ui.from).then(mergeHistory);
   }
 
   function poll() {
@@ -265,6 +265,12 @@
     resizeTimer = setTimeout(function () { if (ui.charts) ui.charts.resize(); }, 100);
   });
 
+  getJson('/defaults').then(function (d) {
+    if (d.user_count) $('f-users').value = d.user_count;
+    if (d.spawn_rate) $('f-rate').value = d.spawn_rate;
+    if (d.host && !$('f-host').value) $('f-host').value = d.host;
+    if (d.run_time) $('f-runtime').value = d.run_time + 's';
+  }).catch(function () {});
   ensureCharts();
   showTab((location.hash || '#stats').slice(1).replace(/[^a-z]/g, '') || 'stats');
   if (!document.querySelector('.tab.on')) showTab('stats');

@@ -1,0 +1,421 @@
+/*
+ * Routes of the web UI. Every handler runs on the UI thread and talks to the
+ * runner only through its thread-safe API, which never blocks on the network,
+ * so a slow target can not stall the page.
+ */
+#define _GNU_SOURCE
+#include "loadgen/webui.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/ev.h"
+#include "loadgen/webui_assets.h"
+#include "loadgen/webui_http.h"
+#include "loadgen/webui_render.h"
+
+#define TICK_MS 100
+
+struct webui {
+    runner *r;
+    ev_loop *loop;
+    webui_http *http;
+    uint64_t epoch; /* bumped whenever the history starts over */
+    int64_t history_first;
+    double autoquit_s;
+    int autoquit_armed;  /* a test has run, so its end may quit the UI */
+    uint64_t stopped_at; /* monotonic ms the run was first seen stopped; 0: running */
+    char *html_path;
+    char *script;
+    /* the form's defaults */
+    int users;
+    double spawn_rate;
+    char host[256];
+    double run_time_s;
+    volatile sig_atomic_t *quit;
+    uint64_t tick;
+};
+
+typedef void (*route_fn)(webui *w, const webui_req *q, webui_resp *p);
+
+int webui_parse_run_time(const char *s, double *seconds)
+{
+    double total = 0;
+    const char *p = s;
+    int parts = 0, last_unit = 4; /* units must come in the order h, m, s */
+    while (isspace((unsigned char)*p)) p++;
+    while (*p && !isspace((unsigned char)*p)) {
+        char *end;
+        if (!isdigit((unsigned char)*p) && *p != '.') return -EINVAL;
+        double v = strtod(p, &end);
+        if (end == p || !isfinite(v) || v < 0) return -EINVAL;
+        p = end;
+        int unit = *p == 'h' ? 3 : *p == 'm' ? 2 : *p == 's' ? 1 : 0;
+        if (unit == 0) {
+            if (parts || (*p && !isspace((unsigned char)*p))) return -EINVAL;
+            total = v; /* a bare number means seconds */
+            parts++;
+            break;
+        }
+        if (unit >= last_unit) return -EINVAL;
+        last_unit = unit;
+        total += v * (unit == 3 ? 3600 : unit == 2 ? 60 : 1);
+        parts++;
+        p++;
+    }
+    while (isspace((unsigned char)*p)) p++;
+    if (*p || total > 366.0 * 86400) return -EINVAL;
+    *seconds = total;
+    return 0;
+}
+
+/* ---- response helpers ---- */
+
+static void reply_json_msg(webui_resp *p, int status, int success, const char *msg)
+{
+    p->status = status;
+    p->type = "application/json";
+    buf_printf(&p->body, "{\"success\":%s,\"message\":", success ? "true" : "false");
+    buf_json_str(&p->body, msg, strlen(msg));
+    buf_puts(&p->body, "}");
+}
+
+static void reply_text(webui_resp *p, int status, const char *text)
+{
+    p->status = status;
+    p->type = "text/plain; charset=utf-8";
+    buf_puts(&p->body, text);
+}
+
+static void attachment(webui_resp *p, const char *what, const char *ext)
+{
+    time_t now = time(NULL);
+    snprintf(p->disposition, sizeof(p->disposition), "attachment; filename=\"aiload_%s_%lld.%s\"",
+             what, (long long)now, ext);
+}
+
+static void reply_csv(webui_resp *p, int rc, const char *what)
+{
+    if (rc) return reply_text(p, 500, "out of memory\n");
+    p->type = "text/csv; charset=utf-8";
+    attachment(p, what, "csv");
+}
+
+static int query_flag(const webui_req *q, const char *key)
+{
+    char v[8];
+    int n = webui_form_get(q->query, q->query_len, key, v, sizeof(v));
+    return n > 0 && strcmp(v, "0") && strcmp(v, "false");
+}
+
+/* ---- routes ---- */
+
+static void history_sync(webui *w)
+{
+    /* The runner clears its history on a reset or a fresh start; a different
+     * first second tells the page to drop what it has drawn. */
+    runner_history_point first;
+    int64_t t = runner_history_get(w->r, 0, &first, 1) ? first.time : 0;
+    if (t != w->history_first) {
+        if (w->history_first) w->epoch++;
+        w->history_first = t;
+    }
+}
+
+static void route_swarm(webui *w, const webui_req *q, webui_resp *p)
+{
+    char users[32], rate[32], host[256], run_time[64], err[256];
+    runner_start_params sp = {0};
+    if (webui_form_get(q->body, q->body_len, "user_count", users, sizeof(users)) < 0)
+        return reply_json_msg(p, 400, 0, "user_count is required");
+    char *end;
+    long u = strtol(users, &end, 10);
+    if (end == users || *end || u < 1 || u > 1000000)
+        return reply_json_msg(p, 400, 0, "user_count must be a whole number from 1 to 1000000");
+    sp.users = (int)u;
+    sp.spawn_rate = w->spawn_rate;
+    if (webui_form_get(q->body, q->body_len, "spawn_rate", rate, sizeof(rate)) > 0) {
+        sp.spawn_rate = strtod(rate, &end);
+        if (end == rate || *end || !isfinite(sp.spawn_rate) || sp.spawn_rate <= 0)
+            return reply_json_msg(p, 400, 0, "spawn_rate must be a number above 0");
+    }
+    int hl = webui_form_get(q->body, q->body_len, "host", host, sizeof(host));
+    if (hl == -EINVAL || hl == -ENAMETOOLONG)
+        return reply_json_msg(p, 400, 0, "host is not a valid URL");
+    sp.host = hl > 0 ? host : (w->host[0] ? w->host : NULL);
+    int rl = webui_form_get(q->body, q->body_len, "run_time", run_time, sizeof(run_time));
+    if (rl > 0 && webui_parse_run_time(run_time, &sp.run_time_s))
+        return reply_json_msg(p, 400, 0,
+                              "run_time is not a time span (use e.g. 20, 20s, 3m, 2h, 1h20m)");
+    if (rl == -EINVAL || rl == -ENAMETOOLONG)
+        return reply_json_msg(p, 400, 0, "run_time is not a time span");
+    runner_state st = runner_get_state(w->r);
+    int editing = st == RUNNER_SPAWNING || st == RUNNER_RUNNING;
+    if (runner_start(w->r, &sp, err, sizeof(err))) return reply_json_msg(p, 400, 0, err);
+    w->autoquit_armed = 1;
+    w->stopped_at = 0;
+    history_sync(w);
+    p->type = "application/json";
+    buf_puts(&p->body, "{\"success\":true,\"message\":");
+    const char *msg = editing ? "Swarming changed" : "Swarming started";
+    buf_json_str(&p->body, msg, strlen(msg));
+    runner_snapshot *s = runner_snapshot_take(w->r);
+    if (s) {
+        buf_puts(&p->body, ",\"host\":");
+        buf_json_str(&p->body, s->host, strlen(s->host));
+        runner_snapshot_free(s);
+    }
+    if (sp.run_time_s > 0 && !editing) buf_printf(&p->body, ",\"run_time\":%.0f", sp.run_time_s);
+    buf_puts(&p->body, "}");
+}
+
+static void route_stop(webui *w, const webui_req *q, webui_resp *p)
+{
+    (void)q;
+    runner_stop(w->r);
+    reply_json_msg(p, 200, 1, "Test stopped");
+}
+
+static void route_reset(webui *w, const webui_req *q, webui_resp *p)
+{
+    (void)q;
+    runner_reset_stats(w->r);
+    w->epoch++;
+    w->history_first = 0;
+    reply_text(p, 200, "ok");
+}
+
+static void route_requests(webui *w, const webui_req *q, webui_resp *p)
+{
+    (void)q;
+    runner_snapshot *s = runner_snapshot_take(w->r);
+    if (!s || webui_render_stats_json(s, &p->body)) {
+        runner_snapshot_free(s);
+        return reply_text(p, 500, "out of memory\n");
+    }
+    runner_snapshot_free(s);
+    p->type = "application/json";
+}
+
+static void route_history(webui *w, const webui_req *q, webui_resp *p)
+{
+    char v[24];
+    size_t from = 0;
+    if (webui_form_get(q->query, q->query_len, "from", v, sizeof(v)) > 0) {
+        char *end;
+        unsigned long long f = strtoull(v, &end, 10);
+        if (end == v || *end || v[0] == '-') return reply_text(p, 400, "from: not a number\n");
+        from = (size_t)f;
+    }
+    history_sync(w);
+    size_t len = runner_history_len(w->r);
+    size_t n = from < len ? len - from : 0;
+    runner_history_point *pts = malloc((n ? n : 1) * sizeof(*pts));
+    if (!pts) return reply_text(p, 500, "out of memory\n");
+    n = runner_history_get(w->r, from, pts, n);
+    int rc = webui_render_history_json(pts, n, from, w->epoch, &p->body);
+    free(pts);
+    if (rc) return reply_text(p, 500, "out of memory\n");
+    p->type = "application/json";
+}
+
+static void route_csv_stats(webui *w, const webui_req *q, webui_resp *p)
+{
+    (void)q;
+    reply_csv(p, runner_csv_stats(w->r, &p->body), "requests");
+}
+
+static void route_csv_history(webui *w, const webui_req *q, webui_resp *p)
+{
+    (void)q;
+    reply_csv(p, runner_csv_history(w->r, &p->body), "stats_history");
+}
+
+static void route_csv_failures(webui *w, const webui_req *q, webui_resp *p)
+{
+    (void)q;
+    reply_csv(p, runner_csv_failures(w->r, &p->body), "failures");
+}
+
+static void route_csv_exceptions(webui *w, const webui_req *q, webui_resp *p)
+{
+    (void)q;
+    reply_csv(p, runner_csv_exceptions(w->r, &p->body), "exceptions");
+}
+
+static void route_exceptions(webui *w, const webui_req *q, webui_resp *p)
+{
+    (void)w;
+    (void)q;
+    p->type = "application/json";
+    buf_puts(&p->body, "{\"exceptions\":[]}");
+}
+
+static void route_summary(webui *w, const webui_req *q, webui_resp *p)
+{
+    if (runner_json_summary(w->r, &p->body)) return reply_text(p, 500, "out of memory\n");
+    p->type = "application/json";
+    if (query_flag(q, "download")) attachment(p, "summary", "json");
+}
+
+static void route_report(webui *w, const webui_req *q, webui_resp *p)
+{
+    if (webui_report(w->r, w->script, &p->body)) return reply_text(p, 500, "out of memory\n");
+    p->type = "text/html; charset=utf-8";
+    if (query_flag(q, "download")) attachment(p, "report", "html");
+}
+
+static void route_defaults(webui *w, const webui_req *q, webui_resp *p)
+{
+    (void)q;
+    p->type = "application/json";
+    buf_printf(&p->body, "{\"user_count\":%d,\"spawn_rate\":%g,\"host\":", w->users, w->spawn_rate);
+    buf_json_str(&p->body, w->host, strlen(w->host));
+    buf_printf(&p->body, ",\"run_time\":%g}", w->run_time_s);
+}
+
+static const struct route {
+    const char *method;
+    const char *path;
+    route_fn fn;
+} routes[] = {
+    {"POST", "/swarm", route_swarm},
+    {"GET", "/stop", route_stop},
+    {"GET", "/stats/reset", route_reset},
+    {"GET", "/stats/requests", route_requests},
+    {"GET", "/stats/history", route_history},
+    {"GET", "/stats/requests/csv", route_csv_stats},
+    {"GET", "/stats/requests_full_history/csv", route_csv_history},
+    {"GET", "/stats/failures/csv", route_csv_failures},
+    {"GET", "/exceptions/csv", route_csv_exceptions},
+    {"GET", "/exceptions", route_exceptions},
+    {"GET", "/stats/summary", route_summary},
+    {"GET", "/stats/report", route_report},
+    {"GET", "/defaults", route_defaults},
+};
+
+static void handle(const webui_req *q, webui_resp *p, void *data)
+{
+    webui *w = data;
+    int is_get = webui_req_method_is(q, "GET") || webui_req_method_is(q, "HEAD");
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (!webui_req_path_is(q, routes[i].path)) continue;
+        int ok = !strcmp(routes[i].method, "GET") ? is_get : webui_req_method_is(q, "POST");
+        if (!ok) return reply_text(p, 405, "405 Method Not Allowed\n");
+        return routes[i].fn(w, q, p);
+    }
+    const webui_asset *a = webui_asset_find(q->path, q->path_len);
+    if (a && webui_req_path_is(q, "/report.js")) a = NULL; /* report-only code */
+    if (!a) return reply_text(p, 404, "404 Not Found\n");
+    if (!is_get) return reply_text(p, 405, "405 Method Not Allowed\n");
+    p->type = a->type;
+    p->static_data = a->data;
+    p->static_len = a->len;
+}
+
+/* ---- lifecycle ---- */
+
+int webui_report(runner *r, const char *script, buf *out)
+{
+    runner_snapshot *s = runner_snapshot_take(r);
+    if (!s) return -ENOMEM;
+    size_t n = runner_history_len(r);
+    runner_history_point *pts = malloc((n ? n : 1) * sizeof(*pts));
+    int rc = -ENOMEM;
+    if (pts) {
+        n = runner_history_get(r, 0, pts, n);
+        webui_report_meta meta = {.script = script};
+        rc = webui_render_report(s, pts, n, &meta, out);
+    }
+    free(pts);
+    runner_snapshot_free(s);
+    return rc;
+}
+
+static void tick(ev_loop *loop, void *data)
+{
+    webui *w = data;
+    w->tick = 0;
+    if (w->quit && *w->quit) return ev_loop_stop(loop);
+    runner_state st = runner_get_state(w->r);
+    if (st == RUNNER_SPAWNING || st == RUNNER_RUNNING) {
+        w->autoquit_armed = 1;
+        w->stopped_at = 0;
+    } else if (st == RUNNER_STOPPED && w->autoquit_armed && w->autoquit_s >= 0) {
+        uint64_t now = ev_now_ms(loop);
+        if (!w->stopped_at) w->stopped_at = now;
+        if ((double)(now - w->stopped_at) >= w->autoquit_s * 1000.0) return ev_loop_stop(loop);
+    }
+    w->tick = ev_timer_add(loop, TICK_MS, tick, w);
+}
+
+webui *webui_create(runner *r, const webui_opts *o, char *err, size_t errlen)
+{
+    webui *w = calloc(1, sizeof(*w));
+    if (!w) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    w->r = r;
+    w->autoquit_s = o->autoquit_s;
+    w->users = o->start.users > 0 ? o->start.users : 1;
+    w->spawn_rate = o->start.spawn_rate > 0 ? o->start.spawn_rate : 1;
+    w->run_time_s = o->start.run_time_s;
+    snprintf(w->host, sizeof(w->host), "%s", o->start.host ? o->start.host : "");
+    w->script = o->script ? strdup(o->script) : NULL;
+    w->html_path = o->html_path ? strdup(o->html_path) : NULL;
+    w->loop = ev_loop_new();
+    if (!w->loop || (o->script && !w->script) || (o->html_path && !w->html_path)) {
+        snprintf(err, errlen, "out of memory");
+        webui_free(w);
+        return NULL;
+    }
+    const char *host = o->web_host ? o->web_host : "127.0.0.1";
+    w->http = webui_http_create(w->loop, host, o->web_port, handle, w, err, errlen);
+    if (!w->http) {
+        webui_free(w);
+        return NULL;
+    }
+    if (o->autostart && runner_start(r, &o->start, err, errlen)) {
+        webui_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void webui_free(webui *w)
+{
+    if (!w) return;
+    webui_http_free(w->http);
+    if (w->loop) ev_loop_free(w->loop);
+    free(w->script);
+    free(w->html_path);
+    free(w);
+}
+
+int webui_port(const webui *w)
+{
+    return webui_http_port(w->http);
+}
+
+int webui_run(webui *w, volatile sig_atomic_t *quit)
+{
+    w->quit = quit;
+    w->tick = ev_timer_add(w->loop, TICK_MS, tick, w);
+    if (!w->tick) return -ENOMEM;
+    int rc = ev_loop_run(w->loop);
+    ev_timer_cancel(w->loop, w->tick);
+    if (w->html_path) {
+        buf b = BUF_INIT;
+        int wr = webui_report(w->r, w->script, &b);
+        if (!wr) wr = runner_write_file(w->html_path, &b);
+        buf_free(&b);
+        if (wr && !rc) rc = wr;
+    }
+    return rc;
+}

@@ -1,0 +1,208 @@
+/*
+ * JSON for the live page and the HTML report. Buffer appends are OR-ed into
+ * one rc: after the first -ENOMEM the rest are wasted work, but the caller
+ * gets a clean failure and the code stays linear.
+ */
+#include "loadgen/webui_render.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+#include "loadgen/webui_assets.h"
+
+/* Indexes into runner_entry.pct_ms (Locust's PERCENTILES_TO_REPORT). */
+enum { P50, P66, P75, P80, P90, P95, P98, P99, P999, P9999, P100 };
+
+/* A JSON number: integers exactly, others to 1 us / 0.001 req/s; never NaN. */
+static int jnum(buf *b, double v)
+{
+    if (!isfinite(v)) v = 0;
+    if (v == floor(v) && fabs(v) < 1e15) return buf_printf(b, "%.0f", v);
+    return buf_printf(b, "%.3f", v);
+}
+
+static int jkey(buf *b, const char *k, double v)
+{
+    return buf_printf(b, "\"%s\":", k) | jnum(b, v) | buf_puts(b, ",");
+}
+
+static int jstr_key(buf *b, const char *k, const char *v)
+{
+    return buf_printf(b, "\"%s\":", k) | buf_json_str(b, v, strlen(v)) | buf_puts(b, ",");
+}
+
+static void trim_comma(buf *b)
+{
+    if (b->len && b->data[b->len - 1] == ',') b->data[--b->len] = '\0';
+}
+
+int webui_html_escape(buf *out, const char *s)
+{
+    int rc = 0;
+    for (const char *p = s; *p && !rc; p++) {
+        switch (*p) {
+        case '&': rc = buf_puts(out, "&amp;"); break;
+        case '<': rc = buf_puts(out, "&lt;"); break;
+        case '>': rc = buf_puts(out, "&gt;"); break;
+        case '"': rc = buf_puts(out, "&quot;"); break;
+        case '\'': rc = buf_puts(out, "&#39;"); break;
+        default: rc = buf_append(out, p, 1);
+        }
+    }
+    return rc;
+}
+
+static int stats_row(buf *b, const runner_entry *e)
+{
+    buf safe = BUF_INIT;
+    int rc = webui_html_escape(&safe, e->name);
+    rc |= buf_puts(b, "{") | jstr_key(b, "method", e->method) | jstr_key(b, "name", e->name);
+    rc |= jstr_key(b, "safe_name", safe.data ? safe.data : "");
+    buf_free(&safe);
+    rc |= jkey(b, "num_requests", (double)e->num_requests);
+    rc |= jkey(b, "num_failures", (double)e->num_failures);
+    rc |= jkey(b, "min_response_time", e->min_ms) | jkey(b, "max_response_time", e->max_ms);
+    rc |= jkey(b, "avg_response_time", e->avg_ms);
+    rc |= jkey(b, "median_response_time", e->median_ms);
+    rc |= jkey(b, "current_rps", e->current_rps);
+    rc |= jkey(b, "current_fail_per_sec", e->current_fail_per_sec);
+    rc |= jkey(b, "total_rps", e->total_rps);
+    rc |= jkey(b, "total_fail_per_sec", e->total_fail_per_sec);
+    rc |= jkey(b, "avg_content_length", e->avg_content_length);
+    /* 2.46 keys */
+    rc |= jkey(b, "response_time_percentile_0.5", e->pct_ms[P50]);
+    rc |= jkey(b, "response_time_percentile_0.9", e->pct_ms[P90]);
+    rc |= jkey(b, "response_time_percentile_0.95", e->pct_ms[P95]);
+    rc |= jkey(b, "response_time_percentile_0.99", e->pct_ms[P99]);
+    rc |= jkey(b, "response_time_percentile_0.999", e->pct_ms[P999]);
+    /* 2.12 keys */
+    rc |= jkey(b, "ninetieth_response_time", e->pct_ms[P90]);
+    rc |= jkey(b, "ninety_ninth_response_time", e->pct_ms[P99]);
+    trim_comma(b);
+    return rc | buf_puts(b, "}");
+}
+
+static int errors_json(buf *b, const runner_snapshot *s)
+{
+    int rc = buf_puts(b, "\"errors\":[");
+    for (size_t i = 0; i < s->nerrors && i < WEBUI_MAX_ROWS; i++) {
+        const runner_error *e = &s->errors[i];
+        rc |= buf_puts(b, i ? ",{" : "{") | jstr_key(b, "method", e->method);
+        rc |= jstr_key(b, "name", e->name) | jstr_key(b, "error", e->error);
+        rc |= jkey(b, "occurrences", (double)e->occurrences);
+        rc |= jkey(b, "first_seen", (double)e->first_seen);
+        rc |= jkey(b, "last_seen", (double)e->last_seen);
+        trim_comma(b);
+        rc |= buf_puts(b, "}");
+    }
+    return rc | buf_puts(b, "],");
+}
+
+int webui_render_stats_json(const runner_snapshot *s, buf *out)
+{
+    const runner_entry *t = &s->total;
+    int rc = buf_puts(out, "{\"stats\":[");
+    for (size_t i = 0; i < s->nentries && i < WEBUI_MAX_ROWS; i++)
+        rc |= stats_row(out, &s->entries[i]) | buf_puts(out, ",");
+    rc |= stats_row(out, t) | buf_puts(out, "],");
+    rc |= errors_json(out, s);
+    rc |= jkey(out, "current_rps", t->current_rps);
+    rc |= jkey(out, "current_fail_per_sec", t->current_fail_per_sec);
+    /* Locust's top-level total_rps is the aggregate's current rate. */
+    rc |= jkey(out, "total_rps", t->current_rps);
+    rc |= jkey(out, "total_fail_per_sec", t->current_fail_per_sec);
+    rc |= jkey(out, "fail_ratio", s->fail_ratio);
+    rc |= jkey(out, "total_avg_response_time", t->avg_ms);
+    rc |= jkey(out, "current_response_time_percentile_50", t->current_pct_ms[P50]);
+    rc |= jkey(out, "current_response_time_percentile_95", t->current_pct_ms[P95]);
+    rc |= buf_puts(out, "\"current_response_time_percentiles\":{");
+    rc |= jkey(out, "response_time_percentile_0.5", t->current_pct_ms[P50]);
+    rc |= jkey(out, "response_time_percentile_0.95", t->current_pct_ms[P95]);
+    rc |= jkey(out, "response_time_percentile_0.99", t->current_pct_ms[P99]);
+    trim_comma(out);
+    rc |= buf_puts(out, "},");
+    rc |= jstr_key(out, "state", runner_state_name(s->state));
+    rc |= jkey(out, "user_count", s->user_count);
+    rc |= jkey(out, "target_users", s->target_users);
+    rc |= jkey(out, "spawn_rate", s->spawn_rate);
+    rc |= jstr_key(out, "host", s->host);
+    rc |= jkey(out, "start_time", (double)s->start_time);
+    rc |= jkey(out, "elapsed", s->elapsed_s);
+    rc |= jkey(out, "run_time", s->run_time_s);
+    rc |= jkey(out, "open_model", s->open_model);
+    rc |= jkey(out, "target_rate", s->target_rate);
+    rc |= jkey(out, "dropped", (double)s->dropped);
+    rc |= jkey(out, "cpu_warning", s->cpu_warning);
+    rc |= jkey(out, "cpu_percent", s->cpu_percent);
+    trim_comma(out);
+    rc |= buf_puts(out, "}");
+    return rc ? -ENOMEM : 0;
+}
+
+/* A percentile is drawn as a gap when its window saw no traffic. */
+static int pct_or_null(buf *b, const runner_history_point *p, double v)
+{
+    if (p->current_rps <= 0 && v <= 0) return buf_puts(b, "null");
+    return jnum(b, v);
+}
+
+int webui_render_history_json(const runner_history_point *p, size_t n, size_t from, uint64_t epoch,
+                              buf *out)
+{
+    static const char *const cols[] = {"time", "user_count", "rps", "fail_per_sec",
+                                       "p50",  "p95",        "p99"};
+    int rc = buf_printf(out, "{\"epoch\":%llu,\"from\":%zu,\"next\":%zu", (unsigned long long)epoch,
+                        from, from + n);
+    for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++) {
+        rc |= buf_printf(out, ",\"%s\":[", cols[c]);
+        for (size_t i = 0; i < n; i++) {
+            const runner_history_point *q = &p[i];
+            if (i) rc |= buf_puts(out, ",");
+            switch (c) {
+            case 0: rc |= jnum(out, (double)q->time); break;
+            case 1: rc |= jnum(out, q->user_count); break;
+            case 2: rc |= jnum(out, q->current_rps); break;
+            case 3: rc |= jnum(out, q->current_fail_per_sec); break;
+            case 4: rc |= pct_or_null(out, q, q->current_p50_ms); break;
+            case 5: rc |= pct_or_null(out, q, q->current_p95_ms); break;
+            default: rc |= pct_or_null(out, q, q->current_p99_ms); break;
+            }
+        }
+        rc |= buf_puts(out, "]");
+    }
+    rc |= buf_puts(out, "}");
+    return rc ? -ENOMEM : 0;
+}
+
+size_t webui_history_downsample(const runner_history_point *in, size_t n, runner_history_point *out,
+                                size_t max)
+{
+    if (max == 0) return 0;
+    size_t group = (n + max - 1) / max;
+    if (group <= 1) {
+        memmove(out, in, n * sizeof(*in));
+        return n;
+    }
+    size_t m = 0;
+    for (size_t i = 0; i < n; i += group, m++) {
+        size_t end = i + group < n ? i + group : n;
+        runner_history_point g = in[i];
+        double rps = 0, fps = 0;
+        for (size_t j = i; j < end; j++) {
+            rps += in[j].current_rps;
+            fps += in[j].current_fail_per_sec;
+            if (in[j].current_p50_ms > g.current_p50_ms) g.current_p50_ms = in[j].current_p50_ms;
+            if (in[j].current_p95_ms > g.current_p95_ms) g.current_p95_ms = in[j].current_p95_ms;
+            if (in[j].current_p99_ms > g.current_p99_ms) g.current_p99_ms = in[j].current_p99_ms;
+        }
+        g.current_rps = rps / (double)(end - i);
+        g.current_fail_per_sec = fps / (double)(end - i);
+        g.user_count = in[end - 1].user_count;
+        g.total_requests = in[end - 1].total_requests;
+        g.total_failures = in[end - 1].total_failures;
+        out[m] = g; /* m <= i: writing in place never clobbers unread input */
+    }
+    return m;
+}
