@@ -179,6 +179,9 @@ typedef struct app_kind {
     void (*thread_free)(void *state, int thread_id);
     int (*ready)(void *state);
     void (*free)(void *state);
+    /* Optional: appends the app's Prometheus text to out (a lib/buf) when a
+     * worker renders /metrics; on the loop, must not block. 0 or -ENOMEM. */
+    int (*metrics)(void *state, struct buf *out);
 } app_kind;
 
 /* The registry (server/apps.c): NULL-terminated list of linked kinds. */
