@@ -104,11 +104,21 @@ static int setup_home(const char *home, char *err, size_t errlen)
     return 0;
 }
 
+/* The core may have applied a relative chdir already: then cwd ends with it. */
+static int already_in(const char *dir)
+{
+    char cwd[4096];
+    size_t n = strlen(dir), k;
+    while (n > 1 && dir[n - 1] == '/') n--;
+    if (dir[0] == '/' || !getcwd(cwd, sizeof(cwd)) || (k = strlen(cwd)) <= n) return 0;
+    return cwd[k - n - 1] == '/' && !strncmp(cwd + k - n, dir, n);
+}
+
 int wsgi_py_start(const wsgi_conf *c, const char *conf_dir, char *err, size_t errlen)
 {
     if (Py_IsInitialized()) return 0;
     if (apply_env(c, err, errlen)) return -1;
-    if (c->chdir && chdir(c->chdir))
+    if (c->chdir && chdir(c->chdir) && !already_in(c->chdir))
         return fail(err, errlen, "chdir '%s': %s", c->chdir, strerror(errno));
     PyConfig config;
     PyConfig_InitPythonConfig(&config);
