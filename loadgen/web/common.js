@@ -33,6 +33,9 @@ var aiload = (function () {
     users: [['Users', '#0d1b2a', 'user_count']],
   };
 
+  /* whole seconds at least: the history has one point per second */
+  var X_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400];
+
   function chartWidth(el) {
     var w = el.clientWidth || (document.documentElement.clientWidth - 40);
     return Math.max(260, w - 18);
@@ -59,7 +62,7 @@ var aiload = (function () {
       });
       var opts = {width: chartWidth(el), height: chartHeight(), series: series,
                   scales: {x: {time: true}, y: {range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; }}},
-                  axes: [{}, {size: 60}], legend: {live: true}, cursor: {drag: {x: false, y: false}}};
+                  axes: [{space: 70, incrs: X_INCRS}, {size: 60}], legend: {live: true}, cursor: {drag: {x: false, y: false}}};
       made[key] = {el: el, plot: new uPlot(opts, columns(history, key), el)};
       el.setAttribute('data-points', (history.time || []).length);
     });

@@ -1,0 +1,180 @@
+// Drives aiload's web UI in Debian's chromium (headless) with playwright-core.
+//   node browser.js live   UI_URL TARGET_HOST ARTIFACT_DIR
+//   node browser.js report REPORT_FILE ARTIFACT_DIR
+// Prints one JSON line of observations; exits non-zero with a message on failure.
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { chromium } = require('playwright-core');
+
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+async function browser(opts) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiload-chromium-'));
+  const ctx = await chromium.launchPersistentContext(dir, Object.assign({
+    executablePath: '/usr/bin/chromium', headless: true, args: ARGS, acceptDownloads: true,
+    viewport: { width: 1280, height: 900 },
+  }, opts || {}));
+  const close = ctx.close.bind(ctx);
+  ctx.close = async () => {
+    await close();
+    try {
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch (e) { /* a leftover temp profile is harmless */ }
+  };
+  return ctx;
+}
+
+function check(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+async function until(page, fn, arg, what, timeout) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout: timeout || 15000, polling: 100 });
+  } catch (e) {
+    throw new Error('timed out waiting for ' + what);
+  }
+}
+
+const num = (s) => parseFloat(String(s).replace(/,/g, ''));
+
+async function live(base, target, art) {
+  const ctx = await browser();
+  const page = ctx.pages()[0] || await ctx.newPage();
+  const foreign = [];
+  const errors = [];
+  page.on('request', (r) => { if (!r.url().startsWith(base)) foreign.push(r.url()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  const out = {};
+  try {
+    await page.goto(base + '/');
+    await until(page, () => document.querySelector('#g-state').textContent !== '-', null, 'the first poll');
+    out.initial_state = await page.textContent('#g-state');
+    if (await page.isVisible('#btn-new')) await page.click('#btn-new');
+    await page.waitForSelector('#start-form', { state: 'visible' });
+    await page.fill('#f-users', '4');
+    await page.fill('#f-rate', '20');
+    await page.fill('#f-host', target);
+    await page.fill('#f-runtime', '');
+    await page.click('#btn-submit');
+    await until(page, () => ['running', 'spawning'].includes(document.querySelector('#g-state').textContent),
+      null, 'the state to become running');
+    check(await page.isHidden('#start'), 'the start form closes once the test runs');
+
+    // statistics table: a /hello row that counts requests, header RPS > 0
+    await until(page, () => {
+      const rows = [...document.querySelectorAll('#stats-table tbody tr')];
+      const r = rows.find((tr) => tr.children[1].textContent === '/hello');
+      return r && parseFloat(r.children[2].textContent.replace(/,/g, '')) > 0;
+    }, null, 'the statistics table to count /hello requests');
+    await until(page, () => parseFloat(document.querySelector('#g-rps').textContent) > 0, null,
+      'the header RPS to go above 0');
+    out.rps = num(await page.textContent('#g-rps'));
+    out.host_shown = await page.textContent('#g-host');
+    const agg = await page.$$eval('#stats-table tfoot td', (tds) => tds.map((t) => t.textContent));
+    check(agg[1] === 'Aggregated', 'the Aggregated row closes the table');
+    out.columns = await page.$$eval('#stats-table thead th', (ths) => ths.map((t) => t.textContent));
+
+    // charts: three uPlot charts whose point count grows every second, without a reload
+    await page.click('button[data-tab=charts]');
+    check(await page.$$eval('#tab-charts canvas', (c) => c.length) === 3, 'three chart canvases');
+    const p0 = Number(await page.getAttribute('#chart-rps', 'data-points'));
+    await until(page, (p) => Number(document.querySelector('#chart-rps').dataset.points) >= p + 2,
+      p0, 'the charts to gain points');
+    out.points_before = p0;
+    out.points_after = Number(await page.getAttribute('#chart-rps', 'data-points'));
+    out.chart_rps_max = await page.evaluate(() => Math.max(...window.ailoadUi.hist.rps));
+    check(out.chart_rps_max > 0, 'the RPS chart shows traffic');
+    const legend = await page.$$eval('#chart-rt .u-legend .u-series th, #chart-rt .u-legend .u-label',
+      (ls) => ls.map((l) => l.textContent));
+    out.rt_legend = legend;
+    fs.mkdirSync(art, { recursive: true });
+    await page.screenshot({ path: path.join(art, 'webui-charts.png'), fullPage: true });
+
+    // edit while running: 4 -> 7 users
+    await page.click('#btn-edit');
+    await page.waitForSelector('#start-form', { state: 'visible' });
+    check(await page.isHidden('#f-host'), 'the edit form only changes users and spawn rate');
+    await page.fill('#f-users', '7');
+    await page.click('#btn-submit');
+    await until(page, () => document.querySelector('#g-users').textContent === '7', null,
+      'the user count to reach 7 after the edit');
+    out.users_after_edit = 7;
+
+    // the statistics tab, as a laptop screenshot and at phone width without sideways scrolling
+    await page.click('button[data-tab=stats]');
+    await page.screenshot({ path: path.join(art, 'webui-stats.png') });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(300);
+    out.phone_overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(out.phone_overflow <= 0, 'the page fits a phone screen (only tables scroll)');
+    await page.screenshot({ path: path.join(art, 'webui-phone.png') });
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    // stop
+    await page.click('#btn-stop');
+    await until(page, () => document.querySelector('#g-state').textContent === 'stopped', null,
+      'the state to become stopped');
+    check(await page.isVisible('#btn-new'), 'a stopped test offers a new one');
+
+    // download the CSV through the page's link
+    await page.click('button[data-tab=download]');
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#dl-stats')]);
+    const csvPath = path.join(art, 'webui-requests.csv');
+    await dl.saveAs(csvPath);
+    out.csv = fs.readFileSync(csvPath, 'utf8');
+    out.csv_name = dl.suggestedFilename();
+    const [rep] = await Promise.all([page.waitForEvent('download'), page.click('#dl-report')]);
+    const repPath = path.join(art, 'webui-report.html');
+    await rep.saveAs(repPath);
+    out.report_path = repPath;
+  } finally {
+    out.foreign_requests = foreign;
+    out.page_errors = errors;
+    await ctx.close();
+  }
+  return out;
+}
+
+async function report(file, art) {
+  // offline: no network at all, so anything not inlined in the file would fail to load
+  const ctx = await browser({ offline: true });
+  const page = ctx.pages()[0] || await ctx.newPage();
+  const requests = [];
+  const errors = [];
+  page.on('request', (r) => { if (!r.url().startsWith('file:')) requests.push(r.url()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  const out = {};
+  try {
+    await page.goto('file://' + path.resolve(file));
+    await page.waitForFunction(() => window.ailoadReport && window.ailoadReport.charts, null, { timeout: 10000 });
+    out.canvases = await page.$$eval('canvas', (c) => c.length);
+    out.points = await page.evaluate(() => window.ailoadReport.charts.points());
+    out.history_len = await page.evaluate(() => window.ailoadReport.history.time.length);
+    out.max_rps = await page.evaluate(() => Math.max(...window.ailoadReport.history.rps));
+    out.tables = await page.$$eval('table', (t) => t.map((x) => x.id));
+    out.names = await page.$$eval('#requests tbody tr td:nth-child(2)', (t) => t.map((x) => x.textContent));
+    fs.mkdirSync(art, { recursive: true });
+    await page.screenshot({ path: path.join(art, 'report.png'), fullPage: true });
+  } finally {
+    out.requests = requests;
+    out.page_errors = errors;
+    await ctx.close();
+  }
+  return out;
+}
+
+(async () => {
+  const [mode, a, b, c] = process.argv.slice(2);
+  try {
+    const out = mode === 'live' ? await live(a, b, c) : await report(a, b);
+    process.stdout.write(JSON.stringify(out) + '\n');
+  } catch (e) {
+    process.stderr.write('browser test failed: ' + (e && e.stack || e) + '\n');
+    process.exit(1);
+  }
+})();
