@@ -1,0 +1,485 @@
+/*
+ * conn: aiload's HTTP/1.1 keep-alive client, one request at a time per
+ * connection (no pipelining, like wrk). The hot path is: writev the prebuilt
+ * head (+ body) in one call, read into the connection's fixed buffer, parse
+ * the head with lib/http1, count or decode the body in place, record.
+ * Nothing is allocated per request: buffers belong to the connection and only
+ * grow once, for dynamic requests or expect_body checks.
+ *
+ * Every request that conn_begin() starts ends in exactly one record (success
+ * or classified failure), so requests sent = requests recorded.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "loadgen/worker_int.h"
+
+static int64_t wall_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static const lg_target *target_of(lg_worker *w, lg_conn *c)
+{
+    return &w->cur.targets[c->cls];
+}
+
+void conn_close(lg_worker *w, lg_conn *c)
+{
+    if (c->fd >= 0) {
+        ev_io_del(w->loop, c->fd);
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->reused = 0;
+}
+
+static int needs_length(const char *method)
+{
+    return !strcmp(method, "POST") || !strcmp(method, "PUT") || !strcmp(method, "PATCH");
+}
+
+/* head = request line, Host, the task's headers, Content-Length, blank line. */
+static int put_head(buf *b, const sc_request *r, const lg_target *t, const char *path,
+                    size_t pathlen)
+{
+    int rc = buf_printf(b, "%s ", r->method);
+    rc |= buf_append(b, path, pathlen);
+    rc |= buf_printf(b, " HTTP/1.1\r\nHost: %s\r\n", t->authority);
+    return rc;
+}
+
+static int put_tail(buf *b, const sc_request *r, size_t bodylen)
+{
+    int rc = 0;
+    if (r->has_body || needs_length(r->method))
+        rc = buf_printf(b, "Content-Length: %zu\r\n", bodylen);
+    return rc | buf_puts(b, "\r\n");
+}
+
+static size_t static_body_len(const sc_request *r)
+{
+    if (!r->has_body) return 0;
+    return r->body_file ? r->body_file_len : r->body.len;
+}
+
+int conn_build_pre(const sc_request *r, const lg_target *t, lg_pre *out)
+{
+    out->head = NULL;
+    out->len = 0;
+    if (!r->path.is_static || (r->has_body && !r->body_file && !r->body.is_static)) return 0;
+    for (size_t i = 0; i < r->nheaders; i++)
+        if (!r->headers[i].is_static) return 0;
+    buf b = BUF_INIT;
+    int rc = put_head(&b, r, t, r->path.text, r->path.len);
+    for (size_t i = 0; i < r->nheaders; i++) {
+        rc |= buf_append(&b, r->headers[i].text, r->headers[i].len);
+        rc |= buf_puts(&b, "\r\n");
+    }
+    rc |= put_tail(&b, r, static_body_len(r));
+    if (rc) {
+        buf_free(&b);
+        return -ENOMEM;
+    }
+    out->head = b.data;
+    out->len = b.len;
+    return 0;
+}
+
+/* Renders a dynamic request into c->out / c->obody. */
+static int render(lg_worker *w, lg_conn *c, const sc_request *r)
+{
+    buf_reset(&c->out);
+    buf_reset(&c->obody);
+    c->seq++;
+    int rc = 0;
+    if (r->has_body && !r->body_file)
+        rc = sc_render(&r->body, &c->obody, &c->rng, c->user_id, c->seq);
+    rc |= buf_printf(&c->out, "%s ", r->method);
+    rc |= sc_render(&r->path, &c->out, &c->rng, c->user_id, c->seq);
+    rc |= buf_printf(&c->out, " HTTP/1.1\r\nHost: %s\r\n", target_of(w, c)->authority);
+    for (size_t i = 0; i < r->nheaders && !rc; i++) {
+        rc |= sc_render(&r->headers[i], &c->out, &c->rng, c->user_id, c->seq);
+        rc |= buf_puts(&c->out, "\r\n");
+    }
+    size_t blen = r->body_file ? r->body_file_len : c->obody.len;
+    rc |= put_tail(&c->out, r, blen);
+    return rc;
+}
+
+static void set_iov(lg_worker *w, lg_conn *c)
+{
+    const sc_request *r = c->req;
+    if (c->pre && c->pre->head) {
+        c->iov[0] = (struct iovec){.iov_base = c->pre->head, .iov_len = c->pre->len};
+    } else {
+        if (render(w, c, r)) {
+            c->iovcnt = 0;
+            return;
+        }
+        c->iov[0] = (struct iovec){.iov_base = c->out.data, .iov_len = c->out.len};
+    }
+    c->iovcnt = 1;
+    if (r->has_body) {
+        if (r->body_file)
+            c->iov[1] = (struct iovec){r->body_file, r->body_file_len};
+        else if (r->body.is_static)
+            c->iov[1] = (struct iovec){r->body.text, r->body.len};
+        else
+            c->iov[1] = (struct iovec){c->obody.data, c->obody.len};
+        if (c->iov[1].iov_len) c->iovcnt = 2;
+    }
+}
+
+static void on_io(ev_loop *loop, int fd, unsigned events, void *data);
+
+static void start_write(lg_worker *w, lg_conn *c, uint64_t now);
+static void on_read(lg_worker *w, lg_conn *c, uint64_t now);
+
+static int connect_errkind(int err)
+{
+    if (err == ECONNREFUSED) return LG_ERR_REFUSED;
+    if (err == ETIMEDOUT) return LG_ERR_TIMEOUT;
+    if (err == ECONNRESET) return LG_ERR_RESET;
+    return LG_ERR_CONNECT;
+}
+
+static void start_connect(lg_worker *w, lg_conn *c, uint64_t now)
+{
+    const lg_target *t = target_of(w, c);
+    int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        conn_fail(w, c, LG_ERR_CONNECT, errno, now);
+        return;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->fd = fd;
+    c->reused = 0;
+    if (connect(fd, (const struct sockaddr *)&t->addr, t->addrlen) < 0 && errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        c->fd = -1;
+        conn_fail(w, c, connect_errkind(err), err, now);
+        return;
+    }
+    if (ev_io_add(w->loop, fd, EV_WRITE, on_io, c) < 0) {
+        close(fd);
+        c->fd = -1;
+        conn_fail(w, c, LG_ERR_CONNECT, EMFILE, now);
+        return;
+    }
+    c->state = CS_CONNECTING;
+    c->deadline = now + w->cfg.connect_timeout_ns;
+}
+
+void conn_begin(lg_worker *w, lg_conn *c, const sc_request *r, const lg_pre *pre, uint64_t intended,
+                uint64_t now)
+{
+    c->req = r;
+    c->pre = pre;
+    c->t_intended = intended;
+    c->t_start = now;
+    c->retried = 0;
+    w->inflight++;
+    set_iov(w, c);
+    if (!c->iovcnt) {
+        conn_fail(w, c, LG_ERR_OTHER, 0, now);
+        return;
+    }
+    if (c->fd < 0)
+        start_connect(w, c, now);
+    else
+        start_write(w, c, now);
+}
+
+static void reset_response(lg_conn *c)
+{
+    c->rlen = 0;
+    c->last_len = 0;
+    c->head_done = 0;
+    c->status = 0;
+    c->chunked = 0;
+    c->close_after = 0;
+    c->remaining = -1;
+    c->body_bytes = 0;
+    memset(&c->ch, 0, sizeof(c->ch));
+    buf_reset(&c->body);
+}
+
+/* A reused keep-alive socket the server had already closed: resend once on a
+ * fresh connection (the server never saw the request). */
+static int maybe_retry(lg_worker *w, lg_conn *c, uint64_t now)
+{
+    if (!c->reused || c->retried || c->head_done || c->rlen) return 0;
+    conn_close(w, c);
+    c->retried = 1;
+    set_iov(w, c);
+    start_connect(w, c, now);
+    return 1;
+}
+
+static void continue_write(lg_worker *w, lg_conn *c, uint64_t now)
+{
+    for (;;) {
+        ssize_t n = writev(c->fd, c->iov, c->iovcnt);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN) {
+                ev_io_mod(w->loop, c->fd, EV_READ | EV_WRITE);
+                return;
+            }
+            int err = errno;
+            if (maybe_retry(w, c, now)) return;
+            conn_fail(w, c, err == EPIPE || err == ECONNRESET ? LG_ERR_RESET : LG_ERR_CONNECT, err,
+                      now);
+            return;
+        }
+        size_t left = (size_t)n;
+        int i = 0;
+        while (i < c->iovcnt && left >= c->iov[i].iov_len) left -= c->iov[i++].iov_len;
+        if (i == c->iovcnt) break;
+        /* partial write: drop what went out and wait for room */
+        memmove(&c->iov[0], &c->iov[i], (size_t)(c->iovcnt - i) * sizeof(struct iovec));
+        c->iovcnt -= i;
+        c->iov[0].iov_base = (char *)c->iov[0].iov_base + left;
+        c->iov[0].iov_len -= left;
+    }
+    c->state = CS_READING;
+    ev_io_mod(w->loop, c->fd, EV_READ);
+}
+
+static void start_write(lg_worker *w, lg_conn *c, uint64_t now)
+{
+    reset_response(c);
+    c->state = CS_WRITING;
+    c->deadline = now + w->cfg.timeout_ns;
+    continue_write(w, c, now);
+}
+
+static int status_ok(const sc_request *r, int status)
+{
+    if (!r->nexpect) return status < 400;
+    for (size_t i = 0; i < r->nexpect; i++)
+        if (r->expect[i] == status) return 1;
+    return 0;
+}
+
+/* Records the finished request and hands the user back to worker.c. */
+static void finish(lg_worker *w, lg_conn *c, int kind, int code, uint64_t now)
+{
+    const sc_request *r = c->req;
+    int failed = kind >= 0;
+    int64_t lat = (int64_t)(now - c->t_intended) / 1000;
+    int64_t svc = (int64_t)(now - c->t_start) / 1000;
+    lg_stats_record(w->st, r->entry, lat, svc, c->body_bytes, failed);
+    if (failed) lg_stats_error(w->st, r->entry, kind, code, wall_s());
+    c->req = NULL;
+    c->state = CS_IDLE;
+    w->inflight--;
+    worker_request_done(w, c, failed, now);
+}
+
+void conn_fail(lg_worker *w, lg_conn *c, int kind, int code, uint64_t now)
+{
+    conn_close(w, c);
+    finish(w, c, kind, code, now);
+}
+
+static void complete(lg_worker *w, lg_conn *c, uint64_t now)
+{
+    const sc_request *r = c->req;
+    int kind = -1, code = 0;
+    if (!status_ok(r, c->status)) {
+        kind = r->nexpect ? LG_ERR_CHECK : LG_ERR_STATUS;
+        code = c->status;
+    } else if (r->contains && !memmem(c->body.data, c->body.len, r->contains, r->contains_len)) {
+        kind = LG_ERR_CHECK;
+        code = 1;
+    }
+    if (c->close_after)
+        conn_close(w, c);
+    else
+        c->reused = 1;
+    finish(w, c, kind, code, now);
+}
+
+static void keep_body(lg_conn *c, const char *p, size_t n)
+{
+    c->body_bytes += n;
+    if (c->req->contains && c->body.len < LG_BODY_KEEP + c->req->contains_len)
+        buf_append(&c->body, p, n);
+}
+
+/* Consumes body bytes; 1 when the body is complete, 0 for more, -1 on bad framing. */
+static int feed_body(lg_conn *c, char *p, size_t n)
+{
+    if (c->chunked) {
+        size_t len = n;
+        ssize_t rc = http1_decode_chunked(&c->ch, p, &len);
+        if (rc == HTTP1_BAD) return -1;
+        keep_body(c, p, len);
+        return rc >= 0;
+    }
+    if (c->remaining < 0) {
+        keep_body(c, p, n);
+        return 0;
+    }
+    size_t take = (uint64_t)c->remaining < n ? (size_t)c->remaining : n;
+    keep_body(c, p, take);
+    c->remaining -= (int64_t)take;
+    return c->remaining == 0;
+}
+
+static int parse_head(lg_conn *c, int *kind)
+{
+    http1_response res;
+    http1_header hdr[64];
+    int n = http1_parse_response(c->rbuf, c->rlen, c->last_len, &res, hdr, 64);
+    if (n == HTTP1_INCOMPLETE) {
+        c->last_len = c->rlen;
+        if (c->rlen == LG_RBUF) {
+            *kind = 2;
+            return -1;
+        }
+        return 0;
+    }
+    if (n < 0) {
+        *kind = 0;
+        return -1;
+    }
+    c->status = res.status;
+    c->head_done = 1;
+    const http1_header *h = http1_find_header(hdr, res.num_headers, "connection");
+    c->close_after =
+        h ? http1_value_has_token(h->value, h->value_len, "close") : res.minor_version == 0;
+    if (h && res.minor_version == 0 && http1_value_has_token(h->value, h->value_len, "keep-alive"))
+        c->close_after = 0;
+    h = http1_find_header(hdr, res.num_headers, "transfer-encoding");
+    if (h && http1_value_has_token(h->value, h->value_len, "chunked")) {
+        c->chunked = 1;
+    } else if ((h = http1_find_header(hdr, res.num_headers, "content-length"))) {
+        c->remaining = http1_parse_length(h->value, h->value_len);
+        if (c->remaining < 0) {
+            *kind = 0;
+            return -1;
+        }
+    } else {
+        c->remaining = -1;
+        c->close_after = 1;
+    }
+    if (!strcmp(c->req->method, "HEAD") || res.status == 204 || res.status == 304) {
+        c->chunked = 0;
+        c->remaining = 0;
+    }
+    return n;
+}
+
+/* Parses what is in rbuf. Returns 1 when the response completed. */
+static int process(lg_worker *w, lg_conn *c, uint64_t now)
+{
+    char *p = c->rbuf;
+    size_t n = c->rlen;
+    while (!c->head_done) {
+        int kind = 0;
+        int h = parse_head(c, &kind);
+        if (h < 0) {
+            conn_fail(w, c, LG_ERR_PROTOCOL, kind, now);
+            return 1;
+        }
+        if (h == 0) return 0;
+        if (c->status >= 100 && c->status < 200) { /* interim response: skip it */
+            memmove(c->rbuf, c->rbuf + h, c->rlen - (size_t)h);
+            c->rlen -= (size_t)h;
+            c->head_done = 0;
+            c->last_len = 0;
+            c->remaining = -1;
+            c->chunked = 0;
+            continue;
+        }
+        p = c->rbuf + h;
+        n = c->rlen - (size_t)h;
+    }
+    int done = c->remaining == 0 && !c->chunked ? 1 : n ? feed_body(c, p, n) : 0;
+    c->rlen = 0;
+    if (done < 0) {
+        conn_fail(w, c, LG_ERR_PROTOCOL, 1, now);
+        return 1;
+    }
+    if (done) complete(w, c, now);
+    return done;
+}
+
+static void on_read(lg_worker *w, lg_conn *c, uint64_t now)
+{
+    ssize_t n = read(c->fd, c->rbuf + c->rlen, LG_RBUF - c->rlen);
+    if (n > 0) {
+        c->rlen += (size_t)n;
+        process(w, c, now);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    int err = n < 0 ? errno : 0;
+    if (n == 0 && c->head_done && !c->chunked && c->remaining < 0) {
+        c->close_after = 1;
+        complete(w, c, now);
+        return;
+    }
+    if (maybe_retry(w, c, now)) return;
+    conn_fail(w, c, err == ECONNRESET ? LG_ERR_RESET : LG_ERR_CLOSED, err, now);
+}
+
+static void on_io(ev_loop *loop, int fd, unsigned events, void *data)
+{
+    (void)loop;
+    (void)fd;
+    lg_conn *c = data;
+    lg_worker *w = c->w;
+    uint64_t now = ev_clock_ns();
+    switch (c->state) {
+    case CS_CONNECTING: {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+        if (err == EINPROGRESS) return;
+        if (err) {
+            conn_fail(w, c, connect_errkind(err), err, now);
+            return;
+        }
+        start_write(w, c, now);
+        return;
+    }
+    case CS_WRITING:
+        if (events & EV_WRITE)
+            continue_write(w, c, now);
+        else if (events & (EV_READ | EV_ERROR))
+            on_read(w, c, now);
+        return;
+    case CS_READING: on_read(w, c, now); return;
+    default: {
+        /* idle keep-alive socket: the server closed it, or sent junk */
+        char tmp[256];
+        ssize_t n = read(c->fd, tmp, sizeof(tmp));
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        conn_close(w, c);
+        return;
+    }
+    }
+}
+
+/* Times out requests past their deadline (called every 100 ms). */
+void conn_sweep(lg_worker *w, uint64_t now)
+{
+    for (size_t i = 0; i < w->nconns; i++) {
+        lg_conn *c = w->conns[i];
+        if (!c || c->state < CS_CONNECTING || now < c->deadline) continue;
+        conn_fail(w, c, LG_ERR_TIMEOUT, c->state != CS_CONNECTING, now);
+    }
+}

@@ -1,0 +1,25 @@
+/*
+ * report: Locust's console tables, formatted from a runner snapshot with the
+ * same format strings Locust uses (locust/stats.py), so scripts that scrape
+ * Locust's output keep working.
+ */
+#ifndef LOADGEN_REPORT_H
+#define LOADGEN_REPORT_H
+
+#include "lib/buf.h"
+#include "loadgen/runner.h"
+
+/* Locust's STATS_NAME_WIDTH for a terminal of `cols` columns (80 when the
+ * output is not a terminal: pass cols <= 0). */
+int report_name_width(int cols);
+
+/* The stats table; current = 1: current req/s (periodic), 0: totals (end). */
+int report_console_stats(buf *out, const runner_snapshot *s, int current, int name_width);
+/* "Response time percentiles (approximated)" table. */
+int report_console_percentiles(buf *out, const runner_snapshot *s, int name_width);
+/* Open-model table of the uncorrected service time and the late/dropped counts. */
+int report_console_service(buf *out, const runner_snapshot *s, int name_width);
+/* "Error report" table (nothing when there are no errors). */
+int report_console_errors(buf *out, const runner_snapshot *s, int name_width);
+
+#endif

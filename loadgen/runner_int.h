@@ -1,0 +1,75 @@
+/*
+ * runner internals shared by runner.c (control thread, merging, snapshots)
+ * and report.c (Locust's CSV rows, console tables, JSON). Fields below "mu"
+ * are guarded by it; the control thread is the only writer of the stats.
+ */
+#ifndef LOADGEN_RUNNER_INT_H
+#define LOADGEN_RUNNER_INT_H
+
+#include <pthread.h>
+
+#include "lib/hist.h"
+#include "loadgen/runner.h"
+#include "loadgen/stats.h"
+#include "loadgen/worker.h"
+
+#define LG_WINDOW 10              /* seconds in Locust's "current" window */
+#define LG_RING   (LG_WINDOW + 1) /* the window plus the second in progress */
+
+/* One second of counts, kept for the current-window figures. Index nentries
+ * is the aggregate. */
+typedef struct lg_second {
+    uint64_t *nreq, *nfail;
+    hist **lat; /* 2-digit histograms: cheap to sum over the window */
+} lg_second;
+
+struct runner {
+    const scenario *sc;
+    runner_opts opts;
+    int nworkers;
+    lg_worker **workers;
+    size_t nentries;
+    pthread_t ctl;
+    int ctl_started;
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int quit;
+    runner_state state;
+    uint64_t epoch;
+    int open_model;
+    int target_users;
+    double spawn_rate;
+    double cur_users; /* users started so far (moves toward target_users) */
+    int dispatched;   /* the count last sent to the workers */
+    double rate;
+    runner_stage stages[LG_MAX_STAGES];
+    size_t nstages;
+    double run_time_s;
+    char host[256];
+    lg_target *targets;
+    uint64_t t0_ns, stop_ns, last_tick_ns, stats_t0_ns;
+    int64_t start_wall;
+    int stop_requested, reset_requested, spawn_done_reset;
+    int user_count; /* reported by the workers at the last merge */
+    double cpu;
+    int cpu_warning;
+
+    /* statistics */
+    lg_stats *total; /* whole run, per entry */
+    lg_stats *sec;   /* the second being collected (control thread only) */
+    hist *agg_lat, *agg_svc;
+    lg_second ring[LG_RING];
+    size_t ring_pos, ring_filled;
+    hist *win_tmp; /* scratch for window percentiles (under mu) */
+    runner_history_point *history;
+    size_t nhistory, caphistory;
+    buf history_csv; /* data rows of PREFIX_stats_history.csv so far */
+};
+
+/* report.c */
+int report_history_rows(runner *r, const runner_snapshot *s, int64_t now_s, buf *out);
+void report_csv_field(buf *b, const char *s);
+void report_py_float(buf *b, double v);
+
+#endif
