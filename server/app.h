@@ -51,6 +51,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lib/buf.h"
 #include "lib/ev.h"
 #include "lib/http1.h"
 #include "server/config.h"

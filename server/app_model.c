@@ -1,0 +1,362 @@
+/*
+ * app_model.c: the model app's lifecycle (load in the master or, with
+ * lazy-apps, in each worker; batchers per worker), the engine glue the
+ * batcher thread runs, and the completion path back to the event loop.
+ */
+#include "server/app_model.h"
+
+#include "server/app_model_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+model *model_find(app_model *app, const char *name, size_t len)
+{
+    for (int i = 0; i < app->n; i++)
+        if (strlen(app->models[i].c.name) == len && !memcmp(app->models[i].c.name, name, len))
+            return &app->models[i];
+    return NULL;
+}
+
+static kserve_dtype dtype_of(eng_dtype t)
+{
+    switch (t) {
+    case ENG_FLOAT: return KSERVE_FP32;
+    case ENG_INT32: return KSERVE_INT32;
+    case ENG_INT64: return KSERVE_INT64;
+    case ENG_BOOL: return KSERVE_BOOL;
+    default: return KSERVE_INVALID;
+    }
+}
+
+/* Copies an engine tensor description into the wire one; -1 if unsupported. */
+static int io_from(const eng_tensor_info *ti, kserve_io *io, size_t *item_bytes)
+{
+    io->name = ti->name;
+    io->dtype = dtype_of(ti->dtype);
+    io->rank = ti->rank;
+    for (int d = 0; d < ti->rank && d < KSERVE_MAX_RANK; d++) io->shape[d] = ti->shape[d];
+    *item_bytes = (size_t)ti->item_count * kserve_dtype_size(io->dtype);
+    return io->dtype == KSERVE_INVALID || ti->rank > KSERVE_MAX_RANK ? -1 : 0;
+}
+
+static int describe(model *m)
+{
+    m->n_in = eng_model_num_inputs(m->em);
+    m->n_out = eng_model_num_outputs(m->em);
+    if (m->n_in < 1 || m->n_in > BATCHER_MAX_IO || m->n_out < 1 || m->n_out > BATCHER_MAX_IO) {
+        snprintf(m->err, sizeof(m->err), "%d inputs and %d outputs (1..%d each are served)",
+                 m->n_in, m->n_out, BATCHER_MAX_IO);
+        return -1;
+    }
+    eng_tensor_info ti;
+    for (int i = 0; i < m->n_in; i++) {
+        if (eng_model_input(m->em, i, &ti) || io_from(&ti, &m->in[i], &m->in_item[i])) {
+            snprintf(m->err, sizeof(m->err), "input %d has a datatype or rank we cannot serve", i);
+            return -1;
+        }
+    }
+    for (int i = 0; i < m->n_out; i++) {
+        if (eng_model_output(m->em, i, &ti) || io_from(&ti, &m->out[i], &m->out_item[i])) {
+            snprintf(m->err, sizeof(m->err), "output %d has a datatype or rank we cannot serve", i);
+            return -1;
+        }
+    }
+    int fixed = eng_model_max_batch(m->em);
+    m->batch_dynamic = fixed == 0;
+    if (fixed > 0) m->c.max_batch = fixed; /* it runs only batch == fixed: no batching */
+    for (int i = 0; i < m->n_in; i++) {
+        m->zeros[i] = calloc(1, m->in_item[i] ? m->in_item[i] : 1);
+        if (!m->zeros[i]) return snprintf(m->err, sizeof(m->err), "out of memory"), -1;
+    }
+    return 0;
+}
+
+static int load_one(model *m)
+{
+    m->em = eng_model_load_file(m->c.path, NULL, m->err, sizeof(m->err));
+    if (!m->em) return -1;
+    char lerr[256] = "";
+    if (describe(m) || model_labels_load(m, lerr, sizeof(lerr))) {
+        if (lerr[0]) snprintf(m->err, sizeof(m->err), "%s", lerr);
+        eng_model_free(m->em);
+        m->em = NULL;
+        return -1;
+    }
+    model_prep_init(m);
+    return 0;
+}
+
+static int model_configured(const cfg *c)
+{
+    size_t n = 0;
+    cfg_list(c, "model", &n);
+    return n > 0;
+}
+
+static void model_free_state(void *state);
+
+static int model_load(app_ctx *ctx, void **state, char *err, size_t errlen)
+{
+    const cfg *c = app_ctx_cfg(ctx);
+    app_model *app = calloc(1, sizeof(*app));
+    if (!app) return snprintf(err, errlen, "out of memory"), -1;
+    app->efd = -1;
+    pthread_mutex_init(&app->done_mu, NULL);
+    app->need_app = cfg_bool(c, "need-app");
+    app->worker_id = app_ctx_worker_id(ctx);
+    *state = app;
+    if (model_conf_read(app, c, err, errlen)) goto fail;
+    app->nslots = (int)cfg_int(c, "processes") + 1;
+    app->shm_len = (size_t)app->n * (size_t)app->nslots * sizeof(batcher_stats);
+    app->shm = mmap(NULL, app->shm_len ? app->shm_len : 1, PROT_READ | PROT_WRITE,
+                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (app->shm == MAP_FAILED) {
+        app->shm = NULL;
+        snprintf(err, errlen, "cannot map the model statistics: %s", strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < app->n; i++) {
+        model *m = &app->models[i];
+        m->slots = (batcher_stats *)app->shm + (size_t)i * (size_t)app->nslots;
+        if (load_one(m) == 0) continue;
+        if (app->need_app) {
+            snprintf(err, errlen, "model '%s' (%s): %s", m->c.name, m->c.path, m->err);
+            goto fail;
+        }
+        fprintf(stderr, "aiserve: model '%s' (%s) failed to load: %s; it answers 503\n", m->c.name,
+                m->c.path, m->err);
+    }
+    if (model_http_register(app, ctx)) {
+        snprintf(err, errlen, "cannot register the model routes (a path is taken by another app)");
+        goto fail;
+    }
+    return 0;
+fail:
+    model_free_state(app);
+    *state = NULL;
+    return -1;
+}
+
+/* ---- the batcher thread's side ---- */
+
+static int eng_thread_init(void *arg, char *err, size_t errlen)
+{
+    model *m = arg;
+    eng_ctx_opts o = {.threads = m->c.threads, .max_batch = m->c.max_batch};
+    m->ctx = eng_ctx_create(m->em, &o, err, errlen);
+    if (!m->ctx) return -1;
+    /* Warm every batch size the batcher can form, so no request pays for
+     * building primitives (Triton users hit 50x slower first requests). */
+    int sizes[1024];
+    int n = 0;
+    for (int b = 1; b <= m->c.max_batch && n < 1024; b++) sizes[n++] = b;
+    if (!m->batch_dynamic) sizes[0] = m->c.max_batch, n = 1;
+    int rc = eng_ctx_warmup(m->ctx, sizes, n);
+    if (rc) {
+        snprintf(err, errlen, "warm-up failed: %s", eng_ctx_error(m->ctx));
+        return -1;
+    }
+    __atomic_store_n(&m->ready, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void eng_thread_free(void *arg)
+{
+    model *m = arg;
+    eng_ctx_free(m->ctx);
+    m->ctx = NULL;
+}
+
+static int eng_run(void *arg, int batch, const void *const *in, void *const *out, char *err,
+                   size_t errlen)
+{
+    model *m = arg;
+    int rc = eng_ctx_run(m->ctx, batch, in, out);
+    if (rc) snprintf(err, errlen, "%s: %s", eng_strerror(rc), eng_ctx_error(m->ctx));
+    return rc;
+}
+
+/* Batcher thread: hand the request back to the loop. */
+static void mreq_done(batcher_job *job)
+{
+    mreq *q = (mreq *)job;
+    app_model *app = q->app;
+    pthread_mutex_lock(&app->done_mu);
+    q->next_done = app->done_head;
+    app->done_head = q;
+    pthread_mutex_unlock(&app->done_mu);
+    uint64_t one = 1;
+    ssize_t w = write(app->efd, &one, sizeof(one));
+    (void)w; /* EAGAIN means the counter is already non-zero: the loop will wake */
+}
+
+/* Loop: finish every completed request (oldest first). */
+static void on_done(ev_loop *loop, int fd, unsigned events, void *data)
+{
+    (void)loop, (void)events;
+    app_model *app = data;
+    uint64_t v;
+    ssize_t r = read(fd, &v, sizeof(v));
+    (void)r;
+    pthread_mutex_lock(&app->done_mu);
+    mreq *list = app->done_head;
+    app->done_head = NULL;
+    pthread_mutex_unlock(&app->done_mu);
+    mreq *rev = NULL;
+    while (list) {
+        mreq *n = list->next_done;
+        list->next_done = rev;
+        rev = list;
+        list = n;
+    }
+    while (rev) {
+        mreq *n = rev->next_done;
+        mreq_finish(rev);
+        rev = n;
+    }
+}
+
+int model_reply_error(app_request *r, model *m, int status, const char *msg)
+{
+    buf b = BUF_INIT;
+    kserve_error_write(&b, msg);
+    app_set_status(r, status);
+    app_add_header(r, "Content-Type", 12, "application/json", 16);
+    if (status == 503) app_add_header(r, "Retry-After", 11, "1", 1);
+    app_write(r, b.data, b.len);
+    buf_free(&b);
+    if (m && m->stats && status >= 400 && status < 500)
+        batcher_stats_add(&m->stats->fail_bad_input, 1);
+    return APP_DONE;
+}
+
+void mreq_free(mreq *q)
+{
+    kserve_request_free(&q->kreq);
+    for (int i = 0; i < BATCHER_MAX_IO; i++) free(q->outputs[i]);
+    free(q->image);
+    free(q);
+}
+
+int mreq_submit(mreq *q)
+{
+    app_model *app = q->app;
+    model *m = q->m;
+    if (!app->loop) {
+        if (app->efd < 0 || ev_io_add(q->r->loop, app->efd, EV_READ, on_done, app)) {
+            model_reply_error(q->r, m, 500, "cannot set up the completion path");
+            mreq_free(q);
+            return APP_DONE;
+        }
+        app->loop = q->r->loop;
+    }
+    q->job.done = mreq_done;
+    if (m->c.timeout_ms > 0) q->job.deadline_us = ev_clock_us() + (uint64_t)m->c.timeout_ms * 1000;
+    int rc = batcher_submit(m->b, &q->job);
+    if (rc == 0) return APP_PENDING;
+    char msg[160];
+    if (rc == -EAGAIN)
+        snprintf(msg, sizeof(msg), "Exceeds maximum queue size (max-queue %d for model '%s')",
+                 m->c.max_queue, m->c.name);
+    else
+        snprintf(msg, sizeof(msg), "model '%s' is shutting down", m->c.name);
+    model_reply_error(q->r, NULL, 503, msg);
+    mreq_free(q);
+    return APP_DONE;
+}
+
+/* ---- lifecycle ---- */
+
+static int model_worker_init(void *state, int worker_id)
+{
+    app_model *app = state;
+    app->worker_id = worker_id;
+    app->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (app->efd < 0) return -errno;
+    int slot = app->nslots > 0 ? worker_id % app->nslots : 0;
+    for (int i = 0; i < app->n; i++) {
+        model *m = &app->models[i];
+        if (!m->em) continue;
+        m->stats = &m->slots[slot];
+        batcher_opts o = {.max_batch = m->c.max_batch,
+                          .delay_us = (uint64_t)m->c.delay_us,
+                          .max_queue = m->c.max_queue,
+                          .n_inputs = m->n_in,
+                          .n_outputs = m->n_out,
+                          .run = eng_run,
+                          .run_ctx = m,
+                          .thread_init = eng_thread_init,
+                          .thread_free = eng_thread_free,
+                          .stats = m->stats};
+        m->b = batcher_create(&o);
+        if (!m->b) return -errno;
+    }
+    return 0;
+}
+
+static int model_ready(void *state)
+{
+    app_model *app = state;
+    for (int i = 0; i < app->n; i++) {
+        model *m = &app->models[i];
+        if (m->b && !__atomic_load_n(&m->ready, __ATOMIC_ACQUIRE)) return 0;
+    }
+    return 1;
+}
+
+static int model_metrics(void *state, buf *out)
+{
+    app_model *app = state;
+    int rc = buf_puts(out, "# TYPE aiserve_model_loaded gauge\n");
+    for (int i = 0; i < app->n && !rc; i++)
+        rc = buf_printf(out, "aiserve_model_loaded{model=\"%s\"} %d\n", app->models[i].c.name,
+                        app->models[i].em != NULL);
+    for (int i = 0; i < app->n && !rc; i++)
+        if (app->models[i].em)
+            rc =
+                batcher_stats_render(out, app->models[i].c.name, app->models[i].slots, app->nslots);
+    return rc;
+}
+
+static void model_free_state(void *state)
+{
+    app_model *app = state;
+    if (!app) return;
+    for (int i = 0; i < app->n; i++) batcher_free(app->models[i].b);
+    /* Jobs the batchers completed at shutdown wait on the done list. */
+    for (mreq *q = app->done_head, *n; q; q = n) {
+        n = q->next_done;
+        mreq_free(q);
+    }
+    if (app->loop && app->efd >= 0) ev_io_del(app->loop, app->efd);
+    if (app->efd >= 0) close(app->efd);
+    for (int i = 0; i < app->n; i++) {
+        model *m = &app->models[i];
+        eng_model_free(m->em);
+        for (int k = 0; k < m->n_labels; k++) free(m->labels[k]);
+        free(m->labels);
+        for (int k = 0; k < BATCHER_MAX_IO; k++) free(m->zeros[k]);
+        model_conf_free(&m->c);
+    }
+    for (int i = 0; i < app->nroutes; i++) free(app->routes[i].path);
+    if (app->shm) munmap(app->shm, app->shm_len ? app->shm_len : 1);
+    pthread_mutex_destroy(&app->done_mu);
+    free(app);
+}
+
+const app_kind app_kind_model = {
+    .name = "model",
+    .options = model_options,
+    .configured = model_configured,
+    .load = model_load,
+    .worker_init = model_worker_init,
+    .ready = model_ready,
+    .free = model_free_state,
+    .metrics = model_metrics,
+};

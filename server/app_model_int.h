@@ -1,0 +1,135 @@
+/*
+ * app_model internals, shared by app_model.c (lifecycle, engine glue),
+ * app_model_conf.c (options) and app_model_http.c (handlers).
+ *
+ * Memory and processes: the master loads every model (eng_model: weights,
+ * read-only) before fork, so workers share one copy of the weights; with
+ * lazy-apps each worker loads its own. Per worker, worker_init starts one
+ * batcher thread per model; that thread creates the engine context (contexts
+ * must be made after fork) and warms it up for batch sizes 1..max-batch-size.
+ * The stats slots (one per worker, per model) live in one MAP_SHARED mapping
+ * made at load, so any worker can render the sum for /metrics.
+ *
+ * Request path: handler on the event loop parses and checks, builds an
+ * mreq, submits its batcher_job and returns APP_PENDING. The batcher thread
+ * runs the batch and calls mreq_done, which queues the mreq on the worker's
+ * completion list and pokes an eventfd watched by the loop; the loop encodes
+ * the response and calls app_finish. So all response writing happens on the
+ * loop, and the batcher thread only computes.
+ */
+#ifndef SERVER_APP_MODEL_INT_H
+#define SERVER_APP_MODEL_INT_H
+
+#include "engine/engine.h"
+#include "lib/buf.h"
+#include "server/app.h"
+#include "server/batcher.h"
+#include "server/image.h"
+#include "server/kserve.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MODEL_MAX 16
+
+typedef struct model_conf {
+    char *name, *path;
+    int threads;        /* engine threads per worker */
+    int max_batch;      /* max-batch-size */
+    int64_t delay_us;   /* batch-delay-us */
+    int max_queue;      /* max-queue */
+    int64_t timeout_ms; /* model-timeout-ms: queued longer -> 503 (0: none) */
+    char *labels_path;
+    int img_w, img_h; /* image-size; 0: from the model's input shape */
+    int layout;       /* -1 from the shape, else IMAGE_NCHW / IMAGE_NHWC */
+    float mean[3], std[3], scale;
+} model_conf;
+
+typedef struct model {
+    model_conf c;
+    eng_model *em; /* NULL when it failed to load: then err says why */
+    char err[ENG_ERRLEN];
+    int n_in, n_out;
+    kserve_io in[BATCHER_MAX_IO], out[BATCHER_MAX_IO];
+    size_t in_item[BATCHER_MAX_IO], out_item[BATCHER_MAX_IO]; /* bytes per sample */
+    int batch_dynamic; /* dim 0 is variable: requests may carry 1..max_batch */
+    char **labels;     /* n_labels lines of the labels file, or NULL */
+    int n_labels;
+    image_prep prep;             /* for classify; prep.channels == 0: the model takes no images */
+    void *zeros[BATCHER_MAX_IO]; /* one zero sample per input, for model-route */
+    /* per worker, after worker_init */
+    batcher *b;
+    eng_ctx *ctx;         /* owned by the batcher thread */
+    int ready;            /* atomic: warm-up done */
+    batcher_stats *stats; /* this worker's slot (points into the shared mapping) */
+    batcher_stats *slots; /* all slots: nslots of them */
+} model;
+
+typedef struct app_model app_model;
+
+typedef struct mroute {
+    char *path;
+    model *m;
+    app_model *app;
+} mroute;
+
+/* One request in flight: owns its parsed request and output buffers. */
+typedef enum mreq_kind { MREQ_INFER, MREQ_CLASSIFY, MREQ_HELLO } mreq_kind;
+typedef struct mreq {
+    batcher_job job; /* first: the batcher hands back &job */
+    app_model *app;
+    app_request *r;
+    model *m;
+    mreq_kind kind;
+    kserve_request kreq;
+    int batch;
+    int top_k;
+    float *image; /* classify input (owned) */
+    void *outputs[BATCHER_MAX_IO];
+    struct mreq *next_done;
+} mreq;
+
+struct app_model {
+    model models[MODEL_MAX];
+    int n;
+    mroute routes[MODEL_MAX];
+    int nroutes;
+    int need_app;
+    int worker_id;
+    int nslots;
+    void *shm; /* the stats mapping */
+    size_t shm_len;
+    image_limits img_lim;
+    /* completion path (per worker) */
+    pthread_mutex_t done_mu;
+    mreq *done_head;
+    int efd;       /* eventfd; -1 until the first request registers it */
+    ev_loop *loop; /* the loop efd is registered with */
+};
+
+/* app_model_conf.c */
+extern const cfg_option model_options[];
+/* Fills app->models[*].c from the config; -1 with err on a bad value. */
+int model_conf_read(app_model *app, const cfg *c, char *err, size_t errlen);
+void model_conf_free(model_conf *mc);
+/* Reads one label per line; -1 with err. */
+int model_labels_load(model *m, char *err, size_t errlen);
+/* Derives image preprocessing from the model's first input and the options. */
+void model_prep_init(model *m);
+
+/* app_model_http.c */
+int model_http_register(app_model *app, app_ctx *ctx);
+/* Loop: encode and finish a completed request, then free it. */
+void mreq_finish(mreq *q);
+
+/* app_model.c */
+model *model_find(app_model *app, const char *name, size_t len);
+/* Submits a prepared request; on failure answers it and frees it. Returns APP_PENDING or APP_DONE.
+ */
+int mreq_submit(mreq *q);
+void mreq_free(mreq *q);
+/* Answers a plain error {"error": msg} with status; counts a bad input for m when 4xx. */
+int model_reply_error(app_request *r, model *m, int status, const char *msg);
+
+#endif
