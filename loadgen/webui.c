@@ -81,7 +81,7 @@ static void reply_json_msg(webui_resp *p, int status, int success, const char *m
     p->status = status;
     p->type = "application/json";
     buf_printf(&p->body, "{\"success\":%s,\"message\":", success ? "true" : "false");
-    buf_json_str(&p->body, msg, strlen(msg));
+    webui_json_str(&p->body, msg);
     buf_puts(&p->body, "}");
 }
 
@@ -163,11 +163,11 @@ static void route_swarm(webui *w, const webui_req *q, webui_resp *p)
     p->type = "application/json";
     buf_puts(&p->body, "{\"success\":true,\"message\":");
     const char *msg = editing ? "Swarming changed" : "Swarming started";
-    buf_json_str(&p->body, msg, strlen(msg));
+    webui_json_str(&p->body, msg);
     runner_snapshot *s = runner_snapshot_take(w->r);
     if (s) {
         buf_puts(&p->body, ",\"host\":");
-        buf_json_str(&p->body, s->host, strlen(s->host));
+        webui_json_str(&p->body, s->host);
         runner_snapshot_free(s);
     }
     if (sp.run_time_s > 0 && !editing) buf_printf(&p->body, ",\"run_time\":%.0f", sp.run_time_s);
@@ -275,7 +275,7 @@ static void route_defaults(webui *w, const webui_req *q, webui_resp *p)
     (void)q;
     p->type = "application/json";
     buf_printf(&p->body, "{\"user_count\":%d,\"spawn_rate\":%g,\"host\":", w->users, w->spawn_rate);
-    buf_json_str(&p->body, w->host, strlen(w->host));
+    webui_json_str(&p->body, w->host);
     buf_printf(&p->body, ",\"run_time\":%g}", w->run_time_s);
 }
 

@@ -55,6 +55,9 @@ typedef struct webui_report_meta {
 int webui_render_report(const runner_snapshot *s, const runner_history_point *p, size_t n,
                         const webui_report_meta *meta, buf *out);
 
+/* Appends s as a JSON string literal; invalid UTF-8 becomes U+FFFD. */
+int webui_json_str(buf *out, const char *s);
+
 /* Appends s as HTML text (& < > " ' escaped). */
 int webui_html_escape(buf *out, const char *s);
 

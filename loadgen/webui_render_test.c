@@ -1,0 +1,235 @@
+#include "loadgen/webui_render.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/json.h"
+#include "loadgen/webui.h"
+
+static runner_snapshot *snap(size_t nentries, const char *name)
+{
+    runner_snapshot *s = calloc(1, sizeof(*s));
+    s->state = RUNNER_RUNNING;
+    s->user_count = 4;
+    s->target_users = 4;
+    s->spawn_rate = 2;
+    strcpy(s->host, "http://127.0.0.1:8000");
+    s->start_time = 1700000000;
+    s->elapsed_s = 12;
+    s->nentries = nentries;
+    s->entries = calloc(nentries ? nentries : 1, sizeof(runner_entry));
+    for (size_t i = 0; i < nentries; i++) {
+        runner_entry *e = &s->entries[i];
+        strcpy(e->method, "GET");
+        snprintf(e->name, sizeof(e->name), "%s%zu", name, i);
+        e->num_requests = 100;
+        e->num_failures = 1;
+        e->median_ms = 1.5;
+        for (int k = 0; k < RUNNER_NPCT; k++) e->pct_ms[k] = 1.0 + k;
+    }
+    strcpy(s->total.name, "Aggregated");
+    s->total.num_requests = 100 * nentries;
+    s->total.current_rps = 250.5;
+    s->total.current_pct_ms[0] = 1.25;
+    s->total.current_pct_ms[5] = 4.5;
+    s->nerrors = 1;
+    s->errors = calloc(1, sizeof(runner_error));
+    strcpy(s->errors[0].method, "GET");
+    strcpy(s->errors[0].name, "/fail");
+    strcpy(s->errors[0].error, "HTTPError(500) <b>\"x\"</b>");
+    s->errors[0].occurrences = 7;
+    return s;
+}
+
+static void snap_free(runner_snapshot *s)
+{
+    free(s->entries);
+    free(s->errors);
+    free(s);
+}
+
+static json_doc parse_ok(const buf *b)
+{
+    json_doc d;
+    char err[128];
+    int rc = json_parse(&d, b->data, b->len, NULL, err, sizeof(err));
+    cr_assert_eq(rc, 0, "valid JSON: %s\n%.400s", err, b->data);
+    return d;
+}
+
+Test(webui_render, stats_json_carries_both_locust_key_sets)
+{
+    runner_snapshot *s = snap(2, "/hello");
+    buf b = BUF_INIT;
+    cr_assert_eq(webui_render_stats_json(s, &b), 0);
+    json_doc d = parse_ok(&b);
+    const char *top[] = {"stats",
+                         "errors",
+                         "current_rps",
+                         "total_rps",
+                         "fail_ratio",
+                         "state",
+                         "user_count",
+                         "current_response_time_percentile_50",
+                         "current_response_time_percentile_95",
+                         "current_response_time_percentiles",
+                         "host"};
+    for (size_t i = 0; i < sizeof(top) / sizeof(top[0]); i++)
+        cr_assert_geq(json_obj_get(&d, 0, top[i]), 0, "top-level key %s", top[i]);
+    int stats = json_obj_get(&d, 0, "stats");
+    cr_assert_eq(d.tok[stats].count, 3, "two names and the Aggregated row");
+    int row = stats + 1;
+    const char *keys[] = {"response_time_percentile_0.95",
+                          "response_time_percentile_0.99",
+                          "ninetieth_response_time",
+                          "ninety_ninth_response_time",
+                          "median_response_time",
+                          "current_fail_per_sec",
+                          "avg_content_length"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        cr_assert_geq(json_obj_get(&d, row, keys[i]), 0, "row key %s", keys[i]);
+    double v;
+    json_num_f64(&d, json_obj_get(&d, row, "response_time_percentile_0.99"), &v);
+    cr_assert_float_eq(v, 8.0, 1e-9, "p99 is the 8th reported percentile");
+    json_num_f64(&d, json_obj_get(&d, 0, "total_rps"), &v);
+    cr_assert_float_eq(v, 250.5, 1e-9, "top-level total_rps is the current aggregate rate");
+    cr_assert(json_str_eq(&d, json_obj_get(&d, 0, "state"), "running"));
+    json_doc_free(&d);
+    buf_free(&b);
+    snap_free(s);
+}
+
+Test(webui_render, stats_json_stays_valid_with_hostile_names)
+{
+    runner_snapshot *s = snap(1, "x");
+    strcpy(s->entries[0].name, "/a\"b\\c\n\x01\xff\xc3(");
+    buf b = BUF_INIT;
+    cr_assert_eq(webui_render_stats_json(s, &b), 0);
+    json_doc d = parse_ok(&b);
+    json_doc_free(&d);
+    buf_free(&b);
+    snap_free(s);
+}
+
+Test(webui_render, stats_rows_are_capped_like_locust)
+{
+    runner_snapshot *s = snap(WEBUI_MAX_ROWS + 40, "/n");
+    buf b = BUF_INIT;
+    cr_assert_eq(webui_render_stats_json(s, &b), 0);
+    json_doc d = parse_ok(&b);
+    cr_assert_eq(d.tok[json_obj_get(&d, 0, "stats")].count, WEBUI_MAX_ROWS + 1);
+    json_doc_free(&d);
+    buf_free(&b);
+    snap_free(s);
+}
+
+static runner_history_point *points(size_t n)
+{
+    runner_history_point *p = calloc(n, sizeof(*p));
+    for (size_t i = 0; i < n; i++) {
+        p[i].time = 1700000000 + (int64_t)i;
+        p[i].user_count = (int)(i % 50);
+        p[i].current_rps = 100;
+        p[i].current_p50_ms = 1;
+        p[i].current_p95_ms = 2;
+        p[i].current_p99_ms = i == 1234 ? 900 : 3; /* one spike */
+    }
+    return p;
+}
+
+Test(webui_render, history_json_is_columnar_with_gaps_for_idle_seconds)
+{
+    runner_history_point *p = points(3);
+    p[1].current_rps = 0;
+    p[1].current_p50_ms = p[1].current_p95_ms = p[1].current_p99_ms = 0;
+    buf b = BUF_INIT;
+    cr_assert_eq(webui_render_history_json(p, 3, 7, 2, &b), 0);
+    json_doc d = parse_ok(&b);
+    double v;
+    json_num_f64(&d, json_obj_get(&d, 0, "next"), &v);
+    cr_assert_float_eq(v, 10, 1e-9, "next = from + count");
+    int p99 = json_obj_get(&d, 0, "p99");
+    cr_assert_eq(d.tok[p99].count, 3);
+    cr_assert_eq(d.tok[p99 + 2].type, JSON_NULL, "an idle second is a gap, not a zero");
+    cr_assert_eq(d.tok[p99 + 1].type, JSON_NUMBER);
+    json_doc_free(&d);
+    buf_free(&b);
+    free(p);
+}
+
+Test(webui_render, downsampling_an_hour_keeps_spikes_and_bounds_points)
+{
+    size_t n = 3600;
+    runner_history_point *p = points(n);
+    runner_history_point *out = calloc(WEBUI_REPORT_POINTS, sizeof(*out));
+    size_t m = webui_history_downsample(p, n, out, WEBUI_REPORT_POINTS);
+    cr_assert_leq(m, WEBUI_REPORT_POINTS);
+    cr_assert_geq(m, WEBUI_REPORT_POINTS / 2);
+    double peak = 0;
+    for (size_t i = 0; i < m; i++) {
+        cr_assert_float_eq(out[i].current_rps, 100, 1e-9, "rates are averaged");
+        if (out[i].current_p99_ms > peak) peak = out[i].current_p99_ms;
+        if (i) cr_assert_gt(out[i].time, out[i - 1].time);
+    }
+    cr_assert_float_eq(peak, 900, 1e-9, "a one-second spike survives downsampling");
+    cr_assert_eq(webui_history_downsample(p, 10, out, WEBUI_REPORT_POINTS), 10,
+                 "short histories are kept as they are");
+    cr_assert_eq(out[9].time, p[9].time);
+    free(out);
+    free(p);
+}
+
+Test(webui_render, report_is_self_contained_escaped_and_light_for_an_hour)
+{
+    runner_snapshot *s = snap(3, "<script>alert(1)</script>");
+    size_t n = 3600;
+    runner_history_point *p = points(n);
+    buf b = BUF_INIT;
+    webui_report_meta meta = {.script = "a&b.ini"};
+    cr_assert_eq(webui_render_report(s, p, n, &meta, &b), 0);
+    cr_assert_null(strstr(b.data, "<script>alert"), "names are HTML-escaped");
+    cr_assert(strstr(b.data, "&lt;script&gt;alert(1)&lt;/script&gt;0"));
+    cr_assert(strstr(b.data, "HTTPError(500) &lt;b&gt;&quot;x&quot;&lt;/b&gt;"));
+    cr_assert(strstr(b.data, "Script: a&amp;b.ini"));
+    cr_assert_null(strstr(b.data, "src="), "no external script");
+    cr_assert_null(strstr(b.data, "<link"), "no external stylesheet");
+    cr_assert(strstr(b.data, "id=\"aiload-history\""));
+    cr_assert(strstr(b.data, "99.99%ile (ms)"));
+    cr_assert_lt(b.len, 250 * 1024, "an hour's report stays light (%zu bytes)", b.len);
+    buf_free(&b);
+    free(p);
+    snap_free(s);
+}
+
+Test(webui_render, report_without_traffic_says_na)
+{
+    runner_snapshot *s = snap(0, "");
+    s->nerrors = 0;
+    s->total.num_requests = 0;
+    buf b = BUF_INIT;
+    cr_assert_eq(webui_render_report(s, NULL, 0, NULL, &b), 0);
+    cr_assert(strstr(b.data, "N/A"));
+    cr_assert(strstr(b.data, "No failures."));
+    buf_free(&b);
+    snap_free(s);
+}
+
+Test(webui_render, run_time_accepts_locust_forms_and_rejects_the_rest)
+{
+    double s;
+    cr_assert_eq(webui_parse_run_time("90", &s), 0);
+    cr_assert_float_eq(s, 90, 1e-9);
+    cr_assert_eq(webui_parse_run_time("1h30m", &s), 0);
+    cr_assert_float_eq(s, 5400, 1e-9);
+    cr_assert_eq(webui_parse_run_time("2m5s", &s), 0);
+    cr_assert_float_eq(s, 125, 1e-9);
+    cr_assert_eq(webui_parse_run_time(" 20s ", &s), 0);
+    cr_assert_float_eq(s, 20, 1e-9);
+    cr_assert_eq(webui_parse_run_time("", &s), 0);
+    cr_assert_float_eq(s, 0, 1e-9);
+    const char *bad[] = {"abc", "5x", "5s3m", "1h1h", "-5", "10 minutes", "1e999", "9999999h"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(webui_parse_run_time(bad[i], &s), -EINVAL, "'%s' is refused", bad[i]);
+}
