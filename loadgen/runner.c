@@ -274,6 +274,7 @@ static void add_history(runner *r)
         .current_fail_per_sec = s->total.current_fail_per_sec,
         .current_p50_ms = s->total.current_pct_ms[0],
         .current_p95_ms = s->total.current_pct_ms[5],
+        .current_p99_ms = s->total.current_pct_ms[7],
         .total_requests = s->total.num_requests,
         .total_failures = s->total.num_failures,
     };
