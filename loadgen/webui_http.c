@@ -114,6 +114,7 @@ static int handle_one(webui_conn *c)
     c->last_len = 0;
     if (n == HTTP1_TOO_MANY_HEADERS) return error_response(c, 431), -1;
     if (n < 0) return error_response(c, 400), -1;
+    if (n > HEAD_MAX) return error_response(c, 431), -1; /* complete, but too big */
     if (http1_find_header(h, hr.num_headers, "Transfer-Encoding"))
         return error_response(c, 501), -1;
     int64_t clen = 0;
