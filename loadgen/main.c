@@ -1,27 +1,399 @@
-/* aiload: load tester. Placeholder entry point until the module lands. */
+/*
+ * aiload: Locust-compatible load tester with wrk's speed.
+ *
+ *   aiload -f SCENARIO --headless -u N -r R -t T -H URL [outputs]   Locust headless
+ *   aiload -f SCENARIO [-P 8089]                                    web UI (loadgen/webui.h)
+ *   aiload URL -c N -d T [--threads N] [--rate R] [outputs]         wrk-like quick mode
+ *
+ * Exit: 0 ok; exit_code_on_error (1) when requests failed; 2 bad command
+ * line or scenario; 3 a --fail-if threshold broke.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
 
-static void usage(FILE *f)
+#include "loadgen/cli.h"
+#include "loadgen/report.h"
+#include "loadgen/runner.h"
+#include "loadgen/scenario.h"
+#include "loadgen/webui.h"
+
+/* Signal flag of the process model (the only mutable global). */
+static volatile sig_atomic_t quit_flag;
+
+static void on_signal(int sig)
 {
-    fprintf(f, "usage: aiload [--help] [--version]\n");
+    (void)sig;
+    quit_flag++;
+}
+
+static void print_buf(FILE *f, buf *b)
+{
+    if (b->len) fwrite(b->data, 1, b->len, f);
+    fflush(f);
+    buf_reset(b);
+}
+
+static int term_cols(void)
+{
+    struct winsize ws;
+    if (!isatty(STDOUT_FILENO) || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0) return 0;
+    return ws.ws_col;
+}
+
+/* ---- --csv: Locust's four files, rewritten every second and at exit ---- */
+
+typedef struct csv_out {
+    const char *prefix;
+    size_t history_cursor;
+    FILE *history;
+} csv_out;
+
+static int csv_path(char *out, size_t len, const char *prefix, const char *suffix)
+{
+    return snprintf(out, len, "%s%s", prefix, suffix) >= (int)len ? -1 : 0;
+}
+
+static int csv_write(runner *r, csv_out *c)
+{
+    char path[4096];
+    buf b = BUF_INIT;
+    int rc = 0;
+    static const char *names[] = {"_stats.csv", "_failures.csv", "_exceptions.csv"};
+    for (int i = 0; i < 3 && !rc; i++) {
+        buf_reset(&b);
+        rc = i == 0   ? runner_csv_stats(r, &b)
+             : i == 1 ? runner_csv_failures(r, &b)
+                      : runner_csv_exceptions(r, &b);
+        if (!rc && csv_path(path, sizeof(path), c->prefix, names[i])) rc = -ENAMETOOLONG;
+        if (!rc) rc = runner_write_file(path, &b);
+    }
+    if (!rc && !c->history) {
+        if (csv_path(path, sizeof(path), c->prefix, "_stats_history.csv"))
+            rc = -ENAMETOOLONG;
+        else if (!(c->history = fopen(path, "w")))
+            rc = -errno;
+    }
+    if (!rc) {
+        buf_reset(&b);
+        rc = runner_csv_history_append(r, &b, &c->history_cursor);
+        if (!rc) rc = runner_write_stream(c->history, &b);
+    }
+    buf_free(&b);
+    return rc;
+}
+
+/* ---- end of run ---- */
+
+static void print_time(buf *b, double ms)
+{
+    if (ms < 1)
+        buf_printf(b, "%8.2fus", ms * 1000);
+    else if (ms < 1000)
+        buf_printf(b, "%8.2fms", ms);
+    else
+        buf_printf(b, "%8.2fs ", ms / 1000);
+}
+
+/* wrk-like summary of the quick mode. */
+static void quick_summary(buf *b, const cli_opts *o, const runner_snapshot *s, int threads)
+{
+    const runner_entry *e = &s->total;
+    buf_printf(b, "Running %.0fs test @ %s\n", o->run_time_s, o->url);
+    buf_printf(b, "  %d threads and %d connections, %s model", threads, s->target_users,
+               s->open_model ? "open" : "closed");
+    if (s->open_model) buf_printf(b, " at %.0f req/s", o->rate);
+    buf_puts(b, "\n  Latency      avg");
+    print_time(b, e->avg_ms);
+    buf_puts(b, "   min");
+    print_time(b, e->min_ms);
+    buf_puts(b, "   max");
+    print_time(b, e->max_ms);
+    buf_printf(b, "\n  Latency Distribution (%s)\n",
+               s->open_model ? "from the intended start; service time in brackets"
+                             : "from the send");
+    static const int show[] = {0, 2, 4, 7, 8, 9, 10};
+    static const char *lab[] = {"50%", "75%", "90%", "99%", "99.9%", "99.99%", "100%"};
+    for (size_t i = 0; i < sizeof(show) / sizeof(show[0]); i++) {
+        buf_printf(b, "  %8s ", lab[i]);
+        print_time(b, e->pct_ms[show[i]]);
+        if (s->open_model) {
+            buf_puts(b, "  (");
+            print_time(b, e->service_pct_ms[show[i]]);
+            buf_puts(b, ")");
+        }
+        buf_puts(b, "\n");
+    }
+    double mb = e->avg_content_length * (double)e->num_requests / 1048576.0;
+    buf_printf(b, "  %llu requests in %.2fs, %.2fMB read\n", (unsigned long long)e->num_requests,
+               s->elapsed_s, mb);
+    if (e->num_failures) {
+        buf_printf(b, "  Failed requests: %llu\n", (unsigned long long)e->num_failures);
+        for (size_t i = 0; i < s->nerrors; i++)
+            buf_printf(b, "    %llu  %s\n", (unsigned long long)s->errors[i].occurrences,
+                       s->errors[i].error);
+    }
+    if (s->open_model)
+        buf_printf(b, "  Sent late (>10 ms): %llu, never sent: %llu\n",
+                   (unsigned long long)e->not_on_time, (unsigned long long)s->dropped);
+    buf_printf(b, "Requests/sec: %10.2f\n", e->total_rps);
+    buf_printf(b, "Transfer/sec: %8.2fMB\n", s->elapsed_s > 0 ? mb / s->elapsed_s : 0);
+}
+
+static int check_thresholds(const cli_opts *o, const runner_snapshot *s, FILE *f)
+{
+    int broken = 0;
+    for (size_t i = 0; i < o->nthresholds; i++) {
+        double v;
+        int ok = cli_threshold_check(&o->thresholds[i], s, &v);
+        if (!ok) broken++;
+        fprintf(f, "threshold %-24s %s (measured %g)\n", o->thresholds[i].text,
+                ok ? "ok" : "FAILED", v);
+    }
+    return broken;
+}
+
+static int write_json(runner *r, const cli_opts *o, const runner_snapshot *s)
+{
+    buf b = BUF_INIT;
+    int rc = runner_json_summary(r, &b);
+    if (!rc && o->nthresholds && b.len && b.data[b.len - 1] == '}') {
+        b.len--; /* splice the threshold results in before the closing brace */
+        buf_puts(&b, ",\"thresholds\":[");
+        for (size_t i = 0; i < o->nthresholds; i++) {
+            double v;
+            int ok = cli_threshold_check(&o->thresholds[i], s, &v);
+            buf_puts(&b, i ? ",{\"expr\":" : "{\"expr\":");
+            buf_json_str(&b, o->thresholds[i].text, strlen(o->thresholds[i].text));
+            buf_printf(&b, ",\"ok\":%s,\"measured\":%.6g}", ok ? "true" : "false", v);
+        }
+        buf_puts(&b, "]}");
+    }
+    if (!rc) rc = runner_write_file(o->json, &b);
+    buf_free(&b);
+    return rc;
+}
+
+static void progress(const runner_snapshot *s)
+{
+    double p99 = s->total.current_pct_ms[7];
+    fprintf(stderr, "\r\033[K[aiload] %s %.0fs", runner_state_name(s->state), s->elapsed_s);
+    if (s->run_time_s > 0) fprintf(stderr, "/%.0fs", s->run_time_s);
+    fprintf(stderr, "  users %d/%d  %.1f req/s  fail %.2f%%  p99 %.1f ms  reqs %llu", s->user_count,
+            s->target_users, s->total.current_rps, s->fail_ratio * 100, p99,
+            (unsigned long long)s->total.num_requests);
+    fflush(stderr);
+}
+
+/* Periodic work while the test runs: tables, progress line, CSV, warnings. */
+static void tick(runner *r, const cli_opts *o, csv_out *csv, int nw, double *next_table,
+                 double *next_csv, int *warned)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    int tty = isatty(STDERR_FILENO);
+    runner_snapshot *s = runner_snapshot_take(r);
+    if (!s) return;
+    buf b = BUF_INIT;
+    if (!o->only_summary && !o->quick && now >= *next_table) {
+        if (tty) fprintf(stderr, "\r\033[K");
+        report_console_stats(&b, s, 1, nw);
+        print_buf(stdout, &b);
+        *next_table = now + 2;
+    }
+    if (s->cpu_warning && !*warned) {
+        fprintf(stderr,
+                "%sCPU usage above 90%%! This may constrain your throughput and may even "
+                "give inconsistent response time measurements!\n",
+                tty ? "\r\033[K" : "");
+        *warned = 1;
+    }
+    if (csv->prefix && now >= *next_csv) {
+        int rc = csv_write(r, csv);
+        if (rc) fprintf(stderr, "aiload: writing CSV files: %s\n", strerror(-rc));
+        *next_csv = now + 1;
+    }
+    if (tty) progress(s);
+    buf_free(&b);
+    runner_snapshot_free(s);
+}
+
+static int finish(runner *r, const cli_opts *o, const scenario *sc, csv_out *csv, int nw,
+                  int threads)
+{
+    if (isatty(STDERR_FILENO)) fprintf(stderr, "\r\033[K");
+    runner_snapshot *s = runner_snapshot_take(r);
+    if (!s) {
+        fprintf(stderr, "aiload: out of memory\n");
+        return 1;
+    }
+    buf b = BUF_INIT;
+    if (o->quick) {
+        quick_summary(&b, o, s, threads);
+    } else {
+        report_console_stats(&b, s, 0, nw);
+        report_console_percentiles(&b, s, nw);
+        if (s->open_model || s->total.not_on_time) report_console_service(&b, s, nw);
+        report_console_errors(&b, s, nw);
+    }
+    print_buf(stdout, &b);
+    int rc_io = 0;
+    if (csv->prefix && (rc_io = csv_write(r, csv)))
+        fprintf(stderr, "aiload: writing CSV files: %s\n", strerror(-rc_io));
+    if (o->json && (rc_io = write_json(r, o, s)))
+        fprintf(stderr, "aiload: writing %s: %s\n", o->json, strerror(-rc_io));
+    if (o->html) {
+        rc_io = webui_report(r, scenario_source(sc), &b);
+        if (!rc_io) rc_io = runner_write_file(o->html, &b);
+        if (rc_io) fprintf(stderr, "aiload: writing %s: %s\n", o->html, strerror(-rc_io));
+        buf_reset(&b);
+    }
+    buf_free(&b);
+    int broken = check_thresholds(o, s, stdout);
+    int code = 0;
+    if (broken) {
+        fprintf(stderr, "aiload: %d threshold%s failed\n", broken, broken > 1 ? "s" : "");
+        code = 3;
+    } else if (s->total.num_failures) {
+        code = o->exit_code_on_error;
+    } else if (rc_io) {
+        code = 1;
+    }
+    runner_snapshot_free(s);
+    return code;
+}
+
+static int run_headless(runner *r, const cli_opts *o, const runner_start_params *sp)
+{
+    char err[512];
+    if (runner_start(r, sp, err, sizeof(err))) {
+        fprintf(stderr, "aiload: %s\n", err);
+        return 2;
+    }
+    if (!o->quick)
+        fprintf(stderr, "aiload: %s test: %d users, spawn rate %g/s, %s, host %s\n",
+                sp->rate > 0 ? "open-model" : "closed-model", sp->users, sp->spawn_rate,
+                sp->run_time_s > 0 ? "run time set" : "until Ctrl+C", sp->host ? sp->host : "-");
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--version")) {
-            printf("aiload %s\n", AISERVE_VERSION);
-            return 0;
-        }
-        fprintf(stderr, "aiload: unknown option '%s'\n", argv[i]);
-        usage(stderr);
+    cli_opts o;
+    char err[1024];
+    buf b = BUF_INIT;
+    if (cli_parse(argc, argv, &o, err, sizeof(err))) {
+        fprintf(stderr, "aiload: %s\n", err);
         return 2;
     }
-    usage(stderr);
-    return 2;
+    if (o.help) {
+        cli_usage(&b);
+        print_buf(stdout, &b);
+        buf_free(&b);
+        return 0;
+    }
+    if (o.version) {
+        printf("aiload %s\n", AISERVE_VERSION);
+        return 0;
+    }
+    scenario *sc;
+    if (o.quick) {
+        scenario_quick q = {.url = o.url,
+                            .method = o.method,
+                            .headers = o.headers,
+                            .nheaders = o.nheaders,
+                            .body_file = o.body_file};
+        sc = scenario_from_quick(&q, err, sizeof(err));
+    } else {
+        sc = scenario_load(o.file, err, sizeof(err));
+    }
+    if (!sc) {
+        fprintf(stderr, "aiload: %s\n", err);
+        return 2;
+    }
+    if (o.quick) {
+        if (!o.users) o.users = 10;
+        if (!o.run_time_s) o.run_time_s = 10;
+        if (!o.spawn_rate) o.spawn_rate = o.users;
+    }
+    if (!o.users) o.users = 1;
+    if (!o.spawn_rate) o.spawn_rate = 1;
+    if (!o.run_time_s && o.nstages)
+        for (size_t i = 0; i < o.nstages; i++) o.run_time_s += o.stages[i].duration_s;
+
+    runner_opts ro = {.threads = o.threads,
+                      .connect_timeout_s = o.connect_timeout_s,
+                      .timeout_s = o.timeout_s,
+                      .stop_timeout_s = o.stop_timeout_s,
+                      .reset_stats = o.reset_stats,
+                      .full_history = o.csv_full_history,
+                      .seed = o.seed};
+    runner *r = runner_create(sc, &ro, err, sizeof(err));
+    if (!r) {
+        fprintf(stderr, "aiload: %s\n", err);
+        scenario_free(sc);
+        return 1;
+    }
+    runner_start_params sp = {.users = o.users,
+                              .spawn_rate = o.spawn_rate,
+                              .host = o.host,
+                              .run_time_s = o.run_time_s,
+                              .rate = o.rate,
+                              .stages = o.stages,
+                              .nstages = o.nstages};
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    csv_out csv = {.prefix = o.csv_prefix};
+    int nw = report_name_width(term_cols());
+    int threads = ro.threads ? ro.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int code = 0;
+    if (o.headless) {
+        code = run_headless(r, &o, &sp);
+        double next_table = 0, next_csv = 0;
+        int warned = 0, stopping = 0;
+        while (!code && !runner_wait(r, 250)) {
+            if (quit_flag && !stopping) {
+                runner_stop(r);
+                stopping = 1;
+            }
+            tick(r, &o, &csv, nw, &next_table, &next_csv, &warned);
+        }
+    } else {
+        webui_opts wo = {.web_host = o.web_host,
+                         .web_port = o.web_port,
+                         .autostart = o.autostart,
+                         .autoquit_s = o.autoquit_s,
+                         .start = sp,
+                         .script = o.file,
+                         .html_path = o.html};
+        webui *w = webui_create(r, &wo, err, sizeof(err));
+        if (!w) {
+            fprintf(stderr, "aiload: %s\n", err);
+            code = 2;
+        } else {
+            fprintf(stderr, "aiload: web UI on http://%s:%d/\n",
+                    o.web_host ? o.web_host : "127.0.0.1", webui_port(w));
+            webui_run(w, &quit_flag);
+            runner_stop(r);
+            runner_wait(r, -1);
+            webui_free(w);
+        }
+    }
+    if (!code) code = finish(r, &o, sc, &csv, nw, threads);
+    if (csv.history) fclose(csv.history);
+    runner_free(r);
+    scenario_free(sc);
+    buf_free(&b);
+    return code;
 }

@@ -460,7 +460,7 @@ static void *control_main(void *arg)
             if (next_merge < now) next_merge = now + 1000000000ull;
         }
         if (stopping) {
-            double waited = (double)(now - r->stop_ns) / 1e9;
+            double waited = now > r->stop_ns ? (double)(now - r->stop_ns) / 1e9 : 0;
             if (inflight > 0 && waited < r->opts.stop_timeout_s) continue;
             if (inflight > 0) {
                 send_all(r, LG_ABORT, 0);

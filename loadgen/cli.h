@@ -1,0 +1,90 @@
+/*
+ * cli: aiload's command line (Locust's headless flags, the wrk-like quick
+ * mode, output options) and the --fail-if thresholds. Pure functions of their
+ * input, so they are unit-tested without running a load.
+ */
+#ifndef LOADGEN_CLI_H
+#define LOADGEN_CLI_H
+
+#include <stddef.h>
+
+#include "lib/buf.h"
+#include "loadgen/runner.h"
+
+#define CLI_MAX_LIST 64
+
+/* A threshold: METRIC OP VALUE, e.g. p99<200ms, error_rate<1%, rps>100. */
+typedef enum cli_metric {
+    CLI_M_PCT, /* arg: which of runner_percentiles, or median/avg/min/max below */
+    CLI_M_AVG,
+    CLI_M_MIN,
+    CLI_M_MAX,
+    CLI_M_ERROR_RATE, /* failures / requests, as a fraction */
+    CLI_M_RPS,
+    CLI_M_REQUESTS,
+    CLI_M_FAILURES,
+    CLI_M_DROPPED,
+    CLI_M_LATE,
+} cli_metric;
+
+typedef enum cli_op { CLI_LT, CLI_LE, CLI_GT, CLI_GE, CLI_EQ, CLI_NE } cli_op;
+
+typedef struct cli_threshold {
+    char text[128]; /* as given, for messages */
+    cli_metric metric;
+    int pct; /* CLI_M_PCT: index into runner_percentiles */
+    cli_op op;
+    double value; /* ms for times, fraction for rates, plain otherwise */
+} cli_threshold;
+
+typedef struct cli_opts {
+    int help, version;
+    int quick;        /* a URL was given instead of -f */
+    const char *url;  /* quick mode target */
+    const char *file; /* -f */
+    int headless, autostart;
+    double autoquit_s; /* < 0: never */
+    const char *web_host;
+    int web_port;
+    int users;         /* -u / -c; 0: not given */
+    double spawn_rate; /* -r; 0: not given */
+    double run_time_s; /* -t / -d; 0: not given */
+    const char *host;  /* -H */
+    const char *csv_prefix;
+    int csv_full_history;
+    const char *html, *json;
+    int only_summary, reset_stats;
+    double stop_timeout_s;
+    int exit_code_on_error;
+    int threads;
+    double rate;
+    runner_stage stages[CLI_MAX_LIST];
+    size_t nstages;
+    const char *method; /* upper-cased, points at method_up */
+    char method_up[16];
+    const char *headers[CLI_MAX_LIST];
+    size_t nheaders;
+    const char *body_file;
+    double timeout_s, connect_timeout_s;
+    unsigned seed;
+    cli_threshold thresholds[CLI_MAX_LIST];
+    size_t nthresholds;
+} cli_opts;
+
+/* Parses argv into o (strings point into argv). Returns 0, or -1 with a
+ * message naming the problem in err (the caller exits 2). */
+int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen);
+
+/* "90", "90s", "1.5m", "1h30m", "250ms" -> seconds. 0 or -1. */
+int cli_parse_duration(const char *s, double *seconds);
+
+/* Parses one --fail-if expression. 0 or -1 with a message. */
+int cli_parse_threshold(const char *s, cli_threshold *t, char *err, size_t errlen);
+
+/* Evaluates t on a finished run: 1 when it holds; *actual gets the measured
+ * value in the threshold's unit (ms, fraction, count). */
+int cli_threshold_check(const cli_threshold *t, const runner_snapshot *s, double *actual);
+
+void cli_usage(buf *out);
+
+#endif
