@@ -1,27 +1,134 @@
-/* aiserve: application server for AI services. Placeholder entry point until the module lands. */
+/* aiserve: application server for AI services (see docs/config.md). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
-static void usage(FILE *f)
+#include "server/core.h"
+
+#define MAX_TABLES (SRV_MAX_APPS + 2)
+
+static void option_tables(const cfg_option **tables)
 {
-    fprintf(f, "usage: aiserve [--help] [--version]\n");
+    int n = 0;
+    tables[n++] = cfg_core_options;
+    const app_kind *const *kinds = app_kinds();
+    for (int i = 0; kinds[i] && n < MAX_TABLES - 1; i++)
+        if (kinds[i]->options) tables[n++] = kinds[i]->options;
+    tables[n] = NULL;
+}
+
+/* Many concurrent /delay clients need many fds: raise the soft limit. */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static int apply_process_options(srv *s, char *err, size_t errlen)
+{
+    size_t n;
+    const char *const *env = cfg_list(s->cfg, "env", &n);
+    for (size_t i = 0; i < n; i++) {
+        char *kv = strdup(env[i]);
+        if (!kv) return -1;
+        char *eq = strchr(kv, '=');
+        *eq = 0;
+        setenv(kv, eq + 1, 1);
+        free(kv);
+    }
+    if (s->s.logto) {
+        int fd = open(s->s.logto, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            snprintf(err, errlen, "%s: option 'logto': cannot open '%s': %s",
+                     cfg_where(s->cfg, "logto", 0), s->s.logto, strerror(errno));
+            return -1;
+        }
+        dup2(fd, 1);
+        dup2(fd, 2);
+        close(fd);
+    }
+    const char *dir = cfg_str(s->cfg, "chdir");
+    if (dir && chdir(dir) < 0) {
+        snprintf(err, errlen, "%s: option 'chdir': '%s': %s", cfg_where(s->cfg, "chdir", 0), dir,
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int write_pidfile(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    fprintf(f, "%d\n", (int)getpid());
+    return fclose(f);
 }
 
 int main(int argc, char **argv)
 {
+    const cfg_option *tables[MAX_TABLES];
+    option_tables(tables);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
+            cfg_print_help(tables, stdout);
             return 0;
         }
         if (!strcmp(argv[i], "--version")) {
             printf("aiserve %s\n", AISERVE_VERSION);
             return 0;
         }
-        fprintf(stderr, "aiserve: unknown option '%s'\n", argv[i]);
-        usage(stderr);
+    }
+    if (argc < 2) {
+        fprintf(stderr, "usage: aiserve FILE.ini | --ini FILE | --http=HOST:PORT [options]\n"
+                        "       aiserve --help lists every option\n");
         return 2;
     }
-    usage(stderr);
-    return 2;
+    char err[1024];
+    cfg *c;
+    if (cfg_load(argc - 1, argv + 1, tables, &c, err, sizeof(err))) {
+        fprintf(stderr, "aiserve: %s\n", err);
+        return 1;
+    }
+    static srv s;
+    if (srv_init(&s, c, err, sizeof(err)) || apply_process_options(&s, err, sizeof(err))) {
+        fprintf(stderr, "aiserve: %s\n", err);
+        return 1;
+    }
+    raise_nofile();
+    s.sb = sb_create(s.s.processes, s.s.threads);
+    if (!s.sb) {
+        fprintf(stderr, "aiserve: cannot map the scoreboard: %s\n", strerror(errno));
+        return 1;
+    }
+    if (srv_bind(&s, err, sizeof(err)) || srv_drop_privileges(&s, err, sizeof(err)) ||
+        builtin_register(&s)) {
+        fprintf(stderr, "aiserve: %s\n", err[0] ? err : "cannot register the built-in routes");
+        return 1;
+    }
+    if (!s.s.lazy_apps && srv_load_apps(&s, 0, err, sizeof(err))) {
+        fprintf(stderr, "aiserve: %s\n", err);
+        return 1;
+    }
+    if (s.s.pidfile && write_pidfile(s.s.pidfile)) {
+        fprintf(stderr, "aiserve: option 'pidfile': cannot write '%s': %s\n", s.s.pidfile,
+                strerror(errno));
+        return 1;
+    }
+    for (int i = 0; i < s.nlisten; i++)
+        srv_log("aiserve %s: listening on http://%s (port %d)", AISERVE_VERSION, s.listen_names[i],
+                s.listen_ports[i]);
+    srv_log("master pid %d: %d worker(s) x %d thread(s)%s", (int)getpid(), s.s.processes,
+            s.s.threads, s.s.lazy_apps ? ", lazy-apps" : "");
+    int rc = master_run(&s);
+    if (!s.s.lazy_apps) srv_free_apps(&s);
+    if (s.s.pidfile) unlink(s.s.pidfile);
+    return rc;
 }

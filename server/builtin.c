@@ -1,0 +1,338 @@
+/*
+ * builtin: the endpoints every worker serves with no app: health, metrics,
+ * the httpbin-style delay (on the event loop: a timer, no thread), hello, and
+ * static files from static-map.
+ */
+#define _GNU_SOURCE
+#include "server/core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void reply(app_request *r, int status, const char *ctype, const char *body, size_t len)
+{
+    app_set_status(r, status);
+    app_add_header(r, "Content-Type", 12, ctype, strlen(ctype));
+    app_write(r, body, len);
+}
+
+static int method_is(const app_request *r, const char *m)
+{
+    return http1_token_eq(r->method, r->method_len, m) && strlen(m) == r->method_len;
+}
+
+static int only_get(app_request *r)
+{
+    if (method_is(r, "GET") || method_is(r, "HEAD")) return 0;
+    app_add_header(r, "Allow", 5, "GET, HEAD", 9);
+    reply(r, 405, "text/plain", "method not allowed\n", 19);
+    return 1;
+}
+
+static int hello_handler(app_request *r, void *data)
+{
+    (void)data;
+    reply(r, 200, "text/plain", "hello\n", 6);
+    return APP_DONE;
+}
+
+static int live_handler(app_request *r, void *data)
+{
+    (void)data;
+    if (only_get(r)) return APP_DONE;
+    reply(r, 200, "application/json", "{\"status\":\"live\"}\n", 18);
+    return APP_DONE;
+}
+
+static int ready_handler(app_request *r, void *data)
+{
+    srv *s = data;
+    if (only_get(r)) return APP_DONE;
+    int ready = 0;
+    for (int i = 0; i < s->sb->nslots; i++) {
+        sb_slot *sl = sb_slot_at(s->sb, i);
+        if (atomic_load(&sl->state) == SB_RUNNING && atomic_load(&sl->ready)) ready++;
+    }
+    char body[128];
+    int ok = ready >= s->s.processes;
+    int n =
+        snprintf(body, sizeof(body), "{\"status\":\"%s\",\"ready_workers\":%d,\"workers\":%d}\n",
+                 ok ? "ready" : "not ready", ready, s->s.processes);
+    reply(r, ok ? 200 : 503, "application/json", body, (size_t)n);
+    return APP_DONE;
+}
+
+static int metrics_handler(app_request *r, void *data)
+{
+    srv *s = data;
+    if (only_get(r)) return APP_DONE;
+    buf out = BUF_INIT;
+    sb_render_metrics(s->sb, s->listen_fds, (const char *const *)s->listen_names, s->nlisten, &out);
+    reply(r, 200, "text/plain; version=0.0.4", out.data ? out.data : "", out.len);
+    buf_free(&out);
+    return APP_DONE;
+}
+
+/* ---- /delay/{seconds}: httpbin.org's, on a timer ---- */
+
+static int hexd(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Form-decodes s[0..n) ('+' is a space) and appends it as a JSON string. */
+static void json_decoded(buf *b, const char *s, size_t n)
+{
+    char tmp[512];
+    buf t = BUF_INIT;
+    int heap = n > sizeof(tmp);
+    if (heap && buf_reserve(&t, n + 1)) return;
+    char *d = heap ? t.data : tmp;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '+')
+            d[j++] = ' ';
+        else if (s[i] == '%' && i + 2 < n && hexd(s[i + 1]) >= 0 && hexd(s[i + 2]) >= 0) {
+            d[j++] = (char)(hexd(s[i + 1]) * 16 + hexd(s[i + 2]));
+            i += 2;
+        } else
+            d[j++] = s[i];
+    }
+    buf_json_str(b, d, j);
+    buf_free(&t);
+}
+
+/* "a=1&b=2" -> {"a":"1","b":"2"} */
+static void json_form(buf *b, const char *q, size_t n)
+{
+    buf_puts(b, "{");
+    size_t i = 0;
+    int first = 1;
+    while (i < n) {
+        size_t s = i;
+        while (i < n && q[i] != '&') i++;
+        const char *eq = memchr(q + s, '=', i - s);
+        size_t kl = eq ? (size_t)(eq - (q + s)) : i - s;
+        if (i > s) {
+            if (!first) buf_puts(b, ", ");
+            first = 0;
+            json_decoded(b, q + s, kl);
+            buf_puts(b, ": ");
+            if (eq)
+                json_decoded(b, eq + 1, (size_t)(q + i - eq - 1));
+            else
+                buf_puts(b, "\"\"");
+        }
+        i++;
+    }
+    buf_puts(b, "}");
+}
+
+static void delay_fire(ev_loop *loop, void *data)
+{
+    (void)loop;
+    app_request *r = data;
+    buf b = BUF_INIT;
+    const http1_header *ct = app_header(r, "content-type");
+    int form = ct && ct->value_len >= 33 &&
+               http1_token_eq(ct->value, 33, "application/x-www-form-urlencoded");
+    buf_puts(&b, "{\n  \"args\": ");
+    json_form(&b, r->query, r->query_len);
+    buf_puts(&b, ",\n  \"data\": ");
+    if (form)
+        buf_json_str(&b, "", 0);
+    else
+        buf_json_str(&b, r->body ? r->body : "", r->body_len);
+    buf_puts(&b, ",\n  \"files\": {},\n  \"form\": ");
+    if (form)
+        json_form(&b, r->body ? r->body : "", r->body_len);
+    else
+        buf_puts(&b, "{}");
+    buf_puts(&b, ",\n  \"headers\": {");
+    for (size_t i = 0; i < r->num_headers; i++) {
+        buf_puts(&b, i ? ", " : "");
+        buf_json_str(&b, r->headers[i].name, r->headers[i].name_len);
+        buf_puts(&b, ": ");
+        buf_json_str(&b, r->headers[i].value, r->headers[i].value_len);
+    }
+    buf_puts(&b, "},\n  \"origin\": ");
+    buf_json_str(&b, r->remote_addr, strlen(r->remote_addr));
+    buf_puts(&b, ",\n  \"url\": ");
+    const http1_header *host = app_header(r, "host");
+    buf u = BUF_INIT;
+    buf_puts(&u, "http://");
+    if (host)
+        buf_append(&u, host->value, host->value_len);
+    else
+        buf_printf(&u, "%s:%d", r->server_name, r->server_port);
+    buf_append(&u, r->uri, r->uri_len);
+    buf_json_str(&b, u.data, u.len);
+    buf_free(&u);
+    buf_puts(&b, "\n}\n");
+    if (b.data)
+        reply(r, 200, "application/json", b.data, b.len);
+    else
+        reply(r, 500, "text/plain", "out of memory\n", 14);
+    buf_free(&b);
+    app_finish(r);
+}
+
+static int delay_handler(app_request *r, void *data)
+{
+    (void)data;
+    if (!method_is(r, "GET") && !method_is(r, "POST") && !method_is(r, "HEAD")) {
+        app_add_header(r, "Allow", 5, "GET, POST, HEAD", 15);
+        reply(r, 405, "text/plain", "method not allowed\n", 19);
+        return APP_DONE;
+    }
+    const char *p = r->path_info;
+    char *end;
+    double secs = -1;
+    if (p[0] == '/' && p[1] && p[1] != ' ' && p[1] != '+' && p[1] != '-') {
+        errno = 0;
+        secs = strtod(p + 1, &end);
+        if (errno || *end || !isfinite(secs)) secs = -1;
+    }
+    if (secs < 0) {
+        reply(r, 400, "application/json", "{\"error\":\"expected /delay/{seconds}\"}\n", 38);
+        return APP_DONE;
+    }
+    if (secs > 10) secs = 10; /* httpbin's cap */
+    if (!ev_timer_add(r->loop, (uint64_t)(secs * 1000 + 0.5), delay_fire, r)) {
+        reply(r, 503, "text/plain", "out of memory\n", 14);
+        return APP_DONE;
+    }
+    return APP_PENDING;
+}
+
+/* ---- static-map ---- */
+
+static const char *mime_type(const char *path)
+{
+    static const char *const map[][2] = {
+        {".html", "text/html; charset=utf-8"},
+        {".htm", "text/html; charset=utf-8"},
+        {".css", "text/css"},
+        {".js", "text/javascript"},
+        {".json", "application/json"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".png", "image/png"},
+        {".jpg", "image/jpeg"},
+        {".jpeg", "image/jpeg"},
+        {".gif", "image/gif"},
+        {".svg", "image/svg+xml"},
+        {".ico", "image/x-icon"},
+        {".wasm", "application/wasm"},
+        {".onnx", "application/octet-stream"},
+    };
+    const char *dot = strrchr(path, '.');
+    if (dot && !strchr(dot, '/'))
+        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+            if (!strcasecmp(dot, map[i][0])) return map[i][1];
+    return "application/octet-stream";
+}
+
+/* 1 if any segment of the decoded path is "..": refused outright. */
+static int has_dotdot(const char *p)
+{
+    for (const char *s = p; (s = strstr(s, "..")); s += 2) {
+        int start = s == p || s[-1] == '/';
+        int end = s[2] == 0 || s[2] == '/';
+        if (start && end) return 1;
+    }
+    return 0;
+}
+
+static void static_serve(srv_conn *c, const srv_static *st, const char *rel)
+{
+    app_request *r = &c->ar;
+    char full[PATH_MAX], real[PATH_MAX];
+    if (has_dotdot(rel) || strchr(rel, '\\')) {
+        conn_error(c, 403, "forbidden");
+        return;
+    }
+    if (snprintf(full, sizeof(full), "%s/%s", st->dir, *rel == '/' ? rel + 1 : rel) >=
+        (int)sizeof(full)) {
+        conn_error(c, 414, "path too long");
+        return;
+    }
+    size_t dl = strlen(st->dir);
+    /* realpath resolves symlinks: the file must still lie under the mapped
+     * directory, so a link pointing outside it is refused. */
+    struct stat sb;
+    int fd = -1;
+    if (!realpath(full, real) || strncmp(real, st->dir, dl) || (real[dl] && real[dl] != '/') ||
+        (fd = open(real, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+        if (fd >= 0) close(fd);
+        conn_error(c, 404, "not found");
+        return;
+    }
+    c->state = CS_HANDLER;
+    const char *mt = mime_type(real);
+    app_add_header(r, "Content-Type", 12, mt, strlen(mt));
+    app_sendfile(r, fd, 0, sb.st_size);
+    close(fd);
+    c->finished = 1;
+    conn_handler_done(c);
+}
+
+int static_try(srv_conn *c)
+{
+    const srv *s = c->w->srv;
+    const char *p = c->path_info.data;
+    size_t n = c->path_info.len;
+    for (size_t i = 0; i < s->s.nstatics; i++) {
+        const srv_static *st = &s->s.statics[i];
+        size_t pl = st->prefix_len;
+        if (n < pl || memcmp(p, st->prefix, pl) || (n > pl && p[pl] != '/' && pl)) continue;
+        c->metric = st->metric;
+        if (!method_is(&c->ar, "GET") && !method_is(&c->ar, "HEAD")) {
+            conn_error(c, 405, "method not allowed");
+            return 1;
+        }
+        if (c->has_body) c->close_after = 1; /* a GET body is not read */
+        static_serve(c, st, p + pl);
+        return 1;
+    }
+    return 0;
+}
+
+int builtin_register(srv *s)
+{
+    const srv_settings *st = &s->s;
+    char path[512];
+    int rc = 0;
+    if (st->hello_route)
+        rc |= srv_route_add(s, st->hello_route, SRV_MATCH_EXACT, APP_RUN_LOOP, hello_handler, s,
+                            NULL);
+    if (st->health_route) {
+        snprintf(path, sizeof(path), "%s/live",
+                 strcmp(st->health_route, "/") ? st->health_route : "");
+        rc |= srv_route_add(s, path, SRV_MATCH_EXACT, APP_RUN_LOOP, live_handler, s, NULL);
+        snprintf(path, sizeof(path), "%s/ready",
+                 strcmp(st->health_route, "/") ? st->health_route : "");
+        rc |= srv_route_add(s, path, SRV_MATCH_EXACT, APP_RUN_LOOP, ready_handler, s, NULL);
+    }
+    if (st->metrics_route)
+        rc |= srv_route_add(s, st->metrics_route, SRV_MATCH_EXACT, APP_RUN_LOOP, metrics_handler, s,
+                            NULL);
+    if (st->delay_route)
+        rc |= srv_route_add(s, st->delay_route, SRV_MATCH_PREFIX, APP_RUN_LOOP, delay_handler, s,
+                            NULL);
+    for (size_t i = 0; i < st->nstatics; i++) {
+        snprintf(path, sizeof(path), "static:%s", st->statics[i].prefix);
+        s->s.statics[i].metric = sb_route_metric(s->sb, path);
+    }
+    return rc ? -1 : 0;
+}

@@ -1,0 +1,624 @@
+/*
+ * conn: one client connection on a worker's event loop: read, parse the head,
+ * check it (the bad-input statuses live here), read the body, route, and hand
+ * the request to its handler; then keep-alive or close.
+ *
+ * Hazard: pipelined requests are served in a loop in conn_process(), never by
+ * recursion, so a client sending thousands of requests in one packet cannot
+ * grow the stack. A connection struct is never freed while the worker runs
+ * (closed ones go to a free list), so a callback that closes it may still
+ * read its state field.
+ */
+#define _GNU_SOURCE
+#include "server/core.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void conn_process(srv_conn *c);
+
+srv_conn *conn_new(srv_worker *w, int fd)
+{
+    srv_conn *c = w->free_conns;
+    if (c) {
+        w->free_conns = c->next;
+        w->nfree--;
+    } else {
+        c = calloc(1, sizeof(*c));
+        if (!c) return NULL;
+        c->rcap = (size_t)w->srv->s.buffer_size + 4096;
+        c->rbuf = malloc(c->rcap);
+        if (!c->rbuf) {
+            free(c);
+            return NULL;
+        }
+    }
+    c->w = w;
+    c->fd = fd;
+    c->state = CS_HEAD;
+    c->rlen = c->last_len = c->head_len = 0;
+    c->gone = 0;
+    c->in_req = 0;
+    resp_reset(c);
+    c->prev = NULL;
+    c->next = w->conns;
+    if (w->conns) w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (ev_io_add(w->loop, fd, EV_READ, conn_on_io, c)) {
+        conn_close(c);
+        return NULL;
+    }
+    c->watched = 1;
+    c->events = EV_READ;
+    c->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->srv->s.socket_timeout * 1000;
+    return c;
+}
+
+/* The request is over (answered or abandoned): accounting. */
+static void end_request(srv_conn *c, int answered)
+{
+    if (!c->in_req) return;
+    c->in_req = 0;
+    srv_worker *w = c->w;
+    w->in_flight--;
+    atomic_fetch_sub_explicit(&w->slot->in_flight, 1, memory_order_relaxed);
+    if (answered) {
+        uint64_t el = ev_clock_us() - c->t_start_us;
+        sb_count(w->slot, c->metric, c->status, el);
+        if (!w->srv->s.disable_logging) log_access(c);
+        worker_request_done(w);
+    }
+}
+
+void conn_close(srv_conn *c)
+{
+    srv_worker *w = c->w;
+    if (c->state == CS_CLOSED) return;
+    end_request(c, 0);
+    if (c->watched) ev_io_del(w->loop, c->fd);
+    c->watched = 0;
+    close(c->fd);
+    c->fd = -1;
+    c->state = CS_CLOSED;
+    if (c->send_fd >= 0) close(c->send_fd);
+    c->send_fd = -1;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    w->nconns--;
+    /* Keep a bounded pool; shrink buffers a large body grew. */
+    if (c->body.cap > (1u << 20)) buf_free(&c->body);
+    if (c->out.cap > (1u << 20)) buf_free(&c->out);
+    if (w->nfree < 256) {
+        c->next = w->free_conns;
+        w->free_conns = c;
+        w->nfree++;
+    } else {
+        /* Beyond the pool: parked until the worker exits (see file comment). */
+        c->next = w->free_conns;
+        w->free_conns = c;
+        w->nfree++;
+    }
+    worker_update_accept(w);
+}
+
+static void set_watch(srv_conn *c, unsigned events)
+{
+    if (!c->watched) {
+        if (ev_io_add(c->w->loop, c->fd, events, conn_on_io, c) == 0) c->watched = 1;
+    } else if (c->events != events) {
+        ev_io_mod(c->w->loop, c->fd, events);
+    }
+    c->events = events;
+}
+
+static void unwatch(srv_conn *c)
+{
+    if (c->watched) ev_io_del(c->w->loop, c->fd);
+    c->watched = 0;
+}
+
+static void start_request(srv_conn *c)
+{
+    if (c->in_req) return;
+    c->in_req = 1;
+    c->t_start_us = ev_clock_us();
+    c->w->in_flight++;
+    atomic_fetch_add_explicit(&c->w->slot->in_flight, 1, memory_order_relaxed);
+    c->metric = 0;
+    memset(&c->ar, 0, sizeof(c->ar));
+    c->ar._conn = c;
+    c->ar.thread_id = -1;
+}
+
+/* After the response is out: keep-alive or close. Does not parse the next
+ * pipelined request; conn_process() does. */
+static void after_response(srv_conn *c)
+{
+    srv_worker *w = c->w;
+    end_request(c, 1);
+    if (c->close_after || c->failed || c->gone || (c->has_body && !c->body_eof) || w->draining ||
+        w->srv->s.keepalive == 0) {
+        conn_close(c);
+        return;
+    }
+    size_t rest = c->rlen - c->head_len;
+    if (rest) memmove(c->rbuf, c->rbuf + c->head_len, rest);
+    c->rlen = rest;
+    c->head_len = c->last_len = 0;
+    resp_reset(c);
+    c->state = CS_HEAD;
+    set_watch(c, EV_READ);
+    c->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->srv->s.keepalive * 1000;
+}
+
+void conn_handler_done(srv_conn *c)
+{
+    c->state = CS_WRITE;
+    if (c->head_sent && c->finished_sent) {
+        after_response(c);
+        return;
+    }
+    int rc = c->failed ? -EPIPE : resp_send_loop(c);
+    if (rc < 0) {
+        conn_close(c);
+    } else if (rc == 1) {
+        after_response(c);
+    } else {
+        set_watch(c, EV_WRITE);
+        c->deadline_ms = ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000;
+    }
+}
+
+void conn_error(srv_conn *c, int status, const char *msg)
+{
+    start_request(c);
+    resp_reset(c);
+    c->status = status;
+    c->close_after = 1;
+    static const char ct[] = "text/plain; charset=utf-8";
+    app_add_header(&c->ar, "Content-Type", 12, ct, sizeof(ct) - 1);
+    app_write(&c->ar, msg, strlen(msg));
+    app_write(&c->ar, "\n", 1);
+    c->finished = 1;
+    conn_handler_done(c);
+}
+
+/* ---- head checks ---- */
+
+static int hexv(char ch)
+{
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes the path into c->path_info; -1 on a bad escape or %00. */
+static int decode_path(srv_conn *c, const char *p, size_t n)
+{
+    buf_reset(&c->path_info);
+    if (buf_reserve(&c->path_info, n + 1)) return -1;
+    char *d = c->path_info.data;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != '%') {
+            d[j++] = p[i];
+            continue;
+        }
+        int hi = i + 2 < n ? hexv(p[i + 1]) : -1, lo = i + 2 < n ? hexv(p[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
+        d[j++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    d[j] = 0;
+    c->path_info.len = j;
+    return 0;
+}
+
+/* Splits the target into path and query; accepts origin-form, absolute-form
+ * and "*" (OPTIONS). -1 if it is none of them. */
+static int split_target(srv_conn *c)
+{
+    app_request *r = &c->ar;
+    const char *t = c->req.target, *end = t + c->req.target_len;
+    if (*t != '/') {
+        if (c->req.target_len == 1 && *t == '*') {
+            r->path = t;
+            r->path_len = 1;
+            r->query = "";
+            r->query_len = 0;
+            return 0;
+        }
+        const char *s = NULL;
+        if (c->req.target_len > 7 && http1_token_eq(t, 7, "http://"))
+            s = t + 7;
+        else if (c->req.target_len > 8 && http1_token_eq(t, 8, "https://"))
+            s = t + 8;
+        if (!s) return -1;
+        while (s < end && *s != '/' && *s != '?') s++;
+        t = s;
+    }
+    const char *q = t < end ? memchr(t, '?', (size_t)(end - t)) : NULL;
+    r->path = t < end && *t == '/' ? t : "/";
+    r->path_len = t < end && *t == '/' ? (size_t)((q ? q : end) - t) : 1;
+    r->query = q ? q + 1 : "";
+    r->query_len = q ? (size_t)(end - q - 1) : 0;
+    return 0;
+}
+
+/* Content-Length / Transfer-Encoding / Expect / Host / Connection. Returns 0
+ * or an HTTP status to answer with (and close). */
+static int check_headers(srv_conn *c, int *expect_continue)
+{
+    int64_t clen = -1;
+    int te = 0, close_tok = 0, keep_tok = 0, hosts = 0;
+    const char *host = NULL;
+    size_t host_len = 0;
+    for (size_t i = 0; i < c->req.num_headers; i++) {
+        const http1_header *h = &c->hdrs[i];
+        if (http1_token_eq(h->name, h->name_len, "content-length")) {
+            int64_t v = http1_parse_length(h->value, h->value_len);
+            if (v < 0 || (clen >= 0 && v != clen)) return 400; /* smuggling */
+            clen = v;
+        } else if (http1_token_eq(h->name, h->name_len, "transfer-encoding")) {
+            if (te++) return 400;
+            if (!http1_token_eq(h->value, h->value_len, "chunked")) return 501;
+        } else if (http1_token_eq(h->name, h->name_len, "connection")) {
+            close_tok |= http1_value_has_token(h->value, h->value_len, "close");
+            keep_tok |= http1_value_has_token(h->value, h->value_len, "keep-alive");
+        } else if (http1_token_eq(h->name, h->name_len, "expect")) {
+            if (!http1_token_eq(h->value, h->value_len, "100-continue")) return 417;
+            *expect_continue = 1;
+        } else if (http1_token_eq(h->name, h->name_len, "host")) {
+            hosts++;
+            host = h->value;
+            host_len = h->value_len;
+        }
+    }
+    if (te && clen >= 0) return 400; /* RFC 9112 §6.1: a smuggling attempt */
+    if (te && c->req.minor_version == 0) return 400;
+    if (c->req.minor_version == 1 && hosts != 1) return 400;
+    if (hosts > 1) return 400;
+    c->chunked = te;
+    c->body_left = clen > 0 ? clen : 0;
+    c->ar.content_length = te ? -1 : (clen >= 0 ? clen : 0);
+    c->has_body = te || clen > 0;
+    c->close_after = c->req.minor_version == 0 ? !keep_tok : close_tok;
+    const srv *s = c->w->srv;
+    if (s->s.limit_post && clen > s->s.limit_post) return 413;
+    /* SERVER_NAME: the Host without its port, else the bind address. */
+    size_t hl = host_len;
+    if (host && hl && host[0] != '[') {
+        const char *colon = memchr(host, ':', hl);
+        if (colon) hl = (size_t)(colon - host);
+    }
+    if (!host || hl == 0 || hl >= sizeof(c->server_name)) {
+        snprintf(c->server_name, sizeof(c->server_name), "%s", "localhost");
+    } else {
+        memcpy(c->server_name, host, hl);
+        c->server_name[hl] = 0;
+    }
+    return 0;
+}
+
+static void fill_view(srv_conn *c)
+{
+    app_request *r = &c->ar;
+    r->method = c->req.method;
+    r->method_len = c->req.method_len;
+    r->uri = c->req.target;
+    r->uri_len = c->req.target_len;
+    r->minor_version = c->req.minor_version;
+    r->protocol = c->req.minor_version ? "HTTP/1.1" : "HTTP/1.0";
+    r->headers = c->hdrs;
+    r->num_headers = c->req.num_headers;
+    r->remote_addr = c->remote;
+    r->remote_port = c->remote_port;
+    r->server_name = c->server_name;
+    r->server_port = c->server_port;
+    r->worker_id = c->w->id;
+    r->thread_id = -1;
+    r->loop = c->w->loop;
+    r->chunked = 0;
+    r->body = NULL;
+    r->body_len = 0;
+    r->body_complete = 1;
+    r->_conn = c;
+}
+
+static void dispatch(srv_conn *c);
+
+/* Head parsed (c->head_len): check it, route, then read the body or dispatch. */
+static void begin_request(srv_conn *c)
+{
+    start_request(c);
+    fill_view(c);
+    c->head_only = http1_token_eq(c->req.method, c->req.method_len, "HEAD");
+    int expect = 0, st = split_target(c) ? 400 : check_headers(c, &expect);
+    if (st == 0 && decode_path(c, c->ar.path, c->ar.path_len)) st = 400;
+    if (st) {
+        static const char *const msgs[] = {"bad request", "unsupported transfer-encoding",
+                                           "request body too large", "expectation failed"};
+        conn_error(c, st,
+                   st == 400   ? msgs[0]
+                   : st == 501 ? msgs[1]
+                   : st == 413 ? msgs[2]
+                               : msgs[3]);
+        return;
+    }
+    c->ar.chunked = c->chunked;
+    if (c->w->draining) c->close_after = 1;
+    if (static_try(c)) return;
+    const srv_route *rt = srv_route_find(c->w->srv, c->path_info.data, c->path_info.len);
+    if (!rt) {
+        conn_error(c, 404, "not found");
+        return;
+    }
+    c->route = rt;
+    c->metric = rt->metric;
+    size_t pl = rt->match == SRV_MATCH_PREFIX && rt->len > 1 ? rt->len : 0;
+    c->ar.script_name = rt->prefix;
+    c->ar.script_name_len = pl;
+    c->ar.path_info = c->path_info.data + pl;
+    c->ar.path_info_len = c->path_info.len - pl;
+    c->ar.route_data = rt->data;
+    c->body_eof = !c->has_body;
+    c->continue_pending = expect && c->has_body;
+    buf_reset(&c->body);
+    c->body_rpos = 0;
+    c->body_total = 0;
+    memset(&c->dec, 0, sizeof(c->dec));
+    if (!c->has_body) {
+        dispatch(c);
+        return;
+    }
+    c->state = CS_BODY;
+    c->deadline_ms = ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000;
+    /* Use what already came with the head before asking for 100-continue. */
+    int cont = c->continue_pending;
+    c->continue_pending = 0;
+    conn_body_fill(c, 0);
+    c->continue_pending = cont && !c->body_eof;
+}
+
+/* Reads as much body as is there (loop). Dispatches once it is complete, or
+ * post-buffering is reached for a thread route. */
+static void body_step(srv_conn *c)
+{
+    const srv_settings *st = &c->w->srv->s;
+    for (;;) {
+        int enough = c->route->run_on == APP_RUN_THREAD &&
+                     (int64_t)c->body.len >= (st->post_buffering ? st->post_buffering : 1);
+        if (c->body_eof || enough) {
+            dispatch(c);
+            return;
+        }
+        int rc = conn_body_fill(c, 0);
+        if (rc == -EAGAIN) return;
+        if (rc == -EMSGSIZE) return conn_error(c, 413, "request body too large");
+        if (rc == -EPROTO) return conn_error(c, 400, "bad chunked body");
+        if (rc < 0) return conn_close(c);
+        c->deadline_ms = ev_now_ms(c->w->loop) + (uint64_t)st->socket_timeout * 1000;
+    }
+}
+
+static void dispatch(srv_conn *c)
+{
+    c->state = CS_HANDLER;
+    c->deadline_ms = 0;
+    c->ar.body = c->body.data;
+    c->ar.body_len = c->body.len;
+    c->ar.body_complete = c->body_eof;
+    c->body_rpos = 0;
+    const srv_route *rt = c->route;
+    if (rt->run_on == APP_RUN_THREAD) {
+        unwatch(c);
+        if (worker_dispatch_thread(c->w, c)) conn_error(c, 503, "no app thread");
+        return;
+    }
+    c->in_handler = 1;
+    int rc = rt->fn(&c->ar, rt->data);
+    c->in_handler = 0;
+    if (rc == APP_PENDING && !c->finished) {
+        unwatch(c); /* the holder owns it until app_finish */
+        return;
+    }
+    if (rc < 0 && !c->head_sent) {
+        resp_reset(c);
+        c->status = 500;
+        c->close_after = 1;
+        app_write(&c->ar, "internal server error\n", 22);
+    }
+    c->finished = 1;
+    conn_handler_done(c);
+}
+
+/* Parses and serves every complete request in rbuf. */
+static void conn_process(srv_conn *c)
+{
+    const srv_settings *st = &c->w->srv->s;
+    while (c->state == CS_HEAD && c->rlen > 0) {
+        int r =
+            http1_parse_request(c->rbuf, c->rlen, c->last_len, &c->req, c->hdrs, SRV_MAX_HEADERS);
+        if (r == HTTP1_INCOMPLETE) {
+            if ((int64_t)c->rlen >= st->buffer_size)
+                return conn_error(c, 431, "request head too large");
+            c->last_len = c->rlen;
+            return;
+        }
+        if (r == HTTP1_BAD) return conn_error(c, 400, "bad request");
+        if (r == HTTP1_TOO_MANY_HEADERS || r > st->buffer_size)
+            return conn_error(c, 431, "request head too large");
+        c->head_len = (size_t)r;
+        begin_request(c);
+        if (c->state == CS_BODY) body_step(c);
+    }
+}
+
+static void conn_read(srv_conn *c)
+{
+    if (c->state == CS_BODY) {
+        body_step(c);
+        return;
+    }
+    if (c->rlen == c->rcap) return conn_error(c, 431, "request head too large");
+    ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+    if (n == 0) return conn_close(c);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EINTR) return;
+        return conn_close(c);
+    }
+    if (c->rlen == 0) /* a new head: it must arrive within socket-timeout */
+        c->deadline_ms = ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000;
+    c->rlen += (size_t)n;
+    conn_process(c);
+}
+
+void conn_on_io(ev_loop *loop, int fd, unsigned events, void *data)
+{
+    (void)loop;
+    (void)fd;
+    srv_conn *c = data;
+    if (c->state == CS_WRITE) {
+        if (!(events & (EV_WRITE | EV_ERROR))) return;
+        int rc = resp_continue_write(c);
+        if (rc < 0) return conn_close(c);
+        if (rc == 0) return;
+        after_response(c);
+        if (c->state == CS_HEAD && c->rlen) conn_process(c);
+        return;
+    }
+    if (c->state == CS_HEAD || c->state == CS_BODY) conn_read(c);
+}
+
+/* Resumes a connection after a completion from another thread. */
+void conn_resume(srv_conn *c)
+{
+    conn_handler_done(c);
+    if (c->state == CS_HEAD && c->rlen) conn_process(c);
+}
+
+void conn_sweep(srv_worker *w, uint64_t now)
+{
+    srv_conn *c = w->conns;
+    while (c) {
+        srv_conn *next = c->next;
+        int idle = c->state == CS_HEAD && c->rlen == 0 && !c->in_req;
+        if (w->draining && idle && now >= w->drain_idle_ms) {
+            conn_close(c);
+        } else if (c->deadline_ms && now >= c->deadline_ms) {
+            if (idle || c->state == CS_WRITE)
+                conn_close(c);
+            else if (c->state == CS_HEAD || c->state == CS_BODY)
+                conn_error(c, 408, "request timeout");
+        }
+        c = next;
+    }
+}
+
+/* ---- body ---- */
+
+static int blocking_wait(srv_conn *c, short ev)
+{
+    struct pollfd p = {.fd = c->fd, .events = ev};
+    int rc;
+    do rc = poll(&p, 1, c->w->srv->s.socket_timeout * 1000);
+    while (rc < 0 && errno == EINTR);
+    if (rc == 0) return -ETIMEDOUT;
+    return rc < 0 ? -errno : 0;
+}
+
+/* Moves body bytes from the unconsumed part of rbuf into c->body. */
+static int take_buffered(srv_conn *c)
+{
+    size_t extra = c->rlen - c->head_len;
+    char *p = c->rbuf + c->head_len;
+    if (!extra) return 0;
+    if (!c->chunked) {
+        size_t take = (int64_t)extra < c->body_left ? extra : (size_t)c->body_left;
+        if (buf_append(&c->body, p, take)) return -ENOMEM;
+        memmove(p, p + take, extra - take);
+        c->rlen -= take;
+        c->body_left -= (int64_t)take;
+        c->body_total += (int64_t)take;
+        if (c->body_left == 0) c->body_eof = 1;
+        return 0;
+    }
+    size_t len = extra;
+    ssize_t rc = http1_decode_chunked(&c->dec, p, &len);
+    if (rc == HTTP1_BAD) return -EPROTO;
+    if (buf_append(&c->body, p, len)) return -ENOMEM;
+    c->body_total += (int64_t)len;
+    if (rc >= 0) {
+        memmove(p, p + len, (size_t)rc);
+        c->rlen = c->head_len + (size_t)rc;
+        c->body_eof = 1;
+    } else {
+        c->rlen = c->head_len;
+    }
+    return 0;
+}
+
+int conn_body_fill(srv_conn *c, int blocking)
+{
+    const srv_settings *st = &c->w->srv->s;
+    if (c->body_eof) return 0;
+    if (c->continue_pending) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        c->continue_pending = 0;
+        ssize_t n = send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
+        (void)n;
+    }
+    for (;;) {
+        if (c->rlen > c->head_len) {
+            int rc = take_buffered(c);
+            if (rc) return rc;
+            if (st->limit_post && c->body_total > st->limit_post) return -EMSGSIZE;
+            return 0;
+        }
+        char *dst;
+        size_t want;
+        if (c->chunked) {
+            dst = c->rbuf + c->head_len;
+            want = c->rcap - c->head_len;
+        } else {
+            want = c->body_left < 65536 ? (size_t)c->body_left : 65536;
+            if (buf_reserve(&c->body, want + 1)) return -ENOMEM;
+            dst = c->body.data + c->body.len;
+        }
+        ssize_t n = recv(c->fd, dst, want, 0);
+        if (n == 0) return -ECONNRESET;
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN) return -errno;
+            if (!blocking) return -EAGAIN;
+            int rc = blocking_wait(c, POLLIN);
+            if (rc) return rc;
+            continue;
+        }
+        if (c->chunked) {
+            c->rlen = c->head_len + (size_t)n;
+            continue;
+        }
+        c->body.len += (size_t)n;
+        c->body.data[c->body.len] = 0;
+        c->body_left -= n;
+        c->body_total += n;
+        if (c->body_left == 0) c->body_eof = 1;
+        return 0;
+    }
+}

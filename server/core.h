@@ -1,0 +1,309 @@
+/*
+ * core: the aiserve core's private types, shared by master.c, worker.c,
+ * conn.c, resp.c, builtin.c, sb.c and log.c. Apps see only app.h.
+ *
+ * Processes and threads:
+ *   master   binds, loads apps (unless lazy-apps), forks and supervises
+ *            workers; never serves a request.
+ *   worker   one event loop thread (accept, read, parse, write, loop
+ *            handlers, timers) + `threads` app threads for blocking handlers.
+ * A connection (srv_conn) belongs to its worker's loop except while a handler
+ * holds it (on an app thread or PENDING): then the loop does not watch its fd
+ * and only the holder touches it, until app_finish hands it back.
+ */
+#ifndef SERVER_CORE_H
+#define SERVER_CORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/buf.h"
+#include "lib/ev.h"
+#include "lib/http1.h"
+#include "server/app.h"
+#include "server/config.h"
+
+#define SRV_MAX_HEADERS   100
+#define SRV_MAX_LISTEN    8
+#define SRV_MAX_APPS      8
+#define SRV_MAX_ROUTES    64
+#define SRV_METRIC_ROUTES 48
+#define SRV_NSTATUS       32
+#define SRV_NBUCKETS      16
+#define SRV_OUT_BUFFER    (64 * 1024)
+
+/* ---- settings: the core options, typed ---- */
+
+typedef struct srv_static {
+    char *prefix;      /* "/static", no trailing '/' */
+    char *dir;         /* realpath of the directory */
+    size_t prefix_len; /* 0 when the prefix is "/" */
+    int metric;
+} srv_static;
+
+typedef struct srv_settings {
+    int processes, threads, listen_backlog, need_app, lazy_apps;
+    int harakiri, socket_timeout, keepalive, mercy;
+    int64_t max_requests, max_requests_delta, reload_on_rss_mb;
+    int64_t buffer_size, limit_post, post_buffering;
+    int disable_logging, log_json;
+    const char *pidfile, *logto;
+    const char *hello_route, *health_route, *metrics_route, *delay_route;
+    srv_static *statics;
+    size_t nstatics;
+} srv_settings;
+
+/* ---- routes ---- */
+
+enum { SRV_MATCH_PREFIX = 0, SRV_MATCH_EXACT = 1 };
+
+typedef struct srv_route {
+    char *prefix; /* owned */
+    size_t len;
+    int match; /* SRV_MATCH_* */
+    int run_on;
+    app_handler_fn fn;
+    void *data;
+    int metric; /* index into the scoreboard's route names */
+} srv_route;
+
+/* ---- scoreboard: shared memory between the master and all workers ---- */
+
+enum { SB_FREE = 0, SB_RUNNING, SB_RETIRING };
+
+typedef struct sb_thread {
+    _Atomic uint64_t deadline_ms; /* harakiri deadline (CLOCK_MONOTONIC ms), 0: idle */
+    _Atomic uint64_t started_ms;
+    char what[160]; /* "GET /path" of the running request */
+} sb_thread;
+
+typedef struct sb_slot {
+    _Atomic int state;
+    _Atomic int pid;
+    int worker_id;
+    _Atomic int ready;        /* apps loaded and ready */
+    _Atomic int want_replace; /* the worker asks for a successor (max-requests, rss) */
+    _Atomic int in_flight;
+    _Atomic int busy_threads;
+    _Atomic uint64_t requests;
+    uint64_t retire_deadline_ms; /* master only */
+    int harakiri_fired;          /* master only: 1 logged, 2 killed */
+    int hup_pending;             /* master only: reload, SIGHUP once successors are ready */
+    /* Counters live on across respawns into this slot, so sums stay monotonic. */
+    _Atomic uint64_t req_count[SRV_METRIC_ROUTES][SRV_NSTATUS];
+    _Atomic uint64_t hist[SRV_NBUCKETS];
+    _Atomic uint64_t lat_sum_us;
+    sb_thread threads[]; /* `threads` entries */
+} sb_slot;
+
+typedef struct sb {
+    int nslots;
+    int nthreads;
+    size_t slot_size;
+    _Atomic uint64_t respawns;
+    _Atomic uint64_t harakiris;
+    _Atomic int route_lock;
+    _Atomic int nroutes;
+    char route_names[SRV_METRIC_ROUTES][64];
+    /* slots follow, each slot_size bytes */
+} sb;
+
+sb *sb_create(int processes, int threads);
+void sb_destroy(sb *s);
+sb_slot *sb_slot_at(sb *s, int i);
+/* Index of a metric route name, added if new (any process). 0 is "other". */
+int sb_route_metric(sb *s, const char *name);
+/* Counts one finished request. */
+void sb_count(sb_slot *slot, int metric, int status, uint64_t elapsed_us);
+/* Renders /metrics into out; listen fds give the queue depth. */
+int sb_render_metrics(sb *s, const int *listen_fds, const char *const *listen_names, int nlisten,
+                      buf *out);
+
+/* ---- the server object: built by the master, inherited by workers ---- */
+
+typedef struct srv_app {
+    const app_kind *kind;
+    void *state;
+    int loaded;
+} srv_app;
+
+typedef struct srv {
+    cfg *cfg;
+    srv_settings s;
+    int listen_fds[SRV_MAX_LISTEN];
+    char *listen_names[SRV_MAX_LISTEN];
+    int listen_ports[SRV_MAX_LISTEN];
+    int nlisten;
+    srv_app apps[SRV_MAX_APPS];
+    int napps;
+    srv_route routes[SRV_MAX_ROUTES];
+    int nroutes;
+    sb *sb;
+    int logfd;
+} srv;
+
+/* srv.c: settings, sockets, apps, routes */
+int srv_init(srv *s, cfg *c, char *err, size_t errlen);
+int srv_bind(srv *s, char *err, size_t errlen);
+int srv_drop_privileges(srv *s, char *err, size_t errlen);
+/* Loads every configured app; worker_id 0 in the master. */
+int srv_load_apps(srv *s, int worker_id, char *err, size_t errlen);
+void srv_free_apps(srv *s);
+const srv_route *srv_route_find(const srv *s, const char *path, size_t len);
+int srv_route_add(srv *s, const char *prefix, int match, int run_on, app_handler_fn fn, void *data,
+                  const char *metric_name);
+void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* master.c */
+int master_run(srv *s);
+
+/* ---- worker ---- */
+
+typedef struct srv_worker srv_worker;
+
+enum conn_state {
+    CS_HEAD = 0, /* reading a request head (or idle keep-alive) */
+    CS_BODY,     /* reading a body before dispatch */
+    CS_HANDLER,  /* a handler holds it (loop call in progress, thread, or PENDING) */
+    CS_WRITE,    /* the loop is writing the response */
+    CS_CLOSED,
+};
+
+struct srv_conn {
+    srv_worker *w;
+    int fd;
+    enum conn_state state;
+    int watched; /* fd registered with the loop */
+    unsigned events;
+    srv_conn *prev, *next; /* the worker's connection list */
+    srv_conn *done_next;   /* completion queue link */
+    uint64_t deadline_ms;  /* timeout sweep; 0: none */
+    char remote[64];
+    int remote_port;
+    int server_port;
+    int listen_idx;
+    _Atomic int gone;
+
+    /* input: rbuf = [head][unconsumed bytes] */
+    char *rbuf;
+    size_t rlen, rcap, last_len, head_len;
+    http1_request req;
+    http1_header hdrs[SRV_MAX_HEADERS];
+    app_request ar;
+    const srv_route *route;
+    int metric;
+    buf path_info;
+    char server_name[256];
+
+    /* request body */
+    int has_body;
+    int chunked;
+    int64_t body_left; /* Content-Length bytes not yet read */
+    int64_t body_total;
+    int body_eof;
+    http1_chunked dec;
+    buf body;
+    size_t body_rpos; /* app_read position in body */
+    int continue_pending;
+
+    /* response */
+    int status;
+    buf rhead;        /* app headers as "Name: value\r\n" */
+    int64_t app_clen; /* Content-Length given by the app, -1 if none */
+    int app_close;    /* the app asked for Connection: close */
+    buf out;          /* body bytes not yet sent */
+    int head_sent, chunked_out, close_after, finished, in_handler, on_thread, failed;
+    int head_only; /* HEAD request, or a status without a body */
+    int send_fd;
+    off_t send_off;
+    int64_t send_left;
+    buf wbuf; /* serialized bytes the loop still has to write */
+    size_t woff;
+    uint64_t out_total; /* body bytes the app wrote */
+    uint64_t bytes_sent;
+    uint64_t t_start_us;
+    int in_req;        /* between the head (or a parse error) and the end of its answer */
+    int finished_sent; /* an app thread already sent the whole response */
+};
+
+struct srv_worker {
+    srv *srv;
+    int id, slot_idx;
+    sb_slot *slot;
+    ev_loop *loop;
+    pthread_t loop_tid;
+    int sigfd;
+    /* app threads */
+    pthread_t *threads;
+    int nthreads, stop_threads;
+    _Atomic int idle; /* app threads without a job */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    srv_conn **jobs;
+    int jobs_head, jobs_len, jobs_cap;
+    /* completions from other threads */
+    pthread_mutex_t done_mu;
+    srv_conn *done_head;
+    /* connections */
+    srv_conn *conns, *free_conns;
+    int nconns, nfree, in_flight;
+    int accepting, draining, exiting;
+    uint64_t requests, max_requests;
+    uint64_t drain_deadline_ms;
+    uint64_t drain_idle_ms; /* idle keep-alive connections close after this */
+    /* cached Date header line, double-buffered for readers on app threads */
+    char date[2][48];
+    _Atomic int date_idx;
+    long date_sec;
+};
+
+int worker_main(srv *s, int worker_id, int slot_idx);
+/* Re-evaluates whether the worker should watch the listen sockets. Loop only. */
+void worker_update_accept(srv_worker *w);
+/* Marks a request done for accounting (max-requests). Loop only. */
+void worker_request_done(srv_worker *w);
+/* Queues a conn for a thread; loop only. */
+int worker_dispatch_thread(srv_worker *w, srv_conn *c);
+/* From any thread: hand a finished request back to the loop. */
+void worker_complete(srv_worker *w, srv_conn *c);
+void worker_begin_drain(srv_worker *w, const char *why);
+
+/* conn.c */
+srv_conn *conn_new(srv_worker *w, int fd);
+void conn_close(srv_conn *c);
+void conn_on_io(ev_loop *loop, int fd, unsigned events, void *data);
+/* Called on the loop when the handler has finished and (maybe) sent the response. */
+void conn_handler_done(srv_conn *c);
+/* conn_handler_done, then serves pipelined requests already buffered. */
+void conn_resume(srv_conn *c);
+/* Answers an error status with a short body and closes after it. Loop only. */
+void conn_error(srv_conn *c, int status, const char *msg);
+void conn_sweep(srv_worker *w, uint64_t now_ms);
+/* Reads body bytes into c->body; blocking (app thread) or not. 1 progress,
+ * 0 end of body, -EAGAIN (non-blocking, nothing now), other -errno. */
+int conn_body_fill(srv_conn *c, int blocking);
+
+/* resp.c */
+void resp_reset(srv_conn *c);
+/* Sends what is buffered on the loop (non-blocking, continues on EV_WRITE).
+ * Returns 1 when all is written, 0 when waiting, -errno on failure. */
+int resp_send_loop(srv_conn *c);
+/* Sends the whole response from an app thread (blocking). 0 or -errno. */
+int resp_send_blocking(srv_conn *c);
+int resp_continue_write(srv_conn *c);
+/* Marks c as the request this app thread is running (NULL: none). */
+void resp_set_thread_conn(srv_conn *c);
+/* Date line "Date: ...\r\n" for now. */
+void resp_update_date(srv_worker *w);
+
+/* log.c */
+void log_access(srv_conn *c);
+
+/* builtin.c */
+int builtin_register(srv *s);
+/* static files: 1 if the request was a static-map hit (and is answered). */
+int static_try(srv_conn *c);
+
+#endif

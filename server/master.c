@@ -1,0 +1,340 @@
+/*
+ * master: forks the workers and supervises them; never serves a request.
+ *
+ * Design (nginx's): signals arrive on a signalfd and are acted on in one
+ * place; a 100 ms tick does the periodic work (respawns that were delayed by
+ * the respawn-loop guard, harakiri, recycling, reload hand-over, mercy
+ * deadlines, listen-queue checks). Nothing in the master sleeps or blocks
+ * beyond that tick, so a crash loop cannot stall supervision.
+ *
+ * Worker identity: worker ids 1..processes are logical; each id has one
+ * current slot in the scoreboard. A successor is spawned into a new slot
+ * before its predecessor (marked SB_RETIRING) exits, so a reload, a harakiri
+ * or a recycle leaves no gap in serving.
+ */
+#define _GNU_SOURCE
+#include "server/core.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct wid {
+    int slot; /* current slot, -1 while waiting for a respawn */
+    uint64_t spawned_ms, respawn_at;
+    int fails;
+} wid;
+
+typedef struct master {
+    srv *s;
+    int sigfd;
+    wid *ids; /* [1..processes] */
+    int shutting_down, exit_code;
+    uint64_t shutdown_deadline, reload_started, last_queue_check;
+    int quit;
+} master;
+
+static uint64_t now_ms(void)
+{
+    return ev_clock_ms();
+}
+
+static int find_free_slot(master *m)
+{
+    for (int i = 0; i < m->s->sb->nslots; i++) {
+        sb_slot *sl = sb_slot_at(m->s->sb, i);
+        if (atomic_load(&sl->state) == SB_FREE && atomic_load(&sl->pid) == 0) return i;
+    }
+    return -1;
+}
+
+static void spawn(master *m, int id, int is_respawn)
+{
+    srv *s = m->s;
+    int idx = find_free_slot(m);
+    if (idx < 0) {
+        srv_log("no free worker slot for worker %d; retrying", id);
+        m->ids[id].slot = -1;
+        m->ids[id].respawn_at = now_ms() + 500;
+        return;
+    }
+    sb_slot *sl = sb_slot_at(s->sb, idx);
+    sl->worker_id = id;
+    atomic_store(&sl->ready, 0);
+    atomic_store(&sl->want_replace, 0);
+    atomic_store(&sl->in_flight, 0);
+    atomic_store(&sl->busy_threads, 0);
+    atomic_store(&sl->requests, 0);
+    sl->retire_deadline_ms = 0;
+    sl->harakiri_fired = 0;
+    sl->hup_pending = 0;
+    for (int t = 0; t < s->sb->nthreads; t++) atomic_store(&sl->threads[t].deadline_ms, 0);
+    atomic_store(&sl->state, SB_RUNNING);
+    pid_t pid = fork();
+    if (pid < 0) {
+        srv_log("fork for worker %d failed: %s; retrying", id, strerror(errno));
+        atomic_store(&sl->state, SB_FREE);
+        m->ids[id].slot = -1;
+        m->ids[id].respawn_at = now_ms() + 1000;
+        return;
+    }
+    if (pid == 0) {
+        close(m->sigfd);
+        sigset_t all;
+        sigfillset(&all);
+        sigprocmask(SIG_UNBLOCK, &all, NULL);
+        _exit(worker_main(s, id, idx));
+    }
+    atomic_store(&sl->pid, pid);
+    m->ids[id].slot = idx;
+    m->ids[id].spawned_ms = now_ms();
+    if (is_respawn) atomic_fetch_add(&s->sb->respawns, 1);
+    srv_log("worker %d started (pid %d)", id, (int)pid);
+}
+
+/* Marks the current instance of a worker id as retiring and starts its
+ * successor. */
+static void replace(master *m, int idx, const char *why)
+{
+    sb_slot *sl = sb_slot_at(m->s->sb, idx);
+    int id = sl->worker_id;
+    atomic_store(&sl->state, SB_RETIRING);
+    sl->retire_deadline_ms = now_ms() + (uint64_t)m->s->s.mercy * 1000 + 1000;
+    srv_log("worker %d (pid %d): %s; starting its successor", id, atomic_load(&sl->pid), why);
+    if (m->ids[id].slot == idx && !m->shutting_down) spawn(m, id, 1);
+}
+
+static void reap(master *m)
+{
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+        int idx = -1;
+        for (int i = 0; i < m->s->sb->nslots && idx < 0; i++)
+            if (atomic_load(&sb_slot_at(m->s->sb, i)->pid) == pid) idx = i;
+        if (idx < 0) continue;
+        sb_slot *sl = sb_slot_at(m->s->sb, idx);
+        int id = sl->worker_id, retiring = atomic_load(&sl->state) == SB_RETIRING;
+        char how[64];
+        if (WIFSIGNALED(st))
+            snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(st));
+        else
+            snprintf(how, sizeof(how), "exited with code %d", WEXITSTATUS(st));
+        atomic_store(&sl->state, SB_FREE);
+        atomic_store(&sl->pid, 0);
+        if (retiring || m->shutting_down) {
+            srv_log("worker %d (pid %d) %s", id, (int)pid, how);
+            continue;
+        }
+        if (m->ids[id].slot != idx) continue;
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 3 && m->s->s.need_app) {
+            srv_log("worker %d (pid %d) could not load its app and need-app is set: shutting down",
+                    id, (int)pid);
+            m->exit_code = 1;
+            m->shutting_down = 1;
+            m->shutdown_deadline = now_ms() + (uint64_t)m->s->s.mercy * 1000;
+            for (int i = 0; i < m->s->sb->nslots; i++) {
+                int p = atomic_load(&sb_slot_at(m->s->sb, i)->pid);
+                if (p > 0) kill(p, SIGTERM);
+            }
+            continue;
+        }
+        /* Respawn-loop guard: a worker that dies soon after its start waits
+         * longer each time (100 ms doubling, at most 10 s); the master keeps
+         * running meanwhile. */
+        wid *w = &m->ids[id];
+        uint64_t now = now_ms();
+        w->fails = now - w->spawned_ms < 2000 ? w->fails + 1 : 0;
+        uint64_t delay = w->fails ? 100ull << (w->fails > 7 ? 7 : w->fails - 1) : 0;
+        if (delay > 10000) delay = 10000;
+        w->slot = -1;
+        w->respawn_at = now + delay;
+        srv_log("worker %d (pid %d) %s; respawning%s", id, (int)pid, how,
+                delay ? " after a delay (respawn-loop guard)" : "");
+        if (!delay) spawn(m, id, 1);
+    }
+}
+
+static void check_harakiri(master *m, int idx, uint64_t now)
+{
+    srv *s = m->s;
+    sb_slot *sl = sb_slot_at(s->sb, idx);
+    int stuck = 0;
+    for (int t = 0; t < s->sb->nthreads; t++) {
+        uint64_t d = atomic_load(&sl->threads[t].deadline_ms);
+        if (!d || now <= d) continue;
+        stuck++;
+        if (sl->harakiri_fired) continue;
+        uint64_t started = atomic_load(&sl->threads[t].started_ms);
+        srv_log("HARAKIRI: worker %d (pid %d) thread %d: \"%s\" running for %.1f s (harakiri = %d)",
+                sl->worker_id, atomic_load(&sl->pid), t, sl->threads[t].what,
+                (double)(now - started) / 1000.0, s->s.harakiri);
+    }
+    if (!stuck) return;
+    if (!sl->harakiri_fired) {
+        sl->harakiri_fired = 1;
+        atomic_fetch_add(&s->sb->harakiris, 1);
+        if (atomic_load(&sl->state) == SB_RUNNING) replace(m, idx, "harakiri");
+        /* Other requests of this worker get to finish: stop its accepting. */
+        if (atomic_load(&sl->in_flight) > stuck) kill(atomic_load(&sl->pid), SIGHUP);
+    }
+    if (atomic_load(&sl->in_flight) <= stuck && sl->harakiri_fired == 1) {
+        sl->harakiri_fired = 2;
+        kill(atomic_load(&sl->pid), SIGKILL);
+    }
+}
+
+static void check_listen_queue(master *m, uint64_t now)
+{
+    if (now - m->last_queue_check < 1000) return;
+    m->last_queue_check = now;
+    for (int i = 0; i < m->s->nlisten; i++) {
+        struct tcp_info ti;
+        socklen_t tl = sizeof(ti);
+        memset(&ti, 0, sizeof(ti));
+        if (getsockopt(m->s->listen_fds[i], IPPROTO_TCP, TCP_INFO, &ti, &tl)) continue;
+        if (ti.tcpi_sacked && ti.tcpi_unacked >= ti.tcpi_sacked)
+            srv_log("warning: listen queue of %s is full (%u/%u): raise listen or add workers",
+                    m->s->listen_names[i], ti.tcpi_unacked, ti.tcpi_sacked);
+    }
+}
+
+static int all_current_ready(master *m)
+{
+    for (int id = 1; id <= m->s->s.processes; id++) {
+        int idx = m->ids[id].slot;
+        if (idx < 0 || !atomic_load(&sb_slot_at(m->s->sb, idx)->ready)) return 0;
+    }
+    return 1;
+}
+
+static void tick(master *m)
+{
+    srv *s = m->s;
+    uint64_t now = now_ms();
+    int live = 0, ready = all_current_ready(m);
+    for (int id = 1; id <= s->s.processes && !m->shutting_down; id++)
+        if (m->ids[id].slot < 0 && now >= m->ids[id].respawn_at) spawn(m, id, 1);
+    for (int i = 0; i < s->sb->nslots; i++) {
+        sb_slot *sl = sb_slot_at(s->sb, i);
+        int pid = atomic_load(&sl->pid);
+        if (pid <= 0) continue;
+        live++;
+        int state = atomic_load(&sl->state);
+        if (state == SB_RUNNING && atomic_load(&sl->want_replace) && !m->shutting_down)
+            replace(m, i, "recycling");
+        if (s->s.harakiri) check_harakiri(m, i, now);
+        /* Reload: the old worker is told to drain once its successors serve. */
+        if (sl->hup_pending && (ready || now - m->reload_started > (uint64_t)s->s.mercy * 1000)) {
+            sl->hup_pending = 0;
+            sl->retire_deadline_ms = now + (uint64_t)s->s.mercy * 1000 + 1000;
+            kill(pid, SIGHUP);
+        }
+        if (atomic_load(&sl->state) == SB_RETIRING && sl->retire_deadline_ms &&
+            now > sl->retire_deadline_ms && !sl->hup_pending) {
+            srv_log("worker %d (pid %d): mercy over, killing it", sl->worker_id, pid);
+            sl->retire_deadline_ms = 0;
+            kill(pid, SIGKILL);
+        }
+        if (m->shutting_down && now > m->shutdown_deadline) kill(pid, SIGKILL);
+    }
+    check_listen_queue(m, now);
+    if (m->shutting_down && live == 0) m->quit = 1;
+}
+
+static void reload(master *m)
+{
+    srv_log("SIGHUP: graceful reload: starting %d new workers", m->s->s.processes);
+    m->reload_started = now_ms();
+    for (int id = 1; id <= m->s->s.processes; id++) {
+        int idx = m->ids[id].slot;
+        if (idx >= 0) {
+            sb_slot *sl = sb_slot_at(m->s->sb, idx);
+            atomic_store(&sl->state, SB_RETIRING);
+            sl->hup_pending = 1;
+        }
+        spawn(m, id, 1);
+    }
+}
+
+static void shutdown_all(master *m, int sig)
+{
+    srv *s = m->s;
+    if (sig == SIGQUIT) {
+        srv_log("SIGQUIT: immediate shutdown");
+        for (int i = 0; i < s->sb->nslots; i++) {
+            int pid = atomic_load(&sb_slot_at(s->sb, i)->pid);
+            if (pid > 0) kill(pid, SIGKILL);
+        }
+        m->shutting_down = 1;
+        m->quit = 1;
+        return;
+    }
+    if (m->shutting_down) return;
+    srv_log("%s: graceful shutdown: finishing in-flight requests (mercy %d s)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", s->s.mercy);
+    m->shutting_down = 1;
+    m->shutdown_deadline = now_ms() + (uint64_t)s->s.mercy * 1000 + 1000;
+    for (int i = 0; i < s->sb->nslots; i++) {
+        sb_slot *sl = sb_slot_at(s->sb, i);
+        int pid = atomic_load(&sl->pid);
+        sl->hup_pending = 0;
+        if (pid > 0) kill(pid, SIGTERM);
+    }
+}
+
+int master_run(srv *s)
+{
+    master m = {.s = s, .sigfd = -1};
+    m.ids = calloc((size_t)s->s.processes + 1, sizeof(wid));
+    if (!m.ids) return 1;
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaddset(&set, sigs[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    m.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (m.sigfd < 0) {
+        srv_log("signalfd: %s", strerror(errno));
+        return 1;
+    }
+    for (int id = 1; id <= s->s.processes; id++) spawn(&m, id, 0);
+    while (!m.quit) {
+        struct pollfd p = {.fd = m.sigfd, .events = POLLIN};
+        poll(&p, 1, 100);
+        struct signalfd_siginfo si;
+        while (read(m.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            switch (si.ssi_signo) {
+            case SIGCHLD: break; /* reaped below */
+            case SIGHUP:
+                if (!m.shutting_down) reload(&m);
+                break;
+            case SIGTERM:
+            case SIGINT:
+            case SIGQUIT: shutdown_all(&m, (int)si.ssi_signo); break;
+            default: break;
+            }
+        }
+        reap(&m);
+        if (!m.quit) tick(&m);
+    }
+    if (m.quit && m.shutting_down) {
+        /* SIGQUIT: the workers were SIGKILLed; collect them. */
+        while (waitpid(-1, NULL, WNOHANG) > 0) {
+        }
+    }
+    srv_log("master exiting");
+    free(m.ids);
+    close(m.sigfd);
+    return m.exit_code;
+}

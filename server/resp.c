@@ -1,0 +1,438 @@
+/*
+ * resp: the response half of app.h, and the two ways a response leaves:
+ *   - from the event loop, non-blocking: head and body in one writev; what
+ *     the socket does not take goes to c->wbuf and continues on EV_WRITE;
+ *   - from an app thread, blocking (poll, bounded by socket-timeout): the
+ *     thread that ran the handler writes directly, so streaming needs no
+ *     hand-off to the loop.
+ * The hot path does no allocation once a connection's buffers have grown to
+ * their working size, and the Date line is formatted once a second.
+ */
+#define _GNU_SOURCE
+#include "server/core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The conn whose handler runs on this app thread (NULL elsewhere). */
+static __thread srv_conn *tls_conn;
+
+void resp_set_thread_conn(srv_conn *c)
+{
+    tls_conn = c;
+}
+
+static int on_loop(const srv_conn *c)
+{
+    return pthread_equal(pthread_self(), c->w->loop_tid);
+}
+
+void resp_reset(srv_conn *c)
+{
+    c->status = 200;
+    buf_reset(&c->rhead);
+    buf_reset(&c->out);
+    buf_reset(&c->wbuf);
+    c->woff = 0;
+    c->app_clen = -1;
+    c->app_close = 0;
+    c->head_sent = c->chunked_out = c->close_after = c->finished = 0;
+    c->in_handler = c->on_thread = c->failed = c->finished_sent = 0;
+    if (c->send_fd > 0) close(c->send_fd);
+    c->send_fd = -1;
+    c->send_left = 0;
+    c->out_total = c->bytes_sent = 0;
+}
+
+void resp_update_date(srv_worker *w)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (ts.tv_sec == w->date_sec) return;
+    w->date_sec = ts.tv_sec;
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    int next = !atomic_load(&w->date_idx);
+    strftime(w->date[next], sizeof(w->date[next]), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    atomic_store(&w->date_idx, next);
+}
+
+static int no_body_status(int st)
+{
+    return st < 200 || st == 204 || st == 304;
+}
+
+static char *u64_dec(char *end, uint64_t v)
+{
+    do *--end = (char)('0' + v % 10);
+    while ((v /= 10));
+    return end;
+}
+
+/* Appends the status line and headers. final: the whole body is known. */
+static int build_head(srv_conn *c, int final, buf *b)
+{
+    const srv_settings *st = &c->w->srv->s;
+    if (c->app_close || st->keepalive == 0 || c->w->draining || c->gone ||
+        (c->has_body && !c->body_eof))
+        c->close_after = 1;
+    char line[96], num[24];
+    int n = snprintf(line, sizeof(line), "HTTP/1.1 %d %s\r\nServer: aiserve\r\n", c->status,
+                     http1_reason(c->status));
+    if (buf_append(b, line, (size_t)n)) return -ENOMEM;
+    buf_puts(b, c->w->date[atomic_load(&c->w->date_idx)]);
+    buf_append(b, c->rhead.data, c->rhead.len);
+    if (!no_body_status(c->status)) {
+        if (c->app_clen >= 0 || final) {
+            uint64_t len =
+                c->app_clen >= 0 ? (uint64_t)c->app_clen : c->out_total + (uint64_t)c->send_left;
+            char *p = u64_dec(num + sizeof(num), len);
+            buf_append(b, "Content-Length: ", 16);
+            buf_append(b, p, (size_t)(num + sizeof(num) - p));
+            buf_append(b, "\r\n", 2);
+            if (c->app_clen >= 0 && final && !c->head_only &&
+                (uint64_t)c->app_clen != c->out_total + (uint64_t)c->send_left)
+                c->close_after = 1; /* the app lied: the framing is broken, do not reuse */
+        } else if (c->ar.minor_version == 1) {
+            buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
+            c->chunked_out = 1;
+        } else {
+            c->close_after = 1; /* HTTP/1.0 stream: close-delimited */
+        }
+    }
+    if (c->close_after)
+        buf_append(b, "Connection: close\r\n", 19);
+    else if (c->ar.minor_version == 0)
+        buf_append(b, "Connection: keep-alive\r\n", 24);
+    return buf_append(b, "\r\n", 2);
+}
+
+static int body_dropped(const srv_conn *c)
+{
+    return c->head_only || no_body_status(c->status);
+}
+
+/* ---- loop side ---- */
+
+static int sendfile_nb(srv_conn *c)
+{
+    while (c->send_left > 0) {
+        size_t chunk = c->send_left > (1 << 20) ? (1 << 20) : (size_t)c->send_left;
+        ssize_t n = sendfile(c->fd, c->send_fd, &c->send_off, chunk);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN ? 0 : -errno;
+        }
+        if (n == 0) return -EIO; /* the file shrank */
+        c->send_left -= n;
+        c->bytes_sent += (uint64_t)n;
+    }
+    close(c->send_fd);
+    c->send_fd = -1;
+    return 1;
+}
+
+int resp_continue_write(srv_conn *c)
+{
+    while (c->woff < c->wbuf.len) {
+        ssize_t n = send(c->fd, c->wbuf.data + c->woff, c->wbuf.len - c->woff, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN ? 0 : -errno;
+        }
+        c->woff += (size_t)n;
+    }
+    if (c->send_fd >= 0 && c->send_left > 0 && !body_dropped(c)) return sendfile_nb(c);
+    return 1;
+}
+
+int resp_send_loop(srv_conn *c)
+{
+    buf_reset(&c->wbuf);
+    c->woff = 0;
+    if (build_head(c, 1, &c->wbuf)) return -ENOMEM;
+    c->head_sent = 1;
+    size_t blen = body_dropped(c) ? 0 : c->out.len;
+    struct iovec iov[2] = {{c->wbuf.data, c->wbuf.len}, {c->out.data, blen}};
+    size_t total = c->wbuf.len + blen;
+    ssize_t n;
+    do n = writev(c->fd, iov, blen ? 2 : 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno != EAGAIN) return -errno;
+        n = 0;
+    }
+    c->bytes_sent = (uint64_t)n > c->wbuf.len ? (uint64_t)n - c->wbuf.len : 0;
+    if ((size_t)n == total) {
+        c->bytes_sent = blen;
+        if (c->send_fd >= 0 && !body_dropped(c)) return sendfile_nb(c);
+        return 1;
+    }
+    /* Partial: keep the unsent rest in wbuf. */
+    if ((size_t)n < c->wbuf.len) {
+        c->woff = (size_t)n;
+        if (blen && buf_append(&c->wbuf, c->out.data, blen)) return -ENOMEM;
+    } else {
+        size_t done = (size_t)n - c->wbuf.len;
+        buf_reset(&c->wbuf);
+        if (buf_append(&c->wbuf, c->out.data + done, blen - done)) return -ENOMEM;
+    }
+    c->bytes_sent = blen;
+    return 0;
+}
+
+/* ---- app-thread side ---- */
+
+static int writev_all(srv_conn *c, struct iovec *iov, int cnt)
+{
+    while (cnt > 0) {
+        ssize_t n = writev(c->fd, iov, cnt);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN) goto fail;
+            struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+            int rc = poll(&p, 1, c->w->srv->s.socket_timeout * 1000);
+            if (rc <= 0 && errno != EINTR) goto fail;
+            continue;
+        }
+        while (cnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+fail:
+    c->failed = 1;
+    c->gone = 1;
+    return -EPIPE;
+}
+
+/* Sends [head if not sent][buffered out][data] as a stream segment. */
+static int send_stream(srv_conn *c, const void *data, size_t len)
+{
+    struct iovec iov[5];
+    int n = 0;
+    char chdr[24];
+    if (c->failed) return -EPIPE;
+    if (!c->head_sent) {
+        buf_reset(&c->wbuf);
+        if (build_head(c, 0, &c->wbuf)) return -ENOMEM;
+        c->head_sent = 1;
+        iov[n++] = (struct iovec){c->wbuf.data, c->wbuf.len};
+    }
+    size_t blen = body_dropped(c) ? 0 : c->out.len + len;
+    if (blen && c->chunked_out) {
+        int l = snprintf(chdr, sizeof(chdr), "%zx\r\n", blen);
+        iov[n++] = (struct iovec){chdr, (size_t)l};
+    }
+    if (blen && c->out.len) iov[n++] = (struct iovec){c->out.data, c->out.len};
+    if (blen && len) iov[n++] = (struct iovec){(void *)data, len};
+    if (blen && c->chunked_out) iov[n++] = (struct iovec){"\r\n", 2};
+    int rc = n ? writev_all(c, iov, n) : 0;
+    c->bytes_sent += blen;
+    buf_reset(&c->out);
+    return rc;
+}
+
+int resp_send_blocking(srv_conn *c)
+{
+    int rc;
+    if (!c->head_sent) {
+        buf_reset(&c->wbuf);
+        if (build_head(c, 1, &c->wbuf)) return -ENOMEM;
+        c->head_sent = 1;
+        size_t blen = body_dropped(c) ? 0 : c->out.len;
+        struct iovec iov[2] = {{c->wbuf.data, c->wbuf.len}, {c->out.data, blen}};
+        rc = writev_all(c, iov, blen ? 2 : 1);
+        c->bytes_sent = blen;
+    } else {
+        rc = c->out.len ? send_stream(c, NULL, 0) : 0;
+        if (!rc && c->chunked_out && !body_dropped(c)) {
+            struct iovec end = {"0\r\n\r\n", 5};
+            rc = writev_all(c, &end, 1);
+        }
+    }
+    c->finished_sent = 1;
+    return rc;
+}
+
+/* ---- app.h: response ---- */
+
+int app_set_status(app_request *r, int status)
+{
+    srv_conn *c = r->_conn;
+    if (c->head_sent || status < 100 || status > 999) return -EINVAL;
+    c->status = status;
+    return 0;
+}
+
+static int bad_header_text(const char *s, size_t n, int name)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\r' || ch == '\n' || ch == 0 || (name && (ch <= ' ' || ch == ':'))) return 1;
+    }
+    return name && n == 0;
+}
+
+int app_add_header(app_request *r, const char *name, size_t name_len, const char *value,
+                   size_t value_len)
+{
+    srv_conn *c = r->_conn;
+    if (c->head_sent) return -EINVAL;
+    if (bad_header_text(name, name_len, 1) || bad_header_text(value, value_len, 0)) return -EINVAL;
+    if (http1_token_eq(name, name_len, "content-length")) {
+        int64_t v = http1_parse_length(value, value_len);
+        if (v < 0) return -EINVAL;
+        c->app_clen = v;
+        return 0;
+    }
+    if (http1_token_eq(name, name_len, "connection")) {
+        if (http1_value_has_token(value, value_len, "close")) c->app_close = 1;
+        return 0;
+    }
+    if (http1_token_eq(name, name_len, "transfer-encoding")) return -EINVAL;
+    if (http1_token_eq(name, name_len, "date") || http1_token_eq(name, name_len, "server"))
+        return 0; /* the core's own */
+    if (buf_reserve(&c->rhead, name_len + value_len + 4)) return -ENOMEM;
+    buf_append(&c->rhead, name, name_len);
+    buf_append(&c->rhead, ": ", 2);
+    buf_append(&c->rhead, value, value_len);
+    return buf_append(&c->rhead, "\r\n", 2);
+}
+
+int app_write(app_request *r, const void *data, size_t len)
+{
+    srv_conn *c = r->_conn;
+    if (c->failed) return -EPIPE;
+    c->out_total += len;
+    if (body_dropped(c) || len == 0) return 0;
+    if (tls_conn == c && c->out.len + len > SRV_OUT_BUFFER) return send_stream(c, data, len);
+    return buf_append(&c->out, data, len);
+}
+
+int app_flush(app_request *r)
+{
+    srv_conn *c = r->_conn;
+    if (tls_conn != c) return 0;
+    return send_stream(c, NULL, 0);
+}
+
+int app_sendfile(app_request *r, int fd, off_t off, int64_t len)
+{
+    srv_conn *c = r->_conn;
+    if (c->failed) return -EPIPE;
+    if (len < 0) {
+        struct stat st;
+        if (fstat(fd, &st) < 0) return -errno;
+        len = st.st_size > off ? st.st_size - off : 0;
+    }
+    if (tls_conn != c) {
+        if (c->send_fd >= 0) return -EBUSY;
+        c->send_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (c->send_fd < 0) return -errno;
+        c->send_off = off;
+        c->send_left = len;
+        return 0;
+    }
+    if (len == 0) return 0;
+    c->out_total += (uint64_t)len;
+    int rc = send_stream(c, NULL, 0);
+    if (rc || body_dropped(c)) return rc;
+    char chdr[24];
+    if (c->chunked_out) {
+        int l = snprintf(chdr, sizeof(chdr), "%llx\r\n", (unsigned long long)len);
+        struct iovec v = {chdr, (size_t)l};
+        if ((rc = writev_all(c, &v, 1))) return rc;
+    }
+    while (len > 0) {
+        ssize_t n = sendfile(c->fd, fd, &off, len > (1 << 20) ? (1 << 20) : (size_t)len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+            if (poll(&p, 1, c->w->srv->s.socket_timeout * 1000) <= 0) goto fail;
+            continue;
+        }
+        if (n <= 0) goto fail;
+        len -= n;
+        c->bytes_sent += (uint64_t)n;
+    }
+    if (c->chunked_out) {
+        struct iovec v = {"\r\n", 2};
+        return writev_all(c, &v, 1);
+    }
+    return 0;
+fail:
+    c->failed = 1;
+    return -EPIPE;
+}
+
+int app_finish(app_request *r)
+{
+    srv_conn *c = r->_conn;
+    if (tls_conn == c || (c->in_handler && on_loop(c))) {
+        c->finished = 1;
+        return 0;
+    }
+    c->finished = 1;
+    if (on_loop(c))
+        conn_resume(c);
+    else
+        worker_complete(c->w, c);
+    return 0;
+}
+
+/* ---- app.h: request helpers ---- */
+
+ssize_t app_read(app_request *r, void *dst, size_t len)
+{
+    srv_conn *c = r->_conn;
+    while (c->body_rpos >= c->body.len) {
+        if (c->body_eof) return 0;
+        /* Everything buffered was returned: reuse the buffer for the next part. */
+        buf_reset(&c->body);
+        c->body_rpos = 0;
+        int rc = conn_body_fill(c, tls_conn == c);
+        if (rc == -EAGAIN) return -EAGAIN;
+        if (rc < 0) {
+            if (rc != -EMSGSIZE && rc != -EPROTO) c->failed = 1;
+            return rc;
+        }
+        const srv_settings *st = &c->w->srv->s;
+        if (st->limit_post && c->body_total > st->limit_post) return -EMSGSIZE;
+    }
+    size_t n = c->body.len - c->body_rpos;
+    if (n > len) n = len;
+    memcpy(dst, c->body.data + c->body_rpos, n);
+    c->body_rpos += n;
+    return (ssize_t)n;
+}
+
+int app_client_gone(app_request *r)
+{
+    srv_conn *c = r->_conn;
+    if (c->gone) return 1;
+    char ch;
+    ssize_t n = recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) c->gone = 1;
+    return c->gone;
+}
+
+const http1_header *app_header(const app_request *r, const char *name)
+{
+    return http1_find_header(r->headers, r->num_headers, name);
+}

@@ -1,0 +1,369 @@
+/*
+ * srv: turns the config into typed settings, binds the listen sockets, drops
+ * privileges, loads the apps and keeps the route table.
+ */
+#define _GNU_SOURCE
+#include "server/core.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+struct app_ctx {
+    srv *s;
+    int worker_id;
+};
+
+void srv_log(const char *fmt, ...)
+{
+    char line[1024];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
+    n += snprintf(line + n, sizeof(line) - (size_t)n, "aiserve[%d]: ", (int)getpid());
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    n = m < 0 ? n : (n + m > (int)sizeof(line) - 2 ? (int)sizeof(line) - 2 : n + m);
+    line[n++] = '\n';
+    /* One write per line: lines from several processes do not interleave. */
+    ssize_t w = write(2, line, (size_t)n);
+    (void)w;
+}
+
+static int parse_statics(srv *s, char *err, size_t errlen)
+{
+    size_t n;
+    const char *const *items = cfg_list(s->cfg, "static-map", &n);
+    s->s.statics = calloc(n ? n : 1, sizeof(srv_static));
+    if (!s->s.statics) return snprintf(err, errlen, "out of memory"), -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(items[i], '=');
+        const char *where = cfg_where(s->cfg, "static-map", i);
+        if (!eq || items[i][0] != '/' || !eq[1]) {
+            snprintf(err, errlen, "%s: option 'static-map': '%s' is not /prefix=/directory", where,
+                     items[i]);
+            return -1;
+        }
+        size_t pl = (size_t)(eq - items[i]);
+        while (pl > 1 && items[i][pl - 1] == '/') pl--;
+        char *dir = realpath(eq + 1, NULL);
+        if (!dir) {
+            snprintf(err, errlen, "%s: option 'static-map': directory '%s': %s", where, eq + 1,
+                     strerror(errno));
+            return -1;
+        }
+        srv_static *st = &s->s.statics[s->s.nstatics++];
+        st->prefix = strndup(items[i], pl);
+        st->prefix_len = pl == 1 ? 0 : pl; /* "/" maps the whole tree */
+        st->dir = dir;
+        if (!st->prefix) return snprintf(err, errlen, "out of memory"), -1;
+    }
+    return 0;
+}
+
+static int check_route_opt(srv *s, const char *name, const char **out, char *err, size_t errlen)
+{
+    const char *v = cfg_str(s->cfg, name);
+    *out = v && *v ? v : NULL;
+    if (*out && (*out)[0] != '/') {
+        snprintf(err, errlen, "%s: option '%s': '%s' must start with '/'",
+                 cfg_where(s->cfg, name, 0), name, v);
+        return -1;
+    }
+    return 0;
+}
+
+int srv_init(srv *s, cfg *c, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof(*s));
+    s->cfg = c;
+    s->logfd = 2;
+    srv_settings *st = &s->s;
+    st->processes = (int)cfg_int(c, "processes");
+    st->threads = (int)cfg_int(c, "threads");
+    st->listen_backlog = (int)cfg_int(c, "listen");
+    st->need_app = cfg_bool(c, "need-app");
+    st->lazy_apps = cfg_bool(c, "lazy-apps");
+    st->harakiri = (int)cfg_int(c, "harakiri");
+    st->socket_timeout = (int)cfg_int(c, "socket-timeout");
+    st->keepalive = (int)cfg_int(c, "http-keepalive");
+    st->mercy = (int)cfg_int(c, "reload-mercy");
+    st->max_requests = cfg_int(c, "max-requests");
+    st->max_requests_delta = cfg_int(c, "max-requests-delta");
+    st->reload_on_rss_mb = cfg_int(c, "reload-on-rss");
+    st->buffer_size = cfg_int(c, "buffer-size");
+    st->limit_post = cfg_int(c, "limit-post");
+    st->post_buffering = cfg_int(c, "post-buffering");
+    st->disable_logging = cfg_bool(c, "disable-logging");
+    st->pidfile = cfg_str(c, "pidfile");
+    st->logto = cfg_str(c, "logto");
+    const char *lf = cfg_str(c, "log-format");
+    if (!strcmp(lf, "json"))
+        st->log_json = 1;
+    else if (strcmp(lf, "clf") && strcmp(lf, "common")) {
+        snprintf(err, errlen, "%s: option 'log-format': '%s' is not clf or json",
+                 cfg_where(c, "log-format", 0), lf);
+        return -1;
+    }
+    if (check_route_opt(s, "hello-route", &st->hello_route, err, errlen) ||
+        check_route_opt(s, "health-route", &st->health_route, err, errlen) ||
+        check_route_opt(s, "metrics-route", &st->metrics_route, err, errlen) ||
+        check_route_opt(s, "delay-route", &st->delay_route, err, errlen))
+        return -1;
+    size_t n;
+    const char *const *env = cfg_list(c, "env", &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(env[i], '=');
+        if (!eq || eq == env[i]) {
+            snprintf(err, errlen, "%s: option 'env': '%s' is not KEY=VALUE", cfg_where(c, "env", i),
+                     env[i]);
+            return -1;
+        }
+    }
+    const char *const *mounts = cfg_list(c, "mount", &n);
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(mounts[i], '=');
+        if (!eq || mounts[i][0] != '/' || !eq[1]) {
+            snprintf(err, errlen, "%s: option 'mount': '%s' is not /prefix=target",
+                     cfg_where(c, "mount", i), mounts[i]);
+            return -1;
+        }
+    }
+    cfg_list(c, "http", &n);
+    if (n == 0) {
+        snprintf(err, errlen, "no address to serve: set http = HOST:PORT (e.g. --http=:8000)");
+        return -1;
+    }
+    if (n > SRV_MAX_LISTEN) {
+        snprintf(err, errlen, "%s: option 'http': at most %d addresses",
+                 cfg_where(c, "http", SRV_MAX_LISTEN), SRV_MAX_LISTEN);
+        return -1;
+    }
+    return parse_statics(s, err, errlen);
+}
+
+/* somaxconn caps the backlog silently in the kernel; say so instead. */
+static int clamp_backlog(int want)
+{
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+    int max = 0;
+    if (f) {
+        if (fscanf(f, "%d", &max) != 1) max = 0;
+        fclose(f);
+    }
+    if (max > 0 && want > max) {
+        srv_log("warning: listen = %d is above net.core.somaxconn (%d): using %d", want, max, max);
+        return max;
+    }
+    return want;
+}
+
+static int bind_one(srv *s, const char *addr, const char *where, char *err, size_t errlen)
+{
+    char host[256], port[16];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || !colon[1] || (size_t)(colon - addr) >= sizeof(host) || strlen(colon + 1) > 5) {
+        snprintf(err, errlen, "%s: option 'http': '%s' is not HOST:PORT", where, addr);
+        return -1;
+    }
+    size_t hl = (size_t)(colon - addr);
+    memcpy(host, addr, hl);
+    host[hl] = 0;
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = 0;
+    }
+    snprintf(port, sizeof(port), "%s", colon + 1);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res;
+    int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc) {
+        snprintf(err, errlen, "%s: option 'http': '%s': %s", where, addr, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+            listen(fd, clamp_backlog(s->s.listen_backlog)) < 0) {
+            rc = errno;
+            close(fd);
+            fd = -1;
+            errno = rc;
+        }
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: option 'http': cannot listen on '%s': %s", where, addr,
+                 strerror(errno));
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    int p = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    s->listen_fds[s->nlisten] = fd;
+    s->listen_ports[s->nlisten] = p;
+    s->listen_names[s->nlisten] = strdup(addr);
+    s->nlisten++;
+    return 0;
+}
+
+int srv_bind(srv *s, char *err, size_t errlen)
+{
+    size_t n;
+    const char *const *addrs = cfg_list(s->cfg, "http", &n);
+    for (size_t i = 0; i < n; i++)
+        if (bind_one(s, addrs[i], cfg_where(s->cfg, "http", i), err, errlen)) return -1;
+    return 0;
+}
+
+int srv_drop_privileges(srv *s, char *err, size_t errlen)
+{
+    const char *g = cfg_str(s->cfg, "gid"), *u = cfg_str(s->cfg, "uid");
+    if (g) {
+        struct group *gr = getgrnam(g);
+        char *end;
+        long id = gr ? (long)gr->gr_gid : strtol(g, &end, 10);
+        if ((!gr && (*end || end == g)) || setgroups(0, NULL) < 0 || setgid((gid_t)id) < 0) {
+            snprintf(err, errlen, "%s: option 'gid': cannot switch to '%s': %s",
+                     cfg_where(s->cfg, "gid", 0), g, gr || !*end ? strerror(errno) : "no group");
+            return -1;
+        }
+    }
+    if (u) {
+        struct passwd *pw = getpwnam(u);
+        char *end;
+        long id = pw ? (long)pw->pw_uid : strtol(u, &end, 10);
+        if ((!pw && (*end || end == u)) || setuid((uid_t)id) < 0) {
+            snprintf(err, errlen, "%s: option 'uid': cannot switch to '%s': %s",
+                     cfg_where(s->cfg, "uid", 0), u, pw || !*end ? strerror(errno) : "no user");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- routes ---- */
+
+int srv_route_add(srv *s, const char *prefix, int match, int run_on, app_handler_fn fn, void *data,
+                  const char *metric_name)
+{
+    if (!prefix || prefix[0] != '/' || !fn) return -EINVAL;
+    size_t len = strlen(prefix);
+    while (match == SRV_MATCH_PREFIX && len > 1 && prefix[len - 1] == '/') len--;
+    for (int i = 0; i < s->nroutes; i++)
+        if (s->routes[i].len == len && s->routes[i].match == match &&
+            !memcmp(s->routes[i].prefix, prefix, len))
+            return -EEXIST;
+    if (s->nroutes == SRV_MAX_ROUTES) return -ENOSPC;
+    srv_route *r = &s->routes[s->nroutes];
+    r->prefix = strndup(prefix, len);
+    if (!r->prefix) return -ENOMEM;
+    r->len = len;
+    r->match = match;
+    r->run_on = run_on;
+    r->fn = fn;
+    r->data = data;
+    r->metric = sb_route_metric(s->sb, metric_name ? metric_name : r->prefix);
+    s->nroutes++;
+    return 0;
+}
+
+/* Exact routes first, then the longest prefix at a segment boundary. */
+const srv_route *srv_route_find(const srv *s, const char *path, size_t len)
+{
+    const srv_route *best = NULL;
+    for (int i = 0; i < s->nroutes; i++) {
+        const srv_route *r = &s->routes[i];
+        if (r->match == SRV_MATCH_EXACT) {
+            if (r->len == len && !memcmp(r->prefix, path, len)) return r;
+            continue;
+        }
+        int hit = r->len == 1 || (len >= r->len && !memcmp(r->prefix, path, r->len) &&
+                                  (len == r->len || path[r->len] == '/'));
+        if (hit && (!best || r->len > best->len)) best = r;
+    }
+    return best;
+}
+
+int app_route_add(app_ctx *ctx, const char *prefix, int run_on, app_handler_fn fn, void *data)
+{
+    if (run_on != APP_RUN_LOOP && run_on != APP_RUN_THREAD) return -EINVAL;
+    return srv_route_add(ctx->s, prefix, SRV_MATCH_PREFIX, run_on, fn, data, NULL);
+}
+
+const cfg *app_ctx_cfg(const app_ctx *ctx)
+{
+    return ctx->s->cfg;
+}
+
+int app_ctx_worker_id(const app_ctx *ctx)
+{
+    return ctx->worker_id;
+}
+
+/* ---- apps ---- */
+
+int srv_load_apps(srv *s, int worker_id, char *err, size_t errlen)
+{
+    app_ctx ctx = {s, worker_id};
+    const app_kind *const *kinds = app_kinds();
+    int loaded = 0, wanted = 0;
+    s->napps = 0;
+    for (int i = 0; kinds[i] && s->napps < SRV_MAX_APPS; i++) {
+        const app_kind *k = kinds[i];
+        if (!k->configured || !k->configured(s->cfg)) continue;
+        wanted++;
+        srv_app *a = &s->apps[s->napps++];
+        a->kind = k;
+        char why[512] = "";
+        if (k->load(&ctx, &a->state, why, sizeof(why))) {
+            if (s->s.need_app) {
+                snprintf(err, errlen, "app '%s' failed to load: %s (need-app is set)", k->name,
+                         why);
+                return -1;
+            }
+            srv_log("app '%s' failed to load: %s; serving without it", k->name, why);
+            continue;
+        }
+        a->loaded = 1;
+        loaded++;
+        srv_log("app '%s' loaded%s", k->name, worker_id ? " (lazy-apps)" : "");
+    }
+    if (s->s.need_app && !loaded) {
+        snprintf(err, errlen, "no app %s (need-app is set)",
+                 wanted ? "loaded" : "is configured: set module, wsgi-file or model");
+        return -1;
+    }
+    return 0;
+}
+
+void srv_free_apps(srv *s)
+{
+    for (int i = 0; i < s->napps; i++) {
+        srv_app *a = &s->apps[i];
+        if (a->loaded && a->kind->free) a->kind->free(a->state);
+        a->loaded = 0;
+    }
+    s->napps = 0;
+}
