@@ -1,27 +1,430 @@
-/* aiinfer: ONNX inference engine. Placeholder entry point until the module lands. */
+/* aiinfer: command-line front end of the engine.
+ *   aiinfer info MODEL
+ *   aiinfer run MODEL --input FILE... --output FILE [--shape D,D,..] [--threads N]
+ *   aiinfer bench MODEL [--threads N] [--batch B] [--seconds S]
+ *   aiinfer check [--reference] DIR...   (ONNX backend-test directories)
+ *   aiinfer layers MODEL [--batch B]     (which kernel runs each layer) */
+#include "engine/conform.h"
+#include "engine/engine.h"
+#include "engine/tensorio.h"
+
+#include <dirent.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define MAX_IO 16
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: aiinfer [--help] [--version]\n");
+    fprintf(
+        f,
+        "usage: aiinfer info MODEL\n"
+        "       aiinfer run MODEL --input FILE [--input FILE...] --output FILE [--output FILE...]\n"
+        "                   [--shape D,D,...] [--threads N] [--reference]\n"
+        "       aiinfer bench MODEL [--threads N] [--batch B] [--seconds S]\n"
+        "       aiinfer layers MODEL [--batch B] [--threads N]\n"
+        "       aiinfer check [--reference] [-v] TESTDIR...\n"
+        "       aiinfer --help | --version\n"
+        "Tensor files: .npy, ONNX TensorProto .pb, or raw little-endian float32 (needs "
+        "--shape).\n");
+}
+
+typedef struct cli {
+    const char *model;
+    const char *in[MAX_IO], *out[MAX_IO];
+    int nin, nout;
+    int threads, batch, reference, verbose;
+    double seconds;
+    int shape_rank;
+    int64_t shape[ENG_MAX_RANK];
+    const char *dirs[4096];
+    int ndirs;
+} cli;
+
+static int parse_shape(const char *s, cli *c)
+{
+    c->shape_rank = 0;
+    while (*s) {
+        char *end;
+        long long v = strtoll(s, &end, 10);
+        if (end == s || v < 0 || c->shape_rank >= ENG_MAX_RANK) return -1;
+        c->shape[c->shape_rank++] = v;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return -1;
+    }
+    return c->shape_rank ? 0 : -1;
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Parses options after the command; returns 0, or 2 after printing an error. */
+static int parse_args(int argc, char **argv, cli *c)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0;
+        if (!strcmp(a, "--input") && v && c->nin < MAX_IO)
+            c->in[c->nin++] = argv[++i];
+        else if (!strcmp(a, "--output") && v && c->nout < MAX_IO)
+            c->out[c->nout++] = argv[++i];
+        else if (!strcmp(a, "--shape") && v)
+            bad = parse_shape(argv[++i], c);
+        else if (!strcmp(a, "--threads") && v)
+            bad = parse_int(argv[++i], 1, 256, &c->threads);
+        else if (!strcmp(a, "--batch") && v)
+            bad = parse_int(argv[++i], 1, 4096, &c->batch);
+        else if (!strcmp(a, "--seconds") && v) {
+            char *end;
+            c->seconds = strtod(argv[++i], &end);
+            bad = *end || !(c->seconds > 0 && c->seconds <= 3600);
+        } else if (!strcmp(a, "--reference"))
+            c->reference = 1;
+        else if (!strcmp(a, "-v"))
+            c->verbose = 1;
+        else if (a[0] == '-') {
+            fprintf(stderr, "aiinfer: unknown or incomplete option '%s'\n", a);
+            return 2;
+        } else if (!c->model)
+            c->model = a;
+        else if (c->ndirs < 4096)
+            c->dirs[c->ndirs++] = a;
+        if (bad) {
+            fprintf(stderr, "aiinfer: bad value '%s' for %s\n", argv[i], a);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static eng_model *load(const cli *c)
+{
+    char err[ENG_ERRLEN];
+    eng_load_opts o = {.reference_only = c->reference};
+    eng_model *m = eng_model_load_file(c->model, &o, err, sizeof(err));
+    if (!m) fprintf(stderr, "aiinfer: %s\n", err);
+    return m;
+}
+
+static const char *dtype_name(eng_dtype t)
+{
+    return t == ENG_FLOAT   ? "float32"
+           : t == ENG_INT64 ? "int64"
+           : t == ENG_INT32 ? "int32"
+                            : "bool";
+}
+
+static void print_info(const char *kind, const eng_tensor_info *t)
+{
+    printf("%s %s %s [", kind, t->name, dtype_name(t->dtype));
+    for (int d = 0; d < t->rank; d++) {
+        if (t->shape[d] < 0)
+            printf("%sN", d ? "," : "");
+        else
+            printf("%s%lld", d ? "," : "", (long long)t->shape[d]);
+    }
+    printf("]\n");
+}
+
+static int cmd_info(const cli *c)
+{
+    eng_model *m = load(c);
+    if (!m) return 1;
+    eng_tensor_info t;
+    for (int i = 0; i < eng_model_num_inputs(m); i++)
+        if (!eng_model_input(m, i, &t)) print_info("input", &t);
+    for (int i = 0; i < eng_model_num_outputs(m); i++)
+        if (!eng_model_output(m, i, &t)) print_info("output", &t);
+    const char *ops[64];
+    int counts[64];
+    int n = eng_model_op_counts(m, ops, counts, 64);
+    printf("ops");
+    for (int i = 0; i < n && i < 64; i++) printf(" %s=%d", ops[i], counts[i]);
+    printf("\nparameters %lld\nmacs %lld (%.1f M per item)\nbatch %s\n",
+           (long long)eng_model_params(m), (long long)eng_model_macs(m), eng_model_macs(m) / 1e6,
+           eng_model_max_batch(m) ? "fixed" : "dynamic");
+    eng_model_free(m);
+    return 0;
+}
+
+/* Batch of a set of input tensors: dim 0 for dynamic models, 1 for fixed ones. */
+static int input_batch(const eng_model *m, const et_tensor *ins, int n, char *err, size_t errlen)
+{
+    int batch = 1;
+    for (int i = 0; i < n; i++) {
+        eng_tensor_info t;
+        eng_model_input(m, i, &t);
+        int64_t have = et_numel(&ins[i]);
+        if (ins[i].dtype != t.dtype) {
+            snprintf(err, errlen, "input '%s': type %s, model wants %s", t.name,
+                     dtype_name(ins[i].dtype), dtype_name(t.dtype));
+            return -1;
+        }
+        if (!t.item_count || have % t.item_count || (i && have / t.item_count != batch)) {
+            snprintf(err, errlen, "input '%s': %lld elements do not fit items of %lld", t.name,
+                     (long long)have, (long long)t.item_count);
+            return -1;
+        }
+        batch = (int)(have / t.item_count);
+        if (eng_model_max_batch(m) && batch != 1) {
+            snprintf(err, errlen, "input '%s': %lld elements, model wants %lld", t.name,
+                     (long long)have, (long long)t.item_count);
+            return -1;
+        }
+    }
+    return batch < 1 ? (snprintf(err, errlen, "empty input"), -1) : batch;
+}
+
+/* Runs m on ins; fills outs (allocated). Returns 0 or prints and returns 1. */
+static int infer(eng_model *m, et_tensor *ins, int nin, et_tensor *outs, int threads, char *err,
+                 size_t errlen)
+{
+    int batch = input_batch(m, ins, nin, err, errlen);
+    if (batch < 0) return 1;
+    eng_ctx_opts co = {.threads = threads, .max_batch = batch};
+    eng_ctx *ctx = eng_ctx_create(m, &co, err, errlen);
+    if (!ctx) return 1;
+    const void *ip[MAX_IO];
+    void *op[MAX_IO];
+    int nout = eng_model_num_outputs(m), rc = 0;
+    for (int i = 0; i < nin; i++) ip[i] = ins[i].data;
+    for (int i = 0; i < nout && i < MAX_IO; i++) {
+        eng_tensor_info t;
+        eng_model_output(m, i, &t);
+        memset(&outs[i], 0, sizeof(outs[i]));
+        outs[i].dtype = t.dtype;
+        outs[i].rank = t.rank;
+        memcpy(outs[i].dims, t.shape, sizeof(t.shape));
+        if (t.rank && t.shape[0] < 0) outs[i].dims[0] = batch;
+        outs[i].data = calloc((size_t)et_numel(&outs[i]) + 1, 8);
+        op[i] = outs[i].data;
+        if (!op[i]) rc = 1;
+    }
+    if (!rc && eng_ctx_run(ctx, batch, ip, op)) {
+        snprintf(err, errlen, "%s", eng_ctx_error(ctx));
+        rc = 1;
+    }
+    eng_ctx_free(ctx);
+    return rc;
+}
+
+static int cmd_run(const cli *c)
+{
+    if (!c->nin || !c->nout) {
+        fprintf(stderr, "aiinfer run: needs --input and --output\n");
+        return 2;
+    }
+    eng_model *m = load(c);
+    if (!m) return 1;
+    char err[ENG_ERRLEN] = "";
+    et_tensor ins[MAX_IO] = {0}, outs[MAX_IO] = {0};
+    int rc = 0, nout = eng_model_num_outputs(m);
+    if (c->nin != eng_model_num_inputs(m) || c->nout > nout) {
+        snprintf(err, sizeof(err),
+                 "model has %d inputs and %d outputs; got %d --input, %d --output",
+                 eng_model_num_inputs(m), nout, c->nin, c->nout);
+        rc = 1;
+    }
+    for (int i = 0; !rc && i < c->nin; i++)
+        rc = et_read(c->in[i], ET_AUTO, ENG_FLOAT, c->shape_rank ? c->shape_rank : -1, c->shape,
+                     &ins[i], err, sizeof(err)) != 0;
+    if (!rc) rc = infer(m, ins, c->nin, outs, c->threads, err, sizeof(err));
+    for (int i = 0; !rc && i < c->nout; i++)
+        rc = et_write(c->out[i], ET_AUTO, &outs[i], err, sizeof(err)) != 0;
+    if (rc) fprintf(stderr, "aiinfer: %s\n", err);
+    for (int i = 0; i < MAX_IO; i++) {
+        et_tensor_clear(&ins[i]);
+        et_tensor_clear(&outs[i]);
+    }
+    eng_model_free(m);
+    return rc;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Core clock from a chain of dependent adds (one per cycle on any x86 core). */
+static double measure_ghz(void)
+{
+    long n = 200000000;
+    double t0 = now();
+#if defined(__x86_64__)
+    long x = 0;
+    __asm__ volatile("1: addq $1, %0\n\tdecq %1\n\tjnz 1b" : "+r"(x), "+r"(n));
+#else
+    for (volatile long i = 0; i < n; i++)
+        ;
+#endif
+    return 200000000 / (now() - t0) / 1e9;
+}
+
+static int cmd_bench(const cli *c)
+{
+    eng_model *m = load(c);
+    if (!m) return 1;
+    char err[ENG_ERRLEN];
+    int batch = c->batch, threads = c->threads;
+    if (eng_model_max_batch(m) && batch != 1) {
+        fprintf(stderr, "aiinfer: the model has a fixed batch; use --batch 1\n");
+        eng_model_free(m);
+        return 2;
+    }
+    eng_ctx_opts co = {.threads = threads, .max_batch = batch};
+    eng_ctx *ctx = eng_ctx_create(m, &co, err, sizeof(err));
+    void *ins[MAX_IO] = {0}, *outs[MAX_IO] = {0};
+    int nin = eng_model_num_inputs(m), nout = eng_model_num_outputs(m), rc = ctx ? 0 : 1;
+    if (nin > MAX_IO || nout > MAX_IO)
+        rc = 1, snprintf(err, sizeof(err), "too many inputs/outputs");
+    srand(42);
+    for (int i = 0; !rc && i < nin; i++) {
+        eng_tensor_info t;
+        eng_model_input(m, i, &t);
+        size_t n = (size_t)(t.item_count * batch);
+        float *f = malloc(n * 8 + 8);
+        for (size_t k = 0; f && k < n * 2; k++)
+            f[k] = t.dtype == ENG_FLOAT ? (float)rand() / RAND_MAX - 0.5f : 0.0f;
+        ins[i] = f;
+    }
+    for (int i = 0; !rc && i < nout; i++) {
+        eng_tensor_info t;
+        eng_model_output(m, i, &t);
+        outs[i] = malloc((size_t)(t.item_count * batch) * 8 + 8);
+    }
+    double t_first = now();
+    if (!rc && eng_ctx_warmup(ctx, &batch, 1))
+        rc = 1, snprintf(err, sizeof(err), "%s", eng_ctx_error(ctx));
+    t_first = now() - t_first;
+    size_t cap = 1 << 16, n = 0;
+    double *lat = malloc(cap * sizeof(double));
+    double start = now(), end = start + c->seconds;
+    while (!rc && lat) {
+        double t0 = now();
+        if (eng_ctx_run(ctx, batch, (const void *const *)ins, outs)) {
+            rc = 1, snprintf(err, sizeof(err), "%s", eng_ctx_error(ctx));
+            break;
+        }
+        double t1 = now();
+        if (n == cap) {
+            double *nl = realloc(lat, cap * 2 * sizeof(double));
+            if (!nl) break;
+            lat = nl, cap *= 2;
+        }
+        lat[n++] = t1 - t0;
+        if (t1 >= end) break;
+    }
+    double elapsed = now() - start;
+    if (!rc && n) {
+        qsort(lat, n, sizeof(double), cmp_double);
+        double p50 = lat[n / 2], p99 = lat[(size_t)(n * 0.99)], ips = n * batch / elapsed;
+        double gflops = 2.0 * eng_model_macs(m) * ips / 1e9, ghz = measure_ghz();
+        int avx512 = __builtin_cpu_supports("avx512f");
+        double peak = ghz * (avx512 ? 64 : 32) * threads; /* 2 FMA pipes assumed */
+        printf("model %s\nthreads %d batch %d runs %zu seconds %.2f\n", c->model, threads, batch, n,
+               elapsed);
+        printf("first run (plan + warm-up) %.1f ms\n", t_first * 1e3);
+        printf("latency p50 %.3f ms p99 %.3f ms\n", p50 * 1e3, p99 * 1e3);
+        printf("throughput %.1f inferences/s\n", ips);
+        printf("compute %.1f GFLOP/s = %.0f%% of peak %.0f GFLOP/s (%d core%s x %.2f GHz x %d "
+               "FLOP/cycle, %s)\n",
+               gflops, 100 * gflops / peak, peak, threads, threads > 1 ? "s" : "", ghz,
+               avx512 ? 64 : 32, avx512 ? "AVX-512" : "AVX2");
+    }
+    if (rc) fprintf(stderr, "aiinfer: %s\n", ctx ? err : err);
+    free(lat);
+    for (int i = 0; i < MAX_IO; i++) free(ins[i]), free(outs[i]);
+    eng_ctx_free(ctx);
+    eng_model_free(m);
+    return rc;
+}
+
+static int cmd_layers(const cli *c)
+{
+    eng_model *m = load(c);
+    if (!m) return 1;
+    char err[ENG_ERRLEN];
+    int batch = eng_model_max_batch(m) ? 1 : c->batch;
+    eng_ctx_opts co = {.threads = c->threads, .max_batch = batch};
+    eng_ctx *ctx = eng_ctx_create(m, &co, err, sizeof(err));
+    int rc = 0;
+    if (!ctx) {
+        fprintf(stderr, "aiinfer: %s\n", err);
+        rc = 1;
+    } else {
+        size_t cap = 1 << 20;
+        char *buf = malloc(cap);
+        if (buf && eng_ctx_describe(ctx, batch, buf, cap))
+            fputs(buf, stdout);
+        else
+            rc = 1, fprintf(stderr, "aiinfer: %s\n", eng_ctx_error(ctx));
+        free(buf);
+    }
+    eng_ctx_free(ctx);
+    eng_model_free(m);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--version")) {
-            printf("aiinfer %s\n", AISERVE_VERSION);
-            return 0;
-        }
-        fprintf(stderr, "aiinfer: unknown option '%s'\n", argv[i]);
+    if (argc < 2) {
         usage(stderr);
         return 2;
     }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("aiinfer %s\n", AISERVE_VERSION);
+        return 0;
+    }
+    cli c = {.threads = 1, .batch = 1, .seconds = 5, .shape_rank = 0};
+    int rc = parse_args(argc, argv, &c);
+    if (rc) return rc;
+    if (!strcmp(cmd, "check")) {
+        int fails = 0, passes = 0, skips = 0;
+        const char *all[4097];
+        int n = 0;
+        if (c.model) all[n++] = c.model;
+        for (int i = 0; i < c.ndirs; i++) all[n++] = c.dirs[i];
+        for (int i = 0; i < n; i++) {
+            int r = ec_check_dir(all[i], c.reference, c.verbose);
+            passes += r == 0, fails += r == 1, skips += r == 2;
+        }
+        printf("%d passed, %d failed, %d skipped\n", passes, fails, skips);
+        return fails ? 1 : 0;
+    }
+    if (!strcmp(cmd, "info") || !strcmp(cmd, "run") || !strcmp(cmd, "bench") ||
+        !strcmp(cmd, "layers")) {
+        if (!c.model) {
+            fprintf(stderr, "aiinfer %s: needs a MODEL\n", cmd);
+            return 2;
+        }
+        if (!strcmp(cmd, "info")) return cmd_info(&c);
+        if (!strcmp(cmd, "run")) return cmd_run(&c);
+        if (!strcmp(cmd, "layers")) return cmd_layers(&c);
+        return cmd_bench(&c);
+    }
+    fprintf(stderr, "aiinfer: unknown command or option '%s'\n", cmd);
     usage(stderr);
     return 2;
 }

@@ -1,0 +1,177 @@
+/* graph: the engine's internal IR, what the ONNX loader produces and the graph
+ * passes, planner and kernels consume. Private to engine/.
+ *
+ * A graph is an array of values (tensors, by index) and an array of nodes in
+ * topological order. A value is a constant when `data` is set (initializers,
+ * Constant nodes, folded results); it owns that buffer. Nodes removed by a pass
+ * are marked dead rather than moved, so indices stay valid. */
+#ifndef ENGINE_GRAPH_H
+#define ENGINE_GRAPH_H
+
+#include "engine/engine.h"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define EG_MAX_IN  16
+#define EG_MAX_OUT 4
+
+/* X-macro of every op the engine runs: ONNX name, enum suffix. */
+#define EG_OPS(X)                                                                                  \
+    X("Conv", CONV)                                                                                \
+    X("BatchNormalization", BATCHNORM)                                                             \
+    X("Relu", RELU)                                                                                \
+    X("Clip", CLIP)                                                                                \
+    X("LeakyRelu", LEAKYRELU)                                                                      \
+    X("Sigmoid", SIGMOID)                                                                          \
+    X("HardSigmoid", HARDSIGMOID)                                                                  \
+    X("HardSwish", HARDSWISH)                                                                      \
+    X("Add", ADD)                                                                                  \
+    X("Sub", SUB)                                                                                  \
+    X("Mul", MUL)                                                                                  \
+    X("Div", DIV)                                                                                  \
+    X("GlobalAveragePool", GAP)                                                                    \
+    X("AveragePool", AVGPOOL)                                                                      \
+    X("MaxPool", MAXPOOL)                                                                          \
+    X("Flatten", FLATTEN)                                                                          \
+    X("Reshape", RESHAPE)                                                                          \
+    X("Transpose", TRANSPOSE)                                                                      \
+    X("Concat", CONCAT)                                                                            \
+    X("Gemm", GEMM)                                                                                \
+    X("MatMul", MATMUL)                                                                            \
+    X("Softmax", SOFTMAX)                                                                          \
+    X("ReduceMean", REDUCEMEAN)                                                                    \
+    X("Dropout", DROPOUT)                                                                          \
+    X("Identity", IDENTITY)                                                                        \
+    X("Shape", SHAPE)                                                                              \
+    X("Gather", GATHER)                                                                            \
+    X("Unsqueeze", UNSQUEEZE)                                                                      \
+    X("Squeeze", SQUEEZE)                                                                          \
+    X("Split", SPLIT)                                                                              \
+    X("Constant", CONSTANT)
+
+typedef enum eg_op {
+#define EG_ENUM(name, id) EG_OP_##id,
+    EG_OPS(EG_ENUM)
+#undef EG_ENUM
+        EG_OP_COUNT
+} eg_op;
+
+const char *eg_op_name(eg_op op);
+/* EG_OP_COUNT when the ONNX op type is not one we run. */
+eg_op eg_op_lookup(const char *onnx_name);
+
+typedef enum eg_attr_type {
+    EG_ATTR_FLOAT = 1,
+    EG_ATTR_INT = 2,
+    EG_ATTR_STRING = 3,
+    EG_ATTR_TENSOR = 4,
+    EG_ATTR_FLOATS = 6,
+    EG_ATTR_INTS = 7,
+} eg_attr_type;
+
+typedef struct eg_attr {
+    char *name;
+    eg_attr_type type;
+    float f;
+    int64_t i;
+    char *s;
+    int n;         /* element count of ints/floats */
+    int64_t *ints; /* owned */
+    float *floats; /* owned */
+    int tensor;    /* value index for EG_ATTR_TENSOR, else -1 */
+} eg_attr;
+
+typedef struct eg_value {
+    char *name;
+    eng_dtype dtype;
+    int rank; /* -1 while unknown */
+    int64_t dims[ENG_MAX_RANK];
+    void *data;   /* constant contents (owned, 64-byte aligned) or NULL */
+    int producer; /* node index, or -1 for graph inputs and constants */
+    int uses;     /* live consumer count (graph outputs count as one) */
+    int is_input, is_output;
+} eg_value;
+
+/* Activation fused into a node (Conv), applied to its result in order:
+ * act1, then + sum tensor, then act2. */
+typedef enum eg_act_kind {
+    EG_ACT_NONE = 0,
+    EG_ACT_RELU, /* alpha: negative slope (LeakyRelu), 0 for Relu */
+    EG_ACT_CLIP, /* alpha = min, beta = max */
+    EG_ACT_SIGMOID,
+    EG_ACT_HARDSIGMOID, /* max(0, min(1, alpha*x + beta)) */
+    EG_ACT_HARDSWISH,
+} eg_act_kind;
+
+typedef struct eg_act {
+    eg_act_kind kind;
+    float alpha, beta;
+} eg_act;
+
+typedef struct eg_node {
+    eg_op op;
+    char *name;
+    int nin, nout;
+    int in[EG_MAX_IN]; /* value indices; -1 for an omitted optional input */
+    int out[EG_MAX_OUT];
+    int nattr;
+    eg_attr *attrs;
+    int dead;
+    /* fusion results (Conv only) */
+    eg_act act1, act2;
+    int sum_in; /* value added after act1, or -1 */
+} eg_node;
+
+typedef struct eg_graph {
+    int nvalues, cap_values;
+    eg_value *values;
+    int nnodes, cap_nodes;
+    eg_node *nodes;
+    int ninputs, noutputs;
+    int *inputs, *outputs; /* value indices of graph inputs (non-constant) and outputs */
+    int opset;
+    /* op histogram as loaded */
+    int op_hist[EG_OP_COUNT];
+    int64_t params;
+} eg_graph;
+
+eg_graph *eg_graph_create(void);
+void eg_graph_free(eg_graph *g);
+/* Adds a value and returns its index, or -1 on allocation failure. */
+int eg_value_add(eg_graph *g, const char *name);
+int eg_value_find(const eg_graph *g, const char *name);
+/* Adds a node (zeroed, sum_in = -1) and returns its index, or -1. */
+int eg_node_add(eg_graph *g, eg_op op, const char *name);
+
+const eg_attr *eg_attr_find(const eg_node *n, const char *name);
+int64_t eg_attr_int(const eg_node *n, const char *name, int64_t def);
+float eg_attr_float(const eg_node *n, const char *name, float def);
+const char *eg_attr_str(const eg_node *n, const char *name, const char *def);
+
+size_t eg_dtype_size(eng_dtype t);
+int64_t eg_numel(int rank, const int64_t *dims);
+void *eg_alloc(size_t bytes); /* 64-byte aligned, zeroed; free with free() */
+
+/* Error reporting into a caller buffer, printf style; returns `status` negated. */
+int eg_err(char *err, size_t errlen, int status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* onnx.c: parse a serialized ModelProto into a graph. */
+eg_graph *eg_onnx_parse(const void *data, size_t len, const eng_load_opts *opts, char *err,
+                        size_t errlen);
+/* onnx.c: parse a serialized TensorProto into a fresh value of g's shape. Returns
+ * 0 or -status; on success *dtype, *rank, dims and *data (owned) are set. */
+int eg_onnx_tensor(const void *buf, size_t len, char **name, eng_dtype *dtype, int *rank,
+                   int64_t *dims, void **data, char *err, size_t errlen);
+
+/* passes.c: load-time graph passes. */
+int eg_fold_constants(eg_graph *g, char *err, size_t errlen);
+void eg_remove_identities(eg_graph *g);
+void eg_fold_batchnorm(eg_graph *g);
+void eg_fuse_activations(eg_graph *g);
+void eg_remove_dead(eg_graph *g);
+void eg_recount_uses(eg_graph *g);
+
+#endif

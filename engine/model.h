@@ -1,0 +1,73 @@
+/* model: the eng_model and eng_ctx structs, the oneDNN glue (dnn.c) and the
+ * per-batch execution plan (plan.c). Private to engine/. */
+#ifndef ENGINE_MODEL_H
+#define ENGINE_MODEL_H
+
+#include "engine/engine.h"
+#include "engine/graph.h"
+#include "engine/infer.h"
+#include "engine/kernels.h"
+
+#include <oneapi/dnnl/dnnl.h>
+
+/* A Conv's weights reordered once, at load, into the layout oneDNN's kernel for
+ * batch 1 / 1 thread wants. Read-only afterwards and shared by all contexts. */
+typedef struct em_conv {
+    int ready;
+    dnnl_memory_desc_t wmd;
+    void *w;
+} em_conv;
+
+struct eng_model {
+    eg_graph *g;
+    eng_load_opts opts;
+    dnnl_engine_t dnn; /* NULL with reference_only */
+    em_conv *conv;     /* per node */
+    int fixed_batch;   /* 0: dim 0 dynamic */
+    int64_t macs;
+    eng_tensor_info *ins, *outs;
+    int hist_ops[EG_OP_COUNT];
+};
+
+/* ---- dnn.c: oneDNN primitives for the ops it runs ---------------------------- */
+
+/* What the planner needs to describe one oneDNN layer. */
+typedef struct ed_layer {
+    dnnl_primitive_desc_t pd;
+    dnnl_primitive_t prim;
+    char impl[96];
+} ed_layer;
+
+/* Can this node run on oneDNN (given its input views)? */
+int ed_supports(const eng_model *m, int node, ek_view *const *in, int nin);
+/* Creates the primitive for node `node` at the given input/output views (NHWC for
+ * rank-4 activations). `wmd` forces a weights layout (shared weights) or NULL. */
+int ed_create(const eng_model *m, int node, ek_view *const *in, const ek_view *out,
+              const dnnl_memory_desc_t *wmd, int threads, ed_layer *l, char *err, size_t errlen);
+void ed_layer_free(ed_layer *l);
+/* Reorders a Conv's plain OIHW weights w into layout wmd: a fresh buffer in *out. */
+int ed_reorder_conv(const eng_model *m, const eg_node *n, const ek_view *w,
+                    const dnnl_memory_desc_t *wmd, void **out);
+/* Index of the residual (binary add) post-op in a fused Conv's chain. */
+int ed_sum_index(const eg_node *n);
+/* Memory descriptor for a plain view (nhwc honoured). */
+void ed_md(const ek_view *v, dnnl_memory_desc_t *md);
+/* Sets the OpenMP thread count of the calling thread (no pool is created). */
+void ed_set_threads(int n);
+
+/* ---- plan.c: the steps of one batch size ------------------------------------ */
+
+typedef struct ep_plan ep_plan;
+
+ep_plan *ep_plan_build(const eng_model *m, int batch, int threads, char *err, size_t errlen);
+void ep_plan_free(ep_plan *p);
+size_t ep_plan_arena(const ep_plan *p);
+size_t ep_plan_scratch(const ep_plan *p);
+int ep_plan_batch(const ep_plan *p);
+/* Runs the plan; arena/scratch are at least ep_plan_arena/ep_plan_scratch bytes. */
+int ep_plan_run(ep_plan *p, dnnl_stream_t stream, void *arena, void *scratch,
+                const void *const *inputs, void *const *outputs, char *err, size_t errlen);
+size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap);
+int ep_plan_private_weights(const ep_plan *p);
+
+#endif

@@ -1,0 +1,485 @@
+/* plan: the execution plan of one batch size, built from the optimised graph.
+ *
+ * Building: shapes and foldable constants come from ei_infer; each remaining
+ * node becomes a step, on oneDNN when ed_supports says so (activations in NHWC),
+ * else on the reference kernels (which want NCHW unless flagged EK_NHWC_OK);
+ * layout conversions are inserted where a tensor crosses between the two and
+ * cached so each tensor converts at most once. Then every runtime tensor gets an
+ * offset in one arena, reusing the space of tensors whose last reader has run.
+ *
+ * Running: only pointers are patched (arena, caller's inputs, scratchpad), so a
+ * run allocates nothing. */
+#include "engine/model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { VK_NONE, VK_CONST, VK_INPUT, VK_ARENA };
+enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW };
+#define ARG_SCRATCH (-2)
+#define ARG_FIXED   (-3)
+#define MAX_ARGS    8
+
+typedef struct ep_arg {
+    int arg;
+    int val; /* plan value, ARG_SCRATCH or ARG_FIXED (handle set at build) */
+    dnnl_memory_t mem;
+} ep_arg;
+
+typedef struct ep_step {
+    int kind;
+    int node;
+    int nin, nout;
+    int in[EG_MAX_IN], out[EG_MAX_OUT]; /* plan values; -1 when omitted */
+    ed_layer l;
+    int nargs;
+    ep_arg args[MAX_ARGS];
+    void *priv_w; /* weights reordered for this plan only (owned) */
+} ep_step;
+
+struct ep_plan {
+    const eng_model *m;
+    int batch;
+    int nv, cap;
+    ek_view *v;
+    int *kind;
+    int64_t *off;
+    int *input_of; /* plan value -> graph input index, -1 */
+    ei_views *iv;
+    int *to_nhwc, *to_nchw; /* graph value -> converted plan value, -1 */
+    int nsteps, cap_steps;
+    ep_step *steps;
+    size_t arena, scratch;
+    int priv;
+};
+
+static int new_value(ep_plan *p, const ek_view *like, int nhwc)
+{
+    if (p->nv == p->cap) {
+        int cap = p->cap * 2;
+        ek_view *v = realloc(p->v, (size_t)cap * sizeof(*v));
+        int *k = v ? realloc(p->kind, (size_t)cap * sizeof(int)) : NULL;
+        int64_t *o = k ? realloc(p->off, (size_t)cap * sizeof(int64_t)) : NULL;
+        int *io = o ? realloc(p->input_of, (size_t)cap * sizeof(int)) : NULL;
+        if (v) p->v = v;
+        if (k) p->kind = k;
+        if (o) p->off = o;
+        if (!io) return -1;
+        p->input_of = io;
+        p->cap = cap;
+    }
+    p->v[p->nv] = *like;
+    p->v[p->nv].nhwc = nhwc;
+    p->v[p->nv].data = NULL;
+    p->kind[p->nv] = VK_ARENA;
+    p->off[p->nv] = -1;
+    p->input_of[p->nv] = -1;
+    return p->nv++;
+}
+
+static ep_step *new_step(ep_plan *p, int kind, int node)
+{
+    if (p->nsteps == p->cap_steps) {
+        int cap = p->cap_steps ? p->cap_steps * 2 : 64;
+        ep_step *s = realloc(p->steps, (size_t)cap * sizeof(*s));
+        if (!s) return NULL;
+        p->steps = s;
+        p->cap_steps = cap;
+    }
+    ep_step *s = &p->steps[p->nsteps++];
+    memset(s, 0, sizeof(*s));
+    s->kind = kind;
+    s->node = node;
+    return s;
+}
+
+/* Plan value holding graph value `val` in the wanted layout (converting once). */
+static int in_layout(ep_plan *p, int val, int nhwc)
+{
+    if (val < 0 || p->v[val].rank != 4 || p->v[val].nhwc == nhwc || p->v[val].dtype != ENG_FLOAT)
+        return val;
+    int *cache = nhwc ? p->to_nhwc : p->to_nchw;
+    if (val < p->iv->n && cache[val] >= 0) return cache[val];
+    int t = new_value(p, &p->v[val], nhwc);
+    ep_step *s = t < 0 ? NULL : new_step(p, nhwc ? ST_TO_NHWC : ST_TO_NCHW, -1);
+    if (!s) return -1;
+    s->nin = s->nout = 1;
+    s->in[0] = val;
+    s->out[0] = t;
+    if (val < p->iv->n) cache[val] = t;
+    return t;
+}
+
+static int add_arg(ep_plan *p, ep_step *s, int arg, int val, const dnnl_memory_desc_t *md,
+                   void *fixed)
+{
+    ep_arg *a = &s->args[s->nargs];
+    a->arg = arg;
+    a->val = val;
+    if (dnnl_memory_create(&a->mem, md, p->m->dnn, fixed ? fixed : DNNL_MEMORY_NONE))
+        return -ENG_EBACKEND;
+    s->nargs++;
+    return 0;
+}
+
+static const dnnl_memory_desc_t *qmd(const ed_layer *l, dnnl_query_t q, int idx)
+{
+    return dnnl_primitive_desc_query_md(l->pd, q, idx);
+}
+
+/* Creates the oneDNN step of node ni; returns 1 when the node must fall back to
+ * the reference kernels instead. */
+static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
+{
+    const eng_model *m = p->m;
+    const eg_node *n = &m->g->nodes[ni];
+    int is_conv = n->op == EG_OP_CONV,
+        act = is_conv || n->op == EG_OP_MAXPOOL || n->op == EG_OP_AVGPOOL;
+    int in0 = act ? in_layout(p, n->in[0], 1) : n->in[0];
+    int sum = is_conv && n->sum_in >= 0 ? in_layout(p, n->sum_in, 1) : -1;
+    int out = n->out[0];
+    if (in0 < 0 || (is_conv && n->sum_in >= 0 && sum < 0))
+        return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+    p->v[out].nhwc = act && p->v[out].rank == 4;
+    ek_view *in[EG_MAX_IN] = {0};
+    for (int k = 0; k < n->nin; k++) in[k] = n->in[k] >= 0 ? &p->v[n->in[k]] : NULL;
+    in[0] = &p->v[in0];
+    ep_step *s = new_step(p, ST_DNNL, ni);
+    if (!s) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+    void *w = NULL;
+    int rc = ed_create(m, ni, in, &p->v[out], is_conv ? &m->conv[ni].wmd : NULL, threads, &s->l,
+                       err, errlen);
+    if (is_conv && (rc || strstr(s->l.impl, "ref"))) {
+        /* The shared weights' layout does not suit this batch/thread count: let
+         * oneDNN pick and keep a private reordered copy in this plan. */
+        ed_layer_free(&s->l);
+        rc = ed_create(m, ni, in, &p->v[out], NULL, threads, &s->l, err, errlen);
+        if (!rc && ed_reorder_conv(m, n, in[1], qmd(&s->l, dnnl_query_weights_md, 0), &w))
+            rc = eg_err(err, errlen, ENG_EBACKEND, "node '%s': weight reorder failed", n->name);
+        s->priv_w = w;
+        p->priv++;
+    }
+    if (rc) {
+        ed_layer_free(&s->l);
+        free(w);
+        p->nsteps--;
+        p->v[out].nhwc = 0;
+        return 1;
+    }
+    s->nin = 1;
+    s->in[0] = in0;
+    s->nout = 1;
+    s->out[0] = out;
+    rc = add_arg(p, s, DNNL_ARG_SRC, in0, qmd(&s->l, dnnl_query_src_md, 0), NULL);
+    rc = rc ? rc : add_arg(p, s, DNNL_ARG_DST, out, qmd(&s->l, dnnl_query_dst_md, 0), NULL);
+    if (n->op == EG_OP_CONV || n->op == EG_OP_GEMM || n->op == EG_OP_MATMUL) {
+        void *wd = is_conv ? (w ? w : m->conv[ni].w) : in[1]->data;
+        rc = rc ? rc
+                : add_arg(p, s, DNNL_ARG_WEIGHTS, ARG_FIXED, qmd(&s->l, dnnl_query_weights_md, 0),
+                          wd);
+        if (n->op != EG_OP_MATMUL && n->nin > 2 && n->in[2] >= 0)
+            rc = rc ? rc
+                    : add_arg(p, s, DNNL_ARG_BIAS, ARG_FIXED, qmd(&s->l, dnnl_query_weights_md, 1),
+                              p->v[n->in[2]].data);
+    }
+    if (sum >= 0) {
+        int arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(ed_sum_index(n)) | DNNL_ARG_SRC_1;
+        s->in[s->nin++] = sum;
+        rc = rc ? rc : add_arg(p, s, arg, sum, qmd(&s->l, dnnl_query_exec_arg_md, arg), NULL);
+    }
+    const dnnl_memory_desc_t *sp = qmd(&s->l, dnnl_query_scratchpad_md, 0);
+    size_t sps = sp ? dnnl_memory_desc_get_size(sp) : 0;
+    if (sps) {
+        rc = rc ? rc : add_arg(p, s, DNNL_ARG_SCRATCHPAD, ARG_SCRATCH, sp, NULL);
+        p->scratch = sps > p->scratch ? sps : p->scratch;
+    }
+    return rc;
+}
+
+static int ref_step(ep_plan *p, int ni, char *err, size_t errlen)
+{
+    const eg_node *n = &p->m->g->nodes[ni];
+    const ek_op *op = ek_op_get(n->op);
+    int ins[EG_MAX_IN];
+    int all_nhwc = 1;
+    for (int k = 0; k < n->nin; k++)
+        if (n->in[k] >= 0) all_nhwc &= p->v[n->in[k]].nhwc;
+    int keep = (op->flags & EK_NHWC_OK) && (n->op != EG_OP_CONCAT || all_nhwc);
+    for (int k = 0; k < n->nin; k++) {
+        ins[k] = keep ? n->in[k] : in_layout(p, n->in[k], 0);
+        if (n->in[k] >= 0 && ins[k] < 0) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+    }
+    int sum = n->sum_in >= 0 ? in_layout(p, n->sum_in, 0) : -1;
+    ep_step *s = new_step(p, ST_REF, ni);
+    if (!s) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+    s->nin = n->nin;
+    memcpy(s->in, ins, sizeof(int) * (size_t)n->nin);
+    if (sum >= 0) {
+        for (int k = s->nin; k < 3; k++) s->in[k] = -1;
+        s->in[3] = sum;
+        s->nin = 4;
+    }
+    s->nout = n->nout;
+    memcpy(s->out, n->out, sizeof(int) * (size_t)n->nout);
+    ek_args a;
+    memset(&a, 0, sizeof(a));
+    a.node = n;
+    a.opset = p->m->g->opset;
+    a.err = err;
+    a.errlen = errlen;
+    a.nin = s->nin;
+    a.nout = s->nout;
+    for (int k = 0; k < s->nin; k++) a.in[k] = s->in[k] >= 0 ? &p->v[s->in[k]] : NULL;
+    for (int k = 0; k < s->nout; k++) a.out[k] = s->out[k] >= 0 ? &p->v[s->out[k]] : NULL;
+    /* re-infer with the real layouts: decides whether outputs stay NHWC */
+    return op->infer(&a);
+}
+
+/* Assigns arena offsets: a tensor's space is reused once its last reader ran. */
+static int plan_memory(ep_plan *p, const eg_graph *g)
+{
+    int *last = malloc((size_t)p->nv * sizeof(int));
+    int64_t *fsz = malloc((size_t)(p->nv + 1) * sizeof(int64_t));
+    int64_t *foff = malloc((size_t)(p->nv + 1) * sizeof(int64_t));
+    if (!last || !fsz || !foff) {
+        free(last), free(fsz), free(foff);
+        return -ENG_ENOMEM;
+    }
+    for (int i = 0; i < p->nv; i++) last[i] = -1;
+    for (int s = 0; s < p->nsteps; s++)
+        for (int k = 0; k < p->steps[s].nin; k++)
+            if (p->steps[s].in[k] >= 0) last[p->steps[s].in[k]] = s;
+    for (int k = 0; k < g->noutputs; k++) last[g->outputs[k]] = p->nsteps;
+    int nfree = 0;
+    int64_t top = 0;
+    for (int s = 0; s < p->nsteps; s++) {
+        ep_step *st = &p->steps[s];
+        for (int k = 0; k < st->nout; k++) {
+            int v = st->out[k];
+            if (v < 0 || p->kind[v] != VK_ARENA || p->off[v] >= 0) continue;
+            int64_t need = ((int64_t)ek_bytes(&p->v[v]) + 63) & ~(int64_t)63;
+            int best = -1;
+            for (int f = 0; f < nfree; f++)
+                if (fsz[f] >= need && (best < 0 || fsz[f] < fsz[best])) best = f;
+            if (best >= 0) {
+                p->off[v] = foff[best];
+                fsz[best] = fsz[--nfree], foff[best] = foff[nfree];
+            } else {
+                p->off[v] = top;
+                top += need ? need : 64;
+            }
+        }
+        for (int k = 0; k < st->nin; k++) {
+            int v = st->in[k];
+            if (v < 0 || p->kind[v] != VK_ARENA || last[v] != s || p->off[v] < 0) continue;
+            int dup = 0;
+            for (int f = 0; f < nfree; f++) dup |= foff[f] == p->off[v];
+            if (!dup) {
+                foff[nfree] = p->off[v];
+                fsz[nfree++] = ((int64_t)ek_bytes(&p->v[v]) + 63) & ~(int64_t)63;
+            }
+        }
+    }
+    p->arena = (size_t)top;
+    free(last), free(fsz), free(foff);
+    return 0;
+}
+
+static int init_values(ep_plan *p, const eg_graph *g)
+{
+    p->cap = g->nvalues + 64;
+    p->nv = g->nvalues;
+    p->v = calloc((size_t)p->cap, sizeof(ek_view));
+    p->kind = calloc((size_t)p->cap, sizeof(int));
+    p->off = calloc((size_t)p->cap, sizeof(int64_t));
+    p->input_of = calloc((size_t)p->cap, sizeof(int));
+    p->to_nhwc = malloc((size_t)g->nvalues * sizeof(int) + 1);
+    p->to_nchw = malloc((size_t)g->nvalues * sizeof(int) + 1);
+    if (!p->v || !p->kind || !p->off || !p->input_of || !p->to_nhwc || !p->to_nchw)
+        return -ENG_ENOMEM;
+    for (int i = 0; i < g->nvalues; i++) {
+        p->v[i] = p->iv->view[i];
+        p->kind[i] = p->v[i].data ? VK_CONST : VK_ARENA;
+        p->off[i] = -1;
+        p->input_of[i] = -1;
+        p->to_nhwc[i] = p->to_nchw[i] = -1;
+    }
+    for (int k = 0; k < g->ninputs; k++) {
+        p->kind[g->inputs[k]] = VK_INPUT;
+        p->input_of[g->inputs[k]] = k;
+    }
+    return 0;
+}
+
+ep_plan *ep_plan_build(const eng_model *m, int batch, int threads, char *err, size_t errlen)
+{
+    const eg_graph *g = m->g;
+    ep_plan *p = calloc(1, sizeof(*p));
+    if (!p) {
+        eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    p->m = m;
+    p->batch = batch;
+    int rc = 0;
+    if (!(p->iv = ei_infer(g, batch, 1, err, errlen))) goto fail;
+    if ((rc = init_values(p, g))) goto oom;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const eg_node *n = &g->nodes[ni];
+        if (n->dead || p->iv->folded[ni]) continue;
+        ek_view *in[EG_MAX_IN] = {0};
+        for (int k = 0; k < n->nin; k++) in[k] = n->in[k] >= 0 ? &p->v[n->in[k]] : NULL;
+        rc = 1;
+        if (ed_supports(m, ni, in, n->nin)) rc = dnnl_step(p, ni, threads, err, errlen);
+        if (rc == 1) rc = ref_step(p, ni, err, errlen);
+        if (rc) goto fail;
+    }
+    if ((rc = plan_memory(p, g))) goto oom;
+    return p;
+oom:
+    eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+fail:
+    ep_plan_free(p);
+    return NULL;
+}
+
+void ep_plan_free(ep_plan *p)
+{
+    if (!p) return;
+    for (int s = 0; s < p->nsteps; s++) {
+        ep_step *st = &p->steps[s];
+        for (int k = 0; k < st->nargs; k++) dnnl_memory_destroy(st->args[k].mem);
+        ed_layer_free(&st->l);
+        free(st->priv_w);
+    }
+    ei_views_free(p->iv);
+    free(p->steps);
+    free(p->v);
+    free(p->kind);
+    free(p->off);
+    free(p->input_of);
+    free(p->to_nhwc);
+    free(p->to_nchw);
+    free(p);
+}
+
+size_t ep_plan_arena(const ep_plan *p)
+{
+    return p->arena;
+}
+size_t ep_plan_scratch(const ep_plan *p)
+{
+    return p->scratch;
+}
+int ep_plan_batch(const ep_plan *p)
+{
+    return p->batch;
+}
+int ep_plan_private_weights(const ep_plan *p)
+{
+    return p->priv;
+}
+
+static void *value_ptr(const ep_plan *p, int v, char *arena, const void *const *inputs)
+{
+    switch (p->kind[v]) {
+    case VK_CONST: return p->v[v].data;
+    case VK_INPUT: return (void *)inputs[p->input_of[v]];
+    default: return arena + p->off[v];
+    }
+}
+
+static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, void *scratch,
+                    const void *const *inputs, char *err, size_t errlen)
+{
+    if (s->kind == ST_TO_NHWC || s->kind == ST_TO_NCHW) {
+        const float *src = value_ptr(p, s->in[0], arena, inputs);
+        float *dst = value_ptr(p, s->out[0], arena, inputs);
+        if (s->kind == ST_TO_NHWC)
+            ek_nchw_to_nhwc(src, dst, p->v[s->in[0]].dims);
+        else
+            ek_nhwc_to_nchw(src, dst, p->v[s->in[0]].dims);
+        return 0;
+    }
+    if (s->kind == ST_DNNL) {
+        dnnl_exec_arg_t args[MAX_ARGS];
+        for (int k = 0; k < s->nargs; k++) {
+            ep_arg *a = &s->args[k];
+            if (a->val >= 0)
+                dnnl_memory_set_data_handle(a->mem, value_ptr(p, a->val, arena, inputs));
+            else if (a->val == ARG_SCRATCH)
+                dnnl_memory_set_data_handle(a->mem, scratch);
+            args[k].arg = a->arg;
+            args[k].memory = a->mem;
+        }
+        if (dnnl_primitive_execute(s->l.prim, stream, s->nargs, args) != dnnl_success)
+            return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN execution failed",
+                          p->m->g->nodes[s->node].name);
+        return 0;
+    }
+    ek_view in[EG_MAX_IN], out[EG_MAX_OUT];
+    ek_args a;
+    memset(&a, 0, sizeof(a));
+    a.node = &p->m->g->nodes[s->node];
+    a.opset = p->m->g->opset;
+    a.err = err;
+    a.errlen = errlen;
+    a.nin = s->nin;
+    a.nout = s->nout;
+    for (int k = 0; k < s->nin; k++)
+        if (s->in[k] >= 0) {
+            in[k] = p->v[s->in[k]];
+            in[k].data = value_ptr(p, s->in[k], arena, inputs);
+            a.in[k] = &in[k];
+        }
+    for (int k = 0; k < s->nout; k++)
+        if (s->out[k] >= 0) {
+            out[k] = p->v[s->out[k]];
+            out[k].data = value_ptr(p, s->out[k], arena, inputs);
+            a.out[k] = &out[k];
+        }
+    return ek_op_get(a.node->op)->run(&a);
+}
+
+int ep_plan_run(ep_plan *p, dnnl_stream_t stream, void *arena, void *scratch,
+                const void *const *inputs, void *const *outputs, char *err, size_t errlen)
+{
+    const eg_graph *g = p->m->g;
+    for (int s = 0; s < p->nsteps; s++) {
+        int rc = run_step(p, &p->steps[s], stream, arena, scratch, inputs, err, errlen);
+        if (rc) return rc;
+    }
+    if (stream) dnnl_stream_wait(stream);
+    for (int k = 0; k < g->noutputs; k++) {
+        int v = g->outputs[k];
+        const void *src = value_ptr(p, v, arena, inputs);
+        if (p->v[v].rank == 4 && p->v[v].nhwc)
+            ek_nhwc_to_nchw(src, outputs[k], p->v[v].dims);
+        else
+            memcpy(outputs[k], src, ek_bytes(&p->v[v]));
+    }
+    return 0;
+}
+
+size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
+{
+    size_t len = 0;
+    for (int s = 0; s < p->nsteps; s++) {
+        const ep_step *st = &p->steps[s];
+        const char *name = st->node >= 0 ? p->m->g->nodes[st->node].name : "layout";
+        const char *op = st->node >= 0 ? eg_op_name(p->m->g->nodes[st->node].op) : "";
+        char line[256];
+        int n;
+        if (st->kind == ST_DNNL)
+            n = snprintf(line, sizeof(line), "%s %s: onednn %s\n", name, op, st->l.impl);
+        else if (st->kind == ST_REF)
+            n = snprintf(line, sizeof(line), "%s %s: c-kernel\n", name, op);
+        else
+            n = snprintf(line, sizeof(line), "%s: %s\n", name,
+                         st->kind == ST_TO_NHWC ? "nchw->nhwc" : "nhwc->nchw");
+        if (n > 0 && len + (size_t)n < cap) memcpy(buf + len, line, (size_t)n + 1);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    return len;
+}
