@@ -88,8 +88,9 @@ typedef struct eng_load_opts {
     /* 1: keep the graph as written (no BatchNorm folding or fusion). */
     int no_graph_passes;
     /* Graph inputs to freeze into constants at load, each a serialized ONNX
-     * TensorProto matched to the input by its name (ONNX's node tests pass weights
-     * as inputs; frozen, they take the same fast path as initializers). */
+     * TensorProto matched to the input by its name, or when unnamed by position
+     * among the last n_bind inputs (ONNX's node tests pass weights as inputs;
+     * frozen, they take the same fast path as initializers). */
     int n_bind;
     const void *const *bind_pb;
     const size_t *bind_len;
@@ -110,8 +111,9 @@ int eng_model_num_outputs(const eng_model *m);
 /* Fills *out for input/output i; -ENG_EINVAL when i is out of range. */
 int eng_model_input(const eng_model *m, int i, eng_tensor_info *out);
 int eng_model_output(const eng_model *m, int i, eng_tensor_info *out);
-/* 0 when dim 0 of the inputs is dynamic (any batch runs); otherwise the fixed
- * dim 0 D, and the model runs only batch == D. */
+/* 0 when dim 0 of the inputs is dynamic: any batch runs, and item_count is per
+ * batch item. 1 when all input shapes are fixed: every run is "batch 1" and
+ * item_count covers the whole tensor. */
 int eng_model_max_batch(const eng_model *m);
 
 /* Multiply-accumulates of one forward pass at batch 1 (convs, Gemm, MatMul), and

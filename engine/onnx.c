@@ -341,35 +341,48 @@ static int load_input(eg_graph *g, const Onnx__ValueInfoProto *vi, char *err, si
     return 0;
 }
 
-/* Binds caller-supplied TensorProtos to graph inputs: they become constants. */
+/* Binds caller-supplied TensorProtos to graph inputs: they become constants. A
+ * tensor is matched by name; an unnamed one by position among the trailing
+ * n_bind inputs. */
 static int bind_inputs(eg_graph *g, const eng_load_opts *o, char *err, size_t errlen)
 {
-    for (int b = 0; o && b < o->n_bind; b++) {
+    if (!o || o->n_bind <= 0) return 0;
+    if (o->n_bind > g->ninputs || !o->bind_pb || !o->bind_len)
+        return eg_err(err, errlen, ENG_EINVAL, "%d tensors to bind, graph has %d inputs", o->n_bind,
+                      g->ninputs);
+    int first = g->ninputs - o->n_bind;
+    for (int b = 0; b < o->n_bind; b++) {
         char *name = NULL;
         eg_value t;
         memset(&t, 0, sizeof(t));
         int rc = eg_onnx_tensor(o->bind_pb[b], o->bind_len[b], &name, &t.dtype, &t.rank, t.dims,
                                 &t.data, err, errlen);
         if (rc) return rc;
-        int k;
-        for (k = 0; k < g->ninputs; k++)
-            if (!strcmp(g->values[g->inputs[k]].name, name)) break;
-        if (k == g->ninputs) {
+        int vi = -1;
+        for (int k = 0; k < g->ninputs && *name; k++)
+            if (!strcmp(g->values[g->inputs[k]].name, name)) vi = g->inputs[k];
+        if (!*name) vi = g->inputs[first + b];
+        if (vi < 0 || g->values[vi].data) {
             rc = eg_err(err, errlen, ENG_EINVAL, "bound tensor '%s' is not a graph input", name);
             free(name);
             free(t.data);
             return rc;
         }
         free(name);
-        eg_value *v = &g->values[g->inputs[k]];
+        eg_value *v = &g->values[vi];
         v->dtype = t.dtype;
         v->rank = t.rank;
         memcpy(v->dims, t.dims, sizeof(t.dims));
         v->data = t.data;
-        v->is_input = 0;
-        memmove(&g->inputs[k], &g->inputs[k + 1], (size_t)(g->ninputs - k - 1) * sizeof(int));
-        g->ninputs--;
     }
+    /* drop the bound ones from the runtime input list */
+    int n = 0;
+    for (int k = 0; k < g->ninputs; k++)
+        if (!g->values[g->inputs[k]].data)
+            g->inputs[n++] = g->inputs[k];
+        else
+            g->values[g->inputs[k]].is_input = 0;
+    g->ninputs = n;
     return 0;
 }
 
@@ -424,9 +437,9 @@ eg_graph *eg_onnx_parse(const void *data, size_t len, const eng_load_opts *opts,
     if (!mp->graph) {
         eg_err(err, errlen, ENG_EFORMAT, "ONNX model has no graph");
     } else if (opset < 0 && mp->n_opset_import) {
-        eg_err(err, errlen, ENG_EUNSUPPORTED, "model imports no ai.onnx opset");
-    } else if (opset > 18 || (opset >= 0 && opset < 7)) {
-        eg_err(err, errlen, ENG_EUNSUPPORTED, "opset %d not supported (7 to 18)", opset);
+        eg_err(err, errlen, ENG_EUNSUPPORTED, "model imports no ai.onnx opset: not supported");
+    } else if (opset > 18 || (opset >= 0 && opset < 1)) {
+        eg_err(err, errlen, ENG_EUNSUPPORTED, "opset %d not supported (1 to 18)", opset);
     } else if ((g = eg_graph_create()) == NULL) {
         eg_err(err, errlen, ENG_ENOMEM, "out of memory");
     } else {

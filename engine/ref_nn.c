@@ -177,6 +177,9 @@ static int infer_bn(ek_args *a)
     if (a->nin < 5 || !x || x->dtype != ENG_FLOAT || x->rank < 2)
         return FAIL(a, ENG_EFORMAT, "node '%s' (BatchNormalization): needs X, scale, B, mean, var",
                     n->name);
+    if (!eg_attr_int(n, "spatial", 1))
+        return FAIL(a, ENG_EUNSUPPORTED, "node '%s' (BatchNormalization): spatial=0 not supported",
+                    n->name);
     if (eg_attr_int(n, "training_mode", 0) || a->nout > 1)
         return FAIL(a, ENG_EUNSUPPORTED,
                     "node '%s' (BatchNormalization): training mode not supported", n->name);
