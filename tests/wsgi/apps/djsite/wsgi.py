@@ -1,0 +1,11 @@
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "djsite.settings")
+application = get_wsgi_application()
+if os.environ.get("WSGI_VALIDATE"):
+    import warnings
+    from wsgiref.validate import WSGIWarning, validator
+    warnings.simplefilter("error", WSGIWarning)
+    application = validator(application)

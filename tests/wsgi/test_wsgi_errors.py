@@ -1,0 +1,96 @@
+"""Errors: an exception in the app is a 500 with a traceback in the log and the
+worker keeps serving; an import error refuses start-up with need-app and is a
+clear 500 without it; Python never takes over aiserve's signals."""
+import os
+import signal
+import subprocess
+
+import wsgihelp as wh
+
+
+def test_exception_is_500_with_traceback_and_the_worker_keeps_serving(procs, tmp_path):
+    p, port = wh.start_aiserve(procs, tmp_path, [("module", "raw_app:application"),
+                                                 ("processes", "1")])
+    pid = wh.get(port, "/pid")[3]
+    status, _r, _h, body = wh.get(port, "/error")
+    assert status == 500
+    assert b"deliberate failure" not in body, "the traceback stays in the log"
+    assert wh.get(port, "/")[0] == 200
+    assert wh.get(port, "/pid")[3] == pid, "the same worker process keeps serving"
+    log = wh.stderr_of(p)
+    assert "Traceback (most recent call last)" in log
+    assert "RuntimeError: deliberate failure in raw_app" in log
+
+
+def test_import_error_with_need_app_exits_nonzero_with_the_traceback(procs, tmp_path):
+    p, _port = wh.start_aiserve(procs, tmp_path, [("module", "broken_import:application"),
+                                                  ("need-app", "true")], wait=False)
+    try:
+        rc = p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("aiserve kept running with an app that cannot import")
+    err = p.stderr.read().decode(errors="replace")
+    assert rc != 0
+    assert "Traceback (most recent call last)" in err
+    assert "No module named 'no_such_module_for_aiserve_tests'" in err
+    assert "broken_import" in err
+
+
+def test_import_error_without_need_app_answers_500_with_a_clear_body(procs, tmp_path):
+    p, port = wh.start_aiserve(procs, tmp_path, [("module", "broken_import:application"),
+                                                 ("need-app", "false")])
+    status, _r, _h, body = wh.get(port, "/anything")
+    assert status == 500
+    assert b"no WSGI app" in body
+    assert b"No module named 'no_such_module_for_aiserve_tests'" in body
+    log = wh.stderr_of(p)
+    assert "cannot load WSGI app 'broken_import:application'" in log
+
+
+def test_a_missing_callable_or_non_callable_is_refused_by_name(procs, tmp_path):
+    for spec, why in (("raw_app:no_such_name", "no_such_name"), ("not_callable:application",
+                                                                 "not a WSGI callable")):
+        p, _ = wh.start_aiserve(procs, tmp_path, [("module", spec), ("need-app", "true")],
+                                wait=False)
+        rc = p.wait(timeout=30)
+        err = p.stderr.read().decode(errors="replace")
+        assert rc != 0
+        assert why in err, err
+
+
+def test_a_missing_wsgi_file_is_refused_by_name(procs, tmp_path):
+    p, _ = wh.start_aiserve(procs, tmp_path, [("wsgi-file", "nowhere/app.py"),
+                                              ("need-app", "true")], wait=False)
+    assert p.wait(timeout=30) != 0
+    assert "nowhere/app.py" in p.stderr.read().decode(errors="replace")
+
+
+def test_bad_option_values_are_refused_with_the_option_named(procs, tmp_path):
+    cases = [("module", "demo:"), ("module", "9bad:app"), ("callable", "not valid"),
+             ("mount", "/x=bad name:app")]
+    for key, value in cases:
+        p, _ = wh.start_aiserve(procs, tmp_path, [(key, value)], wait=False)
+        rc = p.wait(timeout=30)
+        err = p.stderr.read().decode(errors="replace")
+        assert rc != 0, (key, value)
+        assert key in err, err
+
+
+def test_python_installs_no_signal_handlers(procs, tmp_path):
+    p, port = wh.start_aiserve(procs, tmp_path, [("module", "raw_app:application")])
+    body = wh.get(port, "/signal")[3]
+    assert b"default_int_handler" not in body, "Python's SIGINT handler would eat Ctrl-C"
+
+
+def test_sigterm_stops_aiserve_with_python_loaded(procs, tmp_path):
+    p, port = wh.start_aiserve(procs, tmp_path, [("module", "flask_app:app"),
+                                                 ("processes", "2")])
+    assert wh.get(port, "/")[0] == 200
+    os.killpg(p.pid, signal.SIGTERM)
+    assert p.wait(timeout=30) == 0
+
+
+def test_wsgi_errors_lines_reach_the_log(procs, tmp_path):
+    p, port = wh.start_aiserve(procs, tmp_path, [("module", "raw_app:application")])
+    assert wh.get(port, "/errors-stream")[0] == 200
+    assert "raw_app says hello to the log" in wh.stderr_of(p)
