@@ -319,15 +319,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "aiload: %s\n", err);
         return 2;
     }
+    if (!o.run_time_s && o.nstages)
+        for (size_t i = 0; i < o.nstages; i++) o.run_time_s += o.stages[i].duration_s;
     if (o.quick) {
         if (!o.users) o.users = 10;
         if (!o.run_time_s) o.run_time_s = 10;
-        if (!o.spawn_rate) o.spawn_rate = o.users;
+        if (!o.spawn_rate) o.spawn_rate = 1e9; /* all connections at once, as wrk */
     }
     if (!o.users) o.users = 1;
     if (!o.spawn_rate) o.spawn_rate = 1;
-    if (!o.run_time_s && o.nstages)
-        for (size_t i = 0; i < o.nstages; i++) o.run_time_s += o.stages[i].duration_s;
 
     runner_opts ro = {.threads = o.threads,
                       .connect_timeout_s = o.connect_timeout_s,

@@ -657,7 +657,14 @@ int runner_start(runner *r, const runner_start_params *p, char *err, size_t errl
     r->cpu_warning = 0;
     r->stop_requested = r->reset_requested = r->spawn_done_reset = 0;
     r->state = RUNNER_SPAWNING;
-    if (r->open_model) send_all(r, LG_RUN, p->users);
+    if (r->open_model) {
+        send_all(r, LG_RUN, p->users);
+    } else {
+        /* Like Locust, the first user starts at once; a rate of 1e6/s or more
+         * (the quick mode) starts them all at once, as wrk does. */
+        r->cur_users = r->spawn_rate >= 1e6 ? r->target_users : 1;
+        spawn_step(r, 0);
+    }
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
     return 0;
