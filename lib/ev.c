@@ -96,7 +96,7 @@ void ev_loop_stop(ev_loop *loop)
 static uint32_t to_epoll(unsigned events)
 {
     uint32_t e = 0;
-    if (events & EV_READ) e |= EPOLLIN | EPOLLRDHUP;
+    if (events & EV_READ) e |= EPOLLIN | (events & EV_EXCLUSIVE ? 0 : EPOLLRDHUP);
     if (events & EV_WRITE) e |= EPOLLOUT;
     if (events & EV_EXCLUSIVE) e |= EPOLLEXCLUSIVE;
     return e;
