@@ -49,6 +49,8 @@
     X("Unsqueeze", UNSQUEEZE)                                                                      \
     X("Squeeze", SQUEEZE)                                                                          \
     X("Split", SPLIT)                                                                              \
+    X("Slice", SLICE)                                                                              \
+    X("Cast", CAST)                                                                                \
     X("Constant", CONSTANT)
 
 typedef enum eg_op {

@@ -77,6 +77,10 @@ ei_views *ei_infer(const eg_graph *g, int batch, int fold, char *err, size_t err
         const eg_node *n = &g->nodes[ni];
         if (n->dead) continue;
         const ek_op *op = ek_op_get(n->op);
+        if (!op) {
+            eg_err(err, errlen, ENG_EUNSUPPORTED, "node '%s': op not supported", n->name);
+            goto fail;
+        }
         ek_args a;
         ei_args(g, n, v->view, &a, err, errlen);
         for (int k = 0; k < a.nin; k++)

@@ -71,6 +71,6 @@ extern const ek_op ek_op_conv, ek_op_batchnorm, ek_op_gap, ek_op_avgpool, ek_op_
 extern const ek_op ek_op_relu, ek_op_clip, ek_op_leakyrelu, ek_op_sigmoid, ek_op_hardsigmoid,
     ek_op_hardswish, ek_op_add, ek_op_sub, ek_op_mul, ek_op_div, ek_op_flatten, ek_op_reshape,
     ek_op_transpose, ek_op_concat, ek_op_dropout, ek_op_identity, ek_op_shape, ek_op_gather,
-    ek_op_unsqueeze, ek_op_squeeze, ek_op_split;
+    ek_op_unsqueeze, ek_op_squeeze, ek_op_split, ek_op_slice, ek_op_cast;
 
 #endif

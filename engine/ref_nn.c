@@ -627,6 +627,8 @@ const ek_op *ek_op_get(eg_op op)
         [EG_OP_UNSQUEEZE] = &ek_op_unsqueeze,
         [EG_OP_SQUEEZE] = &ek_op_squeeze,
         [EG_OP_SPLIT] = &ek_op_split,
+        [EG_OP_SLICE] = &ek_op_slice,
+        [EG_OP_CAST] = &ek_op_cast,
     };
     return op < EG_OP_COUNT ? table[op] : NULL;
 }
