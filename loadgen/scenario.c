@@ -16,8 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "loadgen/url.h"
+
+#define LG_BODY_FILE_MAX (64 << 20) /* bodies are held in memory, once */
 
 /* Parse state: where we are and what the current section fills. */
 typedef struct parser {
@@ -332,6 +335,11 @@ static int read_file(parser *p, const char *name, char **out, size_t *len)
         snprintf(path, sizeof(path), "%s", name);
     else
         snprintf(path, sizeof(path), "%s/%s", p->dir, name);
+    struct stat sb;
+    if (stat(path, &sb) < 0) return perr(p, "body_file '%s': %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode)) return perr(p, "body_file '%s' is not a regular file", path);
+    if (sb.st_size > LG_BODY_FILE_MAX)
+        return perr(p, "body_file '%s' is larger than %d MiB", path, LG_BODY_FILE_MAX >> 20);
     FILE *f = fopen(path, "rb");
     if (!f) return perr(p, "body_file '%s': %s", path, strerror(errno));
     buf b = BUF_INIT;
@@ -671,6 +679,11 @@ fail:
 
 scenario *scenario_load(const char *path, char *err, size_t errlen)
 {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        return NULL;
+    }
     FILE *f = fopen(path, "rb");
     if (!f) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -681,7 +694,7 @@ scenario *scenario_load(const char *path, char *err, size_t errlen)
     size_t n;
     int rc = 0;
     while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        if (b.len > (16u << 20) || buf_append(&b, chunk, n)) rc = -1;
+        if (b.len > (16u << 20) || buf_append(&b, chunk, n)) rc = -1; /* 16 MiB of text at most */
     fclose(f);
     if (rc) {
         snprintf(err, errlen, "%s: too large or out of memory", path);
