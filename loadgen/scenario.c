@@ -375,6 +375,27 @@ static int parse_expect(parser *p, sc_request *r, char *v)
     return 0;
 }
 
+static int bad_path_text(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= ' ' || s[i] == 0x7f) return 1;
+    return 0;
+}
+
+/* The rendered path must be one token: no spaces or control bytes in the
+ * literal text or in any choice (spaces inside ${...} are fine). */
+static int check_path(parser *p, const sc_tmpl *t)
+{
+    int bad = t->is_static && bad_path_text(t->text, t->len);
+    for (size_t i = 0; i < t->nparts && !bad; i++) {
+        const sc_part *q = &t->parts[i];
+        if (q->kind == SC_LIT) bad = bad_path_text(q->text, q->len);
+        for (size_t k = 0; q->kind == SC_CHOICE && k < q->len && !bad; k++)
+            bad = bad_path_text(q->choices[k], strlen(q->choices[k]));
+    }
+    return bad ? perr(p, "path has a space or control character") : 0;
+}
+
 static int method_ok(const char *m)
 {
     if (!*m || strlen(m) >= 16) return 0;
@@ -391,13 +412,12 @@ static int request_key(parser *p, sc_request *r, const char *key, char *v, size_
         strcpy(r->method, v);
     } else if (!strcmp(key, "path")) {
         if (v[0] != '/') return perr(p, "path must start with '/', not '%s'", v);
-        for (const char *c = v; *c; c++)
-            if ((unsigned char)*c <= ' ') return perr(p, "path has a space or control character");
         tmpl_free(&r->path);
         free(r->path_raw);
         r->path_raw = strndup(v, vlen);
         if (!r->path_raw) return perr(p, "out of memory");
-        return parse_tmpl(p, &r->path, v, vlen);
+        if (parse_tmpl(p, &r->path, v, vlen)) return -1;
+        return check_path(p, &r->path);
     } else if (!strcmp(key, "header")) {
         const char *colon = strchr(v, ':');
         if (!colon || colon == v) return perr(p, "header must be 'Name: value', not '%s'", v);

@@ -1,0 +1,140 @@
+#include "loadgen/cli.h"
+
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "loadgen/url.h"
+
+static int parse(cli_opts *o, char *err, int argc, ...)
+{
+    char *argv[32] = {"aiload"};
+    va_list ap;
+    va_start(ap, argc);
+    for (int i = 0; i < argc; i++) argv[i + 1] = va_arg(ap, char *);
+    va_end(ap);
+    return cli_parse(argc + 1, argv, o, err, 256);
+}
+
+Test(cli, durations_accept_locust_forms)
+{
+    double s;
+    cr_assert_eq(cli_parse_duration("90", &s), 0);
+    cr_assert_eq(s, 90);
+    cr_assert_eq(cli_parse_duration("1h30m", &s), 0);
+    cr_assert_eq(s, 5400);
+    cr_assert_eq(cli_parse_duration("2m15s", &s), 0);
+    cr_assert_eq(s, 135);
+    cr_assert_eq(cli_parse_duration("250ms", &s), 0);
+    cr_assert_float_eq(s, 0.25, 1e-12);
+    cr_assert_eq(cli_parse_duration("1.5h", &s), 0);
+    cr_assert_eq(s, 5400);
+    cr_assert_eq(cli_parse_duration("", &s), -1);
+    cr_assert_eq(cli_parse_duration("5x", &s), -1);
+    cr_assert_eq(cli_parse_duration("-3s", &s), -1);
+}
+
+Test(cli, locust_headless_flags_parse)
+{
+    cli_opts o;
+    char err[256];
+    cr_assert_eq(parse(&o, err, 11, "-f", "s.ini", "--headless", "-u", "50", "-r5", "-t", "1m",
+                       "--csv=out", "-H", "http://x:1"),
+                 0, "%s", err);
+    cr_assert(!o.quick);
+    cr_assert(o.headless);
+    cr_assert_eq(o.users, 50);
+    cr_assert_eq(o.spawn_rate, 5);
+    cr_assert_eq(o.run_time_s, 60);
+    cr_assert_str_eq(o.csv_prefix, "out");
+    cr_assert_eq(o.exit_code_on_error, 1);
+}
+
+Test(cli, quick_mode_flags_parse)
+{
+    cli_opts o;
+    char err[256];
+    cr_assert_eq(parse(&o, err, 11, "http://x/", "-c", "64", "-d", "5s", "--threads", "2", "--rate",
+                       "1000", "-m", "post"),
+                 0, "%s", err);
+    cr_assert(o.quick && o.headless);
+    cr_assert_eq(o.users, 64);
+    cr_assert_eq(o.threads, 2);
+    cr_assert_eq(o.rate, 1000);
+    cr_assert_str_eq(o.method, "POST");
+}
+
+Test(cli, conflicting_or_missing_options_are_refused)
+{
+    cli_opts o;
+    char err[256];
+    cr_assert_eq(parse(&o, err, 3, "http://x/", "-f", "s.ini"), -1);
+    cr_assert(strstr(err, "not both"));
+    cr_assert_eq(parse(&o, err, 3, "-f", "s.ini", "--header"), -1);
+    cr_assert(strstr(err, "needs a value"));
+    cr_assert_eq(parse(&o, err, 3, "-f", "s.ini", "--stage=10s"), -1);
+    cr_assert(strstr(err, "DURATION:RATE"));
+    cr_assert_eq(parse(&o, err, 4, "-f", "s.ini", "--exit-code-on-error", "300"), -1);
+    cr_assert_eq(parse(&o, err, 4, "-f", "s.ini", "--spawn-rate", "fast"), -1);
+}
+
+Test(cli, thresholds_parse_units_and_operators)
+{
+    cli_threshold t;
+    char err[256];
+    cr_assert_eq(cli_parse_threshold("p99<200ms", &t, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(t.metric, CLI_M_PCT);
+    cr_assert_eq(t.pct, 7);
+    cr_assert_eq(t.op, CLI_LT);
+    cr_assert_eq(t.value, 200);
+    cr_assert_eq(cli_parse_threshold("p99.9 <= 1.5s", &t, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(t.pct, 8);
+    cr_assert_eq(t.op, CLI_LE);
+    cr_assert_eq(t.value, 1500);
+    cr_assert_eq(cli_parse_threshold("error_rate<1%", &t, err, sizeof(err)), 0);
+    cr_assert_float_eq(t.value, 0.01, 1e-12);
+    cr_assert_eq(cli_parse_threshold("rps>=100", &t, err, sizeof(err)), 0);
+    cr_assert_eq(t.op, CLI_GE);
+    cr_assert_eq(cli_parse_threshold("rps>100ms", &t, err, sizeof(err)), -1);
+    cr_assert_eq(cli_parse_threshold("p98.5<1", &t, err, sizeof(err)), -1);
+    cr_assert_eq(cli_parse_threshold("avg 100", &t, err, sizeof(err)), -1);
+}
+
+Test(cli, thresholds_evaluate_against_a_snapshot)
+{
+    runner_snapshot s = {0};
+    s.total.pct_ms[7] = 150;
+    s.total.total_rps = 90;
+    s.fail_ratio = 0.02;
+    cli_threshold t;
+    char err[256];
+    double v;
+    cli_parse_threshold("p99<200ms", &t, err, sizeof(err));
+    cr_assert(cli_threshold_check(&t, &s, &v));
+    cr_assert_eq(v, 150);
+    cli_parse_threshold("rps>100", &t, err, sizeof(err));
+    cr_assert_not(cli_threshold_check(&t, &s, &v));
+    cli_parse_threshold("error_rate<1%", &t, err, sizeof(err));
+    cr_assert_not(cli_threshold_check(&t, &s, &v));
+}
+
+Test(url, parses_host_port_path_and_refuses_https)
+{
+    lg_url u;
+    char err[256];
+    cr_assert_eq(lg_url_parse("http://example.com", &u, err, sizeof(err)), 0);
+    cr_assert_str_eq(u.host, "example.com");
+    cr_assert_str_eq(u.port, "80");
+    cr_assert_str_eq(u.path, "/");
+    cr_assert_eq(lg_url_parse("http://[::1]:8080/a?b=1#frag", &u, err, sizeof(err)), 0);
+    cr_assert_str_eq(u.host, "::1");
+    cr_assert_str_eq(u.port, "8080");
+    cr_assert_str_eq(u.authority, "[::1]:8080");
+    cr_assert_str_eq(u.path, "/a?b=1");
+    cr_assert_eq(lg_url_parse("http://h?x=1", &u, err, sizeof(err)), 0);
+    cr_assert_str_eq(u.path, "/?x=1");
+    cr_assert_eq(lg_url_parse("https://h/", &u, err, sizeof(err)), -1);
+    cr_assert_eq(lg_url_parse("http://h:99999/", &u, err, sizeof(err)), -1);
+    cr_assert_eq(lg_url_parse("http://:80/", &u, err, sizeof(err)), -1);
+    cr_assert_eq(lg_url_parse("http://h/a b", &u, err, sizeof(err)), -1);
+}
