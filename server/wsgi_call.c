@@ -99,6 +99,13 @@ static int add_header(PyObject *env, const wsgi_header *h)
     return r;
 }
 
+static int has_header(const wsgi_request *rq, const char *name, size_t n)
+{
+    for (size_t i = 0; i < rq->nheaders; i++)
+        if (rq->headers[i].name_len == n && !strncasecmp(rq->headers[i].name, name, n)) return 1;
+    return 0;
+}
+
 static int add_cgi(PyObject *env, const wsgi_request *rq, const char *script, size_t script_len,
                    const char *path_info, size_t path_info_len, const char *query, size_t qlen)
 {
@@ -118,7 +125,8 @@ static int add_cgi(PyObject *env, const wsgi_request *rq, const char *script, si
     if (set_cstr(env, "SERVER_PORT", num)) return -1;
     snprintf(num, sizeof(num), "%d", rq->remote_port);
     if (set_cstr(env, "REMOTE_PORT", num)) return -1;
-    if (rq->content_length >= 0 && !rq->chunked) {
+    /* Only when the client sent one: a GET has no CONTENT_LENGTH, not "0". */
+    if (rq->content_length >= 0 && !rq->chunked && has_header(rq, "content-length", 14)) {
         snprintf(num, sizeof(num), "%lld", (long long)rq->content_length);
         if (set_cstr(env, "CONTENT_LENGTH", num)) return -1;
     }
@@ -144,7 +152,10 @@ static int add_wsgi(PyObject *env, wsgi_types *t, const wsgi_request *rq, const 
            PyDict_SetItemString(env, "wsgi.multithread", fl->multithread ? Py_True : Py_False) ||
            PyDict_SetItemString(env, "wsgi.multiprocess", fl->multiprocess ? Py_True : Py_False) ||
            PyDict_SetItemString(env, "wsgi.run_once", Py_False) ||
-           PyDict_SetItemString(env, "wsgi.input_terminated", Py_True) ||
+           /* Always true of our input, but said only where it matters: with a
+            * Content-Length, frameworks then wrap the input and read(n), which
+            * wsgiref.validate insists on; they call read() here otherwise. */
+           PyDict_SetItemString(env, "wsgi.input_terminated", rq->chunked ? Py_True : Py_False) ||
            PyDict_SetItemString(env, "wsgi.file_wrapper", (PyObject *)t->file_wrapper);
 }
 

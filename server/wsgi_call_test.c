@@ -197,7 +197,7 @@ Test(wsgi_call, environ_has_every_cgi_and_wsgi_key_as_native_latin1_strings)
                       "    assert 'CONTENT_LENGTH' not in env and 'HTTP_CONTENT_TYPE' not in env\n"
                       "    assert env['wsgi.version'] == (1, 0) and env['wsgi.multithread']\n"
                       "    assert not env['wsgi.multiprocess'] and not env['wsgi.run_once']\n"
-                      "    assert env['wsgi.input_terminated'] is True\n"
+                      "    assert env['wsgi.input_terminated'] is False\n"
                       "    return [out.encode('utf-8')]\n";
     mem_io m = {0};
     wsgi_request rq = get("GET", "/app/caf%C3%A9%20x?q=%41&b");

@@ -127,10 +127,20 @@ int wsgi_py_start(const wsgi_conf *c, const char *conf_dir, char *err, size_t er
     char *argv[] = {"aiserve"};
     PyStatus st = PyConfig_SetBytesString(&config, &config.program_name, WSGI_PY_PROGRAM);
     if (!PyStatus_Exception(st)) st = PyConfig_SetBytesArgv(&config, 1, argv);
+    struct sigaction saved[NSIG];
+    for (int i = 1; i < NSIG; i++) sigaction(i, NULL, &saved[i]);
     if (!PyStatus_Exception(st)) st = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
     if (PyStatus_Exception(st))
         return fail(err, errlen, "cannot start Python: %s", st.err_msg ? st.err_msg : "?");
+    /* Importing `signal` (apps do) installs Python's SIGINT handler when the
+     * disposition is the default: import it now and put every disposition
+     * back, so the signals stay aiserve's whatever the app imports. */
+    PyObject *sig = PyImport_ImportModule("signal");
+    Py_XDECREF(sig);
+    PyErr_Clear();
+    for (int i = 1; i < NSIG; i++)
+        if (i != SIGKILL && i != SIGSTOP) sigaction(i, &saved[i], NULL);
     if (setup_path(c, conf_dir)) {
         PyErr_Clear();
         return fail(err, errlen, "cannot set sys.path");

@@ -69,7 +69,8 @@ def test_bad_option_values_are_refused_with_the_option_named(procs, tmp_path):
     cases = [("module", "demo:"), ("module", "9bad:app"), ("callable", "not valid"),
              ("mount", "/x=bad name:app")]
     for key, value in cases:
-        p, _ = wh.start_aiserve(procs, tmp_path, [(key, value)], wait=False)
+        p, _ = wh.start_aiserve(procs, tmp_path, [("module", "raw_app"), (key, value),
+                                                  ("need-app", "true")], wait=False)
         rc = p.wait(timeout=30)
         err = p.stderr.read().decode(errors="replace")
         assert rc != 0, (key, value)
@@ -77,9 +78,14 @@ def test_bad_option_values_are_refused_with_the_option_named(procs, tmp_path):
 
 
 def test_python_installs_no_signal_handlers(procs, tmp_path):
-    p, port = wh.start_aiserve(procs, tmp_path, [("module", "raw_app:application")])
+    """The app imports `signal`, which in a default CPython would install its
+    SIGINT handler; the worker's SIGINT disposition must stay aiserve's."""
+    p, port = wh.start_aiserve(procs, tmp_path, [("module", "raw_app:application"),
+                                                 ("processes", "1")])
     body = wh.get(port, "/signal")[3]
-    assert b"default_int_handler" not in body, "Python's SIGINT handler would eat Ctrl-C"
+    assert body == b"SIGINT handler: default\n"
+    os.killpg(p.pid, signal.SIGINT)
+    assert p.wait(timeout=30) is not None, "SIGINT still stops aiserve"
 
 
 def test_sigterm_stops_aiserve_with_python_loaded(procs, tmp_path):

@@ -48,7 +48,8 @@ def test_chdir_env_and_virtualenv(procs, tmp_path):
 
 def test_a_missing_virtualenv_is_refused(procs, tmp_path):
     p, _ = wh.start_aiserve(procs, tmp_path, [("module", "envcheck:application"),
-                                              ("home", str(tmp_path / "nope"))], wait=False)
+                                              ("home", str(tmp_path / "nope")),
+                                              ("need-app", "true")], wait=False)
     assert p.wait(timeout=30) != 0
     assert "nope" in p.stderr.read().decode(errors="replace")
 

@@ -28,6 +28,18 @@ def _text(start_response, body, status="200 OK", ctype="text/plain; charset=utf-
     return [data]
 
 
+def _os_sigint():
+    """The process's real SIGINT disposition (sigaction), not the signal
+    module's bookkeeping: "default", "ignore" or "handler"."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    old = ctypes.create_string_buffer(256)  # struct sigaction; sa_handler comes first
+    if libc.sigaction(signal.SIGINT, None, old) != 0:
+        return "unknown"
+    h = ctypes.c_void_p.from_buffer(old).value or 0
+    return {0: "default", 1: "ignore"}.get(h, "handler")
+
+
 def _input(environ):
     """wsgi.input itself where the server ends it at the body's end
     (wsgi.input_terminated); servers without it, like wsgiref, hand over the
@@ -47,7 +59,11 @@ def app(environ, start_response):
     if path == "/environ":
         keys = ["REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE",
                 "CONTENT_LENGTH", "SERVER_PROTOCOL", "HTTP_X_CUSTOM", "HTTP_COOKIE"]
-        out = {k: environ.get(k) for k in keys}
+        # "" and absent are both PEP 3333 for these; wsgiref also invents
+        # CONTENT_TYPE "text/plain" for requests without a body.
+        out = {k: environ.get(k) or None for k in keys}
+        if not out["CONTENT_LENGTH"]:
+            out["CONTENT_TYPE"] = None
         out["url_scheme"] = environ["wsgi.url_scheme"]
         out["version"] = list(environ["wsgi.version"])
         out["types_ok"] = all(type(v) is str for k, v in environ.items() if "." not in k)
@@ -131,7 +147,7 @@ def app(environ, start_response):
         _event.set()
         return _text(start_response, "ok\n")
     if path == "/signal":
-        return _text(start_response, "%s\n" % (signal.getsignal(signal.SIGINT),))
+        return _text(start_response, "SIGINT handler: %s\n" % _os_sigint())
     if path == "/pid":
         return _text(start_response, "%d\n" % os.getpid())
     if method == "HEAD":
