@@ -103,6 +103,22 @@ static int act_len(const eg_act *a)
     return a->kind == EG_ACT_NONE ? 0 : (a->kind == EG_ACT_HARDSIGMOID ? 2 : 1);
 }
 
+int ed_sum_inplace(const eg_graph *g, int ni)
+{
+    const eg_node *n = &g->nodes[ni];
+    if (n->sum_in < 0) return 0;
+    const eg_value *v = &g->values[n->sum_in];
+    if (v->is_output || v->is_input || v->data) return 0;
+    for (int k = ni + 1; k < g->nnodes; k++) {
+        const eg_node *r = &g->nodes[k];
+        if (r->dead) continue;
+        if (r->sum_in == n->sum_in) return 0;
+        for (int i = 0; i < r->nin; i++)
+            if (r->in[i] == n->sum_in) return 0;
+    }
+    return 1;
+}
+
 int ed_sum_index(const eg_node *n)
 {
     return act_len(&n->act1);
@@ -160,7 +176,12 @@ static int make_pd(const eng_model *m, const eg_node *n, const_dnnl_op_desc_t de
             s.nhwc = 1;
             dnnl_memory_desc_t smd;
             ed_md(&s, &smd);
-            dnnl_post_ops_append_binary(po, dnnl_binary_add, &smd);
+            /* in place (dst already holds the residual) lets oneDNN keep its
+             * brgemm 1x1 kernel; a binary add post-op made it pick jit_1x1 */
+            if (l->sum_inplace)
+                dnnl_post_ops_append_sum(po, 1.0f);
+            else
+                dnnl_post_ops_append_binary(po, dnnl_binary_add, &smd);
         }
         append_act(po, &n->act2);
         dnnl_primitive_attr_set_post_ops(attr, po);
@@ -238,7 +259,9 @@ int ed_create(const eng_model *m, int node, ek_view *const *in, const ek_view *o
               const dnnl_memory_desc_t *wmd, int threads, ed_layer *l, char *err, size_t errlen)
 {
     const eg_node *n = &m->g->nodes[node];
+    int inplace = l->sum_inplace;
     memset(l, 0, sizeof(*l));
+    l->sum_inplace = inplace;
     ed_set_threads(threads);
     int rc;
     if (n->op == EG_OP_CONV)

@@ -35,13 +35,19 @@ struct eng_model {
 typedef struct ed_layer {
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim;
+    int sum_inplace; /* in: fused residual as an in-place sum (dst holds it) */
     char impl[96];
 } ed_layer;
+
+/* Whether Conv node ni may sum its fused residual in place: the residual is an
+ * activation that no later node reads, so the conv may write over it. */
+int ed_sum_inplace(const eg_graph *g, int ni);
 
 /* Can this node run on oneDNN (given its input views)? */
 int ed_supports(const eng_model *m, int node, ek_view *const *in, int nin);
 /* Creates the primitive for node `node` at the given input/output views (NHWC for
- * rank-4 activations). `wmd` forces a weights layout (shared weights) or NULL. */
+ * rank-4 activations). `wmd` forces a weights layout (shared weights) or NULL.
+ * l->sum_inplace is read on entry (set it or zero it), everything else written. */
 int ed_create(const eng_model *m, int node, ek_view *const *in, const ek_view *out,
               const dnnl_memory_desc_t *wmd, int threads, ed_layer *l, char *err, size_t errlen);
 void ed_layer_free(ed_layer *l);

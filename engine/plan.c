@@ -46,6 +46,7 @@ struct ep_plan {
     int *kind;
     int64_t *off;
     int *input_of; /* plan value -> graph input index, -1 */
+    int *alias;    /* plan value -> value whose arena slot it takes over, -1 */
     ei_views *iv;
     int *to_nhwc, *to_nchw; /* graph value -> converted plan value, -1 */
     int nsteps, cap_steps;
@@ -75,6 +76,7 @@ static int new_value(ep_plan *p, const ek_view *like, int nhwc)
     p->kind[p->nv] = VK_ARENA;
     p->off[p->nv] = -1;
     p->input_of[p->nv] = -1;
+    p->alias[p->nv] = -1;
     return p->nv++;
 }
 
@@ -148,12 +150,15 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
     ep_step *s = new_step(p, ST_DNNL, ni);
     if (!s) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
     void *w = NULL;
+    int inplace = sum >= 0 && ed_sum_inplace(m->g, ni) && p->kind[sum] == VK_ARENA;
+    s->l.sum_inplace = inplace;
     int rc = ed_create(m, ni, in, &p->v[out], is_conv ? &m->conv[ni].wmd : NULL, threads, &s->l,
                        err, errlen);
     if (is_conv && (rc || strstr(s->l.impl, "ref"))) {
         /* The shared weights' layout does not suit this batch/thread count: let
          * oneDNN pick and keep a private reordered copy in this plan. */
         ed_layer_free(&s->l);
+        s->l.sum_inplace = inplace;
         rc = ed_create(m, ni, in, &p->v[out], NULL, threads, &s->l, err, errlen);
         if (!rc && ed_reorder_conv(m, n, in[1], qmd(&s->l, dnnl_query_weights_md, 0), &w))
             rc = eg_err(err, errlen, ENG_EBACKEND, "node '%s': weight reorder failed", n->name);
@@ -186,7 +191,10 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
     if (sum >= 0) {
         int arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(ed_sum_index(n)) | DNNL_ARG_SRC_1;
         s->in[s->nin++] = sum;
-        rc = rc ? rc : add_arg(p, s, arg, sum, qmd(&s->l, dnnl_query_exec_arg_md, arg), NULL);
+        if (inplace)
+            p->alias[out] = sum; /* dst is the residual's slot */
+        else
+            rc = rc ? rc : add_arg(p, s, arg, sum, qmd(&s->l, dnnl_query_exec_arg_md, arg), NULL);
     }
     const dnnl_memory_desc_t *sp = qmd(&s->l, dnnl_query_scratchpad_md, 0);
     size_t sps = sp ? dnnl_memory_desc_get_size(sp) : 0;
@@ -242,8 +250,9 @@ static int plan_memory(ep_plan *p, const eg_graph *g)
     int *last = malloc((size_t)p->nv * sizeof(int));
     int64_t *fsz = malloc((size_t)(p->nv + 1) * sizeof(int64_t));
     int64_t *foff = malloc((size_t)(p->nv + 1) * sizeof(int64_t));
-    if (!last || !fsz || !foff) {
-        free(last), free(fsz), free(foff);
+    uint8_t *given = calloc((size_t)p->nv + 1, 1);
+    if (!last || !fsz || !foff || !given) {
+        free(last), free(fsz), free(foff), free(given);
         return -ENG_ENOMEM;
     }
     for (int i = 0; i < p->nv; i++) last[i] = -1;
@@ -259,6 +268,12 @@ static int plan_memory(ep_plan *p, const eg_graph *g)
             int v = st->out[k];
             if (v < 0 || p->kind[v] != VK_ARENA || p->off[v] >= 0) continue;
             int64_t need = ((int64_t)ek_bytes(&p->v[v]) + 63) & ~(int64_t)63;
+            int al = p->alias[v];
+            if (al >= 0 && p->off[al] >= 0) {
+                p->off[v] = p->off[al];
+                given[al] = 1; /* its slot now belongs to v: never freed as al */
+                continue;
+            }
             int best = -1;
             for (int f = 0; f < nfree; f++)
                 if (fsz[f] >= need && (best < 0 || fsz[f] < fsz[best])) best = f;
@@ -272,7 +287,8 @@ static int plan_memory(ep_plan *p, const eg_graph *g)
         }
         for (int k = 0; k < st->nin; k++) {
             int v = st->in[k];
-            if (v < 0 || p->kind[v] != VK_ARENA || last[v] != s || p->off[v] < 0) continue;
+            if (v < 0 || p->kind[v] != VK_ARENA || last[v] != s || p->off[v] < 0 || given[v])
+                continue;
             int dup = 0;
             for (int f = 0; f < nfree; f++) dup |= foff[f] == p->off[v];
             if (!dup) {
@@ -282,7 +298,7 @@ static int plan_memory(ep_plan *p, const eg_graph *g)
         }
     }
     p->arena = (size_t)top;
-    free(last), free(fsz), free(foff);
+    free(last), free(fsz), free(foff), free(given);
     return 0;
 }
 
@@ -294,15 +310,17 @@ static int init_values(ep_plan *p, const eg_graph *g)
     p->kind = calloc((size_t)p->cap, sizeof(int));
     p->off = calloc((size_t)p->cap, sizeof(int64_t));
     p->input_of = calloc((size_t)p->cap, sizeof(int));
+    p->alias = calloc((size_t)p->cap, sizeof(int));
     p->to_nhwc = malloc((size_t)g->nvalues * sizeof(int) + 1);
     p->to_nchw = malloc((size_t)g->nvalues * sizeof(int) + 1);
-    if (!p->v || !p->kind || !p->off || !p->input_of || !p->to_nhwc || !p->to_nchw)
+    if (!p->v || !p->kind || !p->off || !p->input_of || !p->alias || !p->to_nhwc || !p->to_nchw)
         return -ENG_ENOMEM;
     for (int i = 0; i < g->nvalues; i++) {
         p->v[i] = p->iv->view[i];
         p->kind[i] = p->v[i].data ? VK_CONST : VK_ARENA;
         p->off[i] = -1;
         p->input_of[i] = -1;
+        p->alias[i] = -1;
         p->to_nhwc[i] = p->to_nchw[i] = -1;
     }
     for (int k = 0; k < g->ninputs; k++) {
@@ -359,6 +377,7 @@ void ep_plan_free(ep_plan *p)
     free(p->kind);
     free(p->off);
     free(p->input_of);
+    free(p->alias);
     free(p->to_nhwc);
     free(p->to_nchw);
     free(p);
