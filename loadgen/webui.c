@@ -127,33 +127,43 @@ static void history_sync(webui *w)
     }
 }
 
+/* Reads a form field of POST /swarm. Returns its length, -ENOENT when absent
+ * or empty, or -1 after answering 400 (bad %-encoding, too long). */
+static int swarm_field(const webui_req *q, webui_resp *p, const char *key, char *out, size_t len)
+{
+    int n = webui_form_get(q->body, q->body_len, key, out, len);
+    if (n == 0) return -ENOENT;
+    if (n >= 0 || n == -ENOENT) return n;
+    char msg[96];
+    snprintf(msg, sizeof(msg), "%s: %s", key,
+             n == -ENAMETOOLONG ? "value too long" : "bad %-encoding or a NUL byte");
+    reply_json_msg(p, 400, 0, msg);
+    return -1;
+}
+
 static void route_swarm(webui *w, const webui_req *q, webui_resp *p)
 {
-    char users[32], rate[32], host[256], run_time[64], err[256];
-    runner_start_params sp = {0};
-    if (webui_form_get(q->body, q->body_len, "user_count", users, sizeof(users)) < 0)
-        return reply_json_msg(p, 400, 0, "user_count is required");
-    char *end;
+    char users[32], rate[32], host[256], run_time[64], err[256], *end;
+    runner_start_params sp = {.spawn_rate = w->spawn_rate};
+    int n = swarm_field(q, p, "user_count", users, sizeof(users));
+    if (n == -1) return;
+    if (n < 0) return reply_json_msg(p, 400, 0, "user_count is required");
     long u = strtol(users, &end, 10);
     if (end == users || *end || u < 1 || u > 1000000)
         return reply_json_msg(p, 400, 0, "user_count must be a whole number from 1 to 1000000");
     sp.users = (int)u;
-    sp.spawn_rate = w->spawn_rate;
-    if (webui_form_get(q->body, q->body_len, "spawn_rate", rate, sizeof(rate)) > 0) {
+    if ((n = swarm_field(q, p, "spawn_rate", rate, sizeof(rate))) == -1) return;
+    if (n > 0) {
         sp.spawn_rate = strtod(rate, &end);
         if (end == rate || *end || !isfinite(sp.spawn_rate) || sp.spawn_rate <= 0)
             return reply_json_msg(p, 400, 0, "spawn_rate must be a number above 0");
     }
-    int hl = webui_form_get(q->body, q->body_len, "host", host, sizeof(host));
-    if (hl == -EINVAL || hl == -ENAMETOOLONG)
-        return reply_json_msg(p, 400, 0, "host is not a valid URL");
-    sp.host = hl > 0 ? host : (w->host[0] ? w->host : NULL);
-    int rl = webui_form_get(q->body, q->body_len, "run_time", run_time, sizeof(run_time));
-    if (rl > 0 && webui_parse_run_time(run_time, &sp.run_time_s))
+    if ((n = swarm_field(q, p, "host", host, sizeof(host))) == -1) return;
+    sp.host = n > 0 ? host : (w->host[0] ? w->host : NULL);
+    if ((n = swarm_field(q, p, "run_time", run_time, sizeof(run_time))) == -1) return;
+    if (n > 0 && webui_parse_run_time(run_time, &sp.run_time_s))
         return reply_json_msg(p, 400, 0,
                               "run_time is not a time span (use e.g. 20, 20s, 3m, 2h, 1h20m)");
-    if (rl == -EINVAL || rl == -ENAMETOOLONG)
-        return reply_json_msg(p, 400, 0, "run_time is not a time span");
     runner_state st = runner_get_state(w->r);
     int editing = st == RUNNER_SPAWNING || st == RUNNER_RUNNING;
     if (runner_start(w->r, &sp, err, sizeof(err))) return reply_json_msg(p, 400, 0, err);

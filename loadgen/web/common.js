@@ -49,6 +49,11 @@ var aiload = (function () {
     return cols;
   }
 
+  function showLatest(u) {
+    var n = u.data[0].length;
+    if (n && u.setLegend) u.setLegend({idx: n - 1});
+  }
+
   /* Creates the three charts inside the elements with the given ids.
    * Returns {update(history), resize(), points()}. */
   function charts(ids, history) {
@@ -58,18 +63,25 @@ var aiload = (function () {
       var series = [{}];
       SERIES[key].forEach(function (s) {
         series.push({label: s[0], stroke: s[1], width: 2, spanGaps: false,
-                     value: function (u, v) { return v === null ? '-' : (key === 'rt' ? fmtMs(v) : fmtRate(v)); }});
+                     value: function (u, v) {
+                       if (v === null || v === undefined) return '-';
+                       return key === 'rt' ? fmtMs(v) : key === 'users' ? fmtInt(v) : fmtRate(v);
+                     }});
       });
       var opts = {width: chartWidth(el), height: chartHeight(), series: series,
                   scales: {x: {time: true}, y: {range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; }}},
                   axes: [{space: 70, incrs: X_INCRS}, {size: 60}], legend: {live: true}, cursor: {drag: {x: false, y: false}}};
       made[key] = {el: el, plot: new uPlot(opts, columns(history, key), el)};
+      showLatest(made[key].plot);
       el.setAttribute('data-points', (history.time || []).length);
     });
     return {
       update: function (h) {
         Object.keys(made).forEach(function (key) {
-          made[key].plot.setData(columns(h, key));
+          var u = made[key].plot;
+          u.setData(columns(h, key));
+          /* outside a hover the legend shows the latest second's values */
+          if (u.cursor.idx === null || u.cursor.idx === undefined) showLatest(u);
           made[key].el.setAttribute('data-points', (h.time || []).length);
         });
       },

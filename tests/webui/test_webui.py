@@ -304,7 +304,9 @@ def test_swarm_rejects_bad_input_with_a_message_and_keeps_serving(procs, tmp_pat
         d = json.loads(body)
         assert d["success"] is False and d["message"], form
     st, _, body = get(base + "/swarm", b"user_count=%zz&spawn_rate=1")
-    assert st == 400 and json.loads(body)["success"] is False
+    assert st == 400 and "encoding" in json.loads(body)["message"]
+    st, _, body = get(base + "/swarm", b"user_count=2&host=" + b"x" * 300)
+    assert st == 400 and "too long" in json.loads(body)["message"]
     assert stats(base)["state"] == "ready", "nothing started"
     assert p.poll() is None
 
