@@ -139,6 +139,14 @@ static PyObject *app_from(const char *src, PyObject **globals)
     return app;
 }
 
+static void mem_done(mem_io *m)
+{
+    buf_free(&m->reason);
+    buf_free(&m->headers);
+    buf_free(&m->out);
+    buf_free(&m->log);
+}
+
 static wsgi_io io_for(mem_io *m)
 {
     m->writes_before_gone = m->writes_before_gone ? m->writes_before_gone : -1;
@@ -207,6 +215,7 @@ Test(wsgi_call, environ_has_every_cgi_and_wsgi_key_as_native_latin1_strings)
                                  "example.test:8080|a=1; b=2|caf\xc3\xa9|http");
     cr_assert_eq(m.finished, 1);
     cr_assert(m.ok);
+    mem_done(&m);
 }
 
 Test(wsgi_call, one_item_list_gets_a_content_length)
@@ -219,6 +228,7 @@ Test(wsgi_call, one_item_list_gets_a_content_length)
     wsgi_request rq = get("GET", "/");
     cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
     cr_assert_eq(m.cl, 5);
+    mem_done(&m);
 }
 
 Test(wsgi_call, generator_body_streams_without_length_and_close_is_called)
@@ -245,6 +255,7 @@ Test(wsgi_call, generator_body_streams_without_length_and_close_is_called)
     cr_assert_eq(PyList_Size(PyDict_GetItemString(g, "closed")), 1);
     Py_DECREF(app);
     Py_DECREF(g);
+    mem_done(&m);
 }
 
 Test(wsgi_call, exception_before_headers_answers_500_and_logs_the_traceback)
@@ -258,6 +269,7 @@ Test(wsgi_call, exception_before_headers_answers_500_and_logs_the_traceback)
     cr_assert(strstr(m.log.data, "Traceback"), "log: %s", m.log.data);
     cr_assert(strstr(m.log.data, "boom-key"));
     cr_assert_eq(m.finished, 1);
+    mem_done(&m);
 }
 
 Test(wsgi_call, exc_info_before_headers_replaces_the_status)
@@ -275,6 +287,7 @@ Test(wsgi_call, exc_info_before_headers_replaces_the_status)
     cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
     cr_assert_eq(m.status, 503);
     cr_assert_str_eq(m.out.data, "later");
+    mem_done(&m);
 }
 
 Test(wsgi_call, exc_info_after_headers_reraises_and_breaks_the_response)
@@ -296,6 +309,7 @@ Test(wsgi_call, exc_info_after_headers_reraises_and_breaks_the_response)
     cr_assert_str_eq(m.out.data, "partial");
     cr_assert_eq(m.ok, 0, "the connection must be cut");
     cr_assert(strstr(m.log.data, "late-failure"));
+    mem_done(&m);
 }
 
 Test(wsgi_call, second_start_response_without_exc_info_is_an_error)
@@ -309,6 +323,7 @@ Test(wsgi_call, second_start_response_without_exc_info_is_an_error)
     wsgi_request rq = get("GET", "/");
     cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR);
     cr_assert_eq(m.status, 500);
+    mem_done(&m);
 }
 
 Test(wsgi_call, header_with_crlf_is_refused_not_injected)
@@ -322,6 +337,7 @@ Test(wsgi_call, header_with_crlf_is_refused_not_injected)
     cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR);
     cr_assert_eq(m.status, 500);
     cr_assert(!m.headers.data || !strstr(m.headers.data, "evil"));
+    mem_done(&m);
 }
 
 Test(wsgi_call, legacy_write_then_iterable)
@@ -335,6 +351,7 @@ Test(wsgi_call, legacy_write_then_iterable)
     cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
     cr_assert_str_eq(m.out.data, "one,two");
     cr_assert_eq(m.started, 1);
+    mem_done(&m);
 }
 
 Test(wsgi_call, input_read_readline_readlines_iteration_and_eof)
@@ -354,6 +371,7 @@ Test(wsgi_call, input_read_readline_readlines_iteration_and_eof)
     cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
     cr_assert_str_eq(m.out.data,
                      "(b'abc', b'def\\n', b'gh', [b'ijkl\\n', b'mn\\n', b'last'], b'')");
+    mem_done(&m);
 }
 
 Test(wsgi_call, input_iteration_and_read_all_on_chunked_body)
@@ -371,6 +389,7 @@ Test(wsgi_call, input_iteration_and_read_all_on_chunked_body)
     rq.chunked = 1;
     cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
     cr_assert_str_eq(m.out.data, "line1\n|the rest of a long body");
+    mem_done(&m);
 }
 
 Test(wsgi_call, client_disconnect_stops_iteration_and_calls_close)
@@ -396,6 +415,7 @@ Test(wsgi_call, client_disconnect_stops_iteration_and_calls_close)
     cr_assert_eq(m.ok, 0);
     Py_DECREF(app);
     Py_DECREF(g);
+    mem_done(&m);
 }
 
 Test(wsgi_call, exception_mid_iteration_still_calls_close)
@@ -419,6 +439,7 @@ Test(wsgi_call, exception_mid_iteration_still_calls_close)
     cr_assert(strstr(m.log.data, "mid-stream"));
     Py_DECREF(app);
     Py_DECREF(g);
+    mem_done(&m);
 }
 
 Test(wsgi_call, file_wrapper_uses_sendfile_for_real_files_and_iterates_others)
@@ -451,6 +472,8 @@ Test(wsgi_call, file_wrapper_uses_sendfile_for_real_files_and_iterates_others)
     cr_assert_str_eq(m2.out.data, "abcdefghij");
     cr_assert_eq(m2.sendfiles, 0, "BytesIO has no fileno: iterate instead");
     unlink(path);
+    mem_done(&m);
+    mem_done(&m2);
 }
 
 Test(wsgi_call, head_sends_headers_and_length_but_no_body)
@@ -464,6 +487,7 @@ Test(wsgi_call, head_sends_headers_and_length_but_no_body)
     cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
     cr_assert_eq(m.cl, 5);
     cr_assert_eq(m.out.len, 0);
+    mem_done(&m);
 }
 
 Test(wsgi_call, declared_length_is_never_exceeded_and_a_short_body_breaks)
@@ -480,6 +504,8 @@ Test(wsgi_call, declared_length_is_never_exceeded_and_a_short_body_breaks)
     rq = get("GET", "/?10");
     cr_assert_eq(run(src, &rq, &m2, 0), WSGI_BROKEN);
     cr_assert_eq(m2.ok, 0);
+    mem_done(&m);
+    mem_done(&m2);
 }
 
 Test(wsgi_call, errors_stream_lines_reach_the_log)
@@ -496,6 +522,7 @@ Test(wsgi_call, errors_stream_lines_reach_the_log)
     cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
     cr_assert_str_eq(m.log.data, "first line\nsecond part\n");
     cr_assert_eq(m.status, 204);
+    mem_done(&m);
 }
 
 Test(wsgi_call, objects_kept_after_the_request_raise_instead_of_crashing)
@@ -521,6 +548,7 @@ Test(wsgi_call, objects_kept_after_the_request_raise_instead_of_crashing)
     PyErr_Clear();
     Py_DECREF(app);
     Py_DECREF(g);
+    mem_done(&m);
 }
 
 Test(wsgi_call, non_bytes_body_is_an_app_error)
@@ -533,6 +561,7 @@ Test(wsgi_call, non_bytes_body_is_an_app_error)
     wsgi_request rq = get("GET", "/");
     cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR);
     cr_assert_eq(m.status, 500);
+    mem_done(&m);
 }
 
 Test(wsgi_call, path_decode_splits_query_and_rejects_bad_escapes)
