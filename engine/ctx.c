@@ -150,7 +150,7 @@ size_t eng_ctx_describe(eng_ctx *c, int batch, char *buf, size_t cap)
     int priv = ep_plan_private_weights(p);
     if (priv) {
         char line[96];
-        int k = snprintf(line, sizeof(line), "private weight copies: %d\n", priv);
+        int k = snprintf(line, sizeof(line), "weights in another layout (model cache): %d\n", priv);
         if (n + (size_t)k < cap) memcpy(buf + n, line, (size_t)k + 1);
         n += (size_t)k;
     }

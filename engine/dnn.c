@@ -327,3 +327,26 @@ int ed_reorder_conv(const eng_model *m, const eg_node *n, const ek_view *w,
     *out = buf;
     return 0;
 }
+
+const void *ed_conv_weights(const eng_model *cm, int ni, const ek_view *w,
+                            const dnnl_memory_desc_t *md)
+{
+    /* The model is logically immutable; this cache is the one exception. */
+    eng_model *m = (eng_model *)cm;
+    em_conv *c = &m->conv[ni];
+    if (c->ready && dnnl_memory_desc_equal(&c->wmd, md)) return c->w;
+    const void *found = NULL;
+    pthread_mutex_lock(&m->lock);
+    for (int i = 0; i < c->nalt && !found; i++)
+        if (dnnl_memory_desc_equal(&c->alt_md[i], md)) found = c->alt_w[i];
+    if (!found && c->nalt < EM_MAX_ALT) {
+        void *buf = NULL;
+        if (!ed_reorder_conv(m, &m->g->nodes[ni], w, md, &buf)) {
+            c->alt_md[c->nalt] = *md;
+            c->alt_w[c->nalt++] = buf;
+            found = buf;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return found;
+}

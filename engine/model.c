@@ -161,6 +161,7 @@ eng_model *eng_model_load_memory(const void *data, size_t len, const eng_load_op
         return NULL;
     }
     m->g = g;
+    pthread_mutex_init(&m->lock, NULL);
     if (opts) m->opts = *opts;
     m->opts.n_bind = 0;
     m->opts.bind_pb = NULL;
@@ -209,7 +210,11 @@ eng_model *eng_model_load_file(const char *path, const eng_load_opts *opts, char
 void eng_model_free(eng_model *m)
 {
     if (!m) return;
-    for (int i = 0; m->g && m->conv && i < m->g->nnodes; i++) free(m->conv[i].w);
+    for (int i = 0; m->g && m->conv && i < m->g->nnodes; i++) {
+        free(m->conv[i].w);
+        for (int k = 0; k < m->conv[i].nalt; k++) free(m->conv[i].alt_w[k]);
+    }
+    pthread_mutex_destroy(&m->lock);
     free(m->conv);
     free(m->ins);
     free(m->outs);

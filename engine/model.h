@@ -9,13 +9,20 @@
 #include "engine/kernels.h"
 
 #include <oneapi/dnnl/dnnl.h>
+#include <pthread.h>
 
 /* A Conv's weights reordered once, at load, into the layout oneDNN's kernel for
  * batch 1 / 1 thread wants. Read-only afterwards and shared by all contexts. */
+#define EM_MAX_ALT 4
 typedef struct em_conv {
     int ready;
     dnnl_memory_desc_t wmd;
     void *w;
+    /* Other layouts some thread count or batch asked for, made on first use and
+     * shared by every context of the process (guarded by eng_model.lock). */
+    int nalt;
+    dnnl_memory_desc_t alt_md[EM_MAX_ALT];
+    void *alt_w[EM_MAX_ALT];
 } em_conv;
 
 struct eng_model {
@@ -27,6 +34,7 @@ struct eng_model {
     int64_t macs;
     eng_tensor_info *ins, *outs;
     int hist_ops[EG_OP_COUNT];
+    pthread_mutex_t lock; /* guards em_conv alternative layouts only */
 };
 
 /* ---- dnn.c: oneDNN primitives for the ops it runs ---------------------------- */
@@ -54,6 +62,11 @@ void ed_layer_free(ed_layer *l);
 /* Reorders a Conv's plain OIHW weights w into layout wmd: a fresh buffer in *out. */
 int ed_reorder_conv(const eng_model *m, const eg_node *n, const ek_view *w,
                     const dnnl_memory_desc_t *wmd, void **out);
+/* Weights of Conv node ni in layout md: the load-time copy when md matches it,
+ * else a copy reordered now and cached in the model for every context of the
+ * process. NULL on failure. Thread-safe. */
+const void *ed_conv_weights(const eng_model *m, int ni, const ek_view *w,
+                            const dnnl_memory_desc_t *md);
 /* Index of the residual (binary add) post-op in a fused Conv's chain. */
 int ed_sum_index(const eg_node *n);
 /* Memory descriptor for a plain view (nhwc honoured). */

@@ -35,7 +35,6 @@ typedef struct ep_step {
     ed_layer l;
     int nargs;
     ep_arg args[MAX_ARGS];
-    void *priv_w; /* weights reordered for this plan only (owned) */
 } ep_step;
 
 struct ep_plan {
@@ -52,7 +51,7 @@ struct ep_plan {
     int nsteps, cap_steps;
     ep_step *steps;
     size_t arena, scratch;
-    int priv;
+    int priv; /* convs whose weights come from the alternative-layout cache */
 };
 
 static int new_value(ep_plan *p, const ek_view *like, int nhwc)
@@ -155,19 +154,18 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
     int rc = ed_create(m, ni, in, &p->v[out], is_conv ? &m->conv[ni].wmd : NULL, threads, &s->l,
                        err, errlen);
     if (is_conv && (rc || strstr(s->l.impl, "ref"))) {
-        /* The shared weights' layout does not suit this batch/thread count: let
-         * oneDNN pick and keep a private reordered copy in this plan. */
+        /* The load-time layout does not suit this batch/thread count: let oneDNN
+         * pick, and take that layout from the model's shared cache. */
         ed_layer_free(&s->l);
         s->l.sum_inplace = inplace;
         rc = ed_create(m, ni, in, &p->v[out], NULL, threads, &s->l, err, errlen);
-        if (!rc && ed_reorder_conv(m, n, in[1], qmd(&s->l, dnnl_query_weights_md, 0), &w))
+        if (!rc &&
+            !(w = (void *)ed_conv_weights(m, ni, in[1], qmd(&s->l, dnnl_query_weights_md, 0))))
             rc = eg_err(err, errlen, ENG_EBACKEND, "node '%s': weight reorder failed", n->name);
-        s->priv_w = w;
         p->priv++;
     }
     if (rc) {
         ed_layer_free(&s->l);
-        free(w);
         p->nsteps--;
         p->v[out].nhwc = 0;
         return 1;
@@ -369,7 +367,6 @@ void ep_plan_free(ep_plan *p)
         ep_step *st = &p->steps[s];
         for (int k = 0; k < st->nargs; k++) dnnl_memory_destroy(st->args[k].mem);
         ed_layer_free(&st->l);
-        free(st->priv_w);
     }
     ei_views_free(p->iv);
     free(p->steps);
