@@ -169,8 +169,8 @@ uint64_t ev_timer_add(ev_loop *loop, uint64_t after_ms, ev_timer_cb cb, void *da
     }
     uint64_t id = ++loop->next_id;
     size_t i = loop->nheap++;
-    loop->heap[i] = (struct ev_timer){
-        .deadline = ev_clock_ms() + after_ms, .id = id, .cb = cb, .data = data};
+    loop->heap[i] =
+        (struct ev_timer){.deadline = ev_clock_ms() + after_ms, .id = id, .cb = cb, .data = data};
     while (i > 0) {
         size_t p = (i - 1) / 2;
         if (!timer_less(&loop->heap[i], &loop->heap[p])) break;
