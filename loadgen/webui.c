@@ -37,6 +37,9 @@ struct webui {
     double spawn_rate;
     char host[256];
     double run_time_s;
+    double rate; /* --rate: the form's test runs the open model too */
+    const runner_stage *stages;
+    size_t nstages;
     volatile sig_atomic_t *quit;
     uint64_t tick;
 };
@@ -144,7 +147,8 @@ static int swarm_field(const webui_req *q, webui_resp *p, const char *key, char 
 static void route_swarm(webui *w, const webui_req *q, webui_resp *p)
 {
     char users[32], rate[32], host[256], run_time[64], err[256], *end;
-    runner_start_params sp = {.spawn_rate = w->spawn_rate};
+    runner_start_params sp = {
+        .spawn_rate = w->spawn_rate, .rate = w->rate, .stages = w->stages, .nstages = w->nstages};
     int n = swarm_field(q, p, "user_count", users, sizeof(users));
     if (n == -1) return;
     if (n < 0) return reply_json_msg(p, 400, 0, "user_count is required");
@@ -309,10 +313,31 @@ static const struct route {
     {"GET", "/defaults", route_defaults},
 };
 
+/* A browser sends Origin with every cross-site POST: a page elsewhere must not
+ * be able to start load from the user's machine (CSRF). Non-browser clients
+ * send no Origin and are let through. */
+static int cross_site(const webui_req *q)
+{
+    const http1_header *o = http1_find_header(q->headers, q->nheaders, "Origin");
+    const http1_header *h = http1_find_header(q->headers, q->nheaders, "Host");
+    if (!o) return 0;
+    const char *v = o->value;
+    size_t n = o->value_len;
+    if (n > 7 && !memcmp(v, "http://", 7))
+        v += 7, n -= 7;
+    else if (n > 8 && !memcmp(v, "https://", 8))
+        v += 8, n -= 8;
+    else
+        return 1;
+    return !h || h->value_len != n || memcmp(h->value, v, n) != 0;
+}
+
 static void handle(const webui_req *q, webui_resp *p, void *data)
 {
     webui *w = data;
     int is_get = webui_req_method_is(q, "GET") || webui_req_method_is(q, "HEAD");
+    if (webui_req_method_is(q, "POST") && cross_site(q))
+        return reply_json_msg(p, 403, 0, "cross-site request refused (Origin does not match Host)");
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (!webui_req_path_is(q, routes[i].path)) continue;
         int ok = !strcmp(routes[i].method, "GET") ? is_get : webui_req_method_is(q, "POST");
@@ -374,6 +399,9 @@ webui *webui_create(runner *r, const webui_opts *o, char *err, size_t errlen)
     w->r = r;
     w->autoquit_s = o->autoquit_s;
     w->users = o->start.users > 0 ? o->start.users : 1;
+    w->rate = o->start.rate;
+    w->stages = o->start.stages;
+    w->nstages = o->start.nstages;
     w->spawn_rate = o->start.spawn_rate > 0 ? o->start.spawn_rate : 1;
     w->run_time_s = o->start.run_time_s;
     snprintf(w->host, sizeof(w->host), "%s", o->start.host ? o->start.host : "");

@@ -28,7 +28,7 @@ typedef struct webui_opts {
     int web_port;         /* 0..65535 (0 picks a free port); Locust's default is 8089 */
     int autostart;        /* start the test at once with `start` (--autostart) */
     double autoquit_s;    /* >= 0: exit this long after the test stops (--autoquit); < 0: never */
-    runner_start_params start; /* the form's defaults (-u, -r, -H, -t); stages are not copied */
+    runner_start_params start; /* the form's defaults (-u -r -H -t --rate); stages borrowed */
     const char *script;        /* scenario file, shown in the report */
     const char *html_path;     /* non-NULL: write the HTML report here when the UI exits */
 } webui_opts;

@@ -311,6 +311,16 @@ def test_swarm_rejects_bad_input_with_a_message_and_keeps_serving(procs, tmp_pat
     assert p.poll() is None
 
 
+def test_cross_site_post_is_refused(procs, tmp_path, target):
+    _, base = start_ui(procs, tmp_path, target)
+    req = urllib.request.Request(base + "/swarm", data=b"user_count=1&spawn_rate=1",
+                                 headers={"Origin": "http://evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=5)
+    assert e.value.code == 403
+    assert stats(base)["state"] == "ready", "a page on another site cannot start load"
+
+
 def test_stats_reset_restarts_counts_and_history(procs, tmp_path, target):
     _, base = start_ui(procs, tmp_path, target, "-u", "2", "-r", "20", "--autostart")
     wait_for(lambda: json.loads(get(base + "/stats/history?from=0")[2])["time"], what="history")
