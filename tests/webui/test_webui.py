@@ -70,11 +70,19 @@ def aiserve_target(procs):
     return None
 
 
+class TargetUrl(str):
+    """The target's base URL; .kind says which server it is ("aiserve" or "python")."""
+
+    kind = "python"
+
+
 @pytest.fixture
 def target(procs):
     host = aiserve_target(procs)
     if host:
-        yield host
+        t = TargetUrl(host)
+        t.kind = "aiserve"
+        yield t
         return
     # aiserve not usable (yet): a Python stand-in keeps the UI tests meaningful
     print("webui tests: aiserve did not answer /hello; using the Python stand-in target")
@@ -82,7 +90,7 @@ def target(procs):
     srv.daemon_threads = True
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
-    yield f"http://127.0.0.1:{srv.server_address[1]}"
+    yield TargetUrl(f"http://127.0.0.1:{srv.server_address[1]}")
     srv.shutdown()
     srv.server_close()
 
@@ -178,6 +186,7 @@ def assert_self_contained(report_html):
 # ---- the page in a real browser ----
 
 def test_browser_fills_form_watches_live_charts_edits_stops_and_downloads(procs, tmp_path, target):
+    assert target.kind == "aiserve", "the browser test loads a real aiserve (build it first)"
     _, base = start_ui(procs, tmp_path, target)
     art = os.path.join(ART, "live")
     out = run_browser("live", base, target, art)
