@@ -1,111 +1,112 @@
-"""A small HTTP/1.1 keep-alive test server for the aiload tests.
+"""A small HTTP/1.1 keep-alive test server for the aiload tests (asyncio, one
+thread: delays are timers, not sleeping threads, so /delay/0.1 answers within
+a fraction of a millisecond of 100 ms even on a busy machine).
 
 Run: python3 lgserver.py PORT [--stall-at S --stall-for S]
 
 Routes:
   GET /, /hello         -> 200 "Hello, World!"
-  /delay/<seconds>      -> 200 after sleeping that long
+  /delay/<seconds>      -> 200 after that long
   /status/<code>        -> that status
   /chunked              -> 200, chunked body "hello chunked world"
-  /close                -> 200 with Connection: close
-  /echo                 -> 200, echoes the request body (POST/PUT)
+  /close                -> 200 with Connection: close, then closes
+  /echo                 -> 200, echoes the request body
   /count                -> JSON {"requests": N, "paths": {...}} (not counted itself)
   /reset                -> zeroes the counters (not counted)
 With --stall-at A --stall-for D every request that arrives between A and A+D
 seconds after the first request is held until A+D (a server stall).
 """
+import asyncio
+import concurrent.futures
 import json
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+SLEEPERS = concurrent.futures.ThreadPoolExecutor(max_workers=256)
+REASONS = {200: "OK", 201: "Created", 404: "Not Found", 500: "Internal Server Error"}
 
 
 class State:
     def __init__(self, stall_at, stall_for):
-        self.lock = threading.Lock()
         self.count = 0
         self.paths = {}
         self.first = None
+        self.holds = []  # ms from request head to response, for /delay
         self.stall_at = stall_at
         self.stall_for = stall_for
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    wbufsize = 65536  # one send per response (flushed by handle_one_request)
-    state = None
+def response(code, body=b"", extra=()):
+    head = [f"HTTP/1.1 {code} {REASONS.get(code, 'Status')}", f"Content-Length: {len(body)}"]
+    head += [f"{k}: {v}" for k, v in extra]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
-    def log_message(self, *args):
+
+async def route(st, method, path, body):
+    """Returns (bytes to send, close after)."""
+    if path == "/count":
+        out = json.dumps({"requests": st.count, "paths": st.paths, "holds_ms": st.holds}).encode()
+        return response(200, out, [("Content-Type", "application/json")]), False
+    if path == "/reset":
+        st.count, st.paths, st.first, st.holds = 0, {}, None, []
+        return response(200, b"ok"), False
+    now = time.monotonic()
+    st.count += 1
+    st.paths[path] = st.paths.get(path, 0) + 1
+    if st.first is None:
+        st.first = now
+    if st.stall_for > 0:
+        t = now - st.first
+        if st.stall_at <= t < st.stall_at + st.stall_for:
+            await asyncio.sleep(st.stall_at + st.stall_for - t)
+    if path in ("/", "/hello"):
+        return response(200, b"Hello, World!"), False
+    if path.startswith("/delay/"):
+        # Timers of the event loop fire up to ~1 ms late (epoll's ms timeout);
+        # a thread's sleep wakes within ~0.1 ms and wakes the loop at once.
+        delay = float(path.split("/")[2])
+        await asyncio.get_running_loop().run_in_executor(SLEEPERS, time.sleep, delay)
+        st.holds.append((time.monotonic() - now) * 1000)
+        return response(200, b"delayed"), False
+    if path.startswith("/status/"):
+        code = int(path.split("/")[2])
+        return response(code, b"status %d" % code), False
+    if path == "/chunked":
+        parts = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (b"hello ", b"chunked ", b"world"))
+        head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        return head + parts + b"0\r\n\r\n", False
+    if path == "/close":
+        return response(200, b"bye", [("Connection", "close")]), True
+    if path == "/echo":
+        return response(200, body), False
+    return response(404, b"not found"), False
+
+
+async def serve(st, reader, writer):
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            method, path, _ = lines[0].split(" ", 2)
+            length = 0
+            for line in lines[1:]:
+                if line.lower().startswith("content-length:"):
+                    length = int(line.split(":", 1)[1])
+            body = await reader.readexactly(length) if length else b""
+            out, close = await route(st, method, path, body)
+            if method == "HEAD":
+                out = out.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+            writer.write(out)
+            if close:
+                await writer.drain()
+                break
+    except (asyncio.IncompleteReadError, ConnectionError, ValueError):
         pass
-
-    def reply(self, code, body=b"", headers=()):
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in headers:
-            self.send_header(k, v)
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
-
-    def count(self):
-        st = self.state
-        now = time.monotonic()
-        with st.lock:
-            st.count += 1
-            st.paths[self.path] = st.paths.get(self.path, 0) + 1
-            if st.first is None:
-                st.first = now
-            first = st.first
-        if st.stall_for > 0:
-            t = now - first
-            if st.stall_at <= t < st.stall_at + st.stall_for:
-                time.sleep(st.stall_at + st.stall_for - t)
-
-    def handle_any(self):
-        st = self.state
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
-        p = self.path
-        if p == "/count":
-            with st.lock:
-                out = json.dumps({"requests": st.count, "paths": st.paths}).encode()
-            return self.reply(200, out, [("Content-Type", "application/json")])
-        if p == "/reset":
-            with st.lock:
-                st.count = 0
-                st.paths = {}
-                st.first = None
-            return self.reply(200, b"ok")
-        self.count()
-        if p in ("/", "/hello"):
-            return self.reply(200, b"Hello, World!")
-        if p.startswith("/delay/"):
-            time.sleep(float(p.split("/")[2]))
-            return self.reply(200, b"delayed")
-        if p.startswith("/status/"):
-            code = int(p.split("/")[2])
-            return self.reply(code, b"status %d" % code)
-        if p == "/chunked":
-            self.send_response(200)
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            for part in (b"hello ", b"chunked ", b"world"):
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
-            self.wfile.write(b"0\r\n\r\n")
-            return
-        if p == "/close":
-            self.close_connection = True
-            return self.reply(200, b"bye", [("Connection", "close")])
-        if p == "/echo":
-            return self.reply(200, body)
-        return self.reply(404, b"not found")
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_any
+    finally:
+        writer.close()
 
 
-def main():
+async def main():
     port = int(sys.argv[1])
     stall_at = stall_for = 0.0
     args = sys.argv[2:]
@@ -114,12 +115,13 @@ def main():
             stall_at = float(args[i + 1])
         if a == "--stall-for":
             stall_for = float(args[i + 1])
-    Handler.state = State(stall_at, stall_for)
-    ThreadingHTTPServer.daemon_threads = True
-    ThreadingHTTPServer.request_queue_size = 1024
-    srv = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    srv.serve_forever()
+    sys.setswitchinterval(0.0002)  # a woken sleeper gets the GIL quickly
+    st = State(stall_at, stall_for)
+    srv = await asyncio.start_server(lambda r, w: serve(st, r, w), "127.0.0.1", port,
+                                     backlog=1024)
+    async with srv:
+        await srv.serve_forever()
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())
