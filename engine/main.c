@@ -9,6 +9,9 @@
 #include "engine/tensorio.h"
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,7 +39,7 @@ typedef struct cli {
     const char *model;
     const char *in[MAX_IO], *out[MAX_IO];
     int nin, nout;
-    int threads, batch, reference, verbose;
+    int threads, batch, reference, verbose, workers;
     double seconds;
     int shape_rank;
     int64_t shape[ENG_MAX_RANK];
@@ -81,6 +84,8 @@ static int parse_args(int argc, char **argv, cli *c)
             bad = parse_shape(argv[++i], c);
         else if (!strcmp(a, "--threads") && v)
             bad = parse_int(argv[++i], 1, 256, &c->threads);
+        else if (!strcmp(a, "--workers") && v)
+            bad = parse_int(argv[++i], 1, 64, &c->workers);
         else if (!strcmp(a, "--batch") && v)
             bad = parse_int(argv[++i], 1, 4096, &c->batch);
         else if (!strcmp(a, "--seconds") && v) {
@@ -356,6 +361,80 @@ static int cmd_bench(const cli *c)
     return rc;
 }
 
+/* Sums the kB of the named fields of /proc/PID/smaps_rollup. */
+static long smaps_kb(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
+    FILE *f = fopen(path, "r");
+    long total = 0, v;
+    size_t fl = strlen(field);
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, field, fl) && line[fl] == ':' && sscanf(line + fl + 1, "%ld", &v) == 1)
+            total += v;
+    if (f) fclose(f);
+    return total;
+}
+
+/* The preforking server's memory model: load once, fork N workers that each
+ * make a 1-thread context and run; report what each worker costs. */
+static int cmd_share(const cli *c)
+{
+    eng_model *m = load(c);
+    if (!m) return 1;
+    int n = c->workers ? c->workers : 2, fds[2];
+    pid_t pids[64];
+    if (pipe(fds)) {
+        eng_model_free(m);
+        return 1;
+    }
+    eng_tensor_info ti;
+    eng_model_input(m, 0, &ti);
+    for (int w = 0; w < n; w++) {
+        pids[w] = fork();
+        if (pids[w] == 0) {
+            eng_ctx_opts co = {.threads = 1, .max_batch = 1};
+            eng_ctx *ctx = eng_ctx_create(m, &co, NULL, 0);
+            float *x = calloc((size_t)ti.item_count + 1, 8), *y = calloc(1 << 20, 4);
+            const void *ip[1] = {x};
+            void *op[1] = {y};
+            int runs = 0;
+            double end = now() + c->seconds;
+            while (ctx && now() < end && !eng_ctx_run(ctx, 1, ip, op)) runs++;
+            char ok = runs > 0 ? 'y' : 'n';
+            if (write(fds[1], &ok, 1) != 1) _exit(1);
+            pause(); /* stay mapped while the parent measures */
+            _exit(0);
+        }
+    }
+    int ready = 0, rc = 0;
+    for (int w = 0; w < n; w++) {
+        char ok;
+        if (read(fds[0], &ok, 1) == 1 && ok == 'y') ready++;
+    }
+    printf("process pid rss_kb pss_kb private_kb shared_kb\n");
+    for (int w = -1; w < n; w++) {
+        pid_t p = w < 0 ? getpid() : pids[w];
+        long rss = smaps_kb(p, "Rss"), pss = smaps_kb(p, "Pss");
+        long priv = smaps_kb(p, "Private_Clean") + smaps_kb(p, "Private_Dirty");
+        long shared = smaps_kb(p, "Shared_Clean") + smaps_kb(p, "Shared_Dirty");
+        printf("%s %d %ld %ld %ld %ld\n", w < 0 ? "master" : "worker", (int)p, rss, pss, priv,
+               shared);
+    }
+    if (ready != n) {
+        fprintf(stderr, "aiinfer: %d of %d workers failed to run\n", n - ready, n);
+        rc = 1;
+    }
+    for (int w = 0; w < n; w++) {
+        kill(pids[w], SIGTERM);
+        waitpid(pids[w], NULL, 0);
+    }
+    close(fds[0]);
+    close(fds[1]);
+    eng_model_free(m);
+    return rc;
+}
+
 static int cmd_layers(const cli *c)
 {
     eng_model *m = load(c);
@@ -414,7 +493,7 @@ int main(int argc, char **argv)
         return fails ? 1 : 0;
     }
     if (!strcmp(cmd, "info") || !strcmp(cmd, "run") || !strcmp(cmd, "bench") ||
-        !strcmp(cmd, "layers")) {
+        !strcmp(cmd, "layers") || !strcmp(cmd, "share")) {
         if (!c.model) {
             fprintf(stderr, "aiinfer %s: needs a MODEL\n", cmd);
             return 2;
@@ -422,6 +501,7 @@ int main(int argc, char **argv)
         if (!strcmp(cmd, "info")) return cmd_info(&c);
         if (!strcmp(cmd, "run")) return cmd_run(&c);
         if (!strcmp(cmd, "layers")) return cmd_layers(&c);
+        if (!strcmp(cmd, "share")) return cmd_share(&c);
         return cmd_bench(&c);
     }
     fprintf(stderr, "aiinfer: unknown command or option '%s'\n", cmd);

@@ -1,0 +1,208 @@
+"""Black-box tests of the aiinfer CLI on the committed models and on models
+exported live from Debian's PyTorch: results, accuracy, memory sharing across
+forked workers, and clean errors on bad input."""
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harness import binary
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODELS = os.path.join(ROOT, "models")
+MNV2 = os.path.join(MODELS, "mobilenetv2-160.onnx")
+DIGITS = os.path.join(MODELS, "digits.onnx")
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+
+
+def aiinfer(*args, timeout=120):
+    return subprocess.run([binary("aiinfer"), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def rel(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def test_info_lists_io_ops_params_and_macs():
+    r = aiinfer("info", MNV2)
+    assert r.returncode == 0, r.stderr
+    assert "input input float32 [N,3,160,160]" in r.stdout
+    assert "output logits float32 [N,1000]" in r.stdout
+    assert "Conv=52" in r.stdout and "Clip=35" in r.stdout
+    assert re.search(r"macs 154083200", r.stdout)
+    assert re.search(r"parameters 3[0-9]{6}", r.stdout)
+
+
+@pytest.mark.parametrize("fmt", ["npy", "pb", "raw"])
+def test_run_matches_pytorch_in_every_file_format(tmp_path, fmt):
+    import torch_export as te
+    x = np.load(os.path.join(MODELS, "mobilenetv2-160-input.npy"))
+    want = np.load(os.path.join(MODELS, "mobilenetv2-160-output.npy"))
+    src, out = tmp_path / f"x.{fmt}", tmp_path / f"y.{fmt}"
+    extra = []
+    if fmt == "npy":
+        np.save(src, x)
+    elif fmt == "pb":
+        te.save_pb(x, src, "input")
+    else:
+        x.tofile(src)
+        extra = ["--shape", "1,3,160,160"]
+    r = aiinfer("run", MNV2, "--input", src, "--output", out, *extra)
+    assert r.returncode == 0, r.stderr
+    got = {"npy": lambda: np.load(out), "pb": lambda: te.load_pb(out),
+           "raw": lambda: np.fromfile(out, dtype=np.float32).reshape(1, 1000)}[fmt]()
+    assert got.shape == (1, 1000)
+    assert rel(got, want) < 1e-4
+
+
+def test_digits_model_is_at_least_97_percent_accurate_end_to_end(tmp_path):
+    out = tmp_path / "logits.npy"
+    r = aiinfer("run", DIGITS, "--input", os.path.join(MODELS, "digits-test-x.npy"),
+                "--output", out)
+    assert r.returncode == 0, r.stderr
+    y = np.load(os.path.join(MODELS, "digits-test-y.npy"))
+    logits = np.load(out)
+    assert logits.shape == (len(y), 10)
+    acc = (logits.argmax(1) == y).mean()
+    assert acc >= 0.97, acc
+    labels = open(os.path.join(MODELS, "digits.labels.txt")).read().split()
+    assert labels == [str(i) for i in range(10)]
+
+
+def test_bench_reports_latency_throughput_and_peak_share():
+    r = aiinfer("bench", DIGITS, "--threads", 1, "--batch", 8, "--seconds", 0.3)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"latency p50 [0-9.]+ ms p99 [0-9.]+ ms", r.stdout)
+    assert re.search(r"throughput [0-9.]+ inferences/s", r.stdout)
+    assert re.search(r"compute [0-9.]+ GFLOP/s = [0-9]+% of peak", r.stdout)
+
+
+def test_layers_shows_onednn_jit_kernels_and_no_reference_kernel():
+    for threads in (1, 2):
+        r = aiinfer("layers", MNV2, "--threads", threads)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.count("Conv: onednn") == 52
+        assert "ref:" not in r.stdout and "ref_" not in r.stdout
+
+
+def test_forked_workers_share_the_weights():
+    """2 workers forked after the load each run the model; the ~28 MB of weights
+    (plain and reordered) must stay shared, not copied into each worker."""
+    r = aiinfer("share", MNV2, "--workers", 2, "--seconds", 0.5)
+    assert r.returncode == 0, r.stderr
+    rows = [l.split() for l in r.stdout.splitlines() if l.startswith("worker")]
+    assert len(rows) == 2
+    for _, _, rss, pss, private, shared in rows:
+        assert int(private) < 14000, r.stdout  # far less than one copy of the weights
+        assert int(shared) > 25000, r.stdout  # the weights are shared pages
+        assert int(pss) < int(rss)
+
+
+# ---- bad input: a clean message and exit code, never a crash ----------------
+
+def assert_clean_failure(r, *needles):
+    assert r.returncode in (1, 2), (r.returncode, r.stderr)
+    for n in needles:
+        assert n in r.stderr, r.stderr
+
+
+def test_missing_model_names_the_path():
+    assert_clean_failure(aiinfer("info", "/no/such/model.onnx"), "/no/such/model.onnx")
+
+
+def test_truncated_model_is_a_clean_error(tmp_path):
+    data = open(MNV2, "rb").read()
+    for cut in (1, 100, 5000, len(data) // 2, len(data) - 3):
+        p = tmp_path / "cut.onnx"
+        p.write_bytes(data[:cut])
+        r = aiinfer("info", p)
+        assert r.returncode == 1, (cut, r.stderr)
+        assert "cut.onnx" in r.stderr
+
+
+def test_text_file_is_not_a_model(tmp_path):
+    p = tmp_path / "model.onnx"
+    p.write_text("hello\n" * 100)
+    assert_clean_failure(aiinfer("info", p), "ONNX")
+
+
+def test_unsupported_op_is_named_with_its_node(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+    node = helper.make_node("Erf", ["x"], ["y"], name="my_erf")
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    p = tmp_path / "erf.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), p)
+    assert_clean_failure(aiinfer("info", p), "Erf", "my_erf")
+
+
+def test_wrong_input_size_is_rejected(tmp_path):
+    p = tmp_path / "x.npy"
+    np.save(p, np.zeros((1, 3, 100, 100), np.float32))
+    assert_clean_failure(aiinfer("run", MNV2, "--input", p, "--output", tmp_path / "y.npy"),
+                         "input")
+
+
+def test_raw_input_needs_a_matching_shape(tmp_path):
+    p = tmp_path / "x.bin"
+    np.zeros(64, np.float32).tofile(p)
+    out = tmp_path / "y.bin"
+    assert_clean_failure(aiinfer("run", DIGITS, "--input", p, "--output", out), "shape")
+    assert_clean_failure(aiinfer("run", DIGITS, "--input", p, "--output", out, "--shape",
+                                 "1,1,8,9"), "bytes")
+    r = aiinfer("run", DIGITS, "--input", p, "--output", out, "--shape", "1,1,8,8")
+    assert r.returncode == 0, r.stderr
+    assert np.fromfile(out, np.float32).shape == (10,)
+
+
+def test_corrupt_npy_header_is_rejected(tmp_path):
+    p = tmp_path / "x.npy"
+    np.save(p, np.zeros((1, 1, 8, 8), np.float32))
+    raw = bytearray(p.read_bytes())
+    raw[20:30] = b"@@@@@@@@@@"
+    p.write_bytes(bytes(raw))
+    assert_clean_failure(aiinfer("run", DIGITS, "--input", p, "--output", tmp_path / "y.npy"),
+                         "npy")
+
+
+def test_bad_numbers_and_missing_arguments_exit_two():
+    assert aiinfer("bench", DIGITS, "--threads", "0").returncode == 2
+    assert aiinfer("bench", DIGITS, "--seconds", "abc").returncode == 2
+    assert aiinfer("run", DIGITS).returncode == 2
+    assert aiinfer("info").returncode == 2
+    assert aiinfer("frobnicate").returncode == 2
+
+
+# ---- whole models exported from PyTorch with seeded random weights ------------
+
+@pytest.fixture(scope="module")
+def torch_models(tmp_path_factory):
+    out = tmp_path_factory.mktemp("torch_models")
+    r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "tools", "make_fixtures.py"),
+                        str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return out
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2", "resnet18", "squeezenet1_1",
+                                  "shufflenet_v2_x0_5", "mnasnet0_5", "efficientnet_b0",
+                                  "mobilenet_v3_small"])
+@pytest.mark.parametrize("mode", ["onednn", "reference"])
+def test_torchvision_model_matches_pytorch(torch_models, tmp_path, name, mode):
+    import torch_export as te
+    d = torch_models / name
+    assert (d / "model.onnx").exists(), f"{name} did not export"
+    out = tmp_path / "y.npy"
+    extra = ["--reference"] if mode == "reference" else []
+    r = aiinfer("run", d / "model.onnx", "--input", d / "test_data_set_0" / "input_0.pb",
+                "--output", out, *extra)
+    assert r.returncode == 0, r.stderr
+    want = te.load_pb(d / "test_data_set_0" / "output_0.pb")
+    got = np.load(out)
+    assert got.shape == want.shape == (2, 1000)
+    assert rel(got, want) < 1e-4
