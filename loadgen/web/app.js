@@ -201,6 +201,13 @@
     $('g-users').textContent = aiload.fmtInt(d.user_count);
     $('g-rps').textContent = aiload.fmtRate(d.total_rps_current !== undefined ? d.total_rps_current : d.current_rps);
     $('g-fail').textContent = Math.round((d.fail_ratio || 0) * 100) + '%';
+    $('g-rate-box').hidden = !d.open_model;
+    if (d.open_model) $('g-rate').textContent = aiload.fmtRate(d.target_rate) + '/s';
+    if (d.cpu_warning && !ui.cpuWarned) {
+      ui.cpuWarned = true;
+      message('A load-generating thread of aiload ran above 90% CPU: the measured rates may be ' +
+              'limited by this machine rather than by the target.', false);
+    }
     var running = d.state === 'running' || d.state === 'spawning';
     $('btn-edit').hidden = !running;
     $('btn-stop').hidden = !running;
