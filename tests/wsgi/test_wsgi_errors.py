@@ -3,6 +3,7 @@ worker keeps serving; an import error refuses start-up with need-app and is a
 clear 500 without it; Python never takes over aiserve's signals."""
 import os
 import signal
+import socket
 import subprocess
 
 import wsgihelp as wh
@@ -100,3 +101,15 @@ def test_wsgi_errors_lines_reach_the_log(procs, tmp_path):
     p, port = wh.start_aiserve(procs, tmp_path, [("module", "raw_app:application")])
     assert wh.get(port, "/errors-stream")[0] == 200
     assert "raw_app says hello to the log" in wh.stderr_of(p)
+
+
+def test_client_disconnect_mid_stream_calls_close(procs, tmp_path):
+    _p, port = wh.start_aiserve(procs, tmp_path, [("module", "raw_app:application"),
+                                                  ("processes", "1"), ("threads", "2")])
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")
+    s.close()
+    assert wh.wait_for(lambda: wh.get(port, "/closed")[3] == b"closed 1\n", timeout=20), \
+        "close() was called on the response after the client went away"
+    assert wh.get(port, "/")[0] == 200

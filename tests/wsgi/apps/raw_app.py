@@ -28,6 +28,22 @@ def _text(start_response, body, status="200 OK", ctype="text/plain; charset=utf-
     return [data]
 
 
+CLOSED = []  # one entry per _Forever whose close() the server called
+
+
+class _Forever:
+    """An endless streaming body: only a client disconnect ends it, and the
+    server must then call close()."""
+
+    def __iter__(self):
+        while True:
+            yield b"tick\n" * 100
+            time.sleep(0.01)
+
+    def close(self):
+        CLOSED.append(1)
+
+
 def _os_sigint():
     """The process's real SIGINT disposition (sigaction), not the signal
     module's bookkeeping: "default", "ignore" or "handler"."""
@@ -148,6 +164,11 @@ def app(environ, start_response):
         return _text(start_response, "ok\n")
     if path == "/signal":
         return _text(start_response, "SIGINT handler: %s\n" % _os_sigint())
+    if path == "/forever":
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return _Forever()
+    if path == "/closed":
+        return _text(start_response, "closed %d\n" % len(CLOSED))
     if path == "/pid":
         return _text(start_response, "%d\n" % os.getpid())
     if method == "HEAD":
