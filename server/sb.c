@@ -165,19 +165,25 @@ int sb_render_metrics(sb *s, const int *listen_fds, const char *const *listen_na
                "# TYPE aiserve_harakiri_total counter\naiserve_harakiri_total %llu\n",
                in_flight, busy, idle, (unsigned long long)atomic_load(&s->respawns),
                (unsigned long long)atomic_load(&s->harakiris));
-    buf_puts(out, "# HELP aiserve_listen_queue Connections waiting in the accept queue.\n"
-                  "# TYPE aiserve_listen_queue gauge\n");
-    for (int i = 0; i < nlisten; i++) {
-        struct tcp_info ti;
-        socklen_t tl = sizeof(ti);
-        memset(&ti, 0, sizeof(ti));
-        getsockopt(listen_fds[i], IPPROTO_TCP, TCP_INFO, &ti, &tl);
-        buf_puts(out, "aiserve_listen_queue{listener=");
-        buf_json_str(out, listen_names[i], strlen(listen_names[i]));
-        buf_printf(out, "} %u\n", ti.tcpi_unacked);
-        buf_puts(out, "aiserve_listen_queue_max{listener=");
-        buf_json_str(out, listen_names[i], strlen(listen_names[i]));
-        buf_printf(out, "} %u\n", ti.tcpi_sacked);
+    struct tcp_info ti[SRV_MAX_LISTEN];
+    for (int i = 0; i < nlisten && i < SRV_MAX_LISTEN; i++) {
+        socklen_t tl = sizeof(ti[i]);
+        memset(&ti[i], 0, sizeof(ti[i]));
+        getsockopt(listen_fds[i], IPPROTO_TCP, TCP_INFO, &ti[i], &tl);
+    }
+    /* For a listening socket, TCP_INFO's unacked is the accept-queue length
+     * and sacked its maximum (the backlog). */
+    for (int k = 0; k < 2; k++) {
+        const char *name = k ? "aiserve_listen_queue_max" : "aiserve_listen_queue";
+        buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", name,
+                   k ? "Accept-queue capacity (the backlog)."
+                     : "Connections waiting in the accept queue.",
+                   name);
+        for (int i = 0; i < nlisten && i < SRV_MAX_LISTEN; i++) {
+            buf_printf(out, "%s{listener=", name);
+            buf_json_str(out, listen_names[i], strlen(listen_names[i]));
+            buf_printf(out, "} %u\n", k ? ti[i].tcpi_sacked : ti[i].tcpi_unacked);
+        }
     }
     return 0;
 }
