@@ -1,0 +1,205 @@
+#!/usr/bin/python3
+"""aiload vs wrk vs Locust (FastHttpUser), requests per second per generator core.
+
+Locust's CPU includes its start-up (imports, about a second of CPU), which
+longer runs amortise; --duration 10 keeps it under ~10 %.
+
+Target: Debian's nginx, `return 200`, keep-alive, one worker, on 127.0.0.1.
+Each generator runs with the same threads and connections/users for the same
+time, rounds interleaved (aiload, wrk, locust, then again). Per-core RPS =
+requests / CPU seconds (user + system) the generator process used, so a
+generator that cannot saturate nginx is not penalised for nginx's limits.
+
+Usage: bench/loadgen/run.py [--rounds 3] [--duration 10] [--connections 50]
+                            [--threads 1] [--no-locust] [--build DIR]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def start_nginx(tmp, port):
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(f"""worker_processes 1;
+daemon off;
+error_log {tmp}/error.log;
+pid {tmp}/nginx.pid;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location / {{ return 200 "ok\\n"; }}
+    }}
+}}
+""")
+    p = subprocess.Popen(["nginx", "-c", conf, "-p", tmp], start_new_session=True,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return p
+
+
+def run_timed(args, timeout, **kw):
+    """Runs args; returns (stdout+stderr text, CPU seconds of it and its children)."""
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         start_new_session=True, **kw)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, _ = p.communicate()
+    return out, p.returncode
+
+
+class CpuMeter:
+    """CPU seconds consumed by reaped children since the last mark."""
+
+    def __init__(self):
+        self.mark()
+
+    def mark(self):
+        r = os.times()
+        self.last = r.children_user + r.children_system
+
+    def delta(self):
+        r = os.times()
+        now = r.children_user + r.children_system
+        d, self.last = now - self.last, now
+        return d
+
+
+def bench_wrk(url, a, meter):
+    meter.mark()
+    out, rc = run_timed(["wrk", f"-t{a.threads}", f"-c{a.connections}", f"-d{a.duration}s",
+                         url], a.duration + 30)
+    cpu = meter.delta()
+    m = re.search(r"(\d+) requests in ([\d.]+)s", out)
+    if rc != 0 or not m:
+        raise RuntimeError("wrk failed:\n" + out)
+    return int(m.group(1)), float(m.group(2)), cpu
+
+
+def bench_aiload(url, a, meter, tmp):
+    js = os.path.join(tmp, "aiload.json")
+    meter.mark()
+    out, rc = run_timed([os.path.join(a.build, "aiload"), url, "-c", str(a.connections), "-d",
+                         str(a.duration), "--threads", str(a.threads), "--json", js],
+                        a.duration + 30)
+    cpu = meter.delta()
+    if rc != 0:
+        raise RuntimeError("aiload failed:\n" + out)
+    with open(js) as f:
+        j = json.load(f)
+    return j["requests"], j["duration_s"], cpu
+
+
+LOCUSTFILE = """
+from locust import FastHttpUser, task, constant
+class U(FastHttpUser):
+    wait_time = constant(0)
+    @task
+    def t(self):
+        self.client.get("/")
+"""
+
+
+def bench_locust(url, a, meter, tmp):
+    lf = os.path.join(tmp, "lf.py")
+    with open(lf, "w") as f:
+        f.write(LOCUSTFILE)
+    meter.mark()
+    out, rc = run_timed([sys.executable, "-m", "locust", "-f", lf, "--headless", "-u",
+                         str(a.connections), "-r", str(a.connections), "-t", f"{a.duration}s",
+                         "-H", url, "--only-summary", "--stop-timeout", "5"], a.duration + 60,
+                        cwd=tmp, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    cpu = meter.delta()
+    rows = re.findall(r"^\s+Aggregated\s+(\d+)\s", out, re.M)
+    if not rows:
+        raise RuntimeError("locust failed:\n" + out[-2000:])
+    return int(rows[0]), float(a.duration), cpu
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--no-locust", action="store_true")
+    ap.add_argument("--build", default=os.environ.get("AISERVE_BUILD", os.path.join(ROOT, "build")))
+    a = ap.parse_args()
+    for tool in ("nginx", "wrk"):
+        if not shutil.which(tool):
+            sys.exit(f"bench/loadgen: {tool} is not installed (scripts/install-deps.sh)")
+    tmp = tempfile.mkdtemp(prefix="aiload-bench-")
+    port = free_port()
+    nginx = start_nginx(tmp, port)
+    url = f"http://127.0.0.1:{port}/"
+    meter = CpuMeter()
+    res = {"aiload": [], "wrk": []}
+    if not a.no_locust:
+        res["locust"] = []
+    try:
+        print(f"target: nginx return 200 on {url}; {a.threads} thread(s), {a.connections} "
+              f"connections/users, {a.duration} s per run, {a.rounds} rounds", flush=True)
+        for rnd in range(a.rounds):
+            for tool in res:
+                if tool == "aiload":
+                    n, secs, cpu = bench_aiload(url, a, meter, tmp)
+                elif tool == "wrk":
+                    n, secs, cpu = bench_wrk(url, a, meter)
+                else:
+                    n, secs, cpu = bench_locust(url, a, meter, tmp)
+                rps, per_core = n / secs, n / cpu if cpu > 0 else 0.0
+                res[tool].append((rps, per_core, cpu / secs))
+                print(f"  round {rnd + 1} {tool:7s} {rps:10.0f} req/s  {cpu / secs:5.2f} cores  "
+                      f"{per_core:10.0f} req/s per core", flush=True)
+    finally:
+        os.killpg(nginx.pid, signal.SIGTERM)
+        nginx.wait(timeout=10)
+        shutil.rmtree(tmp, ignore_errors=True)
+    med = {t: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v),
+               statistics.median(r[2] for r in v)) for t, v in res.items()}
+    print("\nmedians (per core = requests / generator CPU seconds)")
+    print(f"  {'tool':8s} {'req/s':>10s} {'cores':>6s} {'req/s/core':>11s} {'aiload ÷ tool':>14s}")
+    for t, (rps, pc, cores) in med.items():
+        ratio = med["aiload"][1] / pc if pc else float("nan")
+        print(f"  {t:8s} {rps:10.0f} {cores:6.2f} {pc:11.0f} {ratio:13.2f}×")
+    print(f"aiload vs wrk per core: {med['aiload'][1] / med['wrk'][1]:.2f}×"
+          + (f"; vs Locust FastHttpUser: {med['aiload'][1] / med['locust'][1]:.1f}×"
+             if "locust" in med else ""))
+
+
+if __name__ == "__main__":
+    main()
