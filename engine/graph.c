@@ -37,6 +37,9 @@ int eg_err(char *err, size_t errlen, int status, const char *fmt, ...)
 
 void *eg_alloc(size_t bytes)
 {
+    /* One tensor larger than this is a malformed model, not a workload: refuse
+     * it rather than let the allocator take the process down. */
+    if (bytes > EG_MAX_TENSOR_BYTES) return NULL;
     size_t rounded = (bytes + 63) & ~(size_t)63;
     void *p = aligned_alloc(64, rounded ? rounded : 64);
     if (p) memset(p, 0, rounded ? rounded : 64);
@@ -58,6 +61,18 @@ int64_t eg_numel(int rank, const int64_t *dims)
 {
     int64_t n = 1;
     for (int i = 0; i < rank; i++) n *= dims[i];
+    return n;
+}
+
+int64_t eg_numel_checked(int rank, const int64_t *dims)
+{
+    int64_t n = 1;
+    if (rank < 0 || rank > ENG_MAX_RANK) return -1;
+    for (int i = 0; i < rank; i++) {
+        if (dims[i] < 0 || __builtin_mul_overflow(n, dims[i], &n) ||
+            n > (int64_t)(EG_MAX_TENSOR_BYTES / 4))
+            return -1;
+    }
     return n;
 }
 

@@ -154,7 +154,12 @@ const char *eg_attr_str(const eg_node *n, const char *name, const char *def);
 
 size_t eg_dtype_size(eng_dtype t);
 int64_t eg_numel(int rank, const int64_t *dims);
-void *eg_alloc(size_t bytes); /* 64-byte aligned, zeroed; free with free() */
+#define EG_MAX_TENSOR_BYTES ((size_t)1 << 30)
+/* 64-byte aligned, zeroed; free with free(). NULL beyond EG_MAX_TENSOR_BYTES. */
+void *eg_alloc(size_t bytes);
+/* Element count of a shape, or -1 if a dim is negative or the count exceeds
+ * EG_MAX_TENSOR_BYTES / 4 (checked without overflow). */
+int64_t eg_numel_checked(int rank, const int64_t *dims);
 
 /* Error reporting into a caller buffer, printf style; returns `status` negated. */
 int eg_err(char *err, size_t errlen, int status, const char *fmt, ...)

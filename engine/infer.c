@@ -91,6 +91,13 @@ ei_views *ei_infer(const eg_graph *g, int batch, int fold, char *err, size_t err
             }
         int rc = op->infer(&a);
         if (rc) goto fail;
+        for (int k = 0; k < n->nout; k++)
+            if (a.out[k] && eg_numel_checked(a.out[k]->rank, a.out[k]->dims) < 0) {
+                eg_err(err, errlen, ENG_ESHAPE,
+                       "node '%s' (%s): output %d is too large or malformed", n->name,
+                       eg_op_name(n->op), k);
+                goto fail;
+            }
         if (!fold || !foldable(n, v->view)) continue;
         for (int k = 0; k < n->nout; k++) {
             if (!a.out[k]) continue;

@@ -50,6 +50,14 @@ static int tensor_data(const Onnx__TensorProto *t, const char *name, eng_dtype d
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         return eg_err(err, errlen, ENG_EUNSUPPORTED, "tensor '%s': external data not supported",
                       name);
+    /* check what the file holds before allocating what the shape claims */
+    size_t have = t->has_raw_data   ? t->raw_data.len
+                  : dt == ENG_FLOAT ? t->n_float_data * esz
+                  : dt == ENG_INT64 ? t->n_int64_data * esz
+                                    : t->n_int32_data * esz;
+    if (have != bytes)
+        return eg_err(err, errlen, ENG_EFORMAT, "tensor '%s': %zu bytes of data, shape needs %zu",
+                      name, have, bytes);
     void *buf = eg_alloc(bytes);
     if (!buf)
         return eg_err(err, errlen, ENG_ENOMEM, "tensor '%s': out of memory (%zu bytes)", name,
@@ -334,6 +342,10 @@ static int load_input(eg_graph *g, const Onnx__ValueInfoProto *vi, char *err, si
                           name, d);
         v->dims[d] = fixed ? dim->dim_value : -1;
     }
+    int64_t probe[ENG_MAX_RANK];
+    for (int d = 0; d < v->rank; d++) probe[d] = v->dims[d] < 0 ? 1 : v->dims[d];
+    if (eg_numel_checked(v->rank, probe) < 0)
+        return eg_err(err, errlen, ENG_EUNSUPPORTED, "graph input '%s': too many elements", name);
     int *ins = realloc(g->inputs, (size_t)(g->ninputs + 1) * sizeof(int));
     if (!ins) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
     g->inputs = ins;

@@ -60,6 +60,9 @@ int eg_fold_constants(eg_graph *g, char *err, size_t errlen)
         const ek_op *op = ek_op_get(n->op);
         int rc = op->infer(&a);
         for (int k = 0; !rc && k < n->nout; k++)
+            if (a.out[k] && eg_numel_checked(out[k].rank, out[k].dims) < 0)
+                rc = eg_err(err, errlen, ENG_ESHAPE, "node '%s': result too large", n->name);
+        for (int k = 0; !rc && k < n->nout; k++)
             if (a.out[k] && !(out[k].data = eg_alloc(ek_bytes(&out[k]))))
                 rc = eg_err(err, errlen, ENG_ENOMEM, "out of memory");
         if (!rc) rc = op->run(&a);

@@ -1,0 +1,51 @@
+/* libFuzzer target: arbitrary bytes as an ONNX model. Loading must either fail
+ * with a message or give a model; a small model is then run once on zeros with
+ * the reference kernels, so shape inference, folding and the kernels see the
+ * fuzzed graphs too. */
+#include "engine/engine.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char err[ENG_ERRLEN];
+    eng_load_opts o = {.reference_only = 1};
+    eng_model *m = eng_model_load_memory(data, size, &o, err, sizeof(err));
+    if (!m) {
+        if (!err[0]) abort(); /* every failure must say why */
+        return 0;
+    }
+    int nin = eng_model_num_inputs(m), nout = eng_model_num_outputs(m);
+    int64_t total = 0;
+    eng_tensor_info t;
+    for (int i = 0; i < nin; i++)
+        if (!eng_model_input(m, i, &t)) total += t.item_count;
+    for (int i = 0; i < nout; i++)
+        if (!eng_model_output(m, i, &t)) total += t.item_count;
+    /* keep each run short: big tensors or many MACs only test the loader */
+    if (nin <= 8 && nout <= 8 && total < (1 << 16) && eng_model_macs(m) < (1 << 20)) {
+        eng_ctx_opts co = {.threads = 1, .max_batch = 1};
+        eng_ctx *c = eng_ctx_create(m, &co, err, sizeof(err));
+        void *in[8] = {0}, *out[8] = {0};
+        for (int i = 0; i < nin; i++) {
+            eng_model_input(m, i, &t);
+            in[i] = calloc((size_t)t.item_count + 1, 8);
+        }
+        for (int i = 0; i < nout; i++) {
+            eng_model_output(m, i, &t);
+            out[i] = calloc((size_t)t.item_count + 1, 8);
+        }
+        if (c && eng_ctx_run(c, 1, (const void *const *)in, out) && !eng_ctx_error(c)[0]) abort();
+        for (int i = 0; i < 8; i++) {
+            free(in[i]);
+            free(out[i]);
+        }
+        eng_ctx_free(c);
+    }
+    eng_model_free(m);
+    return 0;
+}
