@@ -76,6 +76,9 @@ static int metrics_handler(app_request *r, void *data)
     if (only_get(r)) return APP_DONE;
     buf out = BUF_INIT;
     sb_render_metrics(s->sb, s->listen_fds, (const char *const *)s->listen_names, s->nlisten, &out);
+    for (int i = 0; i < s->napps; i++) /* app_kind.metrics: the apps' own series */
+        if (s->apps[i].loaded && s->apps[i].kind->metrics)
+            s->apps[i].kind->metrics(s->apps[i].state, &out);
     reply(r, 200, "text/plain; version=0.0.4", out.data ? out.data : "", out.len);
     buf_free(&out);
     return APP_DONE;
