@@ -1,0 +1,127 @@
+#include "server/config.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const cfg_option extra[] = {
+    {"module", NULL, CFG_STR, NULL, 0, 0, "a kind's option"},
+    {"pythonpath", NULL, CFG_LIST, NULL, 0, 0, "repeated"},
+    {NULL, NULL, 0, NULL, 0, 0, NULL},
+};
+static const cfg_option *const tables[] = {cfg_core_options, extra, NULL};
+
+static char *write_ini(const char *text)
+{
+    static char path[64];
+    strcpy(path, "/tmp/aiserve-cfg-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    return path;
+}
+
+static int load(const char *ini, int argc, char **argv, cfg **c, char *err)
+{
+    char *args[16];
+    int n = 0;
+    if (ini) args[n++] = write_ini(ini);
+    for (int i = 0; i < argc; i++) args[n++] = argv[i];
+    int rc = cfg_load(n, args, tables, c, err, 512);
+    if (ini) unlink(args[0]);
+    return rc;
+}
+
+Test(config, value_forms_parse_like_uwsgi)
+{
+    int b;
+    int64_t v;
+    cr_assert(!cfg_parse_bool("Yes", &b) && b == 1);
+    cr_assert(!cfg_parse_bool("off", &b) && b == 0);
+    cr_assert(cfg_parse_bool("maybe", &b));
+    cr_assert(!cfg_parse_size("64k", &v) && v == 65536);
+    cr_assert(!cfg_parse_size("10M", &v) && v == 10 << 20);
+    cr_assert(!cfg_parse_size("1gb", &v) && v == 1 << 30);
+    cr_assert(cfg_parse_size("-1", &v));
+    cr_assert(cfg_parse_size("12q", &v));
+    cr_assert(cfg_parse_int("12x", &v));
+}
+
+Test(config, both_sections_read_lists_repeat_and_defaults_apply)
+{
+    cfg *c;
+    char err[512];
+    int rc = load("[uwsgi]\nprocesses = 3\nenv = A=1\n[other]\nprocesses = 9\n[aiserve]\nenv = "
+                  "B=2\nmodule = app:app\npythonpath = /a\npythonpath = /b\n",
+                  0, NULL, &c, err);
+    cr_assert_eq(rc, 0, "%s", err);
+    cr_assert_eq(cfg_int(c, "processes"), 3);
+    cr_assert_eq(cfg_int(c, "workers"), 3, "alias");
+    size_t n;
+    const char *const *env = cfg_list(c, "env", &n);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(env[1], "B=2");
+    cfg_list(c, "pythonpath", &n);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(cfg_str(c, "module"), "app:app");
+    cr_assert_eq(cfg_int(c, "buffer-size"), 8192);
+    cr_assert_eq(cfg_int(c, "threads"), 1);
+    cr_assert(cfg_is_set(c, "processes"));
+    cr_assert(!cfg_is_set(c, "threads"));
+    cr_assert(strstr(cfg_where(c, "processes", 0), ":2"));
+    cfg_free(c);
+}
+
+Test(config, flags_override_the_file_and_booleans_may_be_bare)
+{
+    cfg *c;
+    char err[512];
+    char *argv[] = {"--processes", "5", "--master", "--threads=4", "--lazy-apps=no"};
+    cr_assert_eq(load("[uwsgi]\nprocesses = 2\nlazy-apps = true\n", 5, argv, &c, err), 0, "%s",
+                 err);
+    cr_assert_eq(cfg_int(c, "processes"), 5);
+    cr_assert_eq(cfg_int(c, "threads"), 4);
+    cr_assert(cfg_bool(c, "master"));
+    cr_assert(!cfg_bool(c, "lazy-apps"));
+    cfg_free(c);
+}
+
+Test(config, errors_name_option_reason_and_file_line)
+{
+    cfg *c;
+    char err[512];
+    cr_assert_eq(load("[uwsgi]\n\nprocesses = many\n", 0, NULL, &c, err), -1);
+    cr_assert(strstr(err, ":3:") && strstr(err, "processes") && strstr(err, "not an integer"), "%s",
+              err);
+    cr_assert_eq(load("[uwsgi]\nbogus = 1\n", 0, NULL, &c, err), -1);
+    cr_assert(strstr(err, ":2:") && strstr(err, "unknown option 'bogus'"), "%s", err);
+    cr_assert_eq(load("[uwsgi]\nthreads = 0\n", 0, NULL, &c, err), -1);
+    cr_assert(strstr(err, "out of range"), "%s", err);
+    cr_assert_eq(load("[uwsgi]\nthis is not ini\n", 0, NULL, &c, err), -1);
+    cr_assert(strstr(err, ":2:"), "%s", err);
+    char *argv[] = {"--buffer-size=lots"};
+    cr_assert_eq(load(NULL, 1, argv, &c, err), -1);
+    cr_assert(strstr(err, "--buffer-size") && strstr(err, "size"), "%s", err);
+    char *argv2[] = {"--processes"};
+    cr_assert_eq(load(NULL, 1, argv2, &c, err), -1);
+    cr_assert(strstr(err, "needs a value"), "%s", err);
+}
+
+Test(config, strict_false_turns_unknown_options_into_warnings)
+{
+    cfg *c;
+    char err[512];
+    cr_assert_eq(load("[uwsgi]\nbogus = 1\nstrict = false\n", 0, NULL, &c, err), 0, "%s", err);
+    cfg_free(c);
+}
+
+Test(config, missing_file_is_an_error)
+{
+    cfg *c;
+    char err[512];
+    char *argv[] = {"--ini", "/nonexistent/x.ini"};
+    cr_assert_eq(cfg_load(2, argv, tables, &c, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "/nonexistent/x.ini"), "%s", err);
+}
