@@ -33,8 +33,8 @@ typedef struct webui_conn {
     size_t out_off; /* bytes of out already sent */
     size_t last_len;
     uint64_t last_active_ms;
-    int closing; /* send what is queued, then close */
-    int watching_write;
+    int closing;  /* send what is queued, then close */
+    int peer_eof; /* the peer shut down its side: no more requests will come */
     struct webui_conn *prev, *next;
 } webui_conn;
 
@@ -158,7 +158,7 @@ static void update_watch(webui_conn *c)
 {
     int pending = c->out.len > c->out_off;
     unsigned ev = 0;
-    if (!c->closing && c->out.len < OUT_PAUSE) ev |= EV_READ;
+    if (!c->closing && !c->peer_eof && c->out.len < OUT_PAUSE) ev |= EV_READ;
     if (pending) ev |= EV_WRITE;
     if (!ev) ev = EV_READ; /* keep noticing a hang-up */
     ev_io_mod(c->srv->loop, c->fd, ev);
@@ -181,35 +181,40 @@ static int flush_out(webui_conn *c)
     return c->closing ? -1 : 0;
 }
 
+/* Reads what the socket has. Returns 0, or -1 when the connection is unusable. */
+static int read_in(webui_conn *c)
+{
+    while (c->in.len <= HEAD_MAX + BODY_MAX) {
+        if (buf_reserve(&c->in, READ_CHUNK)) return -1;
+        ssize_t r = recv(c->fd, c->in.data + c->in.len, READ_CHUNK, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+        if (r <= 0) {
+            c->peer_eof = 1; /* peer done sending: answer what came, then close */
+            break;
+        }
+        c->in.len += (size_t)r;
+        c->in.data[c->in.len] = '\0';
+    }
+    return 0;
+}
+
 static void conn_io(ev_loop *loop, int fd, unsigned events, void *data)
 {
     webui_conn *c = data;
     (void)fd;
     c->last_active_ms = ev_now_ms(loop);
-    if ((events & EV_READ) && !c->closing) {
-        for (;;) {
-            if (buf_reserve(&c->in, READ_CHUNK)) return conn_free(c);
-            ssize_t r = recv(c->fd, c->in.data + c->in.len, READ_CHUNK, 0);
-            if (r < 0 && errno == EINTR) continue;
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-            if (r <= 0) {
-                c->closing = 1; /* peer done sending: answer what came, then close */
-                break;
-            }
-            c->in.len += (size_t)r;
-            c->in.data[c->in.len] = '\0';
-            if (c->in.len > HEAD_MAX + BODY_MAX) break;
+    if ((events & EV_READ) && !c->closing && !c->peer_eof && read_in(c)) return conn_free(c);
+    /* Answer complete requests, sending as we go; when the output backs up, stop
+     * and resume on the next writable event (requests stay buffered meanwhile). */
+    for (;;) {
+        int rc = 1; /* stays 1 when the output cap, not the input, stopped us */
+        while (!c->closing && c->out.len < OUT_PAUSE && (rc = handle_one(c)) > 0) {
         }
-        int peer_eof = c->closing;
-        c->closing = 0;
-        int rc;
-        while (c->out.len < OUT_PAUSE && (rc = handle_one(c)) > 0) {
-        }
-        if (peer_eof) c->closing = 1;
-    } else if (events & EV_ERROR) {
-        return conn_free(c);
+        if (c->peer_eof && rc <= 0) c->closing = 1;
+        if (flush_out(c) < 0) return conn_free(c);
+        if (c->out.len || rc <= 0 || c->closing) break;
     }
-    if (flush_out(c) < 0) return conn_free(c);
     update_watch(c);
 }
 

@@ -16,6 +16,13 @@ static void echo(const webui_req *q, webui_resp *p, void *data)
 {
     int *calls = data;
     (*calls)++;
+    if (webui_req_path_is(q, "/big")) {
+        static char big[100000];
+        memset(big, 'x', sizeof(big));
+        p->static_data = big;
+        p->static_len = sizeof(big);
+        return;
+    }
     if (webui_req_path_is(q, "/missing")) {
         p->status = 404;
         return;
@@ -267,4 +274,44 @@ Test(webui_http, bad_form_values_are_rejected_not_truncated)
     cr_assert_eq(webui_form_get("a=%4", 4, "a", v, sizeof(v)), -EINVAL);
     cr_assert_eq(webui_form_get("a=x%00y", 7, "a", v, sizeof(v)), -EINVAL);
     cr_assert_eq(webui_form_get("a=123456789", 11, "a", v, sizeof(v)), -ENAMETOOLONG);
+}
+
+Test(webui_http, pipelined_requests_beyond_the_output_cap_are_all_answered)
+{
+    /* 100 x 100 KB of answers pass the 4 MiB output cap: the server must stop
+     * reading, drain, then go on with the requests it still holds. */
+    fixture f;
+    setup(&f);
+    int fd = client(&f), closed;
+    buf req = BUF_INIT;
+    for (int i = 0; i < 100; i++) buf_puts(&req, "GET /big HTTP/1.1\r\n\r\n");
+    send_all(&f, fd, req.data, req.len);
+    size_t one = strlen("HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                        "Content-Length: 100000\r\nCache-Control: no-store\r\n"
+                        "X-Content-Type-Options: nosniff\r\nConnection: keep-alive\r\n\r\n") +
+                 100000;
+    char *r = collect(&f, fd, 100 * one, &closed);
+    size_t got = strlen(r);
+    cr_assert_eq(got, 100 * one, "every response arrives (%zu of %zu bytes)", got, 100 * one);
+    cr_assert_eq(f.calls, 100);
+    free(r);
+    buf_free(&req);
+    close(fd);
+    teardown(&f);
+}
+
+Test(webui_http, request_followed_by_shutdown_is_still_answered)
+{
+    fixture f;
+    setup(&f);
+    int fd = client(&f), closed;
+    const char *req = "GET /last HTTP/1.1\r\n\r\n";
+    send_all(&f, fd, req, strlen(req));
+    shutdown(fd, SHUT_WR);
+    char *r = collect(&f, fd, 0, &closed);
+    cr_assert(strstr(r, "GET /last"), "%s", r);
+    cr_assert(closed, "the server closes once it answered a half-closed peer");
+    free(r);
+    close(fd);
+    teardown(&f);
 }
