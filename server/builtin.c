@@ -15,6 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void reply(app_request *r, int status, const char *ctype, const char *body, size_t len)
@@ -219,6 +220,26 @@ static int delay_handler(app_request *r, void *data)
     return APP_PENDING;
 }
 
+/* /sleep/{seconds}: blocks an app thread (tests of harakiri, threads, drain). */
+static int sleep_handler(app_request *r, void *data)
+{
+    (void)data;
+    char *end;
+    double secs = r->path_info[0] == '/' ? strtod(r->path_info + 1, &end) : -1;
+    if (secs < 0 || secs > 3600 || (r->path_info[0] == '/' && *end)) {
+        reply(r, 400, "text/plain", "expected /{seconds}\n", 20);
+        return APP_DONE;
+    }
+    struct timespec ts = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
+    while (nanosleep(&ts, &ts) && errno == EINTR) {
+    }
+    char body[96];
+    int n = snprintf(body, sizeof(body), "{\"slept\":%g,\"worker\":%d,\"thread\":%d}\n", secs,
+                     r->worker_id, r->thread_id);
+    reply(r, 200, "application/json", body, (size_t)n);
+    return APP_DONE;
+}
+
 /* ---- static-map ---- */
 
 static const char *mime_type(const char *path)
@@ -332,6 +353,9 @@ int builtin_register(srv *s)
                             NULL);
     if (st->delay_route)
         rc |= srv_route_add(s, st->delay_route, SRV_MATCH_PREFIX, APP_RUN_LOOP, delay_handler, s,
+                            NULL);
+    if (st->sleep_route)
+        rc |= srv_route_add(s, st->sleep_route, SRV_MATCH_PREFIX, APP_RUN_THREAD, sleep_handler, s,
                             NULL);
     for (size_t i = 0; i < st->nstatics; i++) {
         snprintf(path, sizeof(path), "static:%s", st->statics[i].prefix);

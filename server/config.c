@@ -67,6 +67,8 @@ const cfg_option cfg_core_options[] = {
     {"health-route", NULL, CFG_STR, "/health", 0, 0, "prefix of /live and /ready ('': off)"},
     {"metrics-route", NULL, CFG_STR, "/metrics", 0, 0, "path of Prometheus metrics ('': off)"},
     {"delay-route", NULL, CFG_STR, "/delay", 0, 0, "prefix of the httpbin-style delay ('': off)"},
+    {"sleep-route", NULL, CFG_STR, "", 0, 0,
+     "prefix of /{seconds}: a blocking sleep on an app thread, for tests ('': off)"},
     {NULL, NULL, 0, NULL, 0, 0, NULL},
 };
 

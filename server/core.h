@@ -50,7 +50,7 @@ typedef struct srv_settings {
     int64_t buffer_size, limit_post, post_buffering;
     int disable_logging, log_json;
     const char *pidfile, *logto;
-    const char *hello_route, *health_route, *metrics_route, *delay_route;
+    const char *hello_route, *health_route, *metrics_route, *delay_route, *sleep_route;
     srv_static *statics;
     size_t nstatics;
 } srv_settings;

@@ -123,7 +123,8 @@ int srv_init(srv *s, cfg *c, char *err, size_t errlen)
     if (check_route_opt(s, "hello-route", &st->hello_route, err, errlen) ||
         check_route_opt(s, "health-route", &st->health_route, err, errlen) ||
         check_route_opt(s, "metrics-route", &st->metrics_route, err, errlen) ||
-        check_route_opt(s, "delay-route", &st->delay_route, err, errlen))
+        check_route_opt(s, "delay-route", &st->delay_route, err, errlen) ||
+        check_route_opt(s, "sleep-route", &st->sleep_route, err, errlen))
         return -1;
     size_t n;
     const char *const *env = cfg_list(c, "env", &n);
