@@ -441,39 +441,6 @@ int webui_port(const webui *w)
     return webui_http_port(w->http);
 }
 
-int webui_write_report(runner *r, const char *script, const char *path, char *err, size_t errlen)
-{
-    buf b = BUF_INIT;
-    int rc = webui_report(r, script, &b);
-    if (!rc) rc = runner_write_file(path, &b);
-    buf_free(&b);
-    if (rc) snprintf(err, errlen, "cannot write the HTML report %s: %s", path, strerror(-rc));
-    return rc;
-}
-
-int webui_main(runner *r, const webui_opts *o, volatile sig_atomic_t *quit)
-{
-    char err[256];
-    webui *w = webui_create(r, o, err, sizeof(err));
-    if (!w) {
-        fprintf(stderr, "aiload: web UI: %s\n", err);
-        return 1;
-    }
-    const char *h =
-        o->web_host && o->web_host[0] && strcmp(o->web_host, "*") ? o->web_host : "127.0.0.1";
-    fprintf(stderr, "aiload: web UI on http://%s%s%s:%d\n", strchr(h, ':') ? "[" : "", h,
-            strchr(h, ':') ? "]" : "", webui_port(w));
-    int rc = webui_run(w, quit);
-    webui_free(w);
-    if (rc && o->html_path) {
-        fprintf(stderr, "aiload: cannot write the HTML report %s: %s\n", o->html_path,
-                strerror(-rc));
-    } else if (rc) {
-        fprintf(stderr, "aiload: web UI: %s\n", strerror(-rc));
-    }
-    return rc ? 1 : 0;
-}
-
 int webui_run(webui *w, volatile sig_atomic_t *quit)
 {
     w->quit = quit;

@@ -50,15 +50,6 @@ int webui_run(webui *w, volatile sig_atomic_t *quit);
  * (headless --html and GET /stats/report). 0 or -ENOMEM. */
 int webui_report(runner *r, const char *script, buf *out);
 
-/* aiload's UI mode in one call: create, print the URL on stderr, serve until
- * *quit or --autoquit, write --html, free. Returns 0, or 1 after printing why
- * the UI could not start or the report could not be written. */
-int webui_main(runner *r, const webui_opts *o, volatile sig_atomic_t *quit);
-
-/* Headless --html: renders the report of r and writes it to path (atomic
- * rename). 0, or -errno with a message in err. */
-int webui_write_report(runner *r, const char *script, const char *path, char *err, size_t errlen);
-
 /* Parses a Locust run time ("90", "20s", "3m", "1h30m", "1.5h"; "" is 0) into
  * seconds. Returns 0, or -EINVAL. */
 int webui_parse_run_time(const char *s, double *seconds);
