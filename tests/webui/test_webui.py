@@ -320,6 +320,21 @@ def test_swarm_rejects_bad_input_with_a_message_and_keeps_serving(procs, tmp_pat
     assert p.poll() is None
 
 
+def test_ui_answers_while_every_user_waits_on_a_slow_target(procs, tmp_path, target):
+    sc = tmp_path / "slow.ini"
+    sc.write_text(f"[settings]\nhost = {target}\n\n[user slow]\n\n[task]\npath = /delay/1.5\n")
+    port = free_port()
+    p = procs.start([binary("aiload"), "-f", str(sc), "-P", str(port), "--autostart",
+                     "-u", "30", "-r", "100"])
+    wait_port(port, proc=p)
+    base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: stats(base)["user_count"] == 30, what="30 users waiting on the target")
+    for _ in range(5):  # the UI thread never waits on the target: each poll is prompt
+        st, _, body = get(base + "/stats/requests", timeout=2)
+        assert st == 200 and json.loads(body)["state"] in ("spawning", "running")
+    assert get(base + "/stop", timeout=2)[0] == 200
+
+
 def test_cross_site_post_is_refused(procs, tmp_path, target):
     _, base = start_ui(procs, tmp_path, target)
     req = urllib.request.Request(base + "/swarm", data=b"user_count=1&spawn_rate=1",
