@@ -211,7 +211,7 @@
     var running = d.state === 'running' || d.state === 'spawning';
     $('btn-edit').hidden = !running;
     $('btn-stop').hidden = !running;
-    $('btn-new').hidden = running || d.state === 'ready';
+    $('btn-new').hidden = running || d.state === 'ready' || d.state === 'stopping';
     if (d.state === 'ready' && ui.state !== 'ready' && $('start').hidden) showForm(false);
     if (running && !ui.running && !$('start').classList.contains('editing')) hideForm();
     if (!$('f-host').value && d.host) $('f-host').value = d.host;
