@@ -1,0 +1,89 @@
+#!/usr/bin/python3
+"""aiinfer vs ONNX Runtime (npm onnxruntime-node, the peer) on the same .onnx,
+side by side: 1 and 2 threads x batch 1 and 8, then 2 processes x 1 thread at
+once (aggregate inferences/s). Rounds interleave the two engines; medians of
+the rounds are printed with the ratio aiinfer / ORT.
+
+    /usr/bin/python3 bench/engine/run.py [--model M] [--seconds S] [--rounds R]
+
+Needs a built aiinfer (AISERVE_BUILD, default build/) and node_modules."""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+AIINFER = os.path.join(os.environ.get("AISERVE_BUILD", os.path.join(ROOT, "build")), "aiinfer")
+ORT = ["node", os.path.join(ROOT, "bench", "engine", "ort_bench.js")]
+
+
+def ours_cmd(model, threads, batch, seconds):
+    return [AIINFER, "bench", model, "--threads", str(threads), "--batch", str(batch),
+            "--seconds", str(seconds)]
+
+
+def peer_cmd(model, threads, batch, seconds):
+    return ORT + [model, str(threads), str(batch), str(seconds)]
+
+
+def parse(out):
+    """(inferences/s, p50 ms) from either tool's output."""
+    m = re.search(r"throughput ([0-9.]+) inferences/s", out) or re.search(r"ips ([0-9.]+)", out)
+    p = re.search(r"p50 ([0-9.]+) ms", out) or re.search(r"p50_ms ([0-9.]+)", out)
+    if not m or not p:
+        raise RuntimeError("cannot parse benchmark output:\n" + out)
+    return float(m.group(1)), float(p.group(1))
+
+
+def run_parallel(cmds):
+    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for c in cmds]
+    outs = []
+    for p in procs:
+        o, e = p.communicate(timeout=600)
+        if p.returncode:
+            raise RuntimeError(f"{p.args[0]} failed: {e}")
+        outs.append(parse(o))
+    return outs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=os.path.join(ROOT, "models", "mobilenetv2-160.onnx"))
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    a = ap.parse_args()
+    configs = [(1, 1), (2, 1), (1, 8), (2, 8)]
+    res = {}  # (label, engine) -> [(ips, p50)]
+    for r in range(a.rounds):
+        for t, b in configs:
+            order = [("aiinfer", ours_cmd), ("ort", peer_cmd)]
+            if r % 2:
+                order.reverse()
+            for name, cmd in order:
+                res.setdefault((f"{t} thread{'s' if t > 1 else ''}, batch {b}", name), []).append(
+                    run_parallel([cmd(a.model, t, b, a.seconds)])[0])
+        for name, cmd in [("aiinfer", ours_cmd), ("ort", peer_cmd)]:
+            outs = run_parallel([cmd(a.model, 1, 1, a.seconds)] * 2)
+            res.setdefault(("2 processes x 1 thread", name), []).append(
+                (sum(o[0] for o in outs), max(o[1] for o in outs)))
+    print(f"model {os.path.relpath(a.model, ROOT)}; {a.rounds} rounds x {a.seconds:g} s; "
+          f"medians; {os.cpu_count()} CPUs")
+    print(f"{'configuration':28} {'aiinfer inf/s':>14} {'ORT inf/s':>10} {'ratio':>6}"
+          f" {'aiinfer p50':>12} {'ORT p50':>9}")
+    labels = []
+    for (label, _) in res:
+        if label not in labels:
+            labels.append(label)
+    for label in labels:
+        o, p = res[(label, "aiinfer")], res[(label, "ort")]
+        oi, pi = statistics.median(x[0] for x in o), statistics.median(x[0] for x in p)
+        ol, pl = statistics.median(x[1] for x in o), statistics.median(x[1] for x in p)
+        print(f"{label:28} {oi:14.1f} {pi:10.1f} {oi / pi:6.2f} {ol:9.3f} ms {pl:6.3f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
