@@ -377,7 +377,6 @@ static void begin_request(srv_conn *c)
     c->ar.path_info_len = c->path_info.len - pl;
     c->ar.route_data = rt->data;
     c->body_eof = !c->has_body;
-    c->continue_pending = expect && c->has_body;
     buf_reset(&c->body);
     c->body_rpos = 0;
     c->body_total = 0;
@@ -388,11 +387,8 @@ static void begin_request(srv_conn *c)
     }
     c->state = CS_BODY;
     c->deadline_ms = ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000;
-    /* Use what already came with the head before asking for 100-continue. */
-    int cont = c->continue_pending;
-    c->continue_pending = 0;
-    conn_body_fill(c, 0);
-    c->continue_pending = cont && !c->body_eof;
+    /* Ask for the body only if none of it came with the head. */
+    c->continue_pending = expect && c->rlen == c->head_len;
 }
 
 /* Reads as much body as is there (loop). Dispatches once it is complete, or
