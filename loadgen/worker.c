@@ -91,13 +91,24 @@ static lg_wake heap_pop(lg_worker *w)
 
 /* ---- users ---- */
 
+/* A free slot (reused, from the free stack) or a new one. Slots are never
+ * freed during a run: wake-ups in the heap refer to them by index. */
 static lg_conn *new_conn(lg_worker *w)
 {
-    for (size_t i = 0; i < w->nconns; i++)
-        if (w->conns[i]->state == CS_FREE) return w->conns[i];
-    lg_conn **n = realloc(w->conns, (w->nconns + 1) * sizeof(*n));
-    if (!n) return NULL;
-    w->conns = n;
+    while (w->nfree) {
+        lg_conn *c = w->conns[w->free_slots[--w->nfree]];
+        if (c->state == CS_FREE) return c;
+    }
+    if (w->nconns == w->capconns) {
+        size_t cap = w->capconns ? w->capconns * 2 : 64;
+        lg_conn **n = realloc(w->conns, cap * sizeof(*n));
+        if (!n) return NULL;
+        w->conns = n;
+        uint32_t *f = realloc(w->free_slots, cap * sizeof(*f));
+        if (!f) return NULL;
+        w->free_slots = f;
+        w->capconns = cap;
+    }
     lg_conn *c = calloc(1, sizeof(*c));
     char *rbuf = malloc(LG_RBUF);
     if (!c || !rbuf) {
@@ -134,6 +145,7 @@ static void user_end(lg_worker *w, lg_conn *c)
     c->waking = 0;
     c->retiring = 0;
     w->users--;
+    w->free_slots[w->nfree++] = c->slot;
 }
 
 static double wait_s(const sc_class *k, uint64_t *rng)
@@ -583,6 +595,7 @@ void lg_worker_free(lg_worker *w)
         free_conn(w->conns[i]);
     }
     free(w->conns);
+    free(w->free_slots);
     free_pre(w);
     free(w->heap);
     free(w->idle);

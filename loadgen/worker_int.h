@@ -95,7 +95,9 @@ struct lg_worker {
     int *want, *have;
     lg_stats *st;
     lg_conn **conns;
-    size_t nconns;
+    size_t nconns, capconns;
+    uint32_t *free_slots; /* stack of CS_FREE slots (capacity capconns) */
+    size_t nfree;
     lg_wake *heap;
     size_t nheap, capheap;
     lg_pre **pre_tasks, **pre_start; /* [class][request] */
