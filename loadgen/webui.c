@@ -404,7 +404,8 @@ webui *webui_create(runner *r, const webui_opts *o, char *err, size_t errlen)
     w->nstages = o->start.nstages;
     w->spawn_rate = o->start.spawn_rate > 0 ? o->start.spawn_rate : 1;
     w->run_time_s = o->start.run_time_s;
-    snprintf(w->host, sizeof(w->host), "%s", o->start.host ? o->start.host : "");
+    const char *host = o->start.host && o->start.host[0] ? o->start.host : o->default_host;
+    snprintf(w->host, sizeof(w->host), "%s", host ? host : "");
     w->script = o->script ? strdup(o->script) : NULL;
     w->html_path = o->html_path ? strdup(o->html_path) : NULL;
     w->loop = ev_loop_new();
@@ -413,8 +414,8 @@ webui *webui_create(runner *r, const webui_opts *o, char *err, size_t errlen)
         webui_free(w);
         return NULL;
     }
-    const char *host = o->web_host ? o->web_host : "127.0.0.1";
-    w->http = webui_http_create(w->loop, host, o->web_port, handle, w, err, errlen);
+    w->http = webui_http_create(w->loop, o->web_host ? o->web_host : "127.0.0.1", o->web_port,
+                                handle, w, err, errlen);
     if (!w->http) {
         webui_free(w);
         return NULL;

@@ -30,6 +30,7 @@ typedef struct webui_opts {
     double autoquit_s;    /* >= 0: exit this long after the test stops (--autoquit); < 0: never */
     runner_start_params start; /* the form's defaults (-u -r -H -t --rate); stages borrowed */
     const char *script;        /* scenario file, shown in the report */
+    const char *default_host;  /* the scenario's host: prefills the form when -H is absent */
     const char *html_path;     /* non-NULL: write the HTML report here when the UI exits */
 } webui_opts;
 

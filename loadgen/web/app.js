@@ -196,7 +196,9 @@
   }
 
   function renderHeader(d) {
-    $('g-host').textContent = d.host || '-';
+    var prev = ui.state;
+    ui.state = d.state;
+    $('g-host').textContent = d.host || $('f-host').value || '-';
     $('g-state').textContent = d.state;
     $('g-users').textContent = aiload.fmtInt(d.user_count);
     $('g-rps').textContent = aiload.fmtRate(d.total_rps_current !== undefined ? d.total_rps_current : d.current_rps);
@@ -212,10 +214,9 @@
     $('btn-edit').hidden = !running;
     $('btn-stop').hidden = !running;
     $('btn-new').hidden = running || d.state === 'ready' || d.state === 'stopping';
-    if (d.state === 'ready' && ui.state !== 'ready' && $('start').hidden) showForm(false);
+    if (d.state === 'ready' && prev !== 'ready' && $('start').hidden) showForm(false);
     if (running && !ui.running && !$('start').classList.contains('editing')) hideForm();
     if (!$('f-host').value && d.host) $('f-host').value = d.host;
-    ui.state = d.state;
     ui.running = running;
   }
 
