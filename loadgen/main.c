@@ -376,6 +376,7 @@ int main(int argc, char **argv)
                          .autoquit_s = o.autoquit_s,
                          .start = sp,
                          .script = o.file,
+                         .default_host = scenario_host(sc),
                          .html_path = o.html};
         webui *w = webui_create(r, &wo, err, sizeof(err));
         if (!w) {
