@@ -225,3 +225,22 @@ def test_chunked_upload_reaches_the_app_whole(raw_servers):
     status, _r, _h, body = wh.request(aport, "POST", "/digest", body=chunks(BIG, 4096))
     assert status == 200
     assert body.decode() == "%d %s" % (len(BIG), hashlib.sha256(BIG).hexdigest())
+
+
+def test_file_wrapper_is_sent_whole_without_the_validator(procs, tmp_path):
+    """The validator hides wsgi.file_wrapper behind its own iterator; without
+    it aiserve takes the sendfile path (raw app, Flask's send_file, Django's
+    static serve), and also the one-item-list Content-Length path."""
+    static = open(os.path.join(wh.APPS, "static.txt"), "rb").read()
+    css = open(os.path.join(wh.APPS, "djsite", "static", "css", "site.css"), "rb").read()
+    for spec, path, want in (("raw_app:application", "/file", static),
+                             ("flask_app:app", "/file", static),
+                             ("djsite.wsgi:application", "/static/css/site.css", css)):
+        p, port = wh.start_aiserve(procs, tmp_path, [("module", spec)])
+        for method in ("GET", "HEAD"):
+            status, _r, headers, body = wh.request(port, method, path)
+            assert status == 200
+            lengths = [v for k, v in headers if k.lower() == "content-length"]
+            assert lengths == [str(len(want))], (spec, method, headers)
+            assert body == (want if method == "GET" else b"")
+        wh.stderr_of(p)
