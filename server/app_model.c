@@ -152,15 +152,14 @@ static int eng_thread_init(void *arg, char *err, size_t errlen)
     m->ctx = eng_ctx_create(m->em, &o, err, errlen);
     if (!m->ctx) return -1;
     /* Warm every batch size the batcher can form, so no request pays for
-     * building primitives (Triton users hit 50x slower first requests). */
-    int sizes[1024];
-    int n = 0;
-    for (int b = 1; b <= m->c.max_batch && n < 1024; b++) sizes[n++] = b;
-    if (!m->batch_dynamic) sizes[0] = m->c.max_batch, n = 1;
-    int rc = eng_ctx_warmup(m->ctx, sizes, n);
-    if (rc) {
-        snprintf(err, errlen, "warm-up failed: %s", eng_ctx_error(m->ctx));
-        return -1;
+     * building primitives (Triton users hit 50x slower first requests). A
+     * size that fails to warm is reported and left to fail per request
+     * (500), so one bad shape does not take the whole model down. */
+    int first = m->batch_dynamic ? 1 : m->c.max_batch;
+    for (int b = first; b <= m->c.max_batch; b++) {
+        if (eng_ctx_warmup(m->ctx, &b, 1))
+            fprintf(stderr, "aiserve: model '%s': warm-up at batch %d failed: %s\n", m->c.name, b,
+                    eng_ctx_error(m->ctx));
     }
     __atomic_store_n(&m->ready, 1, __ATOMIC_RELEASE);
     return 0;

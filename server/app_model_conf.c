@@ -213,7 +213,8 @@ int model_conf_read(app_model *app, const cfg *c, char *err, size_t errlen)
         if (!eq || routes[i][0] != '/' || !m)
             return bad(err, errlen, c, "model-route", i, routes[i],
                        "is not PATH=NAME with PATH starting '/' and NAME a model");
-        app->routes[app->nroutes++] = (mroute){strndup(routes[i], (size_t)(eq - routes[i])), m, app};
+        app->routes[app->nroutes++] =
+            (mroute){strndup(routes[i], (size_t)(eq - routes[i])), m, app};
     }
     app->img_lim.max_side = (int)cfg_int(c, "image-max-side");
     app->img_lim.max_pixels = cfg_int(c, "image-max-pixels");

@@ -126,9 +126,12 @@ static int parse_shape(ctx *c, int obj, kserve_tensor *t)
             count *= (size_t)v;
     }
     size_t esz = kserve_dtype_size(t->dtype);
-    if (over || (esz && count > c->max_bytes / esz) || (!esz && count > c->max_bytes))
+    if (over)
         return errf(c->err, c->errlen, 413, "input '%s': tensor is larger than the %zu-byte limit",
                     t->name, c->max_bytes);
+    if ((esz && count > c->max_bytes / esz) || (!esz && count > c->max_bytes))
+        return errf(c->err, c->errlen, 413, "input '%s': %zu bytes exceed the %zu-byte limit",
+                    t->name, count * (esz ? esz : 1), c->max_bytes);
     t->count = count;
     t->nbytes = count * esz;
     return 0;
