@@ -41,12 +41,25 @@ static int const_view(const ek_view *v)
     return v && v->data && v->dtype == ENG_FLOAT;
 }
 
+int ed_has_weights(eg_op op)
+{
+    return op == EG_OP_CONV || op == EG_OP_GEMM || op == EG_OP_MATMUL;
+}
+
 int ed_supports(const eng_model *m, int node, ek_view *const *in, int nin)
+{
+    return ed_eligible(m, node, in, nin) &&
+           (!ed_has_weights(m->g->nodes[node].op) || m->conv[node].ready);
+}
+
+int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin)
 {
     const eg_node *n = &m->g->nodes[node];
     if (!m->dnn || m->opts.reference_only || !in[0] || in[0]->dtype != ENG_FLOAT) return 0;
     switch (n->op) {
-    case EG_OP_CONV: return in[0]->rank == 4 && m->conv[node].ready;
+    case EG_OP_CONV:
+        return in[0]->rank == 4 && nin > 1 && const_view(in[1]) &&
+               (nin < 3 || !in[2] || const_view(in[2]));
     case EG_OP_MAXPOOL:
     case EG_OP_AVGPOOL: {
         if (in[0]->rank != 4) return 0;
@@ -237,22 +250,28 @@ static int create_pool(const eng_model *m, const eg_node *n, ek_view *const *in,
     return make_pd(m, n, &pd, out, l, err, errlen);
 }
 
-static int create_matmul(const eng_model *m, const eg_node *n, ek_view *const *in,
-                         const ek_view *out, ed_layer *l, char *err, size_t errlen)
+/* Gemm and MatMul with constant weights as an inner product: weights [N,K] in
+ * the layout oneDNN picks (reordered at load like a conv's), bias [N]. */
+static int create_ip(const eng_model *m, const eg_node *n, ek_view *const *in, const ek_view *out,
+                     const dnnl_memory_desc_t *wmd, ed_layer *l, char *err, size_t errlen)
 {
-    int tb = n->op == EG_OP_GEMM && eg_attr_int(n, "transB", 0);
     int64_t M = in[0]->dims[0], K = in[0]->dims[1], N = out->dims[1];
-    dnnl_dims_t sd = {M, K}, wd = {K, N}, bd = {1, N}, dd = {M, N};
+    dnnl_dims_t sd = {M, K}, wd = {N, K}, bd = {N}, dd = {M, N};
     dnnl_memory_desc_t src, wei, bia, dst;
     dnnl_memory_desc_init_by_tag(&src, 2, sd, dnnl_f32, dnnl_ab);
-    dnnl_memory_desc_init_by_tag(&wei, 2, wd, dnnl_f32, tb ? dnnl_ba : dnnl_ab);
-    dnnl_memory_desc_init_by_tag(&bia, 2, bd, dnnl_f32, dnnl_ab);
+    if (wmd)
+        wei = *wmd;
+    else
+        dnnl_memory_desc_init_by_tag(&wei, 2, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_a);
     dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab);
     int has_bias = n->op == EG_OP_GEMM && n->nin > 2 && n->in[2] >= 0;
-    dnnl_matmul_desc_t md;
-    if (dnnl_matmul_desc_init(&md, &src, &wei, has_bias ? &bia : NULL, &dst))
-        return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN rejected the matmul", n->name);
-    return make_pd(m, n, &md, out, l, err, errlen);
+    dnnl_inner_product_desc_t ipd;
+    if (dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src, &wei,
+                                             has_bias ? &bia : NULL, &dst))
+        return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN rejected the inner product",
+                      n->name);
+    return make_pd(m, n, &ipd, out, l, err, errlen);
 }
 
 int ed_create(const eng_model *m, int node, ek_view *const *in, const ek_view *out,
@@ -269,7 +288,7 @@ int ed_create(const eng_model *m, int node, ek_view *const *in, const ek_view *o
     else if (n->op == EG_OP_MAXPOOL || n->op == EG_OP_AVGPOOL)
         rc = create_pool(m, n, in, out, l, err, errlen);
     else
-        rc = create_matmul(m, n, in, out, l, err, errlen);
+        rc = create_ip(m, n, in, out, wmd, l, err, errlen);
     if (rc) return rc;
     if (dnnl_primitive_create(&l->prim, l->pd) != dnnl_success) {
         l->prim = NULL;
@@ -310,7 +329,12 @@ int ed_reorder_conv(const eng_model *m, const eg_node *n, const ek_view *w,
 {
     int64_t G = eg_attr_int(n, "group", 1);
     dnnl_memory_desc_t plain;
-    if (wmd->ndims == 5) {
+    if (n->op != EG_OP_CONV) {
+        /* ONNX B is [N,K] with transB, else [K,N]: "ab" or "ba" of dims {N,K} */
+        int tb = n->op == EG_OP_GEMM && eg_attr_int(n, "transB", 0);
+        dnnl_dims_t d = {tb ? w->dims[0] : w->dims[1], tb ? w->dims[1] : w->dims[0]};
+        dnnl_memory_desc_init_by_tag(&plain, 2, d, dnnl_f32, tb ? dnnl_ab : dnnl_ba);
+    } else if (wmd->ndims == 5) {
         dnnl_dims_t d = {G, w->dims[0] / G, w->dims[1], w->dims[2], w->dims[3]};
         dnnl_memory_desc_init_by_tag(&plain, 5, d, dnnl_f32, dnnl_goihw);
     } else {

@@ -31,10 +31,10 @@ static int prepare_weights(eng_model *m, const ei_views *v, char *err, size_t er
     if (!m->dnn) return 0;
     for (int ni = 0; ni < g->nnodes; ni++) {
         eg_node *n = &g->nodes[ni];
-        if (n->dead || n->op != EG_OP_CONV || n->nin < 2 || v->folded[ni]) continue;
+        if (n->dead || !ed_has_weights(n->op) || n->nin < 2 || v->folded[ni]) continue;
         ek_view *in[EG_MAX_IN] = {0};
         for (int k = 0; k < n->nin; k++) in[k] = n->in[k] >= 0 ? &v->view[n->in[k]] : NULL;
-        if (in[0]->rank != 4 || !in[1]->data || (n->nin > 2 && in[2] && !in[2]->data)) continue;
+        if (!ed_eligible(m, ni, in, n->nin)) continue;
         ed_layer l = {.sum_inplace = ed_sum_inplace(g, ni)};
         if (ed_create(m, ni, in, &v->view[n->out[0]], NULL, 1, &l, NULL, 0))
             continue; /* the reference kernel will run it */

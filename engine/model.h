@@ -51,8 +51,12 @@ typedef struct ed_layer {
  * activation that no later node reads, so the conv may write over it. */
 int ed_sum_inplace(const eg_graph *g, int ni);
 
-/* Can this node run on oneDNN (given its input views)? */
+/* Can this node run on oneDNN (given its input views)? ed_eligible ignores
+ * whether the weights were prepared; ed_supports requires it. */
 int ed_supports(const eng_model *m, int node, ek_view *const *in, int nin);
+int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin);
+/* Ops whose constant weights are reordered at load (Conv, Gemm, MatMul). */
+int ed_has_weights(eg_op op);
 /* Creates the primitive for node `node` at the given input/output views (NHWC for
  * rank-4 activations). `wmd` forces a weights layout (shared weights) or NULL.
  * l->sum_inplace is read on entry (set it or zero it), everything else written. */

@@ -135,7 +135,7 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
 {
     const eng_model *m = p->m;
     const eg_node *n = &m->g->nodes[ni];
-    int is_conv = n->op == EG_OP_CONV,
+    int is_conv = n->op == EG_OP_CONV, has_w = ed_has_weights(n->op),
         act = is_conv || n->op == EG_OP_MAXPOOL || n->op == EG_OP_AVGPOOL;
     int in0 = act ? in_layout(p, n->in[0], 1) : n->in[0];
     int sum = is_conv && n->sum_in >= 0 ? in_layout(p, n->sum_in, 1) : -1;
@@ -151,9 +151,9 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
     void *w = NULL;
     int inplace = sum >= 0 && ed_sum_inplace(m->g, ni) && p->kind[sum] == VK_ARENA;
     s->l.sum_inplace = inplace;
-    int rc = ed_create(m, ni, in, &p->v[out], is_conv ? &m->conv[ni].wmd : NULL, threads, &s->l,
-                       err, errlen);
-    if (is_conv && (rc || strstr(s->l.impl, "ref"))) {
+    int rc = ed_create(m, ni, in, &p->v[out], has_w ? &m->conv[ni].wmd : NULL, threads, &s->l, err,
+                       errlen);
+    if (has_w && (rc || strstr(s->l.impl, "ref"))) {
         /* The load-time layout does not suit this batch/thread count: let oneDNN
          * pick, and take that layout from the model's shared cache. */
         ed_layer_free(&s->l);
@@ -177,7 +177,7 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
     rc = add_arg(p, s, DNNL_ARG_SRC, in0, qmd(&s->l, dnnl_query_src_md, 0), NULL);
     rc = rc ? rc : add_arg(p, s, DNNL_ARG_DST, out, qmd(&s->l, dnnl_query_dst_md, 0), NULL);
     if (n->op == EG_OP_CONV || n->op == EG_OP_GEMM || n->op == EG_OP_MATMUL) {
-        void *wd = is_conv ? (w ? w : m->conv[ni].w) : in[1]->data;
+        void *wd = w ? w : m->conv[ni].w;
         rc = rc ? rc
                 : add_arg(p, s, DNNL_ARG_WEIGHTS, ARG_FIXED, qmd(&s->l, dnnl_query_weights_md, 0),
                           wd);
