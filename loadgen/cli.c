@@ -457,6 +457,11 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
         return errf(err, errlen, "--csv-full-history needs --csv PREFIX");
     if (o->nstages && o->rate <= 0 && o->stages[0].target <= 0)
         return errf(err, errlen, "--stage ramps the open model: give --rate or a first stage > 0");
+    if (o->host && !strstr(o->host, "://"))
+        return errf(err, errlen,
+                    "-H/--host takes the target URL (as in Locust), not '%s'; headers go in "
+                    "--header 'Name: value'",
+                    o->host);
     if (o->quick) o->headless = 1;
     return 0;
 }

@@ -317,10 +317,15 @@ int main(int argc, char **argv)
     }
     if (!sc) {
         fprintf(stderr, "aiload: %s\n", err);
+        size_t n = o.file ? strlen(o.file) : 0;
+        if (n > 3 && !strcmp(o.file + n - 3, ".py"))
+            fprintf(stderr, "aiload: scenarios are ini files, not Python: see docs/scenario.md "
+                            "(examples/locust/locustfile.ini is the article's locustfile)\n");
         return 2;
     }
     if (!o.run_time_s && o.nstages)
         for (size_t i = 0; i < o.nstages; i++) o.run_time_s += o.stages[i].duration_s;
+    if (!o.users && (o.rate > 0 || o.nstages)) o.users = 100; /* open model: connection cap */
     if (o.quick) {
         if (!o.users) o.users = 10;
         if (!o.run_time_s) o.run_time_s = 10;

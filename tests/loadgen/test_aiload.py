@@ -331,11 +331,20 @@ def test_bad_scenario_exits_2_naming_file_and_line(tmp_path, text, line, what):
     (["http://127.0.0.1:9/", "--csv-full-history"], "needs --csv"),
     (["http://127.0.0.1:9/", "--threads"], "needs a value"),
     (["-f", "/nonexistent.ini", "--headless"], "No such file"),
+    (["http://127.0.0.1:9/", "-H", "Accept: text/html"], "--header"),
+    (["-f", "/etc", "--headless"], "not a regular file"),
 ])
 def test_bad_command_line_exits_2_with_a_message(args, what):
     r = aiload(*args, timeout=10)
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert what in r.stderr, r.stderr
+
+
+def test_a_python_locustfile_gets_a_pointer_to_the_scenario_format(tmp_path):
+    lf = write(tmp_path, "locustfile.py", "from locust import HttpUser\n")
+    r = aiload("-f", lf, "--headless", timeout=10)
+    assert r.returncode == 2
+    assert f"{lf}:1:" in r.stderr and "docs/scenario.md" in r.stderr
 
 
 def test_help_lists_the_locust_flags():
