@@ -21,6 +21,15 @@
 
 #define TICK_MS 100
 
+/* The page loads and talks to nothing but this aiload, and no other site may
+ * frame it. The report inlines everything and carries its own, stricter
+ * policy (webui_report.c). */
+#define PAGE_CSP                                                                                   \
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "                 \
+    "frame-ancestors 'none'"
+#define REPORT_CSP                                                                                 \
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
+
 struct webui {
     runner *r;
     ev_loop *loop;
@@ -281,6 +290,7 @@ static void route_report(webui *w, const webui_req *q, webui_resp *p)
 {
     if (webui_report(w->r, w->script, &p->body)) return reply_text(p, 500, "out of memory\n");
     p->type = "text/html; charset=utf-8";
+    p->csp = REPORT_CSP;
     if (query_flag(q, "download")) attachment(p, "report", "html");
 }
 
@@ -336,6 +346,7 @@ static void handle(const webui_req *q, webui_resp *p, void *data)
 {
     webui *w = data;
     int is_get = webui_req_method_is(q, "GET") || webui_req_method_is(q, "HEAD");
+    p->csp = PAGE_CSP;
     if (webui_req_method_is(q, "POST") && cross_site(q))
         return reply_json_msg(p, 403, 0, "cross-site request refused (Origin does not match Host)");
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {

@@ -86,6 +86,7 @@ static void append_response(webui_conn *c, const webui_req *req, webui_resp *r, 
                r->status, http1_reason(r->status), r->type ? r->type : "text/plain; charset=utf-8",
                len, keep ? "keep-alive" : "close");
     if (r->disposition[0]) buf_printf(&c->out, "Content-Disposition: %s\r\n", r->disposition);
+    if (r->csp) buf_printf(&c->out, "Content-Security-Policy: %s\r\n", r->csp);
     buf_puts(&c->out, "\r\n");
     if (!webui_req_method_is(req, "HEAD") && len) buf_append(&c->out, body, len);
 }

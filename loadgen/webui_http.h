@@ -48,6 +48,7 @@ typedef struct webui_resp {
     const void *static_data; /* borrowed; must outlive the call (static storage) */
     size_t static_len;
     char disposition[160]; /* Content-Disposition value, or "" */
+    const char *csp;       /* Content-Security-Policy value, or NULL (static string) */
 } webui_resp;
 
 typedef void (*webui_handler)(const webui_req *req, webui_resp *resp, void *data);

@@ -148,6 +148,7 @@ async function report(file, art) {
   const errors = [];
   page.on('request', (r) => { if (!r.url().startsWith('file:')) requests.push(r.url()); });
   page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
   const out = {};
   try {
     await page.goto('file://' + path.resolve(file));

@@ -178,6 +178,8 @@ def history_json(report_html):
 
 
 def assert_self_contained(report_html):
+    assert "Content-Security-Policy\" content=\"default-src 'none'" in report_html, \
+        "the saved report forbids itself any fetch"
     assert not re.search(r"<script[^>]+src=", report_html), "no external scripts"
     assert not re.search(r"<link[^>]+href=", report_html), "no external stylesheets"
     assert not re.search(r"url\(\s*['\"]?https?:", report_html), "no remote CSS resources"
@@ -365,6 +367,8 @@ def test_unknown_paths_and_wrong_methods(procs, tmp_path, target):
     assert get(base + "/stop", b"x=1")[0] == 405
     st, hd, body = get(base + "/")
     assert st == 200 and hd["Content-Type"].startswith("text/html") and b"start-form" in body
+    assert "default-src 'self'" in hd["Content-Security-Policy"], "the page talks only to aiload"
+    assert "default-src 'none'" in get(base + "/stats/report")[1]["Content-Security-Policy"]
     st, hd, body = get(base + "/uplot.js")
     assert st == 200 and len(body) > 20000
 
