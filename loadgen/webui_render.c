@@ -8,9 +8,6 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
-#include <time.h>
-
-#include "loadgen/webui_assets.h"
 
 /* Indexes into runner_entry.pct_ms (Locust's PERCENTILES_TO_REPORT). */
 enum { P50, P66, P75, P80, P90, P95, P98, P99, P999, P9999, P100 };
