@@ -441,7 +441,7 @@ static void *control_main(void *arg)
         pthread_mutex_unlock(&r->mu);
         int users, inflight;
         double cpu;
-        collect(r, &users, &inflight, &cpu);
+        int late = collect(r, &users, &inflight, &cpu);
         pthread_mutex_lock(&r->mu);
         r->user_count = users;
         r->cpu = cpu;
@@ -461,11 +461,14 @@ static void *control_main(void *arg)
         }
         if (stopping) {
             double waited = now > r->stop_ns ? (double)(now - r->stop_ns) / 1e9 : 0;
-            if (inflight > 0 && waited < r->opts.stop_timeout_s) continue;
-            if (inflight > 0) {
+            /* a worker that did not answer may still hold requests or stats */
+            if ((inflight > 0 || late) && waited < r->opts.stop_timeout_s) continue;
+            if (inflight > 0 || late) {
                 send_all(r, LG_ABORT, 0);
                 pthread_mutex_unlock(&r->mu);
-                collect(r, &users, &inflight, &cpu);
+                /* after an abort every worker answers promptly; wait longer to be sure */
+                for (int i = 0; i < 10 && collect(r, &users, &inflight, &cpu); i++) {
+                }
                 pthread_mutex_lock(&r->mu);
                 merge_second(r, 0);
             }

@@ -181,7 +181,8 @@ static void user_next(lg_worker *w, lg_conn *c, uint64_t intended, uint64_t now)
     const sc_class *k = &w->sc->classes[c->cls];
     const sc_request *r;
     const lg_pre *pre;
-    if (c->on_start_next < k->non_start) {
+    c->starting = c->on_start_next < k->non_start;
+    if (c->starting) {
         pre = &w->pre_start[c->cls][c->on_start_next];
         r = &k->on_start[c->on_start_next++];
     } else {
@@ -216,7 +217,7 @@ void worker_request_done(lg_worker *w, lg_conn *c, int failed, uint64_t now)
     }
     const sc_class *k = &w->sc->classes[c->cls];
     uint64_t at = now;
-    if (c->on_start_next >= k->non_start || k->non_start == 0) {
+    if (!c->starting) { /* no think time after on_start requests, as in Locust */
         if (k->wait == SC_WAIT_PACING)
             at = c->pace_next > now ? c->pace_next : now;
         else

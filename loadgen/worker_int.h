@@ -41,9 +41,10 @@ typedef struct lg_conn {
     conn_state state;
     int cls;
     int retiring;
-    int reused;  /* the socket already carried a response */
-    int retried; /* this request was resent once after a stale keep-alive */
-    int waking;  /* a wake for this user is in the heap */
+    int reused;   /* the socket already carried a response */
+    int retried;  /* this request was resent once after a stale keep-alive */
+    int waking;   /* a wake for this user is in the heap */
+    int starting; /* the request in flight is an on_start request */
     uint64_t user_id, seq, rng;
     size_t on_start_next, seq_next;
     uint64_t pace_next; /* constant_pacing: intended start of the next task */

@@ -268,6 +268,26 @@ def test_article_locustfile_scenario_runs(server, tmp_path):
     assert "Response time percentiles (approximated)" in r.stdout
 
 
+def test_on_start_runs_once_per_user_then_tasks_without_think_time(server, tmp_path):
+    sc = write(tmp_path, "s.ini", f"""
+[user U]
+host = http://127.0.0.1:{server}
+wait_time = between(5, 15)
+[on_start U]
+path = /chunked
+[on_start U]
+path = /echo
+method = POST
+[task U]
+path = /hello
+""")
+    r, js = run_json(tmp_path, "-f", sc, "--headless", "-u", 3, "-r", 30, "-t", 1.5)
+    assert r.returncode == 0, r.stdout + r.stderr
+    paths = server_counts(server)["paths"]
+    assert paths == {"/chunked": 3, "/echo": 3, "/hello": 3}, paths
+    assert js["requests"] == 9
+
+
 def test_open_model_ramping_stages_follow_the_integral(server, tmp_path):
     # 0 -> 200/s over 2 s, then 200/s for 1 s: 200 + 200 = 400 arrivals
     r, js = run_json(tmp_path, f"http://127.0.0.1:{server}/hello", "-c", 8, "--rate", 0.001,
