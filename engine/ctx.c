@@ -1,8 +1,15 @@
 /* ctx: eng_ctx, one inference stream over a shared model. Plans (primitives,
  * memory layout) are built per batch size on first use and kept; the arena and
- * scratchpad grow to the largest plan built so far. */
+ * scratchpad grow to the largest plan built so far.
+ *
+ * Thread policy for threads > 1: a batch of at least `threads` items is split
+ * into chunks run by 1-thread sub-contexts on our own pthreads, which block on
+ * a condition variable between runs (no spinning, no OpenMP pool). A smaller
+ * batch runs each layer on `threads` OpenMP threads instead (libgomp spins per
+ * OMP_WAIT_POLICY / GOMP_SPINCOUNT). */
 #include "engine/model.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +22,94 @@ struct eng_ctx {
     size_t arena_sz, scratch_sz;
     dnnl_stream_t stream;
     char err[ENG_ERRLEN];
+    /* batch splitting (threads > 1 and a dynamic batch) */
+    int nsub;
+    eng_ctx **subs;      /* nsub 1-thread contexts; subs[0] runs on the caller */
+    pthread_t *tids;     /* nsub - 1 helpers */
+    const void **sub_in; /* [nsub][ninputs] */
+    void **sub_out;      /* [nsub][noutputs] */
+    int *sub_batch, *sub_rc;
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    unsigned gen;
+    int pending, quit;
 };
+
+typedef struct helper_arg {
+    eng_ctx *c;
+    int k;
+} helper_arg;
+
+static void run_sub(eng_ctx *c, int k)
+{
+    const eng_model *m = c->m;
+    c->sub_rc[k] = c->sub_batch[k] ? eng_ctx_run(c->subs[k], c->sub_batch[k],
+                                                 c->sub_in + (size_t)k * m->g->ninputs,
+                                                 c->sub_out + (size_t)k * m->g->noutputs)
+                                   : 0;
+}
+
+static void *helper_main(void *p)
+{
+    helper_arg a = *(helper_arg *)p;
+    free(p);
+    eng_ctx *c = a.c;
+    unsigned seen = 0;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->quit && c->gen == seen) pthread_cond_wait(&c->go, &c->mu);
+        if (c->quit) break;
+        seen = c->gen;
+        pthread_mutex_unlock(&c->mu);
+        run_sub(c, a.k);
+        pthread_mutex_lock(&c->mu);
+        if (--c->pending == 0) pthread_cond_signal(&c->done);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+static void stop_helpers(eng_ctx *c, int started)
+{
+    pthread_mutex_lock(&c->mu);
+    c->quit = 1;
+    pthread_cond_broadcast(&c->go);
+    pthread_mutex_unlock(&c->mu);
+    for (int k = 0; k < started; k++) pthread_join(c->tids[k], NULL);
+}
+
+/* Sets up nsub 1-thread sub-contexts and nsub - 1 helper threads. */
+static int setup_split(eng_ctx *c, char *err, size_t errlen)
+{
+    const eng_model *m = c->m;
+    int n = c->threads, chunk = (c->max_batch + n - 1) / n;
+    c->subs = calloc((size_t)n, sizeof(*c->subs));
+    c->tids = calloc((size_t)n, sizeof(*c->tids));
+    c->sub_in = calloc((size_t)n * (size_t)(m->g->ninputs + 1), sizeof(void *));
+    c->sub_out = calloc((size_t)n * (size_t)(m->g->noutputs + 1), sizeof(void *));
+    c->sub_batch = calloc((size_t)n, sizeof(int));
+    c->sub_rc = calloc((size_t)n, sizeof(int));
+    if (!c->subs || !c->tids || !c->sub_in || !c->sub_out || !c->sub_batch || !c->sub_rc)
+        return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+    eng_ctx_opts so = {.threads = 1, .max_batch = chunk};
+    for (int k = 0; k < n; k++)
+        if (!(c->subs[k] = eng_ctx_create(m, &so, err, errlen))) return -ENG_ENOMEM;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->go, NULL);
+    pthread_cond_init(&c->done, NULL);
+    c->nsub = n;
+    for (int k = 1; k < n; k++) {
+        helper_arg *a = malloc(sizeof(*a));
+        if (a) *a = (helper_arg){c, k};
+        if (!a || pthread_create(&c->tids[k - 1], NULL, helper_main, a)) {
+            free(a);
+            stop_helpers(c, k - 1);
+            c->nsub = 0;
+            return eg_err(err, errlen, ENG_ENOMEM, "cannot start helper threads");
+        }
+    }
+    return 0;
+}
 
 eng_ctx *eng_ctx_create(const eng_model *m, const eng_ctx_opts *opts, char *err, size_t errlen)
 {
@@ -49,12 +143,29 @@ eng_ctx *eng_ctx_create(const eng_model *m, const eng_ctx_opts *opts, char *err,
         free(c);
         return NULL;
     }
+    if (threads > 1 && !m->fixed_batch && max_batch >= threads && setup_split(c, err, errlen)) {
+        eng_ctx_free(c);
+        return NULL;
+    }
     return c;
 }
 
 void eng_ctx_free(eng_ctx *c)
 {
     if (!c) return;
+    if (c->nsub) {
+        stop_helpers(c, c->nsub - 1);
+        pthread_mutex_destroy(&c->mu);
+        pthread_cond_destroy(&c->go);
+        pthread_cond_destroy(&c->done);
+    }
+    for (int k = 0; c->subs && k < c->threads; k++) eng_ctx_free(c->subs[k]);
+    free(c->subs);
+    free(c->tids);
+    free(c->sub_in);
+    free(c->sub_out);
+    free(c->sub_batch);
+    free(c->sub_rc);
     for (int b = 0; b <= c->max_batch; b++) ep_plan_free(c->plans[b]);
     free(c->plans);
     free(c->arena);
@@ -90,6 +201,38 @@ static ep_plan *get_plan(eng_ctx *c, int batch)
     return p;
 }
 
+/* Runs chunks of the batch on the sub-contexts, chunk 0 on the caller. */
+static int run_split(eng_ctx *c, int batch, const void *const *inputs, void *const *outputs)
+{
+    const eng_model *m = c->m;
+    int n = c->nsub, ni = m->g->ninputs, no = m->g->noutputs, start = 0;
+    for (int k = 0; k < n; k++) {
+        c->sub_batch[k] = batch / n + (k < batch % n);
+        for (int i = 0; i < ni; i++)
+            c->sub_in[k * ni + i] = (const char *)inputs[i] + (size_t)start * m->ins[i].item_count *
+                                                                  eg_dtype_size(m->ins[i].dtype);
+        for (int i = 0; i < no; i++)
+            c->sub_out[k * no + i] = (char *)outputs[i] + (size_t)start * m->outs[i].item_count *
+                                                              eg_dtype_size(m->outs[i].dtype);
+        start += c->sub_batch[k];
+    }
+    pthread_mutex_lock(&c->mu);
+    c->pending = n - 1;
+    c->gen++;
+    pthread_cond_broadcast(&c->go);
+    pthread_mutex_unlock(&c->mu);
+    run_sub(c, 0);
+    pthread_mutex_lock(&c->mu);
+    while (c->pending) pthread_cond_wait(&c->done, &c->mu);
+    pthread_mutex_unlock(&c->mu);
+    for (int k = 0; k < n; k++)
+        if (c->sub_rc[k]) {
+            snprintf(c->err, sizeof(c->err), "%s", eng_ctx_error(c->subs[k]));
+            return c->sub_rc[k];
+        }
+    return 0;
+}
+
 int eng_ctx_run(eng_ctx *c, int batch, const void *const *inputs, void *const *outputs)
 {
     if (!c) return -ENG_EINVAL;
@@ -104,6 +247,7 @@ int eng_ctx_run(eng_ctx *c, int batch, const void *const *inputs, void *const *o
     for (int k = 0; k < g->noutputs; k++)
         if (!outputs || !outputs[k])
             return eg_err(c->err, sizeof(c->err), ENG_EINVAL, "output %d is NULL", k);
+    if (c->nsub && batch >= c->nsub) return run_split(c, batch, inputs, outputs);
     ep_plan *p = get_plan(c, batch);
     if (!p) return -ENG_EBACKEND;
     ed_set_threads(c->threads);
@@ -144,6 +288,13 @@ size_t eng_ctx_describe(eng_ctx *c, int batch, char *buf, size_t cap)
 {
     if (cap) buf[0] = 0;
     if (!c || batch < 1 || batch > c->max_batch) return 0;
+    if (c->nsub && batch >= c->nsub) {
+        int k = snprintf(buf, cap, "batch split over %d threads, %d items each at most:\n", c->nsub,
+                         (batch + c->nsub - 1) / c->nsub);
+        size_t used = k > 0 && (size_t)k < cap ? (size_t)k : 0;
+        return used + eng_ctx_describe(c->subs[0], (batch + c->nsub - 1) / c->nsub, buf + used,
+                                       cap - used);
+    }
     ep_plan *p = get_plan(c, batch);
     if (!p) return 0;
     size_t n = ep_plan_describe(p, buf, cap);

@@ -303,3 +303,27 @@ Test(engine, strerror_names_every_status)
     for (int s = 0; s <= ENG_EBACKEND; s++) cr_expect_str_neq(eng_strerror(-s), "unknown error");
     cr_expect_str_eq(eng_strerror(-99), "unknown error");
 }
+
+/* threads > 1 splits a batch over 1-thread sub-contexts on blocking pthreads:
+ * results must equal the 1-thread context's, for even and odd batches. */
+Test(engine, a_two_thread_context_gives_the_same_results_on_split_batches)
+{
+    eng_model *m = load(DIGITS, 0);
+    eng_ctx *one = ctx(m, 1, 9), *two = ctx(m, 2, 9);
+    float x[9 * 64], y1[90], y2[90];
+    for (int i = 0; i < 9 * 64; i++) x[i] = (float)((i * 7919) % 17) / 16.0f;
+    const void *in[1] = {x};
+    for (int b = 1; b <= 9; b += 2) {
+        void *o1[1] = {y1}, *o2[1] = {y2};
+        cr_assert_eq(eng_ctx_run(one, b, in, o1), 0);
+        cr_assert_eq(eng_ctx_run(two, b, in, o2), 0, "%s", eng_ctx_error(two));
+        for (int i = 0; i < b * 10; i++)
+            cr_expect_float_eq(y1[i], y2[i], 1e-5f, "batch %d item %d", b, i);
+    }
+    char buf[4096];
+    eng_ctx_describe(two, 8, buf, sizeof(buf));
+    cr_expect_neq(strstr(buf, "split over 2 threads"), NULL, "%s", buf);
+    eng_ctx_free(one);
+    eng_ctx_free(two);
+    eng_model_free(m);
+}
