@@ -15,15 +15,19 @@
  * context may move between threads as long as calls never overlap.
  *
  * Thread policy: a context with threads == 1 never starts a thread of any kind; the
- * calling thread does all the work. With threads > 1 the backend (oneDNN on OpenMP)
- * runs each primitive on a pool of `threads` threads owned by the calling thread;
- * libgomp lets those threads spin between primitives (OMP_WAIT_POLICY and
- * GOMP_SPINCOUNT in the environment control it), which steals CPU from a server
- * between requests: prefer N processes or threads with 1-thread contexts.
+ * calling thread does all the work. With threads > 1 (dynamic-batch models), a
+ * batch of at least `threads` items is split into chunks run by 1-thread
+ * sub-contexts on threads the context owns, which block on a condition variable
+ * between runs (no spinning). A smaller batch (e.g. batch 1) runs each layer on
+ * `threads` OpenMP threads owned by the calling thread; libgomp lets those spin
+ * between layers (OMP_WAIT_POLICY and GOMP_SPINCOUNT, read at process start),
+ * which steals CPU from a server between requests and degrades badly when the
+ * cores are shared: prefer N processes or threads with 1-thread contexts.
  *
  * Fork rule: eng_model_load never creates a thread or an OpenMP pool, so a process
  * may load models and then fork; contexts must be created after the fork (in the
- * worker). Forking while a threads > 1 context exists is undefined (libgomp hangs).
+ * worker). Forking while a threads > 1 context exists is undefined (its threads do
+ * not survive the fork, and libgomp hangs).
  *
  * Errors: functions return 0 or a negative eng_status; loaders return NULL and
  * write a message naming what is wrong (the node, the tensor, the byte offset) into
