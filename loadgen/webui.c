@@ -294,6 +294,18 @@ static void route_report(webui *w, const webui_req *q, webui_resp *p)
     if (query_flag(q, "download")) attachment(p, "report", "html");
 }
 
+static void route_metrics(webui *w, const webui_req *q, webui_resp *p)
+{
+    (void)q;
+    runner_snapshot *s = runner_snapshot_take(w->r);
+    if (!s || webui_render_metrics(s, &p->body)) {
+        runner_snapshot_free(s);
+        return reply_text(p, 500, "out of memory\n");
+    }
+    runner_snapshot_free(s);
+    p->type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
 static void route_defaults(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
@@ -321,6 +333,7 @@ static const struct route {
     {"GET", "/stats/summary", route_summary},
     {"GET", "/stats/report", route_report},
     {"GET", "/defaults", route_defaults},
+    {"GET", "/metrics", route_metrics},
 };
 
 /* A browser sends Origin with every cross-site POST: a page elsewhere must not

@@ -7,7 +7,8 @@
  * GET /stop, GET /stats/reset, GET /stats/requests, GET /stats/history,
  * GET /stats/requests/csv, /stats/requests_full_history/csv,
  * /stats/failures/csv, /exceptions/csv, GET /exceptions, GET /stats/summary
- * (JSON), GET /stats/report[?download=1], GET /defaults (the form's values).
+ * (JSON), GET /stats/report[?download=1], GET /defaults (the form's values),
+ * GET /metrics (Prometheus).
  * See docs/webui.md.
  *
  * Ownership: the runner is borrowed and must outlive the webui; option

@@ -244,3 +244,77 @@ size_t webui_history_downsample(const runner_history_point *in, size_t n, runner
     }
     return m;
 }
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static int prom_label(buf *b, const char *v)
+{
+    int rc = 0;
+    for (const char *p = v; *p && !rc; p++) {
+        if (*p == '\\' || *p == '"')
+            rc = buf_printf(b, "\\%c", *p);
+        else if (*p == '\n')
+            rc = buf_puts(b, "\\n");
+        else
+            rc = buf_append(b, p, 1);
+    }
+    return rc;
+}
+
+static int prom_series(buf *b, const char *metric, const runner_entry *e, const char *extra,
+                       double v)
+{
+    int rc = buf_printf(b, "%s{method=\"", metric) | prom_label(b, e->method);
+    rc |= buf_puts(b, "\",name=\"") | prom_label(b, e->name);
+    return rc | buf_printf(b, "\"%s} %.9g\n", extra ? extra : "", isfinite(v) ? v : 0);
+}
+
+static int prom_family(buf *b, const runner_snapshot *s, const char *metric, const char *type,
+                       const char *help, int which)
+{
+    static const struct {
+        const char *q;
+        int idx;
+    } qs[] = {{",quantile=\"0.5\"", P50},
+              {",quantile=\"0.95\"", P95},
+              {",quantile=\"0.99\"", P99},
+              {",quantile=\"0.999\"", P999},
+              {",quantile=\"1\"", P100}};
+    int rc = buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", metric, help, metric, type);
+    size_t rows = s->nentries < WEBUI_MAX_ROWS ? s->nentries : WEBUI_MAX_ROWS;
+    for (size_t i = 0; i <= rows; i++) {
+        const runner_entry *e = i < rows ? &s->entries[i] : &s->total;
+        switch (which) {
+        case 0: rc |= prom_series(b, metric, e, NULL, (double)e->num_requests); break;
+        case 1: rc |= prom_series(b, metric, e, NULL, (double)e->num_failures); break;
+        case 2: rc |= prom_series(b, metric, e, NULL, e->current_rps); break;
+        case 3: rc |= prom_series(b, metric, e, NULL, e->current_fail_per_sec); break;
+        default:
+            for (size_t k = 0; k < sizeof(qs) / sizeof(qs[0]); k++)
+                rc |= prom_series(b, metric, e, qs[k].q, e->pct_ms[qs[k].idx] / 1000.0);
+        }
+    }
+    return rc;
+}
+
+int webui_render_metrics(const runner_snapshot *s, buf *out)
+{
+    static const char *const states[] = {"ready", "spawning", "running", "stopping", "stopped"};
+    int rc = buf_puts(out, "# HELP aiload_users Users running now.\n# TYPE aiload_users gauge\n");
+    rc |= buf_printf(out, "aiload_users %d\n", s->user_count);
+    rc |= buf_puts(out, "# HELP aiload_state The runner state (1 for the current one).\n"
+                        "# TYPE aiload_state gauge\n");
+    for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        rc |= buf_printf(out, "aiload_state{state=\"%s\"} %d\n", states[i],
+                         !strcmp(states[i], runner_state_name(s->state)));
+    rc |= buf_puts(out, "# HELP aiload_fail_ratio Failures over requests, whole run.\n"
+                        "# TYPE aiload_fail_ratio gauge\naiload_fail_ratio ");
+    rc |= jnum(out, s->fail_ratio) | buf_puts(out, "\n");
+    rc |= prom_family(out, s, "aiload_requests_total", "counter", "Requests sent, by name.", 0);
+    rc |= prom_family(out, s, "aiload_failures_total", "counter", "Failed requests, by name.", 1);
+    rc |= prom_family(out, s, "aiload_current_rps", "gauge", "Requests per second now.", 2);
+    rc |=
+        prom_family(out, s, "aiload_current_fail_per_sec", "gauge", "Failures per second now.", 3);
+    rc |= prom_family(out, s, "aiload_response_time_seconds", "gauge",
+                      "Response time quantiles over the whole run (corrected latency).", 4);
+    return rc ? -ENOMEM : 0;
+}

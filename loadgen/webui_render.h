@@ -55,6 +55,12 @@ typedef struct webui_report_meta {
 int webui_render_report(const runner_snapshot *s, const runner_history_point *p, size_t n,
                         const webui_report_meta *meta, buf *out);
 
+/* GET /metrics: Prometheus text exposition (version 0.0.4) of the snapshot,
+ * named like locust_exporter's series with an aiload_ prefix: users, state,
+ * requests and failures per name (counters), current rates, whole-run
+ * response-time quantiles in seconds, fail ratio. */
+int webui_render_metrics(const runner_snapshot *s, buf *out);
+
 /* Appends s as a JSON string literal; invalid UTF-8 becomes U+FFFD. */
 int webui_json_str(buf *out, const char *s);
 

@@ -233,3 +233,23 @@ Test(webui_render, run_time_accepts_locust_forms_and_rejects_the_rest)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_assert_eq(webui_parse_run_time(bad[i], &s), -EINVAL, "'%s' is refused", bad[i]);
 }
+
+Test(webui_render, metrics_are_prometheus_text_with_escaped_labels)
+{
+    runner_snapshot *s = snap(1, "/a\"b\\c\nd");
+    s->entries[0].pct_ms[7] = 12.5; /* p99 */
+    buf b = BUF_INIT;
+    cr_assert_eq(webui_render_metrics(s, &b), 0);
+    cr_assert(strstr(b.data, "# TYPE aiload_requests_total counter\n"));
+    cr_assert(strstr(b.data, "aiload_state{state=\"running\"} 1\n"));
+    cr_assert(
+        strstr(b.data, "aiload_requests_total{method=\"GET\",name=\"/a\\\"b\\\\c\\nd0\"} 100\n"),
+        "%s", b.data);
+    cr_assert(strstr(b.data, "name=\"/a\\\"b\\\\c\\nd0\",quantile=\"0.99\"} 0.0125\n"), "%s",
+              b.data);
+    cr_assert(strstr(b.data, "aiload_requests_total{method=\"\",name=\"Aggregated\"}"));
+    for (const char *l = b.data; *l; l = strchr(l, '\n') + 1) /* every line ends */
+        cr_assert(strchr(l, '\n'));
+    buf_free(&b);
+    snap_free(s);
+}

@@ -263,6 +263,12 @@ def test_stats_requests_carries_both_locust_key_sets(procs, tmp_path, target):
     assert d["stats"][-1]["name"] == "Aggregated"
     assert d["state"] in ("spawning", "running")
     assert d["host"] == target
+    st, hd, body = get(base + "/metrics")
+    assert st == 200 and hd["Content-Type"].startswith("text/plain; version=0.0.4")
+    m = re.search(rb'aiload_requests_total\{method="",name="Aggregated"\} (\d+)', body)
+    assert m and int(m.group(1)) > 0, body[:500]
+    assert re.search(rb'aiload_response_time_seconds\{method="GET",name="/hello",quantile="0.99"\} ',
+                     body)
     assert get(base + "/stop")[0] == 200
     wait_for(lambda: stats(base)["state"] == "stopped", what="stopped")
 
