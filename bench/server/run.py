@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""aiserve core overhead: the built-in C hello handler vs Debian's nginx
+(`return 200 "hello\\n"`), both with 1 and 2 workers, access logs off on both,
+under the same wrk load (-t1, same connections). Repetitions are interleaved
+(nginx, aiserve, nginx, aiserve, ...) so machine noise hits both alike;
+prints per-run numbers, then medians of RPS and p99 and the ratios.
+
+    bench/server/run.py [--rounds 3] [--seconds 5] [--connections 16]
+                        [--aiserve build/aiserve]
+"""
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+NGINX_CONF = """\
+user root;
+worker_processes {workers};
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+daemon off;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    default_type text/plain;
+    keepalive_requests 1000000;
+    server {{
+        listen 127.0.0.1:{port} backlog=1024;
+        location / {{ return 200 "hello\\n"; }}
+    }}
+}}
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def start_nginx(workers, tmp):
+    port = free_port()
+    d = os.path.join(tmp, f"nginx{workers}")
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(workers=workers, dir=d, port=port))
+    p = subprocess.Popen(["/usr/sbin/nginx", "-c", conf, "-p", d], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_port(port)
+    return p, f"http://127.0.0.1:{port}/"
+
+
+def start_aiserve(binary, workers):
+    port = free_port()
+    p = subprocess.Popen([binary, f"--http=127.0.0.1:{port}", f"--processes={workers}",
+                          "--disable-logging", "--listen=1024"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_port(port)
+    return p, f"http://127.0.0.1:{port}/hello"
+
+
+def to_ms(v, unit):
+    return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url, seconds, conns):
+    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", url],
+                         capture_output=True, text=True, timeout=seconds + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sock = re.search(r"Socket errors: (.*)", out)
+    return rps, to_ms(m.group(1), m.group(2)), (errs.group(1) if errs else "0"), (
+        sock.group(1) if sock else "none")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--aiserve", default=os.path.join(ROOT, "build", "aiserve"))
+    a = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="aiserve-bench-")
+    servers, procs = {}, []
+    try:
+        for w in (1, 2):
+            p, url = start_nginx(w, tmp)
+            procs.append(p)
+            servers[("nginx", w)] = url
+            p, url = start_aiserve(a.aiserve, w)
+            procs.append(p)
+            servers[("aiserve", w)] = url
+        res = {k: [] for k in servers}
+        print(f"wrk -t1 -c{a.connections} -d{a.seconds}s, {a.rounds} interleaved rounds, "
+              f"{os.cpu_count()} CPUs")
+        for r in range(a.rounds):
+            for w in (1, 2):
+                for name in ("nginx", "aiserve"):
+                    rps, p99, non2xx, sockerr = wrk(servers[(name, w)], a.seconds, a.connections)
+                    res[(name, w)].append((rps, p99))
+                    print(f"  round {r + 1} {name:8s} {w} worker(s): {rps:10.0f} RPS  "
+                          f"p99 {p99:7.3f} ms  non-2xx {non2xx}  socket errors {sockerr}",
+                          flush=True)
+        print()
+        print(f"{'workers':>7} | {'nginx RPS':>10} | {'aiserve RPS':>11} | {'ratio':>5} | "
+              f"{'nginx p99':>9} | {'aiserve p99':>11}")
+        for w in (1, 2):
+            n = res[("nginx", w)]
+            s = res[("aiserve", w)]
+            nr, sr = statistics.median(x[0] for x in n), statistics.median(x[0] for x in s)
+            np_, sp = statistics.median(x[1] for x in n), statistics.median(x[1] for x in s)
+            print(f"{w:>7} | {nr:10.0f} | {sr:11.0f} | {sr / nr:5.2f} | {np_:7.3f}ms | "
+                  f"{sp:9.3f}ms")
+    finally:
+        for p in procs:
+            try:
+                os.killpg(p.pid, 15)
+                p.wait(timeout=10)
+            except Exception:  # noqa: BLE001
+                os.killpg(p.pid, 9)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
