@@ -7,4 +7,4 @@ B=${AISERVE_BUILD:-build}
 for p in aiserve aiinfer aiload; do
     "$B/$p" --version
 done
-echo "demo: the server and load tester are not built yet; nothing to serve."
+examples/models/demo.sh "$B"
