@@ -578,3 +578,63 @@ Test(wsgi_call, path_decode_splits_query_and_rejects_bad_escapes)
     cr_assert_eq(wsgi_path_decode("/%00", 4, out, &q, &ql), -1);
     cr_assert_eq(wsgi_path_decode("/%4", 3, out, &q, &ql), -1);
 }
+
+Test(wsgi_call, system_exit_in_the_app_is_a_500_not_an_exit)
+{
+    const char *src = "import sys\n"
+                      "def app(env, sr):\n"
+                      "    sys.exit(3)\n";
+    mem_io m = {0};
+    wsgi_request rq = get("GET", "/");
+    cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR);
+    cr_assert_eq(m.status, 500);
+    cr_assert(strstr(m.log.data, "SystemExit"));
+    mem_done(&m);
+}
+
+Test(wsgi_call, exception_in_close_is_logged_after_a_complete_response)
+{
+    const char *src = "class Body(list):\n"
+                      "    def close(self): raise OSError('close-failed')\n"
+                      "def app(env, sr):\n"
+                      "    sr('200 OK', [('Content-Type', 'text/plain')])\n"
+                      "    return Body([b'done'])\n";
+    mem_io m = {0};
+    wsgi_request rq = get("GET", "/");
+    cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
+    cr_assert_str_eq(m.out.data, "done");
+    cr_assert(m.ok);
+    cr_assert(strstr(m.log.data, "close-failed"));
+    mem_done(&m);
+}
+
+Test(wsgi_call, none_as_the_result_is_an_app_error)
+{
+    const char *src = "NO_VALIDATE = 1\n"
+                      "def app(env, sr):\n"
+                      "    sr('200 OK', [])\n";
+    mem_io m = {0};
+    wsgi_request rq = get("GET", "/");
+    cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR);
+    cr_assert_eq(m.status, 500);
+    mem_done(&m);
+}
+
+Test(wsgi_call, bad_status_lines_are_refused)
+{
+    const char *bad[] = {"'200'", "'20 OK'", "'abc OK'", "b'200 OK'", "'200 O\\nK'", "200"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        char src[256];
+        snprintf(src, sizeof(src),
+                 "NO_VALIDATE = 1\n"
+                 "def app(env, sr):\n"
+                 "    sr(%s, [])\n"
+                 "    return [b'x']\n",
+                 bad[i]);
+        mem_io m = {0};
+        wsgi_request rq = get("GET", "/");
+        cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR, "%s", bad[i]);
+        cr_assert_eq(m.status, 500);
+        mem_done(&m);
+    }
+}
