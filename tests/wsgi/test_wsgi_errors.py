@@ -113,3 +113,13 @@ def test_client_disconnect_mid_stream_calls_close(procs, tmp_path):
     assert wh.wait_for(lambda: wh.get(port, "/closed")[3] == b"closed 1\n", timeout=20), \
         "close() was called on the response after the client went away"
     assert wh.get(port, "/")[0] == 200
+
+
+def test_import_error_with_lazy_apps_and_need_app_exits_nonzero(procs, tmp_path):
+    p, _port = wh.start_aiserve(procs, tmp_path, [("module", "broken_import:application"),
+                                                  ("lazy-apps", "true"), ("processes", "2"),
+                                                  ("need-app", "true")], wait=False)
+    rc = p.wait(timeout=30)
+    err = p.stderr.read().decode(errors="replace")
+    assert rc != 0
+    assert "ModuleNotFoundError: No module named 'no_such_module_for_aiserve_tests'" in err
