@@ -64,3 +64,16 @@ def test_article_ini_runs_unchanged_but_for_the_bind_address(procs, tmp_path):
     p = procs.start([binary("aiserve"), str(ini)], cwd=os.path.join(ROOT, "examples", "article"))
     wait_port(port, timeout=120, proc=p)
     assert wh.get(port, "/", timeout=60)[3] == b"Hello, World!"
+
+
+def test_article_io_demo_calls_its_upstream_with_requests(procs, tmp_path):
+    article = os.path.join(ROOT, "examples", "article")
+    up = free_port()
+    u = procs.start([wh.PY, os.path.join(article, "upstream.py"), str(up)])
+    wait_port(up, timeout=20, proc=u)
+    _p, port = wh.start_aiserve(procs, tmp_path, [
+        ("module", "io_demo:app"), ("pythonpath", article), ("processes", "2"), ("threads", "4"),
+        ("env", "UPSTREAM=http://127.0.0.1:%d/delay/0.1" % up)])
+    status, _r, _h, body = wh.get(port, "/")
+    assert status == 200
+    assert b'"delay":0.1' in body.replace(b" ", b"")
