@@ -144,7 +144,7 @@ Test(http1, chunked_rejects_bad_framing)
 {
     static const char *const bad[] = {"x\r\n", "3\r\nabcX", "\r\n", "12345678901234567\r\n",
                                       "3\r\nabc\r\n0\r\nA\0B\r\n\r\n"};
-    static const size_t lens[] = {3, 8, 2, 19, 20};
+    static const size_t lens[] = {3, 7, 2, 19, 18};
     for (size_t i = 0; i < 5; i++) {
         char b[64];
         memcpy(b, bad[i], lens[i]);
