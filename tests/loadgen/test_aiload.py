@@ -310,6 +310,41 @@ def test_sigint_stops_gracefully_and_writes_outputs(server, tmp_path, procs):
     assert "Requests/sec:" in stdout
 
 
+def aiserve_counts(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    total = 0
+    for line in text.splitlines():
+        if line.startswith("aiserve_requests_total{") and 'route="/metrics"' not in line:
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def test_against_the_real_aiserve_counts_match_its_metrics(procs, tmp_path):
+    import harness
+    path = os.path.join(harness.BUILD, "aiserve")
+    if not os.access(path, os.X_OK):
+        pytest.skip("aiserve is not built")
+    port = free_port()
+    # its access log would fill an unread pipe and stall it: discard it
+    p = procs.start([path, "--http", f"127.0.0.1:{port}", "--processes", "1"],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_port(port, proc=p)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/hello", timeout=5) as r:
+            r.read()
+    except (OSError, RuntimeError, TimeoutError) as e:
+        pytest.skip(f"aiserve does not serve /hello yet: {e}")
+    base = aiserve_counts(port)
+    r, js = run_json(tmp_path, f"http://127.0.0.1:{port}/hello", "-c", 8, "-d", 2, "--threads", 2)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert js["requests"] > 100
+    assert js["requests"] == aiserve_counts(port) - base
+    r, js = run_json(tmp_path, f"http://127.0.0.1:{port}/delay/0.1", "-c", 4, "-d", 2)
+    assert r.returncode == 0
+    assert 98.0 <= js["total"]["percentiles_ms"]["50"] <= 102.0
+
+
 BAD_SCENARIOS = [
     ("[user A]\nwait_time = between(5)\n[task]\npath = /\n", 2, "between"),
     ("[user A]\n[task]\npath = nope\n", 3, "path must start with '/'"),
