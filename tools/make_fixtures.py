@@ -2,10 +2,13 @@
 """Exports torchvision classifiers with seeded random weights to ONNX, with a
 seeded input and PyTorch's output, for aiinfer's whole-model checks.
 
-    /usr/bin/python3 tools/make_fixtures.py OUTDIR [NAME...]
+    /usr/bin/python3 tools/make_fixtures.py [--data-only] OUTDIR [NAME...]
 
 Each OUTDIR/NAME/ gets model.onnx and test_data_set_0/input_0.pb, output_0.pb
 (the layout of ONNX's backend tests, so `aiinfer check OUTDIR/NAME` runs it).
+The seeded inputs and PyTorch outputs are committed under tests/engine/fixtures
+(regenerate with --data-only tests/engine/fixtures: the models are too large to
+commit, and the tests re-export them, which is deterministic).
 Models that fail to export are reported and skipped. Uses Debian's
 python3-torch/torchvision only; nothing is downloaded."""
 import os
@@ -46,16 +49,22 @@ def make(name, out):
 
 
 def main():
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    data_only = "--data-only" in args
+    args = [a for a in args if a != "--data-only"]
+    if not args:
         print(__doc__)
         return 2
-    out = sys.argv[1]
-    names = sys.argv[2:] or list(MODELS)
+    out = args[0]
+    names = args[1:] or list(MODELS)
     torch.set_num_threads(1)
     bad = 0
     for n in names:
         try:
-            print("exported", make(n, out))
+            d = make(n, out)
+            if data_only:
+                os.remove(os.path.join(d, "model.onnx"))
+            print("exported", d)
         except Exception as e:  # a model that does not export is reported, not fatal
             print(f"skip {n}: {type(e).__name__}: {e}")
             bad += 1

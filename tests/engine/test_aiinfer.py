@@ -206,3 +206,8 @@ def test_torchvision_model_matches_pytorch(torch_models, tmp_path, name, mode):
     got = np.load(out)
     assert got.shape == want.shape == (2, 1000)
     assert rel(got, want) < 1e-4
+    # the committed fixture (same seeds) must agree too: the export is reproducible
+    fixture = os.path.join(ROOT, "tests", "engine", "fixtures", name, "test_data_set_0")
+    assert np.array_equal(te.load_pb(os.path.join(fixture, "input_0.pb")),
+                          te.load_pb(d / "test_data_set_0" / "input_0.pb"))
+    assert rel(got, te.load_pb(os.path.join(fixture, "output_0.pb"))) < 1e-4
