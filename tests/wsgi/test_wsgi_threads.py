@@ -2,6 +2,7 @@
 GIL is released while one waits; threads the app starts keep running; the
 wsgi.multithread and wsgi.multiprocess flags match the configuration."""
 import json
+import socket
 import threading
 import time
 
@@ -61,3 +62,30 @@ def test_many_concurrent_requests_all_answer(procs, tmp_path):
     for t in ts:
         t.join(60)
     assert results == [200] * 160
+
+
+def test_the_gil_is_released_while_a_thread_waits_for_the_request_body(procs, tmp_path):
+    """Thread A blocks in wsgi.input.read() on a body the client holds back
+    (post-buffering 0: the app reads it from the socket); the client sends the
+    rest only once thread B has answered, so if A held the GIL while waiting,
+    B could not run Python and its request would time out."""
+    _p, port = wh.start_aiserve(procs, tmp_path, [("module", "raw_app:application"),
+                                                  ("processes", "1"), ("threads", "2"),
+                                                  ("post-buffering", "0")])
+    a = socket.create_connection(("127.0.0.1", port), timeout=20)
+    a.sendall(b"POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+              b"5\r\nhello\r\n")
+    time.sleep(0.3)  # let thread A enter read()
+    status, _r, _h, body = wh.get(port, "/", timeout=10)
+    assert (status, body) == (200, b"hello from raw wsgi\n")
+    a.sendall(b"6\r\n world\r\n0\r\n\r\n")
+    digest = b"11 b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+    reply = b""
+    while digest not in reply:
+        chunk = a.recv(4096)
+        if not chunk:
+            break
+        reply += chunk
+    a.close()
+    assert reply.startswith(b"HTTP/1.1 200")
+    assert digest in reply
