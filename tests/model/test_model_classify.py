@@ -120,3 +120,46 @@ def test_digits_held_out_accuracy_over_http(procs):
     acc = right / len(labels)
     assert len(labels) >= 100
     assert acc >= 0.97, "accuracy %.4f on %d held-out digits" % (acc, len(labels))
+
+
+def _flat_or_nhwc_model(path, kind, rng):
+    from onnx import TensorProto, helper, numpy_helper
+    if kind == "flat":  # [N,64] grey 8x8, needs image-size
+        shape, k = ["N", 64], 64
+        nodes = [helper.make_node("Gemm", ["image", "W", "B"], ["logits"])]
+    else:  # NHWC [N,8,8,3]
+        shape, k = ["N", 8, 8, 3], 192
+        nodes = [helper.make_node("Flatten", ["image"], ["flat"], axis=1),
+                 helper.make_node("Gemm", ["flat", "W", "B"], ["logits"])]
+    w = rng.standard_normal((k, 10)).astype(np.float32)
+    b = rng.standard_normal(10).astype(np.float32)
+    g = helper.make_graph(nodes, kind, [helper.make_tensor_value_info(
+        "image", TensorProto.FLOAT, shape)], [helper.make_tensor_value_info(
+            "logits", TensorProto.FLOAT, ["N", 10])],
+        [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
+    return K._save(g, path), w, b
+
+
+@pytest.mark.parametrize("kind", ["flat", "nhwc"])
+def test_flat_and_nhwc_inputs_with_mean_std_scale(tmp_path, procs, kind):
+    rng = np.random.default_rng(21)
+    path, w, b = _flat_or_nhwc_model(str(tmp_path / (kind + ".onnx")), kind, rng)
+    opts = ["--processes=1", "--model=m=" + path, "--image-scale=m=1",
+            "--image-mean=m=100,120,140", "--image-std=m=50,60,70"]
+    if kind == "flat":
+        opts.append("--image-size=m=8x8")
+    s = K.start(procs, opts)
+    chans = 1 if kind == "flat" else 3
+    px = rng.integers(0, 256, (8, 8, chans) if chans == 3 else (8, 8), dtype=np.uint8)
+    st, _, data = s.request("POST", "/predict/m?top_k=10", K.png_bytes(px))
+    assert st == 200, data
+    mean = np.array([100, 120, 140][:chans], np.float32)
+    std = np.array([50, 60, 70][:chans], np.float32)
+    x = ((px.reshape(8, 8, chans).astype(np.float32) - mean) / std).reshape(1, -1)  # HWC order
+    z = (x @ w + b)[0]
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    got = json.loads(data)["predictions"]
+    assert [q["index"] for q in got] == list(np.argsort(-p))
+    for q in got:
+        assert abs(q["score"] - p[q["index"]]) < 1e-4
