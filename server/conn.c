@@ -99,19 +99,14 @@ void conn_close(srv_conn *c)
         w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     w->nconns--;
-    /* Keep a bounded pool; shrink buffers a large body grew. */
+    /* Shrink buffers a large body grew; the struct itself goes to the free
+     * list (see the file comment: never freed while the worker runs). */
     if (c->body.cap > (1u << 20)) buf_free(&c->body);
     if (c->out.cap > (1u << 20)) buf_free(&c->out);
-    if (w->nfree < 256) {
-        c->next = w->free_conns;
-        w->free_conns = c;
-        w->nfree++;
-    } else {
-        /* Beyond the pool: parked until the worker exits (see file comment). */
-        c->next = w->free_conns;
-        w->free_conns = c;
-        w->nfree++;
-    }
+    if (c->wbuf.cap > (1u << 20)) buf_free(&c->wbuf);
+    c->next = w->free_conns;
+    w->free_conns = c;
+    w->nfree++;
     worker_update_accept(w);
 }
 

@@ -49,7 +49,10 @@ static void on_accept(ev_loop *loop, int lfd, unsigned events, void *data)
     srv_worker *w = data;
     int li = 0;
     while (li < w->srv->nlisten && w->srv->listen_fds[li] != lfd) li++;
-    for (int i = 0; i < 64 && w->accepting; i++) {
+    /* One accept per wake-up: the socket is level-triggered, so a backlog
+     * wakes us (or another worker) again at once; taking a whole burst here
+     * would pile every new connection on the first worker to wake. */
+    for (int i = 0; i < 1 && w->accepting; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
