@@ -77,6 +77,9 @@ static int metrics_handler(app_request *r, void *data)
     if (only_get(r)) return APP_DONE;
     buf out = BUF_INIT;
     sb_render_metrics(s->sb, s->listen_fds, (const char *const *)s->listen_names, s->nlisten, &out);
+    for (int i = 0; i < s->napps; i++)
+        if (s->apps[i].loaded && s->apps[i].kind->metrics)
+            s->apps[i].kind->metrics(s->apps[i].state, &out);
     for (int i = 0; i < s->napps; i++) /* app_kind.metrics: the apps' own series */
         if (s->apps[i].loaded && s->apps[i].kind->metrics)
             s->apps[i].kind->metrics(s->apps[i].state, &out);
