@@ -99,7 +99,7 @@ static const wsgi_io log_only_io = {.log = io_log_line};
 static const cfg_option wsgi_options[] = {
     {"module", "wsgi", CFG_STR, NULL, 0, 0, "WSGI app to load: pkg.mod:callable"},
     {"wsgi-file", "file", CFG_STR, NULL, 0, 0, "WSGI app to load from a .py file"},
-    {"callable", NULL, CFG_STR, NULL, 0, 0, "name of the WSGI callable (default: application)"},
+    {"callable", NULL, CFG_STR, NULL, 0, 0, "name of the WSGI callable (unset: application)"},
     {"pythonpath", "python-path", CFG_LIST, NULL, 0, 0, "directory added to sys.path (repeatable)"},
     {"home", "virtualenv", CFG_STR, NULL, 0, 0, "virtualenv whose site-packages the apps use"},
     {"wsgi-fork-probe", NULL, CFG_BOOL, "true", 0, 0,
