@@ -52,6 +52,8 @@ def cmd_for(name, app, port, aiserve):
     appdir, spec = APPS[app]
     if name == "aiserve":
         return [aiserve, ini(article_lines(appdir, spec, port))]
+    if name == "aiserve-nolog":  # the same terms as uwsgi-http-socket below
+        return [aiserve, ini(["disable-logging = true"] + article_lines(appdir, spec, port))]
     if name == "uwsgi-http":
         return ["uwsgi", "--ini", ini(["plugins = python3,http"] +
                                       article_lines(appdir, spec, port))]
@@ -66,7 +68,7 @@ def cmd_for(name, app, port, aiserve):
     raise ValueError(name)
 
 
-SERVERS = ["aiserve", "uwsgi-http", "uwsgi-http-socket", "gunicorn-sync", "gunicorn-gthread"]
+SERVERS = ["aiserve", "aiserve-nolog", "uwsgi-http", "uwsgi-http-socket", "gunicorn-sync", "gunicorn-gthread"]
 
 
 def start(name, app, aiserve, env=None, ready_timeout=120):
@@ -98,6 +100,23 @@ def stop(p):
     p.wait(timeout=10)
 
 
+def group_cpu(pgid):
+    """utime+stime (seconds) of every live process in the server's process group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5 (pgrp), counted after the comm
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 def to_ms(v, unit):
     return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
@@ -127,35 +146,39 @@ def bench(app, rounds, seconds, aiserve, servers):
                 continue
             try:
                 wrk(port, 2)  # warm-up
+                cpu0 = group_cpu(p.pid)
                 res = wrk(port, seconds)
+                cpu = group_cpu(p.pid) - cpu0
+                res["us_per_req"] = cpu * 1e6 / max(1.0, res["rps"] * seconds)
             finally:
                 stop(p)
             runs[name].append(res)
-            print("  round %d %-18s %9.1f rps  p50 %7.2f ms  p99 %7.2f ms" %
-                  (r + 1, name, res["rps"], res["p50"], res["p99"]), flush=True)
+            print("  round %d %-18s %9.1f rps  p50 %7.2f ms  p99 %7.2f ms  %7.0f us CPU/req" %
+                  (r + 1, name, res["rps"], res["p50"], res["p99"], res["us_per_req"]), flush=True)
     return runs
 
 
 def report(app, runs, ref="uwsgi-http"):
     print("\n%s app, wrk -t1 -c16, 2 processes x 1 thread, medians of %d rounds" %
           (app, max(len(v) for v in runs.values())))
-    print("| server | RPS | min-max | p50 ms | p99 ms | non-2xx | vs uWSGI http= | vs uWSGI "
-          "http-socket | vs best peer |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| server | RPS | min-max | p50 ms | p99 ms | server CPU us/req | non-2xx | vs uWSGI http= "
+          "| vs uWSGI http-socket | vs best peer |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     med = {k: statistics.median(r["rps"] for r in v) for k, v in runs.items() if v}
-    peers = [v for k, v in med.items() if k != "aiserve"]
+    peers = [v for k, v in med.items() if not k.startswith("aiserve")]
     best = max(peers) if peers else 0
     for name, v in runs.items():
         if not v:
-            print("| %s | failed | | | | | | | |" % name)
+            print("| %s | failed | | | | | | | | |" % name)
             continue
         rps = [r["rps"] for r in v]
 
         def ratio(other):
             return "%.2fx" % (med[name] / med[other]) if other in med else "-"
-        print("| %s | %.1f | %.1f-%.1f | %.2f | %.2f | %d | %s | %s | %s |" % (
+        print("| %s | %.1f | %.1f-%.1f | %.2f | %.2f | %.0f | %d | %s | %s | %s |" % (
             name, med[name], min(rps), max(rps), statistics.median(r["p50"] for r in v),
-            statistics.median(r["p99"] for r in v), sum(r["bad"] for r in v), ratio(ref),
+            statistics.median(r["p99"] for r in v),
+            statistics.median(r["us_per_req"] for r in v), sum(r["bad"] for r in v), ratio(ref),
             ratio("uwsgi-http-socket"), "%.2fx" % (med[name] / best) if best else "-"))
 
 
