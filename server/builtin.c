@@ -80,9 +80,6 @@ static int metrics_handler(app_request *r, void *data)
     for (int i = 0; i < s->napps; i++)
         if (s->apps[i].loaded && s->apps[i].kind->metrics)
             s->apps[i].kind->metrics(s->apps[i].state, &out);
-    for (int i = 0; i < s->napps; i++) /* app_kind.metrics: the apps' own series */
-        if (s->apps[i].loaded && s->apps[i].kind->metrics)
-            s->apps[i].kind->metrics(s->apps[i].state, &out);
     reply(r, 200, "text/plain; version=0.0.4", out.data ? out.data : "", out.len);
     buf_free(&out);
     return APP_DONE;
