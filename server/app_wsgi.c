@@ -57,7 +57,8 @@ struct wsgi_host {
     wsgi_types *types;
     wsgi_flags flags;
     int need_app;
-    int deferred;      /* import in each worker after fork (the probe saw threads) */
+    int deferred; /* import in each worker after fork (the probe saw threads) */
+    int skip_atexit;
     pid_t py_pid;      /* the process that owns the interpreter state */
     void *main_tstate; /* the worker's main thread state once the GIL is released */
     int *tokens;       /* per app thread, from wsgi_py_thread_enter */
@@ -108,6 +109,11 @@ static const cfg_option wsgi_options[] = {
      "accepted; CPython's after-fork handling always runs"},
     {"single-interpreter", NULL, CFG_BOOL, "true", 0, 0, "accepted; one interpreter per process"},
     {"plugins", "plugin", CFG_STR, NULL, 0, 0, "accepted and ignored: Python is built in"},
+    {"wsgi-disable-file-wrapper", NULL, CFG_BOOL, "false", 0, 0,
+     "leave wsgi.file_wrapper out of the environ"},
+    {"skip-atexit", NULL, CFG_BOOL, "false", 0, 0, "do not run the apps' atexit handlers"},
+    {"manage-script-name", NULL, CFG_BOOL, "true", 0, 0,
+     "accepted; mounts always split SCRIPT_NAME and PATH_INFO"},
     {NULL, NULL, 0, NULL, 0, 0, NULL},
 };
 
@@ -251,6 +257,8 @@ static int wsgi_load(app_ctx *ctx, void **state, char *err, size_t errlen)
     h->need_app = h->conf.need_app;
     h->flags.multithread = h->conf.threads > 1;
     h->flags.multiprocess = h->conf.processes > 1;
+    h->flags.no_file_wrapper = cfg_bool(c, "wsgi-disable-file-wrapper");
+    h->skip_atexit = cfg_bool(c, "skip-atexit");
     int n = wsgi_conf_mounts(&h->conf, &h->mounts, err, errlen);
     if (n <= 0) {
         if (n == 0) snprintf(err, errlen, "no WSGI app configured");
@@ -329,7 +337,7 @@ static void wsgi_free(void *state)
     wsgi_host *h = state;
     if (h->py_pid == getpid()) {
         if (h->main_tstate) wsgi_py_acquire(h->main_tstate);
-        wsgi_py_shutdown();
+        wsgi_py_shutdown(!h->skip_atexit);
         if (h->main_tstate) h->main_tstate = wsgi_py_release();
     }
     host_free(h);

@@ -156,7 +156,8 @@ static int add_wsgi(PyObject *env, wsgi_types *t, const wsgi_request *rq, const 
             * Content-Length, frameworks then wrap the input and read(n), which
             * wsgiref.validate insists on; they call read() here otherwise. */
            PyDict_SetItemString(env, "wsgi.input_terminated", rq->chunked ? Py_True : Py_False) ||
-           PyDict_SetItemString(env, "wsgi.file_wrapper", (PyObject *)t->file_wrapper);
+           (!fl->no_file_wrapper &&
+            PyDict_SetItemString(env, "wsgi.file_wrapper", (PyObject *)t->file_wrapper));
 }
 
 /* The per-request objects; env owns input and errors, the caller owns sr. */

@@ -76,6 +76,7 @@ typedef struct wsgi_io {
 typedef struct wsgi_flags {
     int multithread;
     int multiprocess;
+    int no_file_wrapper; /* wsgi-disable-file-wrapper: leave wsgi.file_wrapper out */
 } wsgi_flags;
 
 typedef enum wsgi_status {

@@ -332,9 +332,9 @@ void wsgi_py_thread_leave(int token)
     PyGILState_Release((PyGILState_STATE)token);
 }
 
-void wsgi_py_shutdown(void)
+void wsgi_py_shutdown(int run_atexit)
 {
-    PyObject *atexit = PyImport_ImportModule("atexit");
+    PyObject *atexit = run_atexit ? PyImport_ImportModule("atexit") : NULL;
     PyObject *r = atexit ? PyObject_CallMethod(atexit, "_run_exitfuncs", NULL) : NULL;
     Py_XDECREF(r);
     Py_XDECREF(atexit);

@@ -59,8 +59,9 @@ void wsgi_py_acquire(void *tstate);
 int wsgi_py_thread_enter(void);
 void wsgi_py_thread_leave(int token);
 
-/* Runs atexit handlers and flushes stdio, without tearing the interpreter
- * down (native extensions such as torch crash in teardown). GIL held. */
-void wsgi_py_shutdown(void);
+/* Runs atexit handlers (unless run_atexit is 0) and flushes stdio, without
+ * tearing the interpreter down (native extensions such as torch crash in
+ * teardown). GIL held. */
+void wsgi_py_shutdown(int run_atexit);
 
 #endif

@@ -77,3 +77,22 @@ def test_article_io_demo_calls_its_upstream_with_requests(procs, tmp_path):
     status, _r, _h, body = wh.get(port, "/")
     assert status == 200
     assert b'"delay":0.1' in body.replace(b" ", b"")
+
+
+def test_atexit_handlers_run_at_worker_exit_unless_skip_atexit(procs, tmp_path):
+    for skip in ("false", "true"):
+        marks = tmp_path / ("marks-" + skip)
+        marks.mkdir()
+        p, port = wh.start_aiserve(procs, tmp_path, [
+            ("module", "atexit_app:application"), ("processes", "1"), ("lazy-apps", "true"),
+            ("env", "ATEXIT_DIR=%s" % marks), ("skip-atexit", skip)])
+        pid = int(wh.get(port, "/")[3])
+        wh.stderr_of(p)
+        assert os.path.exists(marks / ("exit-%d" % pid)) == (skip == "false")
+
+
+def test_wsgi_disable_file_wrapper_leaves_it_out(procs, tmp_path):
+    _p, port = wh.start_aiserve(procs, tmp_path, [("module", "raw_app:application"),
+                                                  ("wsgi-disable-file-wrapper", "true")])
+    assert wh.get(port, "/file")[0] == 500, "raw_app needs environ['wsgi.file_wrapper']"
+    assert wh.get(port, "/")[0] == 200
