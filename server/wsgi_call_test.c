@@ -178,7 +178,7 @@ static wsgi_request get(const char *method, const char *target)
                           .content_length = -1};
 }
 
-static const wsgi_flags flags = {1, 0};
+static const wsgi_flags flags = {1, 0, 0};
 
 static wsgi_status run(const char *src, wsgi_request *rq, mem_io *m, size_t script_len)
 {
