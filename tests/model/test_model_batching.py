@@ -62,13 +62,16 @@ def test_mobilenet_batches_and_matches_unbatched_bit_for_bit(procs):
 
 def test_full_queue_is_503_with_retry_after(tmp_path, procs):
     path, _, _ = K.make_tiny(str(tmp_path / "tiny.onnx"))
-    # a batch only leaves after 2 s (or when 64 samples wait): queued requests stay queued
+    # a batch only leaves after 3 s (or when 64 samples wait): queued requests stay queued
     s = K.start(procs, ["--processes=1", "--model=tiny=" + path, "--max-batch-size=64",
-                        "--batch-delay-us=2000000", "--max-queue=2"])
+                        "--batch-delay-us=3000000", "--max-queue=2"])
     body = K.v2_json_request([("x", np.ones((1, 4), np.float32))])
     with cf.ThreadPoolExecutor(3) as ex:
         first = [ex.submit(s.request, "POST", "/v2/models/tiny/infer", body) for _ in range(2)]
-        time.sleep(0.5)
+        deadline = time.monotonic() + 10
+        while K.metric(s.metrics(), "aiserve_model_pending_requests", "tiny") != 2:
+            assert time.monotonic() < deadline, "the first two requests never queued"
+            time.sleep(0.02)
         st, hd, data = s.request("POST", "/v2/models/tiny/infer", body)
         assert st == 503, data
         assert hd.get("Retry-After") == "1"
@@ -82,11 +85,11 @@ def test_full_queue_is_503_with_retry_after(tmp_path, procs):
 def test_queued_past_model_timeout_is_503(tmp_path, procs):
     path, _, _ = K.make_tiny(str(tmp_path / "tiny.onnx"))
     s = K.start(procs, ["--processes=1", "--model=tiny=" + path, "--max-batch-size=64",
-                        "--batch-delay-us=1500000", "--model-timeout-ms=100"])
+                        "--batch-delay-us=4000000", "--model-timeout-ms=100"])
     t0 = time.monotonic()
     st, _, data = s.request("POST", "/v2/models/tiny/infer",
                             K.v2_json_request([("x", np.ones((1, 4), np.float32))]))
     assert st == 503 and b"Request timeout expired" in data
-    assert time.monotonic() - t0 < 1.4  # failed at its deadline, not when the batch left
+    assert time.monotonic() - t0 < 3.5  # failed at its deadline, not when the batch left
     assert K.metric(s.metrics(), "aiserve_model_request_failure_total", "tiny",
                     ',reason="TIMEOUT"') == 1
