@@ -134,6 +134,7 @@ static void start_request(srv_conn *c)
     c->w->in_flight++;
     atomic_fetch_add_explicit(&c->w->slot->in_flight, 1, memory_order_relaxed);
     c->metric = 0;
+    c->head_only = 0;
     memset(&c->ar, 0, sizeof(c->ar));
     c->ar._conn = c;
     c->ar.thread_id = -1;
