@@ -323,3 +323,19 @@ def test_1000_concurrent_delays_on_one_process_and_thread(procs):
     ok, elapsed = asyncio.run(main())
     assert sum(1 for x in ok if x is True) == 1000, [x for x in ok if x is not True][:3]
     assert elapsed < 4.0, elapsed  # about 1 s; generous for a noisy 2-core machine
+
+
+def test_respawn_loop_guard_delays_without_blocking_the_master(procs):
+    p, port = start(procs, "--processes=2")
+    for _ in range(4):  # a worker that keeps dying right after its start
+        pids = worker_pids(p.pid)
+        os.kill(pids[-1], signal.SIGKILL)
+        assert wait_for(lambda: len(worker_pids(p.pid)) == 1 or
+                        set(worker_pids(p.pid)) != set(pids), timeout=3)
+        time.sleep(0.05)
+        assert get(port, "/hello", timeout=3)[0] == 200  # the other worker serves meanwhile
+    assert wait_for(lambda: len(worker_pids(p.pid)) == 2, timeout=5)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 0 and time.monotonic() - t0 < 5
+    assert "respawn-loop guard" in p.stderr.read().decode()
