@@ -237,6 +237,8 @@ void wsgi_call_error(const wsgi_io *io, int status, const char *body)
     static const wsgi_header ct = {"Content-Type", 12, "text/plain; charset=utf-8", 25};
     const char *reason = status == 500   ? "Internal Server Error"
                          : status == 400 ? "Bad Request"
+                         : status == 413 ? "Content Too Large"
+                         : status == 408 ? "Request Timeout"
                                          : "Error";
     size_t n = strlen(body);
     int r = io->start(io->ctx, status, reason, strlen(reason), &ct, 1, (int64_t)n);
@@ -256,7 +258,17 @@ static wsgi_status fail_app(call_state *st, const wsgi_io *io, const char *what)
         Py_END_ALLOW_THREADS return gone ? WSGI_CLIENT_GONE : WSGI_BROKEN;
     }
     st->sr->sent = 1;
-    Py_BEGIN_ALLOW_THREADS wsgi_call_error(io, 500, "Internal Server Error\n");
+    /* When the app failed because the body could not be read, that is the
+     * client's fault and the answer says so. */
+    int in = st->input->error, status = 500;
+    const char *body = "Internal Server Error\n";
+    if (in == -EPROTO || in == -EINVAL || in == -EBADMSG)
+        status = 400, body = "Bad Request: malformed request body\n";
+    else if (in == -EMSGSIZE || in == -EFBIG)
+        status = 413, body = "Content Too Large: the request body exceeds limit-post\n";
+    else if (in == -ETIMEDOUT)
+        status = 408, body = "Request Timeout: the request body stopped arriving\n";
+    Py_BEGIN_ALLOW_THREADS wsgi_call_error(io, status, body);
     Py_END_ALLOW_THREADS return WSGI_APP_ERROR;
 }
 

@@ -28,12 +28,14 @@ typedef struct mem_io {
     int64_t cl;
     int started, finished, ok;
     int writes_before_gone; /* -1: never */
+    int read_error;         /* returned once the body is consumed (0: EOF) */
     int sendfiles;
 } mem_io;
 
 static long m_read(void *ctx, void *b, size_t n)
 {
     mem_io *m = ctx;
+    if (m->read_error && m->body_off == m->body_len) return m->read_error;
     size_t left = m->body_len - m->body_off;
     if (n > left) n = left;
     if (n > 7) n = 7; /* short reads exercise the buffering */
@@ -635,6 +637,25 @@ Test(wsgi_call, bad_status_lines_are_refused)
         wsgi_request rq = get("GET", "/");
         cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR, "%s", bad[i]);
         cr_assert_eq(m.status, 500);
+        mem_done(&m);
+    }
+}
+
+Test(wsgi_call, a_body_that_cannot_be_read_answers_the_clients_error_not_500)
+{
+    const char *src = "def app(env, sr):\n"
+                      "    env['wsgi.input'].read(100)\n"
+                      "    sr('200 OK', [('Content-Type', 'text/plain')])\n"
+                      "    return [b'never']\n";
+    static const struct {
+        int err, status;
+    } cases[] = {{-EPROTO, 400}, {-EMSGSIZE, 413}, {-ETIMEDOUT, 408}, {-ECONNRESET, 500}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        mem_io m = {.body = "partial", .body_len = 7, .read_error = cases[i].err};
+        wsgi_request rq = get("POST", "/");
+        rq.chunked = 1;
+        cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR);
+        cr_assert_eq(m.status, cases[i].status, "errno %d", cases[i].err);
         mem_done(&m);
     }
 }

@@ -5,6 +5,7 @@ import os
 import signal
 import socket
 import subprocess
+import time
 
 import wsgihelp as wh
 
@@ -123,3 +124,19 @@ def test_import_error_with_lazy_apps_and_need_app_exits_nonzero(procs, tmp_path)
     err = p.stderr.read().decode(errors="replace")
     assert rc != 0
     assert "ModuleNotFoundError: No module named 'no_such_module_for_aiserve_tests'" in err
+
+
+def test_malformed_chunked_body_is_a_400_and_the_worker_keeps_serving(procs, tmp_path):
+    for buffering in ("0", "1m"):
+        p, port = wh.start_aiserve(procs, tmp_path, [("module", "raw_app:application"),
+                                                     ("post-buffering", buffering)])
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(b"POST /digest HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"5\r\nhello\r\n")
+        time.sleep(0.2)
+        s.sendall(b"zz-not-hex\r\n\r\n")
+        reply = s.recv(4096)
+        s.close()
+        assert reply.startswith(b"HTTP/1.1 400"), reply[:80]
+        assert wh.get(port, "/")[0] == 200
+        wh.stderr_of(p)
