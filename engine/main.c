@@ -2,8 +2,10 @@
  *   aiinfer info MODEL
  *   aiinfer run MODEL --input FILE... --output FILE [--shape D,D,..] [--threads N]
  *   aiinfer bench MODEL [--threads N] [--batch B] [--seconds S]
+ *                [--omp-wait active|passive]
  *   aiinfer check [--reference] DIR...   (ONNX backend-test directories)
- *   aiinfer layers MODEL [--batch B]     (which kernel runs each layer) */
+ *   aiinfer layers MODEL [--batch B]     (which kernel runs each layer)
+ *   aiinfer share MODEL [--workers N]    (RSS/PSS of workers forked after load) */
 #include "engine/conform.h"
 #include "engine/engine.h"
 #include "engine/tensorio.h"
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define MAX_IO 16
@@ -28,8 +31,10 @@ static void usage(FILE *f)
         "       aiinfer run MODEL --input FILE [--input FILE...] --output FILE [--output FILE...]\n"
         "                   [--shape D,D,...] [--threads N] [--reference]\n"
         "       aiinfer bench MODEL [--threads N] [--batch B] [--seconds S]\n"
+        "                   [--omp-wait active|passive]   (how OpenMP threads wait; restarts)\n"
         "       aiinfer layers MODEL [--batch B] [--threads N]\n"
         "       aiinfer check [--reference] [-v] TESTDIR...\n"
+        "       aiinfer share MODEL [--workers N] [--seconds S]   (memory of forked workers)\n"
         "       aiinfer --help | --version\n"
         "Tensor files: .npy, ONNX TensorProto .pb, or raw little-endian float32 (needs "
         "--shape).\n");
@@ -92,6 +97,9 @@ static int parse_args(int argc, char **argv, cli *c)
             char *end;
             c->seconds = strtod(argv[++i], &end);
             bad = *end || !(c->seconds > 0 && c->seconds <= 3600);
+        } else if (!strcmp(a, "--omp-wait") && v) {
+            i++;
+            bad = strcmp(v, "active") && strcmp(v, "passive");
         } else if (!strcmp(a, "--reference"))
             c->reference = 1;
         else if (!strcmp(a, "-v"))
@@ -346,6 +354,10 @@ static int cmd_bench(const cli *c)
         printf("model %s\nthreads %d batch %d runs %zu seconds %.2f\n", c->model, threads, batch, n,
                elapsed);
         printf("first run (plan + warm-up) %.1f ms\n", t_first * 1e3);
+        if (threads > 1)
+            printf("omp wait policy %s\n", getenv("OMP_WAIT_POLICY")
+                                               ? getenv("OMP_WAIT_POLICY")
+                                               : "default (spin, then sleep)");
         printf("latency p50 %.3f ms p99 %.3f ms\n", p50 * 1e3, p99 * 1e3);
         printf("throughput %.1f inferences/s\n", ips);
         printf("compute %.1f GFLOP/s = %.0f%% of peak %.0f GFLOP/s (%d core%s x %.2f GHz x %d "
@@ -461,8 +473,25 @@ static int cmd_layers(const cli *c)
     return rc;
 }
 
+/* libgomp reads OMP_WAIT_POLICY once, when it is loaded: to change how OpenMP
+ * threads wait between layers, set it and start this program again. */
+static void apply_omp_wait(int argc, char **argv)
+{
+    for (int i = 1; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--omp-wait") ||
+            (strcmp(argv[i + 1], "active") && strcmp(argv[i + 1], "passive")))
+            continue;
+        const char *cur = getenv("OMP_WAIT_POLICY");
+        if (cur && !strcasecmp(cur, argv[i + 1])) return;
+        setenv("OMP_WAIT_POLICY", argv[i + 1], 1);
+        execv("/proc/self/exe", argv);
+        return; /* exec failed: carry on with the inherited policy */
+    }
+}
+
 int main(int argc, char **argv)
 {
+    apply_omp_wait(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
