@@ -1,15 +1,18 @@
 // ONNX Runtime peer for bench/engine/run.sh (never a dependency of aiserve).
-//   node ort_bench.js MODEL THREADS BATCH SECONDS
+//   node ort_bench.js MODEL THREADS BATCH SECONDS [nospin]
+// nospin: intra-op threads block instead of spinning between ops (ORT's
+// session.intra_op.allow_spinning = 0), the counterpart of OMP_WAIT_POLICY=passive.
 // Prints one line: "ort threads T batch B p50_ms X p99_ms Y ips Z".
 'use strict';
 const ort = require('onnxruntime-node');
 
 async function main() {
-  const [model, threads, batch, seconds] = process.argv.slice(2);
+  const [model, threads, batch, seconds, spin] = process.argv.slice(2);
   const T = parseInt(threads, 10), B = parseInt(batch, 10), S = parseFloat(seconds);
   const session = await ort.InferenceSession.create(model, {
     intraOpNumThreads: T, interOpNumThreads: 1, executionMode: 'sequential',
     graphOptimizationLevel: 'all',
+    extra: spin === 'nospin' ? { session: { intra_op: { allow_spinning: '0' } } } : {},
   });
   const name = session.inputNames[0];
   // same shape as the model's input with the batch dimension set to B

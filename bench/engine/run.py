@@ -19,13 +19,13 @@ AIINFER = os.path.join(os.environ.get("AISERVE_BUILD", os.path.join(ROOT, "build
 ORT = ["node", os.path.join(ROOT, "bench", "engine", "ort_bench.js")]
 
 
-def ours_cmd(model, threads, batch, seconds):
+def ours_cmd(model, threads, batch, seconds, spin=True):
     return [AIINFER, "bench", model, "--threads", str(threads), "--batch", str(batch),
-            "--seconds", str(seconds)]
+            "--seconds", str(seconds), "--omp-wait", "active" if spin else "passive"]
 
 
-def peer_cmd(model, threads, batch, seconds):
-    return ORT + [model, str(threads), str(batch), str(seconds)]
+def peer_cmd(model, threads, batch, seconds, spin=True):
+    return ORT + [model, str(threads), str(batch), str(seconds), "spin" if spin else "nospin"]
 
 
 def parse(out):
@@ -55,16 +55,18 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
-    configs = [(1, 1), (2, 1), (1, 8), (2, 8)]
+    # (threads, batch, threads spin between ops?)
+    configs = [(1, 1, True), (2, 1, True), (2, 1, False), (1, 8, True), (2, 8, True)]
     res = {}  # (label, engine) -> [(ips, p50)]
     for r in range(a.rounds):
-        for t, b in configs:
+        for t, b, spin in configs:
             order = [("aiinfer", ours_cmd), ("ort", peer_cmd)]
             if r % 2:
                 order.reverse()
+            label = f"{t} thread{'s' if t > 1 else ''}, batch {b}{'' if spin else ', no spin'}"
             for name, cmd in order:
-                res.setdefault((f"{t} thread{'s' if t > 1 else ''}, batch {b}", name), []).append(
-                    run_parallel([cmd(a.model, t, b, a.seconds)])[0])
+                res.setdefault((label, name), []).append(
+                    run_parallel([cmd(a.model, t, b, a.seconds, spin)])[0])
         for name, cmd in [("aiinfer", ours_cmd), ("ort", peer_cmd)]:
             outs = run_parallel([cmd(a.model, 1, 1, a.seconds)] * 2)
             res.setdefault(("2 processes x 1 thread", name), []).append(
