@@ -1,5 +1,6 @@
 """Options: wsgi-file, callable, mount (SCRIPT_NAME/PATH_INFO split), chdir,
 env, home/virtualenv and pythonpath, and the article's uwsgi.ini run as is."""
+import json
 import os
 import re
 import subprocess
@@ -96,3 +97,13 @@ def test_wsgi_disable_file_wrapper_leaves_it_out(procs, tmp_path):
                                                   ("wsgi-disable-file-wrapper", "true")])
     assert wh.get(port, "/file")[0] == 500, "raw_app needs environ['wsgi.file_wrapper']"
     assert wh.get(port, "/")[0] == 200
+
+
+def test_django_mounted_under_a_prefix_sees_its_script_name(procs, tmp_path):
+    _p, port = wh.start_aiserve(procs, tmp_path, [("mount", "/dj=djsite.wsgi:application")])
+    status, _r, _h, body = wh.get(port, "/dj/headers/?q=1")
+    assert status == 200
+    assert json.loads(body)["script"] == "/dj"
+    status, _r, headers, _b = wh.get(port, "/dj/form")
+    assert status == 301
+    assert dict((k.lower(), v) for k, v in headers)["location"] == "/dj/form/"
