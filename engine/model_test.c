@@ -6,6 +6,7 @@
 
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -326,4 +327,47 @@ Test(engine, a_two_thread_context_gives_the_same_results_on_split_batches)
     eng_ctx_free(one);
     eng_ctx_free(two);
     eng_model_free(m);
+}
+
+typedef struct thread_job {
+    eng_model *m;
+    const float *x;
+    float y[1000];
+    int rc;
+} thread_job;
+
+static void *thread_run(void *p)
+{
+    thread_job *j = p;
+    eng_ctx_opts o = {.threads = 1, .max_batch = 1};
+    eng_ctx *c = eng_ctx_create(j->m, &o, NULL, 0);
+    const void *in[1] = {j->x};
+    void *out[1] = {j->y};
+    j->rc = c ? 0 : -1;
+    for (int i = 0; i < 5 && !j->rc; i++) j->rc = eng_ctx_run(c, 1, in, out);
+    eng_ctx_free(c);
+    return NULL;
+}
+
+/* The documented rule: one model, one context per thread, all at once. */
+Test(engine, threads_with_their_own_contexts_share_one_model)
+{
+    eng_model *m = load(MNV2, 0);
+    et_tensor x = read_npy("models/mobilenetv2-160-input.npy");
+    et_tensor y = read_npy("models/mobilenetv2-160-output.npy");
+    static thread_job jobs[3];
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        jobs[i].m = m;
+        jobs[i].x = x.data;
+        cr_assert_eq(pthread_create(&t[i], NULL, thread_run, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        cr_expect_eq(jobs[i].rc, 0);
+        cr_expect_lt(rel_diff(jobs[i].y, y.data, 1000), 1e-4);
+    }
+    eng_model_free(m);
+    et_tensor_clear(&x);
+    et_tensor_clear(&y);
 }
