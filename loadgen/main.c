@@ -271,6 +271,74 @@ static int finish(runner *r, const cli_opts *o, const scenario *sc, csv_out *csv
     return code;
 }
 
+static int run_headless(runner *r, const cli_opts *o, const runner_start_params *sp);
+
+/* The scenario file, or the quick mode's one task. NULL after printing why. */
+static scenario *load_scenario(const cli_opts *o, char *err, size_t errlen)
+{
+    scenario *sc;
+    if (o->quick) {
+        scenario_quick q = {.url = o->url,
+                            .method = o->method,
+                            .headers = o->headers,
+                            .nheaders = o->nheaders,
+                            .body_file = o->body_file};
+        sc = scenario_from_quick(&q, err, errlen);
+    } else {
+        sc = scenario_load(o->file, err, errlen);
+    }
+    if (!sc) {
+        fprintf(stderr, "aiload: %s\n", err);
+        size_t n = o->file ? strlen(o->file) : 0;
+        if (n > 3 && !strcmp(o->file + n - 3, ".py"))
+            fprintf(stderr, "aiload: scenarios are ini files, not Python: see docs/scenario.md "
+                            "(examples/locust/locustfile.ini is the article's locustfile)\n");
+    }
+    return sc;
+}
+
+/* Serves the web UI until it quits; the test is stopped and awaited after. */
+static int run_webui(runner *r, const cli_opts *o, const runner_start_params *sp)
+{
+    char err[512];
+    webui_opts wo = {.web_host = o->web_host,
+                     .web_port = o->web_port,
+                     .autostart = o->autostart,
+                     .autoquit_s = o->autoquit_s,
+                     .start = *sp,
+                     .script = o->file,
+                     .html_path = o->html};
+    webui *w = webui_create(r, &wo, err, sizeof(err));
+    if (!w) {
+        fprintf(stderr, "aiload: %s\n", err);
+        return 2;
+    }
+    fprintf(stderr, "aiload: web UI on http://%s:%d/\n", o->web_host ? o->web_host : "127.0.0.1",
+            webui_port(w));
+    webui_run(w, &quit_flag);
+    runner_stop(r);
+    runner_wait(r, -1);
+    webui_free(w);
+    return 0;
+}
+
+/* Headless: start, then tables/CSV/progress until the run ends or a signal. */
+static int run_headless_loop(runner *r, const cli_opts *o, const runner_start_params *sp,
+                             csv_out *csv, int nw)
+{
+    int code = run_headless(r, o, sp);
+    double next_table = 0, next_csv = 0;
+    int warned = 0, stopping = 0;
+    while (!code && !runner_wait(r, 250)) {
+        if (quit_flag && !stopping) {
+            runner_stop(r);
+            stopping = 1;
+        }
+        tick(r, o, csv, nw, &next_table, &next_csv, &warned);
+    }
+    return code;
+}
+
 static int run_headless(runner *r, const cli_opts *o, const runner_start_params *sp)
 {
     char err[512];
@@ -283,6 +351,21 @@ static int run_headless(runner *r, const cli_opts *o, const runner_start_params 
                 sp->rate > 0 ? "open-model" : "closed-model", sp->users, sp->spawn_rate,
                 sp->run_time_s > 0 ? "run time set" : "until Ctrl+C", sp->host ? sp->host : "-");
     return 0;
+}
+
+/* Defaults that depend on the mode (quick or scenario, closed or open). */
+static void apply_defaults(cli_opts *o)
+{
+    if (!o->run_time_s && o->nstages) /* a ramp runs for its stages */
+        for (size_t i = 0; i < o->nstages; i++) o->run_time_s += o->stages[i].duration_s;
+    if (!o->users && (o->rate > 0 || o->nstages)) o->users = 100; /* open model: connection cap */
+    if (o->quick) {
+        if (!o->users) o->users = 10;
+        if (!o->run_time_s) o->run_time_s = 10;
+        if (!o->spawn_rate) o->spawn_rate = 1e9; /* all connections at once, as wrk */
+    }
+    if (!o->users) o->users = 1;
+    if (!o->spawn_rate) o->spawn_rate = 1;
 }
 
 int main(int argc, char **argv)
@@ -304,35 +387,9 @@ int main(int argc, char **argv)
         printf("aiload %s\n", AISERVE_VERSION);
         return 0;
     }
-    scenario *sc;
-    if (o.quick) {
-        scenario_quick q = {.url = o.url,
-                            .method = o.method,
-                            .headers = o.headers,
-                            .nheaders = o.nheaders,
-                            .body_file = o.body_file};
-        sc = scenario_from_quick(&q, err, sizeof(err));
-    } else {
-        sc = scenario_load(o.file, err, sizeof(err));
-    }
-    if (!sc) {
-        fprintf(stderr, "aiload: %s\n", err);
-        size_t n = o.file ? strlen(o.file) : 0;
-        if (n > 3 && !strcmp(o.file + n - 3, ".py"))
-            fprintf(stderr, "aiload: scenarios are ini files, not Python: see docs/scenario.md "
-                            "(examples/locust/locustfile.ini is the article's locustfile)\n");
-        return 2;
-    }
-    if (!o.run_time_s && o.nstages)
-        for (size_t i = 0; i < o.nstages; i++) o.run_time_s += o.stages[i].duration_s;
-    if (!o.users && (o.rate > 0 || o.nstages)) o.users = 100; /* open model: connection cap */
-    if (o.quick) {
-        if (!o.users) o.users = 10;
-        if (!o.run_time_s) o.run_time_s = 10;
-        if (!o.spawn_rate) o.spawn_rate = 1e9; /* all connections at once, as wrk */
-    }
-    if (!o.users) o.users = 1;
-    if (!o.spawn_rate) o.spawn_rate = 1;
+    scenario *sc = load_scenario(&o, err, sizeof(err));
+    if (!sc) return 2;
+    apply_defaults(&o);
 
     runner_opts ro = {.threads = o.threads,
                       .connect_timeout_s = o.connect_timeout_s,
@@ -362,40 +419,7 @@ int main(int argc, char **argv)
     csv_out csv = {.prefix = o.csv_prefix};
     int nw = report_name_width(term_cols());
     int threads = ro.threads ? ro.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int code = 0;
-    if (o.headless) {
-        code = run_headless(r, &o, &sp);
-        double next_table = 0, next_csv = 0;
-        int warned = 0, stopping = 0;
-        while (!code && !runner_wait(r, 250)) {
-            if (quit_flag && !stopping) {
-                runner_stop(r);
-                stopping = 1;
-            }
-            tick(r, &o, &csv, nw, &next_table, &next_csv, &warned);
-        }
-    } else {
-        webui_opts wo = {.web_host = o.web_host,
-                         .web_port = o.web_port,
-                         .autostart = o.autostart,
-                         .autoquit_s = o.autoquit_s,
-                         .start = sp,
-                         .script = o.file,
-                         .default_host = scenario_host(sc),
-                         .html_path = o.html};
-        webui *w = webui_create(r, &wo, err, sizeof(err));
-        if (!w) {
-            fprintf(stderr, "aiload: %s\n", err);
-            code = 2;
-        } else {
-            fprintf(stderr, "aiload: web UI on http://%s:%d/\n",
-                    o.web_host ? o.web_host : "127.0.0.1", webui_port(w));
-            webui_run(w, &quit_flag);
-            runner_stop(r);
-            runner_wait(r, -1);
-            webui_free(w);
-        }
-    }
+    int code = o.headless ? run_headless_loop(r, &o, &sp, &csv, nw) : run_webui(r, &o, &sp);
     if (!code) code = finish(r, &o, sc, &csv, nw, threads);
     if (csv.history) fclose(csv.history);
     runner_free(r);

@@ -406,20 +406,78 @@ static void begin_stop(runner *r)
     send_all(r, LG_DRAIN, 0);
 }
 
+static void wait_tick(runner *r)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_nsec += TICK_MS * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&r->cv, &r->mu, &dl);
+}
+
+/* STOPPING: done once nothing is in flight (or the stop timeout passed: then
+ * abort what is left and collect the failures). Caller holds mu. */
+static void maybe_finish_stop(runner *r, uint64_t now, int inflight, int late)
+{
+    double waited = now > r->stop_ns ? (double)(now - r->stop_ns) / 1e9 : 0;
+    /* a worker that did not answer may still hold requests or stats */
+    if ((inflight > 0 || late) && waited < r->opts.stop_timeout_s) return;
+    if (inflight > 0 || late) {
+        send_all(r, LG_ABORT, 0);
+        pthread_mutex_unlock(&r->mu);
+        int users;
+        double cpu;
+        /* after an abort every worker answers promptly; retry to be sure */
+        for (int i = 0; i < 10 && collect(r, &users, &inflight, &cpu); i++) {
+        }
+        pthread_mutex_lock(&r->mu);
+        merge_second(r, 0);
+    }
+    r->user_count = 0;
+    r->state = RUNNER_STOPPED;
+    add_history(r);
+    pthread_cond_broadcast(&r->cv);
+}
+
+/* Collects the workers' stats and merges them (mu is dropped meanwhile: a
+ * worker may take up to 500 ms to answer). */
+static void collect_and_merge(runner *r, uint64_t now, uint64_t *next_merge)
+{
+    int stopping = r->state == RUNNER_STOPPING;
+    pthread_mutex_unlock(&r->mu);
+    int users, inflight;
+    double cpu;
+    int late = collect(r, &users, &inflight, &cpu);
+    pthread_mutex_lock(&r->mu);
+    r->user_count = users;
+    r->cpu = cpu;
+    if (cpu > 0.9) r->cpu_warning = 1;
+    if (r->reset_requested || r->spawn_done_reset) {
+        lg_stats_reset(r->sec);
+        clear_stats(r);
+        r->reset_requested = r->spawn_done_reset = 0;
+        return;
+    }
+    int second = now >= *next_merge;
+    merge_second(r, second);
+    if (second) {
+        add_history(r);
+        *next_merge += 1000000000ull;
+        if (*next_merge < now) *next_merge = now + 1000000000ull;
+    }
+    if (stopping) maybe_finish_stop(r, now, inflight, late);
+}
+
 static void *control_main(void *arg)
 {
     runner *r = arg;
     uint64_t last = now_ns(), next_merge = last + 1000000000ull;
     pthread_mutex_lock(&r->mu);
     while (!r->quit) {
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        dl.tv_nsec += TICK_MS * 1000000L;
-        if (dl.tv_nsec >= 1000000000L) {
-            dl.tv_sec++;
-            dl.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&r->cv, &r->mu, &dl);
+        wait_tick(r);
         if (r->quit) break;
         uint64_t now = now_ns();
         spawn_step(r, (double)(now - last) / 1e9);
@@ -431,52 +489,13 @@ static void *control_main(void *arg)
             r->stop_requested = 0;
             begin_stop(r);
         }
-        int stopping = r->state == RUNNER_STOPPING;
-        if (!stopping && !r->reset_requested && !r->spawn_done_reset && now < next_merge) continue;
         if (r->state == RUNNER_READY || r->state == RUNNER_STOPPED) {
             next_merge = now + 1000000000ull;
             continue;
         }
-        /* Collect without mu: a worker may take up to 500 ms to answer. */
-        pthread_mutex_unlock(&r->mu);
-        int users, inflight;
-        double cpu;
-        int late = collect(r, &users, &inflight, &cpu);
-        pthread_mutex_lock(&r->mu);
-        r->user_count = users;
-        r->cpu = cpu;
-        if (cpu > 0.9) r->cpu_warning = 1;
-        if (r->reset_requested || r->spawn_done_reset) {
-            lg_stats_reset(r->sec);
-            clear_stats(r);
-            r->reset_requested = r->spawn_done_reset = 0;
-            continue;
-        }
-        int second = now >= next_merge;
-        merge_second(r, second);
-        if (second) {
-            add_history(r);
-            next_merge += 1000000000ull;
-            if (next_merge < now) next_merge = now + 1000000000ull;
-        }
-        if (stopping) {
-            double waited = now > r->stop_ns ? (double)(now - r->stop_ns) / 1e9 : 0;
-            /* a worker that did not answer may still hold requests or stats */
-            if ((inflight > 0 || late) && waited < r->opts.stop_timeout_s) continue;
-            if (inflight > 0 || late) {
-                send_all(r, LG_ABORT, 0);
-                pthread_mutex_unlock(&r->mu);
-                /* after an abort every worker answers promptly; wait longer to be sure */
-                for (int i = 0; i < 10 && collect(r, &users, &inflight, &cpu); i++) {
-                }
-                pthread_mutex_lock(&r->mu);
-                merge_second(r, 0);
-            }
-            r->user_count = 0;
-            r->state = RUNNER_STOPPED;
-            add_history(r);
-            pthread_cond_broadcast(&r->cv);
-        }
+        if (r->state == RUNNER_STOPPING || r->reset_requested || r->spawn_done_reset ||
+            now >= next_merge)
+            collect_and_merge(r, now, &next_merge);
     }
     pthread_mutex_unlock(&r->mu);
     return NULL;
@@ -606,6 +625,22 @@ static int check_params(const runner_start_params *p, char *err, size_t errlen)
     return 0;
 }
 
+/* Resolves every class's host (-H, else the class's, else the scenario's). */
+static int resolve_targets(runner *r, const runner_start_params *p, const char *fallback, char *err,
+                           size_t errlen)
+{
+    for (size_t k = 0; k < r->sc->nclasses; k++) {
+        const char *h = p->host && *p->host ? p->host : r->sc->classes[k].host;
+        if (!h) h = fallback;
+        if (!h) {
+            snprintf(err, errlen, "no host: give -H/--host or set host in the scenario");
+            return -EINVAL;
+        }
+        if (resolve(h, &r->targets[k], err, errlen)) return -EINVAL;
+    }
+    return 0;
+}
+
 int runner_start(runner *r, const runner_start_params *p, char *err, size_t errlen)
 {
     if (check_params(p, err, errlen)) return -EINVAL;
@@ -627,18 +662,9 @@ int runner_start(runner *r, const runner_start_params *p, char *err, size_t errl
         return -EBUSY;
     }
     const char *fallback = p->host && *p->host ? p->host : scenario_host(r->sc);
-    for (size_t k = 0; k < r->sc->nclasses; k++) {
-        const char *h = p->host && *p->host ? p->host : r->sc->classes[k].host;
-        if (!h) h = fallback;
-        if (!h) {
-            pthread_mutex_unlock(&r->mu);
-            snprintf(err, errlen, "no host: give -H/--host or set host in the scenario");
-            return -EINVAL;
-        }
-        if (resolve(h, &r->targets[k], err, errlen)) {
-            pthread_mutex_unlock(&r->mu);
-            return -EINVAL;
-        }
+    if (resolve_targets(r, p, fallback, err, errlen)) {
+        pthread_mutex_unlock(&r->mu);
+        return -EINVAL;
     }
     snprintf(r->host, sizeof(r->host), "%s", fallback ? fallback : "");
     clear_stats(r);

@@ -19,7 +19,7 @@ typedef struct scenario scenario;
 typedef struct scenario_quick {
     const char *url;      /* http://host[:port]/path[?query] */
     const char *method;   /* NULL: GET */
-    const char **headers; /* "Name: value" strings */
+    const char *const *headers; /* "Name: value" strings */
     size_t nheaders;
     const char *body_file; /* NULL: no body */
 } scenario_quick;
