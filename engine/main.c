@@ -290,6 +290,30 @@ static double measure_ghz(void)
     return 200000000 / (now() - t0) / 1e9;
 }
 
+/* Prints the bench results; lat (seconds per run, n runs) is sorted here. */
+static void report(const cli *c, const eng_model *m, double *lat, size_t n, double elapsed,
+                   double t_first)
+{
+    int batch = c->batch, threads = c->threads;
+    qsort(lat, n, sizeof(double), cmp_double);
+    double p50 = lat[n / 2], p99 = lat[(size_t)(n * 0.99)], ips = n * batch / elapsed;
+    double gflops = 2.0 * eng_model_macs(m) * ips / 1e9, ghz = measure_ghz();
+    int avx512 = __builtin_cpu_supports("avx512f");
+    double peak = ghz * (avx512 ? 64 : 32) * threads; /* 2 FMA pipes assumed */
+    printf("model %s\nthreads %d batch %d runs %zu seconds %.2f\n", c->model, threads, batch, n,
+           elapsed);
+    printf("first run (plan + warm-up) %.1f ms\n", t_first * 1e3);
+    if (threads > 1)
+        printf("omp wait policy %s\n", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY")
+                                                                 : "default (spin, then sleep)");
+    printf("latency p50 %.3f ms p99 %.3f ms\n", p50 * 1e3, p99 * 1e3);
+    printf("throughput %.1f inferences/s\n", ips);
+    printf("compute %.1f GFLOP/s = %.0f%% of peak %.0f GFLOP/s (%d core%s x %.2f GHz x %d "
+           "FLOP/cycle, %s)\n",
+           gflops, 100 * gflops / peak, peak, threads, threads > 1 ? "s" : "", ghz,
+           avx512 ? 64 : 32, avx512 ? "AVX-512" : "AVX2");
+}
+
 static int cmd_bench(const cli *c)
 {
     eng_model *m = load(c);
@@ -345,27 +369,8 @@ static int cmd_bench(const cli *c)
         if (t1 >= end) break;
     }
     double elapsed = now() - start;
-    if (!rc && n) {
-        qsort(lat, n, sizeof(double), cmp_double);
-        double p50 = lat[n / 2], p99 = lat[(size_t)(n * 0.99)], ips = n * batch / elapsed;
-        double gflops = 2.0 * eng_model_macs(m) * ips / 1e9, ghz = measure_ghz();
-        int avx512 = __builtin_cpu_supports("avx512f");
-        double peak = ghz * (avx512 ? 64 : 32) * threads; /* 2 FMA pipes assumed */
-        printf("model %s\nthreads %d batch %d runs %zu seconds %.2f\n", c->model, threads, batch, n,
-               elapsed);
-        printf("first run (plan + warm-up) %.1f ms\n", t_first * 1e3);
-        if (threads > 1)
-            printf("omp wait policy %s\n", getenv("OMP_WAIT_POLICY")
-                                               ? getenv("OMP_WAIT_POLICY")
-                                               : "default (spin, then sleep)");
-        printf("latency p50 %.3f ms p99 %.3f ms\n", p50 * 1e3, p99 * 1e3);
-        printf("throughput %.1f inferences/s\n", ips);
-        printf("compute %.1f GFLOP/s = %.0f%% of peak %.0f GFLOP/s (%d core%s x %.2f GHz x %d "
-               "FLOP/cycle, %s)\n",
-               gflops, 100 * gflops / peak, peak, threads, threads > 1 ? "s" : "", ghz,
-               avx512 ? 64 : 32, avx512 ? "AVX-512" : "AVX2");
-    }
-    if (rc) fprintf(stderr, "aiinfer: %s\n", ctx ? err : err);
+    if (!rc && n) report(c, m, lat, n, elapsed, t_first);
+    if (rc) fprintf(stderr, "aiinfer: %s\n", err);
     free(lat);
     for (int i = 0; i < MAX_IO; i++) free(ins[i]), free(outs[i]);
     eng_ctx_free(ctx);
