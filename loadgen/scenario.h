@@ -17,8 +17,8 @@ typedef struct scenario scenario;
 
 /* Options of the quick mode (no scenario file): one class, one task. */
 typedef struct scenario_quick {
-    const char *url;      /* http://host[:port]/path[?query] */
-    const char *method;   /* NULL: GET */
+    const char *url;            /* http://host[:port]/path[?query] */
+    const char *method;         /* NULL: GET */
     const char *const *headers; /* "Name: value" strings */
     size_t nheaders;
     const char *body_file; /* NULL: no body */
