@@ -11,6 +11,7 @@ Routes:
   /chunked              -> 200, chunked body "hello chunked world"
   /close                -> 200 with Connection: close, then closes
   /echo                 -> 200, echoes the request body
+  /garbage, /bighead, /badchunk, /short -> broken responses (then close)
   /count                -> JSON {"requests": N, "paths": {...}} (not counted itself)
   /reset                -> zeroes the counters (not counted)
 With --stall-at A --stall-for D every request that arrives between A and A+D
@@ -75,6 +76,14 @@ async def route(st, method, path, body):
         parts = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (b"hello ", b"chunked ", b"world"))
         head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
         return head + parts + b"0\r\n\r\n", False
+    if path == "/garbage":
+        return b"NOT HTTP AT ALL\r\n\r\n", True
+    if path == "/bighead":
+        return response(200, b"x", [("X-Big", "y" * 20000)]), False
+    if path == "/badchunk":
+        return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", True
+    if path == "/short":  # promises 100 bytes, sends 5, closes
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", True
     if path == "/close":
         return response(200, b"bye", [("Connection", "close")]), True
     if path == "/echo":
