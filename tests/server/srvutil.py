@@ -7,8 +7,10 @@ import weakref
 from harness import binary, free_port, wait_port
 
 
-def start(procs, *args, port=None, ini=None, env=None):
-    """Starts aiserve on a free port; returns (proc, port)."""
+def start(procs, *args, port=None, ini=None, env=None, ready=True):
+    """Starts aiserve on a free port and (unless ready=False) waits until every
+    worker is ready: the port accepts as soon as the master has bound it.
+    Returns (proc, port)."""
     port = port or free_port()
     argv = [binary("aiserve")]
     if ini:
@@ -16,6 +18,12 @@ def start(procs, *args, port=None, ini=None, env=None):
     argv += [f"--http=127.0.0.1:{port}", *args]
     p = procs.start(argv, env=env)
     wait_port(port, proc=p)
+    if ready and not any(a.startswith("--health-route") for a in args):
+        deadline = time.monotonic() + 15
+        while get(port, "/health/ready")[0] != 200:
+            if time.monotonic() > deadline or p.poll() is not None:
+                raise RuntimeError("aiserve did not become ready")
+            time.sleep(0.02)
     return p, port
 
 
@@ -98,7 +106,7 @@ def closed_after(sock, timeout=3.0):
 
 
 def worker_pids(master_pid):
-    """Child pids of the master, from /proc."""
+    """Live child pids of the master, from /proc."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -106,7 +114,7 @@ def worker_pids(master_pid):
         try:
             with open(f"/proc/{d}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == master_pid:
+            if int(fields[1]) == master_pid and fields[0] != "Z":  # not zombies
                 out.append(int(d))
         except (OSError, IndexError, ValueError):
             pass
