@@ -409,6 +409,14 @@ def test_bad_command_line_exits_2_with_a_message(args, what):
     assert what in r.stderr, r.stderr
 
 
+def test_missing_or_unresolvable_host_exits_2(tmp_path):
+    sc = write(tmp_path, "s.ini", "[user A]\n[task]\npath = /\n")
+    r = aiload("-f", sc, "--headless", "-t", 1, timeout=10)
+    assert r.returncode == 2 and "no host" in r.stderr, r.stderr
+    r = aiload("-f", sc, "--headless", "-t", 1, "-H", "http://no-such-host.invalid:80", timeout=30)
+    assert r.returncode == 2 and "cannot resolve 'no-such-host.invalid'" in r.stderr, r.stderr
+
+
 def test_a_python_locustfile_gets_a_pointer_to_the_scenario_format(tmp_path):
     lf = write(tmp_path, "locustfile.py", "from locust import HttpUser\n")
     r = aiload("-f", lf, "--headless", timeout=10)
