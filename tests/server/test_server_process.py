@@ -339,3 +339,24 @@ def test_respawn_loop_guard_delays_without_blocking_the_master(procs):
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=10) == 0 and time.monotonic() - t0 < 5
     assert "respawn-loop guard" in p.stderr.read().decode()
+
+
+def test_a_full_listen_queue_is_logged_not_silent(procs):
+    p, port = start(procs, "--listen=2", "--threads=1", "--sleep-route=/sleep")
+    busy = threading.Thread(target=lambda: _swallow(lambda: get(port, "/sleep/3", timeout=10)))
+    busy.start()
+    time.sleep(0.3)  # the only thread is busy: the worker stops accepting
+    socks = []
+    for _ in range(8):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        socks.append(s)
+    time.sleep(2.0)
+    for s in socks:
+        s.close()
+    busy.join(10)
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=15)
+    log = p.stderr.read().decode()
+    assert re.search(r"listen queue of 127\.0\.0\.1:%d is full \(\d+/2\)" % port, log), log
