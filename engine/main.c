@@ -410,6 +410,7 @@ static int cmd_share(const cli *c)
     for (int w = 0; w < n; w++) {
         pids[w] = fork();
         if (pids[w] == 0) {
+            alarm((unsigned)c->seconds + 90); /* never outlive a dead parent for long */
             eng_ctx_opts co = {.threads = 1, .max_batch = 1};
             eng_ctx *ctx = eng_ctx_create(m, &co, NULL, 0);
             float *x = calloc((size_t)ti.item_count + 1, 8), *y = calloc(1 << 20, 4);
@@ -424,6 +425,8 @@ static int cmd_share(const cli *c)
             _exit(0);
         }
     }
+    /* a hung worker must not hang us, nor outlive us for long */
+    alarm((unsigned)c->seconds + 60);
     int ready = 0, rc = 0;
     for (int w = 0; w < n; w++) {
         char ok;
