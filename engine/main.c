@@ -406,16 +406,23 @@ static int cmd_share(const cli *c)
         return 1;
     }
     eng_tensor_info ti;
-    eng_model_input(m, 0, &ti);
+    if (eng_model_num_inputs(m) > MAX_IO || eng_model_num_outputs(m) > MAX_IO) {
+        fprintf(stderr, "aiinfer: too many inputs or outputs\n");
+        eng_model_free(m);
+        return 1;
+    }
     for (int w = 0; w < n; w++) {
         pids[w] = fork();
         if (pids[w] == 0) {
             alarm((unsigned)c->seconds + 90); /* never outlive a dead parent for long */
             eng_ctx_opts co = {.threads = 1, .max_batch = 1};
             eng_ctx *ctx = eng_ctx_create(m, &co, NULL, 0);
-            float *x = calloc((size_t)ti.item_count + 1, 8), *y = calloc(1 << 20, 4);
-            const void *ip[1] = {x};
-            void *op[1] = {y};
+            const void *ip[MAX_IO] = {0};
+            void *op[MAX_IO] = {0};
+            for (int i = 0; i < eng_model_num_inputs(m) && i < MAX_IO; i++)
+                if (!eng_model_input(m, i, &ti)) ip[i] = calloc((size_t)ti.item_count + 1, 8);
+            for (int i = 0; i < eng_model_num_outputs(m) && i < MAX_IO; i++)
+                if (!eng_model_output(m, i, &ti)) op[i] = calloc((size_t)ti.item_count + 1, 8);
             int runs = 0;
             double end = now() + c->seconds;
             while (ctx && now() < end && !eng_ctx_run(ctx, 1, ip, op)) runs++;
