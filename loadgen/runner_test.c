@@ -1,0 +1,254 @@
+/*
+ * The runner API end to end (as the web UI drives it) against a tiny
+ * in-process keep-alive server: exact counts, stop awaiting in-flight
+ * requests, restart, retarget, reset, open model and the output writers.
+ * Runs under ASan/UBSan in make test, which covers worker.c and conn.c.
+ */
+#include "loadgen/runner.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct tserver {
+    int lfd, port;
+    atomic_int requests;
+    atomic_int quit;
+    pthread_t th;
+} tserver;
+
+typedef struct tconn {
+    tserver *s;
+    int fd;
+} tconn;
+
+/* One client connection: answers every request head with a 5-byte body. */
+static void *serve_conn(void *arg)
+{
+    tconn *c = arg;
+    char buf[4096];
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(c->fd, buf + len, sizeof(buf) - len - 1);
+        if (n <= 0) break;
+        len += (size_t)n;
+        buf[len] = '\0';
+        char *end;
+        while ((end = strstr(buf, "\r\n\r\n"))) {
+            const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+            atomic_fetch_add(&c->s->requests, 1);
+            if (write(c->fd, resp, strlen(resp)) < 0) break;
+            size_t used = (size_t)(end + 4 - buf);
+            memmove(buf, buf + used, len - used);
+            len -= used;
+            buf[len] = '\0';
+        }
+    }
+    close(c->fd);
+    free(c);
+    return NULL;
+}
+
+static void *serve(void *arg)
+{
+    tserver *s = arg;
+    while (!atomic_load(&s->quit)) {
+        int fd = accept(s->lfd, NULL, NULL);
+        if (fd < 0) break;
+        tconn *c = malloc(sizeof(*c));
+        *c = (tconn){.s = s, .fd = fd};
+        pthread_t t;
+        pthread_create(&t, NULL, serve_conn, c);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+static tserver *tserver_start(void)
+{
+    tserver *s = calloc(1, sizeof(*s));
+    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    cr_assert_eq(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(s->lfd, 128), 0);
+    socklen_t al = sizeof(a);
+    getsockname(s->lfd, (struct sockaddr *)&a, &al);
+    s->port = ntohs(a.sin_port);
+    pthread_create(&s->th, NULL, serve, s);
+    return s;
+}
+
+static void tserver_stop(tserver *s)
+{
+    atomic_store(&s->quit, 1);
+    shutdown(s->lfd, SHUT_RDWR);
+    close(s->lfd);
+    pthread_join(s->th, NULL);
+    free(s);
+}
+
+static scenario *one_task(const char *wait)
+{
+    char text[256], err[256];
+    snprintf(text, sizeof(text), "[user U]\nwait_time = %s\n[task]\npath = /x\n", wait);
+    scenario *sc = scenario_parse(text, strlen(text), "t.ini", err, sizeof(err));
+    cr_assert_not_null(sc, "%s", err);
+    return sc;
+}
+
+static runner_start_params params(tserver *s, int users, double run_time, char *host)
+{
+    snprintf(host, 64, "http://127.0.0.1:%d", s->port);
+    return (runner_start_params){
+        .users = users, .spawn_rate = 100, .host = host, .run_time_s = run_time};
+}
+
+Test(runner, counts_are_exact_and_the_run_stops_by_itself)
+{
+    tserver *s = tserver_start();
+    scenario *sc = one_task("constant(0.001)");
+    char err[256], host[64];
+    runner_opts ro = {.threads = 2};
+    runner *r = runner_create(sc, &ro, err, sizeof(err));
+    cr_assert_not_null(r, "%s", err);
+    cr_assert_eq(runner_get_state(r), RUNNER_READY);
+    runner_start_params p = params(s, 4, 1.2, host);
+    cr_assert_eq(runner_start(r, &p, err, sizeof(err)), 0, "%s", err);
+    cr_assert(runner_wait(r, 10000));
+    cr_assert_eq(runner_get_state(r), RUNNER_STOPPED);
+    runner_snapshot *snap = runner_snapshot_take(r);
+    cr_assert_gt(snap->total.num_requests, 50);
+    cr_assert_eq(snap->total.num_requests, (uint64_t)atomic_load(&s->requests));
+    cr_assert_eq(snap->total.num_failures, 0);
+    cr_assert_eq(snap->nentries, 1);
+    cr_assert_str_eq(snap->entries[0].name, "/x");
+    cr_assert_float_eq(snap->entries[0].avg_content_length, 5.0, 1e-9);
+    cr_assert_gt(runner_history_len(r), 0);
+    runner_snapshot_free(snap);
+    runner_free(r);
+    scenario_free(sc);
+    tserver_stop(s);
+}
+
+Test(runner, outputs_carry_the_final_counts)
+{
+    tserver *s = tserver_start();
+    scenario *sc = one_task("constant(0.002)");
+    char err[256], host[64];
+    runner_opts ro = {.threads = 1, .full_history = 1};
+    runner *r = runner_create(sc, &ro, err, sizeof(err));
+    runner_start_params p = params(s, 2, 1.1, host);
+    cr_assert_eq(runner_start(r, &p, err, sizeof(err)), 0, "%s", err);
+    cr_assert(runner_wait(r, 10000));
+    char want[64];
+    snprintf(want, sizeof(want), ",Aggregated,%d,0,", atomic_load(&s->requests));
+    buf b = BUF_INIT;
+    cr_assert_eq(runner_csv_stats(r, &b), 0);
+    cr_assert(strstr(b.data, want), "%s", b.data);
+    buf_reset(&b);
+    cr_assert_eq(runner_csv_history(r, &b), 0);
+    cr_assert(strstr(b.data, "Timestamp,User Count,"), "%s", b.data);
+    cr_assert(strstr(b.data, ",GET,/x,"), "%s", b.data);
+    buf_reset(&b);
+    size_t cursor = 0;
+    runner_csv_history_append(r, &b, &cursor);
+    size_t first = b.len;
+    runner_csv_history_append(r, &b, &cursor);
+    cr_assert_eq(b.len, first, "nothing new to append");
+    buf_reset(&b);
+    cr_assert_eq(runner_json_summary(r, &b), 0);
+    cr_assert(strstr(b.data, "\"state\":\"stopped\""), "%s", b.data);
+    cr_assert(strstr(b.data, "\"percentiles_ms\":{\"50\":"), "%s", b.data);
+    buf_free(&b);
+    runner_free(r);
+    scenario_free(sc);
+    tserver_stop(s);
+}
+
+Test(runner, stop_restart_retarget_and_reset)
+{
+    tserver *s = tserver_start();
+    scenario *sc = one_task("constant(0.005)");
+    char err[256], host[64];
+    runner_opts ro = {.threads = 2};
+    runner *r = runner_create(sc, &ro, err, sizeof(err));
+    runner_start_params p = params(s, 2, 0, host);
+    cr_assert_eq(runner_start(r, &p, err, sizeof(err)), 0, "%s", err);
+    usleep(300000);
+    cr_assert_eq(runner_set_users(r, 6, 1000), 0);
+    usleep(1300000);
+    runner_snapshot *snap = runner_snapshot_take(r);
+    cr_assert_eq(snap->user_count, 6);
+    cr_assert_eq(snap->state, RUNNER_RUNNING);
+    runner_snapshot_free(snap);
+    runner_reset_stats(r);
+    usleep(300000);
+    runner_stop(r);
+    cr_assert(runner_wait(r, 10000));
+    int served = atomic_load(&s->requests);
+    snap = runner_snapshot_take(r);
+    cr_assert_lt(snap->total.num_requests, (uint64_t)served, "reset dropped the early ones");
+    runner_snapshot_free(snap);
+    /* a stopped runner starts a fresh test */
+    p.run_time_s = 0.5;
+    cr_assert_eq(runner_start(r, &p, err, sizeof(err)), 0, "%s", err);
+    cr_assert(runner_wait(r, 10000));
+    snap = runner_snapshot_take(r);
+    cr_assert_eq(snap->total.num_requests, (uint64_t)(atomic_load(&s->requests) - served));
+    runner_snapshot_free(snap);
+    runner_free(r);
+    scenario_free(sc);
+    tserver_stop(s);
+}
+
+Test(runner, open_model_sends_the_scheduled_arrivals)
+{
+    tserver *s = tserver_start();
+    scenario *sc = one_task("constant(0)");
+    char err[256], host[64];
+    runner_opts ro = {.threads = 2};
+    runner *r = runner_create(sc, &ro, err, sizeof(err));
+    runner_start_params p = params(s, 8, 1.0, host);
+    p.rate = 200;
+    cr_assert_eq(runner_start(r, &p, err, sizeof(err)), 0, "%s", err);
+    cr_assert(runner_wait(r, 10000));
+    runner_snapshot *snap = runner_snapshot_take(r);
+    cr_assert(snap->open_model);
+    /* arrivals at t = 0, 5 ms, ... up to the stop after ~1 s */
+    cr_assert(snap->total.num_requests >= 180 && snap->total.num_requests <= 230, "%llu",
+              (unsigned long long)snap->total.num_requests);
+    cr_assert_eq(snap->total.num_requests, (uint64_t)atomic_load(&s->requests));
+    runner_snapshot_free(snap);
+    runner_free(r);
+    scenario_free(sc);
+    tserver_stop(s);
+}
+
+Test(runner, bad_start_parameters_are_refused)
+{
+    scenario *sc = one_task("constant(0)");
+    char err[256];
+    runner_opts ro = {.threads = 1};
+    runner *r = runner_create(sc, &ro, err, sizeof(err));
+    runner_start_params p = {.users = 0, .spawn_rate = 1, .host = "http://127.0.0.1:1"};
+    cr_assert_eq(runner_start(r, &p, err, sizeof(err)), -EINVAL);
+    p.users = 1;
+    p.host = "https://127.0.0.1:1";
+    cr_assert_eq(runner_start(r, &p, err, sizeof(err)), -EINVAL);
+    cr_assert(strstr(err, "https"), "%s", err);
+    p.host = NULL;
+    cr_assert_eq(runner_start(r, &p, err, sizeof(err)), -EINVAL);
+    cr_assert(strstr(err, "no host"), "%s", err);
+    cr_assert_eq(runner_set_users(r, 3, 1), -EINVAL, "not running");
+    cr_assert_eq(runner_get_state(r), RUNNER_READY);
+    runner_free(r);
+    scenario_free(sc);
+}
