@@ -211,3 +211,29 @@ def test_torchvision_model_matches_pytorch(torch_models, tmp_path, name, mode):
     assert np.array_equal(te.load_pb(os.path.join(fixture, "input_0.pb")),
                           te.load_pb(d / "test_data_set_0" / "input_0.pb"))
     assert rel(got, te.load_pb(os.path.join(fixture, "output_0.pb"))) < 1e-4
+
+
+# ---- the conformance runner must be able to fail -------------------------------
+
+NODE_TESTS = "/usr/share/libonnx-testdata/data/node"
+
+
+def test_check_passes_a_real_onnx_test_and_fails_a_tampered_one(tmp_path):
+    import shutil
+    import torch_export as te
+    src = os.path.join(NODE_TESTS, "test_conv_with_strides_padding")
+    good = tmp_path / "good"
+    shutil.copytree(src, good)
+    r = aiinfer("check", "-v", good)
+    assert r.returncode == 0 and "PASS good" in r.stdout, r.stdout + r.stderr
+    bad = tmp_path / "bad"
+    shutil.copytree(src, bad)
+    out = bad / "test_data_set_0" / "output_0.pb"
+    y = te.load_pb(out).copy()
+    y.flat[3] += 0.01 * (abs(y.flat[3]) + 1)  # outside rtol 1e-3
+    te.save_pb(y, out, "y")
+    r = aiinfer("check", bad)
+    assert r.returncode == 1
+    assert "FAIL bad" in r.stdout and "element 3" in r.stdout, r.stdout
+    r = aiinfer("check", "-v", tmp_path / "nothing-here")
+    assert "SKIP" in r.stdout and r.returncode == 0
