@@ -71,7 +71,7 @@ static int describe(model *m)
     m->batch_dynamic = fixed == 0;
     if (fixed > 0) m->c.max_batch = fixed; /* it runs only batch == fixed: no batching */
     for (int i = 0; i < m->n_in; i++) {
-        m->zeros[i] = calloc(1, m->in_item[i] ? m->in_item[i] : 1);
+        m->zeros[i] = calloc(fixed > 0 ? (size_t)fixed : 1, m->in_item[i] ? m->in_item[i] : 1);
         if (!m->zeros[i]) return snprintf(m->err, sizeof(m->err), "out of memory"), -1;
     }
     return 0;

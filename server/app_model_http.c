@@ -161,7 +161,8 @@ static int parse_top_k(app_request *r, int *k)
 
 static int classify(app_model *app, app_request *r, model *m)
 {
-    if (!m->prep.channels || m->n_in != 1 || m->out[0].dtype != KSERVE_FP32)
+    if (!m->prep.channels || m->n_in != 1 || m->out[0].dtype != KSERVE_FP32 ||
+        (!m->batch_dynamic && m->c.max_batch != 1))
         return model_reply_error(r, m, 400,
                                  "this model does not take an image (classify needs one FP32 "
                                  "input shaped [N,C,H,W], [N,H,W,C] or [N,K] with image-size)");
@@ -227,6 +228,7 @@ static int write_top_k(buf *b, model *m, const float *out, int n, int k)
         int best = -1; /* selection: k is small next to n */
         for (int i = 0; i < n; i++)
             if (p[i] >= 0 && (best < 0 || p[i] > p[best])) best = i;
+        if (best < 0) break; /* the rest are NaN: a broken model, not a crash */
         char label[32], score[16];
         const char *l = best < m->n_labels ? m->labels[best] : label;
         snprintf(label, sizeof(label), "%d", best);
@@ -410,10 +412,9 @@ static int hello_handler(app_request *r, void *data)
     app_model *app = rt->app;
     model *m = usable(app, r, rt->m->c.name, strlen(rt->m->c.name));
     if (!m) return APP_DONE;
+    /* zeros hold one sample, or the fixed batch of a model that runs only that */
     int batch = m->batch_dynamic ? 1 : m->c.max_batch;
-    if (!m->batch_dynamic && batch != 1)
-        return model_reply_error(r, m, 500, "model-route needs a model that runs batch 1");
-    mreq *q = mreq_new(app, r, m, MREQ_HELLO, 1);
+    mreq *q = mreq_new(app, r, m, MREQ_HELLO, batch);
     if (!q) return model_reply_error(r, m, 500, "out of memory");
     for (int i = 0; i < m->n_in; i++) q->job.inputs[i] = m->zeros[i];
     return mreq_submit(q);
