@@ -126,7 +126,7 @@ def test_engine_error_is_500_and_the_worker_keeps_serving(tmp_path, procs):
 
 def test_fixed_batch_model_takes_exactly_its_batch(tmp_path, procs):
     path = K.make_fixed_batch(str(tmp_path / "fixed.onnx"))
-    s = K.start(procs, ["--processes=1", "--model=f=" + path, "--model-route=/hello=f",
+    s = K.start(procs, ["--processes=1", "--model=f=" + path, "--model-route=/zero=f",
                         "--max-batch-size=8"])
     st, m = s.json("GET", "/v2/models/f")
     assert m["inputs"][0]["shape"] == [2, 4]
@@ -136,6 +136,6 @@ def test_fixed_batch_model_takes_exactly_its_batch(tmp_path, procs):
     np.testing.assert_array_equal(K.decode_v2(hd, data)[1]["y"], np.maximum(x, 0))
     st, err = s.json("POST", "/v2/models/f/infer", json.loads(K.v2_json_request([("x", x[:1])])))
     assert st == 400 and "shape [1,4], but the model expects [2,4]" in err["error"]
-    assert s.request("GET", "/hello")[2] == b"Hello, World!"
+    assert s.request("GET", "/zero")[2] == b"Hello, World!"
     st, _, data = s.request("POST", "/predict/f", K.png_bytes(np.zeros((8, 8), np.uint8)))
     assert st == 400
