@@ -210,9 +210,14 @@ def main():
         print("%-10s %10.1f %10.2f %10.2f" % (n, m["rps"], m["p50"], m["p99"]))
 
     def ratio(a, b, what):
-        if a in med and b in med and med[b]["rps"] > 0:
-            print("  %-44s %6.2fx" % (what, med[a]["rps"] / med[b]["rps"]))
-    print("\nratios (req/s):")
+        # the median of per-round ratios: both sides of a ratio ran minutes
+        # apart at most, so machine noise cancels better than in medians
+        if a in results and b in results:
+            rs = [x["rps"] / y["rps"] for x, y in zip(results[a], results[b]) if y["rps"] > 0]
+            if rs:
+                print("  %-48s %6.2fx  (rounds: %s)" % (what, statistics.median(rs),
+                                                      ", ".join("%.2f" % r for r in rs)))
+    print("\nratios of req/s (median of per-round ratios):")
     ratio("hello-b1", "uwsgi", "aiserve GET / vs uWSGI+Flask+PyTorch (goal 15x)")
     ratio("hello-b8", "uwsgi", "aiserve GET / batching vs uWSGI")
     ratio("infer-b1", "engine", "aiserve v2 infer vs engine alone (goal 0.9x)")
