@@ -142,6 +142,7 @@ typedef struct srv {
     int nroutes;
     sb *sb;
     int logfd;
+    char **argv; /* the command line, for the re-exec on SIGHUP */
 } srv;
 
 /* srv.c: settings, sockets, apps, routes */
@@ -155,6 +156,9 @@ const srv_route *srv_route_find(const srv *s, const char *path, size_t len);
 int srv_route_add(srv *s, const char *prefix, int match, int run_on, app_handler_fn fn, void *data,
                   const char *metric_name);
 void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The option tables of the core and every app kind (NULL-terminated). */
+void srv_option_tables(const cfg_option **tables, int max);
 
 /* master.c */
 int master_run(srv *s);

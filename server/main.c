@@ -12,16 +12,6 @@
 
 #define MAX_TABLES (SRV_MAX_APPS + 2)
 
-static void option_tables(const cfg_option **tables)
-{
-    int n = 0;
-    tables[n++] = cfg_core_options;
-    const app_kind *const *kinds = app_kinds();
-    for (int i = 0; kinds[i] && n < MAX_TABLES - 1; i++)
-        if (kinds[i]->options) tables[n++] = kinds[i]->options;
-    tables[n] = NULL;
-}
-
 /* Many concurrent /delay clients need many fds: raise the soft limit. */
 static void raise_nofile(void)
 {
@@ -75,7 +65,7 @@ static int write_pidfile(const char *path)
 int main(int argc, char **argv)
 {
     const cfg_option *tables[MAX_TABLES];
-    option_tables(tables);
+    srv_option_tables(tables, MAX_TABLES);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             cfg_print_help(tables, stdout);
@@ -102,6 +92,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "aiserve: %s\n", err);
         return 1;
     }
+    s.argv = argv;
     raise_nofile();
     s.sb = sb_create(s.s.processes, s.s.threads);
     if (!s.sb) {

@@ -16,6 +16,7 @@
 #include "server/core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -41,6 +42,11 @@ typedef struct master {
     int shutting_down, exit_code;
     uint64_t shutdown_deadline, reload_started, last_queue_check;
     int quit;
+    /* Workers of the image before a SIGHUP re-exec: not in this scoreboard;
+     * told to drain once this image's workers are ready. */
+    int legacy[256];
+    int nlegacy, legacy_hup_sent;
+    uint64_t legacy_deadline;
 } master;
 
 static uint64_t now_ms(void)
@@ -121,7 +127,15 @@ static void reap(master *m)
         int idx = -1;
         for (int i = 0; i < m->s->sb->nslots && idx < 0; i++)
             if (atomic_load(&sb_slot_at(m->s->sb, i)->pid) == pid) idx = i;
-        if (idx < 0) continue;
+        if (idx < 0) {
+            for (int i = 0; i < m->nlegacy; i++) {
+                if (m->legacy[i] != pid) continue;
+                m->legacy[i] = m->legacy[--m->nlegacy];
+                srv_log("previous worker (pid %d) exited", (int)pid);
+                break;
+            }
+            continue;
+        }
         sb_slot *sl = sb_slot_at(m->s->sb, idx);
         int id = sl->worker_id, retiring = atomic_load(&sl->state) == SB_RETIRING;
         char how[64];
@@ -247,11 +261,23 @@ static void tick(master *m)
         }
         if (m->shutting_down && now > m->shutdown_deadline) kill(pid, SIGKILL);
     }
+    if (m->nlegacy && !m->legacy_hup_sent &&
+        (ready || now - m->reload_started > (uint64_t)s->s.mercy * 1000)) {
+        for (int i = 0; i < m->nlegacy; i++) kill(m->legacy[i], SIGHUP);
+        m->legacy_hup_sent = 1;
+        m->legacy_deadline = now + (uint64_t)s->s.mercy * 1000 + 1000;
+    }
+    if (m->nlegacy && ((m->legacy_hup_sent && now > m->legacy_deadline) ||
+                       (m->shutting_down && now > m->shutdown_deadline))) {
+        for (int i = 0; i < m->nlegacy; i++) kill(m->legacy[i], SIGKILL);
+        m->legacy_deadline = UINT64_MAX;
+    }
     check_listen_queue(m, now);
-    if (m->shutting_down && live == 0) m->quit = 1;
+    if (m->shutting_down && live == 0 && m->nlegacy == 0) m->quit = 1;
 }
 
-static void reload(master *m)
+/* Fallback reload without re-exec: fresh workers forked from this image. */
+static void reload_fork(master *m)
 {
     srv_log("SIGHUP: graceful reload: starting %d new workers", m->s->s.processes);
     m->reload_started = now_ms();
@@ -266,6 +292,64 @@ static void reload(master *m)
     }
 }
 
+/* SIGHUP: re-executes the binary like uWSGI, so the ini, the app code and the
+ * models are read afresh, keeping the listen sockets (handed over by fd) and
+ * the running workers, which drain once the new image's workers are ready.
+ * A configuration that no longer loads refuses the reload and keeps serving. */
+static void reload(master *m)
+{
+    srv *s = m->s;
+    const cfg_option *tables[SRV_MAX_APPS + 2];
+    char err[1024], fds[1024] = "", pids[2048] = "";
+    int argc = 0;
+    while (s->argv[argc]) argc++;
+    srv_option_tables(tables, SRV_MAX_APPS + 2);
+    cfg *probe;
+    if (cfg_load(argc - 1, s->argv + 1, tables, &probe, err, sizeof(err))) {
+        srv_log("SIGHUP: reload refused, the configuration does not load: %s", err);
+        return;
+    }
+    cfg_free(probe);
+    size_t fl = 0, pl = 0;
+    for (int i = 0; i < s->nlisten; i++) {
+        fcntl(s->listen_fds[i], F_SETFD, 0);
+        fl += (size_t)snprintf(fds + fl, sizeof(fds) - fl, "%s%d=%s", i ? ";" : "",
+                               s->listen_fds[i], s->listen_names[i]);
+    }
+    for (int i = 0; i < s->sb->nslots && pl < sizeof(pids) - 16; i++) {
+        int pid = atomic_load(&sb_slot_at(s->sb, i)->pid);
+        if (pid > 0) pl += (size_t)snprintf(pids + pl, sizeof(pids) - pl, "%d,", pid);
+    }
+    for (int i = 0; i < m->nlegacy && pl < sizeof(pids) - 16; i++)
+        pl += (size_t)snprintf(pids + pl, sizeof(pids) - pl, "%d,", m->legacy[i]);
+    setenv("AISERVE_LISTEN_FDS", fds, 1);
+    setenv("AISERVE_OLD_WORKERS", pids, 1);
+    srv_log("SIGHUP: graceful reload: re-executing; the running workers drain once the new ones "
+            "are ready");
+    execv("/proc/self/exe", s->argv);
+    srv_log("SIGHUP: re-exec failed (%s); reloading the workers only", strerror(errno));
+    unsetenv("AISERVE_LISTEN_FDS");
+    unsetenv("AISERVE_OLD_WORKERS");
+    for (int i = 0; i < s->nlisten; i++) fcntl(s->listen_fds[i], F_SETFD, FD_CLOEXEC);
+    reload_fork(m);
+}
+
+static void adopt_legacy(master *m)
+{
+    const char *env = getenv("AISERVE_OLD_WORKERS");
+    for (const char *p = env; p && *p && m->nlegacy < 256;) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p) break;
+        if (pid > 0) m->legacy[m->nlegacy++] = (int)pid;
+        p = *end == ',' ? end + 1 : end;
+    }
+    if (m->nlegacy)
+        srv_log("reloaded: %d previous workers drain once the new ones are ready", m->nlegacy);
+    unsetenv("AISERVE_OLD_WORKERS");
+    m->reload_started = now_ms();
+}
+
 static void shutdown_all(master *m, int sig)
 {
     srv *s = m->s;
@@ -275,6 +359,7 @@ static void shutdown_all(master *m, int sig)
             int pid = atomic_load(&sb_slot_at(s->sb, i)->pid);
             if (pid > 0) kill(pid, SIGKILL);
         }
+        for (int i = 0; i < m->nlegacy; i++) kill(m->legacy[i], SIGKILL);
         m->shutting_down = 1;
         m->quit = 1;
         return;
@@ -290,6 +375,7 @@ static void shutdown_all(master *m, int sig)
         sl->hup_pending = 0;
         if (pid > 0) kill(pid, SIGTERM);
     }
+    for (int i = 0; i < m->nlegacy; i++) kill(m->legacy[i], SIGTERM);
 }
 
 int master_run(srv *s)
@@ -308,6 +394,7 @@ int master_run(srv *s)
         srv_log("signalfd: %s", strerror(errno));
         return 1;
     }
+    adopt_legacy(&m);
     for (int id = 1; id <= s->s.processes; id++) spawn(&m, id, 0);
     while (!m.quit) {
         struct pollfd p = {.fd = m.sigfd, .events = POLLIN};

@@ -6,6 +6,7 @@
 #include "server/core.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
 #include <netdb.h>
@@ -229,13 +230,73 @@ static int bind_one(srv *s, const char *addr, const char *where, char *err, size
     return 0;
 }
 
+/* After a SIGHUP re-exec the previous image hands its listen sockets over in
+ * AISERVE_LISTEN_FDS ("fd=name;..."): an address still configured keeps its
+ * socket, so connections queued across the reload are served, not refused. */
+static int adopt(srv *s, const char *addr, const char *inherited)
+{
+    for (const char *p = inherited; p && *p;) {
+        char *end;
+        long fd = strtol(p, &end, 10);
+        const char *semi = strchr(p, ';');
+        size_t nl = semi ? (size_t)(semi - end - 1) : strlen(end + 1);
+        if (*end == '=' && nl == strlen(addr) && !memcmp(end + 1, addr, nl) && fd > 2 &&
+            fcntl((int)fd, F_GETFD) >= 0) {
+            fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+            listen((int)fd, clamp_backlog(s->s.listen_backlog)); /* a new `listen` applies */
+            struct sockaddr_storage ss;
+            socklen_t sl = sizeof(ss);
+            getsockname((int)fd, (struct sockaddr *)&ss, &sl);
+            s->listen_fds[s->nlisten] = (int)fd;
+            s->listen_ports[s->nlisten] = ss.ss_family == AF_INET6
+                                              ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                              : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            s->listen_names[s->nlisten] = strdup(addr);
+            s->nlisten++;
+            return 1;
+        }
+        p = semi ? semi + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Closes inherited sockets the new configuration no longer names. */
+static void close_unadopted(srv *s, const char *inherited)
+{
+    for (const char *p = inherited; p && *p;) {
+        long fd = strtol(p, NULL, 10);
+        int used = 0;
+        for (int i = 0; i < s->nlisten; i++) used |= s->listen_fds[i] == fd;
+        if (!used && fd > 2) close((int)fd);
+        const char *semi = strchr(p, ';');
+        p = semi ? semi + 1 : NULL;
+    }
+}
+
 int srv_bind(srv *s, char *err, size_t errlen)
 {
     size_t n;
     const char *const *addrs = cfg_list(s->cfg, "http", &n);
-    for (size_t i = 0; i < n; i++)
-        if (bind_one(s, addrs[i], cfg_where(s->cfg, "http", i), err, errlen)) return -1;
-    return 0;
+    char *inherited = getenv("AISERVE_LISTEN_FDS");
+    inherited = inherited ? strdup(inherited) : NULL;
+    unsetenv("AISERVE_LISTEN_FDS");
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++)
+        if (!adopt(s, addrs[i], inherited))
+            rc = bind_one(s, addrs[i], cfg_where(s->cfg, "http", i), err, errlen);
+    close_unadopted(s, inherited);
+    free(inherited);
+    return rc;
+}
+
+void srv_option_tables(const cfg_option **tables, int max)
+{
+    int n = 0;
+    tables[n++] = cfg_core_options;
+    const app_kind *const *kinds = app_kinds();
+    for (int i = 0; kinds[i] && n < max - 1; i++)
+        if (kinds[i]->options) tables[n++] = kinds[i]->options;
+    tables[n] = NULL;
 }
 
 int srv_drop_privileges(srv *s, char *err, size_t errlen)

@@ -360,3 +360,25 @@ def test_a_full_listen_queue_is_logged_not_silent(procs):
     p.wait(timeout=15)
     log = p.stderr.read().decode()
     assert re.search(r"listen queue of 127\.0\.0\.1:%d is full \(\d+/2\)" % port, log), log
+
+
+def test_sighup_rereads_the_ini_and_a_broken_one_keeps_the_old_config(procs, tmp_path):
+    ini = tmp_path / "live.ini"
+    pidfile = tmp_path / "a.pid"
+    ini.write_text(f"[uwsgi]\nprocesses = 2\nhello-route = /v1\npidfile = {pidfile}\n")
+    p, port = start(procs, ini=str(ini))
+    assert get(port, "/v1")[0] == 200
+    ini.write_text(f"[uwsgi]\nprocesses = 2\nhello-route = /v2\npidfile = {pidfile}\n")
+    p.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: get(port, "/v2")[0] == 200, timeout=10)
+    assert wait_for(lambda: get(port, "/v1")[0] == 404, timeout=10)
+    assert p.poll() is None and int(pidfile.read_text()) == p.pid
+    ini.write_text("[uwsgi]\nprocesses = oops\n")
+    p.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert get(port, "/v2")[0] == 200 and p.poll() is None
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=10) == 0
+    log = p.stderr.read().decode()
+    assert "reload refused" in log and "live.ini:2" in log
+    assert "previous worker" in log and not pidfile.exists()
