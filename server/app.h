@@ -100,7 +100,9 @@ typedef struct app_request {
 
 enum {
     APP_DONE = 0,    /* the response is complete (app_finish is implied) */
-    APP_PENDING = 1, /* someone will call app_finish(r) later, from any thread */
+    APP_PENDING = 1, /* someone will call app_finish(r) later, from any thread; an app
+                        thread returning it is freed at once and the loop sends the
+                        (buffered) response at app_finish */
 };
 /* A handler returns APP_DONE, APP_PENDING, or a negative errno: then the core
  * answers 500 if no byte of the response was sent, else closes the connection. */
@@ -136,7 +138,8 @@ int app_write(app_request *r, const void *data, size_t len);
 int app_flush(app_request *r);
 /* Sends len bytes of fd from offset off (len -1: to end of file). On an app
  * thread it blocks until sent; the fd stays the caller's. Elsewhere the core
- * dup()s fd and sends it after the rest of the response. */
+ * dup()s fd and sends it after the rest of the response: then it must be the
+ * last body call, and only one per response (-EBUSY). */
 int app_sendfile(app_request *r, int fd, off_t off, int64_t len);
 /* Ends the response. Exactly once for a PENDING request (APP_DONE implies it).
  * Thread-safe: from another thread it wakes the worker's loop. */
@@ -144,10 +147,10 @@ int app_finish(app_request *r);
 
 /* ---- request body ----
  * app_read: the next body bytes (de-chunked), first those in r->body not yet
- * returned, then from the socket. Blocks only on an app thread (bounded by
- * socket-timeout). Returns bytes read (> 0), 0 at the end of the body, or a
- * negative errno (-ETIMEDOUT, -ECONNRESET, -EMSGSIZE past limit-post, -EPROTO
- * on bad chunked framing). */
+ * returned, then from the socket. Once app_read has gone past r->body, the
+ * core reuses that buffer: r->body is then no longer valid. Blocks only on an app thread (bounded
+ * by socket-timeout). Returns bytes read (> 0), 0 at the end of the body, or a negative errno
+ * (-ETIMEDOUT, -ECONNRESET, -EMSGSIZE past limit-post, -EPROTO on bad chunked framing). */
 ssize_t app_read(app_request *r, void *buf, size_t len);
 
 /* 1 once the client is known to have gone (hung up or reset). Any thread.
