@@ -349,6 +349,7 @@ static void send_all(runner *r, lg_phase phase, int users)
                       .want = &want[(size_t)j * nc],
                       .open_model = r->open_model,
                       .t0_ns = r->t0_ns,
+                      .end_ns = r->run_time_s > 0 ? r->t0_ns + (uint64_t)(r->run_time_s * 1e9) : 0,
                       .rate = r->rate,
                       .nstages = r->nstages,
                       .max_conns = (r->target_users + r->nworkers - 1 - j) / r->nworkers,

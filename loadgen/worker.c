@@ -91,6 +91,13 @@ static lg_wake heap_pop(lg_worker *w)
 
 /* ---- users ---- */
 
+/* 1 while new requests may start: the test runs and its run time is not up
+ * (the workers enforce the end themselves, to the microsecond). */
+static int may_send(const lg_worker *w, uint64_t now)
+{
+    return w->cur.phase == LG_RUN && (!w->cur.end_ns || now < w->cur.end_ns);
+}
+
 /* A free slot (reused, from the free stack) or a new one. Slots are never
  * freed during a run: wake-ups in the heap refer to them by index. */
 static lg_conn *new_conn(lg_worker *w)
@@ -174,7 +181,7 @@ static const sc_request *pick_task(const sc_class *k, lg_conn *c, size_t *idx)
 /* Starts the user's next request; intended is when it should start. */
 static void user_next(lg_worker *w, lg_conn *c, uint64_t intended, uint64_t now)
 {
-    if (w->cur.phase != LG_RUN || c->retiring) {
+    if (!may_send(w, now) || c->retiring) {
         user_end(w, c);
         return;
     }
@@ -203,7 +210,7 @@ static void open_pump(lg_worker *w, uint64_t now);
 void worker_request_done(lg_worker *w, lg_conn *c, int failed, uint64_t now)
 {
     if (w->cur.open_model) {
-        if (w->cur.phase != LG_RUN) {
+        if (!may_send(w, now)) {
             user_end(w, c);
             return;
         }
@@ -211,7 +218,7 @@ void worker_request_done(lg_worker *w, lg_conn *c, int failed, uint64_t now)
         open_pump(w, now);
         return;
     }
-    if (w->cur.phase != LG_RUN || c->retiring) {
+    if (!may_send(w, now) || c->retiring) {
         user_end(w, c);
         return;
     }
@@ -354,7 +361,7 @@ static int pick_class(lg_worker *w, uint64_t *rng)
 
 static void open_pump(lg_worker *w, uint64_t now)
 {
-    while (w->cur.phase == LG_RUN && w->next_at <= now) {
+    while (may_send(w, w->next_at) && w->next_at <= now) {
         lg_conn *c = open_take(w);
         if (!c) return; /* all busy: the arrival waits, its clock already runs */
         c->cls = pick_class(w, &c->rng);
@@ -365,7 +372,7 @@ static void open_pump(lg_worker *w, uint64_t now)
         w->next_at = arrival_ns(w, w->next_k);
         conn_begin(w, c, r, &w->pre_tasks[c->cls][i], intended, now);
     }
-    if (w->cur.phase == LG_RUN && w->next_at != UINT64_MAX) arm(w, w->next_at);
+    if (may_send(w, w->next_at) && w->next_at != UINT64_MAX) arm(w, w->next_at);
 }
 
 /* Arrivals due by now that were never sent (counted at stop). */
@@ -477,7 +484,8 @@ static void apply(lg_worker *w, uint64_t now, uint64_t old_epoch, lg_phase old_p
             adjust_users(w, now);
         break;
     case LG_DRAIN:
-        if (old_phase == LG_RUN && w->cur.open_model) open_count_dropped(w, now);
+        if (old_phase == LG_RUN && w->cur.open_model)
+            open_count_dropped(w, w->cur.end_ns && w->cur.end_ns < now ? w->cur.end_ns - 1 : now);
         /* idle users end now; busy ones end when their response is recorded */
         for (size_t i = 0; i < w->nconns; i++)
             if (w->conns[i]->state == CS_IDLE) user_end(w, w->conns[i]);

@@ -45,8 +45,9 @@ typedef struct lg_cmd {
     const lg_target *targets; /* one per class; owned by the runner, stable while running */
     int *want;                /* closed model: users wanted per class (copied) */
     int open_model;
-    uint64_t t0_ns; /* open model: schedule origin (CLOCK_MONOTONIC) */
-    double rate;    /* open model: total arrivals/s at t0 (all workers) */
+    uint64_t t0_ns;  /* open model: schedule origin (CLOCK_MONOTONIC) */
+    uint64_t end_ns; /* no request starts at or after this (0: no run time) */
+    double rate;     /* open model: total arrivals/s at t0 (all workers) */
     runner_stage stages[LG_MAX_STAGES];
     size_t nstages;
     int max_conns;      /* open model: this worker's connection cap */

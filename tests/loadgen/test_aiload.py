@@ -131,7 +131,7 @@ def test_coordinated_omission_corrected_p99_shows_a_1s_stall(procs, tmp_path):
     assert t["service_percentiles_ms"]["99"] < 100, t  # uncorrected: it hides
     assert js["not_on_time"] >= 50  # arrivals during the stall were sent late
     assert js["requests"] == server_counts(port)["requests"]
-    assert 900 <= js["requests"] <= 1100
+    assert 998 <= js["requests"] <= 1002  # 100/s for 10 s, stall or not
 
 
 def locust_headers(tmp_path, port):
@@ -307,7 +307,7 @@ def test_open_model_ramping_stages_follow_the_integral(server, tmp_path):
     r, js = run_json(tmp_path, f"http://127.0.0.1:{server}/hello", "-c", 8, "--rate", 0.001,
                      "--stage", "2s:200", "--stage", "1s:200", "--threads", 2)
     assert r.returncode == 0, r.stderr
-    assert 360 <= js["requests"] <= 420, js["requests"]
+    assert 398 <= js["requests"] <= 402, js["requests"]
     assert js["requests"] == server_counts(server)["requests"]
 
 
