@@ -489,6 +489,9 @@ static void *control_main(void *arg)
         if (r->stop_requested) {
             r->stop_requested = 0;
             begin_stop(r);
+            /* stopped by the run time: the workers stopped sending exactly then */
+            uint64_t end = r->run_time_s > 0 ? r->t0_ns + (uint64_t)(r->run_time_s * 1e9) : 0;
+            if (end && end < r->stop_ns) r->stop_ns = end;
         }
         if (r->state == RUNNER_READY || r->state == RUNNER_STOPPED) {
             next_merge = now + 1000000000ull;
