@@ -22,6 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int64_t v;
             uint64_t u;
             json_num_f64(&d, (int)i, &f);
+            float g;
+            json_num_f32(&d, (int)i, &g);
             json_num_i64(&d, (int)i, &v);
             json_num_u64(&d, (int)i, &u);
             json_str_copy(&d, (int)i, out, sizeof(out));

@@ -7,6 +7,7 @@
 #include "json.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -297,6 +298,14 @@ int json_parse(json_doc *doc, const char *src, size_t len, const json_limits *li
     p.max_tokens = lim && lim->max_tokens ? lim->max_tokens : 1u << 24;
     if (err && errlen) err[0] = '\0';
     if (len >= UINT32_MAX) return fail(&p, -E2BIG, "JSON text over 4 GiB");
+    /* Pre-size for tensor-like text (about one value per 8 bytes), within the
+     * limit, so big arrays do not pay for a dozen reallocations. */
+    size_t guess = len / 8 + 64;
+    if (guess > p.max_tokens) guess = p.max_tokens;
+    if (guess > 64) {
+        doc->tok = malloc(guess * sizeof(json_tok));
+        if (doc->tok) doc->cap = (uint32_t)guess;
+    }
     uint32_t small[64];
     uint32_t *stack = max_depth <= 64 ? small : malloc(max_depth * sizeof(*stack));
     if (!stack) return fail(&p, -ENOMEM, "out of memory");
@@ -471,6 +480,76 @@ int json_num_f64(const json_doc *doc, int i, double *out)
     if (tmp != small) free(tmp);
     *out = v;
     return rc;
+}
+
+#if LDBL_MANT_DIG >= 64
+static const long double pow10_ld[] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,
+                                       1e8L,  1e9L,  1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L,
+                                       1e16L, 1e17L, 1e18L, 1e19L, 1e20L, 1e21L, 1e22L, 1e23L,
+                                       1e24L, 1e25L, 1e26L, 1e27L}; /* 5^27 < 2^64: all exact */
+
+/* m * 10^e with m < 10^19 and |e| <= 27, both operands exact in 64 bits. */
+static bool fast_f32(const char *s, size_t len, float *out)
+{
+    size_t k = 0;
+    bool neg = s[0] == '-';
+    if (neg) k++;
+    uint64_t m = 0;
+    int nd = 0, e = 0;
+    for (; k < len && s[k] >= '0' && s[k] <= '9'; k++) {
+        if (m == 0 && s[k] == '0') continue;
+        if (++nd > 19) return false;
+        m = m * 10 + (uint64_t)(s[k] - '0');
+    }
+    if (k < len && s[k] == '.') {
+        for (k++; k < len && s[k] >= '0' && s[k] <= '9'; k++) {
+            e--;
+            if (m == 0 && s[k] == '0') continue;
+            if (++nd > 19) return false;
+            m = m * 10 + (uint64_t)(s[k] - '0');
+        }
+    }
+    if (k < len) {
+        k++;
+        bool eneg = false;
+        if (s[k] == '+' || s[k] == '-') eneg = s[k++] == '-';
+        int x = 0;
+        for (; k < len; k++) {
+            if (x > 10000) return false;
+            x = x * 10 + (s[k] - '0');
+        }
+        e += eneg ? -x : x;
+    }
+    if (m == 0) e = 0;
+    if (e < -27 || e > 27) return false;
+    long double v = (long double)m;
+    v = e < 0 ? v / pow10_ld[-e] : v * pow10_ld[e];
+    float f = (float)v;
+    *out = neg ? -f : f;
+    return true;
+}
+#else
+static bool fast_f32(const char *s, size_t len, float *out)
+{
+    (void)s, (void)len, (void)out;
+    return false;
+}
+#endif
+
+int json_num_f32(const json_doc *doc, int i, float *out)
+{
+    if (i < 0 || (uint32_t)i >= doc->n || doc->tok[i].type != JSON_NUMBER) return -EINVAL;
+    const json_tok *t = &doc->tok[i];
+    if (!fast_f32(doc->src + t->start, t->len, out)) {
+        char small[64];
+        char *tmp = t->len < sizeof(small) ? small : malloc(t->len + 1);
+        if (!tmp) return -ENOMEM;
+        memcpy(tmp, doc->src + t->start, t->len);
+        tmp[t->len] = '\0';
+        *out = strtof(tmp, NULL);
+        if (tmp != small) free(tmp);
+    }
+    return isinf(*out) ? -ERANGE : 0;
 }
 
 int json_num_u64(const json_doc *doc, int i, uint64_t *out)

@@ -206,3 +206,28 @@ Test(json, large_numeric_array_leaves_are_contiguous_tokens)
     json_doc_free(&d);
     free(s);
 }
+
+Test(json, f32_conversion_equals_strtof_for_printed_floats)
+{
+    unsigned seed = 99;
+    const char *fmts[] = {"%.17g", "%.9g", "%.6g", "%.3e", "%.12f"};
+    for (int k = 0; k < 40000; k++) {
+        seed = seed * 1103515245u + 12345u;
+        uint32_t bits = seed ^ (seed >> 7) << 9;
+        float f;
+        memcpy(&f, &bits, sizeof(f));
+        if (!isfinite(f)) continue;
+        char s[64];
+        int n = snprintf(s, sizeof(s), fmts[k % 5], (double)f);
+        json_doc d;
+        cr_assert_eq(json_parse(&d, s, (size_t)n, NULL, NULL, 0), 0, "%s", s);
+        float got;
+        int rc = json_num_f32(&d, 0, &got);
+        float want = strtof(s, NULL);
+        if (isinf(want))
+            cr_assert_eq(rc, -ERANGE, "%s", s);
+        else
+            cr_assert(rc == 0 && memcmp(&got, &want, 4) == 0, "%s: %a vs %a", s, got, want);
+        json_doc_free(&d);
+    }
+}

@@ -166,15 +166,12 @@ static int conv_one(ctx *c, kserve_tensor *t, void *buf, size_t k, int i)
         [KSERVE_UINT32] = UINT32_MAX};
     switch (t->dtype) {
     case KSERVE_FP32:
+        if (json_num_f32(&c->doc, i, &((float *)buf)[k]))
+            return conv_err(c, t, k, "is out of range for FP32");
+        return 0;
     case KSERVE_FP64:
         if (json_num_f64(&c->doc, i, &d)) return conv_err(c, t, k, "is out of range");
-        if (t->dtype == KSERVE_FP64) {
-            memcpy((char *)buf + k * 8, &d, 8);
-        } else {
-            float f = (float)d;
-            if (isinf(f)) return conv_err(c, t, k, "is out of range for FP32");
-            ((float *)buf)[k] = f;
-        }
+        memcpy((char *)buf + k * 8, &d, 8);
         return 0;
     case KSERVE_INT8:
     case KSERVE_INT16:
