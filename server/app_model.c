@@ -132,9 +132,14 @@ static int model_load(app_ctx *ctx, void **state, char *err, size_t errlen)
         fprintf(stderr, "aiserve: model '%s' (%s) failed to load: %s; it answers 503\n", m->c.name,
                 m->c.path, m->err);
     }
-    if (model_http_register(app, ctx)) {
-        snprintf(err, errlen, "cannot register the model routes (a path is taken by another app)");
-        goto fail;
+    char rerr[256];
+    if (model_http_register(app, ctx, rerr, sizeof(rerr))) {
+        /* Routes that did register point at app: it stays allocated. */
+        if (app->need_app) {
+            snprintf(err, errlen, "model routes: %s", rerr);
+            return -1;
+        }
+        fprintf(stderr, "aiserve: model routes: %s; serving the others\n", rerr);
     }
     return 0;
 fail:

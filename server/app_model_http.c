@@ -420,14 +420,23 @@ static int hello_handler(app_request *r, void *data)
     return mreq_submit(q);
 }
 
-int model_http_register(app_model *app, app_ctx *ctx)
+/* Registers every route it can. A path another app already took is named in
+ * err; the routes that did register stay (the core keeps them), so the
+ * caller must keep the state alive either way. Returns the failures. */
+int model_http_register(app_model *app, app_ctx *ctx, char *err, size_t errlen)
 {
-    if (app_route_add(ctx, "/v2", APP_RUN_LOOP, v2_handler, app)) return -1;
-    if (app_route_add(ctx, "/predict", APP_RUN_LOOP, predict_handler, app)) return -1;
+    int failed = 0;
+    const char *taken = NULL;
+    if (app_route_add(ctx, "/v2", APP_RUN_LOOP, v2_handler, app)) failed++, taken = "/v2";
+    if (app_route_add(ctx, "/predict", APP_RUN_LOOP, predict_handler, app))
+        failed++, taken = "/predict";
     for (int i = 0; i < app->nroutes; i++) {
         app->routes[i].app = app;
         if (app_route_add(ctx, app->routes[i].path, APP_RUN_LOOP, hello_handler, &app->routes[i]))
-            return -1;
+            failed++, taken = app->routes[i].path;
     }
-    return 0;
+    if (failed)
+        snprintf(err, errlen, "path %s is already taken%s", taken,
+                 failed > 1 ? " (and other model paths)" : "");
+    return failed;
 }

@@ -119,7 +119,8 @@ int model_labels_load(model *m, char *err, size_t errlen);
 void model_prep_init(model *m);
 
 /* app_model_http.c */
-int model_http_register(app_model *app, app_ctx *ctx);
+/* Registers the routes; returns how many paths were taken (err names one). */
+int model_http_register(app_model *app, app_ctx *ctx, char *err, size_t errlen);
 /* Loop: encode and finish a completed request, then free it. */
 void mreq_finish(mreq *q);
 

@@ -139,3 +139,10 @@ def test_fixed_batch_model_takes_exactly_its_batch(tmp_path, procs):
     assert s.request("GET", "/zero")[2] == b"Hello, World!"
     st, _, data = s.request("POST", "/predict/f", K.png_bytes(np.zeros((8, 8), np.uint8)))
     assert st == 400
+
+
+def test_a_taken_route_refuses_start_with_need_app(tmp_path):
+    good, _, _ = K.make_tiny(str(tmp_path / "tiny.onnx"))
+    r = _run_to_exit(["--need-app", "--model=t=" + good, "--model-route=/a=t",
+                      "--model-route=/a=t"])
+    assert r.returncode != 0 and "path /a is already taken" in r.stderr, r.stderr
