@@ -304,7 +304,9 @@ static void complete(lg_worker *w, lg_conn *c, uint64_t now)
         kind = LG_ERR_CHECK;
         code = 1;
     }
-    if (c->close_after)
+    /* A response that arrived before the request was fully written leaves
+     * half a request on the wire: that connection cannot be reused. */
+    if (c->close_after || c->state == CS_WRITING)
         conn_close(w, c);
     else
         c->reused = 1;
