@@ -300,7 +300,8 @@ static void complete(lg_worker *w, lg_conn *c, uint64_t now)
     if (!status_ok(r, c->status)) {
         kind = r->nexpect ? LG_ERR_CHECK : LG_ERR_STATUS;
         code = c->status;
-    } else if (r->contains && !memmem(c->body.data, c->body.len, r->contains, r->contains_len)) {
+    } else if (r->contains &&
+               (!c->body.len || !memmem(c->body.data, c->body.len, r->contains, r->contains_len))) {
         kind = LG_ERR_CHECK;
         code = 1;
     }
