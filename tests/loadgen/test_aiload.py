@@ -272,6 +272,21 @@ path = /close
     assert "CheckFailed('status 201 not in expect_status')" in errs
 
 
+def test_head_requests_have_no_body_and_fail_a_body_check(server, tmp_path):
+    sc = write(tmp_path, "s.ini", f"""
+[user U]
+host = http://127.0.0.1:{server}
+[task]
+method = HEAD
+path = /hello
+expect_body = Hello
+""")
+    r, js = run_json(tmp_path, "-f", sc, "--headless", "-u", 2, "-r", 10, "-t", 1)
+    assert r.returncode == 1
+    assert js["failures"] == js["requests"] == server_counts(server)["requests"] > 0
+    assert js["errors"][0]["error"] == "CheckFailed('body does not contain expect_body')"
+
+
 def test_article_locustfile_scenario_runs(server, tmp_path):
     sc = os.path.join(ROOT, "examples", "locust", "locustfile.ini")
     r, js = run_json(tmp_path, "-f", sc, "--headless", "-u", 3, "-r", 10, "-t", 2, "-H",
