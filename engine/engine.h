@@ -5,8 +5,12 @@
  *              the weights (already folded, fused and reordered for the backend) are
  *              read-only and shared by every context of the process, and by every
  *              process forked after the load (copy-on-write pages never written).
- *   eng_ctx    what one inference stream needs to run the model: backend primitives,
- *              activation arena and scratchpad. Contexts are cheap next to a model.
+ *              (One internal, locked cache may add weights in another layout when a
+ *              context's thread count or batch makes oneDNN ask for one; it is
+ *              shared by all contexts of the process too.)
+ *   eng_ctx    what one inference stream needs to run the model: backend primitives
+ *              per batch size, an activation arena (it grows to the largest batch
+ *              run: about batch x the two largest live activations) and scratchpad.
  *
  * Thread rule: an eng_model may be shared by any number of threads and contexts.
  * An eng_ctx is used by one thread at a time (no internal locking); use one context
@@ -30,7 +34,7 @@
  * not survive the fork, and libgomp hangs).
  *
  * Errors: functions return 0 or a negative eng_status; loaders return NULL and
- * write a message naming what is wrong (the node, the tensor, the byte offset) into
+ * write a message naming what is wrong (the node and op, the tensor, the file) into
  * the caller's buffer. Bad input never aborts the process.
  */
 #ifndef ENGINE_ENGINE_H
@@ -153,8 +157,10 @@ int eng_ctx_run(eng_ctx *c, int batch, const void *const *inputs, void *const *o
 const char *eng_ctx_error(const eng_ctx *c);
 
 /* Implementations the backend picked for a built batch size, one line per
- * primitive ("conv_12: brgconv_1x1:avx512_core"); `ref:` anywhere means a slow
- * reference kernel was chosen. Writes at most cap bytes, returns the length. */
+ * step ("NODE Conv: onednn brgconv_1x1:avx512_core", "NODE Flatten: c-kernel",
+ * "layout: nchw->nhwc"); `ref:` anywhere means oneDNN chose a slow reference
+ * kernel. Builds the plan if needed. Writes at most cap bytes (NUL-terminated),
+ * returns the full length. */
 size_t eng_ctx_describe(eng_ctx *c, int batch, char *buf, size_t cap);
 
 const char *eng_strerror(int status);
