@@ -12,6 +12,7 @@ Routes:
   /close                -> 200 with Connection: close, then closes
   /echo                 -> 200, echoes the request body
   /garbage, /bighead, /badchunk, /short -> broken responses (then close)
+  /rst                  -> the connection is reset (RST) instead of an answer
   /count                -> JSON {"requests": N, "paths": {...}} (not counted itself)
   /reset                -> zeroes the counters (not counted)
 With --stall-at A --stall-for D every request that arrives between A and A+D
@@ -20,6 +21,8 @@ seconds after the first request is held until A+D (a server stall).
 import asyncio
 import concurrent.futures
 import json
+import socket
+import struct
 import sys
 import time
 
@@ -102,6 +105,12 @@ async def serve(st, reader, writer):
                 if line.lower().startswith("content-length:"):
                     length = int(line.split(":", 1)[1])
             body = await reader.readexactly(length) if length else b""
+            if path == "/rst":  # reset the connection instead of answering
+                st.count += 1
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                writer.transport.abort()
+                return
             out, close = await route(st, method, path, body)
             if method == "HEAD":
                 out = out.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"

@@ -220,13 +220,15 @@ def test_response_timeout_is_classified(server, tmp_path):
     ("/bighead", "ProtocolError('response head too large')"),
     ("/badchunk", "ProtocolError('bad chunked encoding')"),
     ("/short", "RemoteDisconnected"),
+    ("/rst", "ConnectionResetError"),
 ])
 def test_broken_responses_are_classified_without_a_crash(server, tmp_path, path, error):
     r, js = run_json(tmp_path, f"http://127.0.0.1:{server}{path}", "-c", 2, "-d", 1)
     assert r.returncode == 1, r.stdout + r.stderr
     assert js["failures"] == js["requests"] > 0
     assert js["errors"][0]["error"].startswith(error), js["errors"]
-    assert js["requests"] == server_counts(server)["requests"]
+    if path != "/rst":  # a reset keep-alive request is resent once on a fresh connection
+        assert js["requests"] == server_counts(server)["requests"]
 
 
 def test_stop_awaits_requests_in_flight(server, tmp_path):
