@@ -756,12 +756,17 @@ const ek_op ek_op_gather = {infer_gather, run_gather, 0, 0};
 void ek_nchw_to_nhwc(const float *src, float *dst, const int64_t *dims)
 {
     int64_t N = dims[0], C = dims[1], S = dims[2] * dims[3];
-    for (int64_t n = 0; n < N; n++)
-        for (int64_t c = 0; c < C; c++) {
-            const float *s = src + (n * C + c) * S;
-            float *d = dst + n * C * S + c;
-            for (int64_t i = 0; i < S; i++) d[i * C] = s[i];
+    for (int64_t n = 0; n < N; n++) {
+        const float *s = src + n * C * S;
+        float *d = dst + n * C * S;
+        if (C <= 4) { /* image input: write each pixel's channels together */
+            for (int64_t i = 0; i < S; i++)
+                for (int64_t c = 0; c < C; c++) d[i * C + c] = s[c * S + i];
+            continue;
         }
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t i = 0; i < S; i++) d[i * C + c] = s[c * S + i];
+    }
 }
 
 void ek_nhwc_to_nchw(const float *src, float *dst, const int64_t *dims)
