@@ -3,7 +3,9 @@
 (`return 200 "hello\\n"`), both with 1 and 2 workers, access logs off on both,
 under the same wrk load (-t1, same connections). Repetitions are interleaved
 (nginx, aiserve, nginx, aiserve, ...) so machine noise hits both alike;
-prints per-run numbers, then medians of RPS and p99 and the ratios.
+prints per-run numbers, then medians of RPS, p99, server CPU time per request
+(user+system of the server's processes, from /proc: the figure that machine
+noise disturbs least) and the ratios.
 
     bench/server/run.py [--rounds 3] [--seconds 5] [--connections 16]
                         [--aiserve build/aiserve]
@@ -83,6 +85,39 @@ def start_aiserve(binary, workers):
     return p, f"http://127.0.0.1:{port}/hello"
 
 
+def tree_pids(root):
+    """root and its descendants."""
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                kids.setdefault(ppid, []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += kids.get(p, [])
+    return out
+
+
+def cpu_seconds(root):
+    """utime + stime of a process tree, in seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in tree_pids(root):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / tick
+
+
 def to_ms(v, unit):
     return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
@@ -91,11 +126,12 @@ def wrk(url, seconds, conns):
     out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", url],
                          capture_output=True, text=True, timeout=seconds + 30).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: (.*)", out)
     return rps, to_ms(m.group(1), m.group(2)), (errs.group(1) if errs else "0"), (
-        sock.group(1) if sock else "none")
+        sock.group(1) if sock else "none"), total
 
 
 def main():
@@ -111,31 +147,38 @@ def main():
         for w in (1, 2):
             p, url = start_nginx(w, tmp)
             procs.append(p)
-            servers[("nginx", w)] = url
+            servers[("nginx", w)] = (url, p.pid)
             p, url = start_aiserve(a.aiserve, w)
             procs.append(p)
-            servers[("aiserve", w)] = url
+            servers[("aiserve", w)] = (url, p.pid)
         res = {k: [] for k in servers}
         print(f"wrk -t1 -c{a.connections} -d{a.seconds}s, {a.rounds} interleaved rounds, "
               f"{os.cpu_count()} CPUs")
         for r in range(a.rounds):
             for w in (1, 2):
                 for name in ("nginx", "aiserve"):
-                    rps, p99, non2xx, sockerr = wrk(servers[(name, w)], a.seconds, a.connections)
-                    res[(name, w)].append((rps, p99))
+                    url, pid = servers[(name, w)]
+                    c0 = cpu_seconds(pid)
+                    rps, p99, non2xx, sockerr, total = wrk(url, a.seconds, a.connections)
+                    us = (cpu_seconds(pid) - c0) * 1e6 / max(total, 1)
+                    res[(name, w)].append((rps, p99, us))
                     print(f"  round {r + 1} {name:8s} {w} worker(s): {rps:10.0f} RPS  "
-                          f"p99 {p99:7.3f} ms  non-2xx {non2xx}  socket errors {sockerr}",
-                          flush=True)
+                          f"p99 {p99:7.3f} ms  {us:5.2f} us CPU/req  non-2xx {non2xx}  "
+                          f"socket errors {sockerr}", flush=True)
         print()
         print(f"{'workers':>7} | {'nginx RPS':>10} | {'aiserve RPS':>11} | {'ratio':>5} | "
-              f"{'nginx p99':>9} | {'aiserve p99':>11}")
+              f"{'nginx p99':>9} | {'aiserve p99':>11} | {'nginx CPU/req':>13} | "
+              f"{'aiserve CPU/req':>15} | {'CPU ratio':>9}")
         for w in (1, 2):
             n = res[("nginx", w)]
             s = res[("aiserve", w)]
             nr, sr = statistics.median(x[0] for x in n), statistics.median(x[0] for x in s)
             np_, sp = statistics.median(x[1] for x in n), statistics.median(x[1] for x in s)
+            nc, sc = statistics.median(x[2] for x in n), statistics.median(x[2] for x in s)
             print(f"{w:>7} | {nr:10.0f} | {sr:11.0f} | {sr / nr:5.2f} | {np_:7.3f}ms | "
-                  f"{sp:9.3f}ms")
+                  f"{sp:9.3f}ms | {nc:11.2f}us | {sc:13.2f}us | {nc / sc:9.2f}")
+        print("ratio = aiserve RPS / nginx RPS; CPU ratio = nginx CPU per request / aiserve's "
+              "(above 1: aiserve is cheaper)")
     finally:
         for p in procs:
             try:
