@@ -211,7 +211,10 @@ static int ref_step(ep_plan *p, int ni, char *err, size_t errlen)
     int all_nhwc = 1;
     for (int k = 0; k < n->nin; k++)
         if (n->in[k] >= 0) all_nhwc &= p->v[n->in[k]].nhwc;
-    int keep = (op->flags & EK_NHWC_OK) && (n->op != EG_OP_CONCAT || all_nhwc);
+    /* Concat stays in NHWC only when every input is NHWC and it joins channels */
+    int64_t axis = n->op == EG_OP_CONCAT ? eg_attr_int(n, "axis", p->m->g->opset < 4 ? 1 : 0) : 1;
+    int concat_ok = all_nhwc && (axis == 1 || axis == -3);
+    int keep = (op->flags & EK_NHWC_OK) && (n->op != EG_OP_CONCAT || concat_ok);
     for (int k = 0; k < n->nin; k++) {
         ins[k] = keep ? n->in[k] : in_layout(p, n->in[k], 0);
         if (n->in[k] >= 0 && ins[k] < 0) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");

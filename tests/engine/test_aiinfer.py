@@ -237,3 +237,35 @@ def test_check_passes_a_real_onnx_test_and_fails_a_tampered_one(tmp_path):
     assert "FAIL bad" in r.stdout and "element 3" in r.stdout, r.stdout
     r = aiinfer("check", "-v", tmp_path / "nothing-here")
     assert "SKIP" in r.stdout and r.returncode == 0
+
+
+def test_concat_of_onednn_outputs_on_any_axis_matches_the_reference_kernels(tmp_path):
+    """Conv outputs are NHWC inside the engine; Concat must join them right on
+    the channel axis (kept NHWC) and on the spatial axes (converted)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    ws = {f"W{i}": rng.standard_normal((4 + i % 2, 3, 3, 3)).astype(np.float32) for i in range(3)}
+    nodes = [helper.make_node("Conv", ["x", w], [w.lower()], pads=[1, 1, 1, 1]) for w in ws]
+    nodes += [helper.make_node("Concat", ["w0", "w1"], ["y1"], axis=1),
+              helper.make_node("Concat", ["w0", "w2"], ["y2"], axis=2),
+              helper.make_node("Concat", ["w0", "w2"], ["y3"], axis=-1)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                                                     ["N", 3, 6, 6])],
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+                           for n in ("y1", "y2", "y3")],
+                          [numpy_helper.from_array(v, k) for k, v in ws.items()])
+    model = tmp_path / "cat.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), model)
+    np.save(tmp_path / "x.npy", rng.standard_normal((2, 3, 6, 6)).astype(np.float32))
+    results = []
+    for mode in ([], ["--reference"]):
+        outs = [tmp_path / f"{mode}y{i}.npy" for i in range(3)]
+        r = aiinfer("run", model, *mode, "--input", tmp_path / "x.npy",
+                    *sum((["--output", o] for o in outs), []))
+        assert r.returncode == 0, r.stderr
+        results.append([np.load(o) for o in outs])
+    shapes = [(2, 9, 6, 6), (2, 4, 12, 6), (2, 4, 6, 12)]
+    for fast, ref, shape in zip(*results, shapes):
+        assert fast.shape == ref.shape == shape
+        assert rel(fast, ref) < 1e-5
