@@ -135,6 +135,7 @@ static void start_request(srv_conn *c)
     atomic_fetch_add_explicit(&c->w->slot->in_flight, 1, memory_order_relaxed);
     c->metric = 0;
     c->head_only = 0;
+    c->route = NULL;
     memset(&c->ar, 0, sizeof(c->ar));
     c->ar._conn = c;
     c->ar.thread_id = -1;
@@ -366,6 +367,10 @@ static void begin_request(srv_conn *c)
     }
     c->route = rt;
     c->metric = rt->metric;
+    if (conn_body_limit(c) && c->body_left > conn_body_limit(c)) {
+        conn_error(c, 413, "request body too large");
+        return;
+    }
     size_t pl = rt->match == SRV_MATCH_PREFIX && rt->len > 1 ? rt->len : 0;
     c->ar.script_name = rt->prefix;
     c->ar.script_name_len = pl;
@@ -524,6 +529,13 @@ void conn_sweep(srv_worker *w, uint64_t now)
 
 /* ---- body ---- */
 
+int64_t conn_body_limit(const srv_conn *c)
+{
+    int64_t lp = c->w->srv->s.limit_post;
+    if (lp) return lp;
+    return c->route && c->route->run_on == APP_RUN_LOOP ? SRV_LOOP_BODY_MAX : 0;
+}
+
 static int blocking_wait(srv_conn *c, short ev)
 {
     struct pollfd p = {.fd = c->fd, .events = ev};
@@ -567,7 +579,6 @@ static int take_buffered(srv_conn *c)
 
 int conn_body_fill(srv_conn *c, int blocking)
 {
-    const srv_settings *st = &c->w->srv->s;
     if (c->body_eof) return 0;
     if (c->continue_pending) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -579,7 +590,7 @@ int conn_body_fill(srv_conn *c, int blocking)
         if (c->rlen > c->head_len) {
             int rc = take_buffered(c);
             if (rc) return rc;
-            if (st->limit_post && c->body_total > st->limit_post) return -EMSGSIZE;
+            if (conn_body_limit(c) && c->body_total > conn_body_limit(c)) return -EMSGSIZE;
             return 0;
         }
         char *dst;

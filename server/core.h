@@ -288,6 +288,10 @@ void conn_sweep(srv_worker *w, uint64_t now_ms);
 /* Reads body bytes into c->body; blocking (app thread) or not. 1 progress,
  * 0 end of body, -EAGAIN (non-blocking, nothing now), other -errno. */
 int conn_body_fill(srv_conn *c, int blocking);
+/* The body limit for c's request: limit-post, or (when that is 0) SRV_LOOP_BODY_MAX
+ * for event-loop routes, which hold the whole body in memory. 0: none. */
+int64_t conn_body_limit(const srv_conn *c);
+#define SRV_LOOP_BODY_MAX (100ll << 20)
 
 /* resp.c */
 void resp_reset(srv_conn *c);

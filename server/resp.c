@@ -423,8 +423,7 @@ ssize_t app_read(app_request *r, void *dst, size_t len)
             if (rc != -EMSGSIZE && rc != -EPROTO) c->failed = 1;
             return rc;
         }
-        const srv_settings *st = &c->w->srv->s;
-        if (st->limit_post && c->body_total > st->limit_post) return -EMSGSIZE;
+        if (conn_body_limit(c) && c->body_total > conn_body_limit(c)) return -EMSGSIZE;
     }
     size_t n = c->body.len - c->body_rpos;
     if (n > len) n = len;

@@ -137,6 +137,12 @@ def test_body_over_limit_post_is_413_for_both_framings(procs):
     assert request(port, ok)[0] == 200
 
 
+def test_event_loop_routes_cap_bodies_even_without_limit_post(procs):
+    _, port = start(procs)
+    huge = b"POST /delay/0 HTTP/1.1\r\nHost: a\r\nContent-Length: 10000000000\r\n\r\n"
+    assert request(port, huge)[0] == 413
+
+
 def test_vanishing_clients_never_crash_a_worker(procs):
     p, port = start(procs, "--threads=2", "--sleep-route=/sleep")
     from srvutil import worker_pids
