@@ -333,6 +333,14 @@ static int run_headless_loop(runner *r, const cli_opts *o, const runner_start_pa
         if (quit_flag && !stopping) {
             runner_stop(r);
             stopping = 1;
+            fprintf(stderr,
+                    "%saiload: stopping; awaiting requests in flight (Ctrl+C again to "
+                    "abort them)\n",
+                    isatty(STDERR_FILENO) ? "\r\033[K" : "");
+        }
+        if (quit_flag > 1 && stopping == 1) {
+            runner_abort(r);
+            stopping = 2;
         }
         tick(r, o, csv, nw, &next_table, &next_csv, &warned);
     }

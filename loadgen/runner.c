@@ -425,7 +425,7 @@ static void maybe_finish_stop(runner *r, uint64_t now, int inflight, int late)
 {
     double waited = now > r->stop_ns ? (double)(now - r->stop_ns) / 1e9 : 0;
     /* a worker that did not answer may still hold requests or stats */
-    if ((inflight > 0 || late) && waited < r->opts.stop_timeout_s) return;
+    if ((inflight > 0 || late) && waited < r->opts.stop_timeout_s && !r->abort_requested) return;
     if (inflight > 0 || late) {
         send_all(r, LG_ABORT, 0);
         pthread_mutex_unlock(&r->mu);
@@ -688,7 +688,7 @@ int runner_start(runner *r, const runner_start_params *p, char *err, size_t errl
     r->stop_ns = 0;
     r->start_wall = (int64_t)time(NULL);
     r->cpu_warning = 0;
-    r->stop_requested = r->reset_requested = r->spawn_done_reset = 0;
+    r->stop_requested = r->reset_requested = r->spawn_done_reset = r->abort_requested = 0;
     r->state = RUNNER_SPAWNING;
     if (r->open_model) {
         send_all(r, LG_RUN, p->users);
@@ -730,6 +730,15 @@ void runner_stop(runner *r)
         r->stop_requested = 1;
         pthread_cond_broadcast(&r->cv);
     }
+    pthread_mutex_unlock(&r->mu);
+}
+
+void runner_abort(runner *r)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->state == RUNNER_SPAWNING || r->state == RUNNER_RUNNING) r->stop_requested = 1;
+    if (r->state != RUNNER_READY && r->state != RUNNER_STOPPED) r->abort_requested = 1;
+    pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
 }
 

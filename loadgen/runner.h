@@ -86,6 +86,10 @@ int runner_set_users(runner *r, int users, double spawn_rate);
  * stop"). Returns at once; the state goes STOPPING, then STOPPED. */
 void runner_stop(runner *r);
 
+/* Like runner_stop(), but requests in flight are failed at once instead of
+ * awaited (a second Ctrl+C). */
+void runner_abort(runner *r);
+
 /* Blocks until the state is STOPPED (or READY), or timeout_ms passes (-1: no
  * limit). Returns 1 when stopped, 0 on timeout. */
 int runner_wait(runner *r, int timeout_ms);

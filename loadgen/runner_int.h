@@ -50,7 +50,7 @@ struct runner {
     lg_target *targets;
     uint64_t t0_ns, stop_ns, last_tick_ns, stats_t0_ns;
     int64_t start_wall;
-    int stop_requested, reset_requested, spawn_done_reset;
+    int stop_requested, reset_requested, spawn_done_reset, abort_requested;
     int user_count; /* reported by the workers at the last merge */
     double cpu;
     int cpu_warning;

@@ -376,6 +376,25 @@ def test_against_the_real_aiserve_counts_match_its_metrics(procs, tmp_path):
     assert 98.0 <= js["total"]["percentiles_ms"]["50"] <= 102.0
 
 
+def test_second_sigint_aborts_requests_in_flight(server, tmp_path, procs):
+    out = tmp_path / "s.json"
+    p = procs.start([binary("aiload"), f"http://127.0.0.1:{server}/delay/30", "-c", "2", "-d",
+                     "60", "--json", str(out)], text=True)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.5)
+    assert p.poll() is None  # still awaiting the two requests in flight
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=10)
+    assert time.monotonic() - t0 < 5
+    assert p.returncode == 1
+    assert "Ctrl+C again" in err
+    js = json.loads(out.read_text())
+    assert js["requests"] == js["failures"] == 2
+    assert js["errors"][0]["error"].startswith("StopTimeout")
+
+
 BAD_SCENARIOS = [
     ("[user A]\nwait_time = between(5)\n[task]\npath = /\n", 2, "between"),
     ("[user A]\n[task]\npath = nope\n", 3, "path must start with '/'"),
