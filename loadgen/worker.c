@@ -53,7 +53,7 @@ static void heap_push(lg_worker *w, lg_conn *c, uint64_t at)
     if (w->nheap == w->capheap) {
         size_t cap = w->capheap ? w->capheap * 2 : 256;
         lg_wake *h = realloc(w->heap, cap * sizeof(*h));
-        if (!h) return; /* the user stays idle; the sweep cannot lose it: see apply */
+        if (!h) return; /* out of memory: this user stays idle until the test ends */
         w->heap = h;
         w->capheap = cap;
     }
@@ -214,7 +214,7 @@ void worker_request_done(lg_worker *w, lg_conn *c, int failed, uint64_t now)
             user_end(w, c);
             return;
         }
-        w->idle[w->nidle++] = c->slot;
+        if (w->nidle < w->nconns) w->idle[w->nidle++] = c->slot;
         open_pump(w, now);
         return;
     }
