@@ -359,6 +359,7 @@ static void send_all(runner *r, lg_phase phase, int users)
     }
     free(want);
     r->dispatched = users;
+    if (!r->open_model) r->user_count = users; /* until the workers report the real count */
 }
 
 /* ---- the control thread ---- */
