@@ -99,18 +99,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "aiserve: cannot map the scoreboard: %s\n", strerror(errno));
         return 1;
     }
-    if (srv_bind(&s, err, sizeof(err)) || srv_drop_privileges(&s, err, sizeof(err)) ||
-        builtin_register(&s)) {
-        fprintf(stderr, "aiserve: %s\n", err[0] ? err : "cannot register the built-in routes");
-        return 1;
-    }
-    if (!s.s.lazy_apps && srv_load_apps(&s, 0, err, sizeof(err))) {
+    err[0] = 0;
+    if (srv_bind(&s, err, sizeof(err))) {
         fprintf(stderr, "aiserve: %s\n", err);
         return 1;
     }
+    /* Written before dropping privileges (like uWSGI's pidfile), so it may live
+     * in a directory only root can write. */
     if (s.s.pidfile && write_pidfile(s.s.pidfile)) {
         fprintf(stderr, "aiserve: option 'pidfile': cannot write '%s': %s\n", s.s.pidfile,
                 strerror(errno));
+        return 1;
+    }
+    if (srv_drop_privileges(&s, err, sizeof(err)) || builtin_register(&s) ||
+        (!s.s.lazy_apps && srv_load_apps(&s, 0, err, sizeof(err)))) {
+        fprintf(stderr, "aiserve: %s\n", err[0] ? err : "cannot register the built-in routes");
+        if (s.s.pidfile) unlink(s.s.pidfile);
         return 1;
     }
     for (int i = 0; i < s.nlisten; i++)
