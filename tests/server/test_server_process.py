@@ -382,3 +382,17 @@ def test_sighup_rereads_the_ini_and_a_broken_one_keeps_the_old_config(procs, tmp
     log = p.stderr.read().decode()
     assert "reload refused" in log and "live.ini:2" in log
     assert "previous worker" in log and not pidfile.exists()
+
+
+def test_slow_and_idle_clients_never_hold_the_only_app_thread(procs):
+    p, port = start(procs, "--processes=1", "--threads=1", "--sleep-route=/sleep")
+    slow = socket.create_connection(("127.0.0.1", port))
+    slow.sendall(b"POST /sleep/0 HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nabc")
+    idle = socket.create_connection(("127.0.0.1", port))
+    idle.sendall(b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+    idle.recv(4096)  # now an idle keep-alive connection
+    t0 = time.monotonic()
+    st, _, body = get(port, "/sleep/0.1", timeout=5)
+    assert st == 200 and time.monotonic() - t0 < 2.0
+    slow.close()
+    idle.close()
