@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,25 +61,39 @@ static int is_dir(const char *p)
     return !stat(p, &st) && S_ISDIR(st.st_mode);
 }
 
+static int append_fs(PyObject *list, const char *p)
+{
+    PyObject *s = PyUnicode_DecodeFSDefault(p);
+    int r = s ? PyList_Append(list, s) : -1;
+    Py_XDECREF(s);
+    return r;
+}
+
+/* One pythonpath entry; a pattern with * ? [ expands like uWSGI's (sorted matches). */
+static int append_entry(PyObject *list, const char *entry)
+{
+    if (!strpbrk(entry, "*?[")) return append_fs(list, entry);
+    glob_t g;
+    int r = 0;
+    if (glob(entry, 0, NULL, &g) == 0)
+        for (size_t i = 0; i < g.gl_pathc && !r; i++) r = append_fs(list, g.gl_pathv[i]);
+    globfree(&g);
+    return r;
+}
+
 /* sys.path = pythonpath..., cwd, conf_dir, then Python's own entries. */
 static int setup_path(const wsgi_conf *c, const char *conf_dir)
 {
     PyObject *path = PySys_GetObject("path"); /* borrowed */
-    if (!path || !PyList_Check(path)) return -1;
+    PyObject *front = PyList_New(0);
     char cwd[4096];
-    const char *front[64];
-    size_t n = 0;
-    for (size_t i = 0; i < c->npythonpath && n < 60; i++) front[n++] = c->pythonpath[i];
-    if (getcwd(cwd, sizeof(cwd))) front[n++] = cwd;
-    if (conf_dir && *conf_dir) front[n++] = conf_dir;
-    for (size_t i = n; i-- > 0;) {
-        PyObject *s = PyUnicode_DecodeFSDefault(front[i]);
-        if (!s) return -1;
-        int r = PyList_Insert(path, 0, s);
-        Py_DECREF(s);
-        if (r) return -1;
-    }
-    return 0;
+    int r = !path || !PyList_Check(path) || !front;
+    for (size_t i = 0; i < c->npythonpath && !r; i++) r = append_entry(front, c->pythonpath[i]);
+    if (!r && getcwd(cwd, sizeof(cwd))) r = append_fs(front, cwd);
+    if (!r && conf_dir && *conf_dir) r = append_fs(front, conf_dir);
+    if (!r) r = PyList_SetSlice(path, 0, 0, front);
+    Py_XDECREF(front);
+    return r ? -1 : 0;
 }
 
 /* home/virtualenv: the venv's site-packages join sys.path and sys.prefix

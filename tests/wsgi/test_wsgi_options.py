@@ -107,3 +107,18 @@ def test_django_mounted_under_a_prefix_sees_its_script_name(procs, tmp_path):
     status, _r, headers, _b = wh.get(port, "/dj/form")
     assert status == 301
     assert dict((k.lower(), v) for k, v in headers)["location"] == "/dj/form/"
+
+
+def test_pythonpath_globs_expand(procs, tmp_path):
+    for name in ("liba", "libb"):
+        d = tmp_path / "vendor" / name
+        d.mkdir(parents=True)
+        (d / ("mod_%s.py" % name)).write_text("X = %r\n" % name)
+    app = tmp_path / "globapp.py"
+    app.write_text("import mod_liba, mod_libb\n"
+                   "def application(env, sr):\n"
+                   "    sr('200 OK', [('Content-Type', 'text/plain')])\n"
+                   "    return [(mod_liba.X + mod_libb.X).encode()]\n")
+    _p, port = wh.start_aiserve(procs, tmp_path, [("wsgi-file", str(app)),
+                                                  ("pythonpath", str(tmp_path / "vendor" / "*"))])
+    assert wh.get(port, "/")[3] == b"libalibb"
