@@ -215,7 +215,12 @@ void worker_request_done(lg_worker *w, lg_conn *c, int failed, uint64_t now)
             return;
         }
         if (w->nidle < w->nconns) w->idle[w->nidle++] = c->slot;
-        open_pump(w, now);
+        /* a failure may have come synchronously from conn_begin (a refused
+         * connect): pump from the timer, not recursively */
+        if (failed)
+            arm(w, now);
+        else
+            open_pump(w, now);
         return;
     }
     if (!may_send(w, now) || c->retiring) {
