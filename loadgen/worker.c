@@ -237,8 +237,8 @@ void worker_request_done(lg_worker *w, lg_conn *c, int failed, uint64_t now)
     }
     if (at <= now && !failed)
         user_next(w, c, now, now);
-    else
-        heap_push(w, c, at);
+    else /* after a failure: a later loop turn, so a synchronous failure cannot spin here */
+        heap_push(w, c, at > now ? at : now + 1);
 }
 
 static void spawn(lg_worker *w, int cls, uint64_t now)
