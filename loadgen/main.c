@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -361,6 +362,16 @@ static int run_headless(runner *r, const cli_opts *o, const runner_start_params 
     return 0;
 }
 
+/* Every user holds a socket: raise the soft fd limit to the hard one. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 /* Defaults that depend on the mode (quick or scenario, closed or open). */
 static void apply_defaults(cli_opts *o)
 {
@@ -398,6 +409,7 @@ int main(int argc, char **argv)
     scenario *sc = load_scenario(&o, err, sizeof(err));
     if (!sc) return 2;
     apply_defaults(&o);
+    raise_fd_limit();
 
     runner_opts ro = {.threads = o.threads,
                       .connect_timeout_s = o.connect_timeout_s,
