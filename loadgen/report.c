@@ -284,6 +284,28 @@ static void json_entry(buf *b, const runner_entry *e)
     buf_puts(b, "}");
 }
 
+/* The aggregate's percentile spectrum (as wrk2 --latency prints it): value in
+ * ms at 0, 10, ..., 90, 95, 99, 99.9, 99.99, 99.999 and 100 %, corrected and
+ * service time. */
+static void json_spectrum(runner *r, buf *b)
+{
+    static const double ps[] = {0,  10, 20, 30, 40,   50,    60,     70,
+                                80, 90, 95, 99, 99.9, 99.99, 99.999, 100};
+    pthread_mutex_lock(&r->mu);
+    const hist *hs[2] = {r->agg_lat, r->agg_svc};
+    const char *keys[2] = {"spectrum_ms", "service_spectrum_ms"};
+    for (int h = 0; h < 2; h++) {
+        buf_printf(b, "%s\"%s\":[", h ? "," : "", keys[h]);
+        for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++) {
+            buf_printf(b, "%s[%g,", i ? "," : "", ps[i]);
+            json_num(b, (double)hist_percentile(hs[h], ps[i]) / 1000.0);
+            buf_puts(b, "]");
+        }
+        buf_puts(b, "]");
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
 int runner_json_summary(runner *r, buf *out)
 {
     runner_snapshot *s = runner_snapshot_take(r);
@@ -316,7 +338,9 @@ int runner_json_summary(runner *r, buf *out)
         if (i) buf_puts(b, ",");
         json_entry(b, &s->entries[i]);
     }
-    buf_puts(b, "],\"errors\":[");
+    buf_puts(b, "],");
+    json_spectrum(r, b);
+    buf_puts(b, ",\"errors\":[");
     for (size_t i = 0; i < s->nerrors; i++) {
         const runner_error *e = &s->errors[i];
         buf_puts(b, i ? ",{\"method\":" : "{\"method\":");

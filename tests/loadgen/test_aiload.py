@@ -142,6 +142,8 @@ def test_coordinated_omission_corrected_p99_shows_a_1s_stall(procs, tmp_path):
     assert js["model"] == "open"
     assert t["percentiles_ms"]["99"] >= 500, t  # corrected: the stall shows
     assert t["service_percentiles_ms"]["99"] < 100, t  # uncorrected: it hides
+    spec = dict((p, v) for p, v in js["spectrum_ms"])
+    assert spec[99.999] >= 900 and spec[50] < 100, spec  # the stall is ~1 s at the top
     assert js["not_on_time"] >= 50  # arrivals during the stall were sent late
     assert js["requests"] == server_counts(port)["requests"]
     assert 998 <= js["requests"] <= 1002  # 100/s for 10 s, stall or not
