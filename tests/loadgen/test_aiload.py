@@ -304,6 +304,37 @@ expect_body = Hello
     assert js["errors"][0]["error"] == "CheckFailed('body does not contain expect_body')"
 
 
+def test_binary_body_file_is_sent_byte_for_byte(server, tmp_path):
+    blob = bytes(range(256)) * 40 + b"\x89PNG\r\n\x1a\n\x00MARK"
+    (tmp_path / "img.png").write_bytes(blob)
+    sc = write(tmp_path, "s.ini", f"""
+[user Model]
+host = http://127.0.0.1:{server}
+[task]
+method = POST
+path = /echo
+header = Content-Type: image/png
+body_file = img.png
+expect_body = MARK
+""")
+    r, js = run_json(tmp_path, "-f", sc, "--headless", "-u", 2, "-r", 10, "-t", 1)
+    assert r.returncode == 0, r.stdout + r.stderr
+    e = js["entries"][0]
+    assert e["num_requests"] > 10 and e["num_failures"] == 0
+    assert e["avg_content_length"] == len(blob)  # echoed back whole
+
+
+def test_quick_mode_writes_html_and_csv(server, tmp_path):
+    html = tmp_path / "r.html"
+    r = aiload(f"http://127.0.0.1:{server}/hello", "-c", 2, "-d", 1, "--html", html, "--csv",
+               tmp_path / "q")
+    assert r.returncode == 0, r.stderr
+    text = html.read_text()
+    assert text.startswith("<!DOCTYPE html>") or text.lower().startswith("<!doctype html>")
+    assert "/hello" in text
+    assert (tmp_path / "q_stats.csv").read_bytes().count(b"\r\n") == 3
+
+
 def test_article_locustfile_scenario_runs(server, tmp_path):
     sc = os.path.join(ROOT, "examples", "locust", "locustfile.ini")
     r, js = run_json(tmp_path, "-f", sc, "--headless", "-u", 3, "-r", 10, "-t", 2, "-H",
