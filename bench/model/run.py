@@ -58,6 +58,24 @@ def wait_ready(url, proc, timeout=120):
     raise TimeoutError(url)
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid):
+    """CPU seconds (user + system) used so far by pid and its descendants."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            f = open("/proc/%d/stat" % p).read().rsplit(")", 1)[1].split()
+            total += (int(f[11]) + int(f[12])) / TICK
+            for t in os.listdir("/proc/%d/task" % p):
+                todo += [int(c) for c in open("/proc/%d/task/%s/children" % (p, t)).read().split()]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            pass
+    return total
+
+
 def stop(proc):
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -95,7 +113,7 @@ def uwsgi(port):
     return p
 
 
-def load(build, url, seconds, users, body=None, header_len=None, warm=2):
+def load(build, url, seconds, users, body=None, header_len=None, warm=2, server=None):
     base = [os.path.join(build, "aiload"), url, "-c", str(users), "--threads", "1",
             "--only-summary", "--timeout", "60"]
     if body:
@@ -103,26 +121,47 @@ def load(build, url, seconds, users, body=None, header_len=None, warm=2):
                  "Content-Type: application/octet-stream", "--header",
                  "Inference-Header-Content-Length: %d" % header_len]
     subprocess.run(base + ["-d", "%ds" % warm], capture_output=True, timeout=warm + 60)
+    cpu0 = tree_cpu(server.pid) if server else 0.0
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         r = subprocess.run(base + ["-d", "%ds" % seconds, "--json", out.name],
                            capture_output=True, text=True, timeout=seconds + 90)
         s = json.load(open(out.name))
+    cpu = (tree_cpu(server.pid) - cpu0) if server else 0.0
     t = s["total"]
     return {"rps": s["rps"], "p50": t["percentiles_ms"]["50"], "p99": t["percentiles_ms"]["99"],
-            "fail": s["failures"], "n": s["requests"], "rc": r.returncode}
+            "fail": s["failures"], "n": s["requests"], "rc": r.returncode,
+            "per_cpu_s": s["requests"] / cpu if cpu > 0 else float("nan")}
+
+
+def engine_run(build, seconds, batch):
+    """2 x `aiinfer bench` in parallel: (inferences/s summed, inferences, CPU seconds)."""
+    cmd = [os.path.join(build, "aiinfer"), "bench", MODEL, "--threads", "1", "--batch",
+           str(batch), "--seconds", str(seconds)]
+    outs = [tempfile.TemporaryFile("w+") for _ in range(2)]
+    ps = [subprocess.Popen(cmd, stdout=o, text=True) for o in outs]
+    total, runs, cpu = 0.0, 0, 0.0
+    for p, o in zip(ps, outs):
+        _, status, ru = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        cpu += ru.ru_utime + ru.ru_stime
+        o.seek(0)
+        for line in o.read().splitlines():
+            if line.startswith("throughput"):
+                total += float(line.split()[1])
+            if " runs " in line:
+                w = line.split()
+                runs += int(w[w.index("runs") + 1]) * batch
+    return total, runs, cpu
 
 
 def engine_alone(build, seconds, batch):
-    cmd = [os.path.join(build, "aiinfer"), "bench", MODEL, "--threads", "1", "--batch",
-           str(batch), "--seconds", str(seconds)]
-    ps = [subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) for _ in range(2)]
-    total = 0.0
-    for p in ps:
-        out, _ = p.communicate(timeout=seconds + 120)
-        for line in out.splitlines():
-            if line.startswith("throughput"):
-                total += float(line.split()[1])
-    return {"rps": total, "p50": float("nan"), "p99": float("nan"), "fail": 0, "n": 0, "rc": 0}
+    # CPU per inference from the difference of a long and a 1 s run, so the
+    # model load and warm-up (in both) cancel out, as the server's do.
+    rps, runs, cpu = engine_run(build, seconds, batch)
+    _, runs1, cpu1 = engine_run(build, 1, batch)
+    eff = (runs - runs1) / (cpu - cpu1) if cpu - cpu1 > 0.05 else float("nan")
+    return {"rps": rps, "p50": float("nan"), "p99": float("nan"), "fail": 0, "n": runs, "rc": 0,
+            "per_cpu_s": eff}
 
 
 def infer_body(tmp):
@@ -172,8 +211,9 @@ def run_one(name, args, tmp, body, hl):
     try:
         if name.startswith("infer"):
             return load(args.build, "http://127.0.0.1:%d/v2/models/mnv2/infer" % port,
-                        args.seconds, args.users, body, hl)
-        return load(args.build, "http://127.0.0.1:%d/" % port, args.seconds, args.users)
+                        args.seconds, args.users, body, hl, server=p)
+        return load(args.build, "http://127.0.0.1:%d/" % port, args.seconds, args.users,
+                    server=p)
     finally:
         stop(p)
 
@@ -199,24 +239,32 @@ def main():
                 res = run_one(n, args, tmp, body, hl)
                 results[n].append(res)
                 print("round %d %-10s %8.1f req/s  p50 %8.2f ms  p99 %8.2f ms  failures %d"
-                      % (r + 1, n, res["rps"], res["p50"], res["p99"], res["fail"]), flush=True)
+                      "  %7.1f req per CPU-s" % (r + 1, n, res["rps"], res["p50"], res["p99"],
+                                                 res["fail"], res["per_cpu_s"]), flush=True)
         pss = {} if args.no_pss else measure_pss(args.build, body, hl)
-    med = {n: {k: statistics.median(x[k] for x in v) for k in ("rps", "p50", "p99")}
+    med = {n: {k: statistics.median(x[k] for x in v) for k in ("rps", "p50", "p99", "per_cpu_s")}
            for n, v in results.items() if v}
     print("\nMobileNetV2@160, %d users, %d s x %d rounds (medians), model %s"
           % (args.users, args.seconds, args.rounds, os.path.basename(MODEL)))
-    print("%-10s %10s %10s %10s" % ("config", "req/s", "p50 ms", "p99 ms"))
+    print("%-10s %10s %10s %10s %16s" % ("config", "req/s", "p50 ms", "p99 ms",
+                                         "req per CPU-s"))
     for n, m in med.items():
-        print("%-10s %10.1f %10.2f %10.2f" % (n, m["rps"], m["p50"], m["p99"]))
+        print("%-10s %10.1f %10.2f %10.2f %16.1f" % (n, m["rps"], m["p50"], m["p99"],
+                                                    m["per_cpu_s"]))
 
-    def ratio(a, b, what):
+    def ratio(a, b, what, key="rps"):
         # the median of per-round ratios: both sides of a ratio ran minutes
         # apart at most, so machine noise cancels better than in medians
         if a in results and b in results:
-            rs = [x["rps"] / y["rps"] for x, y in zip(results[a], results[b]) if y["rps"] > 0]
+            rs = [x[key] / y[key] for x, y in zip(results[a], results[b]) if y[key] > 0]
             if rs:
                 print("  %-48s %6.2fx  (rounds: %s)" % (what, statistics.median(rs),
                                                       ", ".join("%.2f" % r for r in rs)))
+    print("\nratios of req per CPU-second (server CPU only; robust to a busy machine):")
+    ratio("hello-b1", "uwsgi", "aiserve GET / vs uWSGI+Flask+PyTorch", "per_cpu_s")
+    ratio("infer-b1", "engine", "aiserve v2 infer vs engine alone", "per_cpu_s")
+    ratio("infer-b8", "engine", "aiserve v2 infer batching vs engine alone", "per_cpu_s")
+    ratio("infer-b8", "infer-b1", "v2 infer: batching on vs off", "per_cpu_s")
     print("\nratios of req/s (median of per-round ratios):")
     ratio("hello-b1", "uwsgi", "aiserve GET / vs uWSGI+Flask+PyTorch (goal 15x)")
     ratio("hello-b8", "uwsgi", "aiserve GET / batching vs uWSGI")
