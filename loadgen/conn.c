@@ -341,18 +341,22 @@ static int feed_body(lg_conn *c, char *p, size_t n)
     return c->remaining == 0;
 }
 
-static int parse_head(lg_conn *c, int *kind)
+static int parse_head(lg_conn *c, const char *p, size_t len, int *kind)
 {
     http1_response res;
     http1_header hdr[64];
-    int n = http1_parse_response(c->rbuf, c->rlen, c->last_len, &res, hdr, 64);
+    int n = http1_parse_response(p, len, c->last_len, &res, hdr, 64);
     if (n == HTTP1_INCOMPLETE) {
-        c->last_len = c->rlen;
-        if (c->rlen == LG_RBUF) {
+        c->last_len = len;
+        if (len >= LG_HEAD_MAX) {
             *kind = 2;
             return -1;
         }
         return 0;
+    }
+    if (n > LG_HEAD_MAX) {
+        *kind = 2;
+        return -1;
     }
     if (n < 0) {
         *kind = 0;
@@ -385,33 +389,43 @@ static int parse_head(lg_conn *c, int *kind)
     return n;
 }
 
-/* Parses what is in rbuf. Returns 1 when the response completed. */
-static int process(lg_worker *w, lg_conn *c, uint64_t now)
+/* Keeps an incomplete head (p, n) for the next read: it moves from the
+ * worker's scratch into the connection's own buffer, allocated the first time
+ * a head spans two reads (rare: most connections never need one). */
+static int keep_partial_head(lg_conn *c, const char *p, size_t n)
 {
-    char *p = c->rbuf;
-    size_t n = c->rlen;
+    if (!c->rbuf && !(c->rbuf = malloc(LG_HEAD_MAX))) return -1;
+    memmove(c->rbuf, p, n);
+    c->rlen = n;
+    return 0;
+}
+
+/* Parses n received bytes at p (the worker's scratch, or c->rbuf when a head
+ * was pending). Returns 1 when the response completed. */
+static int process(lg_worker *w, lg_conn *c, char *p, size_t n, uint64_t now)
+{
     while (!c->head_done) {
         int kind = 0;
-        int h = parse_head(c, &kind);
+        int h = parse_head(c, p, n, &kind);
         if (h < 0) {
             conn_fail(w, c, LG_ERR_PROTOCOL, kind, now);
             return 1;
         }
-        if (h == 0) return 0;
+        if (h == 0) {
+            if (keep_partial_head(c, p, n)) conn_fail(w, c, LG_ERR_OTHER, 0, now);
+            return 0;
+        }
+        p += h;
+        n -= (size_t)h;
         if (c->status >= 100 && c->status < 200) { /* interim response: skip it */
-            memmove(c->rbuf, c->rbuf + h, c->rlen - (size_t)h);
-            c->rlen -= (size_t)h;
             c->head_done = 0;
             c->last_len = 0;
             c->remaining = -1;
             c->chunked = 0;
-            continue;
         }
-        p = c->rbuf + h;
-        n = c->rlen - (size_t)h;
     }
-    int done = c->remaining == 0 && !c->chunked ? 1 : n ? feed_body(c, p, n) : 0;
     c->rlen = 0;
+    int done = c->remaining == 0 && !c->chunked ? 1 : n ? feed_body(c, p, n) : 0;
     if (done < 0) {
         conn_fail(w, c, LG_ERR_PROTOCOL, 1, now);
         return 1;
@@ -422,10 +436,20 @@ static int process(lg_worker *w, lg_conn *c, uint64_t now)
 
 static void on_read(lg_worker *w, lg_conn *c, uint64_t now)
 {
-    ssize_t n = read(c->fd, c->rbuf + c->rlen, LG_RBUF - c->rlen);
+    /* Reads land in the worker's scratch buffer: body bytes are counted (or
+     * decoded in place) and dropped, so a connection needs no buffer of its
+     * own unless a head arrives in pieces. */
+    int pending = c->rlen > 0;
+    char *dst = pending ? c->rbuf + c->rlen : w->scratch;
+    size_t cap = pending ? LG_HEAD_MAX - c->rlen : LG_SCRATCH;
+    ssize_t n = read(c->fd, dst, cap);
     if (n > 0) {
-        c->rlen += (size_t)n;
-        process(w, c, now);
+        if (pending) {
+            c->rlen += (size_t)n;
+            process(w, c, c->rbuf, c->rlen, now);
+        } else {
+            process(w, c, w->scratch, (size_t)n, now);
+        }
         return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;

@@ -117,14 +117,8 @@ static lg_conn *new_conn(lg_worker *w)
         w->capconns = cap;
     }
     lg_conn *c = calloc(1, sizeof(*c));
-    char *rbuf = malloc(LG_RBUF);
-    if (!c || !rbuf) {
-        free(c);
-        free(rbuf);
-        return NULL;
-    }
+    if (!c) return NULL;
     c->w = w;
-    c->rbuf = rbuf;
     c->fd = -1;
     c->slot = (uint32_t)w->nconns;
     w->conns[w->nconns++] = c;
@@ -577,10 +571,11 @@ lg_worker *lg_worker_create(const lg_worker_cfg *cfg)
     w->st = lg_stats_create(cfg->sc->nentries);
     w->outbox = lg_stats_create(cfg->sc->nentries);
     w->loop = ev_loop_new();
+    w->scratch = malloc(LG_SCRATCH);
     w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     w->sweep_at = ev_clock_ns() + SWEEP_NS;
     if (!w->want || !w->have || !w->cmd_want || !w->st || !w->outbox || !w->loop || w->tfd < 0 ||
-        ev_io_add(w->loop, w->tfd, EV_READ, on_timer, w) < 0 ||
+        !w->scratch || ev_io_add(w->loop, w->tfd, EV_READ, on_timer, w) < 0 ||
         ev_async_init(w->loop, on_async, w) < 0) {
         lg_worker_free(w);
         return NULL;
@@ -620,6 +615,7 @@ void lg_worker_free(lg_worker *w)
     if (w->tfd >= 0) close(w->tfd);
     lg_stats_free(w->st);
     lg_stats_free(w->outbox);
+    free(w->scratch);
     free(w->want);
     free(w->have);
     free(w->cmd_want);

@@ -15,7 +15,8 @@
 #include "lib/http1.h"
 #include "loadgen/worker.h"
 
-#define LG_RBUF      16384      /* receive buffer: a response head must fit */
+#define LG_SCRATCH   65536      /* per-worker receive buffer */
+#define LG_HEAD_MAX  65536      /* largest response head accepted */
 #define LG_BODY_KEEP (1u << 20) /* body kept for expect_body checks */
 
 typedef enum conn_state {
@@ -58,7 +59,7 @@ typedef struct lg_conn {
     buf out, obody; /* rendered head and body of a dynamic request */
 
     /* the response */
-    char *rbuf;
+    char *rbuf; /* a head that spans reads (LG_HEAD_MAX, allocated on first need) */
     size_t rlen, last_len;
     int head_done, status, chunked, close_after;
     int64_t remaining; /* body bytes left; -1: until the connection closes */
@@ -79,6 +80,7 @@ struct lg_worker {
     int started;
     ev_loop *loop;
     int tfd;           /* timerfd driving wakes, arrivals and the timeout sweep */
+    char *scratch;     /* LG_SCRATCH bytes every read lands in first */
     uint64_t armed_at; /* 0: not armed */
 
     /* mailbox */

@@ -82,11 +82,13 @@ async def route(st, method, path, body):
     if path == "/garbage":
         return b"NOT HTTP AT ALL\r\n\r\n", True
     if path == "/bighead":
-        return response(200, b"x", [("X-Big", "y" * 20000)]), False
+        return response(200, b"x", [("X-Big", "y" * 70000)]), False
     if path == "/badchunk":
         return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", True
     if path == "/short":  # promises 100 bytes, sends 5, closes
         return b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort", True
+    if path == "/bighead20k":  # large but acceptable head, arriving in pieces
+        return response(200, b"ok", [("X-Big", "y" * 20000)]), False
     if path == "/close":
         return response(200, b"bye", [("Connection", "close")]), True
     if path == "/echo":

@@ -246,6 +246,13 @@ def test_broken_responses_are_classified_without_a_crash(server, tmp_path, path,
         assert js["requests"] == server_counts(server)["requests"]
 
 
+def test_a_20k_response_head_is_accepted(server, tmp_path):
+    r, js = run_json(tmp_path, f"http://127.0.0.1:{server}/bighead20k", "-c", 2, "-d", 1)
+    assert r.returncode == 0, r.stdout
+    assert js["requests"] == server_counts(server)["requests"] > 0
+    assert js["total"]["avg_content_length"] == 2
+
+
 def test_stop_awaits_requests_in_flight(server, tmp_path):
     r, js = run_json(tmp_path, f"http://127.0.0.1:{server}/delay/1.5", "-c", 3, "-d", 1)
     assert r.returncode == 0, r.stdout
