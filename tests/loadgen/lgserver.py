@@ -13,6 +13,7 @@ Routes:
   /echo                 -> 200, echoes the request body
   /garbage, /bighead, /badchunk, /short -> broken responses (then close)
   /rst                  -> the connection is reset (RST) instead of an answer
+  /splithead            -> 200 "split", the head sent in three pieces 10 ms apart
   /count                -> JSON {"requests": N, "paths": {...}} (not counted itself)
   /reset                -> zeroes the counters (not counted)
 With --stall-at A --stall-for D every request that arrives between A and A+D
@@ -113,6 +114,15 @@ async def serve(st, reader, writer):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 writer.transport.abort()
                 return
+            if path == "/splithead":  # the head arrives in three pieces
+                st.count += 1
+                st.paths[path] = st.paths.get(path, 0) + 1
+                for part in (b"HTTP/1.1 200 OK\r\nX-A: 1", b"\r\nContent-Le",
+                             b"ngth: 5\r\n\r\nsplit"):
+                    writer.write(part)
+                    await writer.drain()
+                    await asyncio.sleep(0.01)
+                continue
             out, close = await route(st, method, path, body)
             if method == "HEAD":
                 out = out.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"

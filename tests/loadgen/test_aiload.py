@@ -253,6 +253,20 @@ def test_a_20k_response_head_is_accepted(server, tmp_path):
     assert js["total"]["avg_content_length"] == 2
 
 
+def test_a_head_arriving_in_pieces_is_reassembled(server, tmp_path):
+    sc = write(tmp_path, "s.ini", f"""
+[user U]
+host = http://127.0.0.1:{server}
+[task]
+path = /splithead
+expect_body = split
+""")
+    r, js = run_json(tmp_path, "-f", sc, "--headless", "-u", 3, "-r", 10, "-t", 1)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert js["requests"] == server_counts(server)["requests"] > 10
+    assert js["failures"] == 0
+
+
 def test_stop_awaits_requests_in_flight(server, tmp_path):
     r, js = run_json(tmp_path, f"http://127.0.0.1:{server}/delay/1.5", "-c", 3, "-d", 1)
     assert r.returncode == 0, r.stdout
