@@ -185,6 +185,7 @@ int resp_send_loop(srv_conn *c)
     c->bytes_sent = (uint64_t)n > c->wbuf.len ? (uint64_t)n - c->wbuf.len : 0;
     if ((size_t)n == total) {
         c->bytes_sent = blen;
+        c->woff = c->wbuf.len; /* a sendfile continuing on EV_WRITE must not resend it */
         if (c->send_fd >= 0 && !body_dropped(c)) return sendfile_nb(c);
         return 1;
     }

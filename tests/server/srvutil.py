@@ -57,12 +57,13 @@ def _recv(sock, timeout, data):
         return status, headers, b"", rest
     if "content-length" in headers:
         n = int(headers["content-length"])
-        while len(rest) < n:
-            chunk = sock.recv(65536)
+        acc = bytearray(rest)  # linear time for large bodies
+        while len(acc) < n:
+            chunk = sock.recv(1 << 20)
             if not chunk:
                 raise ConnectionError("closed mid-body")
-            rest += chunk
-        return status, headers, rest[:n], rest[n:]
+            acc += chunk
+        return status, headers, bytes(acc[:n]), bytes(acc[n:])
     if headers.get("transfer-encoding") == "chunked":
         body = b""
         while True:

@@ -201,6 +201,21 @@ def test_static_map_serves_files_and_refuses_traversal(procs, tmp_path):
     assert request(port, b"POST /static/index.html HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")[0] == 405
 
 
+def test_static_map_sends_a_large_file_whole_to_a_slow_reader(procs, tmp_path):
+    blob = os.urandom(8 << 20)
+    (tmp_path / "big.bin").write_bytes(blob)
+    _, port = start(procs, f"--static-map=/f={tmp_path}")
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # before connect
+        s.settimeout(10)
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"GET /f/big.bin HTTP/1.1\r\nHost: a\r\n\r\nGET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+        time.sleep(0.3)  # let the server hit a full socket buffer
+        st, h, body = recv_response(s, timeout=10)
+        assert st == 200 and h["content-length"] == str(len(blob)) and body == blob
+        assert recv_response(s)[2] == b"hello\n"
+
+
 def test_configurable_routes_move_and_disable_builtins(procs):
     _, port = start(procs, "--hello-route=/hi", "--metrics-route=", "--health-route=/hz")
     assert get(port, "/hi")[2] == b"hello\n"
