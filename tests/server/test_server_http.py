@@ -216,6 +216,22 @@ def test_static_map_sends_a_large_file_whole_to_a_slow_reader(procs, tmp_path):
         assert recv_response(s)[2] == b"hello\n"
 
 
+def test_a_large_loop_response_survives_partial_writes(procs):
+    payload = b"x" * (4 << 20)
+    _, port = start(procs)
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", port))
+        s.sendall(b"POST /delay/0 HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(payload) + payload +
+                  b"GET /hello HTTP/1.1\r\nHost: a\r\n\r\n")
+        time.sleep(0.3)
+        st, _, body = recv_response(s, timeout=10)
+        assert st == 200 and json.loads(body)["data"] == payload.decode()
+        assert recv_response(s)[2] == b"hello\n"
+
+
 def test_configurable_routes_move_and_disable_builtins(procs):
     _, port = start(procs, "--hello-route=/hi", "--metrics-route=", "--health-route=/hz")
     assert get(port, "/hi")[2] == b"hello\n"
