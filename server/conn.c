@@ -86,6 +86,10 @@ void conn_close(srv_conn *c)
     srv_worker *w = c->w;
     if (c->state == CS_CLOSED) return;
     end_request(c, 0);
+    if (c->reserved) {
+        c->reserved = 0;
+        w->nreserved--;
+    }
     if (c->watched) ev_io_del(w->loop, c->fd);
     c->watched = 0;
     close(c->fd);
@@ -182,6 +186,7 @@ void conn_handler_done(srv_conn *c)
 
 void conn_error(srv_conn *c, int status, const char *msg)
 {
+    worker_unreserve(c);
     start_request(c);
     resp_reset(c);
     c->status = status;
@@ -415,6 +420,7 @@ static void body_step(srv_conn *c)
 
 static void dispatch(srv_conn *c)
 {
+    worker_unreserve(c);
     c->state = CS_HANDLER;
     c->deadline_ms = 0;
     c->ar.body = c->body.data;

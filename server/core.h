@@ -228,7 +228,9 @@ struct srv_conn {
     uint64_t out_total; /* body bytes the app wrote */
     uint64_t bytes_sent;
     uint64_t t_start_us;
-    int in_req;        /* between the head (or a parse error) and the end of its answer */
+    int in_req;   /* between the head (or a parse error) and the end of its answer */
+    int reserved; /* new: counts against idle threads until its first request */
+    uint64_t accepted_ms;
     int finished_sent; /* an app thread already sent the whole response */
 };
 
@@ -253,6 +255,7 @@ struct srv_worker {
     /* connections */
     srv_conn *conns, *free_conns;
     int nconns, nfree, in_flight;
+    int nreserved; /* new connections whose first request has not been dispatched */
     int accepting, draining, exiting;
     uint64_t requests, max_requests;
     uint64_t drain_deadline_ms;
@@ -268,6 +271,9 @@ int worker_main(srv *s, int worker_id, int slot_idx);
 void worker_update_accept(srv_worker *w);
 /* Marks a request done for accounting (max-requests). Loop only. */
 void worker_request_done(srv_worker *w);
+/* A new connection's first request is dispatched (or it is gone): it no
+ * longer holds a claim on an idle thread. Loop only. */
+void worker_unreserve(srv_conn *c);
 /* Queues a conn for a thread; loop only. */
 int worker_dispatch_thread(srv_worker *w, srv_conn *c);
 /* From any thread: hand a finished request back to the loop. */

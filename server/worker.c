@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,10 @@ static void on_accept(ev_loop *loop, int fd, unsigned events, void *data);
 void worker_update_accept(srv_worker *w)
 {
     srv *s = w->srv;
-    int want = !w->draining && atomic_load(&w->idle) > 0;
+    /* A connection just accepted will most likely bring a request: it holds a
+     * claim on an idle thread until that request is dispatched (or 100 ms
+     * pass, so an idle pre-connect cannot stop accepting). */
+    int want = !w->draining && atomic_load(&w->idle) - w->nreserved > 0;
     if (want == w->accepting) return;
     for (int i = 0; i < s->nlisten; i++) {
         if (want)
@@ -67,6 +71,9 @@ static void on_accept(ev_loop *loop, int lfd, unsigned events, void *data)
             continue;
         }
         c->listen_idx = li;
+        c->reserved = 1;
+        c->accepted_ms = ev_now_ms(w->loop);
+        w->nreserved++;
         c->server_port = w->srv->listen_ports[li];
         if (ss.ss_family == AF_INET6) {
             struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
@@ -80,6 +87,32 @@ static void on_accept(ev_loop *loop, int lfd, unsigned events, void *data)
             strcpy(c->remote, "unix");
             c->remote_port = 0;
         }
+    }
+    worker_update_accept(w);
+}
+
+void worker_unreserve(srv_conn *c)
+{
+    if (!c->reserved) return;
+    c->reserved = 0;
+    c->w->nreserved--;
+    worker_update_accept(c->w);
+}
+
+/* EPOLLEXCLUSIVE wakes one waiting worker per new connection; if that worker
+ * then turns busy before accepting, the connection waits in the queue while
+ * idle workers sleep. A worker that accepts re-registers the sockets when the
+ * queue is not empty, which makes epoll poll them afresh. */
+static void rearm_if_queued(srv_worker *w)
+{
+    if (!w->accepting) return;
+    for (int i = 0; i < w->srv->nlisten; i++) {
+        struct tcp_info ti;
+        socklen_t tl = sizeof(ti);
+        int fd = w->srv->listen_fds[i];
+        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) || ti.tcpi_unacked == 0) continue;
+        ev_io_del(w->loop, fd);
+        ev_io_add(w->loop, fd, EV_READ | EV_EXCLUSIVE, on_accept, w);
     }
 }
 
@@ -286,6 +319,9 @@ static void on_tick(ev_loop *loop, void *data)
     srv_worker *w = data;
     uint64_t now = ev_now_ms(loop);
     resp_update_date(w);
+    for (srv_conn *c = w->conns; c; c = c->next)
+        if (c->reserved && now - c->accepted_ms >= 100) worker_unreserve(c);
+    rearm_if_queued(w);
     conn_sweep(w, now);
     atomic_store(&w->slot->ready, apps_ready(w));
     if (w->srv->s.reload_on_rss_mb && !w->draining && (now / TICK_MS) % 10 == 0 &&

@@ -396,3 +396,16 @@ def test_slow_and_idle_clients_never_hold_the_only_app_thread(procs):
     assert st == 200 and time.monotonic() - t0 < 2.0
     slow.close()
     idle.close()
+
+
+def test_simultaneous_requests_spread_over_idle_workers_not_queue_on_one(procs):
+    p, port = start(procs, "--processes=2", "--threads=1", "--sleep-route=/sleep")
+    for _ in range(5):
+        socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]
+        for s in socks:
+            s.sendall(b"GET /sleep/0.3 HTTP/1.1\r\nHost: a\r\n\r\n")
+        from srvutil import recv_response
+        workers = {json.loads(recv_response(s, timeout=5)[2])["worker"] for s in socks}
+        for s in socks:
+            s.close()
+        assert workers == {1, 2}
