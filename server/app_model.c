@@ -248,6 +248,12 @@ void mreq_free(mreq *q)
     free(q);
 }
 
+/* Batcher thread: a queued request whose client hung up is not worth computing. */
+static int mreq_cancelled(batcher_job *job)
+{
+    return app_client_gone(((mreq *)job)->r);
+}
+
 int mreq_submit(mreq *q)
 {
     app_model *app = q->app;
@@ -261,6 +267,7 @@ int mreq_submit(mreq *q)
         app->loop = q->r->loop;
     }
     q->job.done = mreq_done;
+    q->job.cancelled = mreq_cancelled;
     if (m->c.timeout_ms > 0) q->job.deadline_us = ev_clock_us() + (uint64_t)m->c.timeout_ms * 1000;
     int rc = batcher_submit(m->b, &q->job);
     if (rc == 0) return APP_PENDING;

@@ -300,6 +300,9 @@ void mreq_finish(mreq *q)
         snprintf(msg, sizeof(msg), "inference failed: %s", q->job.err);
         model_reply_error(q->r, NULL, 500, msg);
         break;
+    case BATCHER_CANCELLED: /* nobody to answer: the core closes the connection */
+        model_reply_error(q->r, NULL, 503, "client went away");
+        break;
     default: model_reply_error(q->r, NULL, 503, "the worker is shutting down"); break;
     }
     buf_free(&b);

@@ -76,6 +76,8 @@ static void complete(batcher *b, batcher_job *j, int status, uint64_t now)
         batcher_stats_add(&s->fail_timeout, 1);
     else if (status == BATCHER_BACKEND)
         batcher_stats_add(&s->fail_backend, 1);
+    else if (status == BATCHER_CANCELLED)
+        batcher_stats_add(&s->fail_cancelled, 1);
     if (status == BATCHER_OK || status == BATCHER_BACKEND)
         batcher_hist_record(&s->queue, j->queued_us);
     j->done(j);
@@ -145,13 +147,16 @@ static void run_batch(batcher *b, batcher_job *first, int samples)
     }
 }
 
-/* Removes and returns expired jobs (locked). */
+/* Removes and returns expired and cancelled jobs (locked); their status is
+ * set here, completion happens unlocked. */
 static batcher_job *take_expired(batcher *b, uint64_t now)
 {
     batcher_job *expired = NULL, **pp = &b->head, *prev = NULL;
     while (*pp) {
         batcher_job *j = *pp;
-        if (j->deadline_us && j->deadline_us <= now) {
+        bool late = j->deadline_us && j->deadline_us <= now;
+        if (late || (j->cancelled && j->cancelled(j))) {
+            j->status = late ? BATCHER_TIMEOUT : BATCHER_CANCELLED;
             *pp = j->_next;
             j->_next = expired;
             expired = j;
@@ -233,7 +238,7 @@ static void *thread_main(void *arg)
             pthread_mutex_unlock(&b->mu);
             for (batcher_job *j = expired, *next; j; j = next) {
                 next = j->_next;
-                complete(b, j, BATCHER_TIMEOUT, now);
+                complete(b, j, j->status, now);
             }
             if (batch) run_batch(b, batch, samples);
             pthread_mutex_lock(&b->mu);
@@ -373,15 +378,15 @@ int batcher_stats_render(buf *out, const char *model, const batcher_stats *slots
 {
     int64_t pending = 0;
     for (int w = 0; w < n; w++) pending += __atomic_load_n(&slots[w].pending, __ATOMIC_RELAXED);
-    static const char *reasons[] = {"REJECTED", "TIMEOUT", "BACKEND", "BAD_INPUT"};
-    uint64_t fails[] = {SUM(fail_rejected), SUM(fail_timeout), SUM(fail_backend),
-                        SUM(fail_bad_input)};
+    static const char *reasons[] = {"REJECTED", "TIMEOUT", "CANCELED", "BACKEND", "BAD_INPUT"};
+    uint64_t fails[] = {SUM(fail_rejected), SUM(fail_timeout), SUM(fail_cancelled),
+                        SUM(fail_backend), SUM(fail_bad_input)};
     int rc = buf_printf(out,
                         "# TYPE aiserve_model_request_success_total counter\n"
                         "aiserve_model_request_success_total{model=\"%s\"} %llu\n"
                         "# TYPE aiserve_model_request_failure_total counter\n",
                         model, (unsigned long long)SUM(success));
-    for (int r = 0; r < 4 && !rc; r++)
+    for (int r = 0; r < 5 && !rc; r++)
         rc = buf_printf(out,
                         "aiserve_model_request_failure_total{model=\"%s\",reason=\"%s\"} %llu\n",
                         model, reasons[r], (unsigned long long)fails[r]);

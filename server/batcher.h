@@ -36,9 +36,10 @@
 
 enum batcher_status {
     BATCHER_OK = 0,
-    BATCHER_TIMEOUT,  /* waited in the queue past its deadline */
-    BATCHER_BACKEND,  /* the run callback failed; err says why */
-    BATCHER_SHUTDOWN, /* the batcher stopped before running it */
+    BATCHER_TIMEOUT,   /* waited in the queue past its deadline */
+    BATCHER_BACKEND,   /* the run callback failed; err says why */
+    BATCHER_SHUTDOWN,  /* the batcher stopped before running it */
+    BATCHER_CANCELLED, /* job->cancelled said so while it was queued */
 };
 
 typedef struct batcher_job batcher_job;
@@ -52,6 +53,9 @@ struct batcher_job {
     void *outputs[BATCHER_MAX_IO];      /* batch * out_bytes[i], written by the batcher */
     uint64_t deadline_us;               /* ev_clock_us() value; 0 = none */
     void (*done)(batcher_job *job);
+    /* Optional, called from the batcher thread (lock held) while the job is
+     * queued: non-zero drops it unrun (the client went away). */
+    int (*cancelled)(batcher_job *job);
     void *data;
     /* set by the batcher before done */
     int status;         /* enum batcher_status */
@@ -78,6 +82,7 @@ typedef struct batcher_stats {
     uint64_t success;         /* requests answered with outputs */
     uint64_t fail_rejected;   /* refused: queue full */
     uint64_t fail_timeout;    /* expired in the queue */
+    uint64_t fail_cancelled;  /* client gone while queued */
     uint64_t fail_backend;    /* engine error */
     uint64_t fail_bad_input;  /* counted by the caller: 4xx for this model */
     uint64_t inference_count; /* samples run */

@@ -301,3 +301,26 @@ Test(batcher, metrics_render_sums_workers_as_prometheus_text)
     cr_assert(strstr(b.data, "aiserve_model_queue_duration_us_sum{model=\"m\"} 3050\n"));
     buf_free(&b);
 }
+
+static int always_gone(batcher_job *j)
+{
+    (void)j;
+    return 1;
+}
+
+Test(batcher, cancelled_jobs_are_dropped_unrun)
+{
+    fake f = {0};
+    batcher_stats s = {0};
+    batcher *b = start(&f, &s, 8, 100000, 8);
+    req a;
+    make(&a, 1, 0, 1);
+    a.job.cancelled = always_gone;
+    cr_assert_eq(batcher_submit(b, &a.job), 0);
+    wait_done(1);
+    cr_assert_eq(a.job.status, BATCHER_CANCELLED);
+    cr_assert_eq(f.n_batches, 0);
+    cr_assert_eq(s.fail_cancelled, 1);
+    cr_assert_eq(s.pending, 0);
+    batcher_free(b);
+}

@@ -4,6 +4,7 @@ answers 503 + Retry-After; queued requests time out with 503."""
 import concurrent.futures as cf
 import json
 import os
+import socket
 import time
 
 import numpy as np
@@ -93,3 +94,26 @@ def test_queued_past_model_timeout_is_503(tmp_path, procs):
     assert time.monotonic() - t0 < 3.5  # failed at its deadline, not when the batch left
     assert K.metric(s.metrics(), "aiserve_model_request_failure_total", "tiny",
                     ',reason="TIMEOUT"') == 1
+
+
+def test_a_request_whose_client_left_is_not_computed(tmp_path, procs):
+    path, _, _ = K.make_tiny(str(tmp_path / "tiny.onnx"))
+    s = K.start(procs, ["--processes=1", "--model=tiny=" + path, "--max-batch-size=64",
+                        "--batch-delay-us=1000000"])
+    body = K.v2_json_request([("x", np.ones((1, 4), np.float32))])
+    with socket.create_connection(("127.0.0.1", s.port)) as c:
+        c.sendall(b"POST /v2/models/tiny/infer HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                  % len(body) + body)
+        deadline = time.monotonic() + 10
+        while K.metric(s.metrics(), "aiserve_model_pending_requests", "tiny") != 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    deadline = time.monotonic() + 10
+    while K.metric(s.metrics(), "aiserve_model_request_failure_total", "tiny",
+                   ',reason="CANCELED"') != 1:
+        assert time.monotonic() < deadline, "the abandoned request was not cancelled"
+        time.sleep(0.05)
+    t = s.metrics()
+    assert K.metric(t, "aiserve_model_inference_count_total", "tiny") == 0
+    st, _, _ = s.request("POST", "/v2/models/tiny/infer", body)
+    assert st == 200
