@@ -142,7 +142,8 @@ typedef struct srv {
     int nroutes;
     sb *sb;
     int logfd;
-    char **argv; /* the command line, for the re-exec on SIGHUP */
+    char **argv;     /* the command line, for the re-exec on SIGHUP */
+    char *start_cwd; /* where it started: relative paths in argv resolve from here */
 } srv;
 
 /* srv.c: settings, sockets, apps, routes */

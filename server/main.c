@@ -88,7 +88,9 @@ int main(int argc, char **argv)
         return 1;
     }
     static srv s;
-    if (srv_init(&s, c, err, sizeof(err)) || apply_process_options(&s, err, sizeof(err))) {
+    int init_rc = srv_init(&s, c, err, sizeof(err));
+    s.start_cwd = getcwd(NULL, 0);
+    if (init_rc || apply_process_options(&s, err, sizeof(err))) {
         fprintf(stderr, "aiserve: %s\n", err);
         return 1;
     }

@@ -304,9 +304,15 @@ static void reload(master *m)
     int argc = 0;
     while (s->argv[argc]) argc++;
     srv_option_tables(tables, SRV_MAX_APPS + 2);
+    /* The command line may name the ini relative to where we started (chdir
+     * has moved us since); the new image starts there again too. */
+    const char *dir = cfg_str(s->cfg, "chdir");
+    if (s->start_cwd && chdir(s->start_cwd) < 0)
+        srv_log("SIGHUP: cannot return to %s", s->start_cwd);
     cfg *probe;
     if (cfg_load(argc - 1, s->argv + 1, tables, &probe, err, sizeof(err))) {
         srv_log("SIGHUP: reload refused, the configuration does not load: %s", err);
+        if (dir && chdir(dir) < 0) srv_log("SIGHUP: cannot return to %s", dir);
         return;
     }
     cfg_free(probe);
@@ -331,6 +337,7 @@ static void reload(master *m)
     unsetenv("AISERVE_LISTEN_FDS");
     unsetenv("AISERVE_OLD_WORKERS");
     for (int i = 0; i < s->nlisten; i++) fcntl(s->listen_fds[i], F_SETFD, FD_CLOEXEC);
+    if (dir && chdir(dir) < 0) srv_log("SIGHUP: cannot return to %s", dir);
     reload_fork(m);
 }
 

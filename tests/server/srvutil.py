@@ -7,7 +7,7 @@ import weakref
 from harness import binary, free_port, wait_port
 
 
-def start(procs, *args, port=None, ini=None, env=None, ready=True):
+def start(procs, *args, port=None, ini=None, env=None, ready=True, cwd=None):
     """Starts aiserve on a free port and (unless ready=False) waits until every
     worker is ready: the port accepts as soon as the master has bound it.
     Returns (proc, port)."""
@@ -16,7 +16,7 @@ def start(procs, *args, port=None, ini=None, env=None, ready=True):
     if ini:
         argv.append(ini)
     argv += [f"--http=127.0.0.1:{port}", *args]
-    p = procs.start(argv, env=env)
+    p = procs.start(argv, env=env, cwd=cwd)
     wait_port(port, proc=p)
     if ready and not any(a.startswith("--health-route") for a in args):
         deadline = time.monotonic() + 15

@@ -366,9 +366,10 @@ def test_sighup_rereads_the_ini_and_a_broken_one_keeps_the_old_config(procs, tmp
     ini = tmp_path / "live.ini"
     pidfile = tmp_path / "a.pid"
     ini.write_text(f"[uwsgi]\nprocesses = 2\nhello-route = /v1\npidfile = {pidfile}\n")
-    p, port = start(procs, ini=str(ini))
+    # a relative ini path and a chdir elsewhere: the reload still finds the file
+    p, port = start(procs, "--chdir=/", ini="live.ini", cwd=str(tmp_path))
     assert get(port, "/v1")[0] == 200
-    ini.write_text(f"[uwsgi]\nprocesses = 2\nhello-route = /v2\npidfile = {pidfile}\n")
+    ini.write_text(f"[uwsgi]\nprocesses = 2\nhello-route = /v2\npidfile = {pidfile}\nchdir = /tmp\n")
     p.send_signal(signal.SIGHUP)
     assert wait_for(lambda: get(port, "/v2")[0] == 200, timeout=10)
     assert wait_for(lambda: get(port, "/v1")[0] == 404, timeout=10)
