@@ -347,6 +347,28 @@ static int server_ready(app_model *app)
     return 1;
 }
 
+/* GET /v2/models[/NAME]/stats: Triton's statistics extension; m NULL: all loaded models. */
+static int stats_reply(app_model *app, app_request *r, model *m)
+{
+    buf b = BUF_INIT;
+    int rc = buf_puts(&b, "{\"model_stats\":[");
+    bool first = true;
+    for (int i = 0; i < app->n && !rc; i++) {
+        model *x = &app->models[i];
+        if ((m && x != m) || !x->em) continue;
+        if (!first) rc = buf_puts(&b, ",");
+        first = false;
+        if (!rc) rc = batcher_stats_json(&b, x->c.name, x->slots, app->nslots);
+    }
+    if (!rc) rc = buf_puts(&b, "]}");
+    if (rc)
+        model_reply_error(r, NULL, 500, "out of memory");
+    else
+        reply(r, 200, "application/json", b.data, b.len);
+    buf_free(&b);
+    return APP_DONE;
+}
+
 /* /v2/models/NAME[/versions/1][/ACTION] */
 static int models_route(app_model *app, app_request *r, const char *p)
 {
@@ -358,6 +380,11 @@ static int models_route(app_model *app, app_request *r, const char *p)
         if (strncmp(v, "1", e ? (size_t)(e - v) : strlen(v)) || (e ? e - v : (long)strlen(v)) != 1)
             return model_reply_error(r, NULL, 404, "unknown model version (only version 1 exists)");
         action = e ? e : "";
+    }
+    if (!strcmp(action, "/stats")) {
+        if (!want_get(r)) return not_allowed(r, "GET");
+        model *m = usable(app, r, p, nlen);
+        return m ? stats_reply(app, r, m) : APP_DONE;
     }
     if (!strcmp(action, "/ready")) {
         if (!want_get(r)) return not_allowed(r, "GET");
@@ -382,14 +409,19 @@ static int v2_handler(app_request *r, void *data)
     const char *p = r->path_info;
     if (!strcmp(p, "") || !strcmp(p, "/")) {
         if (!want_get(r)) return not_allowed(r, "GET");
-        static const char meta[] = "{\"name\":\"aiserve\",\"version\":\"" AISERVE_VERSION
-                                   "\",\"extensions\":[\"binary_tensor_data\",\"classification\"]}";
+        static const char meta[] =
+            "{\"name\":\"aiserve\",\"version\":\"" AISERVE_VERSION
+            "\",\"extensions\":[\"binary_tensor_data\",\"classification\",\"statistics\"]}";
         return reply(r, 200, "application/json", meta, sizeof(meta) - 1);
     }
     if (!strcmp(p, "/health/live") || !strcmp(p, "/health/ready")) {
         if (!want_get(r)) return not_allowed(r, "GET");
         bool ok = p[8] == 'l' || server_ready(app);
         return reply(r, ok ? 200 : 400, NULL, NULL, 0);
+    }
+    if (!strcmp(p, "/models/stats")) {
+        if (!want_get(r)) return not_allowed(r, "GET");
+        return stats_reply(app, r, NULL);
     }
     if (!strncmp(p, "/models/", 8) && p[8]) return models_route(app, r, p + 8);
     return model_reply_error(r, NULL, 404, "unknown endpoint");

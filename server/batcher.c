@@ -408,3 +408,23 @@ int batcher_stats_render(buf *out, const char *model, const batcher_stats *slots
                          offsetof(batcher_stats, compute));
     return rc;
 }
+
+int batcher_stats_json(buf *out, const char *model, const batcher_stats *slots, int n)
+{
+    uint64_t fail = SUM(fail_rejected) + SUM(fail_timeout) + SUM(fail_cancelled) +
+                    SUM(fail_backend) + SUM(fail_bad_input);
+    int rc = buf_puts(out, "{\"name\":");
+    if (!rc) rc = buf_json_str(out, model, strlen(model));
+    if (!rc)
+        rc = buf_printf(
+            out,
+            ",\"version\":\"1\",\"inference_count\":%llu,\"execution_count\":%llu,"
+            "\"inference_stats\":{\"success\":{\"count\":%llu},\"fail\":{\"count\":%llu},"
+            "\"queue\":{\"count\":%llu,\"ns\":%llu},"
+            "\"compute_infer\":{\"count\":%llu,\"ns\":%llu}}}",
+            (unsigned long long)SUM(inference_count), (unsigned long long)SUM(exec_count),
+            (unsigned long long)SUM(success), (unsigned long long)fail,
+            (unsigned long long)SUM(queue.count), (unsigned long long)SUM(queue.sum_us) * 1000,
+            (unsigned long long)SUM(compute.count), (unsigned long long)SUM(compute.sum_us) * 1000);
+    return rc;
+}

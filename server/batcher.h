@@ -100,6 +100,13 @@ void batcher_hist_record(batcher_hist *h, uint64_t us);
  * per worker). Metric names are documented in docs/serving.md.
  */
 int batcher_stats_render(buf *out, const char *model, const batcher_stats *slots, int n);
+/*
+ * Appends the same sums as one JSON object in the shape of Triton's
+ * statistics extension: {"name","version","inference_count","execution_count",
+ * "inference_stats":{"success","fail","queue","compute_infer"}} with
+ * {"count","ns"} each (fail: count only).
+ */
+int batcher_stats_json(buf *out, const char *model, const batcher_stats *slots, int n);
 
 /*
  * Runs one batch of `batch` samples: inputs[i] holds batch * in_bytes[i]

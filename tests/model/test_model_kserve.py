@@ -193,3 +193,21 @@ def test_mobilenet_json_and_binary_equal_aiinfer_run_exactly(tmp_path, procs):
     assert got_bin.tobytes() == want.astype(np.float32).tobytes()
     ref = np.fromfile(os.path.join(os.path.dirname(raw), "output_0.f32"), dtype="<f4")
     np.testing.assert_allclose(got_bin.ravel(), ref, atol=1e-5)
+
+
+def test_statistics_extension_counts_requests(tiny):
+    x = np.ones((2, 4), np.float32)
+    for _ in range(3):
+        assert tiny.request("POST", "/v2/models/tiny/infer", K.v2_json_request([("x", x)]))[0] == 200
+    tiny.json("POST", "/v2/models/tiny/infer", {"inputs": []})  # one bad input
+    st, s = tiny.json("GET", "/v2/models/tiny/stats")
+    assert st == 200 and len(s["model_stats"]) == 1
+    m = s["model_stats"][0]
+    assert m["name"] == "tiny" and m["inference_count"] == 6
+    assert m["inference_stats"]["success"]["count"] == 3
+    assert m["inference_stats"]["fail"]["count"] == 1
+    assert 1 <= m["execution_count"] <= 3
+    assert m["inference_stats"]["compute_infer"]["ns"] > 0
+    st, s = tiny.json("GET", "/v2/models/stats")
+    assert sorted(x["name"] for x in s["model_stats"]) == ["tiny", "two"]
+    assert tiny.json("GET", "/v2/models/nope/stats")[0] == 404
