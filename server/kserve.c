@@ -359,6 +359,13 @@ static int parse_root(ctx *c, kserve_request *req)
     int rc = opt_bool(c, params, "binary_data_output", "request parameters", &bo);
     if (rc) return rc;
     req->binary_output = bo;
+    int to = json_obj_get(&c->doc, params, "timeout");
+    if (to >= 0) {
+        uint64_t us;
+        if (json_num_u64(&c->doc, to, &us))
+            return errf(c->err, c->errlen, 400, "'timeout' must be a non-negative integer (us)");
+        req->timeout_us = us;
+    }
     int in = json_obj_get(&c->doc, 0, "inputs");
     if (in < 0) return errf(c->err, c->errlen, 400, "request has no 'inputs'");
     if ((rc = parse_inputs(c, in, req))) return rc;

@@ -76,7 +76,8 @@ typedef struct kserve_output_req {
 typedef struct kserve_request {
     char id[KSERVE_ID_MAX];
     bool has_id;
-    bool binary_output; /* request-level "binary_data_output": true */
+    bool binary_output;  /* request-level "binary_data_output": true */
+    uint64_t timeout_us; /* request-level "timeout" (Triton, microseconds); 0: none */
     int n_inputs;
     kserve_tensor inputs[KSERVE_MAX_TENSORS];
     int n_outputs; /* 0: every output of the model, as JSON unless binary_output */

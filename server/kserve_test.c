@@ -101,6 +101,7 @@ Test(kserve, every_malformed_request_is_400_naming_the_problem)
         {"[1]", "must be a JSON object"},
         {"{\"inputs\":[1,}", "invalid JSON"},
         {"{\"id\":5,\"inputs\":[]}", "'id' must be a string"},
+        {"{\"parameters\":{\"timeout\":-1},\"inputs\":[]}", "'timeout' must be"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1]}],"
          "\"outputs\":[{\"name\":\"y\",\"parameters\":{\"binary_data\":1}}]}",
          "'binary_data' must be a boolean"},

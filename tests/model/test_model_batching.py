@@ -117,3 +117,13 @@ def test_a_request_whose_client_left_is_not_computed(tmp_path, procs):
     assert K.metric(t, "aiserve_model_inference_count_total", "tiny") == 0
     st, _, _ = s.request("POST", "/v2/models/tiny/infer", body)
     assert st == 200
+
+
+def test_a_request_timeout_parameter_shortens_the_queue_wait(tmp_path, procs):
+    path, _, _ = K.make_tiny(str(tmp_path / "tiny.onnx"))
+    s = K.start(procs, ["--processes=1", "--model=tiny=" + path, "--max-batch-size=64",
+                        "--batch-delay-us=3000000"])
+    req = json.loads(K.v2_json_request([("x", np.ones((1, 4), np.float32))]))
+    req["parameters"] = {"timeout": 50000}
+    st, err = s.json("POST", "/v2/models/tiny/infer", req)
+    assert st == 503 and "Request timeout expired" in err["error"], err
