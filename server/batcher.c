@@ -148,14 +148,18 @@ static void run_batch(batcher *b, batcher_job *first, int samples)
 }
 
 /* Removes and returns expired and cancelled jobs (locked); their status is
- * set here, completion happens unlocked. */
+ * set here, completion happens unlocked. Only the jobs that could join the
+ * next batch are asked whether they are cancelled (a syscall each): the rest
+ * are asked when they get there, before any compute is spent on them. */
 static batcher_job *take_expired(batcher *b, uint64_t now)
 {
     batcher_job *expired = NULL, **pp = &b->head, *prev = NULL;
+    int ahead = 0; /* samples of the kept jobs so far */
     while (*pp) {
         batcher_job *j = *pp;
         bool late = j->deadline_us && j->deadline_us <= now;
-        if (late || (j->cancelled && j->cancelled(j))) {
+        bool ask = ahead < b->o.max_batch && j->cancelled;
+        if (late || (ask && j->cancelled(j))) {
             j->status = late ? BATCHER_TIMEOUT : BATCHER_CANCELLED;
             *pp = j->_next;
             j->_next = expired;
@@ -163,6 +167,7 @@ static batcher_job *take_expired(batcher *b, uint64_t now)
             b->queued--;
             pending_add(b, -1);
         } else {
+            ahead += j->batch;
             prev = j;
             pp = &j->_next;
         }
