@@ -301,13 +301,49 @@ static int build(const cfg_option *const *tables, cfg *c, char *err, size_t errl
     return 0;
 }
 
+/* uWSGI's $(NAME) in ini values: the environment variable's value, empty
+ * when unset (http = :$(PORT) in containers). Returns a malloc'd string. */
+static char *expand_env(const char *v)
+{
+    size_t cap = strlen(v) + 1, n = 0;
+    char *out = malloc(cap);
+    for (const char *p = v; out && *p;) {
+        const char *close = p[0] == '$' && p[1] == '(' ? strchr(p + 2, ')') : NULL;
+        const char *add = p;
+        size_t len = 1;
+        char name[256];
+        if (close && (size_t)(close - p - 2) < sizeof(name)) {
+            memcpy(name, p + 2, (size_t)(close - p - 2));
+            name[close - p - 2] = 0;
+            add = getenv(name);
+            len = add ? strlen(add) : 0;
+            p = close + 1;
+        } else {
+            p++;
+        }
+        if (n + len + 1 > cap) {
+            char *t = realloc(out, (cap = (n + len + 1) * 2));
+            if (!t) free(out);
+            out = t;
+            if (!out) break;
+        }
+        if (len) memcpy(out + n, add, len);
+        n += len;
+    }
+    if (out) out[n] = 0;
+    return out;
+}
+
 static int ini_entry(void *ud, const char *section, const char *key, const char *value, int line)
 {
     collect *c = ud;
     if (strcmp(section, "uwsgi") && strcmp(section, "aiserve")) return 0;
     char where[64];
     snprintf(where, sizeof(where), "%d", line);
-    return collect_add(c, key, value, where, 0) ? -ENOMEM : 0;
+    char *v = expand_env(value);
+    int rc = v ? collect_add(c, key, v, where, 0) : -ENOMEM;
+    free(v);
+    return rc ? -ENOMEM : 0;
 }
 
 /* Splits argv into the ini path and (key, value) flags. The option table

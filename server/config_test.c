@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -124,4 +125,21 @@ Test(config, missing_file_is_an_error)
     char *argv[] = {"--ini", "/nonexistent/x.ini"};
     cr_assert_eq(cfg_load(2, argv, tables, &c, err, sizeof(err)), -1);
     cr_assert(strstr(err, "/nonexistent/x.ini"), "%s", err);
+}
+
+Test(config, ini_values_expand_environment_variables_like_uwsgi)
+{
+    cfg *c;
+    char err[512];
+    setenv("AISERVE_T_PORT", "5123", 1);
+    unsetenv("AISERVE_T_NONE");
+    cr_assert_eq(load("[uwsgi]\nhttp = 127.0.0.1:$(AISERVE_T_PORT)\nenv = X=$(AISERVE_T_NONE)y\n"
+                      "env = Y=$(unclosed\n",
+                      0, NULL, &c, err),
+                 0, "%s", err);
+    size_t n;
+    cr_assert_str_eq(cfg_list(c, "http", &n)[0], "127.0.0.1:5123");
+    cr_assert_str_eq(cfg_list(c, "env", &n)[0], "X=y");
+    cr_assert_str_eq(cfg_list(c, "env", &n)[1], "Y=$(unclosed");
+    cfg_free(c);
 }
