@@ -53,6 +53,7 @@ srv_conn *conn_new(srv_worker *w, int fd)
     if (w->conns) w->conns->prev = c;
     w->conns = c;
     w->nconns++;
+    atomic_store_explicit(&w->slot->conns, w->nconns, memory_order_relaxed);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (ev_io_add(w->loop, fd, EV_READ, conn_on_io, c)) {
@@ -103,6 +104,7 @@ void conn_close(srv_conn *c)
         w->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     w->nconns--;
+    atomic_store_explicit(&w->slot->conns, w->nconns, memory_order_relaxed);
     /* Shrink buffers a large body grew; the struct itself goes to the free
      * list (see the file comment: never freed while the worker runs). */
     if (c->body.cap > (1u << 20)) buf_free(&c->body);

@@ -87,6 +87,8 @@ typedef struct sb_slot {
     _Atomic int want_replace; /* the worker asks for a successor (max-requests, rss) */
     _Atomic int in_flight;
     _Atomic int busy_threads;
+    _Atomic int conns;     /* open connections, for balancing accepts */
+    _Atomic int accepting; /* has an idle app thread and is not draining */
     _Atomic uint64_t requests;
     uint64_t retire_deadline_ms; /* master only */
     int harakiri_fired;          /* master only: 1 logged, 2 killed */

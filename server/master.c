@@ -79,6 +79,8 @@ static void spawn(master *m, int id, int is_respawn)
     atomic_store(&sl->want_replace, 0);
     atomic_store(&sl->in_flight, 0);
     atomic_store(&sl->busy_threads, 0);
+    atomic_store(&sl->conns, 0);
+    atomic_store(&sl->accepting, 0);
     atomic_store(&sl->requests, 0);
     sl->retire_deadline_ms = 0;
     sl->harakiri_fired = 0;

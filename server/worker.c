@@ -29,13 +29,35 @@
 
 static void on_accept(ev_loop *loop, int fd, unsigned events, void *data);
 
+/* 1 if another serving worker that accepts holds at least 2 fewer
+ * connections: leave the next ones to it. EPOLLEXCLUSIVE alone lets whichever
+ * worker loops fastest take a whole burst of keep-alive connections (nginx
+ * shows the same skew), which halves a 2-worker server under a fixed set of
+ * clients. A connection this leaves queued is picked up by the other worker's
+ * wake-up or, at worst, its next tick (rearm_if_queued). */
+static int ahead_of_others(srv_worker *w)
+{
+    sb *s = w->srv->sb;
+    int mine = w->nconns;
+    for (int i = 0; i < s->nslots; i++) {
+        sb_slot *sl = sb_slot_at(s, i);
+        if (sl == w->slot || atomic_load_explicit(&sl->state, memory_order_relaxed) != SB_RUNNING ||
+            !atomic_load_explicit(&sl->accepting, memory_order_relaxed))
+            continue;
+        if (atomic_load_explicit(&sl->conns, memory_order_relaxed) + 2 <= mine) return 1;
+    }
+    return 0;
+}
+
 void worker_update_accept(srv_worker *w)
 {
     srv *s = w->srv;
     /* A connection just accepted will most likely bring a request: it holds a
      * claim on an idle thread until that request is dispatched (or 100 ms
      * pass, so an idle pre-connect cannot stop accepting). */
-    int want = !w->draining && atomic_load(&w->idle) - w->nreserved > 0;
+    int able = !w->draining && atomic_load(&w->idle) > 0;
+    atomic_store_explicit(&w->slot->accepting, able, memory_order_relaxed);
+    int want = able && atomic_load(&w->idle) - w->nreserved > 0 && !ahead_of_others(w);
     if (want == w->accepting) return;
     for (int i = 0; i < s->nlisten; i++) {
         if (want)
@@ -321,6 +343,7 @@ static void on_tick(ev_loop *loop, void *data)
     resp_update_date(w);
     for (srv_conn *c = w->conns; c; c = c->next)
         if (c->reserved && now - c->accepted_ms >= 100) worker_unreserve(c);
+    worker_update_accept(w);
     rearm_if_queued(w);
     conn_sweep(w, now);
     atomic_store(&w->slot->ready, apps_ready(w));

@@ -410,3 +410,17 @@ def test_simultaneous_requests_spread_over_idle_workers_not_queue_on_one(procs):
         for s in socks:
             s.close()
         assert workers == {1, 2}
+
+
+def test_a_burst_of_keepalive_connections_is_shared_between_workers(procs):
+    p, port = start(procs, "--processes=2", "--threads=2", "--sleep-route=/sleep")
+    from srvutil import recv_response
+    socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+    per_worker = {}
+    for s in socks:
+        s.sendall(b"GET /sleep/0 HTTP/1.1\r\nHost: a\r\n\r\n")
+    for s in socks:
+        w = json.loads(recv_response(s, timeout=5)[2])["worker"]
+        per_worker[w] = per_worker.get(w, 0) + 1
+        s.close()
+    assert sorted(per_worker) == [1, 2] and min(per_worker.values()) >= 5, per_worker
