@@ -405,17 +405,18 @@ static int apply_all(cfg *c, collect *all, const char *file, char *err, size_t e
         else
             snprintf(where, sizeof(where), "%s:%s", file ? file : "?", e->where);
         struct cfg_val *v = find(c, e->key);
+        int bad = e->where[0] == '-' ? -2 : -1; /* a flag's fault is a usage error */
         if (!v) {
             if (strict) {
                 snprintf(err, errlen,
                          "%s: unknown option '%s' (see aiserve --help; strict = false only warns)",
                          where, e->key);
-                return -1;
+                return bad;
             }
             fprintf(stderr, "aiserve: warning: %s: unknown option '%s' ignored\n", where, e->key);
             continue;
         }
-        if (apply(v, e->value, where, e->bare, err, errlen)) return -1;
+        if (apply(v, e->value, where, e->bare, err, errlen)) return bad;
         v->set = 1;
     }
     return 0;
@@ -429,7 +430,10 @@ int cfg_load(int argc, char **argv, const cfg_option *const *tables, cfg **out, 
     int rc = -1;
     if (!c) return snprintf(err, errlen, "out of memory"), -1;
     if (build(tables, c, err, errlen)) goto done;
-    if (read_args(c, argc, argv, &flags, &c->file, err, errlen)) goto done;
+    if (read_args(c, argc, argv, &flags, &c->file, err, errlen)) {
+        rc = -2;
+        goto done;
+    }
     if (c->file) {
         int r = ini_parse_file(c->file, ini_entry, &all, err, errlen);
         if (r == -ENOMEM) snprintf(err, errlen, "out of memory");

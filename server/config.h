@@ -43,8 +43,9 @@ extern const cfg_option cfg_core_options[];
  * non-flag argument or --ini FILE, then --name=value / --name value / --flag.
  * Flags override the file. tables is a NULL-terminated array of option tables.
  * Returns 0 and *out, or -1 with a one-line message in err ("app.ini:12:
- * option 'processes': 'x' is not an integer"). --help and --version are not
- * handled here. */
+ * option 'processes': 'x' is not an integer"), or -2 when the fault is in a
+ * command-line flag (a usage error: the program exits 2). --help and
+ * --version are not handled here. */
 int cfg_load(int argc, char **argv, const cfg_option *const *tables, cfg **out, char *err,
              size_t errlen);
 void cfg_free(cfg *c);

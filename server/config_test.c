@@ -103,10 +103,10 @@ Test(config, errors_name_option_reason_and_file_line)
     cr_assert_eq(load("[uwsgi]\nthis is not ini\n", 0, NULL, &c, err), -1);
     cr_assert(strstr(err, ":2:"), "%s", err);
     char *argv[] = {"--buffer-size=lots"};
-    cr_assert_eq(load(NULL, 1, argv, &c, err), -1);
+    cr_assert_eq(load(NULL, 1, argv, &c, err), -2, "a bad flag is a usage error");
     cr_assert(strstr(err, "--buffer-size") && strstr(err, "size"), "%s", err);
     char *argv2[] = {"--processes"};
-    cr_assert_eq(load(NULL, 1, argv2, &c, err), -1);
+    cr_assert_eq(load(NULL, 1, argv2, &c, err), -2);
     cr_assert(strstr(err, "needs a value"), "%s", err);
 }
 

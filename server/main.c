@@ -83,9 +83,10 @@ int main(int argc, char **argv)
     }
     char err[1024];
     cfg *c;
-    if (cfg_load(argc - 1, argv + 1, tables, &c, err, sizeof(err))) {
+    int load_rc = cfg_load(argc - 1, argv + 1, tables, &c, err, sizeof(err));
+    if (load_rc) {
         fprintf(stderr, "aiserve: %s\n", err);
-        return 1;
+        return load_rc == -2 ? 2 : 1;
     }
     static srv s;
     int init_rc = srv_init(&s, c, err, sizeof(err));
