@@ -47,6 +47,7 @@
 #ifndef SERVER_APP_H
 #define SERVER_APP_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -159,6 +160,11 @@ int app_client_gone(app_request *r);
 
 /* Finds a request header (case-insensitive name); NULL if absent. */
 const http1_header *app_header(const app_request *r, const char *name);
+
+/* Writes one line to the server log (stderr, or logto) in the core's format,
+ * "<time> aiserve[<pid>]: <tag><message>", with a single write so lines from
+ * several processes do not interleave. Any thread. */
+void app_vlog(const char *tag, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* ---- registration ---- */
 

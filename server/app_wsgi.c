@@ -67,24 +67,13 @@ struct wsgi_host {
 
 static void wlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Same line format as the core's log, one write per line. */
+/* The core's log line, tagged "wsgi: ". */
 static void wlog(const char *fmt, ...)
 {
-    char line[2048];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
-    n += snprintf(line + n, sizeof(line) - (size_t)n, "aiserve[%d]: wsgi: ", (int)getpid());
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    app_vlog("wsgi: ", fmt, ap);
     va_end(ap);
-    n = m < 0 ? n : (n + m > (int)sizeof(line) - 2 ? (int)sizeof(line) - 2 : n + m);
-    line[n++] = '\n';
-    ssize_t w = write(2, line, (size_t)n);
-    (void)w;
 }
 
 static void io_log_line(void *ctx, const char *msg, size_t len)

@@ -26,24 +26,29 @@ struct app_ctx {
     int worker_id;
 };
 
-void srv_log(const char *fmt, ...)
+void app_vlog(const char *tag, const char *fmt, va_list ap)
 {
-    char line[1024];
+    char line[2048];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
     int n = (int)strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
-    n += snprintf(line + n, sizeof(line) - (size_t)n, "aiserve[%d]: ", (int)getpid());
-    va_list ap;
-    va_start(ap, fmt);
+    n += snprintf(line + n, sizeof(line) - (size_t)n, "aiserve[%d]: %s", (int)getpid(), tag);
     int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-    va_end(ap);
     n = m < 0 ? n : (n + m > (int)sizeof(line) - 2 ? (int)sizeof(line) - 2 : n + m);
     line[n++] = '\n';
     /* One write per line: lines from several processes do not interleave. */
     ssize_t w = write(2, line, (size_t)n);
     (void)w;
+}
+
+void srv_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    app_vlog("", fmt, ap);
+    va_end(ap);
 }
 
 static int parse_statics(srv *s, char *err, size_t errlen)
