@@ -8,12 +8,23 @@
 #include "server/app_model_int.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+/* One line in the server log, in the core's format ("... aiserve[pid]: model: ..."). */
+static void model_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void model_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    app_vlog("model: ", fmt, ap);
+    va_end(ap);
+}
 
 model *model_find(app_model *app, const char *name, size_t len)
 {
@@ -129,8 +140,7 @@ static int model_load(app_ctx *ctx, void **state, char *err, size_t errlen)
             snprintf(err, errlen, "model '%s' (%s): %s", m->c.name, m->c.path, m->err);
             goto fail;
         }
-        fprintf(stderr, "aiserve: model '%s' (%s) failed to load: %s; it answers 503\n", m->c.name,
-                m->c.path, m->err);
+        model_log("'%s' (%s) failed to load: %s; it answers 503", m->c.name, m->c.path, m->err);
     }
     char rerr[256];
     if (model_http_register(app, ctx, rerr, sizeof(rerr))) {
@@ -139,7 +149,7 @@ static int model_load(app_ctx *ctx, void **state, char *err, size_t errlen)
             snprintf(err, errlen, "model routes: %s", rerr);
             return -1;
         }
-        fprintf(stderr, "aiserve: model routes: %s; serving the others\n", rerr);
+        model_log("routes: %s; serving the others", rerr);
     }
     return 0;
 fail:
@@ -163,8 +173,7 @@ static int eng_thread_init(void *arg, char *err, size_t errlen)
     int first = m->batch_dynamic ? 1 : m->c.max_batch;
     for (int b = first; b <= m->c.max_batch; b++) {
         if (eng_ctx_warmup(m->ctx, &b, 1))
-            fprintf(stderr, "aiserve: model '%s': warm-up at batch %d failed: %s\n", m->c.name, b,
-                    eng_ctx_error(m->ctx));
+            model_log("'%s': warm-up at batch %d failed: %s", m->c.name, b, eng_ctx_error(m->ctx));
     }
     __atomic_store_n(&m->ready, 1, __ATOMIC_RELEASE);
     return 0;
