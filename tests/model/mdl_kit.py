@@ -16,8 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 from harness import binary, free_port, wait_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SHARED_MODELS = os.path.join(os.path.dirname(ROOT), "shared", "models")
-MOBILENET = os.path.join(SHARED_MODELS, "mobilenetv2_160.onnx")
+MOBILENET = os.path.join(ROOT, "models", "mobilenetv2-160.onnx")
 
 
 def _save(graph, path, opset=13):

@@ -3,7 +3,6 @@ and every batched response equals the unbatched one; the bounded queue
 answers 503 + Retry-After; queued requests time out with 503."""
 import concurrent.futures as cf
 import json
-import os
 import socket
 import time
 
@@ -40,7 +39,6 @@ def test_tiny_model_batches_under_32_clients_and_answers_equal_unbatched(tmp_pat
         assert K.decode_v2(hd, data)[1]["y"].tobytes() == K.decode_v2(hd2, data2)[1]["y"].tobytes()
 
 
-@pytest.mark.skipif(not os.path.exists(K.MOBILENET), reason="shared MobileNetV2 missing")
 def test_mobilenet_batches_and_matches_unbatched_bit_for_bit(procs):
     s = K.start(procs, ["--processes=1", "--model=mnv2=" + K.MOBILENET, "--max-batch-size=8",
                         "--batch-delay-us=5000"])

@@ -2,7 +2,6 @@
 requested outputs, id echo, and every bad-input case answered 4xx naming the
 problem while the worker keeps serving."""
 import json
-import os
 import socket
 import subprocess
 
@@ -169,14 +168,13 @@ def test_truncated_and_oversized_binary_bodies(tiny):
     assert st == 200
 
 
-@pytest.mark.skipif(not os.path.exists(K.MOBILENET), reason="shared MobileNetV2 missing")
 def test_mobilenet_json_and_binary_equal_aiinfer_run_exactly(tmp_path, procs):
-    raw = os.path.join(K.SHARED_MODELS, "mobilenetv2_160_test_data_set_0", "input_0.f32")
-    x = np.fromfile(raw, dtype="<f4").reshape(1, 3, 160, 160)
+    # The project's own MobileNetV2 with its seeded input and PyTorch's logits.
+    inp = K.MOBILENET.replace(".onnx", "-input.npy")
+    x = np.load(inp).astype(np.float32)
     out = tmp_path / "logits.npy"
-    r = subprocess.run([binary("aiinfer"), "run", K.MOBILENET, "--input", raw, "--shape",
-                        "1,3,160,160", "--output", str(out)], capture_output=True, text=True,
-                       timeout=120)
+    r = subprocess.run([binary("aiinfer"), "run", K.MOBILENET, "--input", inp,
+                        "--output", str(out)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     want = np.load(out)
     s = K.start(procs, ["--processes=1", "--model=mnv2=" + K.MOBILENET, "--max-batch-size=1"])
@@ -191,8 +189,8 @@ def test_mobilenet_json_and_binary_equal_aiinfer_run_exactly(tmp_path, procs):
     assert got_json.shape == want.shape == (1, 1000)
     assert got_json.tobytes() == want.astype(np.float32).tobytes()
     assert got_bin.tobytes() == want.astype(np.float32).tobytes()
-    ref = np.fromfile(os.path.join(os.path.dirname(raw), "output_0.f32"), dtype="<f4")
-    np.testing.assert_allclose(got_bin.ravel(), ref, atol=1e-5)
+    ref = np.load(K.MOBILENET.replace(".onnx", "-output.npy"))
+    np.testing.assert_allclose(got_bin.ravel(), ref.ravel(), atol=1e-5)
 
 
 def test_statistics_extension_counts_requests(tiny):

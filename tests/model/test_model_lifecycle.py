@@ -3,7 +3,6 @@ load (start-up refused with the reason) and without it (that model 503, the
 rest serve); lazy-apps; the article's model-route; /metrics; bad options;
 engine errors answered 500 while the worker keeps serving."""
 import json
-import os
 import subprocess
 
 import numpy as np
@@ -61,7 +60,6 @@ def test_both_workers_serve_with_and_without_lazy_apps(tmp_path, procs, lazy):
     assert K.metric(s.metrics(), "aiserve_model_request_success_total", "tiny") >= (20 if not lazy else 1)
 
 
-@pytest.mark.skipif(not os.path.exists(K.MOBILENET), reason="shared MobileNetV2 missing")
 def test_model_route_is_the_articles_hello_world(procs):
     s = K.start(procs, ["--processes=2", "--model=mnv2=" + K.MOBILENET, "--model-route=/=mnv2"])
     for _ in range(5):
