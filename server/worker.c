@@ -6,7 +6,10 @@
  * new connection wakes one worker, not all (no thundering herd), and the
  * accept queue outlives any one worker. A worker watches them only while it
  * has an idle app thread and is not draining (no over-accept): a busy worker
- * leaves new connections in the kernel queue for an idle one.
+ * leaves new connections in the kernel queue for an idle one. Only when every
+ * worker has been busy for a while does the least-loaded one take queued
+ * connections anyway, so keep-alive clients cannot starve new ones
+ * (accept_starving).
  */
 #define _GNU_SOURCE
 #include "server/core.h"
@@ -68,6 +71,45 @@ void worker_update_accept(srv_worker *w)
     w->accepting = want;
 }
 
+/* Accepts one connection from listen socket li. reserve: the connection
+ * holds a claim on an idle thread until its first request is dispatched.
+ * Returns 0, or -1 when nothing was accepted. */
+static int accept_one(srv_worker *w, int li, int reserve)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int fd =
+        accept4(w->srv->listen_fds[li], (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE)
+            srv_log("worker %d: out of file descriptors; accept paused", w->id);
+        return -1;
+    }
+    srv_conn *c = conn_new(w, fd);
+    if (!c) {
+        close(fd);
+        return -1;
+    }
+    c->listen_idx = li;
+    c->reserved = reserve;
+    c->accepted_ms = ev_now_ms(w->loop);
+    w->nreserved += reserve;
+    c->server_port = w->srv->listen_ports[li];
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, c->remote, sizeof(c->remote));
+        c->remote_port = ntohs(a->sin6_port);
+    } else if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &a->sin_addr, c->remote, sizeof(c->remote));
+        c->remote_port = ntohs(a->sin_port);
+    } else {
+        strcpy(c->remote, "unix");
+        c->remote_port = 0;
+    }
+    return 0;
+}
+
 static void on_accept(ev_loop *loop, int lfd, unsigned events, void *data)
 {
     (void)loop;
@@ -78,38 +120,7 @@ static void on_accept(ev_loop *loop, int lfd, unsigned events, void *data)
     /* One accept per wake-up: the socket is level-triggered, so a backlog
      * wakes us (or another worker) again at once; taking a whole burst here
      * would pile every new connection on the first worker to wake. */
-    for (int i = 0; i < 1 && w->accepting; i++) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                srv_log("worker %d: out of file descriptors; accept paused", w->id);
-            return;
-        }
-        srv_conn *c = conn_new(w, fd);
-        if (!c) {
-            close(fd);
-            continue;
-        }
-        c->listen_idx = li;
-        c->reserved = 1;
-        c->accepted_ms = ev_now_ms(w->loop);
-        w->nreserved++;
-        c->server_port = w->srv->listen_ports[li];
-        if (ss.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-            inet_ntop(AF_INET6, &a->sin6_addr, c->remote, sizeof(c->remote));
-            c->remote_port = ntohs(a->sin6_port);
-        } else if (ss.ss_family == AF_INET) {
-            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-            inet_ntop(AF_INET, &a->sin_addr, c->remote, sizeof(c->remote));
-            c->remote_port = ntohs(a->sin_port);
-        } else {
-            strcpy(c->remote, "unix");
-            c->remote_port = 0;
-        }
-    }
+    if (w->accepting && li < w->srv->nlisten) accept_one(w, li, 1);
     worker_update_accept(w);
 }
 
@@ -336,6 +347,62 @@ static int apps_ready(srv_worker *w)
     return 1;
 }
 
+/* Connections a busy worker may hold per app thread when it takes queued
+ * ones anyway (accept_starving): the bound that leaves a flood of idle
+ * sockets in the kernel queue, where a full queue is logged. */
+#define BUSY_CONNS_PER_THREAD 32
+
+static int listen_queued(srv_worker *w, int li)
+{
+    struct tcp_info ti;
+    socklen_t tl = sizeof(ti);
+    if (getsockopt(w->srv->listen_fds[li], IPPROTO_TCP, TCP_INFO, &ti, &tl)) return 0;
+    return ti.tcpi_unacked > 0; /* on a listen socket: the accept queue length */
+}
+
+/* 1 if no other serving worker has an idle thread. */
+static int others_busy(srv_worker *w)
+{
+    sb *s = w->srv->sb;
+    for (int i = 0; i < s->nslots; i++) {
+        sb_slot *sl = sb_slot_at(s, i);
+        if (sl == w->slot || atomic_load_explicit(&sl->state, memory_order_relaxed) != SB_RUNNING)
+            continue;
+        if (atomic_load_explicit(&sl->accepting, memory_order_relaxed)) return 0;
+    }
+    return 1;
+}
+
+/* Under keep-alive load the accepted clients can keep every app thread busy
+ * for good (a thread that finishes one request finds the next one queued, so
+ * it never comes idle); a worker that accepts only while idle would then leave
+ * a new client in the kernel queue for seconds. So when the queue has waited
+ * three ticks in a row, this worker has requests waiting for a thread and no
+ * worker is idle, this worker takes the queued connections anyway (up to a
+ * bound): they join its FIFO of requests behind the others instead of
+ * starving. While any worker is idle this never applies, so a busy worker
+ * still leaves new connections to an idle one. */
+static void accept_starving(srv_worker *w)
+{
+    int queued = 0;
+    for (int li = 0; li < w->srv->nlisten; li++) queued |= listen_queued(w, li);
+    pthread_mutex_lock(&w->mu);
+    int backlogged = w->jobs_len > 0; /* requests wait for a thread: none comes idle soon */
+    pthread_mutex_unlock(&w->mu);
+    if (!queued || !backlogged || w->accepting || w->draining || atomic_load(&w->idle) > 0 ||
+        !others_busy(w)) {
+        w->queued_ticks = 0;
+        return;
+    }
+    /* Three ticks: longer than the up-to-one-tick wait of a wake-up another
+     * worker consumed (rearm_if_queued), so an idle worker still gets it. */
+    if (++w->queued_ticks < 3) return;
+    int cap = w->srv->s.threads * BUSY_CONNS_PER_THREAD;
+    for (int li = 0; li < w->srv->nlisten; li++)
+        while (w->nconns < cap && listen_queued(w, li) && accept_one(w, li, 0) == 0) {
+        }
+}
+
 static void on_tick(ev_loop *loop, void *data)
 {
     srv_worker *w = data;
@@ -345,6 +412,7 @@ static void on_tick(ev_loop *loop, void *data)
         if (c->reserved && now - c->accepted_ms >= 100) worker_unreserve(c);
     worker_update_accept(w);
     rearm_if_queued(w);
+    accept_starving(w);
     conn_sweep(w, now);
     atomic_store(&w->slot->ready, apps_ready(w));
     if (w->srv->s.reload_on_rss_mb && !w->draining && (now / TICK_MS) % 10 == 0 &&

@@ -424,3 +424,31 @@ def test_a_burst_of_keepalive_connections_is_shared_between_workers(procs):
         per_worker[w] = per_worker.get(w, 0) + 1
         s.close()
     assert sorted(per_worker) == [1, 2] and min(per_worker.values()) >= 5, per_worker
+
+
+def test_keepalive_clients_that_keep_every_thread_busy_do_not_starve_a_new_one(procs):
+    """Regression: a worker accepts while it has an idle thread, and saturating
+    keep-alive clients leave it none, so a new client used to wait in the
+    listen queue until they stopped. Now it is taken within a few ticks."""
+    p, port = start(procs, "--processes=1", "--threads=1", "--sleep-route=/sleep",
+                    "--disable-logging")
+    from srvutil import recv_response
+    stop = time.monotonic() + 4.0
+
+    def hammer():
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            while time.monotonic() < stop:
+                s.sendall(b"GET /sleep/0.002 HTTP/1.1\r\nHost: a\r\n\r\n")
+                recv_response(s, timeout=5)
+
+    clients = [threading.Thread(target=hammer) for _ in range(4)]
+    for t in clients:
+        t.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    st, _, _ = get(port, "/sleep/0", timeout=5)
+    waited = time.monotonic() - t0
+    for t in clients:
+        t.join(10)
+    assert st == 200
+    assert waited < 2.0, "the new client waited %.2f s behind the keep-alive clients" % waited
