@@ -419,12 +419,13 @@ static const double pow10_exact[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1
                                      1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
 /*
- * Clinger's fast path: a decimal with at most 15 significant digits and a
- * power of ten within 10^±22 is m * 10^e or m / 10^e with both operands exact
- * doubles, so one correctly rounded IEEE operation gives the exact result.
- * Returns false when the number needs the slow path.
+ * Splits a JSON number token (already validated by the tokenizer) into sign,
+ * significand m (at most max_digits significant digits, leading zeros
+ * skipped) and decimal exponent e, so that the value is m * 10^e. Returns
+ * false when it has more digits or a huge exponent: the slow path's job.
  */
-static bool fast_f64(const char *s, size_t len, double *out)
+static bool scan_decimal(const char *s, size_t len, int max_digits, bool *negp, uint64_t *mp,
+                         int *ep)
 {
     size_t k = 0;
     bool neg = s[0] == '-';
@@ -433,14 +434,14 @@ static bool fast_f64(const char *s, size_t len, double *out)
     int nd = 0, e = 0;
     for (; k < len && s[k] >= '0' && s[k] <= '9'; k++) {
         if (m == 0 && s[k] == '0') continue;
-        if (++nd > 15) return false;
+        if (++nd > max_digits) return false;
         m = m * 10 + (uint64_t)(s[k] - '0');
     }
     if (k < len && s[k] == '.') {
         for (k++; k < len && s[k] >= '0' && s[k] <= '9'; k++) {
             e--;
             if (m == 0 && s[k] == '0') continue;
-            if (++nd > 15) return false;
+            if (++nd > max_digits) return false;
             m = m * 10 + (uint64_t)(s[k] - '0');
         }
     }
@@ -455,8 +456,25 @@ static bool fast_f64(const char *s, size_t len, double *out)
         }
         e += eneg ? -x : x;
     }
+    *negp = neg;
+    *mp = m;
+    *ep = m == 0 ? 0 : e;
+    return true;
+}
+
+/*
+ * Clinger's fast path: a decimal with at most 15 significant digits and a
+ * power of ten within 10^±22 is m * 10^e or m / 10^e with both operands exact
+ * doubles, so one correctly rounded IEEE operation gives the exact result.
+ * Returns false when the number needs the slow path.
+ */
+static bool fast_f64(const char *s, size_t len, double *out)
+{
+    bool neg;
+    uint64_t m;
+    int e;
+    if (!scan_decimal(s, len, 15, &neg, &m, &e)) return false;
     double v = (double)m;
-    if (m == 0) e = 0;
     if (e < -22 || e > 22) return false;
     v = e < 0 ? v / pow10_exact[-e] : v * pow10_exact[e];
     *out = neg ? -v : v;
@@ -491,36 +509,10 @@ static const long double pow10_ld[] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L, 
 /* m * 10^e with m < 10^19 and |e| <= 27, both operands exact in 64 bits. */
 static bool fast_f32(const char *s, size_t len, float *out)
 {
-    size_t k = 0;
-    bool neg = s[0] == '-';
-    if (neg) k++;
-    uint64_t m = 0;
-    int nd = 0, e = 0;
-    for (; k < len && s[k] >= '0' && s[k] <= '9'; k++) {
-        if (m == 0 && s[k] == '0') continue;
-        if (++nd > 19) return false;
-        m = m * 10 + (uint64_t)(s[k] - '0');
-    }
-    if (k < len && s[k] == '.') {
-        for (k++; k < len && s[k] >= '0' && s[k] <= '9'; k++) {
-            e--;
-            if (m == 0 && s[k] == '0') continue;
-            if (++nd > 19) return false;
-            m = m * 10 + (uint64_t)(s[k] - '0');
-        }
-    }
-    if (k < len) {
-        k++;
-        bool eneg = false;
-        if (s[k] == '+' || s[k] == '-') eneg = s[k++] == '-';
-        int x = 0;
-        for (; k < len; k++) {
-            if (x > 10000) return false;
-            x = x * 10 + (s[k] - '0');
-        }
-        e += eneg ? -x : x;
-    }
-    if (m == 0) e = 0;
+    bool neg;
+    uint64_t m;
+    int e;
+    if (!scan_decimal(s, len, 19, &neg, &m, &e)) return false;
     if (e < -27 || e > 27) return false;
     long double v = (long double)m;
     v = e < 0 ? v / pow10_ld[-e] : v * pow10_ld[e];

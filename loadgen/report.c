@@ -86,6 +86,24 @@ static void stats_header(buf *b)
     buf_puts(b, "\r\n");
 }
 
+/* "median,average,min,max,average size": Locust writes 0 for the ones an
+ * entry without requests cannot have. */
+static void put_response_times(buf *b, const runner_entry *e)
+{
+    int any = e->num_requests > 0;
+    put_int(b, any ? ms_int(e->median_ms) : 0);
+    buf_puts(b, ",");
+    report_py_float(b, e->avg_ms);
+    const double rest[] = {e->min_ms, e->max_ms, e->avg_content_length};
+    for (int i = 0; i < 3; i++) {
+        buf_puts(b, ",");
+        if (any)
+            report_py_float(b, rest[i]);
+        else
+            buf_puts(b, "0");
+    }
+}
+
 static void stats_row(buf *b, const runner_entry *e)
 {
     report_csv_field(b, e->method);
@@ -93,24 +111,7 @@ static void stats_row(buf *b, const runner_entry *e)
     report_csv_field(b, e->name);
     buf_printf(b, ",%llu,%llu,", (unsigned long long)e->num_requests,
                (unsigned long long)e->num_failures);
-    put_int(b, e->num_requests ? ms_int(e->median_ms) : 0);
-    buf_puts(b, ",");
-    report_py_float(b, e->avg_ms);
-    buf_puts(b, ",");
-    if (e->num_requests)
-        report_py_float(b, e->min_ms);
-    else
-        buf_puts(b, "0");
-    buf_puts(b, ",");
-    if (e->num_requests)
-        report_py_float(b, e->max_ms);
-    else
-        buf_puts(b, "0");
-    buf_puts(b, ",");
-    if (e->num_requests)
-        report_py_float(b, e->avg_content_length);
-    else
-        buf_puts(b, "0");
+    put_response_times(b, e);
     buf_puts(b, ",");
     report_py_float(b, e->total_rps);
     buf_puts(b, ",");
@@ -159,24 +160,7 @@ static void history_row(buf *b, const runner_snapshot *s, const runner_entry *e,
     put_percentiles(b, e, current ? e->current_pct_ms : e->pct_ms);
     buf_printf(b, ",%llu,%llu,", (unsigned long long)e->num_requests,
                (unsigned long long)e->num_failures);
-    put_int(b, e->num_requests ? ms_int(e->median_ms) : 0);
-    buf_puts(b, ",");
-    report_py_float(b, e->avg_ms);
-    buf_puts(b, ",");
-    if (e->num_requests)
-        report_py_float(b, e->min_ms);
-    else
-        buf_puts(b, "0");
-    buf_puts(b, ",");
-    if (e->num_requests)
-        report_py_float(b, e->max_ms);
-    else
-        buf_puts(b, "0");
-    buf_puts(b, ",");
-    if (e->num_requests)
-        report_py_float(b, e->avg_content_length);
-    else
-        buf_puts(b, "0");
+    put_response_times(b, e);
     buf_puts(b, "\r\n");
 }
 
