@@ -47,10 +47,10 @@ echo "GET / -> $(curl -s "http://127.0.0.1:$APP/" | head -c 200)"
 echo
 echo "== aiload: the article's locustfile (between(5, 15)), 50 users, spawn rate 50, ${SECS}s"
 "$B/aiload" -f "$root/examples/locust/locustfile.ini" --headless -u 50 -r 50 -t "${SECS}s" \
-    -H "http://127.0.0.1:$APP" --only-summary --stop-timeout 5 | tail -8
+    -H "http://127.0.0.1:$APP" --only-summary --stop-timeout 15 | tail -8
 echo
-echo "== aiload: GET / with 32 connections and no think time, ${SECS}s (16 app threads, each held 2 s per request)"
-"$B/aiload" "http://127.0.0.1:$APP/" -c 32 -d "${SECS}s" --threads 1 --only-summary --stop-timeout 5 | tail -8
+echo "== aiload: GET / with 16 connections and no think time, ${SECS}s (16 app threads, each held 2 s per request: 8 RPS)"
+"$B/aiload" "http://127.0.0.1:$APP/" -c 16 -d "${SECS}s" --threads 1 --only-summary --stop-timeout 5 | tail -8
 echo
 echo "== aiload: the built-in /delay/2 on 1 process x 1 thread, 400 connections, ${SECS}s (event loop, no threads)"
 "$B/aiload" "http://127.0.0.1:$UP/delay/2" -c 400 -d "${SECS}s" --threads 1 --only-summary --stop-timeout 5 | tail -8
