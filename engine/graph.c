@@ -7,14 +7,25 @@
 #include <string.h>
 
 static const char *const op_names[] = {
-#define EG_NAME(name, id) name,
+#define EG_NAME(name, id, nreq) name,
     EG_OPS(EG_NAME)
 #undef EG_NAME
+};
+
+static const signed char op_required[] = {
+#define EG_REQ(name, id, nreq) nreq,
+    EG_OPS(EG_REQ)
+#undef EG_REQ
 };
 
 const char *eg_op_name(eg_op op)
 {
     return op < EG_OP_COUNT ? op_names[op] : "?";
+}
+
+int eg_op_required_inputs(eg_op op)
+{
+    return op < EG_OP_COUNT ? op_required[op] : 0;
 }
 
 eg_op eg_op_lookup(const char *onnx_name)

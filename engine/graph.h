@@ -17,44 +17,46 @@
 #define EG_MAX_IN  16
 #define EG_MAX_OUT 4
 
-/* X-macro of every op the engine runs: ONNX name, enum suffix. */
+/* X-macro of every op the engine runs: ONNX name, enum suffix, inputs that
+ * must be present (-1: every input, as for variadic Concat). Slice needs 3 from
+ * opset 10, which the loader checks on its own. */
 #define EG_OPS(X)                                                                                  \
-    X("Conv", CONV)                                                                                \
-    X("BatchNormalization", BATCHNORM)                                                             \
-    X("Relu", RELU)                                                                                \
-    X("Clip", CLIP)                                                                                \
-    X("LeakyRelu", LEAKYRELU)                                                                      \
-    X("Sigmoid", SIGMOID)                                                                          \
-    X("HardSigmoid", HARDSIGMOID)                                                                  \
-    X("HardSwish", HARDSWISH)                                                                      \
-    X("Add", ADD)                                                                                  \
-    X("Sub", SUB)                                                                                  \
-    X("Mul", MUL)                                                                                  \
-    X("Div", DIV)                                                                                  \
-    X("GlobalAveragePool", GAP)                                                                    \
-    X("AveragePool", AVGPOOL)                                                                      \
-    X("MaxPool", MAXPOOL)                                                                          \
-    X("Flatten", FLATTEN)                                                                          \
-    X("Reshape", RESHAPE)                                                                          \
-    X("Transpose", TRANSPOSE)                                                                      \
-    X("Concat", CONCAT)                                                                            \
-    X("Gemm", GEMM)                                                                                \
-    X("MatMul", MATMUL)                                                                            \
-    X("Softmax", SOFTMAX)                                                                          \
-    X("ReduceMean", REDUCEMEAN)                                                                    \
-    X("Dropout", DROPOUT)                                                                          \
-    X("Identity", IDENTITY)                                                                        \
-    X("Shape", SHAPE)                                                                              \
-    X("Gather", GATHER)                                                                            \
-    X("Unsqueeze", UNSQUEEZE)                                                                      \
-    X("Squeeze", SQUEEZE)                                                                          \
-    X("Split", SPLIT)                                                                              \
-    X("Slice", SLICE)                                                                              \
-    X("Cast", CAST)                                                                                \
-    X("Constant", CONSTANT)
+    X("Conv", CONV, 2)                                                                             \
+    X("BatchNormalization", BATCHNORM, 5)                                                          \
+    X("Relu", RELU, 1)                                                                             \
+    X("Clip", CLIP, 1)                                                                             \
+    X("LeakyRelu", LEAKYRELU, 1)                                                                   \
+    X("Sigmoid", SIGMOID, 1)                                                                       \
+    X("HardSigmoid", HARDSIGMOID, 1)                                                               \
+    X("HardSwish", HARDSWISH, 1)                                                                   \
+    X("Add", ADD, 2)                                                                               \
+    X("Sub", SUB, 2)                                                                               \
+    X("Mul", MUL, 2)                                                                               \
+    X("Div", DIV, 2)                                                                               \
+    X("GlobalAveragePool", GAP, 1)                                                                 \
+    X("AveragePool", AVGPOOL, 1)                                                                   \
+    X("MaxPool", MAXPOOL, 1)                                                                       \
+    X("Flatten", FLATTEN, 1)                                                                       \
+    X("Reshape", RESHAPE, 2)                                                                       \
+    X("Transpose", TRANSPOSE, 1)                                                                   \
+    X("Concat", CONCAT, -1)                                                                        \
+    X("Gemm", GEMM, 2)                                                                             \
+    X("MatMul", MATMUL, 2)                                                                         \
+    X("Softmax", SOFTMAX, 1)                                                                       \
+    X("ReduceMean", REDUCEMEAN, 1)                                                                 \
+    X("Dropout", DROPOUT, 1)                                                                       \
+    X("Identity", IDENTITY, 1)                                                                     \
+    X("Shape", SHAPE, 1)                                                                           \
+    X("Gather", GATHER, 2)                                                                         \
+    X("Unsqueeze", UNSQUEEZE, 1)                                                                   \
+    X("Squeeze", SQUEEZE, 1)                                                                       \
+    X("Split", SPLIT, 1)                                                                           \
+    X("Slice", SLICE, 1)                                                                           \
+    X("Cast", CAST, 1)                                                                             \
+    X("Constant", CONSTANT, 0)
 
 typedef enum eg_op {
-#define EG_ENUM(name, id) EG_OP_##id,
+#define EG_ENUM(name, id, nreq) EG_OP_##id,
     EG_OPS(EG_ENUM)
 #undef EG_ENUM
         EG_OP_COUNT
@@ -63,6 +65,8 @@ typedef enum eg_op {
 const char *eg_op_name(eg_op op);
 /* EG_OP_COUNT when the ONNX op type is not one we run. */
 eg_op eg_op_lookup(const char *onnx_name);
+/* Inputs a node of this op must have (not omitted); -1 means all of them. */
+int eg_op_required_inputs(eg_op op);
 
 typedef enum eg_attr_type {
     EG_ATTR_FLOAT = 1,

@@ -260,6 +260,40 @@ Test(graph, undefined_input_and_bad_weights_are_named)
     free(buf);
 }
 
+Test(graph, omitted_required_inputs_and_outputs_are_named)
+{
+    /* "" marks an omitted optional input in ONNX; on a required one (found by
+     * the loader's fuzzer) the load must fail instead of a kernel reading it */
+    static mb b;
+    mb_init(&b, 13);
+    static int64_t xs[] = {2, 3};
+    mb_io(&b, 1, "X", 2, xs);
+    mb_io(&b, 0, "Y", 2, xs);
+    static char *i0[] = {""}, *o0[] = {"Y"};
+    mb_node(&b, "Transpose", "tr", i0, 1, o0);
+    size_t len;
+    void *buf = mb_pack(&b, &len);
+    char err[ENG_ERRLEN];
+    cr_expect_null(eng_model_load_memory(buf, len, NULL, err, sizeof(err)));
+    cr_expect_neq(strstr(err, "'tr' (Transpose): required input 0"), NULL, "%s", err);
+    free(buf);
+    static char *i1[] = {"X", ""};
+    b.nodes[0].op_type = "Add";
+    b.nodes[0].input = i1;
+    b.nodes[0].n_input = 2;
+    buf = mb_pack(&b, &len);
+    cr_expect_null(eng_model_load_memory(buf, len, NULL, err, sizeof(err)));
+    cr_expect_neq(strstr(err, "required input 1"), NULL, "%s", err);
+    free(buf);
+    static char *i2[] = {"X", "X"}, *o2[] = {""};
+    b.nodes[0].input = i2;
+    b.nodes[0].output = o2;
+    buf = mb_pack(&b, &len);
+    cr_expect_null(eng_model_load_memory(buf, len, NULL, err, sizeof(err)));
+    cr_expect_neq(strstr(err, "needs an output"), NULL, "%s", err);
+    free(buf);
+}
+
 Test(graph, conv_channel_mismatch_is_a_shape_error)
 {
     static mb b;

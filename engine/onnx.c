@@ -278,6 +278,15 @@ static int load_node(eg_graph *g, const Onnx__NodeProto *np, int idx, char *err,
                           name, type, in);
         n->in[k] = vi;
     }
+    /* kernels take required inputs as given; an omitted one ("" in ONNX) or a
+     * missing one is the file's fault and must stop the load here */
+    int nreq = eg_op_required_inputs(op);
+    if (op == EG_OP_SLICE && g->opset >= 10) nreq = 3;
+    if (nreq < 0) nreq = n->nin > 0 ? n->nin : 1;
+    for (int k = 0; k < nreq; k++)
+        if (k >= n->nin || n->in[k] < 0)
+            return eg_err(err, errlen, ENG_EFORMAT, "node '%s' (%s): required input %d is missing",
+                          name, type, k);
     if (op == EG_OP_CONSTANT) {
         n->dead = 1;
         if (np->n_output != 1)
@@ -285,6 +294,8 @@ static int load_node(eg_graph *g, const Onnx__NodeProto *np, int idx, char *err,
         return constant_node(g, n, np->output[0] ? np->output[0] : "", err, errlen);
     }
     n->nout = (int)np->n_output;
+    if (n->nout < 1 || !np->output[0] || !*np->output[0])
+        return eg_err(err, errlen, ENG_EFORMAT, "node '%s' (%s): needs an output", name, type);
     for (int k = 0; k < n->nout; k++) {
         const char *out = np->output[k];
         if (!out || !*out) {
