@@ -127,6 +127,10 @@ enum {
  * are the core's; the app must not set Transfer-Encoding.
  */
 int app_set_status(app_request *r, int status);
+/* Replaces the standard reason phrase ("OK", "Not Found") for this response;
+ * copied, cut at 95 bytes; -EINVAL on control characters or after the head
+ * was sent. An empty phrase keeps the standard one. */
+int app_set_reason(app_request *r, const char *reason, size_t len);
 /* name and value are copied; they must not contain CR or LF (-EINVAL). */
 int app_add_header(app_request *r, const char *name, size_t name_len, const char *value,
                    size_t value_len);

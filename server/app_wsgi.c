@@ -351,9 +351,8 @@ static int rio_start(void *ctx, int status, const char *reason, size_t rlen, con
                      size_t n, int64_t cl)
 {
     req_io *io = ctx;
-    (void)reason;
-    (void)rlen;
     int r = app_set_status(io->r, status);
+    if (!r) r = app_set_reason(io->r, reason, rlen);
     for (size_t i = 0; i < n && !r; i++)
         r = app_add_header(io->r, hs[i].name, hs[i].name_len, hs[i].value, hs[i].value_len);
     if (!r && cl >= 0) {

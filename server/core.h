@@ -14,6 +14,9 @@
 #ifndef SERVER_CORE_H
 #define SERVER_CORE_H
 
+/* Longest reason phrase an app may set (bytes, with the NUL); longer ones are cut. */
+#define SRV_REASON_MAX 96
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -217,10 +220,11 @@ struct srv_conn {
 
     /* response */
     int status;
-    buf rhead;        /* app headers as "Name: value\r\n" */
-    int64_t app_clen; /* Content-Length given by the app, -1 if none */
-    int app_close;    /* the app asked for Connection: close */
-    buf out;          /* body bytes not yet sent */
+    char reason[SRV_REASON_MAX]; /* the app's reason phrase; "" = the standard one */
+    buf rhead;                   /* app headers as "Name: value\r\n" */
+    int64_t app_clen;            /* Content-Length given by the app, -1 if none */
+    int app_close;               /* the app asked for Connection: close */
+    buf out;                     /* body bytes not yet sent */
     int head_sent, chunked_out, close_after, finished, in_handler, on_thread, failed;
     int head_only; /* HEAD request, or a status without a body */
     int send_fd;

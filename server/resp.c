@@ -39,6 +39,7 @@ static int on_loop(const srv_conn *c)
 void resp_reset(srv_conn *c)
 {
     c->status = 200;
+    c->reason[0] = 0;
     buf_reset(&c->rhead);
     buf_reset(&c->out);
     buf_reset(&c->wbuf);
@@ -86,8 +87,8 @@ static int build_head(srv_conn *c, int final, buf *b)
         (c->has_body && !c->body_eof))
         c->close_after = 1;
     /* Built by hand: snprintf showed up in profiles of the hello path. */
-    char line[96], num[24];
-    const char *reason = http1_reason(c->status);
+    char line[32 + SRV_REASON_MAX], num[24];
+    const char *reason = c->reason[0] ? c->reason : http1_reason(c->status);
     size_t rl = strlen(reason), n = 0;
     memcpy(line, "HTTP/1.1 ", 9);
     n = 9;
@@ -299,6 +300,21 @@ static int bad_header_text(const char *s, size_t n, int name)
         if (ch == '\r' || ch == '\n' || ch == 0 || (name && (ch <= ' ' || ch == ':'))) return 1;
     }
     return name && n == 0;
+}
+
+int app_set_reason(app_request *r, const char *reason, size_t len)
+{
+    srv_conn *c = r->_conn;
+    if (c->head_sent) return -EINVAL;
+    if (len >= sizeof(c->reason)) len = sizeof(c->reason) - 1;
+    /* RFC 9112 reason-phrase: HTAB, SP, VCHAR, obs-text; no controls */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)reason[i];
+        if ((ch < ' ' && ch != '\t') || ch == 0x7f) return -EINVAL;
+    }
+    memcpy(c->reason, reason, len);
+    c->reason[len] = 0;
+    return 0;
 }
 
 int app_add_header(app_request *r, const char *name, size_t name_len, const char *value,

@@ -189,8 +189,10 @@ int wsgi_sr_send_headers(wsgi_sr *sr, int64_t known)
         vl = PyUnicode_GET_LENGTH(v);
         h[k++] = (wsgi_header){name, (size_t)nl, (const char *)PyUnicode_1BYTE_DATA(v), (size_t)vl};
     }
-    Py_ssize_t slen;
-    const char *status = PyUnicode_AsUTF8AndSize(sr->status, &slen);
+    /* check_status let through latin-1 only, so the str is UCS1: its data
+     * are the bytes the reason phrase goes out as */
+    Py_ssize_t slen = PyUnicode_GET_LENGTH(sr->status);
+    const char *status = (const char *)PyUnicode_1BYTE_DATA(sr->status);
     int code = (status[0] - '0') * 100 + (status[1] - '0') * 10 + (status[2] - '0');
     int64_t cl = sr->declared >= 0 ? sr->declared : known;
     const wsgi_io *io = sr->io;

@@ -54,6 +54,7 @@ RAW_CASES = [
     ("write", "GET", "/write", {}, None),
     ("cookies", "GET", "/cookies", {"Cookie": "x=1; y=2"}, None),
     ("redirect", "GET", "/redirect", {}, None),
+    ("reason", "GET", "/reason", {}, None),
     ("unicode", "GET", "/unicode/caf%C3%A9/%E2%82%AC%20x", {}, None),
     ("file", "GET", "/file", {}, None),
     ("excinfo", "GET", "/excinfo", {}, None),
@@ -108,7 +109,7 @@ def normalise(body):
 
 
 def view(resp):
-    status, _reason, headers, body = resp
+    status, reason, headers, body = resp
     hs = {}
     for k, v in headers:
         k = k.lower()
@@ -119,7 +120,7 @@ def view(resp):
     for v in hs.values():
         v.sort()
     length = [v for k, v in headers if k.lower() == "content-length"]
-    return status, hs, normalise(body), length, len(body)
+    return status, hs, normalise(body), length, len(body), reason
 
 
 def send(port, case, chunked):
@@ -173,6 +174,7 @@ def check_same(ports, case, server_body=False):
     assert mine[1] == ref[1], "headers differ for %s" % case[0]
     assert mine[2] == ref[2], "body differs for %s (%d vs %d bytes)" % (case[0], len(mine[2]),
                                                                        len(ref[2]))
+    assert mine[5] == ref[5], "reason phrase differs for %s" % case[0]
     if mine[3] and case[1] != "HEAD":
         assert int(mine[3][0]) == mine[4], "Content-Length matches the body"
     return mine

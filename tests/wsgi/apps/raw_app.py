@@ -122,6 +122,8 @@ def app(environ, start_response):
     if path == "/cookies":
         return _text(start_response, "cookie: %s\n" % environ.get("HTTP_COOKIE", ""),
                      extra=[("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2; HttpOnly")])
+    if path == "/reason":  # a reason phrase of the app's own, latin-1
+        return _text(start_response, "custom\n", status="299 Caf\u00e9 Is Open")
     if path == "/redirect":
         start_response("302 Found", [("Location", "/"), ("Content-Type", "text/plain"),
                                      ("Content-Length", "0")])
