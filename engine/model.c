@@ -54,6 +54,15 @@ static int prepare_weights(eng_model *m, const ei_views *v, char *err, size_t er
     return 0;
 }
 
+/* Saturates instead of overflowing: a fuzzed shape can ask for 2^70 MACs. */
+static int64_t macs_add(int64_t acc, int64_t a, int64_t b)
+{
+    int64_t p;
+    if (a <= 0 || b <= 0) return acc;
+    if (__builtin_mul_overflow(a, b, &p) || __builtin_add_overflow(acc, p, &p)) return INT64_MAX;
+    return p;
+}
+
 static int64_t count_macs(const eg_graph *g, const ei_views *v)
 {
     int64_t macs = 0;
@@ -61,13 +70,16 @@ static int64_t count_macs(const eg_graph *g, const ei_views *v)
         const eg_node *n = &g->nodes[ni];
         if (n->dead || n->nout < 1 || n->out[0] < 0) continue;
         const ek_view *o = &v->view[n->out[0]];
-        if (n->op == EG_OP_CONV)
-            macs += ek_numel(o) * (ek_numel(&v->view[n->in[1]]) / v->view[n->in[1]].dims[0]);
-        else if (n->op == EG_OP_GEMM || n->op == EG_OP_MATMUL) {
+        if (n->op == EG_OP_CONV) {
+            const ek_view *w = &v->view[n->in[1]];
+            if (w->rank > 0 && w->dims[0] > 0)
+                macs = macs_add(macs, ek_numel(o), ek_numel(w) / w->dims[0]);
+        } else if (n->op == EG_OP_GEMM || n->op == EG_OP_MATMUL) {
             const ek_view *a = &v->view[n->in[0]];
+            if (a->rank < 1) continue;
             int64_t K = n->op == EG_OP_GEMM && eg_attr_int(n, "transA", 0) ? a->dims[0]
                                                                            : a->dims[a->rank - 1];
-            macs += ek_numel(o) * K;
+            macs = macs_add(macs, ek_numel(o), K);
         }
     }
     return macs;
