@@ -7,7 +7,8 @@
 #   5. black-box pytest suite  (each test case)
 #   6. suites under tests/suites/*.sh, each ending "N passed, N failed"
 #   7. libFuzzer smoke runs    (1 test per target)
-# Environment: FAST=1 skips the ASan build and the fuzz runs (for local loops).
+# Environment: FAST=1 skips the ASan build and the fuzz runs (for local loops);
+# FUZZ_SEED=0 gives the fuzz runs a random seed (default 1: replayable).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -108,7 +109,11 @@ if [ "${FAST:-0}" != 1 ] && compgen -G "fuzz/*.c" >/dev/null; then
             secs=$(cat "fuzz/$name.seconds" 2>/dev/null || echo 15)
             corpus=$(mktemp -d)
             [ -d "fuzz/corpus/$name" ] && cp -r "fuzz/corpus/$name/." "$corpus/"
-            if "build-fuzz/$name" -max_total_time="$secs" -print_final_stats=0 "$corpus" \
+            # A fixed seed makes the smoke run replayable: the same commit explores
+            # the same inputs, so a failure here reproduces. FUZZ_SEED=0 picks a
+            # random seed, for longer runs that look for new bugs.
+            if "build-fuzz/$name" -max_total_time="$secs" -seed="${FUZZ_SEED:-1}" \
+                -print_final_stats=0 -artifact_prefix="$art/fuzz-$name-" "$corpus" \
                 >"$art/fuzz-$name.log" 2>&1; then
                 echo "fuzz $name: ${secs}s clean"
                 count 1 0
