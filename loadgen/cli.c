@@ -215,11 +215,13 @@ int cli_threshold_check(const cli_threshold *t, const runner_snapshot *s, double
 
 /* ---- options ---- */
 
+#define OPT_MANY 2
+
 typedef int (*opt_set)(cli_opts *o, const char *v, char *err, size_t errlen);
 
 typedef struct opt {
     const char *sname, *lname;
-    int arg; /* takes a value */
+    int arg; /* takes a value; OPT_MANY: one or more, as argparse's nargs='+' */
     opt_set set;
     const char *help;
 } opt;
@@ -278,6 +280,37 @@ FLAG_SETTER(set_autostart, autostart)
 FLAG_SETTER(set_full_history, csv_full_history)
 FLAG_SETTER(set_only_summary, only_summary)
 FLAG_SETTER(set_reset_stats, reset_stats)
+FLAG_SETTER(set_equal_weights, equal_weights)
+
+/* One -T/-E value: a tag or a comma list of them, no control bytes. */
+static int tag_value_ok(const char *v)
+{
+    int any = 0;
+    for (const char *c = v; *c; c++) {
+        if ((unsigned char)*c < ' ' || *c == 0x7f) return 0;
+        any |= *c != ',' && *c != ' ';
+    }
+    return any;
+}
+
+static int add_tag(const char **list, size_t *n, const char *flag, const char *v, char *err,
+                   size_t errlen)
+{
+    if (!tag_value_ok(v)) return errf(err, errlen, "%s needs tag names, not '%s'", flag, v);
+    if (*n == CLI_MAX_LIST) return errf(err, errlen, "too many %s values", flag);
+    list[(*n)++] = v;
+    return 0;
+}
+
+static int set_tags(cli_opts *o, const char *v, char *err, size_t errlen)
+{
+    return add_tag(o->tags, &o->ntags, "-T/--tags", v, err, errlen);
+}
+
+static int set_exclude_tags(cli_opts *o, const char *v, char *err, size_t errlen)
+{
+    return add_tag(o->exclude_tags, &o->nexclude_tags, "-E/--exclude-tags", v, err, errlen);
+}
 
 static int set_users(cli_opts *o, const char *v, char *err, size_t errlen)
 {
@@ -397,6 +430,10 @@ static const opt opts[] = {
     {NULL, "--timeout", 1, set_timeout, "response timeout in seconds (60)"},
     {NULL, "--connect-timeout", 1, set_ctimeout, "connect timeout in seconds (10)"},
     {NULL, "--seed", 1, set_seed, "random seed for wait times and substitutions"},
+    {"-T", "--tags", OPT_MANY, set_tags, "run only tasks with one of these tags (TAG...)"},
+    {"-E", "--exclude-tags", OPT_MANY, set_exclude_tags, "leave out tasks with any of these tags"},
+    {NULL, "--equal-weights", 0, set_equal_weights,
+     "ignore task and class weights: all equally likely"},
     {NULL, "--autostart", 0, set_autostart, "web UI: start the test at once"},
     {NULL, "--autoquit", 1, set_autoquit, "web UI: exit this long after the test stops"},
     {NULL, "--web-host", 1, set_web_host, "web UI bind address (127.0.0.1)"},
@@ -439,11 +476,17 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
         const char *val;
         const opt *op = find_opt(a, &val);
         if (!op) return errf(err, errlen, "unknown option '%s' (see --help)", a);
+        if (op->arg == OPT_MANY && !val && (i + 1 >= argc || argv[i + 1][0] == '-'))
+            return errf(err, errlen, "option '%s' needs at least one value", a);
         if (op->arg && !val) {
             if (i + 1 >= argc) return errf(err, errlen, "option '%s' needs a value", a);
             val = argv[++i];
         }
         if (op->set(o, val, err, errlen)) return -1;
+        /* "-T a b c": more values up to the next option (a URL is not a tag) */
+        while (op->arg == OPT_MANY && i + 1 < argc && argv[i + 1][0] != '-' &&
+               !strstr(argv[i + 1], "://"))
+            if (op->set(o, argv[++i], err, errlen)) return -1;
     }
     if (o->help || o->version) return 0;
     o->quick = o->url != NULL;
@@ -453,6 +496,9 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
         return errf(err, errlen, "no scenario: give -f SCENARIO or a URL (see --help)");
     if (!o->quick && (o->method || o->nheaders || o->body_file))
         return errf(err, errlen, "-m, --header and --body-file belong to the quick mode (URL)");
+    if (o->quick && (o->ntags || o->nexclude_tags))
+        return errf(err, errlen,
+                    "-T/--tags and -E/--exclude-tags filter a scenario's tasks: give -f SCENARIO");
     if (o->csv_full_history && !o->csv_prefix)
         return errf(err, errlen, "--csv-full-history needs --csv PREFIX");
     if (o->nstages && o->rate <= 0 && o->stages[0].target <= 0)
@@ -477,7 +523,10 @@ void cli_usage(buf *out)
     for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
         char names[48];
         snprintf(names, sizeof(names), "%s%s%s%s", opts[i].sname ? opts[i].sname : "",
-                 opts[i].sname ? ", " : "    ", opts[i].lname, opts[i].arg ? " X" : "");
+                 opts[i].sname ? ", " : "    ", opts[i].lname,
+                 opts[i].arg == OPT_MANY ? " X..."
+                 : opts[i].arg           ? " X"
+                                         : "");
         buf_printf(out, "  %-28s %s\n", names, opts[i].help);
     }
     buf_puts(out, "\nExit codes: 0 ok; 1 (or --exit-code-on-error) some requests failed;\n"

@@ -69,6 +69,13 @@ typedef struct cli_opts {
     unsigned seed;
     cli_threshold thresholds[CLI_MAX_LIST];
     size_t nthresholds;
+    /* Locust's -T/-E: each entry is one argument as given, which may itself
+     * be a comma list (scenario_options splits it) */
+    const char *tags[CLI_MAX_LIST];
+    size_t ntags;
+    const char *exclude_tags[CLI_MAX_LIST];
+    size_t nexclude_tags;
+    int equal_weights;
 } cli_opts;
 
 /* Parses argv into o (strings point into argv). Returns 0, or -1 with a

@@ -78,6 +78,46 @@ Test(cli, conflicting_or_missing_options_are_refused)
     cr_assert_eq(parse(&o, err, 4, "-f", "s.ini", "--spawn-rate", "fast"), -1);
 }
 
+Test(cli, tags_take_several_values_repeated_flags_and_comma_lists)
+{
+    cli_opts o;
+    char err[256];
+    cr_assert_eq(parse(&o, err, 12, "-f", "s.ini", "-T", "a", "b", "--tags=c,d", "-u", "3", "-E",
+                       "x", "--exclude-tags", "y"),
+                 0, "%s", err);
+    cr_assert_eq(o.ntags, 3);
+    cr_assert_str_eq(o.tags[0], "a");
+    cr_assert_str_eq(o.tags[1], "b");
+    cr_assert_str_eq(o.tags[2], "c,d");
+    cr_assert_eq(o.users, 3, "-u ends the tag list");
+    cr_assert_eq(o.nexclude_tags, 2);
+    cr_assert_str_eq(o.exclude_tags[0], "x");
+    cr_assert_str_eq(o.exclude_tags[1], "y");
+    cr_assert_not(o.equal_weights);
+    cr_assert_eq(parse(&o, err, 4, "-f", "s.ini", "-Tweb", "--equal-weights"), 0, "%s", err);
+    cr_assert_eq(o.ntags, 1);
+    cr_assert_str_eq(o.tags[0], "web");
+    cr_assert(o.equal_weights);
+}
+
+Test(cli, bad_tag_flags_are_refused_naming_the_flag)
+{
+    cli_opts o;
+    char err[256];
+    cr_assert_eq(parse(&o, err, 3, "-f", "s.ini", "-T"), -1);
+    cr_assert(strstr(err, "'-T' needs at least one value"), "%s", err);
+    cr_assert_eq(parse(&o, err, 5, "-f", "s.ini", "--exclude-tags", "-u", "2"), -1);
+    cr_assert(strstr(err, "'--exclude-tags' needs at least one value"), "%s", err);
+    cr_assert_eq(parse(&o, err, 3, "-f", "s.ini", "--tags=,"), -1);
+    cr_assert(strstr(err, "-T/--tags needs tag names"), "%s", err);
+    cr_assert_eq(parse(&o, err, 4, "-f", "s.ini", "-E", "a\tb"), -1);
+    cr_assert(strstr(err, "-E/--exclude-tags"), "%s", err);
+    cr_assert_eq(parse(&o, err, 3, "http://x/", "-T", "a"), -1);
+    cr_assert(strstr(err, "-T/--tags"), "%s", err);
+    cr_assert_eq(parse(&o, err, 3, "-f", "s.ini", "--equal-weights=1"), -1);
+    cr_assert(strstr(err, "unknown option"), "%s", err);
+}
+
 Test(cli, thresholds_parse_units_and_operators)
 {
     cli_threshold t;

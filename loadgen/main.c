@@ -274,6 +274,30 @@ static int finish(runner *r, const cli_opts *o, const scenario *sc, csv_out *csv
 
 static int run_headless(runner *r, const cli_opts *o, const runner_start_params *sp);
 
+/* -T, -E and --equal-weights, applied once before the scenario is shared.
+ * Returns sc, or NULL (sc freed) after printing why. */
+static scenario *apply_options(const cli_opts *o, scenario *sc, char *err, size_t errlen)
+{
+    scenario_options so = {.tags = o->tags,
+                           .ntags = o->ntags,
+                           .exclude_tags = o->exclude_tags,
+                           .nexclude_tags = o->nexclude_tags,
+                           .equal_weights = o->equal_weights};
+    buf notes = BUF_INIT;
+    int rc = scenario_apply_options(sc, &so, &notes, err, errlen);
+    for (char *line = notes.data, *nl; line && *line; line = nl + 1) {
+        if (!(nl = strchr(line, '\n'))) break;
+        fprintf(stderr, "aiload: note: %.*s\n", (int)(nl - line), line);
+    }
+    buf_free(&notes);
+    if (rc) {
+        fprintf(stderr, "aiload: %s: %s\n", scenario_source(sc), err);
+        scenario_free(sc);
+        return NULL;
+    }
+    return sc;
+}
+
 /* The scenario file, or the quick mode's one task. NULL after printing why. */
 static scenario *load_scenario(const cli_opts *o, char *err, size_t errlen)
 {
@@ -294,8 +318,9 @@ static scenario *load_scenario(const cli_opts *o, char *err, size_t errlen)
         if (n > 3 && !strcmp(o->file + n - 3, ".py"))
             fprintf(stderr, "aiload: scenarios are ini files, not Python: see docs/scenario.md "
                             "(examples/locust/locustfile.ini is the article's locustfile)\n");
+        return NULL;
     }
-    return sc;
+    return apply_options(o, sc, err, errlen);
 }
 
 /* Serves the web UI until it quits; the test is stopped and awaited after. */

@@ -301,39 +301,28 @@ size_t runner_history_get(runner *r, size_t from, runner_history_point *out, siz
 
 /* ---- dispatch: users per class and per worker ---- */
 
-/* Splits n users over the classes by weight (largest remainder), then each
- * class over the workers; want is [worker][class]. */
-static void split_users(const runner *r, int n, int *want)
+/* Splits n users over the classes (weights and fixed counts, see
+ * scenario_split_users), then each class over the workers; want is
+ * [worker][class]. Returns the users placed (fewer than n when only fixed
+ * classes exist and n exceeds their sum). */
+static int split_users(const runner *r, int n, int *want)
 {
     const scenario *sc = r->sc;
     size_t nc = sc->nclasses;
-    int per_class[64] = {0};
-    double frac[64] = {0}, wsum = 0;
-    for (size_t k = 0; k < nc && k < 64; k++) wsum += sc->classes[k].weight;
-    int used = 0;
-    for (size_t k = 0; k < nc && k < 64; k++) {
-        double ideal = wsum > 0 ? n * sc->classes[k].weight / wsum : 0;
-        per_class[k] = (int)floor(ideal);
-        frac[k] = ideal - per_class[k];
-        used += per_class[k];
-    }
-    while (used < n) {
-        size_t best = 0;
-        for (size_t k = 1; k < nc && k < 64; k++)
-            if (frac[k] > frac[best]) best = k;
-        per_class[best]++;
-        frac[best] = -1;
-        used++;
-    }
+    int *per_class = calloc(nc ? nc : 1, sizeof(int));
+    if (!per_class) return 0;
+    int placed = scenario_split_users(sc, n, per_class);
     int T = r->nworkers, offset = 0;
     for (size_t k = 0; k < nc; k++) {
-        int c = k < 64 ? per_class[k] : 0;
+        int c = per_class[k];
         for (int j = 0; j < T; j++) {
             int slot = (j - offset % T + T) % T;
             want[j * (int)nc + (int)k] = c / T + (slot < c % T ? 1 : 0);
         }
         offset += c % T;
     }
+    free(per_class);
+    return placed;
 }
 
 static void send_all(runner *r, lg_phase phase, int users)
@@ -341,7 +330,7 @@ static void send_all(runner *r, lg_phase phase, int users)
     size_t nc = r->sc->nclasses;
     int *want = calloc((size_t)r->nworkers * nc, sizeof(int));
     if (!want) return;
-    if (!r->open_model) split_users(r, users, want);
+    int placed = r->open_model ? users : split_users(r, users, want);
     for (int j = 0; j < r->nworkers; j++) {
         lg_cmd cmd = {.phase = phase,
                       .epoch = r->epoch,
@@ -359,7 +348,7 @@ static void send_all(runner *r, lg_phase phase, int users)
     }
     free(want);
     r->dispatched = users;
-    if (!r->open_model) r->user_count = users; /* until the workers report the real count */
+    if (!r->open_model) r->user_count = placed; /* until the workers report the real count */
 }
 
 /* ---- the control thread ---- */

@@ -67,7 +67,7 @@ static void tmpl_free(sc_tmpl *t)
     memset(t, 0, sizeof(*t));
 }
 
-static void request_free(sc_request *r)
+void sc_request_free(sc_request *r)
 {
     tmpl_free(&r->path);
     for (size_t i = 0; i < r->nheaders; i++) tmpl_free(&r->headers[i]);
@@ -78,6 +78,8 @@ static void request_free(sc_request *r)
     free(r->contains);
     free(r->name);
     free(r->path_raw);
+    for (size_t i = 0; i < r->ntags; i++) free(r->tags[i]);
+    free(r->tags);
 }
 
 void scenario_free(scenario *sc)
@@ -85,8 +87,8 @@ void scenario_free(scenario *sc)
     if (!sc) return;
     for (size_t i = 0; i < sc->nclasses; i++) {
         sc_class *c = &sc->classes[i];
-        for (size_t t = 0; t < c->ntasks; t++) request_free(&c->tasks[t]);
-        for (size_t t = 0; t < c->non_start; t++) request_free(&c->on_start[t]);
+        for (size_t t = 0; t < c->ntasks; t++) sc_request_free(&c->tasks[t]);
+        for (size_t t = 0; t < c->non_start; t++) sc_request_free(&c->on_start[t]);
         free(c->tasks);
         free(c->on_start);
         free(c->name);
@@ -450,6 +452,12 @@ static int request_key(parser *p, sc_request *r, const char *key, char *v, size_
         r->contains_len = vlen;
     } else if (!strcmp(key, "weight") && p->sec == SEC_TASK) {
         return parse_number(p, "weight", v, 0, &r->weight);
+    } else if (!strcmp(key, "tags") && p->sec == SEC_TASK) {
+        int rc = sc_tags_add(r, v);
+        if (rc == -EINVAL) return perr(p, "tags needs at least one tag: tags = a, b");
+        return rc ? perr(p, "out of memory") : 0;
+    } else if (!strcmp(key, "tags")) {
+        return perr(p, "tags belong to a [task]: on_start requests are never filtered");
     } else if (!strcmp(key, "name")) {
         if (!vlen || vlen >= sizeof(((sc_entry *)0)->name))
             return perr(p, "name must be 1..255 bytes");
@@ -570,6 +578,14 @@ static int user_key(parser *p, const char *key, char *v)
     sc_class *c = p->cls;
     if (!strcmp(key, "weight")) return parse_number(p, "weight", v, 0, &c->weight);
     if (!strcmp(key, "wait_time")) return parse_wait(p, c, v);
+    if (!strcmp(key, "fixed_count")) {
+        double n;
+        if (parse_number(p, "fixed_count", v, 0, &n)) return -1;
+        if (n != floor(n) || n > 10000000)
+            return perr(p, "fixed_count must be a whole number 0..10000000, not '%s'", v);
+        c->fixed_count = (int)n;
+        return 0;
+    }
     if (!strcmp(key, "sequential")) return parse_bool(p, "sequential", v, &c->sequential);
     if (!strcmp(key, "host")) {
         if (check_host(p, v)) return -1;
@@ -577,8 +593,9 @@ static int user_key(parser *p, const char *key, char *v)
         c->host = strdup(v);
         return c->host ? 0 : perr(p, "out of memory");
     }
-    return perr(p, "unknown key '%s' in [user %s] (want weight, wait_time, sequential, host)", key,
-                c->name);
+    return perr(
+        p, "unknown key '%s' in [user %s] (want weight, fixed_count, wait_time, sequential, host)",
+        key, c->name);
 }
 
 static int parse_line(parser *p, char *line)
@@ -607,7 +624,7 @@ static int parse_line(parser *p, char *line)
 
 /* ---- after the parse: validate classes, assign stats entries ---- */
 
-static int entry_of(scenario *sc, const char *method, const char *name)
+int sc_entry_of(scenario *sc, const char *method, const char *name)
 {
     for (size_t i = 0; i < sc->nentries; i++)
         if (!strcmp(sc->entries[i].method, method) && !strcmp(sc->entries[i].name, name))
@@ -626,7 +643,7 @@ static int assign_entries(parser *p, sc_request *rs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         sc_request *r = &rs[i];
-        r->entry = entry_of(p->sc, r->method, r->name ? r->name : r->path_raw);
+        r->entry = sc_entry_of(p->sc, r->method, r->name ? r->name : r->path_raw);
         if (r->entry < 0) return perr(p, "out of memory");
     }
     return 0;
@@ -650,11 +667,11 @@ static int finish(parser *p)
             p->line = c->tasks[0].line;
             return perr(p, "every task of '%s' has weight 0", c->name);
         }
-        wsum += c->weight;
+        wsum += c->fixed_count ? 1 : c->weight; /* a fixed class always gets users */
         if (assign_entries(p, c->on_start, c->non_start) || assign_entries(p, c->tasks, c->ntasks))
             return -1;
     }
-    if (wsum <= 0) return perr(p, "every user class has weight 0");
+    if (wsum <= 0) return perr(p, "every user class has weight 0 and no fixed_count");
     return 0;
 }
 

@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include "lib/buf.h"
+
 typedef struct scenario scenario;
 
 /* Options of the quick mode (no scenario file): one class, one task. */
@@ -43,6 +45,39 @@ const char *scenario_host(const scenario *sc);
 /* Number of user classes and their names (for a class picker or reports). */
 size_t scenario_class_count(const scenario *sc);
 const char *scenario_class_name(const scenario *sc, size_t i);
+
+/* What the command line changes in a scenario before a run: Locust's
+ * -T/--tags, -E/--exclude-tags and --equal-weights. The strings are borrowed;
+ * each may hold several tags separated by commas or spaces. */
+typedef struct scenario_options {
+    const char *const *tags;         /* keep only tasks with at least one of these */
+    size_t ntags;                    /* 0: no include filter */
+    const char *const *exclude_tags; /* drop tasks with any of these */
+    size_t nexclude_tags;
+    int equal_weights; /* every task of a class, and every class, equally likely */
+} scenario_options;
+
+/* Applies o to sc in place, once, after parsing and before sc is handed to a
+ * runner (from then on it is immutable). Tasks failing the tag filters are
+ * removed (the rest keep file order; on_start requests are never filtered);
+ * a class left without a task is removed, as are its stats rows. Notes for the
+ * user (a class removed, a tag no task has) are appended to notes, one line
+ * each (notes may be NULL). Returns 0; -ENOENT when no class would keep a task
+ * (err names the tags, sc is unchanged); -ENOMEM (sc is then only fit for
+ * scenario_free). */
+int scenario_apply_options(scenario *sc, const scenario_options *o, buf *notes, char *err,
+                           size_t errlen);
+
+/* Splits n users over the classes as Locust does: classes with a fixed_count
+ * are filled first (while n is below the sum of the fixed counts, they share
+ * it in proportion to their fixed_count, ties to the earlier class); the rest
+ * goes to the other classes by weight (largest remainder). per_class has
+ * scenario_class_count() slots. Returns the number of users placed: less than
+ * n only when no weighted class can take the surplus. */
+int scenario_split_users(const scenario *sc, int n, int *per_class);
+
+/* The fixed_count of class i (0: the class is weighted). */
+int scenario_class_fixed_count(const scenario *sc, size_t i);
 
 /* The file the scenario came from ("(quick)" for the quick mode). */
 const char *scenario_source(const scenario *sc);

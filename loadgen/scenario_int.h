@@ -59,13 +59,16 @@ typedef struct sc_request {
     char *contains; /* body must contain this, or NULL */
     size_t contains_len;
     double weight;
+    char **tags; /* [task] tags (Locust's @tag), deduplicated; each malloc'd */
+    size_t ntags;
     int line; /* where it was declared, for messages */
 } sc_request;
 
 typedef struct sc_class {
     char *name;
     double weight;
-    char *host; /* NULL: scenario/CLI host */
+    int fixed_count; /* > 0: exactly this many users, before the weighted ones */
+    char *host;      /* NULL: scenario/CLI host */
     sc_wait_kind wait;
     double wait_a, wait_b; /* seconds */
     int sequential;        /* tasks run in declaration order, looping */
@@ -89,6 +92,16 @@ struct scenario {
     sc_entry *entries; /* distinct (method, name) stats rows */
     size_t nentries;
 };
+
+/* The stats row of (method, name), added when new. Its index, or -1 (OOM). */
+int sc_entry_of(scenario *sc, const char *method, const char *name);
+
+/* Adds the tags of a `tags = a, b c` value (space- or comma-separated) to r,
+ * skipping ones it has. 0, -EINVAL (no tag in v) or -ENOMEM. */
+int sc_tags_add(sc_request *r, const char *v);
+
+/* Frees what r holds (not r itself). */
+void sc_request_free(sc_request *r);
 
 /* Renders t into out (appending). rng: a xorshift64 state; user_id/seq for the
  * per-user substitutions. Allocation-free once out has grown. 0 or -ENOMEM. */

@@ -144,3 +144,50 @@ Test(scenario, quick_mode_builds_one_literal_task)
     cr_assert_null(scenario_from_quick(&q, err, sizeof(err)));
     cr_assert(strstr(err, "https"));
 }
+
+Test(scenario, task_tags_parse_space_or_comma_separated_without_duplicates)
+{
+    char err[256];
+    scenario *sc = parse("[user A]\n[task]\npath = /\ntags = web, slow fast,,web\n"
+                         "[task]\npath = /b\ntags = a\ntags = b\n",
+                         err);
+    cr_assert_not_null(sc, "%s", err);
+    const sc_request *r = &sc->classes[0].tasks[0];
+    cr_assert_eq(r->ntags, 3);
+    cr_assert_str_eq(r->tags[0], "web");
+    cr_assert_str_eq(r->tags[1], "slow");
+    cr_assert_str_eq(r->tags[2], "fast");
+    cr_assert_eq(sc->classes[0].tasks[1].ntags, 2, "repeated tags lines add up");
+    scenario_free(sc);
+}
+
+Test(scenario, fixed_count_parses_and_bad_values_name_the_line)
+{
+    char err[256];
+    scenario *sc = parse("[user A]\nfixed_count = 3\n[task]\npath = /\n", err);
+    cr_assert_not_null(sc, "%s", err);
+    cr_assert_eq(scenario_class_fixed_count(sc, 0), 3);
+    cr_assert_eq(scenario_class_fixed_count(sc, 9), 0);
+    scenario_free(sc);
+    expect_error("[user A]\nfixed_count = 1.5\n[task]\npath = /\n", "t.ini:2:", "whole number");
+    expect_error("[user A]\nfixed_count = -1\n[task]\npath = /\n", "t.ini:2:", "fixed_count");
+    expect_error("[user A]\nfixed_count = lots\n[task]\npath = /\n", "t.ini:2:", "fixed_count");
+    expect_error("[user A]\nfixed_count = 1e9\n[task]\npath = /\n", "t.ini:2:", "whole number");
+}
+
+Test(scenario, a_fixed_class_counts_even_with_weight_0)
+{
+    char err[256];
+    scenario *sc = parse("[user A]\nweight = 0\nfixed_count = 2\n[task]\npath = /\n", err);
+    cr_assert_not_null(sc, "%s", err);
+    scenario_free(sc);
+    expect_error("[user A]\nweight = 0\n[task]\npath = /\n", "t.ini:", "weight 0");
+}
+
+Test(scenario, tag_errors_name_the_line)
+{
+    expect_error("[user A]\n[task]\npath = /\ntags = , ,\n", "t.ini:4:", "at least one tag");
+    expect_error("[user A]\n[task]\npath = /\ntags =\n", "t.ini:4:", "at least one tag");
+    expect_error("[user A]\n[on_start A]\npath = /\ntags = x\n", "t.ini:4:", "never filtered");
+    expect_error("[user A]\ntags = x\n[task]\npath = /\n", "t.ini:2:", "unknown key 'tags'");
+}
