@@ -109,7 +109,7 @@ ei_views *ei_infer(const eg_graph *g, int batch, int fold, char *err, size_t err
             }
             v->owned[n->out[k]] = 1;
         }
-        if ((rc = op->run(&a))) goto fail;
+        if ((rc = ek_run(op, &a))) goto fail;
         v->folded[ni] = 1;
     }
     return v;

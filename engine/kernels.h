@@ -42,6 +42,9 @@ typedef struct ek_op {
 } ek_op;
 
 const ek_op *ek_op_get(eg_op op);
+/* Runs op's kernel on a, or does nothing when every output is empty. Every
+ * caller goes through this rather than op->run. */
+int ek_run(const ek_op *op, ek_args *a);
 
 /* Row-major (or NHWC) element strides of a view. */
 void ek_strides(const ek_view *v, int64_t *st);

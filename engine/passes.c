@@ -65,7 +65,7 @@ int eg_fold_constants(eg_graph *g, char *err, size_t errlen)
         for (int k = 0; !rc && k < n->nout; k++)
             if (a.out[k] && !(out[k].data = eg_alloc(ek_bytes(&out[k]))))
                 rc = eg_err(err, errlen, ENG_ENOMEM, "out of memory");
-        if (!rc) rc = op->run(&a);
+        if (!rc) rc = ek_run(op, &a);
         if (rc) {
             for (int k = 0; k < n->nout; k++) free(a.out[k] ? out[k].data : NULL);
             return rc;

@@ -458,7 +458,7 @@ static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, v
             out[k].data = value_ptr(p, s->out[k], arena, inputs);
             a.out[k] = &out[k];
         }
-    return ek_op_get(a.node->op)->run(&a);
+    return ek_run(ek_op_get(a.node->op), &a);
 }
 
 int ep_plan_run(ep_plan *p, dnnl_stream_t stream, void *arena, void *scratch,

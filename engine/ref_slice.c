@@ -66,6 +66,10 @@ static int plan_slice(ek_args *a, slice_plan *p)
             s = s < 0 ? -1 : (s > dim - 1 ? dim - 1 : s);
             e = e < -1 ? -1 : (e > dim - 1 ? dim - 1 : e);
         }
+        /* a step longer than the axis takes at most one element; clamping it
+         * keeps the arithmetic below from overflowing (INT64_MIN steps) */
+        if (step > dim + 1) step = dim + 1;
+        if (step < -dim - 1) step = -dim - 1;
         int64_t len = step > 0 ? (e - s + step - 1) / step : (s - e + (-step) - 1) / (-step);
         p->start[axis] = s;
         p->step[axis] = step;
