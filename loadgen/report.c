@@ -15,6 +15,7 @@
 
 #include "loadgen/report.h"
 #include "loadgen/runner_int.h"
+#include "loadgen/scenario_int.h"
 
 static const char *pct_label[RUNNER_NPCT] = {"50%", "66%", "75%",   "80%",    "90%", "95%",
                                              "98%", "99%", "99.9%", "99.99%", "100%"};
@@ -290,6 +291,27 @@ static void json_spectrum(runner *r, buf *b)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* "user_classes": each class with its weight and fixed_count, the users the
+ * split gives it at the test's -u, and the most it really ran at once. */
+static void json_classes(runner *r, const runner_snapshot *s, buf *b)
+{
+    const scenario *sc = r->sc;
+    int *split = calloc(sc->nclasses, sizeof(int));
+    if (split && !s->open_model) scenario_split_users(sc, s->target_users, split);
+    buf_puts(b, ",\"user_classes\":[");
+    for (size_t k = 0; k < sc->nclasses && k < s->nclasses; k++) {
+        buf_puts(b, k ? ",{\"name\":" : "{\"name\":");
+        buf_json_str(b, sc->classes[k].name, strlen(sc->classes[k].name));
+        buf_puts(b, ",\"weight\":");
+        json_num(b, sc->classes[k].weight);
+        buf_printf(b, ",\"fixed_count\":%d,\"target_users\":%d,\"users\":%d,\"peak_users\":%d}",
+                   sc->classes[k].fixed_count, split ? split[k] : 0, s->class_users[k],
+                   s->class_peak[k]);
+    }
+    buf_puts(b, "]");
+    free(split);
+}
+
 int runner_json_summary(runner *r, buf *out)
 {
     runner_snapshot *s = runner_snapshot_take(r);
@@ -317,6 +339,7 @@ int runner_json_summary(runner *r, buf *out)
                (unsigned long long)s->total.not_on_time, (unsigned long long)s->dropped,
                s->cpu_warning ? "true" : "false");
     json_entry(b, &s->total);
+    json_classes(r, s, b);
     buf_puts(b, ",\"entries\":[");
     for (size_t i = 0; i < s->nentries; i++) {
         if (i) buf_puts(b, ",");

@@ -189,6 +189,16 @@ static runner_snapshot *snapshot_locked(runner *r)
         runner_snapshot_free(s);
         return NULL;
     }
+    s->nclasses = r->sc->nclasses;
+    s->class_users = calloc(s->nclasses * 2, sizeof(int));
+    s->class_names = calloc(s->nclasses, sizeof(char *));
+    if (!s->class_users || !s->class_names) {
+        runner_snapshot_free(s);
+        return NULL;
+    }
+    s->class_peak = s->class_users + s->nclasses;
+    memcpy(s->class_users, r->class_users, s->nclasses * 2 * sizeof(int));
+    for (size_t k = 0; k < s->nclasses; k++) s->class_names[k] = scenario_class_name(r->sc, k);
     s->state = r->state;
     s->user_count = r->user_count;
     s->target_users = r->target_users;
@@ -247,6 +257,8 @@ void runner_snapshot_free(runner_snapshot *s)
     if (!s) return;
     free(s->entries);
     free(s->errors);
+    free(s->class_users);
+    free(s->class_names);
     free(s);
 }
 
@@ -359,9 +371,10 @@ static int collect(runner *r, int *users, int *inflight, double *cpu)
     *users = *inflight = 0;
     *cpu = 0;
     int late = 0;
+    memset(r->class_tmp, 0, r->sc->nclasses * sizeof(int));
     for (int j = 0; j < r->nworkers; j++) {
         lg_worker_info info = {0};
-        if (lg_worker_collect(r->workers[j], r->sec, &info, 500)) late = 1;
+        if (lg_worker_collect(r->workers[j], r->sec, &info, r->class_tmp, 500)) late = 1;
         *users += info.users;
         *inflight += info.inflight;
         if (info.cpu > *cpu) *cpu = info.cpu;
@@ -428,6 +441,7 @@ static void maybe_finish_stop(runner *r, uint64_t now, int inflight, int late)
         merge_second(r, 0);
     }
     r->user_count = 0;
+    memset(r->class_users, 0, r->sc->nclasses * sizeof(int));
     r->state = RUNNER_STOPPED;
     add_history(r);
     pthread_cond_broadcast(&r->cv);
@@ -444,6 +458,10 @@ static void collect_and_merge(runner *r, uint64_t now, uint64_t *next_merge)
     int late = collect(r, &users, &inflight, &cpu);
     pthread_mutex_lock(&r->mu);
     r->user_count = users;
+    for (size_t k = 0; k < r->sc->nclasses; k++) {
+        r->class_users[k] = r->class_tmp[k];
+        if (r->class_tmp[k] > r->class_peak[k]) r->class_peak[k] = r->class_tmp[k];
+    }
     r->cpu = cpu;
     if (cpu > 0.9) r->cpu_warning = 1;
     if (r->reset_requested || r->spawn_done_reset) {
@@ -526,8 +544,11 @@ runner *runner_create(const scenario *sc, const runner_opts *opts, char *err, si
     r->win_tmp = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, 2);
     r->targets = calloc(sc->nclasses, sizeof(lg_target));
     r->workers = calloc((size_t)r->nworkers, sizeof(lg_worker *));
-    int ok =
-        r->total && r->sec && r->agg_lat && r->agg_svc && r->win_tmp && r->targets && r->workers;
+    r->class_users = calloc(sc->nclasses * 3, sizeof(int));
+    r->class_peak = r->class_users ? r->class_users + sc->nclasses : NULL;
+    r->class_tmp = r->class_users ? r->class_users + 2 * sc->nclasses : NULL;
+    int ok = r->total && r->sec && r->agg_lat && r->agg_svc && r->win_tmp && r->targets &&
+             r->workers && r->class_users;
     for (size_t i = 0; ok && i < LG_RING; i++) ok = second_init(&r->ring[i], r->nentries) == 0;
     for (int j = 0; ok && j < r->nworkers; j++) {
         lg_worker_cfg cfg = {.id = j,
@@ -572,6 +593,7 @@ void runner_free(runner *r)
     hist_free(r->agg_svc);
     hist_free(r->win_tmp);
     free(r->targets);
+    free(r->class_users);
     free(r->history);
     buf_free(&r->history_csv);
     pthread_mutex_destroy(&r->mu);
@@ -674,6 +696,7 @@ int runner_start(runner *r, const runner_start_params *p, char *err, size_t errl
     r->run_time_s = p->run_time_s;
     r->cur_users = 0;
     r->dispatched = -1;
+    memset(r->class_peak, 0, r->sc->nclasses * sizeof(int));
     r->t0_ns = r->stats_t0_ns = now_ns();
     r->stop_ns = 0;
     r->start_wall = (int64_t)time(NULL);

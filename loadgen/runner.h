@@ -145,11 +145,15 @@ typedef struct runner_snapshot {
     runner_entry *entries;
     runner_entry total; /* the Aggregated row */
     size_t nerrors;
-    runner_error *errors; /* sorted by occurrences, descending */
-    double fail_ratio;    /* failures / requests of the aggregate, 0..1 */
-    uint64_t dropped;     /* open model: arrivals never sent (run ended first) */
-    int cpu_warning;      /* 1 once a worker thread ran above 90 % CPU */
-    double cpu_percent;   /* busiest worker thread's CPU over the last second */
+    runner_error *errors;     /* sorted by occurrences, descending */
+    double fail_ratio;        /* failures / requests of the aggregate, 0..1 */
+    uint64_t dropped;         /* open model: arrivals never sent (run ended first) */
+    int cpu_warning;          /* 1 once a worker thread ran above 90 % CPU */
+    double cpu_percent;       /* busiest worker thread's CPU over the last second */
+    size_t nclasses;          /* closed model, per user class (scenario order): */
+    int *class_users;         /* users running now */
+    int *class_peak;          /* the most users seen at once since the start */
+    const char **class_names; /* borrowed from the scenario (it outlives the runner) */
 } runner_snapshot;
 
 /* Takes a consistent snapshot (fresh up to the last 1 s merge). NULL on OOM. */

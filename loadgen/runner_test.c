@@ -252,3 +252,49 @@ Test(runner, bad_start_parameters_are_refused)
     runner_free(r);
     scenario_free(sc);
 }
+
+/* fixed_count end to end: the workers really run the split users per class,
+ * the snapshot and the JSON summary show them, a tag filter removed /gone. */
+Test(runner, fixed_count_classes_run_exactly_their_users)
+{
+    tserver *s = tserver_start();
+    const char *text = "[user F]\nfixed_count = 2\nweight = 50\nwait_time = constant(0.01)\n"
+                       "[task]\npath = /f\n"
+                       "[user W]\nweight = 1\nwait_time = constant(0.01)\n"
+                       "[task]\npath = /w\n[task]\npath = /gone\ntags = old\n"
+                       "[user V]\nweight = 3\nwait_time = constant(0.01)\n[task]\npath = /v\n";
+    char err[256], host[64];
+    scenario *sc = scenario_parse(text, strlen(text), "t.ini", err, sizeof(err));
+    cr_assert_not_null(sc, "%s", err);
+    const char *ex[] = {"old"};
+    scenario_options so = {.exclude_tags = ex, .nexclude_tags = 1};
+    cr_assert_eq(scenario_apply_options(sc, &so, NULL, err, sizeof(err)), 0, "%s", err);
+    runner_opts ro = {.threads = 2};
+    runner *r = runner_create(sc, &ro, err, sizeof(err));
+    cr_assert_not_null(r, "%s", err);
+    runner_start_params p = params(s, 6, 0, host);
+    cr_assert_eq(runner_start(r, &p, err, sizeof(err)), 0, "%s", err);
+    usleep(1500000);
+    runner_snapshot *snap = runner_snapshot_take(r);
+    cr_assert_eq(snap->nclasses, 3);
+    cr_assert_str_eq(snap->class_names[0], "F");
+    cr_assert_eq(snap->class_users[0], 2, "F is fixed at 2 whatever its weight");
+    cr_assert_eq(snap->class_users[1], 1, "W and V split the other 4 users 1:3");
+    cr_assert_eq(snap->class_users[2], 3);
+    cr_assert_eq(snap->user_count, 6);
+    for (size_t i = 0; i < snap->nentries; i++) cr_assert_str_neq(snap->entries[i].name, "/gone");
+    runner_snapshot_free(snap);
+    runner_stop(r);
+    cr_assert(runner_wait(r, 10000));
+    buf b = BUF_INIT;
+    cr_assert_eq(runner_json_summary(r, &b), 0);
+    cr_assert(strstr(b.data, "{\"name\":\"F\",\"weight\":50,\"fixed_count\":2,\"target_users\":2,"
+                             "\"users\":0,\"peak_users\":2}"),
+              "%s", b.data);
+    cr_assert(strstr(b.data, "\"name\":\"V\",\"weight\":3,\"fixed_count\":0,\"target_users\":3"),
+              "%s", b.data);
+    buf_free(&b);
+    runner_free(r);
+    scenario_free(sc);
+    tserver_stop(s);
+}

@@ -163,6 +163,14 @@ int webui_render_stats_json(const runner_snapshot *s, buf *out)
     rc |= buf_puts(out, "},");
     rc |= jstr_key(out, "state", runner_state_name(s->state));
     rc |= jkey(out, "user_count", s->user_count);
+    /* Locust's runner.user_classes_count: users per class now */
+    rc |= buf_puts(out, "\"user_classes_count\":{");
+    for (size_t k = 0; k < s->nclasses; k++) {
+        const char *n = s->class_names[k];
+        rc |= buf_json_str(out, n, strlen(n)) | buf_printf(out, ":%d,", s->class_users[k]);
+    }
+    trim_comma(out);
+    rc |= buf_puts(out, "},");
     rc |= jkey(out, "target_users", s->target_users);
     rc |= jkey(out, "spawn_rate", s->spawn_rate);
     rc |= jstr_key(out, "host", s->host);

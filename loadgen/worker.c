@@ -539,6 +539,7 @@ static void on_async(ev_loop *loop, void *data)
         w->wall_prev = now;
         w->info.users = w->users;
         w->info.inflight = w->inflight;
+        memcpy(w->info_have, w->have, w->nclasses * sizeof(int));
         w->flush_done = w->flush_req;
         pthread_cond_broadcast(&w->cv);
         pthread_mutex_unlock(&w->mu);
@@ -567,6 +568,7 @@ lg_worker *lg_worker_create(const lg_worker_cfg *cfg)
     pthread_cond_init(&w->cv, NULL);
     w->want = calloc(w->nclasses, sizeof(int));
     w->have = calloc(w->nclasses, sizeof(int));
+    w->info_have = calloc(w->nclasses, sizeof(int));
     w->cmd_want = calloc(w->nclasses, sizeof(int));
     w->st = lg_stats_create(cfg->sc->nentries);
     w->outbox = lg_stats_create(cfg->sc->nentries);
@@ -574,8 +576,8 @@ lg_worker *lg_worker_create(const lg_worker_cfg *cfg)
     w->scratch = malloc(LG_SCRATCH);
     w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     w->sweep_at = ev_clock_ns() + SWEEP_NS;
-    if (!w->want || !w->have || !w->cmd_want || !w->st || !w->outbox || !w->loop || w->tfd < 0 ||
-        !w->scratch || ev_io_add(w->loop, w->tfd, EV_READ, on_timer, w) < 0 ||
+    if (!w->want || !w->have || !w->info_have || !w->cmd_want || !w->st || !w->outbox || !w->loop ||
+        w->tfd < 0 || !w->scratch || ev_io_add(w->loop, w->tfd, EV_READ, on_timer, w) < 0 ||
         ev_async_init(w->loop, on_async, w) < 0) {
         lg_worker_free(w);
         return NULL;
@@ -618,6 +620,7 @@ void lg_worker_free(lg_worker *w)
     free(w->scratch);
     free(w->want);
     free(w->have);
+    free(w->info_have);
     free(w->cmd_want);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
@@ -637,7 +640,8 @@ void lg_worker_command(lg_worker *w, const lg_cmd *cmd, size_t nclasses)
     ev_async_send(w->loop);
 }
 
-int lg_worker_collect(lg_worker *w, lg_stats *dst, lg_worker_info *info, int timeout_ms)
+int lg_worker_collect(lg_worker *w, lg_stats *dst, lg_worker_info *info, int *class_users,
+                      int timeout_ms)
 {
     struct timespec dl;
     clock_gettime(CLOCK_REALTIME, &dl);
@@ -659,6 +663,7 @@ int lg_worker_collect(lg_worker *w, lg_stats *dst, lg_worker_info *info, int tim
     lg_stats_add(dst, w->outbox);
     lg_stats_reset(w->outbox);
     if (info) *info = w->info;
+    for (size_t k = 0; class_users && k < w->nclasses; k++) class_users[k] += w->info_have[k];
     pthread_mutex_unlock(&w->mu);
     return ok ? 0 : -ETIMEDOUT;
 }

@@ -92,6 +92,7 @@ struct lg_worker {
     uint64_t flush_req, flush_done;
     lg_stats *outbox;
     lg_worker_info info;
+    int *info_have; /* have[] per class at the last hand-over */
 
     /* thread-local */
     lg_cmd cur;
