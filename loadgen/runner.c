@@ -371,7 +371,7 @@ static int collect(runner *r, int *users, int *inflight, double *cpu)
     *users = *inflight = 0;
     *cpu = 0;
     int late = 0;
-    memset(r->class_tmp, 0, r->sc->nclasses * sizeof(int));
+    memset(r->class_tmp, 0, r->sc->nclasses * 2 * sizeof(int));
     for (int j = 0; j < r->nworkers; j++) {
         lg_worker_info info = {0};
         if (lg_worker_collect(r->workers[j], r->sec, &info, r->class_tmp, 500)) late = 1;
@@ -458,10 +458,9 @@ static void collect_and_merge(runner *r, uint64_t now, uint64_t *next_merge)
     int late = collect(r, &users, &inflight, &cpu);
     pthread_mutex_lock(&r->mu);
     r->user_count = users;
-    for (size_t k = 0; k < r->sc->nclasses; k++) {
-        r->class_users[k] = r->class_tmp[k];
-        if (r->class_tmp[k] > r->class_peak[k]) r->class_peak[k] = r->class_tmp[k];
-    }
+    /* each worker's peak: their sum is the class's peak as users ramp up
+     * and stop (a retarget may move users between workers: then an upper bound) */
+    memcpy(r->class_users, r->class_tmp, r->sc->nclasses * 2 * sizeof(int));
     r->cpu = cpu;
     if (cpu > 0.9) r->cpu_warning = 1;
     if (r->reset_requested || r->spawn_done_reset) {
@@ -544,7 +543,7 @@ runner *runner_create(const scenario *sc, const runner_opts *opts, char *err, si
     r->win_tmp = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, 2);
     r->targets = calloc(sc->nclasses, sizeof(lg_target));
     r->workers = calloc((size_t)r->nworkers, sizeof(lg_worker *));
-    r->class_users = calloc(sc->nclasses * 3, sizeof(int));
+    r->class_users = calloc(sc->nclasses * 4, sizeof(int));
     r->class_peak = r->class_users ? r->class_users + sc->nclasses : NULL;
     r->class_tmp = r->class_users ? r->class_users + 2 * sc->nclasses : NULL;
     int ok = r->total && r->sec && r->agg_lat && r->agg_svc && r->win_tmp && r->targets &&

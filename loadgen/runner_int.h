@@ -52,8 +52,9 @@ struct runner {
     int64_t start_wall;
     int stop_requested, reset_requested, spawn_done_reset, abort_requested;
     int user_count; /* reported by the workers at the last merge */
-    /* per class (3 x nclasses ints in one block): users now, the most seen
-     * since the start (under mu), and the control thread's scratch */
+    /* per class (4 x nclasses ints in one block): users now and the most at
+     * once since the start (under mu), then the control thread's scratch
+     * (the same two, summed over the workers) */
     int *class_users, *class_peak, *class_tmp;
     double cpu;
     int cpu_warning;

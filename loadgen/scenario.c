@@ -671,7 +671,10 @@ static int finish(parser *p)
         if (assign_entries(p, c->on_start, c->non_start) || assign_entries(p, c->tasks, c->ntasks))
             return -1;
     }
-    if (wsum <= 0) return perr(p, "every user class has weight 0 and no fixed_count");
+    if (wsum <= 0) {
+        p->line = p->cls_line;
+        return perr(p, "every user class has weight 0 and no fixed_count");
+    }
     return 0;
 }
 

@@ -174,11 +174,11 @@ int scenario_apply_options(scenario *sc, const scenario_options *o, buf *notes, 
             const sc_class *c = &sc->classes[k];
             alive += class_survives(c, o) && (c->weight > 0 || c->fixed_count > 0);
         }
+        note_unused_tags(sc, o, notes);
         if (!alive) {
             no_task_error(o, err, errlen);
             return -ENOENT;
         }
-        note_unused_tags(sc, o, notes);
         size_t kept = 0;
         for (size_t k = 0; k < sc->nclasses; k++) {
             sc_class *c = &sc->classes[k];

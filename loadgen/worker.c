@@ -283,6 +283,7 @@ static void adjust_users(lg_worker *w, uint64_t now)
             spawn(w, (int)k, now);
             if (w->have[k] == before) break;
         }
+        if (w->have[k] > w->peak[k]) w->peak[k] = w->have[k];
         if (w->have[k] > w->want[k]) retire(w, (int)k, w->have[k] - w->want[k]);
     }
 }
@@ -472,6 +473,7 @@ static void apply(lg_worker *w, uint64_t now, uint64_t old_epoch, lg_phase old_p
         end_all(w);
         w->spawned = 0;
         w->next_k = 0;
+        memset(w->peak, 0, w->nclasses * sizeof(int));
         if (w->cur.targets) build_pre(w);
         if (w->cur.open_model) w->next_at = arrival_ns(w, 0);
     }
@@ -540,6 +542,7 @@ static void on_async(ev_loop *loop, void *data)
         w->info.users = w->users;
         w->info.inflight = w->inflight;
         memcpy(w->info_have, w->have, w->nclasses * sizeof(int));
+        memcpy(w->info_have + w->nclasses, w->peak, w->nclasses * sizeof(int));
         w->flush_done = w->flush_req;
         pthread_cond_broadcast(&w->cv);
         pthread_mutex_unlock(&w->mu);
@@ -568,7 +571,8 @@ lg_worker *lg_worker_create(const lg_worker_cfg *cfg)
     pthread_cond_init(&w->cv, NULL);
     w->want = calloc(w->nclasses, sizeof(int));
     w->have = calloc(w->nclasses, sizeof(int));
-    w->info_have = calloc(w->nclasses, sizeof(int));
+    w->info_have = calloc(w->nclasses * 2, sizeof(int));
+    w->peak = calloc(w->nclasses, sizeof(int));
     w->cmd_want = calloc(w->nclasses, sizeof(int));
     w->st = lg_stats_create(cfg->sc->nentries);
     w->outbox = lg_stats_create(cfg->sc->nentries);
@@ -576,8 +580,9 @@ lg_worker *lg_worker_create(const lg_worker_cfg *cfg)
     w->scratch = malloc(LG_SCRATCH);
     w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
     w->sweep_at = ev_clock_ns() + SWEEP_NS;
-    if (!w->want || !w->have || !w->info_have || !w->cmd_want || !w->st || !w->outbox || !w->loop ||
-        w->tfd < 0 || !w->scratch || ev_io_add(w->loop, w->tfd, EV_READ, on_timer, w) < 0 ||
+    if (!w->want || !w->have || !w->info_have || !w->peak || !w->cmd_want || !w->st || !w->outbox ||
+        !w->loop || w->tfd < 0 || !w->scratch ||
+        ev_io_add(w->loop, w->tfd, EV_READ, on_timer, w) < 0 ||
         ev_async_init(w->loop, on_async, w) < 0) {
         lg_worker_free(w);
         return NULL;
@@ -621,6 +626,7 @@ void lg_worker_free(lg_worker *w)
     free(w->want);
     free(w->have);
     free(w->info_have);
+    free(w->peak);
     free(w->cmd_want);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
@@ -663,7 +669,7 @@ int lg_worker_collect(lg_worker *w, lg_stats *dst, lg_worker_info *info, int *cl
     lg_stats_add(dst, w->outbox);
     lg_stats_reset(w->outbox);
     if (info) *info = w->info;
-    for (size_t k = 0; class_users && k < w->nclasses; k++) class_users[k] += w->info_have[k];
+    for (size_t k = 0; class_users && k < w->nclasses * 2; k++) class_users[k] += w->info_have[k];
     pthread_mutex_unlock(&w->mu);
     return ok ? 0 : -ETIMEDOUT;
 }

@@ -78,8 +78,9 @@ void lg_worker_command(lg_worker *w, const lg_cmd *cmd, size_t nclasses);
 /* Asks the worker to hand its stats over and waits for it (at most
  * timeout_ms); then adds them into dst under the mailbox lock. Returns 0, or
  * -ETIMEDOUT if the worker did not answer in time (its stats come next time).
- * class_users (one slot per class, may be NULL) gets this worker's users of
- * each class added, as of its last hand-over (closed model). */
+ * class_users (2 x nclasses slots, may be NULL) gets this worker's users of
+ * each class added, as of its last hand-over (closed model), then the most it
+ * ran of each at once since the test started. */
 int lg_worker_collect(lg_worker *w, lg_stats *dst, lg_worker_info *info, int *class_users,
                       int timeout_ms);
 

@@ -92,11 +92,12 @@ struct lg_worker {
     uint64_t flush_req, flush_done;
     lg_stats *outbox;
     lg_worker_info info;
-    int *info_have; /* have[] per class at the last hand-over */
+    int *info_have; /* have[], then peak[], per class at the last hand-over */
 
     /* thread-local */
     lg_cmd cur;
     int *want, *have;
+    int *peak; /* the most users of each class at once in this test (epoch) */
     lg_stats *st;
     lg_conn **conns;
     size_t nconns, capconns;
