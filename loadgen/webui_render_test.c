@@ -253,3 +253,24 @@ Test(webui_render, metrics_are_prometheus_text_with_escaped_labels)
     buf_free(&b);
     snap_free(s);
 }
+
+Test(webui_render, stats_json_counts_users_per_class_like_locust)
+{
+    runner_snapshot *s = snap(1, "x");
+    int users[4] = {2, 3, 2, 3};
+    const char *names[2] = {"Fixed", "We\"b"};
+    s->nclasses = 2;
+    s->class_users = users;
+    s->class_peak = users + 2;
+    s->class_names = names;
+    buf b = BUF_INIT;
+    cr_assert_eq(webui_render_stats_json(s, &b), 0);
+    cr_assert(strstr(b.data, "\"user_classes_count\":{\"Fixed\":2,\"We\\\"b\":3}"), "%s", b.data);
+    json_doc d = parse_ok(&b);
+    json_doc_free(&d);
+    buf_free(&b);
+    s->nclasses = 0; /* the arrays above are the test's */
+    s->class_users = NULL;
+    s->class_names = NULL;
+    snap_free(s);
+}
