@@ -387,6 +387,21 @@ static int run_headless(runner *r, const cli_opts *o, const runner_start_params 
     return 0;
 }
 
+/* With several classes (closed model), says how -u is split over them. */
+static void print_class_split(const cli_opts *o, const scenario *sc)
+{
+    size_t nc = scenario_class_count(sc);
+    int *per = nc > 1 && o->rate <= 0 && !o->nstages ? calloc(nc, sizeof(int)) : NULL;
+    if (!per) return;
+    scenario_split_users(sc, o->users, per);
+    fprintf(stderr, "aiload: users per class at -u %d:", o->users);
+    for (size_t k = 0; k < nc; k++)
+        fprintf(stderr, "%s %s %d%s", k ? "," : "", scenario_class_name(sc, k), per[k],
+                scenario_class_fixed_count(sc, k) ? " (fixed_count)" : "");
+    fputc('\n', stderr);
+    free(per);
+}
+
 /* Every user holds a socket: raise the soft fd limit to the hard one. */
 static void raise_fd_limit(void)
 {
@@ -434,6 +449,7 @@ int main(int argc, char **argv)
     scenario *sc = load_scenario(&o, err, sizeof(err));
     if (!sc) return 2;
     apply_defaults(&o);
+    print_class_split(&o, sc);
     raise_fd_limit();
 
     runner_opts ro = {.threads = o.threads,

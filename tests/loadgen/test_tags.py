@@ -103,6 +103,7 @@ def test_tags_select_rows_and_fixed_count_gets_exactly_its_users(aiserve, tmp_pa
                      "--threads", 2, "-T", "web", "fixed", "-E", "slow")
     assert r.returncode == 0, r.stderr
     assert "user class 'Other' has no task left after filtering by tags" in r.stderr
+    assert "users per class at -u 5: Web 3, Fixed 2 (fixed_count)" in r.stderr, r.stderr
     rows = {e["name"]: e["num_requests"] for e in js["entries"]}
     # only the selected tasks (and on_start, never filtered) got requests
     assert set(rows) == {"hello-web", "fixed-delay", "start"}, rows
