@@ -273,6 +273,7 @@ STR_SETTER(set_html, html)
 STR_SETTER(set_json, json)
 STR_SETTER(set_body_file, body_file)
 STR_SETTER(set_web_host, web_host)
+STR_SETTER(set_cacert, cacert)
 FLAG_SETTER(set_help, help)
 FLAG_SETTER(set_version, version)
 FLAG_SETTER(set_headless, headless)
@@ -281,6 +282,7 @@ FLAG_SETTER(set_full_history, csv_full_history)
 FLAG_SETTER(set_only_summary, only_summary)
 FLAG_SETTER(set_reset_stats, reset_stats)
 FLAG_SETTER(set_equal_weights, equal_weights)
+FLAG_SETTER(set_insecure, insecure)
 
 /* One -T/-E value: a tag or a comma list of them, no control bytes. */
 static int tag_value_ok(const char *v)
@@ -409,7 +411,9 @@ static const opt opts[] = {
     {"-r", "--spawn-rate", 1, set_spawn_rate, "users started per second"},
     {"-t", "--run-time", 1, set_run_time, "stop after this long (30s, 5m, 1h30m)"},
     {"-d", "--duration", 1, set_run_time, "quick mode: same as --run-time"},
-    {"-H", "--host", 1, set_host, "target, http://host[:port]"},
+    {"-H", "--host", 1, set_host, "target, http[s]://host[:port]"},
+    {"-k", "--insecure", 0, set_insecure, "https: do not verify the server's certificate"},
+    {NULL, "--cacert", 1, set_cacert, "https: also trust the CAs in this PEM file"},
     {NULL, "--csv", 1, set_csv,
      "write PREFIX_stats.csv, _stats_history.csv, _failures.csv, "
      "_exceptions.csv"},

@@ -76,6 +76,8 @@ typedef struct cli_opts {
     const char *exclude_tags[CLI_MAX_LIST];
     size_t nexclude_tags;
     int equal_weights;
+    int insecure;       /* -k/--insecure: no TLS certificate check */
+    const char *cacert; /* --cacert FILE: extra trusted CAs for https */
 } cli_opts;
 
 /* Parses argv into o (strings point into argv). Returns 0, or -1 with a

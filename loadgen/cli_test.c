@@ -158,7 +158,7 @@ Test(cli, thresholds_evaluate_against_a_snapshot)
     cr_assert_not(cli_threshold_check(&t, &s, &v));
 }
 
-Test(url, parses_host_port_path_and_refuses_https)
+Test(url, parses_host_port_path_and_refuses_other_schemes)
 {
     lg_url u;
     char err[256];
@@ -173,8 +173,47 @@ Test(url, parses_host_port_path_and_refuses_https)
     cr_assert_str_eq(u.path, "/a?b=1");
     cr_assert_eq(lg_url_parse("http://h?x=1", &u, err, sizeof(err)), 0);
     cr_assert_str_eq(u.path, "/?x=1");
-    cr_assert_eq(lg_url_parse("https://h/", &u, err, sizeof(err)), -1);
+    cr_assert_eq(u.tls, 0);
+    cr_assert_eq(lg_url_parse("ftp://h/", &u, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "http:// or https://"), "%s", err);
     cr_assert_eq(lg_url_parse("http://h:99999/", &u, err, sizeof(err)), -1);
     cr_assert_eq(lg_url_parse("http://:80/", &u, err, sizeof(err)), -1);
     cr_assert_eq(lg_url_parse("http://h/a b", &u, err, sizeof(err)), -1);
+}
+
+Test(url, https_defaults_to_port_443_and_keeps_an_explicit_port)
+{
+    lg_url u;
+    char err[256];
+    cr_assert_eq(lg_url_parse("https://example.com/a?b", &u, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(u.tls, 1);
+    cr_assert_str_eq(u.host, "example.com");
+    cr_assert_str_eq(u.port, "443");
+    cr_assert_str_eq(u.authority, "example.com");
+    cr_assert_str_eq(u.path, "/a?b");
+    cr_assert_eq(lg_url_parse("HTTPS://[::1]:8443", &u, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(u.tls, 1);
+    cr_assert_str_eq(u.host, "::1");
+    cr_assert_str_eq(u.port, "8443");
+    cr_assert_str_eq(u.authority, "[::1]:8443");
+    cr_assert_eq(lg_url_parse("https://h:0/", &u, err, sizeof(err)), -1);
+    cr_assert_eq(lg_url_parse("https:///", &u, err, sizeof(err)), -1);
+    cr_assert_eq(lg_url_parse("https//h/", &u, err, sizeof(err)), -1);
+}
+
+Test(cli, insecure_and_cacert_flags_are_parsed)
+{
+    cli_opts o;
+    char err[256];
+    char *a1[] = {"aiload", "https://h/", "-k", "--cacert", "ca.pem", NULL};
+    cr_assert_eq(cli_parse(5, a1, &o, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(o.insecure, 1);
+    cr_assert_str_eq(o.cacert, "ca.pem");
+    char *a2[] = {"aiload", "https://h/", "--insecure", "--cacert=x.pem", NULL};
+    cr_assert_eq(cli_parse(4, a2, &o, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(o.insecure, 1);
+    cr_assert_str_eq(o.cacert, "x.pem");
+    char *a3[] = {"aiload", "https://h/", "--cacert", NULL};
+    cr_assert_eq(cli_parse(3, a3, &o, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "--cacert"), "%s", err);
 }

@@ -8,6 +8,14 @@
  *
  * Every request that conn_begin() starts ends in exactly one record (success
  * or classified failure), so requests sent = requests recorded.
+ *
+ * https: after the TCP connect comes the TLS handshake (CS_HANDSHAKE), then
+ * the same states as plain http; reads and writes go through loadgen/tls.h
+ * when c->ssl is set, which is the only test the plain path pays. Connect and
+ * handshake are one step: both count in the request's response time, under
+ * the connect timeout. OpenSSL may hold received bytes that epoll cannot
+ * report; then EV_WRITE is watched for one wake-up (tls_kick), since the
+ * socket is writable at once.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,10 +43,55 @@ void conn_close(lg_worker *w, lg_conn *c)
 {
     if (c->fd >= 0) {
         ev_io_del(w->loop, c->fd);
+        lg_tls_conn_free(c->ssl);
+        c->ssl = NULL;
+        c->tls_kick = 0;
         close(c->fd);
         c->fd = -1;
     }
     c->reused = 0;
+}
+
+void conn_end_user(lg_worker *w, lg_conn *c)
+{
+    conn_close(w, c);
+    lg_tls_session_free(c->sess);
+    c->sess = NULL;
+}
+
+/* ---- https: the TLS side of the I/O (c->ssl set) ---- */
+
+static ssize_t tls_read(lg_worker *w, lg_conn *c, char *dst, size_t cap)
+{
+    unsigned want = 0;
+    if (c->tls_kick) {
+        c->tls_kick = 0;
+        ev_io_mod(w->loop, c->fd, c->state == CS_WRITING ? EV_READ | EV_WRITE : EV_READ);
+    }
+    ssize_t n = lg_tls_read(c->ssl, dst, cap, &want, &c->tls_code);
+    int err = errno;
+    if ((n > 0 && lg_tls_pending(c->ssl)) || (n < 0 && err == EAGAIN && want == EV_WRITE)) {
+        c->tls_kick = 1;
+        ev_io_mod(w->loop, c->fd, EV_READ | EV_WRITE);
+    }
+    errno = err;
+    return n;
+}
+
+static ssize_t tls_writev(lg_conn *c)
+{
+    unsigned want = 0;
+    c->tls_kick = 0; /* the write path sets the watched events itself */
+    return lg_tls_writev(c->ssl, c->iov, c->iovcnt, &want, &c->tls_code);
+}
+
+/* A failed read or write: a TLS error (EPROTO from tls.h) or kind. */
+static void fail_io(lg_worker *w, lg_conn *c, int kind, int err, uint64_t now)
+{
+    if (err == EPROTO && c->ssl)
+        conn_fail(w, c, LG_ERR_TLS, c->tls_code, now);
+    else
+        conn_fail(w, c, kind, err, now);
 }
 
 static int needs_length(const char *method)
@@ -141,6 +194,33 @@ static void set_iov(lg_worker *w, lg_conn *c)
 static void on_io(ev_loop *loop, int fd, unsigned events, void *data);
 
 static void start_write(lg_worker *w, lg_conn *c, uint64_t now);
+
+static void tls_handshake(lg_worker *w, lg_conn *c, uint64_t now)
+{
+    unsigned want = 0;
+    int code = 0;
+    int rc = lg_tls_handshake(c->ssl, &want, &code);
+    if (rc > 0)
+        start_write(w, c, now);
+    else if (rc == 0)
+        ev_io_mod(w->loop, c->fd, want);
+    else
+        conn_fail(w, c, LG_ERR_TLS, code, now);
+}
+
+/* The TCP connect is done: start the handshake. The connect deadline still
+ * runs (see the top of this file). */
+static void tls_start(lg_worker *w, lg_conn *c, uint64_t now)
+{
+    const lg_target *t = target_of(w, c);
+    c->ssl = lg_tls_conn_new(t->tls, c->fd, t->tls_host, &c->sess);
+    if (!c->ssl) {
+        conn_fail(w, c, LG_ERR_CONNECT, ENOMEM, now);
+        return;
+    }
+    c->state = CS_HANDSHAKE;
+    tls_handshake(w, c, now);
+}
 static void on_read(lg_worker *w, lg_conn *c, uint64_t now);
 
 static int connect_errkind(int err)
@@ -229,7 +309,7 @@ static int maybe_retry(lg_worker *w, lg_conn *c, uint64_t now)
 static void continue_write(lg_worker *w, lg_conn *c, uint64_t now)
 {
     for (;;) {
-        ssize_t n = writev(c->fd, c->iov, c->iovcnt);
+        ssize_t n = c->ssl ? tls_writev(c) : writev(c->fd, c->iov, c->iovcnt);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN) {
@@ -238,8 +318,8 @@ static void continue_write(lg_worker *w, lg_conn *c, uint64_t now)
             }
             int err = errno;
             if (maybe_retry(w, c, now)) return;
-            conn_fail(w, c, err == EPIPE || err == ECONNRESET ? LG_ERR_RESET : LG_ERR_CONNECT, err,
-                      now);
+            fail_io(w, c, err == EPIPE || err == ECONNRESET ? LG_ERR_RESET : LG_ERR_CONNECT, err,
+                    now);
             return;
         }
         size_t left = (size_t)n;
@@ -442,7 +522,7 @@ static void on_read(lg_worker *w, lg_conn *c, uint64_t now)
     int pending = c->rlen > 0;
     char *dst = pending ? c->rbuf + c->rlen : w->scratch;
     size_t cap = pending ? LG_HEAD_MAX - c->rlen : LG_SCRATCH;
-    ssize_t n = read(c->fd, dst, cap);
+    ssize_t n = c->ssl ? tls_read(w, c, dst, cap) : read(c->fd, dst, cap);
     if (n > 0) {
         if (pending) {
             c->rlen += (size_t)n;
@@ -460,7 +540,7 @@ static void on_read(lg_worker *w, lg_conn *c, uint64_t now)
         return;
     }
     if (maybe_retry(w, c, now)) return;
-    conn_fail(w, c, err == ECONNRESET ? LG_ERR_RESET : LG_ERR_CLOSED, err, now);
+    fail_io(w, c, err == ECONNRESET ? LG_ERR_RESET : LG_ERR_CLOSED, err, now);
 }
 
 static void on_io(ev_loop *loop, int fd, unsigned events, void *data)
@@ -480,9 +560,13 @@ static void on_io(ev_loop *loop, int fd, unsigned events, void *data)
             conn_fail(w, c, connect_errkind(err), err, now);
             return;
         }
-        start_write(w, c, now);
+        if (target_of(w, c)->tls)
+            tls_start(w, c, now);
+        else
+            start_write(w, c, now);
         return;
     }
+    case CS_HANDSHAKE: tls_handshake(w, c, now); return;
     case CS_WRITING:
         if (events & EV_WRITE)
             continue_write(w, c, now);
@@ -493,7 +577,7 @@ static void on_io(ev_loop *loop, int fd, unsigned events, void *data)
     default: {
         /* idle keep-alive socket: the server closed it, or sent junk */
         char tmp[256];
-        ssize_t n = read(c->fd, tmp, sizeof(tmp));
+        ssize_t n = c->ssl ? tls_read(w, c, tmp, sizeof(tmp)) : read(c->fd, tmp, sizeof(tmp));
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
         conn_close(w, c);
         return;
@@ -507,6 +591,7 @@ void conn_sweep(lg_worker *w, uint64_t now)
     for (size_t i = 0; i < w->nconns; i++) {
         lg_conn *c = w->conns[i];
         if (!c || c->state < CS_CONNECTING || now < c->deadline) continue;
-        conn_fail(w, c, LG_ERR_TIMEOUT, c->state != CS_CONNECTING, now);
+        int code = c->state == CS_CONNECTING ? 0 : c->state == CS_HANDSHAKE ? 2 : 1;
+        conn_fail(w, c, LG_ERR_TIMEOUT, code, now);
     }
 }

@@ -458,7 +458,9 @@ int main(int argc, char **argv)
                       .stop_timeout_s = o.stop_timeout_s,
                       .reset_stats = o.reset_stats,
                       .full_history = o.csv_full_history,
-                      .seed = o.seed};
+                      .seed = o.seed,
+                      .tls_insecure = o.insecure,
+                      .tls_cacert = o.cacert};
     runner *r = runner_create(sc, &ro, err, sizeof(err));
     if (!r) {
         fprintf(stderr, "aiload: %s\n", err);

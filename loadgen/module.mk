@@ -1,5 +1,6 @@
 # loadgen: the aiload load tester.
-loadgen_PKGS :=
+# openssl: https:// targets (loadgen/tls.c)
+loadgen_PKGS := openssl
 loadgen_LDLIBS :=
 loadgen_DEPS := lib
 loadgen_PROG := aiload

@@ -514,6 +514,14 @@ static void *control_main(void *arg)
 
 /* ---- public control API ---- */
 
+/* The run's TLS context, made once; the workers then share it read-only. */
+static int tls_context(runner *r, char *err, size_t errlen)
+{
+    if (r->tls) return 0;
+    lg_tls_opts o = {.insecure = r->opts.tls_insecure, .cacert = r->opts.tls_cacert};
+    return lg_tls_create(&o, &r->tls, err, errlen);
+}
+
 runner *runner_create(const scenario *sc, const runner_opts *opts, char *err, size_t errlen)
 {
     runner *r = calloc(1, sizeof(*r));
@@ -548,6 +556,11 @@ runner *runner_create(const scenario *sc, const runner_opts *opts, char *err, si
     r->class_tmp = r->class_users ? r->class_users + 2 * sc->nclasses : NULL;
     int ok = r->total && r->sec && r->agg_lat && r->agg_svc && r->win_tmp && r->targets &&
              r->workers && r->class_users;
+    if (ok && r->opts.tls_cacert && tls_context(r, err, errlen)) {
+        runner_free(r);
+        return NULL;
+    }
+    r->opts.tls_cacert = NULL; /* read; the caller's string is not kept */
     for (size_t i = 0; ok && i < LG_RING; i++) ok = second_init(&r->ring[i], r->nentries) == 0;
     for (int j = 0; ok && j < r->nworkers; j++) {
         lg_worker_cfg cfg = {.id = j,
@@ -585,6 +598,7 @@ void runner_free(runner *r)
     }
     for (int j = 0; r->workers && j < r->nworkers; j++) lg_worker_free(r->workers[j]);
     free(r->workers);
+    lg_tls_free(r->tls); /* after the workers: their connections use it */
     for (size_t i = 0; i < LG_RING; i++) second_free(&r->ring[i], r->nentries);
     lg_stats_free(r->total);
     lg_stats_free(r->sec);
@@ -600,10 +614,16 @@ void runner_free(runner *r)
     free(r);
 }
 
-static int resolve(const char *host, lg_target *t, char *err, size_t errlen)
+static int resolve(runner *r, const char *host, lg_target *t, char *err, size_t errlen)
 {
     lg_url u;
     if (lg_url_parse(host, &u, err, errlen)) return -EINVAL;
+    t->tls = NULL;
+    if (u.tls) {
+        if (tls_context(r, err, errlen)) return -EINVAL;
+        t->tls = r->tls;
+        snprintf(t->tls_host, sizeof(t->tls_host), "%s", u.host);
+    }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     int rc = getaddrinfo(u.host, u.port, &hints, &res);
     if (rc || !res) {
@@ -651,7 +671,7 @@ static int resolve_targets(runner *r, const runner_start_params *p, const char *
             snprintf(err, errlen, "no host: give -H/--host or set host in the scenario");
             return -EINVAL;
         }
-        if (resolve(h, &r->targets[k], err, errlen)) return -EINVAL;
+        if (resolve(r, h, &r->targets[k], err, errlen)) return -EINVAL;
     }
     return 0;
 }

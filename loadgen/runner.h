@@ -45,6 +45,8 @@ typedef struct runner_opts {
     int reset_stats;          /* 1: reset stats once spawning completes (--reset-stats) */
     int full_history;         /* 1: history keeps per-name rows too (--csv-full-history) */
     unsigned seed;            /* random seed for wait times and substitutions; 0: time */
+    int tls_insecure;         /* https: 1 skips certificate and host name checks (--insecure) */
+    const char *tls_cacert;   /* https: extra trusted CAs, PEM (--cacert); read by runner_create */
 } runner_opts;
 
 /* One stage of a ramping open model: the arrival rate goes linearly from the
@@ -58,7 +60,7 @@ typedef struct runner_stage {
 typedef struct runner_start_params {
     int users;         /* closed model: peak users; open model: max connections */
     double spawn_rate; /* users started per second (> 0) */
-    const char *host;  /* "http://host[:port]"; NULL: the scenario's host */
+    const char *host;  /* "http[s]://host[:port]"; NULL: the scenario's host */
     double run_time_s; /* 0: until runner_stop(); counted from start, ramp-up included */
     double rate;       /* > 0: open model, arrivals per second (constant or the start rate) */
     const runner_stage *stages; /* open model ramping stages, copied; may be NULL */

@@ -48,6 +48,8 @@ struct runner {
     double run_time_s;
     char host[256];
     lg_target *targets;
+    lg_tls *tls; /* https: one context per runner, made at the first https host (or at
+                    creation with a cacert), read-only once a worker has seen it */
     uint64_t t0_ns, stop_ns, last_tick_ns, stats_t0_ns;
     int64_t start_wall;
     int stop_requested, reset_requested, spawn_done_reset, abort_requested;

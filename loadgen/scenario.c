@@ -751,8 +751,8 @@ scenario *scenario_from_quick(const scenario_quick *q, char *err, size_t errlen)
     lg_url u;
     if (lg_url_parse(q->url, &u, err, errlen)) return NULL;
     buf text = BUF_INIT;
-    int rc = buf_printf(&text, "[settings]\nhost = http://%s\n[user quick]\n[task]\nmethod = %s\n",
-                        u.authority, q->method ? q->method : "GET");
+    int rc = buf_printf(&text, "[settings]\nhost = %s://%s\n[user quick]\n[task]\nmethod = %s\n",
+                        u.tls ? "https" : "http", u.authority, q->method ? q->method : "GET");
     /* The path goes in literally: quick mode does no substitutions. */
     buf path = BUF_INIT;
     for (const char *c = u.path; *c; c++)

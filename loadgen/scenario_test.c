@@ -141,8 +141,13 @@ Test(scenario, quick_mode_builds_one_literal_task)
     cr_assert_str_eq(scenario_host(sc), "http://127.0.0.1:81");
     scenario_free(sc);
     q.url = "https://x/";
+    sc = scenario_from_quick(&q, err, sizeof(err));
+    cr_assert_not_null(sc, "%s", err);
+    cr_assert_str_eq(scenario_host(sc), "https://x");
+    scenario_free(sc);
+    q.url = "ftp://x/";
     cr_assert_null(scenario_from_quick(&q, err, sizeof(err)));
-    cr_assert(strstr(err, "https"));
+    cr_assert(strstr(err, "https://"), "%s", err);
 }
 
 Test(scenario, task_tags_parse_space_or_comma_separated_without_duplicates)

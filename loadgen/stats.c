@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lib/http1.h"
+#include "loadgen/tls.h"
 
 lg_stats *lg_stats_create(size_t nentries)
 {
@@ -116,8 +117,9 @@ void lg_err_format(int kind, int code, char *out, size_t len)
         break;
     case LG_ERR_TIMEOUT:
         snprintf(out, len,
-                 code ? "ReadTimeout('response timed out')"
-                      : "ConnectTimeout('connect timed out')");
+                 code == 2 ? "ConnectTimeout('TLS handshake timed out')"
+                 : code    ? "ReadTimeout('response timed out')"
+                           : "ConnectTimeout('connect timed out')");
         break;
     case LG_ERR_RESET:
         snprintf(out, len, "ConnectionResetError(104, 'Connection reset by peer')");
@@ -144,6 +146,12 @@ void lg_err_format(int kind, int code, char *out, size_t len)
     case LG_ERR_ABORTED:
         snprintf(out, len, "StopTimeout('still in flight when the stop timeout expired')");
         break;
+    case LG_ERR_TLS: {
+        char why[256];
+        lg_tls_err_format(code, why, sizeof(why));
+        snprintf(out, len, "SSLError('%s')", why);
+        break;
+    }
     default: snprintf(out, len, "OtherError('too many distinct errors')"); break;
     }
 }

@@ -23,13 +23,14 @@
 typedef enum lg_err_kind {
     LG_ERR_REFUSED,  /* connect: ECONNREFUSED */
     LG_ERR_CONNECT,  /* connect: other errno (code = errno), or DNS */
-    LG_ERR_TIMEOUT,  /* code 0: connect timed out, 1: response timed out */
+    LG_ERR_TIMEOUT,  /* code 0: connect timed out, 1: response timed out, 2: TLS handshake */
     LG_ERR_RESET,    /* ECONNRESET / EPIPE while sending or reading */
     LG_ERR_CLOSED,   /* the server closed the connection before the response ended */
     LG_ERR_PROTOCOL, /* malformed response (code: 0 head, 1 chunked framing, 2 head too big) */
     LG_ERR_STATUS,   /* HTTP status (code = status) */
     LG_ERR_CHECK,    /* a failed check: code 1 body contains, else the unexpected status */
     LG_ERR_ABORTED,  /* still in flight when the stop timeout expired */
+    LG_ERR_TLS,      /* TLS handshake, certificate or record error (code: see loadgen/tls.h) */
     LG_ERR_OTHER,    /* the error table overflowed */
 } lg_err_kind;
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int fail(char *err, size_t errlen, const char *what, const char *s)
 {
@@ -14,10 +15,15 @@ static int fail(char *err, size_t errlen, const char *what, const char *s)
 int lg_url_parse(const char *s, lg_url *u, char *err, size_t errlen)
 {
     memset(u, 0, sizeof(*u));
-    if (!strncmp(s, "https://", 8))
-        return fail(err, errlen, "https is not supported (plain http:// only)", s);
-    if (strncmp(s, "http://", 7)) return fail(err, errlen, "URL must start with http://", s);
-    const char *p = s + 7;
+    const char *p;
+    if (!strncasecmp(s, "http://", 7)) {
+        p = s + 7;
+    } else if (!strncasecmp(s, "https://", 8)) {
+        p = s + 8;
+        u->tls = 1;
+    } else {
+        return fail(err, errlen, "URL must start with http:// or https://", s);
+    }
     const char *end = p + strcspn(p, "/?#");
     const char *host = p, *hend, *port = NULL;
     if (*p == '[') {
@@ -52,7 +58,7 @@ int lg_url_parse(const char *s, lg_url *u, char *err, size_t errlen)
         if (*e || v < 1 || v > 65535) return fail(err, errlen, "bad port in URL", s);
         snprintf(u->port, sizeof(u->port), "%ld", v);
     } else {
-        strcpy(u->port, "80");
+        strcpy(u->port, u->tls ? "443" : "80");
     }
     size_t alen = (size_t)(end - p);
     if (alen >= sizeof(u->authority)) return fail(err, errlen, "URL authority too long", s);

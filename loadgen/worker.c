@@ -131,13 +131,14 @@ static void free_conn(lg_conn *c)
     buf_free(&c->obody);
     buf_free(&c->body);
     free(c->rbuf);
+    lg_tls_session_free(c->sess);
     free(c);
 }
 
 /* Ends a user (or an open-model connection) for good. */
 static void user_end(lg_worker *w, lg_conn *c)
 {
-    conn_close(w, c);
+    conn_end_user(w, c);
     if (c->state == CS_FREE) return;
     if (!c->retiring && !w->cur.open_model && w->have[c->cls] > 0) w->have[c->cls]--;
     if (w->cur.open_model) w->open_conns--;

@@ -19,6 +19,7 @@
 #include "loadgen/runner.h"
 #include "loadgen/scenario_int.h"
 #include "loadgen/stats.h"
+#include "loadgen/tls.h"
 
 typedef struct lg_worker lg_worker;
 
@@ -27,6 +28,8 @@ typedef struct lg_target {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char authority[272]; /* Host header value */
+    const lg_tls *tls;   /* https: the run's context (owned by the runner); NULL: http */
+    char tls_host[256];  /* https: the name (or address) for SNI and the certificate check */
 } lg_target;
 
 #define LG_MAX_STAGES 64

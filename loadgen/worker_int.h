@@ -23,6 +23,7 @@ typedef enum conn_state {
     CS_FREE,       /* slot unused */
     CS_IDLE,       /* between requests (thinking, or waiting for an arrival) */
     CS_CONNECTING, /* request pending, TCP connect in progress */
+    CS_HANDSHAKE,  /* request pending, TLS handshake in progress */
     CS_WRITING,    /* request partly written */
     CS_READING,    /* request written, response not complete */
 } conn_state;
@@ -50,7 +51,7 @@ typedef struct lg_conn {
     size_t on_start_next, seq_next;
     uint64_t pace_next; /* constant_pacing: intended start of the next task */
 
-    /* the request in flight */
+    /* the request in flight (fields from req on survive a new user in the slot) */
     const sc_request *req;
     const lg_pre *pre;
     uint64_t t_intended, t_start, deadline; /* ns, CLOCK_MONOTONIC */
@@ -66,6 +67,14 @@ typedef struct lg_conn {
     uint64_t body_bytes;
     http1_chunked ch;
     buf body; /* kept only when req->contains */
+
+    /* https only: NULL / 0 on plain http. ssl belongs to the socket (freed by
+     * conn_close); sess to the user (kept across reconnects, freed when the
+     * user ends). */
+    struct ssl_st *ssl;
+    struct ssl_session_st *sess;
+    int tls_code; /* the last TLS error (LG_ERR_TLS code) */
+    int tls_kick; /* EV_WRITE is watched only to be woken again (see conn.c) */
 } lg_conn;
 
 typedef struct lg_wake {
@@ -122,6 +131,9 @@ struct lg_worker {
 void conn_begin(lg_worker *w, lg_conn *c, const sc_request *r, const lg_pre *pre, uint64_t intended,
                 uint64_t now);
 void conn_close(lg_worker *w, lg_conn *c);
+/* conn_close, and forgets the user's TLS session: the slot's next user is a
+ * new client. */
+void conn_end_user(lg_worker *w, lg_conn *c);
 void conn_fail(lg_worker *w, lg_conn *c, int kind, int code, uint64_t now);
 void conn_sweep(lg_worker *w, uint64_t now);
 int conn_build_pre(const sc_request *r, const lg_target *t, lg_pre *out);
