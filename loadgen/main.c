@@ -24,6 +24,7 @@
 #include "loadgen/report.h"
 #include "loadgen/runner.h"
 #include "loadgen/scenario.h"
+#include "loadgen/tls.h"
 #include "loadgen/webui.h"
 
 /* Signal flag of the process model (the only mutable global). */
@@ -412,6 +413,17 @@ static void raise_fd_limit(void)
     }
 }
 
+/* A --cacert that cannot be used is a bad command line (exit 2), reported
+ * before any load starts (the runner loads it again for the run). */
+static int check_cacert(const char *path, char *err, size_t errlen)
+{
+    lg_tls *t;
+    lg_tls_opts to = {.cacert = path};
+    if (lg_tls_create(&to, &t, err, errlen)) return -1;
+    lg_tls_free(t);
+    return 0;
+}
+
 /* Defaults that depend on the mode (quick or scenario, closed or open). */
 static void apply_defaults(cli_opts *o)
 {
@@ -448,6 +460,11 @@ int main(int argc, char **argv)
     }
     scenario *sc = load_scenario(&o, err, sizeof(err));
     if (!sc) return 2;
+    if (o.cacert && check_cacert(o.cacert, err, sizeof(err))) {
+        fprintf(stderr, "aiload: %s\n", err);
+        scenario_free(sc);
+        return 2;
+    }
     apply_defaults(&o);
     print_class_split(&o, sc);
     raise_fd_limit();
