@@ -5,13 +5,16 @@ Locust's CPU includes its start-up (imports, about a second of CPU), which
 longer runs amortise; --duration 10 keeps it under ~10 %.
 
 Target: Debian's nginx, `return 200`, keep-alive, one worker, on 127.0.0.1.
+The https rows use the same nginx on a second port with TLS (a throw-away
+self-signed P-256 certificate made with the openssl CLI; TLS 1.3, keep-alive):
+aiload -k and wrk (which does not verify either), same threads/connections.
 Each generator runs with the same threads and connections/users for the same
 time, rounds interleaved (aiload, wrk, locust, then again). Per-core RPS =
 requests / CPU seconds (user + system) the generator process used, so a
 generator that cannot saturate nginx is not penalised for nginx's limits.
 
 Usage: bench/loadgen/run.py [--rounds 3] [--duration 10] [--connections 50]
-                            [--threads 1] [--no-locust] [--build DIR]
+                            [--threads 1] [--no-locust] [--no-https] [--build DIR]
 """
 import argparse
 import json
@@ -30,7 +33,27 @@ from benchlib import free_port, wait_port  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def start_nginx(tmp, port):
+def make_cert(tmp):
+    key, crt = os.path.join(tmp, "key.pem"), os.path.join(tmp, "cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt, "-days",
+                    "2", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=30)
+    return key, crt
+
+
+def start_nginx(tmp, port, tls_port=None):
+    tls = ""
+    if tls_port:
+        key, crt = make_cert(tmp)
+        tls = f"""
+    server {{
+        listen 127.0.0.1:{tls_port} ssl backlog=4096;
+        ssl_certificate {crt};
+        ssl_certificate_key {key};
+        location / {{ return 200 "ok\\n"; }}
+    }}"""
     conf = os.path.join(tmp, "nginx.conf")
     with open(conf, "w") as f:
         f.write(f"""worker_processes 1;
@@ -45,12 +68,14 @@ http {{
     server {{
         listen 127.0.0.1:{port} backlog=4096;
         location / {{ return 200 "ok\\n"; }}
-    }}
+    }}{tls}
 }}
 """)
     p = subprocess.Popen(["nginx", "-c", conf, "-p", tmp], start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
+    if tls_port:
+        wait_port(tls_port)
     return p
 
 
@@ -97,14 +122,17 @@ def bench_wrk(url, a, meter):
 def bench_aiload(url, a, meter, tmp):
     js = os.path.join(tmp, "aiload.json")
     meter.mark()
+    tls = ["-k"] if url.startswith("https:") else []
     out, rc = run_timed([os.path.join(a.build, "aiload"), url, "-c", str(a.connections), "-d",
-                         str(a.duration), "--threads", str(a.threads), "--json", js],
+                         str(a.duration), "--threads", str(a.threads), "--json", js, *tls],
                         a.duration + 30)
     cpu = meter.delta()
     if rc != 0:
         raise RuntimeError("aiload failed:\n" + out)
     with open(js) as f:
         j = json.load(f)
+    if j["failures"]:
+        raise RuntimeError(f"aiload: {j['failures']} failed requests: {j['errors'][:3]}")
     return j["requests"], j["duration_s"], cpu
 
 
@@ -142,19 +170,25 @@ def main():
     ap.add_argument("--connections", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-locust", action="store_true")
+    ap.add_argument("--no-https", action="store_true", help="leave out the https rows")
     ap.add_argument("--build", default=os.environ.get("AISERVE_BUILD", os.path.join(ROOT, "build")))
     a = ap.parse_args()
-    for tool in ("nginx", "wrk"):
+    for tool in ("nginx", "wrk") + (() if a.no_https else ("openssl",)):
         if not shutil.which(tool):
             sys.exit(f"bench/loadgen: {tool} is not installed (scripts/install-deps.sh)")
     tmp = tempfile.mkdtemp(prefix="aiload-bench-")
     port = free_port()
-    nginx = start_nginx(tmp, port)
+    tls_port = None if a.no_https else free_port()
+    nginx = start_nginx(tmp, port, tls_port)
     url = f"http://127.0.0.1:{port}/"
+    surl = f"https://127.0.0.1:{tls_port}/"
     meter = CpuMeter()
     res = {"aiload": [], "wrk": []}
     if not a.no_locust:
         res["locust"] = []
+    if tls_port:
+        res["aiload-tls"] = []
+        res["wrk-tls"] = []
     try:
         print(f"target: nginx return 200 on {url}; {a.threads} thread(s), {a.connections} "
               f"connections/users, {a.duration} s per run, {a.rounds} rounds", flush=True)
@@ -164,11 +198,15 @@ def main():
                     n, secs, cpu = bench_aiload(url, a, meter, tmp)
                 elif tool == "wrk":
                     n, secs, cpu = bench_wrk(url, a, meter)
+                elif tool == "aiload-tls":
+                    n, secs, cpu = bench_aiload(surl, a, meter, tmp)
+                elif tool == "wrk-tls":
+                    n, secs, cpu = bench_wrk(surl, a, meter)
                 else:
                     n, secs, cpu = bench_locust(url, a, meter, tmp)
                 rps, per_core = n / secs, n / cpu if cpu > 0 else 0.0
                 res[tool].append((rps, per_core, cpu / secs))
-                print(f"  round {rnd + 1} {tool:7s} {rps:10.0f} req/s  {cpu / secs:5.2f} cores  "
+                print(f"  round {rnd + 1} {tool:10s} {rps:10.0f} req/s  {cpu / secs:5.2f} cores  "
                       f"{per_core:10.0f} req/s per core", flush=True)
     finally:
         os.killpg(nginx.pid, signal.SIGTERM)
@@ -177,13 +215,17 @@ def main():
     med = {t: (statistics.median(r[0] for r in v), statistics.median(r[1] for r in v),
                statistics.median(r[2] for r in v)) for t, v in res.items()}
     print("\nmedians (per core = requests / generator CPU seconds)")
-    print(f"  {'tool':8s} {'req/s':>10s} {'cores':>6s} {'req/s/core':>11s} {'aiload ÷ tool':>14s}")
+    print(f"  {'tool':10s} {'req/s':>10s} {'cores':>6s} {'req/s/core':>11s} {'aiload ÷ tool':>14s}")
     for t, (rps, pc, cores) in med.items():
-        ratio = med["aiload"][1] / pc if pc else float("nan")
-        print(f"  {t:8s} {rps:10.0f} {cores:6.2f} {pc:11.0f} {ratio:13.2f}×")
+        ours = med["aiload-tls" if t.endswith("-tls") else "aiload"][1]
+        ratio = ours / pc if pc else float("nan")
+        print(f"  {t:10s} {rps:10.0f} {cores:6.2f} {pc:11.0f} {ratio:13.2f}×")
     print(f"aiload vs wrk per core: {med['aiload'][1] / med['wrk'][1]:.2f}×"
           + (f"; vs Locust FastHttpUser: {med['aiload'][1] / med['locust'][1]:.1f}×"
              if "locust" in med else ""))
+    if "wrk-tls" in med:
+        print(f"https: aiload vs wrk per core: {med['aiload-tls'][1] / med['wrk-tls'][1]:.2f}×; "
+              f"aiload https vs http per core: {med['aiload-tls'][1] / med['aiload'][1]:.2f}×")
 
 
 if __name__ == "__main__":
