@@ -52,6 +52,11 @@ class Nginx:
         self.wrong_key, self.wrong = make_cert(tmp_path, "wrong", "DNS:wrong.example")
         self.port, self.wrong_port, self.short_port = free_port(), free_port(), free_port()
         self.log = tmp_path / "access.log"
+        # 320 kB: many TLS records per response, more than one read buffer
+        (tmp_path / "big.txt").write_text("0123456789abcdef" * 20000 + "THE-END\n")
+        big = (f"location /big {{ alias {tmp_path}/big.txt; }} "
+               f"location /gz {{ gzip on; gzip_types *; gzip_min_length 0; "
+               f"alias {tmp_path}/big.txt; }}")
         v6 = localhost_is_v6_first()
 
         def server(port, key, crt, extra=""):
@@ -67,8 +72,11 @@ class Nginx:
         location / {{ return 200 "hello\\n"; }}
     }}"""
 
+        # a root master hands workers to "nobody", who cannot read tmp_path
+        user = "user root;" if os.geteuid() == 0 else ""
         conf = tmp_path / "nginx.conf"
         conf.write_text(f"""worker_processes 1;
+{user}
 daemon off;
 error_log {tmp_path}/error.log;
 pid {tmp_path}/nginx.pid;
@@ -77,7 +85,7 @@ http {{
     log_format t '$connection $connection_requests $ssl_session_reused $request_uri';
     access_log {self.log} t;
     keepalive_requests 100000;
-    {server(self.port, self.good_key, self.good)}
+    {server(self.port, self.good_key, self.good, big)}
     {server(self.wrong_port, self.wrong_key, self.wrong)}
     {server(self.short_port, self.good_key, self.good, "keepalive_requests 5;")}
 }}
@@ -129,6 +137,32 @@ def test_insecure_requests_succeed_over_few_keep_alive_connections(nginx, tmp_pa
     conns = {line[0] for line in log}
     assert len(conns) == 2, "each connection carries many requests"
     assert max(int(line[1]) for line in log) > 40
+
+
+def test_large_and_chunked_bodies_arrive_whole(nginx, tmp_path):
+    """A 320 kB body spans many TLS records and more than one read; its last
+    bytes are checked (expect_body), and a chunked gzip body is framed right."""
+    sc = tmp_path / "s.ini"
+    sc.write_text("""
+[user U]
+[task U]
+path = /big
+expect_body = THE-END
+[task U]
+path = /gz
+header = Accept-Encoding: gzip
+""")
+    r, js = run_json(tmp_path, "-f", sc, "--headless", "-u", 3, "-r", 100, "-t", 1, "-H",
+                     f"https://127.0.0.1:{nginx.port}", "-k", "--threads", 1)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = {e["name"]: e for e in js["entries"]}
+    assert got["/big"]["num_requests"] > 10
+    assert got["/big"]["avg_content_length"] == 320008
+    assert got["/gz"]["num_requests"] > 10
+    assert 0 < got["/gz"]["avg_content_length"] < 10000, "gzip made it small, chunked"
+    assert js["failures"] == 0, js["errors"]
+    uris = [line[3] for line in nginx.requests()]
+    assert uris.count("/big") == got["/big"]["num_requests"]
 
 
 def test_cacert_and_the_right_name_or_address_succeed(nginx, tmp_path):
