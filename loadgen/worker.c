@@ -360,12 +360,23 @@ static int pick_class(lg_worker *w, uint64_t *rng)
     return (int)sc->nclasses - 1;
 }
 
+/* An open-model connection serves arrivals of every class: one opened for a
+ * class of another host (or scheme) cannot carry this one. */
+static int same_target(const lg_worker *w, int a, int b)
+{
+    const lg_target *x = &w->cur.targets[a], *y = &w->cur.targets[b];
+    return x->tls == y->tls && x->addrlen == y->addrlen &&
+           !memcmp(&x->addr, &y->addr, x->addrlen) && !strcmp(x->authority, y->authority);
+}
+
 static void open_pump(lg_worker *w, uint64_t now)
 {
     while (may_send(w, w->next_at) && w->next_at <= now) {
         lg_conn *c = open_take(w);
         if (!c) return; /* all busy: the arrival waits, its clock already runs */
-        c->cls = pick_class(w, &c->rng);
+        int cls = pick_class(w, &c->rng);
+        if (c->fd >= 0 && cls != c->cls && !same_target(w, cls, c->cls)) conn_end_user(w, c);
+        c->cls = cls;
         size_t i;
         const sc_request *r = pick_task(&w->sc->classes[c->cls], c, &i);
         uint64_t intended = w->next_at;

@@ -44,7 +44,7 @@ class Nginx:
     """nginx with three TLS ports: good (cert for localhost and 127.0.0.1),
     wrong (cert for wrong.example), short (good cert, 5 requests per
     connection, so clients reconnect). The access log has one line per
-    request: connection serial, request number on it, session reused, URI."""
+    request: connection serial, request number on it, session reused, URI, port."""
 
     def __init__(self, procs, tmp_path):
         self.tmp = tmp_path
@@ -82,7 +82,7 @@ error_log {tmp_path}/error.log;
 pid {tmp_path}/nginx.pid;
 events {{ worker_connections 1024; }}
 http {{
-    log_format t '$connection $connection_requests $ssl_session_reused $request_uri';
+    log_format t '$connection $connection_requests $ssl_session_reused $request_uri $server_port';
     access_log {self.log} t;
     keepalive_requests 100000;
     {server(self.port, self.good_key, self.good, big)}
@@ -258,6 +258,30 @@ path = /b
     uris = [line[3] for line in nginx.requests()]
     assert got["/a"] == uris.count("/a") > 5
     assert got["/b"] == uris.count("/b") > 5
+
+
+def test_open_model_connections_follow_each_class_to_its_own_host(nginx, tmp_path):
+    """In the open model a connection serves arrivals of every class: a
+    request of a class with another host must not ride a connection opened
+    for the first one."""
+    sc = tmp_path / "s.ini"
+    sc.write_text(f"""
+[user A]
+host = https://127.0.0.1:{nginx.port}
+[task A]
+path = /a
+[user B]
+host = https://localhost:{nginx.wrong_port}
+[task B]
+path = /b
+""")
+    r, js = run_json(tmp_path, "-f", sc, "--headless", "-u", 2, "-t", 1, "--rate", 300, "-k",
+                     "--threads", 1)
+    assert r.returncode == 0, r.stdout + r.stderr
+    log = nginx.requests()
+    ports = {(line[3], line[4]) for line in log}
+    assert ports == {("/a", str(nginx.port)), ("/b", str(nginx.wrong_port))}, ports
+    assert js["requests"] == len(log) > 100
 
 
 def test_web_ui_host_field_takes_https(nginx, procs, tmp_path):
