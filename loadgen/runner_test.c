@@ -5,6 +5,7 @@
  * Runs under ASan/UBSan in make test, which covers worker.c and conn.c.
  */
 #include "loadgen/runner.h"
+#include "loadgen/runner_int.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
@@ -297,4 +298,44 @@ Test(runner, fixed_count_classes_run_exactly_their_users)
     runner_free(r);
     scenario_free(sc);
     tserver_stop(s);
+}
+
+Test(runner, an_unusable_cacert_fails_creation_with_its_name)
+{
+    scenario *sc = one_task("constant(0)");
+    char err[256] = "";
+    runner_opts ro = {.threads = 1, .tls_cacert = "/nonexistent/ca.pem"};
+    cr_assert_null(runner_create(sc, &ro, err, sizeof(err)));
+    cr_assert(strstr(err, "/nonexistent/ca.pem"), "%s", err);
+    scenario_free(sc);
+}
+
+Test(runner, an_https_host_resolves_with_a_tls_context_made_once)
+{
+    scenario *sc = one_task("constant(0)");
+    char err[256];
+    runner_opts ro = {.threads = 1, .tls_insecure = 1};
+    runner *r = runner_create(sc, &ro, err, sizeof(err));
+    cr_assert_not_null(r, "%s", err);
+    cr_assert_null(r->tls, "no context before an https host");
+    runner_start_params p = {.users = 1, .spawn_rate = 1, .host = "https://127.0.0.1:1"};
+    cr_assert_eq(runner_start(r, &p, err, sizeof(err)), 0, "%s", err);
+    lg_tls *made = r->tls;
+    cr_assert_not_null(made);
+    cr_assert_eq(r->targets[0].tls, made);
+    cr_assert_str_eq(r->targets[0].tls_host, "127.0.0.1");
+    cr_assert_str_eq(r->targets[0].authority, "127.0.0.1:1");
+    runner_stop(r);
+    cr_assert(runner_wait(r, 15000));
+    p.host = "https://localhost:1";
+    cr_assert_eq(runner_start(r, &p, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(r->tls, made, "the run's context is reused");
+    cr_assert_str_eq(r->targets[0].tls_host, "localhost");
+    runner_stop(r);
+    cr_assert(runner_wait(r, 15000));
+    p.host = "http://127.0.0.1:1";
+    cr_assert_eq(runner_start(r, &p, err, sizeof(err)), 0, "%s", err);
+    cr_assert_null(r->targets[0].tls, "plain http has no TLS");
+    runner_free(r);
+    scenario_free(sc);
 }

@@ -41,9 +41,9 @@ def localhost_is_v6_first():
 
 
 class Nginx:
-    """nginx with three TLS ports: good (cert for localhost and 127.0.0.1),
+    """nginx with four TLS ports: good (cert for localhost and 127.0.0.1),
     wrong (cert for wrong.example), short (good cert, 5 requests per
-    connection, so clients reconnect). The access log has one line per
+    connection, so clients reconnect) and short12 (the same, TLS 1.2 only). The access log has one line per
     request: connection serial, request number on it, session reused, URI, port."""
 
     def __init__(self, procs, tmp_path):
@@ -51,6 +51,7 @@ class Nginx:
         self.good_key, self.good = make_cert(tmp_path, "good", "DNS:localhost,IP:127.0.0.1")
         self.wrong_key, self.wrong = make_cert(tmp_path, "wrong", "DNS:wrong.example")
         self.port, self.wrong_port, self.short_port = free_port(), free_port(), free_port()
+        self.short12_port = free_port()
         self.log = tmp_path / "access.log"
         # 320 kB: many TLS records per response, more than one read buffer
         (tmp_path / "big.txt").write_text("0123456789abcdef" * 20000 + "THE-END\n")
@@ -88,12 +89,14 @@ http {{
     {server(self.port, self.good_key, self.good, big)}
     {server(self.wrong_port, self.wrong_key, self.wrong)}
     {server(self.short_port, self.good_key, self.good, "keepalive_requests 5;")}
+    {server(self.short12_port, self.good_key, self.good,
+            "keepalive_requests 5; ssl_protocols TLSv1.2;")}
 }}
 """)
         p = procs.start([NGINX, "-c", str(conf), "-p", str(tmp_path), "-e",
                          str(tmp_path / "error.log")],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for port in (self.port, self.wrong_port, self.short_port):
+        for port in (self.port, self.wrong_port, self.short_port, self.short12_port):
             wait_port(port, proc=p)
 
     def requests(self):
@@ -200,10 +203,13 @@ def test_a_certificate_for_another_name_fails(nginx, tmp_path):
     assert r.returncode == 0 and js["failures"] == 0, js["errors"]
 
 
-def test_reconnecting_users_resume_their_tls_session(nginx, tmp_path):
+@pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
+def test_reconnecting_users_resume_their_tls_session(nginx, tmp_path, version):
     """nginx closes each connection after 5 requests: users reconnect, and
-    nginx's $ssl_session_reused says the handshakes were resumed."""
-    r, js = run_json(tmp_path, f"https://127.0.0.1:{nginx.short_port}/", "--cacert", nginx.good,
+    nginx's $ssl_session_reused says the handshakes were resumed (a TLS 1.3
+    ticket, or a TLS 1.2 session ticket)."""
+    port = nginx.short_port if version == "TLSv1.3" else nginx.short12_port
+    r, js = run_json(tmp_path, f"https://127.0.0.1:{port}/", "--cacert", nginx.good,
                      "-c", 2, "-d", 1, "--threads", 1)
     assert r.returncode == 0, r.stdout + r.stderr
     assert js["failures"] == 0, js["errors"]
