@@ -87,6 +87,7 @@ typedef struct app_request {
     const char *body;
     size_t body_len;
     int body_complete;
+    int https;               /* the client used https (a front end said so over uwsgi) */
     const char *remote_addr; /* NUL-terminated, "127.0.0.1" */
     int remote_port;
     const char

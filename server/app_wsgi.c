@@ -419,6 +419,7 @@ static int wsgi_handle(app_request *r, void *data)
         .server_port = r->server_port,
         .content_length = r->content_length,
         .chunked = r->chunked,
+        .https = r->https,
     };
     PyGILState_STATE g = PyGILState_Ensure();
     wsgi_call_run(a->host->types, a->callable, &rq, 0, &a->host->flags, &io);

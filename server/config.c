@@ -20,7 +20,14 @@
 
 const cfg_option cfg_core_options[] = {
     {"http", "http-socket", CFG_LIST, NULL, 0, 0,
-     "address to serve HTTP on: [host]:port (repeatable); workers speak HTTP themselves"},
+     "address to serve HTTP on: [host]:port or a unix socket path (repeatable); workers speak "
+     "HTTP themselves"},
+    {"socket", "uwsgi-socket", CFG_LIST, NULL, 0, 0,
+     "address to serve the uwsgi protocol on, for nginx's uwsgi_pass: [host]:port or a unix "
+     "socket path (repeatable)"},
+    {"chmod-socket", NULL, CFG_STR, NULL, 0, 0,
+     "octal permissions of unix sockets, e.g. 660 (unset: as the umask leaves them)"},
+    {"vacuum", NULL, CFG_BOOL, "false", 0, 0, "remove unix socket files at exit"},
     {"master", NULL, CFG_BOOL, "true", 0, 0,
      "accepted for uWSGI compatibility: a master always supervises the workers"},
     {"processes", "workers", CFG_INT, "1", 1, 512, "number of worker processes"},

@@ -12,6 +12,8 @@
 #define _GNU_SOURCE
 #include "server/core.h"
 
+#include "lib/uwsgi.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -46,6 +48,7 @@ srv_conn *conn_new(srv_worker *w, int fd)
     c->state = CS_HEAD;
     c->rlen = c->last_len = c->head_len = 0;
     c->gone = 0;
+    c->linger = 0;
     c->in_req = 0;
     resp_reset(c);
     c->prev = NULL;
@@ -147,15 +150,50 @@ static void start_request(srv_conn *c)
     c->ar.thread_id = -1;
 }
 
+/* How long a closing connection may keep draining what its client sends. */
+#define LINGER_MS 2000
+
+/* After an error answer, or with a request body left unread, the client may
+ * still be sending; closing a socket with unread input makes the kernel reset
+ * the connection, and the client can lose the answer it has not read yet (a
+ * 413 or 431 it should see). So shut the write side and drop what arrives
+ * until the client closes or LINGER_MS pass, as nginx's lingering close does. */
+static void linger_close(srv_conn *c)
+{
+    if (c->failed || c->gone || shutdown(c->fd, SHUT_WR) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->state = CS_LINGER;
+    set_watch(c, EV_READ);
+    c->deadline_ms = ev_now_ms(c->w->loop) + LINGER_MS;
+}
+
+static void linger_read(srv_conn *c)
+{
+    char drop[16384];
+    for (int i = 0; i < 64; i++) { /* at most 1 MiB a wake-up: others get their turn */
+        ssize_t n = recv(c->fd, drop, sizeof(drop), 0);
+        if (n > 0) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        conn_close(c);
+        return;
+    }
+}
+
 /* After the response is out: keep-alive or close. Does not parse the next
  * pipelined request; conn_process() does. */
 static void after_response(srv_conn *c)
 {
     srv_worker *w = c->w;
     end_request(c, 1);
-    if (c->close_after || c->failed || c->gone || (c->has_body && !c->body_eof) || w->draining ||
+    int unread = c->linger || (c->has_body && !c->body_eof);
+    if (c->close_after || c->failed || c->gone || unread || w->draining ||
         w->srv->s.keepalive == 0) {
-        conn_close(c);
+        if (unread)
+            linger_close(c);
+        else
+            conn_close(c);
         return;
     }
     size_t rest = c->rlen - c->head_len;
@@ -193,6 +231,7 @@ void conn_error(srv_conn *c, int status, const char *msg)
     resp_reset(c);
     c->status = status;
     c->close_after = 1;
+    c->linger = 1;
     static const char ct[] = "text/plain; charset=utf-8";
     app_add_header(&c->ar, "Content-Type", 12, ct, sizeof(ct) - 1);
     app_write(&c->ar, msg, strlen(msg));
@@ -330,6 +369,7 @@ static void fill_view(srv_conn *c)
     r->protocol = c->req.minor_version ? "HTTP/1.1" : "HTTP/1.0";
     r->headers = c->hdrs;
     r->num_headers = c->req.num_headers;
+    r->https = c->https;
     r->remote_addr = c->remote;
     r->remote_port = c->remote_port;
     r->server_name = c->server_name;
@@ -365,7 +405,7 @@ static void begin_request(srv_conn *c)
         return;
     }
     c->ar.chunked = c->chunked;
-    if (c->w->draining) c->close_after = 1;
+    if (c->w->draining || c->uwsgi) c->close_after = 1;
     if (static_try(c)) return;
     const srv_route *rt = srv_route_find(c->w->srv, c->path_info.data, c->path_info.len);
     if (!rt) {
@@ -452,13 +492,46 @@ static void dispatch(srv_conn *c)
     conn_handler_done(c);
 }
 
+/* A uwsgi packet head into c->req and c->hdrs, as http1_parse_request would
+ * give it; the variables beyond the request line and headers go to c. */
+static int parse_uwsgi(srv_conn *c)
+{
+    uwsgi_vars v;
+    int r = uwsgi_parse_request(c->rbuf, c->rlen, &c->req, c->hdrs, SRV_MAX_HEADERS, &v);
+    if (r == HTTP1_INCOMPLETE && c->rlen >= UWSGI_HEAD_SIZE &&
+        (int64_t)(UWSGI_HEAD_SIZE + v.vars_size) > c->w->srv->s.buffer_size)
+        return HTTP1_TOO_MANY_HEADERS; /* refused before the rest arrives: 431 */
+    if (r < 0) return r;
+    if (v.remote_addr_len && v.remote_addr_len < sizeof(c->remote)) {
+        memcpy(c->remote, v.remote_addr, v.remote_addr_len);
+        c->remote[v.remote_addr_len] = 0;
+        c->remote_port = v.remote_port;
+    }
+    c->https = v.https;
+    if (!c->req.target) {
+        buf_reset(&c->utarget);
+        if (buf_append(&c->utarget, v.path_info, v.path_info_len) ||
+            (v.query_len &&
+             (buf_append(&c->utarget, "?", 1) || buf_append(&c->utarget, v.query, v.query_len))))
+            return HTTP1_BAD;
+        c->req.target = c->utarget.data;
+        c->req.target_len = c->utarget.len;
+    }
+    return r;
+}
+
 /* Parses and serves every complete request in rbuf. */
 static void conn_process(srv_conn *c)
 {
     const srv_settings *st = &c->w->srv->s;
     while (c->state == CS_HEAD && c->rlen > 0) {
-        int r =
-            http1_parse_request(c->rbuf, c->rlen, c->last_len, &c->req, c->hdrs, SRV_MAX_HEADERS);
+        int r = c->uwsgi ? parse_uwsgi(c)
+                         : http1_parse_request(c->rbuf, c->rlen, c->last_len, &c->req, c->hdrs,
+                                               SRV_MAX_HEADERS);
+        if (r == HTTP1_BAD && c->uwsgi && uwsgi_looks_like_http(c->rbuf, c->rlen))
+            return conn_error(c, 400,
+                              "HTTP sent to a uwsgi-protocol socket: use http-socket for HTTP "
+                              "clients, or nginx's uwsgi_pass for this one");
         if (r == HTTP1_INCOMPLETE) {
             if ((int64_t)c->rlen >= st->buffer_size)
                 return conn_error(c, 431, "request head too large");
@@ -508,6 +581,7 @@ void conn_on_io(ev_loop *loop, int fd, unsigned events, void *data)
         return;
     }
     if (c->state == CS_HEAD || c->state == CS_BODY) conn_read(c);
+    if (c->state == CS_LINGER) linger_read(c);
 }
 
 /* Resumes a connection after a completion from another thread. */
@@ -526,7 +600,7 @@ void conn_sweep(srv_worker *w, uint64_t now)
         if (w->draining && idle && now >= w->drain_idle_ms) {
             conn_close(c);
         } else if (c->deadline_ms && now >= c->deadline_ms) {
-            if (idle || c->state == CS_WRITE)
+            if (idle || c->state == CS_WRITE || c->state == CS_LINGER)
                 conn_close(c);
             else if (c->state == CS_HEAD || c->state == CS_BODY)
                 conn_error(c, 408, "request timeout");

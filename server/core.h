@@ -37,6 +37,11 @@
 #define SRV_NBUCKETS      16
 #define SRV_OUT_BUFFER    (64 * 1024)
 
+/* What a listen socket speaks: HTTP/1.x (`http`, `http-socket`) or the uwsgi
+ * protocol (`socket`, `uwsgi-socket`: nginx's uwsgi_pass, one request per
+ * connection, the response in HTTP form). */
+enum { SRV_PROTO_HTTP = 0, SRV_PROTO_UWSGI = 1 };
+
 /* ---- settings: the core options, typed ---- */
 
 typedef struct srv_static {
@@ -52,6 +57,8 @@ typedef struct srv_settings {
     int64_t max_requests, max_requests_delta, reload_on_rss_mb;
     int64_t buffer_size, limit_post, post_buffering;
     int disable_logging, log_json;
+    int chmod_socket; /* mode of unix sockets, -1: as the umask leaves it */
+    int vacuum;       /* unlink unix socket files at exit */
     const char *pidfile, *logto;
     const char *hello_route, *health_route, *metrics_route, *delay_route, *sleep_route;
     srv_static *statics;
@@ -139,7 +146,9 @@ typedef struct srv {
     srv_settings s;
     int listen_fds[SRV_MAX_LISTEN];
     char *listen_names[SRV_MAX_LISTEN];
-    int listen_ports[SRV_MAX_LISTEN];
+    int listen_ports[SRV_MAX_LISTEN]; /* 0 for unix sockets */
+    int listen_proto[SRV_MAX_LISTEN]; /* SRV_PROTO_* */
+    int listen_unix[SRV_MAX_LISTEN];  /* a unix socket: no TCP_INFO queue depth */
     int nlisten;
     srv_app apps[SRV_MAX_APPS];
     int napps;
@@ -154,6 +163,8 @@ typedef struct srv {
 /* srv.c: settings, sockets, apps, routes */
 int srv_init(srv *s, cfg *c, char *err, size_t errlen);
 int srv_bind(srv *s, char *err, size_t errlen);
+/* Removes the files of unix listen sockets (vacuum); the master, at exit. */
+void srv_unlink_sockets(srv *s);
 int srv_drop_privileges(srv *s, char *err, size_t errlen);
 /* Loads every configured app; worker_id 0 in the master. */
 int srv_load_apps(srv *s, int worker_id, char *err, size_t errlen);
@@ -178,6 +189,7 @@ enum conn_state {
     CS_BODY,     /* reading a body before dispatch */
     CS_HANDLER,  /* a handler holds it (loop call in progress, thread, or PENDING) */
     CS_WRITE,    /* the loop is writing the response */
+    CS_LINGER,   /* answered and shut for writing: dropping what the client still sends */
     CS_CLOSED,
 };
 
@@ -194,6 +206,9 @@ struct srv_conn {
     int remote_port;
     int server_port;
     int listen_idx;
+    int uwsgi;  /* accepted on a uwsgi-protocol socket: one request, then close */
+    int linger; /* answered with an error: the client may still be sending */
+    int https;  /* the front end said the client used https (uwsgi HTTPS var) */
     _Atomic int gone;
 
     /* input: rbuf = [head][unconsumed bytes] */
@@ -205,6 +220,7 @@ struct srv_conn {
     const srv_route *route;
     int metric;
     buf path_info;
+    buf utarget; /* uwsgi: PATH_INFO?QUERY_STRING when REQUEST_URI is absent */
     char server_name[256];
 
     /* request body */

@@ -120,13 +120,20 @@ int main(int argc, char **argv)
         if (s.s.pidfile) unlink(s.s.pidfile);
         return 1;
     }
-    for (int i = 0; i < s.nlisten; i++)
-        srv_log("aiserve %s: listening on http://%s (port %d)", AISERVE_VERSION, s.listen_names[i],
-                s.listen_ports[i]);
+    for (int i = 0; i < s.nlisten; i++) {
+        if (s.listen_unix[i])
+            srv_log("aiserve %s: listening on %s%s (unix socket)", AISERVE_VERSION,
+                    s.listen_proto[i] == SRV_PROTO_UWSGI ? "" : "http+unix:", s.listen_names[i]);
+        else
+            srv_log("aiserve %s: listening on %s%s (port %d)", AISERVE_VERSION,
+                    s.listen_proto[i] == SRV_PROTO_UWSGI ? "" : "http://", s.listen_names[i],
+                    s.listen_ports[i]);
+    }
     srv_log("master pid %d: %d worker(s) x %d thread(s)%s", (int)getpid(), s.s.processes,
             s.s.threads, s.s.lazy_apps ? ", lazy-apps" : "");
     int rc = master_run(&s);
     if (!s.s.lazy_apps) srv_free_apps(&s);
     if (s.s.pidfile) unlink(s.s.pidfile);
+    if (s.s.vacuum) srv_unlink_sockets(&s);
     return rc;
 }

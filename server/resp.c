@@ -114,7 +114,8 @@ static int build_head(srv_conn *c, int final, buf *b)
             if (c->app_clen >= 0 && final && !c->head_only &&
                 (uint64_t)c->app_clen != c->out_total + (uint64_t)c->send_left)
                 c->close_after = 1; /* the app lied: the framing is broken, do not reuse */
-        } else if (c->ar.minor_version == 1) {
+        } else if (c->ar.minor_version == 1 && !c->uwsgi) {
+            /* over uwsgi the front end reads the body to the close, unframed */
             buf_append(b, "Transfer-Encoding: chunked\r\n", 28);
             c->chunked_out = 1;
         } else {

@@ -14,10 +14,13 @@
 #include <netinet/tcp.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -151,16 +154,35 @@ int srv_init(srv *s, cfg *c, char *err, size_t errlen)
             return -1;
         }
     }
+    size_t nsock;
     cfg_list(c, "http", &n);
-    if (n == 0) {
-        snprintf(err, errlen, "no address to serve: set http = HOST:PORT (e.g. --http=:8000)");
+    cfg_list(c, "socket", &nsock);
+    if (n + nsock == 0) {
+        snprintf(err, errlen,
+                 "no address to serve: set http = HOST:PORT (e.g. --http=:8000) or "
+                 "socket = HOST:PORT|PATH for nginx's uwsgi_pass");
         return -1;
     }
-    if (n > SRV_MAX_LISTEN) {
-        snprintf(err, errlen, "%s: option 'http': at most %d addresses",
-                 cfg_where(c, "http", SRV_MAX_LISTEN), SRV_MAX_LISTEN);
+    if (n + nsock > SRV_MAX_LISTEN) {
+        snprintf(err, errlen, "%s: options 'http' and 'socket': at most %d addresses in all",
+                 n > SRV_MAX_LISTEN ? cfg_where(c, "http", SRV_MAX_LISTEN)
+                                    : cfg_where(c, "socket", SRV_MAX_LISTEN - n),
+                 SRV_MAX_LISTEN);
         return -1;
     }
+    const char *mode = cfg_str(c, "chmod-socket");
+    s->s.chmod_socket = -1;
+    if (mode) {
+        char *end;
+        long m = strtol(mode, &end, 8);
+        if (!*mode || *end || m < 0 || m > 07777) {
+            snprintf(err, errlen, "%s: option 'chmod-socket': '%s' is not an octal mode like 660",
+                     cfg_where(c, "chmod-socket", 0), mode);
+            return -1;
+        }
+        s->s.chmod_socket = (int)m;
+    }
+    s->s.vacuum = cfg_bool(c, "vacuum");
     return parse_statics(s, err, errlen);
 }
 
@@ -180,12 +202,16 @@ static int clamp_backlog(int want)
     return want;
 }
 
-static int bind_one(srv *s, const char *addr, const char *where, char *err, size_t errlen)
+/* Opens a TCP listen socket on HOST:PORT. Returns the fd, or -1 with err set. */
+static int listen_tcp(srv *s, const char *addr, const char *opt, const char *where, char *err,
+                      size_t errlen)
 {
     char host[256], port[16];
     const char *colon = strrchr(addr, ':');
     if (!colon || !colon[1] || (size_t)(colon - addr) >= sizeof(host) || strlen(colon + 1) > 5) {
-        snprintf(err, errlen, "%s: option 'http': '%s' is not HOST:PORT", where, addr);
+        snprintf(err, errlen,
+                 "%s: option '%s': '%s' is not HOST:PORT or a unix socket path (./name.sock)",
+                 where, opt, addr);
         return -1;
     }
     size_t hl = (size_t)(colon - addr);
@@ -202,7 +228,7 @@ static int bind_one(srv *s, const char *addr, const char *where, char *err, size
     struct addrinfo *res;
     int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
     if (rc) {
-        snprintf(err, errlen, "%s: option 'http': '%s': %s", where, addr, gai_strerror(rc));
+        snprintf(err, errlen, "%s: option '%s': '%s': %s", where, opt, addr, gai_strerror(rc));
         return -1;
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -218,51 +244,98 @@ static int bind_one(srv *s, const char *addr, const char *where, char *err, size
         }
     }
     freeaddrinfo(res);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: option 'http': cannot listen on '%s': %s", where, addr,
+    if (fd < 0)
+        snprintf(err, errlen, "%s: option '%s': cannot listen on '%s': %s", where, opt, addr,
                  strerror(errno));
+    return fd;
+}
+
+/* Opens a unix listen socket at path ('@name': Linux's abstract namespace). A
+ * socket file left by an earlier run is replaced; any other file is not. */
+static int listen_unix(srv *s, const char *path, const char *opt, const char *where, char *err,
+                       size_t errlen)
+{
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    size_t pl = strlen(path);
+    if (pl == 0 || pl >= sizeof(un.sun_path)) {
+        snprintf(err, errlen, "%s: option '%s': unix socket path '%s' is empty or too long", where,
+                 opt, path);
         return -1;
     }
+    memcpy(un.sun_path, path, pl);
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + pl);
+    if (path[0] == '@') {
+        un.sun_path[0] = 0;
+    } else {
+        struct stat st;
+        if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+            snprintf(err, errlen, "%s: option '%s': '%s' exists and is not a socket", where, opt,
+                     path);
+            return -1;
+        }
+        unlink(path);
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && (bind(fd, (struct sockaddr *)&un, len) < 0 ||
+                    listen(fd, clamp_backlog(s->s.listen_backlog)) < 0 ||
+                    (path[0] != '@' && s->s.chmod_socket >= 0 &&
+                     chmod(path, (mode_t)s->s.chmod_socket) < 0))) {
+        int e = errno;
+        close(fd);
+        fd = -1;
+        errno = e;
+    }
+    if (fd < 0)
+        snprintf(err, errlen, "%s: option '%s': cannot listen on '%s': %s", where, opt, path,
+                 strerror(errno));
+    return fd;
+}
+
+/* A unix socket path has a '/' ("/run/app.sock", "./app.sock") or names an
+ * abstract socket ("@app"); everything else must be HOST:PORT. uWSGI takes
+ * any colon-less word for a path, which turns a typo like "http = 5000" into
+ * a socket file nobody connects to: here that is an error instead. */
+static int is_unix_addr(const char *addr)
+{
+    return addr[0] == '@' || (strchr(addr, '/') && !strchr(addr, ':'));
+}
+
+static void add_listener(srv *s, int fd, const char *name, const char *addr, int proto)
+{
+    int i = s->nlisten++;
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
     getsockname(fd, (struct sockaddr *)&ss, &sl);
-    int p = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    s->listen_fds[s->nlisten] = fd;
-    s->listen_ports[s->nlisten] = p;
-    s->listen_names[s->nlisten] = strdup(addr);
-    s->nlisten++;
-    return 0;
+    s->listen_fds[i] = fd;
+    s->listen_ports[i] = ss.ss_family == AF_INET6  ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                         : ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                                                   : 0;
+    s->listen_names[i] = strdup(name);
+    s->listen_proto[i] = proto;
+    s->listen_unix[i] = is_unix_addr(addr);
 }
 
 /* After a SIGHUP re-exec the previous image hands its listen sockets over in
  * AISERVE_LISTEN_FDS ("fd=name;..."): an address still configured keeps its
- * socket, so connections queued across the reload are served, not refused. */
-static int adopt(srv *s, const char *addr, const char *inherited)
+ * socket, so connections queued across the reload are served, not refused.
+ * Returns the fd, or -1 when name is not among them. */
+static int adopt(srv *s, const char *name, const char *inherited)
 {
     for (const char *p = inherited; p && *p;) {
         char *end;
         long fd = strtol(p, &end, 10);
         const char *semi = strchr(p, ';');
         size_t nl = semi ? (size_t)(semi - end - 1) : strlen(end + 1);
-        if (*end == '=' && nl == strlen(addr) && !memcmp(end + 1, addr, nl) && fd > 2 &&
+        if (*end == '=' && nl == strlen(name) && !memcmp(end + 1, name, nl) && fd > 2 &&
             fcntl((int)fd, F_GETFD) >= 0) {
             fcntl((int)fd, F_SETFD, FD_CLOEXEC);
             listen((int)fd, clamp_backlog(s->s.listen_backlog)); /* a new `listen` applies */
-            struct sockaddr_storage ss;
-            socklen_t sl = sizeof(ss);
-            getsockname((int)fd, (struct sockaddr *)&ss, &sl);
-            s->listen_fds[s->nlisten] = (int)fd;
-            s->listen_ports[s->nlisten] = ss.ss_family == AF_INET6
-                                              ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
-                                              : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-            s->listen_names[s->nlisten] = strdup(addr);
-            s->nlisten++;
-            return 1;
+            return (int)fd;
         }
         p = semi ? semi + 1 : NULL;
     }
-    return 0;
+    return -1;
 }
 
 /* Closes inherited sockets the new configuration no longer names. */
@@ -278,20 +351,48 @@ static void close_unadopted(srv *s, const char *inherited)
     }
 }
 
-int srv_bind(srv *s, char *err, size_t errlen)
+/* Binds (or adopts) every address of option opt, speaking proto. The listen
+ * name is the address, prefixed "uwsgi://" for the uwsgi protocol, so the
+ * same address under the other protocol is a different socket on reload. */
+static int bind_option(srv *s, const char *opt, int proto, const char *inherited, char *err,
+                       size_t errlen)
 {
     size_t n;
-    const char *const *addrs = cfg_list(s->cfg, "http", &n);
+    const char *const *addrs = cfg_list(s->cfg, opt, &n);
+    for (size_t i = 0; i < n; i++) {
+        char name[300];
+        snprintf(name, sizeof(name), "%s%s", proto == SRV_PROTO_UWSGI ? "uwsgi://" : "", addrs[i]);
+        int fd = adopt(s, name, inherited);
+        if (fd < 0) {
+            const char *where = cfg_where(s->cfg, opt, i);
+            fd = is_unix_addr(addrs[i]) ? listen_unix(s, addrs[i], opt, where, err, errlen)
+                                        : listen_tcp(s, addrs[i], opt, where, err, errlen);
+        }
+        if (fd < 0) return -1;
+        add_listener(s, fd, name, addrs[i], proto);
+    }
+    return 0;
+}
+
+int srv_bind(srv *s, char *err, size_t errlen)
+{
     char *inherited = getenv("AISERVE_LISTEN_FDS");
     inherited = inherited ? strdup(inherited) : NULL;
     unsetenv("AISERVE_LISTEN_FDS");
-    int rc = 0;
-    for (size_t i = 0; i < n && !rc; i++)
-        if (!adopt(s, addrs[i], inherited))
-            rc = bind_one(s, addrs[i], cfg_where(s->cfg, "http", i), err, errlen);
+    int rc = bind_option(s, "http", SRV_PROTO_HTTP, inherited, err, errlen);
+    if (!rc) rc = bind_option(s, "socket", SRV_PROTO_UWSGI, inherited, err, errlen);
     close_unadopted(s, inherited);
     free(inherited);
     return rc;
+}
+
+void srv_unlink_sockets(srv *s)
+{
+    for (int i = 0; i < s->nlisten; i++) {
+        const char *name = s->listen_names[i];
+        if (!strncmp(name, "uwsgi://", 8)) name += 8;
+        if (s->listen_unix[i] && name[0] != '@') unlink(name);
+    }
 }
 
 void srv_option_tables(const cfg_option **tables, int max)

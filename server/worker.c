@@ -96,6 +96,8 @@ static int accept_one(srv_worker *w, int li, int reserve)
         return -1;
     }
     c->listen_idx = li;
+    c->uwsgi = w->srv->listen_proto[li] == SRV_PROTO_UWSGI;
+    c->https = 0;
     c->reserved = reserve;
     c->accepted_ms = ev_now_ms(w->loop);
     w->nreserved += reserve;
@@ -148,7 +150,10 @@ static void rearm_if_queued(srv_worker *w)
         struct tcp_info ti;
         socklen_t tl = sizeof(ti);
         int fd = w->srv->listen_fds[i];
-        if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) || ti.tcpi_unacked == 0) continue;
+        /* a unix socket shows no queue depth: re-register it every tick */
+        if (!w->srv->listen_unix[i] &&
+            (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) || ti.tcpi_unacked == 0))
+            continue;
         ev_io_del(w->loop, fd);
         ev_io_add(w->loop, fd, EV_READ | EV_EXCLUSIVE, on_accept, w);
     }
@@ -359,6 +364,7 @@ static int apps_ready(srv_worker *w)
 
 static int listen_queued(srv_worker *w, int li)
 {
+    if (w->srv->listen_unix[li]) return 1; /* no TCP_INFO: accept4 tells, EAGAIN is cheap */
     struct tcp_info ti;
     socklen_t tl = sizeof(ti);
     if (getsockopt(w->srv->listen_fds[li], IPPROTO_TCP, TCP_INFO, &ti, &tl)) return 0;

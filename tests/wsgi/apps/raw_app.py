@@ -74,7 +74,8 @@ def app(environ, start_response):
         return _text(start_response, "hello from raw wsgi\n")
     if path == "/environ":
         keys = ["REQUEST_METHOD", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING", "CONTENT_TYPE",
-                "CONTENT_LENGTH", "SERVER_PROTOCOL", "HTTP_X_CUSTOM", "HTTP_COOKIE"]
+                "CONTENT_LENGTH", "SERVER_PROTOCOL", "HTTP_X_CUSTOM", "HTTP_COOKIE",
+                "REMOTE_ADDR", "HTTPS"]
         # "" and absent are both PEP 3333 for these; wsgiref also invents
         # CONTENT_TYPE "text/plain" for requests without a body.
         out = {k: environ.get(k) or None for k in keys}

@@ -1,0 +1,228 @@
+"""The uwsgi protocol (`socket =`, nginx's uwsgi_pass): raw packets against the
+real server, unix sockets, and nginx in front of a WSGI app."""
+import json
+import os
+import socket
+import stat
+import struct
+import subprocess
+import time
+
+import pytest
+
+from harness import binary, free_port, wait_port
+
+APPS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "wsgi", "apps")
+
+
+def packet(vars, body=b"", modifier1=0):
+    block = b"".join(struct.pack("<H", len(k)) + k.encode("latin-1") +
+                     struct.pack("<H", len(v)) + v.encode("latin-1") for k, v in vars)
+    return bytes([modifier1]) + struct.pack("<H", len(block)) + b"\0" + block + body
+
+
+def nginx_vars(method, uri, body=b"", **extra):
+    """What nginx's uwsgi_params send for a request."""
+    path, _, query = uri.partition("?")
+    v = [("QUERY_STRING", query), ("REQUEST_METHOD", method),
+         ("CONTENT_TYPE", "text/plain" if body else ""),
+         ("CONTENT_LENGTH", str(len(body)) if body else ""), ("REQUEST_URI", uri),
+         ("PATH_INFO", path), ("DOCUMENT_ROOT", "/var/www"), ("SERVER_PROTOCOL", "HTTP/1.1"),
+         ("REQUEST_SCHEME", "http"), ("REMOTE_ADDR", "203.0.113.7"), ("REMOTE_PORT", "40000"),
+         ("SERVER_PORT", "80"), ("SERVER_NAME", "example.org"), ("HTTP_HOST", "example.org")]
+    v += list(extra.items())
+    return v
+
+
+def exchange(addr, data, timeout=10):
+    """Sends data and reads the whole answer: uwsgi closes after one response."""
+    fam = socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(addr)
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    head, _, body = out.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def start(procs, tmp_path, options, http=True):
+    """aiserve with the raw WSGI app, a uwsgi socket, and an HTTP port for health."""
+    port = free_port()
+    lines = ["[uwsgi]", "pythonpath = %s" % APPS, "module = raw_app:app", "need-app = true",
+             "processes = 2", "threads = 2"] + ["%s = %s" % kv for kv in options]
+    if http:
+        lines.append("http = 127.0.0.1:%d" % port)
+    ini = os.path.join(str(tmp_path), "u.ini")
+    with open(ini, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    p = procs.start([binary("aiserve"), ini], cwd=str(tmp_path))
+    if http:
+        wait_port(port, proc=p)
+    return p, port
+
+
+@pytest.fixture
+def tcp_server(procs, tmp_path):
+    uport = free_port()
+    p, _ = start(procs, tmp_path, [("socket", "127.0.0.1:%d" % uport)])
+    wait_port(uport, proc=p)
+    return ("127.0.0.1", uport)
+
+
+def test_an_nginx_style_packet_reaches_the_wsgi_app_with_its_cgi_variables(tcp_server):
+    st, h, body = exchange(tcp_server, packet(nginx_vars("GET", "/environ?a=1",
+                                                         HTTP_X_CUSTOM="v", HTTPS="on")))
+    assert st == 200
+    env = json.loads(body)
+    assert env["PATH_INFO"] == "/environ" and env["QUERY_STRING"] == "a=1"
+    assert env["HTTP_X_CUSTOM"] == "v"
+    assert env["REMOTE_ADDR"] == "203.0.113.7", "the client nginx saw, not nginx itself"
+    assert env["url_scheme"] == "https" and env["HTTPS"] == "on"
+    assert env["SERVER_PROTOCOL"] == "HTTP/1.1"
+    assert h.get("connection") == "close"
+
+
+def test_a_body_comes_through_and_a_streamed_answer_is_close_delimited(tcp_server):
+    data = os.urandom(300000)
+    st, _, body = exchange(tcp_server, packet(nginx_vars("POST", "/echo", data), data))
+    assert st == 200 and body == data
+    st, h, body = exchange(tcp_server, packet(nginx_vars("GET", "/stream")))
+    assert st == 200
+    assert "transfer-encoding" not in h, "the front end reads to the close, unframed"
+    assert body == b"".join(b"part %d\n" % i for i in range(5))
+
+
+def test_built_in_routes_and_path_info_without_request_uri(tcp_server):
+    v = [("REQUEST_METHOD", "GET"), ("PATH_INFO", "/hello"), ("SERVER_PROTOCOL", "HTTP/1.0")]
+    st, _, body = exchange(tcp_server, packet(v))
+    assert st == 200 and body.startswith(b"hello")
+
+
+def test_bad_packets_get_clear_errors_and_the_server_keeps_serving(tcp_server):
+    st, _, body = exchange(tcp_server, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert st == 400 and b"uwsgi" in body and b"http-socket" in body
+    st, _, _ = exchange(tcp_server, packet(nginx_vars("GET", "/")[:3], modifier1=5))
+    assert st == 400
+    big = packet(nginx_vars("GET", "/", HTTP_X_BIG="x" * 20000))
+    st, _, body = exchange(tcp_server, big)
+    assert st == 431
+    st, _, _ = exchange(tcp_server, packet(nginx_vars("GET", "/", HTTP_X_EVIL="a\r\nb: c")))
+    assert st == 400
+    st, _, _ = exchange(tcp_server, packet(nginx_vars("GET", "/")))
+    assert st == 200
+
+
+def test_unix_socket_with_chmod_and_vacuum(procs, tmp_path):
+    path = os.path.join(str(tmp_path), "app.sock")
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(path)  # a socket file left by an earlier run is replaced
+    stale.close()
+    p, _ = start(procs, tmp_path, [("socket", path), ("chmod-socket", "660"),
+                                   ("vacuum", "true")])
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            st, _, body = exchange(path, packet(nginx_vars("GET", "/")))
+            break
+        except (ConnectionRefusedError, FileNotFoundError):
+            assert time.monotonic() < deadline and p.poll() is None
+            time.sleep(0.05)
+    assert st == 200 and body == b"hello from raw wsgi\n"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+    p.terminate()
+    p.wait(20)
+    assert not os.path.exists(path), "vacuum removes the socket file at exit"
+
+
+def test_bad_socket_options_name_the_option(tmp_path):
+    f = tmp_path / "file.txt"
+    f.write_text("not a socket")
+    for args, want in ((["--socket=%s" % f], "exists and is not a socket"),
+                       (["--socket=127.0.0.1:1", "--chmod-socket=9x"], "chmod-socket")):
+        r = subprocess.run([binary("aiserve"), "--hello-route=/h"] + args, capture_output=True,
+                           text=True, timeout=20)
+        assert r.returncode != 0 and want in r.stderr, r.stderr
+        assert "socket" in r.stderr
+
+
+def test_nginx_uwsgi_pass_in_front(procs, tmp_path):
+    nginx = "/usr/sbin/nginx"
+    if not os.path.exists(nginx):
+        pytest.fail("nginx is not installed (scripts/install-deps.sh installs nginx-light)")
+    sock = os.path.join(str(tmp_path), "app.sock")
+    p, _ = start(procs, tmp_path, [("socket", sock), ("chmod-socket", "666")])
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("""
+daemon off; worker_processes 1; user root; error_log %(d)s/error.log; pid %(d)s/nginx.pid;
+events { worker_connections 64; }
+http {
+  access_log off; client_body_temp_path %(d)s; uwsgi_temp_path %(d)s;
+  server {
+    listen 127.0.0.1:%(port)d;
+    location / { include /etc/nginx/uwsgi_params; uwsgi_pass unix:%(sock)s; }
+  }
+}
+""" % {"d": tmp_path, "port": port, "sock": sock})
+    procs.start([nginx, "-c", str(conf), "-p", str(tmp_path)])
+    wait_port(port)
+    import http.client
+    deadline = time.monotonic() + 20
+    while True:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/environ?x=1", headers={"X-Custom": "through nginx"})
+        r = c.getresponse()
+        body = r.read()
+        if r.status != 502 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)  # aiserve still loading the app
+    assert r.status == 200, body
+    env = json.loads(body)
+    assert env["HTTP_X_CUSTOM"] == "through nginx" and env["QUERY_STRING"] == "x=1"
+    assert env["REMOTE_ADDR"] == "127.0.0.1"
+    # keep-alive to nginx, a streamed answer, and a chunked upload nginx de-chunks
+    c.request("GET", "/stream")
+    r = c.getresponse()
+    assert r.status == 200 and r.read() == b"".join(b"part %d\n" % i for i in range(5))
+    data = os.urandom(200000)
+    # an iterable body: http.client sends it chunked
+    c.request("POST", "/echo", body=iter([data[:70000], data[70000:]]))
+    r = c.getresponse()
+    got = r.read()
+    assert r.status == 200 and got == data, got[:300]
+    c.request("GET", "/reason")
+    r = c.getresponse()
+    assert r.status == 299 and r.read() == b"custom\n"
+    c.close()
+
+
+def test_http_on_a_unix_socket(procs, tmp_path):
+    path = os.path.join(str(tmp_path), "http.sock")
+    p = procs.start([binary("aiserve"), "--http=%s" % path, "--hello-route=/hello"],
+                    cwd=str(tmp_path))
+    deadline = time.monotonic() + 20
+    while not os.path.exists(path):
+        assert time.monotonic() < deadline and p.poll() is None
+        time.sleep(0.05)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(path)
+        for _ in range(2):  # keep-alive, as on TCP
+            s.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while b"hello" not in data:
+                chunk = s.recv(4096)
+                assert chunk, data
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 200")
+    r = subprocess.run([binary("aiserve"), "--http=app.sock"], capture_output=True, text=True,
+                       timeout=20, cwd=str(tmp_path))
+    assert r.returncode != 0 and "not HOST:PORT or a unix socket path" in r.stderr, r.stderr
