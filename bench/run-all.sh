@@ -6,7 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 py=/usr/bin/python3
-sets=${BENCH:-engine server loadgen model wsgi webui}
+sets=${BENCH:-engine server loadgen model wsgi uwsgi webui}
 rc=0
 for s in $sets; do
     echo
@@ -17,6 +17,7 @@ for s in $sets; do
     loadgen) $py bench/loadgen/run.py --build build ;;
     model) $py bench/model/run.py --build build ;;
     wsgi) $py bench/wsgi/run.py --app all --aiserve build/aiserve ;;
+    uwsgi) $py bench/uwsgi/run.py --aiserve build/aiserve ;;
     webui) $py bench/webui/run.py --aiload build/aiload ;;
     *) echo "unknown benchmark set '$s'"; rc=2 ;;
     esac || rc=1
