@@ -200,13 +200,43 @@ int cfg_parse_size(const char *s, int64_t *out)
 
 /* ---- lookup ---- */
 
+/* 1 if name is one of the '|'-separated aliases. */
+static int is_alias(const char *aliases, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = aliases; p && *p;) {
+        const char *bar = strchr(p, '|');
+        size_t len = bar ? (size_t)(bar - p) : strlen(p);
+        if (len == n && !memcmp(p, name, n)) return 1;
+        p = bar ? bar + 1 : NULL;
+    }
+    return 0;
+}
+
+static int has_name(const cfg_option *o, const char *name)
+{
+    return !strcmp(o->name, name) || is_alias(o->alias, name);
+}
+
 static struct cfg_val *find(const cfg *c, const char *name)
 {
-    for (size_t i = 0; i < c->n; i++) {
-        const cfg_option *o = c->v[i].opt;
-        if (!strcmp(o->name, name) || (o->alias && !strcmp(o->alias, name))) return &c->v[i];
-    }
+    for (size_t i = 0; i < c->n; i++)
+        if (has_name(c->v[i].opt, name)) return &c->v[i];
     return NULL;
+}
+
+/* 1 if o's name or any alias is already taken by an option in c. */
+static int clashes(const cfg *c, const cfg_option *o)
+{
+    if (find(c, o->name)) return 1;
+    for (const char *p = o->alias; p && *p;) {
+        const char *bar = strchr(p, '|');
+        char one[64];
+        snprintf(one, sizeof(one), "%.*s", (int)(bar ? bar - p : (long)strlen(p)), p);
+        if (find(c, one)) return 1;
+        p = bar ? bar + 1 : NULL;
+    }
+    return 0;
 }
 
 static const char *type_name(cfg_type t)
@@ -295,7 +325,7 @@ static int build(const cfg_option *const *tables, cfg *c, char *err, size_t errl
     if (!c->v) return snprintf(err, errlen, "out of memory"), -1;
     for (size_t t = 0; tables[t]; t++) {
         for (const cfg_option *o = tables[t]; o->name; o++) {
-            if (find(c, o->name) || (o->alias && find(c, o->alias))) {
+            if (clashes(c, o)) {
                 snprintf(err, errlen, "option '%s' is defined twice", o->name);
                 return -1;
             }
@@ -530,11 +560,14 @@ void cfg_print_help(const cfg_option *const *tables, void *file)
                "Options (also as ini keys in [uwsgi] or [aiserve]; flags override the file):\n");
     for (size_t t = 0; tables[t]; t++) {
         for (const cfg_option *o = tables[t]; o->name; o++) {
-            char names[96];
-            if (o->alias)
-                snprintf(names, sizeof(names), "--%s, --%s", o->name, o->alias);
-            else
-                snprintf(names, sizeof(names), "--%s", o->name);
+            char names[128];
+            size_t k = (size_t)snprintf(names, sizeof(names), "--%s", o->name);
+            for (const char *p = o->alias; p && *p && k < sizeof(names);) {
+                const char *bar = strchr(p, '|');
+                int len = (int)(bar ? bar - p : (long)strlen(p));
+                k += (size_t)snprintf(names + k, sizeof(names) - k, ", --%.*s", len, p);
+                p = bar ? bar + 1 : NULL;
+            }
             fprintf(f, "  %-36s %-6s %s (default: %s)\n", names, type_name(o->type), o->help,
                     o->def ? (*o->def ? o->def : "''") : "unset");
         }

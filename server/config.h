@@ -27,7 +27,7 @@ typedef enum cfg_type {
 
 typedef struct cfg_option {
     const char *name;  /* "processes"; NULL ends a table */
-    const char *alias; /* "workers", or NULL */
+    const char *alias; /* "workers", several as "virtualenv|venv", or NULL */
     cfg_type type;
     const char *def;  /* default as text ("1", "8k", "false"), or NULL for unset */
     int64_t min, max; /* bounds for CFG_INT / CFG_SIZE (both 0: no bounds) */

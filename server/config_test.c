@@ -9,6 +9,7 @@
 static const cfg_option extra[] = {
     {"module", NULL, CFG_STR, NULL, 0, 0, "a kind's option"},
     {"pythonpath", NULL, CFG_LIST, NULL, 0, 0, "repeated"},
+    {"home", "virtualenv|venv|pyhome", CFG_STR, NULL, 0, 0, "several aliases"},
     {NULL, NULL, 0, NULL, 0, 0, NULL},
 };
 static const cfg_option *const tables[] = {cfg_core_options, extra, NULL};
@@ -142,4 +143,28 @@ Test(config, ini_values_expand_environment_variables_like_uwsgi)
     cr_assert_str_eq(cfg_list(c, "env", &n)[0], "X=y");
     cr_assert_str_eq(cfg_list(c, "env", &n)[1], "Y=$(unclosed");
     cfg_free(c);
+}
+
+Test(config, every_alias_of_an_option_reaches_it)
+{
+    char err[512];
+    cfg *c;
+    const char *forms[] = {"home", "virtualenv", "venv", "pyhome"};
+    for (int i = 0; i < 4; i++) {
+        char text[128];
+        snprintf(text, sizeof(text), "[uwsgi]\nhttp = :1\n%s = /v%d\n", forms[i], i);
+        cr_assert_eq(load(text, 0, NULL, &c, err), 0, "%s: %s", forms[i], err);
+        char want[8];
+        snprintf(want, sizeof(want), "/v%d", i);
+        cr_assert_str_eq(cfg_str(c, "home"), want);
+        cr_assert_str_eq(cfg_str(c, "venv"), want, "lookups by an alias work too");
+        cfg_free(c);
+    }
+    char *argv[] = {"--http=:1", "--pyhome=/p"};
+    cr_assert_eq(load(NULL, 2, argv, &c, err), 0, "%s", err);
+    cr_assert_str_eq(cfg_str(c, "home"), "/p");
+    cfg_free(c);
+    cr_assert_neq(load("[uwsgi]\nhttp = :1\nven = /x\n", 0, NULL, &c, err), 0,
+                  "a prefix of an alias is no alias");
+    cr_assert_neq(strstr(err, "'ven'"), NULL, "%s", err);
 }
