@@ -810,6 +810,11 @@ void runner_reset_stats(runner *r)
     pthread_mutex_unlock(&r->mu);
 }
 
+const scenario *runner_scenario(const runner *r)
+{
+    return r->sc; /* set at creation, never changed */
+}
+
 runner_state runner_get_state(const runner *r)
 {
     runner *m = (runner *)r; /* the lock is not part of the logical state */

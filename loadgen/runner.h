@@ -102,6 +102,10 @@ void runner_reset_stats(runner *r);
 runner_state runner_get_state(const runner *r);
 const char *runner_state_name(runner_state s); /* "ready", "spawning", ... */
 
+/* The scenario the runner was created with (borrowed, immutable; e.g. for the
+ * web UI's task ratios). */
+const scenario *runner_scenario(const runner *r);
+
 /* ---- statistics snapshot ---- */
 
 /* Locust's PERCENTILES_TO_REPORT: 50 66 75 80 90 95 98 99 99.9 99.99 100. */

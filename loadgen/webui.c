@@ -17,6 +17,7 @@
 #include "lib/ev.h"
 #include "loadgen/webui_assets.h"
 #include "loadgen/webui_http.h"
+#include "loadgen/webui_ratio.h"
 #include "loadgen/webui_render.h"
 
 #define TICK_MS 100
@@ -306,6 +307,34 @@ static void route_metrics(webui *w, const webui_req *q, webui_resp *p)
     p->type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* GET /tasks: Locust's "Current ratio". Users running now weigh the classes
+ * (Locust 2.12); before a test or after it, the split of the test's user
+ * count (or the form's), so the tab is useful before pressing Start. */
+static void route_tasks(webui *w, const webui_req *q, webui_resp *p)
+{
+    (void)q;
+    const scenario *sc = runner_scenario(w->r);
+    runner_snapshot *s = runner_snapshot_take(w->r);
+    size_t nc = scenario_class_count(sc);
+    double *share = calloc(nc ? nc : 1, sizeof(double));
+    int rc = -ENOMEM;
+    if (s && share) {
+        int live = s->state == RUNNER_SPAWNING || s->state == RUNNER_RUNNING;
+        webui_ratio_input in = {
+            .users = s->target_users > 0 ? s->target_users : w->users,
+            .open_model = s->state == RUNNER_READY ? w->rate > 0 : s->open_model,
+            .live = live ? s->class_users : NULL,
+            .nlive = s->nclasses,
+        };
+        webui_ratio_shares(sc, &in, share);
+        rc = webui_render_tasks_json(sc, share, &p->body);
+    }
+    free(share);
+    runner_snapshot_free(s);
+    if (rc) return reply_text(p, 500, "out of memory\n");
+    p->type = "application/json";
+}
+
 static void route_defaults(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
@@ -334,6 +363,7 @@ static const struct route {
     {"GET", "/stats/report", route_report},
     {"GET", "/defaults", route_defaults},
     {"GET", "/metrics", route_metrics},
+    {"GET", "/tasks", route_tasks},
 };
 
 /* A browser sends Origin with every cross-site POST: a page elsewhere must not

@@ -8,7 +8,7 @@
  * GET /stats/requests/csv, /stats/requests_full_history/csv,
  * /stats/failures/csv, /exceptions/csv, GET /exceptions, GET /stats/summary
  * (JSON), GET /stats/report[?download=1], GET /defaults (the form's values),
- * GET /metrics (Prometheus).
+ * GET /metrics (Prometheus), GET /tasks (Locust's task ratios).
  * See docs/webui.md.
  *
  * Ownership: the runner is borrowed and must outlive the webui; option
