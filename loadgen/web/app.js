@@ -87,13 +87,17 @@
   });
   function showTab(name) {
     Array.prototype.forEach.call(document.querySelectorAll('.tabs button'), function (b) {
-      b.classList.toggle('on', b.getAttribute('data-tab') === name);
+      var on = b.getAttribute('data-tab') === name;
+      b.classList.toggle('on', on);
+      /* on a phone the tab bar scrolls: keep the chosen tab in view */
+      if (on && b.scrollIntoView) b.scrollIntoView({block: 'nearest', inline: 'nearest'});
     });
     Array.prototype.forEach.call(document.querySelectorAll('.tab'), function (t) {
       t.classList.toggle('on', t.id === 'tab-' + name);
     });
     if (name === 'charts') ensureCharts().resize();
     if (name === 'exceptions') pollExceptions();
+    if (name === 'ratios') pollRatios();
     if (location.hash !== '#' + name) history.replaceState(null, '', '#' + name);
   }
 
@@ -195,6 +199,40 @@
     }).catch(function () {});
   }
 
+  /* ---- current ratio (GET /tasks), nested lists as Locust shows them ---- */
+  function pct(r) {
+    return (Math.round((r || 0) * 1000) / 10).toFixed(1) + '%';
+  }
+  function ratioList(ul, tree) {
+    Object.keys(tree || {}).forEach(function (name) {
+      var li = document.createElement('li');
+      var p = document.createElement('span');
+      p.className = 'pct';
+      p.textContent = pct(tree[name].ratio);
+      var n = document.createElement('span');
+      n.className = 'rname';
+      n.textContent = name;
+      li.appendChild(p);
+      li.appendChild(n);
+      if (tree[name].tasks) {
+        var sub = document.createElement('ul');
+        ratioList(sub, tree[name].tasks);
+        li.appendChild(sub);
+      }
+      ul.appendChild(li);
+    });
+  }
+  function renderRatios(d) {
+    [['ratio-per-class', d.per_class], ['ratio-total', d.total]].forEach(function (x) {
+      var ul = $(x[0]);
+      ul.replaceChildren();
+      ratioList(ul, x[1]);
+    });
+  }
+  function pollRatios() {
+    return getJson('/tasks').then(renderRatios).catch(function () {});
+  }
+
   function renderHeader(d) {
     var prev = ui.state;
     ui.state = d.state;
@@ -258,6 +296,7 @@
         renderHeader(d);
         renderStats(d);
         renderFailures(d.errors || []);
+        if ($('tab-ratios').classList.contains('on')) pollRatios();
       }),
       pollHistory(),
     ]).then(function () {

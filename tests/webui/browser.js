@@ -105,6 +105,26 @@ async function live(base, target, art) {
       'the user count to reach 7 after the edit');
     out.users_after_edit = 7;
 
+    // current ratio (GET /tasks): per-class and total nested lists with percentages, also on a phone
+    await page.click('button[data-tab=ratios]');
+    await until(page, () => document.querySelectorAll('#ratio-total li li').length >= 2, null,
+      'the current ratio lists');
+    out.ratios = await page.$$eval('#tab-ratios .ratio-list', (uls) => uls.map((ul) =>
+      [...ul.querySelectorAll('li')].map((li) => {
+        let depth = 0;
+        for (let e = li.parentElement; e && !e.classList.contains('ratio-list'); e = e.parentElement) {
+          if (e.tagName === 'UL') depth++;
+        }
+        const part = (c) => li.querySelector(':scope > .' + c).textContent;
+        return '  '.repeat(depth) + part('pct') + ' ' + part('rname');
+      })));
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForTimeout(200);
+    out.ratio_phone_overflow = await page.evaluate(() =>
+      document.documentElement.scrollWidth - window.innerWidth);
+    await page.screenshot({ path: path.join(art, 'webui-ratio-phone.png') });
+    await page.setViewportSize({ width: 1280, height: 900 });
+
     // the statistics tab, as a laptop screenshot and at phone width without sideways scrolling
     await page.click('button[data-tab=stats]');
     await page.screenshot({ path: path.join(art, 'webui-stats.png') });

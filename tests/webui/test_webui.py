@@ -200,6 +200,9 @@ def test_browser_fills_form_watches_live_charts_edits_stops_and_downloads(procs,
         assert col in out["columns"]
     assert "99th percentile" in " ".join(out["rt_legend"])
     assert out["phone_overflow"] <= 0
+    # the Current ratio tab: one class "web", /hello weight 3 and /delay weight 1
+    assert out["ratios"] == [["100.0% web", "  75.0% /hello", "  25.0% /delay"]] * 2, out["ratios"]
+    assert out["ratio_phone_overflow"] <= 0
     assert out["foreign_requests"] == [], "the page loads nothing from outside aiload"
     assert out["page_errors"] == []
     lines = out["csv"].splitlines()
