@@ -382,6 +382,169 @@ def test_unknown_paths_and_wrong_methods(procs, tmp_path, target):
     assert st == 200 and len(body) > 20000
 
 
+# ---- GET /tasks: Locust's "Current ratio" ----
+
+RATIO_SCENARIO = """[settings]
+host = {host}
+
+[user Admin]
+fixed_count = 1
+wait_time = constant(0.05)
+[task]
+path = /hello
+name = admin
+tags = api
+
+[user Shop]
+weight = 3
+wait_time = constant(0.05)
+[task]
+path = /hello
+weight = 3
+tags = api
+[task]
+path = /delay/0.005
+name = /delay
+tags = web
+
+[user Browse]
+sequential = true
+wait_time = constant(0.05)
+[task]
+path = /hello
+name = browse-home
+weight = 5
+tags = web
+[task]
+path = /delay/0.005
+name = /delay
+tags = web
+"""
+
+# The same classes as a locustfile, for Locust 2.12's own get_ratio() (task functions are
+# renamed to aiload's stats names; Browse runs its tasks through a SequentialTaskSet,
+# once each per loop as aiload's sequential class does).
+LOCUST_RATIO = r"""
+import json, sys
+from locust import SequentialTaskSet, User, constant
+from locust.user.inspectuser import get_ratio
+
+def fn(name):
+    def f(self):
+        pass
+    f.__name__ = name
+    return f
+
+class BrowseFlow(SequentialTaskSet):
+    tasks = [fn("browse-home"), fn("/delay")]
+
+class Admin(User):
+    fixed_count = 1
+    wait_time = constant(0)
+    tasks = {fn("admin"): 1}
+
+class Shop(User):
+    weight = 3
+    wait_time = constant(0)
+    tasks = {fn("/hello"): 3, fn("/delay"): 1}
+
+class Browse(User):
+    wait_time = constant(0)
+    tasks = [BrowseFlow]
+
+spawned = json.loads(sys.argv[1])
+classes = [Admin, Shop, Browse]
+print(json.dumps({"per_class": get_ratio(classes, spawned, False),
+                  "total": get_ratio(classes, spawned, True)}))
+"""
+
+
+def ratio_ui(procs, tmp_path, target, *extra):
+    sc = tmp_path / "ratio.ini"
+    sc.write_text(RATIO_SCENARIO.format(host=target))
+    port = free_port()
+    p = procs.start([binary("aiload"), "-f", str(sc), "-P", str(port), *extra])
+    wait_port(port, proc=p)
+    return f"http://127.0.0.1:{port}"
+
+
+def tasks_json(base):
+    st, hd, body = get(base + "/tasks")
+    assert st == 200 and hd["Content-Type"] == "application/json", body
+    return json.loads(body)
+
+
+def assert_ratios_equal(got, want, where="tasks"):
+    """Same keys at every level and ratios within 1e-9 (aiload prints 15 digits)."""
+    assert set(got) == set(want), f"{where}: {sorted(got)} != {sorted(want)}"
+    for k in want:
+        assert abs(got[k]["ratio"] - want[k]["ratio"]) < 1e-9, f"{where}/{k}: {got[k]} != {want[k]}"
+        assert ("tasks" in got[k]) == ("tasks" in want[k]), f"{where}/{k}"
+        if "tasks" in want[k]:
+            assert_ratios_equal(got[k]["tasks"], want[k]["tasks"], f"{where}/{k}")
+
+
+def test_tasks_while_running_match_locust_get_ratio(procs, tmp_path, target):
+    base = ratio_ui(procs, tmp_path, target, "-u", "6", "-r", "100", "--autostart")
+    # per-class counts are merged from the worker threads once a second
+    d = wait_for(lambda: (s := stats(base))["state"] == "running"
+                 and sum(s["user_classes_count"].values()) == 6 and s, what="6 users running")
+    got = tasks_json(base)
+    # 6 users: Admin's fixed 1, then 5 split 3:1 by largest remainder: Shop 4, Browse 1
+    spawned = {"Admin": 1, "Shop": 4, "Browse": 1}
+    r = subprocess.run(["/usr/bin/python3", "-c", LOCUST_RATIO, json.dumps(spawned)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    want = json.loads(r.stdout)
+    for half in ("per_class", "total"):
+        # aiload's sequential class is the task set itself: Locust's one extra level is flattened
+        flow = want[half]["Browse"]["tasks"].pop("BrowseFlow")
+        want[half]["Browse"]["tasks"] = flow["tasks"]
+        assert_ratios_equal(got[half], want[half], half)
+    assert list(got) == ["per_class", "total"]
+    assert list(got["total"]) == ["Admin", "Shop", "Browse"], "classes in file order"
+    assert abs(got["total"]["Shop"]["tasks"]["/hello"]["ratio"] - 0.5) < 1e-9
+    assert abs(sum(t["ratio"] for c in got["total"].values() for t in c["tasks"].values()) - 1) < 1e-9
+    assert d["user_classes_count"] == spawned
+    # stopped: nobody runs, so the split of the test's 6 users is shown, unrounded:
+    # Admin 1/6, Shop 5 * 3/4 / 6, Browse 5 * 1/4 / 6
+    assert get(base + "/stop")[0] == 200
+    wait_for(lambda: stats(base)["state"] == "stopped", what="stopped")
+    got = tasks_json(base)
+    for cls, share in (("Admin", 1 / 6), ("Shop", 3.75 / 6), ("Browse", 1.25 / 6)):
+        assert abs(got["per_class"][cls]["ratio"] - share) < 1e-9, (cls, got)
+
+
+def test_tasks_follow_tag_filters_and_equal_weights_before_a_run(procs, tmp_path, target):
+    # -T api keeps admin and Shop's /hello; Browse has no api task and is dropped
+    base = ratio_ui(procs, tmp_path, target, "-T", "api", "-u", "4")
+    got = tasks_json(base)
+    assert list(got["per_class"]) == ["Admin", "Shop"], got
+    assert got["per_class"]["Shop"]["tasks"] == {"/hello": {"ratio": 1}}
+    # -u 4: Admin 1, Shop 3
+    assert abs(got["total"]["Shop"]["tasks"]["/hello"]["ratio"] - 0.75) < 1e-9
+    assert abs(got["total"]["Admin"]["tasks"]["admin"]["ratio"] - 0.25) < 1e-9
+
+    # -E api --equal-weights: Admin dropped; Shop keeps /delay, Browse both tasks; classes 1:1
+    base = ratio_ui(procs, tmp_path, target, "-E", "api", "--equal-weights", "-u", "10")
+    got = tasks_json(base)
+    assert list(got["total"]) == ["Shop", "Browse"], got
+    assert got["per_class"]["Shop"] == {"ratio": 0.5, "tasks": {"/delay": {"ratio": 1}}}
+    assert got["total"]["Browse"] == {
+        "ratio": 0.5, "tasks": {"browse-home": {"ratio": 0.25}, "/delay": {"ratio": 0.25}}}
+
+    # --equal-weights alone: Shop's 3:1 becomes 1:1; the sequential class is 1/2 each anyway
+    base = ratio_ui(procs, tmp_path, target, "--equal-weights", "-u", "3")
+    got = tasks_json(base)
+    assert got["per_class"]["Shop"]["tasks"] == {"/hello": {"ratio": 0.5}, "/delay": {"ratio": 0.5}}
+    assert got["per_class"]["Browse"]["tasks"] == {"browse-home": {"ratio": 0.5},
+                                                   "/delay": {"ratio": 0.5}}
+    # bad requests: wrong method, junk query (ignored), and the UI keeps serving
+    assert get(base + "/tasks", b"x=1")[0] == 405
+    st, _, body = get(base + "/tasks?%zz")
+    assert st == 200 and json.loads(body) == got
+
+
 def raw(port, data, read=True):
     with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
         s.sendall(data)
