@@ -6,6 +6,8 @@
 #include "loadgen/webui_ratio.h"
 
 #include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "loadgen/scenario_int.h"
@@ -58,31 +60,46 @@ static const char *task_name(const sc_request *r)
     return r->name ? r->name : r->path_raw;
 }
 
-/* 1 when another running task of c uses t's name with another method: the
- * name alone would then not tell the stats rows apart. */
-static int name_has_several_methods(const sc_class *c, size_t t)
+/* Per-class work space: rows[t] is the first running task with t's stats
+ * row (SIZE_MAX: t never runs), sum[t] that row's count, split[t] 1 when the
+ * row's name is used by another row of the class with another method. */
+typedef struct ratio_rows {
+    size_t *rows;
+    double *sum;
+    unsigned char *split;
+} ratio_rows;
+
+/* Groups the tasks of c by stats row: O(n^2) integer compares, strcmp only
+ * between distinct rows, so a class of thousands of tasks stays quick. */
+static int group_rows(const sc_class *c, ratio_rows *g)
 {
-    const sc_request *r = &c->tasks[t];
-    for (size_t u = 0; u < c->ntasks; u++)
-        if (task_count(c, u) > 0 && strcmp(c->tasks[u].method, r->method) &&
-            !strcmp(task_name(&c->tasks[u]), task_name(r)))
-            return 1;
+    size_t n = c->ntasks ? c->ntasks : 1;
+    char *mem = calloc(n, sizeof(size_t) + sizeof(double) + 1);
+    if (!mem) return -ENOMEM;
+    g->rows = (size_t *)mem;
+    g->sum = (double *)(mem + n * sizeof(size_t));
+    g->split = (unsigned char *)(mem + n * (sizeof(size_t) + sizeof(double)));
+    for (size_t t = 0; t < c->ntasks; t++) {
+        g->rows[t] = SIZE_MAX;
+        if (task_count(c, t) <= 0) continue;
+        g->rows[t] = t;
+        for (size_t u = 0; u < t; u++)
+            if (g->rows[u] == u && c->tasks[u].entry == c->tasks[t].entry) {
+                g->rows[t] = u;
+                break;
+            }
+        g->sum[g->rows[t]] += task_count(c, t);
+    }
+    for (size_t t = 0; t < c->ntasks; t++)
+        for (size_t u = 0; u < c->ntasks && g->rows[t] == t && !g->split[t]; u++)
+            g->split[t] = u != t && g->rows[u] == u &&
+                          !strcmp(task_name(&c->tasks[u]), task_name(&c->tasks[t]));
     return 0;
 }
 
-/* 1 when tasks t and u of c have the same key in the JSON. */
-static int same_key(const sc_class *c, size_t t, size_t u)
+static int put_key(buf *out, const sc_request *r, int split)
 {
-    const sc_request *a = &c->tasks[t], *b = &c->tasks[u];
-    if (strcmp(task_name(a), task_name(b))) return 0;
-    /* same name: one key unless the name is split by method */
-    return !strcmp(a->method, b->method) || !name_has_several_methods(c, t);
-}
-
-static int put_key(buf *out, const sc_class *c, size_t t)
-{
-    const sc_request *r = &c->tasks[t];
-    if (!name_has_several_methods(c, t)) return webui_json_str(out, task_name(r));
+    if (!split) return webui_json_str(out, task_name(r));
     buf k = BUF_INIT;
     int rc = buf_printf(&k, "%s %s", r->method, task_name(r));
     if (!rc) rc = webui_json_str(out, k.data);
@@ -92,24 +109,21 @@ static int put_key(buf *out, const sc_class *c, size_t t)
 
 static int render_class_tasks(const sc_class *c, double parent, buf *out)
 {
+    ratio_rows g;
+    if (group_rows(c, &g)) return -ENOMEM;
     double total = 0;
     for (size_t t = 0; t < c->ntasks; t++) total += task_count(c, t);
     int rc = buf_puts(out, "{");
     int first = 1;
     for (size_t t = 0; t < c->ntasks && !rc; t++) {
-        if (task_count(c, t) <= 0) continue;
-        size_t u = 0;
-        while (u < t && !(task_count(c, u) > 0 && same_key(c, t, u))) u++;
-        if (u < t) continue; /* counted with its first occurrence */
-        double sum = 0;
-        for (u = t; u < c->ntasks; u++)
-            if (task_count(c, u) > 0 && same_key(c, t, u)) sum += task_count(c, u);
+        if (g.rows[t] != t) continue; /* never runs, or counted with its row's first task */
         if (!first) rc |= buf_puts(out, ",");
         first = 0;
-        rc |= put_key(out, c, t);
-        rc |= buf_printf(out, ":{\"ratio\":%.15g}", total > 0 ? parent * sum / total : 0);
+        rc |= put_key(out, &c->tasks[t], g.split[t]);
+        rc |= buf_printf(out, ":{\"ratio\":%.15g}", total > 0 ? parent * g.sum[t] / total : 0);
     }
     rc |= buf_puts(out, "}");
+    free(g.rows);
     return rc ? -ENOMEM : 0;
 }
 

@@ -249,3 +249,23 @@ Test(webui_ratio, without_shares_every_class_is_zero_as_locust_before_a_run)
     buf_free(&b);
     scenario_free(sc);
 }
+
+Test(webui_ratio, thousands_of_tasks_sharing_rows_add_up)
+{
+    buf text = BUF_INIT;
+    buf_puts(&text, "[user Big]\n");
+    for (int i = 0; i < 4000; i++)
+        buf_printf(&text, "[task]\npath = /p/%d\nname = /p%d\n%s", i, i % 2000,
+                   i % 2000 == 7 ? "method = POST\n" : "");
+    scenario *sc = load(text.data);
+    buf_free(&text);
+    buf b = BUF_INIT;
+    webui_ratio_input in = {.users = 1};
+    json_doc d = tasks_json(sc, &in, &b);
+    near(ratio(&d, "per_class", "Big", "/p0"), 2.0 / 4000);
+    near(ratio(&d, "total", "Big", "/p1999"), 2.0 / 4000);
+    near(ratio(&d, "total", "Big", "/p7"), 2.0 / 4000); /* POST twice: one row, one method */
+    json_doc_free(&d);
+    buf_free(&b);
+    scenario_free(sc);
+}
