@@ -92,12 +92,13 @@ def measure(base, seconds, polls):
     agg = st["stats"][-1]
     rps = agg.get("total_rps") or agg.get("current_rps") or 0
     rep_ms, rep = get(base + "/stats/report")
+    tasks = sorted(get(base + "/tasks")[0] for _ in range(50))  # the Current ratio tab
     text = rep.decode("utf-8", "replace")
     charts = ("aiload-history" in text) or ("rps" in text and "echarts" in text.lower())
     lat.sort()
     return {"poll_p50": statistics.median(lat), "poll_p95": lat[int(len(lat) * 0.95) - 1],
             "polls": len(lat), "rps": rps, "report_ms": rep_ms, "report_kb": len(rep) / 1024,
-            "charts": charts}
+            "charts": charts, "tasks_p50": statistics.median(tasks)}
 
 
 def run_aiload(binary, tmp, target, users, seconds, polls):
@@ -164,7 +165,7 @@ def main():
     print(f"{'metric':34} {'aiload':>10} {'locust':>10} {'aiload/locust':>14}")
     rows = [("GET /stats/requests p50 (ms)", "poll_p50"), ("GET /stats/requests p95 (ms)", "poll_p95"),
             ("load while polled (req/s)", "rps"), ("GET /stats/report (ms)", "report_ms"),
-            ("HTML report size (KB)", "report_kb")]
+            ("HTML report size (KB)", "report_kb"), ("GET /tasks p50 (ms)", "tasks_p50")]
     for label, m in rows:
         x, y = med["aiload"][m], med["locust"][m]
         print(f"{label:34} {x:10.2f} {y:10.2f} {x / y if y else float('nan'):14.2f}")
