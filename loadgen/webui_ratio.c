@@ -16,35 +16,22 @@
 void webui_ratio_shares(const scenario *sc, const webui_ratio_input *in, double *share)
 {
     size_t nc = sc->nclasses;
-    double live_sum = 0, fixed_sum = 0, weight_sum = 0;
+    double live_sum = 0;
     for (size_t k = 0; in->live && in->nlive == nc && k < nc; k++) live_sum += in->live[k];
     if (live_sum > 0 && !in->open_model) {
         for (size_t k = 0; k < nc; k++) share[k] = in->live[k];
         return;
     }
-    for (size_t k = 0; k < nc; k++) {
-        const sc_class *c = &sc->classes[k];
-        fixed_sum += c->fixed_count;
-        if (!c->fixed_count && c->weight > 0) weight_sum += c->weight;
-    }
-    if (in->open_model) {
+    int *split = in->open_model ? NULL : calloc(nc ? nc : 1, sizeof(int));
+    /* the runner's own split, so the plan is exactly what a full spawn runs */
+    if (split && scenario_split_users(sc, in->users > 0 ? in->users : 1, split) > 0) {
+        for (size_t k = 0; k < nc; k++) share[k] = split[k];
+    } else {
+        /* open model (or no memory for the split): each arrival picks a class by weight */
         for (size_t k = 0; k < nc; k++)
             share[k] = sc->classes[k].weight > 0 ? sc->classes[k].weight : 0;
-        return;
     }
-    double n = in->users > 0 ? in->users : 1;
-    /* Below the fixed counts' sum the fixed classes share the users in
-     * proportion to their counts (scenario_split_users); weighted get none. */
-    double fixed_scale = n < fixed_sum ? n / fixed_sum : 1;
-    double weighted_users = n > fixed_sum ? n - fixed_sum : 0;
-    for (size_t k = 0; k < nc; k++) {
-        const sc_class *c = &sc->classes[k];
-        if (c->fixed_count)
-            share[k] = c->fixed_count * fixed_scale;
-        else
-            share[k] =
-                weight_sum > 0 && c->weight > 0 ? weighted_users * c->weight / weight_sum : 0;
-    }
+    free(split);
 }
 
 /* How often task t of c runs per pick (weighted) or per loop (sequential);

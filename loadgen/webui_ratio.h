@@ -30,9 +30,10 @@ typedef struct webui_ratio_input {
  * (scenario_class_count() slots):
  *  - users running (live sums above 0, closed model): their counts, as
  *    Locust 2.12 does with runner.user_classes_count;
- *  - no user running: the split `users` would get, unrounded (Locust's
- *    --show-task-ratio): fixed_count classes get their count (scaled down in
- *    proportion when users is below their sum), the rest is shared by weight;
+ *  - no user running: the users each class gets when `users` are spawned
+ *    (scenario_split_users(), as the runner splits them and as Locust's
+ *    --show-task-ratio rounds them): fixed_count classes first, the rest by
+ *    weight;
  *  - open model: the weights (fixed_count plays no part there).
  */
 void webui_ratio_shares(const scenario *sc, const webui_ratio_input *in, double *share);
