@@ -307,28 +307,35 @@ static void route_metrics(webui *w, const webui_req *q, webui_resp *p)
     p->type = "text/plain; version=0.0.4; charset=utf-8";
 }
 
-/* GET /tasks: Locust's "Current ratio". Users running now weigh the classes
- * (Locust 2.12); before a test or after it, the split of the test's user
- * count (or the form's), so the tab is useful before pressing Start. */
+/* The class shares of GET /tasks and the report's "Final ratio": users
+ * running now weigh the classes (Locust 2.12); before a test or after it, the
+ * split of the test's user count (or of form_users before any test), so the
+ * tab is useful before pressing Start. A calloc'd array of
+ * scenario_class_count() shares, or NULL (out of memory). */
+static double *class_shares(runner *r, const runner_snapshot *s, int form_users, double form_rate)
+{
+    const scenario *sc = runner_scenario(r);
+    size_t nc = scenario_class_count(sc);
+    double *share = calloc(nc ? nc : 1, sizeof(double));
+    if (!share) return NULL;
+    int live = s->state == RUNNER_SPAWNING || s->state == RUNNER_RUNNING;
+    webui_ratio_input in = {
+        .users = s->target_users > 0 ? s->target_users : form_users,
+        .open_model = s->state == RUNNER_READY ? form_rate > 0 : s->open_model,
+        .live = live ? s->class_users : NULL,
+        .nlive = s->nclasses,
+    };
+    webui_ratio_shares(sc, &in, share);
+    return share;
+}
+
+/* GET /tasks: Locust's "Current ratio". */
 static void route_tasks(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
-    const scenario *sc = runner_scenario(w->r);
     runner_snapshot *s = runner_snapshot_take(w->r);
-    size_t nc = scenario_class_count(sc);
-    double *share = calloc(nc ? nc : 1, sizeof(double));
-    int rc = -ENOMEM;
-    if (s && share) {
-        int live = s->state == RUNNER_SPAWNING || s->state == RUNNER_RUNNING;
-        webui_ratio_input in = {
-            .users = s->target_users > 0 ? s->target_users : w->users,
-            .open_model = s->state == RUNNER_READY ? w->rate > 0 : s->open_model,
-            .live = live ? s->class_users : NULL,
-            .nlive = s->nclasses,
-        };
-        webui_ratio_shares(sc, &in, share);
-        rc = webui_render_tasks_json(sc, share, &p->body);
-    }
+    double *share = s ? class_shares(w->r, s, w->users, w->rate) : NULL;
+    int rc = share ? webui_render_tasks_json(runner_scenario(w->r), share, &p->body) : -ENOMEM;
     free(share);
     runner_snapshot_free(s);
     if (rc) return reply_text(p, 500, "out of memory\n");
@@ -418,8 +425,11 @@ int webui_report(runner *r, const char *script, buf *out)
     int rc = -ENOMEM;
     if (pts) {
         n = runner_history_get(r, 0, pts, n);
-        webui_report_meta meta = {.script = script};
+        double *share = class_shares(r, s, 1, 0);
+        webui_report_meta meta = {
+            .script = script, .sc = share ? runner_scenario(r) : NULL, .class_share = share};
         rc = webui_render_report(s, pts, n, &meta, out);
+        free(share);
     }
     free(pts);
     runner_snapshot_free(s);

@@ -144,3 +144,50 @@ int webui_render_tasks_json(const scenario *sc, const double *share, buf *out)
     rc |= buf_puts(out, "}");
     return rc ? -ENOMEM : 0;
 }
+
+static int html_item(buf *out, double ratio, const char *name, const char *method)
+{
+    int rc = buf_printf(out, "<li><span class=\"pct\">%.1f%%</span> <span class=\"rname\">",
+                        ratio * 100);
+    if (method) rc |= webui_html_escape(out, method) | buf_puts(out, " ");
+    return rc | webui_html_escape(out, name) | buf_puts(out, "</span>");
+}
+
+static int html_half(const scenario *sc, const double *share, double share_sum, int total, buf *out)
+{
+    int rc = 0;
+    for (size_t k = 0; k < sc->nclasses && !rc; k++) {
+        const sc_class *c = &sc->classes[k];
+        double r = share && share_sum > 0 ? share[k] / share_sum : 0, parent = total ? r : 1.0;
+        ratio_rows g;
+        if (group_rows(c, &g)) return -ENOMEM;
+        double sum = 0;
+        for (size_t t = 0; t < c->ntasks; t++) sum += task_count(c, t);
+        rc |= html_item(out, r, c->name, NULL) | buf_puts(out, "<ul>");
+        for (size_t t = 0; t < c->ntasks; t++) {
+            if (g.rows[t] != t) continue;
+            const sc_request *q = &c->tasks[t];
+            rc |= html_item(out, sum > 0 ? parent * g.sum[t] / sum : 0, task_name(q),
+                            g.split[t] ? q->method : NULL);
+            rc |= buf_puts(out, "</li>");
+        }
+        free(g.rows);
+        rc |= buf_puts(out, "</ul></li>\n");
+    }
+    return rc ? -ENOMEM : 0;
+}
+
+int webui_render_tasks_html(const scenario *sc, const double *share, buf *out)
+{
+    double sum = 0;
+    for (size_t k = 0; share && k < sc->nclasses; k++) sum += share[k] > 0 ? share[k] : 0;
+    int rc = buf_puts(out, "<section id=\"final-ratio\"><h2>Final ratio</h2><div class=\"ratios\">"
+                           "<div class=\"ratio-card\"><h3>Ratio per User class</h3>"
+                           "<ul id=\"final-per-class\" class=\"ratio-list\">\n");
+    rc |= html_half(sc, share, sum, 0, out);
+    rc |= buf_puts(out, "</ul></div><div class=\"ratio-card\"><h3>Total ratio</h3>"
+                        "<ul id=\"final-total\" class=\"ratio-list\">\n");
+    rc |= html_half(sc, share, sum, 1, out);
+    rc |= buf_puts(out, "</ul></div></div></section>\n");
+    return rc ? -ENOMEM : 0;
+}

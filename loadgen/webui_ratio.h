@@ -48,4 +48,10 @@ void webui_ratio_shares(const scenario *sc, const webui_ratio_input *in, double 
  * "METHOD name". Returns 0 or -ENOMEM. */
 int webui_render_tasks_json(const scenario *sc, const double *share, buf *out);
 
+/* The same two trees as HTML nested lists with percentages (the HTML
+ * report's "Final ratio", as in Locust's report): a <section> with
+ * ul.ratio-list#final-per-class and ul.ratio-list#final-total, names escaped.
+ * Returns 0 or -ENOMEM. */
+int webui_render_tasks_html(const scenario *sc, const double *share, buf *out);
+
 #endif

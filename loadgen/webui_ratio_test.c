@@ -7,6 +7,7 @@
 
 #include "lib/json.h"
 #include "loadgen/scenario_int.h"
+#include "loadgen/webui_render.h"
 
 static scenario *load(const char *text)
 {
@@ -269,5 +270,52 @@ Test(webui_ratio, thousands_of_tasks_sharing_rows_add_up)
     near(ratio(&d, "total", "Big", "/p7"), 2.0 / 4000); /* POST twice: one row, one method */
     json_doc_free(&d);
     buf_free(&b);
+    scenario_free(sc);
+}
+
+Test(webui_ratio, html_lists_show_percentages_and_escape_names)
+{
+    scenario *sc = load("[user <A&B>]\n"
+                        "[task]\npath = /a\nname = <script>x</script>\nweight = 3\n"
+                        "[task]\nmethod = POST\npath = /a\nname = <script>x</script>\n"
+                        "[user C]\nweight = 3\n[task]\npath = /c\n");
+    double share[2] = {1, 3};
+    buf b = BUF_INIT;
+    cr_assert_eq(webui_render_tasks_html(sc, share, &b), 0);
+    cr_assert_null(strstr(b.data, "<script>"), "names are escaped: %s", b.data);
+    cr_assert(strstr(b.data, "<span class=\"pct\">25.0%</span> <span class=\"rname\">&lt;A&amp;B"),
+              "%s", b.data);
+    /* per class 75 %, in total 18.8 % (0.25 * 0.75), the name split by method */
+    cr_assert(strstr(b.data, "75.0%</span> <span class=\"rname\">GET &lt;script&gt;x"), "%s",
+              b.data);
+    cr_assert(strstr(b.data, "18.8%</span> <span class=\"rname\">GET &lt;script&gt;x"), "%s",
+              b.data);
+    cr_assert(strstr(b.data, "id=\"final-total\""));
+    buf_free(&b);
+    scenario_free(sc);
+}
+
+Test(webui_ratio, report_carries_final_ratio_only_when_given_a_scenario)
+{
+    scenario *sc = load(shop);
+    runner_snapshot *s = calloc(1, sizeof(*s));
+    s->state = RUNNER_STOPPED;
+    s->target_users = 4;
+    s->entries = calloc(1, sizeof(runner_entry));
+    strcpy(s->total.name, "Aggregated");
+    double share[2] = {1, 3};
+    webui_report_meta meta = {.script = "s.ini", .sc = sc, .class_share = share};
+    buf b = BUF_INIT;
+    cr_assert_eq(webui_render_report(s, NULL, 0, &meta, &b), 0);
+    const char *fr = strstr(b.data, "<h2>Final ratio</h2>");
+    cr_assert_not_null(fr);
+    cr_assert(strstr(fr, "18.8%</span> <span class=\"rname\">/a"), "%s", fr);
+    buf_reset(&b);
+    meta.sc = NULL;
+    cr_assert_eq(webui_render_report(s, NULL, 0, &meta, &b), 0);
+    cr_assert_null(strstr(b.data, "Final ratio"));
+    buf_free(&b);
+    free(s->entries);
+    free(s);
     scenario_free(sc);
 }

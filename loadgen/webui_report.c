@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "loadgen/webui_assets.h"
+#include "loadgen/webui_ratio.h"
 
 enum { P50, P66, P75, P80, P90, P95, P98, P99, P999, P9999, P100 };
 static const char *const pct_labels[RUNNER_NPCT] = {"50%", "66%", "75%",   "80%",    "90%", "95%",
@@ -176,6 +177,8 @@ int webui_render_report(const runner_snapshot *s, const runner_history_point *p,
     rc |= header(out, s, meta) | tables(out, s);
     rc |= buf_puts(out, "<section><h2>Exceptions Statistics</h2><p class=\"empty\">aiload runs "
                         "no user code that can raise: no exceptions.</p></section>\n");
-    rc |= charts(out, p, n) | buf_puts(out, "</body></html>\n");
+    rc |= charts(out, p, n);
+    if (meta && meta->sc) rc |= webui_render_tasks_html(meta->sc, meta->class_share, out);
+    rc |= buf_puts(out, "</body></html>\n");
     return rc ? -ENOMEM : 0;
 }

@@ -512,6 +512,13 @@ def test_tasks_while_running_match_locust_get_ratio(procs, tmp_path, target):
     got = tasks_json(base)
     for cls, share in (("Admin", 1 / 6), ("Shop", 4 / 6), ("Browse", 1 / 6)):
         assert abs(got["per_class"][cls]["ratio"] - share) < 1e-9, (cls, got)
+    # the HTML report ends with Locust's "Final ratio", as plain nested lists
+    st, _, body = get(base + "/stats/report")
+    final = body.decode().split("<h2>Final ratio</h2>", 1)
+    assert st == 200 and len(final) == 2, "the report has a Final ratio section"
+    total = final[1].split('id="final-total"', 1)[1]
+    for pct, name in (("16.7%", "Admin"), ("50.0%", "/hello"), ("8.3%", "browse-home")):
+        assert f'<span class="pct">{pct}</span> <span class="rname">{name}</span>' in total, total
 
 
 def test_tasks_follow_tag_filters_and_equal_weights_before_a_run(procs, tmp_path, target):
