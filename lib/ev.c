@@ -235,10 +235,8 @@ static void async_read(ev_loop *loop, int fd, unsigned events, void *data)
     (void)events;
     (void)data;
     uint64_t v;
-    /* one read takes the whole counter and resets it: a second would only
-     * say EAGAIN */
-    ssize_t n = read(fd, &v, sizeof(v));
-    (void)n;
+    while (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v)) {
+    }
     if (loop->async_cb) loop->async_cb(loop, loop->async_data);
 }
 

@@ -216,10 +216,7 @@ typedef struct thread_arg {
     int tid;
 } thread_arg;
 
-/* Runs one request on app thread tid. Returns 1 when it handed the finished
- * connection back to the loop (and counted this thread idle first, so the
- * loop sees both in one wake-up), 0 when the handler kept it (PENDING). */
-static int run_job(srv_worker *w, int tid, srv_conn *c)
+static void run_job(srv_worker *w, int tid, srv_conn *c)
 {
     sb_thread *t = &w->slot->threads[tid];
     int hk = w->srv->s.harakiri;
@@ -238,7 +235,7 @@ static int run_job(srv_worker *w, int tid, srv_conn *c)
     atomic_fetch_sub(&w->slot->busy_threads, 1);
     resp_set_thread_conn(NULL);
     c->on_thread = 0;
-    if (rc == APP_PENDING && !c->finished) return 0; /* whoever holds it calls app_finish */
+    if (rc == APP_PENDING && !c->finished) return; /* whoever holds it calls app_finish */
     if (rc < 0 && !c->head_sent) {
         resp_reset(c);
         c->status = 500;
@@ -249,11 +246,7 @@ static int run_job(srv_worker *w, int tid, srv_conn *c)
     if (!c->failed) resp_send_blocking(c);
     c->finished_sent = 1;
     c->head_sent = 1;
-    /* Idle before the hand-back: the loop may dispatch to this thread at once,
-     * and the job waits in the queue until the thread looks again. */
-    atomic_fetch_add(&w->idle, 1);
     worker_complete(w, c);
-    return 1;
 }
 
 static void *thread_main(void *arg)
@@ -276,9 +269,9 @@ static void *thread_main(void *arg)
         w->jobs_head = (w->jobs_head + 1) % w->jobs_cap;
         w->jobs_len--;
         pthread_mutex_unlock(&w->mu);
-        /* Wake the loop when this thread turns the worker from full to free;
-         * a finished job's hand-back has woken it already. */
-        if (!run_job(w, a.tid, c) && atomic_fetch_add(&w->idle, 1) == 0) ev_async_send(w->loop);
+        run_job(w, a.tid, c);
+        /* Wake the loop when this thread turns the worker from full to free. */
+        if (atomic_fetch_add(&w->idle, 1) == 0) ev_async_send(w->loop);
     }
     for (int i = 0; i < s->napps; i++)
         if (s->apps[i].loaded && s->apps[i].kind->thread_free)
