@@ -384,6 +384,27 @@ int64_t http1_parse_length(const char *s, size_t len)
     return v;
 }
 
+int http1_is_token(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!tchar[(unsigned char)s[i]]) return 0;
+    return len > 0;
+}
+
+int http1_is_target(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!is_vchar((unsigned char)s[i])) return 0;
+    return len > 0;
+}
+
+int http1_is_field_value(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!is_value_char((unsigned char)s[i])) return 0;
+    return 1;
+}
+
 int http1_value_has_token(const char *v, size_t len, const char *tok)
 {
     size_t i = 0;

@@ -124,6 +124,14 @@ const http1_header *http1_find_header(const http1_header *headers, size_t n, con
  * digits. Returns the value, or -1 if it is not a valid length. */
 int64_t http1_parse_length(const char *s, size_t len);
 
+/* The parser's own character rules, for text that arrives by other means
+ * (the uwsgi protocol's variables): a non-empty RFC 9110 token; a non-empty
+ * request-target of visible ASCII or obs-text; a field value (VCHAR, obs-text,
+ * SP, HTAB; no CR, LF or other controls). */
+int http1_is_token(const char *s, size_t len);
+int http1_is_target(const char *s, size_t len);
+int http1_is_field_value(const char *s, size_t len);
+
 /* 1 if the comma-separated header value contains the token tok
  * (case-insensitive), e.g. "keep-alive, Upgrade" contains "upgrade". */
 int http1_value_has_token(const char *v, size_t len, const char *tok);

@@ -13,38 +13,6 @@ static int is_key(const char *k, size_t kl, const char *lit)
     return kl == strlen(lit) && !memcmp(k, lit, kl);
 }
 
-/* RFC 9110 token characters. */
-static int is_tchar(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static int is_token(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)s[i])) return 0;
-    return n > 0;
-}
-
-/* A request-target: visible ASCII or obs-text, no spaces or controls. */
-static int is_target(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= ' ' || c == 0x7f) return 0;
-    }
-    return n > 0;
-}
-
-/* A field value may not carry CR, LF or NUL (they would split headers). */
-static int is_value(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] == '\r' || s[i] == '\n' || s[i] == 0) return 0;
-    return 1;
-}
-
 static int parse_port(const char *s, size_t n)
 {
     int v = 0;
@@ -87,35 +55,34 @@ static int take_var(char *k, size_t kl, const char *v, size_t vl, http1_request 
         size_t nl = kl - 5;
         for (size_t i = 0; i < nl; i++)
             if (name[i] == '_') name[i] = '-';
-        if (!is_token(name, nl) || !is_value(v, vl)) return HTTP1_BAD;
+        if (!http1_is_token(name, nl) || !http1_is_field_value(v, vl)) return HTTP1_BAD;
         if (skipped_header(name, nl)) return 0;
         return add_header(req, hs, max, name, nl, v, vl);
     }
     if (is_key(k, kl, "REQUEST_METHOD")) {
-        if (!is_token(v, vl)) return HTTP1_BAD;
+        if (!http1_is_token(v, vl)) return HTTP1_BAD;
         req->method = v;
         req->method_len = vl;
     } else if (is_key(k, kl, "REQUEST_URI")) {
-        if (!is_target(v, vl)) return HTTP1_BAD;
+        if (!http1_is_target(v, vl)) return HTTP1_BAD;
         req->target = v;
         req->target_len = vl;
     } else if (is_key(k, kl, "SERVER_PROTOCOL")) {
         /* HTTP/2 and 3 front ends: their requests have HTTP/1.1 semantics here */
         req->minor_version = is_key(v, vl, "HTTP/1.0") ? 0 : 1;
     } else if (is_key(k, kl, "PATH_INFO")) {
-        if (!is_value(v, vl)) return HTTP1_BAD;
+        if (!http1_is_field_value(v, vl)) return HTTP1_BAD;
         out->path_info = v;
         out->path_info_len = vl;
     } else if (is_key(k, kl, "QUERY_STRING")) {
-        if (!is_value(v, vl)) return HTTP1_BAD;
+        if (!http1_is_field_value(v, vl)) return HTTP1_BAD;
         out->query = v;
         out->query_len = vl;
     } else if (is_key(k, kl, "CONTENT_LENGTH") && vl) {
-        for (size_t i = 0; i < vl; i++)
-            if (v[i] < '0' || v[i] > '9') return HTTP1_BAD;
+        if (http1_parse_length(v, vl) < 0) return HTTP1_BAD;
         return add_header(req, hs, max, "Content-Length", 14, v, vl);
     } else if (is_key(k, kl, "CONTENT_TYPE") && vl) {
-        if (!is_value(v, vl)) return HTTP1_BAD;
+        if (!http1_is_field_value(v, vl)) return HTTP1_BAD;
         return add_header(req, hs, max, "Content-Type", 12, v, vl);
     } else if (is_key(k, kl, "REMOTE_ADDR")) {
         out->remote_addr = v;

@@ -82,18 +82,20 @@ void sc_request_free(sc_request *r)
     free(r->tags);
 }
 
+void sc_class_free(sc_class *c)
+{
+    for (size_t t = 0; t < c->ntasks; t++) sc_request_free(&c->tasks[t]);
+    for (size_t t = 0; t < c->non_start; t++) sc_request_free(&c->on_start[t]);
+    free(c->tasks);
+    free(c->on_start);
+    free(c->name);
+    free(c->host);
+}
+
 void scenario_free(scenario *sc)
 {
     if (!sc) return;
-    for (size_t i = 0; i < sc->nclasses; i++) {
-        sc_class *c = &sc->classes[i];
-        for (size_t t = 0; t < c->ntasks; t++) sc_request_free(&c->tasks[t]);
-        for (size_t t = 0; t < c->non_start; t++) sc_request_free(&c->on_start[t]);
-        free(c->tasks);
-        free(c->on_start);
-        free(c->name);
-        free(c->host);
-    }
+    for (size_t i = 0; i < sc->nclasses; i++) sc_class_free(&sc->classes[i]);
     free(sc->classes);
     free(sc->entries);
     free(sc->source);

@@ -102,6 +102,8 @@ int sc_tags_add(sc_request *r, const char *v);
 
 /* Frees what r holds (not r itself). */
 void sc_request_free(sc_request *r);
+/* Frees what a class owns (tasks, on_start requests, strings), not c itself. */
+void sc_class_free(sc_class *c);
 
 /* Renders t into out (appending). rng: a xorshift64 state; user_id/seq for the
  * per-user substitutions. Allocation-free once out has grown. 0 or -ENOMEM. */

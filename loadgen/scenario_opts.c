@@ -120,16 +120,6 @@ static void filter_class(sc_class *c, const scenario_options *o)
     for (size_t t = 0; t < kept; t++) c->total_weight += c->tasks[t].weight;
 }
 
-static void free_class(sc_class *c)
-{
-    for (size_t t = 0; t < c->ntasks; t++) sc_request_free(&c->tasks[t]);
-    for (size_t t = 0; t < c->non_start; t++) sc_request_free(&c->on_start[t]);
-    free(c->tasks);
-    free(c->on_start);
-    free(c->name);
-    free(c->host);
-}
-
 /* Stats rows are rebuilt so that a filtered-out task leaves no empty row. */
 static int rebuild_entries(scenario *sc)
 {
@@ -190,7 +180,7 @@ int scenario_apply_options(scenario *sc, const scenario_options *o, buf *notes, 
             if (notes)
                 buf_printf(notes, "user class '%s' has no task left after filtering by tags%s\n",
                            c->name, c->fixed_count ? " (its fixed_count is dropped too)" : "");
-            free_class(c);
+            sc_class_free(c);
         }
         sc->nclasses = kept;
         if (rebuild_entries(sc)) {

@@ -200,42 +200,48 @@ int cfg_parse_size(const char *s, int64_t *out)
 
 /* ---- lookup ---- */
 
-/* 1 if name is one of the '|'-separated aliases. */
-static int is_alias(const char *aliases, const char *name)
+/* Steps through the '|'-separated aliases in *p: the next one's start and
+ * length, or NULL after the last. */
+static const char *next_alias(const char **p, size_t *len)
 {
-    size_t n = strlen(name);
-    for (const char *p = aliases; p && *p;) {
-        const char *bar = strchr(p, '|');
-        size_t len = bar ? (size_t)(bar - p) : strlen(p);
-        if (len == n && !memcmp(p, name, n)) return 1;
-        p = bar ? bar + 1 : NULL;
-    }
+    const char *a = *p;
+    if (!a || !*a) return NULL;
+    const char *bar = strchr(a, '|');
+    *len = bar ? (size_t)(bar - a) : strlen(a);
+    *p = bar ? bar + 1 : NULL;
+    return a;
+}
+
+static int has_name_n(const cfg_option *o, const char *name, size_t n)
+{
+    if (strlen(o->name) == n && !memcmp(o->name, name, n)) return 1;
+    const char *p = o->alias, *a;
+    size_t len;
+    while ((a = next_alias(&p, &len)))
+        if (len == n && !memcmp(a, name, n)) return 1;
     return 0;
 }
 
-static int has_name(const cfg_option *o, const char *name)
+static struct cfg_val *find_n(const cfg *c, const char *name, size_t n)
 {
-    return !strcmp(o->name, name) || is_alias(o->alias, name);
+    for (size_t i = 0; i < c->n; i++)
+        if (has_name_n(c->v[i].opt, name, n)) return &c->v[i];
+    return NULL;
 }
 
 static struct cfg_val *find(const cfg *c, const char *name)
 {
-    for (size_t i = 0; i < c->n; i++)
-        if (has_name(c->v[i].opt, name)) return &c->v[i];
-    return NULL;
+    return find_n(c, name, strlen(name));
 }
 
 /* 1 if o's name or any alias is already taken by an option in c. */
 static int clashes(const cfg *c, const cfg_option *o)
 {
     if (find(c, o->name)) return 1;
-    for (const char *p = o->alias; p && *p;) {
-        const char *bar = strchr(p, '|');
-        char one[64];
-        snprintf(one, sizeof(one), "%.*s", (int)(bar ? bar - p : (long)strlen(p)), p);
-        if (find(c, one)) return 1;
-        p = bar ? bar + 1 : NULL;
-    }
+    const char *p = o->alias, *a;
+    size_t len;
+    while ((a = next_alias(&p, &len)))
+        if (find_n(c, a, len)) return 1;
     return 0;
 }
 
@@ -562,12 +568,10 @@ void cfg_print_help(const cfg_option *const *tables, void *file)
         for (const cfg_option *o = tables[t]; o->name; o++) {
             char names[128];
             size_t k = (size_t)snprintf(names, sizeof(names), "--%s", o->name);
-            for (const char *p = o->alias; p && *p && k < sizeof(names);) {
-                const char *bar = strchr(p, '|');
-                int len = (int)(bar ? bar - p : (long)strlen(p));
-                k += (size_t)snprintf(names + k, sizeof(names) - k, ", --%.*s", len, p);
-                p = bar ? bar + 1 : NULL;
-            }
+            const char *p = o->alias, *a;
+            size_t len;
+            while ((a = next_alias(&p, &len)) && k < sizeof(names))
+                k += (size_t)snprintf(names + k, sizeof(names) - k, ", --%.*s", (int)len, a);
             fprintf(f, "  %-36s %-6s %s (default: %s)\n", names, type_name(o->type), o->help,
                     o->def ? (*o->def ? o->def : "''") : "unset");
         }

@@ -463,6 +463,12 @@ def test_second_sigint_aborts_requests_in_flight(server, tmp_path, procs):
 
 
 BAD_SCENARIOS = [
+    # task tags and fixed_count (Locust's @tag and fixed_count)
+    ("[user A]\n[task]\npath = /\ntags = ,\n", 4, "at least one tag"),
+    ("[user A]\n[on_start A]\npath = /\ntags = x\n[task]\npath = /\n", 4, "never filtered"),
+    ("[user A]\nfixed_count = 2.5\n[task]\npath = /\n", 2, "whole number"),
+    ("[user A]\nfixed_count = many\n[task]\npath = /\n", 2, "fixed_count"),
+    ("[user A]\nweight = 0\n[task]\npath = /\n", 1, "no fixed_count"),
     ("[user A]\nwait_time = between(5)\n[task]\npath = /\n", 2, "between"),
     ("[user A]\n[task]\npath = nope\n", 3, "path must start with '/'"),
     ("[user A]\n[task]\npath = /\nfrobnicate = 1\n", 4, "unknown key 'frobnicate'"),

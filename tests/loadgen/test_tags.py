@@ -203,21 +203,6 @@ def test_no_task_left_exits_2_naming_the_tags(tmp_path):
     assert "tag 'nosuch' (-T) is on no task" in r.stderr
 
 
-@pytest.mark.parametrize("text,line,what", [
-    ("[user A]\n[task]\npath = /\ntags = ,\n", 4, "at least one tag"),
-    ("[user A]\n[on_start A]\npath = /\ntags = x\n[task]\npath = /\n", 4, "never filtered"),
-    ("[user A]\nfixed_count = 2.5\n[task]\npath = /\n", 2, "whole number"),
-    ("[user A]\nfixed_count = many\n[task]\npath = /\n", 2, "fixed_count"),
-    ("[user A]\nweight = 0\n[task]\npath = /\n", 1, "no fixed_count"),
-])
-def test_bad_tags_or_fixed_count_exit_2_naming_file_and_line(tmp_path, text, line, what):
-    sc = write(tmp_path, "bad.ini", text)
-    r = aiload("-f", sc, "--headless", "-u", 1, "-t", 1, "-H", "http://127.0.0.1:9", timeout=10)
-    assert r.returncode == 2, r.stderr
-    assert f"{sc}:{line}:" in r.stderr, r.stderr
-    assert what in r.stderr
-
-
 @pytest.mark.parametrize("args,what", [
     (["-T"], "'-T' needs at least one value"),
     (["--tags", "--headless"], "'--tags' needs at least one value"),
