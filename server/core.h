@@ -280,7 +280,8 @@ struct srv_worker {
     int nconns, nfree, in_flight;
     int nreserved; /* new connections whose first request has not been dispatched */
     int accepting, draining, exiting;
-    int queued_ticks; /* ticks in a row that saw the listen queue wait while busy */
+    int queued_checks;     /* starvation checks in a row that saw the listen queue wait */
+    uint64_t starve_timer; /* the next starvation check while saturated; 0: none armed */
     uint64_t requests, max_requests;
     uint64_t drain_deadline_ms;
     uint64_t drain_idle_ms; /* idle keep-alive connections close after this */

@@ -7,9 +7,8 @@
  * accept queue outlives any one worker. A worker watches them only while it
  * has an idle app thread and is not draining (no over-accept): a busy worker
  * leaves new connections in the kernel queue for an idle one. Only when every
- * worker has been busy for a while does the least-loaded one take queued
- * connections anyway, so keep-alive clients cannot starve new ones
- * (accept_starving).
+ * worker has been busy for up to 10 ms does one take queued connections
+ * anyway, so keep-alive clients cannot starve new ones (accept_starving).
  */
 #define _GNU_SOURCE
 #include "server/core.h"
@@ -29,23 +28,28 @@
 #include <unistd.h>
 
 #define TICK_MS 100
+/* While every app thread of this worker is busy, the listen queue is checked
+ * this often for connections that no worker takes (accept_starving). */
+#define STARVE_CHECK_MS 10
+#define STARVE_CHECKS   1
 
 static void on_accept(ev_loop *loop, int fd, unsigned events, void *data);
+static void arm_starve_check(srv_worker *w);
 
-/* 1 if another serving worker that accepts holds at least 2 fewer
- * connections: leave the next ones to it. EPOLLEXCLUSIVE alone lets whichever
+/* 1 if another serving worker (that accepts, with only_accepting) holds at
+ * least 2 fewer connections: leave the next ones to it. EPOLLEXCLUSIVE alone lets whichever
  * worker loops fastest take a whole burst of keep-alive connections (nginx
  * shows the same skew), which halves a 2-worker server under a fixed set of
  * clients. A connection this leaves queued is picked up by the other worker's
  * wake-up or, at worst, its next tick (rearm_if_queued). */
-static int ahead_of_others(srv_worker *w)
+static int ahead_of(srv_worker *w, int only_accepting)
 {
     sb *s = w->srv->sb;
     int mine = w->nconns;
     for (int i = 0; i < s->nslots; i++) {
         sb_slot *sl = sb_slot_at(s, i);
         if (sl == w->slot || atomic_load_explicit(&sl->state, memory_order_relaxed) != SB_RUNNING ||
-            !atomic_load_explicit(&sl->accepting, memory_order_relaxed))
+            (only_accepting && !atomic_load_explicit(&sl->accepting, memory_order_relaxed)))
             continue;
         if (atomic_load_explicit(&sl->conns, memory_order_relaxed) + 2 <= mine) return 1;
     }
@@ -60,7 +64,7 @@ void worker_update_accept(srv_worker *w)
      * pass, so an idle pre-connect cannot stop accepting). */
     int able = !w->draining && atomic_load(&w->idle) > 0;
     atomic_store_explicit(&w->slot->accepting, able, memory_order_relaxed);
-    int want = able && atomic_load(&w->idle) - w->nreserved > 0 && !ahead_of_others(w);
+    int want = able && atomic_load(&w->idle) - w->nreserved > 0 && !ahead_of(w, 1);
     if (want == w->accepting) return;
     for (int i = 0; i < s->nlisten; i++) {
         if (want)
@@ -69,6 +73,7 @@ void worker_update_accept(srv_worker *w)
             ev_io_del(w->loop, s->listen_fds[i]);
     }
     w->accepting = want;
+    arm_starve_check(w);
 }
 
 /* Accepts one connection from listen socket li. reserve: the connection
@@ -383,11 +388,12 @@ static int others_busy(srv_worker *w)
  * for good (a thread that finishes one request finds the next one queued, so
  * it never comes idle); a worker that accepts only while idle would then leave
  * a new client in the kernel queue for seconds. So when the queue has waited
- * three ticks in a row, this worker has requests waiting for a thread and no
- * worker is idle, this worker takes the queued connections anyway (up to a
- * bound): they join its FIFO of requests behind the others instead of
- * starving. While any worker is idle this never applies, so a busy worker
- * still leaves new connections to an idle one. */
+ * STARVE_CHECKS checks in a row (up to 10 ms), this worker has requests
+ * waiting for a thread and no worker is idle, this worker takes the queued
+ * connections anyway (up to a bound): they join its FIFO of requests behind
+ * the others instead of starving. While any worker is idle this never
+ * applies, so a busy worker still leaves new connections to an idle one; and
+ * with no backlog of its own a thread comes idle soon and accepts normally. */
 static void accept_starving(srv_worker *w)
 {
     int queued = 0;
@@ -397,16 +403,37 @@ static void accept_starving(srv_worker *w)
     pthread_mutex_unlock(&w->mu);
     if (!queued || !backlogged || w->accepting || w->draining || atomic_load(&w->idle) > 0 ||
         !others_busy(w)) {
-        w->queued_ticks = 0;
+        w->queued_checks = 0;
         return;
     }
-    /* Three ticks: longer than the up-to-one-tick wait of a wake-up another
-     * worker consumed (rearm_if_queued), so an idle worker still gets it. */
-    if (++w->queued_ticks < 3) return;
+    if (++w->queued_checks < STARVE_CHECKS) return;
     int cap = w->srv->s.threads * BUSY_CONNS_PER_THREAD;
     for (int li = 0; li < w->srv->nlisten; li++)
-        while (w->nconns < cap && listen_queued(w, li) && accept_one(w, li, 0) == 0) {
+        /* a burst is shared: each busy worker stops 2 ahead of the others, and
+         * their own checks take the rest */
+        while (w->nconns < cap && !ahead_of(w, 0) && listen_queued(w, li) &&
+               accept_one(w, li, 0) == 0) {
         }
+}
+
+static void on_starve_check(ev_loop *loop, void *data)
+{
+    (void)loop;
+    srv_worker *w = data;
+    w->starve_timer = 0;
+    accept_starving(w);
+    arm_starve_check(w);
+}
+
+/* The check runs only while every app thread is busy, so an idle server never
+ * wakes for it; worker_update_accept() arms it on each change of load. */
+static void arm_starve_check(srv_worker *w)
+{
+    if (w->starve_timer || w->draining || atomic_load(&w->idle) > 0) {
+        if (!w->starve_timer) w->queued_checks = 0;
+        return;
+    }
+    w->starve_timer = ev_timer_add(w->loop, STARVE_CHECK_MS, on_starve_check, w);
 }
 
 static void on_tick(ev_loop *loop, void *data)
@@ -418,7 +445,6 @@ static void on_tick(ev_loop *loop, void *data)
         if (c->reserved && now - c->accepted_ms >= 100) worker_unreserve(c);
     worker_update_accept(w);
     rearm_if_queued(w);
-    accept_starving(w);
     conn_sweep(w, now);
     atomic_store(&w->slot->ready, apps_ready(w));
     if (w->srv->s.reload_on_rss_mb && !w->draining && (now / TICK_MS) % 10 == 0 &&
