@@ -7,7 +7,7 @@
  * accept queue outlives any one worker. A worker watches them only while it
  * has an idle app thread and is not draining (no over-accept): a busy worker
  * leaves new connections in the kernel queue for an idle one. Only when every
- * worker has been busy for up to 10 ms does one take queued connections
+ * worker has been busy for 20 to 30 ms does one take queued connections
  * anyway, so keep-alive clients cannot starve new ones (accept_starving).
  */
 #define _GNU_SOURCE
@@ -31,7 +31,7 @@
 /* While every app thread of this worker is busy, the listen queue is checked
  * this often for connections that no worker takes (accept_starving). */
 #define STARVE_CHECK_MS 10
-#define STARVE_CHECKS   1
+#define STARVE_CHECKS   3
 
 static void on_accept(ev_loop *loop, int fd, unsigned events, void *data);
 static void arm_starve_check(srv_worker *w);
@@ -388,7 +388,7 @@ static int others_busy(srv_worker *w)
  * for good (a thread that finishes one request finds the next one queued, so
  * it never comes idle); a worker that accepts only while idle would then leave
  * a new client in the kernel queue for seconds. So when the queue has waited
- * STARVE_CHECKS checks in a row (up to 10 ms), this worker has requests
+ * STARVE_CHECKS checks in a row (20 to 30 ms), this worker has requests
  * waiting for a thread and no worker is idle, this worker takes the queued
  * connections anyway (up to a bound): they join its FIFO of requests behind
  * the others instead of starving. While any worker is idle this never
