@@ -390,7 +390,8 @@ static void begin_request(srv_conn *c)
     c->ar.chunked = c->chunked;
     if (c->w->draining || c->uwsgi) c->close_after = 1;
     if (static_try(c)) return;
-    const srv_route *rt = srv_route_find(c->w->srv, c->path_info.data, c->path_info.len);
+    const srv_route *rt =
+        srv_route_find(c->w->srv, c->listen_idx, c->path_info.data, c->path_info.len);
     if (!rt) {
         conn_error(c, 404, "not found");
         return;

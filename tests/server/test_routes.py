@@ -1,12 +1,17 @@
-"""aiserve routing on a real server: request paths are normalized before
-routing (dot-segments, RFC 3986 §5.2.4), empty lines before a request line,
-chunk extensions with a bare CR."""
+"""aiserve routing on a real server: the app owns its paths (built-ins yield
+to an app at /, unless `builtins` names them; an `admin` listener serves the
+built-ins alone; the start-up log says which answer where); request paths are
+normalized before routing (dot-segments, RFC 3986 §5.2.4); empty lines before
+a request line; chunk extensions with a bare CR."""
 import json
 import os
+import re
 import socket
+import subprocess
+import time
 
 from harness import binary, free_port, wait_port
-from srvutil import recv_response, request
+from srvutil import recv_response, request, wait_for
 
 APPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps")
 
@@ -31,6 +36,90 @@ def echo_of(port, path):
     st, _, body = get(port, path)
     assert st == 200, (path, st, body)
     return json.loads(body)
+
+
+def wait_ready(port, proc):
+    assert wait_for(lambda: proc.poll() is not None or get(port, "/health/ready")[0] == 200,
+                    timeout=60), "not ready"
+    assert proc.poll() is None
+
+
+def log_lines(log, needle, timeout=30.0):
+    """The log lines containing needle, once there is at least one."""
+    def lines():
+        with open(log) as f:
+            return [ln for ln in f.read().splitlines() if needle in ln]
+    return wait_for(lines, timeout=timeout)
+
+
+BUILTIN_PATHS = "/hello /health/live /health/ready /metrics /delay/*"
+
+
+# ---- issue 11: the app owns its paths ----
+
+def test_a_flask_app_at_the_root_gets_its_own_hello_and_health(procs, tmp_path):
+    admin = free_port()
+    p, port, log = serve(procs, tmp_path, "--module=routes_app:app", f"--admin=127.0.0.1:{admin}",
+                         "--processes=2")
+    wait_port(admin, timeout=30, proc=p)
+    wait_ready(admin, p)
+    st, _, body = get(port, "/hello")
+    assert (st, body) == (200, b"hello from flask\n")
+    st, _, body = get(port, "/health/live")
+    assert st == 200 and json.loads(body) == {"flask": "live"}
+    for path in ("/health/ready", "/metrics", "/delay/0"):
+        st, h, _ = get(port, path)
+        assert st == 404 and h["content-type"].startswith("text/html"), (path, "Flask's 404")
+    # the admin listener: every built-in, and nothing of the app
+    st, _, body = get(admin, "/hello")
+    assert (st, body) == (200, b"hello\n")
+    assert json.loads(get(admin, "/health/live")[2]) == {"status": "live"}
+    st, _, body = get(admin, "/health/ready")
+    assert st == 200 and json.loads(body)["ready_workers"] == 2
+    st, _, body = get(admin, "/metrics")
+    assert st == 200 and b'aiserve_requests_total{route="/hello"' in body
+    assert get(admin, "/delay/0")[0] == 200
+    for path in ("/", "/anything", "/health"):
+        st, _, body = get(admin, path)
+        assert (st, body) == (404, b"not found\n"), path
+    main, = log_lines(log, f"built-ins on http://127.0.0.1:{port} ")
+    assert "(builtins = auto): none" in main
+    adm, = log_lines(log, "built-ins on admin listener")
+    assert adm.endswith(f"http://127.0.0.1:{admin}: {BUILTIN_PATHS}")
+
+
+def test_builtins_named_in_the_option_answer_ahead_of_a_root_app(procs, tmp_path):
+    p, port, log = serve(procs, tmp_path, "--module=routes_app:app", "--builtins=health, metrics")
+    wait_ready(port, p)
+    assert json.loads(get(port, "/health/live")[2]) == {"status": "live"}, "the built-in's"
+    st, _, body = get(port, "/metrics")
+    assert st == 200 and b"aiserve_requests_total" in body
+    assert get(port, "/hello")[2] == b"hello from flask\n", "not named: the app's"
+    main, = log_lines(log, "built-ins on http://")
+    assert main.endswith("(builtins = health,metrics): /health/live /health/ready /metrics")
+
+
+def test_with_no_app_at_the_root_the_builtins_answer_on_the_main_port(procs, tmp_path):
+    p, port, log = serve(procs, tmp_path, "--mount=/api=routes_app:echo", "--lazy-apps")
+    wait_ready(port, p)
+    assert get(port, "/hello")[2] == b"hello\n"
+    assert get(port, "/metrics")[0] == 200
+    assert json.loads(get(port, "/api/hello")[2])["PATH_INFO"] == "/hello"
+    # with lazy-apps the routes are known in the workers: worker 1 logs them
+    main, = log_lines(log, "built-ins on http://")
+    assert main.endswith(f"(builtins = auto): {BUILTIN_PATHS}")
+
+
+def test_bad_builtins_and_admin_values_refuse_start_up(tmp_path):
+    port = free_port()
+    for flags, needle in [(["--builtins=health,bogus"], "'bogus' is not auto, all, none"),
+                          (["--builtins=auto,health"], "auto cannot be combined"),
+                          ([f"--admin=127.0.0.1:{port}"], "also a 'http' address"),
+                          (["--admin=9191"], "option 'admin'")]:
+        r = subprocess.run([binary("aiserve"), f"--http=127.0.0.1:{port}", *flags],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and needle in r.stderr, (flags, r.stderr)
+        assert "builtins" in r.stderr or "admin" in r.stderr
 
 
 # ---- issue 21: minor HTTP points ----
