@@ -1,7 +1,8 @@
 /* libFuzzer target for lib/http1: the request, response and header parsers
  * and the chunked decoder must never read out of bounds, crash, or return a
  * length beyond the input; and the decoder, fed the same bytes in two pieces,
- * must produce the same payload as fed all at once. */
+ * must produce the same payload as fed all at once. A decoded path is never
+ * longer than its input and keeps no "." or ".." segment. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,29 @@ out:
     free(b);
 }
 
+static void check_path(const char *in, size_t size)
+{
+    char *out = malloc(size + 1);
+    if (!out) return;
+    size_t len = 0;
+    int rc = http1_decode_path(in, size, out, &len);
+    if (rc == 0) {
+        if (len > size || out[len] != 0) abort();
+        if (size && in[0] == '/' && (len == 0 || out[0] != '/')) abort();
+        for (size_t i = 0; len && out[0] == '/' && i < len; i++) {
+            if (out[i] != '/') continue;
+            size_t e = i + 1;
+            while (e < len && out[e] != '/') e++;
+            if ((e - i == 2 && out[i + 1] == '.') ||
+                (e - i == 3 && out[i + 1] == '.' && out[i + 2] == '.'))
+                abort();
+        }
+    } else if (rc != HTTP1_BAD && rc != HTTP1_PATH_ABOVE_ROOT) {
+        abort();
+    }
+    free(out);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* A private copy of exactly size bytes: ASan flags any over-read. */
@@ -56,6 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (n > (int)size) abort();
     if (size < 20) (void)http1_parse_length(buf, size);
     (void)http1_value_has_token(buf, size, "close");
+    check_path(buf, size);
     free(buf);
     check_chunked(data, size);
     return 0;

@@ -32,6 +32,12 @@ static int is_value_char(unsigned char c)
     return is_vchar(c) || c == ' ' || c == '\t';
 }
 
+/* A control character other than HTAB (CR and LF included). */
+static int is_ctl(unsigned char c)
+{
+    return !is_value_char(c) && c < 0x80;
+}
+
 typedef struct cursor {
     const char *p;
     const char *end;
@@ -131,8 +137,11 @@ int http1_parse_request(const char *buf, size_t len, size_t last_len, http1_requ
     if (!head_may_end(buf, len, last_len)) return HTTP1_INCOMPLETE;
     if (len > 0x7fffffff) return HTTP1_BAD;
     cursor c = {buf, buf + len};
-    /* RFC 9112 §2.2: ignore at least one empty line before the request-line. */
-    if (c.p < c.end && (*c.p == '\r' || *c.p == '\n')) {
+    /* RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the
+     * request-line (clients have sent an extra CRLF after a POST body). A few
+     * are skipped; a stream of them is not a request. */
+    for (int i = 0; c.p < c.end && (*c.p == '\r' || *c.p == '\n'); i++) {
+        if (i == HTTP1_MAX_LEADING_EMPTY) return HTTP1_BAD;
         int rc = eat_eol(&c);
         if (rc) return rc;
     }
@@ -223,6 +232,7 @@ enum {
     CH_DATA_LF,    /* CR seen after the payload */
     CH_TRAILER,    /* at the start of a trailer line (or the final blank line) */
     CH_TRAILER_IN, /* inside a trailer line */
+    CH_TRAILER_LF, /* CR seen in a trailer line, LF expected */
     CH_END_LF,     /* CR of the final blank line seen */
     CH_DONE,
 };
@@ -264,9 +274,13 @@ static int chunk_frame_byte(http1_chunked *d, unsigned char ch)
         return 0;
     }
     case CH_EXT:
-        if (ch == '\n')
+        /* A CR must end the line: a bare CR is read as a line end by some
+         * parsers and not by others, which is how a smuggled request hides. */
+        if (ch == '\r')
+            d->_state = CH_SIZE_LF;
+        else if (ch == '\n')
             d->_state = d->_left ? CH_DATA : CH_TRAILER;
-        else if (ch == 0)
+        else if (is_ctl(ch))
             return HTTP1_BAD;
         return 0;
     case CH_SIZE_LF:
@@ -291,16 +305,22 @@ static int chunk_frame_byte(http1_chunked *d, unsigned char ch)
             d->_state = CH_END_LF;
         else if (ch == '\n')
             d->_state = CH_DONE;
-        else if (ch == 0)
+        else if (is_ctl(ch))
             return HTTP1_BAD;
         else
             d->_state = CH_TRAILER_IN;
         return 0;
     case CH_TRAILER_IN:
-        if (ch == '\n')
+        if (ch == '\r')
+            d->_state = CH_TRAILER_LF;
+        else if (ch == '\n')
             d->_state = CH_TRAILER;
-        else if (ch == 0)
+        else if (is_ctl(ch))
             return HTTP1_BAD;
+        return 0;
+    case CH_TRAILER_LF:
+        if (ch != '\n') return HTTP1_BAD;
+        d->_state = CH_TRAILER;
         return 0;
     case CH_END_LF:
         if (ch != '\n') return HTTP1_BAD;
@@ -348,6 +368,61 @@ ssize_t http1_decode_chunked(http1_chunked *dec, char *buf, size_t *len)
 int http1_chunked_done(const http1_chunked *dec)
 {
     return dec->_state == CH_DONE;
+}
+
+/* ---- request paths ---- */
+
+/* Removes dot-segments in place from p[0..n), which starts with '/'. Every
+ * segment is copied left (never right: the write index stays behind the read
+ * index), so no second buffer is needed. Returns the new length, or -1 when
+ * ".." has nothing left to remove. */
+static long remove_dot_segments(char *p, size_t n)
+{
+    size_t r = 0, w = 0;
+    while (r < n) {
+        size_t s = r + 1, e = s;
+        while (e < n && p[e] != '/') e++;
+        size_t sl = e - s;
+        int last = e == n;
+        if (sl == 1 && p[s] == '.') {
+            if (last) p[w++] = '/'; /* "/a/." is "/a/" */
+        } else if (sl == 2 && p[s] == '.' && p[s + 1] == '.') {
+            if (w == 0) return -1;
+            while (p[w - 1] != '/') w--; /* p[0] is '/': stops there at the latest */
+            w--;
+            if (last) p[w++] = '/';
+        } else {
+            p[w++] = '/';
+            memmove(p + w, p + s, sl);
+            w += sl;
+        }
+        r = e;
+    }
+    return (long)w;
+}
+
+int http1_decode_path(const char *in, size_t n, char *out, size_t *out_len)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in[i] != '%') {
+            out[j++] = in[i];
+            continue;
+        }
+        int hi = i + 2 < n ? hexval((unsigned char)in[i + 1]) : -1;
+        int lo = i + 2 < n ? hexval((unsigned char)in[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return HTTP1_BAD;
+        out[j++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    if (j && out[0] == '/') {
+        long w = remove_dot_segments(out, j);
+        if (w < 0) return HTTP1_PATH_ABOVE_ROOT;
+        j = (size_t)w;
+    }
+    out[j] = 0;
+    *out_len = j;
+    return 0;
 }
 
 /* ---- helpers ---- */

@@ -16,7 +16,9 @@
  *     malformed input, HTTP1_TOO_MANY_HEADERS (-3) when the head is
  *     well-formed but has more than max_headers header lines.
  *
- * Leniency: bare LF line endings are accepted (RFC 9112 §2.2); obsolete line
+ * Leniency: bare LF line endings are accepted (RFC 9112 §2.2), and so are up
+ * to HTTP1_MAX_LEADING_EMPTY empty lines before the request-line (§2.2: a
+ * server SHOULD ignore at least one; more is HTTP1_BAD); obsolete line
  * folding, whitespace before the colon, control characters in values, and
  * non-token characters in the method or header names are rejected (they are
  * the request-smuggling vectors).
@@ -27,6 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#define HTTP1_MAX_LEADING_EMPTY 8
 
 enum {
     HTTP1_BAD = -1,
@@ -88,7 +92,9 @@ int http1_parse_headers(const char *buf, size_t len, size_t last_len, http1_head
  *                          the n bytes right after the payload, i.e.
  *                          buf[*len .. *len + n), were not part of the body
  *                          (the next pipelined request begins there).
- * Trailers are consumed and ignored. Chunk extensions are skipped.
+ * Trailers are consumed and ignored. Chunk extensions are skipped; a CR in
+ * an extension or a trailer that is not followed by LF, and any other control
+ * character there but HTAB, is HTTP1_BAD (a bare CR is a smuggling vector).
  */
 typedef struct http1_chunked {
     uint64_t _left;     /* payload bytes left in the current chunk */
@@ -111,6 +117,19 @@ ssize_t http1_decode_chunked(http1_chunked *dec, char *buf, size_t *len);
 
 /* 1 once the decoder has seen the end of the body. */
 int http1_chunked_done(const http1_chunked *dec);
+
+/* ---- request paths ---- */
+
+/* Percent-decodes the path in[0..n) into out (room for n + 1 bytes; the
+ * result is NUL-terminated, *out_len excludes the NUL) and, when it starts
+ * with '/', removes its dot-segments (RFC 3986 §5.2.4) from the decoded form,
+ * so "%2e%2e" and a "%2f" separator count as the characters they encode: the
+ * path a router and an app see has no "." or ".." segment left. Returns 0;
+ * HTTP1_BAD for a malformed escape or %00; HTTP1_PATH_ABOVE_ROOT when a ".."
+ * would climb above "/" ("/../x", "/a/../../x"), which is refused rather than
+ * clamped (as nginx answers it: 400). */
+#define HTTP1_PATH_ABOVE_ROOT (-4)
+int http1_decode_path(const char *in, size_t n, char *out, size_t *out_len);
 
 /* ---- helpers for both sides ---- */
 

@@ -82,6 +82,33 @@ Test(http1, malformed_requests_are_bad)
         cr_assert_eq(parse_req(bad[i], &r, h), HTTP1_BAD, "case %zu", i);
 }
 
+Test(http1, a_few_empty_lines_before_the_request_line_are_ignored)
+{
+    http1_request r;
+    http1_header h[MAXH];
+    const char *one = "\r\nGET /a HTTP/1.1\r\nHost: a\r\n\r\n";
+    cr_assert_eq(parse_req(one, &r, h), (int)strlen(one));
+    cr_assert(str_is(r.target, r.target_len, "/a"));
+    const char *mixed = "\r\n\n\r\n\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n";
+    cr_assert_eq(parse_req(mixed, &r, h), (int)strlen(mixed));
+    cr_assert(str_is(r.target, r.target_len, "/b"));
+    char many[256] = "";
+    for (int i = 0; i < HTTP1_MAX_LEADING_EMPTY; i++) strcat(many, "\r\n");
+    strcat(many, "GET /c HTTP/1.1\r\nHost: a\r\n\r\n");
+    cr_assert_gt(parse_req(many, &r, h), 0, "the bound itself is accepted");
+    char too_many[256] = "\r\n";
+    strcat(too_many, many);
+    cr_assert_eq(parse_req(too_many, &r, h), HTTP1_BAD);
+    /* empty lines alone: wait for the request line, and a bare CR is no line */
+    cr_assert_eq(parse_req("\r\n\r\n", &r, h), HTTP1_INCOMPLETE);
+    cr_assert_eq(parse_req("\r\rGET / HTTP/1.1\r\n\r\n", &r, h), HTTP1_BAD);
+    /* arriving in pieces, with last_len, gives the same head */
+    size_t n = strlen(mixed);
+    cr_assert_eq(http1_parse_request(mixed, 3, 0, &r, h, MAXH), HTTP1_INCOMPLETE);
+    cr_assert_eq(http1_parse_request(mixed, 8, 3, &r, h, MAXH), HTTP1_INCOMPLETE);
+    cr_assert_eq(http1_parse_request(mixed, n, 8, &r, h, MAXH), (int)n);
+}
+
 Test(http1, too_many_headers_is_distinguished_from_bad)
 {
     char s[2048] = "GET / HTTP/1.1\r\n";
@@ -154,6 +181,45 @@ Test(http1, chunked_rejects_bad_framing)
     }
 }
 
+static ssize_t dechunk(const char *s, size_t n, char *out, size_t *len)
+{
+    memcpy(out, s, n);
+    *len = n;
+    http1_chunked d = HTTP1_CHUNKED_INIT;
+    return http1_decode_chunked(&d, out, len);
+}
+
+Test(http1, chunked_refuses_a_bare_cr_or_controls_in_extensions_and_trailers)
+{
+    static const char *const bad[] = {
+        "3;a=b\rX\r\nabc\r\n0\r\n\r\n", /* bare CR inside an extension */
+        "3;a=b\r\rabc\r\n0\r\n\r\n",    /* CR CR */
+        "3;a\x01\r\nabc\r\n0\r\n\r\n",  /* control character */
+        "3 ;a\x7f\r\nabc\r\n0\r\n\r\n", /* DEL */
+        "0;x\r0\r\n\r\n",               /* bare CR on the last chunk */
+        "0\r\nA: b\rC: d\r\n\r\n",      /* bare CR in a trailer */
+        "0\r\nA: b\x0b\r\n\r\n",        /* VT in a trailer */
+        "0\r\n\x01A: b\r\n\r\n",        /* a trailer line starting with a control */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char b[64];
+        size_t l;
+        cr_assert_eq(dechunk(bad[i], strlen(bad[i]), b, &l), HTTP1_BAD, "case %zu", i);
+    }
+    static const char *const good[] = {
+        "3;a=b\r\nabc\r\n0\r\n\r\n",
+        "3;a=\"x\ty\"\nabc\r\n0\r\n\r\n", /* HTAB and a bare LF end */
+        "3\r\nabc\r\n0;last\r\nT: v\r\nU: w\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        char b[64];
+        size_t l;
+        cr_assert_eq(dechunk(good[i], strlen(good[i]), b, &l), 0, "case %zu", i);
+        cr_assert_eq(l, 3);
+        cr_assert(!memcmp(b, "abc", 3));
+    }
+}
+
 Test(http1, chunked_overhead_cap_stops_tiny_chunk_floods)
 {
     http1_chunked d = HTTP1_CHUNKED_INIT;
@@ -179,6 +245,63 @@ Test(http1, helpers_compare_find_and_parse)
     http1_header h[2] = {{"A", 1, "1", 1}, {"bB", 2, "2", 1}};
     cr_assert_eq(http1_find_header(h, 2, "Bb"), &h[1]);
     cr_assert_str_eq(http1_reason(431), "Request Header Fields Too Large");
+}
+
+static const char *norm(const char *in, int *rc)
+{
+    static char out[256];
+    size_t len = 12345;
+    *rc = http1_decode_path(in, strlen(in), out, &len);
+    if (*rc) return NULL;
+    cr_assert_eq(len, strlen(out));
+    return out;
+}
+
+Test(http1, paths_are_decoded_and_lose_their_dot_segments)
+{
+    static const char *const cases[][2] = {
+        {"/", "/"},
+        {"/a/b", "/a/b"},
+        {"/a%20b/c", "/a b/c"},
+        {"/a/./b", "/a/b"},
+        {"/a/b/../c", "/a/c"},
+        {"/a/b/..", "/a/"},
+        {"/a/.", "/a/"},
+        {"/.", "/"},
+        {"/a/..", "/"},
+        {"/a/b/../../c/", "/c/"},
+        {"/a/%2e%2E/b", "/b"},
+        {"/a/.%2e/b", "/b"},
+        {"/a/%2E/b", "/a/b"},
+        {"/a%2f..%2fb", "/b"}, /* an encoded '/' separates after decoding */
+        {"//..", "/"},         /* the empty segment is the one removed */
+        {"/a//../b", "/a/b"},
+        {"/...", "/..."},
+        {"/..a/b..", "/..a/b.."},
+        {"/a/.hidden", "/a/.hidden"},
+        {"*", "*"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc;
+        const char *got = norm(cases[i][0], &rc);
+        cr_assert_eq(rc, 0, "%s", cases[i][0]);
+        cr_assert_str_eq(got, cases[i][1], "%s", cases[i][0]);
+    }
+    static const char *const above[] = {
+        "/..",        "/../",      "/../a", "/a/../..",
+        "/a/../../b", "/%2e%2e/x", "/.%2E", "/a/..%2f..%2fetc/passwd"};
+    for (size_t i = 0; i < sizeof(above) / sizeof(above[0]); i++) {
+        int rc;
+        cr_assert_null(norm(above[i], &rc), "%s", above[i]);
+        cr_assert_eq(rc, HTTP1_PATH_ABOVE_ROOT, "%s", above[i]);
+    }
+    static const char *const bad[] = {"/a%", "/a%2", "/a%zz", "/a%00b", "/%2"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc;
+        cr_assert_null(norm(bad[i], &rc), "%s", bad[i]);
+        cr_assert_eq(rc, HTTP1_BAD, "%s", bad[i]);
+    }
 }
 
 /* The input is placed so that its last byte is the last readable byte before
@@ -209,7 +332,10 @@ Test(http1, parsers_never_read_past_the_end_before_a_guard_page)
                                          "HTTP/1.1 200",
                                          "\r",
                                          "\n",
-                                         "GET / HTTP/1.1\r\nA:"};
+                                         "GET / HTTP/1.1\r\nA:",
+                                         "\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+                                         "/a/%2e%2e/../b%4",
+                                         "3;x\r\nabc\r\n0\r\nT: v\r"};
     for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
         size_t n = strlen(inputs[i]);
         for (size_t cut = 1; cut <= n; cut++) {
@@ -224,6 +350,9 @@ Test(http1, parsers_never_read_past_the_end_before_a_guard_page)
             (void)http1_parse_response(p, cut, 0, &rs, h, MAXH);
             (void)http1_parse_headers(p, cut, 0, h, MAXH, &nh);
             (void)http1_parse_request(p, cut, cut > 2 ? cut - 2 : 0, &r, h, MAXH);
+            char path[256];
+            size_t pl;
+            (void)http1_decode_path(p, cut, path, &pl);
             munmap(m, ml);
             char *q = guarded(inputs[i], cut, &m, &ml);
             size_t l = cut;

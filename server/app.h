@@ -23,12 +23,14 @@
  * routes are absent (the core logs it) and the rest of the server runs.
  *
  * Routes. load registers path prefixes. A request goes to the longest matching
- * prefix; prefix "/" catches everything. The built-in routes (/health/live,
- * /health/ready, /metrics, /delay/, /hello; configurable) are exact or
- * segment matches checked first, so they stay reachable when an app mounts
- * over "/". A prefix matches at a segment boundary: "/api" matches "/api" and
- * "/api/x", not "/apix". SCRIPT_NAME is the prefix (without a trailing '/',
- * "" for "/"), PATH_INFO the rest.
+ * prefix; prefix "/" catches everything. A prefix matches at a segment
+ * boundary: "/api" matches "/api" and "/api/x", not "/apix". SCRIPT_NAME is
+ * the prefix (without a trailing '/', "" for "/"), PATH_INFO the rest (both
+ * after dot-segment removal). The app owns the paths it registers: the
+ * built-in routes (/health/live, /health/ready, /metrics, /delay/, /hello;
+ * configurable) answer on the main listeners only where no app route covers
+ * the path, unless the `builtins` option names them; an `admin` listener
+ * serves the built-ins alone (docs/config.md).
  *
  * Where handlers run. APP_RUN_THREAD handlers run on one of the worker's
  * `threads` app threads and may block (Python). The core reads the request
@@ -179,6 +181,10 @@ typedef struct app_ctx app_ctx; /* private; handed to load */
  * runs, and data handed back as r->route_data and the handler's data. Returns
  * 0, -EEXIST if the prefix is taken, -EINVAL for a prefix not starting '/'. */
 int app_route_add(app_ctx *ctx, const char *prefix, int run_on, app_handler_fn fn, void *data);
+/* As app_route_add, for path itself only (and path + "/"): SCRIPT_NAME is
+ * path, PATH_INFO "" or "/". It claims nothing below path, so a route at "/"
+ * added this way leaves /health, /metrics and the other paths to the rest. */
+int app_route_add_exact(app_ctx *ctx, const char *path, int run_on, app_handler_fn fn, void *data);
 /* Options and facts for load: the config and the worker id (0 in the master). */
 const cfg *app_ctx_cfg(const app_ctx *ctx);
 int app_ctx_worker_id(const app_ctx *ctx);

@@ -467,7 +467,8 @@ int model_http_register(app_model *app, app_ctx *ctx, char *err, size_t errlen)
         failed++, taken = "/predict";
     for (int i = 0; i < app->nroutes; i++) {
         app->routes[i].app = app;
-        if (app_route_add(ctx, app->routes[i].path, APP_RUN_LOOP, hello_handler, &app->routes[i]))
+        if (app_route_add_exact(ctx, app->routes[i].path, APP_RUN_LOOP, hello_handler,
+                                &app->routes[i]))
             failed++, taken = app->routes[i].path;
     }
     if (failed)

@@ -1,7 +1,8 @@
 /*
  * builtin: the endpoints every worker serves with no app: health, metrics,
  * the httpbin-style delay (on the event loop: a timer, no thread), hello, and
- * static files from static-map.
+ * static files from static-map. Where they answer (main listeners, the admin
+ * listener, the `builtins` option) is the route table's business (srv.c).
  */
 #define _GNU_SOURCE
 #include "server/core.h"
@@ -314,6 +315,7 @@ static void static_serve(srv_conn *c, const srv_static *st, const char *rel)
 int static_try(srv_conn *c)
 {
     const srv *s = c->w->srv;
+    if (s->listen_admin[c->listen_idx]) return 0; /* an admin listener serves built-ins only */
     const char *p = c->path_info.data;
     size_t n = c->path_info.len;
     for (size_t i = 0; i < s->s.nstatics; i++) {
@@ -333,6 +335,8 @@ int static_try(srv_conn *c)
     return 0;
 }
 
+/* The built-ins' routes, each tagged with its SRV_BI_* bit: srv_route_find
+ * decides per listener (and `builtins`) whether a request reaches them. */
 int builtin_register(srv *s)
 {
     const srv_settings *st = &s->s;
@@ -340,24 +344,25 @@ int builtin_register(srv *s)
     int rc = 0;
     if (st->hello_route)
         rc |= srv_route_add(s, st->hello_route, SRV_MATCH_EXACT, APP_RUN_LOOP, hello_handler, s,
-                            NULL);
+                            SRV_BI_HELLO);
     if (st->health_route) {
         snprintf(path, sizeof(path), "%s/live",
                  strcmp(st->health_route, "/") ? st->health_route : "");
-        rc |= srv_route_add(s, path, SRV_MATCH_EXACT, APP_RUN_LOOP, live_handler, s, NULL);
+        rc |= srv_route_add(s, path, SRV_MATCH_EXACT, APP_RUN_LOOP, live_handler, s, SRV_BI_HEALTH);
         snprintf(path, sizeof(path), "%s/ready",
                  strcmp(st->health_route, "/") ? st->health_route : "");
-        rc |= srv_route_add(s, path, SRV_MATCH_EXACT, APP_RUN_LOOP, ready_handler, s, NULL);
+        rc |=
+            srv_route_add(s, path, SRV_MATCH_EXACT, APP_RUN_LOOP, ready_handler, s, SRV_BI_HEALTH);
     }
     if (st->metrics_route)
         rc |= srv_route_add(s, st->metrics_route, SRV_MATCH_EXACT, APP_RUN_LOOP, metrics_handler, s,
-                            NULL);
+                            SRV_BI_METRICS);
     if (st->delay_route)
         rc |= srv_route_add(s, st->delay_route, SRV_MATCH_PREFIX, APP_RUN_LOOP, delay_handler, s,
-                            NULL);
+                            SRV_BI_DELAY);
     if (st->sleep_route)
         rc |= srv_route_add(s, st->sleep_route, SRV_MATCH_PREFIX, APP_RUN_THREAD, sleep_handler, s,
-                            NULL);
+                            SRV_BI_SLEEP);
     for (size_t i = 0; i < st->nstatics; i++) {
         snprintf(path, sizeof(path), "static:%s", st->statics[i].prefix);
         s->s.statics[i].metric = sb_route_metric(s->sb, path);

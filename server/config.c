@@ -76,6 +76,12 @@ const cfg_option cfg_core_options[] = {
     {"delay-route", NULL, CFG_STR, "/delay", 0, 0, "prefix of the httpbin-style delay ('': off)"},
     {"sleep-route", NULL, CFG_STR, "", 0, 0,
      "prefix of /{seconds}: a blocking sleep on an app thread, for tests ('': off)"},
+    {"builtins", NULL, CFG_LIST, NULL, 0, 0,
+     "built-ins the http/socket listeners serve: auto (unset: each where no app route covers "
+     "its path), or hello,health,metrics,delay,sleep|all|none (served ahead of the apps)"},
+    {"admin", NULL, CFG_LIST, NULL, 0, 0,
+     "address of an admin listener that serves the built-ins only (health, metrics, ...): "
+     "[host]:port or a unix socket path (repeatable)"},
     {NULL, NULL, 0, NULL, 0, 0, NULL},
 };
 

@@ -242,33 +242,16 @@ void conn_error(srv_conn *c, int status, const char *msg)
 
 /* ---- head checks ---- */
 
-static int hexv(char ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes the path into c->path_info; -1 on a bad escape or %00. */
+/* Percent-decodes the path into c->path_info and removes its dot-segments
+ * (lib/http1): routes, static-map and PATH_INFO all see the normalized path;
+ * REQUEST_URI stays as sent. -1 on a bad escape, %00, or a ".." above "/". */
 static int decode_path(srv_conn *c, const char *p, size_t n)
 {
     buf_reset(&c->path_info);
     if (buf_reserve(&c->path_info, n + 1)) return -1;
-    char *d = c->path_info.data;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != '%') {
-            d[j++] = p[i];
-            continue;
-        }
-        int hi = i + 2 < n ? hexv(p[i + 1]) : -1, lo = i + 2 < n ? hexv(p[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
-        d[j++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
-    d[j] = 0;
-    c->path_info.len = j;
+    size_t len;
+    if (http1_decode_path(p, n, c->path_info.data, &len)) return -1;
+    c->path_info.len = len;
     return 0;
 }
 
@@ -407,7 +390,8 @@ static void begin_request(srv_conn *c)
     c->ar.chunked = c->chunked;
     if (c->w->draining || c->uwsgi) c->close_after = 1;
     if (static_try(c)) return;
-    const srv_route *rt = srv_route_find(c->w->srv, c->path_info.data, c->path_info.len);
+    const srv_route *rt =
+        srv_route_find(c->w->srv, c->listen_idx, c->path_info.data, c->path_info.len);
     if (!rt) {
         conn_error(c, 404, "not found");
         return;

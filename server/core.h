@@ -61,18 +61,37 @@ typedef struct srv_settings {
     int vacuum;       /* unlink unix socket files at exit */
     const char *pidfile, *logto;
     const char *hello_route, *health_route, *metrics_route, *delay_route, *sleep_route;
+    /* `builtins`: 0 = auto (a built-in answers on the main listeners where no
+     * app route covers its path); 1 = only those in builtins_on, ahead of apps. */
+    int builtins_explicit;
+    unsigned builtins_on; /* SRV_BI_* bits */
     srv_static *statics;
     size_t nstatics;
 } srv_settings;
 
 /* ---- routes ---- */
 
-enum { SRV_MATCH_PREFIX = 0, SRV_MATCH_EXACT = 1 };
+/* SRV_MATCH_SELF is only an argument of srv_route_add: a prefix route that
+ * takes its own path alone (app_route_add_exact); it is kept as a PREFIX
+ * route with `narrow` set, so SCRIPT_NAME/PATH_INFO split as for a prefix. */
+enum { SRV_MATCH_PREFIX = 0, SRV_MATCH_EXACT = 1, SRV_MATCH_SELF = 2 };
+
+/* The built-ins, as bits: a route's `builtin`, and the `builtins` option. */
+enum {
+    SRV_BI_HELLO = 1,
+    SRV_BI_HEALTH = 2,
+    SRV_BI_METRICS = 4,
+    SRV_BI_DELAY = 8,
+    SRV_BI_SLEEP = 16,
+    SRV_BI_ALL = 31,
+};
 
 typedef struct srv_route {
     char *prefix; /* owned */
     size_t len;
-    int match; /* SRV_MATCH_* */
+    int match;        /* SRV_MATCH_* */
+    int narrow;       /* a prefix route that takes only its own path (and path/) */
+    unsigned builtin; /* SRV_BI_* of a built-in; 0 for an app's route */
     int run_on;
     app_handler_fn fn;
     void *data;
@@ -149,6 +168,7 @@ typedef struct srv {
     int listen_ports[SRV_MAX_LISTEN]; /* 0 for unix sockets */
     int listen_proto[SRV_MAX_LISTEN]; /* SRV_PROTO_* */
     int listen_unix[SRV_MAX_LISTEN];  /* a unix socket: no TCP_INFO queue depth */
+    int listen_admin[SRV_MAX_LISTEN]; /* an `admin` listener: routes only to built-ins */
     int nlisten;
     srv_app apps[SRV_MAX_APPS];
     int napps;
@@ -169,9 +189,13 @@ int srv_drop_privileges(srv *s, char *err, size_t errlen);
 /* Loads every configured app; worker_id 0 in the master. */
 int srv_load_apps(srv *s, int worker_id, char *err, size_t errlen);
 void srv_free_apps(srv *s);
-const srv_route *srv_route_find(const srv *s, const char *path, size_t len);
+/* The route for a (normalized) path on a connection from listener
+ * listen_idx: on an admin listener only built-ins; on the others apps and
+ * the built-ins `builtins` allows (see srv.c). NULL: none. */
+const srv_route *srv_route_find(const srv *s, int listen_idx, const char *path, size_t len);
+/* builtin: SRV_BI_* for a built-in's route, 0 for an app's. */
 int srv_route_add(srv *s, const char *prefix, int match, int run_on, app_handler_fn fn, void *data,
-                  const char *metric_name);
+                  unsigned builtin);
 void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The option tables of the core and every app kind (NULL-terminated). */

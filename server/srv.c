@@ -97,6 +97,86 @@ static int check_route_opt(srv *s, const char *name, const char **out, char *err
     return 0;
 }
 
+static const struct {
+    const char *name;
+    unsigned bit;
+} builtin_names[] = {
+    {"hello", SRV_BI_HELLO},
+    {"health", SRV_BI_HEALTH},
+    {"metrics", SRV_BI_METRICS},
+    {"delay", SRV_BI_DELAY},
+    {"sleep", SRV_BI_SLEEP},
+    {"all", SRV_BI_ALL},
+    {"none", 0},
+};
+
+/* `builtins`: auto (the default), or a comma list of built-in names, all or
+ * none; the option may repeat. */
+static int parse_builtins(srv *s, char *err, size_t errlen)
+{
+    size_t n;
+    const char *const *items = cfg_list(s->cfg, "builtins", &n);
+    s->s.builtins_explicit = 0;
+    s->s.builtins_on = 0;
+    int saw_auto = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (const char *p = items[i]; *p;) {
+            while (*p == ',' || *p == ' ' || *p == '\t') p++;
+            const char *w = p;
+            while (*p && *p != ',' && *p != ' ' && *p != '\t') p++;
+            size_t wl = (size_t)(p - w);
+            if (!wl) continue;
+            int known = 0;
+            if (wl == 4 && !memcmp(w, "auto", 4)) {
+                saw_auto = known = 1;
+            }
+            for (size_t k = 0; !known && k < sizeof(builtin_names) / sizeof(builtin_names[0]);
+                 k++) {
+                if (strlen(builtin_names[k].name) == wl && !memcmp(builtin_names[k].name, w, wl)) {
+                    s->s.builtins_explicit = known = 1;
+                    s->s.builtins_on |= builtin_names[k].bit;
+                }
+            }
+            if (!known) {
+                snprintf(err, errlen,
+                         "%s: option 'builtins': '%.*s' is not auto, all, none, hello, health, "
+                         "metrics, delay or sleep",
+                         cfg_where(s->cfg, "builtins", i), (int)wl, w);
+                return -1;
+            }
+        }
+    }
+    if (saw_auto && s->s.builtins_explicit) {
+        snprintf(err, errlen,
+                 "%s: option 'builtins': auto cannot be combined with names (auto picks them)",
+                 cfg_where(s->cfg, "builtins", 0));
+        return -1;
+    }
+    return 0;
+}
+
+/* An admin address that is also an http or socket address would adopt the
+ * same inherited socket twice on reload; refuse it up front. */
+static int check_admin_addrs(srv *s, char *err, size_t errlen)
+{
+    size_t na, n;
+    const char *const *admin = cfg_list(s->cfg, "admin", &na);
+    static const char *const others[] = {"http", "socket"};
+    for (size_t i = 0; i < na; i++)
+        for (size_t o = 0; o < 2; o++) {
+            const char *const *addrs = cfg_list(s->cfg, others[o], &n);
+            for (size_t j = 0; j < n; j++)
+                if (!strcmp(admin[i], addrs[j])) {
+                    snprintf(err, errlen,
+                             "%s: option 'admin': '%s' is also a '%s' address: the admin "
+                             "listener needs an address of its own",
+                             cfg_where(s->cfg, "admin", i), admin[i], others[o]);
+                    return -1;
+                }
+        }
+    return 0;
+}
+
 int srv_init(srv *s, cfg *c, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
@@ -154,19 +234,23 @@ int srv_init(srv *s, cfg *c, char *err, size_t errlen)
             return -1;
         }
     }
-    size_t nsock;
+    if (parse_builtins(s, err, errlen) || check_admin_addrs(s, err, errlen)) return -1;
+    size_t nsock, nadmin;
     cfg_list(c, "http", &n);
     cfg_list(c, "socket", &nsock);
+    cfg_list(c, "admin", &nadmin);
     if (n + nsock == 0) {
         snprintf(err, errlen,
                  "no address to serve: set http = HOST:PORT (e.g. --http=:8000) or "
                  "socket = HOST:PORT|PATH for nginx's uwsgi_pass");
         return -1;
     }
-    if (n + nsock > SRV_MAX_LISTEN) {
-        snprintf(err, errlen, "%s: options 'http' and 'socket': at most %d addresses in all",
-                 n > SRV_MAX_LISTEN ? cfg_where(c, "http", SRV_MAX_LISTEN)
-                                    : cfg_where(c, "socket", SRV_MAX_LISTEN - n),
+    if (n + nsock + nadmin > SRV_MAX_LISTEN) {
+        snprintf(err, errlen,
+                 "%s: options 'http', 'socket' and 'admin': at most %d addresses in all",
+                 n > SRV_MAX_LISTEN           ? cfg_where(c, "http", SRV_MAX_LISTEN)
+                 : n + nsock > SRV_MAX_LISTEN ? cfg_where(c, "socket", SRV_MAX_LISTEN - n)
+                                              : cfg_where(c, "admin", SRV_MAX_LISTEN - n - nsock),
                  SRV_MAX_LISTEN);
         return -1;
     }
@@ -300,7 +384,7 @@ static int is_unix_addr(const char *addr)
     return addr[0] == '@' || (strchr(addr, '/') && !strchr(addr, ':'));
 }
 
-static void add_listener(srv *s, int fd, const char *name, const char *addr, int proto)
+static void add_listener(srv *s, int fd, const char *name, const char *addr, int proto, int admin)
 {
     int i = s->nlisten++;
     struct sockaddr_storage ss;
@@ -314,6 +398,7 @@ static void add_listener(srv *s, int fd, const char *name, const char *addr, int
     s->listen_names[i] = strdup(name);
     s->listen_proto[i] = proto;
     s->listen_unix[i] = is_unix_addr(addr);
+    s->listen_admin[i] = admin;
 }
 
 /* After a SIGHUP re-exec the previous image hands its listen sockets over in
@@ -357,6 +442,7 @@ static void close_unadopted(srv *s, const char *inherited)
 static int bind_option(srv *s, const char *opt, int proto, const char *inherited, char *err,
                        size_t errlen)
 {
+    int admin = !strcmp(opt, "admin");
     size_t n;
     const char *const *addrs = cfg_list(s->cfg, opt, &n);
     for (size_t i = 0; i < n; i++) {
@@ -369,7 +455,7 @@ static int bind_option(srv *s, const char *opt, int proto, const char *inherited
                                         : listen_tcp(s, addrs[i], opt, where, err, errlen);
         }
         if (fd < 0) return -1;
-        add_listener(s, fd, name, addrs[i], proto);
+        add_listener(s, fd, name, addrs[i], proto, admin);
     }
     return 0;
 }
@@ -381,6 +467,7 @@ int srv_bind(srv *s, char *err, size_t errlen)
     unsetenv("AISERVE_LISTEN_FDS");
     int rc = bind_option(s, "http", SRV_PROTO_HTTP, inherited, err, errlen);
     if (!rc) rc = bind_option(s, "socket", SRV_PROTO_UWSGI, inherited, err, errlen);
+    if (!rc) rc = bind_option(s, "admin", SRV_PROTO_HTTP, inherited, err, errlen);
     close_unadopted(s, inherited);
     free(inherited);
     return rc;
@@ -434,9 +521,11 @@ int srv_drop_privileges(srv *s, char *err, size_t errlen)
 /* ---- routes ---- */
 
 int srv_route_add(srv *s, const char *prefix, int match, int run_on, app_handler_fn fn, void *data,
-                  const char *metric_name)
+                  unsigned builtin)
 {
     if (!prefix || prefix[0] != '/' || !fn) return -EINVAL;
+    int narrow = match == SRV_MATCH_SELF;
+    if (narrow) match = SRV_MATCH_PREFIX;
     size_t len = strlen(prefix);
     while (match == SRV_MATCH_PREFIX && len > 1 && prefix[len - 1] == '/') len--;
     for (int i = 0; i < s->nroutes; i++)
@@ -449,35 +538,66 @@ int srv_route_add(srv *s, const char *prefix, int match, int run_on, app_handler
     if (!r->prefix) return -ENOMEM;
     r->len = len;
     r->match = match;
+    r->narrow = narrow;
+    r->builtin = builtin;
     r->run_on = run_on;
     r->fn = fn;
     r->data = data;
-    r->metric = sb_route_metric(s->sb, metric_name ? metric_name : r->prefix);
+    r->metric = sb_route_metric(s->sb, r->prefix);
     s->nroutes++;
     return 0;
 }
 
-/* Exact routes first, then the longest prefix at a segment boundary. */
-const srv_route *srv_route_find(const srv *s, const char *path, size_t len)
+static int route_hit(const srv_route *r, const char *path, size_t len)
 {
-    const srv_route *best = NULL;
+    if (r->match == SRV_MATCH_EXACT) return r->len == len && !memcmp(r->prefix, path, len);
+    if (r->narrow)
+        return (len == r->len || (len == r->len + 1 && path[r->len] == '/')) &&
+               !memcmp(r->prefix, path, r->len);
+    return r->len == 1 || (len >= r->len && !memcmp(r->prefix, path, r->len) &&
+                           (len == r->len || path[r->len] == '/'));
+}
+
+/* Within each kind (apps, built-ins): an exact route first, then the longest
+ * prefix at a segment boundary. Between them, the listener decides: an admin
+ * listener sees only built-ins; on the others, with `builtins = auto` an app
+ * route that matches wins (the app owns its paths: one at "/" takes
+ * /health/live too), and a built-in named in `builtins` wins over an app's
+ * prefix as built-ins always did (exact first, then the longer prefix). */
+const srv_route *srv_route_find(const srv *s, int listen_idx, const char *path, size_t len)
+{
+    int admin = listen_idx >= 0 && listen_idx < s->nlisten && s->listen_admin[listen_idx];
+    unsigned on = admin || !s->s.builtins_explicit ? SRV_BI_ALL : s->s.builtins_on;
+    const srv_route *app = NULL, *bexact = NULL, *bprefix = NULL;
     for (int i = 0; i < s->nroutes; i++) {
         const srv_route *r = &s->routes[i];
-        if (r->match == SRV_MATCH_EXACT) {
-            if (r->len == len && !memcmp(r->prefix, path, len)) return r;
-            continue;
+        if (r->builtin ? !(r->builtin & on) : admin) continue;
+        if (!route_hit(r, path, len)) continue;
+        if (!r->builtin) {
+            if (!app || r->len > app->len) app = r;
+        } else if (r->match == SRV_MATCH_EXACT) {
+            bexact = r;
+        } else if (!bprefix || r->len > bprefix->len) {
+            bprefix = r;
         }
-        int hit = r->len == 1 || (len >= r->len && !memcmp(r->prefix, path, r->len) &&
-                                  (len == r->len || path[r->len] == '/'));
-        if (hit && (!best || r->len > best->len)) best = r;
     }
-    return best;
+    const srv_route *bi = bexact ? bexact : bprefix;
+    if (admin) return bi;
+    if (!s->s.builtins_explicit) return app ? app : bi;
+    if (bexact) return bexact;
+    return bprefix && (!app || bprefix->len >= app->len) ? bprefix : app;
 }
 
 int app_route_add(app_ctx *ctx, const char *prefix, int run_on, app_handler_fn fn, void *data)
 {
     if (run_on != APP_RUN_LOOP && run_on != APP_RUN_THREAD) return -EINVAL;
-    return srv_route_add(ctx->s, prefix, SRV_MATCH_PREFIX, run_on, fn, data, NULL);
+    return srv_route_add(ctx->s, prefix, SRV_MATCH_PREFIX, run_on, fn, data, 0);
+}
+
+int app_route_add_exact(app_ctx *ctx, const char *path, int run_on, app_handler_fn fn, void *data)
+{
+    if (run_on != APP_RUN_LOOP && run_on != APP_RUN_THREAD) return -EINVAL;
+    return srv_route_add(ctx->s, path, SRV_MATCH_SELF, run_on, fn, data, 0);
 }
 
 const cfg *app_ctx_cfg(const app_ctx *ctx)
@@ -488,6 +608,45 @@ const cfg *app_ctx_cfg(const app_ctx *ctx)
 int app_ctx_worker_id(const app_ctx *ctx)
 {
     return ctx->worker_id;
+}
+
+/* Logs, per listener, the built-in paths a request there reaches: the ones
+ * srv_route_find gives back for their own path (an app's route over it, or
+ * `builtins` leaving it out, hides it). */
+static void log_builtins(const srv *s)
+{
+    for (int li = 0; li < s->nlisten; li++) {
+        char paths[1024];
+        size_t pl = 0;
+        paths[0] = 0;
+        for (int i = 0; i < s->nroutes; i++) {
+            const srv_route *r = &s->routes[i];
+            if (!r->builtin || srv_route_find(s, li, r->prefix, r->len) != r) continue;
+            int w = snprintf(paths + pl, sizeof(paths) - pl, " %s%s", r->prefix,
+                             r->match == SRV_MATCH_PREFIX ? "/*" : "");
+            if (w > 0 && (size_t)w < sizeof(paths) - pl) pl += (size_t)w;
+        }
+        const char *name = s->listen_names[li];
+        const char *scheme = s->listen_proto[li] == SRV_PROTO_UWSGI ? ""
+                             : s->listen_unix[li]                   ? "http+unix:"
+                                                                    : "http://";
+        char mode[64] = "";
+        for (size_t k = 0; k < 5; k++) /* the single built-ins, without all and none */
+            if (s->s.builtins_on & builtin_names[k].bit)
+                snprintf(mode + strlen(mode), sizeof(mode) - strlen(mode), "%s%s",
+                         mode[0] ? "," : "", builtin_names[k].name);
+        if (s->listen_admin[li])
+            srv_log("built-ins on admin listener %s%s:%s", scheme, name,
+                    pl ? paths : " none (every built-in's route option is empty)");
+        else
+            srv_log("built-ins on %s%s (builtins = %s):%s", scheme, name,
+                    !s->s.builtins_explicit ? "auto"
+                    : mode[0]               ? mode
+                                            : "none",
+                    pl ? paths
+                       : " none (the apps own these paths; name them in `builtins`, or set "
+                         "`admin` to serve them on an address of their own)");
+    }
 }
 
 /* ---- apps ---- */
@@ -523,6 +682,9 @@ int srv_load_apps(srv *s, int worker_id, char *err, size_t errlen)
                  wanted ? "loaded" : "is configured: set module, wsgi-file or model");
         return -1;
     }
+    /* The routes are complete now: in the master, or under lazy-apps in each
+     * worker (worker 1 speaks for them all). */
+    if (worker_id <= 1) log_builtins(s);
     return 0;
 }
 

@@ -39,7 +39,7 @@ wait_ready "$UP"
 echo "== the article's I/O-bound Flask app: aiserve examples/article/uwsgi_io.ini (2 x 8 threads)"
 (cd examples/article &&
     UPSTREAM="http://127.0.0.1:$UP/delay/2" exec "$B/aiserve" uwsgi_io.ini \
-        --http="127.0.0.1:$APP" --disable-logging) >"$tmp/app.log" 2>&1 &
+        --http="127.0.0.1:$APP" --builtins=health --disable-logging) >"$tmp/app.log" 2>&1 &
 pids+=($!)
 wait_ready "$APP"
 echo "GET / -> $(curl -s "http://127.0.0.1:$APP/" | head -c 200)"

@@ -54,7 +54,8 @@ def test_help_lists_every_option_with_its_default_and_docs_cover_them():
                 "buffer-size", "limit-post", "post-buffering", "socket-timeout", "http-keepalive",
                 "die-on-term", "pidfile", "uid", "gid", "chdir", "env", "static-map", "mount",
                 "disable-logging", "logto", "log-format", "strict", "reload-mercy", "hello-route",
-                "health-route", "metrics-route", "delay-route", "sleep-route"]
+                "health-route", "metrics-route", "delay-route", "sleep-route", "builtins",
+                "admin"]
     for opt in core:
         assert opt in names, opt
     assert "(default: 8k)" in r.stdout
@@ -76,14 +77,16 @@ def test_flags_override_the_ini_and_listen_above_somaxconn_is_clamped(procs, tmp
 
 def test_article_uwsgi_ini_is_accepted_as_it_is(procs):
     ini = os.path.join(ROOT, "examples", "article", "uwsgi.ini")
-    port = free_port()
+    port, admin = free_port(), free_port()
     p = procs.start([binary("aiserve"), ini, f"--http=127.0.0.1:{port}",
-                     f"--chdir={os.path.dirname(ini)}"])
+                     f"--chdir={os.path.dirname(ini)}", f"--admin=127.0.0.1:{admin}"])
     from harness import wait_port
-    wait_port(port, timeout=30, proc=p)
-    st, _, body = get(port, "/health/ready", timeout=10)
+    wait_port(admin, timeout=30, proc=p)
+    # the Flask app owns every path of the main port; health is on the admin one
+    st, _, body = get(admin, "/health/ready", timeout=10)
     assert st in (200, 503) and b"workers" in body
-    assert wait_for(lambda: get(port, "/health/ready")[0] == 200, timeout=30)
+    assert wait_for(lambda: get(admin, "/health/ready")[0] == 200, timeout=30)
+    assert get(port, "/", timeout=30)[2] == b"Hello, World!"
 
 
 def test_pidfile_is_written_and_removed_and_sigterm_drains_in_flight(procs, tmp_path):

@@ -100,10 +100,14 @@ def test_a_body_comes_through_and_a_streamed_answer_is_close_delimited(tcp_serve
     assert body == b"".join(b"part %d\n" % i for i in range(5))
 
 
-def test_built_in_routes_and_path_info_without_request_uri(tcp_server):
+def test_path_info_without_request_uri_reaches_the_root_app(tcp_server):
+    v = [("REQUEST_METHOD", "GET"), ("PATH_INFO", "/environ"), ("SERVER_PROTOCOL", "HTTP/1.0")]
+    st, _, body = exchange(tcp_server, packet(v))
+    assert st == 200 and json.loads(body)["PATH_INFO"] == "/environ"
+    # the app at / owns /hello too: the built-in does not shadow it
     v = [("REQUEST_METHOD", "GET"), ("PATH_INFO", "/hello"), ("SERVER_PROTOCOL", "HTTP/1.0")]
     st, _, body = exchange(tcp_server, packet(v))
-    assert st == 200 and body.startswith(b"hello")
+    assert st == 404 and body != b"hello\n"
 
 
 def test_bad_packets_get_clear_errors_and_the_server_keeps_serving(tcp_server):
