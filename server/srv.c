@@ -306,6 +306,14 @@ static int listen_tcp(srv *s, const char *addr, const char *opt, const char *whe
         host[hl - 2] = 0;
     }
     snprintf(port, sizeof(port), "%s", colon + 1);
+    /* getaddrinfo takes "80999" and wraps it to 15463: check the range here. */
+    char *end;
+    long pnum = strtol(port, &end, 10);
+    if (*end || end == port || pnum < 0 || pnum > 65535) {
+        snprintf(err, errlen, "%s: option '%s': port '%s' is not a number from 0 to 65535", where,
+                 opt, port);
+        return -1;
+    }
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};

@@ -45,6 +45,14 @@ def test_bad_mount_env_and_route_values_are_refused():
         assert r.returncode == 1 and word in r.stderr, (flag, r.stderr)
 
 
+def test_a_port_out_of_range_is_refused_not_wrapped():
+    # getaddrinfo alone would serve 80999 on port 15463.
+    for addr in ["127.0.0.1:80999", "127.0.0.1:-1", "127.0.0.1:http"]:
+        r = subprocess.run([binary("aiserve"), "--http=" + addr], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode == 1 and "0 to 65535" in r.stderr, (addr, r.stderr)
+
+
 def test_reload_on_rss_recycles_workers_and_serving_continues(procs):
     p, port = start(procs, "--reload-on-rss=1")
     first = worker_pids(p.pid)
