@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include "server/core.h"
+#include "server/sysd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +48,7 @@ typedef struct master {
     int legacy[256];
     int nlegacy, legacy_hup_sent;
     uint64_t legacy_deadline;
+    sysd_master sd; /* Type=notify: readiness sent, watchdog */
 } master;
 
 static uint64_t now_ms(void)
@@ -275,6 +277,7 @@ static void tick(master *m)
         m->legacy_deadline = UINT64_MAX;
     }
     check_listen_queue(m, now);
+    sysd_master_tick(&m->sd, now, ready, s->s.processes);
     if (m->shutting_down && live == 0 && m->nlegacy == 0) m->quit = 1;
 }
 
@@ -334,12 +337,15 @@ static void reload(master *m)
     setenv("AISERVE_OLD_WORKERS", pids, 1);
     srv_log("SIGHUP: graceful reload: re-executing; the running workers drain once the new ones "
             "are ready");
+    /* The new image keeps this pid and says READY=1 once its workers serve. */
+    sysd_notify("RELOADING=1\nSTATUS=reloading");
     execv("/proc/self/exe", s->argv);
     srv_log("SIGHUP: re-exec failed (%s); reloading the workers only", strerror(errno));
     unsetenv("AISERVE_LISTEN_FDS");
     unsetenv("AISERVE_OLD_WORKERS");
     for (int i = 0; i < s->nlisten; i++) fcntl(s->listen_fds[i], F_SETFD, FD_CLOEXEC);
     if (dir && chdir(dir) < 0) srv_log("SIGHUP: cannot return to %s", dir);
+    m->sd.ready_sent = 0;
     reload_fork(m);
 }
 
@@ -374,6 +380,7 @@ static void shutdown_all(master *m, int sig)
         return;
     }
     if (m->shutting_down) return;
+    sysd_notify("STOPPING=1\nSTATUS=draining");
     srv_log("%s: graceful shutdown: finishing in-flight requests (mercy %d s)",
             sig == SIGINT ? "SIGINT" : "SIGTERM", s->s.mercy);
     m->shutting_down = 1;
@@ -404,6 +411,7 @@ int master_run(srv *s)
         return 1;
     }
     adopt_legacy(&m);
+    sysd_master_init(&m.sd);
     for (int id = 1; id <= s->s.processes; id++) spawn(&m, id, 0);
     while (!m.quit) {
         struct pollfd p = {.fd = m.sigfd, .events = POLLIN};

@@ -2,6 +2,8 @@
 server_PKGS :=
 server_PKGS += libjpeg libpng
 server_PKGS += python3-embed
+# sd_notify and socket activation (server/sysd.c)
+server_PKGS += libsystemd
 server_LDLIBS :=
 server_DEPS := engine lib
 server_PROG := aiserve

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include "server/core.h"
+#include "server/sysd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -447,8 +448,8 @@ static void close_unadopted(srv *s, const char *inherited)
 /* Binds (or adopts) every address of option opt, speaking proto. The listen
  * name is the address, prefixed "uwsgi://" for the uwsgi protocol, so the
  * same address under the other protocol is a different socket on reload. */
-static int bind_option(srv *s, const char *opt, int proto, const char *inherited, char *err,
-                       size_t errlen)
+static int bind_option(srv *s, const char *opt, int proto, const char *inherited,
+                       sysd_passed *passed, char *err, size_t errlen)
 {
     int admin = !strcmp(opt, "admin");
     size_t n;
@@ -457,6 +458,7 @@ static int bind_option(srv *s, const char *opt, int proto, const char *inherited
         char name[300];
         snprintf(name, sizeof(name), "%s%s", proto == SRV_PROTO_UWSGI ? "uwsgi://" : "", addrs[i]);
         int fd = adopt(s, name, inherited);
+        if (fd < 0) fd = sysd_passed_take(passed, addrs[i]);
         if (fd < 0) {
             const char *where = cfg_where(s->cfg, opt, i);
             fd = is_unix_addr(addrs[i]) ? listen_unix(s, addrs[i], opt, where, err, errlen)
@@ -473,10 +475,19 @@ int srv_bind(srv *s, char *err, size_t errlen)
     char *inherited = getenv("AISERVE_LISTEN_FDS");
     inherited = inherited ? strdup(inherited) : NULL;
     unsetenv("AISERVE_LISTEN_FDS");
-    int rc = bind_option(s, "http", SRV_PROTO_HTTP, inherited, err, errlen);
-    if (!rc) rc = bind_option(s, "socket", SRV_PROTO_UWSGI, inherited, err, errlen);
-    if (!rc) rc = bind_option(s, "admin", SRV_PROTO_HTTP, inherited, err, errlen);
+    /* Socket activation: systemd's sockets serve the addresses they match. */
+    sysd_passed passed;
+    int npassed = sysd_passed_collect(&passed);
+    int rc = bind_option(s, "http", SRV_PROTO_HTTP, inherited, &passed, err, errlen);
+    if (!rc) rc = bind_option(s, "socket", SRV_PROTO_UWSGI, inherited, &passed, err, errlen);
+    if (!rc) rc = bind_option(s, "admin", SRV_PROTO_HTTP, inherited, &passed, err, errlen);
     close_unadopted(s, inherited);
+    char first[128];
+    int unused = sysd_passed_close_rest(&passed, first, sizeof(first));
+    if (unused)
+        srv_log("socket activation: %d of %d passed socket(s) match no http/socket/admin address "
+                "and were closed, first %s",
+                unused, npassed, first);
     free(inherited);
     return rc;
 }
