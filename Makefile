@@ -10,6 +10,8 @@
 #   make asan       build everything with ASan+UBSan into build-asan/
 #   make demo       install deps, build, serve and load-test for a short while
 #   make fuzz       build the libFuzzer targets (clang)
+#   make install    programs, man pages, models, examples, systemd units
+#                   (PREFIX, DESTDIR); make uninstall; make deb (deploy/install.mk)
 
 BUILD ?= build
 CC ?= cc
@@ -68,6 +70,8 @@ UNIT_TESTS += $(BUILD)/tests/$(1)_tests
 endif
 endef
 $(foreach m,$(MODULES),$(eval $(call MODULE,$(m))))
+
+include deploy/install.mk
 
 .PHONY: all test unit asan demo fuzz format format-check clean bench
 all: $(PROGS) $(UNIT_TESTS)
