@@ -5,7 +5,6 @@ import os
 import re
 import time
 
-import pytest
 import yaml
 
 from harness import ROOT, binary, free_port, wait_port
