@@ -181,6 +181,20 @@ Test(url, parses_host_port_path_and_refuses_other_schemes)
     cr_assert_eq(lg_url_parse("http://h/a b", &u, err, sizeof(err)), -1);
 }
 
+Test(url, a_host_path_is_a_prefix_only_when_written)
+{
+    lg_url u;
+    char err[256];
+    cr_assert_eq(lg_url_parse("http://h:81", &u, err, sizeof(err)), 0);
+    cr_assert_eq(u.prefix_len, 0);
+    cr_assert_eq(lg_url_parse("http://h:81/api/v1", &u, err, sizeof(err)), 0);
+    cr_assert_eq(u.prefix_len, 7);
+    cr_assert_eq(lg_url_parse("http://h/", &u, err, sizeof(err)), 0);
+    cr_assert_eq(u.prefix_len, 1); /* Locust sends "//x" for "http://h/" + "/x" */
+    cr_assert_eq(lg_url_parse("http://h#top", &u, err, sizeof(err)), 0);
+    cr_assert_eq(u.prefix_len, 0);
+}
+
 Test(url, https_defaults_to_port_443_and_keeps_an_explicit_port)
 {
     lg_url u;
