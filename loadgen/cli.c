@@ -283,6 +283,7 @@ FLAG_SETTER(set_only_summary, only_summary)
 FLAG_SETTER(set_reset_stats, reset_stats)
 FLAG_SETTER(set_equal_weights, equal_weights)
 FLAG_SETTER(set_insecure, insecure)
+FLAG_SETTER(set_list, list_classes)
 
 /* One -T/-E value: a tag or a comma list of them, no control bytes. */
 static int tag_value_ok(const char *v)
@@ -436,6 +437,7 @@ static const opt opts[] = {
     {NULL, "--seed", 1, set_seed, "random seed for wait times and substitutions"},
     {"-T", "--tags", OPT_MANY, set_tags, "run only tasks with one of these tags (TAG...)"},
     {"-E", "--exclude-tags", OPT_MANY, set_exclude_tags, "leave out tasks with any of these tags"},
+    {"-l", "--list", 0, set_list, "print the scenario's user classes and exit"},
     {NULL, "--equal-weights", 0, set_equal_weights,
      "ignore task and class weights: all equally likely"},
     {NULL, "--autostart", 0, set_autostart, "web UI: start the test at once"},
@@ -464,17 +466,36 @@ static const opt *find_opt(const char *a, const char **inline_val)
     return NULL;
 }
 
+/* Positional arguments: with -f they name user classes (Locust's
+ * "locust -f FILE UserA UserB"), without it the one URL of the quick mode. */
+static int sort_positionals(cli_opts *o, const char **pos, size_t npos, char *err, size_t errlen)
+{
+    if (!o->file) {
+        if (npos > 1) return errf(err, errlen, "unexpected argument '%s'", pos[1]);
+        o->url = npos ? pos[0] : NULL;
+        return 0;
+    }
+    for (size_t i = 0; i < npos; i++) {
+        if (strstr(pos[i], "://"))
+            return errf(err, errlen, "give either a URL (quick mode) or -f SCENARIO, not both");
+        o->user_classes[o->nuser_classes++] = pos[i];
+    }
+    return 0;
+}
+
 int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
 {
     memset(o, 0, sizeof(*o));
     o->exit_code_on_error = 1;
     o->autoquit_s = -1;
     o->web_port = 8089;
+    const char *pos[CLI_MAX_LIST];
+    size_t npos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0') {
-            if (o->url) return errf(err, errlen, "unexpected argument '%s'", a);
-            o->url = a;
+            if (npos == CLI_MAX_LIST) return errf(err, errlen, "too many arguments");
+            pos[npos++] = a;
             continue;
         }
         const char *val;
@@ -493,6 +514,8 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
             if (op->set(o, argv[++i], err, errlen)) return -1;
     }
     if (o->help || o->version) return 0;
+    if (sort_positionals(o, pos, npos, err, errlen)) return -1;
+    if (o->list_classes && !o->file) return errf(err, errlen, "-l/--list needs -f SCENARIO");
     o->quick = o->url != NULL;
     if (o->quick && o->file)
         return errf(err, errlen, "give either a URL (quick mode) or -f SCENARIO, not both");
@@ -520,7 +543,7 @@ void cli_usage(buf *out)
 {
     buf_puts(out,
              "usage: aiload -f SCENARIO [--headless] [-u USERS] [-r SPAWN_RATE] [-t RUN_TIME]\n"
-             "              [-H HOST] [options]\n"
+             "              [-H HOST] [options] [UserClass ...]\n"
              "       aiload URL [-c CONNECTIONS] [-d DURATION] [--threads N] [--rate R]\n"
              "              [-m METHOD] [--header 'K: V'] [--body-file F] [options]\n\n"
              "Locust-compatible load tester with wrk's speed (see docs/aiload.md).\n\n");

@@ -76,6 +76,10 @@ typedef struct cli_opts {
     const char *exclude_tags[CLI_MAX_LIST];
     size_t nexclude_tags;
     int equal_weights;
+    /* Locust's positional UserClass arguments (with -f): run only these */
+    const char *user_classes[CLI_MAX_LIST];
+    size_t nuser_classes;
+    int list_classes;   /* -l/--list: print the user classes and exit */
     int insecure;       /* -k/--insecure: no TLS certificate check */
     const char *cacert; /* --cacert FILE: extra trusted CAs for https */
 } cli_opts;

@@ -231,3 +231,24 @@ Test(cli, insecure_and_cacert_flags_are_parsed)
     cr_assert_eq(cli_parse(3, a3, &o, err, sizeof(err)), -1);
     cr_assert(strstr(err, "--cacert"), "%s", err);
 }
+
+Test(cli, positionals_are_user_classes_with_a_file_and_a_url_without)
+{
+    cli_opts o;
+    char err[256];
+    char *a1[] = {"aiload", "UserA", "-f", "s.ini", "UserB", "--headless"};
+    cr_assert_eq(cli_parse(6, a1, &o, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(o.nuser_classes, 2);
+    cr_assert_str_eq(o.user_classes[0], "UserA");
+    cr_assert_str_eq(o.user_classes[1], "UserB");
+    cr_assert_eq(o.quick, 0);
+    char *a2[] = {"aiload", "http://h/", "-c", "2"};
+    cr_assert_eq(cli_parse(4, a2, &o, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(o.quick, 1);
+    cr_assert_eq(o.nuser_classes, 0);
+    char *a3[] = {"aiload", "http://h/", "UserA"};
+    cr_assert_eq(cli_parse(3, a3, &o, err, sizeof(err)), -1);
+    char *a4[] = {"aiload", "-f", "s.ini", "http://h/"};
+    cr_assert_eq(cli_parse(4, a4, &o, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "not both"), "%s", err);
+}

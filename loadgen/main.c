@@ -283,7 +283,9 @@ static scenario *apply_options(const cli_opts *o, scenario *sc, char *err, size_
                            .ntags = o->ntags,
                            .exclude_tags = o->exclude_tags,
                            .nexclude_tags = o->nexclude_tags,
-                           .equal_weights = o->equal_weights};
+                           .equal_weights = o->equal_weights,
+                           .classes = o->user_classes,
+                           .nclasses = o->nuser_classes};
     buf notes = BUF_INIT;
     int rc = scenario_apply_options(sc, &so, &notes, err, errlen);
     for (char *line = notes.data, *nl; line && *line; line = nl + 1) {
@@ -321,7 +323,16 @@ static scenario *load_scenario(const cli_opts *o, char *err, size_t errlen)
                             "(examples/locust/locustfile.ini is the article's locustfile)\n");
         return NULL;
     }
+    if (o->list_classes) return sc; /* -l lists every class of the file, as Locust */
     return apply_options(o, sc, err, errlen);
+}
+
+/* -l/--list: Locust's "Available Users:" list. */
+static void list_classes(const scenario *sc)
+{
+    printf("Available Users:\n");
+    for (size_t k = 0; k < scenario_class_count(sc); k++)
+        printf("    %s\n", scenario_class_name(sc, k));
 }
 
 /* Serves the web UI until it quits; the test is stopped and awaited after. */
@@ -460,6 +471,11 @@ int main(int argc, char **argv)
     }
     scenario *sc = load_scenario(&o, err, sizeof(err));
     if (!sc) return 2;
+    if (o.list_classes) {
+        list_classes(sc);
+        scenario_free(sc);
+        return 0;
+    }
     if (o.cacert && check_cacert(o.cacert, err, sizeof(err))) {
         fprintf(stderr, "aiload: %s\n", err);
         scenario_free(sc);

@@ -112,3 +112,33 @@ def test_host_path_prefix_is_kept_as_locust_does(server, files, suffix, want):
     out = run_both(server, files, ["-u", 1, "-r", 1, "-H", f"http://127.0.0.1:{server}{suffix}",
                                    "UserA"])
     assert same(out) == want
+
+
+@pytest.mark.parametrize("classes,users,want", [
+    (["UserB"], 2, ["/b"]),
+    (["UserA", "UserC"], 2, ["/a", "/c"]),
+    (["UserC", "UserC"], 1, ["/c"]),
+    ([], 3, ["/a", "/b", "/c"]),
+])
+def test_positional_user_classes_select_as_in_locust(server, files, classes, users, want):
+    out = run_both(server, files, ["-u", users, "-r", users, "-H", f"http://127.0.0.1:{server}",
+                                   *classes])
+    assert same(out) == want
+
+
+def test_an_unknown_user_class_fails_both_and_names_it(server, files):
+    out = run_both(server, files, ["-u", 1, "-H", f"http://127.0.0.1:{server}", "UserA", "Nope"])
+    assert same(out) == []
+    assert "Unknown User(s): Nope" in out["locust"][2]
+    rc, _, err = out["aiload"]
+    assert rc == 2 and "Unknown User(s): Nope (the scenario has UserA, UserB, UserC)" in err, err
+
+
+def test_list_prints_the_classes_as_locust_does(files):
+    env = clean_env(files / "home")
+    lo = subprocess.run([PY, "-m", "locust", "-f", "lf.py", "-l"], capture_output=True,
+                        text=True, timeout=60, env=env, cwd=str(files))
+    ai = subprocess.run([binary("aiload"), "-f", "s.ini", "--list"], capture_output=True,
+                        text=True, timeout=60, env=env, cwd=str(files))
+    assert lo.returncode == ai.returncode == 0, ai.stderr
+    assert ai.stdout == lo.stdout == "Available Users:\n    UserA\n    UserB\n    UserC\n"
