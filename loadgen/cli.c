@@ -215,13 +215,15 @@ int cli_threshold_check(const cli_threshold *t, const runner_snapshot *s, double
 
 /* ---- options ---- */
 
-#define OPT_MANY 2
+#define OPT_MANY   2
+#define OPT_REPEAT 3 /* one value, each occurrence adds one */
 
 typedef int (*opt_set)(cli_opts *o, const char *v, char *err, size_t errlen);
 
 typedef struct opt {
     const char *sname, *lname;
-    int arg; /* takes a value; OPT_MANY: one or more, as argparse's nargs='+' */
+    int arg; /* takes a value; OPT_MANY: one or more, as argparse's nargs='+';
+              * OPT_REPEAT: one, repeatable */
     opt_set set;
     const char *help;
 } opt;
@@ -274,10 +276,12 @@ STR_SETTER(set_json, json)
 STR_SETTER(set_body_file, body_file)
 STR_SETTER(set_web_host, web_host)
 STR_SETTER(set_cacert, cacert)
+STR_SETTER(set_config, config)
 FLAG_SETTER(set_help, help)
 FLAG_SETTER(set_version, version)
 FLAG_SETTER(set_headless, headless)
 FLAG_SETTER(set_autostart, autostart)
+FLAG_SETTER(set_headful, headful)
 FLAG_SETTER(set_full_history, csv_full_history)
 FLAG_SETTER(set_only_summary, only_summary)
 FLAG_SETTER(set_reset_stats, reset_stats)
@@ -407,6 +411,10 @@ static const opt opts[] = {
     {NULL, "--version", 0, set_version, "print the version"},
     {"-f", "--locustfile", 1, set_file, "scenario file (docs/scenario.md)"},
     {NULL, "--headless", 0, set_headless, "run without the web UI"},
+    {NULL, "--headful", 0, set_headful,
+     "cancel a --headless from a config file or LOCUST_HEADLESS"},
+    {NULL, "--config", 1, set_config,
+     "config file (Locust's format; ~/.locust.conf and ./locust.conf are read too)"},
     {"-u", "--users", 1, set_users, "peak number of users (open model: connections)"},
     {"-c", "--connections", 1, set_users, "quick mode: connections (= users)"},
     {"-r", "--spawn-rate", 1, set_spawn_rate, "users started per second"},
@@ -425,12 +433,14 @@ static const opt opts[] = {
     {"-s", "--stop-timeout", 1, set_stop_timeout, "seconds to await in-flight requests (10)"},
     {NULL, "--reset-stats", 0, set_reset_stats, "reset statistics once spawning completes"},
     {NULL, "--exit-code-on-error", 1, set_exit_code, "exit code when requests failed (1)"},
-    {NULL, "--fail-if", 1, set_fail_if, "threshold, e.g. 'p99<200ms' (exit 3 when broken)"},
+    {NULL, "--fail-if", OPT_REPEAT, set_fail_if,
+     "threshold, e.g. 'p99<200ms' (exit 3 when broken)"},
     {NULL, "--threads", 1, set_threads, "worker threads (one per core)"},
     {NULL, "--rate", 1, set_rate, "open model: arrivals per second (total)"},
-    {NULL, "--stage", 1, set_stage, "open model ramp DURATION:RATE (repeatable)"},
+    {NULL, "--stage", OPT_REPEAT, set_stage, "open model ramp DURATION:RATE (repeatable)"},
     {"-m", "--method", 1, set_method, "quick mode: HTTP method (GET)"},
-    {NULL, "--header", 1, set_header, "quick mode: request header 'Name: value' (repeatable)"},
+    {NULL, "--header", OPT_REPEAT, set_header,
+     "quick mode: request header 'Name: value' (repeatable)"},
     {NULL, "--body-file", 1, set_body_file, "quick mode: request body from a file"},
     {NULL, "--timeout", 1, set_timeout, "response timeout in seconds (60)"},
     {NULL, "--connect-timeout", 1, set_ctimeout, "connect timeout in seconds (10)"},
@@ -503,17 +513,20 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
         if (!op) return errf(err, errlen, "unknown option '%s' (see --help)", a);
         if (op->arg == OPT_MANY && !val && (i + 1 >= argc || argv[i + 1][0] == '-'))
             return errf(err, errlen, "option '%s' needs at least one value", a);
+        int inline_val = val != NULL;
         if (op->arg && !val) {
             if (i + 1 >= argc) return errf(err, errlen, "option '%s' needs a value", a);
             val = argv[++i];
         }
         if (op->set(o, val, err, errlen)) return -1;
-        /* "-T a b c": more values up to the next option (a URL is not a tag) */
-        while (op->arg == OPT_MANY && i + 1 < argc && argv[i + 1][0] != '-' &&
+        /* "-T a b c": more values up to the next option (a URL is not a tag);
+         * "--tags=a" takes only its own value, as in argparse */
+        while (op->arg == OPT_MANY && !inline_val && i + 1 < argc && argv[i + 1][0] != '-' &&
                !strstr(argv[i + 1], "://"))
             if (op->set(o, argv[++i], err, errlen)) return -1;
     }
     if (o->help || o->version) return 0;
+    if (o->headful) o->headless = 0;
     if (sort_positionals(o, pos, npos, err, errlen)) return -1;
     if (o->list_classes && !o->file) return errf(err, errlen, "-l/--list needs -f SCENARIO");
     o->quick = o->url != NULL;
@@ -537,6 +550,21 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
                     o->host);
     if (o->quick) o->headless = 1;
     return 0;
+}
+
+int cli_option_lookup(const char *name, const char **lname, const char **sname)
+{
+    if (!strncmp(name, "--", 2)) name += 2;
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        if (strcmp(opts[i].lname + 2, name)) continue;
+        *lname = opts[i].lname;
+        *sname = opts[i].sname;
+        return opts[i].arg == OPT_MANY     ? CLI_K_MANY
+               : opts[i].arg == OPT_REPEAT ? CLI_K_REPEAT
+               : opts[i].arg               ? CLI_K_VALUE
+                                           : CLI_K_FLAG;
+    }
+    return -1;
 }
 
 void cli_usage(buf *out)

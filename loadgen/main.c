@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "loadgen/cli.h"
+#include "loadgen/cli_conf.h"
 #include "loadgen/report.h"
 #include "loadgen/runner.h"
 #include "loadgen/scenario.h"
@@ -450,7 +451,7 @@ static void apply_defaults(cli_opts *o)
     if (!o->spawn_rate) o->spawn_rate = 1;
 }
 
-int main(int argc, char **argv)
+static int aiload_main(int argc, char **argv)
 {
     cli_opts o;
     char err[1024];
@@ -521,5 +522,26 @@ int main(int argc, char **argv)
     runner_free(r);
     scenario_free(sc);
     buf_free(&b);
+    return code;
+}
+
+/* The command line plus LOCUST_* variables and config files (cli_conf.h). */
+int main(int argc, char **argv)
+{
+    extern char **environ;
+    cli_conf_env env = {.envp = environ, .home = getenv("HOME")};
+    cli_args args;
+    char err[1024];
+    buf notes = BUF_INIT;
+    int rc = cli_conf_merge(argc, argv, &env, &args, &notes, err, sizeof(err));
+    for (char *line = notes.data, *nl; line && (nl = strchr(line, '\n')); line = nl + 1)
+        fprintf(stderr, "aiload: note: %.*s\n", (int)(nl - line), line);
+    buf_free(&notes);
+    if (rc) {
+        fprintf(stderr, "aiload: %s\n", err);
+        return 2;
+    }
+    int code = aiload_main(args.argc, args.argv);
+    cli_args_free(&args);
     return code;
 }

@@ -16,6 +16,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
 
 SCENARIO = """
+[user UserT]
+wait_time = constant(0.2)
+[task UserT]
+path = /tx
+tags = x
+[task UserT]
+path = /ty
+tags = y
 [user UserA]
 wait_time = constant(0.2)
 [task UserA]
@@ -31,7 +39,17 @@ path = /c
 """
 
 LOCUSTFILE = """
-from locust import HttpUser, task, constant
+from locust import HttpUser, task, constant, tag
+class UserT(HttpUser):
+    wait_time = constant(0.2)
+    @tag("x")
+    @task
+    def tx(self):
+        self.client.get("/tx")
+    @tag("y")
+    @task
+    def ty(self):
+        self.client.get("/ty")
 class UserA(HttpUser):
     wait_time = constant(0.2)
     @task
@@ -80,15 +98,23 @@ def clean_env(home, extra=None):
     return env
 
 
-def run_both(port, cwd, args, env=None, seconds="2s"):
-    """Runs Locust then aiload with the same arguments (-f swapped) from cwd;
-    returns {tool: (returncode, served paths, stderr)}."""
+def run_both(port, cwd, args, env=None, seconds="2s", conf=None):
+    """Runs Locust then aiload with the same arguments from cwd; conf maps a
+    config file path to its text, where "LOCUSTFILE" becomes lf.py or s.ini
+    (without, -f is on the command line). Returns {tool: (returncode, served
+    paths, stderr)}."""
     out = {}
     env = clean_env(cwd / "home", env)
-    for tool, cmd in (("locust", [PY, "-m", "locust", "-f", "lf.py"]),
-                      ("aiload", [binary("aiload"), "-f", "s.ini"])):
+    for tool, cmd, lf in (("locust", [PY, "-m", "locust"], "lf.py"),
+                          ("aiload", [binary("aiload")], "s.ini")):
+        for path, text in (conf or {}).items():
+            (cwd / path).write_text(text.replace("LOCUSTFILE", lf))
+        if not conf or not any("LOCUSTFILE" in t for t in conf.values()):
+            cmd = cmd + ["-f", lf]
+        if seconds:
+            cmd = cmd + ["--headless", "-t", seconds]
         get(port, "/reset")
-        r = subprocess.run(cmd + ["--headless", "-t", seconds] + [str(a) for a in args],
+        r = subprocess.run(cmd + [str(a) for a in args],
                            capture_output=True, text=True, timeout=90, env=env, cwd=str(cwd))
         out[tool] = (r.returncode, sorted(get(port, "/count")["paths"]), r.stderr)
     return out
@@ -118,7 +144,7 @@ def test_host_path_prefix_is_kept_as_locust_does(server, files, suffix, want):
     (["UserB"], 2, ["/b"]),
     (["UserA", "UserC"], 2, ["/a", "/c"]),
     (["UserC", "UserC"], 1, ["/c"]),
-    ([], 3, ["/a", "/b", "/c"]),
+    ([], 4, ["/a", "/b", "/c", "/tx", "/ty"]),
 ])
 def test_positional_user_classes_select_as_in_locust(server, files, classes, users, want):
     out = run_both(server, files, ["-u", users, "-r", users, "-H", f"http://127.0.0.1:{server}",
@@ -131,7 +157,7 @@ def test_an_unknown_user_class_fails_both_and_names_it(server, files):
     assert same(out) == []
     assert "Unknown User(s): Nope" in out["locust"][2]
     rc, _, err = out["aiload"]
-    assert rc == 2 and "Unknown User(s): Nope (the scenario has UserA, UserB, UserC)" in err, err
+    assert rc == 2 and "Unknown User(s): Nope (the scenario has UserT, UserA, UserB, UserC)" in err, err
 
 
 def test_list_prints_the_classes_as_locust_does(files):
@@ -141,4 +167,84 @@ def test_list_prints_the_classes_as_locust_does(files):
     ai = subprocess.run([binary("aiload"), "-f", "s.ini", "--list"], capture_output=True,
                         text=True, timeout=60, env=env, cwd=str(files))
     assert lo.returncode == ai.returncode == 0, ai.stderr
-    assert ai.stdout == lo.stdout == "Available Users:\n    UserA\n    UserB\n    UserC\n"
+    assert ai.stdout == lo.stdout == \
+        "Available Users:\n    UserT\n    UserA\n    UserB\n    UserC\n"
+
+
+# ---- LOCUST_* variables and config files: which source wins ----
+
+SOURCES = ("cmd", "env", "config", "local", "home")
+
+
+@pytest.mark.parametrize("present", [SOURCES, SOURCES[1:], SOURCES[2:], SOURCES[3:], SOURCES[4:],
+                                     ("cmd", "home"), ("env", "local"), ("config", "home")])
+def test_host_precedence_matches_locust(server, files, present):
+    """Each source points -H at its own prefix: the paths served say which
+    one won (command line > environment > --config > ./locust.conf >
+    ~/.locust.conf)."""
+    url = f"http://127.0.0.1:{server}"
+    args, env, conf = ["-u", 1, "UserA"], {}, {}
+    if "cmd" in present:
+        args += ["-H", f"{url}/cmd"]
+    if "env" in present:
+        env["LOCUST_HOST"] = f"{url}/env"
+    if "config" in present:
+        conf["my.conf"] = f"[locust]\nhost = {url}/config  # a comment\n"
+        args += ["--config", "my.conf"]
+    if "local" in present:
+        conf["locust.conf"] = f"host: '{url}/local'\n"
+    if "home" in present:
+        conf["home/.locust.conf"] = f"--host {url}/home\n"
+    assert same(run_both(server, files, args, env, conf=conf)) == [f"/{present[0]}/a"]
+
+
+def test_everything_from_config_files_and_the_environment(server, files):
+    """locustfile, users, run time, headless, host and tags from the files and
+    LOCUST_*: a flag set in ~/.locust.conf stays set although ./locust.conf
+    says false (configargparse only adds what is missing)."""
+    conf = {"home/.locust.conf": "headless = true\nrun-time = 2s\n",
+            "locust.conf": f"locustfile = LOCUSTFILE\nheadless = false\nusers = 1\n"
+                           f"host = http://127.0.0.1:{server}/l\n"}
+    out = run_both(server, files, ["UserT"], {"LOCUST_TAGS": "[y]"}, seconds=None, conf=conf)
+    assert same(out) == ["/l/ty"]
+
+
+@pytest.mark.parametrize("conf,env", [
+    ({"locust.conf": "tags = x\n"}, {}),
+    ({"locust.conf": "tags = [y]\n"}, {"LOCUST_TAGS": "x"}),
+    ({}, {"LOCUST_EXCLUDE_TAGS": "[x]"}),
+])
+def test_tags_from_files_and_variables_match_locust(server, files, conf, env):
+    out = run_both(server, files, ["-u", 1, "-H", f"http://127.0.0.1:{server}", "UserT"], env,
+                   conf=conf)
+    assert same(out) in (["/tx"], ["/ty"])
+
+
+@pytest.mark.parametrize("conf,env,what", [
+    ({"locust.conf": "nosuch = 1\n"}, {}, "locust.conf:1: unknown option 'nosuch'"),
+    ({"locust.conf": "\nspawn-rate = [1, 2]\n"}, {}, "locust.conf:2: spawn-rate takes one value"),
+    ({"locust.conf": "only-summary = maybe\n"}, {},
+     "locust.conf:1: Unexpected value for only-summary: 'maybe'"),
+    ({}, {"LOCUST_RESET_STATS": "maybe"}, "Unexpected value for LOCUST_RESET_STATS: 'maybe'"),
+    ({"locust.conf": "= 1\n"}, {}, "locust.conf:1: unexpected line '= 1'"),
+])
+def test_bad_config_fails_both_and_aiload_names_it(server, files, conf, env, what):
+    """(A key also on the command line is never looked at, in both.)"""
+    out = run_both(server, files, ["-u", 1, "-H", f"http://127.0.0.1:{server}", "UserA"], env,
+                   conf=conf)
+    assert same(out) == []
+    rc, _, err = out["aiload"]
+    assert rc == 2 and what in err, err
+
+
+def test_a_missing_config_file_fails_both(server, files):
+    out = run_both(server, files, ["-u", 1, "--config", "nope.conf", "UserA"])
+    assert same(out) == []
+    assert "cannot open config file nope.conf" in out["aiload"][2]
+
+
+def test_the_command_line_hides_a_bad_config_value_as_in_locust(server, files):
+    conf = {"locust.conf": "headless = maybe\nusers = [1, 2]\n"}
+    out = run_both(server, files, ["-u", 1, "-H", f"http://127.0.0.1:{server}", "UserA"],
+                   {"LOCUST_HEADLESS": "maybe"}, conf=conf)
+    assert same(out) == ["/a"]
