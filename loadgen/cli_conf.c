@@ -207,8 +207,8 @@ static cli_conf_item *item_for(cli_conf *c, const char *key, size_t keylen)
     return it;
 }
 
-static int parse_line(cli_conf *c, const char *l, size_t n, size_t *nonws, char *why,
-                      size_t whylen, cli_conf_item **out)
+static int parse_line(cli_conf *c, const char *l, size_t n, size_t *nonws, char *why, size_t whylen,
+                      cli_conf_item **out)
 {
     size_t keylen, vn;
     const char *vs;
@@ -245,8 +245,7 @@ int cli_conf_parse(const char *text, size_t len, const char *name, cli_conf *c, 
         i = e + (e < len && text[e] == '\r' && e + 1 < len && text[e + 1] == '\n' ? 2 : 1);
         while (n && is_ws((unsigned char)*l)) l++, n--;
         while (n && is_ws((unsigned char)l[n - 1])) n--;
-        if (!n || *l == '#' || *l == ';' || *l == '[' || (n >= 3 && !memcmp(l, "---", 3)))
-            continue;
+        if (!n || *l == '#' || *l == ';' || *l == '[' || (n >= 3 && !memcmp(l, "---", 3))) continue;
         char why[256];
         cli_conf_item *it;
         if (parse_line(c, l, n, nonws, why, sizeof(why), &it)) {
@@ -341,8 +340,8 @@ static int args_merge(cli_args *dst, cli_args *src, int behind)
 
 /* One key = value as command-line arguments (configargparse's
  * convert_item_to_command_line_arg). */
-static int convert(cli_args *out, int kind, const char *lname, const char *where,
-                   const char *what, char *const *vals, size_t nvals, int is_list, char *err, size_t errlen)
+static int convert(cli_args *out, int kind, const char *lname, const char *where, const char *what,
+                   char *const *vals, size_t nvals, int is_list, char *err, size_t errlen)
 {
     if (kind == CLI_K_FLAG) {
         const char *v = is_list ? NULL : vals[0];
@@ -425,7 +424,8 @@ static int env_args(const cli_args *args, char *const *envp, cli_args *out, int 
             rc = parse_list(v, vn, &it, why, sizeof(why));
             if (rc) errf(err, errlen, "%s: %s", env_vars[i].var, why);
             if (!rc)
-                rc = convert(out, kind, lname, "", env_vars[i].var, it.vals, it.nvals, 1, err, errlen);
+                rc = convert(out, kind, lname, "", env_vars[i].var, it.vals, it.nvals, 1, err,
+                             errlen);
             for (size_t k = 0; k < it.nvals; k++) free(it.vals[k]);
             free(it.vals);
         } else {
@@ -442,11 +442,26 @@ static int env_args(const cli_args *args, char *const *envp, cli_args *out, int 
 
 /* Locust options aiload has no use for: a shared locust.conf may set them. */
 static const char *const locust_only[] = {
-    "tls-cert",   "tls-key",           "class-picker",   "master",
-    "master-bind-host", "master-bind-port", "expect-workers", "expect-workers-max-wait",
-    "worker",     "master-host",       "master-port",    "print-stats",
-    "skip-log-setup", "loglevel",      "logfile",        "show-task-ratio",
-    "show-task-ratio-json", "enable-rebalancing", "hatch-rate", "config",
+    "tls-cert",
+    "tls-key",
+    "class-picker",
+    "master",
+    "master-bind-host",
+    "master-bind-port",
+    "expect-workers",
+    "expect-workers-max-wait",
+    "worker",
+    "master-host",
+    "master-port",
+    "print-stats",
+    "skip-log-setup",
+    "loglevel",
+    "logfile",
+    "show-task-ratio",
+    "show-task-ratio-json",
+    "enable-rebalancing",
+    "hatch-rate",
+    "config",
 };
 
 static int locust_only_key(const char *key)
@@ -500,8 +515,8 @@ static int file_args(cli_args *args, const char *path, buf *notes, char *err, si
             continue;
         }
         if (kind < 0) {
-            rc = errf(err, errlen, "%s:%d: unknown option '%s' (see aiload --help)", path,
-                      it->line, it->key);
+            rc = errf(err, errlen, "%s:%d: unknown option '%s' (see aiload --help)", path, it->line,
+                      it->key);
             break;
         }
         if (already_given(args, lname, sname)) continue;
@@ -509,7 +524,8 @@ static int file_args(cli_args *args, const char *path, buf *notes, char *err, si
         snprintf(where, sizeof(where), "%s:%d: ", path, it->line);
         /* an option with several values makes the file's arguments go last */
         many |= kind == CLI_K_MANY || kind == CLI_K_REPEAT;
-        rc = convert(&add, kind, lname, where, it->key, it->vals, it->nvals, it->is_list, err, errlen);
+        rc = convert(&add, kind, lname, where, it->key, it->vals, it->nvals, it->is_list, err,
+                     errlen);
     }
     if (!rc && args_merge(args, &add, many)) rc = errf(err, errlen, "out of memory");
     cli_args_free(&add);
@@ -555,8 +571,8 @@ int cli_conf_merge(int argc, char **argv, const cli_conf_env *env, cli_args *out
     char *paths[3] = {0};
     const char *cfg = config_arg(out);
     if (cfg && !(paths[0] = strdup(cfg))) rc = -1;
-    if (!rc && asprintf(&paths[1], "%s%slocust.conf", env->cwd ? env->cwd : "",
-                        env->cwd ? "/" : "") < 0)
+    if (!rc &&
+        asprintf(&paths[1], "%s%slocust.conf", env->cwd ? env->cwd : "", env->cwd ? "/" : "") < 0)
         paths[1] = NULL, rc = -1;
     if (!rc && env->home && asprintf(&paths[2], "%s/.locust.conf", env->home) < 0)
         paths[2] = NULL, rc = -1;

@@ -152,8 +152,7 @@ Test(cli_conf, sources_add_only_what_is_missing_in_configargparse_order, .init =
              cfg);
     cr_assert_str_eq(joined(&a), want);
     cr_assert_null(a.argv[a.argc]);
-    cr_assert(strstr(notes.data, "locust.conf:4: 'loglevel' is a Locust option"), "%s",
-              notes.data);
+    cr_assert(strstr(notes.data, "locust.conf:4: 'loglevel' is a Locust option"), "%s", notes.data);
     cli_args_free(&a);
     buf_free(&notes);
 }
