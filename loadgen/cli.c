@@ -277,6 +277,7 @@ STR_SETTER(set_body_file, body_file)
 STR_SETTER(set_web_host, web_host)
 STR_SETTER(set_cacert, cacert)
 STR_SETTER(set_config, config)
+STR_SETTER(set_web_auth, web_auth)
 FLAG_SETTER(set_help, help)
 FLAG_SETTER(set_version, version)
 FLAG_SETTER(set_headless, headless)
@@ -452,7 +453,9 @@ static const opt opts[] = {
      "ignore task and class weights: all equally likely"},
     {NULL, "--autostart", 0, set_autostart, "web UI: start the test at once"},
     {NULL, "--autoquit", 1, set_autoquit, "web UI: exit this long after the test stops"},
-    {NULL, "--web-host", 1, set_web_host, "web UI bind address (127.0.0.1)"},
+    {NULL, "--web-host", 1, set_web_host, "web UI bind address (127.0.0.1; '*': all)"},
+    {NULL, "--web-auth", 1, set_web_auth,
+     "web UI: require HTTP Basic auth USER:PASS (or LOCUST_WEB_AUTH)"},
     {"-P", "--web-port", 1, set_web_port, "web UI port (8089)"},
 };
 

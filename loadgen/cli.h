@@ -47,6 +47,7 @@ typedef struct cli_opts {
     const char *config; /* --config FILE, already read by cli_conf_merge() */
     double autoquit_s;  /* < 0: never */
     const char *web_host;
+    const char *web_auth; /* --web-auth USER:PASS */
     int web_port;
     int users;         /* -u / -c; 0: not given */
     double spawn_rate; /* -r; 0: not given */

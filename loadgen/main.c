@@ -346,14 +346,21 @@ static int run_webui(runner *r, const cli_opts *o, const runner_start_params *sp
                      .autoquit_s = o->autoquit_s,
                      .start = *sp,
                      .script = o->file,
-                     .html_path = o->html};
+                     .html_path = o->html,
+                     .auth = o->web_auth};
     webui *w = webui_create(r, &wo, err, sizeof(err));
     if (!w) {
         fprintf(stderr, "aiload: %s\n", err);
         return 2;
     }
-    fprintf(stderr, "aiload: web UI on http://%s:%d/\n", o->web_host ? o->web_host : "127.0.0.1",
-            webui_port(w));
+    const char *h = o->web_host ? o->web_host : "127.0.0.1";
+    fprintf(stderr, "aiload: web UI on http://%s:%d/%s\n", h, webui_port(w),
+            o->web_auth ? " (HTTP Basic auth)" : "");
+    if (!o->web_auth && strcmp(h, "127.0.0.1") && strcmp(h, "localhost") && strcmp(h, "::1"))
+        fprintf(stderr,
+                "aiload: note: the web UI listens on %s without --web-auth: whoever "
+                "reaches this port can start load from here\n",
+                h);
     webui_run(w, &quit_flag);
     runner_stop(r);
     runner_wait(r, -1);
