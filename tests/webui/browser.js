@@ -125,8 +125,14 @@ async function live(base, target, art) {
     await page.screenshot({ path: path.join(art, 'webui-ratio-phone.png') });
     await page.setViewportSize({ width: 1280, height: 900 });
 
-    // the statistics tab, as a laptop screenshot and at phone width without sideways scrolling
+    // the statistics tab, as a laptop screenshot: the table fits 1280 px without scrolling
     await page.click('button[data-tab=stats]');
+    await page.waitForTimeout(200);
+    out.table_overflow_1280 = await page.evaluate(() => {
+      const s = document.querySelector('#tab-stats .scroll');
+      return Math.max(s.scrollWidth - s.clientWidth,
+        document.documentElement.scrollWidth - window.innerWidth);
+    });
     await page.screenshot({ path: path.join(art, 'webui-stats.png') });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForTimeout(300);
@@ -152,6 +158,36 @@ async function live(base, target, art) {
     const repPath = path.join(art, 'webui-report.html');
     await rep.saveAs(repPath);
     out.report_path = repPath;
+
+    // after Stop the header's RPS is 0 (nothing is being sent any more)
+    await until(page, () => parseFloat(document.querySelector('#g-rps').textContent) === 0, null,
+      'the header RPS to drop to 0 after Stop');
+    out.rps_after_stop = num(await page.textContent('#g-rps'));
+
+    // a new test starts from zero: Average size is the new target's, not the old run's
+    const sizeOf = (name) => page.evaluate((n) => {
+      const rows = [...document.querySelectorAll('#stats-table tbody tr')];
+      const r = rows.find((tr) => tr.children[1].textContent === n);
+      return r ? r.children[10].textContent : null;
+    }, name);
+    await page.click('button[data-tab=stats]');
+    out.size_first = await sizeOf('/hello');
+    await page.click('#btn-new');
+    await page.waitForSelector('#start-form', { state: 'visible' });
+    await page.fill('#f-host', target + '/nosuch');
+    await page.fill('#f-runtime', '');
+    await page.click('#btn-submit');
+    await until(page, () => ['running', 'spawning'].includes(document.querySelector('#g-state').textContent),
+      null, 'the second test to run');
+    await until(page, () => {
+      const rows = [...document.querySelectorAll('#stats-table tbody tr')];
+      const r = rows.find((tr) => tr.children[1].textContent === '/hello');
+      return r && parseFloat(r.children[2].textContent.replace(/,/g, '')) > 0;
+    }, null, 'the second test to count /hello requests');
+    out.size_second = await sizeOf('/hello');
+    await page.click('#btn-stop');
+    await until(page, () => document.querySelector('#g-state').textContent === 'stopped', null,
+      'the second test to stop');
   } finally {
     out.foreign_requests = foreign;
     out.page_errors = errors;
