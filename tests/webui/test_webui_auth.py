@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 
 from harness import binary, free_port, wait_port
+from test_webui import run_browser
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
@@ -130,6 +131,41 @@ def test_bad_web_auth_is_refused(tmp_path, bad):
                        capture_output=True, text=True, timeout=30, env=dict(os.environ, HOME=str(tmp_path)))
     assert r.returncode == 2
     assert "--web-auth must be 'username:password'" in r.stderr
+
+
+def test_browser_with_credentials_runs_a_test_and_downloads(procs, tmp_path):
+    """The page in chromium behind --web-auth: 401 without credentials; with
+    them every poll, the start form and a download link work."""
+    port = free_port()
+    srv = subprocess.Popen([PY, "-c", TARGET_SRC, str(port)])
+    try:
+        wait_port(port, proc=srv)
+        _, base = start_aiload(procs, tmp_path, "--web-auth", "admin:s3cret!")
+        out = run_browser("auth", base, f"http://127.0.0.1:{port}", "admin:s3cret!")
+    finally:
+        srv.terminate()
+        srv.wait(timeout=10)
+    assert out["anonymous_status"] == 401 and out["status"] == 200, out
+    assert out["anonymous_challenge"].startswith("Basic realm="), out
+    assert out["csv"].startswith("Type,Name,Request Count"), out["csv"][:200]
+    assert ",/hello," in out["csv"]
+    assert out["page_errors"] == []
+
+
+TARGET_SRC = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", "6")
+        self.end_headers()
+        self.wfile.write(b"hello\\n")
+    def log_message(self, *a):
+        pass
+ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+"""
 
 
 def reachable(host, port):
