@@ -186,6 +186,8 @@ async function live(base, target, art) {
       return r && parseFloat(r.children[2].textContent.replace(/,/g, '')) > 0;
     }, null, 'the second test to count /hello requests');
     out.size_second = await sizeOf('/hello');
+    out.size_second_total = await page.evaluate(() =>
+      document.querySelector('#stats-table tfoot tr').children[10].textContent);
     await page.click('#btn-stop');
     await until(page, () => document.querySelector('#g-state').textContent === 'stopped', null,
       'the second test to stop');
