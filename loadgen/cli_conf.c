@@ -472,23 +472,30 @@ static int locust_only_key(const char *key)
     return 0;
 }
 
+/* Reads a whole file, also a pipe (--config <(...)), up to 1 MiB. */
 static int read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
-    struct stat st;
     if (!f) return errf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
-    if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || st.st_size > CONF_MAX_BYTES) {
-        fclose(f);
-        return errf(err, errlen, "config file %s: not a regular file of at most 1 MiB", path);
+    buf b = BUF_INIT;
+    char chunk[8192];
+    size_t n;
+    int rc = 0;
+    while (!rc && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (b.len + n > CONF_MAX_BYTES)
+            rc = errf(err, errlen, "config file %s: larger than 1 MiB", path);
+        else if (buf_append(&b, chunk, n))
+            rc = errf(err, errlen, "out of memory");
     }
-    *text = malloc((size_t)st.st_size + 1);
-    *len = *text ? fread(*text, 1, (size_t)st.st_size, f) : 0;
-    int bad = !*text || ferror(f);
+    if (!rc && ferror(f))
+        rc = errf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
     fclose(f);
-    if (bad) {
-        free(*text);
-        return errf(err, errlen, "cannot read config file %s", path);
+    if (rc) {
+        buf_free(&b);
+        return -1;
     }
+    *len = b.len;
+    *text = b.data; /* NULL for an empty file: cli_conf_parse takes (NULL, 0) */
     return 0;
 }
 
