@@ -13,7 +13,7 @@ Test(webui_auth, only_the_exact_credentials_pass)
     webui_auth a;
     char err[128];
     cr_assert_eq(webui_auth_init(&a, "admin:s3cret!", err, sizeof(err)), 0);
-    cr_assert(check(&a, "Basic YWRtaW46czNjcmV0IQ=="));  /* admin:s3cret! */
+    cr_assert(check(&a, "Basic YWRtaW46czNjcmV0IQ=="));    /* admin:s3cret! */
     cr_assert(check(&a, "basic   YWRtaW46czNjcmV0IQ== ")); /* scheme is case-insensitive */
     cr_assert_not(check(&a, NULL));
     cr_assert_not(check(&a, ""));
@@ -22,7 +22,7 @@ Test(webui_auth, only_the_exact_credentials_pass)
     cr_assert_not(check(&a, "Basic YWRtaW46czNjcmV0IXg=")); /* admin:s3cret!x */
     cr_assert_not(check(&a, "Bearer YWRtaW46czNjcmV0IQ=="));
     cr_assert_not(check(&a, "BasicYWRtaW46czNjcmV0IQ=="));
-    cr_assert_not(check(&a, "Basic YWRtaW46czNjcmV0IQ"));  /* no padding */
+    cr_assert_not(check(&a, "Basic YWRtaW46czNjcmV0IQ"));    /* no padding */
     cr_assert_not(check(&a, "Basic YWRtaW46czNjcmV0IQ=a=")); /* data after padding */
 }
 
