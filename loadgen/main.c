@@ -353,7 +353,7 @@ static int run_webui(runner *r, const cli_opts *o, const runner_start_params *sp
         fprintf(stderr, "aiload: %s\n", err);
         return 2;
     }
-    const char *h = o->web_host ? o->web_host : "127.0.0.1";
+    const char *h = !o->web_host ? "127.0.0.1" : *o->web_host ? o->web_host : "*";
     fprintf(stderr, "aiload: web UI on http://%s:%d/%s\n", h, webui_port(w),
             o->web_auth ? " (HTTP Basic auth)" : "");
     if (!o->web_auth && strcmp(h, "127.0.0.1") && strcmp(h, "localhost") && strcmp(h, "::1"))
