@@ -132,10 +132,20 @@ int64_t eng_model_params(const eng_model *m);
  * returns the number of distinct op types and fills up to `cap` entries. */
 int eng_model_op_counts(const eng_model *m, const char **ops, int *counts, int cap);
 
-/* Context options; NULL means threads = 1, max_batch = 1. */
+/* Context options; NULL means threads = 1, max_batch = 1, batch_invariant = 0. */
 typedef struct eng_ctx_opts {
     int threads;   /* backend threads for each run (>= 1) */
     int max_batch; /* largest batch eng_ctx_run will accept (>= 1) */
+    /* 1: an item's outputs are bit-identical whatever batch it runs in and
+     * whatever the other items are. Every item runs alone through the batch-1,
+     * 1-thread primitives from a 64-byte-aligned copy of its inputs (oneDNN is
+     * run-to-run deterministic for one primitive on one machine); threads > 1
+     * spreads the items of a batch over 1-thread sub-contexts. Costs whatever
+     * batching or intra-op threads would have gained.
+     * 0: a batch runs the primitives built for its size, which oneDNN may
+     * implement differently (other blocking, other summation order): outputs
+     * then differ from the batch-1 ones by float rounding (~1e-7 relative). */
+    int batch_invariant;
 } eng_ctx_opts;
 
 /* Creates a context; NULL with a message in err on failure. */
