@@ -151,10 +151,29 @@ static void print_info(const char *kind, const eng_tensor_info *t)
     printf("]\n");
 }
 
+/* After a failed load: every op of the file the engine does not run, counted
+ * (the loader names only the first). */
+static void print_unsupported(const char *path)
+{
+    char names[64][ENG_OPNAME_LEN], err[ENG_ERRLEN];
+    int counts[64];
+    int n = eng_model_file_unsupported_ops(path, names, counts, 64, err, sizeof(err));
+    if (n <= 0) return;
+    int nodes = 0, shown = n < 64 ? n : 64;
+    for (int i = 0; i < shown; i++) nodes += counts[i];
+    printf("unsupported ops: %d type%s, %d node%s%s:", shown, shown > 1 ? "s" : "", nodes,
+           nodes > 1 ? "s" : "", n > 64 ? " (and more)" : "");
+    for (int i = 0; i < shown; i++) printf(" %s=%d", names[i], counts[i]);
+    printf("\n");
+}
+
 static int cmd_info(const cli *c)
 {
     eng_model *m = load(c);
-    if (!m) return 1;
+    if (!m) {
+        print_unsupported(c->model);
+        return 1;
+    }
     eng_tensor_info t;
     for (int i = 0; i < eng_model_num_inputs(m); i++)
         if (!eng_model_input(m, i, &t)) print_info("input", &t);
@@ -172,7 +191,22 @@ static int cmd_info(const cli *c)
     return 0;
 }
 
-/* Batch of a set of input tensors: dim 0 for dynamic models, 1 for fixed ones. */
+/* "[N,3,160,160]" (N for a dynamic dim) into buf. */
+static const char *shape_str(const int64_t *dims, int rank, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int d = 0; d < rank && n < cap; d++) {
+        int k = dims[d] < 0
+                    ? snprintf(buf + n, cap - n, "%sN", d ? "," : "")
+                    : snprintf(buf + n, cap - n, "%s%lld", d ? "," : "", (long long)dims[d]);
+        n += k > 0 ? (size_t)k : 0;
+    }
+    return buf;
+}
+
+/* Batch of a set of input tensors: dim 0 for dynamic models, 1 for fixed ones.
+ * Each tensor must have the model's rank and its fixed dims. */
 static int input_batch(const eng_model *m, const et_tensor *ins, int n, char *err, size_t errlen)
 {
     int batch = 1;
@@ -182,7 +216,28 @@ static int input_batch(const eng_model *m, const et_tensor *ins, int n, char *er
         int64_t have = et_numel(&ins[i]);
         if (ins[i].dtype != t.dtype) {
             snprintf(err, errlen, "input '%s': type %s, model wants %s", t.name,
-                     dtype_name(ins[i].dtype), dtype_name(t.dtype));
+                     ins[i].from_f64 ? "float64 (read as float32)" : dtype_name(ins[i].dtype),
+                     dtype_name(t.dtype));
+            return -1;
+        }
+        int bad_dim = ins[i].rank != t.rank ? -1 : t.rank;
+        for (int d = 0; d < t.rank && bad_dim == t.rank; d++)
+            if (t.shape[d] >= 0 && ins[i].dims[d] != t.shape[d]) bad_dim = d;
+        if (bad_dim != t.rank) {
+            char got[48], want[48]; /* a longer shape is cut short */
+            shape_str(ins[i].dims, ins[i].rank, got, sizeof(got));
+            shape_str(t.shape, t.rank, want, sizeof(want));
+            /* the message may be cut at errlen; the return value says by how much */
+            int k =
+                bad_dim < 0
+                    ? snprintf(err, errlen, "input '%s': shape [%s] has rank %d, model wants [%s]",
+                               t.name, got, ins[i].rank, want)
+                    : snprintf(err, errlen,
+                               "input '%s': shape [%s], model wants [%s] (dim %d is %lld, not "
+                               "%lld)",
+                               t.name, got, want, bad_dim, (long long)ins[i].dims[bad_dim],
+                               (long long)t.shape[bad_dim]);
+            (void)k; /* a cut message is still a message */
             return -1;
         }
         if (!t.item_count || have % t.item_count || (i && have / t.item_count != batch)) {
@@ -250,9 +305,15 @@ static int cmd_run(const cli *c)
                  eng_model_num_inputs(m), nout, c->nin, c->nout);
         rc = 1;
     }
-    for (int i = 0; !rc && i < c->nin; i++)
+    for (int i = 0; !rc && i < c->nin; i++) {
         rc = et_read(c->in[i], ET_AUTO, ENG_FLOAT, c->shape_rank ? c->shape_rank : -1, c->shape,
                      &ins[i], err, sizeof(err)) != 0;
+        if (!rc && ins[i].from_f64)
+            fprintf(stderr,
+                    "aiinfer: note: %s holds float64; converted to float32, which the "
+                    "engine computes in\n",
+                    c->in[i]);
+    }
     if (!rc) rc = infer(m, ins, c->nin, outs, c->threads, c->batch_invariant, err, sizeof(err));
     for (int i = 0; !rc && i < c->nout; i++)
         rc = et_write(c->out[i], ET_AUTO, &outs[i], err, sizeof(err)) != 0;
