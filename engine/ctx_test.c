@@ -77,8 +77,8 @@ static void check_invariant(const char *path, int threads, int max)
         float *x1 = (float *)(odd + 4); /* not 64-byte aligned, unlike a batch's first item */
         memcpy(x1, it.x + b * it.in_n, ib);
         run(c, 1, x1, y1);
-        cr_expect_eq(memcmp(y1, yb + b * it.out_n, ob), 0, "%s item %d: alone != in batch %d",
-                     path, b, max);
+        cr_expect_eq(memcmp(y1, yb + b * it.out_n, ob), 0, "%s item %d: alone != in batch %d", path,
+                     b, max);
         /* the same item last in a smaller batch whose other items are item 0.. */
         int nb = b + 1 < max ? b + 2 : max;
         for (int k = 0; k < nb - 1; k++)
