@@ -352,13 +352,13 @@ class Runner:
     def run(self, line, cmd, kind):
         for pat, rep in DURATIONS:
             cmd = re.sub(pat, rep, cmd)
-        status_file = os.path.join(self.tmp, "curl-status")
+        is_curl = kind == CLIENT and shlex.split(cmd)[0] == "curl"
         if kind == CLIENT:
             port = self.server_for(line, cmd).port
             cmd = PORT_RE.sub(lambda m: "%s127.0.0.1:%d" % (m.group(1), port), cmd)
-            if shlex.split(cmd)[0] == "curl":
-                cmd += " --max-time 60 -sS -o %s/curl-body -w '%%{http_code}' > %s" % (
-                    shlex.quote(self.tmp), shlex.quote(status_file))
+        if is_curl:  # the status goes to stderr, so a pipeline after curl still works
+            cmd = re.sub(r"^\s*curl\b", lambda m: "curl --max-time 60 -sS -w "
+                         "'%{stderr}DOCTEST_STATUS=%{http_code}\\n'", cmd, count=1)
         r = subprocess.run(["bash", "-c", cmd], cwd=self.tmp, env=self.env, capture_output=True,
                            text=True, timeout=180)
         rc = r.returncode
@@ -370,11 +370,10 @@ class Runner:
                 rc = 0
         assert rc == 0, "%s: `%s` exited %d\nstdout: %s\nstderr: %s" % (
             self.where(line), cmd, r.returncode, r.stdout[-2000:], r.stderr[-2000:])
-        if kind == CLIENT and shlex.split(cmd)[0] == "curl":
-            status = open(status_file).read().strip()
-            body = open(os.path.join(self.tmp, "curl-body"), "rb").read()[:500]
-            assert status.isdigit() and int(status) < 400, "%s: `%s` answered %s: %r" % (
-                self.where(line), cmd, status, body)
+        if is_curl:
+            status = re.findall(r"DOCTEST_STATUS=(\d+)", r.stderr)
+            assert status and int(status[-1]) < 400, "%s: `%s` answered %s: %s" % (
+                self.where(line), cmd, status[-1] if status else "nothing", r.stdout[:500])
 
 
 def classify(cmd):
