@@ -1,9 +1,15 @@
 /*
  * Design: reading happens in two passes. Pass one collects every (key, value,
- * where) from the ini file and then the flags, in order; pass two applies
- * them. The split exists because `strict` may appear anywhere (even after the
- * unknown option it should excuse), and because flags must override the file
- * whatever their position.
+ * where, source) from the ini file, then the environment, then the flags, in
+ * that order; pass two applies them. The split exists because `strict` may
+ * appear anywhere (even after the unknown option it should excuse), and
+ * because flags must override the file whatever their position.
+ *
+ * Precedence: command line > environment (AISERVE_* > UWSGI_*) > ini >
+ * default. Scalars: the last value applied wins, and the collection order is
+ * the precedence order. Lists: items accumulate within one source; the first
+ * item from a higher source drops the items of lower ones, so
+ * `aiserve app.ini --http=:5601` serves on :5601 only.
  */
 #include "server/config.h"
 
@@ -88,6 +94,7 @@ struct cfg_val {
     char **items;
     char **item_where;
     size_t nitems;
+    int src; /* enum cfg_src of the value (of every item, for lists) */
 };
 
 struct cfg {
@@ -96,9 +103,15 @@ struct cfg {
     char *file;
 };
 
+/* Where a value comes from, lowest first: a higher source replaces what a
+ * lower one gave, list options included (their items accumulate only within
+ * one source). */
+enum cfg_src { SRC_DEFAULT, SRC_INI, SRC_ENV_UWSGI, SRC_ENV_AISERVE, SRC_FLAG };
+
 typedef struct pending {
     char *key, *value, *where;
     int bare; /* a flag with no value: true for booleans */
+    int src;  /* enum cfg_src */
 } pending;
 
 typedef struct collect {
@@ -106,7 +119,8 @@ typedef struct collect {
     size_t n, cap;
 } collect;
 
-static int collect_add(collect *c, const char *key, const char *value, const char *where, int bare)
+static int collect_add(collect *c, const char *key, const char *value, const char *where, int bare,
+                       int src)
 {
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 32;
@@ -120,6 +134,7 @@ static int collect_add(collect *c, const char *key, const char *value, const cha
     e->value = strdup(value ? value : "");
     e->where = strdup(where);
     e->bare = bare;
+    e->src = src;
     if (!e->key || !e->value || !e->where) {
         free(e->key);
         free(e->value);
@@ -258,8 +273,18 @@ static const char *type_name(cfg_type t)
 }
 
 /* Parses and stores one value; -1 with a message naming where and why. */
-static int apply(struct cfg_val *v, const char *value, const char *where, int bare, char *err,
-                 size_t errlen)
+static void drop_items(struct cfg_val *v)
+{
+    for (size_t j = 0; j < v->nitems; j++) {
+        free(v->items[j]);
+        free(v->item_where[j]);
+    }
+    v->nitems = 0;
+    if (v->items) v->items[0] = NULL;
+}
+
+static int apply(struct cfg_val *v, const char *value, const char *where, int bare, int src,
+                 char *err, size_t errlen)
 {
     const cfg_option *o = v->opt;
     int64_t num = 0;
@@ -297,6 +322,7 @@ static int apply(struct cfg_val *v, const char *value, const char *where, int ba
     char *s = strdup(bare ? "true" : value), *w = strdup(where);
     if (!s || !w) goto nomem;
     if (o->type == CFG_LIST) {
+        if (src > v->src) drop_items(v); /* a higher source replaces the list */
         char **it = realloc(v->items, (v->nitems + 2) * sizeof(char *));
         if (!it) goto nomem;
         v->items = it;
@@ -314,6 +340,7 @@ static int apply(struct cfg_val *v, const char *value, const char *where, int ba
         v->where = w;
     }
     v->num = num;
+    v->src = src;
     return 0;
 nomem:
     free(s);
@@ -337,7 +364,8 @@ static int build(const cfg_option *const *tables, cfg *c, char *err, size_t errl
             }
             struct cfg_val *v = &c->v[c->n++];
             v->opt = o;
-            if (o->def && o->type != CFG_LIST && apply(v, o->def, "default", 0, err, errlen))
+            if (o->def && o->type != CFG_LIST &&
+                apply(v, o->def, "default", 0, SRC_DEFAULT, err, errlen))
                 return -1;
         }
     }
@@ -384,7 +412,7 @@ static int ini_entry(void *ud, const char *section, const char *key, const char 
     char where[64];
     snprintf(where, sizeof(where), "%d", line);
     char *v = expand_env(value);
-    int rc = v ? collect_add(c, key, v, where, 0) : -ENOMEM;
+    int rc = v ? collect_add(c, key, v, where, 0, SRC_INI) : -ENOMEM;
     free(v);
     return rc ? -ENOMEM : 0;
 }
@@ -426,8 +454,47 @@ static int read_args(const cfg *c, int argc, char **argv, collect *flags, char *
             else
                 bare = 1; /* apply() reports "needs a value" for known options */
         }
-        if (collect_add(flags, key, val, where, bare))
+        if (collect_add(flags, key, val, where, bare, SRC_FLAG))
             return snprintf(err, errlen, "out of memory"), -1;
+    }
+    return 0;
+}
+
+/* uWSGI's environment form: UWSGI_PROCESSES=4 or AISERVE_PROCESSES=4 sets
+ * `processes` (lower-cased, '_' for '-'). Only names of known options count:
+ * the environment is shared with everything else in the process tree
+ * (AISERVE_BUILD for the tests, the master's own AISERVE_LISTEN_FDS on a
+ * reload), so other names under these prefixes are left alone. UWSGI_* comes
+ * first so that AISERVE_* wins over it. UWSGI_INI / AISERVE_INI name the ini
+ * file when the command line names none. */
+static int read_env(const cfg *c, collect *out, char **file, char *err, size_t errlen)
+{
+    extern char **environ;
+    static const char *const prefixes[] = {"UWSGI_", "AISERVE_"};
+    for (int pi = 0; pi < 2; pi++) {
+        size_t pl = strlen(prefixes[pi]);
+        for (char **e = environ; e && *e; e++) {
+            const char *eq = strchr(*e, '=');
+            if (strncmp(*e, prefixes[pi], pl) || !eq || (size_t)(eq - *e) <= pl) continue;
+            char key[128];
+            size_t kl = (size_t)(eq - *e) - pl;
+            if (kl >= sizeof(key)) continue;
+            for (size_t i = 0; i < kl; i++) {
+                char ch = (*e)[pl + i];
+                key[i] = ch == '_' ? '-' : (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+            }
+            key[kl] = 0;
+            if (!strcmp(key, "ini")) {
+                if (!*file && eq[1] && !(*file = strdup(eq + 1)))
+                    return snprintf(err, errlen, "out of memory"), -1;
+                continue;
+            }
+            if (!find(c, key)) continue;
+            char where[160];
+            snprintf(where, sizeof(where), "environment %.*s", (int)(eq - *e), *e);
+            if (collect_add(out, key, eq + 1, where, 0, pi ? SRC_ENV_AISERVE : SRC_ENV_UWSGI))
+                return snprintf(err, errlen, "out of memory"), -1;
+        }
     }
     return 0;
 }
@@ -443,12 +510,12 @@ static int apply_all(cfg *c, collect *all, const char *file, char *err, size_t e
     for (size_t i = 0; i < all->n; i++) {
         pending *e = &all->p[i];
         char where[1200];
-        if (e->where[0] == '-')
+        if (e->src != SRC_INI)
             snprintf(where, sizeof(where), "%s", e->where);
         else
             snprintf(where, sizeof(where), "%s:%s", file ? file : "?", e->where);
         struct cfg_val *v = find(c, e->key);
-        int bad = e->where[0] == '-' ? -2 : -1; /* a flag's fault is a usage error */
+        int bad = e->src == SRC_FLAG ? -2 : -1; /* a flag's fault is a usage error */
         if (!v) {
             if (strict) {
                 snprintf(err, errlen,
@@ -459,7 +526,7 @@ static int apply_all(cfg *c, collect *all, const char *file, char *err, size_t e
             fprintf(stderr, "aiserve: warning: %s: unknown option '%s' ignored\n", where, e->key);
             continue;
         }
-        if (apply(v, e->value, where, e->bare, err, errlen)) return bad;
+        if (apply(v, e->value, where, e->bare, e->src, err, errlen)) return bad;
         v->set = 1;
     }
     return 0;
@@ -477,14 +544,25 @@ int cfg_load(int argc, char **argv, const cfg_option *const *tables, cfg **out, 
         rc = -2;
         goto done;
     }
-    if (c->file) {
+    collect env = {0};
+    int env_rc = read_env(c, &env, &c->file, err, errlen);
+    if (!env_rc && c->file) {
         int r = ini_parse_file(c->file, ini_entry, &all, err, errlen);
         if (r == -ENOMEM) snprintf(err, errlen, "out of memory");
-        if (r) goto done;
+        env_rc = r;
     }
+    for (size_t i = 0; !env_rc && i < env.n; i++) {
+        pending *f = &env.p[i];
+        if (collect_add(&all, f->key, f->value, f->where, f->bare, f->src)) {
+            snprintf(err, errlen, "out of memory");
+            env_rc = -1;
+        }
+    }
+    collect_free(&env);
+    if (env_rc) goto done;
     for (size_t i = 0; i < flags.n; i++) {
         pending *f = &flags.p[i];
-        if (collect_add(&all, f->key, f->value, f->where, f->bare)) goto done;
+        if (collect_add(&all, f->key, f->value, f->where, f->bare, f->src)) goto done;
     }
     rc = apply_all(c, &all, c->file, err, errlen);
 done:
@@ -504,10 +582,7 @@ void cfg_free(cfg *c)
         struct cfg_val *v = &c->v[i];
         free(v->str);
         free(v->where);
-        for (size_t j = 0; j < v->nitems; j++) {
-            free(v->items[j]);
-            free(v->item_where[j]);
-        }
+        drop_items(v);
         free(v->items);
         free(v->item_where);
     }

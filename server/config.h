@@ -22,7 +22,7 @@ typedef enum cfg_type {
     CFG_INT,  /* decimal integer within [min, max] */
     CFG_SIZE, /* bytes with an optional k/m/g suffix (1024-based): 64k, 10M */
     CFG_STR,  /* any text; the last occurrence wins */
-    CFG_LIST, /* repeated keys accumulate, in order (env, mount, static-map) */
+    CFG_LIST, /* repeated keys accumulate, in order, within one source (env, mount) */
 } cfg_type;
 
 typedef struct cfg_option {
@@ -40,8 +40,12 @@ typedef struct cfg cfg;
 extern const cfg_option cfg_core_options[];
 
 /* Reads argv (program name excluded): an optional ini path as the first
- * non-flag argument or --ini FILE, then --name=value / --name value / --flag.
- * Flags override the file. tables is a NULL-terminated array of option tables.
+ * non-flag argument or --ini FILE, then --name=value / --name value / --flag;
+ * and the environment: UWSGI_NAME=value / AISERVE_NAME=value for any known
+ * option (UWSGI_INI / AISERVE_INI name the file when argv does not).
+ * Precedence: flags > AISERVE_* > UWSGI_* > ini > default; a list option given
+ * by a higher source replaces the lower sources' items (repeats within one
+ * source accumulate). tables is a NULL-terminated array of option tables.
  * Returns 0 and *out, or -1 with a one-line message in err ("app.ini:12:
  * option 'processes': 'x' is not an integer"), or -2 when the fault is in a
  * command-line flag (a usage error: the program exits 2). --help and

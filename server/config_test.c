@@ -168,3 +168,71 @@ Test(config, every_alias_of_an_option_reaches_it)
                   "a prefix of an alias is no alias");
     cr_assert_neq(strstr(err, "'ven'"), NULL, "%s", err);
 }
+
+Test(config, a_list_flag_replaces_the_files_list_and_repeats_within_a_source_accumulate)
+{
+    cfg *c;
+    char err[512];
+    char *argv[] = {"--http=:5601", "--env", "C=3", "--env=D=4"};
+    cr_assert_eq(
+        load("[uwsgi]\nhttp = :5000\nhttp = :5001\nenv = A=1\nsocket = /s\n", 4, argv, &c, err), 0,
+        "%s", err);
+    size_t n;
+    const char *const *http = cfg_list(c, "http", &n);
+    cr_assert_eq(n, 1, "the file's two listeners are replaced, not added to");
+    cr_assert_str_eq(http[0], ":5601");
+    cr_assert_str_eq(cfg_where(c, "http", 0), "--http");
+    const char *const *env = cfg_list(c, "env", &n);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(env[0], "C=3");
+    cr_assert_str_eq(env[1], "D=4");
+    cfg_list(c, "socket", &n);
+    cr_assert_eq(n, 1, "a list no flag names keeps the file's items");
+    cfg_free(c);
+}
+
+Test(config, environment_sets_options_between_the_file_and_the_flags)
+{
+    cfg *c;
+    char err[512];
+    setenv("UWSGI_PROCESSES", "3", 1);
+    setenv("UWSGI_HTTP", ":7000", 1);
+    setenv("AISERVE_HTTP_KEEPALIVE", "7", 1);
+    setenv("UWSGI_HTTP_KEEPALIVE", "9", 1);
+    setenv("AISERVE_NOT_AN_OPTION", "x", 1); /* other names under the prefix are left alone */
+    char *argv[] = {"--processes=5"};
+    int rc = load("[uwsgi]\nprocesses = 2\nhttp = :5000\nthreads = 4\n", 1, argv, &c, err);
+    cr_assert_eq(rc, 0, "%s", err);
+    size_t n;
+    cr_assert_str_eq(cfg_list(c, "http", &n)[0], ":7000");
+    cr_assert_eq(n, 1, "the environment replaces the file's list");
+    cr_assert_str_eq(cfg_where(c, "http", 0), "environment UWSGI_HTTP");
+    cr_assert_eq(cfg_int(c, "processes"), 5, "a flag beats the environment");
+    cr_assert_eq(cfg_int(c, "threads"), 4, "the file still sets what nothing else does");
+    cr_assert_eq(cfg_int(c, "http-keepalive"), 7, "AISERVE_ beats UWSGI_");
+    cfg_free(c);
+    setenv("UWSGI_THREADS", "lots", 1);
+    cr_assert_eq(load("[uwsgi]\nhttp = :1\n", 0, NULL, &c, err), -1);
+    cr_assert(strstr(err, "environment UWSGI_THREADS") && strstr(err, "not an integer"), "%s", err);
+    unsetenv("UWSGI_THREADS");
+    unsetenv("UWSGI_PROCESSES");
+    unsetenv("UWSGI_HTTP");
+    unsetenv("AISERVE_HTTP_KEEPALIVE");
+    unsetenv("UWSGI_HTTP_KEEPALIVE");
+    unsetenv("AISERVE_NOT_AN_OPTION");
+}
+
+Test(config, uwsgi_ini_in_the_environment_names_the_file)
+{
+    cfg *c;
+    char err[512];
+    char *path = write_ini("[uwsgi]\nprocesses = 6\n");
+    setenv("UWSGI_INI", path, 1);
+    char *argv[] = {"--http=:1"};
+    cr_assert_eq(cfg_load(1, argv, tables, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(cfg_int(c, "processes"), 6);
+    cr_assert_str_eq(cfg_file(c), path);
+    cfg_free(c);
+    unsetenv("UWSGI_INI");
+    unlink(path);
+}
