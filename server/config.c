@@ -14,6 +14,7 @@
 #include "server/config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,12 @@ const cfg_option cfg_core_options[] = {
     {"reload-mercy", "worker-reload-mercy", CFG_INT, "30", 1, 3600,
      "seconds in-flight requests get to finish on reload or shutdown"},
     {"pidfile", NULL, CFG_STR, NULL, 0, 0, "write the master's pid here (removed at exit)"},
+    {"auto-procname", NULL, CFG_BOOL, "false", 0, 0,
+     "name the processes in ps: 'aiserve master', 'aiserve worker N'"},
+    {"procname-prefix", NULL, CFG_STR, NULL, 0, 0,
+     "text put before the process names (implies auto-procname)"},
+    {"procname-prefix-spaced", NULL, CFG_STR, NULL, 0, 0,
+     "as procname-prefix, followed by a space"},
     {"uid", NULL, CFG_STR, NULL, 0, 0, "user (name or id) to run as after binding"},
     {"gid", NULL, CFG_STR, NULL, 0, 0, "group (name or id) to run as after binding"},
     {"chdir", NULL, CFG_STR, NULL, 0, 0, "directory to change to before loading apps"},
@@ -100,7 +107,10 @@ struct cfg_val {
 struct cfg {
     struct cfg_val *v;
     size_t n;
-    char *file;
+    char *file;  /* the spec given: "app.ini" or "app.ini:section" */
+    char *path;  /* its file */
+    char **msgs; /* notes and warnings for the caller to print */
+    size_t nmsgs;
 };
 
 /* Where a value comes from, lowest first: a higher source replaces what a
@@ -110,8 +120,9 @@ enum cfg_src { SRC_DEFAULT, SRC_INI, SRC_ENV_UWSGI, SRC_ENV_AISERVE, SRC_FLAG };
 
 typedef struct pending {
     char *key, *value, *where;
-    int bare; /* a flag with no value: true for booleans */
-    int src;  /* enum cfg_src */
+    int bare;        /* a flag with no value: true for booleans */
+    int src;         /* enum cfg_src */
+    int placeholder; /* an ini key some %(key) used */
 } pending;
 
 typedef struct collect {
@@ -135,6 +146,7 @@ static int collect_add(collect *c, const char *key, const char *value, const cha
     e->where = strdup(where);
     e->bare = bare;
     e->src = src;
+    e->placeholder = 0;
     if (!e->key || !e->value || !e->where) {
         free(e->key);
         free(e->value);
@@ -159,6 +171,7 @@ static void collect_free(collect *c)
 
 int cfg_parse_bool(const char *s, int *out)
 {
+    if (!*s) return *out = 1, 0; /* uWSGI: "master =" sets the flag */
     static const char *const yes[] = {"true", "1", "yes", "on", "y", NULL};
     static const char *const no[] = {"false", "0", "no", "off", "n", NULL};
     for (int i = 0; yes[i]; i++) {
@@ -206,6 +219,8 @@ int cfg_parse_size(const char *s, int64_t *out)
         break;
     default: return -1;
     }
+    /* 64k, 64kb, 64KiB */
+    if (shift && (*end == 'i' || *end == 'I') && (end[1] == 'b' || end[1] == 'B')) end++;
     if (shift && (*end == 'b' || *end == 'B')) end++;
     if (*end) return -1;
     if (v > (1ULL << (62 - shift))) return -1;
@@ -372,49 +387,19 @@ static int build(const cfg_option *const *tables, cfg *c, char *err, size_t errl
     return 0;
 }
 
-/* uWSGI's $(NAME) in ini values: the environment variable's value, empty
- * when unset (http = :$(PORT) in containers). Returns a malloc'd string. */
-static char *expand_env(const char *v)
-{
-    size_t cap = strlen(v) + 1, n = 0;
-    char *out = malloc(cap);
-    for (const char *p = v; out && *p;) {
-        const char *close = p[0] == '$' && p[1] == '(' ? strchr(p + 2, ')') : NULL;
-        const char *add = p;
-        size_t len = 1;
-        char name[256];
-        if (close && (size_t)(close - p - 2) < sizeof(name)) {
-            memcpy(name, p + 2, (size_t)(close - p - 2));
-            name[close - p - 2] = 0;
-            add = getenv(name);
-            len = add ? strlen(add) : 0;
-            p = close + 1;
-        } else {
-            p++;
-        }
-        if (n + len + 1 > cap) {
-            char *t = realloc(out, (cap = (n + len + 1) * 2));
-            if (!t) free(out);
-            out = t;
-            if (!out) break;
-        }
-        if (len) memcpy(out + n, add, len);
-        n += len;
-    }
-    if (out) out[n] = 0;
-    return out;
-}
-
-static int ini_entry(void *ud, const char *section, const char *key, const char *value, int line)
+static int ini_entry(void *ud, const char *key, const char *value, const char *file, int line)
 {
     collect *c = ud;
-    if (strcmp(section, "uwsgi") && strcmp(section, "aiserve")) return 0;
-    char where[64];
-    snprintf(where, sizeof(where), "%d", line);
-    char *v = expand_env(value);
-    int rc = v ? collect_add(c, key, v, where, 0, SRC_INI) : -ENOMEM;
-    free(v);
-    return rc ? -ENOMEM : 0;
+    if (!value) {
+        /* `key` served as a %(key) placeholder: if it is no option, it is a
+         * uWSGI custom option (project = x), not a typo */
+        for (size_t i = 0; i < c->n; i++)
+            if (!strcmp(c->p[i].key, key)) c->p[i].placeholder = 1;
+        return 0;
+    }
+    char where[1200];
+    snprintf(where, sizeof(where), "%s:%d", file, line);
+    return collect_add(ud, key, value, where, 0, SRC_INI) ? -ENOMEM : 0;
 }
 
 /* Splits argv into the ini path and (key, value) flags. The option table
@@ -499,35 +484,208 @@ static int read_env(const cfg *c, collect *out, char **file, char *err, size_t e
     return 0;
 }
 
-static int apply_all(cfg *c, collect *all, const char *file, char *err, size_t errlen)
+/* ---- options with no meaning here, unknown options, suggestions ---- */
+
+/* uWSGI options that real-world ini files carry and that mean nothing to
+ * aiserve (or that it does not offer): accepted with any value and a note, so
+ * such a file loads under strict. */
+static const struct noop {
+    const char *name, *why;
+} noops[] = {
+    {"thunder-lock", "workers wait on the listen sockets with EPOLLEXCLUSIVE: no herd to lock"},
+    {"ignore-sigpipe", "SIGPIPE is always ignored"},
+    {"ignore-write-errors", "write errors to vanished clients are never logged"},
+    {"disable-write-exception",
+     "not offered: write() to a vanished client raises OSError('client disconnected')"},
+    {"memory-report", "not offered: worker RSS is watched by reload-on-rss"},
+    {"no-orphans", "workers always die with the master (PR_SET_PDEATHSIG)"},
+    {"log-x-forwarded-for", "not offered: the access log shows the peer address"},
+    {"log-4xx", "not offered: the access log has every request (disable-logging: none)"},
+    {"log-5xx", "not offered: the access log has every request (disable-logging: none)"},
+    {"log-slow", "not offered: the access log has duration_ms with log-format = json"},
+    {"log-date", "server messages always carry a timestamp"},
+    {"logdate", "server messages always carry a timestamp"},
+    {"log-master", "the master writes all logs already"},
+    {"cheaper", "not offered: `processes` workers always run"},
+    {"cheaper-algo", "not offered: `processes` workers always run"},
+    {"cheaper-initial", "not offered: `processes` workers always run"},
+    {"cheaper-step", "not offered: `processes` workers always run"},
+    {"cheaper-overload", "not offered: `processes` workers always run"},
+    {"max-worker-lifetime", "not offered: use max-requests or reload-on-rss"},
+    {"stats", "not offered: see the metrics-route (Prometheus text)"},
+    {"stats-http", "not offered: see the metrics-route (Prometheus text)"},
+    {"touch-reload", "not offered: send the master SIGHUP"},
+    {"py-autoreload", "not offered: send the master SIGHUP"},
+    {"offload-threads", "static files go out with sendfile from the worker's event loop"},
+    {"harakiri-verbose", "harakiri always logs the request it stopped"},
+    {NULL, NULL},
+};
+
+static const struct noop *find_noop(const char *name)
+{
+    for (const struct noop *n = noops; n->name; n++)
+        if (!strcmp(n->name, name)) return n;
+    return NULL;
+}
+
+/* Optimal string alignment distance (edits, counting a swap of neighbours
+ * as one), capped: the names compared are short. */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    enum { MAXL = 64 };
+    if (la >= MAXL || lb >= MAXL) return (size_t)-1;
+    size_t d[MAXL][MAXL];
+    for (size_t i = 0; i <= la; i++) d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v) v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    }
+    return d[la][lb];
+}
+
+static void consider(const char *key, const char *cand, size_t len, const char **best,
+                     size_t *best_len, size_t *best_d)
+{
+    size_t d = edit_distance(key, strlen(key), cand, len);
+    if (d < *best_d) {
+        *best_d = d;
+        *best = cand;
+        *best_len = len;
+    }
+}
+
+/* The known name closest to key (an option, an alias or an accepted uWSGI
+ * option), when close enough to be a typo: writes "'name'" into out, or "". */
+static void suggest(const cfg *c, const char *key, char *out, size_t outlen, size_t *dist)
+{
+    const char *best = NULL;
+    size_t best_len = 0, best_d = (size_t)-1;
+    for (size_t i = 0; i < c->n; i++) {
+        const cfg_option *o = c->v[i].opt;
+        consider(key, o->name, strlen(o->name), &best, &best_len, &best_d);
+        const char *p = o->alias, *a;
+        size_t len;
+        while ((a = next_alias(&p, &len))) consider(key, a, len, &best, &best_len, &best_d);
+    }
+    for (const struct noop *n = noops; n->name; n++)
+        consider(key, n->name, strlen(n->name), &best, &best_len, &best_d);
+    size_t kl = strlen(key), limit = kl / 3 < 1 ? 1 : kl / 3 > 3 ? 3 : kl / 3;
+    out[0] = 0;
+    if (dist) *dist = best_d;
+    if (best && best_d <= limit) snprintf(out, outlen, "%.*s", (int)best_len, best);
+}
+
+static int add_msg(cfg *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int add_msg(cfg *c, const char *fmt, ...)
+{
+    char line[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    char **m = realloc(c->msgs, (c->nmsgs + 1) * sizeof(*m));
+    if (!m) return -1;
+    c->msgs = m;
+    if (!(c->msgs[c->nmsgs] = strdup(line))) return -1;
+    c->nmsgs++;
+    return 0;
+}
+
+/* Appends a line to err (lines separated by '\n') if it fits with reserve
+ * bytes to spare (room for the closing "... and N more" and count lines). */
+static void err_line(char *err, size_t errlen, size_t *used, int *lines, int *dropped,
+                     const char *line, size_t reserve)
+{
+    size_t n = strlen(line);
+    if (*used + n + 2 + reserve > errlen) {
+        (*dropped)++;
+        return;
+    }
+    if (*lines) err[(*used)++] = '\n';
+    memcpy(err + *used, line, n + 1);
+    *used += n;
+    (*lines)++;
+}
+
+static int apply_all(cfg *c, collect *all, char *err, size_t errlen)
 {
     int strict = 1;
     for (size_t i = 0; i < all->n; i++) {
         if (strcmp(all->p[i].key, "strict")) continue;
-        if (!all->p[i].bare && cfg_parse_bool(all->p[i].value, &strict)) strict = 1;
-        if (all->p[i].bare) strict = 1;
+        if (all->p[i].bare || cfg_parse_bool(all->p[i].value, &strict)) strict = 1;
     }
+    /* Every fault of the file and the environment is reported in one run;
+     * a flag's fault (a usage error, exit 2) wins the return value. */
+    size_t used = 0;
+    int lines = 0, dropped = 0, rc = 0, unknown = 0;
+    err[0] = 0;
     for (size_t i = 0; i < all->n; i++) {
         pending *e = &all->p[i];
-        char where[1200];
-        if (e->src != SRC_INI)
-            snprintf(where, sizeof(where), "%s", e->where);
-        else
-            snprintf(where, sizeof(where), "%s:%s", file ? file : "?", e->where);
-        struct cfg_val *v = find(c, e->key);
         int bad = e->src == SRC_FLAG ? -2 : -1; /* a flag's fault is a usage error */
+        struct cfg_val *v = find(c, e->key);
+        char line[1400];
         if (!v) {
-            if (strict) {
-                snprintf(err, errlen,
-                         "%s: unknown option '%s' (see aiserve --help; strict = false only warns)",
-                         where, e->key);
-                return bad;
+            if (e->placeholder) continue; /* uWSGI's custom options hold placeholders */
+            const struct noop *no = find_noop(e->key);
+            if (no) {
+                int first = 1;
+                for (size_t j = 0; j < i; j++) first &= strcmp(all->p[j].key, e->key) != 0;
+                if (first && add_msg(c, "note: %s: '%s' has no meaning here (%s); ignored",
+                                     e->where, e->key, no->why))
+                    return snprintf(err, errlen, "out of memory"), -1;
+                continue;
             }
-            fprintf(stderr, "aiserve: warning: %s: unknown option '%s' ignored\n", where, e->key);
+            char near[128], hint[160] = "";
+            suggest(c, e->key, near, sizeof(near), NULL);
+            if (near[0]) snprintf(hint, sizeof(hint), " (did you mean '%s'?)", near);
+            if (!strict) {
+                if (add_msg(c, "warning: %s: unknown option '%s' ignored%s", e->where, e->key,
+                            hint))
+                    return snprintf(err, errlen, "out of memory"), -1;
+                continue;
+            }
+            snprintf(line, sizeof(line), "%s: unknown option '%s'%s", e->where, e->key, hint);
+            err_line(err, errlen, &used, &lines, &dropped, line, 200);
+            unknown++;
+            if (rc != -2) rc = bad;
             continue;
         }
-        if (apply(v, e->value, where, e->bare, e->src, err, errlen)) return bad;
+        if (apply(v, e->value, e->where, e->bare, e->src, line, sizeof(line))) {
+            err_line(err, errlen, &used, &lines, &dropped, line, 200);
+            if (rc != -2) rc = bad;
+            continue;
+        }
         v->set = 1;
+    }
+    char tail[160];
+    if (dropped) {
+        snprintf(tail, sizeof(tail), "... and %d more", dropped);
+        err_line(err, errlen, &used, &lines, &dropped, tail, 0);
+    }
+    if (unknown) {
+        snprintf(tail, sizeof(tail),
+                 "%d unknown option%s (see aiserve --help; strict = false only warns)", unknown,
+                 unknown > 1 ? "s" : "");
+        err_line(err, errlen, &used, &lines, &dropped, tail, 0);
+    }
+    return rc;
+}
+
+/* Appends src's entries to dst. */
+static int collect_move(collect *dst, const collect *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        const pending *f = &src->p[i];
+        if (collect_add(dst, f->key, f->value, f->where, f->bare, f->src)) return -1;
     }
     return 0;
 }
@@ -536,7 +694,7 @@ int cfg_load(int argc, char **argv, const cfg_option *const *tables, cfg **out, 
              size_t errlen)
 {
     cfg *c = calloc(1, sizeof(*c));
-    collect all = {0}, flags = {0};
+    collect all = {0}, env = {0}, flags = {0};
     int rc = -1;
     if (!c) return snprintf(err, errlen, "out of memory"), -1;
     if (build(tables, c, err, errlen)) goto done;
@@ -544,29 +702,25 @@ int cfg_load(int argc, char **argv, const cfg_option *const *tables, cfg **out, 
         rc = -2;
         goto done;
     }
-    collect env = {0};
-    int env_rc = read_env(c, &env, &c->file, err, errlen);
-    if (!env_rc && c->file) {
-        int r = ini_parse_file(c->file, ini_entry, &all, err, errlen);
-        if (r == -ENOMEM) snprintf(err, errlen, "out of memory");
-        env_rc = r;
-    }
-    for (size_t i = 0; !env_rc && i < env.n; i++) {
-        pending *f = &env.p[i];
-        if (collect_add(&all, f->key, f->value, f->where, f->bare, f->src)) {
+    if (read_env(c, &env, &c->file, err, errlen)) goto done;
+    if (c->file) {
+        char section[128];
+        if (!(c->path = ini_split_spec(c->file, section, sizeof(section)))) {
             snprintf(err, errlen, "out of memory");
-            env_rc = -1;
+            goto done;
         }
+        int r = ini_read(c->file, "uwsgi|aiserve", ini_entry, &all, err, errlen);
+        if (r == -ENOMEM) snprintf(err, errlen, "out of memory");
+        if (r) goto done;
     }
-    collect_free(&env);
-    if (env_rc) goto done;
-    for (size_t i = 0; i < flags.n; i++) {
-        pending *f = &flags.p[i];
-        if (collect_add(&all, f->key, f->value, f->where, f->bare, f->src)) goto done;
+    if (collect_move(&all, &env) || collect_move(&all, &flags)) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
     }
-    rc = apply_all(c, &all, c->file, err, errlen);
+    rc = apply_all(c, &all, err, errlen);
 done:
     collect_free(&all);
+    collect_free(&env);
     collect_free(&flags);
     if (rc)
         cfg_free(c);
@@ -588,6 +742,9 @@ void cfg_free(cfg *c)
     }
     free(c->v);
     free(c->file);
+    free(c->path);
+    for (size_t i = 0; i < c->nmsgs; i++) free(c->msgs[i]);
+    free(c->msgs);
     free(c);
 }
 
@@ -631,7 +788,13 @@ const char *cfg_where(const cfg *c, const char *name, size_t i)
 
 const char *cfg_file(const cfg *c)
 {
-    return c->file;
+    return c->path;
+}
+
+const char *const *cfg_messages(const cfg *c, size_t *n)
+{
+    *n = c->nmsgs;
+    return (const char *const *)c->msgs;
 }
 
 void cfg_print_help(const cfg_option *const *tables, void *file)

@@ -18,9 +18,9 @@
 #include <stdint.h>
 
 typedef enum cfg_type {
-    CFG_BOOL, /* true/false, 1/0, yes/no, on/off; bare "--flag" means true */
+    CFG_BOOL, /* true/false, 1/0, yes/no, on/off; bare "--flag" or empty means true */
     CFG_INT,  /* decimal integer within [min, max] */
-    CFG_SIZE, /* bytes with an optional k/m/g suffix (1024-based): 64k, 10M */
+    CFG_SIZE, /* bytes with an optional k/m/g suffix (1024-based): 64k, 10M, 1GiB */
     CFG_STR,  /* any text; the last occurrence wins */
     CFG_LIST, /* repeated keys accumulate, in order, within one source (env, mount) */
 } cfg_type;
@@ -46,9 +46,11 @@ extern const cfg_option cfg_core_options[];
  * Precedence: flags > AISERVE_* > UWSGI_* > ini > default; a list option given
  * by a higher source replaces the lower sources' items (repeats within one
  * source accumulate). tables is a NULL-terminated array of option tables.
- * Returns 0 and *out, or -1 with a one-line message in err ("app.ini:12:
- * option 'processes': 'x' is not an integer"), or -2 when the fault is in a
- * command-line flag (a usage error: the program exits 2). --help and
+ * Returns 0 and *out, or -1 with a message in err ("app.ini:12: option
+ * 'processes': 'x' is not an integer"), or -2 when a fault is in a
+ * command-line flag (a usage error: the program exits 2). Every fault of one
+ * run is reported, one per line ('\n'-separated; every unknown key with its
+ * file:line and the closest known name), so err may hold several lines. --help and
  * --version are not handled here. */
 int cfg_load(int argc, char **argv, const cfg_option *const *tables, cfg **out, char *err,
              size_t errlen);
@@ -65,8 +67,12 @@ const char *const *cfg_list(const cfg *c, const char *name, size_t *n);
 /* Where a value came from ("app.ini:12", "--mount", "default"); i picks a
  * list item (0 for scalars). For error messages of app kinds. */
 const char *cfg_where(const cfg *c, const char *name, size_t i);
-/* The ini file given, or NULL. */
+/* The ini file given (without its ":section"), or NULL. */
 const char *cfg_file(const cfg *c);
+/* Notes and warnings of the load ("note: app.ini:4: 'thunder-lock' has no
+ * meaning here (...); ignored", "warning: ...: unknown option ..." with
+ * strict = false), one line each, for the caller to print once. */
+const char *const *cfg_messages(const cfg *c, size_t *n);
 
 /* Writes the --help text for all tables. */
 void cfg_print_help(const cfg_option *const *tables, void *file);

@@ -236,3 +236,113 @@ Test(config, uwsgi_ini_in_the_environment_names_the_file)
     unsetenv("UWSGI_INI");
     unlink(path);
 }
+
+Test(config, strict_names_every_unknown_key_with_file_line_and_the_closest_name)
+{
+    cfg *c;
+    char err[2048];
+    char *path = write_ini("[uwsgi]\nproceses = 2\nhttp = :1\nchmod_socket = 660\n"
+                           "threads = lots\nfrobnicate = 1\nvenvv = /v\n");
+    char *argv[] = {path};
+    cr_assert_eq(cfg_load(1, argv, tables, &c, err, sizeof(err)), -1);
+    unlink(path);
+    char want[4][256];
+    snprintf(want[0], 256, "%s:2: unknown option 'proceses' (did you mean 'processes'?)", path);
+    snprintf(want[1], 256, "%s:4: unknown option 'chmod_socket' (did you mean 'chmod-socket'?)",
+             path);
+    snprintf(want[2], 256, "%s:6: unknown option 'frobnicate'\n", path);
+    snprintf(want[3], 256, "%s:7: unknown option 'venvv' (did you mean 'venv'?)", path);
+    for (int i = 0; i < 4; i++) cr_assert(strstr(err, want[i]), "%s\nnot in\n%s", want[i], err);
+    cr_assert(strstr(err, ":5: option 'threads': 'lots' is not an integer"), "%s", err);
+    cr_assert(strstr(err, "4 unknown options"), "%s", err);
+}
+
+Test(config, many_faults_fit_the_message_with_a_count_of_the_rest)
+{
+    cfg *c;
+    char err[600], text[8192] = "[uwsgi]\n";
+    for (int i = 0; i < 200; i++) {
+        size_t n = strlen(text);
+        snprintf(text + n, sizeof(text) - n, "bogus%d = 1\n", i);
+    }
+    char *path = write_ini(text);
+    char *argv[] = {path};
+    cr_assert_eq(cfg_load(1, argv, tables, &c, err, sizeof(err)), -1);
+    unlink(path);
+    cr_assert(strlen(err) < sizeof(err));
+    cr_assert(strstr(err, "more") && strstr(err, "200 unknown options"), "%s", err);
+}
+
+Test(config, uwsgi_options_without_meaning_load_with_one_note_each)
+{
+    cfg *c;
+    char err[512];
+    cr_assert_eq(load("[uwsgi]\nhttp = :1\nthunder-lock = true\nignore-sigpipe = true\n"
+                      "thunder-lock = 1\nno-orphans\nmemory-report = true\n",
+                      0, NULL, &c, err),
+                 -1, "a line without '=' is still a syntax error");
+    cr_assert_eq(load("[uwsgi]\nhttp = :1\nthunder-lock = true\nignore-sigpipe = true\n"
+                      "thunder-lock = 1\nmemory-report = true\n",
+                      0, NULL, &c, err),
+                 0, "%s", err);
+    size_t n;
+    const char *const *m = cfg_messages(c, &n);
+    cr_assert_eq(n, 3, "one note per option, not per line");
+    cr_assert(strstr(m[0], ":3: 'thunder-lock' has no meaning here") && strstr(m[0], "note:"), "%s",
+              m[0]);
+    cr_assert(strstr(m[1], "'ignore-sigpipe'"), "%s", m[1]);
+    cfg_free(c);
+    cr_assert_eq(load("[uwsgi]\nstrict = false\nthreds = 2\n", 0, NULL, &c, err), 0, "%s", err);
+    m = cfg_messages(c, &n);
+    cr_assert_eq(n, 1);
+    cr_assert(strstr(m[0], "warning:") && strstr(m[0], "did you mean 'threads'"), "%s", m[0]);
+    cfg_free(c);
+}
+
+Test(config, booleans_and_sizes_take_uwsgis_forms)
+{
+    cfg *c;
+    char err[512];
+    cr_assert_eq(load("[uwsgi]\nhttp = :1\nvacuum =\nlazy-apps = True\nneed-app = ON\n"
+                      "buffer-size = 32KiB\npost-buffering = 64kb\nlimit-post = 1M\n",
+                      0, NULL, &c, err),
+                 0, "%s", err);
+    cr_assert(cfg_bool(c, "vacuum"), "an empty boolean is true, as in uWSGI");
+    cr_assert(cfg_bool(c, "lazy-apps") && cfg_bool(c, "need-app"));
+    cr_assert_eq(cfg_int(c, "buffer-size"), 32768);
+    cr_assert_eq(cfg_int(c, "post-buffering"), 65536);
+    cr_assert_eq(cfg_int(c, "limit-post"), 1 << 20);
+    cfg_free(c);
+}
+
+Test(config, a_section_after_the_file_name_picks_it_and_placeholders_expand)
+{
+    cfg *c;
+    char err[512];
+    char *path = write_ini("[uwsgi]\nprocesses = 2\n[staging]\nprocesses = 5\nchdir = %d\n"
+                           "pidfile = %(chdir)%n.pid ; inline comment\n");
+    char spec[128];
+    snprintf(spec, sizeof(spec), "%s:staging", path);
+    char *argv[] = {spec};
+    cr_assert_eq(cfg_load(1, argv, tables, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(cfg_int(c, "processes"), 5);
+    cr_assert_str_eq(cfg_file(c), path, "cfg_file is the file, without its section");
+    cr_assert_str_eq(cfg_str(c, "chdir"), "/tmp/");
+    char want[128];
+    snprintf(want, sizeof(want), "/tmp/%s.pid", strrchr(path, '/') + 1);
+    cr_assert_str_eq(cfg_str(c, "pidfile"), want);
+    cfg_free(c);
+    unlink(path);
+}
+
+Test(config, procname_options_are_known)
+{
+    cfg *c;
+    char err[512];
+    cr_assert_eq(load("[uwsgi]\nhttp = :1\nauto-procname = true\nprocname-prefix-spaced = app\n", 0,
+                      NULL, &c, err),
+                 0, "%s", err);
+    cr_assert(cfg_bool(c, "auto-procname"));
+    cr_assert_str_eq(cfg_str(c, "procname-prefix-spaced"), "app");
+    cfg_free(c);
+}

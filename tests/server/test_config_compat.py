@@ -3,6 +3,7 @@ override the ini (list options replaced, not appended), real-world uWSGI ini
 files load, and the processes carry readable titles. Every test starts the
 real binary with real files and checks real sockets and processes."""
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -124,3 +125,151 @@ def test_a_bad_value_in_the_environment_names_the_variable():
                        timeout=20, env=clean_env(UWSGI_THREADS="many"))
     assert r.returncode == 1
     assert "environment UWSGI_THREADS" in r.stderr and "integer" in r.stderr, r.stderr
+
+
+# ---- 3. real-world uWSGI ini files ----
+
+INI_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "ini")
+
+
+def copy_inis(tmp_path):
+    for name in os.listdir(INI_DIR):
+        shutil.copy(os.path.join(INI_DIR, name), tmp_path / name)
+
+
+def uwsgi_get(path, sock_path, timeout=10):
+    """One GET over the uwsgi protocol on a unix socket: the whole response."""
+    pairs = {"REQUEST_METHOD": "GET", "REQUEST_URI": path, "PATH_INFO": path,
+             "QUERY_STRING": "", "SERVER_PROTOCOL": "HTTP/1.1", "SERVER_NAME": "t",
+             "SERVER_PORT": "80", "REMOTE_ADDR": "127.0.0.1", "HTTP_HOST": "t"}
+    body = b"".join(len(k).to_bytes(2, "little") + k.encode() + len(v).to_bytes(2, "little") +
+                    v.encode() for k, v in pairs.items())
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(timeout)
+        s.connect(sock_path)
+        s.sendall(bytes([0]) + len(body).to_bytes(2, "little") + bytes([0]) + body)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def ps(pid, field):
+    r = subprocess.run(["ps", "-o", f"{field}=", "-p", str(pid)], capture_output=True, text=True)
+    return r.stdout.strip()
+
+
+def test_a_tutorial_uwsgi_ini_loads_and_what_matters_works(procs, tmp_path):
+    copy_inis(tmp_path)
+    port = free_port()
+    ini = tmp_path / "tutorial_uwsgi.ini"
+    # --http replaces the file's :5000 (which may well be taken on this machine)
+    p = serve(procs, [str(ini), f"--http=127.0.0.1:{port}"], cwd="/")
+    ready(port, p, timeout=60)
+    st, _, body = get(port, "/")
+    assert st == 200 and f"cwd={tmp_path}".encode() in body, body  # chdir = %(base)
+    # buffer-size = 32768: a 20 KiB header fits, a 40 KiB one gets 431
+    assert get(port, "/", headers="X-Big: " + "a" * 20000 + "\r\n")[0] == 200
+    assert get(port, "/", headers="X-Big: " + "a" * 40000 + "\r\n")[0] == 431
+    # socket = %(base)%(project).sock with chmod-socket = 660, speaking uwsgi
+    sock = tmp_path / "tutorial.sock"
+    assert sock.exists() and (os.stat(sock).st_mode & 0o777) == 0o660
+    assert uwsgi_get("/", str(sock)).startswith(b"HTTP/1.1 200")
+    # processes = 2, named in ps as the procname options ask
+    workers = wait_for(lambda: (lambda w: w if len(w) == 2 else None)(worker_pids(p.pid)))
+    assert workers, worker_pids(p.pid)
+    assert ps(p.pid, "args") == "tutorial aiserve master"
+    assert sorted(ps(w, "args") for w in workers) == ["tutorial aiserve worker 1",
+                                                      "tutorial aiserve worker 2"]
+    assert ps(p.pid, "comm") == "tutorial aiserve master"[:15]
+    err = stop(p)
+    assert p.returncode == 0, err
+    assert not sock.exists(), "vacuum removes the socket"
+    notes = [l for l in err.splitlines() if "has no meaning here" in l]
+    lineno = {l.split("=")[0].strip(): i + 1 for i, l in enumerate(ini.read_text().splitlines())}
+    for opt in ["thunder-lock", "log-x-forwarded-for", "ignore-sigpipe", "ignore-write-errors",
+                "disable-write-exception", "memory-report"]:
+        assert any(f"{ini}:{lineno[opt]}: '{opt}'" in n for n in notes), (opt, notes)
+    assert len(notes) == 6, notes
+    assert "unknown" not in err and "warning" not in err, err
+
+
+def test_titles_stay_off_without_procname_options_and_a_reload_keeps_them(procs, tmp_path):
+    port = free_port()
+    ini = tmp_path / "plain.ini"
+    ini.write_text(f"[uwsgi]\nhttp = 127.0.0.1:{port}\nprocesses = 1\n")
+    p = serve(procs, [str(ini)])
+    ready(port, p)
+    assert ps(p.pid, "args") == f"{binary('aiserve')} {ini}"
+    stop(p)
+    ini.write_text(f"[uwsgi]\nhttp = 127.0.0.1:{port}\nprocesses = 1\nauto-procname = true\n")
+    p = serve(procs, [str(ini)])
+    ready(port, p)
+    assert ps(p.pid, "args") == "aiserve master"
+    old = worker_pids(p.pid)
+    p.send_signal(signal.SIGHUP)  # re-executes itself with the original command line
+    assert wait_for(lambda: (lambda w: w and w != old and len(w) == 1)(worker_pids(p.pid)),
+                    timeout=30)
+    assert wait_for(lambda: ps(p.pid, "args") == "aiserve master", timeout=10)
+    assert wait_for(lambda: [ps(w, "args") for w in worker_pids(p.pid)] == ["aiserve worker 1"],
+                    timeout=10)
+    assert get(port, "/hello")[0] == 200
+    stop(p)
+
+
+def test_includes_and_a_section_on_the_command_line(procs, tmp_path):
+    copy_inis(tmp_path)
+    port = free_port()
+    layered = tmp_path / "layered.ini"
+    p = serve(procs, [str(layered), f"--http=127.0.0.1:{port}"], cwd="/")
+    ready(port, p)
+    assert len(worker_pids(p.pid)) == 2  # from base.ini
+    assert (tmp_path / "layered.pid").read_text().strip() == str(p.pid)
+    err = stop(p)
+    assert "2 worker(s) x 3 thread(s)" in err, err
+    p = serve(procs, [f"{layered}:canary", f"--http=127.0.0.1:{port}"], cwd="/")
+    ready(port, p)
+    assert len(worker_pids(p.pid)) == 1  # base.ini:staging
+    assert (tmp_path / "layered-canary.pid").exists()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        s.settimeout(5)
+        data = b""
+        while True:  # http-keepalive = 0 from [staging]: the server closes
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200"), data
+    stop(p)
+
+
+def test_strict_names_every_unknown_key_with_file_line_and_a_suggestion(tmp_path):
+    ini = tmp_path / "typos.ini"
+    ini.write_text("[uwsgi]\nhttp = 127.0.0.1:0\nproceses = 2   ; typo\nthreads = 2\n"
+                   "harakri = 30\nfrobnicate = yes\n[other]\nwhatever = 1\n")
+    r = subprocess.run([binary("aiserve"), str(ini)], capture_output=True, text=True, timeout=20,
+                       env=clean_env())
+    assert r.returncode == 1
+    lines = r.stderr.splitlines()
+    assert f"aiserve: {ini}:3: unknown option 'proceses' (did you mean 'processes'?)" in lines
+    assert f"aiserve: {ini}:5: unknown option 'harakri' (did you mean 'harakiri'?)" in lines
+    assert f"aiserve: {ini}:6: unknown option 'frobnicate'" in lines
+    assert any("3 unknown options" in l for l in lines), lines
+    assert "whatever" not in r.stderr, "other sections are not aiserve's"
+
+
+def test_config_errors_in_an_included_file_name_that_file(tmp_path):
+    (tmp_path / "inner.ini").write_text("[uwsgi]\n\nthreads = 0\n")
+    ini = tmp_path / "outer.ini"
+    ini.write_text("[uwsgi]\nhttp = 127.0.0.1:0\nini = inner.ini\nbad = %(nothing)\n")
+    r = subprocess.run([binary("aiserve"), str(ini)], capture_output=True, text=True, timeout=20,
+                       env=clean_env())
+    assert r.returncode == 1
+    assert f"{ini}:4: %(nothing)" in r.stderr, r.stderr
+    ini.write_text("[uwsgi]\nhttp = 127.0.0.1:0\nini = inner.ini\n")
+    r = subprocess.run([binary("aiserve"), str(ini)], capture_output=True, text=True, timeout=20,
+                       env=clean_env())
+    assert r.returncode == 1 and f"{tmp_path}/inner.ini:3: option 'threads'" in r.stderr, r.stderr
