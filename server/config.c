@@ -275,18 +275,6 @@ static int clashes(const cfg *c, const cfg_option *o)
     return 0;
 }
 
-static const char *type_name(cfg_type t)
-{
-    switch (t) {
-    case CFG_BOOL: return "bool";
-    case CFG_INT: return "int";
-    case CFG_SIZE: return "size";
-    case CFG_STR: return "string";
-    case CFG_LIST: return "list";
-    }
-    return "?";
-}
-
 /* Parses and stores one value; -1 with a message naming where and why. */
 static void drop_items(struct cfg_val *v)
 {
@@ -797,23 +785,138 @@ const char *const *cfg_messages(const cfg *c, size_t *n)
     return (const char *const *)c->msgs;
 }
 
-void cfg_print_help(const cfg_option *const *tables, void *file)
+/* ---- --help ---- */
+
+#define HELP_WIDTH 100
+#define HELP_COL   34 /* where the description starts */
+
+/* The core table's groups, by option name; what no group names is "Server". */
+static const char *const help_processes[] = {"master",
+                                             "processes",
+                                             "threads",
+                                             "enable-threads",
+                                             "need-app",
+                                             "lazy-apps",
+                                             "harakiri",
+                                             "max-requests",
+                                             "max-requests-delta",
+                                             "reload-on-rss",
+                                             "reload-mercy",
+                                             "die-on-term",
+                                             "pidfile",
+                                             "auto-procname",
+                                             "procname-prefix",
+                                             "procname-prefix-spaced",
+                                             "uid",
+                                             "gid",
+                                             "chdir",
+                                             "env",
+                                             "strict",
+                                             NULL};
+static const char *const help_logging[] = {"disable-logging", "logto", "log-format", NULL};
+
+static int in_names(const char *const *names, const char *name)
+{
+    for (size_t i = 0; names[i]; i++)
+        if (!strcmp(names[i], name)) return 1;
+    return 0;
+}
+
+/* Writes text word-wrapped from column HELP_COL to HELP_WIDTH; *col is where
+ * the cursor is. */
+static void help_wrap(FILE *f, const char *text, int *col)
+{
+    for (const char *p = text; *p;) {
+        while (*p == ' ') p++;
+        size_t w = strcspn(p, " ");
+        if (!w) break;
+        if (*col > HELP_COL && *col + 1 + (int)w > HELP_WIDTH) {
+            fprintf(f, "\n%*s", HELP_COL, "");
+            *col = HELP_COL;
+        } else if (*col > HELP_COL) {
+            fputc(' ', f);
+            (*col)++;
+        }
+        fprintf(f, "%.*s", (int)w, p);
+        *col += (int)w;
+        p += w;
+    }
+}
+
+/* One option: names and type, then the description with its default said
+ * once: a help text that already explains the default value ("(0: off)")
+ * becomes "(default 0: off)"; one that mentions a default keeps it; others
+ * get "(default: X)" when there is a default. */
+static void help_option(FILE *f, const cfg_option *o)
+{
+    char names[160], text[600];
+    size_t k = (size_t)snprintf(names, sizeof(names), "  --%s", o->name);
+    const char *p = o->alias, *a;
+    size_t len;
+    while ((a = next_alias(&p, &len)) && k < sizeof(names))
+        k += (size_t)snprintf(names + k, sizeof(names) - k, ", --%.*s", (int)len, a);
+    if (o->type != CFG_BOOL && k < sizeof(names))
+        k += (size_t)snprintf(names + k, sizeof(names) - k, " %s",
+                              o->type == CFG_INT    ? "N"
+                              : o->type == CFG_SIZE ? "SIZE"
+                              : o->type == CFG_LIST ? "VALUE..."
+                                                    : "TEXT");
+    fputs(names, f);
+    int col = (int)strlen(names);
+    if (col >= HELP_COL - 1) {
+        fprintf(f, "\n%*s", HELP_COL, "");
+    } else {
+        fprintf(f, "%*s", HELP_COL - col, "");
+    }
+    col = HELP_COL;
+    char probe[64];
+    const char *def = o->def && !*o->def ? "''" : o->def;
+    snprintf(probe, sizeof(probe), "(%s:", def ? def : "");
+    const char *hit = def ? strstr(o->help, probe) : NULL;
+    if (hit)
+        snprintf(text, sizeof(text), "%.*s(default %s", (int)(hit - o->help), o->help, hit + 1);
+    else if (def && !strstr(o->help, "default"))
+        snprintf(text, sizeof(text), "%s (default: %s)", o->help, def);
+    else
+        snprintf(text, sizeof(text), "%s", o->help);
+    help_wrap(f, text, &col);
+    fputc('\n', f);
+}
+
+void cfg_print_help(const cfg_option *const *tables, const char *const *titles, void *file)
 {
     FILE *f = file;
-    fprintf(f, "usage: aiserve [FILE.ini | --ini FILE] [--option[=value] ...]\n"
-               "Options (also as ini keys in [uwsgi] or [aiserve]; flags override the file):\n");
-    for (size_t t = 0; tables[t]; t++) {
-        for (const cfg_option *o = tables[t]; o->name; o++) {
-            char names[128];
-            size_t k = (size_t)snprintf(names, sizeof(names), "--%s", o->name);
-            const char *p = o->alias, *a;
-            size_t len;
-            while ((a = next_alias(&p, &len)) && k < sizeof(names))
-                k += (size_t)snprintf(names + k, sizeof(names) - k, ", --%.*s", (int)len, a);
-            fprintf(f, "  %-36s %-6s %s (default: %s)\n", names, type_name(o->type), o->help,
-                    o->def ? (*o->def ? o->def : "''") : "unset");
+    fprintf(f,
+            "usage: aiserve [FILE.ini[:section] | --ini FILE] [--option[=value] ...]\n"
+            "\n"
+            "Every option is also an ini key (in [uwsgi] or [aiserve]) and an environment\n"
+            "variable (UWSGI_NAME or AISERVE_NAME: UWSGI_HTTP=:8000). Command line > environment\n"
+            "> ini; a list option (VALUE..., repeatable) from a higher source replaces the\n"
+            "lower ones'. Booleans take true/false, yes/no, on/off, 1/0 (a bare --flag is true);\n"
+            "sizes take k/m/g (1024-based). Details: docs/config.md.\n");
+    static const char *const core_groups[] = {"Server", "Processes", "Logging"};
+    for (int g = 0; g < 3; g++) {
+        fprintf(f, "\n%s:\n", core_groups[g]);
+        for (const cfg_option *o = tables[0]; o && o->name; o++) {
+            int og = in_names(help_processes, o->name) ? 1
+                     : in_names(help_logging, o->name) ? 2
+                                                       : 0;
+            if (og == g) help_option(f, o);
         }
     }
-    fprintf(f, "  %-36s %-6s %s\n  %-36s %-6s %s\n", "--help", "", "this text", "--version", "",
-            "print the version");
+    for (size_t t = 1; tables[0] && tables[t]; t++) {
+        fprintf(f, "\n%s:\n", titles && titles[t] ? titles[t] : "More options");
+        for (const cfg_option *o = tables[t]; o->name; o++) help_option(f, o);
+    }
+    fprintf(f, "\nOther:\n");
+    int col = HELP_COL;
+    fprintf(f, "  --help%*sthis text\n  --version%*sprint the version\n", HELP_COL - 8, "",
+            HELP_COL - 11, "");
+    fprintf(f, "  uWSGI options accepted with a note and no effect:\n%*s", HELP_COL, "");
+    char list[2048];
+    size_t k = 0;
+    for (const struct noop *n = noops; n->name && k < sizeof(list); n++)
+        k += (size_t)snprintf(list + k, sizeof(list) - k, "%s%s", n->name, n[1].name ? ", " : "");
+    help_wrap(f, list, &col);
+    fputc('\n', f);
 }

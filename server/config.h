@@ -74,8 +74,10 @@ const char *cfg_file(const cfg *c);
  * strict = false), one line each, for the caller to print once. */
 const char *const *cfg_messages(const cfg *c, size_t *n);
 
-/* Writes the --help text for all tables. */
-void cfg_print_help(const cfg_option *const *tables, void *file);
+/* Writes the --help text, wrapped at 100 columns: the core's table
+ * (tables[0]) in groups (server, processes, logging), then each further table
+ * under titles[i] (titles may be NULL). */
+void cfg_print_help(const cfg_option *const *tables, const char *const *titles, void *file);
 
 /* The value parsers, exposed for tests and app kinds. 0 or -1. */
 int cfg_parse_bool(const char *s, int *out);

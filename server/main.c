@@ -81,7 +81,17 @@ int main(int argc, char **argv)
     srv_option_tables(tables, MAX_TABLES);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            cfg_print_help(tables, stdout);
+            /* titles in the order srv_option_tables lists the kinds' tables */
+            const char *titles[MAX_TABLES] = {NULL};
+            const app_kind *const *kinds = app_kinds();
+            for (int k = 0, t = 1; kinds[k] && t < MAX_TABLES - 1; k++) {
+                if (!kinds[k]->options) continue;
+                const char *n = kinds[k]->name;
+                titles[t++] = !strcmp(n, "wsgi")    ? "Python (WSGI apps)"
+                              : !strcmp(n, "model") ? "Model serving (ONNX)"
+                                                    : n;
+            }
+            cfg_print_help(tables, titles, stdout);
             return 0;
         }
         if (!strcmp(argv[i], "--version")) {

@@ -273,3 +273,59 @@ def test_config_errors_in_an_included_file_name_that_file(tmp_path):
     r = subprocess.run([binary("aiserve"), str(ini)], capture_output=True, text=True, timeout=20,
                        env=clean_env())
     assert r.returncode == 1 and f"{tmp_path}/inner.ini:3: option 'threads'" in r.stderr, r.stderr
+
+
+# ---- 9. what a newcomer sees first ----
+
+def help_entries(text):
+    """--help as {group: [(option, entry text joined)]}."""
+    groups, group, entry = {}, None, None
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            group = line[:-1]
+            groups[group] = []
+        elif line.startswith("  --") and group:
+            entry = [line.split()[0][2:].rstrip(","), line]
+            groups[group].append(entry)
+        elif line.startswith(" " * 34) and entry:
+            entry[1] += " " + line.strip()
+    return groups
+
+
+def test_help_wraps_at_100_columns_groups_options_and_says_each_default_once():
+    r = subprocess.run([binary("aiserve"), "--help"], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0
+    long = [l for l in r.stdout.splitlines() if len(l) > 100]
+    assert not long, long
+    groups = help_entries(r.stdout)
+    assert list(groups)[:5] == ["Server", "Processes", "Logging", "Python (WSGI apps)",
+                                "Model serving (ONNX)"], list(groups)
+    where = {name: g for g, entries in groups.items() for name, _ in entries}
+    assert where["http"] == "Server" and where["buffer-size"] == "Server"
+    assert where["processes"] == "Processes" and where["auto-procname"] == "Processes"
+    assert where["logto"] == "Logging" and where["log-format"] == "Logging"
+    assert where["module"] == "Python (WSGI apps)" and where["model"] == "Model serving (ONNX)"
+    names = [name for entries in groups.values() for name, _ in entries]
+    assert len(names) == len(set(names)), "each option once"
+    text = {name: t for entries in groups.values() for name, t in entries}
+    for name, t in text.items():
+        assert t.count("default") <= 1, t
+    assert "(default: unset)" not in r.stdout
+    assert "(default: 8k)" in text["buffer-size"]
+    assert "(default 0: off)" in text["harakiri"]
+    assert "(default: 1)" in text["processes"]
+    assert "thunder-lock" in groups["Other"][-1][1] or "thunder-lock" in r.stdout.split("Other:")[1]
+
+
+def test_parsing_the_makefile_runs_no_pkg_config(tmp_path):
+    """make demo / make test install the packages first; the Makefile must not
+    ask pkg-config about them while it is read (a fresh machine printed
+    'Package libjpeg was not found' before installing anything)."""
+    fake = tmp_path / "pkg-config"
+    fake.write_text("#!/bin/sh\necho \"pkg-config $* called\" >&2\nexit 1\n")
+    fake.chmod(0o755)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run(["make", "-n", "-C", root, f"PKG_CONFIG={fake}", "clean"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "pkg-config" not in r.stderr, r.stderr
