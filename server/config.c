@@ -390,6 +390,50 @@ static int ini_entry(void *ud, const char *key, const char *value, const char *f
     return collect_add(ud, key, value, where, 0, SRC_INI) ? -ENOMEM : 0;
 }
 
+/* uWSGI options that real-world ini files carry and that mean nothing to
+ * aiserve (or that it does not offer): accepted with any value and a note, so
+ * such a file loads under strict. */
+static const struct noop {
+    const char *name;
+    int takes_value; /* on the command line: "--cheaper 2"; else a bare flag */
+    const char *why;
+} noops[] = {
+    {"thunder-lock", 0, "workers wait on the listen sockets with EPOLLEXCLUSIVE: no herd to lock"},
+    {"ignore-sigpipe", 0, "SIGPIPE is always ignored"},
+    {"ignore-write-errors", 0, "write errors to vanished clients are never logged"},
+    {"disable-write-exception", 0,
+     "not offered: write() to a vanished client raises OSError('client disconnected')"},
+    {"memory-report", 0, "not offered: worker RSS is watched by reload-on-rss"},
+    {"no-orphans", 0, "workers always die with the master (PR_SET_PDEATHSIG)"},
+    {"log-x-forwarded-for", 0, "not offered: the access log shows the peer address"},
+    {"log-4xx", 0, "not offered: the access log has every request (disable-logging: none)"},
+    {"log-5xx", 0, "not offered: the access log has every request (disable-logging: none)"},
+    {"log-slow", 1, "not offered: the access log has duration_ms with log-format = json"},
+    {"log-date", 0, "server messages always carry a timestamp"},
+    {"logdate", 0, "server messages always carry a timestamp"},
+    {"log-master", 0, "the master writes all logs already"},
+    {"cheaper", 1, "not offered: `processes` workers always run"},
+    {"cheaper-algo", 1, "not offered: `processes` workers always run"},
+    {"cheaper-initial", 1, "not offered: `processes` workers always run"},
+    {"cheaper-step", 1, "not offered: `processes` workers always run"},
+    {"cheaper-overload", 1, "not offered: `processes` workers always run"},
+    {"max-worker-lifetime", 1, "not offered: use max-requests or reload-on-rss"},
+    {"stats", 1, "not offered: see the metrics-route (Prometheus text)"},
+    {"stats-http", 0, "not offered: see the metrics-route (Prometheus text)"},
+    {"touch-reload", 1, "not offered: send the master SIGHUP"},
+    {"py-autoreload", 1, "not offered: send the master SIGHUP"},
+    {"offload-threads", 1, "static files go out with sendfile from the worker's event loop"},
+    {"harakiri-verbose", 0, "harakiri always logs the request it stopped"},
+    {NULL, 0, NULL},
+};
+
+static const struct noop *find_noop(const char *name)
+{
+    for (const struct noop *n = noops; n->name; n++)
+        if (!strcmp(n->name, name)) return n;
+    return NULL;
+}
+
 /* Splits argv into the ini path and (key, value) flags. The option table
  * decides whether "--opt" takes the next argument: booleans never do. */
 static int read_args(const cfg *c, int argc, char **argv, collect *flags, char **file, char *err,
@@ -420,7 +464,8 @@ static int read_args(const cfg *c, int argc, char **argv, collect *flags, char *
         const struct cfg_val *v = find(c, key);
         int bare = 0;
         if (!val) {
-            if (v && v->opt->type == CFG_BOOL)
+            const struct noop *no = v ? NULL : find_noop(key);
+            if ((v && v->opt->type == CFG_BOOL) || (no && !no->takes_value))
                 bare = 1;
             else if (i + 1 < argc)
                 val = argv[++i];
@@ -462,7 +507,7 @@ static int read_env(const cfg *c, collect *out, char **file, char *err, size_t e
                     return snprintf(err, errlen, "out of memory"), -1;
                 continue;
             }
-            if (!find(c, key)) continue;
+            if (!find(c, key) && !find_noop(key)) continue;
             char where[160];
             snprintf(where, sizeof(where), "environment %.*s", (int)(eq - *e), *e);
             if (collect_add(out, key, eq + 1, where, 0, pi ? SRC_ENV_AISERVE : SRC_ENV_UWSGI))
@@ -473,48 +518,6 @@ static int read_env(const cfg *c, collect *out, char **file, char *err, size_t e
 }
 
 /* ---- options with no meaning here, unknown options, suggestions ---- */
-
-/* uWSGI options that real-world ini files carry and that mean nothing to
- * aiserve (or that it does not offer): accepted with any value and a note, so
- * such a file loads under strict. */
-static const struct noop {
-    const char *name, *why;
-} noops[] = {
-    {"thunder-lock", "workers wait on the listen sockets with EPOLLEXCLUSIVE: no herd to lock"},
-    {"ignore-sigpipe", "SIGPIPE is always ignored"},
-    {"ignore-write-errors", "write errors to vanished clients are never logged"},
-    {"disable-write-exception",
-     "not offered: write() to a vanished client raises OSError('client disconnected')"},
-    {"memory-report", "not offered: worker RSS is watched by reload-on-rss"},
-    {"no-orphans", "workers always die with the master (PR_SET_PDEATHSIG)"},
-    {"log-x-forwarded-for", "not offered: the access log shows the peer address"},
-    {"log-4xx", "not offered: the access log has every request (disable-logging: none)"},
-    {"log-5xx", "not offered: the access log has every request (disable-logging: none)"},
-    {"log-slow", "not offered: the access log has duration_ms with log-format = json"},
-    {"log-date", "server messages always carry a timestamp"},
-    {"logdate", "server messages always carry a timestamp"},
-    {"log-master", "the master writes all logs already"},
-    {"cheaper", "not offered: `processes` workers always run"},
-    {"cheaper-algo", "not offered: `processes` workers always run"},
-    {"cheaper-initial", "not offered: `processes` workers always run"},
-    {"cheaper-step", "not offered: `processes` workers always run"},
-    {"cheaper-overload", "not offered: `processes` workers always run"},
-    {"max-worker-lifetime", "not offered: use max-requests or reload-on-rss"},
-    {"stats", "not offered: see the metrics-route (Prometheus text)"},
-    {"stats-http", "not offered: see the metrics-route (Prometheus text)"},
-    {"touch-reload", "not offered: send the master SIGHUP"},
-    {"py-autoreload", "not offered: send the master SIGHUP"},
-    {"offload-threads", "static files go out with sendfile from the worker's event loop"},
-    {"harakiri-verbose", "harakiri always logs the request it stopped"},
-    {NULL, NULL},
-};
-
-static const struct noop *find_noop(const char *name)
-{
-    for (const struct noop *n = noops; n->name; n++)
-        if (!strcmp(n->name, name)) return n;
-    return NULL;
-}
 
 /* Optimal string alignment distance (edits, counting a swap of neighbours
  * as one), capped: the names compared are short. */

@@ -346,3 +346,24 @@ Test(config, procname_options_are_known)
     cr_assert_str_eq(cfg_str(c, "procname-prefix-spaced"), "app");
     cfg_free(c);
 }
+
+Test(config, meaningless_uwsgi_flags_are_bare_unless_they_take_a_value)
+{
+    cfg *c;
+    char err[512];
+    char *argv[] = {"--thunder-lock", "--processes", "2", "--cheaper", "1", "--no-orphans"};
+    cr_assert_eq(load(NULL, 6, argv, &c, err), 0, "%s", err);
+    cr_assert_eq(cfg_int(c, "processes"), 2, "--thunder-lock took no value");
+    size_t n;
+    const char *const *m = cfg_messages(c, &n);
+    cr_assert_eq(n, 3);
+    cr_assert(strstr(m[0], "--thunder-lock: 'thunder-lock' has no meaning here"), "%s", m[0]);
+    cfg_free(c);
+    setenv("UWSGI_IGNORE_SIGPIPE", "true", 1);
+    cr_assert_eq(load(NULL, 0, NULL, &c, err), 0, "%s", err);
+    m = cfg_messages(c, &n);
+    cr_assert_eq(n, 1);
+    cr_assert(strstr(m[0], "environment UWSGI_IGNORE_SIGPIPE"), "%s", m[0]);
+    cfg_free(c);
+    unsetenv("UWSGI_IGNORE_SIGPIPE");
+}
