@@ -15,6 +15,18 @@
 #include "lib/ini.h"
 
 static char name[256];
+static char dir[] = "/tmp/aiserve-fuzz-ini-XXXXXX";
+
+static void cleanup(void)
+{
+    char path[512];
+    static const char *const files[] = {"base.ini", "self.ini"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+}
 
 static int on_key(void *ud, const char *key, const char *value, const char *file, int line)
 {
@@ -39,8 +51,8 @@ static void put(const char *dir, const char *file, const char *text)
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
-    static char dir[] = "/tmp/aiserve-fuzz-ini-XXXXXX";
     if (!mkdtemp(dir)) abort();
+    atexit(cleanup);
     put(dir, "base.ini", "[uwsgi]\nprocesses = 2\nb = %n\n[other]\nthreads = %(processes)\n");
     put(dir, "self.ini", "[uwsgi]\nini = self.ini\n");
     snprintf(name, sizeof(name), "%s/fuzz.ini", dir);
