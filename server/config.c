@@ -482,10 +482,14 @@ static int read_args(const cfg *c, int argc, char **argv, collect *flags, char *
  * `processes` (lower-cased, '_' for '-'). Only names of known options count:
  * the environment is shared with everything else in the process tree
  * (AISERVE_BUILD for the tests, the master's own AISERVE_LISTEN_FDS on a
- * reload), so other names under these prefixes are left alone. UWSGI_* comes
+ * reload), so other names under these prefixes are left alone, but for a
+ * warning when one is a letter away from an option (UWSGI_PROCESES). UWSGI_* comes
  * first so that AISERVE_* wins over it. UWSGI_INI / AISERVE_INI name the ini
  * file when the command line names none. */
-static int read_env(const cfg *c, collect *out, char **file, char *err, size_t errlen)
+static void suggest(const cfg *c, const char *key, char *out, size_t outlen, size_t *dist);
+static int add_msg(cfg *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int read_env(cfg *c, collect *out, char **file, char *err, size_t errlen)
 {
     extern char **environ;
     static const char *const prefixes[] = {"UWSGI_", "AISERVE_"};
@@ -507,7 +511,21 @@ static int read_env(const cfg *c, collect *out, char **file, char *err, size_t e
                     return snprintf(err, errlen, "out of memory"), -1;
                 continue;
             }
-            if (!find(c, key) && !find_noop(key)) continue;
+            if (!find(c, key) && !find_noop(key)) {
+                char near[128], var[160];
+                size_t d;
+                suggest(c, key, near, sizeof(near), &d);
+                if (!near[0] || d != 1 || kl < 4) continue;
+                size_t vl = (size_t)snprintf(var, sizeof(var), "%s", prefixes[pi]);
+                for (const char *q = near; *q && vl + 1 < sizeof(var); q++)
+                    var[vl++] = *q == '-' ? '_' : (*q >= 'a' && *q <= 'z') ? (char)(*q - 32) : *q;
+                var[vl] = 0;
+                if (add_msg(c,
+                            "warning: environment %.*s: no option '%s' (did you mean %s?); ignored",
+                            (int)(eq - *e), *e, key, var))
+                    return snprintf(err, errlen, "out of memory"), -1;
+                continue;
+            }
             char where[160];
             snprintf(where, sizeof(where), "environment %.*s", (int)(eq - *e), *e);
             if (collect_add(out, key, eq + 1, where, 0, pi ? SRC_ENV_AISERVE : SRC_ENV_UWSGI))
@@ -575,7 +593,6 @@ static void suggest(const cfg *c, const char *key, char *out, size_t outlen, siz
     if (best && best_d <= limit) snprintf(out, outlen, "%.*s", (int)best_len, best);
 }
 
-static int add_msg(cfg *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int add_msg(cfg *c, const char *fmt, ...)
 {
     char line[1400];

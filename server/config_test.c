@@ -367,3 +367,21 @@ Test(config, meaningless_uwsgi_flags_are_bare_unless_they_take_a_value)
     cfg_free(c);
     unsetenv("UWSGI_IGNORE_SIGPIPE");
 }
+
+Test(config, an_environment_name_a_letter_off_an_option_warns)
+{
+    cfg *c;
+    char err[512];
+    setenv("UWSGI_PROCESES", "3", 1);
+    setenv("AISERVE_BUILD", "build", 1); /* not near enough to anything: silent */
+    cr_assert_eq(load(NULL, 0, NULL, &c, err), 0, "%s", err);
+    cr_assert_eq(cfg_int(c, "processes"), 1);
+    size_t n;
+    const char *const *m = cfg_messages(c, &n);
+    cr_assert_eq(n, 1);
+    cr_assert(strstr(m[0], "UWSGI_PROCESES") && strstr(m[0], "did you mean UWSGI_PROCESSES?"),
+              "%s", m[0]);
+    cfg_free(c);
+    unsetenv("UWSGI_PROCESES");
+    unsetenv("AISERVE_BUILD");
+}
