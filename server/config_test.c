@@ -379,8 +379,8 @@ Test(config, an_environment_name_a_letter_off_an_option_warns)
     size_t n;
     const char *const *m = cfg_messages(c, &n);
     cr_assert_eq(n, 1);
-    cr_assert(strstr(m[0], "UWSGI_PROCESES") && strstr(m[0], "did you mean UWSGI_PROCESSES?"),
-              "%s", m[0]);
+    cr_assert(strstr(m[0], "UWSGI_PROCESES") && strstr(m[0], "did you mean UWSGI_PROCESSES?"), "%s",
+              m[0]);
     cfg_free(c);
     unsetenv("UWSGI_PROCESES");
     unsetenv("AISERVE_BUILD");
