@@ -178,7 +178,8 @@ def test_a_tutorial_uwsgi_ini_loads_and_what_matters_works(procs, tmp_path):
     assert sock.exists() and (os.stat(sock).st_mode & 0o777) == 0o660
     assert uwsgi_get("/", str(sock)).startswith(b"HTTP/1.1 200")
     # processes = 2, named in ps as the procname options ask
-    workers = wait_for(lambda: (lambda w: w if len(w) == 2 else None)(worker_pids(p.pid)))
+    workers = wait_for(lambda: (lambda w: w if len(w) == 2 else None)(worker_pids(p.pid)),
+                       timeout=30)
     assert workers, worker_pids(p.pid)
     assert ps(p.pid, "args") == "tutorial aiserve master"
     assert sorted(ps(w, "args") for w in workers) == ["tutorial aiserve worker 1",
@@ -212,9 +213,9 @@ def test_titles_stay_off_without_procname_options_and_a_reload_keeps_them(procs,
     p.send_signal(signal.SIGHUP)  # re-executes itself with the original command line
     assert wait_for(lambda: (lambda w: w and w != old and len(w) == 1)(worker_pids(p.pid)),
                     timeout=30)
-    assert wait_for(lambda: ps(p.pid, "args") == "aiserve master", timeout=10)
+    assert wait_for(lambda: ps(p.pid, "args") == "aiserve master", timeout=30)
     assert wait_for(lambda: [ps(w, "args") for w in worker_pids(p.pid)] == ["aiserve worker 1"],
-                    timeout=10)
+                    timeout=30)
     assert get(port, "/hello")[0] == 200
     stop(p)
 
