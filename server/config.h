@@ -1,12 +1,13 @@
 /*
- * config: aiserve's option table and the values read from an ini file and the
- * command line.
+ * config: aiserve's option table and the values read from an ini file (via
+ * lib/ini), the environment and the command line.
  *
  * Every option is one cfg_option table entry. The core has its table
  * (config.c); each app kind brings its own (app_kind.options in app.h) and the
  * reader merges them, so adding an option is adding an entry. Values are
  * validated against the entry's type while reading; any error names the
- * option, the reason and where it came from ("app.ini:12" or "--processes").
+ * option, the reason and where it came from ("app.ini:12", "--processes" or
+ * "environment UWSGI_PROCESSES").
  *
  * Ownership: a cfg owns every string it hands out; they live until cfg_free.
  * A cfg is read-only after cfg_load and may be read from any thread.
@@ -64,8 +65,9 @@ int cfg_bool(const cfg *c, const char *name);
 int cfg_is_set(const cfg *c, const char *name); /* given in the file or a flag */
 /* List values: *n items, each NUL-terminated; NULL if none. */
 const char *const *cfg_list(const cfg *c, const char *name, size_t *n);
-/* Where a value came from ("app.ini:12", "--mount", "default"); i picks a
- * list item (0 for scalars). For error messages of app kinds. */
+/* Where a value came from ("app.ini:12", "--mount", "environment UWSGI_MOUNT",
+ * "default"); i picks a list item (0 for scalars). For error messages of app
+ * kinds. */
 const char *cfg_where(const cfg *c, const char *name, size_t i);
 /* The ini file given (without its ":section"), or NULL. */
 const char *cfg_file(const cfg *c);
