@@ -33,6 +33,9 @@ MODULES := lib engine server loadgen
 include $(foreach m,$(MODULES),$(wildcard $(m)/module.mk))
 
 # pkgs_cflags/pkgs_libs: pkg-config output for a module and everything it links.
+# Only recipes and recursive (=) variables use them, so pkg-config runs when
+# something compiles or links, never while make reads this file: `make demo`
+# and `make test` on a fresh machine install the packages before anything asks.
 mod_closure = $(1) $($(1)_DEPS)
 pc_cflags = $(if $(strip $(1)),$(shell $(PKG_CONFIG) --cflags $(1)))
 pc_libs = $(if $(strip $(1)),$(shell $(PKG_CONFIG) --libs $(1)))
@@ -45,7 +48,7 @@ $(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_SRCS) $$($(1)_GEN_SRCS))
 $(1)_TEST_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_TEST_SRCS))
 $(1)_LIB := $(BUILD)/lib$(1).a
 $(1)_PKG_ALL := $$(foreach m,$$(call mod_closure,$(1)),$$($$(m)_PKGS))
-$(1)_LINK := $$(foreach m,$$(call mod_closure,$(1)),$(BUILD)/lib$$(m).a) \
+$(1)_LINK = $$(foreach m,$$(call mod_closure,$(1)),$(BUILD)/lib$$(m).a) \
 	$$(call pc_libs,$$($(1)_PKG_ALL)) $$(foreach m,$$(call mod_closure,$(1)),$$($$(m)_LDLIBS)) -lpthread -lm
 
 $$($(1)_OBJS) $$($(1)_TEST_OBJS) $(BUILD)/obj/$(1)/main.o: ALL_CPPFLAGS += $$(call pc_cflags,$$($(1)_PKG_ALL))

@@ -6,7 +6,13 @@
  * into chunks run by 1-thread sub-contexts on our own pthreads, which block on
  * a condition variable between runs (no spinning, no OpenMP pool). A smaller
  * batch runs each layer on `threads` OpenMP threads instead (libgomp spins per
- * OMP_WAIT_POLICY / GOMP_SPINCOUNT). */
+ * OMP_WAIT_POLICY / GOMP_SPINCOUNT).
+ *
+ * Batch-invariant contexts build only the batch-1 plan, on 1 thread, and run
+ * the items of a batch through it one by one from an aligned staging copy of
+ * their inputs, so an item meets the same primitive, thread count and input
+ * alignment whatever it was batched with; threads > 1 splits a batch of 2 or
+ * more over 1-thread batch-invariant sub-contexts. */
 #include "engine/model.h"
 
 #include <pthread.h>
@@ -17,6 +23,10 @@
 struct eng_ctx {
     const eng_model *m;
     int threads, max_batch;
+    int batch_invariant;
+    int plan_threads; /* threads of this context's own plans: 1 when batch-invariant */
+    void *stage;      /* batch-invariant: one item of every input, 64-byte aligned */
+    size_t stage_sz;
     ep_plan **plans; /* [max_batch + 1], NULL until built */
     void *arena, *scratch;
     size_t arena_sz, scratch_sz;
@@ -91,7 +101,7 @@ static int setup_split(eng_ctx *c, char *err, size_t errlen)
     c->sub_rc = calloc((size_t)n, sizeof(int));
     if (!c->subs || !c->tids || !c->sub_in || !c->sub_out || !c->sub_batch || !c->sub_rc)
         return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
-    eng_ctx_opts so = {.threads = 1, .max_batch = chunk};
+    eng_ctx_opts so = {.threads = 1, .max_batch = chunk, .batch_invariant = c->batch_invariant};
     for (int k = 0; k < n; k++)
         if (!(c->subs[k] = eng_ctx_create(m, &so, err, errlen))) return -ENG_ENOMEM;
     pthread_mutex_init(&c->mu, NULL);
@@ -137,13 +147,16 @@ eng_ctx *eng_ctx_create(const eng_model *m, const eng_ctx_opts *opts, char *err,
     c->m = m;
     c->threads = threads;
     c->max_batch = max_batch;
+    c->batch_invariant = opts ? opts->batch_invariant != 0 : 0;
+    c->plan_threads = c->batch_invariant ? 1 : threads;
     if (m->dnn && dnnl_stream_create(&c->stream, m->dnn, dnnl_stream_default_flags)) {
         eg_err(err, errlen, ENG_EBACKEND, "oneDNN stream creation failed");
         free(c->plans);
         free(c);
         return NULL;
     }
-    if (threads > 1 && !m->fixed_batch && max_batch >= threads && setup_split(c, err, errlen)) {
+    int split_from = c->batch_invariant ? 2 : threads;
+    if (threads > 1 && !m->fixed_batch && max_batch >= split_from && setup_split(c, err, errlen)) {
         eng_ctx_free(c);
         return NULL;
     }
@@ -170,6 +183,7 @@ void eng_ctx_free(eng_ctx *c)
     free(c->plans);
     free(c->arena);
     free(c->scratch);
+    free(c->stage);
     if (c->stream) dnnl_stream_destroy(c->stream);
     free(c);
 }
@@ -188,8 +202,8 @@ static int grow(void **buf, size_t *cur, size_t need)
 static ep_plan *get_plan(eng_ctx *c, int batch)
 {
     if (c->plans[batch]) return c->plans[batch];
-    ed_set_threads(c->threads);
-    ep_plan *p = ep_plan_build(c->m, batch, c->threads, c->err, sizeof(c->err));
+    ed_set_threads(c->plan_threads);
+    ep_plan *p = ep_plan_build(c->m, batch, c->plan_threads, c->err, sizeof(c->err));
     if (!p) return NULL;
     if (grow(&c->arena, &c->arena_sz, ep_plan_arena(p)) ||
         grow(&c->scratch, &c->scratch_sz, ep_plan_scratch(p))) {
@@ -233,6 +247,42 @@ static int run_split(eng_ctx *c, int batch, const void *const *inputs, void *con
     return 0;
 }
 
+/* Batch-invariant run: every item alone through the batch-1 plan, its inputs
+ * copied first to the same aligned place (outputs are copied out of the arena
+ * by ep_plan_run, so they need no staging). */
+static int run_each(eng_ctx *c, int batch, const void *const *inputs, void *const *outputs)
+{
+    const eng_model *m = c->m;
+    int ni = m->g->ninputs, no = m->g->noutputs;
+    if (ni > 64 || no > 64)
+        return eg_err(c->err, sizeof(c->err), ENG_EUNSUPPORTED, "more than 64 inputs or outputs");
+    size_t off[65] = {0};
+    for (int k = 0; k < ni; k++)
+        off[k + 1] =
+            off[k] +
+            (((size_t)m->ins[k].item_count * eg_dtype_size(m->ins[k].dtype) + 63) & ~(size_t)63);
+    ep_plan *p = get_plan(c, 1);
+    if (!p) return -ENG_EBACKEND;
+    if (grow(&c->stage, &c->stage_sz, off[ni]))
+        return eg_err(c->err, sizeof(c->err), ENG_ENOMEM, "out of memory for inputs");
+    const void *in[64];
+    void *out[64];
+    ed_set_threads(1);
+    for (int i = 0; i < batch; i++) {
+        for (int k = 0; k < ni; k++) {
+            size_t sz = (size_t)m->ins[k].item_count * eg_dtype_size(m->ins[k].dtype);
+            memcpy((char *)c->stage + off[k], (const char *)inputs[k] + (size_t)i * sz, sz);
+            in[k] = (char *)c->stage + off[k];
+        }
+        for (int k = 0; k < no; k++)
+            out[k] = (char *)outputs[k] +
+                     (size_t)i * (size_t)m->outs[k].item_count * eg_dtype_size(m->outs[k].dtype);
+        int rc = ep_plan_run(p, c->stream, c->arena, c->scratch, in, out, c->err, sizeof(c->err));
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 int eng_ctx_run(eng_ctx *c, int batch, const void *const *inputs, void *const *outputs)
 {
     if (!c) return -ENG_EINVAL;
@@ -247,10 +297,12 @@ int eng_ctx_run(eng_ctx *c, int batch, const void *const *inputs, void *const *o
     for (int k = 0; k < g->noutputs; k++)
         if (!outputs || !outputs[k])
             return eg_err(c->err, sizeof(c->err), ENG_EINVAL, "output %d is NULL", k);
-    if (c->nsub && batch >= c->nsub) return run_split(c, batch, inputs, outputs);
+    if (c->nsub && batch >= (c->batch_invariant ? 2 : c->nsub))
+        return run_split(c, batch, inputs, outputs);
+    if (c->batch_invariant) return run_each(c, batch, inputs, outputs);
     ep_plan *p = get_plan(c, batch);
     if (!p) return -ENG_EBACKEND;
-    ed_set_threads(c->threads);
+    ed_set_threads(c->plan_threads);
     return ep_plan_run(p, c->stream, c->arena, c->scratch, inputs, outputs, c->err, sizeof(c->err));
 }
 
@@ -264,6 +316,8 @@ int eng_ctx_warmup(eng_ctx *c, const int *batches, int n)
         if (b < 1 || b > c->max_batch)
             return eg_err(c->err, sizeof(c->err), ENG_EINVAL, "warm-up batch %d outside 1..%d", b,
                           c->max_batch);
+        /* batch-invariant: one item per sub-context builds and warms everything */
+        if (c->batch_invariant) b = b < (c->nsub ? c->nsub : 1) ? b : (c->nsub ? c->nsub : 1);
         void *ins[64] = {0}, *outs[64] = {0};
         if (m->g->ninputs > 64 || m->g->noutputs > 64) return -ENG_EUNSUPPORTED;
         for (int k = 0; k < m->g->ninputs && !rc; k++)
@@ -288,6 +342,15 @@ size_t eng_ctx_describe(eng_ctx *c, int batch, char *buf, size_t cap)
 {
     if (cap) buf[0] = 0;
     if (!c || batch < 1 || batch > c->max_batch) return 0;
+    if (c->batch_invariant && batch > 1) {
+        int k =
+            snprintf(buf, cap,
+                     "batch-invariant: each of the %d items runs the batch-1 plan on 1 thread%s:\n",
+                     batch, c->nsub ? " (items spread over the threads)" : "");
+        size_t used = k > 0 && (size_t)k < cap ? (size_t)k : 0;
+        eng_ctx *one = c->nsub ? c->subs[0] : c;
+        return used + eng_ctx_describe(one, 1, buf + used, cap - used);
+    }
     if (c->nsub && batch >= c->nsub) {
         int k = snprintf(buf, cap, "batch split over %d threads, %d items each at most:\n", c->nsub,
                          (batch + c->nsub - 1) / c->nsub);

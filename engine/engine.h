@@ -132,10 +132,33 @@ int64_t eng_model_params(const eng_model *m);
  * returns the number of distinct op types and fills up to `cap` entries. */
 int eng_model_op_counts(const eng_model *m, const char **ops, int *counts, int cap);
 
-/* Context options; NULL means threads = 1, max_batch = 1. */
+/* Op types in a model file that the engine does not run (no kernel for the op,
+ * or a domain other than ai.onnx, written "domain:Op"), each with its number of
+ * nodes, subgraphs included, in order of first appearance. Works on the files
+ * eng_model_load_file refuses (it stops at the first such op), so a tool can
+ * list them all. Fills up to cap entries; returns how many it filled, or cap + 1
+ * when more distinct ops did not fit, or -eng_status with a message in err when
+ * the file cannot be read or parsed as ONNX. The second form reads a buffer. */
+#define ENG_OPNAME_LEN 64
+int eng_model_file_unsupported_ops(const char *path, char (*names)[ENG_OPNAME_LEN], int *counts,
+                                   int cap, char *err, size_t errlen);
+int eng_model_unsupported_ops(const void *data, size_t len, char (*names)[ENG_OPNAME_LEN],
+                              int *counts, int cap, char *err, size_t errlen);
+
+/* Context options; NULL means threads = 1, max_batch = 1, batch_invariant = 0. */
 typedef struct eng_ctx_opts {
     int threads;   /* backend threads for each run (>= 1) */
     int max_batch; /* largest batch eng_ctx_run will accept (>= 1) */
+    /* 1: an item's outputs are bit-identical whatever batch it runs in and
+     * whatever the other items are. Every item runs alone through the batch-1,
+     * 1-thread primitives from a 64-byte-aligned copy of its inputs (oneDNN is
+     * run-to-run deterministic for one primitive on one machine); threads > 1
+     * spreads the items of a batch over 1-thread sub-contexts. Costs whatever
+     * batching or intra-op threads would have gained.
+     * 0: a batch runs the primitives built for its size, which oneDNN may
+     * implement differently (other blocking, other summation order): outputs
+     * then differ from the batch-1 ones by float rounding (~1e-7 relative). */
+    int batch_invariant;
 } eng_ctx_opts;
 
 /* Creates a context; NULL with a message in err on failure. */

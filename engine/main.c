@@ -2,7 +2,7 @@
  *   aiinfer info MODEL
  *   aiinfer run MODEL --input FILE... --output FILE [--shape D,D,..] [--threads N]
  *   aiinfer bench MODEL [--threads N] [--batch B] [--seconds S]
- *                [--omp-wait active|passive]
+ *                [--omp-wait active|passive] [--batch-invariant]
  *   aiinfer check [--reference] DIR...   (ONNX backend-test directories)
  *   aiinfer layers MODEL [--batch B]     (which kernel runs each layer)
  *   aiinfer share MODEL [--workers N]    (RSS/PSS of workers forked after load) */
@@ -29,10 +29,11 @@ static void usage(FILE *f)
         f,
         "usage: aiinfer info MODEL\n"
         "       aiinfer run MODEL --input FILE [--input FILE...] --output FILE [--output FILE...]\n"
-        "                   [--shape D,D,...] [--threads N] [--reference]\n"
+        "                   [--shape D,D,...] [--threads N] [--reference] [--batch-invariant]\n"
         "       aiinfer bench MODEL [--threads N] [--batch B] [--seconds S]\n"
         "                   [--omp-wait active|passive]   (how OpenMP threads wait; restarts)\n"
-        "       aiinfer layers MODEL [--batch B] [--threads N]\n"
+        "                   [--batch-invariant]   (every item alone on the batch-1 primitives)\n"
+        "       aiinfer layers MODEL [--batch B] [--threads N] [--batch-invariant]\n"
         "       aiinfer check [--reference] [-v] TESTDIR...\n"
         "       aiinfer share MODEL [--workers N] [--seconds S]   (memory of forked workers)\n"
         "       aiinfer --help | --version\n"
@@ -44,7 +45,7 @@ typedef struct cli {
     const char *model;
     const char *in[MAX_IO], *out[MAX_IO];
     int nin, nout;
-    int threads, batch, reference, verbose, workers;
+    int threads, batch, reference, verbose, workers, batch_invariant;
     double seconds;
     int shape_rank;
     int64_t shape[ENG_MAX_RANK];
@@ -100,7 +101,9 @@ static int parse_args(int argc, char **argv, cli *c)
         } else if (!strcmp(a, "--omp-wait") && v) {
             i++;
             bad = strcmp(v, "active") && strcmp(v, "passive");
-        } else if (!strcmp(a, "--reference"))
+        } else if (!strcmp(a, "--batch-invariant"))
+            c->batch_invariant = 1;
+        else if (!strcmp(a, "--reference"))
             c->reference = 1;
         else if (!strcmp(a, "-v"))
             c->verbose = 1;
@@ -148,10 +151,29 @@ static void print_info(const char *kind, const eng_tensor_info *t)
     printf("]\n");
 }
 
+/* After a failed load: every op of the file the engine does not run, counted
+ * (the loader names only the first). */
+static void print_unsupported(const char *path)
+{
+    char names[64][ENG_OPNAME_LEN], err[ENG_ERRLEN];
+    int counts[64];
+    int n = eng_model_file_unsupported_ops(path, names, counts, 64, err, sizeof(err));
+    if (n <= 0) return;
+    int nodes = 0, shown = n < 64 ? n : 64;
+    for (int i = 0; i < shown; i++) nodes += counts[i];
+    printf("unsupported ops: %d type%s, %d node%s%s:", shown, shown > 1 ? "s" : "", nodes,
+           nodes > 1 ? "s" : "", n > 64 ? " (and more)" : "");
+    for (int i = 0; i < shown; i++) printf(" %s=%d", names[i], counts[i]);
+    printf("\n");
+}
+
 static int cmd_info(const cli *c)
 {
     eng_model *m = load(c);
-    if (!m) return 1;
+    if (!m) {
+        print_unsupported(c->model);
+        return 1;
+    }
     eng_tensor_info t;
     for (int i = 0; i < eng_model_num_inputs(m); i++)
         if (!eng_model_input(m, i, &t)) print_info("input", &t);
@@ -169,7 +191,22 @@ static int cmd_info(const cli *c)
     return 0;
 }
 
-/* Batch of a set of input tensors: dim 0 for dynamic models, 1 for fixed ones. */
+/* "[N,3,160,160]" (N for a dynamic dim) into buf. */
+static const char *shape_str(const int64_t *dims, int rank, char *buf, size_t cap)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int d = 0; d < rank && n < cap; d++) {
+        int k = dims[d] < 0
+                    ? snprintf(buf + n, cap - n, "%sN", d ? "," : "")
+                    : snprintf(buf + n, cap - n, "%s%lld", d ? "," : "", (long long)dims[d]);
+        n += k > 0 ? (size_t)k : 0;
+    }
+    return buf;
+}
+
+/* Batch of a set of input tensors: dim 0 for dynamic models, 1 for fixed ones.
+ * Each tensor must have the model's rank and its fixed dims. */
 static int input_batch(const eng_model *m, const et_tensor *ins, int n, char *err, size_t errlen)
 {
     int batch = 1;
@@ -179,7 +216,28 @@ static int input_batch(const eng_model *m, const et_tensor *ins, int n, char *er
         int64_t have = et_numel(&ins[i]);
         if (ins[i].dtype != t.dtype) {
             snprintf(err, errlen, "input '%s': type %s, model wants %s", t.name,
-                     dtype_name(ins[i].dtype), dtype_name(t.dtype));
+                     ins[i].from_f64 ? "float64 (read as float32)" : dtype_name(ins[i].dtype),
+                     dtype_name(t.dtype));
+            return -1;
+        }
+        int bad_dim = ins[i].rank != t.rank ? -1 : t.rank;
+        for (int d = 0; d < t.rank && bad_dim == t.rank; d++)
+            if (t.shape[d] >= 0 && ins[i].dims[d] != t.shape[d]) bad_dim = d;
+        if (bad_dim != t.rank) {
+            char got[48], want[48]; /* a longer shape is cut short */
+            shape_str(ins[i].dims, ins[i].rank, got, sizeof(got));
+            shape_str(t.shape, t.rank, want, sizeof(want));
+            /* the message may be cut at errlen; the return value says by how much */
+            int k =
+                bad_dim < 0
+                    ? snprintf(err, errlen, "input '%s': shape [%s] has rank %d, model wants [%s]",
+                               t.name, got, ins[i].rank, want)
+                    : snprintf(err, errlen,
+                               "input '%s': shape [%s], model wants [%s] (dim %d is %lld, not "
+                               "%lld)",
+                               t.name, got, want, bad_dim, (long long)ins[i].dims[bad_dim],
+                               (long long)t.shape[bad_dim]);
+            (void)k; /* a cut message is still a message */
             return -1;
         }
         if (!t.item_count || have % t.item_count || (i && have / t.item_count != batch)) {
@@ -198,12 +256,12 @@ static int input_batch(const eng_model *m, const et_tensor *ins, int n, char *er
 }
 
 /* Runs m on ins; fills outs (allocated). Returns 0 or prints and returns 1. */
-static int infer(eng_model *m, et_tensor *ins, int nin, et_tensor *outs, int threads, char *err,
-                 size_t errlen)
+static int infer(eng_model *m, et_tensor *ins, int nin, et_tensor *outs, int threads, int invariant,
+                 char *err, size_t errlen)
 {
     int batch = input_batch(m, ins, nin, err, errlen);
     if (batch < 0) return 1;
-    eng_ctx_opts co = {.threads = threads, .max_batch = batch};
+    eng_ctx_opts co = {.threads = threads, .max_batch = batch, .batch_invariant = invariant};
     eng_ctx *ctx = eng_ctx_create(m, &co, err, errlen);
     if (!ctx) return 1;
     const void *ip[MAX_IO];
@@ -247,10 +305,16 @@ static int cmd_run(const cli *c)
                  eng_model_num_inputs(m), nout, c->nin, c->nout);
         rc = 1;
     }
-    for (int i = 0; !rc && i < c->nin; i++)
+    for (int i = 0; !rc && i < c->nin; i++) {
         rc = et_read(c->in[i], ET_AUTO, ENG_FLOAT, c->shape_rank ? c->shape_rank : -1, c->shape,
                      &ins[i], err, sizeof(err)) != 0;
-    if (!rc) rc = infer(m, ins, c->nin, outs, c->threads, err, sizeof(err));
+        if (!rc && ins[i].from_f64)
+            fprintf(stderr,
+                    "aiinfer: note: %s holds float64; converted to float32, which the "
+                    "engine computes in\n",
+                    c->in[i]);
+    }
+    if (!rc) rc = infer(m, ins, c->nin, outs, c->threads, c->batch_invariant, err, sizeof(err));
     for (int i = 0; !rc && i < c->nout; i++)
         rc = et_write(c->out[i], ET_AUTO, &outs[i], err, sizeof(err)) != 0;
     if (rc) fprintf(stderr, "aiinfer: %s\n", err);
@@ -300,8 +364,8 @@ static void report(const cli *c, const eng_model *m, double *lat, size_t n, doub
     double gflops = 2.0 * eng_model_macs(m) * ips / 1e9, ghz = measure_ghz();
     int avx512 = __builtin_cpu_supports("avx512f");
     double peak = ghz * (avx512 ? 64 : 32) * threads; /* 2 FMA pipes assumed */
-    printf("model %s\nthreads %d batch %d runs %zu seconds %.2f\n", c->model, threads, batch, n,
-           elapsed);
+    printf("model %s\nthreads %d batch %d%s runs %zu seconds %.2f\n", c->model, threads, batch,
+           c->batch_invariant ? " (batch-invariant)" : "", n, elapsed);
     printf("first run (plan + warm-up) %.1f ms\n", t_first * 1e3);
     if (threads > 1)
         printf("omp wait policy %s\n", getenv("OMP_WAIT_POLICY") ? getenv("OMP_WAIT_POLICY")
@@ -325,7 +389,8 @@ static int cmd_bench(const cli *c)
         eng_model_free(m);
         return 2;
     }
-    eng_ctx_opts co = {.threads = threads, .max_batch = batch};
+    eng_ctx_opts co = {
+        .threads = threads, .max_batch = batch, .batch_invariant = c->batch_invariant};
     eng_ctx *ctx = eng_ctx_create(m, &co, err, sizeof(err));
     void *ins[MAX_IO] = {0}, *outs[MAX_IO] = {0};
     int nin = eng_model_num_inputs(m), nout = eng_model_num_outputs(m), rc = ctx ? 0 : 1;
@@ -468,7 +533,8 @@ static int cmd_layers(const cli *c)
     if (!m) return 1;
     char err[ENG_ERRLEN];
     int batch = eng_model_max_batch(m) ? 1 : c->batch;
-    eng_ctx_opts co = {.threads = c->threads, .max_batch = batch};
+    eng_ctx_opts co = {
+        .threads = c->threads, .max_batch = batch, .batch_invariant = c->batch_invariant};
     eng_ctx *ctx = eng_ctx_create(m, &co, err, sizeof(err));
     int rc = 0;
     if (!ctx) {

@@ -306,7 +306,9 @@ Test(engine, strerror_names_every_status)
 }
 
 /* threads > 1 splits a batch over 1-thread sub-contexts on blocking pthreads:
- * results must equal the 1-thread context's, for even and odd batches. */
+ * results must equal the 1-thread context's, for even and odd batches. The
+ * chunks run other batch sizes, hence maybe other oneDNN kernels (AVX2, SSE4.1):
+ * equal within 1e-5 of the largest logit, as batches are (docs/serving.md). */
 Test(engine, a_two_thread_context_gives_the_same_results_on_split_batches)
 {
     eng_model *m = load(DIGITS, 0);
@@ -318,8 +320,8 @@ Test(engine, a_two_thread_context_gives_the_same_results_on_split_batches)
         void *o1[1] = {y1}, *o2[1] = {y2};
         cr_assert_eq(eng_ctx_run(one, b, in, o1), 0);
         cr_assert_eq(eng_ctx_run(two, b, in, o2), 0, "%s", eng_ctx_error(two));
-        for (int i = 0; i < b * 10; i++)
-            cr_expect_float_eq(y1[i], y2[i], 1e-5f, "batch %d item %d", b, i);
+        double d = rel_diff(y2, y1, b * 10);
+        cr_expect_leq(d, 1e-5, "batch %d: difference %g of the largest logit", b, d);
     }
     char buf[4096];
     eng_ctx_describe(two, 8, buf, sizeof(buf));

@@ -6,6 +6,7 @@
 #include "engine/graph.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,9 +86,30 @@ static int npy_header(const char *h, size_t hl, et_tensor *t, char *err, size_t 
         t->dtype = ENG_INT32;
     else if (!strncmp(dv, "'|b1'", 5))
         t->dtype = ENG_BOOL;
-    else
+    else if (!strncmp(dv, "'<f8'", 5))
+        t->dtype = ENG_FLOAT, t->from_f64 = 1;
+    else {
+        static const char *const known[][2] = {{"<f2", "float16"},
+                                               {">f4", "big-endian float32"},
+                                               {">f8", "big-endian float64"},
+                                               {"|u1", "uint8"},
+                                               {"|i1", "int8"},
+                                               {"<u2", "uint16"},
+                                               {"<i2", "int16"},
+                                               {"<u4", "uint32"},
+                                               {"<u8", "uint64"},
+                                               {"<c8", "complex64"},
+                                               {"<c16", "complex128"},
+                                               {"|O", "object"}};
+        size_t dl = strcspn(dv + 1, "'");
+        const char *what = "";
+        for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+            if (strlen(known[k][0]) == dl && !strncmp(dv + 1, known[k][0], dl)) what = known[k][1];
         return eg_err(err, errlen, ENG_EUNSUPPORTED,
-                      "npy: dtype not supported (<f4, <i8, <i4, |b1)");
+                      "npy: dtype '%.*s'%s%s%s not supported (float32 <f4, float64 <f8 converted "
+                      "to float32, int64 <i8, int32 <i4, bool |b1)",
+                      (int)(dl < 16 ? dl : 16), dv + 1, *what ? " (" : "", what, *what ? ")" : "");
+    }
     const char *fv = fo + 15;
     while (*fv == ' ' || *fv == ':') fv++;
     if (strncmp(fv, "False", 5))
@@ -129,12 +151,25 @@ static int parse_npy(const unsigned char *b, size_t len, et_tensor *t, char *err
     int rc = npy_header((const char *)b + off, hl, t, err, errlen);
     if (rc) return rc;
     off += hl;
-    size_t need = (size_t)et_numel(t) * eg_dtype_size(t->dtype);
+    size_t esz = t->from_f64 ? 8 : eg_dtype_size(t->dtype);
+    size_t need = (size_t)et_numel(t) * esz;
     if (len - off != need)
         return eg_err(err, errlen, ENG_EFORMAT, "npy: %zu data bytes, shape needs %zu", len - off,
                       need);
-    if (!(t->data = eg_alloc(need))) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
-    memcpy(t->data, b + off, need);
+    size_t have = need / esz * eg_dtype_size(t->dtype);
+    if (!(t->data = eg_alloc(have))) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+    if (!t->from_f64) {
+        memcpy(t->data, b + off, need);
+        return 0;
+    }
+    float *f = t->data;
+    for (size_t i = 0; i < need / 8; i++) {
+        double v;
+        memcpy(&v, b + off + i * 8, 8); /* unaligned in the file: copy, then convert */
+        /* beyond float32's range the cast is undefined in C: round to +-inf as IEEE does
+         * (0x1.ffffffp127 is halfway between FLT_MAX and the next power of two) */
+        f[i] = v >= 0x1.ffffffp127 ? INFINITY : v <= -0x1.ffffffp127 ? -INFINITY : (float)v;
+    }
     return 0;
 }
 

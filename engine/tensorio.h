@@ -15,6 +15,11 @@ typedef struct et_tensor {
     int64_t dims[ENG_MAX_RANK];
     void *data; /* owned; free with et_tensor_clear */
     char *name; /* TensorProto name, or NULL */
+    /* 1: the file held float64 (.npy '<f8'), converted to float32 here, each
+     * value rounded to nearest (beyond float32's range: +-inf). The engine
+     * computes in float32, and float64 is numpy's default, so such files are
+     * common; callers should say that they were converted. */
+    int from_f64;
 } et_tensor;
 
 typedef enum et_format { ET_AUTO, ET_NPY, ET_PB, ET_RAW } et_format;

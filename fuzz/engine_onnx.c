@@ -1,7 +1,7 @@
 /* libFuzzer target: arbitrary bytes as an ONNX model. Loading must either fail
  * with a message or give a model; a small model is then run once on zeros with
  * the reference kernels, so shape inference, folding and the kernels see the
- * fuzzed graphs too. */
+ * fuzzed graphs too. The unsupported-op census parses the bytes as well. */
 #include "engine/engine.h"
 
 #include <stdint.h>
@@ -13,6 +13,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char err[ENG_ERRLEN];
+    /* the census of unsupported ops (aiinfer info) parses the same bytes */
+    char names[4][ENG_OPNAME_LEN];
+    int counts[4];
+    err[0] = 0;
+    int nu = eng_model_unsupported_ops(data, size, names, counts, 4, err, sizeof(err));
+    if ((nu < 0 && !err[0]) || nu > 5) abort();
+    for (int i = 0; i < nu && i < 4; i++)
+        if (counts[i] < 1 || !memchr(names[i], 0, ENG_OPNAME_LEN)) abort();
     eng_load_opts o = {.reference_only = 1};
     eng_model *m = eng_model_load_memory(data, size, &o, err, sizeof(err));
     if (!m) {

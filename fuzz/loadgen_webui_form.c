@@ -1,10 +1,13 @@
 /* libFuzzer: the web UI's handling of untrusted text: form decoding (POST /swarm
- * bodies, query strings), run-time parsing, and JSON/HTML escaping of names. */
+ * bodies, query strings), run-time parsing, JSON/HTML escaping of names, and
+ * the Authorization header of --web-auth. */
+#define _GNU_SOURCE
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "loadgen/webui.h"
+#include "loadgen/webui_auth.h"
 #include "loadgen/webui_http.h"
 #include "loadgen/webui_render.h"
 
@@ -20,6 +23,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int n = webui_form_get(s, size, keys[i], out, sizeof(out));
         if (n >= 0 && (size_t)n != strlen(out)) abort(); /* NUL-free, length exact */
     }
+    webui_auth a;
+    char err[128];
+    if (webui_auth_init(&a, "user:pass", err, sizeof(err))) abort();
+    int ok = webui_auth_check(&a, s, size);
+    /* only "Basic dXNlcjpwYXNz" with blanks around passes */
+    if (ok && (size < 24 || !memmem(s, size, "dXNlcjpwYXNz", 12))) abort();
+    unsigned char dec[64];
+    int n = webui_base64_decode(s, size, dec, sizeof(dec));
+    if (n > (int)sizeof(dec) || (n >= 0 && (size_t)n * 4 > size * 3)) abort();
     free(s);
     char *z = malloc(size + 1);
     if (!z) return 0;

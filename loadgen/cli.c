@@ -215,13 +215,15 @@ int cli_threshold_check(const cli_threshold *t, const runner_snapshot *s, double
 
 /* ---- options ---- */
 
-#define OPT_MANY 2
+#define OPT_MANY   2
+#define OPT_REPEAT 3 /* one value, each occurrence adds one */
 
 typedef int (*opt_set)(cli_opts *o, const char *v, char *err, size_t errlen);
 
 typedef struct opt {
     const char *sname, *lname;
-    int arg; /* takes a value; OPT_MANY: one or more, as argparse's nargs='+' */
+    int arg; /* takes a value; OPT_MANY: one or more, as argparse's nargs='+';
+              * OPT_REPEAT: one, repeatable */
     opt_set set;
     const char *help;
 } opt;
@@ -274,15 +276,19 @@ STR_SETTER(set_json, json)
 STR_SETTER(set_body_file, body_file)
 STR_SETTER(set_web_host, web_host)
 STR_SETTER(set_cacert, cacert)
+STR_SETTER(set_config, config)
+STR_SETTER(set_web_auth, web_auth)
 FLAG_SETTER(set_help, help)
 FLAG_SETTER(set_version, version)
 FLAG_SETTER(set_headless, headless)
 FLAG_SETTER(set_autostart, autostart)
+FLAG_SETTER(set_headful, headful)
 FLAG_SETTER(set_full_history, csv_full_history)
 FLAG_SETTER(set_only_summary, only_summary)
 FLAG_SETTER(set_reset_stats, reset_stats)
 FLAG_SETTER(set_equal_weights, equal_weights)
 FLAG_SETTER(set_insecure, insecure)
+FLAG_SETTER(set_list, list_classes)
 
 /* One -T/-E value: a tag or a comma list of them, no control bytes. */
 static int tag_value_ok(const char *v)
@@ -406,6 +412,10 @@ static const opt opts[] = {
     {NULL, "--version", 0, set_version, "print the version"},
     {"-f", "--locustfile", 1, set_file, "scenario file (docs/scenario.md)"},
     {NULL, "--headless", 0, set_headless, "run without the web UI"},
+    {NULL, "--headful", 0, set_headful,
+     "cancel a --headless from a config file or LOCUST_HEADLESS"},
+    {NULL, "--config", 1, set_config,
+     "config file (Locust's format; ~/.locust.conf and ./locust.conf are read too)"},
     {"-u", "--users", 1, set_users, "peak number of users (open model: connections)"},
     {"-c", "--connections", 1, set_users, "quick mode: connections (= users)"},
     {"-r", "--spawn-rate", 1, set_spawn_rate, "users started per second"},
@@ -424,23 +434,28 @@ static const opt opts[] = {
     {"-s", "--stop-timeout", 1, set_stop_timeout, "seconds to await in-flight requests (10)"},
     {NULL, "--reset-stats", 0, set_reset_stats, "reset statistics once spawning completes"},
     {NULL, "--exit-code-on-error", 1, set_exit_code, "exit code when requests failed (1)"},
-    {NULL, "--fail-if", 1, set_fail_if, "threshold, e.g. 'p99<200ms' (exit 3 when broken)"},
+    {NULL, "--fail-if", OPT_REPEAT, set_fail_if,
+     "threshold, e.g. 'p99<200ms' (exit 3 when broken)"},
     {NULL, "--threads", 1, set_threads, "worker threads (one per core)"},
     {NULL, "--rate", 1, set_rate, "open model: arrivals per second (total)"},
-    {NULL, "--stage", 1, set_stage, "open model ramp DURATION:RATE (repeatable)"},
+    {NULL, "--stage", OPT_REPEAT, set_stage, "open model ramp DURATION:RATE (repeatable)"},
     {"-m", "--method", 1, set_method, "quick mode: HTTP method (GET)"},
-    {NULL, "--header", 1, set_header, "quick mode: request header 'Name: value' (repeatable)"},
+    {NULL, "--header", OPT_REPEAT, set_header,
+     "quick mode: request header 'Name: value' (repeatable)"},
     {NULL, "--body-file", 1, set_body_file, "quick mode: request body from a file"},
     {NULL, "--timeout", 1, set_timeout, "response timeout in seconds (60)"},
     {NULL, "--connect-timeout", 1, set_ctimeout, "connect timeout in seconds (10)"},
     {NULL, "--seed", 1, set_seed, "random seed for wait times and substitutions"},
     {"-T", "--tags", OPT_MANY, set_tags, "run only tasks with one of these tags (TAG...)"},
     {"-E", "--exclude-tags", OPT_MANY, set_exclude_tags, "leave out tasks with any of these tags"},
+    {"-l", "--list", 0, set_list, "print the scenario's user classes and exit"},
     {NULL, "--equal-weights", 0, set_equal_weights,
      "ignore task and class weights: all equally likely"},
     {NULL, "--autostart", 0, set_autostart, "web UI: start the test at once"},
     {NULL, "--autoquit", 1, set_autoquit, "web UI: exit this long after the test stops"},
-    {NULL, "--web-host", 1, set_web_host, "web UI bind address (127.0.0.1)"},
+    {NULL, "--web-host", 1, set_web_host, "web UI bind address (127.0.0.1; '*': all)"},
+    {NULL, "--web-auth", 1, set_web_auth,
+     "web UI: require HTTP Basic auth USER:PASS (or LOCUST_WEB_AUTH)"},
     {"-P", "--web-port", 1, set_web_port, "web UI port (8089)"},
 };
 
@@ -464,17 +479,36 @@ static const opt *find_opt(const char *a, const char **inline_val)
     return NULL;
 }
 
+/* Positional arguments: with -f they name user classes (Locust's
+ * "locust -f FILE UserA UserB"), without it the one URL of the quick mode. */
+static int sort_positionals(cli_opts *o, const char **pos, size_t npos, char *err, size_t errlen)
+{
+    if (!o->file) {
+        if (npos > 1) return errf(err, errlen, "unexpected argument '%s'", pos[1]);
+        o->url = npos ? pos[0] : NULL;
+        return 0;
+    }
+    for (size_t i = 0; i < npos; i++) {
+        if (strstr(pos[i], "://"))
+            return errf(err, errlen, "give either a URL (quick mode) or -f SCENARIO, not both");
+        o->user_classes[o->nuser_classes++] = pos[i];
+    }
+    return 0;
+}
+
 int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
 {
     memset(o, 0, sizeof(*o));
     o->exit_code_on_error = 1;
     o->autoquit_s = -1;
     o->web_port = 8089;
+    const char *pos[CLI_MAX_LIST];
+    size_t npos = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0') {
-            if (o->url) return errf(err, errlen, "unexpected argument '%s'", a);
-            o->url = a;
+            if (npos == CLI_MAX_LIST) return errf(err, errlen, "too many arguments");
+            pos[npos++] = a;
             continue;
         }
         const char *val;
@@ -482,17 +516,22 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
         if (!op) return errf(err, errlen, "unknown option '%s' (see --help)", a);
         if (op->arg == OPT_MANY && !val && (i + 1 >= argc || argv[i + 1][0] == '-'))
             return errf(err, errlen, "option '%s' needs at least one value", a);
+        int inline_val = val != NULL;
         if (op->arg && !val) {
             if (i + 1 >= argc) return errf(err, errlen, "option '%s' needs a value", a);
             val = argv[++i];
         }
         if (op->set(o, val, err, errlen)) return -1;
-        /* "-T a b c": more values up to the next option (a URL is not a tag) */
-        while (op->arg == OPT_MANY && i + 1 < argc && argv[i + 1][0] != '-' &&
+        /* "-T a b c": more values up to the next option (a URL is not a tag);
+         * "--tags=a" takes only its own value, as in argparse */
+        while (op->arg == OPT_MANY && !inline_val && i + 1 < argc && argv[i + 1][0] != '-' &&
                !strstr(argv[i + 1], "://"))
             if (op->set(o, argv[++i], err, errlen)) return -1;
     }
     if (o->help || o->version) return 0;
+    if (o->headful) o->headless = 0;
+    if (sort_positionals(o, pos, npos, err, errlen)) return -1;
+    if (o->list_classes && !o->file) return errf(err, errlen, "-l/--list needs -f SCENARIO");
     o->quick = o->url != NULL;
     if (o->quick && o->file)
         return errf(err, errlen, "give either a URL (quick mode) or -f SCENARIO, not both");
@@ -516,11 +555,26 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
     return 0;
 }
 
+int cli_option_lookup(const char *name, const char **lname, const char **sname)
+{
+    if (!strncmp(name, "--", 2)) name += 2;
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        if (strcmp(opts[i].lname + 2, name)) continue;
+        *lname = opts[i].lname;
+        *sname = opts[i].sname;
+        return opts[i].arg == OPT_MANY     ? CLI_K_MANY
+               : opts[i].arg == OPT_REPEAT ? CLI_K_REPEAT
+               : opts[i].arg               ? CLI_K_VALUE
+                                           : CLI_K_FLAG;
+    }
+    return -1;
+}
+
 void cli_usage(buf *out)
 {
     buf_puts(out,
              "usage: aiload -f SCENARIO [--headless] [-u USERS] [-r SPAWN_RATE] [-t RUN_TIME]\n"
-             "              [-H HOST] [options]\n"
+             "              [-H HOST] [options] [UserClass ...]\n"
              "       aiload URL [-c CONNECTIONS] [-d DURATION] [--threads N] [--rate R]\n"
              "              [-m METHOD] [--header 'K: V'] [--body-file F] [options]\n\n"
              "Locust-compatible load tester with wrk's speed (see docs/aiload.md).\n\n");

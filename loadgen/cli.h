@@ -43,8 +43,11 @@ typedef struct cli_opts {
     const char *url;  /* quick mode target */
     const char *file; /* -f */
     int headless, autostart;
-    double autoquit_s; /* < 0: never */
+    int headful;        /* --headful: cancels headless (from a config file), as in Locust */
+    const char *config; /* --config FILE, already read by cli_conf_merge() */
+    double autoquit_s;  /* < 0: never */
     const char *web_host;
+    const char *web_auth; /* --web-auth USER:PASS */
     int web_port;
     int users;         /* -u / -c; 0: not given */
     double spawn_rate; /* -r; 0: not given */
@@ -76,6 +79,10 @@ typedef struct cli_opts {
     const char *exclude_tags[CLI_MAX_LIST];
     size_t nexclude_tags;
     int equal_weights;
+    /* Locust's positional UserClass arguments (with -f): run only these */
+    const char *user_classes[CLI_MAX_LIST];
+    size_t nuser_classes;
+    int list_classes;   /* -l/--list: print the user classes and exit */
     int insecure;       /* -k/--insecure: no TLS certificate check */
     const char *cacert; /* --cacert FILE: extra trusted CAs for https */
 } cli_opts;
@@ -95,5 +102,18 @@ int cli_parse_threshold(const char *s, cli_threshold *t, char *err, size_t errle
 int cli_threshold_check(const cli_threshold *t, const runner_snapshot *s, double *actual);
 
 void cli_usage(buf *out);
+
+/* What an option takes, for the config files and environment (cli_conf.h). */
+typedef enum cli_kind {
+    CLI_K_FLAG,   /* no value: present or not */
+    CLI_K_VALUE,  /* one value; the last one given wins */
+    CLI_K_MANY,   /* one or more values after it, as argparse's nargs (-T, -E) */
+    CLI_K_REPEAT, /* one value, repeatable, each adds one (--header, --fail-if) */
+} cli_kind;
+
+/* Looks up a long option by name, with or without its leading "--". Returns
+ * its kind, or -1 when aiload has no such option; *lname gets the "--name"
+ * spelling and *sname the short one (or NULL). */
+int cli_option_lookup(const char *name, const char **lname, const char **sname);
 
 #endif

@@ -181,6 +181,20 @@ Test(url, parses_host_port_path_and_refuses_other_schemes)
     cr_assert_eq(lg_url_parse("http://h/a b", &u, err, sizeof(err)), -1);
 }
 
+Test(url, a_host_path_is_a_prefix_only_when_written)
+{
+    lg_url u;
+    char err[256];
+    cr_assert_eq(lg_url_parse("http://h:81", &u, err, sizeof(err)), 0);
+    cr_assert_eq(u.prefix_len, 0);
+    cr_assert_eq(lg_url_parse("http://h:81/api/v1", &u, err, sizeof(err)), 0);
+    cr_assert_eq(u.prefix_len, 7);
+    cr_assert_eq(lg_url_parse("http://h/", &u, err, sizeof(err)), 0);
+    cr_assert_eq(u.prefix_len, 1); /* Locust sends "//x" for "http://h/" + "/x" */
+    cr_assert_eq(lg_url_parse("http://h#top", &u, err, sizeof(err)), 0);
+    cr_assert_eq(u.prefix_len, 0);
+}
+
 Test(url, https_defaults_to_port_443_and_keeps_an_explicit_port)
 {
     lg_url u;
@@ -216,4 +230,25 @@ Test(cli, insecure_and_cacert_flags_are_parsed)
     char *a3[] = {"aiload", "https://h/", "--cacert", NULL};
     cr_assert_eq(cli_parse(3, a3, &o, err, sizeof(err)), -1);
     cr_assert(strstr(err, "--cacert"), "%s", err);
+}
+
+Test(cli, positionals_are_user_classes_with_a_file_and_a_url_without)
+{
+    cli_opts o;
+    char err[256];
+    char *a1[] = {"aiload", "UserA", "-f", "s.ini", "UserB", "--headless"};
+    cr_assert_eq(cli_parse(6, a1, &o, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(o.nuser_classes, 2);
+    cr_assert_str_eq(o.user_classes[0], "UserA");
+    cr_assert_str_eq(o.user_classes[1], "UserB");
+    cr_assert_eq(o.quick, 0);
+    char *a2[] = {"aiload", "http://h/", "-c", "2"};
+    cr_assert_eq(cli_parse(4, a2, &o, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(o.quick, 1);
+    cr_assert_eq(o.nuser_classes, 0);
+    char *a3[] = {"aiload", "http://h/", "UserA"};
+    cr_assert_eq(cli_parse(3, a3, &o, err, sizeof(err)), -1);
+    char *a4[] = {"aiload", "-f", "s.ini", "http://h/"};
+    cr_assert_eq(cli_parse(4, a4, &o, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "not both"), "%s", err);
 }

@@ -106,7 +106,7 @@ static int needs_length(const char *method)
 static int put_head(buf *b, const sc_request *r, const lg_target *t, const char *path,
                     size_t pathlen)
 {
-    int rc = buf_printf(b, "%s ", r->method);
+    int rc = buf_printf(b, "%s %s", r->method, t->prefix);
     rc |= buf_append(b, path, pathlen);
     rc |= buf_printf(b, " HTTP/1.1\r\nHost: %s\r\n", t->authority);
     return rc;
@@ -158,7 +158,7 @@ static int render(lg_worker *w, lg_conn *c, const sc_request *r)
     int rc = 0;
     if (r->has_body && !r->body_file)
         rc = sc_render(&r->body, &c->obody, &c->rng, c->user_id, c->seq);
-    rc |= buf_printf(&c->out, "%s ", r->method);
+    rc |= buf_printf(&c->out, "%s %s", r->method, target_of(w, c)->prefix);
     rc |= sc_render(&r->path, &c->out, &c->rng, c->user_id, c->seq);
     rc |= buf_printf(&c->out, " HTTP/1.1\r\nHost: %s\r\n", target_of(w, c)->authority);
     for (size_t i = 0; i < r->nheaders && !rc; i++) {

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "loadgen/cli.h"
+#include "loadgen/cli_conf.h"
 #include "loadgen/report.h"
 #include "loadgen/runner.h"
 #include "loadgen/scenario.h"
@@ -283,7 +284,9 @@ static scenario *apply_options(const cli_opts *o, scenario *sc, char *err, size_
                            .ntags = o->ntags,
                            .exclude_tags = o->exclude_tags,
                            .nexclude_tags = o->nexclude_tags,
-                           .equal_weights = o->equal_weights};
+                           .equal_weights = o->equal_weights,
+                           .classes = o->user_classes,
+                           .nclasses = o->nuser_classes};
     buf notes = BUF_INIT;
     int rc = scenario_apply_options(sc, &so, &notes, err, errlen);
     for (char *line = notes.data, *nl; line && *line; line = nl + 1) {
@@ -321,7 +324,16 @@ static scenario *load_scenario(const cli_opts *o, char *err, size_t errlen)
                             "(examples/locust/locustfile.ini is the article's locustfile)\n");
         return NULL;
     }
+    if (o->list_classes) return sc; /* -l lists every class of the file, as Locust */
     return apply_options(o, sc, err, errlen);
+}
+
+/* -l/--list: Locust's "Available Users:" list. */
+static void list_classes(const scenario *sc)
+{
+    printf("Available Users:\n");
+    for (size_t k = 0; k < scenario_class_count(sc); k++)
+        printf("    %s\n", scenario_class_name(sc, k));
 }
 
 /* Serves the web UI until it quits; the test is stopped and awaited after. */
@@ -334,14 +346,21 @@ static int run_webui(runner *r, const cli_opts *o, const runner_start_params *sp
                      .autoquit_s = o->autoquit_s,
                      .start = *sp,
                      .script = o->file,
-                     .html_path = o->html};
+                     .html_path = o->html,
+                     .auth = o->web_auth};
     webui *w = webui_create(r, &wo, err, sizeof(err));
     if (!w) {
         fprintf(stderr, "aiload: %s\n", err);
         return 2;
     }
-    fprintf(stderr, "aiload: web UI on http://%s:%d/\n", o->web_host ? o->web_host : "127.0.0.1",
-            webui_port(w));
+    const char *h = !o->web_host ? "127.0.0.1" : *o->web_host ? o->web_host : "*";
+    fprintf(stderr, "aiload: web UI on http://%s:%d/%s\n", h, webui_port(w),
+            o->web_auth ? " (HTTP Basic auth)" : "");
+    if (!o->web_auth && strcmp(h, "127.0.0.1") && strcmp(h, "localhost") && strcmp(h, "::1"))
+        fprintf(stderr,
+                "aiload: note: the web UI listens on %s without --web-auth: whoever "
+                "reaches this port can start load from here\n",
+                h);
     webui_run(w, &quit_flag);
     runner_stop(r);
     runner_wait(r, -1);
@@ -439,7 +458,7 @@ static void apply_defaults(cli_opts *o)
     if (!o->spawn_rate) o->spawn_rate = 1;
 }
 
-int main(int argc, char **argv)
+static int aiload_main(int argc, char **argv)
 {
     cli_opts o;
     char err[1024];
@@ -460,6 +479,11 @@ int main(int argc, char **argv)
     }
     scenario *sc = load_scenario(&o, err, sizeof(err));
     if (!sc) return 2;
+    if (o.list_classes) {
+        list_classes(sc);
+        scenario_free(sc);
+        return 0;
+    }
     if (o.cacert && check_cacert(o.cacert, err, sizeof(err))) {
         fprintf(stderr, "aiload: %s\n", err);
         scenario_free(sc);
@@ -505,5 +529,26 @@ int main(int argc, char **argv)
     runner_free(r);
     scenario_free(sc);
     buf_free(&b);
+    return code;
+}
+
+/* The command line plus LOCUST_* variables and config files (cli_conf.h). */
+int main(int argc, char **argv)
+{
+    extern char **environ;
+    cli_conf_env env = {.envp = environ, .home = getenv("HOME")};
+    cli_args args;
+    char err[1024];
+    buf notes = BUF_INIT;
+    int rc = cli_conf_merge(argc, argv, &env, &args, &notes, err, sizeof(err));
+    for (char *line = notes.data, *nl; line && (nl = strchr(line, '\n')); line = nl + 1)
+        fprintf(stderr, "aiload: note: %.*s\n", (int)(nl - line), line);
+    buf_free(&notes);
+    if (rc) {
+        fprintf(stderr, "aiload: %s\n", err);
+        return 2;
+    }
+    int code = aiload_main(args.argc, args.argv);
+    cli_args_free(&args);
     return code;
 }

@@ -633,6 +633,7 @@ static int resolve(runner *r, const char *host, lg_target *t, char *err, size_t 
     memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
     t->addrlen = res->ai_addrlen;
     snprintf(t->authority, sizeof(t->authority), "%s", u.authority);
+    snprintf(t->prefix, sizeof(t->prefix), "%.*s", (int)u.prefix_len, u.path);
     freeaddrinfo(res);
     return 0;
 }

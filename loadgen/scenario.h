@@ -54,7 +54,9 @@ typedef struct scenario_options {
     size_t ntags;                    /* 0: no include filter */
     const char *const *exclude_tags; /* drop tasks with any of these */
     size_t nexclude_tags;
-    int equal_weights; /* every task of a class, and every class, equally likely */
+    int equal_weights;          /* every task of a class, and every class, equally likely */
+    const char *const *classes; /* Locust's positional UserClass arguments: keep only these */
+    size_t nclasses;            /* 0: every class */
 } scenario_options;
 
 /* Applies o to sc in place, once, after parsing and before sc is handed to a
@@ -62,8 +64,9 @@ typedef struct scenario_options {
  * removed (the rest keep file order; on_start requests are never filtered);
  * a class left without a task is removed, as are its stats rows. Notes for the
  * user (a class removed, a tag no task has) are appended to notes, one line
- * each (notes may be NULL). Returns 0; -ENOENT when no class would keep a task
- * (err names the tags, sc is unchanged); -ENOMEM (sc is then only fit for
+ * each (notes may be NULL). Classes not named in o->classes go first.
+ * Returns 0; -ENOENT when a named class does not exist or no class would keep
+ * a task (err names them, sc is unchanged); -ENOMEM (sc is then only fit for
  * scenario_free). */
 int scenario_apply_options(scenario *sc, const scenario_options *o, buf *notes, char *err,
                            size_t errlen);

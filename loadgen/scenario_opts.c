@@ -153,10 +153,57 @@ static void equalize(scenario *sc)
     }
 }
 
+static int class_named(const scenario_options *o, const char *name)
+{
+    for (size_t i = 0; i < o->nclasses; i++)
+        if (!strcmp(o->classes[i], name)) return 1;
+    return 0;
+}
+
+/* Locust's positional UserClass arguments: every name must be a class of the
+ * file ("Unknown User(s): X", nothing changed), then the others are dropped
+ * (the kept ones stay in file order; a name given twice counts once). */
+static int select_classes(scenario *sc, const scenario_options *o, char *err, size_t errlen)
+{
+    buf b = BUF_INIT;
+    for (size_t i = 0; i < o->nclasses; i++) {
+        size_t k = 0;
+        while (k < sc->nclasses && strcmp(sc->classes[k].name, o->classes[i])) k++;
+        if (k == sc->nclasses) buf_printf(&b, "%s%s", b.len ? ", " : "", o->classes[i]);
+    }
+    if (b.len) {
+        buf_puts(&b, " (the scenario has ");
+        for (size_t k = 0; k < sc->nclasses; k++)
+            buf_printf(&b, "%s%s", k ? ", " : "", sc->classes[k].name);
+        buf_puts(&b, ")");
+        snprintf(err, errlen, "Unknown User(s): %s", b.data ? b.data : "out of memory");
+        buf_free(&b);
+        return -ENOENT;
+    }
+    buf_free(&b);
+    size_t kept = 0;
+    for (size_t k = 0; k < sc->nclasses; k++) {
+        if (class_named(o, sc->classes[k].name))
+            sc->classes[kept++] = sc->classes[k];
+        else
+            sc_class_free(&sc->classes[k]);
+    }
+    sc->nclasses = kept;
+    if (rebuild_entries(sc)) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int scenario_apply_options(scenario *sc, const scenario_options *o, buf *notes, char *err,
                            size_t errlen)
 {
     if (errlen) err[0] = '\0';
+    if (o->nclasses) {
+        int rc = select_classes(sc, o, err, errlen);
+        if (rc) return rc;
+    }
     int filtering = o->ntags || o->nexclude_tags;
     if (filtering) {
         size_t alive = 0;

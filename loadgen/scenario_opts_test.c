@@ -235,3 +235,28 @@ Test(scenario_opts, equal_weights_keep_fixed_counts)
     expect_split(sc, 10, 2, 2, 3, 3);
     scenario_free(sc);
 }
+
+Test(scenario_opts, positional_classes_keep_only_the_named_ones_in_file_order)
+{
+    scenario *sc = load(two_classes);
+    const char *names[] = {"B", "B"};
+    scenario_options o = {.classes = names, .nclasses = 2};
+    char err[256];
+    cr_assert_eq(scenario_apply_options(sc, &o, NULL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sc->nclasses, 1);
+    cr_assert_str_eq(sc->classes[0].name, "B");
+    cr_assert_eq(sc->nentries, 1); /* A's rows are gone */
+    scenario_free(sc);
+}
+
+Test(scenario_opts, an_unknown_positional_class_is_named_and_changes_nothing)
+{
+    scenario *sc = load(two_classes);
+    const char *names[] = {"A", "X", "Y"};
+    scenario_options o = {.classes = names, .nclasses = 3};
+    char err[256];
+    cr_assert_eq(scenario_apply_options(sc, &o, NULL, err, sizeof(err)), -ENOENT);
+    cr_assert_str_eq(err, "Unknown User(s): X, Y (the scenario has A, B)");
+    cr_assert_eq(sc->nclasses, 2);
+    scenario_free(sc);
+}

@@ -78,5 +78,6 @@ int lg_url_parse(const char *s, lg_url *u, char *err, size_t errlen)
     for (const char *c = u->path; *c; c++)
         if ((unsigned char)*c <= ' ' || *c == 0x7f)
             return fail(err, errlen, "URL path has a space or control character", s);
+    u->prefix_len = *end ? strlen(u->path) : 0;
     return 0;
 }

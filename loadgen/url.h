@@ -13,6 +13,11 @@ typedef struct lg_url {
     char port[8];        /* decimal, "80" (http) or "443" (https) by default */
     char authority[272]; /* as the Host header wants it: host[:port] */
     char path[2048];     /* "/" when absent; includes the query */
+    /* As a host (-H, scenario host), the path is a prefix of every request's
+     * path, joined as Locust joins them: text, not path segments, so
+     * "http://h/api" + "/x" is "/api/x" and "http://h/" + "/x" is "//x".
+     * 0 when the URL has no path or query ("http://h:8080"). */
+    size_t prefix_len;
 } lg_url;
 
 /* Parses "http[s]://host[:port][/path]" (the scheme in any case). Returns 0,

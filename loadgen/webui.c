@@ -16,6 +16,7 @@
 
 #include "lib/ev.h"
 #include "loadgen/webui_assets.h"
+#include "loadgen/webui_auth.h"
 #include "loadgen/webui_http.h"
 #include "loadgen/webui_ratio.h"
 #include "loadgen/webui_render.h"
@@ -35,6 +36,7 @@ struct webui {
     runner *r;
     ev_loop *loop;
     webui_http *http;
+    webui_auth auth;
     uint64_t epoch; /* bumped whenever the history starts over */
     int64_t history_first;
     double autoquit_s;
@@ -397,6 +399,13 @@ static void handle(const webui_req *q, webui_resp *p, void *data)
     webui *w = data;
     int is_get = webui_req_method_is(q, "GET") || webui_req_method_is(q, "HEAD");
     p->csp = PAGE_CSP;
+    /* before anything else: an unauthenticated client learns nothing, not
+     * even which paths exist */
+    const http1_header *a = http1_find_header(q->headers, q->nheaders, "Authorization");
+    if (!webui_auth_check(&w->auth, a ? a->value : NULL, a ? a->value_len : 0)) {
+        p->www_authenticate = WEBUI_AUTH_CHALLENGE;
+        return reply_text(p, 401, "401 Unauthorized: this aiload needs --web-auth credentials\n");
+    }
     if (webui_req_method_is(q, "POST") && cross_site(q))
         return reply_json_msg(p, 403, 0, "cross-site request refused (Origin does not match Host)");
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
@@ -405,13 +414,13 @@ static void handle(const webui_req *q, webui_resp *p, void *data)
         if (!ok) return reply_text(p, 405, "405 Method Not Allowed\n");
         return routes[i].fn(w, q, p);
     }
-    const webui_asset *a = webui_asset_find(q->path, q->path_len);
-    if (a && webui_req_path_is(q, "/report.js")) a = NULL; /* report-only code */
-    if (!a) return reply_text(p, 404, "404 Not Found\n");
+    const webui_asset *as = webui_asset_find(q->path, q->path_len);
+    if (as && webui_req_path_is(q, "/report.js")) as = NULL; /* report-only code */
+    if (!as) return reply_text(p, 404, "404 Not Found\n");
     if (!is_get) return reply_text(p, 405, "405 Method Not Allowed\n");
-    p->type = a->type;
-    p->static_data = a->data;
-    p->static_len = a->len;
+    p->type = as->type;
+    p->static_data = as->data;
+    p->static_len = as->len;
 }
 
 /* ---- lifecycle ---- */
@@ -461,6 +470,10 @@ webui *webui_create(runner *r, const webui_opts *o, char *err, size_t errlen)
         return NULL;
     }
     w->r = r;
+    if (webui_auth_init(&w->auth, o->auth, err, errlen)) {
+        free(w);
+        return NULL;
+    }
     w->autoquit_s = o->autoquit_s;
     w->users = o->start.users > 0 ? o->start.users : 1;
     w->rate = o->start.rate;

@@ -3,6 +3,9 @@
  * REST endpoints, served from the calling thread's own event loop while the
  * runner's threads generate load. Also the HTML report of a finished run.
  *
+ * With --web-auth every request, assets and downloads included, must carry
+ * the credentials (HTTP Basic); anything else gets 401 and a challenge.
+ *
  * Endpoints: GET / (the page and its embedded assets), POST /swarm,
  * GET /stop, GET /stats/reset, GET /stats/requests, GET /stats/history,
  * GET /stats/requests/csv, /stats/requests_full_history/csv,
@@ -33,6 +36,7 @@ typedef struct webui_opts {
     const char *script;        /* scenario file, shown in the report */
     const char *default_host;  /* the scenario's host: prefills the form when -H is absent */
     const char *html_path;     /* non-NULL: write the HTML report here when the UI exits */
+    const char *auth;          /* "user:pass": every route needs HTTP Basic auth (--web-auth) */
 } webui_opts;
 
 /* Binds the listen socket (and starts the test with --autostart). Returns

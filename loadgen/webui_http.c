@@ -87,6 +87,7 @@ static void append_response(webui_conn *c, const webui_req *req, webui_resp *r, 
                len, keep ? "keep-alive" : "close");
     if (r->disposition[0]) buf_printf(&c->out, "Content-Disposition: %s\r\n", r->disposition);
     if (r->csp) buf_printf(&c->out, "Content-Security-Policy: %s\r\n", r->csp);
+    if (r->www_authenticate) buf_printf(&c->out, "WWW-Authenticate: %s\r\n", r->www_authenticate);
     buf_puts(&c->out, "\r\n");
     if (!webui_req_method_is(req, "HEAD") && len) buf_append(&c->out, body, len);
 }

@@ -47,8 +47,9 @@ typedef struct webui_resp {
     buf body;
     const void *static_data; /* borrowed; must outlive the call (static storage) */
     size_t static_len;
-    char disposition[160]; /* Content-Disposition value, or "" */
-    const char *csp;       /* Content-Security-Policy value, or NULL (static string) */
+    char disposition[160];        /* Content-Disposition value, or "" */
+    const char *csp;              /* Content-Security-Policy value, or NULL (static string) */
+    const char *www_authenticate; /* WWW-Authenticate value (a 401), or NULL (static) */
 } webui_resp;
 
 typedef void (*webui_handler)(const webui_req *req, webui_resp *resp, void *data);

@@ -30,6 +30,7 @@ typedef struct lg_target {
     char authority[272]; /* Host header value */
     const lg_tls *tls;   /* https: the run's context (owned by the runner); NULL: http */
     char tls_host[256];  /* https: the name (or address) for SNI and the certificate check */
+    char prefix[2048];   /* the host URL's path, put before every request path (url.h) */
 } lg_target;
 
 #define LG_MAX_STAGES 64

@@ -6,9 +6,13 @@
 #   4. the same unit tests built with ASan+UBSan
 #   5. black-box pytest suite  (each test case)
 #   6. suites under tests/suites/*.sh, each ending "N passed, N failed"
-#   7. libFuzzer smoke runs    (1 test per target)
-# Environment: FAST=1 skips the ASan build and the fuzz runs (for local loops);
-# FUZZ_SEED=0 gives the fuzz runs a random seed (default 1: replayable).
+#   7. the engine and model tests again with oneDNN capped at each ISA of
+#      ISA_CAPS (default "AVX2 SSE41"; ~30 s each): the kernels an AVX2-only or
+#      older CPU runs, so float checks hold on every machine CI may land on
+#   8. libFuzzer smoke runs    (1 test per target)
+# Environment: FAST=1 skips the ASan build and the fuzz runs and caps at AVX2
+# only (for local loops); ISA_CAPS="" skips step 7; FUZZ_SEED=0 gives the fuzz
+# runs a random seed (default 1: replayable).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -69,10 +73,12 @@ if [ "${FAST:-0}" != 1 ]; then
     fi
 fi
 
-say "black-box tests (pytest)"
-if find tests -name "test_*.py" | grep -q .; then
-    /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$art/pytest.xml" tests 2>&1 | tail -30
-    read -r p f < <(/usr/bin/python3 - "$art/pytest.xml" <<'PY'
+# Runs pytest on the given paths and counts its cases from the JUnit XML $1.
+run_pytest() {
+    local xml=$1 p f
+    shift
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$xml" "$@" 2>&1 | tail -30
+    read -r p f < <(/usr/bin/python3 - "$xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
     r = ET.parse(sys.argv[1]).getroot()
@@ -86,6 +92,11 @@ print(t - bad - sk, bad)
 PY
 )
     count "$p" "$f"
+}
+
+say "black-box tests (pytest)"
+if find tests -name "test_*.py" | grep -q .; then
+    run_pytest "$art/pytest.xml" tests
 fi
 
 for s in tests/suites/*.sh; do
@@ -99,6 +110,35 @@ for s in tests/suites/*.sh; do
         tail -20 "$art/$(basename "$s" .sh).log"
         count 0 1
     fi
+done
+
+# oneDNN picks its kernels by the CPU's ISA; ONEDNN_MAX_CPU_ISA caps it, so this
+# machine also runs what an AVX2-only (or SSE4.1) CPU would.
+if [ "${FAST:-0}" = 1 ]; then caps=${ISA_CAPS-AVX2}; else caps=${ISA_CAPS-AVX2 SSE41}; fi
+for isa in $caps; do
+    say "engine and model tests with ONEDNN_MAX_CPU_ISA=$isa"
+    export ONEDNN_MAX_CPU_ISA=$isa
+    want=$(echo "$isa" | tr 'A-Z' 'a-z')
+    case $isa in AVX2) above=':avx512' ;; SSE41) above=':avx' ;; *) above='' ;; esac
+    kernels=$(build/aiinfer layers models/mobilenetv2-160.onnx 2>&1)
+    if echo "$kernels" | grep -q "onednn " && { [ -z "$above" ] || ! echo "$kernels" | grep -q "$above"; }; then
+        echo "cap in effect: MobileNetV2 runs $(echo "$kernels" | grep -o 'onednn [a-z_0-9]*:[a-z_0-9]*' | sort | uniq -c | sort -rn | head -1 | sed 's/^ *//')..."
+        count 1 0
+    else
+        echo "ONEDNN_MAX_CPU_ISA=$isa did not change oneDNN's kernels:"
+        echo "$kernels" | head -5
+        count 0 1
+    fi
+    [ -x build/tests/engine_tests ] && { echo "-- build/tests/engine_tests"; run_unit build/tests/engine_tests; }
+    run_pytest "$art/pytest-$want.xml" tests/engine tests/model
+    line=$(bash tests/suites/onnx_conformance.sh 2>&1 | tail -1)
+    echo "onnx conformance: $line"
+    if [[ "$line" =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]]; then
+        count "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+    else
+        count 0 1
+    fi
+    unset ONEDNN_MAX_CPU_ISA
 done
 
 if [ "${FAST:-0}" != 1 ] && compgen -G "fuzz/*.c" >/dev/null; then

@@ -163,7 +163,9 @@ fail:
 static int eng_thread_init(void *arg, char *err, size_t errlen)
 {
     model *m = arg;
-    eng_ctx_opts o = {.threads = m->c.threads, .max_batch = m->c.max_batch};
+    eng_ctx_opts o = {.threads = m->c.threads,
+                      .max_batch = m->c.max_batch,
+                      .batch_invariant = m->c.batch_invariant};
     m->ctx = eng_ctx_create(m->em, &o, err, errlen);
     if (!m->ctx) return -1;
     /* Warm every batch size the batcher can form, so no request pays for

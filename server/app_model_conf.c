@@ -23,6 +23,9 @@ const cfg_option model_options[] = {
      "[NAME=]N: largest batch the dynamic batcher forms (default 8; 1: no batching)"},
     {"batch-delay-us", NULL, CFG_LIST, NULL, 0, 0,
      "[NAME=]US: how long the oldest queued request waits for a fuller batch (default 0)"},
+    {"batch-invariant", NULL, CFG_LIST, NULL, 0, 0,
+     "[NAME=]BOOL: a request's outputs never depend on what it is batched with; each sample runs "
+     "alone on the batch-1 kernels (default false)"},
     {"max-queue", NULL, CFG_LIST, NULL, 0, 0,
      "[NAME=]N: queued requests per worker and model; beyond it 503 + Retry-After (default 64)"},
     {"model-timeout-ms", NULL, CFG_LIST, NULL, 0, 0,
@@ -93,6 +96,8 @@ static int apply(model_conf *mc, const char *opt, const char *v)
         mc->max_batch = (int)x;
     } else if (!strcmp(opt, "batch-delay-us")) {
         if (parse_int(v, 0, 10000000, &mc->delay_us)) return -1;
+    } else if (!strcmp(opt, "batch-invariant")) {
+        if (cfg_parse_bool(v, &mc->batch_invariant)) return -1;
     } else if (!strcmp(opt, "max-queue")) {
         if (parse_int(v, 1, 1 << 20, &x)) return -1;
         mc->max_queue = (int)x;
@@ -128,10 +133,19 @@ static int apply(model_conf *mc, const char *opt, const char *v)
     return 0;
 }
 
-static const char *const per_model[] = {"model-threads", "max-batch-size",   "batch-delay-us",
-                                        "max-queue",     "model-timeout-ms", "labels",
-                                        "image-size",    "image-mean",       "image-std",
-                                        "image-scale",   "image-layout",     NULL};
+static const char *const per_model[] = {"model-threads",
+                                        "max-batch-size",
+                                        "batch-delay-us",
+                                        "batch-invariant",
+                                        "max-queue",
+                                        "model-timeout-ms",
+                                        "labels",
+                                        "image-size",
+                                        "image-mean",
+                                        "image-std",
+                                        "image-scale",
+                                        "image-layout",
+                                        NULL};
 
 /* Splits "NAME=VALUE" when NAME is a model; returns the model index or -1. */
 static int split(app_model *app, const char *item, const char **value)

@@ -35,11 +35,12 @@
 
 typedef struct model_conf {
     char *name, *path;
-    int threads;        /* engine threads per worker */
-    int max_batch;      /* max-batch-size */
-    int64_t delay_us;   /* batch-delay-us */
-    int max_queue;      /* max-queue */
-    int64_t timeout_ms; /* model-timeout-ms: queued longer -> 503 (0: none) */
+    int threads;         /* engine threads per worker */
+    int max_batch;       /* max-batch-size */
+    int64_t delay_us;    /* batch-delay-us */
+    int batch_invariant; /* batch-invariant: each sample on the batch-1 kernels */
+    int max_queue;       /* max-queue */
+    int64_t timeout_ms;  /* model-timeout-ms: queued longer -> 503 (0: none) */
     char *labels_path;
     int img_w, img_h; /* image-size; 0: from the model's input shape */
     int layout;       /* -1 from the shape, else IMAGE_NCHW / IMAGE_NHWC */

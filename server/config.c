@@ -1,13 +1,20 @@
 /*
  * Design: reading happens in two passes. Pass one collects every (key, value,
- * where) from the ini file and then the flags, in order; pass two applies
- * them. The split exists because `strict` may appear anywhere (even after the
- * unknown option it should excuse), and because flags must override the file
- * whatever their position.
+ * where, source) from the ini file, then the environment, then the flags, in
+ * that order; pass two applies them. The split exists because `strict` may
+ * appear anywhere (even after the unknown option it should excuse), and
+ * because flags must override the file whatever their position.
+ *
+ * Precedence: command line > environment (AISERVE_* > UWSGI_*) > ini >
+ * default. Scalars: the last value applied wins, and the collection order is
+ * the precedence order. Lists: items accumulate within one source; the first
+ * item from a higher source drops the items of lower ones, so
+ * `aiserve app.ini --http=:5601` serves on :5601 only.
  */
 #include "server/config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +66,12 @@ const cfg_option cfg_core_options[] = {
     {"reload-mercy", "worker-reload-mercy", CFG_INT, "30", 1, 3600,
      "seconds in-flight requests get to finish on reload or shutdown"},
     {"pidfile", NULL, CFG_STR, NULL, 0, 0, "write the master's pid here (removed at exit)"},
+    {"auto-procname", NULL, CFG_BOOL, "false", 0, 0,
+     "name the processes in ps: 'aiserve master', 'aiserve worker N'"},
+    {"procname-prefix", NULL, CFG_STR, NULL, 0, 0,
+     "text put before the process names (implies auto-procname)"},
+    {"procname-prefix-spaced", NULL, CFG_STR, NULL, 0, 0,
+     "as procname-prefix, followed by a space"},
     {"uid", NULL, CFG_STR, NULL, 0, 0, "user (name or id) to run as after binding"},
     {"gid", NULL, CFG_STR, NULL, 0, 0, "group (name or id) to run as after binding"},
     {"chdir", NULL, CFG_STR, NULL, 0, 0, "directory to change to before loading apps"},
@@ -94,17 +107,28 @@ struct cfg_val {
     char **items;
     char **item_where;
     size_t nitems;
+    int src; /* enum cfg_src of the value (of every item, for lists) */
 };
 
 struct cfg {
     struct cfg_val *v;
     size_t n;
-    char *file;
+    char *file;  /* the spec given: "app.ini" or "app.ini:section" */
+    char *path;  /* its file */
+    char **msgs; /* notes and warnings for the caller to print */
+    size_t nmsgs;
 };
+
+/* Where a value comes from, lowest first: a higher source replaces what a
+ * lower one gave, list options included (their items accumulate only within
+ * one source). */
+enum cfg_src { SRC_DEFAULT, SRC_INI, SRC_ENV_UWSGI, SRC_ENV_AISERVE, SRC_FLAG };
 
 typedef struct pending {
     char *key, *value, *where;
-    int bare; /* a flag with no value: true for booleans */
+    int bare;        /* a flag with no value: true for booleans */
+    int src;         /* enum cfg_src */
+    int placeholder; /* an ini key some %(key) used */
 } pending;
 
 typedef struct collect {
@@ -112,7 +136,8 @@ typedef struct collect {
     size_t n, cap;
 } collect;
 
-static int collect_add(collect *c, const char *key, const char *value, const char *where, int bare)
+static int collect_add(collect *c, const char *key, const char *value, const char *where, int bare,
+                       int src)
 {
     if (c->n == c->cap) {
         size_t cap = c->cap ? c->cap * 2 : 32;
@@ -126,6 +151,8 @@ static int collect_add(collect *c, const char *key, const char *value, const cha
     e->value = strdup(value ? value : "");
     e->where = strdup(where);
     e->bare = bare;
+    e->src = src;
+    e->placeholder = 0;
     if (!e->key || !e->value || !e->where) {
         free(e->key);
         free(e->value);
@@ -150,6 +177,7 @@ static void collect_free(collect *c)
 
 int cfg_parse_bool(const char *s, int *out)
 {
+    if (!*s) return *out = 1, 0; /* uWSGI: "master =" sets the flag */
     static const char *const yes[] = {"true", "1", "yes", "on", "y", NULL};
     static const char *const no[] = {"false", "0", "no", "off", "n", NULL};
     for (int i = 0; yes[i]; i++) {
@@ -197,6 +225,8 @@ int cfg_parse_size(const char *s, int64_t *out)
         break;
     default: return -1;
     }
+    /* 64k, 64kb, 64KiB */
+    if (shift && (*end == 'i' || *end == 'I') && (end[1] == 'b' || end[1] == 'B')) end++;
     if (shift && (*end == 'b' || *end == 'B')) end++;
     if (*end) return -1;
     if (v > (1ULL << (62 - shift))) return -1;
@@ -251,21 +281,19 @@ static int clashes(const cfg *c, const cfg_option *o)
     return 0;
 }
 
-static const char *type_name(cfg_type t)
+/* Parses and stores one value; -1 with a message naming where and why. */
+static void drop_items(struct cfg_val *v)
 {
-    switch (t) {
-    case CFG_BOOL: return "bool";
-    case CFG_INT: return "int";
-    case CFG_SIZE: return "size";
-    case CFG_STR: return "string";
-    case CFG_LIST: return "list";
+    for (size_t j = 0; j < v->nitems; j++) {
+        free(v->items[j]);
+        free(v->item_where[j]);
     }
-    return "?";
+    v->nitems = 0;
+    if (v->items) v->items[0] = NULL;
 }
 
-/* Parses and stores one value; -1 with a message naming where and why. */
-static int apply(struct cfg_val *v, const char *value, const char *where, int bare, char *err,
-                 size_t errlen)
+static int apply(struct cfg_val *v, const char *value, const char *where, int bare, int src,
+                 char *err, size_t errlen)
 {
     const cfg_option *o = v->opt;
     int64_t num = 0;
@@ -303,6 +331,7 @@ static int apply(struct cfg_val *v, const char *value, const char *where, int ba
     char *s = strdup(bare ? "true" : value), *w = strdup(where);
     if (!s || !w) goto nomem;
     if (o->type == CFG_LIST) {
+        if (src > v->src) drop_items(v); /* a higher source replaces the list */
         char **it = realloc(v->items, (v->nitems + 2) * sizeof(char *));
         if (!it) goto nomem;
         v->items = it;
@@ -320,6 +349,7 @@ static int apply(struct cfg_val *v, const char *value, const char *where, int ba
         v->where = w;
     }
     v->num = num;
+    v->src = src;
     return 0;
 nomem:
     free(s);
@@ -343,56 +373,71 @@ static int build(const cfg_option *const *tables, cfg *c, char *err, size_t errl
             }
             struct cfg_val *v = &c->v[c->n++];
             v->opt = o;
-            if (o->def && o->type != CFG_LIST && apply(v, o->def, "default", 0, err, errlen))
+            if (o->def && o->type != CFG_LIST &&
+                apply(v, o->def, "default", 0, SRC_DEFAULT, err, errlen))
                 return -1;
         }
     }
     return 0;
 }
 
-/* uWSGI's $(NAME) in ini values: the environment variable's value, empty
- * when unset (http = :$(PORT) in containers). Returns a malloc'd string. */
-static char *expand_env(const char *v)
-{
-    size_t cap = strlen(v) + 1, n = 0;
-    char *out = malloc(cap);
-    for (const char *p = v; out && *p;) {
-        const char *close = p[0] == '$' && p[1] == '(' ? strchr(p + 2, ')') : NULL;
-        const char *add = p;
-        size_t len = 1;
-        char name[256];
-        if (close && (size_t)(close - p - 2) < sizeof(name)) {
-            memcpy(name, p + 2, (size_t)(close - p - 2));
-            name[close - p - 2] = 0;
-            add = getenv(name);
-            len = add ? strlen(add) : 0;
-            p = close + 1;
-        } else {
-            p++;
-        }
-        if (n + len + 1 > cap) {
-            char *t = realloc(out, (cap = (n + len + 1) * 2));
-            if (!t) free(out);
-            out = t;
-            if (!out) break;
-        }
-        if (len) memcpy(out + n, add, len);
-        n += len;
-    }
-    if (out) out[n] = 0;
-    return out;
-}
-
-static int ini_entry(void *ud, const char *section, const char *key, const char *value, int line)
+static int ini_entry(void *ud, const char *key, const char *value, const char *file, int line)
 {
     collect *c = ud;
-    if (strcmp(section, "uwsgi") && strcmp(section, "aiserve")) return 0;
-    char where[64];
-    snprintf(where, sizeof(where), "%d", line);
-    char *v = expand_env(value);
-    int rc = v ? collect_add(c, key, v, where, 0) : -ENOMEM;
-    free(v);
-    return rc ? -ENOMEM : 0;
+    if (!value) {
+        /* `key` served as a %(key) placeholder: if it is no option, it is a
+         * uWSGI custom option (project = x), not a typo */
+        for (size_t i = 0; i < c->n; i++)
+            if (!strcmp(c->p[i].key, key)) c->p[i].placeholder = 1;
+        return 0;
+    }
+    char where[1200];
+    snprintf(where, sizeof(where), "%s:%d", file, line);
+    return collect_add(ud, key, value, where, 0, SRC_INI) ? -ENOMEM : 0;
+}
+
+/* uWSGI options that real-world ini files carry and that mean nothing to
+ * aiserve (or that it does not offer): accepted with any value and a note, so
+ * such a file loads under strict. */
+static const struct noop {
+    const char *name;
+    int takes_value; /* on the command line: "--cheaper 2"; else a bare flag */
+    const char *why;
+} noops[] = {
+    {"thunder-lock", 0, "workers wait on the listen sockets with EPOLLEXCLUSIVE: no herd to lock"},
+    {"ignore-sigpipe", 0, "SIGPIPE is always ignored"},
+    {"ignore-write-errors", 0, "write errors to vanished clients are never logged"},
+    {"disable-write-exception", 0,
+     "not offered: write() to a vanished client raises OSError('client disconnected')"},
+    {"memory-report", 0, "not offered: worker RSS is watched by reload-on-rss"},
+    {"no-orphans", 0, "workers always die with the master (PR_SET_PDEATHSIG)"},
+    {"log-x-forwarded-for", 0, "not offered: the access log shows the peer address"},
+    {"log-4xx", 0, "not offered: the access log has every request (disable-logging: none)"},
+    {"log-5xx", 0, "not offered: the access log has every request (disable-logging: none)"},
+    {"log-slow", 1, "not offered: the access log has duration_ms with log-format = json"},
+    {"log-date", 0, "server messages always carry a timestamp"},
+    {"logdate", 0, "server messages always carry a timestamp"},
+    {"log-master", 0, "the master writes all logs already"},
+    {"cheaper", 1, "not offered: `processes` workers always run"},
+    {"cheaper-algo", 1, "not offered: `processes` workers always run"},
+    {"cheaper-initial", 1, "not offered: `processes` workers always run"},
+    {"cheaper-step", 1, "not offered: `processes` workers always run"},
+    {"cheaper-overload", 1, "not offered: `processes` workers always run"},
+    {"max-worker-lifetime", 1, "not offered: use max-requests or reload-on-rss"},
+    {"stats", 1, "not offered: see the metrics-route (Prometheus text)"},
+    {"stats-http", 0, "not offered: see the metrics-route (Prometheus text)"},
+    {"touch-reload", 1, "not offered: send the master SIGHUP"},
+    {"py-autoreload", 1, "not offered: send the master SIGHUP"},
+    {"offload-threads", 1, "static files go out with sendfile from the worker's event loop"},
+    {"harakiri-verbose", 0, "harakiri always logs the request it stopped"},
+    {NULL, 0, NULL},
+};
+
+static const struct noop *find_noop(const char *name)
+{
+    for (const struct noop *n = noops; n->name; n++)
+        if (!strcmp(n->name, name)) return n;
+    return NULL;
 }
 
 /* Splits argv into the ini path and (key, value) flags. The option table
@@ -425,48 +470,236 @@ static int read_args(const cfg *c, int argc, char **argv, collect *flags, char *
         const struct cfg_val *v = find(c, key);
         int bare = 0;
         if (!val) {
-            if (v && v->opt->type == CFG_BOOL)
+            const struct noop *no = v ? NULL : find_noop(key);
+            if ((v && v->opt->type == CFG_BOOL) || (no && !no->takes_value))
                 bare = 1;
             else if (i + 1 < argc)
                 val = argv[++i];
             else
                 bare = 1; /* apply() reports "needs a value" for known options */
         }
-        if (collect_add(flags, key, val, where, bare))
+        if (collect_add(flags, key, val, where, bare, SRC_FLAG))
             return snprintf(err, errlen, "out of memory"), -1;
     }
     return 0;
 }
 
-static int apply_all(cfg *c, collect *all, const char *file, char *err, size_t errlen)
+/* uWSGI's environment form: UWSGI_PROCESSES=4 or AISERVE_PROCESSES=4 sets
+ * `processes` (lower-cased, '_' for '-'). Only names of known options count:
+ * the environment is shared with everything else in the process tree
+ * (AISERVE_BUILD for the tests, the master's own AISERVE_LISTEN_FDS on a
+ * reload), so other names under these prefixes are left alone, but for a
+ * warning when one is a letter away from an option (UWSGI_PROCESES). UWSGI_* comes
+ * first so that AISERVE_* wins over it. UWSGI_INI / AISERVE_INI name the ini
+ * file when the command line names none. */
+static void suggest(const cfg *c, const char *key, char *out, size_t outlen, size_t *dist);
+static int add_msg(cfg *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int read_env(cfg *c, collect *out, char **file, char *err, size_t errlen)
+{
+    extern char **environ;
+    static const char *const prefixes[] = {"UWSGI_", "AISERVE_"};
+    for (int pi = 0; pi < 2; pi++) {
+        size_t pl = strlen(prefixes[pi]);
+        for (char **e = environ; e && *e; e++) {
+            const char *eq = strchr(*e, '=');
+            if (strncmp(*e, prefixes[pi], pl) || !eq || (size_t)(eq - *e) <= pl) continue;
+            char key[128];
+            size_t kl = (size_t)(eq - *e) - pl;
+            if (kl >= sizeof(key)) continue;
+            for (size_t i = 0; i < kl; i++) {
+                char ch = (*e)[pl + i];
+                key[i] = ch == '_' ? '-' : (ch >= 'A' && ch <= 'Z') ? (char)(ch - 'A' + 'a') : ch;
+            }
+            key[kl] = 0;
+            if (!strcmp(key, "ini")) {
+                if (!*file && eq[1] && !(*file = strdup(eq + 1)))
+                    return snprintf(err, errlen, "out of memory"), -1;
+                continue;
+            }
+            if (!find(c, key) && !find_noop(key)) {
+                char near[128], var[160];
+                size_t d;
+                suggest(c, key, near, sizeof(near), &d);
+                if (!near[0] || d != 1 || kl < 4) continue;
+                size_t vl = (size_t)snprintf(var, sizeof(var), "%s", prefixes[pi]);
+                for (const char *q = near; *q && vl + 1 < sizeof(var); q++)
+                    var[vl++] = *q == '-' ? '_' : (*q >= 'a' && *q <= 'z') ? (char)(*q - 32) : *q;
+                var[vl] = 0;
+                if (add_msg(c,
+                            "warning: environment %.*s: no option '%s' (did you mean %s?); ignored",
+                            (int)(eq - *e), *e, key, var))
+                    return snprintf(err, errlen, "out of memory"), -1;
+                continue;
+            }
+            char where[160];
+            snprintf(where, sizeof(where), "environment %.*s", (int)(eq - *e), *e);
+            if (collect_add(out, key, eq + 1, where, 0, pi ? SRC_ENV_AISERVE : SRC_ENV_UWSGI))
+                return snprintf(err, errlen, "out of memory"), -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- options with no meaning here, unknown options, suggestions ---- */
+
+/* Optimal string alignment distance (edits, counting a swap of neighbours
+ * as one), capped: the names compared are short. */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb)
+{
+    enum { MAXL = 64 };
+    if (la >= MAXL || lb >= MAXL) return (size_t)-1;
+    size_t d[MAXL][MAXL];
+    for (size_t i = 0; i <= la; i++) d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = a[i - 1] != b[j - 1];
+            size_t v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v) v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v) v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    }
+    return d[la][lb];
+}
+
+static void consider(const char *key, const char *cand, size_t len, const char **best,
+                     size_t *best_len, size_t *best_d)
+{
+    size_t d = edit_distance(key, strlen(key), cand, len);
+    if (d < *best_d) {
+        *best_d = d;
+        *best = cand;
+        *best_len = len;
+    }
+}
+
+/* The known name closest to key (an option, an alias or an accepted uWSGI
+ * option), when close enough to be a typo: writes "'name'" into out, or "". */
+static void suggest(const cfg *c, const char *key, char *out, size_t outlen, size_t *dist)
+{
+    const char *best = NULL;
+    size_t best_len = 0, best_d = (size_t)-1;
+    for (size_t i = 0; i < c->n; i++) {
+        const cfg_option *o = c->v[i].opt;
+        consider(key, o->name, strlen(o->name), &best, &best_len, &best_d);
+        const char *p = o->alias, *a;
+        size_t len;
+        while ((a = next_alias(&p, &len))) consider(key, a, len, &best, &best_len, &best_d);
+    }
+    for (const struct noop *n = noops; n->name; n++)
+        consider(key, n->name, strlen(n->name), &best, &best_len, &best_d);
+    size_t kl = strlen(key), limit = kl / 3 < 1 ? 1 : kl / 3 > 3 ? 3 : kl / 3;
+    out[0] = 0;
+    if (dist) *dist = best_d;
+    if (best && best_d <= limit) snprintf(out, outlen, "%.*s", (int)best_len, best);
+}
+
+static int add_msg(cfg *c, const char *fmt, ...)
+{
+    char line[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    char **m = realloc(c->msgs, (c->nmsgs + 1) * sizeof(*m));
+    if (!m) return -1;
+    c->msgs = m;
+    if (!(c->msgs[c->nmsgs] = strdup(line))) return -1;
+    c->nmsgs++;
+    return 0;
+}
+
+/* Appends a line to err (lines separated by '\n') if it fits with reserve
+ * bytes to spare (room for the closing "... and N more" and count lines). */
+static void err_line(char *err, size_t errlen, size_t *used, int *lines, int *dropped,
+                     const char *line, size_t reserve)
+{
+    size_t n = strlen(line);
+    if (*used + n + 2 + reserve > errlen) {
+        (*dropped)++;
+        return;
+    }
+    if (*lines) err[(*used)++] = '\n';
+    memcpy(err + *used, line, n + 1);
+    *used += n;
+    (*lines)++;
+}
+
+static int apply_all(cfg *c, collect *all, char *err, size_t errlen)
 {
     int strict = 1;
     for (size_t i = 0; i < all->n; i++) {
         if (strcmp(all->p[i].key, "strict")) continue;
-        if (!all->p[i].bare && cfg_parse_bool(all->p[i].value, &strict)) strict = 1;
-        if (all->p[i].bare) strict = 1;
+        if (all->p[i].bare || cfg_parse_bool(all->p[i].value, &strict)) strict = 1;
     }
+    /* Every fault of the file and the environment is reported in one run;
+     * a flag's fault (a usage error, exit 2) wins the return value. */
+    size_t used = 0;
+    int lines = 0, dropped = 0, rc = 0, unknown = 0;
+    err[0] = 0;
     for (size_t i = 0; i < all->n; i++) {
         pending *e = &all->p[i];
-        char where[1200];
-        if (e->where[0] == '-')
-            snprintf(where, sizeof(where), "%s", e->where);
-        else
-            snprintf(where, sizeof(where), "%s:%s", file ? file : "?", e->where);
+        int bad = e->src == SRC_FLAG ? -2 : -1; /* a flag's fault is a usage error */
         struct cfg_val *v = find(c, e->key);
-        int bad = e->where[0] == '-' ? -2 : -1; /* a flag's fault is a usage error */
+        char line[1400];
         if (!v) {
-            if (strict) {
-                snprintf(err, errlen,
-                         "%s: unknown option '%s' (see aiserve --help; strict = false only warns)",
-                         where, e->key);
-                return bad;
+            if (e->placeholder) continue; /* uWSGI's custom options hold placeholders */
+            const struct noop *no = find_noop(e->key);
+            if (no) {
+                int first = 1;
+                for (size_t j = 0; j < i; j++) first &= strcmp(all->p[j].key, e->key) != 0;
+                if (first && add_msg(c, "note: %s: '%s' has no meaning here (%s); ignored",
+                                     e->where, e->key, no->why))
+                    return snprintf(err, errlen, "out of memory"), -1;
+                continue;
             }
-            fprintf(stderr, "aiserve: warning: %s: unknown option '%s' ignored\n", where, e->key);
+            char near[128], hint[160] = "";
+            suggest(c, e->key, near, sizeof(near), NULL);
+            if (near[0]) snprintf(hint, sizeof(hint), " (did you mean '%s'?)", near);
+            if (!strict) {
+                if (add_msg(c, "warning: %s: unknown option '%s' ignored%s", e->where, e->key,
+                            hint))
+                    return snprintf(err, errlen, "out of memory"), -1;
+                continue;
+            }
+            snprintf(line, sizeof(line), "%s: unknown option '%s'%s", e->where, e->key, hint);
+            err_line(err, errlen, &used, &lines, &dropped, line, 200);
+            unknown++;
+            if (rc != -2) rc = bad;
             continue;
         }
-        if (apply(v, e->value, where, e->bare, err, errlen)) return bad;
+        if (apply(v, e->value, e->where, e->bare, e->src, line, sizeof(line))) {
+            err_line(err, errlen, &used, &lines, &dropped, line, 200);
+            if (rc != -2) rc = bad;
+            continue;
+        }
         v->set = 1;
+    }
+    char tail[160];
+    if (dropped) {
+        snprintf(tail, sizeof(tail), "... and %d more", dropped);
+        err_line(err, errlen, &used, &lines, &dropped, tail, 0);
+    }
+    if (unknown) {
+        snprintf(tail, sizeof(tail),
+                 "%d unknown option%s (see aiserve --help; strict = false only warns)", unknown,
+                 unknown > 1 ? "s" : "");
+        err_line(err, errlen, &used, &lines, &dropped, tail, 0);
+    }
+    return rc;
+}
+
+/* Appends src's entries to dst. */
+static int collect_move(collect *dst, const collect *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        const pending *f = &src->p[i];
+        if (collect_add(dst, f->key, f->value, f->where, f->bare, f->src)) return -1;
     }
     return 0;
 }
@@ -475,7 +708,7 @@ int cfg_load(int argc, char **argv, const cfg_option *const *tables, cfg **out, 
              size_t errlen)
 {
     cfg *c = calloc(1, sizeof(*c));
-    collect all = {0}, flags = {0};
+    collect all = {0}, env = {0}, flags = {0};
     int rc = -1;
     if (!c) return snprintf(err, errlen, "out of memory"), -1;
     if (build(tables, c, err, errlen)) goto done;
@@ -483,18 +716,25 @@ int cfg_load(int argc, char **argv, const cfg_option *const *tables, cfg **out, 
         rc = -2;
         goto done;
     }
+    if (read_env(c, &env, &c->file, err, errlen)) goto done;
     if (c->file) {
-        int r = ini_parse_file(c->file, ini_entry, &all, err, errlen);
+        char section[128];
+        if (!(c->path = ini_split_spec(c->file, section, sizeof(section)))) {
+            snprintf(err, errlen, "out of memory");
+            goto done;
+        }
+        int r = ini_read(c->file, "uwsgi|aiserve", ini_entry, &all, err, errlen);
         if (r == -ENOMEM) snprintf(err, errlen, "out of memory");
         if (r) goto done;
     }
-    for (size_t i = 0; i < flags.n; i++) {
-        pending *f = &flags.p[i];
-        if (collect_add(&all, f->key, f->value, f->where, f->bare)) goto done;
+    if (collect_move(&all, &env) || collect_move(&all, &flags)) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
     }
-    rc = apply_all(c, &all, c->file, err, errlen);
+    rc = apply_all(c, &all, err, errlen);
 done:
     collect_free(&all);
+    collect_free(&env);
     collect_free(&flags);
     if (rc)
         cfg_free(c);
@@ -510,15 +750,15 @@ void cfg_free(cfg *c)
         struct cfg_val *v = &c->v[i];
         free(v->str);
         free(v->where);
-        for (size_t j = 0; j < v->nitems; j++) {
-            free(v->items[j]);
-            free(v->item_where[j]);
-        }
+        drop_items(v);
         free(v->items);
         free(v->item_where);
     }
     free(c->v);
     free(c->file);
+    free(c->path);
+    for (size_t i = 0; i < c->nmsgs; i++) free(c->msgs[i]);
+    free(c->msgs);
     free(c);
 }
 
@@ -562,26 +802,147 @@ const char *cfg_where(const cfg *c, const char *name, size_t i)
 
 const char *cfg_file(const cfg *c)
 {
-    return c->file;
+    return c->path;
 }
 
-void cfg_print_help(const cfg_option *const *tables, void *file)
+const char *const *cfg_messages(const cfg *c, size_t *n)
+{
+    *n = c->nmsgs;
+    return (const char *const *)c->msgs;
+}
+
+/* ---- --help ---- */
+
+#define HELP_WIDTH 100
+#define HELP_COL   34 /* where the description starts */
+
+/* The core table's groups, by option name; what no group names is "Server". */
+static const char *const help_processes[] = {"master",
+                                             "processes",
+                                             "threads",
+                                             "enable-threads",
+                                             "need-app",
+                                             "lazy-apps",
+                                             "harakiri",
+                                             "max-requests",
+                                             "max-requests-delta",
+                                             "reload-on-rss",
+                                             "reload-mercy",
+                                             "die-on-term",
+                                             "pidfile",
+                                             "auto-procname",
+                                             "procname-prefix",
+                                             "procname-prefix-spaced",
+                                             "uid",
+                                             "gid",
+                                             "chdir",
+                                             "env",
+                                             "strict",
+                                             NULL};
+static const char *const help_logging[] = {"disable-logging", "logto", "log-format", NULL};
+
+static int in_names(const char *const *names, const char *name)
+{
+    for (size_t i = 0; names[i]; i++)
+        if (!strcmp(names[i], name)) return 1;
+    return 0;
+}
+
+/* Writes text word-wrapped from column HELP_COL to HELP_WIDTH; *col is where
+ * the cursor is. */
+static void help_wrap(FILE *f, const char *text, int *col)
+{
+    for (const char *p = text; *p;) {
+        while (*p == ' ') p++;
+        size_t w = strcspn(p, " ");
+        if (!w) break;
+        if (*col > HELP_COL && *col + 1 + (int)w > HELP_WIDTH) {
+            fprintf(f, "\n%*s", HELP_COL, "");
+            *col = HELP_COL;
+        } else if (*col > HELP_COL) {
+            fputc(' ', f);
+            (*col)++;
+        }
+        fprintf(f, "%.*s", (int)w, p);
+        *col += (int)w;
+        p += w;
+    }
+}
+
+/* One option: names and type, then the description with its default said
+ * once: a help text that already explains the default value ("(0: off)")
+ * becomes "(default 0: off)"; one that mentions a default keeps it; others
+ * get "(default: X)" when there is a default. */
+static void help_option(FILE *f, const cfg_option *o)
+{
+    char names[160], text[600];
+    size_t k = (size_t)snprintf(names, sizeof(names), "  --%s", o->name);
+    const char *p = o->alias, *a;
+    size_t len;
+    while ((a = next_alias(&p, &len)) && k < sizeof(names))
+        k += (size_t)snprintf(names + k, sizeof(names) - k, ", --%.*s", (int)len, a);
+    if (o->type != CFG_BOOL && k < sizeof(names))
+        k += (size_t)snprintf(names + k, sizeof(names) - k, " %s",
+                              o->type == CFG_INT    ? "N"
+                              : o->type == CFG_SIZE ? "SIZE"
+                              : o->type == CFG_LIST ? "VALUE..."
+                                                    : "TEXT");
+    fputs(names, f);
+    int col = (int)strlen(names);
+    if (col >= HELP_COL - 1) {
+        fprintf(f, "\n%*s", HELP_COL, "");
+    } else {
+        fprintf(f, "%*s", HELP_COL - col, "");
+    }
+    col = HELP_COL;
+    char probe[64];
+    const char *def = o->def && !*o->def ? "''" : o->def;
+    snprintf(probe, sizeof(probe), "(%s:", def ? def : "");
+    const char *hit = def ? strstr(o->help, probe) : NULL;
+    if (hit)
+        snprintf(text, sizeof(text), "%.*s(default %s", (int)(hit - o->help), o->help, hit + 1);
+    else if (def && !strstr(o->help, "default"))
+        snprintf(text, sizeof(text), "%s (default: %s)", o->help, def);
+    else
+        snprintf(text, sizeof(text), "%s", o->help);
+    help_wrap(f, text, &col);
+    fputc('\n', f);
+}
+
+void cfg_print_help(const cfg_option *const *tables, const char *const *titles, void *file)
 {
     FILE *f = file;
-    fprintf(f, "usage: aiserve [FILE.ini | --ini FILE] [--option[=value] ...]\n"
-               "Options (also as ini keys in [uwsgi] or [aiserve]; flags override the file):\n");
-    for (size_t t = 0; tables[t]; t++) {
-        for (const cfg_option *o = tables[t]; o->name; o++) {
-            char names[128];
-            size_t k = (size_t)snprintf(names, sizeof(names), "--%s", o->name);
-            const char *p = o->alias, *a;
-            size_t len;
-            while ((a = next_alias(&p, &len)) && k < sizeof(names))
-                k += (size_t)snprintf(names + k, sizeof(names) - k, ", --%.*s", (int)len, a);
-            fprintf(f, "  %-36s %-6s %s (default: %s)\n", names, type_name(o->type), o->help,
-                    o->def ? (*o->def ? o->def : "''") : "unset");
+    fprintf(f,
+            "usage: aiserve [FILE.ini[:section] | --ini FILE] [--option[=value] ...]\n"
+            "\n"
+            "Every option is also an ini key (in [uwsgi] or [aiserve]) and an environment\n"
+            "variable (UWSGI_NAME or AISERVE_NAME: UWSGI_HTTP=:8000). Command line > environment\n"
+            "> ini; a list option (VALUE..., repeatable) from a higher source replaces the\n"
+            "lower ones'. Booleans take true/false, yes/no, on/off, 1/0 (a bare --flag is true);\n"
+            "sizes take k/m/g (1024-based). Details: docs/config.md.\n");
+    static const char *const core_groups[] = {"Server", "Processes", "Logging"};
+    for (int g = 0; g < 3; g++) {
+        fprintf(f, "\n%s:\n", core_groups[g]);
+        for (const cfg_option *o = tables[0]; o && o->name; o++) {
+            int og = in_names(help_processes, o->name) ? 1
+                     : in_names(help_logging, o->name) ? 2
+                                                       : 0;
+            if (og == g) help_option(f, o);
         }
     }
-    fprintf(f, "  %-36s %-6s %s\n  %-36s %-6s %s\n", "--help", "", "this text", "--version", "",
-            "print the version");
+    for (size_t t = 1; tables[0] && tables[t]; t++) {
+        fprintf(f, "\n%s:\n", titles && titles[t] ? titles[t] : "More options");
+        for (const cfg_option *o = tables[t]; o->name; o++) help_option(f, o);
+    }
+    fprintf(f, "\nOther:\n");
+    int col = HELP_COL;
+    fprintf(f, "  --help%*sthis text\n  --version%*sprint the version\n", HELP_COL - 8, "",
+            HELP_COL - 11, "");
+    fprintf(f, "  uWSGI options accepted with a note and no effect:\n%*s", HELP_COL, "");
+    char list[2048];
+    size_t k = 0;
+    for (const struct noop *n = noops; n->name && k < sizeof(list); n++)
+        k += (size_t)snprintf(list + k, sizeof(list) - k, "%s%s", n->name, n[1].name ? ", " : "");
+    help_wrap(f, list, &col);
+    fputc('\n', f);
 }

@@ -168,3 +168,220 @@ Test(config, every_alias_of_an_option_reaches_it)
                   "a prefix of an alias is no alias");
     cr_assert_neq(strstr(err, "'ven'"), NULL, "%s", err);
 }
+
+Test(config, a_list_flag_replaces_the_files_list_and_repeats_within_a_source_accumulate)
+{
+    cfg *c;
+    char err[512];
+    char *argv[] = {"--http=:5601", "--env", "C=3", "--env=D=4"};
+    cr_assert_eq(
+        load("[uwsgi]\nhttp = :5000\nhttp = :5001\nenv = A=1\nsocket = /s\n", 4, argv, &c, err), 0,
+        "%s", err);
+    size_t n;
+    const char *const *http = cfg_list(c, "http", &n);
+    cr_assert_eq(n, 1, "the file's two listeners are replaced, not added to");
+    cr_assert_str_eq(http[0], ":5601");
+    cr_assert_str_eq(cfg_where(c, "http", 0), "--http");
+    const char *const *env = cfg_list(c, "env", &n);
+    cr_assert_eq(n, 2);
+    cr_assert_str_eq(env[0], "C=3");
+    cr_assert_str_eq(env[1], "D=4");
+    cfg_list(c, "socket", &n);
+    cr_assert_eq(n, 1, "a list no flag names keeps the file's items");
+    cfg_free(c);
+}
+
+Test(config, environment_sets_options_between_the_file_and_the_flags)
+{
+    cfg *c;
+    char err[512];
+    setenv("UWSGI_PROCESSES", "3", 1);
+    setenv("UWSGI_HTTP", ":7000", 1);
+    setenv("AISERVE_HTTP_KEEPALIVE", "7", 1);
+    setenv("UWSGI_HTTP_KEEPALIVE", "9", 1);
+    setenv("AISERVE_NOT_AN_OPTION", "x", 1); /* other names under the prefix are left alone */
+    char *argv[] = {"--processes=5"};
+    int rc = load("[uwsgi]\nprocesses = 2\nhttp = :5000\nthreads = 4\n", 1, argv, &c, err);
+    cr_assert_eq(rc, 0, "%s", err);
+    size_t n;
+    cr_assert_str_eq(cfg_list(c, "http", &n)[0], ":7000");
+    cr_assert_eq(n, 1, "the environment replaces the file's list");
+    cr_assert_str_eq(cfg_where(c, "http", 0), "environment UWSGI_HTTP");
+    cr_assert_eq(cfg_int(c, "processes"), 5, "a flag beats the environment");
+    cr_assert_eq(cfg_int(c, "threads"), 4, "the file still sets what nothing else does");
+    cr_assert_eq(cfg_int(c, "http-keepalive"), 7, "AISERVE_ beats UWSGI_");
+    cfg_free(c);
+    setenv("UWSGI_THREADS", "lots", 1);
+    cr_assert_eq(load("[uwsgi]\nhttp = :1\n", 0, NULL, &c, err), -1);
+    cr_assert(strstr(err, "environment UWSGI_THREADS") && strstr(err, "not an integer"), "%s", err);
+    unsetenv("UWSGI_THREADS");
+    unsetenv("UWSGI_PROCESSES");
+    unsetenv("UWSGI_HTTP");
+    unsetenv("AISERVE_HTTP_KEEPALIVE");
+    unsetenv("UWSGI_HTTP_KEEPALIVE");
+    unsetenv("AISERVE_NOT_AN_OPTION");
+}
+
+Test(config, uwsgi_ini_in_the_environment_names_the_file)
+{
+    cfg *c;
+    char err[512];
+    char *path = write_ini("[uwsgi]\nprocesses = 6\n");
+    setenv("UWSGI_INI", path, 1);
+    char *argv[] = {"--http=:1"};
+    cr_assert_eq(cfg_load(1, argv, tables, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(cfg_int(c, "processes"), 6);
+    cr_assert_str_eq(cfg_file(c), path);
+    cfg_free(c);
+    unsetenv("UWSGI_INI");
+    unlink(path);
+}
+
+Test(config, strict_names_every_unknown_key_with_file_line_and_the_closest_name)
+{
+    cfg *c;
+    char err[2048];
+    char *path = write_ini("[uwsgi]\nproceses = 2\nhttp = :1\nchmod_socket = 660\n"
+                           "threads = lots\nfrobnicate = 1\nvenvv = /v\n");
+    char *argv[] = {path};
+    cr_assert_eq(cfg_load(1, argv, tables, &c, err, sizeof(err)), -1);
+    unlink(path);
+    char want[4][256];
+    snprintf(want[0], 256, "%s:2: unknown option 'proceses' (did you mean 'processes'?)", path);
+    snprintf(want[1], 256, "%s:4: unknown option 'chmod_socket' (did you mean 'chmod-socket'?)",
+             path);
+    snprintf(want[2], 256, "%s:6: unknown option 'frobnicate'\n", path);
+    snprintf(want[3], 256, "%s:7: unknown option 'venvv' (did you mean 'venv'?)", path);
+    for (int i = 0; i < 4; i++) cr_assert(strstr(err, want[i]), "%s\nnot in\n%s", want[i], err);
+    cr_assert(strstr(err, ":5: option 'threads': 'lots' is not an integer"), "%s", err);
+    cr_assert(strstr(err, "4 unknown options"), "%s", err);
+}
+
+Test(config, many_faults_fit_the_message_with_a_count_of_the_rest)
+{
+    cfg *c;
+    char err[600], text[8192] = "[uwsgi]\n";
+    for (int i = 0; i < 200; i++) {
+        size_t n = strlen(text);
+        snprintf(text + n, sizeof(text) - n, "bogus%d = 1\n", i);
+    }
+    char *path = write_ini(text);
+    char *argv[] = {path};
+    cr_assert_eq(cfg_load(1, argv, tables, &c, err, sizeof(err)), -1);
+    unlink(path);
+    cr_assert(strlen(err) < sizeof(err));
+    cr_assert(strstr(err, "more") && strstr(err, "200 unknown options"), "%s", err);
+}
+
+Test(config, uwsgi_options_without_meaning_load_with_one_note_each)
+{
+    cfg *c;
+    char err[512];
+    cr_assert_eq(load("[uwsgi]\nhttp = :1\nthunder-lock = true\nignore-sigpipe = true\n"
+                      "thunder-lock = 1\nno-orphans\nmemory-report = true\n",
+                      0, NULL, &c, err),
+                 -1, "a line without '=' is still a syntax error");
+    cr_assert_eq(load("[uwsgi]\nhttp = :1\nthunder-lock = true\nignore-sigpipe = true\n"
+                      "thunder-lock = 1\nmemory-report = true\n",
+                      0, NULL, &c, err),
+                 0, "%s", err);
+    size_t n;
+    const char *const *m = cfg_messages(c, &n);
+    cr_assert_eq(n, 3, "one note per option, not per line");
+    cr_assert(strstr(m[0], ":3: 'thunder-lock' has no meaning here") && strstr(m[0], "note:"), "%s",
+              m[0]);
+    cr_assert(strstr(m[1], "'ignore-sigpipe'"), "%s", m[1]);
+    cfg_free(c);
+    cr_assert_eq(load("[uwsgi]\nstrict = false\nthreds = 2\n", 0, NULL, &c, err), 0, "%s", err);
+    m = cfg_messages(c, &n);
+    cr_assert_eq(n, 1);
+    cr_assert(strstr(m[0], "warning:") && strstr(m[0], "did you mean 'threads'"), "%s", m[0]);
+    cfg_free(c);
+}
+
+Test(config, booleans_and_sizes_take_uwsgis_forms)
+{
+    cfg *c;
+    char err[512];
+    cr_assert_eq(load("[uwsgi]\nhttp = :1\nvacuum =\nlazy-apps = True\nneed-app = ON\n"
+                      "buffer-size = 32KiB\npost-buffering = 64kb\nlimit-post = 1M\n",
+                      0, NULL, &c, err),
+                 0, "%s", err);
+    cr_assert(cfg_bool(c, "vacuum"), "an empty boolean is true, as in uWSGI");
+    cr_assert(cfg_bool(c, "lazy-apps") && cfg_bool(c, "need-app"));
+    cr_assert_eq(cfg_int(c, "buffer-size"), 32768);
+    cr_assert_eq(cfg_int(c, "post-buffering"), 65536);
+    cr_assert_eq(cfg_int(c, "limit-post"), 1 << 20);
+    cfg_free(c);
+}
+
+Test(config, a_section_after_the_file_name_picks_it_and_placeholders_expand)
+{
+    cfg *c;
+    char err[512];
+    char *path = write_ini("[uwsgi]\nprocesses = 2\n[staging]\nprocesses = 5\nchdir = %d\n"
+                           "pidfile = %(chdir)%n.pid ; inline comment\n");
+    char spec[128];
+    snprintf(spec, sizeof(spec), "%s:staging", path);
+    char *argv[] = {spec};
+    cr_assert_eq(cfg_load(1, argv, tables, &c, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(cfg_int(c, "processes"), 5);
+    cr_assert_str_eq(cfg_file(c), path, "cfg_file is the file, without its section");
+    cr_assert_str_eq(cfg_str(c, "chdir"), "/tmp/");
+    char want[128];
+    snprintf(want, sizeof(want), "/tmp/%s.pid", strrchr(path, '/') + 1);
+    cr_assert_str_eq(cfg_str(c, "pidfile"), want);
+    cfg_free(c);
+    unlink(path);
+}
+
+Test(config, procname_options_are_known)
+{
+    cfg *c;
+    char err[512];
+    cr_assert_eq(load("[uwsgi]\nhttp = :1\nauto-procname = true\nprocname-prefix-spaced = app\n", 0,
+                      NULL, &c, err),
+                 0, "%s", err);
+    cr_assert(cfg_bool(c, "auto-procname"));
+    cr_assert_str_eq(cfg_str(c, "procname-prefix-spaced"), "app");
+    cfg_free(c);
+}
+
+Test(config, meaningless_uwsgi_flags_are_bare_unless_they_take_a_value)
+{
+    cfg *c;
+    char err[512];
+    char *argv[] = {"--thunder-lock", "--processes", "2", "--cheaper", "1", "--no-orphans"};
+    cr_assert_eq(load(NULL, 6, argv, &c, err), 0, "%s", err);
+    cr_assert_eq(cfg_int(c, "processes"), 2, "--thunder-lock took no value");
+    size_t n;
+    const char *const *m = cfg_messages(c, &n);
+    cr_assert_eq(n, 3);
+    cr_assert(strstr(m[0], "--thunder-lock: 'thunder-lock' has no meaning here"), "%s", m[0]);
+    cfg_free(c);
+    setenv("UWSGI_IGNORE_SIGPIPE", "true", 1);
+    cr_assert_eq(load(NULL, 0, NULL, &c, err), 0, "%s", err);
+    m = cfg_messages(c, &n);
+    cr_assert_eq(n, 1);
+    cr_assert(strstr(m[0], "environment UWSGI_IGNORE_SIGPIPE"), "%s", m[0]);
+    cfg_free(c);
+    unsetenv("UWSGI_IGNORE_SIGPIPE");
+}
+
+Test(config, an_environment_name_a_letter_off_an_option_warns)
+{
+    cfg *c;
+    char err[512];
+    setenv("UWSGI_PROCESES", "3", 1);
+    setenv("AISERVE_BUILD", "build", 1); /* not near enough to anything: silent */
+    cr_assert_eq(load(NULL, 0, NULL, &c, err), 0, "%s", err);
+    cr_assert_eq(cfg_int(c, "processes"), 1);
+    size_t n;
+    const char *const *m = cfg_messages(c, &n);
+    cr_assert_eq(n, 1);
+    cr_assert(strstr(m[0], "UWSGI_PROCESES") && strstr(m[0], "did you mean UWSGI_PROCESSES?"), "%s",
+              m[0]);
+    cfg_free(c);
+    unsetenv("UWSGI_PROCESES");
+    unsetenv("AISERVE_BUILD");
+}

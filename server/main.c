@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "server/core.h"
+#include "server/proctitle.h"
 
 #define MAX_TABLES (SRV_MAX_APPS + 2)
 
@@ -62,13 +63,35 @@ static int write_pidfile(const char *path)
     return fclose(f);
 }
 
+/* Prints a (possibly multi-line) message, each line as "aiserve: line". */
+static void print_lines(const char *msg)
+{
+    for (const char *p = msg; *p;) {
+        const char *nl = strchr(p, '\n');
+        int n = nl ? (int)(nl - p) : (int)strlen(p);
+        fprintf(stderr, "aiserve: %.*s\n", n, p);
+        p += n + (nl != NULL);
+    }
+}
+
 int main(int argc, char **argv)
 {
+    argv = proctitle_init(argc, argv);
     const cfg_option *tables[MAX_TABLES];
     srv_option_tables(tables, MAX_TABLES);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            cfg_print_help(tables, stdout);
+            /* titles in the order srv_option_tables lists the kinds' tables */
+            const char *titles[MAX_TABLES] = {NULL};
+            const app_kind *const *kinds = app_kinds();
+            for (int k = 0, t = 1; kinds[k] && t < MAX_TABLES - 1; k++) {
+                if (!kinds[k]->options) continue;
+                const char *n = kinds[k]->name;
+                titles[t++] = !strcmp(n, "wsgi")    ? "Python (WSGI apps)"
+                              : !strcmp(n, "model") ? "Model serving (ONNX)"
+                                                    : n;
+            }
+            cfg_print_help(tables, titles, stdout);
             return 0;
         }
         if (!strcmp(argv[i], "--version")) {
@@ -81,13 +104,16 @@ int main(int argc, char **argv)
                         "       aiserve --help lists every option\n");
         return 2;
     }
-    char err[1024];
+    char err[4096];
     cfg *c;
     int load_rc = cfg_load(argc - 1, argv + 1, tables, &c, err, sizeof(err));
     if (load_rc) {
-        fprintf(stderr, "aiserve: %s\n", err);
+        print_lines(err);
         return load_rc == -2 ? 2 : 1;
     }
+    size_t nmsg;
+    const char *const *msgs = cfg_messages(c, &nmsg);
+    for (size_t i = 0; i < nmsg; i++) print_lines(msgs[i]);
     static srv s;
     int init_rc = srv_init(&s, c, err, sizeof(err));
     s.start_cwd = getcwd(NULL, 0);
@@ -131,6 +157,7 @@ int main(int argc, char **argv)
     }
     srv_log("master pid %d: %d worker(s) x %d thread(s)%s", (int)getpid(), s.s.processes,
             s.s.threads, s.s.lazy_apps ? ", lazy-apps" : "");
+    proctitle_set(c, "master", 0);
     int rc = master_run(&s);
     if (!s.s.lazy_apps) srv_free_apps(&s);
     if (s.s.pidfile) unlink(s.s.pidfile);

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "server/core.h"
+#include "server/proctitle.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -496,6 +497,7 @@ int worker_main(srv *s, int worker_id, int slot_idx)
     char err[1024];
     if (!w) return 1;
     prctl(PR_SET_PDEATHSIG, SIGTERM);
+    proctitle_set(s->cfg, "worker", worker_id);
     w->srv = s;
     w->id = worker_id;
     w->slot_idx = slot_idx;

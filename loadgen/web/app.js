@@ -239,7 +239,11 @@
     $('g-host').textContent = d.host || $('f-host').value || '-';
     $('g-state').textContent = d.state;
     $('g-users').textContent = aiload.fmtInt(d.user_count);
-    $('g-rps').textContent = aiload.fmtRate(d.total_rps_current !== undefined ? d.total_rps_current : d.current_rps);
+    /* the rate is a 10 s window: once the test has stopped nothing is sent, so show 0
+       rather than the last seconds of the run */
+    var live = d.state === 'running' || d.state === 'spawning' || d.state === 'stopping';
+    var rps = d.total_rps_current !== undefined ? d.total_rps_current : d.current_rps;
+    $('g-rps').textContent = aiload.fmtRate(live ? rps : 0);
     $('g-fail').textContent = Math.round((d.fail_ratio || 0) * 100) + '%';
     $('g-rate-box').hidden = !d.open_model;
     if (d.open_model) $('g-rate').textContent = aiload.fmtRate(d.target_rate) + '/s';

@@ -77,6 +77,7 @@ def test_model_route_is_the_articles_hello_world(procs):
     ("--max-batch-size=0", "max-batch-size"),
     ("--max-batch-size=other=3", "names no model"),
     ("--batch-delay-us=soon", "batch-delay-us"),
+    ("--batch-invariant=maybe", "batch-invariant"),
     ("--image-mean=1,2", "image-mean"),
     ("--image-std=0", "image-std"),
     ("--image-layout=chwn", "image-layout"),

@@ -1,6 +1,7 @@
 // Drives aiload's web UI in Debian's chromium (headless) with playwright-core.
 //   node browser.js live   UI_URL TARGET_HOST ARTIFACT_DIR
 //   node browser.js report REPORT_FILE ARTIFACT_DIR
+//   node browser.js auth   UI_URL TARGET_HOST USER:PASS (a UI started with --web-auth)
 // Prints one JSON line of observations; exits non-zero with a message on failure.
 'use strict';
 const fs = require('fs');
@@ -125,8 +126,14 @@ async function live(base, target, art) {
     await page.screenshot({ path: path.join(art, 'webui-ratio-phone.png') });
     await page.setViewportSize({ width: 1280, height: 900 });
 
-    // the statistics tab, as a laptop screenshot and at phone width without sideways scrolling
+    // the statistics tab, as a laptop screenshot: the table fits 1280 px without scrolling
     await page.click('button[data-tab=stats]');
+    await page.waitForTimeout(200);
+    out.table_overflow_1280 = await page.evaluate(() => {
+      const s = document.querySelector('#tab-stats .scroll');
+      return Math.max(s.scrollWidth - s.clientWidth,
+        document.documentElement.scrollWidth - window.innerWidth);
+    });
     await page.screenshot({ path: path.join(art, 'webui-stats.png') });
     await page.setViewportSize({ width: 390, height: 844 });
     await page.waitForTimeout(300);
@@ -152,6 +159,38 @@ async function live(base, target, art) {
     const repPath = path.join(art, 'webui-report.html');
     await rep.saveAs(repPath);
     out.report_path = repPath;
+
+    // after Stop the header's RPS is 0 (nothing is being sent any more)
+    await until(page, () => parseFloat(document.querySelector('#g-rps').textContent) === 0, null,
+      'the header RPS to drop to 0 after Stop');
+    out.rps_after_stop = num(await page.textContent('#g-rps'));
+
+    // a new test starts from zero: Average size is the new target's, not the old run's
+    const sizeOf = (name) => page.evaluate((n) => {
+      const rows = [...document.querySelectorAll('#stats-table tbody tr')];
+      const r = rows.find((tr) => tr.children[1].textContent === n);
+      return r ? r.children[10].textContent : null;
+    }, name);
+    await page.click('button[data-tab=stats]');
+    out.size_first = await sizeOf('/hello');
+    await page.click('#btn-new');
+    await page.waitForSelector('#start-form', { state: 'visible' });
+    await page.fill('#f-host', target + '/nosuch');
+    await page.fill('#f-runtime', '');
+    await page.click('#btn-submit');
+    await until(page, () => ['running', 'spawning'].includes(document.querySelector('#g-state').textContent),
+      null, 'the second test to run');
+    await until(page, () => {
+      const rows = [...document.querySelectorAll('#stats-table tbody tr')];
+      const r = rows.find((tr) => tr.children[1].textContent === '/hello');
+      return r && parseFloat(r.children[2].textContent.replace(/,/g, '')) > 0;
+    }, null, 'the second test to count /hello requests');
+    out.size_second = await sizeOf('/hello');
+    out.size_second_total = await page.evaluate(() =>
+      document.querySelector('#stats-table tfoot tr').children[10].textContent);
+    await page.click('#btn-stop');
+    await until(page, () => document.querySelector('#g-state').textContent === 'stopped', null,
+      'the second test to stop');
   } finally {
     out.foreign_requests = foreign;
     out.page_errors = errors;
@@ -189,10 +228,58 @@ async function report(file, art) {
   return out;
 }
 
+// --web-auth: without credentials the page is a 401; with them (the browser's
+// Basic auth, as a user typing them in the prompt) the page polls, starts a test
+// and downloads a CSV through its link.
+async function auth(base, target, userPass) {
+  const [username, password] = userPass.split(':');
+  const out = {};
+  const anon = await browser();
+  try {
+    // (page.goto gives up at a challenge it has no credentials for: ask without a page)
+    const r = await anon.request.get(base + '/');
+    out.anonymous_status = r.status();
+    out.anonymous_challenge = r.headers()['www-authenticate'] || null;
+  } finally {
+    await anon.close();
+  }
+  const ctx = await browser({ httpCredentials: { username, password } });
+  const errors = [];
+  try {
+    const page = ctx.pages()[0] || await ctx.newPage();
+    page.on('pageerror', (e) => errors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+    out.status = (await page.goto(base + '/')).status();
+    await until(page, () => document.querySelector('#g-state').textContent !== '-', null, 'the first poll');
+    if (await page.isVisible('#btn-new')) await page.click('#btn-new');
+    await page.waitForSelector('#start-form', { state: 'visible' });
+    await page.fill('#f-users', '2');
+    await page.fill('#f-rate', '10');
+    await page.fill('#f-host', target);
+    await page.click('#btn-submit');
+    await until(page, () => {
+      const rows = [...document.querySelectorAll('#stats-table tbody tr')];
+      const r = rows.find((tr) => tr.children[1].textContent === '/hello');
+      return r && parseFloat(r.children[2].textContent.replace(/,/g, '')) > 0;
+    }, null, 'the statistics table to count /hello requests');
+    await page.click('button[data-tab=download]');
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#dl-stats')]);
+    out.csv = fs.readFileSync(await dl.path(), 'utf8');
+    await page.click('#btn-stop');
+    await until(page, () => document.querySelector('#g-state').textContent === 'stopped', null,
+      'the state to become stopped');
+  } finally {
+    out.page_errors = errors;
+    await ctx.close();
+  }
+  return out;
+}
+
 (async () => {
   const [mode, a, b, c] = process.argv.slice(2);
   try {
-    const out = mode === 'live' ? await live(a, b, c) : await report(a, b);
+    const out = mode === 'live' ? await live(a, b, c) : mode === 'auth' ? await auth(a, b, c)
+      : await report(a, b);
     process.stdout.write(JSON.stringify(out) + '\n');
   } catch (e) {
     process.stderr.write('browser test failed: ' + (e && e.stack || e) + '\n');

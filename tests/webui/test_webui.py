@@ -200,6 +200,14 @@ def test_browser_fills_form_watches_live_charts_edits_stops_and_downloads(procs,
         assert col in out["columns"]
     assert "99th percentile" in " ".join(out["rt_legend"])
     assert out["phone_overflow"] <= 0
+    assert out["table_overflow_1280"] <= 0, f"the statistics table fits a 1280 px screen: {out}"
+    assert out["rps_after_stop"] == 0
+    # Average size: the first test's /hello body, then (new test, host with a /nosuch prefix)
+    # the target's 404 body for /nosuch/hello, never a mix of both runs
+    sizes = [len(get(target + p)[2]) for p in ("/hello", "/nosuch/hello")]
+    assert sizes[0] != sizes[1]
+    assert [int(out["size_first"]), int(out["size_second"])] == sizes, out
+    assert int(out["size_second_total"]) == sizes[1], "every path of the prefix is a 404 now"
     # the Current ratio tab: one class "web", /hello weight 3 and /delay weight 1
     assert out["ratios"] == [["100.0% web", "  75.0% /hello", "  25.0% /delay"]] * 2, out["ratios"]
     assert out["ratio_phone_overflow"] <= 0
