@@ -333,6 +333,23 @@ static int model_ready(void *state)
     return 1;
 }
 
+int model_failed(void *state, char *why, size_t len)
+{
+    app_model *app = state;
+    size_t n = 0;
+    int failed = 0;
+    if (len) why[0] = '\0';
+    for (int i = 0; i < app->n; i++) {
+        model *m = &app->models[i];
+        if (m->em) continue;
+        if (n < len)
+            n += (size_t)snprintf(why + n, len - n, "%smodel '%s' failed to load: %s",
+                                  failed ? "; " : "", m->c.name, m->err);
+        failed++;
+    }
+    return failed > 0;
+}
+
 static int model_metrics(void *state, buf *out)
 {
     app_model *app = state;
@@ -382,4 +399,5 @@ const app_kind app_kind_model = {
     .ready = model_ready,
     .free = model_free_state,
     .metrics = model_metrics,
+    .failed = model_failed,
 };

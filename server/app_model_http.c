@@ -416,8 +416,11 @@ static int v2_handler(app_request *r, void *data)
     }
     if (!strcmp(p, "/health/live") || !strcmp(p, "/health/ready")) {
         if (!want_get(r)) return not_allowed(r, "GET");
-        bool ok = p[8] == 'l' || server_ready(app);
-        return reply(r, ok ? 200 : 400, NULL, NULL, 0);
+        if (p[8] == 'l') return reply(r, 200, NULL, NULL, 0);
+        /* Strict readiness: a model that failed to load keeps the server 503, with why. */
+        char why[512];
+        if (model_failed(app, why, sizeof(why))) return model_reply_error(r, NULL, 503, why);
+        return reply(r, server_ready(app) ? 200 : 400, NULL, NULL, 0);
     }
     if (!strcmp(p, "/models/stats")) {
         if (!want_get(r)) return not_allowed(r, "GET");

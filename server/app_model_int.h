@@ -132,5 +132,7 @@ int mreq_submit(mreq *q);
 void mreq_free(mreq *q);
 /* Answers a plain error {"error": msg} with status; counts a bad input for m when 4xx. */
 int model_reply_error(app_request *r, model *m, int status, const char *msg);
+/* 1 when a configured model failed to load, naming each in why (app_kind.failed). */
+int model_failed(void *state, char *why, size_t len);
 
 #endif

@@ -131,6 +131,17 @@ def start(procs, args, ready=True, timeout=60):
     return s
 
 
+def wait_model_ready(s, name, timeout=60):
+    """Waits for GET /v2/models/NAME/ready to answer 200 (when the server as a whole
+    is not ready, e.g. another model failed to load)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if s.request("GET", "/v2/models/%s/ready" % name)[0] == 200:
+            return
+        time.sleep(0.05)
+    raise TimeoutError("model %s not ready" % name)
+
+
 def v2_json_request(inputs, outputs=None, rid=None, binary_output=False):
     """inputs: list of (name, np.ndarray). Returns the JSON body as bytes."""
     req = {"inputs": [{"name": n, "shape": list(a.shape), "datatype": dtype_name(a),

@@ -33,7 +33,9 @@ def test_without_need_app_a_broken_model_answers_503_and_the_rest_serve(tmp_path
     good, _, _ = K.make_tiny(str(tmp_path / "tiny.onnx"))
     bad = tmp_path / "garbage.onnx"
     bad.write_bytes(b"\x08\x07" + b"\xff" * 64)
-    s = K.start(procs, ["--processes=2", "--model=tiny=" + good, "--model=broken=" + str(bad)])
+    s = K.start(procs, ["--processes=2", "--model=tiny=" + good, "--model=broken=" + str(bad)],
+                ready=False)
+    K.wait_model_ready(s, "tiny")
     st, err = s.json("POST", "/v2/models/broken/infer", {"inputs": []})
     assert st == 503 and "model 'broken' is not available" in err["error"], err
     assert s.request("GET", "/v2/models/broken/ready")[0] == 400
