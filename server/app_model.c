@@ -191,8 +191,24 @@ static int eng_run(void *arg, int batch, const void *const *in, void *const *out
 {
     model *m = arg;
     int rc = eng_ctx_run(m->ctx, batch, in, out);
-    if (rc) snprintf(err, errlen, "%s: %s", eng_strerror(rc), eng_ctx_error(m->ctx));
-    return rc;
+    if (!rc) return 0;
+    if (rc != -ENG_EINVAL && rc != -ENG_ESHAPE) {
+        snprintf(err, errlen, "%s: %s", eng_strerror(rc), eng_ctx_error(m->ctx));
+        return rc;
+    }
+    /* The batcher bounds the batch and every input matched the model's shape,
+     * so what is left is data the graph cannot take: an index out of range in
+     * a Gather, a shape tensor that does not fit. Name the input when only one
+     * can hold such data (the model's one integer input). */
+    int culprit = -1, ints = 0;
+    for (int i = 0; i < m->n_in; i++)
+        if (m->in[i].dtype == KSERVE_INT32 || m->in[i].dtype == KSERVE_INT64) culprit = i, ints++;
+    if (ints == 1)
+        snprintf(err, errlen, "input '%s' does not fit the model: %s", m->in[culprit].name,
+                 eng_ctx_error(m->ctx));
+    else
+        snprintf(err, errlen, "the inputs do not fit the model: %s", eng_ctx_error(m->ctx));
+    return 1;
 }
 
 /* Batcher thread: hand the request back to the loop. */

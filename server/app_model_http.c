@@ -288,7 +288,7 @@ static void finish_ok(mreq *q, buf *b)
 void mreq_finish(mreq *q)
 {
     buf b = BUF_INIT;
-    char msg[256];
+    char msg[sizeof(q->job.err) + 32];
     switch (q->job.status) {
     case BATCHER_OK: finish_ok(q, &b); break;
     case BATCHER_TIMEOUT:
@@ -300,6 +300,7 @@ void mreq_finish(mreq *q)
         snprintf(msg, sizeof(msg), "inference failed: %s", q->job.err);
         model_reply_error(q->r, NULL, 500, msg);
         break;
+    case BATCHER_BAD_INPUT: model_reply_error(q->r, q->m, 400, q->job.err); break;
     case BATCHER_CANCELLED: /* nobody to answer: the core closes the connection */
         model_reply_error(q->r, NULL, 503, "client went away");
         break;

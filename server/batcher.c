@@ -100,7 +100,7 @@ static void run_batch(batcher *b, batcher_job *first, int samples)
 {
     const batcher_opts *o = &b->o;
     int rc = 0;
-    char err[160] = "";
+    char err[sizeof(first->err)] = "";
     if (b->init_failed) {
         rc = -1;
         memcpy(err, b->init_err, sizeof(err));
@@ -127,6 +127,15 @@ static void run_batch(batcher *b, batcher_job *first, int samples)
     uint64_t t0 = ev_clock_us();
     if (!rc) rc = o->run(o->run_ctx, samples, ins, outs, err, sizeof(err));
     uint64_t t1 = ev_clock_us();
+    if (rc > 0 && !alone) {
+        /* Some job's inputs broke the batch: find out whose by running each alone. */
+        for (batcher_job *j = first, *next; j; j = next) {
+            next = j->_next;
+            j->_next = NULL;
+            run_batch(b, j, j->batch);
+        }
+        return;
+    }
     if (!rc) {
         batcher_stats_add(&o->stats->inference_count, (uint64_t)samples);
         batcher_stats_add(&o->stats->exec_count, 1);
@@ -143,7 +152,7 @@ static void run_batch(batcher *b, batcher_job *first, int samples)
             off[i] += n;
         }
         if (rc) snprintf(j->err, sizeof(j->err), "%s", err[0] ? err : "inference failed");
-        complete(b, j, rc ? BATCHER_BACKEND : BATCHER_OK, t0);
+        complete(b, j, rc > 0 ? BATCHER_BAD_INPUT : rc ? BATCHER_BACKEND : BATCHER_OK, t0);
     }
 }
 

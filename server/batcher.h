@@ -40,6 +40,7 @@ enum batcher_status {
     BATCHER_BACKEND,   /* the run callback failed; err says why */
     BATCHER_SHUTDOWN,  /* the batcher stopped before running it */
     BATCHER_CANCELLED, /* job->cancelled said so while it was queued */
+    BATCHER_BAD_INPUT, /* the run callback blamed the inputs (returned > 0); err says why */
 };
 
 typedef struct batcher_job batcher_job;
@@ -59,7 +60,7 @@ struct batcher_job {
     void *data;
     /* set by the batcher before done */
     int status;         /* enum batcher_status */
-    char err[160];      /* for BATCHER_BACKEND */
+    char err[256];      /* for BATCHER_BACKEND and BATCHER_BAD_INPUT */
     uint64_t queued_us; /* time spent queued */
     uint64_t run_us;    /* compute time of the batch it ran in */
     int ran_batch;      /* samples in the batch it ran in */
@@ -111,7 +112,11 @@ int batcher_stats_json(buf *out, const char *model, const batcher_stats *slots, 
 /*
  * Runs one batch of `batch` samples: inputs[i] holds batch * in_bytes[i]
  * bytes (aligned for any type), outputs[i] receives batch * out_bytes[i].
- * Returns 0, or a negative value with a message in err.
+ * Returns 0; a negative value with a message in err when the backend failed
+ * (every job: BATCHER_BACKEND); or a positive value with a message when the
+ * inputs caused it (an index out of range). Then a batch of several jobs is
+ * rerun one job at a time, so only the jobs whose own inputs fail get
+ * BATCHER_BAD_INPUT and the others their outputs.
  */
 typedef int (*batcher_run_fn)(void *ctx, int batch, const void *const *inputs, void *const *outputs,
                               char *err, size_t errlen);

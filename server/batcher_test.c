@@ -29,7 +29,13 @@ static int fake_run(void *ctx, int batch, const void *const *in, void *const *ou
     }
     const float *x = in[0];
     float *y = out[0];
-    for (int i = 0; i < batch * 4; i++) y[i] = 2 * x[i];
+    for (int i = 0; i < batch * 4; i++) {
+        if (x[i] < 0) { /* the fake's "index out of range": the input's fault */
+            snprintf(err, errlen, "negative value %g", (double)x[i]);
+            return 1;
+        }
+        y[i] = 2 * x[i];
+    }
     return 0;
 }
 
@@ -322,5 +328,30 @@ Test(batcher, cancelled_jobs_are_dropped_unrun)
     cr_assert_eq(f.n_batches, 0);
     cr_assert_eq(s.fail_cancelled, 1);
     cr_assert_eq(s.pending, 0);
+    batcher_free(b);
+}
+
+Test(batcher, an_input_error_in_a_batch_fails_only_the_job_that_caused_it)
+{
+    fake f = {0};
+    batcher_stats s = {0};
+    batcher *b = start(&f, &s, 16, 200000, 64);
+    req r[3];
+    for (int k = 0; k < 3; k++) {
+        make(&r[k], 1, (float)k * 10, 7);
+        if (k == 1) r[k].in[2] = -5;
+        cr_assert_eq(batcher_submit(b, &r[k].job), 0);
+    }
+    wait_done(3);
+    cr_assert_eq(f.batches[0], 3, "the three jobs were tried as one batch first");
+    cr_assert_eq(f.n_batches, 4, "then each alone: %d runs", f.n_batches);
+    cr_assert_eq(r[1].job.status, BATCHER_BAD_INPUT);
+    cr_assert_str_eq(r[1].job.err, "negative value -5");
+    for (int k = 0; k < 3; k += 2) {
+        cr_assert_eq(r[k].job.status, BATCHER_OK);
+        for (int i = 0; i < 4; i++) cr_assert_eq(r[k].out[i], 2 * r[k].in[i]);
+    }
+    cr_assert_eq(s.success, 2);
+    cr_assert_eq(s.fail_backend, 0);
     batcher_free(b);
 }
