@@ -92,9 +92,17 @@ static int infer(app_model *app, app_request *r, model *m)
         elems += m->in_item[i] /
                  (kserve_dtype_size(m->in[i].dtype) ? kserve_dtype_size(m->in[i].dtype) : 1);
     }
-    kserve_limits lim = {.max_tensor_bytes = max_item * (size_t)m->c.max_batch};
+    char twhy[96], jwhy[128];
+    snprintf(twhy, sizeof(twhy), "max-batch-size %d x %zu bytes, the model's largest sample",
+             m->c.max_batch, max_item);
+    kserve_limits lim = {.max_tensor_bytes = max_item * (size_t)m->c.max_batch,
+                         .tensor_why = twhy,
+                         .tokens_why = jwhy};
     uint64_t tokens = (uint64_t)elems * (uint64_t)m->c.max_batch * 2 + 4096;
     lim.max_json_tokens = tokens > (1u << 28) ? 1u << 28 : (uint32_t)tokens;
+    snprintf(jwhy, sizeof(jwhy),
+             "max-batch-size %d x %zu elements a sample, 2 values per element + 4096",
+             m->c.max_batch, elems);
     mreq *q = calloc(1, sizeof(*q));
     if (!q) return model_reply_error(r, m, 500, "out of memory");
     char err[KSERVE_ERRLEN];
@@ -106,8 +114,9 @@ static int infer(app_model *app, app_request *r, model *m)
         int64_t n = q->kreq.inputs[0].shape[0];
         if (n < 1 || n > m->c.max_batch) {
             st = n < 1 ? 400 : 413;
-            snprintf(err, sizeof(err), "batch size %lld is outside 1..%d (max-batch-size)",
-                     (long long)n, m->c.max_batch);
+            snprintf(err, sizeof(err),
+                     "batch size %lld is outside 1..%d (max-batch-size %d of model '%s')",
+                     (long long)n, m->c.max_batch, m->c.max_batch, m->c.name);
         }
         batch = (int)n;
     } else if (!st && m->batch_dynamic) {

@@ -69,6 +69,7 @@ typedef struct ctx {
     size_t bin_len;
     size_t bin_used;
     size_t max_bytes;
+    const char *why; /* where max_bytes comes from, or "" */
     char *err;
     size_t errlen;
 } ctx;
@@ -126,12 +127,14 @@ static int parse_shape(ctx *c, int obj, kserve_tensor *t)
             count *= (size_t)v;
     }
     size_t esz = kserve_dtype_size(t->dtype);
+    const char *lp = c->why[0] ? " (" : "", *rp = c->why[0] ? ")" : "";
     if (over)
-        return errf(c->err, c->errlen, 413, "input '%s': tensor is larger than the %zu-byte limit",
-                    t->name, c->max_bytes);
+        return errf(c->err, c->errlen, 413,
+                    "input '%s': tensor is larger than the %zu-byte limit%s%s%s", t->name,
+                    c->max_bytes, lp, c->why, rp);
     if ((esz && count > c->max_bytes / esz) || (!esz && count > c->max_bytes))
-        return errf(c->err, c->errlen, 413, "input '%s': %zu bytes exceed the %zu-byte limit",
-                    t->name, count * (esz ? esz : 1), c->max_bytes);
+        return errf(c->err, c->errlen, 413, "input '%s': %zu bytes exceed the %zu-byte limit%s%s%s",
+                    t->name, count * (esz ? esz : 1), c->max_bytes, lp, c->why, rp);
     t->count = count;
     t->nbytes = count * esz;
     return 0;
@@ -383,12 +386,17 @@ int kserve_request_parse(kserve_request *req, const char *body, size_t len, size
                     "Inference-Header-Content-Length %zu exceeds the %zu-byte body", json_len, len);
     ctx c = {.bin = body + json_len, .bin_len = len - json_len, .err = err, .errlen = errlen};
     c.max_bytes = lim && lim->max_tensor_bytes ? lim->max_tensor_bytes : (size_t)64 << 20;
+    c.why = lim && lim->max_tensor_bytes && lim->tensor_why ? lim->tensor_why : "";
     json_limits jl = {.max_depth = 32};
     jl.max_tokens = lim && lim->max_json_tokens ? lim->max_json_tokens : 4u << 20;
     char jerr[128];
     int rc = json_parse(&c.doc, body, json_len, &jl, jerr, sizeof(jerr));
     if (rc == -EINVAL) return errf(err, errlen, 400, "invalid JSON: %s", jerr);
-    if (rc == -E2BIG) return errf(err, errlen, 413, "request JSON over a limit: %s", jerr);
+    if (rc == -E2BIG)
+        return errf(err, errlen, 413, "request JSON over a limit: %s%s%s%s", jerr,
+                    lim && lim->tokens_why ? " (" : "",
+                    lim && lim->tokens_why ? lim->tokens_why : "",
+                    lim && lim->tokens_why ? ")" : "");
     if (rc) return errf(err, errlen, 500, "out of memory parsing the request");
     rc = parse_root(&c, req);
     json_doc_free(&c.doc);

@@ -87,6 +87,9 @@ typedef struct kserve_request {
 typedef struct kserve_limits {
     size_t max_tensor_bytes;  /* per input; 0 = 64 MiB */
     uint32_t max_json_tokens; /* 0 = 4 Mi */
+    /* Optional: where each limit comes from, appended to a 413 message in
+     * parentheses ("max-batch-size 8 x 16 bytes a sample"). */
+    const char *tensor_why, *tokens_why;
 } kserve_limits;
 
 /*
