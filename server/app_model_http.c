@@ -379,6 +379,58 @@ static int stats_reply(app_model *app, app_request *r, model *m)
     return APP_DONE;
 }
 
+/* The repository index: every configured model with its state. GET /v2/models
+ * answers {"models":[{"name","versions","platform","state","reason"}]};
+ * POST /v2/repository/index answers Triton's [{"name","version","state","reason"}]
+ * ({"ready": true} in the body keeps only the READY ones). */
+static int index_reply(app_model *app, app_request *r, bool triton)
+{
+    bool only_ready = false;
+    if (triton && r->body_len) {
+        json_doc d;
+        char jerr[128];
+        json_limits jl = {.max_depth = 4, .max_tokens = 64};
+        if (json_parse(&d, r->body, r->body_len, &jl, jerr, sizeof(jerr)) ||
+            d.tok[0].type != JSON_OBJECT) {
+            if (d.tok) json_doc_free(&d);
+            return model_reply_error(r, NULL, 400,
+                                     "body must be a JSON object like {\"ready\":true}");
+        }
+        int k = json_obj_get(&d, 0, "ready");
+        bool bad = k >= 0 && d.tok[k].type != JSON_TRUE && d.tok[k].type != JSON_FALSE;
+        only_ready = k >= 0 && d.tok[k].type == JSON_TRUE;
+        json_doc_free(&d);
+        if (bad) return model_reply_error(r, NULL, 400, "'ready' must be a boolean");
+    }
+    buf b = BUF_INIT;
+    int rc = buf_puts(&b, triton ? "[" : "{\"models\":[");
+    bool first = true;
+    for (int i = 0; i < app->n && !rc; i++) {
+        model *m = &app->models[i];
+        bool warm = m->b && __atomic_load_n(&m->ready, __ATOMIC_ACQUIRE);
+        const char *state = !m->em ? "UNAVAILABLE" : warm ? "READY" : "LOADING";
+        if (only_ready && !warm) continue;
+        rc = buf_puts(&b, first ? "{\"name\":" : ",{\"name\":");
+        first = false;
+        if (!rc) rc = buf_json_str(&b, m->c.name, strlen(m->c.name));
+        if (!rc)
+            rc = buf_printf(&b, "%s,\"state\":\"%s\",\"reason\":",
+                            triton ? ",\"version\":\"1\""
+                                   : ",\"versions\":[\"1\"],\"platform\":\"onnx_onnxv1\"",
+                            state);
+        const char *why = m->em ? "" : m->err;
+        if (!rc) rc = buf_json_str(&b, why, strlen(why));
+        if (!rc) rc = buf_puts(&b, "}");
+    }
+    if (!rc) rc = buf_puts(&b, triton ? "]" : "]}");
+    if (rc)
+        model_reply_error(r, NULL, 500, "out of memory");
+    else
+        reply(r, 200, "application/json", b.data, b.len);
+    buf_free(&b);
+    return APP_DONE;
+}
+
 /* /v2/models/NAME[/versions/1][/ACTION] */
 static int models_route(app_model *app, app_request *r, const char *p)
 {
@@ -431,6 +483,14 @@ static int v2_handler(app_request *r, void *data)
         char why[512];
         if (model_failed(app, why, sizeof(why))) return model_reply_error(r, NULL, 503, why);
         return reply(r, server_ready(app) ? 200 : 400, NULL, NULL, 0);
+    }
+    if (!strcmp(p, "/models") || !strcmp(p, "/models/")) {
+        if (!want_get(r)) return not_allowed(r, "GET");
+        return index_reply(app, r, false);
+    }
+    if (!strcmp(p, "/repository/index")) {
+        if (!method_is(r, "POST")) return not_allowed(r, "POST");
+        return index_reply(app, r, true);
     }
     if (!strcmp(p, "/models/stats")) {
         if (!want_get(r)) return not_allowed(r, "GET");

@@ -51,3 +51,32 @@ def test_all_models_loaded_is_ready_on_both_probes(tmp_path, procs):
     assert st == 200, data
     assert json.loads(data)["status"] == "ready" and "reason" not in json.loads(data)
     assert s.request("GET", "/v2/health/ready")[0] == 200
+
+
+def test_get_v2_models_lists_every_model_with_its_state(tmp_path, procs):
+    good, _, _ = K.make_tiny(str(tmp_path / "tiny.onnx"))
+    img, _, _ = K.make_image_classifier(str(tmp_path / "img.onnx"))
+    bad = tmp_path / "garbage.onnx"
+    bad.write_bytes(b"\x08\x07" + b"\xff" * 64)
+    s = K.start(procs, ["--processes=1", "--model=tiny=" + good, "--model=broken=" + str(bad),
+                        "--model=img=" + img], ready=False)
+    K.wait_model_ready(s, "tiny")
+    K.wait_model_ready(s, "img")
+    st, body = s.json("GET", "/v2/models")
+    assert st == 200, body
+    models = {m["name"]: m for m in body["models"]}
+    assert [m["name"] for m in body["models"]] == ["tiny", "broken", "img"]  # config order
+    assert models["tiny"] == {"name": "tiny", "versions": ["1"], "platform": "onnx_onnxv1",
+                              "state": "READY", "reason": ""}
+    assert models["broken"]["state"] == "UNAVAILABLE" and models["broken"]["reason"]
+    # Triton's repository index, and its ready filter
+    st, idx = s.json("POST", "/v2/repository/index")
+    assert st == 200
+    assert idx[0] == {"name": "tiny", "version": "1", "state": "READY", "reason": ""}
+    assert {m["name"]: m["state"] for m in idx} == {"tiny": "READY", "broken": "UNAVAILABLE",
+                                                     "img": "READY"}
+    st, idx = s.json("POST", "/v2/repository/index", {"ready": True})
+    assert st == 200 and [m["name"] for m in idx] == ["tiny", "img"]
+    assert s.json("POST", "/v2/repository/index", {"ready": 1})[0] == 400
+    assert s.request("POST", "/v2/models")[0] == 405
+    assert s.request("GET", "/v2/repository/index")[0] == 405
