@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int reply(app_request *r, int status, const char *ctype, const void *body, size_t len)
 {
@@ -79,8 +80,27 @@ static int parse_header_len(app_request *r, size_t *out)
     return 0;
 }
 
+/* 1 when the Content-Type header's media type is `type` (case-insensitive prefix up to ';'). */
+static bool ctype_is(const app_request *r, const char *type)
+{
+    const http1_header *h = app_header(r, "Content-Type");
+    size_t n = strlen(type);
+    return h && h->value_len >= n && !strncasecmp(h->value, type, n) &&
+           (h->value_len == n || h->value[n] == ';' || h->value[n] == ' ' || type[n - 1] == '/');
+}
+
 static int infer(app_model *app, app_request *r, model *m)
 {
+    /* An image (or a form upload) posted here is a common slip: say where it goes. */
+    if (image_sniff(r->body, r->body_len) != IMAGE_UNKNOWN || ctype_is(r, "image/") ||
+        ctype_is(r, "multipart/form-data")) {
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "/infer takes KServe v2 tensors (JSON, or Triton's binary extension); to classify "
+                 "an image, POST it to /predict/%s (or /v2/models/%s/classify)",
+                 m->c.name, m->c.name);
+        return model_reply_error(r, m, 415, msg);
+    }
     size_t hlen;
     if (parse_header_len(r, &hlen))
         return model_reply_error(r, m, 400, "Inference-Header-Content-Length is not a number");
