@@ -295,8 +295,8 @@ int mreq_submit(mreq *q)
     q->job.cancelled = mreq_cancelled;
     /* The model's limit; a request's own "timeout" may only shorten it. */
     uint64_t limit = m->c.timeout_ms > 0 ? (uint64_t)m->c.timeout_ms * 1000 : 0;
-    if (q->kreq.timeout_us && (!limit || q->kreq.timeout_us < limit)) limit = q->kreq.timeout_us;
-    if (limit) q->job.deadline_us = ev_clock_us() + limit;
+    q->submitted_us = ev_clock_us();
+    if (limit) q->job.deadline_us = q->submitted_us + limit;
     int rc = batcher_submit(m->b, &q->job);
     if (rc == 0) return APP_PENDING;
     char msg[160];

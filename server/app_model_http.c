@@ -44,23 +44,41 @@ static bool want_get(app_request *r)
     return method_is(r, "GET") || method_is(r, "HEAD");
 }
 
+/* Allocates the outputs for batch samples; 0 or -ENOMEM. */
+static int mreq_outputs(mreq *q, int batch)
+{
+    model *m = q->m;
+    q->batch = batch;
+    q->job.batch = batch;
+    for (int i = 0; i < m->n_out; i++) {
+        q->outputs[i] = malloc((size_t)batch * m->out_item[i] + 1);
+        if (!q->outputs[i]) return -ENOMEM;
+        q->job.outputs[i] = q->outputs[i];
+    }
+    return 0;
+}
+
+/* A request; batch 0: its prepare step (on the batcher thread) sizes it. */
 static mreq *mreq_new(app_model *app, app_request *r, model *m, mreq_kind kind, int batch)
 {
     mreq *q = calloc(1, sizeof(*q));
     if (!q) return NULL;
-    q->app = app, q->r = r, q->m = m, q->kind = kind, q->batch = batch;
-    q->job.batch = batch;
+    q->app = app, q->r = r, q->m = m, q->kind = kind;
     for (int i = 0; i < m->n_in; i++) q->job.in_bytes[i] = m->in_item[i];
-    for (int i = 0; i < m->n_out; i++) {
-        q->job.out_bytes[i] = m->out_item[i];
-        q->outputs[i] = malloc((size_t)batch * m->out_item[i] + 1);
-        if (!q->outputs[i]) {
-            mreq_free(q);
-            return NULL;
-        }
-        q->job.outputs[i] = q->outputs[i];
+    for (int i = 0; i < m->n_out; i++) q->job.out_bytes[i] = m->out_item[i];
+    if (batch && mreq_outputs(q, batch)) {
+        mreq_free(q);
+        return NULL;
     }
     return q;
+}
+
+/* Records why a prepare step refused its request; answered on the loop. */
+static int prep_fail(mreq *q, int status, const char *msg)
+{
+    q->fail_status = status;
+    snprintf(q->fail_msg, sizeof(q->fail_msg), "%s", msg);
+    return -1;
 }
 
 /* ---- infer ---- */
@@ -89,21 +107,13 @@ static bool ctype_is(const app_request *r, const char *type)
            (h->value_len == n || h->value[n] == ';' || h->value[n] == ' ' || type[n - 1] == '/');
 }
 
-static int infer(app_model *app, app_request *r, model *m)
+/* Batcher thread: parse and check the tensors (a big JSON body takes
+ * milliseconds: never on the loop), then size the outputs. */
+static int infer_prepare(batcher_job *job)
 {
-    /* An image (or a form upload) posted here is a common slip: say where it goes. */
-    if (image_sniff(r->body, r->body_len) != IMAGE_UNKNOWN || ctype_is(r, "image/") ||
-        ctype_is(r, "multipart/form-data")) {
-        char msg[256];
-        snprintf(msg, sizeof(msg),
-                 "/infer takes KServe v2 tensors (JSON, or Triton's binary extension); to classify "
-                 "an image, POST it to /predict/%s (or /v2/models/%s/classify)",
-                 m->c.name, m->c.name);
-        return model_reply_error(r, m, 415, msg);
-    }
-    size_t hlen;
-    if (parse_header_len(r, &hlen))
-        return model_reply_error(r, m, 400, "Inference-Header-Content-Length is not a number");
+    mreq *q = (mreq *)job;
+    model *m = q->m;
+    app_request *r = q->r;
     /* Bounds: no tensor beyond the model's sample size x max-batch-size, and
      * no more JSON values than that many elements (plus nesting) can need. */
     size_t max_item = 0, elems = 0;
@@ -123,10 +133,8 @@ static int infer(app_model *app, app_request *r, model *m)
     snprintf(jwhy, sizeof(jwhy),
              "max-batch-size %d x %zu elements a sample, 2 values per element + 4096",
              m->c.max_batch, elems);
-    mreq *q = calloc(1, sizeof(*q));
-    if (!q) return model_reply_error(r, m, 500, "out of memory");
     char err[KSERVE_ERRLEN];
-    int st = kserve_request_parse(&q->kreq, r->body, r->body_len, hlen, &lim, err, sizeof(err));
+    int st = kserve_request_parse(&q->kreq, r->body, r->body_len, q->hlen, &lim, err, sizeof(err));
     if (!st)
         st = kserve_request_check(&q->kreq, m->in, m->n_in, m->out, m->n_out, err, sizeof(err));
     int batch = m->c.max_batch;
@@ -142,25 +150,43 @@ static int infer(app_model *app, app_request *r, model *m)
     } else if (!st && m->batch_dynamic) {
         batch = 1;
     }
-    if (st) {
-        mreq_free(q);
-        return model_reply_error(r, m, st, err);
-    }
-    mreq *full = mreq_new(app, r, m, MREQ_INFER, batch);
-    if (!full) {
-        mreq_free(q);
-        return model_reply_error(r, m, 500, "out of memory");
-    }
-    full->kreq = q->kreq; /* moves ownership of the converted tensors */
-    free(q);
+    if (st) return prep_fail(q, st, err);
+    if (mreq_outputs(q, batch)) return prep_fail(q, 500, "out of memory");
     uint64_t key = 1469598103934665603ull;
     for (int i = 0; i < m->n_in; i++) {
-        full->job.inputs[i] = full->kreq.inputs[i].data;
-        for (int d = 1; d < full->kreq.inputs[i].rank; d++)
-            key = (key ^ (uint64_t)full->kreq.inputs[i].shape[d]) * 1099511628211ull;
+        job->inputs[i] = q->kreq.inputs[i].data;
+        for (int d = 1; d < q->kreq.inputs[i].rank; d++)
+            key = (key ^ (uint64_t)q->kreq.inputs[i].shape[d]) * 1099511628211ull;
     }
-    full->job.shape_key = key;
-    return mreq_submit(full);
+    job->shape_key = key;
+    /* The request's own "timeout" may only shorten the model's limit. */
+    if (q->kreq.timeout_us) {
+        uint64_t d = q->submitted_us + q->kreq.timeout_us;
+        if (!job->deadline_us || d < job->deadline_us) job->deadline_us = d;
+    }
+    return 0;
+}
+
+static int infer(app_model *app, app_request *r, model *m)
+{
+    /* An image (or a form upload) posted here is a common slip: say where it goes. */
+    if (image_sniff(r->body, r->body_len) != IMAGE_UNKNOWN || ctype_is(r, "image/") ||
+        ctype_is(r, "multipart/form-data")) {
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "/infer takes KServe v2 tensors (JSON, or Triton's binary extension); to classify "
+                 "an image, POST it to /predict/%s (or /v2/models/%s/classify)",
+                 m->c.name, m->c.name);
+        return model_reply_error(r, m, 415, msg);
+    }
+    size_t hlen;
+    if (parse_header_len(r, &hlen))
+        return model_reply_error(r, m, 400, "Inference-Header-Content-Length is not a number");
+    mreq *q = mreq_new(app, r, m, MREQ_INFER, 0);
+    if (!q) return model_reply_error(r, m, 500, "out of memory");
+    q->hlen = hlen;
+    q->job.prepare = infer_prepare;
+    return mreq_submit(q);
 }
 
 /* ---- classify ---- */
@@ -188,6 +214,32 @@ static int parse_top_k(app_request *r, int *k)
     return 0;
 }
 
+/* Batcher thread: decode and preprocess the image (a large PNG takes a
+ * good part of a second: never on the loop). */
+static int classify_prepare(batcher_job *job)
+{
+    mreq *q = (mreq *)job;
+    model *m = q->m;
+    app_request *r = q->r;
+    image img;
+    char err[256];
+    int rc = image_decode(r->body, r->body_len, m->prep.channels, &q->app->img_lim, &img, err,
+                          sizeof(err));
+    if (rc)
+        return prep_fail(q,
+                         rc == -ENOTSUP  ? 415
+                         : rc == -E2BIG  ? 413
+                         : rc == -ENOMEM ? 500
+                                         : 400,
+                         err);
+    q->image = malloc(m->in_item[0]);
+    rc = !q->image || image_preprocess(&img, &m->prep, q->image) || mreq_outputs(q, 1);
+    image_free(&img);
+    if (rc) return prep_fail(q, 500, "out of memory");
+    job->inputs[0] = q->image;
+    return 0;
+}
+
 static int classify(app_model *app, app_request *r, model *m)
 {
     if (!m->prep.channels || m->n_in != 1 || m->out[0].dtype != KSERVE_FP32 ||
@@ -200,27 +252,10 @@ static int classify(app_model *app, app_request *r, model *m)
         return model_reply_error(r, m, 400, "top_k must be a positive integer");
     if (r->body_len == 0)
         return model_reply_error(r, m, 400, "empty body: send a JPEG or PNG image");
-    image img;
-    char err[256];
-    int rc =
-        image_decode(r->body, r->body_len, m->prep.channels, &app->img_lim, &img, err, sizeof(err));
-    if (rc)
-        return model_reply_error(r, m,
-                                 rc == -ENOTSUP  ? 415
-                                 : rc == -E2BIG  ? 413
-                                 : rc == -ENOMEM ? 500
-                                                 : 400,
-                                 err);
-    mreq *q = mreq_new(app, r, m, MREQ_CLASSIFY, 1);
-    if (q) q->image = malloc(m->in_item[0]);
-    if (!q || !q->image || image_preprocess(&img, &m->prep, q->image)) {
-        image_free(&img);
-        if (q) mreq_free(q);
-        return model_reply_error(r, m, 500, "out of memory");
-    }
-    image_free(&img);
+    mreq *q = mreq_new(app, r, m, MREQ_CLASSIFY, 0);
+    if (!q) return model_reply_error(r, m, 500, "out of memory");
     q->top_k = top_k;
-    q->job.inputs[0] = q->image;
+    q->job.prepare = classify_prepare;
     return mreq_submit(q);
 }
 
@@ -330,6 +365,7 @@ void mreq_finish(mreq *q)
         model_reply_error(q->r, NULL, 500, msg);
         break;
     case BATCHER_BAD_INPUT: model_reply_error(q->r, q->m, 400, q->job.err); break;
+    case BATCHER_PREP_FAILED: model_reply_error(q->r, q->m, q->fail_status, q->fail_msg); break;
     case BATCHER_CANCELLED: /* nobody to answer: the core closes the connection */
         model_reply_error(q->r, NULL, 503, "client went away");
         break;

@@ -10,8 +10,12 @@
  * The stats slots (one per worker, per model) live in one MAP_SHARED mapping
  * made at load, so any worker can render the sum for /metrics.
  *
- * Request path: handler on the event loop parses and checks, builds an
- * mreq, submits its batcher_job and returns APP_PENDING. The batcher thread
+ * Request path: the handler on the event loop does only what takes
+ * microseconds (route, method, query, content sniffing), builds an mreq,
+ * submits its batcher_job and returns APP_PENDING. Work that grows with the
+ * body (JSON tensor parsing, image decoding) is the job's prepare step, run
+ * by the batcher thread under the same max-queue bound, so a big body never
+ * stalls the loop and excess load is shed with 503. The batcher thread
  * runs the batch and calls mreq_done, which queues the mreq on the worker's
  * completion list and pokes an eventfd watched by the loop; the loop encodes
  * the response and calls app_finish. So all response writing happens on the
@@ -86,6 +90,11 @@ typedef struct mreq {
     int batch;
     int top_k;
     float *image; /* classify input (owned) */
+    size_t hlen;  /* infer: Inference-Header-Content-Length, (size_t)-1 when absent */
+    uint64_t submitted_us;
+    /* set by a prepare step that refused the request (BATCHER_PREP_FAILED) */
+    int fail_status;
+    char fail_msg[KSERVE_ERRLEN];
     void *outputs[BATCHER_MAX_IO];
     struct mreq *next_done;
 } mreq;

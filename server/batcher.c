@@ -32,8 +32,10 @@ struct batcher {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
-    batcher_job *head, *tail;
-    int queued;
+    batcher_job *head, *tail;           /* ready to batch */
+    batcher_job *prep_head, *prep_tail; /* waiting for job->prepare */
+    int queued;                         /* both lists */
+    uint64_t gathered_until;            /* when the last batch finished */
     int stopping;
     /* owned by the thread */
     void *in_buf[BATCHER_MAX_IO];
@@ -160,10 +162,11 @@ static void run_batch(batcher *b, batcher_job *first, int samples)
  * set here, completion happens unlocked. Only the jobs that could join the
  * next batch are asked whether they are cancelled (a syscall each): the rest
  * are asked when they get there, before any compute is spent on them. */
-static batcher_job *take_expired(batcher *b, uint64_t now)
+static batcher_job *take_expired_from(batcher *b, batcher_job **head, batcher_job **tail,
+                                      uint64_t now, batcher_job *expired)
 {
-    batcher_job *expired = NULL, **pp = &b->head, *prev = NULL;
-    int ahead = 0; /* samples of the kept jobs so far */
+    batcher_job **pp = head, *prev = NULL;
+    int ahead = 0; /* samples (or, unprepared, jobs) of the kept jobs so far */
     while (*pp) {
         batcher_job *j = *pp;
         bool late = j->deadline_us && j->deadline_us <= now;
@@ -176,13 +179,71 @@ static batcher_job *take_expired(batcher *b, uint64_t now)
             b->queued--;
             pending_add(b, -1);
         } else {
-            ahead += j->batch;
+            ahead += j->batch > 0 ? j->batch : 1;
             prev = j;
             pp = &j->_next;
         }
     }
-    b->tail = prev;
+    *tail = prev;
     return expired;
+}
+
+static batcher_job *take_expired(batcher *b, uint64_t now)
+{
+    batcher_job *expired = take_expired_from(b, &b->head, &b->tail, now, NULL);
+    return take_expired_from(b, &b->prep_head, &b->prep_tail, now, expired);
+}
+
+/* Prepares one job (unlocked), then queues it for batching or completes it. */
+static void prepare_one(batcher *b, batcher_job *j)
+{
+    int rc = j->prepare(j);
+    if (!rc && (j->batch < 1 || j->batch > b->o.max_batch)) rc = -EINVAL;
+    if (rc) {
+        complete(b, j, BATCHER_PREP_FAILED, ev_clock_us());
+        return;
+    }
+    pthread_mutex_lock(&b->mu);
+    j->_next = NULL;
+    if (b->tail)
+        b->tail->_next = j;
+    else
+        b->head = j;
+    b->tail = j;
+    b->queued++;
+    pending_add(b, 1);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/*
+ * Whether the next job to prepare goes before the next batch (locked). The
+ * batch rule counts the jobs that queued while the previous batch ran, or
+ * within batch-delay of the oldest: those are prepared first, until the
+ * prepared ones fill a batch. Later arrivals wait for the batch to leave
+ * (or are prepared while it waits for company), so a stream of jobs to
+ * prepare never starves the batches.
+ */
+static bool prep_first(batcher *b)
+{
+    if (!b->prep_head) return false;
+    int ready = 0;
+    for (batcher_job *j = b->head; j; j = j->_next) ready += j->batch;
+    if (ready >= b->o.max_batch) return false;
+    uint64_t window = b->gathered_until;
+    if (b->head && b->head->_enqueued + b->o.delay_us > window)
+        window = b->head->_enqueued + b->o.delay_us;
+    return b->prep_head->_enqueued <= window;
+}
+
+static batcher_job *pop_prep(batcher *b)
+{
+    batcher_job *j = b->prep_head;
+    b->prep_head = j->_next;
+    if (!b->prep_head) b->prep_tail = NULL;
+    j->_next = NULL;
+    b->queued--;
+    pending_add(b, -1);
+    return j;
 }
 
 /*
@@ -247,14 +308,25 @@ static void *thread_main(void *arg)
         batcher_job *expired = take_expired(b, now);
         int samples = 0;
         uint64_t until = 0;
-        batcher_job *batch = b->stopping ? NULL : pick(b, now, &samples, &until);
-        if (expired || batch) {
+        batcher_job *batch = NULL, *prep = NULL;
+        if (!b->stopping) {
+            if (prep_first(b))
+                prep = pop_prep(b);
+            else
+                batch = pick(b, now, &samples, &until);
+            if (!prep && !batch && b->prep_head) prep = pop_prep(b);
+        }
+        if (expired || batch || prep) {
             pthread_mutex_unlock(&b->mu);
             for (batcher_job *j = expired, *next; j; j = next) {
                 next = j->_next;
                 complete(b, j, j->status, now);
             }
-            if (batch) run_batch(b, batch, samples);
+            if (batch) {
+                run_batch(b, batch, samples);
+                b->gathered_until = ev_clock_us();
+            }
+            if (prep) prepare_one(b, prep);
             pthread_mutex_lock(&b->mu);
             continue;
         }
@@ -262,10 +334,16 @@ static void *thread_main(void *arg)
         /* Wake for the batch deadline or the nearest job deadline. */
         for (batcher_job *j = b->head; j; j = j->_next)
             if (j->deadline_us && (!until || j->deadline_us < until)) until = j->deadline_us;
+        for (batcher_job *j = b->prep_head; j; j = j->_next)
+            if (j->deadline_us && (!until || j->deadline_us < until)) until = j->deadline_us;
         wait_until_us(b, until);
     }
     batcher_job *rest = b->head;
-    b->head = b->tail = NULL;
+    if (b->tail)
+        b->tail->_next = b->prep_head;
+    else
+        rest = b->prep_head;
+    b->head = b->tail = b->prep_head = b->prep_tail = NULL;
     pending_add(b, -b->queued);
     b->queued = 0;
     pthread_mutex_unlock(&b->mu);
@@ -309,7 +387,8 @@ batcher *batcher_create(const batcher_opts *opts)
 
 int batcher_submit(batcher *b, batcher_job *job)
 {
-    if (job->batch < 1 || job->batch > b->o.max_batch || !job->done) return -EINVAL;
+    if ((!job->prepare && (job->batch < 1 || job->batch > b->o.max_batch)) || !job->done)
+        return -EINVAL;
     pthread_mutex_lock(&b->mu);
     if (b->stopping) {
         pthread_mutex_unlock(&b->mu);
@@ -324,11 +403,13 @@ int batcher_submit(batcher *b, batcher_job *job)
     job->_enqueued = ev_clock_us();
     job->status = BATCHER_OK;
     job->err[0] = '\0';
-    if (b->tail)
-        b->tail->_next = job;
+    batcher_job **head = job->prepare ? &b->prep_head : &b->head;
+    batcher_job **tail = job->prepare ? &b->prep_tail : &b->tail;
+    if (*tail)
+        (*tail)->_next = job;
     else
-        b->head = job;
-    b->tail = job;
+        *head = job;
+    *tail = job;
     b->queued++;
     pending_add(b, 1);
     pthread_cond_signal(&b->cv);

@@ -10,7 +10,8 @@
  * the OLDEST job was queued; otherwise wait for more. delay_us = 0 never waits
  * (a batch is whatever queued while the previous one ran).
  *
- * Bounded: at most max_queue jobs wait; batcher_submit refuses beyond it
+ * Bounded: at most max_queue jobs wait (to be prepared or batched; see
+ * batcher_job.prepare); batcher_submit refuses beyond it
  * (answer 503 + Retry-After). A job still queued past its deadline completes
  * with BATCHER_TIMEOUT and never runs.
  *
@@ -36,11 +37,12 @@
 
 enum batcher_status {
     BATCHER_OK = 0,
-    BATCHER_TIMEOUT,   /* waited in the queue past its deadline */
-    BATCHER_BACKEND,   /* the run callback failed; err says why */
-    BATCHER_SHUTDOWN,  /* the batcher stopped before running it */
-    BATCHER_CANCELLED, /* job->cancelled said so while it was queued */
-    BATCHER_BAD_INPUT, /* the run callback blamed the inputs (returned > 0); err says why */
+    BATCHER_TIMEOUT,     /* waited in the queue past its deadline */
+    BATCHER_BACKEND,     /* the run callback failed; err says why */
+    BATCHER_SHUTDOWN,    /* the batcher stopped before running it */
+    BATCHER_CANCELLED,   /* job->cancelled said so while it was queued */
+    BATCHER_BAD_INPUT,   /* the run callback blamed the inputs (returned > 0); err says why */
+    BATCHER_PREP_FAILED, /* job->prepare refused it (the caller kept why) */
 };
 
 typedef struct batcher_job batcher_job;
@@ -57,6 +59,15 @@ struct batcher_job {
     /* Optional, called from the batcher thread (lock held) while the job is
      * queued: non-zero drops it unrun (the client went away). */
     int (*cancelled)(batcher_job *job);
+    /* Optional: the request's own work before it can be batched (decoding an
+     * image, parsing JSON tensors), run on the batcher thread so it never
+     * stalls the submitter's event loop, under the same max_queue bound.
+     * It sets batch, shape_key, the byte counts, inputs and outputs, and
+     * returns 0; non-zero completes the job with BATCHER_PREP_FAILED. With a
+     * prepare, batch may be 0 at submit. Jobs are prepared in arrival order,
+     * between batches (the older of the next job to prepare and the next
+     * batch goes first). */
+    int (*prepare)(batcher_job *job);
     void *data;
     /* set by the batcher before done */
     int status;         /* enum batcher_status */
