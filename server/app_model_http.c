@@ -9,7 +9,9 @@
  */
 #include "server/app_model_int.h"
 
+#include "lib/base64.h"
 #include "lib/json.h"
+#include "lib/multipart.h"
 
 #include <errno.h>
 #include <math.h>
@@ -214,8 +216,115 @@ static int parse_top_k(app_request *r, int *k)
     return 0;
 }
 
-/* Batcher thread: decode and preprocess the image (a large PNG takes a
- * good part of a second: never on the loop). */
+/* The image in a multipart/form-data body: the first part that is a JPEG or
+ * PNG, else the first file part. 0 or an HTTP status with err. */
+static int image_from_form(const app_request *r, const char **data, size_t *len, char *err,
+                           size_t errlen)
+{
+    const http1_header *h = app_header(r, "Content-Type");
+    const char *b;
+    size_t bl;
+    if (multipart_boundary(h->value, h->value_len, &b, &bl))
+        return snprintf(err, errlen, "multipart/form-data without a usable boundary parameter"),
+               400;
+    multipart_part parts[16];
+    char perr[128];
+    int n = multipart_parse(r->body, r->body_len, b, bl, parts, 16, perr, sizeof(perr));
+    if (n < 0) return snprintf(err, errlen, "bad multipart/form-data body: %s", perr), 400;
+    int pick = -1;
+    for (int i = 0; i < n && pick < 0; i++)
+        if (image_sniff(parts[i].data, parts[i].len) != IMAGE_UNKNOWN) pick = i;
+    for (int i = 0; i < n && pick < 0; i++)
+        if (parts[i].filename) pick = i;
+    if (pick < 0)
+        return snprintf(err, errlen,
+                        "the form has no file part: send the image as a file (curl -F "
+                        "image=@photo.jpg, or requests files={'image': f})"),
+               400;
+    *data = parts[pick].data, *len = parts[pick].len;
+    return 0;
+}
+
+/* Decodes JSON string token i as base64 into a new buffer (*out, owned). A
+ * data URL prefix ("data:image/png;base64,") is skipped. 0 or a status. */
+static int b64_token(const json_doc *d, int i, const char *what, uint8_t **out, size_t *len,
+                     char *err, size_t errlen)
+{
+    size_t cap = d->tok[i].len + 1;
+    char *s = malloc(cap);
+    if (!s) return snprintf(err, errlen, "out of memory"), 500;
+    int n = json_str_copy(d, i, s, cap);
+    if (n < 0) {
+        free(s);
+        return snprintf(err, errlen, "%s is not a string", what), 400;
+    }
+    const char *p = s;
+    const char *comma = n > 5 && !strncmp(s, "data:", 5) ? memchr(s, ',', (size_t)n) : NULL;
+    if (comma) p = comma + 1;
+    size_t plen = (size_t)n - (size_t)(p - s);
+    *out = malloc(base64_decoded_max(plen));
+    size_t bad = 0;
+    ssize_t k = *out ? base64_decode(p, plen, *out, &bad) : -ENOMEM;
+    free(s);
+    if (k < 0) {
+        free(*out);
+        *out = NULL;
+        if (k == -ENOMEM) return snprintf(err, errlen, "out of memory"), 500;
+        return snprintf(err, errlen, "%s is not valid base64 (character %zu)", what, bad), 400;
+    }
+    *len = (size_t)k;
+    return 0;
+}
+
+/* The image in a JSON body: {"image": "<base64>"}, {"image": {"b64": "..."}},
+ * or a KServe v2 request with one BYTES input holding one base64 element. */
+static int image_from_json(mreq *q, uint8_t **out, size_t *len, char *err, size_t errlen)
+{
+    const app_request *r = q->r;
+    json_doc d;
+    char jerr[128];
+    json_limits jl = {.max_depth = 8, .max_tokens = 256};
+    int rc = json_parse(&d, r->body, r->body_len, &jl, jerr, sizeof(jerr));
+    if (rc) return snprintf(err, errlen, "invalid JSON body: %s", jerr), rc == -ENOMEM ? 500 : 400;
+    int st = 400;
+    int img = d.tok[0].type == JSON_OBJECT ? json_obj_get(&d, 0, "image") : -1;
+    if (img >= 0 && d.tok[img].type == JSON_OBJECT) img = json_obj_get(&d, img, "b64");
+    if (img >= 0) {
+        st = b64_token(&d, img, "'image'", out, len, err, errlen);
+        goto done;
+    }
+    int ins = d.tok[0].type == JSON_OBJECT ? json_obj_get(&d, 0, "inputs") : -1;
+    if (ins >= 0 && d.tok[ins].type == JSON_ARRAY && d.tok[ins].count == 1) {
+        int t = ins + 1;
+        int dt = json_obj_get(&d, t, "datatype"), data = json_obj_get(&d, t, "data");
+        if (dt < 0 || !json_str_eq(&d, dt, "BYTES") || data < 0) {
+            snprintf(err, errlen,
+                     "the input must be \"datatype\": \"BYTES\" with \"data\": "
+                     "[\"<base64 image>\"]");
+            goto done;
+        }
+        /* the one string leaf of data (flat or nested) */
+        int leaf = -1, leaves = 0;
+        for (uint32_t k = (uint32_t)data; k < d.tok[data].next; k++)
+            if (d.tok[k].type != JSON_ARRAY) leaf = (int)k, leaves++;
+        if (leaves != 1) {
+            snprintf(err, errlen, "classify takes one image: the BYTES input holds %d elements",
+                     leaves);
+            goto done;
+        }
+        st = b64_token(&d, leaf, "the BYTES element", out, len, err, errlen);
+        goto done;
+    }
+    snprintf(err, errlen,
+             "a JSON body needs \"image\": \"<base64 JPEG or PNG>\" or one KServe v2 "
+             "BYTES input holding it");
+done:
+    json_doc_free(&d);
+    return st;
+}
+
+/* Batcher thread: unwrap (form, base64), decode and preprocess the image
+ * (a large PNG takes a good part of a second: never on the loop). */
 static int classify_prepare(batcher_job *job)
 {
     mreq *q = (mreq *)job;
@@ -223,8 +332,20 @@ static int classify_prepare(batcher_job *job)
     app_request *r = q->r;
     image img;
     char err[256];
-    int rc = image_decode(r->body, r->body_len, m->prep.channels, &q->app->img_lim, &img, err,
-                          sizeof(err));
+    const char *data = r->body;
+    size_t len = r->body_len;
+    uint8_t *owned = NULL;
+    size_t i = 0;
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+        i++;
+    int st = 0;
+    if (ctype_is(r, "multipart/form-data"))
+        st = image_from_form(r, &data, &len, err, sizeof(err));
+    else if (ctype_is(r, "application/json") || (i < len && data[i] == '{'))
+        st = image_from_json(q, &owned, &len, err, sizeof(err)), data = (const char *)owned;
+    if (st) return prep_fail(q, st, err);
+    int rc = image_decode(data, len, m->prep.channels, &q->app->img_lim, &img, err, sizeof(err));
+    free(owned);
     if (rc)
         return prep_fail(q,
                          rc == -ENOTSUP  ? 415
