@@ -35,8 +35,8 @@ ssize_t base64_decode(const char *in, size_t n, uint8_t *out, size_t *bad_at)
 {
     size_t o = 0, last = 0;
     uint32_t acc = 0;
-    int k = 0;        /* characters in acc */
-    int pad = 0;      /* '=' seen */
+    int k = 0;   /* characters in acc */
+    int pad = 0; /* '=' seen */
     for (size_t i = 0; i < n; i++) {
         uint8_t v = class_of((unsigned char)in[i]);
         if (v == 64) continue;

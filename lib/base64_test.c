@@ -28,8 +28,7 @@ Test(base64, rfc4648_vectors_padded_and_unpadded)
 
 Test(base64, every_byte_value_round_trips_in_both_alphabets_with_line_breaks)
 {
-    static const char std[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static const char std[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     uint8_t raw[256];
     for (int i = 0; i < 256; i++) raw[i] = (uint8_t)i;
     char enc[400], url[400];
@@ -59,7 +58,7 @@ Test(base64, bad_input_is_refused_at_the_offending_character)
         const char *s;
         size_t at;
     } bad[] = {
-        {"Zm9v!", 4}, {"Zm9vY", 4}, {"Zg=", 2},     {"Zg===", 4}, {"Zm9v=", 4},
+        {"Zm9v!", 4}, {"Zm9vY", 4},    {"Zg=", 2},     {"Zg===", 4}, {"Zm9v=", 4},
         {"Z===", 1},  {"Zg==Zg==", 4}, {"Zm\x80v", 2}, {"Zm9\"", 3},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

@@ -119,7 +119,8 @@ static long read_headers(const char *p, size_t n, multipart_part *part, char *er
         size_t vl = ll - vs;
         while (vl && is_space(v[vl - 1])) vl--;
         if (nl == 19 && !strncasecmp(line, "Content-Disposition", 19)) {
-            if (vl < 9 || strncasecmp(v, "form-data", 9) || (vl > 9 && v[9] != ';' && !is_space(v[9]))) {
+            if (vl < 9 || strncasecmp(v, "form-data", 9) ||
+                (vl > 9 && v[9] != ';' && !is_space(v[9]))) {
                 fail(err, errlen, -EINVAL, "part at byte %zu: Content-Disposition is not form-data",
                      base);
                 return -1;
@@ -166,8 +167,8 @@ int multipart_parse(const char *body, size_t len, const char *boundary, size_t b
         const char *end = memmem(body + start, len - start, delim, dl);
         if (!end)
             return fail(err, errlen, -EINVAL,
-                        "part %d (from byte %zu) has no closing boundary: truncated upload?",
-                        n + 1, start);
+                        "part %d (from byte %zu) has no closing boundary: truncated upload?", n + 1,
+                        start);
         p->data = body + start;
         p->len = (size_t)(end - p->data);
         n++;

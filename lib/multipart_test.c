@@ -34,16 +34,17 @@ Test(multipart, boundary_from_content_type)
 
 Test(multipart, curl_style_body_with_a_field_and_a_binary_file)
 {
-    static const char body[] = "--XyZ\r\n"
-                               "Content-Disposition: form-data; name=\"note\"\r\n"
-                               "\r\n"
-                               "hello\r\n"
-                               "--XyZ\r\n"
-                               "content-disposition: form-data; name=\"image\"; filename=\"a b.png\"\r\n"
-                               "Content-Type: image/png\r\n"
-                               "\r\n"
-                               "\x89PNG\r\n--Xy\x00\r\n\r\n"
-                               "\r\n--XyZ--\r\n";
+    static const char body[] =
+        "--XyZ\r\n"
+        "Content-Disposition: form-data; name=\"note\"\r\n"
+        "\r\n"
+        "hello\r\n"
+        "--XyZ\r\n"
+        "content-disposition: form-data; name=\"image\"; filename=\"a b.png\"\r\n"
+        "Content-Type: image/png\r\n"
+        "\r\n"
+        "\x89PNG\r\n--Xy\x00\r\n\r\n"
+        "\r\n--XyZ--\r\n";
     multipart_part p[4];
     char err[128] = "";
     int n = parse(body, sizeof(body) - 1, p, 4, err);

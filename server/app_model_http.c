@@ -453,9 +453,14 @@ static void finish_ok(mreq *q, buf *b)
         memcpy(shapes[i], o->shape, sizeof(shapes[i]));
         if (o->rank > 0 && m->batch_dynamic) shapes[i][0] = q->batch;
         size_t esz = kserve_dtype_size(o->dtype);
-        res[i] = (kserve_result){
-            o->name,   o->dtype,      o->rank,
-            shapes[i], q->outputs[i], (size_t)q->batch * m->out_item[i] / (esz ? esz : 1)};
+        res[i] = (kserve_result){.name = o->name,
+                                 .dtype = o->dtype,
+                                 .rank = o->rank,
+                                 .shape = shapes[i],
+                                 .data = q->outputs[i],
+                                 .count = (size_t)q->batch * m->out_item[i] / (esz ? esz : 1),
+                                 .labels = (const char *const *)m->labels,
+                                 .n_labels = m->n_labels};
     }
     size_t jlen = 0;
     if (kserve_response_write(b, &jlen, m->c.name, &q->kreq, res, m->n_out)) {

@@ -194,8 +194,8 @@ Test(kserve, response_echoes_id_and_honours_requested_binary_outputs)
     cr_assert_eq(parse(&r, j, err), 0, "%s", err);
     float logits[2] = {0.25f, -1}, prob[2] = {0.75f, 0.125f};
     int64_t shape[2] = {1, 2};
-    kserve_result res[2] = {{"logits", KSERVE_FP32, 2, shape, logits, 2},
-                            {"prob", KSERVE_FP32, 2, shape, prob, 2}};
+    kserve_result res[2] = {{"logits", KSERVE_FP32, 2, shape, logits, 2, NULL, 0},
+                            {"prob", KSERVE_FP32, 2, shape, prob, 2, NULL, 0}};
     buf b = BUF_INIT;
     size_t jl = 0;
     cr_assert_eq(kserve_response_write(&b, &jl, "m", &r, res, 2), 0);
@@ -229,4 +229,49 @@ Test(kserve, errors_and_metadata_are_well_formed_json)
                              "3]}],\"outputs\":[{\"name\":\"logits\",\"datatype\":\"FP32\","
                              "\"shape\":[-1,2]}]}");
     buf_free(&b);
+}
+
+Test(kserve, classification_returns_top_k_score_index_label_strings)
+{
+    kserve_request r;
+    char err[KSERVE_ERRLEN];
+    const char *j = "{\"inputs\":[{\"name\":\"input\",\"shape\":[2,3],\"datatype\":\"FP32\","
+                    "\"data\":[1,2,3,4,5,6]}],\"outputs\":[{\"name\":\"logits\",\"parameters\":"
+                    "{\"classification\":2}},{\"name\":\"prob\",\"parameters\":"
+                    "{\"classification\":5,\"binary_data\":true}}]}";
+    cr_assert_eq(parse(&r, j, err), 0, "%s", err);
+    cr_assert_eq(r.outputs[0].classification, 2);
+    float logits[6] = {0.5f, 2, -1, 0, 0, 7}, prob[6] = {0.1f, 0.7f, 0.2f, 0.3f, 0.3f, 0.4f};
+    int64_t shape[2] = {2, 3};
+    const char *labels[] = {"cat", "dog"}; /* fewer labels than classes: index only for 2 */
+    kserve_result res[2] = {{"logits", KSERVE_FP32, 2, shape, logits, 6, labels, 2},
+                            {"prob", KSERVE_FP32, 2, shape, prob, 6, labels, 2}};
+    buf b = BUF_INIT;
+    size_t jl = 0;
+    cr_assert_eq(kserve_response_write(&b, &jl, "m", &r, res, 2), 0);
+    char *json = strndup(b.data, jl);
+    cr_assert_str_eq(json,
+                     "{\"model_name\":\"m\",\"model_version\":\"1\",\"outputs\":[{\"name\":"
+                     "\"logits\",\"datatype\":\"BYTES\",\"shape\":[2,2],\"data\":[\"2:1:dog\","
+                     "\"0.5:0:cat\",\"7:2\",\"0:0:cat\"]},{\"name\":\"prob\",\"datatype\":"
+                     "\"BYTES\",\"shape\":[2,3],\"parameters\":{\"binary_data_size\":118}}]}");
+    /* binary: k capped at the 3 classes, each string length-prefixed (little-endian) */
+    const unsigned char *p = (const unsigned char *)b.data + jl;
+    cr_assert_eq(b.len - jl, 118); /* 2 rows x (17 + 13 + 17 + 3 x 4) */
+    cr_assert_eq(p[0], 17);
+    cr_assert_eq(memcmp(p + 4, "0.699999988:1:dog", 17), 0);
+    cr_assert_eq(p[21], 13);
+    cr_assert_eq(memcmp(p + 25, "0.200000003:2", 13), 0);
+    cr_assert_eq(memcmp(p + 59 + 4, "0.400000006:2", 13), 0);
+    free(json);
+    buf_free(&b);
+    kserve_request_free(&r);
+    /* bad values, and classes of a non-numeric output */
+    cr_assert_eq(parse(&r,
+                       "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"FP32\","
+                       "\"data\":[1,2,3]}],\"outputs\":[{\"name\":\"logits\",\"parameters\":"
+                       "{\"classification\":\"3\"}}]}",
+                       err),
+                 400);
+    cr_assert(strstr(err, "'classification' must be an integer") != NULL, "%s", err);
 }
