@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const struct {
     const char *name;
@@ -145,6 +146,37 @@ static int conv_err(ctx *c, const kserve_tensor *t, size_t k, const char *why)
     return errf(c->err, c->errlen, 400, "input '%s': element %zu %s", t->name, k, why);
 }
 
+/* A decimal beyond the dtype's range (1e999) is the client's mistake, not
+ * infinity: 400 quoting it. Infinity is sent as "Infinity" (or the bare
+ * literal). */
+static int out_of_range(ctx *c, const kserve_tensor *t, size_t k, int i)
+{
+    const json_tok *tok = &c->doc.tok[i];
+    int n = tok->len > 40 ? 40 : (int)tok->len;
+    return errf(c->err, c->errlen, 400,
+                "input '%s': element %zu (%.*s%s) is out of range for %s (largest %s); send "
+                "infinity as \"Infinity\"",
+                t->name, k, n, c->doc.src + tok->start, tok->len > 40 ? "..." : "",
+                kserve_dtype_name(t->dtype),
+                t->dtype == KSERVE_FP32 ? "3.40282347e+38" : "1.7976931348623157e+308");
+}
+
+/* The JSON string token i as a non-finite float: "NaN", "Infinity",
+ * "-Infinity" (also "inf", "+inf", "nan", any case, as Python's float()
+ * reads them). 0, or -1 for any other string. */
+static int nonfinite_string(ctx *c, int i, double *out)
+{
+    char s[16];
+    int n = json_str_copy(&c->doc, i, s, sizeof(s));
+    if (n <= 0) return -1;
+    const char *p = s;
+    double sign = 1;
+    if (*p == '+' || *p == '-') sign = *p++ == '-' ? -1 : 1;
+    if (!strcasecmp(p, "nan")) return *out = NAN, 0;
+    if (!strcasecmp(p, "inf") || !strcasecmp(p, "infinity")) return *out = sign * INFINITY, 0;
+    return -1;
+}
+
 /* Converts leaf token i into element k of t's buffer. */
 static int conv_one(ctx *c, kserve_tensor *t, void *buf, size_t k, int i)
 {
@@ -153,6 +185,17 @@ static int conv_one(ctx *c, kserve_tensor *t, void *buf, size_t k, int i)
         if (tok->type != JSON_TRUE && tok->type != JSON_FALSE)
             return conv_err(c, t, k, "is not a boolean");
         ((uint8_t *)buf)[k] = tok->type == JSON_TRUE;
+        return 0;
+    }
+    if ((t->dtype == KSERVE_FP32 || t->dtype == KSERVE_FP64) && tok->type == JSON_STRING) {
+        double nf;
+        if (nonfinite_string(c, i, &nf))
+            return conv_err(c, t, k,
+                            "is a string other than \"NaN\", \"Infinity\" or \"-Infinity\"");
+        if (t->dtype == KSERVE_FP32)
+            ((float *)buf)[k] = (float)nf;
+        else
+            memcpy((char *)buf + k * 8, &nf, 8);
         return 0;
     }
     if (tok->type != JSON_NUMBER) return conv_err(c, t, k, "is not a number");
@@ -169,11 +212,10 @@ static int conv_one(ctx *c, kserve_tensor *t, void *buf, size_t k, int i)
         [KSERVE_UINT32] = UINT32_MAX};
     switch (t->dtype) {
     case KSERVE_FP32:
-        if (json_num_f32(&c->doc, i, &((float *)buf)[k]))
-            return conv_err(c, t, k, "is out of range for FP32");
+        if (json_num_f32(&c->doc, i, &((float *)buf)[k])) return out_of_range(c, t, k, i);
         return 0;
     case KSERVE_FP64:
-        if (json_num_f64(&c->doc, i, &d)) return conv_err(c, t, k, "is out of range");
+        if (json_num_f64(&c->doc, i, &d)) return out_of_range(c, t, k, i);
         memcpy((char *)buf + k * 8, &d, 8);
         return 0;
     case KSERVE_INT8:
@@ -397,7 +439,7 @@ int kserve_request_parse(kserve_request *req, const char *body, size_t len, size
     ctx c = {.bin = body + json_len, .bin_len = len - json_len, .err = err, .errlen = errlen};
     c.max_bytes = lim && lim->max_tensor_bytes ? lim->max_tensor_bytes : (size_t)64 << 20;
     c.why = lim && lim->max_tensor_bytes && lim->tensor_why ? lim->tensor_why : "";
-    json_limits jl = {.max_depth = 32};
+    json_limits jl = {.max_depth = 32, .allow_nonfinite = 1};
     jl.max_tokens = lim && lim->max_json_tokens ? lim->max_json_tokens : 4u << 20;
     char jerr[128];
     int rc = json_parse(&c.doc, body, json_len, &jl, jerr, sizeof(jerr));
@@ -515,6 +557,15 @@ static int write_shape(buf *b, const int64_t *shape, int rank)
     return rc ? rc : buf_puts(b, "]");
 }
 
+/* NaN and the infinities as the JSON strings a request may send them as. */
+static int fmt_nonfinite(char *p, double v)
+{
+    const char *s = isnan(v) ? "\"NaN\"" : v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+    size_t n = strlen(s);
+    memcpy(p, s, n + 1);
+    return (int)n;
+}
+
 /* Writes count elements as a flat JSON array. */
 static int write_data(buf *b, kserve_dtype t, const void *data, size_t count)
 {
@@ -529,13 +580,13 @@ static int write_data(buf *b, kserve_dtype t, const void *data, size_t count)
         case KSERVE_FP32: {
             float f;
             memcpy(&f, d + 4 * k, 4);
-            p += json_fmt_f32(p, f);
+            p += isfinite(f) ? json_fmt_f32(p, f) : fmt_nonfinite(p, f);
             break;
         }
         case KSERVE_FP64: {
             double v;
             memcpy(&v, d + 8 * k, 8);
-            p += json_fmt_f64(p, v);
+            p += isfinite(v) ? json_fmt_f64(p, v) : fmt_nonfinite(p, v);
             break;
         }
         case KSERVE_BOOL: p += sprintf(p, "%s", d[k] ? "true" : "false"); break;

@@ -1,6 +1,7 @@
 #include "server/kserve.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,15 @@ Test(kserve, every_malformed_request_is_400_naming_the_problem)
         const char *json, *needle;
     } cases[] = {
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"FP32\",\"data\":[1,\"a\"]}]}",
+         "element 1 is a string other than \"NaN\""},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"INT32\",\"data\":[1,\"1\"]}]}",
          "element 1 is not a number"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"INT32\",\"data\":[NaN]}]}",
+         "element 0 is not an integer in range"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[-1e999]}]}",
+         "element 0 (-1e999) is out of range for FP64"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[nan]}]}",
+         "invalid JSON"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[3],\"datatype\":\"FP32\",\"data\":[1,2]}]}",
          "shape has 3 elements but data has 2"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FLOAT\",\"data\":[1]}]}",
@@ -90,7 +99,7 @@ Test(kserve, every_malformed_request_is_400_naming_the_problem)
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"INT8\",\"data\":[300]}]}",
          "not an integer in range"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1e39]}]}",
-         "out of range for FP32"},
+         "element 0 (1e39) is out of range for FP32 (largest 3.40282347e+38)"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"BOOL\",\"data\":[1]}]}",
          "not a boolean"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP16\",\"data\":[1]}]}",
@@ -274,4 +283,34 @@ Test(kserve, classification_returns_top_k_score_index_label_strings)
                        err),
                  400);
     cr_assert(strstr(err, "'classification' must be an integer") != NULL, "%s", err);
+}
+
+Test(kserve, nan_and_infinity_are_floats_in_json_as_strings_or_literals_and_written_as_strings)
+{
+    kserve_request r;
+    char err[KSERVE_ERRLEN] = "";
+    const char *j = "{\"inputs\":[{\"name\":\"x\",\"shape\":[9],\"datatype\":\"FP32\","
+                    "\"data\":[NaN,Infinity,-Infinity,\"NaN\",\"Infinity\",\"-Infinity\",\"inf\","
+                    "\"-INF\",1e-50]},{\"name\":\"d\",\"shape\":[2],\"datatype\":\"FP64\","
+                    "\"data\":[\"nan\",-Infinity]}]}";
+    cr_assert_eq(parse(&r, j, err), 0, "%s", err);
+    const float *x = r.inputs[0].data;
+    cr_assert(isnan(x[0]) && isnan(x[3]));
+    cr_assert(x[1] == INFINITY && x[4] == INFINITY && x[6] == INFINITY);
+    cr_assert(x[2] == -INFINITY && x[5] == -INFINITY && x[7] == -INFINITY);
+    cr_assert(x[8] == 0, "an underflowing decimal rounds to zero");
+    double d[2];
+    memcpy(d, r.inputs[1].data, 16);
+    cr_assert(isnan(d[0]) && d[1] == -INFINITY);
+    int64_t shape[1] = {9};
+    kserve_result res = {"x", KSERVE_FP32, 1, shape, x, 9, NULL, 0};
+    r.n_outputs = 0;
+    buf b = BUF_INIT;
+    size_t jl;
+    cr_assert_eq(kserve_response_write(&b, &jl, "m", &r, &res, 1), 0);
+    cr_assert(strstr(b.data, "\"data\":[\"NaN\",\"Infinity\",\"-Infinity\",\"NaN\",\"Infinity\","
+                             "\"-Infinity\",\"Infinity\",\"-Infinity\",0]") != NULL,
+              "%s", b.data);
+    buf_free(&b);
+    kserve_request_free(&r);
 }
