@@ -211,7 +211,7 @@ static int eng_run(void *arg, int batch, const void *const *in, void *const *out
     return 1;
 }
 
-/* Batcher thread: hand the request back to the loop. */
+/* Batcher or prepare thread: hand the request back to the loop. */
 static void mreq_done(batcher_job *job)
 {
     mreq *q = (mreq *)job;

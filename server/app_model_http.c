@@ -60,7 +60,7 @@ static int mreq_outputs(mreq *q, int batch)
     return 0;
 }
 
-/* A request; batch 0: its prepare step (on the batcher thread) sizes it. */
+/* A request; batch 0: its prepare step (on the prepare thread) sizes it. */
 static mreq *mreq_new(app_model *app, app_request *r, model *m, mreq_kind kind, int batch)
 {
     mreq *q = calloc(1, sizeof(*q));
@@ -109,7 +109,7 @@ static bool ctype_is(const app_request *r, const char *type)
            (h->value_len == n || h->value[n] == ';' || h->value[n] == ' ' || type[n - 1] == '/');
 }
 
-/* Batcher thread: parse and check the tensors (a big JSON body takes
+/* Prepare thread: parse and check the tensors (a big JSON body takes
  * milliseconds: never on the loop), then size the outputs. */
 static int infer_prepare(batcher_job *job)
 {
@@ -323,7 +323,7 @@ done:
     return st;
 }
 
-/* Batcher thread: unwrap (form, base64), decode and preprocess the image
+/* Prepare thread: unwrap (form, base64), decode and preprocess the image
  * (a large PNG takes a good part of a second: never on the loop). */
 static int classify_prepare(batcher_job *job)
 {

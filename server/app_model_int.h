@@ -14,7 +14,7 @@
  * microseconds (route, method, query, content sniffing), builds an mreq,
  * submits its batcher_job and returns APP_PENDING. Work that grows with the
  * body (JSON tensor parsing, image decoding) is the job's prepare step, run
- * by the batcher thread under the same max-queue bound, so a big body never
+ * by the batcher's prepare thread under the same max-queue bound, so a big body never
  * stalls the loop and excess load is shed with 503. The batcher thread
  * runs the batch and calls mreq_done, which queues the mreq on the worker's
  * completion list and pokes an eventfd watched by the loop; the loop encodes

@@ -1,8 +1,9 @@
 /*
- * batcher.c: a mutex-protected FIFO, one condition variable, one thread.
- * The thread holds the lock only to pick jobs; running a batch, copying
- * tensors and calling done happen unlocked, so submitters (the event loop)
- * never wait behind the engine.
+ * batcher.c: mutex-protected FIFOs and two threads: the batch thread, and
+ * the prepare thread for jobs with a prepare step (decoding, parsing), which
+ * it queues for the batch thread once done. Each holds the lock only to pick jobs; running a batch,
+ * copying tensors and calling done happen unlocked, so submitters (the event loop) never wait
+ * behind the engine.
  *
  * Buffers: inputs are always copied into one contiguous batch buffer per
  * input (the submitter's may be unaligned slices of a request body); outputs
@@ -21,7 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 const uint64_t batcher_hist_le[BATCHER_HIST_BUCKETS] = {
     100,   250,   500,    1000,   2500,   5000,    10000,   25000,
@@ -35,7 +39,8 @@ struct batcher {
     batcher_job *head, *tail;           /* ready to batch */
     batcher_job *prep_head, *prep_tail; /* waiting for job->prepare */
     int queued;                         /* both lists */
-    uint64_t gathered_until;            /* when the last batch finished */
+    pthread_cond_t prep_cv;             /* wakes the prepare thread */
+    pthread_t prep_thread;
     int stopping;
     /* owned by the thread */
     void *in_buf[BATCHER_MAX_IO];
@@ -105,7 +110,7 @@ static void run_batch(batcher *b, batcher_job *first, int samples)
     char err[sizeof(first->err)] = "";
     if (b->init_failed) {
         rc = -1;
-        memcpy(err, b->init_err, sizeof(err));
+        snprintf(err, sizeof(err), "%s", b->init_err);
     }
     bool alone = first->_next == NULL;
     const void *ins[BATCHER_MAX_IO];
@@ -194,47 +199,6 @@ static batcher_job *take_expired(batcher *b, uint64_t now)
     return take_expired_from(b, &b->prep_head, &b->prep_tail, now, expired);
 }
 
-/* Prepares one job (unlocked), then queues it for batching or completes it. */
-static void prepare_one(batcher *b, batcher_job *j)
-{
-    int rc = j->prepare(j);
-    if (!rc && (j->batch < 1 || j->batch > b->o.max_batch)) rc = -EINVAL;
-    if (rc) {
-        complete(b, j, BATCHER_PREP_FAILED, ev_clock_us());
-        return;
-    }
-    pthread_mutex_lock(&b->mu);
-    j->_next = NULL;
-    if (b->tail)
-        b->tail->_next = j;
-    else
-        b->head = j;
-    b->tail = j;
-    b->queued++;
-    pending_add(b, 1);
-    pthread_mutex_unlock(&b->mu);
-}
-
-/*
- * Whether the next job to prepare goes before the next batch (locked). The
- * batch rule counts the jobs that queued while the previous batch ran, or
- * within batch-delay of the oldest: those are prepared first, until the
- * prepared ones fill a batch. Later arrivals wait for the batch to leave
- * (or are prepared while it waits for company), so a stream of jobs to
- * prepare never starves the batches.
- */
-static bool prep_first(batcher *b)
-{
-    if (!b->prep_head) return false;
-    int ready = 0;
-    for (batcher_job *j = b->head; j; j = j->_next) ready += j->batch;
-    if (ready >= b->o.max_batch) return false;
-    uint64_t window = b->gathered_until;
-    if (b->head && b->head->_enqueued + b->o.delay_us > window)
-        window = b->head->_enqueued + b->o.delay_us;
-    return b->prep_head->_enqueued <= window;
-}
-
 static batcher_job *pop_prep(batcher *b)
 {
     batcher_job *j = b->prep_head;
@@ -244,6 +208,59 @@ static batcher_job *pop_prep(batcher *b)
     b->queued--;
     pending_add(b, -1);
     return j;
+}
+
+/* Lowers the calling thread's priority by n nice levels (Linux: per thread). */
+static void nice_thread(int n)
+{
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, (id_t)tid);
+    if (errno == 0) setpriority(PRIO_PROCESS, (id_t)tid, cur + n);
+}
+
+/*
+ * The prepare thread: takes jobs in arrival order, runs job->prepare
+ * unlocked, then queues the job for batching (waking the batch thread) or
+ * completes it. It runs at a lower priority than the worker's event loop and
+ * the batch thread, so a flood of uploads to decode yields the CPU to the
+ * requests already decoded and to the loop; the queue bound sheds the rest.
+ */
+static void *prep_main(void *arg)
+{
+    batcher *b = arg;
+    nice_thread(BATCHER_PREP_NICE);
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        while (!b->stopping && !b->prep_head) pthread_cond_wait(&b->prep_cv, &b->mu);
+        if (b->stopping) break; /* the batch thread completes what is left */
+        batcher_job *j = pop_prep(b);
+        pthread_mutex_unlock(&b->mu);
+        int rc = j->prepare(j);
+        if (!rc && (j->batch < 1 || j->batch > b->o.max_batch)) rc = -EINVAL;
+        if (rc) {
+            complete(b, j, BATCHER_PREP_FAILED, ev_clock_us());
+            pthread_mutex_lock(&b->mu);
+            continue;
+        }
+        pthread_mutex_lock(&b->mu);
+        if (b->stopping) {
+            pthread_mutex_unlock(&b->mu);
+            complete(b, j, BATCHER_SHUTDOWN, ev_clock_us());
+            pthread_mutex_lock(&b->mu);
+            break;
+        }
+        if (b->tail)
+            b->tail->_next = j;
+        else
+            b->head = j;
+        b->tail = j;
+        b->queued++;
+        pending_add(b, 1);
+        pthread_cond_signal(&b->cv);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
 }
 
 /*
@@ -308,25 +325,14 @@ static void *thread_main(void *arg)
         batcher_job *expired = take_expired(b, now);
         int samples = 0;
         uint64_t until = 0;
-        batcher_job *batch = NULL, *prep = NULL;
-        if (!b->stopping) {
-            if (prep_first(b))
-                prep = pop_prep(b);
-            else
-                batch = pick(b, now, &samples, &until);
-            if (!prep && !batch && b->prep_head) prep = pop_prep(b);
-        }
-        if (expired || batch || prep) {
+        batcher_job *batch = b->stopping ? NULL : pick(b, now, &samples, &until);
+        if (expired || batch) {
             pthread_mutex_unlock(&b->mu);
             for (batcher_job *j = expired, *next; j; j = next) {
                 next = j->_next;
                 complete(b, j, j->status, now);
             }
-            if (batch) {
-                run_batch(b, batch, samples);
-                b->gathered_until = ev_clock_us();
-            }
-            if (prep) prepare_one(b, prep);
+            if (batch) run_batch(b, batch, samples);
             pthread_mutex_lock(&b->mu);
             continue;
         }
@@ -373,11 +379,23 @@ batcher *batcher_create(const batcher_opts *opts)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, &ca);
+    pthread_cond_init(&b->prep_cv, NULL);
     pthread_condattr_destroy(&ca);
-    int rc = pthread_create(&b->thread, NULL, thread_main, b);
+    int rc = pthread_create(&b->prep_thread, NULL, prep_main, b);
+    if (!rc) {
+        rc = pthread_create(&b->thread, NULL, thread_main, b);
+        if (rc) {
+            pthread_mutex_lock(&b->mu);
+            b->stopping = 1;
+            pthread_cond_signal(&b->prep_cv);
+            pthread_mutex_unlock(&b->mu);
+            pthread_join(b->prep_thread, NULL);
+        }
+    }
     if (rc) {
         pthread_mutex_destroy(&b->mu);
         pthread_cond_destroy(&b->cv);
+        pthread_cond_destroy(&b->prep_cv);
         free(b);
         errno = rc;
         return NULL;
@@ -412,7 +430,9 @@ int batcher_submit(batcher *b, batcher_job *job)
     *tail = job;
     b->queued++;
     pending_add(b, 1);
+    /* the batch thread also wakes for a job to prepare: it watches its deadline */
     pthread_cond_signal(&b->cv);
+    if (job->prepare) pthread_cond_signal(&b->prep_cv);
     pthread_mutex_unlock(&b->mu);
     return 0;
 }
@@ -423,11 +443,14 @@ void batcher_free(batcher *b)
     pthread_mutex_lock(&b->mu);
     b->stopping = 1;
     pthread_cond_signal(&b->cv);
+    pthread_cond_signal(&b->prep_cv);
     pthread_mutex_unlock(&b->mu);
+    pthread_join(b->prep_thread, NULL);
     pthread_join(b->thread, NULL);
     for (int i = 0; i < BATCHER_MAX_IO; i++) free(b->in_buf[i]), free(b->out_buf[i]);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv);
+    pthread_cond_destroy(&b->prep_cv);
     free(b);
 }
 

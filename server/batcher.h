@@ -15,8 +15,10 @@
  * (answer 503 + Retry-After). A job still queued past its deadline completes
  * with BATCHER_TIMEOUT and never runs.
  *
- * Completion: job->done(job) is called on the batcher thread, exactly once
- * for every job batcher_submit accepted (also at shutdown: BATCHER_SHUTDOWN).
+ * Completion: job->done(job) is called on the batcher thread (or on the
+ * prepare thread, for a job its prepare step refused or that it was
+ * preparing when the batcher stopped), exactly once for
+ * every job batcher_submit accepted (also at shutdown: BATCHER_SHUTDOWN).
  * After done the batcher never touches the job again.
  *
  * Metrics go to a caller-provided batcher_stats (may live in memory shared by
@@ -33,7 +35,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BATCHER_MAX_IO 16
+#define BATCHER_MAX_IO    16
+#define BATCHER_PREP_NICE 5
 
 enum batcher_status {
     BATCHER_OK = 0,
@@ -60,13 +63,14 @@ struct batcher_job {
      * queued: non-zero drops it unrun (the client went away). */
     int (*cancelled)(batcher_job *job);
     /* Optional: the request's own work before it can be batched (decoding an
-     * image, parsing JSON tensors), run on the batcher thread so it never
-     * stalls the submitter's event loop, under the same max_queue bound.
-     * It sets batch, shape_key, the byte counts, inputs and outputs, and
-     * returns 0; non-zero completes the job with BATCHER_PREP_FAILED. With a
-     * prepare, batch may be 0 at submit. Jobs are prepared in arrival order,
-     * between batches (the older of the next job to prepare and the next
-     * batch goes first). */
+     * image, parsing JSON tensors), run on the batcher's prepare thread so it
+     * never stalls the submitter's event loop, under the same max_queue
+     * bound. It sets batch, shape_key, the byte counts, inputs and outputs,
+     * and returns 0; non-zero completes the job with BATCHER_PREP_FAILED.
+     * With a prepare, batch may be 0 at submit. Jobs are prepared one at a
+     * time in arrival order, while the batch thread runs earlier batches;
+     * the prepare thread runs BATCHER_PREP_NICE nice levels below the
+     * others, so decoding yields the CPU to the event loop and to inference. */
     int (*prepare)(batcher_job *job);
     void *data;
     /* set by the batcher before done */

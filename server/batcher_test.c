@@ -20,7 +20,10 @@ static int fake_run(void *ctx, int batch, const void *const *in, void *const *ou
                     size_t errlen)
 {
     fake *f = ctx;
-    if (f->n_batches < 64) f->batches[f->n_batches++] = batch;
+    if (f->n_batches < 64) {
+        f->batches[f->n_batches] = batch;
+        __atomic_store_n(&f->n_batches, f->n_batches + 1, __ATOMIC_RELEASE);
+    }
     if (f->sleep_us) usleep((useconds_t)f->sleep_us);
     if (f->fail_next) {
         f->fail_next = 0;
@@ -377,11 +380,11 @@ static int prep_fail(batcher_job *job)
 
 static int prep_slow(batcher_job *job)
 {
-    usleep(100000);
+    usleep(300000); /* far longer than the six submits take, even on a loaded machine */
     return prep_ok(job);
 }
 
-Test(batcher, prepared_jobs_run_on_the_batcher_thread_and_failed_ones_never_run)
+Test(batcher, prepared_jobs_run_off_the_submitter_and_failed_ones_never_run)
 {
     fake f = {0};
     batcher_stats s = {0};
@@ -428,13 +431,13 @@ Test(batcher, jobs_waiting_to_be_prepared_count_toward_the_queue_bound)
 
 Test(batcher, jobs_prepared_while_a_batch_ran_still_share_the_next_batch)
 {
-    fake f = {.sleep_us = 100000};
+    fake f = {.sleep_us = 300000};
     batcher_stats s = {0};
     batcher *b = start(&f, &s, 8, 0, 64);
     req first, r[4];
     make(&first, 1, 0, 3);
     cr_assert_eq(batcher_submit(b, &first.job), 0);
-    usleep(20000); /* the first batch is running */
+    while (!__atomic_load_n(&f.n_batches, __ATOMIC_ACQUIRE)) usleep(1000); /* it is running */
     for (int k = 0; k < 4; k++) {
         memset(&r[k], 0, sizeof(r[k]));
         r[k].job.done = on_done;
