@@ -132,11 +132,15 @@ def start(procs, args, ready=True, timeout=60):
 
 
 def wait_model_ready(s, name, timeout=60):
-    """Waits for GET /v2/models/NAME/ready to answer 200 (when the server as a whole
-    is not ready, e.g. another model failed to load)."""
+    """Waits until every worker has warmed up (the core's /health/ready counts them
+    in its body even while it answers 503 because another model failed to load)
+    and GET /v2/models/NAME/ready answers 200."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if s.request("GET", "/v2/models/%s/ready" % name)[0] == 200:
+        st, _, data = s.request("GET", "/health/ready")
+        body = json.loads(data) if data else {}
+        if (body.get("ready_workers") == body.get("workers") and
+                s.request("GET", "/v2/models/%s/ready" % name)[0] == 200):
             return
         time.sleep(0.05)
     raise TimeoutError("model %s not ready" % name)

@@ -24,8 +24,7 @@ def test_a_model_that_failed_to_load_keeps_both_ready_probes_503_with_the_reason
     bad.write_bytes(b"\x08\x07" + b"\xff" * 64)
     s = K.start(procs, ["--processes=2", "--model=tiny=" + good, "--model=broken=" + str(bad)],
                 ready=False)
-    K.wait_model_ready(s, "tiny")
-    time.sleep(0.3)  # both workers have warmed up: only the broken model can hold readiness
+    K.wait_model_ready(s, "tiny")  # both workers have warmed up: only the broken model holds it
     for _ in range(4):  # either worker may answer
         st, hd, data = s.request("GET", "/health/ready")
         assert st == 503, data
