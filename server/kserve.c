@@ -680,8 +680,8 @@ static int classify_result(buf *out, const kserve_result *r, int want, int64_t *
             }
             taken[best] = 1;
             char s[64];
-            if (isnan(bv))
-                snprintf(s, sizeof(s), "NaN");
+            if (!isfinite(bv))
+                snprintf(s, sizeof(s), "%s", isnan(bv) ? "NaN" : bv > 0 ? "Infinity" : "-Infinity");
             else if (r->dtype == KSERVE_FP32)
                 json_fmt_f32(s, (float)bv);
             else if (r->dtype == KSERVE_FP64)

@@ -283,6 +283,21 @@ Test(kserve, classification_returns_top_k_score_index_label_strings)
                        err),
                  400);
     cr_assert(strstr(err, "'classification' must be an integer") != NULL, "%s", err);
+    /* non-finite scores keep the NaN/Infinity spelling; NaN ranks last */
+    cr_assert_eq(parse(&r,
+                       "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"FP32\","
+                       "\"data\":[1,2,3]}],\"outputs\":[{\"name\":\"logits\",\"parameters\":"
+                       "{\"classification\":3}}]}",
+                       err),
+                 0, "%s", err);
+    float odd[3] = {NAN, -INFINITY, INFINITY};
+    int64_t shape1[2] = {1, 3};
+    kserve_result one = {"logits", KSERVE_FP32, 2, shape1, odd, 3, NULL, 0};
+    buf_reset(&b);
+    cr_assert_eq(kserve_response_write(&b, &jl, "m", &r, &one, 1), 0);
+    cr_assert(strstr(b.data, "[\"Infinity:2\",\"-Infinity:1\",\"NaN:0\"]") != NULL, "%s", b.data);
+    buf_free(&b);
+    kserve_request_free(&r);
 }
 
 Test(kserve, nan_and_infinity_are_floats_in_json_as_strings_or_literals_and_written_as_strings)
