@@ -1,11 +1,16 @@
 /*
- * app_model_http.c: the model app's HTTP surface, all on the event loop.
- *   /v2, /v2/health/{live,ready}, /v2/models/NAME[/versions/1][/ready|/infer|/classify]
+ * app_model_http.c: the model app's HTTP surface.
+ *   /v2, /v2/health/{live,ready}, /v2/models, /v2/repository/index,
+ *   /v2/models/NAME[/versions/1][/ready|/infer|/classify|/stats]
  *   /predict/NAME            image classification (the short form)
  *   model-route paths        the article's GET / -> forward pass on zeros
- * Handlers validate everything before any allocation that a client controls
- * (tensor sizes are bounded by the model's shape x max-batch-size, images by
- * image-max-*), then hand an mreq to the batcher and return APP_PENDING.
+ * Handlers run on the event loop and do only microsecond work (route,
+ * method, query, sniffing the body), then hand an mreq to the batcher and
+ * return APP_PENDING. The work that grows with the body is the mreq's
+ * prepare step (infer_prepare, classify_prepare) on the batcher's prepare
+ * thread; it validates everything before any allocation a client controls
+ * (tensor sizes are bounded by the model's shape x max-batch-size, images
+ * by image-max-*). Completions are encoded back on the loop (mreq_finish).
  */
 #include "server/app_model_int.h"
 
