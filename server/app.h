@@ -203,6 +203,10 @@ typedef struct app_kind {
     /* Optional: appends the app's Prometheus text to out (a lib/buf) when a
      * worker renders /metrics; on the loop, must not block. 0 or -ENOMEM. */
     int (*metrics)(void *state, struct buf *out);
+    /* Optional, any thread: 1 when part of a loaded app failed to load (a model
+     * among several, without need-app), with the reason in why; 0 otherwise.
+     * /health/ready answers 503 with the reason while any app says so. */
+    int (*failed)(void *state, char *why, size_t len);
 } app_kind;
 
 /* The registry (server/apps.c): NULL-terminated list of linked kinds. */
