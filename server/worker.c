@@ -444,11 +444,13 @@ static void check_memory(srv_worker *w)
         atomic_store(&w->slot->want_replace, 1);
         srv_log("worker %d: RSS %lld MiB over reload-on-rss (%lld MiB)", w->id, (long long)rss_mb,
                 (long long)st->reload_on_rss_mb);
+        poke_master();
         worker_begin_drain(w, "reload-on-rss exceeded");
     } else if (st->limit_as_mb && vsz_mb > st->limit_as_mb) {
         atomic_store(&w->slot->want_replace, 1);
         srv_log("worker %d: address space %lld MiB over limit-as (%lld MiB)", w->id,
                 (long long)vsz_mb, (long long)st->limit_as_mb);
+        poke_master();
         worker_begin_drain(w, "limit-as exceeded");
     }
 }
