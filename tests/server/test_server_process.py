@@ -54,7 +54,8 @@ def test_help_lists_every_option_with_its_default_and_docs_cover_them():
                 "buffer-size", "limit-post", "post-buffering", "socket-timeout", "http-keepalive",
                 "die-on-term", "pidfile", "uid", "gid", "chdir", "env", "static-map", "mount",
                 "disable-logging", "logto", "log-format", "strict", "reload-mercy", "hello-route",
-                "health-route", "metrics-route", "delay-route", "sleep-route"]
+                "health-route", "metrics-route", "delay-route", "sleep-route", "max-connections",
+                "evil-reload-on-rss", "limit-as"]
     for opt in core:
         assert opt in names, opt
     assert "(default: 8k)" in r.stdout
