@@ -175,16 +175,24 @@ def test_max_requests_under_load_never_leaves_zero_workers_and_loses_nothing(pro
     stop = time.monotonic() + 5
     while time.monotonic() < stop:
         pids = worker_pids(p.pid)
+        if len(pids) < 2:
+            # /proc is listed, then read: a predecessor reaped in between and
+            # a successor forked after the listing both go unseen; a real gap
+            # (the respawn-loop guard's delay) lasts 100 ms or more
+            time.sleep(0.005)
+            pids = max(pids, worker_pids(p.pid), key=len)
         fewest = min(fewest, len(pids))
         seen.update(pids)
         time.sleep(0.01)
     res = done()
-    assert res["failures"] == 0, res.get("errors")
-    assert len(seen) >= 4, f"no recycling seen: {seen}"
-    assert fewest >= 2, fewest  # the successor starts before the predecessor drains
     p.send_signal(signal.SIGTERM)
     p.wait(timeout=30)
-    assert "respawn-loop guard" not in p.stderr.read().decode()
+    log = p.stderr.read().decode()
+    assert res["failures"] == 0, res.get("errors")
+    assert len(seen) >= 4, f"no recycling seen: {seen}"
+    # the successor starts before the predecessor drains
+    assert fewest >= 2, (fewest, log[-3000:])
+    assert "respawn-loop guard" not in log
 
 
 def test_sigterm_refuses_new_connections_at_once_while_in_flight_requests_finish(procs):
