@@ -292,6 +292,7 @@ struct srv_worker {
     int nconns, nfree, in_flight, max_conns;
     int nfresh;            /* connections accepted in the last FRESH_MS with no request yet */
     int accepting;         /* the listen sockets are watched */
+    int deferred;          /* left accepting to a less loaded worker (prefer_other) */
     _Atomic int draining;  /* read by app threads when they frame a response */
     int listen_closed;     /* this worker's copies of the listen sockets are closed */
     uint64_t accept_pause; /* out of fds: no accept before this (ms) */

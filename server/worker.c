@@ -10,8 +10,8 @@
  * worker takes it is decided by load, not by connections held: a worker whose
  * app threads are all taken leaves new connections to one with less work
  * queued, and among equally loaded workers the one with fewer connections
- * takes them (prefer_other). Built-in routes answer on the loop, so a health
- * probe never waits behind the app.
+ * takes them (prefer_other, asked before each accept). Built-in routes answer
+ * on the loop, so a health probe never waits behind the app.
  */
 #define _GNU_SOURCE
 #include "server/core.h"
@@ -96,8 +96,12 @@ void worker_update_accept(srv_worker *w)
     int able = !w->draining && !w->listen_closed && !full &&
                (!w->accept_pause || ev_now_ms(w->loop) >= w->accept_pause);
     atomic_store_explicit(&w->slot->able, able, memory_order_relaxed);
-    sb_slot *other = able ? prefer_other(w) : NULL;
-    int want = able && !other, handover = w->accepting && !want;
+    /* Deferring is decided when a connection comes (defer_accept), not on
+     * every change of load: under steady keep-alive load nobody connects, and
+     * the listen sockets stay registered. A worker that deferred watches
+     * again once no other is preferable. */
+    if (w->deferred && (!able || !prefer_other(w))) w->deferred = 0;
+    int want = able && !w->deferred;
     if (want != w->accepting) {
         for (int i = 0; i < s->nlisten; i++) {
             if (want)
@@ -108,15 +112,23 @@ void worker_update_accept(srv_worker *w)
         w->accepting = want;
         atomic_store_explicit(&w->slot->accepting, want, memory_order_relaxed);
     }
-    /* Handing accepting over: the other worker may not be watching (it
-     * deferred to us earlier), or not know of connections already queued
-     * (their wake-ups came here); it would not look again until its tick. */
-    if (other && (handover || !atomic_load_explicit(&other->accepting, memory_order_relaxed)) &&
-        other->wake_fd >= 0) {
+}
+
+/* Called before each accept: 1 if another worker should take it. Then this
+ * one stops watching and wakes the other: it may have deferred itself, and
+ * the EPOLLEXCLUSIVE wake-ups for the queued connections came here. */
+static int defer_accept(srv_worker *w)
+{
+    sb_slot *other = prefer_other(w);
+    if (!other) return 0;
+    w->deferred = 1;
+    worker_update_accept(w);
+    if (other->wake_fd >= 0) {
         uint64_t one = 1;
         ssize_t n = write(other->wake_fd, &one, sizeof(one));
         (void)n;
     }
+    return 1;
 }
 
 /* Accepts one connection from listen socket li. Returns 0, or -1 when
@@ -169,7 +181,7 @@ static int accept_one(srv_worker *w, int li)
  * with the other workers rather than piled on the first to wake. */
 static void accept_batch(srv_worker *w, int li)
 {
-    for (int n = 0; n < ACCEPT_BATCH && w->accepting; n++) {
+    for (int n = 0; n < ACCEPT_BATCH && w->accepting && !defer_accept(w); n++) {
         if (accept_one(w, li)) break;
         worker_update_accept(w);
     }
