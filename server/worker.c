@@ -47,7 +47,11 @@ static void on_accept(ev_loop *loop, int fd, unsigned events, void *data);
  * later requests stay on the worker that accepted them, ends up shared).
  * Both rules only ever point to a worker with no more load and, at equal
  * load, fewer connections, so among the workers able to accept there is
- * always one that prefers no other. */
+ * always one that prefers no other. The load is the requests held by app
+ * threads (slot->held, kept by the loop and the threads as it changes) plus
+ * the connections just accepted whose request is most likely on its way
+ * (slot->fresh: two clients connecting at once to two idle workers get one
+ * each). It only chooses the worker; the least loaded one always accepts. */
 static sb_slot *prefer_other(srv_worker *w)
 {
     sb *s = w->srv->sb;
@@ -86,11 +90,6 @@ static void on_wake(ev_loop *loop, int fd, unsigned events, void *data)
 void worker_update_accept(srv_worker *w)
 {
     srv *s = w->srv;
-    /* The load others compare with (prefer_other): requests held by app
-     * threads (slot->held, kept by the loop and the threads as they change),
-     * plus the connections just accepted whose request is most likely on its
-     * way (two clients connecting at once to two idle workers get one each).
-     * Only the choice of worker uses it: the least loaded one always accepts. */
     int full = w->nconns >= w->max_conns;
     atomic_store_explicit(&w->slot->full, full, memory_order_relaxed);
     int able = !w->draining && !w->listen_closed && !full &&
