@@ -302,12 +302,16 @@ static void check_evil_rss(master *m, int idx)
     kill(atomic_load(&sl->pid), SIGKILL);
 }
 
-/* The reload is over once the new generation is ready and the old one has
- * exited; a SIGHUP that came meanwhile starts the next one now. */
+/* The reload is over once the new generation is ready (or reload-mercy has
+ * passed: a generation that never gets ready must not block the SIGHUP that
+ * brings the fix) and the old one has exited; a SIGHUP that came meanwhile
+ * starts the next one now. */
 static void reload(master *m);
 static void check_reload_done(master *m)
 {
-    if (!m->reloading || m->shutting_down || m->nlegacy || !all_current_ready(m)) return;
+    if (!m->reloading || m->shutting_down || m->nlegacy) return;
+    if (!all_current_ready(m) && now_ms() - m->reload_started <= (uint64_t)m->s->s.mercy * 1000)
+        return;
     for (int i = 0; i < m->s->sb->nslots; i++) {
         sb_slot *sl = sb_slot_at(m->s->sb, i);
         if (atomic_load(&sl->pid) > 0 && atomic_load(&sl->state) == SB_RETIRING) return;
