@@ -272,6 +272,7 @@ struct srv_conn {
 struct srv_worker {
     srv *srv;
     int id, slot_idx;
+    pid_t master_pid;
     sb_slot *slot;
     ev_loop *loop;
     pthread_t loop_tid;

@@ -407,10 +407,11 @@ static void stop_threads(srv_worker *w)
 /* ---- lifecycle ---- */
 
 /* Wakes the master for a change it acts on (a successor wanted, readiness),
- * instead of leaving it to the master's next 100 ms tick. */
-static void poke_master(void)
+ * instead of leaving it to the master's next 100 ms tick; never whoever
+ * adopted this process if the master is gone. */
+static void poke_master(srv_worker *w)
 {
-    kill(getppid(), SIGUSR1);
+    if (getppid() == w->master_pid) kill(w->master_pid, SIGUSR1);
 }
 
 void worker_begin_drain(srv_worker *w, const char *why)
@@ -455,13 +456,13 @@ static void check_memory(srv_worker *w)
         atomic_store(&w->slot->want_replace, 1);
         srv_log("worker %d: RSS %lld MiB over reload-on-rss (%lld MiB)", w->id, (long long)rss_mb,
                 (long long)st->reload_on_rss_mb);
-        poke_master();
+        poke_master(w);
         worker_begin_drain(w, "reload-on-rss exceeded");
     } else if (st->limit_as_mb && vsz_mb > st->limit_as_mb) {
         atomic_store(&w->slot->want_replace, 1);
         srv_log("worker %d: address space %lld MiB over limit-as (%lld MiB)", w->id,
                 (long long)vsz_mb, (long long)st->limit_as_mb);
-        poke_master();
+        poke_master(w);
         worker_begin_drain(w, "limit-as exceeded");
     }
 }
@@ -478,7 +479,7 @@ void worker_request_done(srv_worker *w)
         srv_log("worker %d: max-requests (%llu) reached: asking for a successor", w->id,
                 (unsigned long long)w->max_requests);
         atomic_store(&w->slot->want_replace, 1);
-        poke_master();
+        poke_master(w);
     }
 }
 
@@ -503,7 +504,7 @@ static void on_tick(ev_loop *loop, void *data)
     rearm_if_queued(w);
     conn_sweep(w, now);
     int ready = apps_ready(w);
-    if (ready != atomic_exchange(&w->slot->ready, ready)) poke_master();
+    if (ready != atomic_exchange(&w->slot->ready, ready)) poke_master(w);
     if (w->draining && (w->nconns == 0 || now >= w->drain_deadline_ms)) {
         if (w->nconns) srv_log("worker %d: mercy over, %d connections dropped", w->id, w->nconns);
         ev_loop_stop(loop);
@@ -553,6 +554,7 @@ int worker_main(srv *s, int worker_id, int slot_idx)
     w->slot_idx = slot_idx;
     w->slot = sb_slot_at(s->sb, slot_idx);
     w->loop_tid = pthread_self();
+    w->master_pid = getppid();
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     pthread_mutex_init(&w->done_mu, NULL);
@@ -591,7 +593,7 @@ int worker_main(srv *s, int worker_id, int slot_idx)
     resp_update_date(w);
     worker_update_accept(w);
     atomic_store(&w->slot->ready, apps_ready(w));
-    if (atomic_load(&w->slot->ready)) poke_master();
+    if (atomic_load(&w->slot->ready)) poke_master(w);
     ev_timer_add(w->loop, TICK_MS, on_tick, w);
     ev_loop_run(w->loop);
     /* Mercy over with requests still running: their threads may never
