@@ -10,6 +10,7 @@
 #   make asan       build everything with ASan+UBSan into build-asan/
 #   make demo       install deps, build, serve and load-test for a short while
 #   make fuzz       build the libFuzzer targets (clang)
+#   make soak       aiserve under a mixed load for SOAK_SECONDS (600), growth fitted
 
 BUILD ?= build
 CC ?= cc
@@ -72,7 +73,7 @@ endif
 endef
 $(foreach m,$(MODULES),$(eval $(call MODULE,$(m))))
 
-.PHONY: all test unit asan demo fuzz format format-check clean bench
+.PHONY: all test unit asan demo fuzz format format-check clean bench soak
 all: $(PROGS) $(UNIT_TESTS)
 
 $(BUILD)/obj/%.o: %.c
@@ -95,6 +96,10 @@ demo:
 
 bench: all
 	@bench/run-all.sh
+
+# aiserve under a long mixed load, RSS and fds sampled and fitted (SOAK_SECONDS=600)
+soak: all
+	@/usr/bin/python3 scripts/soak.py
 
 # ---- libFuzzer targets: fuzz/<module>_<name>.c links lib<module>.a built with clang
 FUZZ_SRCS := $(wildcard fuzz/*.c)

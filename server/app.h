@@ -35,8 +35,8 @@
  * Where handlers run. APP_RUN_THREAD handlers run on one of the worker's
  * `threads` app threads and may block (Python). The core reads the request
  * head (and the body, up to post-buffering) on the event loop first, so an
- * idle or slow client never holds a thread, and a worker accepts only while it
- * has a free app thread. APP_RUN_LOOP handlers run on the worker's event loop
+ * idle or slow client never holds a thread: only complete requests wait for
+ * one, in the worker's queue. APP_RUN_LOOP handlers run on the worker's event loop
  * and must never block; they may return APP_PENDING and complete later from
  * any thread (a batcher, a timer). The whole body is read before an
  * APP_RUN_LOOP handler is called.

@@ -337,7 +337,6 @@ int static_try(srv_conn *c)
         size_t pl = st->prefix_len;
         if (n < pl || memcmp(p, st->prefix, pl) || (n > pl && p[pl] != '/' && pl)) continue;
         c->metric = st->metric;
-        worker_unreserve(c);
         if (!method_is(&c->ar, "GET") && !method_is(&c->ar, "HEAD")) {
             conn_error(c, 405, "method not allowed");
             return 1;
