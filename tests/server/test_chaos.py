@@ -31,9 +31,10 @@ def raise_fd_limit(want):
 
 
 def flask(procs, *args):
-    """2 x 1 Flask app (the article's hello), access log off."""
+    """2 x 1 Flask app (the article's hello), access log off. The app is mounted at /, so
+    the health and metrics built-ins are named to answer on its port (from the loop, ahead of it)."""
     return start(procs, f"--pythonpath={APPS}", "--module=hello:app", "--processes=2",
-                 "--threads=1", "--disable-logging", *args)
+                 "--threads=1", "--disable-logging", "--builtins=health,metrics", *args)
 
 
 def aiload(procs, tmp_path, port, path, users, seconds):
@@ -175,7 +176,7 @@ def test_a_sighup_storm_never_holds_more_than_2x_processes_workers(procs):
 
 def test_max_requests_under_load_never_leaves_zero_workers_and_loses_nothing(procs, tmp_path):
     p, port = start(procs, "--processes=2", "--max-requests=300", "--disable-logging",
-                    f"--pythonpath={APPS}", "--module=hello:app")
+                    f"--pythonpath={APPS}", "--module=hello:app", "--builtins=health")
     done = aiload(procs, tmp_path, port, "/", 20, 5)
     fewest, seen = 99, set()
     stop = time.monotonic() + 5
