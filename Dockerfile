@@ -50,7 +50,10 @@ EXPOSE 8000
 # The master is PID 1: it reaps every child and drains on SIGTERM (in-flight
 # requests finish, then it exits 0), so no init is needed.
 STOPSIGNAL SIGTERM
+# container.ini puts the built-ins on an admin listener (127.0.0.1:9191), so an
+# app mounted at / cannot shadow /health/ready; set HEALTHCHECK_URL when moving it.
+ENV HEALTHCHECK_URL=http://127.0.0.1:9191/health/ready
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s \
-  CMD curl -fsS http://127.0.0.1:8000/health/ready || exit 1
+  CMD curl -fsS "$HEALTHCHECK_URL" || exit 1
 ENTRYPOINT ["aiserve"]
 CMD ["/usr/share/aiserve/container.ini"]

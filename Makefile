@@ -10,6 +10,7 @@
 #   make asan       build everything with ASan+UBSan into build-asan/
 #   make demo       install deps, build, serve and load-test for a short while
 #   make fuzz       build the libFuzzer targets (clang)
+#   make soak       aiserve under a mixed load for SOAK_SECONDS (600), growth fitted
 #   make install    programs, man pages, models, examples, systemd units
 #                   (PREFIX, DESTDIR); make uninstall; make deb (deploy/install.mk)
 
@@ -76,7 +77,7 @@ $(foreach m,$(MODULES),$(eval $(call MODULE,$(m))))
 
 include deploy/install.mk
 
-.PHONY: all test unit asan demo fuzz format format-check clean bench
+.PHONY: all test unit asan demo fuzz format format-check clean bench soak
 all: $(PROGS) $(UNIT_TESTS)
 
 $(BUILD)/obj/%.o: %.c
@@ -99,6 +100,10 @@ demo:
 
 bench: all
 	@bench/run-all.sh
+
+# aiserve under a long mixed load, RSS and fds sampled and fitted (SOAK_SECONDS=600)
+soak: all
+	@/usr/bin/python3 scripts/soak.py
 
 # ---- libFuzzer targets: fuzz/<module>_<name>.c links lib<module>.a built with clang
 FUZZ_SRCS := $(wildcard fuzz/*.c)

@@ -6,7 +6,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 py=/usr/bin/python3
-sets=${BENCH:-engine server loadgen model wsgi uwsgi webui}
+sets=${BENCH:-engine server server-conn loadgen model wsgi uwsgi webui}
 rc=0
 for s in $sets; do
     echo
@@ -14,6 +14,7 @@ for s in $sets; do
     case $s in
     engine) $py bench/engine/run.py ;;
     server) $py bench/server/run.py --aiserve build/aiserve ;;
+    server-conn) $py bench/server/conn.py --aiserve build/aiserve ;;
     loadgen) $py bench/loadgen/run.py --build build ;;
     model) $py bench/model/run.py --build build ;;
     wsgi) $py bench/wsgi/run.py --app all --aiserve build/aiserve ;;

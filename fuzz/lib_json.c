@@ -13,7 +13,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!s) return 0;
     memcpy(s, data, size);
     json_doc d;
-    json_limits lim = {.max_depth = 16, .max_tokens = 4096};
+    json_limits lim = {
+        .max_depth = 16, .max_tokens = 4096, .allow_nonfinite = size && (data[0] & 1)};
     char err[128];
     if (json_parse(&d, s, size, &lim, err, sizeof(err)) == 0) {
         char out[64];

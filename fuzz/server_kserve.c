@@ -29,7 +29,7 @@ static void kserve_case(const uint8_t *data, size_t size)
         if (kserve_request_check(&r, in, 2, out, 1, err, sizeof(err)) == 0) {
             float y[2 * 64] = {0};
             int64_t shape[2] = {r.inputs[0].shape[0] < 64 ? r.inputs[0].shape[0] : 64, 2};
-            kserve_result res = {"y", KSERVE_FP32, 2, shape, y, (size_t)shape[0] * 2};
+            kserve_result res = {"y", KSERVE_FP32, 2, shape, y, (size_t)shape[0] * 2, NULL, 0};
             buf b = BUF_INIT;
             size_t jl;
             kserve_response_write(&b, &jl, "m", &r, &res, 1);

@@ -20,6 +20,7 @@ typedef struct parser {
     size_t len;
     size_t pos;
     uint32_t max_tokens;
+    int nonfinite; /* json_limits.allow_nonfinite */
     char *err;
     size_t errlen;
 } parser;
@@ -75,6 +76,14 @@ static int lit(parser *p, const char *word, json_type type)
     p->doc->tok[i].len = (uint32_t)n;
     p->pos += n;
     return 0;
+}
+
+/* NaN, Infinity or -Infinity as a number token (allow_nonfinite). */
+static int nonfinite(parser *p, const char *word)
+{
+    int rc = lit(p, word, JSON_NUMBER);
+    if (!rc) p->doc->tok[p->doc->n - 1].flags = JSON_TOK_NONFINITE;
+    return rc;
 }
 
 static int digits(parser *p)
@@ -227,7 +236,13 @@ static int value(parser *p, uint32_t *stack, uint32_t *depth, uint32_t max_depth
     case 't': return lit(p, "true", JSON_TRUE);
     case 'f': return lit(p, "false", JSON_FALSE);
     case 'n': return lit(p, "null", JSON_NULL);
+    case 'N':
+    case 'I':
+        if (p->nonfinite) return nonfinite(p, c == 'N' ? "NaN" : "Infinity");
+        return fail(p, -EINVAL, "expected a value");
     default:
+        if (c == '-' && p->nonfinite && p->pos + 1 < p->len && p->s[p->pos + 1] == 'I')
+            return nonfinite(p, "-Infinity");
         if (c == '-' || (c >= '0' && c <= '9')) return number(p);
         return fail(p, -EINVAL, "expected a value");
     }
@@ -296,6 +311,7 @@ int json_parse(json_doc *doc, const char *src, size_t len, const json_limits *li
     uint32_t max_depth = lim && lim->max_depth ? lim->max_depth : 64;
     parser p = {.doc = doc, .s = src, .len = len, .err = err, .errlen = errlen};
     p.max_tokens = lim && lim->max_tokens ? lim->max_tokens : 1u << 24;
+    p.nonfinite = lim && lim->allow_nonfinite;
     if (err && errlen) err[0] = '\0';
     if (len >= UINT32_MAX) return fail(&p, -E2BIG, "JSON text over 4 GiB");
     /* Pre-size for tensor-like text (about one value per 8 bytes), within the
@@ -481,10 +497,17 @@ static bool fast_f64(const char *s, size_t len, double *out)
     return true;
 }
 
+/* The value of a NaN/Infinity/-Infinity token. */
+static double nonfinite_value(const json_tok *t, const char *src)
+{
+    return src[t->start] == 'N' ? NAN : src[t->start] == '-' ? -INFINITY : INFINITY;
+}
+
 int json_num_f64(const json_doc *doc, int i, double *out)
 {
     if (i < 0 || (uint32_t)i >= doc->n || doc->tok[i].type != JSON_NUMBER) return -EINVAL;
     const json_tok *t = &doc->tok[i];
+    if (t->flags & JSON_TOK_NONFINITE) return *out = nonfinite_value(t, doc->src), 0;
     const char *s = doc->src + t->start;
     if (fast_f64(s, t->len, out)) return 0;
     char small[64];
@@ -532,6 +555,7 @@ int json_num_f32(const json_doc *doc, int i, float *out)
 {
     if (i < 0 || (uint32_t)i >= doc->n || doc->tok[i].type != JSON_NUMBER) return -EINVAL;
     const json_tok *t = &doc->tok[i];
+    if (t->flags & JSON_TOK_NONFINITE) return *out = (float)nonfinite_value(t, doc->src), 0;
     if (!fast_f32(doc->src + t->start, t->len, out)) {
         char small[64];
         char *tmp = t->len < sizeof(small) ? small : malloc(t->len + 1);

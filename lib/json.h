@@ -43,13 +43,18 @@ typedef struct json_tok {
 } json_tok;
 
 enum {
-    JSON_TOK_ESCAPED = 1u << 0, /* string contains a backslash escape */
-    JSON_TOK_INTEGER = 1u << 1, /* number has no fraction and no exponent */
+    JSON_TOK_ESCAPED = 1u << 0,   /* string contains a backslash escape */
+    JSON_TOK_INTEGER = 1u << 1,   /* number has no fraction and no exponent */
+    JSON_TOK_NONFINITE = 1u << 2, /* number is NaN, Infinity or -Infinity (allow_nonfinite) */
 };
 
 typedef struct json_limits {
     uint32_t max_depth;  /* containers nested deeper fail; 0 = 64 */
     uint32_t max_tokens; /* 0 = 1 << 24 */
+    /* 1: also accept the bare literals NaN, Infinity and -Infinity (what
+     * Python's json module and JavaScript's String(x) write) as numbers
+     * flagged JSON_TOK_NONFINITE; strict JSON refuses them. */
+    int allow_nonfinite;
 } json_limits;
 
 typedef struct json_doc {

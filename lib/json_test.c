@@ -231,3 +231,31 @@ Test(json, f32_conversion_equals_strtof_for_printed_floats)
         json_doc_free(&d);
     }
 }
+
+Test(json, nonfinite_literals_only_when_allowed)
+{
+    const char *s = "[NaN,Infinity,-Infinity,1]";
+    json_doc d;
+    char err[128];
+    cr_assert_eq(json_parse(&d, s, strlen(s), NULL, err, sizeof(err)), -EINVAL,
+                 "strict by default");
+    json_limits lim = {.allow_nonfinite = 1};
+    cr_assert_eq(json_parse(&d, s, strlen(s), &lim, err, sizeof(err)), 0, "%s", err);
+    float f;
+    double v;
+    int64_t i;
+    cr_assert_eq(json_num_f32(&d, 1, &f), 0);
+    cr_assert(isnan(f));
+    cr_assert_eq(json_num_f64(&d, 2, &v), 0);
+    cr_assert(v == INFINITY);
+    cr_assert_eq(json_num_f32(&d, 3, &f), 0);
+    cr_assert(f == -INFINITY);
+    cr_assert_eq(json_num_i64(&d, 1, &i), -EINVAL);
+    cr_assert(d.tok[1].flags & JSON_TOK_NONFINITE);
+    cr_assert(!(d.tok[4].flags & JSON_TOK_NONFINITE));
+    json_doc_free(&d);
+    static const char *bad[] = {"[nan]", "[NaNa]", "[-Inf]", "[Infinit]", "[+Infinity]"};
+    for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+        cr_assert_eq(json_parse(&d, bad[k], strlen(bad[k]), &lim, err, sizeof(err)), -EINVAL, "%s",
+                     bad[k]);
+}

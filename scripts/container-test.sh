@@ -69,12 +69,15 @@ port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1
 url="http://127.0.0.1:$port"
 # Options from the environment, as an orchestrator sets them.
 # The health check runs on demand below (no systemd timers here).
-podman run -d --name aiserve-ct --health-interval disable -e AISERVE_HTTP="127.0.0.1:$port" -e UWSGI_PROCESSES=2 \
-    aiserve:test >/dev/null || { bad "podman run"; exit; }
+aport=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+podman run -d --name aiserve-ct --health-interval disable -e AISERVE_HTTP="127.0.0.1:$port" \
+    -e UWSGI_PROCESSES=2 -e AISERVE_ADMIN="127.0.0.1:$aport" \
+    -e HEALTHCHECK_URL="http://127.0.0.1:$aport/health/ready" aiserve:test >/dev/null ||
+    { bad "podman run"; exit; }
 
 ready=0
 for _ in $(seq 1 120); do
-    if curl -fsS "$url/health/ready" >/dev/null 2>&1; then ready=1; break; fi
+    if curl -fsS "http://127.0.0.1:$aport/health/ready" >/dev/null 2>&1; then ready=1; break; fi
     sleep 0.5
 done
 if [ $ready = 1 ]; then ok "ready on $url (AISERVE_HTTP)"; else podman logs aiserve-ct | tail -20; bad "readiness"; exit; fi
@@ -120,10 +123,11 @@ if podman run --rm -v "$PWD/$deb:/pkg/aiserve.deb:ro" "$base" sh -ec "
     apt-get update -qq && apt-get install -y -qq /pkg/aiserve.deb >/dev/null
     aiserve --version && aiinfer info /usr/share/aiserve/models/digits.onnx >/dev/null
     aiserve --http=127.0.0.1:$dport --model=digits=/usr/share/aiserve/models/digits.onnx &
+    pid=\$!
     for i in \$(seq 1 100); do aiload http://127.0.0.1:$dport/v2/models/digits/ready -c 1 -d 1s \
         --only-summary >/dev/null 2>&1 && break; sleep 0.3; done
     aiload http://127.0.0.1:$dport/v2/models/digits/ready -c 1 -d 1s --only-summary
-    kill %1; wait" >"$work/debrun.log" 2>&1; then
+    kill \$pid; wait \$pid" >"$work/debrun.log" 2>&1; then
     ok "deb installs and serves on a clean Debian 12"
 else
     tail -20 "$work/debrun.log"

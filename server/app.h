@@ -35,8 +35,8 @@
  * Where handlers run. APP_RUN_THREAD handlers run on one of the worker's
  * `threads` app threads and may block (Python). The core reads the request
  * head (and the body, up to post-buffering) on the event loop first, so an
- * idle or slow client never holds a thread, and a worker accepts only while it
- * has a free app thread. APP_RUN_LOOP handlers run on the worker's event loop
+ * idle or slow client never holds a thread: only complete requests wait for
+ * one, in the worker's queue. APP_RUN_LOOP handlers run on the worker's event loop
  * and must never block; they may return APP_PENDING and complete later from
  * any thread (a batcher, a timer). The whole body is read before an
  * APP_RUN_LOOP handler is called.
@@ -203,6 +203,10 @@ typedef struct app_kind {
     /* Optional: appends the app's Prometheus text to out (a lib/buf) when a
      * worker renders /metrics; on the loop, must not block. 0 or -ENOMEM. */
     int (*metrics)(void *state, struct buf *out);
+    /* Optional, any thread: 1 when part of a loaded app failed to load (a model
+     * among several, without need-app), with the reason in why; 0 otherwise.
+     * /health/ready answers 503 with the reason while any app says so. */
+    int (*failed)(void *state, char *why, size_t len);
 } app_kind;
 
 /* The registry (server/apps.c): NULL-terminated list of linked kinds. */

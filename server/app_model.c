@@ -193,11 +193,27 @@ static int eng_run(void *arg, int batch, const void *const *in, void *const *out
 {
     model *m = arg;
     int rc = eng_ctx_run(m->ctx, batch, in, out);
-    if (rc) snprintf(err, errlen, "%s: %s", eng_strerror(rc), eng_ctx_error(m->ctx));
-    return rc;
+    if (!rc) return 0;
+    if (rc != -ENG_EINVAL && rc != -ENG_ESHAPE) {
+        snprintf(err, errlen, "%s: %s", eng_strerror(rc), eng_ctx_error(m->ctx));
+        return rc;
+    }
+    /* The batcher bounds the batch and every input matched the model's shape,
+     * so what is left is data the graph cannot take: an index out of range in
+     * a Gather, a shape tensor that does not fit. Name the input when only one
+     * can hold such data (the model's one integer input). */
+    int culprit = -1, ints = 0;
+    for (int i = 0; i < m->n_in; i++)
+        if (m->in[i].dtype == KSERVE_INT32 || m->in[i].dtype == KSERVE_INT64) culprit = i, ints++;
+    if (ints == 1)
+        snprintf(err, errlen, "input '%s' does not fit the model: %s", m->in[culprit].name,
+                 eng_ctx_error(m->ctx));
+    else
+        snprintf(err, errlen, "the inputs do not fit the model: %s", eng_ctx_error(m->ctx));
+    return 1;
 }
 
-/* Batcher thread: hand the request back to the loop. */
+/* Batcher or prepare thread: hand the request back to the loop. */
 static void mreq_done(batcher_job *job)
 {
     mreq *q = (mreq *)job;
@@ -281,8 +297,8 @@ int mreq_submit(mreq *q)
     q->job.cancelled = mreq_cancelled;
     /* The model's limit; a request's own "timeout" may only shorten it. */
     uint64_t limit = m->c.timeout_ms > 0 ? (uint64_t)m->c.timeout_ms * 1000 : 0;
-    if (q->kreq.timeout_us && (!limit || q->kreq.timeout_us < limit)) limit = q->kreq.timeout_us;
-    if (limit) q->job.deadline_us = ev_clock_us() + limit;
+    q->submitted_us = ev_clock_us();
+    if (limit) q->job.deadline_us = q->submitted_us + limit;
     int rc = batcher_submit(m->b, &q->job);
     if (rc == 0) return APP_PENDING;
     char msg[160];
@@ -335,6 +351,23 @@ static int model_ready(void *state)
     return 1;
 }
 
+int model_failed(void *state, char *why, size_t len)
+{
+    app_model *app = state;
+    size_t n = 0;
+    int failed = 0;
+    if (len) why[0] = '\0';
+    for (int i = 0; i < app->n; i++) {
+        model *m = &app->models[i];
+        if (m->em) continue;
+        if (n < len)
+            n += (size_t)snprintf(why + n, len - n, "%smodel '%s' failed to load: %s",
+                                  failed ? "; " : "", m->c.name, m->err);
+        failed++;
+    }
+    return failed > 0;
+}
+
 static int model_metrics(void *state, buf *out)
 {
     app_model *app = state;
@@ -384,4 +417,5 @@ const app_kind app_kind_model = {
     .ready = model_ready,
     .free = model_free_state,
     .metrics = model_metrics,
+    .failed = model_failed,
 };

@@ -1,21 +1,29 @@
 /*
- * app_model_http.c: the model app's HTTP surface, all on the event loop.
- *   /v2, /v2/health/{live,ready}, /v2/models/NAME[/versions/1][/ready|/infer|/classify]
+ * app_model_http.c: the model app's HTTP surface.
+ *   /v2, /v2/health/{live,ready}, /v2/models, /v2/repository/index,
+ *   /v2/models/NAME[/versions/1][/ready|/infer|/classify|/stats]
  *   /predict/NAME            image classification (the short form)
  *   model-route paths        the article's GET / -> forward pass on zeros
- * Handlers validate everything before any allocation that a client controls
- * (tensor sizes are bounded by the model's shape x max-batch-size, images by
- * image-max-*), then hand an mreq to the batcher and return APP_PENDING.
+ * Handlers run on the event loop and do only microsecond work (route,
+ * method, query, sniffing the body), then hand an mreq to the batcher and
+ * return APP_PENDING. The work that grows with the body is the mreq's
+ * prepare step (infer_prepare, classify_prepare) on the batcher's prepare
+ * thread; it validates everything before any allocation a client controls
+ * (tensor sizes are bounded by the model's shape x max-batch-size, images
+ * by image-max-*). Completions are encoded back on the loop (mreq_finish).
  */
 #include "server/app_model_int.h"
 
+#include "lib/base64.h"
 #include "lib/json.h"
+#include "lib/multipart.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static int reply(app_request *r, int status, const char *ctype, const void *body, size_t len)
 {
@@ -43,23 +51,41 @@ static bool want_get(app_request *r)
     return method_is(r, "GET") || method_is(r, "HEAD");
 }
 
+/* Allocates the outputs for batch samples; 0 or -ENOMEM. */
+static int mreq_outputs(mreq *q, int batch)
+{
+    model *m = q->m;
+    q->batch = batch;
+    q->job.batch = batch;
+    for (int i = 0; i < m->n_out; i++) {
+        q->outputs[i] = malloc((size_t)batch * m->out_item[i] + 1);
+        if (!q->outputs[i]) return -ENOMEM;
+        q->job.outputs[i] = q->outputs[i];
+    }
+    return 0;
+}
+
+/* A request; batch 0: its prepare step (on the prepare thread) sizes it. */
 static mreq *mreq_new(app_model *app, app_request *r, model *m, mreq_kind kind, int batch)
 {
     mreq *q = calloc(1, sizeof(*q));
     if (!q) return NULL;
-    q->app = app, q->r = r, q->m = m, q->kind = kind, q->batch = batch;
-    q->job.batch = batch;
+    q->app = app, q->r = r, q->m = m, q->kind = kind;
     for (int i = 0; i < m->n_in; i++) q->job.in_bytes[i] = m->in_item[i];
-    for (int i = 0; i < m->n_out; i++) {
-        q->job.out_bytes[i] = m->out_item[i];
-        q->outputs[i] = malloc((size_t)batch * m->out_item[i] + 1);
-        if (!q->outputs[i]) {
-            mreq_free(q);
-            return NULL;
-        }
-        q->job.outputs[i] = q->outputs[i];
+    for (int i = 0; i < m->n_out; i++) q->job.out_bytes[i] = m->out_item[i];
+    if (batch && mreq_outputs(q, batch)) {
+        mreq_free(q);
+        return NULL;
     }
     return q;
+}
+
+/* Records why a prepare step refused its request; answered on the loop. */
+static int prep_fail(mreq *q, int status, const char *msg)
+{
+    q->fail_status = status;
+    snprintf(q->fail_msg, sizeof(q->fail_msg), "%s", msg);
+    return -1;
 }
 
 /* ---- infer ---- */
@@ -79,11 +105,22 @@ static int parse_header_len(app_request *r, size_t *out)
     return 0;
 }
 
-static int infer(app_model *app, app_request *r, model *m)
+/* 1 when the Content-Type header's media type is `type` (case-insensitive prefix up to ';'). */
+static bool ctype_is(const app_request *r, const char *type)
 {
-    size_t hlen;
-    if (parse_header_len(r, &hlen))
-        return model_reply_error(r, m, 400, "Inference-Header-Content-Length is not a number");
+    const http1_header *h = app_header(r, "Content-Type");
+    size_t n = strlen(type);
+    return h && h->value_len >= n && !strncasecmp(h->value, type, n) &&
+           (h->value_len == n || h->value[n] == ';' || h->value[n] == ' ' || type[n - 1] == '/');
+}
+
+/* Prepare thread: parse and check the tensors (a big JSON body takes
+ * milliseconds: never on the loop), then size the outputs. */
+static int infer_prepare(batcher_job *job)
+{
+    mreq *q = (mreq *)job;
+    model *m = q->m;
+    app_request *r = q->r;
     /* Bounds: no tensor beyond the model's sample size x max-batch-size, and
      * no more JSON values than that many elements (plus nesting) can need. */
     size_t max_item = 0, elems = 0;
@@ -92,13 +129,19 @@ static int infer(app_model *app, app_request *r, model *m)
         elems += m->in_item[i] /
                  (kserve_dtype_size(m->in[i].dtype) ? kserve_dtype_size(m->in[i].dtype) : 1);
     }
-    kserve_limits lim = {.max_tensor_bytes = max_item * (size_t)m->c.max_batch};
+    char twhy[96], jwhy[128];
+    snprintf(twhy, sizeof(twhy), "max-batch-size %d x %zu bytes, the model's largest sample",
+             m->c.max_batch, max_item);
+    kserve_limits lim = {.max_tensor_bytes = max_item * (size_t)m->c.max_batch,
+                         .tensor_why = twhy,
+                         .tokens_why = jwhy};
     uint64_t tokens = (uint64_t)elems * (uint64_t)m->c.max_batch * 2 + 4096;
     lim.max_json_tokens = tokens > (1u << 28) ? 1u << 28 : (uint32_t)tokens;
-    mreq *q = calloc(1, sizeof(*q));
-    if (!q) return model_reply_error(r, m, 500, "out of memory");
+    snprintf(jwhy, sizeof(jwhy),
+             "max-batch-size %d x %zu elements a sample, 2 values per element + 4096",
+             m->c.max_batch, elems);
     char err[KSERVE_ERRLEN];
-    int st = kserve_request_parse(&q->kreq, r->body, r->body_len, hlen, &lim, err, sizeof(err));
+    int st = kserve_request_parse(&q->kreq, r->body, r->body_len, q->hlen, &lim, err, sizeof(err));
     if (!st)
         st = kserve_request_check(&q->kreq, m->in, m->n_in, m->out, m->n_out, err, sizeof(err));
     int batch = m->c.max_batch;
@@ -106,32 +149,51 @@ static int infer(app_model *app, app_request *r, model *m)
         int64_t n = q->kreq.inputs[0].shape[0];
         if (n < 1 || n > m->c.max_batch) {
             st = n < 1 ? 400 : 413;
-            snprintf(err, sizeof(err), "batch size %lld is outside 1..%d (max-batch-size)",
-                     (long long)n, m->c.max_batch);
+            snprintf(err, sizeof(err),
+                     "batch size %lld is outside 1..%d (max-batch-size %d of model '%s')",
+                     (long long)n, m->c.max_batch, m->c.max_batch, m->c.name);
         }
         batch = (int)n;
     } else if (!st && m->batch_dynamic) {
         batch = 1;
     }
-    if (st) {
-        mreq_free(q);
-        return model_reply_error(r, m, st, err);
-    }
-    mreq *full = mreq_new(app, r, m, MREQ_INFER, batch);
-    if (!full) {
-        mreq_free(q);
-        return model_reply_error(r, m, 500, "out of memory");
-    }
-    full->kreq = q->kreq; /* moves ownership of the converted tensors */
-    free(q);
+    if (st) return prep_fail(q, st, err);
+    if (mreq_outputs(q, batch)) return prep_fail(q, 500, "out of memory");
     uint64_t key = 1469598103934665603ull;
     for (int i = 0; i < m->n_in; i++) {
-        full->job.inputs[i] = full->kreq.inputs[i].data;
-        for (int d = 1; d < full->kreq.inputs[i].rank; d++)
-            key = (key ^ (uint64_t)full->kreq.inputs[i].shape[d]) * 1099511628211ull;
+        job->inputs[i] = q->kreq.inputs[i].data;
+        for (int d = 1; d < q->kreq.inputs[i].rank; d++)
+            key = (key ^ (uint64_t)q->kreq.inputs[i].shape[d]) * 1099511628211ull;
     }
-    full->job.shape_key = key;
-    return mreq_submit(full);
+    job->shape_key = key;
+    /* The request's own "timeout" may only shorten the model's limit. */
+    if (q->kreq.timeout_us) {
+        uint64_t d = q->submitted_us + q->kreq.timeout_us;
+        if (!job->deadline_us || d < job->deadline_us) job->deadline_us = d;
+    }
+    return 0;
+}
+
+static int infer(app_model *app, app_request *r, model *m)
+{
+    /* An image (or a form upload) posted here is a common slip: say where it goes. */
+    if (image_sniff(r->body, r->body_len) != IMAGE_UNKNOWN || ctype_is(r, "image/") ||
+        ctype_is(r, "multipart/form-data")) {
+        char msg[256];
+        snprintf(msg, sizeof(msg),
+                 "/infer takes KServe v2 tensors (JSON, or Triton's binary extension); to classify "
+                 "an image, POST it to /predict/%s (or /v2/models/%s/classify)",
+                 m->c.name, m->c.name);
+        return model_reply_error(r, m, 415, msg);
+    }
+    size_t hlen;
+    if (parse_header_len(r, &hlen))
+        return model_reply_error(r, m, 400, "Inference-Header-Content-Length is not a number");
+    mreq *q = mreq_new(app, r, m, MREQ_INFER, 0);
+    if (!q) return model_reply_error(r, m, 500, "out of memory");
+    q->hlen = hlen;
+    q->job.prepare = infer_prepare;
+    return mreq_submit(q);
 }
 
 /* ---- classify ---- */
@@ -159,6 +221,151 @@ static int parse_top_k(app_request *r, int *k)
     return 0;
 }
 
+/* The image in a multipart/form-data body: the first part that is a JPEG or
+ * PNG, else the first file part. 0 or an HTTP status with err. */
+static int image_from_form(const app_request *r, const char **data, size_t *len, char *err,
+                           size_t errlen)
+{
+    const http1_header *h = app_header(r, "Content-Type");
+    const char *b;
+    size_t bl;
+    if (multipart_boundary(h->value, h->value_len, &b, &bl))
+        return snprintf(err, errlen, "multipart/form-data without a usable boundary parameter"),
+               400;
+    multipart_part parts[16];
+    char perr[128];
+    int n = multipart_parse(r->body, r->body_len, b, bl, parts, 16, perr, sizeof(perr));
+    if (n < 0) return snprintf(err, errlen, "bad multipart/form-data body: %s", perr), 400;
+    int pick = -1;
+    for (int i = 0; i < n && pick < 0; i++)
+        if (image_sniff(parts[i].data, parts[i].len) != IMAGE_UNKNOWN) pick = i;
+    for (int i = 0; i < n && pick < 0; i++)
+        if (parts[i].filename) pick = i;
+    if (pick < 0)
+        return snprintf(err, errlen,
+                        "the form has no file part: send the image as a file (curl -F "
+                        "image=@photo.jpg, or requests files={'image': f})"),
+               400;
+    *data = parts[pick].data, *len = parts[pick].len;
+    return 0;
+}
+
+/* Decodes JSON string token i as base64 into a new buffer (*out, owned). A
+ * data URL prefix ("data:image/png;base64,") is skipped. 0 or a status. */
+static int b64_token(const json_doc *d, int i, const char *what, uint8_t **out, size_t *len,
+                     char *err, size_t errlen)
+{
+    size_t cap = d->tok[i].len + 1;
+    char *s = malloc(cap);
+    if (!s) return snprintf(err, errlen, "out of memory"), 500;
+    int n = json_str_copy(d, i, s, cap);
+    if (n < 0) {
+        free(s);
+        return snprintf(err, errlen, "%s is not a string", what), 400;
+    }
+    const char *p = s;
+    const char *comma = n > 5 && !strncmp(s, "data:", 5) ? memchr(s, ',', (size_t)n) : NULL;
+    if (comma) p = comma + 1;
+    size_t plen = (size_t)n - (size_t)(p - s);
+    *out = malloc(base64_decoded_max(plen));
+    size_t bad = 0;
+    ssize_t k = *out ? base64_decode(p, plen, *out, &bad) : -ENOMEM;
+    free(s);
+    if (k < 0) {
+        free(*out);
+        *out = NULL;
+        if (k == -ENOMEM) return snprintf(err, errlen, "out of memory"), 500;
+        return snprintf(err, errlen, "%s is not valid base64 (character %zu)", what, bad), 400;
+    }
+    *len = (size_t)k;
+    return 0;
+}
+
+/* The image in a JSON body: {"image": "<base64>"}, {"image": {"b64": "..."}},
+ * or a KServe v2 request with one BYTES input holding one base64 element. */
+static int image_from_json(mreq *q, uint8_t **out, size_t *len, char *err, size_t errlen)
+{
+    const app_request *r = q->r;
+    json_doc d;
+    char jerr[128];
+    json_limits jl = {.max_depth = 8, .max_tokens = 256};
+    int rc = json_parse(&d, r->body, r->body_len, &jl, jerr, sizeof(jerr));
+    if (rc) return snprintf(err, errlen, "invalid JSON body: %s", jerr), rc == -ENOMEM ? 500 : 400;
+    int st = 400;
+    int img = d.tok[0].type == JSON_OBJECT ? json_obj_get(&d, 0, "image") : -1;
+    if (img >= 0 && d.tok[img].type == JSON_OBJECT) img = json_obj_get(&d, img, "b64");
+    if (img >= 0) {
+        st = b64_token(&d, img, "'image'", out, len, err, errlen);
+        goto done;
+    }
+    int ins = d.tok[0].type == JSON_OBJECT ? json_obj_get(&d, 0, "inputs") : -1;
+    if (ins >= 0 && d.tok[ins].type == JSON_ARRAY && d.tok[ins].count == 1) {
+        int t = ins + 1;
+        int dt = json_obj_get(&d, t, "datatype"), data = json_obj_get(&d, t, "data");
+        if (dt < 0 || !json_str_eq(&d, dt, "BYTES") || data < 0) {
+            snprintf(err, errlen,
+                     "the input must be \"datatype\": \"BYTES\" with \"data\": "
+                     "[\"<base64 image>\"]");
+            goto done;
+        }
+        /* the one string leaf of data (flat or nested) */
+        int leaf = -1, leaves = 0;
+        for (uint32_t k = (uint32_t)data; k < d.tok[data].next; k++)
+            if (d.tok[k].type != JSON_ARRAY) leaf = (int)k, leaves++;
+        if (leaves != 1) {
+            snprintf(err, errlen, "classify takes one image: the BYTES input holds %d elements",
+                     leaves);
+            goto done;
+        }
+        st = b64_token(&d, leaf, "the BYTES element", out, len, err, errlen);
+        goto done;
+    }
+    snprintf(err, errlen,
+             "a JSON body needs \"image\": \"<base64 JPEG or PNG>\" or one KServe v2 "
+             "BYTES input holding it");
+done:
+    json_doc_free(&d);
+    return st;
+}
+
+/* Prepare thread: unwrap (form, base64), decode and preprocess the image
+ * (a large PNG takes a good part of a second: never on the loop). */
+static int classify_prepare(batcher_job *job)
+{
+    mreq *q = (mreq *)job;
+    model *m = q->m;
+    app_request *r = q->r;
+    image img;
+    char err[256];
+    const char *data = r->body;
+    size_t len = r->body_len;
+    uint8_t *owned = NULL;
+    size_t i = 0;
+    while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r' || data[i] == '\n'))
+        i++;
+    int st = 0;
+    if (ctype_is(r, "multipart/form-data"))
+        st = image_from_form(r, &data, &len, err, sizeof(err));
+    else if (ctype_is(r, "application/json") || (i < len && data[i] == '{'))
+        st = image_from_json(q, &owned, &len, err, sizeof(err)), data = (const char *)owned;
+    if (st) return prep_fail(q, st, err);
+    int rc = image_decode(data, len, m->prep.channels, &q->app->img_lim, &img, err, sizeof(err));
+    free(owned);
+    if (rc)
+        return prep_fail(q,
+                         rc == -ENOTSUP  ? 415
+                         : rc == -E2BIG  ? 413
+                         : rc == -ENOMEM ? 500
+                                         : 400,
+                         err);
+    q->image = malloc(m->in_item[0]);
+    rc = !q->image || image_preprocess(&img, &m->prep, q->image) || mreq_outputs(q, 1);
+    image_free(&img);
+    if (rc) return prep_fail(q, 500, "out of memory");
+    job->inputs[0] = q->image;
+    return 0;
+}
+
 static int classify(app_model *app, app_request *r, model *m)
 {
     if (!m->prep.channels || m->n_in != 1 || m->out[0].dtype != KSERVE_FP32 ||
@@ -171,27 +378,10 @@ static int classify(app_model *app, app_request *r, model *m)
         return model_reply_error(r, m, 400, "top_k must be a positive integer");
     if (r->body_len == 0)
         return model_reply_error(r, m, 400, "empty body: send a JPEG or PNG image");
-    image img;
-    char err[256];
-    int rc =
-        image_decode(r->body, r->body_len, m->prep.channels, &app->img_lim, &img, err, sizeof(err));
-    if (rc)
-        return model_reply_error(r, m,
-                                 rc == -ENOTSUP  ? 415
-                                 : rc == -E2BIG  ? 413
-                                 : rc == -ENOMEM ? 500
-                                                 : 400,
-                                 err);
-    mreq *q = mreq_new(app, r, m, MREQ_CLASSIFY, 1);
-    if (q) q->image = malloc(m->in_item[0]);
-    if (!q || !q->image || image_preprocess(&img, &m->prep, q->image)) {
-        image_free(&img);
-        if (q) mreq_free(q);
-        return model_reply_error(r, m, 500, "out of memory");
-    }
-    image_free(&img);
+    mreq *q = mreq_new(app, r, m, MREQ_CLASSIFY, 0);
+    if (!q) return model_reply_error(r, m, 500, "out of memory");
     q->top_k = top_k;
-    q->job.inputs[0] = q->image;
+    q->job.prepare = classify_prepare;
     return mreq_submit(q);
 }
 
@@ -268,9 +458,14 @@ static void finish_ok(mreq *q, buf *b)
         memcpy(shapes[i], o->shape, sizeof(shapes[i]));
         if (o->rank > 0 && m->batch_dynamic) shapes[i][0] = q->batch;
         size_t esz = kserve_dtype_size(o->dtype);
-        res[i] = (kserve_result){
-            o->name,   o->dtype,      o->rank,
-            shapes[i], q->outputs[i], (size_t)q->batch * m->out_item[i] / (esz ? esz : 1)};
+        res[i] = (kserve_result){.name = o->name,
+                                 .dtype = o->dtype,
+                                 .rank = o->rank,
+                                 .shape = shapes[i],
+                                 .data = q->outputs[i],
+                                 .count = (size_t)q->batch * m->out_item[i] / (esz ? esz : 1),
+                                 .labels = (const char *const *)m->labels,
+                                 .n_labels = m->n_labels};
     }
     size_t jlen = 0;
     if (kserve_response_write(b, &jlen, m->c.name, &q->kreq, res, m->n_out)) {
@@ -288,7 +483,7 @@ static void finish_ok(mreq *q, buf *b)
 void mreq_finish(mreq *q)
 {
     buf b = BUF_INIT;
-    char msg[256];
+    char msg[sizeof(q->job.err) + 32];
     switch (q->job.status) {
     case BATCHER_OK: finish_ok(q, &b); break;
     case BATCHER_TIMEOUT:
@@ -300,6 +495,8 @@ void mreq_finish(mreq *q)
         snprintf(msg, sizeof(msg), "inference failed: %s", q->job.err);
         model_reply_error(q->r, NULL, 500, msg);
         break;
+    case BATCHER_BAD_INPUT: model_reply_error(q->r, q->m, 400, q->job.err); break;
+    case BATCHER_PREP_FAILED: model_reply_error(q->r, q->m, q->fail_status, q->fail_msg); break;
     case BATCHER_CANCELLED: /* nobody to answer: the core closes the connection */
         model_reply_error(q->r, NULL, 503, "client went away");
         break;
@@ -369,6 +566,58 @@ static int stats_reply(app_model *app, app_request *r, model *m)
     return APP_DONE;
 }
 
+/* The repository index: every configured model with its state. GET /v2/models
+ * answers {"models":[{"name","versions","platform","state","reason"}]};
+ * POST /v2/repository/index answers Triton's [{"name","version","state","reason"}]
+ * ({"ready": true} in the body keeps only the READY ones). */
+static int index_reply(app_model *app, app_request *r, bool triton)
+{
+    bool only_ready = false;
+    if (triton && r->body_len) {
+        json_doc d;
+        char jerr[128];
+        json_limits jl = {.max_depth = 4, .max_tokens = 64};
+        if (json_parse(&d, r->body, r->body_len, &jl, jerr, sizeof(jerr)) ||
+            d.tok[0].type != JSON_OBJECT) {
+            if (d.tok) json_doc_free(&d);
+            return model_reply_error(r, NULL, 400,
+                                     "body must be a JSON object like {\"ready\":true}");
+        }
+        int k = json_obj_get(&d, 0, "ready");
+        bool bad = k >= 0 && d.tok[k].type != JSON_TRUE && d.tok[k].type != JSON_FALSE;
+        only_ready = k >= 0 && d.tok[k].type == JSON_TRUE;
+        json_doc_free(&d);
+        if (bad) return model_reply_error(r, NULL, 400, "'ready' must be a boolean");
+    }
+    buf b = BUF_INIT;
+    int rc = buf_puts(&b, triton ? "[" : "{\"models\":[");
+    bool first = true;
+    for (int i = 0; i < app->n && !rc; i++) {
+        model *m = &app->models[i];
+        bool warm = m->b && __atomic_load_n(&m->ready, __ATOMIC_ACQUIRE);
+        const char *state = !m->em ? "UNAVAILABLE" : warm ? "READY" : "LOADING";
+        if (only_ready && !warm) continue;
+        rc = buf_puts(&b, first ? "{\"name\":" : ",{\"name\":");
+        first = false;
+        if (!rc) rc = buf_json_str(&b, m->c.name, strlen(m->c.name));
+        if (!rc)
+            rc = buf_printf(&b, "%s,\"state\":\"%s\",\"reason\":",
+                            triton ? ",\"version\":\"1\""
+                                   : ",\"versions\":[\"1\"],\"platform\":\"onnx_onnxv1\"",
+                            state);
+        const char *why = m->em ? "" : m->err;
+        if (!rc) rc = buf_json_str(&b, why, strlen(why));
+        if (!rc) rc = buf_puts(&b, "}");
+    }
+    if (!rc) rc = buf_puts(&b, triton ? "]" : "]}");
+    if (rc)
+        model_reply_error(r, NULL, 500, "out of memory");
+    else
+        reply(r, 200, "application/json", b.data, b.len);
+    buf_free(&b);
+    return APP_DONE;
+}
+
 /* /v2/models/NAME[/versions/1][/ACTION] */
 static int models_route(app_model *app, app_request *r, const char *p)
 {
@@ -416,8 +665,19 @@ static int v2_handler(app_request *r, void *data)
     }
     if (!strcmp(p, "/health/live") || !strcmp(p, "/health/ready")) {
         if (!want_get(r)) return not_allowed(r, "GET");
-        bool ok = p[8] == 'l' || server_ready(app);
-        return reply(r, ok ? 200 : 400, NULL, NULL, 0);
+        if (p[8] == 'l') return reply(r, 200, NULL, NULL, 0);
+        /* Strict readiness: a model that failed to load keeps the server 503, with why. */
+        char why[512];
+        if (model_failed(app, why, sizeof(why))) return model_reply_error(r, NULL, 503, why);
+        return reply(r, server_ready(app) ? 200 : 400, NULL, NULL, 0);
+    }
+    if (!strcmp(p, "/models") || !strcmp(p, "/models/")) {
+        if (!want_get(r)) return not_allowed(r, "GET");
+        return index_reply(app, r, false);
+    }
+    if (!strcmp(p, "/repository/index")) {
+        if (!method_is(r, "POST")) return not_allowed(r, "POST");
+        return index_reply(app, r, true);
     }
     if (!strcmp(p, "/models/stats")) {
         if (!want_get(r)) return not_allowed(r, "GET");

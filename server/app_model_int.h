@@ -10,8 +10,12 @@
  * The stats slots (one per worker, per model) live in one MAP_SHARED mapping
  * made at load, so any worker can render the sum for /metrics.
  *
- * Request path: handler on the event loop parses and checks, builds an
- * mreq, submits its batcher_job and returns APP_PENDING. The batcher thread
+ * Request path: the handler on the event loop does only what takes
+ * microseconds (route, method, query, content sniffing), builds an mreq,
+ * submits its batcher_job and returns APP_PENDING. Work that grows with the
+ * body (JSON tensor parsing, image decoding) is the job's prepare step, run
+ * by the batcher's prepare thread under the same max-queue bound, so a big body never
+ * stalls the loop and excess load is shed with 503. The batcher thread
  * runs the batch and calls mreq_done, which queues the mreq on the worker's
  * completion list and pokes an eventfd watched by the loop; the loop encodes
  * the response and calls app_finish. So all response writing happens on the
@@ -87,6 +91,11 @@ typedef struct mreq {
     int batch;
     int top_k;
     float *image; /* classify input (owned) */
+    size_t hlen;  /* infer: Inference-Header-Content-Length, (size_t)-1 when absent */
+    uint64_t submitted_us;
+    /* set by a prepare step that refused the request (BATCHER_PREP_FAILED) */
+    int fail_status;
+    char fail_msg[KSERVE_ERRLEN];
     void *outputs[BATCHER_MAX_IO];
     struct mreq *next_done;
 } mreq;
@@ -133,5 +142,7 @@ int mreq_submit(mreq *q);
 void mreq_free(mreq *q);
 /* Answers a plain error {"error": msg} with status; counts a bad input for m when 4xx. */
 int model_reply_error(app_request *r, model *m, int status, const char *msg);
+/* 1 when a configured model failed to load, naming each in why (app_kind.failed). */
+int model_failed(void *state, char *why, size_t len);
 
 #endif

@@ -1,8 +1,9 @@
 /*
- * batcher.c: a mutex-protected FIFO, one condition variable, one thread.
- * The thread holds the lock only to pick jobs; running a batch, copying
- * tensors and calling done happen unlocked, so submitters (the event loop)
- * never wait behind the engine.
+ * batcher.c: mutex-protected FIFOs and two threads: the batch thread, and
+ * the prepare thread for jobs with a prepare step (decoding, parsing), which
+ * it queues for the batch thread once done. Each holds the lock only to pick jobs; running a batch,
+ * copying tensors and calling done happen unlocked, so submitters (the event loop) never wait
+ * behind the engine.
  *
  * Buffers: inputs are always copied into one contiguous batch buffer per
  * input (the submitter's may be unaligned slices of a request body); outputs
@@ -21,7 +22,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 const uint64_t batcher_hist_le[BATCHER_HIST_BUCKETS] = {
     100,   250,   500,    1000,   2500,   5000,    10000,   25000,
@@ -32,8 +36,11 @@ struct batcher {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_t thread;
-    batcher_job *head, *tail;
-    int queued;
+    batcher_job *head, *tail;           /* ready to batch */
+    batcher_job *prep_head, *prep_tail; /* waiting for job->prepare */
+    int queued;                         /* both lists */
+    pthread_cond_t prep_cv;             /* wakes the prepare thread */
+    pthread_t prep_thread;
     int stopping;
     /* owned by the thread */
     void *in_buf[BATCHER_MAX_IO];
@@ -100,10 +107,10 @@ static void run_batch(batcher *b, batcher_job *first, int samples)
 {
     const batcher_opts *o = &b->o;
     int rc = 0;
-    char err[160] = "";
+    char err[sizeof(first->err)] = "";
     if (b->init_failed) {
         rc = -1;
-        memcpy(err, b->init_err, sizeof(err));
+        snprintf(err, sizeof(err), "%s", b->init_err);
     }
     bool alone = first->_next == NULL;
     const void *ins[BATCHER_MAX_IO];
@@ -127,6 +134,15 @@ static void run_batch(batcher *b, batcher_job *first, int samples)
     uint64_t t0 = ev_clock_us();
     if (!rc) rc = o->run(o->run_ctx, samples, ins, outs, err, sizeof(err));
     uint64_t t1 = ev_clock_us();
+    if (rc > 0 && !alone) {
+        /* Some job's inputs broke the batch: find out whose by running each alone. */
+        for (batcher_job *j = first, *next; j; j = next) {
+            next = j->_next;
+            j->_next = NULL;
+            run_batch(b, j, j->batch);
+        }
+        return;
+    }
     if (!rc) {
         batcher_stats_add(&o->stats->inference_count, (uint64_t)samples);
         batcher_stats_add(&o->stats->exec_count, 1);
@@ -143,7 +159,7 @@ static void run_batch(batcher *b, batcher_job *first, int samples)
             off[i] += n;
         }
         if (rc) snprintf(j->err, sizeof(j->err), "%s", err[0] ? err : "inference failed");
-        complete(b, j, rc ? BATCHER_BACKEND : BATCHER_OK, t0);
+        complete(b, j, rc > 0 ? BATCHER_BAD_INPUT : rc ? BATCHER_BACKEND : BATCHER_OK, t0);
     }
 }
 
@@ -151,10 +167,11 @@ static void run_batch(batcher *b, batcher_job *first, int samples)
  * set here, completion happens unlocked. Only the jobs that could join the
  * next batch are asked whether they are cancelled (a syscall each): the rest
  * are asked when they get there, before any compute is spent on them. */
-static batcher_job *take_expired(batcher *b, uint64_t now)
+static batcher_job *take_expired_from(batcher *b, batcher_job **head, batcher_job **tail,
+                                      uint64_t now, batcher_job *expired)
 {
-    batcher_job *expired = NULL, **pp = &b->head, *prev = NULL;
-    int ahead = 0; /* samples of the kept jobs so far */
+    batcher_job **pp = head, *prev = NULL;
+    int ahead = 0; /* samples (or, unprepared, jobs) of the kept jobs so far */
     while (*pp) {
         batcher_job *j = *pp;
         bool late = j->deadline_us && j->deadline_us <= now;
@@ -167,13 +184,83 @@ static batcher_job *take_expired(batcher *b, uint64_t now)
             b->queued--;
             pending_add(b, -1);
         } else {
-            ahead += j->batch;
+            ahead += j->batch > 0 ? j->batch : 1;
             prev = j;
             pp = &j->_next;
         }
     }
-    b->tail = prev;
+    *tail = prev;
     return expired;
+}
+
+static batcher_job *take_expired(batcher *b, uint64_t now)
+{
+    batcher_job *expired = take_expired_from(b, &b->head, &b->tail, now, NULL);
+    return take_expired_from(b, &b->prep_head, &b->prep_tail, now, expired);
+}
+
+static batcher_job *pop_prep(batcher *b)
+{
+    batcher_job *j = b->prep_head;
+    b->prep_head = j->_next;
+    if (!b->prep_head) b->prep_tail = NULL;
+    j->_next = NULL;
+    b->queued--;
+    pending_add(b, -1);
+    return j;
+}
+
+/* Lowers the calling thread's priority by n nice levels (Linux: per thread). */
+static void nice_thread(int n)
+{
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, (id_t)tid);
+    if (errno == 0) setpriority(PRIO_PROCESS, (id_t)tid, cur + n);
+}
+
+/*
+ * The prepare thread: takes jobs in arrival order, runs job->prepare
+ * unlocked, then queues the job for batching (waking the batch thread) or
+ * completes it. It runs at a lower priority than the worker's event loop and
+ * the batch thread, so a flood of uploads to decode yields the CPU to the
+ * requests already decoded and to the loop; the queue bound sheds the rest.
+ */
+static void *prep_main(void *arg)
+{
+    batcher *b = arg;
+    nice_thread(BATCHER_PREP_NICE);
+    pthread_mutex_lock(&b->mu);
+    for (;;) {
+        while (!b->stopping && !b->prep_head) pthread_cond_wait(&b->prep_cv, &b->mu);
+        if (b->stopping) break; /* the batch thread completes what is left */
+        batcher_job *j = pop_prep(b);
+        pthread_mutex_unlock(&b->mu);
+        int rc = j->prepare(j);
+        if (!rc && (j->batch < 1 || j->batch > b->o.max_batch)) rc = -EINVAL;
+        if (rc) {
+            complete(b, j, BATCHER_PREP_FAILED, ev_clock_us());
+            pthread_mutex_lock(&b->mu);
+            continue;
+        }
+        pthread_mutex_lock(&b->mu);
+        if (b->stopping) {
+            pthread_mutex_unlock(&b->mu);
+            complete(b, j, BATCHER_SHUTDOWN, ev_clock_us());
+            pthread_mutex_lock(&b->mu);
+            break;
+        }
+        if (b->tail)
+            b->tail->_next = j;
+        else
+            b->head = j;
+        b->tail = j;
+        b->queued++;
+        pending_add(b, 1);
+        pthread_cond_signal(&b->cv);
+    }
+    pthread_mutex_unlock(&b->mu);
+    return NULL;
 }
 
 /*
@@ -253,10 +340,16 @@ static void *thread_main(void *arg)
         /* Wake for the batch deadline or the nearest job deadline. */
         for (batcher_job *j = b->head; j; j = j->_next)
             if (j->deadline_us && (!until || j->deadline_us < until)) until = j->deadline_us;
+        for (batcher_job *j = b->prep_head; j; j = j->_next)
+            if (j->deadline_us && (!until || j->deadline_us < until)) until = j->deadline_us;
         wait_until_us(b, until);
     }
     batcher_job *rest = b->head;
-    b->head = b->tail = NULL;
+    if (b->tail)
+        b->tail->_next = b->prep_head;
+    else
+        rest = b->prep_head;
+    b->head = b->tail = b->prep_head = b->prep_tail = NULL;
     pending_add(b, -b->queued);
     b->queued = 0;
     pthread_mutex_unlock(&b->mu);
@@ -286,11 +379,23 @@ batcher *batcher_create(const batcher_opts *opts)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cv, &ca);
+    pthread_cond_init(&b->prep_cv, NULL);
     pthread_condattr_destroy(&ca);
-    int rc = pthread_create(&b->thread, NULL, thread_main, b);
+    int rc = pthread_create(&b->prep_thread, NULL, prep_main, b);
+    if (!rc) {
+        rc = pthread_create(&b->thread, NULL, thread_main, b);
+        if (rc) {
+            pthread_mutex_lock(&b->mu);
+            b->stopping = 1;
+            pthread_cond_signal(&b->prep_cv);
+            pthread_mutex_unlock(&b->mu);
+            pthread_join(b->prep_thread, NULL);
+        }
+    }
     if (rc) {
         pthread_mutex_destroy(&b->mu);
         pthread_cond_destroy(&b->cv);
+        pthread_cond_destroy(&b->prep_cv);
         free(b);
         errno = rc;
         return NULL;
@@ -300,7 +405,8 @@ batcher *batcher_create(const batcher_opts *opts)
 
 int batcher_submit(batcher *b, batcher_job *job)
 {
-    if (job->batch < 1 || job->batch > b->o.max_batch || !job->done) return -EINVAL;
+    if ((!job->prepare && (job->batch < 1 || job->batch > b->o.max_batch)) || !job->done)
+        return -EINVAL;
     pthread_mutex_lock(&b->mu);
     if (b->stopping) {
         pthread_mutex_unlock(&b->mu);
@@ -315,14 +421,18 @@ int batcher_submit(batcher *b, batcher_job *job)
     job->_enqueued = ev_clock_us();
     job->status = BATCHER_OK;
     job->err[0] = '\0';
-    if (b->tail)
-        b->tail->_next = job;
+    batcher_job **head = job->prepare ? &b->prep_head : &b->head;
+    batcher_job **tail = job->prepare ? &b->prep_tail : &b->tail;
+    if (*tail)
+        (*tail)->_next = job;
     else
-        b->head = job;
-    b->tail = job;
+        *head = job;
+    *tail = job;
     b->queued++;
     pending_add(b, 1);
+    /* the batch thread also wakes for a job to prepare: it watches its deadline */
     pthread_cond_signal(&b->cv);
+    if (job->prepare) pthread_cond_signal(&b->prep_cv);
     pthread_mutex_unlock(&b->mu);
     return 0;
 }
@@ -333,11 +443,14 @@ void batcher_free(batcher *b)
     pthread_mutex_lock(&b->mu);
     b->stopping = 1;
     pthread_cond_signal(&b->cv);
+    pthread_cond_signal(&b->prep_cv);
     pthread_mutex_unlock(&b->mu);
+    pthread_join(b->prep_thread, NULL);
     pthread_join(b->thread, NULL);
     for (int i = 0; i < BATCHER_MAX_IO; i++) free(b->in_buf[i]), free(b->out_buf[i]);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cv);
+    pthread_cond_destroy(&b->prep_cv);
     free(b);
 }
 

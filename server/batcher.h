@@ -10,12 +10,15 @@
  * the OLDEST job was queued; otherwise wait for more. delay_us = 0 never waits
  * (a batch is whatever queued while the previous one ran).
  *
- * Bounded: at most max_queue jobs wait; batcher_submit refuses beyond it
+ * Bounded: at most max_queue jobs wait (to be prepared or batched; see
+ * batcher_job.prepare); batcher_submit refuses beyond it
  * (answer 503 + Retry-After). A job still queued past its deadline completes
  * with BATCHER_TIMEOUT and never runs.
  *
- * Completion: job->done(job) is called on the batcher thread, exactly once
- * for every job batcher_submit accepted (also at shutdown: BATCHER_SHUTDOWN).
+ * Completion: job->done(job) is called on the batcher thread (or on the
+ * prepare thread, for a job its prepare step refused or that it was
+ * preparing when the batcher stopped), exactly once for
+ * every job batcher_submit accepted (also at shutdown: BATCHER_SHUTDOWN).
  * After done the batcher never touches the job again.
  *
  * Metrics go to a caller-provided batcher_stats (may live in memory shared by
@@ -32,14 +35,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BATCHER_MAX_IO 16
+#define BATCHER_MAX_IO    16
+#define BATCHER_PREP_NICE 5
 
 enum batcher_status {
     BATCHER_OK = 0,
-    BATCHER_TIMEOUT,   /* waited in the queue past its deadline */
-    BATCHER_BACKEND,   /* the run callback failed; err says why */
-    BATCHER_SHUTDOWN,  /* the batcher stopped before running it */
-    BATCHER_CANCELLED, /* job->cancelled said so while it was queued */
+    BATCHER_TIMEOUT,     /* waited in the queue past its deadline */
+    BATCHER_BACKEND,     /* the run callback failed; err says why */
+    BATCHER_SHUTDOWN,    /* the batcher stopped before running it */
+    BATCHER_CANCELLED,   /* job->cancelled said so while it was queued */
+    BATCHER_BAD_INPUT,   /* the run callback blamed the inputs (returned > 0); err says why */
+    BATCHER_PREP_FAILED, /* job->prepare refused it (the caller kept why) */
 };
 
 typedef struct batcher_job batcher_job;
@@ -56,10 +62,20 @@ struct batcher_job {
     /* Optional, called from the batcher thread (lock held) while the job is
      * queued: non-zero drops it unrun (the client went away). */
     int (*cancelled)(batcher_job *job);
+    /* Optional: the request's own work before it can be batched (decoding an
+     * image, parsing JSON tensors), run on the batcher's prepare thread so it
+     * never stalls the submitter's event loop, under the same max_queue
+     * bound. It sets batch, shape_key, the byte counts, inputs and outputs,
+     * and returns 0; non-zero completes the job with BATCHER_PREP_FAILED.
+     * With a prepare, batch may be 0 at submit. Jobs are prepared one at a
+     * time in arrival order, while the batch thread runs earlier batches;
+     * the prepare thread runs BATCHER_PREP_NICE nice levels below the
+     * others, so decoding yields the CPU to the event loop and to inference. */
+    int (*prepare)(batcher_job *job);
     void *data;
     /* set by the batcher before done */
     int status;         /* enum batcher_status */
-    char err[160];      /* for BATCHER_BACKEND */
+    char err[256];      /* for BATCHER_BACKEND and BATCHER_BAD_INPUT */
     uint64_t queued_us; /* time spent queued */
     uint64_t run_us;    /* compute time of the batch it ran in */
     int ran_batch;      /* samples in the batch it ran in */
@@ -111,7 +127,11 @@ int batcher_stats_json(buf *out, const char *model, const batcher_stats *slots, 
 /*
  * Runs one batch of `batch` samples: inputs[i] holds batch * in_bytes[i]
  * bytes (aligned for any type), outputs[i] receives batch * out_bytes[i].
- * Returns 0, or a negative value with a message in err.
+ * Returns 0; a negative value with a message in err when the backend failed
+ * (every job: BATCHER_BACKEND); or a positive value with a message when the
+ * inputs caused it (an index out of range). Then a batch of several jobs is
+ * rerun one job at a time, so only the jobs whose own inputs fail get
+ * BATCHER_BAD_INPUT and the others their outputs.
  */
 typedef int (*batcher_run_fn)(void *ctx, int batch, const void *const *inputs, void *const *outputs,
                               char *err, size_t errlen);

@@ -20,7 +20,10 @@ static int fake_run(void *ctx, int batch, const void *const *in, void *const *ou
                     size_t errlen)
 {
     fake *f = ctx;
-    if (f->n_batches < 64) f->batches[f->n_batches++] = batch;
+    if (f->n_batches < 64) {
+        f->batches[f->n_batches] = batch;
+        __atomic_store_n(&f->n_batches, f->n_batches + 1, __ATOMIC_RELEASE);
+    }
     if (f->sleep_us) usleep((useconds_t)f->sleep_us);
     if (f->fail_next) {
         f->fail_next = 0;
@@ -29,7 +32,13 @@ static int fake_run(void *ctx, int batch, const void *const *in, void *const *ou
     }
     const float *x = in[0];
     float *y = out[0];
-    for (int i = 0; i < batch * 4; i++) y[i] = 2 * x[i];
+    for (int i = 0; i < batch * 4; i++) {
+        if (x[i] < 0) { /* the fake's "index out of range": the input's fault */
+            snprintf(err, errlen, "negative value %g", (double)x[i]);
+            return 1;
+        }
+        y[i] = 2 * x[i];
+    }
     return 0;
 }
 
@@ -322,5 +331,121 @@ Test(batcher, cancelled_jobs_are_dropped_unrun)
     cr_assert_eq(f.n_batches, 0);
     cr_assert_eq(s.fail_cancelled, 1);
     cr_assert_eq(s.pending, 0);
+    batcher_free(b);
+}
+
+Test(batcher, an_input_error_in_a_batch_fails_only_the_job_that_caused_it)
+{
+    fake f = {0};
+    batcher_stats s = {0};
+    batcher *b = start(&f, &s, 16, 200000, 64);
+    req r[3];
+    for (int k = 0; k < 3; k++) {
+        make(&r[k], 1, (float)k * 10, 7);
+        if (k == 1) r[k].in[2] = -5;
+        cr_assert_eq(batcher_submit(b, &r[k].job), 0);
+    }
+    wait_done(3);
+    cr_assert_eq(f.batches[0], 3, "the three jobs were tried as one batch first");
+    cr_assert_eq(f.n_batches, 4, "then each alone: %d runs", f.n_batches);
+    cr_assert_eq(r[1].job.status, BATCHER_BAD_INPUT);
+    cr_assert_str_eq(r[1].job.err, "negative value -5");
+    for (int k = 0; k < 3; k += 2) {
+        cr_assert_eq(r[k].job.status, BATCHER_OK);
+        for (int i = 0; i < 4; i++) cr_assert_eq(r[k].out[i], 2 * r[k].in[i]);
+    }
+    cr_assert_eq(s.success, 2);
+    cr_assert_eq(s.fail_backend, 0);
+    batcher_free(b);
+}
+
+/* prepare: doubles the job's declared base into its input (like decoding a body). */
+static int prep_ok(batcher_job *job)
+{
+    req *r = (req *)job;
+    r->job.batch = 2;
+    r->job.shape_key = 3;
+    r->job.in_bytes[0] = r->job.out_bytes[0] = 4 * sizeof(float);
+    for (int i = 0; i < 8; i++) r->in[i] = (float)i;
+    r->job.inputs[0] = r->in;
+    r->job.outputs[0] = r->out;
+    return 0;
+}
+
+static int prep_fail(batcher_job *job)
+{
+    (void)job;
+    return -1;
+}
+
+static int prep_slow(batcher_job *job)
+{
+    usleep(300000); /* far longer than the six submits take, even on a loaded machine */
+    return prep_ok(job);
+}
+
+Test(batcher, prepared_jobs_run_off_the_submitter_and_failed_ones_never_run)
+{
+    fake f = {0};
+    batcher_stats s = {0};
+    batcher *b = start(&f, &s, 8, 0, 64);
+    req r[3];
+    for (int k = 0; k < 3; k++) {
+        memset(&r[k], 0, sizeof(r[k]));
+        r[k].job.done = on_done;
+        r[k].job.prepare = k == 1 ? prep_fail : prep_ok;
+        cr_assert_eq(batcher_submit(b, &r[k].job), 0, "batch 0 is fine with a prepare");
+    }
+    wait_done(3);
+    cr_assert_eq(r[1].job.status, BATCHER_PREP_FAILED);
+    for (int k = 0; k < 3; k += 2) {
+        cr_assert_eq(r[k].job.status, BATCHER_OK);
+        for (int i = 0; i < 8; i++) cr_assert_eq(r[k].out[i], 2.0f * (float)i);
+    }
+    cr_assert_eq(s.inference_count, 4);
+    cr_assert_eq(s.pending, 0);
+    batcher_free(b);
+}
+
+Test(batcher, jobs_waiting_to_be_prepared_count_toward_the_queue_bound)
+{
+    fake f = {0};
+    batcher_stats s = {0};
+    batcher *b = start(&f, &s, 8, 0, 2);
+    req r[6];
+    int accepted = 0;
+    for (int k = 0; k < 6; k++) {
+        memset(&r[k], 0, sizeof(r[k]));
+        r[k].job.done = on_done;
+        r[k].job.prepare = prep_slow;
+        int rc = batcher_submit(b, &r[k].job);
+        cr_assert(rc == 0 || rc == -EAGAIN);
+        accepted += rc == 0;
+    }
+    /* one being prepared + 2 queued at most */
+    cr_assert_leq(accepted, 3, "took %d of 6", accepted);
+    wait_done(accepted);
+    cr_assert_eq(s.fail_rejected, (uint64_t)(6 - accepted));
+    batcher_free(b);
+}
+
+Test(batcher, jobs_prepared_while_a_batch_ran_still_share_the_next_batch)
+{
+    fake f = {.sleep_us = 300000};
+    batcher_stats s = {0};
+    batcher *b = start(&f, &s, 8, 0, 64);
+    req first, r[4];
+    make(&first, 1, 0, 3);
+    cr_assert_eq(batcher_submit(b, &first.job), 0);
+    while (!__atomic_load_n(&f.n_batches, __ATOMIC_ACQUIRE)) usleep(1000); /* it is running */
+    for (int k = 0; k < 4; k++) {
+        memset(&r[k], 0, sizeof(r[k]));
+        r[k].job.done = on_done;
+        r[k].job.prepare = prep_ok; /* 2 samples each */
+        cr_assert_eq(batcher_submit(b, &r[k].job), 0);
+    }
+    wait_done(5);
+    cr_assert_eq(f.n_batches, 2, "%d batches", f.n_batches);
+    cr_assert_eq(f.batches[1], 8);
     batcher_free(b);
 }

@@ -63,12 +63,26 @@ static int ready_handler(app_request *r, void *data)
         sb_slot *sl = sb_slot_at(s->sb, i);
         if (atomic_load(&sl->state) == SB_RUNNING && atomic_load(&sl->ready)) ready++;
     }
-    char body[128];
+    char why[512] = "";
     int ok = ready >= s->s.processes;
-    int n =
-        snprintf(body, sizeof(body), "{\"status\":\"%s\",\"ready_workers\":%d,\"workers\":%d}\n",
-                 ok ? "ready" : "not ready", ready, s->s.processes);
-    reply(r, ok ? 200 : 503, "application/json", body, (size_t)n);
+    /* Strict readiness (Triton's): an app or model that failed to load keeps it 503. */
+    for (int i = 0; i < s->napps && !why[0]; i++)
+        if (!s->apps[i].loaded)
+            snprintf(why, sizeof(why), "app '%s' failed to load (see the log)",
+                     s->apps[i].kind->name);
+        else if (s->apps[i].kind->failed)
+            s->apps[i].kind->failed(s->apps[i].state, why, sizeof(why));
+    ok = ok && !why[0];
+    buf b = BUF_INIT;
+    int rc = buf_printf(&b, "{\"status\":\"%s\",\"ready_workers\":%d,\"workers\":%d",
+                        ok ? "ready" : "not ready", ready, s->s.processes);
+    if (!rc && why[0]) rc = buf_puts(&b, ",\"reason\":") || buf_json_str(&b, why, strlen(why));
+    if (!rc) rc = buf_puts(&b, "}\n");
+    if (rc)
+        reply(r, 503, "application/json", "{\"status\":\"not ready\"}\n", 24);
+    else
+        reply(r, ok ? 200 : 503, "application/json", b.data, b.len);
+    buf_free(&b);
     return APP_DONE;
 }
 
@@ -323,7 +337,6 @@ int static_try(srv_conn *c)
         size_t pl = st->prefix_len;
         if (n < pl || memcmp(p, st->prefix, pl) || (n > pl && p[pl] != '/' && pl)) continue;
         c->metric = st->metric;
-        worker_unreserve(c);
         if (!method_is(&c->ar, "GET") && !method_is(&c->ar, "HEAD")) {
             conn_error(c, 405, "method not allowed");
             return 1;

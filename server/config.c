@@ -51,7 +51,17 @@ const cfg_option cfg_core_options[] = {
     {"max-requests-delta", NULL, CFG_INT, "0", 0, 1LL << 30,
      "add (worker id - 1) x delta to max-requests, so workers do not recycle together"},
     {"reload-on-rss", NULL, CFG_INT, "0", 0, 1 << 30,
-     "recycle a worker gracefully once its RSS exceeds this many MiB (0: off)"},
+     "recycle a worker gracefully once its RSS exceeds this many MiB, checked after each "
+     "request (0: off)"},
+    {"evil-reload-on-rss", NULL, CFG_INT, "0", 0, 1 << 30,
+     "kill a worker at once when its RSS exceeds this many MiB, checked after each request and "
+     "by the master every 100 ms (0: off)"},
+    {"limit-as", NULL, CFG_INT, "0", 0, 1 << 30,
+     "limit each worker's address space to this many MiB (allocations beyond fail) and recycle "
+     "a worker that exceeds it after a request (0: off)"},
+    {"max-connections", "worker-connections", CFG_INT, "4096", 1, 1 << 20,
+     "connections one worker holds open at most (idle ones cost no thread); beyond it new ones "
+     "wait in the listen queue"},
     {"buffer-size", NULL, CFG_SIZE, "8k", 512, 1 * MB,
      "largest request head (request line + headers); larger gets 431"},
     {"limit-post", NULL, CFG_SIZE, "0", 0, 0,

@@ -90,10 +90,7 @@ void conn_close(srv_conn *c)
     srv_worker *w = c->w;
     if (c->state == CS_CLOSED) return;
     end_request(c, 0);
-    if (c->reserved) {
-        c->reserved = 0;
-        w->nreserved--;
-    }
+    worker_conn_used(c);
     if (c->watched) ev_io_del(w->loop, c->fd);
     c->watched = 0;
     close(c->fd);
@@ -138,6 +135,7 @@ static void unwatch(srv_conn *c)
 static void start_request(srv_conn *c)
 {
     if (c->in_req) return;
+    worker_conn_used(c);
     c->in_req = 1;
     c->t_start_us = ev_clock_us();
     c->w->in_flight++;
@@ -188,9 +186,11 @@ static void after_response(srv_conn *c)
     srv_worker *w = c->w;
     end_request(c, 1);
     int unread = c->linger || (c->has_body && !c->body_eof);
-    if (c->close_after || c->failed || c->gone || unread || w->draining ||
-        w->srv->s.keepalive == 0) {
-        if (unread)
+    if (c->close_after || c->failed || c->gone || unread || w->srv->s.keepalive == 0) {
+        /* While draining, the client may already have sent its next request:
+         * a plain close with unread input resets the connection, which can
+         * destroy the response it has not read yet. */
+        if (!c->failed && !c->gone && (unread || w->draining))
             linger_close(c);
         else
             conn_close(c);
@@ -203,7 +203,12 @@ static void after_response(srv_conn *c)
     resp_reset(c);
     c->state = CS_HEAD;
     set_watch(c, EV_READ);
-    c->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->srv->s.keepalive * 1000;
+    uint64_t now = ev_now_ms(w->loop);
+    c->deadline_ms = now + (uint64_t)w->srv->s.keepalive * 1000;
+    /* A keep-alive answer framed before the drain began (or followed by a
+     * request already buffered): the next request gets its grace too. */
+    if (w->draining && c->deadline_ms > now + SRV_DRAIN_IDLE_MS)
+        c->deadline_ms = now + SRV_DRAIN_IDLE_MS;
 }
 
 void conn_handler_done(srv_conn *c)
@@ -226,7 +231,6 @@ void conn_handler_done(srv_conn *c)
 
 void conn_error(srv_conn *c, int status, const char *msg)
 {
-    worker_unreserve(c);
     start_request(c);
     resp_reset(c);
     c->status = status;
@@ -388,7 +392,7 @@ static void begin_request(srv_conn *c)
         return;
     }
     c->ar.chunked = c->chunked;
-    if (c->w->draining || c->uwsgi) c->close_after = 1;
+    if (c->uwsgi) c->close_after = 1;
     if (static_try(c)) return;
     const srv_route *rt =
         srv_route_find(c->w->srv, c->listen_idx, c->path_info.data, c->path_info.len);
@@ -446,7 +450,6 @@ static void body_step(srv_conn *c)
 
 static void dispatch(srv_conn *c)
 {
-    worker_unreserve(c);
     c->state = CS_HANDLER;
     c->deadline_ms = 0;
     c->ar.body = c->body.data;
@@ -575,16 +578,47 @@ void conn_resume(srv_conn *c)
     if (c->state == CS_HEAD && c->rlen) conn_process(c);
 }
 
+/* An idle keep-alive connection's time is up. Its next request may be in
+ * the socket already, with the loop yet to read it (the sweep runs after the
+ * batch of events): read first, and serve what came. With nothing there it
+ * closes; a draining worker closes lingering, so a request still on its way
+ * gets a clean end of stream (the client retries it elsewhere) instead of a
+ * reset. Returns 1 if a request came and is being served. */
+static int idle_expire(srv_conn *c)
+{
+    ssize_t n = recv(c->fd, c->rbuf, c->rcap, 0);
+    if (n > 0) {
+        c->rlen = (size_t)n;
+        c->deadline_ms = ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000;
+        conn_process(c);
+        return 1;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR) && c->w->draining)
+        linger_close(c);
+    else
+        conn_close(c);
+    return 0;
+}
+
+void conn_drain_idle(srv_worker *w)
+{
+    uint64_t until = ev_now_ms(w->loop) + SRV_DRAIN_IDLE_MS;
+    for (srv_conn *c = w->conns; c; c = c->next)
+        if (c->state == CS_HEAD && c->rlen == 0 && !c->in_req &&
+            (!c->deadline_ms || c->deadline_ms > until))
+            c->deadline_ms = until;
+}
+
 void conn_sweep(srv_worker *w, uint64_t now)
 {
     srv_conn *c = w->conns;
     while (c) {
         srv_conn *next = c->next;
         int idle = c->state == CS_HEAD && c->rlen == 0 && !c->in_req;
-        if (w->draining && idle && now >= w->drain_idle_ms) {
-            conn_close(c);
-        } else if (c->deadline_ms && now >= c->deadline_ms) {
-            if (idle || c->state == CS_WRITE || c->state == CS_LINGER)
+        if (c->deadline_ms && now >= c->deadline_ms) {
+            if (idle)
+                idle_expire(c);
+            else if (c->state == CS_WRITE || c->state == CS_LINGER)
                 conn_close(c);
             else if (c->state == CS_HEAD || c->state == CS_BODY)
                 conn_error(c, 408, "request timeout");

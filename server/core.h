@@ -7,6 +7,8 @@
  *            workers; never serves a request.
  *   worker   one event loop thread (accept, read, parse, write, loop
  *            handlers, timers) + `threads` app threads for blocking handlers.
+ *            The loop accepts every connection up to max-connections; only a
+ *            complete request waits for an app thread, in the worker's queue.
  * A connection (srv_conn) belongs to its worker's loop except while a handler
  * holds it (on an app thread or PENDING): then the loop does not watch its fd
  * and only the holder touches it, until app_finish hands it back.
@@ -55,6 +57,9 @@ typedef struct srv_settings {
     int processes, threads, listen_backlog, need_app, lazy_apps;
     int harakiri, socket_timeout, keepalive, mercy;
     int64_t max_requests, max_requests_delta, reload_on_rss_mb;
+    /* Set by master_run from the config (before the first fork). */
+    int max_connections;                        /* per worker, clamped to RLIMIT_NOFILE */
+    int64_t evil_reload_on_rss_mb, limit_as_mb; /* 0: off */
     int64_t buffer_size, limit_post, post_buffering;
     int disable_logging, log_json;
     int chmod_socket; /* mode of unix sockets, -1: as the umask leaves it */
@@ -117,11 +122,18 @@ typedef struct sb_slot {
     _Atomic int in_flight;
     _Atomic int busy_threads;
     _Atomic int conns;     /* open connections, for balancing accepts */
-    _Atomic int accepting; /* has an idle app thread and is not draining */
+    _Atomic int held;      /* requests held by app threads, running or queued */
+    _Atomic int fresh;     /* connections just accepted, request most likely on its way */
+    _Atomic int waiting;   /* requests queued for an app thread */
+    _Atomic int accepting; /* watching the listen sockets now */
+    _Atomic int able;      /* may accept: serving, not draining, below max-connections */
+    int wake_fd;           /* eventfd (made by the master before forking): "check your accepting" */
+    _Atomic int full;      /* at max-connections: new ones wait in the kernel queue */
     _Atomic uint64_t requests;
     uint64_t retire_deadline_ms; /* master only */
+    uint64_t hup_deadline_ms;    /* master only: SIGHUP by then even if successors are not ready */
     int harakiri_fired;          /* master only: 1 logged, 2 killed */
-    int hup_pending;             /* master only: reload, SIGHUP once successors are ready */
+    int hup_pending;             /* master only: drain (SIGHUP) once successors are ready */
     /* Counters live on across respawns into this slot, so sums stay monotonic. */
     _Atomic uint64_t req_count[SRV_METRIC_ROUTES][SRV_NSTATUS];
     _Atomic uint64_t hist[SRV_NBUCKETS];
@@ -275,15 +287,16 @@ struct srv_conn {
     uint64_t out_total; /* body bytes the app wrote */
     uint64_t bytes_sent;
     uint64_t t_start_us;
-    int in_req;   /* between the head (or a parse error) and the end of its answer */
-    int reserved; /* new: counts against idle threads until its first request */
-    uint64_t accepted_ms;
+    int in_req;        /* between the head (or a parse error) and the end of its answer */
     int finished_sent; /* an app thread already sent the whole response */
+    int fresh;         /* accepted, no request yet: counted as expected work (prefer_other) */
+    uint64_t accepted_ms;
 };
 
 struct srv_worker {
     srv *srv;
     int id, slot_idx;
+    pid_t master_pid;
     sb_slot *slot;
     ev_loop *loop;
     pthread_t loop_tid;
@@ -301,14 +314,17 @@ struct srv_worker {
     srv_conn *done_head;
     /* connections */
     srv_conn *conns, *free_conns;
-    int nconns, nfree, in_flight;
-    int nreserved; /* new connections whose first request has not been dispatched */
-    int accepting, draining, exiting;
-    int queued_checks;     /* starvation checks in a row that saw the listen queue wait */
-    uint64_t starve_timer; /* the next starvation check while saturated; 0: none armed */
+    int nconns, nfree, in_flight, max_conns;
+    int nfresh;            /* connections accepted in the last FRESH_MS with no request yet */
+    int accepting;         /* the listen sockets are watched */
+    int deferred;          /* left accepting to a less loaded worker (prefer_other) */
+    _Atomic int draining;  /* read by app threads when they frame a response */
+    int listen_closed;     /* this worker's copies of the listen sockets are closed */
+    uint64_t accept_pause; /* out of fds: no accept before this (ms) */
     uint64_t requests, max_requests;
     uint64_t drain_deadline_ms;
-    uint64_t drain_idle_ms; /* idle keep-alive connections close after this */
+    int mem_fd; /* /proc/self/statm, kept open for the per-request memory check; -1: off */
+    _Atomic int mem_over; /* an app thread saw a memory limit crossed; the loop acts */
     /* cached Date header line, double-buffered for readers on app threads */
     char date[2][48];
     _Atomic int date_idx;
@@ -318,11 +334,13 @@ struct srv_worker {
 int worker_main(srv *s, int worker_id, int slot_idx);
 /* Re-evaluates whether the worker should watch the listen sockets. Loop only. */
 void worker_update_accept(srv_worker *w);
-/* Marks a request done for accounting (max-requests). Loop only. */
+/* Marks a request done for accounting (max-requests, memory limits). Loop only. */
 void worker_request_done(srv_worker *w);
-/* A new connection's first request is dispatched (or it is gone): it no
- * longer holds a claim on an idle thread. Loop only. */
-void worker_unreserve(srv_conn *c);
+/* c's first request began, or c closed: it no longer counts as expected work. */
+void worker_conn_used(srv_conn *c);
+/* How long an idle keep-alive connection of a draining worker waits for a
+ * request already on its way before it is closed (lingering). */
+#define SRV_DRAIN_IDLE_MS 1000
 /* Queues a conn for a thread; loop only. */
 int worker_dispatch_thread(srv_worker *w, srv_conn *c);
 /* From any thread: hand a finished request back to the loop. */
@@ -340,6 +358,9 @@ void conn_resume(srv_conn *c);
 /* Answers an error status with a short body and closes after it. Loop only. */
 void conn_error(srv_conn *c, int status, const char *msg);
 void conn_sweep(srv_worker *w, uint64_t now_ms);
+/* The worker began draining: idle keep-alive connections get SRV_DRAIN_IDLE_MS
+ * for a request already on its way, then a lingering close. Loop only. */
+void conn_drain_idle(srv_worker *w);
 /* Reads body bytes into c->body; blocking (app thread) or not. 1 progress,
  * 0 end of body, -EAGAIN (non-blocking, nothing now), other -errno. */
 int conn_body_fill(srv_conn *c, int blocking);

@@ -44,10 +44,14 @@ static int check_dims(int64_t w, int64_t h, const image_limits *lim, char *err, 
     int64_t side = lim && lim->max_side ? lim->max_side : 8192;
     int64_t pixels = lim && lim->max_pixels ? lim->max_pixels : (int64_t)16 << 20;
     if (w <= 0 || h <= 0) return errf(err, errlen, -EINVAL, "image has no pixels");
-    if (w > side || h > side || w * h > pixels)
+    if (w > side || h > side)
         return errf(err, errlen, -E2BIG,
-                    "image is %lldx%lld; the limit is %lld pixels a side and %lld in all",
-                    (long long)w, (long long)h, (long long)side, (long long)pixels);
+                    "image is %lldx%lld: a side over the limit of %lld pixels (image-max-side)",
+                    (long long)w, (long long)h, (long long)side);
+    if (w * h > pixels)
+        return errf(err, errlen, -E2BIG,
+                    "image is %lldx%lld = %lld pixels: over the limit of %lld (image-max-pixels)",
+                    (long long)w, (long long)h, (long long)(w * h), (long long)pixels);
     return 0;
 }
 

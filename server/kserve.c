@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const struct {
     const char *name;
@@ -69,6 +70,7 @@ typedef struct ctx {
     size_t bin_len;
     size_t bin_used;
     size_t max_bytes;
+    const char *why; /* where max_bytes comes from, or "" */
     char *err;
     size_t errlen;
 } ctx;
@@ -126,12 +128,14 @@ static int parse_shape(ctx *c, int obj, kserve_tensor *t)
             count *= (size_t)v;
     }
     size_t esz = kserve_dtype_size(t->dtype);
+    const char *lp = c->why[0] ? " (" : "", *rp = c->why[0] ? ")" : "";
     if (over)
-        return errf(c->err, c->errlen, 413, "input '%s': tensor is larger than the %zu-byte limit",
-                    t->name, c->max_bytes);
+        return errf(c->err, c->errlen, 413,
+                    "input '%s': tensor is larger than the %zu-byte limit%s%s%s", t->name,
+                    c->max_bytes, lp, c->why, rp);
     if ((esz && count > c->max_bytes / esz) || (!esz && count > c->max_bytes))
-        return errf(c->err, c->errlen, 413, "input '%s': %zu bytes exceed the %zu-byte limit",
-                    t->name, count * (esz ? esz : 1), c->max_bytes);
+        return errf(c->err, c->errlen, 413, "input '%s': %zu bytes exceed the %zu-byte limit%s%s%s",
+                    t->name, count * (esz ? esz : 1), c->max_bytes, lp, c->why, rp);
     t->count = count;
     t->nbytes = count * esz;
     return 0;
@@ -142,6 +146,37 @@ static int conv_err(ctx *c, const kserve_tensor *t, size_t k, const char *why)
     return errf(c->err, c->errlen, 400, "input '%s': element %zu %s", t->name, k, why);
 }
 
+/* A decimal beyond the dtype's range (1e999) is the client's mistake, not
+ * infinity: 400 quoting it. Infinity is sent as "Infinity" (or the bare
+ * literal). */
+static int out_of_range(ctx *c, const kserve_tensor *t, size_t k, int i)
+{
+    const json_tok *tok = &c->doc.tok[i];
+    int n = tok->len > 40 ? 40 : (int)tok->len;
+    return errf(c->err, c->errlen, 400,
+                "input '%s': element %zu (%.*s%s) is out of range for %s (largest %s); send "
+                "infinity as \"Infinity\"",
+                t->name, k, n, c->doc.src + tok->start, tok->len > 40 ? "..." : "",
+                kserve_dtype_name(t->dtype),
+                t->dtype == KSERVE_FP32 ? "3.40282347e+38" : "1.7976931348623157e+308");
+}
+
+/* The JSON string token i as a non-finite float: "NaN", "Infinity",
+ * "-Infinity" (also "inf", "+inf", "nan", any case, as Python's float()
+ * reads them). 0, or -1 for any other string. */
+static int nonfinite_string(ctx *c, int i, double *out)
+{
+    char s[16];
+    int n = json_str_copy(&c->doc, i, s, sizeof(s));
+    if (n <= 0) return -1;
+    const char *p = s;
+    double sign = 1;
+    if (*p == '+' || *p == '-') sign = *p++ == '-' ? -1 : 1;
+    if (!strcasecmp(p, "nan")) return *out = NAN, 0;
+    if (!strcasecmp(p, "inf") || !strcasecmp(p, "infinity")) return *out = sign * INFINITY, 0;
+    return -1;
+}
+
 /* Converts leaf token i into element k of t's buffer. */
 static int conv_one(ctx *c, kserve_tensor *t, void *buf, size_t k, int i)
 {
@@ -150,6 +185,17 @@ static int conv_one(ctx *c, kserve_tensor *t, void *buf, size_t k, int i)
         if (tok->type != JSON_TRUE && tok->type != JSON_FALSE)
             return conv_err(c, t, k, "is not a boolean");
         ((uint8_t *)buf)[k] = tok->type == JSON_TRUE;
+        return 0;
+    }
+    if ((t->dtype == KSERVE_FP32 || t->dtype == KSERVE_FP64) && tok->type == JSON_STRING) {
+        double nf;
+        if (nonfinite_string(c, i, &nf))
+            return conv_err(c, t, k,
+                            "is a string other than \"NaN\", \"Infinity\" or \"-Infinity\"");
+        if (t->dtype == KSERVE_FP32)
+            ((float *)buf)[k] = (float)nf;
+        else
+            memcpy((char *)buf + k * 8, &nf, 8);
         return 0;
     }
     if (tok->type != JSON_NUMBER) return conv_err(c, t, k, "is not a number");
@@ -166,11 +212,10 @@ static int conv_one(ctx *c, kserve_tensor *t, void *buf, size_t k, int i)
         [KSERVE_UINT32] = UINT32_MAX};
     switch (t->dtype) {
     case KSERVE_FP32:
-        if (json_num_f32(&c->doc, i, &((float *)buf)[k]))
-            return conv_err(c, t, k, "is out of range for FP32");
+        if (json_num_f32(&c->doc, i, &((float *)buf)[k])) return out_of_range(c, t, k, i);
         return 0;
     case KSERVE_FP64:
-        if (json_num_f64(&c->doc, i, &d)) return conv_err(c, t, k, "is out of range");
+        if (json_num_f64(&c->doc, i, &d)) return out_of_range(c, t, k, i);
         memcpy((char *)buf + k * 8, &d, 8);
         return 0;
     case KSERVE_INT8:
@@ -314,6 +359,16 @@ static int parse_outputs(ctx *c, int arr, kserve_request *req)
             return errf(c->err, c->errlen, 400, "output '%s': 'parameters' must be an object",
                         o->name);
         if ((rc = opt_bool(c, params, "binary_data", "output parameters", &o->binary))) return rc;
+        int cl = json_obj_get(&c->doc, params, "classification");
+        if (cl >= 0) {
+            uint64_t k;
+            if (json_num_u64(&c->doc, cl, &k) || k > 1000000)
+                return errf(c->err, c->errlen, 400,
+                            "output '%s': 'classification' must be an integer 0..1000000 (the "
+                            "number of classes to return)",
+                            o->name);
+            o->classification = (int)k;
+        }
         req->n_outputs++;
     }
     return 0;
@@ -383,12 +438,17 @@ int kserve_request_parse(kserve_request *req, const char *body, size_t len, size
                     "Inference-Header-Content-Length %zu exceeds the %zu-byte body", json_len, len);
     ctx c = {.bin = body + json_len, .bin_len = len - json_len, .err = err, .errlen = errlen};
     c.max_bytes = lim && lim->max_tensor_bytes ? lim->max_tensor_bytes : (size_t)64 << 20;
-    json_limits jl = {.max_depth = 32};
+    c.why = lim && lim->max_tensor_bytes && lim->tensor_why ? lim->tensor_why : "";
+    json_limits jl = {.max_depth = 32, .allow_nonfinite = 1};
     jl.max_tokens = lim && lim->max_json_tokens ? lim->max_json_tokens : 4u << 20;
     char jerr[128];
     int rc = json_parse(&c.doc, body, json_len, &jl, jerr, sizeof(jerr));
     if (rc == -EINVAL) return errf(err, errlen, 400, "invalid JSON: %s", jerr);
-    if (rc == -E2BIG) return errf(err, errlen, 413, "request JSON over a limit: %s", jerr);
+    if (rc == -E2BIG)
+        return errf(err, errlen, 413, "request JSON over a limit: %s%s%s%s", jerr,
+                    lim && lim->tokens_why ? " (" : "",
+                    lim && lim->tokens_why ? lim->tokens_why : "",
+                    lim && lim->tokens_why ? ")" : "");
     if (rc) return errf(err, errlen, 500, "out of memory parsing the request");
     rc = parse_root(&c, req);
     json_doc_free(&c.doc);
@@ -474,9 +534,15 @@ int kserve_request_check(kserve_request *req, const kserve_io *in, int n_in, con
             return errf(err, errlen, 400, "inputs '%s' and '%s' differ in batch size",
                         req->inputs[0].name, req->inputs[m].name);
     for (int o = 0; o < req->n_outputs; o++) {
-        bool have = false;
-        for (int m = 0; m < n_out; m++) have |= !strcmp(req->outputs[o].name, out[m].name);
-        if (!have) return errf(err, errlen, 400, "unknown output '%s'", req->outputs[o].name);
+        int found = -1;
+        for (int m = 0; m < n_out && found < 0; m++)
+            if (!strcmp(req->outputs[o].name, out[m].name)) found = m;
+        if (found < 0) return errf(err, errlen, 400, "unknown output '%s'", req->outputs[o].name);
+        kserve_dtype t = out[found].dtype;
+        if (req->outputs[o].classification &&
+            (t == KSERVE_BYTES || t == KSERVE_BOOL || t == KSERVE_FP16 || t == KSERVE_INVALID))
+            return errf(err, errlen, 400, "output '%s': classification needs numbers, not %s",
+                        req->outputs[o].name, kserve_dtype_name(t));
     }
     return 0;
 }
@@ -489,6 +555,15 @@ static int write_shape(buf *b, const int64_t *shape, int rank)
     for (int d = 0; d < rank && !rc; d++)
         rc = buf_printf(b, "%s%lld", d ? "," : "", (long long)shape[d]);
     return rc ? rc : buf_puts(b, "]");
+}
+
+/* NaN and the infinities as the JSON strings a request may send them as. */
+static int fmt_nonfinite(char *p, double v)
+{
+    const char *s = isnan(v) ? "\"NaN\"" : v > 0 ? "\"Infinity\"" : "\"-Infinity\"";
+    size_t n = strlen(s);
+    memcpy(p, s, n + 1);
+    return (int)n;
 }
 
 /* Writes count elements as a flat JSON array. */
@@ -505,13 +580,13 @@ static int write_data(buf *b, kserve_dtype t, const void *data, size_t count)
         case KSERVE_FP32: {
             float f;
             memcpy(&f, d + 4 * k, 4);
-            p += json_fmt_f32(p, f);
+            p += isfinite(f) ? json_fmt_f32(p, f) : fmt_nonfinite(p, f);
             break;
         }
         case KSERVE_FP64: {
             double v;
             memcpy(&v, d + 8 * k, 8);
-            p += json_fmt_f64(p, v);
+            p += isfinite(v) ? json_fmt_f64(p, v) : fmt_nonfinite(p, v);
             break;
         }
         case KSERVE_BOOL: p += sprintf(p, "%s", d[k] ? "true" : "false"); break;
@@ -536,6 +611,112 @@ static int write_data(buf *b, kserve_dtype t, const void *data, size_t count)
     b->len = (size_t)(p - b->data);
     b->data[b->len] = '\0';
     return 0;
+}
+
+static int want_class(const kserve_request *req, const char *name)
+{
+    for (int o = 0; o < req->n_outputs; o++)
+        if (!strcmp(req->outputs[o].name, name)) return req->outputs[o].classification;
+    return 0;
+}
+
+static double elem(kserve_dtype t, const void *data, size_t k)
+{
+    const char *d = data;
+    switch (t) {
+    case KSERVE_FP32: {
+        float f;
+        memcpy(&f, d + 4 * k, 4);
+        return f;
+    }
+    case KSERVE_FP64: {
+        double v;
+        memcpy(&v, d + 8 * k, 8);
+        return v;
+    }
+    case KSERVE_INT8: return ((const int8_t *)d)[k];
+    case KSERVE_UINT8: return ((const uint8_t *)d)[k];
+    case KSERVE_INT16:
+        return (double)(int16_t)((uint16_t)(uint8_t)d[2 * k] | (uint16_t)(uint8_t)d[2 * k + 1]
+                                                                   << 8);
+    case KSERVE_INT32: {
+        int32_t v;
+        memcpy(&v, d + 4 * k, 4);
+        return v;
+    }
+    case KSERVE_INT64: {
+        int64_t v;
+        memcpy(&v, d + 8 * k, 8);
+        return (double)v;
+    }
+    default: return NAN;
+    }
+}
+
+/*
+ * Triton's classification: for each row, the top k elements as "score:index"
+ * or "score:index:label", serialized as BYTES (4-byte little-endian length,
+ * then the string). NaN scores rank last. Sets *rows and *k (capped at the
+ * row length). 0 or -ENOMEM.
+ */
+static int classify_result(buf *out, const kserve_result *r, int want, int64_t *rows, int *k)
+{
+    int64_t nrows = r->rank >= 2 ? r->shape[0] : 1;
+    size_t per = nrows > 0 ? r->count / (size_t)nrows : 0;
+    *rows = nrows;
+    *k = (size_t)want < per ? want : (int)per;
+    unsigned char *taken = calloc(per ? per : 1, 1);
+    if (!taken) return -ENOMEM;
+    int rc = 0;
+    for (int64_t row = 0; row < nrows && !rc; row++) {
+        memset(taken, 0, per ? per : 1);
+        for (int j = 0; j < *k && !rc; j++) {
+            size_t best = per;
+            double bv = 0;
+            for (size_t i = 0; i < per; i++) {
+                if (taken[i]) continue;
+                double v = elem(r->dtype, r->data, (size_t)row * per + i);
+                if (best == per || (isnan(bv) && !isnan(v)) || v > bv) best = i, bv = v;
+            }
+            taken[best] = 1;
+            char s[64];
+            if (!isfinite(bv))
+                snprintf(s, sizeof(s), "%s", isnan(bv) ? "NaN" : bv > 0 ? "Infinity" : "-Infinity");
+            else if (r->dtype == KSERVE_FP32)
+                json_fmt_f32(s, (float)bv);
+            else if (r->dtype == KSERVE_FP64)
+                json_fmt_f64(s, bv);
+            else
+                snprintf(s, sizeof(s), "%.0f", bv);
+            size_t at = out->len;
+            rc = buf_append(out, "\0\0\0\0", 4);
+            if (!rc) rc = buf_printf(out, "%s:%zu", s, best);
+            if (!rc && (int64_t)best < r->n_labels && r->labels && r->labels[best])
+                rc = buf_printf(out, ":%s", r->labels[best]);
+            if (!rc) {
+                uint32_t n = (uint32_t)(out->len - at - 4);
+                unsigned char le[4] = {(unsigned char)n, (unsigned char)(n >> 8),
+                                       (unsigned char)(n >> 16), (unsigned char)(n >> 24)};
+                memcpy(out->data + at, le, 4);
+            }
+        }
+    }
+    free(taken);
+    return rc;
+}
+
+/* Writes serialized BYTES elements as a JSON array of strings. */
+static int write_bytes_json(buf *b, const buf *ser)
+{
+    int rc = buf_puts(b, "[");
+    for (size_t off = 0; off + 4 <= ser->len && !rc;) {
+        const unsigned char *p = (const unsigned char *)ser->data + off;
+        size_t n = (size_t)p[0] | (size_t)p[1] << 8 | (size_t)p[2] << 16 | (size_t)p[3] << 24;
+        if (off) rc = buf_puts(b, ",");
+        if (!rc) rc = buf_json_str(b, (const char *)p + 4, n);
+        off += 4 + n;
+    }
+    return rc ? rc : buf_puts(b, "]");
 }
 
 static bool want_binary(const kserve_request *req, const char *name)
@@ -565,8 +746,10 @@ int kserve_response_write(buf *out, size_t *json_len, const char *model, const k
                           const kserve_result *res, int n_res)
 {
     const kserve_result *sel[KSERVE_MAX_TENSORS];
+    buf cls[KSERVE_MAX_TENSORS]; /* classification strings, serialized as BYTES */
     if (n_res > KSERVE_MAX_TENSORS) n_res = KSERVE_MAX_TENSORS;
     int n = select_results(req, res, n_res, sel);
+    for (int i = 0; i < n; i++) cls[i] = (buf)BUF_INIT;
     size_t start = out->len;
     bool any_bin = false;
     int rc = buf_puts(out, "{\"model_name\":");
@@ -579,27 +762,43 @@ int kserve_response_write(buf *out, size_t *json_len, const char *model, const k
     if (!rc) rc = buf_puts(out, ",\"outputs\":[");
     for (int i = 0; i < n && !rc; i++) {
         const kserve_result *r = sel[i];
-        rc = buf_printf(out, "%s{\"name\":", i ? "," : "");
+        int want = want_class(req, r->name), k = 0;
+        int64_t rows = 0;
+        if (want) rc = classify_result(&cls[i], r, want, &rows, &k);
+        if (!rc) rc = buf_printf(out, "%s{\"name\":", i ? "," : "");
         if (!rc) rc = buf_json_str(out, r->name, strlen(r->name));
-        if (!rc)
+        if (!rc && want) {
+            int64_t shape[2] = {rows, k};
+            rc = buf_puts(out, ",\"datatype\":\"BYTES\",\"shape\":");
+            if (!rc)
+                rc = r->rank >= 2 ? write_shape(out, shape, 2) : write_shape(out, shape + 1, 1);
+        } else if (!rc) {
             rc = buf_printf(out, ",\"datatype\":\"%s\",\"shape\":", kserve_dtype_name(r->dtype));
-        if (!rc) rc = write_shape(out, r->shape, r->rank);
+            if (!rc) rc = write_shape(out, r->shape, r->rank);
+        }
         if (rc) break;
         if (want_binary(req, r->name)) {
             any_bin = true;
             rc = buf_printf(out, ",\"parameters\":{\"binary_data_size\":%zu}}",
-                            r->count * kserve_dtype_size(r->dtype));
+                            want ? cls[i].len : r->count * kserve_dtype_size(r->dtype));
         } else {
             rc = buf_puts(out, ",\"data\":");
-            if (!rc) rc = write_data(out, r->dtype, r->data, r->count);
+            if (!rc)
+                rc = want ? write_bytes_json(out, &cls[i])
+                          : write_data(out, r->dtype, r->data, r->count);
             if (!rc) rc = buf_puts(out, "}");
         }
     }
     if (!rc) rc = buf_puts(out, "]}");
     *json_len = any_bin ? out->len - start : 0;
-    for (int i = 0; i < n && !rc && any_bin; i++)
-        if (want_binary(req, sel[i]->name))
+    for (int i = 0; i < n && !rc && any_bin; i++) {
+        if (!want_binary(req, sel[i]->name)) continue;
+        if (want_class(req, sel[i]->name))
+            rc = buf_append(out, cls[i].data, cls[i].len);
+        else
             rc = buf_append(out, sel[i]->data, sel[i]->count * kserve_dtype_size(sel[i]->dtype));
+    }
+    for (int i = 0; i < n; i++) buf_free(&cls[i]);
     return rc;
 }
 

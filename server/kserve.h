@@ -67,10 +67,13 @@ typedef struct kserve_tensor {
     bool binary;      /* data came from the binary part of the body */
 } kserve_tensor;
 
-/* A requested output. binary: 1 binary, 0 JSON, -1 not said (request default). */
+/* A requested output. binary: 1 binary, 0 JSON, -1 not said (request default).
+ * classification: Triton's classification extension, "parameters":
+ * {"classification": K}: the top K classes instead of the tensor (0: off). */
 typedef struct kserve_output_req {
     char name[KSERVE_NAME_MAX];
     int binary;
+    int classification;
 } kserve_output_req;
 
 typedef struct kserve_request {
@@ -87,6 +90,9 @@ typedef struct kserve_request {
 typedef struct kserve_limits {
     size_t max_tensor_bytes;  /* per input; 0 = 64 MiB */
     uint32_t max_json_tokens; /* 0 = 4 Mi */
+    /* Optional: where each limit comes from, appended to a 413 message in
+     * parentheses ("max-batch-size 8 x 16 bytes a sample"). */
+    const char *tensor_why, *tokens_why;
 } kserve_limits;
 
 /*
@@ -124,13 +130,20 @@ typedef struct kserve_result {
     const int64_t *shape;
     const void *data; /* count elements of dtype */
     size_t count;
+    /* Optional, for classification: label i names class i (i < n_labels). */
+    const char *const *labels;
+    int n_labels;
 } kserve_result;
 
 /*
  * Appends the infer response to out: the outputs the request asked for (all
  * when it named none), JSON data or binary as requested, with the request id
- * echoed. *json_len receives the JSON part's length when any output is binary
- * (the value for Inference-Header-Content-Length), else 0. 0 or -ENOMEM.
+ * echoed. An output requested with classification K comes back as Triton
+ * sends it: a BYTES tensor shaped [rows, K] (rows: dim 0 when the rank is 2
+ * or more, else [K]) of "score:index" or "score:index:label" strings, the
+ * highest score first, over each row's remaining elements (binary: each
+ * string as a 4-byte little-endian length and its bytes). *json_len receives the JSON part's length
+ * when any output is binary (the value for Inference-Header-Content-Length), else 0. 0 or -ENOMEM.
  */
 int kserve_response_write(buf *out, size_t *json_len, const char *model, const kserve_request *req,
                           const kserve_result *res, int n_res);

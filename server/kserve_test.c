@@ -1,6 +1,7 @@
 #include "server/kserve.h"
 
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,15 @@ Test(kserve, every_malformed_request_is_400_naming_the_problem)
         const char *json, *needle;
     } cases[] = {
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"FP32\",\"data\":[1,\"a\"]}]}",
+         "element 1 is a string other than \"NaN\""},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[2],\"datatype\":\"INT32\",\"data\":[1,\"1\"]}]}",
          "element 1 is not a number"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"INT32\",\"data\":[NaN]}]}",
+         "element 0 is not an integer in range"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP64\",\"data\":[-1e999]}]}",
+         "element 0 (-1e999) is out of range for FP64"},
+        {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[nan]}]}",
+         "invalid JSON"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[3],\"datatype\":\"FP32\",\"data\":[1,2]}]}",
          "shape has 3 elements but data has 2"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FLOAT\",\"data\":[1]}]}",
@@ -90,7 +99,7 @@ Test(kserve, every_malformed_request_is_400_naming_the_problem)
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"INT8\",\"data\":[300]}]}",
          "not an integer in range"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP32\",\"data\":[1e39]}]}",
-         "out of range for FP32"},
+         "element 0 (1e39) is out of range for FP32 (largest 3.40282347e+38)"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"BOOL\",\"data\":[1]}]}",
          "not a boolean"},
         {"{\"inputs\":[{\"name\":\"x\",\"shape\":[1],\"datatype\":\"FP16\",\"data\":[1]}]}",
@@ -194,8 +203,8 @@ Test(kserve, response_echoes_id_and_honours_requested_binary_outputs)
     cr_assert_eq(parse(&r, j, err), 0, "%s", err);
     float logits[2] = {0.25f, -1}, prob[2] = {0.75f, 0.125f};
     int64_t shape[2] = {1, 2};
-    kserve_result res[2] = {{"logits", KSERVE_FP32, 2, shape, logits, 2},
-                            {"prob", KSERVE_FP32, 2, shape, prob, 2}};
+    kserve_result res[2] = {{"logits", KSERVE_FP32, 2, shape, logits, 2, NULL, 0},
+                            {"prob", KSERVE_FP32, 2, shape, prob, 2, NULL, 0}};
     buf b = BUF_INIT;
     size_t jl = 0;
     cr_assert_eq(kserve_response_write(&b, &jl, "m", &r, res, 2), 0);
@@ -229,4 +238,94 @@ Test(kserve, errors_and_metadata_are_well_formed_json)
                              "3]}],\"outputs\":[{\"name\":\"logits\",\"datatype\":\"FP32\","
                              "\"shape\":[-1,2]}]}");
     buf_free(&b);
+}
+
+Test(kserve, classification_returns_top_k_score_index_label_strings)
+{
+    kserve_request r;
+    char err[KSERVE_ERRLEN];
+    const char *j = "{\"inputs\":[{\"name\":\"input\",\"shape\":[2,3],\"datatype\":\"FP32\","
+                    "\"data\":[1,2,3,4,5,6]}],\"outputs\":[{\"name\":\"logits\",\"parameters\":"
+                    "{\"classification\":2}},{\"name\":\"prob\",\"parameters\":"
+                    "{\"classification\":5,\"binary_data\":true}}]}";
+    cr_assert_eq(parse(&r, j, err), 0, "%s", err);
+    cr_assert_eq(r.outputs[0].classification, 2);
+    float logits[6] = {0.5f, 2, -1, 0, 0, 7}, prob[6] = {0.1f, 0.7f, 0.2f, 0.3f, 0.3f, 0.4f};
+    int64_t shape[2] = {2, 3};
+    const char *labels[] = {"cat", "dog"}; /* fewer labels than classes: index only for 2 */
+    kserve_result res[2] = {{"logits", KSERVE_FP32, 2, shape, logits, 6, labels, 2},
+                            {"prob", KSERVE_FP32, 2, shape, prob, 6, labels, 2}};
+    buf b = BUF_INIT;
+    size_t jl = 0;
+    cr_assert_eq(kserve_response_write(&b, &jl, "m", &r, res, 2), 0);
+    char *json = strndup(b.data, jl);
+    cr_assert_str_eq(json,
+                     "{\"model_name\":\"m\",\"model_version\":\"1\",\"outputs\":[{\"name\":"
+                     "\"logits\",\"datatype\":\"BYTES\",\"shape\":[2,2],\"data\":[\"2:1:dog\","
+                     "\"0.5:0:cat\",\"7:2\",\"0:0:cat\"]},{\"name\":\"prob\",\"datatype\":"
+                     "\"BYTES\",\"shape\":[2,3],\"parameters\":{\"binary_data_size\":118}}]}");
+    /* binary: k capped at the 3 classes, each string length-prefixed (little-endian) */
+    const unsigned char *p = (const unsigned char *)b.data + jl;
+    cr_assert_eq(b.len - jl, 118); /* 2 rows x (17 + 13 + 17 + 3 x 4) */
+    cr_assert_eq(p[0], 17);
+    cr_assert_eq(memcmp(p + 4, "0.699999988:1:dog", 17), 0);
+    cr_assert_eq(p[21], 13);
+    cr_assert_eq(memcmp(p + 25, "0.200000003:2", 13), 0);
+    cr_assert_eq(memcmp(p + 59 + 4, "0.400000006:2", 13), 0);
+    free(json);
+    buf_free(&b);
+    kserve_request_free(&r);
+    /* bad values, and classes of a non-numeric output */
+    cr_assert_eq(parse(&r,
+                       "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"FP32\","
+                       "\"data\":[1,2,3]}],\"outputs\":[{\"name\":\"logits\",\"parameters\":"
+                       "{\"classification\":\"3\"}}]}",
+                       err),
+                 400);
+    cr_assert(strstr(err, "'classification' must be an integer") != NULL, "%s", err);
+    /* non-finite scores keep the NaN/Infinity spelling; NaN ranks last */
+    cr_assert_eq(parse(&r,
+                       "{\"inputs\":[{\"name\":\"input\",\"shape\":[1,3],\"datatype\":\"FP32\","
+                       "\"data\":[1,2,3]}],\"outputs\":[{\"name\":\"logits\",\"parameters\":"
+                       "{\"classification\":3}}]}",
+                       err),
+                 0, "%s", err);
+    float odd[3] = {NAN, -INFINITY, INFINITY};
+    int64_t shape1[2] = {1, 3};
+    kserve_result one = {"logits", KSERVE_FP32, 2, shape1, odd, 3, NULL, 0};
+    buf_reset(&b);
+    cr_assert_eq(kserve_response_write(&b, &jl, "m", &r, &one, 1), 0);
+    cr_assert(strstr(b.data, "[\"Infinity:2\",\"-Infinity:1\",\"NaN:0\"]") != NULL, "%s", b.data);
+    buf_free(&b);
+    kserve_request_free(&r);
+}
+
+Test(kserve, nan_and_infinity_are_floats_in_json_as_strings_or_literals_and_written_as_strings)
+{
+    kserve_request r;
+    char err[KSERVE_ERRLEN] = "";
+    const char *j = "{\"inputs\":[{\"name\":\"x\",\"shape\":[9],\"datatype\":\"FP32\","
+                    "\"data\":[NaN,Infinity,-Infinity,\"NaN\",\"Infinity\",\"-Infinity\",\"inf\","
+                    "\"-INF\",1e-50]},{\"name\":\"d\",\"shape\":[2],\"datatype\":\"FP64\","
+                    "\"data\":[\"nan\",-Infinity]}]}";
+    cr_assert_eq(parse(&r, j, err), 0, "%s", err);
+    const float *x = r.inputs[0].data;
+    cr_assert(isnan(x[0]) && isnan(x[3]));
+    cr_assert(x[1] == INFINITY && x[4] == INFINITY && x[6] == INFINITY);
+    cr_assert(x[2] == -INFINITY && x[5] == -INFINITY && x[7] == -INFINITY);
+    cr_assert(x[8] == 0, "an underflowing decimal rounds to zero");
+    double d[2];
+    memcpy(d, r.inputs[1].data, 16);
+    cr_assert(isnan(d[0]) && d[1] == -INFINITY);
+    int64_t shape[1] = {9};
+    kserve_result res = {"x", KSERVE_FP32, 1, shape, x, 9, NULL, 0};
+    r.n_outputs = 0;
+    buf b = BUF_INIT;
+    size_t jl;
+    cr_assert_eq(kserve_response_write(&b, &jl, "m", &r, &res, 1), 0);
+    cr_assert(strstr(b.data, "\"data\":[\"NaN\",\"Infinity\",\"-Infinity\",\"NaN\",\"Infinity\","
+                             "\"-Infinity\",\"Infinity\",\"-Infinity\",0]") != NULL,
+              "%s", b.data);
+    buf_free(&b);
+    kserve_request_free(&r);
 }

@@ -10,7 +10,13 @@
  * Worker identity: worker ids 1..processes are logical; each id has one
  * current slot in the scoreboard. A successor is spawned into a new slot
  * before its predecessor (marked SB_RETIRING) exits, so a reload, a harakiri
- * or a recycle leaves no gap in serving.
+ * or a recycle leaves no gap in serving; a reload or a max-requests recycle
+ * tells the predecessor to drain only once its successor is ready.
+ *
+ * Generations: at most one is starting at a time. A SIGHUP during a reload
+ * (until the new workers are ready and the old ones have exited) is
+ * remembered, and all such SIGHUPs together make one more reload after it,
+ * so a SIGHUP storm never holds more than 2 x processes workers.
  */
 #define _GNU_SOURCE
 #include "server/core.h"
@@ -25,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -49,6 +57,8 @@ typedef struct master {
     int nlegacy, legacy_hup_sent;
     uint64_t legacy_deadline;
     sysd_master sd; /* Type=notify: readiness sent, watchdog */
+    int reloading;    /* a generation is starting or the previous one draining */
+    int reload_again; /* a SIGHUP came meanwhile: reload once this one is done */
 } master;
 
 static uint64_t now_ms(void)
@@ -82,9 +92,15 @@ static void spawn(master *m, int id, int is_respawn)
     atomic_store(&sl->in_flight, 0);
     atomic_store(&sl->busy_threads, 0);
     atomic_store(&sl->conns, 0);
+    atomic_store(&sl->held, 0);
+    atomic_store(&sl->fresh, 0);
+    atomic_store(&sl->waiting, 0);
     atomic_store(&sl->accepting, 0);
+    atomic_store(&sl->able, 0);
+    atomic_store(&sl->full, 0);
     atomic_store(&sl->requests, 0);
     sl->retire_deadline_ms = 0;
+    sl->hup_deadline_ms = 0;
     sl->harakiri_fired = 0;
     sl->hup_pending = 0;
     for (int t = 0; t < s->sb->nthreads; t++) atomic_store(&sl->threads[t].deadline_ms, 0);
@@ -112,15 +128,29 @@ static void spawn(master *m, int id, int is_respawn)
 }
 
 /* Marks the current instance of a worker id as retiring and starts its
- * successor. */
-static void replace(master *m, int idx, const char *why)
+ * successor. hup_when_ready: the old one keeps serving until the successor is
+ * ready (or reload-mercy passes), then gets SIGHUP to drain. */
+static void replace(master *m, int idx, const char *why, int hup_when_ready)
 {
     sb_slot *sl = sb_slot_at(m->s->sb, idx);
     int id = sl->worker_id;
+    uint64_t mercy = (uint64_t)m->s->s.mercy * 1000;
     atomic_store(&sl->state, SB_RETIRING);
-    sl->retire_deadline_ms = now_ms() + (uint64_t)m->s->s.mercy * 1000 + 1000;
+    sl->retire_deadline_ms = now_ms() + mercy + 1000;
+    if (hup_when_ready) {
+        sl->hup_pending = 1;
+        sl->hup_deadline_ms = now_ms() + mercy;
+    }
     srv_log("worker %d (pid %d): %s; starting its successor", id, atomic_load(&sl->pid), why);
     if (m->ids[id].slot == idx && !m->shutting_down) spawn(m, id, 1);
+}
+
+/* 1 once the current instance of slot idx's worker id (its successor) is
+ * ready to serve. */
+static int successor_ready(master *m, int idx)
+{
+    int cur = m->ids[sb_slot_at(m->s->sb, idx)->worker_id].slot;
+    return cur >= 0 && cur != idx && atomic_load(&sb_slot_at(m->s->sb, cur)->ready);
 }
 
 static void reap(master *m)
@@ -154,6 +184,16 @@ static void reap(master *m)
             continue;
         }
         if (m->ids[id].slot != idx) continue;
+        /* It asked to be replaced (max-requests, a memory limit) and exited
+         * before the tick saw the request: a recycle, not a crash, so the
+         * respawn-loop guard neither counts nor delays it. */
+        if (atomic_load(&sl->want_replace)) {
+            srv_log("worker %d (pid %d) %s after asking to be recycled; starting its successor", id,
+                    (int)pid, how);
+            m->ids[id].slot = -1;
+            spawn(m, id, 1);
+            continue;
+        }
         if (WIFEXITED(st) && WEXITSTATUS(st) == 3 && m->s->s.need_app) {
             srv_log("worker %d (pid %d) could not load its app and need-app is set: shutting down",
                     id, (int)pid);
@@ -201,7 +241,7 @@ static void check_harakiri(master *m, int idx, uint64_t now)
     if (!sl->harakiri_fired) {
         sl->harakiri_fired = 1;
         atomic_fetch_add(&s->sb->harakiris, 1);
-        if (atomic_load(&sl->state) == SB_RUNNING) replace(m, idx, "harakiri");
+        if (atomic_load(&sl->state) == SB_RUNNING) replace(m, idx, "harakiri", 0);
         /* Other requests of this worker get to finish: stop its accepting. */
         if (atomic_load(&sl->in_flight) > stuck) kill(atomic_load(&sl->pid), SIGHUP);
     }
@@ -219,7 +259,9 @@ static void check_listen_queue(master *m, uint64_t now)
         struct tcp_info ti;
         socklen_t tl = sizeof(ti);
         memset(&ti, 0, sizeof(ti));
-        if (getsockopt(m->s->listen_fds[i], IPPROTO_TCP, TCP_INFO, &ti, &tl)) continue;
+        if (m->s->listen_fds[i] < 0 ||
+            getsockopt(m->s->listen_fds[i], IPPROTO_TCP, TCP_INFO, &ti, &tl))
+            continue;
         if (ti.tcpi_sacked && ti.tcpi_unacked >= ti.tcpi_sacked)
             srv_log("warning: listen queue of %s is full (%u/%u): raise listen or add workers",
                     m->s->listen_names[i], ti.tcpi_unacked, ti.tcpi_sacked);
@@ -233,6 +275,55 @@ static int all_current_ready(master *m)
         if (idx < 0 || !atomic_load(&sb_slot_at(m->s->sb, idx)->ready)) return 0;
     }
     return 1;
+}
+
+/* evil-reload-on-rss between requests: a request that keeps allocating is
+ * stopped within a tick, not only when it ends. */
+static void check_evil_rss(master *m, int idx)
+{
+    srv *s = m->s;
+    sb_slot *sl = sb_slot_at(s->sb, idx);
+    char path[64], b[128];
+    snprintf(path, sizeof(path), "/proc/%d/statm", atomic_load(&sl->pid));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t n = read(fd, b, sizeof(b) - 1);
+    close(fd);
+    long vsz, rss;
+    if (n <= 0) return;
+    b[n] = 0;
+    if (sscanf(b, "%ld %ld", &vsz, &rss) != 2) return;
+    int64_t mb = (int64_t)rss * sysconf(_SC_PAGESIZE) >> 20;
+    if (mb <= s->s.evil_reload_on_rss_mb) return;
+    srv_log("worker %d (pid %d): RSS %lld MiB over evil-reload-on-rss (%lld MiB): killing it",
+            sl->worker_id, atomic_load(&sl->pid), (long long)mb,
+            (long long)s->s.evil_reload_on_rss_mb);
+    atomic_store(&sl->want_replace, 1);
+    if (atomic_load(&sl->state) == SB_RUNNING && !m->shutting_down)
+        replace(m, idx, "evil-reload-on-rss", 0);
+    kill(atomic_load(&sl->pid), SIGKILL);
+}
+
+/* The reload is over once the new generation is ready (or reload-mercy has
+ * passed: a generation that never gets ready must not block the SIGHUP that
+ * brings the fix) and the old one has exited; a SIGHUP that came meanwhile
+ * starts the next one now. */
+static void reload(master *m);
+static void check_reload_done(master *m)
+{
+    if (!m->reloading || m->shutting_down || m->nlegacy) return;
+    if (!all_current_ready(m) && now_ms() - m->reload_started <= (uint64_t)m->s->s.mercy * 1000)
+        return;
+    for (int i = 0; i < m->s->sb->nslots; i++) {
+        sb_slot *sl = sb_slot_at(m->s->sb, i);
+        if (atomic_load(&sl->pid) > 0 && atomic_load(&sl->state) == SB_RETIRING) return;
+    }
+    m->reloading = 0;
+    if (m->reload_again) {
+        m->reload_again = 0;
+        srv_log("SIGHUP: the reload is done; starting the one asked for meanwhile");
+        reload(m);
+    }
 }
 
 static void tick(master *m)
@@ -249,10 +340,11 @@ static void tick(master *m)
         live++;
         int state = atomic_load(&sl->state);
         if (state == SB_RUNNING && atomic_load(&sl->want_replace) && !m->shutting_down)
-            replace(m, i, "recycling");
+            replace(m, i, "recycling", 1);
         if (s->s.harakiri) check_harakiri(m, i, now);
-        /* Reload: the old worker is told to drain once its successors serve. */
-        if (sl->hup_pending && (ready || now - m->reload_started > (uint64_t)s->s.mercy * 1000)) {
+        if (s->s.evil_reload_on_rss_mb) check_evil_rss(m, i);
+        /* Reload, recycle: the old worker is told to drain once its successor serves. */
+        if (sl->hup_pending && (successor_ready(m, i) || now > sl->hup_deadline_ms)) {
             sl->hup_pending = 0;
             sl->retire_deadline_ms = now + (uint64_t)s->s.mercy * 1000 + 1000;
             kill(pid, SIGHUP);
@@ -278,6 +370,7 @@ static void tick(master *m)
     }
     check_listen_queue(m, now);
     sysd_master_tick(&m->sd, now, ready, s->s.processes);
+    check_reload_done(m);
     if (m->shutting_down && live == 0 && m->nlegacy == 0) m->quit = 1;
 }
 
@@ -286,12 +379,14 @@ static void reload_fork(master *m)
 {
     srv_log("SIGHUP: graceful reload: starting %d new workers", m->s->s.processes);
     m->reload_started = now_ms();
+    m->reloading = 1;
     for (int id = 1; id <= m->s->s.processes; id++) {
         int idx = m->ids[id].slot;
         if (idx >= 0) {
             sb_slot *sl = sb_slot_at(m->s->sb, idx);
             atomic_store(&sl->state, SB_RETIRING);
             sl->hup_pending = 1;
+            sl->hup_deadline_ms = m->reload_started + (uint64_t)m->s->s.mercy * 1000;
         }
         spawn(m, id, 1);
     }
@@ -307,6 +402,12 @@ static void reload(master *m)
     const cfg_option *tables[SRV_MAX_APPS + 2];
     char err[1024], fds[1024] = "", pids[2048] = "";
     int argc = 0;
+    if (m->reloading) {
+        if (!m->reload_again)
+            srv_log("SIGHUP: a reload is under way; one more follows once it is done");
+        m->reload_again = 1;
+        return;
+    }
     while (s->argv[argc]) argc++;
     srv_option_tables(tables, SRV_MAX_APPS + 2);
     /* The command line may name the ini relative to where we started (chdir
@@ -363,6 +464,7 @@ static void adopt_legacy(master *m)
         srv_log("reloaded: %d previous workers drain once the new ones are ready", m->nlegacy);
     unsetenv("AISERVE_OLD_WORKERS");
     m->reload_started = now_ms();
+    m->reloading = m->nlegacy > 0;
 }
 
 static void shutdown_all(master *m, int sig)
@@ -384,6 +486,13 @@ static void shutdown_all(master *m, int sig)
     srv_log("%s: graceful shutdown: finishing in-flight requests (mercy %d s)",
             sig == SIGINT ? "SIGINT" : "SIGTERM", s->s.mercy);
     m->shutting_down = 1;
+    /* The workers close their copies as they begin draining; once the last
+     * copy is closed the kernel refuses new connections at once, so a load
+     * balancer fails over instead of waiting out the drain. */
+    for (int i = 0; i < s->nlisten; i++) {
+        if (s->listen_fds[i] >= 0) close(s->listen_fds[i]);
+        s->listen_fds[i] = -1;
+    }
     m->shutdown_deadline = now_ms() + (uint64_t)s->s.mercy * 1000 + 1000;
     for (int i = 0; i < s->sb->nslots; i++) {
         sb_slot *sl = sb_slot_at(s->sb, i);
@@ -394,9 +503,37 @@ static void shutdown_all(master *m, int sig)
     for (int i = 0; i < m->nlegacy; i++) kill(m->legacy[i], SIGTERM);
 }
 
+/* The core settings only the process model reads, taken from the config
+ * before the first fork. max-connections is capped by the fd limit (main
+ * raised the soft limit to the hard one), leaving room for the listen
+ * sockets, app files and a worker's own descriptors. */
+static void process_settings(srv *s)
+{
+    srv_settings *st = &s->s;
+    st->max_connections = (int)cfg_int(s->cfg, "max-connections");
+    st->evil_reload_on_rss_mb = cfg_int(s->cfg, "evil-reload-on-rss");
+    st->limit_as_mb = cfg_int(s->cfg, "limit-as");
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        long room = (long)rl.rlim_cur - 128;
+        if (room < 16) room = 16;
+        if (st->max_connections > room) {
+            srv_log("warning: max-connections = %d is above what the fd limit (%ld) allows: "
+                    "using %ld",
+                    st->max_connections, (long)rl.rlim_cur, room);
+            st->max_connections = (int)room;
+        }
+    }
+}
+
 int master_run(srv *s)
 {
     master m = {.s = s, .sigfd = -1};
+    process_settings(s);
+    /* One eventfd per slot, inherited by every worker: a worker that leaves
+     * accepting to another wakes it (worker_update_accept). */
+    for (int i = 0; i < s->sb->nslots; i++)
+        sb_slot_at(s->sb, i)->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     m.ids = calloc((size_t)s->s.processes + 1, sizeof(wid));
     if (!m.ids) return 1;
     sigset_t set;

@@ -83,8 +83,12 @@ static char *u64_dec(char *end, uint64_t v)
 static int build_head(srv_conn *c, int final, buf *b)
 {
     const srv_settings *st = &c->w->srv->s;
-    if (c->app_close || st->keepalive == 0 || c->w->draining || c->gone ||
-        (c->has_body && !c->body_eof))
+    int body_left = c->has_body && !c->body_eof;
+    /* Decided now, not when the request was parsed: a response written while
+     * the worker drains says close, unless the client's next request is
+     * already buffered (pipelined): that one is served too, and says it. */
+    if (c->app_close || st->keepalive == 0 || c->gone || body_left ||
+        (atomic_load(&c->w->draining) && c->rlen <= c->head_len))
         c->close_after = 1;
     /* Built by hand: snprintf showed up in profiles of the hello path. */
     char line[32 + SRV_REASON_MAX], num[24];

@@ -141,13 +141,16 @@ int sb_render_metrics(sb *s, const int *listen_fds, const char *const *listen_na
                       buf *out)
 {
     render_counts(s, out);
-    int busy = 0, idle = 0, in_flight = 0;
+    int busy = 0, idle = 0, in_flight = 0, conns = 0, waiting = 0, full = 0;
     for (int i = 0; i < s->nslots; i++) {
         sb_slot *sl = sb_slot_at(s, i);
         if (!slot_alive(sl)) continue;
         int f = atomic_load(&sl->in_flight);
         in_flight += f;
+        conns += atomic_load(&sl->conns);
+        waiting += atomic_load(&sl->waiting);
         if (atomic_load(&sl->state) != SB_RUNNING) continue;
+        full += atomic_load(&sl->full);
         if (f > 0)
             busy++;
         else
@@ -165,6 +168,15 @@ int sb_render_metrics(sb *s, const int *listen_fds, const char *const *listen_na
                "# TYPE aiserve_harakiri_total counter\naiserve_harakiri_total %llu\n",
                in_flight, busy, idle, (unsigned long long)atomic_load(&s->respawns),
                (unsigned long long)atomic_load(&s->harakiris));
+    buf_printf(out,
+               "# HELP aiserve_connections Client connections open (idle keep-alive included).\n"
+               "# TYPE aiserve_connections gauge\naiserve_connections %d\n"
+               "# HELP aiserve_requests_waiting Requests read and queued for an app thread.\n"
+               "# TYPE aiserve_requests_waiting gauge\naiserve_requests_waiting %d\n"
+               "# HELP aiserve_workers_full Serving workers at max-connections (new connections "
+               "wait in the listen queue).\n"
+               "# TYPE aiserve_workers_full gauge\naiserve_workers_full %d\n",
+               conns, waiting, full);
     struct tcp_info ti[SRV_MAX_LISTEN];
     for (int i = 0; i < nlisten && i < SRV_MAX_LISTEN; i++) {
         socklen_t tl = sizeof(ti[i]);

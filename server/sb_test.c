@@ -3,6 +3,7 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 Test(sb, route_names_are_interned_once_and_other_is_zero)
 {
@@ -58,5 +59,27 @@ Test(sb, slots_are_distinct_and_aligned)
         cr_assert_geq((size_t)(b - a), sizeof(sb_slot) + 4 * sizeof(sb_thread));
         cr_assert_eq((uintptr_t)b % 64, 0);
     }
+    sb_destroy(s);
+}
+
+Test(sb, connections_waiting_requests_and_full_workers_are_summed_over_live_slots)
+{
+    sb *s = sb_create(2, 1);
+    int pid = (int)getpid(); /* slot_alive() checks the pid with kill(pid, 0) */
+    for (int i = 0; i < 2; i++) {
+        sb_slot *sl = sb_slot_at(s, i);
+        atomic_store(&sl->state, SB_RUNNING);
+        atomic_store(&sl->pid, pid);
+        atomic_store(&sl->conns, 1000 + i);
+        atomic_store(&sl->waiting, 3);
+        atomic_store(&sl->full, i);
+    }
+    atomic_store(&sb_slot_at(s, 2)->conns, 77); /* a free slot: not counted */
+    buf out = BUF_INIT;
+    cr_assert_eq(sb_render_metrics(s, NULL, NULL, 0, &out), 0);
+    cr_assert(strstr(out.data, "aiserve_connections 2001\n"), "%s", out.data);
+    cr_assert(strstr(out.data, "aiserve_requests_waiting 6\n"));
+    cr_assert(strstr(out.data, "aiserve_workers_full 1\n"));
+    buf_free(&out);
     sb_destroy(s);
 }

@@ -2,13 +2,16 @@
  * worker: one worker process: its event loop (accept, connections, loop
  * handlers, housekeeping tick), its app threads and its graceful exit.
  *
- * Accepting: the shared listen sockets are watched with EPOLLEXCLUSIVE, so a
- * new connection wakes one worker, not all (no thundering herd), and the
- * accept queue outlives any one worker. A worker watches them only while it
- * has an idle app thread and is not draining (no over-accept): a busy worker
- * leaves new connections in the kernel queue for an idle one. Only when every
- * worker has been busy for 20 to 30 ms does one take queued connections
- * anyway, so keep-alive clients cannot starve new ones (accept_starving).
+ * Accepting: an idle connection costs no thread, only a connection struct
+ * on the loop, so the loop accepts every connection up to max-connections
+ * (beyond it the kernel queue holds them, and /metrics says so). The shared
+ * listen sockets are watched with EPOLLEXCLUSIVE, so a new connection wakes
+ * one worker, not all, and the accept queue outlives any one worker. Which
+ * worker takes it is decided by load, not by connections held: a worker whose
+ * app threads are all taken leaves new connections to one with less work
+ * queued, and among equally loaded workers the one with fewer connections
+ * takes them (prefer_other, asked before each accept). Built-in routes answer
+ * on the loop, so a health probe never waits behind the app.
  */
 #define _GNU_SOURCE
 #include "server/core.h"
@@ -24,71 +27,126 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #define TICK_MS 100
-/* While every app thread of this worker is busy, the listen queue is checked
- * this often for connections that no worker takes (accept_starving). */
-#define STARVE_CHECK_MS 10
-#define STARVE_CHECKS   3
+/* Connections taken per wake-up before other events get their turn. */
+#define ACCEPT_BATCH 16
+/* A new connection counts as expected work (its request is most likely on
+ * the way) until its first request, or this long. */
+#define FRESH_MS 1000
 
 static void on_accept(ev_loop *loop, int fd, unsigned events, void *data);
-static void arm_starve_check(srv_worker *w);
 
-/* 1 if another serving worker (that accepts, with only_accepting) holds at
- * least 2 fewer connections: leave the next ones to it. EPOLLEXCLUSIVE alone lets whichever
- * worker loops fastest take a whole burst of keep-alive connections (nginx
- * shows the same skew), which halves a 2-worker server under a fixed set of
- * clients. A connection this leaves queued is picked up by the other worker's
- * wake-up or, at worst, its next tick (rearm_if_queued). */
-static int ahead_of(srv_worker *w, int only_accepting)
+/* The slot of another serving worker that should take the next connection
+ * instead of this one, or NULL: one with less work held by app threads while
+ * all of ours are taken (a new request here would queue), or with as much
+ * work or less and fewer connections (so a burst of keep-alive clients, whose
+ * later requests stay on the worker that accepted them, ends up shared).
+ * Both rules only ever point to a worker with no more load and, at equal
+ * load, fewer connections, so among the workers able to accept there is
+ * always one that prefers no other. The load is the requests held by app
+ * threads (slot->held, kept by the loop and the threads as it changes) plus
+ * the connections just accepted whose request is most likely on its way
+ * (slot->fresh: two clients connecting at once to two idle workers get one
+ * each). It only chooses the worker; the least loaded one always accepts. */
+static sb_slot *prefer_other(srv_worker *w)
 {
     sb *s = w->srv->sb;
-    int mine = w->nconns;
+    int load = w->nthreads - atomic_load_explicit(&w->idle, memory_order_relaxed) + w->nfresh;
+    int mine = w->nconns, saturated = load >= w->nthreads;
     for (int i = 0; i < s->nslots; i++) {
         sb_slot *sl = sb_slot_at(s, i);
         if (sl == w->slot || atomic_load_explicit(&sl->state, memory_order_relaxed) != SB_RUNNING ||
-            (only_accepting && !atomic_load_explicit(&sl->accepting, memory_order_relaxed)))
+            !atomic_load_explicit(&sl->able, memory_order_relaxed))
             continue;
-        if (atomic_load_explicit(&sl->conns, memory_order_relaxed) + 2 <= mine) return 1;
+        int ol = atomic_load_explicit(&sl->held, memory_order_relaxed) +
+                 atomic_load_explicit(&sl->fresh, memory_order_relaxed);
+        if (saturated && ol < load) return sl;
+        if (ol <= load && atomic_load_explicit(&sl->conns, memory_order_relaxed) < mine) return sl;
     }
-    return 0;
+    return NULL;
+}
+
+static void accept_batch(srv_worker *w, int li);
+
+/* Another worker's eventfd said: accepting may be yours now, and connections
+ * may be queued already. Their wake-up went to that worker (EPOLLEXCLUSIVE),
+ * so epoll will not report them here: try accepting instead of waiting. */
+static void on_wake(ev_loop *loop, int fd, unsigned events, void *data)
+{
+    (void)loop;
+    (void)events;
+    srv_worker *w = data;
+    uint64_t v;
+    ssize_t n = read(fd, &v, sizeof(v));
+    (void)n;
+    worker_update_accept(w);
+    for (int li = 0; li < w->srv->nlisten && w->accepting; li++) accept_batch(w, li);
 }
 
 void worker_update_accept(srv_worker *w)
 {
     srv *s = w->srv;
-    /* A connection just accepted will most likely bring a request: it holds a
-     * claim on an idle thread until that request is dispatched (or 100 ms
-     * pass, so an idle pre-connect cannot stop accepting). */
-    int able = !w->draining && atomic_load(&w->idle) > 0;
-    atomic_store_explicit(&w->slot->accepting, able, memory_order_relaxed);
-    int want = able && atomic_load(&w->idle) - w->nreserved > 0 && !ahead_of(w, 1);
-    if (want == w->accepting) return;
-    for (int i = 0; i < s->nlisten; i++) {
-        if (want)
-            ev_io_add(w->loop, s->listen_fds[i], EV_READ | EV_EXCLUSIVE, on_accept, w);
-        else
-            ev_io_del(w->loop, s->listen_fds[i]);
+    int full = w->nconns >= w->max_conns;
+    atomic_store_explicit(&w->slot->full, full, memory_order_relaxed);
+    int able = !w->draining && !w->listen_closed && !full &&
+               (!w->accept_pause || ev_now_ms(w->loop) >= w->accept_pause);
+    atomic_store_explicit(&w->slot->able, able, memory_order_relaxed);
+    /* Deferring is decided when a connection comes (defer_accept), not on
+     * every change of load: under steady keep-alive load nobody connects, and
+     * the listen sockets stay registered. A worker that deferred watches
+     * again once no other is preferable. */
+    if (w->deferred && (!able || !prefer_other(w))) w->deferred = 0;
+    int want = able && !w->deferred;
+    if (want != w->accepting) {
+        for (int i = 0; i < s->nlisten; i++) {
+            if (want)
+                ev_io_add(w->loop, s->listen_fds[i], EV_READ | EV_EXCLUSIVE, on_accept, w);
+            else
+                ev_io_del(w->loop, s->listen_fds[i]);
+        }
+        w->accepting = want;
+        atomic_store_explicit(&w->slot->accepting, want, memory_order_relaxed);
     }
-    w->accepting = want;
-    arm_starve_check(w);
 }
 
-/* Accepts one connection from listen socket li. reserve: the connection
- * holds a claim on an idle thread until its first request is dispatched.
- * Returns 0, or -1 when nothing was accepted. */
-static int accept_one(srv_worker *w, int li, int reserve)
+/* Called before each accept: 1 if another worker should take it. Then this
+ * one stops watching and wakes the other: it may have deferred itself, and
+ * the EPOLLEXCLUSIVE wake-ups for the queued connections came here. */
+static int defer_accept(srv_worker *w)
+{
+    sb_slot *other = prefer_other(w);
+    if (!other) return 0;
+    w->deferred = 1;
+    worker_update_accept(w);
+    if (other->wake_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t n = write(other->wake_fd, &one, sizeof(one));
+        (void)n;
+    }
+    return 1;
+}
+
+/* Accepts one connection from listen socket li. Returns 0, or -1 when
+ * nothing was accepted. */
+static int accept_one(srv_worker *w, int li)
 {
     struct sockaddr_storage ss;
     socklen_t sl = sizeof(ss);
     int fd =
         accept4(w->srv->listen_fds[li], (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-        if (errno == EMFILE || errno == ENFILE)
-            srv_log("worker %d: out of file descriptors; accept paused", w->id);
+        if (errno == EMFILE || errno == ENFILE) {
+            /* level-triggered: without a pause the loop would spin on it */
+            srv_log("worker %d: out of file descriptors at %d connections; accept paused for "
+                    "100 ms (raise the fd limit or lower max-connections)",
+                    w->id, w->nconns);
+            w->accept_pause = ev_now_ms(w->loop) + TICK_MS;
+        }
         return -1;
     }
     srv_conn *c = conn_new(w, fd);
@@ -97,11 +155,12 @@ static int accept_one(srv_worker *w, int li, int reserve)
         return -1;
     }
     c->listen_idx = li;
+    c->fresh = 1;
+    c->accepted_ms = ev_now_ms(w->loop);
+    w->nfresh++;
+    atomic_store_explicit(&w->slot->fresh, w->nfresh, memory_order_relaxed);
     c->uwsgi = w->srv->listen_proto[li] == SRV_PROTO_UWSGI;
     c->https = 0;
-    c->reserved = reserve;
-    c->accepted_ms = ev_now_ms(w->loop);
-    w->nreserved += reserve;
     c->server_port = w->srv->listen_ports[li];
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
@@ -118,6 +177,16 @@ static int accept_one(srv_worker *w, int li, int reserve)
     return 0;
 }
 
+/* A few per wake-up, each followed by the load check: a burst is shared
+ * with the other workers rather than piled on the first to wake. */
+static void accept_batch(srv_worker *w, int li)
+{
+    for (int n = 0; n < ACCEPT_BATCH && w->accepting && !defer_accept(w); n++) {
+        if (accept_one(w, li)) break;
+        worker_update_accept(w);
+    }
+}
+
 static void on_accept(ev_loop *loop, int lfd, unsigned events, void *data)
 {
     (void)loop;
@@ -125,25 +194,22 @@ static void on_accept(ev_loop *loop, int lfd, unsigned events, void *data)
     srv_worker *w = data;
     int li = 0;
     while (li < w->srv->nlisten && w->srv->listen_fds[li] != lfd) li++;
-    /* One accept per wake-up: the socket is level-triggered, so a backlog
-     * wakes us (or another worker) again at once; taking a whole burst here
-     * would pile every new connection on the first worker to wake. */
-    if (w->accepting && li < w->srv->nlisten) accept_one(w, li, 1);
+    if (li < w->srv->nlisten) accept_batch(w, li);
     worker_update_accept(w);
 }
 
-void worker_unreserve(srv_conn *c)
+void worker_conn_used(srv_conn *c)
 {
-    if (!c->reserved) return;
-    c->reserved = 0;
-    c->w->nreserved--;
-    worker_update_accept(c->w);
+    if (!c->fresh) return;
+    c->fresh = 0;
+    c->w->nfresh--;
+    atomic_store_explicit(&c->w->slot->fresh, c->w->nfresh, memory_order_relaxed);
 }
 
 /* EPOLLEXCLUSIVE wakes one waiting worker per new connection; if that worker
- * then turns busy before accepting, the connection waits in the queue while
- * idle workers sleep. A worker that accepts re-registers the sockets when the
- * queue is not empty, which makes epoll poll them afresh. */
+ * then stops watching before accepting, the connection waits in the queue
+ * while the others sleep. A worker that watches re-registers the sockets when
+ * the queue is not empty, which makes epoll poll them afresh. */
 static void rearm_if_queued(srv_worker *w)
 {
     if (!w->accepting) return;
@@ -158,6 +224,26 @@ static void rearm_if_queued(srv_worker *w)
         ev_io_del(w->loop, fd);
         ev_io_add(w->loop, fd, EV_READ | EV_EXCLUSIVE, on_accept, w);
     }
+}
+
+/* A draining worker closes its copies of the listen sockets at once: on
+ * shutdown, once the master has closed its own, the kernel refuses new
+ * connections (a load balancer fails over) instead of queueing them for a
+ * worker that will never accept; on a reload or recycle the master and the
+ * successors still hold the sockets. */
+static void close_listeners(srv_worker *w)
+{
+    srv *s = w->srv;
+    if (w->listen_closed) return;
+    for (int i = 0; i < s->nlisten; i++) {
+        if (w->accepting) ev_io_del(w->loop, s->listen_fds[i]);
+        if (s->listen_fds[i] >= 0) close(s->listen_fds[i]);
+        s->listen_fds[i] = -1;
+    }
+    w->accepting = 0;
+    w->listen_closed = 1;
+    atomic_store(&w->slot->accepting, 0);
+    atomic_store(&w->slot->able, 0);
 }
 
 /* ---- app threads ---- */
@@ -179,6 +265,8 @@ int worker_dispatch_thread(srv_worker *w, srv_conn *c)
         w->jobs_cap = cap;
     }
     w->jobs[(w->jobs_head + w->jobs_len++) % w->jobs_cap] = c;
+    atomic_fetch_add_explicit(&w->slot->waiting, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->slot->held, 1, memory_order_relaxed);
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     atomic_fetch_sub(&w->idle, 1);
@@ -236,6 +324,9 @@ static void run_job(srv_worker *w, int tid, srv_conn *c)
     atomic_fetch_sub(&w->slot->busy_threads, 1);
     resp_set_thread_conn(NULL);
     c->on_thread = 0;
+    /* The handler is done: for the choice of worker (prefer_other) this thread
+     * is free already; the client may have its answer before it comes idle. */
+    atomic_fetch_sub_explicit(&w->slot->held, 1, memory_order_relaxed);
     if (rc == APP_PENDING && !c->finished) return; /* whoever holds it calls app_finish */
     if (rc < 0 && !c->head_sent) {
         resp_reset(c);
@@ -269,6 +360,7 @@ static void *thread_main(void *arg)
         srv_conn *c = w->jobs[w->jobs_head];
         w->jobs_head = (w->jobs_head + 1) % w->jobs_cap;
         w->jobs_len--;
+        atomic_fetch_sub_explicit(&w->slot->waiting, 1, memory_order_relaxed);
         pthread_mutex_unlock(&w->mu);
         run_job(w, a.tid, c);
         /* Wake the loop when this thread turns the worker from full to free. */
@@ -315,37 +407,81 @@ static void stop_threads(srv_worker *w)
 
 /* ---- lifecycle ---- */
 
+/* Wakes the master for a change it acts on (a successor wanted, readiness),
+ * instead of leaving it to the master's next 100 ms tick; never whoever
+ * adopted this process if the master is gone. */
+static void poke_master(srv_worker *w)
+{
+    if (getppid() == w->master_pid) kill(w->master_pid, SIGUSR1);
+}
+
 void worker_begin_drain(srv_worker *w, const char *why)
 {
     if (w->draining) return;
     srv_log("worker %d: %s: finishing in-flight requests", w->id, why);
-    w->draining = 1;
-    uint64_t now = ev_now_ms(w->loop);
-    w->drain_deadline_ms = now + (uint64_t)w->srv->s.mercy * 1000;
-    /* A client that sent its next request just now must not see it reset:
-     * idle keep-alive connections get a short grace before closing. */
-    w->drain_idle_ms = now + 1000;
+    atomic_store(&w->draining, 1);
+    w->drain_deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->srv->s.mercy * 1000;
+    close_listeners(w);
+    conn_drain_idle(w);
     worker_update_accept(w);
+}
+
+/* Reads the process's size and RSS (pages) from /proc/self/statm, kept open:
+ * one pread, cheap enough to do after every request (as uWSGI does). */
+static int mem_pages(srv_worker *w, long *vsz, long *rss)
+{
+    char b[128];
+    ssize_t n = pread(w->mem_fd, b, sizeof(b) - 1, 0);
+    if (n <= 0) return -1;
+    b[n] = 0;
+    return sscanf(b, "%ld %ld", vsz, rss) == 2 ? 0 : -1;
+}
+
+/* The memory limits, after each request: evil-reload-on-rss kills the worker
+ * at once (the master starts its successor without counting it as a crash);
+ * reload-on-rss and limit-as recycle it gracefully before it grows further. */
+static void check_memory(srv_worker *w)
+{
+    const srv_settings *st = &w->srv->s;
+    long vsz, rss, mb = sysconf(_SC_PAGESIZE);
+    if (mem_pages(w, &vsz, &rss)) return;
+    int64_t rss_mb = (int64_t)rss * mb >> 20, vsz_mb = (int64_t)vsz * mb >> 20;
+    if (st->evil_reload_on_rss_mb && rss_mb > st->evil_reload_on_rss_mb) {
+        srv_log("worker %d: RSS %lld MiB over evil-reload-on-rss (%lld MiB): killing it", w->id,
+                (long long)rss_mb, (long long)st->evil_reload_on_rss_mb);
+        atomic_store(&w->slot->want_replace, 1);
+        kill(getpid(), SIGKILL);
+    }
+    if (w->draining) return;
+    if (st->reload_on_rss_mb && rss_mb > st->reload_on_rss_mb) {
+        atomic_store(&w->slot->want_replace, 1);
+        srv_log("worker %d: RSS %lld MiB over reload-on-rss (%lld MiB)", w->id, (long long)rss_mb,
+                (long long)st->reload_on_rss_mb);
+        poke_master(w);
+        worker_begin_drain(w, "reload-on-rss exceeded");
+    } else if (st->limit_as_mb && vsz_mb > st->limit_as_mb) {
+        atomic_store(&w->slot->want_replace, 1);
+        srv_log("worker %d: address space %lld MiB over limit-as (%lld MiB)", w->id,
+                (long long)vsz_mb, (long long)st->limit_as_mb);
+        poke_master(w);
+        worker_begin_drain(w, "limit-as exceeded");
+    }
 }
 
 void worker_request_done(srv_worker *w)
 {
     w->requests++;
     atomic_fetch_add_explicit(&w->slot->requests, 1, memory_order_relaxed);
-    if (w->max_requests && w->requests >= w->max_requests && !w->draining) {
+    if (w->mem_fd >= 0) check_memory(w);
+    /* max-requests: ask for a successor and keep serving; the master sends
+     * SIGHUP (drain) once the successor is ready, so the worker id never has
+     * nobody accepting. */
+    if (w->max_requests && w->requests == w->max_requests && !w->draining) {
+        srv_log("worker %d: max-requests (%llu) reached: asking for a successor", w->id,
+                (unsigned long long)w->max_requests);
         atomic_store(&w->slot->want_replace, 1);
-        worker_begin_drain(w, "max-requests reached");
+        poke_master(w);
     }
-}
-
-static long rss_mb(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, rss = 0;
-    if (!f) return 0;
-    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
-    fclose(f);
-    return rss * (sysconf(_SC_PAGESIZE) / 1024) / 1024;
 }
 
 static int apps_ready(srv_worker *w)
@@ -358,101 +494,18 @@ static int apps_ready(srv_worker *w)
     return 1;
 }
 
-/* Connections a busy worker may hold per app thread when it takes queued
- * ones anyway (accept_starving): the bound that leaves a flood of idle
- * sockets in the kernel queue, where a full queue is logged. */
-#define BUSY_CONNS_PER_THREAD 32
-
-static int listen_queued(srv_worker *w, int li)
-{
-    if (w->srv->listen_unix[li]) return 1; /* no TCP_INFO: accept4 tells, EAGAIN is cheap */
-    struct tcp_info ti;
-    socklen_t tl = sizeof(ti);
-    if (getsockopt(w->srv->listen_fds[li], IPPROTO_TCP, TCP_INFO, &ti, &tl)) return 0;
-    return ti.tcpi_unacked > 0; /* on a listen socket: the accept queue length */
-}
-
-/* 1 if no other serving worker has an idle thread. */
-static int others_busy(srv_worker *w)
-{
-    sb *s = w->srv->sb;
-    for (int i = 0; i < s->nslots; i++) {
-        sb_slot *sl = sb_slot_at(s, i);
-        if (sl == w->slot || atomic_load_explicit(&sl->state, memory_order_relaxed) != SB_RUNNING)
-            continue;
-        if (atomic_load_explicit(&sl->accepting, memory_order_relaxed)) return 0;
-    }
-    return 1;
-}
-
-/* Under keep-alive load the accepted clients can keep every app thread busy
- * for good (a thread that finishes one request finds the next one queued, so
- * it never comes idle); a worker that accepts only while idle would then leave
- * a new client in the kernel queue for seconds. So when the queue has waited
- * STARVE_CHECKS checks in a row (20 to 30 ms), this worker has requests
- * waiting for a thread and no worker is idle, this worker takes the queued
- * connections anyway (up to a bound): they join its FIFO of requests behind
- * the others instead of starving. While any worker is idle this never
- * applies, so a busy worker still leaves new connections to an idle one; and
- * with no backlog of its own a thread comes idle soon and accepts normally. */
-static void accept_starving(srv_worker *w)
-{
-    int queued = 0;
-    for (int li = 0; li < w->srv->nlisten; li++) queued |= listen_queued(w, li);
-    pthread_mutex_lock(&w->mu);
-    int backlogged = w->jobs_len > 0; /* requests wait for a thread: none comes idle soon */
-    pthread_mutex_unlock(&w->mu);
-    if (!queued || !backlogged || w->accepting || w->draining || atomic_load(&w->idle) > 0 ||
-        !others_busy(w)) {
-        w->queued_checks = 0;
-        return;
-    }
-    if (++w->queued_checks < STARVE_CHECKS) return;
-    int cap = w->srv->s.threads * BUSY_CONNS_PER_THREAD;
-    for (int li = 0; li < w->srv->nlisten; li++)
-        /* a burst is shared: each busy worker stops 2 ahead of the others, and
-         * their own checks take the rest */
-        while (w->nconns < cap && !ahead_of(w, 0) && listen_queued(w, li) &&
-               accept_one(w, li, 0) == 0) {
-        }
-}
-
-static void on_starve_check(ev_loop *loop, void *data)
-{
-    (void)loop;
-    srv_worker *w = data;
-    w->starve_timer = 0;
-    accept_starving(w);
-    arm_starve_check(w);
-}
-
-/* The check runs only while every app thread is busy, so an idle server never
- * wakes for it; worker_update_accept() arms it on each change of load. */
-static void arm_starve_check(srv_worker *w)
-{
-    if (w->starve_timer || w->draining || atomic_load(&w->idle) > 0) {
-        if (!w->starve_timer) w->queued_checks = 0;
-        return;
-    }
-    w->starve_timer = ev_timer_add(w->loop, STARVE_CHECK_MS, on_starve_check, w);
-}
-
 static void on_tick(ev_loop *loop, void *data)
 {
     srv_worker *w = data;
     uint64_t now = ev_now_ms(loop);
     resp_update_date(w);
-    for (srv_conn *c = w->conns; c; c = c->next)
-        if (c->reserved && now - c->accepted_ms >= 100) worker_unreserve(c);
+    for (srv_conn *c = w->conns; c && w->nfresh; c = c->next)
+        if (c->fresh && now - c->accepted_ms >= FRESH_MS) worker_conn_used(c);
     worker_update_accept(w);
     rearm_if_queued(w);
     conn_sweep(w, now);
-    atomic_store(&w->slot->ready, apps_ready(w));
-    if (w->srv->s.reload_on_rss_mb && !w->draining && (now / TICK_MS) % 10 == 0 &&
-        rss_mb() > w->srv->s.reload_on_rss_mb) {
-        atomic_store(&w->slot->want_replace, 1);
-        worker_begin_drain(w, "reload-on-rss exceeded");
-    }
+    int ready = apps_ready(w);
+    if (ready != atomic_exchange(&w->slot->ready, ready)) poke_master(w);
     if (w->draining && (w->nconns == 0 || now >= w->drain_deadline_ms)) {
         if (w->nconns) srv_log("worker %d: mercy over, %d connections dropped", w->id, w->nconns);
         ev_loop_stop(loop);
@@ -469,7 +522,7 @@ static void on_signal(ev_loop *loop, int fd, unsigned events, void *data)
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
         if (si.ssi_signo == SIGQUIT) _exit(0);
-        worker_begin_drain(w, si.ssi_signo == SIGHUP ? "reload" : "shutdown");
+        worker_begin_drain(w, si.ssi_signo == SIGHUP ? "reload or recycle" : "shutdown");
     }
 }
 
@@ -503,13 +556,25 @@ int worker_main(srv *s, int worker_id, int slot_idx)
     w->slot_idx = slot_idx;
     w->slot = sb_slot_at(s->sb, slot_idx);
     w->loop_tid = pthread_self();
+    w->master_pid = getppid();
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     pthread_mutex_init(&w->done_mu, NULL);
     if (s->s.max_requests)
         w->max_requests = (uint64_t)(s->s.max_requests + (worker_id - 1) * s->s.max_requests_delta);
+    w->max_conns = s->s.max_connections > 0 ? s->s.max_connections : 1;
+    w->mem_fd = -1;
+    if (s->s.reload_on_rss_mb || s->s.evil_reload_on_rss_mb || s->s.limit_as_mb)
+        w->mem_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (s->s.limit_as_mb) {
+        /* uWSGI's limit-as: an allocation past it fails (Python: MemoryError) */
+        struct rlimit rl = {(rlim_t)s->s.limit_as_mb << 20, (rlim_t)s->s.limit_as_mb << 20};
+        if (setrlimit(RLIMIT_AS, &rl) < 0)
+            srv_log("worker %d: limit-as: setrlimit: %s", worker_id, strerror(errno));
+    }
     w->loop = ev_loop_new();
-    if (!w->loop || setup_signals(w) || ev_async_init(w->loop, on_async, w)) {
+    if (!w->loop || setup_signals(w) || ev_async_init(w->loop, on_async, w) ||
+        (w->slot->wake_fd >= 0 && ev_io_add(w->loop, w->slot->wake_fd, EV_READ, on_wake, w))) {
         srv_log("worker %d: cannot set up its event loop", worker_id);
         return 1;
     }
@@ -530,6 +595,7 @@ int worker_main(srv *s, int worker_id, int slot_idx)
     resp_update_date(w);
     worker_update_accept(w);
     atomic_store(&w->slot->ready, apps_ready(w));
+    if (atomic_load(&w->slot->ready)) poke_master(w);
     ev_timer_add(w->loop, TICK_MS, on_tick, w);
     ev_loop_run(w->loop);
     /* Mercy over with requests still running: their threads may never

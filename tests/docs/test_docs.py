@@ -48,6 +48,8 @@ SKIPS = [
     (r"^make bench\b|^bench/|^/usr/bin/python3 bench/", "benchmarks run alone by the lead, "
                                                        "never inside the test suite"),
     (r"^aiload https://(?!127\.0\.0\.1)", "needs the network and a real HTTPS host"),
+    (r"^(docker|podman) (run|build)\b", "container images: scripts/container-test.sh (run by "
+                                        ".ci/run after make test) builds and runs them"),
     (r"^aiload https://127\.0\.0\.1", "needs an HTTPS server and its CA file (my-ca.pem); "
                                       "tests/loadgen/test_https.py covers --cacert and -k"),
 ]
@@ -225,18 +227,25 @@ class Runner:
     def __init__(self, block, tmp):
         self.block, self.tmp = block, tmp
         self.servers = {}  # documented port -> Server
+        self.admins = {}  # documented admin port -> Server on its admin listener
         self.latest = None
         self.env = dict(os.environ, PATH=BUILD + os.pathsep + os.environ.get("PATH", ""))
 
     def where(self, line):
         return "%s:%d" % (self.block.path, line)
 
-    def _ini_copy(self, path, port, extra_lines=()):
-        """A copy of an ini with its http port replaced; its directory stays on sys.path."""
+    def _ini_copy(self, path, port, admin_port, extra_lines=()):
+        """A copy of an ini with its http and admin ports replaced; its directory stays on
+        sys.path. Returns (copy, documented http port, documented admin port)."""
         src = path if os.path.isabs(path) else os.path.join(self.tmp, path)
         text = open(src, encoding="utf-8").read()
-        out, seen, doc_port = [], False, None
+        out, seen, doc_port, doc_admin = [], False, None, None
         for ln in text.split("\n"):
+            m = re.match(r"^\s*admin\s*=(.*)", ln)
+            if m:
+                doc_admin = doc_admin or _doc_port(" " + m.group(1).strip())
+                out.append("admin = 127.0.0.1:%d" % admin_port)
+                continue
             m = re.match(r"^\s*(http|http-socket)\s*=(.*)", ln)
             if m:
                 if seen:
@@ -248,20 +257,27 @@ class Runner:
         dst = os.path.join(self.tmp, "doc-%d-%s" % (port, os.path.basename(src)))
         with open(dst, "w") as f:
             f.write("\n".join(out) + "\n")
-        return dst, doc_port
+        return dst, doc_port, doc_admin
 
     def start_server(self, line, cmd, argv, extra_ini=()):
-        port, doc_port, args = _free_port(), None, []
+        """Readiness is polled on an admin listener (the documented one, on a free port, or
+        one of our own): an app mounted at / owns /health/ready of the http port."""
+        port, admin_port, doc_port, doc_admin, args = _free_port(), _free_port(), None, None, []
         for k, a in enumerate(argv[1:]):
             if a.endswith(".ini") and not a.startswith("-"):
-                a, p = self._ini_copy(a, port, extra_ini)
-                doc_port = doc_port or p
+                a, p, ap = self._ini_copy(a, port, admin_port, extra_ini)
+                doc_port, doc_admin = doc_port or p, doc_admin or ap
             elif re.match(r"--http(-socket)?=", a):
                 doc_port = _doc_port(" " + a.split("=", 1)[1]) or doc_port
                 a = a.split("=", 1)[0] + "=127.0.0.1:%d" % port
+            elif a.startswith("--admin="):
+                doc_admin = _doc_port(" " + a.split("=", 1)[1]) or doc_admin
+                a = "--admin=127.0.0.1:%d" % admin_port
             args.append(a)
         if not any(a.startswith("--http") or a.endswith(".ini") for a in args):
             args.append("--http=127.0.0.1:%d" % port)
+        if not any(a.startswith("--admin=") for a in args):
+            args.append("--admin=127.0.0.1:%d" % admin_port)
         self.stop_server(doc_port)
         log = open(os.path.join(self.tmp, "server-%d.log" % port), "w+")
         proc = subprocess.Popen([os.path.join(BUILD, "aiserve")] + args, cwd=self.tmp,
@@ -269,12 +285,14 @@ class Runner:
                                 start_new_session=True)
         srv = Server(proc, port, line, cmd.strip(), log)
         self.servers[doc_port] = self.latest = srv
+        if doc_admin:
+            self.admins[doc_admin] = Server(proc, admin_port, line, cmd.strip(), log)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 pytest.fail("%s: `%s` exited with %s before serving:\n%s" % (
                     self.where(line), srv.what, proc.returncode, self._log_tail(srv)))
-            if _get(port, "/health/ready") == 200:
+            if _get(admin_port, "/health/ready") == 200:
                 return srv
             time.sleep(0.1)
         pytest.fail("%s: `%s` not ready after 90 s:\n%s" % (self.where(line), srv.what,
@@ -298,6 +316,7 @@ class Runner:
         srv = self.servers.pop(doc_port, None)
         if not srv:
             return
+        self.admins = {k: a for k, a in self.admins.items() if a.proc is not srv.proc}
         p = srv.proc
         try:
             p.send_signal(signal.SIGTERM)
@@ -334,6 +353,8 @@ class Runner:
         dp = _doc_port(cmd)
         if dp in self.servers:
             return self.servers[dp]
+        if dp in self.admins:
+            return self.admins[dp]
         fs = FILE_SERVERS.get(self.block.path, {})
         if dp in fs:
             return self.start_server(self.block.line, fs[dp], shlex.split(fs[dp]))

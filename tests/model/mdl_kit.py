@@ -131,6 +131,21 @@ def start(procs, args, ready=True, timeout=60):
     return s
 
 
+def wait_model_ready(s, name, timeout=60):
+    """Waits until every worker has warmed up (the core's /health/ready counts them
+    in its body even while it answers 503 because another model failed to load)
+    and GET /v2/models/NAME/ready answers 200."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st, _, data = s.request("GET", "/health/ready")
+        body = json.loads(data) if data else {}
+        if (body.get("ready_workers") == body.get("workers") and
+                s.request("GET", "/v2/models/%s/ready" % name)[0] == 200):
+            return
+        time.sleep(0.05)
+    raise TimeoutError("model %s not ready" % name)
+
+
 def v2_json_request(inputs, outputs=None, rid=None, binary_output=False):
     """inputs: list of (name, np.ndarray). Returns the JSON body as bytes."""
     req = {"inputs": [{"name": n, "shape": list(a.shape), "datatype": dtype_name(a),

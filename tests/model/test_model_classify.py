@@ -163,3 +163,14 @@ def test_flat_and_nhwc_inputs_with_mean_std_scale(tmp_path, procs, kind):
     assert [q["index"] for q in got] == list(np.argsort(-p))
     for q in got:
         assert abs(q["score"] - p[q["index"]]) < 1e-4
+
+
+def test_an_image_posted_to_infer_is_415_pointing_to_predict(cls):
+    px = np.random.default_rng(9).integers(0, 256, (8, 8), dtype=np.uint8)
+    for body, hd in [(K.png_bytes(px), {"Content-Type": "image/png"}),
+                     (K.jpeg_bytes(np.stack([px] * 3, -1)), {}),  # sniffed, no type given
+                     (K.png_bytes(px), {"Content-Type": "application/json"}),
+                     (b"--x\r\n\r\n--x--\r\n", {"Content-Type": "multipart/form-data; boundary=x"})]:
+        st, _, data = cls.request("POST", "/v2/models/img/infer", body, hd)
+        assert st == 415, data
+        assert "/predict/img" in json.loads(data)["error"], data

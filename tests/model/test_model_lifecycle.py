@@ -33,7 +33,9 @@ def test_without_need_app_a_broken_model_answers_503_and_the_rest_serve(tmp_path
     good, _, _ = K.make_tiny(str(tmp_path / "tiny.onnx"))
     bad = tmp_path / "garbage.onnx"
     bad.write_bytes(b"\x08\x07" + b"\xff" * 64)
-    s = K.start(procs, ["--processes=2", "--model=tiny=" + good, "--model=broken=" + str(bad)])
+    s = K.start(procs, ["--processes=2", "--model=tiny=" + good, "--model=broken=" + str(bad)],
+                ready=False)
+    K.wait_model_ready(s, "tiny")
     st, err = s.json("POST", "/v2/models/broken/infer", {"inputs": []})
     assert st == 503 and "model 'broken' is not available" in err["error"], err
     assert s.request("GET", "/v2/models/broken/ready")[0] == 400
@@ -97,30 +99,53 @@ def test_bad_model_spec_refuses_start(tmp_path):
         assert r.returncode != 0 and "model" in r.stderr, (spec, r.stderr)
 
 
-def test_engine_error_is_500_and_the_worker_keeps_serving(tmp_path, procs):
+def _gather_model(tmp_path):
     # Gather rows of a constant by an INT64 input: index 99 fails inside the engine.
     g = helper.make_graph(
         [helper.make_node("Gather", ["W", "idx"], ["y"], axis=0)], "gather",
         [helper.make_tensor_value_info("idx", TensorProto.INT64, ["N"])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
         [numpy_helper.from_array(np.arange(40, dtype=np.float32).reshape(10, 4), "W")])
-    path = K._save(g, str(tmp_path / "gather.onnx"))
+    return K._save(g, str(tmp_path / "gather.onnx"))
+
+
+def test_an_index_out_of_range_is_400_naming_the_input_and_the_worker_keeps_serving(
+        tmp_path, procs):
+    path = _gather_model(tmp_path)
     good, _, _ = K.make_tiny(str(tmp_path / "tiny.onnx"))
     s = K.start(procs, ["--processes=1", "--model=g=" + path, "--model=tiny=" + good])
     bad = K.v2_json_request([("idx", np.array([1, 99], np.int64))])
     ok = K.v2_json_request([("idx", np.array([3, 0], np.int64))])
     for _ in range(3):
         st, _, data = s.request("POST", "/v2/models/g/infer", bad)
-        assert st == 500, data
-        assert "inference failed" in json.loads(data)["error"] and b"99" in data, data
+        assert st == 400, data
+        err = json.loads(data)["error"]
+        assert "input 'idx'" in err and "99" in err and "out of range" in err, err
         st, hd, data = s.request("POST", "/v2/models/g/infer", ok)
         assert st == 200
         np.testing.assert_array_equal(K.decode_v2(hd, data)[1]["y"],
                                       np.arange(40, dtype=np.float32).reshape(10, 4)[[3, 0]])
         assert s.request("POST", "/v2/models/tiny/infer", K.v2_json_request(
             [("x", np.ones((1, 4), np.float32))]))[0] == 200
-    assert K.metric(s.metrics(), "aiserve_model_request_failure_total", "g",
-                    ',reason="BACKEND"') == 3
+    t = s.metrics()
+    assert K.metric(t, "aiserve_model_request_failure_total", "g", ',reason="BAD_INPUT"') == 3
+    assert K.metric(t, "aiserve_model_request_failure_total", "g", ',reason="BACKEND"') == 0
+
+
+def test_a_bad_index_in_a_batch_fails_only_its_own_request(tmp_path, procs):
+    import concurrent.futures as cf
+    path = _gather_model(tmp_path)
+    # a batch leaves after 300 ms: the three requests below share one
+    s = K.start(procs, ["--processes=1", "--model=g=" + path, "--max-batch-size=8",
+                        "--batch-delay-us=300000"])
+    bodies = [K.v2_json_request([("idx", np.array(v, np.int64))]) for v in ([2], [1, 50], [7])]
+    with cf.ThreadPoolExecutor(3) as ex:
+        res = list(ex.map(lambda b: s.request("POST", "/v2/models/g/infer", b), bodies))
+    assert [r[0] for r in res] == [200, 400, 200], res
+    assert b"input 'idx'" in res[1][2] and b"50" in res[1][2]
+    w = np.arange(40, dtype=np.float32).reshape(10, 4)
+    np.testing.assert_array_equal(K.decode_v2(res[0][1], res[0][2])[1]["y"], w[[2]])
+    np.testing.assert_array_equal(K.decode_v2(res[2][1], res[2][2])[1]["y"], w[[7]])
 
 
 def test_fixed_batch_model_takes_exactly_its_batch(tmp_path, procs):

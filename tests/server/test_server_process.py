@@ -55,7 +55,7 @@ def test_help_lists_every_option_with_its_default_and_docs_cover_them():
                 "die-on-term", "pidfile", "uid", "gid", "chdir", "env", "static-map", "mount",
                 "disable-logging", "logto", "log-format", "strict", "reload-mercy", "hello-route",
                 "health-route", "metrics-route", "delay-route", "sleep-route", "builtins",
-                "admin"]
+                "admin", "max-connections", "evil-reload-on-rss", "limit-as"]
     for opt in core:
         assert opt in names, opt
     assert "(default: 8k)" in r.stdout
@@ -280,10 +280,14 @@ def test_harakiri_with_threads_lets_the_other_requests_finish(procs):
 def test_max_requests_recycles_gracefully(procs):
     p, port = start(procs, "--processes=1", "--max-requests=10")
     seen = set()
-    for i in range(35):
+    # a worker past max-requests serves on until its successor is ready
+    for i in range(200):
         st, _, _ = get(port, "/hello")
         assert st == 200, i
         seen.update(worker_pids(p.pid))
+        if len(seen) >= 3:
+            break
+        time.sleep(0.005)
     assert len(seen) >= 3, seen
     p.send_signal(signal.SIGTERM)
     p.wait(timeout=10)
@@ -345,10 +349,11 @@ def test_respawn_loop_guard_delays_without_blocking_the_master(procs):
 
 
 def test_a_full_listen_queue_is_logged_not_silent(procs):
-    p, port = start(procs, "--listen=2", "--threads=1", "--sleep-route=/sleep")
+    p, port = start(procs, "--listen=2", "--threads=1", "--sleep-route=/sleep",
+                    "--max-connections=1")
     busy = threading.Thread(target=lambda: _swallow(lambda: get(port, "/sleep/3", timeout=10)))
     busy.start()
-    time.sleep(0.3)  # the only thread is busy: the worker stops accepting
+    time.sleep(0.3)  # at max-connections: the worker stops accepting
     socks = []
     for _ in range(8):
         s = socket.socket()
