@@ -56,7 +56,7 @@ typedef struct master {
     int legacy[256];
     int nlegacy, legacy_hup_sent;
     uint64_t legacy_deadline;
-    sysd_master sd; /* Type=notify: readiness sent, watchdog */
+    sysd_master sd;   /* Type=notify: readiness sent, watchdog */
     int reloading;    /* a generation is starting or the previous one draining */
     int reload_again; /* a SIGHUP came meanwhile: reload once this one is done */
 } master;

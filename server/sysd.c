@@ -41,7 +41,9 @@ int sysd_passed_collect(sysd_passed *p)
     memset(p, 0, sizeof(*p));
     int n = sd_listen_fds(1);
     if (n <= 0) return 0;
-    p->n = n > (int)(sizeof(p->taken) / sizeof(p->taken[0])) ? (int)(sizeof(p->taken) / sizeof(p->taken[0])) : n;
+    p->n = n > (int)(sizeof(p->taken) / sizeof(p->taken[0]))
+               ? (int)(sizeof(p->taken) / sizeof(p->taken[0]))
+               : n;
     return p->n;
 }
 

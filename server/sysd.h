@@ -20,8 +20,8 @@ uint64_t sysd_watchdog_ms(void);
  * listening socket that serves addr (HOST:PORT, :PORT, a unix path or
  * @abstract), or -1; each fd is given once. */
 typedef struct {
-    int n;          /* sockets passed (fds 3 .. 3+n-1) */
-    int taken[64];  /* 1 once given to an address */
+    int n;         /* sockets passed (fds 3 .. 3+n-1) */
+    int taken[64]; /* 1 once given to an address */
 } sysd_passed;
 
 /* Collects the passed sockets (and clears LISTEN_* so children do not see
@@ -31,8 +31,6 @@ int sysd_passed_take(sysd_passed *p, const char *addr);
 /* The passed sockets no address took, for a warning; closes them. Returns
  * how many there were and names the first in first[firstlen]. */
 int sysd_passed_close_rest(sysd_passed *p, char *first, unsigned firstlen);
-
-
 
 /* The master's side of Type=notify, called from its tick: READY=1 (with a
  * STATUS line) the first time every worker serves, WATCHDOG=1 every half
