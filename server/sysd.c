@@ -7,6 +7,7 @@
 #include "server/sysd.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -101,6 +102,10 @@ int sysd_passed_take(sysd_passed *p, const char *addr)
             ok = sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0 && tcp_matches(fd, addr);
         }
         if (ok) {
+            /* systemd passes sockets in blocking mode; the workers accept
+             * until EAGAIN and must never block there. */
+            int fl = fcntl(fd, F_GETFL);
+            if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
             p->taken[i] = 1;
             return fd;
         }
