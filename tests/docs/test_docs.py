@@ -50,6 +50,10 @@ SKIPS = [
     (r"^aiload https://(?!127\.0\.0\.1)", "needs the network and a real HTTPS host"),
     (r"^(docker|podman) (run|build)\b", "container images: scripts/container-test.sh (run by "
                                         ".ci/run after make test) builds and runs them"),
+    (r"^make (install|uninstall|deb)\b", "writes to the system's prefix; tests/deploy/"
+                                         "test_install.py runs them into a staging DESTDIR"),
+    (r"^kubectl\b", "needs a Kubernetes cluster; tests/deploy/test_k8s.py checks the manifests "
+                    "and runs the command lines they hold"),
     (r"^aiload https://127\.0\.0\.1", "needs an HTTPS server and its CA file (my-ca.pem); "
                                       "tests/loadgen/test_https.py covers --cacert and -k"),
 ]
