@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "loadgen/cli.h"
+#include "loadgen/py/pyrun.h"
 #include "loadgen/report.h"
 #include "loadgen/runner.h"
 #include "loadgen/scenario.h"
@@ -441,6 +442,8 @@ static void apply_defaults(cli_opts *o)
 
 int main(int argc, char **argv)
 {
+    /* a Python locustfile (-f x.py or a directory) runs in loadgen/py/ */
+    if (pyrun_wants(argc, argv)) return pyrun_main(argc, argv);
     cli_opts o;
     char err[1024];
     buf b = BUF_INIT;
