@@ -34,8 +34,9 @@ static struct {
     int wd_started;
     volatile int64_t wd_beat_ns;     /* the hub last ran then (Python thread writes) */
     volatile int64_t wd_deadline_ns; /* interrupt a stuck user after this; 0: none */
-    volatile int wd_fired;
     volatile int wd_quit;
+    unsigned long wd_thread; /* the Python thread's id */
+    PyObject *wd_exc;        /* locust.exception.StuckUserError */
 } S;
 
 /* ---- Conn ---- */
@@ -488,30 +489,27 @@ static PyObject *m_name_width(PyObject *m, PyObject *args)
 /* ---- watchdog: a user whose code never yields blocks gevent's hub; this
  * thread notices and, once the stop is due, raises an exception in it. ---- */
 
-static int raise_stuck(void *arg)
-{
-    (void)arg;
-    PyObject *mod = PyImport_ImportModule("locust.exception");
-    PyObject *cls = mod ? PyObject_GetAttrString(mod, "StuckUserError") : NULL;
-    Py_XDECREF(mod);
-    if (!cls) return -1;
-    PyErr_SetString(cls, "the run had to stop and this user's code had not yielded");
-    Py_DECREF(cls);
-    return -1;
-}
-
 static void *wd_main(void *arg)
 {
     (void)arg;
+    int64_t fired_at_beat = -1;
     while (!S.wd_quit) {
         struct timespec ts = {0, 50 * 1000000};
         nanosleep(&ts, NULL);
-        int64_t dl = S.wd_deadline_ns, now = now_ns();
-        /* the hub beats at least every 100 ms while it runs; a beat older
-         * than 300 ms past the deadline means user code holds the thread */
-        if (dl && now > dl && now - S.wd_beat_ns > 300000000 && !S.wd_fired) {
-            S.wd_fired = 1;
-            Py_AddPendingCall(raise_stuck, NULL);
+        int64_t dl = S.wd_deadline_ns, now = now_ns(), beat = S.wd_beat_ns;
+        /* the hub beats every 50 ms and every task start beats too; a beat
+         * older than 300 ms past the deadline means user code holds the
+         * thread. Once per beat: the interrupted user's clean-up must not be
+         * interrupted again; the next stuck task has beaten when it began. */
+        if (dl && now > dl && now - beat > 300000000 && beat != fired_at_beat) {
+            fired_at_beat = beat;
+            /* an asynchronous exception in the Python thread: it lands in
+             * whatever greenlet runs there, the one that does not yield.
+             * (A pending call would not do: the eval loop only notices it
+             * once something else interrupts it.) */
+            PyGILState_STATE g = PyGILState_Ensure();
+            if (!S.wd_quit) PyThreadState_SetAsyncExc(S.wd_thread, S.wd_exc);
+            PyGILState_Release(g);
         }
     }
     return NULL;
@@ -524,9 +522,13 @@ static PyObject *m_watchdog(PyObject *m, PyObject *args)
     long long dl = 0;
     if (!PyArg_ParseTuple(args, "L", &dl)) return NULL;
     S.wd_beat_ns = now_ns();
-    S.wd_fired = 0;
     S.wd_deadline_ns = dl;
     if (!S.wd_started && dl) {
+        PyObject *mod = PyImport_ImportModule("locust.exception");
+        S.wd_exc = mod ? PyObject_GetAttrString(mod, "StuckUserError") : NULL;
+        Py_XDECREF(mod);
+        if (!S.wd_exc) return NULL;
+        S.wd_thread = PyThread_get_thread_ident();
         if (pthread_create(&S.wd, NULL, wd_main, NULL)) {
             PyErr_SetString(PyExc_OSError, "cannot start the watchdog thread");
             return NULL;
@@ -589,8 +591,8 @@ void pyrun_shutdown_module(void)
 {
     if (S.wd_started) {
         S.wd_quit = 1;
-        pthread_join(S.wd, NULL);
-        S.wd_started = 0;
+        Py_BEGIN_ALLOW_THREADS pthread_join(S.wd, NULL); /* it may wait for the GIL */
+        Py_END_ALLOW_THREADS S.wd_started = 0;
     }
     lg_tls_free(S.tls);
     S.tls = NULL;

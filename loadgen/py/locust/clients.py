@@ -198,6 +198,7 @@ class HttpSession(SessionBase):
         resp, t0, t1 = self._send(method, url, params, data, headers, cookies, files, auth,
                                   timeout, allow_redirects, json)
         first = resp.history[0] if resp.history else resp
+        given = name
         if not name:
             name = first.request.path_url
         length = len(resp.content or b"")
@@ -207,8 +208,8 @@ class HttpSession(SessionBase):
         error = resp.error
         if error is None and resp.status_code >= 400:
             url0 = resp.url
-            if name:
-                resp.url = name  # the failure text names the request as the stats do
+            if given:
+                resp.url = given  # the failure text names the request as the stats do
             try:
                 resp.raise_for_status()
             except RequestException as e:

@@ -180,21 +180,27 @@ class Runner:
         if self.state == STATE_SPAWNING:
             self.state = STATE_RUNNING
             self._publish()
+            started = {c.__name__: 0 for c in self.user_classes}
+            for u in self._users:
+                started[type(u).__name__] = started.get(type(u).__name__, 0) + 1
             logger.info("All users spawned: %s (%d total users)",
-                        ", ".join(f"{k}: {v}" for k, v in self.user_classes_count.items()), self.user_count)
-            self.environment.events.spawning_complete.fire(user_count=self.user_count)
+                        ", ".join(f"{k}: {v}" for k, v in started.items()), len(self._users))
+            self.environment.events.spawning_complete.fire(user_count=len(self._users))
             if self.environment.reset_stats:
                 logger.info("Resetting stats")
                 self.stats.reset_all()
                 self.environment.events.reset_stats.fire()
 
+    def _begin(self):
+        _aiload.reset()
+        self.exceptions = {}
+        self.start_time = time.time()
+        self._t0_ns = _aiload.now_ns()
+        self.environment.events.test_start.fire(environment=self.environment)
+
     def start(self, user_count, spawn_rate, wait=False, user_classes=None):
         if self.state not in (STATE_SPAWNING, STATE_RUNNING):
-            _aiload.reset()
-            self.exceptions = {}
-            self.start_time = time.time()
-            self._t0_ns = _aiload.now_ns()
-            self.environment.events.test_start.fire(environment=self.environment)
+            self._begin()
         if user_classes:
             self.environment.user_classes = list(user_classes)
         self.target_user_count = user_count
@@ -210,7 +216,8 @@ class Runner:
         shape = self.environment.shape_class
         shape.runner = self
         shape.reset_time()
-        self.start(0, 1)
+        self._begin()
+        self.state = STATE_SPAWNING
         self.shape_greenlet = self.greenlet.spawn(self._shape_loop)
 
     def _shape_loop(self):
@@ -268,18 +275,6 @@ class Runner:
 
 class LocalRunner(Runner):
     pass
-
-
-def _stuck_report(exc):
-    """The warning printed when the watchdog had to interrupt a user."""
-    where = "?"
-    for frame, lineno in traceback.walk_tb(exc.__traceback__):
-        fn = frame.f_code.co_filename
-        if not fn.startswith("loadgen/py/locust/"):
-            where = f"{frame.f_code.co_name} ({fn}:{lineno})"
-    sys.stderr.write(f"aiload: warning: task {where} never yielded (a loop without a request, "
-                     "sleep or gevent call): it held the only thread and was interrupted so "
-                     "that the test could stop on time\n")
 
 
 _ = (LOCUST_STATE_RUNNING, StuckUserError)

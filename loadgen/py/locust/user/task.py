@@ -12,11 +12,14 @@ import traceback
 import gevent
 from gevent import GreenletExit
 
+import _aiload
+
 from ..exception import (InterruptTaskSet, LocustError, MissingWaitTimeError, RescheduleTask,
                          RescheduleTaskImmediately, StopUser, StuckUserError)
 
 logger = logging.getLogger(__name__)
 
+_beat = _aiload.beat
 LOCUST_STATE_RUNNING, LOCUST_STATE_WAITING, LOCUST_STATE_STOPPING = ["running", "waiting", "stopping"]
 
 
@@ -208,6 +211,7 @@ class TaskSet(metaclass=TaskSetMeta):
                     raise
 
     def execute_next_task(self):
+        _beat()  # the stall watchdog learns that a new task starts
         self.execute_task(self._task_queue.pop(0))
 
     def execute_task(self, task):

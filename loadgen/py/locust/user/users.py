@@ -1,5 +1,6 @@
 """User and HttpUser."""
 import logging
+import sys
 import traceback
 
 from gevent import GreenletExit
@@ -7,10 +8,23 @@ from gevent import GreenletExit
 import _aiload
 
 from ..exception import LocustError, StopUser, StuckUserError
+from .wait_time import constant
 from .task import (LOCUST_STATE_RUNNING, LOCUST_STATE_STOPPING, LOCUST_STATE_WAITING,
                    DefaultTaskSet, TaskSet, get_tasks_from_base_classes)
 
 logger = logging.getLogger(__name__)
+
+
+def _stuck_report(exc):
+    """The warning printed when the watchdog had to interrupt a user."""
+    where = "?"
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        fn = frame.f_code.co_filename
+        if not fn.startswith("loadgen/py/locust/"):
+            where = f"{frame.f_code.co_name} ({fn}:{lineno})"
+    sys.stderr.write(f"aiload: warning: task {where} never yielded (a loop without a request, "
+                     "sleep or gevent call): it held the only thread and was interrupted so "
+                     "that the test could stop on time\n")
 
 
 class UserMeta(type):
@@ -28,7 +42,7 @@ class User(metaclass=UserMeta):
     host = None
     min_wait = None
     max_wait = None
-    wait_time = None
+    wait_time = constant(0)
     wait_function = None
     tasks = []
     weight = 1
@@ -66,8 +80,6 @@ class User(metaclass=UserMeta):
         except (GreenletExit, StopUser):
             self.on_stop()
         except StuckUserError as e:
-            from ..runners import _stuck_report
-
             _stuck_report(e)
 
     def wait(self):

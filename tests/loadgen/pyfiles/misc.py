@@ -1,0 +1,55 @@
+"""Pieces of the API the comparison files leave out: weights, a wait_time
+that is a plain function or a lambda, a host on the class, tasks as a plain
+list, tags, imports from locust.clients / locust.runners, quitting from a
+task through environment.runner."""
+from locust import HttpUser, User, between, tag, task
+from locust.clients import HttpSession  # noqa: F401
+from locust.exception import StopUser
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, LocalRunner  # noqa: F401
+
+HOST = None  # set by the test through -H
+
+
+def think(user):
+    return 0.01
+
+
+def hello(user):
+    user.client.get("/", name="list-task")
+
+
+class Weighted(HttpUser):
+    weight = 3
+    wait_time = think
+    tasks = [hello]
+
+    @tag("a")
+    @task(2)
+    def tagged_a(self):
+        self.client.get("/item?id=a", name="tag-a")
+
+    @tag("b")
+    @task
+    def tagged_b(self):
+        self.client.get("/item?id=b", name="tag-b")
+
+
+class Lambda(HttpUser):
+    weight = 1
+    wait_time = lambda self: 0.01  # noqa: E731
+
+    @task
+    def state(self):
+        st = self.environment.runner.state
+        self.client.get("/item?id=" + st, name="state-" + ("ok" if st in (STATE_RUNNING, STATE_SPAWNING) else st))
+
+
+class Custom(User):
+    """A user without HTTP that records its own 'requests' through events.request."""
+    fixed_count = 1
+    wait_time = between(0.01, 0.02)
+
+    @task
+    def work(self):
+        self.environment.events.request.fire(request_type="CUSTOM", name="work", response_time=1.5,
+                                             response_length=10, exception=None, context={})
