@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #define PYRUN_PROGRAM "/usr/bin/python3"
@@ -120,6 +121,12 @@ static int start_python(void)
 
 int pyrun_main(int argc, char **argv)
 {
+    /* every user holds a socket: the soft fd limit goes to the hard one */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     if (start_python()) return 2;
     int code = 2;
     PyObject *args = PyList_New(0);

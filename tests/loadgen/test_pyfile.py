@@ -239,3 +239,18 @@ def test_ini_scenarios_still_run_on_the_c_path(app, tmp_path):
                         "-H", app, "--only-summary"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "(Python locustfile)" not in r.stderr
+
+
+def test_a_locustfile_without_a_user_class_or_host_exits_2(app, tmp_path):
+    lf = tmp_path / "locustfile.py"
+    lf.write_text("from locust import HttpUser\n")
+    r = subprocess.run([binary("aiload"), "-f", str(lf), "--headless", "-t", "1s", "-H", app],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "no User class found" in r.stderr, r.stderr
+    r = subprocess.run([binary("aiload"), "-f", os.path.join(ROOT, "examples/locust/load_testing.py"),
+                        "--headless", "-t", "1s"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "no host" in r.stderr, r.stderr
+    r = subprocess.run([binary("aiload"), "-f", os.path.join(ROOT, "examples/locust/load_testing.py"),
+                        "--headless", "-t", "1s", "-H", "http://no-such-host.invalid:80"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "cannot resolve 'no-such-host.invalid'" in r.stderr, r.stderr

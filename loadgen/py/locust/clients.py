@@ -99,7 +99,15 @@ class SessionBase:
         """One request/response on the user's connection to url's origin:
         (Response, t_start_ns, t_end_ns, wire_bytes)."""
         p = urlsplit(url)
-        o = origin(p.scheme, p.netloc)
+        try:
+            o = origin(p.scheme, p.netloc)
+        except (OSError, ValueError) as e:  # no DNS answer, a bad scheme: a failed request
+            resp = Response()
+            resp.url = url
+            resp.request = PreparedRequest(method, url, hdrs, body)
+            resp.error = _Failure(f"ConnectionError({str(e)!r})", 0, 0)
+            now = _now()
+            return resp, now, now, 0
         conn = self._conns.get(o.key)
         if conn is None:
             conn = self._conns[o.key] = _Conn(o.addr, o.tls_host)

@@ -328,6 +328,17 @@ def run(argv):
     for c in env.user_classes:
         if c.host is None and _needs_host(c):
             raise StartupError(f"no host for {c.__name__}: give -H/--host or set host on the class")
+    for c in env.user_classes:
+        if c.host and _needs_host(c):
+            from urllib.parse import urlsplit
+
+            from ._http import origin
+
+            u = urlsplit(c.host)
+            try:
+                origin(u.scheme, u.netloc)
+            except (OSError, ValueError) as e:
+                raise StartupError(f"host of {c.__name__}: {e}") from None
     if d["insecure"] or d["cacert"]:
         _aiload.tls_setup(bool(d["insecure"]), d["cacert"])
     runner = env.create_local_runner()
