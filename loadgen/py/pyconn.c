@@ -20,7 +20,7 @@
 
 #define PC_HEAD_MAX    65536
 #define PC_MAX_HEADERS 128
-#define PC_READ_CHUNK  16384
+#define PC_READ_CHUNK  4096
 
 struct pyconn {
     pyconn_origin o;
