@@ -36,7 +36,18 @@ static struct {
     volatile int64_t wd_deadline_ns; /* interrupt a stuck user after this; 0: none */
     volatile int wd_quit;
     unsigned long wd_thread; /* the Python thread's id */
-    PyObject *wd_exc;        /* locust.exception.StuckUserError */
+    /* --processes: a child ships its samples to the parent instead of
+     * recording them (ship), the parent records what it receives (peers) */
+    int shipping;
+    buf ship;
+    unsigned char *announced; /* per row: its name was shipped */
+    size_t nannounced;
+    struct peer {
+        buf rest; /* a record cut by the pipe, completed by the next read */
+        int *map; /* the child's row id -> our row */
+        size_t nmap;
+    } peers[64];
+    PyObject *wd_exc; /* locust.exception.StuckUserError */
 } S;
 
 /* ---- Conn ---- */
@@ -234,6 +245,184 @@ static PyObject *m_entry(PyObject *m, PyObject *args)
     return PyLong_FromLong(e);
 }
 
+/* ---- --processes: samples cross from the children to the parent ----
+ * Records, native byte order (same machine):
+ *   'E' u32 row, u16 len method, u16 len name      a row's first use
+ *   'R' u32 row, i64 lat_us, i64 svc_us, u64 bytes, u16 len error (0: success) */
+
+static int put(buf *b, const void *p, size_t n)
+{
+    return buf_append(b, p, n);
+}
+
+static PyObject *ship_record(int e, long long lat, long long svc, unsigned long long bytes,
+                             const char *err)
+{
+    if (e < 0) {
+        PyErr_SetString(PyExc_ValueError, "bad stats entry");
+        return NULL;
+    }
+    if ((size_t)e >= S.nannounced) {
+        size_t n = (size_t)e + 64;
+        unsigned char *a = realloc(S.announced, n);
+        if (!a) return PyErr_NoMemory();
+        memset(a + S.nannounced, 0, n - S.nannounced);
+        S.announced = a;
+        S.nannounced = n;
+    }
+    int rc = 0;
+    uint32_t id = (uint32_t)e;
+    if (!S.announced[e]) {
+        char method[16], name[256];
+        if (pystats_entry_name(S.st, e, method, sizeof(method), name, sizeof(name))) {
+            PyErr_SetString(PyExc_ValueError, "bad stats entry");
+            return NULL;
+        }
+        uint16_t ml = (uint16_t)strlen(method), nl = (uint16_t)strlen(name);
+        rc |= put(&S.ship, "E", 1) | put(&S.ship, &id, 4) | put(&S.ship, &ml, 2) |
+              put(&S.ship, method, ml) | put(&S.ship, &nl, 2) | put(&S.ship, name, nl);
+        S.announced[e] = 1;
+    }
+    int64_t l = lat, v = svc;
+    uint64_t by = bytes;
+    size_t el = err ? strlen(err) : 0;
+    uint16_t el16 = (uint16_t)(el > 4000 ? 4000 : el);
+    rc |= put(&S.ship, "R", 1) | put(&S.ship, &id, 4) | put(&S.ship, &l, 8) | put(&S.ship, &v, 8) |
+          put(&S.ship, &by, 8) | put(&S.ship, &el16, 2);
+    if (el16) rc |= put(&S.ship, err, el16);
+    if (rc) return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* set_shipping(on): this process is a --processes child */
+static PyObject *m_set_shipping(PyObject *m, PyObject *arg)
+{
+    (void)m;
+    S.shipping = PyObject_IsTrue(arg);
+    Py_RETURN_NONE;
+}
+
+/* ship_json(bytes): queues a control message for the parent */
+static PyObject *m_ship_json(PyObject *m, PyObject *arg)
+{
+    (void)m;
+    char *p;
+    Py_ssize_t n;
+    if (PyBytes_AsStringAndSize(arg, &p, &n)) return NULL;
+    uint32_t len = (uint32_t)n;
+    if (put(&S.ship, "J", 1) | put(&S.ship, &len, 4) | put(&S.ship, p, (size_t)n))
+        return PyErr_NoMemory();
+    Py_RETURN_NONE;
+}
+
+/* ship_take() -> bytes shipped since the last call */
+static PyObject *m_ship_take(PyObject *m, PyObject *unused)
+{
+    (void)m, (void)unused;
+    PyObject *r = PyBytes_FromStringAndSize(S.ship.data ? S.ship.data : "", (Py_ssize_t)S.ship.len);
+    buf_reset(&S.ship);
+    return r;
+}
+
+/* Parses one whole record at p[0..n): its length, 0 when incomplete, -1 bad. */
+static ssize_t ingest_one(struct peer *pe, const char *p, size_t n)
+{
+    if (n < 1) return 0;
+    if (p[0] == 'E') {
+        uint32_t id;
+        uint16_t ml, nl;
+        if (n < 7) return 0;
+        memcpy(&id, p + 1, 4);
+        memcpy(&ml, p + 5, 2);
+        if (ml >= 16 || n < 7 + (size_t)ml + 2) return ml >= 16 ? -1 : 0;
+        memcpy(&nl, p + 7 + ml, 2);
+        size_t len = 9 + (size_t)ml + nl;
+        if (n < len) return 0;
+        char method[16], name[1024];
+        if (nl >= sizeof(name) || id > 1000000) return -1;
+        memcpy(method, p + 7, ml);
+        method[ml] = 0;
+        memcpy(name, p + 9 + ml, nl);
+        name[nl] = 0;
+        if (id >= pe->nmap) {
+            size_t cap = (size_t)id + 64;
+            int *m2 = realloc(pe->map, cap * sizeof(int));
+            if (!m2) return -1;
+            for (size_t i = pe->nmap; i < cap; i++) m2[i] = -1;
+            pe->map = m2;
+            pe->nmap = cap;
+        }
+        pe->map[id] = pystats_entry(S.st, method, name);
+        return pe->map[id] < 0 ? -1 : (ssize_t)len;
+    }
+    if (p[0] == 'R') {
+        if (n < 31) return 0;
+        uint32_t id;
+        int64_t lat, svc;
+        uint64_t bytes;
+        uint16_t el;
+        memcpy(&id, p + 1, 4);
+        memcpy(&lat, p + 5, 8);
+        memcpy(&svc, p + 13, 8);
+        memcpy(&bytes, p + 21, 8);
+        memcpy(&el, p + 29, 2);
+        size_t len = 31 + (size_t)el;
+        if (n < len) return 0;
+        if (id >= pe->nmap || pe->map[id] < 0) return -1;
+        char err[4001];
+        memcpy(err, p + 31, el);
+        err[el] = 0;
+        pystats_record(S.st, pe->map[id], lat, svc, bytes, el ? err : NULL, now_ns());
+        return (ssize_t)len;
+    }
+    if (p[0] == 'J') { /* u32 len, JSON text: a control message for the Python side */
+        uint32_t jl;
+        if (n < 5) return 0;
+        memcpy(&jl, p + 1, 4);
+        if (jl > (1u << 26)) return -1;
+        return n < 5 + (size_t)jl ? 0 : (ssize_t)(5 + jl);
+    }
+    return -1;
+}
+
+/* ingest(child, data) -> [JSON messages]: records a child's shipped samples */
+static PyObject *m_ingest(PyObject *m, PyObject *args)
+{
+    (void)m;
+    int child;
+    Py_buffer d;
+    if (!PyArg_ParseTuple(args, "iy*", &child, &d)) return NULL;
+    if (child < 0 || child >= (int)(sizeof(S.peers) / sizeof(S.peers[0]))) {
+        PyBuffer_Release(&d);
+        PyErr_SetString(PyExc_ValueError, "bad child");
+        return NULL;
+    }
+    struct peer *pe = &S.peers[child];
+    int rc = buf_append(&pe->rest, d.buf, (size_t)d.len);
+    PyBuffer_Release(&d);
+    if (rc) return PyErr_NoMemory();
+    size_t off = 0;
+    PyObject *msgs = PyList_New(0);
+    while (msgs) {
+        const char *p = pe->rest.data + off;
+        ssize_t k = ingest_one(pe, p, pe->rest.len - off);
+        if (k < 0) {
+            Py_DECREF(msgs);
+            PyErr_SetString(PyExc_ValueError, "corrupt samples from a child process");
+            return NULL;
+        }
+        if (k == 0) break;
+        if (p[0] == 'J') {
+            PyObject *j = PyBytes_FromStringAndSize(p + 5, k - 5);
+            if (!j || PyList_Append(msgs, j)) Py_CLEAR(msgs);
+            Py_XDECREF(j);
+        }
+        off += (size_t)k;
+    }
+    buf_consume(&pe->rest, off);
+    return msgs;
+}
+
 /* record(entry, lat_us, svc_us, bytes, error or None) */
 static PyObject *m_record(PyObject *m, PyObject *const *a, Py_ssize_t n)
 {
@@ -248,6 +437,7 @@ static PyObject *m_record(PyObject *m, PyObject *const *a, Py_ssize_t n)
     if (PyErr_Occurred()) return NULL;
     const char *err = NULL;
     if (a[4] != Py_None && !(err = PyUnicode_AsUTF8(a[4]))) return NULL;
+    if (S.shipping) return ship_record((int)e, lat, svc, bytes, err);
     if (pystats_record(S.st, (int)e, lat, svc, bytes, err, now_ns())) {
         PyErr_SetString(PyExc_ValueError, "bad stats entry");
         return NULL;
@@ -561,6 +751,10 @@ static PyMethodDef methods[] = {
     {"cli_parse", m_cli_parse, METH_VARARGS, "aiload's command line parser"},
     {"cli_usage", m_cli_usage, METH_NOARGS, "aiload's --help text"},
     {"name_width", m_name_width, METH_VARARGS, "Locust's name column width"},
+    {"set_shipping", m_set_shipping, METH_O, "a --processes child ships its samples"},
+    {"ship_json", m_ship_json, METH_O, "queue a control message for the parent"},
+    {"ship_take", m_ship_take, METH_NOARGS, "the samples shipped since the last call"},
+    {"ingest", m_ingest, METH_VARARGS, "ingest(child, data): record a child's samples"},
     {"watchdog", m_watchdog, METH_VARARGS, "arm the stuck-user watchdog"},
     {"beat", m_beat, METH_NOARGS, "the hub is alive"},
     {NULL, NULL, 0, NULL},
@@ -596,6 +790,12 @@ void pyrun_shutdown_module(void)
     }
     lg_tls_free(S.tls);
     S.tls = NULL;
+    buf_free(&S.ship);
+    free(S.announced);
+    for (size_t i = 0; i < sizeof(S.peers) / sizeof(S.peers[0]); i++) {
+        buf_free(&S.peers[i].rest);
+        free(S.peers[i].map);
+    }
     pystats_free(S.st);
     S.st = NULL;
 }

@@ -7,6 +7,7 @@
 #include "loadgen/py/pystats.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -130,6 +131,14 @@ int pystats_entry(pystats *p, const char *method, const char *name)
     snprintf(r->name, sizeof(r->name), "%s", name);
     p->rows[p->nrows] = r;
     return (int)p->nrows++;
+}
+
+int pystats_entry_name(const pystats *p, int e, char *method, size_t mlen, char *name, size_t nlen)
+{
+    if (e < 0 || (size_t)e >= p->nrows) return -EINVAL;
+    snprintf(method, mlen, "%s", p->rows[e]->method);
+    snprintf(name, nlen, "%s", p->rows[e]->name);
+    return 0;
 }
 
 static void row_add(ps_row *r, size_t pos, int64_t lat, int64_t svc, uint64_t bytes, int failed)

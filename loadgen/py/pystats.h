@@ -26,6 +26,9 @@ void pystats_free(pystats *p);
  * Names longer than a row holds are cut (as runner_entry's 255 bytes). */
 int pystats_entry(pystats *p, const char *method, const char *name);
 
+/* The method and name of row e (cut to the sizes given). 0 or -EINVAL. */
+int pystats_entry_name(const pystats *p, int e, char *method, size_t mlen, char *name, size_t nlen);
+
 /* One request of row e: lat_us from its intended start, svc_us from its
  * actual start; error: NULL on success, else Locust's text of the failure. */
 int pystats_record(pystats *p, int e, int64_t lat_us, int64_t svc_us, uint64_t bytes,

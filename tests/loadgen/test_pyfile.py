@@ -254,3 +254,16 @@ def test_a_locustfile_without_a_user_class_or_host_exits_2(app, tmp_path):
                         "--headless", "-t", "1s", "-H", "http://no-such-host.invalid:80"],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "cannot resolve 'no-such-host.invalid'" in r.stderr, r.stderr
+
+
+def test_processes_split_the_users_and_merge_the_stats(app, tmp_path):
+    """--processes 2: the same counts as one process (each class split over
+    the children, fixed_count included), exceptions merged."""
+    args = ("-u", 3, "-r", 100, "-t", "4s", "--rounds", 2)
+    one = aiload(pyfile("api.py"), app, tmp_path, *args)
+    two = run(binary("aiload"), pyfile("api.py"), app, tmp_path, "two", *args, "--processes", 2)
+    assert two.returncode == 1, two.stderr
+    assert "over 2 processes" in two.stderr
+    assert rows(two.prefix) == rows(one.prefix)
+    assert failures(two.prefix) == failures(one.prefix)
+    assert exceptions(two.prefix) == exceptions(one.prefix)

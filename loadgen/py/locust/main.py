@@ -186,6 +186,10 @@ def _pull_processes(rest):
         n = int(n)
     except ValueError:
         raise StartupError(f"--processes must be an integer, not '{n}'") from None
+    if n == -1:
+        n = os.cpu_count() or 1
+    if not 1 <= n <= 64:
+        raise StartupError(f"--processes must be 1..64 or -1 (one per core), not {n}")
     return n, out
 
 
@@ -290,9 +294,6 @@ def run(argv):
         return 0
     if d["quick"]:
         raise StartupError("a URL and a locustfile together: give one (the host goes in -H)")
-    if nproc != 1:
-        raise StartupError("--processes: this aiload runs a Python locustfile in one process "
-                           "(see docs/aiload.md); leave --processes out")
     if not d["headless"]:
         raise StartupError("the web UI does not run Python locustfiles yet: add --headless "
                            "(with -u, -r and -t)")
@@ -343,6 +344,12 @@ def run(argv):
         _aiload.tls_setup(bool(d["insecure"]), d["cacert"])
     runner = env.create_local_runner()
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
+    if nproc > 1:
+        if env.shape_class is not None:
+            raise StartupError("--processes with a LoadTestShape: not supported yet; leave one out")
+        from .processes import run_processes
+
+        return run_processes(env, runner, d, nproc)
     return _run_headless(env, runner, d)
 
 
@@ -429,6 +436,11 @@ def _run_headless(env, runner, d):
     for g in helpers:
         g.kill(block=False)
     env.events.quitting.fire(environment=env)
+    return finish(env, runner, d, nw, csvout)
+
+
+def finish(env, runner, d, nw, csvout, extra_codes=()):
+    """The final tables, CSV files and thresholds; the exit code."""
     sys.stdout.write(_aiload.report("final", nw))
     sys.stdout.flush()
     code = 0
@@ -447,6 +459,8 @@ def _run_headless(env, runner, d):
     if not code:
         if env.process_exit_code is not None:
             code = env.process_exit_code
+        elif extra_codes:
+            code = max(extra_codes)
         elif env.stats.total.num_failures or runner.exceptions:
             code = d["exit_code_on_error"]
     return code

@@ -55,6 +55,17 @@ def split_users(user_classes, n):
     return counts
 
 
+def _proportional(targets, n):
+    """n users split like targets (a child's share of each class)."""
+    total = sum(targets.values()) or 1
+    shares = [(c, n * t / total) for c, t in targets.items()]
+    counts = {c: int(x) for c, x in shares}
+    rest = n - sum(counts.values())
+    for c, x in sorted(shares, key=lambda s: -(s[1] - int(s[1])))[:rest]:
+        counts[c] += 1
+    return counts
+
+
 class Runner:
     def __init__(self, environment):
         self.environment = environment
@@ -73,6 +84,7 @@ class Runner:
         self.current_cpu_usage = 0
         self.custom_messages = {}
         self._users = []  # every user started by the runner and not stopped by it
+        self._targets = None  # --processes child: its users per class at full count
         self.start_time = None
         self._t0_ns = 0
         environment.events.request.add_listener(on_request)
@@ -141,7 +153,7 @@ class Runner:
 
     def _apply(self, n):
         """Brings the users the runner started to n, class by class."""
-        want = split_users(self.user_classes, n)
+        want = _proportional(self._targets, n) if self._targets else split_users(self.user_classes, n)
         have = {u: 0 for u in self.user_classes}
         for u in self._users:
             have[type(u)] = have.get(type(u), 0) + 1
