@@ -327,18 +327,24 @@ int runner_json_summary(runner *r, buf *out)
 {
     runner_snapshot *s = runner_snapshot_take(r);
     if (!s) return -ENOMEM;
+    int rc = report_json(out, s, scenario_source(r->sc), r->nworkers, r);
+    runner_snapshot_free(s);
+    return rc;
+}
+
+int report_json(buf *out, const runner_snapshot *s, const char *src, int threads, runner *r)
+{
     buf *b = out;
     buf_puts(b, "{\"tool\":\"aiload\",\"version\":\"" AISERVE_VERSION "\",\"state\":");
     buf_json_str(b, runner_state_name(s->state), strlen(runner_state_name(s->state)));
     buf_puts(b, ",\"host\":");
     buf_json_str(b, s->host, strlen(s->host));
     buf_puts(b, ",\"scenario\":");
-    const char *src = scenario_source(r->sc);
     buf_json_str(b, src, strlen(src));
     buf_printf(b, ",\"start_time\":%lld,\"duration_s\":", (long long)s->start_time);
     json_num(b, s->elapsed_s);
     buf_printf(b, ",\"model\":\"%s\",\"users\":%d,\"threads\":%d,\"rate\":",
-               s->open_model ? "open" : "closed", s->target_users, r->nworkers);
+               s->open_model ? "open" : "closed", s->target_users, threads);
     json_num(b, s->open_model ? s->target_rate : 0);
     buf_printf(b, ",\"requests\":%llu,\"failures\":%llu,\"fail_ratio\":",
                (unsigned long long)s->total.num_requests,
@@ -350,14 +356,17 @@ int runner_json_summary(runner *r, buf *out)
                (unsigned long long)s->total.not_on_time, (unsigned long long)s->dropped,
                s->cpu_warning ? "true" : "false");
     json_entry(b, &s->total);
-    json_classes(r, s, b);
+    if (r) json_classes(r, s, b);
     buf_puts(b, ",\"entries\":[");
     for (size_t i = 0; i < s->nentries; i++) {
         if (i) buf_puts(b, ",");
         json_entry(b, &s->entries[i]);
     }
-    buf_puts(b, "],");
-    json_spectrum(r, b);
+    buf_puts(b, "]");
+    if (r) {
+        buf_puts(b, ",");
+        json_spectrum(r, b);
+    }
     buf_puts(b, ",\"errors\":[");
     for (size_t i = 0; i < s->nerrors; i++) {
         const runner_error *e = &s->errors[i];
@@ -369,9 +378,7 @@ int runner_json_summary(runner *r, buf *out)
         buf_json_str(b, e->error, strlen(e->error));
         buf_printf(b, ",\"occurrences\":%llu}", (unsigned long long)e->occurrences);
     }
-    int rc = buf_puts(b, "]}");
-    runner_snapshot_free(s);
-    return rc;
+    return buf_puts(b, "]}");
 }
 
 /* ---- files ---- */

@@ -38,6 +38,7 @@ static struct {
     unsigned long wd_thread; /* the Python thread's id */
     /* --processes: a child ships its samples to the parent instead of
      * recording them (ship), the parent records what it receives (peers) */
+    char source[1024]; /* the locustfile, for the JSON summary */
     int shipping;
     buf ship;
     unsigned char *announced; /* per row: its name was shipped */
@@ -461,6 +462,16 @@ static PyObject *m_stop_clock(PyObject *m, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* set_source(locustfile): the file named in the JSON summary */
+static PyObject *m_set_source(PyObject *m, PyObject *arg)
+{
+    (void)m;
+    const char *src = PyUnicode_AsUTF8(arg);
+    if (!src) return NULL;
+    snprintf(S.source, sizeof(S.source), "%s", src);
+    Py_RETURN_NONE;
+}
+
 /* set_info(state, users, target_users, spawn_rate, host, run_time_s, start_time) */
 static PyObject *m_set_info(PyObject *m, PyObject *args)
 {
@@ -529,6 +540,8 @@ static PyObject *m_report(PyObject *m, PyObject *args)
         report_csv_stats(&b, s);
     } else if (!strcmp(what, "csv_failures")) {
         report_csv_failures(&b, s);
+    } else if (!strcmp(what, "json")) {
+        report_json(&b, s, S.source, nw, NULL);
     } else if (!strcmp(what, "history")) {
         report_csv_history_rows(&b, s, (int64_t)time(NULL), nw);
     } else {
@@ -744,6 +757,7 @@ static PyMethodDef methods[] = {
     {"record", (PyCFunction)(void (*)(void))m_record, METH_FASTCALL, "record a request"},
     {"reset", m_reset, METH_NOARGS, "reset the stats"},
     {"stop_clock", m_stop_clock, METH_VARARGS, "freeze (or thaw with 0) the stats clock"},
+    {"set_source", m_set_source, METH_O, "the locustfile, for the JSON summary"},
     {"set_info", m_set_info, METH_VARARGS, "runner state for the reports"},
     {"report", m_report, METH_VARARGS, "a Locust-format report as text"},
     {"rows", m_rows, METH_NOARGS, "the stats rows"},

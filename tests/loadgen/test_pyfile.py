@@ -81,9 +81,12 @@ def pyfile(name):
 def test_the_articles_locustfile_runs_unchanged(app, tmp_path):
     # between(5, 15): each user's first task runs at once, the next >= 5 s later
     r = aiload(os.path.join(ROOT, "examples/locust/load_testing.py"), app, tmp_path,
-               "-u", 3, "-r", 100, "-t", "3s")
+               "-u", 3, "-r", 100, "-t", "3s", "--json", tmp_path / "s.json", "--fail-if", "p99<5s")
     assert r.returncode == 0, r.stderr
     assert rows(r.prefix) == {("GET", "/"): (3, 0), ("", "Aggregated"): (3, 0)}
+    js = json.loads((tmp_path / "s.json").read_text())
+    assert js["requests"] == 3 and js["failures"] == 0 and js["thresholds"][0]["ok"]
+    assert js["entries"][0]["name"] == "/"
     # Locust's console tables, as on the ini path
     assert "Type     Name" in r.stdout and "Aggregated" in r.stdout
     assert "Response time percentiles (approximated)" in r.stdout

@@ -6,6 +6,7 @@ import csv
 import importlib.util
 import inspect
 import io
+import json
 import logging
 import os
 import signal
@@ -297,9 +298,9 @@ def run(argv):
     if not d["headless"]:
         raise StartupError("the web UI does not run Python locustfiles yet: add --headless "
                            "(with -u, -r and -t)")
-    for opt, what in (("html_file", "--html"), ("json_file", "--json")):
-        if d[opt]:
-            raise StartupError(f"{what} is not available with Python locustfiles yet: use --csv")
+    if d["html_file"]:
+        raise StartupError("--html is not available with Python locustfiles yet: use --csv or --json")
+    _aiload.set_source(spec)
     if d["rate"]:
         raise StartupError("--rate/--stage (the open model) drive ini scenarios; a Python "
                            "locustfile's users pace themselves with wait_time")
@@ -448,6 +449,16 @@ def finish(env, runner, d, nw, csvout, extra_codes=()):
         csvout.history_row()
         csvout.write(runner)
         csvout.history.close()
+    if d["json_file"]:
+        text = _aiload.report("json", getattr(env, "_processes", 1))
+        results = _aiload.fail_if(d["fail_if"]) if d["fail_if"] else []
+        if results and text.endswith("}"):
+            text = text[:-1] + ',"thresholds":' + json.dumps(
+                [{"expr": t, "ok": bool(ok), "measured": v} for t, ok, v in results]) + "}"
+        tmp = d["json_file"] + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, d["json_file"])
     if d["fail_if"]:
         broken = 0
         for text, ok, measured in _aiload.fail_if(d["fail_if"]):

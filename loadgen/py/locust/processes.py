@@ -109,6 +109,7 @@ def run_processes(env, runner, d, n):
     users = d["num_users"] or 1
     rate = d["spawn_rate"] or 1
     n = min(n, users)
+    env._processes = n
     targets = _child_targets(env.user_classes, users, n)
     _aiload.reset()
     children = []
