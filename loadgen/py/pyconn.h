@@ -55,9 +55,10 @@ void pyconn_free(pyconn *c);
 
 /* Sends req[0..len) (a whole request: head and body) and reads the answer.
  * head_request: the response has no body (HEAD). Returns 0 with *out filled;
- * -EINTR when the wait function gave up; otherwise a failure: *kind and
- * *code are an lg_err_kind and its code (loadgen/stats.h), which
- * lg_err_format() turns into Locust's text, and t_start_ns/t_end_ns are set. */
+ * -EINTR when the wait function gave up (the connection is closed); -EIO on a
+ * failure: *kind and *code are an lg_err_kind and its code (loadgen/stats.h),
+ * which lg_err_format() turns into Locust's text, and t_start_ns/t_end_ns are
+ * set. */
 int pyconn_request(pyconn *c, const char *req, size_t len, int head_request,
                    int64_t connect_timeout_ns, int64_t timeout_ns, pyconn_wait_fn wait, void *ctx,
                    pyconn_resp *out, int *kind, int *code);

@@ -152,10 +152,6 @@ static PyObject *Conn_request(ConnObject *self, PyObject *args)
 static PyObject *Conn_close(ConnObject *self, PyObject *unused)
 {
     (void)unused;
-    if (self->c) {
-        pyconn_origin o = {0};
-        (void)o;
-    }
     pyconn_free(self->c);
     self->c = NULL;
     Py_RETURN_NONE;
@@ -695,11 +691,22 @@ static PyObject *m_name_width(PyObject *m, PyObject *args)
 static void *wd_main(void *arg)
 {
     (void)arg;
-    int64_t fired_at_beat = -1;
+    int64_t fired_at_beat = -1, warned_at_beat = -1;
     while (!S.wd_quit) {
         struct timespec ts = {0, 50 * 1000000};
         nanosleep(&ts, NULL);
         int64_t dl = S.wd_deadline_ns, now = now_ns(), beat = S.wd_beat_ns;
+        if (dl && now - beat > 2000000000 && beat != warned_at_beat) {
+            /* a stall during the run: say which code holds the thread */
+            warned_at_beat = beat;
+            PyGILState_STATE g = PyGILState_Ensure();
+            PyObject *mod = S.wd_quit ? NULL : PyImport_ImportModule("locust.runners");
+            PyObject *r = mod ? PyObject_CallMethod(mod, "stall_warning", "k", S.wd_thread) : NULL;
+            if (!r) PyErr_Clear();
+            Py_XDECREF(r);
+            Py_XDECREF(mod);
+            PyGILState_Release(g);
+        }
         /* the hub beats every 50 ms and every task start beats too; a beat
          * older than 300 ms past the deadline means user code holds the
          * thread. Once per beat: the interrupted user's clean-up must not be

@@ -7,6 +7,7 @@
  */
 #include "loadgen/py/pyrun_int.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +16,27 @@
 
 #define PYRUN_PROGRAM "/usr/bin/python3"
 
+/* A directory is a set of locustfiles when it holds a *.py file (not
+ * starting with '_'); any other directory stays a (bad) scenario path. */
+static int dir_has_python(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    int found = 0;
+    struct dirent *e;
+    while (!found && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        found = n > 3 && e->d_name[0] != '_' && !strcmp(e->d_name + n - 3, ".py");
+    }
+    closedir(d);
+    return found;
+}
+
 static int is_python_spec(const char *v)
 {
     if (!v || !*v) return 0;
     struct stat st;
-    if (stat(v, &st) == 0 && S_ISDIR(st.st_mode)) return 1;
+    if (stat(v, &st) == 0 && S_ISDIR(st.st_mode)) return dir_has_python(v);
     /* "a.py" or "a.py,b.py" (Locust's comma list) */
     const char *p = v;
     while (*p) {

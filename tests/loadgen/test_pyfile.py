@@ -194,8 +194,10 @@ def test_load_test_shape_drives_and_ends_the_test(app, tmp_path):
 
 
 def test_a_user_that_never_yields_does_not_freeze_the_stop(app, tmp_path):
-    a = aiload(pyfile("stuck.py"), app, tmp_path, "-u", 2, "-r", 100, "-t", "2s", timeout=60)
-    assert a.elapsed < 12, a.elapsed
+    a = aiload(pyfile("stuck.py"), app, tmp_path, "-u", 2, "-r", 100, "-t", "3s", timeout=60)
+    assert a.elapsed < 13, a.elapsed
+    # while it runs: a warning after 2 s naming the code that holds the thread
+    assert "spin_forever (" in a.stderr and "has not yielded for 2 s" in a.stderr, a.stderr
     assert "task spin_forever" in a.stderr and "stuck.py:12" in a.stderr, a.stderr
     assert "never yielded" in a.stderr
     assert rows(a.prefix)[("GET", "/")][0] >= 1

@@ -39,11 +39,9 @@ def _locustfile_paths(spec):
         if not part:
             continue
         if os.path.isdir(part):
-            for root, dirs, files in os.walk(part):
-                dirs[:] = sorted(d for d in dirs if not d.startswith((".", "_")))
-                for f in sorted(files):
-                    if f.endswith(".py") and not f.startswith("_"):
-                        paths.append(os.path.join(root, f))
+            for f in sorted(os.listdir(part)):
+                if f.endswith(".py") and not f.startswith("_"):
+                    paths.append(os.path.join(part, f))
         else:
             if not os.path.exists(part):
                 raise StartupError(f"{part}: no such locustfile")
@@ -398,8 +396,9 @@ def _run_headless(env, runner, d):
                          f"{'run time set' if run_time else 'until Ctrl+C'}, host {env.host or '-'} "
                          "(Python locustfile)\n")
         runner.start(users, rate)
-    if run_time:
-        _aiload.watchdog(runner._t0_ns + int(run_time * 1e9) + 200_000_000)
+    # the stall watchdog: warns when user code holds the thread for 2 s, and
+    # interrupts it once the run time is over (no run time: stall warnings only)
+    _aiload.watchdog(runner._t0_ns + int(run_time * 1e9) + 200_000_000 if run_time else 1 << 62)
 
     def heartbeat():
         while True:

@@ -62,8 +62,7 @@ def _child(env, runner, d, targets, rate, fd):
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     runner.start(users, rate)
-    if run_time:
-        _aiload.watchdog(runner._t0_ns + int(run_time * 1e9) + 200_000_000)
+    _aiload.watchdog(runner._t0_ns + int(run_time * 1e9) + 200_000_000 if run_time else 1 << 62)
 
     def heartbeat():
         while True:

@@ -289,4 +289,17 @@ class LocalRunner(Runner):
     pass
 
 
+def stall_warning(thread_id):
+    """Called by the watchdog thread when the hub has not run for 2 s."""
+    frame = sys._current_frames().get(thread_id)
+    where = None
+    while frame is not None:
+        fn = frame.f_code.co_filename
+        if where is None and not fn.startswith(("loadgen/py/locust/", "/usr/lib/python3")):
+            where = f"{frame.f_code.co_name} ({fn}:{frame.f_lineno})"
+        frame = frame.f_back
+    sys.stderr.write(f"aiload: warning: {where or 'user code'} has not yielded for 2 s: the other "
+                     "users wait (a loop without a request, sleep or gevent call?)\n")
+
+
 _ = (LOCUST_STATE_RUNNING, StuckUserError)
