@@ -167,19 +167,19 @@ def test_custom_arguments_show_in_help_and_reach_parsed_options(app, tmp_path):
 
 
 def test_weights_lambdas_tags_custom_users_and_runner_state(app, tmp_path):
-    a = aiload(pyfile("misc.py"), app, tmp_path, "-u", 5, "-r", 100, "-t", "2s")
+    a = aiload(pyfile("misc.py"), app, tmp_path, "-u", 6, "-r", 100, "-t", "2s")
     assert a.returncode == 0, a.stderr
     got = rows(a.prefix)
     for name in ("list-task", "tag-a", "tag-b"):
         assert got[("GET", name)][0] > 10
     assert got[("GET", "state-ok")][0] > 10
     assert got[("CUSTOM", "work")][0] > 10  # events.request.fire from user code is recorded
-    assert "Weighted: 3, Lambda: 1, Custom: 1" in a.stderr
+    assert "Weighted: 3, Lambda: 1, Quitter: 1, Custom: 1" in a.stderr
     # -T keeps only tagged tasks; classes left without one are dropped
-    t = aiload(pyfile("misc.py"), app, tmp_path, "-u", 5, "-r", 100, "-t", "2s", "-T", "a")
+    t = aiload(pyfile("misc.py"), app, tmp_path, "-u", 6, "-r", 100, "-t", "2s", "-T", "a")
     names = {n for _, n in rows(t.prefix)}
     assert names == {"tag-a", "Aggregated"}, names
-    x = aiload(pyfile("misc.py"), app, tmp_path, "-u", 5, "-r", 100, "-t", "2s", "-E", "a")
+    x = aiload(pyfile("misc.py"), app, tmp_path, "-u", 6, "-r", 100, "-t", "2s", "-E", "a")
     names = {n for _, n in rows(x.prefix)}
     assert "tag-a" not in names and "tag-b" in names and "list-task" in names
 
@@ -272,3 +272,10 @@ def test_processes_split_the_users_and_merge_the_stats(app, tmp_path):
     assert rows(two.prefix) == rows(one.prefix)
     assert failures(two.prefix) == failures(one.prefix)
     assert exceptions(two.prefix) == exceptions(one.prefix)
+
+
+def test_runner_quit_from_a_task_ends_the_test(app, tmp_path):
+    a = aiload(pyfile("misc.py"), app, tmp_path, "-u", 6, "-r", 100, "-t", "60s", "--quit-after", 1)
+    assert a.returncode == 0, a.stderr
+    assert a.elapsed < 20, a.elapsed
+    assert rows(a.prefix)[("GET", "quitter")][0] >= 2

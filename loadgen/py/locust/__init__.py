@@ -11,6 +11,7 @@ events = Events()
 
 from . import user  # noqa: E402,F401
 from .contrib.fasthttp import FastHttpUser  # noqa: E402
+from .debug import run_single_user  # noqa: E402,F401
 from .shape import LoadTestShape  # noqa: E402
 from .user import wait_time  # noqa: E402,F401
 from .user.sequential_taskset import SequentialTaskSet  # noqa: E402

@@ -11,7 +11,7 @@ from gevent.pool import Group
 
 import _aiload
 
-from .exception import StuckUserError
+from .exception import StopUser, StuckUserError
 from .stats import on_request
 from .user.task import LOCUST_STATE_RUNNING
 
@@ -258,6 +258,9 @@ class Runner:
         request in flight (no new request starts), killed after stop_timeout."""
         if self.state in (STATE_STOPPED, STATE_STOPPING, STATE_INIT):
             return
+        if gevent.getcurrent() in self.user_greenlets:
+            gevent.spawn(self.stop)
+            raise StopUser()
         self.state = STATE_STOPPING
         self.environment.events.test_stopping.fire(environment=self.environment)
         if self.spawning_greenlet is not None:
@@ -281,11 +284,32 @@ class Runner:
         self.environment.events.test_stop.fire(environment=self.environment)
 
     def quit(self):
+        if gevent.getcurrent() in self.user_greenlets:
+            # from a user's own code: the stop runs beside it and this user ends
+            # here, as Locust's quit kills the calling user too
+            gevent.spawn(self.quit)
+            raise StopUser()
         self.stop()
         self.greenlet.kill(block=False)
 
 
 class LocalRunner(Runner):
+    pass
+
+
+class DistributedRunner(Runner):
+    """Locust's master/worker runners exist for isinstance() checks in event
+    listeners; aiload never creates them (one process, or --processes)."""
+
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError("aiload has no master/worker mode (see --processes in docs/aiload.md)")
+
+
+class MasterRunner(DistributedRunner):
+    pass
+
+
+class WorkerRunner(DistributedRunner):
     pass
 
 

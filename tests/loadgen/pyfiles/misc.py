@@ -2,10 +2,13 @@
 that is a plain function or a lambda, a host on the class, tasks as a plain
 list, tags, imports from locust.clients / locust.runners, quitting from a
 task through environment.runner."""
-from locust import HttpUser, User, between, tag, task
+import time
+
+from locust import events
+from locust import HttpUser, User, between, run_single_user, tag, task  # noqa: F401
 from locust.clients import HttpSession  # noqa: F401
 from locust.exception import StopUser
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, LocalRunner  # noqa: F401
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, LocalRunner, MasterRunner, WorkerRunner  # noqa: F401
 
 HOST = None  # set by the test through -H
 
@@ -42,6 +45,26 @@ class Lambda(HttpUser):
     def state(self):
         st = self.environment.runner.state
         self.client.get("/item?id=" + st, name="state-" + ("ok" if st in (STATE_RUNNING, STATE_SPAWNING) else st))
+
+
+class Quitter(HttpUser):
+    """Quits the whole test from its task after --quit-after seconds (0: never)."""
+    fixed_count = 1
+    wait_time = between(0.05, 0.1)
+
+    @task
+    def maybe_quit(self):
+        env = self.environment
+        after = getattr(env.parsed_options, "quit_after", 0)
+        self.client.get("/", name="quitter")
+        if after and env.runner.stats.total.num_requests and time.time() - env.runner.start_time > after:
+            assert not isinstance(env.runner, (MasterRunner, WorkerRunner))
+            env.runner.quit()
+
+
+@events.init_command_line_parser.add_listener
+def _(parser):
+    parser.add_argument("--quit-after", type=float, default=0)
 
 
 class Custom(User):
