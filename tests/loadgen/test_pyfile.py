@@ -279,3 +279,34 @@ def test_runner_quit_from_a_task_ends_the_test(app, tmp_path):
     assert a.returncode == 0, a.stderr
     assert a.elapsed < 20, a.elapsed
     assert rows(a.prefix)[("GET", "quitter")][0] >= 2
+
+
+def test_https_with_the_c_client(procs, tmp_path):  # noqa: F811
+    """https through loadgen/tls.c: verified with --cacert, a 320 kB body read
+    whole, a wrong certificate fails the request, -k skips the check."""
+    from test_https import Nginx
+
+    ng = Nginx(procs, tmp_path)
+    lf = tmp_path / "tls.py"
+    lf.write_text("from locust import HttpUser, task, constant\n"
+                  "from locust.exception import StopUser\n"
+                  "class U(HttpUser):\n    wait_time = constant(0)\n    @task\n    def t(self):\n"
+                  "        self.client.get('/')\n"
+                  "        r = self.client.get('/big')\n"
+                  "        assert r.text.endswith('THE-END\\n') and len(r.content) == 320008, (r.status_code, r.headers, r.content[:50], len(r.content))\n"
+                  "        raise StopUser()\n")
+    a = aiload(str(lf), f"https://127.0.0.1:{ng.port}", tmp_path, "-u", 2, "-r", 100, "-t", "2s",
+               "--cacert", ng.good)
+    assert a.returncode == 0, a.stderr
+    assert rows(a.prefix)[("GET", "/big")] == (2, 0)
+    # the server for wrong.example: no /big there, only /
+    lf2 = tmp_path / "tls2.py"
+    lf2.write_text("from locust import HttpUser, task, constant\n"
+                   "class U(HttpUser):\n    wait_time = constant(0.1)\n    @task\n    def t(self):\n"
+                   "        self.client.get('/')\n")
+    b = aiload(str(lf2), f"https://127.0.0.1:{ng.wrong_port}", tmp_path, "-u", 1, "-r", 100, "-t", "1s")
+    assert b.returncode == 1
+    assert any("certificate" in e for _, _, e, _ in failures(b.prefix)), failures(b.prefix)
+    c = aiload(str(lf2), f"https://127.0.0.1:{ng.wrong_port}", tmp_path, "-u", 1, "-r", 100, "-t", "1s", "-k")
+    assert c.returncode == 0, c.stderr
+    assert rows(c.prefix)[("GET", "/")][0] > 3
