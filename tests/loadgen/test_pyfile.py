@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -175,6 +176,9 @@ def test_weights_lambdas_tags_custom_users_and_runner_state(app, tmp_path):
     assert got[("GET", "state-ok")][0] > 10
     assert got[("CUSTOM", "work")][0] > 10  # events.request.fire from user code is recorded
     assert "Weighted: 3, Lambda: 1, Quitter: 1, Custom: 1" in a.stderr
+    # the deprecated request_success hook still hears every successful request
+    m = re.search(r"deprecated request_success fired (\d+) times", a.stdout)
+    assert m and int(m.group(1)) == got[("", "Aggregated")][0], a.stdout[-500:]
     # -T keeps only tagged tasks; classes left without one are dropped
     t = aiload(pyfile("misc.py"), app, tmp_path, "-u", 6, "-r", 100, "-t", "2s", "-T", "a")
     names = {n for _, n in rows(t.prefix)}

@@ -60,7 +60,9 @@ class RequestHook(EventHook):
             self._user_handlers -= 1
 
     def fire_listeners(self, **kwargs):
-        """Fires every listener but the statistics one (the request is recorded)."""
+        """Fires every listener but the statistics one (the request is recorded),
+        then the deprecated request_success / request_failure hooks."""
+        self._fire_deprecated(kwargs)
         for handler in list(self._handlers):
             if getattr(handler, "_aiload_stats", False):
                 continue
@@ -72,15 +74,47 @@ class RequestHook(EventHook):
                 logging.error("Uncaught exception in event handler: \n%s", traceback.format_exc())
 
 
+    _deprecated = None
+
+    def _fire_deprecated(self, kw):
+        if not self._deprecated:
+            return
+        ok, bad = self._deprecated
+        base = {k: kw.get(k) for k in ("request_type", "name", "response_time", "response_length")}
+        if kw.get("exception") is None:
+            if ok._handlers:
+                ok.fire(**base)
+        elif bad._handlers:
+            bad.fire(exception=kw["exception"], **base)
+
+    def fire(self, *, reverse=False, **kwargs):
+        self._fire_deprecated(kwargs)
+        super().fire(reverse=reverse, **kwargs)
+
+
+class _DeprecatedRequestHook(DeprecatedEventHook):
+    """request_success / request_failure: listeners still work (fired from
+    every request), with Locust's deprecation warning."""
+
+    def __init__(self, message, request_hook):
+        super().__init__(message)
+        self._request = request_hook
+
+    def add_listener(self, handler):
+        self._request._user_handlers += 1
+        return super().add_listener(handler)
+
+
 class Events:
     """The hooks of Locust 2.12. Every attribute is an EventHook."""
 
     def __init__(self):
         self.request = RequestHook()
-        self.request_success = DeprecatedEventHook(
-            "request_success event deprecated. Use the request event.")
-        self.request_failure = DeprecatedEventHook(
-            "request_failure event deprecated. Use the request event.")
+        self.request_success = _DeprecatedRequestHook(
+            "request_success event deprecated. Use the request event.", self.request)
+        self.request_failure = _DeprecatedRequestHook(
+            "request_failure event deprecated. Use the request event.", self.request)
+        self.request._deprecated = (self.request_success, self.request_failure)
         for name in ("user_error", "report_to_master", "worker_report", "spawning_complete",
                      "quitting", "quit", "init", "init_command_line_parser", "test_start",
                      "test_stopping", "test_stop", "reset_stats", "cpu_warning", "usage_monitor"):

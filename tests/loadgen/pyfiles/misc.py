@@ -67,6 +67,19 @@ def _(parser):
     parser.add_argument("--quit-after", type=float, default=0)
 
 
+seen = {"success": 0, "failure": 0}
+
+
+@events.request_success.add_listener
+def _ok(request_type, name, response_time, response_length, **kw):
+    seen["success"] += 1
+
+
+@events.test_stop.add_listener
+def _report(environment, **kw):
+    print(f"deprecated request_success fired {seen['success']} times", flush=True)
+
+
 class Custom(User):
     """A user without HTTP that records its own 'requests' through events.request."""
     fixed_count = 1
