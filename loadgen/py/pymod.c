@@ -17,6 +17,7 @@
 #include "loadgen/cli.h"
 #include "loadgen/py/pyconn.h"
 #include "loadgen/py/pyrun_int.h"
+#include "loadgen/py/pyship.h"
 #include "loadgen/py/pystats.h"
 #include "loadgen/report.h"
 #include "loadgen/stats.h"
@@ -43,11 +44,7 @@ static struct {
     buf ship;
     unsigned char *announced; /* per row: its name was shipped */
     size_t nannounced;
-    struct peer {
-        buf rest; /* a record cut by the pipe, completed by the next read */
-        int *map; /* the child's row id -> our row */
-        size_t nmap;
-    } peers[64];
+    pyship_peer peers[64]; /* the parent's side, one per child */
     PyObject *wd_exc; /* locust.exception.StuckUserError */
 } S;
 
@@ -242,15 +239,8 @@ static PyObject *m_entry(PyObject *m, PyObject *args)
     return PyLong_FromLong(e);
 }
 
-/* ---- --processes: samples cross from the children to the parent ----
- * Records, native byte order (same machine):
- *   'E' u32 row, u16 len method, u16 len name      a row's first use
- *   'R' u32 row, i64 lat_us, i64 svc_us, u64 bytes, u16 len error (0: success) */
-
-static int put(buf *b, const void *p, size_t n)
-{
-    return buf_append(b, p, n);
-}
+/* ---- --processes: samples cross from the children to the parent
+ * (loadgen/py/pyship.h) ---- */
 
 static PyObject *ship_record(int e, long long lat, long long svc, unsigned long long bytes,
                              const char *err)
@@ -267,27 +257,16 @@ static PyObject *ship_record(int e, long long lat, long long svc, unsigned long 
         S.announced = a;
         S.nannounced = n;
     }
-    int rc = 0;
-    uint32_t id = (uint32_t)e;
     if (!S.announced[e]) {
         char method[16], name[256];
         if (pystats_entry_name(S.st, e, method, sizeof(method), name, sizeof(name))) {
             PyErr_SetString(PyExc_ValueError, "bad stats entry");
             return NULL;
         }
-        uint16_t ml = (uint16_t)strlen(method), nl = (uint16_t)strlen(name);
-        rc |= put(&S.ship, "E", 1) | put(&S.ship, &id, 4) | put(&S.ship, &ml, 2) |
-              put(&S.ship, method, ml) | put(&S.ship, &nl, 2) | put(&S.ship, name, nl);
+        if (pyship_put_entry(&S.ship, (uint32_t)e, method, name)) return PyErr_NoMemory();
         S.announced[e] = 1;
     }
-    int64_t l = lat, v = svc;
-    uint64_t by = bytes;
-    size_t el = err ? strlen(err) : 0;
-    uint16_t el16 = (uint16_t)(el > 4000 ? 4000 : el);
-    rc |= put(&S.ship, "R", 1) | put(&S.ship, &id, 4) | put(&S.ship, &l, 8) | put(&S.ship, &v, 8) |
-          put(&S.ship, &by, 8) | put(&S.ship, &el16, 2);
-    if (el16) rc |= put(&S.ship, err, el16);
-    if (rc) return PyErr_NoMemory();
+    if (pyship_put_record(&S.ship, (uint32_t)e, lat, svc, bytes, err)) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
 
@@ -306,9 +285,7 @@ static PyObject *m_ship_json(PyObject *m, PyObject *arg)
     char *p;
     Py_ssize_t n;
     if (PyBytes_AsStringAndSize(arg, &p, &n)) return NULL;
-    uint32_t len = (uint32_t)n;
-    if (put(&S.ship, "J", 1) | put(&S.ship, &len, 4) | put(&S.ship, p, (size_t)n))
-        return PyErr_NoMemory();
+    if (pyship_put_json(&S.ship, p, (size_t)n)) return PyErr_NoMemory();
     Py_RETURN_NONE;
 }
 
@@ -321,65 +298,11 @@ static PyObject *m_ship_take(PyObject *m, PyObject *unused)
     return r;
 }
 
-/* Parses one whole record at p[0..n): its length, 0 when incomplete, -1 bad. */
-static ssize_t ingest_one(struct peer *pe, const char *p, size_t n)
+static void collect_json(void *ctx, const char *text, size_t len)
 {
-    if (n < 1) return 0;
-    if (p[0] == 'E') {
-        uint32_t id;
-        uint16_t ml, nl;
-        if (n < 7) return 0;
-        memcpy(&id, p + 1, 4);
-        memcpy(&ml, p + 5, 2);
-        if (ml >= 16 || n < 7 + (size_t)ml + 2) return ml >= 16 ? -1 : 0;
-        memcpy(&nl, p + 7 + ml, 2);
-        size_t len = 9 + (size_t)ml + nl;
-        if (n < len) return 0;
-        char method[16], name[1024];
-        if (nl >= sizeof(name) || id > 1000000) return -1;
-        memcpy(method, p + 7, ml);
-        method[ml] = 0;
-        memcpy(name, p + 9 + ml, nl);
-        name[nl] = 0;
-        if (id >= pe->nmap) {
-            size_t cap = (size_t)id + 64;
-            int *m2 = realloc(pe->map, cap * sizeof(int));
-            if (!m2) return -1;
-            for (size_t i = pe->nmap; i < cap; i++) m2[i] = -1;
-            pe->map = m2;
-            pe->nmap = cap;
-        }
-        pe->map[id] = pystats_entry(S.st, method, name);
-        return pe->map[id] < 0 ? -1 : (ssize_t)len;
-    }
-    if (p[0] == 'R') {
-        if (n < 31) return 0;
-        uint32_t id;
-        int64_t lat, svc;
-        uint64_t bytes;
-        uint16_t el;
-        memcpy(&id, p + 1, 4);
-        memcpy(&lat, p + 5, 8);
-        memcpy(&svc, p + 13, 8);
-        memcpy(&bytes, p + 21, 8);
-        memcpy(&el, p + 29, 2);
-        size_t len = 31 + (size_t)el;
-        if (n < len) return 0;
-        if (id >= pe->nmap || pe->map[id] < 0) return -1;
-        char err[4001];
-        memcpy(err, p + 31, el);
-        err[el] = 0;
-        pystats_record(S.st, pe->map[id], lat, svc, bytes, el ? err : NULL, now_ns());
-        return (ssize_t)len;
-    }
-    if (p[0] == 'J') { /* u32 len, JSON text: a control message for the Python side */
-        uint32_t jl;
-        if (n < 5) return 0;
-        memcpy(&jl, p + 1, 4);
-        if (jl > (1u << 26)) return -1;
-        return n < 5 + (size_t)jl ? 0 : (ssize_t)(5 + jl);
-    }
-    return -1;
+    PyObject *list = ctx, *j = PyBytes_FromStringAndSize(text, (Py_ssize_t)len);
+    if (!j || PyList_Append(list, j)) PyErr_Clear(); /* a lost status message: the next one comes */
+    Py_XDECREF(j);
 }
 
 /* ingest(child, data) -> [JSON messages]: records a child's shipped samples */
@@ -394,29 +317,17 @@ static PyObject *m_ingest(PyObject *m, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "bad child");
         return NULL;
     }
-    struct peer *pe = &S.peers[child];
-    int rc = buf_append(&pe->rest, d.buf, (size_t)d.len);
-    PyBuffer_Release(&d);
-    if (rc) return PyErr_NoMemory();
-    size_t off = 0;
     PyObject *msgs = PyList_New(0);
-    while (msgs) {
-        const char *p = pe->rest.data + off;
-        ssize_t k = ingest_one(pe, p, pe->rest.len - off);
-        if (k < 0) {
-            Py_DECREF(msgs);
-            PyErr_SetString(PyExc_ValueError, "corrupt samples from a child process");
-            return NULL;
-        }
-        if (k == 0) break;
-        if (p[0] == 'J') {
-            PyObject *j = PyBytes_FromStringAndSize(p + 5, k - 5);
-            if (!j || PyList_Append(msgs, j)) Py_CLEAR(msgs);
-            Py_XDECREF(j);
-        }
-        off += (size_t)k;
+    int rc = msgs ? pyship_ingest(&S.peers[child], S.st, d.buf, (size_t)d.len, now_ns(),
+                                  collect_json, msgs)
+                  : -ENOMEM;
+    PyBuffer_Release(&d);
+    if (rc) {
+        Py_XDECREF(msgs);
+        if (rc == -ENOMEM) return PyErr_NoMemory();
+        PyErr_SetString(PyExc_ValueError, "corrupt samples from a child process");
+        return NULL;
     }
-    buf_consume(&pe->rest, off);
     return msgs;
 }
 
@@ -813,10 +724,7 @@ void pyrun_shutdown_module(void)
     S.tls = NULL;
     buf_free(&S.ship);
     free(S.announced);
-    for (size_t i = 0; i < sizeof(S.peers) / sizeof(S.peers[0]); i++) {
-        buf_free(&S.peers[i].rest);
-        free(S.peers[i].map);
-    }
+    for (size_t i = 0; i < sizeof(S.peers) / sizeof(S.peers[0]); i++) pyship_peer_free(&S.peers[i]);
     pystats_free(S.st);
     S.st = NULL;
 }

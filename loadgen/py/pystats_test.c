@@ -1,6 +1,7 @@
 #include "loadgen/py/pystats.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
 
 #define S(x) ((int64_t)(x)*1000000000)
@@ -88,4 +89,52 @@ Test(pystats, exact_percentiles_of_a_known_distribution)
     cr_assert_float_eq(s->entries[0].min_ms, 1.0, 0.01);
     runner_snapshot_free(s);
     pystats_free(p);
+}
+
+#include "loadgen/py/pyship.h"
+
+static void count_json(void *ctx, const char *text, size_t len)
+{
+    (void)text;
+    *(size_t *)ctx += len;
+}
+
+Test(pyship, a_stream_cut_anywhere_records_every_request_once)
+{
+    buf b = BUF_INIT;
+    cr_assert_eq(pyship_put_entry(&b, 7, "GET", "/a"), 0);
+    cr_assert_eq(pyship_put_record(&b, 7, 2000, 1000, 5, NULL), 0);
+    cr_assert_eq(pyship_put_json(&b, "{\"users\":3}", 11), 0);
+    cr_assert_eq(pyship_put_record(&b, 7, 3000, 3000, 5, "HTTPError('500')"), 0);
+    for (size_t piece = 1; piece <= b.len; piece++) {
+        pystats *p = pystats_create();
+        pyship_peer pe = {0};
+        size_t json = 0;
+        for (size_t off = 0; off < b.len; off += piece) {
+            size_t n = b.len - off < piece ? b.len - off : piece;
+            cr_assert_eq(pyship_ingest(&pe, p, b.data + off, n, S(1), count_json, &json), 0);
+        }
+        runner_snapshot *s = pystats_snapshot(p, S(1));
+        cr_assert_eq(s->nentries, 1);
+        cr_assert_str_eq(s->entries[0].name, "/a");
+        cr_assert_eq(s->entries[0].num_requests, 2);
+        cr_assert_eq(s->entries[0].num_failures, 1);
+        cr_assert_eq(json, 11);
+        runner_snapshot_free(s);
+        pyship_peer_free(&pe);
+        pystats_free(p);
+    }
+    buf_free(&b);
+}
+
+Test(pyship, a_record_for_an_unnamed_row_is_refused)
+{
+    buf b = BUF_INIT;
+    pyship_put_record(&b, 3, 1000, 1000, 0, NULL);
+    pystats *p = pystats_create();
+    pyship_peer pe = {0};
+    cr_assert_eq(pyship_ingest(&pe, p, b.data, b.len, 0, NULL, NULL), -EINVAL);
+    pyship_peer_free(&pe);
+    pystats_free(p);
+    buf_free(&b);
 }
