@@ -45,7 +45,7 @@ static struct {
     unsigned char *announced; /* per row: its name was shipped */
     size_t nannounced;
     pyship_peer peers[64]; /* the parent's side, one per child */
-    PyObject *wd_exc; /* locust.exception.StuckUserError */
+    PyObject *wd_exc;      /* locust.exception.StuckUserError */
 } S;
 
 /* ---- Conn ---- */
