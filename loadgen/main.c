@@ -22,6 +22,7 @@
 
 #include "loadgen/cli.h"
 #include "loadgen/cli_conf.h"
+#include "loadgen/py/pyrun.h"
 #include "loadgen/report.h"
 #include "loadgen/runner.h"
 #include "loadgen/scenario.h"
@@ -460,6 +461,8 @@ static void apply_defaults(cli_opts *o)
 
 static int aiload_main(int argc, char **argv)
 {
+    /* a Python locustfile (-f x.py or a directory) runs in loadgen/py/ */
+    if (pyrun_wants(argc, argv)) return pyrun_main(argc, argv);
     cli_opts o;
     char err[1024];
     buf b = BUF_INIT;

@@ -6,3 +6,5 @@ loadgen_DEPS := lib
 loadgen_PROG := aiload
 # web UI assets embedded at build time (rule owned by the web UI)
 include loadgen/web/web.mk
+# Python locustfiles (rule owned by the Python mode)
+include loadgen/py/py.mk

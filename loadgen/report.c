@@ -121,7 +121,7 @@ static void stats_row(buf *b, const runner_entry *e)
     buf_puts(b, "\r\n");
 }
 
-static int snap_csv_stats(const runner_snapshot *s, buf *out)
+int report_csv_stats(buf *out, const runner_snapshot *s)
 {
     size_t before = out->len;
     stats_header(out);
@@ -134,14 +134,14 @@ int runner_csv_stats(runner *r, buf *out)
 {
     runner_snapshot *s = runner_snapshot_take(r);
     if (!s) return -ENOMEM;
-    int rc = snap_csv_stats(s, out);
+    int rc = report_csv_stats(out, s);
     runner_snapshot_free(s);
     return rc;
 }
 
 /* ---- PREFIX_stats_history.csv ---- */
 
-static void history_header(buf *b)
+void report_csv_history_header(buf *b)
 {
     buf_puts(b, "Timestamp,User Count,Type,Name,Requests/s,Failures/s");
     for (int k = 0; k < RUNNER_NPCT; k++) buf_printf(b, ",%s", pct_label[k]);
@@ -165,13 +165,18 @@ static void history_row(buf *b, const runner_snapshot *s, const runner_entry *e,
     buf_puts(b, "\r\n");
 }
 
-int report_history_rows(runner *r, const runner_snapshot *s, int64_t now_s, buf *out)
+int report_csv_history_rows(buf *out, const runner_snapshot *s, int64_t now_s, int full)
 {
     size_t before = out->len;
-    if (r->opts.full_history)
+    if (full)
         for (size_t i = 0; i < s->nentries; i++) history_row(out, s, &s->entries[i], now_s, 1);
-    history_row(out, s, &s->total, now_s, r->opts.full_history);
+    history_row(out, s, &s->total, now_s, full);
     return out->len > before ? 0 : -ENOMEM;
+}
+
+int report_history_rows(runner *r, const runner_snapshot *s, int64_t now_s, buf *out)
+{
+    return report_csv_history_rows(out, s, now_s, r->opts.full_history);
 }
 
 int runner_csv_history(runner *r, buf *out)
@@ -183,7 +188,7 @@ int runner_csv_history(runner *r, buf *out)
 int runner_csv_history_append(runner *r, buf *out, size_t *cursor)
 {
     /* *cursor is 0 before the header, then 1 + the bytes of rows handed out */
-    if (*cursor == 0) history_header(out);
+    if (*cursor == 0) report_csv_history_header(out);
     pthread_mutex_lock(&r->mu);
     size_t len = r->history_csv.len, off = *cursor ? *cursor - 1 : 0;
     int rc = 0;
@@ -200,6 +205,13 @@ int runner_csv_failures(runner *r, buf *out)
 {
     runner_snapshot *s = runner_snapshot_take(r);
     if (!s) return -ENOMEM;
+    int rc = report_csv_failures(out, s);
+    runner_snapshot_free(s);
+    return rc;
+}
+
+int report_csv_failures(buf *out, const runner_snapshot *s)
+{
     buf_puts(out, "Method,Name,Error,Occurrences\r\n");
     for (size_t i = 0; i < s->nerrors; i++) {
         const runner_error *e = &s->errors[i];
@@ -210,7 +222,6 @@ int runner_csv_failures(runner *r, buf *out)
         report_csv_field(out, e->error);
         buf_printf(out, ",%llu\r\n", (unsigned long long)e->occurrences);
     }
-    runner_snapshot_free(s);
     return 0;
 }
 
@@ -316,18 +327,24 @@ int runner_json_summary(runner *r, buf *out)
 {
     runner_snapshot *s = runner_snapshot_take(r);
     if (!s) return -ENOMEM;
+    int rc = report_json(out, s, scenario_source(r->sc), r->nworkers, r);
+    runner_snapshot_free(s);
+    return rc;
+}
+
+int report_json(buf *out, const runner_snapshot *s, const char *src, int threads, runner *r)
+{
     buf *b = out;
     buf_puts(b, "{\"tool\":\"aiload\",\"version\":\"" AISERVE_VERSION "\",\"state\":");
     buf_json_str(b, runner_state_name(s->state), strlen(runner_state_name(s->state)));
     buf_puts(b, ",\"host\":");
     buf_json_str(b, s->host, strlen(s->host));
     buf_puts(b, ",\"scenario\":");
-    const char *src = scenario_source(r->sc);
     buf_json_str(b, src, strlen(src));
     buf_printf(b, ",\"start_time\":%lld,\"duration_s\":", (long long)s->start_time);
     json_num(b, s->elapsed_s);
     buf_printf(b, ",\"model\":\"%s\",\"users\":%d,\"threads\":%d,\"rate\":",
-               s->open_model ? "open" : "closed", s->target_users, r->nworkers);
+               s->open_model ? "open" : "closed", s->target_users, threads);
     json_num(b, s->open_model ? s->target_rate : 0);
     buf_printf(b, ",\"requests\":%llu,\"failures\":%llu,\"fail_ratio\":",
                (unsigned long long)s->total.num_requests,
@@ -339,14 +356,17 @@ int runner_json_summary(runner *r, buf *out)
                (unsigned long long)s->total.not_on_time, (unsigned long long)s->dropped,
                s->cpu_warning ? "true" : "false");
     json_entry(b, &s->total);
-    json_classes(r, s, b);
+    if (r) json_classes(r, s, b);
     buf_puts(b, ",\"entries\":[");
     for (size_t i = 0; i < s->nentries; i++) {
         if (i) buf_puts(b, ",");
         json_entry(b, &s->entries[i]);
     }
-    buf_puts(b, "],");
-    json_spectrum(r, b);
+    buf_puts(b, "]");
+    if (r) {
+        buf_puts(b, ",");
+        json_spectrum(r, b);
+    }
     buf_puts(b, ",\"errors\":[");
     for (size_t i = 0; i < s->nerrors; i++) {
         const runner_error *e = &s->errors[i];
@@ -358,9 +378,7 @@ int runner_json_summary(runner *r, buf *out)
         buf_json_str(b, e->error, strlen(e->error));
         buf_printf(b, ",\"occurrences\":%llu}", (unsigned long long)e->occurrences);
     }
-    int rc = buf_puts(b, "]}");
-    runner_snapshot_free(s);
-    return rc;
+    return buf_puts(b, "]}");
 }
 
 /* ---- files ---- */

@@ -22,4 +22,15 @@ int report_console_service(buf *out, const runner_snapshot *s, int name_width);
 /* "Error report" table (nothing when there are no errors). */
 int report_console_errors(buf *out, const runner_snapshot *s, int name_width);
 
+/* Locust's CSV files from a snapshot (the runner's runner_csv_* use these;
+ * so does the Python locustfile path, loadgen/py/, which has no runner). */
+int report_csv_stats(buf *out, const runner_snapshot *s);
+int report_csv_failures(buf *out, const runner_snapshot *s);
+void report_csv_history_header(buf *out);
+/* The --json summary of a snapshot (runner_json_summary's format); r, when
+ * given, adds the per-class users and the latency spectrum. */
+int report_json(buf *out, const runner_snapshot *s, const char *scenario, int threads, runner *r);
+/* The history rows of one second: every row too when full (--csv-full-history). */
+int report_csv_history_rows(buf *out, const runner_snapshot *s, int64_t now_s, int full);
+
 #endif

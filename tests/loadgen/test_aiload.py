@@ -527,11 +527,7 @@ def test_missing_or_unresolvable_host_exits_2(tmp_path):
     assert r.returncode == 2 and "cannot resolve 'no-such-host.invalid'" in r.stderr, r.stderr
 
 
-def test_a_python_locustfile_gets_a_pointer_to_the_scenario_format(tmp_path):
-    lf = write(tmp_path, "locustfile.py", "from locust import HttpUser\n")
-    r = aiload("-f", lf, "--headless", timeout=10)
-    assert r.returncode == 2
-    assert f"{lf}:1:" in r.stderr and "docs/scenario.md" in r.stderr
+# Python locustfiles (-f x.py) run in loadgen/py/: tests/loadgen/test_pyfile.py
 
 
 def test_help_lists_the_locust_flags():

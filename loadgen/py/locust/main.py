@@ -1,0 +1,484 @@
+"""aiload's Python mode: import the locustfile(s), parse the command line
+(aiload's options through its C parser, the file's custom ones through
+argparse), run the test headless, print Locust's tables, write the CSVs."""
+import argparse
+import csv
+import importlib.util
+import inspect
+import io
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+import traceback
+
+import gevent
+
+import _aiload
+import locust
+
+from .env import Environment
+from .runners import STATE_STOPPED, LocalRunner
+from .shape import LoadTestShape
+from .user.users import User
+
+HELP_URL = "docs/aiload.md, section 'Python locustfiles'"
+
+
+class StartupError(Exception):
+    pass
+
+
+def _locustfile_paths(spec):
+    paths = []
+    for part in spec.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if os.path.isdir(part):
+            for f in sorted(os.listdir(part)):
+                if f.endswith(".py") and not f.startswith("_"):
+                    paths.append(os.path.join(part, f))
+        else:
+            if not os.path.exists(part):
+                raise StartupError(f"{part}: no such locustfile")
+            paths.append(part)
+    if not paths:
+        raise StartupError(f"{spec}: no .py locustfile found")
+    return paths
+
+
+def _where_in(path, tb):
+    """The line of path in traceback tb (the innermost one), or None."""
+    line = None
+    ap = os.path.abspath(path)
+    for frame, lineno in traceback.walk_tb(tb):
+        if os.path.abspath(frame.f_code.co_filename) == ap:
+            line = lineno
+    return line
+
+
+def _explain(path, e):
+    """One message for a locustfile that cannot be imported: file:line, what
+    is missing, what to do."""
+    if isinstance(e, SyntaxError) and e.filename and os.path.abspath(e.filename) == os.path.abspath(path):
+        return f"{path}:{e.lineno}: SyntaxError: {e.msg}"
+    line = _where_in(path, e.__traceback__)
+    loc = f"{path}:{line}" if line else path
+    name = getattr(e, "name", None)
+    if isinstance(e, ImportError) and not isinstance(e, ModuleNotFoundError):
+        mod = getattr(e, "name", "") or ""
+        msg = str(e)
+        if mod == "locust" or mod.startswith("locust.") or "locust" in msg:
+            missing = msg.split("'")[1] if "'" in msg else msg
+            return (f"{loc}: '{missing}' is not provided by aiload's locust package ({msg}). "
+                    f"aiload implements the Locust API that locustfiles use most; see {HELP_URL} "
+                    "for the list, and replace or remove this use")
+        return f"{loc}: ImportError: {msg}"
+    if isinstance(e, ModuleNotFoundError):
+        if name and (name == "locust" or name.startswith("locust.")):
+            return (f"{loc}: module '{name}' is not provided by aiload's locust package; see "
+                    f"{HELP_URL} for what is, and replace or remove this import")
+        return (f"{loc}: No module named '{name}': the locustfile needs a Python package that is "
+                "not installed (aiload runs Debian's python3: install it with apt-get, e.g. "
+                f"python3-{(name or '').split('.')[0]})")
+    if isinstance(e, AttributeError) and "locust" in str(e):
+        return (f"{loc}: {e}: aiload does not provide this name; see {HELP_URL} and replace "
+                "or remove this use")
+    return f"{loc}: {type(e).__name__}: {e}"
+
+
+def load_locustfile(path):
+    """Imports path as a module; returns (module, user classes, shape classes)."""
+    directory, fname = os.path.split(os.path.abspath(path))
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    modname = os.path.splitext(fname)[0]
+    if modname == "locust":
+        raise StartupError(f"{path}: a locustfile must not be named locust.py (it would hide the "
+                           "locust package)")
+    spec = importlib.util.spec_from_file_location(modname, os.path.abspath(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    try:
+        spec.loader.exec_module(module)
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: B036 (any failure at import is the file's)
+        raise StartupError(_explain(path, e)) from None
+    users, shapes = {}, []
+    for name, item in vars(module).items():
+        if inspect.isclass(item) and issubclass(item, User) and item.abstract is False:
+            users[name] = item
+        elif inspect.isclass(item) and issubclass(item, LoadTestShape) and item is not LoadTestShape \
+                and not item.__dict__.get("abstract", False):
+            shapes.append(item)
+    return module, users, shapes
+
+
+def _setup_logging(level):
+    host = socket.gethostname()
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format=f"[%(asctime)s] {host}/%(levelname)s/%(name)s: %(message)s",
+                        stream=sys.stderr)
+
+
+def _split_argv(argv):
+    """(-f value or None, -L/--loglevel value, the argv without them)."""
+    spec, level, rest, i = None, "INFO", [], 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-L", "--loglevel") and i + 1 < len(argv):
+            level = argv[i + 1]
+            i += 2
+            continue
+        if a.startswith("--loglevel="):
+            level = a.split("=", 1)[1]
+        elif a in ("-f", "--locustfile") and i + 1 < len(argv):
+            spec = argv[i + 1]
+            rest += [a, argv[i + 1]]
+            i += 2
+            continue
+        elif a.startswith("--locustfile="):
+            spec = a.split("=", 1)[1]
+            rest.append(a)
+        elif a.startswith("-f") and len(a) > 2:
+            spec = a[3:] if a[2] == "=" else a[2:]
+            rest.append(a)
+        elif a in ("--skip-log-setup",):
+            pass
+        else:
+            rest.append(a)
+        i += 1
+    return spec or os.environ.get("LOCUST_LOCUSTFILE"), level, rest
+
+
+def _custom_help(parser):
+    actions = [a for a in parser._actions if a.option_strings]
+    if not actions:
+        return ""
+    f = argparse.HelpFormatter("aiload")
+    f.start_section("Custom arguments (from the locustfile's init_command_line_parser)")
+    f.add_arguments(actions)
+    f.end_section()
+    return "\n" + f.format_help()
+
+
+def _pull_processes(rest):
+    """--processes N (Locust's): only 1 is supported for now."""
+    out, n, i = [], 1, 0
+    while i < len(rest):
+        a = rest[i]
+        if a == "--processes" and i + 1 < len(rest):
+            n = rest[i + 1]
+            i += 2
+            continue
+        if a.startswith("--processes="):
+            n = a.split("=", 1)[1]
+        else:
+            out.append(a)
+        i += 1
+    try:
+        n = int(n)
+    except ValueError:
+        raise StartupError(f"--processes must be an integer, not '{n}'") from None
+    if n == -1:
+        n = os.cpu_count() or 1
+    if not 1 <= n <= 64:
+        raise StartupError(f"--processes must be 1..64 or -1 (one per core), not {n}")
+    return n, out
+
+
+def _namespace(d, custom_ns, classes):
+    ns = argparse.Namespace(**vars(custom_ns))
+    opts = dict(d)
+    opts["num_users"] = d["num_users"] or None
+    opts["spawn_rate"] = d["spawn_rate"] or None
+    opts["run_time"] = int(d["run_time"]) if d["run_time"] else None
+    opts["tags"] = [t for a in d["tags"] for t in a.replace(",", " ").split()] or None
+    opts["exclude_tags"] = [t for a in d["exclude_tags"] for t in a.replace(",", " ").split()] or None
+    opts["user_classes"] = classes
+    opts.setdefault("master", False)
+    opts["worker"] = False
+    opts["processes"] = 1
+    opts["web_ui"] = not d["headless"]
+    for k, v in opts.items():
+        setattr(ns, k, v)
+    return ns
+
+
+def _exceptions_csv(runner):
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["Count", "Message", "Traceback", "Nodes"])
+    for exc in runner.exceptions.values():
+        w.writerow([exc["count"], exc["msg"], exc["traceback"], ", ".join(sorted(exc["nodes"]))])
+    return out.getvalue()
+
+
+class CsvOut:
+    def __init__(self, prefix, full):
+        self.prefix, self.full = prefix, full
+        self.history = None
+
+    def write(self, runner):
+        files = {"_stats.csv": _aiload.report("csv_stats"), "_failures.csv": _aiload.report("csv_failures"),
+                 "_exceptions.csv": _exceptions_csv(runner)}
+        for suffix, text in files.items():
+            path = self.prefix + suffix
+            tmp = path + ".tmp"
+            with open(tmp, "w", newline="") as f:
+                f.write(text)
+            os.replace(tmp, path)
+        if self.history is None:
+            self.history = open(self.prefix + "_stats_history.csv", "w", newline="")
+            self.history.write(_aiload.report("history_header"))
+        self.history.flush()
+
+    def history_row(self):
+        if self.history is not None:
+            self.history.write(_aiload.report("history", 1 if self.full else 0))
+            self.history.flush()
+
+
+def _name_width():
+    cols = 0
+    if sys.stdout.isatty():
+        try:
+            cols = os.get_terminal_size(sys.stdout.fileno()).columns
+        except OSError:
+            cols = 0
+    return _aiload.name_width(cols)
+
+
+def run(argv):
+    spec, level, rest = _split_argv(argv)
+    _setup_logging(level)
+    if not spec:
+        raise StartupError("no locustfile: give -f FILE.py")
+    paths = _locustfile_paths(spec)
+    user_classes, shapes = {}, []
+    for p in paths:
+        _, users, sh = load_locustfile(p)
+        user_classes.update(users)
+        shapes += [s for s in sh if s not in shapes]
+    if len(shapes) > 1:
+        raise StartupError("more than one LoadTestShape class: " + ", ".join(s.__name__ for s in shapes))
+
+    # the locustfile's own options
+    from .argument_parser import LocustArgumentParser
+
+    parser = LocustArgumentParser(prog="aiload")
+    locust.events.init_command_line_parser.fire(parser=parser)
+    custom_ns, rest = parser.parse_known_args(rest)
+    given = {a.dest for a in parser._actions for o in a.option_strings
+             if any(r == o or r.startswith(o + "=") for r in argv)}
+    parser.apply_env(custom_ns, given)
+    nproc, rest = _pull_processes(rest)
+    # positional user class names (Locust: `locust -f file.py UserA UserB`)
+    picked = [a for a in rest if a in user_classes]
+    rest = [a for a in rest if a not in user_classes]
+    try:
+        d = _aiload.cli_parse(rest)
+    except ValueError as e:
+        raise StartupError(str(e)) from None
+    if d["help"]:
+        sys.stdout.write(_aiload.cli_usage() + _custom_help(parser))
+        return 0
+    if d["version"]:
+        print(f"aiload {_aiload.VERSION} (locust API 2.12, Python {sys.version.split()[0]})")
+        return 0
+    if d["quick"]:
+        raise StartupError("a URL and a locustfile together: give one (the host goes in -H)")
+    if not d["headless"]:
+        raise StartupError("the web UI does not run Python locustfiles yet: add --headless "
+                           "(with -u, -r and -t)")
+    if d["html_file"]:
+        raise StartupError("--html is not available with Python locustfiles yet: use --csv or --json")
+    _aiload.set_source(spec)
+    if d["rate"]:
+        raise StartupError("--rate/--stage (the open model) drive ini scenarios; a Python "
+                           "locustfile's users pace themselves with wait_time")
+
+    classes = [user_classes[n] for n in picked] if picked else list(user_classes.values())
+    if not classes and not shapes:
+        raise StartupError(f"{spec}: no User class found (a class derived from HttpUser, "
+                           "FastHttpUser or User, without abstract = True)")
+    options = _namespace(d, custom_ns, picked or None)
+    env = Environment(user_classes=classes, shape_class=shapes[0]() if shapes else None,
+                      tags=options.tags, exclude_tags=options.exclude_tags, events=locust.events,
+                      host=d["host"], reset_stats=bool(d["reset_stats"]), stop_timeout=d["stop_timeout"],
+                      parsed_options=options, locustfile=spec,
+                      available_user_classes=user_classes)
+    env._run_time = d["run_time"] or 0
+    if d["host"]:
+        for c in classes:
+            c.host = d["host"]
+    if options.tags or options.exclude_tags:
+        env._filter_tasks_by_tags()
+        kept = [c for c in env.user_classes if c.tasks]
+        if not kept:
+            raise StartupError("no task is left after --tags/--exclude-tags")
+        env.user_classes = kept
+    if d["equal_weights"]:
+        env.assign_equal_weights()
+    for c in env.user_classes:
+        if c.host is None and _needs_host(c):
+            raise StartupError(f"no host for {c.__name__}: give -H/--host or set host on the class")
+    for c in env.user_classes:
+        if c.host and _needs_host(c):
+            from urllib.parse import urlsplit
+
+            from ._http import origin
+
+            u = urlsplit(c.host)
+            try:
+                origin(u.scheme, u.netloc)
+            except (OSError, ValueError) as e:
+                raise StartupError(f"host of {c.__name__}: {e}") from None
+    if d["insecure"] or d["cacert"]:
+        _aiload.tls_setup(bool(d["insecure"]), d["cacert"])
+    runner = env.create_local_runner()
+    env.events.init.fire(environment=env, runner=runner, web_ui=None)
+    if nproc > 1:
+        if env.shape_class is not None:
+            raise StartupError("--processes with a LoadTestShape: not supported yet; leave one out")
+        from .processes import run_processes
+
+        return run_processes(env, runner, d, nproc)
+    return _run_headless(env, runner, d)
+
+
+def _needs_host(cls):
+    from .contrib.fasthttp import FastHttpUser
+    from .user.users import HttpUser
+
+    return issubclass(cls, (HttpUser, FastHttpUser))
+
+
+def _run_headless(env, runner, d):
+    users = d["num_users"] or 1
+    rate = d["spawn_rate"] or 1
+    run_time = d["run_time"] or 0
+    nw = _name_width()
+    csvout = CsvOut(d["csv_prefix"], d["csv_full_history"]) if d["csv_prefix"] else None
+    signals = {"n": 0}
+
+    def on_signal(signum, frame):
+        signals["n"] += 1
+        if _stale():
+            from .exception import StuckUserError
+
+            raise StuckUserError("interrupted by a signal")
+        if signals["n"] == 1:
+            sys.stderr.write("aiload: stopping; awaiting requests in flight (Ctrl+C again to abort them)\n")
+            gevent.spawn(runner.quit)
+        else:
+            env.stop_timeout = 0.001
+            gevent.spawn(lambda: runner.user_greenlets.kill(block=False))
+
+    last_beat = [0]
+
+    def _stale():
+        return _aiload.now_ns() - last_beat[0] > 300_000_000 and last_beat[0] > 0
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    if env.shape_class is not None:
+        sys.stderr.write(f"aiload: shape test ({type(env.shape_class).__name__}), host {env.host or '-'}\n")
+        runner.start_shape()
+    else:
+        sys.stderr.write(f"aiload: closed-model test: {users} users, spawn rate {rate:g}/s, "
+                         f"{'run time set' if run_time else 'until Ctrl+C'}, host {env.host or '-'} "
+                         "(Python locustfile)\n")
+        runner.start(users, rate)
+    # the stall watchdog: warns when user code holds the thread for 2 s, and
+    # interrupts it once the run time is over (no run time: stall warnings only)
+    _aiload.watchdog(runner._t0_ns + int(run_time * 1e9) + 200_000_000 if run_time else 1 << 62)
+
+    def heartbeat():
+        while True:
+            last_beat[0] = _aiload.beat()
+            gevent.sleep(0.05)
+
+    def stopper():
+        gevent.sleep(max(0, run_time - (_aiload.now_ns() - runner._t0_ns) / 1e9))
+        logging.getLogger("locust.main").info("--run-time limit reached, shutting down")
+        runner.quit()
+
+    def ticker():
+        next_table = time.monotonic() + 2
+        while True:
+            gevent.sleep(1)
+            runner._publish()
+            if csvout:
+                csvout.history_row()
+                csvout.write(runner)
+            if not d["only_summary"] and time.monotonic() >= next_table:
+                sys.stdout.write(_aiload.report("current", nw))
+                sys.stdout.flush()
+                next_table += 2
+            if runner.state == STATE_STOPPED:
+                return
+
+    helpers = [gevent.spawn(heartbeat), gevent.spawn(ticker)]
+    if run_time:
+        helpers.append(gevent.spawn(stopper))
+    if csvout:
+        csvout.write(runner)
+    while runner.state != STATE_STOPPED:
+        gevent.sleep(0.1)
+    _aiload.watchdog(0)
+    for g in helpers:
+        g.kill(block=False)
+    env.events.quitting.fire(environment=env)
+    return finish(env, runner, d, nw, csvout)
+
+
+def finish(env, runner, d, nw, csvout, extra_codes=()):
+    """The final tables, CSV files and thresholds; the exit code."""
+    sys.stdout.write(_aiload.report("final", nw))
+    sys.stdout.flush()
+    code = 0
+    if csvout:
+        csvout.history_row()
+        csvout.write(runner)
+        csvout.history.close()
+    if d["json_file"]:
+        text = _aiload.report("json", getattr(env, "_processes", 1))
+        results = _aiload.fail_if(d["fail_if"]) if d["fail_if"] else []
+        if results and text.endswith("}"):
+            text = text[:-1] + ',"thresholds":' + json.dumps(
+                [{"expr": t, "ok": bool(ok), "measured": v} for t, ok, v in results]) + "}"
+        tmp = d["json_file"] + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, d["json_file"])
+    if d["fail_if"]:
+        broken = 0
+        for text, ok, measured in _aiload.fail_if(d["fail_if"]):
+            print(f"threshold {text:<24} {'ok' if ok else 'FAILED'} (measured {measured:g})")
+            broken += not ok
+        if broken:
+            sys.stderr.write(f"aiload: {broken} threshold{'s' if broken > 1 else ''} failed\n")
+            code = 3
+    if not code:
+        if env.process_exit_code is not None:
+            code = env.process_exit_code
+        elif extra_codes:
+            code = max(extra_codes)
+        elif env.stats.total.num_failures or runner.exceptions:
+            code = d["exit_code_on_error"]
+    return code
+
+
+def aiload_main(argv):
+    try:
+        return run(list(argv))
+    except StartupError as e:
+        sys.stderr.write(f"aiload: {e}\n")
+        return 2

@@ -1,0 +1,329 @@
+"""The local runner: spawns the users as greenlets at the spawn rate, stops
+them, keeps the Exceptions table. Locust's names and states."""
+import logging
+import math
+import sys
+import time
+import traceback
+
+import gevent
+from gevent.pool import Group
+
+import _aiload
+
+from .exception import StopUser, StuckUserError
+from .stats import on_request
+from .user.task import LOCUST_STATE_RUNNING
+
+logger = logging.getLogger(__name__)
+
+STATE_INIT, STATE_SPAWNING, STATE_RUNNING, STATE_CLEANUP, STATE_STOPPING, STATE_STOPPED, STATE_MISSING = [
+    "ready", "spawning", "running", "cleanup", "stopping", "stopped", "missing"]
+_STATE_CODE = {STATE_INIT: 0, STATE_SPAWNING: 1, STATE_RUNNING: 2, STATE_CLEANUP: 3,
+               STATE_STOPPING: 3, STATE_STOPPED: 4, STATE_MISSING: 4}
+
+
+def split_users(user_classes, n):
+    """n users over the classes as Locust (and aiload's ini path) does:
+    fixed_count classes first, the rest by weight, largest remainder."""
+    counts = {u: 0 for u in user_classes}
+    fixed = [u for u in user_classes if u.fixed_count]
+    weighted = [u for u in user_classes if not u.fixed_count]
+    left = n
+    total_fixed = sum(u.fixed_count for u in fixed)
+    if fixed:
+        if n >= total_fixed:
+            for u in fixed:
+                counts[u] = u.fixed_count
+            left = n - total_fixed
+        else:
+            shares = [(u, n * u.fixed_count / total_fixed) for u in fixed]
+            for u, s in shares:
+                counts[u] = int(s)
+            rest = n - sum(counts.values())
+            for u, s in sorted(shares, key=lambda x: -(x[1] - int(x[1])))[:rest]:
+                counts[u] += 1
+            return counts
+    wsum = sum(u.weight for u in weighted)
+    if weighted and wsum > 0 and left > 0:
+        shares = [(i, u, left * u.weight / wsum) for i, u in enumerate(weighted)]
+        for _, u, s in shares:
+            counts[u] = int(s)
+        rest = left - sum(int(s) for _, _, s in shares)
+        for _, u, s in sorted(shares, key=lambda x: (-(x[2] - int(x[2])), x[0]))[:rest]:
+            counts[u] += 1
+    return counts
+
+
+def _proportional(targets, n):
+    """n users split like targets (a child's share of each class)."""
+    total = sum(targets.values()) or 1
+    shares = [(c, n * t / total) for c, t in targets.items()]
+    counts = {c: int(x) for c, x in shares}
+    rest = n - sum(counts.values())
+    for c, x in sorted(shares, key=lambda s: -(s[1] - int(s[1])))[:rest]:
+        counts[c] += 1
+    return counts
+
+
+class Runner:
+    def __init__(self, environment):
+        self.environment = environment
+        self.user_greenlets = Group()
+        self.greenlet = Group()
+        self.state = STATE_INIT
+        self.spawning_greenlet = None
+        self.shape_greenlet = None
+        self.shape_last_tick = None
+        self.target_user_count = 0
+        self.target_user_classes_count = {}
+        self.spawn_rate = 0.0
+        self.exceptions = {}
+        self.cpu_warning_emitted = False
+        self.worker_cpu_warning_emitted = False
+        self.current_cpu_usage = 0
+        self.custom_messages = {}
+        self._users = []  # every user started by the runner and not stopped by it
+        self._targets = None  # --processes child: its users per class at full count
+        self.start_time = None
+        self._t0_ns = 0
+        environment.events.request.add_listener(on_request)
+
+        def on_user_error(user_instance, exception, tb):
+            self.log_exception("local", str(exception), "".join(traceback.format_tb(tb)))
+
+        environment.events.user_error.add_listener(on_user_error)
+
+    @property
+    def user_classes(self):
+        return self.environment.user_classes
+
+    @property
+    def user_classes_by_name(self):
+        return {u.__name__: u for u in self.user_classes}
+
+    @property
+    def stats(self):
+        return self.environment.stats
+
+    @property
+    def errors(self):
+        return self.stats.errors
+
+    @property
+    def user_count(self):
+        return sum(1 for g in self.user_greenlets if not g.dead)
+
+    @property
+    def user_classes_count(self):
+        out = {u.__name__: 0 for u in self.user_classes}
+        for g in self.user_greenlets:
+            if not g.dead:
+                out[type(g.user).__name__] = out.get(type(g.user).__name__, 0) + 1
+        return out
+
+    def log_exception(self, node_id, msg, formatted_tb):
+        key = hash(formatted_tb)
+        row = self.exceptions.setdefault(key, {"count": 0, "msg": msg, "traceback": formatted_tb, "nodes": set()})
+        row["count"] += 1
+        row["nodes"].add(node_id)
+
+    def register_message(self, msg_type, listener):
+        self.custom_messages[msg_type] = listener
+
+    def send_message(self, msg_type, data=None, client_id=None):
+        # one process: the message goes to this process's own listener
+        if msg_type in self.custom_messages:
+            self.custom_messages[msg_type](environment=self.environment, msg=type("Msg", (), {"data": data})())
+
+    # ---- spawning ----
+
+    def _spawn_one(self, cls):
+        user = cls(self.environment)
+        user.start(self.user_greenlets)
+        self._users.append(user)
+
+    def _retire_one(self, cls):
+        for i in range(len(self._users) - 1, -1, -1):
+            u = self._users[i]
+            if type(u) is cls:
+                del self._users[i]
+                u.stop(force=False)
+                return
+
+    def _apply(self, n):
+        """Brings the users the runner started to n, class by class."""
+        want = _proportional(self._targets, n) if self._targets else split_users(self.user_classes, n)
+        have = {u: 0 for u in self.user_classes}
+        for u in self._users:
+            have[type(u)] = have.get(type(u), 0) + 1
+        # interleave the classes as they grow (the largest relative deficit first)
+        while True:
+            deficits = [(want[c] - have.get(c, 0), c) for c in self.user_classes if want[c] > have.get(c, 0)]
+            if not deficits:
+                break
+            _, c = max(deficits, key=lambda d: (d[0] / max(want[d[1]], 1), d[0]))
+            self._spawn_one(c)
+            have[c] = have.get(c, 0) + 1
+        for c in self.user_classes:
+            for _ in range(have.get(c, 0) - want[c]):
+                self._retire_one(c)
+
+    def _spawn_loop(self):
+        cur = float(len(self._users))
+        last = time.monotonic()
+        if cur < self.target_user_count:
+            cur = max(cur, 1.0 if self.spawn_rate < 1e6 else float(self.target_user_count))
+        while True:
+            target = self.target_user_count
+            now = time.monotonic()
+            step = self.spawn_rate * (now - last)
+            last = now
+            if cur < target:
+                cur = min(target, cur + step)
+            elif cur > target:
+                cur = max(target, cur - step)
+            n = int(math.floor(cur + 1e-9))
+            if n != len(self._users):
+                self._apply(n)
+            if n == target:
+                break
+            gevent.sleep(min(0.05, max(0.001, 1.0 / self.spawn_rate)))
+        if self.state == STATE_SPAWNING:
+            self.state = STATE_RUNNING
+            self._publish()
+            started = {c.__name__: 0 for c in self.user_classes}
+            for u in self._users:
+                started[type(u).__name__] = started.get(type(u).__name__, 0) + 1
+            logger.info("All users spawned: %s (%d total users)",
+                        ", ".join(f"{k}: {v}" for k, v in started.items()), len(self._users))
+            self.environment.events.spawning_complete.fire(user_count=len(self._users))
+            if self.environment.reset_stats:
+                logger.info("Resetting stats")
+                self.stats.reset_all()
+                self.environment.events.reset_stats.fire()
+
+    def _begin(self):
+        _aiload.reset()
+        self.exceptions = {}
+        self.start_time = time.time()
+        self._t0_ns = _aiload.now_ns()
+        self.environment.events.test_start.fire(environment=self.environment)
+
+    def start(self, user_count, spawn_rate, wait=False, user_classes=None):
+        if self.state not in (STATE_SPAWNING, STATE_RUNNING):
+            self._begin()
+        if user_classes:
+            self.environment.user_classes = list(user_classes)
+        self.target_user_count = user_count
+        self.spawn_rate = spawn_rate if spawn_rate and spawn_rate > 0 else float(user_count or 1)
+        self.state = STATE_SPAWNING
+        self._publish()
+        if self.spawning_greenlet is None or self.spawning_greenlet.dead:
+            self.spawning_greenlet = self.greenlet.spawn(self._spawn_loop)
+        if wait:
+            self.spawning_greenlet.join()
+
+    def start_shape(self):
+        shape = self.environment.shape_class
+        shape.runner = self
+        shape.reset_time()
+        self._begin()
+        self.state = STATE_SPAWNING
+        self.shape_greenlet = self.greenlet.spawn(self._shape_loop)
+
+    def _shape_loop(self):
+        shape = self.environment.shape_class
+        while self.state in (STATE_SPAWNING, STATE_RUNNING, STATE_INIT):
+            t = shape.tick()
+            if t is None:
+                logger.info("Shape test stopping")
+                gevent.spawn(self.stop)
+                return
+            if t != self.shape_last_tick:
+                self.shape_last_tick = t
+                users, rate = t[0], t[1]
+                classes = t[2] if len(t) > 2 else None
+                self.start(users, rate, user_classes=classes)
+            gevent.sleep(1)
+
+    def _publish(self):
+        env = self.environment
+        _aiload.set_info(_STATE_CODE.get(self.state, 0), self.user_count, self.target_user_count,
+                         float(self.spawn_rate), env.host or "", float(getattr(env, "_run_time", 0) or 0),
+                         int(self.start_time or 0))
+
+    def stop(self):
+        """Stops every user: waiting ones at once, the others after their
+        request in flight (no new request starts), killed after stop_timeout."""
+        if self.state in (STATE_STOPPED, STATE_STOPPING, STATE_INIT):
+            return
+        if gevent.getcurrent() in self.user_greenlets:
+            gevent.spawn(self.stop)
+            raise StopUser()
+        self.state = STATE_STOPPING
+        self.environment.events.test_stopping.fire(environment=self.environment)
+        if self.spawning_greenlet is not None:
+            self.spawning_greenlet.kill(block=False)
+        if self.shape_greenlet is not None and self.shape_greenlet is not gevent.getcurrent():
+            self.shape_greenlet.kill(block=False)
+        users = [g.user for g in self.user_greenlets if not g.dead]
+        self._users = []
+        for u in users:
+            u.stop(force=False)
+        timeout = self.environment.stop_timeout
+        timeout = 10.0 if timeout is None or timeout <= 0 else timeout
+        self.user_greenlets.join(timeout=timeout)
+        if self.user_count:
+            for g in list(self.user_greenlets):
+                g.user._state = "stopping"
+            self.user_greenlets.kill(block=True, timeout=5)
+        _aiload.stop_clock(_aiload.now_ns())
+        self.state = STATE_STOPPED
+        self._publish()
+        self.environment.events.test_stop.fire(environment=self.environment)
+
+    def quit(self):
+        if gevent.getcurrent() in self.user_greenlets:
+            # from a user's own code: the stop runs beside it and this user ends
+            # here, as Locust's quit kills the calling user too
+            gevent.spawn(self.quit)
+            raise StopUser()
+        self.stop()
+        self.greenlet.kill(block=False)
+
+
+class LocalRunner(Runner):
+    pass
+
+
+class DistributedRunner(Runner):
+    """Locust's master/worker runners exist for isinstance() checks in event
+    listeners; aiload never creates them (one process, or --processes)."""
+
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError("aiload has no master/worker mode (see --processes in docs/aiload.md)")
+
+
+class MasterRunner(DistributedRunner):
+    pass
+
+
+class WorkerRunner(DistributedRunner):
+    pass
+
+
+def stall_warning(thread_id):
+    """Called by the watchdog thread when the hub has not run for 2 s."""
+    frame = sys._current_frames().get(thread_id)
+    where = None
+    while frame is not None:
+        fn = frame.f_code.co_filename
+        if where is None and not fn.startswith(("loadgen/py/locust/", "/usr/lib/python3")):
+            where = f"{frame.f_code.co_name} ({fn}:{frame.f_lineno})"
+        frame = frame.f_back
+    sys.stderr.write(f"aiload: warning: {where or 'user code'} has not yielded for 2 s: the other "
+                     "users wait (a loop without a request, sleep or gevent call?)\n")
+
+
+_ = (LOCUST_STATE_RUNNING, StuckUserError)
