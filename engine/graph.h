@@ -9,6 +9,7 @@
 #define ENGINE_GRAPH_H
 
 #include "engine/engine.h"
+#include "engine/ops_ext.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,7 +54,8 @@
     X("Split", SPLIT, 1)                                                                           \
     X("Slice", SLICE, 1)                                                                           \
     X("Cast", CAST, 1)                                                                             \
-    X("Constant", CONSTANT, 0)
+    X("Constant", CONSTANT, 0)                                                                     \
+    EG_OPS_EXT(X)
 
 typedef enum eg_op {
 #define EG_ENUM(name, id, nreq) EG_OP_##id,

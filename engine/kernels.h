@@ -42,6 +42,8 @@ typedef struct ek_op {
 } ek_op;
 
 const ek_op *ek_op_get(eg_op op);
+/* ops_ext.c: kernels of the ops listed in ops_ext.h, NULL for the others. */
+const ek_op *ek_op_get_ext(eg_op op);
 /* Runs op's kernel on a, or does nothing when every output is empty. Every
  * caller goes through this rather than op->run. */
 int ek_run(const ek_op *op, ek_args *a);

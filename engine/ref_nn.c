@@ -630,5 +630,6 @@ const ek_op *ek_op_get(eg_op op)
         [EG_OP_SLICE] = &ek_op_slice,
         [EG_OP_CAST] = &ek_op_cast,
     };
-    return op < EG_OP_COUNT ? table[op] : NULL;
+    if (op >= EG_OP_COUNT) return NULL;
+    return table[op] ? table[op] : ek_op_get_ext(op);
 }
