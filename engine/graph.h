@@ -89,6 +89,9 @@ typedef struct eg_attr {
     int64_t *ints; /* owned */
     float *floats; /* owned */
     int tensor;    /* value index for EG_ATTR_TENSOR, else -1 */
+    /* EG_ATTR_TENSOR of one element: its dtype, value also in i and f
+     * (kernels see nodes, not the graph: ConstantOfShape's value) */
+    eng_dtype tdtype;
 } eg_attr;
 
 typedef struct eg_value {

@@ -183,7 +183,19 @@ static int copy_attr(eg_graph *g, const Onnx__AttributeProto *a, eg_attr *o, con
         int vi = eg_value_add(g, "");
         if (vi < 0) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
         o->tensor = vi;
-        return tensor_to_value(a->t, o->name, &g->values[vi], err, errlen);
+        int rc = tensor_to_value(a->t, o->name, &g->values[vi], err, errlen);
+        const eg_value *v = &g->values[vi];
+        if (!rc && eg_numel(v->rank, v->dims) == 1) {
+            o->tdtype = v->dtype;
+            switch (v->dtype) {
+            case ENG_FLOAT: o->f = *(const float *)v->data, o->i = (int64_t)o->f; break;
+            case ENG_INT64: o->i = *(const int64_t *)v->data; break;
+            case ENG_INT32: o->i = *(const int32_t *)v->data; break;
+            default: o->i = *(const uint8_t *)v->data; break;
+            }
+            if (v->dtype != ENG_FLOAT) o->f = (float)o->i;
+        }
+        return rc;
     }
     default:
         /* Graph and sparse attributes belong to ops we do not run; keep the name so

@@ -3,6 +3,10 @@
 
 extern const ek_op ek_op_math, ek_op_nary, ek_op_reduce, ek_op_arg, ek_op_softmaxlike,
     ek_op_layernorm, ek_op_instnorm, ek_op_mvn, ek_op_lrn, ek_op_cumsum, ek_op_gmp;
+extern const ek_op ek_op_size, ek_op_cos, ek_op_eyelike, ek_op_range, ek_op_expand, ek_op_tile,
+    ek_op_trilu, ek_op_gather_el, ek_op_scatter_el, ek_op_gather_nd, ek_op_scatter_nd, ek_op_onehot,
+    ek_op_topk, ek_op_pad, ek_op_d2s, ek_op_revseq, ek_op_compress, ek_op_nonzero, ek_op_det,
+    ek_op_loss;
 
 const ek_op *ek_op_get_ext(eg_op op)
 {
@@ -77,6 +81,29 @@ const ek_op *ek_op_get_ext(eg_op op)
     case EG_OP_LRN: return &ek_op_lrn;
     case EG_OP_CUMSUM: return &ek_op_cumsum;
     case EG_OP_GMP: return &ek_op_gmp;
+    case EG_OP_SIZE: return &ek_op_size;
+    case EG_OP_CONSTANTOFSHAPE: return &ek_op_cos;
+    case EG_OP_EYELIKE: return &ek_op_eyelike;
+    case EG_OP_RANGE: return &ek_op_range;
+    case EG_OP_EXPAND: return &ek_op_expand;
+    case EG_OP_TILE: return &ek_op_tile;
+    case EG_OP_TRILU: return &ek_op_trilu;
+    case EG_OP_GATHERELEMENTS: return &ek_op_gather_el;
+    case EG_OP_SCATTERELEMENTS:
+    case EG_OP_SCATTER: return &ek_op_scatter_el;
+    case EG_OP_GATHERND: return &ek_op_gather_nd;
+    case EG_OP_SCATTERND: return &ek_op_scatter_nd;
+    case EG_OP_ONEHOT: return &ek_op_onehot;
+    case EG_OP_TOPK: return &ek_op_topk;
+    case EG_OP_PAD: return &ek_op_pad;
+    case EG_OP_DEPTHTOSPACE:
+    case EG_OP_SPACETODEPTH: return &ek_op_d2s;
+    case EG_OP_REVERSESEQUENCE: return &ek_op_revseq;
+    case EG_OP_COMPRESS: return &ek_op_compress;
+    case EG_OP_NONZERO: return &ek_op_nonzero;
+    case EG_OP_DET: return &ek_op_det;
+    case EG_OP_NLLLOSS:
+    case EG_OP_SCELOSS: return &ek_op_loss;
     default: return NULL;
     }
 }

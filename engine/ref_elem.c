@@ -171,8 +171,8 @@ static int infer_nary(ek_args *a)
     ek_view *v[KU_MAXB], tmp;
     int n = a->nin;
     if (n < 1 || n > KU_MAXB)
-        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (%s): %d inputs (1 to %d supported)",
-                     KNAME(a), KOP(a), n, KU_MAXB);
+        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (%s): %d inputs (1 to %d supported)", KNAME(a),
+                     KOP(a), n, KU_MAXB);
     for (int k = 0; k < n; k++) {
         if (!a->in[k])
             return KFAIL(a, ENG_EFORMAT, "node '%s' (%s): input %d missing", KNAME(a), KOP(a), k);
@@ -181,8 +181,9 @@ static int infer_nary(ek_args *a)
     eng_dtype t = v[0]->dtype;
     if (op == EG_OP_WHERE) {
         if (n != 3 || v[0]->dtype != ENG_BOOL || v[1]->dtype != v[2]->dtype)
-            return KFAIL(a, ENG_EFORMAT, "node '%s' (Where): needs bool condition and two inputs "
-                                         "of one type",
+            return KFAIL(a, ENG_EFORMAT,
+                         "node '%s' (Where): needs bool condition and two inputs "
+                         "of one type",
                          KNAME(a));
         t = v[1]->dtype;
     } else if (op == EG_OP_POW) {
@@ -196,8 +197,8 @@ static int infer_nary(ek_args *a)
         if (is_logic(op) && t != ENG_BOOL)
             return KFAIL(a, ENG_EFORMAT, "node '%s' (%s): needs bool inputs", KNAME(a), KOP(a));
         if (!is_logic(op) && op != EG_OP_EQUAL && t == ENG_BOOL)
-            return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (%s): bool inputs not supported",
-                         KNAME(a), KOP(a));
+            return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (%s): bool inputs not supported", KNAME(a),
+                         KOP(a));
         if (op == EG_OP_PRELU && t != ENG_FLOAT)
             return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (PRelu): needs float", KNAME(a));
     }
@@ -275,7 +276,8 @@ static int run_nary(ek_args *a)
             for (int64_t i = 0; i < total; i++, ku_bcast_next(&b)) O[i] = X[b.off[0]] * X[b.off[0]];
             return 0;
         }
-        for (int64_t i = 0; i < total; i++, ku_bcast_next(&b)) O[i] = powf(X[b.off[0]], Y[b.off[1]]);
+        for (int64_t i = 0; i < total; i++, ku_bcast_next(&b))
+            O[i] = powf(X[b.off[0]], Y[b.off[1]]);
         return 0;
     }
     int fm = (int)eg_attr_int(a->node, "fmod", 0);

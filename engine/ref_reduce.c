@@ -124,8 +124,7 @@ static int run_reduce(ek_args *a)
         }
         if (op == EG_OP_REDUCELOGSUMEXP)
             for (int64_t r = 0; r < w.rcount; r++) {
-                double v =
-                    ku_getd(x, base + (contiguous ? r : walk_off(w.nr, w.rd, w.rs, r)));
+                double v = ku_getd(x, base + (contiguous ? r : walk_off(w.nr, w.rd, w.rs, r)));
                 mx = v > mx ? v : mx;
             }
         if (x->dtype == ENG_FLOAT && contiguous && op == EG_OP_REDUCESUM) {
@@ -135,8 +134,7 @@ static int run_reduce(ek_args *a)
             acc = s;
         } else {
             for (int64_t r = 0; r < w.rcount; r++) {
-                double v =
-                    ku_getd(x, base + (contiguous ? r : walk_off(w.nr, w.rd, w.rs, r)));
+                double v = ku_getd(x, base + (contiguous ? r : walk_off(w.nr, w.rd, w.rs, r)));
                 switch (op) {
                 case EG_OP_REDUCESUM:
                 case EG_OP_REDUCELOGSUM: acc += v; break;
@@ -157,8 +155,7 @@ static int run_reduce(ek_args *a)
         case EG_OP_REDUCELOGSUMEXP: acc = w.rcount ? mx + log(acc) : -INFINITY; break;
         default: break;
         }
-        if (ku_is_int(o->dtype) && (op == EG_OP_REDUCEMAX || op == EG_OP_REDUCEMIN) &&
-            !w.rcount)
+        if (ku_is_int(o->dtype) && (op == EG_OP_REDUCEMAX || op == EG_OP_REDUCEMIN) && !w.rcount)
             acc = op == EG_OP_REDUCEMAX ? (double)(o->dtype == ENG_INT64 ? INT64_MIN : INT32_MIN)
                                         : (double)(o->dtype == ENG_INT64 ? INT64_MAX : INT32_MAX);
         ku_setd(o, j, acc);
@@ -187,8 +184,7 @@ static int infer_arg(ek_args *a)
         else if (keep)
             o->dims[o->rank++] = 1;
     if (x->dims[ax] == 0)
-        return KFAIL(a, ENG_ESHAPE, "node '%s' (%s): reduced dimension is empty", KNAME(a),
-                     KOP(a));
+        return KFAIL(a, ENG_ESHAPE, "node '%s' (%s): reduced dimension is empty", KNAME(a), KOP(a));
     return 0;
 }
 
@@ -272,8 +268,7 @@ static int ln_axis(ek_args *a, int64_t *ax)
 {
     const ek_view *x = a->in[0];
     if (ku_axis(eg_attr_int(a->node, "axis", -1), x->rank, ax))
-        return KFAIL(a, ENG_EFORMAT, "node '%s' (LayerNormalization): axis out of range",
-                     KNAME(a));
+        return KFAIL(a, ENG_EFORMAT, "node '%s' (LayerNormalization): axis out of range", KNAME(a));
     return 0;
 }
 
@@ -378,8 +373,7 @@ static int run_instnorm(ek_args *a)
             double mean = sum / (double)len;
             for (int64_t k = 0; k < len; k++) sq += (xp[k] - mean) * (xp[k] - mean);
             float rstd = (float)(1.0 / sqrt(sq / (double)len + eps));
-            for (int64_t k = 0; k < len; k++)
-                yp[k] = (float)(xp[k] - mean) * rstd * S[c] + B[c];
+            for (int64_t k = 0; k < len; k++) yp[k] = (float)(xp[k] - mean) * rstd * S[c] + B[c];
         }
     return 0;
 }
@@ -500,7 +494,8 @@ static int run_cumsum(ek_args *a)
     ek_view *o = a->out[0];
     int64_t ax;
     cumsum_axis(a, &ax);
-    int ex = (int)eg_attr_int(a->node, "exclusive", 0), rev = (int)eg_attr_int(a->node, "reverse", 0);
+    int ex = (int)eg_attr_int(a->node, "exclusive", 0),
+        rev = (int)eg_attr_int(a->node, "reverse", 0);
     int64_t outer = ku_prod(x->dims, 0, (int)ax), len = x->dims[ax],
             inner = ku_prod(x->dims, (int)ax + 1, x->rank);
     for (int64_t p = 0; p < outer; p++)
@@ -512,13 +507,17 @@ static int run_cumsum(ek_args *a)
                 double v = ku_getd(x, off);
                 int64_t iv = ku_geti(x, off);
                 if (ex) {
-                    if (ku_is_int(o->dtype)) ku_seti(o, off, iacc);
-                    else ku_setd(o, off, acc);
+                    if (ku_is_int(o->dtype))
+                        ku_seti(o, off, iacc);
+                    else
+                        ku_setd(o, off, acc);
                 }
                 acc += v, iacc += iv;
                 if (!ex) {
-                    if (ku_is_int(o->dtype)) ku_seti(o, off, iacc);
-                    else ku_setd(o, off, acc);
+                    if (ku_is_int(o->dtype))
+                        ku_seti(o, off, iacc);
+                    else
+                        ku_setd(o, off, acc);
                 }
             }
         }
