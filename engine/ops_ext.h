@@ -99,6 +99,9 @@
     X("NonZero", NONZERO, 1)                                                                       \
     X("Det", DET, 1)                                                                               \
     X("NegativeLogLikelihoodLoss", NLLLOSS, 2)                                                     \
-    X("SoftmaxCrossEntropyLoss", SCELOSS, 2)
+    X("SoftmaxCrossEntropyLoss", SCELOSS, 2)                                                       \
+    X("Resize", RESIZE, 1)                                                                         \
+    X("Upsample", UPSAMPLE, 1)                                                                     \
+    X("ConvTranspose", CONVTRANSPOSE, 2)
 
 #endif

@@ -14,7 +14,7 @@
 
 #define NEED_CONST(a, k)                                                                           \
     KFAIL(a, ENG_EUNSUPPORTED,                                                                     \
-          "node '%s' (%s): data-dependent shape: input %d must be known when the plan is built",  \
+          "node '%s' (%s): data-dependent shape: input %d must be known when the plan is built",   \
           KNAME(a), KOP(a), k)
 
 static int in_const(const ek_args *a, int k)
@@ -48,13 +48,14 @@ static int infer_cos(ek_args *a)
     if (!in_const(a, 0)) return NEED_CONST(a, 0);
     int n = ku_ints(a->in[0], dims, ENG_MAX_RANK);
     if (n < 0 || a->in[0]->rank != 1)
-        return KFAIL(a, ENG_EFORMAT, "node '%s' (ConstantOfShape): shape must be a 1-D int list "
-                                     "of rank <= %d",
+        return KFAIL(a, ENG_EFORMAT,
+                     "node '%s' (ConstantOfShape): shape must be a 1-D int list "
+                     "of rank <= %d",
                      KNAME(a), ENG_MAX_RANK);
     for (int i = 0; i < n; i++)
         if (dims[i] < 0)
-            return KFAIL(a, ENG_ESHAPE, "node '%s' (ConstantOfShape): negative dim %lld",
-                         KNAME(a), (long long)dims[i]);
+            return KFAIL(a, ENG_ESHAPE, "node '%s' (ConstantOfShape): negative dim %lld", KNAME(a),
+                         (long long)dims[i]);
     const eg_attr *v = eg_attr_find(a->node, "value");
     if (v && (v->type != EG_ATTR_TENSOR || !v->tdtype))
         return KFAIL(a, ENG_EUNSUPPORTED,
@@ -89,8 +90,8 @@ static int infer_eyelike(ek_args *a)
         return KFAIL(a, ENG_ESHAPE, "node '%s' (EyeLike): needs a 2-D input", KNAME(a));
     int64_t dt = eg_attr_int(a->node, "dtype", x->dtype);
     if (dt != ENG_FLOAT && dt != ENG_INT64 && dt != ENG_INT32 && dt != ENG_BOOL)
-        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (EyeLike): dtype %lld not supported",
-                     KNAME(a), (long long)dt);
+        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (EyeLike): dtype %lld not supported", KNAME(a),
+                     (long long)dt);
     ku_shape(a->out[0], (eng_dtype)dt, 2, x->dims);
     return 0;
 }
@@ -113,8 +114,9 @@ static int infer_range(ek_args *a)
         if (!in_const(a, k)) return NEED_CONST(a, k);
         if (ek_numel(a->in[k]) != 1 || a->in[k]->dtype != a->in[0]->dtype ||
             a->in[k]->dtype == ENG_BOOL)
-            return KFAIL(a, ENG_EFORMAT, "node '%s' (Range): inputs must be numeric scalars of "
-                                         "one type",
+            return KFAIL(a, ENG_EFORMAT,
+                         "node '%s' (Range): inputs must be numeric scalars of "
+                         "one type",
                          KNAME(a));
     }
     double s = ku_getd(a->in[0], 0), l = ku_getd(a->in[1], 0), d = ku_getd(a->in[2], 0);
@@ -153,8 +155,7 @@ static int infer_expand(ek_args *a)
                      KNAME(a), ENG_MAX_RANK);
     ek_view sv = {.dtype = ENG_FLOAT, .rank = n};
     for (int i = 0; i < n; i++) {
-        if (shape[i] < 0)
-            return KFAIL(a, ENG_ESHAPE, "node '%s' (Expand): negative dim", KNAME(a));
+        if (shape[i] < 0) return KFAIL(a, ENG_ESHAPE, "node '%s' (Expand): negative dim", KNAME(a));
         sv.dims[i] = shape[i];
     }
     ek_view *v[2] = {a->in[0], &sv};
@@ -198,8 +199,7 @@ static void tile_copy(const ek_view *x, ek_view *o, int bcast)
         return;
     }
     for (int64_t i = 0; i < n; i++, ku_bcast_next(&b))
-        memcpy((char *)o->data + (size_t)i * es, (const char *)x->data + (size_t)b.off[0] * es,
-               es);
+        memcpy((char *)o->data + (size_t)i * es, (const char *)x->data + (size_t)b.off[0] * es, es);
 }
 
 static int run_expand(ek_args *a)
@@ -272,8 +272,9 @@ static int infer_gather_el(ek_args *a)
     const ek_view *x = a->in[0], *idx = a->in[1];
     int64_t ax;
     if (!ku_is_int(idx->dtype) || idx->rank != x->rank)
-        return KFAIL(a, ENG_EFORMAT, "node '%s' (GatherElements): indices must be ints of the "
-                                     "data's rank",
+        return KFAIL(a, ENG_EFORMAT,
+                     "node '%s' (GatherElements): indices must be ints of the "
+                     "data's rank",
                      KNAME(a));
     if (ku_axis(eg_attr_int(a->node, "axis", 0), x->rank, &ax))
         return KFAIL(a, ENG_EFORMAT, "node '%s' (GatherElements): axis out of range", KNAME(a));
@@ -345,8 +346,9 @@ static int infer_scatter_el(ek_args *a)
     int red;
     if (!ku_is_int(idx->dtype) || idx->rank != x->rank || u->dtype != x->dtype ||
         u->rank != idx->rank || memcmp(u->dims, idx->dims, sizeof(int64_t) * (size_t)u->rank))
-        return KFAIL(a, ENG_EFORMAT, "node '%s' (%s): indices and updates must match in shape, "
-                                     "and have the data's rank",
+        return KFAIL(a, ENG_EFORMAT,
+                     "node '%s' (%s): indices and updates must match in shape, "
+                     "and have the data's rank",
                      KNAME(a), KOP(a));
     if (ku_axis(eg_attr_int(a->node, "axis", 0), x->rank, &ax))
         return KFAIL(a, ENG_EFORMAT, "node '%s' (%s): axis out of range", KNAME(a), KOP(a));
@@ -458,7 +460,8 @@ static int run_scatter_nd(ek_args *a)
     if (o->data != x->data) memcpy(o->data, x->data, ek_bytes(x));
     int64_t m = idx->dims[idx->rank - 1], st[ENG_MAX_RANK];
     ek_strides(x, st);
-    int64_t tuples = ku_prod(idx->dims, 0, idx->rank - 1), slice = ku_prod(x->dims, (int)m, x->rank);
+    int64_t tuples = ku_prod(idx->dims, 0, idx->rank - 1),
+            slice = ku_prod(x->dims, (int)m, x->rank);
     for (int64_t t = 0; t < tuples; t++) {
         int64_t off = 0;
         for (int64_t j = 0; j < m; j++) {
@@ -480,8 +483,9 @@ static int infer_onehot(ek_args *a)
     if (!in_const(a, 1)) return NEED_CONST(a, 1);
     if (ek_numel(dep) != 1 || dep->dtype == ENG_BOOL || ek_numel(val) != 2 ||
         idx->dtype == ENG_BOOL)
-        return KFAIL(a, ENG_EFORMAT, "node '%s' (OneHot): depth must be a scalar, values two "
-                                     "elements",
+        return KFAIL(a, ENG_EFORMAT,
+                     "node '%s' (OneHot): depth must be a scalar, values two "
+                     "elements",
                      KNAME(a));
     double d = ku_getd(dep, 0);
     if (!(d >= 1 && d < (double)((int64_t)1 << 31)))
@@ -491,7 +495,8 @@ static int infer_onehot(ek_args *a)
         return KFAIL(a, ENG_EFORMAT, "node '%s' (OneHot): axis out of range", KNAME(a));
     ek_view *o = a->out[0];
     ku_shape(o, val->dtype, 0, NULL);
-    for (int i = 0, k = 0; i <= idx->rank; i++) o->dims[o->rank++] = i == ax ? (int64_t)d : idx->dims[k++];
+    for (int i = 0, k = 0; i <= idx->rank; i++)
+        o->dims[o->rank++] = i == ax ? (int64_t)d : idx->dims[k++];
     return 0;
 }
 
@@ -540,8 +545,8 @@ static int infer_topk(ek_args *a)
     if (ku_axis(eg_attr_int(a->node, "axis", -1), x->rank, &ax))
         return KFAIL(a, ENG_EFORMAT, "node '%s' (TopK): axis out of range", KNAME(a));
     if (x->dtype == ENG_BOOL || a->nout < 2 || !a->out[1])
-        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (TopK): needs a numeric input and both outputs",
-                     KNAME(a));
+        return KFAIL(a, ENG_EUNSUPPORTED,
+                     "node '%s' (TopK): needs a numeric input and both outputs", KNAME(a));
     if (k < 0 || k > x->dims[ax])
         return KFAIL(a, ENG_EINVAL, "node '%s' (TopK): K %lld out of range [0, %lld]", KNAME(a),
                      (long long)k, (long long)x->dims[ax]);
@@ -595,7 +600,8 @@ static int run_topk(ek_args *a)
     return 0;
 }
 
-/* ---- Pad --------------------------------------------------------------------------------------- */
+/* ---- Pad ---------------------------------------------------------------------------------------
+ */
 
 typedef struct pad_plan {
     int64_t lo[ENG_MAX_RANK];
@@ -609,7 +615,7 @@ static int pad_get(ek_args *a, pad_plan *p)
     int64_t pads[2 * ENG_MAX_RANK], axes[ENG_MAX_RANK];
     int n, na = x->rank;
     const char *mode = eg_attr_str(a->node, "mode", "constant");
-    p->mode = !strcmp(mode, "constant") ? 0
+    p->mode = !strcmp(mode, "constant")  ? 0
               : !strcmp(mode, "reflect") ? 1
               : !strcmp(mode, "edge")    ? 2
               : !strcmp(mode, "wrap")    ? 3
@@ -627,8 +633,9 @@ static int pad_get(ek_args *a, pad_plan *p)
         n = ku_ints(a->in[1], pads, 2 * ENG_MAX_RANK);
         if (a->nin > 2 && a->in[2]) {
             if (!a->in[2]->data || ek_numel(a->in[2]) != 1)
-                return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (Pad): constant_value must be a "
-                                                  "constant scalar",
+                return KFAIL(a, ENG_EUNSUPPORTED,
+                             "node '%s' (Pad): constant_value must be a "
+                             "constant scalar",
                              KNAME(a));
             p->value = ku_getd(a->in[2], 0);
         }
@@ -747,7 +754,8 @@ static int run_d2s(ek_args *a)
     const ek_view *x = a->in[0];
     ek_view *o = a->out[0];
     int64_t b = eg_attr_int(a->node, "blocksize", 1);
-    int d2s = a->node->op == EG_OP_DEPTHTOSPACE, crd = !strcmp(eg_attr_str(a->node, "mode", "DCR"), "CRD");
+    int d2s = a->node->op == EG_OP_DEPTHTOSPACE,
+        crd = !strcmp(eg_attr_str(a->node, "mode", "DCR"), "CRD");
     /* walk the depth-side tensor [N, C*b*b, H, W] and map to the space side */
     const ek_view *deep = d2s ? x : o;
     int64_t N = deep->dims[0], Cb = deep->dims[1], H = deep->dims[2], W = deep->dims[3],
@@ -782,7 +790,8 @@ static int run_d2s(ek_args *a)
     return 0;
 }
 
-/* ---- ReverseSequence, Compress, NonZero --------------------------------------------------------- */
+/* ---- ReverseSequence, Compress, NonZero ---------------------------------------------------------
+ */
 
 static int infer_revseq(ek_args *a)
 {
@@ -889,7 +898,8 @@ static int run_nonzero(ek_args *a)
     return 0;
 }
 
-/* ---- Det -------------------------------------------------------------------------------------- */
+/* ---- Det --------------------------------------------------------------------------------------
+ */
 
 static int infer_det(ek_args *a)
 {

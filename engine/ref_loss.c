@@ -21,8 +21,9 @@ static int infer_loss(ek_args *a)
     int rc = loss_red(a, &red);
     if (rc) return rc;
     if (x->dtype != ENG_FLOAT || !ku_is_int(t->dtype) || x->rank < 2 || t->rank != x->rank - 1)
-        return KFAIL(a, ENG_EFORMAT, "node '%s' (%s): needs float scores [N, C, ...] and int "
-                                     "targets [N, ...]",
+        return KFAIL(a, ENG_EFORMAT,
+                     "node '%s' (%s): needs float scores [N, C, ...] and int "
+                     "targets [N, ...]",
                      KNAME(a), KOP(a));
     if (t->dims[0] != x->dims[0])
         return KFAIL(a, ENG_ESHAPE, "node '%s' (%s): target dim 0 differs", KNAME(a), KOP(a));
@@ -76,8 +77,9 @@ static int run_loss(ek_args *a)
             float l = 0, wt = 0;
             if (!(ig && k == ig->i)) {
                 if (k < 0 || k >= C)
-                    return KFAIL(a, ENG_EINVAL, "node '%s' (%s): target %lld out of range [0, %lld)",
-                                 KNAME(a), KOP(a), (long long)k, (long long)C);
+                    return KFAIL(a, ENG_EINVAL,
+                                 "node '%s' (%s): target %lld out of range [0, %lld)", KNAME(a),
+                                 KOP(a), (long long)k, (long long)C);
                 float lp;
                 if (sce_inline) {
                     const float *xp = X + n * C * D + d;
