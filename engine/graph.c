@@ -98,6 +98,8 @@ static void attr_free(eg_attr *a)
     free(a->s);
     free(a->ints);
     free(a->floats);
+    for (int i = 0; a->strs && i < a->n; i++) free(a->strs[i]);
+    free(a->strs);
 }
 
 void eg_graph_free(eg_graph *g)

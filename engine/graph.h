@@ -77,6 +77,7 @@ typedef enum eg_attr_type {
     EG_ATTR_TENSOR = 4,
     EG_ATTR_FLOATS = 6,
     EG_ATTR_INTS = 7,
+    EG_ATTR_STRINGS = 8,
 } eg_attr_type;
 
 typedef struct eg_attr {
@@ -88,6 +89,7 @@ typedef struct eg_attr {
     int n;         /* element count of ints/floats */
     int64_t *ints; /* owned */
     float *floats; /* owned */
+    char **strs;   /* owned, n NUL-terminated strings (EG_ATTR_STRINGS) */
     int tensor;    /* value index for EG_ATTR_TENSOR, else -1 */
     /* EG_ATTR_TENSOR of one element: its dtype, value also in i and f
      * (kernels see nodes, not the graph: ConstantOfShape's value) */

@@ -176,6 +176,16 @@ static int copy_attr(eg_graph *g, const Onnx__AttributeProto *a, eg_attr *o, con
         if (!o->floats) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
         if (a->n_floats) memcpy(o->floats, a->floats, a->n_floats * sizeof(float));
         return 0;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
+        o->strs = calloc(a->n_strings + 1, sizeof(char *));
+        if (!o->strs) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+        for (size_t k = 0; k < a->n_strings; k++) {
+            o->strs[k] = calloc(1, a->strings[k].len + 1);
+            if (!o->strs[k]) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+            o->n = (int)k + 1;
+            if (a->strings[k].len) memcpy(o->strs[k], a->strings[k].data, a->strings[k].len);
+        }
+        return 0;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR: {
         if (!a->t)
             return eg_err(err, errlen, ENG_EFORMAT, "node '%s': attribute '%s' has no tensor", node,
@@ -306,7 +316,9 @@ static int load_node(eg_graph *g, const Onnx__NodeProto *np, int idx, char *err,
         return constant_node(g, n, np->output[0] ? np->output[0] : "", err, errlen);
     }
     n->nout = (int)np->n_output;
-    if (n->nout < 1 || !np->output[0] || !*np->output[0])
+    int named = 0; /* an RNN may omit Y and keep only Y_h */
+    for (int k = 0; k < n->nout; k++) named |= np->output[k] && *np->output[k];
+    if (!named)
         return eg_err(err, errlen, ENG_EFORMAT, "node '%s' (%s): needs an output", name, type);
     for (int k = 0; k < n->nout; k++) {
         const char *out = np->output[k];

@@ -6,7 +6,7 @@ extern const ek_op ek_op_math, ek_op_nary, ek_op_reduce, ek_op_arg, ek_op_softma
 extern const ek_op ek_op_size, ek_op_cos, ek_op_eyelike, ek_op_range, ek_op_expand, ek_op_tile,
     ek_op_trilu, ek_op_gather_el, ek_op_scatter_el, ek_op_gather_nd, ek_op_scatter_nd, ek_op_onehot,
     ek_op_topk, ek_op_pad, ek_op_d2s, ek_op_revseq, ek_op_compress, ek_op_nonzero, ek_op_det,
-    ek_op_loss, ek_op_resize, ek_op_convt;
+    ek_op_loss, ek_op_resize, ek_op_convt, ek_op_rnn, ek_op_nms, ek_op_grid;
 
 const ek_op *ek_op_get_ext(eg_op op)
 {
@@ -107,6 +107,11 @@ const ek_op *ek_op_get_ext(eg_op op)
     case EG_OP_RESIZE:
     case EG_OP_UPSAMPLE: return &ek_op_resize;
     case EG_OP_CONVTRANSPOSE: return &ek_op_convt;
+    case EG_OP_RNN:
+    case EG_OP_GRU:
+    case EG_OP_LSTM: return &ek_op_rnn;
+    case EG_OP_NMS: return &ek_op_nms;
+    case EG_OP_GRIDSAMPLE: return &ek_op_grid;
     default: return NULL;
     }
 }

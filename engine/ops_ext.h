@@ -102,6 +102,11 @@
     X("SoftmaxCrossEntropyLoss", SCELOSS, 2)                                                       \
     X("Resize", RESIZE, 1)                                                                         \
     X("Upsample", UPSAMPLE, 1)                                                                     \
-    X("ConvTranspose", CONVTRANSPOSE, 2)
+    X("ConvTranspose", CONVTRANSPOSE, 2)                                                           \
+    X("RNN", RNN, 3)                                                                               \
+    X("GRU", GRU, 3)                                                                               \
+    X("LSTM", LSTM, 3)                                                                             \
+    X("NonMaxSuppression", NMS, 2)                                                                 \
+    X("GridSample", GRIDSAMPLE, 2)
 
 #endif

@@ -38,9 +38,8 @@ static int rs_get(ek_args *a, rs_plan *p, ek_view *o)
     const ek_view *x = a->in[0];
     int up = a->node->op == EG_OP_UPSAMPLE;
     static const char *const modes[] = {"nearest", "linear", "cubic"};
-    static const char *const cts[] = {"half_pixel",           "pytorch_half_pixel", "align_corners",
-                                      "asymmetric",           "tf_half_pixel_for_nn",
-                                      "tf_crop_and_resize"};
+    static const char *const cts[] = {"half_pixel", "pytorch_half_pixel",   "align_corners",
+                                      "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize"};
     static const char *const nms[] = {"round_prefer_floor", "round_prefer_ceil", "floor", "ceil"};
     const char *m = eg_attr_str(a->node, "mode", "nearest");
     p->mode = lookup(m, modes, 3);
@@ -91,8 +90,9 @@ static int rs_get(ek_args *a, rs_plan *p, ek_view *o)
     if ((sa && sa->n != r) || (sc && (ek_numel(sc) != r || sc->dtype != ENG_FLOAT)) ||
         (sz && (ek_numel(sz) != r || !ku_is_int(sz->dtype))) ||
         (roi && (ek_numel(roi) != 2 * r || roi->dtype != ENG_FLOAT)))
-        return KFAIL(a, ENG_EFORMAT, "node '%s' (%s): scales/sizes/roi must have one entry per "
-                                     "dim (roi two)",
+        return KFAIL(a, ENG_EFORMAT,
+                     "node '%s' (%s): scales/sizes/roi must have one entry per "
+                     "dim (roi two)",
                      KNAME(a), KOP(a));
     ku_shape(o, ENG_FLOAT, r, x->dims);
     p->has_roi = roi != NULL;
@@ -286,12 +286,14 @@ static int ct_get(ek_args *a, ct_geom *g)
     int sp = x->rank - 2;
     int64_t G = eg_attr_int(n, "group", 1);
     if (sp < 1 || sp > 3 || w->rank != x->rank || x->dtype != ENG_FLOAT || w->dtype != ENG_FLOAT)
-        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (ConvTranspose): needs float 1-3 D input "
-                                          "and weights of its rank",
+        return KFAIL(a, ENG_EUNSUPPORTED,
+                     "node '%s' (ConvTranspose): needs float 1-3 D input "
+                     "and weights of its rank",
                      KNAME(a));
     if (G < 1 || x->dims[1] % G || w->dims[0] != x->dims[1])
-        return KFAIL(a, ENG_ESHAPE, "node '%s' (ConvTranspose): channels %lld, weights %lld, group "
-                                    "%lld",
+        return KFAIL(a, ENG_ESHAPE,
+                     "node '%s' (ConvTranspose): channels %lld, weights %lld, group "
+                     "%lld",
                      KNAME(a), (long long)x->dims[1], (long long)w->dims[0], (long long)G);
     if (a->nin > 2 && a->in[2] && ek_numel(a->in[2]) != w->dims[1] * G)
         return KFAIL(a, ENG_ESHAPE, "node '%s' (ConvTranspose): bias size", KNAME(a));
@@ -300,8 +302,7 @@ static int ct_get(ek_args *a, ct_geom *g)
     if (attr_list(n, "strides", g->st, sp, 1) || attr_list(n, "dilations", g->dil, sp, 1) ||
         attr_list(n, "pads", pads, 2 * sp, 0) || attr_list(n, "output_padding", op, sp, 0) ||
         attr_list(n, "kernel_shape", ks, sp, 0))
-        return KFAIL(a, ENG_EFORMAT, "node '%s' (ConvTranspose): attribute list lengths",
-                     KNAME(a));
+        return KFAIL(a, ENG_EFORMAT, "node '%s' (ConvTranspose): attribute list lengths", KNAME(a));
     const eg_attr *osa = eg_attr_find(n, "output_shape");
     if (osa && osa->n != sp && osa->n != sp + 2)
         return KFAIL(a, ENG_EFORMAT, "node '%s' (ConvTranspose): output_shape length", KNAME(a));
@@ -326,7 +327,8 @@ static int ct_get(ek_args *a, ct_geom *g)
             g->pl[i] = !strcmp(ap, "SAME_UPPER") ? half : total - half;
             g->out[i] = os[i];
         } else {
-            int64_t pl = !strcmp(ap, "VALID") ? 0 : pads[i], pr = !strcmp(ap, "VALID") ? 0 : pads[i + sp];
+            int64_t pl = !strcmp(ap, "VALID") ? 0 : pads[i],
+                    pr = !strcmp(ap, "VALID") ? 0 : pads[i + sp];
             g->pl[i] = pl;
             g->out[i] = natural - pl - pr;
         }
