@@ -113,6 +113,7 @@ void eg_graph_free(eg_graph *g)
         for (int k = 0; k < g->nodes[i].nattr; k++) attr_free(&g->nodes[i].attrs[k]);
         free(g->nodes[i].attrs);
         free(g->nodes[i].name);
+        free(g->nodes[i].priv);
     }
     free(g->values);
     free(g->nodes);

@@ -135,6 +135,9 @@ typedef struct eg_node {
     /* fusion results (Conv only) */
     eg_act act1, act2;
     int sum_in; /* value added after act1, or -1 */
+    /* op-private tables built once at load (tree ensembles: ek_prepare), one
+     * malloc'd block freed with the graph */
+    void *priv;
 } eg_node;
 
 typedef struct eg_graph {

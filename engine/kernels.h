@@ -44,6 +44,9 @@ typedef struct ek_op {
 const ek_op *ek_op_get(eg_op op);
 /* ops_ext.c: kernels of the ops listed in ops_ext.h, NULL for the others. */
 const ek_op *ek_op_get_ext(eg_op op);
+/* ref_ml.c: builds node->priv for ops that need load-time tables (tree
+ * ensembles); 0 or -status with a message naming the node. */
+int ek_prepare(eg_node *n, char *err, size_t errlen);
 /* Runs op's kernel on a, or does nothing when every output is empty. Every
  * caller goes through this rather than op->run. */
 int ek_run(const ek_op *op, ek_args *a);

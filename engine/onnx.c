@@ -5,6 +5,7 @@
  * protobuf-c itself rejects truncated or malformed wire data. */
 #include "engine/generated/onnx.pb-c.h"
 #include "engine/graph.h"
+#include "engine/kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,7 +265,17 @@ static int load_node(eg_graph *g, const Onnx__NodeProto *np, int idx, char *err,
     char fallback[32];
     snprintf(fallback, sizeof(fallback), "#%d", idx);
     const char *name = np->name && *np->name ? np->name : fallback;
-    if (np->domain && *np->domain && strcmp(np->domain, "ai.onnx"))
+    char mltype[128];
+    if (np->domain && !strcmp(np->domain, "ai.onnx.ml")) { /* ops_ext.h spells them so */
+        snprintf(mltype, sizeof(mltype), "ai.onnx.ml:%s", type);
+        if (eg_op_lookup(mltype) == EG_OP_COUNT)
+            return eg_err(err, errlen, ENG_EUNSUPPORTED,
+                          "node '%s': op '%s' of domain 'ai.onnx.ml' not supported%s", name, type,
+                          !strcmp(type, "ZipMap") ? " (export classifiers without ZipMap: "
+                                                    "skl2onnx options {'zipmap': False})"
+                                                  : "");
+        type = mltype;
+    } else if (np->domain && *np->domain && strcmp(np->domain, "ai.onnx"))
         return eg_err(err, errlen, ENG_EUNSUPPORTED,
                       "node '%s': op '%s' of domain '%s' not supported", name, type, np->domain);
     eg_op op = eg_op_lookup(type);
@@ -334,7 +345,7 @@ static int load_node(eg_graph *g, const Onnx__NodeProto *np, int idx, char *err,
         g->values[vi].producer = ni;
         g->nodes[ni].out[k] = vi;
     }
-    return 0;
+    return ek_prepare(&g->nodes[ni], err, errlen);
 }
 
 static int load_input(eg_graph *g, const Onnx__ValueInfoProto *vi, char *err, size_t errlen)
@@ -475,12 +486,14 @@ eg_graph *eg_onnx_parse(const void *data, size_t len, const eng_load_opts *opts,
         return NULL;
     }
     eg_graph *g = NULL;
-    int opset = -1;
+    int opset = -1, ml = 0;
     for (size_t i = 0; i < mp->n_opset_import; i++) {
         const Onnx__OperatorSetIdProto *os = mp->opset_import[i];
         if (!os->domain || !*os->domain || !strcmp(os->domain, "ai.onnx"))
             opset = os->has_version ? (int)os->version : -1;
+        ml |= os->domain && !strcmp(os->domain, "ai.onnx.ml");
     }
+    if (opset < 0 && ml) opset = 18; /* a pure ai.onnx.ml graph */
     if (!mp->graph) {
         eg_err(err, errlen, ENG_EFORMAT, "ONNX model has no graph");
     } else if (opset < 0 && mp->n_opset_import) {

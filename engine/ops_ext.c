@@ -7,6 +7,8 @@ extern const ek_op ek_op_size, ek_op_cos, ek_op_eyelike, ek_op_range, ek_op_expa
     ek_op_trilu, ek_op_gather_el, ek_op_scatter_el, ek_op_gather_nd, ek_op_scatter_nd, ek_op_onehot,
     ek_op_topk, ek_op_pad, ek_op_d2s, ek_op_revseq, ek_op_compress, ek_op_nonzero, ek_op_det,
     ek_op_loss, ek_op_resize, ek_op_convt, ek_op_rnn, ek_op_nms, ek_op_grid;
+extern const ek_op ek_op_ml_linear, ek_op_ml_featwise, ek_op_ml_ohe, ek_op_ml_labelenc,
+    ek_op_ml_afe, ek_op_ml_tree, ek_op_ml_svm;
 
 const ek_op *ek_op_get_ext(eg_op op)
 {
@@ -112,6 +114,19 @@ const ek_op *ek_op_get_ext(eg_op op)
     case EG_OP_LSTM: return &ek_op_rnn;
     case EG_OP_NMS: return &ek_op_nms;
     case EG_OP_GRIDSAMPLE: return &ek_op_grid;
+    case EG_OP_ML_LINEARCLASSIFIER:
+    case EG_OP_ML_LINEARREGRESSOR: return &ek_op_ml_linear;
+    case EG_OP_ML_TREECLASSIFIER:
+    case EG_OP_ML_TREEREGRESSOR: return &ek_op_ml_tree;
+    case EG_OP_ML_SVMCLASSIFIER:
+    case EG_OP_ML_SVMREGRESSOR: return &ek_op_ml_svm;
+    case EG_OP_ML_SCALER:
+    case EG_OP_ML_NORMALIZER:
+    case EG_OP_ML_BINARIZER:
+    case EG_OP_ML_IMPUTER: return &ek_op_ml_featwise;
+    case EG_OP_ML_ONEHOTENCODER: return &ek_op_ml_ohe;
+    case EG_OP_ML_LABELENCODER: return &ek_op_ml_labelenc;
+    case EG_OP_ML_AFE: return &ek_op_ml_afe;
     default: return NULL;
     }
 }

@@ -107,6 +107,19 @@
     X("GRU", GRU, 3)                                                                               \
     X("LSTM", LSTM, 3)                                                                             \
     X("NonMaxSuppression", NMS, 2)                                                                 \
-    X("GridSample", GRIDSAMPLE, 2)
+    X("GridSample", GRIDSAMPLE, 2)                                                                 \
+    X("ai.onnx.ml:LinearClassifier", ML_LINEARCLASSIFIER, 1)                                       \
+    X("ai.onnx.ml:LinearRegressor", ML_LINEARREGRESSOR, 1)                                         \
+    X("ai.onnx.ml:TreeEnsembleClassifier", ML_TREECLASSIFIER, 1)                                   \
+    X("ai.onnx.ml:TreeEnsembleRegressor", ML_TREEREGRESSOR, 1)                                     \
+    X("ai.onnx.ml:SVMClassifier", ML_SVMCLASSIFIER, 1)                                             \
+    X("ai.onnx.ml:SVMRegressor", ML_SVMREGRESSOR, 1)                                               \
+    X("ai.onnx.ml:Scaler", ML_SCALER, 1)                                                           \
+    X("ai.onnx.ml:Normalizer", ML_NORMALIZER, 1)                                                   \
+    X("ai.onnx.ml:Binarizer", ML_BINARIZER, 1)                                                     \
+    X("ai.onnx.ml:Imputer", ML_IMPUTER, 1)                                                         \
+    X("ai.onnx.ml:OneHotEncoder", ML_ONEHOTENCODER, 1)                                             \
+    X("ai.onnx.ml:LabelEncoder", ML_LABELENCODER, 1)                                               \
+    X("ai.onnx.ml:ArrayFeatureExtractor", ML_AFE, 2)
 
 #endif

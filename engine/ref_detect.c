@@ -97,14 +97,14 @@ static int infer_nms(ek_args *a)
                          KNAME(a), k);
     if (bx->dtype != ENG_FLOAT || sc->dtype != ENG_FLOAT || bx->rank != 3 || sc->rank != 3 ||
         bx->dims[2] != 4 || bx->dims[0] != sc->dims[0] || bx->dims[1] != sc->dims[2])
-        return KFAIL(a, ENG_ESHAPE, "node '%s' (NonMaxSuppression): boxes [B, N, 4] and scores "
-                                    "[B, C, N] needed",
+        return KFAIL(a, ENG_ESHAPE,
+                     "node '%s' (NonMaxSuppression): boxes [B, N, 4] and scores "
+                     "[B, C, N] needed",
                      KNAME(a));
     if ((a->nin > 2 && a->in[2] && (!ku_is_int(a->in[2]->dtype) || ek_numel(a->in[2]) != 1)) ||
         (a->nin > 3 && a->in[3] && (a->in[3]->dtype != ENG_FLOAT || ek_numel(a->in[3]) != 1)) ||
         (a->nin > 4 && a->in[4] && (a->in[4]->dtype != ENG_FLOAT || ek_numel(a->in[4]) != 1)))
-        return KFAIL(a, ENG_EFORMAT, "node '%s' (NonMaxSuppression): bad scalar inputs",
-                     KNAME(a));
+        return KFAIL(a, ENG_EFORMAT, "node '%s' (NonMaxSuppression): bad scalar inputs", KNAME(a));
     int err = 0;
     int64_t dims[2] = {nms(a, NULL, &err), 3};
     if (err) return KFAIL(a, ENG_ENOMEM, "out of memory");
@@ -128,8 +128,9 @@ static int infer_grid(ek_args *a)
                *p = eg_attr_str(a->node, "padding_mode", "zeros");
     if (x->dtype != ENG_FLOAT || g->dtype != ENG_FLOAT || x->rank != 4 || g->rank != 4 ||
         g->dims[3] != 2 || g->dims[0] != x->dims[0])
-        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (GridSample): needs float NCHW input and grid "
-                                          "[N, H, W, 2]",
+        return KFAIL(a, ENG_EUNSUPPORTED,
+                     "node '%s' (GridSample): needs float NCHW input and grid "
+                     "[N, H, W, 2]",
                      KNAME(a));
     if ((strcmp(m, "bilinear") && strcmp(m, "nearest") && strcmp(m, "bicubic")) ||
         (strcmp(p, "zeros") && strcmp(p, "border") && strcmp(p, "reflection")))

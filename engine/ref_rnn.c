@@ -10,8 +10,19 @@
 #include <math.h>
 #include <stdlib.h>
 
-enum { AF_SIGMOID, AF_TANH, AF_RELU, AF_AFFINE, AF_LEAKY, AF_THRESH, AF_STANH, AF_HSIG, AF_ELU,
-       AF_SOFTSIGN, AF_SOFTPLUS };
+enum {
+    AF_SIGMOID,
+    AF_TANH,
+    AF_RELU,
+    AF_AFFINE,
+    AF_LEAKY,
+    AF_THRESH,
+    AF_STANH,
+    AF_HSIG,
+    AF_ELU,
+    AF_SOFTSIGN,
+    AF_SOFTPLUS
+};
 
 typedef struct rnn_act {
     int kind;
@@ -28,9 +39,9 @@ typedef struct rnn_cfg {
 
 static int act_parse(const char *s, int *kind)
 {
-    static const char *const names[] = {"Sigmoid",     "Tanh",        "Relu",   "Affine",
-                                        "LeakyRelu",   "ThresholdedRelu", "ScaledTanh",
-                                        "HardSigmoid", "Elu",         "Softsign", "Softplus"};
+    static const char *const names[] = {
+        "Sigmoid",    "Tanh",        "Relu", "Affine",   "LeakyRelu", "ThresholdedRelu",
+        "ScaledTanh", "HardSigmoid", "Elu",  "Softsign", "Softplus"};
     for (int i = 0; i < 11; i++)
         if (!strcmp(s, names[i])) {
             *kind = i;
@@ -79,8 +90,9 @@ static int rnn_cfg_get(ek_args *a, rnn_cfg *c)
     c->clip = cl ? cl->f : 0;
     if (x->dtype != ENG_FLOAT || w->dtype != ENG_FLOAT || r->dtype != ENG_FLOAT || x->rank != 3 ||
         w->rank != 3 || r->rank != 3 || (c->layout != 0 && c->layout != 1))
-        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (%s): needs float rank-3 X, W, R and layout "
-                                          "0 or 1",
+        return KFAIL(a, ENG_EUNSUPPORTED,
+                     "node '%s' (%s): needs float rank-3 X, W, R and layout "
+                     "0 or 1",
                      KNAME(a), KOP(a));
     c->S = x->dims[c->layout ? 1 : 0];
     c->B = x->dims[c->layout ? 0 : 1];
@@ -106,8 +118,9 @@ static int rnn_cfg_get(ek_args *a, rnn_cfg *c)
         if (!h) continue;
         if (k == 6 && c->gates != 4) break;
         if (h->dtype != ENG_FLOAT || ek_numel(h) != c->dirs * c->B * c->H)
-            return KFAIL(a, ENG_ESHAPE, "node '%s' (%s): initial state must have %d x %lld x %lld "
-                                        "floats",
+            return KFAIL(a, ENG_ESHAPE,
+                         "node '%s' (%s): initial state must have %d x %lld x %lld "
+                         "floats",
                          KNAME(a), KOP(a), c->dirs, (long long)c->B, (long long)c->H);
     }
     if (c->gates == 4 && a->nin > 7 && a->in[7] &&
@@ -134,8 +147,10 @@ static int rnn_cfg_get(ek_args *a, rnn_cfg *c)
             act_defaults(f->kind, &f->al, &f->be);
             int takes_al = f->kind >= AF_AFFINE && f->kind <= AF_ELU,
                 takes_be = f->kind == AF_AFFINE || f->kind == AF_STANH || f->kind == AF_HSIG;
-            if (takes_al && al && al->type == EG_ATTR_FLOATS && ia < al->n) f->al = al->floats[ia++];
-            if (takes_be && be && be->type == EG_ATTR_FLOATS && ib < be->n) f->be = be->floats[ib++];
+            if (takes_al && al && al->type == EG_ATTR_FLOATS && ia < al->n)
+                f->al = al->floats[ia++];
+            if (takes_be && be && be->type == EG_ATTR_FLOATS && ib < be->n)
+                f->be = be->floats[ib++];
         }
     return 0;
 }
@@ -206,8 +221,9 @@ static int run_rnn(ek_args *a)
             int64_t len = sl ? ku_geti(sl, b) : S;
             if (len < 0 || len > S) {
                 if (buf != stackbuf) free(buf);
-                return KFAIL(a, ENG_EINVAL, "node '%s' (%s): sequence_lens[%lld] = %lld, sequence "
-                                            "is %lld",
+                return KFAIL(a, ENG_EINVAL,
+                             "node '%s' (%s): sequence_lens[%lld] = %lld, sequence "
+                             "is %lld",
                              KNAME(a), KOP(a), (long long)b, (long long)len, (long long)S);
             }
             float *hb = h + b * H, *cb = cs + b * H;
