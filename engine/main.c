@@ -197,10 +197,58 @@ static int input_batch(const eng_model *m, const et_tensor *ins, int n, char *er
     return batch < 1 ? (snprintf(err, errlen, "empty input"), -1) : batch;
 }
 
+/* infer() for models with dynamic dims beyond the batch: the input files'
+ * shapes are the run's shapes, the plan reports the outputs'. */
+static int infer_shaped(eng_model *m, et_tensor *ins, int nin, et_tensor *outs, int threads,
+                        char *err, size_t errlen)
+{
+    const int64_t *shapes[MAX_IO];
+    int64_t odims[MAX_IO * ENG_MAX_RANK];
+    for (int i = 0; i < nin; i++) {
+        eng_tensor_info t;
+        eng_model_input(m, i, &t);
+        if (ins[i].dtype != t.dtype || ins[i].rank != t.rank) {
+            snprintf(err, errlen, "input '%s': %s of rank %d, model wants %s of rank %d", t.name,
+                     dtype_name(ins[i].dtype), ins[i].rank, dtype_name(t.dtype), t.rank);
+            return 1;
+        }
+        shapes[i] = ins[i].dims;
+    }
+    eng_ctx_opts co = {.threads = threads, .max_batch = 1};
+    eng_ctx *ctx = eng_ctx_create(m, &co, err, errlen);
+    if (!ctx) return 1;
+    const void *ip[MAX_IO];
+    void *op[MAX_IO];
+    int nout = eng_model_num_outputs(m), rc = 0;
+    if (eng_ctx_plan_shapes(ctx, shapes, odims)) {
+        snprintf(err, errlen, "%s", eng_ctx_error(ctx));
+        rc = 1;
+    }
+    for (int i = 0; i < nin; i++) ip[i] = ins[i].data;
+    for (int i = 0; !rc && i < nout && i < MAX_IO; i++) {
+        eng_tensor_info t;
+        eng_model_output(m, i, &t);
+        memset(&outs[i], 0, sizeof(outs[i]));
+        outs[i].dtype = t.dtype;
+        outs[i].rank = t.rank;
+        memcpy(outs[i].dims, odims + i * ENG_MAX_RANK, sizeof(outs[i].dims));
+        outs[i].data = calloc((size_t)et_numel(&outs[i]) + 1, 8);
+        op[i] = outs[i].data;
+        if (!op[i]) rc = 1;
+    }
+    if (!rc && eng_ctx_run_shapes(ctx, shapes, ip, op)) {
+        snprintf(err, errlen, "%s", eng_ctx_error(ctx));
+        rc = 1;
+    }
+    eng_ctx_free(ctx);
+    return rc;
+}
+
 /* Runs m on ins; fills outs (allocated). Returns 0 or prints and returns 1. */
 static int infer(eng_model *m, et_tensor *ins, int nin, et_tensor *outs, int threads, char *err,
                  size_t errlen)
 {
+    if (eng_model_dynamic(m)) return infer_shaped(m, ins, nin, outs, threads, err, errlen);
     int batch = input_batch(m, ins, nin, err, errlen);
     if (batch < 0) return 1;
     eng_ctx_opts co = {.threads = threads, .max_batch = batch};

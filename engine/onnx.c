@@ -381,11 +381,6 @@ static int load_input(eg_graph *g, const Onnx__ValueInfoProto *vi, char *err, si
         if (fixed && (dim->dim_value < 0 || dim->dim_value > MAX_ELEMS))
             return eg_err(err, errlen, ENG_EFORMAT, "graph input '%s': bad dimension %lld", name,
                           (long long)dim->dim_value);
-        if (!fixed && d > 0)
-            return eg_err(err, errlen, ENG_EUNSUPPORTED,
-                          "graph input '%s': dimension %d is dynamic (only the batch dimension "
-                          "may be)",
-                          name, d);
         v->dims[d] = fixed ? dim->dim_value : -1;
     }
     int64_t probe[ENG_MAX_RANK];

@@ -331,7 +331,29 @@ static int init_values(ep_plan *p, const eg_graph *g)
     return 0;
 }
 
+static ep_plan *build(const eng_model *m, int batch, const int64_t *const *shapes, int threads,
+                      char *err, size_t errlen);
+
 ep_plan *ep_plan_build(const eng_model *m, int batch, int threads, char *err, size_t errlen)
+{
+    return build(m, batch, NULL, threads, err, errlen);
+}
+
+ep_plan *ep_plan_build_shapes(const eng_model *m, const int64_t *const *shapes, int threads,
+                              char *err, size_t errlen)
+{
+    return build(m, 1, shapes, threads, err, errlen);
+}
+
+int ep_plan_output_dims(const ep_plan *p, int k, int64_t *dims)
+{
+    const ek_view *v = &p->v[p->m->g->outputs[k]];
+    memcpy(dims, v->dims, sizeof(v->dims));
+    return v->rank;
+}
+
+static ep_plan *build(const eng_model *m, int batch, const int64_t *const *shapes, int threads,
+                      char *err, size_t errlen)
 {
     const eg_graph *g = m->g;
     ep_plan *p = calloc(1, sizeof(*p));
@@ -342,7 +364,20 @@ ep_plan *ep_plan_build(const eng_model *m, int batch, int threads, char *err, si
     p->m = m;
     p->batch = batch;
     int rc = 0;
-    if (!(p->iv = ei_infer(g, batch, 1, err, errlen))) goto fail;
+    if (m->dynamic && !shapes) {
+        eg_err(err, errlen, ENG_EINVAL,
+               "the model has dynamic dimensions beyond the batch: runs need input shapes");
+        goto fail;
+    }
+    if (shapes) { /* infer on a view of the graph with this run's input dims */
+        eg_graph *gv = es_graph_view(g, shapes, 0);
+        if (!gv) goto oom;
+        p->iv = ei_infer(gv, batch, 1, err, errlen);
+        es_graph_view_free(gv);
+        if (!p->iv) goto fail;
+    } else if (!(p->iv = ei_infer(g, batch, 1, err, errlen))) {
+        goto fail;
+    }
     if ((rc = init_values(p, g))) goto oom;
     for (int ni = 0; ni < g->nnodes; ni++) {
         const eg_node *n = &g->nodes[ni];

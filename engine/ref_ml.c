@@ -113,8 +113,9 @@ static int infer_linear(ek_args *a)
     labels(a, "classlabels_ints", "classlabels_strings", &nl);
     if (nl < 0) return label_err(a, "classlabels_strings");
     if (T > 256 && (a->nout < 2 || !a->out[1]))
-        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (%s): more than 256 classes need the score "
-                                          "output",
+        return KFAIL(a, ENG_EUNSUPPORTED,
+                     "node '%s' (%s): more than 256 classes need the score "
+                     "output",
                      KNAME(a), KOP(a));
     if (nl != T && !(T == 1 && nl == 2))
         return KFAIL(a, ENG_EFORMAT, "node '%s' (%s): %lld labels for %lld score rows", KNAME(a),
@@ -160,7 +161,10 @@ static int run_linear(ek_args *a)
 static int per_feature(ek_args *a, const char *name, int64_t F, int required)
 {
     const eg_attr *at = eg_attr_find(a->node, name);
-    if (!at) return required ? KFAIL(a, ENG_EFORMAT, "node '%s' (%s): needs '%s'", KNAME(a), KOP(a), name) : 0;
+    if (!at)
+        return required
+                   ? KFAIL(a, ENG_EFORMAT, "node '%s' (%s): needs '%s'", KNAME(a), KOP(a), name)
+                   : 0;
     if (at->type != EG_ATTR_FLOATS || (at->n != 1 && at->n != F))
         return KFAIL(a, ENG_EFORMAT, "node '%s' (%s): '%s' must hold 1 or %lld floats", KNAME(a),
                      KOP(a), name, (long long)F);
@@ -208,8 +212,7 @@ static int run_featwise(ek_args *a)
         float *Y = o->data;
         for (int64_t n = 0; n < N; n++)
             for (int64_t f = 0; f < F; f++)
-                Y[n * F + f] =
-                    ((float)ku_getd(x, n * F + f) - featv(off, f, 0)) * featv(sc, f, 1);
+                Y[n * F + f] = ((float)ku_getd(x, n * F + f) - featv(off, f, 0)) * featv(sc, f, 1);
     } else if (op == EG_OP_ML_NORMALIZER) {
         const char *m = eg_attr_str(a->node, "norm", "MAX");
         float *Y = o->data;
@@ -253,8 +256,9 @@ static int infer_ohe(ek_args *a)
     const ek_view *x = a->in[0];
     const eg_attr *c = eg_attr_find(a->node, "cats_int64s");
     if (!c || c->type != EG_ATTR_INTS || c->n < 1)
-        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (OneHotEncoder): needs cats_int64s (string "
-                                          "categories not supported)",
+        return KFAIL(a, ENG_EUNSUPPORTED,
+                     "node '%s' (OneHotEncoder): needs cats_int64s (string "
+                     "categories not supported)",
                      KNAME(a));
     if (x->dtype == ENG_BOOL || x->rank >= ENG_MAX_RANK)
         return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (OneHotEncoder): numeric input needed",
@@ -278,8 +282,9 @@ static int run_ohe(ek_args *a)
         if (k < c->n)
             Y[i * c->n + k] = 1;
         else if (!zeros)
-            return KFAIL(a, ENG_EINVAL, "node '%s' (OneHotEncoder): value %lld at index %lld is "
-                                        "not a category",
+            return KFAIL(a, ENG_EINVAL,
+                         "node '%s' (OneHotEncoder): value %lld at index %lld is "
+                         "not a category",
                          KNAME(a), (long long)v, (long long)i);
     }
     return 0;
@@ -288,7 +293,8 @@ static int run_ohe(ek_args *a)
 static int infer_labelenc(ek_args *a)
 {
     const ek_view *x = a->in[0];
-    const eg_attr *ki = eg_attr_find(a->node, "keys_int64s"), *kf = eg_attr_find(a->node, "keys_floats"),
+    const eg_attr *ki = eg_attr_find(a->node, "keys_int64s"),
+                  *kf = eg_attr_find(a->node, "keys_floats"),
                   *vi = eg_attr_find(a->node, "values_int64s"),
                   *vf = eg_attr_find(a->node, "values_floats");
     const eg_attr *k = ki ? ki : kf, *v = vi ? vi : vf;
@@ -309,7 +315,8 @@ static int run_labelenc(ek_args *a)
 {
     const ek_view *x = a->in[0];
     ek_view *o = a->out[0];
-    const eg_attr *ki = eg_attr_find(a->node, "keys_int64s"), *kf = eg_attr_find(a->node, "keys_floats"),
+    const eg_attr *ki = eg_attr_find(a->node, "keys_int64s"),
+                  *kf = eg_attr_find(a->node, "keys_floats"),
                   *vi = eg_attr_find(a->node, "values_int64s"),
                   *vf = eg_attr_find(a->node, "values_floats");
     const eg_attr *k = ki ? ki : kf;
@@ -357,8 +364,9 @@ static int run_afe(ek_args *a)
     for (int64_t j = 0; j < k; j++) {
         int64_t f = ku_geti(idx, j);
         if (f < 0 || f >= F)
-            return KFAIL(a, ENG_EINVAL, "node '%s' (ArrayFeatureExtractor): index %lld out of "
-                                        "range [0, %lld)",
+            return KFAIL(a, ENG_EINVAL,
+                         "node '%s' (ArrayFeatureExtractor): index %lld out of "
+                         "range [0, %lld)",
                          KNAME(a), (long long)f, (long long)F);
         for (int64_t r = 0; r < rows; r++)
             memcpy((char *)a->out[0]->data + (size_t)(r * k + j) * es,
@@ -428,7 +436,8 @@ static int tree_prepare(eg_node *n, char *err, size_t errlen)
     const char *op = eg_op_name(n->op);
     const eg_attr *tid = need_ints(n, "nodes_treeids", -1);
     int nn = tid ? tid->n : -1;
-    const eg_attr *nid = need_ints(n, "nodes_nodeids", nn), *fid = need_ints(n, "nodes_featureids", nn),
+    const eg_attr *nid = need_ints(n, "nodes_nodeids", nn),
+                  *fid = need_ints(n, "nodes_featureids", nn),
                   *tt = need_ints(n, "nodes_truenodeids", nn),
                   *ff = need_ints(n, "nodes_falsenodeids", nn),
                   *mt = eg_attr_find(n, "nodes_missing_value_tracks_true"),
@@ -443,8 +452,8 @@ static int tree_prepare(eg_node *n, char *err, size_t errlen)
     int nw = wt ? wt->n : -1;
     const eg_attr *wn = need_ints(n, nm[1], nw), *wc = need_ints(n, nm[2], nw),
                   *ww = eg_attr_find(n, nm[3]);
-    if (nn < 1 || !nid || !fid || !tt || !ff || !md || md->type != EG_ATTR_STRINGS ||
-        md->n != nn || !val || val->type != EG_ATTR_FLOATS || val->n != nn ||
+    if (nn < 1 || !nid || !fid || !tt || !ff || !md || md->type != EG_ATTR_STRINGS || md->n != nn ||
+        !val || val->type != EG_ATTR_FLOATS || val->n != nn ||
         (mt && (mt->type != EG_ATTR_INTS || mt->n != nn)) || nw < 1 || !wn || !wc || !ww ||
         ww->type != EG_ATTR_FLOATS || ww->n != nw)
         return eg_err(err, errlen, ENG_EFORMAT,
@@ -497,8 +506,8 @@ static int tree_prepare(eg_node *n, char *err, size_t errlen)
         int m = 0;
         while (m < 7 && strcmp(md->strs[i], modes[m])) m++;
         if (m == 7) {
-            rc = eg_err(err, errlen, ENG_EFORMAT, "node '%s' (%s): unknown node mode '%s'",
-                        n->name, op, md->strs[i]);
+            rc = eg_err(err, errlen, ENG_EFORMAT, "node '%s' (%s): unknown node mode '%s'", n->name,
+                        op, md->strs[i]);
             goto out;
         }
         d->mode = (uint8_t)m;
@@ -517,8 +526,8 @@ static int tree_prepare(eg_node *n, char *err, size_t errlen)
             d->f = key_find(keys, nn, tid->ints[i], ff->ints[i]);
             if (d->t < 0 || d->f < 0 || d->t == i || d->f == i) {
                 rc = eg_err(err, errlen, ENG_EFORMAT,
-                            "node '%s' (%s): tree %lld node %lld points to a missing node",
-                            n->name, op, (long long)tid->ints[i], (long long)nid->ints[i]);
+                            "node '%s' (%s): tree %lld node %lld points to a missing node", n->name,
+                            op, (long long)tid->ints[i], (long long)nid->ints[i]);
                 goto out;
             }
             child[d->t] = child[d->f] = 1;
@@ -542,8 +551,8 @@ static int tree_prepare(eg_node *n, char *err, size_t errlen)
         if (k < 0 || wc->ints[i] < 0 || wc->ints[i] >= ncls) {
             free(cnt), free(wnode);
             rc = eg_err(err, errlen, ENG_EFORMAT,
-                        "node '%s' (%s): weight %d names a missing node or class %lld", n->name,
-                        op, i, (long long)wc->ints[i]);
+                        "node '%s' (%s): weight %d names a missing node or class %lld", n->name, op,
+                        i, (long long)wc->ints[i]);
             goto out;
         }
         wnode[i] = k;
@@ -646,8 +655,9 @@ static int run_tree(ek_args *a)
     float stack[256];
     float *Z = cls ? (a->nout > 1 && a->out[1] ? a->out[1]->data : NULL) : a->out[0]->data;
     if (!Z && C > 256)
-        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (%s): more than 256 classes need the score "
-                                          "output",
+        return KFAIL(a, ENG_EUNSUPPORTED,
+                     "node '%s' (%s): more than 256 classes need the score "
+                     "output",
                      KNAME(a), KOP(a));
     for (int64_t n = 0; n < N; n++) {
         float *z = Z ? Z + n * C : stack;
@@ -760,9 +770,10 @@ static int infer_svm(ek_args *a)
     const eg_attr *co = eg_attr_find(a->node, "coefficients"), *rho = eg_attr_find(a->node, "rho");
     if (a->node->op == EG_OP_ML_SVMREGRESSOR) {
         if (!s.nsv || co->n != s.nsv || rho->n != 1 || eg_attr_int(a->node, "one_class", 0))
-            return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (SVMRegressor): needs support vectors, "
-                                              "one coefficient each and one rho (one_class not "
-                                              "supported)",
+            return KFAIL(a, ENG_EUNSUPPORTED,
+                         "node '%s' (SVMRegressor): needs support vectors, "
+                         "one coefficient each and one rho (one_class not "
+                         "supported)",
                          KNAME(a));
         int64_t d[2] = {N, 1};
         ku_shape(a->out[0], ENG_FLOAT, 2, d);

@@ -111,3 +111,69 @@ def test_mask_of_another_length_names_the_input(exported, tmp_path):
     r, _ = run(path, [ins[0], bad], len(want), tmp_path, False)
     assert r.returncode != 0
     assert "attention_mask" in r.stderr
+
+
+@pytest.fixture(scope="module")
+def dynamic(tmp_path_factory):
+    """bert, lstm and gru exported with dynamic batch and sequence axes."""
+    import family_models as fm
+    d = tmp_path_factory.mktemp("dynamic")
+    out = {}
+    for name in ["bert", "lstm", "gru"]:
+        p = d / f"{name}.onnx"
+        ins, _ = fm.export(name, str(p), opset=17, dynamic="all")
+        out[name] = (p, ins)
+    return out
+
+
+def test_dynamic_sequence_axis_is_reported(dynamic):
+    r = aiinfer("info", dynamic["bert"][0])
+    assert r.returncode == 0, r.stderr
+    assert "input input_ids int64 [N,N]" in r.stdout  # -1 printed as N
+    assert "output pooler_output float32 [N,32]" in r.stdout
+
+
+@pytest.mark.parametrize("mode", ["onednn", "reference"])
+@pytest.mark.parametrize("name", ["bert", "lstm", "gru"])
+def test_dynamic_sequence_length_matches_pytorch(dynamic, tmp_path, name, mode):
+    import family_models as fm
+    path, ins = dynamic[name]
+    for seq in (3, ins[0].shape[1], 17):  # shorter, as exported, longer
+        xs = [np.resize(x, (x.shape[0], seq) + x.shape[2:]) for x in ins]
+        if name == "bert":
+            xs[1][0] = 1
+            xs[1][1, seq // 2:] = 0
+        files = []
+        for k, x in enumerate(xs):
+            files.append(tmp_path / f"in{k}.npy")
+            np.save(files[-1], x)
+        want = fm.run_torch(name, xs)
+        r, outs = run(path, files, len(want), tmp_path, mode == "reference")
+        assert r.returncode == 0, r.stderr
+        for o, w in zip(outs, want):
+            assert np.load(o).shape == w.shape
+            assert_close(np.load(o), w)
+
+
+def test_dynamic_mask_shorter_than_ids_names_the_node(dynamic, tmp_path):
+    path, ins = dynamic["bert"]
+    mask = tmp_path / "mask.npy"
+    np.save(mask, ins[1][:, :5])
+    r, _ = run(path, [dynamic_file(tmp_path, "ids", ins[0]), mask], 3, tmp_path, False)
+    assert r.returncode != 0
+    assert "node '" in r.stderr and "do not broadcast" in r.stderr
+
+
+def test_huge_dynamic_dimension_names_the_input(dynamic, tmp_path):
+    path, _ = dynamic["bert"]
+    big = np.zeros((1, 1 << 25), np.int64)
+    f = dynamic_file(tmp_path, "big", big)
+    r, _ = run(path, [f, f], 3, tmp_path, False)
+    assert r.returncode != 0
+    assert "input 'input_ids': dimension 1" in r.stderr
+
+
+def dynamic_file(tmp_path, name, x):
+    p = tmp_path / f"{name}.npy"
+    np.save(p, x)
+    return p
