@@ -83,7 +83,9 @@ int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin)
         return !C || (const_view(C) && eg_attr_float(n, "beta", 1.0f) == 1.0f && ek_numel(C) == N &&
                       C->dims[C->rank - 1] == N);
     }
-    case EG_OP_MATMUL: return in[0]->rank == 2 && nin > 1 && const_view(in[1]) && in[1]->rank == 2;
+    case EG_OP_MATMUL: /* [.., S, K] x [K, N]: rows are contiguous, one inner product */
+        return (in[0]->rank == 2 || in[0]->rank == 3) && nin > 1 && const_view(in[1]) &&
+               in[1]->rank == 2;
     default: return 0;
     }
 }
@@ -255,7 +257,8 @@ static int create_pool(const eng_model *m, const eg_node *n, ek_view *const *in,
 static int create_ip(const eng_model *m, const eg_node *n, ek_view *const *in, const ek_view *out,
                      const dnnl_memory_desc_t *wmd, ed_layer *l, char *err, size_t errlen)
 {
-    int64_t M = in[0]->dims[0], K = in[0]->dims[1], N = out->dims[1];
+    int64_t K = in[0]->dims[in[0]->rank - 1], N = out->dims[out->rank - 1];
+    int64_t M = K ? ek_numel(in[0]) / K : 0; /* a 3-D MatMul input flattens to rows */
     dnnl_dims_t sd = {M, K}, wd = {N, K}, bd = {N}, dd = {M, N};
     dnnl_memory_desc_t src, wei, bia, dst;
     dnnl_memory_desc_init_by_tag(&src, 2, sd, dnnl_f32, dnnl_ab);
