@@ -6,6 +6,7 @@ batch_first LSTM / GRU / RNN. Models are built in tools/family_models.py from
 seeded random weights and exported inside the test; nothing is downloaded.
 Tolerance: 1e-4 of each output's scale (measured ~1e-6)."""
 import os
+import re
 import subprocess
 import sys
 
@@ -175,5 +176,20 @@ def test_huge_dynamic_dimension_names_the_input(dynamic, tmp_path):
 
 def dynamic_file(tmp_path, name, x):
     p = tmp_path / f"{name}.npy"
+    np.save(p, x)
+    return p
+
+
+def test_bench_runs_on_given_inputs_of_a_dynamic_model(dynamic):
+    path, ins = dynamic["bert"]
+    r = aiinfer("bench", path, "--input", ins_file(ins[0], path, 0), "--input",
+                ins_file(ins[1], path, 1), "--seconds", 0.2)
+    assert r.returncode == 0, r.stderr
+    assert "batch 2" in r.stdout
+    assert re.search(r"throughput [0-9.]+ inferences/s", r.stdout)
+
+
+def ins_file(x, model_path, k):
+    p = f"{model_path}.in{k}.npy"
     np.save(p, x)
     return p
