@@ -108,6 +108,11 @@
     X("LSTM", LSTM, 3)                                                                             \
     X("NonMaxSuppression", NMS, 2)                                                                 \
     X("GridSample", GRIDSAMPLE, 2)                                                                 \
+    X("HannWindow", HANNWINDOW, 1)                                                                 \
+    X("HammingWindow", HAMMINGWINDOW, 1)                                                           \
+    X("BlackmanWindow", BLACKMANWINDOW, 1)                                                         \
+    X("Unique", UNIQUE, 1)                                                                         \
+    X("MaxUnpool", MAXUNPOOL, 2)                                                                   \
     X("ai.onnx.ml:LinearClassifier", ML_LINEARCLASSIFIER, 1)                                       \
     X("ai.onnx.ml:LinearRegressor", ML_LINEARREGRESSOR, 1)                                         \
     X("ai.onnx.ml:TreeEnsembleClassifier", ML_TREECLASSIFIER, 1)                                   \

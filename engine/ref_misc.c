@@ -1,0 +1,257 @@
+/* ref_misc: the window generators (HannWindow, HammingWindow, BlackmanWindow),
+ * Unique and MaxUnpool. Windows and Unique have data-dependent output shapes,
+ * so their deciding inputs must be known when the plan is built. */
+#include "engine/kernels_util.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* ---- windows ------------------------------------------------------------------------- */
+
+static int win_size(ek_args *a, int64_t *n)
+{
+    const ek_view *s = a->in[0];
+    if (!s->data)
+        return KFAIL(a, ENG_EUNSUPPORTED,
+                     "node '%s' (%s): data-dependent shape: input 0 must be known when the plan is "
+                     "built",
+                     KNAME(a), KOP(a));
+    if (!ku_is_int(s->dtype) || ek_numel(s) != 1)
+        return KFAIL(a, ENG_EFORMAT, "node '%s' (%s): size must be one integer", KNAME(a), KOP(a));
+    *n = ku_geti(s, 0);
+    if (*n < 0 || *n > ((int64_t)1 << 28))
+        return KFAIL(a, ENG_EINVAL, "node '%s' (%s): size %lld out of range", KNAME(a), KOP(a),
+                     (long long)*n);
+    return 0;
+}
+
+static int infer_window(ek_args *a)
+{
+    int64_t n = 0;
+    int rc = win_size(a, &n);
+    if (rc) return rc;
+    int64_t dt = eg_attr_int(a->node, "output_datatype", ENG_FLOAT);
+    if (dt != ENG_FLOAT && dt != ENG_INT64 && dt != ENG_INT32)
+        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (%s): output_datatype %lld", KNAME(a), KOP(a),
+                     (long long)dt);
+    ku_shape(a->out[0], (eng_dtype)dt, 1, &n);
+    return 0;
+}
+
+static int run_window(ek_args *a)
+{
+    int64_t n = a->out[0]->dims[0];
+    int periodic = (int)eg_attr_int(a->node, "periodic", 1);
+    double N1 = periodic ? (double)n : (double)(n - 1);
+    eg_op op = a->node->op;
+    double a0 = op == EG_OP_HANNWINDOW ? 0.5 : op == EG_OP_HAMMINGWINDOW ? 25.0 / 46.0 : 0.42;
+    double a1 = op == EG_OP_BLACKMANWINDOW ? 0.5 : 1.0 - a0, a2 = op == EG_OP_BLACKMANWINDOW ? 0.08 : 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = N1 > 0 ? 2 * M_PI * (double)i / N1 : 0;
+        ku_setd(a->out[0], i, a0 - a1 * cos(x) + a2 * cos(2 * x));
+    }
+    return 0;
+}
+
+/* ---- Unique ---------------------------------------------------------------------------- */
+
+typedef struct uq_geom {
+    int64_t outer, len, inner; /* slices along the axis: [outer, len, inner] */
+    int axis;                  /* -1: flattened */
+} uq_geom;
+
+static int uq_get(ek_args *a, uq_geom *g)
+{
+    const ek_view *x = a->in[0];
+    const eg_attr *ax = eg_attr_find(a->node, "axis");
+    if (!x->data)
+        return KFAIL(a, ENG_EUNSUPPORTED,
+                     "node '%s' (Unique): data-dependent shape: input 0 must be known when the plan "
+                     "is built",
+                     KNAME(a));
+    if (x->dtype == ENG_BOOL)
+        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (Unique): numeric input needed", KNAME(a));
+    if (!ax) {
+        g->axis = -1, g->outer = 1, g->len = ek_numel(x), g->inner = 1;
+        return 0;
+    }
+    int64_t t;
+    if (ku_axis(ax->i, x->rank, &t))
+        return KFAIL(a, ENG_EFORMAT, "node '%s' (Unique): axis out of range", KNAME(a));
+    g->axis = (int)t;
+    g->outer = ku_prod(x->dims, 0, (int)t);
+    g->len = x->dims[t];
+    g->inner = ku_prod(x->dims, (int)t + 1, x->rank);
+    return 0;
+}
+
+/* Compares slices i and j along the axis (lexicographic over outer, inner). */
+static int uq_cmp(const ek_view *x, const uq_geom *g, int64_t i, int64_t j)
+{
+    for (int64_t o = 0; o < g->outer; o++)
+        for (int64_t k = 0; k < g->inner; k++) {
+            double p = ku_getd(x, (o * g->len + i) * g->inner + k),
+                   q = ku_getd(x, (o * g->len + j) * g->inner + k);
+            if (p != q) return p < q ? -1 : 1;
+        }
+    return 0;
+}
+
+/* first[u] = index of the u-th unique slice (sorted or by first occurrence);
+ * inv[i] = its unique index; count returned. Scratch: order has len entries. */
+static int64_t uq_run(const ek_view *x, const uq_geom *g, int sorted, int64_t *first, int64_t *inv,
+                      int64_t *cnt)
+{
+    int64_t nu = 0;
+    for (int64_t i = 0; i < g->len; i++) {
+        int64_t u = 0;
+        while (u < nu && uq_cmp(x, g, first[u], i)) u++;
+        if (u == nu) first[nu++] = i, cnt[u] = 0;
+        inv[i] = u;
+        cnt[u]++;
+    }
+    if (!sorted) return nu;
+    /* insertion sort of the uniques, then remap inv */
+    int64_t *perm = malloc((size_t)(nu + 1) * sizeof(int64_t) * 3);
+    if (!perm) return -1;
+    int64_t *rank = perm + nu + 1, *c2 = rank + nu + 1;
+    for (int64_t u = 0; u < nu; u++) perm[u] = u;
+    for (int64_t u = 1; u < nu; u++)
+        for (int64_t v = u; v > 0 && uq_cmp(x, g, first[perm[v]], first[perm[v - 1]]) < 0; v--) {
+            int64_t t = perm[v];
+            perm[v] = perm[v - 1];
+            perm[v - 1] = t;
+        }
+    for (int64_t u = 0; u < nu; u++) rank[perm[u]] = u;
+    int64_t *f2 = malloc((size_t)(nu + 1) * sizeof(int64_t));
+    if (!f2) {
+        free(perm);
+        return -1;
+    }
+    for (int64_t u = 0; u < nu; u++) f2[u] = first[perm[u]], c2[u] = cnt[perm[u]];
+    for (int64_t u = 0; u < nu; u++) first[u] = f2[u], cnt[u] = c2[u];
+    for (int64_t i = 0; i < g->len; i++) inv[i] = rank[inv[i]];
+    free(f2);
+    free(perm);
+    return nu;
+}
+
+static int infer_unique(ek_args *a)
+{
+    const ek_view *x = a->in[0];
+    uq_geom g;
+    int rc = uq_get(a, &g);
+    if (rc) return rc;
+    int64_t *buf = malloc((size_t)(g.len + 1) * sizeof(int64_t) * 3);
+    if (!buf) return KFAIL(a, ENG_ENOMEM, "out of memory");
+    int64_t nu = uq_run(x, &g, (int)eg_attr_int(a->node, "sorted", 1), buf, buf + g.len + 1,
+                        buf + 2 * (g.len + 1));
+    free(buf);
+    if (nu < 0) return KFAIL(a, ENG_ENOMEM, "out of memory");
+    if (g.axis < 0) {
+        ku_shape(a->out[0], x->dtype, 1, &nu);
+    } else {
+        ku_shape(a->out[0], x->dtype, x->rank, x->dims);
+        a->out[0]->dims[g.axis] = nu;
+    }
+    for (int k = 1; k < a->nout && k < 4; k++)
+        if (a->out[k]) ku_shape(a->out[k], ENG_INT64, 1, k == 2 ? &g.len : &nu);
+    return 0;
+}
+
+static int run_unique(ek_args *a)
+{
+    const ek_view *x = a->in[0];
+    uq_geom g;
+    uq_get(a, &g);
+    int64_t *buf = malloc((size_t)(g.len + 1) * sizeof(int64_t) * 3);
+    if (!buf) return KFAIL(a, ENG_ENOMEM, "out of memory");
+    int64_t *first = buf, *inv = buf + g.len + 1, *cnt = buf + 2 * (g.len + 1);
+    int64_t nu = uq_run(x, &g, (int)eg_attr_int(a->node, "sorted", 1), first, inv, cnt);
+    size_t es = eg_dtype_size(x->dtype);
+    for (int64_t o = 0; nu > 0 && o < g.outer; o++)
+        for (int64_t u = 0; u < nu; u++)
+            memcpy((char *)a->out[0]->data + (size_t)((o * nu + u) * g.inner) * es,
+                   (const char *)x->data + (size_t)((o * g.len + first[u]) * g.inner) * es,
+                   (size_t)g.inner * es);
+    int64_t *outs[3] = {first, inv, cnt};
+    for (int k = 1; k < a->nout && k < 4; k++)
+        if (a->out[k])
+            memcpy(a->out[k]->data, outs[k - 1], (size_t)(k == 2 ? g.len : nu) * sizeof(int64_t));
+    free(buf);
+    return nu < 0 ? KFAIL(a, ENG_ENOMEM, "out of memory") : 0;
+}
+
+/* ---- MaxUnpool -------------------------------------------------------------------------------- */
+
+static int infer_unpool(ek_args *a)
+{
+    const ek_view *x = a->in[0], *idx = a->in[1];
+    const eg_attr *ks = eg_attr_find(a->node, "kernel_shape"), *st = eg_attr_find(a->node, "strides"),
+                  *pd = eg_attr_find(a->node, "pads");
+    int sp = x->rank - 2;
+    if (x->dtype != ENG_FLOAT || !ku_is_int(idx->dtype) || sp < 1 || !ks || ks->n != sp ||
+        (st && st->n != sp) || (pd && pd->n != 2 * sp) || ek_numel(idx) != ek_numel(x))
+        return KFAIL(a, ENG_EFORMAT, "node '%s' (MaxUnpool): needs float X, int indices of its "
+                                     "size and kernel_shape/strides/pads per spatial dim",
+                     KNAME(a));
+    ek_view *o = a->out[0];
+    ku_shape(o, ENG_FLOAT, x->rank, x->dims);
+    if (a->nin > 2 && a->in[2]) {
+        int64_t os[ENG_MAX_RANK];
+        if (!a->in[2]->data)
+            return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (MaxUnpool): output_shape must be known "
+                                              "when the plan is built",
+                         KNAME(a));
+        if (ku_ints(a->in[2], os, ENG_MAX_RANK) != x->rank)
+            return KFAIL(a, ENG_EFORMAT, "node '%s' (MaxUnpool): output_shape rank", KNAME(a));
+        for (int d = 0; d < x->rank; d++) o->dims[d] = os[d];
+    } else {
+        for (int i = 0; i < sp; i++) {
+            int64_t s = st ? st->ints[i] : 1, pb = pd ? pd->ints[i] : 0, pe = pd ? pd->ints[i + sp] : 0;
+            o->dims[2 + i] = (x->dims[2 + i] - 1) * s + ks->ints[i] - pb - pe;
+            if (o->dims[2 + i] < 0)
+                return KFAIL(a, ENG_ESHAPE, "node '%s' (MaxUnpool): negative output", KNAME(a));
+        }
+    }
+    return 0;
+}
+
+static int run_unpool(ek_args *a)
+{
+    const ek_view *x = a->in[0], *idx = a->in[1];
+    ek_view *o = a->out[0];
+    const eg_attr *ks = eg_attr_find(a->node, "kernel_shape"), *st = eg_attr_find(a->node, "strides"),
+                  *pd = eg_attr_find(a->node, "pads");
+    int sp = x->rank - 2;
+    /* indices address the default output shape; an output_shape pads its end */
+    ek_view def = *o;
+    for (int i = 0; i < sp; i++) {
+        int64_t s = st ? st->ints[i] : 1, pb = pd ? pd->ints[i] : 0, pe = pd ? pd->ints[i + sp] : 0;
+        def.dims[2 + i] = (x->dims[2 + i] - 1) * s + ks->ints[i] - pb - pe;
+    }
+    int64_t n = ek_numel(x), dn = ek_numel(&def), ost[ENG_MAX_RANK];
+    ek_strides(o, ost);
+    float *Y = o->data;
+    const float *X = x->data;
+    memset(Y, 0, ek_bytes(o));
+    for (int64_t i = 0; i < n; i++) {
+        int64_t k = ku_geti(idx, i), off = 0, r = k;
+        if (k < 0 || k >= dn)
+            return KFAIL(a, ENG_EINVAL, "node '%s' (MaxUnpool): index %lld out of range [0, %lld)",
+                         KNAME(a), (long long)k, (long long)dn);
+        int inside = 1;
+        for (int d = x->rank - 1; d >= 0; d--) {
+            int64_t c = r % def.dims[d];
+            r /= def.dims[d];
+            inside &= c < o->dims[d];
+            off += c * ost[d];
+        }
+        if (inside) Y[off] = X[i];
+    }
+    return 0;
+}
+
+const ek_op ek_op_window = {infer_window, run_window, 0, 1u};
+const ek_op ek_op_unique = {infer_unique, run_unique, 0, 1u};
+const ek_op ek_op_unpool = {infer_unpool, run_unpool, 0, 4u};
