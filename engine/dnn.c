@@ -85,7 +85,7 @@ int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin)
     }
     case EG_OP_MATMUL: /* [.., S, K] x [K, N]: rows are contiguous, one inner product */
         return (in[0]->rank == 2 || in[0]->rank == 3) && nin > 1 && const_view(in[1]) &&
-               in[1]->rank == 2;
+               in[1]->rank == 2 && (nin < 3 || !in[2] || const_view(in[2]));
     default: return 0;
     }
 }
@@ -268,7 +268,7 @@ static int create_ip(const eng_model *m, const eg_node *n, ek_view *const *in, c
         dnnl_memory_desc_init_by_tag(&wei, 2, wd, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_a);
     dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab);
-    int has_bias = n->op == EG_OP_GEMM && n->nin > 2 && n->in[2] >= 0;
+    int has_bias = n->nin > 2 && n->in[2] >= 0; /* Gemm's C, or a fused MatMul bias */
     dnnl_inner_product_desc_t ipd;
     if (dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src, &wei,
                                              has_bias ? &bia : NULL, &dst))

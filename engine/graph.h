@@ -193,6 +193,10 @@ void eg_remove_identities(eg_graph *g);
 void eg_fold_batchnorm(eg_graph *g);
 void eg_fuse_activations(eg_graph *g);
 void eg_remove_dead(eg_graph *g);
+/* passes_ext.c: MatMul by constant [K, N] weights followed by an Add of a
+ * constant [N] bias becomes one MatMul with the bias as input 2 (oneDNN's inner
+ * product bias, one pass over the activations fewer). */
+void eg_fuse_matmul_bias(eg_graph *g);
 void eg_recount_uses(eg_graph *g);
 
 #endif

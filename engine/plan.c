@@ -181,7 +181,7 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
         rc = rc ? rc
                 : add_arg(p, s, DNNL_ARG_WEIGHTS, ARG_FIXED, qmd(&s->l, dnnl_query_weights_md, 0),
                           wd);
-        if (n->op != EG_OP_MATMUL && n->nin > 2 && n->in[2] >= 0)
+        if (n->nin > 2 && n->in[2] >= 0) /* Gemm's C or a fused MatMul bias */
             rc = rc ? rc
                     : add_arg(p, s, DNNL_ARG_BIAS, ARG_FIXED, qmd(&s->l, dnnl_query_weights_md, 1),
                               p->v[n->in[2]].data);

@@ -45,7 +45,8 @@ static int run_window(ek_args *a)
     double N1 = periodic ? (double)n : (double)(n - 1);
     eg_op op = a->node->op;
     double a0 = op == EG_OP_HANNWINDOW ? 0.5 : op == EG_OP_HAMMINGWINDOW ? 25.0 / 46.0 : 0.42;
-    double a1 = op == EG_OP_BLACKMANWINDOW ? 0.5 : 1.0 - a0, a2 = op == EG_OP_BLACKMANWINDOW ? 0.08 : 0;
+    double a1 = op == EG_OP_BLACKMANWINDOW ? 0.5 : 1.0 - a0,
+           a2 = op == EG_OP_BLACKMANWINDOW ? 0.08 : 0;
     for (int64_t i = 0; i < n; i++) {
         double x = N1 > 0 ? 2 * M_PI * (double)i / N1 : 0;
         ku_setd(a->out[0], i, a0 - a1 * cos(x) + a2 * cos(2 * x));
@@ -65,10 +66,11 @@ static int uq_get(ek_args *a, uq_geom *g)
     const ek_view *x = a->in[0];
     const eg_attr *ax = eg_attr_find(a->node, "axis");
     if (!x->data)
-        return KFAIL(a, ENG_EUNSUPPORTED,
-                     "node '%s' (Unique): data-dependent shape: input 0 must be known when the plan "
-                     "is built",
-                     KNAME(a));
+        return KFAIL(
+            a, ENG_EUNSUPPORTED,
+            "node '%s' (Unique): data-dependent shape: input 0 must be known when the plan "
+            "is built",
+            KNAME(a));
     if (x->dtype == ENG_BOOL)
         return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (Unique): numeric input needed", KNAME(a));
     if (!ax) {
@@ -182,33 +184,37 @@ static int run_unique(ek_args *a)
     return nu < 0 ? KFAIL(a, ENG_ENOMEM, "out of memory") : 0;
 }
 
-/* ---- MaxUnpool -------------------------------------------------------------------------------- */
+/* ---- MaxUnpool --------------------------------------------------------------------------------
+ */
 
 static int infer_unpool(ek_args *a)
 {
     const ek_view *x = a->in[0], *idx = a->in[1];
-    const eg_attr *ks = eg_attr_find(a->node, "kernel_shape"), *st = eg_attr_find(a->node, "strides"),
-                  *pd = eg_attr_find(a->node, "pads");
+    const eg_attr *ks = eg_attr_find(a->node, "kernel_shape"),
+                  *st = eg_attr_find(a->node, "strides"), *pd = eg_attr_find(a->node, "pads");
     int sp = x->rank - 2;
     if (x->dtype != ENG_FLOAT || !ku_is_int(idx->dtype) || sp < 1 || !ks || ks->n != sp ||
         (st && st->n != sp) || (pd && pd->n != 2 * sp) || ek_numel(idx) != ek_numel(x))
-        return KFAIL(a, ENG_EFORMAT, "node '%s' (MaxUnpool): needs float X, int indices of its "
-                                     "size and kernel_shape/strides/pads per spatial dim",
+        return KFAIL(a, ENG_EFORMAT,
+                     "node '%s' (MaxUnpool): needs float X, int indices of its "
+                     "size and kernel_shape/strides/pads per spatial dim",
                      KNAME(a));
     ek_view *o = a->out[0];
     ku_shape(o, ENG_FLOAT, x->rank, x->dims);
     if (a->nin > 2 && a->in[2]) {
         int64_t os[ENG_MAX_RANK];
         if (!a->in[2]->data)
-            return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (MaxUnpool): output_shape must be known "
-                                              "when the plan is built",
+            return KFAIL(a, ENG_EUNSUPPORTED,
+                         "node '%s' (MaxUnpool): output_shape must be known "
+                         "when the plan is built",
                          KNAME(a));
         if (ku_ints(a->in[2], os, ENG_MAX_RANK) != x->rank)
             return KFAIL(a, ENG_EFORMAT, "node '%s' (MaxUnpool): output_shape rank", KNAME(a));
         for (int d = 0; d < x->rank; d++) o->dims[d] = os[d];
     } else {
         for (int i = 0; i < sp; i++) {
-            int64_t s = st ? st->ints[i] : 1, pb = pd ? pd->ints[i] : 0, pe = pd ? pd->ints[i + sp] : 0;
+            int64_t s = st ? st->ints[i] : 1, pb = pd ? pd->ints[i] : 0,
+                    pe = pd ? pd->ints[i + sp] : 0;
             o->dims[2 + i] = (x->dims[2 + i] - 1) * s + ks->ints[i] - pb - pe;
             if (o->dims[2 + i] < 0)
                 return KFAIL(a, ENG_ESHAPE, "node '%s' (MaxUnpool): negative output", KNAME(a));
@@ -221,8 +227,8 @@ static int run_unpool(ek_args *a)
 {
     const ek_view *x = a->in[0], *idx = a->in[1];
     ek_view *o = a->out[0];
-    const eg_attr *ks = eg_attr_find(a->node, "kernel_shape"), *st = eg_attr_find(a->node, "strides"),
-                  *pd = eg_attr_find(a->node, "pads");
+    const eg_attr *ks = eg_attr_find(a->node, "kernel_shape"),
+                  *st = eg_attr_find(a->node, "strides"), *pd = eg_attr_find(a->node, "pads");
     int sp = x->rank - 2;
     /* indices address the default output shape; an output_shape pads its end */
     ek_view def = *o;

@@ -453,6 +453,12 @@ static int run_matmul(ek_args *a)
         }
         gemm_ref(M, N, K, (const float *)A->data + oa * M * K, K, 1,
                  (const float *)B->data + ob * K * N, N, 1, (float *)o->data + b * M * N, 1.0f);
+        if (a->nin > 2 && a->in[2]) { /* fused bias (eg_fuse_matmul_bias) */
+            const float *bias = a->in[2]->data;
+            float *y = (float *)o->data + b * M * N;
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) y[i * N + j] += bias[j];
+        }
         for (int i = br - 1; i >= 0; i--) {
             if (++cnt[i] < o->dims[i]) break;
             cnt[i] = 0;
