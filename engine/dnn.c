@@ -110,6 +110,9 @@ static void append_act(dnnl_post_ops_t po, const eg_act *a)
     case EG_ACT_HARDSWISH:
         dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_hardswish, 0.0f, 0.0f);
         break;
+    case EG_ACT_GELU:
+        dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f);
+        break;
     }
 }
 
@@ -199,6 +202,9 @@ static int make_pd(const eng_model *m, const eg_node *n, const_dnnl_op_desc_t de
                 dnnl_post_ops_append_binary(po, dnnl_binary_add, &smd);
         }
         append_act(po, &n->act2);
+        dnnl_primitive_attr_set_post_ops(attr, po);
+    } else if (n->act1.kind) { /* MatMul with a fused GELU */
+        append_act(po, &n->act1);
         dnnl_primitive_attr_set_post_ops(attr, po);
     }
     dnnl_status_t st = dnnl_primitive_desc_create(&l->pd, desc, attr, m->dnn, NULL);

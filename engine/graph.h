@@ -116,6 +116,7 @@ typedef enum eg_act_kind {
     EG_ACT_SIGMOID,
     EG_ACT_HARDSIGMOID, /* max(0, min(1, alpha*x + beta)) */
     EG_ACT_HARDSWISH,
+    EG_ACT_GELU, /* 0.5 x (1 + erf(x / sqrt 2)), fused into MatMul (passes_ext.c) */
 } eg_act_kind;
 
 typedef struct eg_act {
@@ -197,6 +198,9 @@ void eg_remove_dead(eg_graph *g);
  * constant [N] bias becomes one MatMul with the bias as input 2 (oneDNN's inner
  * product bias, one pass over the activations fewer). */
 void eg_fuse_matmul_bias(eg_graph *g);
+/* passes_ext.c: the Div/Erf/Add/Mul/Mul form of exact GELU that torch exports,
+ * after such a MatMul, becomes the MatMul's act1 (oneDNN gelu_erf post-op). */
+void eg_fuse_gelu(eg_graph *g);
 void eg_recount_uses(eg_graph *g);
 
 #endif

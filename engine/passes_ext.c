@@ -44,3 +44,90 @@ void eg_fuse_matmul_bias(eg_graph *g)
     }
     eg_recount_uses(g);
 }
+
+/* The single live reader of value v (-1 when none or several). */
+static int only_reader(const eg_graph *g, int from, int v)
+{
+    int r = -1, n = 0;
+    if (g->values[v].is_output) return -1;
+    for (int k = from; k < g->nnodes; k++) {
+        const eg_node *c = &g->nodes[k];
+        if (c->dead) continue;
+        for (int j = 0; j < c->nin; j++)
+            if (c->in[j] == v) r = k, n++;
+        if (c->sum_in == v) n += 2;
+    }
+    return n == 1 ? r : -1;
+}
+
+/* The other input of a binary node c reading v, if it is a float scalar
+ * constant; sets *val. */
+static int scalar_other(const eg_graph *g, const eg_node *c, int v, float *val)
+{
+    if (c->nin != 2 || c->nout != 1 || c->out[0] < 0) return 0;
+    int o = c->in[0] == v ? c->in[1] : c->in[1] == v ? c->in[0] : -1;
+    if (o < 0 || o == v) return 0;
+    const eg_value *ov = &g->values[o];
+    if (!ov->data || ov->dtype != ENG_FLOAT || eg_numel(ov->rank, ov->dims) != 1) return 0;
+    *val = *(const float *)ov->data;
+    return 1;
+}
+
+static int near(float a, float b)
+{
+    return a > b - 1e-4f * b && a < b + 1e-4f * b;
+}
+
+void eg_fuse_gelu(eg_graph *g)
+{
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        eg_node *n = &g->nodes[ni];
+        if (n->dead || n->op != EG_OP_MATMUL || n->act1.kind || n->nout != 1 || n->out[0] < 0 ||
+            !g->values[n->in[1]].data || g->values[n->out[0]].is_output)
+            continue;
+        int x = n->out[0];
+        /* x feeds exactly Div(x, sqrt2) (or Mul(x, 1/sqrt2)) and Mul(x, .) */
+        int dv = -1, mu = -1, cnt = 0;
+        for (int k = ni + 1; k < g->nnodes; k++) {
+            const eg_node *c = &g->nodes[k];
+            if (c->dead) continue;
+            for (int j = 0; j < c->nin; j++)
+                if (c->in[j] == x) {
+                    cnt++;
+                    float s;
+                    if ((c->op == EG_OP_DIV && c->in[0] == x && scalar_other(g, c, x, &s) &&
+                         near(s, 1.41421356f)) ||
+                        (c->op == EG_OP_MUL && scalar_other(g, c, x, &s) && near(s, 0.70710678f)))
+                        dv = k;
+                    else if (c->op == EG_OP_MUL)
+                        mu = k;
+                }
+            if (c->sum_in == x) cnt += 2;
+        }
+        if (cnt != 2 || dv < 0 || mu < 0) continue;
+        int erf = only_reader(g, dv + 1, g->nodes[dv].out[0]);
+        if (erf < 0 || g->nodes[erf].op != EG_OP_ERF || g->nodes[erf].nout != 1) continue;
+        int add = only_reader(g, erf + 1, g->nodes[erf].out[0]);
+        float one, half;
+        if (add < 0 || g->nodes[add].op != EG_OP_ADD ||
+            !scalar_other(g, &g->nodes[add], g->nodes[erf].out[0], &one) || one != 1.0f)
+            continue;
+        /* Mul(x, 1 + erf) then Mul(., 0.5) */
+        const eg_node *m1 = &g->nodes[mu];
+        if (m1->nin != 2 || m1->nout != 1 || m1->out[0] < 0 ||
+            !((m1->in[0] == x && m1->in[1] == g->nodes[add].out[0]) ||
+              (m1->in[1] == x && m1->in[0] == g->nodes[add].out[0])))
+            continue;
+        int m2 = only_reader(g, mu + 1, m1->out[0]);
+        if (m2 < 0 || g->nodes[m2].op != EG_OP_MUL ||
+            !scalar_other(g, &g->nodes[m2], m1->out[0], &half) || half != 0.5f ||
+            only_reader(g, add + 1, g->nodes[add].out[0]) != mu)
+            continue;
+        n->act1.kind = EG_ACT_GELU;
+        n->out[0] = g->nodes[m2].out[0];
+        g->values[n->out[0]].producer = ni;
+        g->nodes[dv].dead = g->nodes[erf].dead = g->nodes[add].dead = 1;
+        g->nodes[mu].dead = g->nodes[m2].dead = 1;
+    }
+    eg_recount_uses(g);
+}

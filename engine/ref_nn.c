@@ -459,6 +459,7 @@ static int run_matmul(ek_args *a)
             for (int64_t i = 0; i < M; i++)
                 for (int64_t j = 0; j < N; j++) y[i * N + j] += bias[j];
         }
+        ek_act_apply(&a->node->act1, (float *)o->data + b * M * N, M * N); /* fused GELU */
         for (int i = br - 1; i >= 0; i--) {
             if (++cnt[i] < o->dims[i]) break;
             cnt[i] = 0;

@@ -93,6 +93,9 @@ void ek_act_apply(const eg_act *act, float *x, int64_t n)
     case EG_ACT_HARDSWISH:
         for (int64_t i = 0; i < n; i++) x[i] = x[i] * fmaxf(0.0f, fminf(1.0f, x[i] / 6.0f + 0.5f));
         break;
+    case EG_ACT_GELU:
+        for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678f));
+        break;
     }
 }
 
