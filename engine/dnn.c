@@ -110,6 +110,9 @@ static void append_act(dnnl_post_ops_t po, const eg_act *a)
     case EG_ACT_HARDSWISH:
         dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_hardswish, 0.0f, 0.0f);
         break;
+    case EG_ACT_SWISH:
+        dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.0f, 0.0f);
+        break;
     case EG_ACT_GELU:
         dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f);
         break;

@@ -116,7 +116,8 @@ typedef enum eg_act_kind {
     EG_ACT_SIGMOID,
     EG_ACT_HARDSIGMOID, /* max(0, min(1, alpha*x + beta)) */
     EG_ACT_HARDSWISH,
-    EG_ACT_GELU, /* 0.5 x (1 + erf(x / sqrt 2)), fused into MatMul (passes_ext.c) */
+    EG_ACT_GELU,  /* 0.5 x (1 + erf(x / sqrt 2)), fused into MatMul (passes_ext.c) */
+    EG_ACT_SWISH, /* x * sigmoid(x): SiLU after a Conv (passes_ext.c) */
 } eg_act_kind;
 
 typedef struct eg_act {
@@ -201,6 +202,10 @@ void eg_fuse_matmul_bias(eg_graph *g);
 /* passes_ext.c: the Div/Erf/Add/Mul/Mul form of exact GELU that torch exports,
  * after such a MatMul, becomes the MatMul's act1 (oneDNN gelu_erf post-op). */
 void eg_fuse_gelu(eg_graph *g);
+/* passes_ext.c: Conv -> Sigmoid + Mul(x, sigmoid) (SiLU, YOLO's activation)
+ * becomes the Conv's act1 (oneDNN swish post-op); runs before
+ * eg_fuse_activations so a residual Add can still fuse after it. */
+void eg_fuse_silu(eg_graph *g);
 void eg_recount_uses(eg_graph *g);
 
 #endif

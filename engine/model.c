@@ -170,6 +170,7 @@ static int finish_load(eng_model *m, char *err, size_t errlen)
     ei_views_free(v);
     if (!m->opts.no_graph_passes) {
         eg_fold_batchnorm(g);
+        eg_fuse_silu(g);
         eg_fuse_activations(g);
         eg_fuse_matmul_bias(g);
         eg_fuse_gelu(g);

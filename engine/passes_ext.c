@@ -131,3 +131,40 @@ void eg_fuse_gelu(eg_graph *g)
     }
     eg_recount_uses(g);
 }
+
+void eg_fuse_silu(eg_graph *g)
+{
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        eg_node *n = &g->nodes[ni];
+        if (n->dead || n->op != EG_OP_CONV || n->act1.kind || n->sum_in >= 0 || n->nout != 1 ||
+            n->out[0] < 0 || g->values[n->out[0]].is_output)
+            continue;
+        int x = n->out[0], sg = -1, mu = -1, cnt = 0;
+        for (int k = ni + 1; k < g->nnodes; k++) {
+            const eg_node *c = &g->nodes[k];
+            if (c->dead) continue;
+            for (int j = 0; j < c->nin; j++)
+                if (c->in[j] == x) {
+                    cnt++;
+                    if (c->op == EG_OP_SIGMOID)
+                        sg = k;
+                    else if (c->op == EG_OP_MUL)
+                        mu = k;
+                }
+            if (c->sum_in == x) cnt += 2;
+        }
+        if (cnt != 2 || sg < 0 || mu < 0 || g->nodes[sg].nout != 1 || g->nodes[sg].out[0] < 0)
+            continue;
+        const eg_node *m = &g->nodes[mu];
+        int s = g->nodes[sg].out[0];
+        if (m->nin != 2 || m->nout != 1 || m->out[0] < 0 ||
+            !((m->in[0] == x && m->in[1] == s) || (m->in[1] == x && m->in[0] == s)) ||
+            only_reader(g, sg + 1, s) != mu)
+            continue;
+        n->act1.kind = EG_ACT_SWISH;
+        n->out[0] = m->out[0];
+        g->values[n->out[0]].producer = ni;
+        g->nodes[sg].dead = g->nodes[mu].dead = 1;
+    }
+    eg_recount_uses(g);
+}

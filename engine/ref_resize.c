@@ -127,7 +127,10 @@ static int rs_get(ek_args *a, rs_plan *p, ek_view *o)
 static int infer_resize(ek_args *a)
 {
     rs_plan p;
-    return rs_get(a, &p, a->out[0]);
+    int rc = rs_get(a, &p, a->out[0]);
+    /* NHWC in, NHWC out: a detector's upsampling stays between oneDNN convs */
+    if (!rc && a->in[0]->rank == 4) a->out[0]->nhwc = a->in[0]->nhwc;
+    return rc;
 }
 
 /* Input coordinate of output index i on axis d; *out set when outside (tf_crop). */
@@ -211,8 +214,9 @@ static int run_resize(ek_args *a)
     int rc = rs_get(a, &p, &tmp);
     if (rc) return rc;
     int r = x->rank;
-    int64_t st[ENG_MAX_RANK], cnt[ENG_MAX_RANK] = {0}, n = ek_numel(o);
+    int64_t st[ENG_MAX_RANK], ost[ENG_MAX_RANK], cnt[ENG_MAX_RANK] = {0}, n = ek_numel(o);
     ek_strides(x, st);
+    ek_strides(o, ost);
     /* axes that resample (the rest map index to index) */
     int ax[ENG_MAX_RANK], na = 0;
     for (int d = 0; d < r; d++)
@@ -224,8 +228,8 @@ static int run_resize(ek_args *a)
         return 0;
     }
     for (int64_t i = 0; i < n; i++) {
-        int64_t base = 0;
-        for (int d = 0; d < r; d++) base += cnt[d] * st[d];
+        int64_t base = 0, oi = 0;
+        for (int d = 0; d < r; d++) base += cnt[d] * st[d], oi += cnt[d] * ost[d];
         int64_t idx[ENG_MAX_RANK][4];
         double w[ENG_MAX_RANK][4];
         int nt[ENG_MAX_RANK], outside = 0, ntot = 1;
@@ -238,7 +242,7 @@ static int run_resize(ek_args *a)
             ntot *= nt[k];
         }
         if (outside) {
-            Y[i] = p.extrap;
+            Y[oi] = p.extrap;
         } else {
             double acc = 0;
             for (int t = 0; t < ntot; t++) {
@@ -252,7 +256,7 @@ static int run_resize(ek_args *a)
                 }
                 acc += wt * X[off];
             }
-            Y[i] = (float)acc;
+            Y[oi] = (float)acc;
         }
         for (int d = r - 1; d >= 0; d--) {
             if (++cnt[d] < o->dims[d]) break;
@@ -402,5 +406,5 @@ static int run_convt(ek_args *a)
     return 0;
 }
 
-const ek_op ek_op_resize = {infer_resize, run_resize, 0, 14u};
+const ek_op ek_op_resize = {infer_resize, run_resize, EK_NHWC_OK, 14u};
 const ek_op ek_op_convt = {infer_convt, run_convt, 0, 0};

@@ -93,6 +93,9 @@ void ek_act_apply(const eg_act *act, float *x, int64_t n)
     case EG_ACT_HARDSWISH:
         for (int64_t i = 0; i < n; i++) x[i] = x[i] * fmaxf(0.0f, fminf(1.0f, x[i] / 6.0f + 0.5f));
         break;
+    case EG_ACT_SWISH:
+        for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+        break;
     case EG_ACT_GELU:
         for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678f));
         break;
@@ -639,8 +642,7 @@ static int infer_split(ek_args *a)
     int rc = split_sizes(a, ax, sz);
     for (int i = 0; !rc && i < a->nout; i++) {
         if (!a->out[i]) continue;
-        copy_shape(a->out[i], x);
-        a->out[i]->nhwc = 0;
+        copy_shape(a->out[i], x); /* an NHWC input gives NHWC parts (C2f blocks) */
         a->out[i]->dims[ax] = sz[i];
     }
     return rc;
@@ -653,9 +655,14 @@ static int run_split(ek_args *a)
     norm_axis(eg_attr_int(a->node, "axis", 0), x->rank, &ax);
     split_sizes(a, ax, sz);
     size_t es = eg_dtype_size(x->dtype);
-    for (int d = 0; d < ax; d++) outer *= x->dims[d];
-    for (int d = (int)ax + 1; d < x->rank; d++) inner *= x->dims[d];
-    int64_t pos = 0, row = x->dims[ax] * inner;
+    /* NHWC: split along the physical axis (N, H, W, C order) */
+    int64_t pd[4] = {x->dims[0], x->dims[2], x->dims[3], x->dims[1]};
+    static const int phys[4] = {0, 3, 1, 2};
+    const int64_t *dims = x->nhwc && x->rank == 4 ? pd : x->dims;
+    int64_t pax = x->nhwc && x->rank == 4 ? phys[ax] : ax;
+    for (int d = 0; d < pax; d++) outer *= dims[d];
+    for (int d = (int)pax + 1; d < x->rank; d++) inner *= dims[d];
+    int64_t pos = 0, row = dims[pax] * inner;
     for (int k = 0; k < a->nout; k++) {
         int64_t rk = sz[k] * inner;
         for (int64_t i = 0; a->out[k] && i < outer; i++)
@@ -763,7 +770,7 @@ const ek_op ek_op_squeeze = {infer_squeeze, run_copy, 0, 2u};
 const ek_op ek_op_unsqueeze = {infer_unsqueeze, run_copy, 0, 2u};
 const ek_op ek_op_transpose = {infer_transpose, run_transpose, 0, 0};
 const ek_op ek_op_concat = {infer_concat, run_concat, EK_NHWC_OK, 0};
-const ek_op ek_op_split = {infer_split, run_split, 0, 2u};
+const ek_op ek_op_split = {infer_split, run_split, EK_NHWC_OK, 2u};
 const ek_op ek_op_shape = {infer_shape, run_shape, EK_NHWC_OK, 0};
 const ek_op ek_op_gather = {infer_gather, run_gather, 0, 0};
 
