@@ -46,10 +46,24 @@ int ed_has_weights(eg_op op)
     return op == EG_OP_CONV || op == EG_OP_GEMM || op == EG_OP_MATMUL;
 }
 
+int ed_act_matmul(const eg_node *n, ek_view *const *in, int nin)
+{
+    /* attention's Q.K^T and P.V: two activations of one rank (3 or 4), equal
+     * batch dims, plain row-major layout */
+    if (n->op != EG_OP_MATMUL || nin != 2 || !in[0] || !in[1] || in[1]->data ||
+        in[1]->dtype != ENG_FLOAT || in[0]->rank != in[1]->rank || in[0]->nhwc || in[1]->nhwc ||
+        (in[0]->rank != 3 && in[0]->rank != 4) || n->act1.kind)
+        return 0;
+    for (int d = 0; d < in[0]->rank - 2; d++)
+        if (in[0]->dims[d] != in[1]->dims[d]) return 0;
+    return 1;
+}
+
 int ed_supports(const eng_model *m, int node, ek_view *const *in, int nin)
 {
     return ed_eligible(m, node, in, nin) &&
-           (!ed_has_weights(m->g->nodes[node].op) || m->conv[node].ready);
+           (!ed_has_weights(m->g->nodes[node].op) || m->conv[node].ready ||
+            ed_act_matmul(&m->g->nodes[node], in, nin));
 }
 
 int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin)
@@ -84,6 +98,7 @@ int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin)
                       C->dims[C->rank - 1] == N);
     }
     case EG_OP_MATMUL: /* [.., S, K] x [K, N]: rows are contiguous, one inner product */
+        if (ed_act_matmul(n, in, nin)) return 1;
         return (in[0]->rank == 2 || in[0]->rank == 3) && nin > 1 && const_view(in[1]) &&
                in[1]->rank == 2 && (nin < 3 || !in[2] || const_view(in[2]));
     default: return 0;
@@ -286,6 +301,24 @@ static int create_ip(const eng_model *m, const eg_node *n, ek_view *const *in, c
     return make_pd(m, n, &ipd, out, l, err, errlen);
 }
 
+static int create_matmul(const eng_model *m, const eg_node *n, ek_view *const *in,
+                         const ek_view *out, ed_layer *l, char *err, size_t errlen)
+{
+    int r = in[0]->rank;
+    dnnl_dims_t ad, bd, cd;
+    for (int d = 0; d < r; d++)
+        ad[d] = in[0]->dims[d], bd[d] = in[1]->dims[d], cd[d] = out->dims[d];
+    dnnl_format_tag_t tag = r == 3 ? dnnl_abc : dnnl_abcd;
+    dnnl_memory_desc_t a, b, c;
+    dnnl_memory_desc_init_by_tag(&a, r, ad, dnnl_f32, tag);
+    dnnl_memory_desc_init_by_tag(&b, r, bd, dnnl_f32, tag);
+    dnnl_memory_desc_init_by_tag(&c, r, cd, dnnl_f32, tag);
+    dnnl_matmul_desc_t md;
+    if (dnnl_matmul_desc_init(&md, &a, &b, NULL, &c))
+        return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN rejected the matmul", n->name);
+    return make_pd(m, n, &md, out, l, err, errlen);
+}
+
 int ed_create(const eng_model *m, int node, ek_view *const *in, const ek_view *out,
               const dnnl_memory_desc_t *wmd, int threads, ed_layer *l, char *err, size_t errlen)
 {
@@ -299,6 +332,8 @@ int ed_create(const eng_model *m, int node, ek_view *const *in, const ek_view *o
         rc = create_conv(m, n, in, out, wmd, l, err, errlen);
     else if (n->op == EG_OP_MAXPOOL || n->op == EG_OP_AVGPOOL)
         rc = create_pool(m, n, in, out, l, err, errlen);
+    else if (ed_act_matmul(n, in, n->nin))
+        rc = create_matmul(m, n, in, out, l, err, errlen);
     else
         rc = create_ip(m, n, in, out, wmd, l, err, errlen);
     if (rc) return rc;

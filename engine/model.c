@@ -34,7 +34,7 @@ static int prepare_weights(eng_model *m, const ei_views *v, char *err, size_t er
         if (n->dead || !ed_has_weights(n->op) || n->nin < 2 || v->folded[ni]) continue;
         ek_view *in[EG_MAX_IN] = {0};
         for (int k = 0; k < n->nin; k++) in[k] = n->in[k] >= 0 ? &v->view[n->in[k]] : NULL;
-        if (!ed_eligible(m, ni, in, n->nin)) continue;
+        if (!ed_eligible(m, ni, in, n->nin) || !in[1] || !in[1]->data) continue;
         ed_layer l = {.sum_inplace = ed_sum_inplace(g, ni)};
         if (ed_create(m, ni, in, &v->view[n->out[0]], NULL, 1, &l, NULL, 0))
             continue; /* the reference kernel will run it */

@@ -56,6 +56,8 @@ int ed_sum_inplace(const eg_graph *g, int ni);
  * whether the weights were prepared; ed_supports requires it. */
 int ed_supports(const eng_model *m, int node, ek_view *const *in, int nin);
 int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin);
+/* MatMul of two activations (attention) that oneDNN's matmul runs. */
+int ed_act_matmul(const eg_node *n, ek_view *const *in, int nin);
 /* Ops whose constant weights are reordered at load (Conv, Gemm, MatMul). */
 int ed_has_weights(eg_op op);
 /* Creates the primitive for node `node` at the given input/output views (NHWC for

@@ -135,7 +135,8 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
 {
     const eng_model *m = p->m;
     const eg_node *n = &m->g->nodes[ni];
-    int is_conv = n->op == EG_OP_CONV, has_w = ed_has_weights(n->op),
+    int is_conv = n->op == EG_OP_CONV,
+        has_w = ed_has_weights(n->op) && n->nin > 1 && p->v[n->in[1]].data,
         act = is_conv || n->op == EG_OP_MAXPOOL || n->op == EG_OP_AVGPOOL;
     int in0 = act ? in_layout(p, n->in[0], 1) : n->in[0];
     int sum = is_conv && n->sum_in >= 0 ? in_layout(p, n->sum_in, 1) : -1;
@@ -164,6 +165,8 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
             rc = eg_err(err, errlen, ENG_EBACKEND, "node '%s': weight reorder failed", n->name);
         p->priv++;
     }
+    if (!rc && !has_w && n->op == EG_OP_MATMUL && strstr(s->l.impl, "ref"))
+        rc = 1; /* oneDNN's reference matmul: the C kernel is no slower */
     if (rc) {
         ed_layer_free(&s->l);
         p->nsteps--;
@@ -176,7 +179,12 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
     s->out[0] = out;
     rc = add_arg(p, s, DNNL_ARG_SRC, in0, qmd(&s->l, dnnl_query_src_md, 0), NULL);
     rc = rc ? rc : add_arg(p, s, DNNL_ARG_DST, out, qmd(&s->l, dnnl_query_dst_md, 0), NULL);
-    if (n->op == EG_OP_CONV || n->op == EG_OP_GEMM || n->op == EG_OP_MATMUL) {
+    if (n->op == EG_OP_MATMUL && !has_w) { /* activation x activation */
+        s->in[s->nin++] = n->in[1];
+        rc = rc ? rc
+                : add_arg(p, s, DNNL_ARG_WEIGHTS, n->in[1], qmd(&s->l, dnnl_query_weights_md, 0),
+                          NULL);
+    } else if (n->op == EG_OP_CONV || n->op == EG_OP_GEMM || n->op == EG_OP_MATMUL) {
         void *wd = w ? w : m->conv[ni].w;
         rc = rc ? rc
                 : add_arg(p, s, DNNL_ARG_WEIGHTS, ARG_FIXED, qmd(&s->l, dnnl_query_weights_md, 0),
