@@ -25,6 +25,8 @@ static int compare(const et_tensor *got, const et_tensor *want, char *why, size_
             a = ((float *)got->data)[i], b = ((float *)want->data)[i];
         else if (got->dtype == ENG_INT64)
             a = (double)((int64_t *)got->data)[i], b = (double)((int64_t *)want->data)[i];
+        else if (got->dtype == ENG_DOUBLE)
+            a = ((double *)got->data)[i], b = ((double *)want->data)[i];
         else if (got->dtype == ENG_INT32)
             a = ((int32_t *)got->data)[i], b = ((int32_t *)want->data)[i];
         else

@@ -74,6 +74,7 @@ typedef enum eng_dtype {
     ENG_INT32 = 6,
     ENG_INT64 = 7,
     ENG_BOOL = 9,
+    ENG_DOUBLE = 11,
 } eng_dtype;
 
 /* One graph input or output. shape[i] == -1 marks a dynamic dimension; only the

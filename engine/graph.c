@@ -62,7 +62,8 @@ size_t eg_dtype_size(eng_dtype t)
     switch (t) {
     case ENG_FLOAT:
     case ENG_INT32: return 4;
-    case ENG_INT64: return 8;
+    case ENG_INT64:
+    case ENG_DOUBLE: return 8;
     case ENG_BOOL: return 1;
     default: return 0;
     }

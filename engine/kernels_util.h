@@ -20,6 +20,7 @@ static inline double ku_getd(const ek_view *v, int64_t i)
     case ENG_FLOAT: return ((const float *)v->data)[i];
     case ENG_INT64: return (double)((const int64_t *)v->data)[i];
     case ENG_INT32: return ((const int32_t *)v->data)[i];
+    case ENG_DOUBLE: return ((const double *)v->data)[i];
     default: return ((const uint8_t *)v->data)[i];
     }
 }
@@ -30,6 +31,7 @@ static inline int64_t ku_geti(const ek_view *v, int64_t i)
     case ENG_FLOAT: return (int64_t)((const float *)v->data)[i];
     case ENG_INT64: return ((const int64_t *)v->data)[i];
     case ENG_INT32: return ((const int32_t *)v->data)[i];
+    case ENG_DOUBLE: return (int64_t)((const double *)v->data)[i];
     default: return ((const uint8_t *)v->data)[i];
     }
 }
@@ -40,6 +42,7 @@ static inline void ku_setd(ek_view *v, int64_t i, double x)
     case ENG_FLOAT: ((float *)v->data)[i] = (float)x; break;
     case ENG_INT64: ((int64_t *)v->data)[i] = (int64_t)x; break;
     case ENG_INT32: ((int32_t *)v->data)[i] = (int32_t)x; break;
+    case ENG_DOUBLE: ((double *)v->data)[i] = x; break;
     default: ((uint8_t *)v->data)[i] = x != 0; break;
     }
 }
@@ -50,6 +53,7 @@ static inline void ku_seti(ek_view *v, int64_t i, int64_t x)
     case ENG_FLOAT: ((float *)v->data)[i] = (float)x; break;
     case ENG_INT64: ((int64_t *)v->data)[i] = x; break;
     case ENG_INT32: ((int32_t *)v->data)[i] = (int32_t)x; break;
+    case ENG_DOUBLE: ((double *)v->data)[i] = (double)x; break;
     default: ((uint8_t *)v->data)[i] = x != 0; break;
     }
 }

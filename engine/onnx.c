@@ -19,6 +19,7 @@ static eng_dtype map_dtype(int32_t t)
     case ENG_FLOAT:
     case ENG_INT64:
     case ENG_INT32:
+    case ENG_DOUBLE:
     case ENG_BOOL: return (eng_dtype)t;
     default: return ENG_DTYPE_UNDEFINED;
     }
@@ -52,10 +53,11 @@ static int tensor_data(const Onnx__TensorProto *t, const char *name, eng_dtype d
         return eg_err(err, errlen, ENG_EUNSUPPORTED, "tensor '%s': external data not supported",
                       name);
     /* check what the file holds before allocating what the shape claims */
-    size_t have = t->has_raw_data   ? t->raw_data.len
-                  : dt == ENG_FLOAT ? t->n_float_data * esz
-                  : dt == ENG_INT64 ? t->n_int64_data * esz
-                                    : t->n_int32_data * esz;
+    size_t have = t->has_raw_data    ? t->raw_data.len
+                  : dt == ENG_FLOAT  ? t->n_float_data * esz
+                  : dt == ENG_INT64  ? t->n_int64_data * esz
+                  : dt == ENG_DOUBLE ? t->n_double_data * esz
+                                     : t->n_int32_data * esz;
     if (have != bytes)
         return eg_err(err, errlen, ENG_EFORMAT, "tensor '%s': %zu bytes of data, shape needs %zu",
                       name, have, bytes);
@@ -83,6 +85,12 @@ static int tensor_data(const Onnx__TensorProto *t, const char *name, eng_dtype d
                         t->n_int64_data, (long long)count);
         else if (count)
             memcpy(buf, t->int64_data, bytes);
+    } else if (dt == ENG_DOUBLE) {
+        if (t->n_double_data != (size_t)count)
+            rc = eg_err(err, errlen, ENG_EFORMAT, "tensor '%s': %zu doubles, shape needs %lld",
+                        name, t->n_double_data, (long long)count);
+        else if (count)
+            memcpy(buf, t->double_data, bytes);
     } else { /* int32 and bool travel in int32_data */
         if (t->n_int32_data != (size_t)count)
             rc = eg_err(err, errlen, ENG_EFORMAT, "tensor '%s': %zu int32s, shape needs %lld", name,
@@ -202,9 +210,10 @@ static int copy_attr(eg_graph *g, const Onnx__AttributeProto *a, eg_attr *o, con
             case ENG_FLOAT: o->f = *(const float *)v->data, o->i = (int64_t)o->f; break;
             case ENG_INT64: o->i = *(const int64_t *)v->data; break;
             case ENG_INT32: o->i = *(const int32_t *)v->data; break;
+            case ENG_DOUBLE: o->f = (float)*(const double *)v->data, o->i = (int64_t)o->f; break;
             default: o->i = *(const uint8_t *)v->data; break;
             }
-            if (v->dtype != ENG_FLOAT) o->f = (float)o->i;
+            if (v->dtype != ENG_FLOAT && v->dtype != ENG_DOUBLE) o->f = (float)o->i;
         }
         return rc;
     }

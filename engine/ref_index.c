@@ -76,8 +76,8 @@ static int run_cos(ek_args *a)
         return 0;
     }
     for (int64_t i = 0; i < n; i++)
-        if (o->dtype == ENG_FLOAT)
-            ((float *)o->data)[i] = v->f;
+        if (o->dtype == ENG_FLOAT || o->dtype == ENG_DOUBLE)
+            ku_setd(o, i, v->f);
         else
             ku_seti(o, i, v->i);
     return 0;
@@ -89,7 +89,7 @@ static int infer_eyelike(ek_args *a)
     if (x->rank != 2)
         return KFAIL(a, ENG_ESHAPE, "node '%s' (EyeLike): needs a 2-D input", KNAME(a));
     int64_t dt = eg_attr_int(a->node, "dtype", x->dtype);
-    if (dt != ENG_FLOAT && dt != ENG_INT64 && dt != ENG_INT32 && dt != ENG_BOOL)
+    if (dt != ENG_FLOAT && dt != ENG_INT64 && dt != ENG_INT32 && dt != ENG_BOOL && dt != ENG_DOUBLE)
         return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (EyeLike): dtype %lld not supported", KNAME(a),
                      (long long)dt);
     ku_shape(a->out[0], (eng_dtype)dt, 2, x->dims);

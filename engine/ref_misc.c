@@ -261,3 +261,33 @@ static int run_unpool(ek_args *a)
 const ek_op ek_op_window = {infer_window, run_window, 0, 1u};
 const ek_op ek_op_unique = {infer_unique, run_unique, 0, 1u};
 const ek_op ek_op_unpool = {infer_unpool, run_unpool, 0, 4u};
+
+/* ---- CastLike ------------------------------------------------------------------------------ */
+
+static int infer_castlike(ek_args *a)
+{
+    const ek_view *x = a->in[0], *t = a->in[1];
+    if (!eg_dtype_size(x->dtype) || !eg_dtype_size(t->dtype))
+        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (CastLike): type not supported", KNAME(a));
+    ku_shape(a->out[0], t->dtype, x->rank, x->dims);
+    return 0;
+}
+
+static int run_castlike(ek_args *a)
+{
+    const ek_view *x = a->in[0];
+    ek_view *o = a->out[0];
+    int64_t n = ek_numel(x);
+    for (int64_t i = 0; i < n; i++) {
+        if (ku_is_int(x->dtype) && ku_is_int(o->dtype)) { /* exact */
+            ku_seti(o, i, ku_geti(x, i));
+            continue;
+        }
+        double v = ku_getd(x, i);
+        if (ku_is_int(o->dtype) && (v != v || v > 9.2e18 || v < -9.2e18)) v = 0;
+        ku_setd(o, i, v);
+    }
+    return 0;
+}
+
+const ek_op ek_op_castlike = {infer_castlike, run_castlike, 0, 0};
