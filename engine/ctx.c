@@ -321,6 +321,19 @@ static ep_plan *get_shaped(eng_ctx *c, const int64_t *const *shapes)
     if (!p) {
         ed_set_threads(c->threads);
         p = ep_plan_build_shapes(c->m, shapes, c->threads, c->err, sizeof(c->err));
+        /* callers size outputs by the model's ranks: a shape that changes one
+         * (a Squeeze of a dynamic dim that became 1) is refused */
+        for (int k = 0; p && k < g->noutputs; k++) {
+            int64_t od[ENG_MAX_RANK];
+            int r = ep_plan_output_dims(p, k, od);
+            if (r != c->m->outs[k].rank) {
+                eg_err(c->err, sizeof(c->err), ENG_ESHAPE,
+                       "output '%s' has rank %d for these input shapes, the model's is %d",
+                       c->m->outs[k].name, r, c->m->outs[k].rank);
+                ep_plan_free(p);
+                p = NULL;
+            }
+        }
         int64_t *kc = p ? malloc((size_t)n * 8 + 8) : NULL;
         if (p && (!kc || grow(&c->arena, &c->arena_sz, ep_plan_arena(p)) ||
                   grow(&c->scratch, &c->scratch_sz, ep_plan_scratch(p)))) {

@@ -278,6 +278,12 @@ static int infer_gather_el(ek_args *a)
                      KNAME(a));
     if (ku_axis(eg_attr_int(a->node, "axis", 0), x->rank, &ax))
         return KFAIL(a, ENG_EFORMAT, "node '%s' (GatherElements): axis out of range", KNAME(a));
+    for (int d = 0; d < x->rank; d++)
+        if (d != ax && idx->dims[d] > x->dims[d])
+            return KFAIL(a, ENG_ESHAPE,
+                         "node '%s' (GatherElements): indices dim %d exceeds the "
+                         "data's",
+                         KNAME(a), d);
     ku_shape(a->out[0], x->dtype, idx->rank, idx->dims);
     return 0;
 }
@@ -443,7 +449,10 @@ static int infer_scatter_nd(ek_args *a)
     if (!ku_is_int(idx->dtype) || idx->rank < 1 || u->dtype != x->dtype)
         return KFAIL(a, ENG_EFORMAT, "node '%s' (ScatterND): bad indices or updates", KNAME(a));
     int64_t m = idx->dims[idx->rank - 1];
-    if (m < 1 || m > x->rank || u->rank != idx->rank - 1 + x->rank - m)
+    int ok = m >= 1 && m <= x->rank && u->rank == idx->rank - 1 + x->rank - m;
+    for (int d = 0; ok && d < u->rank; d++) /* indices.shape[:-1] + data.shape[m:] */
+        ok = u->dims[d] == (d < idx->rank - 1 ? idx->dims[d] : x->dims[m + d - (idx->rank - 1)]);
+    if (!ok)
         return KFAIL(a, ENG_ESHAPE, "node '%s' (ScatterND): updates shape does not fit", KNAME(a));
     int rc = scatter_red(a, &red);
     if (rc) return rc;

@@ -291,3 +291,159 @@ static int run_castlike(ek_args *a)
 }
 
 const ek_op ek_op_castlike = {infer_castlike, run_castlike, 0, 0};
+
+/* ---- Einsum ----------------------------------------------------------------------------- */
+
+#define ES_LABELS 64 /* 52 letters + up to 8 ellipsis dims + spare */
+
+typedef struct es_plan {
+    int nin, nout_l, ncon;
+    int term[KU_MAXB][ENG_MAX_RANK]; /* label of each input dim */
+    int out[ENG_MAX_RANK];           /* labels of the output dims */
+    int con[ES_LABELS];              /* contracted labels */
+    int64_t dim[ES_LABELS];
+} es_plan;
+
+static int es_label(char c)
+{
+    return c >= 'a' && c <= 'z' ? c - 'a' : c >= 'A' && c <= 'Z' ? 26 + c - 'A' : -1;
+}
+
+/* Parses one term for a tensor of rank r (r < 0: the output, ell = ellipsis
+ * rank); writes labels, returns the count or -1. */
+static int es_term(const char *s, const char *e, int r, int *ell, int *lab)
+{
+    int letters = 0, has_ell = 0;
+    for (const char *p = s; p < e; p++)
+        if (*p == '.') {
+            if (p + 2 >= e + 0 || p[1] != '.' || p[2] != '.' || has_ell) return -1;
+            has_ell = 1;
+            p += 2;
+        } else if (es_label(*p) >= 0) {
+            letters++;
+        } else {
+            return -1;
+        }
+    int ne = has_ell ? (r >= 0 ? r - letters : *ell) : 0;
+    if (ne < 0 || ne > 8 || (r >= 0 && !has_ell && letters != r)) return -1;
+    if (r >= 0 && ne > *ell) *ell = ne;
+    int n = 0;
+    for (const char *p = s; p < e; p++) {
+        if (*p == '.') {
+            /* ellipsis dims align from the right: label 52 + (8 - ne) + k */
+            for (int k = 0; k < ne; k++) lab[n++] = 52 + 8 - ne + k;
+            p += 2;
+        } else {
+            lab[n++] = es_label(*p);
+        }
+        if (n > ENG_MAX_RANK) return -1;
+    }
+    return n;
+}
+
+static int es_get(ek_args *a, es_plan *p)
+{
+    const char *eq = eg_attr_str(a->node, "equation", "");
+    char buf[256];
+    int n = 0;
+    for (const char *c = eq; *c && n < 255; c++)
+        if (*c != ' ') buf[n++] = *c;
+    buf[n] = 0;
+    memset(p, 0, sizeof(*p));
+    p->nin = a->nin;
+    if (a->nin < 1 || a->nin > KU_MAXB)
+        return KFAIL(a, ENG_EUNSUPPORTED, "node '%s' (Einsum): 1..%d inputs", KNAME(a), KU_MAXB);
+    const char *arrow = strstr(buf, "->"), *end = arrow ? arrow : buf + n, *s = buf;
+    int ell = 0, seen[ES_LABELS] = {0};
+    for (int k = 0; k < p->nin; k++) {
+        const char *comma = memchr(s, ',', (size_t)(end - s));
+        const char *te = comma && k < p->nin - 1 ? comma : end;
+        const ek_view *x = a->in[k];
+        if (!x || x->dtype != a->in[0]->dtype || x->dtype == ENG_BOOL ||
+            es_term(s, te, x->rank, &ell, p->term[k]) != x->rank)
+            return KFAIL(a, ENG_EFORMAT, "node '%s' (Einsum): equation '%s' does not fit input %d",
+                         KNAME(a), eq, k);
+        for (int d = 0; d < x->rank; d++) {
+            int l = p->term[k][d];
+            int64_t dd = x->dims[d];
+            if (seen[l] && p->dim[l] != dd && dd != 1 && p->dim[l] != 1)
+                return KFAIL(a, ENG_ESHAPE, "node '%s' (Einsum): label dims differ", KNAME(a));
+            if (!seen[l] || p->dim[l] == 1) p->dim[l] = dd;
+            seen[l]++;
+        }
+        s = te + 1;
+        if (k < p->nin - 1 && te == end)
+            return KFAIL(a, ENG_EFORMAT, "node '%s' (Einsum): equation has too few terms",
+                         KNAME(a));
+    }
+    int inout[ES_LABELS] = {0};
+    if (arrow) {
+        int r = es_term(arrow + 2, buf + n, -1, &ell, p->out);
+        if (r < 0)
+            return KFAIL(a, ENG_EFORMAT, "node '%s' (Einsum): bad output term in '%s'", KNAME(a),
+                         eq);
+        p->nout_l = r;
+    } else { /* implicit: ellipsis, then letters seen once, alphabetically */
+        for (int k = 0; k < ell; k++) p->out[p->nout_l++] = 52 + 8 - ell + k;
+        for (int l = 0; l < 52; l++)
+            if (seen[l] == 1) p->out[p->nout_l++] = l;
+    }
+    for (int d = 0; d < p->nout_l; d++) {
+        if (!seen[p->out[d]] || inout[p->out[d]]++)
+            return KFAIL(a, ENG_EFORMAT, "node '%s' (Einsum): bad output label", KNAME(a));
+    }
+    for (int l = 0; l < ES_LABELS; l++)
+        if (seen[l] && !inout[l]) p->con[p->ncon++] = l;
+    return 0;
+}
+
+static int infer_einsum(ek_args *a)
+{
+    es_plan p;
+    int rc = es_get(a, &p);
+    if (rc) return rc;
+    ek_view *o = a->out[0];
+    ku_shape(o, a->in[0]->dtype, 0, NULL);
+    o->rank = p.nout_l;
+    for (int d = 0; d < p.nout_l; d++) o->dims[d] = p.dim[p.out[d]];
+    return 0;
+}
+
+static int run_einsum(ek_args *a)
+{
+    es_plan p;
+    es_get(a, &p);
+    ek_view *o = a->out[0];
+    int64_t st[KU_MAXB][ENG_MAX_RANK], idx[ES_LABELS] = {0};
+    for (int k = 0; k < p.nin; k++) ek_strides(a->in[k], st[k]);
+    int64_t on = ek_numel(o), cn = 1;
+    for (int c = 0; c < p.ncon; c++) cn *= p.dim[p.con[c]];
+    for (int64_t i = 0; i < on; i++) {
+        int64_t r = i;
+        for (int d = p.nout_l - 1; d >= 0; d--) {
+            idx[p.out[d]] = r % o->dims[d];
+            r /= o->dims[d];
+        }
+        double acc = 0;
+        for (int64_t j = 0; j < cn; j++) {
+            int64_t q = j;
+            for (int c = p.ncon - 1; c >= 0; c--) {
+                idx[p.con[c]] = q % p.dim[p.con[c]];
+                q /= p.dim[p.con[c]];
+            }
+            double prod = 1;
+            for (int k = 0; k < p.nin; k++) {
+                const ek_view *x = a->in[k];
+                int64_t off = 0;
+                for (int d = 0; d < x->rank; d++)
+                    off += (x->dims[d] == 1 ? 0 : idx[p.term[k][d]]) * st[k][d];
+                prod *= ku_getd(x, off);
+            }
+            acc += prod;
+        }
+        ku_setd(o, i, acc);
+    }
+    return 0;
+}
+
+const ek_op ek_op_einsum = {infer_einsum, run_einsum, 0, 0};
