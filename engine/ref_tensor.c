@@ -182,7 +182,8 @@ static int infer_binary(ek_args *a)
     if (!x || !y) return FAIL(a, ENG_EFORMAT, "node '%s': needs two inputs", a->node->name);
     if (x->dtype != y->dtype)
         return FAIL(a, ENG_EFORMAT, "node '%s': input types differ", a->node->name);
-    if (x->dtype != ENG_FLOAT && x->dtype != ENG_INT64 && x->dtype != ENG_INT32)
+    if (x->dtype != ENG_FLOAT && x->dtype != ENG_INT64 && x->dtype != ENG_INT32 &&
+        x->dtype != ENG_DOUBLE)
         return FAIL(a, ENG_EUNSUPPORTED, "node '%s' (%s): type %d not supported", a->node->name,
                     eg_op_name(a->node->op), x->dtype);
     ek_view *o = a->out[0];
@@ -269,6 +270,15 @@ static int run_binary(ek_args *a)
                 BIN_LOOP(float, p *q);
             else
                 BIN_LOOP(float, p / q);
+        } else if (o->dtype == ENG_DOUBLE) {
+            if (op == EG_OP_ADD)
+                BIN_LOOP(double, p + q);
+            else if (op == EG_OP_SUB)
+                BIN_LOOP(double, p - q);
+            else if (op == EG_OP_MUL)
+                BIN_LOOP(double, p *q);
+            else
+                BIN_LOOP(double, p / q);
         } else if (o->dtype == ENG_INT64) {
             if (op == EG_OP_ADD)
                 BIN_LOOP(int64_t, (int64_t)((uint64_t)p + (uint64_t)q));
