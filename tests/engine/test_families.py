@@ -193,3 +193,22 @@ def ins_file(x, model_path, k):
     p = f"{model_path}.in{k}.npy"
     np.save(p, x)
     return p
+
+
+@pytest.mark.parametrize("name", ["bert", "yolo", "vit"])
+def test_two_threads_split_a_batch_of_three(exported, tmp_path, name):
+    import family_models as fm
+    path, ins, _ = exported[(name, 17)]
+    xs = [np.concatenate([np.load(f)] * 3, 0) for f in ins]
+    files = [dynamic_file(tmp_path, f"in{k}", x) for k, x in enumerate(xs)]
+    want = fm.run_torch(name, xs)
+    args = ["run", path, "--threads", 2]
+    for f in files:
+        args += ["--input", f]
+    outs = [tmp_path / f"out{k}.npy" for k in range(len(want))]
+    for o in outs:
+        args += ["--output", o]
+    r = aiinfer(*args)
+    assert r.returncode == 0, r.stderr
+    for o, w in zip(outs, want):
+        assert_close(np.load(o), w)
