@@ -96,8 +96,9 @@ def test_bad_model_spec_refuses_start(tmp_path):
         assert r.returncode != 0 and "model" in r.stderr, (spec, r.stderr)
 
 
-def test_engine_error_is_500_and_the_worker_keeps_serving(tmp_path, procs):
-    # Gather rows of a constant by an INT64 input: index 99 fails inside the engine.
+def test_out_of_range_index_is_400_and_the_worker_keeps_serving(tmp_path, procs):
+    # Gather rows of a constant by an INT64 input: index 99 fails inside the engine
+    # with -ENG_EINVAL naming the node and index: the client's error, a 400.
     g = helper.make_graph(
         [helper.make_node("Gather", ["W", "idx"], ["y"], axis=0)], "gather",
         [helper.make_tensor_value_info("idx", TensorProto.INT64, ["N"])],
@@ -110,7 +111,7 @@ def test_engine_error_is_500_and_the_worker_keeps_serving(tmp_path, procs):
     ok = K.v2_json_request([("idx", np.array([3, 0], np.int64))])
     for _ in range(3):
         st, _, data = s.request("POST", "/v2/models/g/infer", bad)
-        assert st == 500, data
+        assert st == 400, data
         assert "inference failed" in json.loads(data)["error"] and b"99" in data, data
         st, hd, data = s.request("POST", "/v2/models/g/infer", ok)
         assert st == 200
