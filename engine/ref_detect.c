@@ -243,3 +243,111 @@ static int run_grid(ek_args *a)
 
 const ek_op ek_op_nms = {infer_nms, run_nms, 0, 31u};
 const ek_op ek_op_grid = {infer_grid, run_grid, 0, 0};
+
+/* ---- RoiAlign --------------------------------------------------------------------------- */
+
+static int infer_roialign(ek_args *a)
+{
+    const ek_view *x = a->in[0], *r = a->in[1], *bi = a->in[2];
+    const char *md = eg_attr_str(a->node, "mode", "avg"),
+               *ct = eg_attr_str(a->node, "coordinate_transformation_mode", "half_pixel");
+    int64_t oh = eg_attr_int(a->node, "output_height", 1),
+            ow = eg_attr_int(a->node, "output_width", 1);
+    if (x->dtype != ENG_FLOAT || x->rank != 4 || r->dtype != ENG_FLOAT || r->rank != 2 ||
+        r->dims[1] != 4 || !ku_is_int(bi->dtype) || ek_numel(bi) != r->dims[0])
+        return KFAIL(a, ENG_EFORMAT,
+                     "node '%s' (RoiAlign): needs float NCHW X, rois [R, 4] and "
+                     "R batch indices",
+                     KNAME(a));
+    if ((strcmp(md, "avg") && strcmp(md, "max")) ||
+        (strcmp(ct, "half_pixel") && strcmp(ct, "output_half_pixel")) || oh < 1 || ow < 1 ||
+        oh > 4096 || ow > 4096 || eg_attr_int(a->node, "sampling_ratio", 0) < 0)
+        return KFAIL(a, ENG_EFORMAT,
+                     "node '%s' (RoiAlign): bad mode, coordinate mode or output size", KNAME(a));
+    int64_t d[4] = {r->dims[0], x->dims[1], oh, ow};
+    ku_shape(a->out[0], ENG_FLOAT, 4, d);
+    return 0;
+}
+
+/* Bilinear sample of plane p (H x W) at (y, x) as ONNX Runtime / torchvision
+ * do: zero outside [-1, H] x [-1, W], edge-clamped inside. Corner weights
+ * and values go to w/v for the max mode. */
+static void roi_sample(const float *p, int64_t H, int64_t W, double y, double x, double *w,
+                       float *v)
+{
+    for (int k = 0; k < 4; k++) w[k] = 0, v[k] = 0;
+    if (y < -1.0 || y > (double)H || x < -1.0 || x > (double)W) return;
+    if (y <= 0) y = 0;
+    if (x <= 0) x = 0;
+    int64_t yl = (int64_t)y, xl = (int64_t)x, yh, xh;
+    if (yl >= H - 1)
+        yh = yl = H - 1, y = (double)yl;
+    else
+        yh = yl + 1;
+    if (xl >= W - 1)
+        xh = xl = W - 1, x = (double)xl;
+    else
+        xh = xl + 1;
+    double ly = y - (double)yl, lx = x - (double)xl, hy = 1 - ly, hx = 1 - lx;
+    w[0] = hy * hx, w[1] = hy * lx, w[2] = ly * hx, w[3] = ly * lx;
+    v[0] = p[yl * W + xl], v[1] = p[yl * W + xh], v[2] = p[yh * W + xl], v[3] = p[yh * W + xh];
+}
+
+static int run_roialign(ek_args *a)
+{
+    const ek_view *x = a->in[0], *r = a->in[1], *bi = a->in[2];
+    int mx = !strcmp(eg_attr_str(a->node, "mode", "avg"), "max");
+    int half =
+        !strcmp(eg_attr_str(a->node, "coordinate_transformation_mode", "half_pixel"), "half_pixel");
+    int64_t oh = eg_attr_int(a->node, "output_height", 1),
+            ow = eg_attr_int(a->node, "output_width", 1);
+    int64_t sr = eg_attr_int(a->node, "sampling_ratio", 0);
+    double sc = eg_attr_float(a->node, "spatial_scale", 1.0f), off = half ? 0.5 : 0.0;
+    int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3], R = r->dims[0];
+    const float *X = x->data, *B = r->data;
+    float *Y = a->out[0]->data;
+    for (int64_t n = 0; n < R; n++) {
+        int64_t b = ku_geti(bi, n);
+        if (b < 0 || b >= N)
+            return KFAIL(a, ENG_EINVAL,
+                         "node '%s' (RoiAlign): batch index %lld out of range [0, "
+                         "%lld)",
+                         KNAME(a), (long long)b, (long long)N);
+        double x1 = B[n * 4] * sc - off, y1 = B[n * 4 + 1] * sc - off, x2 = B[n * 4 + 2] * sc - off,
+               y2 = B[n * 4 + 3] * sc - off;
+        double rw = x2 - x1, rh = y2 - y1;
+        if (!half) rw = rw > 1 ? rw : 1, rh = rh > 1 ? rh : 1;
+        double bh = rh / (double)oh, bw = rw / (double)ow;
+        int64_t gh = sr > 0 ? sr : (int64_t)ceil(rh / (double)oh),
+                gw = sr > 0 ? sr : (int64_t)ceil(rw / (double)ow);
+        if (gh < 0 || gh > 4096) gh = gh < 0 ? 0 : 4096;
+        if (gw < 0 || gw > 4096) gw = gw < 0 ? 0 : 4096;
+        double cnt = gh * gw > 1 ? (double)(gh * gw) : 1.0;
+        for (int64_t c = 0; c < C; c++) {
+            const float *p = X + (b * C + c) * H * W;
+            for (int64_t ph = 0; ph < oh; ph++)
+                for (int64_t pw = 0; pw < ow; pw++) {
+                    double acc = 0, best = 0;
+                    int first = 1;
+                    for (int64_t iy = 0; iy < gh; iy++)
+                        for (int64_t ix = 0; ix < gw; ix++) {
+                            double yy = y1 + (double)ph * bh + ((double)iy + 0.5) * bh / (double)gh,
+                                   xx = x1 + (double)pw * bw + ((double)ix + 0.5) * bw / (double)gw,
+                                   w[4];
+                            float v[4];
+                            roi_sample(p, H, W, yy, xx, w, v);
+                            if (!mx) {
+                                acc += w[0] * v[0] + w[1] * v[1] + w[2] * v[2] + w[3] * v[3];
+                                continue;
+                            }
+                            for (int k = 0; k < 4; k++)
+                                if (first || w[k] * v[k] > best) best = w[k] * v[k], first = 0;
+                        }
+                    Y[((n * C + c) * oh + ph) * ow + pw] = (float)(mx ? best : acc / cnt);
+                }
+        }
+    }
+    return 0;
+}
+
+const ek_op ek_op_roialign = {infer_roialign, run_roialign, 0, 0};
