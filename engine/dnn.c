@@ -76,7 +76,7 @@ int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin)
                (nin < 3 || !in[2] || const_view(in[2]));
     case EG_OP_MAXPOOL:
     case EG_OP_AVGPOOL: {
-        if (in[0]->rank != 4) return 0;
+        if (in[0]->rank != 4 || (n->nout > 1 && n->out[1] >= 0)) return 0; /* Indices: C */
         int64_t ks[2] = {0, 0};
         const eg_attr *k = eg_attr_find(n, "kernel_shape");
         if (!k || k->n != 2) return 0;
