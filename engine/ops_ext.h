@@ -116,6 +116,7 @@
     X("CastLike", CASTLIKE, 2)                                                                     \
     X("Einsum", EINSUM, -1)                                                                        \
     X("RoiAlign", ROIALIGN, 3)                                                                     \
+    X("TfIdfVectorizer", TFIDF, 1)                                                                 \
     X("ai.onnx.ml:LinearClassifier", ML_LINEARCLASSIFIER, 1)                                       \
     X("ai.onnx.ml:LinearRegressor", ML_LINEARREGRESSOR, 1)                                         \
     X("ai.onnx.ml:TreeEnsembleClassifier", ML_TREECLASSIFIER, 1)                                   \

@@ -447,3 +447,114 @@ static int run_einsum(ek_args *a)
 }
 
 const ek_op ek_op_einsum = {infer_einsum, run_einsum, 0, 0};
+
+/* ---- TfIdfVectorizer (integer pools) ---------------------------------------------------- */
+
+static int tfidf_get(ek_args *a, const eg_attr **pool, const eg_attr **cnt, const eg_attr **idx,
+                     int64_t *size)
+{
+    const ek_view *x = a->in[0];
+    *pool = eg_attr_find(a->node, "pool_int64s");
+    *cnt = eg_attr_find(a->node, "ngram_counts");
+    *idx = eg_attr_find(a->node, "ngram_indexes");
+    int64_t mn = eg_attr_int(a->node, "min_gram_length", 0),
+            mx = eg_attr_int(a->node, "max_gram_length", 0);
+    const char *mode = eg_attr_str(a->node, "mode", "");
+    if (!*pool || (*pool)->type != EG_ATTR_INTS || !*cnt || (*cnt)->type != EG_ATTR_INTS || !*idx ||
+        (*idx)->type != EG_ATTR_INTS)
+        return KFAIL(a, ENG_EUNSUPPORTED,
+                     "node '%s' (TfIdfVectorizer): needs pool_int64s, ngram_counts and "
+                     "ngram_indexes (string pools not supported)",
+                     KNAME(a));
+    if (!ku_is_int(x->dtype) || x->rank < 1 || x->rank > 2 || mn < 1 || mx < mn || mx > (*cnt)->n ||
+        (strcmp(mode, "TF") && strcmp(mode, "IDF") && strcmp(mode, "TFIDF")))
+        return KFAIL(a, ENG_EFORMAT, "node '%s' (TfIdfVectorizer): bad input or attributes",
+                     KNAME(a));
+    /* ngram_counts[i]: where the (i+1)-grams start in the pool, ascending */
+    int64_t total = 0, prev = 0;
+    for (int i = 0; i < (*cnt)->n; i++) {
+        int64_t s = (*cnt)->ints[i], e = i + 1 < (*cnt)->n ? (*cnt)->ints[i + 1] : (*pool)->n;
+        if (s < prev || e < s || e > (*pool)->n || (e - s) % (i + 1))
+            return KFAIL(a, ENG_EFORMAT,
+                         "node '%s' (TfIdfVectorizer): ngram_counts do not fit "
+                         "the pool",
+                         KNAME(a));
+        total += (e - s) / (i + 1);
+        prev = s;
+    }
+    if ((*idx)->n != total)
+        return KFAIL(a, ENG_EFORMAT,
+                     "node '%s' (TfIdfVectorizer): %d ngram_indexes for %lld "
+                     "n-grams",
+                     KNAME(a), (*idx)->n, (long long)total);
+    *size = 0;
+    for (int i = 0; i < (*idx)->n; i++) {
+        if ((*idx)->ints[i] < 0 || (*idx)->ints[i] > (1 << 24))
+            return KFAIL(a, ENG_EFORMAT, "node '%s' (TfIdfVectorizer): bad ngram index", KNAME(a));
+        if ((*idx)->ints[i] + 1 > *size) *size = (*idx)->ints[i] + 1;
+    }
+    const eg_attr *w = eg_attr_find(a->node, "weights");
+    if (w && (w->type != EG_ATTR_FLOATS || w->n < *size))
+        return KFAIL(a, ENG_EFORMAT, "node '%s' (TfIdfVectorizer): weights too short", KNAME(a));
+    return 0;
+}
+
+static int infer_tfidf(ek_args *a)
+{
+    const eg_attr *pool, *cnt, *idx;
+    int64_t size;
+    int rc = tfidf_get(a, &pool, &cnt, &idx, &size);
+    if (rc) return rc;
+    const ek_view *x = a->in[0];
+    int64_t d[2] = {x->dims[0], size};
+    if (x->rank == 1)
+        ku_shape(a->out[0], ENG_FLOAT, 1, &size);
+    else
+        ku_shape(a->out[0], ENG_FLOAT, 2, d);
+    return 0;
+}
+
+static int run_tfidf(ek_args *a)
+{
+    const eg_attr *pool, *cnt, *idx;
+    int64_t size;
+    tfidf_get(a, &pool, &cnt, &idx, &size);
+    const ek_view *x = a->in[0];
+    int64_t rows = x->rank == 2 ? x->dims[0] : 1, len = x->dims[x->rank - 1];
+    int64_t mn = eg_attr_int(a->node, "min_gram_length", 1),
+            mx = eg_attr_int(a->node, "max_gram_length", 1),
+            skip = eg_attr_int(a->node, "max_skip_count", 0);
+    const char *mode = eg_attr_str(a->node, "mode", "TF");
+    const eg_attr *w = eg_attr_find(a->node, "weights");
+    if (skip > len) skip = len; /* a longer skip forms no n-gram: no point looping */
+    float *Y = a->out[0]->data;
+    memset(Y, 0, (size_t)(rows * size) * sizeof(float));
+    for (int64_t r = 0; r < rows; r++) {
+        float *y = Y + r * size;
+        int64_t base = 0; /* ngram ordinal of the first n-gram of length n */
+        for (int64_t n = 1; n <= mx; n++) {
+            int64_t s = cnt->ints[n - 1], e = n < cnt->n ? cnt->ints[n] : pool->n, k = (e - s) / n;
+            if (n >= mn)
+                for (int64_t sk = 0; sk <= (n == 1 ? 0 : skip); sk++) /* unigrams once */
+                    for (int64_t i = 0; i + (n - 1) * (sk + 1) < len; i++)
+                        for (int64_t g = 0; g < k; g++) {
+                            int64_t t = 0;
+                            while (t < n && pool->ints[s + g * n + t] ==
+                                                ku_geti(x, r * len + i + t * (sk + 1)))
+                                t++;
+                            if (t == n) y[idx->ints[base + g]] += 1;
+                        }
+            base += k;
+        }
+        for (int64_t j = 0; j < size; j++) {
+            float wt = w ? w->floats[j] : 1.0f;
+            if (!strcmp(mode, "IDF"))
+                y[j] = y[j] > 0 ? wt : 0;
+            else if (!strcmp(mode, "TFIDF"))
+                y[j] *= wt;
+        }
+    }
+    return 0;
+}
+
+const ek_op ek_op_tfidf = {infer_tfidf, run_tfidf, 0, 0};
