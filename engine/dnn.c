@@ -43,7 +43,7 @@ static int const_view(const ek_view *v)
 
 int ed_has_weights(eg_op op)
 {
-    return op == EG_OP_CONV || op == EG_OP_GEMM || op == EG_OP_MATMUL;
+    return op == EG_OP_CONV || op == EG_OP_GEMM || op == EG_OP_MATMUL || op == EG_OP_CONVTRANSPOSE;
 }
 
 int ed_act_matmul(const eg_node *n, ek_view *const *in, int nin)
@@ -74,6 +74,14 @@ int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin)
     case EG_OP_CONV:
         return in[0]->rank == 4 && nin > 1 && const_view(in[1]) &&
                (nin < 3 || !in[2] || const_view(in[2]));
+    case EG_OP_CONVTRANSPOSE: { /* 2-D, one group, pads oneDNN can express */
+        int64_t st[3], dl[3], pl[3], pr[3];
+        if (in[0]->rank != 4 || nin < 2 || !const_view(in[1]) ||
+            (nin > 2 && in[2] && !const_view(in[2])) || eg_attr_int(n, "group", 1) != 1 ||
+            ek_convt_geom(n, in, nin, st, dl, pl, pr, NULL, 0))
+            return 0;
+        return pl[0] >= 0 && pl[1] >= 0 && pr[0] >= 0 && pr[1] >= 0;
+    }
     case EG_OP_MAXPOOL:
     case EG_OP_AVGPOOL: {
         if (in[0]->rank != 4 || (n->nout > 1 && n->out[1] >= 0)) return 0; /* Indices: C */
@@ -248,6 +256,39 @@ static int create_conv(const eng_model *m, const eg_node *n, ek_view *const *in,
     return rc ? rc : make_pd(m, n, &cd, out, l, err, errlen);
 }
 
+/* ConvTranspose as a oneDNN deconvolution: NHWC activations, ONNX weights
+ * [IC, OC, KH, KW] are oneDNN's "iohw" of dims {OC, IC, KH, KW}. */
+static int create_deconv(const eng_model *m, const eg_node *n, ek_view *const *in,
+                         const ek_view *out, const dnnl_memory_desc_t *wmd, ed_layer *l, char *err,
+                         size_t errlen)
+{
+    int64_t st[3], dl[3], pl[3], pr[3];
+    int rc = ek_convt_geom(n, in, n->nin, st, dl, pl, pr, err, errlen);
+    if (rc) return rc;
+    ek_view xs = *in[0], ys = *out;
+    xs.nhwc = ys.nhwc = 1;
+    dnnl_memory_desc_t src, dst, wei, bia;
+    ed_md(&xs, &src);
+    ed_md(&ys, &dst);
+    const ek_view *w = in[1];
+    dnnl_dims_t wd = {w->dims[1], w->dims[0], w->dims[2], w->dims[3]}, bd = {w->dims[1]};
+    if (wmd)
+        wei = *wmd;
+    else
+        dnnl_memory_desc_init_by_tag(&wei, 4, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_a);
+    int has_bias = n->nin > 2 && n->in[2] >= 0;
+    dnnl_dims_t s2 = {st[0], st[1]}, d2 = {dl[0] - 1, dl[1] - 1}, l2 = {pl[0], pl[1]},
+                r2 = {pr[0], pr[1]};
+    dnnl_deconvolution_desc_t dd;
+    if (dnnl_dilated_deconvolution_forward_desc_init(&dd, dnnl_forward_inference,
+                                                     dnnl_deconvolution_direct, &src, &wei,
+                                                     has_bias ? &bia : NULL, &dst, s2, d2, l2, r2))
+        return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN rejected the deconvolution",
+                      n->name);
+    return make_pd(m, n, &dd, out, l, err, errlen);
+}
+
 static int create_pool(const eng_model *m, const eg_node *n, ek_view *const *in, const ek_view *out,
                        ed_layer *l, char *err, size_t errlen)
 {
@@ -332,6 +373,8 @@ int ed_create(const eng_model *m, int node, ek_view *const *in, const ek_view *o
         rc = create_conv(m, n, in, out, wmd, l, err, errlen);
     else if (n->op == EG_OP_MAXPOOL || n->op == EG_OP_AVGPOOL)
         rc = create_pool(m, n, in, out, l, err, errlen);
+    else if (n->op == EG_OP_CONVTRANSPOSE)
+        rc = create_deconv(m, n, in, out, wmd, l, err, errlen);
     else if (ed_act_matmul(n, in, n->nin))
         rc = create_matmul(m, n, in, out, l, err, errlen);
     else
@@ -376,7 +419,10 @@ int ed_reorder_conv(const eng_model *m, const eg_node *n, const ek_view *w,
 {
     int64_t G = eg_attr_int(n, "group", 1);
     dnnl_memory_desc_t plain;
-    if (n->op != EG_OP_CONV) {
+    if (n->op == EG_OP_CONVTRANSPOSE) {
+        dnnl_dims_t d = {w->dims[1], w->dims[0], w->dims[2], w->dims[3]};
+        dnnl_memory_desc_init_by_tag(&plain, 4, d, dnnl_f32, dnnl_iohw);
+    } else if (n->op != EG_OP_CONV) {
         /* ONNX B is [N,K] with transB, else [K,N]: "ab" or "ba" of dims {N,K} */
         int tb = n->op == EG_OP_GEMM && eg_attr_int(n, "transB", 0);
         dnnl_dims_t d = {tb ? w->dims[0] : w->dims[1], tb ? w->dims[1] : w->dims[0]};

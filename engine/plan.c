@@ -135,7 +135,7 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
 {
     const eng_model *m = p->m;
     const eg_node *n = &m->g->nodes[ni];
-    int is_conv = n->op == EG_OP_CONV,
+    int is_conv = n->op == EG_OP_CONV || n->op == EG_OP_CONVTRANSPOSE,
         has_w = ed_has_weights(n->op) && n->nin > 1 && p->v[n->in[1]].data,
         act = is_conv || n->op == EG_OP_MAXPOOL || n->op == EG_OP_AVGPOOL;
     int in0 = act ? in_layout(p, n->in[0], 1) : n->in[0];
@@ -184,7 +184,8 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
         rc = rc ? rc
                 : add_arg(p, s, DNNL_ARG_WEIGHTS, n->in[1], qmd(&s->l, dnnl_query_weights_md, 0),
                           NULL);
-    } else if (n->op == EG_OP_CONV || n->op == EG_OP_GEMM || n->op == EG_OP_MATMUL) {
+    } else if (n->op == EG_OP_CONV || n->op == EG_OP_GEMM || n->op == EG_OP_MATMUL ||
+               n->op == EG_OP_CONVTRANSPOSE) {
         void *wd = w ? w : m->conv[ni].w;
         rc = rc ? rc
                 : add_arg(p, s, DNNL_ARG_WEIGHTS, ARG_FIXED, qmd(&s->l, dnnl_query_weights_md, 0),

@@ -406,5 +406,26 @@ static int run_convt(ek_args *a)
     return 0;
 }
 
+int ek_convt_geom(const eg_node *n, ek_view *const *in, int nin, int64_t *st, int64_t *dil,
+                  int64_t *pl, int64_t *pr, char *err, size_t errlen)
+{
+    ek_args a;
+    memset(&a, 0, sizeof(a));
+    a.node = n;
+    a.nin = nin;
+    for (int k = 0; k < nin && k < EG_MAX_IN; k++) a.in[k] = in[k];
+    a.err = err;
+    a.errlen = errlen;
+    ct_geom g;
+    int rc = ct_get(&a, &g);
+    if (rc) return rc;
+    for (int i = 0; i < g.sp; i++) {
+        st[i] = g.st[i], dil[i] = g.dil[i], pl[i] = g.pl[i];
+        /* the right pad that makes (in-1)*s + (k-1)*d + 1 - pl - pr the output */
+        pr[i] = g.st[i] * (g.in[i] - 1) + (g.k[i] - 1) * g.dil[i] + 1 - g.pl[i] - g.out[i];
+    }
+    return 0;
+}
+
 const ek_op ek_op_resize = {infer_resize, run_resize, EK_NHWC_OK, 14u};
 const ek_op ek_op_convt = {infer_convt, run_convt, 0, 0};
