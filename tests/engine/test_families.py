@@ -212,3 +212,28 @@ def test_two_threads_split_a_batch_of_three(exported, tmp_path, name):
     assert r.returncode == 0, r.stderr
     for o, w in zip(outs, want):
         assert_close(np.load(o), w)
+
+
+@pytest.mark.parametrize("op,attrs,inputs,needle", [
+    ("LayerNormalization", {"axis": 5}, ["x", "s"], "axis out of range"),
+    ("Resize", {"mode": "spline"}, ["x", "", "sc"], "mode 'spline'"),
+    ("LSTM", {"hidden_size": 7}, ["x3", "w", "r"], "W must be"),
+    ("Einsum", {"equation": "ij,jk->q"}, ["x", "x"], "equation"),
+])
+def test_malformed_attribute_is_named_with_its_node(tmp_path, op, attrs, inputs, needle):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    inits = [numpy_helper.from_array(np.ones(4, np.float32), "s"),
+             numpy_helper.from_array(np.ones(4, np.float32), "sc"),
+             numpy_helper.from_array(np.ones((1, 12, 4), np.float32), "w"),
+             numpy_helper.from_array(np.ones((1, 12, 3), np.float32), "r")]
+    node = helper.make_node(op, inputs, ["y"], name="bad_node", **attrs)
+    x = "x3" if "x3" in inputs else "x"
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info(
+        x, TensorProto.FLOAT, [5, 1, 4] if x == "x3" else [4, 4, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    p = tmp_path / "bad.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
+    r = aiinfer("info", p)
+    assert r.returncode != 0
+    assert "bad_node" in r.stderr and needle in r.stderr, r.stderr
