@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CTX_SHAPED 8
+
 struct eng_ctx {
     const eng_model *m;
     int threads, max_batch;
@@ -32,6 +34,10 @@ struct eng_ctx {
     size_t arena_sz, scratch_sz;
     dnnl_stream_t stream;
     char err[ENG_ERRLEN];
+    /* plans by input shapes (dynamic models), least recently used dropped */
+    ep_plan *shaped[CTX_SHAPED];
+    int64_t *shaped_key[CTX_SHAPED];
+    unsigned shaped_use[CTX_SHAPED], shaped_clock;
     /* batch splitting (threads > 1 and a dynamic batch) */
     int nsub;
     eng_ctx **subs;      /* nsub 1-thread contexts; subs[0] runs on the caller */
@@ -180,6 +186,10 @@ void eng_ctx_free(eng_ctx *c)
     free(c->sub_batch);
     free(c->sub_rc);
     for (int b = 0; b <= c->max_batch; b++) ep_plan_free(c->plans[b]);
+    for (int k = 0; k < CTX_SHAPED; k++) {
+        ep_plan_free(c->shaped[k]);
+        free(c->shaped_key[k]);
+    }
     free(c->plans);
     free(c->arena);
     free(c->scratch);
@@ -297,6 +307,10 @@ int eng_ctx_run(eng_ctx *c, int batch, const void *const *inputs, void *const *o
     for (int k = 0; k < g->noutputs; k++)
         if (!outputs || !outputs[k])
             return eg_err(c->err, sizeof(c->err), ENG_EINVAL, "output %d is NULL", k);
+    if (c->m->dynamic)
+        return eg_err(c->err, sizeof(c->err), ENG_EINVAL,
+                      "the model has dynamic dimensions beyond the batch: run it with input "
+                      "shapes (eng_ctx_run_shapes)");
     if (c->nsub && batch >= (c->batch_invariant ? 2 : c->nsub))
         return run_split(c, batch, inputs, outputs);
     if (c->batch_invariant) return run_each(c, batch, inputs, outputs);
@@ -331,6 +345,97 @@ int eng_ctx_warmup(eng_ctx *c, const int *batches, int n)
         }
     }
     return rc;
+}
+
+/* Plan for explicit input shapes, from the context's small cache. */
+static ep_plan *get_shaped(eng_ctx *c, const int64_t *const *shapes)
+{
+    const eg_graph *g = c->m->g;
+    int n = 0;
+    for (int k = 0; k < g->ninputs; k++) n += g->values[g->inputs[k]].rank;
+    if (es_check_shapes(c->m, shapes, c->err, sizeof(c->err))) return NULL;
+    int64_t key[EG_MAX_IN * ENG_MAX_RANK + 1];
+    int64_t *kp = n <= (int)(sizeof(key) / sizeof(key[0])) ? key : malloc((size_t)n * 8);
+    if (!kp) {
+        eg_err(c->err, sizeof(c->err), ENG_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (int k = 0, i = 0; k < g->ninputs; k++)
+        for (int d = 0; d < g->values[g->inputs[k]].rank; d++) kp[i++] = shapes[k][d];
+    int slot = 0;
+    ep_plan *p = NULL;
+    for (int s = 0; s < CTX_SHAPED; s++) {
+        if (c->shaped[s] && !memcmp(c->shaped_key[s], kp, (size_t)n * 8)) {
+            p = c->shaped[s];
+            slot = s;
+            break;
+        }
+        if (!c->shaped[s] || (c->shaped[slot] && c->shaped_use[s] < c->shaped_use[slot])) slot = s;
+    }
+    if (!p) {
+        ed_set_threads(c->threads);
+        p = ep_plan_build_shapes(c->m, shapes, c->threads, c->err, sizeof(c->err));
+        /* callers size outputs by the model's ranks: a shape that changes one
+         * (a Squeeze of a dynamic dim that became 1) is refused */
+        for (int k = 0; p && k < g->noutputs; k++) {
+            int64_t od[ENG_MAX_RANK];
+            int r = ep_plan_output_dims(p, k, od);
+            if (r != c->m->outs[k].rank) {
+                eg_err(c->err, sizeof(c->err), ENG_ESHAPE,
+                       "output '%s' has rank %d for these input shapes, the model's is %d",
+                       c->m->outs[k].name, r, c->m->outs[k].rank);
+                ep_plan_free(p);
+                p = NULL;
+            }
+        }
+        int64_t *kc = p ? malloc((size_t)n * 8 + 8) : NULL;
+        if (p && (!kc || grow(&c->arena, &c->arena_sz, ep_plan_arena(p)) ||
+                  grow(&c->scratch, &c->scratch_sz, ep_plan_scratch(p)))) {
+            ep_plan_free(p);
+            free(kc);
+            p = NULL;
+            eg_err(c->err, sizeof(c->err), ENG_ENOMEM, "out of memory for activations");
+        }
+        if (p) {
+            ep_plan_free(c->shaped[slot]);
+            free(c->shaped_key[slot]);
+            memcpy(kc, kp, (size_t)n * 8);
+            c->shaped[slot] = p;
+            c->shaped_key[slot] = kc;
+        }
+    }
+    if (p) c->shaped_use[slot] = ++c->shaped_clock;
+    if (kp != key) free(kp);
+    return p;
+}
+
+int eng_ctx_plan_shapes(eng_ctx *c, const int64_t *const *shapes, int64_t *out_dims)
+{
+    if (!c) return -ENG_EINVAL;
+    c->err[0] = 0;
+    ep_plan *p = get_shaped(c, shapes);
+    if (!p) return c->err[0] ? -ENG_ESHAPE : -ENG_EBACKEND;
+    for (int k = 0; out_dims && k < c->m->g->noutputs; k++)
+        ep_plan_output_dims(p, k, out_dims + (size_t)k * ENG_MAX_RANK);
+    return 0;
+}
+
+int eng_ctx_run_shapes(eng_ctx *c, const int64_t *const *shapes, const void *const *inputs,
+                       void *const *outputs)
+{
+    if (!c) return -ENG_EINVAL;
+    c->err[0] = 0;
+    const eg_graph *g = c->m->g;
+    for (int k = 0; k < g->ninputs; k++)
+        if (!inputs || !inputs[k])
+            return eg_err(c->err, sizeof(c->err), ENG_EINVAL, "input %d is NULL", k);
+    for (int k = 0; k < g->noutputs; k++)
+        if (!outputs || !outputs[k])
+            return eg_err(c->err, sizeof(c->err), ENG_EINVAL, "output %d is NULL", k);
+    ep_plan *p = get_shaped(c, shapes);
+    if (!p) return c->err[0] ? -ENG_ESHAPE : -ENG_EBACKEND;
+    ed_set_threads(c->threads);
+    return ep_plan_run(p, c->stream, c->arena, c->scratch, inputs, outputs, c->err, sizeof(c->err));
 }
 
 const char *eng_ctx_error(const eng_ctx *c)

@@ -43,13 +43,27 @@ static int const_view(const ek_view *v)
 
 int ed_has_weights(eg_op op)
 {
-    return op == EG_OP_CONV || op == EG_OP_GEMM || op == EG_OP_MATMUL;
+    return op == EG_OP_CONV || op == EG_OP_GEMM || op == EG_OP_MATMUL || op == EG_OP_CONVTRANSPOSE;
+}
+
+int ed_act_matmul(const eg_node *n, ek_view *const *in, int nin)
+{
+    /* attention's Q.K^T and P.V: two activations of one rank (3 or 4), equal
+     * batch dims, plain row-major layout */
+    if (n->op != EG_OP_MATMUL || nin != 2 || !in[0] || !in[1] || in[1]->data ||
+        in[1]->dtype != ENG_FLOAT || in[0]->rank != in[1]->rank || in[0]->nhwc || in[1]->nhwc ||
+        (in[0]->rank != 3 && in[0]->rank != 4) || n->act1.kind)
+        return 0;
+    for (int d = 0; d < in[0]->rank - 2; d++)
+        if (in[0]->dims[d] != in[1]->dims[d]) return 0;
+    return 1;
 }
 
 int ed_supports(const eng_model *m, int node, ek_view *const *in, int nin)
 {
     return ed_eligible(m, node, in, nin) &&
-           (!ed_has_weights(m->g->nodes[node].op) || m->conv[node].ready);
+           (!ed_has_weights(m->g->nodes[node].op) || m->conv[node].ready ||
+            ed_act_matmul(&m->g->nodes[node], in, nin));
 }
 
 int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin)
@@ -60,9 +74,17 @@ int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin)
     case EG_OP_CONV:
         return in[0]->rank == 4 && nin > 1 && const_view(in[1]) &&
                (nin < 3 || !in[2] || const_view(in[2]));
+    case EG_OP_CONVTRANSPOSE: { /* 2-D, one group, pads oneDNN can express */
+        int64_t st[3], dl[3], pl[3], pr[3];
+        if (in[0]->rank != 4 || nin < 2 || !const_view(in[1]) ||
+            (nin > 2 && in[2] && !const_view(in[2])) || eg_attr_int(n, "group", 1) != 1 ||
+            ek_convt_geom(n, in, nin, st, dl, pl, pr, NULL, 0))
+            return 0;
+        return pl[0] >= 0 && pl[1] >= 0 && pr[0] >= 0 && pr[1] >= 0;
+    }
     case EG_OP_MAXPOOL:
     case EG_OP_AVGPOOL: {
-        if (in[0]->rank != 4) return 0;
+        if (in[0]->rank != 4 || (n->nout > 1 && n->out[1] >= 0)) return 0; /* Indices: C */
         int64_t ks[2] = {0, 0};
         const eg_attr *k = eg_attr_find(n, "kernel_shape");
         if (!k || k->n != 2) return 0;
@@ -83,7 +105,10 @@ int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin)
         return !C || (const_view(C) && eg_attr_float(n, "beta", 1.0f) == 1.0f && ek_numel(C) == N &&
                       C->dims[C->rank - 1] == N);
     }
-    case EG_OP_MATMUL: return in[0]->rank == 2 && nin > 1 && const_view(in[1]) && in[1]->rank == 2;
+    case EG_OP_MATMUL: /* [.., S, K] x [K, N]: rows are contiguous, one inner product */
+        if (ed_act_matmul(n, in, nin)) return 1;
+        return (in[0]->rank == 2 || in[0]->rank == 3) && nin > 1 && const_view(in[1]) &&
+               in[1]->rank == 2 && (nin < 3 || !in[2] || const_view(in[2]));
     default: return 0;
     }
 }
@@ -107,6 +132,12 @@ static void append_act(dnnl_post_ops_t po, const eg_act *a)
         break;
     case EG_ACT_HARDSWISH:
         dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_hardswish, 0.0f, 0.0f);
+        break;
+    case EG_ACT_SWISH:
+        dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.0f, 0.0f);
+        break;
+    case EG_ACT_GELU:
+        dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f);
         break;
     }
 }
@@ -198,6 +229,9 @@ static int make_pd(const eng_model *m, const eg_node *n, const_dnnl_op_desc_t de
         }
         append_act(po, &n->act2);
         dnnl_primitive_attr_set_post_ops(attr, po);
+    } else if (n->act1.kind) { /* MatMul with a fused GELU */
+        append_act(po, &n->act1);
+        dnnl_primitive_attr_set_post_ops(attr, po);
     }
     dnnl_status_t st = dnnl_primitive_desc_create(&l->pd, desc, attr, m->dnn, NULL);
     dnnl_post_ops_destroy(po);
@@ -220,6 +254,39 @@ static int create_conv(const eng_model *m, const eg_node *n, ek_view *const *in,
     dnnl_convolution_desc_t cd;
     int rc = conv_desc(m, n, in, out, wmd, &cd, err, errlen);
     return rc ? rc : make_pd(m, n, &cd, out, l, err, errlen);
+}
+
+/* ConvTranspose as a oneDNN deconvolution: NHWC activations, ONNX weights
+ * [IC, OC, KH, KW] are oneDNN's "iohw" of dims {OC, IC, KH, KW}. */
+static int create_deconv(const eng_model *m, const eg_node *n, ek_view *const *in,
+                         const ek_view *out, const dnnl_memory_desc_t *wmd, ed_layer *l, char *err,
+                         size_t errlen)
+{
+    int64_t st[3], dl[3], pl[3], pr[3];
+    int rc = ek_convt_geom(n, in, n->nin, st, dl, pl, pr, err, errlen);
+    if (rc) return rc;
+    ek_view xs = *in[0], ys = *out;
+    xs.nhwc = ys.nhwc = 1;
+    dnnl_memory_desc_t src, dst, wei, bia;
+    ed_md(&xs, &src);
+    ed_md(&ys, &dst);
+    const ek_view *w = in[1];
+    dnnl_dims_t wd = {w->dims[1], w->dims[0], w->dims[2], w->dims[3]}, bd = {w->dims[1]};
+    if (wmd)
+        wei = *wmd;
+    else
+        dnnl_memory_desc_init_by_tag(&wei, 4, wd, dnnl_f32, dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_a);
+    int has_bias = n->nin > 2 && n->in[2] >= 0;
+    dnnl_dims_t s2 = {st[0], st[1]}, d2 = {dl[0] - 1, dl[1] - 1}, l2 = {pl[0], pl[1]},
+                r2 = {pr[0], pr[1]};
+    dnnl_deconvolution_desc_t dd;
+    if (dnnl_dilated_deconvolution_forward_desc_init(&dd, dnnl_forward_inference,
+                                                     dnnl_deconvolution_direct, &src, &wei,
+                                                     has_bias ? &bia : NULL, &dst, s2, d2, l2, r2))
+        return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN rejected the deconvolution",
+                      n->name);
+    return make_pd(m, n, &dd, out, l, err, errlen);
 }
 
 static int create_pool(const eng_model *m, const eg_node *n, ek_view *const *in, const ek_view *out,
@@ -255,7 +322,8 @@ static int create_pool(const eng_model *m, const eg_node *n, ek_view *const *in,
 static int create_ip(const eng_model *m, const eg_node *n, ek_view *const *in, const ek_view *out,
                      const dnnl_memory_desc_t *wmd, ed_layer *l, char *err, size_t errlen)
 {
-    int64_t M = in[0]->dims[0], K = in[0]->dims[1], N = out->dims[1];
+    int64_t K = in[0]->dims[in[0]->rank - 1], N = out->dims[out->rank - 1];
+    int64_t M = K ? ek_numel(in[0]) / K : 0; /* a 3-D MatMul input flattens to rows */
     dnnl_dims_t sd = {M, K}, wd = {N, K}, bd = {N}, dd = {M, N};
     dnnl_memory_desc_t src, wei, bia, dst;
     dnnl_memory_desc_init_by_tag(&src, 2, sd, dnnl_f32, dnnl_ab);
@@ -265,13 +333,31 @@ static int create_ip(const eng_model *m, const eg_node *n, ek_view *const *in, c
         dnnl_memory_desc_init_by_tag(&wei, 2, wd, dnnl_f32, dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_a);
     dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab);
-    int has_bias = n->op == EG_OP_GEMM && n->nin > 2 && n->in[2] >= 0;
+    int has_bias = n->nin > 2 && n->in[2] >= 0; /* Gemm's C, or a fused MatMul bias */
     dnnl_inner_product_desc_t ipd;
     if (dnnl_inner_product_forward_desc_init(&ipd, dnnl_forward_inference, &src, &wei,
                                              has_bias ? &bia : NULL, &dst))
         return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN rejected the inner product",
                       n->name);
     return make_pd(m, n, &ipd, out, l, err, errlen);
+}
+
+static int create_matmul(const eng_model *m, const eg_node *n, ek_view *const *in,
+                         const ek_view *out, ed_layer *l, char *err, size_t errlen)
+{
+    int r = in[0]->rank;
+    dnnl_dims_t ad, bd, cd;
+    for (int d = 0; d < r; d++)
+        ad[d] = in[0]->dims[d], bd[d] = in[1]->dims[d], cd[d] = out->dims[d];
+    dnnl_format_tag_t tag = r == 3 ? dnnl_abc : dnnl_abcd;
+    dnnl_memory_desc_t a, b, c;
+    dnnl_memory_desc_init_by_tag(&a, r, ad, dnnl_f32, tag);
+    dnnl_memory_desc_init_by_tag(&b, r, bd, dnnl_f32, tag);
+    dnnl_memory_desc_init_by_tag(&c, r, cd, dnnl_f32, tag);
+    dnnl_matmul_desc_t md;
+    if (dnnl_matmul_desc_init(&md, &a, &b, NULL, &c))
+        return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN rejected the matmul", n->name);
+    return make_pd(m, n, &md, out, l, err, errlen);
 }
 
 int ed_create(const eng_model *m, int node, ek_view *const *in, const ek_view *out,
@@ -287,6 +373,10 @@ int ed_create(const eng_model *m, int node, ek_view *const *in, const ek_view *o
         rc = create_conv(m, n, in, out, wmd, l, err, errlen);
     else if (n->op == EG_OP_MAXPOOL || n->op == EG_OP_AVGPOOL)
         rc = create_pool(m, n, in, out, l, err, errlen);
+    else if (n->op == EG_OP_CONVTRANSPOSE)
+        rc = create_deconv(m, n, in, out, wmd, l, err, errlen);
+    else if (ed_act_matmul(n, in, n->nin))
+        rc = create_matmul(m, n, in, out, l, err, errlen);
     else
         rc = create_ip(m, n, in, out, wmd, l, err, errlen);
     if (rc) return rc;
@@ -329,7 +419,10 @@ int ed_reorder_conv(const eng_model *m, const eg_node *n, const ek_view *w,
 {
     int64_t G = eg_attr_int(n, "group", 1);
     dnnl_memory_desc_t plain;
-    if (n->op != EG_OP_CONV) {
+    if (n->op == EG_OP_CONVTRANSPOSE) {
+        dnnl_dims_t d = {w->dims[1], w->dims[0], w->dims[2], w->dims[3]};
+        dnnl_memory_desc_init_by_tag(&plain, 4, d, dnnl_f32, dnnl_iohw);
+    } else if (n->op != EG_OP_CONV) {
         /* ONNX B is [N,K] with transB, else [K,N]: "ab" or "ba" of dims {N,K} */
         int tb = n->op == EG_OP_GEMM && eg_attr_int(n, "transB", 0);
         dnnl_dims_t d = {tb ? w->dims[0] : w->dims[1], tb ? w->dims[1] : w->dims[0]};

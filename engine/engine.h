@@ -74,6 +74,7 @@ typedef enum eng_dtype {
     ENG_INT32 = 6,
     ENG_INT64 = 7,
     ENG_BOOL = 9,
+    ENG_DOUBLE = 11,
 } eng_dtype;
 
 /* One graph input or output. shape[i] == -1 marks a dynamic dimension; only the
@@ -123,6 +124,11 @@ int eng_model_output(const eng_model *m, int i, eng_tensor_info *out);
  * batch item. 1 when all input shapes are fixed: every run is "batch 1" and
  * item_count covers the whole tensor. */
 int eng_model_max_batch(const eng_model *m);
+/* 1 when inputs have dynamic dimensions beyond the batch (a sequence length) or
+ * dim 0 is not a batch (a sequence-first RNN): eng_tensor_info.shape holds -1
+ * for every dynamic dim, item_count is 0, and runs go through
+ * eng_ctx_run_shapes (eng_ctx_run refuses them). */
+int eng_model_dynamic(const eng_model *m);
 
 /* Multiply-accumulates of one forward pass at batch 1 (convs, Gemm, MatMul), and
  * the number of weight parameters (float initializer elements, before folding). */
@@ -176,6 +182,17 @@ int eng_ctx_warmup(eng_ctx *c, const int *batches, int n);
  * Returns 0, or -ENG_EINVAL / -ENG_ESHAPE / -ENG_ENOMEM / -ENG_EBACKEND; on error
  * a message is available from eng_ctx_error. */
 int eng_ctx_run(eng_ctx *c, int batch, const void *const *inputs, void *const *outputs);
+/* Dynamic models: builds (or finds) the plan for these input shapes (shapes[i]
+ * holds input i's rank dims; fixed dims must match, dynamic ones are 1..2^24)
+ * and writes output i's dims to out_dims[i * ENG_MAX_RANK ...] when out_dims is
+ * not NULL, so the caller can size the outputs. A few plans are cached per
+ * context (least recently used dropped). A shape that does not fit the graph
+ * (an attention mask shorter than the ids) fails naming the node. */
+int eng_ctx_plan_shapes(eng_ctx *c, const int64_t *const *shapes, int64_t *out_dims);
+/* Runs a dynamic (or any) model on inputs of the given shapes; outputs[i] must
+ * hold output i's elements at the dims eng_ctx_plan_shapes reported. */
+int eng_ctx_run_shapes(eng_ctx *c, const int64_t *const *shapes, const void *const *inputs,
+                       void *const *outputs);
 /* Last error message of this context ("" when none). */
 const char *eng_ctx_error(const eng_ctx *c);
 

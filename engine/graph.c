@@ -62,7 +62,8 @@ size_t eg_dtype_size(eng_dtype t)
     switch (t) {
     case ENG_FLOAT:
     case ENG_INT32: return 4;
-    case ENG_INT64: return 8;
+    case ENG_INT64:
+    case ENG_DOUBLE: return 8;
     case ENG_BOOL: return 1;
     default: return 0;
     }
@@ -98,6 +99,8 @@ static void attr_free(eg_attr *a)
     free(a->s);
     free(a->ints);
     free(a->floats);
+    for (int i = 0; a->strs && i < a->n; i++) free(a->strs[i]);
+    free(a->strs);
 }
 
 void eg_graph_free(eg_graph *g)
@@ -111,6 +114,7 @@ void eg_graph_free(eg_graph *g)
         for (int k = 0; k < g->nodes[i].nattr; k++) attr_free(&g->nodes[i].attrs[k]);
         free(g->nodes[i].attrs);
         free(g->nodes[i].name);
+        free(g->nodes[i].priv);
     }
     free(g->values);
     free(g->nodes);

@@ -9,6 +9,7 @@
 #define ENGINE_GRAPH_H
 
 #include "engine/engine.h"
+#include "engine/ops_ext.h"
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -53,7 +54,8 @@
     X("Split", SPLIT, 1)                                                                           \
     X("Slice", SLICE, 1)                                                                           \
     X("Cast", CAST, 1)                                                                             \
-    X("Constant", CONSTANT, 0)
+    X("Constant", CONSTANT, 0)                                                                     \
+    EG_OPS_EXT(X)
 
 typedef enum eg_op {
 #define EG_ENUM(name, id, nreq) EG_OP_##id,
@@ -75,6 +77,7 @@ typedef enum eg_attr_type {
     EG_ATTR_TENSOR = 4,
     EG_ATTR_FLOATS = 6,
     EG_ATTR_INTS = 7,
+    EG_ATTR_STRINGS = 8,
 } eg_attr_type;
 
 typedef struct eg_attr {
@@ -86,7 +89,11 @@ typedef struct eg_attr {
     int n;         /* element count of ints/floats */
     int64_t *ints; /* owned */
     float *floats; /* owned */
+    char **strs;   /* owned, n NUL-terminated strings (EG_ATTR_STRINGS) */
     int tensor;    /* value index for EG_ATTR_TENSOR, else -1 */
+    /* EG_ATTR_TENSOR of one element: its dtype, value also in i and f
+     * (kernels see nodes, not the graph: ConstantOfShape's value) */
+    eng_dtype tdtype;
 } eg_attr;
 
 typedef struct eg_value {
@@ -109,6 +116,8 @@ typedef enum eg_act_kind {
     EG_ACT_SIGMOID,
     EG_ACT_HARDSIGMOID, /* max(0, min(1, alpha*x + beta)) */
     EG_ACT_HARDSWISH,
+    EG_ACT_GELU,  /* 0.5 x (1 + erf(x / sqrt 2)), fused into MatMul (passes_ext.c) */
+    EG_ACT_SWISH, /* x * sigmoid(x): SiLU after a Conv (passes_ext.c) */
 } eg_act_kind;
 
 typedef struct eg_act {
@@ -128,6 +137,9 @@ typedef struct eg_node {
     /* fusion results (Conv only) */
     eg_act act1, act2;
     int sum_in; /* value added after act1, or -1 */
+    /* op-private tables built once at load (tree ensembles: ek_prepare), one
+     * malloc'd block freed with the graph */
+    void *priv;
 } eg_node;
 
 typedef struct eg_graph {
@@ -183,6 +195,17 @@ void eg_remove_identities(eg_graph *g);
 void eg_fold_batchnorm(eg_graph *g);
 void eg_fuse_activations(eg_graph *g);
 void eg_remove_dead(eg_graph *g);
+/* passes_ext.c: MatMul by constant [K, N] weights followed by an Add of a
+ * constant [N] bias becomes one MatMul with the bias as input 2 (oneDNN's inner
+ * product bias, one pass over the activations fewer). */
+void eg_fuse_matmul_bias(eg_graph *g);
+/* passes_ext.c: the Div/Erf/Add/Mul/Mul form of exact GELU that torch exports,
+ * after such a MatMul, becomes the MatMul's act1 (oneDNN gelu_erf post-op). */
+void eg_fuse_gelu(eg_graph *g);
+/* passes_ext.c: Conv -> Sigmoid + Mul(x, sigmoid) (SiLU, YOLO's activation)
+ * becomes the Conv's act1 (oneDNN swish post-op); runs before
+ * eg_fuse_activations so a residual Add can still fuse after it. */
+void eg_fuse_silu(eg_graph *g);
 void eg_recount_uses(eg_graph *g);
 
 #endif

@@ -325,3 +325,53 @@ Test(graph, every_op_has_shape_inference_and_a_reference_kernel)
     }
     cr_expect_eq(eg_op_lookup("NoSuchOp"), EG_OP_COUNT);
 }
+
+/* A model whose input has a dynamic sequence axis: runs take shapes, a few
+ * plans are cached per context (more distinct shapes than slots still run
+ * right), and bad shapes name the input. */
+Test(graph, dynamic_sequence_axis_runs_through_the_shapes_api)
+{
+    static mb b;
+    mb_init(&b, 13);
+    static int64_t xs[] = {-1, -1, 4};
+    mb_io(&b, 1, "X", 3, xs);
+    mb_io(&b, 0, "Y", 3, xs);
+    static char *i0[] = {"X"}, *o0[] = {"Y"};
+    mb_node(&b, "Tanh", "tanh", i0, 1, o0);
+    size_t len;
+    void *buf = mb_pack(&b, &len);
+    char err[ENG_ERRLEN];
+    eng_model *m = eng_model_load_memory(buf, len, NULL, err, sizeof(err));
+    cr_assert_not_null(m, "%s", err);
+    cr_expect_eq(eng_model_dynamic(m), 1);
+    eng_tensor_info ti;
+    eng_model_output(m, 0, &ti);
+    cr_expect(ti.shape[0] == -1 && ti.shape[1] == -1 && ti.shape[2] == 4 && ti.item_count == 0);
+    eng_ctx *c = eng_ctx_create(m, NULL, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    static float x[2 * 40 * 4], y[2 * 40 * 4];
+    const void *in[1] = {x};
+    void *out[1] = {y};
+    cr_expect_eq(eng_ctx_run(c, 1, in, out), -ENG_EINVAL);
+    cr_expect_neq(strstr(eng_ctx_error(c), "shapes"), NULL, "%s", eng_ctx_error(c));
+    for (int round = 0; round < 2; round++)
+        for (int64_t s = 1; s <= 12; s++) { /* 12 shapes > the cache's slots */
+            int64_t shape[3] = {2, s, 4}, od[ENG_MAX_RANK];
+            const int64_t *shapes[1] = {shape};
+            for (int i = 0; i < 2 * s * 4; i++) x[i] = (float)(i - 10 * round) / (float)(s + 3);
+            cr_assert_eq(eng_ctx_plan_shapes(c, shapes, od), 0, "%s", eng_ctx_error(c));
+            cr_expect(od[0] == 2 && od[1] == s && od[2] == 4);
+            cr_assert_eq(eng_ctx_run_shapes(c, shapes, in, out), 0, "%s", eng_ctx_error(c));
+            for (int i = 0; i < 2 * s * 4; i++) cr_expect_float_eq(y[i], tanhf(x[i]), 1e-6f);
+        }
+    int64_t bad[3] = {2, 5, 3}, huge[3] = {1, (int64_t)1 << 30, 4};
+    const int64_t *sb[1] = {bad}, *sh[1] = {huge};
+    cr_expect_eq(eng_ctx_run_shapes(c, sb, in, out), -ENG_ESHAPE);
+    cr_expect_neq(strstr(eng_ctx_error(c), "input 'X': dimension 2 is 3"), NULL, "%s",
+                  eng_ctx_error(c));
+    cr_expect_eq(eng_ctx_run_shapes(c, sh, in, out), -ENG_ESHAPE);
+    cr_expect_neq(strstr(eng_ctx_error(c), "input 'X': dimension 1"), NULL, "%s", eng_ctx_error(c));
+    eng_ctx_free(c);
+    eng_model_free(m);
+    free(buf);
+}

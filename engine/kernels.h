@@ -42,6 +42,15 @@ typedef struct ek_op {
 } ek_op;
 
 const ek_op *ek_op_get(eg_op op);
+/* ops_ext.c: kernels of the ops listed in ops_ext.h, NULL for the others. */
+const ek_op *ek_op_get_ext(eg_op op);
+/* ref_ml.c: builds node->priv for ops that need load-time tables (tree
+ * ensembles); 0 or -status with a message naming the node. */
+int ek_prepare(eg_node *n, char *err, size_t errlen);
+/* ref_resize.c: ConvTranspose's strides, dilations and pads (per spatial dim)
+ * as ONNX defines them, for the oneDNN deconvolution; 0 or -status. */
+int ek_convt_geom(const eg_node *n, ek_view *const *in, int nin, int64_t *st, int64_t *dil,
+                  int64_t *pl, int64_t *pr, char *err, size_t errlen);
 /* Runs op's kernel on a, or does nothing when every output is empty. Every
  * caller goes through this rather than op->run. */
 int ek_run(const ek_op *op, ek_args *a);

@@ -1,7 +1,7 @@
 /* aiinfer: command-line front end of the engine.
  *   aiinfer info MODEL
  *   aiinfer run MODEL --input FILE... --output FILE [--shape D,D,..] [--threads N]
- *   aiinfer bench MODEL [--threads N] [--batch B] [--seconds S]
+ *   aiinfer bench MODEL [--threads N] [--batch B] [--seconds S] [--input FILE...]
  *                [--omp-wait active|passive] [--batch-invariant]
  *   aiinfer check [--reference] DIR...   (ONNX backend-test directories)
  *   aiinfer layers MODEL [--batch B]     (which kernel runs each layer)
@@ -30,7 +30,7 @@ static void usage(FILE *f)
         "usage: aiinfer info MODEL\n"
         "       aiinfer run MODEL --input FILE [--input FILE...] --output FILE [--output FILE...]\n"
         "                   [--shape D,D,...] [--threads N] [--reference] [--batch-invariant]\n"
-        "       aiinfer bench MODEL [--threads N] [--batch B] [--seconds S]\n"
+        "       aiinfer bench MODEL [--threads N] [--batch B] [--seconds S] [--input FILE...]\n"
         "                   [--omp-wait active|passive]   (how OpenMP threads wait; restarts)\n"
         "                   [--batch-invariant]   (every item alone on the batch-1 primitives)\n"
         "       aiinfer layers MODEL [--batch B] [--threads N] [--batch-invariant]\n"
@@ -255,10 +255,58 @@ static int input_batch(const eng_model *m, const et_tensor *ins, int n, char *er
     return batch < 1 ? (snprintf(err, errlen, "empty input"), -1) : batch;
 }
 
+/* infer() for models with dynamic dims beyond the batch: the input files'
+ * shapes are the run's shapes, the plan reports the outputs'. */
+static int infer_shaped(eng_model *m, et_tensor *ins, int nin, et_tensor *outs, int threads,
+                        char *err, size_t errlen)
+{
+    const int64_t *shapes[MAX_IO];
+    int64_t odims[MAX_IO * ENG_MAX_RANK];
+    for (int i = 0; i < nin; i++) {
+        eng_tensor_info t;
+        eng_model_input(m, i, &t);
+        if (ins[i].dtype != t.dtype || ins[i].rank != t.rank) {
+            snprintf(err, errlen, "input '%s': %s of rank %d, model wants %s of rank %d", t.name,
+                     dtype_name(ins[i].dtype), ins[i].rank, dtype_name(t.dtype), t.rank);
+            return 1;
+        }
+        shapes[i] = ins[i].dims;
+    }
+    eng_ctx_opts co = {.threads = threads, .max_batch = 1};
+    eng_ctx *ctx = eng_ctx_create(m, &co, err, errlen);
+    if (!ctx) return 1;
+    const void *ip[MAX_IO];
+    void *op[MAX_IO];
+    int nout = eng_model_num_outputs(m), rc = 0;
+    if (eng_ctx_plan_shapes(ctx, shapes, odims)) {
+        snprintf(err, errlen, "%s", eng_ctx_error(ctx));
+        rc = 1;
+    }
+    for (int i = 0; i < nin; i++) ip[i] = ins[i].data;
+    for (int i = 0; !rc && i < nout && i < MAX_IO; i++) {
+        eng_tensor_info t;
+        eng_model_output(m, i, &t);
+        memset(&outs[i], 0, sizeof(outs[i]));
+        outs[i].dtype = t.dtype;
+        outs[i].rank = t.rank;
+        memcpy(outs[i].dims, odims + i * ENG_MAX_RANK, sizeof(outs[i].dims));
+        outs[i].data = calloc((size_t)et_numel(&outs[i]) + 1, 8);
+        op[i] = outs[i].data;
+        if (!op[i]) rc = 1;
+    }
+    if (!rc && eng_ctx_run_shapes(ctx, shapes, ip, op)) {
+        snprintf(err, errlen, "%s", eng_ctx_error(ctx));
+        rc = 1;
+    }
+    eng_ctx_free(ctx);
+    return rc;
+}
+
 /* Runs m on ins; fills outs (allocated). Returns 0 or prints and returns 1. */
 static int infer(eng_model *m, et_tensor *ins, int nin, et_tensor *outs, int threads, int invariant,
                  char *err, size_t errlen)
 {
+    if (eng_model_dynamic(m)) return infer_shaped(m, ins, nin, outs, threads, err, errlen);
     int batch = input_batch(m, ins, nin, err, errlen);
     if (batch < 0) return 1;
     eng_ctx_opts co = {.threads = threads, .max_batch = batch, .batch_invariant = invariant};
@@ -378,10 +426,80 @@ static void report(const cli *c, const eng_model *m, double *lat, size_t n, doub
            avx512 ? 64 : 32, avx512 ? "AVX-512" : "AVX2");
 }
 
+/* bench --input F...: times runs on the given tensors (int64 ids, a sequence
+ * length of a dynamic model); the batch is the files' dim 0. */
+static int bench_files(const cli *c, eng_model *m)
+{
+    char err[ENG_ERRLEN] = "";
+    et_tensor ins[MAX_IO] = {0}, outs[MAX_IO] = {0};
+    int nin = eng_model_num_inputs(m), nout = eng_model_num_outputs(m), rc = 0, dyn;
+    const int64_t *shapes[MAX_IO];
+    int64_t odims[MAX_IO * ENG_MAX_RANK];
+    if (c->nin != nin || nout > MAX_IO)
+        rc = 1, snprintf(err, sizeof(err), "model has %d inputs; got %d --input", nin, c->nin);
+    for (int i = 0; !rc && i < nin; i++) {
+        rc = et_read(c->in[i], ET_AUTO, ENG_FLOAT, c->shape_rank ? c->shape_rank : -1, c->shape,
+                     &ins[i], err, sizeof(err)) != 0;
+        shapes[i] = ins[i].dims;
+    }
+    dyn = eng_model_dynamic(m);
+    int batch = rc ? 1 : dyn ? 1 : input_batch(m, ins, nin, err, sizeof(err));
+    if (batch < 0) rc = 1, batch = 1;
+    eng_ctx_opts co = {.threads = c->threads, .max_batch = batch};
+    eng_ctx *ctx = rc ? NULL : eng_ctx_create(m, &co, err, sizeof(err));
+    if (!rc && !ctx) rc = 1;
+    double t_plan = now();
+    if (!rc && dyn && eng_ctx_plan_shapes(ctx, shapes, odims))
+        rc = 1, snprintf(err, sizeof(err), "%s", eng_ctx_error(ctx));
+    const void *ip[MAX_IO];
+    void *op[MAX_IO];
+    for (int i = 0; i < nin; i++) ip[i] = ins[i].data;
+    for (int i = 0; !rc && i < nout; i++) {
+        eng_tensor_info t;
+        eng_model_output(m, i, &t);
+        outs[i].rank = t.rank;
+        memcpy(outs[i].dims, dyn ? odims + i * ENG_MAX_RANK : t.shape, sizeof(t.shape));
+        if (!dyn && t.rank && t.shape[0] < 0) outs[i].dims[0] = batch;
+        if (!(op[i] = outs[i].data = calloc((size_t)et_numel(&outs[i]) + 1, 8))) rc = 1;
+    }
+    size_t cap = 1 << 16, n = 0;
+    double *lat = malloc(cap * sizeof(double)), t_first = 0, start = now(), end = 0;
+    for (int first = 1; !rc && lat; first = 0) {
+        double t0 = now();
+        if (dyn ? eng_ctx_run_shapes(ctx, shapes, ip, op) : eng_ctx_run(ctx, batch, ip, op)) {
+            rc = 1, snprintf(err, sizeof(err), "%s", eng_ctx_error(ctx));
+            break;
+        }
+        double t1 = now();
+        if (first) { /* plan build and warm-up, not timed */
+            t_first = t1 - (dyn ? t_plan : t0);
+            start = t1, end = t1 + c->seconds;
+            continue;
+        }
+        if (n == cap) {
+            double *nl = realloc(lat, cap * 2 * sizeof(double));
+            if (!nl) break;
+            lat = nl, cap *= 2;
+        }
+        lat[n++] = t1 - t0;
+        if (t1 >= end) break;
+    }
+    cli c2 = *c;
+    c2.batch = dyn && ins[0].rank ? (int)ins[0].dims[0] : batch;
+    if (!rc && n) report(&c2, m, lat, n, now() - start, t_first);
+    if (rc) fprintf(stderr, "aiinfer: %s\n", err);
+    free(lat);
+    for (int i = 0; i < MAX_IO; i++) et_tensor_clear(&ins[i]), et_tensor_clear(&outs[i]);
+    eng_ctx_free(ctx);
+    eng_model_free(m);
+    return rc;
+}
+
 static int cmd_bench(const cli *c)
 {
     eng_model *m = load(c);
     if (!m) return 1;
+    if (c->nin) return bench_files(c, m);
     char err[ENG_ERRLEN];
     int batch = c->batch, threads = c->threads;
     if (eng_model_max_batch(m) && batch != 1) {

@@ -34,7 +34,7 @@ static int prepare_weights(eng_model *m, const ei_views *v, char *err, size_t er
         if (n->dead || !ed_has_weights(n->op) || n->nin < 2 || v->folded[ni]) continue;
         ek_view *in[EG_MAX_IN] = {0};
         for (int k = 0; k < n->nin; k++) in[k] = n->in[k] >= 0 ? &v->view[n->in[k]] : NULL;
-        if (!ed_eligible(m, ni, in, n->nin)) continue;
+        if (!ed_eligible(m, ni, in, n->nin) || !in[1] || !in[1]->data) continue;
         ed_layer l = {.sum_inplace = ed_sum_inplace(g, ni)};
         if (ed_create(m, ni, in, &v->view[n->out[0]], NULL, 1, &l, NULL, 0))
             continue; /* the reference kernel will run it */
@@ -118,6 +118,41 @@ static int fill_info(eng_model *m, const ei_views *v1, const ei_views *v2, char 
     return 0;
 }
 
+/* Inputs and outputs of a model with dynamic dims beyond the batch: -1 for every
+ * dim that changes between probe runs (batch 1 or 2, dynamic dims 1 or 2);
+ * item_count 0 (runs take shapes). */
+static int fill_info_dynamic(eng_model *m, const ei_views *v1, char *err, size_t errlen)
+{
+    eg_graph *g = m->g;
+    if (!m->ins) m->ins = calloc((size_t)g->ninputs + 1, sizeof(eng_tensor_info));
+    if (!m->outs) m->outs = calloc((size_t)g->noutputs + 1, sizeof(eng_tensor_info));
+    if (!m->ins || !m->outs) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+    ei_views *v2 = es_infer(g, 2, 1, err, errlen), *v3 = v2 ? es_infer(g, 1, 2, err, errlen) : NULL;
+    if (!v3) {
+        ei_views_free(v2);
+        return -ENG_EFORMAT;
+    }
+    for (int k = 0; k < g->ninputs + g->noutputs; k++) {
+        int isin = k < g->ninputs;
+        int vi = isin ? g->inputs[k] : g->outputs[k - g->ninputs];
+        eng_tensor_info *t = isin ? &m->ins[k] : &m->outs[k - g->ninputs];
+        const ek_view *a = &v1->view[vi], *b = &v2->view[vi], *c = &v3->view[vi];
+        t->name = g->values[vi].name;
+        t->dtype = a->dtype;
+        t->rank = a->rank;
+        t->item_count = 0;
+        for (int d = 0; d < a->rank; d++) {
+            int dyn = isin ? g->values[vi].dims[d] < 0
+                           : b->rank != a->rank || c->rank != a->rank || b->dims[d] != a->dims[d] ||
+                                 c->dims[d] != a->dims[d];
+            t->shape[d] = dyn ? -1 : a->dims[d];
+        }
+    }
+    ei_views_free(v2);
+    ei_views_free(v3);
+    return 0;
+}
+
 static int finish_load(eng_model *m, char *err, size_t errlen)
 {
     eg_graph *g = m->g;
@@ -128,22 +163,31 @@ static int finish_load(eng_model *m, char *err, size_t errlen)
     for (int k = 0; k < g->ninputs; k++)
         if (g->values[g->inputs[k]].rank > 0 && g->values[g->inputs[k]].dims[0] < 0)
             m->fixed_batch = 0;
-    ei_views *v = ei_infer(g, 1, 1, err, errlen), *v2 = NULL;
+    m->dynamic = es_has_dynamic(g);
+    ei_views *v = es_infer(g, 1, 1, err, errlen), *v2 = NULL;
     if (!v) return -ENG_EFORMAT;
     store_shapes(g, v);
     ei_views_free(v);
     if (!m->opts.no_graph_passes) {
         eg_fold_batchnorm(g);
+        eg_fuse_silu(g);
         eg_fuse_activations(g);
+        eg_fuse_matmul_bias(g);
+        eg_fuse_gelu(g);
     }
     eg_remove_dead(g);
-    if (!(v = ei_infer(g, 1, 1, err, errlen))) return -ENG_EFORMAT;
-    if (!m->fixed_batch && !(v2 = ei_infer(g, 2, 1, err, errlen))) {
+    if (!(v = es_infer(g, 1, 1, err, errlen))) return -ENG_EFORMAT;
+    if (!m->fixed_batch && !m->dynamic && !(v2 = es_infer(g, 2, 1, err, errlen))) {
         ei_views_free(v);
         return -ENG_EFORMAT;
     }
     m->macs = count_macs(g, v);
-    rc = fill_info(m, v, v2, err, errlen);
+    rc = m->dynamic ? fill_info_dynamic(m, v, err, errlen) : fill_info(m, v, v2, err, errlen);
+    if (rc == -ENG_EUNSUPPORTED && !m->dynamic && !m->fixed_batch && m->ins && m->outs) {
+        /* dim 0 is not a batch (a sequence-first RNN): run on explicit shapes */
+        m->dynamic = 1;
+        rc = fill_info_dynamic(m, v, err, errlen);
+    }
     if (!rc && !m->opts.reference_only) {
         if (dnnl_engine_create(&m->dnn, dnnl_cpu, 0) != dnnl_success) m->dnn = NULL;
         int saved = omp_get_max_threads();
@@ -257,6 +301,11 @@ int eng_model_output(const eng_model *m, int i, eng_tensor_info *out)
     if (!m || !out || i < 0 || i >= m->g->noutputs) return -ENG_EINVAL;
     *out = m->outs[i];
     return 0;
+}
+
+int eng_model_dynamic(const eng_model *m)
+{
+    return m && m->dynamic;
 }
 
 int eng_model_max_batch(const eng_model *m)

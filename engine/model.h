@@ -31,6 +31,7 @@ struct eng_model {
     dnnl_engine_t dnn; /* NULL with reference_only */
     em_conv *conv;     /* per node */
     int fixed_batch;   /* 0: dim 0 dynamic */
+    int dynamic;       /* dims beyond the batch are dynamic: runs need shapes */
     int64_t macs;
     eng_tensor_info *ins, *outs;
     int hist_ops[EG_OP_COUNT];
@@ -55,6 +56,8 @@ int ed_sum_inplace(const eg_graph *g, int ni);
  * whether the weights were prepared; ed_supports requires it. */
 int ed_supports(const eng_model *m, int node, ek_view *const *in, int nin);
 int ed_eligible(const eng_model *m, int node, ek_view *const *in, int nin);
+/* MatMul of two activations (attention) that oneDNN's matmul runs. */
+int ed_act_matmul(const eg_node *n, ek_view *const *in, int nin);
 /* Ops whose constant weights are reordered at load (Conv, Gemm, MatMul). */
 int ed_has_weights(eg_op op);
 /* Creates the primitive for node `node` at the given input/output views (NHWC for
@@ -78,11 +81,30 @@ void ed_md(const ek_view *v, dnnl_memory_desc_t *md);
 /* Sets the OpenMP thread count of the calling thread (no pool is created). */
 void ed_set_threads(int n);
 
+/* ---- shapes.c: dynamic dimensions beyond the batch -------------------------- */
+
+#define ES_MAX_DIM ((int64_t)1 << 24)
+/* A view of g whose graph inputs have dims[k] (or, with dims NULL, every dynamic
+ * dim beyond 0 set to probe). Shares nodes and data; free with es_graph_view_free. */
+eg_graph *es_graph_view(const eg_graph *g, const int64_t *const *dims, int64_t probe);
+void es_graph_view_free(eg_graph *v);
+int es_has_dynamic(const eg_graph *g);
+/* ei_infer on the probe view. */
+ei_views *es_infer(const eg_graph *g, int batch, int64_t probe, char *err, size_t errlen);
+/* Checks a run's input shapes against the model: fixed dims equal, dynamic ones
+ * in 1..ES_MAX_DIM, sizes within limits; the message names the input. */
+int es_check_shapes(const eng_model *m, const int64_t *const *shapes, char *err, size_t errlen);
+
 /* ---- plan.c: the steps of one batch size ------------------------------------ */
 
 typedef struct ep_plan ep_plan;
 
 ep_plan *ep_plan_build(const eng_model *m, int batch, int threads, char *err, size_t errlen);
+/* A plan for explicit input shapes (models with dynamic dims). */
+ep_plan *ep_plan_build_shapes(const eng_model *m, const int64_t *const *shapes, int threads,
+                              char *err, size_t errlen);
+/* Rank and dims of graph output k in this plan. */
+int ep_plan_output_dims(const ep_plan *p, int k, int64_t *dims);
 void ep_plan_free(ep_plan *p);
 size_t ep_plan_arena(const ep_plan *p);
 size_t ep_plan_scratch(const ep_plan *p);

@@ -5,6 +5,7 @@
  * protobuf-c itself rejects truncated or malformed wire data. */
 #include "engine/generated/onnx.pb-c.h"
 #include "engine/graph.h"
+#include "engine/kernels.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@ static eng_dtype map_dtype(int32_t t)
     case ENG_FLOAT:
     case ENG_INT64:
     case ENG_INT32:
+    case ENG_DOUBLE:
     case ENG_BOOL: return (eng_dtype)t;
     default: return ENG_DTYPE_UNDEFINED;
     }
@@ -51,10 +53,11 @@ static int tensor_data(const Onnx__TensorProto *t, const char *name, eng_dtype d
         return eg_err(err, errlen, ENG_EUNSUPPORTED, "tensor '%s': external data not supported",
                       name);
     /* check what the file holds before allocating what the shape claims */
-    size_t have = t->has_raw_data   ? t->raw_data.len
-                  : dt == ENG_FLOAT ? t->n_float_data * esz
-                  : dt == ENG_INT64 ? t->n_int64_data * esz
-                                    : t->n_int32_data * esz;
+    size_t have = t->has_raw_data    ? t->raw_data.len
+                  : dt == ENG_FLOAT  ? t->n_float_data * esz
+                  : dt == ENG_INT64  ? t->n_int64_data * esz
+                  : dt == ENG_DOUBLE ? t->n_double_data * esz
+                                     : t->n_int32_data * esz;
     if (have != bytes)
         return eg_err(err, errlen, ENG_EFORMAT, "tensor '%s': %zu bytes of data, shape needs %zu",
                       name, have, bytes);
@@ -82,6 +85,12 @@ static int tensor_data(const Onnx__TensorProto *t, const char *name, eng_dtype d
                         t->n_int64_data, (long long)count);
         else if (count)
             memcpy(buf, t->int64_data, bytes);
+    } else if (dt == ENG_DOUBLE) {
+        if (t->n_double_data != (size_t)count)
+            rc = eg_err(err, errlen, ENG_EFORMAT, "tensor '%s': %zu doubles, shape needs %lld",
+                        name, t->n_double_data, (long long)count);
+        else if (count)
+            memcpy(buf, t->double_data, bytes);
     } else { /* int32 and bool travel in int32_data */
         if (t->n_int32_data != (size_t)count)
             rc = eg_err(err, errlen, ENG_EFORMAT, "tensor '%s': %zu int32s, shape needs %lld", name,
@@ -176,6 +185,16 @@ static int copy_attr(eg_graph *g, const Onnx__AttributeProto *a, eg_attr *o, con
         if (!o->floats) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
         if (a->n_floats) memcpy(o->floats, a->floats, a->n_floats * sizeof(float));
         return 0;
+    case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRINGS:
+        o->strs = calloc(a->n_strings + 1, sizeof(char *));
+        if (!o->strs) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+        for (size_t k = 0; k < a->n_strings; k++) {
+            o->strs[k] = calloc(1, a->strings[k].len + 1);
+            if (!o->strs[k]) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+            o->n = (int)k + 1;
+            if (a->strings[k].len) memcpy(o->strs[k], a->strings[k].data, a->strings[k].len);
+        }
+        return 0;
     case ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__TENSOR: {
         if (!a->t)
             return eg_err(err, errlen, ENG_EFORMAT, "node '%s': attribute '%s' has no tensor", node,
@@ -183,7 +202,20 @@ static int copy_attr(eg_graph *g, const Onnx__AttributeProto *a, eg_attr *o, con
         int vi = eg_value_add(g, "");
         if (vi < 0) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
         o->tensor = vi;
-        return tensor_to_value(a->t, o->name, &g->values[vi], err, errlen);
+        int rc = tensor_to_value(a->t, o->name, &g->values[vi], err, errlen);
+        const eg_value *v = &g->values[vi];
+        if (!rc && eg_numel(v->rank, v->dims) == 1) {
+            o->tdtype = v->dtype;
+            switch (v->dtype) {
+            case ENG_FLOAT: o->f = *(const float *)v->data, o->i = (int64_t)o->f; break;
+            case ENG_INT64: o->i = *(const int64_t *)v->data; break;
+            case ENG_INT32: o->i = *(const int32_t *)v->data; break;
+            case ENG_DOUBLE: o->f = (float)*(const double *)v->data, o->i = (int64_t)o->f; break;
+            default: o->i = *(const uint8_t *)v->data; break;
+            }
+            if (v->dtype != ENG_FLOAT && v->dtype != ENG_DOUBLE) o->f = (float)o->i;
+        }
+        return rc;
     }
     default:
         /* Graph and sparse attributes belong to ops we do not run; keep the name so
@@ -242,7 +274,17 @@ static int load_node(eg_graph *g, const Onnx__NodeProto *np, int idx, char *err,
     char fallback[32];
     snprintf(fallback, sizeof(fallback), "#%d", idx);
     const char *name = np->name && *np->name ? np->name : fallback;
-    if (np->domain && *np->domain && strcmp(np->domain, "ai.onnx"))
+    char mltype[128];
+    if (np->domain && !strcmp(np->domain, "ai.onnx.ml")) { /* ops_ext.h spells them so */
+        snprintf(mltype, sizeof(mltype), "ai.onnx.ml:%s", type);
+        if (eg_op_lookup(mltype) == EG_OP_COUNT)
+            return eg_err(err, errlen, ENG_EUNSUPPORTED,
+                          "node '%s': op '%s' of domain 'ai.onnx.ml' not supported%s", name, type,
+                          !strcmp(type, "ZipMap") ? " (export classifiers without ZipMap: "
+                                                    "skl2onnx options {'zipmap': False})"
+                                                  : "");
+        type = mltype;
+    } else if (np->domain && *np->domain && strcmp(np->domain, "ai.onnx"))
         return eg_err(err, errlen, ENG_EUNSUPPORTED,
                       "node '%s': op '%s' of domain '%s' not supported", name, type, np->domain);
     eg_op op = eg_op_lookup(type);
@@ -294,7 +336,9 @@ static int load_node(eg_graph *g, const Onnx__NodeProto *np, int idx, char *err,
         return constant_node(g, n, np->output[0] ? np->output[0] : "", err, errlen);
     }
     n->nout = (int)np->n_output;
-    if (n->nout < 1 || !np->output[0] || !*np->output[0])
+    int named = 0; /* an RNN may omit Y and keep only Y_h */
+    for (int k = 0; k < n->nout; k++) named |= np->output[k] && *np->output[k];
+    if (!named)
         return eg_err(err, errlen, ENG_EFORMAT, "node '%s' (%s): needs an output", name, type);
     for (int k = 0; k < n->nout; k++) {
         const char *out = np->output[k];
@@ -310,7 +354,7 @@ static int load_node(eg_graph *g, const Onnx__NodeProto *np, int idx, char *err,
         g->values[vi].producer = ni;
         g->nodes[ni].out[k] = vi;
     }
-    return 0;
+    return ek_prepare(&g->nodes[ni], err, errlen);
 }
 
 static int load_input(eg_graph *g, const Onnx__ValueInfoProto *vi, char *err, size_t errlen)
@@ -346,11 +390,6 @@ static int load_input(eg_graph *g, const Onnx__ValueInfoProto *vi, char *err, si
         if (fixed && (dim->dim_value < 0 || dim->dim_value > MAX_ELEMS))
             return eg_err(err, errlen, ENG_EFORMAT, "graph input '%s': bad dimension %lld", name,
                           (long long)dim->dim_value);
-        if (!fixed && d > 0)
-            return eg_err(err, errlen, ENG_EUNSUPPORTED,
-                          "graph input '%s': dimension %d is dynamic (only the batch dimension "
-                          "may be)",
-                          name, d);
         v->dims[d] = fixed ? dim->dim_value : -1;
     }
     int64_t probe[ENG_MAX_RANK];
@@ -451,12 +490,14 @@ eg_graph *eg_onnx_parse(const void *data, size_t len, const eng_load_opts *opts,
         return NULL;
     }
     eg_graph *g = NULL;
-    int opset = -1;
+    int opset = -1, ml = 0;
     for (size_t i = 0; i < mp->n_opset_import; i++) {
         const Onnx__OperatorSetIdProto *os = mp->opset_import[i];
         if (!os->domain || !*os->domain || !strcmp(os->domain, "ai.onnx"))
             opset = os->has_version ? (int)os->version : -1;
+        ml |= os->domain && !strcmp(os->domain, "ai.onnx.ml");
     }
+    if (opset < 0 && ml) opset = 18; /* a pure ai.onnx.ml graph */
     if (!mp->graph) {
         eg_err(err, errlen, ENG_EFORMAT, "ONNX model has no graph");
     } else if (opset < 0 && mp->n_opset_import) {

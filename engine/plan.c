@@ -135,7 +135,8 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
 {
     const eng_model *m = p->m;
     const eg_node *n = &m->g->nodes[ni];
-    int is_conv = n->op == EG_OP_CONV, has_w = ed_has_weights(n->op),
+    int is_conv = n->op == EG_OP_CONV || n->op == EG_OP_CONVTRANSPOSE,
+        has_w = ed_has_weights(n->op) && n->nin > 1 && p->v[n->in[1]].data,
         act = is_conv || n->op == EG_OP_MAXPOOL || n->op == EG_OP_AVGPOOL;
     int in0 = act ? in_layout(p, n->in[0], 1) : n->in[0];
     int sum = is_conv && n->sum_in >= 0 ? in_layout(p, n->sum_in, 1) : -1;
@@ -164,6 +165,8 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
             rc = eg_err(err, errlen, ENG_EBACKEND, "node '%s': weight reorder failed", n->name);
         p->priv++;
     }
+    if (!rc && !has_w && n->op == EG_OP_MATMUL && strstr(s->l.impl, "ref"))
+        rc = 1; /* oneDNN's reference matmul: the C kernel is no slower */
     if (rc) {
         ed_layer_free(&s->l);
         p->nsteps--;
@@ -176,12 +179,18 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
     s->out[0] = out;
     rc = add_arg(p, s, DNNL_ARG_SRC, in0, qmd(&s->l, dnnl_query_src_md, 0), NULL);
     rc = rc ? rc : add_arg(p, s, DNNL_ARG_DST, out, qmd(&s->l, dnnl_query_dst_md, 0), NULL);
-    if (n->op == EG_OP_CONV || n->op == EG_OP_GEMM || n->op == EG_OP_MATMUL) {
+    if (n->op == EG_OP_MATMUL && !has_w) { /* activation x activation */
+        s->in[s->nin++] = n->in[1];
+        rc = rc ? rc
+                : add_arg(p, s, DNNL_ARG_WEIGHTS, n->in[1], qmd(&s->l, dnnl_query_weights_md, 0),
+                          NULL);
+    } else if (n->op == EG_OP_CONV || n->op == EG_OP_GEMM || n->op == EG_OP_MATMUL ||
+               n->op == EG_OP_CONVTRANSPOSE) {
         void *wd = w ? w : m->conv[ni].w;
         rc = rc ? rc
                 : add_arg(p, s, DNNL_ARG_WEIGHTS, ARG_FIXED, qmd(&s->l, dnnl_query_weights_md, 0),
                           wd);
-        if (n->op != EG_OP_MATMUL && n->nin > 2 && n->in[2] >= 0)
+        if (n->nin > 2 && n->in[2] >= 0) /* Gemm's C or a fused MatMul bias */
             rc = rc ? rc
                     : add_arg(p, s, DNNL_ARG_BIAS, ARG_FIXED, qmd(&s->l, dnnl_query_weights_md, 1),
                               p->v[n->in[2]].data);
@@ -331,7 +340,29 @@ static int init_values(ep_plan *p, const eg_graph *g)
     return 0;
 }
 
+static ep_plan *build(const eng_model *m, int batch, const int64_t *const *shapes, int threads,
+                      char *err, size_t errlen);
+
 ep_plan *ep_plan_build(const eng_model *m, int batch, int threads, char *err, size_t errlen)
+{
+    return build(m, batch, NULL, threads, err, errlen);
+}
+
+ep_plan *ep_plan_build_shapes(const eng_model *m, const int64_t *const *shapes, int threads,
+                              char *err, size_t errlen)
+{
+    return build(m, 1, shapes, threads, err, errlen);
+}
+
+int ep_plan_output_dims(const ep_plan *p, int k, int64_t *dims)
+{
+    const ek_view *v = &p->v[p->m->g->outputs[k]];
+    memcpy(dims, v->dims, sizeof(v->dims));
+    return v->rank;
+}
+
+static ep_plan *build(const eng_model *m, int batch, const int64_t *const *shapes, int threads,
+                      char *err, size_t errlen)
 {
     const eg_graph *g = m->g;
     ep_plan *p = calloc(1, sizeof(*p));
@@ -342,7 +373,20 @@ ep_plan *ep_plan_build(const eng_model *m, int batch, int threads, char *err, si
     p->m = m;
     p->batch = batch;
     int rc = 0;
-    if (!(p->iv = ei_infer(g, batch, 1, err, errlen))) goto fail;
+    if (m->dynamic && !shapes) {
+        eg_err(err, errlen, ENG_EINVAL,
+               "the model has dynamic dimensions beyond the batch: runs need input shapes");
+        goto fail;
+    }
+    if (shapes) { /* infer on a view of the graph with this run's input dims */
+        eg_graph *gv = es_graph_view(g, shapes, 0);
+        if (!gv) goto oom;
+        p->iv = ei_infer(gv, batch, 1, err, errlen);
+        es_graph_view_free(gv);
+        if (!p->iv) goto fail;
+    } else if (!(p->iv = ei_infer(g, batch, 1, err, errlen))) {
+        goto fail;
+    }
     if ((rc = init_values(p, g))) goto oom;
     for (int ni = 0; ni < g->nnodes; ni++) {
         const eg_node *n = &g->nodes[ni];

@@ -261,9 +261,9 @@ static int infer_pool(ek_args *a)
     if (!x || x->dtype != ENG_FLOAT || x->rank < 3)
         return FAIL(a, ENG_EUNSUPPORTED, "node '%s' (%s): needs float N,C,...", n->name,
                     eg_op_name(n->op));
-    if (a->nout > 1 && a->out[1])
-        return FAIL(a, ENG_EUNSUPPORTED, "node '%s' (MaxPool): Indices output not supported",
-                    n->name);
+    if (a->nout > 1 && a->out[1] && eg_attr_int(n, "storage_order", 0) != 0 &&
+        eg_attr_int(n, "storage_order", 0) != 1)
+        return FAIL(a, ENG_EFORMAT, "node '%s' (MaxPool): storage_order must be 0 or 1", n->name);
     int64_t ks[3];
     const eg_attr *k = eg_attr_find(n, "kernel_shape");
     if (!k || get_ints(n, "kernel_shape", ks, x->rank - 2, 0))
@@ -282,6 +282,10 @@ static int infer_pool(ek_args *a)
     o->data = NULL;
     o->nhwc = 0;
     for (int i = 0; i < x->rank - 2; i++) o->dims[2 + i] = g.out[3 - (x->rank - 2) + i];
+    if (a->nout > 1 && a->out[1]) { /* MaxPool's Indices: flat positions in X */
+        *a->out[1] = *o;
+        a->out[1]->dtype = ENG_INT64;
+    }
     return 0;
 }
 
@@ -297,6 +301,8 @@ static int run_pool(ek_args *a)
     int incl = (int)eg_attr_int(n, "count_include_pad", 0);
     int64_t NC = x->dims[0] * x->dims[1], isz = g.in[0] * g.in[1] * g.in[2];
     int64_t osz = g.out[0] * g.out[1] * g.out[2];
+    int64_t *ind = a->nout > 1 && a->out[1] ? a->out[1]->data : NULL;
+    int col = eg_attr_int(n, "storage_order", 0) == 1; /* column-major indices */
     for (int64_t p = 0; p < NC; p++) {
         const float *xp = (const float *)x->data + p * isz;
         float *y = (float *)a->out[0]->data + p * osz;
@@ -305,6 +311,7 @@ static int run_pool(ek_args *a)
                 for (int64_t ow = 0; ow < g.out[2]; ow++) {
                     int64_t o3[3] = {od, oh, ow}, lo[3], cnt = 1, valid = 0;
                     float acc = is_max ? -INFINITY : 0;
+                    int64_t arg = 0;
                     for (int i = 0; i < 3; i++) {
                         lo[i] = o3[i] * g.stride[i] - g.pad_l[i];
                         /* count_include_pad counts the explicit pads, not ceil overhang */
@@ -322,6 +329,9 @@ static int run_pool(ek_args *a)
                                 int64_t iw = lo[2] + kw * g.dil[2];
                                 if (iw < 0 || iw >= g.in[2]) continue;
                                 float v = xp[(id * g.in[1] + ih) * g.in[2] + iw];
+                                if (is_max && (v > acc || !valid))
+                                    arg = col ? (iw * g.in[1] + ih) * g.in[0] + id
+                                              : (id * g.in[1] + ih) * g.in[2] + iw;
                                 acc = is_max ? (v > acc ? v : acc) : acc + v;
                                 valid++;
                             }
@@ -329,6 +339,7 @@ static int run_pool(ek_args *a)
                     }
                     if (!is_max) acc /= (float)(incl ? cnt : (valid ? valid : 1));
                     y[(od * g.out[1] + oh) * g.out[2] + ow] = acc;
+                    if (ind) ind[p * osz + (od * g.out[1] + oh) * g.out[2] + ow] = p * isz + arg;
                 }
     }
     return 0;
@@ -453,6 +464,13 @@ static int run_matmul(ek_args *a)
         }
         gemm_ref(M, N, K, (const float *)A->data + oa * M * K, K, 1,
                  (const float *)B->data + ob * K * N, N, 1, (float *)o->data + b * M * N, 1.0f);
+        if (a->nin > 2 && a->in[2]) { /* fused bias (eg_fuse_matmul_bias) */
+            const float *bias = a->in[2]->data;
+            float *y = (float *)o->data + b * M * N;
+            for (int64_t i = 0; i < M; i++)
+                for (int64_t j = 0; j < N; j++) y[i * N + j] += bias[j];
+        }
+        ek_act_apply(&a->node->act1, (float *)o->data + b * M * N, M * N); /* fused GELU */
         for (int i = br - 1; i >= 0; i--) {
             if (++cnt[i] < o->dims[i]) break;
             cnt[i] = 0;
@@ -630,5 +648,6 @@ const ek_op *ek_op_get(eg_op op)
         [EG_OP_SLICE] = &ek_op_slice,
         [EG_OP_CAST] = &ek_op_cast,
     };
-    return op < EG_OP_COUNT ? table[op] : NULL;
+    if (op >= EG_OP_COUNT) return NULL;
+    return table[op] ? table[op] : ek_op_get_ext(op);
 }

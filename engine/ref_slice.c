@@ -132,6 +132,7 @@ static double get(const ek_view *v, int64_t i)
     case ENG_FLOAT: return ((const float *)v->data)[i];
     case ENG_INT64: return (double)((const int64_t *)v->data)[i];
     case ENG_INT32: return ((const int32_t *)v->data)[i];
+    case ENG_DOUBLE: return ((const double *)v->data)[i];
     default: return ((const uint8_t *)v->data)[i];
     }
 }
@@ -149,6 +150,7 @@ static int run_cast(ek_args *a)
         double v = get(x, i);
         switch (o->dtype) {
         case ENG_FLOAT: ((float *)o->data)[i] = (float)v; break;
+        case ENG_DOUBLE: ((double *)o->data)[i] = v; break;
         case ENG_INT64:
             ((int64_t *)o->data)[i] = v != v || v > 9.2e18 || v < -9.2e18 ? 0 : (int64_t)v;
             break;

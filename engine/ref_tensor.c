@@ -93,6 +93,12 @@ void ek_act_apply(const eg_act *act, float *x, int64_t n)
     case EG_ACT_HARDSWISH:
         for (int64_t i = 0; i < n; i++) x[i] = x[i] * fmaxf(0.0f, fminf(1.0f, x[i] / 6.0f + 0.5f));
         break;
+    case EG_ACT_SWISH:
+        for (int64_t i = 0; i < n; i++) x[i] = x[i] / (1.0f + expf(-x[i]));
+        break;
+    case EG_ACT_GELU:
+        for (int64_t i = 0; i < n; i++) x[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678f));
+        break;
     }
 }
 
@@ -176,7 +182,8 @@ static int infer_binary(ek_args *a)
     if (!x || !y) return FAIL(a, ENG_EFORMAT, "node '%s': needs two inputs", a->node->name);
     if (x->dtype != y->dtype)
         return FAIL(a, ENG_EFORMAT, "node '%s': input types differ", a->node->name);
-    if (x->dtype != ENG_FLOAT && x->dtype != ENG_INT64 && x->dtype != ENG_INT32)
+    if (x->dtype != ENG_FLOAT && x->dtype != ENG_INT64 && x->dtype != ENG_INT32 &&
+        x->dtype != ENG_DOUBLE)
         return FAIL(a, ENG_EUNSUPPORTED, "node '%s' (%s): type %d not supported", a->node->name,
                     eg_op_name(a->node->op), x->dtype);
     ek_view *o = a->out[0];
@@ -263,6 +270,15 @@ static int run_binary(ek_args *a)
                 BIN_LOOP(float, p *q);
             else
                 BIN_LOOP(float, p / q);
+        } else if (o->dtype == ENG_DOUBLE) {
+            if (op == EG_OP_ADD)
+                BIN_LOOP(double, p + q);
+            else if (op == EG_OP_SUB)
+                BIN_LOOP(double, p - q);
+            else if (op == EG_OP_MUL)
+                BIN_LOOP(double, p *q);
+            else
+                BIN_LOOP(double, p / q);
         } else if (o->dtype == ENG_INT64) {
             if (op == EG_OP_ADD)
                 BIN_LOOP(int64_t, (int64_t)((uint64_t)p + (uint64_t)q));
@@ -636,8 +652,7 @@ static int infer_split(ek_args *a)
     int rc = split_sizes(a, ax, sz);
     for (int i = 0; !rc && i < a->nout; i++) {
         if (!a->out[i]) continue;
-        copy_shape(a->out[i], x);
-        a->out[i]->nhwc = 0;
+        copy_shape(a->out[i], x); /* an NHWC input gives NHWC parts (C2f blocks) */
         a->out[i]->dims[ax] = sz[i];
     }
     return rc;
@@ -650,9 +665,14 @@ static int run_split(ek_args *a)
     norm_axis(eg_attr_int(a->node, "axis", 0), x->rank, &ax);
     split_sizes(a, ax, sz);
     size_t es = eg_dtype_size(x->dtype);
-    for (int d = 0; d < ax; d++) outer *= x->dims[d];
-    for (int d = (int)ax + 1; d < x->rank; d++) inner *= x->dims[d];
-    int64_t pos = 0, row = x->dims[ax] * inner;
+    /* NHWC: split along the physical axis (N, H, W, C order) */
+    int64_t pd[4] = {x->dims[0], x->dims[2], x->dims[3], x->dims[1]};
+    static const int phys[4] = {0, 3, 1, 2};
+    const int64_t *dims = x->nhwc && x->rank == 4 ? pd : x->dims;
+    int64_t pax = x->nhwc && x->rank == 4 ? phys[ax] : ax;
+    for (int d = 0; d < pax; d++) outer *= dims[d];
+    for (int d = (int)pax + 1; d < x->rank; d++) inner *= dims[d];
+    int64_t pos = 0, row = dims[pax] * inner;
     for (int k = 0; k < a->nout; k++) {
         int64_t rk = sz[k] * inner;
         for (int64_t i = 0; a->out[k] && i < outer; i++)
@@ -760,7 +780,7 @@ const ek_op ek_op_squeeze = {infer_squeeze, run_copy, 0, 2u};
 const ek_op ek_op_unsqueeze = {infer_unsqueeze, run_copy, 0, 2u};
 const ek_op ek_op_transpose = {infer_transpose, run_transpose, 0, 0};
 const ek_op ek_op_concat = {infer_concat, run_concat, EK_NHWC_OK, 0};
-const ek_op ek_op_split = {infer_split, run_split, 0, 2u};
+const ek_op ek_op_split = {infer_split, run_split, EK_NHWC_OK, 2u};
 const ek_op ek_op_shape = {infer_shape, run_shape, EK_NHWC_OK, 0};
 const ek_op ek_op_gather = {infer_gather, run_gather, 0, 0};
 

@@ -65,6 +65,11 @@ static int describe(model *m)
                  m->n_in, m->n_out, BATCHER_MAX_IO);
         return -1;
     }
+    if (eng_model_dynamic(m->em)) { /* the batcher sizes requests by item_count */
+        snprintf(m->err, sizeof(m->err),
+                 "dimensions beyond the batch are dynamic: not served yet (aiinfer runs it)");
+        return -1;
+    }
     eng_tensor_info ti;
     for (int i = 0; i < m->n_in; i++) {
         if (eng_model_input(m->em, i, &ti) || io_from(&ti, &m->in[i], &m->in_item[i])) {

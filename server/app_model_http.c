@@ -493,7 +493,10 @@ void mreq_finish(mreq *q)
         break;
     case BATCHER_BACKEND:
         snprintf(msg, sizeof(msg), "inference failed: %s", q->job.err);
-        model_reply_error(q->r, NULL, 500, msg);
+        /* -ENG_EINVAL from a run is the request's data (an index out of
+         * range, named with its node): the client's error, not ours */
+        model_reply_error(q->r, NULL, !strncmp(q->job.err, "invalid argument: ", 18) ? 400 : 500,
+                          msg);
         break;
     case BATCHER_BAD_INPUT: model_reply_error(q->r, q->m, 400, q->job.err); break;
     case BATCHER_PREP_FAILED: model_reply_error(q->r, q->m, q->fail_status, q->fail_msg); break;

@@ -13,7 +13,11 @@ def seeded(builder, seed=0):
     """A torchvision model with seeded random weights and randomized (but fixed)
     BatchNorm statistics, so BN folding is really exercised, in eval mode."""
     torch.manual_seed(seed)
-    m = builder(weights=None)
+    return seeded_bn(builder(weights=None), seed)
+
+
+def seeded_bn(m, seed=0):
+    """Randomized (but fixed) BatchNorm statistics for module m, in eval mode."""
     g = torch.Generator().manual_seed(seed + 1)
     for mod in m.modules():
         if isinstance(mod, torch.nn.BatchNorm2d):

@@ -133,12 +133,12 @@ def test_text_file_is_not_a_model(tmp_path):
 def test_unsupported_op_is_named_with_its_node(tmp_path):
     import onnx
     from onnx import TensorProto, helper
-    node = helper.make_node("Erf", ["x"], ["y"], name="my_erf")
+    node = helper.make_node("Bernoulli", ["x"], ["y"], name="my_coin")
     g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
-    p = tmp_path / "erf.onnx"
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), p)
-    assert_clean_failure(aiinfer("info", p), "Erf", "my_erf")
+    p = tmp_path / "coin.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 15)]), p)
+    assert_clean_failure(aiinfer("info", p), "Bernoulli", "my_coin")
 
 
 def test_wrong_input_size_is_rejected(tmp_path):
