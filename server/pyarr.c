@@ -123,8 +123,8 @@ int pyarr_check_shape(const kserve_io *io, int ndim, const int64_t *shape, int m
     char got[128], want[128];
     pyarr_shape_str(got, sizeof(got), ndim, shape);
     pyarr_shape_str(want, sizeof(want), io->rank, io->shape);
-    *batch = io->rank > 0 && ndim > 0 ? (int)(shape[0] > 0 && shape[0] < 1 << 30 ? shape[0] : 0)
-                                      : 1;
+    *batch =
+        io->rank > 0 && ndim > 0 ? (int)(shape[0] > 0 && shape[0] < 1 << 30 ? shape[0] : 0) : 1;
     int bad = ndim != io->rank;
     for (int d = 1; d < ndim && !bad; d++) bad = io->shape[d] >= 0 && shape[d] != io->shape[d];
     if (!bad && io->rank > 0 && io->shape[0] >= 0 && shape[0] != io->shape[0]) bad = 1;
