@@ -145,9 +145,9 @@ static PyObject *mod_models(PyObject *mod, PyObject *unused)
         model_api_info mi;
         if (model_api_info_get(i, NULL, &mi)) continue;
         PyObject *e =
-            Py_BuildValue("{s:N,s:N,s:i,s:O,s:O,s:z}", "inputs", io_list(mi.in, mi.n_in),
-                          "outputs", io_list(mi.out, mi.n_out), "max_batch_size", mi.max_batch,
-                          "ready", mi.ready ? Py_True : Py_False, "classify",
+            Py_BuildValue("{s:N,s:N,s:i,s:O,s:O,s:z}", "inputs", io_list(mi.in, mi.n_in), "outputs",
+                          io_list(mi.out, mi.n_out), "max_batch_size", mi.max_batch, "ready",
+                          mi.ready ? Py_True : Py_False, "classify",
                           mi.takes_image ? Py_True : Py_False, "error", mi.error);
         if (!e || PyDict_SetItemString(d, mi.name, e)) Py_CLEAR(d);
         Py_XDECREF(e);
@@ -224,9 +224,9 @@ static int bridge_input(PyObject *mod, const model_api_info *mi, infer_args *a, 
         return -1;
     }
     if (t != io->dtype) {
-        invalid(mod, mi->name,
-                "input '%s' is %s (%s); the model takes %s: pass x.astype(numpy.%s)", io->name,
-                pyarr_numpy_name(t), kserve_dtype_name(t), kserve_dtype_name(io->dtype), np);
+        invalid(mod, mi->name, "input '%s' is %s (%s); the model takes %s: pass x.astype(numpy.%s)",
+                io->name, pyarr_numpy_name(t), kserve_dtype_name(t), kserve_dtype_name(io->dtype),
+                np);
         return -1;
     }
     if (v->ndim > KSERVE_MAX_RANK) {
@@ -246,8 +246,8 @@ static int bridge_input(PyObject *mod, const model_api_info *mi, infer_args *a, 
         return -1;
     }
     if (*batch && b != *batch) {
-        invalid(mod, mi->name, "inputs '%s' and '%s' differ in batch size (%d, %d)",
-                mi->in[0].name, io->name, *batch, b);
+        invalid(mod, mi->name, "inputs '%s' and '%s' differ in batch size (%d, %d)", mi->in[0].name,
+                io->name, *batch, b);
         return -1;
     }
     *batch = b;
@@ -323,24 +323,23 @@ static PyObject *mod_infer(PyObject *mod, PyObject *args, PyObject *kw)
     if (!PyDict_Check(inputs) && !PyList_Check(inputs) && !PyTuple_Check(inputs))
         return invalid(mod, name, "inputs must be a dict {name: array} or a list in input order");
     Py_ssize_t given = PyDict_Check(inputs) ? PyDict_Size(inputs) : PySequence_Size(inputs);
-    if (given != mi.n_in) {
-        if (PyDict_Check(inputs)) {
-            PyObject *k;
-            Py_ssize_t pos = 0;
-            while (PyDict_Next(inputs, &pos, &k, NULL)) {
-                const char *s = PyUnicode_Check(k) ? PyUnicode_AsUTF8(k) : NULL;
-                int known = 0;
-                for (int i = 0; s && i < mi.n_in; i++) known |= !strcmp(s, mi.in[i].name);
-                if (!known) {
-                    PyErr_Clear();
-                    return invalid(mod, name, "unknown input '%s' (the model's first input is '%s')",
-                                   s ? s : "(not a string)", mi.in[0].name);
-                }
+    if (PyDict_Check(inputs)) { /* a name the model does not have is named, not just counted */
+        PyObject *k;
+        Py_ssize_t pos = 0;
+        while (PyDict_Next(inputs, &pos, &k, NULL)) {
+            const char *s = PyUnicode_Check(k) ? PyUnicode_AsUTF8(k) : NULL;
+            int known = 0;
+            for (int i = 0; s && i < mi.n_in; i++) known |= !strcmp(s, mi.in[i].name);
+            if (!known) {
+                PyErr_Clear();
+                return invalid(mod, name, "unknown input '%s' (the model's first input is '%s')",
+                               s ? s : "(not a string)", mi.in[0].name);
             }
         }
+    }
+    if (given != mi.n_in)
         return invalid(mod, name, "model '%s' takes %d input%s, got %zd", name, mi.n_in,
                        mi.n_in == 1 ? "" : "s", given);
-    }
     unsigned mask;
     if (wanted_outputs(mod, &mi, outputs, &mask)) return NULL;
     infer_args a;
@@ -372,8 +371,8 @@ static PyObject *mod_infer(PyObject *mod, PyObject *args, PyObject *kw)
         const kserve_io *io = &mi.out[i];
         PyObject *shape = PyTuple_New(io->rank);
         for (int d = 0; shape && d < io->rank; d++)
-            PyTuple_SET_ITEM(shape, d,
-                             PyLong_FromLongLong(d == 0 && io->shape[0] < 0 ? batch : io->shape[d]));
+            PyTuple_SET_ITEM(
+                shape, d, PyLong_FromLongLong(d == 0 && io->shape[0] < 0 ? batch : io->shape[d]));
         PyObject *flat = shape ? PyObject_CallMethod(numpy, "frombuffer", "Os", a.outs[i],
                                                      pyarr_numpy_name(io->dtype))
                                : NULL;
