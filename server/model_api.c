@@ -72,6 +72,16 @@ static void leave(void)
     pthread_mutex_unlock(&reg_mu);
 }
 
+int model_api_hold(void)
+{
+    return enter() ? 0 : -ENOENT;
+}
+
+void model_api_release(void)
+{
+    leave();
+}
+
 int model_api_count(void)
 {
     app_model *app = enter();
@@ -160,8 +170,8 @@ static model *runnable(app_model *app, const char *name, char *err, size_t errle
 {
     model *m = model_find(app, name, strlen(name));
     if (!m) {
-        *rc = fail(err, errlen, -ENOENT, "unknown model '%.64s' (configure model = %.64s=PATH.onnx)",
-                   name, name);
+        *rc = fail(err, errlen, -ENOENT,
+                   "unknown model '%.64s' (configure model = %.64s=PATH.onnx)", name, name);
         return NULL;
     }
     if (!m->em) {
@@ -185,8 +195,7 @@ static int run_job(model *m, call *c, char *err, size_t errlen)
     c->job.shape_key = 0;
     for (int i = 0; i < m->n_in; i++) c->job.in_bytes[i] = m->in_item[i];
     for (int i = 0; i < m->n_out; i++) c->job.out_bytes[i] = m->out_item[i];
-    if (m->c.timeout_ms > 0)
-        c->job.deadline_us = ev_clock_us() + (uint64_t)m->c.timeout_ms * 1000;
+    if (m->c.timeout_ms > 0) c->job.deadline_us = ev_clock_us() + (uint64_t)m->c.timeout_ms * 1000;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_rwlock_rdlock(&sub_mu);
@@ -276,7 +285,8 @@ int model_api_classify(const char *name, const void *data, size_t len, float *sc
     if (m) {
         in = malloc(m->in_item[0]);
         int ok = in != NULL;
-        for (int i = 0; i < m->n_out && ok; i++) ok = (outs[i] = malloc(m->out_item[i] + 1)) != NULL;
+        for (int i = 0; i < m->n_out && ok; i++)
+            ok = (outs[i] = malloc(m->out_item[i] + 1)) != NULL;
         if (!ok || image_preprocess(&img, &m->prep, in))
             rc = fail(err, errlen, -ENOMEM, "out of memory");
         image_free(&img);

@@ -28,13 +28,19 @@
 typedef struct model_api_info {
     const char *name; /* valid while the model app is loaded */
     int n_in, n_out;
-    const kserve_io *in, *out; /* shape[0] < 0: variable batch */
+    const kserve_io *in, *out;        /* shape[0] < 0: variable batch */
     const size_t *in_item, *out_item; /* bytes per sample */
     int max_batch;
-    int ready;   /* this process's batcher is warm */
-    int takes_image; /* classify works */
+    int ready;         /* this process's batcher is warm */
+    int takes_image;   /* classify works */
     const char *error; /* why it failed to load, or NULL */
 } model_api_info;
+
+/* Keeps the registered model app alive for the calling thread (the pointers
+ * model_api_info_get hands out stay valid) until model_api_release; calls
+ * nest. 0, or -ENOENT when no model app is registered or it is stopping. */
+int model_api_hold(void);
+void model_api_release(void);
 
 /* Models registered in this process (0 when none). */
 int model_api_count(void);
@@ -60,8 +66,8 @@ int model_api_infer(const char *name, int batch, const void *const *inputs, void
  * turned into scores (softmax unless it already is a probability vector) into
  * scores (out_item[0] / 4 floats). Errors as model_api_infer; a bad image is
  * -EINVAL (corrupt), -ENOTSUP (not JPEG/PNG) or -E2BIG (over image-max-*). */
-int model_api_classify(const char *name, const void *image, size_t len, float *scores,
-                       char *err, size_t errlen);
+int model_api_classify(const char *name, const void *image, size_t len, float *scores, char *err,
+                       size_t errlen);
 /* The label of class k, or NULL when the model has no labels file. */
 const char *model_api_label(const char *name, int k);
 

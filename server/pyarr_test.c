@@ -49,7 +49,7 @@ Test(pyarr, non_tensor_formats_refused)
     cr_expect_eq(pyarr_dtype("T{f:x:i:y:}", 8, &t, err, sizeof(err)), -ENOTSUP);
     cr_expect_eq(pyarr_dtype("ff", 8, &t, err, sizeof(err)), -ENOTSUP);
     cr_expect_eq(pyarr_dtype("O", 8, &t, err, sizeof(err)), -ENOTSUP);
-    cr_expect_eq(pyarr_dtype("f", 8, &t, err, sizeof(err)), -ENOTSUP); /* size disagrees */
+    cr_expect_eq(pyarr_dtype("f", 8, &t, err, sizeof(err)), -ENOTSUP);  /* size disagrees */
     cr_expect_eq(pyarr_dtype("Zf", 8, &t, err, sizeof(err)), -ENOTSUP); /* complex */
 }
 

@@ -140,6 +140,7 @@ static PyObject *mod_models(PyObject *mod, PyObject *unused)
 {
     (void)mod, (void)unused;
     PyObject *d = PyDict_New();
+    if (model_api_hold()) return d; /* no model app here: {} */
     int n = model_api_count();
     for (int i = 0; d && i < n; i++) {
         model_api_info mi;
@@ -152,6 +153,7 @@ static PyObject *mod_models(PyObject *mod, PyObject *unused)
         if (!e || PyDict_SetItemString(d, mi.name, e)) Py_CLEAR(d);
         Py_XDECREF(e);
     }
+    model_api_release();
     return d;
 }
 
@@ -303,13 +305,8 @@ static int wanted_outputs(PyObject *mod, const model_api_info *mi, PyObject *out
     return PyErr_Occurred() ? -1 : 0;
 }
 
-static PyObject *mod_infer(PyObject *mod, PyObject *args, PyObject *kw)
+static PyObject *infer_held(PyObject *mod, const char *name, PyObject *inputs, PyObject *outputs)
 {
-    static char *kwlist[] = {"name", "inputs", "outputs", NULL};
-    const char *name;
-    PyObject *inputs, *outputs = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|O:infer", kwlist, &name, &inputs, &outputs))
-        return NULL;
     model_api_info mi;
     char err[MODEL_API_ERRLEN];
     if (model_api_info_get(-1, name, &mi)) {
@@ -388,6 +385,28 @@ out:
     return result;
 }
 
+/* The model app stays alive across the call (mi's pointers), even if the
+ * worker stops meanwhile: then the call fails and its memory is freed after. */
+static PyObject *mod_infer(PyObject *mod, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"name", "inputs", "outputs", NULL};
+    const char *name;
+    PyObject *inputs, *outputs = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "sO|O:infer", kwlist, &name, &inputs, &outputs))
+        return NULL;
+    if (model_api_hold()) {
+        char err[256];
+        snprintf(err, sizeof(err),
+                 "unknown model '%.64s': no model is configured in this server (add model = "
+                 "NAME=PATH.onnx), or it is stopping",
+                 name);
+        return raise_rc(mod, -ENOENT, err);
+    }
+    PyObject *r = infer_held(mod, name, inputs, outputs);
+    model_api_release();
+    return r;
+}
+
 /* ---- classify() ---- */
 
 static PyObject *mod_classify(PyObject *mod, PyObject *args, PyObject *kw)
@@ -402,7 +421,8 @@ static PyObject *mod_classify(PyObject *mod, PyObject *args, PyObject *kw)
     char err[MODEL_API_ERRLEN];
     PyObject *result = NULL;
     float *scores = NULL;
-    if (model_api_info_get(-1, name, &mi)) {
+    int held = model_api_hold() == 0;
+    if (!held || model_api_info_get(-1, name, &mi)) {
         snprintf(err, sizeof(err), "unknown model '%.64s' (aiserve.models() lists them)", name);
         raise_rc(mod, -ENOENT, err);
         goto out;
@@ -446,6 +466,7 @@ static PyObject *mod_classify(PyObject *mod, PyObject *args, PyObject *kw)
         scores[best] = -1;
     }
 out:
+    if (held) model_api_release();
     free(scores);
     PyBuffer_Release(&img);
     return result;
