@@ -213,6 +213,30 @@ def test_input_errors_are_value_errors_and_4xx(tmp_path, procs, small):
     assert bad >= 6, bad
 
 
+def test_queue_full_and_timeout_are_exceptions(tmp_path, procs, small):
+    # max-queue 1 and a 3 s batch delay: a second request finds the queue full
+    s = start(procs, tmp_path, small["models"],
+              [("processes", 1), ("threads", 4), ("max-queue", 1), ("batch-delay-us", 3000000)])
+    x = np.ones((1, 4), np.float32)
+    first = {}
+    t = threading.Thread(target=lambda: first.update(r=s.infer("/infer/tiny", x)))
+    t.start()
+    time.sleep(0.5)
+    st, e = s.infer("/infer/tiny", x)
+    t.join(60)
+    assert st == 503 and e["type"] == "QueueFull" and "max-queue 1" in e["error"], e
+    assert first["r"][0] == 200
+    text = s.request("GET", "/metrics")[2].decode()
+    assert K.metric(text, "aiserve_model_request_failure_total", "tiny", ',reason="REJECTED"') == 1
+    # model-timeout-ms shorter than the delay: the job expires in the queue
+    t2 = tmp_path / "t2"
+    t2.mkdir()
+    s = start(procs, t2, small["models"], [("processes", 1), ("model-timeout-ms", 200),
+                                          ("batch-delay-us", 3000000)])
+    st, e = s.infer("/infer/tiny", x)
+    assert st == 500 and e["type"] == "Timeout" and "model-timeout-ms 200" in e["error"], e
+
+
 def test_classify_equals_predict(tmp_path, procs, small):
     s = start(procs, tmp_path, small["models"], [("processes", 1), ("threads", 2)])
     rng = np.random.default_rng(3)
