@@ -17,7 +17,7 @@ for s in $sets; do
     server-conn) $py bench/server/conn.py --aiserve build/aiserve ;;
     loadgen) $py bench/loadgen/run.py --build build ;;
     model) $py bench/model/run.py --build build ;;
-    wsgi) $py bench/wsgi/run.py --app all --aiserve build/aiserve ;;
+    wsgi) $py bench/wsgi/run.py --app all --aiserve build/aiserve; w=$?; $py bench/wsgi/native.py --build build && [ $w -eq 0 ] ;;
     uwsgi) $py bench/uwsgi/run.py --aiserve build/aiserve ;;
     webui) $py bench/webui/run.py --aiload build/aiload ;;
     *) echo "unknown benchmark set '$s'"; rc=2 ;;

@@ -6,6 +6,7 @@
 #include "server/app_model.h"
 
 #include "server/app_model_int.h"
+#include "server/model_api.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -156,6 +157,7 @@ static int model_load(app_ctx *ctx, void **state, char *err, size_t errlen)
         }
         model_log("routes: %s; serving the others", rerr);
     }
+    model_api_register(app); /* for `import aiserve` in WSGI apps of this process */
     return 0;
 fail:
     model_free_state(app);
@@ -391,7 +393,9 @@ static void model_free_state(void *state)
 {
     app_model *app = state;
     if (!app) return;
+    model_api_close(app); /* in-process callers: no new jobs; queued ones end at batcher_free */
     for (int i = 0; i < app->n; i++) batcher_free(app->models[i].b);
+    model_api_drain(app);
     /* Jobs the batchers completed at shutdown wait on the done list. */
     for (mreq *q = app->done_head, *n; q; q = n) {
         n = q->next_done;

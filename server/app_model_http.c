@@ -386,7 +386,7 @@ static int classify(app_model *app, app_request *r, model *m)
 }
 
 /* Scores: the output itself when it already is a probability vector, else its softmax. */
-static void scores(const float *x, int n, float *p)
+void model_scores(const float *x, int n, float *p)
 {
     double sum = 0;
     bool probs = true;
@@ -409,7 +409,7 @@ static int write_top_k(buf *b, model *m, const float *out, int n, int k)
 {
     float *p = malloc((size_t)n * sizeof(float));
     if (!p) return -ENOMEM;
-    scores(out, n, p);
+    model_scores(out, n, p);
     if (k > n) k = n;
     int rc = buf_puts(b, "{\"model_name\":");
     if (!rc) rc = buf_json_str(b, m->c.name, strlen(m->c.name));

@@ -131,6 +131,9 @@ void model_prep_init(model *m);
 /* app_model_http.c */
 /* Registers the routes; returns how many paths were taken (err names one). */
 int model_http_register(app_model *app, app_ctx *ctx, char *err, size_t errlen);
+/* Scores of a classifier's output: x itself when it already is a probability
+ * vector, else its softmax (any thread). */
+void model_scores(const float *x, int n, float *p);
 /* Loop: encode and finish a completed request, then free it. */
 void mreq_finish(mreq *q);
 

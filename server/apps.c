@@ -16,12 +16,14 @@
 #define HAVE_APP_MODEL 1
 #endif
 
+/* Models load first, so a WSGI app sees them when it is imported (`import
+ * aiserve; aiserve.models()` at import time). */
 static const app_kind *const kinds[] = {
-#ifdef HAVE_APP_WSGI
-    &app_kind_wsgi,
-#endif
 #ifdef HAVE_APP_MODEL
     &app_kind_model,
+#endif
+#ifdef HAVE_APP_WSGI
+    &app_kind_wsgi,
 #endif
     NULL,
 };

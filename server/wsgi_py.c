@@ -1,6 +1,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include "server/wsgi_aiserve_mod.h"
 #include "server/wsgi_py.h"
 #include "server/wsgi_types.h"
 
@@ -144,6 +145,9 @@ int wsgi_py_start(const wsgi_conf *c, const char *conf_dir, char *err, size_t er
     if (!PyStatus_Exception(st)) st = PyConfig_SetBytesArgv(&config, 1, argv);
     struct sigaction saved[NSIG];
     for (int i = 1; i < NSIG; i++) sigaction(i, NULL, &saved[i]);
+    /* `import aiserve` (in-process model calls) exists only in here. */
+    if (!PyStatus_Exception(st) && PyImport_AppendInittab("aiserve", wsgi_aiserve_init))
+        st = PyStatus_Error("cannot register the aiserve module");
     if (!PyStatus_Exception(st)) st = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
     if (PyStatus_Exception(st))
