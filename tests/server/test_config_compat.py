@@ -299,8 +299,9 @@ def test_help_wraps_at_100_columns_groups_options_and_says_each_default_once():
     long = [l for l in r.stdout.splitlines() if len(l) > 100]
     assert not long, long
     groups = help_entries(r.stdout)
-    assert list(groups)[:5] == ["Server", "Processes", "Logging", "Python (WSGI apps)",
-                                "Model serving (ONNX)"], list(groups)
+    # the app kinds' groups follow their load order (models first, so WSGI apps see them)
+    assert list(groups)[:5] == ["Server", "Processes", "Logging", "Model serving (ONNX)",
+                                "Python (WSGI apps)"], list(groups)
     where = {name: g for g, entries in groups.items() for name, _ in entries}
     assert where["http"] == "Server" and where["buffer-size"] == "Server"
     assert where["processes"] == "Processes" and where["auto-procname"] == "Processes"
