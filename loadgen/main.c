@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen/advise.h"
 #include "loadgen/cli.h"
 #include "loadgen/report.h"
 #include "loadgen/runner.h"
@@ -444,6 +445,7 @@ int main(int argc, char **argv)
     cli_opts o;
     char err[1024];
     buf b = BUF_INIT;
+    if (argc > 1 && !strcmp(argv[1], "advise")) return advise_main(argc - 1, argv + 1);
     if (cli_parse(argc, argv, &o, err, sizeof(err))) {
         fprintf(stderr, "aiload: %s\n", err);
         return 2;
