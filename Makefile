@@ -10,6 +10,8 @@
 #   make asan       build everything with ASan+UBSan into build-asan/
 #   make demo       install deps, build, serve and load-test for a short while
 #   make fuzz       build the libFuzzer targets (clang)
+#   make article    the article's experiments against real servers: article/report.md
+#                   (ARTICLE_SECONDS=N of load per row, default 20)
 
 BUILD ?= build
 CC ?= cc
@@ -92,6 +94,10 @@ demo:
 
 bench: all
 	@bench/run-all.sh
+
+.PHONY: article
+article: all
+	@/usr/bin/python3 scripts/article/run.py
 
 # ---- libFuzzer targets: fuzz/<module>_<name>.c links lib<module>.a built with clang
 FUZZ_SRCS := $(wildcard fuzz/*.c)
