@@ -78,6 +78,11 @@ static int csv_write(runner *r, csv_out *c)
         if (!rc && csv_path(path, sizeof(path), c->prefix, names[i])) rc = -ENAMETOOLONG;
         if (!rc) rc = runner_write_file(path, &b);
     }
+    buf_reset(&b); /* Server-Timing phases: a file only when responses carried them */
+    if (!rc && !(rc = runner_csv_timing(r, &b)) && b.len) {
+        if (csv_path(path, sizeof(path), c->prefix, "_server_timing.csv")) rc = -ENAMETOOLONG;
+        if (!rc) rc = runner_write_file(path, &b);
+    }
     if (!rc && !c->history) {
         if (csv_path(path, sizeof(path), c->prefix, "_stats_history.csv"))
             rc = -ENAMETOOLONG;
@@ -247,6 +252,7 @@ static int finish(runner *r, const cli_opts *o, const scenario *sc, csv_out *csv
         if (s->open_model || s->total.not_on_time) report_console_service(&b, s, nw);
         report_console_errors(&b, s, nw);
     }
+    report_console_timing(&b, s);
     print_buf(stdout, &b);
     int rc_io = 0;
     if (csv->prefix && (rc_io = csv_write(r, csv)))

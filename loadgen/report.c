@@ -347,6 +347,7 @@ int runner_json_summary(runner *r, buf *out)
     }
     buf_puts(b, "],");
     json_spectrum(r, b);
+    report_json_timing(b, s);
     buf_puts(b, ",\"errors\":[");
     for (size_t i = 0; i < s->nerrors; i++) {
         const runner_error *e = &s->errors[i];

@@ -22,4 +22,12 @@ int report_console_service(buf *out, const runner_snapshot *s, int name_width);
 /* "Error report" table (nothing when there are no errors). */
 int report_console_errors(buf *out, const runner_snapshot *s, int name_width);
 
+/* "Where the time went" (loadgen/report_timing.c): the Server-Timing split
+ * of the service time, when responses carried it (else nothing is written).
+ * The console table; the JSON member ",\"server_timing\":{...}"; the CSV
+ * file PREFIX_server_timing.csv (from the runner's current snapshot). */
+int report_console_timing(buf *out, const runner_snapshot *s);
+int report_json_timing(buf *out, const runner_snapshot *s);
+int runner_csv_timing(runner *r, buf *out);
+
 #endif
