@@ -81,17 +81,20 @@ typedef struct server {
     char log[64];
 } server;
 
-static pid_t spawn(const advise_opts *o, int p, int t, int port, const char *log)
+static pid_t spawn(const advise_opts *o, const advise_result *r, int port, const char *log)
 {
-    char http[32], ps[16], ts[16];
+    char http[32], ps[16], ts[16], bs[16], ds[16];
     snprintf(http, sizeof(http), "127.0.0.1:%d", port);
-    snprintf(ps, sizeof(ps), "%d", p);
-    snprintf(ts, sizeof(ts), "%d", t);
-    char **argv = calloc((size_t)o->ncmd + 7, sizeof(char *));
+    snprintf(ps, sizeof(ps), "%d", r->processes);
+    snprintf(ts, sizeof(ts), "%d", r->threads);
+    snprintf(bs, sizeof(bs), "%d", r->batch);
+    snprintf(ds, sizeof(ds), "%d", r->delay_us);
+    char **argv = calloc((size_t)o->ncmd + 11, sizeof(char *));
     if (!argv) return -1;
     for (int i = 0; i < o->ncmd; i++) argv[i] = o->cmd[i];
-    char *extra[] = {"--http", http, "--processes", ps, "--threads", ts};
-    for (int i = 0; i < 6; i++) argv[o->ncmd + i] = extra[i];
+    char *extra[] = {"--http",           http, "--processes",      ps, "--threads", ts,
+                     "--max-batch-size", bs,   "--batch-delay-us", ds};
+    for (int i = 0; i < (r->batch ? 10 : 6); i++) argv[o->ncmd + i] = extra[i];
     pid_t pid = fork();
     if (pid == 0) {
         /* a session of its own: its own process group, to stop it whole, and
@@ -180,11 +183,11 @@ static int probe(int port, const char *path, double timeout_s)
 
 /* Starts the server and waits for a first answer that is not a gateway
  * error (uwsgi's router answers 502 before its workers are up). */
-static int server_start(server *s, const advise_opts *o, int p, int t)
+static int server_start(server *s, const advise_opts *o, const advise_result *r)
 {
     s->port = free_port();
     if (s->port < 0) return -1;
-    s->pid = spawn(o, p, t, s->port, s->log);
+    s->pid = spawn(o, r, s->port, s->log);
     if (s->pid < 0) {
         s->pid = 0;
         return -1;
@@ -343,10 +346,11 @@ out:
 /* Starts, measures and stops one configuration. -1: interrupted. */
 static int run_config(const advise_opts *o, server *sv, advise_result *r, double phase_s)
 {
-    fprintf(stderr, "aiload advise: %d process%s x %d thread%s%s ...", r->processes,
-            r->processes == 1 ? "" : "es", r->threads, r->threads == 1 ? "" : "s",
-            r->runs ? " (again: within noise of another)" : "");
-    if (server_start(sv, o, r->processes, r->threads)) {
+    fprintf(stderr, "aiload advise: %d process%s x %d thread%s", r->processes,
+            r->processes == 1 ? "" : "es", r->threads, r->threads == 1 ? "" : "s");
+    if (r->batch) fprintf(stderr, ", max-batch-size %d, batch-delay-us %d", r->batch, r->delay_us);
+    fprintf(stderr, "%s ...", r->runs ? " (again: within noise of another)" : "");
+    if (server_start(sv, o, r)) {
         if (advise_quit) return -1;
         if (!r->runs) r->failed_start = 1;
         fprintf(stderr, " did not start\n");
@@ -422,8 +426,9 @@ int advise_main(int argc, char **argv)
     advise_result res[ADVISE_MAX_CONFIGS];
     size_t n = 0;
     double t_start = now_s(), cost = 0;
-    int code = 0, p, t, repeated = 0;
-    while (advise_next(res, n, ncpu, &o, &p, &t)) {
+    int code = 0, p, t, bs = 0, dl = 0, repeated = 0;
+    while (advise_next(res, n, ncpu, &o, &p, &t) ||
+           (o.batch && advise_next_batch(res, n, &p, &t, &bs, &dl))) {
         double spent = now_s() - t_start;
         if (n && spent + cost > o.budget_s) {
             fprintf(stderr, "aiload advise: budget spent; stopping the search here\n");
@@ -432,6 +437,8 @@ int advise_main(int argc, char **argv)
         memset(&res[n], 0, sizeof(res[n]));
         res[n].processes = p;
         res[n].threads = t;
+        res[n].batch = bs;
+        res[n].delay_us = dl;
         double t0 = now_s();
         int rc = run_config(&o, &sv, &res[n], phase);
         n++;

@@ -31,6 +31,7 @@ typedef struct advise_opts {
     int max_threads;   /* --max-threads (default 64) */
     int max_processes; /* --max-processes (default: online cores + 1) */
     double startup_s;  /* --startup-timeout: readiness wait per start (default 120 s) */
+    int batch;         /* --batch: a native model: also try max-batch-size / batch-delay-us */
     int help;
     char **cmd; /* COMMAND ARGS..., borrowed from argv, NULL-terminated */
     int ncmd;
@@ -43,6 +44,7 @@ void advise_usage(buf *b);
 /* One measured configuration. */
 typedef struct advise_result {
     int processes, threads;
+    int batch, delay_us;    /* --max-batch-size / --batch-delay-us passed; 0: not passed */
     double rps;             /* closed model, saturated (mean of the runs) */
     int runs;               /* how many saturation runs the rate averages */
     double p50_ms, p99_ms;  /* open model at ADVISE_LOAD_FRACTION * rps */
@@ -59,6 +61,12 @@ typedef struct advise_result {
  * Returns 1 and sets *p, *t, or 0 when the search is done. ncpu bounds the
  * processes (with max_processes); results are in measurement order. */
 int advise_next(const advise_result *res, size_t n, int ncpu, const advise_opts *o, int *p, int *t);
+
+/* After advise_next() is done, with --batch: the batcher's settings to try
+ * at the best processes x threads (max-batch-size 1, 4, 16, then
+ * batch-delay-us 500 and 2000 at the best size). 1 and the next, or 0. */
+int advise_next_batch(const advise_result *res, size_t n, int *p, int *t, int *batch,
+                      int *delay_us);
 
 /* The ratio rps(1 process, 2 threads) / rps(1, 1): the gain from a second
  * thread, about 1 when the GIL (or the CPU) serialises requests. 0 if unknown. */

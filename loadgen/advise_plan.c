@@ -36,7 +36,9 @@ void advise_usage(buf *b)
              "  --html FILE        write a report with charts\n"
              "  --max-threads N    largest thread count tried (default 64)\n"
              "  --max-processes N  largest process count tried (default: cores + 1)\n"
-             "  --startup-timeout S  how long a start may take to answer (default 120)\n");
+             "  --startup-timeout S  how long a start may take to answer (default 120)\n"
+             "  --batch            a native model (aiserve model-route): then also try\n"
+             "                     max-batch-size 1, 4, 16 and batch-delay-us 500, 2000\n");
 }
 
 /* "90", "90s", "5m", "1h" -> seconds; -1 when malformed. */
@@ -80,7 +82,11 @@ int advise_parse(int argc, char **argv, advise_opts *o, char *err, size_t errlen
             o->help = 1;
             return 0;
         }
-        if (a[0] != '-') break; /* the command starts without a "--" */
+        if (a[0] != '-') break;      /* the command starts without a "--" */
+        if (!strcmp(a, "--batch")) { /* the one flag without a value */
+            o->batch = 1;
+            continue;
+        }
         const char *v = NULL;
         char name[64];
         const char *eq = strchr(a, '=');
@@ -154,16 +160,30 @@ int advise_parse(int argc, char **argv, advise_opts *o, char *err, size_t errlen
 
 /* ---- the search ---- */
 
-static int find(const advise_result *res, size_t n, int p, int t)
+static int find_b(const advise_result *res, size_t n, int p, int t, int b, int d)
 {
     for (size_t i = 0; i < n; i++)
-        if (res[i].processes == p && res[i].threads == t) return (int)i;
+        if (res[i].processes == p && res[i].threads == t && res[i].batch == b &&
+            res[i].delay_us == d)
+            return (int)i;
     return -1;
+}
+
+/* The processes x threads search runs with the server's batcher defaults. */
+static int find(const advise_result *res, size_t n, int p, int t)
+{
+    return find_b(res, n, p, t, 0, 0);
 }
 
 static double rate_of(const advise_result *res, size_t n, int p, int t)
 {
     int i = find(res, n, p, t);
+    return i < 0 || res[i].failed_start ? 0 : res[i].rps;
+}
+
+static double rate_of_b(const advise_result *res, size_t n, int p, int t, int b)
+{
+    int i = find_b(res, n, p, t, b, 0);
     return i < 0 || res[i].failed_start ? 0 : res[i].rps;
 }
 
@@ -232,6 +252,38 @@ int advise_next(const advise_result *res, size_t n, int ncpu, const advise_opts 
     return 0;
 }
 
+int advise_next_batch(const advise_result *res, size_t n, int *p, int *t, int *batch, int *delay_us)
+{
+    if (n >= ADVISE_MAX_CONFIGS) return 0;
+    int best = -1; /* the fastest of the processes x threads search */
+    for (size_t i = 0; i < n; i++)
+        if (!res[i].batch && !res[i].failed_start && (best < 0 || res[i].rps > res[best].rps))
+            best = (int)i;
+    if (best < 0) return 0;
+    *p = res[best].processes;
+    *t = res[best].threads;
+    static const int sizes[] = {1, 4, 16};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++)
+        if (find_b(res, n, *p, *t, sizes[k], 0) < 0) {
+            *batch = sizes[k];
+            *delay_us = 0;
+            return 1;
+        }
+    int bb = 0; /* the best size, waiting for fuller batches */
+    for (size_t i = 0; i < n; i++)
+        if (res[i].batch && !res[i].delay_us && !res[i].failed_start &&
+            (!bb || res[i].rps > rate_of_b(res, n, *p, *t, bb)))
+            bb = res[i].batch;
+    static const int delays[] = {500, 2000};
+    for (size_t k = 0; bb > 1 && k < sizeof(delays) / sizeof(delays[0]); k++)
+        if (find_b(res, n, *p, *t, bb, delays[k]) < 0) {
+            *batch = bb;
+            *delay_us = delays[k];
+            return 1;
+        }
+    return 0;
+}
+
 /* ---- the choice ---- */
 
 static int eligible(const advise_result *r, double p99_ms)
@@ -274,7 +326,9 @@ static int better_tie(const advise_result *a, const advise_result *b, int cpu_bo
         int da = abs(a->processes - ncpu), db = abs(b->processes - ncpu);
         if (da != db) return da < db;
     }
-    return sa < sb || (sa == sb && a->processes < b->processes);
+    if (sa != sb) return sa < sb;
+    if (a->processes != b->processes) return a->processes < b->processes;
+    return a->delay_us < b->delay_us; /* the batcher: less added latency */
 }
 
 int advise_choose(const advise_result *res, size_t n, double p99_ms, double noise, int ncpu)

@@ -20,10 +20,12 @@ void advise_table(buf *b, const advise_result *res, size_t n, int best)
             buf_printf(b, "  %-3s %9d %7d   did not start\n", mark, r->processes, r->threads);
             continue;
         }
-        buf_printf(b, "  %-3s %9d %7d %10.1f %9.1f %9.1f %12.2f %12.2f %9.1f %9llu%s\n", mark,
+        buf_printf(b, "  %-3s %9d %7d %10.1f %9.1f %9.1f %12.2f %12.2f %9.1f %9llu", mark,
                    r->processes, r->threads, r->rps, r->p50_ms, r->p99_ms, r->cpu_ms_per_req,
-                   r->wall_ms_per_req, r->pss_mib, r->failures,
-                   r->runs > 1 ? "  (mean of repeats)" : "");
+                   r->wall_ms_per_req, r->pss_mib, r->failures);
+        if (r->batch)
+            buf_printf(b, "  max-batch-size %d, batch-delay-us %d", r->batch, r->delay_us);
+        buf_printf(b, "%s\n", r->runs > 1 ? "  (mean of repeats)" : "");
     }
 }
 
@@ -99,6 +101,8 @@ void advise_explain(buf *b, buf *ini, const advise_result *res, size_t n, int be
                "[uwsgi]\nmaster = true\nprocesses = %d\nthreads = %d\n%slisten = 1024\n"
                "need-app = true\n",
                r->processes, r->threads, r->threads > 1 ? "enable-threads = true\n" : "");
+    if (r->batch)
+        buf_printf(ini, "max-batch-size = %d\nbatch-delay-us = %d\n", r->batch, r->delay_us);
 }
 
 static void json_result(buf *b, const advise_result *r)
@@ -107,10 +111,13 @@ static void json_result(buf *b, const advise_result *r)
                "{\"processes\":%d,\"threads\":%d,\"started\":%s,\"rps\":%.3f,\"runs\":%d,"
                "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"check_rps\":%.3f,\"cpu_ms_per_req\":%.4f,"
                "\"wall_ms_per_req\":%.4f,\"runq_ms_per_req\":%.4f,\"pss_mib\":%.2f,\"requests\":%"
-               "llu,\"failures\":%llu}",
+               "llu,\"failures\":%llu",
                r->processes, r->threads, r->failed_start ? "false" : "true", r->rps, r->runs,
                r->p50_ms, r->p99_ms, r->check_rps, r->cpu_ms_per_req, r->wall_ms_per_req,
                r->runq_ms_per_req, r->pss_mib, r->requests, r->failures);
+    if (r->batch)
+        buf_printf(b, ",\"max_batch_size\":%d,\"batch_delay_us\":%d", r->batch, r->delay_us);
+    buf_puts(b, "}");
 }
 
 void advise_json(buf *b, const advise_result *res, size_t n, int best, const char *reasoning)

@@ -232,3 +232,47 @@ Test(advise, html_escapes_and_charts)
     cr_assert(strstr(b.data, "class=\"best\""));
     buf_free(&b);
 }
+
+Test(advise, batch_search_after_processes)
+{
+    advise_opts o;
+    char err[256];
+    char *argv[] = {"advise", "--batch", "--", "aiserve"};
+    cr_assert_eq(advise_parse(4, argv, &o, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(o.batch, 1);
+    cr_assert_str_eq(o.cmd[0], "aiserve");
+    advise_result res[16] = {R(1, 1, 50), R(2, 1, 95)};
+    size_t n = 2;
+    int p, t, b, d;
+    int sizes[] = {1, 4, 16};
+    double rates[] = {60, 120, 110};
+    for (int k = 0; k < 3; k++) {
+        cr_assert(advise_next_batch(res, n, &p, &t, &b, &d));
+        cr_assert(p == 2 && t == 1 && b == sizes[k] && d == 0, "%d %d %d %d", p, t, b, d);
+        res[n] = R(p, t, rates[k]);
+        res[n].batch = b;
+        n++;
+    }
+    /* then delays at the best size (4) */
+    cr_assert(advise_next_batch(res, n, &p, &t, &b, &d));
+    cr_assert(b == 4 && d == 500, "%d %d", b, d);
+    res[n] = R(p, t, 121);
+    res[n].batch = 4;
+    res[n].delay_us = 500;
+    n++;
+    cr_assert(advise_next_batch(res, n, &p, &t, &b, &d));
+    cr_assert(b == 4 && d == 2000);
+    res[n] = R(p, t, 122);
+    res[n].batch = 4;
+    res[n].delay_us = 2000;
+    n++;
+    cr_assert_not(advise_next_batch(res, n, &p, &t, &b, &d));
+    /* 120, 121, 122 are equal within noise: the shortest delay wins */
+    int best = advise_choose(res, n, 0, ADVISE_NOISE, 2);
+    cr_assert_eq(res[best].batch, 4);
+    cr_assert_eq(res[best].delay_us, 0);
+    buf j = BUF_INIT;
+    advise_json(&j, res, n, best, "");
+    cr_assert(strstr(j.data, "\"max_batch_size\":4,\"batch_delay_us\":0"), "%s", j.data);
+    buf_free(&j);
+}

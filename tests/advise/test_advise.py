@@ -155,3 +155,24 @@ def test_help():
                        timeout=20)
     assert p.returncode == 0
     assert "threads" in p.stdout and "--budget" in p.stdout
+
+
+def test_native_model_batcher_settings(tmp_path):
+    """aiserve's native MobileNetV2 route (examples/models/mobilenet.ini's
+    model and route): --batch also tries the batcher's settings and the
+    ini snippet carries them."""
+    model = os.path.join(os.path.dirname(os.path.dirname(HERE)), "models", "mobilenetv2-160.onnx")
+    out = tmp_path / "advice.json"
+    p = subprocess.run([binary("aiload"), "advise", "--budget", "45s", "--batch", "--max-threads", "1",
+                        "--max-processes", "2", "--json", str(out), "--", binary("aiserve"),
+                        "--disable-logging", "--model", "mnv2=" + model, "--model-route", "/=mnv2"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    doc = json.loads(out.read_text())
+    rec = best_measured(doc)
+    batches = {r.get("max_batch_size") for r in doc["results"] if r["started"]}
+    assert {1, 4} <= batches, doc["results"]
+    if "max_batch_size" in rec:
+        assert "max-batch-size = %d\nbatch-delay-us = %d\n" % (
+            rec["max_batch_size"], rec["batch_delay_us"]) in p.stdout
+    assert "max-batch-size" in p.stdout
