@@ -233,10 +233,11 @@ def measure_row(row, seconds, work, upstream):
            "note": ""}
     if argv_of is None:
         ok, tail = infer_available()
+        tail = tail.split(" | ")[-1][:200]
         if not ok:
             res["note"] = ("not available: aiserve does not give its apps an `aiserve.infer` "
                            "module yet (another issue adds it); a probe app importing it fails "
-                           "to load" + (": " + tail if tail else ""))
+                           "to load" + (" (" + tail + ")" if tail else ""))
             return res
         res["note"] = "aiserve.infer imports, but this runner has no app for it yet"
         return res
@@ -324,7 +325,7 @@ def report(results, seconds, outdir):
                                          fmt(by["io-flask-single"]["rps"])),
         "| threads help the CPU-bound app only a little | %s (threaded=True %s req/s vs "
         "threaded=False %s req/s) |" % (
-            ("**yes**: only x%.2f" % t_cpu) if t_cpu is not None and t_cpu < 1.3 else
+            ("**yes**: x%.2f, at most a little" % t_cpu) if t_cpu is not None and t_cpu < 1.3 else
             verdict(t_cpu, 1e9, "with threads"),
             fmt(by["cpu-flask-threaded"]["rps"]), fmt(by["cpu-flask-single"]["rps"])),
         "| two processes raise the CPU-bound app's RPS fundamentally over 1 process x 2 "
@@ -332,8 +333,10 @@ def report(results, seconds, outdir):
             verdict(p_cpu, 1.3, "with processes"), fmt(by["cpu-uwsgi-2x1"]["rps"]),
             fmt(by["cpu-uwsgi-1x2"]["rps"])),
         "",
-        "On a loaded machine (other work on the same cores) the process gain shrinks: a "
-        "second process only helps as far as a second core is free.",
+        "Load average of this machine when the report was written: %.1f on %d cores. On a "
+        "loaded machine (other work on the same cores) the process gain shrinks: a second "
+        "process only helps as far as a second core is free." % (os.getloadavg()[0],
+                                                                   os.cpu_count()),
         "",
         "## Results",
         "",
