@@ -44,15 +44,17 @@ void advise_usage(buf *b);
 /* One measured configuration. */
 typedef struct advise_result {
     int processes, threads;
-    int batch, delay_us;    /* --max-batch-size / --batch-delay-us passed; 0: not passed */
-    double rps;             /* closed model, saturated (mean of the runs) */
-    int runs;               /* how many saturation runs the rate averages */
-    double p50_ms, p99_ms;  /* open model at ADVISE_LOAD_FRACTION * rps */
-    double check_rps;       /* rate the open model achieved */
-    double cpu_ms_per_req;  /* server process tree CPU (user+sys) per request */
-    double wall_ms_per_req; /* slots / rps: how long a request holds a slot */
-    double runq_ms_per_req; /* of that, time runnable but not running (a busy machine) */
-    double pss_mib;         /* server process tree PSS after the run */
+    int batch, delay_us;           /* --max-batch-size / --batch-delay-us passed; 0: not passed */
+    double rps;                    /* closed model, saturated (the fastest run) */
+    int runs;                      /* how many saturation runs the rate averages */
+    double p50_ms, p99_ms;         /* open model at ADVISE_LOAD_FRACTION * rps */
+    double check_rps;              /* rate the open model achieved */
+    double cpu_ms_per_req;         /* server process tree CPU (user+sys) per request */
+    double wall_ms_per_req;        /* slots / rps: how long a request holds a slot */
+    double runq_ms_per_req;        /* of that, time runnable but not running (a busy machine) */
+    double pss_mib;                /* server process tree PSS after the run */
+    double idle_cores;             /* the machine's idle cores during the saturated run */
+    double st_app_ms, st_queue_ms; /* Server-Timing means (app, queue) when sent; else 0 */
     unsigned long long requests, failures;
     int failed_start; /* 1: the server did not come up */
 } advise_result;
@@ -73,8 +75,9 @@ int advise_next_batch(const advise_result *res, size_t n, int *p, int *t, int *b
 double advise_thread_gain(const advise_result *res, size_t n);
 double advise_process_gain(const advise_result *res, size_t n);
 
-/* Share of a request's own time (wall minus run-queue wait) spent on CPU at
- * 1 process x 1 thread, 0..1; -1 when not measured. */
+/* Share of a request's own time spent on CPU at 1 process x 1 thread, 0..1;
+ * -1 when not measured. Its own time is the app phase of Server-Timing when
+ * the server sends it, else the wall time minus the run-queue wait. */
 double advise_cpu_share(const advise_result *res, size_t n);
 
 /* Index of the recommended result: the highest rate among those meeting the
@@ -99,6 +102,11 @@ long long advise_parse_pss(const char *text);
  * /proc/PID/task/TID/schedstat) and PSS in MiB (any may be NULL). Returns
  * how many processes were found. */
 int advise_tree_usage(pid_t pgrp, double *cpu_s, double *runq_s, double *pss_mib);
+/* Idle (idle + iowait) and total jiffies of the machine from /proc/stat's
+ * first line; -1 when unreadable. */
+int advise_parse_cpu_line(const char *line, unsigned long long *idle, unsigned long long *total);
+int advise_machine_idle(unsigned long long *idle, unsigned long long *total);
+
 /* The second field of a schedstat line (ns waiting to run); -1 when malformed. */
 long long advise_parse_schedstat(const char *line);
 

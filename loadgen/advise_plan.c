@@ -312,7 +312,8 @@ double advise_cpu_share(const advise_result *res, size_t n)
 {
     int i = find(res, n, 1, 1);
     if (i < 0 || res[i].failed_start || !(res[i].wall_ms_per_req > 0)) return -1;
-    double own = res[i].wall_ms_per_req - res[i].runq_ms_per_req;
+    double own =
+        res[i].st_app_ms > 0 ? res[i].st_app_ms : res[i].wall_ms_per_req - res[i].runq_ms_per_req;
     double share = own > 0 ? res[i].cpu_ms_per_req / own : 1;
     return share > 1 ? 1 : share;
 }
@@ -406,6 +407,26 @@ static int read_small(const char *path, char *out, size_t len)
     fclose(f);
     out[n] = 0;
     return 0;
+}
+
+int advise_parse_cpu_line(const char *line, unsigned long long *idle, unsigned long long *total)
+{
+    unsigned long long v[8] = {0};
+    if (strncmp(line, "cpu ", 4)) return -1;
+    int k = sscanf(line + 4, "%llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                   &v[4], &v[5], &v[6], &v[7]);
+    if (k < 4) return -1;
+    *idle = v[3] + v[4];
+    *total = 0;
+    for (int i = 0; i < 8; i++) *total += v[i];
+    return 0;
+}
+
+int advise_machine_idle(unsigned long long *idle, unsigned long long *total)
+{
+    char text[512];
+    if (read_small("/proc/stat", text, sizeof(text))) return -1;
+    return advise_parse_cpu_line(text, idle, total);
 }
 
 long long advise_parse_schedstat(const char *line)

@@ -25,7 +25,7 @@ void advise_table(buf *b, const advise_result *res, size_t n, int best)
                    r->wall_ms_per_req, r->pss_mib, r->failures);
         if (r->batch)
             buf_printf(b, "  max-batch-size %d, batch-delay-us %d", r->batch, r->delay_us);
-        buf_printf(b, "%s\n", r->runs > 1 ? "  (mean of repeats)" : "");
+        buf_printf(b, "%s\n", r->runs > 1 ? "  (best of repeats)" : "");
     }
 }
 
@@ -55,6 +55,11 @@ void advise_explain(buf *b, buf *ini, const advise_result *res, size_t n, int be
                    share > 0.6   ? "CPU-bound"
                    : share < 0.3 ? "I/O-bound (it mostly waits)"
                                  : "partly CPU-bound");
+        if (one->st_app_ms > 0)
+            buf_printf(b,
+                       "- Server-Timing: the app phase takes %.2f ms per request and the "
+                       "server queue %.2f ms; the CPU share above is CPU over the app phase.\n",
+                       one->st_app_ms, one->st_queue_ms);
         if (one->runq_ms_per_req > 0.3 * one->wall_ms_per_req)
             buf_printf(b,
                        "- This machine is busy: the server waited %.0f%% of its time for a core, "
@@ -74,10 +79,20 @@ void advise_explain(buf *b, buf *ini, const advise_result *res, size_t n, int be
     if (pg > 0)
         buf_printf(b, "- A second process gives x%.2f (this machine has %d online core%s).\n", pg,
                    ncpu, ncpu == 1 ? "" : "s");
-    if (repeated)
+    if (one && ncpu > 1 && share > 0.6 && one->idle_cores < 0.5)
+        buf_printf(b,
+                   "- While 1 process x 1 thread ran saturated, the machine had only %.2f idle "
+                   "cores: other work took the rest, so a second process had no core to gain "
+                   "from; on a machine of its own this CPU-bound app would gain from processes.\n",
+                   one->idle_cores);
+    if (repeated & 2)
+        buf_puts(b, "- The three probes (1x1, 1x2, 2x1) decide the direction, so they were "
+                    "measured twice, in reverse order the second time.\n");
+    if (repeated & 1)
         buf_printf(b,
                    "- The leading configurations were within %.0f%% of each other, so they "
-                   "were measured again and their mean rates compared.\n",
+                   "were measured again; other load only slows a run down, so each keeps its "
+                   "fastest run.\n",
                    ADVISE_NOISE * 100);
     if (best < 0) {
         buf_puts(b, "- No configuration answered: no recommendation.\n");
@@ -96,7 +111,7 @@ void advise_explain(buf *b, buf *ini, const advise_result *res, size_t n, int be
                "the process count nearest the cores, any other the fewest slots.\n",
                kind_of(r), r->processes, r->processes == 1 ? "" : "es", r->threads,
                r->threads == 1 ? "" : "s", r->rps, r->p50_ms, r->p99_ms, ADVISE_LOAD_FRACTION * 100,
-               repeated ? 3.0 : ADVISE_NOISE * 100);
+               repeated & 1 ? 3.0 : ADVISE_NOISE * 100);
     buf_printf(ini,
                "[uwsgi]\nmaster = true\nprocesses = %d\nthreads = %d\n%slisten = 1024\n"
                "need-app = true\n",
@@ -107,14 +122,16 @@ void advise_explain(buf *b, buf *ini, const advise_result *res, size_t n, int be
 
 static void json_result(buf *b, const advise_result *r)
 {
-    buf_printf(b,
-               "{\"processes\":%d,\"threads\":%d,\"started\":%s,\"rps\":%.3f,\"runs\":%d,"
-               "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"check_rps\":%.3f,\"cpu_ms_per_req\":%.4f,"
-               "\"wall_ms_per_req\":%.4f,\"runq_ms_per_req\":%.4f,\"pss_mib\":%.2f,\"requests\":%"
-               "llu,\"failures\":%llu",
-               r->processes, r->threads, r->failed_start ? "false" : "true", r->rps, r->runs,
-               r->p50_ms, r->p99_ms, r->check_rps, r->cpu_ms_per_req, r->wall_ms_per_req,
-               r->runq_ms_per_req, r->pss_mib, r->requests, r->failures);
+    buf_printf(
+        b,
+        "{\"processes\":%d,\"threads\":%d,\"started\":%s,\"rps\":%.3f,\"runs\":%d,"
+        "\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"check_rps\":%.3f,\"cpu_ms_per_req\":%.4f,"
+        "\"wall_ms_per_req\":%.4f,\"runq_ms_per_req\":%.4f,\"pss_mib\":%.2f,\"requests\":%"
+        "llu,\"failures\":%llu,\"server_timing_app_ms\":%.4f,\"server_timing_queue_ms\":%.4f",
+        r->processes, r->threads, r->failed_start ? "false" : "true", r->rps, r->runs, r->p50_ms,
+        r->p99_ms, r->check_rps, r->cpu_ms_per_req, r->wall_ms_per_req, r->runq_ms_per_req,
+        r->pss_mib, r->requests, r->failures, r->st_app_ms, r->st_queue_ms);
+    buf_printf(b, ",\"idle_cores\":%.3f", r->idle_cores);
     if (r->batch)
         buf_printf(b, ",\"max_batch_size\":%d,\"batch_delay_us\":%d", r->batch, r->delay_us);
     buf_puts(b, "}");

@@ -276,3 +276,28 @@ Test(advise, batch_search_after_processes)
     cr_assert(strstr(j.data, "\"max_batch_size\":4,\"batch_delay_us\":0"), "%s", j.data);
     buf_free(&j);
 }
+
+Test(advise, cpu_share_prefers_server_timing)
+{
+    advise_result res[1] = {R(1, 1, 10)}; /* 100 ms of wall per request */
+    res[0].cpu_ms_per_req = 5;
+    res[0].runq_ms_per_req = 50;
+    cr_assert_float_eq(advise_cpu_share(res, 1), 0.1, 1e-9); /* 5 of 100 - 50 */
+    res[0].st_app_ms = 10;
+    cr_assert_float_eq(advise_cpu_share(res, 1), 0.5, 1e-9); /* 5 of the app's 10 */
+    res[0].cpu_ms_per_req = 20;
+    cr_assert_float_eq(advise_cpu_share(res, 1), 1, 1e-9); /* capped */
+    cr_assert_float_eq(advise_cpu_share(res, 0), -1, 1e-9);
+}
+
+Test(advise, machine_cpu_line)
+{
+    unsigned long long idle, total;
+    cr_assert_eq(advise_parse_cpu_line("cpu  100 10 50 800 40 0 5 0 0 0\n", &idle, &total), 0);
+    cr_assert_eq(idle, 840);
+    cr_assert_eq(total, 1005);
+    cr_assert_eq(advise_parse_cpu_line("cpu0 1 2 3 4\n", &idle, &total), -1);
+    cr_assert_eq(advise_parse_cpu_line("cpu  1 2\n", &idle, &total), -1);
+    cr_assert_eq(advise_machine_idle(&idle, &total), 0);
+    cr_assert_gt(total, 0);
+}
