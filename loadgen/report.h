@@ -28,6 +28,8 @@ int report_console_errors(buf *out, const runner_snapshot *s, int name_width);
  * file PREFIX_server_timing.csv (from the runner's current snapshot). */
 int report_console_timing(buf *out, const runner_snapshot *s);
 int report_json_timing(buf *out, const runner_snapshot *s);
+/* The HTML report's section (web UI's /stats/report and --html). */
+int report_html_timing(buf *out, const runner_snapshot *s);
 int runner_csv_timing(runner *r, buf *out);
 
 #endif

@@ -65,3 +65,24 @@ int runner_csv_timing(runner *r, buf *b)
     runner_snapshot_free(s);
     return rc;
 }
+
+int report_html_timing(buf *b, const runner_snapshot *s)
+{
+    if (!s->timing_count) return 0;
+    int rc = buf_printf(b,
+                        "<section><h2>Where the time went</h2><p>Server-Timing of %llu "
+                        "responses, ms from the send.</p><div class=\"scroll\"><table "
+                        "class=\"grid\" id=\"server-timing\"><thead><tr><th>Phase</th>"
+                        "<th class=\"n\">Average</th>",
+                        (unsigned long long)s->timing_count);
+    for (int j = 0; j < RUNNER_NPCT; j++) rc |= buf_printf(b, "<th class=\"n\">%s</th>", labels[j]);
+    rc |= buf_puts(b, "</tr></thead><tbody>\n");
+    for (int k = 0; k < LG_ST_NPHASES; k++) {
+        rc |= buf_printf(b, "<tr><td>%s</td><td class=\"n\">%.2f</td>", lg_st_phase_name(k),
+                         s->timing_avg_ms[k]);
+        for (int j = 0; j < RUNNER_NPCT; j++)
+            rc |= buf_printf(b, "<td class=\"n\">%.2f</td>", s->timing_pct_ms[k][j]);
+        rc |= buf_puts(b, "</tr>\n");
+    }
+    return rc | buf_puts(b, "</tbody></table></div></section>\n");
+}

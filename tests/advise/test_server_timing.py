@@ -23,7 +23,8 @@ def start(procs, *extra):
 def run(port, tmp_path):
     prefix = str(tmp_path / "run")
     out = subprocess.run([binary("aiload"), "http://127.0.0.1:%d/" % port, "-c", "2", "-d", "2s",
-                          "--threads", "1", "--json", prefix + ".json", "--csv", prefix],
+                          "--threads", "1", "--json", prefix + ".json", "--csv", prefix,
+                          "--html", prefix + ".html"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     with open(prefix + ".json") as f:
@@ -54,6 +55,10 @@ def test_phases_from_server_timing(procs, tmp_path):
     assert [r["Phase"] for r in rows] == ["network+client", "server queue", "app"]
     assert abs(float(rows[2]["50%"]) - 3.4) < 0.01
     assert int(rows[1]["Responses"]) == st["responses"]
+    # the HTML report (the web UI's /stats/report) has the section too
+    with open(prefix + ".html") as f:
+        html = f.read()
+    assert "<h2>Where the time went</h2>" in html and 'id="server-timing"' in html
 
 
 def test_no_header_no_section(procs, tmp_path):
@@ -63,6 +68,8 @@ def test_no_header_no_section(procs, tmp_path):
     assert "Where the time went" not in stdout
     assert not os.path.exists(prefix + "_server_timing.csv")
     assert os.path.exists(prefix + "_stats.csv")
+    with open(prefix + ".html") as f:
+        assert "Where the time went" not in f.read()
 
 
 def test_other_metrics_only(procs, tmp_path):
