@@ -433,8 +433,9 @@ int advise_main(int argc, char **argv)
     if (phase < 1.5) phase = 1.5;
     if (phase > 10) phase = 10;
     fprintf(stderr,
-            "aiload advise: %d core%s, budget %.0f s, %.1f s per measurement, load on GET %s\n",
-            ncpu, ncpu == 1 ? "" : "s", o.budget_s, phase, o.file ? o.file : o.path);
+            "aiload advise: %d core%s, budget %.0f s, %.1f s per measurement, load: %s %s\n", ncpu,
+            ncpu == 1 ? "" : "s", o.budget_s, phase, o.file ? "scenario" : "GET",
+            o.file ? o.file : o.path);
 
     advise_result res[ADVISE_MAX_CONFIGS];
     size_t n = 0;
