@@ -7,7 +7,7 @@
  * than slots (saturation: rate counted between two stats merges of the
  * runner, CPU clocks of the process group read at the same moments), then an
  * open model at ADVISE_LOAD_FRACTION of that rate for the latencies. The
- * group is stopped (TERM, then KILL) on every path out, Ctrl+C included.
+ * group is stopped (INT, then KILL) on every path out, Ctrl+C included.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -125,13 +125,15 @@ static pid_t spawn(const advise_opts *o, const advise_result *r, int port, const
     return pid;
 }
 
-/* TERM to the whole group, KILL after 5 s, then reap; any straggler of the
+/* INT to the whole group, KILL after 5 s, then reap; any straggler of the
  * group (a worker whose master died first) gets KILL too. */
 static void server_stop(server *s)
 {
     if (s->pid <= 0) return;
-    kill(-s->pid, SIGTERM);
-    kill(s->pid, SIGTERM); /* in case it had not yet made its session */
+    /* SIGINT: aiserve and gunicorn shut down, uWSGI too (its SIGTERM reloads
+     * unless die-on-term is set); the load has stopped, nothing is in flight */
+    kill(-s->pid, SIGINT);
+    kill(s->pid, SIGINT); /* in case it had not yet made its session */
     double end = now_s() + 5;
     int reaped = 0;
     while (now_s() < end) {
