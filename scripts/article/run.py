@@ -187,7 +187,7 @@ COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e3
 
 
 def svg_lines(title, series, path):
-    w, h, left, bottom, top, right = 760, 360, 60, 40, 30, 250
+    w, h, left, bottom, top, right = 860, 360, 60, 40, 30, 350
     pw, ph = w - left - right, h - top - bottom
     ymax = max([v for _, ys in series for v in ys] + [1]) * 1.1
     xmax = max([len(ys) for _, ys in series] + [2]) - 1
@@ -271,6 +271,23 @@ def measure_row(row, seconds, work, upstream):
     return res
 
 
+def run_advise(seconds, work):
+    """The article's open question for its CPU-bound app: aiload advise on
+    demo.py under aiserve. Returns (recommendation or None, its output)."""
+    budget = max(24, 6 * seconds)
+    out = os.path.join(work, "advise.json")
+    argv = [os.path.join(BUILD, "aiload"), "advise", "--budget", "%ds" % budget, "--max-threads",
+            "4", "--json", out, "--", os.path.join(BUILD, "aiserve"), "--disable-logging",
+            "--module", "demo:app", "--need-app"]
+    p = subprocess.run(argv, cwd=APPS, env=torch_env(), capture_output=True, text=True,
+                       timeout=budget + 300)
+    rec = None
+    if p.returncode == 0 and os.path.exists(out):
+        with open(out) as f:
+            rec = json.load(f)["recommendation"]
+    return rec, p.stdout.strip() or p.stderr.strip()[-2000:]
+
+
 def fmt(v, f="%.2f"):
     return "n/a" if v is None else f % v
 
@@ -286,16 +303,22 @@ def verdict(r, yes_above, what):
         ("**no** (x%.2f %s)" % (r, what))
 
 
-def report(results, seconds, outdir):
+def report(results, seconds, outdir, advice=None):
     by = {r["id"]: r for r in results}
     io_series = [(r["server"] + " " + r["config"], r["history"])
                  for r in results if r["experiment"] == "io" and r["history"]]
-    cpu_series = [(r["server"].split(" (")[0] + " " + r["config"].split(",")[0], r["history"])
-                  for r in results if r["experiment"] == "cpu" and r["history"]]
+    # the native server is an order of magnitude faster: its own chart, so
+    # the Python servers' lines stay readable
+    cpu_series = [(r["server"] + " " + r["config"], r["history"]) for r in results
+                  if r["experiment"] == "cpu" and r["history"] and "native" not in r["id"]]
+    native_series = [(r["server"].split(" (")[0] + " " + r["config"].split(",")[0], r["history"])
+                     for r in results if "native" in r["id"] and r["history"]]
     svg_lines("I/O-bound app (upstream answers after 2 s): requests/s", io_series,
               os.path.join(outdir, "io_rps.svg"))
-    svg_lines("CPU-bound app (MobileNetV2 forward pass): requests/s", cpu_series,
+    svg_lines("CPU-bound app (MobileNetV2 forward pass, Python): requests/s", cpu_series,
               os.path.join(outdir, "cpu_rps.svg"))
+    svg_lines("CPU-bound app, aiserve native (no Python): requests/s", native_series,
+              os.path.join(outdir, "native_rps.svg"))
     t_io = ratio(by["io-flask-threaded"], by["io-flask-single"])
     t_cpu = ratio(by["cpu-flask-threaded"], by["cpu-flask-single"])
     p_cpu = ratio(by["cpu-uwsgi-2x1"], by["cpu-uwsgi-1x2"])
@@ -349,8 +372,23 @@ def report(results, seconds, outdir):
             "I/O-bound" if r["experiment"] == "io" else "CPU-bound", r["server"], r["config"],
             fmt(r["rps"]), fmt(r["p50_ms"], "%.1f"), fmt(r["p99_ms"], "%.1f"), r["requests"],
             r["failures"], r["note"].replace("|", "/")))
+    if advice is not None:
+        rec, text = advice
+        lines += ["", "## The article's open question: threads or processes?", "",
+                  "The article ends on it: whether an app is I/O- or CPU-bound \"is not always "
+                  "obvious\". `aiload advise` measures it; here for the CPU-bound app under "
+                  "aiserve (`aiload advise -- aiserve --module demo:app`):", ""]
+        if rec:
+            lines += ["**Recommendation: %d process%s x %d thread%s** (%s), %.2f req/s at "
+                      "saturation." % (rec["processes"], "" if rec["processes"] == 1 else "es",
+                                       rec["threads"], "" if rec["threads"] == 1 else "s",
+                                       rec["kind"], rec["rps"]), ""]
+        else:
+            lines += ["The advisor gave no recommendation (see its output).", ""]
+        lines += ["```", text, "```"]
     lines += ["", "## RPS over time", "", "![I/O-bound app](io_rps.svg)", "",
-              "![CPU-bound app](cpu_rps.svg)", ""]
+              "![CPU-bound app](cpu_rps.svg)", "",
+              "![CPU-bound app, native](native_rps.svg)", ""]
     with open(os.path.join(outdir, "report.md"), "w") as f:
         f.write("\n".join(lines))
     with open(os.path.join(outdir, "results.json"), "w") as f:
@@ -395,7 +433,12 @@ def main():
                   file=sys.stderr, flush=True)
             results.append(r)
         if not only:
-            report(results, seconds, outdir)
+            print("article: aiload advise on the CPU-bound app ...", file=sys.stderr, flush=True)
+            advice = run_advise(seconds, work)
+            print("article:   %s" % (advice[0] and "%dx%d" % (advice[0]["processes"],
+                                                             advice[0]["threads"])),
+                  file=sys.stderr, flush=True)
+            report(results, seconds, outdir, advice)
             print("article: wrote %s" % os.path.join(outdir, "report.md"), file=sys.stderr)
     finally:
         upstream.stop()

@@ -36,6 +36,9 @@ def test_make_article_short_mode(tmp_path):
                        "two processes raise"):
         assert conclusion in report
     assert "torch" in report and "TensorFlow" in report
-    for svg in ("io_rps.svg", "cpu_rps.svg"):
+    # the article's open question, answered by aiload advise on its CPU-bound app
+    assert "## The article's open question: threads or processes?" in report
+    assert "**Recommendation: " in report and "Reasoning:" in report, report
+    for svg in ("io_rps.svg", "cpu_rps.svg", "native_rps.svg"):
         text = (tmp_path / svg).read_text()
         assert text.startswith("<svg") and "<polyline" in text
