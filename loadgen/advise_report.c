@@ -75,7 +75,10 @@ void advise_explain(buf *b, buf *ini, const advise_result *res, size_t n, int be
                    tg,
                    tg < 1 + 2 * ADVISE_NOISE ? " (within noise of none: requests are serialised, "
                                                "by the GIL or the CPU)"
-                                             : " (requests overlap: they wait outside the GIL)");
+                   : share > 0.6 ? " (requests overlap although they are CPU-bound: the work runs "
+                                   "in native code that releases the GIL, e.g. torch, so the "
+                                   "threads of one process use several cores)"
+                                 : " (requests overlap: they wait outside the GIL)");
     if (pg > 0)
         buf_printf(b, "- A second process gives x%.2f (this machine has %d online core%s).\n", pg,
                    ncpu, ncpu == 1 ? "" : "s");
