@@ -26,6 +26,8 @@ Test(servertiming, names_params_and_case)
     cr_assert_eq(q, 0);
     cr_assert_eq(parse("wait ; dur = 0.5 ; desc=x", &q, &a), LG_ST_HAVE_QUEUE);
     cr_assert_eq(q, 500);
+    cr_assert_eq(parse("app;dur=\"7.25\"", &q, &a), LG_ST_HAVE_APP);
+    cr_assert_eq(a, 7250);
     /* repeated metrics add up */
     cr_assert_eq(parse("app;dur=1, app;dur=2", &q, &a), LG_ST_HAVE_APP);
     cr_assert_eq(a, 3000);
