@@ -487,7 +487,8 @@ int advise_main(int argc, char **argv)
         repeated |= 1;
         if (run_config(&o, &sv, &res[close[i]], phase) == -1) goto interrupted;
     }
-    int best = advise_choose(res, n, o.p99_ms, repeated & 1 ? 0.03 : ADVISE_NOISE, ncpu);
+    double noise = advise_noise(res, n, ncpu, repeated);
+    int best = advise_choose(res, n, o.p99_ms, noise, ncpu);
 
     buf why = BUF_INIT, ini = BUF_INIT;
     advise_explain(&why, &ini, res, n, best, &o, ncpu, repeated);
@@ -505,7 +506,7 @@ int advise_main(int argc, char **argv)
     int rc_io;
     if (o.json) {
         buf j = BUF_INIT;
-        advise_json(&j, res, n, best, why.data ? why.data : "");
+        advise_json(&j, res, n, best, noise, why.data ? why.data : "");
         if ((rc_io = write_file(o.json, &j)))
             fprintf(stderr, "aiload advise: writing %s: %s\n", o.json, strerror(-rc_io));
         buf_free(&j);

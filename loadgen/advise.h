@@ -87,6 +87,12 @@ double advise_cpu_share(const advise_result *res, size_t n);
  * x threads), then fewest processes. -1 if none ran. */
 int advise_choose(const advise_result *res, size_t n, double p99_ms, double noise, int ncpu);
 
+/* The noise band the choice uses: 0.10, or 0.03 once the leaders were
+ * measured again (repeated & 1); 0.20 when the app is CPU-bound and the
+ * machine had no idle core (< 0.5) while 1 process x 1 thread ran saturated:
+ * rates then measure the scheduler's share more than the app. */
+double advise_noise(const advise_result *res, size_t n, int ncpu, int repeated);
+
 /* Indices of results within noise of the best, best first (for repeats). */
 size_t advise_close_calls(const advise_result *res, size_t n, double p99_ms, double noise, int *out,
                           size_t max);
@@ -111,7 +117,8 @@ int advise_machine_idle(unsigned long long *idle, unsigned long long *total);
 long long advise_parse_schedstat(const char *line);
 
 /* Writes the report pieces (pure). */
-void advise_json(buf *b, const advise_result *res, size_t n, int best, const char *reasoning);
+void advise_json(buf *b, const advise_result *res, size_t n, int best, double noise,
+                 const char *reasoning);
 void advise_html(buf *b, const advise_result *res, size_t n, int best, const char *reasoning,
                  const char *ini);
 void advise_table(buf *b, const advise_result *res, size_t n, int best);

@@ -351,6 +351,14 @@ int advise_choose(const advise_result *res, size_t n, double p99_ms, double nois
     return pick;
 }
 
+double advise_noise(const advise_result *res, size_t n, int ncpu, int repeated)
+{
+    int i = find(res, n, 1, 1);
+    if (ncpu > 1 && i >= 0 && advise_cpu_share(res, n) > 0.6 && res[i].idle_cores < 0.5)
+        return 0.20;
+    return repeated & 1 ? 0.03 : ADVISE_NOISE;
+}
+
 size_t advise_close_calls(const advise_result *res, size_t n, double p99_ms, double noise, int *out,
                           size_t max)
 {

@@ -114,7 +114,7 @@ void advise_explain(buf *b, buf *ini, const advise_result *res, size_t n, int be
                "the process count nearest the cores, any other the fewest slots.\n",
                kind_of(r), r->processes, r->processes == 1 ? "" : "es", r->threads,
                r->threads == 1 ? "" : "s", r->rps, r->p50_ms, r->p99_ms, ADVISE_LOAD_FRACTION * 100,
-               repeated & 1 ? 3.0 : ADVISE_NOISE * 100);
+               advise_noise(res, n, ncpu, repeated) * 100);
     buf_printf(ini,
                "[uwsgi]\nmaster = true\nprocesses = %d\nthreads = %d\n%slisten = 1024\n"
                "need-app = true\n",
@@ -140,7 +140,8 @@ static void json_result(buf *b, const advise_result *r)
     buf_puts(b, "}");
 }
 
-void advise_json(buf *b, const advise_result *res, size_t n, int best, const char *reasoning)
+void advise_json(buf *b, const advise_result *res, size_t n, int best, double noise,
+                 const char *reasoning)
 {
     buf_puts(b, "{\"recommendation\":");
     if (best >= 0) {
@@ -151,7 +152,8 @@ void advise_json(buf *b, const advise_result *res, size_t n, int best, const cha
         buf_puts(b, "null");
     }
     double tg = advise_thread_gain(res, n), pg = advise_process_gain(res, n);
-    buf_printf(b, ",\"thread_gain\":%.4f,\"process_gain\":%.4f,\"reasoning\":", tg, pg);
+    buf_printf(b, ",\"thread_gain\":%.4f,\"process_gain\":%.4f,\"noise\":%.2f,\"reasoning\":", tg,
+               pg, noise);
     buf_json_str(b, reasoning, strlen(reasoning));
     buf_puts(b, ",\"results\":[");
     for (size_t i = 0; i < n; i++) {

@@ -210,14 +210,14 @@ Test(advise, json_has_the_documented_shape)
     advise_result res[2] = {R(1, 1, 100), R(2, 1, 190)};
     res[1].pss_mib = 12.5;
     buf b = BUF_INIT;
-    advise_json(&b, res, 2, 1, "why \"so\"");
+    advise_json(&b, res, 2, 1, 0.1, "why \"so\"");
     cr_assert(strstr(b.data, "{\"recommendation\":{\"processes\":2,\"threads\":1,"), "%s", b.data);
     cr_assert(strstr(b.data, "\"kind\":\"processes\""), "%s", b.data);
     cr_assert(strstr(b.data, "\"reasoning\":\"why \\\"so\\\"\""), "%s", b.data);
     cr_assert(strstr(b.data, "\"results\":[{\"processes\":1,"), "%s", b.data);
     cr_assert(strstr(b.data, "\"pss_mib\":12.50"), "%s", b.data);
     buf_free(&b);
-    advise_json(&b, res, 0, -1, "");
+    advise_json(&b, res, 0, -1, 0.1, "");
     cr_assert(strstr(b.data, "{\"recommendation\":null"), "%s", b.data);
     buf_free(&b);
 }
@@ -272,7 +272,7 @@ Test(advise, batch_search_after_processes)
     cr_assert_eq(res[best].batch, 4);
     cr_assert_eq(res[best].delay_us, 0);
     buf j = BUF_INIT;
-    advise_json(&j, res, n, best, "");
+    advise_json(&j, res, n, best, 0.1, "");
     cr_assert(strstr(j.data, "\"max_batch_size\":4,\"batch_delay_us\":0"), "%s", j.data);
     buf_free(&j);
 }
@@ -300,4 +300,18 @@ Test(advise, machine_cpu_line)
     cr_assert_eq(advise_parse_cpu_line("cpu  1 2\n", &idle, &total), -1);
     cr_assert_eq(advise_machine_idle(&idle, &total), 0);
     cr_assert_gt(total, 0);
+}
+
+Test(advise, noise_band_widens_on_a_busy_machine)
+{
+    advise_result res[2] = {R(1, 1, 100), R(2, 1, 88)};
+    res[0].cpu_ms_per_req = res[0].wall_ms_per_req; /* CPU-bound */
+    res[0].idle_cores = 1.0;
+    cr_assert_float_eq(advise_noise(res, 2, 2, 0), ADVISE_NOISE, 1e-9);
+    cr_assert_float_eq(advise_noise(res, 2, 2, 1), 0.03, 1e-9);
+    cr_assert_eq(advise_choose(res, 2, 0, advise_noise(res, 2, 2, 0), 2), 0);
+    res[0].idle_cores = 0.1; /* no core was free: 12 % apart is within noise */
+    cr_assert_float_eq(advise_noise(res, 2, 2, 1), 0.20, 1e-9);
+    cr_assert_eq(advise_choose(res, 2, 0, advise_noise(res, 2, 2, 0), 2), 1);
+    cr_assert_float_eq(advise_noise(res, 2, 1, 0), ADVISE_NOISE, 1e-9); /* one core */
 }

@@ -38,8 +38,10 @@ def best_measured(doc):
     rec = doc["recommendation"]
     started = [r for r in doc["results"] if r["started"] and r["failures"] == 0]
     top = max(r["rps"] for r in started)
-    # the recommendation is the fastest measured configuration, within noise
-    assert rec["rps"] >= top * (1 - NOISE) - 1e-9, (rec, doc["results"])
+    # the recommendation is the fastest measured configuration, within the
+    # noise band the advisor states (10 %; 20 % where no core was idle)
+    assert doc["noise"] <= 0.2
+    assert rec["rps"] >= top * (1 - max(NOISE, doc["noise"])) - 1e-9, (rec, doc["results"])
     assert any(r["processes"] == rec["processes"] and r["threads"] == rec["threads"]
                for r in started)
     return rec
@@ -78,10 +80,10 @@ def test_cpu_bound_app_gets_processes(tmp_path):
     if os.cpu_count() < 2:
         pytest.skip("one core: a second process has no core to run on")
     for attempt in range(2):
-        if free_cores() < 1.5:
+        if free_cores() < 1.0:
             if attempt:
                 pytest.skip("the machine is too busy for a two-core scaling test "
-                            "(less than 1.5 cores idle)")
+                            "(less than 1 core idle)")
             time.sleep(10)
             continue
         doc, out, err, html = run_advise(tmp_path, "cpu_app.py")
