@@ -247,8 +247,10 @@ int advise_next(const advise_result *res, size_t n, int ncpu, const advise_opts 
     int bp = 1;
     for (int k = 2; k <= top && k <= maxp; k++)
         if (rate_of(res, n, k, 1) > rate_of(res, n, bp, 1)) bp = k;
-    /* a mixed app (some I/O) may still gain from a second thread per process */
-    if (bp > 1 && maxt >= 2 && want(res, n, bp, 2, p, t)) return 1;
+    /* a mixed app (some I/O) may still gain from a second thread per process;
+     * one that is all CPU cannot, and trying would only invite noise */
+    double share = advise_cpu_share(res, n);
+    if (bp > 1 && maxt >= 2 && share < 0.6 && want(res, n, bp, 2, p, t)) return 1;
     return 0;
 }
 

@@ -96,7 +96,7 @@ void advise_explain(buf *b, buf *ini, const advise_result *res, size_t n, int be
                    "- The leading configurations were within %.0f%% of each other, so they "
                    "were measured again; other load only slows a run down, so each keeps its "
                    "fastest run.\n",
-                   ADVISE_NOISE * 100);
+                   2 * ADVISE_NOISE * 100);
     if (best < 0) {
         buf_puts(b, "- No configuration answered: no recommendation.\n");
         return;

@@ -315,3 +315,12 @@ Test(advise, noise_band_widens_on_a_busy_machine)
     cr_assert_eq(advise_choose(res, 2, 0, advise_noise(res, 2, 2, 0), 2), 1);
     cr_assert_float_eq(advise_noise(res, 2, 1, 0), ADVISE_NOISE, 1e-9); /* one core */
 }
+
+Test(advise, cpu_bound_skips_the_mixed_check)
+{
+    advise_opts o = {.max_threads = 64};
+    advise_result res[8] = {R(1, 1, 100), R(1, 2, 101), R(2, 1, 195), R(3, 1, 196)};
+    for (int i = 0; i < 4; i++) res[i].cpu_ms_per_req = res[i].wall_ms_per_req; /* all CPU */
+    int p, t;
+    cr_assert_not(advise_next(res, 4, 2, &o, &p, &t), "%d x %d", p, t);
+}
