@@ -13,6 +13,8 @@
 #   make soak       aiserve under a mixed load for SOAK_SECONDS (600), growth fitted
 #   make install    programs, man pages, models, examples, systemd units
 #                   (PREFIX, DESTDIR); make uninstall; make deb (deploy/install.mk)
+#   make article    the article's experiments against real servers: article/report.md
+#                   (ARTICLE_SECONDS=N of load per row, default 20)
 
 BUILD ?= build
 CC ?= cc
@@ -104,6 +106,10 @@ bench: all
 # aiserve under a long mixed load, RSS and fds sampled and fitted (SOAK_SECONDS=600)
 soak: all
 	@/usr/bin/python3 scripts/soak.py
+
+.PHONY: article
+article: all
+	@/usr/bin/python3 scripts/article/run.py
 
 # ---- libFuzzer targets: fuzz/<module>_<name>.c links lib<module>.a built with clang
 FUZZ_SRCS := $(wildcard fuzz/*.c)

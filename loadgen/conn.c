@@ -293,6 +293,7 @@ static void reset_response(lg_conn *c)
     c->close_after = 0;
     c->remaining = -1;
     c->body_bytes = 0;
+    c->st_have = 0;
     memset(&c->ch, 0, sizeof(c->ch));
     buf_reset(&c->body);
 }
@@ -363,6 +364,7 @@ static void finish(lg_worker *w, lg_conn *c, int kind, int code, uint64_t now)
     int64_t lat = (int64_t)(now - c->t_intended) / 1000;
     int64_t svc = (int64_t)(now - c->t_start) / 1000;
     lg_stats_record(w->st, r->entry, lat, svc, c->body_bytes, failed);
+    if (c->st_have && !failed) lg_stats_timing(w->st, svc, c->st_queue_us, c->st_app_us);
     if (failed) lg_stats_error(w->st, r->entry, kind, code, wall_s());
     c->req = NULL;
     c->state = CS_IDLE;
@@ -452,6 +454,10 @@ static int parse_head(lg_conn *c, const char *p, size_t len, int *kind)
         h ? http1_value_has_token(h->value, h->value_len, "close") : res.minor_version == 0;
     if (h && res.minor_version == 0 && http1_value_has_token(h->value, h->value_len, "keep-alive"))
         c->close_after = 0;
+    if ((h = http1_find_header(hdr, res.num_headers, "server-timing"))) {
+        c->st_queue_us = c->st_app_us = 0;
+        c->st_have = lg_st_parse(h->value, h->value_len, &c->st_queue_us, &c->st_app_us);
+    }
     h = http1_find_header(hdr, res.num_headers, "transfer-encoding");
     if (h && http1_value_has_token(h->value, h->value_len, "chunked")) {
         c->chunked = 1;

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen/advise.h"
 #include "loadgen/cli.h"
 #include "loadgen/cli_conf.h"
 #include "loadgen/py/pyrun.h"
@@ -77,6 +78,11 @@ static int csv_write(runner *r, csv_out *c)
              : i == 1 ? runner_csv_failures(r, &b)
                       : runner_csv_exceptions(r, &b);
         if (!rc && csv_path(path, sizeof(path), c->prefix, names[i])) rc = -ENAMETOOLONG;
+        if (!rc) rc = runner_write_file(path, &b);
+    }
+    buf_reset(&b); /* Server-Timing phases: a file only when responses carried them */
+    if (!rc && !(rc = runner_csv_timing(r, &b)) && b.len) {
+        if (csv_path(path, sizeof(path), c->prefix, "_server_timing.csv")) rc = -ENAMETOOLONG;
         if (!rc) rc = runner_write_file(path, &b);
     }
     if (!rc && !c->history) {
@@ -248,6 +254,7 @@ static int finish(runner *r, const cli_opts *o, const scenario *sc, csv_out *csv
         if (s->open_model || s->total.not_on_time) report_console_service(&b, s, nw);
         report_console_errors(&b, s, nw);
     }
+    report_console_timing(&b, s);
     print_buf(stdout, &b);
     int rc_io = 0;
     if (csv->prefix && (rc_io = csv_write(r, csv)))
@@ -466,6 +473,7 @@ static int aiload_main(int argc, char **argv)
     cli_opts o;
     char err[1024];
     buf b = BUF_INIT;
+    if (argc > 1 && !strcmp(argv[1], "advise")) return advise_main(argc - 1, argv + 1);
     if (cli_parse(argc, argv, &o, err, sizeof(err))) {
         fprintf(stderr, "aiload: %s\n", err);
         return 2;

@@ -367,6 +367,7 @@ int report_json(buf *out, const runner_snapshot *s, const char *src, int threads
         buf_puts(b, ",");
         json_spectrum(r, b);
     }
+    report_json_timing(b, s);
     buf_puts(b, ",\"errors\":[");
     for (size_t i = 0; i < s->nerrors; i++) {
         const runner_error *e = &s->errors[i];

@@ -32,5 +32,14 @@ void report_csv_history_header(buf *out);
 int report_json(buf *out, const runner_snapshot *s, const char *scenario, int threads, runner *r);
 /* The history rows of one second: every row too when full (--csv-full-history). */
 int report_csv_history_rows(buf *out, const runner_snapshot *s, int64_t now_s, int full);
+/* "Where the time went" (loadgen/report_timing.c): the Server-Timing split
+ * of the service time, when responses carried it (else nothing is written).
+ * The console table; the JSON member ",\"server_timing\":{...}"; the CSV
+ * file PREFIX_server_timing.csv (from the runner's current snapshot). */
+int report_console_timing(buf *out, const runner_snapshot *s);
+int report_json_timing(buf *out, const runner_snapshot *s);
+/* The HTML report's section (web UI's /stats/report and --html). */
+int report_html_timing(buf *out, const runner_snapshot *s);
+int runner_csv_timing(runner *r, buf *out);
 
 #endif

@@ -241,6 +241,13 @@ static runner_snapshot *snapshot_locked(runner *r)
     s->dropped = r->total->dropped;
     s->cpu_warning = r->cpu_warning;
     s->cpu_percent = r->cpu * 100;
+    s->timing_count = r->total->st_n;
+    for (int k = 0; s->timing_count && k < LG_ST_NPHASES; k++) {
+        s->timing_avg_ms[k] = hist_mean(r->total->st[k]) / 1000.0;
+        for (int j = 0; j < RUNNER_NPCT; j++)
+            s->timing_pct_ms[k][j] =
+                (double)hist_percentile(r->total->st[k], runner_percentiles[j] * 100) / 1000.0;
+    }
     return s;
 }
 

@@ -160,6 +160,12 @@ typedef struct runner_snapshot {
     int *class_users;         /* users running now */
     int *class_peak;          /* the most users seen at once since the start */
     const char **class_names; /* borrowed from the scenario (it outlives the runner) */
+    /* where the time went: successful responses that carried Server-Timing,
+     * their service time split into network+client, server queue and app
+     * (loadgen/servertiming.h order); whole run, all names together */
+    uint64_t timing_count;
+    double timing_avg_ms[3];
+    double timing_pct_ms[3][RUNNER_NPCT];
 } runner_snapshot;
 
 /* Takes a consistent snapshot (fresh up to the last 1 s merge). NULL on OOM. */

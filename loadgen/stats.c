@@ -18,6 +18,11 @@ lg_stats *lg_stats_create(size_t nentries)
         free(s);
         return NULL;
     }
+    for (int k = 0; k < LG_ST_NPHASES; k++)
+        if (!(s->st[k] = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, LG_HIST_SIG))) {
+            lg_stats_free(s);
+            return NULL;
+        }
     for (size_t i = 0; i < nentries; i++) {
         s->e[i].lat = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, LG_HIST_SIG);
         s->e[i].svc = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, LG_HIST_SIG);
@@ -36,6 +41,7 @@ void lg_stats_free(lg_stats *s)
         hist_free(s->e[i].lat);
         hist_free(s->e[i].svc);
     }
+    for (int k = 0; k < LG_ST_NPHASES; k++) hist_free(s->st[k]);
     free(s->e);
     free(s);
 }
@@ -50,6 +56,9 @@ void lg_stats_reset(lg_stats *s)
     }
     s->nerrs = 0;
     s->dropped = 0;
+    if (s->st_n)
+        for (int k = 0; k < LG_ST_NPHASES; k++) hist_reset(s->st[k]);
+    s->st_n = 0;
 }
 
 static lg_err *find_err(lg_stats *s, int entry, int kind, int code)
@@ -101,6 +110,10 @@ void lg_stats_add(lg_stats *dst, const lg_stats *src)
     }
     for (size_t i = 0; i < src->nerrs; i++) err_add(dst, &src->errs[i]);
     dst->dropped += src->dropped;
+    if (src->st_n) { /* servers without Server-Timing cost nothing here */
+        for (int k = 0; k < LG_ST_NPHASES; k++) hist_add(dst->st[k], src->st[k]);
+        dst->st_n += src->st_n;
+    }
 }
 
 void lg_err_format(int kind, int code, char *out, size_t len)

@@ -12,6 +12,7 @@
 
 #include "lib/buf.h"
 #include "lib/hist.h"
+#include "loadgen/servertiming.h"
 
 #define LG_HIST_LOWEST  1LL
 #define LG_HIST_HIGHEST 3600000000LL /* 1 h in us */
@@ -54,6 +55,10 @@ typedef struct lg_stats {
     lg_err errs[LG_MAX_ERRS];
     size_t nerrs;
     uint64_t dropped; /* open model: arrivals never sent */
+    /* Server-Timing split of the service time, all entries together: only
+     * successful responses that carried the header (st_n of them) */
+    hist *st[LG_ST_NPHASES];
+    uint64_t st_n;
 } lg_stats;
 
 lg_stats *lg_stats_create(size_t nentries);
@@ -73,6 +78,17 @@ static inline void lg_stats_record(lg_stats *s, int entry, int64_t lat_us, int64
     e->nfail += failed != 0;
     e->bytes += bytes;
     e->late += lat_us - svc_us > LG_LATE_US;
+}
+
+/* A response with Server-Timing: the server's queue and app time (us) out of
+ * its service time; the rest is network and client. */
+static inline void lg_stats_timing(lg_stats *s, int64_t svc_us, int64_t queue_us, int64_t app_us)
+{
+    int64_t net = svc_us - queue_us - app_us;
+    hist_record(s->st[LG_ST_NET], net > 0 ? net : 0);
+    hist_record(s->st[LG_ST_QUEUE], queue_us);
+    hist_record(s->st[LG_ST_APP], app_us);
+    s->st_n++;
 }
 
 void lg_stats_error(lg_stats *s, int entry, int kind, int code, int64_t now_s);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "loadgen/report.h"
 #include "loadgen/webui_assets.h"
 #include "loadgen/webui_ratio.h"
 
@@ -174,7 +175,7 @@ int webui_render_report(const runner_snapshot *s, const runner_history_point *p,
     rc |= webui_html_escape(out, s->host[0] ? s->host : "-");
     rc |= buf_puts(out, "</title>\n<style>") | asset(out, "/uplot.css") | asset(out, "/app.css");
     rc |= buf_puts(out, "</style></head>\n<body class=\"report\">\n");
-    rc |= header(out, s, meta) | tables(out, s);
+    rc |= header(out, s, meta) | tables(out, s) | report_html_timing(out, s);
     rc |= buf_puts(out, "<section><h2>Exceptions Statistics</h2><p class=\"empty\">aiload runs "
                         "no user code that can raise: no exceptions.</p></section>\n");
     rc |= charts(out, p, n);

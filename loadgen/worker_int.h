@@ -66,7 +66,9 @@ typedef struct lg_conn {
     int64_t remaining; /* body bytes left; -1: until the connection closes */
     uint64_t body_bytes;
     http1_chunked ch;
-    buf body; /* kept only when req->contains */
+    buf body;                       /* kept only when req->contains */
+    int st_have;                    /* LG_ST_HAVE_* of its Server-Timing header; 0: none */
+    int64_t st_queue_us, st_app_us; /* what that header said */
 
     /* https only: NULL / 0 on plain http. ssl belongs to the socket (freed by
      * conn_close); sess to the user (kept across reconnects, freed when the
