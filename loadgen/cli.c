@@ -289,6 +289,17 @@ FLAG_SETTER(set_reset_stats, reset_stats)
 FLAG_SETTER(set_equal_weights, equal_weights)
 FLAG_SETTER(set_insecure, insecure)
 FLAG_SETTER(set_list, list_classes)
+FLAG_SETTER(set_worker, worker)
+STR_SETTER(set_master_host, master_host)
+
+static int set_master_port(cli_opts *o, const char *v, char *err, size_t errlen)
+{
+    double d;
+    if (parse_num(v, 1, &d) || d > 65535 || d != (int)d)
+        return errf(err, errlen, "--master-port must be a port number 1..65535, not '%s'", v);
+    o->master_port = (int)d;
+    return 0;
+}
 
 /* One -T/-E value: a tag or a comma list of them, no control bytes. */
 static int tag_value_ok(const char *v)
@@ -457,6 +468,9 @@ static const opt opts[] = {
     {NULL, "--web-auth", 1, set_web_auth,
      "web UI: require HTTP Basic auth USER:PASS (or LOCUST_WEB_AUTH)"},
     {"-P", "--web-port", 1, set_web_port, "web UI port (8089)"},
+    {NULL, "--worker", 0, set_worker, "run as a worker of a Locust or aiload master"},
+    {NULL, "--master-host", 1, set_master_host, "worker: the master's address (127.0.0.1)"},
+    {NULL, "--master-port", 1, set_master_port, "worker: the master's port (5557)"},
 };
 
 static const opt *find_opt(const char *a, const char **inline_val)

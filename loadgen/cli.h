@@ -85,6 +85,10 @@ typedef struct cli_opts {
     int list_classes;   /* -l/--list: print the user classes and exit */
     int insecure;       /* -k/--insecure: no TLS certificate check */
     const char *cacert; /* --cacert FILE: extra trusted CAs for https */
+    /* distributed mode (loadgen/dist, Locust's flags) */
+    int worker;              /* --worker */
+    const char *master_host; /* --master-host (127.0.0.1) */
+    int master_port;         /* --master-port (5557); 0: not given */
 } cli_opts;
 
 /* Parses argv into o (strings point into argv). Returns 0, or -1 with a

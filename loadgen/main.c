@@ -22,6 +22,7 @@
 
 #include "loadgen/cli.h"
 #include "loadgen/cli_conf.h"
+#include "loadgen/dist/worker.h"
 #include "loadgen/report.h"
 #include "loadgen/runner.h"
 #include "loadgen/scenario.h"
@@ -490,7 +491,7 @@ static int aiload_main(int argc, char **argv)
         return 2;
     }
     apply_defaults(&o);
-    print_class_split(&o, sc);
+    if (!o.worker) print_class_split(&o, sc);
     raise_fd_limit();
 
     runner_opts ro = {.threads = o.threads,
@@ -520,6 +521,16 @@ static int aiload_main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (o.worker) { /* distributed: a Locust (or aiload) master drives this runner */
+        dist_worker_opts wo = {.master_host = o.master_host,
+                               .master_port = o.master_port,
+                               .host = o.host,
+                               .quit_flag = &quit_flag};
+        int code = dist_worker_run(r, sc, &wo);
+        runner_free(r);
+        scenario_free(sc);
+        return code;
+    }
     csv_out csv = {.prefix = o.csv_prefix};
     int nw = report_name_width(term_cols());
     int threads = ro.threads ? ro.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);

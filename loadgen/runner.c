@@ -102,6 +102,7 @@ static void merge_second(runner *r, int advance)
         hist_add(r->agg_svc, e->svc);
     }
     lg_stats_add(r->total, r->sec);
+    if (r->dist) runner_delta_add(r->dist, r->sec, (int64_t)time(NULL));
     lg_stats_reset(r->sec);
     if (!advance) return;
     r->ring_pos = (r->ring_pos + 1) % LG_RING;
@@ -323,7 +324,11 @@ static int split_users(const runner *r, int n, int *want)
     size_t nc = sc->nclasses;
     int *per_class = calloc(nc ? nc : 1, sizeof(int));
     if (!per_class) return 0;
-    int placed = scenario_split_users(sc, n, per_class);
+    int placed = 0;
+    if (r->class_fixed) /* distributed worker: the master's split */
+        for (size_t k = 0; k < nc; k++) placed += per_class[k] = r->class_fixed[k];
+    else
+        placed = scenario_split_users(sc, n, per_class);
     int T = r->nworkers, offset = 0;
     for (size_t k = 0; k < nc; k++) {
         int c = per_class[k];
@@ -597,6 +602,8 @@ void runner_free(runner *r)
         pthread_join(r->ctl, NULL);
     }
     for (int j = 0; r->workers && j < r->nworkers; j++) lg_worker_free(r->workers[j]);
+    runner_delta_free(r->dist);
+    free(r->class_fixed);
     free(r->workers);
     lg_tls_free(r->tls); /* after the workers: their connections use it */
     for (size_t i = 0; i < LG_RING; i++) second_free(&r->ring[i], r->nentries);

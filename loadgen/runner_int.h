@@ -58,6 +58,8 @@ struct runner {
      * once since the start (under mu), then the control thread's scratch
      * (the same two, summed over the workers) */
     int *class_users, *class_peak, *class_tmp;
+    int *class_fixed;   /* distributed worker: users per class set by the master, or NULL */
+    runner_delta *dist; /* distributed worker: stats since the last report, or NULL */
     double cpu;
     int cpu_warning;
 

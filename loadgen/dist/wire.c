@@ -1,0 +1,208 @@
+/*
+ * dist/wire: see wire.h.
+ */
+#include "loadgen/dist/wire.h"
+
+#include <errno.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/hist.h"
+#include "loadgen/scenario_int.h"
+#include "loadgen/stats.h"
+
+int64_t dist_round_ms(double ms)
+{
+    /* nearbyint rounds half to even in the default mode, as Python's round() */
+    if (ms < 100) return (int64_t)nearbyint(ms);
+    if (ms < 1000) return (int64_t)nearbyint(ms / 10) * 10;
+    if (ms < 10000) return (int64_t)nearbyint(ms / 100) * 100;
+    return (int64_t)nearbyint(ms / 1000) * 1000;
+}
+
+void dist_pack_class_counts(dist_pack *p, const scenario *sc, const int *counts)
+{
+    size_t nc = scenario_class_count(sc);
+    msgpack_pack_map(&p->pk, (uint32_t)nc);
+    for (size_t k = 0; k < nc; k++) {
+        dist_pack_str(p, scenario_class_name(sc, k));
+        msgpack_pack_int64(&p->pk, counts ? counts[k] : 0);
+    }
+}
+
+void dist_error_key(const char *method, const char *name, const char *error, char out[65])
+{
+    char text[1024];
+    int n = snprintf(text, sizeof(text), "%s.%s.'%s'", method, name, error);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof(text)) n = sizeof(text) - 1;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(text, (size_t)n, md, &len, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < len && i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+    out[64] = 0;
+}
+
+static void kv_str(dist_pack *p, const char *k, const char *v)
+{
+    dist_pack_str(p, k);
+    dist_pack_str(p, v);
+}
+
+static void kv_u64(dist_pack *p, const char *k, uint64_t v)
+{
+    dist_pack_str(p, k);
+    msgpack_pack_uint64(&p->pk, v);
+}
+
+static void kv_f64(dist_pack *p, const char *k, double v)
+{
+    dist_pack_str(p, k);
+    msgpack_pack_double(&p->pk, v);
+}
+
+/* {second: count} of column i of the delta's per-second counts. */
+static void pack_per_sec(dist_pack *p, const runner_delta *d, const uint64_t *col, size_t i)
+{
+    size_t w = d ? d->nentries + 1 : 1, n = 0;
+    for (size_t k = 0; d && k < d->nsec; k++) n += col[k * w + i] != 0;
+    msgpack_pack_map(&p->pk, (uint32_t)n);
+    for (size_t k = 0; d && k < d->nsec; k++) {
+        if (!col[k * w + i]) continue;
+        msgpack_pack_int64(&p->pk, d->sec[k]);
+        msgpack_pack_uint64(&p->pk, col[k * w + i]);
+    }
+}
+
+/* One StatsEntryDict. lat may be NULL (no requests). */
+static int pack_entry(dist_pack *p, const char *name, const char *method, const hist *lat,
+                      uint64_t nreq, uint64_t nfail, uint64_t bytes, const runner_delta *d,
+                      size_t col, double start_time)
+{
+    uint64_t n = lat ? hist_count(lat) : 0;
+    msgpack_pack_map(&p->pk, 16);
+    kv_str(p, "name", name);
+    kv_str(p, "method", method);
+    dist_pack_str(p, "last_request_timestamp");
+    if (d && d->last_ts > 0 && nreq)
+        msgpack_pack_double(&p->pk, d->last_ts);
+    else
+        msgpack_pack_nil(&p->pk);
+    kv_f64(p, "start_time", start_time);
+    kv_u64(p, "num_requests", nreq);
+    kv_u64(p, "num_none_requests", 0);
+    kv_u64(p, "num_failures", nfail);
+    kv_f64(p, "total_response_time", n ? (double)hist_sum(lat) / 1000.0 : 0);
+    kv_f64(p, "max_response_time", n ? (double)hist_max(lat) / 1000.0 : 0);
+    dist_pack_str(p, "min_response_time");
+    if (n)
+        msgpack_pack_double(&p->pk, (double)hist_min(lat) / 1000.0);
+    else
+        msgpack_pack_nil(&p->pk);
+    kv_u64(p, "total_content_length", bytes);
+
+    /* Locust's rounded buckets: adjacent slots often share one, so count first */
+    size_t cur = 0, nb = 0;
+    int64_t v, last = -1;
+    uint64_t c;
+    while (lat && hist_next(lat, &cur, &v, &c)) {
+        int64_t mid = v + (hist_highest_equivalent(lat, v) - v) / 2;
+        int64_t b = dist_round_ms((double)mid / 1000.0);
+        nb += b != last;
+        last = b;
+    }
+    dist_pack_str(p, "response_times");
+    msgpack_pack_map(&p->pk, (uint32_t)nb);
+    cur = 0;
+    last = -1;
+    uint64_t acc = 0;
+    while (lat && hist_next(lat, &cur, &v, &c)) {
+        int64_t mid = v + (hist_highest_equivalent(lat, v) - v) / 2;
+        int64_t b = dist_round_ms((double)mid / 1000.0);
+        if (b != last && last >= 0) {
+            msgpack_pack_int64(&p->pk, last);
+            msgpack_pack_uint64(&p->pk, acc);
+            acc = 0;
+        }
+        last = b;
+        acc += c;
+    }
+    if (last >= 0) {
+        msgpack_pack_int64(&p->pk, last);
+        msgpack_pack_uint64(&p->pk, acc);
+    }
+    dist_pack_str(p, "num_reqs_per_sec");
+    pack_per_sec(p, d, d ? d->sec_nreq : NULL, col);
+    dist_pack_str(p, "num_fail_per_sec");
+    pack_per_sec(p, d, d ? d->sec_nfail : NULL, col);
+
+    size_t ns = 0;
+    cur = 0;
+    while (lat && hist_next(lat, &cur, &v, &c)) ns++;
+    dist_pack_str(p, "aiload_hist");
+    msgpack_pack_array(&p->pk, (uint32_t)ns);
+    cur = 0;
+    while (lat && hist_next(lat, &cur, &v, &c)) {
+        msgpack_pack_array(&p->pk, 2);
+        msgpack_pack_int64(&p->pk, v);
+        msgpack_pack_uint64(&p->pk, c);
+    }
+    kv_u64(p, "aiload_sum_us", lat ? hist_sum(lat) : 0);
+    return 0;
+}
+
+int dist_pack_report(dist_pack *p, const scenario *sc, const runner_delta *d, double start_time,
+                     const int *class_users, int user_count)
+{
+    const lg_stats *st = d ? d->st : NULL;
+    size_t ne = sc->nentries, nrows = 0;
+    hist *agg = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, LG_HIST_SIG);
+    if (!agg) return -ENOMEM;
+    uint64_t tr = 0, tf = 0, tb = 0;
+    for (size_t i = 0; st && i < ne; i++) {
+        const lg_estat *e = &st->e[i];
+        nrows += e->nreq || e->nfail;
+        tr += e->nreq;
+        tf += e->nfail;
+        tb += e->bytes;
+        if (e->nreq) hist_add(agg, e->lat);
+    }
+    msgpack_pack_map(&p->pk, 5);
+    dist_pack_str(p, "stats");
+    msgpack_pack_array(&p->pk, (uint32_t)nrows);
+    for (size_t i = 0; st && i < ne; i++) {
+        const lg_estat *e = &st->e[i];
+        if (!e->nreq && !e->nfail) continue;
+        pack_entry(p, sc->entries[i].name, sc->entries[i].method, e->nreq ? e->lat : NULL,
+                   e->nreq, e->nfail, e->bytes, d, i, start_time);
+    }
+    dist_pack_str(p, "stats_total");
+    pack_entry(p, "Aggregated", "", tr ? agg : NULL, tr, tf, tb, d, ne, start_time);
+    hist_free(agg);
+
+    dist_pack_str(p, "errors");
+    size_t nerr = st ? st->nerrs : 0;
+    msgpack_pack_map(&p->pk, (uint32_t)nerr);
+    for (size_t k = 0; k < nerr; k++) {
+        const lg_err *er = &st->errs[k];
+        char text[256], key[65];
+        lg_err_format(er->kind, er->code, text, sizeof(text));
+        const char *name = er->entry >= 0 && (size_t)er->entry < ne ? sc->entries[er->entry].name : "";
+        const char *method =
+            er->entry >= 0 && (size_t)er->entry < ne ? sc->entries[er->entry].method : "";
+        dist_error_key(method, name, text, key);
+        dist_pack_str(p, key);
+        msgpack_pack_map(&p->pk, 4);
+        kv_str(p, "name", name);
+        kv_str(p, "method", method);
+        kv_str(p, "error", text);
+        kv_u64(p, "occurrences", er->count);
+    }
+    dist_pack_str(p, "user_classes_count");
+    dist_pack_class_counts(p, sc, class_users);
+    dist_pack_str(p, "user_count");
+    msgpack_pack_int64(&p->pk, user_count);
+    return 0;
+}
