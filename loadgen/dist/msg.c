@@ -75,26 +75,39 @@ static int object(scan *s, int depth)
     if (t >= 0x90 && t <= 0x9f) return items(s, t & 0x0f, depth);
     if (t >= 0xa0 && t <= 0xbf) return skip(s, t & 0x1f);
     switch (t) {
-    case 0xc4: case 0xc5: case 0xc6: /* bin 8/16/32 */
-    case 0xd9: case 0xda: case 0xdb: /* str 8/16/32 */ {
+    case 0xc4:
+    case 0xc5:
+    case 0xc6: /* bin 8/16/32 */
+    case 0xd9:
+    case 0xda:
+    case 0xdb: /* str 8/16/32 */ {
         int w = t <= 0xc6 ? 1 << (t - 0xc4) : 1 << (t - 0xd9);
         return length(s, w, &n) ? -1 : skip(s, n);
     }
-    case 0xc7: case 0xc8: case 0xc9: /* ext 8/16/32: length, type byte, data */
+    case 0xc7:
+    case 0xc8:
+    case 0xc9: /* ext 8/16/32: length, type byte, data */
         return length(s, 1 << (t - 0xc7), &n) ? -1 : skip(s, n + 1);
     case 0xca: return skip(s, 4);
     case 0xcb: return skip(s, 8);
-    case 0xcc: case 0xcd: case 0xce: case 0xcf: return skip(s, 1u << (t - 0xcc));
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: return skip(s, 1u << (t - 0xd0));
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: /* fixext: type + 2^k bytes */
-        return skip(s, 1 + (1u << (t - 0xd4)));
-    case 0xdc: case 0xdd:
-        return length(s, t == 0xdc ? 2 : 4, &n) ? -1 : items(s, n, depth);
-    case 0xde: case 0xdf:
-        return length(s, t == 0xde ? 2 : 4, &n) ? -1 : items(s, 2 * n, depth);
-    default: /* 0xc1: never used */
-        s->why = "invalid type byte";
-        return -1;
+    case 0xcc:
+    case 0xcd:
+    case 0xce:
+    case 0xcf: return skip(s, 1u << (t - 0xcc));
+    case 0xd0:
+    case 0xd1:
+    case 0xd2:
+    case 0xd3: return skip(s, 1u << (t - 0xd0));
+    case 0xd4:
+    case 0xd5:
+    case 0xd6:
+    case 0xd7:
+    case 0xd8: /* fixext: type + 2^k bytes */ return skip(s, 1 + (1u << (t - 0xd4)));
+    case 0xdc:
+    case 0xdd: return length(s, t == 0xdc ? 2 : 4, &n) ? -1 : items(s, n, depth);
+    case 0xde:
+    case 0xdf: return length(s, t == 0xde ? 2 : 4, &n) ? -1 : items(s, 2 * n, depth);
+    default: /* 0xc1: never used */ s->why = "invalid type byte"; return -1;
     }
 }
 

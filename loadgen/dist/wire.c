@@ -175,8 +175,8 @@ int dist_pack_report(dist_pack *p, const scenario *sc, const runner_delta *d, do
     for (size_t i = 0; st && i < ne; i++) {
         const lg_estat *e = &st->e[i];
         if (!e->nreq && !e->nfail) continue;
-        pack_entry(p, sc->entries[i].name, sc->entries[i].method, e->nreq ? e->lat : NULL,
-                   e->nreq, e->nfail, e->bytes, d, i, start_time);
+        pack_entry(p, sc->entries[i].name, sc->entries[i].method, e->nreq ? e->lat : NULL, e->nreq,
+                   e->nfail, e->bytes, d, i, start_time);
     }
     dist_pack_str(p, "stats_total");
     pack_entry(p, "Aggregated", "", tr ? agg : NULL, tr, tf, tb, d, ne, start_time);
@@ -189,7 +189,8 @@ int dist_pack_report(dist_pack *p, const scenario *sc, const runner_delta *d, do
         const lg_err *er = &st->errs[k];
         char text[256], key[65];
         lg_err_format(er->kind, er->code, text, sizeof(text));
-        const char *name = er->entry >= 0 && (size_t)er->entry < ne ? sc->entries[er->entry].name : "";
+        const char *name =
+            er->entry >= 0 && (size_t)er->entry < ne ? sc->entries[er->entry].name : "";
         const char *method =
             er->entry >= 0 && (size_t)er->entry < ne ? sc->entries[er->entry].method : "";
         dist_error_key(method, name, text, key);

@@ -300,8 +300,10 @@ static void drain(wk *w)
         zmq_msg_close(&msg);
         while (more) { /* the rest of a multi-part message */
             zmq_msg_init(&msg);
-            if (zmq_msg_recv(&msg, w->sock, ZMQ_DONTWAIT) < 0) more = 0;
-            else more = zmq_msg_more(&msg);
+            if (zmq_msg_recv(&msg, w->sock, ZMQ_DONTWAIT) < 0)
+                more = 0;
+            else
+                more = zmq_msg_more(&msg);
             zmq_msg_close(&msg);
         }
         if (w->quit) return;
@@ -318,7 +320,8 @@ int dist_worker_run(runner *r, const scenario *sc, const dist_worker_opts *o)
     gethostname(hn, sizeof(hn) - 1);
     hn[sizeof(hn) - 1] = 0;
     dist_random_hex(w.id + snprintf(w.id, sizeof(w.id), "%s_", hn), 32);
-    dist_zsock_endpoint(w.endpoint, sizeof(w.endpoint), o->master_host ? o->master_host : "127.0.0.1",
+    dist_zsock_endpoint(w.endpoint, sizeof(w.endpoint),
+                        o->master_host ? o->master_host : "127.0.0.1",
                         o->master_port ? o->master_port : DIST_DEFAULT_PORT);
     dist_pack_init(&w.pk);
     w.ctx = zmq_ctx_new();
@@ -347,7 +350,8 @@ int dist_worker_run(runner *r, const scenario *sc, const dist_worker_opts *o)
                 goto out;
             }
             if (tries >= 3)
-                fprintf(stderr, "aiload worker: failed to connect to the master at %s, retry %d/%d\n",
+                fprintf(stderr,
+                        "aiload worker: failed to connect to the master at %s, retry %d/%d\n",
                         w.endpoint, tries, retries);
             send_ready(&w);
             tries++;

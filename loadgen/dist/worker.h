@@ -22,11 +22,11 @@
 #define DIST_DEFAULT_PORT   5557
 
 typedef struct dist_worker_opts {
-    const char *master_host; /* NULL: 127.0.0.1 */
-    int master_port;         /* 0: 5557 */
-    const char *host;        /* -H: overrides the master's host when set */
-    double report_s;         /* stats interval; 0: 3 s (Locust's WORKER_REPORT_INTERVAL) */
-    int connect_retries;     /* client_ready attempts 5 s apart; 0: 60 */
+    const char *master_host;          /* NULL: 127.0.0.1 */
+    int master_port;                  /* 0: 5557 */
+    const char *host;                 /* -H: overrides the master's host when set */
+    double report_s;                  /* stats interval; 0: 3 s (Locust's WORKER_REPORT_INTERVAL) */
+    int connect_retries;              /* client_ready attempts 5 s apart; 0: 60 */
     volatile sig_atomic_t *quit_flag; /* set by a signal: send "quit" and leave */
 } dist_worker_opts;
 
