@@ -442,23 +442,9 @@ static int env_args(const cli_args *args, char *const *envp, cli_args *out, int 
 
 /* Locust options aiload has no use for: a shared locust.conf may set them. */
 static const char *const locust_only[] = {
-    "tls-cert",
-    "tls-key",
-    "class-picker",
-    "master",
-    "master-bind-host",
-    "master-bind-port",
-    "expect-workers",
-    "expect-workers-max-wait",
-    "print-stats",
-    "skip-log-setup",
-    "loglevel",
-    "logfile",
-    "show-task-ratio",
-    "show-task-ratio-json",
-    "enable-rebalancing",
-    "hatch-rate",
-    "config",
+    "tls-cert",   "tls-key", "class-picker",    "print-stats",          "skip-log-setup",
+    "loglevel",   "logfile", "show-task-ratio", "show-task-ratio-json", "enable-rebalancing",
+    "hatch-rate", "config",
 };
 
 static int locust_only_key(const char *key)

@@ -22,6 +22,7 @@
 
 #include "loadgen/cli.h"
 #include "loadgen/cli_conf.h"
+#include "loadgen/dist/master.h"
 #include "loadgen/dist/worker.h"
 #include "loadgen/report.h"
 #include "loadgen/runner.h"
@@ -444,6 +445,46 @@ static int check_cacert(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* --master: binds, then (headless or --autostart) awaits --expect-workers
+ * workers, as Locust does, before the test starts. 0, or an exit code. */
+static int start_master(runner *r, const scenario *sc, const cli_opts *o,
+                        const dist_master_opts *mo, dist_master **out)
+{
+    char err[512];
+    dist_master *m = dist_master_start(r, sc, mo, err, sizeof(err));
+    if (!m) {
+        fprintf(stderr, "aiload: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "aiload master: listening on port %d\n", dist_master_port(m));
+    *out = m;
+    if (!o->headless && !o->autostart) return 0;
+    int want = o->expect_workers > 0 ? o->expect_workers : 1;
+    struct timespec t0, now, nap = {0, 100000000L};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int n;
+    while ((n = dist_master_workers(m)) < want && !quit_flag) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double waited = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (o->expect_workers_max_wait > 0 && waited >= o->expect_workers_max_wait) {
+            fprintf(stderr,
+                    "aiload master: gave up waiting for workers to connect: %d of %d after %g s\n",
+                    n, want, o->expect_workers_max_wait);
+            dist_master_free(m);
+            *out = NULL;
+            return 1;
+        }
+        nanosleep(&nap, NULL);
+    }
+    if (quit_flag) {
+        dist_master_free(m);
+        *out = NULL;
+        return 1;
+    }
+    fprintf(stderr, "aiload master: %d workers connected; starting\n", n);
+    return 0;
+}
+
 /* Defaults that depend on the mode (quick or scenario, closed or open). */
 static void apply_defaults(cli_opts *o)
 {
@@ -503,6 +544,16 @@ static int aiload_main(int argc, char **argv)
                       .seed = o.seed,
                       .tls_insecure = o.insecure,
                       .tls_cacert = o.cacert};
+    if (o.master) {
+        if (o.worker || o.rate > 0 || o.nstages) {
+            fprintf(stderr, "aiload: --master runs the closed model (-u/-r) and is not a worker; "
+                            "drop --worker/--rate/--stage\n");
+            scenario_free(sc);
+            return 2;
+        }
+        ro.remote = 1;  /* the workers generate the load */
+        ro.threads = 1; /* the runner's own thread stays idle */
+    }
     runner *r = runner_create(sc, &ro, err, sizeof(err));
     if (!r) {
         fprintf(stderr, "aiload: %s\n", err);
@@ -531,10 +582,23 @@ static int aiload_main(int argc, char **argv)
         scenario_free(sc);
         return code;
     }
+    dist_master *dm = NULL;
+    if (o.master) {
+        dist_master_opts mo = {.bind_host = o.master_bind_host,
+                               .bind_port = o.master_bind_port,
+                               .stop_timeout_s = o.stop_timeout_s};
+        int code = start_master(r, sc, &o, &mo, &dm);
+        if (code) {
+            runner_free(r);
+            scenario_free(sc);
+            return code;
+        }
+    }
     csv_out csv = {.prefix = o.csv_prefix};
     int nw = report_name_width(term_cols());
     int threads = ro.threads ? ro.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     int code = o.headless ? run_headless_loop(r, &o, &sp, &csv, nw) : run_webui(r, &o, &sp);
+    dist_master_free(dm); /* quit to every worker; their last reports are merged */
     if (!code) code = finish(r, &o, sc, &csv, nw, threads);
     if (csv.history) fclose(csv.history);
     runner_free(r);

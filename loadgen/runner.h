@@ -47,6 +47,8 @@ typedef struct runner_opts {
     unsigned seed;            /* random seed for wait times and substitutions; 0: time */
     int tls_insecure;         /* https: 1 skips certificate and host name checks (--insecure) */
     const char *tls_cacert;   /* https: extra trusted CAs, PEM (--cacert); read by runner_create */
+    int remote;               /* 1: distributed master; its own threads get no users, remote workers
+                                 generate the load and their stats come in via runner_dist_inject() */
 } runner_opts;
 
 /* One stage of a ramping open model: the arrival rate goes linearly from the
@@ -236,6 +238,18 @@ runner_delta *runner_dist_take(runner *r, runner_delta *fresh);
  * of 0 users stops nothing and starts nothing. 0 or -EINVAL with err. */
 int runner_dist_set_users(runner *r, const int *per_class, const char *host, char *err,
                           size_t errlen);
+
+/* Master (opts.remote): the users the run wants now (the ramp moves it at the
+ * spawn rate), the state and the run's host. For the dispatcher. */
+runner_state runner_dist_target(runner *r, int *users, char *host, size_t hostlen);
+/* Master: remote stats, merged at the next tick as if recorded here. */
+void runner_dist_inject(runner *r, const struct lg_stats *st);
+/* Master: users running on the workers per class (scenario order), and how
+ * many workers are still stopping, as counted when the run was in state seen
+ * (STOPPING waits until the master has seen the stop and its workers
+ * answered, up to the stop timeout, so their last reports are in the
+ * totals). Reports injected after STOPPED are merged at once. */
+void runner_dist_set_remote(runner *r, const int *per_class, int busy, runner_state seen);
 
 /* Helpers: write a buf produced above to a FILE* / to path (atomic rename). */
 int runner_write_file(const char *path, const buf *b);

@@ -83,7 +83,8 @@ int runner_dist_set_users(runner *r, const int *per_class, const char *host, cha
     long total = 0;
     for (size_t k = 0; k < nc; k++) {
         if (per_class[k] < 0) {
-            snprintf(err, errlen, "negative user count for class %s", scenario_class_name(r->sc, k));
+            snprintf(err, errlen, "negative user count for class %s",
+                     scenario_class_name(r->sc, k));
             return -EINVAL;
         }
         total += per_class[k];
@@ -112,4 +113,61 @@ int runner_dist_set_users(runner *r, const int *per_class, const char *host, cha
     if (!total) return 0;
     runner_start_params p = {.users = (int)total, .spawn_rate = 1e9, .host = host};
     return runner_start(r, &p, err, errlen);
+}
+
+/* ---- master ---- */
+
+runner_state runner_dist_target(runner *r, int *users, char *host, size_t hostlen)
+{
+    pthread_mutex_lock(&r->mu);
+    runner_state st = r->state;
+    *users = r->dispatched < 0 ? 0 : r->dispatched;
+    if (st != RUNNER_SPAWNING && st != RUNNER_RUNNING) *users = 0;
+    snprintf(host, hostlen, "%s", r->host);
+    pthread_mutex_unlock(&r->mu);
+    return st;
+}
+
+void runner_dist_inject(runner *r, const lg_stats *st)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->remote && (r->state == RUNNER_STOPPED || r->state == RUNNER_READY)) {
+        /* a worker's last report after the stop (Locust's workers send it at
+         * quit): the control thread no longer merges, so merge here */
+        lg_stats_add(r->sec, st);
+        runner_merge_locked(r, 0);
+    } else if (r->remote) {
+        lg_stats_add(r->remote, st);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+void runner_dist_set_remote(runner *r, const int *per_class, int busy, runner_state seen)
+{
+    pthread_mutex_lock(&r->mu);
+    /* a count made before the master saw the stop says nothing about it */
+    int stale = r->state == RUNNER_STOPPING &&
+                (seen == RUNNER_SPAWNING || seen == RUNNER_RUNNING || seen == RUNNER_READY);
+    if (r->remote_class) {
+        r->remote_users = 0;
+        for (size_t k = 0; k < r->sc->nclasses; k++)
+            r->remote_users += r->remote_class[k] = per_class[k];
+    }
+    if (!stale) r->remote_busy = busy;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void runner_dist_collect(runner *r, int *users, int *inflight)
+{
+    size_t nc = r->sc->nclasses;
+    lg_stats_add(r->sec, r->remote);
+    lg_stats_reset(r->remote);
+    *users = r->user_count = r->remote_users;
+    *inflight += r->remote_busy != 0;
+    for (size_t k = 0; k < nc; k++) {
+        r->class_tmp[k] = r->remote_class[k];
+        int peak = r->class_peak[k] > r->remote_class[k] ? r->class_peak[k] : r->remote_class[k];
+        r->class_tmp[nc + k] = peak;
+    }
 }

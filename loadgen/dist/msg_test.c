@@ -70,8 +70,8 @@ Test(dist_msg, rejects_malformed)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         dist_msg m;
-        cr_assert_eq(dist_msg_decode(bad[i].bytes, bad[i].len, &m, err, sizeof(err)), -1, "case %zu",
-                     i);
+        cr_assert_eq(dist_msg_decode(bad[i].bytes, bad[i].len, &m, err, sizeof(err)), -1,
+                     "case %zu", i);
         cr_assert(strstr(err, bad[i].why), "case %zu: %s", i, err);
         dist_msg_free(&m); /* a no-op on a failed decode */
     }
@@ -87,8 +87,8 @@ Test(dist_msg, depth_and_size_limits)
     cr_assert(strstr(err, "nested too deeply"), "%s", err);
     cr_assert_eq(dist_msgpack_check(b + n - 3, 4, err, sizeof(err)), 0, "%s", err);
     free(b);
-    cr_assert_eq(dist_msgpack_check((const uint8_t *)"", (size_t)DIST_MAX_MSG + 1, err, sizeof(err)),
-                 -1);
+    cr_assert_eq(
+        dist_msgpack_check((const uint8_t *)"", (size_t)DIST_MAX_MSG + 1, err, sizeof(err)), -1);
     cr_assert(strstr(err, "exceeds"), "%s", err);
 }
 

@@ -8,6 +8,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "lib/hist.h"
 #include "loadgen/scenario_int.h"
@@ -195,15 +196,147 @@ int dist_pack_report(dist_pack *p, const scenario *sc, const runner_delta *d, do
             er->entry >= 0 && (size_t)er->entry < ne ? sc->entries[er->entry].method : "";
         dist_error_key(method, name, text, key);
         dist_pack_str(p, key);
-        msgpack_pack_map(&p->pk, 4);
+        msgpack_pack_map(&p->pk, 6);
         kv_str(p, "name", name);
         kv_str(p, "method", method);
         kv_str(p, "error", text);
         kv_u64(p, "occurrences", er->count);
+        dist_pack_str(p, "aiload_kind");
+        msgpack_pack_int64(&p->pk, er->kind);
+        dist_pack_str(p, "aiload_code");
+        msgpack_pack_int64(&p->pk, er->code);
     }
     dist_pack_str(p, "user_classes_count");
     dist_pack_class_counts(p, sc, class_users);
     dist_pack_str(p, "user_count");
     msgpack_pack_int64(&p->pk, user_count);
+    return 0;
+}
+
+/* ---- the master's side ---- */
+
+static int entry_index(const scenario *sc, const msgpack_object *e)
+{
+    char method[16], name[256];
+    if (dist_obj_str(dist_map_get(e, "method"), method, sizeof(method)) ||
+        dist_obj_str(dist_map_get(e, "name"), name, sizeof(name)))
+        return -1;
+    for (size_t i = 0; i < sc->nentries; i++)
+        if (!strcmp(sc->entries[i].method, method) && !strcmp(sc->entries[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+/* Records a histogram given as [[value_us, count], ...]; -1 when malformed. */
+static int read_aiload_hist(const msgpack_object *a, hist *lat, hist *svc, uint64_t *n)
+{
+    if (a->type != MSGPACK_OBJECT_ARRAY) return -1;
+    for (uint32_t i = 0; i < a->via.array.size; i++) {
+        const msgpack_object *pair = &a->via.array.ptr[i];
+        int64_t v, c;
+        if (pair->type != MSGPACK_OBJECT_ARRAY || pair->via.array.size != 2 ||
+            dist_obj_int(&pair->via.array.ptr[0], &v) ||
+            dist_obj_int(&pair->via.array.ptr[1], &c) || v < 0 || c < 0)
+            return -1;
+        hist_record_n(lat, v, (uint64_t)c);
+        hist_record_n(svc, v, (uint64_t)c);
+        *n += (uint64_t)c;
+    }
+    return 0;
+}
+
+static int read_buckets(const msgpack_object *m, hist *lat, hist *svc, uint64_t *n)
+{
+    if (m->type != MSGPACK_OBJECT_MAP) return -1;
+    for (uint32_t i = 0; i < m->via.map.size; i++) {
+        double ms;
+        int64_t c;
+        if (dist_obj_num(&m->via.map.ptr[i].key, &ms) || dist_obj_int(&m->via.map.ptr[i].val, &c) ||
+            c < 0 || !(ms >= 0) || ms > 3.6e6)
+            continue;
+        hist_record_n(lat, (int64_t)(ms * 1000), (uint64_t)c);
+        hist_record_n(svc, (int64_t)(ms * 1000), (uint64_t)c);
+        *n += (uint64_t)c;
+    }
+    return 0;
+}
+
+static void read_error(const scenario *sc, const msgpack_object *e, lg_stats *out, int64_t now)
+{
+    int entry = entry_index(sc, e);
+    int64_t occ, kind, code;
+    if (entry < 0 || dist_obj_int(dist_map_get(e, "occurrences"), &occ) || occ <= 0) return;
+    if (!dist_obj_int(dist_map_get(e, "aiload_kind"), &kind) &&
+        !dist_obj_int(dist_map_get(e, "aiload_code"), &code) && kind >= 0 && kind <= LG_ERR_OTHER &&
+        code >= INT32_MIN && code <= INT32_MAX) {
+    } else {
+        char text[256];
+        kind = LG_ERR_OTHER;
+        code = 0;
+        int c;
+        if (!dist_obj_str(dist_map_get(e, "error"), text, sizeof(text)) &&
+            sscanf(text, "HTTPError('%d ", &c) == 1 && c >= 100 && c <= 999) {
+            kind = LG_ERR_STATUS;
+            code = c;
+        }
+    }
+    lg_err one = {.entry = entry,
+                  .kind = (int)kind,
+                  .code = (int)code,
+                  .count = (uint64_t)occ,
+                  .first = now,
+                  .last = now};
+    /* lg_stats_add merges error rows; a one-row lg_stats carries this one */
+    lg_stats tmp = {.nentries = 0, .e = NULL, .nerrs = 1};
+    tmp.errs[0] = one;
+    lg_stats_add(out, &tmp);
+}
+
+int dist_parse_report(const scenario *sc, const msgpack_object *data, lg_stats *out,
+                      int *class_users, int *user_count, size_t *unknown, char *err, size_t errlen)
+{
+    const msgpack_object *stats = dist_map_get(data, "stats");
+    if (!stats || stats->type != MSGPACK_OBJECT_ARRAY) {
+        snprintf(err, errlen, "stats report without a stats list");
+        return -1;
+    }
+    int64_t now = (int64_t)time(NULL);
+    for (uint32_t i = 0; i < stats->via.array.size; i++) {
+        const msgpack_object *e = &stats->via.array.ptr[i];
+        int idx = entry_index(sc, e);
+        if (idx < 0) {
+            (*unknown)++;
+            continue;
+        }
+        lg_estat *es = &out->e[idx];
+        int64_t nreq = 0, nfail = 0, bytes = 0;
+        dist_obj_int(dist_map_get(e, "num_requests"), &nreq);
+        dist_obj_int(dist_map_get(e, "num_failures"), &nfail);
+        dist_obj_int(dist_map_get(e, "total_content_length"), &bytes);
+        if (nreq < 0 || nfail < 0 || bytes < 0) continue;
+        uint64_t n = 0;
+        const msgpack_object *ah = dist_map_get(e, "aiload_hist");
+        const msgpack_object *rt = dist_map_get(e, "response_times");
+        if (!(ah && !read_aiload_hist(ah, es->lat, es->svc, &n)) && rt)
+            read_buckets(rt, es->lat, es->svc, &n);
+        es->nreq += (uint64_t)nreq;
+        es->nfail += (uint64_t)nfail;
+        es->bytes += (uint64_t)bytes;
+    }
+    const msgpack_object *errs = dist_map_get(data, "errors");
+    for (uint32_t i = 0; errs && errs->type == MSGPACK_OBJECT_MAP && i < errs->via.map.size; i++)
+        read_error(sc, &errs->via.map.ptr[i].val, out, now);
+    const msgpack_object *ucc = dist_map_get(data, "user_classes_count");
+    size_t nc = scenario_class_count(sc);
+    for (size_t k = 0; k < nc; k++) {
+        int64_t v = 0;
+        if (dist_obj_int(dist_map_get(ucc, scenario_class_name(sc, k)), &v) || v < 0 ||
+            v > 10000000)
+            v = 0;
+        class_users[k] = (int)v;
+    }
+    int64_t uc = 0;
+    if (dist_obj_int(dist_map_get(data, "user_count"), &uc) || uc < 0 || uc > 100000000) uc = 0;
+    *user_count = (int)uc;
     return 0;
 }

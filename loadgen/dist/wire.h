@@ -32,6 +32,19 @@ void dist_pack_class_counts(dist_pack *p, const scenario *sc, const int *counts)
 int dist_pack_report(dist_pack *p, const scenario *sc, const runner_delta *d, double start_time,
                      const int *class_users, int user_count);
 
+/* Master: reads a worker's "stats" data map into out (same nentries as sc):
+ * entries are matched to sc's rows by (method, name); aiload_hist is used
+ * when present (exact), else Locust's rounded buckets (each recorded at its
+ * bucket's value). Errors map back to aiload's error kinds (aiload_kind /
+ * aiload_code from aiload workers; "HTTPError('NNN ...')" from Locust's;
+ * anything else counts as other). class_users (scenario order) and
+ * *user_count get user_classes_count / user_count. Rows the scenario lacks
+ * are counted in *unknown and skipped. 0, or -1 with err when the map is not
+ * a report at all. */
+struct lg_stats;
+int dist_parse_report(const scenario *sc, const msgpack_object *data, struct lg_stats *out,
+                      int *class_users, int *user_count, size_t *unknown, char *err, size_t errlen);
+
 /* The "errors" key of a report: sha256 hex of Locust's "method.name.'error'". */
 void dist_error_key(const char *method, const char *name, const char *error, char out[65]);
 
