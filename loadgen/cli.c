@@ -303,6 +303,19 @@ static int set_master_bind_port(cli_opts *o, const char *v, char *err, size_t er
     return 0;
 }
 
+static int set_processes(cli_opts *o, const char *v, char *err, size_t errlen)
+{
+    double d;
+    if (!strcmp(v, "-1")) {
+        o->processes = -1;
+        return 0;
+    }
+    if (parse_num(v, 1, &d) || d > 1024 || d != (int)d)
+        return errf(err, errlen, "--processes must be 1..1024 or -1 (one per core), not '%s'", v);
+    o->processes = (int)d;
+    return 0;
+}
+
 static int set_expect_workers(cli_opts *o, const char *v, char *err, size_t errlen)
 {
     double d;
@@ -497,6 +510,8 @@ static const opt opts[] = {
     {NULL, "--expect-workers-max-wait", 1, set_expect_wait,
      "master: give up awaiting them after this many seconds (0: never)"},
     {NULL, "--worker", 0, set_worker, "run as a worker of a Locust or aiload master"},
+    {NULL, "--processes", 1, set_processes,
+     "a local master and N worker processes (-1: one per core)"},
     {NULL, "--master-host", 1, set_master_host, "worker: the master's address (127.0.0.1)"},
     {NULL, "--master-port", 1, set_master_port, "worker: the master's port (5557)"},
 };

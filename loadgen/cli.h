@@ -94,6 +94,7 @@ typedef struct cli_opts {
     int master_bind_port;           /* --master-bind-port (5557); 0: not given */
     int expect_workers;             /* --expect-workers (1) */
     double expect_workers_max_wait; /* --expect-workers-max-wait seconds; 0: forever */
+    int processes; /* --processes N: a local master and N worker processes; -1: one per core */
 } cli_opts;
 
 /* Parses argv into o (strings point into argv). Returns 0, or -1 with a

@@ -23,6 +23,7 @@
 #include "loadgen/cli.h"
 #include "loadgen/cli_conf.h"
 #include "loadgen/dist/master.h"
+#include "loadgen/dist/procs.h"
 #include "loadgen/dist/worker.h"
 #include "loadgen/report.h"
 #include "loadgen/runner.h"
@@ -448,7 +449,7 @@ static int check_cacert(const char *path, char *err, size_t errlen)
 /* --master: binds, then (headless or --autostart) awaits --expect-workers
  * workers, as Locust does, before the test starts. 0, or an exit code. */
 static int start_master(runner *r, const scenario *sc, const cli_opts *o,
-                        const dist_master_opts *mo, dist_master **out)
+                        const dist_master_opts *mo, dist_master **out, char **argv, pid_t *children)
 {
     char err[512];
     dist_master *m = dist_master_start(r, sc, mo, err, sizeof(err));
@@ -458,6 +459,9 @@ static int start_master(runner *r, const scenario *sc, const cli_opts *o,
     }
     fprintf(stderr, "aiload master: listening on port %d\n", dist_master_port(m));
     *out = m;
+    if (o->processes > 0 &&
+        dist_procs_spawn(o->processes, dist_master_port(m), argv, children) < o->processes)
+        fprintf(stderr, "aiload: could not start every worker process: %s\n", strerror(errno));
     if (!o->headless && !o->autostart) return 0;
     int want = o->expect_workers > 0 ? o->expect_workers : 1;
     struct timespec t0, now, nap = {0, 100000000L};
@@ -500,7 +504,31 @@ static void apply_defaults(cli_opts *o)
     if (!o->spawn_rate) o->spawn_rate = 1;
 }
 
-static int aiload_main(int argc, char **argv)
+/* --processes N: this process is the master on loopback, its children (the
+ * same command line, marked by DIST_PROCS_ENV) are the workers. */
+static void apply_processes(cli_opts *o)
+{
+    if (!o->processes) return;
+    if (o->processes < 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o->processes = n > 0 ? (int)n : 1;
+    }
+    int port = dist_procs_master_port();
+    if (port) {
+        o->worker = 1;
+        o->master = 0;
+        o->master_host = "127.0.0.1";
+        o->master_port = port;
+        if (!o->threads) o->threads = 1; /* one process per core does the spreading */
+    } else {
+        o->master = 1;
+        o->master_bind_host = "127.0.0.1";
+        o->master_bind_port = 0;
+        o->expect_workers = o->processes;
+    }
+}
+
+static int aiload_main(int argc, char **argv, char **orig_argv)
 {
     cli_opts o;
     char err[1024];
@@ -532,6 +560,7 @@ static int aiload_main(int argc, char **argv)
         return 2;
     }
     apply_defaults(&o);
+    apply_processes(&o);
     if (!o.worker) print_class_split(&o, sc);
     raise_fd_limit();
 
@@ -583,11 +612,12 @@ static int aiload_main(int argc, char **argv)
         return code;
     }
     dist_master *dm = NULL;
+    pid_t children[1024] = {0};
     if (o.master) {
         dist_master_opts mo = {.bind_host = o.master_bind_host,
-                               .bind_port = o.master_bind_port,
+                               .bind_port = o.processes ? -1 : o.master_bind_port,
                                .stop_timeout_s = o.stop_timeout_s};
-        int code = start_master(r, sc, &o, &mo, &dm);
+        int code = start_master(r, sc, &o, &mo, &dm, orig_argv, children);
         if (code) {
             runner_free(r);
             scenario_free(sc);
@@ -599,6 +629,7 @@ static int aiload_main(int argc, char **argv)
     int threads = ro.threads ? ro.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     int code = o.headless ? run_headless_loop(r, &o, &sp, &csv, nw) : run_webui(r, &o, &sp);
     dist_master_free(dm); /* quit to every worker; their last reports are merged */
+    if (o.processes > 0) dist_procs_reap(children, o.processes, 5000);
     if (!code) code = finish(r, &o, sc, &csv, nw, threads);
     if (csv.history) fclose(csv.history);
     runner_free(r);
@@ -623,7 +654,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "aiload: %s\n", err);
         return 2;
     }
-    int code = aiload_main(args.argc, args.argv);
+    int code = aiload_main(args.argc, args.argv, argv);
     cli_args_free(&args);
     return code;
 }

@@ -176,8 +176,9 @@ static void on_ready(dist_master *m, const char *id, const msgpack_object *data)
     msgpack_pack_int64(&m->pk.pk, index);
     dist_pack_end(&m->pk, id);
     send_to(m, id);
-    fprintf(stderr, "aiload master: worker %s (index %d) reported as ready. %zu workers connected.\n",
-            id, index, n);
+    fprintf(stderr,
+            "aiload master: worker %s (index %d) reported as ready. %zu workers connected.\n", id,
+            index, n);
 }
 
 static void on_stats(dist_master *m, const char *id, const msgpack_object *data)
@@ -213,8 +214,10 @@ static void on_heartbeat(dist_master *m, const char *id, const msgpack_object *d
         if (!live(p))
             fprintf(stderr, "aiload master: worker %s self-healed with a heartbeat\n", id);
         p->heartbeat = LIVENESS;
-        if (!dist_obj_str(dist_map_get(data, "state"), st, sizeof(st)) && st[0]) set_state(p, st);
-        else if (!live(p)) set_state(p, "ready");
+        if (!dist_obj_str(dist_map_get(data, "state"), st, sizeof(st)) && st[0])
+            set_state(p, st);
+        else if (!live(p))
+            set_state(p, "ready");
         dist_obj_num(dist_map_get(data, "current_cpu_usage"), &p->cpu);
         dist_obj_int(dist_map_get(data, "current_memory_usage"), &p->mem);
     }
@@ -321,7 +324,8 @@ static void drain(dist_master *m)
         if (ok)
             handle(m, id, zmq_msg_data(&body), zmq_msg_size(&body));
         else
-            fprintf(stderr, "aiload master: dropped a malformed message (bad identity or frames)\n");
+            fprintf(stderr,
+                    "aiload master: dropped a malformed message (bad identity or frames)\n");
         zmq_msg_close(&body);
     }
 }
@@ -417,7 +421,8 @@ static void dispatch(dist_master *m, int users, const char *host)
             offset += (size_t)(c % (int)W);
         }
         peer *p = act[j];
-        if (!p->sent_valid || memcmp(p->sent, want, m->nc * sizeof(int))) send_spawn(m, p, want, host);
+        if (!p->sent_valid || memcmp(p->sent, want, m->nc * sizeof(int)))
+            send_spawn(m, p, want, host);
     }
     pthread_mutex_unlock(&m->mu);
 out:

@@ -184,3 +184,23 @@ def test_version_mismatch_and_garbage_are_refused(procs, files):
     assert "dropped a message" in err
     assert "gave up waiting for workers to connect: 0 of 1" in err
     assert master.returncode == 1
+
+
+def test_processes_uses_the_protocol_locally(procs, server, files):
+    p = procs.start([binary("aiload"), "-f", "sc.ini", "--processes", "2", "--headless", "-u", "4",
+                     "-r", "4", "-t", "5s", "-H", f"http://127.0.0.1:{server}", "--csv", "p"],
+                    cwd=files)
+    out, err = p.communicate(timeout=50)
+    err = err.decode()
+    assert p.returncode == 0, err
+    assert "2 workers connected; starting" in err
+    assert err.count("connected to the master as worker") == 2
+    rows = read_csv(files / "p_stats.csv")
+    seen = served(server)
+    assert int(rows[("GET", "/hello")]["Request Count"]) == seen["/hello"] > 20
+    assert int(rows[("GET", "slow")]["Request Count"]) == seen["/delay/0.12"] > 5
+    # the children are gone with the master
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", f"{binary('aiload')} -f sc.ini --processes"],
+                          capture_output=True, text=True).stdout.split()
+    assert [pid for pid in left if int(pid) != p.pid] == []
