@@ -225,6 +225,7 @@ static void on_spawn(wk *w, const msgpack_object *data)
     for (size_t c = 0; c < w->nc; c++) w->user_count += want[c];
     free(want);
     w->state = "running";
+    fprintf(stderr, "aiload worker: running %d users\n", w->user_count);
     send_spawning_complete(w);
 }
 
