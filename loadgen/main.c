@@ -340,7 +340,17 @@ static void list_classes(const scenario *sc)
 }
 
 /* Serves the web UI until it quits; the test is stopped and awaited after. */
-static int run_webui(runner *r, const cli_opts *o, const runner_start_params *sp)
+static void master_workers_json(void *ctx, buf *out)
+{
+    dist_master_workers_json(ctx, out);
+}
+
+static int master_worker_count(void *ctx)
+{
+    return dist_master_workers(ctx);
+}
+
+static int run_webui(runner *r, const cli_opts *o, const runner_start_params *sp, dist_master *dm)
 {
     char err[512];
     webui_opts wo = {.web_host = o->web_host,
@@ -350,7 +360,10 @@ static int run_webui(runner *r, const cli_opts *o, const runner_start_params *sp
                      .start = *sp,
                      .script = o->file,
                      .html_path = o->html,
-                     .auth = o->web_auth};
+                     .auth = o->web_auth,
+                     .workers_json = dm ? master_workers_json : NULL,
+                     .worker_count = dm ? master_worker_count : NULL,
+                     .workers_ctx = dm};
     webui *w = webui_create(r, &wo, err, sizeof(err));
     if (!w) {
         fprintf(stderr, "aiload: %s\n", err);
@@ -627,7 +640,7 @@ static int aiload_main(int argc, char **argv, char **orig_argv)
     csv_out csv = {.prefix = o.csv_prefix};
     int nw = report_name_width(term_cols());
     int threads = ro.threads ? ro.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int code = o.headless ? run_headless_loop(r, &o, &sp, &csv, nw) : run_webui(r, &o, &sp);
+    int code = o.headless ? run_headless_loop(r, &o, &sp, &csv, nw) : run_webui(r, &o, &sp, dm);
     dist_master_free(dm); /* quit to every worker; their last reports are merged */
     if (o.processes > 0) dist_procs_reap(children, o.processes, 5000);
     if (!code) code = finish(r, &o, sc, &csv, nw, threads);

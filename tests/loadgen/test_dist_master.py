@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 import msgpack
@@ -204,3 +205,42 @@ def test_processes_uses_the_protocol_locally(procs, server, files):
     left = subprocess.run(["pgrep", "-f", f"{binary('aiload')} -f sc.ini --processes"],
                           capture_output=True, text=True).stdout.split()
     assert [pid for pid in left if int(pid) != p.pid] == []
+
+
+def test_web_ui_master_lists_workers(procs, server, files):
+    mport, wport = free_port(), free_port()
+    master = procs.start([binary("aiload"), "-f", "sc.ini", "--master", "--master-bind-host",
+                          "127.0.0.1", "--master-bind-port", str(mport), "--web-port", str(wport),
+                          "-H", f"http://127.0.0.1:{server}"], cwd=files)
+    wait_port(wport, proc=master)
+    aiload_worker(procs, files, mport)
+    locust_worker(procs, files, mport)
+    base = f"http://127.0.0.1:{wport}"
+
+    def stats():
+        with urllib.request.urlopen(base + "/stats/requests", timeout=5) as r:
+            return json.loads(r.read())
+
+    deadline = time.monotonic() + 20
+    while stats()["worker_count"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stats()["worker_count"] == 2
+    form = urllib.parse.urlencode({"user_count": "4", "spawn_rate": "4",
+                                   "host": f"http://127.0.0.1:{server}"}).encode()
+    with urllib.request.urlopen(base + "/swarm", data=form, timeout=5) as r:
+        assert json.loads(r.read())["success"] is True
+    deadline = time.monotonic() + 20
+    d = stats()
+    while (d["user_count"] < 4 or d["total_rps"] == 0) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        d = stats()
+    assert d["user_count"] == 4, d
+    ws = d["workers"]
+    assert len(ws) == 2 and sorted(w["user_count"] for w in ws) == [2, 2], ws
+    assert all(w["state"] == "running" and "cpu_usage" in w for w in ws), ws
+    with urllib.request.urlopen(base + "/", timeout=5) as r:
+        page = r.read().decode()
+    assert 'data-tab="workers"' in page and "workers-table" in page
+    urllib.request.urlopen(base + "/stop", timeout=5).read()
+    master.send_signal(signal.SIGINT)
+    assert master.wait(timeout=30) in (0, 1)
