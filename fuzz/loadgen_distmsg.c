@@ -4,13 +4,20 @@
  * a message, never crash, leak or allocate for a lying container header.
  * Whatever the bounds-first scanner accepts, msgpack-c must decode in full
  * (a disagreement traps). Decoded data is walked with the accessors the
- * worker and master use.
+ * worker and master use, and every message is also read as a worker's stats
+ * report (dist_parse_report) against a two-class scenario.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "loadgen/dist/msg.h"
+#include "loadgen/dist/wire.h"
+#include "loadgen/scenario.h"
+#include "loadgen/stats.h"
+
+static const char SCENARIO[] = "[user A]\n[task A]\npath = /\n[user B]\n[task B]\n"
+                               "name = slow\npath = /slow\n";
 
 static void walk(const msgpack_object *o, int depth)
 {
@@ -50,6 +57,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (dist_msg_decode(data, size, &m, err, sizeof(err))) return 0;
     if (!m.type[0] || strlen(m.type) >= sizeof(m.type)) __builtin_trap();
     walk(&m.data, 1);
+    static scenario *sc; /* parsed once: the harness's only state */
+    if (!sc) sc = scenario_parse(SCENARIO, sizeof(SCENARIO) - 1, "fuzz.ini", err, sizeof(err));
+    if (sc) {
+        lg_stats *st = lg_stats_create(2);
+        int users[2], user_count;
+        size_t unknown = 0;
+        if (st) dist_parse_report(sc, &m.data, st, users, &user_count, &unknown, err, sizeof(err));
+        lg_stats_free(st);
+    }
     dist_msg_free(&m);
     return 0;
 }

@@ -260,7 +260,7 @@ static void handle(wk *w, const void *data, size_t len)
         w->acked = 1;
     } else if (!strcmp(m.type, "spawn")) {
         if (w->stop_pending) { /* a new test before the old one drained: finish the stop first */
-            runner_wait(w->r, -1);
+            while (!runner_wait(w->r, 1000)) send_heartbeat(w); /* still alive meanwhile */
             w->stop_pending = 0;
         }
         on_spawn(w, &m.data);
