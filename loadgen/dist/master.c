@@ -37,6 +37,7 @@ typedef struct peer {
     int *users; /* reported per class */
     int *sent;  /* last spawn's per class; sent_valid says whether one was sent */
     int sent_valid;
+    int cpu_warned;
 } peer;
 
 struct dist_master {
@@ -219,6 +220,13 @@ static void on_heartbeat(dist_master *m, const char *id, const msgpack_object *d
         else if (!live(p))
             set_state(p, "ready");
         dist_obj_num(dist_map_get(data, "current_cpu_usage"), &p->cpu);
+        if (p->cpu > 90 && !p->cpu_warned) { /* Locust's threshold, once per worker */
+            p->cpu_warned = 1;
+            fprintf(stderr,
+                    "aiload master: worker %s exceeded the CPU threshold (%.0f %%); its numbers "
+                    "may be off\n",
+                    id, p->cpu);
+        }
         dist_obj_int(dist_map_get(data, "current_memory_usage"), &p->mem);
     }
     pthread_mutex_unlock(&m->mu);
@@ -259,9 +267,18 @@ static void handle(dist_master *m, const char *id, const void *data, size_t len)
     } else if (!strcmp(t, "stats")) {
         on_stats(m, id, &msg.data);
     } else if (!strcmp(t, "spawning") || !strcmp(t, "spawning_complete")) {
+        int done = t[8] != 0;
+        const msgpack_object *ucc = done ? dist_map_get(&msg.data, "user_classes_count") : NULL;
         pthread_mutex_lock(&m->mu);
         peer *p = find_peer(m, id);
-        if (p) set_state(p, t[8] ? "running" : "spawning");
+        if (p) set_state(p, done ? "running" : "spawning");
+        /* the users it runs now, before its next report (Locust does the same) */
+        for (size_t k = 0; p && ucc && k < m->nc; k++) {
+            int64_t v;
+            if (!dist_obj_int(dist_map_get(ucc, scenario_class_name(m->sc, k)), &v) && v >= 0 &&
+                v <= 10000000)
+                p->users[k] = (int)v;
+        }
         pthread_mutex_unlock(&m->mu);
     } else if (!strcmp(t, "client_stopped")) {
         pthread_mutex_lock(&m->mu);

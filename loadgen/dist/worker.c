@@ -91,8 +91,10 @@ static void send_exception(wk *w, const char *text)
     send_packed(w, "exception");
 }
 
-/* Process CPU over the last interval, in percent of one core (psutil's
- * cpu_percent() as Locust reports it), and the resident set size. */
+/* The CPU figure Locust's master watches (it warns above 90 %): a Locust
+ * worker is one thread, so while a test runs aiload reports its busiest load
+ * thread over the last second; otherwise the process's CPU over the last
+ * interval, in percent of one core. */
 static void sample_cpu(wk *w)
 {
     struct timespec ts;
@@ -102,6 +104,10 @@ static void sample_cpu(wk *w)
         w->cpu_pct = 100.0 * (t - w->cpu_t) / (now - w->cpu_wall);
     w->cpu_t = t;
     w->cpu_wall = now;
+    runner_snapshot *s = runner_snapshot_take(w->r);
+    if (s && (s->state == RUNNER_SPAWNING || s->state == RUNNER_RUNNING))
+        w->cpu_pct = s->cpu_percent;
+    runner_snapshot_free(s);
 }
 
 static int64_t rss_bytes(void)
