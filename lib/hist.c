@@ -236,6 +236,11 @@ uint64_t hist_sum(const hist *h)
     return h->sum;
 }
 
+void hist_set_sum(hist *h, uint64_t sum)
+{
+    h->sum = sum;
+}
+
 int hist_next(const hist *h, size_t *cursor, int64_t *value, uint64_t *count)
 {
     size_t i = *cursor < h->lo ? h->lo : *cursor;

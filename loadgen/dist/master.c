@@ -15,6 +15,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "loadgen/dist/dispatch.h"
 #include "loadgen/dist/msg.h"
 #include "loadgen/dist/wire.h"
 #include "loadgen/dist/worker.h"
@@ -413,10 +414,8 @@ static int cmp_index(const void *a, const void *b)
     return (x->index > y->index) - (x->index < y->index);
 }
 
-/* Locust's UsersDispatcher in effect: users split over the classes (weights,
- * fixed counts), each class spread over the workers round-robin, continuing
- * where the previous class stopped, so every worker's total differs by at
- * most one. Sends spawn to the workers whose share changed. */
+/* Splits users over the live workers (dist/dispatch.h) and sends spawn to
+ * those whose share changed. */
 static void dispatch(dist_master *m, int users, const char *host)
 {
     int *per_class = calloc(m->nc ? m->nc : 1, sizeof(int));
@@ -430,13 +429,7 @@ static void dispatch(dist_master *m, int users, const char *host)
         if (live(&m->peers[i]) && !m->peers[i].stopping) act[W++] = &m->peers[i];
     qsort(act, W, sizeof(peer *), cmp_index);
     for (size_t j = 0; j < W; j++) {
-        size_t offset = 0;
-        for (size_t k = 0; k < m->nc; k++) {
-            int c = per_class[k];
-            size_t slot = (j + W - offset % W) % W;
-            want[k] = c / (int)W + ((int)slot < c % (int)W ? 1 : 0);
-            offset += (size_t)(c % (int)W);
-        }
+        dist_dispatch_share(per_class, m->nc, W, j, want);
         peer *p = act[j];
         if (!p->sent_valid || memcmp(p->sent, want, m->nc * sizeof(int)))
             send_spawn(m, p, want, host);

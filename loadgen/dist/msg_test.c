@@ -163,3 +163,63 @@ Test(dist_wire, report_counts)
     runner_delta_free(d);
     scenario_free(sc);
 }
+
+/* What an aiload worker packs, an aiload master reads back exactly: counts,
+ * bytes, errors (kind and code) and every histogram slot. */
+Test(dist_wire, report_round_trip_is_exact)
+{
+    char e2[256];
+    const char text[] = "[user U]\n[task U]\npath = /a\n[user V]\n[task V]\npath = /b\n";
+    scenario *sc = scenario_parse(text, sizeof(text) - 1, "t.ini", e2, sizeof(e2));
+    cr_assert_not_null(sc, "%s", e2);
+    runner_delta *d = runner_delta_create(sc->nentries);
+    lg_stats *st = lg_stats_create(sc->nentries);
+    for (int i = 0; i < 500; i++) lg_stats_record(st, i % 2, 137 + i * 911, 100, 3, i % 50 == 0);
+    lg_stats_error(st, 1, LG_ERR_STATUS, 503, 100);
+    lg_stats_error(st, 0, LG_ERR_RESET, 0, 100);
+    runner_delta_add(d, st, 100);
+    dist_pack p;
+    dist_pack_init(&p);
+    int users[2] = {3, 4};
+    cr_assert_eq(dist_pack_report(&p, sc, d, 99.0, users, 7), 0);
+    msgpack_unpacked u;
+    msgpack_unpacked_init(&u);
+    size_t off = 0;
+    cr_assert_eq(msgpack_unpack_next(&u, p.sb.data, p.sb.size, &off), MSGPACK_UNPACK_SUCCESS);
+    lg_stats *back = lg_stats_create(sc->nentries);
+    int cu[2], uc;
+    size_t unknown = 0;
+    cr_assert_eq(dist_parse_report(sc, &u.data, back, cu, &uc, &unknown, e2, sizeof(e2)), 0, "%s",
+                 e2);
+    cr_assert_eq(unknown, 0);
+    cr_assert_eq(uc, 7);
+    cr_assert_eq(cu[0], 3);
+    cr_assert_eq(cu[1], 4);
+    for (size_t i = 0; i < sc->nentries; i++) {
+        cr_assert_eq(back->e[i].nreq, st->e[i].nreq);
+        cr_assert_eq(back->e[i].nfail, st->e[i].nfail);
+        cr_assert_eq(back->e[i].bytes, st->e[i].bytes);
+        cr_assert_eq(hist_count(back->e[i].lat), hist_count(st->e[i].lat));
+        cr_assert_eq(hist_min(back->e[i].lat), hist_min(st->e[i].lat));
+        cr_assert_eq(hist_max(back->e[i].lat), hist_max(st->e[i].lat));
+        cr_assert_eq(hist_sum(back->e[i].lat), hist_sum(st->e[i].lat));
+        for (double q = 1; q <= 100; q += 0.5)
+            cr_assert_eq(hist_percentile(back->e[i].lat, q), hist_percentile(st->e[i].lat, q),
+                         "entry %zu p%g", i, q);
+    }
+    cr_assert_eq(back->nerrs, 2);
+    for (size_t k = 0; k < 2; k++) {
+        const lg_err *a = &back->errs[k];
+        int found = 0;
+        for (size_t j = 0; j < st->nerrs; j++)
+            found |= st->errs[j].entry == a->entry && st->errs[j].kind == a->kind &&
+                     st->errs[j].code == a->code && st->errs[j].count == a->count;
+        cr_assert(found, "error %zu", k);
+    }
+    msgpack_unpacked_destroy(&u);
+    dist_pack_free(&p);
+    lg_stats_free(st);
+    lg_stats_free(back);
+    runner_delta_free(d);
+    scenario_free(sc);
+}

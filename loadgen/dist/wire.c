@@ -139,15 +139,29 @@ static int pack_entry(dist_pack *p, const char *name, const char *method, const 
     dist_pack_str(p, "num_fail_per_sec");
     pack_per_sec(p, d, d ? d->sec_nfail : NULL, col);
 
+    /* the slots; the first pair carries the exact min and the last the exact
+     * max as its value (each lies in its slot), so the master's min and max
+     * are exact too (a lone slot holding both is sent as two pairs) */
     size_t ns = 0;
     cur = 0;
     while (lat && hist_next(lat, &cur, &v, &c)) ns++;
+    int64_t mn = lat ? hist_min(lat) : 0, mx = lat ? hist_max(lat) : 0;
+    int split = ns == 1 && n >= 2 && mn != mx;
     dist_pack_str(p, "aiload_hist");
-    msgpack_pack_array(&p->pk, (uint32_t)ns);
+    msgpack_pack_array(&p->pk, (uint32_t)(ns + (size_t)split));
     cur = 0;
-    while (lat && hist_next(lat, &cur, &v, &c)) {
+    for (size_t i = 0; lat && hist_next(lat, &cur, &v, &c); i++) {
+        if (split) {
+            msgpack_pack_array(&p->pk, 2);
+            msgpack_pack_int64(&p->pk, mn);
+            msgpack_pack_uint64(&p->pk, c - 1);
+            msgpack_pack_array(&p->pk, 2);
+            msgpack_pack_int64(&p->pk, mx);
+            msgpack_pack_uint64(&p->pk, 1);
+            continue;
+        }
         msgpack_pack_array(&p->pk, 2);
-        msgpack_pack_int64(&p->pk, v);
+        msgpack_pack_int64(&p->pk, i == ns - 1 ? mx : i == 0 ? mn : v);
         msgpack_pack_uint64(&p->pk, c);
     }
     kv_u64(p, "aiload_sum_us", lat ? hist_sum(lat) : 0);
@@ -317,8 +331,15 @@ int dist_parse_report(const scenario *sc, const msgpack_object *data, lg_stats *
         uint64_t n = 0;
         const msgpack_object *ah = dist_map_get(e, "aiload_hist");
         const msgpack_object *rt = dist_map_get(e, "response_times");
-        if (!(ah && !read_aiload_hist(ah, es->lat, es->svc, &n)) && rt)
+        int64_t sum_us;
+        if (ah && !read_aiload_hist(ah, es->lat, es->svc, &n)) {
+            /* exact mean: the sum of the original values (es is fresh per report) */
+            if (!dist_obj_int(dist_map_get(e, "aiload_sum_us"), &sum_us) && sum_us >= 0 &&
+                n == hist_count(es->lat))
+                hist_set_sum(es->lat, (uint64_t)sum_us);
+        } else if (rt) {
             read_buckets(rt, es->lat, es->svc, &n);
+        }
         es->nreq += (uint64_t)nreq;
         es->nfail += (uint64_t)nfail;
         es->bytes += (uint64_t)bytes;
