@@ -220,3 +220,17 @@ def test_bad_master_port_is_a_command_line_error(tmp_path):
                        cwd=tmp_path, capture_output=True, timeout=10)
     assert p.returncode == 2
     assert b"--master-port must be a port number" in p.stderr
+
+
+def test_locust_environment_variables_make_a_worker(procs, fake_master, tmp_path):
+    """Locust's Helm chart style: LOCUST_MODE_WORKER and LOCUST_MASTER_NODE_*."""
+    (tmp_path / "sc.ini").write_text(SCENARIO)
+    env = {**os.environ, "LOCUST_MODE_WORKER": "true", "LOCUST_MASTER_NODE_HOST": "127.0.0.1",
+           "LOCUST_MASTER_NODE_PORT": str(fake_master.port), "LOCUST_LOCUSTFILE": "sc.ini"}
+    w = procs.start([binary("aiload"), "--threads", "1"], cwd=tmp_path, env=env)
+    ident, mtype, data, node = fake_master.recv(want="client_ready")
+    assert data == "2.12.1"
+    fake_master.send(ident, "ack", {"index": 0})
+    fake_master.send(ident, "quit", None)
+    fake_master.recv(want="quit", timeout=15)
+    assert w.wait(timeout=15) == 0
