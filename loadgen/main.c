@@ -339,7 +339,7 @@ static void list_classes(const scenario *sc)
         printf("    %s\n", scenario_class_name(sc, k));
 }
 
-/* Serves the web UI until it quits; the test is stopped and awaited after. */
+/* The web UI's Workers tab on a master. */
 static void master_workers_json(void *ctx, buf *out)
 {
     dist_master_workers_json(ctx, out);
@@ -350,6 +350,7 @@ static int master_worker_count(void *ctx)
     return dist_master_workers(ctx);
 }
 
+/* Serves the web UI until it quits; the test is stopped and awaited after. */
 static int run_webui(runner *r, const cli_opts *o, const runner_start_params *sp, dist_master *dm)
 {
     char err[512];
@@ -476,29 +477,12 @@ static int start_master(runner *r, const scenario *sc, const cli_opts *o,
         dist_procs_spawn(o->processes, dist_master_port(m), argv, children) < o->processes)
         fprintf(stderr, "aiload: could not start every worker process: %s\n", strerror(errno));
     if (!o->headless && !o->autostart) return 0;
-    int want = o->expect_workers > 0 ? o->expect_workers : 1;
-    struct timespec t0, now, nap = {0, 100000000L};
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int n;
-    while ((n = dist_master_workers(m)) < want && !quit_flag) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double waited = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
-        if (o->expect_workers_max_wait > 0 && waited >= o->expect_workers_max_wait) {
-            fprintf(stderr,
-                    "aiload master: gave up waiting for workers to connect: %d of %d after %g s\n",
-                    n, want, o->expect_workers_max_wait);
-            dist_master_free(m);
-            *out = NULL;
-            return 1;
-        }
-        nanosleep(&nap, NULL);
-    }
-    if (quit_flag) {
+    if (dist_master_await(m, o->expect_workers > 0 ? o->expect_workers : 1,
+                          o->expect_workers_max_wait, &quit_flag)) {
         dist_master_free(m);
         *out = NULL;
         return 1;
     }
-    fprintf(stderr, "aiload master: %d workers connected; starting\n", n);
     return 0;
 }
 
@@ -515,30 +499,6 @@ static void apply_defaults(cli_opts *o)
     }
     if (!o->users) o->users = 1;
     if (!o->spawn_rate) o->spawn_rate = 1;
-}
-
-/* --processes N: this process is the master on loopback, its children (the
- * same command line, marked by DIST_PROCS_ENV) are the workers. */
-static void apply_processes(cli_opts *o)
-{
-    if (!o->processes) return;
-    if (o->processes < 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        o->processes = n > 0 ? (int)n : 1;
-    }
-    int port = dist_procs_master_port();
-    if (port) {
-        o->worker = 1;
-        o->master = 0;
-        o->master_host = "127.0.0.1";
-        o->master_port = port;
-        if (!o->threads) o->threads = 1; /* one process per core does the spreading */
-    } else {
-        o->master = 1;
-        o->master_bind_host = "127.0.0.1";
-        o->master_bind_port = 0;
-        o->expect_workers = o->processes;
-    }
 }
 
 static int aiload_main(int argc, char **argv, char **orig_argv)
@@ -573,7 +533,7 @@ static int aiload_main(int argc, char **argv, char **orig_argv)
         return 2;
     }
     apply_defaults(&o);
-    apply_processes(&o);
+    dist_procs_apply(&o);
     if (!o.worker) print_class_split(&o, sc);
     raise_fd_limit();
 

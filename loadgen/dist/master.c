@@ -584,6 +584,25 @@ int dist_master_workers(dist_master *m)
     return n;
 }
 
+int dist_master_await(dist_master *m, int want, double max_wait_s, volatile sig_atomic_t *quit)
+{
+    double t0 = mono();
+    struct timespec nap = {0, 100000000L};
+    int n;
+    while ((n = dist_master_workers(m)) < want) {
+        if (quit && *quit) return -1;
+        if (max_wait_s > 0 && mono() - t0 >= max_wait_s) {
+            fprintf(stderr,
+                    "aiload master: gave up waiting for workers to connect: %d of %d after %g s\n",
+                    n, want, max_wait_s);
+            return -1;
+        }
+        nanosleep(&nap, NULL);
+    }
+    fprintf(stderr, "aiload master: %d workers connected; starting\n", n);
+    return 0;
+}
+
 void dist_master_workers_json(dist_master *m, buf *out)
 {
     buf_printf(out, "[");

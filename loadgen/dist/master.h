@@ -17,6 +17,7 @@
 #ifndef LOADGEN_DIST_MASTER_H
 #define LOADGEN_DIST_MASTER_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,10 @@ dist_master *dist_master_start(runner *r, const scenario *sc, const dist_master_
 int dist_master_port(const dist_master *m);
 /* Workers connected and not missing (ready, spawning or running). */
 int dist_master_workers(dist_master *m);
+/* Waits until want workers are connected (checked every 100 ms), as a
+ * headless Locust master does. 0, or -1 with a message on stderr when
+ * max_wait_s (> 0) passed or *quit became nonzero. */
+int dist_master_await(dist_master *m, int want, double max_wait_s, volatile sig_atomic_t *quit);
 /* The Workers tab: [{"id","index","state","user_count","cpu_usage","memory_usage"}, ...]. */
 void dist_master_workers_json(dist_master *m, buf *out);
 /* Sends quit to every worker, waits briefly for their last reports, joins

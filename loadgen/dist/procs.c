@@ -66,3 +66,25 @@ int dist_procs_master_port(void)
     int p = v ? atoi(v) : 0;
     return p > 0 && p < 65536 ? p : 0;
 }
+
+void dist_procs_apply(cli_opts *o)
+{
+    if (!o->processes) return;
+    if (o->processes < 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        o->processes = n > 0 ? (int)(n < 1024 ? n : 1024) : 1;
+    }
+    int port = dist_procs_master_port();
+    if (port) {
+        o->worker = 1;
+        o->master = 0;
+        o->master_host = "127.0.0.1";
+        o->master_port = port;
+        if (!o->threads) o->threads = 1; /* the processes spread over the cores */
+    } else {
+        o->master = 1;
+        o->master_bind_host = "127.0.0.1";
+        o->master_bind_port = 0;
+        o->expect_workers = o->processes;
+    }
+}

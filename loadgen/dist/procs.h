@@ -11,6 +11,8 @@
 
 #include <sys/types.h>
 
+#include "loadgen/cli.h"
+
 #define DIST_PROCS_ENV "AILOAD_PROCESSES_MASTER_PORT"
 
 /* Starts n workers running argv (NULL-terminated) with DIST_PROCS_ENV=port.
@@ -23,5 +25,11 @@ void dist_procs_reap(pid_t *pids, int n, int timeout_ms);
 
 /* In a child: the master's port from the environment, or 0. */
 int dist_procs_master_port(void);
+
+/* With --processes: turns o into the master's options (loopback, an
+ * ephemeral port, --expect-workers N) or, in a child, a worker's (its
+ * master's port, one load thread unless --threads was given); -1 becomes
+ * the number of online cores. No-op without --processes. */
+void dist_procs_apply(cli_opts *o);
 
 #endif
