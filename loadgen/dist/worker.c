@@ -383,8 +383,10 @@ int dist_worker_run(runner *r, const scenario *sc, const dist_worker_opts *o)
             w.stop_pending = 0;
         }
     }
+    /* a Locust master waits only 0.5 s for the last reports after quit: send
+     * what each stopping tick merged, then the rest once in-flight requests ended */
     runner_stop(r);
-    runner_wait(r, -1);
+    while (!runner_wait(r, 150)) send_stats(&w);
     memset(w.users, 0, w.nc * sizeof(int));
     w.user_count = 0;
     send_stats(&w);
