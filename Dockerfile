@@ -16,26 +16,32 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
       build-essential pkg-config python3-dev libdnnl-dev libprotobuf-c-dev \
-      libssl-dev libjpeg62-turbo-dev libpng-dev libsystemd-dev \
+      libssl-dev libjpeg62-turbo-dev libpng-dev libsystemd-dev libzmq3-dev libmsgpack-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN make -j"$(nproc)" aiserve aiinfer aiload \
  && make install-bin install-data DESTDIR=/out PREFIX=/usr
 
-# The runtime libraries of the programs (see `ldd build/aiserve`): oneDNN and
-# its OpenMP, protobuf-c, libjpeg-turbo, libpng, OpenSSL, and CPython 3.11 for
-# WSGI apps. curl serves the HEALTHCHECK.
+# The runtime libraries of the programs (see `ldd build/aiserve build/aiload`):
+# oneDNN and its OpenMP, protobuf-c, libjpeg-turbo, libpng, OpenSSL, libsystemd,
+# ZeroMQ and msgpack-c (aiload's distributed mode), and CPython 3.11 for WSGI
+# apps and Python locustfiles. curl serves the HEALTHCHECK.
 FROM ${BASE} AS runtime
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
       libdnnl2 libgomp1 libprotobuf-c1 libjpeg62-turbo libpng16-16 libssl3 libsystemd0 \
+      libzmq5 libmsgpackc2 \
       libpython3.11 ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin aiserve
 
 FROM runtime AS aiload
+# gevent schedules the users of Python locustfiles (aiload -f locustfile.py)
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends python3-gevent \
+ && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/usr/bin/aiload /usr/bin/aiload
 USER 10001
 ENTRYPOINT ["aiload"]

@@ -231,6 +231,30 @@ int64_t hist_max(const hist *h)
     return h->total ? h->max : 0;
 }
 
+uint64_t hist_sum(const hist *h)
+{
+    return h->sum;
+}
+
+void hist_set_sum(hist *h, uint64_t sum)
+{
+    h->sum = sum;
+}
+
+int hist_next(const hist *h, size_t *cursor, int64_t *value, uint64_t *count)
+{
+    size_t i = *cursor < h->lo ? h->lo : *cursor;
+    for (; i <= h->hi && i < h->len; i++) {
+        if (!h->counts[i]) continue;
+        *value = value_at(h, i);
+        *count = h->counts[i];
+        *cursor = i + 1;
+        return 1;
+    }
+    *cursor = i;
+    return 0;
+}
+
 double hist_mean(const hist *h)
 {
     return h->total ? (double)h->sum / (double)h->total : 0.0;

@@ -43,6 +43,14 @@ uint64_t hist_count(const hist *h);
 int64_t hist_min(const hist *h); /* exact; 0 when empty */
 int64_t hist_max(const hist *h); /* exact; 0 when empty */
 double hist_mean(const hist *h);
+uint64_t hist_sum(const hist *h); /* exact sum of the recorded (clamped) values */
+/* Sets the sum (and so the mean) of a histogram rebuilt from slot values to
+ * the exact sum of the original values (aiload's distributed reports). */
+void hist_set_sum(hist *h, uint64_t sum);
+/* Walks the non-empty slots in ascending order: *cursor starts at 0; each
+ * call gives the next slot's lowest equivalent value and its count and
+ * returns 1, or returns 0 when none is left. */
+int hist_next(const hist *h, size_t *cursor, int64_t *value, uint64_t *count);
 double hist_stddev(const hist *h);
 
 /* The value at percentile p (0..100): the highest value equivalent to the

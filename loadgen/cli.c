@@ -289,6 +289,51 @@ FLAG_SETTER(set_reset_stats, reset_stats)
 FLAG_SETTER(set_equal_weights, equal_weights)
 FLAG_SETTER(set_insecure, insecure)
 FLAG_SETTER(set_list, list_classes)
+FLAG_SETTER(set_worker, worker)
+FLAG_SETTER(set_master, master)
+STR_SETTER(set_master_bind_host, master_bind_host)
+NUM_SETTER(set_expect_wait, expect_workers_max_wait, 0, "--expect-workers-max-wait")
+
+static int set_master_bind_port(cli_opts *o, const char *v, char *err, size_t errlen)
+{
+    double d;
+    if (parse_num(v, 1, &d) || d > 65535 || d != (int)d)
+        return errf(err, errlen, "--master-bind-port must be a port number 1..65535, not '%s'", v);
+    o->master_bind_port = (int)d;
+    return 0;
+}
+
+static int set_processes(cli_opts *o, const char *v, char *err, size_t errlen)
+{
+    double d;
+    if (!strcmp(v, "-1")) {
+        o->processes = -1;
+        return 0;
+    }
+    if (parse_num(v, 1, &d) || d > 1024 || d != (int)d)
+        return errf(err, errlen, "--processes must be 1..1024 or -1 (one per core), not '%s'", v);
+    o->processes = (int)d;
+    return 0;
+}
+
+static int set_expect_workers(cli_opts *o, const char *v, char *err, size_t errlen)
+{
+    double d;
+    if (parse_num(v, 1, &d) || d > 100000 || d != (int)d)
+        return errf(err, errlen, "--expect-workers must be a whole number >= 1, not '%s'", v);
+    o->expect_workers = (int)d;
+    return 0;
+}
+STR_SETTER(set_master_host, master_host)
+
+static int set_master_port(cli_opts *o, const char *v, char *err, size_t errlen)
+{
+    double d;
+    if (parse_num(v, 1, &d) || d > 65535 || d != (int)d)
+        return errf(err, errlen, "--master-port must be a port number 1..65535, not '%s'", v);
+    o->master_port = (int)d;
+    return 0;
+}
 
 /* One -T/-E value: a tag or a comma list of them, no control bytes. */
 static int tag_value_ok(const char *v)
@@ -457,6 +502,18 @@ static const opt opts[] = {
     {NULL, "--web-auth", 1, set_web_auth,
      "web UI: require HTTP Basic auth USER:PASS (or LOCUST_WEB_AUTH)"},
     {"-P", "--web-port", 1, set_web_port, "web UI port (8089)"},
+    {NULL, "--master", 0, set_master, "run as a master of Locust or aiload workers"},
+    {NULL, "--master-bind-host", 1, set_master_bind_host, "master: address to bind ('*': all)"},
+    {NULL, "--master-bind-port", 1, set_master_bind_port, "master: port to bind (5557)"},
+    {NULL, "--expect-workers", 1, set_expect_workers,
+     "master, headless: workers to await before the test starts (1)"},
+    {NULL, "--expect-workers-max-wait", 1, set_expect_wait,
+     "master: give up awaiting them after this many seconds (0: never)"},
+    {NULL, "--worker", 0, set_worker, "run as a worker of a Locust or aiload master"},
+    {NULL, "--processes", 1, set_processes,
+     "a local master and N worker processes (-1: one per core)"},
+    {NULL, "--master-host", 1, set_master_host, "worker: the master's address (127.0.0.1)"},
+    {NULL, "--master-port", 1, set_master_port, "worker: the master's port (5557)"},
 };
 
 static const opt *find_opt(const char *a, const char **inline_val)

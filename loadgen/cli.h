@@ -85,6 +85,16 @@ typedef struct cli_opts {
     int list_classes;   /* -l/--list: print the user classes and exit */
     int insecure;       /* -k/--insecure: no TLS certificate check */
     const char *cacert; /* --cacert FILE: extra trusted CAs for https */
+    /* distributed mode (loadgen/dist, Locust's flags) */
+    int worker;                     /* --worker */
+    const char *master_host;        /* --master-host (127.0.0.1) */
+    int master_port;                /* --master-port (5557); 0: not given */
+    int master;                     /* --master */
+    const char *master_bind_host;   /* --master-bind-host ("*") */
+    int master_bind_port;           /* --master-bind-port (5557); 0: not given */
+    int expect_workers;             /* --expect-workers (1) */
+    double expect_workers_max_wait; /* --expect-workers-max-wait seconds; 0: forever */
+    int processes; /* --processes N: a local master and N worker processes; -1: one per core */
 } cli_opts;
 
 /* Parses argv into o (strings point into argv). Returns 0, or -1 with a

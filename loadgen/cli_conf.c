@@ -396,6 +396,15 @@ static const struct {
     {"LOCUST_HTML", "html"},
     {"LOCUST_EXIT_CODE_ON_ERROR", "exit-code-on-error"},
     {"LOCUST_STOP_TIMEOUT", "stop-timeout"},
+    /* distributed mode (loadgen/dist): Locust's names, e.g. in its Helm chart */
+    {"LOCUST_MODE_MASTER", "master"},
+    {"LOCUST_MASTER_BIND_HOST", "master-bind-host"},
+    {"LOCUST_MASTER_BIND_PORT", "master-bind-port"},
+    {"LOCUST_EXPECT_WORKERS", "expect-workers"},
+    {"LOCUST_EXPECT_WORKERS_MAX_WAIT", "expect-workers-max-wait"},
+    {"LOCUST_MODE_WORKER", "worker"},
+    {"LOCUST_MASTER_NODE_HOST", "master-host"},
+    {"LOCUST_MASTER_NODE_PORT", "master-port"},
 };
 
 static const char *env_get(char *const *envp, const char *name)
@@ -442,26 +451,9 @@ static int env_args(const cli_args *args, char *const *envp, cli_args *out, int 
 
 /* Locust options aiload has no use for: a shared locust.conf may set them. */
 static const char *const locust_only[] = {
-    "tls-cert",
-    "tls-key",
-    "class-picker",
-    "master",
-    "master-bind-host",
-    "master-bind-port",
-    "expect-workers",
-    "expect-workers-max-wait",
-    "worker",
-    "master-host",
-    "master-port",
-    "print-stats",
-    "skip-log-setup",
-    "loglevel",
-    "logfile",
-    "show-task-ratio",
-    "show-task-ratio-json",
-    "enable-rebalancing",
-    "hatch-rate",
-    "config",
+    "tls-cert",   "tls-key", "class-picker",    "print-stats",          "skip-log-setup",
+    "loglevel",   "logfile", "show-task-ratio", "show-task-ratio-json", "enable-rebalancing",
+    "hatch-rate", "config",
 };
 
 static int locust_only_key(const char *key)

@@ -252,3 +252,31 @@ Test(cli, positionals_are_user_classes_with_a_file_and_a_url_without)
     cr_assert_eq(cli_parse(4, a4, &o, err, sizeof(err)), -1);
     cr_assert(strstr(err, "not both"), "%s", err);
 }
+
+Test(cli, distributed_flags)
+{
+    cli_opts o;
+    char err[256];
+    cr_assert_eq(parse(&o, err, 9, "-f", "x.ini", "--master", "--master-bind-host", "10.0.0.1",
+                       "--master-bind-port=6000", "--expect-workers", "3",
+                       "--expect-workers-max-wait=2.5"),
+                 0, "%s", err);
+    cr_assert(o.master);
+    cr_assert_str_eq(o.master_bind_host, "10.0.0.1");
+    cr_assert_eq(o.master_bind_port, 6000);
+    cr_assert_eq(o.expect_workers, 3);
+    cr_assert_float_eq(o.expect_workers_max_wait, 2.5, 1e-12);
+    cr_assert_eq(parse(&o, err, 7, "-f", "x.ini", "--worker", "--master-host", "h.example",
+                       "--master-port", "5558"),
+                 0, "%s", err);
+    cr_assert(o.worker);
+    cr_assert_str_eq(o.master_host, "h.example");
+    cr_assert_eq(o.master_port, 5558);
+    cr_assert_eq(parse(&o, err, 4, "-f", "x.ini", "--processes", "-1"), 0, "%s", err);
+    cr_assert_eq(o.processes, -1);
+    cr_assert_eq(parse(&o, err, 4, "-f", "x.ini", "--processes", "0"), -1);
+    cr_assert(strstr(err, "--processes"), "%s", err);
+    cr_assert_eq(parse(&o, err, 4, "-f", "x.ini", "--master-port", "0"), -1);
+    cr_assert_eq(parse(&o, err, 4, "-f", "x.ini", "--expect-workers", "1.5"), -1);
+    cr_assert(strstr(err, "--expect-workers"), "%s", err);
+}

@@ -24,6 +24,9 @@
 #include "loadgen/cli.h"
 #include "loadgen/cli_conf.h"
 #include "loadgen/py/pyrun.h"
+#include "loadgen/dist/master.h"
+#include "loadgen/dist/procs.h"
+#include "loadgen/dist/worker.h"
 #include "loadgen/report.h"
 #include "loadgen/runner.h"
 #include "loadgen/scenario.h"
@@ -344,8 +347,19 @@ static void list_classes(const scenario *sc)
         printf("    %s\n", scenario_class_name(sc, k));
 }
 
+/* The web UI's Workers tab on a master. */
+static void master_workers_json(void *ctx, buf *out)
+{
+    dist_master_workers_json(ctx, out);
+}
+
+static int master_worker_count(void *ctx)
+{
+    return dist_master_workers(ctx);
+}
+
 /* Serves the web UI until it quits; the test is stopped and awaited after. */
-static int run_webui(runner *r, const cli_opts *o, const runner_start_params *sp)
+static int run_webui(runner *r, const cli_opts *o, const runner_start_params *sp, dist_master *dm)
 {
     char err[512];
     webui_opts wo = {.web_host = o->web_host,
@@ -355,7 +369,10 @@ static int run_webui(runner *r, const cli_opts *o, const runner_start_params *sp
                      .start = *sp,
                      .script = o->file,
                      .html_path = o->html,
-                     .auth = o->web_auth};
+                     .auth = o->web_auth,
+                     .workers_json = dm ? master_workers_json : NULL,
+                     .worker_count = dm ? master_worker_count : NULL,
+                     .workers_ctx = dm};
     webui *w = webui_create(r, &wo, err, sizeof(err));
     if (!w) {
         fprintf(stderr, "aiload: %s\n", err);
@@ -451,6 +468,32 @@ static int check_cacert(const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* --master: binds, then (headless or --autostart) awaits --expect-workers
+ * workers, as Locust does, before the test starts. 0, or an exit code. */
+static int start_master(runner *r, const scenario *sc, const cli_opts *o,
+                        const dist_master_opts *mo, dist_master **out, char **argv, pid_t *children)
+{
+    char err[512];
+    dist_master *m = dist_master_start(r, sc, mo, err, sizeof(err));
+    if (!m) {
+        fprintf(stderr, "aiload: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "aiload master: listening on port %d\n", dist_master_port(m));
+    *out = m;
+    if (o->processes > 0 &&
+        dist_procs_spawn(o->processes, dist_master_port(m), argv, children) < o->processes)
+        fprintf(stderr, "aiload: could not start every worker process: %s\n", strerror(errno));
+    if (!o->headless && !o->autostart) return 0;
+    if (dist_master_await(m, o->expect_workers > 0 ? o->expect_workers : 1,
+                          o->expect_workers_max_wait, &quit_flag)) {
+        dist_master_free(m);
+        *out = NULL;
+        return 1;
+    }
+    return 0;
+}
+
 /* Defaults that depend on the mode (quick or scenario, closed or open). */
 static void apply_defaults(cli_opts *o)
 {
@@ -466,7 +509,7 @@ static void apply_defaults(cli_opts *o)
     if (!o->spawn_rate) o->spawn_rate = 1;
 }
 
-static int aiload_main(int argc, char **argv)
+static int aiload_main(int argc, char **argv, char **orig_argv)
 {
     /* a Python locustfile (-f x.py or a directory) runs in loadgen/py/ */
     if (pyrun_wants(argc, argv)) return pyrun_main(argc, argv);
@@ -501,7 +544,8 @@ static int aiload_main(int argc, char **argv)
         return 2;
     }
     apply_defaults(&o);
-    print_class_split(&o, sc);
+    dist_procs_apply(&o);
+    if (!o.worker) print_class_split(&o, sc);
     raise_fd_limit();
 
     runner_opts ro = {.threads = o.threads,
@@ -513,6 +557,16 @@ static int aiload_main(int argc, char **argv)
                       .seed = o.seed,
                       .tls_insecure = o.insecure,
                       .tls_cacert = o.cacert};
+    if (o.master) {
+        if (o.worker || o.rate > 0 || o.nstages) {
+            fprintf(stderr, "aiload: --master runs the closed model (-u/-r) and is not a worker; "
+                            "drop --worker/--rate/--stage\n");
+            scenario_free(sc);
+            return 2;
+        }
+        ro.remote = 1;  /* the workers generate the load */
+        ro.threads = 1; /* the runner's own thread stays idle */
+    }
     runner *r = runner_create(sc, &ro, err, sizeof(err));
     if (!r) {
         fprintf(stderr, "aiload: %s\n", err);
@@ -531,10 +585,35 @@ static int aiload_main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (o.worker) { /* distributed: a Locust (or aiload) master drives this runner */
+        dist_worker_opts wo = {.master_host = o.master_host,
+                               .master_port = o.master_port,
+                               .host = o.host,
+                               .quit_flag = &quit_flag};
+        int code = dist_worker_run(r, sc, &wo);
+        runner_free(r);
+        scenario_free(sc);
+        return code;
+    }
+    dist_master *dm = NULL;
+    pid_t children[1024] = {0};
+    if (o.master) {
+        dist_master_opts mo = {.bind_host = o.master_bind_host,
+                               .bind_port = o.processes ? -1 : o.master_bind_port,
+                               .stop_timeout_s = o.stop_timeout_s};
+        int code = start_master(r, sc, &o, &mo, &dm, orig_argv, children);
+        if (code) {
+            runner_free(r);
+            scenario_free(sc);
+            return code;
+        }
+    }
     csv_out csv = {.prefix = o.csv_prefix};
     int nw = report_name_width(term_cols());
     int threads = ro.threads ? ro.threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int code = o.headless ? run_headless_loop(r, &o, &sp, &csv, nw) : run_webui(r, &o, &sp);
+    int code = o.headless ? run_headless_loop(r, &o, &sp, &csv, nw) : run_webui(r, &o, &sp, dm);
+    dist_master_free(dm); /* quit to every worker; their last reports are merged */
+    if (o.processes > 0) dist_procs_reap(children, o.processes, 5000);
     if (!code) code = finish(r, &o, sc, &csv, nw, threads);
     if (csv.history) fclose(csv.history);
     runner_free(r);
@@ -559,7 +638,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "aiload: %s\n", err);
         return 2;
     }
-    int code = aiload_main(args.argc, args.argv);
+    int code = aiload_main(args.argc, args.argv, argv);
     cli_args_free(&args);
     return code;
 }

@@ -1,6 +1,6 @@
 # loadgen: the aiload load tester.
-# openssl: https:// targets (loadgen/tls.c)
-loadgen_PKGS := openssl
+# openssl: https:// targets (loadgen/tls.c); libzmq + msgpack: distributed mode (loadgen/dist)
+loadgen_PKGS := openssl libzmq msgpack
 loadgen_LDLIBS :=
 loadgen_DEPS := lib
 loadgen_PROG := aiload

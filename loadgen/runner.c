@@ -85,7 +85,7 @@ static void clear_stats(runner *r)
 
 /* Merges what was just collected (r->sec) into the totals and the ring slot
  * of the second in progress; advance closes that second. */
-static void merge_second(runner *r, int advance)
+void runner_merge_locked(runner *r, int advance)
 {
     lg_second *s = &r->ring[r->ring_pos];
     size_t n = r->nentries;
@@ -102,6 +102,7 @@ static void merge_second(runner *r, int advance)
         hist_add(r->agg_svc, e->svc);
     }
     lg_stats_add(r->total, r->sec);
+    if (r->dist) runner_delta_add(r->dist, r->sec, (int64_t)time(NULL));
     lg_stats_reset(r->sec);
     if (!advance) return;
     r->ring_pos = (r->ring_pos + 1) % LG_RING;
@@ -330,7 +331,11 @@ static int split_users(const runner *r, int n, int *want)
     size_t nc = sc->nclasses;
     int *per_class = calloc(nc ? nc : 1, sizeof(int));
     if (!per_class) return 0;
-    int placed = scenario_split_users(sc, n, per_class);
+    int placed = 0;
+    if (r->class_fixed) /* distributed worker: the master's split */
+        for (size_t k = 0; k < nc; k++) placed += per_class[k] = r->class_fixed[k];
+    else
+        placed = scenario_split_users(sc, n, per_class);
     int T = r->nworkers, offset = 0;
     for (size_t k = 0; k < nc; k++) {
         int c = per_class[k];
@@ -350,6 +355,11 @@ static void send_all(runner *r, lg_phase phase, int users)
     int *want = calloc((size_t)r->nworkers * nc, sizeof(int));
     if (!want) return;
     int placed = r->open_model ? users : split_users(r, users, want);
+    if (r->opts.remote) { /* a master: the dispatcher reads r->dispatched */
+        free(want);
+        r->dispatched = users;
+        return;
+    }
     for (int j = 0; j < r->nworkers; j++) {
         lg_cmd cmd = {.phase = phase,
                       .epoch = r->epoch,
@@ -414,6 +424,7 @@ static void begin_stop(runner *r)
     if (r->state != RUNNER_SPAWNING && r->state != RUNNER_RUNNING) return;
     r->state = RUNNER_STOPPING;
     r->stop_ns = now_ns();
+    if (r->opts.remote) r->remote_busy = -1; /* until the master has told its workers */
     send_all(r, LG_DRAIN, 0);
 }
 
@@ -436,6 +447,7 @@ static void maybe_finish_stop(runner *r, uint64_t now, int inflight, int late)
     double waited = now > r->stop_ns ? (double)(now - r->stop_ns) / 1e9 : 0;
     /* a worker that did not answer may still hold requests or stats */
     if ((inflight > 0 || late) && waited < r->opts.stop_timeout_s && !r->abort_requested) return;
+    if (r->opts.remote && r->remote_busy != 0 && waited < r->opts.stop_timeout_s + 5) return;
     if (inflight > 0 || late) {
         send_all(r, LG_ABORT, 0);
         pthread_mutex_unlock(&r->mu);
@@ -445,7 +457,7 @@ static void maybe_finish_stop(runner *r, uint64_t now, int inflight, int late)
         for (int i = 0; i < 10 && collect(r, &users, &inflight, &cpu); i++) {
         }
         pthread_mutex_lock(&r->mu);
-        merge_second(r, 0);
+        runner_merge_locked(r, 0);
     }
     r->user_count = 0;
     memset(r->class_users, 0, r->sc->nclasses * sizeof(int));
@@ -465,6 +477,7 @@ static void collect_and_merge(runner *r, uint64_t now, uint64_t *next_merge)
     int late = collect(r, &users, &inflight, &cpu);
     pthread_mutex_lock(&r->mu);
     r->user_count = users;
+    if (r->opts.remote) runner_dist_collect(r, &users, &inflight);
     /* each worker's peak: their sum is the class's peak as users ramp up
      * and stop (a retarget may move users between workers: then an upper bound) */
     memcpy(r->class_users, r->class_tmp, r->sc->nclasses * 2 * sizeof(int));
@@ -477,7 +490,7 @@ static void collect_and_merge(runner *r, uint64_t now, uint64_t *next_merge)
         return;
     }
     int second = now >= *next_merge;
-    merge_second(r, second);
+    runner_merge_locked(r, second);
     if (second) {
         add_history(r);
         *next_merge += 1000000000ull;
@@ -553,6 +566,10 @@ runner *runner_create(const scenario *sc, const runner_opts *opts, char *err, si
     pthread_cond_init(&r->cv, NULL);
     r->total = lg_stats_create(r->nentries);
     r->sec = lg_stats_create(r->nentries);
+    if (r->opts.remote) {
+        r->remote = lg_stats_create(r->nentries);
+        r->remote_class = calloc(sc->nclasses ? sc->nclasses : 1, sizeof(int));
+    }
     r->agg_lat = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, LG_HIST_SIG);
     r->agg_svc = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, LG_HIST_SIG);
     r->win_tmp = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, 2);
@@ -561,8 +578,8 @@ runner *runner_create(const scenario *sc, const runner_opts *opts, char *err, si
     r->class_users = calloc(sc->nclasses * 4, sizeof(int));
     r->class_peak = r->class_users ? r->class_users + sc->nclasses : NULL;
     r->class_tmp = r->class_users ? r->class_users + 2 * sc->nclasses : NULL;
-    int ok = r->total && r->sec && r->agg_lat && r->agg_svc && r->win_tmp && r->targets &&
-             r->workers && r->class_users;
+    int ok = (!r->opts.remote || (r->remote && r->remote_class)) && r->total && r->sec &&
+             r->agg_lat && r->agg_svc && r->win_tmp && r->targets && r->workers && r->class_users;
     if (ok && r->opts.tls_cacert && tls_context(r, err, errlen)) {
         runner_free(r);
         return NULL;
@@ -604,6 +621,10 @@ void runner_free(runner *r)
         pthread_join(r->ctl, NULL);
     }
     for (int j = 0; r->workers && j < r->nworkers; j++) lg_worker_free(r->workers[j]);
+    runner_delta_free(r->dist);
+    lg_stats_free(r->remote);
+    free(r->remote_class);
+    free(r->class_fixed);
     free(r->workers);
     lg_tls_free(r->tls); /* after the workers: their connections use it */
     for (size_t i = 0; i < LG_RING; i++) second_free(&r->ring[i], r->nentries);

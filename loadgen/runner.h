@@ -47,6 +47,8 @@ typedef struct runner_opts {
     unsigned seed;            /* random seed for wait times and substitutions; 0: time */
     int tls_insecure;         /* https: 1 skips certificate and host name checks (--insecure) */
     const char *tls_cacert;   /* https: extra trusted CAs, PEM (--cacert); read by runner_create */
+    int remote;               /* 1: distributed master; its own threads get no users, remote workers
+                                 generate the load and their stats come in via runner_dist_inject() */
 } runner_opts;
 
 /* One stage of a ramping open model: the arrival rate goes linearly from the
@@ -206,6 +208,54 @@ int runner_csv_exceptions(runner *r, buf *out);
 /* Machine-readable summary: every entry with full percentiles (corrected and
  * service time), errors, totals, open-model counters. */
 int runner_json_summary(runner *r, buf *out);
+
+/* ---- distributed mode (loadgen/dist): what a worker reports, what a master merges ---- */
+
+#define RUNNER_DELTA_SECS 16
+struct lg_stats;
+/* The statistics recorded since the last hand-over (a Locust worker sends
+ * such a stripped report every 3 s), with per-second request and failure
+ * counts for the master's current-RPS window. Index nentries of sec_nreq and
+ * sec_nfail is the aggregate. */
+typedef struct runner_delta {
+    struct lg_stats *st;
+    size_t nentries;
+    size_t nsec;
+    int64_t sec[RUNNER_DELTA_SECS]; /* Unix seconds, ascending */
+    uint64_t *sec_nreq, *sec_nfail; /* [k * (nentries + 1) + i] */
+    double last_ts;                 /* Unix time of the last merge with requests; 0: none */
+} runner_delta;
+runner_delta *runner_delta_create(size_t nentries);
+void runner_delta_free(runner_delta *d);
+void runner_delta_reset(runner_delta *d);
+/* Adds st (merged at Unix second now) to d. */
+void runner_delta_add(runner_delta *d, const struct lg_stats *st, int64_t now);
+
+/* Worker: from now on the runner also accumulates every merge into a delta;
+ * this hands back what accumulated (an empty delta at the first call) and
+ * installs fresh (reset here) in its place. Both must have the runner's
+ * nentries. */
+runner_delta *runner_dist_take(runner *r, runner_delta *fresh);
+
+/* Worker: the master dispatches exact users per class (Locust's
+ * user_classes_count), counts in scenario class order. While spawning or
+ * running the run is retargeted at once (the master does the ramp-up); from
+ * READY/STOPPED it starts with the given host (NULL: the scenario's). A total
+ * of 0 users stops nothing and starts nothing. 0 or -EINVAL with err. */
+int runner_dist_set_users(runner *r, const int *per_class, const char *host, char *err,
+                          size_t errlen);
+
+/* Master (opts.remote): the users the run wants now (the ramp moves it at the
+ * spawn rate), the state and the run's host. For the dispatcher. */
+runner_state runner_dist_target(runner *r, int *users, char *host, size_t hostlen);
+/* Master: remote stats, merged at the next tick as if recorded here. */
+void runner_dist_inject(runner *r, const struct lg_stats *st);
+/* Master: users running on the workers per class (scenario order), and how
+ * many workers are still stopping, as counted when the run was in state seen
+ * (STOPPING waits until the master has seen the stop and its workers
+ * answered, up to the stop timeout, so their last reports are in the
+ * totals). Reports injected after STOPPED are merged at once. */
+void runner_dist_set_remote(runner *r, const int *per_class, int busy, runner_state seen);
 
 /* Helpers: write a buf produced above to a FILE* / to path (atomic rename). */
 int runner_write_file(const char *path, const buf *b);

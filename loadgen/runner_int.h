@@ -58,6 +58,13 @@ struct runner {
      * once since the start (under mu), then the control thread's scratch
      * (the same two, summed over the workers) */
     int *class_users, *class_peak, *class_tmp;
+    int *class_fixed;   /* distributed worker: users per class set by the master, or NULL */
+    runner_delta *dist; /* distributed worker: stats since the last report, or NULL */
+    /* distributed master (opts.remote): what the workers reported */
+    lg_stats *remote;  /* stats not merged yet */
+    int *remote_class; /* users per class on the workers */
+    int remote_users;
+    int remote_busy; /* workers still stopping; -1: the master has not seen the stop yet */
     double cpu;
     int cpu_warning;
 
@@ -72,6 +79,15 @@ struct runner {
     size_t nhistory, caphistory;
     buf history_csv; /* data rows of PREFIX_stats_history.csv so far */
 };
+
+/* Merges r->sec into the totals and the second in progress (advance: close
+ * that second). Caller holds mu. */
+void runner_merge_locked(runner *r, int advance);
+
+/* runner_dist.c (caller holds mu): a master's remote stats into r->sec, its
+ * users into r->user_count and class_tmp, the workers still stopping into
+ * *inflight. */
+void runner_dist_collect(runner *r, int *users, int *inflight);
 
 /* report.c */
 int report_history_rows(runner *r, const runner_snapshot *s, int64_t now_s, buf *out);

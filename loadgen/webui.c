@@ -54,6 +54,9 @@ struct webui {
     size_t nstages;
     volatile sig_atomic_t *quit;
     uint64_t tick;
+    void (*workers_json)(void *ctx, buf *out); /* distributed master, or NULL */
+    int (*worker_count)(void *ctx);
+    void *workers_ctx;
 };
 
 typedef void (*route_fn)(webui *w, const webui_req *q, webui_resp *p);
@@ -225,6 +228,13 @@ static void route_requests(webui *w, const webui_req *q, webui_resp *p)
         return reply_text(p, 500, "out of memory\n");
     }
     runner_snapshot_free(s);
+    /* a master's workers, as Locust's /stats/requests lists them */
+    if (w->workers_json && p->body.len && p->body.data[p->body.len - 1] == '}') {
+        p->body.len--;
+        buf_printf(&p->body, ",\"worker_count\":%d,\"workers\":", w->worker_count(w->workers_ctx));
+        w->workers_json(w->workers_ctx, &p->body);
+        buf_printf(&p->body, "}");
+    }
     p->type = "application/json";
 }
 
@@ -475,6 +485,9 @@ webui *webui_create(runner *r, const webui_opts *o, char *err, size_t errlen)
         return NULL;
     }
     w->autoquit_s = o->autoquit_s;
+    w->workers_json = o->workers_json;
+    w->worker_count = o->worker_count;
+    w->workers_ctx = o->workers_ctx;
     w->users = o->start.users > 0 ? o->start.users : 1;
     w->rate = o->start.rate;
     w->stages = o->start.stages;

@@ -37,6 +37,12 @@ typedef struct webui_opts {
     const char *default_host;  /* the scenario's host: prefills the form when -H is absent */
     const char *html_path;     /* non-NULL: write the HTML report here when the UI exits */
     const char *auth;          /* "user:pass": every route needs HTTP Basic auth (--web-auth) */
+    /* distributed master: appends the workers as a JSON array (the Workers
+     * tab; /stats/requests gets "workers" and "worker_count" as Locust's);
+     * NULL otherwise */
+    void (*workers_json)(void *ctx, buf *out);
+    int (*worker_count)(void *ctx);
+    void *workers_ctx;
 } webui_opts;
 
 /* Binds the listen socket (and starts the test with --autostart). Returns

@@ -182,6 +182,26 @@
     $('fail-count').textContent = aiload.fmtInt(n);
   }
 
+  /* a master's workers (Locust's Workers tab); absent on a single process */
+  function renderWorkers(d) {
+    if (!d.workers) return;
+    $('workers-button').hidden = false;
+    $('worker-count').textContent = aiload.fmtInt(d.worker_count || 0);
+    var tb = document.querySelector('#workers-table tbody');
+    var frag = document.createDocumentFragment();
+    d.workers.forEach(function (wk) {
+      var tr = document.createElement('tr');
+      aiload.cell(tr, wk.id);
+      aiload.cell(tr, wk.state);
+      aiload.cell(tr, aiload.fmtInt(wk.user_count), 'n');
+      aiload.cell(tr, wk.cpu_usage.toFixed(1) + ' %', 'n');
+      aiload.cell(tr, (wk.memory_usage / 1048576).toFixed(1) + ' MB', 'n');
+      frag.appendChild(tr);
+    });
+    tb.replaceChildren(frag);
+    $('no-workers').hidden = d.workers.length > 0;
+  }
+
   function pollExceptions() {
     getJson('/exceptions').then(function (d) {
       var tb = document.querySelector('#exceptions-table tbody');
@@ -300,6 +320,7 @@
         renderHeader(d);
         renderStats(d);
         renderFailures(d.errors || []);
+        renderWorkers(d);
         if ($('tab-ratios').classList.contains('on')) pollRatios();
       }),
       pollHistory(),

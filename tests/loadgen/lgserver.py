@@ -2,7 +2,7 @@
 thread: delays are timers, not sleeping threads, so /delay/0.1 answers within
 a fraction of a millisecond of 100 ms even on a busy machine).
 
-Run: python3 lgserver.py PORT [--stall-at S --stall-for S]
+Run: python3 lgserver.py PORT [--stall-at S --stall-for S] [--bind ADDR]
 
 Routes:
   GET /, /hello         -> 200 "Hello, World!"
@@ -139,15 +139,18 @@ async def serve(st, reader, writer):
 async def main():
     port = int(sys.argv[1])
     stall_at = stall_for = 0.0
+    bind = "127.0.0.1"
     args = sys.argv[2:]
     for i, a in enumerate(args):
+        if a == "--bind":  # another address (the distributed tests' namespaces)
+            bind = args[i + 1]
         if a == "--stall-at":
             stall_at = float(args[i + 1])
         if a == "--stall-for":
             stall_for = float(args[i + 1])
     sys.setswitchinterval(0.0002)  # a woken sleeper gets the GIL quickly
     st = State(stall_at, stall_for)
-    srv = await asyncio.start_server(lambda r, w: serve(st, r, w), "127.0.0.1", port,
+    srv = await asyncio.start_server(lambda r, w: serve(st, r, w), bind, port,
                                      backlog=1024)
     async with srv:
         await srv.serve_forever()

@@ -1,0 +1,173 @@
+/*
+ * runner_dist: the runner's side of distributed mode (runner.h, "distributed
+ * mode"): the delta a worker reports and the master's per-class dispatch.
+ * Kept apart from runner.c, which only calls runner_delta_add() at each merge
+ * and honours class_fixed when splitting users over its threads.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loadgen/runner_int.h"
+
+runner_delta *runner_delta_create(size_t nentries)
+{
+    runner_delta *d = calloc(1, sizeof(*d));
+    if (!d) return NULL;
+    d->nentries = nentries;
+    d->st = lg_stats_create(nentries);
+    d->sec_nreq = calloc(RUNNER_DELTA_SECS * (nentries + 1), sizeof(uint64_t));
+    d->sec_nfail = calloc(RUNNER_DELTA_SECS * (nentries + 1), sizeof(uint64_t));
+    if (!d->st || !d->sec_nreq || !d->sec_nfail) {
+        runner_delta_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void runner_delta_free(runner_delta *d)
+{
+    if (!d) return;
+    lg_stats_free(d->st);
+    free(d->sec_nreq);
+    free(d->sec_nfail);
+    free(d);
+}
+
+void runner_delta_reset(runner_delta *d)
+{
+    lg_stats_reset(d->st);
+    size_t n = RUNNER_DELTA_SECS * (d->nentries + 1);
+    memset(d->sec_nreq, 0, n * sizeof(uint64_t));
+    memset(d->sec_nfail, 0, n * sizeof(uint64_t));
+    d->nsec = 0;
+    d->last_ts = 0;
+}
+
+void runner_delta_add(runner_delta *d, const lg_stats *st, int64_t now)
+{
+    size_t n = d->nentries, w = n + 1;
+    uint64_t req = 0;
+    for (size_t i = 0; i < n; i++) req += st->e[i].nreq;
+    lg_stats_add(d->st, st);
+    if (!req) return;
+    /* the slot of this second: a new one, or the last when the ring is full
+     * (a report is due every 3 s, so only a stalled reporter gets there) */
+    if (!d->nsec || d->sec[d->nsec - 1] < now) {
+        if (d->nsec < RUNNER_DELTA_SECS) d->sec[d->nsec++] = now;
+    }
+    size_t k = d->nsec - 1;
+    for (size_t i = 0; i < n; i++) {
+        d->sec_nreq[k * w + i] += st->e[i].nreq;
+        d->sec_nfail[k * w + i] += st->e[i].nfail;
+        d->sec_nreq[k * w + n] += st->e[i].nreq;
+        d->sec_nfail[k * w + n] += st->e[i].nfail;
+    }
+    d->last_ts = (double)now;
+}
+
+runner_delta *runner_dist_take(runner *r, runner_delta *fresh)
+{
+    runner_delta_reset(fresh);
+    pthread_mutex_lock(&r->mu);
+    runner_delta *out = r->dist;
+    r->dist = fresh;
+    pthread_mutex_unlock(&r->mu);
+    return out;
+}
+
+int runner_dist_set_users(runner *r, const int *per_class, const char *host, char *err,
+                          size_t errlen)
+{
+    size_t nc = r->sc->nclasses;
+    long total = 0;
+    for (size_t k = 0; k < nc; k++) {
+        if (per_class[k] < 0) {
+            snprintf(err, errlen, "negative user count for class %s",
+                     scenario_class_name(r->sc, k));
+            return -EINVAL;
+        }
+        total += per_class[k];
+    }
+    if (total > 1000000) {
+        snprintf(err, errlen, "%ld users is more than one worker takes (1000000)", total);
+        return -EINVAL;
+    }
+    pthread_mutex_lock(&r->mu);
+    if (!r->class_fixed && !(r->class_fixed = calloc(nc ? nc : 1, sizeof(int)))) {
+        pthread_mutex_unlock(&r->mu);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    memcpy(r->class_fixed, per_class, nc * sizeof(int));
+    if (r->state == RUNNER_SPAWNING || r->state == RUNNER_RUNNING) {
+        r->target_users = (int)total;
+        r->spawn_rate = 1e9; /* the master paces the ramp-up, the worker follows at once */
+        r->dispatched = -1;  /* the split may change at the same total */
+        r->state = RUNNER_SPAWNING;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        return 0;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (!total) return 0;
+    runner_start_params p = {.users = (int)total, .spawn_rate = 1e9, .host = host};
+    return runner_start(r, &p, err, errlen);
+}
+
+/* ---- master ---- */
+
+runner_state runner_dist_target(runner *r, int *users, char *host, size_t hostlen)
+{
+    pthread_mutex_lock(&r->mu);
+    runner_state st = r->state;
+    *users = r->dispatched < 0 ? 0 : r->dispatched;
+    if (st != RUNNER_SPAWNING && st != RUNNER_RUNNING) *users = 0;
+    snprintf(host, hostlen, "%s", r->host);
+    pthread_mutex_unlock(&r->mu);
+    return st;
+}
+
+void runner_dist_inject(runner *r, const lg_stats *st)
+{
+    pthread_mutex_lock(&r->mu);
+    if (r->remote && (r->state == RUNNER_STOPPED || r->state == RUNNER_READY)) {
+        /* a worker's last report after the stop (Locust's workers send it at
+         * quit): the control thread no longer merges, so merge here */
+        lg_stats_add(r->sec, st);
+        runner_merge_locked(r, 0);
+    } else if (r->remote) {
+        lg_stats_add(r->remote, st);
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+void runner_dist_set_remote(runner *r, const int *per_class, int busy, runner_state seen)
+{
+    pthread_mutex_lock(&r->mu);
+    /* a count made before the master saw the stop says nothing about it */
+    int stale = r->state == RUNNER_STOPPING &&
+                (seen == RUNNER_SPAWNING || seen == RUNNER_RUNNING || seen == RUNNER_READY);
+    if (r->remote_class) {
+        r->remote_users = 0;
+        for (size_t k = 0; k < r->sc->nclasses; k++)
+            r->remote_users += r->remote_class[k] = per_class[k];
+    }
+    if (!stale) r->remote_busy = busy;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void runner_dist_collect(runner *r, int *users, int *inflight)
+{
+    size_t nc = r->sc->nclasses;
+    lg_stats_add(r->sec, r->remote);
+    lg_stats_reset(r->remote);
+    *users = r->user_count = r->remote_users;
+    *inflight += r->remote_busy != 0;
+    for (size_t k = 0; k < nc; k++) {
+        r->class_tmp[k] = r->remote_class[k];
+        int peak = r->class_peak[k] > r->remote_class[k] ? r->class_peak[k] : r->remote_class[k];
+        r->class_tmp[nc + k] = peak;
+    }
+}
