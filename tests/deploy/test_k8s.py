@@ -31,7 +31,8 @@ def test_every_manifest_has_the_required_fields():
                 assert re.match(r"^[a-z.]*/?v\d", d["apiVersion"]), (f, d["apiVersion"])
                 assert d["kind"] and d["metadata"]["name"], f
                 assert re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", d["metadata"]["name"]), f
-                assert "spec" in d, f
+                body = "data" if d["kind"] in ("ConfigMap", "Secret") else "spec"
+                assert body in d, (f, d["kind"])
 
 
 def test_deployment_service_hpa_and_pdb_fit_together():
