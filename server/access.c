@@ -39,9 +39,9 @@ struct srv_access {
     size_t ntokens, cap;
     int auth_apps;
     int request_id;
-    double rate, burst; /* rate 0: off */
-    rate_entry *rates;  /* the worker's own copy after fork */
-    int max_per_ip;     /* 0: off */
+    double rate, burst;    /* rate 0: off */
+    rate_entry *rates;     /* the worker's own copy after fork */
+    int max_per_ip;        /* 0: off */
     _Atomic int *ip_count; /* shared: IP_BUCKETS counters */
     uint64_t rid_seed, rid_next;
 };
@@ -76,8 +76,7 @@ int access_parse_tokens(const char *text, size_t len,
 static int token68_char(unsigned char ch)
 {
     return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '+' || ch == '/' ||
-           ch == '=';
+           ch == '-' || ch == '.' || ch == '_' || ch == '~' || ch == '+' || ch == '/' || ch == '=';
 }
 
 int access_parse_bearer(const char *v, size_t n, const char **tok, size_t *tok_len)
@@ -103,9 +102,9 @@ int access_rid_ok(const char *v, size_t n)
     if (n == 0 || n > ACCESS_RID_MAX) return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)v[i];
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                 (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == ':' || ch == '+' ||
-                 ch == '/' || ch == '=' || ch == '-';
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '_' || ch == ':' || ch == '+' || ch == '/' || ch == '=' ||
+                 ch == '-';
         if (!ok) return 0;
     }
     return 1;
@@ -155,8 +154,7 @@ static int load_tokens(srv_access *a, cfg *c, const char *path, char *err, size_
     const char *where = cfg_where(c, "auth-token-file", 0);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "%s: option 'auth-token-file': %s: %s", where, path,
-                 strerror(errno));
+        snprintf(err, errlen, "%s: option 'auth-token-file': %s: %s", where, path, strerror(errno));
         return -1;
     }
     size_t cap = 1 << 16, len = 0;

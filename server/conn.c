@@ -256,8 +256,8 @@ void conn_error(srv_conn *c, int status, const char *msg)
     conn_error_hdr(c, status, msg, NULL, NULL, 1);
 }
 
-void conn_error_hdr(srv_conn *c, int status, const char *msg, const char *hname,
-                    const char *hval, int close)
+void conn_error_hdr(srv_conn *c, int status, const char *msg, const char *hname, const char *hval,
+                    int close)
 {
     start_request(c);
     resp_reset(c);

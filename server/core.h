@@ -178,10 +178,10 @@ typedef struct srv {
     srv_settings s;
     int listen_fds[SRV_MAX_LISTEN];
     char *listen_names[SRV_MAX_LISTEN];
-    int listen_ports[SRV_MAX_LISTEN]; /* 0 for unix sockets */
-    int listen_proto[SRV_MAX_LISTEN]; /* SRV_PROTO_* */
-    int listen_unix[SRV_MAX_LISTEN];  /* a unix socket: no TCP_INFO queue depth */
-    int listen_admin[SRV_MAX_LISTEN]; /* an `admin` listener: routes only to built-ins */
+    int listen_ports[SRV_MAX_LISTEN];           /* 0 for unix sockets */
+    int listen_proto[SRV_MAX_LISTEN];           /* SRV_PROTO_* */
+    int listen_unix[SRV_MAX_LISTEN];            /* a unix socket: no TCP_INFO queue depth */
+    int listen_admin[SRV_MAX_LISTEN];           /* an `admin` listener: routes only to built-ins */
     struct srv_tls *listen_tls[SRV_MAX_LISTEN]; /* an `https` listener's context, else NULL */
     struct srv_access *access;                  /* access.c: tokens, limits; NULL: none */
     int nlisten;
@@ -245,12 +245,12 @@ struct srv_conn {
     int remote_port;
     int server_port;
     int listen_idx;
-    int uwsgi;  /* accepted on a uwsgi-protocol socket: one request, then close */
-    int linger; /* answered with an error: the client may still be sending */
-    int https;  /* TLS here, or the front end said so (uwsgi HTTPS var) */
-    struct ssl_st *ssl; /* an https listener's connection (tls.c), else NULL */
-    int tls_hs;         /* the TLS handshake is still running */
-    char https_dn[256]; /* the verified client certificate's subject, "" if none */
+    int uwsgi;           /* accepted on a uwsgi-protocol socket: one request, then close */
+    int linger;          /* answered with an error: the client may still be sending */
+    int https;           /* TLS here, or the front end said so (uwsgi HTTPS var) */
+    struct ssl_st *ssl;  /* an https listener's connection (tls.c), else NULL */
+    int tls_hs;          /* the TLS handshake is still running */
+    char https_dn[256];  /* the verified client certificate's subject, "" if none */
     char request_id[72]; /* X-Request-Id: the client's (if sane) or made here */
     int request_id_made; /* made here: the app sees it as HTTP_X_REQUEST_ID */
     int ip_counted;      /* counted in the per-address connection table (access.c) */
@@ -367,8 +367,8 @@ void conn_resume(srv_conn *c);
 /* Answers an error status with a short body and closes after it. Loop only. */
 void conn_error(srv_conn *c, int status, const char *msg);
 /* conn_error with one more header (hname NULL: none); close: close after it. */
-void conn_error_hdr(srv_conn *c, int status, const char *msg, const char *hname,
-                    const char *hval, int close);
+void conn_error_hdr(srv_conn *c, int status, const char *msg, const char *hname, const char *hval,
+                    int close);
 /* After accept (listen_idx and remote set): TLS and the per-address count.
  * May close c. Loop only. */
 void conn_accepted(srv_conn *c);

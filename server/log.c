@@ -55,8 +55,8 @@ void log_access(srv_conn *c)
                      c->request_id[0] ? "\"" : "");
     } else {
         strftime(tbuf, sizeof(tbuf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-        n = snprintf(line, sizeof(line), "%s - - [%s] \"%s %s %s\" %d %llu%s%s\n", c->remote,
-                     tbuf, method, uri, r->protocol ? r->protocol : "-", c->status,
+        n = snprintf(line, sizeof(line), "%s - - [%s] \"%s %s %s\" %d %llu%s%s\n", c->remote, tbuf,
+                     method, uri, r->protocol ? r->protocol : "-", c->status,
                      (unsigned long long)c->bytes_sent, c->request_id[0] ? " rid=" : "",
                      c->request_id);
     }

@@ -467,13 +467,15 @@ static int bind_option(srv *s, const char *opt, int proto, const char *inherited
         srv_tls *tls = NULL;
         if (https && (srv_tls_addr(specs[i], addr, sizeof(addr)) ||
                       srv_tls_create(specs[i], where, &tls, err, errlen))) {
-            if (!err[0])
-                snprintf(err, errlen, "%s: option 'https': address too long", where);
+            if (!err[0]) snprintf(err, errlen, "%s: option 'https': address too long", where);
             return -1;
         }
         if (!https) snprintf(addr, sizeof(addr), "%s", specs[i]);
         snprintf(name, sizeof(name), "%s%s",
-                 proto == SRV_PROTO_UWSGI ? "uwsgi://" : https ? "https://" : "", addr);
+                 proto == SRV_PROTO_UWSGI ? "uwsgi://"
+                 : https                  ? "https://"
+                                          : "",
+                 addr);
         int fd = adopt(s, name, inherited);
         if (fd < 0) fd = sysd_passed_take(passed, addr);
         if (fd < 0)
@@ -667,8 +669,8 @@ static void log_builtins(const srv *s)
         }
         const char *name = s->listen_names[li];
         const char *scheme = s->listen_proto[li] == SRV_PROTO_UWSGI || s->listen_tls[li] ? ""
-                             : s->listen_unix[li]                   ? "http+unix:"
-                                                                    : "http://";
+                             : s->listen_unix[li] ? "http+unix:"
+                                                  : "http://";
         char mode[64] = "";
         for (size_t k = 0; k < 5; k++) /* the single built-ins, without all and none */
             if (s->s.builtins_on & builtin_names[k].bit)

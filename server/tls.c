@@ -101,9 +101,8 @@ int srv_tls_create(const char *spec, const char *where, srv_tls **out, char *err
     int commas = 0;
     for (const char *p = spec; *p; p++) commas += *p == ',';
     if (!addr[0] || !cert[0] || !key[0] || commas > 4) {
-        snprintf(err, errlen,
-                 "%s: option 'https': '%s' is not addr,cert,key[,ciphers][,client_ca]", where,
-                 spec);
+        snprintf(err, errlen, "%s: option 'https': '%s' is not addr,cert,key[,ciphers][,client_ca]",
+                 where, spec);
         return -1;
     }
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -211,9 +210,7 @@ static ssize_t io_fail(SSL *ssl, int rc, int reading)
     ERR_clear_error();
     switch (e) {
     case SSL_ERROR_WANT_READ:
-    case SSL_ERROR_WANT_WRITE:
-        errno = EAGAIN;
-        return -1;
+    case SSL_ERROR_WANT_WRITE: errno = EAGAIN; return -1;
     case SSL_ERROR_ZERO_RETURN:
         if (reading) return 0;
         errno = EPIPE;
@@ -225,9 +222,7 @@ static ssize_t io_fail(SSL *ssl, int rc, int reading)
         }
         errno = sys;
         return -1;
-    default:
-        errno = EPROTO;
-        return -1;
+    default: errno = EPROTO; return -1;
     }
 }
 
