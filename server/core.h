@@ -198,6 +198,10 @@ typedef struct srv {
 /* srv.c: settings, sockets, apps, routes */
 int srv_init(srv *s, cfg *c, char *err, size_t errlen);
 int srv_bind(srv *s, char *err, size_t errlen);
+/* Loads what a new image would read besides the configuration (https
+ * certificates and keys, the token file) and frees it: a reload with a bad
+ * one is refused while the running image serves on. 0 or -1 with err. */
+int srv_check_files(cfg *c, char *err, size_t errlen);
 /* Removes the files of unix listen sockets (vacuum); the master, at exit. */
 void srv_unlink_sockets(srv *s);
 int srv_drop_privileges(srv *s, char *err, size_t errlen);

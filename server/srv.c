@@ -491,6 +491,21 @@ static int bind_option(srv *s, const char *opt, int proto, const char *inherited
     return 0;
 }
 
+int srv_check_files(cfg *c, char *err, size_t errlen)
+{
+    size_t n;
+    const char *const *specs = cfg_list(c, "https", &n);
+    for (size_t i = 0; i < n; i++) {
+        srv_tls *t;
+        if (srv_tls_create(specs[i], cfg_where(c, "https", i), &t, err, errlen)) return -1;
+        srv_tls_free(t);
+    }
+    srv_access *a;
+    if (access_create(c, &a, err, errlen)) return -1;
+    access_free(a);
+    return 0;
+}
+
 int srv_bind(srv *s, char *err, size_t errlen)
 {
     char *inherited = getenv("AISERVE_LISTEN_FDS");
