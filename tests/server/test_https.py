@@ -239,3 +239,58 @@ def test_bad_https_config_is_refused(procs, tmp_path):
                            text=True, timeout=20)
         assert r.returncode != 0
         assert "option 'https'" in r.stderr and want in r.stderr, r.stderr
+
+
+def slow_get(hport, crt, path):
+    """GET over TLS, reading late and in small pieces: the server's writes
+    meet a full socket (EAGAIN, then EV_WRITE or poll) many times."""
+    ctx = ssl.create_default_context(cafile=crt)
+    with socket.create_connection(("127.0.0.1", hport), timeout=20) as raw:
+        with ctx.wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".encode())
+            time.sleep(0.5)
+            data = bytearray()
+            n = 0
+            while True:
+                chunk = s.recv(16384)
+                if not chunk:
+                    break
+                data += chunk
+                n += 1
+                if n % 64 == 0:
+                    time.sleep(0.02)
+    head, _, body = bytes(data).partition(b"\r\n\r\n")
+    return head, body
+
+
+def dechunk(body):
+    out, pos = bytearray(), 0
+    while True:
+        eol = body.index(b"\r\n", pos)
+        n = int(body[pos:eol], 16)
+        if n == 0:
+            return bytes(out)
+        out += body[eol + 2:eol + 2 + n]
+        pos = eol + 4 + n
+
+
+def test_large_responses_to_slow_readers(procs, tmp_path):
+    """Responses far larger than the socket buffer, from the loop (static-map,
+    sendfile through TLS) and from app threads (streamed, file_wrapper)."""
+    blob = os.urandom(12 << 20)
+    (tmp_path / "static").mkdir()
+    (tmp_path / "static" / "blob.bin").write_bytes(blob)
+    _, _, hport, crt = serve(procs, tmp_path, f"--pythonpath={APPS}", "--mount=/big=envapp:big",
+                             f"--static-map=/s={tmp_path}/static", "--builtins=hello,health")
+    head, body = slow_get(hport, crt, "/s/blob.bin")
+    assert head.startswith(b"HTTP/1.1 200") and body == blob
+    head, body = slow_get(hport, crt, "/big")
+    assert head.startswith(b"HTTP/1.1 200")
+    if b"transfer-encoding: chunked" in head.lower():
+        body = dechunk(body)
+    assert body == b"".join(bytes([65 + i % 26]) * 100000 for i in range(120))
+    head, body = slow_get(hport, crt, f"/big?file={tmp_path}/static/blob.bin")
+    assert head.startswith(b"HTTP/1.1 200")
+    if b"transfer-encoding: chunked" in head.lower():
+        body = dechunk(body)
+    assert body == blob
