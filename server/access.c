@@ -358,20 +358,24 @@ static int guarded(const srv_access *a, const srv_conn *c)
     return 1;
 }
 
+void access_request_id(srv_conn *c)
+{
+    srv_access *a = c->w->srv->access;
+    if (!a->request_id) return;
+    const http1_header *h = app_header(&c->ar, "x-request-id");
+    c->request_id_made = !h || !access_rid_ok(h->value, h->value_len);
+    if (c->request_id_made) {
+        make_rid(a, c->request_id);
+    } else {
+        memcpy(c->request_id, h->value, h->value_len);
+        c->request_id[h->value_len] = 0;
+    }
+    c->ar.request_id = c->request_id;
+}
+
 int access_request(srv_conn *c)
 {
     srv_access *a = c->w->srv->access;
-    if (a->request_id) {
-        const http1_header *h = app_header(&c->ar, "x-request-id");
-        c->request_id_made = !h || !access_rid_ok(h->value, h->value_len);
-        if (c->request_id_made) {
-            make_rid(a, c->request_id);
-        } else {
-            memcpy(c->request_id, h->value, h->value_len);
-            c->request_id[h->value_len] = 0;
-        }
-        c->ar.request_id = c->request_id;
-    }
     if (c->ip_counted == 2) {
         conn_error_hdr(c, 429, "too many connections from this address", "Retry-After", "1", 1);
         return 1;

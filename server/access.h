@@ -26,8 +26,9 @@ struct cfg;
 int access_create(struct cfg *c, srv_access **out, char *err, size_t errlen);
 void access_free(srv_access *a);
 
-/* The routed request c: 0 to go on, 1 when answered (401, 404, 429).
- * Also sets c->request_id. Loop only. */
+/* A well-formed request head: sets c->request_id (`request-id`). Loop only. */
+void access_request_id(srv_conn *c);
+/* The routed request c: 0 to go on, 1 when answered (401, 404, 429). Loop only. */
 int access_request(srv_conn *c);
 void access_conn_opened(srv_access *a, srv_conn *c);
 void access_conn_closed(srv_access *a, srv_conn *c);

@@ -423,6 +423,7 @@ static void begin_request(srv_conn *c)
     }
     c->ar.chunked = c->chunked;
     if (c->uwsgi) c->close_after = 1;
+    if (c->w->srv->access) access_request_id(c);
     if (static_try(c)) return;
     const srv_route *rt =
         srv_route_find(c->w->srv, c->listen_idx, c->path_info.data, c->path_info.len);

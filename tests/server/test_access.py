@@ -157,3 +157,6 @@ def test_request_ids(procs, tmp_path):
     assert json.loads(body)["HTTP_X_REQUEST_ID"] == h["x-request-id"]
     assert wait_for(lambda: log.exists() and "rid=abc-123.XYZ" in log.read_text()
                     and f"rid={made}" in log.read_text())
+    # every well-formed request has one, a 404 too
+    st, h, _ = get(port, "/nowhere", headers="X-Request-Id: lost-1\r\n")
+    assert st == 404 and h["x-request-id"] == "lost-1"
