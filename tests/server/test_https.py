@@ -137,6 +137,19 @@ def test_session_resumption(procs, tmp_path):
         assert reused == 4, r.stdout
 
 
+
+def test_session_cache_without_tickets(procs, tmp_path):
+    """A TLS 1.2 client that refuses tickets resumes from the session cache
+    (each worker's own: one worker here)."""
+    _, _, hport, _ = serve(procs, tmp_path, "--processes=1")
+    sess = tmp_path / "sess"
+    req = "GET /hello HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    r = s_client(hport, "-tls1_2", "-no_ticket", "-sess_out", sess, inp=req)
+    assert "New," in r.stdout and "TLS session ticket:" not in r.stdout
+    r = s_client(hport, "-tls1_2", "-no_ticket", "-sess_in", sess, inp=req)
+    assert "Reused," in r.stdout and "hello" in r.stdout
+
+
 def test_client_certificates(procs, tmp_path):
     ca = make_ca(tmp_path, "clientca")
     ckey, ccrt = make_cert(tmp_path, "alice", ca=ca)
