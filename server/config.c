@@ -104,8 +104,8 @@ const cfg_option cfg_core_options[] = {
      "its path), or hello,health,metrics,delay,sleep|all|none (served ahead of the apps)"},
     {"https", NULL, CFG_LIST, NULL, 0, 0,
      "TLS listener, uWSGI's syntax: addr,cert,key[,ciphers][,client_ca] (repeatable; TLS "
-     "1.2/1.3, ALPN http/1.1; client_ca asks for client certificates, '!ca' makes them "
-     "optional); the files are read again on reload (SIGHUP)"},
+     "1.2/1.3, ALPN http/1.1; client_ca checks client certificates, '!ca' requires "
+     "one); the files are read again on reload (SIGHUP)"},
     {"auth-token-file", NULL, CFG_STR, NULL, 0, 0,
      "file of bearer tokens, one a line ('#' comments): the model endpoints then need "
      "'Authorization: Bearer <token>' (401 otherwise); read again on reload"},

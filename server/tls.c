@@ -122,8 +122,10 @@ int srv_tls_create(const char *spec, const char *where, srv_tls **out, char *err
     if (ciphers[0] && SSL_CTX_set_cipher_list(ctx, ciphers) != 1)
         return ctx_fail(ctx, err, errlen, where, "bad cipher list", ciphers);
     if (ca[0]) {
-        int optional = ca[0] == '!';
-        const char *path = ca + optional;
+        /* uWSGI's meaning: a client certificate is asked for and checked
+         * when sent; "!ca" refuses the handshake without one. */
+        int required = ca[0] == '!';
+        const char *path = ca + required;
         if (SSL_CTX_load_verify_locations(ctx, path, NULL) != 1)
             return ctx_fail(ctx, err, errlen, where, "cannot load the client CA", path);
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(path);
@@ -131,7 +133,7 @@ int srv_tls_create(const char *spec, const char *where, srv_tls **out, char *err
         SSL_CTX_set_client_CA_list(ctx, names);
         SSL_CTX_set_verify(ctx,
                            SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE |
-                               (optional ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+                               (required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
                            NULL);
     }
     /* Resumption: stateless tickets (the keys are made here, in the master,

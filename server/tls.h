@@ -20,7 +20,8 @@ struct ssl_st;
 
 /* Parses uWSGI's `https = addr,cert,key[,ciphers][,client_ca]` spec (the
  * address is the caller's; spec starts after it) and loads the files. A
- * client_ca starting with '!' makes the client certificate optional.
+ * client_ca asks for a client certificate and checks one that is sent;
+ * '!' before it (as in uWSGI) refuses clients without one.
  * where: "file:line" for messages. 0, or -1 with err set. */
 int srv_tls_create(const char *spec, const char *where, srv_tls **out, char *err, size_t errlen);
 void srv_tls_free(srv_tls *t);

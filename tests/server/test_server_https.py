@@ -150,13 +150,13 @@ def test_session_cache_without_tickets(procs, tmp_path):
     assert "Reused," in r.stdout and "hello" in r.stdout
 
 
-def test_client_certificates(procs, tmp_path):
+def test_client_certificate_required(procs, tmp_path):
     ca = make_ca(tmp_path, "clientca")
     ckey, ccrt = make_cert(tmp_path, "alice", ca=ca)
     other = make_ca(tmp_path, "otherca")
     okey, ocrt = make_cert(tmp_path, "mallory", ca=other)
     _, _, hport, _ = serve(procs, tmp_path, f"--pythonpath={APPS}", "--module=envapp:app",
-                           "--builtins=hello,health", spec_extra=f",,{ca[1]}")
+                           "--builtins=hello,health", spec_extra=f",,!{ca[1]}")
     r = curl(hport, "/app", "--cert", ccrt, "--key", ckey)
     assert r.returncode == 0, r.stderr
     env = json.loads(r.stdout.rsplit("\n", 1)[0])
@@ -168,15 +168,19 @@ def test_client_certificates(procs, tmp_path):
     assert curl(hport, "/hello", "--cert", ccrt, "--key", ckey).stdout.startswith("hello")
 
 
-def test_client_certificate_optional(procs, tmp_path):
+def test_client_certificate_checked_when_sent(procs, tmp_path):
     ca = make_ca(tmp_path, "clientca")
     ckey, ccrt = make_cert(tmp_path, "bob", ca=ca)
     _, _, hport, _ = serve(procs, tmp_path, f"--pythonpath={APPS}", "--module=envapp:app",
-                           "--builtins=hello,health", spec_extra=f",HIGH,!{ca[1]}")
+                           "--builtins=hello,health", spec_extra=f",HIGH,{ca[1]}")
     env = json.loads(curl(hport, "/app").stdout.rsplit("\n", 1)[0])
     assert env["HTTPS_DN"] is None and env["HTTPS"] == "on"
     env = json.loads(curl(hport, "/app", "--cert", ccrt, "--key", ckey).stdout.rsplit("\n", 1)[0])
     assert env["HTTPS_DN"] == "/CN=bob/O=aiserve-tests"
+    # a certificate that is sent must verify
+    other = make_ca(tmp_path, "otherca")
+    okey, ocrt = make_cert(tmp_path, "mallory", ca=other)
+    assert curl(hport, "/app", "--cert", ocrt, "--key", okey).returncode != 0
 
 
 def serial_of(hport):
