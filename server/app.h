@@ -90,6 +90,8 @@ typedef struct app_request {
     size_t body_len;
     int body_complete;
     int https;               /* the client used https (a front end said so over uwsgi) */
+    const char *https_dn;    /* https: the verified client certificate's subject, else NULL */
+    const char *request_id;  /* `request-id`: the request's X-Request-Id, else NULL */
     const char *remote_addr; /* NUL-terminated, "127.0.0.1" */
     int remote_port;
     const char

@@ -422,6 +422,8 @@ static int wsgi_handle(app_request *r, void *data)
         .content_length = r->content_length,
         .chunked = r->chunked,
         .https = r->https,
+        .https_dn = r->https_dn,
+        .request_id = r->request_id,
     };
     PyGILState_STATE g = PyGILState_Ensure();
     wsgi_call_run(a->host->types, a->callable, &rq, 0, &a->host->flags, &io);

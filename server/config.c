@@ -102,6 +102,24 @@ const cfg_option cfg_core_options[] = {
     {"builtins", NULL, CFG_LIST, NULL, 0, 0,
      "built-ins the http/socket listeners serve: auto (unset: each where no app route covers "
      "its path), or hello,health,metrics,delay,sleep|all|none (served ahead of the apps)"},
+    {"https", NULL, CFG_LIST, NULL, 0, 0,
+     "TLS listener, uWSGI's syntax: addr,cert,key[,ciphers][,client_ca] (repeatable; TLS "
+     "1.2/1.3, ALPN http/1.1; client_ca checks client certificates, '!ca' requires "
+     "one); the files are read again on reload (SIGHUP)"},
+    {"auth-token-file", NULL, CFG_STR, NULL, 0, 0,
+     "file of bearer tokens, one a line ('#' comments): the model endpoints then need "
+     "'Authorization: Bearer <token>' (401 otherwise); read again on reload"},
+    {"auth-apps", NULL, CFG_BOOL, "false", 0, 0,
+     "the apps' routes need a bearer token too (with auth-token-file)"},
+    {"rate-limit", NULL, CFG_STR, NULL, 0, 0,
+     "requests per client address: N/s or N/m, optionally ',burst=B' (token bucket per "
+     "worker; 429 with Retry-After beyond it; health checks are exempt)"},
+    {"max-connections-per-ip", NULL, CFG_INT, "0", 0, 1000000,
+     "open connections one client address may hold, over all workers (0: no cap; beyond it "
+     "the first request gets 429 and the connection closes)"},
+    {"request-id", NULL, CFG_BOOL, "false", 0, 0,
+     "take the client's X-Request-Id (1..64 of [A-Za-z0-9._:+/=-]) or make one; it is "
+     "logged, returned and given to apps as HTTP_X_REQUEST_ID"},
     {"admin", NULL, CFG_LIST, NULL, 0, 0,
      "address of an admin listener that serves the built-ins only (health, metrics, ...): "
      "[host]:port or a unix socket path (repeatable)"},

@@ -13,6 +13,8 @@
 #include "server/core.h"
 
 #include "lib/uwsgi.h"
+#include "server/access.h"
+#include "server/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,6 +52,10 @@ srv_conn *conn_new(srv_worker *w, int fd)
     c->gone = 0;
     c->linger = 0;
     c->in_req = 0;
+    c->ssl = NULL; /* https: conn_accepted() */
+    c->tls_hs = 0;
+    c->https_dn[0] = 0;
+    c->ip_counted = 0;
     resp_reset(c);
     c->prev = NULL;
     c->next = w->conns;
@@ -93,6 +99,11 @@ void conn_close(srv_conn *c)
     worker_conn_used(c);
     if (c->watched) ev_io_del(w->loop, c->fd);
     c->watched = 0;
+    /* ---- access/tls ---- */
+    if (c->ssl) srv_tls_conn_free(c->ssl, !c->failed && !c->gone && !c->tls_hs);
+    c->ssl = NULL;
+    if (c->ip_counted) access_conn_closed(w->srv->access, c);
+    /* ---- end access/tls ---- */
     close(c->fd);
     c->fd = -1;
     c->state = CS_CLOSED;
@@ -141,6 +152,7 @@ static void start_request(srv_conn *c)
     c->w->in_flight++;
     atomic_fetch_add_explicit(&c->w->slot->in_flight, 1, memory_order_relaxed);
     c->metric = 0;
+    c->request_id[0] = 0; /* access.c */
     c->head_only = 0;
     c->route = NULL;
     memset(&c->ar, 0, sizeof(c->ar));
@@ -158,6 +170,10 @@ static void start_request(srv_conn *c)
  * until the client closes or LINGER_MS pass, as nginx's lingering close does. */
 static void linger_close(srv_conn *c)
 {
+    if (c->ssl && !c->failed && !c->gone) { /* close_notify first; then drop raw bytes */
+        srv_tls_conn_free(c->ssl, !c->tls_hs);
+        c->ssl = NULL;
+    }
     if (c->failed || c->gone || shutdown(c->fd, SHUT_WR) < 0) {
         conn_close(c);
         return;
@@ -199,6 +215,12 @@ static void after_response(srv_conn *c)
     size_t rest = c->rlen - c->head_len;
     if (rest) memmove(c->rbuf, c->rbuf + c->head_len, rest);
     c->rlen = rest;
+    /* TLS: the next request may already sit decrypted in OpenSSL, where
+     * epoll cannot see it (a body read took only its own bytes). */
+    if (c->ssl && c->rlen < c->rcap && srv_tls_pending(c->ssl)) {
+        ssize_t n = conn_io_recv(c, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (n > 0) c->rlen += (size_t)n;
+    }
     c->head_len = c->last_len = 0;
     resp_reset(c);
     c->state = CS_HEAD;
@@ -231,13 +253,20 @@ void conn_handler_done(srv_conn *c)
 
 void conn_error(srv_conn *c, int status, const char *msg)
 {
+    conn_error_hdr(c, status, msg, NULL, NULL, 1);
+}
+
+void conn_error_hdr(srv_conn *c, int status, const char *msg, const char *hname, const char *hval,
+                    int close)
+{
     start_request(c);
     resp_reset(c);
     c->status = status;
-    c->close_after = 1;
-    c->linger = 1;
+    c->close_after = close;
+    c->linger = close;
     static const char ct[] = "text/plain; charset=utf-8";
     app_add_header(&c->ar, "Content-Type", 12, ct, sizeof(ct) - 1);
+    if (hname) app_add_header(&c->ar, hname, strlen(hname), hval, strlen(hval));
     app_write(&c->ar, msg, strlen(msg));
     app_write(&c->ar, "\n", 1);
     c->finished = 1;
@@ -357,6 +386,7 @@ static void fill_view(srv_conn *c)
     r->headers = c->hdrs;
     r->num_headers = c->req.num_headers;
     r->https = c->https;
+    r->https_dn = c->https_dn[0] ? c->https_dn : NULL;
     r->remote_addr = c->remote;
     r->remote_port = c->remote_port;
     r->server_name = c->server_name;
@@ -393,6 +423,7 @@ static void begin_request(srv_conn *c)
     }
     c->ar.chunked = c->chunked;
     if (c->uwsgi) c->close_after = 1;
+    if (c->w->srv->access) access_request_id(c);
     if (static_try(c)) return;
     const srv_route *rt =
         srv_route_find(c->w->srv, c->listen_idx, c->path_info.data, c->path_info.len);
@@ -417,6 +448,7 @@ static void begin_request(srv_conn *c)
     c->body_rpos = 0;
     c->body_total = 0;
     memset(&c->dec, 0, sizeof(c->dec));
+    if (c->w->srv->access && access_request(c)) return; /* answered: 401, 404, 429 */
     if (!c->has_body) {
         dispatch(c);
         return;
@@ -541,7 +573,7 @@ static void conn_read(srv_conn *c)
         return;
     }
     if (c->rlen == c->rcap) return conn_error(c, 431, "request head too large");
-    ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+    ssize_t n = conn_io_recv(c, c->rbuf + c->rlen, c->rcap - c->rlen);
     if (n == 0) return conn_close(c);
     if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) return;
@@ -553,11 +585,51 @@ static void conn_read(srv_conn *c)
     conn_process(c);
 }
 
+/* ---- https: the handshake runs here, on the loop, non-blocking ---- */
+
+static void tls_step(srv_conn *c)
+{
+    unsigned want = EV_READ;
+    int rc = srv_tls_handshake(c->ssl, &want);
+    if (rc == SRV_TLS_WANT) return set_watch(c, want);
+    if (rc == SRV_TLS_PLAIN_HTTP) {
+        /* As nginx does: a plain answer the client can read, then close. */
+        static const char msg[] = "HTTP/1.1 400 Bad Request\r\nServer: aiserve\r\n"
+                                  "Content-Type: text/plain; charset=utf-8\r\n"
+                                  "Content-Length: 37\r\nConnection: close\r\n\r\n"
+                                  "plain HTTP was sent to an https port\n";
+        ssize_t n = send(c->fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL);
+        (void)n;
+        srv_tls_conn_free(c->ssl, 0);
+        c->ssl = NULL;
+        c->tls_hs = 0;
+        return linger_close(c);
+    }
+    if (rc != SRV_TLS_DONE) return conn_close(c);
+    c->tls_hs = 0;
+    c->https = 1;
+    srv_tls_peer_dn(c->ssl, c->https_dn, sizeof(c->https_dn));
+    set_watch(c, EV_READ);
+    conn_read(c); /* read-ahead may hold the first request already */
+}
+
+void conn_accepted(srv_conn *c)
+{
+    srv *s = c->w->srv;
+    if (s->access) access_conn_opened(s->access, c);
+    if (!s->listen_tls[c->listen_idx]) return;
+    c->ssl = srv_tls_conn_new(s->listen_tls[c->listen_idx], c->fd);
+    if (!c->ssl) return conn_close(c);
+    c->tls_hs = 1;
+    c->https = 1;
+}
+
 void conn_on_io(ev_loop *loop, int fd, unsigned events, void *data)
 {
     (void)loop;
     (void)fd;
     srv_conn *c = data;
+    if (c->tls_hs) return tls_step(c);
     if (c->state == CS_WRITE) {
         if (!(events & (EV_WRITE | EV_ERROR))) return;
         int rc = resp_continue_write(c);
@@ -586,7 +658,7 @@ void conn_resume(srv_conn *c)
  * reset. Returns 1 if a request came and is being served. */
 static int idle_expire(srv_conn *c)
 {
-    ssize_t n = recv(c->fd, c->rbuf, c->rcap, 0);
+    ssize_t n = conn_io_recv(c, c->rbuf, c->rcap);
     if (n > 0) {
         c->rlen = (size_t)n;
         c->deadline_ms = ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000;
@@ -616,7 +688,9 @@ void conn_sweep(srv_worker *w, uint64_t now)
         srv_conn *next = c->next;
         int idle = c->state == CS_HEAD && c->rlen == 0 && !c->in_req;
         if (c->deadline_ms && now >= c->deadline_ms) {
-            if (idle)
+            if (c->tls_hs) /* stalled mid-handshake */
+                conn_close(c);
+            else if (idle)
                 idle_expire(c);
             else if (c->state == CS_WRITE || c->state == CS_LINGER)
                 conn_close(c);
@@ -683,7 +757,7 @@ int conn_body_fill(srv_conn *c, int blocking)
     if (c->continue_pending) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         c->continue_pending = 0;
-        ssize_t n = send(c->fd, cont, sizeof(cont) - 1, MSG_NOSIGNAL);
+        ssize_t n = conn_io_send(c, cont, sizeof(cont) - 1);
         (void)n;
     }
     for (;;) {
@@ -703,7 +777,7 @@ int conn_body_fill(srv_conn *c, int blocking)
             if (buf_reserve(&c->body, want + 1)) return -ENOMEM;
             dst = c->body.data + c->body.len;
         }
-        ssize_t n = recv(c->fd, dst, want, 0);
+        ssize_t n = conn_io_recv(c, dst, want);
         if (n == 0) return -ECONNRESET;
         if (n < 0) {
             if (errno == EINTR) continue;

@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "lib/buf.h"
 #include "lib/ev.h"
@@ -177,10 +178,12 @@ typedef struct srv {
     srv_settings s;
     int listen_fds[SRV_MAX_LISTEN];
     char *listen_names[SRV_MAX_LISTEN];
-    int listen_ports[SRV_MAX_LISTEN]; /* 0 for unix sockets */
-    int listen_proto[SRV_MAX_LISTEN]; /* SRV_PROTO_* */
-    int listen_unix[SRV_MAX_LISTEN];  /* a unix socket: no TCP_INFO queue depth */
-    int listen_admin[SRV_MAX_LISTEN]; /* an `admin` listener: routes only to built-ins */
+    int listen_ports[SRV_MAX_LISTEN];           /* 0 for unix sockets */
+    int listen_proto[SRV_MAX_LISTEN];           /* SRV_PROTO_* */
+    int listen_unix[SRV_MAX_LISTEN];            /* a unix socket: no TCP_INFO queue depth */
+    int listen_admin[SRV_MAX_LISTEN];           /* an `admin` listener: routes only to built-ins */
+    struct srv_tls *listen_tls[SRV_MAX_LISTEN]; /* an `https` listener's context, else NULL */
+    struct srv_access *access;                  /* access.c: tokens, limits; NULL: none */
     int nlisten;
     srv_app apps[SRV_MAX_APPS];
     int napps;
@@ -195,6 +198,10 @@ typedef struct srv {
 /* srv.c: settings, sockets, apps, routes */
 int srv_init(srv *s, cfg *c, char *err, size_t errlen);
 int srv_bind(srv *s, char *err, size_t errlen);
+/* Loads what a new image would read besides the configuration (https
+ * certificates and keys, the token file) and frees it: a reload with a bad
+ * one is refused while the running image serves on. 0 or -1 with err. */
+int srv_check_files(cfg *c, char *err, size_t errlen);
 /* Removes the files of unix listen sockets (vacuum); the master, at exit. */
 void srv_unlink_sockets(srv *s);
 int srv_drop_privileges(srv *s, char *err, size_t errlen);
@@ -242,9 +249,15 @@ struct srv_conn {
     int remote_port;
     int server_port;
     int listen_idx;
-    int uwsgi;  /* accepted on a uwsgi-protocol socket: one request, then close */
-    int linger; /* answered with an error: the client may still be sending */
-    int https;  /* the front end said the client used https (uwsgi HTTPS var) */
+    int uwsgi;           /* accepted on a uwsgi-protocol socket: one request, then close */
+    int linger;          /* answered with an error: the client may still be sending */
+    int https;           /* TLS here, or the front end said so (uwsgi HTTPS var) */
+    struct ssl_st *ssl;  /* an https listener's connection (tls.c), else NULL */
+    int tls_hs;          /* the TLS handshake is still running */
+    char https_dn[256];  /* the verified client certificate's subject, "" if none */
+    char request_id[72]; /* X-Request-Id: the client's (if sane) or made here */
+    int request_id_made; /* made here: the app sees it as HTTP_X_REQUEST_ID */
+    int ip_counted;      /* counted in the per-address connection table (access.c) */
     _Atomic int gone;
 
     /* input: rbuf = [head][unconsumed bytes] */
@@ -357,6 +370,12 @@ void conn_handler_done(srv_conn *c);
 void conn_resume(srv_conn *c);
 /* Answers an error status with a short body and closes after it. Loop only. */
 void conn_error(srv_conn *c, int status, const char *msg);
+/* conn_error with one more header (hname NULL: none); close: close after it. */
+void conn_error_hdr(srv_conn *c, int status, const char *msg, const char *hname, const char *hval,
+                    int close);
+/* After accept (listen_idx and remote set): TLS and the per-address count.
+ * May close c. Loop only. */
+void conn_accepted(srv_conn *c);
 void conn_sweep(srv_worker *w, uint64_t now_ms);
 /* The worker began draining: idle keep-alive connections get SRV_DRAIN_IDLE_MS
  * for a request already on its way, then a lingering close. Loop only. */
@@ -368,6 +387,12 @@ int conn_body_fill(srv_conn *c, int blocking);
  * for event-loop routes, which hold the whole body in memory. 0: none. */
 int64_t conn_body_limit(const srv_conn *c);
 #define SRV_LOOP_BODY_MAX (100ll << 20)
+
+/* conn_io.c: the socket calls, through TLS on an https connection */
+ssize_t conn_io_recv(srv_conn *c, void *dst, size_t cap);
+ssize_t conn_io_send(srv_conn *c, const void *src, size_t len);
+ssize_t conn_io_writev(srv_conn *c, const struct iovec *iov, int cnt);
+ssize_t conn_io_sendfile(srv_conn *c, int fd, off_t *off, size_t len);
 
 /* resp.c */
 void resp_reset(srv_conn *c);

@@ -47,15 +47,18 @@ void log_access(srv_conn *c)
         n = snprintf(line, sizeof(line),
                      "{\"time\":\"%s.%03ldZ\",\"remote\":\"%s\",\"method\":\"%s\",\"uri\":\"%s\","
                      "\"protocol\":\"%s\",\"status\":%d,\"bytes\":%llu,\"duration_ms\":%.3f,"
-                     "\"worker\":%d,\"pid\":%d}\n",
+                     "\"worker\":%d,\"pid\":%d%s%s%s}\n",
                      tbuf, ts.tv_nsec / 1000000, c->remote, method, uri,
                      r->protocol ? r->protocol : "-", c->status, (unsigned long long)c->bytes_sent,
-                     (double)us / 1000.0, c->w->id, (int)getpid());
+                     (double)us / 1000.0, c->w->id, (int)getpid(),
+                     c->request_id[0] ? ",\"request_id\":\"" : "", c->request_id,
+                     c->request_id[0] ? "\"" : "");
     } else {
         strftime(tbuf, sizeof(tbuf), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-        n = snprintf(line, sizeof(line), "%s - - [%s] \"%s %s %s\" %d %llu\n", c->remote, tbuf,
+        n = snprintf(line, sizeof(line), "%s - - [%s] \"%s %s %s\" %d %llu%s%s\n", c->remote, tbuf,
                      method, uri, r->protocol ? r->protocol : "-", c->status,
-                     (unsigned long long)c->bytes_sent);
+                     (unsigned long long)c->bytes_sent, c->request_id[0] ? " rid=" : "",
+                     c->request_id);
     }
     if (n <= 0) return;
     if (n >= (int)sizeof(line)) {

@@ -152,8 +152,8 @@ int main(int argc, char **argv)
                     s.listen_proto[i] == SRV_PROTO_UWSGI ? "" : "http+unix:", s.listen_names[i]);
         else
             srv_log("aiserve %s: listening on %s%s (port %d)", AISERVE_VERSION,
-                    s.listen_proto[i] == SRV_PROTO_UWSGI ? "" : "http://", s.listen_names[i],
-                    s.listen_ports[i]);
+                    s.listen_proto[i] == SRV_PROTO_UWSGI || s.listen_tls[i] ? "" : "http://",
+                    s.listen_names[i], s.listen_ports[i]);
     }
     srv_log("master pid %d: %d worker(s) x %d thread(s)%s", (int)getpid(), s.s.processes,
             s.s.threads, s.s.lazy_apps ? ", lazy-apps" : "");

@@ -416,7 +416,12 @@ static void reload(master *m)
     if (s->start_cwd && chdir(s->start_cwd) < 0)
         srv_log("SIGHUP: cannot return to %s", s->start_cwd);
     cfg *probe;
-    if (cfg_load(argc - 1, s->argv + 1, tables, &probe, err, sizeof(err))) {
+    int bad = cfg_load(argc - 1, s->argv + 1, tables, &probe, err, sizeof(err));
+    if (!bad && srv_check_files(probe, err, sizeof(err))) { /* certificates, tokens */
+        cfg_free(probe);
+        bad = 1;
+    }
+    if (bad) {
         srv_log("SIGHUP: reload refused, the configuration does not load: %s", err);
         if (dir && chdir(dir) < 0) srv_log("SIGHUP: cannot return to %s", dir);
         return;

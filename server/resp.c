@@ -107,6 +107,11 @@ static int build_head(srv_conn *c, int final, buf *b)
     if (buf_append(b, line, n)) return -ENOMEM;
     buf_puts(b, c->w->date[atomic_load(&c->w->date_idx)]);
     buf_append(b, c->rhead.data, c->rhead.len);
+    if (c->request_id[0]) { /* access.c: `request-id` */
+        buf_append(b, "X-Request-Id: ", 14);
+        buf_puts(b, c->request_id);
+        buf_append(b, "\r\n", 2);
+    }
     if (!no_body_status(c->status)) {
         if (c->app_clen >= 0 || final) {
             uint64_t len =
@@ -144,7 +149,7 @@ static int sendfile_nb(srv_conn *c)
 {
     while (c->send_left > 0) {
         size_t chunk = c->send_left > (1 << 20) ? (1 << 20) : (size_t)c->send_left;
-        ssize_t n = sendfile(c->fd, c->send_fd, &c->send_off, chunk);
+        ssize_t n = conn_io_sendfile(c, c->send_fd, &c->send_off, chunk);
         if (n < 0) {
             if (errno == EINTR) continue;
             return errno == EAGAIN ? 0 : -errno;
@@ -161,7 +166,7 @@ static int sendfile_nb(srv_conn *c)
 int resp_continue_write(srv_conn *c)
 {
     while (c->woff < c->wbuf.len) {
-        ssize_t n = send(c->fd, c->wbuf.data + c->woff, c->wbuf.len - c->woff, MSG_NOSIGNAL);
+        ssize_t n = conn_io_send(c, c->wbuf.data + c->woff, c->wbuf.len - c->woff);
         if (n < 0) {
             if (errno == EINTR) continue;
             return errno == EAGAIN ? 0 : -errno;
@@ -182,7 +187,7 @@ int resp_send_loop(srv_conn *c)
     struct iovec iov[2] = {{c->wbuf.data, c->wbuf.len}, {c->out.data, blen}};
     size_t total = c->wbuf.len + blen;
     ssize_t n;
-    do n = writev(c->fd, iov, blen ? 2 : 1);
+    do n = conn_io_writev(c, iov, blen ? 2 : 1);
     while (n < 0 && errno == EINTR);
     if (n < 0) {
         if (errno != EAGAIN) return -errno;
@@ -213,7 +218,7 @@ int resp_send_loop(srv_conn *c)
 static int writev_all(srv_conn *c, struct iovec *iov, int cnt)
 {
     while (cnt > 0) {
-        ssize_t n = writev(c->fd, iov, cnt);
+        ssize_t n = conn_io_writev(c, iov, cnt);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN) goto fail;
@@ -393,7 +398,7 @@ int app_sendfile(app_request *r, int fd, off_t off, int64_t len)
         if ((rc = writev_all(c, &v, 1))) return rc;
     }
     while (len > 0) {
-        ssize_t n = sendfile(c->fd, fd, &off, len > (1 << 20) ? (1 << 20) : (size_t)len);
+        ssize_t n = conn_io_sendfile(c, fd, &off, len > (1 << 20) ? (1 << 20) : (size_t)len);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && errno == EAGAIN) {
             struct pollfd p = {.fd = c->fd, .events = POLLOUT};

@@ -3,6 +3,8 @@
  * privileges, loads the apps and keeps the route table.
  */
 #define _GNU_SOURCE
+#include "server/access.h"
+#include "server/tls.h"
 #include "server/core.h"
 #include "server/sysd.h"
 
@@ -236,10 +238,13 @@ int srv_init(srv *s, cfg *c, char *err, size_t errlen)
         }
     }
     if (parse_builtins(s, err, errlen) || check_admin_addrs(s, err, errlen)) return -1;
-    size_t nsock, nadmin;
+    size_t nsock, nadmin, nhttps;
     cfg_list(c, "http", &n);
     cfg_list(c, "socket", &nsock);
     cfg_list(c, "admin", &nadmin);
+    cfg_list(c, "https", &nhttps);
+    n += nhttps; /* counted with http below */
+    if (access_create(c, &s->access, err, errlen)) return -1;
     if (n + nsock == 0) {
         snprintf(err, errlen,
                  "no address to serve: set http = HOST:PORT (e.g. --http=:8000) or "
@@ -248,7 +253,7 @@ int srv_init(srv *s, cfg *c, char *err, size_t errlen)
     }
     if (n + nsock + nadmin > SRV_MAX_LISTEN) {
         snprintf(err, errlen,
-                 "%s: options 'http', 'socket' and 'admin': at most %d addresses in all",
+                 "%s: options 'http', 'https', 'socket' and 'admin': at most %d addresses in all",
                  n > SRV_MAX_LISTEN           ? cfg_where(c, "http", SRV_MAX_LISTEN)
                  : n + nsock > SRV_MAX_LISTEN ? cfg_where(c, "socket", SRV_MAX_LISTEN - n)
                                               : cfg_where(c, "admin", SRV_MAX_LISTEN - n - nsock),
@@ -451,22 +456,53 @@ static void close_unadopted(srv *s, const char *inherited)
 static int bind_option(srv *s, const char *opt, int proto, const char *inherited,
                        sysd_passed *passed, char *err, size_t errlen)
 {
-    int admin = !strcmp(opt, "admin");
+    int admin = !strcmp(opt, "admin"), https = !strcmp(opt, "https");
     size_t n;
-    const char *const *addrs = cfg_list(s->cfg, opt, &n);
+    const char *const *specs = cfg_list(s->cfg, opt, &n);
     for (size_t i = 0; i < n; i++) {
-        char name[300];
-        snprintf(name, sizeof(name), "%s%s", proto == SRV_PROTO_UWSGI ? "uwsgi://" : "", addrs[i]);
-        int fd = adopt(s, name, inherited);
-        if (fd < 0) fd = sysd_passed_take(passed, addrs[i]);
-        if (fd < 0) {
-            const char *where = cfg_where(s->cfg, opt, i);
-            fd = is_unix_addr(addrs[i]) ? listen_unix(s, addrs[i], opt, where, err, errlen)
-                                        : listen_tcp(s, addrs[i], opt, where, err, errlen);
+        char name[300], addr[256];
+        const char *where = cfg_where(s->cfg, opt, i);
+        /* https: "addr,cert,key,..."; its certificate is read here, in each
+         * new image, so a reload (re-exec) picks up a renewed one */
+        srv_tls *tls = NULL;
+        if (https && (srv_tls_addr(specs[i], addr, sizeof(addr)) ||
+                      srv_tls_create(specs[i], where, &tls, err, errlen))) {
+            if (!err[0]) snprintf(err, errlen, "%s: option 'https': address too long", where);
+            return -1;
         }
-        if (fd < 0) return -1;
-        add_listener(s, fd, name, addrs[i], proto, admin);
+        if (!https) snprintf(addr, sizeof(addr), "%s", specs[i]);
+        snprintf(name, sizeof(name), "%s%s",
+                 proto == SRV_PROTO_UWSGI ? "uwsgi://"
+                 : https                  ? "https://"
+                                          : "",
+                 addr);
+        int fd = adopt(s, name, inherited);
+        if (fd < 0) fd = sysd_passed_take(passed, addr);
+        if (fd < 0)
+            fd = is_unix_addr(addr) ? listen_unix(s, addr, opt, where, err, errlen)
+                                    : listen_tcp(s, addr, opt, where, err, errlen);
+        if (fd < 0) {
+            srv_tls_free(tls);
+            return -1;
+        }
+        add_listener(s, fd, name, addr, proto, admin);
+        s->listen_tls[s->nlisten - 1] = tls;
     }
+    return 0;
+}
+
+int srv_check_files(cfg *c, char *err, size_t errlen)
+{
+    size_t n;
+    const char *const *specs = cfg_list(c, "https", &n);
+    for (size_t i = 0; i < n; i++) {
+        srv_tls *t;
+        if (srv_tls_create(specs[i], cfg_where(c, "https", i), &t, err, errlen)) return -1;
+        srv_tls_free(t);
+    }
+    srv_access *a;
+    if (access_create(c, &a, err, errlen)) return -1;
+    access_free(a);
     return 0;
 }
 
@@ -479,6 +515,7 @@ int srv_bind(srv *s, char *err, size_t errlen)
     sysd_passed passed;
     int npassed = sysd_passed_collect(&passed);
     int rc = bind_option(s, "http", SRV_PROTO_HTTP, inherited, &passed, err, errlen);
+    if (!rc) rc = bind_option(s, "https", SRV_PROTO_HTTP, inherited, &passed, err, errlen);
     if (!rc) rc = bind_option(s, "socket", SRV_PROTO_UWSGI, inherited, &passed, err, errlen);
     if (!rc) rc = bind_option(s, "admin", SRV_PROTO_HTTP, inherited, &passed, err, errlen);
     close_unadopted(s, inherited);
@@ -646,9 +683,9 @@ static void log_builtins(const srv *s)
             if (w > 0 && (size_t)w < sizeof(paths) - pl) pl += (size_t)w;
         }
         const char *name = s->listen_names[li];
-        const char *scheme = s->listen_proto[li] == SRV_PROTO_UWSGI ? ""
-                             : s->listen_unix[li]                   ? "http+unix:"
-                                                                    : "http://";
+        const char *scheme = s->listen_proto[li] == SRV_PROTO_UWSGI || s->listen_tls[li] ? ""
+                             : s->listen_unix[li] ? "http+unix:"
+                                                  : "http://";
         char mode[64] = "";
         for (size_t k = 0; k < 5; k++) /* the single built-ins, without all and none */
             if (s->s.builtins_on & builtin_names[k].bit)

@@ -174,6 +174,7 @@ static int accept_one(srv_worker *w, int li)
         strcpy(c->remote, "unix");
         c->remote_port = 0;
     }
+    conn_accepted(c); /* https, per-address limits */
     return 0;
 }
 

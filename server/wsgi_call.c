@@ -131,8 +131,11 @@ static int add_cgi(PyObject *env, const wsgi_request *rq, const char *script, si
         if (set_cstr(env, "CONTENT_LENGTH", num)) return -1;
     }
     if (rq->https && set_cstr(env, "HTTPS", "on")) return -1;
+    if (rq->https_dn && set_cstr(env, "HTTPS_DN", rq->https_dn)) return -1;
     for (size_t i = 0; i < rq->nheaders; i++)
         if (add_header(env, &rq->headers[i])) return -1;
+    /* after the headers: a made id replaces one the client sent unfit */
+    if (rq->request_id && set_cstr(env, "HTTP_X_REQUEST_ID", rq->request_id)) return -1;
     return 0;
 }
 

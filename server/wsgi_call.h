@@ -47,6 +47,8 @@ typedef struct wsgi_request {
     const char *server_name; /* local address or Host, NUL-terminated */
     int server_port;
     int https;
+    const char *https_dn;   /* HTTPS_DN: the client certificate's subject, or NULL */
+    const char *request_id; /* HTTP_X_REQUEST_ID (replaces the client's), or NULL */
     int64_t content_length; /* -1 when absent (or chunked) */
     int chunked;            /* body arrives de-chunked through wsgi_io.read */
 } wsgi_request;

@@ -56,6 +56,8 @@ SKIPS = [
                     "and runs the command lines they hold"),
     (r"^aiload https://127\.0\.0\.1", "needs an HTTPS server and its CA file (my-ca.pem); "
                                       "tests/loadgen/test_https.py covers --cacert and -k"),
+    (r"^aiserve --https=|^curl --cacert cert\.pem", "needs a certificate, key and token file; "
+     "tests/server/test_server_https.py and test_server_access.py make throw-away ones"),
 ]
 
 # Command kinds that run (first word after an optional build/ prefix).
