@@ -208,6 +208,11 @@ int eng_ctx_run(eng_ctx *c, int batch, const void *const *inputs, void *const *o
  * context (least recently used dropped). A shape that does not fit the graph
  * (an attention mask shorter than the ids) fails naming the node. */
 int eng_ctx_plan_shapes(eng_ctx *c, const int64_t *const *shapes, int64_t *out_dims);
+/* The same output dims without a context (shape inference on the model, which
+ * stays read-only: any thread, no backend work). Costs a shape inference pass
+ * with constant folding each call: a server calls it once per request. */
+int eng_model_output_dims(const eng_model *m, const int64_t *const *shapes, int64_t *out_dims,
+                          char *err, size_t errlen);
 /* Runs a dynamic (or any) model on inputs of the given shapes; outputs[i] must
  * hold output i's elements at the dims eng_ctx_plan_shapes reported. */
 int eng_ctx_run_shapes(eng_ctx *c, const int64_t *const *shapes, const void *const *inputs,

@@ -57,6 +57,91 @@ static int io_from(const eng_tensor_info *ti, kserve_io *io, size_t *item_bytes)
     return io->dtype == KSERVE_INVALID || ti->rank > KSERVE_MAX_RANK ? -1 : 0;
 }
 
+/* Output dims of a dynamic model for inputs of `batch` samples, every dynamic
+ * dim beyond the batch at 1; 0 or -1. */
+static int probe_dims(model *m, int64_t batch, int64_t (*out)[ENG_MAX_RANK])
+{
+    int64_t in[BATCHER_MAX_IO][ENG_MAX_RANK];
+    const int64_t *shapes[BATCHER_MAX_IO];
+    for (int i = 0; i < m->n_in; i++) {
+        for (int d = 0; d < m->in[i].rank; d++)
+            in[i][d] = m->in[i].shape[d] >= 0 ? m->in[i].shape[d] : d ? 1 : batch;
+        shapes[i] = in[i];
+    }
+    return eng_model_output_dims(m->em, shapes, &out[0][0], NULL, 0) ? -1 : 0;
+}
+
+/* Dynamic models: requests are sized one by one (model_size_dynamic). They
+ * batch across requests only when dim 0 is a batch: some input has a dynamic
+ * dim beyond dim 0 (else the engine called the model dynamic because dim 0 is
+ * a sequence, as in a sequence-first RNN) and every output's dim 0 follows the
+ * inputs' dim 0. The zeros for model-route hold one sample at length 1. */
+static int describe_dynamic(model *m)
+{
+    int64_t o1[BATCHER_MAX_IO][ENG_MAX_RANK], o2[BATCHER_MAX_IO][ENG_MAX_RANK];
+    int beyond = 0;
+    for (int i = 0; i < m->n_in; i++)
+        for (int d = 1; d < m->in[i].rank; d++) beyond |= m->in[i].shape[d] < 0;
+    int ok = beyond && m->batch_dynamic && !probe_dims(m, 1, o1) && !probe_dims(m, 2, o2);
+    for (int i = 0; ok && i < m->n_out; i++)
+        ok = m->out[i].rank > 0 && o1[i][0] == 1 && o2[i][0] == 2;
+    if (!ok) m->c.max_batch = 1;
+    for (int i = 0; i < m->n_in; i++) {
+        size_t n = kserve_dtype_size(m->in[i].dtype);
+        for (int d = 0; d < m->in[i].rank; d++) n *= m->in[i].shape[d] > 0 ? m->in[i].shape[d] : 1;
+        m->zeros[i] = calloc(1, n ? n : 1);
+        if (!m->zeros[i]) return snprintf(m->err, sizeof(m->err), "out of memory"), -1;
+    }
+    return 0;
+}
+
+int model_size_dynamic(model *m, mreq *q, char *err, size_t errlen)
+{
+    const int64_t *shapes[BATCHER_MAX_IO];
+    for (int i = 0; i < m->n_in; i++) {
+        const kserve_io *io = &m->in[i];
+        size_t bytes = kserve_dtype_size(io->dtype);
+        for (int d = 0; d < io->rank; d++) {
+            int64_t v = q->in_dims[i][d];
+            if (d && io->shape[d] < 0 && (v < 1 || v > m->c.max_seq)) {
+                snprintf(err, errlen,
+                         "input '%s': dimension %d is %lld, outside 1..%d (max-sequence %d of "
+                         "model '%s')",
+                         io->name, d, (long long)v, m->c.max_seq, m->c.max_seq, m->c.name);
+                return v < 1 ? 400 : 413;
+            }
+            if (d) bytes *= (size_t)v;
+        }
+        q->job.in_bytes[i] = bytes;
+        shapes[i] = q->in_dims[i];
+    }
+    char eerr[ENG_ERRLEN] = "";
+    if (eng_model_output_dims(m->em, shapes, &q->out_dims[0][0], eerr, sizeof(eerr))) {
+        /* Name the inputs whose dynamic dims disagree (ids and mask of other lengths). */
+        for (int i = 0; i < m->n_in; i++)
+            for (int k = i + 1; k < m->n_in; k++)
+                for (int d = 1; d < m->in[i].rank && d < m->in[k].rank; d++)
+                    if (m->in[i].shape[d] < 0 && m->in[k].shape[d] < 0 &&
+                        q->in_dims[i][d] != q->in_dims[k][d]) {
+                        snprintf(err, errlen,
+                                 "inputs '%s' and '%s' differ in dimension %d (%lld vs %lld): "
+                                 "the model needs them equal (%s)",
+                                 m->in[i].name, m->in[k].name, d, (long long)q->in_dims[i][d],
+                                 (long long)q->in_dims[k][d], eerr);
+                        return 400;
+                    }
+        snprintf(err, errlen, "the input shapes do not fit the model: %s", eerr);
+        return 400;
+    }
+    for (int i = 0; i < m->n_out; i++) {
+        size_t bytes = kserve_dtype_size(m->out[i].dtype);
+        for (int d = 1; d < m->out[i].rank; d++) bytes *= (size_t)q->out_dims[i][d];
+        if (m->out[i].rank == 0) bytes = kserve_dtype_size(m->out[i].dtype);
+        q->job.out_bytes[i] = bytes;
+    }
+    return 0;
+}
+
 static int describe(model *m)
 {
     m->n_in = eng_model_num_inputs(m->em);
@@ -66,11 +151,7 @@ static int describe(model *m)
                  m->n_in, m->n_out, BATCHER_MAX_IO);
         return -1;
     }
-    if (eng_model_dynamic(m->em)) { /* the batcher sizes requests by item_count */
-        snprintf(m->err, sizeof(m->err),
-                 "dimensions beyond the batch are dynamic: not served yet (aiinfer runs it)");
-        return -1;
-    }
+    m->dynamic = eng_model_dynamic(m->em);
     eng_tensor_info ti;
     for (int i = 0; i < m->n_in; i++) {
         if (eng_model_input(m->em, i, &ti) || io_from(&ti, &m->in[i], &m->in_item[i])) {
@@ -87,6 +168,7 @@ static int describe(model *m)
     int fixed = eng_model_max_batch(m->em);
     m->batch_dynamic = fixed == 0;
     if (fixed > 0) m->c.max_batch = fixed; /* it runs only batch == fixed: no batching */
+    if (m->dynamic) return describe_dynamic(m);
     for (int i = 0; i < m->n_in; i++) {
         m->zeros[i] = calloc(fixed > 0 ? (size_t)fixed : 1, m->in_item[i] ? m->in_item[i] : 1);
         if (!m->zeros[i]) return snprintf(m->err, sizeof(m->err), "out of memory"), -1;
@@ -179,8 +261,9 @@ static int eng_thread_init(void *arg, char *err, size_t errlen)
      * building primitives (Triton users hit 50x slower first requests). A
      * size that fails to warm is reported and left to fail per request
      * (500), so one bad shape does not take the whole model down. */
+    /* dynamic models: plans are built per shape on first use (a few cached) */
     int first = m->batch_dynamic ? 1 : m->c.max_batch;
-    for (int b = first; b <= m->c.max_batch; b++) {
+    for (int b = first; !m->dynamic && b <= m->c.max_batch; b++) {
         if (eng_ctx_warmup(m->ctx, &b, 1))
             model_log("'%s': warm-up at batch %d failed: %s", m->c.name, b, eng_ctx_error(m->ctx));
     }
@@ -217,6 +300,30 @@ static int eng_run(void *arg, int batch, const void *const *in, void *const *out
                  eng_ctx_error(m->ctx));
     else
         snprintf(err, errlen, "the inputs do not fit the model: %s", eng_ctx_error(m->ctx));
+    return 1;
+}
+
+/* Dynamic models: the batch's shape is its first job's, with dim 0 the
+ * batch's samples (the batcher joined only jobs of equal shapes). */
+static int eng_run_shaped(void *arg, const batcher_job *first, int batch, const void *const *in,
+                          void *const *out, char *err, size_t errlen)
+{
+    model *m = arg;
+    const mreq *q = (const mreq *)first;
+    int64_t dims[BATCHER_MAX_IO][ENG_MAX_RANK];
+    const int64_t *shapes[BATCHER_MAX_IO];
+    for (int i = 0; i < m->n_in; i++) {
+        memcpy(dims[i], q->in_dims[i], sizeof(dims[i]));
+        if (m->in[i].rank > 0) dims[i][0] = batch;
+        shapes[i] = dims[i];
+    }
+    int rc = eng_ctx_run_shapes(m->ctx, shapes, in, out);
+    if (!rc) return 0;
+    if (rc != -ENG_EINVAL && rc != -ENG_ESHAPE) {
+        snprintf(err, errlen, "%s: %s", eng_strerror(rc), eng_ctx_error(m->ctx));
+        return rc;
+    }
+    snprintf(err, errlen, "the inputs do not fit the model: %s", eng_ctx_error(m->ctx));
     return 1;
 }
 
@@ -338,6 +445,8 @@ static int model_worker_init(void *state, int worker_id)
                           .n_inputs = m->n_in,
                           .n_outputs = m->n_out,
                           .run = eng_run,
+                          .run_shaped = m->dynamic ? eng_run_shaped : NULL,
+                          .bucket = m->dynamic,
                           .run_ctx = m,
                           .thread_init = eng_thread_init,
                           .thread_free = eng_thread_free,
