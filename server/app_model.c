@@ -303,6 +303,35 @@ static int eng_run(void *arg, int batch, const void *const *in, void *const *out
     return 1;
 }
 
+/* batch-invariant for a dynamic model: every sample runs alone at dim 0 = 1,
+ * from a 64-byte-aligned copy of its inputs (as eng_ctx does for fixed-shape
+ * models), so its outputs never depend on the batch it joined. */
+static int run_each(model *m, const batcher_job *first, int batch, int64_t (*dims)[ENG_MAX_RANK],
+                    const void *const *in, void *const *out)
+{
+    const int64_t *shapes[BATCHER_MAX_IO];
+    const void *ins[BATCHER_MAX_IO] = {0};
+    void *outs[BATCHER_MAX_IO];
+    int rc = 0;
+    for (int i = 0; i < m->n_in; i++) {
+        if (m->in[i].rank > 0) dims[i][0] = 1;
+        shapes[i] = dims[i];
+        void *p = NULL;
+        if (posix_memalign(&p, 64, first->in_bytes[i] ? first->in_bytes[i] : 64)) rc = -ENG_ENOMEM;
+        ins[i] = p;
+    }
+    for (int s = 0; s < batch && !rc; s++) {
+        for (int i = 0; i < m->n_in; i++)
+            memcpy((void *)ins[i], (const char *)in[i] + (size_t)s * first->in_bytes[i],
+                   first->in_bytes[i]);
+        for (int i = 0; i < m->n_out; i++)
+            outs[i] = (char *)out[i] + (size_t)s * first->out_bytes[i];
+        rc = eng_ctx_run_shapes(m->ctx, shapes, ins, outs);
+    }
+    for (int i = 0; i < m->n_in; i++) free((void *)ins[i]);
+    return rc;
+}
+
 /* Dynamic models: the batch's shape is its first job's, with dim 0 the
  * batch's samples (the batcher joined only jobs of equal shapes). */
 static int eng_run_shaped(void *arg, const batcher_job *first, int batch, const void *const *in,
@@ -317,7 +346,8 @@ static int eng_run_shaped(void *arg, const batcher_job *first, int batch, const 
         if (m->in[i].rank > 0) dims[i][0] = batch;
         shapes[i] = dims[i];
     }
-    int rc = eng_ctx_run_shapes(m->ctx, shapes, in, out);
+    int rc = m->c.batch_invariant ? run_each(m, first, batch, dims, in, out)
+                                  : eng_ctx_run_shapes(m->ctx, shapes, in, out);
     if (!rc) return 0;
     if (rc != -ENG_EINVAL && rc != -ENG_ESHAPE) {
         snprintf(err, errlen, "%s: %s", eng_strerror(rc), eng_ctx_error(m->ctx));

@@ -128,3 +128,18 @@ def test_an_out_of_range_id_is_a_400(server):
     st, msg = infer(server, ids, mask)
     assert st == 400, msg
     assert "100000" in msg, msg
+
+
+def test_batch_invariant_answers_are_bit_identical_to_unbatched(bert, procs):
+    s = K.start(procs, ["--processes=1", "--model=bert=" + bert, "--max-batch-size=8",
+                        "--batch-delay-us=50000", "--batch-invariant=true"])
+    K.wait_model_ready(s, "bert")
+    rng = np.random.default_rng(9)
+    reqs = [sample(rng, 1 + k % 2, seq) for k, seq in enumerate([4, 9, 4, 9, 4, 9, 4, 9])]
+    alone = [infer(s, ids, mask, binary=True) for ids, mask in reqs]
+    with cf.ThreadPoolExecutor(len(reqs)) as ex:
+        got = list(ex.map(lambda r: infer(s, r[0], r[1], binary=True), reqs))
+    for k, ((st, out), (st0, ref)) in enumerate(zip(got, alone)):
+        assert st == 200 and st0 == 200, (out, ref)
+        for n in OUTS:
+            assert out[n].tobytes() == ref[n].tobytes(), "request %d %s" % (k, n)
