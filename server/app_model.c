@@ -57,6 +57,13 @@ static int io_from(const eng_tensor_info *ti, kserve_io *io, size_t *item_bytes)
     return io->dtype == KSERVE_INVALID || ti->rank > KSERVE_MAX_RANK ? -1 : 0;
 }
 
+#define DIMS_MEMO 8
+struct dims_memo {
+    int used;
+    int64_t in[BATCHER_MAX_IO][ENG_MAX_RANK];  /* dim 0 set to 1 */
+    int64_t out[BATCHER_MAX_IO][ENG_MAX_RANK]; /* dim 0 as inferred at batch 1 */
+};
+
 /* Output dims of a dynamic model for inputs of `batch` samples, every dynamic
  * dim beyond the batch at 1; 0 or -1. */
 static int probe_dims(model *m, int64_t batch, int64_t (*out)[ENG_MAX_RANK])
@@ -86,6 +93,8 @@ static int describe_dynamic(model *m)
     for (int i = 0; ok && i < m->n_out; i++)
         ok = m->out[i].rank > 0 && o1[i][0] == 1 && o2[i][0] == 2;
     if (!ok) m->c.max_batch = 1;
+    pthread_mutex_init(&m->dims_mu, NULL);
+    m->memo = calloc(DIMS_MEMO, sizeof(*m->memo)); /* NULL: no memo, still correct */
     for (int i = 0; i < m->n_in; i++) {
         size_t n = kserve_dtype_size(m->in[i].dtype);
         for (int d = 0; d < m->in[i].rank; d++) n *= m->in[i].shape[d] > 0 ? m->in[i].shape[d] : 1;
@@ -95,9 +104,45 @@ static int describe_dynamic(model *m)
     return 0;
 }
 
+/* Output dims for q->in_dims through the memo: 0, or the engine's status. */
+static int output_dims(model *m, mreq *q, char *eerr, size_t errlen)
+{
+    int64_t key[BATCHER_MAX_IO][ENG_MAX_RANK] = {{0}};
+    const int64_t *shapes[BATCHER_MAX_IO];
+    for (int i = 0; i < m->n_in; i++) {
+        memcpy(key[i], q->in_dims[i], sizeof(key[i]));
+        if (m->in[i].rank > 0 && m->batch_dynamic && m->c.max_batch > 1) key[i][0] = 1;
+        for (int d = m->in[i].rank; d < ENG_MAX_RANK; d++) key[i][d] = 0;
+        shapes[i] = key[i];
+    }
+    int64_t batch = m->in[0].rank > 0 ? q->in_dims[0][0] : 1;
+    pthread_mutex_lock(&m->dims_mu);
+    for (int e = 0; m->memo && e < DIMS_MEMO; e++)
+        if (m->memo[e].used && !memcmp(m->memo[e].in, key, sizeof(key))) {
+            memcpy(q->out_dims, m->memo[e].out, sizeof(q->out_dims));
+            pthread_mutex_unlock(&m->dims_mu);
+            goto batch_dim;
+        }
+    pthread_mutex_unlock(&m->dims_mu);
+    int rc = eng_model_output_dims(m->em, shapes, &q->out_dims[0][0], eerr, errlen);
+    if (rc) return rc;
+    pthread_mutex_lock(&m->dims_mu);
+    if (m->memo) {
+        struct dims_memo *e = &m->memo[m->memo_next];
+        m->memo_next = (m->memo_next + 1) % DIMS_MEMO;
+        e->used = 1;
+        memcpy(e->in, key, sizeof(key));
+        memcpy(e->out, q->out_dims, sizeof(e->out));
+    }
+    pthread_mutex_unlock(&m->dims_mu);
+batch_dim: /* batched models: outputs' dim 0 follows the inputs' (checked at load) */
+    for (int i = 0; key[0][0] == 1 && batch != 1 && i < m->n_out; i++)
+        if (m->out[i].rank > 0) q->out_dims[i][0] = batch;
+    return 0;
+}
+
 int model_size_dynamic(model *m, mreq *q, char *err, size_t errlen)
 {
-    const int64_t *shapes[BATCHER_MAX_IO];
     for (int i = 0; i < m->n_in; i++) {
         const kserve_io *io = &m->in[i];
         size_t bytes = kserve_dtype_size(io->dtype);
@@ -113,10 +158,9 @@ int model_size_dynamic(model *m, mreq *q, char *err, size_t errlen)
             if (d) bytes *= (size_t)v;
         }
         q->job.in_bytes[i] = bytes;
-        shapes[i] = q->in_dims[i];
     }
     char eerr[ENG_ERRLEN] = "";
-    if (eng_model_output_dims(m->em, shapes, &q->out_dims[0][0], eerr, sizeof(eerr))) {
+    if (output_dims(m, q, eerr, sizeof(eerr))) {
         /* Name the inputs whose dynamic dims disagree (ids and mask of other lengths). */
         for (int i = 0; i < m->n_in; i++)
             for (int k = i + 1; k < m->n_in; k++)
@@ -548,6 +592,8 @@ static void model_free_state(void *state)
         for (int k = 0; k < m->n_labels; k++) free(m->labels[k]);
         free(m->labels);
         for (int k = 0; k < BATCHER_MAX_IO; k++) free(m->zeros[k]);
+        if (m->dynamic && m->em) pthread_mutex_destroy(&m->dims_mu);
+        free(m->memo);
         model_conf_free(&m->c);
     }
     for (int i = 0; i < app->nroutes; i++) free(app->routes[i].path);

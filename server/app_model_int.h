@@ -64,6 +64,11 @@ typedef struct model {
      * are 0 and every request is sized by model_size_dynamic; jobs batch only
      * with jobs of equal shapes (the batcher's shape_key) */
     int dynamic;
+    /* dynamic models: output dims of the last few input shapes (dim 0 at 1),
+     * so a request of a known length skips shape inference; any thread */
+    pthread_mutex_t dims_mu;
+    struct dims_memo *memo; /* DIMS_MEMO entries, round-robin, or NULL */
+    int memo_next;
     char **labels; /* n_labels lines of the labels file, or NULL */
     int n_labels;
     image_prep prep;             /* for classify; prep.channels == 0: the model takes no images */
