@@ -135,16 +135,16 @@ static int infer_prepare(batcher_job *job)
         elems += item / (kserve_dtype_size(m->in[i].dtype) ? kserve_dtype_size(m->in[i].dtype) : 1);
     }
     char twhy[96], jwhy[128];
-    snprintf(twhy, sizeof(twhy), "max-batch-size %d x %zu bytes, the model's largest sample",
-             m->c.max_batch, max_item);
+    snprintf(twhy, sizeof(twhy), "max-batch-size %d x %zu bytes, the model's largest sample%s",
+             m->c.max_batch, max_item, m->dynamic ? " at max-sequence" : "");
     kserve_limits lim = {.max_tensor_bytes = max_item * (size_t)m->c.max_batch,
                          .tensor_why = twhy,
                          .tokens_why = jwhy};
     uint64_t tokens = (uint64_t)elems * (uint64_t)m->c.max_batch * 2 + 4096;
     lim.max_json_tokens = tokens > (1u << 28) ? 1u << 28 : (uint32_t)tokens;
     snprintf(jwhy, sizeof(jwhy),
-             "max-batch-size %d x %zu elements a sample, 2 values per element + 4096",
-             m->c.max_batch, elems);
+             "max-batch-size %d x %zu elements a sample%s, 2 values per element + 4096",
+             m->c.max_batch, elems, m->dynamic ? " at max-sequence" : "");
     char err[KSERVE_ERRLEN];
     int st = kserve_request_parse(&q->kreq, r->body, r->body_len, q->hlen, &lim, err, sizeof(err));
     if (!st)

@@ -143,3 +143,10 @@ def test_batch_invariant_answers_are_bit_identical_to_unbatched(bert, procs):
         assert st == 200 and st0 == 200, (out, ref)
         for n in OUTS:
             assert out[n].tobytes() == ref[n].tobytes(), "request %d %s" % (k, n)
+
+
+def test_a_huge_length_is_refused_while_parsing_naming_max_sequence(server):
+    ids, mask = sample(np.random.default_rng(4), 1, 4000)  # over max-sequence x max-batch-size
+    st, msg = infer(server, ids, mask)
+    assert st == 413, msg
+    assert "max-sequence" in msg, msg
