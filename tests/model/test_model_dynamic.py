@@ -150,3 +150,11 @@ def test_a_huge_length_is_refused_while_parsing_naming_max_sequence(server):
     st, msg = infer(server, ids, mask)
     assert st == 413, msg
     assert "max-sequence" in msg, msg
+
+
+def test_model_route_runs_a_dynamic_model_at_length_one(bert, procs):
+    s = K.start(procs, ["--processes=1", "--model=bert=" + bert, "--model-route=/hi=bert"])
+    K.wait_model_ready(s, "bert")
+    st, _, body = s.request("GET", "/hi")
+    assert (st, body) == (200, b"Hello, World!")
+    assert K.metric(s.metrics(), "aiserve_model_inference_count_total", "bert") == 1
