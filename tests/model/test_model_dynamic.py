@@ -6,8 +6,10 @@ concurrently over the JSON and the binary endpoints, and every response equals
 the same request run alone (within K.BATCH_TOL, docs/serving.md) and PyTorch
 (1e-4 of the output's scale); requests batch only with requests of the same
 shape (bucketing, docs/serving.md). Errors: ids and mask of different lengths
-(400 naming both), a length beyond max-sequence (413 naming the limit), an
-out-of-range id (400)."""
+(400 naming both), a length beyond max-sequence (413 naming the limit, also
+when the body is over the parser's limits), an out-of-range id (400). With
+batch-invariant, batched answers are bit-identical to unbatched ones; the
+article's model-route runs a dynamic model at length 1."""
 import concurrent.futures as cf
 import os
 import sys
