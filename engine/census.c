@@ -43,14 +43,27 @@ static void note(census *c, const char *domain, const char *op)
     c->counts[c->n++] = 1;
 }
 
+/* Whether the loader has a kernel for this node: ai.onnx ops by name, and
+ * ai.onnx.ml ops spelled "ai.onnx.ml:Op" (as onnx.c looks them up). */
+static int runs(const Onnx__NodeProto *n)
+{
+    const char *op = n->op_type ? n->op_type : "";
+    if (n->domain && !strcmp(n->domain, "ai.onnx.ml")) {
+        char ml[ENG_OPNAME_LEN + 16];
+        snprintf(ml, sizeof(ml), "ai.onnx.ml:%s", op);
+        return eg_op_lookup(ml) != EG_OP_COUNT;
+    }
+    if (n->domain && *n->domain && strcmp(n->domain, "ai.onnx")) return 0;
+    return eg_op_lookup(op) != EG_OP_COUNT;
+}
+
 static void walk(census *c, const Onnx__GraphProto *g)
 {
     if (!g || ++c->depth > 32) return; /* nesting beyond any real model */
     for (size_t i = 0; i < g->n_node; i++) {
         const Onnx__NodeProto *n = g->node[i];
         const char *op = n->op_type ? n->op_type : "";
-        int foreign = n->domain && *n->domain && strcmp(n->domain, "ai.onnx");
-        if (foreign || eg_op_lookup(op) == EG_OP_COUNT) note(c, n->domain, op);
+        if (!runs(n)) note(c, n->domain, op);
         for (size_t a = 0; a < n->n_attribute; a++) {
             const Onnx__AttributeProto *at = n->attribute[a];
             walk(c, at->g);
@@ -133,9 +146,7 @@ static int stand_in(Onnx__GraphProto *g, standin *saved, int cap, char names[][E
     int k = 0;
     for (size_t i = 0; g && i < g->n_node && k < cap; i++) {
         Onnx__NodeProto *n = g->node[i];
-        const char *op = n->op_type ? n->op_type : "";
-        int foreign = n->domain && *n->domain && strcmp(n->domain, "ai.onnx");
-        if (!foreign && eg_op_lookup(op) != EG_OP_COUNT) continue;
+        if (runs(n)) continue;
         if (n->n_input < 1 || n->n_output < 1) continue; /* the load will fail: census only */
         saved[k] = (standin){n, n->op_type, n->domain, n->name, n->n_attribute, n->n_output};
         snprintf(names[k], ENG_OPNAME_LEN, EP_STANDIN "%d", k);

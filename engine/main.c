@@ -180,9 +180,9 @@ static void print_kernels(const cli *c)
         return;
     }
     int nodes[3] = {0, 0, 0}, types_bad = 0; /* onednn, c, unsupported */
-    printf("%-28s %6s  %s\n", "op", "count", "kernel");
+    printf("%-36s %6s  %s\n", "op", "count", "kernel");
     for (int i = 0; i < n; i++) {
-        printf("%-28s %6d  %s\n", k[i].op, k[i].count, k[i].kernel);
+        printf("%-36s %6d  %s\n", k[i].op, k[i].count, k[i].kernel);
         int j = !strcmp(k[i].kernel, "onednn") ? 0 : !strcmp(k[i].kernel, "c") ? 1 : 2;
         nodes[j] += k[i].count;
         types_bad += j == 2;

@@ -172,3 +172,17 @@ def test_info_kernels_follow_the_reference_flag():
     r = aiinfer("info", DIGITS, "--reference")
     rows, _ = _table(r.stdout)
     assert rows.get(("Conv", "c")) == 3 and not any(k == "onednn" for _, k in rows), r.stdout
+
+
+def test_info_counts_ai_onnx_ml_ops_the_engine_runs_as_c(tmp_path):
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import ml_models
+    model, _, _ = ml_models.forest_classifier(3)
+    p = tmp_path / "forest.onnx"
+    onnx.save(model, p)
+    r = aiinfer("info", p)
+    assert r.returncode == 0, r.stderr
+    rows, verdict = _table(r.stdout)
+    assert rows == {("ai.onnx.ml:TreeEnsembleClassifier", "c"): 1}, r.stdout
+    assert verdict == "verdict: ready: 1 node, 0 on oneDNN, 1 in C", verdict
