@@ -151,6 +151,25 @@ int eng_model_file_unsupported_ops(const char *path, char (*names)[ENG_OPNAME_LE
 int eng_model_unsupported_ops(const void *data, size_t len, char (*names)[ENG_OPNAME_LEN],
                               int *counts, int cap, char *err, size_t errlen);
 
+/* Readiness of a model file, for `aiinfer info`: every op type of the optimised
+ * graph with the kernel that runs it ("onednn" or "c"), counted per (op, kernel),
+ * in plan order, then every op the engine does not run ("unsupported"). The
+ * batch-1 plan is built (oneDNN primitives are created, so its own fallbacks
+ * count) but nothing runs; dynamic dims are probed at 1. Nodes folded into
+ * constants at load or fused into another node do not appear. When the file
+ * has unsupported ops, each such node is stood in by an Identity of its first
+ * input so the rest of the graph can still be planned (the stand-ins are not
+ * listed; if the graph still does not load, only the unsupported ops are).
+ * Fills up to cap entries; returns how many it filled (at most cap), or
+ * -eng_status with a message in err when the file cannot be read or parsed. */
+typedef struct eng_op_kernel {
+    char op[ENG_OPNAME_LEN];
+    const char *kernel; /* "onednn", "c" or "unsupported" (static strings) */
+    int count;
+} eng_op_kernel;
+int eng_model_file_kernels(const char *path, const eng_load_opts *opts, eng_op_kernel *out, int cap,
+                           char *err, size_t errlen);
+
 /* Context options; NULL means threads = 1, max_batch = 1, batch_invariant = 0. */
 typedef struct eng_ctx_opts {
     int threads;   /* backend threads for each run (>= 1) */
@@ -189,6 +208,11 @@ int eng_ctx_run(eng_ctx *c, int batch, const void *const *inputs, void *const *o
  * context (least recently used dropped). A shape that does not fit the graph
  * (an attention mask shorter than the ids) fails naming the node. */
 int eng_ctx_plan_shapes(eng_ctx *c, const int64_t *const *shapes, int64_t *out_dims);
+/* The same output dims without a context (shape inference on the model, which
+ * stays read-only: any thread, no backend work). Costs a shape inference pass
+ * with constant folding each call: a server calls it once per request. */
+int eng_model_output_dims(const eng_model *m, const int64_t *const *shapes, int64_t *out_dims,
+                          char *err, size_t errlen);
 /* Runs a dynamic (or any) model on inputs of the given shapes; outputs[i] must
  * hold output i's elements at the dims eng_ctx_plan_shapes reported. */
 int eng_ctx_run_shapes(eng_ctx *c, const int64_t *const *shapes, const void *const *inputs,

@@ -27,7 +27,7 @@ static void usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: aiinfer info MODEL\n"
+        "usage: aiinfer info [--reference] MODEL\n"
         "       aiinfer run MODEL --input FILE [--input FILE...] --output FILE [--output FILE...]\n"
         "                   [--shape D,D,...] [--threads N] [--reference] [--batch-invariant]\n"
         "       aiinfer bench MODEL [--threads N] [--batch B] [--seconds S] [--input FILE...]\n"
@@ -167,11 +167,42 @@ static void print_unsupported(const char *path)
     printf("\n");
 }
 
+/* Per-op readiness: which kernel runs each op of the optimised graph (or
+ * none), as a table, then a one-line verdict. */
+static void print_kernels(const cli *c)
+{
+    eng_op_kernel k[128];
+    char err[ENG_ERRLEN];
+    eng_load_opts o = {.reference_only = c->reference};
+    int n = eng_model_file_kernels(c->model, &o, k, 128, err, sizeof(err));
+    if (n < 0) {
+        fprintf(stderr, "aiinfer: kernels: %s\n", err);
+        return;
+    }
+    int nodes[3] = {0, 0, 0}, types_bad = 0; /* onednn, c, unsupported */
+    printf("%-36s %6s  %s\n", "op", "count", "kernel");
+    for (int i = 0; i < n; i++) {
+        printf("%-36s %6d  %s\n", k[i].op, k[i].count, k[i].kernel);
+        int j = !strcmp(k[i].kernel, "onednn") ? 0 : !strcmp(k[i].kernel, "c") ? 1 : 2;
+        nodes[j] += k[i].count;
+        types_bad += j == 2;
+    }
+    if (types_bad)
+        printf("verdict: NOT READY: %d op type%s (%d node%s) without a kernel; %d node%s would "
+               "run on oneDNN, %d in C\n",
+               types_bad, types_bad > 1 ? "s" : "", nodes[2], nodes[2] > 1 ? "s" : "", nodes[0],
+               nodes[0] == 1 ? "" : "s", nodes[1]);
+    else
+        printf("verdict: ready: %d node%s, %d on oneDNN, %d in C\n", nodes[0] + nodes[1],
+               nodes[0] + nodes[1] == 1 ? "" : "s", nodes[0], nodes[1]);
+}
+
 static int cmd_info(const cli *c)
 {
     eng_model *m = load(c);
     if (!m) {
         print_unsupported(c->model);
+        print_kernels(c);
         return 1;
     }
     eng_tensor_info t;
@@ -188,6 +219,7 @@ static int cmd_info(const cli *c)
            (long long)eng_model_params(m), (long long)eng_model_macs(m), eng_model_macs(m) / 1e6,
            eng_model_max_batch(m) ? "fixed" : "dynamic");
     eng_model_free(m);
+    print_kernels(c);
     return 0;
 }
 

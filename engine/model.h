@@ -114,5 +114,10 @@ int ep_plan_run(ep_plan *p, dnnl_stream_t stream, void *arena, void *scratch,
                 const void *const *inputs, void *const *outputs, char *err, size_t errlen);
 size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap);
 int ep_plan_private_weights(const ep_plan *p);
+/* Name prefix of the Identity nodes that stand in for unsupported ones. */
+#define EP_STANDIN "aiinfer-standin:"
+/* Adds the steps of the plan to a (op, kernel) histogram of n entries (see
+ * eng_model_file_kernels); returns the new n. */
+int ep_plan_kernels(const ep_plan *p, eng_op_kernel *out, int n, int cap);
 
 #endif

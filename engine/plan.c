@@ -546,3 +546,25 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
     }
     return len;
 }
+
+int ep_plan_kernels(const ep_plan *p, eng_op_kernel *out, int n, int cap)
+{
+    for (int s = 0; s < p->nsteps; s++) {
+        const ep_step *st = &p->steps[s];
+        if (st->node < 0 || (st->kind != ST_DNNL && st->kind != ST_REF)) continue;
+        const eg_node *nd = &p->m->g->nodes[st->node];
+        if (nd->name && !strncmp(nd->name, EP_STANDIN, strlen(EP_STANDIN))) continue;
+        const char *op = eg_op_name(nd->op);
+        const char *kernel = st->kind == ST_DNNL ? "onednn" : "c";
+        int i = 0;
+        while (i < n && (strcmp(out[i].op, op) || strcmp(out[i].kernel, kernel))) i++;
+        if (i < n) {
+            out[i].count++;
+        } else if (n < cap) {
+            snprintf(out[n].op, sizeof(out[n].op), "%s", op);
+            out[n].kernel = kernel;
+            out[n++].count = 1;
+        }
+    }
+    return n;
+}

@@ -84,3 +84,22 @@ int es_check_shapes(const eng_model *m, const int64_t *const *shapes, char *err,
     }
     return 0;
 }
+
+int eng_model_output_dims(const eng_model *m, const int64_t *const *shapes, int64_t *out_dims,
+                          char *err, size_t errlen)
+{
+    if (!m || !out_dims) return eg_err(err, errlen, ENG_EINVAL, "bad arguments");
+    int rc = es_check_shapes(m, shapes, err, errlen);
+    if (rc) return rc;
+    eg_graph *gv = es_graph_view(m->g, shapes, 0);
+    if (!gv) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+    ei_views *v = ei_infer(gv, 1, 1, err, errlen);
+    es_graph_view_free(gv);
+    if (!v) return -ENG_ESHAPE;
+    for (int k = 0; k < m->g->noutputs; k++) {
+        const ek_view *o = &v->view[m->g->outputs[k]];
+        memcpy(out_dims + (size_t)k * ENG_MAX_RANK, o->dims, sizeof(o->dims));
+    }
+    ei_views_free(v);
+    return 0;
+}

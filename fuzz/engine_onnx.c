@@ -1,7 +1,8 @@
 /* libFuzzer target: arbitrary bytes as an ONNX model. Loading must either fail
  * with a message or give a model; a small model is then run once on zeros with
  * the reference kernels, so shape inference, folding and the kernels see the
- * fuzzed graphs too. The unsupported-op census parses the bytes as well. */
+ * fuzzed graphs too. The unsupported-op census parses the bytes as well. Dynamic
+ * models also check eng_model_output_dims against the plan's output dims. */
 #include "engine/engine.h"
 
 #include <stdint.h>
@@ -35,6 +36,14 @@ static void run_dynamic(eng_model *m, int nin, int nout)
     void *in[8] = {0}, *out[8] = {0};
     int ok = !eng_ctx_plan_shapes(c, shapes, od);
     if (!ok && !eng_ctx_error(c)[0]) abort();
+    if (ok) { /* the context-free query agrees with the plan */
+        int64_t od2[8 * ENG_MAX_RANK];
+        if (eng_model_output_dims(m, shapes, od2, err, sizeof(err))) abort();
+        for (int i = 0; i < nout; i++) {
+            eng_model_output(m, i, &t);
+            if (memcmp(od + i * ENG_MAX_RANK, od2 + i * ENG_MAX_RANK, (size_t)t.rank * 8)) abort();
+        }
+    }
     for (int i = 0; ok && i < nout; i++) {
         int64_t n = 1;
         eng_model_output(m, i, &t);

@@ -57,6 +57,135 @@ static int io_from(const eng_tensor_info *ti, kserve_io *io, size_t *item_bytes)
     return io->dtype == KSERVE_INVALID || ti->rank > KSERVE_MAX_RANK ? -1 : 0;
 }
 
+#define DIMS_MEMO 8
+struct dims_memo {
+    int used;
+    int64_t in[BATCHER_MAX_IO][ENG_MAX_RANK];  /* dim 0 set to 1 */
+    int64_t out[BATCHER_MAX_IO][ENG_MAX_RANK]; /* dim 0 as inferred at batch 1 */
+};
+
+/* Output dims of a dynamic model for inputs of `batch` samples, every dynamic
+ * dim beyond the batch at 1; 0 or -1. */
+static int probe_dims(model *m, int64_t batch, int64_t (*out)[ENG_MAX_RANK])
+{
+    int64_t in[BATCHER_MAX_IO][ENG_MAX_RANK];
+    const int64_t *shapes[BATCHER_MAX_IO];
+    for (int i = 0; i < m->n_in; i++) {
+        for (int d = 0; d < m->in[i].rank; d++)
+            in[i][d] = m->in[i].shape[d] >= 0 ? m->in[i].shape[d] : d ? 1 : batch;
+        shapes[i] = in[i];
+    }
+    return eng_model_output_dims(m->em, shapes, &out[0][0], NULL, 0) ? -1 : 0;
+}
+
+/* Dynamic models: requests are sized one by one (model_size_dynamic). They
+ * batch across requests only when dim 0 is a batch: some input has a dynamic
+ * dim beyond dim 0 (else the engine called the model dynamic because dim 0 is
+ * a sequence, as in a sequence-first RNN) and every output's dim 0 follows the
+ * inputs' dim 0. The zeros for model-route hold one sample at length 1. */
+static int describe_dynamic(model *m)
+{
+    int64_t o1[BATCHER_MAX_IO][ENG_MAX_RANK], o2[BATCHER_MAX_IO][ENG_MAX_RANK];
+    int beyond = 0;
+    for (int i = 0; i < m->n_in; i++)
+        for (int d = 1; d < m->in[i].rank; d++) beyond |= m->in[i].shape[d] < 0;
+    int ok = beyond && m->batch_dynamic && !probe_dims(m, 1, o1) && !probe_dims(m, 2, o2);
+    for (int i = 0; ok && i < m->n_out; i++)
+        ok = m->out[i].rank > 0 && o1[i][0] == 1 && o2[i][0] == 2;
+    if (!ok) m->c.max_batch = 1;
+    pthread_mutex_init(&m->dims_mu, NULL);
+    m->memo = calloc(DIMS_MEMO, sizeof(*m->memo)); /* NULL: no memo, still correct */
+    for (int i = 0; i < m->n_in; i++) {
+        size_t n = kserve_dtype_size(m->in[i].dtype);
+        for (int d = 0; d < m->in[i].rank; d++) n *= m->in[i].shape[d] > 0 ? m->in[i].shape[d] : 1;
+        m->zeros[i] = calloc(1, n ? n : 1);
+        if (!m->zeros[i]) return snprintf(m->err, sizeof(m->err), "out of memory"), -1;
+    }
+    return 0;
+}
+
+/* Output dims for q->in_dims through the memo: 0, or the engine's status. */
+static int output_dims(model *m, mreq *q, char *eerr, size_t errlen)
+{
+    int64_t key[BATCHER_MAX_IO][ENG_MAX_RANK] = {{0}};
+    const int64_t *shapes[BATCHER_MAX_IO];
+    for (int i = 0; i < m->n_in; i++) {
+        memcpy(key[i], q->in_dims[i], sizeof(key[i]));
+        if (m->in[i].rank > 0 && m->batch_dynamic && m->c.max_batch > 1) key[i][0] = 1;
+        for (int d = m->in[i].rank; d < ENG_MAX_RANK; d++) key[i][d] = 0;
+        shapes[i] = key[i];
+    }
+    int64_t batch = m->in[0].rank > 0 ? q->in_dims[0][0] : 1;
+    pthread_mutex_lock(&m->dims_mu);
+    for (int e = 0; m->memo && e < DIMS_MEMO; e++)
+        if (m->memo[e].used && !memcmp(m->memo[e].in, key, sizeof(key))) {
+            memcpy(q->out_dims, m->memo[e].out, sizeof(q->out_dims));
+            pthread_mutex_unlock(&m->dims_mu);
+            goto batch_dim;
+        }
+    pthread_mutex_unlock(&m->dims_mu);
+    int rc = eng_model_output_dims(m->em, shapes, &q->out_dims[0][0], eerr, errlen);
+    if (rc) return rc;
+    pthread_mutex_lock(&m->dims_mu);
+    if (m->memo) {
+        struct dims_memo *e = &m->memo[m->memo_next];
+        m->memo_next = (m->memo_next + 1) % DIMS_MEMO;
+        e->used = 1;
+        memcpy(e->in, key, sizeof(key));
+        memcpy(e->out, q->out_dims, sizeof(e->out));
+    }
+    pthread_mutex_unlock(&m->dims_mu);
+batch_dim: /* batched models: outputs' dim 0 follows the inputs' (checked at load) */
+    for (int i = 0; key[0][0] == 1 && batch != 1 && i < m->n_out; i++)
+        if (m->out[i].rank > 0) q->out_dims[i][0] = batch;
+    return 0;
+}
+
+int model_size_dynamic(model *m, mreq *q, char *err, size_t errlen)
+{
+    for (int i = 0; i < m->n_in; i++) {
+        const kserve_io *io = &m->in[i];
+        size_t bytes = kserve_dtype_size(io->dtype);
+        for (int d = 0; d < io->rank; d++) {
+            int64_t v = q->in_dims[i][d];
+            if (d && io->shape[d] < 0 && (v < 1 || v > m->c.max_seq)) {
+                snprintf(err, errlen,
+                         "input '%s': dimension %d is %lld, outside 1..%d (max-sequence %d of "
+                         "model '%s')",
+                         io->name, d, (long long)v, m->c.max_seq, m->c.max_seq, m->c.name);
+                return v < 1 ? 400 : 413;
+            }
+            if (d) bytes *= (size_t)v;
+        }
+        q->job.in_bytes[i] = bytes;
+    }
+    char eerr[ENG_ERRLEN] = "";
+    if (output_dims(m, q, eerr, sizeof(eerr))) {
+        /* Name the inputs whose dynamic dims disagree (ids and mask of other lengths). */
+        for (int i = 0; i < m->n_in; i++)
+            for (int k = i + 1; k < m->n_in; k++)
+                for (int d = 1; d < m->in[i].rank && d < m->in[k].rank; d++)
+                    if (m->in[i].shape[d] < 0 && m->in[k].shape[d] < 0 &&
+                        q->in_dims[i][d] != q->in_dims[k][d]) {
+                        snprintf(err, errlen,
+                                 "inputs '%s' and '%s' differ in dimension %d (%lld vs %lld): "
+                                 "the model needs them equal (%s)",
+                                 m->in[i].name, m->in[k].name, d, (long long)q->in_dims[i][d],
+                                 (long long)q->in_dims[k][d], eerr);
+                        return 400;
+                    }
+        snprintf(err, errlen, "the input shapes do not fit the model: %s", eerr);
+        return 400;
+    }
+    for (int i = 0; i < m->n_out; i++) {
+        size_t bytes = kserve_dtype_size(m->out[i].dtype);
+        for (int d = 1; d < m->out[i].rank; d++) bytes *= (size_t)q->out_dims[i][d];
+        if (m->out[i].rank == 0) bytes = kserve_dtype_size(m->out[i].dtype);
+        q->job.out_bytes[i] = bytes;
+    }
+    return 0;
+}
+
 static int describe(model *m)
 {
     m->n_in = eng_model_num_inputs(m->em);
@@ -66,11 +195,7 @@ static int describe(model *m)
                  m->n_in, m->n_out, BATCHER_MAX_IO);
         return -1;
     }
-    if (eng_model_dynamic(m->em)) { /* the batcher sizes requests by item_count */
-        snprintf(m->err, sizeof(m->err),
-                 "dimensions beyond the batch are dynamic: not served yet (aiinfer runs it)");
-        return -1;
-    }
+    m->dynamic = eng_model_dynamic(m->em);
     eng_tensor_info ti;
     for (int i = 0; i < m->n_in; i++) {
         if (eng_model_input(m->em, i, &ti) || io_from(&ti, &m->in[i], &m->in_item[i])) {
@@ -87,6 +212,7 @@ static int describe(model *m)
     int fixed = eng_model_max_batch(m->em);
     m->batch_dynamic = fixed == 0;
     if (fixed > 0) m->c.max_batch = fixed; /* it runs only batch == fixed: no batching */
+    if (m->dynamic) return describe_dynamic(m);
     for (int i = 0; i < m->n_in; i++) {
         m->zeros[i] = calloc(fixed > 0 ? (size_t)fixed : 1, m->in_item[i] ? m->in_item[i] : 1);
         if (!m->zeros[i]) return snprintf(m->err, sizeof(m->err), "out of memory"), -1;
@@ -179,8 +305,9 @@ static int eng_thread_init(void *arg, char *err, size_t errlen)
      * building primitives (Triton users hit 50x slower first requests). A
      * size that fails to warm is reported and left to fail per request
      * (500), so one bad shape does not take the whole model down. */
+    /* dynamic models: plans are built per shape on first use (a few cached) */
     int first = m->batch_dynamic ? 1 : m->c.max_batch;
-    for (int b = first; b <= m->c.max_batch; b++) {
+    for (int b = first; !m->dynamic && b <= m->c.max_batch; b++) {
         if (eng_ctx_warmup(m->ctx, &b, 1))
             model_log("'%s': warm-up at batch %d failed: %s", m->c.name, b, eng_ctx_error(m->ctx));
     }
@@ -217,6 +344,60 @@ static int eng_run(void *arg, int batch, const void *const *in, void *const *out
                  eng_ctx_error(m->ctx));
     else
         snprintf(err, errlen, "the inputs do not fit the model: %s", eng_ctx_error(m->ctx));
+    return 1;
+}
+
+/* batch-invariant for a dynamic model: every sample runs alone at dim 0 = 1,
+ * from a 64-byte-aligned copy of its inputs (as eng_ctx does for fixed-shape
+ * models), so its outputs never depend on the batch it joined. */
+static int run_each(model *m, const batcher_job *first, int batch, int64_t (*dims)[ENG_MAX_RANK],
+                    const void *const *in, void *const *out)
+{
+    const int64_t *shapes[BATCHER_MAX_IO];
+    const void *ins[BATCHER_MAX_IO] = {0};
+    void *outs[BATCHER_MAX_IO];
+    int rc = 0;
+    for (int i = 0; i < m->n_in; i++) {
+        if (m->in[i].rank > 0) dims[i][0] = 1;
+        shapes[i] = dims[i];
+        void *p = NULL;
+        if (posix_memalign(&p, 64, first->in_bytes[i] ? first->in_bytes[i] : 64)) rc = -ENG_ENOMEM;
+        ins[i] = p;
+    }
+    for (int s = 0; s < batch && !rc; s++) {
+        for (int i = 0; i < m->n_in; i++)
+            memcpy((void *)ins[i], (const char *)in[i] + (size_t)s * first->in_bytes[i],
+                   first->in_bytes[i]);
+        for (int i = 0; i < m->n_out; i++)
+            outs[i] = (char *)out[i] + (size_t)s * first->out_bytes[i];
+        rc = eng_ctx_run_shapes(m->ctx, shapes, ins, outs);
+    }
+    for (int i = 0; i < m->n_in; i++) free((void *)ins[i]);
+    return rc;
+}
+
+/* Dynamic models: the batch's shape is its first job's, with dim 0 the
+ * batch's samples (the batcher joined only jobs of equal shapes). */
+static int eng_run_shaped(void *arg, const batcher_job *first, int batch, const void *const *in,
+                          void *const *out, char *err, size_t errlen)
+{
+    model *m = arg;
+    const mreq *q = (const mreq *)first;
+    int64_t dims[BATCHER_MAX_IO][ENG_MAX_RANK];
+    const int64_t *shapes[BATCHER_MAX_IO];
+    for (int i = 0; i < m->n_in; i++) {
+        memcpy(dims[i], q->in_dims[i], sizeof(dims[i]));
+        if (m->in[i].rank > 0) dims[i][0] = batch;
+        shapes[i] = dims[i];
+    }
+    int rc = m->c.batch_invariant ? run_each(m, first, batch, dims, in, out)
+                                  : eng_ctx_run_shapes(m->ctx, shapes, in, out);
+    if (!rc) return 0;
+    if (rc != -ENG_EINVAL && rc != -ENG_ESHAPE) {
+        snprintf(err, errlen, "%s: %s", eng_strerror(rc), eng_ctx_error(m->ctx));
+        return rc;
+    }
+    snprintf(err, errlen, "the inputs do not fit the model: %s", eng_ctx_error(m->ctx));
     return 1;
 }
 
@@ -338,6 +519,8 @@ static int model_worker_init(void *state, int worker_id)
                           .n_inputs = m->n_in,
                           .n_outputs = m->n_out,
                           .run = eng_run,
+                          .run_shaped = m->dynamic ? eng_run_shaped : NULL,
+                          .bucket = m->dynamic,
                           .run_ctx = m,
                           .thread_init = eng_thread_init,
                           .thread_free = eng_thread_free,
@@ -409,6 +592,8 @@ static void model_free_state(void *state)
         for (int k = 0; k < m->n_labels; k++) free(m->labels[k]);
         free(m->labels);
         for (int k = 0; k < BATCHER_MAX_IO; k++) free(m->zeros[k]);
+        if (m->dynamic && m->em) pthread_mutex_destroy(&m->dims_mu);
+        free(m->memo);
         model_conf_free(&m->c);
     }
     for (int i = 0; i < app->nroutes; i++) free(app->routes[i].path);

@@ -28,6 +28,9 @@ const cfg_option model_options[] = {
      "alone on the batch-1 kernels (default false)"},
     {"max-queue", NULL, CFG_LIST, NULL, 0, 0,
      "[NAME=]N: queued requests per worker and model; beyond it 503 + Retry-After (default 64)"},
+    {"max-sequence", NULL, CFG_LIST, NULL, 0, 0,
+     "[NAME=]N: largest value a dynamic dimension beyond the batch (a sequence length) may take "
+     "in a request; beyond it 413 (default 512)"},
     {"model-timeout-ms", NULL, CFG_LIST, NULL, 0, 0,
      "[NAME=]MS: a request still queued after MS fails with 503 (default 0: no limit)"},
     {"labels", NULL, CFG_LIST, NULL, 0, 0, "[NAME=]FILE: class labels, one per line, for classify"},
@@ -101,6 +104,9 @@ static int apply(model_conf *mc, const char *opt, const char *v)
     } else if (!strcmp(opt, "max-queue")) {
         if (parse_int(v, 1, 1 << 20, &x)) return -1;
         mc->max_queue = (int)x;
+    } else if (!strcmp(opt, "max-sequence")) {
+        if (parse_int(v, 1, 1 << 20, &x)) return -1;
+        mc->max_seq = (int)x;
     } else if (!strcmp(opt, "model-timeout-ms")) {
         if (parse_int(v, 0, 86400000, &mc->timeout_ms)) return -1;
     } else if (!strcmp(opt, "labels")) {
@@ -133,19 +139,13 @@ static int apply(model_conf *mc, const char *opt, const char *v)
     return 0;
 }
 
-static const char *const per_model[] = {"model-threads",
-                                        "max-batch-size",
-                                        "batch-delay-us",
-                                        "batch-invariant",
-                                        "max-queue",
-                                        "model-timeout-ms",
-                                        "labels",
-                                        "image-size",
-                                        "image-mean",
-                                        "image-std",
-                                        "image-scale",
-                                        "image-layout",
-                                        NULL};
+static const char *const per_model[] = {"model-threads",    "max-batch-size",
+                                        "batch-delay-us",   "batch-invariant",
+                                        "max-queue",        "max-sequence",
+                                        "model-timeout-ms", "labels",
+                                        "image-size",       "image-mean",
+                                        "image-std",        "image-scale",
+                                        "image-layout",     NULL};
 
 /* Splits "NAME=VALUE" when NAME is a model; returns the model index or -1. */
 static int split(app_model *app, const char *item, const char **value)
@@ -183,6 +183,7 @@ static int read_models(app_model *app, const cfg *c, char *err, size_t errlen)
         *mc = (model_conf){.threads = 1,
                            .max_batch = 8,
                            .max_queue = 64,
+                           .max_seq = 512,
                            .layout = -1,
                            .scale = 1.0f / 255,
                            .std = {1, 1, 1}};

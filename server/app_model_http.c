@@ -58,7 +58,7 @@ static int mreq_outputs(mreq *q, int batch)
     q->batch = batch;
     q->job.batch = batch;
     for (int i = 0; i < m->n_out; i++) {
-        q->outputs[i] = malloc((size_t)batch * m->out_item[i] + 1);
+        q->outputs[i] = malloc((size_t)batch * q->job.out_bytes[i] + 1);
         if (!q->outputs[i]) return -ENOMEM;
         q->job.outputs[i] = q->outputs[i];
     }
@@ -125,21 +125,26 @@ static int infer_prepare(batcher_job *job)
      * no more JSON values than that many elements (plus nesting) can need. */
     size_t max_item = 0, elems = 0;
     for (int i = 0; i < m->n_in; i++) {
-        if (m->in_item[i] > max_item) max_item = m->in_item[i];
-        elems += m->in_item[i] /
-                 (kserve_dtype_size(m->in[i].dtype) ? kserve_dtype_size(m->in[i].dtype) : 1);
+        size_t item = m->in_item[i];
+        if (m->dynamic) { /* a sample at max-sequence in every dynamic dim */
+            item = kserve_dtype_size(m->in[i].dtype);
+            for (int d = 1; d < m->in[i].rank; d++)
+                item *= (size_t)(m->in[i].shape[d] >= 0 ? m->in[i].shape[d] : m->c.max_seq);
+        }
+        if (item > max_item) max_item = item;
+        elems += item / (kserve_dtype_size(m->in[i].dtype) ? kserve_dtype_size(m->in[i].dtype) : 1);
     }
     char twhy[96], jwhy[128];
-    snprintf(twhy, sizeof(twhy), "max-batch-size %d x %zu bytes, the model's largest sample",
-             m->c.max_batch, max_item);
+    snprintf(twhy, sizeof(twhy), "max-batch-size %d x %zu bytes, the model's largest sample%s",
+             m->c.max_batch, max_item, m->dynamic ? " at max-sequence" : "");
     kserve_limits lim = {.max_tensor_bytes = max_item * (size_t)m->c.max_batch,
                          .tensor_why = twhy,
                          .tokens_why = jwhy};
     uint64_t tokens = (uint64_t)elems * (uint64_t)m->c.max_batch * 2 + 4096;
     lim.max_json_tokens = tokens > (1u << 28) ? 1u << 28 : (uint32_t)tokens;
     snprintf(jwhy, sizeof(jwhy),
-             "max-batch-size %d x %zu elements a sample, 2 values per element + 4096",
-             m->c.max_batch, elems);
+             "max-batch-size %d x %zu elements a sample%s, 2 values per element + 4096",
+             m->c.max_batch, elems, m->dynamic ? " at max-sequence" : "");
     char err[KSERVE_ERRLEN];
     int st = kserve_request_parse(&q->kreq, r->body, r->body_len, q->hlen, &lim, err, sizeof(err));
     if (!st)
@@ -156,6 +161,12 @@ static int infer_prepare(batcher_job *job)
         batch = (int)n;
     } else if (!st && m->batch_dynamic) {
         batch = 1;
+    }
+    if (!st && m->dynamic) {
+        for (int i = 0; i < m->n_in; i++)
+            for (int d = 0; d < q->kreq.inputs[i].rank; d++)
+                q->in_dims[i][d] = q->kreq.inputs[i].shape[d];
+        st = model_size_dynamic(m, q, err, sizeof(err));
     }
     if (st) return prep_fail(q, st, err);
     if (mreq_outputs(q, batch)) return prep_fail(q, 500, "out of memory");
@@ -456,6 +467,7 @@ static void finish_ok(mreq *q, buf *b)
     for (int i = 0; i < m->n_out; i++) {
         const kserve_io *o = &m->out[i];
         memcpy(shapes[i], o->shape, sizeof(shapes[i]));
+        if (m->dynamic) memcpy(shapes[i], q->out_dims[i], sizeof(q->out_dims[i]));
         if (o->rank > 0 && m->batch_dynamic) shapes[i][0] = q->batch;
         size_t esz = kserve_dtype_size(o->dtype);
         res[i] = (kserve_result){.name = o->name,
@@ -463,7 +475,7 @@ static void finish_ok(mreq *q, buf *b)
                                  .rank = o->rank,
                                  .shape = shapes[i],
                                  .data = q->outputs[i],
-                                 .count = (size_t)q->batch * m->out_item[i] / (esz ? esz : 1),
+                                 .count = (size_t)q->batch * q->job.out_bytes[i] / (esz ? esz : 1),
                                  .labels = (const char *const *)m->labels,
                                  .n_labels = m->n_labels};
     }
@@ -712,8 +724,19 @@ static int hello_handler(app_request *r, void *data)
     if (!m) return APP_DONE;
     /* zeros hold one sample, or the fixed batch of a model that runs only that */
     int batch = m->batch_dynamic ? 1 : m->c.max_batch;
-    mreq *q = mreq_new(app, r, m, MREQ_HELLO, batch);
+    mreq *q = mreq_new(app, r, m, MREQ_HELLO, m->dynamic ? 0 : batch);
     if (!q) return model_reply_error(r, m, 500, "out of memory");
+    if (m->dynamic) { /* one sample, every dynamic dim at 1 (what m->zeros holds) */
+        char err[KSERVE_ERRLEN];
+        for (int i = 0; i < m->n_in; i++)
+            for (int d = 0; d < m->in[i].rank; d++)
+                q->in_dims[i][d] = m->in[i].shape[d] >= 0 ? m->in[i].shape[d] : 1;
+        int st = model_size_dynamic(m, q, err, sizeof(err));
+        if (st || mreq_outputs(q, 1)) {
+            mreq_free(q);
+            return model_reply_error(r, m, st ? st : 500, st ? err : "out of memory");
+        }
+    }
     for (int i = 0; i < m->n_in; i++) q->job.inputs[i] = m->zeros[i];
     return mreq_submit(q);
 }

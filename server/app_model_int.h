@@ -44,6 +44,7 @@ typedef struct model_conf {
     int64_t delay_us;    /* batch-delay-us */
     int batch_invariant; /* batch-invariant: each sample on the batch-1 kernels */
     int max_queue;       /* max-queue */
+    int max_seq;         /* max-sequence: bound of a dynamic dim beyond the batch */
     int64_t timeout_ms;  /* model-timeout-ms: queued longer -> 503 (0: none) */
     char *labels_path;
     int img_w, img_h; /* image-size; 0: from the model's input shape */
@@ -59,7 +60,16 @@ typedef struct model {
     kserve_io in[BATCHER_MAX_IO], out[BATCHER_MAX_IO];
     size_t in_item[BATCHER_MAX_IO], out_item[BATCHER_MAX_IO]; /* bytes per sample */
     int batch_dynamic; /* dim 0 is variable: requests may carry 1..max_batch */
-    char **labels;     /* n_labels lines of the labels file, or NULL */
+    /* dims beyond the batch are dynamic (eng_model_dynamic): in_item/out_item
+     * are 0 and every request is sized by model_size_dynamic; jobs batch only
+     * with jobs of equal shapes (the batcher's shape_key) */
+    int dynamic;
+    /* dynamic models: output dims of the last few input shapes (dim 0 at 1),
+     * so a request of a known length skips shape inference; any thread */
+    pthread_mutex_t dims_mu;
+    struct dims_memo *memo; /* DIMS_MEMO entries, round-robin, or NULL */
+    int memo_next;
+    char **labels; /* n_labels lines of the labels file, or NULL */
     int n_labels;
     image_prep prep;             /* for classify; prep.channels == 0: the model takes no images */
     void *zeros[BATCHER_MAX_IO]; /* one zero sample per input, for model-route */
@@ -97,6 +107,9 @@ typedef struct mreq {
     int fail_status;
     char fail_msg[KSERVE_ERRLEN];
     void *outputs[BATCHER_MAX_IO];
+    /* dynamic models: this request's input and output dims (dim 0: its batch) */
+    int64_t in_dims[BATCHER_MAX_IO][ENG_MAX_RANK];
+    int64_t out_dims[BATCHER_MAX_IO][ENG_MAX_RANK];
     struct mreq *next_done;
 } mreq;
 
@@ -145,6 +158,10 @@ int mreq_submit(mreq *q);
 void mreq_free(mreq *q);
 /* Answers a plain error {"error": msg} with status; counts a bad input for m when 4xx. */
 int model_reply_error(app_request *r, model *m, int status, const char *msg);
+/* Dynamic models: sizes q from q->in_dims (every dynamic dim checked against
+ * max-sequence): bytes per sample in q->job, output dims in q->out_dims.
+ * Returns 0, or 400/413 with err naming the inputs or the limit. */
+int model_size_dynamic(model *m, mreq *q, char *err, size_t errlen);
 /* 1 when a configured model failed to load, naming each in why (app_kind.failed). */
 int model_failed(void *state, char *why, size_t len);
 

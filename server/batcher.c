@@ -132,7 +132,10 @@ static void run_batch(batcher *b, batcher_job *first, int samples)
     }
     if (rc && !err[0]) snprintf(err, sizeof(err), "out of memory for a batch of %d", samples);
     uint64_t t0 = ev_clock_us();
-    if (!rc) rc = o->run(o->run_ctx, samples, ins, outs, err, sizeof(err));
+    if (!rc && o->run_shaped)
+        rc = o->run_shaped(o->run_ctx, first, samples, ins, outs, err, sizeof(err));
+    else if (!rc)
+        rc = o->run(o->run_ctx, samples, ins, outs, err, sizeof(err));
     uint64_t t1 = ev_clock_us();
     if (rc > 0 && !alone) {
         /* Some job's inputs broke the batch: find out whose by running each alone. */
@@ -267,15 +270,76 @@ static void *prep_main(void *arg)
  * Decides on the next batch (locked). Returns the batch's jobs unlinked from
  * the queue, or NULL with *wait_until set (0: wait for a submit).
  */
+/* Equal shape keys should mean equal sample sizes; a hash collision must not
+ * overrun the batch buffers (they are sized from the first job). */
+static bool same_sizes(const batcher_job *a, const batcher_job *b, const batcher_opts *o)
+{
+    for (int i = 0; i < o->n_inputs; i++)
+        if (a->in_bytes[i] != b->in_bytes[i]) return false;
+    for (int i = 0; i < o->n_outputs; i++)
+        if (a->out_bytes[i] != b->out_bytes[i]) return false;
+    return true;
+}
+
+/* pick with opts.bucket: the head's batch takes every queued job of its shape
+ * that fits, skipping jobs of other shapes (they keep their order and wait
+ * for their own turn at the head); only a full batch or the head's delay
+ * sends it. */
+static batcher_job *pick_bucket(batcher *b, uint64_t now, int *samples, uint64_t *wait_until)
+{
+    batcher_job *h = b->head;
+    int n = h->batch;
+    bool full = n >= b->o.max_batch;
+    for (batcher_job *j = h->_next; j && !full; j = j->_next) {
+        if (j->shape_key != h->shape_key || !same_sizes(j, h, &b->o)) continue;
+        if (n + j->batch > b->o.max_batch)
+            full = true;
+        else
+            n += j->batch;
+    }
+    uint64_t due = h->_enqueued + b->o.delay_us;
+    if (!(n >= b->o.max_batch || full || b->o.delay_us == 0 || now >= due)) {
+        *wait_until = due;
+        return NULL;
+    }
+    /* unlink the same jobs again: the head, then matching ones while they fit */
+    batcher_job *last = h, *prev = NULL;
+    int taken = h->batch, count = 1;
+    b->head = h->_next;
+    batcher_job **pp = &b->head;
+    while (*pp) {
+        batcher_job *j = *pp;
+        if (j->shape_key == h->shape_key && same_sizes(j, h, &b->o) &&
+            taken + j->batch <= b->o.max_batch && taken < n) {
+            *pp = j->_next;
+            last->_next = j;
+            last = j;
+            taken += j->batch;
+            count++;
+        } else {
+            prev = j;
+            pp = &j->_next;
+        }
+    }
+    b->tail = prev;
+    last->_next = NULL;
+    b->queued -= count;
+    pending_add(b, -count);
+    *samples = taken;
+    return h;
+}
+
 static batcher_job *pick(batcher *b, uint64_t now, int *samples, uint64_t *wait_until)
 {
     *wait_until = 0;
     if (!b->head) return NULL;
+    if (b->o.bucket) return pick_bucket(b, now, samples, wait_until);
     batcher_job *last = b->head;
     int n = b->head->batch, count = 1;
     bool blocked = false; /* the next job cannot join: send now */
     for (batcher_job *j = b->head->_next; j; j = j->_next) {
-        if (j->shape_key != b->head->shape_key || n + j->batch > b->o.max_batch) {
+        if (j->shape_key != b->head->shape_key || !same_sizes(j, b->head, &b->o) ||
+            n + j->batch > b->o.max_batch) {
             blocked = true;
             break;
         }
@@ -367,7 +431,7 @@ batcher *batcher_create(const batcher_opts *opts)
 {
     if (!opts || opts->max_batch < 1 || opts->max_queue < 1 || opts->n_inputs < 1 ||
         opts->n_inputs > BATCHER_MAX_IO || opts->n_outputs < 1 ||
-        opts->n_outputs > BATCHER_MAX_IO || !opts->run || !opts->stats) {
+        opts->n_outputs > BATCHER_MAX_IO || (!opts->run && !opts->run_shaped) || !opts->stats) {
         errno = EINVAL;
         return NULL;
     }

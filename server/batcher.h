@@ -5,10 +5,10 @@
  * batches and runs them through a run callback (the engine, or a fake in the
  * tests). Batch rule, as Triton's dynamic batcher: starting from the oldest
  * queued job, take jobs in arrival order while they have the same shape key
- * and the samples fit in max_batch; send at once when the batch is full, when
- * the next job cannot join (other shape), or when delay_us has passed since
- * the OLDEST job was queued; otherwise wait for more. delay_us = 0 never waits
- * (a batch is whatever queued while the previous one ran).
+ * (and the same bytes per sample) and the samples fit in max_batch; send at once when the batch is
+ * full, when the next job cannot join (other shape), or when delay_us has passed since the OLDEST
+ * job was queued; otherwise wait for more. delay_us = 0 never waits (a batch is whatever queued
+ * while the previous one ran).
  *
  * Bounded: at most max_queue jobs wait (to be prepared or batched; see
  * batcher_job.prepare); batcher_submit refuses beyond it
@@ -137,12 +137,22 @@ typedef int (*batcher_run_fn)(void *ctx, int batch, const void *const *inputs, v
                               char *err, size_t errlen);
 
 typedef struct batcher_opts {
-    int max_batch;      /* >= 1 */
-    uint64_t delay_us;  /* see the batch rule above */
-    int max_queue;      /* >= 1 */
-    int n_inputs;       /* <= BATCHER_MAX_IO */
-    int n_outputs;      /* <= BATCHER_MAX_IO */
+    int max_batch;     /* >= 1 */
+    uint64_t delay_us; /* see the batch rule above */
+    int max_queue;     /* >= 1 */
+    int n_inputs;      /* <= BATCHER_MAX_IO */
+    int n_outputs;     /* <= BATCHER_MAX_IO */
+    /* 1: bucketing for requests of many shapes (a sequence length): a batch
+     * gathers every queued job with the oldest job's shape, skipping jobs of
+     * other shapes, which keep their order; a job of another shape does not
+     * end the wait (0: the rule above, in strict arrival order). */
+    int bucket;
     batcher_run_fn run; /* called on the batcher thread only */
+    /* Instead of run, when set: also gets the batch's first job, whose shape
+     * (by the submitter's shape_key, which every job of the batch shares)
+     * a model with dynamic dimensions needs to run the batch. */
+    int (*run_shaped)(void *ctx, const batcher_job *first, int batch, const void *const *inputs,
+                      void *const *outputs, char *err, size_t errlen);
     void *run_ctx;
     /* Optional, on the batcher thread before any run (create the engine
      * context there); a failure makes every job fail with BATCHER_BACKEND. */

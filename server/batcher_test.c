@@ -171,6 +171,40 @@ Test(batcher, different_shapes_never_share_a_batch)
     batcher_free(b);
 }
 
+Test(batcher, bucketing_gathers_each_shape_past_jobs_of_other_shapes)
+{
+    fake f = {0};
+    batcher_stats s = {0};
+    W.done = 0;
+    batcher_opts o = {.max_batch = 16,
+                      .delay_us = 200000,
+                      .max_queue = 64,
+                      .n_inputs = 1,
+                      .n_outputs = 1,
+                      .bucket = 1,
+                      .run = fake_run,
+                      .run_ctx = &f,
+                      .thread_init = fake_init,
+                      .stats = &s};
+    batcher *b = batcher_create(&o);
+    cr_assert_not_null(b);
+    req r[6]; /* shapes 0 1 2 0 1 2: three batches of two, in order of first arrival */
+    for (int k = 0; k < 6; k++) {
+        make(&r[k], 1, (float)k * 10, (uint64_t)(k % 3));
+        cr_assert_eq(batcher_submit(b, &r[k].job), 0);
+    }
+    wait_done(6);
+    cr_assert_eq(f.n_batches, 3, "ran %d batches", f.n_batches);
+    for (int i = 0; i < 3; i++) cr_assert_eq(f.batches[i], 2);
+    for (int k = 0; k < 6; k++) {
+        cr_assert_eq(r[k].job.status, BATCHER_OK);
+        cr_assert_eq(r[k].job.ran_batch, 2);
+        for (int i = 0; i < 4; i++) cr_assert_eq(r[k].out[i], 2 * r[k].in[i]);
+    }
+    cr_assert_eq(s.pending, 0);
+    batcher_free(b);
+}
+
 Test(batcher, zero_delay_does_not_wait_for_company)
 {
     fake f = {0};

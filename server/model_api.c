@@ -178,6 +178,13 @@ static model *runnable(app_model *app, const char *name, char *err, size_t errle
         *rc = fail(err, errlen, -ESRCH, "model '%s' is not available: %s", m->c.name, m->err);
         return NULL;
     }
+    if (m->dynamic) { /* requests are sized per shape: only the HTTP endpoints do that */
+        *rc = fail(err, errlen, -ENOTSUP,
+                   "model '%s' has dynamic dimensions beyond the batch: call it over HTTP "
+                   "(/v2/models/%s/infer), not from Python",
+                   m->c.name, m->c.name);
+        return NULL;
+    }
     if (!m->b) {
         *rc = fail(err, errlen, -ESRCH,
                    "model '%s' runs in the workers: call it while serving a request (or from a "

@@ -112,3 +112,77 @@ def test_run_refuses_an_input_of_another_rank_or_fixed_dims(tmp_path):
     r = aiinfer("run", DIGITS, "--input", tmp_path / "x.npy", "--output", out)
     assert r.returncode == 0, r.stderr
     assert np.load(out).shape == (3, 10)
+
+
+def _table(stdout):
+    """`aiinfer info`'s readiness table as {(op, kernel): count}, and its verdict."""
+    lines = stdout.splitlines()
+    start = lines.index(next(ln for ln in lines if ln.split() == ["op", "count", "kernel"]))
+    rows = {}
+    for ln in lines[start + 1:]:
+        if ln.startswith("verdict:"):
+            return rows, ln
+        op, count, kernel = ln.split()
+        rows[(op, kernel)] = int(count)
+    raise AssertionError("no verdict line:\n" + stdout)
+
+
+def test_info_prints_the_kernel_of_every_op_and_a_verdict(tmp_path):
+    # Conv runs on oneDNN, Reshape and LayerNormalization on the C kernels, and
+    # Frobnicate has no kernel: all three kinds in one table, although the loader
+    # refuses the model.
+    from onnx import numpy_helper
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 3, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(np.ones(8, np.float32), "sc"),
+             numpy_helper.from_array(np.array([1, -1, 8], np.int64), "shp")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Reshape", ["c", "shp"], ["r"]),
+             helper.make_node("LayerNormalization", ["r", "sc"], ["ln"], axis=-1),
+             helper.make_node("Frobnicate", ["ln"], ["f"]),
+             helper.make_node("LayerNormalization", ["f", "sc"], ["y"], axis=-1)]
+    g = helper.make_graph(nodes, "mix", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 3, 8, 8])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)], inits)
+    p = tmp_path / "mix.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
+    r = aiinfer("info", p)
+    assert r.returncode == 1
+    rows, verdict = _table(r.stdout)
+    assert rows == {("Conv", "onednn"): 1, ("Reshape", "c"): 1,
+                    ("LayerNormalization", "c"): 2, ("Frobnicate", "unsupported"): 1}, r.stdout
+    assert verdict.startswith("verdict: NOT READY: 1 op type (1 node) without a kernel"), verdict
+
+    # The same graph without the made-up op loads: the table is the same, minus it.
+    nodes[3] = helper.make_node("Relu", ["ln"], ["f"])
+    g = helper.make_graph(nodes, "mix", g.input, g.output, inits)
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
+    r = aiinfer("info", p)
+    assert r.returncode == 0, r.stderr
+    rows, verdict = _table(r.stdout)
+    assert rows[("Conv", "onednn")] == 1 and rows[("LayerNormalization", "c")] == 2, r.stdout
+    assert not any(k == "unsupported" for _, k in rows), r.stdout
+    assert verdict.startswith("verdict: ready: "), verdict
+
+
+def test_info_kernels_follow_the_reference_flag():
+    r = aiinfer("info", DIGITS)
+    rows, verdict = _table(r.stdout)
+    assert rows[("Conv", "onednn")] == 3 and rows[("Gemm", "onednn")] == 1, r.stdout
+    r = aiinfer("info", DIGITS, "--reference")
+    rows, _ = _table(r.stdout)
+    assert rows.get(("Conv", "c")) == 3 and not any(k == "onednn" for _, k in rows), r.stdout
+
+
+def test_info_counts_ai_onnx_ml_ops_the_engine_runs_as_c(tmp_path):
+    import sys
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import ml_models
+    model, _, _ = ml_models.forest_classifier(3)
+    p = tmp_path / "forest.onnx"
+    onnx.save(model, p)
+    r = aiinfer("info", p)
+    assert r.returncode == 0, r.stderr
+    rows, verdict = _table(r.stdout)
+    assert rows == {("ai.onnx.ml:TreeEnsembleClassifier", "c"): 1}, r.stdout
+    assert verdict == "verdict: ready: 1 node, 0 on oneDNN, 1 in C", verdict
