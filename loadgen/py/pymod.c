@@ -353,10 +353,16 @@ static PyObject *m_record(PyObject *m, PyObject *const *a, Py_ssize_t n)
     Py_RETURN_NONE;
 }
 
+void pymod_reset(void)
+{
+    pystats_reset(S.st, now_ns());
+    pyweb_history_clear();
+}
+
 static PyObject *m_reset(PyObject *m, PyObject *unused)
 {
     (void)m, (void)unused;
-    pystats_reset(S.st, now_ns());
+    pymod_reset();
     Py_RETURN_NONE;
 }
 
@@ -401,6 +407,21 @@ static PyObject *m_set_info(PyObject *m, PyObject *args)
 }
 
 static runner_snapshot *snap(void)
+{
+    return pymod_snapshot();
+}
+
+runner_snapshot *pymod_info(void)
+{
+    return &S.info;
+}
+
+const char *pymod_source(void)
+{
+    return S.source;
+}
+
+runner_snapshot *pymod_snapshot(void)
 {
     runner_snapshot *s = pystats_snapshot(S.st, now_ns());
     if (!s) return NULL;
@@ -565,7 +586,7 @@ static PyObject *m_cli_parse(PyObject *m, PyObject *args)
     }
     PyObject *d = Py_BuildValue(
         "{s:i,s:i,s:z,s:i,s:i,s:d,s:z,s:i,s:d,s:d,s:z,s:i,s:z,s:z,s:i,s:i,s:d,s:i,s:d,s:d,s:I,"
-        "s:N,s:N,s:i,s:i,s:z,s:N,s:z,s:i,s:i,s:d,s:i}",
+        "s:N,s:N,s:i,s:i,s:z,s:N,s:z,s:i,s:i,s:d,s:i,s:z}",
         "help", o.help, "version", o.version, "locustfile", o.file, "headless", o.headless,
         "num_users", o.users, "spawn_rate", o.spawn_rate, "host", o.host, "quick", o.quick,
         "run_time", o.run_time_s, "rate", o.rate, "csv_prefix", o.csv_prefix, "csv_full_history",
@@ -575,7 +596,7 @@ static PyObject *m_cli_parse(PyObject *m, PyObject *args)
         o.connect_timeout_s, "seed", o.seed, "tags", tags, "exclude_tags", xtags, "equal_weights",
         o.equal_weights, "insecure", o.insecure, "cacert", o.cacert, "fail_if", fail_if, "web_host",
         o.web_host, "web_port", o.web_port, "autostart", o.autostart, "autoquit", o.autoquit_s,
-        "threads", o.threads);
+        "threads", o.threads, "web_auth", o.web_auth);
     free(argv);
     return d;
 }
@@ -689,7 +710,7 @@ static PyMethodDef methods[] = {
     {"ingest", m_ingest, METH_VARARGS, "ingest(child, data): record a child's samples"},
     {"watchdog", m_watchdog, METH_VARARGS, "arm the stuck-user watchdog"},
     {"beat", m_beat, METH_NOARGS, "the hub is alive"},
-    {NULL, NULL, 0, NULL},
+    PYWEB_METHODS{NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef moddef = {
@@ -725,6 +746,7 @@ void pyrun_shutdown_module(void)
     buf_free(&S.ship);
     free(S.announced);
     for (size_t i = 0; i < sizeof(S.peers) / sizeof(S.peers[0]); i++) pyship_peer_free(&S.peers[i]);
+    pyweb_shutdown();
     pystats_free(S.st);
     S.st = NULL;
 }
