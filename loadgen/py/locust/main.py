@@ -1,6 +1,7 @@
 """aiload's Python mode: import the locustfile(s), parse the command line
 (aiload's options through its C parser, the file's custom ones through
-argparse), run the test headless, print Locust's tables, write the CSVs."""
+argparse), run the test (headless, or under the web UI: loadgen/py/pyweb.c), print
+Locust's tables, write the CSVs and the reports."""
 import argparse
 import csv
 import importlib.util
