@@ -6,6 +6,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -18,6 +19,8 @@ import pytest
 from harness import binary, free_port, procs, wait_port  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BROWSER_JS = os.path.join(ROOT, "tests", "webui", "browser.js")
 LOCUSTFILE = os.path.join(HERE, "pyfiles", "webui.py")
 
 
@@ -218,3 +221,26 @@ def test_html_to_an_unwritable_path_fails_clearly(procs, tmp_path, app):  # noqa
                        capture_output=True, text=True, timeout=90, cwd=str(tmp_path))
     assert r.returncode == 1
     assert "--html" in r.stderr and "r.html" in r.stderr
+
+
+def test_browser_runs_a_python_locustfile(procs, tmp_path, app):  # noqa: F811
+    if not shutil.which("node") or not os.access("/usr/bin/chromium", os.X_OK):
+        pytest.fail("node and /usr/bin/chromium are needed: run scripts/install-deps.sh")
+    if not os.path.isdir(os.path.join(ROOT, "node_modules", "playwright-core")):
+        pytest.fail("node_modules/playwright-core is missing: run scripts/install-deps.sh")
+    _, base = start_ui(procs, tmp_path, app)
+    r = subprocess.run(["node", BROWSER_JS, "pyfile", base, app], capture_output=True, text=True,
+                       timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["initial_state"] == "ready"
+    assert {"home", "item"} <= set(out["rows"])
+    assert out["canvases"] == 3 and out["chart_rps_max"] > 0
+    assert len(out["exceptions"]) == 1, out["exceptions"]
+    count, msg, tb, nodes = out["exceptions"][0]
+    assert int(count.replace(",", "")) > 0 and msg == "webui test boom 1"
+    assert "in explode" in tb and nodes == "local"
+    assert out["exceptions_csv"].startswith("Count,Message,Traceback,Nodes")
+    assert "webui test boom 1" in out["exceptions_csv"]
+    assert out["final_state"] == "stopped"
+    assert out["page_errors"] == [] and out["foreign_requests"] == []

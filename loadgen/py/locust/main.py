@@ -528,6 +528,8 @@ def _run_webui(env, runner, d):
                 timer = gevent.spawn(stop_after, run_time) if run_time else None
         runner._publish()
         gevent.sleep(0.1)
+    if stopper is not None:
+        stopper.join()  # a stop from the UI in progress ends as it began
     if runner.state not in (STATE_INIT, STATE_STOPPED):
         sys.stderr.write("aiload: stopping; awaiting requests in flight\n")
         runner.quit()
