@@ -43,6 +43,7 @@ static struct {
     size_t nhist, caphist;
     buf hist_csv;
     PyObject *exceptions_fn; /* () -> [(count, msg, traceback, nodes)] */
+    PyObject *check_host_fn; /* (host or "") -> None, or why the test can not start */
     /* the UI thread */
     webui *w;
     pthread_t thread;
@@ -227,9 +228,26 @@ static int be_start(void *ctx, const runner_start_params *p, char *err, size_t e
 {
     (void)ctx;
     if (p->rate > 0 || p->nstages) {
-        snprintf(err, errlen, "the open model (--rate) drives ini scenarios, not Python locustfiles");
+        snprintf(err, errlen,
+                 "the open model (--rate) drives ini scenarios, not Python locustfiles");
         return -EINVAL;
     }
+    /* a new test (not an edit) checks its host first, as runner_start does */
+    PyGILState_STATE g = PyGILState_Ensure();
+    runner_state st = pymod_info()->state;
+    PyObject *why = NULL;
+    if (st != RUNNER_SPAWNING && st != RUNNER_RUNNING && P.check_host_fn)
+        why = PyObject_CallFunction(P.check_host_fn, "s", p->host ? p->host : "");
+    int bad = why && why != Py_None;
+    if (bad) {
+        const char *text = PyUnicode_Check(why) ? PyUnicode_AsUTF8(why) : NULL;
+        snprintf(err, errlen, "%s", text ? text : "bad host");
+    }
+    if (!why) PyErr_Clear(); /* a broken check does not stop the test */
+    PyErr_Clear();
+    Py_XDECREF(why);
+    PyGILState_Release(g);
+    if (bad) return -EINVAL;
     pyweb_cmd c = {.kind = CMD_START,
                    .users = p->users,
                    .spawn_rate = p->spawn_rate,
@@ -338,37 +356,39 @@ static void *ui_main(void *arg)
     return NULL;
 }
 
-static void set_exceptions_fn(PyObject *fn)
+static void set_fn(PyObject **slot, PyObject *fn)
 {
     Py_XINCREF(fn);
-    Py_XSETREF(P.exceptions_fn, fn == Py_None ? NULL : fn);
+    Py_XSETREF(*slot, fn == Py_None ? NULL : fn);
     if (fn == Py_None) Py_DECREF(fn);
 }
 
 /* webui_start(web_host, web_port, users, spawn_rate, host, run_time_s,
- *             autostart, autoquit_s, auth, exceptions_fn) -> port */
+ *             autostart, autoquit_s, auth, exceptions_fn, check_host_fn) -> port */
 PyObject *pyweb_m_start(PyObject *m, PyObject *args)
 {
     (void)m;
     const char *web_host, *host, *auth;
     int port, users, autostart;
     double rate, run_time, autoquit;
-    PyObject *fn;
-    if (!PyArg_ParseTuple(args, "ziidzdidzO", &web_host, &port, &users, &rate, &host, &run_time,
-                          &autostart, &autoquit, &auth, &fn))
+    PyObject *fn, *check;
+    if (!PyArg_ParseTuple(args, "ziidzdidzOO", &web_host, &port, &users, &rate, &host, &run_time,
+                          &autostart, &autoquit, &auth, &fn, &check))
         return NULL;
     if (P.w) {
         PyErr_SetString(PyExc_RuntimeError, "the web UI runs already");
         return NULL;
     }
-    set_exceptions_fn(fn);
-    webui_opts o = {.web_host = web_host,
-                    .web_port = port,
-                    .autostart = autostart,
-                    .autoquit_s = autoquit,
-                    .start = {.users = users, .spawn_rate = rate, .host = host, .run_time_s = run_time},
-                    .script = pymod_source(),
-                    .auth = auth};
+    set_fn(&P.exceptions_fn, fn);
+    set_fn(&P.check_host_fn, check);
+    webui_opts o = {
+        .web_host = web_host,
+        .web_port = port,
+        .autostart = autostart,
+        .autoquit_s = autoquit,
+        .start = {.users = users, .spawn_rate = rate, .host = host, .run_time_s = run_time},
+        .script = pymod_source(),
+        .auth = auth};
     char err[512];
     if (!(P.w = webui_create_backend(&backend, &o, err, sizeof(err)))) {
         PyErr_SetString(PyExc_OSError, err);
@@ -418,8 +438,8 @@ PyObject *pyweb_m_poll(PyObject *m, PyObject *unused)
     PyObject *list = PyList_New(0);
     for (size_t i = 0; list && i < n; i++) {
         const pyweb_cmd *c = &cmds[i];
-        PyObject *t = c->kind == CMD_START ? Py_BuildValue("(sidsd)", "start", c->users,
-                                                           c->spawn_rate, c->host, c->run_time_s)
+        PyObject *t = c->kind == CMD_START  ? Py_BuildValue("(sidsd)", "start", c->users,
+                                                            c->spawn_rate, c->host, c->run_time_s)
                       : c->kind == CMD_STOP ? Py_BuildValue("(s)", "stop")
                                             : Py_BuildValue("(s)", "reset");
         if (!t || PyList_Append(list, t)) Py_CLEAR(list);
@@ -453,7 +473,7 @@ PyObject *pyweb_m_write_html(PyObject *m, PyObject *args)
     const char *path;
     PyObject *fn;
     if (!PyArg_ParseTuple(args, "sO", &path, &fn)) return NULL;
-    set_exceptions_fn(fn);
+    set_fn(&P.exceptions_fn, fn);
     buf b = BUF_INIT;
     /* the backend takes the GIL: give it up (it is taken again at once) */
     int rc;
@@ -478,6 +498,7 @@ void pyweb_shutdown(void)
     webui_free(P.w);
     P.w = NULL;
     Py_CLEAR(P.exceptions_fn);
+    Py_CLEAR(P.check_host_fn);
     free(P.hist);
     P.hist = NULL;
     P.nhist = P.caphist = 0;

@@ -95,6 +95,11 @@ def test_rest_endpoints_drive_a_python_locustfile(procs, tmp_path, app):  # noqa
     # bad input is refused and starts nothing
     st, _, body = post_form(base + "/swarm", user_count="0", spawn_rate="5")
     assert st == 400 and b"user_count" in body
+    st, _, body = post_form(base + "/swarm", user_count="2", spawn_rate="5", host="ftp://x")
+    assert st == 400 and b"not an http:// or https:// URL" in body, body
+    st, _, body = post_form(base + "/swarm", user_count="2", spawn_rate="5",
+                            host="http://no-such-host.invalid")
+    assert st == 400 and b"no-such-host.invalid" in body, body
     assert get_json(base + "/stats/requests")["state"] == "ready"
 
     st, _, body = post_form(base + "/swarm", user_count="4", spawn_rate="20")
@@ -244,3 +249,26 @@ def test_browser_runs_a_python_locustfile(procs, tmp_path, app):  # noqa: F811
     assert "webui test boom 1" in out["exceptions_csv"]
     assert out["final_state"] == "stopped"
     assert out["page_errors"] == [] and out["foreign_requests"] == []
+
+
+def test_host_from_the_form_when_the_command_line_has_none(procs, tmp_path, app):  # noqa: F811
+    port = free_port()
+    p = procs.start([binary("aiload"), "-f", LOCUSTFILE, "-P", str(port), "--web-host", "127.0.0.1"],
+                    cwd=str(tmp_path))
+    wait_port(port, timeout=60, proc=p)
+    base = f"http://127.0.0.1:{port}"
+    st, _, body = post_form(base + "/swarm", user_count="1", spawn_rate="5")
+    assert st == 400 and b"no host for Web" in body, body
+    st, _, body = post_form(base + "/swarm", user_count="1", spawn_rate="5", host=app)
+    assert st == 200, body
+    wait_for(lambda: (row(get_json(base + "/stats/requests"), "home") or {}).get("num_requests", 0) > 0,
+             what="requests to the form's host")
+    assert get_json(base + "/stats/requests")["host"] == app
+
+
+def test_port_in_use_exits_2(procs, tmp_path, app):  # noqa: F811
+    p, base = start_ui(procs, tmp_path, app)
+    port = base.rsplit(":", 1)[1]
+    r = subprocess.run([binary("aiload"), "-f", LOCUSTFILE, "-P", port, "--web-host", "127.0.0.1",
+                        "-H", app], capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
+    assert r.returncode == 2 and "aiload:" in r.stderr, r.stderr

@@ -321,7 +321,7 @@ def run(argv):
         env.user_classes = kept
     if d["equal_weights"]:
         env.assign_equal_weights()
-    for c in env.user_classes:
+    for c in env.user_classes if d["headless"] else ():  # the web UI's form may give it
         if c.host is None and _needs_host(c):
             raise StartupError(f"no host for {c.__name__}: give -H/--host or set host on the class")
     for c in env.user_classes:
@@ -451,6 +451,30 @@ def _exceptions_fn(runner):
     return rows
 
 
+def _host_check(env):
+    """Checks the host of a test started from the web UI (called by C with
+    the GIL held, from the UI thread): None, or why it can not start."""
+    def check(host):
+        from urllib.parse import urlsplit
+
+        from ._http import origin
+
+        if not host:
+            for c in env.user_classes:
+                if c.host is None and _needs_host(c):
+                    return f"no host for {c.__name__}: fill in Host or set host on the class"
+            return None
+        u = urlsplit(host)
+        if u.scheme not in ("http", "https") or not u.netloc:
+            return f"host '{host}' is not an http:// or https:// URL"
+        try:
+            origin(u.scheme, u.netloc)
+        except (OSError, ValueError) as e:
+            return f"host '{host}': {e}"
+        return None
+    return check
+
+
 def _run_webui(env, runner, d):
     """The web UI: a C thread serves it (loadgen/py/pyweb.c); this greenlet
     applies what it asks (start, stop, reset) on the Python thread."""
@@ -461,7 +485,8 @@ def _run_webui(env, runner, d):
     try:
         port = _aiload.webui_start(d["web_host"], d["web_port"], users, float(rate), env.host,
                                    float(d["run_time"] or 0), int(bool(d["autostart"])),
-                                   float(d["autoquit"]), d["web_auth"], _exceptions_fn(runner))
+                                   float(d["autoquit"]), d["web_auth"], _exceptions_fn(runner),
+                                   _host_check(env))
     except OSError as e:
         raise StartupError(str(e)) from None
     h = d["web_host"] if d["web_host"] is not None else "127.0.0.1"
