@@ -116,6 +116,7 @@ def test_rest_endpoints_drive_a_python_locustfile(procs, tmp_path, app):  # noqa
     s = wait_for(running, what="4 users running with home and item rows")
     assert s["host"] == app
     assert row(s, "home")["num_failures"] == 0
+    assert s["user_classes_count"] == {"Web": 4}
 
     # the charts' history grows once a second
     h = wait_for(lambda: (lambda d: d if len(d["time"]) >= 2 else None)(
