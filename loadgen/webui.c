@@ -341,10 +341,15 @@ static void route_tasks(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
     runner_snapshot *s = w->be.snapshot(w->be.ctx);
-    if (!w->be.sc) { /* a Python locustfile: its classes are not known here */
+    if (!w->be.sc) { /* a Python locustfile: the backend knows its classes */
         runner_snapshot_free(s);
         p->type = "application/json";
-        buf_puts(&p->body, "{\"per_class\":{},\"total\":{}}");
+        if (!w->be.tasks_json) {
+            buf_puts(&p->body, "{\"per_class\":{},\"total\":{}}");
+        } else if (w->be.tasks_json(w->be.ctx, &p->body)) {
+            buf_reset(&p->body);
+            reply_text(p, 500, "out of memory\n");
+        }
         return;
     }
     double *share = s ? class_shares(w->be.sc, s, w->users, w->rate) : NULL;

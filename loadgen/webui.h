@@ -52,7 +52,8 @@ typedef struct webui_backend {
      * section (HTML); NULL: the run has none (ini scenarios run no code) */
     int (*exceptions_json)(void *ctx, buf *out);
     int (*exceptions_html)(void *ctx, buf *out);
-    const scenario *sc; /* NULL: no task ratios (Python locustfiles) */
+    const scenario *sc; /* the ini scenario: GET /tasks and the report's ratios from it */
+    int (*tasks_json)(void *ctx, buf *out); /* without sc: GET /tasks (NULL: no classes) */
 } webui_backend;
 
 /* The backend of an ini scenario's runner (borrowed). */

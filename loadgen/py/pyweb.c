@@ -44,6 +44,8 @@ static struct {
     buf hist_csv;
     PyObject *exceptions_fn; /* () -> [(count, msg, traceback, nodes)] */
     PyObject *check_host_fn; /* (host or "") -> None, or why the test can not start */
+    PyObject *tasks_fn;      /* (form_users) -> GET /tasks's JSON text */
+    int form_users;          /* the form's user count (-u), for the ratios before a run */
     /* the UI thread */
     webui *w;
     pthread_t thread;
@@ -330,6 +332,19 @@ static int be_exceptions_html(void *ctx, buf *out)
     return be_exceptions(ctx, out, EXC_HTML);
 }
 
+static int be_tasks_json(void *ctx, buf *out)
+{
+    (void)ctx;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *r = P.tasks_fn ? PyObject_CallFunction(P.tasks_fn, "i", P.form_users) : NULL;
+    const char *text = r && PyUnicode_Check(r) ? PyUnicode_AsUTF8(r) : NULL;
+    int rc = buf_puts(out, text ? text : "{\"per_class\":{},\"total\":{}}");
+    PyErr_Clear(); /* a broken table shows as empty rather than failing the page */
+    Py_XDECREF(r);
+    PyGILState_Release(g);
+    return rc ? -ENOMEM : 0;
+}
+
 static const webui_backend backend = {
     .snapshot = be_snapshot,
     .history_len = be_history_len,
@@ -342,6 +357,7 @@ static const webui_backend backend = {
     .summary = be_summary,
     .exceptions_json = be_exceptions_json,
     .exceptions_html = be_exceptions_html,
+    .tasks_json = be_tasks_json,
 };
 
 /* ---- module functions (Python thread) ---- */
@@ -364,16 +380,17 @@ static void set_fn(PyObject **slot, PyObject *fn)
 }
 
 /* webui_start(web_host, web_port, users, spawn_rate, host, run_time_s,
- *             autostart, autoquit_s, auth, exceptions_fn, check_host_fn) -> port */
+ *             autostart, autoquit_s, auth, exceptions_fn, check_host_fn, tasks_fn)
+ * -> port */
 PyObject *pyweb_m_start(PyObject *m, PyObject *args)
 {
     (void)m;
     const char *web_host, *host, *auth;
     int port, users, autostart;
     double rate, run_time, autoquit;
-    PyObject *fn, *check;
-    if (!PyArg_ParseTuple(args, "ziidzdidzOO", &web_host, &port, &users, &rate, &host, &run_time,
-                          &autostart, &autoquit, &auth, &fn, &check))
+    PyObject *fn, *check, *tasks;
+    if (!PyArg_ParseTuple(args, "ziidzdidzOOO", &web_host, &port, &users, &rate, &host, &run_time,
+                          &autostart, &autoquit, &auth, &fn, &check, &tasks))
         return NULL;
     if (P.w) {
         PyErr_SetString(PyExc_RuntimeError, "the web UI runs already");
@@ -381,6 +398,8 @@ PyObject *pyweb_m_start(PyObject *m, PyObject *args)
     }
     set_fn(&P.exceptions_fn, fn);
     set_fn(&P.check_host_fn, check);
+    set_fn(&P.tasks_fn, tasks);
+    P.form_users = users;
     webui_opts o = {
         .web_host = web_host,
         .web_port = port,
@@ -499,6 +518,7 @@ void pyweb_shutdown(void)
     P.w = NULL;
     Py_CLEAR(P.exceptions_fn);
     Py_CLEAR(P.check_host_fn);
+    Py_CLEAR(P.tasks_fn);
     free(P.hist);
     P.hist = NULL;
     P.nhist = P.caphist = 0;

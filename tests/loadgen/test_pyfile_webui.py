@@ -91,6 +91,12 @@ def test_rest_endpoints_drive_a_python_locustfile(procs, tmp_path, app):  # noqa
     assert st == 200 and b"<html" in page
     assert get_json(base + "/stats/requests")["state"] == "ready"
     assert get_json(base + "/defaults")["host"] == app
+    # the Current ratio tab before a run: the form's users, Locust's task ratios
+    t = get_json(base + "/tasks")
+    assert t["per_class"]["Web"]["ratio"] == 1.0
+    ratios = {k: v["ratio"] for k, v in t["per_class"]["Web"]["tasks"].items()}
+    assert ratios == pytest.approx({"home": 0.6, "item": 0.2, "broken": 0.2}, abs=1e-9)
+    assert t["total"]["Web"]["tasks"]["home"]["ratio"] == pytest.approx(0.6, abs=1e-9)
 
     # bad input is refused and starts nothing
     st, _, body = post_form(base + "/swarm", user_count="0", spawn_rate="5")
@@ -117,6 +123,7 @@ def test_rest_endpoints_drive_a_python_locustfile(procs, tmp_path, app):  # noqa
     assert s["host"] == app
     assert row(s, "home")["num_failures"] == 0
     assert s["user_classes_count"] == {"Web": 4}
+    assert get_json(base + "/tasks")["total"]["Web"]["tasks"]["item"]["ratio"] == pytest.approx(0.2)
 
     # the charts' history grows once a second
     h = wait_for(lambda: (lambda d: d if len(d["time"]) >= 2 else None)(

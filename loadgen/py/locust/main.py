@@ -475,6 +475,38 @@ def _host_check(env):
     return check
 
 
+def _task_ratios(env, runner):
+    """GET /tasks, Locust 2.12's get_ratio: the running users weigh the
+    classes; before a run (or after it) the split of the form's user count.
+    Called by C with the GIL held, from the UI thread: it only reads."""
+    from .runners import split_users
+
+    def tasks(classes, total, parent):
+        parent = parent if total else 1.0
+        share = {}
+        for t in classes:
+            share[t] = share.get(t, 0) + 1 / len(classes)
+        out = {}
+        for t, r in share.items():
+            d = {"ratio": r * parent}
+            if getattr(t, "tasks", None):
+                d["tasks"] = tasks(t.tasks, total, r * parent)
+            out[getattr(t, "__name__", str(t))] = d
+        return out
+
+    def ratios(form_users):
+        classes = list(env.user_classes)
+        spawned = runner.user_classes_count if runner.user_count else {
+            c.__name__: n for c, n in split_users(classes, runner.target_user_count or form_users).items()}
+        n = sum(spawned.values()) or 1
+        return json.dumps({half: {c.__name__: {"ratio": spawned.get(c.__name__, 0) / n,
+                                               "tasks": tasks(c.tasks, half == "total",
+                                                              spawned.get(c.__name__, 0) / n)}
+                                  for c in classes if c.tasks}
+                           for half in ("per_class", "total")})
+    return ratios
+
+
 def _run_webui(env, runner, d):
     """The web UI: a C thread serves it (loadgen/py/pyweb.c); this greenlet
     applies what it asks (start, stop, reset) on the Python thread."""
@@ -486,7 +518,7 @@ def _run_webui(env, runner, d):
         port = _aiload.webui_start(d["web_host"], d["web_port"], users, float(rate), env.host,
                                    float(d["run_time"] or 0), int(bool(d["autostart"])),
                                    float(d["autoquit"]), d["web_auth"], _exceptions_fn(runner),
-                                   _host_check(env))
+                                   _host_check(env), _task_ratios(env, runner))
     except OSError as e:
         raise StartupError(str(e)) from None
     h = d["web_host"] if d["web_host"] is not None else "127.0.0.1"
