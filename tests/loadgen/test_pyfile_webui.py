@@ -280,3 +280,17 @@ def test_port_in_use_exits_2(procs, tmp_path, app):  # noqa: F811
     r = subprocess.run([binary("aiload"), "-f", LOCUSTFILE, "-P", port, "--web-host", "127.0.0.1",
                         "-H", app], capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
     assert r.returncode == 2 and "aiload:" in r.stderr, r.stderr
+
+
+def test_web_auth_guards_a_python_run(procs, tmp_path, app):  # noqa: F811
+    import base64
+
+    p, base = start_ui(procs, tmp_path, app, "--web-auth", "ann:secret")
+    st, hdr, _ = get(base + "/stats/requests")
+    assert st == 401 and hdr["WWW-Authenticate"].startswith("Basic")
+    st, _, _ = post_form(base + "/swarm", user_count="1", spawn_rate="5")
+    assert st == 401
+    req = urllib.request.Request(base + "/stats/requests", headers={
+        "Authorization": "Basic " + base64.b64encode(b"ann:secret").decode()})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200 and json.loads(r.read())["state"] == "ready"
