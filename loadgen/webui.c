@@ -33,7 +33,7 @@
     "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:"
 
 struct webui {
-    runner *r;
+    webui_backend be;
     ev_loop *loop;
     webui_http *http;
     webui_auth auth;
@@ -138,7 +138,7 @@ static void history_sync(webui *w)
     /* The runner clears its history on a reset or a fresh start; a different
      * first second tells the page to drop what it has drawn. */
     runner_history_point first;
-    int64_t t = runner_history_get(w->r, 0, &first, 1) ? first.time : 0;
+    int64_t t = w->be.history_get(w->be.ctx, 0, &first, 1) ? first.time : 0;
     if (t != w->history_first) {
         if (w->history_first) w->epoch++;
         w->history_first = t;
@@ -183,9 +183,9 @@ static void route_swarm(webui *w, const webui_req *q, webui_resp *p)
     if (n > 0 && webui_parse_run_time(run_time, &sp.run_time_s))
         return reply_json_msg(p, 400, 0,
                               "run_time is not a time span (use e.g. 20, 20s, 3m, 2h, 1h20m)");
-    runner_state st = runner_get_state(w->r);
+    runner_state st = w->be.state(w->be.ctx);
     int editing = st == RUNNER_SPAWNING || st == RUNNER_RUNNING;
-    if (runner_start(w->r, &sp, err, sizeof(err))) return reply_json_msg(p, 400, 0, err);
+    if (w->be.start(w->be.ctx, &sp, err, sizeof(err))) return reply_json_msg(p, 400, 0, err);
     w->autoquit_armed = 1;
     w->stopped_at = 0;
     history_sync(w);
@@ -193,7 +193,7 @@ static void route_swarm(webui *w, const webui_req *q, webui_resp *p)
     buf_puts(&p->body, "{\"success\":true,\"message\":");
     const char *msg = editing ? "Swarming changed" : "Swarming started";
     webui_json_str(&p->body, msg);
-    runner_snapshot *s = runner_snapshot_take(w->r);
+    runner_snapshot *s = w->be.snapshot(w->be.ctx);
     if (s) {
         buf_puts(&p->body, ",\"host\":");
         webui_json_str(&p->body, s->host);
@@ -206,14 +206,14 @@ static void route_swarm(webui *w, const webui_req *q, webui_resp *p)
 static void route_stop(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
-    runner_stop(w->r);
+    w->be.stop(w->be.ctx);
     reply_json_msg(p, 200, 1, "Test stopped");
 }
 
 static void route_reset(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
-    runner_reset_stats(w->r);
+    w->be.reset(w->be.ctx);
     w->epoch++;
     w->history_first = 0;
     reply_text(p, 200, "ok");
@@ -222,7 +222,7 @@ static void route_reset(webui *w, const webui_req *q, webui_resp *p)
 static void route_requests(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
-    runner_snapshot *s = runner_snapshot_take(w->r);
+    runner_snapshot *s = w->be.snapshot(w->be.ctx);
     if (!s || webui_render_stats_json(s, &p->body)) {
         runner_snapshot_free(s);
         return reply_text(p, 500, "out of memory\n");
@@ -249,11 +249,11 @@ static void route_history(webui *w, const webui_req *q, webui_resp *p)
         from = (size_t)f;
     }
     history_sync(w);
-    size_t len = runner_history_len(w->r);
+    size_t len = w->be.history_len(w->be.ctx);
     size_t n = from < len ? len - from : 0;
     runner_history_point *pts = malloc((n ? n : 1) * sizeof(*pts));
     if (!pts) return reply_text(p, 500, "out of memory\n");
-    n = runner_history_get(w->r, from, pts, n);
+    n = w->be.history_get(w->be.ctx, from, pts, n);
     int rc = webui_render_history_json(pts, n, from, w->epoch, &p->body);
     free(pts);
     if (rc) return reply_text(p, 500, "out of memory\n");
@@ -263,45 +263,50 @@ static void route_history(webui *w, const webui_req *q, webui_resp *p)
 static void route_csv_stats(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
-    reply_csv(p, runner_csv_stats(w->r, &p->body), "requests");
+    reply_csv(p, w->be.csv(w->be.ctx, WEBUI_CSV_STATS, &p->body), "requests");
 }
 
 static void route_csv_history(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
-    reply_csv(p, runner_csv_history(w->r, &p->body), "stats_history");
+    reply_csv(p, w->be.csv(w->be.ctx, WEBUI_CSV_HISTORY, &p->body), "stats_history");
 }
 
 static void route_csv_failures(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
-    reply_csv(p, runner_csv_failures(w->r, &p->body), "failures");
+    reply_csv(p, w->be.csv(w->be.ctx, WEBUI_CSV_FAILURES, &p->body), "failures");
 }
 
 static void route_csv_exceptions(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
-    reply_csv(p, runner_csv_exceptions(w->r, &p->body), "exceptions");
+    reply_csv(p, w->be.csv(w->be.ctx, WEBUI_CSV_EXCEPTIONS, &p->body), "exceptions");
 }
 
 static void route_exceptions(webui *w, const webui_req *q, webui_resp *p)
 {
-    (void)w;
     (void)q;
     p->type = "application/json";
-    buf_puts(&p->body, "{\"exceptions\":[]}");
+    if (!w->be.exceptions_json) {
+        buf_puts(&p->body, "{\"exceptions\":[]}");
+    } else if (w->be.exceptions_json(w->be.ctx, &p->body)) {
+        buf_reset(&p->body);
+        reply_text(p, 500, "out of memory\n");
+    }
 }
 
 static void route_summary(webui *w, const webui_req *q, webui_resp *p)
 {
-    if (runner_json_summary(w->r, &p->body)) return reply_text(p, 500, "out of memory\n");
+    if (w->be.summary(w->be.ctx, &p->body)) return reply_text(p, 500, "out of memory\n");
     p->type = "application/json";
     if (query_flag(q, "download")) attachment(p, "summary", "json");
 }
 
 static void route_report(webui *w, const webui_req *q, webui_resp *p)
 {
-    if (webui_report(w->r, w->script, &p->body)) return reply_text(p, 500, "out of memory\n");
+    if (webui_report_backend(&w->be, w->script, &p->body))
+        return reply_text(p, 500, "out of memory\n");
     p->type = "text/html; charset=utf-8";
     p->csp = REPORT_CSP;
     if (query_flag(q, "download")) attachment(p, "report", "html");
@@ -310,7 +315,7 @@ static void route_report(webui *w, const webui_req *q, webui_resp *p)
 static void route_metrics(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
-    runner_snapshot *s = runner_snapshot_take(w->r);
+    runner_snapshot *s = w->be.snapshot(w->be.ctx);
     if (!s || webui_render_metrics(s, &p->body)) {
         runner_snapshot_free(s);
         return reply_text(p, 500, "out of memory\n");
@@ -324,9 +329,9 @@ static void route_metrics(webui *w, const webui_req *q, webui_resp *p)
  * split of the test's user count (or of form_users before any test), so the
  * tab is useful before pressing Start. A calloc'd array of
  * scenario_class_count() shares, or NULL (out of memory). */
-static double *class_shares(runner *r, const runner_snapshot *s, int form_users, double form_rate)
+static double *class_shares(const scenario *sc, const runner_snapshot *s, int form_users,
+                            double form_rate)
 {
-    const scenario *sc = runner_scenario(r);
     size_t nc = scenario_class_count(sc);
     double *share = calloc(nc ? nc : 1, sizeof(double));
     if (!share) return NULL;
@@ -345,9 +350,20 @@ static double *class_shares(runner *r, const runner_snapshot *s, int form_users,
 static void route_tasks(webui *w, const webui_req *q, webui_resp *p)
 {
     (void)q;
-    runner_snapshot *s = runner_snapshot_take(w->r);
-    double *share = s ? class_shares(w->r, s, w->users, w->rate) : NULL;
-    int rc = share ? webui_render_tasks_json(runner_scenario(w->r), share, &p->body) : -ENOMEM;
+    runner_snapshot *s = w->be.snapshot(w->be.ctx);
+    if (!w->be.sc) { /* a Python locustfile: the backend knows its classes */
+        runner_snapshot_free(s);
+        p->type = "application/json";
+        if (!w->be.tasks_json) {
+            buf_puts(&p->body, "{\"per_class\":{},\"total\":{}}");
+        } else if (w->be.tasks_json(w->be.ctx, &p->body)) {
+            buf_reset(&p->body);
+            reply_text(p, 500, "out of memory\n");
+        }
+        return;
+    }
+    double *share = s ? class_shares(w->be.sc, s, w->users, w->rate) : NULL;
+    int rc = share ? webui_render_tasks_json(w->be.sc, share, &p->body) : -ENOMEM;
     free(share);
     runner_snapshot_free(s);
     if (rc) return reply_text(p, 500, "out of memory\n");
@@ -435,24 +451,34 @@ static void handle(const webui_req *q, webui_resp *p, void *data)
 
 /* ---- lifecycle ---- */
 
-int webui_report(runner *r, const char *script, buf *out)
+int webui_report_backend(const webui_backend *b, const char *script, buf *out)
 {
-    runner_snapshot *s = runner_snapshot_take(r);
+    runner_snapshot *s = b->snapshot(b->ctx);
     if (!s) return -ENOMEM;
-    size_t n = runner_history_len(r);
+    size_t n = b->history_len(b->ctx);
     runner_history_point *pts = malloc((n ? n : 1) * sizeof(*pts));
-    int rc = -ENOMEM;
-    if (pts) {
-        n = runner_history_get(r, 0, pts, n);
-        double *share = class_shares(r, s, 1, 0);
-        webui_report_meta meta = {
-            .script = script, .sc = share ? runner_scenario(r) : NULL, .class_share = share};
+    buf exc = BUF_INIT;
+    int rc = pts && (!b->exceptions_html || !b->exceptions_html(b->ctx, &exc)) ? 0 : -ENOMEM;
+    if (!rc) {
+        n = b->history_get(b->ctx, 0, pts, n);
+        double *share = b->sc ? class_shares(b->sc, s, 1, 0) : NULL;
+        webui_report_meta meta = {.script = script,
+                                  .sc = share ? b->sc : NULL,
+                                  .class_share = share,
+                                  .exceptions_html = b->exceptions_html ? &exc : NULL};
         rc = webui_render_report(s, pts, n, &meta, out);
         free(share);
     }
+    buf_free(&exc);
     free(pts);
     runner_snapshot_free(s);
     return rc;
+}
+
+int webui_report(runner *r, const char *script, buf *out)
+{
+    webui_backend b = webui_backend_runner(r);
+    return webui_report_backend(&b, script, out);
 }
 
 static void tick(ev_loop *loop, void *data)
@@ -460,7 +486,7 @@ static void tick(ev_loop *loop, void *data)
     webui *w = data;
     w->tick = 0;
     if (w->quit && *w->quit) return ev_loop_stop(loop);
-    runner_state st = runner_get_state(w->r);
+    runner_state st = w->be.state(w->be.ctx);
     if (st == RUNNER_SPAWNING || st == RUNNER_RUNNING) {
         w->autoquit_armed = 1;
         w->stopped_at = 0;
@@ -474,12 +500,18 @@ static void tick(ev_loop *loop, void *data)
 
 webui *webui_create(runner *r, const webui_opts *o, char *err, size_t errlen)
 {
+    webui_backend b = webui_backend_runner(r);
+    return webui_create_backend(&b, o, err, errlen);
+}
+
+webui *webui_create_backend(const webui_backend *b, const webui_opts *o, char *err, size_t errlen)
+{
     webui *w = calloc(1, sizeof(*w));
     if (!w) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    w->r = r;
+    w->be = *b;
     if (webui_auth_init(&w->auth, o->auth, err, errlen)) {
         free(w);
         return NULL;
@@ -510,7 +542,7 @@ webui *webui_create(runner *r, const webui_opts *o, char *err, size_t errlen)
         webui_free(w);
         return NULL;
     }
-    if (o->autostart && runner_start(r, &o->start, err, errlen)) {
+    if (o->autostart && w->be.start(w->be.ctx, &o->start, err, errlen)) {
         webui_free(w);
         return NULL;
     }
@@ -541,7 +573,7 @@ int webui_run(webui *w, volatile sig_atomic_t *quit)
     ev_timer_cancel(w->loop, w->tick);
     if (w->html_path) {
         buf b = BUF_INIT;
-        int wr = webui_report(w->r, w->script, &b);
+        int wr = webui_report_backend(&w->be, w->script, &b);
         if (!wr) wr = runner_write_file(w->html_path, &b);
         buf_free(&b);
         if (wr && !rc) rc = wr;

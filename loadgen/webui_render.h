@@ -44,10 +44,11 @@ size_t webui_history_downsample(const runner_history_point *in, size_t n, runner
 /* GET /exceptions (aiload records none: {"exceptions":[]}) is written inline;
  * the report needs the scenario's source file name for its header. */
 typedef struct webui_report_meta {
-    const char *script;        /* scenario file; NULL: unknown */
-    int64_t end_time;          /* Unix seconds the report covers up to; 0: start + elapsed */
-    const scenario *sc;        /* non-NULL: a "Final ratio" section (webui_ratio.h) ... */
-    const double *class_share; /* ... with these class shares (scenario order) */
+    const char *script;         /* scenario file; NULL: unknown */
+    int64_t end_time;           /* Unix seconds the report covers up to; 0: start + elapsed */
+    const scenario *sc;         /* non-NULL: a "Final ratio" section (webui_ratio.h) ... */
+    const double *class_share;  /* ... with these class shares (scenario order) */
+    const buf *exceptions_html; /* non-NULL: the Exceptions section's body (Python mode) */
 } webui_report_meta;
 
 /* The HTML report: one self-contained file (styles, uPlot and the chart data

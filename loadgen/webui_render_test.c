@@ -216,6 +216,24 @@ Test(webui_render, report_without_traffic_says_na)
     snap_free(s);
 }
 
+Test(webui_render, report_carries_the_exceptions_section_it_is_given)
+{
+    runner_snapshot *s = snap(1, "/x");
+    buf b = BUF_INIT, exc = BUF_INIT;
+    cr_assert_eq(webui_render_report(s, NULL, 0, NULL, &b), 0);
+    cr_assert(strstr(b.data, "runs no user code that can raise"), "ini runs: none, and why");
+    buf_reset(&b);
+    buf_puts(&exc, "<table id=\"exceptions\"><tr><td>ValueError: boom</td></tr></table>");
+    webui_report_meta meta = {.exceptions_html = &exc};
+    cr_assert_eq(webui_render_report(s, NULL, 0, &meta, &b), 0);
+    const char *h = strstr(b.data, "<h2>Exceptions Statistics</h2>");
+    cr_assert(h && strstr(h, "<td>ValueError: boom</td></tr></table></section>"));
+    cr_assert_null(strstr(b.data, "runs no user code"), "a Python run's section replaces it");
+    buf_free(&exc);
+    buf_free(&b);
+    snap_free(s);
+}
+
 Test(webui_render, run_time_accepts_locust_forms_and_rejects_the_rest)
 {
     double s;

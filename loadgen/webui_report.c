@@ -176,8 +176,13 @@ int webui_render_report(const runner_snapshot *s, const runner_history_point *p,
     rc |= buf_puts(out, "</title>\n<style>") | asset(out, "/uplot.css") | asset(out, "/app.css");
     rc |= buf_puts(out, "</style></head>\n<body class=\"report\">\n");
     rc |= header(out, s, meta) | tables(out, s) | report_html_timing(out, s);
-    rc |= buf_puts(out, "<section><h2>Exceptions Statistics</h2><p class=\"empty\">aiload runs "
-                        "no user code that can raise: no exceptions.</p></section>\n");
+    if (meta && meta->exceptions_html)
+        rc |= buf_puts(out, "<section><h2>Exceptions Statistics</h2>") |
+              buf_append(out, meta->exceptions_html->data, meta->exceptions_html->len) |
+              buf_puts(out, "</section>\n");
+    else
+        rc |= buf_puts(out, "<section><h2>Exceptions Statistics</h2><p class=\"empty\">aiload "
+                            "runs no user code that can raise: no exceptions.</p></section>\n");
     rc |= charts(out, p, n);
     if (meta && meta->sc) rc |= webui_render_tasks_html(meta->sc, meta->class_share, out);
     rc |= buf_puts(out, "</body></html>\n");

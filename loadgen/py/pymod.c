@@ -30,6 +30,11 @@ static struct {
     lg_tls *tls;
     PyObject *waiter;     /* waiter(fd, events, timeout_s) -> bool (False: timed out) */
     runner_snapshot info; /* state, users, host... set by the runner, copied into snapshots */
+    /* users per class (Locust's user_classes_count): names are kept for the
+     * process's life, as a snapshot read off the GIL borrows them */
+    char **class_names;
+    int *class_users, *class_peak;
+    size_t nclasses, capclasses;
     /* watchdog */
     pthread_t wd;
     int wd_started;
@@ -353,10 +358,17 @@ static PyObject *m_record(PyObject *m, PyObject *const *a, Py_ssize_t n)
     Py_RETURN_NONE;
 }
 
+void pymod_reset(void)
+{
+    for (size_t k = 0; k < S.nclasses; k++) S.class_peak[k] = S.class_users[k];
+    pystats_reset(S.st, now_ns());
+    pyweb_history_clear();
+}
+
 static PyObject *m_reset(PyObject *m, PyObject *unused)
 {
     (void)m, (void)unused;
-    pystats_reset(S.st, now_ns());
+    pymod_reset();
     Py_RETURN_NONE;
 }
 
@@ -379,7 +391,29 @@ static PyObject *m_set_source(PyObject *m, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* set_info(state, users, target_users, spawn_rate, host, run_time_s, start_time) */
+/* The index of class name, added when new; -1 on OOM. */
+static int class_index(const char *name)
+{
+    for (size_t k = 0; k < S.nclasses; k++)
+        if (!strcmp(S.class_names[k], name)) return (int)k;
+    if (S.nclasses == S.capclasses) {
+        size_t cap = S.capclasses ? S.capclasses * 2 : 8;
+        char **n = realloc(S.class_names, cap * sizeof(*n));
+        if (n) S.class_names = n;
+        int *u = n ? realloc(S.class_users, cap * sizeof(*u)) : NULL;
+        if (u) S.class_users = u;
+        int *pk = u ? realloc(S.class_peak, cap * sizeof(*pk)) : NULL;
+        if (!pk) return -1;
+        S.class_peak = pk;
+        S.capclasses = cap;
+    }
+    if (!(S.class_names[S.nclasses] = strdup(name))) return -1;
+    S.class_users[S.nclasses] = S.class_peak[S.nclasses] = 0;
+    return (int)S.nclasses++;
+}
+
+/* set_info(state, users, target_users, spawn_rate, host, run_time_s,
+ *          start_time[, {class name: users}]) */
 static PyObject *m_set_info(PyObject *m, PyObject *args)
 {
     (void)m;
@@ -387,9 +421,21 @@ static PyObject *m_set_info(PyObject *m, PyObject *args)
     double rate, run_time;
     const char *host;
     long long start;
-    if (!PyArg_ParseTuple(args, "iiidsdL", &state, &users, &target, &rate, &host, &run_time,
-                          &start))
+    PyObject *classes = NULL;
+    if (!PyArg_ParseTuple(args, "iiidsdL|O!", &state, &users, &target, &rate, &host, &run_time,
+                          &start, &PyDict_Type, &classes))
         return NULL;
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (classes && PyDict_Next(classes, &pos, &k, &v)) {
+        const char *name = PyUnicode_AsUTF8(k);
+        long n = PyLong_AsLong(v);
+        if (!name || (n == -1 && PyErr_Occurred())) return NULL;
+        int i = class_index(name);
+        if (i < 0) return PyErr_NoMemory();
+        S.class_users[i] = (int)n;
+        if (n > S.class_peak[i]) S.class_peak[i] = (int)n;
+    }
     S.info.state = (runner_state)state;
     S.info.user_count = users;
     S.info.target_users = target;
@@ -402,6 +448,21 @@ static PyObject *m_set_info(PyObject *m, PyObject *args)
 
 static runner_snapshot *snap(void)
 {
+    return pymod_snapshot();
+}
+
+runner_snapshot *pymod_info(void)
+{
+    return &S.info;
+}
+
+const char *pymod_source(void)
+{
+    return S.source;
+}
+
+runner_snapshot *pymod_snapshot(void)
+{
     runner_snapshot *s = pystats_snapshot(S.st, now_ns());
     if (!s) return NULL;
     s->state = S.info.state;
@@ -411,6 +472,19 @@ static runner_snapshot *snap(void)
     memcpy(s->host, S.info.host, sizeof(s->host));
     s->run_time_s = S.info.run_time_s;
     s->start_time = S.info.start_time;
+    if (S.nclasses) {
+        s->class_users = calloc(S.nclasses * 2, sizeof(int));
+        s->class_names = calloc(S.nclasses, sizeof(char *));
+        if (!s->class_users || !s->class_names) {
+            runner_snapshot_free(s);
+            return NULL;
+        }
+        s->nclasses = S.nclasses;
+        s->class_peak = s->class_users + S.nclasses;
+        memcpy(s->class_users, S.class_users, S.nclasses * sizeof(int));
+        memcpy(s->class_peak, S.class_peak, S.nclasses * sizeof(int));
+        for (size_t k = 0; k < S.nclasses; k++) s->class_names[k] = S.class_names[k];
+    }
     return s;
 }
 
@@ -565,7 +639,7 @@ static PyObject *m_cli_parse(PyObject *m, PyObject *args)
     }
     PyObject *d = Py_BuildValue(
         "{s:i,s:i,s:z,s:i,s:i,s:d,s:z,s:i,s:d,s:d,s:z,s:i,s:z,s:z,s:i,s:i,s:d,s:i,s:d,s:d,s:I,"
-        "s:N,s:N,s:i,s:i,s:z,s:N,s:z,s:i,s:i,s:d,s:i}",
+        "s:N,s:N,s:i,s:i,s:z,s:N,s:z,s:i,s:i,s:d,s:i,s:z}",
         "help", o.help, "version", o.version, "locustfile", o.file, "headless", o.headless,
         "num_users", o.users, "spawn_rate", o.spawn_rate, "host", o.host, "quick", o.quick,
         "run_time", o.run_time_s, "rate", o.rate, "csv_prefix", o.csv_prefix, "csv_full_history",
@@ -575,7 +649,7 @@ static PyObject *m_cli_parse(PyObject *m, PyObject *args)
         o.connect_timeout_s, "seed", o.seed, "tags", tags, "exclude_tags", xtags, "equal_weights",
         o.equal_weights, "insecure", o.insecure, "cacert", o.cacert, "fail_if", fail_if, "web_host",
         o.web_host, "web_port", o.web_port, "autostart", o.autostart, "autoquit", o.autoquit_s,
-        "threads", o.threads);
+        "threads", o.threads, "web_auth", o.web_auth);
     free(argv);
     return d;
 }
@@ -689,7 +763,7 @@ static PyMethodDef methods[] = {
     {"ingest", m_ingest, METH_VARARGS, "ingest(child, data): record a child's samples"},
     {"watchdog", m_watchdog, METH_VARARGS, "arm the stuck-user watchdog"},
     {"beat", m_beat, METH_NOARGS, "the hub is alive"},
-    {NULL, NULL, 0, NULL},
+    PYWEB_METHODS{NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef moddef = {
@@ -725,6 +799,14 @@ void pyrun_shutdown_module(void)
     buf_free(&S.ship);
     free(S.announced);
     for (size_t i = 0; i < sizeof(S.peers) / sizeof(S.peers[0]); i++) pyship_peer_free(&S.peers[i]);
+    pyweb_shutdown();
+    for (size_t k = 0; k < S.nclasses; k++) free(S.class_names[k]);
+    free(S.class_names);
+    free(S.class_users);
+    free(S.class_peak);
+    S.class_names = NULL;
+    S.class_users = S.class_peak = NULL;
+    S.nclasses = S.capclasses = 0;
     pystats_free(S.st);
     S.st = NULL;
 }

@@ -212,7 +212,7 @@
         aiload.cell(tr, aiload.fmtInt(e.count), 'n');
         aiload.cell(tr, e.msg, 'err');
         aiload.cell(tr, e.traceback, 'err');
-        aiload.cell(tr, (e.nodes || []).join(', '));
+        aiload.cell(tr, Array.isArray(e.nodes) ? e.nodes.join(', ') : e.nodes || ''); // Locust: a string
         tb.appendChild(tr);
       });
       $('no-exceptions').hidden = list.length > 0;

@@ -2,6 +2,7 @@
 //   node browser.js live   UI_URL TARGET_HOST ARTIFACT_DIR
 //   node browser.js report REPORT_FILE ARTIFACT_DIR
 //   node browser.js auth   UI_URL TARGET_HOST USER:PASS (a UI started with --web-auth)
+//   node browser.js pyfile UI_URL TARGET_HOST (a UI running tests/loadgen/pyfiles/webui.py)
 // Prints one JSON line of observations; exits non-zero with a message on failure.
 'use strict';
 const fs = require('fs');
@@ -275,11 +276,70 @@ async function auth(base, target, userPass) {
   return out;
 }
 
+// A Python locustfile under the UI: start, live rows and charts, the
+// Exceptions tab with the task's traceback, a CSV download, stop.
+async function pyfile(base, target) {
+  const ctx = await browser();
+  const page = ctx.pages()[0] || await ctx.newPage();
+  const foreign = [];
+  const errors = [];
+  page.on('request', (r) => { if (!r.url().startsWith(base)) foreign.push(r.url()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  const out = {};
+  try {
+    await page.goto(base + '/');
+    await until(page, () => document.querySelector('#g-state').textContent !== '-', null, 'the first poll');
+    out.initial_state = await page.textContent('#g-state');
+    if (await page.isVisible('#btn-new')) await page.click('#btn-new');
+    await page.waitForSelector('#start-form', { state: 'visible' });
+    await page.fill('#f-users', '3');
+    await page.fill('#f-rate', '20');
+    await page.fill('#f-host', target);
+    await page.fill('#f-runtime', '');
+    await page.click('#btn-submit');
+    await until(page, () => ['running', 'spawning'].includes(document.querySelector('#g-state').textContent),
+      null, 'the state to become running');
+    for (const name of ['home', 'item']) {
+      await until(page, (n) => {
+        const rows = [...document.querySelectorAll('#stats-table tbody tr')];
+        const r = rows.find((tr) => tr.children[1].textContent === n);
+        return r && parseFloat(r.children[2].textContent.replace(/,/g, '')) > 0;
+      }, name, 'the statistics table to count ' + name + ' requests', 30000);
+    }
+    await until(page, () => document.querySelector('#g-users').textContent === '3', null, '3 users');
+    out.rows = await page.$$eval('#stats-table tbody tr', (trs) => trs.map((tr) => tr.children[1].textContent));
+    await page.click('button[data-tab=charts]');
+    out.canvases = await page.$$eval('#tab-charts canvas', (c) => c.length);
+    const p0 = Number(await page.getAttribute('#chart-rps', 'data-points'));
+    await until(page, (p) => Number(document.querySelector('#chart-rps').dataset.points) >= p + 2,
+      p0, 'the charts to gain points');
+    out.chart_rps_max = await page.evaluate(() => Math.max(...window.ailoadUi.hist.rps));
+    await page.click('button[data-tab=exceptions]');
+    await until(page, () => document.querySelectorAll('#exceptions-table tbody tr').length > 0, null,
+      'the Exceptions tab to list the task that raises', 30000);
+    out.exceptions = await page.$$eval('#exceptions-table tbody tr', (trs) => trs.map((tr) =>
+      [...tr.children].map((td) => td.textContent)));
+    await page.click('button[data-tab=download]');
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#dl-exceptions')]);
+    out.exceptions_csv = fs.readFileSync(await dl.path(), 'utf8');
+    await page.click('#btn-stop');
+    await until(page, () => document.querySelector('#g-state').textContent === 'stopped', null,
+      'the state to become stopped');
+    out.final_state = 'stopped';
+  } finally {
+    out.page_errors = errors;
+    out.foreign_requests = foreign;
+    await ctx.close();
+  }
+  return out;
+}
+
 (async () => {
   const [mode, a, b, c] = process.argv.slice(2);
   try {
     const out = mode === 'live' ? await live(a, b, c) : mode === 'auth' ? await auth(a, b, c)
-      : await report(a, b);
+      : mode === 'pyfile' ? await pyfile(a, b) : await report(a, b);
     process.stdout.write(JSON.stringify(out) + '\n');
   } catch (e) {
     process.stderr.write('browser test failed: ' + (e && e.stack || e) + '\n');

@@ -1,6 +1,7 @@
 """aiload's Python mode: import the locustfile(s), parse the command line
 (aiload's options through its C parser, the file's custom ones through
-argparse), run the test headless, print Locust's tables, write the CSVs."""
+argparse), run the test (headless, or under the web UI: loadgen/py/pyweb.c), print
+Locust's tables, write the CSVs and the reports."""
 import argparse
 import csv
 import importlib.util
@@ -21,7 +22,7 @@ import _aiload
 import locust
 
 from .env import Environment
-from .runners import STATE_STOPPED, LocalRunner
+from .runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, LocalRunner
 from .shape import LoadTestShape
 from .user.users import User
 
@@ -293,11 +294,6 @@ def run(argv):
         return 0
     if d["quick"]:
         raise StartupError("a URL and a locustfile together: give one (the host goes in -H)")
-    if not d["headless"]:
-        raise StartupError("the web UI does not run Python locustfiles yet: add --headless "
-                           "(with -u, -r and -t)")
-    if d["html_file"]:
-        raise StartupError("--html is not available with Python locustfiles yet: use --csv or --json")
     _aiload.set_source(spec)
     if d["rate"]:
         raise StartupError("--rate/--stage (the open model) drive ini scenarios; a Python "
@@ -325,7 +321,7 @@ def run(argv):
         env.user_classes = kept
     if d["equal_weights"]:
         env.assign_equal_weights()
-    for c in env.user_classes:
+    for c in env.user_classes if d["headless"] else ():  # the web UI's form may give it
         if c.host is None and _needs_host(c):
             raise StartupError(f"no host for {c.__name__}: give -H/--host or set host on the class")
     for c in env.user_classes:
@@ -348,7 +344,13 @@ def run(argv):
             raise StartupError("--processes with a LoadTestShape: not supported yet; leave one out")
         from .processes import run_processes
 
+        if not d["headless"]:
+            raise StartupError("--processes runs headless: add --headless (with -u, -r and -t)")
         return run_processes(env, runner, d, nproc)
+    if not d["headless"]:
+        if env.shape_class is not None:
+            raise StartupError("a LoadTestShape runs headless for now: add --headless")
+        return _run_webui(env, runner, d)
     return _run_headless(env, runner, d)
 
 
@@ -415,6 +417,7 @@ def _run_headless(env, runner, d):
         while True:
             gevent.sleep(1)
             runner._publish()
+            _aiload.history_tick()
             if csvout:
                 csvout.history_row()
                 csvout.write(runner)
@@ -439,6 +442,162 @@ def _run_headless(env, runner, d):
     return finish(env, runner, d, nw, csvout)
 
 
+def _exceptions_fn(runner):
+    """The Exceptions table for the web UI and the HTML report (called by C
+    with the GIL held, possibly from the UI thread: it only reads)."""
+    def rows():
+        return [(e["count"], e["msg"], e["traceback"], ", ".join(sorted(e["nodes"])))
+                for e in list(runner.exceptions.values())]
+    return rows
+
+
+def _host_check(env):
+    """Checks the host of a test started from the web UI (called by C with
+    the GIL held, from the UI thread): None, or why it can not start."""
+    def check(host):
+        from urllib.parse import urlsplit
+
+        from ._http import origin
+
+        if not host:
+            for c in env.user_classes:
+                if c.host is None and _needs_host(c):
+                    return f"no host for {c.__name__}: fill in Host or set host on the class"
+            return None
+        u = urlsplit(host)
+        if u.scheme not in ("http", "https") or not u.netloc:
+            return f"host '{host}' is not an http:// or https:// URL"
+        try:
+            origin(u.scheme, u.netloc)
+        except (OSError, ValueError) as e:
+            return f"host '{host}': {e}"
+        return None
+    return check
+
+
+def _task_ratios(env, runner):
+    """GET /tasks, Locust 2.12's get_ratio: the running users weigh the
+    classes; before a run (or after it) the split of the form's user count.
+    Called by C with the GIL held, from the UI thread: it only reads."""
+    from .runners import split_users
+
+    def tasks(classes, total, parent):
+        parent = parent if total else 1.0
+        share = {}
+        for t in classes:
+            share[t] = share.get(t, 0) + 1 / len(classes)
+        out = {}
+        for t, r in share.items():
+            d = {"ratio": r * parent}
+            if getattr(t, "tasks", None):
+                d["tasks"] = tasks(t.tasks, total, r * parent)
+            out[getattr(t, "__name__", str(t))] = d
+        return out
+
+    def ratios(form_users):
+        classes = list(env.user_classes)
+        spawned = runner.user_classes_count if runner.user_count else {
+            c.__name__: n for c, n in split_users(classes, runner.target_user_count or form_users).items()}
+        n = sum(spawned.values()) or 1
+        return json.dumps({half: {c.__name__: {"ratio": spawned.get(c.__name__, 0) / n,
+                                               "tasks": tasks(c.tasks, half == "total",
+                                                              spawned.get(c.__name__, 0) / n)}
+                                  for c in classes if c.tasks}
+                           for half in ("per_class", "total")})
+    return ratios
+
+
+def _run_webui(env, runner, d):
+    """The web UI: a C thread serves it (loadgen/py/pyweb.c); this greenlet
+    applies what it asks (start, stop, reset) on the Python thread."""
+    users = d["num_users"] or 1
+    rate = d["spawn_rate"] or 1
+    nw = _name_width()
+    csvout = CsvOut(d["csv_prefix"], d["csv_full_history"]) if d["csv_prefix"] else None
+    try:
+        port = _aiload.webui_start(d["web_host"], d["web_port"], users, float(rate), env.host,
+                                   float(d["run_time"] or 0), int(bool(d["autostart"])),
+                                   float(d["autoquit"]), d["web_auth"], _exceptions_fn(runner),
+                                   _host_check(env), _task_ratios(env, runner))
+    except OSError as e:
+        raise StartupError(str(e)) from None
+    h = d["web_host"] if d["web_host"] is not None else "127.0.0.1"
+    sys.stderr.write(f"aiload: web UI on http://{h or '*'}:{port}/"
+                     f"{' (HTTP Basic auth)' if d['web_auth'] else ''} (Python locustfile)\n")
+    sys.stderr.flush()
+    signals = {"n": 0}
+
+    def on_signal(signum, frame):
+        signals["n"] += 1
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    _aiload.watchdog(1 << 62)  # stall warnings only
+
+    def heartbeat():
+        while True:
+            _aiload.beat()
+            gevent.sleep(0.05)
+
+    def ticker():
+        while True:
+            gevent.sleep(1)
+            if runner.state not in (STATE_INIT, STATE_STOPPED):
+                _aiload.history_tick()
+                if csvout:
+                    csvout.history_row()
+            if csvout:
+                csvout.write(runner)
+
+    def stop_after(seconds):
+        gevent.sleep(seconds)
+        logging.getLogger("locust.main").info("--run-time limit reached, stopping the test")
+        runner.stop()
+
+    helpers = [gevent.spawn(heartbeat), gevent.spawn(ticker)]
+    timer, stopper, quit_ui = None, None, False
+    while not signals["n"] and not quit_ui:
+        for cmd in _aiload.webui_poll():
+            if cmd[0] == "quit":
+                quit_ui = True
+            elif cmd[0] == "stop":
+                if timer is not None:
+                    timer.kill(block=False)
+                stopper = gevent.spawn(runner.stop)
+            elif cmd[0] == "reset":  # the counts were cleared by the UI thread
+                runner.exceptions = {}
+                env.events.reset_stats.fire()
+            elif cmd[0] == "start":
+                _, n, r, host, run_time = cmd
+                if runner.state in (STATE_SPAWNING, STATE_RUNNING):
+                    runner.start(n, r)  # Locust's "Edit": new user count and spawn rate
+                    continue
+                if stopper is not None:
+                    stopper.join()
+                if host and host != env.host:
+                    env.host = host
+                    for c in env.user_classes:
+                        c.host = host
+                env._run_time = run_time
+                runner.start(n, r)
+                if timer is not None:
+                    timer.kill(block=False)
+                timer = gevent.spawn(stop_after, run_time) if run_time else None
+        runner._publish()
+        gevent.sleep(0.1)
+    if stopper is not None:
+        stopper.join()  # a stop from the UI in progress ends as it began
+    if runner.state not in (STATE_INIT, STATE_STOPPED):
+        sys.stderr.write("aiload: stopping; awaiting requests in flight\n")
+        runner.quit()
+    _aiload.watchdog(0)
+    _aiload.webui_stop()
+    for g in helpers + [t for t in (timer, stopper) if t is not None]:
+        g.kill(block=False)
+    env.events.quitting.fire(environment=env)
+    return finish(env, runner, d, nw, csvout)
+
+
 def finish(env, runner, d, nw, csvout, extra_codes=()):
     """The final tables, CSV files and thresholds; the exit code."""
     sys.stdout.write(_aiload.report("final", nw))
@@ -448,6 +607,12 @@ def finish(env, runner, d, nw, csvout, extra_codes=()):
         csvout.history_row()
         csvout.write(runner)
         csvout.history.close()
+    if d["html_file"]:
+        try:
+            _aiload.write_html(d["html_file"], _exceptions_fn(runner))
+        except OSError as e:
+            sys.stderr.write(f"aiload: --html: {e}\n")
+            code = 1
     if d["json_file"]:
         text = _aiload.report("json", getattr(env, "_processes", 1))
         results = _aiload.fail_if(d["fail_if"]) if d["fail_if"] else []

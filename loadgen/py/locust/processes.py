@@ -179,6 +179,7 @@ def run_processes(env, runner, d, n):
         while True:
             gevent.sleep(1)
             publish()
+            _aiload.history_tick()
             if csvout:
                 csvout.history_row()
                 csvout.write(runner)

@@ -251,7 +251,7 @@ class Runner:
         env = self.environment
         _aiload.set_info(_STATE_CODE.get(self.state, 0), self.user_count, self.target_user_count,
                          float(self.spawn_rate), env.host or "", float(getattr(env, "_run_time", 0) or 0),
-                         int(self.start_time or 0))
+                         int(self.start_time or 0), self.user_classes_count)
 
     def stop(self):
         """Stops every user: waiting ones at once, the others after their
