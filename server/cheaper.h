@@ -41,12 +41,12 @@ typedef struct cheaper_sample {
 } cheaper_sample;
 
 typedef struct cheaper_state {
-    int overload_count;   /* spare: consecutive all-busy ticks (decays) */
-    int cheap_ticks;      /* spare: ticks since the last cheap; spare2: surplus ticks */
-    double window_sum;    /* busyness: busy_frac summed over the window */
-    int window_n;         /* busyness: ticks in the window */
-    int low_windows;      /* busyness: consecutive windows below busy_min */
-    int cur_multiplier;   /* busyness: multiplier raised by the penalty */
+    int overload_count;      /* spare: consecutive all-busy ticks (decays) */
+    int cheap_ticks;         /* spare: ticks since the last cheap; spare2: surplus ticks */
+    double window_sum;       /* busyness: busy_frac summed over the window */
+    int window_n;            /* busyness: ticks in the window */
+    int low_windows;         /* busyness: consecutive windows below busy_min */
+    int cur_multiplier;      /* busyness: multiplier raised by the penalty */
     int windows_since_cheap; /* busyness: a spawn soon after a cheap earns the penalty */
 } cheaper_state;
 

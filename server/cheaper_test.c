@@ -4,9 +4,18 @@
 
 static cheaper_conf conf(int algo)
 {
-    return (cheaper_conf){.algo = algo, .min = 1, .max = 4, .initial = 1, .step = 1,
-                          .overload = 3, .idle = 10, .busy_min = 25, .busy_max = 50,
-                          .multiplier = 2, .penalty = 2, .backlog_alert = 33,
+    return (cheaper_conf){.algo = algo,
+                          .min = 1,
+                          .max = 4,
+                          .initial = 1,
+                          .step = 1,
+                          .overload = 3,
+                          .idle = 10,
+                          .busy_min = 25,
+                          .busy_max = 50,
+                          .multiplier = 2,
+                          .penalty = 2,
+                          .backlog_alert = 33,
                           .backlog_step = 2};
 }
 

@@ -80,6 +80,7 @@ static void end_request(srv_conn *c, int answered)
     if (answered) {
         uint64_t el = ev_clock_us() - c->t_start_us;
         sb_count(w->slot, c->metric, c->status, el);
+        sb_count_tx(w->slot, c->bytes_sent); /* stats server: tx */
         if (!w->srv->s.disable_logging) log_access(c);
         worker_request_done(w);
     }

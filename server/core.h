@@ -110,7 +110,9 @@ enum { SB_FREE = 0, SB_RUNNING, SB_RETIRING };
 typedef struct sb_thread {
     _Atomic uint64_t deadline_ms; /* harakiri deadline (CLOCK_MONOTONIC ms), 0: idle */
     _Atomic uint64_t started_ms;
-    char what[160]; /* "GET /path" of the running request */
+    char what[160];            /* "GET /path" of the running request */
+    _Atomic uint64_t requests; /* stats: requests this thread ran (since the spawn) */
+    _Atomic int in_request;    /* stats: running one now */
 } sb_thread;
 
 typedef struct sb_slot {
@@ -138,6 +140,8 @@ typedef struct sb_slot {
     _Atomic uint64_t req_count[SRV_METRIC_ROUTES][SRV_NSTATUS];
     _Atomic uint64_t hist[SRV_NBUCKETS];
     _Atomic uint64_t lat_sum_us;
+    /* For the stats server, since the spawn (the master zeroes them). */
+    _Atomic uint64_t tx, exceptions, running_us, avg_rt_us;
     sb_thread threads[]; /* `threads` entries */
 } sb_slot;
 
@@ -149,6 +153,7 @@ typedef struct sb {
     _Atomic uint64_t harakiris;
     _Atomic int route_lock;
     _Atomic int nroutes;
+    _Atomic int active; /* workers the master keeps running now (cheaper); 0: processes */
     char route_names[SRV_METRIC_ROUTES][64];
     /* slots follow, each slot_size bytes */
 } sb;
@@ -160,6 +165,8 @@ sb_slot *sb_slot_at(sb *s, int i);
 int sb_route_metric(sb *s, const char *name);
 /* Counts one finished request. */
 void sb_count(sb_slot *slot, int metric, int status, uint64_t elapsed_us);
+/* Counts the bytes of one finished response (stats `tx`). */
+void sb_count_tx(sb_slot *slot, uint64_t bytes);
 /* Renders /metrics into out; listen fds give the queue depth. */
 int sb_render_metrics(sb *s, const int *listen_fds, const char *const *listen_names, int nlisten,
                       buf *out);

@@ -89,6 +89,17 @@ void sb_count(sb_slot *slot, int metric, int status, uint64_t elapsed_us)
     while (b < SRV_NBUCKETS - 1 && elapsed_us > bucket_us[b]) b++;
     atomic_fetch_add_explicit(&slot->hist[b], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&slot->lat_sum_us, elapsed_us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&slot->running_us, elapsed_us, memory_order_relaxed);
+    if (status >= 500) atomic_fetch_add_explicit(&slot->exceptions, 1, memory_order_relaxed);
+    /* uWSGI's avg_rt: (avg + rt) / 2, a decaying value; one writer (the loop). */
+    uint64_t avg = atomic_load_explicit(&slot->avg_rt_us, memory_order_relaxed);
+    atomic_store_explicit(&slot->avg_rt_us, avg ? (avg + elapsed_us) / 2 : elapsed_us,
+                          memory_order_relaxed);
+}
+
+void sb_count_tx(sb_slot *slot, uint64_t bytes)
+{
+    atomic_fetch_add_explicit(&slot->tx, bytes, memory_order_relaxed);
 }
 
 static int slot_alive(sb_slot *sl)

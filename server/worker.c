@@ -315,6 +315,7 @@ static void run_job(srv_worker *w, int tid, srv_conn *c)
     atomic_store(&t->started_ms, now);
     if (hk) atomic_store(&t->deadline_ms, now + (uint64_t)hk * 1000);
     atomic_fetch_add(&w->slot->busy_threads, 1);
+    atomic_store(&t->in_request, 1); /* stats: cores[].in_request */
     c->ar.thread_id = tid;
     c->on_thread = 1;
     resp_set_thread_conn(c);
@@ -322,6 +323,8 @@ static void run_job(srv_worker *w, int tid, srv_conn *c)
     int rc = rt->fn(&c->ar, rt->data);
     atomic_store(&t->deadline_ms, 0);
     atomic_fetch_sub(&w->slot->busy_threads, 1);
+    atomic_store(&t->in_request, 0);
+    atomic_fetch_add(&t->requests, 1);
     resp_set_thread_conn(NULL);
     c->on_thread = 0;
     /* The handler is done: for the choice of worker (prefer_other) this thread
