@@ -102,10 +102,9 @@ static void render_worker(const stats_view *v, int id, buf *out, int *waiting_to
                "\"running_time\":%llu,\"last_spawn\":%lld,\"respawn_count\":%d,\"tx\":%llu,"
                "\"avg_rt\":%llu,\"waiting\":%d,\"conns\":%d,\"in_flight\":%d,\"apps\":[],"
                "\"cores\":[",
-               id > 1 ? "," : "", id, pid, accepting,
-               (unsigned long long)(w->requests_done + req), (unsigned long long)req,
-               (unsigned long long)(w->exceptions_done + exc), w->harakiris, status,
-               (unsigned long long)rss, (unsigned long long)vsz,
+               id > 1 ? "," : "", id, pid, accepting, (unsigned long long)(w->requests_done + req),
+               (unsigned long long)req, (unsigned long long)(w->exceptions_done + exc),
+               w->harakiris, status, (unsigned long long)rss, (unsigned long long)vsz,
                (unsigned long long)(w->running_done + run), (long long)w->last_spawn, w->respawns,
                (unsigned long long)(w->tx_done + tx), (unsigned long long)avg, waiting, conns,
                in_flight);
@@ -191,7 +190,8 @@ static int bind_tcp(const char *addr, char *err, size_t errlen)
     if (hl >= sizeof(host)) return snprintf(err, errlen, "stats: bad address %s", addr), -1;
     memcpy(host, addr, hl);
     host[hl] = 0;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *ai;
     int rc = getaddrinfo(hl ? host : NULL, colon + 1, &hints, &ai);
@@ -228,8 +228,7 @@ int stats_pollfds(stats_srv *ss, struct pollfd *p, int max)
     if (!ss || max < 1) return 0;
     p[n++] = (struct pollfd){.fd = ss->fd, .events = POLLIN};
     for (int i = 0; i < ss->nc && n < max; i++)
-        p[n++] = (struct pollfd){.fd = ss->c[i].fd,
-                                 .events = ss->c[i].draining ? POLLIN : POLLOUT};
+        p[n++] = (struct pollfd){.fd = ss->c[i].fd, .events = ss->c[i].draining ? POLLIN : POLLOUT};
     return n;
 }
 
