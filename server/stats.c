@@ -257,9 +257,11 @@ static void accept_one(stats_srv *ss, const stats_view *v, uint64_t now)
 {
     int fd = accept4(ss->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return;
-    if (ss->nc == STATS_MAX_CLIENTS) { /* full of slow readers: refuse, never wait */
-        close(fd);
-        return;
+    if (ss->nc == STATS_MAX_CLIENTS) { /* full of slow readers: the oldest goes, never wait */
+        int old = 0;
+        for (int i = 1; i < ss->nc; i++)
+            if (ss->c[i].deadline < ss->c[old].deadline) old = i;
+        drop(ss, old);
     }
     stats_client *c = &ss->c[ss->nc++];
     *c = (stats_client){.fd = fd, .out = BUF_INIT, .deadline = now + STATS_CLIENT_MS};
