@@ -178,3 +178,18 @@ def test_clients_that_never_read_cannot_block_the_master(procs, tmp_path):
     assert get(port, "/health/ready")[0] == 200
     for s in hogs:
         s.close()
+
+
+def test_aiserve_top_shows_the_workers(procs, tmp_path):
+    from harness import binary
+    p, port, sport, log = start_logged(procs, tmp_path, "--processes=3", "--cheaper=2",
+                                       "--cheaper-algo=manual")
+    out = subprocess.run([binary("aiserve"), "top", f"127.0.0.1:{sport}", "--once"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert f"pid {p.pid}" in out.stdout and "workers 2/3 (cheaper: manual)" in out.stdout
+    rows = [line.split() for line in out.stdout.splitlines()[3:] if line.strip()]
+    assert [r[0] for r in rows] == ["1", "2", "3"] and rows[2][2] == "cheap", out.stdout
+    bad = subprocess.run([binary("aiserve"), "--top", f"127.0.0.1:{free_port()}", "--once"],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 1 and "cannot read" in bad.stderr
