@@ -129,6 +129,8 @@ const cfg_option cfg_core_options[] = {
      "no worker is added while the workers' total RSS is above this (0: off)"},
     {"cheaper-rss-limit-hard", NULL, CFG_SIZE, "0", 0, 0,
      "a worker is removed while the workers' total RSS is above this (0: off)"},
+    {"server-timing", NULL, CFG_BOOL, "false", 0, 0,
+     "add a Server-Timing header (queue: wait for an app thread, app: handler until the head)"},
     {"stats", "stats-server", CFG_STR, NULL, 0, 0,
      "serve uWSGI's stats JSON here, one document per connection: host:port or a unix path"},
     {"stats-http", NULL, CFG_BOOL, "false", 0, 0, "frame the stats JSON as an HTTP response"},

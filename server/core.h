@@ -62,8 +62,9 @@ typedef struct srv_settings {
     int64_t evil_reload_on_rss_mb, limit_as_mb; /* 0: off */
     int64_t buffer_size, limit_post, post_buffering;
     int disable_logging, log_json;
-    int chmod_socket; /* mode of unix sockets, -1: as the umask leaves it */
-    int vacuum;       /* unlink unix socket files at exit */
+    int server_timing; /* `server-timing`: a Server-Timing header on every response */
+    int chmod_socket;  /* mode of unix sockets, -1: as the umask leaves it */
+    int vacuum;        /* unlink unix socket files at exit */
     const char *pidfile, *logto;
     const char *hello_route, *health_route, *metrics_route, *delay_route, *sleep_route;
     /* `builtins`: 0 = auto (a built-in answers on the main listeners where no
@@ -142,6 +143,9 @@ typedef struct sb_slot {
     _Atomic uint64_t lat_sum_us;
     /* For the stats server, since the spawn (the master zeroes them). */
     _Atomic uint64_t tx, exceptions, running_us, avg_rt_us;
+    /* Time a request waited for an app thread, and the handler's time. */
+    _Atomic uint64_t queue_hist[SRV_NBUCKETS], app_hist[SRV_NBUCKETS];
+    _Atomic uint64_t queue_sum_us, app_sum_us;
     sb_thread threads[]; /* `threads` entries */
 } sb_slot;
 
@@ -167,6 +171,8 @@ int sb_route_metric(sb *s, const char *name);
 void sb_count(sb_slot *slot, int metric, int status, uint64_t elapsed_us);
 /* Counts the bytes of one finished response (stats `tx`). */
 void sb_count_tx(sb_slot *slot, uint64_t bytes);
+/* Counts one request's wait for a thread and its handler time. */
+void sb_count_timing(sb_slot *slot, uint64_t queue_us, uint64_t app_us);
 /* Renders /metrics into out; listen fds give the queue depth. */
 int sb_render_metrics(sb *s, const int *listen_fds, const char *const *listen_names, int nlisten,
                       buf *out);
@@ -294,6 +300,7 @@ struct srv_conn {
     uint64_t out_total; /* body bytes the app wrote */
     uint64_t bytes_sent;
     uint64_t t_start_us;
+    uint64_t t_queued_us, t_thread_us; /* handed to a handler / taken by a thread; 0: not yet */
     int in_req;        /* between the head (or a parse error) and the end of its answer */
     int finished_sent; /* an app thread already sent the whole response */
     int fresh;         /* accepted, no request yet: counted as expected work (prefer_other) */

@@ -832,6 +832,7 @@ static void process_settings(srv *s)
 {
     srv_settings *st = &s->s;
     st->max_connections = (int)cfg_int(s->cfg, "max-connections");
+    st->server_timing = cfg_bool(s->cfg, "server-timing");
     st->evil_reload_on_rss_mb = cfg_int(s->cfg, "evil-reload-on-rss");
     st->limit_as_mb = cfg_int(s->cfg, "limit-as");
     struct rlimit rl;

@@ -126,6 +126,13 @@ static int build_head(srv_conn *c, int final, buf *b)
             c->close_after = 1; /* HTTP/1.0 stream: close-delimited */
         }
     }
+    if (c->w->srv->s.server_timing && c->t_thread_us) {
+        /* Until the head: a streaming app's later body is not in it. */
+        uint64_t now = ev_clock_us();
+        buf_printf(b, "Server-Timing: queue;dur=%.3f, app;dur=%.3f\r\n",
+                   (double)(c->t_thread_us - c->t_queued_us) / 1000.0,
+                   (double)(now - c->t_thread_us) / 1000.0);
+    }
     if (c->close_after)
         buf_append(b, "Connection: close\r\n", 19);
     else if (c->ar.minor_version == 0)

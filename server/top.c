@@ -69,8 +69,8 @@ int top_render(const char *doc, size_t len, top_prev *prev, double now, buf *out
                "aiserve %s - pid %lld - load %lld - listen queue %lld - workers %lld/%lld "
                "(cheaper: %s) - requests %lld - %.1f req/s\n\n",
                version, (long long)num(&d, 0, "pid"), (long long)num(&d, 0, "load"),
-               (long long)num(&d, 0, "listen_queue"), (long long)running, (long long)nworkers,
-               algo, (long long)total_req, total_rps);
+               (long long)num(&d, 0, "listen_queue"), (long long)running, (long long)nworkers, algo,
+               (long long)total_req, total_rps);
     buf_printf(out, "%4s %8s %6s %10s %8s %9s %8s %10s %8s %5s %5s %4s\n", "WID", "PID", "STATUS",
                "REQ", "RPS", "AVG(ms)", "RSS(MB)", "TX(KB)", "EXC", "WAIT", "CONN", "RESP");
     for (int i = ws + 1, k = 0; ws >= 0 && k < (int)d.tok[ws].count; k++, i = d.tok[i].next) {
@@ -83,10 +83,9 @@ int top_render(const char *doc, size_t len, top_prev *prev, double now, buf *out
         buf_printf(out, "%4lld %8lld %6s %10lld %8.1f %9.2f %8.1f %10.1f %8lld %5lld %5lld %4lld\n",
                    (long long)id, (long long)num(&d, i, "pid"), st, (long long)req, rps,
                    (double)num(&d, i, "avg_rt") / 1000.0,
-                   (double)num(&d, i, "rss") / (1024.0 * 1024.0),
-                   (double)num(&d, i, "tx") / 1024.0, (long long)num(&d, i, "exceptions"),
-                   (long long)num(&d, i, "waiting"), (long long)num(&d, i, "conns"),
-                   (long long)num(&d, i, "respawn_count"));
+                   (double)num(&d, i, "rss") / (1024.0 * 1024.0), (double)num(&d, i, "tx") / 1024.0,
+                   (long long)num(&d, i, "exceptions"), (long long)num(&d, i, "waiting"),
+                   (long long)num(&d, i, "conns"), (long long)num(&d, i, "respawn_count"));
         if (id > 0 && id <= TOP_MAX_WORKERS) prev->requests[id] = (uint64_t)req;
     }
     prev->t = now;

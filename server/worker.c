@@ -317,6 +317,7 @@ static void run_job(srv_worker *w, int tid, srv_conn *c)
     atomic_fetch_add(&w->slot->busy_threads, 1);
     atomic_store(&t->in_request, 1); /* stats: cores[].in_request */
     c->ar.thread_id = tid;
+    c->t_thread_us = ev_clock_us(); /* server timing: the wait for a thread ends */
     c->on_thread = 1;
     resp_set_thread_conn(c);
     const srv_route *rt = c->route;

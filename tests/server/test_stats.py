@@ -193,3 +193,42 @@ def test_aiserve_top_shows_the_workers(procs, tmp_path):
     bad = subprocess.run([binary("aiserve"), "--top", f"127.0.0.1:{free_port()}", "--once"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 1 and "cannot read" in bad.stderr
+
+
+def test_server_timing_header_and_metrics_histograms(procs, tmp_path):
+    import re
+    p, port, sport, log = start_logged(procs, tmp_path, "--processes=1", "--threads=1",
+                                       "--sleep-route=/sleep", "--server-timing")
+    # Two requests on a one-thread worker: the second waits for the first.
+    a = socket.create_connection(("127.0.0.1", port))
+    b = socket.create_connection(("127.0.0.1", port))
+    a.sendall(b"GET /sleep/0.5 HTTP/1.1\r\nHost: t\r\n\r\n")
+    time.sleep(0.1)
+    b.sendall(b"GET /sleep/0.1 HTTP/1.1\r\nHost: t\r\n\r\n")
+    from srvutil import recv_response
+    _, ha, _ = recv_response(a, timeout=10)
+    _, hb, _ = recv_response(b, timeout=10)
+    a.close()
+    b.close()
+    timing = {}
+    for name, h in (("a", ha), ("b", hb)):
+        m = re.fullmatch(r"queue;dur=([\d.]+), app;dur=([\d.]+)", h["server-timing"])
+        assert m, h
+        timing[name] = (float(m.group(1)), float(m.group(2)))
+    assert timing["a"][0] < 100 and timing["a"][1] >= 490, timing  # ms
+    assert timing["b"][0] >= 300 and timing["b"][1] >= 95, timing  # waited for a's thread
+    # A loop handler waits for no thread.
+    st, h, _ = get(port, "/hello")
+    assert h["server-timing"].startswith("queue;dur=0.000, app;dur=")
+    st, _, body = get(port, "/metrics")
+    text = body.decode()
+    assert "# TYPE aiserve_request_queue_seconds histogram" in text
+    assert "# TYPE aiserve_request_app_seconds histogram" in text
+    q_count = int(re.search(r"^aiserve_request_queue_seconds_count (\d+)$", text, re.M).group(1))
+    assert q_count >= 3
+    q_sum = float(re.search(r"^aiserve_request_queue_seconds_sum ([\d.]+)$", text, re.M).group(1))
+    assert q_sum >= 0.3
+    # Off by default.
+    (tmp_path / "off").mkdir()
+    p2, port2, _, _ = start_logged(procs, tmp_path / "off", "--processes=1")
+    assert "server-timing" not in get(port2, "/hello")[1]
