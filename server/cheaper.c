@@ -7,18 +7,19 @@
 
 #include <string.h>
 
-static const char *const names[] = {"off", "spare", "spare2", "backlog", "busyness", "manual"};
+static const char *const names[] = {"off",      "spare",  "spare2", "backlog",
+                                    "busyness", "manual", "queue"};
 
 int cheaper_algo_parse(const char *name)
 {
-    for (int i = CHEAPER_SPARE; i <= CHEAPER_MANUAL; i++)
+    for (int i = CHEAPER_SPARE; i <= CHEAPER_QUEUE; i++)
         if (!strcmp(name, names[i])) return i;
     return -1;
 }
 
 const char *cheaper_algo_name(int algo)
 {
-    return algo >= 0 && algo <= CHEAPER_MANUAL ? names[algo] : "?";
+    return algo >= 0 && algo <= CHEAPER_QUEUE ? names[algo] : "?";
 }
 
 void cheaper_state_init(cheaper_state *st, const cheaper_conf *c)
@@ -113,6 +114,40 @@ static int busyness(const cheaper_conf *c, cheaper_state *st, const cheaper_samp
     return 0;
 }
 
+/* queue: requests should wait at most queue_target_ms for an app thread.
+ * Over it (or requests waiting with nothing measured yet), add the processes
+ * that would give each waiting request a thread (waiting / threads, at least
+ * one), unless the workers already use (nearly) every core: then more
+ * processes of a CPU-bound app only share the same cores and the wait cannot
+ * fall. Far under it with nothing waiting for `overload` seconds in a row, and
+ * the busy threads would fit in one worker fewer at half load, remove one. */
+static int queue(const cheaper_conf *c, cheaper_state *st, const cheaper_sample *s)
+{
+    int threads = c->threads > 0 ? c->threads : 1;
+    int over = s->queue_ms > c->queue_target_ms || (s->queue_ms < 0 && s->backlog > 0);
+    if (over && s->backlog > 0) {
+        st->cheap_ticks = 0;
+        if (c->ncpu > 0 && s->cpu >= 0.9 * c->ncpu) return 0; /* CPU-bound: the cores are full */
+        int want = (s->backlog + threads - 1) / threads;
+        /* Do not grow past what the cores can run when the app is CPU-bound:
+         * each worker already uses most of a core per busy thread. */
+        if (c->ncpu > 0 && s->busy > 0 && s->cpu / s->busy >= 0.8 && s->active + want > c->ncpu)
+            want = c->ncpu - s->active;
+        return want > 0 ? want : 0;
+    }
+    double busy_threads = s->busy_frac * s->active * threads;
+    int calm = s->backlog == 0 && (s->queue_ms < 0 || s->queue_ms < c->queue_target_ms / 4.0);
+    if (calm && s->active > 1 && busy_threads <= 0.5 * (s->active - 1) * threads) {
+        if (++st->cheap_ticks >= c->overload) {
+            st->cheap_ticks = 0;
+            return -1;
+        }
+        return 0;
+    }
+    st->cheap_ticks = 0;
+    return 0;
+}
+
 int cheaper_decide(const cheaper_conf *c, cheaper_state *st, const cheaper_sample *s)
 {
     if (c->algo == CHEAPER_OFF) return 0;
@@ -123,6 +158,7 @@ int cheaper_decide(const cheaper_conf *c, cheaper_state *st, const cheaper_sampl
     case CHEAPER_SPARE2: d = spare2(c, st, s); break;
     case CHEAPER_BACKLOG: d = backlog(c, s); break;
     case CHEAPER_BUSYNESS: d = busyness(c, st, s); break;
+    case CHEAPER_QUEUE: d = queue(c, st, s); break;
     default: return 0; /* manual: the master fifo's + and - only */
     }
     if (d > 0) {

@@ -19,6 +19,7 @@ enum {
     CHEAPER_BACKLOG,
     CHEAPER_BUSYNESS,
     CHEAPER_MANUAL,
+    CHEAPER_QUEUE, /* aiserve's own: the measured wait for an app thread vs a target */
 };
 
 typedef struct cheaper_conf {
@@ -30,6 +31,9 @@ typedef struct cheaper_conf {
     int multiplier, penalty;     /* cheaper-busyness-multiplier/-penalty */
     int backlog_alert, backlog_step; /* cheaper-busyness-backlog-alert/-step */
     int64_t rss_soft, rss_hard;      /* bytes, 0: off */
+    int queue_target_ms;             /* queue: cheaper-queue-target-ms */
+    int threads;                     /* app threads per worker */
+    int ncpu;                        /* cores the workers may use */
 } cheaper_conf;
 
 typedef struct cheaper_sample {
@@ -38,6 +42,8 @@ typedef struct cheaper_sample {
     double busy_frac; /* mean fraction of busy app threads over the last second, 0..1 */
     int backlog;      /* requests waiting: listen queue + the workers' FIFOs */
     int64_t rss;      /* total RSS of the workers, bytes */
+    double queue_ms;  /* queue: mean wait for an app thread over the last second; -1: none */
+    double cpu;       /* queue: cores' worth of CPU the workers used over the last second */
 } cheaper_sample;
 
 typedef struct cheaper_state {

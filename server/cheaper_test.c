@@ -124,3 +124,49 @@ Test(cheaper, manual_never_decides)
     cheaper_sample s = {.active = 2, .busy = 2, .busy_frac = 1, .backlog = 99};
     for (int i = 0; i < 10; i++) cr_assert_eq(cheaper_decide(&c, &st, &s), 0);
 }
+
+Test(cheaper, queue_adds_for_the_waiting_and_stops_at_full_cores)
+{
+    cheaper_conf c = conf(CHEAPER_QUEUE);
+    c.max = 16;
+    c.queue_target_ms = 50;
+    c.threads = 4;
+    c.ncpu = 8;
+    cheaper_state st;
+    cheaper_state_init(&st, &c);
+    /* I/O-bound: waits over target, little CPU: a process per 4 waiting. */
+    cheaper_sample s = {
+        .active = 2, .busy = 2, .busy_frac = 1, .backlog = 10, .queue_ms = 200, .cpu = 0.3};
+    cr_assert_eq(cheaper_decide(&c, &st, &s), 3);
+    /* Under target: nothing, even with some waiting. */
+    s.queue_ms = 20;
+    cr_assert_eq(cheaper_decide(&c, &st, &s), 0);
+    /* CPU-bound and the cores full: adding processes cannot help. */
+    s = (cheaper_sample){
+        .active = 8, .busy = 8, .busy_frac = 1, .backlog = 30, .queue_ms = 500, .cpu = 7.8};
+    cr_assert_eq(cheaper_decide(&c, &st, &s), 0);
+    /* CPU-bound (a core per busy worker) below the core count: up to it. */
+    s = (cheaper_sample){
+        .active = 6, .busy = 6, .busy_frac = 1, .backlog = 40, .queue_ms = 500, .cpu = 5.5};
+    cr_assert_eq(cheaper_decide(&c, &st, &s), 2);
+    /* No wait measured yet but requests waiting: add. */
+    s = (cheaper_sample){.active = 1, .busy = 1, .busy_frac = 1, .backlog = 2, .queue_ms = -1};
+    cr_assert_eq(cheaper_decide(&c, &st, &s), 1);
+}
+
+Test(cheaper, queue_removes_when_calm_and_the_rest_fit)
+{
+    cheaper_conf c = conf(CHEAPER_QUEUE);
+    c.queue_target_ms = 40;
+    c.threads = 2;
+    c.ncpu = 4;
+    cheaper_state st;
+    cheaper_state_init(&st, &c);
+    cheaper_sample s = {.active = 3, .busy = 1, .busy_frac = 0.1, .queue_ms = 1};
+    cr_assert_eq(cheaper_decide(&c, &st, &s), 0);
+    cr_assert_eq(cheaper_decide(&c, &st, &s), 0);
+    cr_assert_eq(cheaper_decide(&c, &st, &s), -1, "calm for cheaper-overload seconds");
+    /* Busy threads would not fit at half load in one worker fewer: keep. */
+    s.busy_frac = 0.6;
+    for (int i = 0; i < 5; i++) cr_assert_eq(cheaper_decide(&c, &st, &s), 0);
+}

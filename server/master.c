@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +75,9 @@ typedef struct master {
     uint64_t last_cheaper;
     double busy_acc;
     int busy_n;
+    uint64_t q_sum_prev, q_count_prev; /* queue: the scoreboard's wait totals a second ago */
+    uint64_t *cpu_prev;                /* queue: CPU ticks of each slot's worker a second ago */
+    int *cpu_pid;
     int paused;   /* fifo p: workers stopped (SIGSTOP) */
     int chain_id; /* chain reload: the id being replaced now, 0: none */
     stats_srv *stats;
@@ -427,6 +431,46 @@ static int cheap_worker(master *m, const char *why)
     return 0;
 }
 
+/* queue: the mean wait for an app thread over the last second (-1: no
+ * request took a thread) and the cores' worth of CPU the workers used. */
+static void queue_sample(master *m, cheaper_sample *sm, double dt)
+{
+    sb *b = m->s->sb;
+    uint64_t sum = 0, count = 0, ticks = 0;
+    for (int i = 0; i < b->nslots; i++) {
+        sb_slot *sl = sb_slot_at(b, i);
+        sum += atomic_load(&sl->queue_sum_us);
+        for (int k = 0; k < SRV_NBUCKETS; k++) count += atomic_load(&sl->queue_hist[k]);
+        int pid = atomic_load(&sl->pid);
+        if (pid <= 0) continue;
+        char path[64], buf_[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf_, sizeof(buf_) - 1);
+        close(fd);
+        if (n <= 0) continue;
+        buf_[n] = 0;
+        char *p = strrchr(buf_, ')');
+        unsigned long long ut = 0, stt = 0;
+        /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+         * stime */
+        if (!p ||
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) != 2)
+            continue;
+        uint64_t t = ut + stt;
+        if (m->cpu_pid[i] == pid && t >= m->cpu_prev[i]) ticks += t - m->cpu_prev[i];
+        m->cpu_pid[i] = pid;
+        m->cpu_prev[i] = t;
+    }
+    sm->queue_ms = count > m->q_count_prev
+                       ? (double)(sum - m->q_sum_prev) / 1000.0 / (double)(count - m->q_count_prev)
+                       : -1;
+    m->q_sum_prev = sum;
+    m->q_count_prev = count;
+    sm->cpu = dt > 0 ? (double)ticks / (double)sysconf(_SC_CLK_TCK) / dt : 0;
+}
+
 static int64_t workers_rss(master *m)
 {
     int64_t total = 0;
@@ -468,6 +512,7 @@ static void cheaper_tick(master *m, uint64_t now)
     m->busy_acc += m->active ? (double)threads_busy / ((double)m->active * s->s.threads) : 0;
     m->busy_n++;
     if (now - m->last_cheaper < 1000) return;
+    double dt = (double)(now - m->last_cheaper) / 1000.0;
     m->last_cheaper = now;
     cheaper_sample sm = {
         .active = m->active, .busy = busy, .busy_frac = m->busy_n ? m->busy_acc / m->busy_n : 0};
@@ -487,6 +532,7 @@ static void cheaper_tick(master *m, uint64_t now)
             sm.backlog += (int)ti.tcpi_unacked;
     }
     if (m->ch.rss_soft || m->ch.rss_hard) sm.rss = workers_rss(m);
+    if (m->ch.algo == CHEAPER_QUEUE) queue_sample(m, &sm, dt);
     int d = cheaper_decide(&m->ch, &m->chs, &sm);
     const char *algo = cheaper_algo_name(m->ch.algo);
     for (int i = 0; i < d; i++)
@@ -873,14 +919,22 @@ static int control_settings(master *m)
         .backlog_step = (int)cfg_int(c, "cheaper-busyness-backlog-step"),
         .rss_soft = cfg_int(c, "cheaper-rss-limit-soft"),
         .rss_hard = cfg_int(c, "cheaper-rss-limit-hard"),
+        .queue_target_ms = (int)cfg_int(c, "cheaper-queue-target-ms"),
+        .threads = s->s.threads,
     };
+    cpu_set_t cpus;
+    ch->ncpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus)
+                                                              : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    m->cpu_prev = calloc((size_t)s->sb->nslots, sizeof(uint64_t));
+    m->cpu_pid = calloc((size_t)s->sb->nslots, sizeof(int));
+    if (!m->cpu_prev || !m->cpu_pid) return -1;
     m->active = s->s.processes;
     if (ch->min > 0) {
         const char *algo = cfg_str(c, "cheaper-algo");
         ch->algo = cheaper_algo_parse(algo ? algo : "spare");
         if (ch->algo < 0) {
             srv_log("%s: option 'cheaper-algo': unknown algorithm '%s' (spare, spare2, backlog, "
-                    "busyness, manual)",
+                    "busyness, manual, queue)",
                     cfg_where(c, "cheaper-algo", 0), algo);
             return -1;
         }
@@ -933,6 +987,8 @@ int master_run(srv *s)
     if (control_settings(&m)) {
         stats_close(m.stats, 1);
         free(m.st);
+        free(m.cpu_prev);
+        free(m.cpu_pid);
         return 1;
     }
     /* One eventfd per slot, inherited by every worker: a worker that leaves
@@ -1000,6 +1056,8 @@ int master_run(srv *s)
     stats_close(m.stats, 1);
     fifo_close(&m.fifo, 1);
     free(m.st);
+    free(m.cpu_prev);
+    free(m.cpu_pid);
     free(m.ids);
     close(m.sigfd);
     return m.exit_code;
