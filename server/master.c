@@ -85,6 +85,11 @@ typedef struct master {
     touch_file touch[MAX_TOUCH];
     int ntouch;
     uint64_t last_touch;
+    /* py-autoreload: the source files of the apps the master loaded */
+    touch_file *src;
+    char **src_paths;
+    int nsrc, srccap, src_every_ms;
+    uint64_t last_src;
 } master;
 
 static uint64_t now_ms(void)
@@ -600,6 +605,38 @@ static void touch_tick(master *m, uint64_t now)
     }
 }
 
+static void src_add(void *ctx, const char *path)
+{
+    master *m = ctx;
+    if (m->nsrc == m->srccap) {
+        int cap = m->srccap ? m->srccap * 2 : 256;
+        touch_file *t = realloc(m->src, (size_t)cap * sizeof(*t));
+        if (!t) return;
+        m->src = t;
+        char **p = realloc(m->src_paths, (size_t)cap * sizeof(*p));
+        if (!p) return;
+        m->src_paths = p;
+        m->srccap = cap;
+    }
+    if (!(m->src_paths[m->nsrc] = strdup(path))) return;
+    touch_init(&m->src[m->nsrc], m->src_paths[m->nsrc], TOUCH_RELOAD);
+    m->nsrc++;
+}
+
+/* py-autoreload: the first changed module file reloads (re-exec), which
+ * imports everything afresh and collects the list again. */
+static void src_tick(master *m, uint64_t now)
+{
+    if (!m->nsrc || now - m->last_src < (uint64_t)m->src_every_ms || m->shutting_down) return;
+    m->last_src = now;
+    for (int i = 0; i < m->nsrc; i++) {
+        if (!touch_changed(&m->src[i])) continue;
+        srv_log("py-autoreload: %s changed; reloading", m->src[i].path);
+        reload(m);
+        return;
+    }
+}
+
 static void set_paused(master *m, int on)
 {
     m->paused = on;
@@ -735,6 +772,7 @@ static void tick(master *m)
     cheaper_tick(m, now);
     chain_tick(m);
     touch_tick(m, now);
+    src_tick(m, now);
     sysd_master_tick(&m->sd, now, ready, m->active);
     check_reload_done(m);
     if (m->shutting_down && live == 0 && m->nlegacy == 0) m->quit = 1;
@@ -977,6 +1015,18 @@ static int control_settings(master *m)
         for (size_t i = 0; i < n && m->ntouch < MAX_TOUCH; i++)
             touch_init(&m->touch[m->ntouch++], files[i], k);
     }
+    int every = (int)cfg_int(c, "py-autoreload");
+    if (every > 0) {
+        m->src_every_ms = every * 1000;
+        for (int i = 0; i < s->napps; i++)
+            if (s->apps[i].loaded && s->apps[i].kind->source_files)
+                s->apps[i].kind->source_files(s->apps[i].state, src_add, m);
+        if (m->nsrc)
+            srv_log("py-autoreload: watching %d module files every %d s", m->nsrc, every);
+        else
+            srv_log("py-autoreload: no module files to watch (the apps are imported in the "
+                    "workers: lazy-apps, or the fork probe deferred them)");
+    }
     return 0;
 }
 
@@ -1058,6 +1108,9 @@ int master_run(srv *s)
     free(m.st);
     free(m.cpu_prev);
     free(m.cpu_pid);
+    for (int i = 0; i < m.nsrc; i++) free(m.src_paths[i]);
+    free(m.src_paths);
+    free(m.src);
     free(m.ids);
     close(m.sigfd);
     return m.exit_code;

@@ -116,3 +116,33 @@ def test_touch_files(procs, tmp_path):
         assert f"{files[k]} was touched" in log.read_text()
         assert wait_until(lambda: len(worker_pids(p.pid)) == 2, 30)
         time.sleep(1.2)
+
+
+def test_py_autoreload_reloads_when_an_imported_module_changes(procs, tmp_path):
+    (tmp_path / "helper.py").write_text("VALUE = b'one'\n")
+    (tmp_path / "app.py").write_text(
+        "import helper\n\n"
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [('Content-Type', 'text/plain')])\n"
+        "    return [helper.VALUE]\n")
+    p, port, sport, log = start_logged(procs, tmp_path, "--processes=1", "--py-autoreload=1",
+                                       f"--pythonpath={tmp_path}", "--module=app:application")
+    assert get(port, "/")[2] == b"one"
+    assert "py-autoreload: watching" in log.read_text(), log.read_text()
+    (tmp_path / "helper.py").write_text("VALUE = b'two'\n")
+    t = time.time() + 5
+    os.utime(tmp_path / "helper.py", (t, t))
+    assert wait_until(lambda: get(port, "/")[2] == b"two", 30), log.read_text()
+    assert "helper.py changed; reloading" in log.read_text()
+    assert p.poll() is None
+
+
+def test_py_autoreload_with_lazy_apps_says_it_watches_nothing(procs, tmp_path):
+    (tmp_path / "app.py").write_text(
+        "def application(environ, start_response):\n"
+        "    start_response('200 OK', [])\n"
+        "    return [b'x']\n")
+    p, port, sport, log = start_logged(procs, tmp_path, "--processes=1", "--py-autoreload=1",
+                                       "--lazy-apps", f"--pythonpath={tmp_path}",
+                                       "--module=app:application")
+    assert "py-autoreload: no module files to watch" in log.read_text()
