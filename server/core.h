@@ -348,6 +348,10 @@ struct srv_worker {
 int worker_main(srv *s, int worker_id, int slot_idx);
 /* Re-evaluates whether the worker should watch the listen sockets. Loop only. */
 void worker_update_accept(srv_worker *w);
+/* 1 when this worker has requests queued for its threads while a serving
+ * sibling holds no connection at all (one cheaper just added): a response
+ * then says close, and the client's reconnect goes to the sibling. Any thread. */
+int worker_should_shed(srv_worker *w);
 /* Marks a request done for accounting (max-requests, memory limits). Loop only. */
 void worker_request_done(srv_worker *w);
 /* c's first request began, or c closed: it no longer counts as expected work. */

@@ -90,6 +90,8 @@ static int build_head(srv_conn *c, int final, buf *b)
     if (c->app_close || st->keepalive == 0 || c->gone || body_left ||
         (atomic_load(&c->w->draining) && c->rlen <= c->head_len))
         c->close_after = 1;
+    /* cheaper: hand a keep-alive client over to a worker just added. */
+    if (!c->close_after && c->rlen <= c->head_len && worker_should_shed(c->w)) c->close_after = 1;
     /* Built by hand: snprintf showed up in profiles of the hello path. */
     char line[32 + SRV_REASON_MAX], num[24];
     const char *reason = c->reason[0] ? c->reason : http1_reason(c->status);

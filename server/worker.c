@@ -248,6 +248,20 @@ static void close_listeners(srv_worker *w)
 
 /* ---- app threads ---- */
 
+int worker_should_shed(srv_worker *w)
+{
+    if (atomic_load_explicit(&w->slot->waiting, memory_order_relaxed) <= 0) return 0;
+    sb *b = w->srv->sb;
+    for (int i = 0; i < b->nslots; i++) {
+        sb_slot *o = sb_slot_at(b, i);
+        if (i == w->slot_idx || atomic_load(&o->pid) <= 0) continue;
+        if (atomic_load(&o->state) == SB_RUNNING && atomic_load(&o->ready) &&
+            atomic_load(&o->able) && atomic_load(&o->conns) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int worker_dispatch_thread(srv_worker *w, srv_conn *c)
 {
     pthread_mutex_lock(&w->mu);

@@ -60,6 +60,23 @@ def test_queue_rises_on_waits_over_target_and_falls_when_calm(procs, tmp_path):
     assert doc["aiserve"]["cheaper"] == "queue"
 
 
+def test_added_workers_take_over_keepalive_clients(procs, tmp_path):
+    """Keep-alive connections stay with the worker that accepted them; a
+    worker with requests queued answers `Connection: close` while a sibling
+    holds no connection, so an added worker gets clients too."""
+    p, port, sport, log = start_logged(
+        procs, tmp_path, "--processes=4", "--threads=1", "--cheaper=1", "--sleep-route=/sleep",
+        "--cheaper-algo=spare", "--cheaper-overload=1")
+    load = Load(port, 6, "/sleep/0.1")  # keep-alive
+    try:
+        assert wait_until(lambda: len(running(stats(sport))) >= 3, timeout=40), log.read_text()
+        assert wait_until(lambda: sum(1 for w in stats(sport)["workers"]
+                                      if w["status"] != "cheap" and w["requests"] > 0) >= 3, 20)
+    finally:
+        ok, failed = load.finish()
+    assert failed == [] and ok > 20
+
+
 def test_backlog_adds_on_queued_requests(procs, tmp_path):
     p, port, sport, log = start_logged(
         procs, tmp_path, "--processes=3", "--threads=1", "--cheaper=1", "--sleep-route=/sleep",
