@@ -110,6 +110,30 @@ static int model_configured(const cfg *c)
     return n > 0;
 }
 
+/* The stats server's `models` entries: Triton's statistics per model (the
+ * same as /v2/models/stats), with the requests queued now. */
+static int model_stats_json(void *state, buf *out)
+{
+    app_model *app = state;
+    int rc = 0, first = 1;
+    for (int i = 0; i < app->n && !rc; i++) {
+        model *x = &app->models[i];
+        if (!x->em) continue;
+        if (!first) rc = buf_puts(out, ",");
+        first = 0;
+        if (!rc) rc = batcher_stats_json(out, x->c.name, x->slots, app->nslots);
+        int64_t pending = 0;
+        for (int k = 0; k < app->nslots; k++)
+            pending += __atomic_load_n(&x->slots[k].pending, __ATOMIC_RELAXED);
+        /* batcher_stats_json wrote a whole object: add the queue gauge inside it. */
+        if (!rc && out->len && out->data[out->len - 1] == '}') {
+            out->len--;
+            rc = buf_printf(out, ",\"pending\":%lld}", (long long)pending);
+        }
+    }
+    return rc;
+}
+
 static void model_free_state(void *state);
 
 static int model_load(app_ctx *ctx, void **state, char *err, size_t errlen)
@@ -418,4 +442,5 @@ const app_kind app_kind_model = {
     .free = model_free_state,
     .metrics = model_metrics,
     .failed = model_failed,
+    .stats_json = model_stats_json,
 };

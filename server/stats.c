@@ -154,6 +154,15 @@ int stats_render(const stats_view *v, buf *out)
     buf_puts(out, "],\"workers\":[");
     int waiting = 0;
     for (int id = 1; id <= s->s.processes; id++) render_worker(v, id, out, &waiting);
+    buf_puts(out, "],\"models\":[");
+    for (int i = 0; i < s->napps; i++) {
+        if (!s->apps[i].loaded || !s->apps[i].kind->stats_json) continue;
+        size_t before = out->len;
+        int sep = out->data[out->len - 1] != '[';
+        if (sep) buf_puts(out, ",");
+        s->apps[i].kind->stats_json(s->apps[i].state, out);
+        if (sep && out->len == before + 1) out->len = before; /* it wrote nothing */
+    }
     return buf_printf(out,
                       "],\"aiserve\":{\"cheaper\":\"%s\",\"active\":%d,\"min\":%d,\"max\":%d,"
                       "\"paused\":%d,\"threads\":%d,\"waiting\":%d,\"respawns\":%llu,"

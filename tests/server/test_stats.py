@@ -2,6 +2,7 @@
 once here; TCP, unix socket and stats-http; a client that never reads cannot
 block the master."""
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -232,3 +233,20 @@ def test_server_timing_header_and_metrics_histograms(procs, tmp_path):
     (tmp_path / "off").mkdir()
     p2, port2, _, _ = start_logged(procs, tmp_path / "off", "--processes=1")
     assert "server-timing" not in get(port2, "/hello")[1]
+
+
+def test_model_entries(procs, tmp_path):
+    from harness import ROOT
+    import urllib.request
+    model = os.path.join(ROOT, "models", "digits.onnx")
+    p, port, sport, log = start_logged(procs, tmp_path, "--processes=1",
+                                       f"--model=digits={model}")
+    doc = stats(sport)
+    assert [m["name"] for m in doc["models"]] == ["digits"], doc["models"]
+    m = doc["models"][0]
+    assert m["inference_count"] == 0 and m["pending"] == 0
+    assert set(m["inference_stats"]) >= {"success", "fail", "queue", "compute_infer"}
+    # The same figures as the model server's own statistics endpoint.
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/digits/stats") as r:
+        triton = json.loads(r.read())["model_stats"][0]
+    assert triton["inference_count"] == m["inference_count"]
