@@ -144,6 +144,7 @@ static int model_load(app_ctx *ctx, void **state, char *err, size_t errlen)
     app->efd = -1;
     pthread_mutex_init(&app->done_mu, NULL);
     app->need_app = cfg_bool(c, "need-app");
+    app->server_timing = cfg_bool(c, "server-timing");
     app->worker_id = app_ctx_worker_id(ctx);
     *state = app;
     if (model_conf_read(app, c, err, errlen)) goto fail;
@@ -272,6 +273,17 @@ static void on_done(ev_loop *loop, int fd, unsigned events, void *data)
     }
     while (rev) {
         mreq *n = rev->next_done;
+        if (app->server_timing && rev->job.status == BATCHER_OK) {
+            /* The core's header says queue;dur=0 and app (the whole wait
+             * here); this one splits it: the batcher's queue, the batch's
+             * compute and its size. */
+            char v[160];
+            int len =
+                snprintf(v, sizeof(v), "batch-queue;dur=%.3f, compute;dur=%.3f, batch;desc=%d",
+                         (double)rev->job.queued_us / 1000.0, (double)rev->job.run_us / 1000.0,
+                         rev->job.ran_batch);
+            app_add_header(rev->r, "Server-Timing", 13, v, (size_t)len);
+        }
         mreq_finish(rev);
         rev = n;
     }
