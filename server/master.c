@@ -80,6 +80,8 @@ typedef struct master {
     int *cpu_pid;
     int paused;   /* fifo p: workers stopped (SIGSTOP) */
     int chain_id; /* chain reload: the id being replaced now, 0: none */
+    /* A chain or workers reload asked for while another reload runs: done after it. */
+    int pending_chain, pending_workers;
     stats_srv *stats;
     fifo fifo;
     touch_file touch[MAX_TOUCH];
@@ -545,6 +547,8 @@ static void cheaper_tick(master *m, uint64_t now)
     if (d < 0) cheap_worker(m, algo);
 }
 
+static void reload_fork(master *m);
+
 /* ---- chain reload: one worker at a time ---- */
 
 static void chain_next(master *m, int after)
@@ -562,8 +566,10 @@ static void chain_next(master *m, int after)
 
 static void chain_start(master *m)
 {
-    if (m->chain_id || m->reloading || m->shutting_down) {
-        srv_log("chain reload: another reload is under way; ignored");
+    if (m->shutting_down) return;
+    if (m->chain_id || m->reloading) {
+        if (!m->pending_chain) srv_log("chain reload: another reload is under way; queued");
+        m->pending_chain = 1;
         return;
     }
     srv_log("chain reload: replacing the workers one at a time");
@@ -574,6 +580,15 @@ static void chain_start(master *m)
  * predecessor has been told to drain. */
 static void chain_tick(master *m)
 {
+    if (!m->chain_id && !m->reloading && !m->shutting_down) {
+        if (m->pending_workers) {
+            m->pending_workers = 0;
+            reload_fork(m);
+        } else if (m->pending_chain) {
+            m->pending_chain = 0;
+            chain_start(m);
+        }
+    }
     if (!m->chain_id) return;
     int idx = m->ids[m->chain_id].slot;
     if (idx >= 0 && !atomic_load(&sb_slot_at(m->s->sb, idx)->ready)) return;
@@ -583,8 +598,6 @@ static void chain_tick(master *m)
     }
     chain_next(m, m->chain_id);
 }
-
-static void reload_fork(master *m);
 
 /* ---- touch files and the master fifo ---- */
 
@@ -600,8 +613,10 @@ static void touch_tick(master *m, uint64_t now)
             reload(m);
         else if (t->action == TOUCH_CHAIN)
             chain_start(m);
-        else if (!m->reloading)
+        else if (!m->reloading && !m->chain_id)
             reload_fork(m);
+        else
+            m->pending_workers = 1;
     }
 }
 
@@ -662,10 +677,12 @@ static void fifo_command(master *m, char c)
     case 'w':
     case 'W':
         if (m->paused) set_paused(m, 0);
-        if (m->reloading)
-            srv_log("master fifo: a reload is under way; workers reload ignored");
-        else
+        if (m->reloading || m->chain_id) {
+            srv_log("master fifo: a reload is under way; the workers reload follows it");
+            m->pending_workers = 1;
+        } else {
             reload_fork(m);
+        }
         break;
     case 'c':
         if (m->paused) set_paused(m, 0);
@@ -845,7 +862,9 @@ static void reload(master *m)
             "are ready");
     /* The new image keeps this pid and says READY=1 once its workers serve. */
     sysd_notify("RELOADING=1\nSTATUS=reloading");
+    stats_keep_across_exec(m->stats, 1);
     execv("/proc/self/exe", s->argv);
+    stats_keep_across_exec(m->stats, 0);
     srv_log("SIGHUP: re-exec failed (%s); reloading the workers only", strerror(errno));
     unsetenv("AISERVE_LISTEN_FDS");
     unsetenv("AISERVE_OLD_WORKERS");
@@ -991,6 +1010,7 @@ static int control_settings(master *m)
     }
     publish_active(m);
     const char *addr = cfg_str(c, "stats");
+    if (!addr || !*addr) stats_drop_inherited();
     if (addr && *addr) {
         m->stats = stats_open(addr, cfg_bool(c, "stats-http"), err, sizeof(err));
         if (!m->stats) {

@@ -35,6 +35,7 @@ typedef struct stats_client {
 struct stats_srv {
     int fd, http;
     char *path; /* unix socket file, or NULL */
+    char addr[1024];
     stats_client c[STATS_MAX_CLIENTS];
     int nc;
 };
@@ -216,13 +217,51 @@ static int bind_tcp(const char *addr, char *err, size_t errlen)
     return fd;
 }
 
+/* The socket the previous image kept across its re-exec, if it was for addr. */
+static int adopt(const char *addr)
+{
+    const char *env = getenv("AISERVE_STATS_FD");
+    if (!env) return -1;
+    char *end;
+    long fd = strtol(env, &end, 10);
+    int ok = end != env && *end == '=' && !strcmp(end + 1, addr) && fd > 2;
+    unsetenv("AISERVE_STATS_FD");
+    if (!ok) {
+        if (end != env && fd > 2) close((int)fd);
+        return -1;
+    }
+    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+    fcntl((int)fd, F_SETFL, fcntl((int)fd, F_GETFL) | O_NONBLOCK);
+    return (int)fd;
+}
+
+void stats_drop_inherited(void)
+{
+    adopt("");
+}
+
+void stats_keep_across_exec(stats_srv *ss, int keep)
+{
+    if (!ss) return;
+    fcntl(ss->fd, F_SETFD, keep ? 0 : FD_CLOEXEC);
+    if (!keep) {
+        unsetenv("AISERVE_STATS_FD");
+        return;
+    }
+    char v[1200];
+    snprintf(v, sizeof(v), "%d=%s", ss->fd, ss->addr);
+    setenv("AISERVE_STATS_FD", v, 1);
+}
+
 stats_srv *stats_open(const char *addr, int http, char *err, size_t errlen)
 {
     stats_srv *ss = calloc(1, sizeof(*ss));
     if (!ss) return snprintf(err, errlen, "out of memory"), NULL;
     ss->http = http;
+    snprintf(ss->addr, sizeof(ss->addr), "%s", addr);
     int is_unix = strchr(addr, '/') || !strchr(addr, ':');
-    ss->fd = is_unix ? bind_unix(addr, err, errlen) : bind_tcp(addr, err, errlen);
+    ss->fd = adopt(addr);
+    if (ss->fd < 0) ss->fd = is_unix ? bind_unix(addr, err, errlen) : bind_tcp(addr, err, errlen);
     if (ss->fd < 0) {
         free(ss);
         return NULL;

@@ -45,6 +45,12 @@ stats_srv *stats_open(const char *addr, int http, char *err, size_t errlen);
 int stats_pollfds(stats_srv *ss, struct pollfd *p, int max);
 /* Acts on the polled fds (as filled by stats_pollfds) and expires clients. */
 void stats_io(stats_srv *ss, const struct pollfd *p, int n, const stats_view *v, uint64_t now);
+/* Before the master's re-exec (SIGHUP): the listening socket survives it
+ * (AISERVE_STATS_FD), so connections queued meanwhile are served by the new
+ * image, not reset. keep 0 undoes it (the exec failed). */
+void stats_keep_across_exec(stats_srv *ss, int keep);
+/* The new image has no stats (or another address): close what the previous one kept. */
+void stats_drop_inherited(void);
 /* Closes everything; unlink_path: remove a unix socket file (the master at exit, not a worker). */
 void stats_close(stats_srv *ss, int unlink_path);
 
