@@ -209,6 +209,12 @@ typedef struct app_kind {
      * among several, without need-app), with the reason in why; 0 otherwise.
      * /health/ready answers 503 with the reason while any app says so. */
     int (*failed)(void *state, char *why, size_t len);
+    /* Optional, in the master after load: calls add for each source file the
+     * loaded app was built from (py-autoreload watches them). 0 or -errno. */
+    int (*source_files)(void *state, void (*add)(void *ctx, const char *path), void *ctx);
+    /* Optional, in the master: appends the app's entries of the stats
+     * server's `models` array (JSON objects, comma-separated). 0 or -ENOMEM. */
+    int (*stats_json)(void *state, struct buf *out);
 } app_kind;
 
 /* The registry (server/apps.c): NULL-terminated list of linked kinds. */

@@ -242,6 +242,30 @@ static int model_configured(const cfg *c)
     return n > 0;
 }
 
+/* The stats server's `models` entries: Triton's statistics per model (the
+ * same as /v2/models/stats), with the requests queued now. */
+static int model_stats_json(void *state, buf *out)
+{
+    app_model *app = state;
+    int rc = 0, first = 1;
+    for (int i = 0; i < app->n && !rc; i++) {
+        model *x = &app->models[i];
+        if (!x->em) continue;
+        if (!first) rc = buf_puts(out, ",");
+        first = 0;
+        if (!rc) rc = batcher_stats_json(out, x->c.name, x->slots, app->nslots);
+        int64_t pending = 0;
+        for (int k = 0; k < app->nslots; k++)
+            pending += __atomic_load_n(&x->slots[k].pending, __ATOMIC_RELAXED);
+        /* batcher_stats_json wrote a whole object: add the queue gauge inside it. */
+        if (!rc && out->len && out->data[out->len - 1] == '}') {
+            out->len--;
+            rc = buf_printf(out, ",\"pending\":%lld}", (long long)pending);
+        }
+    }
+    return rc;
+}
+
 static void model_free_state(void *state);
 
 static int model_load(app_ctx *ctx, void **state, char *err, size_t errlen)
@@ -252,6 +276,7 @@ static int model_load(app_ctx *ctx, void **state, char *err, size_t errlen)
     app->efd = -1;
     pthread_mutex_init(&app->done_mu, NULL);
     app->need_app = cfg_bool(c, "need-app");
+    app->server_timing = cfg_bool(c, "server-timing");
     app->worker_id = app_ctx_worker_id(ctx);
     *state = app;
     if (model_conf_read(app, c, err, errlen)) goto fail;
@@ -436,6 +461,17 @@ static void on_done(ev_loop *loop, int fd, unsigned events, void *data)
     }
     while (rev) {
         mreq *n = rev->next_done;
+        if (app->server_timing && rev->job.status == BATCHER_OK) {
+            /* The core's header says queue;dur=0 and app (the whole wait
+             * here); this one splits it: the batcher's queue, the batch's
+             * compute and its size. */
+            char v[160];
+            int len =
+                snprintf(v, sizeof(v), "batch-queue;dur=%.3f, compute;dur=%.3f, batch;desc=%d",
+                         (double)rev->job.queued_us / 1000.0, (double)rev->job.run_us / 1000.0,
+                         rev->job.ran_batch);
+            app_add_header(rev->r, "Server-Timing", 13, v, (size_t)len);
+        }
         mreq_finish(rev);
         rev = n;
     }
@@ -612,4 +648,5 @@ const app_kind app_kind_model = {
     .free = model_free_state,
     .metrics = model_metrics,
     .failed = model_failed,
+    .stats_json = model_stats_json,
 };

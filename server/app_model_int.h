@@ -119,6 +119,7 @@ struct app_model {
     mroute routes[MODEL_MAX];
     int nroutes;
     int need_app;
+    int server_timing; /* `server-timing`: the batch's figures in a Server-Timing header */
     int worker_id;
     int nslots;
     void *shm; /* the stats mapping */

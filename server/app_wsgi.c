@@ -445,6 +445,15 @@ static int register_routes(wsgi_host *h, app_ctx *ctx, char *err, size_t errlen)
     return 0;
 }
 
+/* py-autoreload: the modules the master imported (none when the import was
+ * deferred to the workers: lazy-apps, or the fork probe saw threads). */
+static int wsgi_source_files(void *state, void (*add)(void *ctx, const char *path), void *ctx)
+{
+    wsgi_host *h = state;
+    if (!h || h->deferred) return 0;
+    return wsgi_py_module_files(add, ctx);
+}
+
 const app_kind app_kind_wsgi = {
     .name = "wsgi",
     .options = wsgi_options,
@@ -455,4 +464,5 @@ const app_kind app_kind_wsgi = {
     .thread_free = wsgi_thread_free,
     .ready = wsgi_ready,
     .free = wsgi_free,
+    .source_files = wsgi_source_files,
 };

@@ -64,7 +64,10 @@ static int ready_handler(app_request *r, void *data)
         if (atomic_load(&sl->state) == SB_RUNNING && atomic_load(&sl->ready)) ready++;
     }
     char why[512] = "";
-    int ok = ready >= s->s.processes;
+    /* With cheaper, the workers the master keeps running now. */
+    int want = atomic_load(&s->sb->active);
+    if (want <= 0) want = s->s.processes;
+    int ok = ready >= want;
     /* Strict readiness (Triton's): an app or model that failed to load keeps it 503. */
     for (int i = 0; i < s->napps && !why[0]; i++)
         if (!s->apps[i].loaded)
@@ -75,7 +78,7 @@ static int ready_handler(app_request *r, void *data)
     ok = ok && !why[0];
     buf b = BUF_INIT;
     int rc = buf_printf(&b, "{\"status\":\"%s\",\"ready_workers\":%d,\"workers\":%d",
-                        ok ? "ready" : "not ready", ready, s->s.processes);
+                        ok ? "ready" : "not ready", ready, want);
     if (!rc && why[0]) rc = buf_puts(&b, ",\"reason\":") || buf_json_str(&b, why, strlen(why));
     if (!rc) rc = buf_puts(&b, "}\n");
     if (rc)

@@ -351,7 +351,7 @@ Test(config, meaningless_uwsgi_flags_are_bare_unless_they_take_a_value)
 {
     cfg *c;
     char err[512];
-    char *argv[] = {"--thunder-lock", "--processes", "2", "--cheaper", "1", "--no-orphans"};
+    char *argv[] = {"--thunder-lock", "--processes", "2", "--log-slow", "1", "--no-orphans"};
     cr_assert_eq(load(NULL, 6, argv, &c, err), 0, "%s", err);
     cr_assert_eq(cfg_int(c, "processes"), 2, "--thunder-lock took no value");
     size_t n;

@@ -86,6 +86,10 @@ static void end_request(srv_conn *c, int answered)
     if (answered) {
         uint64_t el = ev_clock_us() - c->t_start_us;
         sb_count(w->slot, c->metric, c->status, el);
+        sb_count_tx(w->slot, c->bytes_sent); /* stats server: tx */
+        if (c->t_thread_us)
+            sb_count_timing(w->slot, c->t_thread_us - c->t_queued_us,
+                            ev_clock_us() - c->t_thread_us);
         if (!w->srv->s.disable_logging) log_access(c);
         worker_request_done(w);
     }
@@ -149,6 +153,7 @@ static void start_request(srv_conn *c)
     worker_conn_used(c);
     c->in_req = 1;
     c->t_start_us = ev_clock_us();
+    c->t_queued_us = c->t_thread_us = 0; /* server timing */
     c->w->in_flight++;
     atomic_fetch_add_explicit(&c->w->slot->in_flight, 1, memory_order_relaxed);
     c->metric = 0;
@@ -489,6 +494,8 @@ static void dispatch(srv_conn *c)
     c->ar.body_complete = c->body_eof;
     c->body_rpos = 0;
     const srv_route *rt = c->route;
+    c->t_queued_us = ev_clock_us(); /* server timing: a loop handler starts now */
+    c->t_thread_us = rt->run_on == APP_RUN_THREAD ? 0 : c->t_queued_us;
     if (rt->run_on == APP_RUN_THREAD) {
         unwatch(c);
         if (worker_dispatch_thread(c->w, c)) conn_error(c, 503, "no app thread");

@@ -63,8 +63,9 @@ typedef struct srv_settings {
     int64_t evil_reload_on_rss_mb, limit_as_mb; /* 0: off */
     int64_t buffer_size, limit_post, post_buffering;
     int disable_logging, log_json;
-    int chmod_socket; /* mode of unix sockets, -1: as the umask leaves it */
-    int vacuum;       /* unlink unix socket files at exit */
+    int server_timing; /* `server-timing`: a Server-Timing header on every response */
+    int chmod_socket;  /* mode of unix sockets, -1: as the umask leaves it */
+    int vacuum;        /* unlink unix socket files at exit */
     const char *pidfile, *logto;
     const char *hello_route, *health_route, *metrics_route, *delay_route, *sleep_route;
     /* `builtins`: 0 = auto (a built-in answers on the main listeners where no
@@ -111,7 +112,9 @@ enum { SB_FREE = 0, SB_RUNNING, SB_RETIRING };
 typedef struct sb_thread {
     _Atomic uint64_t deadline_ms; /* harakiri deadline (CLOCK_MONOTONIC ms), 0: idle */
     _Atomic uint64_t started_ms;
-    char what[160]; /* "GET /path" of the running request */
+    char what[160];            /* "GET /path" of the running request */
+    _Atomic uint64_t requests; /* stats: requests this thread ran (since the spawn) */
+    _Atomic int in_request;    /* stats: running one now */
 } sb_thread;
 
 typedef struct sb_slot {
@@ -139,6 +142,11 @@ typedef struct sb_slot {
     _Atomic uint64_t req_count[SRV_METRIC_ROUTES][SRV_NSTATUS];
     _Atomic uint64_t hist[SRV_NBUCKETS];
     _Atomic uint64_t lat_sum_us;
+    /* For the stats server, since the spawn (the master zeroes them). */
+    _Atomic uint64_t tx, exceptions, running_us, avg_rt_us;
+    /* Time a request waited for an app thread, and the handler's time. */
+    _Atomic uint64_t queue_hist[SRV_NBUCKETS], app_hist[SRV_NBUCKETS];
+    _Atomic uint64_t queue_sum_us, app_sum_us;
     sb_thread threads[]; /* `threads` entries */
 } sb_slot;
 
@@ -150,6 +158,7 @@ typedef struct sb {
     _Atomic uint64_t harakiris;
     _Atomic int route_lock;
     _Atomic int nroutes;
+    _Atomic int active; /* workers the master keeps running now (cheaper); 0: processes */
     char route_names[SRV_METRIC_ROUTES][64];
     /* slots follow, each slot_size bytes */
 } sb;
@@ -161,6 +170,10 @@ sb_slot *sb_slot_at(sb *s, int i);
 int sb_route_metric(sb *s, const char *name);
 /* Counts one finished request. */
 void sb_count(sb_slot *slot, int metric, int status, uint64_t elapsed_us);
+/* Counts the bytes of one finished response (stats `tx`). */
+void sb_count_tx(sb_slot *slot, uint64_t bytes);
+/* Counts one request's wait for a thread and its handler time. */
+void sb_count_timing(sb_slot *slot, uint64_t queue_us, uint64_t app_us);
 /* Renders /metrics into out; listen fds give the queue depth. */
 int sb_render_metrics(sb *s, const int *listen_fds, const char *const *listen_names, int nlisten,
                       buf *out);
@@ -300,6 +313,7 @@ struct srv_conn {
     uint64_t out_total; /* body bytes the app wrote */
     uint64_t bytes_sent;
     uint64_t t_start_us;
+    uint64_t t_queued_us, t_thread_us; /* handed to a handler / taken by a thread; 0: not yet */
     int in_req;        /* between the head (or a parse error) and the end of its answer */
     int finished_sent; /* an app thread already sent the whole response */
     int fresh;         /* accepted, no request yet: counted as expected work (prefer_other) */
@@ -347,6 +361,10 @@ struct srv_worker {
 int worker_main(srv *s, int worker_id, int slot_idx);
 /* Re-evaluates whether the worker should watch the listen sockets. Loop only. */
 void worker_update_accept(srv_worker *w);
+/* 1 when this worker has requests queued for its threads while a serving
+ * sibling holds no connection at all (one cheaper just added): a response
+ * then says close, and the client's reconnect goes to the sibling. Any thread. */
+int worker_should_shed(srv_worker *w);
 /* Marks a request done for accounting (max-requests, memory limits). Loop only. */
 void worker_request_done(srv_worker *w);
 /* c's first request began, or c closed: it no longer counts as expected work. */

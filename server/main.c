@@ -10,6 +10,7 @@
 
 #include "server/core.h"
 #include "server/proctitle.h"
+#include "server/top.h"
 
 #define MAX_TABLES (SRV_MAX_APPS + 2)
 
@@ -76,6 +77,9 @@ static void print_lines(const char *msg)
 
 int main(int argc, char **argv)
 {
+    /* `aiserve top ADDR` / `aiserve --top ADDR`: the stats viewer, no server. */
+    if (argc >= 2 && (!strcmp(argv[1], "top") || !strcmp(argv[1], "--top")))
+        return top_main(argc - 2, argv + 2);
     argv = proctitle_init(argc, argv);
     const cfg_option *tables[MAX_TABLES];
     srv_option_tables(tables, MAX_TABLES);

@@ -19,7 +19,10 @@
  * so a SIGHUP storm never holds more than 2 x processes workers.
  */
 #define _GNU_SOURCE
+#include "server/cheaper.h"
 #include "server/core.h"
+#include "server/fifo.h"
+#include "server/stats.h"
 #include "server/sysd.h"
 
 #include <errno.h>
@@ -27,6 +30,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +40,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct wid {
@@ -43,6 +48,9 @@ typedef struct wid {
     uint64_t spawned_ms, respawn_at;
     int fails;
 } wid;
+
+enum { TOUCH_RELOAD, TOUCH_CHAIN, TOUCH_WORKERS };
+#define MAX_TOUCH 16
 
 typedef struct master {
     srv *s;
@@ -59,6 +67,31 @@ typedef struct master {
     sysd_master sd;   /* Type=notify: readiness sent, watchdog */
     int reloading;    /* a generation is starting or the previous one draining */
     int reload_again; /* a SIGHUP came meanwhile: reload once this one is done */
+    /* cheaper: ids above the active ones are cheap (st[id].cheap) */
+    stats_worker *st; /* [1..processes]: cheap flag, totals for the stats server */
+    cheaper_conf ch;
+    cheaper_state chs;
+    int active;
+    uint64_t last_cheaper;
+    double busy_acc;
+    int busy_n;
+    uint64_t q_sum_prev, q_count_prev; /* queue: the scoreboard's wait totals a second ago */
+    uint64_t *cpu_prev;                /* queue: CPU ticks of each slot's worker a second ago */
+    int *cpu_pid;
+    int paused;   /* fifo p: workers stopped (SIGSTOP) */
+    int chain_id; /* chain reload: the id being replaced now, 0: none */
+    /* A chain or workers reload asked for while another reload runs: done after it. */
+    int pending_chain, pending_workers;
+    stats_srv *stats;
+    fifo fifo;
+    touch_file touch[MAX_TOUCH];
+    int ntouch;
+    uint64_t last_touch;
+    /* py-autoreload: the source files of the apps the master loaded */
+    touch_file *src;
+    char **src_paths;
+    int nsrc, srccap, src_every_ms;
+    uint64_t last_src;
 } master;
 
 static uint64_t now_ms(void)
@@ -99,6 +132,14 @@ static void spawn(master *m, int id, int is_respawn)
     atomic_store(&sl->able, 0);
     atomic_store(&sl->full, 0);
     atomic_store(&sl->requests, 0);
+    atomic_store(&sl->tx, 0);
+    atomic_store(&sl->exceptions, 0);
+    atomic_store(&sl->running_us, 0);
+    atomic_store(&sl->avg_rt_us, 0);
+    for (int t = 0; t < s->sb->nthreads; t++) {
+        atomic_store(&sl->threads[t].requests, 0);
+        atomic_store(&sl->threads[t].in_request, 0);
+    }
     sl->retire_deadline_ms = 0;
     sl->hup_deadline_ms = 0;
     sl->harakiri_fired = 0;
@@ -115,6 +156,8 @@ static void spawn(master *m, int id, int is_respawn)
     }
     if (pid == 0) {
         close(m->sigfd);
+        stats_close(m->stats, 0);
+        fifo_close(&m->fifo, 0);
         sigset_t all;
         sigfillset(&all);
         sigprocmask(SIG_UNBLOCK, &all, NULL);
@@ -123,7 +166,12 @@ static void spawn(master *m, int id, int is_respawn)
     atomic_store(&sl->pid, pid);
     m->ids[id].slot = idx;
     m->ids[id].spawned_ms = now_ms();
-    if (is_respawn) atomic_fetch_add(&s->sb->respawns, 1);
+    m->st[id].slot = idx;
+    m->st[id].last_spawn = (int64_t)time(NULL);
+    if (is_respawn) {
+        atomic_fetch_add(&s->sb->respawns, 1);
+        m->st[id].respawns++;
+    }
     srv_log("worker %d started (pid %d)", id, (int)pid);
 }
 
@@ -172,6 +220,12 @@ static void reap(master *m)
         }
         sb_slot *sl = sb_slot_at(m->s->sb, idx);
         int id = sl->worker_id, retiring = atomic_load(&sl->state) == SB_RETIRING;
+        stats_worker *sw = &m->st[id];
+        sw->requests_done += atomic_load(&sl->requests);
+        sw->tx_done += atomic_load(&sl->tx);
+        sw->exceptions_done += atomic_load(&sl->exceptions);
+        sw->running_done += atomic_load(&sl->running_us);
+        if (sw->slot == idx) sw->slot = -1;
         char how[64];
         if (WIFSIGNALED(st))
             snprintf(how, sizeof(how), "killed by signal %d", WTERMSIG(st));
@@ -241,6 +295,7 @@ static void check_harakiri(master *m, int idx, uint64_t now)
     if (!sl->harakiri_fired) {
         sl->harakiri_fired = 1;
         atomic_fetch_add(&s->sb->harakiris, 1);
+        m->st[sl->worker_id].harakiris++;
         if (atomic_load(&sl->state) == SB_RUNNING) replace(m, idx, "harakiri", 0);
         /* Other requests of this worker get to finish: stop its accepting. */
         if (atomic_load(&sl->in_flight) > stuck) kill(atomic_load(&sl->pid), SIGHUP);
@@ -272,6 +327,7 @@ static int all_current_ready(master *m)
 {
     for (int id = 1; id <= m->s->s.processes; id++) {
         int idx = m->ids[id].slot;
+        if (m->st[id].cheap) continue;
         if (idx < 0 || !atomic_load(&sb_slot_at(m->s->sb, idx)->ready)) return 0;
     }
     return 1;
@@ -326,13 +382,374 @@ static void check_reload_done(master *m)
     }
 }
 
+/* ---- cheaper: adding and removing workers ---- */
+
+static void publish_active(master *m)
+{
+    atomic_store(&m->s->sb->active, m->active);
+}
+
+/* Starts the lowest cheap worker id; 0 or -1 when all run. */
+static int add_worker(master *m, const char *why)
+{
+    for (int id = 1; id <= m->s->s.processes; id++) {
+        if (!m->st[id].cheap) continue;
+        m->st[id].cheap = 0;
+        m->active++;
+        publish_active(m);
+        srv_log("cheaper (%s): adding worker %d (%d of at most %d running)", why, id, m->active,
+                m->s->s.processes);
+        m->ids[id].fails = 0;
+        spawn(m, id, 0);
+        return 0;
+    }
+    return -1;
+}
+
+/* Removes a worker like a reload removes one: it stops accepting, finishes
+ * what it holds and exits (reload-mercy bounds it), so no request fails.
+ * The idle one with the highest id goes first (the busiest last). */
+static int cheap_worker(master *m, const char *why)
+{
+    int pick = 0, pick_busy = 1 << 30;
+    for (int id = m->s->s.processes; id >= 1; id--) {
+        if (m->st[id].cheap) continue;
+        int idx = m->ids[id].slot;
+        int busy = idx >= 0 ? atomic_load(&sb_slot_at(m->s->sb, idx)->in_flight) : -1;
+        if (busy < pick_busy) pick = id, pick_busy = busy;
+    }
+    if (!pick || m->active <= 1) return -1;
+    int idx = m->ids[pick].slot;
+    m->st[pick].cheap = 1;
+    m->active--;
+    publish_active(m);
+    m->ids[pick].slot = -1;
+    srv_log("cheaper (%s): removing worker %d (%d running, at least %d)", why, pick, m->active,
+            m->ch.min ? m->ch.min : 1);
+    if (idx >= 0) {
+        sb_slot *sl = sb_slot_at(m->s->sb, idx);
+        int pid = atomic_load(&sl->pid);
+        atomic_store(&sl->state, SB_RETIRING);
+        sl->hup_pending = 0;
+        sl->retire_deadline_ms = now_ms() + (uint64_t)m->s->s.mercy * 1000 + 1000;
+        if (pid > 0 && m->paused) kill(pid, SIGCONT);
+        if (pid > 0) kill(pid, SIGHUP);
+    }
+    return 0;
+}
+
+/* queue: the mean wait for an app thread over the last second (-1: no
+ * request took a thread) and the cores' worth of CPU the workers used. */
+static void queue_sample(master *m, cheaper_sample *sm, double dt)
+{
+    sb *b = m->s->sb;
+    uint64_t sum = 0, count = 0, ticks = 0;
+    for (int i = 0; i < b->nslots; i++) {
+        sb_slot *sl = sb_slot_at(b, i);
+        sum += atomic_load(&sl->queue_sum_us);
+        for (int k = 0; k < SRV_NBUCKETS; k++) count += atomic_load(&sl->queue_hist[k]);
+        int pid = atomic_load(&sl->pid);
+        if (pid <= 0) continue;
+        char path[64], buf_[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, buf_, sizeof(buf_) - 1);
+        close(fd);
+        if (n <= 0) continue;
+        buf_[n] = 0;
+        char *p = strrchr(buf_, ')');
+        unsigned long long ut = 0, stt = 0;
+        /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
+         * stime */
+        if (!p ||
+            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) != 2)
+            continue;
+        uint64_t t = ut + stt;
+        if (m->cpu_pid[i] == pid && t >= m->cpu_prev[i]) ticks += t - m->cpu_prev[i];
+        m->cpu_pid[i] = pid;
+        m->cpu_prev[i] = t;
+    }
+    sm->queue_ms = count > m->q_count_prev
+                       ? (double)(sum - m->q_sum_prev) / 1000.0 / (double)(count - m->q_count_prev)
+                       : -1;
+    m->q_sum_prev = sum;
+    m->q_count_prev = count;
+    sm->cpu = dt > 0 ? (double)ticks / (double)sysconf(_SC_CLK_TCK) / dt : 0;
+}
+
+static int64_t workers_rss(master *m)
+{
+    int64_t total = 0;
+    long pg = sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < m->s->sb->nslots; i++) {
+        int pid = atomic_load(&sb_slot_at(m->s->sb, i)->pid);
+        char path[64], b[128];
+        if (pid <= 0) continue;
+        snprintf(path, sizeof(path), "/proc/%d/statm", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, b, sizeof(b) - 1);
+        close(fd);
+        long vsz, rss;
+        if (n <= 0) continue;
+        b[n] = 0;
+        if (sscanf(b, "%ld %ld", &vsz, &rss) == 2) total += (int64_t)rss * pg;
+    }
+    return total;
+}
+
+/* Each tick samples how busy the app threads are; each second the algorithm
+ * decides on the second's mean. Not while a reload, a shutdown or a pause
+ * is under way: those change the workers themselves. */
+static void cheaper_tick(master *m, uint64_t now)
+{
+    srv *s = m->s;
+    if (m->ch.algo == CHEAPER_OFF) return;
+    int busy = 0, threads_busy = 0, waiting = 0;
+    for (int id = 1; id <= s->s.processes; id++) {
+        int idx = m->ids[id].slot;
+        if (m->st[id].cheap || idx < 0) continue;
+        sb_slot *sl = sb_slot_at(s->sb, idx);
+        if (atomic_load(&sl->in_flight) > 0) busy++;
+        int b = atomic_load(&sl->held);
+        threads_busy += b > s->s.threads ? s->s.threads : b;
+        waiting += atomic_load(&sl->waiting);
+    }
+    m->busy_acc += m->active ? (double)threads_busy / ((double)m->active * s->s.threads) : 0;
+    m->busy_n++;
+    if (now - m->last_cheaper < 1000) return;
+    double dt = (double)(now - m->last_cheaper) / 1000.0;
+    m->last_cheaper = now;
+    cheaper_sample sm = {
+        .active = m->active, .busy = busy, .busy_frac = m->busy_n ? m->busy_acc / m->busy_n : 0};
+    m->busy_acc = 0;
+    m->busy_n = 0;
+    if (m->shutting_down || m->reloading || m->paused || m->chain_id) return;
+    /* The backlog: the kernel's accept queues plus the requests the workers
+     * have read and queued for a thread (our workers accept everything up to
+     * max-connections, so the wait is mostly in their FIFOs). */
+    sm.backlog = waiting;
+    for (int i = 0; i < s->nlisten; i++) {
+        struct tcp_info ti;
+        socklen_t tl = sizeof(ti);
+        memset(&ti, 0, sizeof(ti));
+        if (s->listen_fds[i] >= 0 && !s->listen_unix[i] &&
+            !getsockopt(s->listen_fds[i], IPPROTO_TCP, TCP_INFO, &ti, &tl))
+            sm.backlog += (int)ti.tcpi_unacked;
+    }
+    if (m->ch.rss_soft || m->ch.rss_hard) sm.rss = workers_rss(m);
+    if (m->ch.algo == CHEAPER_QUEUE) queue_sample(m, &sm, dt);
+    int d = cheaper_decide(&m->ch, &m->chs, &sm);
+    const char *algo = cheaper_algo_name(m->ch.algo);
+    for (int i = 0; i < d; i++)
+        if (add_worker(m, algo)) break;
+    if (d < 0) cheap_worker(m, algo);
+}
+
+static void reload_fork(master *m);
+
+/* ---- chain reload: one worker at a time ---- */
+
+static void chain_next(master *m, int after)
+{
+    for (int id = after + 1; id <= m->s->s.processes; id++) {
+        int idx = m->ids[id].slot;
+        if (m->st[id].cheap || idx < 0) continue;
+        m->chain_id = id;
+        replace(m, idx, "chain reload", 1);
+        return;
+    }
+    m->chain_id = 0;
+    srv_log("chain reload done");
+}
+
+static void chain_start(master *m)
+{
+    if (m->shutting_down) return;
+    if (m->chain_id || m->reloading) {
+        if (!m->pending_chain) srv_log("chain reload: another reload is under way; queued");
+        m->pending_chain = 1;
+        return;
+    }
+    srv_log("chain reload: replacing the workers one at a time");
+    chain_next(m, 0);
+}
+
+/* The next worker goes once the current one's successor is ready and its
+ * predecessor has been told to drain. */
+static void chain_tick(master *m)
+{
+    if (!m->chain_id && !m->reloading && !m->shutting_down) {
+        if (m->pending_workers) {
+            m->pending_workers = 0;
+            reload_fork(m);
+        } else if (m->pending_chain) {
+            m->pending_chain = 0;
+            chain_start(m);
+        }
+    }
+    if (!m->chain_id) return;
+    int idx = m->ids[m->chain_id].slot;
+    if (idx >= 0 && !atomic_load(&sb_slot_at(m->s->sb, idx)->ready)) return;
+    for (int i = 0; i < m->s->sb->nslots; i++) {
+        sb_slot *sl = sb_slot_at(m->s->sb, i);
+        if (sl->worker_id == m->chain_id && atomic_load(&sl->pid) > 0 && sl->hup_pending) return;
+    }
+    chain_next(m, m->chain_id);
+}
+
+/* ---- touch files and the master fifo ---- */
+
+static void touch_tick(master *m, uint64_t now)
+{
+    if (!m->ntouch || now - m->last_touch < 1000 || m->shutting_down) return;
+    m->last_touch = now;
+    for (int i = 0; i < m->ntouch; i++) {
+        touch_file *t = &m->touch[i];
+        if (!touch_changed(t)) continue;
+        srv_log("%s was touched", t->path);
+        if (t->action == TOUCH_RELOAD)
+            reload(m);
+        else if (t->action == TOUCH_CHAIN)
+            chain_start(m);
+        else if (!m->reloading && !m->chain_id)
+            reload_fork(m);
+        else
+            m->pending_workers = 1;
+    }
+}
+
+static void src_add(void *ctx, const char *path)
+{
+    master *m = ctx;
+    if (m->nsrc == m->srccap) {
+        int cap = m->srccap ? m->srccap * 2 : 256;
+        touch_file *t = realloc(m->src, (size_t)cap * sizeof(*t));
+        if (!t) return;
+        m->src = t;
+        char **p = realloc(m->src_paths, (size_t)cap * sizeof(*p));
+        if (!p) return;
+        m->src_paths = p;
+        m->srccap = cap;
+    }
+    if (!(m->src_paths[m->nsrc] = strdup(path))) return;
+    touch_init(&m->src[m->nsrc], m->src_paths[m->nsrc], TOUCH_RELOAD);
+    m->nsrc++;
+}
+
+/* py-autoreload: the first changed module file reloads (re-exec), which
+ * imports everything afresh and collects the list again. */
+static void src_tick(master *m, uint64_t now)
+{
+    if (!m->nsrc || now - m->last_src < (uint64_t)m->src_every_ms || m->shutting_down) return;
+    m->last_src = now;
+    for (int i = 0; i < m->nsrc; i++) {
+        if (!touch_changed(&m->src[i])) continue;
+        srv_log("py-autoreload: %s changed; reloading", m->src[i].path);
+        reload(m);
+        return;
+    }
+}
+
+static void set_paused(master *m, int on)
+{
+    m->paused = on;
+    srv_log("master fifo: %s", on ? "pausing the workers" : "resuming the workers");
+    for (int i = 0; i < m->s->sb->nslots; i++) {
+        int pid = atomic_load(&sb_slot_at(m->s->sb, i)->pid);
+        if (pid > 0) kill(pid, on ? SIGSTOP : SIGCONT);
+    }
+}
+
+static void shutdown_all(master *m, int sig);
+static stats_view view_of(master *m);
+
+static void fifo_command(master *m, char c)
+{
+    switch (c) {
+    case 'r':
+    case 'R':
+        if (m->paused) set_paused(m, 0);
+        srv_log("master fifo: graceful reload");
+        reload(m);
+        break;
+    case 'w':
+    case 'W':
+        if (m->paused) set_paused(m, 0);
+        if (m->reloading || m->chain_id) {
+            srv_log("master fifo: a reload is under way; the workers reload follows it");
+            m->pending_workers = 1;
+        } else {
+            reload_fork(m);
+        }
+        break;
+    case 'c':
+        if (m->paused) set_paused(m, 0);
+        chain_start(m);
+        break;
+    case 'q':
+        if (m->paused) set_paused(m, 0);
+        shutdown_all(m, SIGTERM);
+        break;
+    case 'Q': shutdown_all(m, SIGQUIT); break;
+    case '+':
+        if (m->ch.algo == CHEAPER_OFF || add_worker(m, "master fifo"))
+            srv_log("master fifo: no worker to add (processes = %d running)", m->active);
+        break;
+    case '-':
+        if (m->active <= (m->ch.min > 1 ? m->ch.min : 1) || cheap_worker(m, "master fifo"))
+            srv_log("master fifo: no worker to remove (%d running, at least %d)", m->active,
+                    m->ch.min > 1 ? m->ch.min : 1);
+        break;
+    case 'p':
+        if (!m->shutting_down) set_paused(m, !m->paused);
+        break;
+    case 's': {
+        stats_view v = view_of(m);
+        buf b = BUF_INIT;
+        if (!stats_render(&v, &b)) srv_log("stats: %.*s", (int)(b.len ? b.len - 1 : 0), b.data);
+        buf_free(&b);
+        break;
+    }
+    case '\n':
+    case '\r':
+    case ' ': break;
+    default:
+        if (c >= 0x21 && c < 0x7f)
+            srv_log("master fifo: unknown command '%c'", c);
+        else
+            srv_log("master fifo: unknown command byte 0x%02x", (unsigned char)c);
+    }
+}
+
+static void fifo_io(master *m)
+{
+    char cmds[256];
+    ssize_t n;
+    while ((n = fifo_read(&m->fifo, cmds, sizeof(cmds))) > 0)
+        for (ssize_t i = 0; i < n && !m->quit; i++) fifo_command(m, cmds[i]);
+}
+
+static stats_view view_of(master *m)
+{
+    return (stats_view){.s = m->s,
+                        .w = m->st,
+                        .paused = m->paused,
+                        .algo = cheaper_algo_name(m->ch.algo),
+                        .active = m->active,
+                        .min = m->ch.algo ? m->ch.min : m->s->s.processes,
+                        .max = m->s->s.processes};
+}
+
 static void tick(master *m)
 {
     srv *s = m->s;
     uint64_t now = now_ms();
     int live = 0, ready = all_current_ready(m);
     for (int id = 1; id <= s->s.processes && !m->shutting_down; id++)
-        if (m->ids[id].slot < 0 && now >= m->ids[id].respawn_at) spawn(m, id, 1);
+        if (!m->st[id].cheap && m->ids[id].slot < 0 && now >= m->ids[id].respawn_at)
+            spawn(m, id, 1);
     for (int i = 0; i < s->sb->nslots; i++) {
         sb_slot *sl = sb_slot_at(s->sb, i);
         int pid = atomic_load(&sl->pid);
@@ -369,7 +786,11 @@ static void tick(master *m)
         m->legacy_deadline = UINT64_MAX;
     }
     check_listen_queue(m, now);
-    sysd_master_tick(&m->sd, now, ready, s->s.processes);
+    cheaper_tick(m, now);
+    chain_tick(m);
+    touch_tick(m, now);
+    src_tick(m, now);
+    sysd_master_tick(&m->sd, now, ready, m->active);
     check_reload_done(m);
     if (m->shutting_down && live == 0 && m->nlegacy == 0) m->quit = 1;
 }
@@ -382,6 +803,7 @@ static void reload_fork(master *m)
     m->reloading = 1;
     for (int id = 1; id <= m->s->s.processes; id++) {
         int idx = m->ids[id].slot;
+        if (m->st[id].cheap) continue;
         if (idx >= 0) {
             sb_slot *sl = sb_slot_at(m->s->sb, idx);
             atomic_store(&sl->state, SB_RETIRING);
@@ -445,7 +867,9 @@ static void reload(master *m)
             "are ready");
     /* The new image keeps this pid and says READY=1 once its workers serve. */
     sysd_notify("RELOADING=1\nSTATUS=reloading");
+    stats_keep_across_exec(m->stats, 1);
     execv("/proc/self/exe", s->argv);
+    stats_keep_across_exec(m->stats, 0);
     srv_log("SIGHUP: re-exec failed (%s); reloading the workers only", strerror(errno));
     unsetenv("AISERVE_LISTEN_FDS");
     unsetenv("AISERVE_OLD_WORKERS");
@@ -516,6 +940,7 @@ static void process_settings(srv *s)
 {
     srv_settings *st = &s->s;
     st->max_connections = (int)cfg_int(s->cfg, "max-connections");
+    st->server_timing = cfg_bool(s->cfg, "server-timing");
     st->evil_reload_on_rss_mb = cfg_int(s->cfg, "evil-reload-on-rss");
     st->limit_as_mb = cfg_int(s->cfg, "limit-as");
     struct rlimit rl;
@@ -531,10 +956,116 @@ static void process_settings(srv *s)
     }
 }
 
+/* cheaper, stats, master-fifo, touch-*: read before the first fork. */
+static int control_settings(master *m)
+{
+    srv *s = m->s;
+    cfg *c = s->cfg;
+    cheaper_conf *ch = &m->ch;
+    char err[512];
+    m->st = calloc((size_t)s->s.processes + 1, sizeof(stats_worker));
+    if (!m->st) return -1;
+    for (int id = 0; id <= s->s.processes; id++) m->st[id].slot = -1;
+    *ch = (cheaper_conf){
+        .min = (int)cfg_int(c, "cheaper"),
+        .max = s->s.processes,
+        .initial = (int)cfg_int(c, "cheaper-initial"),
+        .step = (int)cfg_int(c, "cheaper-step"),
+        .overload = (int)cfg_int(c, "cheaper-overload"),
+        .idle = (int)cfg_int(c, "cheaper-idle"),
+        .busy_min = (int)cfg_int(c, "cheaper-busyness-min"),
+        .busy_max = (int)cfg_int(c, "cheaper-busyness-max"),
+        .multiplier = (int)cfg_int(c, "cheaper-busyness-multiplier"),
+        .penalty = (int)cfg_int(c, "cheaper-busyness-penalty"),
+        .backlog_alert = (int)cfg_int(c, "cheaper-busyness-backlog-alert"),
+        .backlog_step = (int)cfg_int(c, "cheaper-busyness-backlog-step"),
+        .rss_soft = cfg_int(c, "cheaper-rss-limit-soft"),
+        .rss_hard = cfg_int(c, "cheaper-rss-limit-hard"),
+        .queue_target_ms = (int)cfg_int(c, "cheaper-queue-target-ms"),
+        .threads = s->s.threads,
+    };
+    cpu_set_t cpus;
+    ch->ncpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus)
+                                                              : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    m->cpu_prev = calloc((size_t)s->sb->nslots, sizeof(uint64_t));
+    m->cpu_pid = calloc((size_t)s->sb->nslots, sizeof(int));
+    if (!m->cpu_prev || !m->cpu_pid) return -1;
+    m->active = s->s.processes;
+    if (ch->min > 0) {
+        const char *algo = cfg_str(c, "cheaper-algo");
+        ch->algo = cheaper_algo_parse(algo ? algo : "spare");
+        if (ch->algo < 0) {
+            srv_log("%s: option 'cheaper-algo': unknown algorithm '%s' (spare, spare2, backlog, "
+                    "busyness, manual, queue)",
+                    cfg_where(c, "cheaper-algo", 0), algo);
+            return -1;
+        }
+        if (ch->min >= s->s.processes) {
+            srv_log("%s: option 'cheaper': %d must be below processes (%d), the most workers",
+                    cfg_where(c, "cheaper", 0), ch->min, s->s.processes);
+            return -1;
+        }
+        if (ch->initial < ch->min) ch->initial = ch->min;
+        if (ch->initial > s->s.processes) ch->initial = s->s.processes;
+        m->active = ch->initial;
+        for (int id = ch->initial + 1; id <= s->s.processes; id++) m->st[id].cheap = 1;
+        cheaper_state_init(&m->chs, ch);
+        srv_log("cheaper: %s, %d to %d workers, %d at start", cheaper_algo_name(ch->algo), ch->min,
+                s->s.processes, ch->initial);
+    }
+    publish_active(m);
+    const char *addr = cfg_str(c, "stats");
+    if (!addr || !*addr) stats_drop_inherited();
+    if (addr && *addr) {
+        m->stats = stats_open(addr, cfg_bool(c, "stats-http"), err, sizeof(err));
+        if (!m->stats) {
+            srv_log("%s: %s", cfg_where(c, "stats", 0), err);
+            return -1;
+        }
+        srv_log("stats server on %s%s", addr, cfg_bool(c, "stats-http") ? " (HTTP)" : "");
+    }
+    size_t n;
+    const char *const *fifos = cfg_list(c, "master-fifo", &n);
+    if (n) {
+        if (fifo_open(&m->fifo, fifos[0], err, sizeof(err))) {
+            srv_log("%s: %s", cfg_where(c, "master-fifo", 0), err);
+            return -1;
+        }
+        if (n > 1) srv_log("master-fifo: using %s; the others are ignored", fifos[0]);
+    }
+    static const char *const touch_keys[] = {"touch-reload", "touch-chain-reload",
+                                             "touch-workers-reload"};
+    for (int k = 0; k < 3; k++) {
+        const char *const *files = cfg_list(c, touch_keys[k], &n);
+        for (size_t i = 0; i < n && m->ntouch < MAX_TOUCH; i++)
+            touch_init(&m->touch[m->ntouch++], files[i], k);
+    }
+    int every = (int)cfg_int(c, "py-autoreload");
+    if (every > 0) {
+        m->src_every_ms = every * 1000;
+        for (int i = 0; i < s->napps; i++)
+            if (s->apps[i].loaded && s->apps[i].kind->source_files)
+                s->apps[i].kind->source_files(s->apps[i].state, src_add, m);
+        if (m->nsrc)
+            srv_log("py-autoreload: watching %d module files every %d s", m->nsrc, every);
+        else
+            srv_log("py-autoreload: no module files to watch (the apps are imported in the "
+                    "workers: lazy-apps, or the fork probe deferred them)");
+    }
+    return 0;
+}
+
 int master_run(srv *s)
 {
-    master m = {.s = s, .sigfd = -1};
+    master m = {.s = s, .sigfd = -1, .fifo = {.rfd = -1, .wfd = -1}};
     process_settings(s);
+    if (control_settings(&m)) {
+        stats_close(m.stats, 1);
+        free(m.st);
+        free(m.cpu_prev);
+        free(m.cpu_pid);
+        return 1;
+    }
     /* One eventfd per slot, inherited by every worker: a worker that leaves
      * accepting to another wakes it (worker_update_accept). */
     for (int i = 0; i < s->sb->nslots; i++)
@@ -554,25 +1085,42 @@ int master_run(srv *s)
     }
     adopt_legacy(&m);
     sysd_master_init(&m.sd);
-    for (int id = 1; id <= s->s.processes; id++) spawn(&m, id, 0);
+    for (int id = 1; id <= s->s.processes; id++)
+        if (!m.st[id].cheap) spawn(&m, id, 0);
+    uint64_t next_tick = now_ms() + 100;
     while (!m.quit) {
-        struct pollfd p = {.fd = m.sigfd, .events = POLLIN};
-        poll(&p, 1, 100);
+        struct pollfd p[40] = {{.fd = m.sigfd, .events = POLLIN},
+                               {.fd = m.fifo.rfd, .events = POLLIN}};
+        int np = 2 + stats_pollfds(m.stats, p + 2, 38);
+        uint64_t now = now_ms();
+        poll(p, (nfds_t)np, next_tick > now ? (int)(next_tick - now) : 0);
+        if (p[1].revents & POLLIN) fifo_io(&m);
+        if (m.stats) {
+            stats_view v = view_of(&m);
+            stats_io(m.stats, p + 2, np - 2, &v, now_ms());
+        }
         struct signalfd_siginfo si;
         while (read(m.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
             switch (si.ssi_signo) {
             case SIGCHLD: break; /* reaped below */
             case SIGHUP:
+                if (m.paused) set_paused(&m, 0);
                 if (!m.shutting_down) reload(&m);
                 break;
             case SIGTERM:
             case SIGINT:
-            case SIGQUIT: shutdown_all(&m, (int)si.ssi_signo); break;
+            case SIGQUIT:
+                if (m.paused) set_paused(&m, 0);
+                shutdown_all(&m, (int)si.ssi_signo);
+                break;
             default: break;
             }
         }
         reap(&m);
-        if (!m.quit) tick(&m);
+        if (!m.quit && now_ms() >= next_tick) {
+            tick(&m);
+            next_tick = now_ms() + 100;
+        }
     }
     if (m.quit && m.shutting_down) {
         /* SIGQUIT: the workers were SIGKILLed; collect them. */
@@ -580,6 +1128,14 @@ int master_run(srv *s)
         }
     }
     srv_log("master exiting");
+    stats_close(m.stats, 1);
+    fifo_close(&m.fifo, 1);
+    free(m.st);
+    free(m.cpu_prev);
+    free(m.cpu_pid);
+    for (int i = 0; i < m.nsrc; i++) free(m.src_paths[i]);
+    free(m.src_paths);
+    free(m.src);
     free(m.ids);
     close(m.sigfd);
     return m.exit_code;

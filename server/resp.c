@@ -90,6 +90,8 @@ static int build_head(srv_conn *c, int final, buf *b)
     if (c->app_close || st->keepalive == 0 || c->gone || body_left ||
         (atomic_load(&c->w->draining) && c->rlen <= c->head_len))
         c->close_after = 1;
+    /* cheaper: hand a keep-alive client over to a worker just added. */
+    if (!c->close_after && c->rlen <= c->head_len && worker_should_shed(c->w)) c->close_after = 1;
     /* Built by hand: snprintf showed up in profiles of the hello path. */
     char line[32 + SRV_REASON_MAX], num[24];
     const char *reason = c->reason[0] ? c->reason : http1_reason(c->status);
@@ -130,6 +132,13 @@ static int build_head(srv_conn *c, int final, buf *b)
         } else {
             c->close_after = 1; /* HTTP/1.0 stream: close-delimited */
         }
+    }
+    if (c->w->srv->s.server_timing && c->t_thread_us) {
+        /* Until the head: a streaming app's later body is not in it. */
+        uint64_t now = ev_clock_us();
+        buf_printf(b, "Server-Timing: queue;dur=%.3f, app;dur=%.3f\r\n",
+                   (double)(c->t_thread_us - c->t_queued_us) / 1000.0,
+                   (double)(now - c->t_thread_us) / 1000.0);
     }
     if (c->close_after)
         buf_append(b, "Connection: close\r\n", 19);

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -89,6 +90,31 @@ void sb_count(sb_slot *slot, int metric, int status, uint64_t elapsed_us)
     while (b < SRV_NBUCKETS - 1 && elapsed_us > bucket_us[b]) b++;
     atomic_fetch_add_explicit(&slot->hist[b], 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&slot->lat_sum_us, elapsed_us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&slot->running_us, elapsed_us, memory_order_relaxed);
+    if (status >= 500) atomic_fetch_add_explicit(&slot->exceptions, 1, memory_order_relaxed);
+    /* uWSGI's avg_rt: (avg + rt) / 2, a decaying value; one writer (the loop). */
+    uint64_t avg = atomic_load_explicit(&slot->avg_rt_us, memory_order_relaxed);
+    atomic_store_explicit(&slot->avg_rt_us, avg ? (avg + elapsed_us) / 2 : elapsed_us,
+                          memory_order_relaxed);
+}
+
+static void hist_add(_Atomic uint64_t *h, _Atomic uint64_t *sum, uint64_t us)
+{
+    int b = 0;
+    while (b < SRV_NBUCKETS - 1 && us > bucket_us[b]) b++;
+    atomic_fetch_add_explicit(&h[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(sum, us, memory_order_relaxed);
+}
+
+void sb_count_timing(sb_slot *slot, uint64_t queue_us, uint64_t app_us)
+{
+    hist_add(slot->queue_hist, &slot->queue_sum_us, queue_us);
+    hist_add(slot->app_hist, &slot->app_sum_us, app_us);
+}
+
+void sb_count_tx(sb_slot *slot, uint64_t bytes)
+{
+    atomic_fetch_add_explicit(&slot->tx, bytes, memory_order_relaxed);
 }
 
 static int slot_alive(sb_slot *sl)
@@ -137,10 +163,39 @@ static void render_counts(sb *s, buf *out)
     buf_printf(out, "aiserve_request_duration_seconds_count %llu\n", (unsigned long long)cum);
 }
 
+/* A histogram summed over the slots; hist_off/sum_off: offsets in sb_slot. */
+static void render_hist(sb *s, buf *out, const char *name, const char *help, size_t hist_off,
+                        size_t sum_off)
+{
+    buf_printf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0, total_us = 0;
+    for (int b = 0; b < SRV_NBUCKETS; b++) {
+        for (int i = 0; i < s->nslots; i++) {
+            _Atomic uint64_t *h = (_Atomic uint64_t *)((char *)sb_slot_at(s, i) + hist_off);
+            cum += atomic_load_explicit(&h[b], memory_order_relaxed);
+        }
+        if (b < SRV_NBUCKETS - 1)
+            buf_printf(out, "%s_bucket{le=\"%g\"} %llu\n", name, (double)bucket_us[b] / 1e6,
+                       (unsigned long long)cum);
+        else
+            buf_printf(out, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+    }
+    for (int i = 0; i < s->nslots; i++)
+        total_us += atomic_load((_Atomic uint64_t *)((char *)sb_slot_at(s, i) + sum_off));
+    buf_printf(out, "%s_sum %.6f\n%s_count %llu\n", name, (double)total_us / 1e6, name,
+               (unsigned long long)cum);
+}
+
 int sb_render_metrics(sb *s, const int *listen_fds, const char *const *listen_names, int nlisten,
                       buf *out)
 {
     render_counts(s, out);
+    render_hist(s, out, "aiserve_request_queue_seconds",
+                "Time a complete request waited for an app thread (0 for event-loop handlers).",
+                offsetof(sb_slot, queue_hist), offsetof(sb_slot, queue_sum_us));
+    render_hist(s, out, "aiserve_request_app_seconds",
+                "Time from the handler's start to the response sent.", offsetof(sb_slot, app_hist),
+                offsetof(sb_slot, app_sum_us));
     int busy = 0, idle = 0, in_flight = 0, conns = 0, waiting = 0, full = 0;
     for (int i = 0; i < s->nslots; i++) {
         sb_slot *sl = sb_slot_at(s, i);

@@ -249,6 +249,20 @@ static void close_listeners(srv_worker *w)
 
 /* ---- app threads ---- */
 
+int worker_should_shed(srv_worker *w)
+{
+    if (atomic_load_explicit(&w->slot->waiting, memory_order_relaxed) <= 0) return 0;
+    sb *b = w->srv->sb;
+    for (int i = 0; i < b->nslots; i++) {
+        sb_slot *o = sb_slot_at(b, i);
+        if (i == w->slot_idx || atomic_load(&o->pid) <= 0) continue;
+        if (atomic_load(&o->state) == SB_RUNNING && atomic_load(&o->ready) &&
+            atomic_load(&o->able) && atomic_load(&o->conns) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 int worker_dispatch_thread(srv_worker *w, srv_conn *c)
 {
     pthread_mutex_lock(&w->mu);
@@ -316,13 +330,17 @@ static void run_job(srv_worker *w, int tid, srv_conn *c)
     atomic_store(&t->started_ms, now);
     if (hk) atomic_store(&t->deadline_ms, now + (uint64_t)hk * 1000);
     atomic_fetch_add(&w->slot->busy_threads, 1);
+    atomic_store(&t->in_request, 1); /* stats: cores[].in_request */
     c->ar.thread_id = tid;
+    c->t_thread_us = ev_clock_us(); /* server timing: the wait for a thread ends */
     c->on_thread = 1;
     resp_set_thread_conn(c);
     const srv_route *rt = c->route;
     int rc = rt->fn(&c->ar, rt->data);
     atomic_store(&t->deadline_ms, 0);
     atomic_fetch_sub(&w->slot->busy_threads, 1);
+    atomic_store(&t->in_request, 0);
+    atomic_fetch_add(&t->requests, 1);
     resp_set_thread_conn(NULL);
     c->on_thread = 0;
     /* The handler is done: for the choice of worker (prefer_other) this thread

@@ -242,6 +242,31 @@ PyObject *wsgi_py_load(const wsgi_target *t, const char *conf_dir, const wsgi_io
     return app;
 }
 
+int wsgi_py_module_files(void (*add)(void *ctx, const char *path), void *ctx)
+{
+    PyObject *mods = PyImport_GetModuleDict(); /* borrowed */
+    PyObject *vals = mods ? PyDict_Values(mods) : NULL;
+    if (!vals) {
+        PyErr_Clear();
+        return -ENOMEM;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(vals); i++) {
+        PyObject *f = PyObject_GetAttrString(PyList_GET_ITEM(vals, i), "__file__");
+        if (!f) {
+            PyErr_Clear(); /* built-in modules have no file */
+            continue;
+        }
+        const char *p = PyUnicode_Check(f) ? PyUnicode_AsUTF8(f) : NULL;
+        if (p)
+            add(ctx, p);
+        else
+            PyErr_Clear();
+        Py_DECREF(f);
+    }
+    Py_DECREF(vals);
+    return 0;
+}
+
 int wsgi_py_count_threads(void)
 {
     DIR *d = opendir("/proc/self/task");

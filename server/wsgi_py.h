@@ -36,6 +36,9 @@ PyObject *wsgi_py_load(const wsgi_target *t, const char *conf_dir, const wsgi_io
 
 /* Threads of this process (entries of /proc/self/task), or -errno. */
 int wsgi_py_count_threads(void);
+/* The files of the modules imported so far (each module's __file__), for
+ * py-autoreload. GIL held. 0 or -ENOMEM. */
+int wsgi_py_module_files(void (*add)(void *ctx, const char *path), void *ctx);
 
 /*
  * Imports the targets in a throw-away child (fork, import, count threads,

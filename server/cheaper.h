@@ -1,0 +1,67 @@
+/*
+ * cheaper: uWSGI's adaptive worker count, as pure functions of counts.
+ *
+ * The master samples its workers once a second (cheaper_sample) and asks
+ * cheaper_decide how many to add (> 0) or whether to remove one (-1). The
+ * state between calls lives in a cheaper_state the master owns; nothing here
+ * reads a clock or the scoreboard, so every algorithm is unit-tested on
+ * made-up samples (cheaper_test.c).
+ */
+#ifndef SERVER_CHEAPER_H
+#define SERVER_CHEAPER_H
+
+#include <stdint.h>
+
+enum {
+    CHEAPER_OFF = 0, /* `cheaper` unset: `processes` workers always run */
+    CHEAPER_SPARE,
+    CHEAPER_SPARE2,
+    CHEAPER_BACKLOG,
+    CHEAPER_BUSYNESS,
+    CHEAPER_MANUAL,
+    CHEAPER_QUEUE, /* aiserve's own: the measured wait for an app thread vs a target */
+};
+
+typedef struct cheaper_conf {
+    int algo;
+    int min, max, initial, step; /* workers: cheaper, processes, cheaper-initial, cheaper-step */
+    int overload;                /* cheaper-overload: ticks (spare), queue (backlog), window s */
+    int idle;                    /* cheaper-idle (spare2): surplus ticks before cheaping one */
+    int busy_min, busy_max;      /* cheaper-busyness-min/max, percent */
+    int multiplier, penalty;     /* cheaper-busyness-multiplier/-penalty */
+    int backlog_alert, backlog_step; /* cheaper-busyness-backlog-alert/-step */
+    int64_t rss_soft, rss_hard;      /* bytes, 0: off */
+    int queue_target_ms;             /* queue: cheaper-queue-target-ms */
+    int threads;                     /* app threads per worker */
+    int ncpu;                        /* cores the workers may use */
+} cheaper_conf;
+
+typedef struct cheaper_sample {
+    int active;       /* workers running now (not cheaped) */
+    int busy;         /* of them, handling at least one request */
+    double busy_frac; /* mean fraction of busy app threads over the last second, 0..1 */
+    int backlog;      /* requests waiting: listen queue + the workers' FIFOs */
+    int64_t rss;      /* total RSS of the workers, bytes */
+    double queue_ms;  /* queue: mean wait for an app thread over the last second; -1: none */
+    double cpu;       /* queue: cores' worth of CPU the workers used over the last second */
+} cheaper_sample;
+
+typedef struct cheaper_state {
+    int overload_count;      /* spare: consecutive all-busy ticks (decays) */
+    int cheap_ticks;         /* spare: ticks since the last cheap; spare2: surplus ticks */
+    double window_sum;       /* busyness: busy_frac summed over the window */
+    int window_n;            /* busyness: ticks in the window */
+    int low_windows;         /* busyness: consecutive windows below busy_min */
+    int cur_multiplier;      /* busyness: multiplier raised by the penalty */
+    int windows_since_cheap; /* busyness: a spawn soon after a cheap earns the penalty */
+} cheaper_state;
+
+/* Parses "spare" ... "manual"; -1 for an unknown name. */
+int cheaper_algo_parse(const char *name);
+const char *cheaper_algo_name(int algo);
+void cheaper_state_init(cheaper_state *st, const cheaper_conf *c);
+/* One second's decision: > 0 workers to spawn, -1 to cheap one, 0 nothing.
+ * Bounded by min/max and the rss limits. */
+int cheaper_decide(const cheaper_conf *c, cheaper_state *st, const cheaper_sample *s);
+
+#endif

@@ -1,0 +1,113 @@
+"""cheaper: the worker count follows the load (uWSGI's keys), and adding or
+removing workers fails no request. Loopback load, bounded in time."""
+import time
+
+import pytest
+
+from ctlutil import Load, running, start_logged, stats, wait_until
+
+
+def _rise_and_fall(procs, tmp_path, algo_args, heavy, light):
+    p, port, sport, log = start_logged(
+        procs, tmp_path, "--processes=4", "--threads=1", "--cheaper=1", "--sleep-route=/sleep",
+        "--reload-mercy=10", *algo_args)
+    assert running(stats(sport)) == [1]
+    assert stats(sport)["aiserve"]["active"] == 1
+    # Heavy: more concurrent sleeping requests than workers: all busy. A
+    # connection per request, as behind nginx's uwsgi_pass: a keep-alive
+    # connection stays with the worker that accepted it, so only new
+    # connections reach an added worker.
+    load = Load(port, heavy, "/sleep/0.1", keepalive=False)
+    try:
+        peak = wait_until(lambda: len(running(stats(sport))) >= 3, timeout=40)
+        assert peak, f"workers did not rise: {stats(sport)['workers']}\n{log.read_text()}"
+    finally:
+        ok1, failed1 = load.finish()
+    # Light: one client with think time keeps requests flowing through the
+    # removals (a thread busy about a sixth of the time).
+    load = Load(port, light, "/sleep/0.02", keepalive=False, pause=0.1)
+    try:
+        fell = wait_until(lambda: running(stats(sport)) == [1], timeout=60)
+        assert fell, f"workers did not fall: {stats(sport)['workers']}\n{log.read_text()}"
+        time.sleep(0.5)
+    finally:
+        ok2, failed2 = load.finish()
+    assert failed1 == [] and failed2 == [], (failed1[:5], failed2[:5])
+    assert ok1 > 5 and ok2 > 5, (ok1, ok2)
+    text = log.read_text()
+    assert "cheaper" in text and "adding worker" in text and "removing worker" in text
+    # Removed workers drained and exited cleanly (no kill).
+    assert "mercy over" not in text
+    doc = stats(sport)
+    assert [w["status"] for w in doc["workers"]].count("cheap") == 3
+    return doc
+
+
+def test_spare_rises_under_load_and_falls_when_idle(procs, tmp_path):
+    _rise_and_fall(procs, tmp_path, ["--cheaper-algo=spare", "--cheaper-overload=1"], 6, 1)
+
+
+def test_busyness_rises_under_load_and_falls_when_idle(procs, tmp_path):
+    _rise_and_fall(procs, tmp_path,
+                   ["--cheaper-algo=busyness", "--cheaper-overload=1",
+                    "--cheaper-busyness-multiplier=2", "--cheaper-busyness-min=20",
+                    "--cheaper-busyness-max=50", "--cheaper-busyness-backlog-alert=0"], 6, 1)
+
+
+def test_queue_rises_on_waits_over_target_and_falls_when_calm(procs, tmp_path):
+    doc = _rise_and_fall(procs, tmp_path, ["--cheaper-algo=queue", "--cheaper-overload=1",
+                                           "--cheaper-queue-target-ms=30"], 6, 1)
+    assert doc["aiserve"]["cheaper"] == "queue"
+
+
+def test_added_workers_take_over_keepalive_clients(procs, tmp_path):
+    """Keep-alive connections stay with the worker that accepted them; a
+    worker with requests queued answers `Connection: close` while a sibling
+    holds no connection, so an added worker gets clients too."""
+    p, port, sport, log = start_logged(
+        procs, tmp_path, "--processes=4", "--threads=1", "--cheaper=1", "--sleep-route=/sleep",
+        "--cheaper-algo=spare", "--cheaper-overload=1")
+    load = Load(port, 6, "/sleep/0.1")  # keep-alive
+    try:
+        assert wait_until(lambda: len(running(stats(sport))) >= 3, timeout=40), log.read_text()
+        assert wait_until(lambda: sum(1 for w in stats(sport)["workers"]
+                                      if w["status"] != "cheap" and w["requests"] > 0) >= 3, 20)
+    finally:
+        ok, failed = load.finish()
+    assert failed == [] and ok > 20
+
+
+def test_backlog_adds_on_queued_requests(procs, tmp_path):
+    p, port, sport, log = start_logged(
+        procs, tmp_path, "--processes=3", "--threads=1", "--cheaper=1", "--sleep-route=/sleep",
+        "--cheaper-algo=backlog", "--cheaper-overload=2")
+    load = Load(port, 8, "/sleep/0.1", keepalive=False)
+    try:
+        assert wait_until(lambda: len(running(stats(sport))) >= 2, timeout=40), log.read_text()
+    finally:
+        ok, failed = load.finish()
+    assert failed == []
+    assert wait_until(lambda: running(stats(sport)) == [1], timeout=40)
+
+
+def test_cheaper_initial_and_limits(procs, tmp_path):
+    p, port, sport, log = start_logged(
+        procs, tmp_path, "--processes=3", "--cheaper=1", "--cheaper-initial=2",
+        "--cheaper-algo=manual")
+    doc = stats(sport)
+    assert running(doc) == [1, 2]
+    assert doc["aiserve"]["cheaper"] == "manual" and doc["aiserve"]["max"] == 3
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--processes=2", "--cheaper=2"], "must be below processes"),
+    (["--processes=3", "--cheaper=1", "--cheaper-algo=sparse"], "unknown algorithm 'sparse'"),
+])
+def test_bad_cheaper_settings_refuse_start(procs, tmp_path, args, msg):
+    from harness import binary, free_port
+    log = tmp_path / "log"
+    p = procs.start([binary("aiserve"), f"--http=127.0.0.1:{free_port()}", f"--logto={log}",
+                     *args])
+    assert p.wait(timeout=30) != 0
+    text = log.read_text()
+    assert msg in text and "--cheaper" in text, text
