@@ -52,6 +52,11 @@ SKIPS = [
                                         ".ci/run after make test) builds and runs them"),
     (r"^make (install|uninstall|deb)\b", "writes to the system's prefix; tests/deploy/"
                                          "test_install.py runs them into a staging DESTDIR"),
+    (r"^aiload advise\b", "measures a server on several configurations for minutes; "
+                          "tests/advise/ runs it on a CPU-bound, an I/O-bound and a model app"),
+    (r"^(aiload|locust) .*--(master|worker|processes)\b", "distributed runs need several "
+     "hosts (the docs name their addresses); tests/loadgen/test_dist_*.py run them on loopback "
+     "and in network namespaces"),
     (r"^kubectl\b", "needs a Kubernetes cluster; tests/deploy/test_k8s.py checks the manifests "
                     "and runs the command lines they hold"),
     (r"^aiload https://127\.0\.0\.1", "needs an HTTPS server and its CA file (my-ca.pem); "
