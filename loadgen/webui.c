@@ -4,6 +4,7 @@
  * so a slow target can not stall the page.
  */
 #define _GNU_SOURCE
+#include "loadgen/report.h"
 #include "loadgen/webui.h"
 
 #include <ctype.h>
@@ -226,6 +227,13 @@ static void route_requests(webui *w, const webui_req *q, webui_resp *p)
     if (!s || webui_render_stats_json(s, &p->body)) {
         runner_snapshot_free(s);
         return reply_text(p, 500, "out of memory\n");
+    }
+    /* "where the time went" when responses carried Server-Timing (an extra
+     * key Locust's page ignores; ours shows it under the statistics) */
+    if (s->timing_count && p->body.len && p->body.data[p->body.len - 1] == '}') {
+        p->body.len--;
+        report_json_timing(&p->body, s);
+        buf_puts(&p->body, "}");
     }
     runner_snapshot_free(s);
     /* a master's workers, as Locust's /stats/requests lists them */

@@ -182,6 +182,28 @@
     $('fail-count').textContent = aiload.fmtInt(n);
   }
 
+  /* the Server-Timing split of the service time, when the target sends it */
+  var PHASES = [['network_client', 'network + client'], ['queue', 'server queue'], ['app', 'app']];
+  function renderTiming(d) {
+    var t = d.server_timing;
+    $('timing').hidden = !t;
+    if (!t) return;
+    var frag = document.createDocumentFragment();
+    PHASES.forEach(function (ph) {
+      var v = t[ph[0]];
+      if (!v) return;
+      var p = v.percentiles_ms || {};
+      var tr = document.createElement('tr');
+      aiload.cell(tr, ph[1]);
+      aiload.cell(tr, aiload.fmtMs(v.avg_ms), 'n');
+      aiload.cell(tr, aiload.fmtMs(p['50']), 'n');
+      aiload.cell(tr, aiload.fmtMs(p['95']), 'n');
+      aiload.cell(tr, aiload.fmtMs(p['99']), 'n');
+      frag.appendChild(tr);
+    });
+    document.querySelector('#timing-table tbody').replaceChildren(frag);
+  }
+
   /* a master's workers (Locust's Workers tab); absent on a single process */
   function renderWorkers(d) {
     if (!d.workers) return;
@@ -319,6 +341,7 @@
         ui.lastStats = d;
         renderHeader(d);
         renderStats(d);
+        renderTiming(d);
         renderFailures(d.errors || []);
         renderWorkers(d);
         if ($('tab-ratios').classList.contains('on')) pollRatios();

@@ -76,3 +76,38 @@ def test_other_metrics_only(procs, tmp_path):
     port = start(procs, 'db;dur=2, cache;desc="hit"')
     _, doc, _ = run(port, tmp_path)
     assert "server_timing" not in doc
+
+
+def ui_stats(procs, tmp_path, port, timeout=30):
+    """aiload's web UI driving 2 users at the server: /stats/requests once a
+    few responses are in."""
+    import time
+    import urllib.request
+    sc = tmp_path / "st.ini"
+    sc.write_text("[settings]\nhost = http://127.0.0.1:%d\n\n[user web]\nwait_time = "
+                  "constant(0.01)\n\n[task]\npath = /\n" % port)
+    ui = free_port()
+    p = procs.start([binary("aiload"), "-f", str(sc), "-P", str(ui), "-u", "2", "-r", "20",
+                     "--autostart"])
+    wait_port(ui, proc=p)
+    deadline = time.monotonic() + timeout
+    while True:
+        with urllib.request.urlopen("http://127.0.0.1:%d/stats/requests" % ui, timeout=5) as r:
+            d = json.load(r)
+        total = [s for s in d["stats"] if s["name"] == "Aggregated"][0]["num_requests"]
+        if total > 20 or time.monotonic() > deadline:
+            return d
+        time.sleep(0.2)
+
+
+def test_web_ui_stats_carry_the_split(procs, tmp_path):
+    d = ui_stats(procs, tmp_path, start(procs))
+    st = d["server_timing"]
+    assert st["responses"] > 20
+    assert abs(st["queue"]["percentiles_ms"]["50"] - 1.2) < 0.01, st
+    assert abs(st["app"]["percentiles_ms"]["50"] - 3.4) < 0.01, st
+
+
+def test_web_ui_stats_without_the_header_have_no_split(procs, tmp_path):
+    d = ui_stats(procs, tmp_path, start(procs, "none"))
+    assert "server_timing" not in d
