@@ -17,48 +17,11 @@ import pytest
 import zmq
 
 from harness import binary, free_port, wait_port
+from distkit import LOCUSTFILE, SCENARIO, server, server_count  # noqa: F401 (server: a fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
 
-SCENARIO = """
-[user UserA]
-wait_time = constant(0.05)
-[task UserA]
-path = /hello
-[user UserB]
-wait_time = constant(0.05)
-[task UserB]
-name = slow
-path = /delay/0.12
-"""
-
-LOCUSTFILE = """
-from locust import HttpUser, task, constant
-class UserA(HttpUser):
-    wait_time = constant(0.05)
-    @task
-    def t(self):
-        self.client.get("/hello")
-class UserB(HttpUser):
-    wait_time = constant(0.05)
-    @task
-    def t(self):
-        self.client.get("/delay/0.12", name="slow")
-"""
-
-
-@pytest.fixture
-def server(procs):
-    port = free_port()
-    p = procs.start([PY, os.path.join(HERE, "lgserver.py"), str(port)])
-    wait_port(port, proc=p)
-    return port
-
-
-def served(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=10) as r:
-        return json.loads(r.read())["paths"]
 
 
 def read_csv(path):
@@ -103,7 +66,7 @@ def test_aiload_master_drives_locust_and_aiload_workers(procs, server, files):
         assert w.wait(timeout=20) == 0
     rows = read_csv(files / "m_stats.csv")
     hello, slow, agg = rows[("GET", "/hello")], rows[("GET", "slow")], rows[("", "Aggregated")]
-    seen = served(server)
+    seen = server_count(server)["paths"]
     # the Locust worker kills its users at stop: requests it had in flight are
     # never recorded by Locust itself (at most its UserB users, 120 ms each)
     assert 0 <= seen["/hello"] - int(hello["Request Count"]) <= 3
@@ -125,7 +88,7 @@ def test_all_aiload_run_is_exact(procs, server, files):
     for w in ws:
         assert w.wait(timeout=20) == 0
     rows = read_csv(files / "m_stats.csv")
-    seen = served(server)
+    seen = server_count(server)["paths"]
     # every request sent is counted once: the CSV equals the server's count
     assert int(rows[("GET", "/hello")]["Request Count"]) == seen["/hello"]
     assert int(rows[("GET", "slow")]["Request Count"]) == seen["/delay/0.12"]
@@ -197,7 +160,7 @@ def test_processes_uses_the_protocol_locally(procs, server, files):
     assert "2 workers connected; starting" in err
     assert err.count("connected to the master as worker") == 2
     rows = read_csv(files / "p_stats.csv")
-    seen = served(server)
+    seen = server_count(server)["paths"]
     assert int(rows[("GET", "/hello")]["Request Count"]) == seen["/hello"] > 20
     assert int(rows[("GET", "slow")]["Request Count"]) == seen["/delay/0.12"] > 5
     # the children are gone with the master

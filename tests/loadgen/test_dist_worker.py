@@ -4,60 +4,20 @@ and a scripted master (pyzmq + msgpack, Locust's wire format) sends the
 worker malformed, oversized and unexpected messages. Everything on loopback,
 bounded in time."""
 import csv
-import json
 import os
-import socket
 import subprocess
 import time
-import urllib.request
 
 import msgpack
 import pytest
 import zmq
 
-from harness import binary, free_port, wait_port
+from harness import binary, free_port
+from distkit import LOCUSTFILE, SCENARIO, server, server_count  # noqa: F401 (server: a fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
 
-SCENARIO = """
-[user UserA]
-wait_time = constant(0.05)
-[task UserA]
-path = /hello
-[user UserB]
-wait_time = constant(0.05)
-[task UserB]
-name = slow
-path = /delay/0.12
-"""
-
-LOCUSTFILE = """
-from locust import HttpUser, task, constant
-class UserA(HttpUser):
-    wait_time = constant(0.05)
-    @task
-    def t(self):
-        self.client.get("/hello")
-class UserB(HttpUser):
-    wait_time = constant(0.05)
-    @task
-    def t(self):
-        self.client.get("/delay/0.12", name="slow")
-"""
-
-
-@pytest.fixture
-def server(procs):
-    port = free_port()
-    p = procs.start([PY, os.path.join(HERE, "lgserver.py"), str(port)])
-    wait_port(port, proc=p)
-    return port
-
-
-def server_count(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=10) as r:
-        return json.loads(r.read())
 
 
 def read_csv(path):

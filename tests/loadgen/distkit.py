@@ -1,0 +1,52 @@
+"""Shared by the distributed-mode tests (test_dist_master.py, test_dist_worker.py):
+the same two user classes as an aiload scenario and as a Locust file, and the
+counting test server (lgserver.py) they load."""
+import json
+import os
+import urllib.request
+
+import pytest
+
+from harness import free_port, wait_port
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PY = "/usr/bin/python3"
+
+SCENARIO = """
+[user UserA]
+wait_time = constant(0.05)
+[task UserA]
+path = /hello
+[user UserB]
+wait_time = constant(0.05)
+[task UserB]
+name = slow
+path = /delay/0.12
+"""
+
+LOCUSTFILE = """
+from locust import HttpUser, task, constant
+class UserA(HttpUser):
+    wait_time = constant(0.05)
+    @task
+    def t(self):
+        self.client.get("/hello")
+class UserB(HttpUser):
+    wait_time = constant(0.05)
+    @task
+    def t(self):
+        self.client.get("/delay/0.12", name="slow")
+"""
+
+
+@pytest.fixture
+def server(procs):
+    port = free_port()
+    p = procs.start([PY, os.path.join(HERE, "lgserver.py"), str(port)])
+    wait_port(port, proc=p)
+    return port
+
+
+def server_count(port):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=10) as r:
+        return json.loads(r.read())
