@@ -151,7 +151,7 @@ static void add_token(const char *tok, size_t n, void *ctx)
 
 static int load_tokens(srv_access *a, cfg *c, const char *path, char *err, size_t errlen)
 {
-    const char *where = cfg_where(c, "auth-token-file", 0);
+    const char *where = cfg_where(c, &cfg_core_values(c)->auth_token_file, 0);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "%s: option 'auth-token-file': %s: %s", where, path, strerror(errno));
@@ -200,16 +200,17 @@ static int load_tokens(srv_access *a, cfg *c, const char *path, char *err, size_
 int access_create(cfg *c, srv_access **out, char *err, size_t errlen)
 {
     *out = NULL;
-    const char *file = cfg_str(c, "auth-token-file");
-    const char *rate = cfg_str(c, "rate-limit");
-    int per_ip = (int)cfg_int(c, "max-connections-per-ip");
-    int rid = cfg_bool(c, "request-id");
-    int apps = cfg_bool(c, "auth-apps");
+    const cfg_core *o = cfg_core_values(c);
+    const char *file = o->auth_token_file;
+    const char *rate = o->rate_limit;
+    int per_ip = o->max_connections_per_ip;
+    int rid = o->request_id;
+    int apps = o->auth_apps;
     if (file && !*file) file = NULL;
     if (rate && !*rate) rate = NULL;
     if (apps && !file) {
         snprintf(err, errlen, "%s: option 'auth-apps': needs auth-token-file",
-                 cfg_where(c, "auth-apps", 0));
+                 cfg_where(c, &o->auth_apps, 0));
         return -1;
     }
     if (!file && !rate && !per_ip && !rid) return 0;
@@ -224,7 +225,7 @@ int access_create(cfg *c, srv_access **out, char *err, size_t errlen)
     if (rate && access_parse_rate(rate, &a->rate, &a->burst)) {
         snprintf(err, errlen,
                  "%s: option 'rate-limit': '%s' is not N/s or N/m with an optional ,burst=B",
-                 cfg_where(c, "rate-limit", 0), rate);
+                 cfg_where(c, &o->rate_limit, 0), rate);
         access_free(a);
         return -1;
     }

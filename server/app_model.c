@@ -237,9 +237,8 @@ static int load_one(model *m)
 
 static int model_configured(const cfg *c)
 {
-    size_t n = 0;
-    cfg_list(c, "model", &n);
-    return n > 0;
+    const model_opts *mo = cfg_values(c, model_options);
+    return mo->model.n > 0;
 }
 
 /* The stats server's `models` entries: Triton's statistics per model (the
@@ -275,12 +274,13 @@ static int model_load(app_ctx *ctx, void **state, char *err, size_t errlen)
     if (!app) return snprintf(err, errlen, "out of memory"), -1;
     app->efd = -1;
     pthread_mutex_init(&app->done_mu, NULL);
-    app->need_app = cfg_bool(c, "need-app");
-    app->server_timing = cfg_bool(c, "server-timing");
+    const cfg_core *o = cfg_core_values(c);
+    app->need_app = o->need_app;
+    app->server_timing = o->server_timing;
     app->worker_id = app_ctx_worker_id(ctx);
     *state = app;
     if (model_conf_read(app, c, err, errlen)) goto fail;
-    app->nslots = (int)cfg_int(c, "processes") + 1;
+    app->nslots = o->processes + 1;
     app->shm_len = (size_t)app->n * (size_t)app->nslots * sizeof(batcher_stats);
     app->shm = mmap(NULL, app->shm_len ? app->shm_len : 1, PROT_READ | PROT_WRITE,
                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -10,53 +10,59 @@
 #include <ctype.h>
 #include <stdbool.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#define MODEL(type, f) CFG_BIND(model_opts, type, f)
+
 const cfg_option model_options[] = {
-    {"model", NULL, CFG_LIST, NULL, 0, 0, "NAME=PATH.onnx: serve an ONNX model (repeatable)"},
-    {"model-threads", NULL, CFG_LIST, NULL, 0, 0,
+    {"model", NULL, MODEL(CFG_LIST, model), NULL, 0, 0,
+     "NAME=PATH.onnx: serve an ONNX model (repeatable)"},
+    {"model-threads", NULL, MODEL(CFG_LIST, model_threads), NULL, 0, 0,
      "[NAME=]N: engine threads per worker for a model (default 1)"},
-    {"max-batch-size", NULL, CFG_LIST, NULL, 0, 0,
+    {"max-batch-size", NULL, MODEL(CFG_LIST, max_batch_size), NULL, 0, 0,
      "[NAME=]N: largest batch the dynamic batcher forms (default 8; 1: no batching)"},
-    {"batch-delay-us", NULL, CFG_LIST, NULL, 0, 0,
+    {"batch-delay-us", NULL, MODEL(CFG_LIST, batch_delay_us), NULL, 0, 0,
      "[NAME=]US: how long the oldest queued request waits for a fuller batch (default 0)"},
-    {"batch-invariant", NULL, CFG_LIST, NULL, 0, 0,
+    {"batch-invariant", NULL, MODEL(CFG_LIST, batch_invariant), NULL, 0, 0,
      "[NAME=]BOOL: a request's outputs never depend on what it is batched with; each sample runs "
      "alone on the batch-1 kernels (default false)"},
-    {"max-queue", NULL, CFG_LIST, NULL, 0, 0,
+    {"max-queue", NULL, MODEL(CFG_LIST, max_queue), NULL, 0, 0,
      "[NAME=]N: queued requests per worker and model; beyond it 503 + Retry-After (default 64)"},
-    {"max-sequence", NULL, CFG_LIST, NULL, 0, 0,
+    {"max-sequence", NULL, MODEL(CFG_LIST, max_sequence), NULL, 0, 0,
      "[NAME=]N: largest value a dynamic dimension beyond the batch (a sequence length) may take "
      "in a request; beyond it 413 (default 512)"},
-    {"model-timeout-ms", NULL, CFG_LIST, NULL, 0, 0,
+    {"model-timeout-ms", NULL, MODEL(CFG_LIST, model_timeout_ms), NULL, 0, 0,
      "[NAME=]MS: a request still queued after MS fails with 503 (default 0: no limit)"},
-    {"labels", NULL, CFG_LIST, NULL, 0, 0, "[NAME=]FILE: class labels, one per line, for classify"},
-    {"image-size", NULL, CFG_LIST, NULL, 0, 0,
+    {"labels", NULL, MODEL(CFG_LIST, labels), NULL, 0, 0,
+     "[NAME=]FILE: class labels, one per line, for classify"},
+    {"image-size", NULL, MODEL(CFG_LIST, image_size), NULL, 0, 0,
      "[NAME=]WxH: image size the model takes (default: from its input shape)"},
-    {"image-mean", NULL, CFG_LIST, NULL, 0, 0,
+    {"image-mean", NULL, MODEL(CFG_LIST, image_mean), NULL, 0, 0,
      "[NAME=]M or R,G,B: subtracted from scaled pixels (default 0)"},
-    {"image-std", NULL, CFG_LIST, NULL, 0, 0,
+    {"image-std", NULL, MODEL(CFG_LIST, image_std), NULL, 0, 0,
      "[NAME=]S or R,G,B: divides scaled pixels after the mean (default 1)"},
-    {"image-scale", NULL, CFG_LIST, NULL, 0, 0,
+    {"image-scale", NULL, MODEL(CFG_LIST, image_scale), NULL, 0, 0,
      "[NAME=]F: pixel multiplier before mean/std (default 1/255)"},
-    {"image-layout", NULL, CFG_LIST, NULL, 0, 0,
+    {"image-layout", NULL, MODEL(CFG_LIST, image_layout), NULL, 0, 0,
      "[NAME=]nchw|nhwc: tensor layout of image inputs (default: from the input shape)"},
-    {"image-max-side", NULL, CFG_INT, "8192", 1, 65535,
+    {"image-max-side", NULL, MODEL(CFG_INT, image_max_side), "8192", 1, 65535,
      "largest image width or height accepted by classify (larger: 413)"},
-    {"image-max-pixels", NULL, CFG_INT, "16777216", 1, 1LL << 30,
+    {"image-max-pixels", NULL, MODEL(CFG_INT, image_max_pixels), "16777216", 1, 1LL << 30,
      "largest width x height accepted by classify (larger: 413)"},
-    {"model-route", NULL, CFG_LIST, NULL, 0, 0,
+    {"model-route", NULL, MODEL(CFG_LIST, model_route), NULL, 0, 0,
      "PATH=NAME: GET PATH runs NAME once on zeros and answers Hello, World! (the article's app)"},
-    {NULL, NULL, 0, NULL, 0, 0, NULL},
+    CFG_END(model_opts),
 };
 
-static int bad(char *err, size_t errlen, const cfg *c, const char *opt, size_t i, const char *val,
-               const char *why)
+/* field: the option's list in cfg_values, for where item i came from. */
+static int bad(char *err, size_t errlen, const cfg *c, const char *opt, const cfg_list *field,
+               size_t i, const char *val, const char *why)
 {
-    snprintf(err, errlen, "%s: option '%s': '%s' %s", cfg_where(c, opt, i), opt, val, why);
+    snprintf(err, errlen, "%s: option '%s': '%s' %s", cfg_where(c, field, i), opt, val, why);
     return -1;
 }
 
@@ -139,13 +145,26 @@ static int apply(model_conf *mc, const char *opt, const char *v)
     return 0;
 }
 
-static const char *const per_model[] = {"model-threads",    "max-batch-size",
-                                        "batch-delay-us",   "batch-invariant",
-                                        "max-queue",        "max-sequence",
-                                        "model-timeout-ms", "labels",
-                                        "image-size",       "image-mean",
-                                        "image-std",        "image-scale",
-                                        "image-layout",     NULL};
+/* The per-model options: name (for apply and messages) and list. */
+static const struct {
+    const char *name;
+    size_t off;
+} per_model[] = {
+    {"model-threads", offsetof(model_opts, model_threads)},
+    {"max-batch-size", offsetof(model_opts, max_batch_size)},
+    {"batch-delay-us", offsetof(model_opts, batch_delay_us)},
+    {"batch-invariant", offsetof(model_opts, batch_invariant)},
+    {"max-queue", offsetof(model_opts, max_queue)},
+    {"max-sequence", offsetof(model_opts, max_sequence)},
+    {"model-timeout-ms", offsetof(model_opts, model_timeout_ms)},
+    {"labels", offsetof(model_opts, labels)},
+    {"image-size", offsetof(model_opts, image_size)},
+    {"image-mean", offsetof(model_opts, image_mean)},
+    {"image-std", offsetof(model_opts, image_std)},
+    {"image-scale", offsetof(model_opts, image_scale)},
+    {"image-layout", offsetof(model_opts, image_layout)},
+    {NULL, 0},
+};
 
 /* Splits "NAME=VALUE" when NAME is a model; returns the model index or -1. */
 static int split(app_model *app, const char *item, const char **value)
@@ -165,8 +184,9 @@ static int split(app_model *app, const char *item, const char **value)
 
 static int read_models(app_model *app, const cfg *c, char *err, size_t errlen)
 {
-    size_t n = 0;
-    const char *const *items = cfg_list(c, "model", &n);
+    const cfg_list *l = &((const model_opts *)cfg_values(c, model_options))->model;
+    size_t n = l->n;
+    const char *const *items = l->v;
     if (n > MODEL_MAX) {
         snprintf(err, errlen, "at most %d models (got %zu)", MODEL_MAX, n);
         return -1;
@@ -174,10 +194,10 @@ static int read_models(app_model *app, const cfg *c, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++) {
         const char *eq = strchr(items[i], '=');
         if (!eq || eq == items[i] || !eq[1])
-            return bad(err, errlen, c, "model", i, items[i], "is not NAME=PATH.onnx");
+            return bad(err, errlen, c, "model", l, i, items[i], "is not NAME=PATH.onnx");
         for (const char *p = items[i]; p < eq; p++)
             if (!isalnum((unsigned char)*p) && !strchr("-_.", *p))
-                return bad(err, errlen, c, "model", i, items[i],
+                return bad(err, errlen, c, "model", l, i, items[i],
                            "has a name that is not [A-Za-z0-9._-]");
         model_conf *mc = &app->models[app->n].c;
         *mc = (model_conf){.threads = 1,
@@ -193,7 +213,7 @@ static int read_models(app_model *app, const cfg *c, char *err, size_t errlen)
         app->n++;
         for (int k = 0; k < app->n - 1; k++)
             if (!strcmp(app->models[k].c.name, mc->name))
-                return bad(err, errlen, c, "model", i, items[i], "repeats a model name");
+                return bad(err, errlen, c, "model", l, i, items[i], "repeats a model name");
     }
     return 0;
 }
@@ -201,38 +221,40 @@ static int read_models(app_model *app, const cfg *c, char *err, size_t errlen)
 int model_conf_read(app_model *app, const cfg *c, char *err, size_t errlen)
 {
     if (read_models(app, c, err, errlen)) return -1;
-    for (int o = 0; per_model[o]; o++) {
-        size_t n = 0;
-        const char *const *items = cfg_list(c, per_model[o], &n);
+    const model_opts *mo = cfg_values(c, model_options);
+    for (int o = 0; per_model[o].name; o++) {
+        const char *name = per_model[o].name;
+        const cfg_list *l = (const cfg_list *)((const char *)mo + per_model[o].off);
+        size_t n = l->n;
+        const char *const *items = l->v;
         /* pass 0: values for every model; pass 1: NAME=VALUE overrides */
         for (int pass = 0; pass < 2; pass++) {
             for (size_t i = 0; i < n; i++) {
                 const char *v;
                 int m = split(app, items[i], &v);
                 if ((m >= 0) != (pass == 1)) continue;
-                if (m == -2 && strcmp(per_model[o], "labels") != 0)
-                    return bad(err, errlen, c, per_model[o], i, items[i], "names no model");
+                if (m == -2 && strcmp(name, "labels") != 0)
+                    return bad(err, errlen, c, name, l, i, items[i], "names no model");
                 for (int k = 0; k < app->n; k++) {
                     if (m >= 0 && k != m) continue;
-                    if (apply(&app->models[k].c, per_model[o], v))
-                        return bad(err, errlen, c, per_model[o], i, items[i], "is not valid");
+                    if (apply(&app->models[k].c, name, v))
+                        return bad(err, errlen, c, name, l, i, items[i], "is not valid");
                 }
             }
         }
     }
-    size_t n = 0;
-    const char *const *routes = cfg_list(c, "model-route", &n);
-    for (size_t i = 0; i < n && app->nroutes < MODEL_MAX; i++) {
+    const char *const *routes = mo->model_route.v;
+    for (size_t i = 0; i < mo->model_route.n && app->nroutes < MODEL_MAX; i++) {
         const char *eq = strrchr(routes[i], '=');
         model *m = eq ? model_find(app, eq + 1, strlen(eq + 1)) : NULL;
         if (!eq || routes[i][0] != '/' || !m)
-            return bad(err, errlen, c, "model-route", i, routes[i],
+            return bad(err, errlen, c, "model-route", &mo->model_route, i, routes[i],
                        "is not PATH=NAME with PATH starting '/' and NAME a model");
         app->routes[app->nroutes++] =
             (mroute){strndup(routes[i], (size_t)(eq - routes[i])), m, app};
     }
-    app->img_lim.max_side = (int)cfg_int(c, "image-max-side");
-    app->img_lim.max_pixels = cfg_int(c, "image-max-pixels");
+    app->img_lim.max_side = mo->image_max_side;
+    app->img_lim.max_pixels = mo->image_max_pixels;
     return 0;
 }
 

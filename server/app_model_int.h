@@ -132,7 +132,26 @@ struct app_model {
     ev_loop *loop; /* the loop efd is registered with */
 };
 
-/* app_model_conf.c */
+/* app_model_conf.c: the kind's options, bound to model_opts */
+typedef struct model_opts {
+    cfg_list model;
+    cfg_list model_threads;
+    cfg_list max_batch_size;
+    cfg_list batch_delay_us;
+    cfg_list batch_invariant;
+    cfg_list max_queue;
+    cfg_list max_sequence;
+    cfg_list model_timeout_ms;
+    cfg_list labels;
+    cfg_list image_size;
+    cfg_list image_mean;
+    cfg_list image_std;
+    cfg_list image_scale;
+    cfg_list image_layout;
+    int image_max_side;
+    int64_t image_max_pixels;
+    cfg_list model_route;
+} model_opts;
 extern const cfg_option model_options[];
 /* Fills app->models[*].c from the config; -1 with err on a bad value. */
 int model_conf_read(app_model *app, const cfg *c, char *err, size_t errlen);

@@ -86,26 +86,47 @@ static const wsgi_io log_only_io = {.log = io_log_line};
 
 /* ---- the options this kind adds to the core's table ---- */
 
+typedef struct wsgi_opts {
+    const char *module;
+    const char *wsgi_file;
+    const char *callable;
+    cfg_list pythonpath;
+    const char *home;
+    int wsgi_fork_probe;
+    int py_call_osafterfork;
+    int single_interpreter;
+    const char *plugins;
+    int wsgi_disable_file_wrapper;
+    int skip_atexit;
+    int manage_script_name;
+} wsgi_opts;
+
+#define WSGI(type, f) CFG_BIND(wsgi_opts, type, f)
+
 static const cfg_option wsgi_options[] = {
-    {"module", "wsgi", CFG_STR, NULL, 0, 0, "WSGI app to load: pkg.mod:callable"},
-    {"wsgi-file", "file", CFG_STR, NULL, 0, 0, "WSGI app to load from a .py file"},
-    {"callable", NULL, CFG_STR, NULL, 0, 0, "name of the WSGI callable (unset: application)"},
-    {"pythonpath", "python-path|pp", CFG_LIST, NULL, 0, 0,
+    {"module", "wsgi", WSGI(CFG_STR, module), NULL, 0, 0, "WSGI app to load: pkg.mod:callable"},
+    {"wsgi-file", "file", WSGI(CFG_STR, wsgi_file), NULL, 0, 0, "WSGI app to load from a .py file"},
+    {"callable", NULL, WSGI(CFG_STR, callable), NULL, 0, 0,
+     "name of the WSGI callable (unset: application)"},
+    {"pythonpath", "python-path|pp", WSGI(CFG_LIST, pythonpath), NULL, 0, 0,
      "directory added to sys.path (repeatable)"},
-    {"home", "virtualenv|venv|pyhome", CFG_STR, NULL, 0, 0,
+    {"home", "virtualenv|venv|pyhome", WSGI(CFG_STR, home), NULL, 0, 0,
      "virtualenv whose site-packages the apps use"},
-    {"wsgi-fork-probe", NULL, CFG_BOOL, "true", 0, 0,
+    {"wsgi-fork-probe", NULL, WSGI(CFG_BOOL, wsgi_fork_probe), "true", 0, 0,
      "before preloading, import once in a child: apps that start threads load after fork"},
-    {"py-call-osafterfork", NULL, CFG_BOOL, "true", 0, 0,
+    {"py-call-osafterfork", NULL, WSGI(CFG_BOOL, py_call_osafterfork), "true", 0, 0,
      "accepted; CPython's after-fork handling always runs"},
-    {"single-interpreter", NULL, CFG_BOOL, "true", 0, 0, "accepted; one interpreter per process"},
-    {"plugins", "plugin", CFG_STR, NULL, 0, 0, "accepted and ignored: Python is built in"},
-    {"wsgi-disable-file-wrapper", NULL, CFG_BOOL, "false", 0, 0,
+    {"single-interpreter", NULL, WSGI(CFG_BOOL, single_interpreter), "true", 0, 0,
+     "accepted; one interpreter per process"},
+    {"plugins", "plugin", WSGI(CFG_STR, plugins), NULL, 0, 0,
+     "accepted and ignored: Python is built in"},
+    {"wsgi-disable-file-wrapper", NULL, WSGI(CFG_BOOL, wsgi_disable_file_wrapper), "false", 0, 0,
      "leave wsgi.file_wrapper out of the environ"},
-    {"skip-atexit", NULL, CFG_BOOL, "false", 0, 0, "do not run the apps' atexit handlers"},
-    {"manage-script-name", NULL, CFG_BOOL, "true", 0, 0,
+    {"skip-atexit", NULL, WSGI(CFG_BOOL, skip_atexit), "false", 0, 0,
+     "do not run the apps' atexit handlers"},
+    {"manage-script-name", NULL, WSGI(CFG_BOOL, manage_script_name), "true", 0, 0,
      "accepted; mounts always split SCRIPT_NAME and PATH_INFO"},
-    {NULL, NULL, 0, NULL, 0, 0, NULL},
+    CFG_END(wsgi_opts),
 };
 
 static int is_model_target(const char *mount)
@@ -117,44 +138,56 @@ static int is_model_target(const char *mount)
 
 static int wsgi_configured(const cfg *c)
 {
-    if (cfg_str(c, "module") || cfg_str(c, "wsgi-file")) return 1;
-    size_t n;
-    const char *const *m = cfg_list(c, "mount", &n);
-    for (size_t i = 0; i < n; i++)
-        if (!is_model_target(m[i])) return 1;
+    const wsgi_opts *w = cfg_values(c, wsgi_options);
+    if (w->module || w->wsgi_file) return 1;
+    const cfg_list *m = &cfg_core_values(c)->mount;
+    for (size_t i = 0; i < m->n; i++)
+        if (!is_model_target(m->v[i])) return 1;
     return 0;
 }
 
-static int set_opt(wsgi_conf *wc, const cfg *c, const char *key, const char *v, size_t i, char *err,
-                   size_t errlen)
+/* field: the option's value in cfg_values, for where it came from. */
+static int set_opt(wsgi_conf *wc, const cfg *c, const char *key, const void *field, const char *v,
+                   size_t i, char *err, size_t errlen)
 {
     char why[400];
     int r = wsgi_conf_set(wc, key, v, why, sizeof(why));
-    if (r < 0) snprintf(err, errlen, "%s: option '%s': %s", cfg_where(c, key, i), key, why);
+    if (r < 0) snprintf(err, errlen, "%s: option '%s': %s", cfg_where(c, field, i), key, why);
     return r < 0 ? -1 : 0;
 }
 
 static int conf_from_cfg(wsgi_conf *wc, const cfg *c, char *err, size_t errlen)
 {
-    static const char *const scalars[] = {"callable", "module", "wsgi-file", "chdir", "home"};
-    static const char *const lists[] = {"pythonpath", "env", "mount"};
+    const wsgi_opts *w = cfg_values(c, wsgi_options);
+    const cfg_core *o = cfg_core_values(c);
+    const struct {
+        const char *key;
+        const char *const *v;
+    } scalars[] = {{"callable", &w->callable},
+                   {"module", &w->module},
+                   {"wsgi-file", &w->wsgi_file},
+                   {"chdir", &o->chdir},
+                   {"home", &w->home}};
+    const struct {
+        const char *key;
+        const cfg_list *v;
+    } lists[] = {{"pythonpath", &w->pythonpath}, {"env", &o->env}, {"mount", &o->mount}};
     for (size_t k = 0; k < sizeof(scalars) / sizeof(*scalars); k++) {
-        const char *v = cfg_str(c, scalars[k]);
-        if (v && set_opt(wc, c, scalars[k], v, 0, err, errlen)) return -1;
+        const char *v = *scalars[k].v;
+        if (v && set_opt(wc, c, scalars[k].key, scalars[k].v, v, 0, err, errlen)) return -1;
     }
     for (size_t k = 0; k < sizeof(lists) / sizeof(*lists); k++) {
-        size_t n;
-        const char *const *v = cfg_list(c, lists[k], &n);
-        for (size_t i = 0; i < n; i++) {
-            if (!strcmp(lists[k], "mount") && is_model_target(v[i])) continue;
-            if (set_opt(wc, c, lists[k], v[i], i, err, errlen)) return -1;
+        const cfg_list *l = lists[k].v;
+        for (size_t i = 0; i < l->n; i++) {
+            if (l == &o->mount && is_model_target(l->v[i])) continue;
+            if (set_opt(wc, c, lists[k].key, l, l->v[i], i, err, errlen)) return -1;
         }
     }
-    wc->need_app = cfg_bool(c, "need-app");
-    wc->lazy_apps = cfg_bool(c, "lazy-apps");
-    wc->threads = (int)cfg_int(c, "threads");
-    wc->processes = (int)cfg_int(c, "processes");
-    wc->fork_probe = cfg_bool(c, "wsgi-fork-probe");
+    wc->need_app = o->need_app;
+    wc->lazy_apps = o->lazy_apps;
+    wc->threads = o->threads;
+    wc->processes = o->processes;
+    wc->fork_probe = w->wsgi_fork_probe;
     return 0;
 }
 
@@ -248,8 +281,9 @@ static int wsgi_load(app_ctx *ctx, void **state, char *err, size_t errlen)
     h->need_app = h->conf.need_app;
     h->flags.multithread = h->conf.threads > 1;
     h->flags.multiprocess = h->conf.processes > 1;
-    h->flags.no_file_wrapper = cfg_bool(c, "wsgi-disable-file-wrapper");
-    h->skip_atexit = cfg_bool(c, "skip-atexit");
+    const wsgi_opts *w = cfg_values(c, wsgi_options);
+    h->flags.no_file_wrapper = w->wsgi_disable_file_wrapper;
+    h->skip_atexit = w->skip_atexit;
     int n = wsgi_conf_mounts(&h->conf, &h->mounts, err, errlen);
     if (n <= 0) {
         if (n == 0) snprintf(err, errlen, "no WSGI app configured");

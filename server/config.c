@@ -14,6 +14,7 @@
 #include "server/config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,150 +26,171 @@
 #define KB 1024
 #define MB (1024 * 1024)
 
+#define CORE(type, f) CFG_BIND(cfg_core, type, f)
+
 const cfg_option cfg_core_options[] = {
-    {"http", "http-socket", CFG_LIST, NULL, 0, 0,
+    {"http", "http-socket", CORE(CFG_LIST, http), NULL, 0, 0,
      "address to serve HTTP on: [host]:port or a unix socket path (repeatable); workers speak "
      "HTTP themselves"},
-    {"socket", "uwsgi-socket", CFG_LIST, NULL, 0, 0,
+    {"socket", "uwsgi-socket", CORE(CFG_LIST, socket), NULL, 0, 0,
      "address to serve the uwsgi protocol on, for nginx's uwsgi_pass: [host]:port or a unix "
      "socket path (repeatable)"},
-    {"chmod-socket", NULL, CFG_STR, NULL, 0, 0,
+    {"chmod-socket", NULL, CORE(CFG_STR, chmod_socket), NULL, 0, 0,
      "octal permissions of unix sockets, e.g. 660 (unset: as the umask leaves them)"},
-    {"vacuum", NULL, CFG_BOOL, "false", 0, 0, "remove unix socket files at exit"},
-    {"master", NULL, CFG_BOOL, "true", 0, 0,
+    {"vacuum", NULL, CORE(CFG_BOOL, vacuum), "false", 0, 0, "remove unix socket files at exit"},
+    {"master", NULL, CORE(CFG_BOOL, master), "true", 0, 0,
      "accepted for uWSGI compatibility: a master always supervises the workers"},
-    {"processes", "workers", CFG_INT, "1", 1, 512, "number of worker processes"},
-    {"threads", NULL, CFG_INT, "1", 1, 1024, "app threads per worker (for blocking handlers)"},
-    {"enable-threads", NULL, CFG_BOOL, "true", 0, 0, "accepted; threads always work"},
-    {"listen", NULL, CFG_INT, "1024", 1, 1 << 20,
+    {"processes", "workers", CORE(CFG_INT, processes), "1", 1, 512, "number of worker processes"},
+    {"threads", NULL, CORE(CFG_INT, threads), "1", 1, 1024,
+     "app threads per worker (for blocking handlers)"},
+    {"enable-threads", NULL, CORE(CFG_BOOL, enable_threads), "true", 0, 0,
+     "accepted; threads always work"},
+    {"listen", NULL, CORE(CFG_INT, listen), "1024", 1, 1 << 20,
      "listen backlog; above net.core.somaxconn it is clamped with a warning"},
-    {"need-app", NULL, CFG_BOOL, "false", 0, 0, "refuse to start when no app loads"},
-    {"lazy-apps", NULL, CFG_BOOL, "false", 0, 0, "load apps in each worker after fork"},
-    {"harakiri", NULL, CFG_INT, "0", 0, 86400,
+    {"need-app", NULL, CORE(CFG_BOOL, need_app), "false", 0, 0,
+     "refuse to start when no app loads"},
+    {"lazy-apps", NULL, CORE(CFG_BOOL, lazy_apps), "false", 0, 0,
+     "load apps in each worker after fork"},
+    {"harakiri", NULL, CORE(CFG_INT, harakiri), "0", 0, 86400,
      "seconds a request may run before its worker is replaced (0: off)"},
-    {"max-requests", NULL, CFG_INT, "0", 0, 1LL << 40,
+    {"max-requests", NULL, CORE(CFG_INT, max_requests), "0", 0, 1LL << 40,
      "recycle a worker gracefully after this many requests (0: never)"},
-    {"max-requests-delta", NULL, CFG_INT, "0", 0, 1LL << 30,
+    {"max-requests-delta", NULL, CORE(CFG_INT, max_requests_delta), "0", 0, 1LL << 30,
      "add (worker id - 1) x delta to max-requests, so workers do not recycle together"},
-    {"reload-on-rss", NULL, CFG_INT, "0", 0, 1 << 30,
+    {"reload-on-rss", NULL, CORE(CFG_INT, reload_on_rss), "0", 0, 1 << 30,
      "recycle a worker gracefully once its RSS exceeds this many MiB, checked after each "
      "request (0: off)"},
-    {"evil-reload-on-rss", NULL, CFG_INT, "0", 0, 1 << 30,
+    {"evil-reload-on-rss", NULL, CORE(CFG_INT, evil_reload_on_rss), "0", 0, 1 << 30,
      "kill a worker at once when its RSS exceeds this many MiB, checked after each request and "
      "by the master every 100 ms (0: off)"},
-    {"limit-as", NULL, CFG_INT, "0", 0, 1 << 30,
+    {"limit-as", NULL, CORE(CFG_INT, limit_as), "0", 0, 1 << 30,
      "limit each worker's address space to this many MiB (allocations beyond fail) and recycle "
      "a worker that exceeds it after a request (0: off)"},
-    {"max-connections", "worker-connections", CFG_INT, "4096", 1, 1 << 20,
+    {"max-connections", "worker-connections", CORE(CFG_INT, max_connections), "4096", 1, 1 << 20,
      "connections one worker holds open at most (idle ones cost no thread); beyond it new ones "
      "wait in the listen queue"},
-    {"buffer-size", NULL, CFG_SIZE, "8k", 512, 1 * MB,
+    {"buffer-size", NULL, CORE(CFG_SIZE, buffer_size), "8k", 512, 1 * MB,
      "largest request head (request line + headers); larger gets 431"},
-    {"limit-post", NULL, CFG_SIZE, "0", 0, 0,
+    {"limit-post", NULL, CORE(CFG_SIZE, limit_post), "0", 0, 0,
      "largest request body; larger gets 413 (0: no limit)"},
-    {"post-buffering", NULL, CFG_SIZE, "1m", 0, 1024LL * MB,
+    {"post-buffering", NULL, CORE(CFG_SIZE, post_buffering), "1m", 0, 1024LL * MB,
      "bodies up to this size are read before the handler runs; larger ones stream"},
-    {"socket-timeout", NULL, CFG_INT, "30", 1, 3600,
+    {"socket-timeout", NULL, CORE(CFG_INT, socket_timeout), "30", 1, 3600,
      "seconds a slow client may take to send a head or body chunk, or to read"},
-    {"http-keepalive", NULL, CFG_INT, "15", 0, 3600,
+    {"http-keepalive", NULL, CORE(CFG_INT, http_keepalive), "15", 0, 3600,
      "seconds an idle keep-alive connection is kept (0: close after each response)"},
-    {"die-on-term", NULL, CFG_BOOL, "false", 0, 0, "accepted; SIGTERM always drains and exits"},
-    {"reload-mercy", "worker-reload-mercy", CFG_INT, "30", 1, 3600,
+    {"die-on-term", NULL, CORE(CFG_BOOL, die_on_term), "false", 0, 0,
+     "accepted; SIGTERM always drains and exits"},
+    {"reload-mercy", "worker-reload-mercy", CORE(CFG_INT, reload_mercy), "30", 1, 3600,
      "seconds in-flight requests get to finish on reload or shutdown"},
-    {"pidfile", NULL, CFG_STR, NULL, 0, 0, "write the master's pid here (removed at exit)"},
-    {"auto-procname", NULL, CFG_BOOL, "false", 0, 0,
+    {"pidfile", NULL, CORE(CFG_STR, pidfile), NULL, 0, 0,
+     "write the master's pid here (removed at exit)"},
+    {"auto-procname", NULL, CORE(CFG_BOOL, auto_procname), "false", 0, 0,
      "name the processes in ps: 'aiserve master', 'aiserve worker N'"},
-    {"procname-prefix", NULL, CFG_STR, NULL, 0, 0,
+    {"procname-prefix", NULL, CORE(CFG_STR, procname_prefix), NULL, 0, 0,
      "text put before the process names (implies auto-procname)"},
-    {"procname-prefix-spaced", NULL, CFG_STR, NULL, 0, 0,
+    {"procname-prefix-spaced", NULL, CORE(CFG_STR, procname_prefix_spaced), NULL, 0, 0,
      "as procname-prefix, followed by a space"},
-    {"uid", NULL, CFG_STR, NULL, 0, 0, "user (name or id) to run as after binding"},
-    {"gid", NULL, CFG_STR, NULL, 0, 0, "group (name or id) to run as after binding"},
-    {"chdir", NULL, CFG_STR, NULL, 0, 0, "directory to change to before loading apps"},
-    {"env", NULL, CFG_LIST, NULL, 0, 0, "KEY=VALUE set in the environment (repeatable)"},
-    {"static-map", NULL, CFG_LIST, NULL, 0, 0,
+    {"uid", NULL, CORE(CFG_STR, uid), NULL, 0, 0, "user (name or id) to run as after binding"},
+    {"gid", NULL, CORE(CFG_STR, gid), NULL, 0, 0, "group (name or id) to run as after binding"},
+    {"chdir", NULL, CORE(CFG_STR, chdir), NULL, 0, 0, "directory to change to before loading apps"},
+    {"env", NULL, CORE(CFG_LIST, env), NULL, 0, 0, "KEY=VALUE set in the environment (repeatable)"},
+    {"static-map", NULL, CORE(CFG_LIST, static_map), NULL, 0, 0,
      "/prefix=/directory: serve files under the prefix (repeatable)"},
-    {"mount", NULL, CFG_LIST, NULL, 0, 0, "/prefix=target: mount an app at a path (repeatable)"},
-    {"disable-logging", NULL, CFG_BOOL, "false", 0, 0, "no access log"},
-    {"logto", NULL, CFG_STR, NULL, 0, 0, "append logs to this file instead of stderr"},
-    {"log-format", NULL, CFG_STR, "clf", 0, 0, "access log format: clf (common log) or json"},
-    {"strict", NULL, CFG_BOOL, "true", 0, 0, "unknown options refuse start-up (false: warn)"},
-    {"hello-route", NULL, CFG_STR, "/hello", 0, 0, "path of the built-in hello handler ('': off)"},
-    {"health-route", NULL, CFG_STR, "/health", 0, 0, "prefix of /live and /ready ('': off)"},
-    {"metrics-route", NULL, CFG_STR, "/metrics", 0, 0, "path of Prometheus metrics ('': off)"},
-    {"delay-route", NULL, CFG_STR, "/delay", 0, 0, "prefix of the httpbin-style delay ('': off)"},
-    {"sleep-route", NULL, CFG_STR, "", 0, 0,
+    {"mount", NULL, CORE(CFG_LIST, mount), NULL, 0, 0,
+     "/prefix=target: mount an app at a path (repeatable)"},
+    {"disable-logging", NULL, CORE(CFG_BOOL, disable_logging), "false", 0, 0, "no access log"},
+    {"logto", NULL, CORE(CFG_STR, logto), NULL, 0, 0, "append logs to this file instead of stderr"},
+    {"log-format", NULL, CORE(CFG_STR, log_format), "clf", 0, 0,
+     "access log format: clf (common log) or json"},
+    {"strict", NULL, CORE(CFG_BOOL, strict), "true", 0, 0,
+     "unknown options refuse start-up (false: warn)"},
+    {"hello-route", NULL, CORE(CFG_STR, hello_route), "/hello", 0, 0,
+     "path of the built-in hello handler ('': off)"},
+    {"health-route", NULL, CORE(CFG_STR, health_route), "/health", 0, 0,
+     "prefix of /live and /ready ('': off)"},
+    {"metrics-route", NULL, CORE(CFG_STR, metrics_route), "/metrics", 0, 0,
+     "path of Prometheus metrics ('': off)"},
+    {"delay-route", NULL, CORE(CFG_STR, delay_route), "/delay", 0, 0,
+     "prefix of the httpbin-style delay ('': off)"},
+    {"sleep-route", NULL, CORE(CFG_STR, sleep_route), "", 0, 0,
      "prefix of /{seconds}: a blocking sleep on an app thread, for tests ('': off)"},
-    {"builtins", NULL, CFG_LIST, NULL, 0, 0,
+    {"builtins", NULL, CORE(CFG_LIST, builtins), NULL, 0, 0,
      "built-ins the http/socket listeners serve: auto (unset: each where no app route covers "
      "its path), or hello,health,metrics,delay,sleep|all|none (served ahead of the apps)"},
-    {"https", NULL, CFG_LIST, NULL, 0, 0,
+    {"https", NULL, CORE(CFG_LIST, https), NULL, 0, 0,
      "TLS listener, uWSGI's syntax: addr,cert,key[,ciphers][,client_ca] (repeatable; TLS "
      "1.2/1.3, ALPN http/1.1; client_ca checks client certificates, '!ca' requires "
      "one); the files are read again on reload (SIGHUP)"},
-    {"auth-token-file", NULL, CFG_STR, NULL, 0, 0,
+    {"auth-token-file", NULL, CORE(CFG_STR, auth_token_file), NULL, 0, 0,
      "file of bearer tokens, one a line ('#' comments): the model endpoints then need "
      "'Authorization: Bearer <token>' (401 otherwise); read again on reload"},
-    {"auth-apps", NULL, CFG_BOOL, "false", 0, 0,
+    {"auth-apps", NULL, CORE(CFG_BOOL, auth_apps), "false", 0, 0,
      "the apps' routes need a bearer token too (with auth-token-file)"},
-    {"rate-limit", NULL, CFG_STR, NULL, 0, 0,
+    {"rate-limit", NULL, CORE(CFG_STR, rate_limit), NULL, 0, 0,
      "requests per client address: N/s or N/m, optionally ',burst=B' (token bucket per "
      "worker; 429 with Retry-After beyond it; health checks are exempt)"},
-    {"max-connections-per-ip", NULL, CFG_INT, "0", 0, 1000000,
+    {"max-connections-per-ip", NULL, CORE(CFG_INT, max_connections_per_ip), "0", 0, 1000000,
      "open connections one client address may hold, over all workers (0: no cap; beyond it "
      "the first request gets 429 and the connection closes)"},
-    {"request-id", NULL, CFG_BOOL, "false", 0, 0,
+    {"request-id", NULL, CORE(CFG_BOOL, request_id), "false", 0, 0,
      "take the client's X-Request-Id (1..64 of [A-Za-z0-9._:+/=-]) or make one; it is "
      "logged, returned and given to apps as HTTP_X_REQUEST_ID"},
-    {"admin", NULL, CFG_LIST, NULL, 0, 0,
+    {"admin", NULL, CORE(CFG_LIST, admin), NULL, 0, 0,
      "address of an admin listener that serves the built-ins only (health, metrics, ...): "
      "[host]:port or a unix socket path (repeatable)"},
-    {"cheaper", NULL, CFG_INT, "0", 0, 512,
+    {"cheaper", NULL, CORE(CFG_INT, cheaper), "0", 0, 512,
      "adaptive worker count: the fewest workers to keep (below processes, the most); 0: off"},
-    {"cheaper-initial", NULL, CFG_INT, "0", 0, 512, "workers started first (0: cheaper)"},
-    {"cheaper-step", NULL, CFG_INT, "1", 1, 512, "workers added at once"},
-    {"cheaper-overload", NULL, CFG_INT, "3", 1, 3600,
+    {"cheaper-initial", NULL, CORE(CFG_INT, cheaper_initial), "0", 0, 512,
+     "workers started first (0: cheaper)"},
+    {"cheaper-step", NULL, CORE(CFG_INT, cheaper_step), "1", 1, 512, "workers added at once"},
+    {"cheaper-overload", NULL, CORE(CFG_INT, cheaper_overload), "3", 1, 3600,
      "spare: all-busy seconds before adding; backlog: queue threshold; busyness: window (s)"},
-    {"cheaper-algo", NULL, CFG_STR, "spare", 0, 0,
+    {"cheaper-algo", NULL, CORE(CFG_STR, cheaper_algo), "spare", 0, 0,
      "spare, spare2, backlog, busyness or manual (master-fifo + and - only)"},
-    {"cheaper-idle", NULL, CFG_INT, "10", 1, 3600,
+    {"cheaper-idle", NULL, CORE(CFG_INT, cheaper_idle), "10", 1, 3600,
      "spare2: seconds with more than cheaper idle workers before removing one"},
-    {"cheaper-busyness-min", NULL, CFG_INT, "25", 0, 100, "busyness: remove below this %"},
-    {"cheaper-busyness-max", NULL, CFG_INT, "50", 0, 100, "busyness: add above this %"},
-    {"cheaper-busyness-multiplier", NULL, CFG_INT, "10", 1, 1000,
+    {"cheaper-busyness-min", NULL, CORE(CFG_INT, cheaper_busyness_min), "25", 0, 100,
+     "busyness: remove below this %"},
+    {"cheaper-busyness-max", NULL, CORE(CFG_INT, cheaper_busyness_max), "50", 0, 100,
+     "busyness: add above this %"},
+    {"cheaper-busyness-multiplier", NULL, CORE(CFG_INT, cheaper_busyness_multiplier), "10", 1, 1000,
      "busyness: low windows in a row before removing a worker"},
-    {"cheaper-busyness-penalty", NULL, CFG_INT, "2", 0, 1000,
+    {"cheaper-busyness-penalty", NULL, CORE(CFG_INT, cheaper_busyness_penalty), "2", 0, 1000,
      "busyness: added to the multiplier when a worker is added soon after one was removed"},
-    {"cheaper-busyness-backlog-alert", NULL, CFG_INT, "33", 0, 1 << 20,
-     "busyness: waiting requests that add workers at once (0: off)"},
-    {"cheaper-busyness-backlog-step", NULL, CFG_INT, "1", 1, 512,
-     "busyness: workers added on a backlog alert"},
-    {"cheaper-queue-target-ms", NULL, CFG_INT, "100", 1, 3600000,
+    {"cheaper-busyness-backlog-alert", NULL, CORE(CFG_INT, cheaper_busyness_backlog_alert), "33", 0,
+     1 << 20, "busyness: waiting requests that add workers at once (0: off)"},
+    {"cheaper-busyness-backlog-step", NULL, CORE(CFG_INT, cheaper_busyness_backlog_step), "1", 1,
+     512, "busyness: workers added on a backlog alert"},
+    {"cheaper-queue-target-ms", NULL, CORE(CFG_INT, cheaper_queue_target_ms), "100", 1, 3600000,
      "queue: the wait for an app thread (ms) above which workers are added"},
-    {"cheaper-rss-limit-soft", NULL, CFG_SIZE, "0", 0, 0,
+    {"cheaper-rss-limit-soft", NULL, CORE(CFG_SIZE, cheaper_rss_limit_soft), "0", 0, 0,
      "no worker is added while the workers' total RSS is above this (0: off)"},
-    {"cheaper-rss-limit-hard", NULL, CFG_SIZE, "0", 0, 0,
+    {"cheaper-rss-limit-hard", NULL, CORE(CFG_SIZE, cheaper_rss_limit_hard), "0", 0, 0,
      "a worker is removed while the workers' total RSS is above this (0: off)"},
-    {"server-timing", NULL, CFG_BOOL, "false", 0, 0,
+    {"server-timing", NULL, CORE(CFG_BOOL, server_timing), "false", 0, 0,
      "add a Server-Timing header (queue: wait for an app thread, app: handler until the head)"},
-    {"stats", "stats-server", CFG_STR, NULL, 0, 0,
+    {"stats", "stats-server", CORE(CFG_STR, stats), NULL, 0, 0,
      "serve uWSGI's stats JSON here, one document per connection: host:port or a unix path"},
-    {"stats-http", NULL, CFG_BOOL, "false", 0, 0, "frame the stats JSON as an HTTP response"},
-    {"master-fifo", NULL, CFG_LIST, NULL, 0, 0,
+    {"stats-http", NULL, CORE(CFG_BOOL, stats_http), "false", 0, 0,
+     "frame the stats JSON as an HTTP response"},
+    {"master-fifo", NULL, CORE(CFG_LIST, master_fifo), NULL, 0, 0,
      "control fifo of the master (uWSGI's one-letter commands; the first one given is used)"},
-    {"py-autoreload", "python-autoreload", CFG_INT, "0", 0, 3600,
+    {"py-autoreload", "python-autoreload", CORE(CFG_INT, py_autoreload), "0", 0, 3600,
      "development: every N seconds, reload when a file of a module the master imported "
      "changed (0: off)"},
-    {"touch-reload", NULL, CFG_LIST, NULL, 0, 0, "graceful reload when this file's mtime changes"},
-    {"touch-chain-reload", NULL, CFG_LIST, NULL, 0, 0,
+    {"touch-reload", NULL, CORE(CFG_LIST, touch_reload), NULL, 0, 0,
+     "graceful reload when this file's mtime changes"},
+    {"touch-chain-reload", NULL, CORE(CFG_LIST, touch_chain_reload), NULL, 0, 0,
      "chain reload (one worker at a time) when this file's mtime changes"},
-    {"touch-workers-reload", NULL, CFG_LIST, NULL, 0, 0,
+    {"touch-workers-reload", NULL, CORE(CFG_LIST, touch_workers_reload), NULL, 0, 0,
      "reload the workers only (fork from the master) when this file's mtime changes"},
-    {NULL, NULL, 0, NULL, 0, 0, NULL},
+    CFG_END(cfg_core),
 };
 
 struct cfg_val {
     const cfg_option *opt;
+    size_t tab; /* index of opt's table in cfg.tabs */
     int set;
     char *str;
     char *where;
@@ -179,9 +201,18 @@ struct cfg_val {
     int src; /* enum cfg_src of the value (of every item, for lists) */
 };
 
+/* One option table and the struct its values are bound into. */
+struct cfg_tab {
+    const cfg_option *opts;
+    size_t size; /* of the struct: the ending entry's off */
+    void *values;
+};
+
 struct cfg {
     struct cfg_val *v;
     size_t n;
+    struct cfg_tab *tabs;
+    size_t ntabs;
     char *file;  /* the spec given: "app.ini" or "app.ini:section" */
     char *path;  /* its file */
     char **msgs; /* notes and warnings for the caller to print */
@@ -427,27 +458,83 @@ nomem:
     return -1;
 }
 
+/* The field width an option type binds to (CFG_INT: either). */
+static int width_fits(const cfg_option *o)
+{
+    switch (o->type) {
+    case CFG_BOOL: return o->width == sizeof(int);
+    case CFG_INT:
+        if (o->width == sizeof(int64_t)) return 1;
+        /* an int field needs bounds an int holds */
+        return o->width == sizeof(int) && (o->min || o->max) && o->min >= INT_MIN &&
+               o->max <= INT_MAX;
+    case CFG_SIZE: return o->width == sizeof(int64_t);
+    case CFG_STR: return o->width == sizeof(const char *);
+    case CFG_LIST: return o->width == sizeof(cfg_list);
+    }
+    return 0;
+}
+
 static int build(const cfg_option *const *tables, cfg *c, char *err, size_t errlen)
 {
-    size_t n = 0;
-    for (size_t t = 0; tables[t]; t++)
-        for (const cfg_option *o = tables[t]; o->name; o++) n++;
+    size_t n = 0, nt = 0;
+    for (; tables[nt]; nt++)
+        for (const cfg_option *o = tables[nt]; o->name; o++) n++;
     c->v = calloc(n ? n : 1, sizeof(*c->v));
-    if (!c->v) return snprintf(err, errlen, "out of memory"), -1;
-    for (size_t t = 0; tables[t]; t++) {
+    c->tabs = calloc(nt ? nt : 1, sizeof(*c->tabs));
+    if (!c->v || !c->tabs) return snprintf(err, errlen, "out of memory"), -1;
+    for (size_t t = 0; t < nt; t++) {
+        const cfg_option *end = tables[t];
+        while (end->name) end++;
+        struct cfg_tab *tab = &c->tabs[c->ntabs++];
+        tab->opts = tables[t];
+        tab->size = end->off;
+        if (!(tab->values = calloc(1, tab->size ? tab->size : 1)))
+            return snprintf(err, errlen, "out of memory"), -1;
         for (const cfg_option *o = tables[t]; o->name; o++) {
+            /* programmer errors in a table, caught at the first start */
+            if (o->off + o->width > tab->size || !width_fits(o)) {
+                snprintf(err, errlen, "option '%s': its field does not fit its type or table",
+                         o->name);
+                return -1;
+            }
             if (clashes(c, o)) {
                 snprintf(err, errlen, "option '%s' is defined twice", o->name);
                 return -1;
             }
             struct cfg_val *v = &c->v[c->n++];
             v->opt = o;
+            v->tab = t;
             if (o->def && o->type != CFG_LIST &&
                 apply(v, o->def, "default", 0, SRC_DEFAULT, err, errlen))
                 return -1;
         }
     }
     return 0;
+}
+
+/* Stores every value into its table's struct, at its option's field. */
+static void bind_all(cfg *c)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        const struct cfg_val *v = &c->v[i];
+        const cfg_option *o = v->opt;
+        char *field = (char *)c->tabs[v->tab].values + o->off;
+        int b = (int)v->num;
+        cfg_list l = {v->nitems ? (const char *const *)v->items : NULL, v->nitems};
+        switch (o->type) {
+        case CFG_BOOL: memcpy(field, &b, sizeof(b)); break;
+        case CFG_INT:
+        case CFG_SIZE:
+            if (o->width == sizeof(int))
+                memcpy(field, &b, sizeof(b));
+            else
+                memcpy(field, &v->num, sizeof(v->num));
+            break;
+        case CFG_STR: memcpy(field, &v->str, sizeof(v->str)); break;
+        case CFG_LIST: memcpy(field, &l, sizeof(l)); break;
+        }
+    }
 }
 
 static int ini_entry(void *ud, const char *key, const char *value, const char *file, int line)
@@ -792,6 +879,7 @@ int cfg_load(int argc, char **argv, const cfg_option *const *tables, cfg **out, 
         goto done;
     }
     rc = apply_all(c, &all, err, errlen);
+    if (!rc) bind_all(c);
 done:
     collect_free(&all);
     collect_free(&env);
@@ -815,6 +903,8 @@ void cfg_free(cfg *c)
         free(v->item_where);
     }
     free(c->v);
+    for (size_t t = 0; t < c->ntabs; t++) free(c->tabs[t].values);
+    free(c->tabs);
     free(c->file);
     free(c->path);
     for (size_t i = 0; i < c->nmsgs; i++) free(c->msgs[i]);
@@ -822,42 +912,41 @@ void cfg_free(cfg *c)
     free(c);
 }
 
-const char *cfg_str(const cfg *c, const char *name)
+const void *cfg_values(const cfg *c, const cfg_option *table)
 {
-    const struct cfg_val *v = find(c, name);
-    return v ? v->str : NULL;
+    for (size_t t = 0; t < c->ntabs; t++)
+        if (c->tabs[t].opts == table) return c->tabs[t].values;
+    return NULL;
 }
 
-int64_t cfg_int(const cfg *c, const char *name)
+const cfg_core *cfg_core_values(const cfg *c)
 {
-    const struct cfg_val *v = find(c, name);
-    return v ? v->num : 0;
+    return cfg_values(c, cfg_core_options);
 }
 
-int cfg_bool(const cfg *c, const char *name)
+/* The value whose field is at field, or NULL. */
+static const struct cfg_val *find_field(const cfg *c, const void *field)
 {
-    return cfg_int(c, name) != 0;
+    uintptr_t p = (uintptr_t)field;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct cfg_val *v = &c->v[i];
+        if (p == (uintptr_t)c->tabs[v->tab].values + v->opt->off) return v;
+    }
+    return NULL;
 }
 
-int cfg_is_set(const cfg *c, const char *name)
+const char *cfg_where(const cfg *c, const void *field, size_t i)
 {
-    const struct cfg_val *v = find(c, name);
-    return v ? v->set : 0;
-}
-
-const char *const *cfg_list(const cfg *c, const char *name, size_t *n)
-{
-    const struct cfg_val *v = find(c, name);
-    *n = v ? v->nitems : 0;
-    return v && v->nitems ? (const char *const *)v->items : NULL;
-}
-
-const char *cfg_where(const cfg *c, const char *name, size_t i)
-{
-    const struct cfg_val *v = find(c, name);
+    const struct cfg_val *v = find_field(c, field);
     if (!v) return "?";
     if (v->opt->type == CFG_LIST) return i < v->nitems ? v->item_where[i] : "?";
     return v->where ? v->where : "default";
+}
+
+int cfg_is_set(const cfg *c, const void *field)
+{
+    const struct cfg_val *v = find_field(c, field);
+    return v ? v->set : 0;
 }
 
 const char *cfg_file(const cfg *c)

@@ -2,12 +2,14 @@
  * config: aiserve's option table and the values read from an ini file (via
  * lib/ini), the environment and the command line.
  *
- * Every option is one cfg_option table entry. The core has its table
- * (config.c); each app kind brings its own (app_kind.options in app.h) and the
- * reader merges them, so adding an option is adding an entry. Values are
+ * Every option is one cfg_option table entry, bound to a field of a struct:
+ * the core's table (config.c) fills cfg_core; each app kind brings its own
+ * table and struct (app_kind.options in app.h) and the reader merges the
+ * tables, so adding an option is adding an entry and a field. Values are
  * validated against the entry's type while reading; any error names the
  * option, the reason and where it came from ("app.ini:12", "--processes" or
- * "environment UWSGI_PROCESSES").
+ * "environment UWSGI_PROCESSES"). Code reads the typed structs
+ * (cfg_core_values(c)->harakiri), never an option by its name.
  *
  * Ownership: a cfg owns every string it hands out; they live until cfg_free.
  * A cfg is read-only after cfg_load and may be read from any thread.
@@ -26,16 +28,128 @@ typedef enum cfg_type {
     CFG_LIST, /* repeated keys accumulate, in order, within one source (env, mount) */
 } cfg_type;
 
+/* A list option's items, in order; v is NULL when there are none. */
+typedef struct cfg_list {
+    const char *const *v;
+    size_t n;
+} cfg_list;
+
+/* One option, bound (nginx's ngx_command_t style) to a field of the struct
+ * its table fills: the reader parses the value and stores it at off, so code
+ * reads o->harakiri instead of looking a name up. The field's type follows
+ * the option's: CFG_BOOL int; CFG_INT int or int64_t (bounds within the
+ * field); CFG_SIZE int64_t; CFG_STR const char * (NULL: unset); CFG_LIST
+ * cfg_list. Write entries with CFG_BIND, which refuses a misspelt field or
+ * one of the wrong type at compile time, and end a table with CFG_END. */
 typedef struct cfg_option {
     const char *name;  /* "processes"; NULL ends a table */
     const char *alias; /* "workers", several as "virtualenv|venv", or NULL */
     cfg_type type;
-    const char *def;  /* default as text ("1", "8k", "false"), or NULL for unset */
-    int64_t min, max; /* bounds for CFG_INT / CFG_SIZE (both 0: no bounds) */
-    const char *help; /* one line for --help and docs/config.md */
+    size_t off;        /* offsetof the field; in the ending entry: sizeof the struct */
+    size_t width;      /* sizeof the field */
+    const char *field; /* the field's name, "max_requests" (for the table test) */
+    const char *def;   /* default as text ("1", "8k", "false"), or NULL for unset */
+    int64_t min, max;  /* bounds for CFG_INT / CFG_SIZE (both 0: no bounds) */
+    const char *help;  /* one line for --help and docs/config.md */
 } cfg_option;
 
+/* The field types each option type may bind to (1: allowed). */
+#define CFG_FIELD_OK_CFG_BOOL(T, f) _Generic(((T *)0)->f, int : 1, default : 0)
+#define CFG_FIELD_OK_CFG_INT(T, f)  _Generic(((T *)0)->f, int : 1, int64_t : 1, default : 0)
+#define CFG_FIELD_OK_CFG_SIZE(T, f) _Generic(((T *)0)->f, int64_t : 1, default : 0)
+#define CFG_FIELD_OK_CFG_STR(T, f)  _Generic(((T *)0)->f, const char * : 1, default : 0)
+#define CFG_FIELD_OK_CFG_LIST(T, f) _Generic(((T *)0)->f, cfg_list : 1, default : 0)
+/* type, off, width and field of an entry for field f of struct T: a field T lacks,
+ * or one whose type does not fit the option type, does not compile (a
+ * negative array size). */
+#define CFG_BIND(T, type, f)                                                                       \
+    type, offsetof(T, f) + 0 * sizeof(char[CFG_FIELD_OK_##type(T, f) ? 1 : -1]),                   \
+        sizeof(((T *)0)->f), #f
+/* clang-format off */
+#define CFG_END(T) {.name = NULL, .off = sizeof(T)}
+/* clang-format on */
+
 typedef struct cfg cfg;
+
+/* The core's option values (table cfg_core_options in config.c): one field
+ * per option, named after it with '_' for '-'. */
+typedef struct cfg_core {
+    cfg_list http;
+    cfg_list socket;
+    const char *chmod_socket;
+    int vacuum;
+    int master;
+    int processes;
+    int threads;
+    int enable_threads;
+    int listen;
+    int need_app;
+    int lazy_apps;
+    int harakiri;
+    int64_t max_requests;
+    int64_t max_requests_delta;
+    int64_t reload_on_rss;
+    int64_t evil_reload_on_rss;
+    int64_t limit_as;
+    int max_connections;
+    int64_t buffer_size;
+    int64_t limit_post;
+    int64_t post_buffering;
+    int socket_timeout;
+    int http_keepalive;
+    int die_on_term;
+    int reload_mercy;
+    const char *pidfile;
+    int auto_procname;
+    const char *procname_prefix;
+    const char *procname_prefix_spaced;
+    const char *uid;
+    const char *gid;
+    const char *chdir;
+    cfg_list env;
+    cfg_list static_map;
+    cfg_list mount;
+    int disable_logging;
+    const char *logto;
+    const char *log_format;
+    int strict;
+    const char *hello_route;
+    const char *health_route;
+    const char *metrics_route;
+    const char *delay_route;
+    const char *sleep_route;
+    cfg_list builtins;
+    cfg_list https;
+    const char *auth_token_file;
+    int auth_apps;
+    const char *rate_limit;
+    int max_connections_per_ip;
+    int request_id;
+    cfg_list admin;
+    int cheaper;
+    int cheaper_initial;
+    int cheaper_step;
+    int cheaper_overload;
+    const char *cheaper_algo;
+    int cheaper_idle;
+    int cheaper_busyness_min;
+    int cheaper_busyness_max;
+    int cheaper_busyness_multiplier;
+    int cheaper_busyness_penalty;
+    int cheaper_busyness_backlog_alert;
+    int cheaper_busyness_backlog_step;
+    int cheaper_queue_target_ms;
+    int64_t cheaper_rss_limit_soft;
+    int64_t cheaper_rss_limit_hard;
+    int server_timing;
+    const char *stats;
+    int stats_http;
+    cfg_list master_fifo;
+    int py_autoreload;
+    cfg_list touch_reload;
+    cfg_list touch_chain_reload;
+    cfg_list touch_workers_reload;
+} cfg_core;
 
 /* The core's options (config.c). */
 extern const cfg_option cfg_core_options[];
@@ -57,18 +171,17 @@ int cfg_load(int argc, char **argv, const cfg_option *const *tables, cfg **out, 
              size_t errlen);
 void cfg_free(cfg *c);
 
-/* Value accessors; name may be an alias. Unknown names are programmer errors
- * (they return 0/NULL). */
-const char *cfg_str(const cfg *c, const char *name); /* NULL if unset */
-int64_t cfg_int(const cfg *c, const char *name);     /* INT, SIZE, BOOL (0/1) */
-int cfg_bool(const cfg *c, const char *name);
-int cfg_is_set(const cfg *c, const char *name); /* given in the file or a flag */
-/* List values: *n items, each NUL-terminated; NULL if none. */
-const char *const *cfg_list(const cfg *c, const char *name, size_t *n);
-/* Where a value came from ("app.ini:12", "--mount", "environment UWSGI_MOUNT",
- * "default"); i picks a list item (0 for scalars). For error messages of app
- * kinds. */
-const char *cfg_where(const cfg *c, const char *name, size_t i);
+/* The values of one table's options, filled by cfg_load: a struct of the
+ * type the table binds (cfg_core for cfg_core_options; a kind's own for its
+ * table), or NULL for a table not loaded. */
+const void *cfg_values(const cfg *c, const cfg_option *table);
+const cfg_core *cfg_core_values(const cfg *c);
+/* Where the value of field (a pointer into a cfg_values struct) came from
+ * ("app.ini:12", "--mount", "environment UWSGI_MOUNT", "default"); i picks a
+ * list item (0 for scalars). For error messages: cfg_where(c, &o->mount, i). */
+const char *cfg_where(const cfg *c, const void *field, size_t i);
+/* 1 if field's value was given (in the file, the environment or a flag). */
+int cfg_is_set(const cfg *c, const void *field);
 /* The ini file given (without its ":section"), or NULL. */
 const char *cfg_file(const cfg *c);
 /* Notes and warnings of the load ("note: app.ini:4: 'thunder-lock' has no

@@ -6,13 +6,31 @@
 #include <string.h>
 #include <unistd.h>
 
+/* A kind's table, as app kinds bring them. */
+typedef struct extra_opts {
+    const char *module;
+    cfg_list pythonpath;
+    const char *home;
+} extra_opts;
+
 static const cfg_option extra[] = {
-    {"module", NULL, CFG_STR, NULL, 0, 0, "a kind's option"},
-    {"pythonpath", NULL, CFG_LIST, NULL, 0, 0, "repeated"},
-    {"home", "virtualenv|venv|pyhome", CFG_STR, NULL, 0, 0, "several aliases"},
-    {NULL, NULL, 0, NULL, 0, 0, NULL},
+    {"module", NULL, CFG_BIND(extra_opts, CFG_STR, module), NULL, 0, 0, "a kind's option"},
+    {"pythonpath", NULL, CFG_BIND(extra_opts, CFG_LIST, pythonpath), NULL, 0, 0, "repeated"},
+    {"home", "virtualenv|venv|pyhome", CFG_BIND(extra_opts, CFG_STR, home), NULL, 0, 0,
+     "several aliases"},
+    CFG_END(extra_opts),
 };
 static const cfg_option *const tables[] = {cfg_core_options, extra, NULL};
+
+static const cfg_core *core(const cfg *c)
+{
+    return cfg_core_values(c);
+}
+
+static const extra_opts *ex(const cfg *c)
+{
+    return cfg_values(c, extra);
+}
 
 static char *write_ini(const char *text)
 {
@@ -59,20 +77,20 @@ Test(config, both_sections_read_lists_repeat_and_defaults_apply)
                   "B=2\nmodule = app:app\npythonpath = /a\npythonpath = /b\n",
                   0, NULL, &c, err);
     cr_assert_eq(rc, 0, "%s", err);
-    cr_assert_eq(cfg_int(c, "processes"), 3);
-    cr_assert_eq(cfg_int(c, "workers"), 3, "alias");
+    cr_assert_eq(core(c)->processes, 3);
     size_t n;
-    const char *const *env = cfg_list(c, "env", &n);
+    const char *const *env = core(c)->env.v;
+    n = core(c)->env.n;
     cr_assert_eq(n, 2);
     cr_assert_str_eq(env[1], "B=2");
-    cfg_list(c, "pythonpath", &n);
+    n = ex(c)->pythonpath.n;
     cr_assert_eq(n, 2);
-    cr_assert_str_eq(cfg_str(c, "module"), "app:app");
-    cr_assert_eq(cfg_int(c, "buffer-size"), 8192);
-    cr_assert_eq(cfg_int(c, "threads"), 1);
-    cr_assert(cfg_is_set(c, "processes"));
-    cr_assert(!cfg_is_set(c, "threads"));
-    cr_assert(strstr(cfg_where(c, "processes", 0), ":2"));
+    cr_assert_str_eq(ex(c)->module, "app:app");
+    cr_assert_eq(core(c)->buffer_size, 8192);
+    cr_assert_eq(core(c)->threads, 1);
+    cr_assert(cfg_is_set(c, &core(c)->processes));
+    cr_assert(!cfg_is_set(c, &core(c)->threads));
+    cr_assert(strstr(cfg_where(c, &core(c)->processes, 0), ":2"));
     cfg_free(c);
 }
 
@@ -83,10 +101,10 @@ Test(config, flags_override_the_file_and_booleans_may_be_bare)
     char *argv[] = {"--processes", "5", "--master", "--threads=4", "--lazy-apps=no"};
     cr_assert_eq(load("[uwsgi]\nprocesses = 2\nlazy-apps = true\n", 5, argv, &c, err), 0, "%s",
                  err);
-    cr_assert_eq(cfg_int(c, "processes"), 5);
-    cr_assert_eq(cfg_int(c, "threads"), 4);
-    cr_assert(cfg_bool(c, "master"));
-    cr_assert(!cfg_bool(c, "lazy-apps"));
+    cr_assert_eq(core(c)->processes, 5);
+    cr_assert_eq(core(c)->threads, 4);
+    cr_assert(core(c)->master);
+    cr_assert(!core(c)->lazy_apps);
     cfg_free(c);
 }
 
@@ -138,10 +156,9 @@ Test(config, ini_values_expand_environment_variables_like_uwsgi)
                       "env = Y=$(unclosed\n",
                       0, NULL, &c, err),
                  0, "%s", err);
-    size_t n;
-    cr_assert_str_eq(cfg_list(c, "http", &n)[0], "127.0.0.1:5123");
-    cr_assert_str_eq(cfg_list(c, "env", &n)[0], "X=y");
-    cr_assert_str_eq(cfg_list(c, "env", &n)[1], "Y=$(unclosed");
+    cr_assert_str_eq(core(c)->http.v[0], "127.0.0.1:5123");
+    cr_assert_str_eq(core(c)->env.v[0], "X=y");
+    cr_assert_str_eq(core(c)->env.v[1], "Y=$(unclosed");
     cfg_free(c);
 }
 
@@ -156,13 +173,12 @@ Test(config, every_alias_of_an_option_reaches_it)
         cr_assert_eq(load(text, 0, NULL, &c, err), 0, "%s: %s", forms[i], err);
         char want[8];
         snprintf(want, sizeof(want), "/v%d", i);
-        cr_assert_str_eq(cfg_str(c, "home"), want);
-        cr_assert_str_eq(cfg_str(c, "venv"), want, "lookups by an alias work too");
+        cr_assert_str_eq(ex(c)->home, want);
         cfg_free(c);
     }
     char *argv[] = {"--http=:1", "--pyhome=/p"};
     cr_assert_eq(load(NULL, 2, argv, &c, err), 0, "%s", err);
-    cr_assert_str_eq(cfg_str(c, "home"), "/p");
+    cr_assert_str_eq(ex(c)->home, "/p");
     cfg_free(c);
     cr_assert_neq(load("[uwsgi]\nhttp = :1\nven = /x\n", 0, NULL, &c, err), 0,
                   "a prefix of an alias is no alias");
@@ -178,15 +194,17 @@ Test(config, a_list_flag_replaces_the_files_list_and_repeats_within_a_source_acc
         load("[uwsgi]\nhttp = :5000\nhttp = :5001\nenv = A=1\nsocket = /s\n", 4, argv, &c, err), 0,
         "%s", err);
     size_t n;
-    const char *const *http = cfg_list(c, "http", &n);
+    const char *const *http = core(c)->http.v;
+    n = core(c)->http.n;
     cr_assert_eq(n, 1, "the file's two listeners are replaced, not added to");
     cr_assert_str_eq(http[0], ":5601");
-    cr_assert_str_eq(cfg_where(c, "http", 0), "--http");
-    const char *const *env = cfg_list(c, "env", &n);
+    cr_assert_str_eq(cfg_where(c, &core(c)->http, 0), "--http");
+    const char *const *env = core(c)->env.v;
+    n = core(c)->env.n;
     cr_assert_eq(n, 2);
     cr_assert_str_eq(env[0], "C=3");
     cr_assert_str_eq(env[1], "D=4");
-    cfg_list(c, "socket", &n);
+    n = core(c)->socket.n;
     cr_assert_eq(n, 1, "a list no flag names keeps the file's items");
     cfg_free(c);
 }
@@ -203,13 +221,12 @@ Test(config, environment_sets_options_between_the_file_and_the_flags)
     char *argv[] = {"--processes=5"};
     int rc = load("[uwsgi]\nprocesses = 2\nhttp = :5000\nthreads = 4\n", 1, argv, &c, err);
     cr_assert_eq(rc, 0, "%s", err);
-    size_t n;
-    cr_assert_str_eq(cfg_list(c, "http", &n)[0], ":7000");
-    cr_assert_eq(n, 1, "the environment replaces the file's list");
-    cr_assert_str_eq(cfg_where(c, "http", 0), "environment UWSGI_HTTP");
-    cr_assert_eq(cfg_int(c, "processes"), 5, "a flag beats the environment");
-    cr_assert_eq(cfg_int(c, "threads"), 4, "the file still sets what nothing else does");
-    cr_assert_eq(cfg_int(c, "http-keepalive"), 7, "AISERVE_ beats UWSGI_");
+    cr_assert_str_eq(core(c)->http.v[0], ":7000");
+    cr_assert_eq(core(c)->http.n, 1, "the environment replaces the file's list");
+    cr_assert_str_eq(cfg_where(c, &core(c)->http, 0), "environment UWSGI_HTTP");
+    cr_assert_eq(core(c)->processes, 5, "a flag beats the environment");
+    cr_assert_eq(core(c)->threads, 4, "the file still sets what nothing else does");
+    cr_assert_eq(core(c)->http_keepalive, 7, "AISERVE_ beats UWSGI_");
     cfg_free(c);
     setenv("UWSGI_THREADS", "lots", 1);
     cr_assert_eq(load("[uwsgi]\nhttp = :1\n", 0, NULL, &c, err), -1);
@@ -230,7 +247,7 @@ Test(config, uwsgi_ini_in_the_environment_names_the_file)
     setenv("UWSGI_INI", path, 1);
     char *argv[] = {"--http=:1"};
     cr_assert_eq(cfg_load(1, argv, tables, &c, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(cfg_int(c, "processes"), 6);
+    cr_assert_eq(core(c)->processes, 6);
     cr_assert_str_eq(cfg_file(c), path);
     cfg_free(c);
     unsetenv("UWSGI_INI");
@@ -307,11 +324,11 @@ Test(config, booleans_and_sizes_take_uwsgis_forms)
                       "buffer-size = 32KiB\npost-buffering = 64kb\nlimit-post = 1M\n",
                       0, NULL, &c, err),
                  0, "%s", err);
-    cr_assert(cfg_bool(c, "vacuum"), "an empty boolean is true, as in uWSGI");
-    cr_assert(cfg_bool(c, "lazy-apps") && cfg_bool(c, "need-app"));
-    cr_assert_eq(cfg_int(c, "buffer-size"), 32768);
-    cr_assert_eq(cfg_int(c, "post-buffering"), 65536);
-    cr_assert_eq(cfg_int(c, "limit-post"), 1 << 20);
+    cr_assert(core(c)->vacuum, "an empty boolean is true, as in uWSGI");
+    cr_assert(core(c)->lazy_apps && core(c)->need_app);
+    cr_assert_eq(core(c)->buffer_size, 32768);
+    cr_assert_eq(core(c)->post_buffering, 65536);
+    cr_assert_eq(core(c)->limit_post, 1 << 20);
     cfg_free(c);
 }
 
@@ -325,12 +342,12 @@ Test(config, a_section_after_the_file_name_picks_it_and_placeholders_expand)
     snprintf(spec, sizeof(spec), "%s:staging", path);
     char *argv[] = {spec};
     cr_assert_eq(cfg_load(1, argv, tables, &c, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(cfg_int(c, "processes"), 5);
+    cr_assert_eq(core(c)->processes, 5);
     cr_assert_str_eq(cfg_file(c), path, "cfg_file is the file, without its section");
-    cr_assert_str_eq(cfg_str(c, "chdir"), "/tmp/");
+    cr_assert_str_eq(core(c)->chdir, "/tmp/");
     char want[128];
     snprintf(want, sizeof(want), "/tmp/%s.pid", strrchr(path, '/') + 1);
-    cr_assert_str_eq(cfg_str(c, "pidfile"), want);
+    cr_assert_str_eq(core(c)->pidfile, want);
     cfg_free(c);
     unlink(path);
 }
@@ -342,8 +359,8 @@ Test(config, procname_options_are_known)
     cr_assert_eq(load("[uwsgi]\nhttp = :1\nauto-procname = true\nprocname-prefix-spaced = app\n", 0,
                       NULL, &c, err),
                  0, "%s", err);
-    cr_assert(cfg_bool(c, "auto-procname"));
-    cr_assert_str_eq(cfg_str(c, "procname-prefix-spaced"), "app");
+    cr_assert(core(c)->auto_procname);
+    cr_assert_str_eq(core(c)->procname_prefix_spaced, "app");
     cfg_free(c);
 }
 
@@ -353,7 +370,7 @@ Test(config, meaningless_uwsgi_flags_are_bare_unless_they_take_a_value)
     char err[512];
     char *argv[] = {"--thunder-lock", "--processes", "2", "--log-slow", "1", "--no-orphans"};
     cr_assert_eq(load(NULL, 6, argv, &c, err), 0, "%s", err);
-    cr_assert_eq(cfg_int(c, "processes"), 2, "--thunder-lock took no value");
+    cr_assert_eq(core(c)->processes, 2, "--thunder-lock took no value");
     size_t n;
     const char *const *m = cfg_messages(c, &n);
     cr_assert_eq(n, 3);
@@ -375,7 +392,7 @@ Test(config, an_environment_name_a_letter_off_an_option_warns)
     setenv("UWSGI_PROCESES", "3", 1);
     setenv("AISERVE_BUILD", "build", 1); /* not near enough to anything: silent */
     cr_assert_eq(load(NULL, 0, NULL, &c, err), 0, "%s", err);
-    cr_assert_eq(cfg_int(c, "processes"), 1);
+    cr_assert_eq(core(c)->processes, 1);
     size_t n;
     const char *const *m = cfg_messages(c, &n);
     cr_assert_eq(n, 1);

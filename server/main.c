@@ -26,10 +26,9 @@ static void raise_nofile(void)
 
 static int apply_process_options(srv *s, char *err, size_t errlen)
 {
-    size_t n;
-    const char *const *env = cfg_list(s->cfg, "env", &n);
-    for (size_t i = 0; i < n; i++) {
-        char *kv = strdup(env[i]);
+    const cfg_core *o = cfg_core_values(s->cfg);
+    for (size_t i = 0; i < o->env.n; i++) {
+        char *kv = strdup(o->env.v[i]);
         if (!kv) return -1;
         char *eq = strchr(kv, '=');
         *eq = 0;
@@ -40,16 +39,16 @@ static int apply_process_options(srv *s, char *err, size_t errlen)
         int fd = open(s->s.logto, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (fd < 0) {
             snprintf(err, errlen, "%s: option 'logto': cannot open '%s': %s",
-                     cfg_where(s->cfg, "logto", 0), s->s.logto, strerror(errno));
+                     cfg_where(s->cfg, &o->logto, 0), s->s.logto, strerror(errno));
             return -1;
         }
         dup2(fd, 1);
         dup2(fd, 2);
         close(fd);
     }
-    const char *dir = cfg_str(s->cfg, "chdir");
+    const char *dir = o->chdir;
     if (dir && chdir(dir) < 0) {
-        snprintf(err, errlen, "%s: option 'chdir': '%s': %s", cfg_where(s->cfg, "chdir", 0), dir,
+        snprintf(err, errlen, "%s: option 'chdir': '%s': %s", cfg_where(s->cfg, &o->chdir, 0), dir,
                  strerror(errno));
         return -1;
     }

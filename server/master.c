@@ -834,7 +834,7 @@ static void reload(master *m)
     srv_option_tables(tables, SRV_MAX_APPS + 2);
     /* The command line may name the ini relative to where we started (chdir
      * has moved us since); the new image starts there again too. */
-    const char *dir = cfg_str(s->cfg, "chdir");
+    const char *dir = cfg_core_values(s->cfg)->chdir;
     if (s->start_cwd && chdir(s->start_cwd) < 0)
         srv_log("SIGHUP: cannot return to %s", s->start_cwd);
     cfg *probe;
@@ -939,10 +939,11 @@ static void shutdown_all(master *m, int sig)
 static void process_settings(srv *s)
 {
     srv_settings *st = &s->s;
-    st->max_connections = (int)cfg_int(s->cfg, "max-connections");
-    st->server_timing = cfg_bool(s->cfg, "server-timing");
-    st->evil_reload_on_rss_mb = cfg_int(s->cfg, "evil-reload-on-rss");
-    st->limit_as_mb = cfg_int(s->cfg, "limit-as");
+    const cfg_core *o = cfg_core_values(s->cfg);
+    st->max_connections = o->max_connections;
+    st->server_timing = o->server_timing;
+    st->evil_reload_on_rss_mb = o->evil_reload_on_rss;
+    st->limit_as_mb = o->limit_as;
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
         long room = (long)rl.rlim_cur - 128;
@@ -961,27 +962,28 @@ static int control_settings(master *m)
 {
     srv *s = m->s;
     cfg *c = s->cfg;
+    const cfg_core *o = cfg_core_values(c);
     cheaper_conf *ch = &m->ch;
     char err[512];
     m->st = calloc((size_t)s->s.processes + 1, sizeof(stats_worker));
     if (!m->st) return -1;
     for (int id = 0; id <= s->s.processes; id++) m->st[id].slot = -1;
     *ch = (cheaper_conf){
-        .min = (int)cfg_int(c, "cheaper"),
+        .min = o->cheaper,
         .max = s->s.processes,
-        .initial = (int)cfg_int(c, "cheaper-initial"),
-        .step = (int)cfg_int(c, "cheaper-step"),
-        .overload = (int)cfg_int(c, "cheaper-overload"),
-        .idle = (int)cfg_int(c, "cheaper-idle"),
-        .busy_min = (int)cfg_int(c, "cheaper-busyness-min"),
-        .busy_max = (int)cfg_int(c, "cheaper-busyness-max"),
-        .multiplier = (int)cfg_int(c, "cheaper-busyness-multiplier"),
-        .penalty = (int)cfg_int(c, "cheaper-busyness-penalty"),
-        .backlog_alert = (int)cfg_int(c, "cheaper-busyness-backlog-alert"),
-        .backlog_step = (int)cfg_int(c, "cheaper-busyness-backlog-step"),
-        .rss_soft = cfg_int(c, "cheaper-rss-limit-soft"),
-        .rss_hard = cfg_int(c, "cheaper-rss-limit-hard"),
-        .queue_target_ms = (int)cfg_int(c, "cheaper-queue-target-ms"),
+        .initial = o->cheaper_initial,
+        .step = o->cheaper_step,
+        .overload = o->cheaper_overload,
+        .idle = o->cheaper_idle,
+        .busy_min = o->cheaper_busyness_min,
+        .busy_max = o->cheaper_busyness_max,
+        .multiplier = o->cheaper_busyness_multiplier,
+        .penalty = o->cheaper_busyness_penalty,
+        .backlog_alert = o->cheaper_busyness_backlog_alert,
+        .backlog_step = o->cheaper_busyness_backlog_step,
+        .rss_soft = o->cheaper_rss_limit_soft,
+        .rss_hard = o->cheaper_rss_limit_hard,
+        .queue_target_ms = o->cheaper_queue_target_ms,
         .threads = s->s.threads,
     };
     cpu_set_t cpus;
@@ -992,17 +994,17 @@ static int control_settings(master *m)
     if (!m->cpu_prev || !m->cpu_pid) return -1;
     m->active = s->s.processes;
     if (ch->min > 0) {
-        const char *algo = cfg_str(c, "cheaper-algo");
+        const char *algo = o->cheaper_algo;
         ch->algo = cheaper_algo_parse(algo ? algo : "spare");
         if (ch->algo < 0) {
             srv_log("%s: option 'cheaper-algo': unknown algorithm '%s' (spare, spare2, backlog, "
                     "busyness, manual, queue)",
-                    cfg_where(c, "cheaper-algo", 0), algo);
+                    cfg_where(c, &o->cheaper_algo, 0), algo);
             return -1;
         }
         if (ch->min >= s->s.processes) {
             srv_log("%s: option 'cheaper': %d must be below processes (%d), the most workers",
-                    cfg_where(c, "cheaper", 0), ch->min, s->s.processes);
+                    cfg_where(c, &o->cheaper, 0), ch->min, s->s.processes);
             return -1;
         }
         if (ch->initial < ch->min) ch->initial = ch->min;
@@ -1014,33 +1016,32 @@ static int control_settings(master *m)
                 s->s.processes, ch->initial);
     }
     publish_active(m);
-    const char *addr = cfg_str(c, "stats");
+    const char *addr = o->stats;
     if (!addr || !*addr) stats_drop_inherited();
     if (addr && *addr) {
-        m->stats = stats_open(addr, cfg_bool(c, "stats-http"), err, sizeof(err));
+        m->stats = stats_open(addr, o->stats_http, err, sizeof(err));
         if (!m->stats) {
-            srv_log("%s: %s", cfg_where(c, "stats", 0), err);
+            srv_log("%s: %s", cfg_where(c, &o->stats, 0), err);
             return -1;
         }
-        srv_log("stats server on %s%s", addr, cfg_bool(c, "stats-http") ? " (HTTP)" : "");
+        srv_log("stats server on %s%s", addr, o->stats_http ? " (HTTP)" : "");
     }
-    size_t n;
-    const char *const *fifos = cfg_list(c, "master-fifo", &n);
+    const char *const *fifos = o->master_fifo.v;
+    size_t n = o->master_fifo.n;
     if (n) {
         if (fifo_open(&m->fifo, fifos[0], err, sizeof(err))) {
-            srv_log("%s: %s", cfg_where(c, "master-fifo", 0), err);
+            srv_log("%s: %s", cfg_where(c, &o->master_fifo, 0), err);
             return -1;
         }
         if (n > 1) srv_log("master-fifo: using %s; the others are ignored", fifos[0]);
     }
-    static const char *const touch_keys[] = {"touch-reload", "touch-chain-reload",
-                                             "touch-workers-reload"};
-    for (int k = 0; k < 3; k++) {
-        const char *const *files = cfg_list(c, touch_keys[k], &n);
-        for (size_t i = 0; i < n && m->ntouch < MAX_TOUCH; i++)
-            touch_init(&m->touch[m->ntouch++], files[i], k);
-    }
-    int every = (int)cfg_int(c, "py-autoreload");
+    const cfg_list *touch[] = {[TOUCH_RELOAD] = &o->touch_reload,
+                               [TOUCH_CHAIN] = &o->touch_chain_reload,
+                               [TOUCH_WORKERS] = &o->touch_workers_reload};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < touch[k]->n && m->ntouch < MAX_TOUCH; i++)
+            touch_init(&m->touch[m->ntouch++], touch[k]->v[i], k);
+    int every = o->py_autoreload;
     if (every > 0) {
         m->src_every_ms = every * 1000;
         for (int i = 0; i < s->napps; i++)

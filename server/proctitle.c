@@ -41,9 +41,10 @@ char **proctitle_init(int argc, char **argv)
 
 void proctitle_set(const cfg *c, const char *role, int id)
 {
-    const char *prefix = cfg_str(c, "procname-prefix");
-    const char *spaced = cfg_str(c, "procname-prefix-spaced");
-    if (!cfg_bool(c, "auto-procname") && !prefix && !spaced) return;
+    const cfg_core *o = cfg_core_values(c);
+    const char *prefix = o->procname_prefix;
+    const char *spaced = o->procname_prefix_spaced;
+    if (!o->auto_procname && !prefix && !spaced) return;
     char title[256];
     int n = snprintf(title, sizeof(title), "%s%s%saiserve %s", prefix ? prefix : "",
                      spaced ? spaced : "", spaced ? " " : "", role);

@@ -59,13 +59,13 @@ void srv_log(const char *fmt, ...)
 
 static int parse_statics(srv *s, char *err, size_t errlen)
 {
-    size_t n;
-    const char *const *items = cfg_list(s->cfg, "static-map", &n);
-    s->s.statics = calloc(n ? n : 1, sizeof(srv_static));
+    const cfg_list *l = &cfg_core_values(s->cfg)->static_map;
+    const char *const *items = l->v;
+    s->s.statics = calloc(l->n ? l->n : 1, sizeof(srv_static));
     if (!s->s.statics) return snprintf(err, errlen, "out of memory"), -1;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < l->n; i++) {
         const char *eq = strchr(items[i], '=');
-        const char *where = cfg_where(s->cfg, "static-map", i);
+        const char *where = cfg_where(s->cfg, l, i);
         if (!eq || items[i][0] != '/' || !eq[1]) {
             snprintf(err, errlen, "%s: option 'static-map': '%s' is not /prefix=/directory", where,
                      items[i]);
@@ -88,13 +88,15 @@ static int parse_statics(srv *s, char *err, size_t errlen)
     return 0;
 }
 
-static int check_route_opt(srv *s, const char *name, const char **out, char *err, size_t errlen)
+/* A *-route option: field is its value in the cfg, name its name. */
+static int check_route_opt(srv *s, const char *name, const char *const *field, const char **out,
+                           char *err, size_t errlen)
 {
-    const char *v = cfg_str(s->cfg, name);
+    const char *v = *field;
     *out = v && *v ? v : NULL;
     if (*out && (*out)[0] != '/') {
         snprintf(err, errlen, "%s: option '%s': '%s' must start with '/'",
-                 cfg_where(s->cfg, name, 0), name, v);
+                 cfg_where(s->cfg, field, 0), name, v);
         return -1;
     }
     return 0;
@@ -117,8 +119,9 @@ static const struct {
  * none; the option may repeat. */
 static int parse_builtins(srv *s, char *err, size_t errlen)
 {
-    size_t n;
-    const char *const *items = cfg_list(s->cfg, "builtins", &n);
+    const cfg_list *l = &cfg_core_values(s->cfg)->builtins;
+    size_t n = l->n;
+    const char *const *items = l->v;
     s->s.builtins_explicit = 0;
     s->s.builtins_on = 0;
     int saw_auto = 0;
@@ -144,7 +147,7 @@ static int parse_builtins(srv *s, char *err, size_t errlen)
                 snprintf(err, errlen,
                          "%s: option 'builtins': '%.*s' is not auto, all, none, hello, health, "
                          "metrics, delay or sleep",
-                         cfg_where(s->cfg, "builtins", i), (int)wl, w);
+                         cfg_where(s->cfg, l, i), (int)wl, w);
                 return -1;
             }
         }
@@ -152,7 +155,7 @@ static int parse_builtins(srv *s, char *err, size_t errlen)
     if (saw_auto && s->s.builtins_explicit) {
         snprintf(err, errlen,
                  "%s: option 'builtins': auto cannot be combined with names (auto picks them)",
-                 cfg_where(s->cfg, "builtins", 0));
+                 cfg_where(s->cfg, l, 0));
         return -1;
     }
     return 0;
@@ -162,18 +165,19 @@ static int parse_builtins(srv *s, char *err, size_t errlen)
  * same inherited socket twice on reload; refuse it up front. */
 static int check_admin_addrs(srv *s, char *err, size_t errlen)
 {
-    size_t na, n;
-    const char *const *admin = cfg_list(s->cfg, "admin", &na);
+    const cfg_core *c = cfg_core_values(s->cfg);
+    const char *const *admin = c->admin.v;
     static const char *const others[] = {"http", "socket"};
-    for (size_t i = 0; i < na; i++)
+    const cfg_list *lists[] = {&c->http, &c->socket};
+    for (size_t i = 0; i < c->admin.n; i++)
         for (size_t o = 0; o < 2; o++) {
-            const char *const *addrs = cfg_list(s->cfg, others[o], &n);
-            for (size_t j = 0; j < n; j++)
+            const char *const *addrs = lists[o]->v;
+            for (size_t j = 0; j < lists[o]->n; j++)
                 if (!strcmp(admin[i], addrs[j])) {
                     snprintf(err, errlen,
                              "%s: option 'admin': '%s' is also a '%s' address: the admin "
                              "listener needs an address of its own",
-                             cfg_where(s->cfg, "admin", i), admin[i], others[o]);
+                             cfg_where(s->cfg, &c->admin, i), admin[i], others[o]);
                     return -1;
                 }
         }
@@ -186,64 +190,58 @@ int srv_init(srv *s, cfg *c, char *err, size_t errlen)
     s->cfg = c;
     s->logfd = 2;
     srv_settings *st = &s->s;
-    st->processes = (int)cfg_int(c, "processes");
-    st->threads = (int)cfg_int(c, "threads");
-    st->listen_backlog = (int)cfg_int(c, "listen");
-    st->need_app = cfg_bool(c, "need-app");
-    st->lazy_apps = cfg_bool(c, "lazy-apps");
-    st->harakiri = (int)cfg_int(c, "harakiri");
-    st->socket_timeout = (int)cfg_int(c, "socket-timeout");
-    st->keepalive = (int)cfg_int(c, "http-keepalive");
-    st->mercy = (int)cfg_int(c, "reload-mercy");
-    st->max_requests = cfg_int(c, "max-requests");
-    st->max_requests_delta = cfg_int(c, "max-requests-delta");
-    st->reload_on_rss_mb = cfg_int(c, "reload-on-rss");
-    st->buffer_size = cfg_int(c, "buffer-size");
-    st->limit_post = cfg_int(c, "limit-post");
-    st->post_buffering = cfg_int(c, "post-buffering");
-    st->disable_logging = cfg_bool(c, "disable-logging");
-    st->pidfile = cfg_str(c, "pidfile");
-    st->logto = cfg_str(c, "logto");
-    const char *lf = cfg_str(c, "log-format");
+    const cfg_core *o = cfg_core_values(c);
+    st->processes = o->processes;
+    st->threads = o->threads;
+    st->listen_backlog = o->listen;
+    st->need_app = o->need_app;
+    st->lazy_apps = o->lazy_apps;
+    st->harakiri = o->harakiri;
+    st->socket_timeout = o->socket_timeout;
+    st->keepalive = o->http_keepalive;
+    st->mercy = o->reload_mercy;
+    st->max_requests = o->max_requests;
+    st->max_requests_delta = o->max_requests_delta;
+    st->reload_on_rss_mb = o->reload_on_rss;
+    st->buffer_size = o->buffer_size;
+    st->limit_post = o->limit_post;
+    st->post_buffering = o->post_buffering;
+    st->disable_logging = o->disable_logging;
+    st->pidfile = o->pidfile;
+    st->logto = o->logto;
+    const char *lf = o->log_format;
     if (!strcmp(lf, "json"))
         st->log_json = 1;
     else if (strcmp(lf, "clf") && strcmp(lf, "common")) {
         snprintf(err, errlen, "%s: option 'log-format': '%s' is not clf or json",
-                 cfg_where(c, "log-format", 0), lf);
+                 cfg_where(c, &o->log_format, 0), lf);
         return -1;
     }
-    if (check_route_opt(s, "hello-route", &st->hello_route, err, errlen) ||
-        check_route_opt(s, "health-route", &st->health_route, err, errlen) ||
-        check_route_opt(s, "metrics-route", &st->metrics_route, err, errlen) ||
-        check_route_opt(s, "delay-route", &st->delay_route, err, errlen) ||
-        check_route_opt(s, "sleep-route", &st->sleep_route, err, errlen))
+    if (check_route_opt(s, "hello-route", &o->hello_route, &st->hello_route, err, errlen) ||
+        check_route_opt(s, "health-route", &o->health_route, &st->health_route, err, errlen) ||
+        check_route_opt(s, "metrics-route", &o->metrics_route, &st->metrics_route, err, errlen) ||
+        check_route_opt(s, "delay-route", &o->delay_route, &st->delay_route, err, errlen) ||
+        check_route_opt(s, "sleep-route", &o->sleep_route, &st->sleep_route, err, errlen))
         return -1;
-    size_t n;
-    const char *const *env = cfg_list(c, "env", &n);
-    for (size_t i = 0; i < n; i++) {
-        const char *eq = strchr(env[i], '=');
-        if (!eq || eq == env[i]) {
-            snprintf(err, errlen, "%s: option 'env': '%s' is not KEY=VALUE", cfg_where(c, "env", i),
-                     env[i]);
+    for (size_t i = 0; i < o->env.n; i++) {
+        const char *eq = strchr(o->env.v[i], '=');
+        if (!eq || eq == o->env.v[i]) {
+            snprintf(err, errlen, "%s: option 'env': '%s' is not KEY=VALUE",
+                     cfg_where(c, &o->env, i), o->env.v[i]);
             return -1;
         }
     }
-    const char *const *mounts = cfg_list(c, "mount", &n);
-    for (size_t i = 0; i < n; i++) {
-        const char *eq = strchr(mounts[i], '=');
-        if (!eq || mounts[i][0] != '/' || !eq[1]) {
+    for (size_t i = 0; i < o->mount.n; i++) {
+        const char *m = o->mount.v[i], *eq = strchr(m, '=');
+        if (!eq || m[0] != '/' || !eq[1]) {
             snprintf(err, errlen, "%s: option 'mount': '%s' is not /prefix=target",
-                     cfg_where(c, "mount", i), mounts[i]);
+                     cfg_where(c, &o->mount, i), m);
             return -1;
         }
     }
     if (parse_builtins(s, err, errlen) || check_admin_addrs(s, err, errlen)) return -1;
-    size_t nsock, nadmin, nhttps;
-    cfg_list(c, "http", &n);
-    cfg_list(c, "socket", &nsock);
-    cfg_list(c, "admin", &nadmin);
-    cfg_list(c, "https", &nhttps);
-    n += nhttps; /* counted with http below */
+    size_t n = o->http.n + o->https.n; /* https counts with http below */
+    size_t nsock = o->socket.n, nadmin = o->admin.n;
     if (access_create(c, &s->access, err, errlen)) return -1;
     if (n + nsock == 0) {
         snprintf(err, errlen,
@@ -254,25 +252,25 @@ int srv_init(srv *s, cfg *c, char *err, size_t errlen)
     if (n + nsock + nadmin > SRV_MAX_LISTEN) {
         snprintf(err, errlen,
                  "%s: options 'http', 'https', 'socket' and 'admin': at most %d addresses in all",
-                 n > SRV_MAX_LISTEN           ? cfg_where(c, "http", SRV_MAX_LISTEN)
-                 : n + nsock > SRV_MAX_LISTEN ? cfg_where(c, "socket", SRV_MAX_LISTEN - n)
-                                              : cfg_where(c, "admin", SRV_MAX_LISTEN - n - nsock),
+                 n > SRV_MAX_LISTEN           ? cfg_where(c, &o->http, SRV_MAX_LISTEN)
+                 : n + nsock > SRV_MAX_LISTEN ? cfg_where(c, &o->socket, SRV_MAX_LISTEN - n)
+                                              : cfg_where(c, &o->admin, SRV_MAX_LISTEN - n - nsock),
                  SRV_MAX_LISTEN);
         return -1;
     }
-    const char *mode = cfg_str(c, "chmod-socket");
+    const char *mode = o->chmod_socket;
     s->s.chmod_socket = -1;
     if (mode) {
         char *end;
         long m = strtol(mode, &end, 8);
         if (!*mode || *end || m < 0 || m > 07777) {
             snprintf(err, errlen, "%s: option 'chmod-socket': '%s' is not an octal mode like 660",
-                     cfg_where(c, "chmod-socket", 0), mode);
+                     cfg_where(c, &o->chmod_socket, 0), mode);
             return -1;
         }
         s->s.chmod_socket = (int)m;
     }
-    s->s.vacuum = cfg_bool(c, "vacuum");
+    s->s.vacuum = o->vacuum;
     return parse_statics(s, err, errlen);
 }
 
@@ -450,18 +448,18 @@ static void close_unadopted(srv *s, const char *inherited)
     }
 }
 
-/* Binds (or adopts) every address of option opt, speaking proto. The listen
- * name is the address, prefixed "uwsgi://" for the uwsgi protocol, so the
- * same address under the other protocol is a different socket on reload. */
-static int bind_option(srv *s, const char *opt, int proto, const char *inherited,
-                       sysd_passed *passed, char *err, size_t errlen)
+/* Binds (or adopts) every address of option opt (its values: list),
+ * speaking proto. The listen name is the address, prefixed "uwsgi://" for
+ * the uwsgi protocol, so the same address under the other protocol is a
+ * different socket on reload. */
+static int bind_option(srv *s, const char *opt, const cfg_list *list, int proto,
+                       const char *inherited, sysd_passed *passed, char *err, size_t errlen)
 {
     int admin = !strcmp(opt, "admin"), https = !strcmp(opt, "https");
-    size_t n;
-    const char *const *specs = cfg_list(s->cfg, opt, &n);
-    for (size_t i = 0; i < n; i++) {
+    const char *const *specs = list->v;
+    for (size_t i = 0; i < list->n; i++) {
         char name[300], addr[256];
-        const char *where = cfg_where(s->cfg, opt, i);
+        const char *where = cfg_where(s->cfg, list, i);
         /* https: "addr,cert,key,..."; its certificate is read here, in each
          * new image, so a reload (re-exec) picks up a renewed one */
         srv_tls *tls = NULL;
@@ -493,11 +491,10 @@ static int bind_option(srv *s, const char *opt, int proto, const char *inherited
 
 int srv_check_files(cfg *c, char *err, size_t errlen)
 {
-    size_t n;
-    const char *const *specs = cfg_list(c, "https", &n);
-    for (size_t i = 0; i < n; i++) {
+    const cfg_list *https = &cfg_core_values(c)->https;
+    for (size_t i = 0; i < https->n; i++) {
         srv_tls *t;
-        if (srv_tls_create(specs[i], cfg_where(c, "https", i), &t, err, errlen)) return -1;
+        if (srv_tls_create(https->v[i], cfg_where(c, https, i), &t, err, errlen)) return -1;
         srv_tls_free(t);
     }
     srv_access *a;
@@ -514,10 +511,14 @@ int srv_bind(srv *s, char *err, size_t errlen)
     /* Socket activation: systemd's sockets serve the addresses they match. */
     sysd_passed passed;
     int npassed = sysd_passed_collect(&passed);
-    int rc = bind_option(s, "http", SRV_PROTO_HTTP, inherited, &passed, err, errlen);
-    if (!rc) rc = bind_option(s, "https", SRV_PROTO_HTTP, inherited, &passed, err, errlen);
-    if (!rc) rc = bind_option(s, "socket", SRV_PROTO_UWSGI, inherited, &passed, err, errlen);
-    if (!rc) rc = bind_option(s, "admin", SRV_PROTO_HTTP, inherited, &passed, err, errlen);
+    const cfg_core *o = cfg_core_values(s->cfg);
+    int rc = bind_option(s, "http", &o->http, SRV_PROTO_HTTP, inherited, &passed, err, errlen);
+    if (!rc)
+        rc = bind_option(s, "https", &o->https, SRV_PROTO_HTTP, inherited, &passed, err, errlen);
+    if (!rc)
+        rc = bind_option(s, "socket", &o->socket, SRV_PROTO_UWSGI, inherited, &passed, err, errlen);
+    if (!rc)
+        rc = bind_option(s, "admin", &o->admin, SRV_PROTO_HTTP, inherited, &passed, err, errlen);
     close_unadopted(s, inherited);
     char first[128];
     int unused = sysd_passed_close_rest(&passed, first, sizeof(first));
@@ -550,14 +551,15 @@ void srv_option_tables(const cfg_option **tables, int max)
 
 int srv_drop_privileges(srv *s, char *err, size_t errlen)
 {
-    const char *g = cfg_str(s->cfg, "gid"), *u = cfg_str(s->cfg, "uid");
+    const cfg_core *o = cfg_core_values(s->cfg);
+    const char *g = o->gid, *u = o->uid;
     if (g) {
         struct group *gr = getgrnam(g);
         char *end;
         long id = gr ? (long)gr->gr_gid : strtol(g, &end, 10);
         if ((!gr && (*end || end == g)) || setgroups(0, NULL) < 0 || setgid((gid_t)id) < 0) {
             snprintf(err, errlen, "%s: option 'gid': cannot switch to '%s': %s",
-                     cfg_where(s->cfg, "gid", 0), g, gr || !*end ? strerror(errno) : "no group");
+                     cfg_where(s->cfg, &o->gid, 0), g, gr || !*end ? strerror(errno) : "no group");
             return -1;
         }
     }
@@ -567,7 +569,7 @@ int srv_drop_privileges(srv *s, char *err, size_t errlen)
         long id = pw ? (long)pw->pw_uid : strtol(u, &end, 10);
         if ((!pw && (*end || end == u)) || setuid((uid_t)id) < 0) {
             snprintf(err, errlen, "%s: option 'uid': cannot switch to '%s': %s",
-                     cfg_where(s->cfg, "uid", 0), u, pw || !*end ? strerror(errno) : "no user");
+                     cfg_where(s->cfg, &o->uid, 0), u, pw || !*end ? strerror(errno) : "no user");
             return -1;
         }
     }
