@@ -138,8 +138,8 @@ Test(config_table, every_default_lands_in_its_own_field)
         cr_assert_not_null(base);
         for (const cfg_option *o = tables[t]; o->name; o++) {
             const char *field = base + o->off;
-            cr_assert_str_eq(cfg_where(c, field, 0), o->type == CFG_LIST ? "?" : "default",
-                             "%s", o->name);
+            cr_assert_str_eq(cfg_where(c, field, 0), o->type == CFG_LIST ? "?" : "default", "%s",
+                             o->name);
             cr_assert(!cfg_is_set(c, field), "%s", o->name);
             int64_t want = 0;
             int b;

@@ -1,5 +1,5 @@
 /*
- * fifo: the master fifo and the touch files (see fifo.h).
+ * fifo: the master fifo (see fifo.h).
  */
 #define _GNU_SOURCE
 #include "server/fifo.h"
@@ -48,26 +48,4 @@ void fifo_close(fifo *f, int unlink_path)
     if (unlink_path && f->path) unlink(f->path);
     free(f->path);
     f->path = NULL;
-}
-
-static long long mtime_of(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st)) return -1;
-    return (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-}
-
-void touch_init(touch_file *t, const char *path, int action)
-{
-    t->path = path;
-    t->action = action;
-    t->mtime_ns = mtime_of(path);
-}
-
-int touch_changed(touch_file *t)
-{
-    long long m = mtime_of(t->path);
-    if (m == t->mtime_ns) return 0;
-    t->mtime_ns = m;
-    return m >= 0; /* removed: no action, but a later touch counts */
 }

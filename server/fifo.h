@@ -21,15 +21,4 @@ ssize_t fifo_read(fifo *f, char *out, size_t max);
 /* unlink_path: the master at exit. */
 void fifo_close(fifo *f, int unlink_path);
 
-/* touch-*: a file whose mtime change triggers an action. */
-typedef struct touch_file {
-    const char *path;
-    long long mtime_ns; /* -1: absent */
-    int action;         /* caller's */
-} touch_file;
-
-void touch_init(touch_file *t, const char *path, int action);
-/* 1 when the file's mtime changed (or it appeared) since the last call. */
-int touch_changed(touch_file *t);
-
 #endif

@@ -19,11 +19,7 @@
  * so a SIGHUP storm never holds more than 2 x processes workers.
  */
 #define _GNU_SOURCE
-#include "server/cheaper.h"
-#include "server/core.h"
-#include "server/fifo.h"
-#include "server/stats.h"
-#include "server/sysd.h"
+#include "server/master_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -42,57 +38,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-typedef struct wid {
-    int slot; /* current slot, -1 while waiting for a respawn */
-    uint64_t spawned_ms, respawn_at;
-    int fails;
-} wid;
-
-enum { TOUCH_RELOAD, TOUCH_CHAIN, TOUCH_WORKERS };
-#define MAX_TOUCH 16
-
-typedef struct master {
-    srv *s;
-    int sigfd;
-    wid *ids; /* [1..processes] */
-    int shutting_down, exit_code;
-    uint64_t shutdown_deadline, reload_started, last_queue_check;
-    int quit;
-    /* Workers of the image before a SIGHUP re-exec: not in this scoreboard;
-     * told to drain once this image's workers are ready. */
-    int legacy[256];
-    int nlegacy, legacy_hup_sent;
-    uint64_t legacy_deadline;
-    sysd_master sd;   /* Type=notify: readiness sent, watchdog */
-    int reloading;    /* a generation is starting or the previous one draining */
-    int reload_again; /* a SIGHUP came meanwhile: reload once this one is done */
-    /* cheaper: ids above the active ones are cheap (st[id].cheap) */
-    stats_worker *st; /* [1..processes]: cheap flag, totals for the stats server */
-    cheaper_conf ch;
-    cheaper_state chs;
-    int active;
-    uint64_t last_cheaper;
-    double busy_acc;
-    int busy_n;
-    uint64_t q_sum_prev, q_count_prev; /* queue: the scoreboard's wait totals a second ago */
-    uint64_t *cpu_prev;                /* queue: CPU ticks of each slot's worker a second ago */
-    int *cpu_pid;
-    int paused;   /* fifo p: workers stopped (SIGSTOP) */
-    int chain_id; /* chain reload: the id being replaced now, 0: none */
-    /* A chain or workers reload asked for while another reload runs: done after it. */
-    int pending_chain, pending_workers;
-    stats_srv *stats;
-    fifo fifo;
-    touch_file touch[MAX_TOUCH];
-    int ntouch;
-    uint64_t last_touch;
-    /* py-autoreload: the source files of the apps the master loaded */
-    touch_file *src;
-    char **src_paths;
-    int nsrc, srccap, src_every_ms;
-    uint64_t last_src;
-} master;
 
 static uint64_t now_ms(void)
 {
@@ -364,7 +309,6 @@ static void check_evil_rss(master *m, int idx)
  * passed: a generation that never gets ready must not block the SIGHUP that
  * brings the fix) and the old one has exited; a SIGHUP that came meanwhile
  * starts the next one now. */
-static void reload(master *m);
 static void check_reload_done(master *m)
 {
     if (!m->reloading || m->shutting_down || m->nlegacy) return;
@@ -378,7 +322,7 @@ static void check_reload_done(master *m)
     if (m->reload_again) {
         m->reload_again = 0;
         srv_log("SIGHUP: the reload is done; starting the one asked for meanwhile");
-        reload(m);
+        master_reload(m);
     }
 }
 
@@ -390,7 +334,7 @@ static void publish_active(master *m)
 }
 
 /* Starts the lowest cheap worker id; 0 or -1 when all run. */
-static int add_worker(master *m, const char *why)
+int master_add_worker(master *m, const char *why)
 {
     for (int id = 1; id <= m->s->s.processes; id++) {
         if (!m->st[id].cheap) continue;
@@ -409,7 +353,7 @@ static int add_worker(master *m, const char *why)
 /* Removes a worker like a reload removes one: it stops accepting, finishes
  * what it holds and exits (reload-mercy bounds it), so no request fails.
  * The idle one with the highest id goes first (the busiest last). */
-static int cheap_worker(master *m, const char *why)
+int master_cheap_worker(master *m, const char *why)
 {
     int pick = 0, pick_busy = 1 << 30;
     for (int id = m->s->s.processes; id >= 1; id--) {
@@ -543,11 +487,9 @@ static void cheaper_tick(master *m, uint64_t now)
     int d = cheaper_decide(&m->ch, &m->chs, &sm);
     const char *algo = cheaper_algo_name(m->ch.algo);
     for (int i = 0; i < d; i++)
-        if (add_worker(m, algo)) break;
-    if (d < 0) cheap_worker(m, algo);
+        if (master_add_worker(m, algo)) break;
+    if (d < 0) master_cheap_worker(m, algo);
 }
-
-static void reload_fork(master *m);
 
 /* ---- chain reload: one worker at a time ---- */
 
@@ -564,7 +506,7 @@ static void chain_next(master *m, int after)
     srv_log("chain reload done");
 }
 
-static void chain_start(master *m)
+void master_chain_start(master *m)
 {
     if (m->shutting_down) return;
     if (m->chain_id || m->reloading) {
@@ -583,10 +525,10 @@ static void chain_tick(master *m)
     if (!m->chain_id && !m->reloading && !m->shutting_down) {
         if (m->pending_workers) {
             m->pending_workers = 0;
-            reload_fork(m);
+            master_reload_fork(m);
         } else if (m->pending_chain) {
             m->pending_chain = 0;
-            chain_start(m);
+            master_chain_start(m);
         }
     }
     if (!m->chain_id) return;
@@ -599,60 +541,7 @@ static void chain_tick(master *m)
     chain_next(m, m->chain_id);
 }
 
-/* ---- touch files and the master fifo ---- */
-
-static void touch_tick(master *m, uint64_t now)
-{
-    if (!m->ntouch || now - m->last_touch < 1000 || m->shutting_down) return;
-    m->last_touch = now;
-    for (int i = 0; i < m->ntouch; i++) {
-        touch_file *t = &m->touch[i];
-        if (!touch_changed(t)) continue;
-        srv_log("%s was touched", t->path);
-        if (t->action == TOUCH_RELOAD)
-            reload(m);
-        else if (t->action == TOUCH_CHAIN)
-            chain_start(m);
-        else if (!m->reloading && !m->chain_id)
-            reload_fork(m);
-        else
-            m->pending_workers = 1;
-    }
-}
-
-static void src_add(void *ctx, const char *path)
-{
-    master *m = ctx;
-    if (m->nsrc == m->srccap) {
-        int cap = m->srccap ? m->srccap * 2 : 256;
-        touch_file *t = realloc(m->src, (size_t)cap * sizeof(*t));
-        if (!t) return;
-        m->src = t;
-        char **p = realloc(m->src_paths, (size_t)cap * sizeof(*p));
-        if (!p) return;
-        m->src_paths = p;
-        m->srccap = cap;
-    }
-    if (!(m->src_paths[m->nsrc] = strdup(path))) return;
-    touch_init(&m->src[m->nsrc], m->src_paths[m->nsrc], TOUCH_RELOAD);
-    m->nsrc++;
-}
-
-/* py-autoreload: the first changed module file reloads (re-exec), which
- * imports everything afresh and collects the list again. */
-static void src_tick(master *m, uint64_t now)
-{
-    if (!m->nsrc || now - m->last_src < (uint64_t)m->src_every_ms || m->shutting_down) return;
-    m->last_src = now;
-    for (int i = 0; i < m->nsrc; i++) {
-        if (!touch_changed(&m->src[i])) continue;
-        srv_log("py-autoreload: %s changed; reloading", m->src[i].path);
-        reload(m);
-        return;
-    }
-}
-
-static void set_paused(master *m, int on)
+void master_set_paused(master *m, int on)
 {
     m->paused = on;
     srv_log("master fifo: %s", on ? "pausing the workers" : "resuming the workers");
@@ -662,76 +551,7 @@ static void set_paused(master *m, int on)
     }
 }
 
-static void shutdown_all(master *m, int sig);
-static stats_view view_of(master *m);
-
-static void fifo_command(master *m, char c)
-{
-    switch (c) {
-    case 'r':
-    case 'R':
-        if (m->paused) set_paused(m, 0);
-        srv_log("master fifo: graceful reload");
-        reload(m);
-        break;
-    case 'w':
-    case 'W':
-        if (m->paused) set_paused(m, 0);
-        if (m->reloading || m->chain_id) {
-            srv_log("master fifo: a reload is under way; the workers reload follows it");
-            m->pending_workers = 1;
-        } else {
-            reload_fork(m);
-        }
-        break;
-    case 'c':
-        if (m->paused) set_paused(m, 0);
-        chain_start(m);
-        break;
-    case 'q':
-        if (m->paused) set_paused(m, 0);
-        shutdown_all(m, SIGTERM);
-        break;
-    case 'Q': shutdown_all(m, SIGQUIT); break;
-    case '+':
-        if (m->ch.algo == CHEAPER_OFF || add_worker(m, "master fifo"))
-            srv_log("master fifo: no worker to add (processes = %d running)", m->active);
-        break;
-    case '-':
-        if (m->active <= (m->ch.min > 1 ? m->ch.min : 1) || cheap_worker(m, "master fifo"))
-            srv_log("master fifo: no worker to remove (%d running, at least %d)", m->active,
-                    m->ch.min > 1 ? m->ch.min : 1);
-        break;
-    case 'p':
-        if (!m->shutting_down) set_paused(m, !m->paused);
-        break;
-    case 's': {
-        stats_view v = view_of(m);
-        buf b = BUF_INIT;
-        if (!stats_render(&v, &b)) srv_log("stats: %.*s", (int)(b.len ? b.len - 1 : 0), b.data);
-        buf_free(&b);
-        break;
-    }
-    case '\n':
-    case '\r':
-    case ' ': break;
-    default:
-        if (c >= 0x21 && c < 0x7f)
-            srv_log("master fifo: unknown command '%c'", c);
-        else
-            srv_log("master fifo: unknown command byte 0x%02x", (unsigned char)c);
-    }
-}
-
-static void fifo_io(master *m)
-{
-    char cmds[256];
-    ssize_t n;
-    while ((n = fifo_read(&m->fifo, cmds, sizeof(cmds))) > 0)
-        for (ssize_t i = 0; i < n && !m->quit; i++) fifo_command(m, cmds[i]);
-}
-
-static stats_view view_of(master *m)
+stats_view master_view(master *m)
 {
     return (stats_view){.s = m->s,
                         .w = m->st,
@@ -788,15 +608,14 @@ static void tick(master *m)
     check_listen_queue(m, now);
     cheaper_tick(m, now);
     chain_tick(m);
-    touch_tick(m, now);
-    src_tick(m, now);
+    master_touch_tick(m, now);
     sysd_master_tick(&m->sd, now, ready, m->active);
     check_reload_done(m);
     if (m->shutting_down && live == 0 && m->nlegacy == 0) m->quit = 1;
 }
 
 /* Fallback reload without re-exec: fresh workers forked from this image. */
-static void reload_fork(master *m)
+void master_reload_fork(master *m)
 {
     srv_log("SIGHUP: graceful reload: starting %d new workers", m->s->s.processes);
     m->reload_started = now_ms();
@@ -818,7 +637,7 @@ static void reload_fork(master *m)
  * models are read afresh, keeping the listen sockets (handed over by fd) and
  * the running workers, which drain once the new image's workers are ready.
  * A configuration that no longer loads refuses the reload and keeps serving. */
-static void reload(master *m)
+void master_reload(master *m)
 {
     srv *s = m->s;
     const cfg_option *tables[SRV_MAX_APPS + 2];
@@ -876,7 +695,7 @@ static void reload(master *m)
     for (int i = 0; i < s->nlisten; i++) fcntl(s->listen_fds[i], F_SETFD, FD_CLOEXEC);
     if (dir && chdir(dir) < 0) srv_log("SIGHUP: cannot return to %s", dir);
     m->sd.ready_sent = 0;
-    reload_fork(m);
+    master_reload_fork(m);
 }
 
 static void adopt_legacy(master *m)
@@ -896,7 +715,7 @@ static void adopt_legacy(master *m)
     m->reloading = m->nlegacy > 0;
 }
 
-static void shutdown_all(master *m, int sig)
+void master_shutdown_all(master *m, int sig)
 {
     srv *s = m->s;
     if (sig == SIGQUIT) {
@@ -1026,33 +845,8 @@ static int control_settings(master *m)
         }
         srv_log("stats server on %s%s", addr, o->stats_http ? " (HTTP)" : "");
     }
-    const char *const *fifos = o->master_fifo.v;
-    size_t n = o->master_fifo.n;
-    if (n) {
-        if (fifo_open(&m->fifo, fifos[0], err, sizeof(err))) {
-            srv_log("%s: %s", cfg_where(c, &o->master_fifo, 0), err);
-            return -1;
-        }
-        if (n > 1) srv_log("master-fifo: using %s; the others are ignored", fifos[0]);
-    }
-    const cfg_list *touch[] = {[TOUCH_RELOAD] = &o->touch_reload,
-                               [TOUCH_CHAIN] = &o->touch_chain_reload,
-                               [TOUCH_WORKERS] = &o->touch_workers_reload};
-    for (int k = 0; k < 3; k++)
-        for (size_t i = 0; i < touch[k]->n && m->ntouch < MAX_TOUCH; i++)
-            touch_init(&m->touch[m->ntouch++], touch[k]->v[i], k);
-    int every = o->py_autoreload;
-    if (every > 0) {
-        m->src_every_ms = every * 1000;
-        for (int i = 0; i < s->napps; i++)
-            if (s->apps[i].loaded && s->apps[i].kind->source_files)
-                s->apps[i].kind->source_files(s->apps[i].state, src_add, m);
-        if (m->nsrc)
-            srv_log("py-autoreload: watching %d module files every %d s", m->nsrc, every);
-        else
-            srv_log("py-autoreload: no module files to watch (the apps are imported in the "
-                    "workers: lazy-apps, or the fork probe deferred them)");
-    }
+    if (master_fifo_open(m)) return -1;
+    master_touch_init(m);
     return 0;
 }
 
@@ -1095,9 +889,9 @@ int master_run(srv *s)
         int np = 2 + stats_pollfds(m.stats, p + 2, 38);
         uint64_t now = now_ms();
         poll(p, (nfds_t)np, next_tick > now ? (int)(next_tick - now) : 0);
-        if (p[1].revents & POLLIN) fifo_io(&m);
+        if (p[1].revents & POLLIN) master_fifo_io(&m);
         if (m.stats) {
-            stats_view v = view_of(&m);
+            stats_view v = master_view(&m);
             stats_io(m.stats, p + 2, np - 2, &v, now_ms());
         }
         struct signalfd_siginfo si;
@@ -1105,14 +899,14 @@ int master_run(srv *s)
             switch (si.ssi_signo) {
             case SIGCHLD: break; /* reaped below */
             case SIGHUP:
-                if (m.paused) set_paused(&m, 0);
-                if (!m.shutting_down) reload(&m);
+                if (m.paused) master_set_paused(&m, 0);
+                if (!m.shutting_down) master_reload(&m);
                 break;
             case SIGTERM:
             case SIGINT:
             case SIGQUIT:
-                if (m.paused) set_paused(&m, 0);
-                shutdown_all(&m, (int)si.ssi_signo);
+                if (m.paused) master_set_paused(&m, 0);
+                master_shutdown_all(&m, (int)si.ssi_signo);
                 break;
             default: break;
             }
@@ -1134,9 +928,7 @@ int master_run(srv *s)
     free(m.st);
     free(m.cpu_prev);
     free(m.cpu_pid);
-    for (int i = 0; i < m.nsrc; i++) free(m.src_paths[i]);
-    free(m.src_paths);
-    free(m.src);
+    master_touch_free(&m);
     free(m.ids);
     close(m.sigfd);
     return m.exit_code;
