@@ -193,7 +193,7 @@ int app_ctx_worker_id(const app_ctx *ctx);
 
 typedef struct app_kind {
     const char *name;          /* "wsgi", "model" */
-    const cfg_option *options; /* this kind's options, ended by a {NULL} entry */
+    const cfg_option *options; /* this kind's options, bound to its struct, ended by CFG_END */
     int (*configured)(const cfg *c);
     /* Loads the app; on failure returns -1 with a one-line reason in err. */
     int (*load)(app_ctx *ctx, void **state, char *err, size_t errlen);

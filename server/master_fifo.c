@@ -89,4 +89,3 @@ void master_fifo_io(master *m)
     while ((n = fifo_read(&m->fifo, cmds, sizeof(cmds))) > 0)
         for (ssize_t i = 0; i < n && !m->quit; i++) fifo_command(m, cmds[i]);
 }
-

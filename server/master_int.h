@@ -66,7 +66,6 @@ typedef struct master {
     uint64_t last_src;
 } master;
 
-
 /* master.c: the actions the fifo and the touch files trigger. */
 void master_reload(master *m);      /* SIGHUP's graceful reload (re-exec) */
 void master_reload_fork(master *m); /* fresh workers forked from this image */
