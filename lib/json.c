@@ -6,6 +6,8 @@
  */
 #include "json.h"
 
+#include "pct.h"
+
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -127,11 +129,7 @@ static int hex4(const char *s)
 {
     int v = 0;
     for (int k = 0; k < 4; k++) {
-        char c = s[k];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
+        int d = pct_hexval((unsigned char)s[k]);
         if (d < 0) return -1;
         v = v * 16 + d;
     }
