@@ -6,6 +6,7 @@
  */
 #include "json.h"
 
+#include "err.h"
 #include "pct.h"
 
 #include <errno.h>
@@ -30,13 +31,13 @@ typedef struct parser {
 static int fail(parser *p, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(parser *p, int rc, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    err_vfmt_rc(p->err, p->errlen, rc, fmt, ap);
+    va_end(ap);
     if (p->err && p->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(p->err, p->errlen, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < p->errlen)
-            snprintf(p->err + n, p->errlen - (size_t)n, " at byte %zu", p->pos);
+        size_t n = strlen(p->err);
+        if (n + 1 < p->errlen) snprintf(p->err + n, p->errlen - n, " at byte %zu", p->pos);
     }
     return rc;
 }
