@@ -1,6 +1,8 @@
 /* graph: IR containers and small helpers shared by the loader, passes and planner. */
 #include "engine/graph.h"
 
+#include "lib/err.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,12 +39,10 @@ eg_op eg_op_lookup(const char *onnx_name)
 
 int eg_err(char *err, size_t errlen, int status, const char *fmt, ...)
 {
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    err_vfmt_rc(err, errlen, -status, fmt, ap); /* lib/err: the shared formatter */
+    va_end(ap);
     return -status;
 }
 

@@ -177,7 +177,8 @@ void *eg_alloc(size_t bytes);
  * EG_MAX_TENSOR_BYTES / 4 (checked without overflow). */
 int64_t eg_numel_checked(int rank, const int64_t *dims);
 
-/* Error reporting into a caller buffer, printf style; returns `status` negated. */
+/* Error reporting into a caller buffer, printf style (lib/err formats it);
+ * returns `status` negated: engine errors carry the HTTP status to answer. */
 int eg_err(char *err, size_t errlen, int status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -2,7 +2,9 @@
  * and the chunked decoder must never read out of bounds, crash, or return a
  * length beyond the input; and the decoder, fed the same bytes in two pieces,
  * must produce the same payload as fed all at once. A decoded path is never
- * longer than its input and keeps no "." or ".." segment. */
+ * longer than its input and keeps no "." or ".." segment. A parsed request
+ * head gets a verdict from http1_check_request that is one of its statuses and
+ * never lets through a head the rules refuse (CL+TE, no Host in HTTP/1.1). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +61,28 @@ static void check_path(const char *in, size_t size)
     free(out);
 }
 
+static void check_rules(const http1_request *req, const http1_header *h, int64_t max_body)
+{
+    http1_check k;
+    http1_check_request(req, h, max_body, &k);
+    int st = k.status;
+    if (st != 0 && st != 400 && st != 413 && st != 417 && st != 501) abort();
+    if ((st != 0) != (k.reason != NULL)) abort();
+    if (st != 0 && st != 413) return;
+    if (k.chunked && k.content_length >= 0) abort();
+    if (k.chunked && req->minor_version == 0) abort();
+    if (req->minor_version == 1 && !k.host) abort();
+    if (k.content_length < -1) abort();
+    if (max_body > 0 && k.content_length > max_body && st != 413) abort();
+    if (st == 413 && (max_body <= 0 || k.content_length <= max_body)) abort();
+    const http1_header *cl = http1_find_header(h, req->num_headers, "content-length");
+    if (cl && http1_parse_length(cl->value, cl->value_len) != k.content_length) abort();
+    if (!cl && k.content_length != -1) abort();
+    if (http1_method_is(req->method, req->method_len, "GET") &&
+        (req->method_len != 3 || memcmp(req->method, "GET", 3)))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     /* A private copy of exactly size bytes: ASan flags any over-read. */
@@ -72,6 +96,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int n = http1_parse_request(buf, size, 0, &req, h, 32);
     if (n > (int)size) abort();
     if (n > 0 && (req.num_headers > 32 || req.method_len == 0 || req.target_len == 0)) abort();
+    if (n > 0) check_rules(&req, h, size ? (int64_t)data[size - 1] : 0);
     int n2 = http1_parse_request(buf, size, size / 2, &req, h, 32);
     if (n > 0 && n2 > 0 && n2 != n) abort();
     n = http1_parse_response(buf, size, 0, &res, h, 32);

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     double secs;
     if (webui_parse_run_time(z, &secs) == 0 && !(secs >= 0)) abort();
     buf b = BUF_INIT;
-    webui_json_str(&b, z);
+    buf_json_cstr(&b, z);
     webui_html_escape(&b, z);
     buf_free(&b);
     free(z);

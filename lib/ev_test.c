@@ -77,3 +77,159 @@ Test(ev, async_send_from_another_thread_wakes_the_loop)
     cr_assert_eq(n, 1);
     ev_loop_free(loop);
 }
+
+/* ---- timers ---- */
+
+typedef struct order {
+    int seq[128];
+    int n;
+} order;
+
+typedef struct tag {
+    order *o;
+    int id;
+} tag;
+
+static void record(ev_loop *loop, void *data)
+{
+    tag *t = data;
+    (void)loop;
+    if (t->o->n < 128) t->o->seq[t->o->n++] = t->id;
+}
+
+/* Runs the loop until want callbacks were recorded or limit_ms passed. */
+static void run_until(ev_loop *loop, const order *o, int want, uint64_t limit_ms)
+{
+    uint64_t start = ev_clock_ms();
+    while (o->n < want && ev_clock_ms() - start < limit_ms) ev_loop_run_once(loop, 50);
+}
+
+Test(ev, timers_fire_by_deadline_and_equal_deadlines_in_arming_order)
+{
+    ev_loop *loop = ev_loop_new();
+    order o = {.n = 0};
+    /* 48 timers on 6 deadlines 25 ms apart, armed in a scrambled order: the
+     * deadlines are far apart enough that arming them all (microseconds, or
+     * a few ms on a loaded machine) cannot reorder two of them. */
+    tag tags[48];
+    for (int i = 0; i < 48; i++) {
+        int k = (i * 29) % 48;
+        tags[i] = (tag){&o, k};
+        cr_assert_neq(ev_timer_add(loop, (uint64_t)(k % 6) * 25, record, &tags[i]), 0);
+    }
+    run_until(loop, &o, 48, 5000);
+    cr_assert_eq(o.n, 48);
+    for (int i = 1; i < 48; i++) {
+        int a = o.seq[i - 1], b = o.seq[i];
+        cr_assert(a % 6 <= b % 6, "deadline order: %d before %d", a, b);
+        if (a % 6 == b % 6) {
+            /* same after_ms: the one armed first fires first */
+            int ia = -1, ib = -1;
+            for (int j = 0; j < 48; j++) {
+                if (tags[j].id == a) ia = j;
+                if (tags[j].id == b) ib = j;
+            }
+            cr_assert_lt(ia, ib, "arming order within a deadline: %d before %d", a, b);
+        }
+    }
+    ev_loop_free(loop);
+}
+
+Test(ev, a_zero_timeout_fires_on_the_next_iteration_without_waiting, .timeout = 10)
+{
+    ev_loop *loop = ev_loop_new();
+    order o = {.n = 0};
+    tag t = {&o, 1};
+    cr_assert_neq(ev_timer_add(loop, 0, record, &t), 0);
+    /* timeout -1 would block forever if the timer were not due already */
+    cr_assert_eq(ev_loop_run_once(loop, -1), 0);
+    cr_assert_eq(o.n, 1);
+    cr_assert_eq(ev_loop_run_once(loop, 0), 0);
+    cr_assert_eq(o.n, 1, "a one-shot timer fires once");
+    ev_loop_free(loop);
+}
+
+Test(ev, run_once_sleeps_until_the_next_deadline_not_less, .timeout = 10)
+{
+    ev_loop *loop = ev_loop_new();
+    order o = {.n = 0};
+    tag t = {&o, 1};
+    uint64_t start = ev_clock_ms();
+    ev_timer_add(loop, 30, record, &t);
+    while (o.n == 0) cr_assert_eq(ev_loop_run_once(loop, -1), 0);
+    cr_assert_geq(ev_clock_ms() - start, 30, "fired before its deadline");
+    ev_loop_free(loop);
+}
+
+typedef struct canceller {
+    ev_loop *loop;
+    uint64_t victim;
+    order *o;
+} canceller;
+
+static void cancel_other(ev_loop *loop, void *data)
+{
+    canceller *c = data;
+    ev_timer_cancel(loop, c->victim);
+    if (c->o->n < 128) c->o->seq[c->o->n++] = 0;
+}
+
+Test(ev, cancel_is_safe_twice_after_firing_and_from_a_callback)
+{
+    ev_loop *loop = ev_loop_new();
+    order o = {.n = 0};
+    tag t1 = {&o, 1}, t2 = {&o, 2}, t3 = {&o, 3};
+    uint64_t id1 = ev_timer_add(loop, 0, record, &t1);
+    uint64_t id2 = ev_timer_add(loop, 0, record, &t2);
+    cr_assert_neq(id1, id2);
+    ev_timer_cancel(loop, id2);
+    ev_timer_cancel(loop, id2); /* twice: a no-op */
+    ev_timer_cancel(loop, 0);   /* the "no timer" id */
+    run_until(loop, &o, 1, 1000);
+    ev_loop_run_once(loop, 0);
+    cr_assert_eq(o.n, 1);
+    cr_assert_eq(o.seq[0], 1);
+    ev_timer_cancel(loop, id1); /* already fired: a no-op */
+    /* a callback cancels a timer due in the same iteration: it never fires */
+    canceller c = {loop, 0, &o};
+    ev_timer_add(loop, 5, cancel_other, &c);
+    c.victim = ev_timer_add(loop, 5, record, &t3);
+    run_until(loop, &o, 2, 1000);
+    uint64_t start = ev_clock_ms();
+    while (ev_clock_ms() - start < 30) ev_loop_run_once(loop, 10);
+    cr_assert_eq(o.n, 2, "the cancelled timer stayed silent");
+    cr_assert_eq(o.seq[1], 0);
+    ev_loop_free(loop);
+}
+
+typedef struct rearm {
+    int left, fired;
+    uint64_t last_id;
+    int ids_grow;
+} rearm;
+
+static void rearm_cb(ev_loop *loop, void *data)
+{
+    rearm *r = data;
+    r->fired++;
+    if (--r->left > 0) {
+        uint64_t id = ev_timer_add(loop, 1, rearm_cb, r);
+        if (id <= r->last_id) r->ids_grow = 0;
+        r->last_id = id;
+    }
+}
+
+Test(ev, a_callback_may_rearm_its_timer)
+{
+    ev_loop *loop = ev_loop_new();
+    rearm r = {.left = 20, .ids_grow = 1};
+    r.last_id = ev_timer_add(loop, 1, rearm_cb, &r);
+    uint64_t start = ev_clock_ms();
+    while (r.left > 0 && ev_clock_ms() - start < 5000) ev_loop_run_once(loop, 50);
+    cr_assert_eq(r.fired, 20, "each re-armed timer fires once");
+    cr_assert(r.ids_grow, "ids are never reused");
+    /* nothing left armed: the loop waits for its timeout, not a stale timer */
+    ev_loop_run_once(loop, 0);
+    cr_assert_eq(r.fired, 20);
+    ev_loop_free(loop);
+}

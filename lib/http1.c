@@ -8,6 +8,8 @@
 
 #include <string.h>
 
+#include "pct.h"
+
 /* 1: tchar (RFC 9110 token); 2: field-value / target byte (VCHAR, obs-text). */
 static const unsigned char tchar[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
@@ -237,14 +239,6 @@ enum {
     CH_DONE,
 };
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 static int overhead_ok(const http1_chunked *d)
 {
     if (d->max_overhead) return d->_overhead <= d->max_overhead;
@@ -256,7 +250,7 @@ static int chunk_frame_byte(http1_chunked *d, unsigned char ch)
 {
     switch (d->_state) {
     case CH_SIZE: {
-        int v = hexval(ch);
+        int v = pct_hexval(ch);
         if (v >= 0) {
             if (++d->_hexdigits > 15) return HTTP1_BAD;
             d->_left = d->_left * 16 + (uint64_t)v;
@@ -403,18 +397,9 @@ static long remove_dot_segments(char *p, size_t n)
 
 int http1_decode_path(const char *in, size_t n, char *out, size_t *out_len)
 {
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (in[i] != '%') {
-            out[j++] = in[i];
-            continue;
-        }
-        int hi = i + 2 < n ? hexval((unsigned char)in[i + 1]) : -1;
-        int lo = i + 2 < n ? hexval((unsigned char)in[i + 2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return HTTP1_BAD;
-        out[j++] = (char)(hi * 16 + lo);
-        i += 2;
-    }
+    long d = pct_decode(in, n, out, n, PCT_NO_NUL);
+    if (d < 0) return HTTP1_BAD;
+    size_t j = (size_t)d;
     if (j && out[0] == '/') {
         long w = remove_dot_segments(out, j);
         if (w < 0) return HTTP1_PATH_ABOVE_ROOT;
@@ -534,4 +519,58 @@ const char *http1_reason(int status)
     case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
+}
+
+/* ---- request rules ---- */
+
+static void refuse(http1_check *out, int status)
+{
+    out->status = status;
+    out->reason = status == 400   ? "bad request"
+                  : status == 501 ? "unsupported transfer-encoding"
+                  : status == 413 ? "request body too large"
+                                  : "expectation failed";
+}
+
+void http1_check_request(const http1_request *req, const http1_header *headers, int64_t max_body,
+                         http1_check *out)
+{
+    memset(out, 0, sizeof(*out));
+    int64_t clen = -1;
+    int te = 0, close_tok = 0, keep_tok = 0, hosts = 0;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const http1_header *h = &headers[i];
+        if (http1_token_eq(h->name, h->name_len, "content-length")) {
+            int64_t v = http1_parse_length(h->value, h->value_len);
+            if (v < 0 || (clen >= 0 && v != clen)) return refuse(out, 400); /* smuggling */
+            clen = v;
+        } else if (http1_token_eq(h->name, h->name_len, "transfer-encoding")) {
+            if (te++) return refuse(out, 400);
+            if (!http1_token_eq(h->value, h->value_len, "chunked")) return refuse(out, 501);
+        } else if (http1_token_eq(h->name, h->name_len, "connection")) {
+            close_tok |= http1_value_has_token(h->value, h->value_len, "close");
+            keep_tok |= http1_value_has_token(h->value, h->value_len, "keep-alive");
+        } else if (http1_token_eq(h->name, h->name_len, "expect")) {
+            if (!http1_token_eq(h->value, h->value_len, "100-continue")) return refuse(out, 417);
+            out->expect_continue = 1;
+        } else if (http1_token_eq(h->name, h->name_len, "host")) {
+            hosts++;
+            out->host = h->value;
+            out->host_len = h->value_len;
+        }
+    }
+    if (te && clen >= 0) return refuse(out, 400); /* RFC 9112 §6.1: a smuggling attempt */
+    if (te && req->minor_version == 0) return refuse(out, 400);
+    if (req->minor_version == 1 && hosts != 1) return refuse(out, 400);
+    if (hosts > 1) return refuse(out, 400);
+    out->chunked = te;
+    out->content_length = clen;
+    out->close = req->minor_version == 0 ? !keep_tok : close_tok;
+    if (max_body > 0 && clen > max_body) refuse(out, 413);
+}
+
+int http1_method_is(const char *m, size_t len, const char *lit)
+{
+    size_t n = strlen(lit);
+    return len == n && !memcmp(m, lit, n);
 }

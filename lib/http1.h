@@ -118,6 +118,41 @@ ssize_t http1_decode_chunked(http1_chunked *dec, char *buf, size_t *len);
 /* 1 once the decoder has seen the end of the body. */
 int http1_chunked_done(const http1_chunked *dec);
 
+/* ---- request rules (RFC 9110, RFC 9112 §6) ---- */
+
+/* What http1_check_request found. status 0: the head may be served; else the
+ * status to answer with and reason, its message ("bad request",
+ * "unsupported transfer-encoding", "request body too large", "expectation
+ * failed"). The other fields are set whenever status is 0 or 413. */
+typedef struct http1_check {
+    int status;             /* 0, 400, 413, 417 or 501 */
+    const char *reason;     /* NULL when status is 0 */
+    int64_t content_length; /* -1: no Content-Length */
+    int chunked;            /* Transfer-Encoding: chunked (the body is chunked) */
+    int expect_continue;    /* Expect: 100-continue */
+    int close;              /* the connection closes after the response */
+    const char *host;       /* the Host value (NULL if none), not NUL-terminated */
+    size_t host_len;
+} http1_check;
+
+/* Applies the rules every server of this project holds a request head to:
+ *   - Content-Length must be a valid length, and repeated only with the same
+ *     value (else 400: a smuggling vector);
+ *   - Transfer-Encoding at most once (400) and only "chunked" (501); with a
+ *     Content-Length (400, §6.1), or in HTTP/1.0 (400);
+ *   - HTTP/1.1 needs exactly one Host, HTTP/1.0 at most one (400);
+ *   - Expect only "100-continue" (417);
+ *   - a Content-Length above max_body (> 0; 0: no limit) is 413.
+ * The first rule broken, in header order, decides (the Host and §6.1 rules
+ * after all headers, the size last). Connection: close / keep-alive set close
+ * (HTTP/1.0 closes unless keep-alive). */
+void http1_check_request(const http1_request *req, const http1_header *headers, int64_t max_body,
+                         http1_check *out);
+
+/* 1 if the method m[0..len) is exactly lit: methods are case-sensitive
+ * (RFC 9110 §9.1), so "get" is not GET. */
+int http1_method_is(const char *m, size_t len, const char *lit);
+
 /* ---- request paths ---- */
 
 /* Percent-decodes the path in[0..n) into out (room for n + 1 bytes; the

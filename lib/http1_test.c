@@ -362,3 +362,103 @@ Test(http1, parsers_never_read_past_the_end_before_a_guard_page)
         }
     }
 }
+
+/* ---- request rules ---- */
+
+static http1_check check(const char *head, int64_t max_body)
+{
+    http1_request r;
+    static http1_header h[16];
+    http1_check k;
+    cr_assert_gt(parse_req(head, &r, h), 0, "%s", head);
+    http1_check_request(&r, h, max_body, &k);
+    return k;
+}
+
+Test(http1, check_request_refuses_what_the_server_refuses)
+{
+    static const struct {
+        const char *head;
+        int status;
+        const char *reason;
+    } cases[] = {
+        {"GET / HTTP/1.1\r\n\r\n", 400, "bad request"}, /* no Host */
+        {"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, "bad request"},
+        {"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400, "bad request"},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+         400, "bad request"},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+         400, "bad request"},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n", 400,
+         "bad request"},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400, "bad request"},
+        {"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1234567890123456789\r\n\r\n", 400,
+         "bad request"},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+         "Transfer-Encoding: chunked\r\n\r\n",
+         400, "bad request"},
+        {"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400, "bad request"},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n", 501,
+         "unsupported transfer-encoding"},
+        {"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501,
+         "unsupported transfer-encoding"},
+        {"GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417, "expectation failed"},
+        /* the first rule broken in header order decides */
+        {"GET / HTTP/1.1\r\nExpect: x\r\nContent-Length: y\r\n\r\n", 417, "expectation failed"},
+        {"GET / HTTP/1.1\r\nContent-Length: y\r\nExpect: x\r\n\r\n", 400, "bad request"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        http1_check k = check(cases[i].head, 0);
+        cr_assert_eq(k.status, cases[i].status, "%s", cases[i].head);
+        cr_assert_str_eq(k.reason, cases[i].reason, "%s", cases[i].head);
+    }
+}
+
+Test(http1, check_request_reports_framing_connection_expect_and_host)
+{
+    http1_check k = check("POST / HTTP/1.1\r\nHost: ex.test:8080\r\nContent-Length: 5\r\n"
+                          "content-length: 5\r\nExpect: 100-Continue\r\n\r\n",
+                          0);
+    cr_assert_eq(k.status, 0);
+    cr_assert_null(k.reason);
+    cr_assert_eq(k.content_length, 5, "a repeated equal length is one length");
+    cr_assert(!k.chunked && k.expect_continue && !k.close);
+    cr_assert(k.host_len == 12 && !memcmp(k.host, "ex.test:8080", 12));
+
+    k = check("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\n"
+              "Connection: keep-alive, close\r\n\r\n",
+              0);
+    cr_assert(k.status == 0 && k.chunked && k.content_length == -1 && k.close);
+
+    k = check("GET / HTTP/1.0\r\n\r\n", 0);
+    cr_assert(k.status == 0 && k.close && !k.host, "HTTP/1.0 closes, Host optional");
+    k = check("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", 0);
+    cr_assert(k.status == 0 && !k.close);
+    k = check("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 0);
+    cr_assert(k.status == 0 && k.content_length == -1 && !k.close && !k.expect_continue);
+}
+
+Test(http1, check_request_applies_max_body_last)
+{
+    const char *big = "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\n";
+    cr_assert_eq(check(big, 0).status, 0, "0: no limit");
+    cr_assert_eq(check(big, 11).status, 0);
+    http1_check k = check(big, 10);
+    cr_assert_eq(k.status, 413);
+    cr_assert_str_eq(k.reason, "request body too large");
+    cr_assert_eq(k.content_length, 11, "the fields are set with a 413");
+    /* a chunked body has no length to compare yet: the body reader caps it */
+    cr_assert_eq(
+        check("POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", 1).status, 0);
+    /* a worse problem wins over the size */
+    cr_assert_eq(check("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", 10).status, 400);
+}
+
+Test(http1, methods_are_compared_case_sensitively)
+{
+    cr_assert(http1_method_is("GET", 3, "GET"));
+    cr_assert_not(http1_method_is("get", 3, "GET"));
+    cr_assert_not(http1_method_is("Head", 4, "HEAD"));
+    cr_assert_not(http1_method_is("GETX", 4, "GET"));
+    cr_assert_not(http1_method_is("GE", 2, "GET"));
+}

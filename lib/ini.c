@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "ini.h"
 
+#include "err.h"
+
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
@@ -82,11 +84,8 @@ static int fail(reader *r, const file_ctx *fc, int line, const char *fmt, const 
 {
     char what[512];
     snprintf(what, sizeof(what), fmt, arg);
-    if (line)
-        snprintf(r->err, r->errlen, "%s:%d: %s", fc->name, line, what);
-    else
-        snprintf(r->err, r->errlen, "%s: %s", fc->name, what);
-    return -1;
+    if (line) return err_fmt(r->err, r->errlen, "%s:%d: %s", fc->name, line, what);
+    return err_fmt(r->err, r->errlen, "%s: %s", fc->name, what);
 }
 
 /* ---- variables: keys read so far and set-placeholder definitions ---- */

@@ -1,11 +1,14 @@
 #include "lib/ini.h"
 
 #include <criterion/criterion.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Every key the reader hands out, as "key=value@file:line" lines. */
@@ -259,4 +262,109 @@ Test(ini, the_callbacks_value_stops_the_reader)
     cr_assert_eq(
         ini_read_string(text, strlen(text), "x.ini", "uwsgi", stop_at_two, NULL, err, sizeof(err)),
         7);
+}
+
+Test(ini, top_file_variables_stay_those_of_the_top_file_inside_an_include)
+{
+    seen s = {0};
+    char err[512], want[8192], sub[300];
+    snprintf(sub, sizeof(sub), "%s/conf", dir);
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    put("conf/inc.ini", "[uwsgi]\nd = %d\nD = %D\nn = %n\nN = %N\ne = %e\nE = %E\n"
+                        "c = %c\nC = %C\nx = %x\nX = %X\nO = %O\n");
+    const char *top = put("top.cfg", "[uwsgi]\nini = conf/inc.ini\n");
+    cr_assert_eq(ini_read(top, "uwsgi", on_key, &s, err, sizeof(err)), 0, "%s", err);
+    const char *dname = strrchr(dir, '/') + 1;
+    snprintf(want, sizeof(want),
+             "d=%s/conf/@inc.ini:2\nD=%s/@inc.ini:3\nn=inc@inc.ini:4\nN=top@inc.ini:5\n"
+             "e=ini@inc.ini:6\nE=cfg@inc.ini:7\nc=conf@inc.ini:8\nC=%s@inc.ini:9\n"
+             "x=%s/conf/inc.ini@inc.ini:10\nX=%s@inc.ini:11\nO=%s@inc.ini:12\n",
+             dir, dir, dname, dir, top, top);
+    cr_assert_str_eq(s.text, want);
+}
+
+Test(ini, system_variables_and_unset_environment)
+{
+    seen s;
+    char err[512], want[8192], host[256] = "";
+    unsetenv("AISERVE_INI_UNSET");
+    long t0 = (long)time(NULL);
+    cr_assert_eq(read_str("[uwsgi]\nh = %h\nk = %k\nu = %u\ng = %g\nenv = [$(AISERVE_INI_UNSET)]\n"
+                          "t = %t\n",
+                          &s, err),
+                 0, "%s", err);
+    long t1 = (long)time(NULL);
+    gethostname(host, sizeof(host) - 1);
+    snprintf(want, sizeof(want),
+             "h=%s@app.ini:2\nk=%ld@app.ini:3\nu=%u@app.ini:4\ng=%u@app.ini:5\n"
+             "env=[]@app.ini:6\nt=",
+             host, sysconf(_SC_NPROCESSORS_ONLN), (unsigned)getuid(), (unsigned)getgid());
+    cr_assert(!strncmp(s.text, want, strlen(want)), "%s", s.text);
+    long t = atol(s.text + strlen(want));
+    cr_assert(t >= t0 && t <= t1, "%%t %ld outside [%ld, %ld]", t, t0, t1);
+    /* the user and group names are those of the uid and gid */
+    struct passwd *pw = getpwuid(getuid());
+    struct group *gr = getgrgid(getgid());
+    cr_assert_eq(read_str("[uwsgi]\nU = %U\nG = %G\n", &s, err), 0, "%s", err);
+    snprintf(want, sizeof(want), "U=%s@app.ini:2\nG=%s@app.ini:3\n", pw ? pw->pw_name : "",
+             gr ? gr->gr_name : "");
+    cr_assert_str_eq(s.text, want);
+}
+
+Test(ini, placeholders_cross_include_boundaries_and_errors_name_the_inner_file)
+{
+    seen s = {0};
+    char err[512];
+    put("ph.ini", "[uwsgi]\nset-ph = port=9001\nname = inner\n");
+    const char *top = put("ph_top.ini", "[uwsgi]\ninclude = ph.ini\nhttp = :%(port)\n"
+                                        "who = %(name)\n");
+    cr_assert_eq(ini_read(top, "uwsgi", on_key, &s, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(s.text, "name=inner@ph.ini:3\nhttp=:9001@ph_top.ini:3\n"
+                             "(name)@ph_top.ini:4\nwho=inner@ph_top.ini:4\n");
+    put("ph_bad.ini", "[uwsgi]\n\nx = %(nope)\n");
+    const char *outer = put("ph_outer.ini", "[uwsgi]\na = 1\ninclude = ph_bad.ini\n");
+    cr_assert_eq(ini_read(outer, "uwsgi", on_key, &s, err, sizeof(err)), -1);
+    cr_assert(strstr(err, "ph_bad.ini:3:") && strstr(err, "%(nope)"), "%s", err);
+    /* an include naming a section the file lacks reads nothing, and is no error */
+    memset(&s, 0, sizeof(s));
+    put("ph_base.ini", "[uwsgi]\nb = 2\n");
+    const char *nosec = put("ph_nosec.ini", "[uwsgi]\na = 1\ninclude = ph_base.ini:nosuch\n");
+    cr_assert_eq(ini_read(nosec, "uwsgi", on_key, &s, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(s.text, "a=1@ph_nosec.ini:2\n");
+}
+
+Test(ini, includes_nest_ten_deep_and_no_deeper)
+{
+    char name[32], text[128], err[512];
+    seen s = {0};
+    /* c0 includes c1 ... includes c<last>: ten nested files are fine */
+    for (int last = 10; last <= 11; last++) {
+        for (int i = 0; i <= last; i++) {
+            snprintf(name, sizeof(name), "c%d.ini", i);
+            if (i < last)
+                snprintf(text, sizeof(text), "[uwsgi]\nl%d = %d\nini = c%d.ini\n", i, i, i + 1);
+            else
+                snprintf(text, sizeof(text), "[uwsgi]\nlast = %d\n", i);
+            put(name, text);
+        }
+        char top[400];
+        snprintf(top, sizeof(top), "%s/c0.ini", dir);
+        memset(&s, 0, sizeof(s));
+        int rc = ini_read(top, "uwsgi", on_key, &s, err, sizeof(err));
+        if (last == 10) {
+            cr_assert_eq(rc, 0, "%s", err);
+            cr_assert(strstr(s.text, "last=10@c10.ini:2\n"), "%s", s.text);
+        } else {
+            cr_assert_eq(rc, -1);
+            cr_assert(strstr(err, "c10.ini:3:") && strstr(err, "deeper than 10"), "%s", err);
+        }
+    }
+}
+
+Test(ini, unterminated_references_are_kept_as_text)
+{
+    seen s;
+    char err[512];
+    cr_assert_eq(read_str("[uwsgi]\na = $(NOT_CLOSED\nb = %(open\n", &s, err), 0, "%s", err);
+    cr_assert_str_eq(s.text, "a=$(NOT_CLOSED@app.ini:2\nb=%(open@app.ini:3\n");
 }

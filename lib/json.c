@@ -6,6 +6,9 @@
  */
 #include "json.h"
 
+#include "err.h"
+#include "pct.h"
+
 #include <errno.h>
 #include <float.h>
 #include <math.h>
@@ -28,13 +31,13 @@ typedef struct parser {
 static int fail(parser *p, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(parser *p, int rc, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    err_vfmt_rc(p->err, p->errlen, rc, fmt, ap);
+    va_end(ap);
     if (p->err && p->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(p->err, p->errlen, fmt, ap);
-        va_end(ap);
-        if (n >= 0 && (size_t)n < p->errlen)
-            snprintf(p->err + n, p->errlen - (size_t)n, " at byte %zu", p->pos);
+        size_t n = strlen(p->err);
+        if (n + 1 < p->errlen) snprintf(p->err + n, p->errlen - n, " at byte %zu", p->pos);
     }
     return rc;
 }
@@ -127,11 +130,7 @@ static int hex4(const char *s)
 {
     int v = 0;
     for (int k = 0; k < 4; k++) {
-        char c = s[k];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
+        int d = pct_hexval((unsigned char)s[k]);
         if (d < 0) return -1;
         v = v * 16 + d;
     }

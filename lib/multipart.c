@@ -7,6 +7,8 @@
 #define _GNU_SOURCE /* memmem */
 #include "lib/multipart.h"
 
+#include "lib/err.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,19 +17,6 @@
 #include <strings.h>
 
 #define HEADER_MAX 8192 /* bytes of header lines per part */
-
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 static bool is_space(char c)
 {
@@ -100,8 +89,8 @@ static long read_headers(const char *p, size_t n, multipart_part *part, char *er
     for (;;) {
         const char *eol = memmem(p + i, n - i, "\r\n", 2);
         if (!eol || (size_t)(eol - p) > HEADER_MAX) {
-            fail(err, errlen, -EINVAL, "part at byte %zu: headers %s", base,
-                 eol ? "longer than 8 KiB" : "not ended by an empty line");
+            err_fmt_rc(err, errlen, -EINVAL, "part at byte %zu: headers %s", base,
+                       eol ? "longer than 8 KiB" : "not ended by an empty line");
             return -1;
         }
         size_t ll = (size_t)(eol - (p + i));
@@ -110,7 +99,7 @@ static long read_headers(const char *p, size_t n, multipart_part *part, char *er
         if (ll == 0) return (long)i;
         const char *colon = memchr(line, ':', ll);
         if (!colon || colon == line) {
-            fail(err, errlen, -EINVAL, "part at byte %zu: header line without a name", base);
+            err_fmt_rc(err, errlen, -EINVAL, "part at byte %zu: header line without a name", base);
             return -1;
         }
         size_t nl = (size_t)(colon - line), vs = nl + 1;
@@ -121,8 +110,8 @@ static long read_headers(const char *p, size_t n, multipart_part *part, char *er
         if (nl == 19 && !strncasecmp(line, "Content-Disposition", 19)) {
             if (vl < 9 || strncasecmp(v, "form-data", 9) ||
                 (vl > 9 && v[9] != ';' && !is_space(v[9]))) {
-                fail(err, errlen, -EINVAL, "part at byte %zu: Content-Disposition is not form-data",
-                     base);
+                err_fmt_rc(err, errlen, -EINVAL,
+                           "part at byte %zu: Content-Disposition is not form-data", base);
                 return -1;
             }
             param(v, vl, "name", &part->name, &part->name_len);
@@ -137,7 +126,7 @@ int multipart_parse(const char *body, size_t len, const char *boundary, size_t b
                     multipart_part *parts, int max, char *err, size_t errlen)
 {
     if (blen == 0 || blen > MULTIPART_BOUNDARY_MAX)
-        return fail(err, errlen, -EINVAL, "bad boundary length %zu", blen);
+        return err_fmt_rc(err, errlen, -EINVAL, "bad boundary length %zu", blen);
     char delim[MULTIPART_BOUNDARY_MAX + 4] = "\r\n--";
     memcpy(delim + 4, boundary, blen);
     size_t dl = blen + 4;
@@ -147,7 +136,7 @@ int multipart_parse(const char *body, size_t len, const char *boundary, size_t b
         pos = dl - 2;
     } else {
         const char *f = memmem(body, len, delim, dl);
-        if (!f) return fail(err, errlen, -EINVAL, "no --boundary line: not this form's body");
+        if (!f) return err_fmt_rc(err, errlen, -EINVAL, "no --boundary line: not this form's body");
         pos = (size_t)(f - body) + dl;
     }
     int n = 0;
@@ -156,9 +145,9 @@ int multipart_parse(const char *body, size_t len, const char *boundary, size_t b
         if (len - pos >= 2 && body[pos] == '-' && body[pos + 1] == '-') return n;
         while (pos < len && is_space(body[pos])) pos++;
         if (len - pos < 2 || body[pos] != '\r' || body[pos + 1] != '\n')
-            return fail(err, errlen, -EINVAL, "byte %zu: a boundary must end its line", pos);
+            return err_fmt_rc(err, errlen, -EINVAL, "byte %zu: a boundary must end its line", pos);
         pos += 2;
-        if (n == max) return fail(err, errlen, -E2BIG, "more than %d parts", max);
+        if (n == max) return err_fmt_rc(err, errlen, -E2BIG, "more than %d parts", max);
         multipart_part *p = &parts[n];
         memset(p, 0, sizeof(*p));
         long h = read_headers(body + pos, len - pos, p, err, errlen, pos);
@@ -166,9 +155,9 @@ int multipart_parse(const char *body, size_t len, const char *boundary, size_t b
         size_t start = pos + (size_t)h;
         const char *end = memmem(body + start, len - start, delim, dl);
         if (!end)
-            return fail(err, errlen, -EINVAL,
-                        "part %d (from byte %zu) has no closing boundary: truncated upload?", n + 1,
-                        start);
+            return err_fmt_rc(err, errlen, -EINVAL,
+                              "part %d (from byte %zu) has no closing boundary: truncated upload?",
+                              n + 1, start);
         p->data = body + start;
         p->len = (size_t)(end - p->data);
         n++;

@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include "loadgen/cli.h"
 
+#include "lib/err.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -13,17 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 int cli_parse_duration(const char *s, double *seconds)
 {
@@ -128,16 +119,17 @@ int cli_parse_threshold(const char *s, cli_threshold *t, char *err, size_t errle
     memset(t, 0, sizeof(*t));
     snprintf(t->text, sizeof(t->text), "%s", s);
     const char *op = strpbrk(s, "<>=!");
-    if (!op) return errf(err, errlen, "--fail-if '%s': want METRIC OP VALUE, e.g. p99<200ms", s);
+    if (!op) return err_fmt(err, errlen, "--fail-if '%s': want METRIC OP VALUE, e.g. p99<200ms", s);
     size_t mlen = (size_t)(op - s);
     while (mlen && isspace((unsigned char)s[mlen - 1])) mlen--;
     const char *m = s;
     while (isspace((unsigned char)*m)) m++, mlen--;
     if (parse_metric(m, mlen, t))
-        return errf(err, errlen,
-                    "--fail-if '%s': unknown metric '%.*s' (want p50..p99.99, p100, median, avg, "
-                    "min, max, error_rate, rps, requests, failures, dropped, late)",
-                    s, (int)mlen, m);
+        return err_fmt(
+            err, errlen,
+            "--fail-if '%s': unknown metric '%.*s' (want p50..p99.99, p100, median, avg, "
+            "min, max, error_rate, rps, requests, failures, dropped, late)",
+            s, (int)mlen, m);
     const char *v;
     if (!strncmp(op, "<=", 2))
         t->op = CLI_LE, v = op + 2;
@@ -154,13 +146,13 @@ int cli_parse_threshold(const char *s, cli_threshold *t, char *err, size_t errle
     else if (*op == '=')
         t->op = CLI_EQ, v = op + 1;
     else
-        return errf(err, errlen, "--fail-if '%s': bad operator", s);
+        return err_fmt(err, errlen, "--fail-if '%s': bad operator", s);
     while (isspace((unsigned char)*v)) v++;
     char *e;
     errno = 0;
     double val = strtod(v, &e);
     if (e == v || errno || !isfinite(val))
-        return errf(err, errlen, "--fail-if '%s': '%s' is not a number", s, v);
+        return err_fmt(err, errlen, "--fail-if '%s': '%s' is not a number", s, v);
     while (isspace((unsigned char)*e)) e++;
     if (is_time(t->metric)) {
         if (!*e || !strcmp(e, "ms"))
@@ -170,16 +162,16 @@ int cli_parse_threshold(const char *s, cli_threshold *t, char *err, size_t errle
         else if (!strcmp(e, "us"))
             t->value = val / 1000;
         else
-            return errf(err, errlen, "--fail-if '%s': time unit must be us, ms or s", s);
+            return err_fmt(err, errlen, "--fail-if '%s': time unit must be us, ms or s", s);
     } else if (t->metric == CLI_M_ERROR_RATE) {
         if (!strcmp(e, "%"))
             t->value = val / 100;
         else if (!*e)
             t->value = val;
         else
-            return errf(err, errlen, "--fail-if '%s': a rate is a fraction or N%%", s);
+            return err_fmt(err, errlen, "--fail-if '%s': a rate is a fraction or N%%", s);
     } else {
-        if (*e) return errf(err, errlen, "--fail-if '%s': '%s' takes a plain number", s, m);
+        if (*e) return err_fmt(err, errlen, "--fail-if '%s': '%s' takes a plain number", s, m);
         t->value = val;
     }
     return 0;
@@ -232,15 +224,15 @@ typedef struct opt {
     static int fn(cli_opts *o, const char *v, char *err, size_t errlen)                            \
     {                                                                                              \
         if (parse_num(v, lo, &o->field))                                                           \
-            return errf(err, errlen, what " must be a number >= %g, not '%s'", (double)lo, v);     \
+            return err_fmt(err, errlen, what " must be a number >= %g, not '%s'", (double)lo, v);  \
         return 0;                                                                                  \
     }
 #define DUR_SETTER(fn, field, what)                                                                \
     static int fn(cli_opts *o, const char *v, char *err, size_t errlen)                            \
     {                                                                                              \
         if (cli_parse_duration(v, &o->field))                                                      \
-            return errf(err, errlen,                                                               \
-                        what " must be a duration like 30, 30s, 5m or 1h30m, not '%s'", v);        \
+            return err_fmt(err, errlen,                                                            \
+                           what " must be a duration like 30, 30s, 5m or 1h30m, not '%s'", v);     \
         return 0;                                                                                  \
     }
 #define STR_SETTER(fn, field)                                                                      \
@@ -298,7 +290,8 @@ static int set_master_bind_port(cli_opts *o, const char *v, char *err, size_t er
 {
     double d;
     if (parse_num(v, 1, &d) || d > 65535 || d != (int)d)
-        return errf(err, errlen, "--master-bind-port must be a port number 1..65535, not '%s'", v);
+        return err_fmt(err, errlen, "--master-bind-port must be a port number 1..65535, not '%s'",
+                       v);
     o->master_bind_port = (int)d;
     return 0;
 }
@@ -311,7 +304,8 @@ static int set_processes(cli_opts *o, const char *v, char *err, size_t errlen)
         return 0;
     }
     if (parse_num(v, 1, &d) || d > 1024 || d != (int)d)
-        return errf(err, errlen, "--processes must be 1..1024 or -1 (one per core), not '%s'", v);
+        return err_fmt(err, errlen, "--processes must be 1..1024 or -1 (one per core), not '%s'",
+                       v);
     o->processes = (int)d;
     return 0;
 }
@@ -320,7 +314,7 @@ static int set_expect_workers(cli_opts *o, const char *v, char *err, size_t errl
 {
     double d;
     if (parse_num(v, 1, &d) || d > 100000 || d != (int)d)
-        return errf(err, errlen, "--expect-workers must be a whole number >= 1, not '%s'", v);
+        return err_fmt(err, errlen, "--expect-workers must be a whole number >= 1, not '%s'", v);
     o->expect_workers = (int)d;
     return 0;
 }
@@ -330,7 +324,7 @@ static int set_master_port(cli_opts *o, const char *v, char *err, size_t errlen)
 {
     double d;
     if (parse_num(v, 1, &d) || d > 65535 || d != (int)d)
-        return errf(err, errlen, "--master-port must be a port number 1..65535, not '%s'", v);
+        return err_fmt(err, errlen, "--master-port must be a port number 1..65535, not '%s'", v);
     o->master_port = (int)d;
     return 0;
 }
@@ -349,8 +343,8 @@ static int tag_value_ok(const char *v)
 static int add_tag(const char **list, size_t *n, const char *flag, const char *v, char *err,
                    size_t errlen)
 {
-    if (!tag_value_ok(v)) return errf(err, errlen, "%s needs tag names, not '%s'", flag, v);
-    if (*n == CLI_MAX_LIST) return errf(err, errlen, "too many %s values", flag);
+    if (!tag_value_ok(v)) return err_fmt(err, errlen, "%s needs tag names, not '%s'", flag, v);
+    if (*n == CLI_MAX_LIST) return err_fmt(err, errlen, "too many %s values", flag);
     list[(*n)++] = v;
     return 0;
 }
@@ -368,28 +362,28 @@ static int set_exclude_tags(cli_opts *o, const char *v, char *err, size_t errlen
 static int set_users(cli_opts *o, const char *v, char *err, size_t errlen)
 {
     if (parse_int(v, 1, 10000000, &o->users))
-        return errf(err, errlen, "-u/--users (or -c) must be an integer >= 1, not '%s'", v);
+        return err_fmt(err, errlen, "-u/--users (or -c) must be an integer >= 1, not '%s'", v);
     return 0;
 }
 
 static int set_threads(cli_opts *o, const char *v, char *err, size_t errlen)
 {
     if (parse_int(v, 1, 256, &o->threads))
-        return errf(err, errlen, "--threads must be an integer 1..256, not '%s'", v);
+        return err_fmt(err, errlen, "--threads must be an integer 1..256, not '%s'", v);
     return 0;
 }
 
 static int set_exit_code(cli_opts *o, const char *v, char *err, size_t errlen)
 {
     if (parse_int(v, 0, 255, &o->exit_code_on_error))
-        return errf(err, errlen, "--exit-code-on-error must be 0..255, not '%s'", v);
+        return err_fmt(err, errlen, "--exit-code-on-error must be 0..255, not '%s'", v);
     return 0;
 }
 
 static int set_web_port(cli_opts *o, const char *v, char *err, size_t errlen)
 {
     if (parse_int(v, 0, 65535, &o->web_port))
-        return errf(err, errlen, "-P/--web-port must be 0..65535, not '%s'", v);
+        return err_fmt(err, errlen, "-P/--web-port must be 0..65535, not '%s'", v);
     return 0;
 }
 
@@ -397,7 +391,7 @@ static int set_seed(cli_opts *o, const char *v, char *err, size_t errlen)
 {
     int s;
     if (parse_int(v, 1, 2147483647, &s))
-        return errf(err, errlen, "--seed must be a positive integer, not '%s'", v);
+        return err_fmt(err, errlen, "--seed must be a positive integer, not '%s'", v);
     o->seed = (unsigned)s;
     return 0;
 }
@@ -407,9 +401,9 @@ static int set_method(cli_opts *o, const char *v, char *err, size_t errlen)
     char *up = o->method_up;
     size_t n = strlen(v);
     if (n == 0 || n >= sizeof(o->method_up))
-        return errf(err, errlen, "-m/--method: bad method '%s'", v);
+        return err_fmt(err, errlen, "-m/--method: bad method '%s'", v);
     for (size_t i = 0; i < n; i++) {
-        if (!isalpha((unsigned char)v[i])) return errf(err, errlen, "-m: bad method '%s'", v);
+        if (!isalpha((unsigned char)v[i])) return err_fmt(err, errlen, "-m: bad method '%s'", v);
         up[i] = (char)toupper((unsigned char)v[i]);
     }
     up[n] = '\0';
@@ -419,34 +413,34 @@ static int set_method(cli_opts *o, const char *v, char *err, size_t errlen)
 
 static int set_header(cli_opts *o, const char *v, char *err, size_t errlen)
 {
-    if (o->nheaders == CLI_MAX_LIST) return errf(err, errlen, "too many --header options");
+    if (o->nheaders == CLI_MAX_LIST) return err_fmt(err, errlen, "too many --header options");
     const char *colon = strchr(v, ':');
     if (!colon || colon == v)
-        return errf(err, errlen, "--header must be 'Name: value', not '%s'", v);
+        return err_fmt(err, errlen, "--header must be 'Name: value', not '%s'", v);
     o->headers[o->nheaders++] = v;
     return 0;
 }
 
 static int set_stage(cli_opts *o, const char *v, char *err, size_t errlen)
 {
-    if (o->nstages == CLI_MAX_LIST) return errf(err, errlen, "too many --stage options");
+    if (o->nstages == CLI_MAX_LIST) return err_fmt(err, errlen, "too many --stage options");
     const char *colon = strchr(v, ':');
     char dur[64];
     if (!colon || (size_t)(colon - v) >= sizeof(dur))
-        return errf(err, errlen, "--stage must be DURATION:RATE (e.g. 30s:500), not '%s'", v);
+        return err_fmt(err, errlen, "--stage must be DURATION:RATE (e.g. 30s:500), not '%s'", v);
     memcpy(dur, v, (size_t)(colon - v));
     dur[colon - v] = '\0';
     runner_stage *s = &o->stages[o->nstages];
     if (cli_parse_duration(dur, &s->duration_s) || s->duration_s <= 0 ||
         parse_num(colon + 1, 0, &s->target))
-        return errf(err, errlen, "--stage must be DURATION:RATE (e.g. 30s:500), not '%s'", v);
+        return err_fmt(err, errlen, "--stage must be DURATION:RATE (e.g. 30s:500), not '%s'", v);
     o->nstages++;
     return 0;
 }
 
 static int set_fail_if(cli_opts *o, const char *v, char *err, size_t errlen)
 {
-    if (o->nthresholds == CLI_MAX_LIST) return errf(err, errlen, "too many --fail-if options");
+    if (o->nthresholds == CLI_MAX_LIST) return err_fmt(err, errlen, "too many --fail-if options");
     if (cli_parse_threshold(v, &o->thresholds[o->nthresholds], err, errlen)) return -1;
     o->nthresholds++;
     return 0;
@@ -541,13 +535,13 @@ static const opt *find_opt(const char *a, const char **inline_val)
 static int sort_positionals(cli_opts *o, const char **pos, size_t npos, char *err, size_t errlen)
 {
     if (!o->file) {
-        if (npos > 1) return errf(err, errlen, "unexpected argument '%s'", pos[1]);
+        if (npos > 1) return err_fmt(err, errlen, "unexpected argument '%s'", pos[1]);
         o->url = npos ? pos[0] : NULL;
         return 0;
     }
     for (size_t i = 0; i < npos; i++) {
         if (strstr(pos[i], "://"))
-            return errf(err, errlen, "give either a URL (quick mode) or -f SCENARIO, not both");
+            return err_fmt(err, errlen, "give either a URL (quick mode) or -f SCENARIO, not both");
         o->user_classes[o->nuser_classes++] = pos[i];
     }
     return 0;
@@ -564,18 +558,18 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (a[0] != '-' || a[1] == '\0') {
-            if (npos == CLI_MAX_LIST) return errf(err, errlen, "too many arguments");
+            if (npos == CLI_MAX_LIST) return err_fmt(err, errlen, "too many arguments");
             pos[npos++] = a;
             continue;
         }
         const char *val;
         const opt *op = find_opt(a, &val);
-        if (!op) return errf(err, errlen, "unknown option '%s' (see --help)", a);
+        if (!op) return err_fmt(err, errlen, "unknown option '%s' (see --help)", a);
         if (op->arg == OPT_MANY && !val && (i + 1 >= argc || argv[i + 1][0] == '-'))
-            return errf(err, errlen, "option '%s' needs at least one value", a);
+            return err_fmt(err, errlen, "option '%s' needs at least one value", a);
         int inline_val = val != NULL;
         if (op->arg && !val) {
-            if (i + 1 >= argc) return errf(err, errlen, "option '%s' needs a value", a);
+            if (i + 1 >= argc) return err_fmt(err, errlen, "option '%s' needs a value", a);
             val = argv[++i];
         }
         if (op->set(o, val, err, errlen)) return -1;
@@ -588,26 +582,28 @@ int cli_parse(int argc, char **argv, cli_opts *o, char *err, size_t errlen)
     if (o->help || o->version) return 0;
     if (o->headful) o->headless = 0;
     if (sort_positionals(o, pos, npos, err, errlen)) return -1;
-    if (o->list_classes && !o->file) return errf(err, errlen, "-l/--list needs -f SCENARIO");
+    if (o->list_classes && !o->file) return err_fmt(err, errlen, "-l/--list needs -f SCENARIO");
     o->quick = o->url != NULL;
     if (o->quick && o->file)
-        return errf(err, errlen, "give either a URL (quick mode) or -f SCENARIO, not both");
+        return err_fmt(err, errlen, "give either a URL (quick mode) or -f SCENARIO, not both");
     if (!o->quick && !o->file)
-        return errf(err, errlen, "no scenario: give -f SCENARIO or a URL (see --help)");
+        return err_fmt(err, errlen, "no scenario: give -f SCENARIO or a URL (see --help)");
     if (!o->quick && (o->method || o->nheaders || o->body_file))
-        return errf(err, errlen, "-m, --header and --body-file belong to the quick mode (URL)");
+        return err_fmt(err, errlen, "-m, --header and --body-file belong to the quick mode (URL)");
     if (o->quick && (o->ntags || o->nexclude_tags))
-        return errf(err, errlen,
-                    "-T/--tags and -E/--exclude-tags filter a scenario's tasks: give -f SCENARIO");
+        return err_fmt(
+            err, errlen,
+            "-T/--tags and -E/--exclude-tags filter a scenario's tasks: give -f SCENARIO");
     if (o->csv_full_history && !o->csv_prefix)
-        return errf(err, errlen, "--csv-full-history needs --csv PREFIX");
+        return err_fmt(err, errlen, "--csv-full-history needs --csv PREFIX");
     if (o->nstages && o->rate <= 0 && o->stages[0].target <= 0)
-        return errf(err, errlen, "--stage ramps the open model: give --rate or a first stage > 0");
+        return err_fmt(err, errlen,
+                       "--stage ramps the open model: give --rate or a first stage > 0");
     if (o->host && !strstr(o->host, "://"))
-        return errf(err, errlen,
-                    "-H/--host takes the target URL (as in Locust), not '%s'; headers go in "
-                    "--header 'Name: value'",
-                    o->host);
+        return err_fmt(err, errlen,
+                       "-H/--host takes the target URL (as in Locust), not '%s'; headers go in "
+                       "--header 'Name: value'",
+                       o->host);
     if (o->quick) o->headless = 1;
     return 0;
 }

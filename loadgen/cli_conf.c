@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "loadgen/cli_conf.h"
 
+#include "lib/err.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,17 +19,6 @@
 #include "loadgen/cli.h"
 
 #define CONF_MAX_BYTES (1 << 20)
-
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* Python's str.isspace() for ASCII: what strip() and \s take. */
 static int is_ws(unsigned char c)
@@ -153,7 +144,7 @@ static int parse_list(const char *v, size_t n, cli_conf_item *it, char *why, siz
                 s = malloc(t->len + 1); /* unescaping never grows the text */
                 if (s && json_str_copy(&d, (int)i, s, t->len + 1) < 0) {
                     free(s);
-                    rc = errf(why, whylen, "a list item holds a NUL character");
+                    rc = err_fmt(why, whylen, "a list item holds a NUL character");
                     break;
                 }
             } else if (t->type == JSON_NUMBER) {
@@ -162,24 +153,24 @@ static int parse_list(const char *v, size_t n, cli_conf_item *it, char *why, siz
                 static const char *py[] = {"None", "False", "True"};
                 s = strdup(py[t->type]);
             } else {
-                rc = errf(why, whylen, "nested lists or objects are not supported");
+                rc = err_fmt(why, whylen, "nested lists or objects are not supported");
                 break;
             }
             if (!s) rc = -ENOMEM;
             if (!rc) it->vals[it->nvals++] = s;
         }
         json_doc_free(&d);
-        if (rc == -ENOMEM) errf(why, whylen, "out of memory");
+        if (rc == -ENOMEM) err_fmt(why, whylen, "out of memory");
         return rc ? -1 : 0;
     }
     size_t parts = 1;
     for (size_t i = 1; i + 1 < n; i++) parts += v[i] == ',';
-    if (!(it->vals = calloc(parts, sizeof(char *)))) return errf(why, whylen, "out of memory");
+    if (!(it->vals = calloc(parts, sizeof(char *)))) return err_fmt(why, whylen, "out of memory");
     for (size_t i = 1; i < n;) {
         size_t e = i;
         while (e < n - 1 && v[e] != ',') e++;
         if (!(it->vals[it->nvals++] = strip_dup(v + i, e - i)))
-            return errf(why, whylen, "out of memory");
+            return err_fmt(why, whylen, "out of memory");
         i = e + 1;
     }
     return 0;
@@ -213,17 +204,17 @@ static int parse_line(cli_conf *c, const char *l, size_t n, size_t *nonws, char 
     size_t keylen, vn;
     const char *vs;
     *out = NULL;
-    if (memchr(l, '\0', n)) return errf(why, whylen, "NUL byte in the line");
+    if (memchr(l, '\0', n)) return err_fmt(why, whylen, "NUL byte in the line");
     if (split_line(l, n, &keylen, &vs, &vn, nonws))
-        return errf(why, whylen, "unexpected line '%.*s' (want key = value)", n > 80 ? 80 : (int)n,
-                    l);
+        return err_fmt(why, whylen, "unexpected line '%.*s' (want key = value)",
+                       n > 80 ? 80 : (int)n, l);
     cli_conf_item *it = item_for(c, l, keylen);
-    if (!it) return errf(why, whylen, "out of memory");
+    if (!it) return err_fmt(why, whylen, "out of memory");
     *out = it;
     it->is_list = vn >= 2 && vs[0] == '[' && vs[vn - 1] == ']';
     if (it->is_list) return parse_list(vs, vn, it, why, whylen);
     if (!(it->vals = calloc(1, sizeof(char *))) || !(it->vals[0] = strndup(vs, vn)))
-        return errf(why, whylen, "out of memory");
+        return err_fmt(why, whylen, "out of memory");
     it->nvals = 1;
     return 0;
 }
@@ -232,9 +223,9 @@ int cli_conf_parse(const char *text, size_t len, const char *name, cli_conf *c, 
                    size_t errlen)
 {
     memset(c, 0, sizeof(*c));
-    if (len > CONF_MAX_BYTES) return errf(err, errlen, "%s: larger than 1 MiB", name);
+    if (len > CONF_MAX_BYTES) return err_fmt(err, errlen, "%s: larger than 1 MiB", name);
     size_t *nonws = malloc((len + 1) * sizeof(size_t));
-    if (!nonws) return errf(err, errlen, "%s: out of memory", name);
+    if (!nonws) return err_fmt(err, errlen, "%s: out of memory", name);
     int line = 0, rc = 0;
     /* Python reads text files with universal newlines: \n, \r\n and \r. */
     for (size_t i = 0; i < len && !rc; line++) {
@@ -249,7 +240,7 @@ int cli_conf_parse(const char *text, size_t len, const char *name, cli_conf *c, 
         char why[256];
         cli_conf_item *it;
         if (parse_line(c, l, n, nonws, why, sizeof(why), &it)) {
-            rc = errf(err, errlen, "%s:%d: %s", name, line + 1, why);
+            rc = err_fmt(err, errlen, "%s:%d: %s", name, line + 1, why);
         } else {
             it->line = line + 1;
         }
@@ -346,12 +337,12 @@ static int convert(cli_args *out, int kind, const char *lname, const char *where
     if (kind == CLI_K_FLAG) {
         const char *v = is_list ? NULL : vals[0];
         if (v && (!strcasecmp(v, "true") || !strcasecmp(v, "yes") || !strcmp(v, "1")))
-            return args_push(out, lname) ? errf(err, errlen, "out of memory") : 0;
+            return args_push(out, lname) ? err_fmt(err, errlen, "out of memory") : 0;
         if (v && (!strcasecmp(v, "false") || !strcasecmp(v, "no") || !strcmp(v, "0"))) return 0;
-        return errf(err, errlen,
-                    "%sUnexpected value for %s: '%s'. Expecting 'true', 'false', 'yes', 'no', "
-                    "'1' or '0'",
-                    where, what, v ? v : "[...]");
+        return err_fmt(err, errlen,
+                       "%sUnexpected value for %s: '%s'. Expecting 'true', 'false', 'yes', 'no', "
+                       "'1' or '0'",
+                       where, what, v ? v : "[...]");
     }
     int rc = 0;
     if (!is_list) {
@@ -362,9 +353,9 @@ static int convert(cli_args *out, int kind, const char *lname, const char *where
     } else if (kind == CLI_K_REPEAT) {
         for (size_t i = 0; i < nvals && !rc; i++) rc = args_pushf(out, "%s=%s", lname, vals[i]);
     } else {
-        return errf(err, errlen, "%s%s takes one value, not a list", where, what);
+        return err_fmt(err, errlen, "%s%s takes one value, not a list", where, what);
     }
-    return rc ? errf(err, errlen, "out of memory") : 0;
+    return rc ? err_fmt(err, errlen, "out of memory") : 0;
 }
 
 /* ---- the environment ---- */
@@ -431,7 +422,7 @@ static int env_args(const cli_args *args, char *const *envp, cli_args *out, int 
         if (kind == CLI_K_MANY && vn >= 2 && v[0] == '[' && v[vn - 1] == ']') {
             it.is_list = 1;
             rc = parse_list(v, vn, &it, why, sizeof(why));
-            if (rc) errf(err, errlen, "%s: %s", env_vars[i].var, why);
+            if (rc) err_fmt(err, errlen, "%s: %s", env_vars[i].var, why);
             if (!rc)
                 rc = convert(out, kind, lname, "", env_vars[i].var, it.vals, it.nvals, 1, err,
                              errlen);
@@ -468,19 +459,19 @@ static int locust_only_key(const char *key)
 static int read_file(const char *path, char **text, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return errf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
+    if (!f) return err_fmt(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
     buf b = BUF_INIT;
     char chunk[8192];
     size_t n;
     int rc = 0;
     while (!rc && (n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
         if (b.len + n > CONF_MAX_BYTES)
-            rc = errf(err, errlen, "config file %s: larger than 1 MiB", path);
+            rc = err_fmt(err, errlen, "config file %s: larger than 1 MiB", path);
         else if (buf_append(&b, chunk, n))
-            rc = errf(err, errlen, "out of memory");
+            rc = err_fmt(err, errlen, "out of memory");
     }
     if (!rc && ferror(f))
-        rc = errf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
+        rc = err_fmt(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
     fclose(f);
     if (rc) {
         buf_free(&b);
@@ -514,8 +505,8 @@ static int file_args(cli_args *args, const char *path, buf *notes, char *err, si
             continue;
         }
         if (kind < 0) {
-            rc = errf(err, errlen, "%s:%d: unknown option '%s' (see aiload --help)", path, it->line,
-                      it->key);
+            rc = err_fmt(err, errlen, "%s:%d: unknown option '%s' (see aiload --help)", path,
+                         it->line, it->key);
             break;
         }
         if (already_given(args, lname, sname)) continue;
@@ -526,7 +517,7 @@ static int file_args(cli_args *args, const char *path, buf *notes, char *err, si
         rc = convert(&add, kind, lname, where, it->key, it->vals, it->nvals, it->is_list, err,
                      errlen);
     }
-    if (!rc && args_merge(args, &add, many)) rc = errf(err, errlen, "out of memory");
+    if (!rc && args_merge(args, &add, many)) rc = err_fmt(err, errlen, "out of memory");
     cli_args_free(&add);
     cli_conf_free(&c);
     return rc;
@@ -558,11 +549,11 @@ int cli_conf_merge(int argc, char **argv, const cli_conf_env *env, cli_args *out
     memset(out, 0, sizeof(*out));
     int rc = 0;
     for (int i = 0; i < argc && !rc; i++) rc = args_push(out, argv[i]);
-    if (rc) return errf(err, errlen, "out of memory");
+    if (rc) return err_fmt(err, errlen, "out of memory");
     cli_args add = {0};
     int many = 0;
     rc = env_args(out, env->envp, &add, &many, err, errlen);
-    if (!rc && args_merge(out, &add, many)) rc = errf(err, errlen, "out of memory");
+    if (!rc && args_merge(out, &add, many)) rc = err_fmt(err, errlen, "out of memory");
     cli_args_free(&add);
     if (rc || wants_help(out)) return rc ? (cli_args_free(out), -1) : 0;
     /* configargparse reads --config first, then ./locust.conf, then
@@ -575,7 +566,7 @@ int cli_conf_merge(int argc, char **argv, const cli_conf_env *env, cli_args *out
         paths[1] = NULL, rc = -1;
     if (!rc && env->home && asprintf(&paths[2], "%s/.locust.conf", env->home) < 0)
         paths[2] = NULL, rc = -1;
-    if (rc) errf(err, errlen, "out of memory");
+    if (rc) err_fmt(err, errlen, "out of memory");
     for (int i = 0; i < 3 && !rc; i++) {
         struct stat st;
         if (!paths[i] || (i > 0 && lstat(paths[i], &st))) continue; /* defaults may be absent */

@@ -100,7 +100,7 @@ static void reply_json_msg(webui_resp *p, int status, int success, const char *m
     p->status = status;
     p->type = "application/json";
     buf_printf(&p->body, "{\"success\":%s,\"message\":", success ? "true" : "false");
-    webui_json_str(&p->body, msg);
+    buf_json_cstr(&p->body, msg);
     buf_puts(&p->body, "}");
 }
 
@@ -193,11 +193,11 @@ static void route_swarm(webui *w, const webui_req *q, webui_resp *p)
     p->type = "application/json";
     buf_puts(&p->body, "{\"success\":true,\"message\":");
     const char *msg = editing ? "Swarming changed" : "Swarming started";
-    webui_json_str(&p->body, msg);
+    buf_json_cstr(&p->body, msg);
     runner_snapshot *s = w->be.snapshot(w->be.ctx);
     if (s) {
         buf_puts(&p->body, ",\"host\":");
-        webui_json_str(&p->body, s->host);
+        buf_json_cstr(&p->body, s->host);
         runner_snapshot_free(s);
     }
     if (sp.run_time_s > 0 && !editing) buf_printf(&p->body, ",\"run_time\":%.0f", sp.run_time_s);
@@ -383,7 +383,7 @@ static void route_defaults(webui *w, const webui_req *q, webui_resp *p)
     (void)q;
     p->type = "application/json";
     buf_printf(&p->body, "{\"user_count\":%d,\"spawn_rate\":%g,\"host\":", w->users, w->spawn_rate);
-    webui_json_str(&p->body, w->host);
+    buf_json_cstr(&p->body, w->host);
     buf_printf(&p->body, ",\"run_time\":%g}", w->run_time_s);
 }
 

@@ -9,6 +9,8 @@
 #define _GNU_SOURCE
 #include "loadgen/webui_http.h"
 
+#include "lib/pct.h"
+
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -33,8 +35,9 @@ typedef struct webui_conn {
     size_t out_off; /* bytes of out already sent */
     size_t last_len;
     uint64_t last_active_ms;
-    int closing;  /* send what is queued, then close */
-    int peer_eof; /* the peer shut down its side: no more requests will come */
+    int closing;   /* send what is queued, then close */
+    int peer_eof;  /* the peer shut down its side: no more requests will come */
+    int continued; /* "100 Continue" sent for the request being read */
     struct webui_conn *prev, *next;
 } webui_conn;
 
@@ -92,14 +95,6 @@ static void append_response(webui_conn *c, const webui_req *req, webui_resp *r, 
     if (!webui_req_method_is(req, "HEAD") && len) buf_append(&c->out, body, len);
 }
 
-static int wants_keepalive(const http1_request *hr, const http1_header *h)
-{
-    const http1_header *conn = http1_find_header(h, hr->num_headers, "Connection");
-    if (hr->minor_version >= 1)
-        return !(conn && http1_value_has_token(conn->value, conn->value_len, "close"));
-    return conn && http1_value_has_token(conn->value, conn->value_len, "keep-alive");
-}
-
 /* Handles the request at the start of c->in. Returns 1 when one was handled
  * (and consumed), 0 when more bytes are needed, -1 when the connection must
  * close after the queued output. */
@@ -117,16 +112,21 @@ static int handle_one(webui_conn *c)
     if (n == HTTP1_TOO_MANY_HEADERS) return error_response(c, 431), -1;
     if (n < 0) return error_response(c, 400), -1;
     if (n > HEAD_MAX) return error_response(c, 431), -1; /* complete, but too big */
-    if (http1_find_header(h, hr.num_headers, "Transfer-Encoding"))
-        return error_response(c, 501), -1;
-    int64_t clen = 0;
-    const http1_header *cl = http1_find_header(h, hr.num_headers, "Content-Length");
-    if (cl) {
-        clen = http1_parse_length(cl->value, cl->value_len);
-        if (clen < 0) return error_response(c, 400), -1;
-        if (clen > BODY_MAX) return error_response(c, 413), -1;
+    /* The server's rules (lib/http1): CL+TE, a bad or repeated length, TE
+     * other than chunked, Host count, Expect. */
+    http1_check k;
+    http1_check_request(&hr, h, BODY_MAX, &k);
+    if (k.status) return error_response(c, k.status), -1;
+    if (k.chunked) return error_response(c, 501), -1; /* small JSON forms: no chunked bodies */
+    int64_t clen = k.content_length > 0 ? k.content_length : 0;
+    if (c->in.len < (size_t)n + (size_t)clen) {
+        if (k.expect_continue && !c->continued) {
+            buf_puts(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+            c->continued = 1;
+        }
+        return 0;
     }
-    if (c->in.len < (size_t)n + (size_t)clen) return 0;
+    c->continued = 0;
 
     webui_req req = {.method = hr.method,
                      .method_len = hr.method_len,
@@ -143,7 +143,7 @@ static int handle_one(webui_conn *c)
         req.query = q + 1;
         req.query_len = hr.target_len - req.path_len - 1;
     }
-    int keep = wants_keepalive(&hr, h);
+    int keep = !k.close;
     webui_resp resp = {.status = 200, .body = BUF_INIT};
     c->srv->handler(&req, &resp, c->srv->data);
     append_response(c, &req, &resp, keep);
@@ -353,8 +353,7 @@ int webui_http_port(const webui_http *s)
 
 int webui_req_method_is(const webui_req *req, const char *m)
 {
-    size_t n = strlen(m);
-    return req->method_len == n && !memcmp(req->method, m, n);
+    return http1_method_is(req->method, req->method_len, m);
 }
 
 int webui_req_path_is(const webui_req *req, const char *p)
@@ -363,33 +362,12 @@ int webui_req_path_is(const webui_req *req, const char *p)
     return req->path_len == n && !memcmp(req->path, p, n);
 }
 
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9') return ch - '0';
-    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decodes s[0..len) into out; returns the length, or -EINVAL / -ENAMETOOLONG. */
 static int form_decode(const char *s, size_t len, char *out, size_t outlen)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        int ch = (unsigned char)s[i];
-        if (ch == '+') {
-            ch = ' ';
-        } else if (ch == '%') {
-            if (len - i < 3) return -EINVAL;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
-            if (hi < 0 || lo < 0) return -EINVAL;
-            ch = hi * 16 + lo;
-            i += 2;
-        }
-        if (ch == 0) return -EINVAL;
-        if (o + 1 >= outlen) return -ENAMETOOLONG;
-        out[o++] = (char)ch;
-    }
+    long o = pct_decode(s, len, out, outlen ? outlen - 1 : 0, PCT_PLUS | PCT_NO_NUL);
+    if (o == PCT_BAD) return -EINVAL;
+    if (o < 0) return -ENAMETOOLONG;
     if (outlen) out[o] = '\0';
     return (int)o;
 }

@@ -131,7 +131,8 @@ Test(webui_http, keepalive_serves_pipelined_requests_in_order)
     fixture f;
     setup(&f);
     int fd = client(&f), closed;
-    const char *two = "GET /one HTTP/1.1\r\n\r\nPOST /two HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+    const char *two = "GET /one HTTP/1.1\r\nHost: h\r\n\r\nPOST /two HTTP/1.1\r\nHost: "
+                      "h\r\nContent-Length: 3\r\n\r\nabc";
     send_all(&f, fd, two, strlen(two));
     char *r = collect(&f, fd, 0, &closed);
     cr_assert_not(closed, "HTTP/1.1 keeps the connection open");
@@ -148,7 +149,7 @@ Test(webui_http, request_split_into_single_bytes_is_reassembled)
     fixture f;
     setup(&f);
     int fd = client(&f), closed;
-    const char *req = "POST /swarm HTTP/1.1\r\nContent-Length: 12\r\n\r\nuser_count=5";
+    const char *req = "POST /swarm HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\nuser_count=5";
     for (size_t i = 0; req[i]; i++) send_all(&f, fd, req + i, 1);
     char *r = collect(&f, fd, 0, &closed);
     cr_assert(strstr(r, "POST /swarm q= b=user_count=5"), "%s", r);
@@ -192,19 +193,59 @@ Test(webui_http, malformed_request_line_gets_400)
 
 Test(webui_http, bad_content_length_gets_400)
 {
-    expect_status("POST / HTTP/1.1\r\nContent-Length: -5\r\n\r\n", "HTTP/1.1 400 ");
-    expect_status("POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", "HTTP/1.1 400 ");
+    expect_status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -5\r\n\r\n", "HTTP/1.1 400 ");
+    expect_status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n", "HTTP/1.1 400 ");
 }
 
 Test(webui_http, body_over_64k_gets_413)
 {
-    expect_status("POST / HTTP/1.1\r\nContent-Length: 70000\r\n\r\n", "HTTP/1.1 413 ");
+    expect_status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 70000\r\n\r\n", "HTTP/1.1 413 ");
 }
 
 Test(webui_http, chunked_body_is_refused_with_501)
 {
-    expect_status("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    expect_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
                   "HTTP/1.1 501 ");
+}
+
+/* The server's request rules (lib/http1 http1_check_request) hold here too:
+ * stricter than the web UI's own checks were (a CL+TE request was a 501, a
+ * missing Host or an unknown Expect went through). */
+Test(webui_http, server_request_rules_apply)
+{
+    expect_status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
+                  "Transfer-Encoding: chunked\r\n\r\nabc",
+                  "HTTP/1.1 400 ");
+    expect_status("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+                  "HTTP/1.1 400 ");
+    expect_status("GET / HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
+    expect_status("GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400 ");
+    expect_status("GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", "HTTP/1.1 400 ");
+    expect_status("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                  "HTTP/1.1 400 ");
+    expect_status("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 501 ");
+    expect_status("GET / HTTP/1.1\r\nHost: h\r\nExpect: something\r\n\r\n", "HTTP/1.1 417 ");
+}
+
+Test(webui_http, expect_100_continue_gets_the_interim_response)
+{
+    fixture f;
+    setup(&f);
+    int fd = client(&f), closed;
+    const char *head = "POST /swarm HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                       "Content-Length: 12\r\n\r\n";
+    send_all(&f, fd, head, strlen(head));
+    char *r = collect(&f, fd, 25, &closed);
+    cr_assert(!strcmp(r, "HTTP/1.1 100 Continue\r\n\r\n"), "%s", r);
+    free(r);
+    send_all(&f, fd, "user_count=5", 12);
+    r = collect(&f, fd, 0, &closed);
+    cr_assert(!strncmp(r, "HTTP/1.1 200 ", 13), "%s", r);
+    cr_assert(strstr(r, "POST /swarm q= b=user_count=5"), "%s", r);
+    cr_assert_eq(f.calls, 1);
+    free(r);
+    close(fd);
+    teardown(&f);
 }
 
 Test(webui_http, head_over_16k_gets_431)
@@ -284,7 +325,7 @@ Test(webui_http, pipelined_requests_beyond_the_output_cap_are_all_answered)
     setup(&f);
     int fd = client(&f), closed;
     buf req = BUF_INIT;
-    for (int i = 0; i < 100; i++) buf_puts(&req, "GET /big HTTP/1.1\r\n\r\n");
+    for (int i = 0; i < 100; i++) buf_puts(&req, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n");
     send_all(&f, fd, req.data, req.len);
     size_t one = strlen("HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n"
                         "Content-Length: 100000\r\nCache-Control: no-store\r\n"
@@ -305,7 +346,7 @@ Test(webui_http, request_followed_by_shutdown_is_still_answered)
     fixture f;
     setup(&f);
     int fd = client(&f), closed;
-    const char *req = "GET /last HTTP/1.1\r\n\r\n";
+    const char *req = "GET /last HTTP/1.1\r\nHost: h\r\n\r\n";
     send_all(&f, fd, req, strlen(req));
     shutdown(fd, SHUT_WR);
     char *r = collect(&f, fd, 0, &closed);

@@ -86,10 +86,10 @@ static int group_rows(const sc_class *c, ratio_rows *g)
 
 static int put_key(buf *out, const sc_request *r, int split)
 {
-    if (!split) return webui_json_str(out, task_name(r));
+    if (!split) return buf_json_cstr(out, task_name(r));
     buf k = BUF_INIT;
     int rc = buf_printf(&k, "%s %s", r->method, task_name(r));
-    if (!rc) rc = webui_json_str(out, k.data);
+    if (!rc) rc = buf_json_cstr(out, k.data);
     buf_free(&k);
     return rc;
 }
@@ -124,7 +124,7 @@ static int render_half(const scenario *sc, const double *share, double share_sum
         const sc_class *c = &sc->classes[k];
         double r = share && share_sum > 0 ? share[k] / share_sum : 0;
         if (k) rc |= buf_puts(out, ",");
-        rc |= webui_json_str(out, c->name);
+        rc |= buf_json_cstr(out, c->name);
         rc |= buf_printf(out, ":{\"ratio\":%.15g,\"tasks\":", r);
         rc |= render_class_tasks(c, total ? r : 1.0, out);
         rc |= buf_puts(out, "}");

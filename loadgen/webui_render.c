@@ -25,50 +25,9 @@ static int jkey(buf *b, const char *k, double v)
     return buf_printf(b, "\"%s\":", k) | jnum(b, v) | buf_puts(b, ",");
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 when it is not one
- * (overlong forms, surrogates and code points past U+10FFFF included). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0], cp, min;
-    size_t len;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, min = 0x10000;
-    else
-        return 0;
-    if (n < len) return 0;
-    cp = c & (0x7fu >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = cp << 6 | (s[i] & 0x3fu);
-    }
-    return cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ? 0 : len;
-}
-
-int webui_json_str(buf *out, const char *s)
-{
-    /* Names and messages come from scenario files and user input: bytes that
-     * are not UTF-8 become U+FFFD so the JSON stays valid for strict parsers. */
-    buf clean = BUF_INIT;
-    size_t n = strlen(s);
-    int rc = 0;
-    for (size_t i = 0; i < n && !rc;) {
-        size_t l = utf8_seq((const unsigned char *)s + i, n - i);
-        rc = l ? buf_append(&clean, s + i, l) : buf_puts(&clean, "\xEF\xBF\xBD");
-        i += l ? l : 1;
-    }
-    if (!rc) rc = buf_json_str(out, clean.data ? clean.data : "", clean.len);
-    buf_free(&clean);
-    return rc;
-}
-
 static int jstr_key(buf *b, const char *k, const char *v)
 {
-    return buf_printf(b, "\"%s\":", k) | webui_json_str(b, v) | buf_puts(b, ",");
+    return buf_printf(b, "\"%s\":", k) | buf_json_cstr(b, v) | buf_puts(b, ",");
 }
 
 static void trim_comma(buf *b)

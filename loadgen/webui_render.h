@@ -64,9 +64,6 @@ int webui_render_report(const runner_snapshot *s, const runner_history_point *p,
  * response-time quantiles in seconds, fail ratio. */
 int webui_render_metrics(const runner_snapshot *s, buf *out);
 
-/* Appends s as a JSON string literal; invalid UTF-8 becomes U+FFFD. */
-int webui_json_str(buf *out, const char *s);
-
 /* Appends s as HTML text (& < > " ' escaped). */
 int webui_html_escape(buf *out, const char *s);
 

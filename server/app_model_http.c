@@ -35,7 +35,7 @@ static int reply(app_request *r, int status, const char *ctype, const void *body
 
 static int method_is(const app_request *r, const char *m)
 {
-    return r->method_len == strlen(m) && !memcmp(r->method, m, r->method_len);
+    return http1_method_is(r->method, r->method_len, m);
 }
 
 static int not_allowed(app_request *r, const char *allow)

@@ -7,6 +7,8 @@
 #define _GNU_SOURCE
 #include "server/core.h"
 
+#include "lib/pct.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,7 +30,7 @@ static void reply(app_request *r, int status, const char *ctype, const char *bod
 
 static int method_is(const app_request *r, const char *m)
 {
-    return http1_token_eq(r->method, r->method_len, m) && strlen(m) == r->method_len;
+    return http1_method_is(r->method, r->method_len, m);
 }
 
 static int only_get(app_request *r)
@@ -105,14 +107,6 @@ static int metrics_handler(app_request *r, void *data)
 
 /* ---- /delay/{seconds}: httpbin.org's, on a timer ---- */
 
-static int hexd(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* Form-decodes s[0..n) ('+' is a space) and appends it as a JSON string. */
 static void json_decoded(buf *b, const char *s, size_t n)
 {
@@ -121,17 +115,8 @@ static void json_decoded(buf *b, const char *s, size_t n)
     int heap = n > sizeof(tmp);
     if (heap && buf_reserve(&t, n + 1)) return;
     char *d = heap ? t.data : tmp;
-    size_t j = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '+')
-            d[j++] = ' ';
-        else if (s[i] == '%' && i + 2 < n && hexd(s[i + 1]) >= 0 && hexd(s[i + 2]) >= 0) {
-            d[j++] = (char)(hexd(s[i + 1]) * 16 + hexd(s[i + 2]));
-            i += 2;
-        } else
-            d[j++] = s[i];
-    }
-    buf_json_str(b, d, j);
+    long j = pct_decode(s, n, d, n, PCT_PLUS | PCT_LENIENT); /* never fails: lenient, room for n */
+    buf_json_str(b, d, j > 0 ? (size_t)j : 0);
     buf_free(&t);
 }
 

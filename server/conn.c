@@ -328,42 +328,19 @@ static int split_target(srv_conn *c)
  * or an HTTP status to answer with (and close). */
 static int check_headers(srv_conn *c, int *expect_continue)
 {
-    int64_t clen = -1;
-    int te = 0, close_tok = 0, keep_tok = 0, hosts = 0;
-    const char *host = NULL;
-    size_t host_len = 0;
-    for (size_t i = 0; i < c->req.num_headers; i++) {
-        const http1_header *h = &c->hdrs[i];
-        if (http1_token_eq(h->name, h->name_len, "content-length")) {
-            int64_t v = http1_parse_length(h->value, h->value_len);
-            if (v < 0 || (clen >= 0 && v != clen)) return 400; /* smuggling */
-            clen = v;
-        } else if (http1_token_eq(h->name, h->name_len, "transfer-encoding")) {
-            if (te++) return 400;
-            if (!http1_token_eq(h->value, h->value_len, "chunked")) return 501;
-        } else if (http1_token_eq(h->name, h->name_len, "connection")) {
-            close_tok |= http1_value_has_token(h->value, h->value_len, "close");
-            keep_tok |= http1_value_has_token(h->value, h->value_len, "keep-alive");
-        } else if (http1_token_eq(h->name, h->name_len, "expect")) {
-            if (!http1_token_eq(h->value, h->value_len, "100-continue")) return 417;
-            *expect_continue = 1;
-        } else if (http1_token_eq(h->name, h->name_len, "host")) {
-            hosts++;
-            host = h->value;
-            host_len = h->value_len;
-        }
-    }
-    if (te && clen >= 0) return 400; /* RFC 9112 §6.1: a smuggling attempt */
-    if (te && c->req.minor_version == 0) return 400;
-    if (c->req.minor_version == 1 && hosts != 1) return 400;
-    if (hosts > 1) return 400;
-    c->chunked = te;
+    http1_check k; /* the rules: lib/http1, shared with aiload's web UI */
+    http1_check_request(&c->req, c->hdrs, c->w->srv->s.limit_post, &k);
+    if (k.status && k.status != 413) return k.status;
+    int64_t clen = k.content_length;
+    *expect_continue = k.expect_continue;
+    c->chunked = k.chunked;
     c->body_left = clen > 0 ? clen : 0;
-    c->ar.content_length = te ? -1 : (clen >= 0 ? clen : 0);
-    c->has_body = te || clen > 0;
-    c->close_after = c->req.minor_version == 0 ? !keep_tok : close_tok;
-    const srv *s = c->w->srv;
-    if (s->s.limit_post && clen > s->s.limit_post) return 413;
+    c->ar.content_length = k.chunked ? -1 : (clen >= 0 ? clen : 0);
+    c->has_body = k.chunked || clen > 0;
+    c->close_after = k.close;
+    if (k.status) return k.status;
+    const char *host = k.host;
+    size_t host_len = k.host_len;
     /* SERVER_NAME: the Host without its port, else the bind address. */
     size_t hl = host_len;
     if (host && hl && host[0] != '[') {
@@ -413,7 +390,7 @@ static void begin_request(srv_conn *c)
 {
     start_request(c);
     fill_view(c);
-    c->head_only = http1_token_eq(c->req.method, c->req.method_len, "HEAD");
+    c->head_only = http1_method_is(c->req.method, c->req.method_len, "HEAD");
     int expect = 0, st = split_target(c) ? 400 : check_headers(c, &expect);
     if (st == 0 && decode_path(c, c->ar.path, c->ar.path_len)) st = 400;
     if (st) {

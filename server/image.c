@@ -7,6 +7,8 @@
  */
 #include "server/image.h"
 
+#include "lib/err.h"
+
 #include <errno.h>
 #include <math.h>
 #include <png.h>
@@ -16,19 +18,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int errf(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return rc;
-}
 
 enum image_format image_sniff(const void *data, size_t len)
 {
@@ -43,15 +32,17 @@ static int check_dims(int64_t w, int64_t h, const image_limits *lim, char *err, 
 {
     int64_t side = lim && lim->max_side ? lim->max_side : 8192;
     int64_t pixels = lim && lim->max_pixels ? lim->max_pixels : (int64_t)16 << 20;
-    if (w <= 0 || h <= 0) return errf(err, errlen, -EINVAL, "image has no pixels");
+    if (w <= 0 || h <= 0) return err_fmt_rc(err, errlen, -EINVAL, "image has no pixels");
     if (w > side || h > side)
-        return errf(err, errlen, -E2BIG,
-                    "image is %lldx%lld: a side over the limit of %lld pixels (image-max-side)",
-                    (long long)w, (long long)h, (long long)side);
+        return err_fmt_rc(
+            err, errlen, -E2BIG,
+            "image is %lldx%lld: a side over the limit of %lld pixels (image-max-side)",
+            (long long)w, (long long)h, (long long)side);
     if (w * h > pixels)
-        return errf(err, errlen, -E2BIG,
-                    "image is %lldx%lld = %lld pixels: over the limit of %lld (image-max-pixels)",
-                    (long long)w, (long long)h, (long long)(w * h), (long long)pixels);
+        return err_fmt_rc(
+            err, errlen, -E2BIG,
+            "image is %lldx%lld = %lld pixels: over the limit of %lld (image-max-pixels)",
+            (long long)w, (long long)h, (long long)(w * h), (long long)pixels);
     return 0;
 }
 
@@ -90,7 +81,7 @@ static int decode_jpeg(const void *data, size_t len, int channels, const image_l
     if (setjmp(e.jump)) {
         jpeg_destroy_decompress(&cinfo);
         free(pixels);
-        return errf(err, errlen, -EINVAL, "corrupt JPEG: %s", e.msg);
+        return err_fmt_rc(err, errlen, -EINVAL, "corrupt JPEG: %s", e.msg);
     }
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, (const unsigned char *)data, (unsigned long)len);
@@ -106,7 +97,7 @@ static int decode_jpeg(const void *data, size_t len, int channels, const image_l
     pixels = malloc(stride * cinfo.output_height);
     if (!pixels) {
         jpeg_destroy_decompress(&cinfo);
-        return errf(err, errlen, -ENOMEM, "out of memory decoding the image");
+        return err_fmt_rc(err, errlen, -ENOMEM, "out of memory decoding the image");
     }
     while (cinfo.output_scanline < cinfo.output_height) {
         JSAMPROW row = pixels + stride * cinfo.output_scanline;
@@ -116,7 +107,7 @@ static int decode_jpeg(const void *data, size_t len, int channels, const image_l
     jpeg_destroy_decompress(&cinfo);
     if (e.warnings) {
         free(pixels);
-        return errf(err, errlen, -EINVAL, "corrupt JPEG: %s", e.msg);
+        return err_fmt_rc(err, errlen, -EINVAL, "corrupt JPEG: %s", e.msg);
     }
     *out = (image){(int)cinfo.output_width, (int)cinfo.output_height, channels, pixels};
     return 0;
@@ -131,7 +122,7 @@ static int decode_png(const void *data, size_t len, int channels, const image_li
      * check the size from the raw bytes before libpng allocates anything. */
     const uint8_t *b = data;
     if (len < 24 || memcmp(b + 12, "IHDR", 4) != 0)
-        return errf(err, errlen, -EINVAL, "corrupt PNG: no IHDR chunk");
+        return err_fmt_rc(err, errlen, -EINVAL, "corrupt PNG: no IHDR chunk");
     int64_t w = (int64_t)b[16] << 24 | b[17] << 16 | b[18] << 8 | b[19];
     int64_t h = (int64_t)b[20] << 24 | b[21] << 16 | b[22] << 8 | b[23];
     int rc = check_dims(w, h, lim, err, errlen);
@@ -140,7 +131,7 @@ static int decode_png(const void *data, size_t len, int channels, const image_li
     memset(&png, 0, sizeof(png));
     png.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_memory(&png, data, len))
-        return errf(err, errlen, -EINVAL, "corrupt PNG: %s", png.message);
+        return err_fmt_rc(err, errlen, -EINVAL, "corrupt PNG: %s", png.message);
     rc = check_dims(png.width, png.height, lim, err, errlen);
     if (rc) {
         png_image_free(&png);
@@ -150,12 +141,12 @@ static int decode_png(const void *data, size_t len, int channels, const image_li
     uint8_t *pixels = malloc(PNG_IMAGE_SIZE(png));
     if (!pixels) {
         png_image_free(&png);
-        return errf(err, errlen, -ENOMEM, "out of memory decoding the image");
+        return err_fmt_rc(err, errlen, -ENOMEM, "out of memory decoding the image");
     }
     /* Transparent pixels are composited onto black (background NULL). */
     if (!png_image_finish_read(&png, NULL, pixels, 0, NULL)) {
         free(pixels);
-        rc = errf(err, errlen, -EINVAL, "corrupt PNG: %s", png.message);
+        rc = err_fmt_rc(err, errlen, -EINVAL, "corrupt PNG: %s", png.message);
         png_image_free(&png);
         return rc;
     }
@@ -168,11 +159,12 @@ int image_decode(const void *data, size_t len, int channels, const image_limits 
 {
     *out = (image){0};
     if (channels != 1 && channels != 3)
-        return errf(err, errlen, -EINVAL, "models take 1 or 3 image channels, not %d", channels);
+        return err_fmt_rc(err, errlen, -EINVAL, "models take 1 or 3 image channels, not %d",
+                          channels);
     switch (image_sniff(data, len)) {
     case IMAGE_JPEG: return decode_jpeg(data, len, channels, lim, out, err, errlen);
     case IMAGE_PNG: return decode_png(data, len, channels, lim, out, err, errlen);
-    default: return errf(err, errlen, -ENOTSUP, "body is not a JPEG or PNG image");
+    default: return err_fmt_rc(err, errlen, -ENOTSUP, "body is not a JPEG or PNG image");
     }
 }
 

@@ -6,6 +6,8 @@
  */
 #include "server/kserve.h"
 
+#include "lib/err.h"
+
 #include "lib/json.h"
 
 #include <errno.h>
@@ -49,19 +51,6 @@ size_t kserve_dtype_size(kserve_dtype t)
     return (size_t)t < N_DTYPES ? dtypes[t].size : 0;
 }
 
-static int errf(char *err, size_t errlen, int status, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int errf(char *err, size_t errlen, int status, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return status;
-}
-
 /* ---- parsing ---- */
 
 typedef struct ctx {
@@ -87,7 +76,7 @@ static int opt_bool(ctx *c, int obj, const char *key, const char *what, int *out
     if (i < 0) return 0;
     json_type t = c->doc.tok[i].type;
     if (t != JSON_TRUE && t != JSON_FALSE)
-        return errf(c->err, c->errlen, 400, "%s: '%s' must be a boolean", what, key);
+        return err_fmt_rc(c->err, c->errlen, 400, "%s: '%s' must be a boolean", what, key);
     *out = t == JSON_TRUE;
     return 0;
 }
@@ -96,12 +85,12 @@ static int name_of(ctx *c, int obj, const char *what, char *out)
 {
     int i = json_obj_get(&c->doc, obj, "name");
     if (!is_type(c, i, JSON_STRING))
-        return errf(c->err, c->errlen, 400, "%s has no 'name' string", what);
+        return err_fmt_rc(c->err, c->errlen, 400, "%s has no 'name' string", what);
     int n = json_str_copy(&c->doc, i, out, KSERVE_NAME_MAX);
     if (n == -E2BIG)
-        return errf(c->err, c->errlen, 400, "%s name longer than %d bytes", what,
-                    KSERVE_NAME_MAX - 1);
-    if (n <= 0) return errf(c->err, c->errlen, 400, "%s has an empty or invalid name", what);
+        return err_fmt_rc(c->err, c->errlen, 400, "%s name longer than %d bytes", what,
+                          KSERVE_NAME_MAX - 1);
+    if (n <= 0) return err_fmt_rc(c->err, c->errlen, 400, "%s has an empty or invalid name", what);
     return 0;
 }
 
@@ -109,18 +98,18 @@ static int parse_shape(ctx *c, int obj, kserve_tensor *t)
 {
     int s = json_obj_get(&c->doc, obj, "shape");
     if (!is_type(c, s, JSON_ARRAY))
-        return errf(c->err, c->errlen, 400, "input '%s' has no 'shape' array", t->name);
+        return err_fmt_rc(c->err, c->errlen, 400, "input '%s' has no 'shape' array", t->name);
     if (c->doc.tok[s].count > KSERVE_MAX_RANK)
-        return errf(c->err, c->errlen, 400, "input '%s': rank %u exceeds %d", t->name,
-                    c->doc.tok[s].count, KSERVE_MAX_RANK);
+        return err_fmt_rc(c->err, c->errlen, 400, "input '%s': rank %u exceeds %d", t->name,
+                          c->doc.tok[s].count, KSERVE_MAX_RANK);
     t->rank = (int)c->doc.tok[s].count;
     size_t count = 1;
     bool over = false;
     for (int d = 0; d < t->rank; d++) {
         int64_t v;
         if (json_num_i64(&c->doc, s + 1 + d, &v) || v < 0)
-            return errf(c->err, c->errlen, 400,
-                        "input '%s': shape dims must be non-negative integers", t->name);
+            return err_fmt_rc(c->err, c->errlen, 400,
+                              "input '%s': shape dims must be non-negative integers", t->name);
         t->shape[d] = v;
         if (v && count > SIZE_MAX / 16 / (uint64_t)v)
             over = true;
@@ -130,12 +119,13 @@ static int parse_shape(ctx *c, int obj, kserve_tensor *t)
     size_t esz = kserve_dtype_size(t->dtype);
     const char *lp = c->why[0] ? " (" : "", *rp = c->why[0] ? ")" : "";
     if (over)
-        return errf(c->err, c->errlen, 413,
-                    "input '%s': tensor is larger than the %zu-byte limit%s%s%s", t->name,
-                    c->max_bytes, lp, c->why, rp);
+        return err_fmt_rc(c->err, c->errlen, 413,
+                          "input '%s': tensor is larger than the %zu-byte limit%s%s%s", t->name,
+                          c->max_bytes, lp, c->why, rp);
     if ((esz && count > c->max_bytes / esz) || (!esz && count > c->max_bytes))
-        return errf(c->err, c->errlen, 413, "input '%s': %zu bytes exceed the %zu-byte limit%s%s%s",
-                    t->name, count * (esz ? esz : 1), c->max_bytes, lp, c->why, rp);
+        return err_fmt_rc(c->err, c->errlen, 413,
+                          "input '%s': %zu bytes exceed the %zu-byte limit%s%s%s", t->name,
+                          count * (esz ? esz : 1), c->max_bytes, lp, c->why, rp);
     t->count = count;
     t->nbytes = count * esz;
     return 0;
@@ -143,7 +133,7 @@ static int parse_shape(ctx *c, int obj, kserve_tensor *t)
 
 static int conv_err(ctx *c, const kserve_tensor *t, size_t k, const char *why)
 {
-    return errf(c->err, c->errlen, 400, "input '%s': element %zu %s", t->name, k, why);
+    return err_fmt_rc(c->err, c->errlen, 400, "input '%s': element %zu %s", t->name, k, why);
 }
 
 /* A decimal beyond the dtype's range (1e999) is the client's mistake, not
@@ -153,12 +143,12 @@ static int out_of_range(ctx *c, const kserve_tensor *t, size_t k, int i)
 {
     const json_tok *tok = &c->doc.tok[i];
     int n = tok->len > 40 ? 40 : (int)tok->len;
-    return errf(c->err, c->errlen, 400,
-                "input '%s': element %zu (%.*s%s) is out of range for %s (largest %s); send "
-                "infinity as \"Infinity\"",
-                t->name, k, n, c->doc.src + tok->start, tok->len > 40 ? "..." : "",
-                kserve_dtype_name(t->dtype),
-                t->dtype == KSERVE_FP32 ? "3.40282347e+38" : "1.7976931348623157e+308");
+    return err_fmt_rc(c->err, c->errlen, 400,
+                      "input '%s': element %zu (%.*s%s) is out of range for %s (largest %s); send "
+                      "infinity as \"Infinity\"",
+                      t->name, k, n, c->doc.src + tok->start, tok->len > 40 ? "..." : "",
+                      kserve_dtype_name(t->dtype),
+                      t->dtype == KSERVE_FP32 ? "3.40282347e+38" : "1.7976931348623157e+308");
 }
 
 /* The JSON string token i as a non-finite float: "NaN", "Infinity",
@@ -257,24 +247,26 @@ static int conv_one(ctx *c, kserve_tensor *t, void *buf, size_t k, int i)
 static int parse_json_data(ctx *c, int di, kserve_tensor *t)
 {
     if (t->dtype == KSERVE_FP16)
-        return errf(c->err, c->errlen, 400, "input '%s': FP16 data must be sent as binary",
-                    t->name);
+        return err_fmt_rc(c->err, c->errlen, 400, "input '%s': FP16 data must be sent as binary",
+                          t->name);
     if (t->dtype == KSERVE_BYTES)
-        return errf(c->err, c->errlen, 400, "input '%s': BYTES tensors are not supported", t->name);
+        return err_fmt_rc(c->err, c->errlen, 400, "input '%s': BYTES tensors are not supported",
+                          t->name);
     const json_tok *tok = c->doc.tok;
     uint32_t first = tok[di].type == JSON_ARRAY ? (uint32_t)di + 1 : (uint32_t)di;
     uint32_t end = tok[di].next;
     size_t leaves = 0;
     for (uint32_t i = first; i < end; i++) {
         if (tok[i].type == JSON_OBJECT)
-            return errf(c->err, c->errlen, 400, "input '%s': data holds an object", t->name);
+            return err_fmt_rc(c->err, c->errlen, 400, "input '%s': data holds an object", t->name);
         if (tok[i].type != JSON_ARRAY) leaves++;
     }
     if (leaves != t->count)
-        return errf(c->err, c->errlen, 400, "input '%s': shape has %zu elements but data has %zu",
-                    t->name, t->count, leaves);
+        return err_fmt_rc(c->err, c->errlen, 400,
+                          "input '%s': shape has %zu elements but data has %zu", t->name, t->count,
+                          leaves);
     void *buf = malloc(t->nbytes ? t->nbytes : 1);
-    if (!buf) return errf(c->err, c->errlen, 500, "out of memory");
+    if (!buf) return err_fmt_rc(c->err, c->errlen, 500, "out of memory");
     t->data = buf;
     t->owned = true;
     size_t k = 0;
@@ -289,17 +281,19 @@ static int parse_json_data(ctx *c, int di, kserve_tensor *t)
 static int parse_binary_data(ctx *c, kserve_tensor *t, int64_t size)
 {
     if (t->dtype == KSERVE_BYTES)
-        return errf(c->err, c->errlen, 400, "input '%s': BYTES tensors are not supported", t->name);
+        return err_fmt_rc(c->err, c->errlen, 400, "input '%s': BYTES tensors are not supported",
+                          t->name);
     if ((uint64_t)size != t->nbytes)
-        return errf(c->err, c->errlen, 400,
-                    "input '%s': binary_data_size %lld does not match shape and datatype (%zu "
-                    "bytes)",
-                    t->name, (long long)size, t->nbytes);
+        return err_fmt_rc(
+            c->err, c->errlen, 400,
+            "input '%s': binary_data_size %lld does not match shape and datatype (%zu "
+            "bytes)",
+            t->name, (long long)size, t->nbytes);
     if (t->nbytes > c->bin_len - c->bin_used)
-        return errf(c->err, c->errlen, 400,
-                    "input '%s': binary data truncated: needs %zu bytes at offset %zu, body "
-                    "has %zu",
-                    t->name, t->nbytes, c->bin_used, c->bin_len - c->bin_used);
+        return err_fmt_rc(c->err, c->errlen, 400,
+                          "input '%s': binary data truncated: needs %zu bytes at offset %zu, body "
+                          "has %zu",
+                          t->name, t->nbytes, c->bin_used, c->bin_len - c->bin_used);
     t->data = c->bin + c->bin_used;
     t->binary = true;
     c->bin_used += t->nbytes;
@@ -309,64 +303,68 @@ static int parse_binary_data(ctx *c, kserve_tensor *t, int64_t size)
 static int parse_input(ctx *c, int obj, kserve_tensor *t)
 {
     if (!is_type(c, obj, JSON_OBJECT))
-        return errf(c->err, c->errlen, 400, "inputs must be objects");
+        return err_fmt_rc(c->err, c->errlen, 400, "inputs must be objects");
     int rc = name_of(c, obj, "an input", t->name);
     if (rc) return rc;
     int dt = json_obj_get(&c->doc, obj, "datatype");
     if (!is_type(c, dt, JSON_STRING))
-        return errf(c->err, c->errlen, 400, "input '%s' has no 'datatype' string", t->name);
+        return err_fmt_rc(c->err, c->errlen, 400, "input '%s' has no 'datatype' string", t->name);
     t->dtype = kserve_dtype_parse(c->doc.src + c->doc.tok[dt].start, c->doc.tok[dt].len);
     if (t->dtype == KSERVE_INVALID)
-        return errf(c->err, c->errlen, 400, "input '%s': unknown datatype '%.*s'", t->name,
-                    (int)(c->doc.tok[dt].len > 32 ? 32 : c->doc.tok[dt].len),
-                    c->doc.src + c->doc.tok[dt].start);
+        return err_fmt_rc(c->err, c->errlen, 400, "input '%s': unknown datatype '%.*s'", t->name,
+                          (int)(c->doc.tok[dt].len > 32 ? 32 : c->doc.tok[dt].len),
+                          c->doc.src + c->doc.tok[dt].start);
     if ((rc = parse_shape(c, obj, t))) return rc;
     int params = json_obj_get(&c->doc, obj, "parameters");
     if (params >= 0 && !is_type(c, params, JSON_OBJECT))
-        return errf(c->err, c->errlen, 400, "input '%s': 'parameters' must be an object", t->name);
+        return err_fmt_rc(c->err, c->errlen, 400, "input '%s': 'parameters' must be an object",
+                          t->name);
     int bds = json_obj_get(&c->doc, params, "binary_data_size");
     int data = json_obj_get(&c->doc, obj, "data");
     if (bds >= 0) {
         int64_t size;
         if (json_num_i64(&c->doc, bds, &size) || size < 0)
-            return errf(c->err, c->errlen, 400,
-                        "input '%s': binary_data_size must be a non-negative integer", t->name);
+            return err_fmt_rc(c->err, c->errlen, 400,
+                              "input '%s': binary_data_size must be a non-negative integer",
+                              t->name);
         if (data >= 0)
-            return errf(c->err, c->errlen, 400, "input '%s' has both 'data' and binary_data_size",
-                        t->name);
+            return err_fmt_rc(c->err, c->errlen, 400,
+                              "input '%s' has both 'data' and binary_data_size", t->name);
         return parse_binary_data(c, t, size);
     }
-    if (data < 0) return errf(c->err, c->errlen, 400, "input '%s' has no 'data'", t->name);
+    if (data < 0) return err_fmt_rc(c->err, c->errlen, 400, "input '%s' has no 'data'", t->name);
     return parse_json_data(c, data, t);
 }
 
 static int parse_outputs(ctx *c, int arr, kserve_request *req)
 {
     if (!is_type(c, arr, JSON_ARRAY))
-        return errf(c->err, c->errlen, 400, "'outputs' must be an array");
+        return err_fmt_rc(c->err, c->errlen, 400, "'outputs' must be an array");
     if (c->doc.tok[arr].count > KSERVE_MAX_TENSORS)
-        return errf(c->err, c->errlen, 400, "more than %d outputs requested", KSERVE_MAX_TENSORS);
+        return err_fmt_rc(c->err, c->errlen, 400, "more than %d outputs requested",
+                          KSERVE_MAX_TENSORS);
     uint32_t i = (uint32_t)arr + 1;
     for (uint32_t k = 0; k < c->doc.tok[arr].count; k++, i = c->doc.tok[i].next) {
         kserve_output_req *o = &req->outputs[req->n_outputs];
         if (!is_type(c, (int)i, JSON_OBJECT))
-            return errf(c->err, c->errlen, 400, "outputs must be objects");
+            return err_fmt_rc(c->err, c->errlen, 400, "outputs must be objects");
         int rc = name_of(c, (int)i, "a requested output", o->name);
         if (rc) return rc;
         o->binary = -1;
         int params = json_obj_get(&c->doc, (int)i, "parameters");
         if (params >= 0 && !is_type(c, params, JSON_OBJECT))
-            return errf(c->err, c->errlen, 400, "output '%s': 'parameters' must be an object",
-                        o->name);
+            return err_fmt_rc(c->err, c->errlen, 400, "output '%s': 'parameters' must be an object",
+                              o->name);
         if ((rc = opt_bool(c, params, "binary_data", "output parameters", &o->binary))) return rc;
         int cl = json_obj_get(&c->doc, params, "classification");
         if (cl >= 0) {
             uint64_t k;
             if (json_num_u64(&c->doc, cl, &k) || k > 1000000)
-                return errf(c->err, c->errlen, 400,
-                            "output '%s': 'classification' must be an integer 0..1000000 (the "
-                            "number of classes to return)",
-                            o->name);
+                return err_fmt_rc(
+                    c->err, c->errlen, 400,
+                    "output '%s': 'classification' must be an integer 0..1000000 (the "
+                    "number of classes to return)",
+                    o->name);
             o->classification = (int)k;
         }
         req->n_outputs++;
@@ -377,39 +375,39 @@ static int parse_outputs(ctx *c, int arr, kserve_request *req)
 static int parse_inputs(ctx *c, int arr, kserve_request *req)
 {
     if (!is_type(c, arr, JSON_ARRAY))
-        return errf(c->err, c->errlen, 400, "'inputs' must be an array");
-    if (c->doc.tok[arr].count == 0) return errf(c->err, c->errlen, 400, "'inputs' is empty");
+        return err_fmt_rc(c->err, c->errlen, 400, "'inputs' must be an array");
+    if (c->doc.tok[arr].count == 0) return err_fmt_rc(c->err, c->errlen, 400, "'inputs' is empty");
     if (c->doc.tok[arr].count > KSERVE_MAX_TENSORS)
-        return errf(c->err, c->errlen, 400, "more than %d inputs", KSERVE_MAX_TENSORS);
+        return err_fmt_rc(c->err, c->errlen, 400, "more than %d inputs", KSERVE_MAX_TENSORS);
     uint32_t i = (uint32_t)arr + 1;
     for (uint32_t k = 0; k < c->doc.tok[arr].count; k++, i = c->doc.tok[i].next) {
         int rc = parse_input(c, (int)i, &req->inputs[req->n_inputs++]);
         if (rc) return rc;
     }
     if (c->bin_used != c->bin_len)
-        return errf(c->err, c->errlen, 400,
-                    "%zu bytes after the JSON header are not claimed by any binary_data_size",
-                    c->bin_len - c->bin_used);
+        return err_fmt_rc(c->err, c->errlen, 400,
+                          "%zu bytes after the JSON header are not claimed by any binary_data_size",
+                          c->bin_len - c->bin_used);
     return 0;
 }
 
 static int parse_root(ctx *c, kserve_request *req)
 {
     if (c->doc.tok[0].type != JSON_OBJECT)
-        return errf(c->err, c->errlen, 400, "request body must be a JSON object");
+        return err_fmt_rc(c->err, c->errlen, 400, "request body must be a JSON object");
     int id = json_obj_get(&c->doc, 0, "id");
     if (id >= 0) {
         if (!is_type(c, id, JSON_STRING))
-            return errf(c->err, c->errlen, 400, "'id' must be a string");
+            return err_fmt_rc(c->err, c->errlen, 400, "'id' must be a string");
         int n = json_str_copy(&c->doc, id, req->id, sizeof(req->id));
         if (n < 0)
-            return errf(c->err, c->errlen, 400, "'id' is longer than %d bytes or holds NUL",
-                        KSERVE_ID_MAX - 1);
+            return err_fmt_rc(c->err, c->errlen, 400, "'id' is longer than %d bytes or holds NUL",
+                              KSERVE_ID_MAX - 1);
         req->has_id = true;
     }
     int params = json_obj_get(&c->doc, 0, "parameters");
     if (params >= 0 && !is_type(c, params, JSON_OBJECT))
-        return errf(c->err, c->errlen, 400, "'parameters' must be an object");
+        return err_fmt_rc(c->err, c->errlen, 400, "'parameters' must be an object");
     int bo = 0;
     int rc = opt_bool(c, params, "binary_data_output", "request parameters", &bo);
     if (rc) return rc;
@@ -418,11 +416,12 @@ static int parse_root(ctx *c, kserve_request *req)
     if (to >= 0) {
         uint64_t us;
         if (json_num_u64(&c->doc, to, &us))
-            return errf(c->err, c->errlen, 400, "'timeout' must be a non-negative integer (us)");
+            return err_fmt_rc(c->err, c->errlen, 400,
+                              "'timeout' must be a non-negative integer (us)");
         req->timeout_us = us;
     }
     int in = json_obj_get(&c->doc, 0, "inputs");
-    if (in < 0) return errf(c->err, c->errlen, 400, "request has no 'inputs'");
+    if (in < 0) return err_fmt_rc(c->err, c->errlen, 400, "request has no 'inputs'");
     if ((rc = parse_inputs(c, in, req))) return rc;
     int out = json_obj_get(&c->doc, 0, "outputs");
     return out >= 0 ? parse_outputs(c, out, req) : 0;
@@ -434,8 +433,9 @@ int kserve_request_parse(kserve_request *req, const char *body, size_t len, size
     memset(req, 0, sizeof(*req));
     if (json_len == (size_t)-1) json_len = len;
     if (json_len > len)
-        return errf(err, errlen, 400,
-                    "Inference-Header-Content-Length %zu exceeds the %zu-byte body", json_len, len);
+        return err_fmt_rc(err, errlen, 400,
+                          "Inference-Header-Content-Length %zu exceeds the %zu-byte body", json_len,
+                          len);
     ctx c = {.bin = body + json_len, .bin_len = len - json_len, .err = err, .errlen = errlen};
     c.max_bytes = lim && lim->max_tensor_bytes ? lim->max_tensor_bytes : (size_t)64 << 20;
     c.why = lim && lim->max_tensor_bytes && lim->tensor_why ? lim->tensor_why : "";
@@ -443,13 +443,13 @@ int kserve_request_parse(kserve_request *req, const char *body, size_t len, size
     jl.max_tokens = lim && lim->max_json_tokens ? lim->max_json_tokens : 4u << 20;
     char jerr[128];
     int rc = json_parse(&c.doc, body, json_len, &jl, jerr, sizeof(jerr));
-    if (rc == -EINVAL) return errf(err, errlen, 400, "invalid JSON: %s", jerr);
+    if (rc == -EINVAL) return err_fmt_rc(err, errlen, 400, "invalid JSON: %s", jerr);
     if (rc == -E2BIG)
-        return errf(err, errlen, 413, "request JSON over a limit: %s%s%s%s", jerr,
-                    lim && lim->tokens_why ? " (" : "",
-                    lim && lim->tokens_why ? lim->tokens_why : "",
-                    lim && lim->tokens_why ? ")" : "");
-    if (rc) return errf(err, errlen, 500, "out of memory parsing the request");
+        return err_fmt_rc(err, errlen, 413, "request JSON over a limit: %s%s%s%s", jerr,
+                          lim && lim->tokens_why ? " (" : "",
+                          lim && lim->tokens_why ? lim->tokens_why : "",
+                          lim && lim->tokens_why ? ")" : "");
+    if (rc) return err_fmt_rc(err, errlen, 500, "out of memory parsing the request");
     rc = parse_root(&c, req);
     json_doc_free(&c.doc);
     if (rc) kserve_request_free(req);
@@ -479,8 +479,8 @@ static void fmt_shape(char *out, size_t cap, const int64_t *shape, int rank)
 static int check_one(const kserve_tensor *t, const kserve_io *io, char *err, size_t errlen)
 {
     if (t->dtype != io->dtype)
-        return errf(err, errlen, 400, "input '%s': datatype %s, but the model expects %s", t->name,
-                    kserve_dtype_name(t->dtype), kserve_dtype_name(io->dtype));
+        return err_fmt_rc(err, errlen, 400, "input '%s': datatype %s, but the model expects %s",
+                          t->name, kserve_dtype_name(t->dtype), kserve_dtype_name(io->dtype));
     bool ok = t->rank == io->rank;
     for (int d = 0; ok && d < t->rank; d++)
         if (io->shape[d] >= 0 && io->shape[d] != t->shape[d]) ok = false;
@@ -488,8 +488,9 @@ static int check_one(const kserve_tensor *t, const kserve_io *io, char *err, siz
         char got[128], want[128];
         fmt_shape(got, sizeof(got), t->shape, t->rank);
         fmt_shape(want, sizeof(want), io->shape, io->rank);
-        return errf(err, errlen, 400, "input '%s': shape %s, but the model expects %s (-1: any)",
-                    t->name, got, want);
+        return err_fmt_rc(err, errlen, 400,
+                          "input '%s': shape %s, but the model expects %s (-1: any)", t->name, got,
+                          want);
     }
     return 0;
 }
@@ -502,11 +503,12 @@ int kserve_request_check(kserve_request *req, const kserve_io *in, int n_in, con
         for (int m = 0; m < n_in && found < 0; m++)
             if (strcmp(req->inputs[i].name, in[m].name) == 0) found = m;
         if (found < 0)
-            return errf(err, errlen, 400, "unknown input '%s' (the model's first input is '%s')",
-                        req->inputs[i].name, n_in ? in[0].name : "");
+            return err_fmt_rc(err, errlen, 400,
+                              "unknown input '%s' (the model's first input is '%s')",
+                              req->inputs[i].name, n_in ? in[0].name : "");
         for (int j = 0; j < i; j++)
             if (strcmp(req->inputs[i].name, req->inputs[j].name) == 0)
-                return errf(err, errlen, 400, "input '%s' given twice", req->inputs[i].name);
+                return err_fmt_rc(err, errlen, 400, "input '%s' given twice", req->inputs[i].name);
         int rc = check_one(&req->inputs[i], &in[found], err, errlen);
         if (rc) return rc;
     }
@@ -515,7 +517,7 @@ int kserve_request_check(kserve_request *req, const kserve_io *in, int n_in, con
             bool have = false;
             for (int i = 0; i < req->n_inputs; i++)
                 have |= !strcmp(req->inputs[i].name, in[m].name);
-            if (!have) return errf(err, errlen, 400, "missing input '%s'", in[m].name);
+            if (!have) return err_fmt_rc(err, errlen, 400, "missing input '%s'", in[m].name);
         }
     }
     /* Put the inputs in the model's order, so callers index them by position. */
@@ -531,18 +533,19 @@ int kserve_request_check(kserve_request *req, const kserve_io *in, int n_in, con
     for (int m = 1; m < n_in; m++)
         if (in[m].rank > 0 && in[m].shape[0] < 0 && in[0].rank > 0 && in[0].shape[0] < 0 &&
             req->inputs[m].shape[0] != req->inputs[0].shape[0])
-            return errf(err, errlen, 400, "inputs '%s' and '%s' differ in batch size",
-                        req->inputs[0].name, req->inputs[m].name);
+            return err_fmt_rc(err, errlen, 400, "inputs '%s' and '%s' differ in batch size",
+                              req->inputs[0].name, req->inputs[m].name);
     for (int o = 0; o < req->n_outputs; o++) {
         int found = -1;
         for (int m = 0; m < n_out && found < 0; m++)
             if (!strcmp(req->outputs[o].name, out[m].name)) found = m;
-        if (found < 0) return errf(err, errlen, 400, "unknown output '%s'", req->outputs[o].name);
+        if (found < 0)
+            return err_fmt_rc(err, errlen, 400, "unknown output '%s'", req->outputs[o].name);
         kserve_dtype t = out[found].dtype;
         if (req->outputs[o].classification &&
             (t == KSERVE_BYTES || t == KSERVE_BOOL || t == KSERVE_FP16 || t == KSERVE_INVALID))
-            return errf(err, errlen, 400, "output '%s': classification needs numbers, not %s",
-                        req->outputs[o].name, kserve_dtype_name(t));
+            return err_fmt_rc(err, errlen, 400, "output '%s': classification needs numbers, not %s",
+                              req->outputs[o].name, kserve_dtype_name(t));
     }
     return 0;
 }

@@ -7,6 +7,8 @@
  */
 #include "server/model_api.h"
 
+#include "lib/err.h"
+
 #include "lib/ev.h"
 #include "server/app_model_int.h"
 
@@ -154,42 +156,32 @@ static void call_done(batcher_job *job)
     pthread_mutex_unlock(&c->mu);
 }
 
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
 /* Looks the model up and checks it can run here; the caller is inside. */
 static model *runnable(app_model *app, const char *name, char *err, size_t errlen, int *rc)
 {
     model *m = model_find(app, name, strlen(name));
     if (!m) {
-        *rc = fail(err, errlen, -ENOENT,
-                   "unknown model '%.64s' (configure model = %.64s=PATH.onnx)", name, name);
+        *rc = err_fmt_rc(err, errlen, -ENOENT,
+                         "unknown model '%.64s' (configure model = %.64s=PATH.onnx)", name, name);
         return NULL;
     }
     if (!m->em) {
-        *rc = fail(err, errlen, -ESRCH, "model '%s' is not available: %s", m->c.name, m->err);
+        *rc = err_fmt_rc(err, errlen, -ESRCH, "model '%s' is not available: %s", m->c.name, m->err);
         return NULL;
     }
     if (m->dynamic) { /* requests are sized per shape: only the HTTP endpoints do that */
-        *rc = fail(err, errlen, -ENOTSUP,
-                   "model '%s' has dynamic dimensions beyond the batch: call it over HTTP "
-                   "(/v2/models/%s/infer), not from Python",
-                   m->c.name, m->c.name);
+        *rc = err_fmt_rc(err, errlen, -ENOTSUP,
+                         "model '%s' has dynamic dimensions beyond the batch: call it over HTTP "
+                         "(/v2/models/%s/infer), not from Python",
+                         m->c.name, m->c.name);
         return NULL;
     }
     if (!m->b) {
-        *rc = fail(err, errlen, -ESRCH,
-                   "model '%s' runs in the workers: call it while serving a request (or from a "
-                   "thread of a worker), not at import time in the master",
-                   m->c.name);
+        *rc =
+            err_fmt_rc(err, errlen, -ESRCH,
+                       "model '%s' runs in the workers: call it while serving a request (or from a "
+                       "thread of a worker), not at import time in the master",
+                       m->c.name);
         return NULL;
     }
     return m;
@@ -216,23 +208,24 @@ static int run_job(model *m, call *c, char *err, size_t errlen)
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     if (rc == -EAGAIN)
-        return fail(err, errlen, -EAGAIN,
-                    "Exceeds maximum queue size (max-queue %d for model '%s')", m->c.max_queue,
-                    m->c.name);
+        return err_fmt_rc(err, errlen, -EAGAIN,
+                          "Exceeds maximum queue size (max-queue %d for model '%s')",
+                          m->c.max_queue, m->c.name);
     if (rc == -EINVAL)
-        return fail(err, errlen, -EINVAL, "batch size %d is outside 1..%d (max-batch-size)",
-                    c->job.batch, m->c.max_batch);
-    if (rc) return fail(err, errlen, -ESHUTDOWN, "model '%s' is shutting down", m->c.name);
+        return err_fmt_rc(err, errlen, -EINVAL, "batch size %d is outside 1..%d (max-batch-size)",
+                          c->job.batch, m->c.max_batch);
+    if (rc) return err_fmt_rc(err, errlen, -ESHUTDOWN, "model '%s' is shutting down", m->c.name);
     switch (c->job.status) {
     case BATCHER_OK: return 0;
     case BATCHER_TIMEOUT:
-        return fail(err, errlen, -ETIMEDOUT, "Request timeout expired (model-timeout-ms %lld)",
-                    (long long)m->c.timeout_ms);
+        return err_fmt_rc(err, errlen, -ETIMEDOUT,
+                          "Request timeout expired (model-timeout-ms %lld)",
+                          (long long)m->c.timeout_ms);
     case BATCHER_BAD_INPUT:
         batcher_stats_add(&m->stats->fail_bad_input, 1);
-        return fail(err, errlen, -EINVAL, "%s", c->job.err);
-    case BATCHER_BACKEND: return fail(err, errlen, -EIO, "inference failed: %s", c->job.err);
-    default: return fail(err, errlen, -ESHUTDOWN, "the worker is shutting down");
+        return err_fmt_rc(err, errlen, -EINVAL, "%s", c->job.err);
+    case BATCHER_BACKEND: return err_fmt_rc(err, errlen, -EIO, "inference failed: %s", c->job.err);
+    default: return err_fmt_rc(err, errlen, -ESHUTDOWN, "the worker is shutting down");
     }
 }
 
@@ -241,8 +234,8 @@ int model_api_infer(const char *name, int batch, const void *const *inputs, void
 {
     app_model *app = enter();
     if (!app)
-        return fail(err, errlen, -ENOENT,
-                    "no model is configured in this server (add model = NAME=PATH.onnx)");
+        return err_fmt_rc(err, errlen, -ENOENT,
+                          "no model is configured in this server (add model = NAME=PATH.onnx)");
     int rc = 0;
     model *m = runnable(app, name, err, errlen, &rc);
     if (m) {
@@ -261,18 +254,18 @@ int model_api_classify(const char *name, const void *data, size_t len, float *sc
 {
     app_model *app = enter();
     if (!app)
-        return fail(err, errlen, -ENOENT,
-                    "no model is configured in this server (add model = NAME=PATH.onnx)");
+        return err_fmt_rc(err, errlen, -ENOENT,
+                          "no model is configured in this server (add model = NAME=PATH.onnx)");
     int rc = 0;
     model *m = runnable(app, name, err, errlen, &rc);
     model_api_info info;
     if (m) fill_info(m, &info);
     if (m && !info.takes_image) {
         batcher_stats_add(&m->stats->fail_bad_input, 1);
-        rc = fail(err, errlen, -EINVAL,
-                  "model '%s' does not take an image (classify needs one FP32 input shaped "
-                  "[N,C,H,W], [N,H,W,C] or [N,K] with image-size)",
-                  m->c.name);
+        rc = err_fmt_rc(err, errlen, -EINVAL,
+                        "model '%s' does not take an image (classify needs one FP32 input shaped "
+                        "[N,C,H,W], [N,H,W,C] or [N,K] with image-size)",
+                        m->c.name);
         m = NULL;
     }
     image img;
@@ -285,7 +278,7 @@ int model_api_classify(const char *name, const void *data, size_t len, float *sc
         int d = image_decode(data, len, m->prep.channels, &app->img_lim, &img, ierr, sizeof(ierr));
         if (d) {
             batcher_stats_add(&m->stats->fail_bad_input, 1);
-            rc = fail(err, errlen, d == -ENOMEM ? -ENOMEM : d, "%s", ierr);
+            rc = err_fmt_rc(err, errlen, d == -ENOMEM ? -ENOMEM : d, "%s", ierr);
             m = NULL;
         }
     }
@@ -295,7 +288,7 @@ int model_api_classify(const char *name, const void *data, size_t len, float *sc
         for (int i = 0; i < m->n_out && ok; i++)
             ok = (outs[i] = malloc(m->out_item[i] + 1)) != NULL;
         if (!ok || image_preprocess(&img, &m->prep, in))
-            rc = fail(err, errlen, -ENOMEM, "out of memory");
+            rc = err_fmt_rc(err, errlen, -ENOMEM, "out of memory");
         image_free(&img);
         if (!rc) {
             call c = {0};

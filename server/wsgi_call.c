@@ -4,6 +4,8 @@
  */
 #include "server/wsgi_types.h"
 
+#include "lib/pct.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <string.h>
@@ -13,13 +15,6 @@
 #ifndef AISERVE_VERSION
 #define AISERVE_VERSION "0"
 #endif
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
 
 long wsgi_path_decode(const char *target, size_t target_len, char *out, const char **query,
                       size_t *query_len)
@@ -34,19 +29,10 @@ long wsgi_path_decode(const char *target, size_t target_len, char *out, const ch
     const char *pend = q ? q : end;
     *query = q ? q + 1 : end;
     *query_len = q ? (size_t)(end - q - 1) : 0;
-    size_t n = 0;
-    for (; p < pend; p++) {
-        if (*p != '%') {
-            out[n++] = *p;
-            continue;
-        }
-        int hi = p + 2 < pend ? hexval(p[1]) : -1, lo = p + 2 < pend ? hexval(p[2]) : -1;
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return -1;
-        out[n++] = (char)(hi * 16 + lo);
-        p += 2;
-    }
+    long n = pct_decode(p, (size_t)(pend - p), out, (size_t)(pend - p), PCT_NO_NUL);
+    if (n < 0) return -1;
     out[n] = '\0';
-    return (long)n;
+    return n;
 }
 
 static int set_str(PyObject *env, const char *key, const char *v, size_t n)

@@ -1,25 +1,13 @@
 #include "server/wsgi_conf.h"
 
+#include "lib/err.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
 
 void wsgi_conf_init(wsgi_conf *c)
 {
@@ -124,22 +112,24 @@ int wsgi_target_parse(wsgi_target *t, const char *spec, const char *default_call
                       size_t errlen)
 {
     memset(t, 0, sizeof(*t));
-    if (!spec || !*spec) return fail(err, errlen, "empty app spec");
+    if (!spec || !*spec) return err_fmt_rc(err, errlen, -EINVAL, "empty app spec");
     const char *colon = strrchr(spec, ':');
     size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
-    if (colon && !colon[1]) return fail(err, errlen, "'%s': no callable after ':'", spec);
+    if (colon && !colon[1])
+        return err_fmt_rc(err, errlen, -EINVAL, "'%s': no callable after ':'", spec);
     const char *callable = colon ? colon + 1 : default_callable;
     if (!callable || !*callable) callable = "application";
     if (!valid_identifier(callable, strlen(callable), 0))
-        return fail(err, errlen, "'%s': callable '%s' is not a Python identifier", spec, callable);
-    if (!n) return fail(err, errlen, "'%s': no module or file before ':'", spec);
+        return err_fmt_rc(err, errlen, -EINVAL, "'%s': callable '%s' is not a Python identifier",
+                          spec, callable);
+    if (!n) return err_fmt_rc(err, errlen, -EINVAL, "'%s': no module or file before ':'", spec);
     int r = -ENOMEM;
     if (is_file_spec(spec, n)) {
         if (!(t->file = strndup(spec, n))) goto out;
     } else {
         if (!valid_identifier(spec, n, 1))
-            return fail(err, errlen, "'%s': '%.*s' is not a module name (pkg.mod)", spec, (int)n,
-                        spec);
+            return err_fmt_rc(err, errlen, -EINVAL, "'%s': '%.*s' is not a module name (pkg.mod)",
+                              spec, (int)n, spec);
         if (!(t->module = strndup(spec, n))) goto out;
     }
     if (!(t->callable = strdup(callable))) goto out;
@@ -154,12 +144,13 @@ static int parse_mount(wsgi_conf *c, const char *value, char *err, size_t errlen
 {
     const char *eq = strchr(value, '=');
     if (!eq || value[0] != '/')
-        return fail(err, errlen, "mount '%s': expected /prefix=module:callable", value);
+        return err_fmt_rc(err, errlen, -EINVAL, "mount '%s': expected /prefix=module:callable",
+                          value);
     size_t plen = (size_t)(eq - value);
     while (plen > 0 && value[plen - 1] == '/') plen--;
     for (size_t i = 0; i < c->nmounts; i++)
         if (strlen(c->mounts[i].prefix) == plen && !memcmp(c->mounts[i].prefix, value, plen))
-            return fail(err, errlen, "mount '%s': prefix mounted twice", value);
+            return err_fmt_rc(err, errlen, -EINVAL, "mount '%s': prefix mounted twice", value);
     wsgi_mount m = {0};
     int r = wsgi_target_parse(&m.target, eq + 1, c->callable, err, errlen);
     if (r) return r;
@@ -184,7 +175,8 @@ static int parse_positive(const char *key, const char *value, int *out, char *er
     errno = 0;
     long v = strtol(value, &end, 10);
     if (errno || end == value || *end || v < 1 || v > 4096)
-        return fail(err, errlen, "%s = '%s': expected a number from 1 to 4096", key, value);
+        return err_fmt_rc(err, errlen, -EINVAL, "%s = '%s': expected a number from 1 to 4096", key,
+                          value);
     *out = (int)v;
     return 0;
 }
@@ -200,30 +192,32 @@ int wsgi_conf_set(wsgi_conf *c, const char *key, const char *value, char *err, s
         return set_str(&c->module, value);
     }
     if (!strcmp(key, "wsgi-file") || !strcmp(key, "file")) {
-        if (!*value) return fail(err, errlen, "%s: empty path", key);
+        if (!*value) return err_fmt_rc(err, errlen, -EINVAL, "%s: empty path", key);
         return set_str(&c->wsgi_file, value);
     }
     if (!strcmp(key, "callable")) {
         if (!valid_identifier(value, strlen(value), 0))
-            return fail(err, errlen, "callable = '%s': not a Python identifier", value);
+            return err_fmt_rc(err, errlen, -EINVAL, "callable = '%s': not a Python identifier",
+                              value);
         return set_str(&c->callable, value);
     }
     if (!strcmp(key, "chdir")) {
-        if (!*value) return fail(err, errlen, "chdir: empty path");
+        if (!*value) return err_fmt_rc(err, errlen, -EINVAL, "chdir: empty path");
         return set_str(&c->chdir, value);
     }
     if (!strcmp(key, "home") || !strcmp(key, "virtualenv") || !strcmp(key, "venv") ||
         !strcmp(key, "pyhome")) {
-        if (!*value) return fail(err, errlen, "%s: empty path", key);
+        if (!*value) return err_fmt_rc(err, errlen, -EINVAL, "%s: empty path", key);
         return set_str(&c->home, value);
     }
     if (!strcmp(key, "pythonpath") || !strcmp(key, "python-path") || !strcmp(key, "pp")) {
-        if (!*value) return fail(err, errlen, "%s: empty path", key);
+        if (!*value) return err_fmt_rc(err, errlen, -EINVAL, "%s: empty path", key);
         return push_str(&c->pythonpath, &c->npythonpath, value);
     }
     if (!strcmp(key, "env")) {
         const char *eq = strchr(value, '=');
-        if (!eq || eq == value) return fail(err, errlen, "env = '%s': expected KEY=VALUE", value);
+        if (!eq || eq == value)
+            return err_fmt_rc(err, errlen, -EINVAL, "env = '%s': expected KEY=VALUE", value);
         return push_str(&c->env, &c->nenv, value);
     }
     if (!strcmp(key, "mount")) return parse_mount(c, value, err, errlen);
@@ -233,7 +227,7 @@ int wsgi_conf_set(wsgi_conf *c, const char *key, const char *value, char *err, s
                                                                     : NULL;
     if (flag) {
         if (parse_bool(value, flag))
-            return fail(err, errlen, "%s = '%s': not a boolean", key, value);
+            return err_fmt_rc(err, errlen, -EINVAL, "%s = '%s': not a boolean", key, value);
         return 0;
     }
     if (!strcmp(key, "threads")) return parse_positive(key, value, &c->threads, err, errlen);
@@ -284,7 +278,8 @@ int wsgi_conf_mounts(const wsgi_conf *c, wsgi_mount **out, char *err, size_t err
         const char *spec = c->module ? c->module : c->wsgi_file;
         for (size_t i = 0; i < c->nmounts; i++)
             if (!*c->mounts[i].prefix) {
-                r = fail(err, errlen, "mount '=' for '/' conflicts with module/wsgi-file");
+                r = err_fmt_rc(err, errlen, -EINVAL,
+                               "mount '=' for '/' conflicts with module/wsgi-file");
                 goto fail;
             }
         if (!(m[k].prefix = strdup(""))) {

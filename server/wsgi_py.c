@@ -5,6 +5,8 @@
 #include "server/wsgi_py.h"
 #include "server/wsgi_types.h"
 
+#include "lib/err.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,20 +25,6 @@
  * "python3" (a pyenv build here) and picking up the wrong standard library. */
 #define WSGI_PY_PROGRAM "/usr/bin/python3"
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 int wsgi_py_started(void)
 {
     return Py_IsInitialized();
@@ -46,12 +34,12 @@ static int apply_env(const wsgi_conf *c, char *err, size_t errlen)
 {
     for (size_t i = 0; i < c->nenv; i++) {
         char *kv = strdup(c->env[i]);
-        if (!kv) return fail(err, errlen, "out of memory");
+        if (!kv) return err_fmt(err, errlen, "out of memory");
         char *eq = strchr(kv, '=');
         *eq = '\0';
         int r = setenv(kv, eq + 1, 1);
         free(kv);
-        if (r) return fail(err, errlen, "env '%s': %s", c->env[i], strerror(errno));
+        if (r) return err_fmt(err, errlen, "env '%s': %s", c->env[i], strerror(errno));
     }
     return 0;
 }
@@ -104,8 +92,8 @@ static int setup_home(const char *home, char *err, size_t errlen)
     char sp[4096];
     snprintf(sp, sizeof(sp), "%s/lib/python%d.%d/site-packages", home, PY_MAJOR_VERSION,
              PY_MINOR_VERSION);
-    if (!is_dir(home)) return fail(err, errlen, "home/virtualenv '%s' is not a directory", home);
-    if (!is_dir(sp)) return fail(err, errlen, "home/virtualenv '%s' has no %s", home, sp);
+    if (!is_dir(home)) return err_fmt(err, errlen, "home/virtualenv '%s' is not a directory", home);
+    if (!is_dir(sp)) return err_fmt(err, errlen, "home/virtualenv '%s' has no %s", home, sp);
     PyObject *site = PyImport_ImportModule("site");
     PyObject *r = site ? PyObject_CallMethod(site, "addsitedir", "s", sp) : NULL;
     PyObject *h = PyUnicode_DecodeFSDefault(home);
@@ -115,7 +103,7 @@ static int setup_home(const char *home, char *err, size_t errlen)
     Py_XDECREF(site);
     if (!ok) {
         PyErr_Clear();
-        return fail(err, errlen, "home/virtualenv '%s': cannot add its site-packages", home);
+        return err_fmt(err, errlen, "home/virtualenv '%s': cannot add its site-packages", home);
     }
     return 0;
 }
@@ -135,7 +123,7 @@ int wsgi_py_start(const wsgi_conf *c, const char *conf_dir, char *err, size_t er
     if (Py_IsInitialized()) return 0;
     if (apply_env(c, err, errlen)) return -1;
     if (c->chdir && chdir(c->chdir) && !already_in(c->chdir))
-        return fail(err, errlen, "chdir '%s': %s", c->chdir, strerror(errno));
+        return err_fmt(err, errlen, "chdir '%s': %s", c->chdir, strerror(errno));
     PyConfig config;
     PyConfig_InitPythonConfig(&config);
     config.install_signal_handlers = 0; /* SIGINT, SIGPIPE... stay aiserve's */
@@ -151,7 +139,7 @@ int wsgi_py_start(const wsgi_conf *c, const char *conf_dir, char *err, size_t er
     if (!PyStatus_Exception(st)) st = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
     if (PyStatus_Exception(st))
-        return fail(err, errlen, "cannot start Python: %s", st.err_msg ? st.err_msg : "?");
+        return err_fmt(err, errlen, "cannot start Python: %s", st.err_msg ? st.err_msg : "?");
     /* Importing `signal` (apps do) installs Python's SIGINT handler when the
      * disposition is the default: import it now and put every disposition
      * back, so the signals stay aiserve's whatever the app imports. */
@@ -162,7 +150,7 @@ int wsgi_py_start(const wsgi_conf *c, const char *conf_dir, char *err, size_t er
         if (i != SIGKILL && i != SIGSTOP) sigaction(i, &saved[i], NULL);
     if (setup_path(c, conf_dir)) {
         PyErr_Clear();
-        return fail(err, errlen, "cannot set sys.path");
+        return err_fmt(err, errlen, "cannot set sys.path");
     }
     if (c->home && setup_home(c->home, err, errlen)) return -1;
     return 0;
@@ -176,8 +164,9 @@ static void exc_line(char *err, size_t errlen, const char *spec)
     PyErr_NormalizeException(&type, &value, &tb);
     PyObject *s = value ? PyObject_Str(value) : NULL;
     const char *msg = s ? PyUnicode_AsUTF8(s) : NULL;
-    fail(err, errlen, "cannot load WSGI app '%s': %s%s%s", spec,
-         type ? ((PyTypeObject *)type)->tp_name : "error", msg && *msg ? ": " : "", msg ? msg : "");
+    err_fmt(err, errlen, "cannot load WSGI app '%s': %s%s%s", spec,
+            type ? ((PyTypeObject *)type)->tp_name : "error", msg && *msg ? ": " : "",
+            msg ? msg : "");
     Py_XDECREF(s);
     PyErr_Clear();
     PyErr_Restore(type, value, tb);

@@ -139,9 +139,9 @@ static int render_exceptions(int how, buf *out)
         }
         if (how == EXC_JSON) {
             rc |= buf_printf(out, "%s{\"count\":%llu,\"msg\":", i ? "," : "", count);
-            rc |= webui_json_str(out, msg) | buf_puts(out, ",\"traceback\":");
-            rc |= webui_json_str(out, tb) | buf_puts(out, ",\"nodes\":");
-            rc |= webui_json_str(out, nodes) | buf_puts(out, "}");
+            rc |= buf_json_cstr(out, msg) | buf_puts(out, ",\"traceback\":");
+            rc |= buf_json_cstr(out, tb) | buf_puts(out, ",\"nodes\":");
+            rc |= buf_json_cstr(out, nodes) | buf_puts(out, "}");
         } else if (how == EXC_CSV) {
             rc |= buf_printf(out, "%llu,", count) | csv_field(out, msg) | buf_puts(out, ",");
             rc |= csv_field(out, tb) | buf_puts(out, ",") | csv_field(out, nodes);

@@ -282,3 +282,12 @@ def test_disable_logging_writes_no_access_lines(procs):
     p.terminate()
     err = p.stderr.read().decode()
     assert "GET /hello" not in err
+
+
+def test_methods_are_case_sensitive(procs):
+    """RFC 9110 §9.1: "get" is not GET (lib/http1 http1_method_is, the one
+    method check of the server and aiload's web UI)."""
+    _, port = start(procs)
+    assert request(port, b"GET /health/live HTTP/1.1\r\nHost: a\r\n\r\n")[0] == 200
+    assert request(port, b"get /health/live HTTP/1.1\r\nHost: a\r\n\r\n")[0] == 405
+    assert request(port, b"Head /health/live HTTP/1.1\r\nHost: a\r\n\r\n")[0] == 405

@@ -579,10 +579,21 @@ def test_malformed_http_gets_errors_and_never_crashes(procs, tmp_path, target):
     assert raw(port, b"\x00\x01\x02garbage\r\n\r\n").startswith(b"HTTP/1.1 400")
     assert raw(port, b"GET / HTTP/1.1\r\nX: " + b"a" * 40000 + b"\r\n\r\n").startswith(
         b"HTTP/1.1 431")
-    assert raw(port, b"POST /swarm HTTP/1.1\r\nContent-Length: 999999\r\n\r\n").startswith(
-        b"HTTP/1.1 413")
-    assert raw(port, b"POST /swarm HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n").startswith(
-        b"HTTP/1.1 501")
+    assert raw(port, b"POST /swarm HTTP/1.1\r\nHost: h\r\nContent-Length: 999999\r\n\r\n"
+               ).startswith(b"HTTP/1.1 413")
+    assert raw(port, b"POST /swarm HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+               ).startswith(b"HTTP/1.1 501")
+    # aiserve's request rules (lib/http1): smuggling shapes, Host count, Expect
+    for bad, status in [
+            (b"POST /swarm HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", b"400"),
+            (b"POST /swarm HTTP/1.1\r\nHost: h\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+             b"400"),
+            (b"GET / HTTP/1.1\r\n\r\n", b"400"),
+            (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", b"400"),
+            (b"POST /swarm HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", b"501"),
+            (b"GET / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\n\r\n", b"417")]:
+        assert raw(port, bad).startswith(b"HTTP/1.1 " + status), bad
     hdrs = b"".join(b"H%d: v\r\n" % i for i in range(200))
     assert raw(port, b"GET / HTTP/1.1\r\n" + hdrs + b"\r\n").startswith(b"HTTP/1.1 431")
     # half-sent requests and abrupt disconnects
