@@ -22,6 +22,7 @@
 
 #include "loadgen/py/pyrun_int.h"
 #include "loadgen/report.h"
+#include "loadgen/snapshot.h"
 #include "loadgen/webui.h"
 #include "loadgen/webui_render.h"
 
@@ -82,18 +83,7 @@ PyObject *pyweb_m_history_tick(PyObject *m, PyObject *unused)
         P.hist = h;
         P.caphist = cap;
     }
-    const runner_entry *t = &s->total;
-    P.hist[P.nhist++] = (runner_history_point){
-        .time = (int64_t)time(NULL),
-        .user_count = s->user_count,
-        .current_rps = t->current_rps,
-        .current_fail_per_sec = t->current_fail_per_sec,
-        .current_p50_ms = t->current_pct_ms[0],
-        .current_p95_ms = t->current_pct_ms[5],
-        .current_p99_ms = t->current_pct_ms[7],
-        .total_requests = t->num_requests,
-        .total_failures = t->num_failures,
-    };
+    P.hist[P.nhist++] = lg_snapshot_point(s, (int64_t)time(NULL));
     int rc = report_csv_history_rows(&P.hist_csv, s, (int64_t)time(NULL), 0);
     runner_snapshot_free(s);
     if (rc) return PyErr_NoMemory();
@@ -307,7 +297,7 @@ static int be_summary(void *ctx, buf *out)
     (void)ctx;
     PyGILState_STATE g = PyGILState_Ensure();
     runner_snapshot *s = pymod_snapshot();
-    int rc = s ? report_json(out, s, pymod_source(), 1, NULL) : -ENOMEM;
+    int rc = s ? report_json(out, s, pymod_source(), 1) : -ENOMEM;
     runner_snapshot_free(s);
     PyGILState_Release(g);
     return rc ? -ENOMEM : 0;
