@@ -784,6 +784,21 @@ PyObject *pyrun_init_module(void)
     PyModule_AddIntConstant(m, "READ", EV_READ);
     PyModule_AddIntConstant(m, "WRITE", EV_WRITE);
     PyModule_AddStringConstant(m, "VERSION", AISERVE_VERSION);
+    /* locust.stats.PERCENTILES_TO_REPORT: the runner's one table */
+    PyObject *pcts = PyTuple_New(RUNNER_NPCT);
+    for (int k = 0; pcts && k < RUNNER_NPCT; k++) {
+        PyObject *f = PyFloat_FromDouble(runner_pcts[k].fraction);
+        if (!f) {
+            Py_CLEAR(pcts);
+            break;
+        }
+        PyTuple_SET_ITEM(pcts, k, f);
+    }
+    if (!pcts || PyModule_AddObject(m, "PERCENTILES", pcts) < 0) {
+        Py_XDECREF(pcts);
+        Py_DECREF(m);
+        return NULL;
+    }
     return m;
 }
 
