@@ -8,11 +8,11 @@
 #include <string.h>
 
 const runner_pct_info runner_pcts[RUNNER_NPCT] = {
-    [RUNNER_P50] = {0.50, "50%"},        [RUNNER_P66] = {0.66, "66%"},
-    [RUNNER_P75] = {0.75, "75%"},        [RUNNER_P80] = {0.80, "80%"},
-    [RUNNER_P90] = {0.90, "90%"},        [RUNNER_P95] = {0.95, "95%"},
-    [RUNNER_P98] = {0.98, "98%"},        [RUNNER_P99] = {0.99, "99%"},
-    [RUNNER_P999] = {0.999, "99.9%"},    [RUNNER_P9999] = {0.9999, "99.99%"},
+    [RUNNER_P50] = {0.50, "50%"},     [RUNNER_P66] = {0.66, "66%"},
+    [RUNNER_P75] = {0.75, "75%"},     [RUNNER_P80] = {0.80, "80%"},
+    [RUNNER_P90] = {0.90, "90%"},     [RUNNER_P95] = {0.95, "95%"},
+    [RUNNER_P98] = {0.98, "98%"},     [RUNNER_P99] = {0.99, "99%"},
+    [RUNNER_P999] = {0.999, "99.9%"}, [RUNNER_P9999] = {0.9999, "99.99%"},
     [RUNNER_P100] = {1.0, "100%"},
 };
 
