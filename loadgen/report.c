@@ -35,18 +35,13 @@ void report_py_float(buf *b, double v)
     if (!strpbrk(tmp, ".eninf")) buf_puts(b, ".0");
 }
 
-void report_csv_field(buf *b, const char *s)
+int report_csv_field(buf *b, const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n")) {
-        buf_puts(b, s);
-        return;
-    }
-    buf_puts(b, "\"");
-    for (; *s; s++) {
-        if (*s == '"') buf_puts(b, "\"");
-        buf_append(b, s, 1);
-    }
-    buf_puts(b, "\"");
+    if (!strpbrk(s, ",\"\r\n")) return buf_puts(b, s);
+    int rc = buf_puts(b, "\"");
+    for (const char *q; (q = strchr(s, '"')); s = q + 1)
+        rc |= buf_append(b, s, (size_t)(q - s + 1)) | buf_puts(b, "\"");
+    return rc | buf_puts(b, s) | buf_puts(b, "\"");
 }
 
 static void put_int(buf *b, long long v)
@@ -179,7 +174,8 @@ int report_csv_failures(buf *out, const runner_snapshot *s)
 
 int report_csv_exceptions(buf *out)
 {
-    /* aiload runs no user code, so nothing raises: header only */
+    /* a scenario runs no user code, so nothing raises: header only (the
+     * Python path appends its rows, loadgen/py/pyweb.c) */
     return buf_puts(out, "Count,Message,Traceback,Nodes\r\n");
 }
 

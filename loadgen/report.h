@@ -25,8 +25,9 @@ int report_console_service(buf *out, const runner_snapshot *s, int name_width);
 /* "Error report" table (nothing when there are no errors). */
 int report_console_errors(buf *out, const runner_snapshot *s, int name_width);
 
-/* Locust's CSV files from a snapshot. PREFIX_exceptions.csv is its header
- * only (aiload runs no user code that could raise). */
+/* Locust's CSV files from a snapshot. report_csv_exceptions writes the
+ * header of PREFIX_exceptions.csv (all of it for a scenario, which runs no
+ * user code that could raise). */
 int report_csv_stats(buf *out, const runner_snapshot *s);
 int report_csv_failures(buf *out, const runner_snapshot *s);
 int report_csv_exceptions(buf *out);
@@ -50,6 +51,6 @@ int report_html_timing(buf *out, const runner_snapshot *s);
 /* Python-compatible scalars (exposed for the tests): a float as repr()
  * writes it; a field as csv.writer quotes it (QUOTE_MINIMAL). */
 void report_py_float(buf *b, double v);
-void report_csv_field(buf *b, const char *s);
+int report_csv_field(buf *b, const char *s);
 
 #endif

@@ -94,21 +94,12 @@ PyObject *pyweb_m_history_tick(PyObject *m, PyObject *unused)
 
 enum { EXC_JSON, EXC_CSV, EXC_HTML };
 
-static int csv_field(buf *out, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) return buf_puts(out, s);
-    int rc = buf_puts(out, "\"");
-    for (const char *q; (q = strchr(s, '"')); s = q + 1)
-        rc |= buf_append(out, s, (size_t)(q - s + 1)) | buf_puts(out, "\"");
-    return rc | buf_puts(out, s) | buf_puts(out, "\"");
-}
-
 /* Renders the runner's Exceptions table (Locust's runner.exceptions) as
  * GET /exceptions's JSON, the exceptions CSV or the report's HTML. */
 static int render_exceptions(int how, buf *out)
 {
     int rc = how == EXC_JSON  ? buf_puts(out, "{\"exceptions\":[")
-             : how == EXC_CSV ? buf_puts(out, "Count,Message,Traceback,Nodes\r\n")
+             : how == EXC_CSV ? report_csv_exceptions(out)
                               : 0;
     PyObject *list = P.exceptions_fn ? PyObject_CallNoArgs(P.exceptions_fn) : PyList_New(0);
     PyObject *seq = list ? PySequence_Fast(list, "exceptions: not a list") : NULL;
@@ -133,8 +124,8 @@ static int render_exceptions(int how, buf *out)
             rc |= webui_json_str(out, tb) | buf_puts(out, ",\"nodes\":");
             rc |= webui_json_str(out, nodes) | buf_puts(out, "}");
         } else if (how == EXC_CSV) {
-            rc |= buf_printf(out, "%llu,", count) | csv_field(out, msg) | buf_puts(out, ",");
-            rc |= csv_field(out, tb) | buf_puts(out, ",") | csv_field(out, nodes);
+            rc |= buf_printf(out, "%llu,", count) | report_csv_field(out, msg) | buf_puts(out, ",");
+            rc |= report_csv_field(out, tb) | buf_puts(out, ",") | report_csv_field(out, nodes);
             rc |= buf_puts(out, "\r\n");
         } else {
             rc |= buf_printf(out, "<tr><td class=\"n\">%llu</td><td class=\"err\">", count);
