@@ -354,8 +354,8 @@ static int measure(const advise_opts *o, server *sv, advise_result *res, double 
                               .run_time_s = phase_s};
     if (op.rate < 1) op.rate = 1;
     if (!(s = run_for(&l, &op))) goto out;
-    res->p50_ms = s->total.pct_ms[0];
-    res->p99_ms = s->total.pct_ms[7];
+    res->p50_ms = s->total.pct_ms[RUNNER_P50];
+    res->p99_ms = s->total.pct_ms[RUNNER_P99];
     res->check_rps = s->total.total_rps;
     res->requests += s->total.num_requests;
     res->failures += s->total.num_failures;

@@ -69,9 +69,6 @@ static int parse_int(const char *v, long lo, long hi, int *out)
 
 /* ---- thresholds ---- */
 
-static const char *pct_names[RUNNER_NPCT] = {"50", "66", "75",   "80",    "90", "95",
-                                             "98", "99", "99.9", "99.99", "100"};
-
 static int parse_metric(const char *m, size_t n, cli_threshold *t)
 {
     char name[32];
@@ -100,7 +97,10 @@ static int parse_metric(const char *m, size_t n, cli_threshold *t)
     const char *p = !strcmp(name, "median") ? "50" : name[0] == 'p' ? name + 1 : NULL;
     if (!p) return -1;
     for (int k = 0; k < RUNNER_NPCT; k++) {
-        if (!strcmp(p, pct_names[k])) {
+        /* "p99.9" names the column labelled "99.9%" */
+        const char *label = runner_pcts[k].label;
+        size_t len = strlen(p);
+        if (len + 1 == strlen(label) && !strncmp(p, label, len)) {
             t->metric = CLI_M_PCT;
             t->pct = k;
             return 0;

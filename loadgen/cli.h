@@ -15,7 +15,7 @@
 
 /* A threshold: METRIC OP VALUE, e.g. p99<200ms, error_rate<1%, rps>100. */
 typedef enum cli_metric {
-    CLI_M_PCT, /* arg: which of runner_percentiles, or median/avg/min/max below */
+    CLI_M_PCT, /* arg: which of runner_pcts (RUNNER_P50...), or median/avg/min/max below */
     CLI_M_AVG,
     CLI_M_MIN,
     CLI_M_MAX,
@@ -32,7 +32,7 @@ typedef enum cli_op { CLI_LT, CLI_LE, CLI_GT, CLI_GE, CLI_EQ, CLI_NE } cli_op;
 typedef struct cli_threshold {
     char text[128]; /* as given, for messages */
     cli_metric metric;
-    int pct; /* CLI_M_PCT: index into runner_percentiles */
+    int pct; /* CLI_M_PCT: a runner_pct, index into runner_pcts and pct_ms */
     cli_op op;
     double value; /* ms for times, fraction for rates, plain otherwise */
 } cli_threshold;

@@ -143,7 +143,7 @@ Test(cli, thresholds_parse_units_and_operators)
 Test(cli, thresholds_evaluate_against_a_snapshot)
 {
     runner_snapshot s = {0};
-    s.total.pct_ms[7] = 150;
+    s.total.pct_ms[RUNNER_P99] = 150;
     s.total.total_rps = 90;
     s.fail_ratio = 0.02;
     cli_threshold t;

@@ -6,7 +6,7 @@
  * Nothing is allocated per request: buffers belong to the connection and only
  * grow once, for dynamic requests or expect_body checks.
  *
- * Every request that conn_begin() starts ends in exactly one record (success
+ * Every request that lg_conn_begin() starts ends in exactly one record (success
  * or classified failure), so requests sent = requests recorded.
  *
  * https: after the TCP connect comes the TLS handshake (CS_HANDSHAKE), then
@@ -39,7 +39,7 @@ static const lg_target *target_of(lg_worker *w, lg_conn *c)
     return &w->cur.targets[c->cls];
 }
 
-void conn_close(lg_worker *w, lg_conn *c)
+void lg_conn_close(lg_worker *w, lg_conn *c)
 {
     if (c->fd >= 0) {
         ev_io_del(w->loop, c->fd);
@@ -52,9 +52,9 @@ void conn_close(lg_worker *w, lg_conn *c)
     c->reused = 0;
 }
 
-void conn_end_user(lg_worker *w, lg_conn *c)
+void lg_conn_end_user(lg_worker *w, lg_conn *c)
 {
-    conn_close(w, c);
+    lg_conn_close(w, c);
     lg_tls_session_free(c->sess);
     c->sess = NULL;
 }
@@ -92,9 +92,9 @@ static ssize_t tls_writev(lg_conn *c)
 static void fail_io(lg_worker *w, lg_conn *c, int kind, int err, uint64_t now)
 {
     if (err == EPROTO && c->ssl)
-        conn_fail(w, c, LG_ERR_TLS, c->tls_code, now);
+        lg_conn_fail(w, c, LG_ERR_TLS, c->tls_code, now);
     else
-        conn_fail(w, c, kind, err, now);
+        lg_conn_fail(w, c, kind, err, now);
 }
 
 static int needs_length(const char *method)
@@ -126,7 +126,7 @@ static size_t static_body_len(const sc_request *r)
     return r->body_file ? r->body_file_len : r->body.len;
 }
 
-int conn_build_pre(const sc_request *r, const lg_target *t, lg_pre *out)
+int lg_conn_build_pre(const sc_request *r, const lg_target *t, lg_pre *out)
 {
     out->head = NULL;
     out->len = 0;
@@ -209,7 +209,7 @@ static void tls_handshake(lg_worker *w, lg_conn *c, uint64_t now)
     else if (rc == 0)
         ev_io_mod(w->loop, c->fd, want);
     else
-        conn_fail(w, c, LG_ERR_TLS, code, now);
+        lg_conn_fail(w, c, LG_ERR_TLS, code, now);
 }
 
 /* The TCP connect is done: start the handshake. The connect deadline still
@@ -219,7 +219,7 @@ static void tls_start(lg_worker *w, lg_conn *c, uint64_t now)
     const lg_target *t = target_of(w, c);
     c->ssl = lg_tls_conn_new(t->tls, c->fd, t->tls_host, &c->sess);
     if (!c->ssl) {
-        conn_fail(w, c, LG_ERR_CONNECT, ENOMEM, now);
+        lg_conn_fail(w, c, LG_ERR_CONNECT, ENOMEM, now);
         return;
     }
     c->state = CS_HANDSHAKE;
@@ -239,7 +239,7 @@ static void start_connect(lg_worker *w, lg_conn *c, uint64_t now)
     const lg_target *t = target_of(w, c);
     int fd = socket(t->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
-        conn_fail(w, c, LG_ERR_CONNECT, errno, now);
+        lg_conn_fail(w, c, LG_ERR_CONNECT, errno, now);
         return;
     }
     int one = 1;
@@ -250,21 +250,21 @@ static void start_connect(lg_worker *w, lg_conn *c, uint64_t now)
         int err = errno;
         close(fd);
         c->fd = -1;
-        conn_fail(w, c, connect_errkind(err), err, now);
+        lg_conn_fail(w, c, connect_errkind(err), err, now);
         return;
     }
     if (ev_io_add(w->loop, fd, EV_WRITE, on_io, c) < 0) {
         close(fd);
         c->fd = -1;
-        conn_fail(w, c, LG_ERR_CONNECT, EMFILE, now);
+        lg_conn_fail(w, c, LG_ERR_CONNECT, EMFILE, now);
         return;
     }
     c->state = CS_CONNECTING;
     c->deadline = now + w->cfg.connect_timeout_ns;
 }
 
-void conn_begin(lg_worker *w, lg_conn *c, const sc_request *r, const lg_pre *pre, uint64_t intended,
-                uint64_t now)
+void lg_conn_begin(lg_worker *w, lg_conn *c, const sc_request *r, const lg_pre *pre,
+                   uint64_t intended, uint64_t now)
 {
     c->req = r;
     c->pre = pre;
@@ -274,7 +274,7 @@ void conn_begin(lg_worker *w, lg_conn *c, const sc_request *r, const lg_pre *pre
     w->inflight++;
     set_iov(w, c);
     if (!c->iovcnt) {
-        conn_fail(w, c, LG_ERR_OTHER, 0, now);
+        lg_conn_fail(w, c, LG_ERR_OTHER, 0, now);
         return;
     }
     if (c->fd < 0)
@@ -303,7 +303,7 @@ static void reset_response(lg_conn *c)
 static int maybe_retry(lg_worker *w, lg_conn *c, uint64_t now)
 {
     if (!c->reused || c->retried || c->head_done || c->rlen) return 0;
-    conn_close(w, c);
+    lg_conn_close(w, c);
     c->retried = 1;
     set_iov(w, c);
     start_connect(w, c, now);
@@ -369,12 +369,12 @@ static void finish(lg_worker *w, lg_conn *c, int kind, int code, uint64_t now)
     c->req = NULL;
     c->state = CS_IDLE;
     w->inflight--;
-    worker_request_done(w, c, failed, now);
+    lg_worker_request_done(w, c, failed, now);
 }
 
-void conn_fail(lg_worker *w, lg_conn *c, int kind, int code, uint64_t now)
+void lg_conn_fail(lg_worker *w, lg_conn *c, int kind, int code, uint64_t now)
 {
-    conn_close(w, c);
+    lg_conn_close(w, c);
     finish(w, c, kind, code, now);
 }
 
@@ -393,7 +393,7 @@ static void complete(lg_worker *w, lg_conn *c, uint64_t now)
     /* A response that arrived before the request was fully written leaves
      * half a request on the wire: that connection cannot be reused. */
     if (c->close_after || c->state == CS_WRITING)
-        conn_close(w, c);
+        lg_conn_close(w, c);
     else
         c->reused = 1;
     finish(w, c, kind, code, now);
@@ -497,11 +497,11 @@ static int process(lg_worker *w, lg_conn *c, char *p, size_t n, uint64_t now)
         int kind = 0;
         int h = parse_head(c, p, n, &kind);
         if (h < 0) {
-            conn_fail(w, c, LG_ERR_PROTOCOL, kind, now);
+            lg_conn_fail(w, c, LG_ERR_PROTOCOL, kind, now);
             return 1;
         }
         if (h == 0) {
-            if (keep_partial_head(c, p, n)) conn_fail(w, c, LG_ERR_OTHER, 0, now);
+            if (keep_partial_head(c, p, n)) lg_conn_fail(w, c, LG_ERR_OTHER, 0, now);
             return 0;
         }
         p += h;
@@ -516,7 +516,7 @@ static int process(lg_worker *w, lg_conn *c, char *p, size_t n, uint64_t now)
     c->rlen = 0;
     int done = c->remaining == 0 && !c->chunked ? 1 : n ? feed_body(c, p, n) : 0;
     if (done < 0) {
-        conn_fail(w, c, LG_ERR_PROTOCOL, 1, now);
+        lg_conn_fail(w, c, LG_ERR_PROTOCOL, 1, now);
         return 1;
     }
     if (done) complete(w, c, now);
@@ -566,7 +566,7 @@ static void on_io(ev_loop *loop, int fd, unsigned events, void *data)
         if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
         if (err == EINPROGRESS) return;
         if (err) {
-            conn_fail(w, c, connect_errkind(err), err, now);
+            lg_conn_fail(w, c, connect_errkind(err), err, now);
             return;
         }
         if (target_of(w, c)->tls)
@@ -588,19 +588,19 @@ static void on_io(ev_loop *loop, int fd, unsigned events, void *data)
         char tmp[256];
         ssize_t n = c->ssl ? tls_read(w, c, tmp, sizeof(tmp)) : read(c->fd, tmp, sizeof(tmp));
         if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
-        conn_close(w, c);
+        lg_conn_close(w, c);
         return;
     }
     }
 }
 
 /* Times out requests past their deadline (called every 100 ms). */
-void conn_sweep(lg_worker *w, uint64_t now)
+void lg_conn_sweep(lg_worker *w, uint64_t now)
 {
     for (size_t i = 0; i < w->nconns; i++) {
         lg_conn *c = w->conns[i];
         if (!c || c->state < CS_CONNECTING || now < c->deadline) continue;
         int code = c->state == CS_CONNECTING ? 0 : c->state == CS_HANDSHAKE ? 2 : 1;
-        conn_fail(w, c, LG_ERR_TIMEOUT, code, now);
+        lg_conn_fail(w, c, LG_ERR_TIMEOUT, code, now);
     }
 }

@@ -132,10 +132,10 @@ static void quick_summary(buf *b, const cli_opts *o, const runner_snapshot *s, i
     buf_printf(b, "\n  Latency Distribution (%s)\n",
                s->open_model ? "from the intended start; service time in brackets"
                              : "from the send");
-    static const int show[] = {0, 2, 4, 7, 8, 9, 10};
-    static const char *lab[] = {"50%", "75%", "90%", "99%", "99.9%", "99.99%", "100%"};
+    static const runner_pct show[] = {RUNNER_P50,  RUNNER_P75,   RUNNER_P90, RUNNER_P99,
+                                      RUNNER_P999, RUNNER_P9999, RUNNER_P100};
     for (size_t i = 0; i < sizeof(show) / sizeof(show[0]); i++) {
-        buf_printf(b, "  %8s ", lab[i]);
+        buf_printf(b, "  %8s ", runner_pcts[show[i]].label);
         print_time(b, e->pct_ms[show[i]]);
         if (s->open_model) {
             buf_puts(b, "  (");
@@ -196,7 +196,7 @@ static int write_json(runner *r, const cli_opts *o, const runner_snapshot *s)
 
 static void progress(const runner_snapshot *s)
 {
-    double p99 = s->total.current_pct_ms[7];
+    double p99 = s->total.current_pct_ms[RUNNER_P99];
     fprintf(stderr, "\r\033[K[aiload] %s %.0fs", runner_state_name(s->state), s->elapsed_s);
     if (s->run_time_s > 0) fprintf(stderr, "/%.0fs", s->run_time_s);
     fprintf(stderr, "  users %d/%d  %.1f req/s  fail %.2f%%  p99 %.1f ms  reqs %llu", s->user_count,

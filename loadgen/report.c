@@ -3,22 +3,17 @@
  * summary. CSV follows Python's csv.writer (QUOTE_MINIMAL, "\r\n" line ends)
  * and floats are written as Python's repr() would, so the files are
  * byte-for-byte what Locust's own writer produces for the same numbers.
+ * Everything here formats a snapshot it is given; the runner (or the Python
+ * locustfile path) takes it.
  */
-#define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "loadgen/report.h"
-#include "loadgen/runner_int.h"
-#include "loadgen/scenario_int.h"
-
-static const char *pct_label[RUNNER_NPCT] = {"50%", "66%", "75%",   "80%",    "90%", "95%",
-                                             "98%", "99%", "99.9%", "99.99%", "100%"};
+#include "loadgen/stats.h"
 
 /* ---- Python-compatible scalars ---- */
 
@@ -40,18 +35,13 @@ void report_py_float(buf *b, double v)
     if (!strpbrk(tmp, ".eninf")) buf_puts(b, ".0");
 }
 
-void report_csv_field(buf *b, const char *s)
+int report_csv_field(buf *b, const char *s)
 {
-    if (!strpbrk(s, ",\"\r\n")) {
-        buf_puts(b, s);
-        return;
-    }
-    buf_puts(b, "\"");
-    for (; *s; s++) {
-        if (*s == '"') buf_puts(b, "\"");
-        buf_append(b, s, 1);
-    }
-    buf_puts(b, "\"");
+    if (!strpbrk(s, ",\"\r\n")) return buf_puts(b, s);
+    int rc = buf_puts(b, "\"");
+    for (const char *q; (q = strchr(s, '"')); s = q + 1)
+        rc |= buf_append(b, s, (size_t)(q - s + 1)) | buf_puts(b, "\"");
+    return rc | buf_puts(b, s) | buf_puts(b, "\"");
 }
 
 static void put_int(buf *b, long long v)
@@ -83,7 +73,7 @@ static void stats_header(buf *b)
     buf_puts(b, "Type,Name,Request Count,Failure Count,Median Response Time,"
                 "Average Response Time,Min Response Time,Max Response Time,"
                 "Average Content Size,Requests/s,Failures/s");
-    for (int k = 0; k < RUNNER_NPCT; k++) buf_printf(b, ",%s", pct_label[k]);
+    for (int k = 0; k < RUNNER_NPCT; k++) buf_printf(b, ",%s", runner_pcts[k].label);
     buf_puts(b, "\r\n");
 }
 
@@ -130,21 +120,12 @@ int report_csv_stats(buf *out, const runner_snapshot *s)
     return out->len > before ? 0 : -ENOMEM;
 }
 
-int runner_csv_stats(runner *r, buf *out)
-{
-    runner_snapshot *s = runner_snapshot_take(r);
-    if (!s) return -ENOMEM;
-    int rc = report_csv_stats(out, s);
-    runner_snapshot_free(s);
-    return rc;
-}
-
 /* ---- PREFIX_stats_history.csv ---- */
 
 void report_csv_history_header(buf *b)
 {
     buf_puts(b, "Timestamp,User Count,Type,Name,Requests/s,Failures/s");
-    for (int k = 0; k < RUNNER_NPCT; k++) buf_printf(b, ",%s", pct_label[k]);
+    for (int k = 0; k < RUNNER_NPCT; k++) buf_printf(b, ",%s", runner_pcts[k].label);
     buf_puts(b, ",Total Request Count,Total Failure Count,Total Median Response Time,"
                 "Total Average Response Time,Total Min Response Time,Total Max Response Time,"
                 "Total Average Content Size\r\n");
@@ -174,41 +155,7 @@ int report_csv_history_rows(buf *out, const runner_snapshot *s, int64_t now_s, i
     return out->len > before ? 0 : -ENOMEM;
 }
 
-int report_history_rows(runner *r, const runner_snapshot *s, int64_t now_s, buf *out)
-{
-    return report_csv_history_rows(out, s, now_s, r->opts.full_history);
-}
-
-int runner_csv_history(runner *r, buf *out)
-{
-    size_t cursor = 0;
-    return runner_csv_history_append(r, out, &cursor);
-}
-
-int runner_csv_history_append(runner *r, buf *out, size_t *cursor)
-{
-    /* *cursor is 0 before the header, then 1 + the bytes of rows handed out */
-    if (*cursor == 0) report_csv_history_header(out);
-    pthread_mutex_lock(&r->mu);
-    size_t len = r->history_csv.len, off = *cursor ? *cursor - 1 : 0;
-    int rc = 0;
-    if (off > len) off = 0; /* a new test restarted the history */
-    if (len > off) rc = buf_append(out, r->history_csv.data + off, len - off);
-    if (rc == 0) *cursor = len + 1;
-    pthread_mutex_unlock(&r->mu);
-    return rc;
-}
-
 /* ---- PREFIX_failures.csv, PREFIX_exceptions.csv ---- */
-
-int runner_csv_failures(runner *r, buf *out)
-{
-    runner_snapshot *s = runner_snapshot_take(r);
-    if (!s) return -ENOMEM;
-    int rc = report_csv_failures(out, s);
-    runner_snapshot_free(s);
-    return rc;
-}
 
 int report_csv_failures(buf *out, const runner_snapshot *s)
 {
@@ -225,9 +172,10 @@ int report_csv_failures(buf *out, const runner_snapshot *s)
     return 0;
 }
 
-int runner_csv_exceptions(runner *r, buf *out)
+int report_csv_exceptions(buf *out)
 {
-    (void)r; /* aiload runs no user code, so nothing raises: header only */
+    /* a scenario runs no user code, so nothing raises: header only (the
+     * Python path appends its rows, loadgen/py/pyweb.c) */
     return buf_puts(out, "Count,Message,Traceback,Nodes\r\n");
 }
 
@@ -243,7 +191,8 @@ static void json_pcts(buf *b, const char *key, const double *pct)
 {
     buf_printf(b, "\"%s\":{", key);
     for (int k = 0; k < RUNNER_NPCT; k++) {
-        buf_printf(b, "%s\"%.*s\":", k ? "," : "", (int)strlen(pct_label[k]) - 1, pct_label[k]);
+        buf_printf(b, "%s\"%.*s\":", k ? "," : "", (int)strlen(runner_pcts[k].label) - 1,
+                   runner_pcts[k].label);
         json_num(b, pct[k]);
     }
     buf_puts(b, "}");
@@ -283,56 +232,38 @@ static void json_entry(buf *b, const runner_entry *e)
 /* The aggregate's percentile spectrum (as wrk2 --latency prints it): value in
  * ms at 0, 10, ..., 90, 95, 99, 99.9, 99.99, 99.999 and 100 %, corrected and
  * service time. */
-static void json_spectrum(runner *r, buf *b)
+static void json_spectrum(const runner_snapshot *s, buf *b)
 {
-    static const double ps[] = {0,  10, 20, 30, 40,   50,    60,     70,
-                                80, 90, 95, 99, 99.9, 99.99, 99.999, 100};
-    pthread_mutex_lock(&r->mu);
-    const hist *hs[2] = {r->agg_lat, r->agg_svc};
+    const double *vs[2] = {s->spectrum_ms, s->service_spectrum_ms};
     const char *keys[2] = {"spectrum_ms", "service_spectrum_ms"};
     for (int h = 0; h < 2; h++) {
         buf_printf(b, "%s\"%s\":[", h ? "," : "", keys[h]);
-        for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++) {
-            buf_printf(b, "%s[%g,", i ? "," : "", ps[i]);
-            json_num(b, (double)hist_percentile(hs[h], ps[i]) / 1000.0);
+        for (size_t i = 0; i < RUNNER_NSPECTRUM; i++) {
+            buf_printf(b, "%s[%g,", i ? "," : "", runner_spectrum[i]);
+            json_num(b, vs[h][i]);
             buf_puts(b, "]");
         }
         buf_puts(b, "]");
     }
-    pthread_mutex_unlock(&r->mu);
 }
 
 /* "user_classes": each class with its weight and fixed_count, the users the
  * split gives it at the test's -u, and the most it really ran at once. */
-static void json_classes(runner *r, const runner_snapshot *s, buf *b)
+static void json_classes(const runner_snapshot *s, buf *b)
 {
-    const scenario *sc = r->sc;
-    int *split = calloc(sc->nclasses, sizeof(int));
-    if (split && !s->open_model) scenario_split_users(sc, s->target_users, split);
     buf_puts(b, ",\"user_classes\":[");
-    for (size_t k = 0; k < sc->nclasses && k < s->nclasses; k++) {
+    for (size_t k = 0; k < s->nclasses; k++) {
         buf_puts(b, k ? ",{\"name\":" : "{\"name\":");
-        buf_json_str(b, sc->classes[k].name, strlen(sc->classes[k].name));
+        buf_json_str(b, s->class_names[k], strlen(s->class_names[k]));
         buf_puts(b, ",\"weight\":");
-        json_num(b, sc->classes[k].weight);
+        json_num(b, s->class_weight[k]);
         buf_printf(b, ",\"fixed_count\":%d,\"target_users\":%d,\"users\":%d,\"peak_users\":%d}",
-                   sc->classes[k].fixed_count, split ? split[k] : 0, s->class_users[k],
-                   s->class_peak[k]);
+                   s->class_fixed[k], s->class_target[k], s->class_users[k], s->class_peak[k]);
     }
     buf_puts(b, "]");
-    free(split);
 }
 
-int runner_json_summary(runner *r, buf *out)
-{
-    runner_snapshot *s = runner_snapshot_take(r);
-    if (!s) return -ENOMEM;
-    int rc = report_json(out, s, scenario_source(r->sc), r->nworkers, r);
-    runner_snapshot_free(s);
-    return rc;
-}
-
-int report_json(buf *out, const runner_snapshot *s, const char *src, int threads, runner *r)
+int report_json(buf *out, const runner_snapshot *s, const char *src, int threads)
 {
     buf *b = out;
     buf_puts(b, "{\"tool\":\"aiload\",\"version\":\"" AISERVE_VERSION "\",\"state\":");
@@ -356,16 +287,16 @@ int report_json(buf *out, const runner_snapshot *s, const char *src, int threads
                (unsigned long long)s->total.not_on_time, (unsigned long long)s->dropped,
                s->cpu_warning ? "true" : "false");
     json_entry(b, &s->total);
-    if (r) json_classes(r, s, b);
+    if (s->full) json_classes(s, b);
     buf_puts(b, ",\"entries\":[");
     for (size_t i = 0; i < s->nentries; i++) {
         if (i) buf_puts(b, ",");
         json_entry(b, &s->entries[i]);
     }
     buf_puts(b, "]");
-    if (r) {
+    if (s->full) {
         buf_puts(b, ",");
-        json_spectrum(r, b);
+        json_spectrum(s, b);
     }
     report_json_timing(b, s);
     buf_puts(b, ",\"errors\":[");
@@ -380,34 +311,6 @@ int report_json(buf *out, const runner_snapshot *s, const char *src, int threads
         buf_printf(b, ",\"occurrences\":%llu}", (unsigned long long)e->occurrences);
     }
     return buf_puts(b, "]}");
-}
-
-/* ---- files ---- */
-
-int runner_write_stream(FILE *f, const buf *b)
-{
-    if (b->len && fwrite(b->data, 1, b->len, f) != b->len) return -EIO;
-    return fflush(f) ? -EIO : 0;
-}
-
-int runner_write_file(const char *path, const buf *b)
-{
-    size_t n = strlen(path);
-    char *tmp = malloc(n + 16);
-    if (!tmp) return -ENOMEM;
-    snprintf(tmp, n + 16, "%s.tmp%d", path, (int)getpid());
-    int rc = 0;
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        rc = -errno;
-    else {
-        rc = runner_write_stream(f, b);
-        if (fclose(f) && !rc) rc = -EIO;
-        if (!rc && rename(tmp, path)) rc = -errno;
-        if (rc) unlink(tmp);
-    }
-    free(tmp);
-    return rc;
 }
 
 /* ---- console tables (locust/stats.py format strings) ---- */
@@ -461,7 +364,7 @@ int report_console_stats(buf *b, const runner_snapshot *s, int current, int nw)
 static void pct_table(buf *b, const runner_snapshot *s, int nw, int service)
 {
     buf_printf(b, "%-8s %-*s %8s", "Type", nw, "Name", "# reqs");
-    for (int k = 0; k < RUNNER_NPCT; k++) buf_printf(b, " %6s", pct_label[k]);
+    for (int k = 0; k < RUNNER_NPCT; k++) buf_printf(b, " %6s", runner_pcts[k].label);
     buf_puts(b, "\n");
     dashes(b, 8);
     buf_puts(b, "|");

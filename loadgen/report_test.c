@@ -3,8 +3,6 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "loadgen/runner_int.h"
-
 static const char *pyf(buf *b, double v)
 {
     buf_reset(b);

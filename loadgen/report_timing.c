@@ -9,18 +9,17 @@
 #include "loadgen/report.h"
 #include "loadgen/servertiming.h"
 
-static const char *labels[RUNNER_NPCT] = {"50%", "66%", "75%",   "80%",    "90%", "95%",
-                                          "98%", "99%", "99.9%", "99.99%", "100%"};
-
 int report_console_timing(buf *b, const runner_snapshot *s)
 {
     if (!s->timing_count) return 0;
+    static const runner_pct cols[] = {RUNNER_P50, RUNNER_P90, RUNNER_P99, RUNNER_P999, RUNNER_P100};
     buf_printf(b,
                "Where the time went (Server-Timing of %llu responses; ms, from the send)\n"
-               "%-16s %9s %9s %9s %9s %9s %9s\n",
-               (unsigned long long)s->timing_count, "Phase", "avg", "50%", "90%", "99%", "99.9%",
-               "100%");
-    static const int cols[] = {0, 4, 7, 8, 10};
+               "%-16s %9s",
+               (unsigned long long)s->timing_count, "Phase", "avg");
+    for (size_t j = 0; j < sizeof(cols) / sizeof(cols[0]); j++)
+        buf_printf(b, " %9s", runner_pcts[cols[j]].label);
+    buf_puts(b, "\n");
     for (int k = 0; k < LG_ST_NPHASES; k++) {
         buf_printf(b, "%-16s %9.2f", lg_st_phase_name(k), s->timing_avg_ms[k]);
         for (size_t j = 0; j < sizeof(cols) / sizeof(cols[0]); j++)
@@ -39,21 +38,19 @@ int report_json_timing(buf *b, const runner_snapshot *s)
         buf_printf(b, ",\"%s\":{\"avg_ms\":%.6g,\"percentiles_ms\":{", keys[k],
                    s->timing_avg_ms[k]);
         for (int j = 0; j < RUNNER_NPCT; j++)
-            buf_printf(b, "%s\"%.*s\":%.6g", j ? "," : "", (int)strlen(labels[j]) - 1, labels[j],
-                       s->timing_pct_ms[k][j]);
+            buf_printf(b, "%s\"%.*s\":%.6g", j ? "," : "", (int)strlen(runner_pcts[j].label) - 1,
+                       runner_pcts[j].label, s->timing_pct_ms[k][j]);
         buf_puts(b, "}}");
     }
     return buf_puts(b, "}");
 }
 
-int runner_csv_timing(runner *r, buf *b)
+int report_csv_timing(buf *b, const runner_snapshot *s)
 {
-    runner_snapshot *s = runner_snapshot_take(r);
-    if (!s) return -12; /* -ENOMEM */
     int rc = 0;
     if (s->timing_count) {
         buf_puts(b, "Phase,Responses,Average (ms)");
-        for (int j = 0; j < RUNNER_NPCT; j++) buf_printf(b, ",%s", labels[j]);
+        for (int j = 0; j < RUNNER_NPCT; j++) buf_printf(b, ",%s", runner_pcts[j].label);
         buf_puts(b, "\r\n");
         for (int k = 0; k < LG_ST_NPHASES; k++) {
             buf_printf(b, "%s,%llu,%.6g", lg_st_phase_name(k), (unsigned long long)s->timing_count,
@@ -62,7 +59,6 @@ int runner_csv_timing(runner *r, buf *b)
             rc = buf_puts(b, "\r\n");
         }
     }
-    runner_snapshot_free(s);
     return rc;
 }
 
@@ -75,7 +71,8 @@ int report_html_timing(buf *b, const runner_snapshot *s)
                         "class=\"grid\" id=\"server-timing\"><thead><tr><th>Phase</th>"
                         "<th class=\"n\">Average</th>",
                         (unsigned long long)s->timing_count);
-    for (int j = 0; j < RUNNER_NPCT; j++) rc |= buf_printf(b, "<th class=\"n\">%s</th>", labels[j]);
+    for (int j = 0; j < RUNNER_NPCT; j++)
+        rc |= buf_printf(b, "<th class=\"n\">%s</th>", runner_pcts[j].label);
     rc |= buf_puts(b, "</tr></thead><tbody>\n");
     for (int k = 0; k < LG_ST_NPHASES; k++) {
         rc |= buf_printf(b, "<tr><td>%s</td><td class=\"n\">%.2f</td>", lg_st_phase_name(k),

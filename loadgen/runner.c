@@ -20,13 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen/report.h"
 #include "loadgen/runner_int.h"
+#include "loadgen/snapshot.h"
 #include "loadgen/url.h"
 
 #define TICK_MS 100
-
-const double runner_percentiles[RUNNER_NPCT] = {0.50, 0.66, 0.75,  0.80,   0.90, 0.95,
-                                                0.98, 0.99, 0.999, 0.9999, 1.0};
 
 const char *runner_state_name(runner_state s)
 {
@@ -111,7 +110,7 @@ void runner_merge_locked(runner *r, int advance)
 }
 
 /* Current-window figures of entry i (nentries: the aggregate). */
-static void window(runner *r, size_t i, double *rps, double *fps, double pct[RUNNER_NPCT])
+static void window(runner *r, size_t i, runner_entry *out)
 {
     uint64_t nreq = 0, nfail = 0;
     hist_reset(r->win_tmp);
@@ -121,11 +120,7 @@ static void window(runner *r, size_t i, double *rps, double *fps, double pct[RUN
         nfail += s->nfail[i];
         hist_add(r->win_tmp, s->lat[i]);
     }
-    double secs = r->ring_filled ? (double)r->ring_filled : 1;
-    *rps = (double)nreq / secs;
-    *fps = (double)nfail / secs;
-    for (int k = 0; k < RUNNER_NPCT; k++)
-        pct[k] = (double)hist_percentile(r->win_tmp, runner_percentiles[k] * 100) / 1000.0;
+    lg_snapshot_window(out, nreq, nfail, r->win_tmp, r->ring_filled);
 }
 
 static double elapsed_s(const runner *r)
@@ -142,54 +137,41 @@ static double stats_elapsed_s(const runner *r)
     return d > 0.001 ? d : 0.001;
 }
 
-static void fill_entry(runner *r, runner_entry *out, size_t i, const lg_estat *e, const hist *lat,
-                       const hist *svc)
+static void fill_entry(runner *r, runner_entry *out, size_t i, const lg_estat *e)
 {
-    uint64_t nreq = e ? e->nreq : 0;
-    out->num_requests = nreq;
-    double secs = stats_elapsed_s(r);
-    window(r, i, &out->current_rps, &out->current_fail_per_sec, out->current_pct_ms);
-    if (!nreq) return;
-    out->num_failures = e->nfail;
-    out->avg_ms = hist_mean(lat) / 1000.0;
-    out->min_ms = (double)hist_min(lat) / 1000.0;
-    out->max_ms = (double)hist_max(lat) / 1000.0;
-    out->median_ms = (double)hist_percentile(lat, 50) / 1000.0;
-    out->avg_content_length = (double)e->bytes / (double)nreq;
-    out->total_rps = (double)nreq / secs;
-    out->total_fail_per_sec = (double)e->nfail / secs;
-    for (int k = 0; k < RUNNER_NPCT; k++) {
-        out->pct_ms[k] = (double)hist_percentile(lat, runner_percentiles[k] * 100) / 1000.0;
-        out->service_pct_ms[k] = (double)hist_percentile(svc, runner_percentiles[k] * 100) / 1000.0;
+    window(r, i, out);
+    lg_snapshot_fill(out, e, stats_elapsed_s(r));
+}
+
+/* The --json summary's extras: each class's weight, fixed count and share of
+ * the target users; the aggregate's spectrum. */
+static int snapshot_full(runner *r, runner_snapshot *s)
+{
+    const scenario *sc = r->sc;
+    size_t n = sc->nclasses;
+    s->class_weight = calloc(n ? n : 1, sizeof(double));
+    s->class_fixed = calloc(n ? 2 * n : 1, sizeof(int));
+    if (!s->class_weight || !s->class_fixed) return -ENOMEM;
+    s->class_target = s->class_fixed + n;
+    for (size_t k = 0; k < n; k++) {
+        s->class_weight[k] = sc->classes[k].weight;
+        s->class_fixed[k] = sc->classes[k].fixed_count;
     }
-    out->service_avg_ms = hist_mean(svc) / 1000.0;
-    out->not_on_time = e->late;
-}
-
-static int cmp_entry(const void *a, const void *b)
-{
-    const runner_entry *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
-    return c ? c : strcmp(x->method, y->method);
-}
-
-static int cmp_error(const void *a, const void *b)
-{
-    const runner_error *x = a, *y = b;
-    return x->occurrences < y->occurrences ? 1 : x->occurrences > y->occurrences ? -1 : 0;
+    if (!s->open_model) scenario_split_users(sc, s->target_users, s->class_target);
+    for (size_t i = 0; i < RUNNER_NSPECTRUM; i++) {
+        s->spectrum_ms[i] = (double)hist_percentile(r->agg_lat, runner_spectrum[i]) / 1000.0;
+        s->service_spectrum_ms[i] =
+            (double)hist_percentile(r->agg_svc, runner_spectrum[i]) / 1000.0;
+    }
+    s->full = 1;
+    return 0;
 }
 
 /* Builds a snapshot; caller holds mu. */
-static runner_snapshot *snapshot_locked(runner *r)
+static runner_snapshot *snapshot_locked(runner *r, int full)
 {
-    runner_snapshot *s = calloc(1, sizeof(*s));
+    runner_snapshot *s = lg_snapshot_alloc(r->nentries, r->total->nerrs);
     if (!s) return NULL;
-    s->entries = calloc(r->nentries ? r->nentries : 1, sizeof(runner_entry));
-    s->errors = calloc(r->total->nerrs ? r->total->nerrs : 1, sizeof(runner_error));
-    if (!s->entries || !s->errors) {
-        runner_snapshot_free(s);
-        return NULL;
-    }
     s->nclasses = r->sc->nclasses;
     s->class_users = calloc(s->nclasses * 2, sizeof(int));
     s->class_names = calloc(s->nclasses, sizeof(char *));
@@ -221,12 +203,16 @@ static runner_snapshot *snapshot_locked(runner *r)
         runner_entry *o = &s->entries[s->nentries++];
         snprintf(o->method, sizeof(o->method), "%s", r->sc->entries[i].method);
         snprintf(o->name, sizeof(o->name), "%s", r->sc->entries[i].name);
-        fill_entry(r, o, i, e, e->lat, e->svc);
+        fill_entry(r, o, i, e);
     }
-    qsort(s->entries, s->nentries, sizeof(runner_entry), cmp_entry);
-    lg_estat agg = {.nreq = agg_req, .nfail = agg_fail, .bytes = agg_bytes, .late = agg_late};
+    lg_estat agg = {.lat = r->agg_lat,
+                    .svc = r->agg_svc,
+                    .nreq = agg_req,
+                    .nfail = agg_fail,
+                    .bytes = agg_bytes,
+                    .late = agg_late};
     snprintf(s->total.name, sizeof(s->total.name), "Aggregated");
-    fill_entry(r, &s->total, r->nentries, &agg, r->agg_lat, r->agg_svc);
+    fill_entry(r, &s->total, r->nentries, &agg);
     for (size_t i = 0; i < r->total->nerrs; i++) {
         const lg_err *e = &r->total->errs[i];
         runner_error *o = &s->errors[s->nerrors++];
@@ -237,7 +223,7 @@ static runner_snapshot *snapshot_locked(runner *r)
         o->first_seen = e->first;
         o->last_seen = e->last;
     }
-    qsort(s->errors, s->nerrors, sizeof(runner_error), cmp_error);
+    lg_snapshot_sort(s);
     s->fail_ratio = agg_req ? (double)agg_fail / (double)agg_req : 0;
     s->dropped = r->total->dropped;
     s->cpu_warning = r->cpu_warning;
@@ -247,7 +233,11 @@ static runner_snapshot *snapshot_locked(runner *r)
         s->timing_avg_ms[k] = hist_mean(r->total->st[k]) / 1000.0;
         for (int j = 0; j < RUNNER_NPCT; j++)
             s->timing_pct_ms[k][j] =
-                (double)hist_percentile(r->total->st[k], runner_percentiles[j] * 100) / 1000.0;
+                (double)hist_percentile(r->total->st[k], runner_pcts[j].fraction * 100) / 1000.0;
+    }
+    if (full && snapshot_full(r, s)) {
+        runner_snapshot_free(s);
+        return NULL;
     }
     return s;
 }
@@ -255,26 +245,24 @@ static runner_snapshot *snapshot_locked(runner *r)
 runner_snapshot *runner_snapshot_take(runner *r)
 {
     pthread_mutex_lock(&r->mu);
-    runner_snapshot *s = snapshot_locked(r);
+    runner_snapshot *s = snapshot_locked(r, 0);
     pthread_mutex_unlock(&r->mu);
     return s;
 }
 
-void runner_snapshot_free(runner_snapshot *s)
+runner_snapshot *runner_snapshot_take_full(runner *r)
 {
-    if (!s) return;
-    free(s->entries);
-    free(s->errors);
-    free(s->class_users);
-    free(s->class_names);
-    free(s);
+    pthread_mutex_lock(&r->mu);
+    runner_snapshot *s = snapshot_locked(r, 1);
+    pthread_mutex_unlock(&r->mu);
+    return s;
 }
 
 /* ---- history ---- */
 
 static void add_history(runner *r)
 {
-    runner_snapshot *s = snapshot_locked(r);
+    runner_snapshot *s = snapshot_locked(r, 0);
     if (!s) return;
     if (r->nhistory == r->caphistory) {
         size_t cap = r->caphistory ? r->caphistory * 2 : 256;
@@ -287,18 +275,8 @@ static void add_history(runner *r)
         r->caphistory = cap;
     }
     int64_t now = (int64_t)time(NULL);
-    r->history[r->nhistory++] = (runner_history_point){
-        .time = now,
-        .user_count = s->user_count,
-        .current_rps = s->total.current_rps,
-        .current_fail_per_sec = s->total.current_fail_per_sec,
-        .current_p50_ms = s->total.current_pct_ms[0],
-        .current_p95_ms = s->total.current_pct_ms[5],
-        .current_p99_ms = s->total.current_pct_ms[7],
-        .total_requests = s->total.num_requests,
-        .total_failures = s->total.num_failures,
-    };
-    report_history_rows(r, s, now, &r->history_csv);
+    r->history[r->nhistory++] = lg_snapshot_point(s, now);
+    report_csv_history_rows(&r->history_csv, s, now, r->opts.full_history);
     runner_snapshot_free(s);
 }
 

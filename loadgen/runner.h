@@ -110,9 +110,35 @@ const scenario *runner_scenario(const runner *r);
 
 /* ---- statistics snapshot ---- */
 
-/* Locust's PERCENTILES_TO_REPORT: 50 66 75 80 90 95 98 99 99.9 99.99 100. */
-#define RUNNER_NPCT 11
-extern const double runner_percentiles[RUNNER_NPCT]; /* as fractions: 0.5 ... 1.0 */
+/* Locust's PERCENTILES_TO_REPORT, the one table of them: every percentile
+ * array below (pct_ms[RUNNER_P99], ...) and every column, key and label the
+ * console, CSV, JSON, HTML report and web UI write come from it. */
+typedef enum runner_pct {
+    RUNNER_P50,
+    RUNNER_P66,
+    RUNNER_P75,
+    RUNNER_P80,
+    RUNNER_P90,
+    RUNNER_P95,
+    RUNNER_P98,
+    RUNNER_P99,
+    RUNNER_P999,
+    RUNNER_P9999,
+    RUNNER_P100,
+    RUNNER_NPCT
+} runner_pct;
+
+typedef struct runner_pct_info {
+    double fraction;   /* 0.5 ... 1.0 */
+    const char *label; /* Locust's column label, "50%" ... "100%"; JSON keys drop the '%' */
+} runner_pct_info;
+
+extern const runner_pct_info runner_pcts[RUNNER_NPCT];
+
+/* The aggregate's latency spectrum of the --json summary (as wrk2 --latency
+ * prints it), in percent: 0, 10, ..., 90, 95, 99, 99.9, 99.99, 99.999, 100. */
+#define RUNNER_NSPECTRUM 16
+extern const double runner_spectrum[RUNNER_NSPECTRUM];
 
 typedef struct runner_entry {
     char method[16]; /* "GET"; "" for the aggregate */
@@ -168,10 +194,21 @@ typedef struct runner_snapshot {
     uint64_t timing_count;
     double timing_avg_ms[3];
     double timing_pct_ms[3][RUNNER_NPCT];
+    /* runner_snapshot_take_full() only (the --json summary), else 0 and NULL:
+     * per class its weight, fixed count and share of target_users (closed
+     * model), and the aggregate's spectrum (runner_spectrum order), corrected
+     * and service time */
+    int full;
+    double *class_weight;
+    int *class_fixed, *class_target;
+    double spectrum_ms[RUNNER_NSPECTRUM], service_spectrum_ms[RUNNER_NSPECTRUM];
 } runner_snapshot;
 
 /* Takes a consistent snapshot (fresh up to the last 1 s merge). NULL on OOM. */
 runner_snapshot *runner_snapshot_take(runner *r);
+/* The same plus the fields under "full" (costlier: the spectrum walks the
+ * whole-run histograms). */
+runner_snapshot *runner_snapshot_take_full(runner *r);
 void runner_snapshot_free(runner_snapshot *s);
 
 /* ---- per-second history (one sample per second since the start) ---- */
@@ -190,7 +227,8 @@ typedef struct runner_history_point {
 size_t runner_history_len(runner *r);
 size_t runner_history_get(runner *r, size_t from, runner_history_point *out, size_t max);
 
-/* ---- Locust-compatible files (exact names and headers, see docs/aiload.md) ---- */
+/* ---- Locust-compatible files (exact names and headers, see docs/aiload.md) ----
+ * (loadgen/runner_files.c: a snapshot taken here, formatted by loadgen/report.c) */
 
 /* PREFIX_stats.csv: the current snapshot, one row per name plus Aggregated. */
 int runner_csv_stats(runner *r, buf *out);
@@ -208,6 +246,9 @@ int runner_csv_exceptions(runner *r, buf *out);
 /* Machine-readable summary: every entry with full percentiles (corrected and
  * service time), errors, totals, open-model counters. */
 int runner_json_summary(runner *r, buf *out);
+/* PREFIX_server_timing.csv: the Server-Timing split of the service time
+ * (nothing when no response carried the header). */
+int runner_csv_timing(runner *r, buf *out);
 
 /* ---- distributed mode (loadgen/dist): what a worker reports, what a master merges ---- */
 

@@ -1,6 +1,7 @@
 /*
- * runner internals shared by runner.c (control thread, merging, snapshots)
- * and report.c (Locust's CSV rows, console tables, JSON). Fields below "mu"
+ * runner internals shared by runner.c (control thread, merging, snapshots),
+ * runner_dist.c (distributed mode) and runner_files.c (Locust's files and
+ * the JSON summary from a snapshot). Fields below "mu"
  * are guarded by it; the control thread is the only writer of the stats.
  */
 #ifndef LOADGEN_RUNNER_INT_H
@@ -88,10 +89,5 @@ void runner_merge_locked(runner *r, int advance);
  * users into r->user_count and class_tmp, the workers still stopping into
  * *inflight. */
 void runner_dist_collect(runner *r, int *users, int *inflight);
-
-/* report.c */
-int report_history_rows(runner *r, const runner_snapshot *s, int64_t now_s, buf *out);
-void report_csv_field(buf *b, const char *s);
-void report_py_float(buf *b, double v);
 
 #endif

@@ -9,9 +9,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Indexes into runner_entry.pct_ms (Locust's PERCENTILES_TO_REPORT). */
-enum { P50, P66, P75, P80, P90, P95, P98, P99, P999, P9999, P100 };
-
 /* A JSON number: integers exactly, others to 1 us / 0.001 req/s; never NaN. */
 static int jnum(buf *b, double v)
 {
@@ -69,14 +66,14 @@ static int stats_row(buf *b, const runner_entry *e)
     rc |= jkey(b, "total_fail_per_sec", e->total_fail_per_sec);
     rc |= jkey(b, "avg_content_length", e->avg_content_length);
     /* 2.46 keys */
-    rc |= jkey(b, "response_time_percentile_0.5", e->pct_ms[P50]);
-    rc |= jkey(b, "response_time_percentile_0.9", e->pct_ms[P90]);
-    rc |= jkey(b, "response_time_percentile_0.95", e->pct_ms[P95]);
-    rc |= jkey(b, "response_time_percentile_0.99", e->pct_ms[P99]);
-    rc |= jkey(b, "response_time_percentile_0.999", e->pct_ms[P999]);
+    rc |= jkey(b, "response_time_percentile_0.5", e->pct_ms[RUNNER_P50]);
+    rc |= jkey(b, "response_time_percentile_0.9", e->pct_ms[RUNNER_P90]);
+    rc |= jkey(b, "response_time_percentile_0.95", e->pct_ms[RUNNER_P95]);
+    rc |= jkey(b, "response_time_percentile_0.99", e->pct_ms[RUNNER_P99]);
+    rc |= jkey(b, "response_time_percentile_0.999", e->pct_ms[RUNNER_P999]);
     /* 2.12 keys */
-    rc |= jkey(b, "ninetieth_response_time", e->pct_ms[P90]);
-    rc |= jkey(b, "ninety_ninth_response_time", e->pct_ms[P99]);
+    rc |= jkey(b, "ninetieth_response_time", e->pct_ms[RUNNER_P90]);
+    rc |= jkey(b, "ninety_ninth_response_time", e->pct_ms[RUNNER_P99]);
     trim_comma(b);
     return rc | buf_puts(b, "}");
 }
@@ -112,12 +109,12 @@ int webui_render_stats_json(const runner_snapshot *s, buf *out)
     rc |= jkey(out, "total_fail_per_sec", t->current_fail_per_sec);
     rc |= jkey(out, "fail_ratio", s->fail_ratio);
     rc |= jkey(out, "total_avg_response_time", t->avg_ms);
-    rc |= jkey(out, "current_response_time_percentile_50", t->current_pct_ms[P50]);
-    rc |= jkey(out, "current_response_time_percentile_95", t->current_pct_ms[P95]);
+    rc |= jkey(out, "current_response_time_percentile_50", t->current_pct_ms[RUNNER_P50]);
+    rc |= jkey(out, "current_response_time_percentile_95", t->current_pct_ms[RUNNER_P95]);
     rc |= buf_puts(out, "\"current_response_time_percentiles\":{");
-    rc |= jkey(out, "response_time_percentile_0.5", t->current_pct_ms[P50]);
-    rc |= jkey(out, "response_time_percentile_0.95", t->current_pct_ms[P95]);
-    rc |= jkey(out, "response_time_percentile_0.99", t->current_pct_ms[P99]);
+    rc |= jkey(out, "response_time_percentile_0.5", t->current_pct_ms[RUNNER_P50]);
+    rc |= jkey(out, "response_time_percentile_0.95", t->current_pct_ms[RUNNER_P95]);
+    rc |= jkey(out, "response_time_percentile_0.99", t->current_pct_ms[RUNNER_P99]);
     trim_comma(out);
     rc |= buf_puts(out, "},");
     rc |= jstr_key(out, "state", runner_state_name(s->state));
@@ -241,11 +238,11 @@ static int prom_family(buf *b, const runner_snapshot *s, const char *metric, con
     static const struct {
         const char *q;
         int idx;
-    } qs[] = {{",quantile=\"0.5\"", P50},
-              {",quantile=\"0.95\"", P95},
-              {",quantile=\"0.99\"", P99},
-              {",quantile=\"0.999\"", P999},
-              {",quantile=\"1\"", P100}};
+    } qs[] = {{",quantile=\"0.5\"", RUNNER_P50},
+              {",quantile=\"0.95\"", RUNNER_P95},
+              {",quantile=\"0.99\"", RUNNER_P99},
+              {",quantile=\"0.999\"", RUNNER_P999},
+              {",quantile=\"1\"", RUNNER_P100}};
     int rc = buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", metric, help, metric, type);
     size_t rows = s->nentries < WEBUI_MAX_ROWS ? s->nentries : WEBUI_MAX_ROWS;
     for (size_t i = 0; i <= rows; i++) {

@@ -32,8 +32,8 @@ static runner_snapshot *snap(size_t nentries, const char *name)
     strcpy(s->total.name, "Aggregated");
     s->total.num_requests = 100 * nentries;
     s->total.current_rps = 250.5;
-    s->total.current_pct_ms[0] = 1.25;
-    s->total.current_pct_ms[5] = 4.5;
+    s->total.current_pct_ms[RUNNER_P50] = 1.25;
+    s->total.current_pct_ms[RUNNER_P95] = 4.5;
     s->nerrors = 1;
     s->errors = calloc(1, sizeof(runner_error));
     strcpy(s->errors[0].method, "GET");
@@ -255,7 +255,7 @@ Test(webui_render, run_time_accepts_locust_forms_and_rejects_the_rest)
 Test(webui_render, metrics_are_prometheus_text_with_escaped_labels)
 {
     runner_snapshot *s = snap(1, "/a\"b\\c\nd");
-    s->entries[0].pct_ms[7] = 12.5; /* p99 */
+    s->entries[0].pct_ms[RUNNER_P99] = 12.5; /* p99 */
     buf b = BUF_INIT;
     cr_assert_eq(webui_render_metrics(s, &b), 0);
     cr_assert(strstr(b.data, "# TYPE aiload_requests_total counter\n"));

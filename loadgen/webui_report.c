@@ -17,10 +17,6 @@
 #include "loadgen/webui_assets.h"
 #include "loadgen/webui_ratio.h"
 
-enum { P50, P66, P75, P80, P90, P95, P98, P99, P999, P9999, P100 };
-static const char *const pct_labels[RUNNER_NPCT] = {"50%", "66%", "75%",   "80%",    "90%", "95%",
-                                                    "98%", "99%", "99.9%", "99.99%", "100%"};
-
 static int asset(buf *out, const char *path)
 {
     const webui_asset *a = webui_asset_find(path, strlen(path));
@@ -98,7 +94,7 @@ static int tables(buf *out, const runner_snapshot *s)
                         "<table class=\"grid\" id=\"percentiles\"><thead><tr><th>Type</th>"
                         "<th>Name</th>");
     for (int i = 0; i < RUNNER_NPCT; i++)
-        rc |= buf_printf(out, "<th class=\"n\">%sile (ms)</th>", pct_labels[i]);
+        rc |= buf_printf(out, "<th class=\"n\">%sile (ms)</th>", runner_pcts[i].label);
     rc |= buf_puts(out, "<th class=\"n\"># Requests</th></tr></thead><tbody>\n");
     for (size_t i = 0; i < rows; i++) rc |= pct_row(out, &s->entries[i], 0);
     rc |= pct_row(out, &s->total, 1) | buf_puts(out, "</tbody></table></div></section>\n");

@@ -138,7 +138,7 @@ static void free_conn(lg_conn *c)
 /* Ends a user (or an open-model connection) for good. */
 static void user_end(lg_worker *w, lg_conn *c)
 {
-    conn_end_user(w, c);
+    lg_conn_end_user(w, c);
     if (c->state == CS_FREE) return;
     if (!c->retiring && !w->cur.open_model && w->have[c->cls] > 0) w->have[c->cls]--;
     if (w->cur.open_model) w->open_conns--;
@@ -197,12 +197,12 @@ static void user_next(lg_worker *w, lg_conn *c, uint64_t intended, uint64_t now)
             c->pace_next = intended + (uint64_t)(k->wait_a * 1e9);
         }
     }
-    conn_begin(w, c, r, pre, intended, now);
+    lg_conn_begin(w, c, r, pre, intended, now);
 }
 
 static void open_pump(lg_worker *w, uint64_t now);
 
-void worker_request_done(lg_worker *w, lg_conn *c, int failed, uint64_t now)
+void lg_worker_request_done(lg_worker *w, lg_conn *c, int failed, uint64_t now)
 {
     if (w->cur.open_model) {
         if (!may_send(w, now)) {
@@ -210,7 +210,7 @@ void worker_request_done(lg_worker *w, lg_conn *c, int failed, uint64_t now)
             return;
         }
         if (w->nidle < w->nconns) w->idle[w->nidle++] = c->slot;
-        /* a failure may have come synchronously from conn_begin (a refused
+        /* a failure may have come synchronously from lg_conn_begin (a refused
          * connect): pump from the timer, not recursively */
         if (failed)
             arm(w, now);
@@ -375,14 +375,14 @@ static void open_pump(lg_worker *w, uint64_t now)
         lg_conn *c = open_take(w);
         if (!c) return; /* all busy: the arrival waits, its clock already runs */
         int cls = pick_class(w, &c->rng);
-        if (c->fd >= 0 && cls != c->cls && !same_target(w, cls, c->cls)) conn_end_user(w, c);
+        if (c->fd >= 0 && cls != c->cls && !same_target(w, cls, c->cls)) lg_conn_end_user(w, c);
         c->cls = cls;
         size_t i;
         const sc_request *r = pick_task(&w->sc->classes[c->cls], c, &i);
         uint64_t intended = w->next_at;
         w->next_k++;
         w->next_at = arrival_ns(w, w->next_k);
-        conn_begin(w, c, r, &w->pre_tasks[c->cls][i], intended, now);
+        lg_conn_begin(w, c, r, &w->pre_tasks[c->cls][i], intended, now);
     }
     if (may_send(w, w->next_at) && w->next_at != UINT64_MAX) arm(w, w->next_at);
 }
@@ -429,7 +429,7 @@ static void on_timer(ev_loop *loop, int fd, unsigned events, void *data)
     }
     if (w->cur.open_model) open_pump(w, now);
     if (now >= w->sweep_at) {
-        conn_sweep(w, now);
+        lg_conn_sweep(w, now);
         w->sweep_at = now + SWEEP_NS;
     }
     arm(w, next_deadline(w));
@@ -463,9 +463,9 @@ static int build_pre(lg_worker *w)
         w->pre_start[k] = calloc(cl->non_start + 1, sizeof(lg_pre));
         if (!w->pre_tasks[k] || !w->pre_start[k]) return -ENOMEM;
         for (size_t i = 0; i < cl->ntasks; i++)
-            conn_build_pre(&cl->tasks[i], &w->cur.targets[k], &w->pre_tasks[k][i]);
+            lg_conn_build_pre(&cl->tasks[i], &w->cur.targets[k], &w->pre_tasks[k][i]);
         for (size_t i = 0; i < cl->non_start; i++)
-            conn_build_pre(&cl->on_start[i], &w->cur.targets[k], &w->pre_start[k][i]);
+            lg_conn_build_pre(&cl->on_start[i], &w->cur.targets[k], &w->pre_start[k][i]);
     }
     return 0;
 }
@@ -506,7 +506,7 @@ static void apply(lg_worker *w, uint64_t now, uint64_t old_epoch, lg_phase old_p
     case LG_ABORT:
         for (size_t i = 0; i < w->nconns; i++)
             if (w->conns[i]->state >= CS_CONNECTING)
-                conn_fail(w, w->conns[i], LG_ERR_ABORTED, 0, now);
+                lg_conn_fail(w, w->conns[i], LG_ERR_ABORTED, 0, now);
         end_all(w);
         break;
     case LG_IDLE: end_all(w); break;
@@ -619,7 +619,7 @@ void lg_worker_free(lg_worker *w)
         pthread_join(w->thread, NULL);
     }
     for (size_t i = 0; i < w->nconns; i++) {
-        conn_close(w, w->conns[i]);
+        lg_conn_close(w, w->conns[i]);
         free_conn(w->conns[i]);
     }
     free(w->conns);

@@ -71,7 +71,7 @@ typedef struct lg_conn {
     int64_t st_queue_us, st_app_us; /* what that header said */
 
     /* https only: NULL / 0 on plain http. ssl belongs to the socket (freed by
-     * conn_close); sess to the user (kept across reconnects, freed when the
+     * lg_conn_close); sess to the user (kept across reconnects, freed when the
      * user ends). */
     struct ssl_st *ssl;
     struct ssl_session_st *sess;
@@ -130,17 +130,17 @@ struct lg_worker {
 };
 
 /* conn.c */
-void conn_begin(lg_worker *w, lg_conn *c, const sc_request *r, const lg_pre *pre, uint64_t intended,
-                uint64_t now);
-void conn_close(lg_worker *w, lg_conn *c);
-/* conn_close, and forgets the user's TLS session: the slot's next user is a
+void lg_conn_begin(lg_worker *w, lg_conn *c, const sc_request *r, const lg_pre *pre,
+                   uint64_t intended, uint64_t now);
+void lg_conn_close(lg_worker *w, lg_conn *c);
+/* lg_conn_close, and forgets the user's TLS session: the slot's next user is a
  * new client. */
-void conn_end_user(lg_worker *w, lg_conn *c);
-void conn_fail(lg_worker *w, lg_conn *c, int kind, int code, uint64_t now);
-void conn_sweep(lg_worker *w, uint64_t now);
-int conn_build_pre(const sc_request *r, const lg_target *t, lg_pre *out);
+void lg_conn_end_user(lg_worker *w, lg_conn *c);
+void lg_conn_fail(lg_worker *w, lg_conn *c, int kind, int code, uint64_t now);
+void lg_conn_sweep(lg_worker *w, uint64_t now);
+int lg_conn_build_pre(const sc_request *r, const lg_target *t, lg_pre *out);
 
 /* worker.c: called by conn.c when a request has been recorded. */
-void worker_request_done(lg_worker *w, lg_conn *c, int failed, uint64_t now);
+void lg_worker_request_done(lg_worker *w, lg_conn *c, int failed, uint64_t now);
 
 #endif

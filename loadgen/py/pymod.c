@@ -522,7 +522,7 @@ static PyObject *m_report(PyObject *m, PyObject *args)
     } else if (!strcmp(what, "csv_failures")) {
         report_csv_failures(&b, s);
     } else if (!strcmp(what, "json")) {
-        report_json(&b, s, S.source, nw, NULL);
+        report_json(&b, s, S.source, nw);
     } else if (!strcmp(what, "history")) {
         report_csv_history_rows(&b, s, (int64_t)time(NULL), nw);
     } else {
@@ -539,7 +539,7 @@ static PyObject *entry_tuple(const runner_entry *e)
     return Py_BuildValue("(ssKKdddddddd)", e->method, e->name, (unsigned long long)e->num_requests,
                          (unsigned long long)e->num_failures, e->avg_ms, e->min_ms, e->max_ms,
                          e->median_ms, e->avg_content_length, e->total_rps, e->current_rps,
-                         e->pct_ms[5]);
+                         e->pct_ms[RUNNER_P95]);
 }
 
 /* rows() -> (total, [entry...], [(method, name, error, occurrences)...]);
@@ -784,6 +784,21 @@ PyObject *pyrun_init_module(void)
     PyModule_AddIntConstant(m, "READ", EV_READ);
     PyModule_AddIntConstant(m, "WRITE", EV_WRITE);
     PyModule_AddStringConstant(m, "VERSION", AISERVE_VERSION);
+    /* locust.stats.PERCENTILES_TO_REPORT: the runner's one table */
+    PyObject *pcts = PyTuple_New(RUNNER_NPCT);
+    for (int k = 0; pcts && k < RUNNER_NPCT; k++) {
+        PyObject *f = PyFloat_FromDouble(runner_pcts[k].fraction);
+        if (!f) {
+            Py_CLEAR(pcts);
+            break;
+        }
+        PyTuple_SET_ITEM(pcts, k, f);
+    }
+    if (!pcts || PyModule_AddObject(m, "PERCENTILES", pcts) < 0) {
+        Py_XDECREF(pcts);
+        Py_DECREF(m);
+        return NULL;
+    }
     return m;
 }
 

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "lib/hist.h"
+#include "loadgen/snapshot.h"
 #include "loadgen/stats.h"
 
 #define PS_WINDOW 10
@@ -26,8 +27,7 @@ typedef struct ps_sec {
 typedef struct ps_row {
     char method[16];
     char name[256];
-    hist *lat, *svc;
-    uint64_t nreq, nfail, bytes, late;
+    lg_estat st; /* whole run */
     ps_sec ring[PS_RING];
 } ps_row;
 
@@ -51,16 +51,16 @@ struct pystats {
 
 static void row_free(ps_row *r)
 {
-    hist_free(r->lat);
-    hist_free(r->svc);
+    hist_free(r->st.lat);
+    hist_free(r->st.svc);
     for (int i = 0; i < PS_RING; i++) hist_free(r->ring[i].lat);
 }
 
 static int row_init(ps_row *r)
 {
-    r->lat = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, LG_HIST_SIG);
-    r->svc = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, LG_HIST_SIG);
-    int ok = r->lat && r->svc;
+    r->st.lat = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, LG_HIST_SIG);
+    r->st.svc = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, LG_HIST_SIG);
+    int ok = r->st.lat && r->st.svc;
     for (int i = 0; ok && i < PS_RING; i++)
         ok = (r->ring[i].lat = hist_create(LG_HIST_LOWEST, LG_HIST_HIGHEST, 2)) != NULL;
     return ok ? 0 : -ENOMEM;
@@ -68,9 +68,9 @@ static int row_init(ps_row *r)
 
 static void row_clear(ps_row *r)
 {
-    hist_reset(r->lat);
-    hist_reset(r->svc);
-    r->nreq = r->nfail = r->bytes = r->late = 0;
+    hist_reset(r->st.lat);
+    hist_reset(r->st.svc);
+    r->st.nreq = r->st.nfail = r->st.bytes = r->st.late = 0;
     for (int i = 0; i < PS_RING; i++) {
         r->ring[i].nreq = r->ring[i].nfail = 0;
         hist_reset(r->ring[i].lat);
@@ -143,15 +143,15 @@ int pystats_entry_name(const pystats *p, int e, char *method, size_t mlen, char 
 
 static void row_add(ps_row *r, size_t pos, int64_t lat, int64_t svc, uint64_t bytes, int failed)
 {
-    hist_record(r->lat, lat);
-    hist_record(r->svc, svc);
+    hist_record(r->st.lat, lat);
+    hist_record(r->st.svc, svc);
     hist_record(r->ring[pos].lat, lat);
-    r->nreq++;
+    r->st.nreq++;
     r->ring[pos].nreq++;
-    r->nfail += failed;
+    r->st.nfail += failed;
     r->ring[pos].nfail += failed;
-    r->bytes += bytes;
-    r->late += lat - svc > LG_LATE_US;
+    r->st.bytes += bytes;
+    r->st.late += lat - svc > LG_LATE_US;
 }
 
 static int add_error(pystats *p, int e, const char *text, int64_t now_s)
@@ -227,7 +227,8 @@ void pystats_stop(pystats *p, int64_t now_ns)
     p->stop_ns = now_ns;
 }
 
-static void window(pystats *p, const ps_row *r, runner_entry *o)
+/* The row's current-window figures and whole-run figures. */
+static void fill(pystats *p, const ps_row *r, runner_entry *o, double secs)
 {
     uint64_t nreq = 0, nfail = 0;
     hist_reset(p->win_tmp);
@@ -237,73 +238,27 @@ static void window(pystats *p, const ps_row *r, runner_entry *o)
         nfail += s->nfail;
         hist_add(p->win_tmp, s->lat);
     }
-    double secs = p->ring_filled ? (double)p->ring_filled : 1;
-    o->current_rps = (double)nreq / secs;
-    o->current_fail_per_sec = (double)nfail / secs;
-    for (int k = 0; k < RUNNER_NPCT; k++)
-        o->current_pct_ms[k] =
-            (double)hist_percentile(p->win_tmp, runner_percentiles[k] * 100) / 1000.0;
-}
-
-static void fill(pystats *p, const ps_row *r, runner_entry *o, double secs)
-{
-    o->num_requests = r->nreq;
-    window(p, r, o);
-    if (!r->nreq) return;
-    o->num_failures = r->nfail;
-    o->avg_ms = hist_mean(r->lat) / 1000.0;
-    o->min_ms = (double)hist_min(r->lat) / 1000.0;
-    o->max_ms = (double)hist_max(r->lat) / 1000.0;
-    o->median_ms = (double)hist_percentile(r->lat, 50) / 1000.0;
-    o->avg_content_length = (double)r->bytes / (double)r->nreq;
-    o->total_rps = (double)r->nreq / secs;
-    o->total_fail_per_sec = (double)r->nfail / secs;
-    for (int k = 0; k < RUNNER_NPCT; k++) {
-        o->pct_ms[k] = (double)hist_percentile(r->lat, runner_percentiles[k] * 100) / 1000.0;
-        o->service_pct_ms[k] =
-            (double)hist_percentile(r->svc, runner_percentiles[k] * 100) / 1000.0;
-    }
-    o->service_avg_ms = hist_mean(r->svc) / 1000.0;
-    o->not_on_time = r->late;
-}
-
-static int cmp_entry(const void *a, const void *b)
-{
-    const runner_entry *x = a, *y = b;
-    int c = strcmp(x->name, y->name);
-    return c ? c : strcmp(x->method, y->method);
-}
-
-static int cmp_error(const void *a, const void *b)
-{
-    const runner_error *x = a, *y = b;
-    return x->occurrences < y->occurrences ? 1 : x->occurrences > y->occurrences ? -1 : 0;
+    lg_snapshot_window(o, nreq, nfail, p->win_tmp, p->ring_filled);
+    lg_snapshot_fill(o, &r->st, secs);
 }
 
 runner_snapshot *pystats_snapshot(pystats *p, int64_t now_ns)
 {
     pystats_tick(p, now_ns);
-    runner_snapshot *s = calloc(1, sizeof(*s));
+    runner_snapshot *s = lg_snapshot_alloc(p->nrows, p->nerrs);
     if (!s) return NULL;
-    s->entries = calloc(p->nrows ? p->nrows : 1, sizeof(runner_entry));
-    s->errors = calloc(p->nerrs ? p->nerrs : 1, sizeof(runner_error));
-    if (!s->entries || !s->errors) {
-        runner_snapshot_free(s);
-        return NULL;
-    }
     int64_t end = p->stop_ns ? p->stop_ns : now_ns;
     double secs = (double)(end - p->t0_ns) / 1e9;
     if (secs < 0.001) secs = 0.001;
     s->elapsed_s = secs;
     for (size_t i = 0; i < p->nrows; i++) {
         const ps_row *r = p->rows[i];
-        if (!r->nreq) continue;
+        if (!r->st.nreq) continue;
         runner_entry *o = &s->entries[s->nentries++];
         snprintf(o->method, sizeof(o->method), "%s", r->method);
         snprintf(o->name, sizeof(o->name), "%s", r->name);
         fill(p, r, o, secs);
     }
-    qsort(s->entries, s->nentries, sizeof(runner_entry), cmp_entry);
     snprintf(s->total.name, sizeof(s->total.name), "Aggregated");
     fill(p, &p->agg, &s->total, secs);
     for (size_t i = 0; i < p->nerrs; i++) {
@@ -316,7 +271,7 @@ runner_snapshot *pystats_snapshot(pystats *p, int64_t now_ns)
         o->first_seen = e->first;
         o->last_seen = e->last;
     }
-    qsort(s->errors, s->nerrors, sizeof(runner_error), cmp_error);
-    s->fail_ratio = p->agg.nreq ? (double)p->agg.nfail / (double)p->agg.nreq : 0;
+    lg_snapshot_sort(s);
+    s->fail_ratio = p->agg.st.nreq ? (double)p->agg.st.nfail / (double)p->agg.st.nreq : 0;
     return s;
 }

@@ -84,7 +84,7 @@ Test(pystats, exact_percentiles_of_a_known_distribution)
     for (int i = 1; i <= 1000; i++) pystats_record(p, e, i * 1000, i * 1000, 0, NULL, S(0));
     runner_snapshot *s = pystats_snapshot(p, S(0));
     cr_assert_float_eq(s->entries[0].median_ms, 500.0, 0.5);
-    cr_assert_float_eq(s->entries[0].pct_ms[7], 990.0, 1.0); /* p99 */
+    cr_assert_float_eq(s->entries[0].pct_ms[RUNNER_P99], 990.0, 1.0); /* p99 */
     cr_assert_float_eq(s->entries[0].max_ms, 1000.0, 1.0);
     cr_assert_float_eq(s->entries[0].min_ms, 1.0, 0.01);
     runner_snapshot_free(s);

@@ -22,6 +22,7 @@
 
 #include "loadgen/py/pyrun_int.h"
 #include "loadgen/report.h"
+#include "loadgen/snapshot.h"
 #include "loadgen/webui.h"
 #include "loadgen/webui_render.h"
 
@@ -82,18 +83,7 @@ PyObject *pyweb_m_history_tick(PyObject *m, PyObject *unused)
         P.hist = h;
         P.caphist = cap;
     }
-    const runner_entry *t = &s->total;
-    P.hist[P.nhist++] = (runner_history_point){
-        .time = (int64_t)time(NULL),
-        .user_count = s->user_count,
-        .current_rps = t->current_rps,
-        .current_fail_per_sec = t->current_fail_per_sec,
-        .current_p50_ms = t->current_pct_ms[0],
-        .current_p95_ms = t->current_pct_ms[5],
-        .current_p99_ms = t->current_pct_ms[7],
-        .total_requests = t->num_requests,
-        .total_failures = t->num_failures,
-    };
+    P.hist[P.nhist++] = lg_snapshot_point(s, (int64_t)time(NULL));
     int rc = report_csv_history_rows(&P.hist_csv, s, (int64_t)time(NULL), 0);
     runner_snapshot_free(s);
     if (rc) return PyErr_NoMemory();
@@ -104,21 +94,12 @@ PyObject *pyweb_m_history_tick(PyObject *m, PyObject *unused)
 
 enum { EXC_JSON, EXC_CSV, EXC_HTML };
 
-static int csv_field(buf *out, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) return buf_puts(out, s);
-    int rc = buf_puts(out, "\"");
-    for (const char *q; (q = strchr(s, '"')); s = q + 1)
-        rc |= buf_append(out, s, (size_t)(q - s + 1)) | buf_puts(out, "\"");
-    return rc | buf_puts(out, s) | buf_puts(out, "\"");
-}
-
 /* Renders the runner's Exceptions table (Locust's runner.exceptions) as
  * GET /exceptions's JSON, the exceptions CSV or the report's HTML. */
 static int render_exceptions(int how, buf *out)
 {
     int rc = how == EXC_JSON  ? buf_puts(out, "{\"exceptions\":[")
-             : how == EXC_CSV ? buf_puts(out, "Count,Message,Traceback,Nodes\r\n")
+             : how == EXC_CSV ? report_csv_exceptions(out)
                               : 0;
     PyObject *list = P.exceptions_fn ? PyObject_CallNoArgs(P.exceptions_fn) : PyList_New(0);
     PyObject *seq = list ? PySequence_Fast(list, "exceptions: not a list") : NULL;
@@ -143,8 +124,8 @@ static int render_exceptions(int how, buf *out)
             rc |= buf_json_cstr(out, tb) | buf_puts(out, ",\"nodes\":");
             rc |= buf_json_cstr(out, nodes) | buf_puts(out, "}");
         } else if (how == EXC_CSV) {
-            rc |= buf_printf(out, "%llu,", count) | csv_field(out, msg) | buf_puts(out, ",");
-            rc |= csv_field(out, tb) | buf_puts(out, ",") | csv_field(out, nodes);
+            rc |= buf_printf(out, "%llu,", count) | report_csv_field(out, msg) | buf_puts(out, ",");
+            rc |= report_csv_field(out, tb) | buf_puts(out, ",") | report_csv_field(out, nodes);
             rc |= buf_puts(out, "\r\n");
         } else {
             rc |= buf_printf(out, "<tr><td class=\"n\">%llu</td><td class=\"err\">", count);
@@ -307,7 +288,7 @@ static int be_summary(void *ctx, buf *out)
     (void)ctx;
     PyGILState_STATE g = PyGILState_Ensure();
     runner_snapshot *s = pymod_snapshot();
-    int rc = s ? report_json(out, s, pymod_source(), 1, NULL) : -ENOMEM;
+    int rc = s ? report_json(out, s, pymod_source(), 1) : -ENOMEM;
     runner_snapshot_free(s);
     PyGILState_Release(g);
     return rc ? -ENOMEM : 0;

@@ -6,80 +6,26 @@ idempotent requests no client request fails, and the access logs account for
 every request."""
 import json
 import os
-import shutil
 import signal
-import subprocess
 import time
 
 import pytest
 
+import netns
 from harness import binary
+from netns import NET, in_ns, wait_http
 
-NET = "192.0.2"  # TEST-NET-1: documentation addresses, here only on our bridge
 HOSTS = {"lb": 10, "a": 11, "b": 12, "c": 20}
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip")
-                                or not shutil.which("nginx"),
-                                reason="needs root, iproute2 and nginx")
-
-
-def sh(*args, check=True):
-    r = subprocess.run(args, capture_output=True, text=True, timeout=30)
-    if check and r.returncode:
-        raise RuntimeError(f"{args}: {r.stderr}")
-    return r
+pytestmark = netns.needs("nginx")
 
 
 @pytest.fixture
 def lab():
-    """Four namespaces on one bridge (itself in a fifth namespace, so the
-    host's own network is never touched). Yields ns name by host; removes all."""
-    tag = str(os.getpid() % 100000)
-    br = f"aisv-br-{tag}"
-    names = {h: f"aisv-{h}-{tag}" for h in HOSTS}
-    made = []
-    try:
-        sh("ip", "netns", "add", br)
-        made.append(br)
-        sh("ip", "-n", br, "link", "add", "br0", "type", "bridge")
-        sh("ip", "-n", br, "link", "set", "br0", "up")
-        for h, octet in HOSTS.items():
-            ns = names[h]
-            sh("ip", "netns", "add", ns)
-            made.append(ns)
-            peer = f"v{h}{tag}"[:15]
-            sh("ip", "link", "add", peer, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            sh("ip", "link", "set", peer, "netns", br)
-            sh("ip", "-n", br, "link", "set", peer, "master", "br0", "up")
-            sh("ip", "-n", ns, "addr", "add", f"{NET}.{octet}/24", "dev", "eth0")
-            sh("ip", "-n", ns, "link", "set", "eth0", "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
+    """Four namespaces on one bridge (tests/netns.py). Yields ns name by host;
+    removes all."""
+    with netns.lab("aisv", HOSTS, "v") as names:
         yield names
-    finally:
-        for ns in reversed(made):
-            # Anything still running inside goes first.
-            pids = sh("ip", "netns", "pids", ns, check=False).stdout.split()
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except OSError:
-                    pass
-            sh("ip", "netns", "del", ns, check=False)
-
-
-def in_ns(procs, ns, argv, **kw):
-    return procs.start(["ip", "netns", "exec", ns, *argv], **kw)
-
-
-def wait_http(ns, url, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = subprocess.run(["ip", "netns", "exec", ns, "curl", "-fsS", "-o", "/dev/null",
-                            "--max-time", "1", url], capture_output=True)
-        if r.returncode == 0:
-            return
-        time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 def start_host(procs, names, h, logdir):

@@ -1,28 +1,24 @@
 """Distributed aiload across hosts: the target server, the master and each
-worker in its own network namespace (veth pairs on a bridge that lives in a
-namespace of its own, addresses from TEST-NET-1 192.0.2.0/24; the approach of
-tests/deploy/test_failover.py). A worker killed mid-run is reported missing
-and the run goes on; a worker that joins late gets its share; a real Locust
+worker in its own network namespace (the lab of tests/netns.py: veth pairs
+on a bridge that lives in a namespace of its own, addresses from TEST-NET-1
+192.0.2.0/24). A worker killed mid-run is reported missing and the run goes on; a worker that joins late gets its share; a real Locust
 worker on another host takes part too."""
 import csv
 import json
 import os
-import shutil
-import signal
-import subprocess
 import time
 
 import pytest
 
+import netns
 from harness import binary
+from netns import NET, in_ns, wait_http
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
-NET = "192.0.2"
 HOSTS = {"srv": 10, "master": 11, "w1": 21, "w2": 22, "w3": 23, "lw": 24}
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip"),
-                                reason="needs root and iproute2")
+pytestmark = netns.needs()
 
 SCENARIO = """
 [user UserA]
@@ -51,59 +47,10 @@ class UserB(HttpUser):
 """
 
 
-def sh(*args, check=True):
-    r = subprocess.run(args, capture_output=True, text=True, timeout=30)
-    if check and r.returncode:
-        raise RuntimeError(f"{args}: {r.stderr}")
-    return r
-
-
 @pytest.fixture
 def lab():
-    tag = str(os.getpid() % 100000)
-    br = f"aild-br-{tag}"
-    names = {h: f"aild-{h}-{tag}" for h in HOSTS}
-    made = []
-    try:
-        sh("ip", "netns", "add", br)
-        made.append(br)
-        sh("ip", "-n", br, "link", "add", "br0", "type", "bridge")
-        sh("ip", "-n", br, "link", "set", "br0", "up")
-        for h, octet in HOSTS.items():
-            ns = names[h]
-            sh("ip", "netns", "add", ns)
-            made.append(ns)
-            peer = f"d{h}{tag}"[:15]
-            sh("ip", "link", "add", peer, "type", "veth", "peer", "name", "eth0", "netns", ns)
-            sh("ip", "link", "set", peer, "netns", br)
-            sh("ip", "-n", br, "link", "set", peer, "master", "br0", "up")
-            sh("ip", "-n", ns, "addr", "add", f"{NET}.{octet}/24", "dev", "eth0")
-            sh("ip", "-n", ns, "link", "set", "eth0", "up")
-            sh("ip", "-n", ns, "link", "set", "lo", "up")
+    with netns.lab("aild", HOSTS, "d") as names:
         yield names
-    finally:
-        for ns in reversed(made):
-            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except OSError:
-                    pass
-            sh("ip", "netns", "del", ns, check=False)
-
-
-def in_ns(procs, ns, argv, **kw):
-    return procs.start(["ip", "netns", "exec", ns, *argv], **kw)
-
-
-def wait_http(ns, url, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r = subprocess.run(["ip", "netns", "exec", ns, "curl", "-fsS", "--max-time", "1", url],
-                           capture_output=True, text=True)
-        if r.returncode == 0:
-            return r.stdout
-        time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 def test_workers_on_other_hosts_missing_and_late(lab, procs, tmp_path):
@@ -127,8 +74,7 @@ def test_workers_on_other_hosts_missing_and_late(lab, procs, tmp_path):
     time.sleep(6)
     assert master.poll() is None
     # w2's host dies: no quit, no more heartbeats
-    for pid in sh("ip", "netns", "pids", lab["w2"]).stdout.split():
-        os.kill(int(pid), signal.SIGKILL)
+    netns.kill_all(lab["w2"])
     time.sleep(1)
     w3 = worker("w3")  # joins late
     out, err = master.communicate(timeout=60)

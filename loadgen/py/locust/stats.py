@@ -4,7 +4,7 @@ them and reads them back in Locust's shapes (stats.total, stats.get(),
 stats.entries, stats.errors)."""
 import _aiload
 
-PERCENTILES_TO_REPORT = [0.50, 0.66, 0.75, 0.80, 0.90, 0.95, 0.98, 0.99, 0.999, 0.9999, 1.0]
+PERCENTILES_TO_REPORT = list(_aiload.PERCENTILES)  # the C table (loadgen/runner.h)
 
 _entries = {}
 _entry = _aiload.entry
