@@ -15,7 +15,7 @@
 #include "lib/buf.h"
 #include "lib/json.h"
 #include "loadgen/scenario_int.h"
-#include "loadgen/webui_ratio.h"
+#include "loadgen/webui/ratio.h"
 
 /* obj maps names to {"ratio": r[, "tasks": {...}]}: every r is a number in
  * [0, 1] and the ratios of one level add up to at most 1. */

@@ -1,8 +1,8 @@
 /* libFuzzer target: the KServe v2 request parser, the model check, the
  * response writer, and (when the first byte is odd) the image decoder. None
  * may crash, leak or read out of bounds on any input. */
-#include "server/image.h"
-#include "server/kserve.h"
+#include "server/model/image.h"
+#include "server/model/kserve.h"
 
 #include <stdint.h>
 #include <stdlib.h>

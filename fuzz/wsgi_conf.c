@@ -2,8 +2,8 @@
  * input is "key\0value\0...\0target": every pair goes through wsgi_conf_set
  * (then the mount table is built and matched), and the tail through the
  * request-path decoder. Nothing may crash, leak or read out of bounds. */
-#include "server/wsgi_call.h"
-#include "server/wsgi_conf.h"
+#include "server/wsgi/call.h"
+#include "server/wsgi/conf.h"
 
 #include <stdint.h>
 #include <stdlib.h>

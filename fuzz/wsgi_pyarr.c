@@ -4,7 +4,7 @@
  * layout of a real buffer a view can make (any dim order, reversed dims,
  * dims of 1) and must produce exactly the C-order elements. Input: byte 0
  * itemsize, bytes 1-4 ndim and flags, then dims, then the format text. */
-#include "server/pyarr.h"
+#include "server/wsgi/pyarr.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -31,7 +31,7 @@
 #include "loadgen/runner.h"
 #include "loadgen/scenario.h"
 #include "loadgen/tls.h"
-#include "loadgen/webui.h"
+#include "loadgen/webui/webui.h"
 
 /* Signal flag of the process model (the only mutable global). */
 static volatile sig_atomic_t quit_flag;

@@ -22,8 +22,8 @@
 
 #include "loadgen/py/pyrun_int.h"
 #include "loadgen/report.h"
-#include "loadgen/webui.h"
-#include "loadgen/webui_render.h"
+#include "loadgen/webui/webui.h"
+#include "loadgen/webui/render.h"
 
 enum { CMD_START, CMD_STOP, CMD_RESET };
 

@@ -1,5 +1,5 @@
-/* Lookup in the generated asset table (loadgen/web/embed.py). */
-#include "loadgen/webui_assets.h"
+/* Lookup in the generated asset table (loadgen/webui/web/embed.py). */
+#include "loadgen/webui/assets.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /*
- * webui_assets: the web UI's files, compiled into aiload by loadgen/web/embed.py
- * (rule in loadgen/web/web.mk). Read-only data with static storage; every data
+ * webui_assets: the web UI's files, compiled into aiload by loadgen/webui/web/embed.py
+ * (rule in loadgen/webui/web/web.mk). Read-only data with static storage; every data
  * array is followed by a NUL that len does not count.
  */
 #ifndef LOADGEN_WEBUI_ASSETS_H

@@ -1,4 +1,4 @@
-#include "loadgen/webui_auth.h"
+#include "loadgen/webui/auth.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>

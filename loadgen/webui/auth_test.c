@@ -1,7 +1,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "loadgen/webui_auth.h"
+#include "loadgen/webui/auth.h"
 
 static int check(const webui_auth *a, const char *v)
 {

@@ -2,7 +2,7 @@
  * The web UI's backend over an ini scenario's runner: every call goes
  * straight to the runner's thread-safe API (loadgen/runner.h).
  */
-#include "loadgen/webui.h"
+#include "loadgen/webui/webui.h"
 
 static runner_snapshot *rb_snapshot(void *ctx)
 {

@@ -7,7 +7,7 @@
  * callback or from the sweep, never while another callback holds it.
  */
 #define _GNU_SOURCE
-#include "loadgen/webui_http.h"
+#include "loadgen/webui/http.h"
 
 #include <errno.h>
 #include <netdb.h>

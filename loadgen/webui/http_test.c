@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "loadgen/webui_http.h"
+#include "loadgen/webui/http.h"
 
 #include <arpa/inet.h>
 #include <criterion/criterion.h>

@@ -3,7 +3,7 @@
  * immutable by now, so this only reads it; nothing is cached because the
  * answer is small and asked for rarely (when the tab is open).
  */
-#include "loadgen/webui_ratio.h"
+#include "loadgen/webui/ratio.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "loadgen/scenario_int.h"
-#include "loadgen/webui_render.h"
+#include "loadgen/webui/render.h"
 
 void webui_ratio_shares(const scenario *sc, const webui_ratio_input *in, double *share)
 {

@@ -1,4 +1,4 @@
-#include "loadgen/webui_ratio.h"
+#include "loadgen/webui/ratio.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -7,7 +7,7 @@
 
 #include "lib/json.h"
 #include "loadgen/scenario_int.h"
-#include "loadgen/webui_render.h"
+#include "loadgen/webui/render.h"
 
 static scenario *load(const char *text)
 {

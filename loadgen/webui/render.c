@@ -3,7 +3,7 @@
  * one rc: after the first -ENOMEM the rest are wasted work, but the caller
  * gets a clean failure and the code stays linear.
  */
-#include "loadgen/webui_render.h"
+#include "loadgen/webui/render.h"
 
 #include <errno.h>
 #include <math.h>

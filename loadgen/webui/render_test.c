@@ -1,4 +1,4 @@
-#include "loadgen/webui_render.h"
+#include "loadgen/webui/render.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "lib/json.h"
-#include "loadgen/webui.h"
+#include "loadgen/webui/webui.h"
 
 static runner_snapshot *snap(size_t nentries, const char *name)
 {

@@ -5,7 +5,7 @@
  * offline. The history holds only numbers, so the JSON needs no escaping to
  * sit inside <script>.
  */
-#include "loadgen/webui_render.h"
+#include "loadgen/webui/render.h"
 
 #include <errno.h>
 #include <math.h>
@@ -14,8 +14,8 @@
 #include <time.h>
 
 #include "loadgen/report.h"
-#include "loadgen/webui_assets.h"
-#include "loadgen/webui_ratio.h"
+#include "loadgen/webui/assets.h"
+#include "loadgen/webui/ratio.h"
 
 enum { P50, P66, P75, P80, P90, P95, P98, P99, P999, P9999, P100 };
 static const char *const pct_labels[RUNNER_NPCT] = {"50%", "66%", "75%",   "80%",    "90%", "95%",

@@ -5,7 +5,7 @@
  */
 #define _GNU_SOURCE
 #include "loadgen/report.h"
-#include "loadgen/webui.h"
+#include "loadgen/webui/webui.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,11 +16,11 @@
 #include <time.h>
 
 #include "lib/ev.h"
-#include "loadgen/webui_assets.h"
-#include "loadgen/webui_auth.h"
-#include "loadgen/webui_http.h"
-#include "loadgen/webui_ratio.h"
-#include "loadgen/webui_render.h"
+#include "loadgen/webui/assets.h"
+#include "loadgen/webui/auth.h"
+#include "loadgen/webui/http.h"
+#include "loadgen/webui/ratio.h"
+#include "loadgen/webui/render.h"
 
 #define TICK_MS 100
 

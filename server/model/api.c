@@ -5,10 +5,10 @@
  * the mutex, so the caller cannot return (and drop the job) before the
  * batcher thread has let go of it.
  */
-#include "server/model_api.h"
+#include "server/model/api.h"
 
 #include "lib/ev.h"
-#include "server/app_model_int.h"
+#include "server/model/app_int.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -18,8 +18,8 @@
 #ifndef SERVER_MODEL_API_H
 #define SERVER_MODEL_API_H
 
-#include "server/batcher.h"
-#include "server/kserve.h"
+#include "server/model/batcher.h"
+#include "server/model/kserve.h"
 
 #include <stddef.h>
 

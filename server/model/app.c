@@ -3,10 +3,10 @@
  * lazy-apps, in each worker; batchers per worker), the engine glue the
  * batcher thread runs, and the completion path back to the event loop.
  */
-#include "server/app_model.h"
+#include "server/model/model.h"
 
-#include "server/app_model_int.h"
-#include "server/model_api.h"
+#include "server/model/app_int.h"
+#include "server/model/api.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -27,9 +27,9 @@
 #include "engine/engine.h"
 #include "lib/buf.h"
 #include "server/app.h"
-#include "server/batcher.h"
-#include "server/image.h"
-#include "server/kserve.h"
+#include "server/model/batcher.h"
+#include "server/model/image.h"
+#include "server/model/kserve.h"
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -11,7 +11,7 @@
  * that is split afterwards. Batch buffers are sized for max_batch of the
  * largest sample seen and reused.
  */
-#include "server/batcher.h"
+#include "server/model/batcher.h"
 
 #include "lib/ev.h"
 

@@ -1,4 +1,4 @@
-#include "server/batcher.h"
+#include "server/model/batcher.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -5,7 +5,7 @@
  * override it per model. A NAME that is not a configured model is an error,
  * as is any value that does not parse: start-up names the option and where.
  */
-#include "server/app_model_int.h"
+#include "server/model/app_int.h"
 
 #include <ctype.h>
 #include <stdbool.h>

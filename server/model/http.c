@@ -12,7 +12,7 @@
  * (tensor sizes are bounded by the model's shape x max-batch-size, images
  * by image-max-*). Completions are encoded back on the loop (mreq_finish).
  */
-#include "server/app_model_int.h"
+#include "server/model/app_int.h"
 
 #include "lib/base64.h"
 #include "lib/json.h"

@@ -5,7 +5,7 @@
  * not what the client sent). libpng's simplified API reports through its
  * return value and image.message.
  */
-#include "server/image.h"
+#include "server/model/image.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-#include "server/image.h"
+#include "server/model/image.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

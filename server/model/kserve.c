@@ -4,7 +4,7 @@
  * its final buffer, whose size is checked against the limit before the
  * allocation (it is shape-derived and must equal the leaf count anyway).
  */
-#include "server/kserve.h"
+#include "server/model/kserve.h"
 
 #include "lib/json.h"
 

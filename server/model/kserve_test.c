@@ -1,4 +1,4 @@
-#include "server/kserve.h"
+#include "server/model/kserve.h"
 
 #include <criterion/criterion.h>
 #include <math.h>

@@ -12,10 +12,10 @@
  * then views (zero-copy): each returned array owns its memory through it.
  * numpy is imported on the first infer, not at `import aiserve`.
  */
-#include "server/wsgi_aiserve_mod.h"
+#include "server/wsgi/aiserve_mod.h"
 
-#include "server/model_api.h"
-#include "server/pyarr.h"
+#include "server/model/api.h"
+#include "server/wsgi/pyarr.h"
 
 #include <errno.h>
 #include <stdarg.h>

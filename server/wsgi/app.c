@@ -17,10 +17,10 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "server/app_wsgi.h"
-#include "server/wsgi_call.h"
-#include "server/wsgi_conf.h"
-#include "server/wsgi_py.h"
+#include "server/wsgi/wsgi.h"
+#include "server/wsgi/call.h"
+#include "server/wsgi/conf.h"
+#include "server/wsgi/py.h"
 
 #include <errno.h>
 #include <libgen.h>

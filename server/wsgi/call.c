@@ -2,7 +2,7 @@
  * One WSGI request: build the environ, call the app, send what it returns,
  * and always call close() on the result (completion, error, disconnect).
  */
-#include "server/wsgi_types.h"
+#include "server/wsgi/types.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -3,8 +3,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "server/wsgi_call.h"
-#include "server/wsgi_types.h"
+#include "server/wsgi/call.h"
+#include "server/wsgi/types.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-#include "server/wsgi_conf.h"
+#include "server/wsgi/conf.h"
 
 #include <ctype.h>
 #include <errno.h>

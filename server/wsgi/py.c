@@ -1,9 +1,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "server/wsgi_aiserve_mod.h"
-#include "server/wsgi_py.h"
-#include "server/wsgi_types.h"
+#include "server/wsgi/aiserve_mod.h"
+#include "server/wsgi/py.h"
+#include "server/wsgi/types.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -19,8 +19,8 @@
 
 #include <stddef.h>
 
-#include "server/wsgi_call.h"
-#include "server/wsgi_conf.h"
+#include "server/wsgi/call.h"
+#include "server/wsgi/conf.h"
 
 /* Initialises CPython for conf: env, chdir, home/virtualenv, sys.path
  * (pythonpath entries, the working directory, then conf_dir, the config

@@ -11,7 +11,7 @@
 #ifndef SERVER_PYARR_H
 #define SERVER_PYARR_H
 
-#include "server/kserve.h"
+#include "server/model/kserve.h"
 
 #include <stddef.h>
 #include <stdint.h>

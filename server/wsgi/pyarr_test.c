@@ -1,4 +1,4 @@
-#include "server/pyarr.h"
+#include "server/wsgi/pyarr.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>

@@ -4,7 +4,7 @@
  * exception in the app (a 500 with a traceback), never a broken response or a
  * header injected through CR/LF.
  */
-#include "server/wsgi_types.h"
+#include "server/wsgi/types.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-#include "server/wsgi_types.h"
+#include "server/wsgi/types.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -20,7 +20,7 @@
 #include <Python.h>
 
 #include "lib/buf.h"
-#include "server/wsgi_call.h"
+#include "server/wsgi/call.h"
 
 struct wsgi_types {
     PyTypeObject *input;
