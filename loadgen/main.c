@@ -2,7 +2,7 @@
  * aiload: Locust-compatible load tester with wrk's speed.
  *
  *   aiload -f SCENARIO --headless -u N -r R -t T -H URL [outputs]   Locust headless
- *   aiload -f SCENARIO [-P 8089]                                    web UI (loadgen/webui.h)
+ *   aiload -f SCENARIO [-P 8089]                                    web UI (loadgen/webui/)
  *   aiload URL -c N -d T [--threads N] [--rate R] [outputs]         wrk-like quick mode
  *
  * Exit: 0 ok; exit_code_on_error (1) when requests failed; 2 bad command

@@ -1,5 +1,5 @@
 /*
- * pyweb: the web UI (loadgen/webui.h) over a Python locustfile's run, and the
+ * pyweb: the web UI (loadgen/webui/webui.h) over a Python locustfile's run, and the
  * per-second history its charts and the --html report draw.
  *
  * Threads: the users' Python runs on the process's one Python thread under

@@ -1,5 +1,5 @@
 /*
- * GET /tasks: Locust's task ratio JSON (see webui_ratio.h). The scenario is
+ * GET /tasks: Locust's task ratio JSON (see webui/ratio.h). The scenario is
  * immutable by now, so this only reads it; nothing is cached because the
  * answer is small and asked for rarely (when the tab is open).
  */

@@ -46,7 +46,7 @@ size_t webui_history_downsample(const runner_history_point *in, size_t n, runner
 typedef struct webui_report_meta {
     const char *script;         /* scenario file; NULL: unknown */
     int64_t end_time;           /* Unix seconds the report covers up to; 0: start + elapsed */
-    const scenario *sc;         /* non-NULL: a "Final ratio" section (webui_ratio.h) ... */
+    const scenario *sc;         /* non-NULL: a "Final ratio" section (webui/ratio.h) ... */
     const double *class_share;  /* ... with these class shares (scenario order) */
     const buf *exceptions_html; /* non-NULL: the Exceptions section's body (Python mode) */
 } webui_report_meta;

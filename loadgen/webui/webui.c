@@ -26,7 +26,7 @@
 
 /* The page loads and talks to nothing but this aiload, and no other site may
  * frame it. The report inlines everything and carries its own, stricter
- * policy (webui_report.c). */
+ * policy (webui/report.c). */
 #define PAGE_CSP                                                                                   \
     "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "                 \
     "frame-ancestors 'none'"

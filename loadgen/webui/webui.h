@@ -17,8 +17,8 @@
  * Ownership: the runner is borrowed and must outlive the webui; option
  * strings are copied.
  */
-#ifndef LOADGEN_WEBUI_H
-#define LOADGEN_WEBUI_H
+#ifndef LOADGEN_WEBUI_WEBUI_H
+#define LOADGEN_WEBUI_WEBUI_H
 
 #include <signal.h>
 

@@ -1,5 +1,5 @@
 /*
- * model_api.c: the registry of this process's model app and the blocking
+ * server/model/api.c: the registry of this process's model app and the blocking
  * calls. A call is a batcher_job on the caller's stack with a mutex and a
  * condition variable beside it; the batcher's done callback signals it under
  * the mutex, so the caller cannot return (and drop the job) before the

@@ -1,5 +1,5 @@
 /*
- * app_model.c: the model app's lifecycle (load in the master or, with
+ * server/model/app.c: the model app's lifecycle (load in the master or, with
  * lazy-apps, in each worker; batchers per worker), the engine glue the
  * batcher thread runs, and the completion path back to the event loop.
  */

@@ -1,6 +1,6 @@
 /*
- * app_model internals, shared by app_model.c (lifecycle, engine glue),
- * app_model_conf.c (options) and app_model_http.c (handlers).
+ * the model kind's internals, shared by app.c (lifecycle, engine glue),
+ * conf.c (options) and http.c (handlers).
  *
  * Memory and processes: the master loads every model (eng_model: weights,
  * read-only) before fork, so workers share one copy of the weights; with
@@ -21,8 +21,8 @@
  * the response and calls app_finish. So all response writing happens on the
  * loop, and the batcher thread only computes.
  */
-#ifndef SERVER_APP_MODEL_INT_H
-#define SERVER_APP_MODEL_INT_H
+#ifndef SERVER_MODEL_APP_INT_H
+#define SERVER_MODEL_APP_INT_H
 
 #include "engine/engine.h"
 #include "lib/buf.h"
@@ -132,7 +132,7 @@ struct app_model {
     ev_loop *loop; /* the loop efd is registered with */
 };
 
-/* app_model_conf.c */
+/* conf.c */
 extern const cfg_option model_options[];
 /* Fills app->models[*].c from the config; -1 with err on a bad value. */
 int model_conf_read(app_model *app, const cfg *c, char *err, size_t errlen);
@@ -142,7 +142,7 @@ int model_labels_load(model *m, char *err, size_t errlen);
 /* Derives image preprocessing from the model's first input and the options. */
 void model_prep_init(model *m);
 
-/* app_model_http.c */
+/* http.c */
 /* Registers the routes; returns how many paths were taken (err names one). */
 int model_http_register(app_model *app, app_ctx *ctx, char *err, size_t errlen);
 /* Scores of a classifier's output: x itself when it already is a probability
@@ -151,7 +151,7 @@ void model_scores(const float *x, int n, float *p);
 /* Loop: encode and finish a completed request, then free it. */
 void mreq_finish(mreq *q);
 
-/* app_model.c */
+/* app.c */
 model *model_find(app_model *app, const char *name, size_t len);
 /* Submits a prepared request; on failure answers it and frees it. Returns APP_PENDING or APP_DONE.
  */

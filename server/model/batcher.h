@@ -27,8 +27,8 @@
  *
  * Ownership: the caller owns jobs and their input/output buffers until done.
  */
-#ifndef SERVER_BATCHER_H
-#define SERVER_BATCHER_H
+#ifndef SERVER_MODEL_BATCHER_H
+#define SERVER_MODEL_BATCHER_H
 
 #include "lib/buf.h"
 

@@ -1,5 +1,5 @@
 /*
- * app_model_conf.c: the model options. Every per-model option is a list whose
+ * server/model/conf.c: the model options. Every per-model option is a list whose
  * items are either "VALUE" (every model) or "NAME=VALUE" (one model); the
  * one-model form wins whatever the order, so an ini can set a default and
  * override it per model. A NAME that is not a configured model is an error,

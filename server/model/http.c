@@ -1,5 +1,5 @@
 /*
- * app_model_http.c: the model app's HTTP surface.
+ * server/model/http.c: the model app's HTTP surface.
  *   /v2, /v2/health/{live,ready}, /v2/models, /v2/repository/index,
  *   /v2/models/NAME[/versions/1][/ready|/infer|/classify|/stats]
  *   /predict/NAME            image classification (the short form)

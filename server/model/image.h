@@ -14,8 +14,8 @@
  * Ownership: image_decode fills a caller-owned image whose pixels it
  * allocates; image_free releases them.
  */
-#ifndef SERVER_IMAGE_H
-#define SERVER_IMAGE_H
+#ifndef SERVER_MODEL_IMAGE_H
+#define SERVER_MODEL_IMAGE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -15,8 +15,8 @@
  * binary tensors borrow the body (valid while the body is), possibly
  * unaligned, so read them with memcpy. kserve_request_free releases it.
  */
-#ifndef SERVER_KSERVE_H
-#define SERVER_KSERVE_H
+#ifndef SERVER_MODEL_KSERVE_H
+#define SERVER_MODEL_KSERVE_H
 
 #include "lib/buf.h"
 

@@ -1,5 +1,5 @@
 /*
- * wsgi_aiserve_mod.c: `aiserve.infer`, `aiserve.classify`, `aiserve.models`.
+ * server/wsgi/aiserve_mod.c: `aiserve.infer`, `aiserve.classify`, `aiserve.models`.
  *
  * Arrays cross by the buffer protocol (PEP 3118), so the server needs no
  * numpy headers to build: an input that exports a buffer (numpy array,

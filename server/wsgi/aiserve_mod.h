@@ -7,8 +7,8 @@
  * worker's batcher, the GIL released while the request waits. See
  * docs/wsgi.md, "Calling models from Python".
  */
-#ifndef WSGI_AISERVE_MOD_H
-#define WSGI_AISERVE_MOD_H
+#ifndef SERVER_WSGI_AISERVE_MOD_H
+#define SERVER_WSGI_AISERVE_MOD_H
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -4,14 +4,14 @@
  * wsgi.errors, wsgi.file_wrapper, and the response iterable with close().
  *
  * The HTTP side is reached only through wsgi_io, a table of blocking calls
- * that the caller (app_wsgi.c, or a test) implements; wsgi_call knows nothing
+ * that the caller (server/wsgi/app.c, or a test) implements; wsgi_call knows nothing
  * about sockets or the event loop. Every wsgi_io call is made with the GIL
  * released, so other Python threads run while this one waits on the client.
  *
- * Threads: wsgi_call_run() must be called with the GIL held (see wsgi_py.h).
+ * Threads: wsgi_call_run() must be called with the GIL held (see py.h).
  */
-#ifndef WSGI_CALL_H
-#define WSGI_CALL_H
+#ifndef SERVER_WSGI_CALL_H
+#define SERVER_WSGI_CALL_H
 
 #include <stddef.h>
 #include <stdint.h>

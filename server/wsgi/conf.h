@@ -6,8 +6,8 @@
  * Ownership: a wsgi_conf owns every string it holds; wsgi_conf_free() releases
  * them. Setters copy their arguments.
  */
-#ifndef WSGI_CONF_H
-#define WSGI_CONF_H
+#ifndef SERVER_WSGI_CONF_H
+#define SERVER_WSGI_CONF_H
 
 #include <stddef.h>
 

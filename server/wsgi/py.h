@@ -14,8 +14,8 @@
  * functions are not thread-safe against each other and belong to the process
  * model (master, then worker main thread).
  */
-#ifndef WSGI_PY_H
-#define WSGI_PY_H
+#ifndef SERVER_WSGI_PY_H
+#define SERVER_WSGI_PY_H
 
 #include <stddef.h>
 

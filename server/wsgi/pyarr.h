@@ -8,8 +8,8 @@
  * included). Byte-swapped (big-endian) data is refused, not converted: the
  * caller says which astype() fixes it.
  */
-#ifndef SERVER_PYARR_H
-#define SERVER_PYARR_H
+#ifndef SERVER_WSGI_PYARR_H
+#define SERVER_WSGI_PYARR_H
 
 #include "server/model/kserve.h"
 

@@ -395,7 +395,7 @@ static PyType_Spec fw_spec = {"aiserve.FileWrapper", sizeof(wsgi_file_wrapper), 
 
 /* ---- wsgi_types ---------------------------------------------------------- */
 
-extern PyType_Spec wsgi_sr_spec; /* wsgi_sr.c */
+extern PyType_Spec wsgi_sr_spec; /* sr.c */
 
 wsgi_types *wsgi_types_new(void)
 {

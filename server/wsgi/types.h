@@ -13,8 +13,8 @@
  * request ends. wsgi_call detaches them (io = NULL) before it returns; a
  * detached object raises OSError instead of touching a freed request.
  */
-#ifndef WSGI_TYPES_H
-#define WSGI_TYPES_H
+#ifndef SERVER_WSGI_TYPES_H
+#define SERVER_WSGI_TYPES_H
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

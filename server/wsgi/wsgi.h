@@ -5,8 +5,8 @@
  * core's chdir, env, need-app, lazy-apps, threads and processes.
  * See docs/wsgi.md.
  */
-#ifndef SERVER_APP_WSGI_H
-#define SERVER_APP_WSGI_H
+#ifndef SERVER_WSGI_WSGI_H
+#define SERVER_WSGI_WSGI_H
 
 #include "lib/buf.h" /* app.h names struct buf */
 #include "server/app.h"
