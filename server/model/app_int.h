@@ -132,7 +132,7 @@ struct app_model {
     ev_loop *loop; /* the loop efd is registered with */
 };
 
-/* conf.c */
+/* app_model_conf.c */
 extern const cfg_option model_options[];
 /* Fills app->models[*].c from the config; -1 with err on a bad value. */
 int model_conf_read(app_model *app, const cfg *c, char *err, size_t errlen);
@@ -142,7 +142,7 @@ int model_labels_load(model *m, char *err, size_t errlen);
 /* Derives image preprocessing from the model's first input and the options. */
 void model_prep_init(model *m);
 
-/* http.c */
+/* app_model_http.c */
 /* Registers the routes; returns how many paths were taken (err names one). */
 int model_http_register(app_model *app, app_ctx *ctx, char *err, size_t errlen);
 /* Scores of a classifier's output: x itself when it already is a probability
@@ -151,7 +151,7 @@ void model_scores(const float *x, int n, float *p);
 /* Loop: encode and finish a completed request, then free it. */
 void mreq_finish(mreq *q);
 
-/* app.c */
+/* app_model.c */
 model *model_find(app_model *app, const char *name, size_t len);
 /* Submits a prepared request; on failure answers it and frees it. Returns APP_PENDING or APP_DONE.
  */
