@@ -1,8 +1,11 @@
-# aiserve: one Makefile for three programs. Each top-level module directory
-# (lib, engine, server, loadgen) holds a module.mk that names its pkg-config
-# packages, extra libraries and the modules it links against; this file turns
-# every module into a static library, a Criterion test binary (all *_test.c of
-# the module) and, when it has a main.c, a program.
+# aiserve: one Makefile for three programs. Each module directory (lib, engine,
+# server, server/wsgi, server/model, loadgen; the module is named by the last
+# part: lib engine server wsgi model loadgen) holds a module.mk that names its
+# pkg-config packages, extra libraries and the modules it links against; this
+# file turns every module into a static library (lib<module>.a, the module's
+# *.c without the folders of other modules below it), a Criterion test binary
+# (<module>_tests, all *_test.c of the module) and, when it has a main.c, a
+# program (linked with <module>_PROG_DEPS too).
 #
 #   make            build the three programs into $(BUILD)/
 #   make test       install deps, then format check, unit tests (plain and
@@ -32,20 +35,27 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 ALL_CPPFLAGS += -DAISERVE_VERSION='"$(VERSION)"'
 
 .DEFAULT_GOAL := all
-MODULES := lib engine server loadgen
-include $(foreach m,$(MODULES),$(wildcard $(m)/module.mk))
+MODULE_DIRS := lib engine server server/wsgi server/model loadgen
+MODULES := $(notdir $(MODULE_DIRS))
+$(foreach d,$(MODULE_DIRS),$(eval $(notdir $(d))_DIR := $(d)))
+include $(foreach d,$(MODULE_DIRS),$(wildcard $(d)/module.mk))
 
 # pkgs_cflags/pkgs_libs: pkg-config output for a module and everything it links.
 # Only recipes and recursive (=) variables use them, so pkg-config runs when
 # something compiles or links, never while make reads this file: `make demo`
 # and `make test` on a fresh machine install the packages before anything asks.
 mod_closure = $(1) $($(1)_DEPS)
+# uniq: the words of $(1), each at its first place (link order kept)
+uniq = $(if $(1),$(firstword $(1)) $(call uniq,$(filter-out $(firstword $(1)),$(1))))
+# prog_mods: what a module's program links, most dependent first
+prog_mods = $(call uniq,$(foreach m,$($(1)_PROG_DEPS),$(call mod_closure,$(m))) $(call mod_closure,$(1)))
 pc_cflags = $(if $(strip $(1)),$(shell $(PKG_CONFIG) --cflags $(1)))
 pc_libs = $(if $(strip $(1)),$(shell $(PKG_CONFIG) --libs $(1)))
 
 define MODULE
-$(1)_ALL_SRCS := $$(shell find $(1) -name '*.c' | sort)
-$(1)_SRCS := $$(filter-out $(1)/main.c %_test.c $$($(1)_EXCLUDE),$$($(1)_ALL_SRCS))
+# a module folder below this one (server/wsgi in server) is that module's, not this one's
+$(1)_ALL_SRCS := $$(shell find $$($(1)_DIR) $$(foreach d,$$(filter $$($(1)_DIR)/%,$(MODULE_DIRS)),-path $$(d) -prune -o) -name '*.c' -print | sort)
+$(1)_SRCS := $$(filter-out $$($(1)_DIR)/main.c %_test.c $$($(1)_EXCLUDE),$$($(1)_ALL_SRCS))
 $(1)_TEST_SRCS := $$(filter %_test.c,$$($(1)_ALL_SRCS))
 $(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_SRCS) $$($(1)_GEN_SRCS))
 $(1)_TEST_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_TEST_SRCS))
@@ -54,7 +64,7 @@ $(1)_PKG_ALL := $$(foreach m,$$(call mod_closure,$(1)),$$($$(m)_PKGS))
 $(1)_LINK = $$(foreach m,$$(call mod_closure,$(1)),$(BUILD)/lib$$(m).a) \
 	$$(call pc_libs,$$($(1)_PKG_ALL)) $$(foreach m,$$(call mod_closure,$(1)),$$($$(m)_LDLIBS)) -lpthread -lm
 
-$$($(1)_OBJS) $$($(1)_TEST_OBJS) $(BUILD)/obj/$(1)/main.o: ALL_CPPFLAGS += $$(call pc_cflags,$$($(1)_PKG_ALL))
+$$($(1)_OBJS) $$($(1)_TEST_OBJS): ALL_CPPFLAGS += $$(call pc_cflags,$$($(1)_PKG_ALL))
 
 $$($(1)_LIB): $$($(1)_OBJS)
 	@mkdir -p $$(@D)
@@ -65,8 +75,12 @@ $(BUILD)/tests/$(1)_tests: $$($(1)_TEST_OBJS) $$(foreach m,$$(call mod_closure,$
 	$$(CC) $$(LDFLAGS) -o $$@ $$($(1)_TEST_OBJS) $$($(1)_LINK) $$(shell $(PKG_CONFIG) --libs criterion)
 
 ifneq ($$($(1)_PROG),)
-$(BUILD)/$$($(1)_PROG): $(BUILD)/obj/$(1)/main.o $$(foreach m,$$(call mod_closure,$(1)),$(BUILD)/lib$$(m).a)
-	$$(CC) $$(LDFLAGS) -o $$@ $(BUILD)/obj/$(1)/main.o $$($(1)_LINK)
+$(1)_PROG_PKGS = $$(foreach m,$$(call prog_mods,$(1)),$$($$(m)_PKGS))
+$(BUILD)/obj/$$($(1)_DIR)/main.o: ALL_CPPFLAGS += $$(call pc_cflags,$$($(1)_PROG_PKGS))
+$(BUILD)/$$($(1)_PROG): $(BUILD)/obj/$$($(1)_DIR)/main.o $$(foreach m,$$(call prog_mods,$(1)),$(BUILD)/lib$$(m).a)
+	$$(CC) $$(LDFLAGS) -o $$@ $(BUILD)/obj/$$($(1)_DIR)/main.o \
+		$$(foreach m,$$(call prog_mods,$(1)),$(BUILD)/lib$$(m).a) $$(call pc_libs,$$($(1)_PROG_PKGS)) \
+		$$(foreach m,$$(call prog_mods,$(1)),$$($$(m)_LDLIBS)) -lpthread -lm
 PROGS += $(BUILD)/$$($(1)_PROG)
 $$($(1)_PROG): $(BUILD)/$$($(1)_PROG)
 .PHONY: $$($(1)_PROG)

@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loadgen/webui.h"
-#include "loadgen/webui_auth.h"
-#include "loadgen/webui_http.h"
-#include "loadgen/webui_render.h"
+#include "loadgen/webui/webui.h"
+#include "loadgen/webui/auth.h"
+#include "loadgen/webui/http.h"
+#include "loadgen/webui/render.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,5 +1,5 @@
 /*
- * Fuzzes GET /tasks and the report's Final ratio (loadgen/webui_ratio.c):
+ * Fuzzes GET /tasks and the report's Final ratio (loadgen/webui/ratio.c):
  * for any scenario that parses, after any -T/-E/--equal-weights and any user
  * count, the JSON must parse, every ratio be a finite number in [0, 1], and
  * nothing crash or leak. Input: byte 0 picks the options (bit 0 equal
@@ -15,7 +15,7 @@
 #include "lib/buf.h"
 #include "lib/json.h"
 #include "loadgen/scenario_int.h"
-#include "loadgen/webui_ratio.h"
+#include "loadgen/webui/ratio.h"
 
 /* obj maps names to {"ratio": r[, "tasks": {...}]}: every r is a number in
  * [0, 1] and the ratios of one level add up to at most 1. */

@@ -2,7 +2,7 @@
  * aiload: Locust-compatible load tester with wrk's speed.
  *
  *   aiload -f SCENARIO --headless -u N -r R -t T -H URL [outputs]   Locust headless
- *   aiload -f SCENARIO [-P 8089]                                    web UI (loadgen/webui.h)
+ *   aiload -f SCENARIO [-P 8089]                                    web UI (loadgen/webui/)
  *   aiload URL -c N -d T [--threads N] [--rate R] [outputs]         wrk-like quick mode
  *
  * Exit: 0 ok; exit_code_on_error (1) when requests failed; 2 bad command
@@ -31,7 +31,7 @@
 #include "loadgen/runner.h"
 #include "loadgen/scenario.h"
 #include "loadgen/tls.h"
-#include "loadgen/webui.h"
+#include "loadgen/webui/webui.h"
 
 /* Signal flag of the process model (the only mutable global). */
 static volatile sig_atomic_t quit_flag;

@@ -5,6 +5,6 @@ loadgen_LDLIBS :=
 loadgen_DEPS := lib
 loadgen_PROG := aiload
 # web UI assets embedded at build time (rule owned by the web UI)
-include loadgen/web/web.mk
+include loadgen/webui/web/web.mk
 # Python locustfiles (rule owned by the Python mode)
 include loadgen/py/py.mk

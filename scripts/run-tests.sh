@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the project and ends with one line "N passed, N failed".
 #   1. format check            (1 test)
+#      layering check          (1 test: scripts/check-layers.sh, who includes what)
 #   2. build (warnings are errors under CI)
 #   3. Criterion unit tests    (each test case)
 #   4. the same unit tests built with ASan+UBSan
@@ -47,6 +48,9 @@ run_unit() {
 
 say "format-check"
 if make --no-print-directory format-check; then count 1 0; else count 0 1; fi
+
+say "layering check"
+if scripts/check-layers.sh; then count 1 0; else count 0 1; fi
 
 say "build"
 if ! make --no-print-directory -j"$jobs" all >"$art/build.log" 2>&1; then

@@ -4,9 +4,11 @@
  *
  * Kinds and apps. An app kind (app_kind) is a static descriptor: its name, its
  * option table (merged into the config reader: adding an option is adding an
- * entry), and lifecycle hooks. server/apps.c lists the kinds. At start-up the
- * core asks each kind whether the config uses it (configured), then calls
- * load, which registers routes with app_route_add.
+ * entry), and lifecycle hooks. The program lists the kinds it links:
+ * server/main.c hands them to the core in srv.kinds, so the core never
+ * includes a kind (scripts/check-layers.sh). At start-up the core asks each
+ * kind whether the config uses it (configured), then calls load, which
+ * registers routes with app_route_add.
  *
  * Lifecycle, in order (every hook but load and configured is optional):
  *   configured(cfg)          master, before anything: 1 if this kind is used
@@ -216,8 +218,5 @@ typedef struct app_kind {
      * server's `models` array (JSON objects, comma-separated). 0 or -ENOMEM. */
     int (*stats_json)(void *state, struct buf *out);
 } app_kind;
-
-/* The registry (server/apps.c): NULL-terminated list of linked kinds. */
-const app_kind *const *app_kinds(void);
 
 #endif

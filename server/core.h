@@ -206,6 +206,9 @@ typedef struct srv {
     int logfd;
     char **argv;     /* the command line, for the re-exec on SIGHUP */
     char *start_cwd; /* where it started: relative paths in argv resolve from here */
+    /* The app kinds the program links (NULL-terminated), given by main.c: the
+     * core never names a kind, so it builds and tests without any of them. */
+    const app_kind *const *kinds;
 } srv;
 
 /* srv.c: settings, sockets, apps, routes */
@@ -230,8 +233,9 @@ int srv_route_add(srv *s, const char *prefix, int match, int run_on, app_handler
                   unsigned builtin);
 void srv_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* The option tables of the core and every app kind (NULL-terminated). */
-void srv_option_tables(const cfg_option **tables, int max);
+/* The option tables of the core and of every kind in kinds (NULL-terminated
+ * lists both; kinds may be NULL: the core's table alone). */
+void srv_option_tables(const app_kind *const *kinds, const cfg_option **tables, int max);
 
 /* master.c */
 int master_run(srv *s);

@@ -9,10 +9,18 @@
 #include <unistd.h>
 
 #include "server/core.h"
+#include "server/model/model.h"
 #include "server/proctitle.h"
 #include "server/top.h"
+#include "server/wsgi/wsgi.h"
 
 #define MAX_TABLES (SRV_MAX_APPS + 2)
+
+/* The app kinds this program links, handed to the core (srv.kinds): the core
+ * (server/) never includes a kind, the program picks them. Models load first,
+ * so a WSGI app sees them when it is imported (`import aiserve;
+ * aiserve.models()` at import time). */
+static const app_kind *const kinds[] = {&app_kind_model, &app_kind_wsgi, NULL};
 
 /* Many concurrent /delay clients need many fds: raise the soft limit. */
 static void raise_nofile(void)
@@ -81,12 +89,11 @@ int main(int argc, char **argv)
         return top_main(argc - 2, argv + 2);
     argv = proctitle_init(argc, argv);
     const cfg_option *tables[MAX_TABLES];
-    srv_option_tables(tables, MAX_TABLES);
+    srv_option_tables(kinds, tables, MAX_TABLES);
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             /* titles in the order srv_option_tables lists the kinds' tables */
             const char *titles[MAX_TABLES] = {NULL};
-            const app_kind *const *kinds = app_kinds();
             for (int k = 0, t = 1; kinds[k] && t < MAX_TABLES - 1; k++) {
                 if (!kinds[k]->options) continue;
                 const char *n = kinds[k]->name;
@@ -119,6 +126,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nmsg; i++) print_lines(msgs[i]);
     static srv s;
     int init_rc = srv_init(&s, c, err, sizeof(err));
+    s.kinds = kinds;
     s.start_cwd = getcwd(NULL, 0);
     if (init_rc || apply_process_options(&s, err, sizeof(err))) {
         fprintf(stderr, "aiserve: %s\n", err);

@@ -650,7 +650,7 @@ void master_reload(master *m)
         return;
     }
     while (s->argv[argc]) argc++;
-    srv_option_tables(tables, SRV_MAX_APPS + 2);
+    srv_option_tables(s->kinds, tables, SRV_MAX_APPS + 2);
     /* The command line may name the ini relative to where we started (chdir
      * has moved us since); the new image starts there again too. */
     const char *dir = cfg_core_values(s->cfg)->chdir;

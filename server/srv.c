@@ -539,12 +539,11 @@ void srv_unlink_sockets(srv *s)
     }
 }
 
-void srv_option_tables(const cfg_option **tables, int max)
+void srv_option_tables(const app_kind *const *kinds, const cfg_option **tables, int max)
 {
     int n = 0;
     tables[n++] = cfg_core_options;
-    const app_kind *const *kinds = app_kinds();
-    for (int i = 0; kinds[i] && n < max - 1; i++)
+    for (int i = 0; kinds && kinds[i] && n < max - 1; i++)
         if (kinds[i]->options) tables[n++] = kinds[i]->options;
     tables[n] = NULL;
 }
@@ -712,10 +711,10 @@ static void log_builtins(const srv *s)
 int srv_load_apps(srv *s, int worker_id, char *err, size_t errlen)
 {
     app_ctx ctx = {s, worker_id};
-    const app_kind *const *kinds = app_kinds();
+    const app_kind *const *kinds = s->kinds;
     int loaded = 0, wanted = 0;
     s->napps = 0;
-    for (int i = 0; kinds[i] && s->napps < SRV_MAX_APPS; i++) {
+    for (int i = 0; kinds && kinds[i] && s->napps < SRV_MAX_APPS; i++) {
         const app_kind *k = kinds[i];
         if (!k->configured || !k->configured(s->cfg)) continue;
         wanted++;

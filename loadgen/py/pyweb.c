@@ -1,5 +1,5 @@
 /*
- * pyweb: the web UI (loadgen/webui.h) over a Python locustfile's run, and the
+ * pyweb: the web UI (loadgen/webui/webui.h) over a Python locustfile's run, and the
  * per-second history its charts and the --html report draw.
  *
  * Threads: the users' Python runs on the process's one Python thread under
@@ -23,8 +23,8 @@
 #include "loadgen/py/pyrun_int.h"
 #include "loadgen/report.h"
 #include "loadgen/snapshot.h"
-#include "loadgen/webui.h"
-#include "loadgen/webui_render.h"
+#include "loadgen/webui/render.h"
+#include "loadgen/webui/webui.h"
 
 enum { CMD_START, CMD_STOP, CMD_RESET };
 

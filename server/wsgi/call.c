@@ -1,0 +1,370 @@
+/*
+ * One WSGI request: build the environ, call the app, send what it returns,
+ * and always call close() on the result (completion, error, disconnect).
+ */
+#include "server/wsgi/types.h"
+
+#include "lib/pct.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#ifndef AISERVE_VERSION
+#define AISERVE_VERSION "0"
+#endif
+
+long wsgi_path_decode(const char *target, size_t target_len, char *out, const char **query,
+                      size_t *query_len)
+{
+    const char *p = target, *end = target + target_len;
+    /* absolute-form ("http://host/path"): keep only the path. */
+    if (target_len > 8 && (!strncasecmp(p, "http://", 7) || !strncasecmp(p, "https://", 8))) {
+        p += p[4] == ':' ? 7 : 8;
+        while (p < end && *p != '/' && *p != '?') p++;
+    }
+    const char *q = memchr(p, '?', (size_t)(end - p));
+    const char *pend = q ? q : end;
+    *query = q ? q + 1 : end;
+    *query_len = q ? (size_t)(end - q - 1) : 0;
+    long n = pct_decode(p, (size_t)(pend - p), out, (size_t)(pend - p), PCT_NO_NUL);
+    if (n < 0) return -1;
+    out[n] = '\0';
+    return n;
+}
+
+static int set_str(PyObject *env, const char *key, const char *v, size_t n)
+{
+    PyObject *s = PyUnicode_DecodeLatin1(v, (Py_ssize_t)n, NULL);
+    if (!s) return -1;
+    int r = PyDict_SetItemString(env, key, s);
+    Py_DECREF(s);
+    return r;
+}
+
+static int set_cstr(PyObject *env, const char *key, const char *v)
+{
+    return set_str(env, key, v, strlen(v));
+}
+
+/* "User-Agent" -> "HTTP_USER_AGENT". Names with '_' are dropped (X_Forwarded
+ * would otherwise spoof X-Forwarded), and so are names that are not ASCII. */
+static int header_key(char *out, size_t cap, const wsgi_header *h)
+{
+    if (h->name_len + 6 > cap) return -1;
+    memcpy(out, "HTTP_", 5);
+    for (size_t i = 0; i < h->name_len; i++) {
+        unsigned char c = (unsigned char)h->name[i];
+        if (c != '-' && !isalnum(c)) return -1; /* '_' or non-token bytes */
+        out[5 + i] = c == '-' ? '_' : (char)toupper(c);
+    }
+    out[5 + h->name_len] = '\0';
+    return 0;
+}
+
+static int add_header(PyObject *env, const wsgi_header *h)
+{
+    char key[256];
+    if (h->name_len == 12 && !strncasecmp(h->name, "content-type", 12))
+        return set_str(env, "CONTENT_TYPE", h->value, h->value_len);
+    if (h->name_len == 14 && !strncasecmp(h->name, "content-length", 14)) return 0;
+    if (header_key(key, sizeof(key), h)) return 0;
+    PyObject *v = PyUnicode_DecodeLatin1(h->value, (Py_ssize_t)h->value_len, NULL);
+    if (!v) return -1;
+    PyObject *old = PyDict_GetItemString(env, key);
+    if (old) { /* repeated header: one value, joined as RFC 9110 allows */
+        const char *sep = !strcmp(key, "HTTP_COOKIE") ? "; " : ", ";
+        PyObject *joined = PyUnicode_FromFormat("%U%s%U", old, sep, v);
+        Py_DECREF(v);
+        if (!(v = joined)) return -1;
+    }
+    int r = PyDict_SetItemString(env, key, v);
+    Py_DECREF(v);
+    return r;
+}
+
+static int has_header(const wsgi_request *rq, const char *name, size_t n)
+{
+    for (size_t i = 0; i < rq->nheaders; i++)
+        if (rq->headers[i].name_len == n && !strncasecmp(rq->headers[i].name, name, n)) return 1;
+    return 0;
+}
+
+static int add_cgi(PyObject *env, const wsgi_request *rq, const char *script, size_t script_len,
+                   const char *path_info, size_t path_info_len, const char *query, size_t qlen)
+{
+    char num[32];
+    if (set_str(env, "REQUEST_METHOD", rq->method, rq->method_len) ||
+        set_str(env, "SCRIPT_NAME", script, script_len) ||
+        set_str(env, "PATH_INFO", path_info, path_info_len) ||
+        set_str(env, "QUERY_STRING", query, qlen) ||
+        set_str(env, "REQUEST_URI", rq->target, rq->target_len) ||
+        set_str(env, "RAW_URI", rq->target, rq->target_len) ||
+        set_cstr(env, "SERVER_PROTOCOL", rq->version_minor ? "HTTP/1.1" : "HTTP/1.0") ||
+        set_cstr(env, "SERVER_SOFTWARE", "aiserve/" AISERVE_VERSION) ||
+        set_cstr(env, "SERVER_NAME", rq->server_name ? rq->server_name : "localhost") ||
+        set_cstr(env, "REMOTE_ADDR", rq->remote_addr ? rq->remote_addr : ""))
+        return -1;
+    snprintf(num, sizeof(num), "%d", rq->server_port);
+    if (set_cstr(env, "SERVER_PORT", num)) return -1;
+    snprintf(num, sizeof(num), "%d", rq->remote_port);
+    if (set_cstr(env, "REMOTE_PORT", num)) return -1;
+    /* Only when the client sent one: a GET has no CONTENT_LENGTH, not "0". */
+    if (rq->content_length >= 0 && !rq->chunked && has_header(rq, "content-length", 14)) {
+        snprintf(num, sizeof(num), "%lld", (long long)rq->content_length);
+        if (set_cstr(env, "CONTENT_LENGTH", num)) return -1;
+    }
+    if (rq->https && set_cstr(env, "HTTPS", "on")) return -1;
+    if (rq->https_dn && set_cstr(env, "HTTPS_DN", rq->https_dn)) return -1;
+    for (size_t i = 0; i < rq->nheaders; i++)
+        if (add_header(env, &rq->headers[i])) return -1;
+    /* after the headers: a made id replaces one the client sent unfit */
+    if (rq->request_id && set_cstr(env, "HTTP_X_REQUEST_ID", rq->request_id)) return -1;
+    return 0;
+}
+
+static int add_cgi_split(PyObject *env, const wsgi_request *rq)
+{
+    return add_cgi(env, rq, rq->script_name ? rq->script_name : "", rq->script_name_len,
+                   rq->path_info, rq->path_info_len, rq->query ? rq->query : "", rq->query_len);
+}
+
+static int add_wsgi(PyObject *env, wsgi_types *t, const wsgi_request *rq, const wsgi_flags *fl,
+                    PyObject *input, PyObject *errors)
+{
+    return PyDict_SetItemString(env, "wsgi.version", t->version) ||
+           set_cstr(env, "wsgi.url_scheme", rq->https ? "https" : "http") ||
+           PyDict_SetItemString(env, "wsgi.input", input) ||
+           PyDict_SetItemString(env, "wsgi.errors", errors) ||
+           PyDict_SetItemString(env, "wsgi.multithread", fl->multithread ? Py_True : Py_False) ||
+           PyDict_SetItemString(env, "wsgi.multiprocess", fl->multiprocess ? Py_True : Py_False) ||
+           PyDict_SetItemString(env, "wsgi.run_once", Py_False) ||
+           /* Always true of our input, but said only where it matters: with a
+            * Content-Length, frameworks then wrap the input and read(n), which
+            * wsgiref.validate insists on; they call read() here otherwise. */
+           PyDict_SetItemString(env, "wsgi.input_terminated", rq->chunked ? Py_True : Py_False) ||
+           (!fl->no_file_wrapper &&
+            PyDict_SetItemString(env, "wsgi.file_wrapper", (PyObject *)t->file_wrapper));
+}
+
+/* The per-request objects; env owns input and errors, the caller owns sr. */
+typedef struct call_state {
+    PyObject *env;
+    wsgi_input *input;
+    wsgi_errors *errors;
+    wsgi_sr *sr;
+} call_state;
+
+static int state_open(call_state *st, wsgi_types *t, const wsgi_request *rq, size_t script_len,
+                      const wsgi_flags *fl, const wsgi_io *io)
+{
+    memset(st, 0, sizeof(*st));
+    st->env = PyDict_New();
+    st->input = PyObject_New(wsgi_input, t->input);
+    st->errors = PyObject_New(wsgi_errors, t->errors);
+    st->sr = (wsgi_sr *)PyType_GenericAlloc(t->start_response, 0);
+    if (st->input) {
+        st->input->io = io;
+        st->input->pending = (buf)BUF_INIT;
+        st->input->off = 0;
+        st->input->total = 0;
+        st->input->error = 0;
+        st->input->eof = rq->content_length == 0 && !rq->chunked;
+    }
+    if (st->errors) {
+        st->errors->io = io;
+        st->errors->line = (buf)BUF_INIT;
+    }
+    if (!st->env || !st->input || !st->errors || !st->sr) return -1;
+    st->sr->io = io;
+    st->sr->declared = -1;
+    st->sr->head = rq->method_len == 4 && !memcmp(rq->method, "HEAD", 4);
+    if (rq->path_info) {
+        if (add_cgi_split(st->env, rq) ||
+            add_wsgi(st->env, t, rq, fl, (PyObject *)st->input, (PyObject *)st->errors))
+            return -1;
+        return 0;
+    }
+    char *path = PyMem_Malloc(rq->target_len + 1);
+    if (!path) return PyErr_NoMemory(), -1;
+    const char *query;
+    size_t qlen;
+    long plen = wsgi_path_decode(rq->target, rq->target_len, path, &query, &qlen);
+    int r = -1;
+    if (plen < 0)
+        PyErr_SetString(PyExc_ValueError, "bad percent-escape in the request path");
+    else if ((size_t)plen < script_len)
+        PyErr_SetString(PyExc_ValueError, "mount prefix longer than the path");
+    else if (!add_cgi(st->env, rq, path, script_len, path + script_len, (size_t)plen - script_len,
+                      query, qlen) &&
+             !add_wsgi(st->env, t, rq, fl, (PyObject *)st->input, (PyObject *)st->errors))
+        r = 0;
+    PyMem_Free(path);
+    return r;
+}
+
+/* Detaches the objects an app may have kept from the request that is ending. */
+static void state_close(call_state *st)
+{
+    if (st->input) st->input->io = NULL;
+    if (st->errors) {
+        PyObject *r = PyObject_CallMethod((PyObject *)st->errors, "flush", NULL);
+        Py_XDECREF(r);
+        st->errors->io = NULL;
+    }
+    if (st->sr) st->sr->io = NULL;
+    Py_XDECREF(st->input);
+    Py_XDECREF(st->errors);
+    Py_XDECREF(st->sr);
+    Py_XDECREF(st->env);
+}
+
+void wsgi_call_error(const wsgi_io *io, int status, const char *body)
+{
+    static const wsgi_header ct = {"Content-Type", 12, "text/plain; charset=utf-8", 25};
+    const char *reason = status == 500   ? "Internal Server Error"
+                         : status == 400 ? "Bad Request"
+                         : status == 413 ? "Content Too Large"
+                         : status == 408 ? "Request Timeout"
+                                         : "Error";
+    size_t n = strlen(body);
+    int r = io->start(io->ctx, status, reason, strlen(reason), &ct, 1, (int64_t)n);
+    if (!r) r = io->write(io->ctx, body, n);
+    io->finish(io->ctx, r == 0);
+}
+
+static wsgi_status fail_app(call_state *st, const wsgi_io *io, const char *what)
+{
+    int gone = st->sr->gone;
+    if (gone)
+        PyErr_Clear();
+    else
+        wsgi_log_exception(io, what);
+    if (gone || st->sr->sent) {
+        Py_BEGIN_ALLOW_THREADS io->finish(io->ctx, 0);
+        Py_END_ALLOW_THREADS return gone ? WSGI_CLIENT_GONE : WSGI_BROKEN;
+    }
+    st->sr->sent = 1;
+    /* When the app failed because the body could not be read, that is the
+     * client's fault and the answer says so. */
+    int in = st->input->error, status = 500;
+    const char *body = "Internal Server Error\n";
+    if (in == -EPROTO || in == -EINVAL || in == -EBADMSG)
+        status = 400, body = "Bad Request: malformed request body\n";
+    else if (in == -EMSGSIZE || in == -EFBIG)
+        status = 413, body = "Content Too Large: the request body exceeds limit-post\n";
+    else if (in == -ETIMEDOUT)
+        status = 408, body = "Request Timeout: the request body stopped arriving\n";
+    Py_BEGIN_ALLOW_THREADS wsgi_call_error(io, status, body);
+    Py_END_ALLOW_THREADS return WSGI_APP_ERROR;
+}
+
+/* sendfile for wsgi.file_wrapper over a regular file: 1 sent, 0 not possible, -1 error. */
+static int try_sendfile(call_state *st, PyObject *result, const wsgi_io *io)
+{
+    wsgi_file_wrapper *fw = (wsgi_file_wrapper *)result;
+    PyObject *fd_obj = PyObject_CallMethod(fw->filelike, "fileno", NULL);
+    int fd = fd_obj ? PyLong_AsLong(fd_obj) : -1;
+    Py_XDECREF(fd_obj);
+    struct stat stt;
+    if (fd < 0 || fstat(fd, &stt) || !S_ISREG(stt.st_mode)) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *pos_obj = PyObject_CallMethod(fw->filelike, "tell", NULL);
+    long long pos = pos_obj ? PyLong_AsLongLong(pos_obj) : 0;
+    Py_XDECREF(pos_obj);
+    if (pos < 0 || PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    int64_t len = stt.st_size > pos ? stt.st_size - pos : 0;
+    if (st->sr->declared >= 0 && st->sr->declared < len) len = st->sr->declared;
+    if (wsgi_sr_send_headers(st->sr, len)) return -1;
+    if (st->sr->head || !len) return 1;
+    int r;
+    Py_BEGIN_ALLOW_THREADS r = io->sendfile(io->ctx, fd, pos, len);
+    Py_END_ALLOW_THREADS if (r)
+    {
+        st->sr->gone = 1;
+        PyErr_Format(PyExc_OSError, "client disconnected: %s", strerror(-r));
+        return -1;
+    }
+    st->sr->written += len;
+    return 1;
+}
+
+/* Iterates the result and sends each block at once (PEP 3333: no delaying). */
+static int send_iterable(call_state *st, PyObject *result)
+{
+    int64_t known = -1;
+    if ((PyList_CheckExact(result) || PyTuple_CheckExact(result)) &&
+        PySequence_Fast_GET_SIZE(result) == 1 && PyBytes_Check(PySequence_Fast_ITEMS(result)[0]))
+        known = PyBytes_GET_SIZE(PySequence_Fast_ITEMS(result)[0]);
+    PyObject *it = PyObject_GetIter(result), *item;
+    if (!it) return -1;
+    while ((item = PyIter_Next(it))) {
+        if (!PyBytes_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "the app yielded %s, not bytes", Py_TYPE(item)->tp_name);
+            Py_DECREF(item);
+            break;
+        }
+        int r = PyBytes_GET_SIZE(item) ? wsgi_sr_write(st->sr, PyBytes_AS_STRING(item),
+                                                       (size_t)PyBytes_GET_SIZE(item), known)
+                                       : 0;
+        Py_DECREF(item);
+        if (r) break;
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) return -1;
+    /* An empty body: the headers go out now, with Content-Length: 0. */
+    return wsgi_sr_send_headers(st->sr, 0);
+}
+
+static void close_result(PyObject *result, const wsgi_io *io)
+{
+    if (!PyObject_HasAttrString(result, "close")) return;
+    PyObject *r = PyObject_CallMethod(result, "close", NULL);
+    if (!r)
+        wsgi_log_exception(io, "wsgi: exception in the response's close()");
+    else
+        Py_DECREF(r);
+}
+
+wsgi_status wsgi_call_run(wsgi_types *t, PyObject *app, const wsgi_request *req, size_t script_len,
+                          const wsgi_flags *flags, const wsgi_io *io)
+{
+    call_state st;
+    wsgi_status status = WSGI_OK;
+    if (state_open(&st, t, req, script_len, flags, io)) {
+        wsgi_log_exception(io, "wsgi: cannot build the environ");
+        Py_BEGIN_ALLOW_THREADS wsgi_call_error(io, 400, "Bad Request\n");
+        Py_END_ALLOW_THREADS state_close(&st);
+        return WSGI_APP_ERROR;
+    }
+    PyObject *result = PyObject_CallFunctionObjArgs(app, st.env, (PyObject *)st.sr, NULL);
+    if (!result) {
+        status = fail_app(&st, io, "wsgi: exception in the app");
+        state_close(&st);
+        return status;
+    }
+    int r = 0;
+    if (Py_IS_TYPE(result, t->file_wrapper) && io->sendfile) r = try_sendfile(&st, result, io);
+    if (r == 0) r = send_iterable(&st, result);
+    if (r < 0) {
+        status = fail_app(&st, io, "wsgi: exception while sending the response");
+    } else {
+        int complete = st.sr->head || st.sr->declared < 0 || st.sr->written == st.sr->declared;
+        if (!complete)
+            wsgi_log(io, "wsgi: the app sent %lld of its %lld-byte Content-Length",
+                     (long long)st.sr->written, (long long)st.sr->declared);
+        Py_BEGIN_ALLOW_THREADS io->finish(io->ctx, complete);
+        Py_END_ALLOW_THREADS if (!complete) status = WSGI_BROKEN;
+    }
+    close_result(result, io);
+    Py_DECREF(result);
+    state_close(&st);
+    return status;
+}
