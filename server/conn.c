@@ -112,8 +112,7 @@ void conn_close(srv_conn *c)
     close(c->fd);
     c->fd = -1;
     c->state = CS_CLOSED;
-    if (c->send_fd >= 0) close(c->send_fd);
-    c->send_fd = -1;
+    resp_release(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -124,8 +123,6 @@ void conn_close(srv_conn *c)
     /* Shrink buffers a large body grew; the struct itself goes to the free
      * list (see the file comment: never freed while the worker runs). */
     if (c->body.cap > (1u << 20)) buf_free(&c->body);
-    if (c->out.cap > (1u << 20)) buf_free(&c->out);
-    if (c->wbuf.cap > (1u << 20)) buf_free(&c->wbuf);
     c->next = w->free_conns;
     w->free_conns = c;
     w->nfree++;

@@ -452,6 +452,8 @@ ssize_t conn_io_sendfile(srv_conn *c, int fd, off_t *off, size_t len);
 /* resp.c: the response part of srv_conn. It calls nothing above it but
  * conn_io.c and the accept policy (accept.c). */
 void resp_reset(srv_conn *c);
+/* The connection closed: the file being sent is closed, large buffers shrink. */
+void resp_release(srv_conn *c);
 /* resp_reset, then status, and Connection: close when close. */
 void resp_begin_error(srv_conn *c, int status, int close);
 /* A handler failed before its head was sent: the response becomes a 500 that closes. */

@@ -42,6 +42,15 @@ void resp_reset(srv_conn *c)
     c->out_total = c->bytes_sent = 0;
 }
 
+void resp_release(srv_conn *c)
+{
+    if (c->send_fd >= 0) close(c->send_fd);
+    c->send_fd = -1;
+    /* Shrink buffers a large response grew (the conn goes to the free list). */
+    if (c->out.cap > (1u << 20)) buf_free(&c->out);
+    if (c->wbuf.cap > (1u << 20)) buf_free(&c->wbuf);
+}
+
 void resp_begin_error(srv_conn *c, int status, int close)
 {
     resp_reset(c);
