@@ -102,6 +102,7 @@ static int build_head(srv_conn *c, int final, buf *b)
         c->close_after = 1;
     /* cheaper: hand a keep-alive client over to a worker just added. */
     if (!c->close_after && c->rlen <= c->head_len &&
+        atomic_load_explicit(&c->w->slot->waiting, memory_order_relaxed) > 0 &&
         accept_should_shed(c->w->srv->sb, c->w->slot_idx))
         c->close_after = 1;
     /* Built by hand: snprintf showed up in profiles of the hello path. */
