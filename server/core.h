@@ -1,6 +1,13 @@
 /*
  * core: the aiserve core's private types, shared by master.c, worker.c,
- * conn.c, resp.c, builtin.c, sb.c and log.c. Apps see only app.h.
+ * conn.c, resp.c, builtin.c, static.c, accept.c, sb.c and log.c. Apps see
+ * only app.h.
+ *
+ * Who calls whom on the request path (no file calls back into one above it,
+ * except the loop/connection pair): worker.c (loop, threads, completion
+ * queue) <-> conn.c (read, parse, route, dispatch) -> static.c, resp.c
+ * (framing) -> conn_io.c, accept.c (policy, pure). static.c and the
+ * built-ins answer through app.h like any app.
  *
  * Processes and threads:
  *   master   binds, loads apps (unless lazy-apps), forks and supervises
