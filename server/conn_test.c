@@ -3,6 +3,7 @@
 #include "server/conn_testkit.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 
 static int calls;
@@ -14,8 +15,7 @@ static int echo(app_request *r, void *d)
     calls++;
     char line[256];
     int n = snprintf(line, sizeof(line), "%.*s %.*s [%.*s]\n", (int)r->method_len, r->method,
-                     (int)r->path_info_len, r->path_info, (int)r->body_len,
-                     r->body ? r->body : "");
+                     (int)r->path_info_len, r->path_info, (int)r->body_len, r->body ? r->body : "");
     app_add_header(r, "Content-Type", 12, "text/plain", 10);
     app_write(r, line, (size_t)n);
     return APP_DONE;
@@ -238,8 +238,7 @@ Test(conn, bad_requests_get_400_and_a_close)
 Test(conn, unsupported_transfer_coding_is_501_and_bad_expect_417)
 {
     tk_connect(&t);
-    const char *r =
-        tk_ask(&t, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n");
+    const char *r = tk_ask(&t, "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n");
     cr_assert(strstr(r, "HTTP/1.1 501 "), "%s", r);
     tk_connect(&t);
     r = tk_ask(&t, "POST / HTTP/1.1\r\nHost: h\r\nExpect: magic\r\nContent-Length: 1\r\n\r\n");
@@ -303,4 +302,71 @@ Test(conn, connections_are_counted_on_the_scoreboard)
     conn_close(t.c);
     cr_assert_eq(t.w.nconns, 0);
     cr_assert_eq(atomic_load(&t.w.slot->conns), 0);
+}
+
+/* ---- the completion queue (app_complete_async), as the model app uses it ---- */
+
+static app_request *pending[3];
+static int npending;
+static int order[3], norder;
+
+static int park(app_request *r, void *d)
+{
+    (void)d;
+    pending[npending++] = r;
+    return APP_PENDING;
+}
+
+/* On the loop, from the completion queue: answer, then app_finish. */
+static void complete_on_loop(app_request *r, void *arg)
+{
+    int i = (int)(intptr_t)arg;
+    cr_assert(pthread_equal(pthread_self(), t.w.loop_tid), "fn runs on the loop");
+    order[norder++] = i;
+    char body[16];
+    int n = snprintf(body, sizeof(body), "done %d\n", i);
+    app_write(r, body, (size_t)n);
+    app_finish(r);
+}
+
+static void *completer(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < npending; i++) /* oldest first, all before the loop wakes */
+        app_complete_async(pending[i], complete_on_loop, (void *)(intptr_t)i);
+    return NULL;
+}
+
+Test(conn, pending_requests_complete_through_the_queue_oldest_first)
+{
+    npending = norder = 0;
+    tk_route(&t, "/park", SRV_MATCH_EXACT, park);
+    tk_connect(&t); /* three connections on the one worker */
+    int clients[3];
+    srv_conn *conns[3];
+    for (int i = 0; i < 3; i++) {
+        if (i) tk_connect(&t);
+        clients[i] = t.client;
+        conns[i] = t.c;
+        tk_sends(&t, "GET /park HTTP/1.1\r\nHost: h\r\n\r\n");
+        tk_pump(&t, 20);
+        cr_assert_eq(npending, i + 1);
+        cr_assert_eq(t.c->state, CS_HANDLER, "held by the app");
+    }
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, completer, NULL), 0);
+    pthread_join(th, NULL);
+    for (int i = 0; i < 3; i++) {
+        t.client = clients[i];
+        t.in_len = 0;
+        tk_pump(&t, 30);
+        char want[16];
+        snprintf(want, sizeof(want), "done %d\n", i);
+        cr_assert(strstr(t.in, "HTTP/1.1 200 OK\r\n") == t.in, "%d: %s", i, t.in);
+        cr_assert(strstr(t.in, want), "%d: %s", i, t.in);
+        cr_assert_eq(conns[i]->state, CS_HEAD, "back on the loop, keep-alive");
+        if (i < 2) close(clients[i]);
+    }
+    cr_assert_eq(norder, 3);
+    for (int i = 0; i < 3; i++) cr_assert_eq(order[i], i, "completions run oldest first");
 }

@@ -53,6 +53,7 @@ static void tk_init(tk *t)
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     pthread_mutex_init(&w->done_mu, NULL);
+    cr_assert_eq(worker_async_init(w), 0);
     resp_update_date(w);
 }
 

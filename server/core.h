@@ -416,6 +416,8 @@ int worker_dispatch_thread(srv_worker *w, srv_conn *c);
 /* From any thread: hand a finished request back to the loop (the completion
  * queue; app_complete_async queues there too). */
 void worker_complete(srv_worker *w, srv_conn *c);
+/* Registers the completion queue's wake-up with w's loop. 0 or -errno. */
+int worker_async_init(srv_worker *w);
 /* The conn whose handler runs on this app thread, NULL elsewhere (worker.c
  * writes it; resp.c and conn.c read it to know they may block). */
 extern __thread srv_conn *srv_thread_conn;

@@ -320,6 +320,11 @@ static void on_async(ev_loop *loop, void *data)
     worker_update_accept(w);
 }
 
+int worker_async_init(srv_worker *w)
+{
+    return ev_async_init(w->loop, on_async, w);
+}
+
 static int on_loop(const srv_conn *c)
 {
     return pthread_equal(pthread_self(), c->w->loop_tid);
@@ -606,7 +611,7 @@ int worker_main(srv *s, int worker_id, int slot_idx)
             srv_log("worker %d: limit-as: setrlimit: %s", worker_id, strerror(errno));
     }
     w->loop = ev_loop_new();
-    if (!w->loop || setup_signals(w) || ev_async_init(w->loop, on_async, w) ||
+    if (!w->loop || setup_signals(w) || worker_async_init(w) ||
         (w->slot->wake_fd >= 0 && ev_io_add(w->loop, w->slot->wake_fd, EV_READ, on_wake, w))) {
         srv_log("worker %d: cannot set up its event loop", worker_id);
         return 1;
