@@ -9,7 +9,8 @@ Test(accept_able, serving_below_max_connections_and_not_paused)
 {
     cr_assert(accept_able(0, 0, 0, 10, 0, 5));
     cr_assert(accept_able(0, 0, 9, 10, 0, 5));
-    cr_assert_not(accept_able(0, 0, 10, 10, 0, 5), "at max-connections: the kernel queue holds them");
+    cr_assert_not(accept_able(0, 0, 10, 10, 0, 5),
+                  "at max-connections: the kernel queue holds them");
     cr_assert_not(accept_able(1, 0, 0, 10, 0, 5), "draining");
     cr_assert_not(accept_able(0, 1, 0, 10, 0, 5), "listen sockets closed");
     cr_assert_not(accept_able(0, 0, 0, 10, 100, 99), "out of fds: paused until 100 ms");

@@ -155,7 +155,8 @@ Test(resp, a_draining_worker_says_close_unless_the_next_request_is_buffered)
 {
     tk_connect(&t);
     atomic_store(&t.w.draining, 1);
-    const char *r = tk_ask(&t, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+    const char *r =
+        tk_ask(&t, "GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n");
     cr_assert_eq(tk_count(r, "HTTP/1.1 200"), 2, "%s", r);
     cr_assert_eq(tk_count(r, "Connection: close\r\n"), 1, "only the last one closes: %s", r);
     const char *close = strstr(r, "Connection: close"), *second = strstr(r + 1, "HTTP/1.1 200");
