@@ -18,7 +18,6 @@
 #include "server/accept.h"
 #include "server/proctitle.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
