@@ -156,6 +156,12 @@ int app_sendfile(app_request *r, int fd, off_t off, int64_t len);
 /* Ends the response. Exactly once for a PENDING request (APP_DONE implies it).
  * Thread-safe: from another thread it wakes the worker's loop. */
 int app_finish(app_request *r);
+/* For a PENDING request finished on another thread (a batcher): queues r on
+ * its worker's completion queue (the one app threads use) and wakes the loop,
+ * which calls fn(r, arg) there; fn writes the response and calls app_finish,
+ * so all writing happens on the loop. Completions run oldest first. Any thread. */
+typedef void (*app_complete_fn)(app_request *r, void *arg);
+void app_complete_async(app_request *r, app_complete_fn fn, void *arg);
 
 /* ---- request body ----
  * app_read: the next body bytes (de-chunked), first those in r->body not yet

@@ -1,7 +1,7 @@
 /*
  * builtin: the endpoints every worker serves with no app: health, metrics,
- * the httpbin-style delay (on the event loop: a timer, no thread), hello, and
- * static files from static-map. Where they answer (main listeners, the admin
+ * the httpbin-style delay (on the event loop: a timer, no thread) and hello
+ * (static-map is static.c's). Where they answer (main listeners, the admin
  * listener, the `builtins` option) is the route table's business (srv.c).
  */
 #define _GNU_SOURCE
@@ -241,99 +241,6 @@ static int sleep_handler(app_request *r, void *data)
                      r->worker_id, r->thread_id);
     reply(r, 200, "application/json", body, (size_t)n);
     return APP_DONE;
-}
-
-/* ---- static-map ---- */
-
-static const char *mime_type(const char *path)
-{
-    static const char *const map[][2] = {
-        {".html", "text/html; charset=utf-8"},
-        {".htm", "text/html; charset=utf-8"},
-        {".css", "text/css"},
-        {".js", "text/javascript"},
-        {".json", "application/json"},
-        {".txt", "text/plain; charset=utf-8"},
-        {".png", "image/png"},
-        {".jpg", "image/jpeg"},
-        {".jpeg", "image/jpeg"},
-        {".gif", "image/gif"},
-        {".svg", "image/svg+xml"},
-        {".ico", "image/x-icon"},
-        {".wasm", "application/wasm"},
-        {".onnx", "application/octet-stream"},
-    };
-    const char *dot = strrchr(path, '.');
-    if (dot && !strchr(dot, '/'))
-        for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-            if (!strcasecmp(dot, map[i][0])) return map[i][1];
-    return "application/octet-stream";
-}
-
-/* 1 if any segment of the decoded path is "..": refused outright. */
-static int has_dotdot(const char *p)
-{
-    for (const char *s = p; (s = strstr(s, "..")); s += 2) {
-        int start = s == p || s[-1] == '/';
-        int end = s[2] == 0 || s[2] == '/';
-        if (start && end) return 1;
-    }
-    return 0;
-}
-
-static void static_serve(srv_conn *c, const srv_static *st, const char *rel)
-{
-    app_request *r = &c->ar;
-    char full[PATH_MAX], real[PATH_MAX];
-    if (has_dotdot(rel) || strchr(rel, '\\')) {
-        conn_error(c, 403, "forbidden");
-        return;
-    }
-    if (snprintf(full, sizeof(full), "%s/%s", st->dir, *rel == '/' ? rel + 1 : rel) >=
-        (int)sizeof(full)) {
-        conn_error(c, 414, "path too long");
-        return;
-    }
-    size_t dl = strlen(st->dir);
-    /* realpath resolves symlinks: the file must still lie under the mapped
-     * directory, so a link pointing outside it is refused. */
-    struct stat sb;
-    int fd = -1;
-    if (!realpath(full, real) || strncmp(real, st->dir, dl) || (real[dl] && real[dl] != '/') ||
-        (fd = open(real, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
-        if (fd >= 0) close(fd);
-        conn_error(c, 404, "not found");
-        return;
-    }
-    c->state = CS_HANDLER;
-    const char *mt = mime_type(real);
-    app_add_header(r, "Content-Type", 12, mt, strlen(mt));
-    app_sendfile(r, fd, 0, sb.st_size);
-    close(fd);
-    c->finished = 1;
-    conn_handler_done(c);
-}
-
-int static_try(srv_conn *c)
-{
-    const srv *s = c->w->srv;
-    if (s->listen_admin[c->listen_idx]) return 0; /* an admin listener serves built-ins only */
-    const char *p = c->path_info.data;
-    size_t n = c->path_info.len;
-    for (size_t i = 0; i < s->s.nstatics; i++) {
-        const srv_static *st = &s->s.statics[i];
-        size_t pl = st->prefix_len;
-        if (n < pl || memcmp(p, st->prefix, pl) || (n > pl && p[pl] != '/' && pl)) continue;
-        c->metric = st->metric;
-        if (!method_is(&c->ar, "GET") && !method_is(&c->ar, "HEAD")) {
-            conn_error(c, 405, "method not allowed");
-            return 1;
-        }
-        if (c->has_body) c->close_after = 1; /* a GET body is not read */
-        static_serve(c, st, p + pl);
-        return 1;
-    }
-    return 0;
 }
 
 /* The built-ins' routes, each tagged with its SRV_BI_* bit: srv_route_find

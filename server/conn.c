@@ -14,6 +14,7 @@
 
 #include "lib/uwsgi.h"
 #include "server/access.h"
+#include "server/static.h"
 #include "server/tls.h"
 
 #include <arpa/inet.h>
@@ -111,8 +112,7 @@ void conn_close(srv_conn *c)
     close(c->fd);
     c->fd = -1;
     c->state = CS_CLOSED;
-    if (c->send_fd >= 0) close(c->send_fd);
-    c->send_fd = -1;
+    resp_release(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -123,8 +123,6 @@ void conn_close(srv_conn *c)
     /* Shrink buffers a large body grew; the struct itself goes to the free
      * list (see the file comment: never freed while the worker runs). */
     if (c->body.cap > (1u << 20)) buf_free(&c->body);
-    if (c->out.cap > (1u << 20)) buf_free(&c->out);
-    if (c->wbuf.cap > (1u << 20)) buf_free(&c->wbuf);
     c->next = w->free_conns;
     w->free_conns = c;
     w->nfree++;
@@ -150,15 +148,15 @@ static void unwatch(srv_conn *c)
 static void start_request(srv_conn *c)
 {
     if (c->in_req) return;
-    worker_conn_used(c);
+    worker_request_start(c);
     c->in_req = 1;
     c->t_start_us = ev_clock_us();
-    c->t_queued_us = c->t_thread_us = 0; /* server timing */
     c->w->in_flight++;
     atomic_fetch_add_explicit(&c->w->slot->in_flight, 1, memory_order_relaxed);
     c->metric = 0;
     c->request_id[0] = 0; /* access.c */
     c->head_only = 0;
+    c->req_close = 0;
     c->route = NULL;
     memset(&c->ar, 0, sizeof(c->ar));
     c->ar._conn = c;
@@ -265,16 +263,14 @@ void conn_error_hdr(srv_conn *c, int status, const char *msg, const char *hname,
                     int close)
 {
     start_request(c);
-    resp_reset(c);
-    c->status = status;
-    c->close_after = close;
+    resp_begin_error(c, status, close);
     c->linger = close;
     static const char ct[] = "text/plain; charset=utf-8";
     app_add_header(&c->ar, "Content-Type", 12, ct, sizeof(ct) - 1);
     if (hname) app_add_header(&c->ar, hname, strlen(hname), hval, strlen(hval));
     app_write(&c->ar, msg, strlen(msg));
     app_write(&c->ar, "\n", 1);
-    c->finished = 1;
+    handler_done(c, APP_DONE);
     conn_handler_done(c);
 }
 
@@ -337,7 +333,7 @@ static int check_headers(srv_conn *c, int *expect_continue)
     c->body_left = clen > 0 ? clen : 0;
     c->ar.content_length = k.chunked ? -1 : (clen >= 0 ? clen : 0);
     c->has_body = k.chunked || clen > 0;
-    c->close_after = k.close;
+    c->req_close = k.close;
     if (k.status) return k.status;
     const char *host = k.host;
     size_t host_len = k.host_len;
@@ -385,6 +381,26 @@ static void fill_view(srv_conn *c)
 
 static void dispatch(srv_conn *c);
 
+/* static-map (static.c): 1 when a mapping covers the path and c is answered. */
+static int serve_static(srv_conn *c)
+{
+    const char *msg = NULL;
+    int metric = 0;
+    int st = static_try(c->w->srv, c->listen_idx, &c->ar, c->path_info.data, c->path_info.len,
+                        &metric, &msg);
+    if (!st) return 0;
+    c->metric = metric;
+    if (st != 200) {
+        conn_error(c, st, msg);
+        return 1;
+    }
+    c->req_close |= c->has_body; /* a GET body is not read */
+    c->state = CS_HANDLER;
+    handler_done(c, APP_DONE);
+    conn_handler_done(c);
+    return 1;
+}
+
 /* Head parsed (c->head_len): check it, route, then read the body or dispatch. */
 static void begin_request(srv_conn *c)
 {
@@ -404,9 +420,9 @@ static void begin_request(srv_conn *c)
         return;
     }
     c->ar.chunked = c->chunked;
-    if (c->uwsgi) c->close_after = 1;
+    if (c->uwsgi) c->req_close = 1;
     if (c->w->srv->access) access_request_id(c);
-    if (static_try(c)) return;
+    if (c->w->srv->s.nstatics && serve_static(c)) return;
     const srv_route *rt =
         srv_route_find(c->w->srv, c->listen_idx, c->path_info.data, c->path_info.len);
     if (!rt) {
@@ -470,28 +486,15 @@ static void dispatch(srv_conn *c)
     c->ar.body_len = c->body.len;
     c->ar.body_complete = c->body_eof;
     c->body_rpos = 0;
-    const srv_route *rt = c->route;
-    c->t_queued_us = ev_clock_us(); /* server timing: a loop handler starts now */
-    c->t_thread_us = rt->run_on == APP_RUN_THREAD ? 0 : c->t_queued_us;
-    if (rt->run_on == APP_RUN_THREAD) {
+    if (c->route->run_on == APP_RUN_THREAD) {
         unwatch(c);
         if (worker_dispatch_thread(c->w, c)) conn_error(c, 503, "no app thread");
         return;
     }
-    c->in_handler = 1;
-    int rc = rt->fn(&c->ar, rt->data);
-    c->in_handler = 0;
-    if (rc == APP_PENDING && !c->finished) {
-        unwatch(c); /* the holder owns it until app_finish */
+    if (!worker_run_loop(c)) {
+        unwatch(c); /* PENDING: the holder owns it until app_finish */
         return;
     }
-    if (rc < 0 && !c->head_sent) {
-        resp_reset(c);
-        c->status = 500;
-        c->close_after = 1;
-        app_write(&c->ar, "internal server error\n", 22);
-    }
-    c->finished = 1;
     conn_handler_done(c);
 }
 
@@ -597,9 +600,25 @@ static void tls_step(srv_conn *c)
     conn_read(c); /* read-ahead may hold the first request already */
 }
 
-void conn_accepted(srv_conn *c)
+void conn_accepted(srv_conn *c, int li, const struct sockaddr_storage *ss)
 {
     srv *s = c->w->srv;
+    c->listen_idx = li;
+    c->uwsgi = s->listen_proto[li] == SRV_PROTO_UWSGI;
+    c->https = 0;
+    c->server_port = s->listen_ports[li];
+    if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, c->remote, sizeof(c->remote));
+        c->remote_port = ntohs(a->sin6_port);
+    } else if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, c->remote, sizeof(c->remote));
+        c->remote_port = ntohs(a->sin_port);
+    } else {
+        strcpy(c->remote, "unix");
+        c->remote_port = 0;
+    }
     if (s->access) access_conn_opened(s->access, c);
     if (!s->listen_tls[c->listen_idx]) return;
     c->ssl = srv_tls_conn_new(s->listen_tls[c->listen_idx], c->fd);
@@ -782,4 +801,39 @@ int conn_body_fill(srv_conn *c, int blocking)
         if (c->body_left == 0) c->body_eof = 1;
         return 0;
     }
+}
+
+/* ---- app.h: request helpers ---- */
+
+ssize_t app_read(app_request *r, void *dst, size_t len)
+{
+    srv_conn *c = r->_conn;
+    while (c->body_rpos >= c->body.len) {
+        if (c->body_eof) return 0;
+        /* Everything buffered was returned: reuse the buffer for the next part. */
+        buf_reset(&c->body);
+        c->body_rpos = 0;
+        int rc = conn_body_fill(c, srv_thread_conn == c);
+        if (rc == -EAGAIN) return -EAGAIN;
+        if (rc < 0) {
+            if (rc != -EMSGSIZE && rc != -EPROTO) resp_fail(c);
+            return rc;
+        }
+        if (conn_body_limit(c) && c->body_total > conn_body_limit(c)) return -EMSGSIZE;
+    }
+    size_t n = c->body.len - c->body_rpos;
+    if (n > len) n = len;
+    memcpy(dst, c->body.data + c->body_rpos, n);
+    c->body_rpos += n;
+    return (ssize_t)n;
+}
+
+int app_client_gone(app_request *r)
+{
+    srv_conn *c = r->_conn;
+    if (c->gone || c->failed) return 1; /* failed: a write or read broke */
+    char ch;
+    ssize_t n = recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) c->gone = 1;
+    return c->gone;
 }

@@ -1,6 +1,13 @@
 /*
  * core: the aiserve core's private types, shared by master.c, worker.c,
- * conn.c, resp.c, builtin.c, sb.c and log.c. Apps see only app.h.
+ * conn.c, resp.c, builtin.c, static.c, accept.c, sb.c and log.c. Apps see
+ * only app.h.
+ *
+ * Who calls whom on the request path (no file calls back into one above it,
+ * except the loop/connection pair): worker.c (loop, threads, completion
+ * queue) <-> conn.c (read, parse, route, dispatch) -> static.c, resp.c
+ * (framing) -> conn_io.c, accept.c (policy, pure). static.c and the
+ * built-ins answer through app.h like any app.
  *
  * Processes and threads:
  *   master   binds, loads apps (unless lazy-apps), forks and supervises
@@ -253,75 +260,101 @@ enum conn_state {
     CS_CLOSED,
 };
 
+/* A connection and its current request, in three parts, each written by one
+ * file (issue 12: one writer per field); the others only read it, or ask the
+ * owner through a function (resp_begin_error, handler_done, ...). The parts
+ * are anonymous structs, so a field keeps its plain name (c->fd, c->status). */
 struct srv_conn {
-    srv_worker *w;
-    int fd;
-    enum conn_state state;
-    int watched; /* fd registered with the loop */
-    unsigned events;
-    srv_conn *prev, *next; /* the worker's connection list */
-    srv_conn *done_next;   /* completion queue link */
-    uint64_t deadline_ms;  /* timeout sweep; 0: none */
-    char remote[64];
-    int remote_port;
-    int server_port;
-    int listen_idx;
-    int uwsgi;           /* accepted on a uwsgi-protocol socket: one request, then close */
-    int linger;          /* answered with an error: the client may still be sending */
-    int https;           /* TLS here, or the front end said so (uwsgi HTTPS var) */
-    struct ssl_st *ssl;  /* an https listener's connection (tls.c), else NULL */
-    int tls_hs;          /* the TLS handshake is still running */
-    char https_dn[256];  /* the verified client certificate's subject, "" if none */
-    char request_id[72]; /* X-Request-Id: the client's (if sane) or made here */
-    int request_id_made; /* made here: the app sees it as HTTP_X_REQUEST_ID */
-    int ip_counted;      /* counted in the per-address connection table (access.c) */
-    _Atomic int gone;
+    /* ---- connection + request parsing: written by conn.c (conn_io.c only
+     * reads). Exceptions, each a single writer: access.c sets ip_counted,
+     * request_id_made and request_id (conn.c clears request_id per request);
+     * worker.c sets ar.thread_id when an app thread takes the request. */
+    struct {
+        srv_worker *w;
+        int fd;
+        enum conn_state state;
+        int watched; /* fd registered with the loop */
+        unsigned events;
+        srv_conn *prev, *next; /* the worker's connection list (and its free list) */
+        uint64_t deadline_ms;  /* timeout sweep; 0: none */
+        char remote[64];
+        int remote_port;
+        int server_port;
+        int listen_idx;
+        int uwsgi;           /* accepted on a uwsgi-protocol socket: one request, then close */
+        int linger;          /* answered with an error: the client may still be sending */
+        int https;           /* TLS here, or the front end said so (uwsgi HTTPS var) */
+        struct ssl_st *ssl;  /* an https listener's connection (tls.c), else NULL */
+        int tls_hs;          /* the TLS handshake is still running */
+        char https_dn[256];  /* the verified client certificate's subject, "" if none */
+        char request_id[72]; /* X-Request-Id: the client's (if sane) or made here */
+        int request_id_made; /* made here: the app sees it as HTTP_X_REQUEST_ID */
+        int ip_counted;      /* counted in the per-address connection table (access.c) */
+        _Atomic int gone;    /* the client hung up (app_client_gone saw it) */
 
-    /* input: rbuf = [head][unconsumed bytes] */
-    char *rbuf;
-    size_t rlen, rcap, last_len, head_len;
-    http1_request req;
-    http1_header hdrs[SRV_MAX_HEADERS];
-    app_request ar;
-    const srv_route *route;
-    int metric;
-    buf path_info;
-    buf utarget; /* uwsgi: PATH_INFO?QUERY_STRING when REQUEST_URI is absent */
-    char server_name[256];
+        /* input: rbuf = [head][unconsumed bytes] */
+        char *rbuf;
+        size_t rlen, rcap, last_len, head_len;
+        http1_request req;
+        http1_header hdrs[SRV_MAX_HEADERS];
+        app_request ar;
+        const srv_route *route;
+        int metric;
+        buf path_info;
+        buf utarget; /* uwsgi: PATH_INFO?QUERY_STRING when REQUEST_URI is absent */
+        char server_name[256];
+        int head_only; /* HEAD request: the response carries no body */
+        int req_close; /* the request ends the connection (Connection: close, HTTP/1.0, uwsgi) */
 
-    /* request body */
-    int has_body;
-    int chunked;
-    int64_t body_left; /* Content-Length bytes not yet read */
-    int64_t body_total;
-    int body_eof;
-    http1_chunked dec;
-    buf body;
-    size_t body_rpos; /* app_read position in body */
-    int continue_pending;
+        /* request body */
+        int has_body;
+        int chunked;
+        int64_t body_left; /* Content-Length bytes not yet read */
+        int64_t body_total;
+        int body_eof;
+        http1_chunked dec;
+        buf body;
+        size_t body_rpos; /* app_read position in body */
+        int continue_pending;
 
-    /* response */
-    int status;
-    char reason[SRV_REASON_MAX]; /* the app's reason phrase; "" = the standard one */
-    buf rhead;                   /* app headers as "Name: value\r\n" */
-    int64_t app_clen;            /* Content-Length given by the app, -1 if none */
-    int app_close;               /* the app asked for Connection: close */
-    buf out;                     /* body bytes not yet sent */
-    int head_sent, chunked_out, close_after, finished, in_handler, on_thread, failed;
-    int head_only; /* HEAD request, or a status without a body */
-    int send_fd;
-    off_t send_off;
-    int64_t send_left;
-    buf wbuf; /* serialized bytes the loop still has to write */
-    size_t woff;
-    uint64_t out_total; /* body bytes the app wrote */
-    uint64_t bytes_sent;
-    uint64_t t_start_us;
-    uint64_t t_queued_us, t_thread_us; /* handed to a handler / taken by a thread; 0: not yet */
-    int in_req;        /* between the head (or a parse error) and the end of its answer */
-    int finished_sent; /* an app thread already sent the whole response */
-    int fresh;         /* accepted, no request yet: counted as expected work (prefer_other) */
-    uint64_t accepted_ms;
+        int in_req; /* between the head (or a parse error) and the end of its answer */
+        uint64_t t_start_us;
+    };
+
+    /* ---- response framing: written by resp.c ---- */
+    struct {
+        int status;
+        char reason[SRV_REASON_MAX]; /* the app's reason phrase; "" = the standard one */
+        buf rhead;                   /* app headers as "Name: value\r\n" */
+        int64_t app_clen;            /* Content-Length given by the app, -1 if none */
+        int app_close;               /* the app asked for Connection: close */
+        buf out;                     /* body bytes not yet sent */
+        int head_sent, chunked_out;
+        int close_after; /* the response says Connection: close (decided in build_head) */
+        int failed;      /* the connection broke (a write, or app_read, failed) */
+        int send_fd;
+        off_t send_off;
+        int64_t send_left;
+        buf wbuf; /* serialized bytes the loop still has to write */
+        size_t woff;
+        uint64_t out_total; /* body bytes the app wrote */
+        uint64_t bytes_sent;
+        int finished_sent; /* an app thread already sent the whole response */
+    };
+
+    /* ---- handoff to handlers and threads, completion queue, accept
+     * accounting: written by worker.c ---- */
+    struct {
+        int finished;   /* the handler is done with it (APP_DONE or app_finish) */
+        int in_handler; /* a loop handler is running it now */
+        int on_thread;  /* an app thread is running its handler now */
+        uint64_t t_queued_us, t_thread_us; /* handed to a handler / taken by a thread; 0: not yet */
+        srv_conn *done_next;               /* completion queue link */
+        app_complete_fn done_fn;           /* app_complete_async: run on the loop, else NULL */
+        void *done_arg;
+        int fresh; /* accepted, no request yet: counted as expected work (prefer_other) */
+        uint64_t accepted_ms;
+    };
 };
 
 struct srv_worker {
@@ -342,7 +375,7 @@ struct srv_worker {
     int jobs_head, jobs_len, jobs_cap;
     /* completions from other threads */
     pthread_mutex_t done_mu;
-    srv_conn *done_head;
+    srv_conn *done_head, *done_tail; /* FIFO */
     /* connections */
     srv_conn *conns, *free_conns;
     int nconns, nfree, in_flight, max_conns;
@@ -365,10 +398,6 @@ struct srv_worker {
 int worker_main(srv *s, int worker_id, int slot_idx);
 /* Re-evaluates whether the worker should watch the listen sockets. Loop only. */
 void worker_update_accept(srv_worker *w);
-/* 1 when this worker has requests queued for its threads while a serving
- * sibling holds no connection at all (one cheaper just added): a response
- * then says close, and the client's reconnect goes to the sibling. Any thread. */
-int worker_should_shed(srv_worker *w);
 /* Marks a request done for accounting (max-requests, memory limits). Loop only. */
 void worker_request_done(srv_worker *w);
 /* c's first request began, or c closed: it no longer counts as expected work. */
@@ -376,10 +405,26 @@ void worker_conn_used(srv_conn *c);
 /* How long an idle keep-alive connection of a draining worker waits for a
  * request already on its way before it is closed (lingering). */
 #define SRV_DRAIN_IDLE_MS 1000
+/* A request begins on c (conn.c): c no longer counts as fresh, and the
+ * hand-off state of the previous request is cleared. Loop only. */
+void worker_request_start(srv_conn *c);
+/* The end of a handler, wherever it ran (the one place for it): rc is its
+ * return value. 0 when the request is PENDING (its holder calls app_finish);
+ * else 1, c finished, with a 500 in place of a response that failed before
+ * its head was sent. */
+int handler_done(srv_conn *c, int rc);
+/* Runs c's APP_RUN_LOOP handler now, then handler_done. Loop only. */
+int worker_run_loop(srv_conn *c);
 /* Queues a conn for a thread; loop only. */
 int worker_dispatch_thread(srv_worker *w, srv_conn *c);
-/* From any thread: hand a finished request back to the loop. */
+/* From any thread: hand a finished request back to the loop (the completion
+ * queue; app_complete_async queues there too). */
 void worker_complete(srv_worker *w, srv_conn *c);
+/* Registers the completion queue's wake-up with w's loop. 0 or -errno. */
+int worker_async_init(srv_worker *w);
+/* The conn whose handler runs on this app thread, NULL elsewhere (worker.c
+ * writes it; resp.c and conn.c read it to know they may block). */
+extern __thread srv_conn *srv_thread_conn;
 void worker_begin_drain(srv_worker *w, const char *why);
 
 /* conn.c */
@@ -395,9 +440,10 @@ void conn_error(srv_conn *c, int status, const char *msg);
 /* conn_error with one more header (hname NULL: none); close: close after it. */
 void conn_error_hdr(srv_conn *c, int status, const char *msg, const char *hname, const char *hval,
                     int close);
-/* After accept (listen_idx and remote set): TLS and the per-address count.
- * May close c. Loop only. */
-void conn_accepted(srv_conn *c);
+/* After accept: the listener li and the peer's address ss (a struct
+ * sockaddr_storage), then TLS and the per-address count. May close c. Loop only. */
+struct sockaddr_storage;
+void conn_accepted(srv_conn *c, int li, const struct sockaddr_storage *ss);
 void conn_sweep(srv_worker *w, uint64_t now_ms);
 /* The worker began draining: idle keep-alive connections get SRV_DRAIN_IDLE_MS
  * for a request already on its way, then a lingering close. Loop only. */
@@ -416,16 +462,26 @@ ssize_t conn_io_send(srv_conn *c, const void *src, size_t len);
 ssize_t conn_io_writev(srv_conn *c, const struct iovec *iov, int cnt);
 ssize_t conn_io_sendfile(srv_conn *c, int fd, off_t *off, size_t len);
 
-/* resp.c */
+/* resp.c: the response part of srv_conn. It calls nothing above it but
+ * conn_io.c and the accept policy (accept.c). */
 void resp_reset(srv_conn *c);
+/* The connection closed: the file being sent is closed, large buffers shrink. */
+void resp_release(srv_conn *c);
+/* resp_reset, then status, and Connection: close when close. */
+void resp_begin_error(srv_conn *c, int status, int close);
+/* A handler failed before its head was sent: the response becomes a 500 that closes. */
+void resp_internal_error(srv_conn *c);
+/* App thread, handler done: sends the whole response (unless the connection
+ * broke) and marks it sent, for the loop to take over. */
+void resp_finish_thread(srv_conn *c);
+/* The connection broke while reading (app_read): nothing more is sent. */
+void resp_fail(srv_conn *c);
 /* Sends what is buffered on the loop (non-blocking, continues on EV_WRITE).
  * Returns 1 when all is written, 0 when waiting, -errno on failure. */
 int resp_send_loop(srv_conn *c);
 /* Sends the whole response from an app thread (blocking). 0 or -errno. */
 int resp_send_blocking(srv_conn *c);
 int resp_continue_write(srv_conn *c);
-/* Marks c as the request this app thread is running (NULL: none). */
-void resp_set_thread_conn(srv_conn *c);
 /* Date line "Date: ...\r\n" for now. */
 void resp_update_date(srv_worker *w);
 
@@ -434,7 +490,5 @@ void log_access(srv_conn *c);
 
 /* builtin.c */
 int builtin_register(srv *s);
-/* static files: 1 if the request was a static-map hit (and is answered). */
-int static_try(srv_conn *c);
 
 #endif

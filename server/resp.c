@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "server/core.h"
+#include "server/accept.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,19 +24,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The conn whose handler runs on this app thread (NULL elsewhere). */
-static __thread srv_conn *tls_conn;
-
-void resp_set_thread_conn(srv_conn *c)
-{
-    tls_conn = c;
-}
-
-static int on_loop(const srv_conn *c)
-{
-    return pthread_equal(pthread_self(), c->w->loop_tid);
-}
-
 void resp_reset(srv_conn *c)
 {
     c->status = 200;
@@ -46,12 +34,34 @@ void resp_reset(srv_conn *c)
     c->woff = 0;
     c->app_clen = -1;
     c->app_close = 0;
-    c->head_sent = c->chunked_out = c->close_after = c->finished = 0;
-    c->in_handler = c->on_thread = c->failed = c->finished_sent = 0;
+    c->head_sent = c->chunked_out = c->close_after = 0;
+    c->failed = c->finished_sent = 0;
     if (c->send_fd > 0) close(c->send_fd);
     c->send_fd = -1;
     c->send_left = 0;
     c->out_total = c->bytes_sent = 0;
+}
+
+void resp_release(srv_conn *c)
+{
+    if (c->send_fd >= 0) close(c->send_fd);
+    c->send_fd = -1;
+    /* Shrink buffers a large response grew (the conn goes to the free list). */
+    if (c->out.cap > (1u << 20)) buf_free(&c->out);
+    if (c->wbuf.cap > (1u << 20)) buf_free(&c->wbuf);
+}
+
+void resp_begin_error(srv_conn *c, int status, int close)
+{
+    resp_reset(c);
+    c->status = status;
+    c->close_after = close;
+}
+
+void resp_internal_error(srv_conn *c)
+{
+    resp_begin_error(c, 500, 1);
+    app_write(&c->ar, "internal server error\n", 22);
 }
 
 void resp_update_date(srv_worker *w)
@@ -87,11 +97,14 @@ static int build_head(srv_conn *c, int final, buf *b)
     /* Decided now, not when the request was parsed: a response written while
      * the worker drains says close, unless the client's next request is
      * already buffered (pipelined): that one is served too, and says it. */
-    if (c->app_close || st->keepalive == 0 || c->gone || body_left ||
+    if (c->req_close || c->app_close || st->keepalive == 0 || c->gone || body_left ||
         (atomic_load(&c->w->draining) && c->rlen <= c->head_len))
         c->close_after = 1;
     /* cheaper: hand a keep-alive client over to a worker just added. */
-    if (!c->close_after && c->rlen <= c->head_len && worker_should_shed(c->w)) c->close_after = 1;
+    if (!c->close_after && c->rlen <= c->head_len &&
+        atomic_load_explicit(&c->w->slot->waiting, memory_order_relaxed) > 0 &&
+        accept_should_shed(c->w->srv->sb, c->w->slot_idx))
+        c->close_after = 1;
     /* Built by hand: snprintf showed up in profiles of the hello path. */
     char line[32 + SRV_REASON_MAX], num[24];
     const char *reason = c->reason[0] ? c->reason : http1_reason(c->status);
@@ -248,8 +261,7 @@ static int writev_all(srv_conn *c, struct iovec *iov, int cnt)
     }
     return 0;
 fail:
-    c->failed = 1;
-    c->gone = 1;
+    c->failed = 1; /* app_client_gone says so from now on */
     return -EPIPE;
 }
 
@@ -300,6 +312,18 @@ int resp_send_blocking(srv_conn *c)
     }
     c->finished_sent = 1;
     return rc;
+}
+
+void resp_finish_thread(srv_conn *c)
+{
+    if (!c->failed) resp_send_blocking(c);
+    c->finished_sent = 1;
+    c->head_sent = 1;
+}
+
+void resp_fail(srv_conn *c)
+{
+    c->failed = 1;
 }
 
 /* ---- app.h: response ---- */
@@ -368,14 +392,14 @@ int app_write(app_request *r, const void *data, size_t len)
     if (c->failed) return -EPIPE;
     c->out_total += len;
     if (body_dropped(c) || len == 0) return 0;
-    if (tls_conn == c && c->out.len + len > SRV_OUT_BUFFER) return send_stream(c, data, len);
+    if (srv_thread_conn == c && c->out.len + len > SRV_OUT_BUFFER) return send_stream(c, data, len);
     return buf_append(&c->out, data, len);
 }
 
 int app_flush(app_request *r)
 {
     srv_conn *c = r->_conn;
-    if (tls_conn != c) return 0;
+    if (srv_thread_conn != c) return 0;
     return send_stream(c, NULL, 0);
 }
 
@@ -388,7 +412,7 @@ int app_sendfile(app_request *r, int fd, off_t off, int64_t len)
         if (fstat(fd, &st) < 0) return -errno;
         len = st.st_size > off ? st.st_size - off : 0;
     }
-    if (tls_conn != c) {
+    if (srv_thread_conn != c) {
         if (c->send_fd >= 0) return -EBUSY;
         c->send_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
         if (c->send_fd < 0) return -errno;
@@ -428,55 +452,7 @@ fail:
     return -EPIPE;
 }
 
-int app_finish(app_request *r)
-{
-    srv_conn *c = r->_conn;
-    if (tls_conn == c || (c->in_handler && on_loop(c))) {
-        c->finished = 1;
-        return 0;
-    }
-    c->finished = 1;
-    if (on_loop(c))
-        conn_resume(c);
-    else
-        worker_complete(c->w, c);
-    return 0;
-}
-
 /* ---- app.h: request helpers ---- */
-
-ssize_t app_read(app_request *r, void *dst, size_t len)
-{
-    srv_conn *c = r->_conn;
-    while (c->body_rpos >= c->body.len) {
-        if (c->body_eof) return 0;
-        /* Everything buffered was returned: reuse the buffer for the next part. */
-        buf_reset(&c->body);
-        c->body_rpos = 0;
-        int rc = conn_body_fill(c, tls_conn == c);
-        if (rc == -EAGAIN) return -EAGAIN;
-        if (rc < 0) {
-            if (rc != -EMSGSIZE && rc != -EPROTO) c->failed = 1;
-            return rc;
-        }
-        if (conn_body_limit(c) && c->body_total > conn_body_limit(c)) return -EMSGSIZE;
-    }
-    size_t n = c->body.len - c->body_rpos;
-    if (n > len) n = len;
-    memcpy(dst, c->body.data + c->body_rpos, n);
-    c->body_rpos += n;
-    return (ssize_t)n;
-}
-
-int app_client_gone(app_request *r)
-{
-    srv_conn *c = r->_conn;
-    if (c->gone) return 1;
-    char ch;
-    ssize_t n = recv(c->fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) c->gone = 1;
-    return c->gone;
-}
 
 const http1_header *app_header(const app_request *r, const char *name)
 {

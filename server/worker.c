@@ -15,9 +15,9 @@
  */
 #define _GNU_SOURCE
 #include "server/core.h"
+#include "server/accept.h"
 #include "server/proctitle.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -42,33 +42,17 @@
 static void on_accept(ev_loop *loop, int fd, unsigned events, void *data);
 
 /* The slot of another serving worker that should take the next connection
- * instead of this one, or NULL: one with less work held by app threads while
- * all of ours are taken (a new request here would queue), or with as much
- * work or less and fewer connections (so a burst of keep-alive clients, whose
- * later requests stay on the worker that accepted them, ends up shared).
- * Both rules only ever point to a worker with no more load and, at equal
- * load, fewer connections, so among the workers able to accept there is
- * always one that prefers no other. The load is the requests held by app
- * threads (slot->held, kept by the loop and the threads as it changes) plus
- * the connections just accepted whose request is most likely on its way
- * (slot->fresh: two clients connecting at once to two idle workers get one
- * each). It only chooses the worker; the least loaded one always accepts. */
+ * instead of this one, or NULL (the policy: accept.h). The load is the
+ * requests held by app threads (slot->held, kept by the loop and the threads
+ * as it changes) plus the connections just accepted whose request is most
+ * likely on its way (slot->fresh: two clients connecting at once to two idle
+ * workers get one each). It only chooses the worker; the least loaded one
+ * always accepts. */
 static sb_slot *prefer_other(srv_worker *w)
 {
-    sb *s = w->srv->sb;
-    int load = w->nthreads - atomic_load_explicit(&w->idle, memory_order_relaxed) + w->nfresh;
-    int mine = w->nconns, saturated = load >= w->nthreads;
-    for (int i = 0; i < s->nslots; i++) {
-        sb_slot *sl = sb_slot_at(s, i);
-        if (sl == w->slot || atomic_load_explicit(&sl->state, memory_order_relaxed) != SB_RUNNING ||
-            !atomic_load_explicit(&sl->able, memory_order_relaxed))
-            continue;
-        int ol = atomic_load_explicit(&sl->held, memory_order_relaxed) +
-                 atomic_load_explicit(&sl->fresh, memory_order_relaxed);
-        if (saturated && ol < load) return sl;
-        if (ol <= load && atomic_load_explicit(&sl->conns, memory_order_relaxed) < mine) return sl;
-    }
-    return NULL;
+    accept_load me = {
+        w->nthreads - atomic_load_explicit(&w->idle, memory_order_relaxed) + w->nfresh, w->nconns};
+    return accept_prefer_other(w->srv->sb, w->slot, me, w->nthreads);
 }
 
 static void accept_batch(srv_worker *w, int li);
@@ -93,15 +77,14 @@ void worker_update_accept(srv_worker *w)
     srv *s = w->srv;
     int full = w->nconns >= w->max_conns;
     atomic_store_explicit(&w->slot->full, full, memory_order_relaxed);
-    int able = !w->draining && !w->listen_closed && !full &&
-               (!w->accept_pause || ev_now_ms(w->loop) >= w->accept_pause);
+    int able = accept_able(w->draining, w->listen_closed, w->nconns, w->max_conns, w->accept_pause,
+                           w->accept_pause ? ev_now_ms(w->loop) : 0);
     atomic_store_explicit(&w->slot->able, able, memory_order_relaxed);
     /* Deferring is decided when a connection comes (defer_accept), not on
      * every change of load: under steady keep-alive load nobody connects, and
      * the listen sockets stay registered. A worker that deferred watches
      * again once no other is preferable. */
-    if (w->deferred && (!able || !prefer_other(w))) w->deferred = 0;
-    int want = able && !w->deferred;
+    int want = accept_want(able, &w->deferred, w->deferred && able && prefer_other(w));
     if (want != w->accepting) {
         for (int i = 0; i < s->nlisten; i++) {
             if (want)
@@ -154,27 +137,11 @@ static int accept_one(srv_worker *w, int li)
         close(fd);
         return -1;
     }
-    c->listen_idx = li;
     c->fresh = 1;
     c->accepted_ms = ev_now_ms(w->loop);
     w->nfresh++;
     atomic_store_explicit(&w->slot->fresh, w->nfresh, memory_order_relaxed);
-    c->uwsgi = w->srv->listen_proto[li] == SRV_PROTO_UWSGI;
-    c->https = 0;
-    c->server_port = w->srv->listen_ports[li];
-    if (ss.ss_family == AF_INET6) {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        inet_ntop(AF_INET6, &a->sin6_addr, c->remote, sizeof(c->remote));
-        c->remote_port = ntohs(a->sin6_port);
-    } else if (ss.ss_family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        inet_ntop(AF_INET, &a->sin_addr, c->remote, sizeof(c->remote));
-        c->remote_port = ntohs(a->sin_port);
-    } else {
-        strcpy(c->remote, "unix");
-        c->remote_port = 0;
-    }
-    conn_accepted(c); /* https, per-address limits */
+    conn_accepted(c, li, &ss); /* addresses, https, per-address limits */
     return 0;
 }
 
@@ -249,22 +216,39 @@ static void close_listeners(srv_worker *w)
 
 /* ---- app threads ---- */
 
-int worker_should_shed(srv_worker *w)
+/* The conn whose handler runs on this app thread (NULL elsewhere). */
+__thread srv_conn *srv_thread_conn;
+
+void worker_request_start(srv_conn *c)
 {
-    if (atomic_load_explicit(&w->slot->waiting, memory_order_relaxed) <= 0) return 0;
-    sb *b = w->srv->sb;
-    for (int i = 0; i < b->nslots; i++) {
-        sb_slot *o = sb_slot_at(b, i);
-        if (i == w->slot_idx || atomic_load(&o->pid) <= 0) continue;
-        if (atomic_load(&o->state) == SB_RUNNING && atomic_load(&o->ready) &&
-            atomic_load(&o->able) && atomic_load(&o->conns) == 0)
-            return 1;
-    }
-    return 0;
+    worker_conn_used(c);
+    c->finished = c->in_handler = c->on_thread = 0;
+    c->t_queued_us = c->t_thread_us = 0; /* server timing */
+    c->done_fn = NULL;
+}
+
+int handler_done(srv_conn *c, int rc)
+{
+    if (rc == APP_PENDING && !c->finished) return 0; /* whoever holds it calls app_finish */
+    if (rc < 0 && !c->head_sent) resp_internal_error(c);
+    c->finished = 1;
+    return 1;
+}
+
+int worker_run_loop(srv_conn *c)
+{
+    const srv_route *rt = c->route;
+    c->t_queued_us = c->t_thread_us = ev_clock_us(); /* server timing: it starts now */
+    c->in_handler = 1;
+    int rc = rt->fn(&c->ar, rt->data);
+    c->in_handler = 0;
+    return handler_done(c, rc);
 }
 
 int worker_dispatch_thread(srv_worker *w, srv_conn *c)
 {
+    c->t_queued_us = ev_clock_us(); /* server timing: the wait for a thread begins */
+    c->t_thread_us = 0;
     pthread_mutex_lock(&w->mu);
     if (w->jobs_len == w->jobs_cap) {
         int cap = w->jobs_cap ? w->jobs_cap * 2 : 64;
@@ -289,13 +273,28 @@ int worker_dispatch_thread(srv_worker *w, srv_conn *c)
     return 0;
 }
 
+/* The completion queue: app threads, and apps finishing a PENDING request on
+ * their own threads (app_complete_async), append under done_mu and wake the
+ * loop; the loop takes the whole list at once, oldest first. */
 void worker_complete(srv_worker *w, srv_conn *c)
 {
+    c->done_next = NULL;
     pthread_mutex_lock(&w->done_mu);
-    c->done_next = w->done_head;
-    w->done_head = c;
+    if (w->done_tail)
+        w->done_tail->done_next = c;
+    else
+        w->done_head = c;
+    w->done_tail = c;
     pthread_mutex_unlock(&w->done_mu);
     ev_async_send(w->loop);
+}
+
+void app_complete_async(app_request *r, app_complete_fn fn, void *arg)
+{
+    srv_conn *c = r->_conn;
+    c->done_fn = fn;
+    c->done_arg = arg;
+    worker_complete(c->w, c);
 }
 
 static void on_async(ev_loop *loop, void *data)
@@ -304,15 +303,43 @@ static void on_async(ev_loop *loop, void *data)
     srv_worker *w = data;
     pthread_mutex_lock(&w->done_mu);
     srv_conn *list = w->done_head;
-    w->done_head = NULL;
+    w->done_head = w->done_tail = NULL;
     pthread_mutex_unlock(&w->done_mu);
-    /* The list is LIFO; order does not matter between connections. */
     while (list) {
         srv_conn *c = list;
         list = c->done_next;
-        conn_resume(c);
+        if (c->done_fn) { /* the app writes its response here, then app_finish */
+            app_complete_fn fn = c->done_fn;
+            c->done_fn = NULL;
+            fn(&c->ar, c->done_arg);
+        } else {
+            conn_resume(c);
+        }
     }
     worker_update_accept(w);
+}
+
+int worker_async_init(srv_worker *w)
+{
+    return ev_async_init(w->loop, on_async, w);
+}
+
+static int on_loop(const srv_conn *c)
+{
+    return pthread_equal(pthread_self(), c->w->loop_tid);
+}
+
+int app_finish(app_request *r)
+{
+    srv_conn *c = r->_conn;
+    c->finished = 1;
+    /* The handler itself (a thread's or a loop handler's): it returns next. */
+    if (srv_thread_conn == c || (c->in_handler && on_loop(c))) return 0;
+    if (on_loop(c))
+        conn_resume(c);
+    else
+        worker_complete(c->w, c);
+    return 0;
 }
 
 typedef struct thread_arg {
@@ -334,29 +361,20 @@ static void run_job(srv_worker *w, int tid, srv_conn *c)
     c->ar.thread_id = tid;
     c->t_thread_us = ev_clock_us(); /* server timing: the wait for a thread ends */
     c->on_thread = 1;
-    resp_set_thread_conn(c);
+    srv_thread_conn = c;
     const srv_route *rt = c->route;
     int rc = rt->fn(&c->ar, rt->data);
     atomic_store(&t->deadline_ms, 0);
     atomic_fetch_sub(&w->slot->busy_threads, 1);
     atomic_store(&t->in_request, 0);
     atomic_fetch_add(&t->requests, 1);
-    resp_set_thread_conn(NULL);
+    srv_thread_conn = NULL;
     c->on_thread = 0;
     /* The handler is done: for the choice of worker (prefer_other) this thread
      * is free already; the client may have its answer before it comes idle. */
     atomic_fetch_sub_explicit(&w->slot->held, 1, memory_order_relaxed);
-    if (rc == APP_PENDING && !c->finished) return; /* whoever holds it calls app_finish */
-    if (rc < 0 && !c->head_sent) {
-        resp_reset(c);
-        c->status = 500;
-        c->close_after = 1;
-        app_write(&c->ar, "internal server error\n", 22);
-    }
-    c->finished = 1;
-    if (!c->failed) resp_send_blocking(c);
-    c->finished_sent = 1;
-    c->head_sent = 1;
+    if (!handler_done(c, rc)) return;
+    resp_finish_thread(c); /* the whole response, from this thread */
     worker_complete(w, c);
 }
 
@@ -592,7 +610,7 @@ int worker_main(srv *s, int worker_id, int slot_idx)
             srv_log("worker %d: limit-as: setrlimit: %s", worker_id, strerror(errno));
     }
     w->loop = ev_loop_new();
-    if (!w->loop || setup_signals(w) || ev_async_init(w->loop, on_async, w) ||
+    if (!w->loop || setup_signals(w) || worker_async_init(w) ||
         (w->slot->wake_fd >= 0 && ev_io_add(w->loop, w->slot->wake_fd, EV_READ, on_wake, w))) {
         srv_log("worker %d: cannot set up its event loop", worker_id);
         return 1;

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -272,8 +271,6 @@ static int model_load(app_ctx *ctx, void **state, char *err, size_t errlen)
     const cfg *c = app_ctx_cfg(ctx);
     app_model *app = calloc(1, sizeof(*app));
     if (!app) return snprintf(err, errlen, "out of memory"), -1;
-    app->efd = -1;
-    pthread_mutex_init(&app->done_mu, NULL);
     const cfg_core *o = cfg_core_values(c);
     app->need_app = o->need_app;
     app->server_timing = o->server_timing;
@@ -426,55 +423,29 @@ static int eng_run_shaped(void *arg, const batcher_job *first, int batch, const 
     return 1;
 }
 
+/* Loop (the core's completion queue): encode and finish the request. */
+static void mreq_on_loop(app_request *r, void *arg)
+{
+    (void)r;
+    mreq *q = arg;
+    if (q->app->server_timing && q->job.status == BATCHER_OK) {
+        /* The core's header says queue;dur=0 and app (the whole wait
+         * here); this one splits it: the batcher's queue, the batch's
+         * compute and its size. */
+        char v[160];
+        int len = snprintf(v, sizeof(v), "batch-queue;dur=%.3f, compute;dur=%.3f, batch;desc=%d",
+                           (double)q->job.queued_us / 1000.0, (double)q->job.run_us / 1000.0,
+                           q->job.ran_batch);
+        app_add_header(q->r, "Server-Timing", 13, v, (size_t)len);
+    }
+    mreq_finish(q);
+}
+
 /* Batcher or prepare thread: hand the request back to the loop. */
 static void mreq_done(batcher_job *job)
 {
     mreq *q = (mreq *)job;
-    app_model *app = q->app;
-    pthread_mutex_lock(&app->done_mu);
-    q->next_done = app->done_head;
-    app->done_head = q;
-    pthread_mutex_unlock(&app->done_mu);
-    uint64_t one = 1;
-    ssize_t w = write(app->efd, &one, sizeof(one));
-    (void)w; /* EAGAIN means the counter is already non-zero: the loop will wake */
-}
-
-/* Loop: finish every completed request (oldest first). */
-static void on_done(ev_loop *loop, int fd, unsigned events, void *data)
-{
-    (void)loop, (void)events;
-    app_model *app = data;
-    uint64_t v;
-    ssize_t r = read(fd, &v, sizeof(v));
-    (void)r;
-    pthread_mutex_lock(&app->done_mu);
-    mreq *list = app->done_head;
-    app->done_head = NULL;
-    pthread_mutex_unlock(&app->done_mu);
-    mreq *rev = NULL;
-    while (list) {
-        mreq *n = list->next_done;
-        list->next_done = rev;
-        rev = list;
-        list = n;
-    }
-    while (rev) {
-        mreq *n = rev->next_done;
-        if (app->server_timing && rev->job.status == BATCHER_OK) {
-            /* The core's header says queue;dur=0 and app (the whole wait
-             * here); this one splits it: the batcher's queue, the batch's
-             * compute and its size. */
-            char v[160];
-            int len =
-                snprintf(v, sizeof(v), "batch-queue;dur=%.3f, compute;dur=%.3f, batch;desc=%d",
-                         (double)rev->job.queued_us / 1000.0, (double)rev->job.run_us / 1000.0,
-                         rev->job.ran_batch);
-            app_add_header(rev->r, "Server-Timing", 13, v, (size_t)len);
-        }
-        mreq_finish(rev);
-        rev = n;
-    }
+    app_complete_async(q->r, mreq_on_loop, q);
 }
 
 int model_reply_error(app_request *r, model *m, int status, const char *msg)
@@ -507,16 +478,7 @@ static int mreq_cancelled(batcher_job *job)
 
 int mreq_submit(mreq *q)
 {
-    app_model *app = q->app;
     model *m = q->m;
-    if (!app->loop) {
-        if (app->efd < 0 || ev_io_add(q->r->loop, app->efd, EV_READ, on_done, app)) {
-            model_reply_error(q->r, m, 500, "cannot set up the completion path");
-            mreq_free(q);
-            return APP_DONE;
-        }
-        app->loop = q->r->loop;
-    }
     q->job.done = mreq_done;
     q->job.cancelled = mreq_cancelled;
     /* The model's limit; a request's own "timeout" may only shorten it. */
@@ -542,8 +504,6 @@ static int model_worker_init(void *state, int worker_id)
 {
     app_model *app = state;
     app->worker_id = worker_id;
-    app->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (app->efd < 0) return -errno;
     int slot = app->nslots > 0 ? worker_id % app->nslots : 0;
     for (int i = 0; i < app->n; i++) {
         model *m = &app->models[i];
@@ -615,13 +575,6 @@ static void model_free_state(void *state)
     model_api_close(app); /* in-process callers: no new jobs; queued ones end at batcher_free */
     for (int i = 0; i < app->n; i++) batcher_free(app->models[i].b);
     model_api_drain(app);
-    /* Jobs the batchers completed at shutdown wait on the done list. */
-    for (mreq *q = app->done_head, *n; q; q = n) {
-        n = q->next_done;
-        mreq_free(q);
-    }
-    if (app->loop && app->efd >= 0) ev_io_del(app->loop, app->efd);
-    if (app->efd >= 0) close(app->efd);
     for (int i = 0; i < app->n; i++) {
         model *m = &app->models[i];
         eng_model_free(m->em);
@@ -634,7 +587,6 @@ static void model_free_state(void *state)
     }
     for (int i = 0; i < app->nroutes; i++) free(app->routes[i].path);
     if (app->shm) munmap(app->shm, app->shm_len ? app->shm_len : 1);
-    pthread_mutex_destroy(&app->done_mu);
     free(app);
 }
 

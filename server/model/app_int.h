@@ -16,9 +16,9 @@
  * body (JSON tensor parsing, image decoding) is the job's prepare step, run
  * by the batcher's prepare thread under the same max-queue bound, so a big body never
  * stalls the loop and excess load is shed with 503. The batcher thread
- * runs the batch and calls mreq_done, which queues the mreq on the worker's
- * completion list and pokes an eventfd watched by the loop; the loop encodes
- * the response and calls app_finish. So all response writing happens on the
+ * runs the batch and calls mreq_done, which queues the request on the core's
+ * completion queue (app_complete_async, the one app threads use); the loop
+ * encodes the response and calls app_finish. So all response writing happens on the
  * loop, and the batcher thread only computes.
  */
 #ifndef SERVER_MODEL_APP_INT_H
@@ -110,7 +110,6 @@ typedef struct mreq {
     /* dynamic models: this request's input and output dims (dim 0: its batch) */
     int64_t in_dims[BATCHER_MAX_IO][ENG_MAX_RANK];
     int64_t out_dims[BATCHER_MAX_IO][ENG_MAX_RANK];
-    struct mreq *next_done;
 } mreq;
 
 struct app_model {
@@ -125,11 +124,6 @@ struct app_model {
     void *shm; /* the stats mapping */
     size_t shm_len;
     image_limits img_lim;
-    /* completion path (per worker) */
-    pthread_mutex_t done_mu;
-    mreq *done_head;
-    int efd;       /* eventfd; -1 until the first request registers it */
-    ev_loop *loop; /* the loop efd is registered with */
 };
 
 /* app_model_conf.c: the kind's options, bound to model_opts */
