@@ -5,6 +5,7 @@
  *                [--omp-wait active|passive] [--batch-invariant]
  *   aiinfer check [--reference] DIR...   (ONNX backend-test directories)
  *   aiinfer layers MODEL [--batch B]     (which kernel runs each layer)
+ *   run/bench/layers --int8 CALIB        (1x1 Convs in int8, calibrated on CALIB)
  *   aiinfer share MODEL [--workers N]    (RSS/PSS of workers forked after load) */
 #include "engine/conform.h"
 #include "engine/engine.h"
@@ -34,6 +35,8 @@ static void usage(FILE *f)
         "                   [--omp-wait active|passive]   (how OpenMP threads wait; restarts)\n"
         "                   [--batch-invariant]   (every item alone on the batch-1 primitives)\n"
         "       aiinfer layers MODEL [--batch B] [--threads N] [--batch-invariant]\n"
+        "       (run, bench, layers: --int8 CALIB   1x1 convolutions in int8, calibrated on\n"
+        "        the inputs in CALIB, a batch for the model's one input)\n"
         "       aiinfer check [--reference] [-v] TESTDIR...\n"
         "       aiinfer share MODEL [--workers N] [--seconds S]   (memory of forked workers)\n"
         "       aiinfer --help | --version\n"
@@ -51,6 +54,7 @@ typedef struct cli {
     int64_t shape[ENG_MAX_RANK];
     const char *dirs[4096];
     int ndirs;
+    const char *int8; /* calibration inputs: run the 1x1 Convs in int8 */
 } cli;
 
 static int parse_shape(const char *s, cli *c)
@@ -105,6 +109,8 @@ static int parse_args(int argc, char **argv, cli *c)
             c->batch_invariant = 1;
         else if (!strcmp(a, "--reference"))
             c->reference = 1;
+        else if (!strcmp(a, "--int8") && v)
+            c->int8 = argv[++i];
         else if (!strcmp(a, "-v"))
             c->verbose = 1;
         else if (a[0] == '-') {
@@ -122,12 +128,46 @@ static int parse_args(int argc, char **argv, cli *c)
     return 0;
 }
 
+/* --int8 FILE: FILE holds calibration inputs for the model's one input, as a
+ * batch (N items); returns 0 or 1 after printing the error. */
+static int calibrate(eng_model *m, const char *path)
+{
+    char err[ENG_ERRLEN];
+    eng_tensor_info ti;
+    et_tensor t = {0};
+    int rc = eng_model_num_inputs(m) != 1 || eng_model_input(m, 0, &ti);
+    if (rc) snprintf(err, sizeof(err), "--int8 needs a model with one input");
+    if (!rc) rc = et_read(path, ET_AUTO, ENG_FLOAT, -1, NULL, &t, err, sizeof(err)) != 0;
+    int64_t n = !rc && ti.item_count > 0 ? et_numel(&t) / ti.item_count : 0;
+    if (!rc && (t.dtype != ENG_FLOAT || n < 1 || n * ti.item_count != et_numel(&t))) {
+        snprintf(err, sizeof(err), "%s: want float32 items of %lld elements for --int8", path,
+                 (long long)ti.item_count);
+        rc = 1;
+    }
+    const float **items = rc ? NULL : malloc((size_t)n * sizeof(*items));
+    if (!rc && !items) rc = 1, snprintf(err, sizeof(err), "out of memory");
+    for (int64_t i = 0; !rc && i < n; i++) items[i] = (const float *)t.data + i * ti.item_count;
+    if (!rc) rc = eng_model_calibrate_int8(m, (int)n, items, err, sizeof(err)) != 0;
+    if (rc)
+        fprintf(stderr, "aiinfer: --int8: %s\n", err);
+    else
+        fprintf(stderr, "aiinfer: int8 1x1 convolutions, calibrated on %lld input(s) of %s\n",
+                (long long)n, path);
+    free(items);
+    et_tensor_clear(&t);
+    return rc;
+}
+
 static eng_model *load(const cli *c)
 {
     char err[ENG_ERRLEN];
     eng_load_opts o = {.reference_only = c->reference};
     eng_model *m = eng_model_load_file(c->model, &o, err, sizeof(err));
     if (!m) fprintf(stderr, "aiinfer: %s\n", err);
+    if (m && c->int8 && calibrate(m, c->int8)) {
+        eng_model_free(m);
+        return NULL;
+    }
     return m;
 }
 

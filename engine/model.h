@@ -23,6 +23,18 @@ typedef struct em_conv {
     int nalt;
     dnnl_memory_desc_t alt_md[EM_MAX_ALT];
     void *alt_w[EM_MAX_ALT];
+    /* int8 (eng_model_calibrate_int8, qconv.c): set before any context exists.
+     * q_in > 0 runs this Conv on oneDNN's int8 kernel: its input is quantized
+     * as x * q_in (u8 when calibration never saw it negative, else s8), the
+     * weights per output channel as w * 127 / q_wmax[oc]. q_w holds them in the
+     * layout the int8 primitive asked for, made on first use (eng_model.lock). */
+    float q_in;
+    int q_unsigned;
+    float *q_wmax;
+    float *q_oscale; /* [OC] q_wmax / (127 q_in): int32 sums back to f32 */
+    float *q_bias;   /* [OC] bias / q_oscale: oneDNN 2.6 adds it before scaling */
+    dnnl_memory_desc_t q_md;
+    void *q_w;
 } em_conv;
 
 struct eng_model {
@@ -35,7 +47,7 @@ struct eng_model {
     int64_t macs;
     eng_tensor_info *ins, *outs;
     int hist_ops[EG_OP_COUNT];
-    pthread_mutex_t lock; /* guards em_conv alternative layouts only */
+    pthread_mutex_t lock; /* guards em_conv alternative layouts and q_w only */
 };
 
 /* ---- dnn.c: oneDNN primitives for the ops it runs ---------------------------- */
@@ -81,6 +93,28 @@ void ed_md(const ek_view *v, dnnl_memory_desc_t *md);
 /* Sets the OpenMP thread count of the calling thread (no pool is created). */
 void ed_set_threads(int n);
 
+/* ---- qconv.c: int8 convolutions (opt-in, after a calibration run) ----------- */
+
+/* Whether Conv node ni is one the int8 path takes (1x1, one group, float
+ * weights): where oneDNN's VNNI kernels gain; depthwise and the 3-channel stem
+ * measured slower or even in int8, so they stay f32. */
+int eq_eligible(const eng_model *m, int ni);
+/* The quantizing reorder in front of an int8 Conv: f32 NHWC `x` -> u8/s8 NHWC. */
+int eq_create_quant(const eng_model *m, int ni, const ek_view *x, ed_layer *l, char *err,
+                    size_t errlen);
+/* The int8 Conv primitive (dnn.c): src u8/s8 NHWC, s8 weights in the layout
+ * oneDNN picks, f32 bias and dst, per-channel output scales, the node's fused
+ * post-ops. 0, or -status (the planner then keeps the f32 Conv). */
+int ed_create_conv_int8(const eng_model *m, int node, ek_view *const *in, const ek_view *out,
+                        int is_unsigned, const float *oscales, int threads, ed_layer *l, char *err,
+                        size_t errlen);
+/* Per-output-channel dequantization scales of int8 Conv node ni, and its bias
+ * in the int32 domain (oneDNN 2.6 computes dst = scale * (acc + bias)). */
+const float *eq_out_scales(const eng_model *m, int ni);
+const float *eq_bias(const eng_model *m, int ni);
+/* s8 weights of node ni in layout md (made once, shared); NULL on failure. */
+const void *eq_weights(const eng_model *m, int ni, const ek_view *w, const dnnl_memory_desc_t *md);
+
 /* ---- shapes.c: dynamic dimensions beyond the batch -------------------------- */
 
 #define ES_MAX_DIM ((int64_t)1 << 24)
@@ -114,6 +148,9 @@ int ep_plan_run(ep_plan *p, dnnl_stream_t stream, void *arena, void *scratch,
                 const void *const *inputs, void *const *outputs, char *err, size_t errlen);
 size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap);
 int ep_plan_private_weights(const ep_plan *p);
+/* Calibration: while set, each run records per node the [min, max] of every
+ * int8-eligible Conv's input into range[2*node .. 2*node+1]. */
+void ep_plan_set_ranges(ep_plan *p, float *range);
 /* Name prefix of the Identity nodes that stand in for unsupported ones. */
 #define EP_STANDIN "aiinfer-standin:"
 /* Adds the steps of the plan to a (op, kernel) histogram of n entries (see
