@@ -172,11 +172,13 @@ int eng_model_file_kernels(const char *path, const eng_load_opts *opts, eng_op_k
 
 /* Opt-in int8: runs the f32 model once per calibration input (n items of the
  * model's one float input, each item_count floats), records the input range
- * of every 1x1 Conv, and from then on plans built by new contexts run those
- * Convs on oneDNN's int8 kernels (u8/s8 activations per tensor, s8 weights per
- * channel, f32 between layers). Results then differ from f32 by quantization
- * error: measure top-1 agreement on your data. Call before any context of the
- * model exists (it changes the model). 0, or -eng_status with a message. */
+ * of every dense Conv (one group, >= 8 input channels), and from then on plans
+ * built by new contexts run those Convs on oneDNN's int8 kernels (u8/s8
+ * activations per tensor, s8 weights per channel, f32 between layers).
+ * Results then differ from f32 by quantization error: measure top-1 agreement
+ * on your data. Call before any context of the model exists (it changes the
+ * model). Returns the number of int8 Convs (> 0), or -eng_status with a
+ * message. */
 int eng_model_calibrate_int8(eng_model *m, int n, const float *const *items, char *err,
                              size_t errlen);
 

@@ -5,7 +5,7 @@
  *                [--omp-wait active|passive] [--batch-invariant]
  *   aiinfer check [--reference] DIR...   (ONNX backend-test directories)
  *   aiinfer layers MODEL [--batch B]     (which kernel runs each layer)
- *   run/bench/layers --int8 CALIB        (1x1 Convs in int8, calibrated on CALIB)
+ *   run/bench/layers --int8 CALIB        (dense Convs in int8, calibrated on CALIB)
  *   aiinfer share MODEL [--workers N]    (RSS/PSS of workers forked after load) */
 #include "engine/conform.h"
 #include "engine/engine.h"
@@ -35,8 +35,8 @@ static void usage(FILE *f)
         "                   [--omp-wait active|passive]   (how OpenMP threads wait; restarts)\n"
         "                   [--batch-invariant]   (every item alone on the batch-1 primitives)\n"
         "       aiinfer layers MODEL [--batch B] [--threads N] [--batch-invariant]\n"
-        "       (run, bench, layers: --int8 CALIB   1x1 convolutions in int8, calibrated on\n"
-        "        the inputs in CALIB, a batch for the model's one input)\n"
+        "       (run, bench, layers: --int8 CALIB   dense convolutions in int8, calibrated\n"
+        "        on the inputs in CALIB, a batch for the model's one input)\n"
         "       aiinfer check [--reference] [-v] TESTDIR...\n"
         "       aiinfer share MODEL [--workers N] [--seconds S]   (memory of forked workers)\n"
         "       aiinfer --help | --version\n"
@@ -54,7 +54,7 @@ typedef struct cli {
     int64_t shape[ENG_MAX_RANK];
     const char *dirs[4096];
     int ndirs;
-    const char *int8; /* calibration inputs: run the 1x1 Convs in int8 */
+    const char *int8; /* calibration inputs: run the dense Convs in int8 */
 } cli;
 
 static int parse_shape(const char *s, cli *c)
@@ -147,11 +147,12 @@ static int calibrate(eng_model *m, const char *path)
     const float **items = rc ? NULL : malloc((size_t)n * sizeof(*items));
     if (!rc && !items) rc = 1, snprintf(err, sizeof(err), "out of memory");
     for (int64_t i = 0; !rc && i < n; i++) items[i] = (const float *)t.data + i * ti.item_count;
-    if (!rc) rc = eng_model_calibrate_int8(m, (int)n, items, err, sizeof(err)) != 0;
+    int nq = rc ? 0 : eng_model_calibrate_int8(m, (int)n, items, err, sizeof(err));
+    rc = rc || nq < 0;
     if (rc)
         fprintf(stderr, "aiinfer: --int8: %s\n", err);
     else
-        fprintf(stderr, "aiinfer: int8 1x1 convolutions, calibrated on %lld input(s) of %s\n",
+        fprintf(stderr, "aiinfer: int8: %d convolutions, calibrated on %lld input(s) of %s\n", nq,
                 (long long)n, path);
     free(items);
     et_tensor_clear(&t);

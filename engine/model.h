@@ -95,13 +95,13 @@ void ed_set_threads(int n);
 
 /* ---- qconv.c: int8 convolutions (opt-in, after a calibration run) ----------- */
 
-/* Whether Conv node ni is one the int8 path takes (1x1, one group, float
- * weights): where oneDNN's VNNI kernels gain; depthwise and the 3-channel stem
- * measured slower or even in int8, so they stay f32. */
+/* Whether Conv node ni is one the int8 path takes (one group, at least 8 input
+ * channels, float weights): where oneDNN's VNNI kernels gain; depthwise and a
+ * 1- or 3-channel stem measured slower or even in int8, so they stay f32. */
 int eq_eligible(const eng_model *m, int ni);
-/* The quantizing reorder in front of an int8 Conv: f32 NHWC `x` -> u8/s8 NHWC. */
-int eq_create_quant(const eng_model *m, int ni, const ek_view *x, ed_layer *l, char *err,
-                    size_t errlen);
+/* The quantizing step in front of an int8 Conv: q = saturate(round(x * scale))
+ * as u8 or s8 (round to nearest even), n elements. */
+void eq_quantize(const float *x, void *q, int64_t n, float scale, int is_unsigned);
 /* The int8 Conv primitive (dnn.c): src u8/s8 NHWC, s8 weights in the layout
  * oneDNN picks, f32 bias and dst, per-channel output scales, the node's fused
  * post-ops. 0, or -status (the planner then keeps the f32 Conv). */

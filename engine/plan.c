@@ -142,31 +142,15 @@ static void drop_step(ep_plan *p)
  * u8/s8 copy of in0, or -1 (the Conv then stays f32). */
 static int quant_step(ep_plan *p, int ni, int in0)
 {
-    char err[ENG_ERRLEN];
     int q = new_value(p, &p->v[in0], 1);
-    if (q < 0) return -1;
-    p->v[q].dtype = ENG_BOOL; /* 1-byte elements: the u8/s8 copy only oneDNN reads */
-    ep_step *s = new_step(p, ST_QUANT, ni);
+    ep_step *s = q < 0 ? NULL : new_step(p, ST_QUANT, ni);
     if (!s) return -1;
-    if (eq_create_quant(p->m, ni, &p->v[in0], &s->l, err, sizeof(err))) {
-        p->nsteps--;
-        return -1;
-    }
+    p->v[q].dtype = ENG_BOOL; /* 1-byte elements: the u8/s8 copy only oneDNN reads */
     s->nin = s->nout = 1;
     s->in[0] = in0;
     s->out[0] = q;
-    dnnl_memory_desc_t src, dst;
-    src = *qmd(&s->l, dnnl_query_src_md, 0);
-    dst = *qmd(&s->l, dnnl_query_dst_md, 0);
-    const dnnl_memory_desc_t *sp = qmd(&s->l, dnnl_query_scratchpad_md, 0);
-    size_t sps = sp ? dnnl_memory_desc_get_size(sp) : 0;
-    if (add_arg(p, s, DNNL_ARG_FROM, in0, &src, NULL) ||
-        add_arg(p, s, DNNL_ARG_TO, q, &dst, NULL) ||
-        (sps && add_arg(p, s, DNNL_ARG_SCRATCHPAD, ARG_SCRATCH, sp, NULL))) {
-        drop_step(p);
-        return -1;
-    }
-    if (sps > p->scratch) p->scratch = sps;
+    snprintf(s->l.impl, sizeof(s->l.impl), "quantize %s (c-kernel)",
+             p->m->conv[ni].q_unsigned ? "u8" : "s8");
     return q;
 }
 
@@ -544,7 +528,13 @@ static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, v
     }
     if (p->range && s->kind == ST_DNNL && eq_eligible(p->m, s->node))
         record_range(p, s->node, s->in[0], value_ptr(p, s->in[0], arena, inputs));
-    if (s->kind == ST_DNNL || s->kind == ST_QUANT) {
+    if (s->kind == ST_QUANT) {
+        const em_conv *c = &p->m->conv[s->node];
+        eq_quantize(value_ptr(p, s->in[0], arena, inputs), value_ptr(p, s->out[0], arena, inputs),
+                    ek_numel(&p->v[s->in[0]]), c->q_in, c->q_unsigned);
+        return 0;
+    }
+    if (s->kind == ST_DNNL) {
         dnnl_exec_arg_t args[MAX_ARGS];
         for (int k = 0; k < s->nargs; k++) {
             ep_arg *a = &s->args[k];
@@ -613,8 +603,10 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
         const char *op = st->node >= 0 ? eg_op_name(p->m->g->nodes[st->node].op) : "";
         char line[256];
         int n;
-        if (st->kind == ST_DNNL || st->kind == ST_QUANT)
+        if (st->kind == ST_DNNL)
             n = snprintf(line, sizeof(line), "%s %s: onednn %s\n", name, op, st->l.impl);
+        else if (st->kind == ST_QUANT)
+            n = snprintf(line, sizeof(line), "%s %s: %s\n", name, op, st->l.impl);
         else if (st->kind == ST_REF)
             n = snprintf(line, sizeof(line), "%s %s: c-kernel\n", name, op);
         else
