@@ -7,6 +7,8 @@ models (Conv/Clip/Add/GlobalAveragePool/Gemm) XNNPACK is a third column:
 bench/engine/xnn/ is compiled into the build folder (needs libxnnpack-dev,
 libpthreadpool-dev), the ONNX weights exported for it, and its output checked
 against models/<model>-output.npy before it is timed; --no-xnn skips it.
+When models/<model>-input.npy exists, two more rows time aiinfer --int8
+(calibrated on that input) against the same f32 peers; --no-int8 skips them.
 
     /usr/bin/python3 bench/engine/run.py [--model M] [--seconds S] [--rounds R]
 
@@ -95,11 +97,17 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-xnn", action="store_true", help="skip the XNNPACK column")
+    ap.add_argument("--no-int8", action="store_true", help="skip aiinfer's --int8 rows")
     a = ap.parse_args()
     engines = [("aiinfer", ours_cmd), ("ort", peer_cmd)]
     xnn = None if a.no_xnn else xnn_prepare(a.model, os.path.dirname(AIINFER))
     if xnn:
         engines.append(("xnnpack", xnn_cmd_for(xnn)))
+    # aiinfer --int8 (calibrated on the model's reference input) against the
+    # same f32 peers, 1 thread and 2 processes x 1 thread
+    calib = os.path.splitext(a.model)[0] + "-input.npy"
+    int8 = [] if a.no_int8 or not os.path.exists(calib) else [
+        ("aiinfer", lambda *args, **kw: ours_cmd(*args, **kw) + ["--int8", calib])] + engines[1:]
     # (threads, batch, threads spin between ops?)
     configs = [(1, 1, True), (2, 1, True), (2, 1, False), (1, 8, True), (2, 8, True)]
     res = {}  # (label, engine) -> [(ips, p50)]
@@ -114,6 +122,13 @@ def main():
         for name, cmd in engines:
             outs = run_parallel([cmd(a.model, 1, 1, a.seconds)] * 2)
             res.setdefault(("2 processes x 1 thread", name), []).append(
+                (sum(o[0] for o in outs), max(o[1] for o in outs)))
+        for name, cmd in int8[r % len(int8):] + int8[:r % len(int8)]:
+            res.setdefault(("1 thread, batch 1, int8", name), []).append(
+                run_parallel([cmd(a.model, 1, 1, a.seconds)])[0])
+        for name, cmd in int8:
+            outs = run_parallel([cmd(a.model, 1, 1, a.seconds)] * 2)
+            res.setdefault(("2 processes x 1 thread, int8", name), []).append(
                 (sum(o[0] for o in outs), max(o[1] for o in outs)))
     print(f"model {os.path.relpath(a.model, ROOT)}; {a.rounds} rounds x {a.seconds:g} s; "
           f"medians; {os.cpu_count()} CPUs")
