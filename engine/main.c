@@ -497,6 +497,9 @@ static void report(const cli *c, const eng_model *m, double *lat, size_t n, doub
            "FLOP/cycle, %s)\n",
            gflops, 100 * gflops / peak, peak, threads, threads > 1 ? "s" : "", ghz,
            avx512 ? 64 : 32, avx512 ? "AVX-512" : "AVX2");
+    if (c->int8) /* int8 dot products are not FMAs: the share is of f32-equivalent work */
+        printf("(--int8: the dense convolutions ran in int8; GFLOP/s counts their f32 "
+               "equivalent)\n");
 }
 
 /* bench --input F...: times runs on the given tensors (int64 ids, a sequence
