@@ -77,3 +77,20 @@ def test_int8_bad_calibration_input_is_a_clean_error(tmp_path):
     assert_clean_failure(aiinfer("run", MNV2, "--input", x, "--output", out, "--reference",
                                  "--int8", x), "oneDNN")
     assert not out.exists()
+
+
+def test_int8_batches_and_threads_give_the_same_classes(tmp_path):
+    # the 450 digits as one batch: 1 thread, and 2 threads (split over 1-thread
+    # sub-contexts, each building its own int8 plan from the shared weights)
+    x = os.path.join(MODELS, "digits-test-x.npy")
+    calib = tmp_path / "calib.npy"
+    np.save(calib, np.load(x)[:64])
+    one, _ = run(DIGITS, x, tmp_path / "one.npy", "--int8", calib)
+    two, _ = run(DIGITS, x, tmp_path / "two.npy", "--int8", calib, "--threads", 2)
+    first = np.load(x)[:1]
+    np.save(tmp_path / "first.npy", first)
+    alone, _ = run(DIGITS, tmp_path / "first.npy", tmp_path / "alone.npy", "--int8", calib)
+    assert (one.argmax(1) == two.argmax(1)).all()
+    # int32 sums are exact; only the f32 parts (bias, pooling, Gemm) may round differently
+    assert np.abs(one - two).max() <= 1e-4 * np.abs(one).max()
+    assert np.abs(one[:1] - alone).max() <= 1e-4 * np.abs(alone).max()
