@@ -265,18 +265,28 @@ static int create_conv(const eng_model *m, const eg_node *n, ek_view *const *in,
     return rc ? rc : make_pd(m, n, &cd, out, NULL, l, err, errlen);
 }
 
-int ed_create_conv_int8(const eng_model *m, int node, ek_view *const *in, const ek_view *out,
-                        int is_unsigned, const float *oscales, int threads, ed_layer *l, char *err,
-                        size_t errlen)
+static int create_ip_dt(const eng_model *m, const eg_node *n, ek_view *const *in,
+                        const ek_view *out, const dnnl_memory_desc_t *wmd, dnnl_data_type_t src_dt,
+                        const float *oscales, ed_layer *l, char *err, size_t errlen);
+
+int ed_create_int8(const eng_model *m, int node, ek_view *const *in, const ek_view *out,
+                   int is_unsigned, const float *oscales, int threads, ed_layer *l, char *err,
+                   size_t errlen)
 {
     const eg_node *n = &m->g->nodes[node];
     int inplace = l->sum_inplace;
     memset(l, 0, sizeof(*l));
     l->sum_inplace = inplace;
     ed_set_threads(threads);
-    dnnl_convolution_desc_t cd;
-    int rc = conv_desc(m, n, in, out, NULL, is_unsigned ? dnnl_u8 : dnnl_s8, &cd, err, errlen);
-    rc = rc ? rc : make_pd(m, n, &cd, out, oscales, l, err, errlen);
+    dnnl_data_type_t dt = is_unsigned ? dnnl_u8 : dnnl_s8;
+    int rc;
+    if (n->op == EG_OP_GEMM) {
+        rc = create_ip_dt(m, n, in, out, NULL, dt, oscales, l, err, errlen);
+    } else {
+        dnnl_convolution_desc_t cd;
+        rc = conv_desc(m, n, in, out, NULL, dt, &cd, err, errlen);
+        rc = rc ? rc : make_pd(m, n, &cd, out, oscales, l, err, errlen);
+    }
     if (rc) return rc;
     if (dnnl_primitive_create(&l->prim, l->pd) != dnnl_success) {
         l->prim = NULL;
@@ -353,15 +363,24 @@ static int create_pool(const eng_model *m, const eg_node *n, ek_view *const *in,
 static int create_ip(const eng_model *m, const eg_node *n, ek_view *const *in, const ek_view *out,
                      const dnnl_memory_desc_t *wmd, ed_layer *l, char *err, size_t errlen)
 {
+    return create_ip_dt(m, n, in, out, wmd, dnnl_f32, NULL, l, err, errlen);
+}
+
+/* src_dt other than f32: the int8 Gemm (u8/s8 rows, s8 weights, f32 dst) */
+static int create_ip_dt(const eng_model *m, const eg_node *n, ek_view *const *in,
+                        const ek_view *out, const dnnl_memory_desc_t *wmd, dnnl_data_type_t src_dt,
+                        const float *oscales, ed_layer *l, char *err, size_t errlen)
+{
     int64_t K = in[0]->dims[in[0]->rank - 1], N = out->dims[out->rank - 1];
     int64_t M = K ? ek_numel(in[0]) / K : 0; /* a 3-D MatMul input flattens to rows */
     dnnl_dims_t sd = {M, K}, wd = {N, K}, bd = {N}, dd = {M, N};
     dnnl_memory_desc_t src, wei, bia, dst;
-    dnnl_memory_desc_init_by_tag(&src, 2, sd, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&src, 2, sd, src_dt, dnnl_ab);
     if (wmd)
         wei = *wmd;
     else
-        dnnl_memory_desc_init_by_tag(&wei, 2, wd, dnnl_f32, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&wei, 2, wd, src_dt == dnnl_f32 ? dnnl_f32 : dnnl_s8,
+                                     dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_a);
     dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab);
     int has_bias = n->nin > 2 && n->in[2] >= 0; /* Gemm's C, or a fused MatMul bias */
@@ -370,7 +389,7 @@ static int create_ip(const eng_model *m, const eg_node *n, ek_view *const *in, c
                                              has_bias ? &bia : NULL, &dst))
         return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN rejected the inner product",
                       n->name);
-    return make_pd(m, n, &ipd, out, NULL, l, err, errlen);
+    return make_pd(m, n, &ipd, out, oscales, l, err, errlen);
 }
 
 static int create_matmul(const eng_model *m, const eg_node *n, ek_view *const *in,

@@ -5,7 +5,7 @@
  *                [--omp-wait active|passive] [--batch-invariant]
  *   aiinfer check [--reference] DIR...   (ONNX backend-test directories)
  *   aiinfer layers MODEL [--batch B]     (which kernel runs each layer)
- *   run/bench/layers --int8 CALIB        (dense Convs in int8, calibrated on CALIB)
+ *   run/bench/layers --int8 CALIB        (dense Convs, Gemm in int8, calibrated on CALIB)
  *   aiinfer share MODEL [--workers N]    (RSS/PSS of workers forked after load) */
 #include "engine/conform.h"
 #include "engine/engine.h"
@@ -35,7 +35,7 @@ static void usage(FILE *f)
         "                   [--omp-wait active|passive]   (how OpenMP threads wait; restarts)\n"
         "                   [--batch-invariant]   (every item alone on the batch-1 primitives)\n"
         "       aiinfer layers MODEL [--batch B] [--threads N] [--batch-invariant]\n"
-        "       (run, bench, layers: --int8 CALIB   dense convolutions in int8, calibrated\n"
+        "       (run, bench, layers: --int8 CALIB   dense Convs and Gemm in int8, calibrated\n"
         "        on the inputs in CALIB, a batch for the model's one input)\n"
         "       aiinfer check [--reference] [-v] TESTDIR...\n"
         "       aiinfer share MODEL [--workers N] [--seconds S]   (memory of forked workers)\n"
@@ -54,7 +54,7 @@ typedef struct cli {
     int64_t shape[ENG_MAX_RANK];
     const char *dirs[4096];
     int ndirs;
-    const char *int8; /* calibration inputs: run the dense Convs in int8 */
+    const char *int8; /* calibration inputs: run the dense Convs and Gemms in int8 */
 } cli;
 
 static int parse_shape(const char *s, cli *c)
@@ -152,8 +152,9 @@ static int calibrate(eng_model *m, const char *path)
     if (rc)
         fprintf(stderr, "aiinfer: --int8: %s\n", err);
     else
-        fprintf(stderr, "aiinfer: int8: %d convolutions, calibrated on %lld input(s) of %s\n", nq,
-                (long long)n, path);
+        fprintf(stderr,
+                "aiinfer: int8: %d layers (dense Conv, Gemm), calibrated on %lld input(s) of %s\n",
+                nq, (long long)n, path);
     free(items);
     et_tensor_clear(&t);
     return rc;
@@ -498,7 +499,7 @@ static void report(const cli *c, const eng_model *m, double *lat, size_t n, doub
            gflops, 100 * gflops / peak, peak, threads, threads > 1 ? "s" : "", ghz,
            avx512 ? 64 : 32, avx512 ? "AVX-512" : "AVX2");
     if (c->int8) /* int8 dot products are not FMAs: the share is of f32-equivalent work */
-        printf("(--int8: the dense convolutions ran in int8; GFLOP/s counts their f32 "
+        printf("(--int8: the dense Convs and Gemms ran in int8; GFLOP/s counts their f32 "
                "equivalent)\n");
 }
 

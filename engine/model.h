@@ -102,12 +102,13 @@ int eq_eligible(const eng_model *m, int ni);
 /* The quantizing step in front of an int8 Conv: q = saturate(round(x * scale))
  * as u8 or s8 (round to nearest even), n elements. */
 void eq_quantize(const float *x, void *q, int64_t n, float scale, int is_unsigned);
-/* The int8 Conv primitive (dnn.c): src u8/s8 NHWC, s8 weights in the layout
- * oneDNN picks, f32 bias and dst, per-channel output scales, the node's fused
- * post-ops. 0, or -status (the planner then keeps the f32 Conv). */
-int ed_create_conv_int8(const eng_model *m, int node, ek_view *const *in, const ek_view *out,
-                        int is_unsigned, const float *oscales, int threads, ed_layer *l, char *err,
-                        size_t errlen);
+/* The int8 Conv or Gemm primitive (dnn.c): src u8/s8 (NHWC for a Conv), s8
+ * weights in the layout oneDNN picks, f32 bias and dst, per-output-channel
+ * scales, the node's fused post-ops. 0, or -status (the planner then keeps
+ * the f32 primitive). */
+int ed_create_int8(const eng_model *m, int node, ek_view *const *in, const ek_view *out,
+                   int is_unsigned, const float *oscales, int threads, ed_layer *l, char *err,
+                   size_t errlen);
 /* Per-output-channel dequantization scales of int8 Conv node ni, and its bias
  * in the int32 domain (oneDNN 2.6 computes dst = scale * (acc + bias)). */
 const float *eq_out_scales(const eng_model *m, int ni);

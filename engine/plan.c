@@ -180,8 +180,8 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
     s->l.sum_inplace = inplace;
     int rc = 1;
     if (q >= 0) { /* int8 (calibrated model): else this Conv stays f32 */
-        rc = ed_create_conv_int8(m, ni, in, &p->v[out], m->conv[ni].q_unsigned,
-                                 eq_out_scales(m, ni), threads, &s->l, err, errlen);
+        rc = ed_create_int8(m, ni, in, &p->v[out], m->conv[ni].q_unsigned, eq_out_scales(m, ni),
+                            threads, &s->l, err, errlen);
         if (!rc && (strstr(s->l.impl, "ref") ||
                     !(w = (void *)eq_weights(m, ni, in[1], qmd(&s->l, dnnl_query_weights_md, 0)))))
             rc = 1;

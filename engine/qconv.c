@@ -23,14 +23,46 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Gemm's B is [N,K] with transB, else [K,N]. */
+static int trans_b(const eg_node *n)
+{
+    return eg_attr_int(n, "transB", 0) != 0;
+}
+
 int eq_eligible(const eng_model *m, int ni)
 {
     const eg_node *n = &m->g->nodes[ni];
-    if (n->op != EG_OP_CONV || n->dead || !m->dnn || !m->conv || !m->conv[ni].ready || n->nin < 2 ||
-        n->in[1] < 0 || eg_attr_int(n, "group", 1) != 1)
+    if ((n->op != EG_OP_CONV && n->op != EG_OP_GEMM) || n->dead || !m->dnn || !m->conv ||
+        !m->conv[ni].ready || n->nin < 2 || n->in[1] < 0)
         return 0;
     const eg_value *w = &m->g->values[n->in[1]];
-    return w->data && w->dtype == ENG_FLOAT && w->rank == 4 && w->dims[1] >= 8;
+    if (!w->data || w->dtype != ENG_FLOAT) return 0;
+    if (n->op == EG_OP_GEMM) /* the classifier: 5 MB of f32 weights streamed per run */
+        return w->rank == 2 && w->dims[trans_b(n) ? 1 : 0] >= 8 && !eg_attr_int(n, "transA", 0);
+    return eg_attr_int(n, "group", 1) == 1 && w->rank == 4 && w->dims[1] >= 8;
+}
+
+/* Output channels of an eligible node: a Conv's OC, a Gemm's N. */
+static int64_t out_channels(const eng_model *m, int ni)
+{
+    const eg_node *n = &m->g->nodes[ni];
+    const eg_value *w = &m->g->values[n->in[1]];
+    return n->op == EG_OP_GEMM && !trans_b(n) ? w->dims[1] : w->dims[0];
+}
+
+/* The plain f32 layout of node ni's weights, with the output channels as dim 0. */
+static void plain_md(const eng_model *m, int ni, dnnl_memory_desc_t *md)
+{
+    const eg_node *n = &m->g->nodes[ni];
+    const eg_value *w = &m->g->values[n->in[1]];
+    if (n->op == EG_OP_GEMM) {
+        int tb = trans_b(n);
+        dnnl_dims_t d = {tb ? w->dims[0] : w->dims[1], tb ? w->dims[1] : w->dims[0]};
+        dnnl_memory_desc_init_by_tag(md, 2, d, dnnl_f32, tb ? dnnl_ab : dnnl_ba);
+    } else {
+        dnnl_dims_t d = {w->dims[0], w->dims[1], w->dims[2], w->dims[3]};
+        dnnl_memory_desc_init_by_tag(md, 4, d, dnnl_f32, dnnl_oihw);
+    }
 }
 
 const float *eq_out_scales(const eng_model *m, int ni)
@@ -82,11 +114,12 @@ void eq_quantize(const float *x, void *q, int64_t n, float scale, int is_unsigne
     }
 }
 
-/* Plain OIHW f32 weights -> s8 in layout md, scaled 127 / wmax per channel. */
-static void *quantize_weights(const eng_model *m, const em_conv *c, const ek_view *w,
+/* Plain f32 weights -> s8 in layout md, scaled 127 / wmax per output channel. */
+static void *quantize_weights(const eng_model *m, int ni, const ek_view *w,
                               const dnnl_memory_desc_t *md)
 {
-    int64_t oc = w->dims[0];
+    const em_conv *c = &m->conv[ni];
+    int64_t oc = out_channels(m, ni);
     float *sc = malloc((size_t)oc * sizeof(float));
     void *buf = eg_alloc(dnnl_memory_desc_get_size(md));
     dnnl_primitive_attr_t attr = NULL;
@@ -97,8 +130,7 @@ static void *quantize_weights(const eng_model *m, const em_conv *c, const ek_vie
     int ok = sc && buf;
     for (int64_t o = 0; ok && o < oc; o++) sc[o] = c->q_wmax[o] > 0 ? 127.0f / c->q_wmax[o] : 1.0f;
     dnnl_memory_desc_t plain;
-    dnnl_dims_t d = {w->dims[0], w->dims[1], w->dims[2], w->dims[3]};
-    dnnl_memory_desc_init_by_tag(&plain, 4, d, dnnl_f32, dnnl_oihw);
+    plain_md(m, ni, &plain);
     ok = ok && !dnnl_primitive_attr_create(&attr) &&
          !dnnl_primitive_attr_set_output_scales(attr, oc, 1 << 0, sc) &&
          !dnnl_reorder_primitive_desc_create(&rpd, &plain, m->dnn, md, m->dnn, attr) &&
@@ -133,7 +165,7 @@ const void *eq_weights(const eng_model *cm, int ni, const ek_view *w, const dnnl
     if (c->q_w && dnnl_memory_desc_equal(&c->q_md, md)) {
         found = c->q_w;
     } else if (!c->q_w) { /* one int8 layout per Conv; another one falls back to f32 */
-        void *buf = quantize_weights(m, c, w, md);
+        void *buf = quantize_weights(m, ni, w, md);
         if (buf) {
             c->q_md = *md;
             c->q_w = buf;
@@ -147,13 +179,16 @@ const void *eq_weights(const eng_model *cm, int ni, const ek_view *w, const dnnl
 /* Per-output-channel max |w| of Conv ni's plain OIHW weights. */
 static float *weight_max(const eng_model *m, int ni)
 {
-    const eg_value *w = &m->g->values[m->g->nodes[ni].in[1]];
-    int64_t oc = w->dims[0], per = w->dims[1] * w->dims[2] * w->dims[3];
+    const eg_node *n = &m->g->nodes[ni];
+    const eg_value *w = &m->g->values[n->in[1]];
+    int64_t oc = out_channels(m, ni), per = eg_numel(w->rank, w->dims) / (oc ? oc : 1);
+    /* row o of [OC, per] (Conv OIHW, Gemm [N,K]) or column o of Gemm's [K,N] */
+    int64_t so = n->op == EG_OP_GEMM && !trans_b(n) ? 1 : per, sk = so == 1 ? oc : 1;
     float *mx = calloc((size_t)oc, sizeof(float));
     if (!mx) return NULL;
     const float *d = w->data;
     for (int64_t o = 0; o < oc; o++)
-        for (int64_t k = 0; k < per; k++) mx[o] = fmaxf(mx[o], fabsf(d[o * per + k]));
+        for (int64_t k = 0; k < per; k++) mx[o] = fmaxf(mx[o], fabsf(d[o * so + k * sk]));
     return mx;
 }
 
@@ -199,7 +234,7 @@ int eng_model_calibrate_int8(eng_model *m, int n, const float *const *items, cha
         float amax = fmaxf(fabsf(lo), fabsf(hi));
         if (!eq_eligible(m, ni) || !(amax > 0) || !isfinite(amax)) continue;
         float *wmax = weight_max(m, ni);
-        int64_t oc = g->values[g->nodes[ni].in[1]].dims[0];
+        int64_t oc = out_channels(m, ni);
         const eg_node *n = &g->nodes[ni];
         const float *bias = n->nin > 2 && n->in[2] >= 0 ? g->values[n->in[2]].data : NULL;
         float *os = malloc((size_t)oc * sizeof(float));
