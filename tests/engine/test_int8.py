@@ -48,7 +48,7 @@ def test_int8_mobilenet_logits_stay_close_to_pytorch(tmp_path):
     q, err = run(MNV2, x, tmp_path / "q.npy", "--int8", calib)
     assert "int8: 35 layers (dense Conv, Gemm), calibrated on 4 input(s)" in err  # 1x1s, Gemm
     rel = float(np.abs(q - ref).max() / np.abs(ref).max())
-    # measured 1.0 % (AVX-512 VNNI) and 1.2 % (AVX2, SSE4.1) of the largest logit
+    # measured 1.1 % (AVX-512 VNNI) and 1.5 % (AVX2, SSE4.1) of the largest logit
     assert 1e-4 < rel < 0.03, rel
     assert q.argmax() == ref.argmax()
 
