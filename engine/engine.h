@@ -238,6 +238,11 @@ const char *eng_ctx_error(const eng_ctx *c);
  * kernel. Builds the plan if needed. Writes at most cap bytes (NUL-terminated),
  * returns the full length. */
 size_t eng_ctx_describe(eng_ctx *c, int batch, char *buf, size_t cap);
+/* The same lines, each ending with the step's mean time over `runs` timed runs
+ * on zero inputs (after two untimed ones) and its share of the run, for the
+ * plan one thread runs (a split batch: one sub-context's share). Returns the
+ * full length, 0 on error (see eng_ctx_error). */
+size_t eng_ctx_profile(eng_ctx *c, int batch, int runs, char *buf, size_t cap);
 
 const char *eng_strerror(int status);
 

@@ -4,7 +4,7 @@
  *   aiinfer bench MODEL [--threads N] [--batch B] [--seconds S] [--input FILE...]
  *                [--omp-wait active|passive] [--batch-invariant]
  *   aiinfer check [--reference] DIR...   (ONNX backend-test directories)
- *   aiinfer layers MODEL [--batch B]     (which kernel runs each layer)
+ *   aiinfer layers MODEL [--batch B] [--time]  (which kernel runs each layer, its time)
  *   run/bench/layers --int8 CALIB        (dense Convs, Gemm in int8, calibrated on CALIB)
  *   aiinfer share MODEL [--workers N]    (RSS/PSS of workers forked after load) */
 #include "engine/conform.h"
@@ -34,7 +34,8 @@ static void usage(FILE *f)
         "       aiinfer bench MODEL [--threads N] [--batch B] [--seconds S] [--input FILE...]\n"
         "                   [--omp-wait active|passive]   (how OpenMP threads wait; restarts)\n"
         "                   [--batch-invariant]   (every item alone on the batch-1 primitives)\n"
-        "       aiinfer layers MODEL [--batch B] [--threads N] [--batch-invariant]\n"
+        "       aiinfer layers MODEL [--batch B] [--threads N] [--batch-invariant] [--time]\n"
+        "                   (--time: each step's mean time over 50 runs on zeros, and share)\n"
         "       (run, bench, layers: --int8 CALIB   dense Convs and Gemm in int8, calibrated\n"
         "        on the inputs in CALIB, a batch for the model's one input)\n"
         "       aiinfer check [--reference] [-v] TESTDIR...\n"
@@ -55,6 +56,7 @@ typedef struct cli {
     const char *dirs[4096];
     int ndirs;
     const char *int8; /* calibration inputs: run the dense Convs and Gemms in int8 */
+    int time;         /* layers --time */
 } cli;
 
 static int parse_shape(const char *s, cli *c)
@@ -111,6 +113,8 @@ static int parse_args(int argc, char **argv, cli *c)
             c->reference = 1;
         else if (!strcmp(a, "--int8") && v)
             c->int8 = argv[++i];
+        else if (!strcmp(a, "--time"))
+            c->time = 1;
         else if (!strcmp(a, "-v"))
             c->verbose = 1;
         else if (a[0] == '-') {
@@ -738,7 +742,8 @@ static int cmd_layers(const cli *c)
     } else {
         size_t cap = 1 << 20;
         char *buf = malloc(cap);
-        if (buf && eng_ctx_describe(ctx, batch, buf, cap))
+        if (buf && (c->time ? eng_ctx_profile(ctx, batch, 50, buf, cap)
+                            : eng_ctx_describe(ctx, batch, buf, cap)))
             fputs(buf, stdout);
         else
             rc = 1, fprintf(stderr, "aiinfer: %s\n", eng_ctx_error(ctx));

@@ -148,6 +148,9 @@ int ep_plan_batch(const ep_plan *p);
 int ep_plan_run(ep_plan *p, dnnl_stream_t stream, void *arena, void *scratch,
                 const void *const *inputs, void *const *outputs, char *err, size_t errlen);
 size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap);
+/* Profiling: on, each run adds every step's time, and ep_plan_describe ends
+ * each line with its mean time and share; off frees that. 0 or -ENG_ENOMEM. */
+int ep_plan_set_timing(ep_plan *p, int on);
 int ep_plan_private_weights(const ep_plan *p);
 /* Calibration: while set, each run records per node the [min, max] of every
  * int8-eligible Conv's input into range[2*node .. 2*node+1]. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { VK_NONE, VK_CONST, VK_INPUT, VK_ARENA };
 enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW, ST_QUANT /* int8 input of the next step */ };
@@ -51,8 +52,10 @@ struct ep_plan {
     int nsteps, cap_steps;
     ep_step *steps;
     size_t arena, scratch;
-    int priv;     /* convs whose weights come from the alternative-layout cache */
-    float *range; /* calibration: [min, max] of int8-eligible Conv inputs */
+    int priv;          /* convs whose weights come from the alternative-layout cache */
+    float *range;      /* calibration: [min, max] of int8-eligible Conv inputs */
+    double *step_time; /* profiling: seconds per step, summed over timed_runs */
+    int timed_runs;
 };
 
 static int new_value(ep_plan *p, const ek_view *like, int nhwc)
@@ -467,6 +470,7 @@ void ep_plan_free(ep_plan *p)
     free(p->alias);
     free(p->to_nhwc);
     free(p->to_nchw);
+    free(p->step_time);
     free(p);
 }
 
@@ -574,14 +578,33 @@ static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, v
     return ek_run(ek_op_get(a.node->op), &a);
 }
 
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int ep_plan_set_timing(ep_plan *p, int on)
+{
+    free(p->step_time);
+    p->step_time = on ? calloc((size_t)p->nsteps + 1, sizeof(double)) : NULL;
+    p->timed_runs = 0;
+    return on && !p->step_time ? -ENG_ENOMEM : 0;
+}
+
 int ep_plan_run(ep_plan *p, dnnl_stream_t stream, void *arena, void *scratch,
                 const void *const *inputs, void *const *outputs, char *err, size_t errlen)
 {
     const eg_graph *g = p->m->g;
     for (int s = 0; s < p->nsteps; s++) {
+        double t0 = p->step_time ? now() : 0;
         int rc = run_step(p, &p->steps[s], stream, arena, scratch, inputs, err, errlen);
         if (rc) return rc;
+        if (p->step_time)
+            p->step_time[s] += now() - t0; /* CPU streams run in order, synchronously */
     }
+    if (p->step_time) p->timed_runs++;
     if (stream) dnnl_stream_wait(stream);
     for (int k = 0; k < g->noutputs; k++) {
         int v = g->outputs[k];
@@ -597,6 +620,8 @@ int ep_plan_run(ep_plan *p, dnnl_stream_t stream, void *arena, void *scratch,
 size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
 {
     size_t len = 0;
+    double total = 0;
+    for (int s = 0; p->timed_runs && s < p->nsteps; s++) total += p->step_time[s];
     for (int s = 0; s < p->nsteps; s++) {
         const ep_step *st = &p->steps[s];
         const char *name = st->node >= 0 ? p->m->g->nodes[st->node].name : "layout";
@@ -612,6 +637,18 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
         else
             n = snprintf(line, sizeof(line), "%s: %s\n", name,
                          st->kind == ST_TO_NHWC ? "nchw->nhwc" : "nhwc->nchw");
+        if (n > 0 && n < (int)sizeof(line) - 40 && p->timed_runs && total > 0)
+            /* "...\n" -> "...  12.3 us  4.5%\n" */
+            n = snprintf(line + n - 1, sizeof(line) - (size_t)n + 1, "  %.1f us  %.1f%%\n",
+                         p->step_time[s] / p->timed_runs * 1e6, 100 * p->step_time[s] / total) +
+                n - 1;
+        if (n > 0 && len + (size_t)n < cap) memcpy(buf + len, line, (size_t)n + 1);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    if (p->timed_runs) {
+        char line[96];
+        int n = snprintf(line, sizeof(line), "total %.3f ms per run, mean of %d runs\n",
+                         total / p->timed_runs * 1e3, p->timed_runs);
         if (n > 0 && len + (size_t)n < cap) memcpy(buf + len, line, (size_t)n + 1);
         len += n > 0 ? (size_t)n : 0;
     }
