@@ -268,7 +268,7 @@ void eng_model_free(eng_model *m)
     if (!m) return;
     for (int i = 0; m->g && m->conv && i < m->g->nnodes; i++) {
         free(m->conv[i].w);
-        free(m->conv[i].q_w);
+        for (int k = 0; k < m->conv[i].q_nw; k++) free(m->conv[i].q_w[k]);
         free(m->conv[i].q_wmax);
         free(m->conv[i].q_oscale);
         free(m->conv[i].q_bias);

@@ -24,17 +24,19 @@ typedef struct em_conv {
     dnnl_memory_desc_t alt_md[EM_MAX_ALT];
     void *alt_w[EM_MAX_ALT];
     /* int8 (eng_model_calibrate_int8, qconv.c): set before any context exists.
-     * q_in > 0 runs this Conv on oneDNN's int8 kernel: its input is quantized
-     * as x * q_in (u8 when calibration never saw it negative, else s8), the
-     * weights per output channel as w * 127 / q_wmax[oc]. q_w holds them in the
-     * layout the int8 primitive asked for, made on first use (eng_model.lock). */
+     * q_in > 0 runs this Conv (or Gemm) on oneDNN's int8 kernel: its input is
+     * quantized as x * q_in (u8 when calibration never saw it negative, else
+     * s8), the weights per output channel as w * 127 / q_wmax[oc]. q_w holds
+     * them in each layout an int8 primitive asked for (batch sizes and thread
+     * counts may differ), made on first use (eng_model.lock). */
     float q_in;
     int q_unsigned;
     float *q_wmax;
     float *q_oscale; /* [OC] q_wmax / (127 q_in): int32 sums back to f32 */
     float *q_bias;   /* [OC] bias / q_oscale: oneDNN 2.6 adds it before scaling */
-    dnnl_memory_desc_t q_md;
-    void *q_w;
+    int q_nw;
+    dnnl_memory_desc_t q_md[EM_MAX_ALT];
+    void *q_w[EM_MAX_ALT];
 } em_conv;
 
 struct eng_model {

@@ -162,13 +162,13 @@ const void *eq_weights(const eng_model *cm, int ni, const ek_view *w, const dnnl
     em_conv *c = &m->conv[ni];
     const void *found = NULL;
     pthread_mutex_lock(&m->lock);
-    if (c->q_w && dnnl_memory_desc_equal(&c->q_md, md)) {
-        found = c->q_w;
-    } else if (!c->q_w) { /* one int8 layout per Conv; another one falls back to f32 */
+    for (int k = 0; k < c->q_nw && !found; k++)
+        if (dnnl_memory_desc_equal(&c->q_md[k], md)) found = c->q_w[k];
+    if (!found && c->q_nw < EM_MAX_ALT) { /* beyond that, the layer stays f32 */
         void *buf = quantize_weights(m, ni, w, md);
         if (buf) {
-            c->q_md = *md;
-            c->q_w = buf;
+            c->q_md[c->q_nw] = *md;
+            c->q_w[c->q_nw++] = buf;
             found = buf;
         }
     }

@@ -89,3 +89,34 @@ Test(qconv, calibrated_digits_model_runs_int8_close_to_f32)
     cr_assert_eq(af, aq);
     eng_model_free(m);
 }
+
+Test(qconv, every_batch_size_of_a_context_runs_int8)
+{
+    /* batch 1 and batch 4 plans may ask for different int8 weight layouts:
+     * both must get int8 kernels, and the same item gives the same classes */
+    char err[ENG_ERRLEN] = "";
+    eng_model *m = eng_model_load_file(DIGITS, NULL, err, sizeof(err));
+    cr_assert_not_null(m, "%s", err);
+    float x[4][64], y1[10], y4[40];
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 64; i++) x[k][i] = (float)((i * 7 + 3) % 17);
+    const float *items[1] = {x[0]};
+    cr_assert_gt(eng_model_calibrate_int8(m, 1, items, err, sizeof(err)), 0, "%s", err);
+    eng_ctx_opts o = {.threads = 1, .max_batch = 4};
+    eng_ctx *c = eng_ctx_create(m, &o, err, sizeof(err));
+    cr_assert_not_null(c, "%s", err);
+    const void *in[1] = {x};
+    void *o1[1] = {y1}, *o4[1] = {y4};
+    cr_assert_eq(eng_ctx_run(c, 1, in, o1), 0, "%s", eng_ctx_error(c));
+    cr_assert_eq(eng_ctx_run(c, 4, in, o4), 0, "%s", eng_ctx_error(c));
+    char desc[8192];
+    for (int b = 1; b <= 4; b += 3) {
+        eng_ctx_describe(c, b, desc, sizeof(desc));
+        cr_assert(strstr(desc, "quantize"), "batch %d:\n%s", b, desc);
+    }
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 10; i++)
+            cr_assert_float_eq(y4[k * 10 + i], y1[i], 1e-4f * (1 + fabsf(y1[i])), "item %d", k);
+    eng_ctx_free(c);
+    eng_model_free(m);
+}
