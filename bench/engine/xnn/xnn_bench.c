@@ -71,7 +71,8 @@ static float *read_npy(const char *path, size_t *count)
     if (!strstr(hdr, "'<f4'") || strstr(hdr, "'fortran_order': True"))
         die(path, "want float32 C-order");
     size_t n = 1;
-    char *p = strchr(strstr(hdr, "'shape'"), '(');
+    char *p = strstr(hdr, "'shape'");
+    if (!p || !(p = strchr(p, '('))) die(path, "no shape in the header");
     for (p++; *p && *p != ')';) {
         char *e;
         unsigned long d = strtoul(p, &e, 10);
