@@ -443,6 +443,41 @@ const char *eng_ctx_error(const eng_ctx *c)
     return c ? c->err : "no context";
 }
 
+size_t eng_ctx_profile(eng_ctx *c, int batch, int runs, char *buf, size_t cap)
+{
+    if (cap) buf[0] = 0;
+    if (!c || batch < 1 || batch > c->max_batch || runs < 1) return 0;
+    if (c->nsub && (c->batch_invariant || batch >= c->nsub)) /* what one thread runs */
+        return eng_ctx_profile(c->subs[0], c->batch_invariant ? 1 : (batch + c->nsub - 1) / c->nsub,
+                               runs, buf, cap);
+    if (c->batch_invariant) batch = 1;
+    ep_plan *p = get_plan(c, batch);
+    if (!p) return 0;
+    const eng_model *m = c->m;
+    void *ins[64] = {0}, *outs[64] = {0};
+    int rc = m->g->ninputs > 64 || m->g->noutputs > 64 ? -ENG_EUNSUPPORTED : 0;
+    for (int k = 0; k < m->g->ninputs && !rc; k++) /* zeros: every dtype's valid value */
+        if (!(ins[k] = calloc((size_t)(m->ins[k].item_count * batch) + 1, 8))) rc = -ENG_ENOMEM;
+    for (int k = 0; k < m->g->noutputs && !rc; k++)
+        if (!(outs[k] = eg_alloc((size_t)(m->outs[k].item_count * batch) * 8 + 8)))
+            rc = -ENG_ENOMEM;
+    ed_set_threads(c->plan_threads);
+    for (int r = -2; r < runs && !rc; r++) { /* two untimed warm-up runs */
+        if (r == 0) rc = ep_plan_set_timing(p, 1);
+        if (!rc)
+            rc = ep_plan_run(p, c->stream, c->arena, c->scratch, (const void *const *)ins, outs,
+                             c->err, sizeof(c->err));
+    }
+    size_t n = rc ? 0 : ep_plan_describe(p, buf, cap);
+    if (rc == -ENG_ENOMEM) eg_err(c->err, sizeof(c->err), ENG_ENOMEM, "out of memory");
+    ep_plan_set_timing(p, 0);
+    for (int k = 0; k < 64; k++) {
+        free(ins[k]);
+        free(outs[k]);
+    }
+    return n;
+}
+
 size_t eng_ctx_describe(eng_ctx *c, int batch, char *buf, size_t cap)
 {
     if (cap) buf[0] = 0;

@@ -168,9 +168,10 @@ int ed_sum_index(const eg_node *n)
     return act_len(&n->act1);
 }
 
+/* src_dt other than f32: the int8 form (u8/s8 source, s8 weights, f32 dst) */
 static int conv_desc(const eng_model *m, const eg_node *n, ek_view *const *in, const ek_view *out,
-                     const dnnl_memory_desc_t *wmd, dnnl_convolution_desc_t *cd, char *err,
-                     size_t errlen)
+                     const dnnl_memory_desc_t *wmd, dnnl_data_type_t src_dt,
+                     dnnl_convolution_desc_t *cd, char *err, size_t errlen)
 {
     const ek_view *x = in[0], *w = in[1];
     ek_geom g;
@@ -183,14 +184,20 @@ static int conv_desc(const eng_model *m, const eg_node *n, ek_view *const *in, c
     xs.nhwc = ys.nhwc = 1;
     ed_md(&xs, &src);
     ed_md(&ys, &dst);
+    dnnl_data_type_t wdt = dnnl_f32;
+    if (src_dt != dnnl_f32) {
+        dnnl_dims_t sd = {x->dims[0], x->dims[1], x->dims[2], x->dims[3]};
+        dnnl_memory_desc_init_by_tag(&src, 4, sd, src_dt, dnnl_nhwc);
+        wdt = dnnl_s8;
+    }
     if (wmd) {
         wei = *wmd;
     } else if (G > 1) {
         dnnl_dims_t d = {G, w->dims[0] / G, w->dims[1], w->dims[2], w->dims[3]};
-        dnnl_memory_desc_init_by_tag(&wei, 5, d, dnnl_f32, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&wei, 5, d, wdt, dnnl_format_tag_any);
     } else {
         dnnl_dims_t d = {w->dims[0], w->dims[1], w->dims[2], w->dims[3]};
-        dnnl_memory_desc_init_by_tag(&wei, 4, d, dnnl_f32, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&wei, 4, d, wdt, dnnl_format_tag_any);
     }
     dnnl_dims_t bd = {w->dims[0]};
     dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_a);
@@ -205,14 +212,16 @@ static int conv_desc(const eng_model *m, const eg_node *n, ek_view *const *in, c
     return 0;
 }
 
+/* oscales: per-output-channel scales of an int8 Conv (dequantization), or NULL */
 static int make_pd(const eng_model *m, const eg_node *n, const_dnnl_op_desc_t desc,
-                   const ek_view *out, ed_layer *l, char *err, size_t errlen)
+                   const ek_view *out, const float *oscales, ed_layer *l, char *err, size_t errlen)
 {
     dnnl_primitive_attr_t attr;
     dnnl_post_ops_t po;
     dnnl_primitive_attr_create(&attr);
     dnnl_post_ops_create(&po);
     dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (oscales) dnnl_primitive_attr_set_output_scales(attr, out->dims[1], 1 << 1, oscales);
     if (n->op == EG_OP_CONV) {
         append_act(po, &n->act1);
         if (n->sum_in >= 0) {
@@ -252,8 +261,40 @@ static int create_conv(const eng_model *m, const eg_node *n, ek_view *const *in,
                        const dnnl_memory_desc_t *wmd, ed_layer *l, char *err, size_t errlen)
 {
     dnnl_convolution_desc_t cd;
-    int rc = conv_desc(m, n, in, out, wmd, &cd, err, errlen);
-    return rc ? rc : make_pd(m, n, &cd, out, l, err, errlen);
+    int rc = conv_desc(m, n, in, out, wmd, dnnl_f32, &cd, err, errlen);
+    return rc ? rc : make_pd(m, n, &cd, out, NULL, l, err, errlen);
+}
+
+static int create_ip_dt(const eng_model *m, const eg_node *n, ek_view *const *in,
+                        const ek_view *out, const dnnl_memory_desc_t *wmd, dnnl_data_type_t src_dt,
+                        const float *oscales, ed_layer *l, char *err, size_t errlen);
+
+int ed_create_int8(const eng_model *m, int node, ek_view *const *in, const ek_view *out,
+                   int is_unsigned, const float *oscales, int threads, ed_layer *l, char *err,
+                   size_t errlen)
+{
+    const eg_node *n = &m->g->nodes[node];
+    int inplace = l->sum_inplace;
+    memset(l, 0, sizeof(*l));
+    l->sum_inplace = inplace;
+    ed_set_threads(threads);
+    dnnl_data_type_t dt = is_unsigned ? dnnl_u8 : dnnl_s8;
+    int rc;
+    if (n->op == EG_OP_GEMM) {
+        rc = create_ip_dt(m, n, in, out, NULL, dt, oscales, l, err, errlen);
+    } else {
+        dnnl_convolution_desc_t cd;
+        rc = conv_desc(m, n, in, out, NULL, dt, &cd, err, errlen);
+        rc = rc ? rc : make_pd(m, n, &cd, out, oscales, l, err, errlen);
+    }
+    if (rc) return rc;
+    if (dnnl_primitive_create(&l->prim, l->pd) != dnnl_success) {
+        l->prim = NULL;
+        ed_layer_free(l);
+        return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN primitive creation failed",
+                      n->name);
+    }
+    return 0;
 }
 
 /* ConvTranspose as a oneDNN deconvolution: NHWC activations, ONNX weights
@@ -286,7 +327,7 @@ static int create_deconv(const eng_model *m, const eg_node *n, ek_view *const *i
                                                      has_bias ? &bia : NULL, &dst, s2, d2, l2, r2))
         return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN rejected the deconvolution",
                       n->name);
-    return make_pd(m, n, &dd, out, l, err, errlen);
+    return make_pd(m, n, &dd, out, NULL, l, err, errlen);
 }
 
 static int create_pool(const eng_model *m, const eg_node *n, ek_view *const *in, const ek_view *out,
@@ -314,7 +355,7 @@ static int create_pool(const eng_model *m, const eg_node *n, ek_view *const *in,
     if (dnnl_pooling_v2_forward_desc_init(&pd, dnnl_forward_inference, alg, &src, &dst, st, kd, dl,
                                           pl, pr))
         return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN rejected the pooling", n->name);
-    return make_pd(m, n, &pd, out, l, err, errlen);
+    return make_pd(m, n, &pd, out, NULL, l, err, errlen);
 }
 
 /* Gemm and MatMul with constant weights as an inner product: weights [N,K] in
@@ -322,15 +363,24 @@ static int create_pool(const eng_model *m, const eg_node *n, ek_view *const *in,
 static int create_ip(const eng_model *m, const eg_node *n, ek_view *const *in, const ek_view *out,
                      const dnnl_memory_desc_t *wmd, ed_layer *l, char *err, size_t errlen)
 {
+    return create_ip_dt(m, n, in, out, wmd, dnnl_f32, NULL, l, err, errlen);
+}
+
+/* src_dt other than f32: the int8 Gemm (u8/s8 rows, s8 weights, f32 dst) */
+static int create_ip_dt(const eng_model *m, const eg_node *n, ek_view *const *in,
+                        const ek_view *out, const dnnl_memory_desc_t *wmd, dnnl_data_type_t src_dt,
+                        const float *oscales, ed_layer *l, char *err, size_t errlen)
+{
     int64_t K = in[0]->dims[in[0]->rank - 1], N = out->dims[out->rank - 1];
     int64_t M = K ? ek_numel(in[0]) / K : 0; /* a 3-D MatMul input flattens to rows */
     dnnl_dims_t sd = {M, K}, wd = {N, K}, bd = {N}, dd = {M, N};
     dnnl_memory_desc_t src, wei, bia, dst;
-    dnnl_memory_desc_init_by_tag(&src, 2, sd, dnnl_f32, dnnl_ab);
+    dnnl_memory_desc_init_by_tag(&src, 2, sd, src_dt, dnnl_ab);
     if (wmd)
         wei = *wmd;
     else
-        dnnl_memory_desc_init_by_tag(&wei, 2, wd, dnnl_f32, dnnl_format_tag_any);
+        dnnl_memory_desc_init_by_tag(&wei, 2, wd, src_dt == dnnl_f32 ? dnnl_f32 : dnnl_s8,
+                                     dnnl_format_tag_any);
     dnnl_memory_desc_init_by_tag(&bia, 1, bd, dnnl_f32, dnnl_a);
     dnnl_memory_desc_init_by_tag(&dst, 2, dd, dnnl_f32, dnnl_ab);
     int has_bias = n->nin > 2 && n->in[2] >= 0; /* Gemm's C, or a fused MatMul bias */
@@ -339,7 +389,7 @@ static int create_ip(const eng_model *m, const eg_node *n, ek_view *const *in, c
                                              has_bias ? &bia : NULL, &dst))
         return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN rejected the inner product",
                       n->name);
-    return make_pd(m, n, &ipd, out, l, err, errlen);
+    return make_pd(m, n, &ipd, out, oscales, l, err, errlen);
 }
 
 static int create_matmul(const eng_model *m, const eg_node *n, ek_view *const *in,
@@ -357,7 +407,7 @@ static int create_matmul(const eng_model *m, const eg_node *n, ek_view *const *i
     dnnl_matmul_desc_t md;
     if (dnnl_matmul_desc_init(&md, &a, &b, NULL, &c))
         return eg_err(err, errlen, ENG_EBACKEND, "node '%s': oneDNN rejected the matmul", n->name);
-    return make_pd(m, n, &md, out, l, err, errlen);
+    return make_pd(m, n, &md, out, NULL, l, err, errlen);
 }
 
 int ed_create(const eng_model *m, int node, ek_view *const *in, const ek_view *out,

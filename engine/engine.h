@@ -170,6 +170,18 @@ typedef struct eng_op_kernel {
 int eng_model_file_kernels(const char *path, const eng_load_opts *opts, eng_op_kernel *out, int cap,
                            char *err, size_t errlen);
 
+/* Opt-in int8: runs the f32 model once per calibration input (n items of the
+ * model's one float input, each item_count floats), records the input range
+ * of every dense Conv (one group, >= 8 input channels), and from then on plans
+ * built by new contexts run those Convs on oneDNN's int8 kernels (u8/s8
+ * activations per tensor, s8 weights per channel, f32 between layers).
+ * Results then differ from f32 by quantization error: measure top-1 agreement
+ * on your data. Call before any context of the model exists (it changes the
+ * model). Returns the number of int8 Convs (> 0), or -eng_status with a
+ * message. */
+int eng_model_calibrate_int8(eng_model *m, int n, const float *const *items, char *err,
+                             size_t errlen);
+
 /* Context options; NULL means threads = 1, max_batch = 1, batch_invariant = 0. */
 typedef struct eng_ctx_opts {
     int threads;   /* backend threads for each run (>= 1) */
@@ -226,6 +238,11 @@ const char *eng_ctx_error(const eng_ctx *c);
  * kernel. Builds the plan if needed. Writes at most cap bytes (NUL-terminated),
  * returns the full length. */
 size_t eng_ctx_describe(eng_ctx *c, int batch, char *buf, size_t cap);
+/* The same lines, each ending with the step's mean time over `runs` timed runs
+ * on zero inputs (after two untimed ones) and its share of the run, for the
+ * plan one thread runs (a split batch: one sub-context's share). Returns the
+ * full length, 0 on error (see eng_ctx_error). */
+size_t eng_ctx_profile(eng_ctx *c, int batch, int runs, char *buf, size_t cap);
 
 const char *eng_strerror(int status);
 

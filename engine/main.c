@@ -4,7 +4,8 @@
  *   aiinfer bench MODEL [--threads N] [--batch B] [--seconds S] [--input FILE...]
  *                [--omp-wait active|passive] [--batch-invariant]
  *   aiinfer check [--reference] DIR...   (ONNX backend-test directories)
- *   aiinfer layers MODEL [--batch B]     (which kernel runs each layer)
+ *   aiinfer layers MODEL [--batch B] [--time]  (which kernel runs each layer, its time)
+ *   run/bench/layers --int8 CALIB        (dense Convs, Gemm in int8, calibrated on CALIB)
  *   aiinfer share MODEL [--workers N]    (RSS/PSS of workers forked after load) */
 #include "engine/conform.h"
 #include "engine/engine.h"
@@ -33,7 +34,10 @@ static void usage(FILE *f)
         "       aiinfer bench MODEL [--threads N] [--batch B] [--seconds S] [--input FILE...]\n"
         "                   [--omp-wait active|passive]   (how OpenMP threads wait; restarts)\n"
         "                   [--batch-invariant]   (every item alone on the batch-1 primitives)\n"
-        "       aiinfer layers MODEL [--batch B] [--threads N] [--batch-invariant]\n"
+        "       aiinfer layers MODEL [--batch B] [--threads N] [--batch-invariant] [--time]\n"
+        "                   (--time: each step's mean time over 50 runs on zeros, and share)\n"
+        "       (run, bench, layers: --int8 CALIB   dense Convs and Gemm in int8, calibrated\n"
+        "        on the inputs in CALIB, a batch for the model's one input)\n"
         "       aiinfer check [--reference] [-v] TESTDIR...\n"
         "       aiinfer share MODEL [--workers N] [--seconds S]   (memory of forked workers)\n"
         "       aiinfer --help | --version\n"
@@ -51,6 +55,8 @@ typedef struct cli {
     int64_t shape[ENG_MAX_RANK];
     const char *dirs[4096];
     int ndirs;
+    const char *int8; /* calibration inputs: run the dense Convs and Gemms in int8 */
+    int time;         /* layers --time */
 } cli;
 
 static int parse_shape(const char *s, cli *c)
@@ -105,6 +111,10 @@ static int parse_args(int argc, char **argv, cli *c)
             c->batch_invariant = 1;
         else if (!strcmp(a, "--reference"))
             c->reference = 1;
+        else if (!strcmp(a, "--int8") && v)
+            c->int8 = argv[++i];
+        else if (!strcmp(a, "--time"))
+            c->time = 1;
         else if (!strcmp(a, "-v"))
             c->verbose = 1;
         else if (a[0] == '-') {
@@ -122,12 +132,48 @@ static int parse_args(int argc, char **argv, cli *c)
     return 0;
 }
 
+/* --int8 FILE: FILE holds calibration inputs for the model's one input, as a
+ * batch (N items); returns 0 or 1 after printing the error. */
+static int calibrate(eng_model *m, const char *path)
+{
+    char err[ENG_ERRLEN];
+    eng_tensor_info ti;
+    et_tensor t = {0};
+    int rc = eng_model_num_inputs(m) != 1 || eng_model_input(m, 0, &ti);
+    if (rc) snprintf(err, sizeof(err), "--int8 needs a model with one input");
+    if (!rc) rc = et_read(path, ET_AUTO, ENG_FLOAT, -1, NULL, &t, err, sizeof(err)) != 0;
+    int64_t n = !rc && ti.item_count > 0 ? et_numel(&t) / ti.item_count : 0;
+    if (!rc && (t.dtype != ENG_FLOAT || n < 1 || n * ti.item_count != et_numel(&t))) {
+        snprintf(err, sizeof(err), "%s: want float32 items of %lld elements for --int8", path,
+                 (long long)ti.item_count);
+        rc = 1;
+    }
+    const float **items = rc ? NULL : malloc((size_t)n * sizeof(*items));
+    if (!rc && !items) rc = 1, snprintf(err, sizeof(err), "out of memory");
+    for (int64_t i = 0; !rc && i < n; i++) items[i] = (const float *)t.data + i * ti.item_count;
+    int nq = rc ? 0 : eng_model_calibrate_int8(m, (int)n, items, err, sizeof(err));
+    rc = rc || nq < 0;
+    if (rc)
+        fprintf(stderr, "aiinfer: --int8: %s\n", err);
+    else
+        fprintf(stderr,
+                "aiinfer: int8: %d layers (dense Conv, Gemm), calibrated on %lld input(s) of %s\n",
+                nq, (long long)n, path);
+    free(items);
+    et_tensor_clear(&t);
+    return rc;
+}
+
 static eng_model *load(const cli *c)
 {
     char err[ENG_ERRLEN];
     eng_load_opts o = {.reference_only = c->reference};
     eng_model *m = eng_model_load_file(c->model, &o, err, sizeof(err));
     if (!m) fprintf(stderr, "aiinfer: %s\n", err);
+    if (m && c->int8 && calibrate(m, c->int8)) {
+        eng_model_free(m);
+        return NULL;
+    }
     return m;
 }
 
@@ -456,6 +502,9 @@ static void report(const cli *c, const eng_model *m, double *lat, size_t n, doub
            "FLOP/cycle, %s)\n",
            gflops, 100 * gflops / peak, peak, threads, threads > 1 ? "s" : "", ghz,
            avx512 ? 64 : 32, avx512 ? "AVX-512" : "AVX2");
+    if (c->int8) /* int8 dot products are not FMAs: the share is of f32-equivalent work */
+        printf("(--int8: the dense Convs and Gemms ran in int8; GFLOP/s counts their f32 "
+               "equivalent)\n");
 }
 
 /* bench --input F...: times runs on the given tensors (int64 ids, a sequence
@@ -693,7 +742,8 @@ static int cmd_layers(const cli *c)
     } else {
         size_t cap = 1 << 20;
         char *buf = malloc(cap);
-        if (buf && eng_ctx_describe(ctx, batch, buf, cap))
+        if (buf && (c->time ? eng_ctx_profile(ctx, batch, 50, buf, cap)
+                            : eng_ctx_describe(ctx, batch, buf, cap)))
             fputs(buf, stdout);
         else
             rc = 1, fprintf(stderr, "aiinfer: %s\n", eng_ctx_error(ctx));

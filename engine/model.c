@@ -268,6 +268,10 @@ void eng_model_free(eng_model *m)
     if (!m) return;
     for (int i = 0; m->g && m->conv && i < m->g->nnodes; i++) {
         free(m->conv[i].w);
+        for (int k = 0; k < m->conv[i].q_nw; k++) free(m->conv[i].q_w[k]);
+        free(m->conv[i].q_wmax);
+        free(m->conv[i].q_oscale);
+        free(m->conv[i].q_bias);
         for (int k = 0; k < m->conv[i].nalt; k++) free(m->conv[i].alt_w[k]);
     }
     pthread_mutex_destroy(&m->lock);

@@ -23,6 +23,20 @@ typedef struct em_conv {
     int nalt;
     dnnl_memory_desc_t alt_md[EM_MAX_ALT];
     void *alt_w[EM_MAX_ALT];
+    /* int8 (eng_model_calibrate_int8, qconv.c): set before any context exists.
+     * q_in > 0 runs this Conv (or Gemm) on oneDNN's int8 kernel: its input is
+     * quantized as x * q_in (u8 when calibration never saw it negative, else
+     * s8), the weights per output channel as w * 127 / q_wmax[oc]. q_w holds
+     * them in each layout an int8 primitive asked for (batch sizes and thread
+     * counts may differ), made on first use (eng_model.lock). */
+    float q_in;
+    int q_unsigned;
+    float *q_wmax;
+    float *q_oscale; /* [OC] q_wmax / (127 q_in): int32 sums back to f32 */
+    float *q_bias;   /* [OC] bias / q_oscale: oneDNN 2.6 adds it before scaling */
+    int q_nw;
+    dnnl_memory_desc_t q_md[EM_MAX_ALT];
+    void *q_w[EM_MAX_ALT];
 } em_conv;
 
 struct eng_model {
@@ -35,7 +49,7 @@ struct eng_model {
     int64_t macs;
     eng_tensor_info *ins, *outs;
     int hist_ops[EG_OP_COUNT];
-    pthread_mutex_t lock; /* guards em_conv alternative layouts only */
+    pthread_mutex_t lock; /* guards em_conv alternative layouts and q_w only */
 };
 
 /* ---- dnn.c: oneDNN primitives for the ops it runs ---------------------------- */
@@ -81,6 +95,29 @@ void ed_md(const ek_view *v, dnnl_memory_desc_t *md);
 /* Sets the OpenMP thread count of the calling thread (no pool is created). */
 void ed_set_threads(int n);
 
+/* ---- qconv.c: int8 convolutions (opt-in, after a calibration run) ----------- */
+
+/* Whether Conv node ni is one the int8 path takes (one group, at least 8 input
+ * channels, float weights): where oneDNN's VNNI kernels gain; depthwise and a
+ * 1- or 3-channel stem measured slower or even in int8, so they stay f32. */
+int eq_eligible(const eng_model *m, int ni);
+/* The quantizing step in front of an int8 Conv: q = saturate(round(x * scale))
+ * as u8 or s8 (round to nearest even), n elements. */
+void eq_quantize(const float *x, void *q, int64_t n, float scale, int is_unsigned);
+/* The int8 Conv or Gemm primitive (dnn.c): src u8/s8 (NHWC for a Conv), s8
+ * weights in the layout oneDNN picks, f32 bias and dst, per-output-channel
+ * scales, the node's fused post-ops. 0, or -status (the planner then keeps
+ * the f32 primitive). */
+int ed_create_int8(const eng_model *m, int node, ek_view *const *in, const ek_view *out,
+                   int is_unsigned, const float *oscales, int threads, ed_layer *l, char *err,
+                   size_t errlen);
+/* Per-output-channel dequantization scales of int8 Conv node ni, and its bias
+ * in the int32 domain (oneDNN 2.6 computes dst = scale * (acc + bias)). */
+const float *eq_out_scales(const eng_model *m, int ni);
+const float *eq_bias(const eng_model *m, int ni);
+/* s8 weights of node ni in layout md (made once, shared); NULL on failure. */
+const void *eq_weights(const eng_model *m, int ni, const ek_view *w, const dnnl_memory_desc_t *md);
+
 /* ---- shapes.c: dynamic dimensions beyond the batch -------------------------- */
 
 #define ES_MAX_DIM ((int64_t)1 << 24)
@@ -113,7 +150,13 @@ int ep_plan_batch(const ep_plan *p);
 int ep_plan_run(ep_plan *p, dnnl_stream_t stream, void *arena, void *scratch,
                 const void *const *inputs, void *const *outputs, char *err, size_t errlen);
 size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap);
+/* Profiling: on, each run adds every step's time, and ep_plan_describe ends
+ * each line with its mean time and share; off frees that. 0 or -ENG_ENOMEM. */
+int ep_plan_set_timing(ep_plan *p, int on);
 int ep_plan_private_weights(const ep_plan *p);
+/* Calibration: while set, each run records per node the [min, max] of every
+ * int8-eligible Conv's input into range[2*node .. 2*node+1]. */
+void ep_plan_set_ranges(ep_plan *p, float *range);
 /* Name prefix of the Identity nodes that stand in for unsupported ones. */
 #define EP_STANDIN "aiinfer-standin:"
 /* Adds the steps of the plan to a (op, kernel) histogram of n entries (see

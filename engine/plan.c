@@ -14,9 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { VK_NONE, VK_CONST, VK_INPUT, VK_ARENA };
-enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW };
+enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW, ST_QUANT /* int8 input of the next step */ };
 #define ARG_SCRATCH (-2)
 #define ARG_FIXED   (-3)
 #define MAX_ARGS    8
@@ -51,7 +52,10 @@ struct ep_plan {
     int nsteps, cap_steps;
     ep_step *steps;
     size_t arena, scratch;
-    int priv; /* convs whose weights come from the alternative-layout cache */
+    int priv;          /* convs whose weights come from the alternative-layout cache */
+    float *range;      /* calibration: [min, max] of int8-eligible Conv inputs */
+    double *step_time; /* profiling: seconds per step, summed over timed_runs */
+    int timed_runs;
 };
 
 static int new_value(ep_plan *p, const ek_view *like, int nhwc)
@@ -129,6 +133,30 @@ static const dnnl_memory_desc_t *qmd(const ed_layer *l, dnnl_query_t q, int idx)
     return dnnl_primitive_desc_query_md(l->pd, q, idx);
 }
 
+/* Undoes the last new_step: its memory objects and primitive. */
+static void drop_step(ep_plan *p)
+{
+    ep_step *s = &p->steps[--p->nsteps];
+    for (int k = 0; k < s->nargs; k++) dnnl_memory_destroy(s->args[k].mem);
+    ed_layer_free(&s->l);
+}
+
+/* The quantizing step in front of an int8 Conv: returns the plan value of the
+ * u8/s8 copy of in0, or -1 (the Conv then stays f32). */
+static int quant_step(ep_plan *p, int ni, int in0)
+{
+    int q = new_value(p, &p->v[in0], 1);
+    ep_step *s = q < 0 ? NULL : new_step(p, ST_QUANT, ni);
+    if (!s) return -1;
+    p->v[q].dtype = ENG_BOOL; /* 1-byte elements: the u8/s8 copy only oneDNN reads */
+    s->nin = s->nout = 1;
+    s->in[0] = in0;
+    s->out[0] = q;
+    snprintf(s->l.impl, sizeof(s->l.impl), "quantize %s (c-kernel)",
+             p->m->conv[ni].q_unsigned ? "u8" : "s8");
+    return q;
+}
+
 /* Creates the oneDNN step of node ni; returns 1 when the node must fall back to
  * the reference kernels instead. */
 static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
@@ -144,17 +172,35 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
     if (in0 < 0 || (is_conv && n->sum_in >= 0 && sum < 0))
         return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
     p->v[out].nhwc = act && p->v[out].rank == 4;
+    int q = has_w && m->conv[ni].q_in > 0 && eq_eligible(m, ni) ? quant_step(p, ni, in0) : -1;
     ek_view *in[EG_MAX_IN] = {0};
     for (int k = 0; k < n->nin; k++) in[k] = n->in[k] >= 0 ? &p->v[n->in[k]] : NULL;
-    in[0] = &p->v[in0];
+    in[0] = &p->v[q >= 0 ? q : in0];
     ep_step *s = new_step(p, ST_DNNL, ni);
     if (!s) return eg_err(err, errlen, ENG_ENOMEM, "out of memory");
     void *w = NULL;
     int inplace = sum >= 0 && ed_sum_inplace(m->g, ni) && p->kind[sum] == VK_ARENA;
     s->l.sum_inplace = inplace;
-    int rc = ed_create(m, ni, in, &p->v[out], has_w ? &m->conv[ni].wmd : NULL, threads, &s->l, err,
+    int rc = 1;
+    if (q >= 0) { /* int8 (calibrated model): else this Conv stays f32 */
+        rc = ed_create_int8(m, ni, in, &p->v[out], m->conv[ni].q_unsigned, eq_out_scales(m, ni),
+                            threads, &s->l, err, errlen);
+        if (!rc && (strstr(s->l.impl, "ref") ||
+                    !(w = (void *)eq_weights(m, ni, in[1], qmd(&s->l, dnnl_query_weights_md, 0)))))
+            rc = 1;
+        if (rc) {
+            drop_step(p); /* the Conv, then its quantizing step */
+            drop_step(p);
+            q = -1, w = NULL;
+            in[0] = &p->v[in0];
+            s = new_step(p, ST_DNNL, ni);
+            s->l.sum_inplace = inplace;
+        }
+    }
+    if (q < 0)
+        rc = ed_create(m, ni, in, &p->v[out], has_w ? &m->conv[ni].wmd : NULL, threads, &s->l, err,
                        errlen);
-    if (has_w && (rc || strstr(s->l.impl, "ref"))) {
+    if (q < 0 && has_w && (rc || strstr(s->l.impl, "ref"))) {
         /* The load-time layout does not suit this batch/thread count: let oneDNN
          * pick, and take that layout from the model's shared cache. */
         ed_layer_free(&s->l);
@@ -174,10 +220,10 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
         return 1;
     }
     s->nin = 1;
-    s->in[0] = in0;
+    s->in[0] = q >= 0 ? q : in0;
     s->nout = 1;
     s->out[0] = out;
-    rc = add_arg(p, s, DNNL_ARG_SRC, in0, qmd(&s->l, dnnl_query_src_md, 0), NULL);
+    rc = add_arg(p, s, DNNL_ARG_SRC, s->in[0], qmd(&s->l, dnnl_query_src_md, 0), NULL);
     rc = rc ? rc : add_arg(p, s, DNNL_ARG_DST, out, qmd(&s->l, dnnl_query_dst_md, 0), NULL);
     if (n->op == EG_OP_MATMUL && !has_w) { /* activation x activation */
         s->in[s->nin++] = n->in[1];
@@ -193,7 +239,7 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
         if (n->nin > 2 && n->in[2] >= 0) /* Gemm's C or a fused MatMul bias */
             rc = rc ? rc
                     : add_arg(p, s, DNNL_ARG_BIAS, ARG_FIXED, qmd(&s->l, dnnl_query_weights_md, 1),
-                              p->v[n->in[2]].data);
+                              q >= 0 ? (void *)eq_bias(m, ni) : p->v[n->in[2]].data);
     }
     if (sum >= 0) {
         int arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(ed_sum_index(n)) | DNNL_ARG_SRC_1;
@@ -424,6 +470,7 @@ void ep_plan_free(ep_plan *p)
     free(p->alias);
     free(p->to_nhwc);
     free(p->to_nchw);
+    free(p->step_time);
     free(p);
 }
 
@@ -453,6 +500,24 @@ static void *value_ptr(const ep_plan *p, int v, char *arena, const void *const *
     }
 }
 
+void ep_plan_set_ranges(ep_plan *p, float *range)
+{
+    p->range = range;
+}
+
+/* Calibration: widens the recorded input range of int8-eligible Conv `node`. */
+static void record_range(ep_plan *p, int node, int v, const float *x)
+{
+    const ek_view *view = &p->v[v];
+    if (view->dtype != ENG_FLOAT) return;
+    float lo = p->range[2 * node], hi = p->range[2 * node + 1];
+    for (int64_t i = 0, n = ek_numel(view); i < n; i++) {
+        if (x[i] < lo) lo = x[i];
+        if (x[i] > hi) hi = x[i];
+    }
+    p->range[2 * node] = lo, p->range[2 * node + 1] = hi;
+}
+
 static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, void *scratch,
                     const void *const *inputs, char *err, size_t errlen)
 {
@@ -463,6 +528,14 @@ static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, v
             ek_nchw_to_nhwc(src, dst, p->v[s->in[0]].dims);
         else
             ek_nhwc_to_nchw(src, dst, p->v[s->in[0]].dims);
+        return 0;
+    }
+    if (p->range && s->kind == ST_DNNL && eq_eligible(p->m, s->node))
+        record_range(p, s->node, s->in[0], value_ptr(p, s->in[0], arena, inputs));
+    if (s->kind == ST_QUANT) {
+        const em_conv *c = &p->m->conv[s->node];
+        eq_quantize(value_ptr(p, s->in[0], arena, inputs), value_ptr(p, s->out[0], arena, inputs),
+                    ek_numel(&p->v[s->in[0]]), c->q_in, c->q_unsigned);
         return 0;
     }
     if (s->kind == ST_DNNL) {
@@ -505,14 +578,33 @@ static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, v
     return ek_run(ek_op_get(a.node->op), &a);
 }
 
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int ep_plan_set_timing(ep_plan *p, int on)
+{
+    free(p->step_time);
+    p->step_time = on ? calloc((size_t)p->nsteps + 1, sizeof(double)) : NULL;
+    p->timed_runs = 0;
+    return on && !p->step_time ? -ENG_ENOMEM : 0;
+}
+
 int ep_plan_run(ep_plan *p, dnnl_stream_t stream, void *arena, void *scratch,
                 const void *const *inputs, void *const *outputs, char *err, size_t errlen)
 {
     const eg_graph *g = p->m->g;
     for (int s = 0; s < p->nsteps; s++) {
+        double t0 = p->step_time ? now() : 0;
         int rc = run_step(p, &p->steps[s], stream, arena, scratch, inputs, err, errlen);
         if (rc) return rc;
+        if (p->step_time)
+            p->step_time[s] += now() - t0; /* CPU streams run in order, synchronously */
     }
+    if (p->step_time) p->timed_runs++;
     if (stream) dnnl_stream_wait(stream);
     for (int k = 0; k < g->noutputs; k++) {
         int v = g->outputs[k];
@@ -528,6 +620,8 @@ int ep_plan_run(ep_plan *p, dnnl_stream_t stream, void *arena, void *scratch,
 size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
 {
     size_t len = 0;
+    double total = 0;
+    for (int s = 0; p->timed_runs && s < p->nsteps; s++) total += p->step_time[s];
     for (int s = 0; s < p->nsteps; s++) {
         const ep_step *st = &p->steps[s];
         const char *name = st->node >= 0 ? p->m->g->nodes[st->node].name : "layout";
@@ -536,11 +630,25 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
         int n;
         if (st->kind == ST_DNNL)
             n = snprintf(line, sizeof(line), "%s %s: onednn %s\n", name, op, st->l.impl);
+        else if (st->kind == ST_QUANT)
+            n = snprintf(line, sizeof(line), "%s %s: %s\n", name, op, st->l.impl);
         else if (st->kind == ST_REF)
             n = snprintf(line, sizeof(line), "%s %s: c-kernel\n", name, op);
         else
             n = snprintf(line, sizeof(line), "%s: %s\n", name,
                          st->kind == ST_TO_NHWC ? "nchw->nhwc" : "nhwc->nchw");
+        if (n > 0 && n < (int)sizeof(line) - 40 && p->timed_runs && total > 0)
+            /* "...\n" -> "...  12.3 us  4.5%\n" */
+            n = snprintf(line + n - 1, sizeof(line) - (size_t)n + 1, "  %.1f us  %.1f%%\n",
+                         p->step_time[s] / p->timed_runs * 1e6, 100 * p->step_time[s] / total) +
+                n - 1;
+        if (n > 0 && len + (size_t)n < cap) memcpy(buf + len, line, (size_t)n + 1);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    if (p->timed_runs) {
+        char line[96];
+        int n = snprintf(line, sizeof(line), "total %.3f ms per run, mean of %d runs\n",
+                         total / p->timed_runs * 1e3, p->timed_runs);
         if (n > 0 && len + (size_t)n < cap) memcpy(buf + len, line, (size_t)n + 1);
         len += n > 0 ? (size_t)n : 0;
     }

@@ -1,8 +1,14 @@
 #!/usr/bin/python3
 """aiinfer vs ONNX Runtime (npm onnxruntime-node, the peer) on the same .onnx,
 side by side: 1 and 2 threads x batch 1 and 8, then 2 processes x 1 thread at
-once (aggregate inferences/s). Rounds interleave the two engines; medians of
-the rounds are printed with the ratio aiinfer / ORT.
+once (aggregate inferences/s). Rounds interleave the engines; medians of
+the rounds are printed with the ratio aiinfer / ORT. For MobileNet-style
+models (Conv/Clip/Add/GlobalAveragePool/Gemm) XNNPACK is a third column:
+bench/engine/xnn/ is compiled into the build folder (needs libxnnpack-dev,
+libpthreadpool-dev), the ONNX weights exported for it, and its output checked
+against models/<model>-output.npy before it is timed; --no-xnn skips it.
+When models/<model>-input.npy exists, two more rows time aiinfer --int8
+(calibrated on that input) against the same f32 peers; --no-int8 skips them.
 
     /usr/bin/python3 bench/engine/run.py [--model M] [--seconds S] [--rounds R]
 
@@ -26,6 +32,42 @@ def ours_cmd(model, threads, batch, seconds, spin=True):
 
 def peer_cmd(model, threads, batch, seconds, spin=True):
     return ORT + [model, str(threads), str(batch), str(seconds), "spin" if spin else "nospin"]
+
+
+XNN_DIR = os.path.join(ROOT, "bench", "engine", "xnn")
+
+
+def xnn_prepare(model, build):
+    """Compile xnn_bench and export the model's weights; returns the command
+    prefix, or None (with the reason printed) when XNNPACK cannot run it."""
+    out = os.path.join(build, "bench")
+    os.makedirs(out, exist_ok=True)
+    exe = os.path.join(out, "xnn_bench")
+    src = os.path.join(XNN_DIR, "xnn_bench.c")
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        cc = subprocess.run(["cc", "-O2", "-o", exe, src, "-lXNNPACK", "-lpthreadpool", "-lm"],
+                            capture_output=True, text=True)
+        if cc.returncode:
+            print("XNNPACK column skipped: cannot build xnn_bench:\n" + cc.stderr)
+            return None
+    stem = os.path.splitext(model)[0]
+    weights = os.path.join(out, os.path.basename(stem) + ".xnnw")
+    ex = subprocess.run(["/usr/bin/python3", os.path.join(XNN_DIR, "export.py"), model, weights],
+                        capture_output=True, text=True)
+    if ex.returncode:
+        print("XNNPACK column skipped: " + (ex.stderr or ex.stdout).strip())
+        return None
+    cmd = [exe, weights, stem + "-input.npy", stem + "-output.npy"]
+    chk = subprocess.run(cmd + ["--seconds", "0"], capture_output=True, text=True)
+    print("XNNPACK " + chk.stdout.strip())
+    return cmd if chk.returncode == 0 else None
+
+
+def xnn_cmd_for(prefix):
+    def cmd(model, threads, batch, seconds, spin=True):
+        return prefix + ["--threads", str(threads), "--batch", str(batch),
+                         "--seconds", str(seconds)] + ([] if spin else ["--nospin"])
+    return cmd
 
 
 def parse(out):
@@ -54,27 +96,45 @@ def main():
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "mobilenetv2-160.onnx"))
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-xnn", action="store_true", help="skip the XNNPACK column")
+    ap.add_argument("--no-int8", action="store_true", help="skip aiinfer's --int8 rows")
     a = ap.parse_args()
+    engines = [("aiinfer", ours_cmd), ("ort", peer_cmd)]
+    xnn = None if a.no_xnn else xnn_prepare(a.model, os.path.dirname(AIINFER))
+    if xnn:
+        engines.append(("xnnpack", xnn_cmd_for(xnn)))
+    # aiinfer --int8 (calibrated on the model's reference input) against the
+    # same f32 peers, 1 thread and 2 processes x 1 thread
+    calib = os.path.splitext(a.model)[0] + "-input.npy"
+    int8 = [] if a.no_int8 or not os.path.exists(calib) else [
+        ("aiinfer", lambda *args, **kw: ours_cmd(*args, **kw) + ["--int8", calib])] + engines[1:]
     # (threads, batch, threads spin between ops?)
     configs = [(1, 1, True), (2, 1, True), (2, 1, False), (1, 8, True), (2, 8, True)]
     res = {}  # (label, engine) -> [(ips, p50)]
     for r in range(a.rounds):
         for t, b, spin in configs:
-            order = [("aiinfer", ours_cmd), ("ort", peer_cmd)]
-            if r % 2:
-                order.reverse()
+            # rotate the engines' order each round so none always runs first
+            order = engines[r % len(engines):] + engines[:r % len(engines)]
             label = f"{t} thread{'s' if t > 1 else ''}, batch {b}{'' if spin else ', no spin'}"
             for name, cmd in order:
                 res.setdefault((label, name), []).append(
                     run_parallel([cmd(a.model, t, b, a.seconds, spin)])[0])
-        for name, cmd in [("aiinfer", ours_cmd), ("ort", peer_cmd)]:
+        for name, cmd in engines:
             outs = run_parallel([cmd(a.model, 1, 1, a.seconds)] * 2)
             res.setdefault(("2 processes x 1 thread", name), []).append(
                 (sum(o[0] for o in outs), max(o[1] for o in outs)))
+        for name, cmd in int8[r % len(int8):] + int8[:r % len(int8)]:
+            res.setdefault(("1 thread, batch 1, int8", name), []).append(
+                run_parallel([cmd(a.model, 1, 1, a.seconds)])[0])
+        for name, cmd in int8:
+            outs = run_parallel([cmd(a.model, 1, 1, a.seconds)] * 2)
+            res.setdefault(("2 processes x 1 thread, int8", name), []).append(
+                (sum(o[0] for o in outs), max(o[1] for o in outs)))
     print(f"model {os.path.relpath(a.model, ROOT)}; {a.rounds} rounds x {a.seconds:g} s; "
           f"medians; {os.cpu_count()} CPUs")
+    xh = f" {'XNN inf/s':>10} {'/ XNN':>6} {'XNN p50':>9}" if xnn else ""
     print(f"{'configuration':28} {'aiinfer inf/s':>14} {'ORT inf/s':>10} {'ratio':>6}"
-          f" {'aiinfer p50':>12} {'ORT p50':>9}")
+          f" {'aiinfer p50':>12} {'ORT p50':>9}" + xh)
     labels = []
     for (label, _) in res:
         if label not in labels:
@@ -83,7 +143,12 @@ def main():
         o, p = res[(label, "aiinfer")], res[(label, "ort")]
         oi, pi = statistics.median(x[0] for x in o), statistics.median(x[0] for x in p)
         ol, pl = statistics.median(x[1] for x in o), statistics.median(x[1] for x in p)
-        print(f"{label:28} {oi:14.1f} {pi:10.1f} {oi / pi:6.2f} {ol:9.3f} ms {pl:6.3f} ms")
+        xc = ""
+        if xnn:
+            x = res[(label, "xnnpack")]
+            xi, xl = statistics.median(v[0] for v in x), statistics.median(v[1] for v in x)
+            xc = f" {xi:10.1f} {oi / xi:6.2f} {xl:6.3f} ms"
+        print(f"{label:28} {oi:14.1f} {pi:10.1f} {oi / pi:6.2f} {ol:9.3f} ms {pl:6.3f} ms" + xc)
     return 0
 
 
