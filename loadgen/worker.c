@@ -415,9 +415,13 @@ static void on_timer(ev_loop *loop, int fd, unsigned events, void *data)
 {
     (void)loop;
     (void)events;
+    (void)fd;
     lg_worker *w = data;
-    uint64_t ticks;
-    if (read(fd, &ticks, sizeof(ticks)) < 0 && errno == EAGAIN) return;
+    /* No read() of the expiration count: the arm() at the end always sets
+     * the timer again (armed_at is 0 by then), and timerfd_settime clears
+     * the count and the readiness; a wake-up made stale by a re-arm earlier
+     * in the same batch finds nothing due and re-arms. One syscall fewer per
+     * wake-up (about one per arrival in the open model at moderate rates). */
     w->armed_at = 0;
     uint64_t now = ev_clock_ns();
     while (w->nheap && w->heap[0].at <= now) {

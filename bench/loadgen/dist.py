@@ -8,6 +8,10 @@ Locust workers run under aiload's master: the total is still what 2 Locust
 worker processes generate.) Prints total RPS
 per set-up, the ratios (aiload master+2 vs aiload alone: goal >= 0.9x; vs
 Locust master+2: goal >= 10x) and the master's CPU seconds per second of run.
+Also requests per generator CPU-second (the workers' CPU from wait4, or the
+lone process's), which other load on the machine disturbs far less than
+req/s; it includes each worker's start-up (Locust's imports: a few tenths of
+a second per worker), so use --seconds 10 or more for that ratio.
 
 Usage: bench/loadgen/dist.py [--rounds 2] [--seconds 10] [--users 50] [--build DIR]
 """
@@ -60,7 +64,8 @@ def total_rps(prefix, seconds):
 
 
 def run(kind, a, host, tmp, tag):
-    """One test of a set-up; (RPS, failures, master CPU s per s or None)."""
+    """One test of a set-up; (RPS, failures, master CPU s per s or None,
+    requests per generator CPU-second: the workers', or the lone process's)."""
     prefix = os.path.join(tmp, tag)
     common = ["--headless", "-u", str(a.users), "-r", str(a.users), "-t", f"{a.seconds}s",
               "-H", host, "--csv", prefix]
@@ -92,14 +97,10 @@ def run(kind, a, host, tmp, tag):
                                             stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL, cwd=tmp))
     cpu = wait_cpu(m, a.seconds + 120)
-    for w in workers:
-        try:
-            w.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            w.kill()
-            w.wait()
+    gen = sum(wait_cpu(w, 30) for w in workers) if workers else cpu
     rps, fails = total_rps(prefix, a.seconds)
-    return rps, fails, (cpu / a.seconds if workers else None)
+    per_cpu = rps * a.seconds / gen if gen > 0 else 0.0
+    return rps, fails, (cpu / a.seconds if workers else None), per_cpu
 
 
 def main():
@@ -127,25 +128,28 @@ def main():
               f"of {a.seconds} s against nginx")
         for r in range(a.rounds):
             for k in kinds:
-                rps, fails, mcpu = run(k, a, host, tmp, f"{k}-{r}")
-                res[k].append((rps, mcpu))
+                rps, fails, mcpu, per_cpu = run(k, a, host, tmp, f"{k}-{r}")
+                res[k].append((rps, mcpu, per_cpu))
                 m = f"  master CPU {mcpu:.2f} s/s" if mcpu is not None else ""
-                print(f"  round {r + 1} {k:12} {rps:10.0f} req/s  failures {fails}{m}",
-                      flush=True)
+                print(f"  round {r + 1} {k:12} {rps:10.0f} req/s  {per_cpu:8.0f} req per "
+                      f"generator CPU-s  failures {fails}{m}", flush=True)
     finally:
         nginx.kill()
         shutil.rmtree(tmp, ignore_errors=True)
-    med = {k: statistics.median(x for x, _ in v) for k, v in res.items()}
-    cpu = {k: statistics.median(c for _, c in v) for k, v in res.items() if v[0][1] is not None}
+    med = {k: statistics.median(x for x, _, _ in v) for k, v in res.items()}
+    cpu = {k: statistics.median(c for _, c, _ in v) for k, v in res.items()
+           if v[0][1] is not None}
+    eff = {k: statistics.median(e for _, _, e in v) for k, v in res.items()}
     print()
-    print("set-up       | req/s (median) | master CPU s/s")
+    print("set-up       | req/s (median) | req per generator CPU-s | master CPU s/s")
     for k in kinds:
         c = f"{cpu[k]:.2f}" if k in cpu else "-"
-        print(f"{k:12} | {med[k]:14.0f} | {c}")
+        print(f"{k:12} | {med[k]:14.0f} | {eff[k]:23.0f} | {c}")
     print(f"aiload master+2 / aiload alone = {med['aiload-dist'] / med['aiload']:.2f}x "
           f"(goal >= 0.9x)")
     print(f"aiload master+2 / 2 Locust workers = {med['aiload-dist'] / max(med['locust-dist'], 1):.1f}x "
-          f"(goal >= 10x)")
+          f"(goal >= 10x); per generator CPU-second "
+          f"{eff['aiload-dist'] / max(eff['locust-dist'], 1):.1f}x")
     return 0
 
 
