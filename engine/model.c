@@ -174,6 +174,7 @@ static int finish_load(eng_model *m, char *err, size_t errlen)
         eg_fuse_activations(g);
         eg_fuse_matmul_bias(g);
         eg_fuse_gelu(g);
+        eg_fuse_attention(g);
     }
     eg_remove_dead(g);
     if (!(v = es_infer(g, 1, 1, err, errlen))) return -ENG_EFORMAT;
