@@ -319,3 +319,36 @@ void eg_fuse_attention(eg_graph *g)
     }
     eg_recount_uses(g);
 }
+
+static int same_shape(const eg_value *a, const eg_value *b)
+{
+    if (a->rank < 1 || a->rank != b->rank) return 0;
+    for (int d = 0; d < a->rank; d++)
+        if (a->dims[d] != b->dims[d]) return 0;
+    return 1;
+}
+
+void eg_fuse_add_layernorm(eg_graph *g)
+{
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        eg_node *ln = &g->nodes[ni];
+        if (ln->dead || ln->op != EG_OP_LAYERNORM || ln->sum_in >= 0 || ln->nin < 2 ||
+            ln->in[0] < 0)
+            continue;
+        int add = sole_producer(g, ln->in[0], EG_OP_ADD, ni);
+        if (add < 0 || g->nodes[add].nin != 2) continue;
+        const eg_node *an = &g->nodes[add];
+        int a = an->in[0], b = an->in[1];
+        /* both activations of one shape (no broadcast to undo): the kernel adds
+         * the residual row by row; dynamic dims are checked again at plan time */
+        if (a < 0 || b < 0 || a == b || g->values[a].data || g->values[b].data ||
+            g->values[a].dtype != ENG_FLOAT || g->values[b].dtype != ENG_FLOAT ||
+            !same_shape(&g->values[a], &g->values[b]) ||
+            !same_shape(&g->values[a], &g->values[ln->in[0]]))
+            continue;
+        ln->in[0] = a;
+        ln->sum_in = b;
+        g->nodes[add].dead = 1;
+    }
+    eg_recount_uses(g);
+}

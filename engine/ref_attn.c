@@ -157,9 +157,8 @@ static inline __mmask16 tail(int64_t left)
     return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
 }
 
-__attribute__((target("avx512f"))) static void row_scores_512(const att_geom *g, const float *q,
-                                                              const float *kt, const float *mrow,
-                                                              float *s)
+__attribute__((target("avx512f"))) static void
+row_scores_512(const att_geom *g, const float *q, const float *kt, const float *mrow, float *s)
 {
     int64_t Sk = g->Sk;
     __m512 sc = _mm512_set1_ps(g->scale);
@@ -193,9 +192,8 @@ __attribute__((target("avx512f"))) static void row_scores_512(const att_geom *g,
     }
 }
 
-__attribute__((target("avx512f"))) static void row_softmax_pv_512(const att_geom *g, float *s,
-                                                                  const float *vr, float *o,
-                                                                  int64_t ost)
+__attribute__((target("avx512f"))) static void
+row_softmax_pv_512(const att_geom *g, float *s, const float *vr, float *o, int64_t ost)
 {
     int64_t Sk = g->Sk, Dv = g->Dv;
     __m512 mx = _mm512_set1_ps(-INFINITY);

@@ -8,6 +8,10 @@
 #include <math.h>
 #include <stdlib.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 /* ---- Reduce* ------------------------------------------------------------------ */
 
 static int axes_from_input(eg_op op, int opset)
@@ -292,6 +296,13 @@ static int infer_layernorm(ek_args *a)
                          "normalised shape %lld",
                          KNAME(a), k, (long long)n, (long long)norm);
     }
+    const ek_view *r = a->nin > 3 ? a->in[3] : NULL;
+    if (r && (r->dtype != ENG_FLOAT || r->rank != x->rank || r->nhwc != x->nhwc ||
+              memcmp(r->dims, x->dims, sizeof(int64_t) * (size_t)x->rank)))
+        return KFAIL(a, ENG_ESHAPE,
+                     "node '%s' (LayerNormalization): the fused residual's shape differs from "
+                     "the input's",
+                     KNAME(a));
     ku_shape(a->out[0], ENG_FLOAT, x->rank, x->dims);
     for (int k = 1; k < 3 && k < a->nout; k++) {
         if (!a->out[k]) continue;
@@ -301,22 +312,79 @@ static int infer_layernorm(ek_args *a)
     return 0;
 }
 
+#if defined(__x86_64__)
+static inline __mmask16 ln_tail(int64_t left)
+{
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+/* One row with AVX-512: y = x (+ r), then mean, variance and the affine map over
+ * y in place; float lane sums (the C path below sums in double: ~1e-7 apart). */
+__attribute__((target("avx512f"))) static void ln_row_512(const float *x, const float *r, float *y,
+                                                          int64_t len, const float *S, int s1,
+                                                          const float *B, int b1, float eps,
+                                                          float *mean_out, float *rstd_out)
+{
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t k = 0; k < len; k += 16) {
+        __mmask16 m = ln_tail(len - k);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + k);
+        if (r) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, r + k));
+        _mm512_mask_storeu_ps(y + k, m, v);
+        acc = _mm512_add_ps(acc, v);
+    }
+    float mean = _mm512_reduce_add_ps(acc) / (float)len;
+    __m512 mv = _mm512_set1_ps(mean), sq = _mm512_setzero_ps();
+    for (int64_t k = 0; k < len; k += 16) {
+        __mmask16 m = ln_tail(len - k);
+        __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, y + k), mv);
+        sq = _mm512_fmadd_ps(d, d, sq);
+    }
+    float rstd = 1.0f / sqrtf(_mm512_reduce_add_ps(sq) / (float)len + eps);
+    __m512 rs = _mm512_set1_ps(rstd), s0 = _mm512_set1_ps(S[0]),
+           bz = _mm512_set1_ps(B ? B[0] : 0.0f);
+    for (int64_t k = 0; k < len; k += 16) {
+        __mmask16 m = ln_tail(len - k);
+        __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, y + k), mv), rs);
+        __m512 sc = s1 ? s0 : _mm512_maskz_loadu_ps(m, S + k);
+        __m512 bi = !B || b1 ? bz : _mm512_maskz_loadu_ps(m, B + k);
+        _mm512_mask_storeu_ps(y + k, m, _mm512_fmadd_ps(d, sc, bi));
+    }
+    if (mean_out) *mean_out = mean;
+    if (rstd_out) *rstd_out = rstd;
+}
+#endif
+
 static int run_layernorm(ek_args *a)
 {
     const ek_view *x = a->in[0], *s = a->in[1], *b = a->nin > 2 ? a->in[2] : NULL;
+    /* a residual Add fused by eg_fuse_add_layernorm: normalise x + r */
+    const ek_view *r = a->nin > 3 ? a->in[3] : NULL;
     int64_t ax;
     ln_axis(a, &ax);
     float eps = eg_attr_float(a->node, "epsilon", 1e-5f);
     int64_t outer = ku_prod(x->dims, 0, (int)ax), len = ku_prod(x->dims, (int)ax, x->rank);
-    const float *X = x->data, *S = s->data, *B = b ? b->data : NULL;
+    const float *X = x->data, *S = s->data, *B = b ? b->data : NULL, *RS = r ? r->data : NULL;
     int s1 = ek_numel(s) == 1, b1 = b && ek_numel(b) == 1;
     float *Y = a->out[0]->data;
     float *M = a->nout > 1 && a->out[1] ? a->out[1]->data : NULL;
     float *R = a->nout > 2 && a->out[2] ? a->out[2]->data : NULL;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) {
+        for (int64_t o = 0; o < outer; o++)
+            ln_row_512(X + o * len, RS ? RS + o * len : NULL, Y + o * len, len, S, s1, B, b1, eps,
+                       M ? M + o : NULL, R ? R + o : NULL);
+        return 0;
+    }
+#endif
     for (int64_t o = 0; o < outer; o++) {
-        const float *xp = X + o * len;
+        const float *xp = X + o * len, *rp = RS ? RS + o * len : NULL;
         float *yp = Y + o * len;
         double sum = 0, sq = 0;
+        if (rp) { /* y holds x + r until it is normalised in place */
+            for (int64_t k = 0; k < len; k++) yp[k] = xp[k] + rp[k];
+            xp = yp;
+        }
         for (int64_t k = 0; k < len; k++) sum += xp[k];
         float mean = (float)(sum / (double)len);
         for (int64_t k = 0; k < len; k++) {
