@@ -82,7 +82,8 @@ static int geom(ek_args *a, att_geom *g)
             int c = 4 - m->rank + d;
             if (m->dims[d] != 1 && m->dims[d] != full[c])
                 return KFAIL(a, ENG_ESHAPE,
-                             "node '%s' (attention): mask dim %d is %lld, the scores' %lld",
+                             "node '%s' (attention): the mask's dim %d (%lld) and the scores' "
+                             "(%lld) do not broadcast",
                              KNAME(a), d, (long long)m->dims[d], (long long)full[c]);
             g->m[c] = m->dims[d] == 1 ? 0 : st;
             st *= m->dims[d];

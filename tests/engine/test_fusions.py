@@ -1,0 +1,230 @@
+"""The transformer and detector fusions, black box through `aiinfer`: each graph is
+built here with onnx.helper in the form torch exports, run on both backends and
+compared with numpy's unfused computation (tolerance 1e-4 of the output's scale);
+`aiinfer info` must show that the fusion happened (the fused op in the kernel
+table, the absorbed ops gone) -- or, for a graph it must not touch, that it did
+not.
+
+- attention: MatMul(Q, K^T) -> Div/Mul by a scalar -> Add(mask) -> Softmax ->
+  MatMul(., V) with the head Transposes becomes aiinfer:FusedAttention;
+- residual: LayerNormalization(Add(x, r)) takes r as a fused input;
+- nearest Resize of an NHWC tensor between convs (the row-copy path)."""
+import os
+import subprocess
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from harness import binary
+
+B, S, H, D = 2, 7, 3, 4
+E = H * D
+
+
+def aiinfer(*args, timeout=120):
+    return subprocess.run([binary("aiinfer"), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def kernels(path, *extra):
+    """{(op, kernel): count} from `aiinfer info`."""
+    r = aiinfer("info", path, *extra)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    start = lines.index(next(ln for ln in lines if ln.split() == ["op", "count", "kernel"]))
+    rows = {}
+    for ln in lines[start + 1:]:
+        if ln.startswith("verdict:"):
+            break
+        op, count, kernel = ln.split()
+        rows[(op, kernel)] = int(count)
+    return rows
+
+
+def save(tmp_path, nodes, inputs, outputs, inits, name="m"):
+    g = helper.make_graph(nodes, name, inputs, outputs, inits)
+    p = tmp_path / f"{name}.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
+    return p
+
+
+def run(tmp_path, path, arrays, reference):
+    args = ["run", path]
+    for k, a in enumerate(arrays):
+        f = tmp_path / f"in{k}.npy"
+        np.save(f, a)
+        args += ["--input", f]
+    out = tmp_path / "out.npy"
+    r = aiinfer(*args, "--output", out, *(["--reference"] if reference else []))
+    assert r.returncode == 0, r.stderr
+    return np.load(out)
+
+
+def close(got, want):
+    assert got.shape == want.shape, (got.shape, want.shape)
+    scale = max(float(np.abs(want).max()), 1e-6)
+    assert float(np.abs(got - want).max()) <= 1e-4 * scale
+
+
+def softmax(x):
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def attention_graph(tmp_path, mask_shape, scale_op, k_pre_transposed, out_transpose):
+    """x [B, S, E] -> q/k/v projections -> heads -> attention -> [B, S, E] (or
+    [B, H, S, D] without the output Transpose); returns (path, numpy function)."""
+    rng = np.random.default_rng(1)
+    w = {n: rng.standard_normal((E, E)).astype(np.float32) * 0.3 for n in "qkv"}
+    inits = [numpy_helper.from_array(w[n], f"w{n}") for n in "qkv"]
+    inits.append(numpy_helper.from_array(np.array([B, S, H, D], np.int64), "heads"))
+    inits.append(numpy_helper.from_array(np.array([B, S, E], np.int64), "flat"))
+    sc = 1 / np.sqrt(D)
+    inits.append(numpy_helper.from_array(
+        np.array(np.sqrt(D) if scale_op == "Div" else sc, np.float32), "c"))
+    nodes = []
+    for n in "qkv":
+        nodes += [helper.make_node("MatMul", ["x", f"w{n}"], [f"{n}p"]),
+                  helper.make_node("Reshape", [f"{n}p", "heads"], [f"{n}r"])]
+    nodes.append(helper.make_node("Transpose", ["qr"], ["qh"], perm=[0, 2, 1, 3]))
+    nodes.append(helper.make_node("Transpose", ["vr"], ["vh"], perm=[0, 2, 1, 3]))
+    if k_pre_transposed:  # K^T made by two Transposes: only the last one is absorbed
+        nodes.append(helper.make_node("Transpose", ["kr"], ["kh"], perm=[0, 2, 1, 3]))
+        nodes.append(helper.make_node("Transpose", ["kh"], ["kt"], perm=[0, 1, 3, 2]))
+    else:
+        nodes.append(helper.make_node("Transpose", ["kr"], ["kt"], perm=[0, 2, 3, 1]))
+    nodes.append(helper.make_node("MatMul", ["qh", "kt"], ["s"]))
+    nodes.append(helper.make_node(scale_op, ["s", "c"], ["ss"]))
+    soft_in = "ss"
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [B, S, E])]
+    if mask_shape:
+        inputs.append(helper.make_tensor_value_info("mask", TensorProto.FLOAT, mask_shape))
+        nodes.append(helper.make_node("Add", ["mask", "ss"], ["sm"]))  # mask first, as BERT's
+        soft_in = "sm"
+    nodes.append(helper.make_node("Softmax", [soft_in], ["p"], axis=-1))
+    nodes.append(helper.make_node("MatMul", ["p", "vh"], ["ctx"]))
+    if out_transpose:
+        nodes += [helper.make_node("Transpose", ["ctx"], ["ct"], perm=[0, 2, 1, 3]),
+                  helper.make_node("Reshape", ["ct", "flat"], ["y"])]
+    else:
+        nodes.append(helper.make_node("Identity", ["ctx"], ["y"]))
+    path = save(tmp_path, nodes, inputs,
+                [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+
+    def want(x, mask=None):
+        q, k, v = ((x @ w[n]).reshape(B, S, H, D).transpose(0, 2, 1, 3) for n in "qkv")
+        s = (q @ k.transpose(0, 1, 3, 2)) * sc
+        if mask is not None:
+            s = s + mask
+        y = softmax(s) @ v
+        return y.transpose(0, 2, 1, 3).reshape(B, S, E) if out_transpose else y
+
+    return path, want
+
+
+@pytest.mark.parametrize("mask_shape,scale_op,k_pre,out_t", [
+    ([B, 1, 1, S], "Div", False, True),    # BERT's export
+    ([B, H, S, S], "Mul", False, True),    # a full mask, scale by Mul
+    (None, "Div", True, False),            # no mask, K^T by two Transposes, no output one
+    ([1, 1, S, S], "Mul", True, True),     # a causal-style mask shared by the batch
+])
+@pytest.mark.parametrize("reference", [False, True])
+def test_attention_is_fused_and_matches_numpy(tmp_path, mask_shape, scale_op, k_pre, out_t,
+                                              reference):
+    path, want = attention_graph(tmp_path, mask_shape, scale_op, k_pre, out_t)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((B, S, E)).astype(np.float32)
+    ins = [x]
+    if mask_shape:
+        mask = np.zeros(mask_shape, np.float32)
+        mask[..., S - 2:] = -10000.0  # padded keys
+        if mask_shape[2] == S:
+            mask[..., 0, 1:3] = -10000.0
+        ins.append(mask)
+    close(run(tmp_path, path, ins, reference), want(*ins).astype(np.float32))
+    rows = kernels(path, *(["--reference"] if reference else []))
+    assert rows.get(("aiinfer:FusedAttention", "c")) == 1, rows
+    ops = {op for op, _ in rows}
+    assert "Softmax" not in ops and "Div" not in ops and "Mul" not in ops, rows
+    assert "Add" not in ops, rows
+    # the Q, V (and output) head Transposes are absorbed as strides; K^T made by
+    # two Transposes (not the [0, 2, 3, 1] of a Reshape) is read as it comes
+    assert rows.get(("Transpose", "c"), 0) == (2 if k_pre else 0), rows
+    assert rows[("MatMul", "onednn" if not reference else "c")] == 3, rows
+
+
+def test_attention_with_a_second_reader_of_the_scores_is_left_alone(tmp_path):
+    # the scores are also a graph output: fusing would lose them
+    path, _ = attention_graph(tmp_path, [B, 1, 1, S], "Div", False, True)
+    m = onnx.load(path)
+    m.graph.output.append(helper.make_tensor_value_info("p", TensorProto.FLOAT, None))
+    onnx.save(m, path)
+    rows = kernels(path)
+    assert ("aiinfer:FusedAttention", "c") not in rows and ("Softmax", "c") in rows, rows
+
+
+def ln_graph(tmp_path, r_shape):
+    rng = np.random.default_rng(3)
+    g, b = rng.standard_normal(E).astype(np.float32), rng.standard_normal(E).astype(np.float32)
+    w = rng.standard_normal((E, E)).astype(np.float32) * 0.3
+    inits = [numpy_helper.from_array(a, n) for a, n in ((g, "g"), (b, "b"), (w, "w"))]
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["xm"]),
+             helper.make_node("Add", ["xm", "r"], ["s"]),
+             helper.make_node("LayerNormalization", ["s", "g", "b"], ["y"], axis=-1,
+                              epsilon=1e-5)]
+    ins = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [B, S, E]),
+           helper.make_tensor_value_info("r", TensorProto.FLOAT, r_shape)]
+    path = save(tmp_path, nodes, ins, [helper.make_tensor_value_info(
+        "y", TensorProto.FLOAT, None)], inits, name="ln")
+
+    def want(x, r):
+        s = x @ w + r
+        mu = s.mean(-1, keepdims=True)
+        var = ((s - mu) ** 2).mean(-1, keepdims=True)
+        return (s - mu) / np.sqrt(var + 1e-5) * g + b
+
+    return path, want
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_residual_add_is_fused_into_layernorm(tmp_path, reference):
+    path, want = ln_graph(tmp_path, [B, S, E])
+    rng = np.random.default_rng(4)
+    x, r = (rng.standard_normal((B, S, E)).astype(np.float32) * 3 for _ in range(2))
+    close(run(tmp_path, path, [x, r], reference), want(x, r).astype(np.float32))
+    rows = kernels(path, *(["--reference"] if reference else []))
+    assert ("Add", "c") not in rows and rows[("LayerNormalization", "c")] == 1, rows
+
+
+def test_broadcast_residual_is_not_fused(tmp_path):
+    path, want = ln_graph(tmp_path, [1, 1, E])
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((B, S, E)).astype(np.float32)
+    r = rng.standard_normal((1, 1, E)).astype(np.float32)
+    close(run(tmp_path, path, [x, r], False), want(x, r).astype(np.float32))
+    assert kernels(path).get(("Add", "c")) == 1
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_nearest_resize_between_convs(tmp_path, reference):
+    # Conv (NHWC on oneDNN) -> Resize x2 nearest -> Conv: the resize runs on the
+    # NHWC rows; on the reference backend the same fast path runs in NCHW
+    rng = np.random.default_rng(6)
+    w1 = rng.standard_normal((5, 3, 1, 1)).astype(np.float32)
+    w2 = rng.standard_normal((4, 5, 1, 1)).astype(np.float32)
+    scales = np.array([1, 1, 2, 3], np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (w2, "w2"),
+                                                         (scales, "sc"))]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"]),
+             helper.make_node("Resize", ["a", "", "sc"], ["u"], mode="nearest"),
+             helper.make_node("Conv", ["u", "w2"], ["y"])]
+    path = save(tmp_path, nodes, [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 3, 5, 6])], [helper.make_tensor_value_info(
+            "y", TensorProto.FLOAT, None)], inits, name="up")
+    x = rng.standard_normal((1, 3, 5, 6)).astype(np.float32)
+    a = np.einsum("oc,nchw->nohw", w1[:, :, 0, 0], x)
+    u = a.repeat(2, axis=2).repeat(3, axis=3)  # asymmetric scales, half_pixel, floor
+    want = np.einsum("oc,nchw->nohw", w2[:, :, 0, 0], u)
+    close(run(tmp_path, path, [x], reference), want.astype(np.float32))
