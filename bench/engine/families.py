@@ -6,7 +6,7 @@ families, on the same .onnx files and the same input files, 1 thread, batch 1:
            6 layers, 12 heads, 1536 FFN, 30522-token vocabulary), int64 input_ids
            and attention_mask of 128 tokens, exported with a dynamic sequence axis;
 - yolo320: the YOLO-style detector of tests/engine/test_families.py at 320x320
-           (64/128/256 channels, C2f blocks with Split/Concat, SiLU, nearest
+           (32/64/128 channels, C2f blocks with Split/Concat, SiLU, nearest
            Resize, box decoding, TopK), 80 classes.
 
 Both are built by tools/family_models.py from seeded random weights and exported
