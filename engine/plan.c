@@ -67,8 +67,10 @@ static int new_value(ep_plan *p, const ek_view *like, int nhwc)
         if (v) p->v = v;
         if (k) p->kind = k;
         if (o) p->off = o;
-        if (!io) return -1;
-        p->input_of = io;
+        if (io) p->input_of = io;
+        int *al = io ? realloc(p->alias, (size_t)cap * sizeof(int)) : NULL;
+        if (!al) return -1;
+        p->alias = al;
         p->cap = cap;
     }
     p->v[p->nv] = *like;
@@ -267,12 +269,20 @@ static int view_step(ep_plan *p, int ni)
          n->op != EG_OP_UNSQUEEZE) ||
         n->nout != 1 || n->out[0] < 0 || n->nin < 1 || n->in[0] < 0)
         return 0;
-    int in = n->in[0], out = n->out[0];
+    int in = n->in[0], out = n->out[0], readers = 0;
     const eg_value *gv = &g->values[in];
-    if (p->kind[in] != VK_ARENA || gv->is_output || gv->uses != 1 ||
-        (p->v[in].rank == 4 && p->v[in].nhwc) || p->v[out].dtype != p->v[in].dtype ||
-        ek_numel(&p->v[out]) != ek_numel(&p->v[in]))
+    /* readers that run (a Shape of it was folded when the plan was inferred) */
+    for (int k = 0; k < g->nnodes && readers < 2; k++) {
+        const eg_node *r = &g->nodes[k];
+        if (r->dead || p->iv->folded[k]) continue;
+        for (int j = 0; j < r->nin; j++) readers += r->in[j] == in;
+        readers += r->sum_in == in;
+    }
+    if (p->kind[in] != VK_ARENA || gv->is_output || readers != 1 ||
+        p->v[out].dtype != p->v[in].dtype || ek_numel(&p->v[out]) != ek_numel(&p->v[in]))
         return 0;
+    /* an NHWC input (a conv's) is converted once, and the view taken of that */
+    if (p->v[in].rank == 4 && p->v[in].nhwc && (in = in_layout(p, in, 0)) < 0) return 0;
     ep_step *s = new_step(p, ST_VIEW, ni);
     if (!s) return 0;
     s->nin = s->nout = 1;

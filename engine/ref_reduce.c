@@ -136,6 +136,16 @@ static int run_reduce(ek_args *a)
             float s = 0;
             for (int64_t r = 0; r < w.rcount; r++) s += X[r];
             acc = s;
+        } else if (x->dtype == ENG_FLOAT && contiguous &&
+                   (op == EG_OP_REDUCEMAX || op == EG_OP_REDUCEMIN)) {
+            /* a detector's best class score per box: same NaN rule, no dtype switch */
+            const float *X = (const float *)x->data + base;
+            float m = op == EG_OP_REDUCEMAX ? -INFINITY : INFINITY;
+            if (op == EG_OP_REDUCEMAX)
+                for (int64_t r = 0; r < w.rcount; r++) m = X[r] > m || X[r] != X[r] ? X[r] : m;
+            else
+                for (int64_t r = 0; r < w.rcount; r++) m = X[r] < m || X[r] != X[r] ? X[r] : m;
+            acc = m;
         } else {
             for (int64_t r = 0; r < w.rcount; r++) {
                 double v = ku_getd(x, base + (contiguous ? r : walk_off(w.nr, w.rd, w.rs, r)));
