@@ -212,6 +212,21 @@ static int run_arg(ek_args *a)
     int64_t outer = ku_prod(x->dims, 0, (int)ax), len = x->dims[ax],
             inner = ku_prod(x->dims, (int)ax + 1, x->rank);
     int64_t *Y = a->out[0]->data;
+    if (x->dtype == ENG_FLOAT && inner == 1 && len > 0) { /* rows: a detector's best class */
+        const float *X = x->data;
+        for (int64_t o = 0; o < outer; o++) {
+            const float *row = X + o * len;
+            float bv = row[0];
+            int64_t best = 0;
+            for (int64_t k = 1; k < len; k++) {
+                float v = row[k];
+                int better = mx ? (last ? v >= bv : v > bv) : (last ? v <= bv : v < bv);
+                if (better) bv = v, best = k;
+            }
+            Y[o] = best;
+        }
+        return 0;
+    }
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             int64_t base = o * len * inner + i, best = 0;
