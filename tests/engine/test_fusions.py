@@ -228,3 +228,30 @@ def test_nearest_resize_between_convs(tmp_path, reference):
     u = a.repeat(2, axis=2).repeat(3, axis=3)  # asymmetric scales, half_pixel, floor
     want = np.einsum("oc,nchw->nohw", w2[:, :, 0, 0], u)
     close(run(tmp_path, path, [x], reference), want.astype(np.float32))
+
+
+def test_reshape_of_a_tensor_read_once_is_a_view(tmp_path):
+    # q/k/v projections feed one Reshape each: those become views (no copy); a
+    # tensor a second node reads keeps its copying Reshape
+    path, want = attention_graph(tmp_path, [B, 1, 1, S], "Div", False, True)
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    views = [ln for ln in r.stdout.splitlines() if "view of its input (no copy)" in ln]
+    assert len(views) == 4, r.stdout  # three head splits and the merge
+    m = onnx.load(path)
+    m.graph.node.append(helper.make_node("Relu", ["qp"], ["qrelu"]))
+    m.graph.output.append(helper.make_tensor_value_info("qrelu", TensorProto.FLOAT, None))
+    onnx.save(m, path)
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    assert sum("view of its input" in ln for ln in r.stdout.splitlines()) == 3, r.stdout
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((B, S, E)).astype(np.float32)
+    mask = np.zeros((B, 1, 1, S), np.float32)
+    args = ["run", path]
+    for k, a in enumerate([x, mask]):
+        np.save(tmp_path / f"v{k}.npy", a)
+        args += ["--input", tmp_path / f"v{k}.npy"]
+    r = aiinfer(*args, "--output", tmp_path / "y.npy", "--output", tmp_path / "q.npy")
+    assert r.returncode == 0, r.stderr
+    close(np.load(tmp_path / "y.npy"), want(x, mask).astype(np.float32))
