@@ -283,6 +283,9 @@ void eg_fuse_attention(eg_graph *g)
             g->values[qk->in[1]].rank != 4)
             continue;
         int q = qk->in[0], k = qk->in[1], v = pv->in[1], out = pv->out[0];
+        /* the kernel wants one K and V per (batch, head): no broadcasting MatMul */
+        const int64_t *qd = g->values[q].dims, *kd = g->values[k].dims, *vd = g->values[v].dims;
+        if (qd[0] != kd[0] || qd[0] != vd[0] || qd[1] != kd[1] || qd[1] != vd[1]) continue;
         int flags[4] = {0, 0, 0, 0}, tq, tk, tv, to;
         if ((tq = head_transpose(g, q, mm, 0, 2, 1, 3)) >= 0) q = g->nodes[tq].in[0], flags[0] = 1;
         if ((tk = head_transpose(g, k, mm, 0, 2, 3, 1)) >= 0) k = g->nodes[tk].in[0], flags[1] = 1;
