@@ -10,6 +10,7 @@ not.
 - residual: LayerNormalization(Add(x, r)) takes r as a fused input;
 - nearest Resize of an NHWC tensor between convs (the row-copy path)."""
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -255,3 +256,102 @@ def test_reshape_of_a_tensor_read_once_is_a_view(tmp_path):
     r = aiinfer(*args, "--output", tmp_path / "y.npy", "--output", tmp_path / "q.npy")
     assert r.returncode == 0, r.stderr
     close(np.load(tmp_path / "y.npy"), want(x, mask).astype(np.float32))
+
+
+# ---- no allocation per run ---------------------------------------------------------
+
+COUNTER = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+/* Counts the heap allocations made by code of the main executable (the engine is
+ * linked into aiinfer); oneDNN's own (its C API builds an argument map in every
+ * dnnl_primitive_execute) come from libdnnl/libstdc++ and are not counted. */
+static unsigned long n;
+static char early[1 << 16], exe[4096];
+static size_t used;
+static void *(*real_malloc)(size_t), *(*real_calloc)(size_t, size_t),
+    *(*real_realloc)(void *, size_t), *(*real_aligned)(size_t, size_t);
+static int (*real_memalign)(void **, size_t, size_t);
+static void init(void)
+{
+    real_malloc = dlsym(RTLD_NEXT, "malloc");
+    real_calloc = dlsym(RTLD_NEXT, "calloc");
+    real_realloc = dlsym(RTLD_NEXT, "realloc");
+    real_memalign = dlsym(RTLD_NEXT, "posix_memalign");
+    real_aligned = dlsym(RTLD_NEXT, "aligned_alloc");
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    exe[k > 0 ? k : 0] = 0;
+}
+static void count(void *ra)
+{
+    Dl_info di;
+    if (exe[0] && dladdr(ra, &di) && di.dli_fname && !strcmp(di.dli_fname, exe))
+        __atomic_add_fetch(&n, 1, 0);
+}
+#define RA __builtin_return_address(0)
+void *malloc(size_t s) { if (!real_malloc) init(); count(RA); return real_malloc(s); }
+void *calloc(size_t a, size_t b)
+{
+    if (!real_calloc) { /* dlsym's own calloc, before init finished */
+        void *p = early + used; used += (a * b + 15) & ~(size_t)15; return p;
+    }
+    count(RA); return real_calloc(a, b);
+}
+void *realloc(void *p, size_t s) { if (!real_realloc) init(); count(RA); return real_realloc(p, s); }
+int posix_memalign(void **p, size_t a, size_t s) { if (!real_memalign) init(); count(RA); return real_memalign(p, a, s); }
+void *aligned_alloc(size_t a, size_t s) { if (!real_aligned) init(); count(RA); return real_aligned(a, s); }
+void free(void *p)
+{
+    static void (*real_free)(void *);
+    if ((char *)p >= early && (char *)p < early + sizeof(early)) return;
+    if (!real_free) real_free = dlsym(RTLD_NEXT, "free");
+    real_free(p);
+}
+__attribute__((destructor)) static void report(void)
+{
+    char b[64]; int k = snprintf(b, sizeof(b), "allocations %lu\n", n);
+    if (write(2, b, (size_t)k) < 0) _exit(1);
+}
+"""
+
+
+def test_a_run_allocates_nothing(tmp_path):
+    # bench runs the same plan over and over: a short and a long bench of the BERT-class
+    # encoder (fused attention, residual LayerNorm, views) must make the same number
+    # of engine heap allocations, give or take bench's own doubling latency array,
+    # however many more runs the long one made (the counter sees the engine's calls;
+    # oneDNN allocates inside every primitive execution, which no caller can avoid)
+    import shutil
+    import sys
+    if not shutil.which("cc"):
+        pytest.skip("no C compiler for the allocation counter")
+    src = tmp_path / "count.c"
+    src.write_text(COUNTER)
+    so = tmp_path / "count.so"
+    subprocess.run(["cc", "-O1", "-shared", "-fPIC", "-o", so, src, "-ldl"], check=True)
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                    "tools"))
+    import family_models as fm
+    path = tmp_path / "bert.onnx"
+    ins, _ = fm.export("bert", str(path), opset=17, dynamic="all")
+    args = []
+    for k, x in enumerate(ins):
+        np.save(tmp_path / f"b{k}.npy", x)
+        args += ["--input", tmp_path / f"b{k}.npy"]
+    counts = []
+    for seconds in (0.3, 1.5):
+        r = subprocess.run([binary("aiinfer"), "bench", path, *map(str, args), "--seconds",
+                            str(seconds)], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "LD_PRELOAD": str(so)})
+        assert r.returncode == 0, r.stderr
+        runs = int(re.search(r"runs (\d+)", r.stdout).group(1))
+        allocs = int(re.search(r"allocations (\d+)", r.stderr).group(1))
+        counts.append((runs, allocs))
+    (r1, a1), (r2, a2) = counts
+    assert r2 > r1 + 50, counts  # enough extra runs to see one allocation each
+    assert a1 > 100, counts  # the counter sees the engine: loading allocates plenty
+    assert a2 - a1 <= 8, counts
