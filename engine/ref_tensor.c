@@ -80,8 +80,7 @@ static int read_ints(const ek_view *v, int64_t *out, int cap)
 #if defined(__x86_64__)
 /* 1 / (1 + e^-x) 16 lanes wide: e^t = 2^n * p(r) with |r| <= ln2/2 (degree-6
  * polynomial, relative error < 3e-7), t clamped to [-87, 88] so the sum never
- * overflows; a
- * detector's decode head runs it over every anchor and class. */
+ * overflows; a detector's decode head runs it over every anchor and class. */
 __attribute__((target("avx512f"))) static void sigmoid_512(float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i += 16) {
