@@ -218,6 +218,7 @@ static int set_attrs(eg_node *n, float scale, const int *flags)
             return -1;
         }
     }
+    free(n->attrs); /* the loader's empty array (nattr is 0: checked by the caller) */
     n->attrs = at;
     n->nattr = 5;
     return 0;
