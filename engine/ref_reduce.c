@@ -105,6 +105,34 @@ static int64_t walk_off(int n, const int64_t *d, const int64_t *s, int64_t j)
     return off;
 }
 
+#if defined(__x86_64__)
+/* Index of the largest (mx) or smallest value of a float row without NaN, the
+ * first of equals (last with `last`), as the scalar loops pick it; -1 when the
+ * row holds a NaN (the scalar loops then decide). */
+__attribute__((target("avx512f"))) static int64_t row_extreme_512(const float *x, int64_t len,
+                                                                  int mx, int last)
+{
+    __m512 m = _mm512_set1_ps(mx ? -INFINITY : INFINITY);
+    __mmask16 nan = 0;
+    for (int64_t k = 0; k < len; k += 16) {
+        __mmask16 t = len - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (len - k)) - 1);
+        __m512 v = _mm512_mask_loadu_ps(m, t, x + k);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        m = mx ? _mm512_max_ps(m, v) : _mm512_min_ps(m, v);
+    }
+    if (nan) return -1;
+    float e = mx ? _mm512_reduce_max_ps(m) : _mm512_reduce_min_ps(m);
+    if (last) {
+        for (int64_t k = len - 1; k >= 0; k--)
+            if (x[k] == e) return k;
+    } else {
+        for (int64_t k = 0; k < len; k++)
+            if (x[k] == e) return k;
+    }
+    return 0;
+}
+#endif
+
 static int run_reduce(ek_args *a)
 {
     const ek_view *x = a->in[0];
@@ -141,7 +169,14 @@ static int run_reduce(ek_args *a)
             /* a detector's best class score per box: same NaN rule, no dtype switch */
             const float *X = (const float *)x->data + base;
             float m = op == EG_OP_REDUCEMAX ? -INFINITY : INFINITY;
-            if (op == EG_OP_REDUCEMAX)
+            int64_t at = -1;
+#if defined(__x86_64__)
+            if (w.rcount > 0 && __builtin_cpu_supports("avx512f"))
+                at = row_extreme_512(X, w.rcount, op == EG_OP_REDUCEMAX, 0);
+#endif
+            if (at >= 0)
+                m = X[at];
+            else if (op == EG_OP_REDUCEMAX)
                 for (int64_t r = 0; r < w.rcount; r++) m = X[r] > m || X[r] != X[r] ? X[r] : m;
             else
                 for (int64_t r = 0; r < w.rcount; r++) m = X[r] < m || X[r] != X[r] ? X[r] : m;
@@ -214,8 +249,20 @@ static int run_arg(ek_args *a)
     int64_t *Y = a->out[0]->data;
     if (x->dtype == ENG_FLOAT && inner == 1 && len > 0) { /* rows: a detector's best class */
         const float *X = x->data;
+        int wide = 0;
+#if defined(__x86_64__)
+        wide = __builtin_cpu_supports("avx512f");
+#endif
         for (int64_t o = 0; o < outer; o++) {
             const float *row = X + o * len;
+#if defined(__x86_64__)
+            int64_t at = wide ? row_extreme_512(row, len, mx, last) : -1;
+            if (at >= 0) {
+                Y[o] = at;
+                continue;
+            }
+#endif
+            (void)wide;
             float bv = row[0];
             int64_t best = 0;
             for (int64_t k = 1; k < len; k++) {

@@ -355,3 +355,27 @@ def test_a_run_allocates_nothing(tmp_path):
     assert r2 > r1 + 50, counts  # enough extra runs to see one allocation each
     assert a1 > 100, counts  # the counter sees the engine: loading allocates plenty
     assert a2 - a1 <= 8, counts
+
+
+@pytest.mark.parametrize("op,last", [("ArgMax", 0), ("ArgMax", 1), ("ArgMin", 0), ("ArgMin", 1),
+                                     ("ReduceMax", 0), ("ReduceMin", 0)])
+def test_row_extremes_keep_ties_and_order(tmp_path, op, last):
+    # a detector's best class per box: rows of 37 (vector tails), ties rounded to
+    # few values so the first (or last) of equals must be picked as numpy does
+    rng = np.random.default_rng(8)
+    x = np.round(rng.standard_normal((5, 9, 37)) * 2).astype(np.float32)
+    x[0, 0, :] = 3.0  # a row of equals
+    attrs = {"axis": -1, "keepdims": 0, "select_last_index": last} if op.startswith("Arg") \
+        else {"axes": [-1], "keepdims": 0}
+    node = helper.make_node(op, ["x"], ["y"], **attrs)
+    path = save(tmp_path, [node], [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, list(x.shape))], [helper.make_tensor_value_info(
+            "y", TensorProto.INT64 if op.startswith("Arg") else TensorProto.FLOAT, None)], [],
+        name="ext")
+    if op in ("ArgMax", "ArgMin"):
+        f = np.argmax if op == "ArgMax" else np.argmin
+        want = (x.shape[-1] - 1 - f(x[..., ::-1], -1)) if last else f(x, -1)
+    else:
+        want = x.max(-1) if op == "ReduceMax" else x.min(-1)
+    got = run(tmp_path, path, [x], False)
+    assert np.array_equal(got.reshape(want.shape), want)
