@@ -379,3 +379,15 @@ def test_row_extremes_keep_ties_and_order(tmp_path, op, last):
         want = x.max(-1) if op == "ReduceMax" else x.min(-1)
     got = run(tmp_path, path, [x], False)
     assert np.array_equal(got.reshape(want.shape), want)
+
+
+def test_the_fused_op_is_refused_in_a_file(tmp_path):
+    # the fused node exists only as a pass's output: a file naming it is not loaded
+    node = helper.make_node("aiinfer:FusedAttention", ["q", "k", "v"], ["y"])
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2, 3, 4]) for n in "qkv"]
+    g = helper.make_graph([node], "f", ins, [helper.make_tensor_value_info(
+        "y", TensorProto.FLOAT, None)])
+    p = tmp_path / "f.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), p)
+    r = aiinfer("run", p, "--input", p, "--output", tmp_path / "y.npy")
+    assert r.returncode != 0 and "unsupported op 'aiinfer:FusedAttention'" in r.stderr, r.stderr
