@@ -134,6 +134,10 @@ int eng_model_dynamic(const eng_model *m);
  * the number of weight parameters (float initializer elements, before folding). */
 int64_t eng_model_macs(const eng_model *m);
 int64_t eng_model_params(const eng_model *m);
+/* Multiply-accumulates of one forward pass on inputs of these shapes (as for
+ * eng_ctx_run_shapes; a sequence length counts): eng_model_macs for a model
+ * without dynamic dims or with shapes NULL, 0 when the shapes do not fit. */
+int64_t eng_model_macs_shapes(const eng_model *m, const int64_t *const *shapes);
 /* Op histogram of the model as loaded (before graph passes), for `aiinfer info`:
  * returns the number of distinct op types and fills up to `cap` entries. */
 int eng_model_op_counts(const eng_model *m, const char **ops, int *counts, int cap);

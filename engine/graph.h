@@ -207,6 +207,15 @@ void eg_fuse_gelu(eg_graph *g);
  * becomes the Conv's act1 (oneDNN swish post-op); runs before
  * eg_fuse_activations so a residual Add can still fuse after it. */
 void eg_fuse_silu(eg_graph *g);
+/* passes_ext.c: MatMul(Q, K^T) -> Div/Mul by a scalar -> Add(mask) -> Softmax(last
+ * axis) -> MatMul(., V), with the head Transposes around it, becomes one
+ * "aiinfer:FusedAttention" node (ref_attn.c): no score or probability tensor,
+ * no transposed copies. Runs after eg_fuse_matmul_bias. */
+void eg_fuse_attention(eg_graph *g);
+/* passes_ext.c: LayerNormalization of Add(x, r) of two same-shape activations
+ * takes r as its fused residual (sum_in): one pass over the rows instead of an
+ * Add writing a tensor the norm reads back. */
+void eg_fuse_add_layernorm(eg_graph *g);
 void eg_recount_uses(eg_graph *g);
 
 #endif

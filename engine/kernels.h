@@ -60,6 +60,12 @@ void ek_strides(const ek_view *v, int64_t *st);
 int64_t ek_numel(const ek_view *v);
 size_t ek_bytes(const ek_view *v);
 
+/* Copies the elements of a strided view of src (element strides sst, which may
+ * be negative, per dim of dims) into dst in row-major order: Transpose, Slice.
+ * Rows whose source stride is 1 go by memcpy, the rest element by element. */
+void ek_strided_copy(void *dst, const void *src, int rank, const int64_t *dims, const int64_t *sst,
+                     size_t es);
+
 /* Applies a fused activation in place over n floats. */
 void ek_act_apply(const eg_act *act, float *x, int64_t n);
 

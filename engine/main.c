@@ -481,13 +481,13 @@ static double measure_ghz(void)
 }
 
 /* Prints the bench results; lat (seconds per run, n runs) is sorted here. */
-static void report(const cli *c, const eng_model *m, double *lat, size_t n, double elapsed,
+static void report(const cli *c, int64_t macs, double *lat, size_t n, double elapsed,
                    double t_first)
 {
     int batch = c->batch, threads = c->threads;
     qsort(lat, n, sizeof(double), cmp_double);
     double p50 = lat[n / 2], p99 = lat[(size_t)(n * 0.99)], ips = n * batch / elapsed;
-    double gflops = 2.0 * eng_model_macs(m) * ips / 1e9, ghz = measure_ghz();
+    double gflops = 2.0 * (double)macs * ips / 1e9, ghz = measure_ghz();
     int avx512 = __builtin_cpu_supports("avx512f");
     double peak = ghz * (avx512 ? 64 : 32) * threads; /* 2 FMA pipes assumed */
     printf("model %s\nthreads %d batch %d%s runs %zu seconds %.2f\n", c->model, threads, batch,
@@ -567,7 +567,11 @@ static int bench_files(const cli *c, eng_model *m)
     }
     cli c2 = *c;
     c2.batch = dyn && ins[0].rank ? (int)ins[0].dims[0] : batch;
-    if (!rc && n) report(&c2, m, lat, n, now() - start, t_first);
+    /* a dynamic model's MACs at these shapes (the sequence length counts);
+     * the files' batch multiplies ips, so count one item's */
+    int64_t macs =
+        dyn ? eng_model_macs_shapes(m, shapes) / (c2.batch > 0 ? c2.batch : 1) : eng_model_macs(m);
+    if (!rc && n) report(&c2, macs, lat, n, now() - start, t_first);
     if (rc) fprintf(stderr, "aiinfer: %s\n", err);
     free(lat);
     for (int i = 0; i < MAX_IO; i++) et_tensor_clear(&ins[i]), et_tensor_clear(&outs[i]);
@@ -633,7 +637,7 @@ static int cmd_bench(const cli *c)
         if (t1 >= end) break;
     }
     double elapsed = now() - start;
-    if (!rc && n) report(c, m, lat, n, elapsed, t_first);
+    if (!rc && n) report(c, eng_model_macs(m), lat, n, elapsed, t_first);
     if (rc) fprintf(stderr, "aiinfer: %s\n", err);
     free(lat);
     for (int i = 0; i < MAX_IO; i++) free(ins[i]), free(outs[i]);

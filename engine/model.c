@@ -80,6 +80,11 @@ static int64_t count_macs(const eg_graph *g, const ei_views *v)
             int64_t K = n->op == EG_OP_GEMM && eg_attr_int(n, "transA", 0) ? a->dims[0]
                                                                            : a->dims[a->rank - 1];
             macs = macs_add(macs, ek_numel(o), K);
+        } else if (n->op == EG_OP_ATTENTION) { /* Q.K^T and P.V of the fused node */
+            const ek_view *q = &v->view[n->in[0]], *k = &v->view[n->in[1]];
+            if (q->rank != 4 || k->rank != 4) continue;
+            int64_t Sk = eg_attr_int(n, "k_bshd", 0) ? k->dims[1] : k->dims[3];
+            macs = macs_add(macs_add(macs, ek_numel(q), Sk), ek_numel(o), Sk);
         }
     }
     return macs;
@@ -174,6 +179,8 @@ static int finish_load(eng_model *m, char *err, size_t errlen)
         eg_fuse_activations(g);
         eg_fuse_matmul_bias(g);
         eg_fuse_gelu(g);
+        eg_fuse_attention(g);
+        eg_fuse_add_layernorm(g);
     }
     eg_remove_dead(g);
     if (!(v = es_infer(g, 1, 1, err, errlen))) return -ENG_EFORMAT;
@@ -320,6 +327,18 @@ int eng_model_max_batch(const eng_model *m)
 int64_t eng_model_macs(const eng_model *m)
 {
     return m ? m->macs : 0;
+}
+
+int64_t eng_model_macs_shapes(const eng_model *m, const int64_t *const *shapes)
+{
+    if (!m || !shapes || !m->dynamic) return eng_model_macs(m);
+    if (es_check_shapes(m, shapes, NULL, 0)) return 0;
+    eg_graph *gv = es_graph_view(m->g, shapes, 0);
+    ei_views *v = gv ? ei_infer(gv, 1, 1, NULL, 0) : NULL;
+    es_graph_view_free(gv);
+    int64_t macs = v ? count_macs(m->g, v) : 0;
+    ei_views_free(v);
+    return macs;
 }
 
 int64_t eng_model_params(const eng_model *m)

@@ -288,6 +288,7 @@ static int load_node(eg_graph *g, const Onnx__NodeProto *np, int idx, char *err,
         return eg_err(err, errlen, ENG_EUNSUPPORTED,
                       "node '%s': op '%s' of domain '%s' not supported", name, type, np->domain);
     eg_op op = eg_op_lookup(type);
+    if (op == EG_OP_ATTENTION) op = EG_OP_COUNT; /* made by a graph pass, never read */
     if (op == EG_OP_COUNT)
         return eg_err(err, errlen, ENG_EUNSUPPORTED, "node '%s': unsupported op '%s'", name, type);
     if (np->n_input > EG_MAX_IN || np->n_output > EG_MAX_OUT)

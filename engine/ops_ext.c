@@ -9,7 +9,7 @@ extern const ek_op ek_op_size, ek_op_cos, ek_op_eyelike, ek_op_range, ek_op_expa
     ek_op_loss, ek_op_resize, ek_op_convt, ek_op_rnn, ek_op_nms, ek_op_grid;
 extern const ek_op ek_op_ml_linear, ek_op_ml_featwise, ek_op_ml_ohe, ek_op_ml_labelenc,
     ek_op_ml_afe, ek_op_ml_tree, ek_op_ml_svm, ek_op_window, ek_op_unique, ek_op_unpool,
-    ek_op_castlike, ek_op_einsum, ek_op_roialign, ek_op_tfidf;
+    ek_op_castlike, ek_op_einsum, ek_op_roialign, ek_op_tfidf, ek_op_attention;
 
 const ek_op *ek_op_get_ext(eg_op op)
 {
@@ -137,6 +137,7 @@ const ek_op *ek_op_get_ext(eg_op op)
     case EG_OP_EINSUM: return &ek_op_einsum;
     case EG_OP_ROIALIGN: return &ek_op_roialign;
     case EG_OP_TFIDF: return &ek_op_tfidf;
+    case EG_OP_ATTENTION: return &ek_op_attention;
     default: return NULL;
     }
 }

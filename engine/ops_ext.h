@@ -2,7 +2,8 @@
  * (transformers, detectors, segmenters, RNNs, classic ML), in the same X-macro
  * form as EG_OPS in graph.h, which appends them. Kernels: ref_elem.c,
  * ref_reduce.c, ref_index.c, ref_resize.c, ref_loss.c, ref_rnn.c, ref_ml.c;
- * the op table is in ops_ext.c. */
+ * the op table is in ops_ext.c. "aiinfer:" ops are made by graph passes only
+ * (the loader refuses that domain): ref_attn.c. */
 #ifndef ENGINE_OPS_EXT_H
 #define ENGINE_OPS_EXT_H
 
@@ -129,6 +130,7 @@
     X("ai.onnx.ml:Imputer", ML_IMPUTER, 1)                                                         \
     X("ai.onnx.ml:OneHotEncoder", ML_ONEHOTENCODER, 1)                                             \
     X("ai.onnx.ml:LabelEncoder", ML_LABELENCODER, 1)                                               \
-    X("ai.onnx.ml:ArrayFeatureExtractor", ML_AFE, 2)
+    X("ai.onnx.ml:ArrayFeatureExtractor", ML_AFE, 2)                                               \
+    X("aiinfer:FusedAttention", ATTENTION, 3)
 
 #endif

@@ -17,7 +17,9 @@
 #include <time.h>
 
 enum { VK_NONE, VK_CONST, VK_INPUT, VK_ARENA };
-enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW, ST_QUANT /* int8 input of the next step */ };
+/* ST_QUANT: the int8 input of the next step; ST_VIEW: a Reshape-like node whose
+ * output takes over its input's arena slot (same bytes, new dims): nothing runs */
+enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW, ST_QUANT, ST_VIEW };
 #define ARG_SCRATCH (-2)
 #define ARG_FIXED   (-3)
 #define MAX_ARGS    8
@@ -69,8 +71,10 @@ static int new_value(ep_plan *p, const ek_view *like, int nhwc)
         if (v) p->v = v;
         if (k) p->kind = k;
         if (o) p->off = o;
-        if (!io) return -1;
-        p->input_of = io;
+        if (io) p->input_of = io;
+        int *al = io ? realloc(p->alias, (size_t)cap * sizeof(int)) : NULL;
+        if (!al) return -1;
+        p->alias = al;
         p->cap = cap;
     }
     p->v[p->nv] = *like;
@@ -300,6 +304,41 @@ static int ref_step(ep_plan *p, int ni, char *err, size_t errlen)
     return op->infer(&a);
 }
 
+/* Reshape, Flatten, Squeeze and Unsqueeze change dims, not bytes: when the input
+ * is a plain (not NHWC) arena tensor that nothing else reads, the output is the
+ * same slot and the step copies nothing. Returns 1 when it made such a step. */
+static int view_step(ep_plan *p, int ni)
+{
+    const eg_graph *g = p->m->g;
+    const eg_node *n = &g->nodes[ni];
+    if ((n->op != EG_OP_RESHAPE && n->op != EG_OP_FLATTEN && n->op != EG_OP_SQUEEZE &&
+         n->op != EG_OP_UNSQUEEZE) ||
+        n->nout != 1 || n->out[0] < 0 || n->nin < 1 || n->in[0] < 0)
+        return 0;
+    int in = n->in[0], out = n->out[0], readers = 0;
+    const eg_value *gv = &g->values[in];
+    /* readers that run (a Shape of it was folded when the plan was inferred) */
+    for (int k = 0; k < g->nnodes && readers < 2; k++) {
+        const eg_node *r = &g->nodes[k];
+        if (r->dead || p->iv->folded[k]) continue;
+        for (int j = 0; j < r->nin; j++) readers += r->in[j] == in;
+        readers += r->sum_in == in;
+    }
+    if (p->kind[in] != VK_ARENA || gv->is_output || readers != 1 ||
+        p->v[out].dtype != p->v[in].dtype || ek_numel(&p->v[out]) != ek_numel(&p->v[in]))
+        return 0;
+    /* an NHWC input (a conv's) is converted once, and the view taken of that */
+    if (p->v[in].rank == 4 && p->v[in].nhwc && (in = in_layout(p, in, 0)) < 0) return 0;
+    ep_step *s = new_step(p, ST_VIEW, ni);
+    if (!s) return 0;
+    s->nin = s->nout = 1;
+    s->in[0] = in;
+    s->out[0] = out;
+    p->v[out].nhwc = 0;
+    p->alias[out] = in;
+    return 1;
+}
+
 /* Assigns arena offsets: a tensor's space is reused once its last reader ran. */
 static int plan_memory(ep_plan *p, const eg_graph *g)
 {
@@ -439,6 +478,7 @@ static ep_plan *build(const eng_model *m, int batch, const int64_t *const *shape
         if (n->dead || p->iv->folded[ni]) continue;
         ek_view *in[EG_MAX_IN] = {0};
         for (int k = 0; k < n->nin; k++) in[k] = n->in[k] >= 0 ? &p->v[n->in[k]] : NULL;
+        if (view_step(p, ni)) continue;
         rc = 1;
         if (ed_supports(m, ni, in, n->nin)) rc = dnnl_step(p, ni, threads, err, errlen);
         if (rc == 1) rc = ref_step(p, ni, err, errlen);
@@ -521,6 +561,7 @@ static void record_range(ep_plan *p, int node, int v, const float *x)
 static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, void *scratch,
                     const void *const *inputs, char *err, size_t errlen)
 {
+    if (s->kind == ST_VIEW) return 0;
     if (s->kind == ST_TO_NHWC || s->kind == ST_TO_NCHW) {
         const float *src = value_ptr(p, s->in[0], arena, inputs);
         float *dst = value_ptr(p, s->out[0], arena, inputs);
@@ -634,6 +675,8 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
             n = snprintf(line, sizeof(line), "%s %s: %s\n", name, op, st->l.impl);
         else if (st->kind == ST_REF)
             n = snprintf(line, sizeof(line), "%s %s: c-kernel\n", name, op);
+        else if (st->kind == ST_VIEW)
+            n = snprintf(line, sizeof(line), "%s %s: view of its input (no copy)\n", name, op);
         else
             n = snprintf(line, sizeof(line), "%s: %s\n", name,
                          st->kind == ST_TO_NHWC ? "nchw->nhwc" : "nhwc->nchw");
@@ -659,11 +702,12 @@ int ep_plan_kernels(const ep_plan *p, eng_op_kernel *out, int n, int cap)
 {
     for (int s = 0; s < p->nsteps; s++) {
         const ep_step *st = &p->steps[s];
-        if (st->node < 0 || (st->kind != ST_DNNL && st->kind != ST_REF)) continue;
+        if (st->node < 0 || (st->kind != ST_DNNL && st->kind != ST_REF && st->kind != ST_VIEW))
+            continue;
         const eg_node *nd = &p->m->g->nodes[st->node];
         if (nd->name && !strncmp(nd->name, EP_STANDIN, strlen(EP_STANDIN))) continue;
         const char *op = eg_op_name(nd->op);
-        const char *kernel = st->kind == ST_DNNL ? "onednn" : "c";
+        const char *kernel = st->kind == ST_DNNL ? "onednn" : "c"; /* a view is C's */
         int i = 0;
         while (i < n && (strcmp(out[i].op, op) || strcmp(out[i].kernel, kernel))) i++;
         if (i < n) {

@@ -8,6 +8,10 @@
 #include <math.h>
 #include <stdlib.h>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 /* ---- Reduce* ------------------------------------------------------------------ */
 
 static int axes_from_input(eg_op op, int opset)
@@ -101,6 +105,34 @@ static int64_t walk_off(int n, const int64_t *d, const int64_t *s, int64_t j)
     return off;
 }
 
+#if defined(__x86_64__)
+/* Index of the largest (mx) or smallest value of a float row without NaN, the
+ * first of equals (last with `last`), as the scalar loops pick it; -1 when the
+ * row holds a NaN (the scalar loops then decide). */
+__attribute__((target("avx512f"))) static int64_t row_extreme_512(const float *x, int64_t len,
+                                                                  int mx, int last)
+{
+    __m512 m = _mm512_set1_ps(mx ? -INFINITY : INFINITY);
+    __mmask16 nan = 0;
+    for (int64_t k = 0; k < len; k += 16) {
+        __mmask16 t = len - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (len - k)) - 1);
+        __m512 v = _mm512_mask_loadu_ps(m, t, x + k);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        m = mx ? _mm512_max_ps(m, v) : _mm512_min_ps(m, v);
+    }
+    if (nan) return -1;
+    float e = mx ? _mm512_reduce_max_ps(m) : _mm512_reduce_min_ps(m);
+    if (last) {
+        for (int64_t k = len - 1; k >= 0; k--)
+            if (x[k] == e) return k;
+    } else {
+        for (int64_t k = 0; k < len; k++)
+            if (x[k] == e) return k;
+    }
+    return 0;
+}
+#endif
+
 static int run_reduce(ek_args *a)
 {
     const ek_view *x = a->in[0];
@@ -132,6 +164,23 @@ static int run_reduce(ek_args *a)
             float s = 0;
             for (int64_t r = 0; r < w.rcount; r++) s += X[r];
             acc = s;
+        } else if (x->dtype == ENG_FLOAT && contiguous &&
+                   (op == EG_OP_REDUCEMAX || op == EG_OP_REDUCEMIN)) {
+            /* a detector's best class score per box: same NaN rule, no dtype switch */
+            const float *X = (const float *)x->data + base;
+            float m = op == EG_OP_REDUCEMAX ? -INFINITY : INFINITY;
+            int64_t at = -1;
+#if defined(__x86_64__)
+            if (w.rcount > 0 && __builtin_cpu_supports("avx512f"))
+                at = row_extreme_512(X, w.rcount, op == EG_OP_REDUCEMAX, 0);
+#endif
+            if (at >= 0)
+                m = X[at];
+            else if (op == EG_OP_REDUCEMAX)
+                for (int64_t r = 0; r < w.rcount; r++) m = X[r] > m || X[r] != X[r] ? X[r] : m;
+            else
+                for (int64_t r = 0; r < w.rcount; r++) m = X[r] < m || X[r] != X[r] ? X[r] : m;
+            acc = m;
         } else {
             for (int64_t r = 0; r < w.rcount; r++) {
                 double v = ku_getd(x, base + (contiguous ? r : walk_off(w.nr, w.rd, w.rs, r)));
@@ -198,6 +247,33 @@ static int run_arg(ek_args *a)
     int64_t outer = ku_prod(x->dims, 0, (int)ax), len = x->dims[ax],
             inner = ku_prod(x->dims, (int)ax + 1, x->rank);
     int64_t *Y = a->out[0]->data;
+    if (x->dtype == ENG_FLOAT && inner == 1 && len > 0) { /* rows: a detector's best class */
+        const float *X = x->data;
+        int wide = 0;
+#if defined(__x86_64__)
+        wide = __builtin_cpu_supports("avx512f");
+#endif
+        for (int64_t o = 0; o < outer; o++) {
+            const float *row = X + o * len;
+#if defined(__x86_64__)
+            int64_t at = wide ? row_extreme_512(row, len, mx, last) : -1;
+            if (at >= 0) {
+                Y[o] = at;
+                continue;
+            }
+#endif
+            (void)wide;
+            float bv = row[0];
+            int64_t best = 0;
+            for (int64_t k = 1; k < len; k++) {
+                float v = row[k];
+                int better = mx ? (last ? v >= bv : v > bv) : (last ? v <= bv : v < bv);
+                if (better) bv = v, best = k;
+            }
+            Y[o] = best;
+        }
+        return 0;
+    }
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             int64_t base = o * len * inner + i, best = 0;
@@ -292,6 +368,13 @@ static int infer_layernorm(ek_args *a)
                          "normalised shape %lld",
                          KNAME(a), k, (long long)n, (long long)norm);
     }
+    const ek_view *r = a->nin > 3 ? a->in[3] : NULL;
+    if (r && (r->dtype != ENG_FLOAT || r->rank != x->rank || r->nhwc != x->nhwc ||
+              memcmp(r->dims, x->dims, sizeof(int64_t) * (size_t)x->rank)))
+        return KFAIL(a, ENG_ESHAPE,
+                     "node '%s' (LayerNormalization): the fused residual's shape differs from "
+                     "the input's",
+                     KNAME(a));
     ku_shape(a->out[0], ENG_FLOAT, x->rank, x->dims);
     for (int k = 1; k < 3 && k < a->nout; k++) {
         if (!a->out[k]) continue;
@@ -301,22 +384,79 @@ static int infer_layernorm(ek_args *a)
     return 0;
 }
 
+#if defined(__x86_64__)
+static inline __mmask16 ln_tail(int64_t left)
+{
+    return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+}
+
+/* One row with AVX-512: y = x (+ r), then mean, variance and the affine map over
+ * y in place; float lane sums (the C path below sums in double: ~1e-7 apart). */
+__attribute__((target("avx512f"))) static void ln_row_512(const float *x, const float *r, float *y,
+                                                          int64_t len, const float *S, int s1,
+                                                          const float *B, int b1, float eps,
+                                                          float *mean_out, float *rstd_out)
+{
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t k = 0; k < len; k += 16) {
+        __mmask16 m = ln_tail(len - k);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + k);
+        if (r) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, r + k));
+        _mm512_mask_storeu_ps(y + k, m, v);
+        acc = _mm512_add_ps(acc, v);
+    }
+    float mean = _mm512_reduce_add_ps(acc) / (float)len;
+    __m512 mv = _mm512_set1_ps(mean), sq = _mm512_setzero_ps();
+    for (int64_t k = 0; k < len; k += 16) {
+        __mmask16 m = ln_tail(len - k);
+        __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, y + k), mv);
+        sq = _mm512_fmadd_ps(d, d, sq);
+    }
+    float rstd = 1.0f / sqrtf(_mm512_reduce_add_ps(sq) / (float)len + eps);
+    __m512 rs = _mm512_set1_ps(rstd), s0 = _mm512_set1_ps(S[0]),
+           bz = _mm512_set1_ps(B ? B[0] : 0.0f);
+    for (int64_t k = 0; k < len; k += 16) {
+        __mmask16 m = ln_tail(len - k);
+        __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, y + k), mv), rs);
+        __m512 sc = s1 ? s0 : _mm512_maskz_loadu_ps(m, S + k);
+        __m512 bi = !B || b1 ? bz : _mm512_maskz_loadu_ps(m, B + k);
+        _mm512_mask_storeu_ps(y + k, m, _mm512_fmadd_ps(d, sc, bi));
+    }
+    if (mean_out) *mean_out = mean;
+    if (rstd_out) *rstd_out = rstd;
+}
+#endif
+
 static int run_layernorm(ek_args *a)
 {
     const ek_view *x = a->in[0], *s = a->in[1], *b = a->nin > 2 ? a->in[2] : NULL;
+    /* a residual Add fused by eg_fuse_add_layernorm: normalise x + r */
+    const ek_view *r = a->nin > 3 ? a->in[3] : NULL;
     int64_t ax;
     ln_axis(a, &ax);
     float eps = eg_attr_float(a->node, "epsilon", 1e-5f);
     int64_t outer = ku_prod(x->dims, 0, (int)ax), len = ku_prod(x->dims, (int)ax, x->rank);
-    const float *X = x->data, *S = s->data, *B = b ? b->data : NULL;
+    const float *X = x->data, *S = s->data, *B = b ? b->data : NULL, *RS = r ? r->data : NULL;
     int s1 = ek_numel(s) == 1, b1 = b && ek_numel(b) == 1;
     float *Y = a->out[0]->data;
     float *M = a->nout > 1 && a->out[1] ? a->out[1]->data : NULL;
     float *R = a->nout > 2 && a->out[2] ? a->out[2]->data : NULL;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f")) {
+        for (int64_t o = 0; o < outer; o++)
+            ln_row_512(X + o * len, RS ? RS + o * len : NULL, Y + o * len, len, S, s1, B, b1, eps,
+                       M ? M + o : NULL, R ? R + o : NULL);
+        return 0;
+    }
+#endif
     for (int64_t o = 0; o < outer; o++) {
-        const float *xp = X + o * len;
+        const float *xp = X + o * len, *rp = RS ? RS + o * len : NULL;
         float *yp = Y + o * len;
         double sum = 0, sq = 0;
+        if (rp) { /* y holds x + r until it is normalised in place */
+            for (int64_t k = 0; k < len; k++) yp[k] = xp[k] + rp[k];
+            xp = yp;
+        }
         for (int64_t k = 0; k < len; k++) sum += xp[k];
         float mean = (float)(sum / (double)len);
         for (int64_t k = 0; k < len; k++) {

@@ -205,6 +205,51 @@ static int rs_taps(const rs_plan *p, double c, int64_t len, int64_t *idx, double
     return n;
 }
 
+/* Nearest Resize of a rank-4 tensor (a detector's upsampling, NHWC between
+ * oneDNN convs): per-axis index tables, then whole rows copied when the
+ * innermost axis (C in NHWC) is not resampled, else one gather per row.
+ * Same mapping as the general loop below; returns 0 when it does not apply. */
+#define RS_FAST_MAX 2048
+static int resize_nearest_fast(const rs_plan *p, const ek_view *x, ek_view *o)
+{
+    if (p->mode != MD_NEAREST || p->ct == CT_TFCROP || x->rank != 4 || o->rank != 4 ||
+        x->nhwc != o->nhwc)
+        return 0;
+    static const int nchw_order[4] = {0, 1, 2, 3}, nhwc_order[4] = {0, 2, 3, 1};
+    const int *ord = x->nhwc ? nhwc_order : nchw_order; /* physical -> logical axis */
+    int64_t tab[4][RS_FAST_MAX], st[ENG_MAX_RANK], ost[ENG_MAX_RANK];
+    for (int d = 0; d < 4; d++) {
+        if (o->dims[d] > RS_FAST_MAX || x->dims[d] < 1) return 0;
+        for (int64_t i = 0; i < o->dims[d]; i++) {
+            int out;
+            int64_t k;
+            double w, c = rs_coord(p, d, 4, i, x->dims[d], &out);
+            rs_taps(p, c, x->dims[d], &k, &w);
+            tab[d][i] = k;
+        }
+    }
+    ek_strides(x, st);
+    ek_strides(o, ost);
+    int a0 = ord[0], a1 = ord[1], a2 = ord[2], in = ord[3];
+    int64_t len = o->dims[in];
+    int same = len == x->dims[in];
+    for (int64_t i = 0; same && i < len; i++) same = tab[in][i] == i;
+    const float *X = x->data;
+    float *Y = o->data;
+    for (int64_t i0 = 0; i0 < o->dims[a0]; i0++)
+        for (int64_t i1 = 0; i1 < o->dims[a1]; i1++)
+            for (int64_t i2 = 0; i2 < o->dims[a2]; i2++) {
+                const float *src =
+                    X + tab[a0][i0] * st[a0] + tab[a1][i1] * st[a1] + tab[a2][i2] * st[a2];
+                float *dst = Y + i0 * ost[a0] + i1 * ost[a1] + i2 * ost[a2];
+                if (same)
+                    memcpy(dst, src, (size_t)len * sizeof(float));
+                else
+                    for (int64_t i = 0; i < len; i++) dst[i] = src[tab[in][i]];
+            }
+    return 1;
+}
+
 static int run_resize(ek_args *a)
 {
     const ek_view *x = a->in[0];
@@ -227,6 +272,7 @@ static int run_resize(ek_args *a)
         memset(Y, 0, ek_bytes(o));
         return 0;
     }
+    if (resize_nearest_fast(&p, x, o)) return 0;
     for (int64_t i = 0; i < n; i++) {
         int64_t base = 0, oi = 0;
         for (int d = 0; d < r; d++) base += cnt[d] * st[d], oi += cnt[d] * ost[d];

@@ -98,18 +98,13 @@ static int run_slice(ek_args *a)
     plan_slice(a, &p);
     const ek_view *x = a->in[0];
     ek_view *o = a->out[0];
-    int64_t st[ENG_MAX_RANK], cnt[ENG_MAX_RANK] = {0}, n = ek_numel(o);
+    int64_t st[ENG_MAX_RANK], sst[ENG_MAX_RANK], base = 0;
     ek_strides(x, st);
+    for (int k = 0; k < x->rank; k++) base += p.start[k] * st[k], sst[k] = p.step[k] * st[k];
     size_t es = eg_dtype_size(x->dtype);
-    for (int64_t i = 0; i < n; i++) {
-        int64_t off = 0;
-        for (int k = 0; k < x->rank; k++) off += (p.start[k] + cnt[k] * p.step[k]) * st[k];
-        memcpy((char *)o->data + (size_t)i * es, (const char *)x->data + (size_t)off * es, es);
-        for (int k = o->rank - 1; k >= 0; k--) {
-            if (++cnt[k] < o->dims[k]) break;
-            cnt[k] = 0;
-        }
-    }
+    if (ek_numel(o) > 0)
+        ek_strided_copy(o->data, (const char *)x->data + base * (int64_t)es, o->rank, o->dims, sst,
+                        es);
     return 0;
 }
 

@@ -79,12 +79,12 @@ class Bert(nn.Module):
         return x, pooled, sent
 
 
-def bert(seed=0, batch=2, seq=9):
+def bert(seed=0, batch=2, seq=9, vocab=100, **size):
     g = _seed(seed)
-    m = Bert().eval()
-    ids = torch.randint(0, 100, (batch, seq), generator=g)
+    m = Bert(vocab=vocab, **size).eval()
+    ids = torch.randint(0, vocab, (batch, seq), generator=g)
     mask = torch.ones(batch, seq, dtype=torch.int64)
-    mask[1, seq - 3:] = 0  # padding in the second sentence
+    mask[batch - 1, seq - 3:] = 0  # padding in the last sentence
     dyn = {"input_ids": {0: "N", 1: "S"}, "attention_mask": {0: "N", 1: "S"},
            "last_hidden_state": {0: "N", 1: "S"}, "pooler_output": {0: "N"},
            "sentence_embedding": {0: "N"}}
@@ -121,15 +121,17 @@ class C2f(nn.Module):
 
 
 class Yolo(nn.Module):
-    def __init__(self, nc=3, na=2):
+    def __init__(self, nc=3, na=2, w=1):
         super().__init__()
         self.nc, self.na = nc, na
-        self.stem, self.b1 = conv(3, 16, 3, 2), nn.Sequential(conv(16, 32, 3, 2), C2f(32))
-        self.b2 = nn.Sequential(conv(32, 32, 3, 2), C2f(32))
+        c1, c2, c3 = 16 * w, 32 * w, 32 * w * (2 if w > 1 else 1)
+        self.stem, self.b1 = conv(3, c1, 3, 2), nn.Sequential(conv(c1, c2, 3, 2), C2f(c2))
+        self.b2 = nn.Sequential(conv(c2, c3, 3, 2), C2f(c3))
         self.up = nn.Upsample(scale_factor=2, mode="nearest")
-        self.neck = C2f(64)
-        self.head = nn.Conv2d(64, na * (5 + nc), 1)
-        self.anchors = nn.Parameter(torch.tensor([[10.0, 13.0], [16.0, 30.0]]), requires_grad=False)
+        self.neck = C2f(c2 + c3)
+        self.head = nn.Conv2d(c2 + c3, na * (5 + nc), 1)
+        anchors = [[10.0, 13.0], [16.0, 30.0], [33.0, 23.0]][:na]
+        self.anchors = nn.Parameter(torch.tensor(anchors), requires_grad=False)
 
     def forward(self, x):
         p1 = self.b1(self.stem(x))
@@ -150,11 +152,11 @@ class Yolo(nn.Module):
         return picked, top, cls.gather(1, idx)
 
 
-def yolo(seed=0, batch=1):
+def yolo(seed=0, batch=1, size=64, **kw):
     from torch_export import seeded_bn
     g = _seed(seed)
-    m = seeded_bn(Yolo(), seed).eval()
-    x = torch.rand(batch, 3, 64, 64, generator=g)
+    m = seeded_bn(Yolo(**kw), seed).eval()
+    x = torch.rand(batch, 3, size, size, generator=g)
     return (m, (x,), ["images"], ["boxes", "scores", "classes"],
             {"images": {0: "N"}, "boxes": {0: "N"}, "scores": {0: "N"}, "classes": {0: "N"}})
 
@@ -210,8 +212,23 @@ def recurrent(kind, seed=0, batch=3, seq=7):
     return (m, (x,), ["x"], ["y"], {"x": {0: "N", 1: "T"}, "y": {0: "N", 1: "T"}})
 
 
+# ---- benchmark sizes (bench/engine/families.py) ---------------------------------------
+
+def minilm(seed=0, batch=1, seq=128):
+    """all-MiniLM-L6-v2's shape: 384 wide, 6 layers, 12 heads, 1536 FFN, BERT's vocab."""
+    return bert(seed, batch, seq, vocab=30522, d=384, heads=12, ff=1536, layers=6, maxlen=512)
+
+
+def yolo320(seed=0, batch=1):
+    """The YOLO-style detector at a deployable size: 320x320 input, 2x the channels
+    (32/64/128, about 1.9 GMAC, YOLOv8n-s scale), 80 classes, 3 anchors."""
+    return yolo(seed, batch, size=320, w=2, nc=80, na=3)
+
+
 BUILDERS = {
     "bert": bert,
+    "minilm": minilm,
+    "yolo320": yolo320,
     "vit": vit,
     "yolo": yolo,
     "unet": unet,
