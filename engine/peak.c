@@ -158,8 +158,9 @@ double eng_fma_peak(eng_isa isa, double seconds)
     float (*kernel)(long) = isa == ENG_ISA_AVX512 ? peak_avx512
                             : isa == ENG_ISA_AVX2 ? peak_avx2
                                                   : peak_sse41;
-    double flop_per_iter = isa == ENG_ISA_AVX512 ? 16 * 16 * 2 : isa == ENG_ISA_AVX2 ? 12 * 8 * 2
-                                                                                      : 12 * 4;
+    double flop_per_iter = isa == ENG_ISA_AVX512 ? 16 * 16 * 2
+                           : isa == ENG_ISA_AVX2 ? 12 * 8 * 2
+                                                 : 12 * 4;
     peak_sink = kernel(PEAK_CHUNK); /* warm-up: wide units powered, clock settled */
     long chunks = 0;
     float sum = 0;
