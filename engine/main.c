@@ -9,6 +9,7 @@
  *   aiinfer share MODEL [--workers N]    (RSS/PSS of workers forked after load) */
 #include "engine/conform.h"
 #include "engine/engine.h"
+#include "engine/peak.h"
 #include "engine/tensorio.h"
 
 #include <dirent.h>
@@ -488,8 +489,10 @@ static void report(const cli *c, int64_t macs, double *lat, size_t n, double ela
     qsort(lat, n, sizeof(double), cmp_double);
     double p50 = lat[n / 2], p99 = lat[(size_t)(n * 0.99)], ips = n * batch / elapsed;
     double gflops = 2.0 * (double)macs * ips / 1e9, ghz = measure_ghz();
-    int avx512 = __builtin_cpu_supports("avx512f");
-    double peak = ghz * (avx512 ? 64 : 32) * threads; /* 2 FMA pipes assumed */
+    /* the ceiling measured on this thread right after the runs, at their clock
+     * and load, for the ISA oneDNN ran (engine/peak.h) */
+    eng_isa isa = eng_dnn_isa();
+    double core = eng_fma_peak(isa, 0.2), peak = core * threads;
     printf("model %s\nthreads %d batch %d%s runs %zu seconds %.2f\n", c->model, threads, batch,
            c->batch_invariant ? " (batch-invariant)" : "", n, elapsed);
     printf("first run (plan + warm-up) %.1f ms\n", t_first * 1e3);
@@ -498,10 +501,15 @@ static void report(const cli *c, int64_t macs, double *lat, size_t n, double ela
                                                                  : "default (spin, then sleep)");
     printf("latency p50 %.3f ms p99 %.3f ms\n", p50 * 1e3, p99 * 1e3);
     printf("throughput %.1f inferences/s\n", ips);
-    printf("compute %.1f GFLOP/s = %.0f%% of peak %.0f GFLOP/s (%d core%s x %.2f GHz x %d "
-           "FLOP/cycle, %s)\n",
-           gflops, 100 * gflops / peak, peak, threads, threads > 1 ? "s" : "", ghz,
-           avx512 ? 64 : 32, avx512 ? "AVX-512" : "AVX2");
+    char cores[48] = "";
+    if (threads > 1) snprintf(cores, sizeof(cores), "%d cores x %.0f GFLOP/s, ", threads, core);
+    if (core > 0)
+        printf("compute %.1f GFLOP/s = %.0f%% of the measured FMA peak %.0f GFLOP/s (%s%s, "
+               "%.1f FLOP/cycle at %.2f GHz)\n",
+               gflops, 100 * gflops / peak, peak, cores, eng_isa_name(isa), core / ghz, ghz);
+    else
+        printf("compute %.1f GFLOP/s (no FMA peak: oneDNN ISA %s; clock %.2f GHz)\n", gflops,
+               eng_isa_name(isa), ghz);
     if (c->int8) /* int8 dot products are not FMAs: the share is of f32-equivalent work */
         printf("(--int8: the dense Convs and Gemms ran in int8; GFLOP/s counts their f32 "
                "equivalent)\n");

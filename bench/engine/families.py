@@ -72,7 +72,7 @@ def parse(out):
     """(inferences/s, p50 ms, % of the FMA peak or None) from either tool."""
     m = re.search(r"throughput ([0-9.]+) inferences/s", out) or re.search(r"ips ([0-9.]+)", out)
     p = re.search(r"p50 ([0-9.]+) ms", out) or re.search(r"p50_ms ([0-9.]+)", out)
-    share = re.search(r"= ([0-9.]+)% of peak", out)
+    share = re.search(r"= ([0-9.]+)% of the measured FMA peak", out)
     if not m or not p:
         raise RuntimeError("cannot parse benchmark output:\n" + out)
     return float(m.group(1)), float(p.group(1)), float(share.group(1)) if share else None

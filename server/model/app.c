@@ -230,6 +230,17 @@ static int load_one(model *m)
         m->em = NULL;
         return -1;
     }
+    if (m->c.int8_path) {
+        int nq = model_int8_calibrate(m, lerr, sizeof(lerr));
+        if (nq < 0) {
+            snprintf(m->err, sizeof(m->err), "%s", lerr);
+            eng_model_free(m->em);
+            m->em = NULL;
+            return -1;
+        }
+        model_log("'%s': int8: %d layers (dense Conv, Gemm) calibrated on %s", m->c.name, nq,
+                  m->c.int8_path);
+    }
     model_prep_init(m);
     return 0;
 }

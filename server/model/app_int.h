@@ -47,6 +47,7 @@ typedef struct model_conf {
     int max_seq;         /* max-sequence: bound of a dynamic dim beyond the batch */
     int64_t timeout_ms;  /* model-timeout-ms: queued longer -> 503 (0: none) */
     char *labels_path;
+    char *int8_path;  /* model-int8: calibration inputs (.npy); NULL: f32 */
     int img_w, img_h; /* image-size; 0: from the model's input shape */
     int layout;       /* -1 from the shape, else IMAGE_NCHW / IMAGE_NHWC */
     float mean[3], std[3], scale;
@@ -137,6 +138,7 @@ typedef struct model_opts {
     cfg_list max_sequence;
     cfg_list model_timeout_ms;
     cfg_list labels;
+    cfg_list model_int8;
     cfg_list image_size;
     cfg_list image_mean;
     cfg_list image_std;
@@ -152,6 +154,9 @@ int model_conf_read(app_model *app, const cfg *c, char *err, size_t errlen);
 void model_conf_free(model_conf *mc);
 /* Reads one label per line; -1 with err. */
 int model_labels_load(model *m, char *err, size_t errlen);
+/* int8.c: model-int8: calibrates m->em on the items of m->c.int8_path (before any
+ * context, so before the fork); the number of int8 layers, or -1 with err. */
+int model_int8_calibrate(model *m, char *err, size_t errlen);
 /* Derives image preprocessing from the model's first input and the options. */
 void model_prep_init(model *m);
 

@@ -39,6 +39,9 @@ const cfg_option model_options[] = {
      "[NAME=]MS: a request still queued after MS fails with 503 (default 0: no limit)"},
     {"labels", NULL, MODEL(CFG_LIST, labels), NULL, 0, 0,
      "[NAME=]FILE: class labels, one per line, for classify"},
+    {"model-int8", NULL, MODEL(CFG_LIST, model_int8), NULL, 0, 0,
+     "[NAME=]CALIB.npy: calibrate on CALIB's inputs at load and serve the dense Convs and Gemms "
+     "in int8 (outputs differ from f32: check top-1 agreement)"},
     {"image-size", NULL, MODEL(CFG_LIST, image_size), NULL, 0, 0,
      "[NAME=]WxH: image size the model takes (default: from its input shape)"},
     {"image-mean", NULL, MODEL(CFG_LIST, image_mean), NULL, 0, 0,
@@ -118,6 +121,9 @@ static int apply(model_conf *mc, const char *opt, const char *v)
     } else if (!strcmp(opt, "labels")) {
         free(mc->labels_path);
         mc->labels_path = strdup(v);
+    } else if (!strcmp(opt, "model-int8")) {
+        free(mc->int8_path);
+        if (!*v || !(mc->int8_path = strdup(v))) return -1;
     } else if (!strcmp(opt, "image-size")) {
         char *end;
         long w = strtol(v, &end, 10), h = 0;
@@ -158,6 +164,7 @@ static const struct {
     {"max-sequence", offsetof(model_opts, max_sequence)},
     {"model-timeout-ms", offsetof(model_opts, model_timeout_ms)},
     {"labels", offsetof(model_opts, labels)},
+    {"model-int8", offsetof(model_opts, model_int8)},
     {"image-size", offsetof(model_opts, image_size)},
     {"image-mean", offsetof(model_opts, image_mean)},
     {"image-std", offsetof(model_opts, image_std)},
@@ -233,7 +240,7 @@ int model_conf_read(app_model *app, const cfg *c, char *err, size_t errlen)
                 const char *v;
                 int m = split(app, items[i], &v);
                 if ((m >= 0) != (pass == 1)) continue;
-                if (m == -2 && strcmp(name, "labels") != 0)
+                if (m == -2 && strcmp(name, "labels") != 0 && strcmp(name, "model-int8") != 0)
                     return bad(err, errlen, c, name, l, i, items[i], "names no model");
                 for (int k = 0; k < app->n; k++) {
                     if (m >= 0 && k != m) continue;
@@ -263,7 +270,8 @@ void model_conf_free(model_conf *mc)
     free(mc->name);
     free(mc->path);
     free(mc->labels_path);
-    mc->name = mc->path = mc->labels_path = NULL;
+    free(mc->int8_path);
+    mc->name = mc->path = mc->labels_path = mc->int8_path = NULL;
 }
 
 int model_labels_load(model *m, char *err, size_t errlen)

@@ -18,9 +18,9 @@ DIGITS = os.path.join(MODELS, "digits.onnx")
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 
 
-def aiinfer(*args, timeout=120):
+def aiinfer(*args, timeout=120, env=None):
     return subprocess.run([binary("aiinfer"), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=None if env is None else {**os.environ, **env})
 
 
 def rel(a, b):
@@ -78,7 +78,27 @@ def test_bench_reports_latency_throughput_and_peak_share():
     assert r.returncode == 0, r.stderr
     assert re.search(r"latency p50 [0-9.]+ ms p99 [0-9.]+ ms", r.stdout)
     assert re.search(r"throughput [0-9.]+ inferences/s", r.stdout)
-    assert re.search(r"compute [0-9.]+ GFLOP/s = [0-9]+% of peak", r.stdout)
+    m = re.search(r"compute ([0-9.]+) GFLOP/s = ([0-9]+)% of the measured FMA peak ([0-9.]+) "
+                  r"GFLOP/s \((AVX-512|AVX2|SSE4\.1), ([0-9.]+) FLOP/cycle at ([0-9.]+) GHz\)",
+                  r.stdout)
+    assert m, r.stdout
+    gflops, share, peak = float(m[1]), int(m[2]), float(m[3])
+    assert peak > 0 and abs(share - 100 * gflops / peak) <= 1, r.stdout
+
+
+def test_bench_peak_follows_onednn_max_cpu_isa_and_counts_every_thread():
+    """The peak is measured for the ISA oneDNN runs: capped to AVX2, the line
+    says AVX2; at 2 threads it is 2 cores' worth of the measured core."""
+    if "avx2" not in open("/proc/cpuinfo").read():
+        pytest.skip("no AVX2 on this CPU")
+    r = aiinfer("bench", DIGITS, "--threads", 1, "--seconds", 0.2,
+                env={"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"of the measured FMA peak [0-9.]+ GFLOP/s \(AVX2, ", r.stdout), r.stdout
+    r = aiinfer("bench", DIGITS, "--threads", 2, "--seconds", 0.2)
+    assert r.returncode == 0, r.stderr
+    m = re.search(r"FMA peak ([0-9.]+) GFLOP/s \(2 cores x ([0-9.]+) GFLOP/s, ", r.stdout)
+    assert m and abs(float(m[1]) - 2 * float(m[2])) <= 1, r.stdout
 
 
 def test_layers_shows_onednn_jit_kernels_and_no_reference_kernel():
