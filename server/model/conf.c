@@ -7,6 +7,8 @@
  */
 #include "server/model/app_int.h"
 
+#include "lib/err.h"
+
 #include <ctype.h>
 #include <stdbool.h>
 #include <errno.h>
@@ -257,8 +259,8 @@ static int read_models(app_model *app, const cfg *c, char *err, size_t errlen)
                            .std = {1, 1, 1}};
         mc->name = strndup(items[i], (size_t)(eq - items[i]));
         mc->path = strdup(eq + 1);
-        if (!mc->name || !mc->path) return -1;
-        app->n++;
+        app->n++; /* model_conf_free releases what was copied, also on failure */
+        if (!mc->name || !mc->path) return err_fmt(err, errlen, "out of memory");
         for (int k = 0; k < app->n - 1; k++)
             if (!strcmp(app->models[k].c.name, mc->name))
                 return bad(err, errlen, c, "model", l, i, items[i], "repeats a model name");
@@ -325,20 +327,28 @@ int model_labels_load(model *m, char *err, size_t errlen)
         return -1;
     }
     char line[1024];
-    int cap = 0;
-    while (fgets(line, sizeof(line), f)) {
+    int cap = 0, rc = 0;
+    while (!rc && fgets(line, sizeof(line), f)) {
         line[strcspn(line, "\r\n")] = '\0';
         if (m->n_labels == cap) {
             cap = cap ? cap * 2 : 64;
             char **l = realloc(m->labels, (size_t)cap * sizeof(*l));
-            if (!l) break;
+            if (!l) {
+                rc = -1;
+                break;
+            }
             m->labels = l;
         }
-        m->labels[m->n_labels] = strdup(line);
-        if (!m->labels[m->n_labels]) break;
-        m->n_labels++;
+        if (!(m->labels[m->n_labels] = strdup(line)))
+            rc = -1;
+        else
+            m->n_labels++;
     }
     fclose(f);
+    /* a short label list would misname classes: refuse it rather than truncate */
+    if (rc)
+        return err_fmt(err, errlen, "model '%s': labels file %s: out of memory", m->c.name,
+                       m->c.labels_path);
     return 0;
 }
 
