@@ -1,7 +1,8 @@
 /* libFuzzer: WSGI option values and request paths are untrusted text. The
- * input is "key\0value\0...\0target": every pair goes through wsgi_conf_set
- * (then the mount table is built and matched), and the tail through the
- * request-path decoder. Nothing may crash, leak or read out of bounds. */
+ * input is "Kvalue\0Kvalue\0...\0target": each K byte picks one of
+ * wsgi_conf's setters, which gets the value (then the mount table is built
+ * and matched), and the tail goes through the request-path decoder. Nothing may crash, leak or read
+ * out of bounds. */
 #include "server/wsgi/call.h"
 #include "server/wsgi/conf.h"
 
@@ -19,15 +20,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     s[size] = '\0';
     wsgi_conf c;
     wsgi_conf_init(&c);
+    static const wsgi_conf_setter setters[] = {
+        wsgi_conf_module, wsgi_conf_wsgi_file,  wsgi_conf_callable, wsgi_conf_chdir,
+        wsgi_conf_home,   wsgi_conf_pythonpath, wsgi_conf_env,      wsgi_conf_mount,
+    };
     char err[256];
     const char *p = s, *end = s + size;
     while (p < end) {
-        const char *key = p;
-        p += strlen(p) + 1;
-        if (p >= end) break;
-        const char *value = p;
-        p += strlen(p) + 1;
-        wsgi_conf_set(&c, key, value, err, sizeof(err));
+        wsgi_conf_setter set = setters[(unsigned char)*p % (sizeof(setters) / sizeof(*setters))];
+        const char *value = p + 1;
+        if (value >= end) break;
+        p = value + strlen(value) + 1;
+        set(&c, "opt", value, err, sizeof(err));
     }
     wsgi_mount *m;
     int n = wsgi_conf_mounts(&c, &m, err, sizeof(err));

@@ -34,36 +34,18 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.environ.get("AISERVE_BUILD", os.path.join(ROOT, "build"))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from benchlib import free_port, wait_port  # noqa: E402
+from benchlib import free_port, proc_tree, wait_port  # noqa: E402
 
 
 def env_int(name, default):
     return int(os.environ.get(name, default))
 
 
-def tree(root):
-    kids = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                kids.setdefault(ppid, []).append(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += kids.get(p, [])
-    return out
-
-
 def sample(root):
     """(RSS MiB, open fds, processes) of the aiserve process tree."""
     page = os.sysconf("SC_PAGE_SIZE")
     rss = fds = n = 0
-    for pid in tree(root):
+    for pid in proc_tree(root):
         try:
             with open(f"/proc/{pid}/statm") as f:
                 rss += int(f.read().split()[1]) * page

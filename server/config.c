@@ -943,6 +943,12 @@ const char *cfg_where(const cfg *c, const void *field, size_t i)
     return v->where ? v->where : "default";
 }
 
+const char *cfg_name(const cfg *c, const void *field)
+{
+    const struct cfg_val *v = find_field(c, field);
+    return v ? v->opt->name : "?";
+}
+
 int cfg_is_set(const cfg *c, const void *field)
 {
     const struct cfg_val *v = find_field(c, field);

@@ -180,6 +180,9 @@ const cfg_core *cfg_core_values(const cfg *c);
  * ("app.ini:12", "--mount", "environment UWSGI_MOUNT", "default"); i picks a
  * list item (0 for scalars). For error messages: cfg_where(c, &o->mount, i). */
 const char *cfg_where(const cfg *c, const void *field, size_t i);
+/* The name of the option bound to field ("processes"), for messages of code
+ * that applies a struct's fields in a table of its own; "?" for no option. */
+const char *cfg_name(const cfg *c, const void *field);
 /* 1 if field's value was given (in the file, the environment or a flag). */
 int cfg_is_set(const cfg *c, const void *field);
 /* The ini file given (without its ":section"), or NULL. */

@@ -91,6 +91,10 @@ Test(config, both_sections_read_lists_repeat_and_defaults_apply)
     cr_assert(cfg_is_set(c, &core(c)->processes));
     cr_assert(!cfg_is_set(c, &core(c)->threads));
     cr_assert(strstr(cfg_where(c, &core(c)->processes, 0), ":2"));
+    cr_assert_str_eq(cfg_name(c, &core(c)->processes), "processes");
+    cr_assert_str_eq(cfg_name(c, &core(c)->max_requests_delta), "max-requests-delta");
+    cr_assert_str_eq(cfg_name(c, &ex(c)->pythonpath), "pythonpath", "a kind's table too");
+    cr_assert_str_eq(cfg_name(c, &err), "?", "a pointer to no option's field");
     cfg_free(c);
 }
 

@@ -218,7 +218,8 @@ typedef struct srv {
     const app_kind *const *kinds;
 } srv;
 
-/* srv.c: settings, sockets, apps, routes */
+/* srv.c: settings, sockets, apps, routes. The functions below that take err
+ * return 0, or -1 with a one-line message in err (the convention of docs/ARCHITECTURE.md). */
 int srv_init(srv *s, cfg *c, char *err, size_t errlen);
 int srv_bind(srv *s, char *err, size_t errlen);
 /* Loads what a new image would read besides the configuration (https

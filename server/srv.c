@@ -448,14 +448,15 @@ static void close_unadopted(srv *s, const char *inherited)
     }
 }
 
-/* Binds (or adopts) every address of option opt (its values: list),
- * speaking proto. The listen name is the address, prefixed "uwsgi://" for
- * the uwsgi protocol, so the same address under the other protocol is a
- * different socket on reload. */
-static int bind_option(srv *s, const char *opt, const cfg_list *list, int proto,
+/* Binds (or adopts) every address of a listen option (its values: list),
+ * speaking proto; https: each value carries a certificate; admin: the
+ * listener serves the built-ins alone. The listen name is the address,
+ * prefixed "uwsgi://" for the uwsgi protocol, so the same address under the
+ * other protocol is a different socket on reload. */
+static int bind_option(srv *s, const cfg_list *list, int proto, int https, int admin,
                        const char *inherited, sysd_passed *passed, char *err, size_t errlen)
 {
-    int admin = !strcmp(opt, "admin"), https = !strcmp(opt, "https");
+    const char *opt = cfg_name(s->cfg, list);
     const char *const *specs = list->v;
     for (size_t i = 0; i < list->n; i++) {
         char name[300], addr[256];
@@ -512,13 +513,18 @@ int srv_bind(srv *s, char *err, size_t errlen)
     sysd_passed passed;
     int npassed = sysd_passed_collect(&passed);
     const cfg_core *o = cfg_core_values(s->cfg);
-    int rc = bind_option(s, "http", &o->http, SRV_PROTO_HTTP, inherited, &passed, err, errlen);
-    if (!rc)
-        rc = bind_option(s, "https", &o->https, SRV_PROTO_HTTP, inherited, &passed, err, errlen);
-    if (!rc)
-        rc = bind_option(s, "socket", &o->socket, SRV_PROTO_UWSGI, inherited, &passed, err, errlen);
-    if (!rc)
-        rc = bind_option(s, "admin", &o->admin, SRV_PROTO_HTTP, inherited, &passed, err, errlen);
+    /* the listen options, bound to their fields (the name comes from the table) */
+    const struct {
+        const cfg_list *list;
+        int proto, https, admin;
+    } opts[] = {{&o->http, SRV_PROTO_HTTP, 0, 0},
+                {&o->https, SRV_PROTO_HTTP, 1, 0},
+                {&o->socket, SRV_PROTO_UWSGI, 0, 0},
+                {&o->admin, SRV_PROTO_HTTP, 0, 1}};
+    int rc = 0;
+    for (size_t k = 0; k < sizeof(opts) / sizeof(*opts) && !rc; k++)
+        rc = bind_option(s, opts[k].list, opts[k].proto, opts[k].https, opts[k].admin, inherited,
+                         &passed, err, errlen);
     close_unadopted(s, inherited);
     char first[128];
     int unused = sysd_passed_close_rest(&passed, first, sizeof(first));

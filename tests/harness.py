@@ -6,6 +6,9 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 import pytest
 
@@ -38,6 +41,33 @@ def wait_port(port, timeout=10.0, proc=None):
         except OSError:
             time.sleep(0.02)
     raise TimeoutError(f"nothing listens on port {port} after {timeout}s")
+
+
+def http_request(url, data=None, timeout=10):
+    """(status, headers, body bytes) of GET url (POST with data); HTTP errors
+    are returned, not raised."""
+    req = urllib.request.Request(url, data=data)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, e.read()
+
+
+def post_form(url, **fields):
+    """http_request with fields as an application/x-www-form-urlencoded body."""
+    return http_request(url, urllib.parse.urlencode(fields).encode())
+
+
+def wait_until(pred, timeout=30, what="condition"):
+    """pred()'s first true value, polled every 0.1 s; fails the test after timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Procs:

@@ -21,37 +21,20 @@ master + 2 workers with the model loaded before fork vs with lazy-apps.
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import free_port  # noqa: E402
+from benchlib import free_port, stop, wait_ready  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL = os.path.join(os.path.dirname(ROOT), "shared", "models", "mobilenetv2_160.onnx")
 if not os.path.exists(MODEL):
     MODEL = os.path.join(ROOT, "models", "mobilenetv2-160.onnx")
-
-
-def wait_ready(url, proc, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited with %s" % proc.returncode)
-        try:
-            with urllib.request.urlopen(url, timeout=30) as r:
-                if r.status == 200:
-                    return
-        except Exception:
-            time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -70,16 +53,6 @@ def tree_cpu(pid):
         except (FileNotFoundError, ProcessLookupError, IndexError):
             pass
     return total
-
-
-def stop(proc):
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def aiserve(build, port, batch, lazy=False):

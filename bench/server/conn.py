@@ -26,56 +26,25 @@ import argparse
 import os
 import re
 import resource
-import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import free_port, wait_port  # noqa: E402
+from benchlib import free_port, start_nginx, stop, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APPDIR = os.path.join(ROOT, "tests", "wsgi", "apps")
-
-NGINX_CONF = """\
-user root;
-worker_processes 2;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-daemon off;
-worker_rlimit_nofile 20000;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    default_type text/plain;
-    keepalive_requests 1000000;
-    server {{
-        listen 127.0.0.1:{port} backlog=1024;
-        location / {{ return 200 "hello\\n"; }}
-    }}
-}}
-"""
 
 
 def start(name, tmp, aiserve, gworker):
     """Returns (Popen, port, app path, probe paths)."""
     port = free_port()
     if name == "nginx":
-        d = os.path.join(tmp, "nginx")
-        os.makedirs(d, exist_ok=True)
-        conf = os.path.join(d, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(dir=d, port=port))
-        cmd = ["/usr/sbin/nginx", "-c", conf, "-p", d]
+        cmd = None
         paths = ("/", ["/"], "/")
     elif name == "aiserve":
         cmd = [aiserve, f"--http=127.0.0.1:{port}", "--processes=2", "--threads=1",
@@ -92,8 +61,12 @@ def start(name, tmp, aiserve, gworker):
             cmd += ["-k", "gthread", "--threads", "1"]
         cmd.append("hello:app")
         paths = ("/", ["/"], "/")
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                         start_new_session=True)
+    if cmd is None:
+        p = start_nginx(os.path.join(tmp, "nginx"), port, conns=8192,
+                        main="worker_rlimit_nofile 20000;")
+    else:
+        p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
     wait_port(port, timeout=60)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the app, not only the socket
@@ -104,18 +77,6 @@ def start(name, tmp, aiserve, gworker):
             pass
         time.sleep(0.1)
     return p, port, paths[0], paths[1], paths[2]
-
-
-def stop(p):
-    try:
-        os.killpg(p.pid, signal.SIGTERM)
-        p.wait(timeout=15)
-    except Exception:  # noqa: BLE001
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        p.wait(timeout=10)
 
 
 def probe(port, path, timeout=5.0):

@@ -23,38 +23,10 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import free_port, wait_port  # noqa: E402
+from benchlib import free_port, start_nginx, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-NGINX_CONF = """\
-{user}
-worker_processes 2;
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-daemon off;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    default_type text/plain;
-    keepalive_requests 1000000;
-    ssl_session_cache shared:SSL:10m;
-    server {{
-        listen 127.0.0.1:{port} ssl backlog=1024;
-        ssl_certificate {crt};
-        ssl_certificate_key {key};
-        ssl_protocols TLSv1.2 TLSv1.3;
-        ssl_ciphers {ciphers};
-        ssl_prefer_server_ciphers on;
-        location / {{ return 200 "hello\\n"; }}
-    }}
-}}
-"""
 CIPHERS = "ECDHE-ECDSA-AES128-GCM-SHA256"
 
 
@@ -70,21 +42,20 @@ def make_cert(tmp):
 def start(name, tmp, aiserve, key, crt):
     port = free_port()
     if name == "nginx":
-        d = os.path.join(tmp, "nginx")
-        os.makedirs(d, exist_ok=True)
-        conf = os.path.join(d, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(NGINX_CONF.format(dir=d, port=port, crt=crt, key=key, ciphers=CIPHERS,
-                                      user="user root;" if os.geteuid() == 0 else ""))
-        cmd = ["/usr/sbin/nginx", "-c", conf, "-p", d]
-        path = "/"
-    else:
-        cmd = [aiserve, f"--https=127.0.0.1:{port},{crt},{key},{CIPHERS}", "--processes=2",
-               "--disable-logging", "--builtins=hello", "--max-connections=20000"]
-        path = "/hello"
+        p = start_nginx(os.path.join(tmp, "nginx"), port, conns=8192, listen=" ssl",
+                        http="    ssl_session_cache shared:SSL:10m;",
+                        server=f"        ssl_certificate {crt};\n"
+                        f"        ssl_certificate_key {key};\n"
+                        "        ssl_protocols TLSv1.2 TLSv1.3;\n"
+                        f"        ssl_ciphers {CIPHERS};\n"
+                        "        ssl_prefer_server_ciphers on;",
+                        user="user root;" if os.geteuid() == 0 else "")
+        return p, port, "/"
+    cmd = [aiserve, f"--https=127.0.0.1:{port},{crt},{key},{CIPHERS}", "--processes=2",
+           "--disable-logging", "--builtins=hello", "--max-connections=20000"]
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
-    return p, port, path
+    return p, port, "/hello"
 
 
 def cipher_of(port):

@@ -19,44 +19,14 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import free_port, wait_port  # noqa: E402
+from benchlib import free_port, proc_tree, start_nginx as nginx, stop, wait_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-NGINX_CONF = """\
-user root;
-worker_processes {workers};
-pid {dir}/nginx.pid;
-error_log {dir}/error.log warn;
-daemon off;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
-    default_type text/plain;
-    keepalive_requests 1000000;
-    server {{
-        listen 127.0.0.1:{port} backlog=1024;
-        location / {{ return 200 "hello\\n"; }}
-    }}
-}}
-"""
 
 
 def start_nginx(workers, tmp):
     port = free_port()
-    d = os.path.join(tmp, f"nginx{workers}")
-    os.makedirs(d, exist_ok=True)
-    conf = os.path.join(d, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(workers=workers, dir=d, port=port))
-    p = subprocess.Popen(["/usr/sbin/nginx", "-c", conf, "-p", d], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL, start_new_session=True)
-    wait_port(port)
+    p = nginx(os.path.join(tmp, f"nginx{workers}"), port, workers=workers)
     return p, f"http://127.0.0.1:{port}/"
 
 
@@ -69,30 +39,11 @@ def start_aiserve(binary, workers):
     return p, f"http://127.0.0.1:{port}/hello"
 
 
-def tree_pids(root):
-    """root and its descendants."""
-    kids = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-                kids.setdefault(ppid, []).append(int(d))
-            except (OSError, ValueError, IndexError):
-                pass
-    out, todo = [], [root]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo += kids.get(p, [])
-    return out
-
-
 def cpu_seconds(root):
     """utime + stime of a process tree, in seconds."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
-    for pid in tree_pids(root):
+    for pid in proc_tree(root):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
@@ -165,11 +116,7 @@ def main():
               "(above 1: aiserve is cheaper)")
     finally:
         for p in procs:
-            try:
-                os.killpg(p.pid, 15)
-                p.wait(timeout=10)
-            except Exception:  # noqa: BLE001
-                os.killpg(p.pid, 9)
+            stop(p)
     return 0
 
 

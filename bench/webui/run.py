@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import free_port  # noqa: E402
+from benchlib import free_port, start_nginx, stop  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -47,26 +46,9 @@ def start(args, **kw):
                             start_new_session=True, **kw)
 
 
-def stop(p):
-    if p.poll() is None:
-        os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-
-
 def nginx_target(tmp):
     port = free_port()
-    conf = os.path.join(tmp, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""daemon off; worker_processes 1; pid {tmp}/nginx.pid;
-error_log {tmp}/nginx.err; events {{ worker_connections 1024; }}
-http {{ access_log off; server {{ listen 127.0.0.1:{port};
-  location / {{ default_type text/plain; return 200 "hello\\n"; }} }} }}
-""")
-    p = start(["nginx", "-c", conf, "-p", tmp])
+    p = start_nginx(os.path.join(tmp, "nginx"), port, workers=1, conns=1024)
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/hello")
     return p, url

@@ -24,29 +24,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchlib import free_port  # noqa: E402
+from benchlib import free_port, stop, wait_ready  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTICLE = os.path.join(ROOT, "examples", "article")
 MODEL = os.path.join(ROOT, "models", "mobilenetv2-160.onnx")
-
-
-def wait_ready(url, proc, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited with %s" % proc.returncode)
-        try:
-            with urllib.request.urlopen(url, timeout=30) as r:
-                if r.status == 200:
-                    return
-        except Exception:
-            time.sleep(0.1)
-    raise TimeoutError(url)
 
 
 def spawn(args, cwd=None, env=None):
@@ -60,11 +45,11 @@ def start(case, build, port):
     if case in ("native", "native8"):
         threads = 4 if case == "native" else 8
         p = spawn([aiserve, "uwsgi_native.ini", "--threads=%d" % threads] + common, cwd=ARTICLE)
-        wait_ready("http://127.0.0.1:%d/v2/health/ready" % port, p)
+        wait_ready("http://127.0.0.1:%d/v2/health/ready" % port, p, timeout=180)
     elif case == "route":
         p = spawn([aiserve, "--processes=2", "--threads=1", "--model=mnv2=" + MODEL,
                    "--model-route=/=mnv2"] + common)
-        wait_ready("http://127.0.0.1:%d/v2/health/ready" % port, p)
+        wait_ready("http://127.0.0.1:%d/v2/health/ready" % port, p, timeout=180)
     elif case == "torch":
         ini = tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False)
         with open(os.path.join(ARTICLE, "uwsgi.ini")) as f:
@@ -74,17 +59,8 @@ def start(case, build, port):
         p = spawn(["uwsgi", "--ini", ini.name], env=dict(os.environ, TORCH_THREADS="1"))
     else:
         raise ValueError(case)
-    wait_ready("http://127.0.0.1:%d/" % port, p)
+    wait_ready("http://127.0.0.1:%d/" % port, p, timeout=180)
     return p
-
-
-def stop(p):
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    p.wait(timeout=10)
 
 
 def load(build, url, seconds, users, warm=2):
@@ -129,7 +105,7 @@ def main():
                 if c != "torch":
                     res["batch"] = avg_batch(port)
             finally:
-                stop(p)
+                stop(p, signal.SIGKILL)
             runs[c].append(res)
             print("  round %d %-8s %8.1f rps  p50 %7.2f ms  p99 %7.2f ms  fail %d%s" %
                   (r + 1, c, res["rps"], res["p50"], res["p99"], res["fail"],

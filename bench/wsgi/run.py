@@ -24,6 +24,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchlib import free_port  # noqa: E402
+from benchlib import stop as stop_group  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APPS = {"hello": (os.path.join(ROOT, "tests", "wsgi", "apps"), "hello:app"),
@@ -88,12 +89,8 @@ def start(name, app, aiserve, env=None, ready_timeout=120):
 
 
 def stop(p):
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    p.wait(timeout=10)
+    """Kills the server's process group at once (bench/uwsgi/run.py uses it too)."""
+    stop_group(p, signal.SIGKILL)
 
 
 def group_cpu(pgid):

@@ -92,7 +92,16 @@ static void make(req *r, int batch, float base, uint64_t key)
     for (int i = 0; i < batch * 4; i++) r->in[i] = base + (float)i;
 }
 
-static batcher *start(fake *f, batcher_stats *s, int max_batch, uint64_t delay, int max_queue)
+/* A job of `prepare` only: the batcher's thread fills it (like decoding a body). */
+static void make_prepared(req *r, int (*prepare)(batcher_job *))
+{
+    memset(r, 0, sizeof(*r));
+    r->job.done = on_done;
+    r->job.prepare = prepare;
+}
+
+static batcher *start_b(fake *f, batcher_stats *s, int max_batch, uint64_t delay, int max_queue,
+                        int bucket)
 {
     W.done = 0;
     batcher_opts o = {.max_batch = max_batch,
@@ -100,6 +109,7 @@ static batcher *start(fake *f, batcher_stats *s, int max_batch, uint64_t delay, 
                       .max_queue = max_queue,
                       .n_inputs = 1,
                       .n_outputs = 1,
+                      .bucket = bucket,
                       .run = fake_run,
                       .run_ctx = f,
                       .thread_init = fake_init,
@@ -107,6 +117,28 @@ static batcher *start(fake *f, batcher_stats *s, int max_batch, uint64_t delay, 
     batcher *b = batcher_create(&o);
     cr_assert_not_null(b);
     return b;
+}
+
+static batcher *start(fake *f, batcher_stats *s, int max_batch, uint64_t delay, int max_queue)
+{
+    return start_b(f, s, max_batch, delay, max_queue, 0);
+}
+
+/* Submits n jobs of one sample each, job k with inputs from base * k and
+ * shape key k % keys; every submit must be taken. */
+static void submit_n(batcher *b, req *r, int n, float base, int keys)
+{
+    for (int k = 0; k < n; k++) {
+        make(&r[k], 1, (float)k * base, (uint64_t)(k % keys));
+        cr_assert_eq(batcher_submit(b, &r[k].job), 0);
+    }
+}
+
+/* Job r ran and holds 2x its first nf inputs. */
+static void assert_doubled(const req *r, int nf)
+{
+    cr_assert_eq(r->job.status, BATCHER_OK);
+    for (int i = 0; i < nf; i++) cr_assert_eq(r->out[i], 2 * r->in[i]);
 }
 
 Test(batcher, requests_within_the_delay_run_as_one_batch_with_correct_outputs)
@@ -123,9 +155,8 @@ Test(batcher, requests_within_the_delay_run_as_one_batch_with_correct_outputs)
     cr_assert_eq(f.n_batches, 1, "ran %d batches", f.n_batches);
     cr_assert_eq(f.batches[0], 1 + 2 + 1 + 2 + 1);
     for (int k = 0; k < 5; k++) {
-        cr_assert_eq(r[k].job.status, BATCHER_OK);
+        assert_doubled(&r[k], r[k].job.batch * 4);
         cr_assert_eq(r[k].job.ran_batch, 7);
-        for (int i = 0; i < r[k].job.batch * 4; i++) cr_assert_eq(r[k].out[i], 2 * r[k].in[i]);
     }
     cr_assert_eq(s.inference_count, 7);
     cr_assert_eq(s.exec_count, 1);
@@ -140,10 +171,7 @@ Test(batcher, max_batch_caps_a_batch_and_the_rest_follows)
     batcher_stats s = {0};
     batcher *b = start(&f, &s, 3, 200000, 64);
     req r[7];
-    for (int k = 0; k < 7; k++) {
-        make(&r[k], 1, (float)k, 1);
-        cr_assert_eq(batcher_submit(b, &r[k].job), 0);
-    }
+    submit_n(b, r, 7, 1, 1);
     wait_done(7);
     int total = 0;
     for (int i = 0; i < f.n_batches; i++) {
@@ -161,13 +189,10 @@ Test(batcher, different_shapes_never_share_a_batch)
     batcher_stats s = {0};
     batcher *b = start(&f, &s, 16, 100000, 64);
     req r[4];
-    for (int k = 0; k < 4; k++) {
-        make(&r[k], 1, (float)k, (uint64_t)(k % 2));
-        cr_assert_eq(batcher_submit(b, &r[k].job), 0);
-    }
+    submit_n(b, r, 4, 1, 2);
     wait_done(4);
     cr_assert_eq(f.n_batches, 4, "alternating shapes must run alone, got %d batches", f.n_batches);
-    for (int k = 0; k < 4; k++) cr_assert_eq(r[k].out[0], 2 * r[k].in[0]);
+    for (int k = 0; k < 4; k++) assert_doubled(&r[k], 1);
     batcher_free(b);
 }
 
@@ -175,31 +200,15 @@ Test(batcher, bucketing_gathers_each_shape_past_jobs_of_other_shapes)
 {
     fake f = {0};
     batcher_stats s = {0};
-    W.done = 0;
-    batcher_opts o = {.max_batch = 16,
-                      .delay_us = 200000,
-                      .max_queue = 64,
-                      .n_inputs = 1,
-                      .n_outputs = 1,
-                      .bucket = 1,
-                      .run = fake_run,
-                      .run_ctx = &f,
-                      .thread_init = fake_init,
-                      .stats = &s};
-    batcher *b = batcher_create(&o);
-    cr_assert_not_null(b);
+    batcher *b = start_b(&f, &s, 16, 200000, 64, 1);
     req r[6]; /* shapes 0 1 2 0 1 2: three batches of two, in order of first arrival */
-    for (int k = 0; k < 6; k++) {
-        make(&r[k], 1, (float)k * 10, (uint64_t)(k % 3));
-        cr_assert_eq(batcher_submit(b, &r[k].job), 0);
-    }
+    submit_n(b, r, 6, 10, 3);
     wait_done(6);
     cr_assert_eq(f.n_batches, 3, "ran %d batches", f.n_batches);
     for (int i = 0; i < 3; i++) cr_assert_eq(f.batches[i], 2);
     for (int k = 0; k < 6; k++) {
-        cr_assert_eq(r[k].job.status, BATCHER_OK);
+        assert_doubled(&r[k], 4);
         cr_assert_eq(r[k].job.ran_batch, 2);
-        for (int i = 0; i < 4; i++) cr_assert_eq(r[k].out[i], 2 * r[k].in[i]);
     }
     cr_assert_eq(s.pending, 0);
     batcher_free(b);
@@ -298,10 +307,7 @@ Test(batcher, shutdown_completes_every_queued_job)
     batcher_stats s = {0};
     batcher *b = start(&f, &s, 1, 0, 8);
     req r[4];
-    for (int k = 0; k < 4; k++) {
-        make(&r[k], 1, 0, 1);
-        cr_assert_eq(batcher_submit(b, &r[k].job), 0);
-    }
+    submit_n(b, r, 4, 0, 1);
     batcher_free(b);
     cr_assert_eq(W.done, 4);
     int shut = 0;
@@ -384,10 +390,7 @@ Test(batcher, an_input_error_in_a_batch_fails_only_the_job_that_caused_it)
     cr_assert_eq(f.n_batches, 4, "then each alone: %d runs", f.n_batches);
     cr_assert_eq(r[1].job.status, BATCHER_BAD_INPUT);
     cr_assert_str_eq(r[1].job.err, "negative value -5");
-    for (int k = 0; k < 3; k += 2) {
-        cr_assert_eq(r[k].job.status, BATCHER_OK);
-        for (int i = 0; i < 4; i++) cr_assert_eq(r[k].out[i], 2 * r[k].in[i]);
-    }
+    for (int k = 0; k < 3; k += 2) assert_doubled(&r[k], 4);
     cr_assert_eq(s.success, 2);
     cr_assert_eq(s.fail_backend, 0);
     batcher_free(b);
@@ -425,16 +428,14 @@ Test(batcher, prepared_jobs_run_off_the_submitter_and_failed_ones_never_run)
     batcher *b = start(&f, &s, 8, 0, 64);
     req r[3];
     for (int k = 0; k < 3; k++) {
-        memset(&r[k], 0, sizeof(r[k]));
-        r[k].job.done = on_done;
-        r[k].job.prepare = k == 1 ? prep_fail : prep_ok;
+        make_prepared(&r[k], k == 1 ? prep_fail : prep_ok);
         cr_assert_eq(batcher_submit(b, &r[k].job), 0, "batch 0 is fine with a prepare");
     }
     wait_done(3);
     cr_assert_eq(r[1].job.status, BATCHER_PREP_FAILED);
     for (int k = 0; k < 3; k += 2) {
-        cr_assert_eq(r[k].job.status, BATCHER_OK);
-        for (int i = 0; i < 8; i++) cr_assert_eq(r[k].out[i], 2.0f * (float)i);
+        assert_doubled(&r[k], 8);
+        cr_assert_eq(r[k].out[7], 14.0f);
     }
     cr_assert_eq(s.inference_count, 4);
     cr_assert_eq(s.pending, 0);
@@ -449,9 +450,7 @@ Test(batcher, jobs_waiting_to_be_prepared_count_toward_the_queue_bound)
     req r[6];
     int accepted = 0;
     for (int k = 0; k < 6; k++) {
-        memset(&r[k], 0, sizeof(r[k]));
-        r[k].job.done = on_done;
-        r[k].job.prepare = prep_slow;
+        make_prepared(&r[k], prep_slow);
         int rc = batcher_submit(b, &r[k].job);
         cr_assert(rc == 0 || rc == -EAGAIN);
         accepted += rc == 0;
@@ -473,9 +472,7 @@ Test(batcher, jobs_prepared_while_a_batch_ran_still_share_the_next_batch)
     cr_assert_eq(batcher_submit(b, &first.job), 0);
     while (!__atomic_load_n(&f.n_batches, __ATOMIC_ACQUIRE)) usleep(1000); /* it is running */
     for (int k = 0; k < 4; k++) {
-        memset(&r[k], 0, sizeof(r[k]));
-        r[k].job.done = on_done;
-        r[k].job.prepare = prep_ok; /* 2 samples each */
+        make_prepared(&r[k], prep_ok); /* 2 samples each */
         cr_assert_eq(batcher_submit(b, &r[k].job), 0);
     }
     wait_done(5);

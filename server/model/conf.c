@@ -7,6 +7,8 @@
  */
 #include "server/model/app_int.h"
 
+#include "lib/err.h"
+
 #include <ctype.h>
 #include <stdbool.h>
 #include <errno.h>
@@ -96,81 +98,136 @@ static int parse_floats(const char *s, float *out, int n_max)
     return n == 1 || n == n_max ? 0 : -1;
 }
 
-/* Applies one option value to one model. */
-static int apply(model_conf *mc, const char *opt, const char *v)
+/* The per-model options, each bound to its list in model_opts and to a parser
+ * that stores one value in a model_conf; the option's name (for messages)
+ * comes from the table above through cfg_name, so no name is spelt twice.
+ * An integer option names its model_conf field and bounds (PM_INT refuses a
+ * field that is not int or int64_t at compile time). */
+typedef struct per_model_opt per_model_opt;
+struct per_model_opt {
+    size_t off; /* offsetof(model_opts, the option's list) */
+    int (*parse)(model_conf *mc, const char *v, const per_model_opt *o);
+    int path;     /* the value is a path: "a=b" naming no model is a value, not an error */
+    size_t field; /* integer options: offsetof(model_conf, field), its width, bounds */
+    size_t width;
+    int64_t lo, hi;
+};
+
+static int parse_int_field(model_conf *mc, const char *v, const per_model_opt *o)
 {
     int64_t x;
-    if (!strcmp(opt, "model-threads")) {
-        if (parse_int(v, 1, 256, &x)) return -1;
-        mc->threads = (int)x;
-    } else if (!strcmp(opt, "max-batch-size")) {
-        if (parse_int(v, 1, 1024, &x)) return -1;
-        mc->max_batch = (int)x;
-    } else if (!strcmp(opt, "batch-delay-us")) {
-        if (parse_int(v, 0, 10000000, &mc->delay_us)) return -1;
-    } else if (!strcmp(opt, "batch-invariant")) {
-        if (cfg_parse_bool(v, &mc->batch_invariant)) return -1;
-    } else if (!strcmp(opt, "max-queue")) {
-        if (parse_int(v, 1, 1 << 20, &x)) return -1;
-        mc->max_queue = (int)x;
-    } else if (!strcmp(opt, "max-sequence")) {
-        if (parse_int(v, 1, 1 << 20, &x)) return -1;
-        mc->max_seq = (int)x;
-    } else if (!strcmp(opt, "model-timeout-ms")) {
-        if (parse_int(v, 0, 86400000, &mc->timeout_ms)) return -1;
-    } else if (!strcmp(opt, "labels")) {
-        free(mc->labels_path);
-        mc->labels_path = strdup(v);
-    } else if (!strcmp(opt, "model-int8")) {
-        free(mc->int8_path);
-        if (!*v || !(mc->int8_path = strdup(v))) return -1;
-    } else if (!strcmp(opt, "image-size")) {
-        char *end;
-        long w = strtol(v, &end, 10), h = 0;
-        if (*end == 'x' || *end == 'X') h = strtol(end + 1, &end, 10);
-        if (*end || w < 1 || h < 1 || w > 16384 || h > 16384) return -1;
-        mc->img_w = (int)w, mc->img_h = (int)h;
-    } else if (!strcmp(opt, "image-mean")) {
-        if (parse_floats(v, mc->mean, 3)) return -1;
-    } else if (!strcmp(opt, "image-std")) {
-        if (parse_floats(v, mc->std, 3)) return -1;
-        for (int k = 0; k < 3; k++)
-            if (mc->std[k] == 0) return -1;
-    } else if (!strcmp(opt, "image-scale")) {
-        char *end;
-        mc->scale = strtof(v, &end);
-        if (end == v || *end) return -1;
-    } else if (!strcmp(opt, "image-layout")) {
-        if (!strcasecmp(v, "nchw"))
-            mc->layout = IMAGE_NCHW;
-        else if (!strcasecmp(v, "nhwc"))
-            mc->layout = IMAGE_NHWC;
-        else
-            return -1;
+    if (parse_int(v, o->lo, o->hi, &x)) return -1;
+    char *f = (char *)mc + o->field;
+    if (o->width == sizeof(int)) {
+        int i = (int)x;
+        memcpy(f, &i, sizeof(i));
+    } else {
+        memcpy(f, &x, sizeof(x));
     }
     return 0;
 }
 
-/* The per-model options: name (for apply and messages) and list. */
-static const struct {
-    const char *name;
-    size_t off;
-} per_model[] = {
-    {"model-threads", offsetof(model_opts, model_threads)},
-    {"max-batch-size", offsetof(model_opts, max_batch_size)},
-    {"batch-delay-us", offsetof(model_opts, batch_delay_us)},
-    {"batch-invariant", offsetof(model_opts, batch_invariant)},
-    {"max-queue", offsetof(model_opts, max_queue)},
-    {"max-sequence", offsetof(model_opts, max_sequence)},
-    {"model-timeout-ms", offsetof(model_opts, model_timeout_ms)},
-    {"labels", offsetof(model_opts, labels)},
-    {"model-int8", offsetof(model_opts, model_int8)},
-    {"image-size", offsetof(model_opts, image_size)},
-    {"image-mean", offsetof(model_opts, image_mean)},
-    {"image-std", offsetof(model_opts, image_std)},
-    {"image-scale", offsetof(model_opts, image_scale)},
-    {"image-layout", offsetof(model_opts, image_layout)},
-    {NULL, 0},
+static int parse_invariant(model_conf *mc, const char *v, const per_model_opt *o)
+{
+    (void)o;
+    return cfg_parse_bool(v, &mc->batch_invariant);
+}
+
+static int parse_labels(model_conf *mc, const char *v, const per_model_opt *o)
+{
+    (void)o;
+    char *s = strdup(v);
+    if (!s) return -1;
+    free(mc->labels_path);
+    mc->labels_path = s;
+    return 0;
+}
+
+static int parse_int8(model_conf *mc, const char *v, const per_model_opt *o)
+{
+    (void)o;
+    char *s = *v ? strdup(v) : NULL;
+    if (!s) return -1;
+    free(mc->int8_path);
+    mc->int8_path = s;
+    return 0;
+}
+
+static int parse_size(model_conf *mc, const char *v, const per_model_opt *o)
+{
+    (void)o;
+    char *end;
+    long w = strtol(v, &end, 10), h = 0;
+    if (*end == 'x' || *end == 'X') h = strtol(end + 1, &end, 10);
+    if (*end || w < 1 || h < 1 || w > 16384 || h > 16384) return -1;
+    mc->img_w = (int)w, mc->img_h = (int)h;
+    return 0;
+}
+
+static int parse_mean(model_conf *mc, const char *v, const per_model_opt *o)
+{
+    (void)o;
+    return parse_floats(v, mc->mean, 3);
+}
+
+static int parse_std(model_conf *mc, const char *v, const per_model_opt *o)
+{
+    (void)o;
+    if (parse_floats(v, mc->std, 3)) return -1;
+    for (int k = 0; k < 3; k++)
+        if (mc->std[k] == 0) return -1;
+    return 0;
+}
+
+static int parse_scale(model_conf *mc, const char *v, const per_model_opt *o)
+{
+    (void)o;
+    char *end;
+    mc->scale = strtof(v, &end);
+    return end == v || *end ? -1 : 0;
+}
+
+static int parse_layout(model_conf *mc, const char *v, const per_model_opt *o)
+{
+    (void)o;
+    if (!strcasecmp(v, "nchw"))
+        mc->layout = IMAGE_NCHW;
+    else if (!strcasecmp(v, "nhwc"))
+        mc->layout = IMAGE_NHWC;
+    else
+        return -1;
+    return 0;
+}
+
+#define PM_LIST(opt)                                                                               \
+    offsetof(model_opts, opt) + 0 * sizeof(char[CFG_FIELD_OK_CFG_LIST(model_opts, opt) ? 1 : -1])
+#define PM_INT(opt, f, lo, hi)                                                                     \
+    {                                                                                              \
+        PM_LIST(opt), parse_int_field, 0,                                                          \
+            offsetof(model_conf, f) +                                                              \
+                0 * sizeof(char[CFG_FIELD_OK_CFG_INT(model_conf, f) ? 1 : -1]),                    \
+            sizeof(((model_conf *)0)->f), lo, hi                                                   \
+    }
+#define PM(opt, fn, path)                                                                          \
+    {                                                                                              \
+        PM_LIST(opt), fn, path, 0, 0, 0, 0                                                         \
+    }
+
+static const per_model_opt per_model[] = {
+    PM_INT(model_threads, threads, 1, 256),
+    PM_INT(max_batch_size, max_batch, 1, 1024),
+    PM_INT(batch_delay_us, delay_us, 0, 10000000),
+    PM(batch_invariant, parse_invariant, 0),
+    PM_INT(max_queue, max_queue, 1, 1 << 20),
+    PM_INT(max_sequence, max_seq, 1, 1 << 20),
+    PM_INT(model_timeout_ms, timeout_ms, 0, 86400000),
+    PM(labels, parse_labels, 1),
+    PM(model_int8, parse_int8, 1),
+    PM(image_size, parse_size, 0),
+    PM(image_mean, parse_mean, 0),
+    PM(image_std, parse_std, 0),
+    PM(image_scale, parse_scale, 0),
+    PM(image_layout, parse_layout, 0),
 };
 
 /* Splits "NAME=VALUE" when NAME is a model; returns the model index or -1. */
@@ -216,8 +273,8 @@ static int read_models(app_model *app, const cfg *c, char *err, size_t errlen)
                            .std = {1, 1, 1}};
         mc->name = strndup(items[i], (size_t)(eq - items[i]));
         mc->path = strdup(eq + 1);
-        if (!mc->name || !mc->path) return -1;
-        app->n++;
+        app->n++; /* model_conf_free releases what was copied, also on failure */
+        if (!mc->name || !mc->path) return err_fmt(err, errlen, "out of memory");
         for (int k = 0; k < app->n - 1; k++)
             if (!strcmp(app->models[k].c.name, mc->name))
                 return bad(err, errlen, c, "model", l, i, items[i], "repeats a model name");
@@ -229,9 +286,10 @@ int model_conf_read(app_model *app, const cfg *c, char *err, size_t errlen)
 {
     if (read_models(app, c, err, errlen)) return -1;
     const model_opts *mo = cfg_values(c, model_options);
-    for (int o = 0; per_model[o].name; o++) {
-        const char *name = per_model[o].name;
-        const cfg_list *l = (const cfg_list *)((const char *)mo + per_model[o].off);
+    for (size_t o = 0; o < sizeof(per_model) / sizeof(*per_model); o++) {
+        const per_model_opt *po = &per_model[o];
+        const cfg_list *l = (const cfg_list *)((const char *)mo + po->off);
+        const char *name = cfg_name(c, l);
         size_t n = l->n;
         const char *const *items = l->v;
         /* pass 0: values for every model; pass 1: NAME=VALUE overrides */
@@ -240,11 +298,11 @@ int model_conf_read(app_model *app, const cfg *c, char *err, size_t errlen)
                 const char *v;
                 int m = split(app, items[i], &v);
                 if ((m >= 0) != (pass == 1)) continue;
-                if (m == -2 && strcmp(name, "labels") != 0 && strcmp(name, "model-int8") != 0)
+                if (m == -2 && !po->path)
                     return bad(err, errlen, c, name, l, i, items[i], "names no model");
                 for (int k = 0; k < app->n; k++) {
                     if (m >= 0 && k != m) continue;
-                    if (apply(&app->models[k].c, name, v))
+                    if (po->parse(&app->models[k].c, v, po))
                         return bad(err, errlen, c, name, l, i, items[i], "is not valid");
                 }
             }
@@ -284,20 +342,28 @@ int model_labels_load(model *m, char *err, size_t errlen)
         return -1;
     }
     char line[1024];
-    int cap = 0;
-    while (fgets(line, sizeof(line), f)) {
+    int cap = 0, rc = 0;
+    while (!rc && fgets(line, sizeof(line), f)) {
         line[strcspn(line, "\r\n")] = '\0';
         if (m->n_labels == cap) {
             cap = cap ? cap * 2 : 64;
             char **l = realloc(m->labels, (size_t)cap * sizeof(*l));
-            if (!l) break;
+            if (!l) {
+                rc = -1;
+                break;
+            }
             m->labels = l;
         }
-        m->labels[m->n_labels] = strdup(line);
-        if (!m->labels[m->n_labels]) break;
-        m->n_labels++;
+        if (!(m->labels[m->n_labels] = strdup(line)))
+            rc = -1;
+        else
+            m->n_labels++;
     }
     fclose(f);
+    /* a short label list would misname classes: refuse it rather than truncate */
+    if (rc)
+        return err_fmt(err, errlen, "model '%s': labels file %s: out of memory", m->c.name,
+                       m->c.labels_path);
     return 0;
 }
 

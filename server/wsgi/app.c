@@ -146,41 +146,50 @@ static int wsgi_configured(const cfg *c)
     return 0;
 }
 
-/* field: the option's value in cfg_values, for where it came from. */
-static int set_opt(wsgi_conf *wc, const cfg *c, const char *key, const void *field, const char *v,
-                   size_t i, char *err, size_t errlen)
+/* Applies one value through its setter; the message names the option bound to
+ * field (a pointer into cfg_values) and where item i of it came from. */
+static int set_opt(wsgi_conf *wc, const cfg *c, wsgi_conf_setter set, const void *field,
+                   const char *v, size_t i, char *err, size_t errlen)
 {
     char why[400];
-    int r = wsgi_conf_set(wc, key, v, why, sizeof(why));
-    if (r < 0) snprintf(err, errlen, "%s: option '%s': %s", cfg_where(c, field, i), key, why);
-    return r < 0 ? -1 : 0;
+    const char *name = cfg_name(c, field);
+    if (set(wc, name, v, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "%s: option '%s': %s", cfg_where(c, field, i), name, why);
+        return -1;
+    }
+    return 0;
 }
 
+/* The string options go through wsgi_conf's setters, bound to the fields of
+ * wsgi_opts and cfg_core (callable before module: module is checked against
+ * it); the typed ones are already checked by the config reader. */
 static int conf_from_cfg(wsgi_conf *wc, const cfg *c, char *err, size_t errlen)
 {
     const wsgi_opts *w = cfg_values(c, wsgi_options);
     const cfg_core *o = cfg_core_values(c);
     const struct {
-        const char *key;
         const char *const *v;
-    } scalars[] = {{"callable", &w->callable},
-                   {"module", &w->module},
-                   {"wsgi-file", &w->wsgi_file},
-                   {"chdir", &o->chdir},
-                   {"home", &w->home}};
+        wsgi_conf_setter set;
+    } scalars[] = {{&w->callable, wsgi_conf_callable},
+                   {&w->module, wsgi_conf_module},
+                   {&w->wsgi_file, wsgi_conf_wsgi_file},
+                   {&o->chdir, wsgi_conf_chdir},
+                   {&w->home, wsgi_conf_home}};
     const struct {
-        const char *key;
         const cfg_list *v;
-    } lists[] = {{"pythonpath", &w->pythonpath}, {"env", &o->env}, {"mount", &o->mount}};
+        wsgi_conf_setter set;
+    } lists[] = {{&w->pythonpath, wsgi_conf_pythonpath},
+                 {&o->env, wsgi_conf_env},
+                 {&o->mount, wsgi_conf_mount}};
     for (size_t k = 0; k < sizeof(scalars) / sizeof(*scalars); k++) {
         const char *v = *scalars[k].v;
-        if (v && set_opt(wc, c, scalars[k].key, scalars[k].v, v, 0, err, errlen)) return -1;
+        if (v && set_opt(wc, c, scalars[k].set, scalars[k].v, v, 0, err, errlen)) return -1;
     }
     for (size_t k = 0; k < sizeof(lists) / sizeof(*lists); k++) {
         const cfg_list *l = lists[k].v;
         for (size_t i = 0; i < l->n; i++) {
             if (l == &o->mount && is_model_target(l->v[i])) continue;
-            if (set_opt(wc, c, lists[k].key, l, l->v[i], i, err, errlen)) return -1;
+            if (set_opt(wc, c, lists[k].set, l, l->v[i], i, err, errlen)) return -1;
         }
     }
     wc->need_app = o->need_app;

@@ -182,14 +182,35 @@ static wsgi_request get(const char *method, const char *target)
 
 static const wsgi_flags flags = {1, 0, 0};
 
-static wsgi_status run(const char *src, wsgi_request *rq, mem_io *m, size_t script_len)
+/* Runs src's app on rq; with globals, hands back the app's module dict (the
+ * caller drops it) so a test can look at what the app recorded. */
+static wsgi_status run_g(const char *src, wsgi_request *rq, mem_io *m, size_t script_len,
+                         PyObject **globals)
 {
-    PyObject *app = app_from(src, NULL);
+    PyObject *app = app_from(src, globals);
     wsgi_io io = io_for(m);
     wsgi_status s = wsgi_call_run(types, app, rq, script_len, &flags, &io);
     Py_DECREF(app);
     cr_assert(!PyErr_Occurred(), "no Python error leaks out of wsgi_call_run");
     return s;
+}
+
+static wsgi_status run(const char *src, wsgi_request *rq, mem_io *m, size_t script_len)
+{
+    return run_g(src, rq, m, script_len, NULL);
+}
+
+/* Runs src's app on GET / into a fresh *m. */
+static wsgi_status run_get(const char *src, mem_io *m)
+{
+    wsgi_request rq = get("GET", "/");
+    return run(src, &rq, m, 0);
+}
+
+/* The length of the list the app keeps in global name. */
+static Py_ssize_t list_len(PyObject *g, const char *name)
+{
+    return PyList_Size(PyDict_GetItemString(g, name));
 }
 
 TestSuite(wsgi_call, .init = py_up, .fini = py_down);
@@ -227,8 +248,7 @@ Test(wsgi_call, one_item_list_gets_a_content_length)
                       "    sr('200 OK', [('Content-Type', 'text/plain')])\n"
                       "    return [b'12345']\n";
     mem_io m = {0};
-    wsgi_request rq = get("GET", "/");
-    cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
+    cr_assert_eq(run_get(src, &m), WSGI_OK);
     cr_assert_eq(m.cl, 5);
     mem_done(&m);
 }
@@ -246,32 +266,85 @@ Test(wsgi_call, generator_body_streams_without_length_and_close_is_called)
     mem_io m = {0};
     wsgi_request rq = get("GET", "/");
     PyObject *g;
-    PyObject *app = app_from(src, &g);
-    wsgi_io io = io_for(&m);
-    cr_assert_eq(wsgi_call_run(types, app, &rq, 0, &flags, &io), WSGI_OK);
+    cr_assert_eq(run_g(src, &rq, &m, 0, &g), WSGI_OK);
     cr_assert_eq(m.status, 201);
     cr_assert_str_eq(m.reason.data, "Created");
     cr_assert_eq(m.cl, -1, "an iterator of unknown size has no Content-Length");
     cr_assert_str_eq(m.out.data, "abc");
     cr_assert_str_eq(m.headers.data, "Content-Type: text/plain\nX-A: b\n");
-    cr_assert_eq(PyList_Size(PyDict_GetItemString(g, "closed")), 1);
-    Py_DECREF(app);
+    cr_assert_eq(list_len(g, "closed"), 1);
     Py_DECREF(g);
     mem_done(&m);
 }
 
-Test(wsgi_call, exception_before_headers_answers_500_and_logs_the_traceback)
+/* Apps that fail before a byte of the response is sent: each is an app
+ * error answered 500 (never an exit, never a header injected), with the
+ * reason in the log where one is named. */
+Test(wsgi_call, failures_before_the_headers_answer_500)
 {
-    const char *src = "def app(env, sr):\n"
-                      "    raise KeyError('boom-key')\n";
-    mem_io m = {0};
-    wsgi_request rq = get("GET", "/");
-    cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR);
-    cr_assert_eq(m.status, 500);
-    cr_assert(strstr(m.log.data, "Traceback"), "log: %s", m.log.data);
-    cr_assert(strstr(m.log.data, "boom-key"));
-    cr_assert_eq(m.finished, 1);
-    mem_done(&m);
+    static const struct {
+        const char *what, *src, *log;
+    } cases[] = {
+        {"an exception logs its traceback",
+         "def app(env, sr):\n"
+         "    raise KeyError('boom-key')\n",
+         "boom-key"},
+        {"a second start_response without exc_info",
+         "NO_VALIDATE = 1\n"
+         "def app(env, sr):\n"
+         "    sr('200 OK', [])\n"
+         "    sr('404 Not Found', [])\n"
+         "    return [b'x']\n",
+         NULL},
+        {"a header with CRLF is refused, not injected",
+         "NO_VALIDATE = 1\n"
+         "def app(env, sr):\n"
+         "    sr('200 OK', [('X-A', 'v\\r\\nSet-Cookie: evil=1')])\n"
+         "    return [b'x']\n",
+         NULL},
+        {"a body of str, not bytes",
+         "NO_VALIDATE = 1\n"
+         "def app(env, sr):\n"
+         "    sr('200 OK', [])\n"
+         "    return ['text, not bytes']\n",
+         NULL},
+        {"SystemExit is a 500, not an exit",
+         "import sys\n"
+         "def app(env, sr):\n"
+         "    sys.exit(3)\n",
+         "SystemExit"},
+        {"None as the result",
+         "NO_VALIDATE = 1\n"
+         "def app(env, sr):\n"
+         "    sr('200 OK', [])\n",
+         NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        mem_io m = {0};
+        cr_assert_eq(run_get(cases[i].src, &m), WSGI_APP_ERROR, "%s", cases[i].what);
+        cr_assert_eq(m.status, 500, "%s", cases[i].what);
+        cr_assert_eq(m.finished, 1, "%s", cases[i].what);
+        cr_assert(!m.headers.data || !strstr(m.headers.data, "evil"), "%s", cases[i].what);
+        if (cases[i].log)
+            cr_assert(m.log.data && strstr(m.log.data, cases[i].log), "%s: log %s", cases[i].what,
+                      m.log.data ? m.log.data : "");
+        if (i == 0) cr_assert(strstr(m.log.data, "Traceback"), "log: %s", m.log.data);
+        mem_done(&m);
+    }
+    const char *bad[] = {"'200'", "'20 OK'", "'abc OK'", "b'200 OK'", "'200 O\\nK'", "200"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        char src[256];
+        snprintf(src, sizeof(src),
+                 "NO_VALIDATE = 1\n"
+                 "def app(env, sr):\n"
+                 "    sr(%s, [])\n"
+                 "    return [b'x']\n",
+                 bad[i]);
+        mem_io m = {0};
+        cr_assert_eq(run_get(src, &m), WSGI_APP_ERROR, "bad status line %s", bad[i]);
+        cr_assert_eq(m.status, 500);
+        mem_done(&m);
+    }
 }
 
 Test(wsgi_call, exc_info_before_headers_replaces_the_status)
@@ -285,8 +358,7 @@ Test(wsgi_call, exc_info_before_headers_replaces_the_status)
                       "        sr('503 Busy', [('Content-Type', 'text/plain')], sys.exc_info())\n"
                       "    return [b'later']\n";
     mem_io m = {0};
-    wsgi_request rq = get("GET", "/");
-    cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
+    cr_assert_eq(run_get(src, &m), WSGI_OK);
     cr_assert_eq(m.status, 503);
     cr_assert_str_eq(m.out.data, "later");
     mem_done(&m);
@@ -305,40 +377,11 @@ Test(wsgi_call, exc_info_after_headers_reraises_and_breaks_the_response)
                       "        sr('500 Oops', [('Content-Type', 'text/plain')], sys.exc_info())\n"
                       "    return [b'never']\n";
     mem_io m = {0};
-    wsgi_request rq = get("GET", "/");
-    cr_assert_eq(run(src, &rq, &m, 0), WSGI_BROKEN);
+    cr_assert_eq(run_get(src, &m), WSGI_BROKEN);
     cr_assert_eq(m.status, 200);
     cr_assert_str_eq(m.out.data, "partial");
     cr_assert_eq(m.ok, 0, "the connection must be cut");
     cr_assert(strstr(m.log.data, "late-failure"));
-    mem_done(&m);
-}
-
-Test(wsgi_call, second_start_response_without_exc_info_is_an_error)
-{
-    const char *src = "NO_VALIDATE = 1\n"
-                      "def app(env, sr):\n"
-                      "    sr('200 OK', [])\n"
-                      "    sr('404 Not Found', [])\n"
-                      "    return [b'x']\n";
-    mem_io m = {0};
-    wsgi_request rq = get("GET", "/");
-    cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR);
-    cr_assert_eq(m.status, 500);
-    mem_done(&m);
-}
-
-Test(wsgi_call, header_with_crlf_is_refused_not_injected)
-{
-    const char *src = "NO_VALIDATE = 1\n"
-                      "def app(env, sr):\n"
-                      "    sr('200 OK', [('X-A', 'v\\r\\nSet-Cookie: evil=1')])\n"
-                      "    return [b'x']\n";
-    mem_io m = {0};
-    wsgi_request rq = get("GET", "/");
-    cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR);
-    cr_assert_eq(m.status, 500);
-    cr_assert(!m.headers.data || !strstr(m.headers.data, "evil"));
     mem_done(&m);
 }
 
@@ -349,8 +392,7 @@ Test(wsgi_call, legacy_write_then_iterable)
                       "    w(b'one,')\n"
                       "    return [b'two']\n";
     mem_io m = {0};
-    wsgi_request rq = get("GET", "/");
-    cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
+    cr_assert_eq(run_get(src, &m), WSGI_OK);
     cr_assert_str_eq(m.out.data, "one,two");
     cr_assert_eq(m.started, 1);
     mem_done(&m);
@@ -409,13 +451,10 @@ Test(wsgi_call, client_disconnect_stops_iteration_and_calls_close)
     mem_io m = {.writes_before_gone = 2};
     wsgi_request rq = get("GET", "/");
     PyObject *g;
-    PyObject *app = app_from(src, &g);
-    wsgi_io io = io_for(&m);
-    cr_assert_eq(wsgi_call_run(types, app, &rq, 0, &flags, &io), WSGI_CLIENT_GONE);
-    cr_assert_eq(PyList_Size(PyDict_GetItemString(g, "closed")), 1);
-    cr_assert_lt(PyList_Size(PyDict_GetItemString(g, "made")), 5, "iteration stops");
+    cr_assert_eq(run_g(src, &rq, &m, 0, &g), WSGI_CLIENT_GONE);
+    cr_assert_eq(list_len(g, "closed"), 1);
+    cr_assert_lt(list_len(g, "made"), 5, "iteration stops");
     cr_assert_eq(m.ok, 0);
-    Py_DECREF(app);
     Py_DECREF(g);
     mem_done(&m);
 }
@@ -434,12 +473,9 @@ Test(wsgi_call, exception_mid_iteration_still_calls_close)
     mem_io m = {0};
     wsgi_request rq = get("GET", "/");
     PyObject *g;
-    PyObject *app = app_from(src, &g);
-    wsgi_io io = io_for(&m);
-    cr_assert_eq(wsgi_call_run(types, app, &rq, 0, &flags, &io), WSGI_BROKEN);
-    cr_assert_eq(PyList_Size(PyDict_GetItemString(g, "closed")), 1);
+    cr_assert_eq(run_g(src, &rq, &m, 0, &g), WSGI_BROKEN);
+    cr_assert_eq(list_len(g, "closed"), 1);
     cr_assert(strstr(m.log.data, "mid-stream"));
-    Py_DECREF(app);
     Py_DECREF(g);
     mem_done(&m);
 }
@@ -520,8 +556,7 @@ Test(wsgi_call, errors_stream_lines_reach_the_log)
                       "    sr('204 No Content', [])\n"
                       "    return []\n";
     mem_io m = {0};
-    wsgi_request rq = get("GET", "/");
-    cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
+    cr_assert_eq(run_get(src, &m), WSGI_OK);
     cr_assert_str_eq(m.log.data, "first line\nsecond part\n");
     cr_assert_eq(m.status, 204);
     mem_done(&m);
@@ -538,9 +573,7 @@ Test(wsgi_call, objects_kept_after_the_request_raise_instead_of_crashing)
     mem_io m = {0};
     wsgi_request rq = get("GET", "/");
     PyObject *g;
-    PyObject *app = app_from(src, &g);
-    wsgi_io io = io_for(&m);
-    cr_assert_eq(wsgi_call_run(types, app, &rq, 0, &flags, &io), WSGI_OK);
+    cr_assert_eq(run_g(src, &rq, &m, 0, &g), WSGI_OK);
     PyObject *r = PyRun_String("kept[0][0].read(1)", Py_eval_input, g, g);
     cr_assert_null(r);
     cr_assert(PyErr_ExceptionMatches(PyExc_OSError));
@@ -548,21 +581,7 @@ Test(wsgi_call, objects_kept_after_the_request_raise_instead_of_crashing)
     r = PyRun_String("kept[0][1].write(b'late')", Py_eval_input, g, g);
     cr_assert_null(r);
     PyErr_Clear();
-    Py_DECREF(app);
     Py_DECREF(g);
-    mem_done(&m);
-}
-
-Test(wsgi_call, non_bytes_body_is_an_app_error)
-{
-    const char *src = "NO_VALIDATE = 1\n"
-                      "def app(env, sr):\n"
-                      "    sr('200 OK', [])\n"
-                      "    return ['text, not bytes']\n";
-    mem_io m = {0};
-    wsgi_request rq = get("GET", "/");
-    cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR);
-    cr_assert_eq(m.status, 500);
     mem_done(&m);
 }
 
@@ -581,19 +600,6 @@ Test(wsgi_call, path_decode_splits_query_and_rejects_bad_escapes)
     cr_assert_eq(wsgi_path_decode("/%4", 3, out, &q, &ql), -1);
 }
 
-Test(wsgi_call, system_exit_in_the_app_is_a_500_not_an_exit)
-{
-    const char *src = "import sys\n"
-                      "def app(env, sr):\n"
-                      "    sys.exit(3)\n";
-    mem_io m = {0};
-    wsgi_request rq = get("GET", "/");
-    cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR);
-    cr_assert_eq(m.status, 500);
-    cr_assert(strstr(m.log.data, "SystemExit"));
-    mem_done(&m);
-}
-
 Test(wsgi_call, exception_in_close_is_logged_after_a_complete_response)
 {
     const char *src = "class Body(list):\n"
@@ -602,43 +608,11 @@ Test(wsgi_call, exception_in_close_is_logged_after_a_complete_response)
                       "    sr('200 OK', [('Content-Type', 'text/plain')])\n"
                       "    return Body([b'done'])\n";
     mem_io m = {0};
-    wsgi_request rq = get("GET", "/");
-    cr_assert_eq(run(src, &rq, &m, 0), WSGI_OK);
+    cr_assert_eq(run_get(src, &m), WSGI_OK);
     cr_assert_str_eq(m.out.data, "done");
     cr_assert(m.ok);
     cr_assert(strstr(m.log.data, "close-failed"));
     mem_done(&m);
-}
-
-Test(wsgi_call, none_as_the_result_is_an_app_error)
-{
-    const char *src = "NO_VALIDATE = 1\n"
-                      "def app(env, sr):\n"
-                      "    sr('200 OK', [])\n";
-    mem_io m = {0};
-    wsgi_request rq = get("GET", "/");
-    cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR);
-    cr_assert_eq(m.status, 500);
-    mem_done(&m);
-}
-
-Test(wsgi_call, bad_status_lines_are_refused)
-{
-    const char *bad[] = {"'200'", "'20 OK'", "'abc OK'", "b'200 OK'", "'200 O\\nK'", "200"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
-        char src[256];
-        snprintf(src, sizeof(src),
-                 "NO_VALIDATE = 1\n"
-                 "def app(env, sr):\n"
-                 "    sr(%s, [])\n"
-                 "    return [b'x']\n",
-                 bad[i]);
-        mem_io m = {0};
-        wsgi_request rq = get("GET", "/");
-        cr_assert_eq(run(src, &rq, &m, 0), WSGI_APP_ERROR, "%s", bad[i]);
-        cr_assert_eq(m.status, 500);
-        mem_done(&m);
-    }
 }
 
 Test(wsgi_call, a_body_that_cannot_be_read_answers_the_clients_error_not_500)

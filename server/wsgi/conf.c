@@ -73,18 +73,6 @@ static int push_str(char ***v, size_t *n, const char *value)
     return 0;
 }
 
-/* uWSGI booleans: true/false, yes/no, on/off, 1/0; an empty value means true. */
-static int parse_bool(const char *v, int *out)
-{
-    static const char *yes[] = {"", "1", "true", "yes", "on"};
-    static const char *no[] = {"0", "false", "no", "off"};
-    for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++)
-        if (!strcasecmp(v, yes[i])) return *out = 1, 0;
-    for (size_t i = 0; i < sizeof(no) / sizeof(*no); i++)
-        if (!strcasecmp(v, no[i])) return *out = 0, 0;
-    return -EINVAL;
-}
-
 /* A Python identifier, or with dotted set a dotted path of them ("pkg.mod"). */
 static int valid_identifier(const char *s, size_t n, int dotted)
 {
@@ -140,8 +128,9 @@ out:
 }
 
 /* "/prefix=spec": the prefix is normalised to "" or "/a/b" (no trailing slash). */
-static int parse_mount(wsgi_conf *c, const char *value, char *err, size_t errlen)
+int wsgi_conf_mount(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen)
 {
+    (void)opt;
     const char *eq = strchr(value, '=');
     if (!eq || value[0] != '/')
         return err_fmt_rc(err, errlen, -EINVAL, "mount '%s': expected /prefix=module:callable",
@@ -169,71 +158,53 @@ static int parse_mount(wsgi_conf *c, const char *value, char *err, size_t errlen
     return 0;
 }
 
-static int parse_positive(const char *key, const char *value, int *out, char *err, size_t errlen)
+int wsgi_conf_module(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(value, &end, 10);
-    if (errno || end == value || *end || v < 1 || v > 4096)
-        return err_fmt_rc(err, errlen, -EINVAL, "%s = '%s': expected a number from 1 to 4096", key,
-                          value);
-    *out = (int)v;
-    return 0;
+    (void)opt;
+    wsgi_target t;
+    int r = wsgi_target_parse(&t, value, c->callable, err, errlen);
+    if (r) return r;
+    wsgi_target_free(&t);
+    return set_str(&c->module, value);
 }
 
-int wsgi_conf_set(wsgi_conf *c, const char *key, const char *value, char *err, size_t errlen)
+int wsgi_conf_wsgi_file(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen)
 {
-    if (!value) value = "";
-    if (!strcmp(key, "module") || !strcmp(key, "wsgi") || !strcmp(key, "w")) {
-        wsgi_target t;
-        int r = wsgi_target_parse(&t, value, c->callable, err, errlen);
-        if (r) return r;
-        wsgi_target_free(&t);
-        return set_str(&c->module, value);
-    }
-    if (!strcmp(key, "wsgi-file") || !strcmp(key, "file")) {
-        if (!*value) return err_fmt_rc(err, errlen, -EINVAL, "%s: empty path", key);
-        return set_str(&c->wsgi_file, value);
-    }
-    if (!strcmp(key, "callable")) {
-        if (!valid_identifier(value, strlen(value), 0))
-            return err_fmt_rc(err, errlen, -EINVAL, "callable = '%s': not a Python identifier",
-                              value);
-        return set_str(&c->callable, value);
-    }
-    if (!strcmp(key, "chdir")) {
-        if (!*value) return err_fmt_rc(err, errlen, -EINVAL, "chdir: empty path");
-        return set_str(&c->chdir, value);
-    }
-    if (!strcmp(key, "home") || !strcmp(key, "virtualenv") || !strcmp(key, "venv") ||
-        !strcmp(key, "pyhome")) {
-        if (!*value) return err_fmt_rc(err, errlen, -EINVAL, "%s: empty path", key);
-        return set_str(&c->home, value);
-    }
-    if (!strcmp(key, "pythonpath") || !strcmp(key, "python-path") || !strcmp(key, "pp")) {
-        if (!*value) return err_fmt_rc(err, errlen, -EINVAL, "%s: empty path", key);
-        return push_str(&c->pythonpath, &c->npythonpath, value);
-    }
-    if (!strcmp(key, "env")) {
-        const char *eq = strchr(value, '=');
-        if (!eq || eq == value)
-            return err_fmt_rc(err, errlen, -EINVAL, "env = '%s': expected KEY=VALUE", value);
-        return push_str(&c->env, &c->nenv, value);
-    }
-    if (!strcmp(key, "mount")) return parse_mount(c, value, err, errlen);
-    int *flag = !strcmp(key, "need-app")                            ? &c->need_app
-                : !strcmp(key, "lazy-apps") || !strcmp(key, "lazy") ? &c->lazy_apps
-                : !strcmp(key, "wsgi-fork-probe")                   ? &c->fork_probe
-                                                                    : NULL;
-    if (flag) {
-        if (parse_bool(value, flag))
-            return err_fmt_rc(err, errlen, -EINVAL, "%s = '%s': not a boolean", key, value);
-        return 0;
-    }
-    if (!strcmp(key, "threads")) return parse_positive(key, value, &c->threads, err, errlen);
-    if (!strcmp(key, "processes") || !strcmp(key, "workers"))
-        return parse_positive(key, value, &c->processes, err, errlen);
-    return 1;
+    if (!*value) return err_fmt_rc(err, errlen, -EINVAL, "%s: empty path", opt);
+    return set_str(&c->wsgi_file, value);
+}
+
+int wsgi_conf_callable(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen)
+{
+    if (!valid_identifier(value, strlen(value), 0))
+        return err_fmt_rc(err, errlen, -EINVAL, "%s = '%s': not a Python identifier", opt, value);
+    return set_str(&c->callable, value);
+}
+
+int wsgi_conf_chdir(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen)
+{
+    if (!*value) return err_fmt_rc(err, errlen, -EINVAL, "%s: empty path", opt);
+    return set_str(&c->chdir, value);
+}
+
+int wsgi_conf_home(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen)
+{
+    if (!*value) return err_fmt_rc(err, errlen, -EINVAL, "%s: empty path", opt);
+    return set_str(&c->home, value);
+}
+
+int wsgi_conf_pythonpath(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen)
+{
+    if (!*value) return err_fmt_rc(err, errlen, -EINVAL, "%s: empty path", opt);
+    return push_str(&c->pythonpath, &c->npythonpath, value);
+}
+
+int wsgi_conf_env(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen)
+{
+    const char *eq = strchr(value, '=');
+    if (!eq || eq == value)
+        return err_fmt_rc(err, errlen, -EINVAL, "%s = '%s': expected KEY=VALUE", opt, value);
+    return push_str(&c->env, &c->nenv, value);
 }
 
 int wsgi_conf_has_app(const wsgi_conf *c)

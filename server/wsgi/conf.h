@@ -47,11 +47,26 @@ void wsgi_conf_init(wsgi_conf *c);
 void wsgi_conf_free(wsgi_conf *c);
 
 /*
- * Applies one option. Returns 0 when applied, 1 when the key is not a WSGI
- * option, or -EINVAL (with a message in err) when the value is bad; -ENOMEM.
- * Repeatable keys (pythonpath, env, mount) append.
+ * The string options, one setter each: checks value and stores a copy (the
+ * repeatable ones, pythonpath, env and mount, append). opt is the option's
+ * name for the message. Returns 0, or -EINVAL with a message in err, or
+ * -ENOMEM. The kind (app.c) calls them from a table bound to the fields of
+ * its option structs, so there is no lookup by name to misspell; the typed
+ * options (need_app, lazy_apps, threads, processes, fork_probe) are already
+ * parsed and checked by the config reader and are assigned directly.
+ * module is checked against callable, so set callable first.
  */
-int wsgi_conf_set(wsgi_conf *c, const char *key, const char *value, char *err, size_t errlen);
+typedef int (*wsgi_conf_setter)(wsgi_conf *c, const char *opt, const char *value, char *err,
+                                size_t errlen);
+int wsgi_conf_module(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen);
+int wsgi_conf_wsgi_file(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen);
+int wsgi_conf_callable(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen);
+int wsgi_conf_chdir(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen);
+int wsgi_conf_home(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen);
+int wsgi_conf_pythonpath(wsgi_conf *c, const char *opt, const char *value, char *err,
+                         size_t errlen);
+int wsgi_conf_env(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen);
+int wsgi_conf_mount(wsgi_conf *c, const char *opt, const char *value, char *err, size_t errlen);
 
 /* Whether the configuration names any app at all. */
 int wsgi_conf_has_app(const wsgi_conf *c);

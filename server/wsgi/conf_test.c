@@ -47,31 +47,35 @@ Test(wsgi_conf, bad_specs_are_refused_with_a_message)
     }
 }
 
-Test(wsgi_conf, options_apply_and_unknown_keys_are_not_ours)
+Test(wsgi_conf, options_apply_and_bad_values_are_refused)
 {
     wsgi_conf c;
     char err[128];
     wsgi_conf_init(&c);
-    cr_assert_eq(wsgi_conf_set(&c, "module", "demo:app", err, sizeof(err)), 0);
-    cr_assert_eq(wsgi_conf_set(&c, "pythonpath", "/a", err, sizeof(err)), 0);
-    cr_assert_eq(wsgi_conf_set(&c, "pythonpath", "/b", err, sizeof(err)), 0);
-    cr_assert_eq(wsgi_conf_set(&c, "env", "A=1=2", err, sizeof(err)), 0);
-    cr_assert_eq(wsgi_conf_set(&c, "virtualenv", "/venv", err, sizeof(err)), 0);
-    cr_assert_eq(wsgi_conf_set(&c, "need-app", "false", err, sizeof(err)), 0);
-    cr_assert_eq(wsgi_conf_set(&c, "threads", "4", err, sizeof(err)), 0);
-    cr_assert_eq(wsgi_conf_set(&c, "harakiri", "30", err, sizeof(err)), 1);
+    cr_assert_eq(c.need_app, 1, "need-app defaults on");
+    cr_assert_eq(c.threads, 1);
+    cr_assert_eq(wsgi_conf_module(&c, "module", "demo:app", err, sizeof(err)), 0);
+    cr_assert_eq(wsgi_conf_pythonpath(&c, "pythonpath", "/a", err, sizeof(err)), 0);
+    cr_assert_eq(wsgi_conf_pythonpath(&c, "pythonpath", "/b", err, sizeof(err)), 0);
+    cr_assert_eq(wsgi_conf_env(&c, "env", "A=1=2", err, sizeof(err)), 0);
+    cr_assert_eq(wsgi_conf_home(&c, "home", "/venv", err, sizeof(err)), 0);
     cr_assert_eq(c.npythonpath, 2);
     cr_assert_str_eq(c.pythonpath[1], "/b");
     cr_assert_str_eq(c.env[0], "A=1=2");
     cr_assert_str_eq(c.home, "/venv");
-    cr_assert_eq(c.need_app, 0);
-    cr_assert_eq(c.threads, 4);
     cr_assert(wsgi_conf_has_app(&c));
-    cr_assert_eq(wsgi_conf_set(&c, "env", "novalue", err, sizeof(err)), -EINVAL);
-    cr_assert_eq(wsgi_conf_set(&c, "env", "=x", err, sizeof(err)), -EINVAL);
-    cr_assert_eq(wsgi_conf_set(&c, "need-app", "maybe", err, sizeof(err)), -EINVAL);
-    cr_assert_eq(wsgi_conf_set(&c, "threads", "0", err, sizeof(err)), -EINVAL);
-    cr_assert_eq(wsgi_conf_set(&c, "callable", "not valid", err, sizeof(err)), -EINVAL);
+    cr_assert_eq(wsgi_conf_env(&c, "env", "novalue", err, sizeof(err)), -EINVAL);
+    cr_assert_str_eq(err, "env = 'novalue': expected KEY=VALUE");
+    cr_assert_eq(wsgi_conf_env(&c, "env", "=x", err, sizeof(err)), -EINVAL);
+    cr_assert_eq(wsgi_conf_home(&c, "home", "", err, sizeof(err)), -EINVAL);
+    cr_assert_str_eq(err, "home: empty path", "the message names the option given");
+    cr_assert_eq(wsgi_conf_wsgi_file(&c, "wsgi-file", "", err, sizeof(err)), -EINVAL);
+    cr_assert_eq(wsgi_conf_chdir(&c, "chdir", "", err, sizeof(err)), -EINVAL);
+    cr_assert_eq(wsgi_conf_pythonpath(&c, "pythonpath", "", err, sizeof(err)), -EINVAL);
+    cr_assert_eq(wsgi_conf_callable(&c, "callable", "not valid", err, sizeof(err)), -EINVAL);
+    cr_assert_eq(wsgi_conf_module(&c, "module", "9x:app", err, sizeof(err)), -EINVAL);
+    cr_assert_str_eq(c.module, "demo:app", "a refused value leaves the old one");
+    cr_assert_eq(c.npythonpath, 2);
     wsgi_conf_free(&c);
 }
 
@@ -80,13 +84,13 @@ Test(wsgi_conf, mounts_sort_longest_first_and_match_at_segment_boundaries)
     wsgi_conf c;
     char err[128];
     wsgi_conf_init(&c);
-    cr_assert_eq(wsgi_conf_set(&c, "mount", "/api=api.wsgi:app", err, sizeof(err)), 0);
-    cr_assert_eq(wsgi_conf_set(&c, "mount", "/api/v2/=v2:app", err, sizeof(err)), 0);
-    cr_assert_eq(wsgi_conf_set(&c, "module", "site:application", err, sizeof(err)), 0);
-    cr_assert_eq(wsgi_conf_set(&c, "mount", "/api=other:app", err, sizeof(err)), -EINVAL,
+    cr_assert_eq(wsgi_conf_mount(&c, "mount", "/api=api.wsgi:app", err, sizeof(err)), 0);
+    cr_assert_eq(wsgi_conf_mount(&c, "mount", "/api/v2/=v2:app", err, sizeof(err)), 0);
+    cr_assert_eq(wsgi_conf_module(&c, "module", "site:application", err, sizeof(err)), 0);
+    cr_assert_eq(wsgi_conf_mount(&c, "mount", "/api=other:app", err, sizeof(err)), -EINVAL,
                  "a prefix mounted twice is refused");
-    cr_assert_eq(wsgi_conf_set(&c, "mount", "api=x:app", err, sizeof(err)), -EINVAL);
-    cr_assert_eq(wsgi_conf_set(&c, "mount", "/x", err, sizeof(err)), -EINVAL);
+    cr_assert_eq(wsgi_conf_mount(&c, "mount", "api=x:app", err, sizeof(err)), -EINVAL);
+    cr_assert_eq(wsgi_conf_mount(&c, "mount", "/x", err, sizeof(err)), -EINVAL);
     wsgi_mount *m;
     int n = wsgi_conf_mounts(&c, &m, err, sizeof(err));
     cr_assert_eq(n, 3);
@@ -109,8 +113,8 @@ Test(wsgi_conf, root_mount_conflicts_with_module)
     wsgi_conf c;
     char err[128];
     wsgi_conf_init(&c);
-    cr_assert_eq(wsgi_conf_set(&c, "mount", "/=a:app", err, sizeof(err)), 0);
-    cr_assert_eq(wsgi_conf_set(&c, "wsgi-file", "b.py", err, sizeof(err)), 0);
+    cr_assert_eq(wsgi_conf_mount(&c, "mount", "/=a:app", err, sizeof(err)), 0);
+    cr_assert_eq(wsgi_conf_wsgi_file(&c, "wsgi-file", "b.py", err, sizeof(err)), 0);
     wsgi_mount *m;
     cr_assert_eq(wsgi_conf_mounts(&c, &m, err, sizeof(err)), -EINVAL);
     cr_assert(strstr(err, "conflicts"));

@@ -12,7 +12,11 @@ from harness import free_port, wait_port
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
 
-SCENARIO = """
+
+def two_classes(delay):
+    """The two user classes, UserA on /hello and UserB on /delay/<delay>
+    (named "slow"), as (aiload scenario, Locust file)."""
+    scenario = f"""
 [user UserA]
 wait_time = constant(0.05)
 [task UserA]
@@ -21,10 +25,9 @@ path = /hello
 wait_time = constant(0.05)
 [task UserB]
 name = slow
-path = /delay/0.12
+path = /delay/{delay}
 """
-
-LOCUSTFILE = """
+    locustfile = f"""
 from locust import HttpUser, task, constant
 class UserA(HttpUser):
     wait_time = constant(0.05)
@@ -35,8 +38,12 @@ class UserB(HttpUser):
     wait_time = constant(0.05)
     @task
     def t(self):
-        self.client.get("/delay/0.12", name="slow")
+        self.client.get("/delay/{delay}", name="slow")
 """
+    return scenario, locustfile
+
+
+SCENARIO, LOCUSTFILE = two_classes("0.12")
 
 
 @pytest.fixture

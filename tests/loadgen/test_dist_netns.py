@@ -11,6 +11,7 @@ import time
 import pytest
 
 import netns
+from distkit import two_classes
 from harness import binary
 from netns import NET, in_ns, wait_http
 
@@ -20,31 +21,7 @@ HOSTS = {"srv": 10, "master": 11, "w1": 21, "w2": 22, "w3": 23, "lw": 24}
 
 pytestmark = netns.needs()
 
-SCENARIO = """
-[user UserA]
-wait_time = constant(0.05)
-[task UserA]
-path = /hello
-[user UserB]
-wait_time = constant(0.05)
-[task UserB]
-name = slow
-path = /delay/0.05
-"""
-
-LOCUSTFILE = """
-from locust import HttpUser, task, constant
-class UserA(HttpUser):
-    wait_time = constant(0.05)
-    @task
-    def t(self):
-        self.client.get("/hello")
-class UserB(HttpUser):
-    wait_time = constant(0.05)
-    @task
-    def t(self):
-        self.client.get("/delay/0.05", name="slow")
-"""
+SCENARIO, LOCUSTFILE = two_classes("0.05")
 
 
 @pytest.fixture

@@ -16,7 +16,10 @@ import urllib.request
 
 import pytest
 
-from harness import binary, free_port, procs, wait_port  # noqa: F401
+from harness import binary, free_port, post_form, procs, wait_port  # noqa: F401
+from harness import http_request as get
+from harness import wait_until as wait_for
+from pyfilekit import app  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -24,45 +27,10 @@ BROWSER_JS = os.path.join(ROOT, "tests", "webui", "browser.js")
 LOCUSTFILE = os.path.join(HERE, "pyfiles", "webui.py")
 
 
-@pytest.fixture
-def app(procs, tmp_path):  # noqa: F811
-    port = free_port()
-    ini = tmp_path / "app.ini"
-    ini.write_text(f"[uwsgi]\nhttp = 127.0.0.1:{port}\nwsgi-file = {HERE}/pyfile_app.py\n"
-                   "processes = 1\nthreads = 4\n")
-    p = procs.start([binary("aiserve"), str(ini)], stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL, cwd=str(tmp_path))
-    wait_port(port, timeout=60, proc=p)
-    return f"http://127.0.0.1:{port}"
-
-
-def get(url, data=None, timeout=10):
-    req = urllib.request.Request(url, data=data)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
-
-
-def post_form(url, **fields):
-    return get(url, urllib.parse.urlencode(fields).encode())
-
-
 def get_json(url):
     st, _, body = get(url)
     assert st == 200, (url, st, body[:300])
     return json.loads(body)
-
-
-def wait_for(pred, timeout=30, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def row(stats, name):

@@ -83,6 +83,12 @@ def test_model_route_is_the_articles_hello_world(procs):
     ("--image-mean=1,2", "image-mean"),
     ("--image-std=0", "image-std"),
     ("--image-layout=chwn", "image-layout"),
+    ("--model-threads=257", "option 'model-threads': '257' is not valid"),
+    ("--max-queue=0", "option 'max-queue'"),
+    ("--max-sequence=tiny=x", "option 'max-sequence': 'tiny=x' is not valid"),
+    ("--model-timeout-ms=-1", "option 'model-timeout-ms'"),
+    ("--image-size=3x", "option 'image-size'"),
+    ("--image-scale=big", "option 'image-scale'"),
     ("--model-route=nopath=tiny", "model-route"),
     ("--model-route=/x=ghost", "model-route"),
 ])

@@ -43,7 +43,9 @@ async function until(page, fn, arg, what, timeout) {
 
 const num = (s) => parseFloat(String(s).replace(/,/g, ''));
 
-async function live(base, target, art) {
+// A page of a fresh browser that records page errors and every request to
+// anywhere but base.
+async function openPage(base) {
   const ctx = await browser();
   const page = ctx.pages()[0] || await ctx.newPage();
   const foreign = [];
@@ -51,20 +53,33 @@ async function live(base, target, art) {
   page.on('request', (r) => { if (!r.url().startsWith(base)) foreign.push(r.url()); });
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  return { ctx, page, foreign, errors };
+}
+
+// Opens the UI at base, waits for its first poll, and starts a test of users
+// at 20/s against host with no run time from the start form; returns the
+// state shown before the start.
+async function startTest(page, base, users, host) {
+  await page.goto(base + '/');
+  await until(page, () => document.querySelector('#g-state').textContent !== '-', null, 'the first poll');
+  const state = await page.textContent('#g-state');
+  if (await page.isVisible('#btn-new')) await page.click('#btn-new');
+  await page.waitForSelector('#start-form', { state: 'visible' });
+  await page.fill('#f-users', String(users));
+  await page.fill('#f-rate', '20');
+  await page.fill('#f-host', host);
+  await page.fill('#f-runtime', '');
+  await page.click('#btn-submit');
+  await until(page, () => ['running', 'spawning'].includes(document.querySelector('#g-state').textContent),
+    null, 'the state to become running');
+  return state;
+}
+
+async function live(base, target, art) {
+  const { ctx, page, foreign, errors } = await openPage(base);
   const out = {};
   try {
-    await page.goto(base + '/');
-    await until(page, () => document.querySelector('#g-state').textContent !== '-', null, 'the first poll');
-    out.initial_state = await page.textContent('#g-state');
-    if (await page.isVisible('#btn-new')) await page.click('#btn-new');
-    await page.waitForSelector('#start-form', { state: 'visible' });
-    await page.fill('#f-users', '4');
-    await page.fill('#f-rate', '20');
-    await page.fill('#f-host', target);
-    await page.fill('#f-runtime', '');
-    await page.click('#btn-submit');
-    await until(page, () => ['running', 'spawning'].includes(document.querySelector('#g-state').textContent),
-      null, 'the state to become running');
+    out.initial_state = await startTest(page, base, 4, target);
     check(await page.isHidden('#start'), 'the start form closes once the test runs');
 
     // statistics table: a /hello row that counts requests, header RPS > 0
@@ -279,27 +294,10 @@ async function auth(base, target, userPass) {
 // A Python locustfile under the UI: start, live rows and charts, the
 // Exceptions tab with the task's traceback, a CSV download, stop.
 async function pyfile(base, target) {
-  const ctx = await browser();
-  const page = ctx.pages()[0] || await ctx.newPage();
-  const foreign = [];
-  const errors = [];
-  page.on('request', (r) => { if (!r.url().startsWith(base)) foreign.push(r.url()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  const { ctx, page, foreign, errors } = await openPage(base);
   const out = {};
   try {
-    await page.goto(base + '/');
-    await until(page, () => document.querySelector('#g-state').textContent !== '-', null, 'the first poll');
-    out.initial_state = await page.textContent('#g-state');
-    if (await page.isVisible('#btn-new')) await page.click('#btn-new');
-    await page.waitForSelector('#start-form', { state: 'visible' });
-    await page.fill('#f-users', '3');
-    await page.fill('#f-rate', '20');
-    await page.fill('#f-host', target);
-    await page.fill('#f-runtime', '');
-    await page.click('#btn-submit');
-    await until(page, () => ['running', 'spawning'].includes(document.querySelector('#g-state').textContent),
-      null, 'the state to become running');
+    out.initial_state = await startTest(page, base, 3, target);
     for (const name of ['home', 'item']) {
       await until(page, (n) => {
         const rows = [...document.querySelectorAll('#stats-table tbody tr')];

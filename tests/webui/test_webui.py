@@ -17,7 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from harness import ROOT, binary, free_port, wait_port
+from harness import ROOT, binary, free_port, post_form, wait_port
+from harness import http_request as get
+from harness import wait_until as wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ART = os.path.join(ROOT, "tests", "artifacts", "webui")
@@ -125,34 +127,10 @@ def start_ui(procs, tmp_path, host, *extra, fail=False):
     return p, f"http://127.0.0.1:{port}"
 
 
-def get(url, data=None, timeout=5):
-    """(status, headers, body bytes); HTTP errors are returned, not raised."""
-    req = urllib.request.Request(url, data=data)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.headers, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.headers, e.read()
-
-
-def post_form(url, **fields):
-    return get(url, urllib.parse.urlencode(fields).encode())
-
-
 def stats(base):
     st, _, body = get(base + "/stats/requests")
     assert st == 200
     return json.loads(body)
-
-
-def wait_for(pred, timeout=15, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def node_or_fail():
