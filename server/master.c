@@ -75,8 +75,11 @@ typedef struct master {
     uint64_t last_cheaper;
     double busy_acc;
     int busy_n;
-    uint64_t q_sum_prev, q_count_prev; /* queue: the scoreboard's wait totals a second ago */
-    uint64_t *cpu_prev;                /* queue: CPU ticks of each slot's worker a second ago */
+    uint64_t q_sum_prev, q_count_prev; /* queue: the scoreboard's wait totals at the last sample */
+    uint64_t app_sum_prev, app_count_prev; /* queue: its handler-time totals then */
+    uint64_t last_queue;                   /* queue: when it sampled last (ms) */
+    int q_sampled;
+    uint64_t *cpu_prev; /* queue: CPU ticks of each slot's worker a second ago */
     int *cpu_pid;
     int paused;   /* fifo p: workers stopped (SIGSTOP) */
     int chain_id; /* chain reload: the id being replaced now, 0: none */
@@ -438,16 +441,21 @@ static int cheap_worker(master *m, const char *why)
     return 0;
 }
 
-/* queue: the mean wait for an app thread over the last second (-1: no
- * request took a thread) and the cores' worth of CPU the workers used. */
+/* queue: since the last sample, the mean wait for an app thread (-1: no
+ * request took one), the requests finished and their mean handler time, and
+ * the cores' worth of CPU the workers used. */
 static void queue_sample(master *m, cheaper_sample *sm, double dt)
 {
     sb *b = m->s->sb;
-    uint64_t sum = 0, count = 0, ticks = 0;
+    uint64_t sum = 0, count = 0, ticks = 0, app_sum = 0, app_count = 0;
     for (int i = 0; i < b->nslots; i++) {
         sb_slot *sl = sb_slot_at(b, i);
         sum += atomic_load(&sl->queue_sum_us);
-        for (int k = 0; k < SRV_NBUCKETS; k++) count += atomic_load(&sl->queue_hist[k]);
+        app_sum += atomic_load(&sl->app_sum_us);
+        for (int k = 0; k < SRV_NBUCKETS; k++) {
+            count += atomic_load(&sl->queue_hist[k]);
+            app_count += atomic_load(&sl->app_hist[k]);
+        }
         int pid = atomic_load(&sl->pid);
         if (pid <= 0) continue;
         char path[64], buf_[512];
@@ -473,8 +481,14 @@ static void queue_sample(master *m, cheaper_sample *sm, double dt)
     sm->queue_ms = count > m->q_count_prev
                        ? (double)(sum - m->q_sum_prev) / 1000.0 / (double)(count - m->q_count_prev)
                        : -1;
+    sm->done = app_count > m->app_count_prev ? (int)(app_count - m->app_count_prev) : 0;
+    sm->service_ms = sm->done ? (double)(app_sum - m->app_sum_prev) / 1000.0 / sm->done : -1;
     m->q_sum_prev = sum;
     m->q_count_prev = count;
+    m->app_sum_prev = app_sum;
+    m->app_count_prev = app_count;
+    sm->dt = m->q_sampled ? dt : 0;
+    m->q_sampled = 1;
     sm->cpu = dt > 0 ? (double)ticks / (double)sysconf(_SC_CLK_TCK) / dt : 0;
 }
 
@@ -499,9 +513,27 @@ static int64_t workers_rss(master *m)
     return total;
 }
 
+/* The listen queues' connections (TCP_INFO) plus the requests the workers
+ * have read and queued for a thread (our workers accept everything up to
+ * max-connections, so the wait is mostly in their FIFOs). */
+static int backlog_now(master *m, int waiting)
+{
+    srv *s = m->s;
+    for (int i = 0; i < s->nlisten; i++) {
+        struct tcp_info ti;
+        socklen_t tl = sizeof(ti);
+        memset(&ti, 0, sizeof(ti));
+        if (s->listen_fds[i] >= 0 && !s->listen_unix[i] &&
+            !getsockopt(s->listen_fds[i], IPPROTO_TCP, TCP_INFO, &ti, &tl))
+            waiting += (int)ti.tcpi_unacked;
+    }
+    return waiting;
+}
+
 /* Each tick samples how busy the app threads are; each second the algorithm
- * decides on the second's mean. Not while a reload, a shutdown or a pause
- * is under way: those change the workers themselves. */
+ * decides on the second's mean (`queue`: every tick, on the tick's figures).
+ * Not while a reload, a shutdown or a pause is under way: those change the
+ * workers themselves. */
 static void cheaper_tick(master *m, uint64_t now)
 {
     srv *s = m->s;
@@ -518,33 +550,40 @@ static void cheaper_tick(master *m, uint64_t now)
     }
     m->busy_acc += m->active ? (double)threads_busy / ((double)m->active * s->s.threads) : 0;
     m->busy_n++;
-    if (now - m->last_cheaper < 1000) return;
+    int is_queue = m->ch.algo == CHEAPER_QUEUE;
+    if (now - m->last_cheaper < (is_queue ? 100 : 1000)) return;
     double dt = (double)(now - m->last_cheaper) / 1000.0;
     m->last_cheaper = now;
     cheaper_sample sm = {
         .active = m->active, .busy = busy, .busy_frac = m->busy_n ? m->busy_acc / m->busy_n : 0};
     m->busy_acc = 0;
     m->busy_n = 0;
-    if (m->shutting_down || m->reloading || m->paused || m->chain_id) return;
-    /* The backlog: the kernel's accept queues plus the requests the workers
-     * have read and queued for a thread (our workers accept everything up to
-     * max-connections, so the wait is mostly in their FIFOs). */
-    sm.backlog = waiting;
-    for (int i = 0; i < s->nlisten; i++) {
-        struct tcp_info ti;
-        socklen_t tl = sizeof(ti);
-        memset(&ti, 0, sizeof(ti));
-        if (s->listen_fds[i] >= 0 && !s->listen_unix[i] &&
-            !getsockopt(s->listen_fds[i], IPPROTO_TCP, TCP_INFO, &ti, &tl))
-            sm.backlog += (int)ti.tcpi_unacked;
+    if (m->shutting_down || m->reloading || m->paused || m->chain_id) {
+        m->q_sampled = 0; /* the next sample starts afresh */
+        return;
     }
+    sm.backlog = backlog_now(m, waiting);
+    sm.running = threads_busy;
     if (m->ch.rss_soft || m->ch.rss_hard) sm.rss = workers_rss(m);
-    if (m->ch.algo == CHEAPER_QUEUE) queue_sample(m, &sm, dt);
+    if (is_queue) queue_sample(m, &sm, dt);
     int d = cheaper_decide(&m->ch, &m->chs, &sm);
-    const char *algo = cheaper_algo_name(m->ch.algo);
+    char why[160];
+    snprintf(why, sizeof(why), "%s", cheaper_algo_name(m->ch.algo));
+    if (is_queue && d) {
+        /* The figures it decided on, with the time to the ms: bench and
+         * operators can line the decisions up with the load. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        const cheaper_state *q = &m->chs;
+        snprintf(why, sizeof(why),
+                 "queue at .%03ld s: %.0f req/s, handler %.1f ms (%.1f ms CPU%s), %d waiting, "
+                 "wait %.1f ms, need %.2f, peak %.2f",
+                 ts.tv_nsec / 1000000, q->rate, q->svc_ms, q->cpu_ms,
+                 q->cpu_bound ? ", computing" : "", sm.backlog, sm.queue_ms, q->need, q->need_hi);
+    }
     for (int i = 0; i < d; i++)
-        if (add_worker(m, algo)) break;
-    if (d < 0) cheap_worker(m, algo);
+        if (add_worker(m, why)) break;
+    if (d < 0) cheap_worker(m, why);
 }
 
 static void reload_fork(master *m);

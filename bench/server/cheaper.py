@@ -124,7 +124,7 @@ def main():
         ("busyness", [f"--processes={m}", "--cheaper=1", "--cheaper-algo=busyness",
                       "--cheaper-overload=2", "--cheaper-busyness-multiplier=3"]),
         ("queue", [f"--processes={m}", "--cheaper=1", "--cheaper-algo=queue",
-                   "--cheaper-queue-target-ms=20"]),
+                   "--cheaper-queue-target-ms=100"]),
     ]
     only = set(filter(None, args.only.split(",")))
     print(f"{'config':<10} {'requests':>9} {'failed':>7} {'p50 ms':>8} {'p99 ms':>8} "
