@@ -128,11 +128,15 @@ static int busyness(const cheaper_conf *c, cheaper_state *st, const cheaper_samp
  * term is the controller (the more waits, the more it adds), so no margin is
  * kept on the first. Removal follows the recent peak of that need, which
  * holds for Q_HOLD_S and then falls Q_DECAY processes a second: one worker at
- * a time, and none while the waits run over half the target. */
-#define Q_UTIL      1.0 /* the fraction of the time the rate may keep a thread busy */
-#define Q_HOLD_S    0.5 /* the peak need holds this long before removals start */
-#define Q_DECAY     4.0 /* then falls this many processes a second */
-#define Q_CPU_BOUND 0.5 /* CPU time / handler time above it: the handler computes */
+ * a time, once the others would be at most Q_KEEP busy (a band against
+ * flapping at a need near a whole number), and none while the waits run over
+ * half the target. */
+#define Q_UTIL      1.0  /* the fraction of the time the rate may keep a thread busy */
+#define Q_UTIL_CPU  0.75 /* and a core: a computing request queues for the core itself */
+#define Q_KEEP      0.85 /* remove one only if the rest would be at most this busy */
+#define Q_HOLD_S    0.5  /* the peak need holds this long before removals start */
+#define Q_DECAY     4.0  /* then falls this many processes a second */
+#define Q_CPU_BOUND 0.5  /* CPU time / handler time above it: the handler computes */
 
 double cheaper_queue_need(const cheaper_conf *c, double rate, double svc_ms, double cpu_ms,
                           int backlog, int computing)
@@ -143,7 +147,7 @@ double cheaper_queue_need(const cheaper_conf *c, double rate, double svc_ms, dou
     if (computing && c->ncpu > 0) {
         /* Computing: a process brings at most a core (threads share it, and
          * Python's GIL), and more processes than cores only share them. */
-        double cores = rate * cpu_ms / 1000.0 / Q_UTIL + backlog * cpu_ms / target;
+        double cores = rate * cpu_ms / 1000.0 / Q_UTIL_CPU + backlog * cpu_ms / target;
         return cores < c->ncpu ? cores : c->ncpu;
     }
     double busy = rate * svc_ms / 1000.0 / Q_UTIL + backlog * svc_ms / target;
@@ -168,6 +172,8 @@ static int queue(const cheaper_conf *c, cheaper_state *st, const cheaper_sample 
         st->svc_ms = st->svc_ms > 0 ? ewma(st->svc_ms, s->service_ms, a) : s->service_ms;
         double cpu_ms = s->cpu * dt * 1000.0 / s->done;
         st->cpu_ms = st->cpu_ms > 0 ? ewma(st->cpu_ms, cpu_ms, a) : cpu_ms;
+        double want_ms = (s->cpu + s->runq) * dt * 1000.0 / s->done;
+        st->want_ms = st->want_ms > 0 ? ewma(st->want_ms, want_ms, a) : want_ms;
     }
     st->cpu_cores = ewma(st->cpu_cores, s->cpu, dt / (dt + 0.5));
     int arrived = s->done + in_sys - st->in_system;
@@ -175,14 +181,17 @@ static int queue(const cheaper_conf *c, cheaper_state *st, const cheaper_sample 
     double inst = (arrived > 0 ? arrived : 0) / dt;
     /* Up fast (a step must show within a tick or two), down slowly. */
     st->rate = ewma(st->rate, inst, inst > st->rate ? 0.5 : dt / (dt + 0.5));
-    /* Computing or waiting: CPU time against handler time. Threads of one
-     * process that compute share its core (Python's GIL), so each one's
-     * handler time stretches by how many run at once: count per process. */
+    /* Computing or waiting: the CPU a request used or waited for (on a
+     * busy machine a computing handler spends much of its time in the run
+     * queue: that is not waiting on I/O) against its handler time. Threads of
+     * one process that compute share its core (Python's GIL: the wait for it
+     * looks like I/O), so each one's handler time stretches by how many run
+     * at once: count per process. */
     if (s->running > 0 && s->busy > 0 && st->svc_ms > 0) {
         double par = (double)s->running / s->busy;
         int threads = c->threads > 0 ? c->threads : 1;
         par = par < 1 ? 1 : par > threads ? threads : par;
-        st->cpu_bound = st->cpu_ms * par >= Q_CPU_BOUND * st->svc_ms;
+        st->cpu_bound = st->want_ms * par >= Q_CPU_BOUND * st->svc_ms;
     }
     double need =
         cheaper_queue_need(c, st->rate, st->svc_ms, st->cpu_ms, s->backlog, st->cpu_bound);
@@ -207,7 +216,7 @@ static int queue(const cheaper_conf *c, cheaper_state *st, const cheaper_sample 
     }
     /* Not on a tick whose requests waited long; a request or two queued is
      * no reason to keep a worker: the need already counts what waits. */
-    if (!(s->queue_ms > c->queue_target_ms / 2.0) && s->active > st->need_hi + 1 - 1e-9 &&
+    if (!(s->queue_ms > c->queue_target_ms / 2.0) && st->need_hi <= Q_KEEP * (s->active - 1) &&
         st->since_rm_s >= 1.0 / Q_DECAY) {
         st->since_rm_s = 0;
         return -1;

@@ -44,6 +44,7 @@ typedef struct cheaper_sample {
     int64_t rss;      /* total RSS of the workers, bytes */
     double queue_ms;  /* queue: mean wait for an app thread since the last sample; -1: none */
     double cpu;       /* queue: cores' worth of CPU the workers used since the last sample */
+    double runq;      /* queue: cores' worth of time their threads waited for a CPU */
     /* queue only (sampled every master tick, 100 ms): */
     double dt;         /* seconds since the last sample; 0: first sample */
     int done;          /* requests whose handler finished since the last sample */
@@ -63,6 +64,7 @@ typedef struct cheaper_state {
     double rate;       /* arrivals per second (EWMA) */
     double svc_ms;     /* handler time per request (EWMA); 0: none seen yet */
     double cpu_ms;     /* CPU ms per finished request (EWMA) */
+    double want_ms;    /* CPU ms used or waited for (run queue) per request (EWMA) */
     double cpu_cores;  /* cores used (EWMA) */
     int in_system;     /* backlog + running at the last sample; -1: none yet */
     double need;       /* processes the last sample asked for (before rounding) */

@@ -160,9 +160,9 @@ Test(cheaper, queue_need_is_littles_law_plus_the_backlog_over_the_target)
     cr_assert_float_eq(cheaper_queue_need(&c, 300, 50, 0.1, 0, 0), 7.5, 1e-9);
     /* 20 waiting x 50 ms within 100 ms: 10 threads more. */
     cr_assert_float_eq(cheaper_queue_need(&c, 300, 50, 0.1, 20, 0), 12.5, 1e-9);
-    /* Computing: the cores the rate keeps busy (100/s x 15 ms = 1.5), never
-     * more than the cores whatever waits. */
-    cr_assert_float_eq(cheaper_queue_need(&c, 100, 20, 15, 0, 1), 1.5, 1e-9);
+    /* Computing: the cores the rate keeps busy (60/s x 15 ms = 0.9) at 75%,
+     * never more than the cores whatever waits. */
+    cr_assert_float_eq(cheaper_queue_need(&c, 60, 20, 15, 0, 1), 1.2, 1e-9);
     cr_assert_float_eq(cheaper_queue_need(&c, 300, 20, 15, 50, 1), 2, 1e-9);
     /* Nothing measured yet: a process per `threads` waiting. */
     cr_assert_float_eq(cheaper_queue_need(&c, 0, -1, 0, 6, 0), 3, 1e-9);
@@ -282,4 +282,29 @@ Test(cheaper, queue_tells_a_waiting_app_from_a_computing_one)
     s.dt = 0.1;
     cheaper_decide(&c, &st, &s);
     cr_assert(st.cpu_bound, "cpu %.1f ms of %.1f", st.cpu_ms, st.svc_ms);
+    /* A busy machine: 6 ms of CPU a request, but 90 ms of the 100 ms
+     * handler spent ready to run, waiting for a core: computing, and kept
+     * within the cores whatever waits. */
+    cheaper_state_init(&st, &c);
+    s = (cheaper_sample){.active = 1,
+                         .busy = 1,
+                         .running = 1,
+                         .service_ms = 100,
+                         .done = 10,
+                         .cpu = 0.6,
+                         .runq = 9.0,
+                         .backlog = 20,
+                         .queue_ms = 300};
+    cheaper_decide(&c, &st, &s);
+    s.dt = 0.1;
+    cr_assert_leq(cheaper_decide(&c, &st, &s), 1, "at most the 2 cores");
+    cr_assert(st.cpu_bound, "want %.1f ms of %.1f", st.want_ms, st.svc_ms);
+    /* The same handler time without the run-queue wait: it waits on I/O. */
+    cheaper_state_init(&st, &c);
+    s.runq = 0;
+    s.dt = 0;
+    cheaper_decide(&c, &st, &s);
+    s.dt = 0.1;
+    cr_assert_geq(cheaper_decide(&c, &st, &s), 3);
+    cr_assert_not(st.cpu_bound);
 }

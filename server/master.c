@@ -25,6 +25,7 @@
 #include "server/stats.h"
 #include "server/sysd.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -79,7 +80,8 @@ typedef struct master {
     uint64_t app_sum_prev, app_count_prev; /* queue: its handler-time totals then */
     uint64_t last_queue;                   /* queue: when it sampled last (ms) */
     int q_sampled;
-    uint64_t *cpu_prev; /* queue: CPU ticks of each slot's worker a second ago */
+    uint64_t *cpu_prev;  /* queue: CPU ns of each slot's worker at the last sample */
+    uint64_t *wait_prev; /* queue: and its threads' ns waiting for a CPU */
     int *cpu_pid;
     int paused;   /* fifo p: workers stopped (SIGSTOP) */
     int chain_id; /* chain reload: the id being replaced now, 0: none */
@@ -441,13 +443,40 @@ static int cheap_worker(master *m, const char *why)
     return 0;
 }
 
+/* The CPU time of all a process's threads and their time waiting for a CPU
+ * (ready, not running: the scheduler's run queue), ns, from each thread's
+ * /proc schedstat. 0, or -1 when the process is gone. */
+static int task_times(int pid, uint64_t *run, uint64_t *wait)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char p[96], b[128];
+        snprintf(p, sizeof(p), "/proc/%d/task/%.16s/schedstat", pid, e->d_name);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, b, sizeof(b) - 1);
+        close(fd);
+        unsigned long long r, w;
+        if (n <= 0) continue;
+        b[n] = 0;
+        if (sscanf(b, "%llu %llu", &r, &w) == 2) *run += r, *wait += w;
+    }
+    closedir(d);
+    return 0;
+}
+
 /* queue: since the last sample, the mean wait for an app thread (-1: no
  * request took one), the requests finished and their mean handler time, and
- * the cores' worth of CPU the workers used. */
+ * the cores' worth of CPU the workers used and waited for. */
 static void queue_sample(master *m, cheaper_sample *sm, double dt)
 {
     sb *b = m->s->sb;
-    uint64_t sum = 0, count = 0, ticks = 0, app_sum = 0, app_count = 0;
+    uint64_t sum = 0, count = 0, run_ns = 0, wait_ns = 0, app_sum = 0, app_count = 0;
     for (int i = 0; i < b->nslots; i++) {
         sb_slot *sl = sb_slot_at(b, i);
         sum += atomic_load(&sl->queue_sum_us);
@@ -457,26 +486,15 @@ static void queue_sample(master *m, cheaper_sample *sm, double dt)
             app_count += atomic_load(&sl->app_hist[k]);
         }
         int pid = atomic_load(&sl->pid);
-        if (pid <= 0) continue;
-        char path[64], buf_[512];
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        ssize_t n = read(fd, buf_, sizeof(buf_) - 1);
-        close(fd);
-        if (n <= 0) continue;
-        buf_[n] = 0;
-        char *p = strrchr(buf_, ')');
-        unsigned long long ut = 0, stt = 0;
-        /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
-         * stime */
-        if (!p ||
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) != 2)
-            continue;
-        uint64_t t = ut + stt;
-        if (m->cpu_pid[i] == pid && t >= m->cpu_prev[i]) ticks += t - m->cpu_prev[i];
+        uint64_t run = 0, wait = 0;
+        if (pid <= 0 || task_times(pid, &run, &wait)) continue;
+        if (m->cpu_pid[i] == pid && run >= m->cpu_prev[i] && wait >= m->wait_prev[i]) {
+            run_ns += run - m->cpu_prev[i];
+            wait_ns += wait - m->wait_prev[i];
+        }
         m->cpu_pid[i] = pid;
-        m->cpu_prev[i] = t;
+        m->cpu_prev[i] = run;
+        m->wait_prev[i] = wait;
     }
     sm->queue_ms = count > m->q_count_prev
                        ? (double)(sum - m->q_sum_prev) / 1000.0 / (double)(count - m->q_count_prev)
@@ -489,7 +507,8 @@ static void queue_sample(master *m, cheaper_sample *sm, double dt)
     m->app_count_prev = app_count;
     sm->dt = m->q_sampled ? dt : 0;
     m->q_sampled = 1;
-    sm->cpu = dt > 0 ? (double)ticks / (double)sysconf(_SC_CLK_TCK) / dt : 0;
+    sm->cpu = dt > 0 ? (double)run_ns / 1e9 / dt : 0;
+    sm->runq = dt > 0 ? (double)wait_ns / 1e9 / dt : 0;
 }
 
 static int64_t workers_rss(master *m)
@@ -576,10 +595,11 @@ static void cheaper_tick(master *m, uint64_t now)
         clock_gettime(CLOCK_REALTIME, &ts);
         const cheaper_state *q = &m->chs;
         snprintf(why, sizeof(why),
-                 "queue at .%03ld s: %.0f req/s, handler %.1f ms (%.1f ms CPU%s), %d waiting, "
-                 "wait %.1f ms, need %.2f, peak %.2f",
-                 ts.tv_nsec / 1000000, q->rate, q->svc_ms, q->cpu_ms,
-                 q->cpu_bound ? ", computing" : "", sm.backlog, sm.queue_ms, q->need, q->need_hi);
+                 "queue at .%03ld s: %.0f req/s, handler %.1f ms (CPU %.1f ms, with its run-queue "
+                 "wait %.1f: %s), %d waiting, wait %.1f ms, need %.2f, peak %.2f",
+                 ts.tv_nsec / 1000000, q->rate, q->svc_ms, q->cpu_ms, q->want_ms,
+                 q->cpu_bound ? "computing" : "waiting", sm.backlog, sm.queue_ms, q->need,
+                 q->need_hi);
     }
     for (int i = 0; i < d; i++)
         if (add_worker(m, why)) break;
@@ -1027,8 +1047,9 @@ static int control_settings(master *m)
     ch->ncpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus)
                                                               : (int)sysconf(_SC_NPROCESSORS_ONLN);
     m->cpu_prev = calloc((size_t)s->sb->nslots, sizeof(uint64_t));
+    m->wait_prev = calloc((size_t)s->sb->nslots, sizeof(uint64_t));
     m->cpu_pid = calloc((size_t)s->sb->nslots, sizeof(int));
-    if (!m->cpu_prev || !m->cpu_pid) return -1;
+    if (!m->cpu_prev || !m->wait_prev || !m->cpu_pid) return -1;
     m->active = s->s.processes;
     if (ch->min > 0) {
         const char *algo = cfg_str(c, "cheaper-algo");
@@ -1102,6 +1123,7 @@ int master_run(srv *s)
         stats_close(m.stats, 1);
         free(m.st);
         free(m.cpu_prev);
+        free(m.wait_prev);
         free(m.cpu_pid);
         return 1;
     }
@@ -1171,6 +1193,7 @@ int master_run(srv *s)
     fifo_close(&m.fifo, 1);
     free(m.st);
     free(m.cpu_prev);
+    free(m.wait_prev);
     free(m.cpu_pid);
     for (int i = 0; i < m.nsrc; i++) free(m.src_paths[i]);
     free(m.src_paths);
