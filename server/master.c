@@ -595,8 +595,8 @@ static void cheaper_tick(master *m, uint64_t now)
         clock_gettime(CLOCK_REALTIME, &ts);
         const cheaper_state *q = &m->chs;
         snprintf(why, sizeof(why),
-                 "queue at .%03ld s: %.0f req/s, handler %.1f ms (CPU %.1f ms, with its run-queue "
-                 "wait %.1f: %s), %d waiting, wait %.1f ms, need %.2f, peak %.2f",
+                 "queue at .%03ld s: %.0f req/s, handler %.1f ms (CPU %.1f ms, %.1f with the "
+                 "run-queue wait: %s), %d waiting, wait %.1f ms, need %.2f, peak %.2f",
                  ts.tv_nsec / 1000000, q->rate, q->svc_ms, q->cpu_ms, q->want_ms,
                  q->cpu_bound ? "computing" : "waiting", sm.backlog, sm.queue_ms, q->need,
                  q->need_hi);
