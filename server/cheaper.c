@@ -131,12 +131,13 @@ static int busyness(const cheaper_conf *c, cheaper_state *st, const cheaper_samp
  * a time, once the others would be at most Q_KEEP busy (a band against
  * flapping at a need near a whole number), and none while the waits run over
  * half the target. */
-#define Q_UTIL      1.0  /* the fraction of the time the rate may keep a thread busy */
-#define Q_UTIL_CPU  0.75 /* and a core: a computing request queues for the core itself */
-#define Q_KEEP      0.85 /* remove one only if the rest would be at most this busy */
-#define Q_HOLD_S    0.5  /* the peak need holds this long before removals start */
-#define Q_DECAY     4.0  /* then falls this many processes a second */
-#define Q_CPU_BOUND 0.5  /* CPU time / handler time above it: the handler computes */
+#define Q_UTIL        1.0  /* the fraction of the time the rate may keep a thread busy */
+#define Q_UTIL_CPU    0.75 /* and a core: a computing request queues for the core itself */
+#define Q_KEEP        0.85 /* remove one only if the rest would be at most this busy */
+#define Q_HOLD_S      0.5  /* the peak need holds this long before removals start */
+#define Q_DECAY       4.0  /* then falls this many processes a second */
+#define Q_CPU_BOUND   0.5  /* CPU time / handler time above it: the handler computes */
+#define Q_BLIND_TICKS 3    /* ticks of waiting with nothing measured before it adds */
 
 double cheaper_queue_need(const cheaper_conf *c, double rate, double svc_ms, double cpu_ms,
                           int backlog, int computing)
@@ -187,12 +188,17 @@ static int queue(const cheaper_conf *c, cheaper_state *st, const cheaper_sample 
      * one process that compute share its core (Python's GIL: the wait for it
      * looks like I/O), so each one's handler time stretches by how many run
      * at once: count per process. */
-    if (s->running > 0 && s->busy > 0 && st->svc_ms > 0) {
-        double par = (double)s->running / s->busy;
+    if (s->done > 0 && st->svc_ms > 0) {
+        double par = s->running > 0 && s->busy > 0 ? (double)s->running / s->busy : 1;
         int threads = c->threads > 0 ? c->threads : 1;
         par = par < 1 ? 1 : par > threads ? threads : par;
         st->cpu_bound = st->want_ms * par >= Q_CPU_BOUND * st->svc_ms;
     }
+    /* Nothing finished yet: only requests that wait Q_BLIND_TICKS in a row
+     * with none finishing (long handlers) say more threads are needed; a
+     * burst's first tick says nothing of what kind of app this is. */
+    st->blind_ticks = st->svc_ms <= 0 && s->backlog > 0 ? st->blind_ticks + 1 : 0;
+    if (st->svc_ms <= 0 && st->blind_ticks < Q_BLIND_TICKS) return 0;
     double need =
         cheaper_queue_need(c, st->rate, st->svc_ms, st->cpu_ms, s->backlog, st->cpu_bound);
     st->need = need;

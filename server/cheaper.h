@@ -72,6 +72,7 @@ typedef struct cheaper_state {
     double hold_s;     /* seconds need has stayed under need_hi */
     double since_rm_s; /* seconds since the last removal */
     int cpu_bound;     /* the handlers compute more than they wait (CPU >= half) */
+    int blind_ticks;   /* ticks with requests waiting and no handler time measured yet */
 } cheaper_state;
 
 /* Parses "spare" ... "manual"; -1 for an unknown name. */

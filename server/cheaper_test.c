@@ -308,3 +308,17 @@ Test(cheaper, queue_tells_a_waiting_app_from_a_computing_one)
     cr_assert_geq(cheaper_decide(&c, &st, &s), 3);
     cr_assert_not(st.cpu_bound);
 }
+
+Test(cheaper, queue_waits_a_few_ticks_before_adding_blind)
+{
+    cheaper_conf c = queue_conf();
+    cheaper_state st;
+    cheaper_state_init(&st, &c);
+    /* A burst whose first requests have not finished: no handler time yet. */
+    cheaper_sample s = {.active = 1, .busy = 1, .running = 2, .backlog = 6, .queue_ms = -1};
+    cr_assert_eq(cheaper_decide(&c, &st, &s), 0, "baseline");
+    s.dt = 0.1;
+    cr_assert_eq(cheaper_decide(&c, &st, &s), 0);
+    cr_assert_eq(cheaper_decide(&c, &st, &s), 0);
+    cr_assert_eq(cheaper_decide(&c, &st, &s), 2, "300 ms waiting with none done: 6 / 2 threads");
+}
