@@ -192,7 +192,9 @@ static int queue(const cheaper_conf *c, cheaper_state *st, const cheaper_sample 
         double par = s->running > 0 && s->busy > 0 ? (double)s->running / s->busy : 1;
         int threads = c->threads > 0 ? c->threads : 1;
         par = par < 1 ? 1 : par > threads ? threads : par;
-        st->cpu_bound = st->want_ms * par >= Q_CPU_BOUND * st->svc_ms;
+        /* Or directly: each busy process uses (or waits for) half a core. */
+        double per_proc = s->busy > 0 ? (s->cpu + s->runq) / s->busy : 0;
+        st->cpu_bound = st->want_ms * par >= Q_CPU_BOUND * st->svc_ms || per_proc >= Q_CPU_BOUND;
     }
     /* Nothing finished yet: only requests that wait Q_BLIND_TICKS in a row
      * with none finishing (long handlers) say more threads are needed; a
@@ -204,7 +206,11 @@ static int queue(const cheaper_conf *c, cheaper_state *st, const cheaper_sample 
     st->need = need;
     int want = (int)need;
     if (want < need) want++;
-    int waiting = s->backlog > 0 || s->queue_ms > c->queue_target_ms / 2.0;
+    /* Threads of a computing process wait for its core inside the handler
+     * (the GIL), not in the queue: that wait counts too. */
+    double cpu_wait = st->cpu_bound ? st->svc_ms - st->cpu_ms : 0;
+    int waiting = s->backlog > 0 || s->queue_ms > c->queue_target_ms / 2.0 ||
+                  cpu_wait > c->queue_target_ms / 2.0;
     st->since_rm_s += dt;
     if (want > s->active && waiting) {
         st->need_hi = need > st->need_hi ? need : st->need_hi;

@@ -299,8 +299,12 @@ Test(cheaper, queue_tells_a_waiting_app_from_a_computing_one)
     s.dt = 0.1;
     cr_assert_leq(cheaper_decide(&c, &st, &s), 1, "at most the 2 cores");
     cr_assert(st.cpu_bound, "want %.1f ms of %.1f", st.want_ms, st.svc_ms);
-    /* The same handler time without the run-queue wait: it waits on I/O. */
+    /* The same 100 ms handlers on two threads with 6 ms of CPU each and no
+     * run-queue wait: they wait on I/O. */
     cheaper_state_init(&st, &c);
+    s.running = 2;
+    s.done = 2;
+    s.cpu = 0.12;
     s.runq = 0;
     s.dt = 0;
     cheaper_decide(&c, &st, &s);
@@ -321,4 +325,38 @@ Test(cheaper, queue_waits_a_few_ticks_before_adding_blind)
     cr_assert_eq(cheaper_decide(&c, &st, &s), 0);
     cr_assert_eq(cheaper_decide(&c, &st, &s), 0);
     cr_assert_eq(cheaper_decide(&c, &st, &s), 2, "300 ms waiting with none done: 6 / 2 threads");
+}
+
+Test(cheaper, queue_counts_the_wait_for_the_gil_as_a_wait_for_a_core)
+{
+    cheaper_conf c = queue_conf();
+    c.ncpu = 4;
+    cheaper_state st;
+    cheaper_state_init(&st, &c);
+    /* One process, its 2 threads sharing its core (GIL): 100/s finish at
+     * 9.5 ms CPU each, the core 95% busy, handlers 70 ms (60 of them waiting
+     * for the GIL), nothing in the queue. Computing (a core per process),
+     * and that wait is over half the target: a second process, not the 3
+     * that 100/s x 70 ms over 2 threads would ask for. */
+    cheaper_sample s = {.active = 1,
+                        .busy = 1,
+                        .running = 2,
+                        .service_ms = 70,
+                        .done = 10,
+                        .cpu = 0.95,
+                        .queue_ms = 0};
+    int d = 0;
+    for (int i = 0; i < 20 && d == 0; i++) {
+        d = cheaper_decide(&c, &st, &s);
+        s.dt = 0.1;
+    }
+    cr_assert(st.cpu_bound);
+    cr_assert_eq(d, 1, "a second process for a second core");
+    /* Two processes, 1.2 cores in use, handlers 20 ms: kept, not a third. */
+    s.active = s.busy = 2;
+    s.running = 4;
+    s.cpu = 1.2;
+    s.done = 13;
+    s.service_ms = 20;
+    for (int i = 0; i < 30; i++) cr_assert_eq(cheaper_decide(&c, &st, &s), 0, "tick %d", i);
 }
