@@ -28,7 +28,9 @@ def _rise_and_fall(procs, tmp_path, algo_args, heavy, light):
     # removals (a thread busy about a sixth of the time).
     load = Load(port, light, "/sleep/0.02", keepalive=False, pause=0.1)
     try:
-        fell = wait_until(lambda: running(stats(sport)) == [1], timeout=60)
+        # Down to one, whichever: the master removes the least busy worker,
+        # and with quick removals that may be worker 1.
+        fell = wait_until(lambda: len(running(stats(sport))) == 1, timeout=60)
         assert fell, f"workers did not fall: {stats(sport)['workers']}\n{log.read_text()}"
         time.sleep(0.5)
     finally:
