@@ -19,8 +19,10 @@ its own (--rounds 1), so the machine's drift lands on both.
 
 Figures are read from the benches' own output, whatever its layout: every
 number on a line that is not a per-round line ("round 2 ...") is a figure,
-named by its line (numbers that are the same in every run, such as a worker
-count or a column header, stay in the name: they label the row), and
+named by its table row and column header where the line is a row of a
+table ("queue · p99 ms"), else by its line with the figure as {} (numbers
+that are the same in every run, such as a worker count, stay in the name:
+they label the row), and
 identified by the line's shape and its place in the output, which the same
 script prints alike for both builds. The table gives each figure's median
 over the rounds for A and B and B/A. Which way is better depends on the
@@ -135,21 +137,50 @@ def _num(tok):
     return float(tok.replace(",", ""))
 
 
+def _cells(line):
+    """A table line's cells: split on '|', else on runs of 2+ spaces."""
+    if "|" in line:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    else:
+        cells = re.split(r"\s{2,}", line.strip())
+    return cells
+
+
+def _labels(line, header):
+    """For each number of a table row under header: "row · column"."""
+    cells = _cells(line)
+    if not header or len(cells) < len(header):
+        return None
+    labels = []
+    for j, cell in enumerate(cells):
+        for _ in NUM.finditer(cell):
+            labels.append(f"{cells[0]} · {header[j]}" if 0 < j < len(header) else None)
+    return labels
+
+
 def extract(text):
-    """{(shape, nth line of that shape): (line, [numbers])} of one output."""
-    lines, seen = {}, {}
+    """{(shape, nth line of that shape): (line, [numbers], [labels] or None)}
+    of one output; a label names a number by its table row and column header
+    (the last line without numbers that has 3 cells or more)."""
+    lines, seen, header = {}, {}, None
     for line in text.splitlines():
         # Paths (temporary files, logs) name no figure; columns align by width.
-        s = re.sub(r"\s+", " ", re.sub(r"\S*/\S*", "<path>", line)).strip()
+        line = re.sub(r"\S*/\S*", "<path>", line)
+        s = re.sub(r"\s+", " ", line).strip()
         if not s or re.match(r"(?i)round\s+\d", s):
             continue
         nums = [_num(m.group()) for m in NUM.finditer(s)]
         if not nums:
+            cells = _cells(line)
+            header = cells if len(cells) >= 3 else header
             continue
         shape = NUM.sub("#", s)
         k = seen.get(shape, 0)
         seen[shape] = k + 1
-        lines[(shape, k)] = (s, nums)
+        labels = _labels(line, header)
+        if labels is not None and len(labels) != len(nums):
+            labels = None
+        lines[(shape, k)] = (s, nums, labels)
     return lines
 
 
@@ -164,12 +195,18 @@ def figures(runs_a, runs_b):
     for key in runs_a[0]:
         if not all(key in r and len(r[key][1]) == len(runs_a[0][key][1]) for r in runs):
             continue
-        line = runs_a[0][key][0]
+        line, _, labels = runs_a[0][key]
         cols = list(zip(*[r[key][1] for r in runs]))
         varying = [len(set(c)) > 1 for c in cols]
         toks = list(NUM.finditer(line))
+        named = [lb for lb in labels or [] if lb]
         for i, v in enumerate(varying):
             if not v:
+                continue
+            if labels and labels[i] and named.count(labels[i]) == 1:
+                a = statistics.median(r[key][1][i] for r in runs_a)
+                b = statistics.median(r[key][1][i] for r in runs_b)
+                rows.append((labels[i], a, b, b / a if a else float("nan")))
                 continue
             name, last = [], 0
             for j, m in enumerate(toks):

@@ -15,12 +15,14 @@ workers | nginx RPS | aiserve RPS | ratio | p50
       1 |      {n1} |       {a1} |  {q1} | {p1}ms
       2 |      {n2} |       {a2} |  {q2} | 0.300ms
 log in /tmp/bench-{tmp}.log
+aiserve vs nginx at 1 worker: {v}x, CPU {c}x
 """
 
 
 def out(tmp="x1", r1=9000, n1=10000, a1=12000, q1=1.20, p1="0.100", n2=18000, a2=20000,
-        q2=1.11):
-    return SERVER.format(tmp=tmp, r1=r1, n1=n1, a1=a1, q1=q1, p1=p1, n2=n2, a2=a2, q2=q2)
+        q2=1.11, v=1.2, c=0.9):
+    return SERVER.format(tmp=tmp, r1=r1, n1=n1, a1=a1, q1=q1, p1=p1, n2=n2, a2=a2, q2=q2, v=v,
+                         c=c)
 
 
 def test_arguments_defaults_and_errors(capsys):
@@ -52,29 +54,40 @@ def test_each_bench_gets_its_build_and_duration_flags():
 
 def test_extract_skips_round_lines_paths_and_wordy_digits():
     ex = compare.extract(out())
-    lines = [s for s, _ in ex.values()]
+    lines = [s for s, _, _ in ex.values()]
     assert not any(s.startswith("round") for s in lines)
     assert "log in <path>" not in lines  # a path alone carries no figure
-    (shape, nums), = [(k, v[1]) for k, v in ex.items() if v[0].startswith("1 |")]
+    (nums, labels), = [(v[1], v[2]) for v in ex.values() if v[0].startswith("1 |")]
     assert nums == [1, 10000, 12000, 1.2, 0.1]
+    # A table row's numbers are named by the row and the column header.
+    assert labels == [None, "1 · nginx RPS", "1 · aiserve RPS", "1 · ratio", "1 · p50"]
     # "p50" and "-c16" are words, not figures; the header has none.
     assert not any(s.startswith("workers") for s in lines)
     # Column widths do not change a line's shape.
     assert set(compare.extract(out(n1=9, a1=123456789))) == set(ex)
 
 
-def test_figures_are_medians_per_side_and_constant_numbers_label_rows():
+def test_figures_are_medians_per_side_named_by_row_and_column():
     a = [compare.extract(out(tmp=t, a1=v, p1=p)) for t, v, p in
          (("a", 12000, "0.100"), ("b", 11000, "0.120"), ("c", 13000, "0.110"))]
     b = [compare.extract(out(tmp=t, a1=v, p1=p)) for t, v, p in
          (("d", 15000, "0.090"), ("e", 16000, "0.080"), ("f", 14000, "0.085"))]
     rows = {n: (ma, mb, r) for n, ma, mb, r in compare.figures(a, b)}
-    # Only the numbers that moved are figures; the worker count stays as the label.
-    assert set(rows) == {"1 | 10000 | {} | 1.2 | #ms", "1 | 10000 | # | 1.2 | {}ms"}
-    assert rows["1 | 10000 | {} | 1.2 | #ms"] == (12000, 15000, pytest.approx(1.25, rel=1e-12))
-    ma, mb, r = rows["1 | 10000 | # | 1.2 | {}ms"]
+    # Only the numbers that moved are figures.
+    assert set(rows) == {"1 · aiserve RPS", "1 · p50"}
+    assert rows["1 · aiserve RPS"] == (12000, 15000, pytest.approx(1.25, rel=1e-12))
+    ma, mb, r = rows["1 · p50"]
     assert ma == pytest.approx(0.11) and mb == pytest.approx(0.085)
     assert r == pytest.approx(0.085 / 0.11, rel=1e-12)
+
+
+def test_a_line_outside_a_table_names_its_figure_by_the_line():
+    a = [compare.extract(out(v=1.2, c=0.9)), compare.extract(out(v=1.3, c=0.9))]
+    b = [compare.extract(out(v=1.5, c=0.8))]
+    rows = {n: (ma, mb) for n, ma, mb, _ in compare.figures(a, b)}
+    # Constant numbers (the 1 worker) stay; the other figure shows as #.
+    assert rows == {"aiserve vs nginx at 1 worker: {}x, CPU #x": (1.25, 1.5),
+                    "aiserve vs nginx at 1 worker: #x, CPU {}x": (0.9, 0.8)}
 
 
 def test_a_line_missing_from_a_run_is_left_out_and_the_table_prints():
