@@ -165,7 +165,7 @@ def extract(text):
     lines, seen, header = {}, {}, None
     for line in text.splitlines():
         # Paths (temporary files, logs) name no figure; columns align by width.
-        line = re.sub(r"\S*/\S*", "<path>", line)
+        line = re.sub(r"(?<!\S)(?:\.{0,2}|~)/\S*", "<path>", line)
         s = re.sub(r"\s+", " ", line).strip()
         if not s or re.match(r"(?i)round\s+\d", s):
             continue
