@@ -215,6 +215,14 @@ static int queue(const cheaper_conf *c, cheaper_state *st, const cheaper_sample 
     if (want > s->active && waiting) {
         st->need_hi = need > st->need_hi ? need : st->need_hi;
         st->hold_s = 0;
+        /* Requests that wait on I/O need threads, not cores: past `processes`
+         * more threads per worker would serve them. Worker threads are fixed
+         * at the fork, so this is for the operator (the master logs it). */
+        if (!st->cpu_bound && want > c->max && c->max > 0) {
+            int threads = c->threads > 0 ? c->threads : 1;
+            double t = need * threads / c->max;
+            st->threads_hint = (int)t + ((int)t < t);
+        }
         /* The cores are full: another process only shares them. */
         if (c->ncpu > 0 && st->cpu_cores >= 0.9 * c->ncpu) return 0;
         return want - s->active;

@@ -73,6 +73,7 @@ typedef struct cheaper_state {
     double since_rm_s; /* seconds since the last removal */
     int cpu_bound;     /* the handlers compute more than they wait (CPU >= half) */
     int blind_ticks;   /* ticks with requests waiting and no handler time measured yet */
+    int threads_hint;  /* threads per worker that `processes` would need for what waits on I/O */
 } cheaper_state;
 
 /* Parses "spare" ... "manual"; -1 for an unknown name. */

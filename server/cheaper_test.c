@@ -360,3 +360,35 @@ Test(cheaper, queue_counts_the_wait_for_the_gil_as_a_wait_for_a_core)
     s.service_ms = 20;
     for (int i = 0; i < 30; i++) cr_assert_eq(cheaper_decide(&c, &st, &s), 0, "tick %d", i);
 }
+
+Test(cheaper, queue_says_how_many_threads_an_app_waiting_past_processes_needs)
+{
+    cheaper_conf c = queue_conf(); /* max 8 processes of 2 threads */
+    cheaper_state st;
+    cheaper_state_init(&st, &c);
+    for (int i = 0; i < 20; i++) tick(&c, &st, 8, 400, 16, 0);
+    cr_assert_eq(st.threads_hint, 0, "nothing waits");
+    /* 400/s x 50 ms = 20 threads, 5 waiting x 50 / 100 = 2.5 more: 22.5
+     * threads over 8 processes: 3 each. */
+    cr_assert_eq(tick(&c, &st, 8, 400, 16, 5), 0, "already at processes");
+    cr_assert_gt(st.rate, 0);
+    double t = cheaper_queue_need(&c, st.rate, st.svc_ms, st.cpu_ms, 5, 0) * 2 / 8;
+    cr_assert_eq(st.threads_hint, (int)t + ((int)t < t), "%d for %.2f", st.threads_hint, t);
+    cr_assert_geq(st.threads_hint, 3);
+    /* A computing app gets no such hint: threads would share the cores. */
+    cheaper_state_init(&st, &c);
+    cheaper_sample s = {.active = 2,
+                        .busy = 2,
+                        .running = 4,
+                        .service_ms = 30,
+                        .done = 6,
+                        .cpu = 1.8,
+                        .backlog = 20,
+                        .queue_ms = 300};
+    for (int i = 0; i < 10; i++) {
+        cheaper_decide(&c, &st, &s);
+        s.dt = 0.1;
+    }
+    cr_assert(st.cpu_bound);
+    cr_assert_eq(st.threads_hint, 0);
+}

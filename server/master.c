@@ -78,8 +78,8 @@ typedef struct master {
     int busy_n;
     uint64_t q_sum_prev, q_count_prev; /* queue: the scoreboard's wait totals at the last sample */
     uint64_t app_sum_prev, app_count_prev; /* queue: its handler-time totals then */
-    uint64_t last_queue;                   /* queue: when it sampled last (ms) */
     int q_sampled;
+    int threads_hinted;  /* queue: the largest threads hint logged so far */
     uint64_t *cpu_prev;  /* queue: CPU ns of each slot's worker at the last sample */
     uint64_t *wait_prev; /* queue: and its threads' ns waiting for a CPU */
     int *cpu_pid;
@@ -604,6 +604,12 @@ static void cheaper_tick(master *m, uint64_t now)
     for (int i = 0; i < d; i++)
         if (add_worker(m, why)) break;
     if (d < 0) cheap_worker(m, why);
+    if (is_queue && m->chs.threads_hint > m->threads_hinted) {
+        m->threads_hinted = m->chs.threads_hint;
+        srv_log("cheaper (queue): requests wait on I/O past %d processes of %d threads; "
+                "threads = %d would serve them (%.0f req/s x %.1f ms)",
+                s->s.processes, s->s.threads, m->chs.threads_hint, m->chs.rate, m->chs.svc_ms);
+    }
 }
 
 static void reload_fork(master *m);
