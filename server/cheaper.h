@@ -1,8 +1,9 @@
 /*
  * cheaper: uWSGI's adaptive worker count, as pure functions of counts.
  *
- * The master samples its workers once a second (cheaper_sample) and asks
- * cheaper_decide how many to add (> 0) or whether to remove one (-1). The
+ * The master samples its workers once a second (`queue`: every 100 ms, with
+ * the time since the last sample in it) and asks cheaper_decide how many to
+ * add (> 0) or whether to remove one (-1). The
  * state between calls lives in a cheaper_state the master owns; nothing here
  * reads a clock or the scoreboard, so every algorithm is unit-tested on
  * made-up samples (cheaper_test.c).
