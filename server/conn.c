@@ -87,7 +87,6 @@ static void end_request(srv_conn *c, int answered)
     if (answered) {
         uint64_t el = ev_clock_us() - c->t_start_us;
         sb_count(w->slot, c->metric, c->status, el);
-        sb_count_tx(w->slot, c->bytes_sent); /* stats server: tx */
         if (c->t_thread_us)
             sb_count_timing(w->slot, c->t_thread_us - c->t_queued_us,
                             ev_clock_us() - c->t_thread_us);

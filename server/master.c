@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #include "server/master_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -382,44 +383,72 @@ int master_cheap_worker(master *m, const char *why)
     return 0;
 }
 
-/* queue: the mean wait for an app thread over the last second (-1: no
- * request took a thread) and the cores' worth of CPU the workers used. */
+/* The CPU time of all a process's threads and their time waiting for a CPU
+ * (ready, not running: the scheduler's run queue), ns, from each thread's
+ * /proc schedstat. 0, or -1 when the process is gone. */
+static int task_times(int pid, uint64_t *run, uint64_t *wait)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char p[96], b[128];
+        snprintf(p, sizeof(p), "/proc/%d/task/%.16s/schedstat", pid, e->d_name);
+        int fd = open(p, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t n = read(fd, b, sizeof(b) - 1);
+        close(fd);
+        unsigned long long r, w;
+        if (n <= 0) continue;
+        b[n] = 0;
+        if (sscanf(b, "%llu %llu", &r, &w) == 2) *run += r, *wait += w;
+    }
+    closedir(d);
+    return 0;
+}
+
+/* queue: since the last sample, the mean wait for an app thread (-1: no
+ * request took one), the requests finished and their mean handler time, and
+ * the cores' worth of CPU the workers used and waited for. */
 static void queue_sample(master *m, cheaper_sample *sm, double dt)
 {
     sb *b = m->s->sb;
-    uint64_t sum = 0, count = 0, ticks = 0;
+    uint64_t sum = 0, count = 0, run_ns = 0, wait_ns = 0, app_sum = 0, app_count = 0;
     for (int i = 0; i < b->nslots; i++) {
         sb_slot *sl = sb_slot_at(b, i);
         sum += atomic_load(&sl->queue_sum_us);
-        for (int k = 0; k < SRV_NBUCKETS; k++) count += atomic_load(&sl->queue_hist[k]);
+        app_sum += atomic_load(&sl->app_sum_us);
+        for (int k = 0; k < SRV_NBUCKETS; k++) {
+            count += atomic_load(&sl->queue_hist[k]);
+            app_count += atomic_load(&sl->app_hist[k]);
+        }
         int pid = atomic_load(&sl->pid);
-        if (pid <= 0) continue;
-        char path[64], buf_[512];
-        snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        ssize_t n = read(fd, buf_, sizeof(buf_) - 1);
-        close(fd);
-        if (n <= 0) continue;
-        buf_[n] = 0;
-        char *p = strrchr(buf_, ')');
-        unsigned long long ut = 0, stt = 0;
-        /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime
-         * stime */
-        if (!p ||
-            sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) != 2)
-            continue;
-        uint64_t t = ut + stt;
-        if (m->cpu_pid[i] == pid && t >= m->cpu_prev[i]) ticks += t - m->cpu_prev[i];
+        uint64_t run = 0, wait = 0;
+        if (pid <= 0 || task_times(pid, &run, &wait)) continue;
+        if (m->cpu_pid[i] == pid && run >= m->cpu_prev[i] && wait >= m->wait_prev[i]) {
+            run_ns += run - m->cpu_prev[i];
+            wait_ns += wait - m->wait_prev[i];
+        }
         m->cpu_pid[i] = pid;
-        m->cpu_prev[i] = t;
+        m->cpu_prev[i] = run;
+        m->wait_prev[i] = wait;
     }
     sm->queue_ms = count > m->q_count_prev
                        ? (double)(sum - m->q_sum_prev) / 1000.0 / (double)(count - m->q_count_prev)
                        : -1;
+    sm->done = app_count > m->app_count_prev ? (int)(app_count - m->app_count_prev) : 0;
+    sm->service_ms = sm->done ? (double)(app_sum - m->app_sum_prev) / 1000.0 / sm->done : -1;
     m->q_sum_prev = sum;
     m->q_count_prev = count;
-    sm->cpu = dt > 0 ? (double)ticks / (double)sysconf(_SC_CLK_TCK) / dt : 0;
+    m->app_sum_prev = app_sum;
+    m->app_count_prev = app_count;
+    sm->dt = m->q_sampled ? dt : 0;
+    m->q_sampled = 1;
+    sm->cpu = dt > 0 ? (double)run_ns / 1e9 / dt : 0;
+    sm->runq = dt > 0 ? (double)wait_ns / 1e9 / dt : 0;
 }
 
 static int64_t workers_rss(master *m)
@@ -443,9 +472,27 @@ static int64_t workers_rss(master *m)
     return total;
 }
 
+/* The listen queues' connections (TCP_INFO) plus the requests the workers
+ * have read and queued for a thread (our workers accept everything up to
+ * max-connections, so the wait is mostly in their FIFOs). */
+static int backlog_now(master *m, int waiting)
+{
+    srv *s = m->s;
+    for (int i = 0; i < s->nlisten; i++) {
+        struct tcp_info ti;
+        socklen_t tl = sizeof(ti);
+        memset(&ti, 0, sizeof(ti));
+        if (s->listen_fds[i] >= 0 && !s->listen_unix[i] &&
+            !getsockopt(s->listen_fds[i], IPPROTO_TCP, TCP_INFO, &ti, &tl))
+            waiting += (int)ti.tcpi_unacked;
+    }
+    return waiting;
+}
+
 /* Each tick samples how busy the app threads are; each second the algorithm
- * decides on the second's mean. Not while a reload, a shutdown or a pause
- * is under way: those change the workers themselves. */
+ * decides on the second's mean (`queue`: every tick, on the tick's figures).
+ * Not while a reload, a shutdown or a pause is under way: those change the
+ * workers themselves. */
 static void cheaper_tick(master *m, uint64_t now)
 {
     srv *s = m->s;
@@ -462,33 +509,47 @@ static void cheaper_tick(master *m, uint64_t now)
     }
     m->busy_acc += m->active ? (double)threads_busy / ((double)m->active * s->s.threads) : 0;
     m->busy_n++;
-    if (now - m->last_cheaper < 1000) return;
+    int is_queue = m->ch.algo == CHEAPER_QUEUE;
+    if (now - m->last_cheaper < (is_queue ? 100 : 1000)) return;
     double dt = (double)(now - m->last_cheaper) / 1000.0;
     m->last_cheaper = now;
     cheaper_sample sm = {
         .active = m->active, .busy = busy, .busy_frac = m->busy_n ? m->busy_acc / m->busy_n : 0};
     m->busy_acc = 0;
     m->busy_n = 0;
-    if (m->shutting_down || m->reloading || m->paused || m->chain_id) return;
-    /* The backlog: the kernel's accept queues plus the requests the workers
-     * have read and queued for a thread (our workers accept everything up to
-     * max-connections, so the wait is mostly in their FIFOs). */
-    sm.backlog = waiting;
-    for (int i = 0; i < s->nlisten; i++) {
-        struct tcp_info ti;
-        socklen_t tl = sizeof(ti);
-        memset(&ti, 0, sizeof(ti));
-        if (s->listen_fds[i] >= 0 && !s->listen_unix[i] &&
-            !getsockopt(s->listen_fds[i], IPPROTO_TCP, TCP_INFO, &ti, &tl))
-            sm.backlog += (int)ti.tcpi_unacked;
+    if (m->shutting_down || m->reloading || m->paused || m->chain_id) {
+        m->q_sampled = 0; /* the next sample starts afresh */
+        return;
     }
+    sm.backlog = backlog_now(m, waiting);
+    sm.running = threads_busy;
     if (m->ch.rss_soft || m->ch.rss_hard) sm.rss = workers_rss(m);
-    if (m->ch.algo == CHEAPER_QUEUE) queue_sample(m, &sm, dt);
+    if (is_queue) queue_sample(m, &sm, dt);
     int d = cheaper_decide(&m->ch, &m->chs, &sm);
-    const char *algo = cheaper_algo_name(m->ch.algo);
+    char why[160];
+    snprintf(why, sizeof(why), "%s", cheaper_algo_name(m->ch.algo));
+    if (is_queue && d) {
+        /* The figures it decided on, with the time to the ms: bench and
+         * operators can line the decisions up with the load. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        const cheaper_state *q = &m->chs;
+        snprintf(why, sizeof(why),
+                 "queue at .%03ld s: %.0f req/s, handler %.1f ms (CPU %.1f ms, %.1f with the "
+                 "run-queue wait: %s), %d waiting, wait %.1f ms, need %.2f, peak %.2f",
+                 ts.tv_nsec / 1000000, q->rate, q->svc_ms, q->cpu_ms, q->want_ms,
+                 q->cpu_bound ? "computing" : "waiting", sm.backlog, sm.queue_ms, q->need,
+                 q->need_hi);
+    }
     for (int i = 0; i < d; i++)
-        if (master_add_worker(m, algo)) break;
-    if (d < 0) master_cheap_worker(m, algo);
+        if (master_add_worker(m, why)) break;
+    if (d < 0) master_cheap_worker(m, why);
+    if (is_queue && m->chs.threads_hint > m->threads_hinted) {
+        m->threads_hinted = m->chs.threads_hint;
+        srv_log("cheaper (queue): requests wait on I/O past %d processes of %d threads; "
+                "threads = %d would serve them (%.0f req/s x %.1f ms)",
+                s->s.processes, s->s.threads, m->chs.threads_hint, m->chs.rate, m->chs.svc_ms);
+    }
 }
 
 /* ---- chain reload: one worker at a time ---- */
@@ -809,8 +870,9 @@ static int control_settings(master *m)
     ch->ncpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus)
                                                               : (int)sysconf(_SC_NPROCESSORS_ONLN);
     m->cpu_prev = calloc((size_t)s->sb->nslots, sizeof(uint64_t));
+    m->wait_prev = calloc((size_t)s->sb->nslots, sizeof(uint64_t));
     m->cpu_pid = calloc((size_t)s->sb->nslots, sizeof(int));
-    if (!m->cpu_prev || !m->cpu_pid) return -1;
+    if (!m->cpu_prev || !m->wait_prev || !m->cpu_pid) return -1;
     m->active = s->s.processes;
     if (ch->min > 0) {
         const char *algo = o->cheaper_algo;
@@ -858,6 +920,7 @@ int master_run(srv *s)
         stats_close(m.stats, 1);
         free(m.st);
         free(m.cpu_prev);
+        free(m.wait_prev);
         free(m.cpu_pid);
         return 1;
     }
@@ -927,6 +990,7 @@ int master_run(srv *s)
     fifo_close(&m.fifo, 1);
     free(m.st);
     free(m.cpu_prev);
+    free(m.wait_prev);
     free(m.cpu_pid);
     master_touch_free(&m);
     free(m.ids);

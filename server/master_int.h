@@ -47,8 +47,12 @@ typedef struct master {
     uint64_t last_cheaper;
     double busy_acc;
     int busy_n;
-    uint64_t q_sum_prev, q_count_prev; /* queue: the scoreboard's wait totals a second ago */
-    uint64_t *cpu_prev;                /* queue: CPU ticks of each slot's worker a second ago */
+    uint64_t q_sum_prev, q_count_prev; /* queue: the scoreboard's wait totals at the last sample */
+    uint64_t app_sum_prev, app_count_prev; /* queue: its handler-time totals then */
+    int q_sampled;
+    int threads_hinted;  /* queue: the largest threads hint logged so far */
+    uint64_t *cpu_prev;  /* queue: CPU ns of each slot's worker at the last sample */
+    uint64_t *wait_prev; /* queue: and its threads' ns waiting for a CPU */
     int *cpu_pid;
     int paused;   /* fifo p: workers stopped (SIGSTOP) */
     int chain_id; /* chain reload: the id being replaced now, 0: none */

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <linux/sock_diag.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -68,6 +69,25 @@ static void queue_of(int fd, unsigned *q, unsigned *max)
         *q = ti.tcpi_unacked;
         *max = ti.tcpi_sacked;
     }
+}
+
+/* Connections the kernel dropped at a full listen queue (uWSGI's
+ * listen_queue_errors): the listener's own drop count (SO_MEMINFO's
+ * SK_MEMINFO_DROPS, which tcp_listendrop raises for every SYN or handshake
+ * refused at a full accept queue), since the socket was made, so it counts
+ * each lost connection, only this socket's, and across a reload that keeps
+ * the socket. /proc/net/netstat's ListenOverflows counts every listener of
+ * the namespace, and uWSGI's own figure counts the seconds it saw the queue
+ * full, not the connections lost. */
+static uint64_t listen_drops(int fd)
+{
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t ml = sizeof(mem);
+    memset(mem, 0, sizeof(mem));
+    if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &ml) ||
+        ml <= SK_MEMINFO_DROPS * sizeof(uint32_t))
+        return 0;
+    return mem[SK_MEMINFO_DROPS];
 }
 
 static void render_worker(const stats_view *v, int id, buf *out, int *waiting_total)
@@ -125,6 +145,7 @@ int stats_render(const stats_view *v, buf *out)
 {
     srv *s = v->s;
     unsigned qsum = 0;
+    uint64_t drops = 0;
     int load = 0;
     for (int i = 0; i < s->sb->nslots; i++) {
         sb_slot *sl = sb_slot_at(s->sb, i);
@@ -135,7 +156,10 @@ int stats_render(const stats_view *v, buf *out)
     buf sockets = BUF_INIT;
     for (int i = 0; i < s->nlisten; i++) {
         unsigned q = 0, mx = 0;
-        if (!s->listen_unix[i]) queue_of(s->listen_fds[i], &q, &mx);
+        if (!s->listen_unix[i]) {
+            queue_of(s->listen_fds[i], &q, &mx);
+            drops += listen_drops(s->listen_fds[i]);
+        }
         qsum += q;
         buf_printf(&sockets, "%s{\"name\":", i ? "," : "");
         buf_json_str(&sockets, s->listen_names[i], strlen(s->listen_names[i]));
@@ -145,9 +169,10 @@ int stats_render(const stats_view *v, buf *out)
                    s->listen_proto[i] == SRV_PROTO_UWSGI ? "uwsgi" : "http", q, mx);
     }
     buf_printf(out,
-               "{\"version\":\"%s\",\"listen_queue\":%u,\"listen_queue_errors\":0,"
+               "{\"version\":\"%s\",\"listen_queue\":%u,\"listen_queue_errors\":%llu,"
                "\"signal_queue\":0,\"load\":%d,\"pid\":%d,\"uid\":%d,\"gid\":%d,\"cwd\":",
-               AISERVE_VERSION, qsum, load, (int)getpid(), (int)getuid(), (int)getgid());
+               AISERVE_VERSION, qsum, (unsigned long long)drops, load, (int)getpid(), (int)getuid(),
+               (int)getgid());
     buf_json_str(out, cwd, strlen(cwd));
     buf_puts(out, ",\"locks\":[],\"sockets\":[");
     buf_append(out, sockets.data, sockets.len);

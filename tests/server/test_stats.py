@@ -104,7 +104,7 @@ def test_values_are_right(procs, tmp_path):
     assert all(w["rss"] > 0 and w["vsz"] >= w["rss"] for w in ws)
     assert all(w["respawn_count"] == 0 and w["harakiri_count"] == 0 for w in ws)
     assert all(abs(w["last_spawn"] - time.time()) < 120 for w in ws)
-    assert sum(w["tx"] for w in ws) >= n * len(body)  # body bytes sent
+    assert sum(w["tx"] for w in ws) >= n * len(body)  # head and body bytes sent
     assert all(w["avg_rt"] > 0 for w in ws if w["requests"])
     assert all(len(w["cores"]) == 2 for w in ws)
     assert doc["aiserve"]["cheaper"] == "off" and doc["aiserve"]["active"] == 2
@@ -250,3 +250,51 @@ def test_model_entries(procs, tmp_path):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/models/digits/stats") as r:
         triton = json.loads(r.read())["model_stats"][0]
     assert triton["inference_count"] == m["inference_count"]
+
+
+def _tx(sport):
+    return sum(w["tx"] for w in stats(sport)["workers"])
+
+
+def test_tx_counts_every_byte_written_head_and_body(procs, tmp_path):
+    # uWSGI's tx is the whole response; ours is counted at the socket, so
+    # it equals what the client read, to the byte.
+    p, port, sport, log = start_logged(procs, tmp_path, "--processes=1")
+    # A probe's response may still be on its way out when /health/ready
+    # returns to the harness: wait for a quiet figure.
+    assert wait_until(lambda: _tx(sport) == _tx(sport) and _tx(sport) > 0, 5, 0.05)
+    base = _tx(sport)
+    got = 0
+    for path in ("/hello", "/nope", "/hello"):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+            data = _read_all(s)
+        assert data.startswith(b"HTTP/1.1 ") and b"\r\n\r\n" in data
+        got += len(data)
+    assert wait_until(lambda: _tx(sport) - base == got, 5, 0.02), (_tx(sport) - base, got)
+
+
+def test_listen_queue_errors_count_connections_dropped_at_a_full_queue(procs, tmp_path):
+    # One worker holding one connection at most and a backlog of 1: the
+    # worker stops accepting once it holds the first, the kernel queue takes
+    # one or two, and the rest are dropped (each SYN and its retries).
+    p, port, sport, log = start_logged(procs, tmp_path, "--processes=1", "--max-connections=1",
+                                       "--listen=1", "--socket-timeout=30")
+    assert stats(sport)["listen_queue_errors"] == 0
+    held = socket.create_connection(("127.0.0.1", port), timeout=10)
+    socks = []
+    try:
+        assert wait_until(lambda: stats(sport)["workers"][0]["conns"] == 1, 5, 0.02)
+        for _ in range(8):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            socks.append(s)
+        assert wait_until(lambda: stats(sport)["listen_queue_errors"] > 0, 10, 0.1), stats(sport)
+        doc = stats(sport)
+        assert doc["listen_queue"] >= 1
+        assert doc["sockets"][0]["queue"] == doc["listen_queue"]
+    finally:
+        held.close()
+        for s in socks:
+            s.close()
