@@ -15,6 +15,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "loadgen/cli.h"
 #include "loadgen/dist/dispatch.h"
 #include "loadgen/dist/msg.h"
 #include "loadgen/dist/wire.h"
@@ -252,6 +253,31 @@ static void on_gone(dist_master *m, const char *id, const char *why)
     }
 }
 
+/* Locust's {"msg": str, "traceback": str}: into the run's Exceptions table. */
+static void on_exception(dist_master *m, const char *id, const msgpack_object *data)
+{
+    const msgpack_object *mo = dist_map_get(data, "msg"), *to = dist_map_get(data, "traceback");
+    if (!mo || mo->type != MSGPACK_OBJECT_STR ||
+        (to && to->type != MSGPACK_OBJECT_STR && to->type != MSGPACK_OBJECT_NIL)) {
+        fprintf(stderr, "aiload master: dropped an exception message from %s: no msg string\n", id);
+        return;
+    }
+    size_t ml = mo->via.str.size, tl = to && to->type == MSGPACK_OBJECT_STR ? to->via.str.size : 0;
+    char *text = malloc(ml + 1), *tb = malloc(tl + 1);
+    if (text && tb) {
+        memcpy(text, mo->via.str.ptr, ml);
+        text[ml] = 0;
+        if (tl) memcpy(tb, to->via.str.ptr, tl);
+        tb[tl] = 0;
+        /* a NUL inside ends the text there, as it would on a terminal */
+        /* logged once per row: the table counts the rest */
+        if (runner_dist_exception(m->r, text, tb, id) == 1)
+            fprintf(stderr, "aiload master: exception on worker %s: %.200s\n", id, text);
+    }
+    free(text);
+    free(tb);
+}
+
 static void handle(dist_master *m, const char *id, const void *data, size_t len)
 {
     dist_msg msg;
@@ -293,9 +319,7 @@ static void handle(dist_master *m, const char *id, const void *data, size_t len)
     } else if (!strcmp(t, "quit")) {
         on_gone(m, id, "quit");
     } else if (!strcmp(t, "exception")) {
-        char text[512] = "?";
-        dist_obj_str(dist_map_get(&msg.data, "msg"), text, sizeof(text));
-        fprintf(stderr, "aiload master: exception on worker %s: %s\n", id, text);
+        on_exception(m, id, &msg.data);
     } else {
         fprintf(stderr, "aiload master: ignoring message '%s' from worker %s\n", t, id);
     }
@@ -382,6 +406,70 @@ static void heartbeats(dist_master *m)
     }
 }
 
+static void pack_opt_str(msgpack_packer *pk, const char *s)
+{
+    if (s)
+        msgpack_pack_str_with_body(pk, s, strlen(s));
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void pack_opt_list(msgpack_packer *pk, const char *const *v, size_t n)
+{
+    if (!n) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) pack_opt_str(pk, v[i]);
+}
+
+/* Locust sends vars(parsed_options); its workers keep the keys that are not
+ * its defaults, plus expect_workers, tags and exclude_tags. The master's
+ * command line under Locust's names: what a locustfile's code may read. */
+static void pack_parsed_options(dist_master *m)
+{
+    msgpack_packer *pk = &m->pk.pk;
+    const cli_opts *c = m->o.cli;
+    if (!c) {
+        msgpack_pack_map(pk, 0);
+        return;
+    }
+    msgpack_pack_map(pk, 13);
+    dist_pack_str(&m->pk, "locustfile");
+    pack_opt_str(pk, c->file);
+    dist_pack_str(&m->pk, "host");
+    pack_opt_str(pk, c->host);
+    dist_pack_str(&m->pk, "num_users");
+    msgpack_pack_int64(pk, c->users);
+    dist_pack_str(&m->pk, "spawn_rate");
+    msgpack_pack_double(pk, c->spawn_rate);
+    dist_pack_str(&m->pk, "run_time");
+    if (c->run_time_s > 0)
+        msgpack_pack_int64(pk, (int64_t)c->run_time_s);
+    else
+        msgpack_pack_nil(pk);
+    dist_pack_str(&m->pk, "headless");
+    c->headless ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    dist_pack_str(&m->pk, "stop_timeout");
+    if (c->stop_timeout_s > 0)
+        msgpack_pack_double(pk, c->stop_timeout_s);
+    else
+        msgpack_pack_nil(pk);
+    dist_pack_str(&m->pk, "reset_stats");
+    c->reset_stats ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    dist_pack_str(&m->pk, "expect_workers");
+    msgpack_pack_int64(pk, c->expect_workers > 0 ? c->expect_workers : 1);
+    dist_pack_str(&m->pk, "tags");
+    pack_opt_list(pk, c->tags, c->ntags);
+    dist_pack_str(&m->pk, "exclude_tags");
+    pack_opt_list(pk, c->exclude_tags, c->nexclude_tags);
+    dist_pack_str(&m->pk, "csv_prefix");
+    pack_opt_str(pk, c->csv_prefix);
+    dist_pack_str(&m->pk, "master");
+    msgpack_pack_true(pk);
+}
+
 static void send_spawn(dist_master *m, peer *p, const int *want, const char *host)
 {
     double ts = wall();
@@ -401,7 +489,7 @@ static void send_spawn(dist_master *m, peer *p, const int *want, const char *hos
     else
         msgpack_pack_nil(&m->pk.pk);
     dist_pack_str(&m->pk, "parsed_options");
-    msgpack_pack_map(&m->pk.pk, 0);
+    pack_parsed_options(m);
     dist_pack_end(&m->pk, p->id);
     send_to(m, p->id);
     memcpy(p->sent, want, m->nc * sizeof(int));
@@ -493,6 +581,7 @@ static void *master_main(void *arg)
         runner_state st = runner_dist_target(m->r, &users, host, sizeof(host));
         int active = st == RUNNER_SPAWNING || st == RUNNER_RUNNING;
         int was = m->last_state == RUNNER_SPAWNING || m->last_state == RUNNER_RUNNING;
+        if (active && !was) runner_dist_exceptions_clear(m->r); /* a new test */
         if (active) dispatch(m, users, host);
         if (was && !active) send_stops(m);
         m->last_state = st;

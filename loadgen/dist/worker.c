@@ -182,6 +182,10 @@ static void on_spawn(wk *w, const msgpack_object *data)
         return;
     }
     w->last_spawn_ts = ts;
+    /* the master's stop_timeout (None: keep --stop-timeout), as a Locust worker */
+    double stop_timeout;
+    if (!dist_obj_num(dist_map_get(data, "stop_timeout"), &stop_timeout) && stop_timeout > 0)
+        runner_dist_set_stop_timeout(w->r, stop_timeout);
     int *want = calloc(w->nc ? w->nc : 1, sizeof(int));
     if (!want) return;
     for (uint32_t i = 0; i < ucc->via.map.size; i++) {
