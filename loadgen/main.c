@@ -559,9 +559,8 @@ static int aiload_main(int argc, char **argv, char **orig_argv)
                       .tls_insecure = o.insecure,
                       .tls_cacert = o.cacert};
     if (o.master) {
-        if (o.worker || o.rate > 0 || o.nstages) {
-            fprintf(stderr, "aiload: --master runs the closed model (-u/-r) and is not a worker; "
-                            "drop --worker/--rate/--stage\n");
+        if (o.worker) {
+            fprintf(stderr, "aiload: --master is not a worker; drop --worker\n");
             scenario_free(sc);
             return 2;
         }

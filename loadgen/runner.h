@@ -299,6 +299,19 @@ void runner_dist_inject(runner *r, const struct lg_stats *st);
  * totals). Reports injected after STOPPED are merged at once. */
 void runner_dist_set_remote(runner *r, const int *per_class, int busy, runner_state seen);
 
+/* Master: 1 when the run is open-model, with its schedule (rate, stages:
+ * LG_MAX_STAGES room) and the seconds since it started. */
+int runner_dist_open_model(runner *r, double *rate, runner_stage *stages, size_t *nstages,
+                           double *elapsed_s);
+/* Worker: the master's open model, this worker's share: a schedule (rate,
+ * stages) elapsed_s into its run, at most users connections. From READY or
+ * STOPPED the test starts at the schedule's point elapsed_s; while an
+ * open-model test runs the schedule changes from now on without a burst or a
+ * gap (the arrivals so far stay). 0 or -EINVAL with err. */
+int runner_dist_set_open(runner *r, int users, double rate, const runner_stage *stages,
+                         size_t nstages, double elapsed_s, const char *host, char *err,
+                         size_t errlen);
+
 /* Worker: the master's stop_timeout (seconds, > 0) replaces the runner's own
  * from the next stop on, as a Locust worker takes it from spawn. */
 void runner_dist_set_stop_timeout(runner *r, double seconds);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "loadgen/report.h"
 #include "loadgen/runner_int.h"
@@ -369,4 +370,121 @@ int runner_exceptions_html(runner *r, buf *out)
 int runner_exceptions_console(runner *r, buf *out)
 {
     return exc_render(r, out, EXC_CONSOLE);
+}
+
+/* ---- the open model across workers ---- */
+
+/* Arrivals from 0 to t of a schedule (rate, then stages ramping linearly;
+ * the last rate holds). */
+static double sched_integral(double rate, const runner_stage *st, size_t n, double t)
+{
+    double acc = 0, r0 = rate;
+    for (size_t i = 0; i < n && t > 0; i++) {
+        double d = st[i].duration_s, r1 = st[i].target;
+        if (t < d) {
+            double rt = r0 + (r1 - r0) * t / d;
+            return acc + t * (r0 + rt) / 2;
+        }
+        acc += d * (r0 + r1) / 2;
+        t -= d;
+        r0 = r1;
+    }
+    return acc + (t > 0 ? t * r0 : 0);
+}
+
+/* The schedule from t on: its rate at t and the stages left (the one in
+ * progress cut). Returns how many stages are left. */
+static size_t sched_cut(double rate, const runner_stage *st, size_t n, double t, double *rate_out,
+                        runner_stage *out)
+{
+    double r0 = rate;
+    size_t i = 0, k = 0;
+    for (; i < n && t >= st[i].duration_s; i++) {
+        t -= st[i].duration_s;
+        r0 = st[i].target;
+    }
+    if (i < n && t > 0) {
+        double d = st[i].duration_s;
+        r0 = r0 + (st[i].target - r0) * t / d;
+        out[k++] = (runner_stage){.duration_s = d - t, .target = st[i].target};
+        i++;
+    }
+    for (; i < n; i++) out[k++] = st[i];
+    *rate_out = r0;
+    return k;
+}
+
+int runner_dist_open_model(runner *r, double *rate, runner_stage *stages, size_t *nstages,
+                           double *elapsed_s)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    pthread_mutex_lock(&r->mu);
+    int open = r->open_model;
+    *rate = r->rate;
+    *nstages = r->nstages;
+    memcpy(stages, r->stages, r->nstages * sizeof(runner_stage));
+    *elapsed_s = now > r->t0_ns ? (double)(now - r->t0_ns) / 1e9 : 0;
+    pthread_mutex_unlock(&r->mu);
+    return open;
+}
+
+int runner_dist_set_open(runner *r, int users, double rate, const runner_stage *stages,
+                         size_t nstages, double elapsed_s, const char *host, char *err,
+                         size_t errlen)
+{
+    if (nstages > LG_MAX_STAGES - 2 || !(rate >= 0) || !(elapsed_s >= 0) || users < 1) {
+        snprintf(err, errlen, "bad open-model share (rate %g, %zu stages, %d connections)", rate,
+                 nstages, users);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < nstages; i++)
+        if (!(stages[i].duration_s > 0) || !(stages[i].target >= 0)) {
+            snprintf(err, errlen, "bad open-model stage %zu", i + 1);
+            return -EINVAL;
+        }
+    /* what is left of the master's schedule, from now on */
+    runner_stage left[LG_MAX_STAGES];
+    double now_rate;
+    size_t nleft = sched_cut(rate, stages, nstages, elapsed_s, &now_rate, left);
+    if (now_rate <= 0) now_rate = 1e-9; /* a ramp from 0: the runner's open model needs a rate */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    pthread_mutex_lock(&r->mu);
+    int active = r->state == RUNNER_SPAWNING || r->state == RUNNER_RUNNING;
+    int running = active && r->open_model, closed = active && !r->open_model;
+    if (running) {
+        /* A new share mid-run: the worker threads keep counting arrivals from
+         * t0, so the new schedule starts with a constant stage as long as
+         * the run so far at the rate that gives the arrivals made so far,
+         * then moves to the new rate within 1 ms: the arrivals go on from
+         * where they are, at the new rate. */
+        double e = now > r->t0_ns ? (double)(now - r->t0_ns) / 1e9 : 0;
+        double done = sched_integral(r->rate, r->stages, r->nstages, e);
+        if (e > 0.01) {
+            r->rate = done / e > 0 ? done / e : 1e-9;
+            r->stages[0] = (runner_stage){.duration_s = e, .target = r->rate};
+            r->stages[1] = (runner_stage){.duration_s = 0.001, .target = now_rate};
+            memcpy(r->stages + 2, left, nleft * sizeof(runner_stage));
+            r->nstages = nleft + 2;
+        } else {
+            r->rate = now_rate;
+            memcpy(r->stages, left, nleft * sizeof(runner_stage));
+            r->nstages = nleft;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    runner_start_params p = {.users = users,
+                             .spawn_rate = 1e9,
+                             .host = host,
+                             .rate = now_rate,
+                             .stages = left,
+                             .nstages = nleft};
+    if (closed) { /* a closed-model run turns open: a new test */
+        runner_stop(r);
+        runner_wait(r, -1);
+    }
+    return runner_start(r, &p, err, errlen);
 }

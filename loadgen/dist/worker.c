@@ -19,6 +19,7 @@
 #include "loadgen/dist/wire.h"
 #include "loadgen/dist/zsock.h"
 #include "loadgen/scenario_int.h"
+#include "loadgen/worker.h"
 
 typedef struct wk {
     runner *r;
@@ -125,7 +126,9 @@ static void send_heartbeat(wk *w)
 {
     sample_cpu(w);
     dist_pack_begin(&w->pk, "heartbeat");
-    msgpack_pack_map(&w->pk.pk, 3);
+    msgpack_pack_map(&w->pk.pk, 4);
+    dist_pack_str(&w->pk, "aiload"); /* tells an aiload master it runs the open model */
+    msgpack_pack_int64(&w->pk.pk, 1);
     dist_pack_str(&w->pk, "state");
     dist_pack_str(&w->pk, w->state);
     dist_pack_str(&w->pk, "current_cpu_usage");
@@ -162,6 +165,33 @@ static void send_spawning_complete(wk *w)
     msgpack_pack_int64(&w->pk.pk, w->user_count);
     dist_pack_end(&w->pk, w->id);
     send_packed(w, "spawning_complete");
+}
+
+/* An aiload master's open model: {"rate", "stages": [[duration, target], ...],
+ * "elapsed"}, this worker's share of the rate at the master's point in time. */
+static int set_open(wk *w, const msgpack_object *o, int conns, const char *host, char *err,
+                    size_t errlen)
+{
+    runner_stage st[LG_MAX_STAGES];
+    double rate = 0, elapsed = 0;
+    const msgpack_object *sv = dist_map_get(o, "stages");
+    if (o->type != MSGPACK_OBJECT_MAP || dist_obj_num(dist_map_get(o, "rate"), &rate) ||
+        dist_obj_num(dist_map_get(o, "elapsed"), &elapsed) || !sv ||
+        sv->type != MSGPACK_OBJECT_ARRAY || sv->via.array.size > LG_MAX_STAGES - 2) {
+        snprintf(err, errlen, "spawn message with a malformed aiload_open; dropped");
+        return -EINVAL;
+    }
+    size_t n = sv->via.array.size;
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *e = &sv->via.array.ptr[i];
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 2 ||
+            dist_obj_num(&e->via.array.ptr[0], &st[i].duration_s) ||
+            dist_obj_num(&e->via.array.ptr[1], &st[i].target)) {
+            snprintf(err, errlen, "spawn message with a malformed aiload_open stage; dropped");
+            return -EINVAL;
+        }
+    }
+    return runner_dist_set_open(w->r, conns, rate, st, n, elapsed, host, err, errlen);
 }
 
 static void on_spawn(wk *w, const msgpack_object *data)
@@ -225,7 +255,13 @@ static void on_spawn(wk *w, const msgpack_object *data)
         w->spare = old ? old : runner_delta_create(w->sc->nentries);
     }
     char err[512];
-    if (runner_dist_set_users(w->r, want, *host ? host : NULL, err, sizeof(err))) {
+    int total = 0;
+    for (size_t c = 0; c < w->nc; c++) total += want[c];
+    const msgpack_object *open = dist_map_get(data, "aiload_open");
+    int rc = open && total > 0
+                 ? set_open(w, open, total, *host ? host : NULL, err, sizeof(err))
+                 : runner_dist_set_users(w->r, want, *host ? host : NULL, err, sizeof(err));
+    if (rc) {
         send_exception(w, err);
         free(want);
         return;
@@ -267,6 +303,7 @@ static void handle(wk *w, const void *data, size_t len)
             else
                 fprintf(stderr, "aiload worker: connected to the master (%s)\n", w->id);
         }
+        if (!w->acked) send_heartbeat(w); /* at once: the master learns it is aiload */
         w->acked = 1;
     } else if (!strcmp(m.type, "spawn")) {
         if (w->stop_pending) { /* a new test before the old one drained: finish the stop first */
