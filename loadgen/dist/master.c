@@ -273,24 +273,13 @@ static void on_gone(dist_master *m, const char *id, const char *why)
 /* Locust's {"msg": str, "traceback": str}: into the run's Exceptions table. */
 static void on_exception(dist_master *m, const char *id, const msgpack_object *data)
 {
-    const msgpack_object *mo = dist_map_get(data, "msg"), *to = dist_map_get(data, "traceback");
-    if (!mo || mo->type != MSGPACK_OBJECT_STR ||
-        (to && to->type != MSGPACK_OBJECT_STR && to->type != MSGPACK_OBJECT_NIL)) {
-        fprintf(stderr, "aiload master: dropped an exception message from %s: no msg string\n", id);
-        return;
-    }
-    size_t ml = mo->via.str.size, tl = to && to->type == MSGPACK_OBJECT_STR ? to->via.str.size : 0;
-    char *text = malloc(ml + 1), *tb = malloc(tl + 1);
-    if (text && tb) {
-        memcpy(text, mo->via.str.ptr, ml);
-        text[ml] = 0;
-        if (tl) memcpy(tb, to->via.str.ptr, tl);
-        tb[tl] = 0;
-        /* a NUL inside ends the text there, as it would on a terminal */
-        /* logged once per row: the table counts the rest */
-        if (runner_dist_exception(m->r, text, tb, id) == 1)
-            fprintf(stderr, "aiload master: exception on worker %s: %.200s\n", id, text);
-    }
+    char *text = NULL, *tb = NULL, err[128];
+    int rc = dist_parse_exception(data, &text, &tb, err, sizeof(err));
+    if (rc == -EINVAL)
+        fprintf(stderr, "aiload master: dropped an exception message from %s: %s\n", id, err);
+    /* logged once per row: the table counts the rest */
+    if (!rc && runner_dist_exception(m->r, text, tb, id) == 1)
+        fprintf(stderr, "aiload master: exception on worker %s: %.200s\n", id, text);
     free(text);
     free(tb);
 }

@@ -19,7 +19,6 @@
 #include "loadgen/dist/wire.h"
 #include "loadgen/dist/zsock.h"
 #include "loadgen/scenario_int.h"
-#include "loadgen/worker.h"
 
 typedef struct wk {
     runner *r;
@@ -172,25 +171,10 @@ static void send_spawning_complete(wk *w)
 static int set_open(wk *w, const msgpack_object *o, int conns, const char *host, char *err,
                     size_t errlen)
 {
-    runner_stage st[LG_MAX_STAGES];
+    runner_stage st[DIST_OPEN_MAX_STAGES];
     double rate = 0, elapsed = 0;
-    const msgpack_object *sv = dist_map_get(o, "stages");
-    if (o->type != MSGPACK_OBJECT_MAP || dist_obj_num(dist_map_get(o, "rate"), &rate) ||
-        dist_obj_num(dist_map_get(o, "elapsed"), &elapsed) || !sv ||
-        sv->type != MSGPACK_OBJECT_ARRAY || sv->via.array.size > LG_MAX_STAGES - 2) {
-        snprintf(err, errlen, "spawn message with a malformed aiload_open; dropped");
-        return -EINVAL;
-    }
-    size_t n = sv->via.array.size;
-    for (size_t i = 0; i < n; i++) {
-        const msgpack_object *e = &sv->via.array.ptr[i];
-        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 2 ||
-            dist_obj_num(&e->via.array.ptr[0], &st[i].duration_s) ||
-            dist_obj_num(&e->via.array.ptr[1], &st[i].target)) {
-            snprintf(err, errlen, "spawn message with a malformed aiload_open stage; dropped");
-            return -EINVAL;
-        }
-    }
+    size_t n = 0;
+    if (dist_parse_open(o, &rate, st, &n, &elapsed, err, errlen)) return -EINVAL;
     return runner_dist_set_open(w->r, conns, rate, st, n, elapsed, host, err, errlen);
 }
 
