@@ -136,3 +136,58 @@ def test_python_locustfile_master_is_refused(tmp_path):
                         "1s"], cwd=tmp_path, capture_output=True, timeout=30)
     assert p.returncode != 0
     assert b"--master with a Python locustfile: not supported yet" in p.stderr
+
+
+def test_python_worker_survives_bad_messages(procs, server, tmp_path):
+    import msgpack
+
+    from test_dist_worker import FakeMaster
+
+    (tmp_path / "locustfile.py").write_text(LOCUSTFILE)
+    m = FakeMaster()
+    try:
+        w = procs.start([binary("aiload"), "-f", "locustfile.py", "--worker", "--master-port",
+                         str(m.port)], cwd=tmp_path)
+        ident, _, data, _ = m.recv(want="client_ready", timeout=30)
+        assert data == "2.12.1"
+        m.send(ident, "ack", {"index": 0})
+        for raw in [b"\xc1", b"\x93\xa5spawn", b"\xdd\xff\xff\xff\xff", msgpack.dumps({"type": 1}),
+                    msgpack.dumps((1, 2, 3)), msgpack.dumps(("spawn", {"timestamp": "soon"}, "n")),
+                    msgpack.dumps(("spawn", {"timestamp": 1.0, "user_classes_count": {"UserA": -5}},
+                                   "n"))]:
+            m.send_raw(ident, raw)
+        m.sock.send_multipart([ident, b"a", b"b"])
+        m.send(ident, "nobody_listens", {"x": 1})
+        _, _, hb, _ = m.recv(want="heartbeat")
+        assert hb["state"] == "ready" and w.poll() is None
+        m.send(ident, "spawn", {"timestamp": time.time(), "user_classes_count": {"UserA": 0,
+                                "UserB": 2, "Nope": 1}, "host": f"http://127.0.0.1:{server}",
+                                "stop_timeout": None, "parsed_options": {}})
+        _, _, exc, _ = m.recv(want="exception")
+        while "Nope" not in exc["msg"]:
+            _, _, exc, _ = m.recv(want="exception")
+        _, _, done, _ = m.recv(want="spawning_complete")
+        assert done == {"user_classes_count": {"UserA": 0, "UserB": 2}, "user_count": 2}
+        total = 0
+        deadline = time.monotonic() + 20
+        while total < 10 and time.monotonic() < deadline:
+            _, _, st, _ = m.recv(want="stats")
+            total += st["stats_total"]["num_requests"]
+            for e in st["stats"]:
+                assert (e["method"], e["name"]) == ("GET", "slow")
+                assert sum(e["response_times"].values()) == e["num_requests"]
+                assert sum(e["num_reqs_per_sec"].values()) == e["num_requests"]
+                assert 120 <= e["min_response_time"] <= e["max_response_time"] < 1000
+        assert total >= 10
+        m.send(ident, "stop", None)
+        m.recv(want="client_stopped", timeout=20)
+        m.recv(want="client_ready")
+        m.send(ident, "quit", None)
+        m.recv(want="quit", timeout=20)
+        assert w.wait(timeout=20) == 0
+    finally:
+        m.close()
+    err = w.stderr.read().decode()
+    assert err.count("dropped a message from the master") >= 5, err
+    assert "dropped a multi-part message" in err
+    assert "ignoring message 'nobody_listens'" in err
