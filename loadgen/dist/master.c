@@ -547,8 +547,9 @@ static void dispatch(dist_master *m, int users, const char *host)
         if (open && p->kind == PEER_OTHER && !p->open_warned) {
             p->open_warned = 1;
             fprintf(stderr,
-                    "aiload master: worker %s is not an aiload worker: Locust has no open model "
-                    "(--rate/--stage), so it gets no share of this run\n",
+                    "aiload master: worker %s runs no open model (--rate/--stage: a Locust "
+                    "worker, or aiload with a Python locustfile), so it gets no share of this "
+                    "run\n",
                     p->id);
         }
         if (!open || p->kind == PEER_AILOAD) act[W++] = p;
@@ -558,8 +559,9 @@ static void dispatch(dist_master *m, int users, const char *host)
         others += live(&m->peers[i]) && m->peers[i].kind == PEER_OTHER;
     if (open && !W && others) {
         fprintf(stderr,
-                "aiload master: error: --rate/--stage need aiload workers; the %zu "
-                "connected are Locust workers (closed model only); stopping the test\n",
+                "aiload master: error: --rate/--stage need aiload workers running an ini "
+                "scenario; the %zu connected run the closed model only (Locust workers or "
+                "Python locustfiles); stopping the test\n",
                 others);
         pthread_mutex_unlock(&m->mu);
         runner_stop(m->r);

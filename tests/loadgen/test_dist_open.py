@@ -80,7 +80,7 @@ def test_stages_with_a_locust_worker_that_gets_no_share(procs, server, tmp_path)
     out, err = m.communicate(timeout=60)
     err = err.decode()
     assert m.returncode == 0, err
-    assert "is not an aiload worker: Locust has no open model" in err
+    assert "runs no open model (--rate/--stage: a Locust worker" in err
     assert a.wait(timeout=20) == 0 and loc.wait(timeout=20) == 0
     n = hello_count(tmp_path / "m_stats.csv")
     assert n == server_count(server)["paths"]["/hello"]
