@@ -103,3 +103,15 @@ def test_open_model_with_only_locust_workers_is_an_error(procs, server, tmp_path
     assert time.monotonic() - t0 < 18  # stopped, not run to the end
     assert loc.wait(timeout=20) == 0
     assert os.path.exists(tmp_path / "m_stats.csv")
+
+
+def test_processes_split_the_rate(procs, server, tmp_path):
+    (tmp_path / "sc.ini").write_text(SCENARIO)
+    p = procs.start([binary("aiload"), "-f", "sc.ini", "--processes", "2", "--headless", "--rate",
+                     "40", "-t", "5s", "-H", f"http://127.0.0.1:{server}", "--csv", "p"],
+                    cwd=tmp_path)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err.decode()
+    n = hello_count(tmp_path / "p_stats.csv")
+    assert n == server_count(server)["paths"]["/hello"]
+    assert abs(n - 200) <= 20, (n, err.decode())
