@@ -38,9 +38,10 @@ RUN apt-get update -qq \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin aiserve
 
 FROM runtime AS aiload
-# gevent schedules the users of Python locustfiles (aiload -f locustfile.py)
+# gevent schedules the users of Python locustfiles (aiload -f locustfile.py); pyzmq and
+# msgpack carry a Python locustfile worker's messages (--worker)
 RUN apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends python3-gevent \
+ && apt-get install -y -qq --no-install-recommends python3-gevent python3-zmq python3-msgpack \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/usr/bin/aiload /usr/bin/aiload
 USER 10001

@@ -5,10 +5,12 @@
  * Whatever the bounds-first scanner accepts, msgpack-c must decode in full
  * (a disagreement traps). Decoded data is walked with the accessors the
  * worker and master use, and every message is also read as a worker's stats
- * report (dist_parse_report) against a two-class scenario.
+ * report (dist_parse_report) against a two-class scenario, as an exception
+ * (dist_parse_exception) and as an open-model share (dist_parse_open).
  */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "loadgen/dist/msg.h"
@@ -65,6 +67,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t unknown = 0;
         if (st) dist_parse_report(sc, &m.data, st, users, &user_count, &unknown, err, sizeof(err));
         lg_stats_free(st);
+    }
+    /* the master's exception reader and the worker's open-model share */
+    char *text, *tb;
+    if (!dist_parse_exception(&m.data, &text, &tb, err, sizeof(err))) {
+        if (strlen(text) > size || strlen(tb) > size) __builtin_trap();
+        free(text);
+        free(tb);
+    }
+    runner_stage stages[DIST_OPEN_MAX_STAGES];
+    double rate, elapsed;
+    size_t n;
+    const msgpack_object *open = dist_map_get(&m.data, "aiload_open");
+    if (!dist_parse_open(open ? open : &m.data, &rate, stages, &n, &elapsed, err, sizeof(err))) {
+        if (n > DIST_OPEN_MAX_STAGES || !(rate >= 0) || !(elapsed >= 0)) __builtin_trap();
+        for (size_t i = 0; i < n; i++)
+            if (!(stages[i].duration_s > 0) || !(stages[i].target >= 0)) __builtin_trap();
     }
     dist_msg_free(&m);
     return 0;

@@ -256,6 +256,7 @@ static int finish(runner *r, const cli_opts *o, const scenario *sc, csv_out *csv
         report_console_percentiles(&b, s, nw);
         if (s->open_model || s->total.not_on_time) report_console_service(&b, s, nw);
         report_console_errors(&b, s, nw);
+        if (o->master) runner_exceptions_console(r, &b); /* the workers' exceptions */
     }
     report_console_timing(&b, s);
     print_buf(stdout, &b);
@@ -558,9 +559,8 @@ static int aiload_main(int argc, char **argv, char **orig_argv)
                       .tls_insecure = o.insecure,
                       .tls_cacert = o.cacert};
     if (o.master) {
-        if (o.worker || o.rate > 0 || o.nstages) {
-            fprintf(stderr, "aiload: --master runs the closed model (-u/-r) and is not a worker; "
-                            "drop --worker/--rate/--stage\n");
+        if (o.worker) {
+            fprintf(stderr, "aiload: --master is not a worker; drop --worker\n");
             scenario_free(sc);
             return 2;
         }
@@ -600,7 +600,8 @@ static int aiload_main(int argc, char **argv, char **orig_argv)
     if (o.master) {
         dist_master_opts mo = {.bind_host = o.master_bind_host,
                                .bind_port = o.processes ? -1 : o.master_bind_port,
-                               .stop_timeout_s = o.stop_timeout_s};
+                               .stop_timeout_s = o.stop_timeout_s,
+                               .cli = &o};
         int code = start_master(r, sc, &o, &mo, &dm, orig_argv, children);
         if (code) {
             runner_free(r);

@@ -600,6 +600,7 @@ void runner_free(runner *r)
     }
     for (int j = 0; r->workers && j < r->nworkers; j++) lg_worker_free(r->workers[j]);
     runner_delta_free(r->dist);
+    runner_dist_free_exceptions(r);
     lg_stats_free(r->remote);
     free(r->remote_class);
     free(r->class_fixed);

@@ -238,8 +238,9 @@ int runner_csv_history(runner *r, buf *out);
 /* Only the rows recorded after *cursor (0 at first, header included then);
  * *cursor advances. For appending to an open file once a second. */
 int runner_csv_history_append(runner *r, buf *out, size_t *cursor);
-/* PREFIX_failures.csv and PREFIX_exceptions.csv (aiload has no exceptions:
- * header only, as Locust writes it for a run without any). */
+/* PREFIX_failures.csv and PREFIX_exceptions.csv (a scenario raises nothing:
+ * header only, as Locust writes it for a run without any; a distributed
+ * master lists its workers' exceptions). */
 int runner_csv_failures(runner *r, buf *out);
 int runner_csv_exceptions(runner *r, buf *out);
 
@@ -297,6 +298,41 @@ void runner_dist_inject(runner *r, const struct lg_stats *st);
  * answered, up to the stop timeout, so their last reports are in the
  * totals). Reports injected after STOPPED are merged at once. */
 void runner_dist_set_remote(runner *r, const int *per_class, int busy, runner_state seen);
+
+/* Master: 1 when the run is open-model, with its schedule (rate, stages:
+ * LG_MAX_STAGES room) and the seconds since it started. */
+int runner_dist_open_model(runner *r, double *rate, runner_stage *stages, size_t *nstages,
+                           double *elapsed_s);
+/* Worker: the master's open model, this worker's share: a schedule (rate,
+ * stages) elapsed_s into its run, at most users connections. From READY or
+ * STOPPED the test starts at the schedule's point elapsed_s; while an
+ * open-model test runs the schedule changes from now on without a burst or a
+ * gap (the arrivals so far stay). 0 or -EINVAL with err. */
+int runner_dist_set_open(runner *r, int users, double rate, const runner_stage *stages,
+                         size_t nstages, double elapsed_s, const char *host, char *err,
+                         size_t errlen);
+
+/* Worker: the master's stop_timeout (seconds, > 0) replaces the runner's own
+ * from the next stop on, as a Locust worker takes it from spawn. */
+void runner_dist_set_stop_timeout(runner *r, double seconds);
+
+/* Master: an "exception" message from worker node (Locust's
+ * runner.exceptions): rows are counted per (msg, traceback) with the nodes
+ * that sent them. Texts are truncated at 64 KiB, at most 1000 rows are kept
+ * (later new ones are counted into the last row). Returns the row's count
+ * (0: out of memory). */
+uint64_t runner_dist_exception(runner *r, const char *msg, const char *traceback, const char *node);
+/* Master: empties the table (a new test starts, as Locust's master does). */
+void runner_dist_exceptions_clear(runner *r);
+/* The table as PREFIX_exceptions.csv rows (after the header), as GET
+ * /exceptions's array items, as the report's HTML section body and as the
+ * console summary (nothing when empty). 0 or -ENOMEM. */
+int runner_exceptions_csv_rows(runner *r, buf *out);
+int runner_exceptions_json(runner *r, buf *out);
+int runner_exceptions_html(runner *r, buf *out);
+int runner_exceptions_console(runner *r, buf *out);
+/* 1 when the runner keeps an exceptions table (a distributed master). */
+int runner_has_exceptions(const runner *r);
 
 /* Helpers: write a buf produced above to a FILE* / to path (atomic rename). */
 int runner_write_file(const char *path, const buf *b);

@@ -40,8 +40,8 @@ int runner_csv_timing(runner *r, buf *out)
 
 int runner_csv_exceptions(runner *r, buf *out)
 {
-    (void)r;
-    return report_csv_exceptions(out);
+    int rc = report_csv_exceptions(out);
+    return rc ? rc : runner_exceptions_csv_rows(r, out);
 }
 
 int runner_csv_history(runner *r, buf *out)
@@ -71,6 +71,12 @@ int runner_json_summary(runner *r, buf *out)
     if (!s) return -ENOMEM;
     int rc = report_json(out, s, scenario_source(r->sc), r->nworkers);
     runner_snapshot_free(s);
+    if (!rc && runner_has_exceptions(r) && out->len && out->data[out->len - 1] == '}') {
+        out->len--; /* a master's workers' exceptions, before the closing brace */
+        rc = buf_puts(out, ",\"exceptions\":");
+        if (!rc) rc = runner_exceptions_json(r, out);
+        if (!rc) rc = buf_puts(out, "}");
+    }
     return rc;
 }
 

@@ -65,7 +65,9 @@ struct runner {
     lg_stats *remote;  /* stats not merged yet */
     int *remote_class; /* users per class on the workers */
     int remote_users;
-    int remote_busy; /* workers still stopping; -1: the master has not seen the stop yet */
+    int remote_busy;        /* workers still stopping; -1: the master has not seen the stop yet */
+    struct runner_exc *exc; /* master: the workers' exceptions (Locust's runner.exceptions) */
+    size_t nexc;
     double cpu;
     int cpu_warning;
 
@@ -89,5 +91,7 @@ void runner_merge_locked(runner *r, int advance);
  * users into r->user_count and class_tmp, the workers still stopping into
  * *inflight. */
 void runner_dist_collect(runner *r, int *users, int *inflight);
+/* runner_dist.c: frees the exceptions table (runner_free). */
+void runner_dist_free_exceptions(runner *r);
 
 #endif

@@ -8,6 +8,7 @@
 #include "loadgen/dist/master.h"
 
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <zmq.h>
 
+#include "loadgen/cli.h"
 #include "loadgen/dist/dispatch.h"
 #include "loadgen/dist/msg.h"
 #include "loadgen/dist/wire.h"
@@ -22,6 +24,7 @@
 #include "loadgen/dist/zsock.h"
 #include "loadgen/scenario_int.h"
 #include "loadgen/stats.h"
+#include "loadgen/worker.h"
 
 #define LIVENESS   3
 #define DEAD_AFTER (-60)
@@ -38,8 +41,21 @@ typedef struct peer {
     int *users; /* reported per class */
     int *sent;  /* last spawn's per class; sent_valid says whether one was sent */
     int sent_valid;
+    double sent_share; /* open model: the share of the rate last sent; < 0: closed */
     int cpu_warned;
+    int kind;        /* from its heartbeats: 0 not seen yet, PEER_AILOAD, PEER_OTHER */
+    int open_warned; /* told that a Locust worker gets no share of an open-model run */
 } peer;
+
+enum { PEER_AILOAD = 1, PEER_OTHER = 2 };
+
+/* The open model's schedule, for the spawn of one worker. */
+typedef struct open_share {
+    double share; /* of the master's rate */
+    double rate, elapsed_s;
+    const runner_stage *stages;
+    size_t nstages;
+} open_share;
 
 struct dist_master {
     runner *r;
@@ -229,6 +245,8 @@ static void on_heartbeat(dist_master *m, const char *id, const msgpack_object *d
                     id, p->cpu);
         }
         dist_obj_int(dist_map_get(data, "current_memory_usage"), &p->mem);
+        /* aiload workers add "aiload" (a Locust master ignores it): they run the open model */
+        p->kind = dist_map_get(data, "aiload") ? PEER_AILOAD : PEER_OTHER;
     }
     pthread_mutex_unlock(&m->mu);
 }
@@ -250,6 +268,20 @@ static void on_gone(dist_master *m, const char *id, const char *why)
         fprintf(stderr, "aiload master: the last worker quit, stopping the test\n");
         runner_stop(m->r);
     }
+}
+
+/* Locust's {"msg": str, "traceback": str}: into the run's Exceptions table. */
+static void on_exception(dist_master *m, const char *id, const msgpack_object *data)
+{
+    char *text = NULL, *tb = NULL, err[128];
+    int rc = dist_parse_exception(data, &text, &tb, err, sizeof(err));
+    if (rc == -EINVAL)
+        fprintf(stderr, "aiload master: dropped an exception message from %s: %s\n", id, err);
+    /* logged once per row: the table counts the rest */
+    if (!rc && runner_dist_exception(m->r, text, tb, id) == 1)
+        fprintf(stderr, "aiload master: exception on worker %s: %.200s\n", id, text);
+    free(text);
+    free(tb);
 }
 
 static void handle(dist_master *m, const char *id, const void *data, size_t len)
@@ -293,9 +325,7 @@ static void handle(dist_master *m, const char *id, const void *data, size_t len)
     } else if (!strcmp(t, "quit")) {
         on_gone(m, id, "quit");
     } else if (!strcmp(t, "exception")) {
-        char text[512] = "?";
-        dist_obj_str(dist_map_get(&msg.data, "msg"), text, sizeof(text));
-        fprintf(stderr, "aiload master: exception on worker %s: %s\n", id, text);
+        on_exception(m, id, &msg.data);
     } else {
         fprintf(stderr, "aiload master: ignoring message '%s' from worker %s\n", t, id);
     }
@@ -382,13 +412,78 @@ static void heartbeats(dist_master *m)
     }
 }
 
-static void send_spawn(dist_master *m, peer *p, const int *want, const char *host)
+static void pack_opt_str(msgpack_packer *pk, const char *s)
+{
+    if (s)
+        msgpack_pack_str_with_body(pk, s, strlen(s));
+    else
+        msgpack_pack_nil(pk);
+}
+
+static void pack_opt_list(msgpack_packer *pk, const char *const *v, size_t n)
+{
+    if (!n) {
+        msgpack_pack_nil(pk);
+        return;
+    }
+    msgpack_pack_array(pk, n);
+    for (size_t i = 0; i < n; i++) pack_opt_str(pk, v[i]);
+}
+
+/* Locust sends vars(parsed_options); its workers keep the keys that are not
+ * its defaults, plus expect_workers, tags and exclude_tags. The master's
+ * command line under Locust's names: what a locustfile's code may read. */
+static void pack_parsed_options(dist_master *m)
+{
+    msgpack_packer *pk = &m->pk.pk;
+    const cli_opts *c = m->o.cli;
+    if (!c) {
+        msgpack_pack_map(pk, 0);
+        return;
+    }
+    msgpack_pack_map(pk, 13);
+    dist_pack_str(&m->pk, "locustfile");
+    pack_opt_str(pk, c->file);
+    dist_pack_str(&m->pk, "host");
+    pack_opt_str(pk, c->host);
+    dist_pack_str(&m->pk, "num_users");
+    msgpack_pack_int64(pk, c->users);
+    dist_pack_str(&m->pk, "spawn_rate");
+    msgpack_pack_double(pk, c->spawn_rate);
+    dist_pack_str(&m->pk, "run_time");
+    if (c->run_time_s > 0)
+        msgpack_pack_int64(pk, (int64_t)c->run_time_s);
+    else
+        msgpack_pack_nil(pk);
+    dist_pack_str(&m->pk, "headless");
+    c->headless ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    dist_pack_str(&m->pk, "stop_timeout");
+    if (c->stop_timeout_s > 0)
+        msgpack_pack_double(pk, c->stop_timeout_s);
+    else
+        msgpack_pack_nil(pk);
+    dist_pack_str(&m->pk, "reset_stats");
+    c->reset_stats ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+    dist_pack_str(&m->pk, "expect_workers");
+    msgpack_pack_int64(pk, c->expect_workers > 0 ? c->expect_workers : 1);
+    dist_pack_str(&m->pk, "tags");
+    pack_opt_list(pk, c->tags, c->ntags);
+    dist_pack_str(&m->pk, "exclude_tags");
+    pack_opt_list(pk, c->exclude_tags, c->nexclude_tags);
+    dist_pack_str(&m->pk, "csv_prefix");
+    pack_opt_str(pk, c->csv_prefix);
+    dist_pack_str(&m->pk, "master");
+    msgpack_pack_true(pk);
+}
+
+static void send_spawn(dist_master *m, peer *p, const int *want, const char *host,
+                       const open_share *os)
 {
     double ts = wall();
     if (ts <= m->last_spawn_ts) ts = m->last_spawn_ts + 1e-6; /* strictly increasing */
     m->last_spawn_ts = ts;
     dist_pack_begin(&m->pk, "spawn");
-    msgpack_pack_map(&m->pk.pk, 5);
+    msgpack_pack_map(&m->pk.pk, os ? 6 : 5);
     dist_pack_str(&m->pk, "timestamp");
     msgpack_pack_double(&m->pk.pk, ts);
     dist_pack_str(&m->pk, "user_classes_count");
@@ -401,11 +496,27 @@ static void send_spawn(dist_master *m, peer *p, const int *want, const char *hos
     else
         msgpack_pack_nil(&m->pk.pk);
     dist_pack_str(&m->pk, "parsed_options");
-    msgpack_pack_map(&m->pk.pk, 0);
+    pack_parsed_options(m);
+    if (os) { /* aiload's own: this worker's part of the arrival rate, in the master's time */
+        dist_pack_str(&m->pk, "aiload_open");
+        msgpack_pack_map(&m->pk.pk, 3);
+        dist_pack_str(&m->pk, "rate");
+        msgpack_pack_double(&m->pk.pk, os->rate * os->share);
+        dist_pack_str(&m->pk, "stages");
+        msgpack_pack_array(&m->pk.pk, os->nstages);
+        for (size_t i = 0; i < os->nstages; i++) {
+            msgpack_pack_array(&m->pk.pk, 2);
+            msgpack_pack_double(&m->pk.pk, os->stages[i].duration_s);
+            msgpack_pack_double(&m->pk.pk, os->stages[i].target * os->share);
+        }
+        dist_pack_str(&m->pk, "elapsed");
+        msgpack_pack_double(&m->pk.pk, os->elapsed_s);
+    }
     dist_pack_end(&m->pk, p->id);
     send_to(m, p->id);
     memcpy(p->sent, want, m->nc * sizeof(int));
     p->sent_valid = 1;
+    p->sent_share = os ? os->share : -1;
 }
 
 static int cmp_index(const void *a, const void *b)
@@ -423,16 +534,50 @@ static void dispatch(dist_master *m, int users, const char *host)
     peer **act = calloc(m->npeers ? m->npeers : 1, sizeof(peer *));
     if (!per_class || !want || !act) goto out;
     scenario_split_users(m->sc, users, per_class);
+    runner_stage stages[LG_MAX_STAGES];
+    open_share os = {.stages = stages};
+    int open = runner_dist_open_model(m->r, &os.rate, stages, &os.nstages, &os.elapsed_s);
     pthread_mutex_lock(&m->mu);
     size_t W = 0;
-    for (size_t i = 0; i < m->npeers; i++)
-        if (live(&m->peers[i]) && !m->peers[i].stopping) act[W++] = &m->peers[i];
+    for (size_t i = 0; i < m->npeers; i++) {
+        peer *p = &m->peers[i];
+        if (!live(p) || p->stopping) continue;
+        /* the open model is aiload's: a Locust worker has none, and one not
+         * heard from yet gets its share at its first heartbeat */
+        if (open && p->kind == PEER_OTHER && !p->open_warned) {
+            p->open_warned = 1;
+            fprintf(stderr,
+                    "aiload master: worker %s runs no open model (--rate/--stage: a Locust "
+                    "worker, or aiload with a Python locustfile), so it gets no share of this "
+                    "run\n",
+                    p->id);
+        }
+        if (!open || p->kind == PEER_AILOAD) act[W++] = p;
+    }
+    size_t others = 0;
+    for (size_t i = 0; open && !W && i < m->npeers; i++)
+        others += live(&m->peers[i]) && m->peers[i].kind == PEER_OTHER;
+    if (open && !W && others) {
+        fprintf(stderr,
+                "aiload master: error: --rate/--stage need aiload workers running an ini "
+                "scenario; the %zu connected run the closed model only (Locust workers or "
+                "Python locustfiles); stopping the test\n",
+                others);
+        pthread_mutex_unlock(&m->mu);
+        runner_stop(m->r);
+        goto out;
+    }
     qsort(act, W, sizeof(peer *), cmp_index);
     for (size_t j = 0; j < W; j++) {
         dist_dispatch_share(per_class, m->nc, W, j, want);
         peer *p = act[j];
-        if (!p->sent_valid || memcmp(p->sent, want, m->nc * sizeof(int)))
-            send_spawn(m, p, want, host);
+        int mine = 0;
+        for (size_t k = 0; k < m->nc; k++) mine += want[k];
+        /* the rate in proportion to the worker's share of the connections */
+        os.share = users > 0 ? (double)mine / users : 1.0 / (double)W;
+        if (!p->sent_valid || memcmp(p->sent, want, m->nc * sizeof(int)) ||
+            (open && fabs(p->sent_share - os.share) > 1e-9) || (!open && p->sent_share >= 0))
+            send_spawn(m, p, want, host, open ? &os : NULL);
     }
     pthread_mutex_unlock(&m->mu);
 out:
@@ -493,6 +638,7 @@ static void *master_main(void *arg)
         runner_state st = runner_dist_target(m->r, &users, host, sizeof(host));
         int active = st == RUNNER_SPAWNING || st == RUNNER_RUNNING;
         int was = m->last_state == RUNNER_SPAWNING || m->last_state == RUNNER_RUNNING;
+        if (active && !was) runner_dist_exceptions_clear(m->r); /* a new test */
         if (active) dispatch(m, users, host);
         if (was && !active) send_stops(m);
         m->last_state = st;

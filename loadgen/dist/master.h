@@ -31,6 +31,9 @@ typedef struct dist_master_opts {
     const char *bind_host; /* NULL or "": every interface ("*") */
     int bind_port;         /* 0: 5557; -1: an ephemeral port (tests), see dist_master_port */
     double stop_timeout_s; /* sent to the workers in spawn; <= 0: None */
+    /* the command line, sent as spawn's parsed_options under Locust's names
+     * (locustfile, host, num_users, spawn_rate, run_time, tags, ...); may be NULL */
+    const struct cli_opts *cli;
 } dist_master_opts;
 
 /* Binds and starts the master thread. NULL with err on failure. */

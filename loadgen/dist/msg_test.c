@@ -1,6 +1,7 @@
 #include "loadgen/dist/msg.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,4 +223,68 @@ Test(dist_wire, report_round_trip_is_exact)
     lg_stats_free(back);
     runner_delta_free(d);
     scenario_free(sc);
+}
+
+/* spawn's aiload_open with the given rate and one stage (duration, 10/s). */
+static int parse_open(double rate, double dur, double *r, runner_stage *st, size_t *n, double *el)
+{
+    dist_pack p;
+    dist_pack_init(&p);
+    dist_pack_begin(&p, "spawn");
+    msgpack_pack_map(&p.pk, 1);
+    dist_pack_str(&p, "aiload_open");
+    msgpack_pack_map(&p.pk, 3);
+    dist_pack_str(&p, "rate");
+    if (rate == (int)rate)
+        msgpack_pack_int(&p.pk, (int)rate); /* Python sends integral rates as ints */
+    else
+        msgpack_pack_double(&p.pk, rate);
+    dist_pack_str(&p, "stages");
+    msgpack_pack_array(&p.pk, 1);
+    msgpack_pack_array(&p.pk, 2);
+    msgpack_pack_double(&p.pk, dur);
+    msgpack_pack_int(&p.pk, 10);
+    dist_pack_str(&p, "elapsed");
+    msgpack_pack_double(&p.pk, 0.5);
+    dist_pack_end(&p, "n");
+    dist_msg m;
+    int rc = dist_msg_decode(p.sb.data, p.sb.size, &m, err, sizeof(err));
+    if (!rc)
+        rc = dist_parse_open(dist_map_get(&m.data, "aiload_open"), r, st, n, el, err, sizeof(err));
+    dist_msg_free(&m);
+    dist_pack_free(&p);
+    return rc;
+}
+
+Test(dist_wire, exception_and_open_share)
+{
+    dist_pack p;
+    dist_pack_init(&p);
+    dist_pack_begin(&p, "exception");
+    msgpack_pack_map(&p.pk, 2);
+    dist_pack_str(&p, "msg");
+    dist_pack_str(&p, "boom");
+    dist_pack_str(&p, "traceback");
+    msgpack_pack_nil(&p.pk);
+    dist_pack_end(&p, "w1");
+    dist_msg m;
+    cr_assert_eq(dist_msg_decode(p.sb.data, p.sb.size, &m, err, sizeof(err)), 0, "%s", err);
+    char *text, *tb;
+    cr_assert_eq(dist_parse_exception(&m.data, &text, &tb, err, sizeof(err)), 0);
+    cr_assert_str_eq(text, "boom");
+    cr_assert_str_eq(tb, "");
+    free(text);
+    free(tb);
+    runner_stage st[DIST_OPEN_MAX_STAGES];
+    double rate, el;
+    size_t n;
+    cr_assert_eq(dist_parse_open(&m.data, &rate, st, &n, &el, err, sizeof(err)), -EINVAL);
+    dist_msg_free(&m);
+    dist_pack_free(&p);
+
+    cr_assert_eq(parse_open(5, 2.0, &rate, st, &n, &el), 0, "%s", err);
+    cr_assert(rate == 5 && n == 1 && st[0].duration_s == 2.0 && st[0].target == 10 && el == 0.5);
+    /* a negative rate, a zero duration: refused */
+    cr_assert_eq(parse_open(-1, 2.0, &rate, st, &n, &el), -EINVAL);
+    cr_assert_eq(parse_open(5, 0, &rate, st, &n, &el), -EINVAL);
 }

@@ -4,6 +4,7 @@
 #include "loadgen/dist/wire.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <math.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -359,5 +360,63 @@ int dist_parse_report(const scenario *sc, const msgpack_object *data, lg_stats *
     int64_t uc = 0;
     if (dist_obj_int(dist_map_get(data, "user_count"), &uc) || uc < 0 || uc > 100000000) uc = 0;
     *user_count = (int)uc;
+    return 0;
+}
+
+int dist_parse_exception(const msgpack_object *data, char **msg, char **tb, char *err,
+                         size_t errlen)
+{
+    const msgpack_object *mo = dist_map_get(data, "msg"), *to = dist_map_get(data, "traceback");
+    *msg = *tb = NULL;
+    if (!mo || mo->type != MSGPACK_OBJECT_STR) {
+        snprintf(err, errlen, "no msg string");
+        return -EINVAL;
+    }
+    if (to && to->type != MSGPACK_OBJECT_STR && to->type != MSGPACK_OBJECT_NIL) {
+        snprintf(err, errlen, "traceback is not a string");
+        return -EINVAL;
+    }
+    size_t ml = mo->via.str.size, tl = to && to->type == MSGPACK_OBJECT_STR ? to->via.str.size : 0;
+    *msg = malloc(ml + 1);
+    *tb = malloc(tl + 1);
+    if (!*msg || !*tb) {
+        free(*msg);
+        free(*tb);
+        *msg = *tb = NULL;
+        return -ENOMEM;
+    }
+    memcpy(*msg, mo->via.str.ptr, ml);
+    (*msg)[ml] = 0;
+    if (tl) memcpy(*tb, to->via.str.ptr, tl);
+    (*tb)[tl] = 0;
+    return 0;
+}
+
+static int open_num(const msgpack_object *o, double *out)
+{
+    return !dist_obj_num(o, out) && isfinite(*out) && *out >= 0 && *out < 1e9 ? 0 : -1;
+}
+
+int dist_parse_open(const msgpack_object *o, double *rate, runner_stage *stages, size_t *nstages,
+                    double *elapsed, char *err, size_t errlen)
+{
+    const msgpack_object *sv = dist_map_get(o, "stages");
+    if (!o || o->type != MSGPACK_OBJECT_MAP || open_num(dist_map_get(o, "rate"), rate) ||
+        open_num(dist_map_get(o, "elapsed"), elapsed) || !sv || sv->type != MSGPACK_OBJECT_ARRAY ||
+        sv->via.array.size > DIST_OPEN_MAX_STAGES) {
+        snprintf(err, errlen, "spawn message with a malformed aiload_open");
+        return -EINVAL;
+    }
+    size_t n = sv->via.array.size;
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *e = &sv->via.array.ptr[i];
+        if (e->type != MSGPACK_OBJECT_ARRAY || e->via.array.size != 2 ||
+            open_num(&e->via.array.ptr[0], &stages[i].duration_s) ||
+            open_num(&e->via.array.ptr[1], &stages[i].target) || !(stages[i].duration_s > 0)) {
+            snprintf(err, errlen, "spawn message with a malformed aiload_open stage %zu", i + 1);
+            return -EINVAL;
+        }
+    }
+    *nstages = n;
     return 0;
 }

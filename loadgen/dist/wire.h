@@ -45,6 +45,19 @@ struct lg_stats;
 int dist_parse_report(const scenario *sc, const msgpack_object *data, struct lg_stats *out,
                       int *class_users, int *user_count, size_t *unknown, char *err, size_t errlen);
 
+/* Locust's "exception" data {"msg": str, "traceback": str or None}: both
+ * copied (NUL-terminated; an embedded NUL ends the text) into *msg and *tb,
+ * the caller frees. 0, -EINVAL with err (not that shape), -ENOMEM. */
+int dist_parse_exception(const msgpack_object *data, char **msg, char **tb, char *err,
+                         size_t errlen);
+
+/* aiload's open-model share in spawn ("aiload_open"): {"rate": r, "stages":
+ * [[duration, rate], ...], "elapsed": s}, at most DIST_OPEN_MAX_STAGES
+ * stages, numbers finite and >= 0, durations > 0. 0, or -EINVAL with err. */
+#define DIST_OPEN_MAX_STAGES 62 /* the runner's 64, less the 2 a re-split adds */
+int dist_parse_open(const msgpack_object *o, double *rate, runner_stage *stages, size_t *nstages,
+                    double *elapsed, char *err, size_t errlen);
+
 /* The "errors" key of a report: sha256 hex of Locust's "method.name.'error'". */
 void dist_error_key(const char *method, const char *name, const char *error, char out[65]);
 

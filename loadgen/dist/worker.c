@@ -125,7 +125,9 @@ static void send_heartbeat(wk *w)
 {
     sample_cpu(w);
     dist_pack_begin(&w->pk, "heartbeat");
-    msgpack_pack_map(&w->pk.pk, 3);
+    msgpack_pack_map(&w->pk.pk, 4);
+    dist_pack_str(&w->pk, "aiload"); /* tells an aiload master it runs the open model */
+    msgpack_pack_int64(&w->pk.pk, 1);
     dist_pack_str(&w->pk, "state");
     dist_pack_str(&w->pk, w->state);
     dist_pack_str(&w->pk, "current_cpu_usage");
@@ -164,6 +166,18 @@ static void send_spawning_complete(wk *w)
     send_packed(w, "spawning_complete");
 }
 
+/* An aiload master's open model: {"rate", "stages": [[duration, target], ...],
+ * "elapsed"}, this worker's share of the rate at the master's point in time. */
+static int set_open(wk *w, const msgpack_object *o, int conns, const char *host, char *err,
+                    size_t errlen)
+{
+    runner_stage st[DIST_OPEN_MAX_STAGES];
+    double rate = 0, elapsed = 0;
+    size_t n = 0;
+    if (dist_parse_open(o, &rate, st, &n, &elapsed, err, errlen)) return -EINVAL;
+    return runner_dist_set_open(w->r, conns, rate, st, n, elapsed, host, err, errlen);
+}
+
 static void on_spawn(wk *w, const msgpack_object *data)
 {
     send_nil(w, "spawning");
@@ -182,6 +196,10 @@ static void on_spawn(wk *w, const msgpack_object *data)
         return;
     }
     w->last_spawn_ts = ts;
+    /* the master's stop_timeout (None: keep --stop-timeout), as a Locust worker */
+    double stop_timeout;
+    if (!dist_obj_num(dist_map_get(data, "stop_timeout"), &stop_timeout) && stop_timeout > 0)
+        runner_dist_set_stop_timeout(w->r, stop_timeout);
     int *want = calloc(w->nc ? w->nc : 1, sizeof(int));
     if (!want) return;
     for (uint32_t i = 0; i < ucc->via.map.size; i++) {
@@ -221,7 +239,13 @@ static void on_spawn(wk *w, const msgpack_object *data)
         w->spare = old ? old : runner_delta_create(w->sc->nentries);
     }
     char err[512];
-    if (runner_dist_set_users(w->r, want, *host ? host : NULL, err, sizeof(err))) {
+    int total = 0;
+    for (size_t c = 0; c < w->nc; c++) total += want[c];
+    const msgpack_object *open = dist_map_get(data, "aiload_open");
+    int rc = open && total > 0
+                 ? set_open(w, open, total, *host ? host : NULL, err, sizeof(err))
+                 : runner_dist_set_users(w->r, want, *host ? host : NULL, err, sizeof(err));
+    if (rc) {
         send_exception(w, err);
         free(want);
         return;
@@ -263,6 +287,7 @@ static void handle(wk *w, const void *data, size_t len)
             else
                 fprintf(stderr, "aiload worker: connected to the master (%s)\n", w->id);
         }
+        if (!w->acked) send_heartbeat(w); /* at once: the master learns it is aiload */
         w->acked = 1;
     } else if (!strcmp(m.type, "spawn")) {
         if (w->stop_pending) { /* a new test before the old one drained: finish the stop first */

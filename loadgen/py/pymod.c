@@ -639,7 +639,7 @@ static PyObject *m_cli_parse(PyObject *m, PyObject *args)
     }
     PyObject *d = Py_BuildValue(
         "{s:i,s:i,s:z,s:i,s:i,s:d,s:z,s:i,s:d,s:d,s:z,s:i,s:z,s:z,s:i,s:i,s:d,s:i,s:d,s:d,s:I,"
-        "s:N,s:N,s:i,s:i,s:z,s:N,s:z,s:i,s:i,s:d,s:i,s:z}",
+        "s:N,s:N,s:i,s:i,s:z,s:N,s:z,s:i,s:i,s:d,s:i,s:z,s:i,s:i,s:z,s:i}",
         "help", o.help, "version", o.version, "locustfile", o.file, "headless", o.headless,
         "num_users", o.users, "spawn_rate", o.spawn_rate, "host", o.host, "quick", o.quick,
         "run_time", o.run_time_s, "rate", o.rate, "csv_prefix", o.csv_prefix, "csv_full_history",
@@ -649,7 +649,8 @@ static PyObject *m_cli_parse(PyObject *m, PyObject *args)
         o.connect_timeout_s, "seed", o.seed, "tags", tags, "exclude_tags", xtags, "equal_weights",
         o.equal_weights, "insecure", o.insecure, "cacert", o.cacert, "fail_if", fail_if, "web_host",
         o.web_host, "web_port", o.web_port, "autostart", o.autostart, "autoquit", o.autoquit_s,
-        "threads", o.threads, "web_auth", o.web_auth);
+        "threads", o.threads, "web_auth", o.web_auth, "worker", o.worker, "master", o.master,
+        "master_host", o.master_host, "master_port", o.master_port);
     free(argv);
     return d;
 }

@@ -55,9 +55,24 @@ static int rb_summary(void *ctx, buf *out)
     return runner_json_summary(ctx, out);
 }
 
+static int rb_exceptions_json(void *ctx, buf *out)
+{
+    int rc = buf_puts(out, "{\"exceptions\":");
+    if (!rc) rc = runner_exceptions_json(ctx, out);
+    return rc ? rc : buf_puts(out, "}");
+}
+
+static int rb_exceptions_html(void *ctx, buf *out)
+{
+    return runner_exceptions_html(ctx, out);
+}
+
 webui_backend webui_backend_runner(runner *r)
 {
+    int exc = runner_has_exceptions(r); /* a master lists its workers' exceptions */
     return (webui_backend){.ctx = r,
+                           .exceptions_json = exc ? rb_exceptions_json : NULL,
+                           .exceptions_html = exc ? rb_exceptions_html : NULL,
                            .snapshot = rb_snapshot,
                            .history_len = rb_history_len,
                            .history_get = rb_history_get,

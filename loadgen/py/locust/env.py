@@ -42,10 +42,19 @@ class Environment:
         raise NotImplementedError("aiload's web UI does not run Python locustfiles yet: use --headless")
 
     def create_master_runner(self, *args, **kwargs):
-        raise NotImplementedError("aiload has no master/worker mode: one process runs the users "
-                                  "(see --processes in docs/aiload.md)")
+        raise NotImplementedError("aiload runs a Python locustfile as a worker (--worker), not as "
+                                  "the master: run the master with an ini scenario naming the same "
+                                  "classes, or with Locust")
 
-    create_worker_runner = create_master_runner
+    def create_worker_runner(self, master_host=None, master_port=None):
+        from .runners import WorkerRunner
+
+        if self.runner is not None:
+            from .exception import RunnerAlreadyExistsError
+
+            raise RunnerAlreadyExistsError(f"Environment.runner already exists ({self.runner})")
+        self.runner = WorkerRunner(self, master_host, master_port)
+        return self.runner
 
     def assign_equal_weights(self):
         for u in self.user_classes:

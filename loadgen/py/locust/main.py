@@ -202,8 +202,8 @@ def _namespace(d, custom_ns, classes):
     opts["tags"] = [t for a in d["tags"] for t in a.replace(",", " ").split()] or None
     opts["exclude_tags"] = [t for a in d["exclude_tags"] for t in a.replace(",", " ").split()] or None
     opts["user_classes"] = classes
-    opts.setdefault("master", False)
-    opts["worker"] = False
+    opts["master"] = False
+    opts["worker"] = bool(d.get("worker"))
     opts["processes"] = 1
     opts["web_ui"] = not d["headless"]
     for k, v in opts.items():
@@ -295,6 +295,12 @@ def run(argv):
     if d["quick"]:
         raise StartupError("a URL and a locustfile together: give one (the host goes in -H)")
     _aiload.set_source(spec)
+    if d.get("master"):
+        raise StartupError("--master with a Python locustfile: not supported yet; run the master "
+                           "with an ini scenario naming the same classes (or with Locust) and this "
+                           "locustfile with --worker")
+    if d.get("worker") and nproc > 1:
+        raise StartupError("--worker and --processes: start one worker per process instead")
     if d["rate"]:
         raise StartupError("--rate/--stage (the open model) drive ini scenarios; a Python "
                            "locustfile's users pace themselves with wait_time")
@@ -337,6 +343,12 @@ def run(argv):
                 raise StartupError(f"host of {c.__name__}: {e}") from None
     if d["insecure"] or d["cacert"]:
         _aiload.tls_setup(bool(d["insecure"]), d["cacert"])
+    if d.get("worker"):
+        if env.shape_class is not None:
+            raise StartupError("a LoadTestShape runs on the master, not on a --worker")
+        runner = env.create_worker_runner(d.get("master_host"), d.get("master_port"))
+        env.events.init.fire(environment=env, runner=runner, web_ui=None)
+        return _run_worker(env, runner)
     runner = env.create_local_runner()
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
     if nproc > 1:
@@ -352,6 +364,17 @@ def run(argv):
             raise StartupError("a LoadTestShape runs headless for now: add --headless")
         return _run_webui(env, runner, d)
     return _run_headless(env, runner, d)
+
+
+def _run_worker(env, runner):
+    def on_signal(signum, frame):
+        runner._quit_flag = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    code = runner.run()
+    env.events.quitting.fire(environment=env)
+    return code
 
 
 def _needs_host(cls):

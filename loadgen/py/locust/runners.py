@@ -298,19 +298,40 @@ class LocalRunner(Runner):
 
 
 class DistributedRunner(Runner):
-    """Locust's master/worker runners exist for isinstance() checks in event
-    listeners; aiload never creates them (one process, or --processes)."""
-
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError("aiload has no master/worker mode (see --processes in docs/aiload.md)")
+    """Locust's base of the master and worker runners (isinstance checks)."""
 
 
 class MasterRunner(DistributedRunner):
-    pass
+    """A Python locustfile cannot be the master yet (an ini scenario or Locust can)."""
+
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError("aiload runs a Python locustfile as a worker, not as the master "
+                                  "(run the master with an ini scenario naming the same classes)")
 
 
 class WorkerRunner(DistributedRunner):
-    pass
+    """--worker: the users run here, a Locust or aiload master drives them
+    over Locust's protocol (_worker.py). Exceptions and custom messages go to
+    the master."""
+
+    def __init__(self, environment, master_host=None, master_port=None):
+        super().__init__(environment)
+        from ._worker import WorkerLink
+
+        self._quit_flag = False
+        self._link = WorkerLink(self, master_host, master_port)
+        self.client_id = self._link.client_id
+
+    def log_exception(self, node_id, msg, formatted_tb):
+        super().log_exception(node_id, msg, formatted_tb)
+        self._link.send_exception(msg, formatted_tb)
+
+    def send_message(self, msg_type, data=None, client_id=None):
+        """To the master (Locust's worker signature has no client_id)."""
+        self._link.send(msg_type, data)
+
+    def run(self):
+        return self._link.run()
 
 
 def stall_warning(thread_id):
