@@ -563,7 +563,7 @@ static void cheaper_tick(master *m, uint64_t now)
     }
     if (is_queue && m->chs.threads_now != threads_was) {
         publish_threads(m);
-        srv_log("cheaper (%s): %s threads to %d per worker (%d workers, threads = %d)", why,
+        srv_log("cheaper (%s): %s threads to %d per worker (%d running, threads = %d)", why,
                 m->chs.threads_now > threads_was ? "raising" : "lowering", m->chs.threads_now,
                 m->active, s->s.threads);
     }
