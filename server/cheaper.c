@@ -28,6 +28,9 @@ void cheaper_state_init(cheaper_state *st, const cheaper_conf *c)
     st->cur_multiplier = c->multiplier > 0 ? c->multiplier : 1;
     st->windows_since_cheap = 1 << 20;
     st->in_system = -1;
+    int threads = c->threads > 0 ? c->threads : 1;
+    int t0 = c->threads_initial > 0 ? c->threads_initial : threads;
+    st->threads_now = t0 < threads ? t0 : threads;
 }
 
 static int spare(const cheaper_conf *c, cheaper_state *st, const cheaper_sample *s)
@@ -212,14 +215,29 @@ static int queue(const cheaper_conf *c, cheaper_state *st, const cheaper_sample 
     int waiting = s->backlog > 0 || s->queue_ms > c->queue_target_ms / 2.0 ||
                   cpu_wait > c->queue_target_ms / 2.0;
     st->since_rm_s += dt;
-    if (want > s->active && waiting) {
+    /* What the running workers hold, in processes of `threads`: handlers
+     * that wait use the threads each worker runs now; handlers that compute
+     * are counted in cores (need), one a process whatever its threads. */
+    int threads = c->threads > 0 ? c->threads : 1;
+    int tn = st->cpu_bound ? threads : st->threads_now;
+    double cap = (double)s->active * tn / threads;
+    if (need > cap && waiting) {
         st->need_hi = need > st->need_hi ? need : st->need_hi;
         st->hold_s = 0;
+        /* Handlers that wait: threads first, up to `threads` a worker (a
+         * thread that waits costs a stack, a process an interpreter and its
+         * apps); processes only for what the most threads cannot hold. */
+        if (!st->cpu_bound && st->threads_now < threads) {
+            double per = need * threads / (s->active > 0 ? s->active : 1);
+            int t = (int)per + ((int)per < per);
+            if (t <= st->threads_now) t = st->threads_now + 1;
+            st->threads_now = t < threads ? t : threads;
+            if (need <= (double)s->active * st->threads_now / threads) return 0;
+        }
         /* Requests that wait on I/O need threads, not cores: past `processes`
          * more threads per worker would serve them. Worker threads are fixed
          * at the fork, so this is for the operator (the master logs it). */
         if (!st->cpu_bound && want > c->max && c->max > 0) {
-            int threads = c->threads > 0 ? c->threads : 1;
             double t = need * threads / c->max;
             st->threads_hint = (int)t + ((int)t < t);
         }
@@ -235,11 +253,22 @@ static int queue(const cheaper_conf *c, cheaper_state *st, const cheaper_sample 
         if (st->need_hi < need) st->need_hi = need;
     }
     /* Not on a tick whose requests waited long; a request or two queued is
-     * no reason to keep a worker: the need already counts what waits. */
-    if (!(s->queue_ms > c->queue_target_ms / 2.0) && st->need_hi <= Q_KEEP * (s->active - 1) &&
-        st->since_rm_s >= 1.0 / Q_DECAY) {
+     * no reason to keep a worker: the need already counts what waits. The
+     * reverse of the growth: processes go first (down to `cheaper`), then,
+     * for handlers that wait, a thread a worker at a time, on the same
+     * terms (the rest at most Q_KEEP busy, at most Q_DECAY steps a second). */
+    if (s->queue_ms > c->queue_target_ms / 2.0 || st->since_rm_s < 1.0 / Q_DECAY) return 0;
+    if (s->active > c->min) {
+        if (st->need_hi <= Q_KEEP * (s->active - 1) * tn / threads) {
+            st->since_rm_s = 0;
+            return -1;
+        }
+        return 0;
+    }
+    if (!st->cpu_bound && st->threads_now > 1 &&
+        st->need_hi <= Q_KEEP * s->active * (st->threads_now - 1) / threads) {
         st->since_rm_s = 0;
-        return -1;
+        st->threads_now--;
     }
     return 0;
 }

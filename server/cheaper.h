@@ -33,7 +33,8 @@ typedef struct cheaper_conf {
     int backlog_alert, backlog_step; /* cheaper-busyness-backlog-alert/-step */
     int64_t rss_soft, rss_hard;      /* bytes, 0: off */
     int queue_target_ms;             /* queue: cheaper-queue-target-ms */
-    int threads;                     /* app threads per worker */
+    int threads;                     /* app threads per worker: the most each may use */
+    int threads_initial;             /* queue: cheaper-threads-initial, active at start */
     int ncpu;                        /* cores the workers may use */
 } cheaper_conf;
 
@@ -75,6 +76,8 @@ typedef struct cheaper_state {
     int cpu_bound;     /* the handlers compute more than they wait (CPU >= half) */
     int blind_ticks;   /* ticks with requests waiting and no handler time measured yet */
     int threads_hint;  /* threads per worker that `processes` would need for what waits on I/O */
+    int threads_now;   /* queue: app threads each worker runs requests on (1..threads); the
+                        * master publishes it to the scoreboard after each decision */
 } cheaper_state;
 
 /* Parses "spare" ... "manual"; -1 for an unknown name. */
@@ -83,7 +86,9 @@ const char *cheaper_algo_name(int algo);
 void cheaper_state_init(cheaper_state *st, const cheaper_conf *c);
 /* One second's decision (every tick for `queue`, see cheaper_queue_fast):
  * > 0 workers to spawn, -1 to cheap one, 0 nothing. Bounded by min/max and
- * the rss limits. */
+ * the rss limits. `queue` may also change st->threads_now: handlers that
+ * wait get threads (up to `threads`) before processes, and give them back
+ * last; handlers that compute keep the threads they have. */
 int cheaper_decide(const cheaper_conf *c, cheaper_state *st, const cheaper_sample *s);
 /* queue: the processes its inputs call for: the arrival rate times the
  * handler time (Little's law) at 80% utilisation, plus the threads that would

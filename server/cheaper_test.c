@@ -392,3 +392,112 @@ Test(cheaper, queue_says_how_many_threads_an_app_waiting_past_processes_needs)
     cr_assert(st.cpu_bound);
     cr_assert_eq(st.threads_hint, 0);
 }
+
+/* processes = 2 of 8 threads, cheaper = 1, cheaper-threads-initial = 1. */
+static cheaper_conf threads_conf(void)
+{
+    cheaper_conf c = queue_conf();
+    c.min = 1;
+    c.max = 2;
+    c.threads = 8;
+    c.threads_initial = 1;
+    return c;
+}
+
+Test(cheaper, queue_threads_start_at_threads_initial_default_threads)
+{
+    cheaper_conf c = threads_conf();
+    cheaper_state st;
+    cheaper_state_init(&st, &c);
+    cr_assert_eq(st.threads_now, 1);
+    c.threads_initial = 0; /* unset */
+    cheaper_state_init(&st, &c);
+    cr_assert_eq(st.threads_now, 8);
+}
+
+Test(cheaper, queue_grows_threads_before_processes_for_waiting_handlers)
+{
+    cheaper_conf c = threads_conf();
+    cheaper_state st;
+    cheaper_state_init(&st, &c);
+    tick(&c, &st, 1, 10, 1, 0);
+    for (int i = 0; i < 10; i++) cr_assert_eq(tick(&c, &st, 1, 10, 1, 0), 0, "10/s fits one");
+    cr_assert_eq(st.threads_now, 1, "nothing waits: threads stay");
+    /* 60/s x 50 ms = 3 threads busy, requests queue behind the one thread:
+     * threads rise, no process is added. */
+    int d = tick(&c, &st, 1, 60, 1, 4);
+    cr_assert_eq(d, 0, "threads first, not a process: %d", d);
+    cr_assert_gt(st.threads_now, 1);
+    cr_assert_leq(st.threads_now, 8);
+    cr_assert_not(st.cpu_bound);
+    /* 300/s: 15 threads busy, more than a worker's 8: threads to the most,
+     * then the second process. */
+    for (int i = 0; i < 3 && d == 0; i++) d = tick(&c, &st, 1, 300, st.threads_now, 20);
+    cr_assert_eq(st.threads_now, 8);
+    cr_assert_eq(d, 1, "then processes: %d", d);
+}
+
+Test(cheaper, queue_gives_back_processes_then_threads_when_idle)
+{
+    cheaper_conf c = threads_conf();
+    cheaper_state st;
+    cheaper_state_init(&st, &c);
+    st.threads_now = 8;
+    int active = 2, first_thread_drop = -1, last_rm = -1;
+    tick(&c, &st, active, 300, 16, 0);
+    for (int i = 0; i < 20; i++) tick(&c, &st, active, 300, 16, 20);
+    for (int i = 0; i < 200; i++) {
+        int before = st.threads_now;
+        int d = tick(&c, &st, active, 2, 0, 0);
+        if (d < 0) {
+            cr_assert_eq(st.threads_now, 8, "the process goes before any thread");
+            active--;
+            last_rm = i;
+        }
+        if (st.threads_now < before) {
+            cr_assert_eq(before - st.threads_now, 1, "one thread a step");
+            if (first_thread_drop < 0) first_thread_drop = i;
+            cr_assert_geq(i - last_rm, 2, "at most one step every 250 ms");
+            last_rm = i;
+        }
+    }
+    cr_assert_eq(active, 1);
+    cr_assert_geq(first_thread_drop, 5, "held for Q_HOLD_S first");
+    cr_assert_eq(st.threads_now, 1, "2/s x 50 ms needs one thread");
+}
+
+Test(cheaper, queue_keeps_threads_and_scales_processes_for_computing_handlers)
+{
+    cheaper_conf c = threads_conf();
+    c.threads_initial = 2;
+    cheaper_state st;
+    cheaper_state_init(&st, &c);
+    /* 15 ms of CPU in 30 ms handlers, requests waiting: computing. */
+    int active = 1;
+    cheaper_sample s = {.dt = 0, .service_ms = 30};
+    for (int i = 0; i < 20; i++) {
+        s.active = s.busy = active;
+        s.running = 2 * active;
+        s.backlog = 20;
+        s.queue_ms = 200;
+        s.done = 6 * active;
+        s.cpu = 0.9 * active;
+        active += cheaper_decide(&c, &st, &s);
+        s.dt = 0.1;
+        cr_assert_eq(st.threads_now, 2, "tick %d: threads stay as they are", i);
+    }
+    cr_assert(st.cpu_bound);
+    cr_assert_eq(active, 2, "processes, up to the cores");
+    /* Idle again: computing handlers keep their threads too. */
+    for (int i = 0; i < 100; i++) {
+        s.active = s.busy = active;
+        s.running = 0;
+        s.backlog = 0;
+        s.queue_ms = 0;
+        s.done = 1;
+        s.cpu = 0.15; /* still 15 ms of CPU a request */
+        active += cheaper_decide(&c, &st, &s);
+    }
+    cr_assert_eq(active, 1);
+    cr_assert_eq(st.threads_now, 2);
+}

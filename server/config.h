@@ -139,6 +139,7 @@ typedef struct cfg_core {
     int cheaper_busyness_backlog_alert;
     int cheaper_busyness_backlog_step;
     int cheaper_queue_target_ms;
+    int cheaper_threads_initial; /* 0: threads */
     int64_t cheaper_rss_limit_soft;
     int64_t cheaper_rss_limit_hard;
     int server_timing;

@@ -132,10 +132,14 @@ typedef struct sb_slot {
     _Atomic int want_replace; /* the worker asks for a successor (max-requests, rss) */
     _Atomic int in_flight;
     _Atomic int busy_threads;
-    _Atomic int conns;     /* open connections, for balancing accepts */
-    _Atomic int held;      /* requests held by app threads, running or queued */
-    _Atomic int fresh;     /* connections just accepted, request most likely on its way */
-    _Atomic int waiting;   /* requests queued for an app thread */
+    _Atomic int conns;   /* open connections, for balancing accepts */
+    _Atomic int held;    /* requests held by app threads, running or queued */
+    _Atomic int fresh;   /* connections just accepted, request most likely on its way */
+    _Atomic int waiting; /* requests queued for an app thread */
+    /* App threads that take requests (1..threads; 0 reads as all). The one
+     * writer is the master (cheaper `queue`); the worker's threads with a
+     * higher index wait until it rises. */
+    _Atomic int active_threads;
     _Atomic int accepting; /* watching the listen sockets now */
     _Atomic int able;      /* may accept: serving, not draining, below max-connections */
     int wake_fd;           /* eventfd (made by the master before forking): "check your accepting" */
@@ -372,6 +376,8 @@ struct srv_worker {
     _Atomic int idle; /* app threads without a job */
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t gate_cv; /* threads past the slot's active_threads wait here */
+    int gate_seen;          /* loop only: active_threads when last looked at */
     srv_conn **jobs;
     int jobs_head, jobs_len, jobs_cap;
     /* completions from other threads */

@@ -54,6 +54,13 @@ static int find_free_slot(master *m)
     return -1;
 }
 
+/* The app threads each worker takes requests on: `queue` moves it, the
+ * others keep `threads`. */
+static int active_threads(master *m)
+{
+    return m->ch.algo == CHEAPER_QUEUE ? m->chs.threads_now : m->s->s.threads;
+}
+
 static void spawn(master *m, int id, int is_respawn)
 {
     srv *s = m->s;
@@ -74,6 +81,7 @@ static void spawn(master *m, int id, int is_respawn)
     atomic_store(&sl->held, 0);
     atomic_store(&sl->fresh, 0);
     atomic_store(&sl->waiting, 0);
+    atomic_store(&sl->active_threads, active_threads(m));
     atomic_store(&sl->accepting, 0);
     atomic_store(&sl->able, 0);
     atomic_store(&sl->full, 0);
@@ -329,6 +337,17 @@ static void check_reload_done(master *m)
 
 /* ---- cheaper: adding and removing workers ---- */
 
+/* The master is the one writer of each slot's active_threads; a worker whose
+ * count rises wakes its waiting threads at its next dispatch or tick. */
+static void publish_threads(master *m)
+{
+    int n = active_threads(m);
+    for (int id = 1; id <= m->s->s.processes; id++) {
+        int idx = m->ids[id].slot;
+        if (idx >= 0) atomic_store(&sb_slot_at(m->s->sb, idx)->active_threads, n);
+    }
+}
+
 static void publish_active(master *m)
 {
     atomic_store(&m->s->sb->active, m->active);
@@ -525,10 +544,11 @@ static void cheaper_tick(master *m, uint64_t now)
     sm.running = threads_busy;
     if (m->ch.rss_soft || m->ch.rss_hard) sm.rss = workers_rss(m);
     if (is_queue) queue_sample(m, &sm, dt);
+    int threads_was = m->chs.threads_now;
     int d = cheaper_decide(&m->ch, &m->chs, &sm);
     char why[160];
     snprintf(why, sizeof(why), "%s", cheaper_algo_name(m->ch.algo));
-    if (is_queue && d) {
+    if (is_queue && (d || m->chs.threads_now != threads_was)) {
         /* The figures it decided on, with the time to the ms: bench and
          * operators can line the decisions up with the load. */
         struct timespec ts;
@@ -540,6 +560,12 @@ static void cheaper_tick(master *m, uint64_t now)
                  ts.tv_nsec / 1000000, q->rate, q->svc_ms, q->cpu_ms, q->want_ms,
                  q->cpu_bound ? "computing" : "waiting", sm.backlog, sm.queue_ms, q->need,
                  q->need_hi);
+    }
+    if (is_queue && m->chs.threads_now != threads_was) {
+        publish_threads(m);
+        srv_log("cheaper (%s): %s threads to %d per worker (%d running, threads = %d)", why,
+                m->chs.threads_now > threads_was ? "raising" : "lowering", m->chs.threads_now,
+                m->active, s->s.threads);
     }
     for (int i = 0; i < d; i++)
         if (master_add_worker(m, why)) break;
@@ -865,7 +891,14 @@ static int control_settings(master *m)
         .rss_hard = o->cheaper_rss_limit_hard,
         .queue_target_ms = o->cheaper_queue_target_ms,
         .threads = s->s.threads,
+        .threads_initial = o->cheaper_threads_initial,
     };
+    if (cfg_is_set(c, &o->cheaper_threads_initial) &&
+        (ch->threads_initial < 1 || ch->threads_initial > s->s.threads)) {
+        srv_log("%s: option 'cheaper-threads-initial': %d must be 1..threads (%d)",
+                cfg_where(c, &o->cheaper_threads_initial, 0), ch->threads_initial, s->s.threads);
+        return -1;
+    }
     cpu_set_t cpus;
     ch->ncpu = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus)
                                                               : (int)sysconf(_SC_NPROCESSORS_ONLN);

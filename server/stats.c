@@ -98,7 +98,7 @@ static void render_worker(const stats_view *v, int id, buf *out, int *waiting_to
     int pid = sl ? atomic_load(&sl->pid) : 0;
     if (pid <= 0) sl = NULL;
     uint64_t req = 0, tx = 0, exc = 0, run = 0, avg = 0, rss = 0, vsz = 0;
-    int in_flight = 0, waiting = 0, conns = 0, accepting = 0;
+    int in_flight = 0, waiting = 0, conns = 0, accepting = 0, active_threads = 0;
     if (sl) {
         req = atomic_load(&sl->requests);
         tx = atomic_load(&sl->tx);
@@ -107,6 +107,9 @@ static void render_worker(const stats_view *v, int id, buf *out, int *waiting_to
         avg = atomic_load(&sl->avg_rt_us);
         in_flight = atomic_load(&sl->in_flight);
         waiting = atomic_load(&sl->waiting);
+        active_threads = atomic_load(&sl->active_threads);
+        if (active_threads <= 0 || active_threads > s->sb->nthreads)
+            active_threads = s->sb->nthreads;
         conns = atomic_load(&sl->conns);
         accepting = atomic_load(&sl->ready) && atomic_load(&sl->state) == SB_RUNNING;
         statm(pid, &rss, &vsz);
@@ -121,14 +124,15 @@ static void render_worker(const stats_view *v, int id, buf *out, int *waiting_to
                "\"delta_requests\":%llu,\"exceptions\":%llu,\"harakiri_count\":%d,\"signals\":0,"
                "\"signal_queue\":0,\"status\":\"%s\",\"rss\":%llu,\"vsz\":%llu,"
                "\"running_time\":%llu,\"last_spawn\":%lld,\"respawn_count\":%d,\"tx\":%llu,"
-               "\"avg_rt\":%llu,\"waiting\":%d,\"conns\":%d,\"in_flight\":%d,\"apps\":[],"
+               "\"avg_rt\":%llu,\"waiting\":%d,\"conns\":%d,\"in_flight\":%d,\"active_threads\":%d,"
+               "\"apps\":[],"
                "\"cores\":[",
                id > 1 ? "," : "", id, pid, accepting, (unsigned long long)(w->requests_done + req),
                (unsigned long long)req, (unsigned long long)(w->exceptions_done + exc),
                w->harakiris, status, (unsigned long long)rss, (unsigned long long)vsz,
                (unsigned long long)(w->running_done + run), (long long)w->last_spawn, w->respawns,
                (unsigned long long)(w->tx_done + tx), (unsigned long long)avg, waiting, conns,
-               in_flight);
+               in_flight, active_threads);
     for (int t = 0; t < s->sb->nthreads; t++) {
         uint64_t tr = sl ? atomic_load(&sl->threads[t].requests) : 0;
         int inr = sl ? atomic_load(&sl->threads[t].in_request) : 0;

@@ -245,6 +245,23 @@ int worker_run_loop(srv_conn *c)
     return handler_done(c, rc);
 }
 
+/* Threads at or past the slot's active_threads (the master's, `queue`) take
+ * no job; the loop wakes them when the count changes. Called with mu held. */
+static void gate_wake(srv_worker *w)
+{
+    int n = atomic_load_explicit(&w->slot->active_threads, memory_order_relaxed);
+    if (n != w->gate_seen) {
+        w->gate_seen = n;
+        pthread_cond_broadcast(&w->gate_cv);
+    }
+}
+
+static int gated(srv_worker *w, int tid)
+{
+    int n = atomic_load_explicit(&w->slot->active_threads, memory_order_relaxed);
+    return n > 0 && tid >= n && !w->stop_threads;
+}
+
 int worker_dispatch_thread(srv_worker *w, srv_conn *c)
 {
     c->t_queued_us = ev_clock_us(); /* server timing: the wait for a thread begins */
@@ -266,6 +283,7 @@ int worker_dispatch_thread(srv_worker *w, srv_conn *c)
     w->jobs[(w->jobs_head + w->jobs_len++) % w->jobs_cap] = c;
     atomic_fetch_add_explicit(&w->slot->waiting, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&w->slot->held, 1, memory_order_relaxed);
+    gate_wake(w);
     pthread_cond_signal(&w->cv);
     pthread_mutex_unlock(&w->mu);
     atomic_fetch_sub(&w->idle, 1);
@@ -389,7 +407,17 @@ static void *thread_main(void *arg)
             s->apps[i].kind->thread_init(s->apps[i].state, a.tid);
     for (;;) {
         pthread_mutex_lock(&w->mu);
-        while (!w->jobs_len && !w->stop_threads) pthread_cond_wait(&w->cv, &w->mu);
+        for (;;) {
+            if (gated(w, a.tid)) {
+                /* A job's signal may have woken this thread: pass it on. */
+                if (w->jobs_len) pthread_cond_signal(&w->cv);
+                pthread_cond_wait(&w->gate_cv, &w->mu);
+            } else if (!w->jobs_len && !w->stop_threads) {
+                pthread_cond_wait(&w->cv, &w->mu);
+            } else {
+                break;
+            }
+        }
         if (!w->jobs_len) {
             pthread_mutex_unlock(&w->mu);
             break;
@@ -438,6 +466,7 @@ static void stop_threads(srv_worker *w)
     pthread_mutex_lock(&w->mu);
     w->stop_threads = 1;
     pthread_cond_broadcast(&w->cv);
+    pthread_cond_broadcast(&w->gate_cv);
     pthread_mutex_unlock(&w->mu);
     for (int i = 0; i < w->nthreads; i++) pthread_join(w->threads[i], NULL);
 }
@@ -540,6 +569,11 @@ static void on_tick(ev_loop *loop, void *data)
         if (c->fresh && now - c->accepted_ms >= FRESH_MS) worker_conn_used(c);
     worker_update_accept(w);
     rearm_if_queued(w);
+    if (atomic_load_explicit(&w->slot->active_threads, memory_order_relaxed) != w->gate_seen) {
+        pthread_mutex_lock(&w->mu); /* a raise with no dispatch since */
+        gate_wake(w);
+        pthread_mutex_unlock(&w->mu);
+    }
     conn_sweep(w, now);
     int ready = apps_ready(w);
     if (ready != atomic_exchange(&w->slot->ready, ready)) poke_master(w);
@@ -596,6 +630,7 @@ int worker_main(srv *s, int worker_id, int slot_idx)
     w->master_pid = getppid();
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->gate_cv, NULL);
     pthread_mutex_init(&w->done_mu, NULL);
     if (s->s.max_requests)
         w->max_requests = (uint64_t)(s->s.max_requests + (worker_id - 1) * s->s.max_requests_delta);

@@ -105,6 +105,10 @@ def test_cheaper_initial_and_limits(procs, tmp_path):
 @pytest.mark.parametrize("args,msg", [
     (["--processes=2", "--cheaper=2"], "must be below processes"),
     (["--processes=3", "--cheaper=1", "--cheaper-algo=sparse"], "unknown algorithm 'sparse'"),
+    (["--processes=3", "--threads=2", "--cheaper=1", "--cheaper-threads-initial=3"],
+     "'cheaper-threads-initial': 3 must be 1..threads (2)"),
+    (["--processes=3", "--threads=2", "--cheaper=1", "--cheaper-threads-initial=0"],
+     "must be 1..threads"),
 ])
 def test_bad_cheaper_settings_refuse_start(procs, tmp_path, args, msg):
     from harness import binary, free_port
@@ -170,3 +174,54 @@ def test_queue_adds_processes_for_waiting_requests_not_beyond_the_cores_for_comp
     else:
         assert peak >= 3, f"a waiting app got {peak} processes\n{text}"
         assert "waiting), " in text and "adding worker" in text
+
+
+SLEEP_APP = """\
+import time
+
+
+def application(environ, start_response):
+    time.sleep(0.2)  # a backend call: the handler waits, it does not compute
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+"""
+
+
+def _active_threads(doc):
+    return [w["active_threads"] for w in doc["workers"] if w["status"] != "cheap"]
+
+
+def test_queue_grows_threads_for_waiting_handlers_and_gives_them_back(procs, tmp_path):
+    """A worker starts on cheaper-threads-initial of its 8 threads; requests
+    that wait (0.2 s sleeps, 20 at once) make the queue algorithm raise the
+    active threads (before a second process), none fails, and with no load
+    the threads fall back."""
+    app = tmp_path / "app.py"
+    app.write_text(SLEEP_APP)
+    p, port, sport, log = start_logged(
+        procs, tmp_path, "--processes=2", "--threads=8", "--cheaper=1",
+        "--cheaper-threads-initial=1", "--cheaper-algo=queue", f"--wsgi-file={app}")
+    doc = stats(sport)
+    assert _active_threads(doc) == [1], doc["workers"]
+    assert all(len(w["cores"]) == 8 for w in doc["workers"])
+    load = Load(port, 20, "/", keepalive=False)
+    peak = 1
+    try:
+        end = time.monotonic() + 40
+        while time.monotonic() < end:
+            peak = max([peak, *_active_threads(stats(sport))])
+            if peak >= 8:
+                break
+            time.sleep(0.1)
+        time.sleep(1)  # a while longer at the raised count
+    finally:
+        ok, failed = load.finish()
+    text = log.read_text()
+    assert failed == [], (failed[:5], text)
+    assert ok >= 20, ok
+    assert peak > 1, f"active threads stayed at 1\n{text}"
+    assert "raising threads to" in text, text
+    # Idle: processes go first, then threads, down to one a worker.
+    fell = wait_until(lambda: _active_threads(stats(sport)) == [1], timeout=60)
+    assert fell, f"{_active_threads(stats(sport))}\n{log.read_text()}"
+    assert "lowering threads to 1 per worker" in log.read_text()
