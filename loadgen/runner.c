@@ -714,7 +714,7 @@ int runner_start(runner *r, const runner_start_params *p, char *err, size_t errl
     r->nhistory = 0;
     buf_reset(&r->history_csv);
     r->epoch++;
-    r->open_model = p->rate > 0;
+    r->open_model = p->rate > 0 || p->nstages > 0; /* --stage alone ramps from 0 */
     r->rate = p->rate;
     r->nstages = p->nstages;
     if (p->nstages) memcpy(r->stages, p->stages, p->nstages * sizeof(runner_stage));

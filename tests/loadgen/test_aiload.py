@@ -395,6 +395,15 @@ def test_open_model_ramping_stages_follow_the_integral(server, tmp_path):
     assert js["requests"] == server_counts(server)["requests"]
 
 
+def test_stages_alone_run_the_open_model_from_zero(server, tmp_path):
+    # no --rate: the first stage ramps 0 -> 100/s over 2 s (100 arrivals), not a closed model
+    r, js = run_json(tmp_path, f"http://127.0.0.1:{server}/hello", "-c", 8,
+                     "--stage", "2s:100", "--threads", 2)
+    assert r.returncode == 0, r.stderr
+    assert js["model"] == "open"
+    assert 98 <= js["requests"] <= 102, js["requests"]
+
+
 def test_sigint_stops_gracefully_and_writes_outputs(server, tmp_path, procs):
     out = tmp_path / "s.json"
     p = procs.start([binary("aiload"), f"http://127.0.0.1:{server}/hello", "-c", "2", "-d", "60",
