@@ -18,8 +18,10 @@
 
 enum { VK_NONE, VK_CONST, VK_INPUT, VK_ARENA };
 /* ST_QUANT: the int8 input of the next step; ST_VIEW: a Reshape-like node whose
- * output takes over its input's arena slot (same bytes, new dims): nothing runs */
-enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW, ST_QUANT, ST_VIEW };
+ * output takes over its input's arena slot (same bytes, new dims): nothing runs;
+ * ST_PERM: a Transpose of a channel-splitting Reshape of an NHWC tensor, run as
+ * one strided gather from the NHWC bytes (no nhwc->nchw conversion first) */
+enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW, ST_QUANT, ST_VIEW, ST_PERM };
 #define ARG_SCRATCH (-2)
 #define ARG_FIXED   (-3)
 #define MAX_ARGS    8
@@ -38,6 +40,7 @@ typedef struct ep_step {
     ed_layer l;
     int nargs;
     ep_arg args[MAX_ARGS];
+    int64_t sst[ENG_MAX_RANK]; /* ST_PERM: source stride of each output dim */
 } ep_step;
 
 struct ep_plan {
@@ -51,6 +54,7 @@ struct ep_plan {
     int *alias;    /* plan value -> value whose arena slot it takes over, -1 */
     ei_views *iv;
     int *to_nhwc, *to_nchw; /* graph value -> converted plan value, -1 */
+    uint8_t *split_nhwc;    /* graph value: a Reshape view of NHWC bytes (ST_PERM reads it) */
     int nsteps, cap_steps;
     ep_step *steps;
     size_t arena, scratch;
@@ -304,6 +308,8 @@ static int ref_step(ep_plan *p, int ni, char *err, size_t errlen)
     return op->infer(&a);
 }
 
+static int nhwc_split_ok(const ep_plan *p, int ni);
+
 /* Reshape, Flatten, Squeeze and Unsqueeze change dims, not bytes: when the input
  * is a plain (not NHWC) arena tensor that nothing else reads, the output is the
  * same slot and the step copies nothing. Returns 1 when it made such a step. */
@@ -327,8 +333,10 @@ static int view_step(ep_plan *p, int ni)
     if (p->kind[in] != VK_ARENA || gv->is_output || readers != 1 ||
         p->v[out].dtype != p->v[in].dtype || ek_numel(&p->v[out]) != ek_numel(&p->v[in]))
         return 0;
-    /* an NHWC input (a conv's) is converted once, and the view taken of that */
-    if (p->v[in].rank == 4 && p->v[in].nhwc && (in = in_layout(p, in, 0)) < 0) return 0;
+    int split = p->v[in].rank == 4 && p->v[in].nhwc && nhwc_split_ok(p, ni);
+    /* an NHWC input (a conv's) is converted once, and the view taken of that,
+     * unless the one reader is a Transpose that can gather from NHWC directly */
+    if (!split && p->v[in].rank == 4 && p->v[in].nhwc && (in = in_layout(p, in, 0)) < 0) return 0;
     ep_step *s = new_step(p, ST_VIEW, ni);
     if (!s) return 0;
     s->nin = s->nout = 1;
@@ -336,6 +344,72 @@ static int view_step(ep_plan *p, int ni)
     s->out[0] = out;
     p->v[out].nhwc = 0;
     p->alias[out] = in;
+    p->split_nhwc[out] = (uint8_t)split;
+    return 1;
+}
+
+/* The one running reader of value v, or -1 (none, several, or a graph output). */
+static int sole_reader(const ep_plan *p, int v)
+{
+    const eg_graph *g = p->m->g;
+    int who = -1;
+    if (g->values[v].is_output) return -1;
+    for (int k = 0; k < g->nnodes; k++) {
+        const eg_node *r = &g->nodes[k];
+        if (r->dead || p->iv->folded[k]) continue;
+        int hits = r->sum_in == v;
+        for (int j = 0; j < r->nin; j++) hits += r->in[j] == v;
+        if (hits && (who >= 0 || hits > 1)) return -1;
+        if (hits) who = k;
+    }
+    return who;
+}
+
+/* Reshape node ni of an NHWC [N,C,H,W] tensor to [N,C1..Ck,H,W] (C split only),
+ * read by one Transpose: the pair folds into one ST_PERM gather. */
+static int nhwc_split_ok(const ep_plan *p, int ni)
+{
+    const eg_node *n = &p->m->g->nodes[ni];
+    const ek_view *x = &p->v[n->in[0]], *y = &p->v[n->out[0]];
+    if (n->op != EG_OP_RESHAPE || y->rank < 5 || x->dtype != ENG_FLOAT) return 0;
+    int64_t c = 1;
+    for (int d = 1; d < y->rank - 2; d++) c *= y->dims[d];
+    if (y->dims[0] != x->dims[0] || c != x->dims[1] || y->dims[y->rank - 2] != x->dims[2] ||
+        y->dims[y->rank - 1] != x->dims[3])
+        return 0;
+    int r = sole_reader(p, n->out[0]);
+    return r >= 0 && p->m->g->nodes[r].op == EG_OP_TRANSPOSE && p->m->g->nodes[r].nin == 1;
+}
+
+/* The Transpose of a split_nhwc view: source strides of the NHWC bytes, permuted.
+ * Returns 1 when it made the step. */
+static int perm_step(ep_plan *p, int ni)
+{
+    const eg_node *n = &p->m->g->nodes[ni];
+    if (n->op != EG_OP_TRANSPOSE || n->nin != 1 || n->in[0] < 0 || n->nout != 1 ||
+        !p->split_nhwc[n->in[0]])
+        return 0;
+    const ek_view *y = &p->v[n->in[0]];
+    const eg_attr *pa = eg_attr_find(n, "perm");
+    int r = y->rank, seen[ENG_MAX_RANK] = {0};
+    int64_t perm[ENG_MAX_RANK], st[ENG_MAX_RANK];
+    for (int i = 0; i < r; i++) {
+        perm[i] = pa ? (i < pa->n ? pa->ints[i] : -1) : r - 1 - i;
+        if (perm[i] < 0 || perm[i] >= r || seen[perm[i]]++) return 0; /* the C kernel reports */
+    }
+    if (pa && pa->n != r) return 0;
+    /* logical [N, C1..Ck, H, W] over memory [N, H, W, C1..Ck] */
+    int64_t h = y->dims[r - 2], w = y->dims[r - 1], c = 1;
+    st[r - 1] = 1;
+    for (int d = r - 3; d >= 1; d--) st[d] = c, c *= y->dims[d];
+    st[r - 1] = c, st[r - 2] = w * c, st[0] = h * w * c;
+    ep_step *s = new_step(p, ST_PERM, ni);
+    if (!s) return 0;
+    s->nin = s->nout = 1;
+    s->in[0] = n->in[0];
+    s->out[0] = n->out[0];
+    for (int i = 0; i < r; i++) s->sst[i] = st[perm[i]];
+    p->v[n->out[0]].nhwc = 0;
     return 1;
 }
 
@@ -408,7 +482,9 @@ static int init_values(ep_plan *p, const eg_graph *g)
     p->alias = calloc((size_t)p->cap, sizeof(int));
     p->to_nhwc = malloc((size_t)g->nvalues * sizeof(int) + 1);
     p->to_nchw = malloc((size_t)g->nvalues * sizeof(int) + 1);
-    if (!p->v || !p->kind || !p->off || !p->input_of || !p->alias || !p->to_nhwc || !p->to_nchw)
+    p->split_nhwc = calloc((size_t)g->nvalues + 1, 1);
+    if (!p->split_nhwc || !p->v || !p->kind || !p->off || !p->input_of || !p->alias ||
+        !p->to_nhwc || !p->to_nchw)
         return -ENG_ENOMEM;
     for (int i = 0; i < g->nvalues; i++) {
         p->v[i] = p->iv->view[i];
@@ -478,7 +554,7 @@ static ep_plan *build(const eng_model *m, int batch, const int64_t *const *shape
         if (n->dead || p->iv->folded[ni]) continue;
         ek_view *in[EG_MAX_IN] = {0};
         for (int k = 0; k < n->nin; k++) in[k] = n->in[k] >= 0 ? &p->v[n->in[k]] : NULL;
-        if (view_step(p, ni)) continue;
+        if (view_step(p, ni) || perm_step(p, ni)) continue;
         rc = 1;
         if (ed_supports(m, ni, in, n->nin)) rc = dnnl_step(p, ni, threads, err, errlen);
         if (rc == 1) rc = ref_step(p, ni, err, errlen);
@@ -510,6 +586,7 @@ void ep_plan_free(ep_plan *p)
     free(p->alias);
     free(p->to_nhwc);
     free(p->to_nchw);
+    free(p->split_nhwc);
     free(p->step_time);
     free(p);
 }
@@ -562,6 +639,13 @@ static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, v
                     const void *const *inputs, char *err, size_t errlen)
 {
     if (s->kind == ST_VIEW) return 0;
+    if (s->kind == ST_PERM) {
+        const ek_view *o = &p->v[s->out[0]];
+        ek_strided_copy(value_ptr(p, s->out[0], arena, inputs),
+                        value_ptr(p, s->in[0], arena, inputs), o->rank, o->dims, s->sst,
+                        eg_dtype_size(o->dtype));
+        return 0;
+    }
     if (s->kind == ST_TO_NHWC || s->kind == ST_TO_NCHW) {
         const float *src = value_ptr(p, s->in[0], arena, inputs);
         float *dst = value_ptr(p, s->out[0], arena, inputs);
@@ -677,6 +761,9 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
             n = snprintf(line, sizeof(line), "%s %s: c-kernel\n", name, op);
         else if (st->kind == ST_VIEW)
             n = snprintf(line, sizeof(line), "%s %s: view of its input (no copy)\n", name, op);
+        else if (st->kind == ST_PERM)
+            n = snprintf(line, sizeof(line), "%s %s: c-kernel gather from nhwc (no layout step)\n",
+                         name, op);
         else
             n = snprintf(line, sizeof(line), "%s: %s\n", name,
                          st->kind == ST_TO_NHWC ? "nchw->nhwc" : "nhwc->nchw");
@@ -702,7 +789,8 @@ int ep_plan_kernels(const ep_plan *p, eng_op_kernel *out, int n, int cap)
 {
     for (int s = 0; s < p->nsteps; s++) {
         const ep_step *st = &p->steps[s];
-        if (st->node < 0 || (st->kind != ST_DNNL && st->kind != ST_REF && st->kind != ST_VIEW))
+        if (st->node < 0 || (st->kind != ST_DNNL && st->kind != ST_REF && st->kind != ST_VIEW &&
+                             st->kind != ST_PERM))
             continue;
         const eg_node *nd = &p->m->g->nodes[st->node];
         if (nd->name && !strncmp(nd->name, EP_STANDIN, strlen(EP_STANDIN))) continue;
