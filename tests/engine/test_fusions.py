@@ -258,6 +258,49 @@ def test_reshape_of_a_tensor_read_once_is_a_view(tmp_path):
     close(np.load(tmp_path / "y.npy"), want(x, mask).astype(np.float32))
 
 
+def head_graph(tmp_path, perm, second_reader=False):
+    """x [1, 8, 5, 6] -> 1x1 Conv to 3*4 channels (oneDNN, NHWC) -> Reshape [1, 3, 4, 5, 6]
+    -> Transpose(perm): the detector head's layout."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((12, 8, 1, 1)).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b"),
+             numpy_helper.from_array(np.array([1, 3, 4, 5, 6], np.int64), "shape")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"]),
+             helper.make_node("Reshape", ["c", "shape"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["y"], perm=perm)]
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if second_reader:
+        nodes.append(helper.make_node("Relu", ["r"], ["z"]))
+        outs.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    path = save(tmp_path, nodes, [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 8, 5, 6])], outs, inits, name="head")
+    x = rng.standard_normal((1, 8, 5, 6)).astype(np.float32)
+    c = np.einsum("oc,nchw->nohw", w[:, :, 0, 0], x) + b.reshape(1, 12, 1, 1)
+    return path, x, c.reshape(1, 3, 4, 5, 6).transpose(perm)
+
+
+@pytest.mark.parametrize("perm", [[0, 1, 3, 4, 2], [0, 2, 1, 4, 3], [4, 3, 2, 1, 0]])
+def test_head_transpose_gathers_from_nhwc(tmp_path, perm):
+    # Conv -> Reshape (splitting channels) -> Transpose: one gather from the conv's
+    # NHWC bytes, no nhwc->nchw step; same values as the copying (--reference) path
+    path, x, want = head_graph(tmp_path, perm)
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    assert "gather from nhwc" in r.stdout and "nhwc->nchw" not in r.stdout, r.stdout
+    got = run(tmp_path, path, [x], False)
+    close(got, want.astype(np.float32))
+    close(got, run(tmp_path, path, [x], True))
+
+
+def test_head_reshape_with_a_second_reader_is_converted(tmp_path):
+    path, x, want = head_graph(tmp_path, [0, 1, 3, 4, 2], second_reader=True)
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    assert "gather from nhwc" not in r.stdout and "nhwc->nchw" in r.stdout, r.stdout
+    close(run(tmp_path, path, [x], False), want.astype(np.float32))
+
+
 # ---- no allocation per run ---------------------------------------------------------
 
 COUNTER = r"""
@@ -319,9 +362,11 @@ __attribute__((destructor)) static void report(void)
 """
 
 
-def test_a_run_allocates_nothing(tmp_path):
+@pytest.mark.parametrize("family,dynamic", [("bert", "all"), ("yolo", "batch")])
+def test_a_run_allocates_nothing(tmp_path, family, dynamic):
     # bench runs the same plan over and over: a short and a long bench of the BERT-class
-    # encoder (fused attention, residual LayerNorm, views) must make the same number
+    # encoder (fused attention, residual LayerNorm, views) or of the detector (NHWC
+    # convs, Split/Concat, the head's folded gather) must make the same number
     # of engine heap allocations, give or take bench's own doubling latency array,
     # however many more runs the long one made (the counter sees the engine's calls;
     # oneDNN allocates inside every primitive execution, which no caller can avoid)
@@ -336,8 +381,8 @@ def test_a_run_allocates_nothing(tmp_path):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                     "tools"))
     import family_models as fm
-    path = tmp_path / "bert.onnx"
-    ins, _ = fm.export("bert", str(path), opset=17, dynamic="all")
+    path = tmp_path / f"{family}.onnx"
+    ins, _ = fm.export(family, str(path), opset=17, dynamic=dynamic)
     args = []
     for k, x in enumerate(ins):
         np.save(tmp_path / f"b{k}.npy", x)
