@@ -55,6 +55,8 @@ struct ep_plan {
     ei_views *iv;
     int *to_nhwc, *to_nchw; /* graph value -> converted plan value, -1 */
     uint8_t *split_nhwc;    /* graph value: a Reshape view of NHWC bytes (ST_PERM reads it) */
+    int *sig_after;         /* Conv node -> the Sigmoid it may apply as a post-op, -1 */
+    uint8_t *sig_done;      /* Sigmoid node: its Conv applied it; the node is a view */
     int nsteps, cap_steps;
     ep_step *steps;
     size_t arena, scratch;
@@ -205,14 +207,17 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
             s->l.sum_inplace = inplace;
         }
     }
+    s->l.post_sigmoid = q < 0 && p->sig_after[ni] >= 0;
     if (q < 0)
         rc = ed_create(m, ni, in, &p->v[out], has_w ? &m->conv[ni].wmd : NULL, threads, &s->l, err,
                        errlen);
     if (q < 0 && has_w && (rc || strstr(s->l.impl, "ref"))) {
         /* The load-time layout does not suit this batch/thread count: let oneDNN
          * pick, and take that layout from the model's shared cache. */
+        int sig = s->l.post_sigmoid;
         ed_layer_free(&s->l);
         s->l.sum_inplace = inplace;
+        s->l.post_sigmoid = sig;
         rc = ed_create(m, ni, in, &p->v[out], NULL, threads, &s->l, err, errlen);
         if (!rc &&
             !(w = (void *)ed_conv_weights(m, ni, in[1], qmd(&s->l, dnnl_query_weights_md, 0))))
@@ -227,6 +232,7 @@ static int dnnl_step(ep_plan *p, int ni, int threads, char *err, size_t errlen)
         p->v[out].nhwc = 0;
         return 1;
     }
+    if (s->l.post_sigmoid) p->sig_done[p->sig_after[ni]] = 1;
     s->nin = 1;
     s->in[0] = q >= 0 ? q : in0;
     s->nout = 1;
@@ -309,6 +315,46 @@ static int ref_step(ep_plan *p, int ni, char *err, size_t errlen)
 }
 
 static int nhwc_split_ok(const ep_plan *p, int ni);
+static int sole_reader(const ep_plan *p, int v);
+
+/* The detector head: Conv -> Reshape -> Transpose -> Sigmoid, each read only by
+ * the next. The Sigmoid is elementwise, so it commutes with the data movement and
+ * runs as the Conv's last post-op (when oneDNN takes the Conv); the Sigmoid node
+ * then becomes a view. Fills sig_after for every such Conv. */
+static void find_head_sigmoids(ep_plan *p)
+{
+    const eg_graph *g = p->m->g;
+    for (int ni = 0; ni < g->nnodes; ni++) {
+        const eg_node *n = &g->nodes[ni];
+        p->sig_after[ni] = -1;
+        if (n->dead || p->iv->folded[ni] || n->op != EG_OP_CONV || n->nout != 1 || n->out[0] < 0 ||
+            n->act1.kind || n->act2.kind || n->sum_in >= 0)
+            continue;
+        int r = sole_reader(p, n->out[0]);
+        if (r < 0 || g->nodes[r].op != EG_OP_RESHAPE || g->nodes[r].out[0] < 0) continue;
+        int t = sole_reader(p, g->nodes[r].out[0]);
+        if (t < 0 || g->nodes[t].op != EG_OP_TRANSPOSE || g->nodes[t].out[0] < 0) continue;
+        int sg = sole_reader(p, g->nodes[t].out[0]);
+        if (sg >= 0 && g->nodes[sg].op == EG_OP_SIGMOID && g->nodes[sg].nout == 1 &&
+            p->v[g->nodes[t].out[0]].dtype == ENG_FLOAT)
+            p->sig_after[ni] = sg;
+    }
+}
+
+/* A Sigmoid its Conv already applied: the output takes over the input's slot. */
+static int sig_view_step(ep_plan *p, int ni)
+{
+    const eg_node *n = &p->m->g->nodes[ni];
+    if (!p->sig_done[ni] || p->kind[n->in[0]] != VK_ARENA) return 0;
+    ep_step *s = new_step(p, ST_VIEW, ni);
+    if (!s) return 0;
+    s->nin = s->nout = 1;
+    s->in[0] = n->in[0];
+    s->out[0] = n->out[0];
+    p->v[n->out[0]].nhwc = p->v[n->in[0]].nhwc;
+    p->alias[n->out[0]] = n->in[0];
+    return 1;
+}
 
 /* Reshape, Flatten, Squeeze and Unsqueeze change dims, not bytes: when the input
  * is a plain (not NHWC) arena tensor that nothing else reads, the output is the
@@ -483,8 +529,10 @@ static int init_values(ep_plan *p, const eg_graph *g)
     p->to_nhwc = malloc((size_t)g->nvalues * sizeof(int) + 1);
     p->to_nchw = malloc((size_t)g->nvalues * sizeof(int) + 1);
     p->split_nhwc = calloc((size_t)g->nvalues + 1, 1);
-    if (!p->split_nhwc || !p->v || !p->kind || !p->off || !p->input_of || !p->alias ||
-        !p->to_nhwc || !p->to_nchw)
+    p->sig_after = malloc((size_t)g->nnodes * sizeof(int) + 1);
+    p->sig_done = calloc((size_t)g->nnodes + 1, 1);
+    if (!p->split_nhwc || !p->sig_after || !p->sig_done || !p->v || !p->kind || !p->off ||
+        !p->input_of || !p->alias || !p->to_nhwc || !p->to_nchw)
         return -ENG_ENOMEM;
     for (int i = 0; i < g->nvalues; i++) {
         p->v[i] = p->iv->view[i];
@@ -549,12 +597,18 @@ static ep_plan *build(const eng_model *m, int batch, const int64_t *const *shape
         goto fail;
     }
     if ((rc = init_values(p, g))) goto oom;
+    find_head_sigmoids(p);
     for (int ni = 0; ni < g->nnodes; ni++) {
         const eg_node *n = &g->nodes[ni];
         if (n->dead || p->iv->folded[ni]) continue;
         ek_view *in[EG_MAX_IN] = {0};
         for (int k = 0; k < n->nin; k++) in[k] = n->in[k] >= 0 ? &p->v[n->in[k]] : NULL;
         if (view_step(p, ni) || perm_step(p, ni)) continue;
+        if (p->sig_done[ni]) {
+            if (sig_view_step(p, ni)) continue;
+            rc = eg_err(err, errlen, ENG_ENOMEM, "out of memory");
+            goto fail;
+        }
         rc = 1;
         if (ed_supports(m, ni, in, n->nin)) rc = dnnl_step(p, ni, threads, err, errlen);
         if (rc == 1) rc = ref_step(p, ni, err, errlen);
@@ -587,6 +641,8 @@ void ep_plan_free(ep_plan *p)
     free(p->to_nhwc);
     free(p->to_nchw);
     free(p->split_nhwc);
+    free(p->sig_after);
+    free(p->sig_done);
     free(p->step_time);
     free(p);
 }

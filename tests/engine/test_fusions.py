@@ -258,7 +258,7 @@ def test_reshape_of_a_tensor_read_once_is_a_view(tmp_path):
     close(np.load(tmp_path / "y.npy"), want(x, mask).astype(np.float32))
 
 
-def head_graph(tmp_path, perm, second_reader=False):
+def head_graph(tmp_path, perm, second_reader=False, sigmoid=False):
     """x [1, 8, 5, 6] -> 1x1 Conv to 3*4 channels (oneDNN, NHWC) -> Reshape [1, 3, 4, 5, 6]
     -> Transpose(perm): the detector head's layout."""
     rng = np.random.default_rng(3)
@@ -269,6 +269,9 @@ def head_graph(tmp_path, perm, second_reader=False):
     nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"]),
              helper.make_node("Reshape", ["c", "shape"], ["r"]),
              helper.make_node("Transpose", ["r"], ["y"], perm=perm)]
+    if sigmoid:
+        nodes[-1].output[0] = "t"
+        nodes.append(helper.make_node("Sigmoid", ["t"], ["y"]))
     outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
     if second_reader:
         nodes.append(helper.make_node("Relu", ["r"], ["z"]))
@@ -277,7 +280,8 @@ def head_graph(tmp_path, perm, second_reader=False):
         "x", TensorProto.FLOAT, [1, 8, 5, 6])], outs, inits, name="head")
     x = rng.standard_normal((1, 8, 5, 6)).astype(np.float32)
     c = np.einsum("oc,nchw->nohw", w[:, :, 0, 0], x) + b.reshape(1, 12, 1, 1)
-    return path, x, c.reshape(1, 3, 4, 5, 6).transpose(perm)
+    y = c.reshape(1, 3, 4, 5, 6).transpose(perm)
+    return path, x, 1 / (1 + np.exp(-y)) if sigmoid else y
 
 
 @pytest.mark.parametrize("perm", [[0, 1, 3, 4, 2], [0, 2, 1, 4, 3], [4, 3, 2, 1, 0]])
@@ -288,6 +292,21 @@ def test_head_transpose_gathers_from_nhwc(tmp_path, perm):
     r = aiinfer("layers", path)
     assert r.returncode == 0, r.stderr
     assert "gather from nhwc" in r.stdout and "nhwc->nchw" not in r.stdout, r.stdout
+    got = run(tmp_path, path, [x], False)
+    close(got, want.astype(np.float32))
+    close(got, run(tmp_path, path, [x], True))
+
+
+@pytest.mark.parametrize("second_reader", [False, True])
+def test_head_sigmoid_runs_as_the_convs_post_op(tmp_path, second_reader):
+    # Conv -> Reshape -> Transpose -> Sigmoid: the Sigmoid commutes with the data
+    # movement and becomes the Conv's logistic post-op (the node a view); with a
+    # second reader of the Reshape's output it must stay a Sigmoid of its own
+    path, x, want = head_graph(tmp_path, [0, 1, 3, 4, 2], second_reader, sigmoid=True)
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    folded = "Sigmoid: view of its input (no copy)" in r.stdout
+    assert folded != second_reader, r.stdout
     got = run(tmp_path, path, [x], False)
     close(got, want.astype(np.float32))
     close(got, run(tmp_path, path, [x], True))
