@@ -21,7 +21,7 @@ enum { VK_NONE, VK_CONST, VK_INPUT, VK_ARENA };
  * output takes over its input's arena slot (same bytes, new dims): nothing runs;
  * ST_PERM: a Transpose of a channel-splitting Reshape of an NHWC tensor, run as
  * one strided gather from the NHWC bytes (no nhwc->nchw conversion first) */
-enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW, ST_QUANT, ST_VIEW, ST_PERM };
+enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW, ST_QUANT, ST_VIEW, ST_PERM, ST_CAT };
 #define ARG_SCRATCH (-2)
 #define ARG_FIXED   (-3)
 #define MAX_ARGS    8
@@ -41,6 +41,9 @@ typedef struct ep_step {
     int nargs;
     ep_arg args[MAX_ARGS];
     int64_t sst[ENG_MAX_RANK]; /* ST_PERM: source stride of each output dim */
+    /* ST_CAT (an NHWC channel Concat): input k gives cnt[k] channels per pixel,
+     * from channel coff[k] of its pixels of crow[k] channels (a Split's source) */
+    int64_t coff[EG_MAX_IN], crow[EG_MAX_IN], cnt[EG_MAX_IN];
 } ep_step;
 
 struct ep_plan {
@@ -459,6 +462,86 @@ static int perm_step(ep_plan *p, int ni)
     return 1;
 }
 
+/* Whether a fused residual sum names value v (an in-place sum may write over it
+ * before a Concat that reads it through a Split gets to it). */
+static int summed_into(const ep_plan *p, int v)
+{
+    const eg_graph *g = p->m->g;
+    for (int k = 0; k < g->nnodes; k++)
+        if (!g->nodes[k].dead && g->nodes[k].sum_in == v) return 1;
+    return 0;
+}
+
+/* The Concat step just made (NHWC, joining channels): inputs that are parts of
+ * an NHWC channel Split read by nothing else are read straight from the Split's
+ * source, and the Split stops writing them; runs of adjacent channels of one
+ * source merge into one copy per pixel. The step becomes ST_CAT. */
+static void concat_fold(ep_plan *p)
+{
+    ep_step *s = &p->steps[p->nsteps - 1];
+    const eg_node *n = &p->m->g->nodes[s->node];
+    const ek_view *o = &p->v[s->out[0]];
+    if (n->op != EG_OP_CONCAT || s->kind != ST_REF || o->rank != 4 || !o->nhwc ||
+        o->dtype != ENG_FLOAT || s->nin < 1)
+        return;
+    int nin = 0;
+    int64_t coff[EG_MAX_IN], crow[EG_MAX_IN], cnt[EG_MAX_IN];
+    int in[EG_MAX_IN];
+    for (int k = 0; k < s->nin; k++) {
+        int v = s->in[k];
+        if (v < 0 || !p->v[v].nhwc || p->v[v].rank != 4) return;
+        int src = v;
+        int64_t off = 0, row = p->v[v].dims[1];
+        ep_step *sp = NULL;
+        int part = -1;
+        for (int t = p->nsteps - 2; t >= 0 && !sp; t--)
+            for (int j = 0; j < p->steps[t].nout; j++)
+                if (p->steps[t].out[j] == v) sp = &p->steps[t], part = j;
+        const eg_node *sn = sp && sp->node >= 0 ? &p->m->g->nodes[sp->node] : NULL;
+        if (sn && sp->kind == ST_REF && sn->op == EG_OP_SPLIT && p->v[sp->in[0]].nhwc &&
+            p->v[sp->in[0]].rank == 4 && p->kind[sp->in[0]] == VK_ARENA &&
+            !summed_into(p, sp->in[0])) {
+            int64_t ax = eg_attr_int(sn, "axis", 0);
+            int64_t before = 0;
+            /* channels before this part: every output keeps its dims in the plan
+             * (one this fold stopped writing too) */
+            const eg_node *gn = sn;
+            for (int j = 0; j < part; j++)
+                before = gn->out[j] < 0 || before < 0 ? -1 : before + p->v[gn->out[j]].dims[1];
+            if ((ax == 1 || ax == -3) && before >= 0) {
+                src = sp->in[0];
+                off = before;
+                row = p->v[src].dims[1];
+                if (sole_reader(p, v) == s->node)
+                    sp->out[part] = -1; /* the Split no longer writes this part */
+            }
+        }
+        int64_t c = p->v[v].dims[1];
+        if (nin && in[nin - 1] == src && coff[nin - 1] + cnt[nin - 1] == off) {
+            cnt[nin - 1] += c; /* adjacent channels of one source: one copy */
+            continue;
+        }
+        in[nin] = src, coff[nin] = off, crow[nin] = row, cnt[nin] = c;
+        nin++;
+    }
+    s->kind = ST_CAT;
+    s->nin = nin;
+    for (int k = 0; k < nin; k++)
+        s->in[k] = in[k], s->coff[k] = coff[k], s->crow[k] = crow[k], s->cnt[k] = cnt[k];
+}
+
+static void run_cat(const ep_step *s, const ek_view *o, float *dst, const float *const *src)
+{
+    int64_t pixels = o->dims[0] * o->dims[2] * o->dims[3], c = o->dims[1];
+    for (int64_t i = 0; i < pixels; i++) {
+        float *d = dst + i * c;
+        for (int k = 0; k < s->nin; k++) {
+            memcpy(d, src[k] + i * s->crow[k] + s->coff[k], (size_t)s->cnt[k] * sizeof(float));
+            d += s->cnt[k];
+        }
+    }
+}
+
 /* Assigns arena offsets: a tensor's space is reused once its last reader ran. */
 static int plan_memory(ep_plan *p, const eg_graph *g)
 {
@@ -611,7 +694,7 @@ static ep_plan *build(const eng_model *m, int batch, const int64_t *const *shape
         }
         rc = 1;
         if (ed_supports(m, ni, in, n->nin)) rc = dnnl_step(p, ni, threads, err, errlen);
-        if (rc == 1) rc = ref_step(p, ni, err, errlen);
+        if (rc == 1 && !(rc = ref_step(p, ni, err, errlen))) concat_fold(p);
         if (rc) goto fail;
     }
     if ((rc = plan_memory(p, g))) goto oom;
@@ -695,6 +778,12 @@ static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, v
                     const void *const *inputs, char *err, size_t errlen)
 {
     if (s->kind == ST_VIEW) return 0;
+    if (s->kind == ST_CAT) {
+        const float *src[EG_MAX_IN];
+        for (int k = 0; k < s->nin; k++) src[k] = value_ptr(p, s->in[k], arena, inputs);
+        run_cat(s, &p->v[s->out[0]], value_ptr(p, s->out[0], arena, inputs), src);
+        return 0;
+    }
     if (s->kind == ST_PERM) {
         const ek_view *o = &p->v[s->out[0]];
         ek_strided_copy(value_ptr(p, s->out[0], arena, inputs),
@@ -817,6 +906,11 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
             n = snprintf(line, sizeof(line), "%s %s: c-kernel\n", name, op);
         else if (st->kind == ST_VIEW)
             n = snprintf(line, sizeof(line), "%s %s: view of its input (no copy)\n", name, op);
+        else if (st->kind == ST_CAT)
+            n = snprintf(line, sizeof(line), "%s %s: c-kernel, %d cop%s per pixel%s\n", name, op,
+                         st->nin, st->nin == 1 ? "y" : "ies",
+                         st->nin < p->m->g->nodes[st->node].nin ? " (reads split parts in place)"
+                                                                : "");
         else if (st->kind == ST_PERM)
             n = snprintf(line, sizeof(line), "%s %s: c-kernel gather from nhwc (no layout step)\n",
                          name, op);
@@ -846,7 +940,7 @@ int ep_plan_kernels(const ep_plan *p, eng_op_kernel *out, int n, int cap)
     for (int s = 0; s < p->nsteps; s++) {
         const ep_step *st = &p->steps[s];
         if (st->node < 0 || (st->kind != ST_DNNL && st->kind != ST_REF && st->kind != ST_VIEW &&
-                             st->kind != ST_PERM))
+                             st->kind != ST_PERM && st->kind != ST_CAT))
             continue;
         const eg_node *nd = &p->m->g->nodes[st->node];
         if (nd->name && !strncmp(nd->name, EP_STANDIN, strlen(EP_STANDIN))) continue;
