@@ -21,7 +21,7 @@ enum { VK_NONE, VK_CONST, VK_INPUT, VK_ARENA };
  * output takes over its input's arena slot (same bytes, new dims): nothing runs;
  * ST_PERM: a Transpose of a channel-splitting Reshape of an NHWC tensor, run as
  * one strided gather from the NHWC bytes (no nhwc->nchw conversion first) */
-enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW, ST_QUANT, ST_VIEW, ST_PERM, ST_CAT };
+enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW, ST_QUANT, ST_VIEW, ST_PERM, ST_CAT, ST_FOLDED };
 #define ARG_SCRATCH (-2)
 #define ARG_FIXED   (-3)
 #define MAX_ARGS    8
@@ -44,6 +44,8 @@ typedef struct ep_step {
     /* ST_CAT (an NHWC channel Concat): input k gives cnt[k] channels per pixel,
      * from channel coff[k] of its pixels of crow[k] channels (a Split's source) */
     int64_t coff[EG_MAX_IN], crow[EG_MAX_IN], cnt[EG_MAX_IN];
+    int32_t *pmap[EG_MAX_IN]; /* ST_CAT: source pixel of each output pixel (a folded
+                                 nearest Resize), or NULL: the same pixel */
 } ep_step;
 
 struct ep_plan {
@@ -472,6 +474,53 @@ static int summed_into(const ep_plan *p, int v)
     return 0;
 }
 
+/* A nearest Resize (ref step sp, NHWC, N and C kept) as a map from output pixel
+ * to source pixel: the kernel itself resamples a tensor holding each pixel's
+ * index, so the map follows every coordinate mode it implements. NULL when the
+ * Resize is not nearest or the map is not exact. */
+static int32_t *resize_map(const ep_plan *p, const ep_step *sp)
+{
+    const eg_node *n = &p->m->g->nodes[sp->node];
+    const ek_view *x = &p->v[sp->in[0]], *y = &p->v[sp->out[0]];
+    if (strcmp(eg_attr_str(n, "mode", "nearest"), "nearest") || x->dims[0] != y->dims[0] ||
+        x->dims[1] != y->dims[1] || sp->nin > EG_MAX_IN)
+        return NULL;
+    int64_t N = x->dims[0], C = x->dims[1], hw = x->dims[2] * x->dims[3],
+            ohw = y->dims[2] * y->dims[3];
+    if (N * hw >= (1 << 24) || N * ohw > INT32_MAX) return NULL;
+    float *xi = malloc((size_t)(N * C * hw) * sizeof(float));
+    float *yo = malloc((size_t)(N * C * ohw) * sizeof(float));
+    int32_t *map = malloc((size_t)(N * ohw) * sizeof(int32_t) + 1);
+    ek_view in[EG_MAX_IN], out = *y;
+    ek_args a;
+    memset(&a, 0, sizeof(a));
+    int ok = xi && yo && map;
+    for (int64_t i = 0; ok && i < N * C * hw; i++) /* [n][c][pixel] -> n * hw + pixel */
+        xi[i] = (float)((i / (C * hw)) * hw + i % hw);
+    for (int k = 0; ok && k < sp->nin; k++)
+        if (sp->in[k] >= 0) {
+            in[k] = p->v[sp->in[k]];
+            a.in[k] = &in[k];
+        }
+    if (ok) {
+        in[0].nhwc = 0, in[0].data = xi;
+        out.nhwc = 0, out.data = yo;
+        char err[64];
+        a.node = n, a.opset = p->m->g->opset, a.err = err, a.errlen = sizeof(err);
+        a.nin = sp->nin, a.nout = 1, a.out[0] = &out;
+        ok = !ek_run(ek_op_get(n->op), &a);
+    }
+    for (int64_t b = 0; ok && b < N; b++)
+        for (int64_t i = 0; ok && i < ohw; i++) {
+            float v = yo[b * C * ohw + i]; /* channel 0 of image b */
+            ok = v >= (float)(b * hw) && v < (float)((b + 1) * hw) && v == (float)(int32_t)v;
+            map[b * ohw + i] = ok ? (int32_t)v : 0;
+        }
+    free(xi), free(yo);
+    if (!ok) free(map);
+    return ok ? map : NULL;
+}
+
 /* The Concat step just made (NHWC, joining channels): inputs that are parts of
  * an NHWC channel Split read by nothing else are read straight from the Split's
  * source, and the Split stops writing them; runs of adjacent channels of one
@@ -487,9 +536,11 @@ static void concat_fold(ep_plan *p)
     int nin = 0;
     int64_t coff[EG_MAX_IN], crow[EG_MAX_IN], cnt[EG_MAX_IN];
     int in[EG_MAX_IN];
+    int32_t *pmap[EG_MAX_IN];
+    for (int k = 0; k < s->nin; k++) /* all checked before any step changes */
+        if (s->in[k] < 0 || !p->v[s->in[k]].nhwc || p->v[s->in[k]].rank != 4) return;
     for (int k = 0; k < s->nin; k++) {
         int v = s->in[k];
-        if (v < 0 || !p->v[v].nhwc || p->v[v].rank != 4) return;
         int src = v;
         int64_t off = 0, row = p->v[v].dims[1];
         ep_step *sp = NULL;
@@ -516,18 +567,31 @@ static void concat_fold(ep_plan *p)
                     sp->out[part] = -1; /* the Split no longer writes this part */
             }
         }
+        int32_t *map = NULL;
+        if (sn && sp->kind == ST_REF && sn->op == EG_OP_RESIZE && p->v[sp->in[0]].nhwc &&
+            p->v[sp->in[0]].rank == 4 && p->v[sp->in[0]].dtype == ENG_FLOAT &&
+            p->kind[sp->in[0]] == VK_ARENA && sole_reader(p, v) == s->node &&
+            !summed_into(p, sp->in[0]) && (map = resize_map(p, sp))) {
+            /* the Concat reads the upsampled pixels from the Resize's source */
+            src = sp->in[0];
+            row = p->v[src].dims[1];
+            sp->kind = ST_FOLDED;
+            sp->nin = sp->nout = 0;
+        }
         int64_t c = p->v[v].dims[1];
-        if (nin && in[nin - 1] == src && coff[nin - 1] + cnt[nin - 1] == off) {
+        if (nin && in[nin - 1] == src && coff[nin - 1] + cnt[nin - 1] == off && !map &&
+            !pmap[nin - 1]) {
             cnt[nin - 1] += c; /* adjacent channels of one source: one copy */
             continue;
         }
-        in[nin] = src, coff[nin] = off, crow[nin] = row, cnt[nin] = c;
+        in[nin] = src, coff[nin] = off, crow[nin] = row, cnt[nin] = c, pmap[nin] = map;
         nin++;
     }
     s->kind = ST_CAT;
     s->nin = nin;
     for (int k = 0; k < nin; k++)
-        s->in[k] = in[k], s->coff[k] = coff[k], s->crow[k] = crow[k], s->cnt[k] = cnt[k];
+        s->in[k] = in[k], s->coff[k] = coff[k], s->crow[k] = crow[k], s->cnt[k] = cnt[k],
+        s->pmap[k] = pmap[k];
 }
 
 static void run_cat(const ep_step *s, const ek_view *o, float *dst, const float *const *src)
@@ -536,7 +600,8 @@ static void run_cat(const ep_step *s, const ek_view *o, float *dst, const float 
     for (int64_t i = 0; i < pixels; i++) {
         float *d = dst + i * c;
         for (int k = 0; k < s->nin; k++) {
-            memcpy(d, src[k] + i * s->crow[k] + s->coff[k], (size_t)s->cnt[k] * sizeof(float));
+            int64_t at = s->pmap[k] ? s->pmap[k][i] : i;
+            memcpy(d, src[k] + at * s->crow[k] + s->coff[k], (size_t)s->cnt[k] * sizeof(float));
             d += s->cnt[k];
         }
     }
@@ -712,6 +777,7 @@ void ep_plan_free(ep_plan *p)
     for (int s = 0; s < p->nsteps; s++) {
         ep_step *st = &p->steps[s];
         for (int k = 0; k < st->nargs; k++) dnnl_memory_destroy(st->args[k].mem);
+        for (int k = 0; st->kind == ST_CAT && k < st->nin; k++) free(st->pmap[k]);
         ed_layer_free(&st->l);
     }
     ei_views_free(p->iv);
@@ -777,7 +843,7 @@ static void record_range(ep_plan *p, int node, int v, const float *x)
 static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, void *scratch,
                     const void *const *inputs, char *err, size_t errlen)
 {
-    if (s->kind == ST_VIEW) return 0;
+    if (s->kind == ST_VIEW || s->kind == ST_FOLDED) return 0;
     if (s->kind == ST_CAT) {
         const float *src[EG_MAX_IN];
         for (int k = 0; k < s->nin; k++) src[k] = value_ptr(p, s->in[k], arena, inputs);
@@ -906,6 +972,8 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
             n = snprintf(line, sizeof(line), "%s %s: c-kernel\n", name, op);
         else if (st->kind == ST_VIEW)
             n = snprintf(line, sizeof(line), "%s %s: view of its input (no copy)\n", name, op);
+        else if (st->kind == ST_FOLDED)
+            n = snprintf(line, sizeof(line), "%s %s: folded into its Concat (no copy)\n", name, op);
         else if (st->kind == ST_CAT)
             n = snprintf(line, sizeof(line), "%s %s: c-kernel, %d cop%s per pixel%s\n", name, op,
                          st->nin, st->nin == 1 ? "y" : "ies",
@@ -940,7 +1008,7 @@ int ep_plan_kernels(const ep_plan *p, eng_op_kernel *out, int n, int cap)
     for (int s = 0; s < p->nsteps; s++) {
         const ep_step *st = &p->steps[s];
         if (st->node < 0 || (st->kind != ST_DNNL && st->kind != ST_REF && st->kind != ST_VIEW &&
-                             st->kind != ST_PERM && st->kind != ST_CAT))
+                             st->kind != ST_PERM && st->kind != ST_CAT && st->kind != ST_FOLDED))
             continue;
         const eg_node *nd = &p->m->g->nodes[st->node];
         if (nd->name && !strncmp(nd->name, EP_STANDIN, strlen(EP_STANDIN))) continue;

@@ -371,6 +371,44 @@ def test_concat_reads_split_parts_from_the_splits_source(tmp_path, a_is_output):
             close(np.load(tmp_path / "a.npy"), a)
 
 
+@pytest.mark.parametrize("mode,ctm,folded", [("nearest", "asymmetric", True),
+                                              ("nearest", "half_pixel", True),
+                                              ("linear", "half_pixel", False)])
+def test_concat_reads_a_nearest_resize_from_its_source(tmp_path, mode, ctm, folded):
+    # the neck: Concat(Resize(p2), p1) of NHWC tensors; a nearest Resize read only by
+    # the Concat folds into it (the Concat maps each pixel to its source pixel), a
+    # linear one stays a step; batch 2 checks the map keeps images apart
+    rng = np.random.default_rng(8)
+    w1 = rng.standard_normal((5, 3, 1, 1)).astype(np.float32)
+    w2 = rng.standard_normal((4, 3, 1, 1)).astype(np.float32)
+    w3 = rng.standard_normal((2, 9, 1, 1)).astype(np.float32)
+    scales = np.array([1, 1, 2, 3], np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (w2, "w2"), (w3, "w3"),
+                                                         (scales, "sc"))]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"]),
+             helper.make_node("Resize", ["a", "", "sc"], ["u"], mode=mode,
+                              coordinate_transformation_mode=ctm),
+             helper.make_node("Conv", ["z", "w2"], ["b"]),
+             helper.make_node("Concat", ["u", "b"], ["cat"], axis=1),
+             helper.make_node("Conv", ["cat", "w3"], ["y"])]
+    path = save(tmp_path, nodes, [
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5, 6]),
+        helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 3, 10, 18])],
+                [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits, name="neck")
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    assert ("Resize: folded into its Concat" in r.stdout) == folded, r.stdout
+    x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    z = rng.standard_normal((2, 3, 10, 18)).astype(np.float32)
+    got = run(tmp_path, path, [x, z], False)
+    close(got, run(tmp_path, path, [x, z], True))
+    if mode == "nearest" and ctm == "half_pixel":  # rounds like a floor at these scales
+        a = np.einsum("oc,nchw->nohw", w1[:, :, 0, 0], x).repeat(2, axis=2).repeat(3, axis=3)
+        b = np.einsum("oc,nchw->nohw", w2[:, :, 0, 0], z)
+        want = np.einsum("oc,nchw->nohw", w3[:, :, 0, 0], np.concatenate([a, b], 1))
+        close(got, want.astype(np.float32))
+
+
 # ---- no allocation per run ---------------------------------------------------------
 
 COUNTER = r"""
