@@ -21,7 +21,18 @@ enum { VK_NONE, VK_CONST, VK_INPUT, VK_ARENA };
  * output takes over its input's arena slot (same bytes, new dims): nothing runs;
  * ST_PERM: a Transpose of a channel-splitting Reshape of an NHWC tensor, run as
  * one strided gather from the NHWC bytes (no nhwc->nchw conversion first) */
-enum { ST_REF, ST_DNNL, ST_TO_NHWC, ST_TO_NCHW, ST_QUANT, ST_VIEW, ST_PERM, ST_CAT, ST_FOLDED };
+enum {
+    ST_REF,
+    ST_DNNL,
+    ST_TO_NHWC,
+    ST_TO_NCHW,
+    ST_QUANT,
+    ST_VIEW,
+    ST_PERM,
+    ST_CAT,
+    ST_FOLDED,
+    ST_BIN2D
+};
 #define ARG_SCRATCH (-2)
 #define ARG_FIXED   (-3)
 #define MAX_ARGS    8
@@ -607,6 +618,125 @@ static void run_cat(const ep_step *s, const ek_view *o, float *dst, const float 
     }
 }
 
+/* Where the elements of Slice step sp's output sit in its source, when the
+ * Slice cuts only a range of the last axis (step 1): the first element's offset,
+ * found by running the Slice kernel itself on a tensor of element indices, and
+ * every element checked. -1 otherwise. */
+static int64_t slice_offset(const ep_plan *p, const ep_step *sp)
+{
+    const ek_view *x = &p->v[sp->in[0]], *y = &p->v[sp->out[0]];
+    int r = x->rank;
+    if (r < 1 || y->rank != r || x->nhwc || y->nhwc || ek_numel(x) >= (1 << 24) ||
+        sp->nin > EG_MAX_IN)
+        return -1;
+    for (int d = 0; d < r - 1; d++)
+        if (x->dims[d] != y->dims[d]) return -1;
+    int64_t nx = ek_numel(x), ny = ek_numel(y), lx = x->dims[r - 1], ly = y->dims[r - 1];
+    float *xi = malloc((size_t)nx * sizeof(float) + 4),
+          *yo = malloc((size_t)ny * sizeof(float) + 4);
+    ek_view in[EG_MAX_IN], out = *y;
+    ek_args a;
+    memset(&a, 0, sizeof(a));
+    int ok = xi && yo && ny > 0;
+    for (int64_t i = 0; ok && i < nx; i++) xi[i] = (float)i;
+    for (int k = 0; ok && k < sp->nin; k++)
+        if (sp->in[k] >= 0) {
+            in[k] = p->v[sp->in[k]];
+            a.in[k] = &in[k];
+        }
+    if (ok) {
+        in[0].dtype = ENG_FLOAT, in[0].data = xi;
+        out.dtype = ENG_FLOAT, out.data = yo;
+        char err[64];
+        a.node = &p->m->g->nodes[sp->node], a.opset = p->m->g->opset;
+        a.err = err, a.errlen = sizeof(err), a.nin = sp->nin, a.nout = 1, a.out[0] = &out;
+        ok = !ek_run(ek_op_get(EG_OP_SLICE), &a);
+    }
+    int64_t start = ok ? (int64_t)yo[0] : -1;
+    for (int64_t i = 0; ok && i < ny; i++) ok = yo[i] == (float)((i / ly) * lx + start + i % ly);
+    free(xi), free(yo);
+    return ok ? start : -1;
+}
+
+/* The float Add/Sub/Mul/Div step just made, reading Slice outputs that nothing
+ * else reads (the decode's y[..., 4:5] * y[..., 5:]): it reads the slices from
+ * their source as [rows, cols] with a row stride instead, and the Slices stop
+ * running. Every input must be [rows, cols] or [rows, 1] (broadcast along the
+ * row) over the output's leading dims. */
+static void slice_fold(ep_plan *p)
+{
+    ep_step *s = &p->steps[p->nsteps - 1];
+    const eg_node *n = &p->m->g->nodes[s->node];
+    const ek_view *o = &p->v[s->out[0]];
+    if ((n->op != EG_OP_ADD && n->op != EG_OP_SUB && n->op != EG_OP_MUL && n->op != EG_OP_DIV) ||
+        s->kind != ST_REF || s->nin != 2 || o->dtype != ENG_FLOAT || o->nhwc || o->rank < 1)
+        return;
+    int r = o->rank, folds = 0;
+    int64_t cols = o->dims[r - 1], off[2], row[2], col[2];
+    ep_step *sl[2] = {NULL, NULL};
+    for (int k = 0; k < 2; k++) {
+        int v = s->in[k];
+        if (v < 0 || p->v[v].rank != r || p->v[v].nhwc || p->v[v].dtype != ENG_FLOAT) return;
+        for (int d = 0; d < r - 1; d++)
+            if (p->v[v].dims[d] != o->dims[d]) return;
+        int64_t lv = p->v[v].dims[r - 1];
+        if (lv != cols && lv != 1) return;
+        off[k] = 0, row[k] = lv, col[k] = lv == cols ? 1 : 0;
+        for (int t = p->nsteps - 2; t >= 0 && !sl[k]; t--)
+            if (p->steps[t].nout == 1 && p->steps[t].out[0] == v) sl[k] = &p->steps[t];
+        if (sl[k] && (sl[k]->kind != ST_REF || p->m->g->nodes[sl[k]->node].op != EG_OP_SLICE ||
+                      sole_reader(p, v) != s->node || (k == 1 && sl[0] == sl[1]) ||
+                      summed_into(p, sl[k]->in[0])))
+            sl[k] = NULL;
+        int64_t start = sl[k] ? slice_offset(p, sl[k]) : -1;
+        if (start < 0) {
+            sl[k] = NULL;
+            continue;
+        }
+        off[k] = start, row[k] = p->v[sl[k]->in[0]].dims[r - 1];
+        folds++;
+    }
+    if (!folds) return;
+    for (int k = 0; k < 2; k++) {
+        if (sl[k]) {
+            s->in[k] = sl[k]->in[0];
+            sl[k]->kind = ST_FOLDED;
+            sl[k]->nin = sl[k]->nout = 0;
+        }
+        s->coff[k] = off[k], s->crow[k] = row[k], s->cnt[k] = col[k];
+    }
+    s->kind = ST_BIN2D;
+}
+
+static void run_bin2d(const ep_step *s, eg_op op, const ek_view *o, float *dst,
+                      const float *const *src)
+{
+    int64_t cols = o->dims[o->rank - 1], rows = cols ? ek_numel(o) / cols : 0;
+    for (int64_t i = 0; i < rows; i++) {
+        const float *x = src[0] + s->coff[0] + i * s->crow[0],
+                    *y = src[1] + s->coff[1] + i * s->crow[1];
+        float *d = dst + i * cols;
+        int64_t sx = s->cnt[0], sy = s->cnt[1];
+        switch (op) {
+        case EG_OP_ADD:
+            for (int64_t j = 0; j < cols; j++) d[j] = x[j * sx] + y[j * sy];
+            break;
+        case EG_OP_SUB:
+            for (int64_t j = 0; j < cols; j++) d[j] = x[j * sx] - y[j * sy];
+            break;
+        case EG_OP_MUL:
+            if (sx == 0 && sy == 1)
+                for (int64_t j = 0; j < cols; j++) d[j] = x[0] * y[j];
+            else
+                for (int64_t j = 0; j < cols; j++) d[j] = x[j * sx] * y[j * sy];
+            break;
+        default:
+            for (int64_t j = 0; j < cols; j++) d[j] = x[j * sx] / y[j * sy];
+            break;
+        }
+    }
+}
+
 /* Assigns arena offsets: a tensor's space is reused once its last reader ran. */
 static int plan_memory(ep_plan *p, const eg_graph *g)
 {
@@ -759,7 +889,7 @@ static ep_plan *build(const eng_model *m, int batch, const int64_t *const *shape
         }
         rc = 1;
         if (ed_supports(m, ni, in, n->nin)) rc = dnnl_step(p, ni, threads, err, errlen);
-        if (rc == 1 && !(rc = ref_step(p, ni, err, errlen))) concat_fold(p);
+        if (rc == 1 && !(rc = ref_step(p, ni, err, errlen))) concat_fold(p), slice_fold(p);
         if (rc) goto fail;
     }
     if ((rc = plan_memory(p, g))) goto oom;
@@ -844,6 +974,13 @@ static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, v
                     const void *const *inputs, char *err, size_t errlen)
 {
     if (s->kind == ST_VIEW || s->kind == ST_FOLDED) return 0;
+    if (s->kind == ST_BIN2D) {
+        const float *src[2] = {value_ptr(p, s->in[0], arena, inputs),
+                               value_ptr(p, s->in[1], arena, inputs)};
+        run_bin2d(s, p->m->g->nodes[s->node].op, &p->v[s->out[0]],
+                  value_ptr(p, s->out[0], arena, inputs), src);
+        return 0;
+    }
     if (s->kind == ST_CAT) {
         const float *src[EG_MAX_IN];
         for (int k = 0; k < s->nin; k++) src[k] = value_ptr(p, s->in[k], arena, inputs);
@@ -973,7 +1110,12 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
         else if (st->kind == ST_VIEW)
             n = snprintf(line, sizeof(line), "%s %s: view of its input (no copy)\n", name, op);
         else if (st->kind == ST_FOLDED)
-            n = snprintf(line, sizeof(line), "%s %s: folded into its Concat (no copy)\n", name, op);
+            n = snprintf(line, sizeof(line), "%s %s: folded into its %s (no copy)\n", name, op,
+                         st->node >= 0 && p->m->g->nodes[st->node].op == EG_OP_SLICE ? "reader"
+                                                                                     : "Concat");
+        else if (st->kind == ST_BIN2D)
+            n = snprintf(line, sizeof(line), "%s %s: c-kernel, reads its Slice inputs in place\n",
+                         name, op);
         else if (st->kind == ST_CAT)
             n = snprintf(line, sizeof(line), "%s %s: c-kernel, %d cop%s per pixel%s\n", name, op,
                          st->nin, st->nin == 1 ? "y" : "ies",
@@ -1008,7 +1150,8 @@ int ep_plan_kernels(const ep_plan *p, eng_op_kernel *out, int n, int cap)
     for (int s = 0; s < p->nsteps; s++) {
         const ep_step *st = &p->steps[s];
         if (st->node < 0 || (st->kind != ST_DNNL && st->kind != ST_REF && st->kind != ST_VIEW &&
-                             st->kind != ST_PERM && st->kind != ST_CAT && st->kind != ST_FOLDED))
+                             st->kind != ST_PERM && st->kind != ST_CAT && st->kind != ST_FOLDED &&
+                             st->kind != ST_BIN2D))
             continue;
         const eg_node *nd = &p->m->g->nodes[st->node];
         if (nd->name && !strncmp(nd->name, EP_STANDIN, strlen(EP_STANDIN))) continue;
