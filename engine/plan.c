@@ -512,6 +512,7 @@ static int32_t *resize_map(const ep_plan *p, const ep_step *sp)
         if (sp->in[k] >= 0) {
             in[k] = p->v[sp->in[k]];
             a.in[k] = &in[k];
+            ok = k == 0 || in[k].data; /* scales, sizes, starts...: known at build only */
         }
     if (ok) {
         in[0].nhwc = 0, in[0].data = xi;
@@ -643,6 +644,7 @@ static int64_t slice_offset(const ep_plan *p, const ep_step *sp)
         if (sp->in[k] >= 0) {
             in[k] = p->v[sp->in[k]];
             a.in[k] = &in[k];
+            ok = k == 0 || in[k].data; /* scales, sizes, starts...: known at build only */
         }
     if (ok) {
         in[0].dtype = ENG_FLOAT, in[0].data = xi;
