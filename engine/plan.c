@@ -31,7 +31,8 @@ enum {
     ST_PERM,
     ST_CAT,
     ST_FOLDED,
-    ST_BIN2D
+    ST_BIN2D,
+    ST_MAXARG
 };
 #define ARG_SCRATCH (-2)
 #define ARG_FIXED   (-3)
@@ -710,6 +711,54 @@ static void slice_fold(ep_plan *p)
     s->kind = ST_BIN2D;
 }
 
+/* Whether ref step st is a float ReduceMax (rm) or ArgMax (first index) over the
+ * last axis of its input only. */
+static int last_axis_max(const ep_plan *p, const ep_step *st, int rm)
+{
+    const eg_node *n = &p->m->g->nodes[st->node];
+    const ek_view *x = st->nin > 0 && st->in[0] >= 0 ? &p->v[st->in[0]] : NULL;
+    if (st->kind != ST_REF || n->op != (rm ? EG_OP_REDUCEMAX : EG_OP_ARGMAX) || !x ||
+        x->dtype != ENG_FLOAT || x->nhwc || x->rank < 1 || x->dims[x->rank - 1] < 1 ||
+        st->nout != 1 || st->out[0] < 0)
+        return 0;
+    int64_t ax;
+    if (!rm) {
+        ax = eg_attr_int(n, "axis", 0);
+        if (eg_attr_int(n, "select_last_index", 0)) return 0;
+    } else if (p->m->g->opset < 18) {
+        const eg_attr *a = eg_attr_find(n, "axes");
+        if (!a || a->n != 1) return 0;
+        ax = a->ints[0];
+    } else {
+        const ek_view *av = st->nin > 1 && st->in[1] >= 0 ? &p->v[st->in[1]] : NULL;
+        if (!av || !av->data || av->dtype != ENG_INT64 || ek_numel(av) != 1) return 0;
+        ax = *(const int64_t *)av->data;
+    }
+    return ax == -1 || ax == x->rank - 1;
+}
+
+/* ReduceMax and ArgMax of the same rows (the decode's `conf.max(-1)`): the earlier
+ * of the two steps computes both in one pass, the later is folded. */
+static void maxarg_fold(ep_plan *p)
+{
+    ep_step *s = &p->steps[p->nsteps - 1];
+    int rm = p->m->g->nodes[s->node].op == EG_OP_REDUCEMAX;
+    if (s->kind != ST_REF || !last_axis_max(p, s, rm)) return;
+    for (int t = p->nsteps - 2; t >= 0; t--) {
+        ep_step *e = &p->steps[t];
+        if (e->kind != ST_REF || e->nin < 1 || e->in[0] != s->in[0] || !last_axis_max(p, e, !rm))
+            continue;
+        int mx = rm ? s->out[0] : e->out[0], arg = rm ? e->out[0] : s->out[0];
+        e->kind = ST_MAXARG;
+        e->nin = 1;
+        e->nout = 2;
+        e->out[0] = mx, e->out[1] = arg;
+        s->kind = ST_FOLDED;
+        s->nin = s->nout = 0;
+        return;
+    }
+}
+
 static void run_bin2d(const ep_step *s, eg_op op, const ek_view *o, float *dst,
                       const float *const *src)
 {
@@ -891,7 +940,10 @@ static ep_plan *build(const eng_model *m, int batch, const int64_t *const *shape
         }
         rc = 1;
         if (ed_supports(m, ni, in, n->nin)) rc = dnnl_step(p, ni, threads, err, errlen);
-        if (rc == 1 && !(rc = ref_step(p, ni, err, errlen))) concat_fold(p), slice_fold(p);
+        /* --reference keeps every op its own C step: the plain path folds are
+         * checked against */
+        if (rc == 1 && !(rc = ref_step(p, ni, err, errlen)) && !m->opts.reference_only)
+            concat_fold(p), slice_fold(p), maxarg_fold(p);
         if (rc) goto fail;
     }
     if ((rc = plan_memory(p, g))) goto oom;
@@ -976,6 +1028,14 @@ static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, v
                     const void *const *inputs, char *err, size_t errlen)
 {
     if (s->kind == ST_VIEW || s->kind == ST_FOLDED) return 0;
+    if (s->kind == ST_MAXARG) {
+        const ek_view *x = &p->v[s->in[0]];
+        int64_t len = x->dims[x->rank - 1];
+        ek_row_max_argmax(value_ptr(p, s->in[0], arena, inputs), ek_numel(x) / len, len,
+                          value_ptr(p, s->out[0], arena, inputs),
+                          value_ptr(p, s->out[1], arena, inputs));
+        return 0;
+    }
     if (s->kind == ST_BIN2D) {
         const float *src[2] = {value_ptr(p, s->in[0], arena, inputs),
                                value_ptr(p, s->in[1], arena, inputs)};
@@ -1112,9 +1172,13 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
         else if (st->kind == ST_VIEW)
             n = snprintf(line, sizeof(line), "%s %s: view of its input (no copy)\n", name, op);
         else if (st->kind == ST_FOLDED)
-            n = snprintf(line, sizeof(line), "%s %s: folded into its %s (no copy)\n", name, op,
-                         st->node >= 0 && p->m->g->nodes[st->node].op == EG_OP_SLICE ? "reader"
-                                                                                     : "Concat");
+            n = snprintf(line, sizeof(line), "%s %s: folded into its %s\n", name, op,
+                         p->m->g->nodes[st->node].op == EG_OP_SLICE    ? "reader (no copy)"
+                         : p->m->g->nodes[st->node].op == EG_OP_RESIZE ? "Concat (no copy)"
+                                                                       : "pair (one pass)");
+        else if (st->kind == ST_MAXARG)
+            n = snprintf(line, sizeof(line), "%s %s: c-kernel, ReduceMax and ArgMax in one pass\n",
+                         name, op);
         else if (st->kind == ST_BIN2D)
             n = snprintf(line, sizeof(line), "%s %s: c-kernel, reads its Slice inputs in place\n",
                          name, op);
@@ -1153,7 +1217,7 @@ int ep_plan_kernels(const ep_plan *p, eng_op_kernel *out, int n, int cap)
         const ep_step *st = &p->steps[s];
         if (st->node < 0 || (st->kind != ST_DNNL && st->kind != ST_REF && st->kind != ST_VIEW &&
                              st->kind != ST_PERM && st->kind != ST_CAT && st->kind != ST_FOLDED &&
-                             st->kind != ST_BIN2D))
+                             st->kind != ST_BIN2D && st->kind != ST_MAXARG))
             continue;
         const eg_node *nd = &p->m->g->nodes[st->node];
         if (nd->name && !strncmp(nd->name, EP_STANDIN, strlen(EP_STANDIN))) continue;

@@ -444,6 +444,48 @@ def test_binary_op_reads_last_axis_slices_in_place(tmp_path, case):
     close(got, run(tmp_path, path, [x], True))
 
 
+@pytest.mark.parametrize("opset,axis,folded", [(17, -1, True), (17, 1, True), (17, 0, False),
+                                               (18, -1, True)])
+def test_reducemax_and_argmax_of_the_same_rows_run_as_one_pass(tmp_path, opset, axis, folded):
+    # the decode's conf.max(-1): ReduceMax and ArgMax over the last axis of the same
+    # tensor are one step; ties give the first index, a row with a NaN gives what
+    # each op gives alone (the --reference run), another axis keeps two steps
+    x = np.random.default_rng(10).standard_normal((6, 37)).astype(np.float32)
+    x[1, 5] = x[1, 20] = 9.0  # a tie
+    x[2, 7] = np.nan
+    x[3, 0] = np.nan
+    inits = []
+    if opset >= 18:
+        inits.append(numpy_helper.from_array(np.array([axis], np.int64), "axes"))
+        rmax = helper.make_node("ReduceMax", ["y", "axes"], ["m"], keepdims=0)
+    else:
+        rmax = helper.make_node("ReduceMax", ["y"], ["m"], axes=[axis], keepdims=0)
+    nodes = [helper.make_node("Neg", ["x"], ["n"]), helper.make_node("Neg", ["n"], ["y"]), rmax,
+             helper.make_node("ArgMax", ["y"], ["i"], axis=axis, keepdims=0)]
+    g = helper.make_graph(nodes, "rm", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [6, 37])], [helper.make_tensor_value_info(
+            "m", TensorProto.FLOAT, None), helper.make_tensor_value_info(
+            "i", TensorProto.INT64, None)], inits)
+    path = tmp_path / "rm.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]), path)
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    assert ("ReduceMax and ArgMax in one pass" in r.stdout) == folded, r.stdout
+    np.save(tmp_path / "x.npy", x)
+    got = []
+    for ref in ([], ["--reference"]):
+        r = aiinfer("run", path, "--input", tmp_path / "x.npy", "--output", tmp_path / "m.npy",
+                    "--output", tmp_path / "i.npy", *ref)
+        assert r.returncode == 0, r.stderr
+        got.append((np.load(tmp_path / "m.npy"), np.load(tmp_path / "i.npy")))
+    (m, i), (mr, ir) = got
+    np.testing.assert_array_equal(m, mr)  # same NaN rows, bit for bit
+    np.testing.assert_array_equal(i, ir)
+    clean = ~np.isnan(x).any(axis=axis)
+    np.testing.assert_array_equal(m[clean], x.max(axis=axis)[clean])
+    np.testing.assert_array_equal(i[clean], x.argmax(axis=axis)[clean])
+
+
 # ---- no allocation per run ---------------------------------------------------------
 
 COUNTER = r"""
