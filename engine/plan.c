@@ -679,6 +679,10 @@ static void slice_fold(ep_plan *p)
     ep_step *sl[2] = {NULL, NULL};
     for (int k = 0; k < 2; k++) {
         int v = s->in[k];
+        if (v >= 0 && ek_numel(&p->v[v]) == 1 && p->v[v].dtype == ENG_FLOAT && p->v[v].rank <= r) {
+            off[k] = row[k] = col[k] = 0; /* a scalar (the decode's `* 2`): every element */
+            continue;
+        }
         if (v < 0 || p->v[v].rank != r || p->v[v].nhwc || p->v[v].dtype != ENG_FLOAT) return;
         for (int d = 0; d < r - 1; d++)
             if (p->v[v].dims[d] != o->dims[d]) return;
@@ -778,6 +782,8 @@ static void run_bin2d(const ep_step *s, eg_op op, const ek_view *o, float *dst,
         case EG_OP_MUL:
             if (sx == 0 && sy == 1)
                 for (int64_t j = 0; j < cols; j++) d[j] = x[0] * y[j];
+            else if (sx == 1 && sy == 0)
+                for (int64_t j = 0; j < cols; j++) d[j] = x[j] * y[0];
             else
                 for (int64_t j = 0; j < cols; j++) d[j] = x[j * sx] * y[j * sy];
             break;

@@ -409,7 +409,7 @@ def test_concat_reads_a_nearest_resize_from_its_source(tmp_path, mode, ctm, fold
         close(got, want.astype(np.float32))
 
 
-@pytest.mark.parametrize("case", ["decode", "other_axis", "second_reader"])
+@pytest.mark.parametrize("case", ["decode", "other_axis", "second_reader", "scalar"])
 def test_binary_op_reads_last_axis_slices_in_place(tmp_path, case):
     # the decode's y[..., 4:5] * y[..., 5:]: the Mul reads both slices from y (row
     # stride 9) and the Slices do not run; a slice of another axis, or one that is
@@ -420,10 +420,14 @@ def test_binary_op_reads_last_axis_slices_in_place(tmp_path, case):
     if case == "other_axis":
         consts = {"s1": [1], "e1": [2], "s2": [0], "e2": [6], "ax": [ax]}
     inits = [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in consts.items()]
+    inits.append(numpy_helper.from_array(np.array(2.5, np.float32), "two"))
     nodes = [helper.make_node("Sigmoid", ["x"], ["y"]),
              helper.make_node("Slice", ["y", "s1", "e1", "ax"], ["obj"]),
              helper.make_node("Slice", ["y", "s2", "e2", "ax"], ["cls"]),
              helper.make_node("Mul", ["obj", "cls"], ["conf"])]
+    if case == "scalar":  # the box decode's xy * 2 (the scalar first: Sub(2.5, .) order kept)
+        nodes[1:] = [helper.make_node("Slice", ["y", "s2", "e2", "ax"], ["cls"]),
+                     helper.make_node("Sub", ["two", "cls"], ["conf"])]
     outs = [helper.make_tensor_value_info("conf", TensorProto.FLOAT, None)]
     if case == "second_reader":
         outs.append(helper.make_tensor_value_info("cls", TensorProto.FLOAT, None))
@@ -432,11 +436,13 @@ def test_binary_op_reads_last_axis_slices_in_place(tmp_path, case):
     r = aiinfer("layers", path)
     assert r.returncode == 0, r.stderr
     folded = r.stdout.count("Slice: folded into its reader (no copy)")
-    assert folded == {"decode": 2, "other_axis": 0, "second_reader": 1}[case], r.stdout
+    assert folded == {"decode": 2, "other_axis": 0, "second_reader": 1, "scalar": 1}[case], r.stdout
     x = rng.standard_normal((2, 3, 6, 9)).astype(np.float32)
     y = 1 / (1 + np.exp(-x))
     if case == "other_axis":
         want = y[:, :, 1:2] * y[:, :, 0:6]
+    elif case == "scalar":
+        want = 2.5 - y[..., 5:9]
     else:
         want = y[..., 4:5] * y[..., 5:9]
     got = run(tmp_path, path, [x], False)
