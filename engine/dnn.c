@@ -237,6 +237,7 @@ static int make_pd(const eng_model *m, const eg_node *n, const_dnnl_op_desc_t de
                 dnnl_post_ops_append_binary(po, dnnl_binary_add, &smd);
         }
         append_act(po, &n->act2);
+        if (l->post_sigmoid) dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_logistic, 0, 0);
         dnnl_primitive_attr_set_post_ops(attr, po);
     } else if (n->act1.kind) { /* MatMul with a fused GELU */
         append_act(po, &n->act1);
@@ -414,9 +415,10 @@ int ed_create(const eng_model *m, int node, ek_view *const *in, const ek_view *o
               const dnnl_memory_desc_t *wmd, int threads, ed_layer *l, char *err, size_t errlen)
 {
     const eg_node *n = &m->g->nodes[node];
-    int inplace = l->sum_inplace;
+    int inplace = l->sum_inplace, sig = l->post_sigmoid;
     memset(l, 0, sizeof(*l));
     l->sum_inplace = inplace;
+    l->post_sigmoid = sig && n->op == EG_OP_CONV;
     ed_set_threads(threads);
     int rc;
     if (n->op == EG_OP_CONV)

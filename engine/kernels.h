@@ -65,6 +65,9 @@ size_t ek_bytes(const ek_view *v);
  * Rows whose source stride is 1 go by memcpy, the rest element by element. */
 void ek_strided_copy(void *dst, const void *src, int rank, const int64_t *dims, const int64_t *sst,
                      size_t es);
+/* ReduceMax and ArgMax (first index) of each of `rows` contiguous float rows in
+ * one pass, each exactly as its own kernel computes it (NaN rows included). */
+void ek_row_max_argmax(const float *x, int64_t rows, int64_t len, float *mx, int64_t *arg);
 
 /* Applies a fused activation in place over n floats. */
 void ek_act_apply(const eg_act *act, float *x, int64_t n);

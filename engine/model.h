@@ -58,7 +58,8 @@ struct eng_model {
 typedef struct ed_layer {
     dnnl_primitive_desc_t pd;
     dnnl_primitive_t prim;
-    int sum_inplace; /* in: fused residual as an in-place sum (dst holds it) */
+    int sum_inplace;  /* in: fused residual as an in-place sum (dst holds it) */
+    int post_sigmoid; /* in: a logistic post-op last (a later Sigmoid folded in) */
     char impl[96];
 } ed_layer;
 

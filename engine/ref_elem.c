@@ -273,7 +273,11 @@ static int run_nary(ek_args *a)
         const float *X = v[0]->data, *Y = v[1]->data;
         float *O = o->data;
         if (ek_numel(v[1]) == 1 && Y[0] == 2.0f) { /* LayerNorm decomposition: x^2 */
-            for (int64_t i = 0; i < total; i++, ku_bcast_next(&b)) O[i] = X[b.off[0]] * X[b.off[0]];
+            if (ek_numel(v[0]) == total)           /* x is the output's shape: no index walk */
+                for (int64_t i = 0; i < total; i++) O[i] = X[i] * X[i];
+            else
+                for (int64_t i = 0; i < total; i++, ku_bcast_next(&b))
+                    O[i] = X[b.off[0]] * X[b.off[0]];
             return 0;
         }
         for (int64_t i = 0; i < total; i++, ku_bcast_next(&b))

@@ -212,6 +212,33 @@ static int run_reduce(ek_args *a)
     return 0;
 }
 
+void ek_row_max_argmax(const float *x, int64_t rows, int64_t len, float *mx, int64_t *arg)
+{
+    int wide = 0;
+#if defined(__x86_64__)
+    wide = __builtin_cpu_supports("avx512f");
+#endif
+    for (int64_t o = 0; o < rows; o++) {
+        const float *row = x + o * len;
+        int64_t at = -1;
+#if defined(__x86_64__)
+        if (wide && len > 0) at = row_extreme_512(row, len, 1, 0);
+#endif
+        (void)wide;
+        if (at >= 0) {
+            mx[o] = row[at], arg[o] = at;
+            continue;
+        }
+        /* a row with a NaN (or no AVX-512): the two scalar loops, as each op runs them */
+        float m = -INFINITY, bv = len > 0 ? row[0] : 0;
+        int64_t best = 0;
+        for (int64_t k = 0; k < len; k++) m = row[k] > m || row[k] != row[k] ? row[k] : m;
+        for (int64_t k = 1; k < len; k++)
+            if (row[k] > bv) bv = row[k], best = k;
+        mx[o] = m, arg[o] = best;
+    }
+}
+
 /* ---- ArgMax / ArgMin ---------------------------------------------------------- */
 
 static int infer_arg(ek_args *a)

@@ -261,12 +261,28 @@ static void bcast_strides(const ek_view *v, const ek_view *o, int64_t *st)
 
 #define BIN_LOOP(T, EXPR)                                                                          \
     do {                                                                                           \
-        const T *xa = x->data, *ya = y->data;                                                      \
-        T *oa = o->data;                                                                           \
-        for (int64_t i = 0; i < inner; i++) {                                                      \
-            T p = xa[px + i * sx], q = ya[py + i * sy];                                            \
-            oa[po + i * so] = EXPR;                                                                \
-        }                                                                                          \
+        const T *xa = (const T *)x->data + px, *ya = (const T *)y->data + py;                      \
+        T *oa = (T *)o->data + po;                                                                 \
+        if (so == 1 && sx == 1 && sy == 1) /* the forms a compiler vectorises */                   \
+            for (int64_t i = 0; i < inner; i++) {                                                  \
+                T p = xa[i], q = ya[i];                                                            \
+                oa[i] = EXPR;                                                                      \
+            }                                                                                      \
+        else if (so == 1 && sx == 0 && sy == 1)                                                    \
+            for (int64_t i = 0; i < inner; i++) {                                                  \
+                T p = xa[0], q = ya[i];                                                            \
+                oa[i] = EXPR;                                                                      \
+            }                                                                                      \
+        else if (so == 1 && sx == 1 && sy == 0)                                                    \
+            for (int64_t i = 0; i < inner; i++) {                                                  \
+                T p = xa[i], q = ya[0];                                                            \
+                oa[i] = EXPR;                                                                      \
+            }                                                                                      \
+        else                                                                                       \
+            for (int64_t i = 0; i < inner; i++) {                                                  \
+                T p = xa[i * sx], q = ya[i * sy];                                                  \
+                oa[i * so] = EXPR;                                                                 \
+            }                                                                                      \
     } while (0)
 
 static int run_binary(ek_args *a)
@@ -283,22 +299,37 @@ static int run_binary(ek_args *a)
     int ord[ENG_MAX_RANK] = {0};
     for (int i = 0; i < r; i++) ord[i] = i;
     if (r == 4 && o->nhwc) ord[1] = 2, ord[2] = 3, ord[3] = 1;
-    if (r == 0) {
-        r = 1;
-        ord[0] = 0;
-        stx[0] = sty[0] = sto[0] = 0;
+    /* dims in memory order, adjacent ones merged where all three tensors step
+     * through them as one (a [.., 80, 2] * scalar is one loop, not 80-long rows
+     * of 2) */
+    int64_t md[ENG_MAX_RANK], mx[ENG_MAX_RANK], my[ENG_MAX_RANK], mo[ENG_MAX_RANK];
+    int mr = 0;
+    for (int i = 0; i < r; i++) {
+        int k = ord[i];
+        if (mr && mx[mr - 1] == stx[k] * o->dims[k] && my[mr - 1] == sty[k] * o->dims[k] &&
+            mo[mr - 1] == sto[k] * o->dims[k]) {
+            md[mr - 1] *= o->dims[k];
+            mx[mr - 1] = stx[k], my[mr - 1] = sty[k], mo[mr - 1] = sto[k];
+            continue;
+        }
+        md[mr] = o->dims[k], mx[mr] = stx[k], my[mr] = sty[k], mo[mr] = sto[k];
+        mr++;
     }
-    int id = ord[r - 1];
-    int64_t inner = o->rank ? o->dims[id] : 1, sx = stx[id], sy = sty[id], so = sto[id];
+    if (mr == 0) {
+        mr = 1;
+        md[0] = 1;
+        mx[0] = my[0] = mo[0] = 0;
+    }
+    int64_t inner = md[mr - 1], sx = mx[mr - 1], sy = my[mr - 1], so = mo[mr - 1];
     int64_t cnt[ENG_MAX_RANK] = {0};
     int64_t outer = ek_numel(o) / inner;
     eg_op op = a->node->op;
     for (int64_t it = 0; it < outer; it++) {
         int64_t px = 0, py = 0, po = 0;
-        for (int k = 0; k < r - 1; k++) {
-            px += cnt[ord[k]] * stx[ord[k]];
-            py += cnt[ord[k]] * sty[ord[k]];
-            po += cnt[ord[k]] * sto[ord[k]];
+        for (int k = 0; k < mr - 1; k++) {
+            px += cnt[k] * mx[k];
+            py += cnt[k] * my[k];
+            po += cnt[k] * mo[k];
         }
         if (o->dtype == ENG_FLOAT) {
             if (op == EG_OP_ADD)
@@ -337,9 +368,9 @@ static int run_binary(ek_args *a)
             else
                 BIN_LOOP(int32_t, q == 0 || (q == -1 && p == INT32_MIN) ? 0 : p / q);
         }
-        for (int k = r - 2; k >= 0; k--) {
-            if (++cnt[ord[k]] < o->dims[ord[k]]) break;
-            cnt[ord[k]] = 0;
+        for (int k = mr - 2; k >= 0; k--) {
+            if (++cnt[k] < md[k]) break;
+            cnt[k] = 0;
         }
     }
     return 0;

@@ -237,3 +237,19 @@ def test_malformed_attribute_is_named_with_its_node(tmp_path, op, attrs, inputs,
     r = aiinfer("info", p)
     assert r.returncode != 0
     assert "bad_node" in r.stderr and needle in r.stderr, r.stderr
+
+
+def test_detector_plan_reads_in_place_instead_of_copying(exported):
+    # the YOLO-style detector's plan (issue 13): the C2f Concats read the Split parts
+    # from the conv output, the upsampling Resize folds into its Concat, the head's
+    # Reshape+Transpose gathers from the conv's NHWC bytes (no nhwc->nchw step) and
+    # its Sigmoid is the conv's post-op; test_family_matches_pytorch checks the values
+    path, _, _ = exported[("yolo", 17)]
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert out.count("(reads split parts in place)") == 3, out
+    assert out.count("Resize: folded into its Concat (no copy)") == 1, out
+    assert "Transpose: c-kernel gather from nhwc" in out, out
+    assert "Sigmoid: view of its input (no copy)" in out, out
+    assert "nhwc->nchw" not in out and out.count("nchw->nhwc") == 1, out

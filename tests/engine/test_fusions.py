@@ -258,6 +258,240 @@ def test_reshape_of_a_tensor_read_once_is_a_view(tmp_path):
     close(np.load(tmp_path / "y.npy"), want(x, mask).astype(np.float32))
 
 
+def head_graph(tmp_path, perm, second_reader=False, sigmoid=False):
+    """x [1, 8, 5, 6] -> 1x1 Conv to 3*4 channels (oneDNN, NHWC) -> Reshape [1, 3, 4, 5, 6]
+    -> Transpose(perm): the detector head's layout."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((12, 8, 1, 1)).astype(np.float32)
+    b = rng.standard_normal(12).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b"),
+             numpy_helper.from_array(np.array([1, 3, 4, 5, 6], np.int64), "shape")]
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"]),
+             helper.make_node("Reshape", ["c", "shape"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["y"], perm=perm)]
+    if sigmoid:
+        nodes[-1].output[0] = "t"
+        nodes.append(helper.make_node("Sigmoid", ["t"], ["y"]))
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if second_reader:
+        nodes.append(helper.make_node("Relu", ["r"], ["z"]))
+        outs.append(helper.make_tensor_value_info("z", TensorProto.FLOAT, None))
+    path = save(tmp_path, nodes, [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 8, 5, 6])], outs, inits, name="head")
+    x = rng.standard_normal((1, 8, 5, 6)).astype(np.float32)
+    c = np.einsum("oc,nchw->nohw", w[:, :, 0, 0], x) + b.reshape(1, 12, 1, 1)
+    y = c.reshape(1, 3, 4, 5, 6).transpose(perm)
+    return path, x, 1 / (1 + np.exp(-y)) if sigmoid else y
+
+
+@pytest.mark.parametrize("perm", [[0, 1, 3, 4, 2], [0, 2, 1, 4, 3], [4, 3, 2, 1, 0]])
+def test_head_transpose_gathers_from_nhwc(tmp_path, perm):
+    # Conv -> Reshape (splitting channels) -> Transpose: one gather from the conv's
+    # NHWC bytes, no nhwc->nchw step; same values as the copying (--reference) path
+    path, x, want = head_graph(tmp_path, perm)
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    assert "gather from nhwc" in r.stdout and "nhwc->nchw" not in r.stdout, r.stdout
+    got = run(tmp_path, path, [x], False)
+    close(got, want.astype(np.float32))
+    close(got, run(tmp_path, path, [x], True))
+
+
+@pytest.mark.parametrize("second_reader", [False, True])
+def test_head_sigmoid_runs_as_the_convs_post_op(tmp_path, second_reader):
+    # Conv -> Reshape -> Transpose -> Sigmoid: the Sigmoid commutes with the data
+    # movement and becomes the Conv's logistic post-op (the node a view); with a
+    # second reader of the Reshape's output it must stay a Sigmoid of its own
+    path, x, want = head_graph(tmp_path, [0, 1, 3, 4, 2], second_reader, sigmoid=True)
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    folded = "Sigmoid: view of its input (no copy)" in r.stdout
+    assert folded != second_reader, r.stdout
+    got = run(tmp_path, path, [x], False)
+    close(got, want.astype(np.float32))
+    close(got, run(tmp_path, path, [x], True))
+
+
+def test_head_reshape_with_a_second_reader_is_converted(tmp_path):
+    path, x, want = head_graph(tmp_path, [0, 1, 3, 4, 2], second_reader=True)
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    assert "gather from nhwc" not in r.stdout and "nhwc->nchw" in r.stdout, r.stdout
+    close(run(tmp_path, path, [x], False), want.astype(np.float32))
+
+
+def c2f_graph(tmp_path, a_is_output=False):
+    """The C2f block: x [1, 4, 5, 6] -> 1x1 Conv to 8 (NHWC) -> Split [4, 4] -> a, b;
+    3x3 Conv(b) -> m; Concat(a, b, m) -> 1x1 Conv to 6."""
+    rng = np.random.default_rng(5)
+    w1 = rng.standard_normal((8, 4, 1, 1)).astype(np.float32)
+    wm = rng.standard_normal((4, 4, 3, 3)).astype(np.float32)
+    w2 = rng.standard_normal((6, 12, 1, 1)).astype(np.float32)
+    inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(wm, "wm"),
+             numpy_helper.from_array(w2, "w2"),
+             numpy_helper.from_array(np.array([4, 4], np.int64), "sizes")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c"]),
+             helper.make_node("Split", ["c", "sizes"], ["a", "b"], axis=1),
+             helper.make_node("Conv", ["b", "wm"], ["m"], pads=[1, 1, 1, 1]),
+             helper.make_node("Concat", ["a", "b", "m"], ["cat"], axis=1),
+             helper.make_node("Conv", ["cat", "w2"], ["y"])]
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if a_is_output:
+        outs.append(helper.make_tensor_value_info("a", TensorProto.FLOAT, None))
+    path = save(tmp_path, nodes, [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [1, 4, 5, 6])], outs, inits, name="c2f")
+    x = rng.standard_normal((1, 4, 5, 6)).astype(np.float32)
+    c = np.einsum("oc,nchw->nohw", w1[:, :, 0, 0], x)
+    bp = np.pad(c[:, 4:], ((0, 0), (0, 0), (1, 1), (1, 1)))
+    m = np.zeros((1, 4, 5, 6))
+    for i in range(3):
+        for j in range(3):
+            m += np.einsum("oc,nchw->nohw", wm[:, :, i, j], bp[:, :, i:i + 5, j:j + 6])
+    y = np.einsum("oc,nchw->nohw", w2[:, :, 0, 0], np.concatenate([c, m], 1))
+    return path, x, y.astype(np.float32), c[:, :4].astype(np.float32)
+
+
+@pytest.mark.parametrize("a_is_output", [False, True])
+def test_concat_reads_split_parts_from_the_splits_source(tmp_path, a_is_output):
+    # C2f: Concat(a, b, m) of Split(c) parts reads a and b straight from c (one copy
+    # per pixel for both); the Split then writes only what another node reads
+    path, x, want, a = c2f_graph(tmp_path, a_is_output)
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    assert "2 copies per pixel (reads split parts in place)" in r.stdout, r.stdout
+    args = ["run", path, "--input", tmp_path / "x.npy", "--output", tmp_path / "y.npy"]
+    np.save(tmp_path / "x.npy", x)
+    if a_is_output:
+        args += ["--output", tmp_path / "a.npy"]
+    for ref in ([], ["--reference"]):
+        r = aiinfer(*args, *ref)
+        assert r.returncode == 0, r.stderr
+        close(np.load(tmp_path / "y.npy"), want)
+        if a_is_output:  # a graph output: the Split still writes it
+            close(np.load(tmp_path / "a.npy"), a)
+
+
+@pytest.mark.parametrize("mode,ctm,folded", [("nearest", "asymmetric", True),
+                                              ("nearest", "half_pixel", True),
+                                              ("linear", "half_pixel", False)])
+def test_concat_reads_a_nearest_resize_from_its_source(tmp_path, mode, ctm, folded):
+    # the neck: Concat(Resize(p2), p1) of NHWC tensors; a nearest Resize read only by
+    # the Concat folds into it (the Concat maps each pixel to its source pixel), a
+    # linear one stays a step; batch 2 checks the map keeps images apart
+    rng = np.random.default_rng(8)
+    w1 = rng.standard_normal((5, 3, 1, 1)).astype(np.float32)
+    w2 = rng.standard_normal((4, 3, 1, 1)).astype(np.float32)
+    w3 = rng.standard_normal((2, 9, 1, 1)).astype(np.float32)
+    scales = np.array([1, 1, 2, 3], np.float32)
+    inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (w2, "w2"), (w3, "w3"),
+                                                         (scales, "sc"))]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"]),
+             helper.make_node("Resize", ["a", "", "sc"], ["u"], mode=mode,
+                              coordinate_transformation_mode=ctm),
+             helper.make_node("Conv", ["z", "w2"], ["b"]),
+             helper.make_node("Concat", ["u", "b"], ["cat"], axis=1),
+             helper.make_node("Conv", ["cat", "w3"], ["y"])]
+    path = save(tmp_path, nodes, [
+        helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 5, 6]),
+        helper.make_tensor_value_info("z", TensorProto.FLOAT, [2, 3, 10, 18])],
+                [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits, name="neck")
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    assert ("Resize: folded into its Concat" in r.stdout) == folded, r.stdout
+    x = rng.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    z = rng.standard_normal((2, 3, 10, 18)).astype(np.float32)
+    got = run(tmp_path, path, [x, z], False)
+    close(got, run(tmp_path, path, [x, z], True))
+    if mode == "nearest" and ctm == "half_pixel":  # rounds like a floor at these scales
+        a = np.einsum("oc,nchw->nohw", w1[:, :, 0, 0], x).repeat(2, axis=2).repeat(3, axis=3)
+        b = np.einsum("oc,nchw->nohw", w2[:, :, 0, 0], z)
+        want = np.einsum("oc,nchw->nohw", w3[:, :, 0, 0], np.concatenate([a, b], 1))
+        close(got, want.astype(np.float32))
+
+
+@pytest.mark.parametrize("case", ["decode", "other_axis", "second_reader", "scalar"])
+def test_binary_op_reads_last_axis_slices_in_place(tmp_path, case):
+    # the decode's y[..., 4:5] * y[..., 5:]: the Mul reads both slices from y (row
+    # stride 9) and the Slices do not run; a slice of another axis, or one that is
+    # also a graph output, keeps its step
+    rng = np.random.default_rng(9)
+    ax = 2 if case == "other_axis" else 3
+    consts = {"s1": [4], "e1": [5], "s2": [5], "e2": [9], "ax": [ax]}
+    if case == "other_axis":
+        consts = {"s1": [1], "e1": [2], "s2": [0], "e2": [6], "ax": [ax]}
+    inits = [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in consts.items()]
+    inits.append(numpy_helper.from_array(np.array(2.5, np.float32), "two"))
+    nodes = [helper.make_node("Sigmoid", ["x"], ["y"]),
+             helper.make_node("Slice", ["y", "s1", "e1", "ax"], ["obj"]),
+             helper.make_node("Slice", ["y", "s2", "e2", "ax"], ["cls"]),
+             helper.make_node("Mul", ["obj", "cls"], ["conf"])]
+    if case == "scalar":  # the box decode's xy * 2 (the scalar first: Sub(2.5, .) order kept)
+        nodes[1:] = [helper.make_node("Slice", ["y", "s2", "e2", "ax"], ["cls"]),
+                     helper.make_node("Sub", ["two", "cls"], ["conf"])]
+    outs = [helper.make_tensor_value_info("conf", TensorProto.FLOAT, None)]
+    if case == "second_reader":
+        outs.append(helper.make_tensor_value_info("cls", TensorProto.FLOAT, None))
+    path = save(tmp_path, nodes, [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [2, 3, 6, 9])], outs, inits, name="dec")
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    folded = r.stdout.count("Slice: folded into its reader (no copy)")
+    assert folded == {"decode": 2, "other_axis": 0, "second_reader": 1, "scalar": 1}[case], r.stdout
+    x = rng.standard_normal((2, 3, 6, 9)).astype(np.float32)
+    y = 1 / (1 + np.exp(-x))
+    if case == "other_axis":
+        want = y[:, :, 1:2] * y[:, :, 0:6]
+    elif case == "scalar":
+        want = 2.5 - y[..., 5:9]
+    else:
+        want = y[..., 4:5] * y[..., 5:9]
+    got = run(tmp_path, path, [x], False)
+    close(got, want.astype(np.float32))
+    close(got, run(tmp_path, path, [x], True))
+
+
+@pytest.mark.parametrize("opset,axis,folded", [(17, -1, True), (17, 1, True), (17, 0, False),
+                                               (18, -1, True)])
+def test_reducemax_and_argmax_of_the_same_rows_run_as_one_pass(tmp_path, opset, axis, folded):
+    # the decode's conf.max(-1): ReduceMax and ArgMax over the last axis of the same
+    # tensor are one step; ties give the first index, a row with a NaN gives what
+    # each op gives alone (the --reference run), another axis keeps two steps
+    x = np.random.default_rng(10).standard_normal((6, 37)).astype(np.float32)
+    x[1, 5] = x[1, 20] = 9.0  # a tie
+    x[2, 7] = np.nan
+    x[3, 0] = np.nan
+    inits = []
+    if opset >= 18:
+        inits.append(numpy_helper.from_array(np.array([axis], np.int64), "axes"))
+        rmax = helper.make_node("ReduceMax", ["y", "axes"], ["m"], keepdims=0)
+    else:
+        rmax = helper.make_node("ReduceMax", ["y"], ["m"], axes=[axis], keepdims=0)
+    nodes = [helper.make_node("Neg", ["x"], ["n"]), helper.make_node("Neg", ["n"], ["y"]), rmax,
+             helper.make_node("ArgMax", ["y"], ["i"], axis=axis, keepdims=0)]
+    g = helper.make_graph(nodes, "rm", [helper.make_tensor_value_info(
+        "x", TensorProto.FLOAT, [6, 37])], [helper.make_tensor_value_info(
+            "m", TensorProto.FLOAT, None), helper.make_tensor_value_info(
+            "i", TensorProto.INT64, None)], inits)
+    path = tmp_path / "rm.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]), path)
+    r = aiinfer("layers", path)
+    assert r.returncode == 0, r.stderr
+    assert ("ReduceMax and ArgMax in one pass" in r.stdout) == folded, r.stdout
+    np.save(tmp_path / "x.npy", x)
+    got = []
+    for ref in ([], ["--reference"]):
+        r = aiinfer("run", path, "--input", tmp_path / "x.npy", "--output", tmp_path / "m.npy",
+                    "--output", tmp_path / "i.npy", *ref)
+        assert r.returncode == 0, r.stderr
+        got.append((np.load(tmp_path / "m.npy"), np.load(tmp_path / "i.npy")))
+    (m, i), (mr, ir) = got
+    np.testing.assert_array_equal(m, mr)  # same NaN rows, bit for bit
+    np.testing.assert_array_equal(i, ir)
+    clean = ~np.isnan(x).any(axis=axis)
+    np.testing.assert_array_equal(m[clean], x.max(axis=axis)[clean])
+    np.testing.assert_array_equal(i[clean], x.argmax(axis=axis)[clean])
+
+
 # ---- no allocation per run ---------------------------------------------------------
 
 COUNTER = r"""
@@ -319,9 +553,11 @@ __attribute__((destructor)) static void report(void)
 """
 
 
-def test_a_run_allocates_nothing(tmp_path):
+@pytest.mark.parametrize("family,dynamic", [("bert", "all"), ("yolo", "batch")])
+def test_a_run_allocates_nothing(tmp_path, family, dynamic):
     # bench runs the same plan over and over: a short and a long bench of the BERT-class
-    # encoder (fused attention, residual LayerNorm, views) must make the same number
+    # encoder (fused attention, residual LayerNorm, views) or of the detector (NHWC
+    # convs, Split/Concat, the head's folded gather) must make the same number
     # of engine heap allocations, give or take bench's own doubling latency array,
     # however many more runs the long one made (the counter sees the engine's calls;
     # oneDNN allocates inside every primitive execution, which no caller can avoid)
@@ -336,8 +572,8 @@ def test_a_run_allocates_nothing(tmp_path):
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
                                     "tools"))
     import family_models as fm
-    path = tmp_path / "bert.onnx"
-    ins, _ = fm.export("bert", str(path), opset=17, dynamic="all")
+    path = tmp_path / f"{family}.onnx"
+    ins, _ = fm.export(family, str(path), opset=17, dynamic=dynamic)
     args = []
     for k, x in enumerate(ins):
         np.save(tmp_path / f"b{k}.npy", x)
