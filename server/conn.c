@@ -486,6 +486,14 @@ static void dispatch(srv_conn *c)
     c->ar.body_len = c->body.len;
     c->ar.body_complete = c->body_eof;
     c->body_rpos = 0;
+    if (c->route->run_on == APP_RUN_THREAD && c->w->inline_app && c->uwsgi) {
+        if (!worker_run_inline(c)) { /* PENDING: as below */
+            unwatch(c);
+            return;
+        }
+        conn_handler_done(c);
+        return;
+    }
     if (c->route->run_on == APP_RUN_THREAD) {
         unwatch(c);
         if (worker_dispatch_thread(c->w, c)) conn_error(c, 503, "no app thread");

@@ -369,6 +369,7 @@ struct srv_worker {
     pthread_t *threads;
     int nthreads, stop_threads;
     _Atomic int idle; /* app threads without a job */
+    int inline_app;   /* the loop is the (one) app thread: uwsgi listeners, threads = 1 */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     srv_conn **jobs;
@@ -415,6 +416,9 @@ void worker_request_start(srv_conn *c);
 int handler_done(srv_conn *c, int rc);
 /* Runs c's APP_RUN_LOOP handler now, then handler_done. Loop only. */
 int worker_run_loop(srv_conn *c);
+/* With inline_app: runs c's APP_RUN_THREAD handler here on the loop as app
+ * thread 0 and sends the whole response (blocking); then as handler_done. */
+int worker_run_inline(srv_conn *c);
 /* Queues a conn for a thread; loop only. */
 int worker_dispatch_thread(srv_worker *w, srv_conn *c);
 /* From any thread: hand a finished request back to the loop (the completion
