@@ -603,8 +603,14 @@ static void on_tick(ev_loop *loop, void *data)
     srv_worker *w = data;
     uint64_t now = ev_now_ms(loop);
     resp_update_date(w);
-    for (srv_conn *c = w->conns; c && w->nfresh; c = c->next)
-        if (c->fresh && now - c->accepted_ms >= FRESH_MS) worker_conn_used(c);
+    /* Only as far as the last fresh one: new connections join the list at
+     * its head, so under churn the fresh ones are the first few, not all. */
+    int left = w->nfresh;
+    for (srv_conn *c = w->conns; c && left > 0; c = c->next)
+        if (c->fresh) {
+            left--;
+            if (now - c->accepted_ms >= FRESH_MS) worker_conn_used(c);
+        }
     worker_update_accept(w);
     rearm_if_queued(w);
     conn_sweep(w, now);
