@@ -64,8 +64,8 @@ srv_conn *conn_new(srv_worker *w, int fd)
     w->conns = c;
     w->nconns++;
     atomic_store_explicit(&w->slot->conns, w->nconns, memory_order_relaxed);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* TCP_NODELAY comes from the listen socket (worker.c sets it there once):
+     * no setsockopt per connection. */
     if (ev_io_add(w->loop, fd, EV_READ, conn_on_io, c)) {
         conn_close(c);
         return NULL;

@@ -194,6 +194,17 @@ static void rearm_if_queued(srv_worker *w)
     }
 }
 
+/* TCP_NODELAY on the TCP listen sockets (again for ones inherited from
+ * systemd or a reload): Linux copies it into every accepted socket, which
+ * saves a setsockopt per connection. */
+static void listen_nodelay(srv_worker *w)
+{
+    int one = 1;
+    for (int i = 0; i < w->srv->nlisten; i++)
+        if (!w->srv->listen_unix[i] && w->srv->listen_fds[i] >= 0)
+            setsockopt(w->srv->listen_fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* A draining worker closes its copies of the listen sockets at once: on
  * shutdown, once the master has closed its own, the kernel refuses new
  * connections (a load balancer fails over) instead of queueing them for a
@@ -704,6 +715,7 @@ int worker_main(srv *s, int worker_id, int slot_idx)
         return 1;
     }
     resp_update_date(w);
+    listen_nodelay(w);
     worker_update_accept(w);
     atomic_store(&w->slot->ready, apps_ready(w));
     if (atomic_load(&w->slot->ready)) poke_master(w);
