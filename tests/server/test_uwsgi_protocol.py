@@ -158,12 +158,15 @@ def test_bad_socket_options_name_the_option(tmp_path):
         assert "socket" in r.stderr
 
 
-def test_nginx_uwsgi_pass_in_front(procs, tmp_path):
+@pytest.mark.parametrize("threads", [2, 1], ids=["app-threads", "app-on-the-loop"])
+def test_nginx_uwsgi_pass_in_front(procs, tmp_path, threads):
     nginx = "/usr/sbin/nginx"
     if not os.path.exists(nginx):
         pytest.fail("nginx is not installed (scripts/install-deps.sh installs nginx-light)")
     sock = os.path.join(str(tmp_path), "app.sock")
-    p, _ = start(procs, tmp_path, [("socket", sock), ("chmod-socket", "666")])
+    # threads = 1 with the uwsgi socket alone: the app runs on the worker's loop
+    p, _ = start(procs, tmp_path, [("socket", sock), ("chmod-socket", "666")],
+                 http=threads != 1, threads=threads)
     port = free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text("""
