@@ -102,15 +102,19 @@ void conn_close(srv_conn *c)
     if (c->state == CS_CLOSED) return;
     end_request(c, 0);
     worker_conn_used(c);
-    if (c->watched) ev_io_del(w->loop, c->fd);
-    c->watched = 0;
     conn_set_deadline(c, 0);
     /* ---- access/tls ---- */
     if (c->ssl) srv_tls_conn_free(c->ssl, !c->failed && !c->gone && !c->tls_hs);
     c->ssl = NULL;
     if (c->ip_counted) access_conn_closed(w->srv->access, c);
     /* ---- end access/tls ---- */
-    close(c->fd);
+    /* the close ends the epoll registration too (ev_io_close: one system
+     * call, not two, unless the worker forked) */
+    if (c->watched)
+        ev_io_close(w->loop, c->fd);
+    else
+        close(c->fd);
+    c->watched = 0;
     c->fd = -1;
     c->state = CS_CLOSED;
     resp_release(c);
