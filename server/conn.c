@@ -65,13 +65,9 @@ srv_conn *conn_new(srv_worker *w, int fd)
     w->nconns++;
     atomic_store_explicit(&w->slot->conns, w->nconns, memory_order_relaxed);
     /* TCP_NODELAY comes from the listen socket (worker.c sets it there once):
-     * no setsockopt per connection. */
-    if (ev_io_add(w->loop, fd, EV_READ, conn_on_io, c)) {
-        conn_close(c);
-        return NULL;
-    }
-    c->watched = 1;
-    c->events = EV_READ;
+     * no setsockopt per connection. The loop watches it from conn_accepted. */
+    c->watched = 0;
+    c->events = 0;
     conn_set_deadline(c, ev_now_ms(w->loop) + (uint64_t)w->srv->s.socket_timeout * 1000);
     return c;
 }
@@ -676,11 +672,24 @@ void conn_accepted(srv_conn *c, int li, const struct sockaddr_storage *ss)
         c->remote_port = 0;
     }
     if (s->access) access_conn_opened(s->access, c);
-    if (!s->listen_tls[c->listen_idx]) return;
-    c->ssl = srv_tls_conn_new(s->listen_tls[c->listen_idx], c->fd);
-    if (!c->ssl) return conn_close(c);
-    c->tls_hs = 1;
-    c->https = 1;
+    if (s->listen_tls[c->listen_idx]) {
+        c->ssl = srv_tls_conn_new(s->listen_tls[c->listen_idx], c->fd);
+        if (!c->ssl) return conn_close(c);
+        c->tls_hs = 1;
+        c->https = 1;
+    } else if (c->uwsgi) {
+        /* A front end (nginx's uwsgi_pass) sends its packet as soon as it
+         * connects, so it is most often here already: read it now, as uWSGI
+         * does, and a connection answered at once is never registered with
+         * epoll at all (no EPOLL_CTL_ADD, no wait for a wake-up). Else, or
+         * for the rest of it, the loop watches as for any connection. */
+        conn_read(c);
+        if (c->state != CS_HEAD && c->state != CS_BODY) return; /* watched as its state needs */
+    }
+    if (c->watched) return;
+    if (ev_io_add(c->w->loop, c->fd, EV_READ, conn_on_io, c)) return conn_close(c);
+    c->watched = 1;
+    c->events = EV_READ;
 }
 
 void conn_on_io(ev_loop *loop, int fd, unsigned events, void *data)

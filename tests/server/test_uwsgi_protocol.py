@@ -318,3 +318,29 @@ def test_one_thread_keeps_the_app_thread_when_an_http_listener_needs_the_loop(pr
     wait_port(uport, proc=p)
     pid = get_pid(("127.0.0.1", uport))
     assert worker_threads(pid) == 2, "loop + one app thread"
+
+
+@pytest.mark.parametrize("threads", [2, 1], ids=["app-threads", "app-on-the-loop"])
+def test_a_packet_that_comes_in_pieces_after_the_connect_is_served(procs, tmp_path, threads):
+    """The worker reads a uwsgi connection right at its accept; what has not
+    come yet (a slow front end, a body on its way) is waited for on the loop."""
+    uport = free_port()
+    p, _ = start(procs, tmp_path, [("socket", "127.0.0.1:%d" % uport)], http=False,
+                 processes=1, threads=threads)
+    wait_port(uport, proc=p)
+    data = os.urandom(100000)
+    pkt = packet(nginx_vars("POST", "/echo", data), data)
+    for cut in (0, 2, 40, len(pkt) - len(data) + 10):
+        with socket.create_connection(("127.0.0.1", uport), timeout=10) as s:
+            time.sleep(0.1)  # accepted (and read) before anything came
+            s.sendall(pkt[:cut])
+            time.sleep(0.1)
+            s.sendall(pkt[cut:])
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        head, _, body = out.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and body == data, (cut, head[:100])
