@@ -7,6 +7,8 @@
 #include "ev.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -40,7 +42,23 @@ struct ev_loop {
     int asyncfd;
     ev_async_cb async_cb;
     void *async_data;
+    unsigned forks; /* ev_forks when the loop was made */
 };
+
+/* fork() calls in this process (pthread_atfork), for ev_io_close: the one
+ * piece of process-wide state here, because a fork is a process-wide event. */
+static _Atomic unsigned ev_forks;
+static pthread_once_t ev_forks_once = PTHREAD_ONCE_INIT;
+
+static void count_fork(void)
+{
+    atomic_fetch_add_explicit(&ev_forks, 1, memory_order_relaxed);
+}
+
+static void watch_forks(void)
+{
+    pthread_atfork(count_fork, NULL, NULL);
+}
 
 uint64_t ev_clock_ns(void)
 {
@@ -75,6 +93,8 @@ ev_loop *ev_loop_new(void)
     }
     loop->asyncfd = -1;
     loop->now = ev_clock_ms();
+    pthread_once(&ev_forks_once, watch_forks);
+    loop->forks = atomic_load_explicit(&ev_forks, memory_order_relaxed);
     return loop;
 }
 
@@ -145,6 +165,18 @@ int ev_io_del(ev_loop *loop, int fd)
 }
 
 /* ---- timers: binary min-heap on deadline ---- */
+
+int ev_io_close(ev_loop *loop, int fd)
+{
+    if (fd < 0) return -EBADF;
+    int watched = fd < loop->nwatch && loop->watch[fd].active;
+    if (watched) {
+        loop->watch[fd].active = 0;
+        if (atomic_load_explicit(&ev_forks, memory_order_relaxed) != loop->forks)
+            epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+    }
+    return close(fd) < 0 ? -errno : 0;
+}
 
 static void heap_swap(struct ev_timer *h, size_t a, size_t b)
 {

@@ -1,8 +1,12 @@
+#define _GNU_SOURCE
 #include "ev.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void count_timer(ev_loop *loop, void *data)
@@ -231,5 +235,63 @@ Test(ev, a_callback_may_rearm_its_timer)
     /* nothing left armed: the loop waits for its timeout, not a stale timer */
     ev_loop_run_once(loop, 0);
     cr_assert_eq(r.fired, 20);
+    ev_loop_free(loop);
+}
+
+static void count_calls(ev_loop *loop, int fd, unsigned events, void *data)
+{
+    (void)loop;
+    (void)fd;
+    (void)events;
+    (*(int *)data)++;
+}
+
+/* ev_io_close closes the fd and ends its watcher; after a fork, whose child
+ * still holds the file, no event of the old file reaches a new watcher that
+ * got the same fd number (the registration was deleted, not left behind). */
+Test(ev, io_close_closes_and_leaves_no_registration_behind_after_a_fork)
+{
+    ev_loop *loop = ev_loop_new();
+    cr_assert_not_null(loop);
+    int sv[2], calls = 0;
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    cr_assert_eq(ev_io_add(loop, sv[0], EV_READ, count_calls, &calls), 0);
+    cr_assert_eq(ev_io_close(loop, sv[0]), 0);
+    cr_assert_eq(fcntl(sv[0], F_GETFD), -1, "the fd is closed");
+    close(sv[1]);
+
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    cr_assert_eq(ev_io_add(loop, sv[0], EV_READ, count_calls, &calls), 0);
+    int hold[2];
+    cr_assert_eq(pipe(hold), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) { /* holds a copy of sv[0] until the parent says */
+        char b;
+        close(hold[1]);
+        ssize_t n = read(hold[0], &b, 1);
+        _exit(n < 0);
+    }
+    close(hold[0]);
+    int old = sv[0];
+    cr_assert_eq(ev_io_close(loop, old), 0);
+    cr_assert_eq(write(sv[1], "x", 1), 1, "the old file is readable now (the child holds it)");
+    int p2[2];
+    cr_assert_eq(pipe2(p2, O_NONBLOCK), 0);
+    int nfd = p2[0] == old ? p2[0] : dup2(p2[0], old); /* the old number, a new file */
+    cr_assert_eq(nfd, old);
+    int quiet = 0;
+    cr_assert_eq(ev_io_add(loop, nfd, EV_READ, count_calls, &quiet), 0);
+    for (int i = 0; i < 5; i++) ev_loop_run_once(loop, 10);
+    cr_assert_eq(quiet, 0, "an event of the closed file reached the new watcher");
+    cr_assert_eq(calls, 0);
+    cr_assert_eq(write(hold[1], "x", 1), 1);
+    waitpid(pid, NULL, 0);
+    ev_io_del(loop, nfd);
+    close(nfd);
+    if (p2[0] != nfd) close(p2[0]);
+    close(p2[1]);
+    close(sv[1]);
+    close(hold[1]);
     ev_loop_free(loop);
 }

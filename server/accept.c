@@ -6,6 +6,11 @@
 
 #include "server/core.h"
 
+int accept_conns_slack(int conns)
+{
+    return conns > 0 ? conns >> ACCEPT_CONNS_SLACK_SHIFT : 0;
+}
+
 int accept_able(int draining, int listen_closed, int nconns, int max_conns, uint64_t pause_until,
                 uint64_t now_ms)
 {
@@ -16,7 +21,7 @@ int accept_able(int draining, int listen_closed, int nconns, int max_conns, uint
 int accept_prefer_peer(accept_load self, int saturated, accept_load peer)
 {
     if (saturated && peer.load < self.load) return 1;
-    return peer.load <= self.load && peer.conns < self.conns;
+    return peer.load <= self.load && peer.conns < self.conns - accept_conns_slack(self.conns);
 }
 
 int accept_choose(accept_load self, int nthreads, const accept_load *peers, int n)

@@ -23,9 +23,18 @@ typedef struct accept_load {
 int accept_able(int draining, int listen_closed, int nconns, int max_conns, uint64_t pause_until,
                 uint64_t now_ms);
 
+/* Connections count as balanced within 1/64 of self's (accept_conns_slack):
+ * below 64 the exact count decides; with thousands open, a worker does not
+ * hand every other connection of a burst to a sibling that holds a few less,
+ * since each hand-off costs epoll re-registrations and an eventfd wake-up
+ * (bench/server/conn.py, 5000 idle sockets). */
+#define ACCEPT_CONNS_SLACK_SHIFT 6
+int accept_conns_slack(int conns);
+
 /* 1 when a serving, able peer should take the next connection instead of
  * self: it holds less work while all of self's app threads are taken
- * (saturated), or as much work or less and fewer connections. Both rules
+ * (saturated), or as much work or less and fewer connections (by more than
+ * accept_conns_slack(self.conns)). Both rules
  * only point to a peer with no more load and, at equal load, fewer
  * connections, so among workers able to accept one always prefers no other. */
 int accept_prefer_peer(accept_load self, int saturated, accept_load peer);

@@ -37,6 +37,21 @@ Test(accept_prefer, equal_load_goes_to_fewer_connections)
     cr_assert_not(accept_prefer_peer(me, 0, (accept_load){.load = 2, .conns = 0}));
 }
 
+Test(accept_prefer, thousands_of_connections_balance_within_a_slack)
+{
+    accept_load me = {.load = 0, .conns = 2500};
+    cr_assert_eq(accept_conns_slack(2500), 39);
+    cr_assert_eq(accept_conns_slack(63), 0, "below 64 the exact count decides");
+    cr_assert_not(accept_prefer_peer(me, 0, (accept_load){.load = 0, .conns = 2480}),
+                  "a few less is balanced: no hand-off per connection");
+    cr_assert_not(accept_prefer_peer(me, 0, (accept_load){.load = 0, .conns = 2461}));
+    cr_assert(accept_prefer_peer(me, 0, (accept_load){.load = 0, .conns = 2460}));
+    cr_assert(accept_prefer_peer(me, 0, (accept_load){.load = 0, .conns = 100}));
+    /* the load rule is untouched by the slack */
+    cr_assert(accept_prefer_peer((accept_load){.load = 1, .conns = 2500}, 1,
+                                 (accept_load){.load = 0, .conns = 2600}));
+}
+
 Test(accept_choose, first_preferred_peer_or_none)
 {
     accept_load peers[3] = {{2, 1}, {0, 7}, {0, 3}};
@@ -59,6 +74,8 @@ Test(accept_choose, someone_always_accepts)
         for (int i = 0; i < n; i++) {
             w[i].load = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 6;
             w[i].conns = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 6;
+            if (round & 1) /* thousands: the slack applies */
+                w[i].conns = 3000 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 200;
         }
         int takers = 0;
         for (int i = 0; i < n; i++) {

@@ -64,15 +64,11 @@ srv_conn *conn_new(srv_worker *w, int fd)
     w->conns = c;
     w->nconns++;
     atomic_store_explicit(&w->slot->conns, w->nconns, memory_order_relaxed);
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (ev_io_add(w->loop, fd, EV_READ, conn_on_io, c)) {
-        conn_close(c);
-        return NULL;
-    }
-    c->watched = 1;
-    c->events = EV_READ;
-    c->deadline_ms = ev_now_ms(w->loop) + (uint64_t)w->srv->s.socket_timeout * 1000;
+    /* TCP_NODELAY comes from the listen socket (worker.c sets it there once):
+     * no setsockopt per connection. The loop watches it from conn_accepted. */
+    c->watched = 0;
+    c->events = 0;
+    conn_set_deadline(c, ev_now_ms(w->loop) + (uint64_t)w->srv->s.socket_timeout * 1000);
     return c;
 }
 
@@ -101,14 +97,19 @@ void conn_close(srv_conn *c)
     if (c->state == CS_CLOSED) return;
     end_request(c, 0);
     worker_conn_used(c);
-    if (c->watched) ev_io_del(w->loop, c->fd);
-    c->watched = 0;
+    conn_set_deadline(c, 0);
     /* ---- access/tls ---- */
     if (c->ssl) srv_tls_conn_free(c->ssl, !c->failed && !c->gone && !c->tls_hs);
     c->ssl = NULL;
     if (c->ip_counted) access_conn_closed(w->srv->access, c);
     /* ---- end access/tls ---- */
-    close(c->fd);
+    /* the close ends the epoll registration too (ev_io_close: one system
+     * call, not two, unless the worker forked) */
+    if (c->watched)
+        ev_io_close(w->loop, c->fd);
+    else
+        close(c->fd);
+    c->watched = 0;
     c->fd = -1;
     c->state = CS_CLOSED;
     resp_release(c);
@@ -142,6 +143,49 @@ static void unwatch(srv_conn *c)
 {
     if (c->watched) ev_io_del(c->w->loop, c->fd);
     c->watched = 0;
+}
+
+/* ---- deadlines: a timer wheel of SRV_TW_SLOTS slots of SRV_TW_MS, so
+ * setting one is O(1) and the sweep visits only the slots whose time came,
+ * not every connection (thousands of idle ones cost nothing per tick). A
+ * deadline beyond one turn waits in its slot for later turns. ---- */
+
+static void tw_unlink(srv_conn *c)
+{
+    if (!c->tw_slot) return;
+    if (c->tw_prev)
+        c->tw_prev->tw_next = c->tw_next;
+    else
+        c->w->tw[c->tw_slot - 1] = c->tw_next;
+    if (c->tw_next) c->tw_next->tw_prev = c->tw_prev;
+    c->tw_prev = c->tw_next = NULL;
+    c->tw_slot = 0;
+}
+
+/* Into the slot of its deadline; one already past goes to the current tick's. */
+static void tw_link(srv_conn *c)
+{
+    srv_worker *w = c->w;
+    uint64_t tick = c->deadline_ms / SRV_TW_MS;
+    if (tick < w->tw_tick) tick = w->tw_tick;
+    int i = (int)(tick % SRV_TW_SLOTS);
+    c->tw_prev = NULL;
+    c->tw_next = w->tw[i];
+    if (c->tw_next) c->tw_next->tw_prev = c;
+    w->tw[i] = c;
+    c->tw_slot = i + 1;
+}
+
+void conn_set_deadline(srv_conn *c, uint64_t ms)
+{
+    if (c->tw_slot && c->deadline_ms / SRV_TW_MS == ms / SRV_TW_MS &&
+        ms / SRV_TW_MS >= c->w->tw_tick) {
+        c->deadline_ms = ms; /* same slot (a renewal within SRV_TW_MS) */
+        return;
+    }
+    tw_unlink(c);
+    c->deadline_ms = ms;
+    if (ms) tw_link(c);
 }
 
 static void start_request(srv_conn *c)
@@ -182,7 +226,7 @@ static void linger_close(srv_conn *c)
     }
     c->state = CS_LINGER;
     set_watch(c, EV_READ);
-    c->deadline_ms = ev_now_ms(c->w->loop) + LINGER_MS;
+    conn_set_deadline(c, ev_now_ms(c->w->loop) + LINGER_MS);
 }
 
 static void linger_read(srv_conn *c)
@@ -228,11 +272,11 @@ static void after_response(srv_conn *c)
     c->state = CS_HEAD;
     set_watch(c, EV_READ);
     uint64_t now = ev_now_ms(w->loop);
-    c->deadline_ms = now + (uint64_t)w->srv->s.keepalive * 1000;
+    uint64_t until = now + (uint64_t)w->srv->s.keepalive * 1000;
     /* A keep-alive answer framed before the drain began (or followed by a
      * request already buffered): the next request gets its grace too. */
-    if (w->draining && c->deadline_ms > now + SRV_DRAIN_IDLE_MS)
-        c->deadline_ms = now + SRV_DRAIN_IDLE_MS;
+    if (w->draining && until > now + SRV_DRAIN_IDLE_MS) until = now + SRV_DRAIN_IDLE_MS;
+    conn_set_deadline(c, until);
 }
 
 void conn_handler_done(srv_conn *c)
@@ -249,7 +293,7 @@ void conn_handler_done(srv_conn *c)
         after_response(c);
     } else {
         set_watch(c, EV_WRITE);
-        c->deadline_ms = ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000;
+        conn_set_deadline(c, ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000);
     }
 }
 
@@ -451,7 +495,7 @@ static void begin_request(srv_conn *c)
         return;
     }
     c->state = CS_BODY;
-    c->deadline_ms = ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000;
+    conn_set_deadline(c, ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000);
     /* Ask for the body only if none of it came with the head. */
     c->continue_pending = expect && c->rlen == c->head_len;
 }
@@ -473,18 +517,26 @@ static void body_step(srv_conn *c)
         if (rc == -EMSGSIZE) return conn_error(c, 413, "request body too large");
         if (rc == -EPROTO) return conn_error(c, 400, "bad chunked body");
         if (rc < 0) return conn_close(c);
-        c->deadline_ms = ev_now_ms(c->w->loop) + (uint64_t)st->socket_timeout * 1000;
+        conn_set_deadline(c, ev_now_ms(c->w->loop) + (uint64_t)st->socket_timeout * 1000);
     }
 }
 
 static void dispatch(srv_conn *c)
 {
     c->state = CS_HANDLER;
-    c->deadline_ms = 0;
+    conn_set_deadline(c, 0);
     c->ar.body = c->body.data;
     c->ar.body_len = c->body.len;
     c->ar.body_complete = c->body_eof;
     c->body_rpos = 0;
+    if (c->route->run_on == APP_RUN_THREAD && c->w->inline_app && c->uwsgi) {
+        if (!worker_run_inline(c)) { /* PENDING: as below */
+            unwatch(c);
+            return;
+        }
+        conn_handler_done(c);
+        return;
+    }
     if (c->route->run_on == APP_RUN_THREAD) {
         unwatch(c);
         if (worker_dispatch_thread(c->w, c)) conn_error(c, 503, "no app thread");
@@ -566,7 +618,7 @@ static void conn_read(srv_conn *c)
         return conn_close(c);
     }
     if (c->rlen == 0) /* a new head: it must arrive within socket-timeout */
-        c->deadline_ms = ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000;
+        conn_set_deadline(c, ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000);
     c->rlen += (size_t)n;
     conn_process(c);
 }
@@ -619,11 +671,24 @@ void conn_accepted(srv_conn *c, int li, const struct sockaddr_storage *ss)
         c->remote_port = 0;
     }
     if (s->access) access_conn_opened(s->access, c);
-    if (!s->listen_tls[c->listen_idx]) return;
-    c->ssl = srv_tls_conn_new(s->listen_tls[c->listen_idx], c->fd);
-    if (!c->ssl) return conn_close(c);
-    c->tls_hs = 1;
-    c->https = 1;
+    if (s->listen_tls[c->listen_idx]) {
+        c->ssl = srv_tls_conn_new(s->listen_tls[c->listen_idx], c->fd);
+        if (!c->ssl) return conn_close(c);
+        c->tls_hs = 1;
+        c->https = 1;
+    } else if (c->uwsgi) {
+        /* A front end (nginx's uwsgi_pass) sends its packet as soon as it
+         * connects, so it is most often here already: read it now, as uWSGI
+         * does, and a connection answered at once is never registered with
+         * epoll at all (no EPOLL_CTL_ADD, no wait for a wake-up). Else, or
+         * for the rest of it, the loop watches as for any connection. */
+        conn_read(c);
+        if (c->state != CS_HEAD && c->state != CS_BODY) return; /* watched as its state needs */
+    }
+    if (c->watched) return;
+    if (ev_io_add(c->w->loop, c->fd, EV_READ, conn_on_io, c)) return conn_close(c);
+    c->watched = 1;
+    c->events = EV_READ;
 }
 
 void conn_on_io(ev_loop *loop, int fd, unsigned events, void *data)
@@ -663,7 +728,7 @@ static int idle_expire(srv_conn *c)
     ssize_t n = conn_io_recv(c, c->rbuf, c->rcap);
     if (n > 0) {
         c->rlen = (size_t)n;
-        c->deadline_ms = ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000;
+        conn_set_deadline(c, ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000);
         conn_process(c);
         return 1;
     }
@@ -680,26 +745,53 @@ void conn_drain_idle(srv_worker *w)
     for (srv_conn *c = w->conns; c; c = c->next)
         if (c->state == CS_HEAD && c->rlen == 0 && !c->in_req &&
             (!c->deadline_ms || c->deadline_ms > until))
-            c->deadline_ms = until;
+            conn_set_deadline(c, until);
 }
 
+/* A deadline passed: what the connection's state calls for. */
+static void expire(srv_conn *c)
+{
+    int idle = c->state == CS_HEAD && c->rlen == 0 && !c->in_req;
+    if (c->tls_hs) /* stalled mid-handshake */
+        conn_close(c);
+    else if (idle)
+        idle_expire(c);
+    else if (c->state == CS_WRITE || c->state == CS_LINGER)
+        conn_close(c);
+    else if (c->state == CS_HEAD || c->state == CS_BODY)
+        conn_error(c, 408, "request timeout");
+}
+
+/* Visits only the wheel's slots from the last sweep's tick to now's (the
+ * last one again, as a deadline later in that tick waits there): the
+ * connections in them whose deadline passed expire, the others (a later
+ * turn of the wheel) stay. Idle connections in other slots cost nothing. */
 void conn_sweep(srv_worker *w, uint64_t now)
 {
-    srv_conn *c = w->conns;
-    while (c) {
-        srv_conn *next = c->next;
-        int idle = c->state == CS_HEAD && c->rlen == 0 && !c->in_req;
-        if (c->deadline_ms && now >= c->deadline_ms) {
-            if (c->tls_hs) /* stalled mid-handshake */
-                conn_close(c);
-            else if (idle)
-                idle_expire(c);
-            else if (c->state == CS_WRITE || c->state == CS_LINGER)
-                conn_close(c);
-            else if (c->state == CS_HEAD || c->state == CS_BODY)
-                conn_error(c, 408, "request timeout");
+    uint64_t to = now / SRV_TW_MS, from = w->tw_tick < to ? w->tw_tick : to;
+    if (to - from >= SRV_TW_SLOTS) from = to - (SRV_TW_SLOTS - 1);
+    w->tw_tick = to;
+    srv_conn **pend = &w->tw[SRV_TW_SLOTS];
+    for (uint64_t t = from; t <= to; t++) {
+        /* The slot moves to the pending list first: what an expiry does
+         * (a close, a new deadline, a request served) unlinks or relinks
+         * any connection safely, this one or another. */
+        srv_conn **slot = &w->tw[t % SRV_TW_SLOTS];
+        *pend = *slot;
+        *slot = NULL;
+        for (srv_conn *c = *pend; c; c = c->tw_next) c->tw_slot = SRV_TW_SLOTS + 1;
+        srv_conn *c;
+        while ((c = *pend)) {
+            tw_unlink(c);
+            if (now < c->deadline_ms) {
+                tw_link(c);
+                continue;
+            }
+            expire(c);
+            /* a state with no expiry (a handler holds it) keeps its deadline:
+             * seen again next sweep, as before */
+            if (c->state != CS_CLOSED && c->deadline_ms && !c->tw_slot) tw_link(c);
         }
-        c = next;
     }
 }
 

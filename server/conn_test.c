@@ -291,6 +291,41 @@ Test(conn, idle_keepalive_times_out_and_slow_heads_get_408)
     cr_assert(strstr(t.in, "HTTP/1.1 408 "), "%s", t.in);
 }
 
+/* The timer wheel: a sweep every tick expires a connection exactly when its
+ * deadline passes, not before; a deadline over a turn of the wheel away
+ * (51.2 s) survives the turns before it. */
+Test(conn, deadlines_expire_on_time_through_the_timer_wheel)
+{
+    tk_connect(&t);
+    tk_ask(&t, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    uint64_t t0 = ev_now_ms(t.w.loop);
+    uint64_t due = t.c->deadline_ms; /* keepalive = 5 s */
+    cr_assert_geq(due, t0 + 4900);
+    for (uint64_t now = t0; now < due; now += 37) {
+        conn_sweep(&t.w, now);
+        tk_pump(&t, 0);
+        cr_assert_not(t.eof, "expired %llu ms early", (unsigned long long)(due - now));
+    }
+    conn_sweep(&t.w, due);
+    tk_pump(&t, 20);
+    cr_assert(t.eof, "closed once its deadline came");
+
+    tk_done(&t);
+    tk_init(&t);
+    t.s.s.keepalive = 120;
+    tk_route(&t, "/", SRV_MATCH_PREFIX, echo);
+    tk_connect(&t);
+    tk_ask(&t, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    t0 = ev_now_ms(t.w.loop);
+    conn_sweep(&t.w, t0 + 52000); /* past one turn: every slot visited */
+    conn_sweep(&t.w, t0 + 104000);
+    tk_pump(&t, 0);
+    cr_assert_not(t.eof, "two turns of the wheel are not 120 s");
+    conn_sweep(&t.w, t0 + 121000);
+    tk_pump(&t, 20);
+    cr_assert(t.eof);
+}
+
 Test(conn, connections_are_counted_on_the_scoreboard)
 {
     tk_connect(&t);

@@ -46,6 +46,10 @@
 #define SRV_NSTATUS       32
 #define SRV_NBUCKETS      16
 #define SRV_OUT_BUFFER    (64 * 1024)
+/* The connections' timer wheel: slots of SRV_TW_MS (the worker's tick), one
+ * turn 51.2 s (conn_set_deadline). */
+#define SRV_TW_MS    100
+#define SRV_TW_SLOTS 512
 
 /* What a listen socket speaks: HTTP/1.x (`http`, `http-socket`) or the uwsgi
  * protocol (`socket`, `uwsgi-socket`: nginx's uwsgi_pass, one request per
@@ -280,8 +284,10 @@ struct srv_conn {
         enum conn_state state;
         int watched; /* fd registered with the loop */
         unsigned events;
-        srv_conn *prev, *next; /* the worker's connection list (and its free list) */
-        uint64_t deadline_ms;  /* timeout sweep; 0: none */
+        srv_conn *prev, *next;       /* the worker's connection list (and its free list) */
+        uint64_t deadline_ms;        /* timeout sweep; 0: none (set by conn_set_deadline) */
+        srv_conn *tw_prev, *tw_next; /* its timer wheel slot's list */
+        int tw_slot;                 /* slot + 1 in w->tw; 0: in none */
         char remote[64];
         int remote_port;
         int server_port;
@@ -374,6 +380,7 @@ struct srv_worker {
     pthread_t *threads;
     int nthreads, stop_threads;
     _Atomic int idle; /* app threads without a job */
+    int inline_app;   /* the loop is the (one) app thread: uwsgi listeners, threads = 1 */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     pthread_cond_t gate_cv; /* threads past the slot's active_threads wait here */
@@ -396,6 +403,11 @@ struct srv_worker {
     uint64_t drain_deadline_ms;
     int mem_fd; /* /proc/self/statm, kept open for the per-request memory check; -1: off */
     _Atomic int mem_over; /* an app thread saw a memory limit crossed; the loop acts */
+    /* connection deadlines (conn.c writes them): a timer wheel, the slot
+     * for tick t is tw[t % SRV_TW_SLOTS]; tw[SRV_TW_SLOTS] is the sweep's
+     * pending list; tw_tick the last tick swept */
+    srv_conn *tw[SRV_TW_SLOTS + 1];
+    uint64_t tw_tick;
     /* cached Date header line, double-buffered for readers on app threads */
     char date[2][48];
     _Atomic int date_idx;
@@ -422,6 +434,9 @@ void worker_request_start(srv_conn *c);
 int handler_done(srv_conn *c, int rc);
 /* Runs c's APP_RUN_LOOP handler now, then handler_done. Loop only. */
 int worker_run_loop(srv_conn *c);
+/* With inline_app: runs c's APP_RUN_THREAD handler here on the loop as app
+ * thread 0 and sends the whole response (blocking); then as handler_done. */
+int worker_run_inline(srv_conn *c);
 /* Queues a conn for a thread; loop only. */
 int worker_dispatch_thread(srv_worker *w, srv_conn *c);
 /* From any thread: hand a finished request back to the loop (the completion
@@ -452,6 +467,10 @@ void conn_error_hdr(srv_conn *c, int status, const char *msg, const char *hname,
 struct sockaddr_storage;
 void conn_accepted(srv_conn *c, int li, const struct sockaddr_storage *ss);
 void conn_sweep(srv_worker *w, uint64_t now_ms);
+/* c's deadline (ms on the loop's clock; 0: none), in the worker's timer
+ * wheel: O(1). The only writer of c->deadline_ms. Loop only. */
+void conn_set_deadline(srv_conn *c, uint64_t ms);
+
 /* The worker began draining: idle keep-alive connections get SRV_DRAIN_IDLE_MS
  * for a request already on its way, then a lingering close. Loop only. */
 void conn_drain_idle(srv_worker *w);

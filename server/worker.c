@@ -194,6 +194,17 @@ static void rearm_if_queued(srv_worker *w)
     }
 }
 
+/* TCP_NODELAY on the TCP listen sockets (again for ones inherited from
+ * systemd or a reload): Linux copies it into every accepted socket, which
+ * saves a setsockopt per connection. */
+static void listen_nodelay(srv_worker *w)
+{
+    int one = 1;
+    for (int i = 0; i < w->srv->nlisten; i++)
+        if (!w->srv->listen_unix[i] && w->srv->listen_fds[i] >= 0)
+            setsockopt(w->srv->listen_fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* A draining worker closes its copies of the listen sockets at once: on
  * shutdown, once the master has closed its own, the kernel refuses new
  * connections (a load balancer fails over) instead of queueing them for a
@@ -365,7 +376,10 @@ typedef struct thread_arg {
     int tid;
 } thread_arg;
 
-static void run_job(srv_worker *w, int tid, srv_conn *c)
+/* Runs c's handler as app thread tid (on that thread, or on the loop when
+ * the app runs there): the harakiri deadline, stats, srv_thread_conn (so
+ * resp.c and conn.c may block). Returns the handler's return value. */
+static int run_handler(srv_worker *w, int tid, srv_conn *c)
 {
     sb_thread *t = &w->slot->threads[tid];
     int hk = w->srv->s.harakiri;
@@ -388,6 +402,12 @@ static void run_job(srv_worker *w, int tid, srv_conn *c)
     atomic_fetch_add(&t->requests, 1);
     srv_thread_conn = NULL;
     c->on_thread = 0;
+    return rc;
+}
+
+static void run_job(srv_worker *w, int tid, srv_conn *c)
+{
+    int rc = run_handler(w, tid, c);
     /* The handler is done: for the choice of worker (prefer_other) this thread
      * is free already; the client may have its answer before it comes idle. */
     atomic_fetch_sub_explicit(&w->slot->held, 1, memory_order_relaxed);
@@ -396,15 +416,65 @@ static void run_job(srv_worker *w, int tid, srv_conn *c)
     worker_complete(w, c);
 }
 
+int worker_run_inline(srv_conn *c)
+{
+    srv_worker *w = c->w;
+    c->t_queued_us = ev_clock_us();
+    atomic_fetch_add_explicit(&w->slot->held, 1, memory_order_relaxed);
+    atomic_store(&w->idle, 0);
+    int rc = run_handler(w, 0, c);
+    atomic_store(&w->idle, 1);
+    atomic_fetch_sub_explicit(&w->slot->held, 1, memory_order_relaxed);
+    if (!handler_done(c, rc)) return 0;
+    resp_finish_thread(c); /* blocking, bounded by socket-timeout, like a thread's */
+    return 1;
+}
+
+/* The apps' per-thread hooks, for app thread tid (run on that thread). */
+static void apps_thread_init(srv_worker *w, int tid)
+{
+    srv *s = w->srv;
+    for (int i = 0; i < s->napps; i++)
+        if (s->apps[i].loaded && s->apps[i].kind->thread_init)
+            s->apps[i].kind->thread_init(s->apps[i].state, tid);
+}
+
+static void apps_thread_free(srv_worker *w, int tid)
+{
+    srv *s = w->srv;
+    for (int i = 0; i < s->napps; i++)
+        if (s->apps[i].loaded && s->apps[i].kind->thread_free)
+            s->apps[i].kind->thread_free(s->apps[i].state, tid);
+}
+
+/* Whether a worker of s runs its app (APP_RUN_THREAD) handlers on the loop
+ * thread instead of handing them to an app thread: with `threads = 1` and
+ * only uwsgi-protocol listeners (besides `admin` ones), as uWSGI does with
+ * one thread. Every connection there carries one request, so the hand-off
+ * (a queue, a wake-up of the thread, the completion queue, a wake-up of the
+ * loop) was paid per connection; run in place it costs nothing. The price,
+ * the same as uWSGI's: while the app runs, the worker's loop does not (no
+ * accepts, the built-ins of an admin listener wait); other workers take the
+ * new connections. An http listener keeps the thread (keep-alive clients
+ * need the loop to stay responsive). */
+static int app_runs_on_loop(const srv *s)
+{
+    if (s->s.threads != 1) return 0;
+    int n = 0;
+    for (int i = 0; i < s->nlisten; i++) {
+        if (s->listen_admin[i]) continue;
+        if (s->listen_proto[i] != SRV_PROTO_UWSGI || s->listen_tls[i]) return 0;
+        n++;
+    }
+    return n > 0;
+}
+
 static void *thread_main(void *arg)
 {
     thread_arg a = *(thread_arg *)arg;
     free(arg);
     srv_worker *w = a.w;
-    srv *s = w->srv;
-    for (int i = 0; i < s->napps; i++)
-        if (s->apps[i].loaded && s->apps[i].kind->thread_init)
-            s->apps[i].kind->thread_init(s->apps[i].state, a.tid);
+    apps_thread_init(w, a.tid);
     for (;;) {
         pthread_mutex_lock(&w->mu);
         for (;;) {
@@ -431,15 +501,19 @@ static void *thread_main(void *arg)
         /* Wake the loop when this thread turns the worker from full to free. */
         if (atomic_fetch_add(&w->idle, 1) == 0) ev_async_send(w->loop);
     }
-    for (int i = 0; i < s->napps; i++)
-        if (s->apps[i].loaded && s->apps[i].kind->thread_free)
-            s->apps[i].kind->thread_free(s->apps[i].state, a.tid);
+    apps_thread_free(w, a.tid);
     return NULL;
 }
 
 static int start_threads(srv_worker *w)
 {
     int n = w->srv->s.threads;
+    if (w->inline_app) { /* the loop itself is app thread 0 */
+        apps_thread_init(w, 0);
+        w->nthreads = 1;
+        atomic_store(&w->idle, 1);
+        return 0;
+    }
     w->threads = calloc((size_t)n, sizeof(pthread_t));
     if (!w->threads) return -ENOMEM;
     atomic_store(&w->idle, n);
@@ -463,6 +537,10 @@ static int start_threads(srv_worker *w)
 
 static void stop_threads(srv_worker *w)
 {
+    if (w->inline_app) {
+        apps_thread_free(w, 0);
+        return;
+    }
     pthread_mutex_lock(&w->mu);
     w->stop_threads = 1;
     pthread_cond_broadcast(&w->cv);
@@ -565,8 +643,14 @@ static void on_tick(ev_loop *loop, void *data)
     srv_worker *w = data;
     uint64_t now = ev_now_ms(loop);
     resp_update_date(w);
-    for (srv_conn *c = w->conns; c && w->nfresh; c = c->next)
-        if (c->fresh && now - c->accepted_ms >= FRESH_MS) worker_conn_used(c);
+    /* Only as far as the last fresh one: new connections join the list at
+     * its head, so under churn the fresh ones are the first few, not all. */
+    int left = w->nfresh;
+    for (srv_conn *c = w->conns; c && left > 0; c = c->next)
+        if (c->fresh) {
+            left--;
+            if (now - c->accepted_ms >= FRESH_MS) worker_conn_used(c);
+        }
     worker_update_accept(w);
     rearm_if_queued(w);
     if (atomic_load_explicit(&w->slot->active_threads, memory_order_relaxed) != w->gate_seen) {
@@ -660,11 +744,13 @@ int worker_main(srv *s, int worker_id, int slot_idx)
             srv_log("worker %d: app '%s' failed its worker init", worker_id, s->apps[i].kind->name);
             if (s->s.need_app) return 3;
         }
+    w->inline_app = app_runs_on_loop(s);
     if (start_threads(w)) {
         srv_log("worker %d: cannot start %d app threads", worker_id, s->s.threads);
         return 1;
     }
     resp_update_date(w);
+    listen_nodelay(w);
     worker_update_accept(w);
     atomic_store(&w->slot->ready, apps_ready(w));
     if (atomic_load(&w->slot->ready)) poke_master(w);

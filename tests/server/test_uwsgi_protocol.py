@@ -53,11 +53,12 @@ def exchange(addr, data, timeout=10):
     return int(lines[0].split()[1]), headers, body
 
 
-def start(procs, tmp_path, options, http=True):
+def start(procs, tmp_path, options, http=True, processes=2, threads=2):
     """aiserve with the raw WSGI app, a uwsgi socket, and an HTTP port for health."""
     port = free_port()
     lines = ["[uwsgi]", "pythonpath = %s" % APPS, "module = raw_app:app", "need-app = true",
-             "processes = 2", "threads = 2"] + ["%s = %s" % kv for kv in options]
+             "processes = %d" % processes, "threads = %d" % threads]
+    lines += ["%s = %s" % kv for kv in options]
     if http:
         lines.append("http = 127.0.0.1:%d" % port)
     ini = os.path.join(str(tmp_path), "u.ini")
@@ -157,12 +158,15 @@ def test_bad_socket_options_name_the_option(tmp_path):
         assert "socket" in r.stderr
 
 
-def test_nginx_uwsgi_pass_in_front(procs, tmp_path):
+@pytest.mark.parametrize("threads", [2, 1], ids=["app-threads", "app-on-the-loop"])
+def test_nginx_uwsgi_pass_in_front(procs, tmp_path, threads):
     nginx = "/usr/sbin/nginx"
     if not os.path.exists(nginx):
         pytest.fail("nginx is not installed (scripts/install-deps.sh installs nginx-light)")
     sock = os.path.join(str(tmp_path), "app.sock")
-    p, _ = start(procs, tmp_path, [("socket", sock), ("chmod-socket", "666")])
+    # threads = 1 with the uwsgi socket alone: the app runs on the worker's loop
+    p, _ = start(procs, tmp_path, [("socket", sock), ("chmod-socket", "666")],
+                 http=threads != 1, threads=threads)
     port = free_port()
     conf = tmp_path / "nginx.conf"
     conf.write_text("""
@@ -230,3 +234,113 @@ def test_http_on_a_unix_socket(procs, tmp_path):
     r = subprocess.run([binary("aiserve"), "--http=app.sock"], capture_output=True, text=True,
                        timeout=20, cwd=str(tmp_path))
     assert r.returncode != 0 and "not HOST:PORT or a unix socket path" in r.stderr, r.stderr
+
+
+def worker_threads(pid):
+    return len(os.listdir("/proc/%d/task" % pid))
+
+
+def get_pid(addr):
+    st, _, body = exchange(addr, packet(nginx_vars("GET", "/pid")))
+    assert st == 200
+    return int(body)
+
+
+def test_one_thread_runs_the_app_on_the_loop_with_streaming_bodies_and_harakiri(procs, tmp_path):
+    """threads = 1 on a uwsgi socket alone (the article's 2 x 1): the app runs on
+    the worker's loop thread (no hand-off per connection), as uWSGI's does."""
+    uport = free_port()
+    p, _ = start(procs, tmp_path, [("socket", "127.0.0.1:%d" % uport), ("harakiri", "2")],
+                 http=False, processes=1, threads=1)
+    wait_port(uport, proc=p)
+    addr = ("127.0.0.1", uport)
+    pid = get_pid(addr)
+    assert worker_threads(pid) == 1, "no app thread: the loop runs the app"
+    data = os.urandom(300000)
+    st, _, body = exchange(addr, packet(nginx_vars("POST", "/echo", data), data))
+    assert st == 200 and body == data
+    st, h, body = exchange(addr, packet(nginx_vars("GET", "/stream")))
+    assert st == 200 and "transfer-encoding" not in h
+    assert body == b"".join(b"part %d\n" % i for i in range(5))
+    # the GIL is free while the app waits: a Python thread of the app runs
+    st, _, body = exchange(addr, packet(nginx_vars("GET", "/thread")))
+    assert st == 200 and int(body.split()[1]) > 0
+    # harakiri still kills a stuck request (the master watches thread 0)
+    with socket.create_connection(addr, timeout=30) as s:
+        s.sendall(packet(nginx_vars("GET", "/forever")))
+        s.settimeout(30)
+        try:
+            while s.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
+    deadline = time.time() + 30
+    while True:
+        try:
+            if get_pid(addr) != pid:
+                break
+        except (OSError, ValueError, IndexError):
+            pass
+        assert time.time() < deadline, "no new worker after harakiri"
+        time.sleep(0.2)
+
+
+def test_one_thread_finishes_a_running_request_across_a_graceful_reload(procs, tmp_path):
+    import signal
+    import threading
+    uport = free_port()
+    p, _ = start(procs, tmp_path, [("socket", "127.0.0.1:%d" % uport)], http=False,
+                 processes=1, threads=1)
+    wait_port(uport, proc=p)
+    addr = ("127.0.0.1", uport)
+    old = get_pid(addr)
+    got = []
+    t = threading.Thread(target=lambda: got.append(exchange(addr, packet(nginx_vars("GET", "/thread")))))
+    t.start()
+    time.sleep(0.05)
+    p.send_signal(signal.SIGHUP)
+    t.join(30)
+    assert got and got[0][0] == 200, "the request running at the reload is answered"
+    deadline = time.time() + 30
+    while True:
+        try:
+            if get_pid(addr) != old:
+                break
+        except (OSError, ValueError, IndexError):
+            pass
+        assert time.time() < deadline, "the reload brought no new worker"
+        time.sleep(0.2)
+
+
+def test_one_thread_keeps_the_app_thread_when_an_http_listener_needs_the_loop(procs, tmp_path):
+    uport = free_port()
+    p, _ = start(procs, tmp_path, [("socket", "127.0.0.1:%d" % uport)], processes=1, threads=1)
+    wait_port(uport, proc=p)
+    pid = get_pid(("127.0.0.1", uport))
+    assert worker_threads(pid) == 2, "loop + one app thread"
+
+
+@pytest.mark.parametrize("threads", [2, 1], ids=["app-threads", "app-on-the-loop"])
+def test_a_packet_that_comes_in_pieces_after_the_connect_is_served(procs, tmp_path, threads):
+    """The worker reads a uwsgi connection right at its accept; what has not
+    come yet (a slow front end, a body on its way) is waited for on the loop."""
+    uport = free_port()
+    p, _ = start(procs, tmp_path, [("socket", "127.0.0.1:%d" % uport)], http=False,
+                 processes=1, threads=threads)
+    wait_port(uport, proc=p)
+    data = os.urandom(100000)
+    pkt = packet(nginx_vars("POST", "/echo", data), data)
+    for cut in (0, 2, 40, len(pkt) - len(data) + 10):
+        with socket.create_connection(("127.0.0.1", uport), timeout=10) as s:
+            time.sleep(0.1)  # accepted (and read) before anything came
+            s.sendall(pkt[:cut])
+            time.sleep(0.1)
+            s.sendall(pkt[cut:])
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        head, _, body = out.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and body == data, (cut, head[:100])
