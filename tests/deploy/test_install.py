@@ -54,7 +54,7 @@ def test_man_pages_render_cleanly_and_name_real_options(name):
                               timeout=10)
     helptext = helptext.stdout + helptext.stderr
     src = open(page).read().replace("\\-", "-")
-    opts = set(re.findall(r"^\.B[IR]? (--[a-z][a-z-]*)", src, re.M))
+    opts = set(re.findall(r"^\.B[IR]? (--[a-z][a-z0-9-]*)", src, re.M))
     assert opts, "no options found in " + page
     for opt in opts:
         assert re.search(re.escape(opt) + r"\b", helptext), f"{name}.1 documents {opt}"
