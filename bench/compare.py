@@ -169,6 +169,8 @@ def extract(text):
         s = re.sub(r"\s+", " ", line).strip()
         if not s or re.match(r"(?i)round\s+\d", s):
             continue
+        if re.fullmatch(r"[|:\-+= ]+", s):  # a markdown table's rule, not a header
+            continue
         nums = [_num(m.group()) for m in NUM.finditer(s)]
         if not nums:
             cells = _cells(line)

@@ -101,3 +101,11 @@ def test_a_line_missing_from_a_run_is_left_out_and_the_table_prints():
     assert lines[1] == "[server]"
     assert "12250" in t and "13000" in t and "1.061" in t
     assert compare.figures([], []) == []
+
+
+def test_a_markdown_tables_rule_line_is_not_taken_for_its_header():
+    text = ("| server | RPS | p99 ms |\n"
+            "|---|---|---|\n"
+            "| aiserve | 16793 | 2.42 |\n")
+    rows = list(compare.extract(text).values())
+    assert rows[0][2] == ["aiserve · RPS", "aiserve · p99 ms"], rows
