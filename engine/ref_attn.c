@@ -17,6 +17,7 @@
  * four rows), 16 lanes wide (exp by a polynomial, relative error < 3e-7);
  * elsewhere plain C, one row at a time. */
 #include "engine/kernels_util.h"
+#include "engine/simd_exp.h"
 
 #include <math.h>
 
@@ -136,23 +137,6 @@ static void row_softmax_pv_c(const att_geom *g, float *s, const float *vr, float
 }
 
 #ifdef ATT_X86
-/* e^x for x <= 0 (softmax after the max is subtracted): 2^n * p(r), |r| <= ln2/2,
- * degree-6 polynomial (relative error < 3e-7 over [-87, 0]); flushes below -87. */
-__attribute__((target("avx512f"))) static inline __m512 exp512(__m512 x)
-{
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.3981999507e-3f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
 
 static inline __mmask16 tail(int64_t left)
 {
@@ -215,7 +199,7 @@ __attribute__((target("avx512f"))) static float softmax_512(float *s, int64_t Sk
     __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(mx)), sum = _mm512_setzero_ps();
     for (int64_t j = 0; j < Sk; j += 16) {
         __mmask16 k = tail(Sk - j);
-        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), m));
+        __m512 e = ek_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), m));
         sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(k, e));
         _mm512_mask_storeu_ps(s + j, k, e);
     }

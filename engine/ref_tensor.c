@@ -2,6 +2,7 @@
  * arithmetic) and for the data-movement and shape ops (Reshape, Transpose,
  * Concat, Gather, Shape, Squeeze, Split ...). */
 #include "engine/kernels.h"
+#include "engine/simd_exp.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -78,27 +79,15 @@ static int read_ints(const ek_view *v, int64_t *out, int cap)
 /* ---- activations ---------------------------------------------------------- */
 
 #if defined(__x86_64__)
-/* 1 / (1 + e^-x) 16 lanes wide: e^t = 2^n * p(r) with |r| <= ln2/2 (degree-6
- * polynomial, relative error < 3e-7), t clamped to [-87, 88] so the sum never
- * overflows; a detector's decode head runs it over every anchor and class. */
+/* 1 / (1 + e^-x) 16 lanes wide (ek_exp512 clamps to [-87, 88], so the sum
+ * never overflows); a detector's decode head runs it over every anchor and class. */
 __attribute__((target("avx512f"))) static void sigmoid_512(float *x, int64_t n)
 {
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         __m512 xv = _mm512_maskz_loadu_ps(k, x + i), t = _mm512_sub_ps(_mm512_setzero_ps(), xv);
-        t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.0f));
-        __m512 e = _mm512_roundscale_ps(_mm512_mul_ps(t, _mm512_set1_ps(1.44269504f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        __m512 r = _mm512_fnmadd_ps(e, _mm512_set1_ps(0.693359375f), t);
-        r = _mm512_fnmadd_ps(e, _mm512_set1_ps(-2.12194440e-4f), r);
-        __m512 p = _mm512_set1_ps(1.3981999507e-3f);
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-        p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-        __m512 y = _mm512_div_ps(_mm512_set1_ps(1.0f),
-                                 _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_scalef_ps(p, e)));
+        __m512 y =
+            _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_add_ps(_mm512_set1_ps(1.0f), ek_exp512(t)));
         /* NaN stays NaN (the clamps would have made it a number) */
         y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(xv, xv, _CMP_UNORD_Q), xv);
         _mm512_mask_storeu_ps(x + i, k, y);
