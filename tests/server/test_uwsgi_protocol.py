@@ -246,6 +246,19 @@ def get_pid(addr):
     return int(body)
 
 
+def wait_new_worker(addr, old, what):
+    """Waits (30 s at most) until a worker other than pid `old` answers on addr."""
+    deadline = time.time() + 30
+    while True:
+        try:
+            if get_pid(addr) != old:
+                return
+        except (OSError, ValueError, IndexError):
+            pass
+        assert time.time() < deadline, what
+        time.sleep(0.2)
+
+
 def test_one_thread_runs_the_app_on_the_loop_with_streaming_bodies_and_harakiri(procs, tmp_path):
     """threads = 1 on a uwsgi socket alone (the article's 2 x 1): the app runs on
     the worker's loop thread (no hand-off per connection), as uWSGI's does."""
@@ -274,15 +287,7 @@ def test_one_thread_runs_the_app_on_the_loop_with_streaming_bodies_and_harakiri(
                 pass
         except ConnectionResetError:
             pass
-    deadline = time.time() + 30
-    while True:
-        try:
-            if get_pid(addr) != pid:
-                break
-        except (OSError, ValueError, IndexError):
-            pass
-        assert time.time() < deadline, "no new worker after harakiri"
-        time.sleep(0.2)
+    wait_new_worker(addr, pid, "no new worker after harakiri")
 
 
 def test_one_thread_finishes_a_running_request_across_a_graceful_reload(procs, tmp_path):
@@ -301,15 +306,7 @@ def test_one_thread_finishes_a_running_request_across_a_graceful_reload(procs, t
     p.send_signal(signal.SIGHUP)
     t.join(30)
     assert got and got[0][0] == 200, "the request running at the reload is answered"
-    deadline = time.time() + 30
-    while True:
-        try:
-            if get_pid(addr) != old:
-                break
-        except (OSError, ValueError, IndexError):
-            pass
-        assert time.time() < deadline, "the reload brought no new worker"
-        time.sleep(0.2)
+    wait_new_worker(addr, old, "the reload brought no new worker")
 
 
 def test_one_thread_keeps_the_app_thread_when_an_http_listener_needs_the_loop(procs, tmp_path):
