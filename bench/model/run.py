@@ -3,13 +3,15 @@
 aiload, side by side with its peers; rounds interleaved; medians and ratios.
 
     bench/model/run.py [--rounds N] [--seconds S] [--users U] [--build DIR]
-                       [--only engine,hello,infer,uwsgi] [--no-pss]
+                       [--only engine,hello,infer,uwsgi] [--no-int8] [--no-pss]
 
 Configurations (each round runs every one, in this order):
   engine        `aiinfer bench` alone, no HTTP: 2 processes x 1 thread, batch 1
   engine-b8     the same at batch 8 (what batching can reach at best)
   hello-b1      aiserve 2p x 1t, the article's GET / (model-route), batching off
   hello-b8      the same, max-batch-size 8 (batch-delay-us 0)
+  hello-i8      hello-b1 with `model-int8` (calibrated on models/mobilenetv2-160-input.npy):
+                dense Convs and the Gemm in int8; outputs differ from f32 (docs/engine.md)
   infer-b1      aiserve 2p x 1t, binary KServe v2 infer of a random image, batching off
   infer-b8      the same, max-batch-size 8
   uwsgi         uWSGI + Flask + PyTorch, the article's ini (2p x 1t, http router),
@@ -55,13 +57,18 @@ def tree_cpu(pid):
     return total
 
 
-def aiserve(build, port, batch, lazy=False):
+CALIB = os.path.join(ROOT, "models", "mobilenetv2-160-input.npy")
+
+
+def aiserve(build, port, batch, lazy=False, int8=False):
     args = [os.path.join(build, "aiserve"), "--http=127.0.0.1:%d" % port, "--processes=2",
             "--threads=1", "--model=mnv2=" + MODEL, "--model-route=/=mnv2",
             "--max-batch-size=%d" % batch, "--batch-delay-us=0", "--max-queue=1024",
             "--disable-logging", "--limit-post=16m"]
     if lazy:
         args.append("--lazy-apps")
+    if int8:
+        args.append("--model-int8=mnv2=" + CALIB)
     p = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL)
     wait_ready("http://127.0.0.1:%d/v2/health/ready" % port, p)
@@ -176,7 +183,8 @@ def run_one(name, args, tmp, body, hl):
     if name == "uwsgi":
         p = uwsgi(port)
     else:
-        p = aiserve(args.build, port, 8 if name.endswith("b8") else 1)
+        p = aiserve(args.build, port, 8 if name.endswith("b8") else 1,
+                    int8=name.endswith("i8"))
     try:
         if name.startswith("infer"):
             return load(args.build, "http://127.0.0.1:%d/v2/models/mnv2/infer" % port,
@@ -195,8 +203,11 @@ def main():
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--only", default="")
     ap.add_argument("--no-pss", action="store_true")
+    ap.add_argument("--no-int8", action="store_true", help="skip the hello-i8 configuration")
     args = ap.parse_args()
-    names = ["engine", "engine-b8", "hello-b1", "hello-b8", "infer-b1", "infer-b8", "uwsgi"]
+    names = ["engine", "engine-b8", "hello-b1", "hello-b8", "hello-i8", "infer-b1", "infer-b8", "uwsgi"]
+    if args.no_int8:
+        names.remove("hello-i8")
     if args.only:
         keep = args.only.split(",")
         names = [n for n in names if any(n.startswith(k) for k in keep)]
@@ -231,11 +242,14 @@ def main():
                                                       ", ".join("%.2f" % r for r in rs)))
     print("\nratios of req per CPU-second (server CPU only; robust to a busy machine):")
     ratio("hello-b1", "uwsgi", "aiserve GET / vs uWSGI+Flask+PyTorch", "per_cpu_s")
+    ratio("hello-i8", "uwsgi", "aiserve GET / int8 vs uWSGI+Flask+PyTorch", "per_cpu_s")
     ratio("infer-b1", "engine", "aiserve v2 infer vs engine alone", "per_cpu_s")
     ratio("infer-b8", "engine", "aiserve v2 infer batching vs engine alone", "per_cpu_s")
     ratio("infer-b8", "infer-b1", "v2 infer: batching on vs off", "per_cpu_s")
     print("\nratios of req/s (median of per-round ratios):")
-    ratio("hello-b1", "uwsgi", "aiserve GET / vs uWSGI+Flask+PyTorch (goal 15x)")
+    ratio("hello-b1", "uwsgi", "aiserve GET / vs uWSGI+Flask+PyTorch (goal 20x)")
+    ratio("hello-i8", "uwsgi", "aiserve GET / int8 vs uWSGI+Flask+PyTorch (goal 20x)")
+    ratio("hello-i8", "hello-b1", "GET /: int8 vs f32")
     ratio("hello-b8", "uwsgi", "aiserve GET / batching vs uWSGI")
     ratio("infer-b1", "engine", "aiserve v2 infer vs engine alone (goal 0.9x)")
     ratio("infer-b8", "engine", "aiserve v2 infer batching vs engine alone")
