@@ -9,6 +9,7 @@ so the totals are N requests' worth of the worker's instructions.
     bench/uwsgi/callgrind.py [--backend aiserve|uwsgi] [--aiserve build/aiserve]
                              [--requests N] [--out DIR] [--http] [--logging]
 
+--cpu runs without valgrind and reports CPU time per request (noisy: a probe).
 --http serves aiserve's own HTTP instead (keep-alive requests on one connection,
 as wrk sends them), for the Flask hello over HTTP (bench/wsgi/run.py).
 
@@ -85,6 +86,13 @@ class Http:
             raise RuntimeError("unexpected answer: %r" % data[:200])
 
 
+def cpu_s(pid):
+    """utime + stime of pid, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def control(pid, what):
     subprocess.run(["callgrind_control", what, str(pid)], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -100,6 +108,8 @@ def main():
     ap.add_argument("--http", action="store_true",
                     help="aiserve's own HTTP (`http =`, keep-alive) instead of the uwsgi protocol")
     ap.add_argument("--logging", action="store_true", help="request logging on")
+    ap.add_argument("--cpu", action="store_true",
+                    help="no valgrind: the worker's CPU time (user + system) per request instead")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     for f in glob.glob(os.path.join(args.out, "callgrind.out.*")):
@@ -115,6 +125,8 @@ def main():
         cmd = ["uwsgi", "--ini", ini(["plugins = python3"] + lines)]
     vg = ["valgrind", "--tool=callgrind", "--trace-children=yes",
           "--callgrind-out-file=%s/callgrind.out.%%p" % args.out]
+    if args.cpu:
+        vg = []
     p = subprocess.Popen(vg + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
     pkt = packet(8080, bport, 40000)
@@ -144,14 +156,20 @@ def main():
         kids = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True,
                               text=True).stdout.split()
         pids = [p.pid] + [int(k) for k in kids]
-        for pid in pids:
-            control(pid, "-z")
+        if args.cpu:
+            cpu0 = sum(cpu_s(pid) for pid in pids)
+        else:
+            for pid in pids:
+                control(pid, "-z")
         t0 = time.monotonic()
         for _ in range(args.requests):
             request()
         wall = time.monotonic() - t0
-        for pid in pids:
-            control(pid, "-d")
+        if args.cpu:
+            cpu = sum(cpu_s(pid) for pid in pids) - cpu0
+        else:
+            for pid in pids:
+                control(pid, "-d")
     finally:
         os.killpg(p.pid, 15)
         try:
@@ -161,6 +179,10 @@ def main():
             p.wait()
         for c in conn:
             c.s.close()
+    if args.cpu:
+        print("%s: %d requests, %.1f us CPU/request (master and worker, user + system; %.1f s)"
+              % (args.backend, args.requests, cpu * 1e6 / args.requests, wall))
+        return
     best = None
     for f in glob.glob(os.path.join(args.out, "callgrind.out.*.1")):  # the -d dumps
         with open(f) as fh:
