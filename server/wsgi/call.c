@@ -246,21 +246,42 @@ static int add_wsgi(PyObject *env, wsgi_types *t, const wsgi_request *rq, PyObje
 
 /* The per-request objects; env owns input and errors, the caller owns sr. */
 typedef struct call_state {
+    wsgi_types *t;
     PyObject *env;
     wsgi_input *input;
     wsgi_errors *errors;
     wsgi_sr *sr;
 } call_state;
 
+/* The request's objects come from the last request that ended with no one
+ * else holding them (see keep), else new: no allocation per request. */
+static PyObject *reuse(PyObject **spare, PyTypeObject *tp, int gc)
+{
+    PyObject *o = *spare;
+    *spare = NULL;
+    return o ? o : gc ? PyType_GenericAlloc(tp, 0) : PyObject_New(PyObject, tp);
+}
+
+/* Keeps o (detached, its buffers freed) for the next request when nothing
+ * but the request holds it: an app that kept it sees it detached for good. */
+static void keep(PyObject **spare, PyObject *o)
+{
+    if (o && Py_REFCNT(o) == 1 && !*spare)
+        *spare = o;
+    else
+        Py_XDECREF(o);
+}
+
 static int state_open(call_state *st, wsgi_types *t, const wsgi_request *rq, size_t script_len,
                       const wsgi_flags *fl, const wsgi_io *io)
 {
     memset(st, 0, sizeof(*st));
+    st->t = t;
     PyObject *tmpl = environ_template(t, fl);
     st->env = tmpl ? PyDict_Copy(tmpl) : NULL;
-    st->input = PyObject_New(wsgi_input, t->input);
-    st->errors = PyObject_New(wsgi_errors, t->errors);
-    st->sr = (wsgi_sr *)PyType_GenericAlloc(t->start_response, 0);
+    st->input = (wsgi_input *)reuse(&t->spare_input, t->input, 0);
+    st->errors = (wsgi_errors *)reuse(&t->spare_errors, t->errors, 0);
+    st->sr = (wsgi_sr *)reuse(&t->spare_sr, t->start_response, 1);
     if (st->input) {
         st->input->io = io;
         st->input->pending = (buf)BUF_INIT;
@@ -309,11 +330,17 @@ static void state_close(call_state *st)
         wsgi_errors_flush(st->errors);
         st->errors->io = NULL;
     }
-    if (st->sr) st->sr->io = NULL;
-    Py_XDECREF(st->input);
-    Py_XDECREF(st->errors);
-    Py_XDECREF(st->sr);
-    Py_XDECREF(st->env);
+    if (st->sr) {
+        st->sr->io = NULL;
+        Py_CLEAR(st->sr->status);
+        Py_CLEAR(st->sr->headers);
+    }
+    Py_XDECREF(st->env); /* first: it holds input and errors */
+    if (st->input) buf_free(&st->input->pending);
+    if (st->errors) buf_free(&st->errors->line);
+    keep(&st->t->spare_input, (PyObject *)st->input);
+    keep(&st->t->spare_errors, (PyObject *)st->errors);
+    keep(&st->t->spare_sr, (PyObject *)st->sr);
 }
 
 void wsgi_call_error(const wsgi_io *io, int status, const char *body)

@@ -718,3 +718,51 @@ Test(wsgi_call, start_response_takes_keywords_and_refuses_bad_calls)
     Py_DECREF(g);
     mem_done(&m);
 }
+
+/* A request's input, errors and start_response are reused by the next
+ * request only when nothing else holds them: no state crosses over, and an
+ * object the app kept stays detached instead of serving someone else. */
+Test(wsgi_call, request_objects_are_reused_only_when_no_one_kept_them)
+{
+    const char *src = "NO_VALIDATE = 1\n"
+                      "kept = []\n"
+                      "ids = []\n"
+                      "def app(env, sr):\n"
+                      "    ids.append((id(env['wsgi.input']), id(sr)))\n"
+                      "    body = env['wsgi.input'].read(1 if len(ids) == 1 else None)\n"
+                      "    env['wsgi.errors'].write('part of a line ')\n"
+                      "    if len(ids) == 2:\n"
+                      "        kept.append(env)\n"
+                      "    sr('200 OK', [])\n"
+                      "    return [body]\n";
+    PyObject *g;
+    PyObject *app = app_from(src, &g);
+    const char *bodies[3] = {"abc", "defg", "hi"};
+    const char *want[3] = {"a", "defg", "hi"};
+    for (int i = 0; i < 3; i++) {
+        mem_io m = {.body = bodies[i], .body_len = strlen(bodies[i])};
+        wsgi_io io = io_for(&m);
+        static const wsgi_header cl = {"Content-Length", 14, "3", 1};
+        wsgi_request rq = get("POST", "/");
+        rq.headers = &cl;
+        rq.nheaders = 1;
+        rq.content_length = (int64_t)strlen(bodies[i]);
+        cr_assert_eq(wsgi_call_run(types, app, &rq, 0, &flags, &io), WSGI_OK);
+        cr_assert_str_eq(m.out.data, want[i], "request %d got its own body", i);
+        cr_assert_str_eq(m.log.data, "part of a line \n", "the unfinished line is flushed");
+        mem_done(&m);
+    }
+    PyObject *r = PyRun_String("(ids[0] == ids[1], ids[1] != ids[2],"
+                               " kept[0]['wsgi.input'].read.__self__ is not None)",
+                               Py_eval_input, g, g);
+    cr_assert_not_null(r);
+    cr_assert(PyObject_IsTrue(PyTuple_GET_ITEM(r, 0)), "an unkept request's objects are reused");
+    cr_assert(PyObject_IsTrue(PyTuple_GET_ITEM(r, 1)), "kept objects are not reused");
+    Py_DECREF(r);
+    r = PyRun_String("kept[0]['wsgi.input'].read()", Py_eval_input, g, g);
+    cr_assert_null(r, "the kept input is detached");
+    cr_assert(PyErr_ExceptionMatches(PyExc_OSError));
+    PyErr_Clear();
+    Py_DECREF(app);
+    Py_DECREF(g);
+}

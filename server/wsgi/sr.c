@@ -205,7 +205,9 @@ static PyObject *sr_vectorcall(PyObject *self, PyObject *const *args, size_t nar
 void wsgi_sr_init(wsgi_sr *sr)
 {
     sr->vectorcall = sr_vectorcall;
+    sr->head = sr->sent = sr->gone = 0;
     sr->declared = -1;
+    sr->written = 0;
 }
 
 static int is_hop_by_hop(const char *name, size_t n)

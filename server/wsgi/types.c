@@ -445,6 +445,9 @@ PyObject *wsgi_types_header_key(const wsgi_types *t, const char *name, size_t n)
 void wsgi_types_free(wsgi_types *t)
 {
     if (!t) return;
+    Py_CLEAR(t->spare_input);
+    Py_CLEAR(t->spare_errors);
+    Py_CLEAR(t->spare_sr);
     Py_XDECREF(t->input);
     Py_XDECREF(t->errors);
     Py_XDECREF(t->file_wrapper);
@@ -457,5 +460,8 @@ void wsgi_types_free(wsgi_types *t)
     Py_XDECREF(t->server_name.obj);
     Py_XDECREF(t->server_port.obj);
     Py_XDECREF(t->remote_addr.obj);
+    Py_XDECREF(t->spare_input);
+    Py_XDECREF(t->spare_errors);
+    Py_XDECREF(t->spare_sr);
     PyMem_RawFree(t);
 }

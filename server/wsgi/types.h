@@ -117,6 +117,8 @@ struct wsgi_types {
     PyObject *environ;
     wsgi_flags environ_flags; /* the flags environ was made for */
     wsgi_memo server_name, server_port, remote_addr;
+    /* A request's objects that no one kept, for the next request (call.c). */
+    PyObject *spare_input, *spare_errors, *spare_sr;
 };
 
 /* Header name -> its environ key when it is one of WSGI_HEADER_KEYS, else NULL (borrowed). */
@@ -153,7 +155,8 @@ typedef struct wsgi_sr {
     int64_t written;           /* body bytes passed to io->write */
 } wsgi_sr;
 
-/* Readies a new start_response object (after its allocation). */
+/* Readies a start_response object, new or kept from a finished request
+ * (status and headers cleared), for a request. */
 void wsgi_sr_init(wsgi_sr *sr);
 
 /* Sends the headers if not yet sent; known is the body size if the caller
