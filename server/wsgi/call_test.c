@@ -302,6 +302,18 @@ Test(wsgi_call, failures_before_the_headers_answer_500)
          "    sr('200 OK', [('X-A', 'v\\r\\nSet-Cookie: evil=1')])\n"
          "    return [b'x']\n",
          NULL},
+        {"a header value with DEL is refused",
+         "NO_VALIDATE = 1\n"
+         "def app(env, sr):\n"
+         "    sr('200 OK', [('X-A', 'v\\x7fevil')])\n"
+         "    return [b'x']\n",
+         NULL},
+        {"a header value beyond latin-1 is refused",
+         "NO_VALIDATE = 1\n"
+         "def app(env, sr):\n"
+         "    sr('200 OK', [('X-A', '\\u20ac evil')])\n"
+         "    return [b'x']\n",
+         NULL},
         {"a body of str, not bytes",
          "NO_VALIDATE = 1\n"
          "def app(env, sr):\n"

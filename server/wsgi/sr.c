@@ -30,6 +30,12 @@ static int valid_value(PyObject *s)
 {
     Py_ssize_t n = PyUnicode_GET_LENGTH(s);
     int kind = PyUnicode_KIND(s);
+    if (kind == PyUnicode_1BYTE_KIND) { /* all of them in practice: no per-character kind switch */
+        const unsigned char *b = PyUnicode_1BYTE_DATA(s);
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (b[i] == 0x7f || (b[i] < 0x20 && b[i] != '\t')) return 0;
+        return 1;
+    }
     const void *d = PyUnicode_DATA(s);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, d, i);
