@@ -209,7 +209,11 @@ static PyObject *environ_template(wsgi_types *t, const wsgi_flags *fl)
         WK_REMOTE_ADDR,    WK_REMOTE_PORT, WK_INPUT,       WK_ERRORS,
     };
     PyObject *const *k = t->key;
+#if PY_VERSION_HEX < 0x030D0000
     PyObject *e = _PyDict_NewPresized(ENVIRON_ROOM);
+#else /* no longer public: the table grows while the template is made, once */
+    PyObject *e = PyDict_New();
+#endif
     if (!e) return NULL;
     int r = 0;
     for (size_t i = 0; i < sizeof(per_request) / sizeof(*per_request) && !r; i++)
