@@ -651,6 +651,20 @@ static void tls_step(srv_conn *c)
     conn_read(c); /* read-ahead may hold the first request already */
 }
 
+/* inet_ntop's dotted quad without its sprintf, which was a fifth of the
+ * uwsgi hello's C time (one connection per request). */
+static void ipv4_text(char *out, const struct in_addr *a)
+{
+    const unsigned char *b = (const unsigned char *)&a->s_addr;
+    for (int i = 0; i < 4; i++) {
+        unsigned v = b[i];
+        if (v >= 100) *out++ = (char)('0' + v / 100);
+        if (v >= 10) *out++ = (char)('0' + v / 10 % 10);
+        *out++ = (char)('0' + v % 10);
+        *out++ = i < 3 ? '.' : '\0';
+    }
+}
+
 void conn_accepted(srv_conn *c, int li, const struct sockaddr_storage *ss)
 {
     srv *s = c->w->srv;
@@ -664,7 +678,7 @@ void conn_accepted(srv_conn *c, int li, const struct sockaddr_storage *ss)
         c->remote_port = ntohs(a->sin6_port);
     } else if (ss->ss_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-        inet_ntop(AF_INET, &a->sin_addr, c->remote, sizeof(c->remote));
+        ipv4_text(c->remote, &a->sin_addr);
         c->remote_port = ntohs(a->sin_port);
     } else {
         strcpy(c->remote, "unix");

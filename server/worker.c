@@ -384,8 +384,14 @@ static int run_handler(srv_worker *w, int tid, srv_conn *c)
     sb_thread *t = &w->slot->threads[tid];
     int hk = w->srv->s.harakiri;
     uint64_t now = ev_clock_ms();
-    snprintf(t->what, sizeof(t->what), "%.*s %.*s", (int)c->ar.method_len, c->ar.method,
-             (int)(c->ar.uri_len > 120 ? 120 : c->ar.uri_len), c->ar.uri);
+    /* "GET /path" by hand: snprintf was a tenth of the uwsgi hello's C time */
+    size_t ml = c->ar.method_len < 32 ? c->ar.method_len : 32;
+    size_t ul = c->ar.uri_len < 120 ? c->ar.uri_len : 120;
+    _Static_assert(sizeof(t->what) >= 32 + 1 + 120 + 1, "what holds a method and 120 of the uri");
+    if (ml) memcpy(t->what, c->ar.method, ml);
+    t->what[ml] = ' ';
+    if (ul) memcpy(t->what + ml + 1, c->ar.uri, ul);
+    t->what[ml + 1 + ul] = '\0';
     atomic_store(&t->started_ms, now);
     if (hk) atomic_store(&t->deadline_ms, now + (uint64_t)hk * 1000);
     atomic_fetch_add(&w->slot->busy_threads, 1);

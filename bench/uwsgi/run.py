@@ -4,7 +4,7 @@ hello app served over `socket =` by aiserve and by uWSGI, both with the
 article's 2 processes x 1 thread and logging off; the same wrk load through
 nginx; rounds interleaved; medians and the ratio.
 
-    bench/uwsgi/run.py [--rounds N] [--seconds S] [--aiserve build/aiserve]
+    bench/uwsgi/run.py [--rounds N] [--seconds S] [--aiserve [NAME=]build/aiserve]...
 """
 import argparse
 import os
@@ -83,15 +83,21 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=5)
-    ap.add_argument("--aiserve", default=os.path.join(ROOT, "build", "aiserve"))
+    ap.add_argument("--aiserve", action="append",
+                    help="the aiserve binary (default build/aiserve); repeat as NAME=PATH to "
+                         "interleave builds, e.g. --aiserve old=/tmp/a --aiserve new=build/aiserve")
     a = ap.parse_args()
-    names = ["aiserve", "uwsgi"]
+    builds = {}
+    for spec in a.aiserve or [os.path.join(ROOT, "build", "aiserve")]:
+        name, _, path = spec.rpartition("=")
+        builds["aiserve" + ("-" + name if name else "")] = path
+    names = list(builds) + ["uwsgi"]
     res = {k: [] for k in names}
     for i in range(a.rounds):
         for k in names:
-            r = one_round(k, a.aiserve, a.seconds)
+            r = one_round("uwsgi" if k == "uwsgi" else "aiserve", builds.get(k), a.seconds)
             res[k].append(r)
-            print("  round %d %-8s %9.1f rps  p50 %6.2f ms  p99 %7.2f ms  %5.0f us backend CPU/req"
+            print("  round %d %-12s %9.1f rps  p50 %6.2f ms  p99 %7.2f ms  %5.0f us backend CPU/req"
                   % (i + 1, k, r["rps"], r["p50"], r["p99"], r["cpu_us"]), flush=True)
     med = {k: {f: statistics.median(x[f] for x in res[k]) for f in ("rps", "p50", "p99", "cpu_us")}
            for k in names}

@@ -35,18 +35,60 @@ long wsgi_path_decode(const char *target, size_t target_len, char *out, const ch
     return n;
 }
 
-static int set_str(PyObject *env, const char *key, const char *v, size_t n)
+/* Stores v (a new reference, or NULL after an error) under key. */
+static int set_new(PyObject *env, PyObject *key, PyObject *v)
 {
-    PyObject *s = PyUnicode_DecodeLatin1(v, (Py_ssize_t)n, NULL);
-    if (!s) return -1;
-    int r = PyDict_SetItemString(env, key, s);
-    Py_DECREF(s);
+    if (!v) return -1;
+    int r = PyDict_SetItem(env, key, v);
+    Py_DECREF(v);
     return r;
 }
 
-static int set_cstr(PyObject *env, const char *key, const char *v)
+/* latin-1 bytes as a str; the shared one for "" and "/". */
+static PyObject *str_of(wsgi_types *t, const char *v, size_t n)
 {
-    return set_str(env, key, v, strlen(v));
+    if (n == 0) return Py_NewRef(t->value[WV_EMPTY]);
+    if (n == 1 && *v == '/') return Py_NewRef(t->value[WV_SLASH]);
+    return PyUnicode_DecodeLatin1(v, (Py_ssize_t)n, NULL);
+}
+
+static PyObject *method_of(wsgi_types *t, const char *v, size_t n)
+{
+    if (n == 3 && !memcmp(v, "GET", 3)) return Py_NewRef(t->value[WV_GET]);
+    if (n == 4 && !memcmp(v, "POST", 4)) return Py_NewRef(t->value[WV_POST]);
+    if (n == 4 && !memcmp(v, "HEAD", 4)) return Py_NewRef(t->value[WV_HEAD]);
+    return PyUnicode_DecodeLatin1(v, (Py_ssize_t)n, NULL);
+}
+
+/* The memo's str while v is the same bytes, else a new one (kept when short). */
+static PyObject *memo_str(wsgi_memo *m, const char *v, size_t n)
+{
+    if (m->obj && m->n == n && !memcmp(m->s, v, n)) return Py_NewRef(m->obj);
+    PyObject *s = PyUnicode_DecodeLatin1(v, (Py_ssize_t)n, NULL);
+    if (s && n <= sizeof(m->s)) {
+        Py_XSETREF(m->obj, Py_NewRef(s));
+        memcpy(m->s, v, n);
+        m->n = n;
+    }
+    return s;
+}
+
+/* Decimal digits of v into out (room for 20); returns their count. */
+static size_t fmt_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do tmp[n++] = (char)('0' + v % 10);
+    while ((v /= 10));
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static PyObject *port_of(int port)
+{
+    char num[20];
+    return PyUnicode_DecodeLatin1(num, (Py_ssize_t)fmt_u64(num, port > 0 ? (uint64_t)port : 0),
+                                  NULL);
 }
 
 /* "User-Agent" -> "HTTP_USER_AGENT". Names with '_' are dropped (X_Forwarded
@@ -64,24 +106,29 @@ static int header_key(char *out, size_t cap, const wsgi_header *h)
     return 0;
 }
 
-static int add_header(PyObject *env, const wsgi_header *h)
+static int add_header(PyObject *env, wsgi_types *t, const wsgi_header *h)
 {
-    char key[256];
     if (h->name_len == 12 && !strncasecmp(h->name, "content-type", 12))
-        return set_str(env, "CONTENT_TYPE", h->value, h->value_len);
+        return set_new(env, t->key[WK_CONTENT_TYPE], str_of(t, h->value, h->value_len));
     if (h->name_len == 14 && !strncasecmp(h->name, "content-length", 14)) return 0;
-    if (header_key(key, sizeof(key), h)) return 0;
-    PyObject *v = PyUnicode_DecodeLatin1(h->value, (Py_ssize_t)h->value_len, NULL);
-    if (!v) return -1;
-    PyObject *old = PyDict_GetItemString(env, key);
+    PyObject *key = wsgi_types_header_key(t, h->name, h->name_len);
+    if (key) {
+        Py_INCREF(key);
+    } else {
+        char name[256];
+        if (header_key(name, sizeof(name), h)) return 0;
+        if (!(key = PyUnicode_DecodeLatin1(name, (Py_ssize_t)(h->name_len + 5), NULL))) return -1;
+    }
+    PyObject *v = str_of(t, h->value, h->value_len);
+    PyObject *old = v ? PyDict_GetItemWithError(env, key) : NULL;
     if (old) { /* repeated header: one value, joined as RFC 9110 allows */
-        const char *sep = !strcmp(key, "HTTP_COOKIE") ? "; " : ", ";
+        const char *sep = PyUnicode_CompareWithASCIIString(key, "HTTP_COOKIE") ? ", " : "; ";
         PyObject *joined = PyUnicode_FromFormat("%U%s%U", old, sep, v);
         Py_DECREF(v);
-        if (!(v = joined)) return -1;
+        v = joined;
     }
-    int r = PyDict_SetItemString(env, key, v);
-    Py_DECREF(v);
+    int r = v && !PyErr_Occurred() ? set_new(env, key, v) : (Py_XDECREF(v), -1);
+    Py_DECREF(key);
     return r;
 }
 
@@ -92,79 +139,153 @@ static int has_header(const wsgi_request *rq, const char *name, size_t n)
     return 0;
 }
 
-static int add_cgi(PyObject *env, const wsgi_request *rq, const char *script, size_t script_len,
-                   const char *path_info, size_t path_info_len, const char *query, size_t qlen)
+static int add_cgi(PyObject *env, wsgi_types *t, const wsgi_request *rq, const char *script,
+                   size_t script_len, const char *path_info, size_t path_info_len,
+                   const char *query, size_t qlen)
 {
-    char num[32];
-    if (set_str(env, "REQUEST_METHOD", rq->method, rq->method_len) ||
-        set_str(env, "SCRIPT_NAME", script, script_len) ||
-        set_str(env, "PATH_INFO", path_info, path_info_len) ||
-        set_str(env, "QUERY_STRING", query, qlen) ||
-        set_str(env, "REQUEST_URI", rq->target, rq->target_len) ||
-        set_str(env, "RAW_URI", rq->target, rq->target_len) ||
-        set_cstr(env, "SERVER_PROTOCOL", rq->version_minor ? "HTTP/1.1" : "HTTP/1.0") ||
-        set_cstr(env, "SERVER_SOFTWARE", "aiserve/" AISERVE_VERSION) ||
-        set_cstr(env, "SERVER_NAME", rq->server_name ? rq->server_name : "localhost") ||
-        set_cstr(env, "REMOTE_ADDR", rq->remote_addr ? rq->remote_addr : ""))
+    PyObject *const *k = t->key;
+    const char *sname = rq->server_name ? rq->server_name : "localhost";
+    const char *raddr = rq->remote_addr ? rq->remote_addr : "";
+    char num[20];
+    size_t nlen = fmt_u64(num, rq->server_port > 0 ? (uint64_t)rq->server_port : 0);
+    PyObject *uri = str_of(t, rq->target, rq->target_len); /* REQUEST_URI and RAW_URI */
+    if (!uri) return -1;
+    int r = PyDict_SetItem(env, k[WK_REQUEST_URI], uri) || PyDict_SetItem(env, k[WK_RAW_URI], uri);
+    Py_DECREF(uri);
+    if (r || set_new(env, k[WK_REQUEST_METHOD], method_of(t, rq->method, rq->method_len)) ||
+        set_new(env, k[WK_SCRIPT_NAME], str_of(t, script, script_len)) ||
+        set_new(env, k[WK_PATH_INFO], str_of(t, path_info, path_info_len)) ||
+        set_new(env, k[WK_QUERY_STRING], str_of(t, query, qlen)) ||
+        PyDict_SetItem(env, k[WK_SERVER_PROTOCOL],
+                       t->value[rq->version_minor ? WV_HTTP11 : WV_HTTP10]) ||
+        set_new(env, k[WK_SERVER_NAME], memo_str(&t->server_name, sname, strlen(sname))) ||
+        set_new(env, k[WK_SERVER_PORT], memo_str(&t->server_port, num, nlen)) ||
+        set_new(env, k[WK_REMOTE_ADDR], memo_str(&t->remote_addr, raddr, strlen(raddr))) ||
+        set_new(env, k[WK_REMOTE_PORT], port_of(rq->remote_port)))
         return -1;
-    snprintf(num, sizeof(num), "%d", rq->server_port);
-    if (set_cstr(env, "SERVER_PORT", num)) return -1;
-    snprintf(num, sizeof(num), "%d", rq->remote_port);
-    if (set_cstr(env, "REMOTE_PORT", num)) return -1;
     /* Only when the client sent one: a GET has no CONTENT_LENGTH, not "0". */
     if (rq->content_length >= 0 && !rq->chunked && has_header(rq, "content-length", 14)) {
-        snprintf(num, sizeof(num), "%lld", (long long)rq->content_length);
-        if (set_cstr(env, "CONTENT_LENGTH", num)) return -1;
+        nlen = fmt_u64(num, (uint64_t)rq->content_length);
+        if (set_new(env, k[WK_CONTENT_LENGTH], PyUnicode_DecodeLatin1(num, (Py_ssize_t)nlen, NULL)))
+            return -1;
     }
-    if (rq->https && set_cstr(env, "HTTPS", "on")) return -1;
-    if (rq->https_dn && set_cstr(env, "HTTPS_DN", rq->https_dn)) return -1;
+    if (rq->https && PyDict_SetItem(env, k[WK_HTTPS], t->value[WV_ON])) return -1;
+    if (rq->https_dn &&
+        set_new(env, k[WK_HTTPS_DN],
+                PyUnicode_DecodeLatin1(rq->https_dn, (Py_ssize_t)strlen(rq->https_dn), NULL)))
+        return -1;
     for (size_t i = 0; i < rq->nheaders; i++)
-        if (add_header(env, &rq->headers[i])) return -1;
+        if (add_header(env, t, &rq->headers[i])) return -1;
     /* after the headers: a made id replaces one the client sent unfit */
-    if (rq->request_id && set_cstr(env, "HTTP_X_REQUEST_ID", rq->request_id)) return -1;
+    if (rq->request_id &&
+        set_new(env, k[WK_HTTP_X_REQUEST_ID],
+                PyUnicode_DecodeLatin1(rq->request_id, (Py_ssize_t)strlen(rq->request_id), NULL)))
+        return -1;
     return 0;
 }
 
-static int add_cgi_split(PyObject *env, const wsgi_request *rq)
+static int add_cgi_split(PyObject *env, wsgi_types *t, const wsgi_request *rq)
 {
-    return add_cgi(env, rq, rq->script_name ? rq->script_name : "", rq->script_name_len,
+    return add_cgi(env, t, rq, rq->script_name ? rq->script_name : "", rq->script_name_len,
                    rq->path_info, rq->path_info_len, rq->query ? rq->query : "", rq->query_len);
 }
 
-static int add_wsgi(PyObject *env, wsgi_types *t, const wsgi_request *rq, const wsgi_flags *fl,
-                    PyObject *input, PyObject *errors)
+/* Room in the environ's table for the keys every request has and a dozen
+ * headers, so filling it never grows the table. */
+#define ENVIRON_ROOM 40
+
+/* The environ every request starts from (a copy of its table is one memcpy):
+ * the keys each request has, with the values that never change; None where
+ * add_cgi and add_wsgi always set the request's own. */
+static PyObject *environ_template(wsgi_types *t, const wsgi_flags *fl)
 {
-    return PyDict_SetItemString(env, "wsgi.version", t->version) ||
-           set_cstr(env, "wsgi.url_scheme", rq->https ? "https" : "http") ||
-           PyDict_SetItemString(env, "wsgi.input", input) ||
-           PyDict_SetItemString(env, "wsgi.errors", errors) ||
-           PyDict_SetItemString(env, "wsgi.multithread", fl->multithread ? Py_True : Py_False) ||
-           PyDict_SetItemString(env, "wsgi.multiprocess", fl->multiprocess ? Py_True : Py_False) ||
-           PyDict_SetItemString(env, "wsgi.run_once", Py_False) ||
-           /* Always true of our input, but said only where it matters: with a
-            * Content-Length, frameworks then wrap the input and read(n), which
-            * wsgiref.validate insists on; they call read() here otherwise. */
-           PyDict_SetItemString(env, "wsgi.input_terminated", rq->chunked ? Py_True : Py_False) ||
-           (!fl->no_file_wrapper &&
-            PyDict_SetItemString(env, "wsgi.file_wrapper", (PyObject *)t->file_wrapper));
+    if (t->environ && t->environ_flags.multithread == fl->multithread &&
+        t->environ_flags.multiprocess == fl->multiprocess &&
+        t->environ_flags.no_file_wrapper == fl->no_file_wrapper)
+        return t->environ;
+    static const int per_request[] = {
+        WK_REQUEST_METHOD, WK_SCRIPT_NAME, WK_PATH_INFO,   WK_QUERY_STRING,
+        WK_REQUEST_URI,    WK_RAW_URI,     WK_SERVER_NAME, WK_SERVER_PORT,
+        WK_REMOTE_ADDR,    WK_REMOTE_PORT, WK_INPUT,       WK_ERRORS,
+    };
+    PyObject *const *k = t->key;
+#if PY_VERSION_HEX < 0x030D0000
+    PyObject *e = _PyDict_NewPresized(ENVIRON_ROOM);
+#else /* no longer public: the table grows while the template is made, once */
+    PyObject *e = PyDict_New();
+#endif
+    if (!e) return NULL;
+    int r = 0;
+    for (size_t i = 0; i < sizeof(per_request) / sizeof(*per_request) && !r; i++)
+        r = PyDict_SetItem(e, k[per_request[i]], Py_None);
+    if (r || PyDict_SetItem(e, k[WK_SERVER_PROTOCOL], t->value[WV_HTTP11]) ||
+        set_new(e, k[WK_SERVER_SOFTWARE], PyUnicode_FromString("aiserve/" AISERVE_VERSION)) ||
+        PyDict_SetItem(e, k[WK_VERSION], t->version) ||
+        PyDict_SetItem(e, k[WK_URL_SCHEME], t->value[WV_HTTP]) ||
+        PyDict_SetItem(e, k[WK_MULTITHREAD], fl->multithread ? Py_True : Py_False) ||
+        PyDict_SetItem(e, k[WK_MULTIPROCESS], fl->multiprocess ? Py_True : Py_False) ||
+        PyDict_SetItem(e, k[WK_RUN_ONCE], Py_False) ||
+        /* Always true of our input, but said only where it matters: with a
+         * Content-Length, frameworks then wrap the input and read(n), which
+         * wsgiref.validate insists on; they call read() here otherwise. */
+        PyDict_SetItem(e, k[WK_INPUT_TERMINATED], Py_False) ||
+        (!fl->no_file_wrapper &&
+         PyDict_SetItem(e, k[WK_FILE_WRAPPER], (PyObject *)t->file_wrapper))) {
+        Py_DECREF(e);
+        return NULL;
+    }
+    Py_XSETREF(t->environ, e);
+    t->environ_flags = *fl;
+    return e;
+}
+
+static int add_wsgi(PyObject *env, wsgi_types *t, const wsgi_request *rq, PyObject *input,
+                    PyObject *errors)
+{
+    PyObject *const *k = t->key;
+    return PyDict_SetItem(env, k[WK_INPUT], input) || PyDict_SetItem(env, k[WK_ERRORS], errors) ||
+           (rq->https && PyDict_SetItem(env, k[WK_URL_SCHEME], t->value[WV_HTTPS])) ||
+           (rq->chunked && PyDict_SetItem(env, k[WK_INPUT_TERMINATED], Py_True));
 }
 
 /* The per-request objects; env owns input and errors, the caller owns sr. */
 typedef struct call_state {
+    wsgi_types *t;
     PyObject *env;
     wsgi_input *input;
     wsgi_errors *errors;
     wsgi_sr *sr;
 } call_state;
 
+/* The request's objects come from the last request that ended with no one
+ * else holding them (see keep), else new: no allocation per request. */
+static PyObject *reuse(PyObject **spare, PyTypeObject *tp, int gc)
+{
+    PyObject *o = *spare;
+    *spare = NULL;
+    return o ? o : gc ? PyType_GenericAlloc(tp, 0) : PyObject_New(PyObject, tp);
+}
+
+/* Keeps o (detached, its buffers freed) for the next request when nothing
+ * but the request holds it: an app that kept it sees it detached for good. */
+static void keep(PyObject **spare, PyObject *o)
+{
+    if (o && Py_REFCNT(o) == 1 && !*spare)
+        *spare = o;
+    else
+        Py_XDECREF(o);
+}
+
 static int state_open(call_state *st, wsgi_types *t, const wsgi_request *rq, size_t script_len,
                       const wsgi_flags *fl, const wsgi_io *io)
 {
     memset(st, 0, sizeof(*st));
-    st->env = PyDict_New();
-    st->input = PyObject_New(wsgi_input, t->input);
-    st->errors = PyObject_New(wsgi_errors, t->errors);
-    st->sr = (wsgi_sr *)PyType_GenericAlloc(t->start_response, 0);
+    st->t = t;
+    PyObject *tmpl = environ_template(t, fl);
+    st->env = tmpl ? PyDict_Copy(tmpl) : NULL;
+    st->input = (wsgi_input *)reuse(&t->spare_input, t->input, 0);
+    st->errors = (wsgi_errors *)reuse(&t->spare_errors, t->errors, 0);
+    st->sr = (wsgi_sr *)reuse(&t->spare_sr, t->start_response, 1);
     if (st->input) {
         st->input->io = io;
         st->input->pending = (buf)BUF_INIT;
@@ -179,11 +300,11 @@ static int state_open(call_state *st, wsgi_types *t, const wsgi_request *rq, siz
     }
     if (!st->env || !st->input || !st->errors || !st->sr) return -1;
     st->sr->io = io;
-    st->sr->declared = -1;
+    wsgi_sr_init(st->sr);
     st->sr->head = rq->method_len == 4 && !memcmp(rq->method, "HEAD", 4);
     if (rq->path_info) {
-        if (add_cgi_split(st->env, rq) ||
-            add_wsgi(st->env, t, rq, fl, (PyObject *)st->input, (PyObject *)st->errors))
+        if (add_cgi_split(st->env, t, rq) ||
+            add_wsgi(st->env, t, rq, (PyObject *)st->input, (PyObject *)st->errors))
             return -1;
         return 0;
     }
@@ -197,9 +318,9 @@ static int state_open(call_state *st, wsgi_types *t, const wsgi_request *rq, siz
         PyErr_SetString(PyExc_ValueError, "bad percent-escape in the request path");
     else if ((size_t)plen < script_len)
         PyErr_SetString(PyExc_ValueError, "mount prefix longer than the path");
-    else if (!add_cgi(st->env, rq, path, script_len, path + script_len, (size_t)plen - script_len,
-                      query, qlen) &&
-             !add_wsgi(st->env, t, rq, fl, (PyObject *)st->input, (PyObject *)st->errors))
+    else if (!add_cgi(st->env, t, rq, path, script_len, path + script_len,
+                      (size_t)plen - script_len, query, qlen) &&
+             !add_wsgi(st->env, t, rq, (PyObject *)st->input, (PyObject *)st->errors))
         r = 0;
     PyMem_Free(path);
     return r;
@@ -210,15 +331,20 @@ static void state_close(call_state *st)
 {
     if (st->input) st->input->io = NULL;
     if (st->errors) {
-        PyObject *r = PyObject_CallMethod((PyObject *)st->errors, "flush", NULL);
-        Py_XDECREF(r);
+        wsgi_errors_flush(st->errors);
         st->errors->io = NULL;
     }
-    if (st->sr) st->sr->io = NULL;
-    Py_XDECREF(st->input);
-    Py_XDECREF(st->errors);
-    Py_XDECREF(st->sr);
-    Py_XDECREF(st->env);
+    if (st->sr) {
+        st->sr->io = NULL;
+        Py_CLEAR(st->sr->status);
+        Py_CLEAR(st->sr->headers);
+    }
+    Py_XDECREF(st->env); /* first: it holds input and errors */
+    if (st->input) buf_free(&st->input->pending);
+    if (st->errors) buf_free(&st->errors->line);
+    keep(&st->t->spare_input, (PyObject *)st->input);
+    keep(&st->t->spare_errors, (PyObject *)st->errors);
+    keep(&st->t->spare_sr, (PyObject *)st->sr);
 }
 
 void wsgi_call_error(const wsgi_io *io, int status, const char *body)
@@ -323,10 +449,15 @@ static int send_iterable(call_state *st, PyObject *result)
     return wsgi_sr_send_headers(st->sr, 0);
 }
 
-static void close_result(PyObject *result, const wsgi_io *io)
+static void close_result(wsgi_types *t, PyObject *result, const wsgi_io *io)
 {
-    if (!PyObject_HasAttrString(result, "close")) return;
-    PyObject *r = PyObject_CallMethod(result, "close", NULL);
+    PyObject *close = PyObject_GetAttr(result, t->value[WV_CLOSE]);
+    if (!close) { /* none: nothing to call (any error getting it is dropped, as hasattr does) */
+        PyErr_Clear();
+        return;
+    }
+    PyObject *r = PyObject_CallNoArgs(close);
+    Py_DECREF(close);
     if (!r)
         wsgi_log_exception(io, "wsgi: exception in the response's close()");
     else
@@ -344,7 +475,8 @@ wsgi_status wsgi_call_run(wsgi_types *t, PyObject *app, const wsgi_request *req,
         Py_END_ALLOW_THREADS state_close(&st);
         return WSGI_APP_ERROR;
     }
-    PyObject *result = PyObject_CallFunctionObjArgs(app, st.env, (PyObject *)st.sr, NULL);
+    PyObject *args[2] = {st.env, (PyObject *)st.sr};
+    PyObject *result = PyObject_Vectorcall(app, args, 2, NULL);
     if (!result) {
         status = fail_app(&st, io, "wsgi: exception in the app");
         state_close(&st);
@@ -363,7 +495,7 @@ wsgi_status wsgi_call_run(wsgi_types *t, PyObject *app, const wsgi_request *req,
         Py_BEGIN_ALLOW_THREADS io->finish(io->ctx, complete);
         Py_END_ALLOW_THREADS if (!complete) status = WSGI_BROKEN;
     }
-    close_result(result, io);
+    close_result(t, result, io);
     Py_DECREF(result);
     state_close(&st);
     return status;

@@ -302,6 +302,18 @@ Test(wsgi_call, failures_before_the_headers_answer_500)
          "    sr('200 OK', [('X-A', 'v\\r\\nSet-Cookie: evil=1')])\n"
          "    return [b'x']\n",
          NULL},
+        {"a header value with DEL is refused",
+         "NO_VALIDATE = 1\n"
+         "def app(env, sr):\n"
+         "    sr('200 OK', [('X-A', 'v\\x7fevil')])\n"
+         "    return [b'x']\n",
+         NULL},
+        {"a header value beyond latin-1 is refused",
+         "NO_VALIDATE = 1\n"
+         "def app(env, sr):\n"
+         "    sr('200 OK', [('X-A', '\\u20ac evil')])\n"
+         "    return [b'x']\n",
+         NULL},
         {"a body of str, not bytes",
          "NO_VALIDATE = 1\n"
          "def app(env, sr):\n"
@@ -632,4 +644,137 @@ Test(wsgi_call, a_body_that_cannot_be_read_answers_the_clients_error_not_500)
         cr_assert_eq(m.status, cases[i].status, "errno %d", cases[i].err);
         mem_done(&m);
     }
+}
+
+/* Each environ is a copy of one template (call.c): what an app does to its
+ * environ never reaches the next request, no key keeps the template's None,
+ * and the values that are remembered between requests follow the request. */
+Test(wsgi_call, environ_template_and_memos_never_leak_between_requests)
+{
+    const char *src =
+        "NO_VALIDATE = 1\n"
+        "seen = []\n"
+        "def app(env, sr):\n"
+        "    assert None not in env.values(), env\n"
+        "    seen.append((env['SERVER_NAME'], env['SERVER_PORT'], env['REMOTE_ADDR'],\n"
+        "                 env['REMOTE_PORT'], env['wsgi.url_scheme'], env.get('HTTPS'),\n"
+        "                 env['wsgi.input_terminated'], 'wsgi.file_wrapper' in env,\n"
+        "                 env['REQUEST_METHOD'], env['PATH_INFO'], 'MINE' in env))\n"
+        "    env['MINE'] = 1\n"
+        "    env['wsgi.url_scheme'] = 'gopher'\n"
+        "    del env['wsgi.version']\n"
+        "    sr('200 OK', [])\n"
+        "    return [b'x']\n";
+    PyObject *g;
+    PyObject *app = app_from(src, &g);
+    wsgi_flags fl[3] = {{0, 1, 0}, {0, 1, 0}, {0, 1, 1}};
+    const char *names[3] = {"a.test", "a.test", "b.test"};
+    const char *addrs[3] = {"10.0.0.1", "10.0.0.1", "10.0.0.2"};
+    for (int i = 0; i < 3; i++) {
+        mem_io m = {0};
+        wsgi_io io = io_for(&m);
+        wsgi_request rq = get(i == 2 ? "PUT" : "GET", i == 1 ? "/p" : "/");
+        rq.server_name = names[i];
+        rq.server_port = 8000 + i;
+        rq.remote_addr = addrs[i];
+        rq.remote_port = 40000 + i;
+        rq.https = i == 1;
+        rq.chunked = i == 2;
+        cr_assert_eq(wsgi_call_run(types, app, &rq, 0, &fl[i], &io), WSGI_OK);
+        cr_assert_str_eq(m.out.data, "x");
+        mem_done(&m);
+    }
+    PyObject *want = NULL;
+    PyObject *r = PyRun_String(
+        "[('a.test', '8000', '10.0.0.1', '40000', 'http', None, False, True, 'GET', '/', False),"
+        " ('a.test', '8001', '10.0.0.1', '40001', 'https', 'on', False, True, 'GET', '/p', False),"
+        " ('b.test', '8002', '10.0.0.2', '40002', 'http', None, True, False, 'PUT', '/', False)]",
+        Py_eval_input, g, g);
+    cr_assert_not_null(r);
+    want = r;
+    PyObject *seen = PyDict_GetItemString(g, "seen");
+    int eq = PyObject_RichCompareBool(seen, want, Py_EQ);
+    if (eq != 1) PyObject_Print(seen, stderr, 0);
+    cr_assert_eq(eq, 1, "each request's environ is its own");
+    Py_DECREF(want);
+    Py_DECREF(app);
+    Py_DECREF(g);
+}
+
+/* start_response's vectorcall takes its arguments by position or by name as
+ * PEP 3333's signature says, and refuses others as a Python function would. */
+Test(wsgi_call, start_response_takes_keywords_and_refuses_bad_calls)
+{
+    const char *src =
+        "NO_VALIDATE = 1\n"
+        "errs = []\n"
+        "def app(env, sr):\n"
+        "    for args, kw in [((), {}), (('200 OK',), {}), (('200 OK', [], None, 1), {}),\n"
+        "                     (('200 OK', []), {'bogus': 1}),\n"
+        "                     (('200 OK', []), {'status': '200 OK'})]:\n"
+        "        try:\n"
+        "            sr(*args, **kw)\n"
+        "        except TypeError as e:\n"
+        "            errs.append(str(e))\n"
+        "    w = sr(response_headers=[('X-A', '1')], status='201 Made', exc_info=None)\n"
+        "    w(b'legacy')\n"
+        "    return [b'+']\n";
+    mem_io m = {0};
+    PyObject *g;
+    wsgi_request rq = get("GET", "/");
+    cr_assert_eq(run_g(src, &rq, &m, 0, &g), WSGI_OK);
+    cr_assert_eq(m.status, 201);
+    cr_assert_str_eq(m.headers.data, "X-A: 1\n");
+    cr_assert_str_eq(m.out.data, "legacy+");
+    cr_assert_eq(list_len(g, "errs"), 5, "every bad call raised TypeError");
+    Py_DECREF(g);
+    mem_done(&m);
+}
+
+/* A request's input, errors and start_response are reused by the next
+ * request only when nothing else holds them: no state crosses over, and an
+ * object the app kept stays detached instead of serving someone else. */
+Test(wsgi_call, request_objects_are_reused_only_when_no_one_kept_them)
+{
+    const char *src = "NO_VALIDATE = 1\n"
+                      "kept = []\n"
+                      "ids = []\n"
+                      "def app(env, sr):\n"
+                      "    ids.append((id(env['wsgi.input']), id(sr)))\n"
+                      "    body = env['wsgi.input'].read(1 if len(ids) == 1 else None)\n"
+                      "    env['wsgi.errors'].write('part of a line ')\n"
+                      "    if len(ids) == 2:\n"
+                      "        kept.append(env)\n"
+                      "    sr('200 OK', [])\n"
+                      "    return [body]\n";
+    PyObject *g;
+    PyObject *app = app_from(src, &g);
+    const char *bodies[3] = {"abc", "defg", "hi"};
+    const char *want[3] = {"a", "defg", "hi"};
+    for (int i = 0; i < 3; i++) {
+        mem_io m = {.body = bodies[i], .body_len = strlen(bodies[i])};
+        wsgi_io io = io_for(&m);
+        static const wsgi_header cl = {"Content-Length", 14, "3", 1};
+        wsgi_request rq = get("POST", "/");
+        rq.headers = &cl;
+        rq.nheaders = 1;
+        rq.content_length = (int64_t)strlen(bodies[i]);
+        cr_assert_eq(wsgi_call_run(types, app, &rq, 0, &flags, &io), WSGI_OK);
+        cr_assert_str_eq(m.out.data, want[i], "request %d got its own body", i);
+        cr_assert_str_eq(m.log.data, "part of a line \n", "the unfinished line is flushed");
+        mem_done(&m);
+    }
+    PyObject *r = PyRun_String("(ids[0] == ids[1], ids[1] != ids[2],"
+                               " kept[0]['wsgi.input'].read.__self__ is not None)",
+                               Py_eval_input, g, g);
+    cr_assert_not_null(r);
+    cr_assert(PyObject_IsTrue(PyTuple_GET_ITEM(r, 0)), "an unkept request's objects are reused");
+    cr_assert(PyObject_IsTrue(PyTuple_GET_ITEM(r, 1)), "kept objects are not reused");
+    Py_DECREF(r);
+    r = PyRun_String("kept[0]['wsgi.input'].read()", Py_eval_input, g, g);
+    cr_assert_null(r, "the kept input is detached");
+    cr_assert(PyErr_ExceptionMatches(PyExc_OSError));
+    PyErr_Clear();
+    Py_DECREF(app);
+    Py_DECREF(g);
 }

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <structmember.h>
 #include <strings.h>
 
 static PyObject *sr_gone(void)
@@ -29,6 +30,12 @@ static int valid_value(PyObject *s)
 {
     Py_ssize_t n = PyUnicode_GET_LENGTH(s);
     int kind = PyUnicode_KIND(s);
+    if (kind == PyUnicode_1BYTE_KIND) { /* all of them in practice: no per-character kind switch */
+        const unsigned char *b = PyUnicode_1BYTE_DATA(s);
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (b[i] == 0x7f || (b[i] < 0x20 && b[i] != '\t')) return 0;
+        return 1;
+    }
     const void *d = PyUnicode_DATA(s);
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, d, i);
@@ -111,7 +118,8 @@ static PyObject *check_headers(wsgi_sr *sr, PyObject *headers)
                          name, value);
             goto fail;
         }
-        if (!strcasecmp(PyUnicode_AsUTF8(name), "content-length")) {
+        if (PyUnicode_GET_LENGTH(name) == 14 &&
+            !strcasecmp(PyUnicode_AsUTF8(name), "content-length")) {
             if ((declared = parse_length(value)) < 0) goto fail;
         }
     }
@@ -122,13 +130,13 @@ fail:
     return NULL;
 }
 
-static PyObject *sr_call(wsgi_sr *sr, PyObject *args, PyObject *kw)
+static PyObject *sr_write_method(wsgi_sr *sr, PyObject *data);
+
+static PyMethodDef sr_write_def = {"write", (PyCFunction)sr_write_method, METH_O,
+                                   "write(bytes): the legacy imperative body"};
+
+static PyObject *sr_start(wsgi_sr *sr, PyObject *status, PyObject *headers, PyObject *exc_info)
 {
-    static char *names[] = {"status", "response_headers", "exc_info", NULL};
-    PyObject *status, *headers, *exc_info = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:start_response", names, &status, &headers,
-                                     &exc_info))
-        return NULL;
     if (exc_info != Py_None) {
         if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3)
             return PyErr_Format(PyExc_TypeError, "exc_info must be a 3-tuple or None");
@@ -153,16 +161,71 @@ static PyObject *sr_call(wsgi_sr *sr, PyObject *args, PyObject *kw)
     Py_INCREF(status);
     Py_XSETREF(sr->status, status);
     Py_XSETREF(sr->headers, copy);
-    return PyObject_GetAttrString((PyObject *)sr, "write");
+    /* sr.write, made as attribute access would make it, without looking it up */
+    return PyCFunction_NewEx(&sr_write_def, (PyObject *)sr, NULL);
 }
 
-static int is_hop_by_hop(const char *name)
+static PyObject *sr_call(wsgi_sr *sr, PyObject *args, PyObject *kw)
 {
-    static const char *const hop[] = {"connection", "keep-alive",        "proxy-connection",
-                                      "te",         "transfer-encoding", "trailer",
-                                      "upgrade",    "content-length"};
+    static char *names[] = {"status", "response_headers", "exc_info", NULL};
+    PyObject *status, *headers, *exc_info = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:start_response", names, &status, &headers,
+                                     &exc_info))
+        return NULL;
+    return sr_start(sr, status, headers, exc_info);
+}
+
+/* The same call without the argument tuple and dict tp_call needs (apps call
+ * start_response once a request). */
+static PyObject *sr_vectorcall(PyObject *self, PyObject *const *args, size_t nargsf,
+                               PyObject *kwnames)
+{
+    static const char *const names[] = {"status", "response_headers", "exc_info"};
+    PyObject *v[3] = {NULL, NULL, NULL};
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf), nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs > 3)
+        return PyErr_Format(PyExc_TypeError,
+                            "start_response() takes at most 3 arguments (%zd given)", nargs);
+    for (Py_ssize_t i = 0; i < nargs; i++) v[i] = args[i];
+    for (Py_ssize_t j = 0; j < nkw; j++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, j);
+        int slot = -1;
+        for (int k = 0; k < 3 && slot < 0; k++)
+            if (!PyUnicode_CompareWithASCIIString(name, names[k])) slot = k;
+        if (slot < 0)
+            return PyErr_Format(PyExc_TypeError,
+                                "start_response() got an unexpected keyword argument '%U'", name);
+        if (v[slot])
+            return PyErr_Format(PyExc_TypeError,
+                                "argument for start_response() given by name ('%U') and position",
+                                name);
+        v[slot] = args[nargs + j];
+    }
+    for (int k = 0; k < 2; k++)
+        if (!v[k])
+            return PyErr_Format(PyExc_TypeError, "start_response() missing required argument '%s'",
+                                names[k]);
+    return sr_start((wsgi_sr *)self, v[0], v[1], v[2] ? v[2] : Py_None);
+}
+
+void wsgi_sr_init(wsgi_sr *sr)
+{
+    sr->vectorcall = sr_vectorcall;
+    sr->head = sr->sent = sr->gone = 0;
+    sr->declared = -1;
+    sr->written = 0;
+}
+
+static int is_hop_by_hop(const char *name, size_t n)
+{
+    static const struct {
+        const char *name;
+        size_t n;
+    } hop[] = {{"connection", 10}, {"keep-alive", 10},        {"proxy-connection", 16},
+               {"te", 2},          {"transfer-encoding", 17}, {"trailer", 7},
+               {"upgrade", 7},     {"content-length", 14}};
     for (size_t i = 0; i < sizeof(hop) / sizeof(*hop); i++)
-        if (!strcasecmp(name, hop[i])) return 1;
+        if (hop[i].n == n && !strcasecmp(name, hop[i].name)) return 1;
     return 0;
 }
 
@@ -176,7 +239,8 @@ int wsgi_sr_send_headers(wsgi_sr *sr, int64_t known)
         return -1;
     }
     Py_ssize_t n = PyList_GET_SIZE(sr->headers), k = 0;
-    wsgi_header *h = PyMem_Calloc((size_t)n + 1, sizeof(*h));
+    wsgi_header few[16];
+    wsgi_header *h = n <= 16 ? few : PyMem_Calloc((size_t)n, sizeof(*h));
     if (!h) return PyErr_NoMemory(), -1;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *t = PyList_GET_ITEM(sr->headers, i);
@@ -184,7 +248,7 @@ int wsgi_sr_send_headers(wsgi_sr *sr, int64_t known)
         const char *name = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(t, 0), &nl);
         /* Values are latin-1 code points; UCS1 strings hold exactly those bytes. */
         PyObject *v = PyTuple_GET_ITEM(t, 1);
-        if (!name || is_hop_by_hop(name)) continue;
+        if (!name || is_hop_by_hop(name, (size_t)nl)) continue;
         if (PyUnicode_KIND(v) != PyUnicode_1BYTE_KIND) continue; /* empty or checked */
         vl = PyUnicode_GET_LENGTH(v);
         h[k++] = (wsgi_header){name, (size_t)nl, (const char *)PyUnicode_1BYTE_DATA(v), (size_t)vl};
@@ -200,7 +264,7 @@ int wsgi_sr_send_headers(wsgi_sr *sr, int64_t known)
     /* The strings stay alive: sr holds status and headers, and we hold sr. */
     Py_BEGIN_ALLOW_THREADS r =
         io->start(io->ctx, code, status + 4, (size_t)slen - 4, h, (size_t)k, cl);
-    Py_END_ALLOW_THREADS PyMem_Free(h);
+    Py_END_ALLOW_THREADS if (h != few) PyMem_Free(h);
     sr->sent = 1;
     if (r) {
         sr->gone = 1;
@@ -284,15 +348,22 @@ static PyMethodDef sr_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef sr_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(wsgi_sr, vectorcall), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyType_Slot sr_slots[] = {
     {Py_tp_call, sr_call},
     {Py_tp_dealloc, sr_dealloc},
     {Py_tp_traverse, sr_traverse},
     {Py_tp_clear, sr_clear},
     {Py_tp_methods, sr_methods},
+    {Py_tp_members, sr_members},
     {Py_tp_doc, "start_response(status, response_headers, exc_info=None) -> write"},
     {0, NULL},
 };
 
 PyType_Spec wsgi_sr_spec = {"aiserve.StartResponse", sizeof(wsgi_sr), 0,
-                            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, sr_slots};
+                            Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+                            sr_slots};

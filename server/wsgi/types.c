@@ -278,6 +278,11 @@ static PyObject *errors_flush(wsgi_errors *e, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+void wsgi_errors_flush(wsgi_errors *e)
+{
+    errors_flush_lines(e, 1);
+}
+
 static void errors_dealloc(wsgi_errors *e)
 {
     PyTypeObject *tp = Py_TYPE(e);
@@ -397,6 +402,16 @@ static PyType_Spec fw_spec = {"aiserve.FileWrapper", sizeof(wsgi_file_wrapper), 
 
 extern PyType_Spec wsgi_sr_spec; /* sr.c */
 
+#define KEY_NAME(id, str) str,
+static const char *const key_names[WK_COUNT] = {WSGI_KEYS(KEY_NAME)};
+static const char *const value_texts[WV_COUNT] = {WSGI_VALUES(KEY_NAME)};
+#define HEADER_KEY(name, key) {name, sizeof(name) - 1, key},
+static const struct {
+    const char *name;
+    size_t n;
+    const char *key;
+} header_keys[WH_COUNT] = {WSGI_HEADER_KEYS(HEADER_KEY)};
+
 wsgi_types *wsgi_types_new(void)
 {
     wsgi_types *t = PyMem_RawCalloc(1, sizeof(*t));
@@ -406,20 +421,47 @@ wsgi_types *wsgi_types_new(void)
     t->file_wrapper = (PyTypeObject *)PyType_FromSpec(&fw_spec);
     t->start_response = (PyTypeObject *)PyType_FromSpec(&wsgi_sr_spec);
     t->version = Py_BuildValue("(ii)", 1, 0);
-    if (!t->input || !t->errors || !t->file_wrapper || !t->start_response || !t->version) {
-        wsgi_types_free(t);
-        return NULL;
-    }
+    if (!t->input || !t->errors || !t->file_wrapper || !t->start_response || !t->version) goto fail;
+    for (size_t i = 0; i < WK_COUNT; i++)
+        if (!(t->key[i] = PyUnicode_InternFromString(key_names[i]))) goto fail;
+    for (size_t i = 0; i < WV_COUNT; i++)
+        if (!(t->value[i] = PyUnicode_InternFromString(value_texts[i]))) goto fail;
+    for (size_t i = 0; i < WH_COUNT; i++)
+        if (!(t->header_key[i] = PyUnicode_InternFromString(header_keys[i].key))) goto fail;
     return t;
+fail:
+    wsgi_types_free(t);
+    return NULL;
+}
+
+PyObject *wsgi_types_header_key(const wsgi_types *t, const char *name, size_t n)
+{
+    for (size_t i = 0; i < WH_COUNT; i++)
+        if (header_keys[i].n == n && !strncasecmp(header_keys[i].name, name, n))
+            return t->header_key[i];
+    return NULL;
 }
 
 void wsgi_types_free(wsgi_types *t)
 {
     if (!t) return;
+    Py_CLEAR(t->spare_input);
+    Py_CLEAR(t->spare_errors);
+    Py_CLEAR(t->spare_sr);
     Py_XDECREF(t->input);
     Py_XDECREF(t->errors);
     Py_XDECREF(t->file_wrapper);
     Py_XDECREF(t->start_response);
     Py_XDECREF(t->version);
+    for (size_t i = 0; i < WK_COUNT; i++) Py_XDECREF(t->key[i]);
+    for (size_t i = 0; i < WV_COUNT; i++) Py_XDECREF(t->value[i]);
+    for (size_t i = 0; i < WH_COUNT; i++) Py_XDECREF(t->header_key[i]);
+    Py_XDECREF(t->environ);
+    Py_XDECREF(t->server_name.obj);
+    Py_XDECREF(t->server_port.obj);
+    Py_XDECREF(t->remote_addr.obj);
+    Py_XDECREF(t->spare_input);
+    Py_XDECREF(t->spare_errors);
+    Py_XDECREF(t->spare_sr);
     PyMem_RawFree(t);
 }
