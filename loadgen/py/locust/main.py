@@ -22,7 +22,7 @@ import _aiload
 import locust
 
 from .env import Environment
-from .runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, LocalRunner
+from .runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, LocalRunner, MasterRunner
 from .shape import LoadTestShape
 from .user.users import User
 
@@ -109,6 +109,11 @@ def load_locustfile(path):
     except SystemExit:
         raise
     except BaseException as e:  # noqa: B036 (any failure at import is the file's)
+        if not isinstance(e, (SyntaxError, ImportError)):  # where the file's code raised
+            tb = e.__traceback__
+            while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != os.path.abspath(path):
+                tb = tb.tb_next
+            sys.stderr.write("".join(traceback.format_exception(type(e), e, tb or e.__traceback__)))
         raise StartupError(_explain(path, e)) from None
     users, shapes = {}, []
     for name, item in vars(module).items():
@@ -202,7 +207,7 @@ def _namespace(d, custom_ns, classes):
     opts["tags"] = [t for a in d["tags"] for t in a.replace(",", " ").split()] or None
     opts["exclude_tags"] = [t for a in d["exclude_tags"] for t in a.replace(",", " ").split()] or None
     opts["user_classes"] = classes
-    opts["master"] = False
+    opts["master"] = bool(d.get("master"))
     opts["worker"] = bool(d.get("worker"))
     opts["processes"] = 1
     opts["web_ui"] = not d["headless"]
@@ -295,12 +300,11 @@ def run(argv):
     if d["quick"]:
         raise StartupError("a URL and a locustfile together: give one (the host goes in -H)")
     _aiload.set_source(spec)
-    if d.get("master"):
-        raise StartupError("--master with a Python locustfile: not supported yet; run the master "
-                           "with an ini scenario naming the same classes (or with Locust) and this "
-                           "locustfile with --worker")
-    if d.get("worker") and nproc > 1:
-        raise StartupError("--worker and --processes: start one worker per process instead")
+    if d.get("master") and d.get("worker"):
+        raise StartupError("--master and --worker: give one")
+    if (d.get("worker") or d.get("master")) and nproc > 1:
+        raise StartupError(f"--{'worker' if d.get('worker') else 'master'} and --processes: start "
+                           "one worker per process instead")
     if d["rate"]:
         raise StartupError("--rate/--stage (the open model) drive ini scenarios; a Python "
                            "locustfile's users pace themselves with wait_time")
@@ -327,7 +331,8 @@ def run(argv):
         env.user_classes = kept
     if d["equal_weights"]:
         env.assign_equal_weights()
-    for c in env.user_classes if d["headless"] else ():  # the web UI's form may give it
+    # the web UI's form may give it; a master's workers may have their own -H
+    for c in env.user_classes if d["headless"] and not d.get("master") else ():
         if c.host is None and _needs_host(c):
             raise StartupError(f"no host for {c.__name__}: give -H/--host or set host on the class")
     for c in env.user_classes:
@@ -349,6 +354,14 @@ def run(argv):
         runner = env.create_worker_runner(d.get("master_host"), d.get("master_port"))
         env.events.init.fire(environment=env, runner=runner, web_ui=None)
         return _run_worker(env, runner)
+    if d.get("master"):
+        try:
+            runner = env.create_master_runner(d.get("master_bind_host") or "*",
+                                              d.get("master_bind_port") or 5557)
+        except OSError as e:
+            raise StartupError(str(e)) from None
+        env.events.init.fire(environment=env, runner=runner, web_ui=None)
+        return _run_master(env, runner, d)
     runner = env.create_local_runner()
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
     if nproc > 1:
@@ -375,6 +388,22 @@ def _run_worker(env, runner):
     code = runner.run()
     env.events.quitting.fire(environment=env)
     return code
+
+
+def _run_master(env, runner, d):
+    """--master: headless, await --expect-workers first (the web UI starts
+    when asked, with whatever workers are connected then)."""
+    if not d["headless"]:
+        if env.shape_class is not None:
+            raise StartupError("a LoadTestShape runs headless for now: add --headless")
+        return _run_webui(env, runner, d)
+    signal.signal(signal.SIGINT, lambda signum, frame: setattr(runner, "_quit_flag", True))
+    signal.signal(signal.SIGTERM, lambda signum, frame: setattr(runner, "_quit_flag", True))
+    if not runner.await_workers(d["expect_workers"] or 1, d["expect_workers_max_wait"] or 0):
+        runner.quit()
+        env.events.quitting.fire(environment=env)
+        return 1
+    return _run_headless(env, runner, d)
 
 
 def _needs_host(cls):
@@ -458,6 +487,8 @@ def _run_headless(env, runner, d):
         csvout.write(runner)
     while runner.state != STATE_STOPPED:
         gevent.sleep(0.1)
+    if isinstance(runner, MasterRunner):
+        runner.quit()  # a shape that ended stopped the test: now the workers go too
     _aiload.watchdog(0)
     for g in helpers:
         g.kill(block=False)
