@@ -92,21 +92,41 @@ def _plain(v, depth=0):
     return False
 
 
-def dispatch_shares(per_class, class_names, n):
-    """per_class users ({name: count}) over n workers: each class
-    round-robin, continuing where the previous class's remainder stopped
-    (loadgen/dist/dispatch.h), so workers differ by at most one user."""
-    out = [{c: 0 for c in class_names} for _ in range(n)]
-    if not n:
-        return out
-    offset = 0
+def dispatch_shares(per_class, class_names, current):
+    """per_class users ({name: count}) over the workers whose current shares
+    are given (a list of {name: count}, {} for a new worker): users are added
+    to and taken from the least and the most loaded workers, then moved
+    until the workers' totals differ by at most one. So a ramp only adds
+    users where they run (Locust's UsersDispatcher does the same: a worker
+    is not asked to stop a user of a class and start it again a moment
+    later) and a worker that joins or leaves moves only its share."""
+    shares = [{c: max(0, int(cur.get(c, 0))) for c in class_names} for cur in current]
+    if not shares:
+        return shares
+    total = [sum(s.values()) for s in shares]
+    n = len(shares)
     for c in class_names:
-        k = max(0, per_class.get(c, 0))
-        for j in range(n):
-            slot = (j - offset) % n
-            out[j][c] = k // n + (1 if slot < k % n else 0)
-        offset += k % n
-    return out
+        want, have = max(0, per_class.get(c, 0)), sum(s[c] for s in shares)
+        while have < want:
+            j = min(range(n), key=lambda i: (total[i], shares[i][c], i))
+            shares[j][c] += 1
+            total[j] += 1
+            have += 1
+        while have > want:
+            j = max((i for i in range(n) if shares[i][c]), key=lambda i: (total[i], shares[i][c], -i))
+            shares[j][c] -= 1
+            total[j] -= 1
+            have -= 1
+    while max(total) - min(total) > 1:
+        hi = max(range(n), key=lambda i: (total[i], -i))
+        lo = min(range(n), key=lambda i: (total[i], i))
+        c = max((c for c in class_names if shares[hi][c]),
+                key=lambda c: (shares[hi][c] - shares[lo][c], -class_names.index(c)))
+        shares[hi][c] -= 1
+        shares[lo][c] += 1
+        total[hi] -= 1
+        total[lo] += 1
+    return shares
 
 
 class MasterLink:
@@ -169,7 +189,7 @@ class MasterLink:
         to those whose share changed."""
         names = self.runner._class_names
         act = sorted((w for w in self.live() if not w.stopping), key=lambda w: w.index)
-        for w, share in zip(act, dispatch_shares(per_class, names, len(act))):
+        for w, share in zip(act, dispatch_shares(per_class, names, [w.sent or {} for w in act])):
             if w.sent != share:
                 self.send_spawn(w, share)
 

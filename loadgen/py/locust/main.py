@@ -349,8 +349,10 @@ def run(argv):
     if d["insecure"] or d["cacert"]:
         _aiload.tls_setup(bool(d["insecure"]), d["cacert"])
     if d.get("worker"):
-        if env.shape_class is not None:
-            raise StartupError("a LoadTestShape runs on the master, not on a --worker")
+        if env.shape_class is not None:  # the same file runs everywhere, as with Locust
+            sys.stderr.write(f"aiload worker: {type(env.shape_class).__name__} (a LoadTestShape) "
+                             "runs on the master; ignored here\n")
+            env.shape_class = None
         runner = env.create_worker_runner(d.get("master_host"), d.get("master_port"))
         env.events.init.fire(environment=env, runner=runner, web_ui=None)
         return _run_worker(env, runner)
