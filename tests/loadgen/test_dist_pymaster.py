@@ -7,6 +7,7 @@ that raises at import are clear errors. Loopback only, bounded in time."""
 import csv
 import subprocess
 import time
+import urllib.request
 
 import msgpack
 import zmq
@@ -87,6 +88,7 @@ def keep(environment, **kw):
 
 SHAPE = USERS + """
 import time
+import urllib.request
 
 class Steps(LoadTestShape):
     # 2 users, then 4, then 2 of UserB only, then stop
@@ -287,3 +289,39 @@ def test_master_port_in_use_is_a_clear_error(tmp_path):
             s.close(linger=0)
     assert p.returncode == 2
     assert f"--master: cannot bind tcp://127.0.0.1:{port}" in p.stderr.decode()
+
+
+def test_python_master_under_the_web_ui(procs, server, tmp_path):
+    import json
+    import signal
+
+    from harness import post_form, wait_port, wait_until
+
+    (tmp_path / "locustfile.py").write_text(MESSAGES)
+    mport, wport = free_port(), free_port()
+    m = start_logged(procs, [binary("aiload"), "-f", "locustfile.py", "--master", "--master-bind-host",
+                             "127.0.0.1", "--master-bind-port", str(mport), "--web-port", str(wport),
+                             "-H", f"http://127.0.0.1:{server}"], tmp_path, "master.log")
+    wait_port(wport, proc=m)
+    w = py_worker(procs, tmp_path, mport, "aiload.log")
+    base = f"http://127.0.0.1:{wport}"
+
+    def stats():
+        with urllib.request.urlopen(base + "/stats/requests", timeout=10) as r:
+            return json.loads(r.read())
+
+    wait_until(lambda: "reported as ready" in (tmp_path / "master.log").read_text(), timeout=30)
+    st, _, _ = post_form(base + "/swarm", user_count="3", spawn_rate="30")
+    assert st == 200
+    wait_until(lambda: stats()["user_count"] == 3, timeout=30)
+    wait_until(lambda: stats()["total_rps"] > 0 or any(
+        r["num_requests"] for r in stats()["stats"]), timeout=30)
+    with urllib.request.urlopen(base + "/stop", timeout=30) as r:
+        assert r.status == 200
+    wait_until(lambda: stats()["state"] == "stopped", timeout=30)
+    m.send_signal(signal.SIGTERM)
+    assert m.wait(timeout=60) == 0, (tmp_path / "master.log").read_text()[-3000:]
+    assert w.wait(timeout=30) == 0
+    mout = (tmp_path / "master.log").read_text()
+    assert mout.count("TEST_START MasterRunner") == 1 and mout.count("TEST_STOP MasterRunner") == 1
+    assert "WORKER GOT ping" in (tmp_path / "aiload.log").read_text()

@@ -646,6 +646,8 @@ def _run_webui(env, runner, d):
     if runner.state not in (STATE_INIT, STATE_STOPPED):
         sys.stderr.write("aiload: stopping; awaiting requests in flight\n")
         runner.quit()
+    elif isinstance(runner, MasterRunner):
+        runner.quit()  # no test runs: only the workers are told to quit
     _aiload.watchdog(0)
     _aiload.webui_stop()
     for g in helpers + [t for t in (timer, stopper) if t is not None]:
