@@ -325,3 +325,54 @@ def test_python_master_under_the_web_ui(procs, server, tmp_path):
     mout = (tmp_path / "master.log").read_text()
     assert mout.count("TEST_START MasterRunner") == 1 and mout.count("TEST_STOP MasterRunner") == 1
     assert "WORKER GOT ping" in (tmp_path / "aiload.log").read_text()
+
+
+REBALANCE = USERS + """
+import gevent
+
+@events.init.add_listener
+def on_init(environment, runner, **kw):
+    if isinstance(runner, MasterRunner):
+        def watch():
+            while True:
+                gevent.sleep(0.5)
+                say("WORKERS", sorted((w.index, w.state, w.user_count) for w in runner.clients.values()))
+        gevent.spawn(watch)
+"""
+
+
+def test_python_master_rebalances_when_workers_come_and_go(procs, server, tmp_path):
+    import ast
+    import signal
+
+    (tmp_path / "locustfile.py").write_text(REBALANCE)
+    mport = free_port()
+    m = start_logged(procs, [binary("aiload"), "-f", "locustfile.py", "--master", "--headless",
+                             "--master-bind-host", "127.0.0.1", "--master-bind-port", str(mport),
+                             "-H", f"http://127.0.0.1:{server}", "-u", "4", "-r", "100", "-t", "40s",
+                             "--enable-rebalancing"], tmp_path, "master.log")
+    w1 = py_worker(procs, tmp_path, mport, "w1.log")
+
+    def workers():
+        rows = [ast.literal_eval(line[len("WORKERS "):]) for line in
+                (tmp_path / "master.log").read_text().splitlines() if line.startswith("WORKERS ")]
+        return rows[-1] if rows else []
+
+    def until(want, timeout=40):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if workers() == want:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"workers {workers()}, wanted {want}")
+
+    until([(0, "running", 4)])
+    w2 = locust_worker(procs, tmp_path, mport)  # joins mid-run: gets half
+    until([(0, "running", 2), (1, "running", 2)])
+    w2.send_signal(signal.SIGKILL)  # no quit, no heartbeat: missing after 3 s, its share moves
+    until([(0, "running", 4), (1, "missing", 0)])
+    m.send_signal(signal.SIGINT)
+    assert m.wait(timeout=60) == 0, (tmp_path / "master.log").read_text()[-3000:]
+    assert w1.wait(timeout=30) == 0
+    mout = (tmp_path / "master.log").read_text()
+    assert "failed to send heartbeat, setting state to missing" in mout
