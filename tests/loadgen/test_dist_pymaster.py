@@ -233,7 +233,9 @@ def test_python_master_survives_bad_messages_and_gives_up_waiting(procs, tmp_pat
     mport = free_port()
     m = procs.start([binary("aiload"), "-f", "locustfile.py", "--master", "--headless", "-u", "1",
                      "-t", "3s", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(mport),
-                     "--expect-workers", "1", "--expect-workers-max-wait", "5"], cwd=tmp_path)
+                     "--expect-workers", "1", "--expect-workers-max-wait", "5",
+                     # the workers resolve the host, not the master (another network, maybe)
+                     "-H", "http://no-such-host.invalid:1"], cwd=tmp_path)
     ctx = zmq.Context()
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.IDENTITY, b"odd_worker")

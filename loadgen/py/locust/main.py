@@ -335,7 +335,7 @@ def run(argv):
     for c in env.user_classes if d["headless"] and not d.get("master") else ():
         if c.host is None and _needs_host(c):
             raise StartupError(f"no host for {c.__name__}: give -H/--host or set host on the class")
-    for c in env.user_classes:
+    for c in env.user_classes if not d.get("master") else ():  # the workers resolve it
         if c.host and _needs_host(c):
             from urllib.parse import urlsplit
 
