@@ -313,9 +313,13 @@ def test_python_master_under_the_web_ui(procs, server, tmp_path):
             return json.loads(r.read())
 
     wait_until(lambda: "reported as ready" in (tmp_path / "master.log").read_text(), timeout=30)
+    wait_until(lambda: stats()["worker_count"] == 1, timeout=30)
+    (row,) = stats()["workers"]  # the Workers tab, as an ini master's
+    assert row["index"] == 0 and row["state"] == "ready" and "_" in row["id"]
     st, _, _ = post_form(base + "/swarm", user_count="3", spawn_rate="30")
     assert st == 200
     wait_until(lambda: stats()["user_count"] == 3, timeout=30)
+    wait_until(lambda: stats()["workers"][0]["user_count"] == 3, timeout=30)
     wait_until(lambda: stats()["total_rps"] > 0 or any(
         r["num_requests"] for r in stats()["stats"]), timeout=30)
     with urllib.request.urlopen(base + "/stop", timeout=30) as r:

@@ -563,6 +563,17 @@ def _task_ratios(env, runner):
     return ratios
 
 
+def _workers_fn(runner):
+    """A master's Workers tab: (worker count, JSON rows as the C master's).
+    Called by C with the GIL held, from the UI thread: it only reads."""
+    def workers():
+        rows = [{"id": w.id, "index": w.index, "state": w.state, "user_count": w.user_count,
+                 "cpu_usage": round(w.cpu_usage, 1), "memory_usage": w.memory_usage}
+                for w in sorted(list(runner.clients.values()), key=lambda w: w.index)]
+        return runner.worker_count, json.dumps(rows)
+    return workers
+
+
 def _run_webui(env, runner, d):
     """The web UI: a C thread serves it (loadgen/py/pyweb.c); this greenlet
     applies what it asks (start, stop, reset) on the Python thread."""
@@ -574,7 +585,8 @@ def _run_webui(env, runner, d):
         port = _aiload.webui_start(d["web_host"], d["web_port"], users, float(rate), env.host,
                                    float(d["run_time"] or 0), int(bool(d["autostart"])),
                                    float(d["autoquit"]), d["web_auth"], _exceptions_fn(runner),
-                                   _host_check(env), _task_ratios(env, runner))
+                                   _host_check(env), _task_ratios(env, runner),
+                                   _workers_fn(runner) if isinstance(runner, MasterRunner) else None)
     except OSError as e:
         raise StartupError(str(e)) from None
     h = d["web_host"] if d["web_host"] is not None else "127.0.0.1"
