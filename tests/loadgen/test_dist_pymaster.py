@@ -1,7 +1,7 @@
 """A Python locustfile as the distributed master (aiload -f x.py --master,
 loadgen/py/locust/_master.py): its events fire once on the master, custom
 messages go both ways with a real Locust 2.12 worker (Debian's python3-locust)
-and an aiload Python worker, a LoadTestShape on the master steps the workers'
+and an aiload Python worker (an ini-scenario worker beside them), a LoadTestShape on the master steps the workers'
 users, the workers' requests are all counted, bad messages and a locustfile
 that raises at import are clear errors. Loopback only, bounded in time."""
 import csv
@@ -13,7 +13,7 @@ import msgpack
 import zmq
 
 from harness import binary, free_port
-from distkit import PY, server, server_count  # noqa: F401 (server: a fixture)
+from distkit import PY, SCENARIO, server, server_count  # noqa: F401 (server: a fixture)
 
 USERS = """
 from locust import HttpUser, LoadTestShape, task, constant, events
@@ -124,10 +124,10 @@ def start_logged(procs, args, cwd, name):
     return procs.start(args, cwd=cwd, stdout=log, stderr=log)
 
 
-def py_master(procs, cwd, mport, server, extra):
+def py_master(procs, cwd, mport, server, extra, workers=2):
     return start_logged(procs, [binary("aiload"), "-f", "locustfile.py", "--master", "--headless",
                                 "--master-bind-host", "127.0.0.1", "--master-bind-port", str(mport),
-                                "-H", f"http://127.0.0.1:{server}", "--expect-workers", "2",
+                                "-H", f"http://127.0.0.1:{server}", "--expect-workers", str(workers),
                                 "--expect-workers-max-wait", "60", "--csv", "m", *extra],
                         cwd, "master.log")
 
@@ -145,14 +145,17 @@ def locust_worker(procs, cwd, mport):
 
 def test_python_master_exchanges_messages_with_locust_and_aiload_workers(procs, server, tmp_path):
     (tmp_path / "locustfile.py").write_text(MESSAGES)
+    (tmp_path / "sc.ini").write_text(SCENARIO)  # the same classes and request names
     mport = free_port()
-    m = py_master(procs, tmp_path, mport, server, ["-u", "4", "-r", "8", "-t", "6s", "--stop-timeout",
+    m = py_master(procs, tmp_path, mport, server, ["-u", "6", "-r", "12", "-t", "6s", "--stop-timeout",
                                                     "3", "--my-arg", "from the master",
-                                                    "--enable-rebalancing"])
+                                                    "--enable-rebalancing"], workers=3)
     w1 = py_worker(procs, tmp_path, mport, "aiload.log")
     w2 = locust_worker(procs, tmp_path, mport)
+    w3 = start_logged(procs, [binary("aiload"), "-f", "sc.ini", "--worker", "--master-port", str(mport)],
+                      tmp_path, "ini.log")
     assert m.wait(timeout=90) == 0, (tmp_path / "master.log").read_text()[-3000:]
-    assert w1.wait(timeout=30) == 0 and w2.wait(timeout=30) == 0
+    assert w1.wait(timeout=30) == 0 and w2.wait(timeout=30) == 0 and w3.wait(timeout=30) == 0
     mout = (tmp_path / "master.log").read_text()
     aout = (tmp_path / "aiload.log").read_text()
     lout = (tmp_path / "locust.log").read_text()
@@ -160,7 +163,7 @@ def test_python_master_exchanges_messages_with_locust_and_aiload_workers(procs, 
     for ev in ("INIT MasterRunner", "TEST_START MasterRunner", "TEST_STOP MasterRunner",
                "QUITTING MasterRunner"):
         assert mout.count(ev) == 1, (ev, mout[-3000:])
-    assert "MASTER SPAWNED 4 workers 2 state running" in mout, mout[-3000:]
+    assert "MASTER SPAWNED 6 workers 3 state running" in mout, mout[-3000:]
     assert mout.index("TEST_START") < mout.index("MASTER SPAWNED") < mout.index("TEST_STOP")
     # master -> every worker, each worker -> master (with the master's parsed_options),
     # master -> that one worker (client_id)
@@ -169,6 +172,8 @@ def test_python_master_exchanges_messages_with_locust_and_aiload_workers(procs, 
         assert out.count("WORKER GOT thanks") == 1, out[-3000:]
     assert mout.count("MASTER GOT pong {'back': {'n': 1}, 'po': 'from the master'} from True") == 2, \
         mout[-3000:]
+    # an ini scenario has no handlers: the master's ping is logged and dropped there
+    assert "ignoring message 'ping' from the master" in (tmp_path / "ini.log").read_text()
     # every request the workers made is in the master's statistics (it awaits their last
     # reports; a Locust worker's requests in flight at its quit may be left out)
     stats = {(r["Type"], r["Name"]): r for r in read_csv(tmp_path / "m_stats.csv")}
