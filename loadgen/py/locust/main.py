@@ -302,9 +302,11 @@ def run(argv):
     _aiload.set_source(spec)
     if d.get("master") and d.get("worker"):
         raise StartupError("--master and --worker: give one")
-    if (d.get("worker") or d.get("master")) and nproc > 1:
-        raise StartupError(f"--{'worker' if d.get('worker') else 'master'} and --processes: start "
-                           "one worker per process instead")
+    if d.get("worker") and nproc > 1:
+        raise StartupError("--worker and --processes: start one worker per process instead")
+    if d.get("master") and nproc > 1:
+        raise StartupError("--master and --processes: --processes runs a local master of its own; "
+                           "give one of them")
     if d["rate"]:
         raise StartupError("--rate/--stage (the open model) drive ini scenarios; a Python "
                            "locustfile's users pace themselves with wait_time")
