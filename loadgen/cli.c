@@ -286,6 +286,14 @@ FLAG_SETTER(set_master, master)
 STR_SETTER(set_master_bind_host, master_bind_host)
 NUM_SETTER(set_expect_wait, expect_workers_max_wait, 0, "--expect-workers-max-wait")
 
+/* Locust's --enable-rebalancing: an aiload master always moves users when a
+ * worker joins or leaves, so the flag is accepted and changes nothing. */
+static int set_rebalancing(cli_opts *o, const char *v, char *err, size_t errlen)
+{
+    (void)o, (void)v, (void)err, (void)errlen;
+    return 0;
+}
+
 static int set_master_bind_port(cli_opts *o, const char *v, char *err, size_t errlen)
 {
     double d;
@@ -503,6 +511,8 @@ static const opt opts[] = {
      "master, headless: workers to await before the test starts (1)"},
     {NULL, "--expect-workers-max-wait", 1, set_expect_wait,
      "master: give up awaiting them after this many seconds (0: never)"},
+    {NULL, "--enable-rebalancing", 0, set_rebalancing,
+     "master: accepted for Locust's sake (aiload always rebalances)"},
     {NULL, "--worker", 0, set_worker, "run as a worker of a Locust or aiload master"},
     {NULL, "--processes", 1, set_processes,
      "a local master and N worker processes (-1: one per core)"},

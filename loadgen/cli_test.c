@@ -279,4 +279,8 @@ Test(cli, distributed_flags)
     cr_assert_eq(parse(&o, err, 4, "-f", "x.ini", "--master-port", "0"), -1);
     cr_assert_eq(parse(&o, err, 4, "-f", "x.ini", "--expect-workers", "1.5"), -1);
     cr_assert(strstr(err, "--expect-workers"), "%s", err);
+    /* Locust's flag: accepted (aiload always rebalances); it takes no value */
+    cr_assert_eq(parse(&o, err, 4, "-f", "x.ini", "--master", "--enable-rebalancing"), 0, "%s",
+                 err);
+    cr_assert_eq(parse(&o, err, 3, "-f", "x.ini", "--enable-rebalancing=yes"), -1);
 }

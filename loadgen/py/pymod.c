@@ -336,6 +336,131 @@ static PyObject *m_ingest(PyObject *m, PyObject *args)
     return msgs;
 }
 
+/* ---- a Python master: the workers' reports ---- */
+
+static int get_u64(PyObject *d, const char *key, uint64_t *out)
+{
+    PyObject *v = PyDict_GetItemString(d, key);
+    if (!v) {
+        *out = 0;
+        return 0;
+    }
+    if (!PyLong_Check(v) || PyBool_Check(v)) return -1;
+    long long x = PyLong_AsLongLong(v);
+    if (x < 0 || (x == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return -1;
+    }
+    *out = (uint64_t)x;
+    return 0;
+}
+
+#define MERGE_MAX_BUCKETS 100000
+
+/* One StatsEntry dict into the table; -1 when malformed (nothing merged). */
+static int merge_row(PyObject *row, int64_t now)
+{
+    if (!PyDict_Check(row)) return -1;
+    PyObject *mo = PyDict_GetItemString(row, "method"), *no = PyDict_GetItemString(row, "name");
+    const char *method = mo && PyUnicode_Check(mo) ? PyUnicode_AsUTF8(mo) : NULL;
+    const char *name = no && PyUnicode_Check(no) ? PyUnicode_AsUTF8(no) : NULL;
+    uint64_t nreq, nfail, bytes;
+    if (!method || !name || get_u64(row, "num_requests", &nreq) ||
+        get_u64(row, "num_failures", &nfail) || get_u64(row, "total_content_length", &bytes)) {
+        PyErr_Clear();
+        return -1;
+    }
+    /* aiload's workers send their exact histogram (us) and sum; Locust's its
+     * {rounded ms: count} buckets and the exact total in ms */
+    PyObject *ah = PyDict_GetItemString(row, "aiload_hist");
+    PyObject *rt = PyDict_GetItemString(row, "response_times");
+    Py_ssize_t n = ah && PyList_Check(ah)   ? PyList_GET_SIZE(ah)
+                   : rt && PyDict_Check(rt) ? PyDict_Size(rt)
+                                            : 0;
+    if (n > MERGE_MAX_BUCKETS) return -1;
+    int64_t *vals = calloc((size_t)n + 1, sizeof(int64_t));
+    uint64_t *cnt = calloc((size_t)n + 1, sizeof(uint64_t));
+    int ok = vals && cnt;
+    int64_t sum_us = -1;
+    if (ok && ah && PyList_Check(ah)) {
+        for (Py_ssize_t i = 0; ok && i < n; i++) {
+            PyObject *pr = PyList_GET_ITEM(ah, i);
+            long long v = -1, c = -1;
+            if ((PyList_Check(pr) || PyTuple_Check(pr)) && PySequence_Size(pr) == 2) {
+                PyObject *a = PySequence_GetItem(pr, 0), *b = PySequence_GetItem(pr, 1);
+                if (a && b && PyLong_Check(a) && PyLong_Check(b)) {
+                    v = PyLong_AsLongLong(a);
+                    c = PyLong_AsLongLong(b);
+                }
+                Py_XDECREF(a);
+                Py_XDECREF(b);
+            }
+            ok = v >= 0 && c >= 0 && !PyErr_Occurred();
+            vals[i] = v;
+            cnt[i] = (uint64_t)c;
+        }
+        uint64_t s;
+        if (ok && PyDict_GetItemString(row, "aiload_sum_us") && !get_u64(row, "aiload_sum_us", &s))
+            sum_us = (int64_t)s;
+    } else if (ok && n) {
+        Py_ssize_t pos = 0, i = 0;
+        PyObject *k, *v;
+        while (ok && PyDict_Next(rt, &pos, &k, &v)) {
+            double ms = PyNumber_Check(k) && !PyBool_Check(k) ? PyFloat_AsDouble(k) : -1;
+            long long c = PyLong_Check(v) ? PyLong_AsLongLong(v) : -1;
+            ok = ms >= 0 && ms <= 3.6e6 && c >= 0 && !PyErr_Occurred();
+            vals[i] = (int64_t)(ms * 1000);
+            cnt[i++] = (uint64_t)c;
+        }
+        PyObject *tr = PyDict_GetItemString(row, "total_response_time");
+        double t = tr && PyNumber_Check(tr) ? PyFloat_AsDouble(tr) : -1;
+        if (ok && t >= 0 && t < 9e15 && !PyErr_Occurred()) sum_us = (int64_t)(t * 1000);
+    }
+    PyErr_Clear();
+    int e = ok ? pystats_entry(S.st, method, name) : -1;
+    if (e >= 0) pystats_merge(S.st, e, nreq, nfail, bytes, vals, cnt, (size_t)n, sum_us, now);
+    free(vals);
+    free(cnt);
+    return e >= 0 ? 0 : -1;
+}
+
+/* merge_report(data) -> rows dropped: a worker's "stats" data (Locust's
+ * StatsEntry.serialize rows and StatsError rows) into the table, in C so a
+ * master never walks a histogram in Python. */
+static PyObject *m_merge_report(PyObject *m, PyObject *data)
+{
+    (void)m;
+    PyObject *stats = PyDict_Check(data) ? PyDict_GetItemString(data, "stats") : NULL;
+    if (!stats || !PyList_Check(stats)) {
+        PyErr_SetString(PyExc_ValueError, "stats report without a stats list");
+        return NULL;
+    }
+    int64_t now = now_ns();
+    long dropped = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(stats); i++)
+        dropped += merge_row(PyList_GET_ITEM(stats, i), now) != 0;
+    PyObject *errs = PyDict_GetItemString(data, "errors");
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (errs && PyDict_Check(errs) && PyDict_Next(errs, &pos, &k, &v)) {
+        PyObject *mo = PyDict_Check(v) ? PyDict_GetItemString(v, "method") : NULL;
+        PyObject *no = PyDict_Check(v) ? PyDict_GetItemString(v, "name") : NULL;
+        PyObject *eo = PyDict_Check(v) ? PyDict_GetItemString(v, "error") : NULL;
+        uint64_t occ;
+        if (!mo || !no || !eo || !PyUnicode_Check(mo) || !PyUnicode_Check(no) ||
+            !PyUnicode_Check(eo) || get_u64(v, "occurrences", &occ)) {
+            dropped++;
+            continue;
+        }
+        const char *method = PyUnicode_AsUTF8(mo), *name = PyUnicode_AsUTF8(no),
+                   *text = PyUnicode_AsUTF8(eo);
+        int e = method && name && text ? pystats_entry(S.st, method, name) : -1;
+        if (e < 0 || pystats_add_error(S.st, e, text, occ)) dropped++;
+        PyErr_Clear();
+    }
+    return PyLong_FromLong(dropped);
+}
+
 /* record(entry, lat_us, svc_us, bytes, error or None) */
 static PyObject *m_record(PyObject *m, PyObject *const *a, Py_ssize_t n)
 {
@@ -639,7 +764,7 @@ static PyObject *m_cli_parse(PyObject *m, PyObject *args)
     }
     PyObject *d = Py_BuildValue(
         "{s:i,s:i,s:z,s:i,s:i,s:d,s:z,s:i,s:d,s:d,s:z,s:i,s:z,s:z,s:i,s:i,s:d,s:i,s:d,s:d,s:I,"
-        "s:N,s:N,s:i,s:i,s:z,s:N,s:z,s:i,s:i,s:d,s:i,s:z,s:i,s:i,s:z,s:i}",
+        "s:N,s:N,s:i,s:i,s:z,s:N,s:z,s:i,s:i,s:d,s:i,s:z,s:i,s:i,s:z,s:i,s:z,s:i,s:i,s:d}",
         "help", o.help, "version", o.version, "locustfile", o.file, "headless", o.headless,
         "num_users", o.users, "spawn_rate", o.spawn_rate, "host", o.host, "quick", o.quick,
         "run_time", o.run_time_s, "rate", o.rate, "csv_prefix", o.csv_prefix, "csv_full_history",
@@ -650,7 +775,9 @@ static PyObject *m_cli_parse(PyObject *m, PyObject *args)
         o.equal_weights, "insecure", o.insecure, "cacert", o.cacert, "fail_if", fail_if, "web_host",
         o.web_host, "web_port", o.web_port, "autostart", o.autostart, "autoquit", o.autoquit_s,
         "threads", o.threads, "web_auth", o.web_auth, "worker", o.worker, "master", o.master,
-        "master_host", o.master_host, "master_port", o.master_port);
+        "master_host", o.master_host, "master_port", o.master_port, "master_bind_host",
+        o.master_bind_host, "master_bind_port", o.master_bind_port, "expect_workers",
+        o.expect_workers, "expect_workers_max_wait", o.expect_workers_max_wait);
     free(argv);
     return d;
 }
@@ -762,6 +889,7 @@ static PyMethodDef methods[] = {
     {"ship_json", m_ship_json, METH_O, "queue a control message for the parent"},
     {"ship_take", m_ship_take, METH_NOARGS, "the samples shipped since the last call"},
     {"ingest", m_ingest, METH_VARARGS, "ingest(child, data): record a child's samples"},
+    {"merge_report", m_merge_report, METH_O, "merge a worker's stats report (a master)"},
     {"watchdog", m_watchdog, METH_VARARGS, "arm the stuck-user watchdog"},
     {"beat", m_beat, METH_NOARGS, "the hub is alive"},
     PYWEB_METHODS{NULL, NULL, 0, NULL},

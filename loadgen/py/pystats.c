@@ -154,11 +154,11 @@ static void row_add(ps_row *r, size_t pos, int64_t lat, int64_t svc, uint64_t by
     r->st.late += lat - svc > LG_LATE_US;
 }
 
-static int add_error(pystats *p, int e, const char *text, int64_t now_s)
+static int add_error(pystats *p, int e, const char *text, int64_t now_s, uint64_t count)
 {
     for (size_t i = 0; i < p->nerrs; i++)
         if (p->errs[i].entry == e && !strcmp(p->errs[i].text, text)) {
-            p->errs[i].count++;
+            p->errs[i].count += count;
             p->errs[i].last = now_s;
             return 0;
         }
@@ -172,7 +172,7 @@ static int add_error(pystats *p, int e, const char *text, int64_t now_s)
     char *t = strdup(text);
     if (!t) return -ENOMEM;
     p->errs[p->nerrs++] =
-        (ps_err){.entry = e, .text = t, .count = 1, .first = now_s, .last = now_s};
+        (ps_err){.entry = e, .text = t, .count = count, .first = now_s, .last = now_s};
     return 0;
 }
 
@@ -186,7 +186,45 @@ int pystats_record(pystats *p, int e, int64_t lat_us, int64_t svc_us, uint64_t b
     if (svc_us > lat_us) lat_us = svc_us;
     row_add(p->rows[e], p->ring_pos, lat_us, svc_us, bytes, error != NULL);
     row_add(&p->agg, p->ring_pos, lat_us, svc_us, bytes, error != NULL);
-    return error ? add_error(p, e, error, (int64_t)time(NULL)) : 0;
+    return error ? add_error(p, e, error, (int64_t)time(NULL), 1) : 0;
+}
+
+static void row_merge(ps_row *r, size_t pos, uint64_t nreq, uint64_t nfail, uint64_t bytes,
+                      const int64_t *val_us, const uint64_t *cnt, size_t n, int64_t sum_us)
+{
+    uint64_t before = hist_sum(r->st.lat), before_svc = hist_sum(r->st.svc);
+    for (size_t i = 0; i < n; i++) {
+        int64_t v = val_us[i] < LG_HIST_LOWEST ? LG_HIST_LOWEST : val_us[i];
+        hist_record_n(r->st.lat, v, cnt[i]);
+        hist_record_n(r->st.svc, v, cnt[i]);
+        hist_record_n(r->ring[pos].lat, v, cnt[i]);
+    }
+    if (sum_us >= 0) { /* a worker reports no queueing: service time is latency */
+        hist_set_sum(r->st.lat, before + (uint64_t)sum_us);
+        hist_set_sum(r->st.svc, before_svc + (uint64_t)sum_us);
+    }
+    r->st.nreq += nreq;
+    r->ring[pos].nreq += nreq;
+    r->st.nfail += nfail;
+    r->ring[pos].nfail += nfail;
+    r->st.bytes += bytes;
+}
+
+int pystats_merge(pystats *p, int e, uint64_t nreq, uint64_t nfail, uint64_t bytes,
+                  const int64_t *val_us, const uint64_t *cnt, size_t n, int64_t sum_us,
+                  int64_t now_ns)
+{
+    if (e < 0 || (size_t)e >= p->nrows) return -EINVAL;
+    pystats_tick(p, now_ns);
+    row_merge(p->rows[e], p->ring_pos, nreq, nfail, bytes, val_us, cnt, n, sum_us);
+    row_merge(&p->agg, p->ring_pos, nreq, nfail, bytes, val_us, cnt, n, sum_us);
+    return 0;
+}
+
+int pystats_add_error(pystats *p, int e, const char *text, uint64_t count)
+{
+    if (e < 0 || (size_t)e >= p->nrows) return -EINVAL;
+    return count ? add_error(p, e, text, (int64_t)time(NULL), count) : 0;
 }
 
 static void clear_slot(pystats *p, size_t pos)

@@ -34,6 +34,19 @@ int pystats_entry_name(const pystats *p, int e, char *method, size_t mlen, char 
 int pystats_record(pystats *p, int e, int64_t lat_us, int64_t svc_us, uint64_t bytes,
                    const char *error, int64_t now_ns);
 
+/* A worker's report of row e (a Python master merging Locust's StatsEntry
+ * deltas): nreq requests, nfail of them failed, bytes; response times as n
+ * buckets (val_us[i] recorded cnt[i] times); sum_us: the exact sum of the
+ * response times when the worker sent it, else < 0 (the mean is then the
+ * buckets'). Counted in the current second's window. 0 or -EINVAL. */
+int pystats_merge(pystats *p, int e, uint64_t nreq, uint64_t nfail, uint64_t bytes,
+                  const int64_t *val_us, const uint64_t *cnt, size_t n, int64_t sum_us,
+                  int64_t now_ns);
+
+/* count occurrences of error text on row e (a worker's report). 0, -EINVAL
+ * or -ENOMEM. */
+int pystats_add_error(pystats *p, int e, const char *text, uint64_t count);
+
 /* Clears every count (--reset-stats, or a new test); the rows stay. */
 void pystats_reset(pystats *p, int64_t now_ns);
 

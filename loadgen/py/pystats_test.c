@@ -138,3 +138,29 @@ Test(pyship, a_record_for_an_unnamed_row_is_refused)
     pystats_free(p);
     buf_free(&b);
 }
+
+Test(pystats, a_workers_report_merges_buckets_counts_sums_and_errors)
+{
+    pystats *p = pystats_create();
+    int e = pystats_entry(p, "GET", "/w");
+    pystats_record(p, e, 1000, 1000, 5, NULL, S(0)); /* a local one, 1 ms */
+    int64_t vals[] = {10000, 20000};
+    uint64_t cnt[] = {3, 1};
+    /* 4 requests, 1 failed, exact sum 3*10.2 + 19.9 ms */
+    cr_assert_eq(pystats_merge(p, e, 4, 1, 40, vals, cnt, 2, 30600 + 19900, S(0)), 0);
+    cr_assert_eq(pystats_add_error(p, e, "HTTPError('503')", 1), 0);
+    cr_assert_eq(pystats_add_error(p, e, "HTTPError('503')", 2), 0);
+    cr_assert_eq(pystats_merge(p, 7, 1, 0, 0, vals, cnt, 1, -1, S(0)), -EINVAL);
+    runner_snapshot *s = pystats_snapshot(p, S(1));
+    cr_assert_eq(s->nentries, 1);
+    cr_assert_eq(s->entries[0].num_requests, 5);
+    cr_assert_eq(s->entries[0].num_failures, 1);
+    cr_assert_eq(s->total.num_requests, 5);
+    cr_assert_float_eq(s->entries[0].avg_ms, (1.0 + 30.6 + 19.9) / 5, 0.01);
+    cr_assert_float_eq(s->entries[0].avg_content_length, 9.0, 1e-9);
+    cr_assert_float_eq(s->entries[0].max_ms, 20.0, 0.05);
+    cr_assert_eq(s->nerrors, 1);
+    cr_assert_eq(s->errors[0].occurrences, 3);
+    runner_snapshot_free(s);
+    pystats_free(p);
+}

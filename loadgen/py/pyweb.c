@@ -46,6 +46,7 @@ static struct {
     PyObject *exceptions_fn; /* () -> [(count, msg, traceback, nodes)] */
     PyObject *check_host_fn; /* (host or "") -> None, or why the test can not start */
     PyObject *tasks_fn;      /* (form_users) -> GET /tasks's JSON text */
+    PyObject *workers_fn;    /* a master's: () -> (worker count, the Workers tab's JSON) */
     int form_users;          /* the form's user count (-u), for the ratios before a run */
     /* the UI thread */
     webui *w;
@@ -326,6 +327,41 @@ static int be_tasks_json(void *ctx, buf *out)
     return rc ? -ENOMEM : 0;
 }
 
+/* A Python master's workers for /stats/requests (UI thread). */
+static PyObject *call_workers(void)
+{
+    PyObject *r = P.workers_fn ? PyObject_CallNoArgs(P.workers_fn) : NULL;
+    if (r && (!PyTuple_Check(r) || PyTuple_GET_SIZE(r) != 2 ||
+              !PyLong_Check(PyTuple_GET_ITEM(r, 0)) || !PyUnicode_Check(PyTuple_GET_ITEM(r, 1))))
+        Py_CLEAR(r);
+    PyErr_Clear();
+    return r;
+}
+
+static void py_workers_json(void *ctx, buf *out)
+{
+    (void)ctx;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *r = call_workers();
+    const char *text = r ? PyUnicode_AsUTF8(PyTuple_GET_ITEM(r, 1)) : NULL;
+    buf_puts(out, text ? text : "[]");
+    PyErr_Clear();
+    Py_XDECREF(r);
+    PyGILState_Release(g);
+}
+
+static int py_worker_count(void *ctx)
+{
+    (void)ctx;
+    PyGILState_STATE g = PyGILState_Ensure();
+    PyObject *r = call_workers();
+    int n = r ? (int)PyLong_AsLong(PyTuple_GET_ITEM(r, 0)) : 0;
+    PyErr_Clear();
+    Py_XDECREF(r);
+    PyGILState_Release(g);
+    return n < 0 ? 0 : n;
+}
+
 static const webui_backend backend = {
     .snapshot = be_snapshot,
     .history_len = be_history_len,
@@ -361,17 +397,17 @@ static void set_fn(PyObject **slot, PyObject *fn)
 }
 
 /* webui_start(web_host, web_port, users, spawn_rate, host, run_time_s,
- *             autostart, autoquit_s, auth, exceptions_fn, check_host_fn, tasks_fn)
- * -> port */
+ *             autostart, autoquit_s, auth, exceptions_fn, check_host_fn, tasks_fn
+ *             [, workers_fn]) -> port; workers_fn (a master's) adds the Workers tab */
 PyObject *pyweb_m_start(PyObject *m, PyObject *args)
 {
     (void)m;
     const char *web_host, *host, *auth;
     int port, users, autostart;
     double rate, run_time, autoquit;
-    PyObject *fn, *check, *tasks;
-    if (!PyArg_ParseTuple(args, "ziidzdidzOOO", &web_host, &port, &users, &rate, &host, &run_time,
-                          &autostart, &autoquit, &auth, &fn, &check, &tasks))
+    PyObject *fn, *check, *tasks, *workers = Py_None;
+    if (!PyArg_ParseTuple(args, "ziidzdidzOOO|O", &web_host, &port, &users, &rate, &host, &run_time,
+                          &autostart, &autoquit, &auth, &fn, &check, &tasks, &workers))
         return NULL;
     if (P.w) {
         PyErr_SetString(PyExc_RuntimeError, "the web UI runs already");
@@ -380,6 +416,7 @@ PyObject *pyweb_m_start(PyObject *m, PyObject *args)
     set_fn(&P.exceptions_fn, fn);
     set_fn(&P.check_host_fn, check);
     set_fn(&P.tasks_fn, tasks);
+    set_fn(&P.workers_fn, workers);
     P.form_users = users;
     webui_opts o = {
         .web_host = web_host,
@@ -388,7 +425,9 @@ PyObject *pyweb_m_start(PyObject *m, PyObject *args)
         .autoquit_s = autoquit,
         .start = {.users = users, .spawn_rate = rate, .host = host, .run_time_s = run_time},
         .script = pymod_source(),
-        .auth = auth};
+        .auth = auth,
+        .workers_json = P.workers_fn ? py_workers_json : NULL,
+        .worker_count = P.workers_fn ? py_worker_count : NULL};
     char err[512];
     if (!(P.w = webui_create_backend(&backend, &o, err, sizeof(err)))) {
         PyErr_SetString(PyExc_OSError, err);
@@ -500,6 +539,7 @@ void pyweb_shutdown(void)
     Py_CLEAR(P.exceptions_fn);
     Py_CLEAR(P.check_host_fn);
     Py_CLEAR(P.tasks_fn);
+    Py_CLEAR(P.workers_fn);
     free(P.hist);
     P.hist = NULL;
     P.nhist = P.caphist = 0;

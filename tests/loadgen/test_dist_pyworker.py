@@ -128,14 +128,15 @@ def test_aiload_master_lists_a_python_workers_exceptions(procs, server, tmp_path
     assert "Exceptions (from the workers)" in out.decode()
 
 
-def test_python_locustfile_master_is_refused(tmp_path):
+def test_python_locustfile_master_and_worker_together_is_refused(tmp_path):
     import subprocess
 
     (tmp_path / "locustfile.py").write_text(LOCUSTFILE)
-    p = subprocess.run([binary("aiload"), "-f", "locustfile.py", "--master", "--headless", "-t",
-                        "1s"], cwd=tmp_path, capture_output=True, timeout=30)
-    assert p.returncode != 0
-    assert b"--master with a Python locustfile: not supported yet" in p.stderr
+    for extra, text in ((["--worker"], b"--master and --worker: give one"),
+                        (["--processes", "2"], b"--master and --processes")):
+        p = subprocess.run([binary("aiload"), "-f", "locustfile.py", "--master", "--headless", "-t",
+                            "1s", *extra], cwd=tmp_path, capture_output=True, timeout=30)
+        assert p.returncode == 2 and text in p.stderr, p.stderr
 
 
 def test_python_worker_survives_bad_messages(procs, server, tmp_path):

@@ -41,10 +41,15 @@ class Environment:
     def create_web_ui(self, *args, **kwargs):
         raise NotImplementedError("aiload's web UI does not run Python locustfiles yet: use --headless")
 
-    def create_master_runner(self, *args, **kwargs):
-        raise NotImplementedError("aiload runs a Python locustfile as a worker (--worker), not as "
-                                  "the master: run the master with an ini scenario naming the same "
-                                  "classes, or with Locust")
+    def create_master_runner(self, master_bind_host="*", master_bind_port=5557):
+        from .runners import MasterRunner
+
+        if self.runner is not None:
+            from .exception import RunnerAlreadyExistsError
+
+            raise RunnerAlreadyExistsError(f"Environment.runner already exists ({self.runner})")
+        self.runner = MasterRunner(self, master_bind_host, master_bind_port)
+        return self.runner
 
     def create_worker_runner(self, master_host=None, master_port=None):
         from .runners import WorkerRunner

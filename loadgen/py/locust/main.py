@@ -22,7 +22,7 @@ import _aiload
 import locust
 
 from .env import Environment
-from .runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, LocalRunner
+from .runners import STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPED, LocalRunner, MasterRunner
 from .shape import LoadTestShape
 from .user.users import User
 
@@ -109,6 +109,11 @@ def load_locustfile(path):
     except SystemExit:
         raise
     except BaseException as e:  # noqa: B036 (any failure at import is the file's)
+        if not isinstance(e, (SyntaxError, ImportError)):  # where the file's code raised
+            tb = e.__traceback__
+            while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) != os.path.abspath(path):
+                tb = tb.tb_next
+            sys.stderr.write("".join(traceback.format_exception(type(e), e, tb or e.__traceback__)))
         raise StartupError(_explain(path, e)) from None
     users, shapes = {}, []
     for name, item in vars(module).items():
@@ -202,7 +207,7 @@ def _namespace(d, custom_ns, classes):
     opts["tags"] = [t for a in d["tags"] for t in a.replace(",", " ").split()] or None
     opts["exclude_tags"] = [t for a in d["exclude_tags"] for t in a.replace(",", " ").split()] or None
     opts["user_classes"] = classes
-    opts["master"] = False
+    opts["master"] = bool(d.get("master"))
     opts["worker"] = bool(d.get("worker"))
     opts["processes"] = 1
     opts["web_ui"] = not d["headless"]
@@ -295,12 +300,13 @@ def run(argv):
     if d["quick"]:
         raise StartupError("a URL and a locustfile together: give one (the host goes in -H)")
     _aiload.set_source(spec)
-    if d.get("master"):
-        raise StartupError("--master with a Python locustfile: not supported yet; run the master "
-                           "with an ini scenario naming the same classes (or with Locust) and this "
-                           "locustfile with --worker")
+    if d.get("master") and d.get("worker"):
+        raise StartupError("--master and --worker: give one")
     if d.get("worker") and nproc > 1:
         raise StartupError("--worker and --processes: start one worker per process instead")
+    if d.get("master") and nproc > 1:
+        raise StartupError("--master and --processes: --processes runs a local master of its own; "
+                           "give one of them")
     if d["rate"]:
         raise StartupError("--rate/--stage (the open model) drive ini scenarios; a Python "
                            "locustfile's users pace themselves with wait_time")
@@ -327,10 +333,11 @@ def run(argv):
         env.user_classes = kept
     if d["equal_weights"]:
         env.assign_equal_weights()
-    for c in env.user_classes if d["headless"] else ():  # the web UI's form may give it
+    # the web UI's form may give it; a master's workers may have their own -H
+    for c in env.user_classes if d["headless"] and not d.get("master") else ():
         if c.host is None and _needs_host(c):
             raise StartupError(f"no host for {c.__name__}: give -H/--host or set host on the class")
-    for c in env.user_classes:
+    for c in env.user_classes if not d.get("master") else ():  # the workers resolve it
         if c.host and _needs_host(c):
             from urllib.parse import urlsplit
 
@@ -344,11 +351,21 @@ def run(argv):
     if d["insecure"] or d["cacert"]:
         _aiload.tls_setup(bool(d["insecure"]), d["cacert"])
     if d.get("worker"):
-        if env.shape_class is not None:
-            raise StartupError("a LoadTestShape runs on the master, not on a --worker")
+        if env.shape_class is not None:  # the same file runs everywhere, as with Locust
+            sys.stderr.write(f"aiload worker: {type(env.shape_class).__name__} (a LoadTestShape) "
+                             "runs on the master; ignored here\n")
+            env.shape_class = None
         runner = env.create_worker_runner(d.get("master_host"), d.get("master_port"))
         env.events.init.fire(environment=env, runner=runner, web_ui=None)
         return _run_worker(env, runner)
+    if d.get("master"):
+        try:
+            runner = env.create_master_runner(d.get("master_bind_host") or "*",
+                                              d.get("master_bind_port") or 5557)
+        except OSError as e:
+            raise StartupError(str(e)) from None
+        env.events.init.fire(environment=env, runner=runner, web_ui=None)
+        return _run_master(env, runner, d)
     runner = env.create_local_runner()
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
     if nproc > 1:
@@ -375,6 +392,22 @@ def _run_worker(env, runner):
     code = runner.run()
     env.events.quitting.fire(environment=env)
     return code
+
+
+def _run_master(env, runner, d):
+    """--master: headless, await --expect-workers first (the web UI starts
+    when asked, with whatever workers are connected then)."""
+    if not d["headless"]:
+        if env.shape_class is not None:
+            raise StartupError("a LoadTestShape runs headless for now: add --headless")
+        return _run_webui(env, runner, d)
+    signal.signal(signal.SIGINT, lambda signum, frame: setattr(runner, "_quit_flag", True))
+    signal.signal(signal.SIGTERM, lambda signum, frame: setattr(runner, "_quit_flag", True))
+    if not runner.await_workers(d["expect_workers"] or 1, d["expect_workers_max_wait"] or 0):
+        runner.quit()
+        env.events.quitting.fire(environment=env)
+        return 1
+    return _run_headless(env, runner, d)
 
 
 def _needs_host(cls):
@@ -458,6 +491,8 @@ def _run_headless(env, runner, d):
         csvout.write(runner)
     while runner.state != STATE_STOPPED:
         gevent.sleep(0.1)
+    if isinstance(runner, MasterRunner):
+        runner.quit()  # a shape that ended stopped the test: now the workers go too
     _aiload.watchdog(0)
     for g in helpers:
         g.kill(block=False)
@@ -530,6 +565,17 @@ def _task_ratios(env, runner):
     return ratios
 
 
+def _workers_fn(runner):
+    """A master's Workers tab: (worker count, JSON rows as the C master's).
+    Called by C with the GIL held, from the UI thread: it only reads."""
+    def workers():
+        rows = [{"id": w.id, "index": w.index, "state": w.state, "user_count": w.user_count,
+                 "cpu_usage": round(w.cpu_usage, 1), "memory_usage": w.memory_usage}
+                for w in sorted(list(runner.clients.values()), key=lambda w: w.index)]
+        return runner.worker_count, json.dumps(rows)
+    return workers
+
+
 def _run_webui(env, runner, d):
     """The web UI: a C thread serves it (loadgen/py/pyweb.c); this greenlet
     applies what it asks (start, stop, reset) on the Python thread."""
@@ -541,7 +587,8 @@ def _run_webui(env, runner, d):
         port = _aiload.webui_start(d["web_host"], d["web_port"], users, float(rate), env.host,
                                    float(d["run_time"] or 0), int(bool(d["autostart"])),
                                    float(d["autoquit"]), d["web_auth"], _exceptions_fn(runner),
-                                   _host_check(env), _task_ratios(env, runner))
+                                   _host_check(env), _task_ratios(env, runner),
+                                   _workers_fn(runner) if isinstance(runner, MasterRunner) else None)
     except OSError as e:
         raise StartupError(str(e)) from None
     h = d["web_host"] if d["web_host"] is not None else "127.0.0.1"
@@ -613,6 +660,8 @@ def _run_webui(env, runner, d):
     if runner.state not in (STATE_INIT, STATE_STOPPED):
         sys.stderr.write("aiload: stopping; awaiting requests in flight\n")
         runner.quit()
+    elif isinstance(runner, MasterRunner):
+        runner.quit()  # no test runs: only the workers are told to quit
     _aiload.watchdog(0)
     _aiload.webui_stop()
     for g in helpers + [t for t in (timer, stopper) if t is not None]:

@@ -302,11 +302,172 @@ class DistributedRunner(Runner):
 
 
 class MasterRunner(DistributedRunner):
-    """A Python locustfile cannot be the master yet (an ini scenario or Locust can)."""
+    """--master: the users run on the workers (Locust or aiload), this
+    process dispatches them (_master.py), merges their reports, runs the
+    locustfile's events, custom message handlers and LoadTestShape."""
 
-    def __init__(self, *args, **kwargs):
-        raise NotImplementedError("aiload runs a Python locustfile as a worker, not as the master "
-                                  "(run the master with an ini scenario naming the same classes)")
+    def __init__(self, environment, master_bind_host=None, master_bind_port=None):
+        super().__init__(environment)
+        from ._master import MasterLink
+
+        self.master_bind_host, self.master_bind_port = master_bind_host, master_bind_port
+        self._class_names = [c.__name__ for c in environment.user_classes]
+        self._link = MasterLink(self, master_bind_host, master_bind_port)
+        self._dispatched = 0
+        self._stopper = None
+        self._quit_flag = False  # a signal while awaiting the workers
+        self.spawning_completed = False
+        self.greenlet.spawn(self._link.serve)
+
+    # ---- Locust's MasterRunner API ----
+
+    @property
+    def clients(self):
+        return self._link.clients
+
+    @property
+    def worker_count(self):
+        return sum(1 for w in self.clients.values() if w.state in (STATE_INIT, STATE_SPAWNING, STATE_RUNNING))
+
+    @property
+    def user_classes_count(self):
+        out = {n: 0 for n in self._class_names}
+        for w in self._link.live():
+            for k, v in w.user_classes_count.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    @property
+    def reported_user_classes_count(self):
+        return self.user_classes_count
+
+    @property
+    def user_count(self):
+        return sum(self.user_classes_count.values())
+
+    def get_worker_index(self, client_id):
+        w = self.clients.get(client_id)
+        return w.index if w is not None else None
+
+    def send_message(self, msg_type, data=None, client_id=None):
+        """To one worker (client_id) or to every connected one."""
+        if client_id is not None:  # as Locust: one that left drops it (ROUTER)
+            self._link.send(client_id, msg_type, data)
+            return
+        for w in self._link.live():
+            self._link.send(w.id, msg_type, data)
+
+    # ---- the test ----
+
+    def _per_class(self, n):
+        classes = [c for c in self.user_classes]
+        return {c.__name__: k for c, k in split_users(classes, n).items()}
+
+    def _rebalance(self):
+        """A worker came or went: its share moves (Locust's rebalancing)."""
+        if self.state in (STATE_SPAWNING, STATE_RUNNING):
+            self._link.dispatch(self._per_class(self._dispatched))
+
+    def _worker_left(self):
+        if self.state not in (STATE_SPAWNING, STATE_RUNNING):
+            return
+        if not self._link.live():
+            sys.stderr.write("aiload master: the last worker left, stopping the test\n")
+            gevent.spawn(self.stop)
+            return
+        self._rebalance()
+
+    def _apply(self, n):
+        self._dispatched = n
+        self._link.dispatch(self._per_class(n))
+
+    def _spawn_loop(self):
+        cur = float(self._dispatched)
+        last = time.monotonic()
+        if cur < self.target_user_count:
+            cur = max(cur, 1.0 if self.spawn_rate < 1e6 else float(self.target_user_count))
+        while True:
+            target = self.target_user_count
+            now = time.monotonic()
+            step = self.spawn_rate * (now - last)
+            last = now
+            cur = min(target, cur + step) if cur < target else max(target, cur - step)
+            n = int(math.floor(cur + 1e-9))
+            if n != self._dispatched:
+                self._apply(n)
+            if n == target:
+                break
+            # one spawn message per worker per step, as Locust's dispatcher paces them
+            gevent.sleep(min(1.0, max(0.1, 1.0 / self.spawn_rate)))
+        if self.state == STATE_SPAWNING:
+            self.state = STATE_RUNNING
+            self._publish()
+            self.spawning_completed = True
+            logger.info("All users dispatched: %s (%d total users, %d workers)",
+                        ", ".join(f"{k}: {v}" for k, v in self._per_class(n).items()), n,
+                        len(self._link.live()))
+            self.environment.events.spawning_complete.fire(user_count=n)
+            if self.environment.reset_stats:
+                logger.info("Resetting stats")
+                self.stats.reset_all()
+                self.environment.events.reset_stats.fire()
+
+    def stop(self):
+        """Tells every worker to stop and awaits their client_stopped (with
+        their last reports) for the stop timeout plus 5 s."""
+        if self.state in (STATE_STOPPED, STATE_STOPPING, STATE_INIT):
+            if self._stopper is not None and self._stopper is not gevent.getcurrent():
+                self._stopper.join()
+            return
+        self._stopper = gevent.getcurrent()
+        self.state = STATE_STOPPING
+        self._publish()
+        self.environment.events.test_stopping.fire(environment=self.environment)
+        for g in (self.spawning_greenlet, self.shape_greenlet):
+            if g is not None and g is not gevent.getcurrent():
+                g.kill(block=False)
+        self._dispatched = 0
+        self.spawning_completed = False
+        self._link.stop_all()
+        timeout = self.environment.stop_timeout
+        deadline = time.monotonic() + (timeout if timeout and timeout > 0 else 0) + 5
+        while any(w.stopping for w in self._link.live()) and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        _aiload.stop_clock(_aiload.now_ns())
+        self.state = STATE_STOPPED
+        self._publish()
+        self.environment.events.test_stop.fire(environment=self.environment)
+        self._stopper = None
+
+    def quit(self):
+        """Stops the test, sends quit to every worker and awaits their quit
+        (their final reports) for the stop timeout plus 2 s."""
+        self.stop()
+        if self._link.closed:
+            return
+        for w in self._link.live():
+            self._link.send(w.id, "quit", None)
+        timeout = self.environment.stop_timeout
+        deadline = time.monotonic() + (timeout if timeout and timeout > 0 else 0) + 2
+        while self._link.live() and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        self._link.close()
+        self.greenlet.kill(block=False)
+
+    def await_workers(self, want, max_wait):
+        """Headless: until want workers are connected (Locust's
+        --expect-workers); False when max_wait (> 0) s passed first."""
+        t0 = time.monotonic()
+        while self.worker_count < want:
+            if self._quit_flag:
+                return False
+            if max_wait and time.monotonic() - t0 >= max_wait:
+                sys.stderr.write(f"aiload master: gave up waiting for workers to connect: "
+                                 f"{self.worker_count} of {want} after {max_wait:g} s\n")
+                return False
+            gevent.sleep(0.1)
+        sys.stderr.write(f"aiload master: {self.worker_count} workers connected; starting\n")
+        return True
 
 
 class WorkerRunner(DistributedRunner):
