@@ -1,0 +1,159 @@
+/* irb_body: the fused inverted residual kernel, written once over vector macros
+ * and compiled per ISA by irb_avx512.c and irb_avx2.c (each defines VL, vf,
+ * vmask, the V* macros and EF_RUN before including this file).
+ *
+ * Per output row: the input rows the depthwise needs are expanded (a GEMM of
+ * the row's pixels by the expand weights, + bias, clip) into a ring of three
+ * rows with a zero column each side (the depthwise's padding); the depthwise
+ * row is computed from the ring, then the project GEMM (+ bias, + residual)
+ * writes the output row. The GEMMs use register tiles of MR pixels x NR
+ * vectors of channels with the pixel's input broadcast. */
+
+/* One register tile: C[MR][NR*VL] = A[MR][K] * B[K][NR*VL] + bias, clipped to
+ * [lo, hi] when clip, + R when R; the last vector stores through `last`. */
+static inline __attribute__((always_inline)) void ef_tile(const int MR, const int NR, int64_t K,
+                                                          const float *A, int64_t lda,
+                                                          const float *B, int64_t ldb,
+                                                          const float *bias, int clip, vf lo,
+                                                          vf hi, const float *R, int64_t ldr,
+                                                          float *C, int64_t ldc, vmask last)
+{
+    vf acc[MR_MAX][2];
+#pragma GCC unroll 2
+    for (int j = 0; j < NR; j++) {
+        vf bv = VLOAD(bias + j * VL);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) acc[i][j] = bv;
+    }
+    for (int64_t k = 0; k < K; k++) {
+        vf bk[2];
+#pragma GCC unroll 2
+        for (int j = 0; j < NR; j++) bk[j] = VLOAD(B + k * ldb + j * VL);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            vf a = VBCAST(A[i * lda + k]);
+#pragma GCC unroll 2
+            for (int j = 0; j < NR; j++) acc[i][j] = VFMA(a, bk[j], acc[i][j]);
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 2
+        for (int j = 0; j < NR; j++) {
+            vf v = acc[i][j];
+            vmask m = j == NR - 1 ? last : VFULL;
+            if (clip) v = VMIN(VMAX(v, lo), hi);
+            if (R) v = VADD(v, VLOADM(R + i * ldr + j * VL, m));
+            VSTOREM(C + i * ldc + j * VL, v, m);
+        }
+    }
+}
+
+#define EF_TILE_FN(MR, NR)                                                                     \
+    static void ef_tile_##MR##_##NR(int64_t K, const float *A, int64_t lda, const float *B,    \
+                                    int64_t ldb, const float *bias, int clip, vf lo, vf hi,    \
+                                    const float *R, int64_t ldr, float *C, int64_t ldc,        \
+                                    vmask last)                                                \
+    {                                                                                          \
+        ef_tile(MR, NR, K, A, lda, B, ldb, bias, clip, lo, hi, R, ldr, C, ldc, last);          \
+    }
+typedef void (*ef_tile_fn)(int64_t, const float *, int64_t, const float *, int64_t, const float *,
+                           int, vf, vf, const float *, int64_t, float *, int64_t, vmask);
+EF_TILES
+
+/* C[M][N] = A[M][K] * B[K][ldb] (+ bias, clip, + R); N the real channel
+ * count, B and bias padded to a multiple of VL. */
+static void ef_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                    int64_t ldb, const float *bias, int clip, float flo, float fhi,
+                    const float *R, int64_t ldr, float *C, int64_t ldc)
+{
+    vf lo = VSET1(flo), hi = VSET1(fhi);
+    int64_t nv = (N + VL - 1) / VL;
+    for (int64_t j = 0; j < nv; j += 2) {
+        int nr = nv - j >= 2 ? 2 : 1;
+        int64_t valid = N - (j + nr - 1) * VL;
+        vmask last = VMASK(valid);
+        for (int64_t i = 0; i < M; i += MR_MAX) {
+            int mr = M - i >= MR_MAX ? MR_MAX : (int)(M - i);
+            ef_tile_fn f = ef_tiles[nr - 1][mr - 1];
+            f(K, A + i * lda, lda, B + j * VL, ldb, bias + j * VL, clip, lo, hi,
+              R ? R + i * ldr + j * VL : NULL, ldr, C + i * ldc + j * VL, ldc, last);
+        }
+    }
+}
+
+/* One depthwise output row from the three padded ring rows r[0..2]. */
+static void ef_dw_row(const ef_block *b, const float *const r[3], float *out)
+{
+    const int64_t C = b->cexp_p, ow = b->ow;
+    const int s = b->s.stride;
+    vf lo = VSET1(b->s.lo2), hi = VSET1(b->s.hi2);
+    for (int64_t c = 0; c < C; c += VL) {
+        vf w[9];
+        for (int t = 0; t < 9; t++) w[t] = VLOAD(b->wd + t * C + c);
+        vf bias = VLOAD(b->bd + c);
+        int64_t ox = 0;
+        for (; ox + 4 <= ow; ox += 4) {
+            vf a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+#pragma GCC unroll 3
+            for (int ky = 0; ky < 3; ky++) {
+                const float *row = r[ky] + ox * s * C + c;
+#pragma GCC unroll 3
+                for (int kx = 0; kx < 3; kx++) {
+                    vf wk = w[ky * 3 + kx];
+                    a0 = VFMA(VLOAD(row + (0 * s + kx) * C), wk, a0);
+                    a1 = VFMA(VLOAD(row + (1 * s + kx) * C), wk, a1);
+                    a2 = VFMA(VLOAD(row + (2 * s + kx) * C), wk, a2);
+                    a3 = VFMA(VLOAD(row + (3 * s + kx) * C), wk, a3);
+                }
+            }
+            float *o = out + ox * C + c;
+            VSTORE(o, VMIN(VMAX(a0, lo), hi));
+            VSTORE(o + C, VMIN(VMAX(a1, lo), hi));
+            VSTORE(o + 2 * C, VMIN(VMAX(a2, lo), hi));
+            VSTORE(o + 3 * C, VMIN(VMAX(a3, lo), hi));
+        }
+        for (; ox < ow; ox++) {
+            vf a0 = bias;
+            for (int ky = 0; ky < 3; ky++) {
+                const float *row = r[ky] + ox * s * C + c;
+                for (int kx = 0; kx < 3; kx++) a0 = VFMA(VLOAD(row + kx * C), w[ky * 3 + kx], a0);
+            }
+            VSTORE(out + ox * C + c, VMIN(VMAX(a0, lo), hi));
+        }
+    }
+}
+
+void EF_RUN(const ef_block *b, int64_t n, const float *x, const float *res, float *y,
+            float *scratch)
+{
+    const ef_shape *s = &b->s;
+    const int64_t C = b->cexp_p, W = s->w, H = s->h;
+    float *ring = scratch, *zero = ring + 3 * b->ring_row, *dw = zero + b->ring_row;
+    memset(zero, 0, b->ring_row * sizeof(float));
+    for (int k = 0; k < 3; k++) { /* the padding columns; the expand writes 1..w */
+        memset(ring + k * b->ring_row, 0, C * sizeof(float));
+        memset(ring + k * b->ring_row + (W + 1) * C, 0, C * sizeof(float));
+    }
+    for (int64_t item = 0; item < n; item++) {
+        const float *xi = x + item * H * W * s->cin;
+        const float *ri = res ? res + item * b->oh * b->ow * s->cout : NULL;
+        float *yi = y + item * b->oh * b->ow * s->cout;
+        int64_t next = 0; /* next input row to expand */
+        for (int64_t oy = 0; oy < b->oh; oy++) {
+            int64_t top = oy * s->stride - 1;
+            for (; next <= top + 2 && next < H; next++)
+                ef_gemm(W, C, s->cin, xi + next * W * s->cin, s->cin, b->we, C, b->be, 1, s->lo1,
+                        s->hi1, NULL, 0, ring + (next % 3) * b->ring_row + C, C);
+            const float *r[3];
+            for (int k = 0; k < 3; k++) {
+                int64_t iy = top + k;
+                r[k] = iy < 0 || iy >= H ? zero : ring + (iy % 3) * b->ring_row;
+            }
+            ef_dw_row(b, r, dw);
+            ef_gemm(b->ow, s->cout, C, dw, C, b->wp, b->cout_p, b->bp, 0, 0, 0,
+                    ri ? ri + oy * b->ow * s->cout : NULL, s->cout, yi + oy * b->ow * s->cout,
+                    s->cout);
+        }
+    }
+}
