@@ -17,11 +17,11 @@
 enum { EF_ISA_NONE = 0, EF_ISA_AVX2 = 256, EF_ISA_AVX512 = 512 };
 
 typedef struct ef_shape {
-    int64_t h, w;          /* input rows and columns */
+    int64_t h, w; /* input rows and columns */
     int64_t cin, cexp, cout;
-    int stride;            /* of the depthwise conv: 1 or 2 (pads 1, 3x3) */
-    float lo1, hi1;        /* clip after the expand (ReLU6: 0, 6) */
-    float lo2, hi2;        /* clip after the depthwise */
+    int stride;     /* of the depthwise conv: 1 or 2 (pads 1, 3x3) */
+    float lo1, hi1; /* clip after the expand (ReLU6: 0, 6) */
+    float lo2, hi2; /* clip after the depthwise */
 } ef_shape;
 
 typedef struct ef_block ef_block;

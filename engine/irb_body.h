@@ -11,12 +11,10 @@
 
 /* One register tile: C[MR][NR*VL] = A[MR][K] * B[K][NR*VL] + bias, clipped to
  * [lo, hi] when clip, + R when R; the last vector stores through `last`. */
-static inline __attribute__((always_inline)) void ef_tile(const int MR, const int NR, int64_t K,
-                                                          const float *A, int64_t lda,
-                                                          const float *B, int64_t ldb,
-                                                          const float *bias, int clip, vf lo,
-                                                          vf hi, const float *R, int64_t ldr,
-                                                          float *C, int64_t ldc, vmask last)
+static inline __attribute__((always_inline)) void
+ef_tile(const int MR, const int NR, int64_t K, const float *A, int64_t lda, const float *B,
+        int64_t ldb, const float *bias, int clip, vf lo, vf hi, const float *R, int64_t ldr,
+        float *C, int64_t ldc, vmask last)
 {
     vf acc[MR_MAX][2];
 #pragma GCC unroll 2
@@ -49,13 +47,12 @@ static inline __attribute__((always_inline)) void ef_tile(const int MR, const in
     }
 }
 
-#define EF_TILE_FN(MR, NR)                                                                     \
-    static void ef_tile_##MR##_##NR(int64_t K, const float *A, int64_t lda, const float *B,    \
-                                    int64_t ldb, const float *bias, int clip, vf lo, vf hi,    \
-                                    const float *R, int64_t ldr, float *C, int64_t ldc,        \
-                                    vmask last)                                                \
-    {                                                                                          \
-        ef_tile(MR, NR, K, A, lda, B, ldb, bias, clip, lo, hi, R, ldr, C, ldc, last);          \
+#define EF_TILE_FN(MR, NR)                                                                         \
+    static void ef_tile_##MR##_##NR(                                                               \
+        int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb, const float *bias,    \
+        int clip, vf lo, vf hi, const float *R, int64_t ldr, float *C, int64_t ldc, vmask last)    \
+    {                                                                                              \
+        ef_tile(MR, NR, K, A, lda, B, ldb, bias, clip, lo, hi, R, ldr, C, ldc, last);              \
     }
 typedef void (*ef_tile_fn)(int64_t, const float *, int64_t, const float *, int64_t, const float *,
                            int, vf, vf, const float *, int64_t, float *, int64_t, vmask);
@@ -64,8 +61,8 @@ EF_TILES
 /* C[M][N] = A[M][K] * B[K][ldb] (+ bias, clip, + R); N the real channel
  * count, B and bias padded to a multiple of VL. */
 static void ef_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
-                    int64_t ldb, const float *bias, int clip, float flo, float fhi,
-                    const float *R, int64_t ldr, float *C, int64_t ldc)
+                    int64_t ldb, const float *bias, int clip, float flo, float fhi, const float *R,
+                    int64_t ldr, float *C, int64_t ldc)
 {
     vf lo = VSET1(flo), hi = VSET1(fhi);
     int64_t nv = (N + VL - 1) / VL;

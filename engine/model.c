@@ -281,6 +281,7 @@ void eng_model_free(eng_model *m)
         free(m->conv[i].q_bias);
         for (int k = 0; k < m->conv[i].nalt; k++) free(m->conv[i].alt_w[k]);
     }
+    ef_model_free(m);
     pthread_mutex_destroy(&m->lock);
     free(m->conv);
     free(m->ins);
