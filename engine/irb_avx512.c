@@ -26,19 +26,5 @@ typedef __mmask16 vmask;
 #define VMAX(a, b)       _mm512_max_ps(a, b)
 #define VADD(a, b)       _mm512_add_ps(a, b)
 #define EF_RUN           ef_run_avx512
-#define EF_TILES                                                                                   \
-    EF_TILE_FN(1, 1)                                                                               \
-    EF_TILE_FN(2, 1) EF_TILE_FN(3, 1) EF_TILE_FN(4, 1) EF_TILE_FN(5, 1) EF_TILE_FN(6, 1)           \
-        EF_TILE_FN(7, 1) EF_TILE_FN(8, 1) EF_TILE_FN(9, 1) EF_TILE_FN(10, 1) EF_TILE_FN(11, 1)     \
-            EF_TILE_FN(12, 1) EF_TILE_FN(1, 2) EF_TILE_FN(2, 2) EF_TILE_FN(3, 2) EF_TILE_FN(4, 2)  \
-                EF_TILE_FN(5, 2) EF_TILE_FN(6, 2) EF_TILE_FN(7, 2) EF_TILE_FN(8, 2)                \
-                    EF_TILE_FN(9, 2) EF_TILE_FN(10, 2) EF_TILE_FN(11, 2)                           \
-                        EF_TILE_FN(12, 2) static const ef_tile_fn ef_tiles[2][MR_MAX] = {          \
-                            {ef_tile_1_1, ef_tile_2_1, ef_tile_3_1, ef_tile_4_1, ef_tile_5_1,      \
-                             ef_tile_6_1, ef_tile_7_1, ef_tile_8_1, ef_tile_9_1, ef_tile_10_1,     \
-                             ef_tile_11_1, ef_tile_12_1},                                          \
-                            {ef_tile_1_2, ef_tile_2_2, ef_tile_3_2, ef_tile_4_2, ef_tile_5_2,      \
-                             ef_tile_6_2, ef_tile_7_2, ef_tile_8_2, ef_tile_9_2, ef_tile_10_2,     \
-                             ef_tile_11_2, ef_tile_12_2}};
 
 #include "engine/irb_body.h"

@@ -35,8 +35,7 @@ static int conv_is(const eng_model *m, int ni, int64_t g, int64_t k, int64_t p,
         return 0;
     if (n->nin > 2 && n->in[2] >= 0) {
         const eg_value *b = &m->g->values[n->in[2]];
-        if (!b->data || b->dtype != ENG_FLOAT || b->rank != 1 || b->dims[0] != w->dims[0])
-            return 0;
+        if (!b->data || b->dtype != ENG_FLOAT || b->rank != 1 || b->dims[0] != w->dims[0]) return 0;
     }
     ek_geom geo;
     int64_t ks[2] = {k, k};
@@ -92,8 +91,8 @@ int ef_match(const eng_model *m, int ne, int nd, int np, const ek_view *x,
         g->values[d->in[1]].dims[1] != 1)
         return 0;
     int64_t dd[4] = {x->dims[0], cexp, (x->dims[2] - 1) / s2 + 1, (x->dims[3] - 1) / s2 + 1};
-    if (!conv_is(m, np, 1, 1, 0, dd, &s3) || s3 != 1 ||
-        g->values[e->in[1]].dims[1] != cin || g->values[p->in[1]].dims[1] != cexp)
+    if (!conv_is(m, np, 1, 1, 0, dd, &s3) || s3 != 1 || g->values[e->in[1]].dims[1] != cin ||
+        g->values[p->in[1]].dims[1] != cexp)
         return 0;
     /* the chain: each tensor read by the next Conv only, and no graph output */
     if (d->in[0] != e->out[0] || p->in[0] != d->out[0] || e->sum_in >= 0 || d->sum_in >= 0 ||
@@ -112,8 +111,7 @@ int ef_match(const eng_model *m, int ne, int nd, int np, const ek_view *x,
         !ef_shape_ok(&s))
         return 0;
     int isa = ef_isa();
-    if (isa == EF_ISA_NONE || (!(env && !strcmp(env, "1")) && !measured_faster(&s, isa)))
-        return 0;
+    if (isa == EF_ISA_NONE || (!(env && !strcmp(env, "1")) && !measured_faster(&s, isa))) return 0;
     eng_model *mm = (eng_model *)m; /* the shared cache, under the lock */
     pthread_mutex_lock(&mm->lock);
     em_conv *c = &mm->conv[np];
@@ -123,8 +121,8 @@ int ef_match(const eng_model *m, int ne, int nd, int np, const ek_view *x,
     }
     if (!c->irb)
         c->irb = ef_block_create(&s, isa, g->values[e->in[1]].data, bias_of(m, ne),
-                                 g->values[d->in[1]].data, bias_of(m, nd),
-                                 g->values[p->in[1]].data, bias_of(m, np));
+                                 g->values[d->in[1]].data, bias_of(m, nd), g->values[p->in[1]].data,
+                                 bias_of(m, np));
     *out = c->irb;
     pthread_mutex_unlock(&mm->lock);
     return *out != NULL;
