@@ -3,6 +3,7 @@
  * decides, per block shape, whether the fused kernel (irb.c) runs it instead
  * of oneDNN's three primitives. The block, with its repacked weights, is made
  * once per model and shared by every plan and context. */
+#include "engine/gemv.h"
 #include "engine/irb_impl.h"
 #include "engine/model.h"
 
@@ -133,5 +134,7 @@ void ef_model_free(eng_model *m)
     for (int i = 0; m->g && m->conv && i < m->g->nnodes; i++) {
         ef_block_free(m->conv[i].irb);
         m->conv[i].irb = NULL;
+        ev_gemv_free(m->conv[i].gemv);
+        m->conv[i].gemv = NULL;
     }
 }

@@ -40,6 +40,9 @@ typedef struct em_conv {
     /* The fused inverted residual block (irb.c) whose project 1x1 is this
      * Conv, made by the first plan that fuses it (eng_model.lock) and shared. */
     struct ef_block *irb;
+    /* A batch-1 Gemm's weights packed for the streaming kernel (gemv.c), made
+     * by the first plan that uses it (eng_model.lock) and shared. */
+    struct ev_gemv *gemv;
 } em_conv;
 
 struct eng_model {
@@ -133,6 +136,9 @@ const void *eq_weights(const eng_model *m, int ni, const ek_view *w, const dnnl_
 int ef_match(const eng_model *m, int ne, int nd, int np, const ek_view *x,
              const struct ef_block **out);
 void ef_model_free(eng_model *m);
+
+/* ---- gemv.c: a batch-1 Gemm with constant weights of 256 KB or more, 1 thread */
+const struct ev_gemv *ev_match(const eng_model *m, int ni, const ek_view *a, int threads);
 
 /* ---- shapes.c: dynamic dimensions beyond the batch -------------------------- */
 

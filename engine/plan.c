@@ -11,6 +11,7 @@
  * run allocates nothing. */
 #include "engine/model.h"
 
+#include "engine/gemv.h"
 #include "engine/irb.h"
 
 #include <stdio.h>
@@ -35,7 +36,8 @@ enum {
     ST_FOLDED,
     ST_BIN2D,
     ST_MAXARG,
-    ST_IRB
+    ST_IRB,
+    ST_GEMV
 };
 #define ARG_SCRATCH (-2)
 #define ARG_FIXED   (-3)
@@ -62,6 +64,7 @@ typedef struct ep_step {
     int32_t *pmap[EG_MAX_IN];   /* ST_CAT: source pixel of each output pixel (a folded
                                    nearest Resize), or NULL: the same pixel */
     const struct ef_block *irb; /* ST_IRB: the fused block (shared by the model) */
+    const struct ev_gemv *gemv; /* ST_GEMV: the packed weights (shared by the model) */
 } ep_step;
 
 struct ep_plan {
@@ -981,6 +984,19 @@ static ep_plan *build(const eng_model *m, int batch, const int64_t *const *shape
             rc = eg_err(err, errlen, ENG_ENOMEM, "out of memory");
             goto fail;
         }
+        if (n->op == EG_OP_GEMM && !p->sig_done[ni]) {
+            const struct ev_gemv *gv = ev_match(m, ni, in[0], threads);
+            ep_step *s = gv ? new_step(p, ST_GEMV, ni) : NULL;
+            if (s) {
+                s->gemv = gv;
+                s->nin = s->nout = 1;
+                s->in[0] = n->in[0];
+                s->out[0] = n->out[0];
+                snprintf(s->l.impl, sizeof(s->l.impl), "streaming gemv (%s c-kernel)",
+                         ev_gemv_isa(gv) == EF_ISA_AVX512 ? "avx512" : "avx2");
+                continue;
+            }
+        }
         rc = 1;
         if (ed_supports(m, ni, in, n->nin)) rc = dnnl_step(p, ni, threads, err, errlen);
         /* --reference keeps every op its own C step: the plain path folds are
@@ -1072,6 +1088,11 @@ static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, v
                     const void *const *inputs, char *err, size_t errlen)
 {
     if (s->kind == ST_VIEW || s->kind == ST_FOLDED) return 0;
+    if (s->kind == ST_GEMV) {
+        ev_gemv_run(s->gemv, value_ptr(p, s->in[0], arena, inputs),
+                    value_ptr(p, s->out[0], arena, inputs));
+        return 0;
+    }
     if (s->kind == ST_IRB) {
         const ek_view *x = &p->v[s->in[0]];
         ef_block_run(s->irb, x->dims[0], value_ptr(p, s->in[0], arena, inputs),
@@ -1216,7 +1237,7 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
         int n;
         if (st->kind == ST_DNNL)
             n = snprintf(line, sizeof(line), "%s %s: onednn %s\n", name, op, st->l.impl);
-        else if (st->kind == ST_IRB)
+        else if (st->kind == ST_IRB || st->kind == ST_GEMV)
             n = snprintf(line, sizeof(line), "%s %s: %s\n", name, op, st->l.impl);
         else if (st->kind == ST_QUANT)
             n = snprintf(line, sizeof(line), "%s %s: %s\n", name, op, st->l.impl);
@@ -1271,7 +1292,8 @@ int ep_plan_kernels(const ep_plan *p, eng_op_kernel *out, int n, int cap)
         const ep_step *st = &p->steps[s];
         if (st->node < 0 || (st->kind != ST_DNNL && st->kind != ST_REF && st->kind != ST_VIEW &&
                              st->kind != ST_PERM && st->kind != ST_CAT && st->kind != ST_FOLDED &&
-                             st->kind != ST_BIN2D && st->kind != ST_MAXARG && st->kind != ST_IRB))
+                             st->kind != ST_BIN2D && st->kind != ST_MAXARG && st->kind != ST_IRB &&
+                             st->kind != ST_GEMV))
             continue;
         const eg_node *nd = &p->m->g->nodes[st->node];
         if (nd->name && !strncmp(nd->name, EP_STANDIN, strlen(EP_STANDIN))) continue;
