@@ -47,12 +47,14 @@ static int64_t round_up(int64_t x, int64_t to)
 ef_block *ef_block_create(const ef_shape *s, int isa, const float *we, const float *be,
                           const float *wd, const float *bd, const float *wp, const float *bp)
 {
-    if (!ef_shape_ok(s) || (isa != EF_ISA_AVX2 && isa != EF_ISA_AVX512) || isa > ef_isa())
+    if (!ef_shape_ok(s) || (isa != EF_ISA_AVX2 && isa != EF_ISA_AVX512) || isa > ef_isa() ||
+        (!we && s->cin != s->cexp))
         return NULL;
     ef_block *b = calloc(1, sizeof(*b));
     if (!b) return NULL;
     b->s = *s;
     b->isa = isa;
+    b->has_expand = we != NULL;
     b->vl = isa == EF_ISA_AVX512 ? 16 : 8;
     b->cexp_p = round_up(s->cexp, b->vl);
     b->cout_p = round_up(s->cout, b->vl);
@@ -68,7 +70,7 @@ ef_block *ef_block_create(const ef_shape *s, int isa, const float *we, const flo
     b->we = w, b->be = b->we + s->cin * C, b->wd = b->be + C, b->bd = b->wd + 9 * C;
     b->wp = b->bd + C, b->bp = b->wp + C * O;
     for (int64_t e = 0; e < s->cexp; e++) {
-        for (int64_t k = 0; k < s->cin; k++) b->we[k * C + e] = we[e * s->cin + k];
+        for (int64_t k = 0; we && k < s->cin; k++) b->we[k * C + e] = we[e * s->cin + k];
         for (int t = 0; t < 9; t++) b->wd[t * C + e] = wd[e * 9 + t];
         b->be[e] = be ? be[e] : 0;
         b->bd[e] = bd ? bd[e] : 0;
@@ -128,6 +130,10 @@ void ef_block_reference(const ef_shape *s, int64_t n, const float *x, const floa
         const float *xi = x + item * H * W * s->cin;
         for (int64_t p = 0; p < H * W; p++)
             for (int64_t c = 0; c < E; c++) {
+                if (!we) { /* no expand: the depthwise reads x */
+                    e[p * E + c] = xi[p * s->cin + c];
+                    continue;
+                }
                 double acc = be ? be[c] : 0;
                 for (int64_t k = 0; k < s->cin; k++)
                     acc += (double)xi[p * s->cin + k] * we[c * s->cin + k];

@@ -33,8 +33,9 @@ int ef_shape_ok(const ef_shape *s);
  * (ONEDNN_MAX_CPU_ISA) through eng_dnn_isa(); EF_ISA_NONE below AVX2. */
 int ef_isa(void);
 /* Repacks the weights (ONNX layouts: we [cexp][cin], wd [cexp][3][3],
- * wp [cout][cexp]; biases may be NULL) for `isa`. NULL when out of memory, the
- * shape is not ok or the ISA is not available. */
+ * wp [cout][cexp]; biases may be NULL) for `isa`. we NULL: a block without
+ * the expand (cexp == cin; MobileNetV2's first), the depthwise reads x. NULL when out of memory,
+ * the shape is not ok or the ISA is not available. */
 ef_block *ef_block_create(const ef_shape *s, int isa, const float *we, const float *be,
                           const float *wd, const float *bd, const float *wp, const float *bp);
 void ef_block_free(ef_block *b);

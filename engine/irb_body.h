@@ -166,6 +166,8 @@ void EF_RUN(const ef_block *b, int64_t n, const float *x, const float *res, floa
     const int64_t C = b->cexp_p, W = s->w, H = s->h;
     float *ring = scratch, *zero = ring + 3 * b->ring_row, *dw = zero + b->ring_row;
     memset(zero, 0, b->ring_row * sizeof(float));
+    if (!b->has_expand) /* rows are copied in: the padding channels must be zero too */
+        memset(ring, 0, 3 * b->ring_row * sizeof(float));
     for (int k = 0; k < 3; k++) { /* the padding columns; the expand writes 1..w */
         memset(ring + k * b->ring_row, 0, C * sizeof(float));
         memset(ring + k * b->ring_row + (W + 1) * C, 0, C * sizeof(float));
@@ -177,6 +179,15 @@ void EF_RUN(const ef_block *b, int64_t n, const float *x, const float *res, floa
         int64_t next = 0; /* next input row to expand */
         for (int64_t oy = 0; oy < b->oh; oy++) {
             int64_t top = oy * s->stride - 1;
+            for (; !b->has_expand && next <= top + 2 && next < H; next++) {
+                float *row = ring + (next % 3) * b->ring_row + C;
+                const float *src = xi + next * W * s->cin;
+                if (C == s->cin)
+                    memcpy(row, src, (size_t)(W * C) * sizeof(float));
+                else
+                    for (int64_t px = 0; px < W; px++)
+                        memcpy(row + px * C, src + px * s->cin, (size_t)s->cin * sizeof(float));
+            }
             for (; next <= top + 2 && next < H; next++)
                 ef_gemm(W, C, s->cin, xi + next * W * s->cin, s->cin, b->we, C, b->be, 1, s->lo1,
                         s->hi1, NULL, 0, ring + (next % 3) * b->ring_row + C, C);

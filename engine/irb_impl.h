@@ -8,6 +8,7 @@
 struct ef_block {
     ef_shape s;
     int isa, vl;
+    int has_expand;
     int64_t cexp_p, cout_p; /* channels padded to the vector length */
     int64_t oh, ow;
     /* packed weights, zero in the padding: we [cin][cexp_p], wd [9][cexp_p],

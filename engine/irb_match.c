@@ -65,7 +65,10 @@ static const float *bias_of(const eng_model *m, int ni)
 static int measured_faster(const ef_shape *s, int isa)
 {
     double bytes = (double)s->h * (double)s->w * (double)s->cexp * 4;
-    return bytes >= (isa == EF_ISA_AVX512 ? 256e3 : 512e3);
+    double min = isa == EF_ISA_AVX512 ? 256e3 : 512e3;
+    const char *kb = getenv("AIINFER_FUSE_IRB_KB"); /* probes: another threshold */
+    if (kb && *kb) min = atof(kb) * 1e3;
+    return bytes >= min;
 }
 
 static int same_shape(const ef_shape *a, const ef_shape *b)
@@ -82,33 +85,38 @@ int ef_match(const eng_model *m, int ne, int nd, int np, const ek_view *x,
     if (m->no_fuse || !m->conv || x->rank != 4 || x->dtype != ENG_FLOAT) return 0;
     const char *env = getenv("AIINFER_FUSE_IRB");
     if (env && !strcmp(env, "0")) return 0;
-    const eg_node *e = &g->nodes[ne], *d = &g->nodes[nd], *p = &g->nodes[np];
+    /* ne < 0: the block without the expand (the depthwise reads x) */
+    const eg_node *e = ne >= 0 ? &g->nodes[ne] : NULL, *d = &g->nodes[nd], *p = &g->nodes[np];
     int s1, s2, s3;
     int64_t cin = x->dims[1];
-    if (!conv_is(m, ne, 1, 1, 0, x->dims, &s1) || s1 != 1) return 0;
-    int64_t cexp = g->values[e->in[1]].dims[0];
+    if (e &&
+        (!conv_is(m, ne, 1, 1, 0, x->dims, &s1) || s1 != 1 || g->values[e->in[1]].dims[1] != cin))
+        return 0;
+    int64_t cexp = e ? g->values[e->in[1]].dims[0] : cin;
     int64_t ed[4] = {x->dims[0], cexp, x->dims[2], x->dims[3]};
     if (!conv_is(m, nd, cexp, 3, 1, ed, &s2) || g->values[d->in[1]].dims[0] != cexp ||
         g->values[d->in[1]].dims[1] != 1)
         return 0;
     int64_t dd[4] = {x->dims[0], cexp, (x->dims[2] - 1) / s2 + 1, (x->dims[3] - 1) / s2 + 1};
-    if (!conv_is(m, np, 1, 1, 0, dd, &s3) || s3 != 1 || g->values[e->in[1]].dims[1] != cin ||
-        g->values[p->in[1]].dims[1] != cexp)
+    if (!conv_is(m, np, 1, 1, 0, dd, &s3) || s3 != 1 || g->values[p->in[1]].dims[1] != cexp)
         return 0;
     /* the chain: each tensor read by the next Conv only, and no graph output */
-    if (d->in[0] != e->out[0] || p->in[0] != d->out[0] || e->sum_in >= 0 || d->sum_in >= 0 ||
-        e->act2.kind || d->act2.kind || p->act1.kind || p->act2.kind ||
-        g->values[e->out[0]].is_output || g->values[d->out[0]].is_output)
+    if ((e && (d->in[0] != e->out[0] || e->sum_in >= 0 || e->act2.kind ||
+               g->values[e->out[0]].is_output)) ||
+        p->in[0] != d->out[0] || d->sum_in >= 0 || d->act2.kind || p->act1.kind || p->act2.kind ||
+        g->values[d->out[0]].is_output)
         return 0;
+    int ev = e ? e->out[0] : -1;
     for (int k = 0; k < g->nnodes; k++) {
         const eg_node *r = &g->nodes[k];
         if (r->dead || k == nd || k == np) continue;
         for (int j = 0; j < r->nin; j++)
-            if (r->in[j] == e->out[0] || r->in[j] == d->out[0]) return 0;
-        if (r->sum_in == e->out[0] || r->sum_in == d->out[0]) return 0;
+            if ((ev >= 0 && r->in[j] == ev) || r->in[j] == d->out[0]) return 0;
+        if ((ev >= 0 && r->sum_in == ev) || r->sum_in == d->out[0]) return 0;
     }
     ef_shape s = {x->dims[2], x->dims[3], cin, cexp, g->values[p->in[1]].dims[0], s2, 0, 0, 0, 0};
-    if (!act_range(&e->act1, &s.lo1, &s.hi1) || !act_range(&d->act1, &s.lo2, &s.hi2) ||
+    eg_act none = {EG_ACT_NONE, 0, 0};
+    if (!act_range(e ? &e->act1 : &none, &s.lo1, &s.hi1) || !act_range(&d->act1, &s.lo2, &s.hi2) ||
         !ef_shape_ok(&s))
         return 0;
     int isa = ef_isa();
@@ -116,14 +124,15 @@ int ef_match(const eng_model *m, int ne, int nd, int np, const ek_view *x,
     eng_model *mm = (eng_model *)m; /* the shared cache, under the lock */
     pthread_mutex_lock(&mm->lock);
     em_conv *c = &mm->conv[np];
-    if (c->irb && (ef_block_isa(c->irb) != isa || !same_shape(&s, &c->irb->s))) {
+    if (c->irb && (ef_block_isa(c->irb) != isa || !same_shape(&s, &c->irb->s) ||
+                   c->irb->has_expand != (e != NULL))) {
         pthread_mutex_unlock(&mm->lock);
         return 0; /* another shape of the same graph (dynamic dims): oneDNN */
     }
     if (!c->irb)
-        c->irb = ef_block_create(&s, isa, g->values[e->in[1]].data, bias_of(m, ne),
-                                 g->values[d->in[1]].data, bias_of(m, nd), g->values[p->in[1]].data,
-                                 bias_of(m, np));
+        c->irb = ef_block_create(&s, isa, e ? g->values[e->in[1]].data : NULL,
+                                 e ? bias_of(m, ne) : NULL, g->values[d->in[1]].data,
+                                 bias_of(m, nd), g->values[p->in[1]].data, bias_of(m, np));
     *out = c->irb;
     pthread_mutex_unlock(&mm->lock);
     return *out != NULL;

@@ -27,6 +27,8 @@ static float *rand_buf(unsigned *seed, size_t n, float lo, float hi)
  * 1e-4 |ref| (float sums in another order; the reference sums in double). */
 static void check(int isa, ef_shape s, int64_t n, int residual, int inplace, unsigned seed)
 {
+    int expand = s.cexp > 0;
+    if (!expand) s.cexp = s.cin; /* the block without the expand */
     int64_t oh = ef_out_h(&s), ow = ef_out_w(&s);
     size_t nx = (size_t)(n * s.h * s.w * s.cin), ny = (size_t)(n * oh * ow * s.cout);
     float *x = rand_buf(&seed, nx, -1, 1);
@@ -38,8 +40,8 @@ static void check(int isa, ef_shape s, int64_t n, int residual, int inplace, uns
     float *bp = rand_buf(&seed, (size_t)s.cout, -0.5f, 0.5f);
     float *ref = malloc(ny * sizeof(float)), *y = malloc(ny * sizeof(float) + 64);
     const float *res = residual ? x : NULL;
-    ef_block_reference(&s, n, x, we, be, wd, bd, wp, bp, res, ref);
-    ef_block *b = ef_block_create(&s, isa, we, be, wd, bd, wp, bp);
+    ef_block_reference(&s, n, x, expand ? we : NULL, be, wd, bd, wp, bp, res, ref);
+    ef_block *b = ef_block_create(&s, isa, expand ? we : NULL, be, wd, bd, wp, bp);
     cr_assert(b, "create %lldx%lld %lld-%lld-%lld s%d isa %d", (long long)s.h, (long long)s.w,
               (long long)s.cin, (long long)s.cexp, (long long)s.cout, s.stride, isa);
     void *scratch = aligned_alloc(64, (ef_block_scratch(b) + 63) / 64 * 64);
@@ -81,11 +83,11 @@ Test(irb, mobilenet_shapes_match_the_reference)
         ef_shape s;
         int res;
     } cases[] = {
-        {shape(9, 80, 16, 96, 24, 2), 0},    {shape(7, 40, 24, 144, 24, 1), 1},
-        {shape(8, 40, 24, 144, 32, 2), 0},   {shape(20, 20, 32, 192, 32, 1), 1},
-        {shape(10, 10, 64, 384, 64, 1), 1},  {shape(10, 10, 64, 384, 96, 1), 0},
-        {shape(10, 10, 96, 576, 160, 2), 0}, {shape(5, 5, 160, 960, 160, 1), 1},
-        {shape(5, 5, 160, 960, 320, 1), 0},
+        {shape(9, 80, 32, 0, 16, 1), 0},    {shape(9, 80, 16, 96, 24, 2), 0},
+        {shape(7, 40, 24, 144, 24, 1), 1},  {shape(8, 40, 24, 144, 32, 2), 0},
+        {shape(20, 20, 32, 192, 32, 1), 1}, {shape(10, 10, 64, 384, 64, 1), 1},
+        {shape(10, 10, 64, 384, 96, 1), 0}, {shape(10, 10, 96, 576, 160, 2), 0},
+        {shape(5, 5, 160, 960, 160, 1), 1}, {shape(5, 5, 160, 960, 320, 1), 0},
     };
     int ran = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -114,6 +116,7 @@ Test(irb, random_odd_shapes_strides_batches_and_in_place)
         int inplace = res && urand(&seed, 0, 1) < 0.5f;
         ef_shape s = shape(h, w, cin, cexp, cout, stride);
         if (t % 5 == 4) s.hi1 = s.hi2 = INFINITY; /* ReLU */
+        if (t % 7 == 3) s.cexp = 0;               /* no expand */
         for (int k = 0; k < 2; k++)
             if (isas[k] <= ef_isa()) check(isas[k], s, n, res, inplace, seed + (unsigned)t);
     }

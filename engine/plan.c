@@ -776,14 +776,19 @@ static void maxarg_fold(ep_plan *p)
  * tensors are never allocated. ef_match says where it measured faster. */
 static void irb_fold(ep_plan *p, int threads)
 {
-    if (p->nsteps < 3 || threads != 1) return;
-    ep_step *sp = &p->steps[p->nsteps - 1], *sd = sp - 1, *se = sp - 2;
-    if (sp->kind != ST_DNNL || sd->kind != ST_DNNL || se->kind != ST_DNNL ||
-        p->m->g->nodes[sp->node].op != EG_OP_CONV || sd->in[0] != se->out[0] ||
-        sp->in[0] != sd->out[0] || !p->v[se->in[0]].nhwc)
+    if (p->nsteps < 2 || threads != 1) return;
+    ep_step *sp = &p->steps[p->nsteps - 1], *sd = sp - 1, *se = p->nsteps > 2 ? sp - 2 : NULL;
+    if (sp->kind != ST_DNNL || sd->kind != ST_DNNL || p->m->g->nodes[sp->node].op != EG_OP_CONV ||
+        sp->in[0] != sd->out[0])
         return;
     const struct ef_block *b = NULL;
-    if (!ef_match(p->m, se->node, sd->node, sp->node, &p->v[se->in[0]], &b)) return;
+    if (se && se->kind == ST_DNNL && sd->in[0] == se->out[0] && p->v[se->in[0]].nhwc &&
+        ef_match(p->m, se->node, sd->node, sp->node, &p->v[se->in[0]], &b))
+        ; /* the whole block */
+    else if (p->v[sd->in[0]].nhwc && ef_match(p->m, -1, sd->node, sp->node, &p->v[sd->in[0]], &b))
+        se = sd; /* depthwise + project (no expand) */
+    else
+        return;
     for (ep_step *f = se; f != sp; f++) {
         for (int k = 0; k < f->nargs; k++) dnnl_memory_destroy(f->args[k].mem);
         f->nargs = 0;
