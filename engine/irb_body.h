@@ -16,27 +16,27 @@ ef_tile(const int MR, const int NR, int64_t K, const float *A, int64_t lda, cons
         int64_t ldb, const float *bias, int clip, vf lo, vf hi, const float *R, int64_t ldr,
         float *C, int64_t ldc, vmask last)
 {
-    vf acc[MR_MAX][2];
-#pragma GCC unroll 2
+    vf acc[MR_MAX][3];
+#pragma GCC unroll 3
     for (int j = 0; j < NR; j++) {
         vf bv = VLOAD(bias + j * VL);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) acc[i][j] = bv;
     }
     for (int64_t k = 0; k < K; k++) {
-        vf bk[2];
-#pragma GCC unroll 2
+        vf bk[3];
+#pragma GCC unroll 3
         for (int j = 0; j < NR; j++) bk[j] = VLOAD(B + k * ldb + j * VL);
 #pragma GCC unroll 16
         for (int i = 0; i < MR; i++) {
             vf a = VBCAST(A[i * lda + k]);
-#pragma GCC unroll 2
+#pragma GCC unroll 3
             for (int j = 0; j < NR; j++) acc[i][j] = VFMA(a, bk[j], acc[i][j]);
         }
     }
 #pragma GCC unroll 16
     for (int i = 0; i < MR; i++) {
-#pragma GCC unroll 2
+#pragma GCC unroll 3
         for (int j = 0; j < NR; j++) {
             vf v = acc[i][j];
             vmask m = j == NR - 1 ? last : VFULL;
@@ -96,6 +96,87 @@ static const ef_tile_fn ef_tiles[2][MR_MAX] = {
 #endif
     }};
 
+#if VL == 8
+/* AVX2: 3 vectors (24 channels: the 24-channel projects) x up to 4 pixels, so
+ * an odd vector count does not end in a 1-vector tile (1 broadcast per FMA) */
+#define MR3_MAX 4
+EF_TILE_FN(1, 3)
+EF_TILE_FN(2, 3)
+EF_TILE_FN(3, 3)
+EF_TILE_FN(4, 3)
+static const ef_tile_fn ef_tiles3[MR3_MAX] = {ef_tile_1_3, ef_tile_2_3, ef_tile_3_3, ef_tile_4_3};
+#endif
+
+#if VL == 16
+/* AVX-512, the last 24 of the channels (8 mod 16): a zmm and a ymm per pixel
+ * instead of two zmm, the upper one 1/2 masked off (Zen 4 runs a ymm FMA in one
+ * of its two 256-bit pipes, a zmm in both). */
+static inline __attribute__((always_inline)) void ef_half(const int MR, int64_t K, const float *A,
+                                                          int64_t lda, const float *B, int64_t ldb,
+                                                          const float *bias, int clip, vf lo, vf hi,
+                                                          const float *R, int64_t ldr, float *C,
+                                                          int64_t ldc)
+{
+    __m512 acc[MR_MAX];
+    __m256 acc2[MR_MAX];
+    __m512 b0 = _mm512_loadu_ps(bias);
+    __m256 b1 = _mm256_loadu_ps(bias + 16);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) acc[i] = b0, acc2[i] = b1;
+    for (int64_t k = 0; k < K; k++) {
+        __m512 w0 = _mm512_loadu_ps(B + k * ldb);
+        __m256 w1 = _mm256_loadu_ps(B + k * ldb + 16);
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; i++) {
+            __m512 a = _mm512_set1_ps(A[i * lda + k]);
+            acc[i] = _mm512_fmadd_ps(a, w0, acc[i]);
+            acc2[i] = _mm256_fmadd_ps(_mm512_castps512_ps256(a), w1, acc2[i]);
+        }
+    }
+    __m256 lo2 = _mm512_castps512_ps256(lo), hi2 = _mm512_castps512_ps256(hi);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; i++) {
+        __m512 v = acc[i];
+        __m256 v2 = acc2[i];
+        if (clip) {
+            v = _mm512_min_ps(_mm512_max_ps(v, lo), hi);
+            v2 = _mm256_min_ps(_mm256_max_ps(v2, lo2), hi2);
+        }
+        if (R) {
+            v = _mm512_add_ps(v, _mm512_loadu_ps(R + i * ldr));
+            v2 = _mm256_add_ps(v2, _mm256_loadu_ps(R + i * ldr + 16));
+        }
+        _mm512_storeu_ps(C + i * ldc, v);
+        _mm256_storeu_ps(C + i * ldc + 16, v2);
+    }
+}
+
+typedef void (*ef_half_fn)(int64_t, const float *, int64_t, const float *, int64_t, const float *,
+                           int, vf, vf, const float *, int64_t, float *, int64_t);
+#define EF_HALF_FN(MR)                                                                             \
+    static void ef_half_##MR(int64_t K, const float *A, int64_t lda, const float *B, int64_t ldb,  \
+                             const float *bias, int clip, vf lo, vf hi, const float *R,            \
+                             int64_t ldr, float *C, int64_t ldc)                                   \
+    {                                                                                              \
+        ef_half(MR, K, A, lda, B, ldb, bias, clip, lo, hi, R, ldr, C, ldc);                        \
+    }
+EF_HALF_FN(1)
+EF_HALF_FN(2)
+EF_HALF_FN(3)
+EF_HALF_FN(4)
+EF_HALF_FN(5)
+EF_HALF_FN(6)
+EF_HALF_FN(7)
+EF_HALF_FN(8)
+EF_HALF_FN(9)
+EF_HALF_FN(10)
+EF_HALF_FN(11)
+EF_HALF_FN(12)
+static const ef_half_fn ef_halves[MR_MAX] = {ef_half_1, ef_half_2,  ef_half_3,  ef_half_4,
+                                             ef_half_5, ef_half_6,  ef_half_7,  ef_half_8,
+                                             ef_half_9, ef_half_10, ef_half_11, ef_half_12};
+#endif
+
 /* C[M][N] = A[M][K] * B[K][ldb] (+ bias, clip, + R); N the real channel
  * count, B and bias padded to a multiple of VL. */
 static void ef_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
@@ -104,16 +185,32 @@ static void ef_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
 {
     vf lo = VSET1(flo), hi = VSET1(fhi);
     int64_t nv = (N + VL - 1) / VL;
-    for (int64_t j = 0; j < nv; j += 2) {
-        int nr = nv - j >= 2 ? 2 : 1;
+    for (int64_t j = 0; j < nv;) {
+        int nr = nv - j >= 2 ? 2 : 1, mrmax = MR_MAX;
+#if VL == 8
+        if (nv - j >= 3 && (nv - j) % 2) nr = 3, mrmax = MR3_MAX;
+#endif
         int64_t valid = N - (j + nr - 1) * VL;
         vmask last = VMASK(valid);
-        for (int64_t i = 0; i < M; i += MR_MAX) {
-            int mr = M - i >= MR_MAX ? MR_MAX : (int)(M - i);
+        for (int64_t i = 0; i < M; i += mrmax) {
+            int mr = M - i >= mrmax ? mrmax : (int)(M - i);
+            const float *Ri = R ? R + i * ldr + j * VL : NULL;
+#if VL == 16
+            if (nr == 2 && valid <= VL / 2) {
+                ef_halves[mr - 1](K, A + i * lda, lda, B + j * VL, ldb, bias + j * VL, clip, lo, hi,
+                                  Ri, ldr, C + i * ldc + j * VL, ldc);
+                continue;
+            }
+#endif
+#if VL == 8
+            ef_tile_fn f = nr == 3 ? ef_tiles3[mr - 1] : ef_tiles[nr - 1][mr - 1];
+#else
             ef_tile_fn f = ef_tiles[nr - 1][mr - 1];
-            f(K, A + i * lda, lda, B + j * VL, ldb, bias + j * VL, clip, lo, hi,
-              R ? R + i * ldr + j * VL : NULL, ldr, C + i * ldc + j * VL, ldc, last);
+#endif
+            f(K, A + i * lda, lda, B + j * VL, ldb, bias + j * VL, clip, lo, hi, Ri, ldr,
+              C + i * ldc + j * VL, ldc, last);
         }
+        j += nr;
     }
 }
 
