@@ -138,6 +138,33 @@ int ef_match(const eng_model *m, int ne, int nd, int np, const ek_view *x,
     return *out != NULL;
 }
 
+/* The live Conv node that produces value v, or -1. */
+static int producer_conv(const eg_graph *g, int v)
+{
+    for (int k = 0; v >= 0 && k < g->nnodes; k++)
+        if (!g->nodes[k].dead && g->nodes[k].op == EG_OP_CONV && g->nodes[k].out[0] == v) return k;
+    return -1;
+}
+
+void ef_prepack(const eng_model *m, const ek_view *views)
+{
+    const eg_graph *g = m->g;
+    if (!m->dnn || m->opts.reference_only || !m->conv) return;
+    for (int np = 0; np < g->nnodes; np++) {
+        const eg_node *p = &g->nodes[np];
+        if (p->dead || p->op != EG_OP_CONV || p->nin < 2) continue;
+        int nd = producer_conv(g, p->in[0]);
+        int ne = nd >= 0 ? producer_conv(g, g->nodes[nd].in[0]) : -1;
+        const struct ef_block *b;
+        if (nd < 0 || (ne >= 0 && ef_match(m, ne, nd, np, &views[g->nodes[ne].in[0]], &b)))
+            continue;
+        ef_match(m, -1, nd, np, &views[g->nodes[nd].in[0]], &b);
+    }
+    for (int ni = 0; ni < g->nnodes; ni++)
+        if (!g->nodes[ni].dead && g->nodes[ni].op == EG_OP_GEMM && g->nodes[ni].in[0] >= 0)
+            ev_match(m, ni, &views[g->nodes[ni].in[0]], 1);
+}
+
 void ef_model_free(eng_model *m)
 {
     for (int i = 0; m->g && m->conv && i < m->g->nnodes; i++) {

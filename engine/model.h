@@ -136,6 +136,10 @@ const void *eq_weights(const eng_model *m, int ni, const ek_view *w, const dnnl_
 int ef_match(const eng_model *m, int ne, int nd, int np, const ek_view *x,
              const struct ef_block **out);
 void ef_model_free(eng_model *m);
+/* At load (before a server forks its workers, so the packed weights stay
+ * shared): makes the fused blocks and batch-1 Gemm packs a 1-thread batch-1
+ * plan will use, from the batch-1 views. */
+void ef_prepack(const eng_model *m, const ek_view *views);
 
 /* ---- gemv.c: a batch-1 Gemm with constant weights of 256 KB or more, 1 thread */
 const struct ev_gemv *ev_match(const eng_model *m, int ni, const ek_view *a, int threads);
