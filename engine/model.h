@@ -38,10 +38,11 @@ typedef struct em_conv {
     dnnl_memory_desc_t q_md[EM_MAX_ALT];
     void *q_w[EM_MAX_ALT];
     /* The fused inverted residual block (irb.c) whose project 1x1 is this
-     * Conv, made by the first plan that fuses it (eng_model.lock) and shared. */
+     * Conv, made at load (ef_prepack) or by the first plan that fuses it
+     * (eng_model.lock), and shared. */
     struct ef_block *irb;
     /* A batch-1 Gemm's weights packed for the streaming kernel (gemv.c), made
-     * by the first plan that uses it (eng_model.lock) and shared. */
+     * at load (ef_prepack) or by the first plan that uses it, and shared. */
     struct ev_gemv *gemv;
 } em_conv;
 
