@@ -2,7 +2,11 @@
  * 8 floats a vector, tiles of up to 6 pixels x 2 vectors (12 of the 16 ymm
  * registers accumulate). Channel counts are multiples of 8 (ef_shape_ok), so
  * every store is a full vector and the mask is unused. */
+#if defined(__clang__) /* clang has no GCC target pragma: the same as an attribute */
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC target("avx2,fma")
+#endif
 #include "engine/irb_impl.h"
 
 #include <immintrin.h>
@@ -27,3 +31,7 @@ typedef int vmask;
 #define EF_RUN           ef_run_avx2
 
 #include "engine/irb_body.h"
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif

@@ -3,7 +3,12 @@
  * registers accumulate), masked stores for a channel count that is 8 mod 16.
  * Built with a target pragma so the rest of the engine keeps the baseline ISA;
  * irb.c calls it only when the CPU (and ONEDNN_MAX_CPU_ISA) allow AVX-512. */
+#if defined(__clang__) /* clang has no GCC target pragma: the same as an attribute */
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,fma"))),    \
+                             apply_to = function)
+#else
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,fma")
+#endif
 #include "engine/irb_impl.h"
 
 #include <immintrin.h>
@@ -28,3 +33,7 @@ typedef __mmask16 vmask;
 #define EF_RUN           ef_run_avx512
 
 #include "engine/irb_body.h"
+
+#if defined(__clang__)
+#pragma clang attribute pop
+#endif
