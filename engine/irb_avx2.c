@@ -12,8 +12,9 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define VL     8
-#define MR_MAX 6
+#define VL      8
+#define MR3_MAX 4
+#define MR_MAX  6
 typedef __m256 vf;
 typedef int vmask;
 #define VFULL            1

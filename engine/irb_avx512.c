@@ -14,8 +14,9 @@
 #include <immintrin.h>
 #include <string.h>
 
-#define VL     16
-#define MR_MAX 12
+#define VL      16
+#define MR3_MAX 8
+#define MR_MAX  12
 typedef __m512 vf;
 typedef __mmask16 vmask;
 #define VFULL            ((vmask)0xffff)

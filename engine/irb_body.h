@@ -96,16 +96,26 @@ static const ef_tile_fn ef_tiles[2][MR_MAX] = {
 #endif
     }};
 
-#if VL == 8
-/* AVX2: 3 vectors (24 channels: the 24-channel projects) x up to 4 pixels, so
- * an odd vector count does not end in a 1-vector tile (1 broadcast per FMA) */
-#define MR3_MAX 4
+/* 3 vectors x up to MR3_MAX pixels (AVX2 4 x 24, AVX-512 8 x 48: fewer loads
+ * per FMA than 2 vectors, and an odd vector count does not end in a 1-vector
+ * tile with 1 broadcast per FMA) */
 EF_TILE_FN(1, 3)
 EF_TILE_FN(2, 3)
 EF_TILE_FN(3, 3)
 EF_TILE_FN(4, 3)
-static const ef_tile_fn ef_tiles3[MR3_MAX] = {ef_tile_1_3, ef_tile_2_3, ef_tile_3_3, ef_tile_4_3};
+#if MR3_MAX > 4
+EF_TILE_FN(5, 3)
+EF_TILE_FN(6, 3)
+EF_TILE_FN(7, 3)
+EF_TILE_FN(8, 3)
 #endif
+static const ef_tile_fn ef_tiles3[MR3_MAX] = {ef_tile_1_3, ef_tile_2_3, ef_tile_3_3,
+                                              ef_tile_4_3,
+#if MR3_MAX > 4
+                                              ef_tile_5_3, ef_tile_6_3, ef_tile_7_3,
+                                              ef_tile_8_3
+#endif
+};
 
 #if VL == 16
 /* AVX-512, the last 24 of the channels (8 mod 16): a zmm and a ymm per pixel
@@ -187,9 +197,7 @@ static void ef_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
     int64_t nv = (N + VL - 1) / VL;
     for (int64_t j = 0; j < nv;) {
         int nr = nv - j >= 2 ? 2 : 1, mrmax = MR_MAX;
-#if VL == 8
-        if (nv - j >= 3 && (nv - j) % 2) nr = 3, mrmax = MR3_MAX;
-#endif
+        if (nv - j >= 3 && ((nv - j) % 2 || (nv - j) % 3 == 0)) nr = 3, mrmax = MR3_MAX;
         int64_t valid = N - (j + nr - 1) * VL;
         vmask last = VMASK(valid);
         for (int64_t i = 0; i < M; i += mrmax) {
@@ -202,11 +210,7 @@ static void ef_gemm(int64_t M, int64_t N, int64_t K, const float *A, int64_t lda
                 continue;
             }
 #endif
-#if VL == 8
             ef_tile_fn f = nr == 3 ? ef_tiles3[mr - 1] : ef_tiles[nr - 1][mr - 1];
-#else
-            ef_tile_fn f = ef_tiles[nr - 1][mr - 1];
-#endif
             f(K, A + i * lda, lda, B + j * VL, ldb, bias + j * VL, clip, lo, hi, Ri, ldr,
               C + i * ldc + j * VL, ldc, last);
         }
