@@ -200,6 +200,7 @@ static int finish_load(eng_model *m, char *err, size_t errlen)
         int saved = omp_get_max_threads();
         ed_set_threads(1);
         rc = prepare_weights(m, v, err, errlen);
+        if (!rc && m->dnn && !m->dynamic) ef_prepack(m, v->view);
         ed_set_threads(saved);
     }
     ei_views_free(v);
@@ -281,6 +282,7 @@ void eng_model_free(eng_model *m)
         free(m->conv[i].q_bias);
         for (int k = 0; k < m->conv[i].nalt; k++) free(m->conv[i].alt_w[k]);
     }
+    ef_model_free(m);
     pthread_mutex_destroy(&m->lock);
     free(m->conv);
     free(m->ins);

@@ -37,6 +37,13 @@ typedef struct em_conv {
     int q_nw;
     dnnl_memory_desc_t q_md[EM_MAX_ALT];
     void *q_w[EM_MAX_ALT];
+    /* The fused inverted residual block (irb.c) whose project 1x1 is this
+     * Conv, made at load (ef_prepack) or by the first plan that fuses it
+     * (eng_model.lock), and shared. */
+    struct ef_block *irb;
+    /* A batch-1 Gemm's weights packed for the streaming kernel (gemv.c), made
+     * at load (ef_prepack) or by the first plan that uses it, and shared. */
+    struct ev_gemv *gemv;
 } em_conv;
 
 struct eng_model {
@@ -49,7 +56,8 @@ struct eng_model {
     int64_t macs;
     eng_tensor_info *ins, *outs;
     int hist_ops[EG_OP_COUNT];
-    pthread_mutex_t lock; /* guards em_conv alternative layouts and q_w only */
+    pthread_mutex_t lock; /* guards em_conv alternative layouts, q_w and irb only */
+    int no_fuse;          /* calibrating int8: every Conv's input must be a tensor */
 };
 
 /* ---- dnn.c: oneDNN primitives for the ops it runs ---------------------------- */
@@ -118,6 +126,24 @@ const float *eq_out_scales(const eng_model *m, int ni);
 const float *eq_bias(const eng_model *m, int ni);
 /* s8 weights of node ni in layout md (made once, shared); NULL on failure. */
 const void *eq_weights(const eng_model *m, int ni, const ek_view *w, const dnnl_memory_desc_t *md);
+
+/* ---- irb_match.c: where the fused inverted residual block replaces three Convs */
+
+/* Whether Convs ne (1x1 expand), nd (3x3 depthwise) and np (1x1 project) form
+ * a block the fused kernel runs (x: the expand's input view) and that this
+ * block's shape is one where it measured faster than oneDNN (or the
+ * AIINFER_FUSE_IRB override says so). On 1, the block shared by every plan of
+ * the model (made now if needed). */
+int ef_match(const eng_model *m, int ne, int nd, int np, const ek_view *x,
+             const struct ef_block **out);
+void ef_model_free(eng_model *m);
+/* At load (before a server forks its workers, so the packed weights stay
+ * shared): makes the fused blocks and batch-1 Gemm packs a 1-thread batch-1
+ * plan will use, from the batch-1 views. */
+void ef_prepack(const eng_model *m, const ek_view *views);
+
+/* ---- gemv.c: a batch-1 Gemm with constant weights of 256 KB or more, 1 thread */
+const struct ev_gemv *ev_match(const eng_model *m, int ni, const ek_view *a, int threads);
 
 /* ---- shapes.c: dynamic dimensions beyond the batch -------------------------- */
 

@@ -11,6 +11,9 @@
  * run allocates nothing. */
 #include "engine/model.h"
 
+#include "engine/gemv.h"
+#include "engine/irb.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +35,9 @@ enum {
     ST_CAT,
     ST_FOLDED,
     ST_BIN2D,
-    ST_MAXARG
+    ST_MAXARG,
+    ST_IRB,
+    ST_GEMV
 };
 #define ARG_SCRATCH (-2)
 #define ARG_FIXED   (-3)
@@ -56,8 +61,10 @@ typedef struct ep_step {
     /* ST_CAT (an NHWC channel Concat): input k gives cnt[k] channels per pixel,
      * from channel coff[k] of its pixels of crow[k] channels (a Split's source) */
     int64_t coff[EG_MAX_IN], crow[EG_MAX_IN], cnt[EG_MAX_IN];
-    int32_t *pmap[EG_MAX_IN]; /* ST_CAT: source pixel of each output pixel (a folded
-                                 nearest Resize), or NULL: the same pixel */
+    int32_t *pmap[EG_MAX_IN];   /* ST_CAT: source pixel of each output pixel (a folded
+                                   nearest Resize), or NULL: the same pixel */
+    const struct ef_block *irb; /* ST_IRB: the fused block (shared by the model) */
+    const struct ev_gemv *gemv; /* ST_GEMV: the packed weights (shared by the model) */
 } ep_step;
 
 struct ep_plan {
@@ -763,6 +770,44 @@ static void maxarg_fold(ep_plan *p)
     }
 }
 
+/* The project Conv step just made closes an inverted residual block (expand
+ * and depthwise Conv steps right before it, 1 thread): the fused kernel
+ * (irb.c) runs the three, the expand and depthwise steps fold, and their
+ * tensors are never allocated. ef_match says where it measured faster. */
+static void irb_fold(ep_plan *p, int threads)
+{
+    if (p->nsteps < 2 || threads != 1) return;
+    ep_step *sp = &p->steps[p->nsteps - 1], *sd = sp - 1, *se = p->nsteps > 2 ? sp - 2 : NULL;
+    if (sp->kind != ST_DNNL || sd->kind != ST_DNNL || p->m->g->nodes[sp->node].op != EG_OP_CONV ||
+        sp->in[0] != sd->out[0])
+        return;
+    const struct ef_block *b = NULL;
+    if (se && se->kind == ST_DNNL && sd->in[0] == se->out[0] && p->v[se->in[0]].nhwc &&
+        ef_match(p->m, se->node, sd->node, sp->node, &p->v[se->in[0]], &b))
+        ; /* the whole block */
+    else if (p->v[sd->in[0]].nhwc && ef_match(p->m, -1, sd->node, sp->node, &p->v[sd->in[0]], &b))
+        se = sd; /* depthwise + project (no expand) */
+    else
+        return;
+    for (ep_step *f = se; f != sp; f++) {
+        for (int k = 0; k < f->nargs; k++) dnnl_memory_destroy(f->args[k].mem);
+        f->nargs = 0;
+        ed_layer_free(&f->l);
+        f->kind = ST_FOLDED;
+        f->nin = f->nout = 0;
+    }
+    for (int k = 0; k < sp->nargs; k++) dnnl_memory_destroy(sp->args[k].mem);
+    sp->nargs = 0;
+    ed_layer_free(&sp->l);
+    sp->kind = ST_IRB;
+    sp->irb = b;
+    sp->in[0] = se->in[0]; /* sp->in[1]: the residual, when there is one */
+    snprintf(sp->l.impl, sizeof(sp->l.impl), "fused inverted residual block (%s c-kernel)",
+             ef_block_isa(b) == EF_ISA_AVX512 ? "avx512" : "avx2");
+    size_t need = ef_block_scratch(b);
+    p->scratch = need > p->scratch ? need : p->scratch;
+}
+
 static void run_bin2d(const ep_step *s, eg_op op, const ek_view *o, float *dst,
                       const float *const *src)
 {
@@ -944,10 +989,24 @@ static ep_plan *build(const eng_model *m, int batch, const int64_t *const *shape
             rc = eg_err(err, errlen, ENG_ENOMEM, "out of memory");
             goto fail;
         }
+        if (n->op == EG_OP_GEMM && !p->sig_done[ni]) {
+            const struct ev_gemv *gv = ev_match(m, ni, in[0], threads);
+            ep_step *s = gv ? new_step(p, ST_GEMV, ni) : NULL;
+            if (s) {
+                s->gemv = gv;
+                s->nin = s->nout = 1;
+                s->in[0] = n->in[0];
+                s->out[0] = n->out[0];
+                snprintf(s->l.impl, sizeof(s->l.impl), "streaming gemv (%s c-kernel)",
+                         ev_gemv_isa(gv) == EF_ISA_AVX512 ? "avx512" : "avx2");
+                continue;
+            }
+        }
         rc = 1;
         if (ed_supports(m, ni, in, n->nin)) rc = dnnl_step(p, ni, threads, err, errlen);
         /* --reference keeps every op its own C step: the plain path folds are
          * checked against */
+        if (rc == 0 && n->op == EG_OP_CONV) irb_fold(p, threads);
         if (rc == 1 && !(rc = ref_step(p, ni, err, errlen)) && !m->opts.reference_only)
             concat_fold(p), slice_fold(p), maxarg_fold(p);
         if (rc) goto fail;
@@ -1034,6 +1093,18 @@ static int run_step(ep_plan *p, ep_step *s, dnnl_stream_t stream, char *arena, v
                     const void *const *inputs, char *err, size_t errlen)
 {
     if (s->kind == ST_VIEW || s->kind == ST_FOLDED) return 0;
+    if (s->kind == ST_GEMV) {
+        ev_gemv_run(s->gemv, value_ptr(p, s->in[0], arena, inputs),
+                    value_ptr(p, s->out[0], arena, inputs));
+        return 0;
+    }
+    if (s->kind == ST_IRB) {
+        const ek_view *x = &p->v[s->in[0]];
+        ef_block_run(s->irb, x->dims[0], value_ptr(p, s->in[0], arena, inputs),
+                     s->nin > 1 ? value_ptr(p, s->in[1], arena, inputs) : NULL,
+                     value_ptr(p, s->out[0], arena, inputs), scratch);
+        return 0;
+    }
     if (s->kind == ST_MAXARG) {
         const ek_view *x = &p->v[s->in[0]];
         int64_t len = x->dims[x->rank - 1];
@@ -1171,6 +1242,8 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
         int n;
         if (st->kind == ST_DNNL)
             n = snprintf(line, sizeof(line), "%s %s: onednn %s\n", name, op, st->l.impl);
+        else if (st->kind == ST_IRB || st->kind == ST_GEMV)
+            n = snprintf(line, sizeof(line), "%s %s: %s\n", name, op, st->l.impl);
         else if (st->kind == ST_QUANT)
             n = snprintf(line, sizeof(line), "%s %s: %s\n", name, op, st->l.impl);
         else if (st->kind == ST_REF)
@@ -1179,7 +1252,8 @@ size_t ep_plan_describe(const ep_plan *p, char *buf, size_t cap)
             n = snprintf(line, sizeof(line), "%s %s: view of its input (no copy)\n", name, op);
         else if (st->kind == ST_FOLDED)
             n = snprintf(line, sizeof(line), "%s %s: folded into its %s\n", name, op,
-                         p->m->g->nodes[st->node].op == EG_OP_SLICE    ? "reader (no copy)"
+                         p->m->g->nodes[st->node].op == EG_OP_CONV ? "fused inverted residual block"
+                         : p->m->g->nodes[st->node].op == EG_OP_SLICE  ? "reader (no copy)"
                          : p->m->g->nodes[st->node].op == EG_OP_RESIZE ? "Concat (no copy)"
                                                                        : "pair (one pass)");
         else if (st->kind == ST_MAXARG)
@@ -1223,7 +1297,8 @@ int ep_plan_kernels(const ep_plan *p, eng_op_kernel *out, int n, int cap)
         const ep_step *st = &p->steps[s];
         if (st->node < 0 || (st->kind != ST_DNNL && st->kind != ST_REF && st->kind != ST_VIEW &&
                              st->kind != ST_PERM && st->kind != ST_CAT && st->kind != ST_FOLDED &&
-                             st->kind != ST_BIN2D && st->kind != ST_MAXARG))
+                             st->kind != ST_BIN2D && st->kind != ST_MAXARG && st->kind != ST_IRB &&
+                             st->kind != ST_GEMV))
             continue;
         const eg_node *nd = &p->m->g->nodes[st->node];
         if (nd->name && !strncmp(nd->name, EP_STANDIN, strlen(EP_STANDIN))) continue;

@@ -210,7 +210,9 @@ int eng_model_calibrate_int8(eng_model *m, int n, const float *const *items, cha
     for (int ni = 0; ni < g->nnodes; ni++) m->conv[ni].q_in = 0; /* calibrate the f32 plan */
     float *range = malloc((size_t)g->nnodes * 2 * sizeof(float));
     void **outs = calloc((size_t)m->g->noutputs + 1, sizeof(void *));
+    m->no_fuse = 1; /* the fused blocks never write the tensors calibration reads */
     ep_plan *p = range && outs ? ep_plan_build(m, 1, 1, err, errlen) : NULL;
+    m->no_fuse = 0;
     void *arena = p ? eg_alloc(ep_plan_arena(p) + 64) : NULL;
     void *scratch = p ? eg_alloc(ep_plan_scratch(p) + 64) : NULL;
     dnnl_stream_t s = NULL;
