@@ -205,6 +205,11 @@ int resp_continue_write(srv_conn *c)
     return 1;
 }
 
+/* A body up to this size is copied behind the head and both leave in one
+ * send(): cheaper in the kernel than a writev of two pieces (no iovec to
+ * import), and the copy costs less than that for a small body. */
+#define RESP_COPY_BODY 1024
+
 int resp_send_loop(srv_conn *c)
 {
     buf_reset(&c->wbuf);
@@ -212,6 +217,21 @@ int resp_send_loop(srv_conn *c)
     if (build_head(c, 1, &c->wbuf)) return -ENOMEM;
     c->head_sent = 1;
     size_t blen = body_dropped(c) ? 0 : c->out.len;
+    if (blen <= RESP_COPY_BODY) {
+        if (blen && buf_append(&c->wbuf, c->out.data, blen)) return -ENOMEM;
+        ssize_t n;
+        do n = conn_io_send(c, c->wbuf.data, c->wbuf.len);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            if (errno != EAGAIN) return -errno;
+            n = 0;
+        }
+        c->woff = (size_t)n; /* the rest, if any, goes on EV_WRITE (resp_continue_write) */
+        c->bytes_sent = blen;
+        if (c->woff < c->wbuf.len) return 0;
+        if (c->send_fd >= 0 && !body_dropped(c)) return sendfile_nb(c);
+        return 1;
+    }
     struct iovec iov[2] = {{c->wbuf.data, c->wbuf.len}, {c->out.data, blen}};
     size_t total = c->wbuf.len + blen;
     ssize_t n;
