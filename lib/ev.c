@@ -33,7 +33,7 @@ struct ev_timer {
 struct ev_loop {
     int epfd;
     int stop;
-    uint64_t now;
+    uint64_t now, now_us; /* cached: ms and us of the same clock read */
     struct ev_watch *watch;
     int nwatch;
     struct ev_timer *heap;
@@ -82,6 +82,19 @@ uint64_t ev_now_ms(const ev_loop *loop)
     return loop->now;
 }
 
+uint64_t ev_now_us(const ev_loop *loop)
+{
+    return loop->now_us;
+}
+
+/* One clock read for both cached times. */
+static void update_now(ev_loop *loop)
+{
+    uint64_t us = ev_clock_us();
+    loop->now_us = us;
+    loop->now = us / 1000u;
+}
+
 ev_loop *ev_loop_new(void)
 {
     ev_loop *loop = calloc(1, sizeof(*loop));
@@ -92,7 +105,7 @@ ev_loop *ev_loop_new(void)
         return NULL;
     }
     loop->asyncfd = -1;
-    loop->now = ev_clock_ms();
+    update_now(loop);
     pthread_once(&ev_forks_once, watch_forks);
     loop->forks = atomic_load_explicit(&ev_forks, memory_order_relaxed);
     return loop;
@@ -240,8 +253,8 @@ static void heap_pop(ev_loop *loop)
 
 static void run_timers(ev_loop *loop)
 {
-    uint64_t now = ev_clock_ms();
-    loop->now = now;
+    update_now(loop);
+    uint64_t now = loop->now;
     while (loop->nheap && loop->heap[0].deadline <= now) {
         struct ev_timer t = loop->heap[0];
         heap_pop(loop);
@@ -305,7 +318,7 @@ int ev_loop_run_once(ev_loop *loop, int timeout_ms)
     struct epoll_event evs[256];
     int n = epoll_wait(loop->epfd, evs, 256, next_timeout(loop, timeout_ms));
     if (n < 0 && errno != EINTR) return -errno;
-    loop->now = ev_clock_ms();
+    update_now(loop);
     for (int i = 0; i < n; i++) {
         int fd = evs[i].data.fd;
         /* A callback earlier in this batch may have removed this watcher. */

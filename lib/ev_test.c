@@ -295,3 +295,17 @@ Test(ev, io_close_closes_and_leaves_no_registration_behind_after_a_fork)
     close(hold[1]);
     ev_loop_free(loop);
 }
+
+Test(ev, the_cached_time_in_us_and_ms_come_from_one_clock_read)
+{
+    ev_loop *loop = ev_loop_new();
+    cr_assert_not_null(loop);
+    uint64_t before = ev_clock_us();
+    usleep(2000);
+    ev_loop_run_once(loop, 1);
+    uint64_t us = ev_now_us(loop);
+    cr_assert_gt(us, before, "the loop's time moves on when it wakes");
+    cr_assert_leq(us, ev_clock_us());
+    cr_assert_eq(ev_now_ms(loop), us / 1000, "ms and us are the same read");
+    ev_loop_free(loop);
+}

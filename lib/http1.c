@@ -397,10 +397,19 @@ static long remove_dot_segments(char *p, size_t n)
 
 int http1_decode_path(const char *in, size_t n, char *out, size_t *out_len)
 {
-    long d = pct_decode(in, n, out, n, PCT_NO_NUL);
+    /* The common path has no escape (and no NUL, which pct_decode refuses
+     * too): a copy gives what the decoder would. A path with no '.' at all
+     * has no dot-segment, and remove_dot_segments would be the identity. */
+    long d;
+    if (!memchr(in, '%', n) && !memchr(in, 0, n)) {
+        memcpy(out, in, n);
+        d = (long)n;
+    } else {
+        d = pct_decode(in, n, out, n, PCT_NO_NUL);
+    }
     if (d < 0) return HTTP1_BAD;
     size_t j = (size_t)d;
-    if (j && out[0] == '/') {
+    if (j && out[0] == '/' && memchr(out, '.', j)) {
         long w = remove_dot_segments(out, j);
         if (w < 0) return HTTP1_PATH_ABOVE_ROOT;
         j = (size_t)w;
@@ -532,6 +541,11 @@ static void refuse(http1_check *out, int status)
                                   : "expectation failed";
 }
 
+/* A header name against a lower-case literal, the length first: most names
+ * on the hot path differ in length, and then no byte is compared. */
+#define NAME_IS(h, lit)                                                                            \
+    ((h)->name_len == sizeof(lit) - 1 && http1_token_eq((h)->name, (h)->name_len, lit))
+
 void http1_check_request(const http1_request *req, const http1_header *headers, int64_t max_body,
                          http1_check *out)
 {
@@ -540,20 +554,20 @@ void http1_check_request(const http1_request *req, const http1_header *headers, 
     int te = 0, close_tok = 0, keep_tok = 0, hosts = 0;
     for (size_t i = 0; i < req->num_headers; i++) {
         const http1_header *h = &headers[i];
-        if (http1_token_eq(h->name, h->name_len, "content-length")) {
+        if (NAME_IS(h, "content-length")) {
             int64_t v = http1_parse_length(h->value, h->value_len);
             if (v < 0 || (clen >= 0 && v != clen)) return refuse(out, 400); /* smuggling */
             clen = v;
-        } else if (http1_token_eq(h->name, h->name_len, "transfer-encoding")) {
+        } else if (NAME_IS(h, "transfer-encoding")) {
             if (te++) return refuse(out, 400);
             if (!http1_token_eq(h->value, h->value_len, "chunked")) return refuse(out, 501);
-        } else if (http1_token_eq(h->name, h->name_len, "connection")) {
+        } else if (NAME_IS(h, "connection")) {
             close_tok |= http1_value_has_token(h->value, h->value_len, "close");
             keep_tok |= http1_value_has_token(h->value, h->value_len, "keep-alive");
-        } else if (http1_token_eq(h->name, h->name_len, "expect")) {
+        } else if (NAME_IS(h, "expect")) {
             if (!http1_token_eq(h->value, h->value_len, "100-continue")) return refuse(out, 417);
             out->expect_continue = 1;
-        } else if (http1_token_eq(h->name, h->name_len, "host")) {
+        } else if (NAME_IS(h, "host")) {
             hosts++;
             out->host = h->value;
             out->host_len = h->value_len;

@@ -462,3 +462,14 @@ Test(http1, methods_are_compared_case_sensitively)
     cr_assert_not(http1_method_is("GETX", 4, "GET"));
     cr_assert_not(http1_method_is("GE", 2, "GET"));
 }
+
+Test(http1, a_path_without_escapes_is_copied_but_a_raw_nul_is_still_refused)
+{
+    /* the no-'%' fast path must refuse what pct_decode refuses */
+    char out[16];
+    size_t len = 0;
+    cr_assert_eq(http1_decode_path("/a\0b", 4, out, &len), HTTP1_BAD);
+    cr_assert_eq(http1_decode_path("/hello", 6, out, &len), 0);
+    cr_assert_eq(len, 6);
+    cr_assert_str_eq(out, "/hello");
+}

@@ -78,14 +78,15 @@ static void end_request(srv_conn *c, int answered)
     if (!c->in_req) return;
     c->in_req = 0;
     srv_worker *w = c->w;
-    w->in_flight--;
-    atomic_fetch_sub_explicit(&w->slot->in_flight, 1, memory_order_relaxed);
+    w->in_flight--; /* the slot's copy: one writer, this loop (a store, not a locked add) */
+    atomic_store_explicit(&w->slot->in_flight, w->in_flight, memory_order_relaxed);
     if (answered) {
-        uint64_t el = ev_clock_us() - c->t_start_us;
+        uint64_t now = ev_clock_us(); /* one clock read for both figures */
+        uint64_t el = now > c->t_start_us ? now - c->t_start_us : 0;
         sb_count(w->slot, c->metric, c->status, el);
         if (c->t_thread_us)
             sb_count_timing(w->slot, c->t_thread_us - c->t_queued_us,
-                            ev_clock_us() - c->t_thread_us);
+                            now > c->t_thread_us ? now - c->t_thread_us : 0);
         if (!w->srv->s.disable_logging) log_access(c);
         worker_request_done(w);
     }
@@ -193,9 +194,11 @@ static void start_request(srv_conn *c)
     if (c->in_req) return;
     worker_request_start(c);
     c->in_req = 1;
-    c->t_start_us = ev_clock_us();
+    /* When the loop woke to this request's bytes (no clock read of its own):
+     * a request that waited behind others of the same batch counts it. */
+    c->t_start_us = ev_now_us(c->w->loop);
     c->w->in_flight++;
-    atomic_fetch_add_explicit(&c->w->slot->in_flight, 1, memory_order_relaxed);
+    atomic_store_explicit(&c->w->slot->in_flight, c->w->in_flight, memory_order_relaxed);
     c->metric = 0;
     c->request_id[0] = 0; /* access.c */
     c->head_only = 0;
@@ -524,12 +527,16 @@ static void body_step(srv_conn *c)
 static void dispatch(srv_conn *c)
 {
     c->state = CS_HANDLER;
-    conn_set_deadline(c, 0);
+    /* The deadline is cleared only where the handler keeps c past this call
+     * (a thread, PENDING, the inline app): one answered right here goes on to
+     * after_response, which sets the keep-alive one; no sweep runs between.
+     * That saves two timer-wheel moves per keep-alive request. */
     c->ar.body = c->body.data;
     c->ar.body_len = c->body.len;
     c->ar.body_complete = c->body_eof;
     c->body_rpos = 0;
     if (c->route->run_on == APP_RUN_THREAD && c->w->inline_app && c->uwsgi) {
+        conn_set_deadline(c, 0);     /* the app may block the loop past it */
         if (!worker_run_inline(c)) { /* PENDING: as below */
             unwatch(c);
             return;
@@ -539,11 +546,13 @@ static void dispatch(srv_conn *c)
     }
     if (c->route->run_on == APP_RUN_THREAD) {
         unwatch(c);
+        conn_set_deadline(c, 0);
         if (worker_dispatch_thread(c->w, c)) conn_error(c, 503, "no app thread");
         return;
     }
     if (!worker_run_loop(c)) {
         unwatch(c); /* PENDING: the holder owns it until app_finish */
+        conn_set_deadline(c, 0);
         return;
     }
     conn_handler_done(c);
@@ -617,10 +626,14 @@ static void conn_read(srv_conn *c)
         if (errno == EAGAIN || errno == EINTR) return;
         return conn_close(c);
     }
-    if (c->rlen == 0) /* a new head: it must arrive within socket-timeout */
-        conn_set_deadline(c, ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000);
+    int fresh_head = c->rlen == 0;
     c->rlen += (size_t)n;
     conn_process(c);
+    /* A head that began in this read and is still incomplete must arrive
+     * within socket-timeout. Set only then: a whole request in one read (the
+     * common case) is answered, and its keep-alive deadline set, above. */
+    if (fresh_head && c->state == CS_HEAD && c->rlen > 0 && !c->in_req)
+        conn_set_deadline(c, ev_now_ms(c->w->loop) + (uint64_t)c->w->srv->s.socket_timeout * 1000);
 }
 
 /* ---- https: the handshake runs here, on the loop, non-blocking ---- */

@@ -291,6 +291,28 @@ Test(conn, idle_keepalive_times_out_and_slow_heads_get_408)
     cr_assert(strstr(t.in, "HTTP/1.1 408 "), "%s", t.in);
 }
 
+/* The socket-timeout deadline is set only for a head left incomplete (a
+ * whole request in one read goes straight to its keep-alive deadline): a
+ * partial head on a kept-alive connection still gets socket-timeout, not the
+ * longer keep-alive, and a 408 when it runs out. */
+Test(conn, a_partial_head_after_a_keepalive_answer_gets_socket_timeout)
+{
+    t.s.s.keepalive = 60;
+    t.s.s.socket_timeout = 2;
+    tk_connect(&t);
+    tk_ask(&t, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
+    uint64_t t0 = ev_now_ms(t.w.loop);
+    cr_assert_geq(t.c->deadline_ms, t0 + 59000, "answered: the keep-alive deadline");
+    t.in_len = 0;
+    t.in[0] = 0;
+    tk_sends(&t, "GET /slow HTTP/1.1\r\n");
+    tk_pump(&t, 20);
+    cr_assert_leq(t.c->deadline_ms, ev_now_ms(t.w.loop) + 2000, "a partial head: socket-timeout");
+    conn_sweep(&t.w, ev_now_ms(t.w.loop) + 2100);
+    tk_pump(&t, 20);
+    cr_assert(strstr(t.in, "HTTP/1.1 408 "), "%s", t.in);
+}
+
 /* The timer wheel: a sweep every tick expires a connection exactly when its
  * deadline passes, not before; a deadline over a turn of the wheel away
  * (51.2 s) survives the turns before it. */

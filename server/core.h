@@ -183,7 +183,8 @@ void sb_destroy(sb *s);
 sb_slot *sb_slot_at(sb *s, int i);
 /* Index of a metric route name, added if new (any process). 0 is "other". */
 int sb_route_metric(sb *s, const char *name);
-/* Counts one finished request. */
+/* Counts one finished request. sb_count and sb_count_timing have one writer
+ * per slot, the worker's loop (plain adds, no locked instructions). */
 void sb_count(sb_slot *slot, int metric, int status, uint64_t elapsed_us);
 /* Counts the bytes of one finished response (stats `tx`). */
 void sb_count_tx(sb_slot *slot, uint64_t bytes);

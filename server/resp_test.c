@@ -47,6 +47,8 @@ static int h(app_request *r, void *d)
         cr_assert_eq(app_add_header(r, "Server", 6, "other", 5), 0, "ignored: the core's own");
         cr_assert_eq(app_add_header(r, "Date", 4, "yesterday", 9), 0);
         app_write(r, "h", 1);
+    } else if (!strcmp(p, "/kb")) { /* a body copied behind the head (RESP_COPY_BODY) */
+        app_write(r, big, 1000);
     } else if (!strcmp(p, "/big")) {
         app_write(r, big, sizeof(big));
     } else if (!strcmp(p, "/file")) {
@@ -188,6 +190,33 @@ Test(resp, a_large_body_continues_on_ev_write)
     cr_assert_eq(t.in_len - (size_t)(b - t.in), sizeof(big));
     cr_assert_eq(memcmp(b, big, sizeof(big)), 0);
     cr_assert_eq(t.c->state, CS_HEAD, "written out, back to reading");
+}
+
+/* A small body leaves with its head in one send; when the socket takes
+ * only part of it, the rest goes on EV_WRITE like a large body's, and the
+ * pipelined requests behind it are answered in order, intact. */
+Test(resp, small_responses_cut_by_a_full_socket_continue_on_ev_write)
+{
+    for (size_t i = 0; i < sizeof(big); i++) big[i] = (char)('a' + i % 26);
+    tk_connect(&t);
+    int small = 2048;
+    setsockopt(t.c->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+    char reqs[40 * 32] = "";
+    for (int i = 0; i < 40; i++) strcat(reqs, "GET /kb HTTP/1.1\r\nHost: h\r\n\r\n");
+    t.in_len = 0;
+    tk_sends(&t, reqs);
+    tk_pump(&t, 200);
+    cr_assert_eq(tk_count(t.in, "HTTP/1.1 200 OK\r\n"), 40, "%.300s", t.in);
+    const char *r = t.in;
+    for (int i = 0; i < 40; i++) {
+        r = strstr(r, "Content-Length: 1000\r\n");
+        cr_assert_not_null(r, "response %d", i);
+        const char *b = body_of(r);
+        cr_assert_eq(memcmp(b, big, 1000), 0, "response %d's body", i);
+        r = b + 1000;
+    }
+    cr_assert_eq((size_t)(r - t.in), t.in_len, "nothing more, nothing less");
+    cr_assert_eq(t.c->state, CS_HEAD);
 }
 
 Test(resp, sendfile_on_the_loop)

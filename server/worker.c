@@ -621,7 +621,10 @@ static void check_memory(srv_worker *w)
 void worker_request_done(srv_worker *w)
 {
     w->requests++;
-    atomic_fetch_add_explicit(&w->slot->requests, 1, memory_order_relaxed);
+    /* One writer, this loop (the master zeroes it only for a new worker). */
+    atomic_store_explicit(&w->slot->requests,
+                          atomic_load_explicit(&w->slot->requests, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     if (w->mem_fd >= 0) check_memory(w);
     /* max-requests: ask for a successor and keep serving; the master sends
      * SIGHUP (drain) once the successor is ready, so the worker id never has

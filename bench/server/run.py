@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchlib import free_port, proc_tree, start_nginx as nginx, stop, wait_port  # noqa: E402
@@ -57,16 +58,44 @@ def to_ms(v, unit):
     return float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url, seconds, conns):
-    out = subprocess.run(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", url],
-                         capture_output=True, text=True, timeout=seconds + 30).stdout
+def sockets(root):
+    """Socket fds per worker (the processes below root, by pid)."""
+    out = {}
+    for pid in proc_tree(root):
+        if pid == root:
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        n = 0
+        for fd in fds:
+            try:
+                n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+            except OSError:
+                pass
+        out[pid] = n
+    return out
+
+
+def wrk(url, seconds, conns, root):
+    """Runs wrk; also samples, halfway, how many of its connections each
+    worker holds (socket fds then, less those before): the split decides the
+    tail with more workers than the CPUs wrk leaves free."""
+    before = sockets(root)
+    p = subprocess.Popen(["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", url],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    time.sleep(seconds / 2)
+    during = sockets(root)
+    out = p.communicate(timeout=seconds + 30)[0]
+    split = "/".join(str(during[k] - before.get(k, 0)) for k in sorted(during))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     errs = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: (.*)", out)
     return rps, to_ms(m.group(1), m.group(2)), (errs.group(1) if errs else "0"), (
-        sock.group(1) if sock else "none"), total
+        sock.group(1) if sock else "none"), total, split
 
 
 def main():
@@ -94,12 +123,14 @@ def main():
                 for name in ("nginx", "aiserve"):
                     url, pid = servers[(name, w)]
                     c0 = cpu_seconds(pid)
-                    rps, p99, non2xx, sockerr, total = wrk(url, a.seconds, a.connections)
+                    rps, p99, non2xx, sockerr, total, split = wrk(url, a.seconds,
+                                                                   a.connections, pid)
                     us = (cpu_seconds(pid) - c0) * 1e6 / max(total, 1)
                     res[(name, w)].append((rps, p99, us))
                     print(f"  round {r + 1} {name:8s} {w} worker(s): {rps:10.0f} RPS  "
                           f"p99 {p99:7.3f} ms  {us:5.2f} us CPU/req  non-2xx {non2xx}  "
-                          f"socket errors {sockerr}", flush=True)
+                          f"socket errors {sockerr}  connections per worker {split}",
+                          flush=True)
         print()
         print(f"{'workers':>7} | {'nginx RPS':>10} | {'aiserve RPS':>11} | {'ratio':>5} | "
               f"{'nginx p99':>9} | {'aiserve p99':>11} | {'nginx CPU/req':>13} | "
