@@ -239,9 +239,21 @@ static int run_gap(ek_args *a)
     for (int64_t b = 0; b < N; b++) {
         float *y = Y + b * C;
         if (x->nhwc) {
-            for (int64_t c = 0; c < C; c++) y[c] = 0;
-            for (int64_t s = 0; s < S; s++)
-                for (int64_t c = 0; c < C; c++) y[c] += X[(b * S + s) * C + c];
+            /* 64 channels at a time in a local block: the sums stay in vector
+             * registers (y may alias nothing, but the compiler cannot know);
+             * the same order of additions as one running sum per channel */
+            for (int64_t c0 = 0; c0 < C; c0 += 64) {
+                float acc[64] = {0};
+                const float *xs = X + b * S * C + c0;
+                if (C - c0 >= 64) {
+                    for (int64_t s = 0; s < S; s++, xs += C)
+                        for (int c = 0; c < 64; c++) acc[c] += xs[c];
+                } else {
+                    for (int64_t s = 0; s < S; s++, xs += C)
+                        for (int64_t c = 0; c < C - c0; c++) acc[c] += xs[c];
+                }
+                for (int64_t c = 0; c < 64 && c0 + c < C; c++) y[c0 + c] = acc[c];
+            }
         } else {
             for (int64_t c = 0; c < C; c++) {
                 float acc = 0;
