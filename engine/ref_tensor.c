@@ -873,8 +873,24 @@ void ek_nchw_to_nhwc(const float *src, float *dst, const int64_t *dims)
     for (int64_t n = 0; n < N; n++) {
         const float *s = src + n * C * S;
         float *d = dst + n * C * S;
+        int64_t i0 = 0;
+#if defined(__SSE2__)
+        if (C == 3) { /* RGB: 4 pixels from 3 loads, interleaved by 5 shuffles into 3 stores */
+            for (; i0 + 4 <= S; i0 += 4) {
+                __m128 a = _mm_loadu_ps(s + i0), b = _mm_loadu_ps(s + S + i0);
+                __m128 c = _mm_loadu_ps(s + 2 * S + i0);
+                __m128 ab_lo = _mm_unpacklo_ps(a, b), ab_hi = _mm_unpackhi_ps(a, b); /* a0b0a1b1 */
+                __m128 ca_lo = _mm_unpacklo_ps(c, a), ca_hi = _mm_unpackhi_ps(c, a); /* c0a0c1a1 */
+                __m128 bc_lo = _mm_unpacklo_ps(b, c), bc_hi = _mm_unpackhi_ps(b, c); /* b0c0b1c1 */
+                float *o = d + i0 * 3;
+                _mm_storeu_ps(o, _mm_shuffle_ps(ab_lo, ca_lo, _MM_SHUFFLE(3, 0, 1, 0)));
+                _mm_storeu_ps(o + 4, _mm_shuffle_ps(bc_lo, ab_hi, _MM_SHUFFLE(1, 0, 3, 2)));
+                _mm_storeu_ps(o + 8, _mm_shuffle_ps(ca_hi, bc_hi, _MM_SHUFFLE(3, 2, 3, 0)));
+            }
+        }
+#endif
         if (C <= 4) { /* image input: write each pixel's channels together */
-            for (int64_t i = 0; i < S; i++)
+            for (int64_t i = i0; i < S; i++)
                 for (int64_t c = 0; c < C; c++) d[i * C + c] = s[c * S + i];
             continue;
         }
