@@ -98,8 +98,9 @@ def clean_env(home, extra=None):
     return env
 
 
-def run_both(port, cwd, args, env=None, seconds="2s", conf=None):
-    """Runs Locust then aiload with the same arguments from cwd; conf maps a
+def run_both(port, cwd, args, env=None, seconds="1s", conf=None):
+    """Runs Locust then aiload with the same arguments from cwd for 1 s (a
+    user's first task runs at once, so every class it spawns is served); conf maps a
     config file path to its text, where "LOCUSTFILE" becomes lf.py or s.ini
     (without, -f is on the command line). Returns {tool: (returncode, served
     paths, stderr)}."""
@@ -147,8 +148,9 @@ def test_host_path_prefix_is_kept_as_locust_does(server, files, suffix, want):
     ([], 4, ["/a", "/b", "/c", "/tx", "/ty"]),
 ])
 def test_positional_user_classes_select_as_in_locust(server, files, classes, users, want):
+    # UserT picks /tx or /ty at random every 0.2 s: 2 s gives it ~10 picks for both
     out = run_both(server, files, ["-u", users, "-r", users, "-H", f"http://127.0.0.1:{server}",
-                                   *classes])
+                                   *classes], seconds="2s" if "/tx" in want else "1s")
     assert same(out) == want
 
 
@@ -202,7 +204,7 @@ def test_everything_from_config_files_and_the_environment(server, files):
     """locustfile, users, run time, headless, host and tags from the files and
     LOCUST_*: a flag set in ~/.locust.conf stays set although ./locust.conf
     says false (configargparse only adds what is missing)."""
-    conf = {"home/.locust.conf": "headless = true\nrun-time = 2s\n",
+    conf = {"home/.locust.conf": "headless = true\nrun-time = 1s\n",
             "locust.conf": f"locustfile = LOCUSTFILE\nheadless = false\nusers = 1\n"
                            f"host = http://127.0.0.1:{server}/l\n"}
     out = run_both(server, files, ["UserT"], {"LOCUST_TAGS": "[y]"}, seconds=None, conf=conf)
