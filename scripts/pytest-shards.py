@@ -11,14 +11,15 @@ pytest processes on 2 cores finish in little more than half the time. Tests
 that measure the machine (throughput, latency bounds, scaling decisions under
 load, the advisor's "is a core free" check) would measure the other shard as
 well: tests/durations.txt marks them S and they run after the parallel part,
-alone. Files (or single tests, as pytest node ids) are split over the shards
-by the seconds recorded there, longest first onto the least loaded shard; a
-file the table does not know runs alone too (safe until it is timed and
-marked P).
+alone. The other files (less their S tests, named by pytest node id) are
+packed into parts by the seconds recorded there, longest first, and each
+shard starts the next part when its last one ends, so the shards end close
+together however the recorded times drift. A file the table does not know
+runs alone (safe until it is timed and marked P).
 
 PYTEST_SHARDS=N sets the number of parallel shards (default 2; 1 runs
-everything in one pytest as before). Each shard's output is in
-tests/artifacts/pytest-<shard>.log; failures are printed at the end."""
+everything in one pytest as before). Each part's output is in
+tests/artifacts/pytest-p<N>.log (pytest-alone.log); failures are printed at the end."""
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(ROOT, "tests", "durations.txt")
 PY = "/usr/bin/python3"
 DEFAULT_S = 5.0  # seconds assumed for a file the table does not list
+CHUNK_S = 25.0  # recorded seconds of shorter files one pytest run takes at a time
 
 
 def read_table():
@@ -62,7 +64,8 @@ def test_files(paths):
 
 
 def plan(files, table, nshards):
-    """([[args of parallel shard i]...], [args of the serial run], {shard: est. s})."""
+    """([args of each parallel chunk, longest first], [args of the serial run],
+    {part: recorded seconds})."""
     serial, units = [], []  # units: (seconds, file, [--deselect args])
     for f in files:
         secs, mode = table.get(f, (DEFAULT_S, "S"))
@@ -76,21 +79,27 @@ def plan(files, table, nshards):
             deselect += ["--deselect", node]
             secs -= s
         units.append((secs, f, deselect))
-    shards = [[] for _ in range(max(nshards, 1))]
-    load = [0.0] * len(shards)
+    # Longest first, files under CHUNK_S packed together (one pytest start-up
+    # each chunk): the shards pull the next chunk when one ends, so they end
+    # within about a chunk of each other however the recorded times drift.
+    chunks, cur, cur_s = [], [], 0.0
     for secs, f, deselect in sorted(units, key=lambda u: (-u[0], u[1])):
-        i = load.index(min(load))
-        shards[i].append((f, deselect))
-        load[i] += secs
+        cur.append((f, deselect))
+        cur_s += secs
+        if cur_s >= CHUNK_S:
+            chunks.append((cur_s, cur))
+            cur, cur_s = [], 0.0
+    if cur:
+        chunks.append((cur_s, cur))
     args = []
-    for shard in shards:
-        a = [f for f, _ in sorted(shard)]
-        for _, d in shard:
+    for _, chunk in chunks:
+        a = [f for f, _ in sorted(chunk)]
+        for _, d in chunk:
             a += d
         args.append(a)
-    est = {"shard %d" % (i + 1): round(s) for i, s in enumerate(load)}
-    est["alone"] = round(sum(table.get(x, (DEFAULT_S, "S"))[0] for x in serial))
-    return [a for a in args if a], serial, est
+    est = {"parallel": round(sum(c[0] for c in chunks)),
+           "alone": round(sum(table.get(x, (DEFAULT_S, "S"))[0] for x in serial))}
+    return args, serial, est
 
 
 def pytest_cmd(xml, args):
@@ -118,23 +127,30 @@ def run(out_xml, paths):
     paths = [os.path.relpath(os.path.abspath(p), ROOT) for p in paths]
     os.chdir(ROOT)
     files = test_files(paths or ["tests"])
-    shards, serial, est = plan(files, read_table(), nshards)
+    chunks, serial, est = plan(files, read_table(), nshards)
     art = os.path.dirname(os.path.abspath(out_xml))
     base = os.path.splitext(os.path.basename(out_xml))[0]
     print("pytest plan (recorded seconds): " + ", ".join("%s ~%ds" % kv for kv in est.items()),
           flush=True)
     runs = []  # (name, xml, log, returncode, seconds)
-    procs = []
+    running = []
     t0 = time.monotonic()
     try:
-        for i, args in enumerate(shards, 1):
-            xml, log = (os.path.join(art, "%s-shard%d.%s" % (base, i, e)) for e in ("xml", "log"))
-            with open(log, "w") as lf:
-                procs.append(("shard %d" % i, xml, log, subprocess.Popen(
-                    pytest_cmd(xml, args), cwd=ROOT, stdout=lf, stderr=subprocess.STDOUT)))
-        for name, xml, log, p in procs:
-            runs.append((name, xml, log, p.wait(), time.monotonic() - t0))
-        procs = []
+        todo = list(enumerate(chunks, 1))
+        while todo or running:
+            while todo and len(running) < nshards:
+                i, args = todo.pop(0)
+                xml, log = (os.path.join(art, "%s-p%02d.%s" % (base, i, e)) for e in ("xml", "log"))
+                with open(log, "w") as lf:
+                    running.append(("part %d" % i, xml, log, time.monotonic(), subprocess.Popen(
+                        pytest_cmd(xml, args), cwd=ROOT, stdout=lf, stderr=subprocess.STDOUT)))
+            time.sleep(0.05)
+            for r in [r for r in running if r[4].poll() is not None]:
+                running.remove(r)
+                runs.append((*r[:3], r[4].returncode, time.monotonic() - r[3]))
+        if chunks:
+            print("-- %d parts in %d shards: %.0f s" % (len(chunks), nshards,
+                                                       time.monotonic() - t0))
         if serial:
             t1 = time.monotonic()
             xml, log = (os.path.join(art, "%s-alone.%s" % (base, e)) for e in ("xml", "log"))
@@ -143,7 +159,7 @@ def run(out_xml, paths):
                                     stderr=subprocess.STDOUT).returncode
             runs.append(("alone", xml, log, rc, time.monotonic() - t1))
     finally:
-        for _, _, _, p in procs:
+        for *_, p in running:
             if p.poll() is None:
                 p.kill()
                 p.wait()
@@ -153,10 +169,13 @@ def run(out_xml, paths):
     for name, xml, log, rc, secs in runs:
         with open(log) as f:
             lines = f.read().splitlines()
-        print("-- %s (%.0f s): %s" % (name, secs, lines[-1] if lines else "no output"))
-        if rc not in (0, 5):  # 5: nothing collected
-            # the failures' summary (pytest -q prints it last)
-            print("\n".join(lines[-30:]))
+        if name == "alone" or rc not in (0, 5):  # 5: nothing collected
+            print("-- %s (%.0f s): %s" % (name, secs, lines[-1] if lines else "no output"))
+        if rc not in (0, 5):
+            # pytest's short summary (the FAILED lines); the tracebacks are in the log
+            at = max([i for i, ln in enumerate(lines) if "short test summary info" in ln] or [-30])
+            print("\n".join(lines[at:][-40:]))
+            print("   (output: %s)" % os.path.relpath(log, ROOT))
         for s in suites_of(xml):
             s.set("name", "pytest %s" % name)
             root.append(s)
