@@ -20,6 +20,7 @@ runs alone (safe until it is timed and marked P).
 PYTEST_SHARDS=N sets the number of parallel shards (default 2; 1 runs
 everything in one pytest as before). Each part's output is in
 tests/artifacts/pytest-p<N>.log (pytest-alone.log); failures are printed at the end."""
+import fnmatch
 import os
 import subprocess
 import sys
@@ -30,6 +31,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(ROOT, "tests", "durations.txt")
 PY = "/usr/bin/python3"
 DEFAULT_S = 5.0  # seconds assumed for a file the table does not list
+NORECURSE = ("*.egg", "_darcs", "build", "CVS", "dist", "node_modules", "venv", "{arch}")
 CHUNK_S = 25.0  # recorded seconds of shorter files one pytest run takes at a time
 
 
@@ -57,7 +59,10 @@ def test_files(paths):
             out.append(p)
             continue
         for d, dirs, fs in os.walk(p):
-            dirs[:] = sorted(x for x in dirs if not x.startswith((".", "__")))
+            # what `pytest tests` skips (its default norecursedirs), so the
+            # count stays that of one pytest run
+            dirs[:] = sorted(x for x in dirs if not x.startswith(("__", ".")) and
+                             not any(fnmatch.fnmatch(x, g) for g in NORECURSE))
             out += [os.path.join(d, f) for f in sorted(fs)
                     if f.startswith("test_") and f.endswith(".py")]
     return out

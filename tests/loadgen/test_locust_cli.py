@@ -99,21 +99,23 @@ def clean_env(home, extra=None):
 
 
 def run_both(port, cwd, args, env=None, seconds="1s", conf=None):
-    """Runs Locust then aiload with the same arguments from cwd for 1 s (a
-    user's first task runs at once, so every class it spawns is served); conf maps a
-    config file path to its text, where "LOCUSTFILE" becomes lf.py or s.ini
-    (without, -f is on the command line). Returns {tool: (returncode, served
-    paths, stderr)}."""
+    """Runs Locust (-t 2s) then aiload (-t seconds) with the same arguments
+    from cwd; conf maps a config file path to its text, where "LOCUSTFILE"
+    becomes lf.py or s.ini (without, -f is on the command line). Returns
+    {tool: (returncode, served paths, stderr)}. aiload's clock starts with its
+    users, whose first task runs at once, so 1 s serves every class spawned;
+    Locust's can run out before its users start on a busy machine (at -t 1s,
+    35 ms after spawning), so it keeps 2 s."""
     out = {}
     env = clean_env(cwd / "home", env)
-    for tool, cmd, lf in (("locust", [PY, "-m", "locust"], "lf.py"),
-                          ("aiload", [binary("aiload")], "s.ini")):
+    for tool, cmd, lf, run_time in (("locust", [PY, "-m", "locust"], "lf.py", "2s"),
+                                    ("aiload", [binary("aiload")], "s.ini", seconds)):
         for path, text in (conf or {}).items():
             (cwd / path).write_text(text.replace("LOCUSTFILE", lf))
         if not conf or not any("LOCUSTFILE" in t for t in conf.values()):
             cmd = cmd + ["-f", lf]
         if seconds:
-            cmd = cmd + ["--headless", "-t", seconds]
+            cmd = cmd + ["--headless", "-t", run_time]
         get(port, "/reset")
         r = subprocess.run(cmd + [str(a) for a in args],
                            capture_output=True, text=True, timeout=90, env=env, cwd=str(cwd))
@@ -204,7 +206,7 @@ def test_everything_from_config_files_and_the_environment(server, files):
     """locustfile, users, run time, headless, host and tags from the files and
     LOCUST_*: a flag set in ~/.locust.conf stays set although ./locust.conf
     says false (configargparse only adds what is missing)."""
-    conf = {"home/.locust.conf": "headless = true\nrun-time = 1s\n",
+    conf = {"home/.locust.conf": "headless = true\nrun-time = 2s\n",
             "locust.conf": f"locustfile = LOCUSTFILE\nheadless = false\nusers = 1\n"
                            f"host = http://127.0.0.1:{server}/l\n"}
     out = run_both(server, files, ["UserT"], {"LOCUST_TAGS": "[y]"}, seconds=None, conf=conf)
