@@ -108,6 +108,8 @@ def plan(files, table, nshards):
 
 
 def pytest_cmd(xml, args):
+    if os.path.exists(xml):
+        os.unlink(xml)  # a run that crashes must not be counted by an old file
     return [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", ROOT,
             "--junitxml", xml, *args]
 
@@ -129,6 +131,8 @@ def suites_of(xml):
 def run(out_xml, paths):
     nshards = int(os.environ.get("PYTEST_SHARDS", "2"))
     out_xml = os.path.abspath(out_xml)
+    if os.path.exists(out_xml):
+        os.unlink(out_xml)
     paths = [os.path.relpath(os.path.abspath(p), ROOT) for p in paths]
     os.chdir(ROOT)
     files = test_files(paths or ["tests"])
