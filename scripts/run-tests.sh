@@ -5,7 +5,8 @@
 #   2. build (warnings are errors under CI)
 #   3. Criterion unit tests    (each test case)
 #   4. the same unit tests built with ASan+UBSan
-#   5. black-box pytest suite  (each test case)
+#   5. black-box pytest suite  (each test case; 2 concurrent shards, then the
+#      tests that measure the machine alone: scripts/pytest-shards.py)
 #   6. suites under tests/suites/*.sh, each ending "N passed, N failed"
 #   7. the engine unit tests and the ONNX conformance suite again with oneDNN
 #      capped at each ISA of ISA_CAPS (default "AVX2 SSE41"), and the black-box
@@ -79,11 +80,14 @@ if [ "${FAST:-0}" != 1 ]; then
     fi
 fi
 
-# Runs pytest on the given paths and counts its cases from the JUnit XML $1.
+# Runs pytest on the given paths and counts its cases from the JUnit XML $1:
+# in PYTEST_SHARDS (default 2) concurrent shards of files balanced by
+# tests/durations.txt, then the tests marked there to run alone
+# (scripts/pytest-shards.py; PYTEST_SHARDS=1: one pytest, as before).
 run_pytest() {
     local xml=$1 p f
     shift
-    /usr/bin/python3 -m pytest -q -p no:cacheprovider --junitxml="$xml" "$@" 2>&1 | tail -30
+    scripts/pytest-shards.py "$xml" "$@" 2>&1
     read -r p f < <(/usr/bin/python3 - "$xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:

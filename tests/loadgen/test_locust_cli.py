@@ -98,21 +98,24 @@ def clean_env(home, extra=None):
     return env
 
 
-def run_both(port, cwd, args, env=None, seconds="2s", conf=None):
-    """Runs Locust then aiload with the same arguments from cwd; conf maps a
-    config file path to its text, where "LOCUSTFILE" becomes lf.py or s.ini
-    (without, -f is on the command line). Returns {tool: (returncode, served
-    paths, stderr)}."""
+def run_both(port, cwd, args, env=None, seconds="1s", conf=None):
+    """Runs Locust (-t 2s) then aiload (-t seconds) with the same arguments
+    from cwd; conf maps a config file path to its text, where "LOCUSTFILE"
+    becomes lf.py or s.ini (without, -f is on the command line). Returns
+    {tool: (returncode, served paths, stderr)}. aiload's clock starts with its
+    users, whose first task runs at once, so 1 s serves every class spawned;
+    Locust's can run out before its users start on a busy machine (at -t 1s,
+    35 ms after spawning), so it keeps 2 s."""
     out = {}
     env = clean_env(cwd / "home", env)
-    for tool, cmd, lf in (("locust", [PY, "-m", "locust"], "lf.py"),
-                          ("aiload", [binary("aiload")], "s.ini")):
+    for tool, cmd, lf, run_time in (("locust", [PY, "-m", "locust"], "lf.py", "2s"),
+                                    ("aiload", [binary("aiload")], "s.ini", seconds)):
         for path, text in (conf or {}).items():
             (cwd / path).write_text(text.replace("LOCUSTFILE", lf))
         if not conf or not any("LOCUSTFILE" in t for t in conf.values()):
             cmd = cmd + ["-f", lf]
         if seconds:
-            cmd = cmd + ["--headless", "-t", seconds]
+            cmd = cmd + ["--headless", "-t", run_time]
         get(port, "/reset")
         r = subprocess.run(cmd + [str(a) for a in args],
                            capture_output=True, text=True, timeout=90, env=env, cwd=str(cwd))
@@ -147,8 +150,9 @@ def test_host_path_prefix_is_kept_as_locust_does(server, files, suffix, want):
     ([], 4, ["/a", "/b", "/c", "/tx", "/ty"]),
 ])
 def test_positional_user_classes_select_as_in_locust(server, files, classes, users, want):
+    # UserT picks /tx or /ty at random every 0.2 s: 2 s gives it ~10 picks for both
     out = run_both(server, files, ["-u", users, "-r", users, "-H", f"http://127.0.0.1:{server}",
-                                   *classes])
+                                   *classes], seconds="2s" if "/tx" in want else "1s")
     assert same(out) == want
 
 
