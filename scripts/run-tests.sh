@@ -106,7 +106,7 @@ PY
 
 say "black-box tests (pytest)"
 if find tests -name "test_*.py" | grep -q .; then
-    run_pytest "$art/pytest.xml" tests
+    run_pytest "$art/pytest.xml" tests tests/build
 fi
 
 for s in tests/suites/*.sh; do
