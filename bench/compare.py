@@ -162,7 +162,7 @@ def extract(text):
     """{(shape, nth line of that shape): (line, [numbers], [labels] or None)}
     of one output; a label names a number by its table row and column header
     (the last line without numbers that has 3 cells or more)."""
-    lines, seen, header = {}, {}, None
+    lines, seen, header, prev = {}, {}, None, None
     for line in text.splitlines():
         # Paths (temporary files, logs) name no figure; columns align by width.
         line = re.sub(r"(?<!\S)(?:\.{0,2}|~)/\S*", "<path>", line)
@@ -170,11 +170,20 @@ def extract(text):
         if not s or re.match(r"(?i)round\s+\d", s):
             continue
         if re.fullmatch(r"[|:\-+= ]+", s):  # a markdown table's rule, not a header
+            # ... but the line above it is one, even with a digit in a name
+            # ("non-2xx"): it is no figure, it names the columns.
+            if prev is not None and "|" in prev[0] and "|" in s:
+                header = _cells(prev[0])
+                if prev[1] is not None:
+                    lines.pop(prev[1], None)
+                    seen[prev[1][0]] -= 1
+            prev = None
             continue
         nums = [_num(m.group()) for m in NUM.finditer(s)]
         if not nums:
             cells = _cells(line)
             header = cells if len(cells) >= 3 else header
+            prev = (line, None)
             continue
         shape = NUM.sub("#", s)
         k = seen.get(shape, 0)
@@ -183,6 +192,7 @@ def extract(text):
         if labels is not None and len(labels) != len(nums):
             labels = None
         lines[(shape, k)] = (s, nums, labels)
+        prev = (line, (shape, k))
     return lines
 
 
