@@ -34,19 +34,24 @@ def nginx_vars(method, uri, body=b"", **extra):
     return v
 
 
+def read_to_close(s):
+    """Everything s receives until the peer closes: uwsgi closes after one response."""
+    out = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
 def exchange(addr, data, timeout=10):
-    """Sends data and reads the whole answer: uwsgi closes after one response."""
+    """Sends data and reads the whole answer."""
     fam = socket.AF_UNIX if isinstance(addr, str) else socket.AF_INET
     with socket.socket(fam, socket.SOCK_STREAM) as s:
         s.settimeout(timeout)
         s.connect(addr)
         s.sendall(data)
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
+        out = read_to_close(s)
     head, _, body = out.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
@@ -333,11 +338,6 @@ def test_a_packet_that_comes_in_pieces_after_the_connect_is_served(procs, tmp_pa
             s.sendall(pkt[:cut])
             time.sleep(0.1)
             s.sendall(pkt[cut:])
-            out = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
+            out = read_to_close(s)
         head, _, body = out.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200") and body == data, (cut, head[:100])

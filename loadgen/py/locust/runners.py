@@ -169,8 +169,11 @@ class Runner:
             for _ in range(have.get(c, 0) - want[c]):
                 self._retire_one(c)
 
-    def _spawn_loop(self):
-        cur = float(len(self._users))
+    def _ramp(self, cur, applied, pause):
+        """Moves the user count from cur to target_user_count at spawn_rate,
+        calling self._apply(n) each time the whole count changes (applied()
+        is the count applied so far) and pause() seconds between steps; the
+        target may change on the way. Returns the final count."""
         last = time.monotonic()
         if cur < self.target_user_count:
             cur = max(cur, 1.0 if self.spawn_rate < 1e6 else float(self.target_user_count))
@@ -179,29 +182,36 @@ class Runner:
             now = time.monotonic()
             step = self.spawn_rate * (now - last)
             last = now
-            if cur < target:
-                cur = min(target, cur + step)
-            elif cur > target:
-                cur = max(target, cur - step)
+            cur = min(target, cur + step) if cur < target else max(target, cur - step)
             n = int(math.floor(cur + 1e-9))
-            if n != len(self._users):
+            if n != applied():
                 self._apply(n)
             if n == target:
-                break
-            gevent.sleep(min(0.05, max(0.001, 1.0 / self.spawn_rate)))
-        if self.state == STATE_SPAWNING:
-            self.state = STATE_RUNNING
-            self._publish()
-            started = {c.__name__: 0 for c in self.user_classes}
-            for u in self._users:
-                started[type(u).__name__] = started.get(type(u).__name__, 0) + 1
-            logger.info("All users spawned: %s (%d total users)",
-                        ", ".join(f"{k}: {v}" for k, v in started.items()), len(self._users))
-            self.environment.events.spawning_complete.fire(user_count=len(self._users))
-            if self.environment.reset_stats:
-                logger.info("Resetting stats")
-                self.stats.reset_all()
-                self.environment.events.reset_stats.fire()
+                return n
+            gevent.sleep(pause())
+
+    def _spawning_done(self, n, summary):
+        """The end of a ramp: running, spawning_complete and the optional
+        stats reset, as Locust does them; summary is logged."""
+        if self.state != STATE_SPAWNING:
+            return
+        self.state = STATE_RUNNING
+        self._publish()
+        logger.info(summary)
+        self.environment.events.spawning_complete.fire(user_count=n)
+        if self.environment.reset_stats:
+            logger.info("Resetting stats")
+            self.stats.reset_all()
+            self.environment.events.reset_stats.fire()
+
+    def _spawn_loop(self):
+        n = self._ramp(float(len(self._users)), lambda: len(self._users),
+                       lambda: min(0.05, max(0.001, 1.0 / self.spawn_rate)))
+        started = {c.__name__: 0 for c in self.user_classes}
+        for u in self._users:
+            started[type(u).__name__] = started.get(type(u).__name__, 0) + 1
+        self._spawning_done(n, "All users spawned: %s (%d total users)"
+                            % (", ".join(f"{k}: {v}" for k, v in started.items()), n))
 
     def _begin(self):
         _aiload.reset()
@@ -381,36 +391,18 @@ class MasterRunner(DistributedRunner):
         self._dispatched = n
         self._link.dispatch(self._per_class(n))
 
-    def _spawn_loop(self):
-        cur = float(self._dispatched)
-        last = time.monotonic()
-        if cur < self.target_user_count:
-            cur = max(cur, 1.0 if self.spawn_rate < 1e6 else float(self.target_user_count))
-        while True:
-            target = self.target_user_count
-            now = time.monotonic()
-            step = self.spawn_rate * (now - last)
-            last = now
-            cur = min(target, cur + step) if cur < target else max(target, cur - step)
-            n = int(math.floor(cur + 1e-9))
-            if n != self._dispatched:
-                self._apply(n)
-            if n == target:
-                break
-            # one spawn message per worker per step, as Locust's dispatcher paces them
-            gevent.sleep(min(1.0, max(0.1, 1.0 / self.spawn_rate)))
+    def _spawning_done(self, n, summary):
         if self.state == STATE_SPAWNING:
-            self.state = STATE_RUNNING
-            self._publish()
             self.spawning_completed = True
-            logger.info("All users dispatched: %s (%d total users, %d workers)",
-                        ", ".join(f"{k}: {v}" for k, v in self._per_class(n).items()), n,
-                        len(self._link.live()))
-            self.environment.events.spawning_complete.fire(user_count=n)
-            if self.environment.reset_stats:
-                logger.info("Resetting stats")
-                self.stats.reset_all()
-                self.environment.events.reset_stats.fire()
+        super()._spawning_done(n, summary)
+
+    def _spawn_loop(self):
+        # one spawn message per worker per step, as Locust's dispatcher paces them
+        n = self._ramp(float(self._dispatched), lambda: self._dispatched,
+                       lambda: min(1.0, max(0.1, 1.0 / self.spawn_rate)))
+        self._spawning_done(n, "All users dispatched: %s (%d total users, %d workers)"
+                            % (", ".join(f"{k}: {v}" for k, v in self._per_class(n).items()), n,
+                               len(self._link.live())))
 
     def stop(self):
         """Tells every worker to stop and awaits their client_stopped (with
