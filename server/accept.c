@@ -20,6 +20,7 @@ int accept_able(int draining, int listen_closed, int nconns, int max_conns, uint
 
 int accept_prefer_peer(accept_load self, int saturated, accept_load peer)
 {
+    if (self.warming != peer.warming) return self.warming;
     if (saturated && peer.load < self.load) return 1;
     return peer.load <= self.load && peer.conns < self.conns - accept_conns_slack(self.conns);
 }
@@ -58,7 +59,8 @@ sb_slot *accept_prefer_other(sb *b, const sb_slot *self, accept_load me, int nth
             continue;
         accept_load peer = {atomic_load_explicit(&sl->held, memory_order_relaxed) +
                                 atomic_load_explicit(&sl->fresh, memory_order_relaxed),
-                            atomic_load_explicit(&sl->conns, memory_order_relaxed)};
+                            atomic_load_explicit(&sl->conns, memory_order_relaxed),
+                            !atomic_load_explicit(&sl->ready, memory_order_relaxed)};
         if (accept_prefer_peer(me, saturated, peer)) return sl;
     }
     return NULL;

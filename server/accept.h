@@ -14,8 +14,9 @@
 
 /* One worker's counts as the policy sees them. */
 typedef struct accept_load {
-    int load;  /* requests held by app threads + connections just accepted (fresh) */
-    int conns; /* open connections */
+    int load;    /* requests held by app threads + connections just accepted (fresh) */
+    int conns;   /* open connections */
+    int warming; /* apps not ready yet (a new worker warming its models up) */
 } accept_load;
 
 /* 1 when the worker may accept: serving, not draining, below max-connections,
@@ -32,8 +33,13 @@ int accept_able(int draining, int listen_closed, int nconns, int max_conns, uint
 int accept_conns_slack(int conns);
 
 /* 1 when a serving, able peer should take the next connection instead of
- * self: it holds less work while all of self's app threads are taken
- * (saturated), or as much work or less and fewer connections (by more than
+ * self. A warming worker leaves it to a ready peer, and a ready one never to
+ * a warming peer: a request never waits behind a warm-up (a reload's new
+ * workers, one started late) while another worker can serve it, and a
+ * readiness probe answered 200 is not followed by a request that lands on a
+ * worker still warming up. When none is ready, all accept as before. Between
+ * workers alike in that, the peer takes it when it holds less work while all of self's app threads
+ * are taken (saturated), or as much work or less and fewer connections (by more than
  * accept_conns_slack(self.conns)). Both rules
  * only point to a peer with no more load and, at equal load, fewer
  * connections, so among workers able to accept one always prefers no other. */

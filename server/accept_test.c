@@ -52,14 +52,28 @@ Test(accept_prefer, thousands_of_connections_balance_within_a_slack)
                                  (accept_load){.load = 0, .conns = 2600}));
 }
 
+Test(accept_prefer, a_warming_worker_leaves_it_to_a_ready_one)
+{
+    accept_load warming = {.load = 0, .conns = 0, .warming = 1};
+    cr_assert(accept_prefer_peer(warming, 0, (accept_load){.load = 5, .conns = 900}),
+              "a ready peer takes it however loaded: a warm-up may last seconds");
+    cr_assert_not(accept_prefer_peer((accept_load){.load = 4, .conns = 4}, 1, warming),
+                  "a ready worker never hands one to a warming peer");
+    cr_assert_not(
+        accept_prefer_peer(warming, 0, (accept_load){.load = 0, .conns = 0, .warming = 1}));
+    cr_assert(accept_prefer_peer((accept_load){.load = 1, .conns = 3, .warming = 1}, 0,
+                                 (accept_load){.load = 1, .conns = 2, .warming = 1}),
+              "all warming: the usual rules among them");
+}
+
 Test(accept_choose, first_preferred_peer_or_none)
 {
-    accept_load peers[3] = {{2, 1}, {0, 7}, {0, 3}};
+    accept_load peers[3] = {{2, 1, 0}, {0, 7, 0}, {0, 3, 0}};
     /* 2 threads, load 2: saturated; peer 0 has as much load, fewer conns */
-    cr_assert_eq(accept_choose((accept_load){2, 5}, 2, peers, 3), 0);
-    cr_assert_eq(accept_choose((accept_load){0, 3}, 2, peers, 3), -1);
-    cr_assert_eq(accept_choose((accept_load){0, 8}, 2, peers, 3), 1);
-    cr_assert_eq(accept_choose((accept_load){0, 0}, 2, NULL, 0), -1);
+    cr_assert_eq(accept_choose((accept_load){2, 5, 0}, 2, peers, 3), 0);
+    cr_assert_eq(accept_choose((accept_load){0, 3, 0}, 2, peers, 3), -1);
+    cr_assert_eq(accept_choose((accept_load){0, 8, 0}, 2, peers, 3), 1);
+    cr_assert_eq(accept_choose((accept_load){0, 0, 0}, 2, NULL, 0), -1);
 }
 
 /* Whatever the counts, among the workers able to accept at least one prefers
@@ -74,6 +88,7 @@ Test(accept_choose, someone_always_accepts)
         for (int i = 0; i < n; i++) {
             w[i].load = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 6;
             w[i].conns = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 6;
+            w[i].warming = (int)((seed = seed * 1103515245u + 12345u) >> 16) % 3 == 0;
             if (round & 1) /* thousands: the slack applies */
                 w[i].conns = 3000 + (int)((seed = seed * 1103515245u + 12345u) >> 16) % 200;
         }

@@ -175,6 +175,12 @@ ssize_t app_read(app_request *r, void *buf, size_t len);
  * On an app thread this also peeks at the socket. */
 int app_client_gone(app_request *r);
 
+/* 1 when every worker the master keeps running has all its apps ready, the
+ * rule of the built-in /health/ready. An app's own readiness route uses it:
+ * its 200 then means whichever worker takes the next connection can serve
+ * it, not just the one that answered. Any thread. */
+int app_workers_ready(const app_request *r);
+
 /* Finds a request header (case-insensitive name); NULL if absent. */
 const http1_header *app_header(const app_request *r, const char *name);
 

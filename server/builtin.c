@@ -60,15 +60,8 @@ static int ready_handler(app_request *r, void *data)
 {
     srv *s = data;
     if (only_get(r)) return APP_DONE;
-    int ready = 0;
-    for (int i = 0; i < s->sb->nslots; i++) {
-        sb_slot *sl = sb_slot_at(s->sb, i);
-        if (atomic_load(&sl->state) == SB_RUNNING && atomic_load(&sl->ready)) ready++;
-    }
+    int want, ready = srv_workers_ready(s, &want);
     char why[512] = "";
-    /* With cheaper, the workers the master keeps running now. */
-    int want = atomic_load(&s->sb->active);
-    if (want <= 0) want = s->s.processes;
     int ok = ready >= want;
     /* Strict readiness (Triton's): an app or model that failed to load keeps it 503. */
     for (int i = 0; i < s->napps && !why[0]; i++)

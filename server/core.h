@@ -240,6 +240,9 @@ void srv_unlink_sockets(srv *s);
 int srv_drop_privileges(srv *s, char *err, size_t errlen);
 /* Loads every configured app; worker_id 0 in the master. */
 int srv_load_apps(srv *s, int worker_id, char *err, size_t errlen);
+/* Workers running with every app ready, and how many the master keeps
+ * running now (cheaper's active count, else processes). Any thread. */
+int srv_workers_ready(const srv *s, int *want);
 void srv_free_apps(srv *s);
 /* The route for a (normalized) path on a connection from listener
  * listen_idx: on an admin listener only built-ins; on the others apps and

@@ -673,6 +673,24 @@ int app_ctx_worker_id(const app_ctx *ctx)
     return ctx->worker_id;
 }
 
+int srv_workers_ready(const srv *s, int *want)
+{
+    int ready = 0;
+    for (int i = 0; i < s->sb->nslots; i++) {
+        sb_slot *sl = sb_slot_at(s->sb, i);
+        if (atomic_load(&sl->state) == SB_RUNNING && atomic_load(&sl->ready)) ready++;
+    }
+    *want = atomic_load(&s->sb->active);
+    if (*want <= 0) *want = s->s.processes;
+    return ready;
+}
+
+int app_workers_ready(const app_request *r)
+{
+    int want, ready = srv_workers_ready(r->_conn->w->srv, &want);
+    return ready >= want;
+}
+
 /* Logs, per listener, the built-in paths a request there reaches: the ones
  * srv_route_find gives back for their own path (an app's route over it, or
  * `builtins` leaving it out, hides it). */

@@ -50,8 +50,9 @@ static void on_accept(ev_loop *loop, int fd, unsigned events, void *data);
  * always accepts. */
 static sb_slot *prefer_other(srv_worker *w)
 {
-    accept_load me = {
-        w->nthreads - atomic_load_explicit(&w->idle, memory_order_relaxed) + w->nfresh, w->nconns};
+    accept_load me = {w->nthreads - atomic_load_explicit(&w->idle, memory_order_relaxed) +
+                          w->nfresh,
+                      w->nconns, !atomic_load_explicit(&w->slot->ready, memory_order_relaxed)};
     return accept_prefer_other(w->srv->sb, w->slot, me, w->nthreads);
 }
 
@@ -660,6 +661,10 @@ static void on_tick(ev_loop *loop, void *data)
             left--;
             if (now - c->accepted_ms >= FRESH_MS) worker_conn_used(c);
         }
+    /* Readiness first: a worker that just got ready takes its share of new
+     * connections at once rather than a tick later (accept.h: warming). */
+    int ready = apps_ready(w);
+    if (ready != atomic_exchange(&w->slot->ready, ready)) poke_master(w);
     worker_update_accept(w);
     rearm_if_queued(w);
     if (atomic_load_explicit(&w->slot->active_threads, memory_order_relaxed) != w->gate_seen) {
@@ -668,8 +673,6 @@ static void on_tick(ev_loop *loop, void *data)
         pthread_mutex_unlock(&w->mu);
     }
     conn_sweep(w, now);
-    int ready = apps_ready(w);
-    if (ready != atomic_exchange(&w->slot->ready, ready)) poke_master(w);
     if (w->draining && (w->nconns == 0 || now >= w->drain_deadline_ms)) {
         if (w->nconns) srv_log("worker %d: mercy over, %d connections dropped", w->id, w->nconns);
         ev_loop_stop(loop);

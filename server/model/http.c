@@ -684,7 +684,7 @@ static int v2_handler(app_request *r, void *data)
         /* Strict readiness: a model that failed to load keeps the server 503, with why. */
         char why[512];
         if (model_failed(app, why, sizeof(why))) return model_reply_error(r, NULL, 503, why);
-        return reply(r, server_ready(app) ? 200 : 400, NULL, NULL, 0);
+        return reply(r, server_ready(app) && app_workers_ready(r) ? 200 : 400, NULL, NULL, 0);
     }
     if (!strcmp(p, "/models") || !strcmp(p, "/models/")) {
         if (!want_get(r)) return not_allowed(r, "GET");

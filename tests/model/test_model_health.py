@@ -79,3 +79,33 @@ def test_get_v2_models_lists_every_model_with_its_state(tmp_path, procs):
     assert s.json("POST", "/v2/repository/index", {"ready": 1})[0] == 400
     assert s.request("POST", "/v2/models")[0] == 405
     assert s.request("GET", "/v2/repository/index")[0] == 405
+
+
+def test_a_warming_worker_leaves_new_connections_to_a_ready_one(tmp_path, procs):
+    """A chain reload's new worker warms its model up (16 batch sizes of
+    MobileNetV2: about half a second) while the other worker is ready. New
+    connections go to the ready one, so the model's ready probe never answers
+    400 and no request waits behind a warm-up; the same holds at start-up once
+    the first worker is ready (the KServe manifest's probe, then a request)."""
+    def worker_pids(pid):
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(x) for x in f.read().split()]
+
+    fifo = tmp_path / "master.fifo"
+    s = K.start(procs, ["--processes=2", "--model=m=" + K.MOBILENET, "--max-batch-size=16",
+                        "--disable-logging", f"--master-fifo={fifo}"])
+    K.wait_model_ready(s, "m")
+    for _ in range(2):
+        before = set(worker_pids(s.proc.pid))
+        with open(fifo, "wb") as f:
+            f.write(b"c")
+        answers, replaced = [], False
+        deadline = time.monotonic() + 60
+        while not replaced and time.monotonic() < deadline:
+            answers.append(s.request("GET", "/v2/models/m/ready")[0])
+            now = set(worker_pids(s.proc.pid))
+            replaced = len(now) == 2 and not now & before
+        assert replaced, "the chain reload did not replace both workers"
+        K.wait_model_ready(s, "m")
+        assert len(answers) > 20 and set(answers) == {200}, \
+            f"{answers.count(400)} of {len(answers)} new connections reached a warming worker"
