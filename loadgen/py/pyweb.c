@@ -398,16 +398,18 @@ static void set_fn(PyObject **slot, PyObject *fn)
 
 /* webui_start(web_host, web_port, users, spawn_rate, host, run_time_s,
  *             autostart, autoquit_s, auth, exceptions_fn, check_host_fn, tasks_fn
- *             [, workers_fn]) -> port; workers_fn (a master's) adds the Workers tab */
+ *             [, workers_fn[, shape]]) -> port; workers_fn (a master's) adds the Workers
+ * tab; shape, a LoadTestShape's class name, makes a start run the shape */
 PyObject *pyweb_m_start(PyObject *m, PyObject *args)
 {
     (void)m;
-    const char *web_host, *host, *auth;
+    const char *web_host, *host, *auth, *shape = NULL;
     int port, users, autostart;
     double rate, run_time, autoquit;
     PyObject *fn, *check, *tasks, *workers = Py_None;
-    if (!PyArg_ParseTuple(args, "ziidzdidzOOO|O", &web_host, &port, &users, &rate, &host, &run_time,
-                          &autostart, &autoquit, &auth, &fn, &check, &tasks, &workers))
+    if (!PyArg_ParseTuple(args, "ziidzdidzOOO|Oz", &web_host, &port, &users, &rate, &host,
+                          &run_time, &autostart, &autoquit, &auth, &fn, &check, &tasks, &workers,
+                          &shape))
         return NULL;
     if (P.w) {
         PyErr_SetString(PyExc_RuntimeError, "the web UI runs already");
@@ -427,7 +429,8 @@ PyObject *pyweb_m_start(PyObject *m, PyObject *args)
         .script = pymod_source(),
         .auth = auth,
         .workers_json = P.workers_fn ? py_workers_json : NULL,
-        .worker_count = P.workers_fn ? py_worker_count : NULL};
+        .worker_count = P.workers_fn ? py_worker_count : NULL,
+        .shape = shape};
     char err[512];
     if (!(P.w = webui_create_backend(&backend, &o, err, sizeof(err)))) {
         PyErr_SetString(PyExc_OSError, err);

@@ -58,6 +58,7 @@ struct webui {
     void (*workers_json)(void *ctx, buf *out); /* distributed master, or NULL */
     int (*worker_count)(void *ctx);
     void *workers_ctx;
+    char shape[128]; /* the LoadTestShape driving the test ("": none) */
 };
 
 typedef void (*route_fn)(webui *w, const webui_req *q, webui_resp *p);
@@ -160,23 +161,47 @@ static int swarm_field(const webui_req *q, webui_resp *p, const char *key, char 
     return -1;
 }
 
+/* The form's user_count and spawn_rate into sp. 0, or -1 once p holds the 400. */
+static int parse_users(const webui_req *q, webui_resp *p, runner_start_params *sp)
+{
+    char users[32], rate[32], *end;
+    const char *bad = NULL;
+    int n = swarm_field(q, p, "user_count", users, sizeof(users));
+    if (n == -1) return -1;
+    long u = n > 0 ? strtol(users, &end, 10) : 0;
+    if (n < 0)
+        bad = "user_count is required";
+    else if (end == users || *end || u < 1 || u > 1000000)
+        bad = "user_count must be a whole number from 1 to 1000000";
+    sp->users = (int)u;
+    if (!bad && (n = swarm_field(q, p, "spawn_rate", rate, sizeof(rate))) == -1) return -1;
+    if (!bad && n > 0) {
+        sp->spawn_rate = strtod(rate, &end);
+        if (end == rate || *end || !isfinite(sp->spawn_rate) || sp->spawn_rate <= 0)
+            bad = "spawn_rate must be a number above 0";
+    }
+    if (!bad) return 0;
+    reply_json_msg(p, 400, 0, bad);
+    return -1;
+}
+
 static void route_swarm(webui *w, const webui_req *q, webui_resp *p)
 {
-    char users[32], rate[32], host[256], run_time[64], err[256], *end;
+    char host[256], run_time[64], err[256];
     runner_start_params sp = {
         .spawn_rate = w->spawn_rate, .rate = w->rate, .stages = w->stages, .nstages = w->nstages};
-    int n = swarm_field(q, p, "user_count", users, sizeof(users));
-    if (n == -1) return;
-    if (n < 0) return reply_json_msg(p, 400, 0, "user_count is required");
-    long u = strtol(users, &end, 10);
-    if (end == users || *end || u < 1 || u > 1000000)
-        return reply_json_msg(p, 400, 0, "user_count must be a whole number from 1 to 1000000");
-    sp.users = (int)u;
-    if ((n = swarm_field(q, p, "spawn_rate", rate, sizeof(rate))) == -1) return;
-    if (n > 0) {
-        sp.spawn_rate = strtod(rate, &end);
-        if (end == rate || *end || !isfinite(sp.spawn_rate) || sp.spawn_rate <= 0)
-            return reply_json_msg(p, 400, 0, "spawn_rate must be a number above 0");
+    runner_state st = w->be.state(w->be.ctx);
+    int editing = st == RUNNER_SPAWNING || st == RUNNER_RUNNING;
+    int n;
+    if (w->shape[0]) { /* the shape sets users and spawn rate: the form's are not read */
+        if (editing) {
+            char msg[256];
+            snprintf(msg, sizeof(msg),
+                     "%s (a LoadTestShape) drives this test: stop it to start another", w->shape);
+            return reply_json_msg(p, 400, 0, msg);
+        }
+    } else if (parse_users(q, p, &sp)) {
+        return;
     }
     if ((n = swarm_field(q, p, "host", host, sizeof(host))) == -1) return;
     sp.host = n > 0 ? host : (w->host[0] ? w->host : NULL);
@@ -184,15 +209,15 @@ static void route_swarm(webui *w, const webui_req *q, webui_resp *p)
     if (n > 0 && webui_parse_run_time(run_time, &sp.run_time_s))
         return reply_json_msg(p, 400, 0,
                               "run_time is not a time span (use e.g. 20, 20s, 3m, 2h, 1h20m)");
-    runner_state st = w->be.state(w->be.ctx);
-    int editing = st == RUNNER_SPAWNING || st == RUNNER_RUNNING;
     if (w->be.start(w->be.ctx, &sp, err, sizeof(err))) return reply_json_msg(p, 400, 0, err);
     w->autoquit_armed = 1;
     w->stopped_at = 0;
     history_sync(w);
     p->type = "application/json";
     buf_puts(&p->body, "{\"success\":true,\"message\":");
-    const char *msg = editing ? "Swarming changed" : "Swarming started";
+    const char *msg = editing       ? "Swarming changed"
+                      : w->shape[0] ? "Swarming started using shape class"
+                                    : "Swarming started";
     buf_json_cstr(&p->body, msg);
     runner_snapshot *s = w->be.snapshot(w->be.ctx);
     if (s) {
@@ -384,7 +409,9 @@ static void route_defaults(webui *w, const webui_req *q, webui_resp *p)
     p->type = "application/json";
     buf_printf(&p->body, "{\"user_count\":%d,\"spawn_rate\":%g,\"host\":", w->users, w->spawn_rate);
     buf_json_cstr(&p->body, w->host);
-    buf_printf(&p->body, ",\"run_time\":%g}", w->run_time_s);
+    buf_printf(&p->body, ",\"run_time\":%g", w->run_time_s);
+    if (w->shape[0]) buf_puts(&p->body, ",\"shape\":"), buf_json_cstr(&p->body, w->shape);
+    buf_puts(&p->body, "}");
 }
 
 static const struct route {
@@ -528,6 +555,7 @@ webui *webui_create_backend(const webui_backend *b, const webui_opts *o, char *e
     w->workers_json = o->workers_json;
     w->worker_count = o->worker_count;
     w->workers_ctx = o->workers_ctx;
+    snprintf(w->shape, sizeof(w->shape), "%s", o->shape ? o->shape : "");
     w->users = o->start.users > 0 ? o->start.users : 1;
     w->rate = o->start.rate;
     w->stages = o->start.stages;

@@ -75,6 +75,11 @@ typedef struct webui_opts {
     void (*workers_json)(void *ctx, buf *out);
     int (*worker_count)(void *ctx);
     void *workers_ctx;
+    /* A Python locustfile's LoadTestShape class name, or NULL. The shape sets
+     * users and spawn rate: POST /swarm takes neither (Locust's form sends 0
+     * for both) and starts the shape, a running shape test can not be edited
+     * (400), and GET /defaults names the shape so the page greys those fields. */
+    const char *shape;
 } webui_opts;
 
 /* Binds the listen socket (and starts the test with --autostart). Returns

@@ -338,6 +338,40 @@ def test_python_master_under_the_web_ui(procs, server, tmp_path):
     assert "WORKER GOT ping" in (tmp_path / "aiload.log").read_text()
 
 
+def test_shape_on_a_python_master_under_the_web_ui(procs, server, tmp_path):
+    """The web UI's Start runs the master's LoadTestShape on the workers; its end
+    stops the test and leaves the UI (and the workers) up for the next one."""
+    import json
+
+    from harness import post_form, wait_port, wait_until
+
+    (tmp_path / "locustfile.py").write_text(SHAPE)
+    mport, wport = free_port(), free_port()
+    m = start_logged(procs, [binary("aiload"), "-f", "locustfile.py", "--master", "--master-bind-host",
+                             "127.0.0.1", "--master-bind-port", str(mport), "--web-port", str(wport),
+                             "-H", f"http://127.0.0.1:{server}"], tmp_path, "master.log")
+    wait_port(wport, proc=m)
+    py_worker(procs, tmp_path, mport, "w1.log")
+    base = f"http://127.0.0.1:{wport}"
+
+    def stats():
+        with urllib.request.urlopen(base + "/stats/requests", timeout=10) as r:
+            return json.loads(r.read())
+
+    wait_until(lambda: stats()["worker_count"] == 1, timeout=30)
+    with urllib.request.urlopen(base + "/defaults", timeout=10) as r:
+        assert json.loads(r.read())["shape"] == "Steps"
+    st, _, body = post_form(base + "/swarm", host=f"http://127.0.0.1:{server}")
+    assert st == 200, body
+    wait_until(lambda: stats()["user_count"] == 2, timeout=30, what="the first step")
+    wait_until(lambda: stats()["user_count"] == 4, timeout=30, what="the second step")
+    wait_until(lambda: stats()["state"] == "stopped", timeout=30, what="the shape's end")
+    assert m.poll() is None, (tmp_path / "master.log").read_text()[-3000:]
+    assert stats()["worker_count"] == 1, "the workers stay for the next test"
+    mout = (tmp_path / "master.log").read_text()
+    assert "Shape test stopping" in mout and mout.count("TEST_STOP MasterRunner") == 1
+
+
 REBALANCE = USERS + """
 import gevent
 

@@ -262,3 +262,49 @@ def test_web_auth_guards_a_python_run(procs, tmp_path, app):  # noqa: F811
         "Authorization": "Basic " + base64.b64encode(b"ann:secret").decode()})
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200 and json.loads(r.read())["state"] == "ready"
+
+
+SHAPE = os.path.join(HERE, "pyfiles", "shape.py")
+
+
+def test_a_load_test_shape_runs_from_the_web_ui(procs, tmp_path, app):  # noqa: F811
+    """Locust's web UI runs a LoadTestShape: /swarm takes no user count and starts the
+    shape, a running shape test is not edited, the shape's end stops it (the UI stays)."""
+    port = free_port()
+    p = procs.start([binary("aiload"), "-f", SHAPE, "-P", str(port), "--web-host", "127.0.0.1",
+                     "-H", app], cwd=str(tmp_path))
+    wait_port(port, timeout=60, proc=p)
+    base = f"http://127.0.0.1:{port}"
+    assert get_json(base + "/defaults")["shape"] == "Steps"
+    st, _, body = post_form(base + "/swarm", user_count="0", spawn_rate="0")  # Locust's shape form
+    assert st == 200 and json.loads(body)["message"] == "Swarming started using shape class", body
+    wait_for(lambda: get_json(base + "/stats/requests")["user_count"] == 2, what="2 users")
+    st, _, body = post_form(base + "/swarm", user_count="9", spawn_rate="5")
+    assert st == 400 and b"Steps (a LoadTestShape) drives this test" in body, body
+    wait_for(lambda: get_json(base + "/stats/requests")["user_count"] == 4, timeout=20,
+             what="the shape's second step")
+    wait_for(lambda: get_json(base + "/stats/requests")["state"] == "stopped", timeout=20,
+             what="the shape ending the test")
+    assert p.poll() is None, "the web UI outlives the shape's test"
+    assert row(get_json(base + "/stats/requests"), "/")["num_requests"] > 0
+    # a second test runs the shape again from its start
+    st, _, body = post_form(base + "/swarm")
+    assert st == 200, body
+    wait_for(lambda: get_json(base + "/stats/requests")["user_count"] == 2, what="2 users again")
+
+
+def test_browser_runs_a_load_test_shape(procs, tmp_path, app):  # noqa: F811
+    if not shutil.which("node") or not os.access("/usr/bin/chromium", os.X_OK):
+        pytest.fail("node and /usr/bin/chromium are needed: run scripts/install-deps.sh")
+    port = free_port()
+    p = procs.start([binary("aiload"), "-f", SHAPE, "-P", str(port), "--web-host", "127.0.0.1",
+                     "-H", app], cwd=str(tmp_path))
+    wait_port(port, timeout=60, proc=p)
+    r = subprocess.run(["node", BROWSER_JS, "shape", f"http://127.0.0.1:{port}"],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["users_disabled"] and out["rate_disabled"]
+    assert out["users_placeholder"] == "set by Steps" and "Steps (a LoadTestShape)" in out["note"]
+    assert out["edit_hidden"] and out["final_state"] == "stopped"
+    assert out["page_errors"] == [] and out["foreign_requests"] == []

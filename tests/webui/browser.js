@@ -3,6 +3,7 @@
 //   node browser.js report REPORT_FILE ARTIFACT_DIR
 //   node browser.js auth   UI_URL TARGET_HOST USER:PASS (a UI started with --web-auth)
 //   node browser.js pyfile UI_URL TARGET_HOST (a UI running tests/loadgen/pyfiles/webui.py)
+//   node browser.js shape  UI_URL (a UI running tests/loadgen/pyfiles/shape.py, its host set)
 // Prints one JSON line of observations; exits non-zero with a message on failure.
 'use strict';
 const fs = require('fs');
@@ -333,11 +334,41 @@ async function pyfile(base, target) {
   return out;
 }
 
+// A LoadTestShape's test from the form: users and spawn rate greyed, Start runs
+// the shape (2 users, then 4, then it ends the test), no Edit meanwhile.
+async function shape(base) {
+  const { ctx, page, foreign, errors } = await openPage(base);
+  const out = {};
+  try {
+    await page.goto(base + '/');
+    await page.waitForSelector('#start-form', { state: 'visible' });
+    await until(page, () => !document.querySelector('#shape-note').hidden, null, 'the shape note');
+    out.note = await page.textContent('#shape-note');
+    out.users_disabled = await page.isDisabled('#f-users');
+    out.rate_disabled = await page.isDisabled('#f-rate');
+    out.users_placeholder = await page.getAttribute('#f-users', 'placeholder');
+    await page.click('#btn-submit');
+    await until(page, () => document.querySelector('#g-users').textContent === '2', null, '2 users');
+    out.edit_hidden = await page.isHidden('#btn-edit');
+    await until(page, () => document.querySelector('#g-users').textContent === '4', null,
+      '4 users (the second step)', 20000);
+    await until(page, () => document.querySelector('#g-state').textContent === 'stopped', null,
+      'the shape to end the test', 20000);
+    out.final_state = 'stopped';
+  } finally {
+    out.page_errors = errors;
+    out.foreign_requests = foreign;
+    await ctx.close();
+  }
+  return out;
+}
+
 (async () => {
   const [mode, a, b, c] = process.argv.slice(2);
   try {
     const out = mode === 'live' ? await live(a, b, c) : mode === 'auth' ? await auth(a, b, c)
-      : mode === 'pyfile' ? await pyfile(a, b) : await report(a, b);
+      : mode === 'pyfile' ? await pyfile(a, b) : mode === 'shape' ? await shape(a)
+      : await report(a, b);
     process.stdout.write(JSON.stringify(out) + '\n');
   } catch (e) {
     process.stderr.write('browser test failed: ' + (e && e.stack || e) + '\n');

@@ -377,8 +377,6 @@ def run(argv):
             raise StartupError("--processes runs headless: add --headless (with -u, -r and -t)")
         return run_processes(env, runner, d, nproc)
     if not d["headless"]:
-        if env.shape_class is not None:
-            raise StartupError("a LoadTestShape runs headless for now: add --headless")
         return _run_webui(env, runner, d)
     return _run_headless(env, runner, d)
 
@@ -398,8 +396,6 @@ def _run_master(env, runner, d):
     """--master: headless, await --expect-workers first (the web UI starts
     when asked, with whatever workers are connected then)."""
     if not d["headless"]:
-        if env.shape_class is not None:
-            raise StartupError("a LoadTestShape runs headless for now: add --headless")
         return _run_webui(env, runner, d)
     signal.signal(signal.SIGINT, lambda signum, frame: setattr(runner, "_quit_flag", True))
     signal.signal(signal.SIGTERM, lambda signum, frame: setattr(runner, "_quit_flag", True))
@@ -588,7 +584,8 @@ def _run_webui(env, runner, d):
                                    float(d["run_time"] or 0), int(bool(d["autostart"])),
                                    float(d["autoquit"]), d["web_auth"], _exceptions_fn(runner),
                                    _host_check(env), _task_ratios(env, runner),
-                                   _workers_fn(runner) if isinstance(runner, MasterRunner) else None)
+                                   _workers_fn(runner) if isinstance(runner, MasterRunner) else None,
+                                   type(env.shape_class).__name__ if env.shape_class is not None else None)
     except OSError as e:
         raise StartupError(str(e)) from None
     h = d["web_host"] if d["web_host"] is not None else "127.0.0.1"
@@ -640,7 +637,8 @@ def _run_webui(env, runner, d):
             elif cmd[0] == "start":
                 _, n, r, host, run_time = cmd
                 if runner.state in (STATE_SPAWNING, STATE_RUNNING):
-                    runner.start(n, r)  # Locust's "Edit": new user count and spawn rate
+                    if env.shape_class is None:  # a shape's test is not edited (the UI says so)
+                        runner.start(n, r)  # Locust's "Edit": new user count and spawn rate
                     continue
                 if stopper is not None:
                     stopper.join()
@@ -649,7 +647,10 @@ def _run_webui(env, runner, d):
                     for c in env.user_classes:
                         c.host = host
                 env._run_time = run_time
-                runner.start(n, r)
+                if env.shape_class is not None:
+                    runner.start_shape()  # the UI sent no user count: the shape sets it
+                else:
+                    runner.start(n, r)
                 if timer is not None:
                     timer.kill(block=False)
                 timer = gevent.spawn(stop_after, run_time) if run_time else None

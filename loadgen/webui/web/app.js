@@ -8,7 +8,7 @@
   var ui = {
     state: '', running: false, charts: null, epoch: null, from: 0, sortKey: null, sortAsc: false,
     hist: {time: [], user_count: [], rps: [], fail_per_sec: [], p50: [], p95: [], p99: []},
-    lastStats: null, polling: false,
+    lastStats: null, polling: false, shape: '',
   };
   window.ailoadUi = ui; /* inspected by the browser tests */
 
@@ -295,7 +295,7 @@
               'limited by this machine rather than by the target.', false);
     }
     var running = d.state === 'running' || d.state === 'spawning';
-    $('btn-edit').hidden = !running;
+    $('btn-edit').hidden = !running || !!ui.shape; /* a LoadTestShape's test is not edited */
     $('btn-stop').hidden = !running;
     $('btn-new').hidden = running || d.state === 'ready' || d.state === 'stopping';
     if (d.state === 'ready' && prev !== 'ready' && $('start').hidden) showForm(false);
@@ -363,6 +363,18 @@
   getJson('/defaults').then(function (d) {
     if (d.user_count) $('f-users').value = d.user_count;
     if (d.spawn_rate) $('f-rate').value = d.spawn_rate;
+    if (d.shape) { /* the shape sets both: the fields are greyed, as in Locust's form */
+      ui.shape = d.shape;
+      ['f-users', 'f-rate'].forEach(function (id) {
+        $(id).disabled = true;
+        $(id).required = false;
+        $(id).value = '';
+        $(id).placeholder = 'set by ' + d.shape;
+      });
+      $('shape-note').textContent = d.shape + ' (a LoadTestShape) sets the users and the spawn rate.';
+      $('shape-note').hidden = false;
+      if (ui.state === 'running' || ui.state === 'spawning') $('btn-edit').hidden = true;
+    }
     if (d.host && !$('f-host').value) $('f-host').value = d.host;
     if (d.run_time) $('f-runtime').value = d.run_time + 's';
   }).catch(function () {});
