@@ -340,6 +340,41 @@ static scenario *load_scenario(const cli_opts *o, char *err, size_t errlen)
     return apply_options(o, sc, err, errlen);
 }
 
+/* A worker's dist_refilter_fn: the scenario file loaded again, filtered by the
+ * master's tags instead of the worker's own, and a runner for it. */
+typedef struct worker_refilter {
+    const cli_opts *o;
+    const runner_opts *ro;
+} worker_refilter;
+
+static int refilter_worker(void *ctx, const char *const *tags, size_t ntags,
+                           const char *const *exclude, size_t nexclude, runner **r, scenario **sc,
+                           char *err, size_t errlen)
+{
+    const worker_refilter *wr = ctx;
+    cli_opts o = *wr->o;
+    if (ntags > CLI_MAX_LIST || nexclude > CLI_MAX_LIST) {
+        snprintf(err, errlen, "more than %d tags", CLI_MAX_LIST);
+        return -EINVAL;
+    }
+    o.ntags = ntags;
+    for (size_t i = 0; i < ntags; i++) o.tags[i] = tags[i];
+    o.nexclude_tags = nexclude;
+    for (size_t i = 0; i < nexclude; i++) o.exclude_tags[i] = exclude[i];
+    scenario *nsc = load_scenario(&o, err, errlen);
+    if (!nsc) return -ENOENT;
+    runner *nr = runner_create(nsc, wr->ro, err, errlen);
+    if (!nr) {
+        scenario_free(nsc);
+        return -ENOMEM;
+    }
+    runner_free(*r);
+    scenario_free(*sc);
+    *r = nr;
+    *sc = nsc;
+    return 0;
+}
+
 /* -l/--list: Locust's "Available Users:" list. */
 static void list_classes(const scenario *sc)
 {
@@ -586,11 +621,18 @@ static int aiload_main(int argc, char **argv, char **orig_argv)
     signal(SIGPIPE, SIG_IGN);
 
     if (o.worker) { /* distributed: a Locust (or aiload) master drives this runner */
+        worker_refilter wr = {.o = &o, .ro = &ro};
         dist_worker_opts wo = {.master_host = o.master_host,
                                .master_port = o.master_port,
                                .host = o.host,
-                               .quit_flag = &quit_flag};
-        int code = dist_worker_run(r, sc, &wo);
+                               .quit_flag = &quit_flag,
+                               .refilter = o.quick ? NULL : refilter_worker,
+                               .refilter_ctx = &wr,
+                               .tags = o.tags,
+                               .ntags = o.ntags,
+                               .exclude_tags = o.exclude_tags,
+                               .nexclude_tags = o.nexclude_tags};
+        int code = dist_worker_run(&r, &sc, &wo);
         runner_free(r);
         scenario_free(sc);
         return code;

@@ -20,9 +20,16 @@
 #include "loadgen/dist/zsock.h"
 #include "loadgen/scenario_int.h"
 
+/* The longest tag filter kept for comparing the master's with the current one. */
+#define WK_TAGKEY  2048
+#define WK_MAXTAGS 64
+
 typedef struct wk {
     runner *r;
     const scenario *sc;
+    runner **rp; /* the caller's: a refilter replaces them */
+    scenario **scp;
+    char tagkey[WK_TAGKEY]; /* the tag filter r runs: "T\tweb\tE\tslow" */
     const dist_worker_opts *o;
     void *ctx, *sock;
     char id[160];
@@ -178,6 +185,105 @@ static int set_open(wk *w, const msgpack_object *o, int conns, const char *host,
     return runner_dist_set_open(w->r, conns, rate, st, n, elapsed, host, err, errlen);
 }
 
+/* Appends list (a msgpack array of strings, or nil) to key as "\tTAG..." and
+ * points tags[] at the copies in store. Returns the count, or -1 when it is
+ * not a list of strings or does not fit. */
+static int tag_list(const msgpack_object *list, char *key, size_t keylen, char *store,
+                    size_t storelen, size_t *used, const char **tags)
+{
+    if (!list || list->type == MSGPACK_OBJECT_NIL) return 0;
+    if (list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size > WK_MAXTAGS) return -1;
+    for (uint32_t i = 0; i < list->via.array.size; i++) {
+        const msgpack_object *t = &list->via.array.ptr[i];
+        if (t->type != MSGPACK_OBJECT_STR || *used + t->via.str.size + 1 > storelen) return -1;
+        memcpy(store + *used, t->via.str.ptr, t->via.str.size);
+        store[*used + t->via.str.size] = '\0';
+        tags[i] = store + *used;
+        *used += t->via.str.size + 1;
+        size_t k = strlen(key);
+        if (k + t->via.str.size + 2 > keylen) return -1;
+        snprintf(key + k, keylen - k, "\t%s", tags[i]);
+    }
+    return (int)list->via.array.size;
+}
+
+static void tag_key(char *key, size_t len, const char *const *tags, size_t ntags,
+                    const char *const *ex, size_t nex)
+{
+    size_t k = (size_t)snprintf(key, len, "T");
+    for (size_t i = 0; i < ntags && k < len; i++)
+        k += (size_t)snprintf(key + k, len - k, "\t%s", tags[i]);
+    if (k < len) k += (size_t)snprintf(key + k, len - k, "\tE");
+    for (size_t i = 0; i < nex && k < len; i++)
+        k += (size_t)snprintf(key + k, len - k, "\t%s", ex[i]);
+}
+
+/* A new test: the master's tags and exclude_tags (in parsed_options, as
+ * Locust's master sends them) replace the worker's own, as on a Locust worker,
+ * and the scenario is filtered again when they differ from the current ones.
+ * Returns 0, or -1 after telling the master why the test can not start here. */
+static int take_master_tags(wk *w, const msgpack_object *data)
+{
+    const msgpack_object *po = dist_map_get(data, "parsed_options");
+    if (!w->o->refilter || !po || po->type != MSGPACK_OBJECT_MAP) return 0;
+    const msgpack_object *t = dist_map_get(po, "tags"), *e = dist_map_get(po, "exclude_tags");
+    if (!t && !e) return 0;
+    char key[WK_TAGKEY] = "T", store[WK_TAGKEY];
+    const char *tags[WK_MAXTAGS], *ex[WK_MAXTAGS];
+    size_t used = 0;
+    int nt = tag_list(t, key, sizeof(key), store, sizeof(store), &used, tags);
+    if (nt >= 0) snprintf(key + strlen(key), sizeof(key) - strlen(key), "\tE");
+    int ne = nt < 0 ? -1 : tag_list(e, key, sizeof(key), store, sizeof(store), &used, ex);
+    if (nt < 0 || ne < 0) {
+        send_exception(w, "the master's tags or exclude_tags are not a list of strings (or too "
+                          "long); this worker keeps its own");
+        return 0;
+    }
+    if (!strcmp(key, w->tagkey)) return 0;
+    char err[512];
+    scenario *sc = *w->scp;
+    if (w->o->refilter(w->o->refilter_ctx, tags, (size_t)nt, ex, (size_t)ne, w->rp, &sc, err,
+                       sizeof(err))) {
+        char text[700];
+        snprintf(text, sizeof(text), "the master's tags leave nothing to run here: %s", err);
+        send_exception(w, text);
+        return -1;
+    }
+    /* a new runner and scenario: the per-class arrays and the delta follow them */
+    int *users = calloc(scenario_class_count(sc) ? scenario_class_count(sc) : 1, sizeof(int));
+    runner_delta *spare = runner_delta_create(sc->nentries);
+    runner_delta_free(w->spare);
+    free(w->users);
+    *w->scp = sc;
+    w->sc = sc;
+    w->r = *w->rp;
+    w->nc = scenario_class_count(sc);
+    w->users = users;
+    w->spare = spare;
+    if (spare) { /* turns the delta on; the first take hands back none */
+        runner_dist_take(w->r, spare);
+        w->spare = runner_delta_create(sc->nentries);
+    }
+    snprintf(w->tagkey, sizeof(w->tagkey), "%s", key);
+    char say[WK_TAGKEY + 16];
+    size_t k = 0;
+    for (int i = 0; i < nt; i++)
+        k += (size_t)snprintf(say + k, sizeof(say) - k, "%s%s", i ? " " : "-T ", tags[i]);
+    for (int i = 0; i < ne && k < sizeof(say); i++)
+        k += (size_t)snprintf(say + k, sizeof(say) - k, "%s%s",
+                              i   ? " "
+                              : k ? " -E "
+                                  : "-E ",
+                              ex[i]);
+    fprintf(stderr, "aiload worker: %s filtered by the master's tags (%s)\n", scenario_source(sc),
+            k ? say : "none");
+    if (!users || !w->spare) {
+        send_exception(w, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 static void on_spawn(wk *w, const msgpack_object *data)
 {
     send_nil(w, "spawning");
@@ -196,6 +302,9 @@ static void on_spawn(wk *w, const msgpack_object *data)
         return;
     }
     w->last_spawn_ts = ts;
+    runner_state st = runner_get_state(w->r);
+    int fresh = st != RUNNER_SPAWNING && st != RUNNER_RUNNING;
+    if (fresh && take_master_tags(w, data)) return;
     /* the master's stop_timeout (None: keep --stop-timeout), as a Locust worker */
     double stop_timeout;
     if (!dist_obj_num(dist_map_get(data, "stop_timeout"), &stop_timeout) && stop_timeout > 0)
@@ -231,8 +340,7 @@ static void on_spawn(wk *w, const msgpack_object *data)
         snprintf(host, sizeof(host), "%s", w->o->host);
     else
         dist_obj_str(dist_map_get(data, "host"), host, sizeof(host));
-    runner_state st = runner_get_state(w->r);
-    if (st != RUNNER_SPAWNING && st != RUNNER_RUNNING) {
+    if (fresh) {
         w->start_time = wall();
         /* drop what the last test left (reported at its stop) */
         runner_delta *old = w->spare ? runner_dist_take(w->r, w->spare) : NULL;
@@ -342,9 +450,12 @@ static void drain(wk *w)
     }
 }
 
-int dist_worker_run(runner *r, const scenario *sc, const dist_worker_opts *o)
+int dist_worker_run(runner **rp, scenario **scp, const dist_worker_opts *o)
 {
-    wk w = {.r = r, .sc = sc, .o = o, .state = "ready"};
+    runner *r = *rp;
+    scenario *sc = *scp;
+    wk w = {.r = r, .sc = sc, .rp = rp, .scp = scp, .o = o, .state = "ready"};
+    tag_key(w.tagkey, sizeof(w.tagkey), o->tags, o->ntags, o->exclude_tags, o->nexclude_tags);
     w.nc = scenario_class_count(sc);
     w.users = calloc(w.nc ? w.nc : 1, sizeof(int));
     w.spare = runner_delta_create(sc->nentries);
@@ -397,7 +508,7 @@ int dist_worker_run(runner *r, const scenario *sc, const dist_worker_opts *o)
             send_stats(&w);
             next_report = now + report_s;
         }
-        if (w.stop_pending && runner_wait(r, 0)) {
+        if (w.stop_pending && runner_wait(w.r, 0)) {
             /* Locust's order: the last stats, client_stopped, then ready again */
             memset(w.users, 0, w.nc * sizeof(int));
             w.user_count = 0;
@@ -410,8 +521,8 @@ int dist_worker_run(runner *r, const scenario *sc, const dist_worker_opts *o)
     }
     /* a Locust master waits only 0.5 s for the last reports after quit: send
      * what each stopping tick merged, then the rest once in-flight requests ended */
-    runner_stop(r);
-    while (!runner_wait(r, 150)) send_stats(&w);
+    runner_stop(w.r);
+    while (!runner_wait(w.r, 150)) send_stats(&w);
     memset(w.users, 0, w.nc * sizeof(int));
     w.user_count = 0;
     send_stats(&w);

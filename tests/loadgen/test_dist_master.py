@@ -207,3 +207,40 @@ def test_web_ui_master_lists_workers(procs, server, files):
     urllib.request.urlopen(base + "/stop", timeout=5).read()
     master.send_signal(signal.SIGINT)
     assert master.wait(timeout=30) in (0, 1)
+
+
+TAGGED = """
+[user Web]
+wait_time = constant(0.05)
+[task Web]
+path = /hello
+tags = web
+[task Web]
+name = slow
+path = /delay/0.01
+tags = slow
+"""
+
+
+def test_workers_take_the_masters_tags(procs, server, tmp_path):
+    """As on a Locust worker, the master's -T/-E (its parsed_options) replace the
+    worker's own at each new test: an ini worker filters its scenario again."""
+    (tmp_path / "sc.ini").write_text(TAGGED)
+    mport = free_port()
+    master = procs.start(master_cmd(mport, server, 4, "3s", 2, ("-T", "web")), cwd=tmp_path)
+    ws = [aiload_worker(procs, tmp_path, mport),
+          procs.start([binary("aiload"), "-f", "sc.ini", "--worker", "--master-host", "127.0.0.1",
+                       "--master-port", str(mport), "--threads", "1", "-T", "slow"], cwd=tmp_path)]
+    out, err = master.communicate(timeout=50)
+    assert master.returncode == 0, err.decode()
+    logs = []
+    for w in ws:
+        assert w.wait(timeout=20) == 0
+        logs.append(w.stderr.read().decode())
+    seen = server_count(server)["paths"]
+    assert seen.get("/hello", 0) > 10 and "/delay/0.01" not in seen, seen
+    assert "/delay/0.01" not in seen
+    rows = read_csv(tmp_path / "m_stats.csv")
+    assert int(rows[("GET", "/hello")]["Request Count"]) == seen["/hello"]
+    for log in logs:  # the worker started with -T slow as well as the one without
+        assert "sc.ini filtered by the master's tags (-T web)" in log, log

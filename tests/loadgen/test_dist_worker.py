@@ -197,3 +197,31 @@ def test_locust_environment_variables_make_a_worker(procs, fake_master, tmp_path
     fake_master.send(ident, "quit", None)
     fake_master.recv(want="quit", timeout=15)
     assert w.wait(timeout=15) == 0
+
+
+def test_master_tags_that_leave_nothing_or_are_not_a_list(procs, server, fake_master, tmp_path):
+    """The master's tags replace the worker's own at a new test (Locust's rule); tags that
+    leave no task are an exception to the master and start nothing, a malformed list is
+    reported and the worker's own filter stays."""
+    (tmp_path / "sc.ini").write_text(SCENARIO)
+    w = procs.start([binary("aiload"), "-f", "sc.ini", "--worker", "--master-port",
+                     str(fake_master.port), "--threads", "1"], cwd=tmp_path)
+    ident, _, _, _ = fake_master.recv(want="client_ready")
+    fake_master.send(ident, "ack", {"index": 0})
+    host = f"http://127.0.0.1:{server}"
+    msg = spawn(ident, {"UserA": 1}, host, time.time())
+    msg["parsed_options"] = {"tags": ["nope"], "exclude_tags": None}
+    fake_master.send(ident, "spawn", msg)
+    _, _, exc, _ = fake_master.recv(want="exception")
+    assert "the master's tags leave nothing to run here" in exc["msg"], exc
+    assert "nope" in exc["msg"], exc
+    msg = spawn(ident, {"UserA": 1}, host, time.time() + 1)
+    msg["parsed_options"] = {"tags": 5}
+    fake_master.send(ident, "spawn", msg)
+    _, _, exc, _ = fake_master.recv(want="exception")
+    assert "not a list of strings" in exc["msg"], exc
+    _, _, done, _ = fake_master.recv(want="spawning_complete")
+    assert done["user_count"] == 1
+    fake_master.send(ident, "quit", None)
+    fake_master.recv(want="quit", timeout=15)
+    assert w.wait(timeout=15) == 0
