@@ -132,6 +132,27 @@ def py_master(procs, cwd, mport, server, extra, workers=2):
                         cwd, "master.log")
 
 
+def py_master_ui(procs, cwd, mport, wport, server):
+    """A Python master serving the web UI on wport (no test until the UI starts one)."""
+    from harness import wait_port
+
+    m = start_logged(procs, [binary("aiload"), "-f", "locustfile.py", "--master", "--master-bind-host",
+                             "127.0.0.1", "--master-bind-port", str(mport), "--web-port", str(wport),
+                             "-H", f"http://127.0.0.1:{server}"], cwd, "master.log")
+    wait_port(wport, proc=m)
+    return m
+
+
+def ui_stats(base):
+    """() -> the web UI's /stats/requests as JSON."""
+    import json
+
+    def stats():
+        with urllib.request.urlopen(base + "/stats/requests", timeout=10) as r:
+            return json.loads(r.read())
+    return stats
+
+
 def py_worker(procs, cwd, mport, name):
     return start_logged(procs, [binary("aiload"), "-f", "locustfile.py", "--worker",
                                 "--master-host", "127.0.0.1", "--master-port", str(mport)], cwd, name)
@@ -299,23 +320,16 @@ def test_master_port_in_use_is_a_clear_error(tmp_path):
 
 
 def test_python_master_under_the_web_ui(procs, server, tmp_path):
-    import json
     import signal
 
-    from harness import post_form, wait_port, wait_until
+    from harness import post_form, wait_until
 
     (tmp_path / "locustfile.py").write_text(MESSAGES)
     mport, wport = free_port(), free_port()
-    m = start_logged(procs, [binary("aiload"), "-f", "locustfile.py", "--master", "--master-bind-host",
-                             "127.0.0.1", "--master-bind-port", str(mport), "--web-port", str(wport),
-                             "-H", f"http://127.0.0.1:{server}"], tmp_path, "master.log")
-    wait_port(wport, proc=m)
+    m = py_master_ui(procs, tmp_path, mport, wport, server)
     w = py_worker(procs, tmp_path, mport, "aiload.log")
     base = f"http://127.0.0.1:{wport}"
-
-    def stats():
-        with urllib.request.urlopen(base + "/stats/requests", timeout=10) as r:
-            return json.loads(r.read())
+    stats = ui_stats(base)
 
     wait_until(lambda: "reported as ready" in (tmp_path / "master.log").read_text(), timeout=30)
     wait_until(lambda: stats()["worker_count"] == 1, timeout=30)
@@ -343,20 +357,14 @@ def test_shape_on_a_python_master_under_the_web_ui(procs, server, tmp_path):
     stops the test and leaves the UI (and the workers) up for the next one."""
     import json
 
-    from harness import post_form, wait_port, wait_until
+    from harness import post_form, wait_until
 
     (tmp_path / "locustfile.py").write_text(SHAPE)
     mport, wport = free_port(), free_port()
-    m = start_logged(procs, [binary("aiload"), "-f", "locustfile.py", "--master", "--master-bind-host",
-                             "127.0.0.1", "--master-bind-port", str(mport), "--web-port", str(wport),
-                             "-H", f"http://127.0.0.1:{server}"], tmp_path, "master.log")
-    wait_port(wport, proc=m)
+    m = py_master_ui(procs, tmp_path, mport, wport, server)
     py_worker(procs, tmp_path, mport, "w1.log")
     base = f"http://127.0.0.1:{wport}"
-
-    def stats():
-        with urllib.request.urlopen(base + "/stats/requests", timeout=10) as r:
-            return json.loads(r.read())
+    stats = ui_stats(base)
 
     wait_until(lambda: stats()["worker_count"] == 1, timeout=30)
     with urllib.request.urlopen(base + "/defaults", timeout=10) as r:

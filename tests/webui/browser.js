@@ -57,6 +57,21 @@ async function openPage(base) {
   return { ctx, page, foreign, errors };
 }
 
+// Runs body(page, out) on a fresh page; out gains the page's errors and its
+// requests to anywhere but base, and the browser closes whatever happens.
+async function onPage(base, body) {
+  const { ctx, page, foreign, errors } = await openPage(base);
+  const out = {};
+  try {
+    await body(page, out);
+  } finally {
+    out.page_errors = errors;
+    out.foreign_requests = foreign;
+    await ctx.close();
+  }
+  return out;
+}
+
 // Opens the UI at base, waits for its first poll, and starts a test of users
 // at 20/s against host with no run time from the start form; returns the
 // state shown before the start.
@@ -295,9 +310,7 @@ async function auth(base, target, userPass) {
 // A Python locustfile under the UI: start, live rows and charts, the
 // Exceptions tab with the task's traceback, a CSV download, stop.
 async function pyfile(base, target) {
-  const { ctx, page, foreign, errors } = await openPage(base);
-  const out = {};
-  try {
+  return onPage(base, async (page, out) => {
     out.initial_state = await startTest(page, base, 3, target);
     for (const name of ['home', 'item']) {
       await until(page, (n) => {
@@ -326,20 +339,13 @@ async function pyfile(base, target) {
     await until(page, () => document.querySelector('#g-state').textContent === 'stopped', null,
       'the state to become stopped');
     out.final_state = 'stopped';
-  } finally {
-    out.page_errors = errors;
-    out.foreign_requests = foreign;
-    await ctx.close();
-  }
-  return out;
+  });
 }
 
 // A LoadTestShape's test from the form: users and spawn rate greyed, Start runs
 // the shape (2 users, then 4, then it ends the test), no Edit meanwhile.
 async function shape(base) {
-  const { ctx, page, foreign, errors } = await openPage(base);
-  const out = {};
-  try {
+  return onPage(base, async (page, out) => {
     await page.goto(base + '/');
     await page.waitForSelector('#start-form', { state: 'visible' });
     await until(page, () => !document.querySelector('#shape-note').hidden, null, 'the shape note');
@@ -355,12 +361,7 @@ async function shape(base) {
     await until(page, () => document.querySelector('#g-state').textContent === 'stopped', null,
       'the shape to end the test', 20000);
     out.final_state = 'stopped';
-  } finally {
-    out.page_errors = errors;
-    out.foreign_requests = foreign;
-    await ctx.close();
-  }
-  return out;
+  });
 }
 
 (async () => {
