@@ -508,14 +508,18 @@ PyObject *pyweb_m_stop(PyObject *m, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* write_html(path, exceptions_fn): the --html report of the run so far */
+/* write_html(path, exceptions_fn[, tasks_fn, users]): the --html report of the
+ * run so far; tasks_fn (as webui_start's) gives its Final ratio for users */
 PyObject *pyweb_m_write_html(PyObject *m, PyObject *args)
 {
     (void)m;
     const char *path;
-    PyObject *fn;
-    if (!PyArg_ParseTuple(args, "sO", &path, &fn)) return NULL;
+    PyObject *fn, *tasks = NULL;
+    int users = P.form_users;
+    if (!PyArg_ParseTuple(args, "sO|Oi", &path, &fn, &tasks, &users)) return NULL;
     set_fn(&P.exceptions_fn, fn);
+    if (tasks) set_fn(&P.tasks_fn, tasks);
+    P.form_users = users;
     buf b = BUF_INIT;
     /* the backend takes the GIL: give it up (it is taken again at once) */
     int rc;

@@ -5,6 +5,8 @@
  */
 #include "loadgen/webui/ratio.h"
 
+#include "lib/json.h"
+
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -174,6 +176,56 @@ static int html_half(const scenario *sc, const double *share, double share_sum, 
         free(g.rows);
         rc |= buf_puts(out, "</ul></li>\n");
     }
+    return rc ? -ENOMEM : 0;
+}
+
+/* One half of /tasks's JSON ("per_class" or "total", the object at half):
+ * each class's ratio and, under it, its tasks' ratios, as html_half writes
+ * them from a scenario. Members that are not so shaped are skipped. */
+static int html_half_json(const json_doc *d, int half, buf *out)
+{
+    int rc = 0;
+    if (half < 0 || d->tok[half].type != JSON_OBJECT) return 0;
+    for (uint32_t k = (uint32_t)half + 1; k < d->tok[half].next && !rc; k = d->tok[k + 1].next) {
+        char name[256];
+        double r = 0;
+        int v = (int)k + 1, tasks = json_obj_get(d, v, "tasks");
+        if (d->tok[v].type != JSON_OBJECT || json_str_copy(d, (int)k, name, sizeof(name)) < 0 ||
+            json_num_f64(d, json_obj_get(d, v, "ratio"), &r) || tasks < 0 ||
+            d->tok[tasks].type != JSON_OBJECT)
+            continue;
+        rc |= html_item(out, r, name, NULL) | buf_puts(out, "<ul>");
+        for (uint32_t t = (uint32_t)tasks + 1; t < d->tok[tasks].next && !rc;
+             t = d->tok[t + 1].next) {
+            double tr = 0;
+            if (d->tok[t + 1].type != JSON_OBJECT ||
+                json_str_copy(d, (int)t, name, sizeof(name)) < 0 ||
+                json_num_f64(d, json_obj_get(d, (int)t + 1, "ratio"), &tr))
+                continue;
+            rc |= html_item(out, tr, name, NULL) | buf_puts(out, "</li>");
+        }
+        rc |= buf_puts(out, "</ul></li>\n");
+    }
+    return rc ? -ENOMEM : 0;
+}
+
+int webui_render_tasks_html_json(const char *json, size_t len, buf *out)
+{
+    json_doc d;
+    if (json_parse(&d, json, len, NULL, NULL, 0))
+        return 0; /* no section rather than a broken one */
+    int rc = 0;
+    if (d.tok[0].type == JSON_OBJECT) {
+        rc = buf_puts(out, "<section id=\"final-ratio\"><h2>Final ratio</h2><div class=\"ratios\">"
+                           "<div class=\"ratio-card\"><h3>Ratio per User class</h3>"
+                           "<ul id=\"final-per-class\" class=\"ratio-list\">\n");
+        rc |= html_half_json(&d, json_obj_get(&d, 0, "per_class"), out);
+        rc |= buf_puts(out, "</ul></div><div class=\"ratio-card\"><h3>Total ratio</h3>"
+                            "<ul id=\"final-total\" class=\"ratio-list\">\n");
+        rc |= html_half_json(&d, json_obj_get(&d, 0, "total"), out);
+        rc |= buf_puts(out, "</ul></div></div></section>\n");
+    }
+    json_doc_free(&d);
     return rc ? -ENOMEM : 0;
 }
 

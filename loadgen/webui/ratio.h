@@ -53,5 +53,9 @@ int webui_render_tasks_json(const scenario *sc, const double *share, buf *out);
  * ul.ratio-list#final-per-class and ul.ratio-list#final-total, names escaped.
  * Returns 0 or -ENOMEM. */
 int webui_render_tasks_html(const scenario *sc, const double *share, buf *out);
+/* The same section from /tasks's JSON (a Python locustfile's, which has no
+ * scenario): classes and tasks in the JSON's order. Text that is not such a
+ * JSON object writes nothing. Returns 0 or -ENOMEM. */
+int webui_render_tasks_html_json(const char *json, size_t len, buf *out);
 
 #endif

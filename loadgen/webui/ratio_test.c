@@ -319,3 +319,39 @@ Test(webui_ratio, report_carries_final_ratio_only_when_given_a_scenario)
     free(s);
     scenario_free(sc);
 }
+
+/* A Python locustfile's report has only /tasks's JSON: the section made from
+ * it is the one the scenario gives, byte for byte (names escaped, methods
+ * split, both halves). */
+Test(webui_ratio, final_ratio_from_the_json_equals_the_one_from_the_scenario)
+{
+    scenario *sc = load(shop);
+    double share[8];
+    webui_ratio_input in = {.users = 3};
+    webui_ratio_shares(sc, &in, share);
+    buf json = BUF_INIT, from_sc = BUF_INIT, from_json = BUF_INIT;
+    cr_assert_eq(webui_render_tasks_json(sc, share, &json), 0);
+    cr_assert_eq(webui_render_tasks_html(sc, share, &from_sc), 0);
+    cr_assert_eq(webui_render_tasks_html_json(json.data, json.len, &from_json), 0);
+    cr_assert_eq(from_json.len, from_sc.len, "%.*s\n---\n%.*s", (int)from_sc.len, from_sc.data,
+                 (int)from_json.len, from_json.data);
+    cr_assert(!memcmp(from_json.data, from_sc.data, from_sc.len));
+    cr_assert(strstr(from_sc.data, "id=\"final-total\""));
+    buf_free(&json), buf_free(&from_sc), buf_free(&from_json);
+    scenario_free(sc);
+}
+
+Test(webui_ratio, final_ratio_from_text_that_is_not_the_tasks_json_writes_nothing)
+{
+    buf out = BUF_INIT;
+    const char *bad[] = {"", "[1,2]", "{\"per_class\": {\"A\": 3}}", "{\"per_class\":", "null"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        buf_reset(&out);
+        cr_assert_eq(webui_render_tasks_html_json(bad[i], strlen(bad[i]), &out), 0);
+        if (bad[i][0] == '{' && strchr(bad[i], '}'))
+            cr_assert_null(strstr(out.data, "<li>"), "%s -> %s", bad[i], out.data);
+        else
+            cr_assert_eq(out.len, 0, "%s -> %.*s", bad[i], (int)out.len, out.data);
+    }
+    buf_free(&out);
+}

@@ -49,6 +49,7 @@ typedef struct webui_report_meta {
     const scenario *sc;         /* non-NULL: a "Final ratio" section (webui/ratio.h) ... */
     const double *class_share;  /* ... with these class shares (scenario order) */
     const buf *exceptions_html; /* non-NULL: the Exceptions section's body (Python mode) */
+    const buf *tasks_json;      /* without sc: "Final ratio" from /tasks's JSON (Python mode) */
 } webui_report_meta;
 
 /* The HTML report: one self-contained file (styles, uPlot and the chart data

@@ -180,7 +180,10 @@ int webui_render_report(const runner_snapshot *s, const runner_history_point *p,
         rc |= buf_puts(out, "<section><h2>Exceptions Statistics</h2><p class=\"empty\">aiload "
                             "runs no user code that can raise: no exceptions.</p></section>\n");
     rc |= charts(out, p, n);
-    if (meta && meta->sc) rc |= webui_render_tasks_html(meta->sc, meta->class_share, out);
+    if (meta && meta->sc)
+        rc |= webui_render_tasks_html(meta->sc, meta->class_share, out);
+    else if (meta && meta->tasks_json)
+        rc |= webui_render_tasks_html_json(meta->tasks_json->data, meta->tasks_json->len, out);
     rc |= buf_puts(out, "</body></html>\n");
     return rc ? -ENOMEM : 0;
 }

@@ -492,19 +492,23 @@ int webui_report_backend(const webui_backend *b, const char *script, buf *out)
     if (!s) return -ENOMEM;
     size_t n = b->history_len(b->ctx);
     runner_history_point *pts = malloc((n ? n : 1) * sizeof(*pts));
-    buf exc = BUF_INIT;
+    buf exc = BUF_INIT, tasks = BUF_INIT;
     int rc = pts && (!b->exceptions_html || !b->exceptions_html(b->ctx, &exc)) ? 0 : -ENOMEM;
+    /* without a scenario (a Python locustfile) the ratios come as /tasks's JSON */
+    int py_tasks = !b->sc && b->tasks_json && !b->tasks_json(b->ctx, &tasks);
     if (!rc) {
         n = b->history_get(b->ctx, 0, pts, n);
         double *share = b->sc ? class_shares(b->sc, s, 1, 0) : NULL;
         webui_report_meta meta = {.script = script,
                                   .sc = share ? b->sc : NULL,
                                   .class_share = share,
-                                  .exceptions_html = b->exceptions_html ? &exc : NULL};
+                                  .exceptions_html = b->exceptions_html ? &exc : NULL,
+                                  .tasks_json = py_tasks ? &tasks : NULL};
         rc = webui_render_report(s, pts, n, &meta, out);
         free(share);
     }
     buf_free(&exc);
+    buf_free(&tasks);
     free(pts);
     runner_snapshot_free(s);
     return rc;

@@ -177,6 +177,16 @@ def test_autostart_autoquit_and_report(procs, tmp_path, app):  # noqa: F811
     html = report.read_text()
     assert "home" in html and "item" in html
     assert len(history_json(html)["time"]) >= 1
+    assert_final_ratio(html)
+
+
+def assert_final_ratio(html):
+    """Locust's report ends with the task ratios: Web 100 %, home 60 %, item and broken 20 %."""
+    m = re.search(r'<section id="final-ratio">.*?</section>', html, re.S)
+    assert m, "the report has a Final ratio section"
+    sec = m.group(0)
+    for pct, name in (("100.0", "Web"), ("60.0", "home"), ("20.0", "item"), ("20.0", "broken")):
+        assert f'<span class="pct">{pct}%</span> <span class="rname">{name}</span>' in sec, sec
 
 
 def test_headless_html_report(procs, tmp_path, app):  # noqa: F811
@@ -194,6 +204,7 @@ def test_headless_html_report(procs, tmp_path, app):  # noqa: F811
     # the report's request count is the run's
     m = re.search(r"<tr class=\"total\"><td></td><td>Aggregated</td><td class=\"n\">(\d+)</td>", html)
     assert m and int(m.group(1)) > 0
+    assert_final_ratio(html)
 
 
 def test_html_to_an_unwritable_path_fails_clearly(procs, tmp_path, app):  # noqa: F811

@@ -682,7 +682,8 @@ def finish(env, runner, d, nw, csvout, extra_codes=()):
         csvout.history.close()
     if d["html_file"]:
         try:
-            _aiload.write_html(d["html_file"], _exceptions_fn(runner))
+            _aiload.write_html(d["html_file"], _exceptions_fn(runner), _task_ratios(env, runner),
+                               d["num_users"] or 1)
         except OSError as e:
             sys.stderr.write(f"aiload: --html: {e}\n")
             code = 1
