@@ -5,6 +5,8 @@
  * nothing crash or leak. Input: byte 0 picks the options (bit 0 equal
  * weights, bit 1 -T a, bit 2 -E b, bit 3 open model), byte 1 the user count,
  * bytes 2.. live per-class counts when bit 4 is set, the rest is the file.
+ * With bit 5 the rest is instead /tasks's JSON for a Python run's Final ratio
+ * (webui_render_tasks_html_json): any text, no crash, no leak.
  */
 #include <errno.h>
 #include <math.h>
@@ -43,6 +45,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t flags = data[0];
     int users = data[1];
     int live[4] = {data[2] & 15, data[2] >> 4, data[3] & 15, data[3] >> 4};
+    if (flags & 32) {
+        buf h = BUF_INIT;
+        webui_render_tasks_html_json((const char *)data + 4, size - 4, &h);
+        buf_free(&h);
+        return 0;
+    }
     char err[512];
     scenario *sc = scenario_parse((const char *)data + 4, size - 4, "fuzz.ini", err, sizeof(err));
     if (!sc) return 0;
