@@ -51,19 +51,27 @@ static int prepare_weights(eng_model *m, const ei_views *v, char *err, size_t er
         }
         ed_layer_free(&l);
     }
-    if (total && !(m->wpool = eg_alloc_big(total))) {
-        free(off);
-        return eg_err(err, errlen, ENG_ENOMEM, "out of memory reordering weights");
-    }
-    for (int ni = 0; ni < g->nnodes; ni++) {
-        if (!m->conv[ni].ready) continue;
+    /* beyond one allocation's limit (a model of over 1 GB of weights), or
+     * without one free block that large: a buffer per Conv, as before */
+    if (total && total <= EG_MAX_TENSOR_BYTES) m->wpool = eg_alloc_big(total);
+    int rc = 0;
+    for (int ni = 0; ni < g->nnodes && rc != -ENG_ENOMEM; ni++) {
+        em_conv *c = &m->conv[ni];
+        if (!c->ready) continue;
         eg_node *n = &g->nodes[ni];
-        m->conv[ni].w = (char *)m->wpool + off[ni];
-        m->conv[ni].ready =
-            !ed_reorder_conv_to(m, n, &v->view[n->in[1]], &m->conv[ni].wmd, m->conv[ni].w);
-        if (!m->conv[ni].ready) m->conv[ni].w = NULL;
+        if (m->wpool) {
+            c->w = (char *)m->wpool + off[ni];
+            rc = ed_reorder_conv_to(m, n, &v->view[n->in[1]], &c->wmd, c->w);
+        } else {
+            rc = ed_reorder_conv(m, n, &v->view[n->in[1]], &c->wmd, &c->w);
+            c->w_own = !rc;
+        }
+        c->ready = rc == 0;
+        if (rc) c->w = NULL;
     }
     free(off);
+    if (rc == -ENG_ENOMEM)
+        return eg_err(err, errlen, ENG_ENOMEM, "out of memory reordering weights");
     return 0;
 }
 
@@ -288,6 +296,7 @@ void eng_model_free(eng_model *m)
 {
     if (!m) return;
     for (int i = 0; m->g && m->conv && i < m->g->nnodes; i++) {
+        if (m->conv[i].w_own) free(m->conv[i].w);
         for (int k = 0; k < m->conv[i].q_nw; k++) free(m->conv[i].q_w[k]);
         free(m->conv[i].q_wmax);
         free(m->conv[i].q_oscale);

@@ -17,7 +17,8 @@
 typedef struct em_conv {
     int ready;
     dnnl_memory_desc_t wmd;
-    void *w; /* in eng_model.wpool (not freed alone) */
+    void *w;   /* in eng_model.wpool, or its own buffer when w_own */
+    int w_own; /* the model's weights did not fit one block (prepare_weights) */
     /* Other layouts some thread count or batch asked for, made on first use and
      * shared by every context of the process (guarded by eng_model.lock). */
     int nalt;
@@ -51,7 +52,7 @@ struct eng_model {
     eng_load_opts opts;
     dnnl_engine_t dnn; /* NULL with reference_only */
     em_conv *conv;     /* per node */
-    void *wpool;       /* every em_conv.w, one huge-page-advised block (eg_alloc_big) */
+    void *wpool;       /* the em_conv.w, one huge-page-advised block (eg_alloc_big) */
     int fixed_batch;   /* 0: dim 0 dynamic */
     int dynamic;       /* dims beyond the batch are dynamic: runs need shapes */
     int64_t macs;
