@@ -201,7 +201,7 @@ void eng_ctx_free(eng_ctx *c)
 static int grow(void **buf, size_t *cur, size_t need)
 {
     if (need <= *cur && *buf) return 0;
-    void *n = eg_alloc(need ? need : 64);
+    void *n = eg_alloc_big(need ? need : 64); /* the arena every run streams through */
     if (!n) return -ENG_ENOMEM;
     free(*buf);
     *buf = n;

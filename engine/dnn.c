@@ -466,8 +466,8 @@ static int reorder_weights(const eng_model *m, const dnnl_memory_desc_t *src_md,
     return rc;
 }
 
-int ed_reorder_conv(const eng_model *m, const eg_node *n, const ek_view *w,
-                    const dnnl_memory_desc_t *wmd, void **out)
+int ed_reorder_conv_to(const eng_model *m, const eg_node *n, const ek_view *w,
+                       const dnnl_memory_desc_t *wmd, void *dst)
 {
     int64_t G = eg_attr_int(n, "group", 1);
     dnnl_memory_desc_t plain;
@@ -486,9 +486,15 @@ int ed_reorder_conv(const eng_model *m, const eg_node *n, const ek_view *w,
         dnnl_dims_t d = {w->dims[0], w->dims[1], w->dims[2], w->dims[3]};
         dnnl_memory_desc_init_by_tag(&plain, 4, d, dnnl_f32, dnnl_oihw);
     }
+    return reorder_weights(m, &plain, w->data, wmd, dst);
+}
+
+int ed_reorder_conv(const eng_model *m, const eg_node *n, const ek_view *w,
+                    const dnnl_memory_desc_t *wmd, void **out)
+{
     void *buf = eg_alloc(dnnl_memory_desc_get_size(wmd));
     if (!buf) return -ENG_ENOMEM;
-    int rc = reorder_weights(m, &plain, w->data, wmd, buf);
+    int rc = ed_reorder_conv_to(m, n, w, wmd, buf);
     if (rc) {
         free(buf);
         return rc;

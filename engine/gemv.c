@@ -29,7 +29,7 @@ ev_gemv *ev_gemv_create(int64_t K, int64_t N, const float *B, int trans_b, const
     g->bw = isa == EF_ISA_AVX512 ? 64 : 32;
     g->Kp = (K + 1) / 2 * 2;
     g->Np = (N + g->bw - 1) / g->bw * g->bw;
-    g->w = eg_alloc((size_t)(g->Kp * g->Np) * sizeof(float));
+    g->w = eg_alloc_big((size_t)(g->Kp * g->Np) * sizeof(float));
     g->bias = eg_alloc((size_t)g->Np * sizeof(float));
     if (!g->w || !g->bias) {
         ev_gemv_free(g);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static const char *const op_names[] = {
 #define EG_NAME(name, id, nreq) name,
@@ -54,6 +55,22 @@ void *eg_alloc(size_t bytes)
     size_t rounded = (bytes + 63) & ~(size_t)63;
     void *p = aligned_alloc(64, rounded ? rounded : 64);
     if (p) memset(p, 0, rounded ? rounded : 64);
+    return p;
+}
+
+void *eg_alloc_big(size_t bytes)
+{
+    const size_t huge = (size_t)2 << 20;
+    const char *env = getenv("AIINFER_HUGEPAGES");
+    if (bytes < EG_BIG_MIN || bytes > EG_MAX_TENSOR_BYTES || (env && !strcmp(env, "0")))
+        return eg_alloc(bytes);
+    size_t rounded = (bytes + huge - 1) & ~(huge - 1);
+    void *p = aligned_alloc(huge, rounded);
+    if (!p) return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, rounded, MADV_HUGEPAGE); /* advice only: 4 KB pages if it fails */
+#endif
+    memset(p, 0, rounded); /* faults the pages in now, at load, not in a run */
     return p;
 }
 

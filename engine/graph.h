@@ -173,6 +173,13 @@ int64_t eg_numel(int rank, const int64_t *dims);
 #define EG_MAX_TENSOR_BYTES ((size_t)1 << 30)
 /* 64-byte aligned, zeroed; free with free(). NULL beyond EG_MAX_TENSOR_BYTES. */
 void *eg_alloc(size_t bytes);
+/* eg_alloc for a long-lived buffer every run streams through (packed weights,
+ * the activation arena): from EG_BIG_MIN bytes on, 2 MB aligned, rounded up to
+ * 2 MB and advised to transparent huge pages (MADV_HUGEPAGE, for THP's madvise
+ * mode), so a run's ~20 MB take a few TLB entries instead of ~5000 4 KB pages.
+ * AIINFER_HUGEPAGES=0 keeps plain eg_alloc (probes). Free with free(). */
+#define EG_BIG_MIN ((size_t)1 << 20)
+void *eg_alloc_big(size_t bytes);
 /* Element count of a shape, or -1 if a dim is negative or the count exceeds
  * EG_MAX_TENSOR_BYTES / 4 (checked without overflow). */
 int64_t eg_numel_checked(int rank, const int64_t *dims);

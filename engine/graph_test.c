@@ -375,3 +375,29 @@ Test(graph, dynamic_sequence_axis_runs_through_the_shapes_api)
     eng_model_free(m);
     free(buf);
 }
+
+/* eg_alloc_big: from EG_BIG_MIN on, 2 MB aligned (huge-page advised), zeroed
+ * and writable to the last byte; below it, or with AIINFER_HUGEPAGES=0, plain
+ * eg_alloc (64-byte aligned); both freed with free(). */
+Test(graph, big_buffers_are_2mb_aligned_zeroed_and_switchable)
+{
+    const size_t sizes[] = {64, EG_BIG_MIN - 4, EG_BIG_MIN, 3 * EG_BIG_MIN + 12345};
+    unsetenv("AIINFER_HUGEPAGES");
+    for (int off = 0; off < 2; off++) {
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            unsigned char *p = eg_alloc_big(sizes[i]);
+            cr_assert_not_null(p, "%zu bytes", sizes[i]);
+            size_t align = sizes[i] >= EG_BIG_MIN && !off ? (size_t)2 << 20 : 64;
+            cr_expect_eq((uintptr_t)p % align, 0, "%zu bytes: %p not %zu-aligned", sizes[i],
+                         (void *)p, align);
+            size_t nz = 0;
+            for (size_t k = 0; k < sizes[i]; k++) nz += p[k] != 0;
+            cr_expect_eq(nz, 0, "%zu bytes: %zu not zero", sizes[i], nz);
+            memset(p, 0xab, sizes[i]);
+            free(p);
+        }
+        setenv("AIINFER_HUGEPAGES", "0", 1);
+    }
+    unsetenv("AIINFER_HUGEPAGES");
+    cr_expect_null(eg_alloc_big(EG_MAX_TENSOR_BYTES + 1));
+}

@@ -17,7 +17,8 @@
 typedef struct em_conv {
     int ready;
     dnnl_memory_desc_t wmd;
-    void *w;
+    void *w;   /* in eng_model.wpool, or its own buffer when w_own */
+    int w_own; /* the model's weights did not fit one block (prepare_weights) */
     /* Other layouts some thread count or batch asked for, made on first use and
      * shared by every context of the process (guarded by eng_model.lock). */
     int nalt;
@@ -51,6 +52,7 @@ struct eng_model {
     eng_load_opts opts;
     dnnl_engine_t dnn; /* NULL with reference_only */
     em_conv *conv;     /* per node */
+    void *wpool;       /* the em_conv.w, one huge-page-advised block (eg_alloc_big) */
     int fixed_batch;   /* 0: dim 0 dynamic */
     int dynamic;       /* dims beyond the batch are dynamic: runs need shapes */
     int64_t macs;
@@ -92,6 +94,9 @@ void ed_layer_free(ed_layer *l);
 /* Reorders a Conv's plain OIHW weights w into layout wmd: a fresh buffer in *out. */
 int ed_reorder_conv(const eng_model *m, const eg_node *n, const ek_view *w,
                     const dnnl_memory_desc_t *wmd, void **out);
+/* The same into dst, which holds dnnl_memory_desc_get_size(wmd) bytes. */
+int ed_reorder_conv_to(const eng_model *m, const eg_node *n, const ek_view *w,
+                       const dnnl_memory_desc_t *wmd, void *dst);
 /* Weights of Conv node ni in layout md: the load-time copy when md matches it,
  * else a copy reordered now and cached in the model for every context of the
  * process. NULL on failure. Thread-safe. */

@@ -1,7 +1,8 @@
 /* ab_probe: A/B timing of two engine configurations in one process, for the
- * shared machine where separate runs minutes apart are not comparable. Two
- * contexts of one model are built, each right after setting its environment
- * (AIINFER_FUSE_IRB, AIINFER_GEMV: read when a plan is built), then run on the
+ * shared machine where separate runs minutes apart are not comparable. The
+ * model is loaded twice and a context made of each, each right after setting
+ * its environment (AIINFER_FUSE_IRB, AIINFER_GEMV: read when a plan is built;
+ * AIINFER_HUGEPAGES: when the model and the arena are allocated), then run on the
  * same input alternately, ROUNDS times each (the order flips every round), so
  * both see the same load and clock. Prints each one's median and minimum run
  * time and the median of the per-round ratios B/A. A probe, not a benchmark.
@@ -48,15 +49,16 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[512];
-    eng_model *m = eng_model_load_file(argv[1], NULL, err, sizeof(err));
-    if (!m) {
+    eng_model *m[2] = {NULL, NULL};
+    int rounds = atoi(argv[2]);
+    eng_tensor_info in, out;
+    apply_env(argv[3]);
+    if (!(m[0] = eng_model_load_file(argv[1], NULL, err, sizeof(err)))) {
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    int rounds = atoi(argv[2]);
-    eng_tensor_info in, out;
-    eng_model_input(m, 0, &in);
-    eng_model_output(m, 0, &out);
+    eng_model_input(m[0], 0, &in);
+    eng_model_output(m[0], 0, &out);
     float *x = calloc((size_t)in.item_count, sizeof(float));
     float *y = calloc((size_t)out.item_count, sizeof(float));
     for (int64_t i = 0; i < in.item_count; i++) x[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
@@ -64,7 +66,12 @@ int main(int argc, char **argv)
     int one = 1;
     for (int k = 0; k < 2; k++) {
         apply_env(argv[3 + k]);
-        if (!(c[k] = eng_ctx_create(m, NULL, err, sizeof(err))) || eng_ctx_warmup(c[k], &one, 1)) {
+        if (k && !(m[k] = eng_model_load_file(argv[1], NULL, err, sizeof(err)))) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        if (!(c[k] = eng_ctx_create(m[k], NULL, err, sizeof(err))) ||
+            eng_ctx_warmup(c[k], &one, 1)) {
             fprintf(stderr, "context %d: %s\n", k, c[k] ? "warmup failed" : err);
             return 1;
         }
@@ -91,6 +98,7 @@ int main(int argc, char **argv)
            t[1][0] * 1e6, ratio[rounds / 2], 1 / ratio[rounds / 2]);
     eng_ctx_free(c[0]);
     eng_ctx_free(c[1]);
-    eng_model_free(m);
+    eng_model_free(m[0]);
+    eng_model_free(m[1]);
     return 0;
 }

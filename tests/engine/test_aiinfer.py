@@ -83,7 +83,13 @@ def test_bench_reports_latency_throughput_and_peak_share():
                   r.stdout)
     assert m, r.stdout
     gflops, share, peak = float(m[1]), int(m[2]), float(m[3])
-    assert peak > 0 and abs(share - 100 * gflops / peak) <= 1, r.stdout
+    # the peak is printed rounded to a whole GFLOP/s and the share to a whole percent: on a
+    # loaded machine (a low measured peak, a share over 100 %) that rounding alone moves the
+    # share by more than a point, so bound it by the printed figures' own intervals
+    assert peak > 0.5, r.stdout
+    lo = 100 * (gflops - 0.05) / (peak + 0.5) - 0.5
+    hi = 100 * (gflops + 0.05) / (peak - 0.5) + 0.5
+    assert lo <= share <= hi, r.stdout
 
 
 def test_bench_peak_follows_onednn_max_cpu_isa_and_counts_every_thread():
