@@ -185,6 +185,21 @@ def test_load_test_shape_drives_and_ends_the_test(app, tmp_path):
     assert 60 <= n <= 160, n  # 2 users for 2 s then 4 for 2 s, a request every ~0.1 s
 
 
+def test_load_test_shape_over_processes(app, tmp_path):
+    """--processes with a shape: the parent ticks it and splits each step over the
+    children (2 users: one each; 4: two each); its None ends the test."""
+    a = aiload(pyfile("shape.py"), app, tmp_path, "-t", "30s", "--processes", "2")
+    assert a.returncode == 0, a.stderr
+    assert a.elapsed < 20, a.elapsed
+    assert "shape test (Steps) over 2 processes" in a.stderr, a.stderr
+    assert "Shape test stopping" in a.stderr
+    n = rows(a.prefix)[("GET", "/")][0]
+    assert 60 <= n <= 160, n  # the same load as one process: 2 users for 2 s, then 4
+    with open(a.prefix + "_stats_history.csv", newline="") as f:
+        counts = {r["User Count"] for r in csv.DictReader(f)}
+    assert {"2", "4"} <= counts, counts
+
+
 def test_a_user_that_never_yields_does_not_freeze_the_stop(app, tmp_path):
     a = aiload(pyfile("stuck.py"), app, tmp_path, "-u", 2, "-r", 100, "-t", "3s", timeout=60)
     assert a.elapsed < 13, a.elapsed

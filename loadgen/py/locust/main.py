@@ -369,8 +369,6 @@ def run(argv):
     runner = env.create_local_runner()
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
     if nproc > 1:
-        if env.shape_class is not None:
-            raise StartupError("--processes with a LoadTestShape: not supported yet; leave one out")
         from .processes import run_processes
 
         if not d["headless"]:

@@ -4,7 +4,9 @@ runs its share of the users (each class split over the children) as a
 headless run of its own, and ships every request's exact timings to the
 parent (loadgen/py/pymod.c: ship_record/ingest) through a pipe. The parent
 records them into its statistics, so the periodic tables, the final tables
-and the CSV files are those of one run."""
+and the CSV files are those of one run. With a LoadTestShape the parent ticks
+the shape and sends each child its share of every step (users per class and
+spawn rate) as a JSON line on a second pipe; the shape's None stops them."""
 import json
 import logging
 import os
@@ -41,13 +43,38 @@ def _write_all(fd, data):
         view = view[k:]
 
 
-def _child(env, runner, d, targets, rate, fd):
+def _read_lines(fd):
+    """Yields the JSON objects written to fd one per line, until its end."""
+    gevent.os.make_nonblocking(fd)
+    pending = b""
+    while True:
+        data = gevent.os.nb_read(fd, 1 << 16)
+        if not data:
+            return
+        pending += data
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield json.loads(line)
+
+
+def _follow_steps(env, runner, ctl):
+    """A shape child: applies each step the parent sends (its users per class
+    and spawn rate), and stops at the shape's end or when the parent goes."""
+    by_name = {c.__name__: c for c in env.user_classes}
+    for msg in _read_lines(ctl):
+        if msg.get("stop"):
+            break
+        runner._targets = {by_name[k]: v for k, v in msg["targets"].items() if k in by_name}
+        runner.start(sum(runner._targets.values()), msg["rate"])
+    os.close(ctl)
+    runner.quit()
+
+
+def _child(env, runner, d, targets, rate, fd, ctl=None):
     from . import main as m
 
     _aiload.set_shipping(True)
     gevent.os.make_nonblocking(fd)
-    runner._targets = targets
-    users = sum(targets.values())
     run_time = d["run_time"] or 0
     stop = {"n": 0}
 
@@ -61,7 +88,13 @@ def _child(env, runner, d, targets, rate, fd):
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    runner.start(users, rate)
+    if ctl is None:
+        runner._targets = targets
+        runner.start(sum(targets.values()), rate)
+    else:  # the shape's steps come from the parent; the clock starts now, as the parent's
+        runner._begin()
+        runner.state = STATE_RUNNING
+        gevent.spawn(_follow_steps, env, runner, ctl)
     _aiload.watchdog(runner._t0_ns + int(run_time * 1e9) + 200_000_000 if run_time else 1 << 62)
 
     def heartbeat():
@@ -75,7 +108,8 @@ def _child(env, runner, d, targets, rate, fd):
 
     def status():
         while True:
-            _aiload.ship_json(json.dumps({"users": runner.user_count, "state": runner.state}).encode())
+            _aiload.ship_json(json.dumps({"users": runner.user_count, "state": runner.state,
+                                          "classes": runner.user_classes_count}).encode())
             gevent.sleep(1)
 
     def shipper():
@@ -102,26 +136,79 @@ def _child(env, runner, d, targets, rate, fd):
     return 0
 
 
+class _ShapeView:
+    """What a LoadTestShape on the parent reads of its runner: the children's
+    users as they last reported them."""
+
+    def __init__(self, env, state):
+        self.environment, self._state = env, state
+        self.target_user_count, self.spawn_rate = 0, 0.0
+
+    @property
+    def user_count(self):
+        return sum(s["users"] for s in self._state.values())
+
+    @property
+    def user_classes_count(self):
+        out = {c.__name__: 0 for c in self.environment.user_classes}
+        for s in self._state.values():
+            for k, v in s.get("classes", {}).items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+
+def _run_shape(env, view, ctls, n):
+    """Ticks the shape every second and sends each child its share of a new
+    step; at the shape's None, tells them to stop."""
+    shape = env.shape_class
+    shape.runner = view
+    shape.reset_time()
+    last = None
+    while True:
+        t = shape.tick()
+        if t is None:
+            logger.info("Shape test stopping")
+            break
+        if t != last:
+            last = t
+            users, rate = t[0], t[1]
+            classes = list(t[2]) if len(t) > 2 and t[2] else list(env.user_classes)
+            view.target_user_count, view.spawn_rate = users, rate
+            for k, share in enumerate(_child_targets(classes, users, n)):
+                got = sum(share.values())
+                msg = {"targets": {c.__name__: share.get(c, 0) for c in env.user_classes},
+                       "rate": rate * got / users if users else rate}
+                _write_all(ctls[k], (json.dumps(msg) + "\n").encode())
+        gevent.sleep(1)
+    for fd in ctls:
+        _write_all(fd, b'{"stop": true}\n')
+
+
 def run_processes(env, runner, d, n):
     from . import main as m
 
+    shaped = env.shape_class is not None
     users = d["num_users"] or 1
     rate = d["spawn_rate"] or 1
-    n = min(n, users)
+    n = n if shaped else min(n, users)
     env._processes = n
     targets = _child_targets(env.user_classes, users, n)
     _aiload.reset()
-    children = []
+    children, ctls = [], []
     for k in range(n):
         r, w = os.pipe()
+        cr, cw = os.pipe() if shaped else (None, None)
         pid = os.fork()
         if pid == 0:
             os.close(r)
-            for _, _, rfd in children:
-                os.close(rfd)
+            if shaped:
+                os.close(cw)
+            for fd in [rfd for _, _, rfd in children] + ctls:
+                os.close(fd)
             code = 1
             try:
-                code = _child(env, runner, d, targets[k], rate * sum(targets[k].values()) / users, w)
+                code = _child(env, runner, d, targets[k], rate * sum(targets[k].values()) / users, w,
+                              cr)
             except BaseException:  # noqa: B036 (a child must never return into the parent's code)
                 import traceback
 
@@ -131,10 +218,17 @@ def run_processes(env, runner, d, n):
                 sys.stderr.flush()
                 os._exit(code)
         os.close(w)
+        if shaped:
+            os.close(cr)
+            ctls.append(cw)
         children.append((k, pid, r))
-    sys.stderr.write(f"aiload: closed-model test: {users} users over {n} processes, spawn rate "
-                     f"{rate:g}/s, {'run time set' if d['run_time'] else 'until Ctrl+C'}, host "
-                     f"{env.host or '-'} (Python locustfile)\n")
+    if shaped:
+        sys.stderr.write(f"aiload: shape test ({type(env.shape_class).__name__}) over {n} processes, "
+                         f"host {env.host or '-'} (Python locustfile)\n")
+    else:
+        sys.stderr.write(f"aiload: closed-model test: {users} users over {n} processes, spawn rate "
+                         f"{rate:g}/s, {'run time set' if d['run_time'] else 'until Ctrl+C'}, host "
+                         f"{env.host or '-'} (Python locustfile)\n")
 
     state = {k: {"users": 0, "state": STATE_SPAWNING, "done": False, "exceptions": [], "code": None}
              for k, _, _ in children}
@@ -165,14 +259,17 @@ def run_processes(env, runner, d, n):
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
 
+    view = _ShapeView(env, state)
+
     def publish():
         u = sum(s["users"] for s in state.values())
         states = {s["state"] for s in state.values()}
         runner.state = STATE_RUNNING if states <= {STATE_RUNNING} else runner.state
-        runner.target_user_count = users
-        runner.spawn_rate = rate
+        runner.target_user_count = view.target_user_count if shaped else users
+        runner.spawn_rate = view.spawn_rate if shaped else rate
         _aiload.set_info({"spawning": 1, "running": 2, "stopping": 3, "stopped": 4}.get(runner.state, 1), u,
-                         users, float(rate), env.host or "", float(d["run_time"] or 0), int(runner.start_time))
+                         runner.target_user_count, float(runner.spawn_rate), env.host or "",
+                         float(d["run_time"] or 0), int(runner.start_time))
 
     def ticker():
         next_table = time.monotonic() + 2
@@ -190,6 +287,7 @@ def run_processes(env, runner, d, n):
 
     readers = [gevent.spawn(reader, k, fd) for k, _, fd in children]
     tick = gevent.spawn(ticker)
+    shaper = gevent.spawn(_run_shape, env, view, ctls, n) if shaped else None
     if csvout:
         csvout.write(runner)
     gevent.joinall(readers)
@@ -198,6 +296,10 @@ def run_processes(env, runner, d, n):
         _, status = os.waitpid(pid, 0)
         codes.append(os.waitstatus_to_exitcode(status))
     tick.kill()
+    if shaper is not None:
+        shaper.kill()
+        for fd in ctls:
+            os.close(fd)
     _aiload.stop_clock(_aiload.now_ns())
     runner.state = STATE_STOPPED
     publish()
