@@ -334,10 +334,46 @@ def test_a_packet_that_comes_in_pieces_after_the_connect_is_served(procs, tmp_pa
     pkt = packet(nginx_vars("POST", "/echo", data), data)
     for cut in (0, 2, 40, len(pkt) - len(data) + 10):
         with socket.create_connection(("127.0.0.1", uport), timeout=10) as s:
-            time.sleep(0.1)  # accepted (and read) before anything came
+            # cut 0: held by the kernel until bytes come (TCP_DEFER_ACCEPT);
+            # else accepted and read before the rest came
+            time.sleep(0.1)
             s.sendall(pkt[:cut])
             time.sleep(0.1)
             s.sendall(pkt[cut:])
             out = read_to_close(s)
         head, _, body = out.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200") and body == data, (cut, head[:100])
+
+
+@pytest.mark.parametrize("threads", [2, 1], ids=["app-threads", "app-on-the-loop"])
+def test_a_connection_is_accepted_once_its_packet_comes(procs, tmp_path, threads):
+    """TCP_DEFER_ACCEPT on a uwsgi TCP socket, as uWSGI sets it: a worker never
+    holds a connection whose packet has not come (behind nginx that left a
+    request waiting behind newer ones: the p99), while a client that connects
+    and never sends is still accepted after socket-timeout and closed."""
+    from ctlutil import stats
+    uport, sport = free_port(), free_port()
+    p, _ = start(procs, tmp_path, [("socket", "127.0.0.1:%d" % uport),
+                                   ("stats", "127.0.0.1:%d" % sport), ("socket-timeout", "2")],
+                 http=False, processes=1, threads=threads)
+    wait_port(uport, proc=p)
+    wait_port(sport, proc=p)
+    addr = ("127.0.0.1", uport)
+    with socket.create_connection(addr, timeout=30) as idle, \
+            socket.create_connection(addr, timeout=30) as late:
+        t0 = time.monotonic()
+        st, _, body = exchange(addr, packet(nginx_vars("GET", "/")))
+        assert st == 200, "served while two connections wait for their packets"
+        conns = stats(sport)["workers"][0]["conns"]
+        if time.monotonic() - t0 < 0.9:  # the kernel may hand them over from 1 s on
+            assert conns == 0, "the worker holds connections that sent nothing"
+        late.sendall(packet(nginx_vars("GET", "/")))
+        out = read_to_close(late)
+        assert out.startswith(b"HTTP/1.1 200"), out[:100]
+        # the silent one: accepted after about 3 s (the kernel's SYN-ACK
+        # retries for 2 s), then closed by socket-timeout
+        try:
+            assert idle.recv(100) == b""
+        except ConnectionResetError:
+            pass
+        assert time.monotonic() - t0 < 30
