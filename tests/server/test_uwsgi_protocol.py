@@ -359,6 +359,9 @@ def test_a_connection_is_accepted_once_its_packet_comes(procs, tmp_path, threads
     wait_port(uport, proc=p)
     wait_port(sport, proc=p)
     addr = ("127.0.0.1", uport)
+    # a worker is up: it sets the option (a connection made before that was
+    # queued as any other)
+    assert exchange(addr, packet(nginx_vars("GET", "/")))[0] == 200
     with socket.create_connection(addr, timeout=30) as idle, \
             socket.create_connection(addr, timeout=30) as late:
         t0 = time.monotonic()
