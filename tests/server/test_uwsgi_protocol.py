@@ -334,9 +334,7 @@ def test_a_packet_that_comes_in_pieces_after_the_connect_is_served(procs, tmp_pa
     pkt = packet(nginx_vars("POST", "/echo", data), data)
     for cut in (0, 2, 40, len(pkt) - len(data) + 10):
         with socket.create_connection(("127.0.0.1", uport), timeout=10) as s:
-            # cut 0: held by the kernel until bytes come (TCP_DEFER_ACCEPT);
-            # else accepted and read before the rest came
-            time.sleep(0.1)
+            time.sleep(0.1)  # accepted (and read) before anything came
             s.sendall(pkt[:cut])
             time.sleep(0.1)
             s.sendall(pkt[cut:])
@@ -345,38 +343,43 @@ def test_a_packet_that_comes_in_pieces_after_the_connect_is_served(procs, tmp_pa
         assert head.startswith(b"HTTP/1.1 200") and body == data, (cut, head[:100])
 
 
-@pytest.mark.parametrize("threads", [2, 1], ids=["app-threads", "app-on-the-loop"])
-def test_a_connection_is_accepted_once_its_packet_comes(procs, tmp_path, threads):
-    """TCP_DEFER_ACCEPT on a uwsgi TCP socket, as uWSGI sets it: a worker never
-    holds a connection whose packet has not come (behind nginx that left a
-    request waiting behind newer ones: the p99), while a client that connects
-    and never sends is still accepted after socket-timeout and closed."""
-    from ctlutil import stats
-    uport, sport = free_port(), free_port()
-    p, _ = start(procs, tmp_path, [("socket", "127.0.0.1:%d" % uport),
-                                   ("stats", "127.0.0.1:%d" % sport), ("socket-timeout", "2")],
-                 http=False, processes=1, threads=threads)
+
+def test_one_thread_serves_a_connection_whose_packet_came_before_newer_ones(procs, tmp_path):
+    """The app on the loop: a connection accepted before its packet came (nginx
+    connects, then sends) is answered as soon as its packet is there, before
+    connections made after it; it used to wait until the accept batch that
+    was running ran dry (the p99 behind nginx)."""
+    import threading
+    uport = free_port()
+    p, _ = start(procs, tmp_path, [("socket", "127.0.0.1:%d" % uport)], http=False,
+                 processes=1, threads=1)
     wait_port(uport, proc=p)
-    wait_port(sport, proc=p)
     addr = ("127.0.0.1", uport)
-    # a worker is up: it sets the option (a connection made before that was
-    # queued as any other)
     assert exchange(addr, packet(nginx_vars("GET", "/")))[0] == 200
-    with socket.create_connection(addr, timeout=30) as idle, \
-            socket.create_connection(addr, timeout=30) as late:
-        t0 = time.monotonic()
-        st, _, body = exchange(addr, packet(nginx_vars("GET", "/")))
-        assert st == 200, "served while two connections wait for their packets"
-        conns = stats(sport)["workers"][0]["conns"]
-        if time.monotonic() - t0 < 0.9:  # the kernel may hand them over from 1 s on
-            assert conns == 0, "the worker holds connections that sent nothing"
-        late.sendall(packet(nginx_vars("GET", "/")))
-        out = read_to_close(late)
-        assert out.startswith(b"HTTP/1.1 200"), out[:100]
-        # the silent one: accepted after about 3 s (the kernel's SYN-ACK
-        # retries for 2 s), then closed by socket-timeout
-        try:
-            assert idle.recv(100) == b""
-        except ConnectionResetError:
-            pass
-        assert time.monotonic() - t0 < 30
+    done = {}
+
+    def answer(name, s):
+        out = read_to_close(s)
+        done[name] = (time.monotonic(), out)
+
+    a = socket.create_connection(addr, timeout=30)
+    time.sleep(0.3)  # a: accepted, nothing to read yet
+    b = socket.create_connection(addr, timeout=30)
+    b.sendall(packet(nginx_vars("GET", "/thread")))  # 0.2 s on the loop
+    time.sleep(0.05)
+    x = socket.create_connection(addr, timeout=30)  # queued, packet and all,
+    x.sendall(packet(nginx_vars("GET", "/thread")))  # so served in an accept batch
+    answer("b", b)
+    time.sleep(0.05)  # while x runs: a's packet comes, then c connects
+    a.sendall(packet(nginx_vars("GET", "/")))
+    c = socket.create_connection(addr, timeout=30)
+    c.sendall(packet(nginx_vars("GET", "/thread")))
+    ts = [threading.Thread(target=answer, args=(n, s)) for n, s in (("a", a), ("x", x), ("c", c))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    for s in (a, b, x, c):
+        s.close()
+    assert all(done[n][1].startswith(b"HTTP/1.1 200") for n in "abxc"), done
+    assert done["a"][0] < done["c"][0], "a's packet came first, yet c was answered before it"
