@@ -155,7 +155,7 @@ static int accept_one(srv_worker *w, int li)
  * first, and serves a request that has come: the order stays the one they
  * connected in, as with uWSGI's blocking read, and the worker still takes
  * the next connection while one is on its way. (TCP_DEFER_ACCEPT, uWSGI's
- * way, gave the lowest p99 but 10-15% fewer requests a second: a worker then
+ * way, gave the lowest p99 but 4-11% fewer requests a second: a worker then
  * wakes only once the request is there, instead of while it comes; see
  * docs/wsgi.md.) New connections join the list at its head, so the pending
  * ones are among the first few. */
