@@ -149,10 +149,10 @@ static int accept_one(srv_worker *w, int li)
 /* With the app on the loop (inline_app), a connection accepted before its
  * request came (nginx connects, then sends on a later turn of its loop) was
  * left to the loop's next turn, while the accept batch served up to
- * ACCEPT_BATCH newer connections, each a whole app call: behind nginx about
- * 8% of the requests waited 0.5 to 5 ms so (the p99: 5.1 ms against uWSGI's
- * 3.6). So before each accept the batch reads the pending ones, oldest
- * first, and serves a request that has come: the order stays the one they
+ * ACCEPT_BATCH newer connections, each a whole app call: behind nginx 17% of
+ * the requests were accepted before their packet, and 1 in 9 of those waited
+ * 2 to 10 ms so (the p99: 5.1 ms against uWSGI's 3.7). So before each accept the batch reads the
+ * pending ones, oldest first, and serves a request that has come: the order stays the one they
  * connected in, as with uWSGI's blocking read, and the worker still takes
  * the next connection while one is on its way. (TCP_DEFER_ACCEPT, uWSGI's
  * way, gave the lowest p99 but 4-11% fewer requests a second: a worker then
