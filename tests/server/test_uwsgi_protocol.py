@@ -343,7 +343,6 @@ def test_a_packet_that_comes_in_pieces_after_the_connect_is_served(procs, tmp_pa
         assert head.startswith(b"HTTP/1.1 200") and body == data, (cut, head[:100])
 
 
-
 def test_one_thread_serves_a_connection_whose_packet_came_before_newer_ones(procs, tmp_path):
     """The app on the loop: a connection accepted before its packet came (nginx
     connects, then sends) is answered as soon as its packet is there, before
