@@ -34,6 +34,13 @@ ssize_t conn_io_writev(srv_conn *c, const struct iovec *iov, int cnt)
     return tx(c, c->ssl ? srv_tls_writev(c->ssl, iov, cnt) : writev(c->fd, iov, cnt));
 }
 
+ssize_t conn_io_writev_more(srv_conn *c, const struct iovec *iov, int cnt)
+{
+    if (c->ssl) return tx(c, srv_tls_writev(c->ssl, iov, cnt));
+    struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt};
+    return tx(c, sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_MORE));
+}
+
 ssize_t conn_io_sendfile(srv_conn *c, int fd, off_t *off, size_t len)
 {
     return tx(c, c->ssl ? srv_tls_sendfile(c->ssl, fd, off, len) : sendfile(c->fd, fd, off, len));

@@ -490,6 +490,9 @@ int64_t conn_body_limit(const srv_conn *c);
 ssize_t conn_io_recv(srv_conn *c, void *dst, size_t cap);
 ssize_t conn_io_send(srv_conn *c, const void *src, size_t len);
 ssize_t conn_io_writev(srv_conn *c, const struct iovec *iov, int cnt);
+/* conn_io_writev with MSG_MORE: the last bytes of a response on a connection
+ * closed right after, so the close's FIN leaves in the same segment. */
+ssize_t conn_io_writev_more(srv_conn *c, const struct iovec *iov, int cnt);
 ssize_t conn_io_sendfile(srv_conn *c, int fd, off_t *off, size_t len);
 
 /* resp.c: the response part of srv_conn. It calls nothing above it but

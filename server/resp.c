@@ -263,10 +263,10 @@ int resp_send_loop(srv_conn *c)
 
 /* ---- app-thread side ---- */
 
-static int writev_all(srv_conn *c, struct iovec *iov, int cnt)
+static int writev_all_more(srv_conn *c, struct iovec *iov, int cnt, int more)
 {
     while (cnt > 0) {
-        ssize_t n = conn_io_writev(c, iov, cnt);
+        ssize_t n = more ? conn_io_writev_more(c, iov, cnt) : conn_io_writev(c, iov, cnt);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN) goto fail;
@@ -289,6 +289,11 @@ static int writev_all(srv_conn *c, struct iovec *iov, int cnt)
 fail:
     c->failed = 1; /* app_client_gone says so from now on */
     return -EPIPE;
+}
+
+static int writev_all(srv_conn *c, struct iovec *iov, int cnt)
+{
+    return writev_all_more(c, iov, cnt, 0);
 }
 
 /* Sends [head if not sent][buffered out][data] as a stream segment. */
@@ -318,6 +323,18 @@ static int send_stream(srv_conn *c, const void *data, size_t len)
     return rc;
 }
 
+/* The whole response in one call, and the connection is closed right after
+ * it on this same thread: a uwsgi connection (one request each) whose app
+ * runs on the loop (worker_run_inline, then conn_handler_done closes it).
+ * Its bytes go with MSG_MORE, so the kernel holds the last partial segment
+ * and the close's FIN leaves in it: one segment where writev, then close,
+ * sent two (uWSGI does that), and the front end (nginx) reads the answer
+ * and its end at once. */
+static int closes_next(const srv_conn *c)
+{
+    return c->uwsgi && c->w->inline_app && !c->ssl && pthread_equal(pthread_self(), c->w->loop_tid);
+}
+
 int resp_send_blocking(srv_conn *c)
 {
     int rc;
@@ -327,7 +344,7 @@ int resp_send_blocking(srv_conn *c)
         c->head_sent = 1;
         size_t blen = body_dropped(c) ? 0 : c->out.len;
         struct iovec iov[2] = {{c->wbuf.data, c->wbuf.len}, {c->out.data, blen}};
-        rc = writev_all(c, iov, blen ? 2 : 1);
+        rc = writev_all_more(c, iov, blen ? 2 : 1, closes_next(c));
         c->bytes_sent = blen;
     } else {
         rc = c->out.len ? send_stream(c, NULL, 0) : 0;

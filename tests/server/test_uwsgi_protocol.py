@@ -341,3 +341,44 @@ def test_a_packet_that_comes_in_pieces_after_the_connect_is_served(procs, tmp_pa
             out = read_to_close(s)
         head, _, body = out.partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200") and body == data, (cut, head[:100])
+
+
+def test_one_thread_serves_a_connection_whose_packet_came_before_newer_ones(procs, tmp_path):
+    """The app on the loop: a connection accepted before its packet came (nginx
+    connects, then sends) is answered as soon as its packet is there, before
+    connections made after it; it used to wait until the accept batch that
+    was running ran dry (the p99 behind nginx)."""
+    import threading
+    uport = free_port()
+    p, _ = start(procs, tmp_path, [("socket", "127.0.0.1:%d" % uport)], http=False,
+                 processes=1, threads=1)
+    wait_port(uport, proc=p)
+    addr = ("127.0.0.1", uport)
+    assert exchange(addr, packet(nginx_vars("GET", "/")))[0] == 200
+    done = {}
+
+    def answer(name, s):
+        out = read_to_close(s)
+        done[name] = (time.monotonic(), out)
+
+    a = socket.create_connection(addr, timeout=30)
+    time.sleep(0.3)  # a: accepted, nothing to read yet
+    b = socket.create_connection(addr, timeout=30)
+    b.sendall(packet(nginx_vars("GET", "/thread")))  # 0.2 s on the loop
+    time.sleep(0.05)
+    x = socket.create_connection(addr, timeout=30)  # queued, packet and all,
+    x.sendall(packet(nginx_vars("GET", "/thread")))  # so served in an accept batch
+    answer("b", b)
+    time.sleep(0.05)  # while x runs: a's packet comes, then c connects
+    a.sendall(packet(nginx_vars("GET", "/")))
+    c = socket.create_connection(addr, timeout=30)
+    c.sendall(packet(nginx_vars("GET", "/thread")))
+    ts = [threading.Thread(target=answer, args=(n, s)) for n, s in (("a", a), ("x", x), ("c", c))]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    for s in (a, b, x, c):
+        s.close()
+    assert all(done[n][1].startswith(b"HTTP/1.1 200") for n in "abxc"), done
+    assert done["a"][0] < done["c"][0], "a's packet came first, yet c was answered before it"
