@@ -267,7 +267,7 @@ static int take_master_tags(wk *w, const msgpack_object *data)
     snprintf(w->tagkey, sizeof(w->tagkey), "%s", key);
     char say[WK_TAGKEY + 16];
     size_t k = 0;
-    for (int i = 0; i < nt; i++)
+    for (int i = 0; i < nt && k < sizeof(say); i++)
         k += (size_t)snprintf(say + k, sizeof(say) - k, "%s%s", i ? " " : "-T ", tags[i]);
     for (int i = 0; i < ne && k < sizeof(say); i++)
         k += (size_t)snprintf(say + k, sizeof(say) - k, "%s%s",
