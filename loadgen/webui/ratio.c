@@ -179,6 +179,15 @@ static int html_half(const scenario *sc, const double *share, double share_sum, 
     return rc ? -ENOMEM : 0;
 }
 
+/* The "Final ratio" section around its two lists (per class, then total). */
+static const char FINAL_HEAD[] =
+    "<section id=\"final-ratio\"><h2>Final ratio</h2><div class=\"ratios\">"
+    "<div class=\"ratio-card\"><h3>Ratio per User class</h3>"
+    "<ul id=\"final-per-class\" class=\"ratio-list\">\n";
+static const char FINAL_MID[] = "</ul></div><div class=\"ratio-card\"><h3>Total ratio</h3>"
+                                "<ul id=\"final-total\" class=\"ratio-list\">\n";
+static const char FINAL_TAIL[] = "</ul></div></div></section>\n";
+
 /* One half of /tasks's JSON ("per_class" or "total", the object at half):
  * each class's ratio and, under it, its tasks' ratios, as html_half writes
  * them from a scenario. Members that are not so shaped are skipped. */
@@ -216,14 +225,11 @@ int webui_render_tasks_html_json(const char *json, size_t len, buf *out)
         return 0; /* no section rather than a broken one */
     int rc = 0;
     if (d.tok[0].type == JSON_OBJECT) {
-        rc = buf_puts(out, "<section id=\"final-ratio\"><h2>Final ratio</h2><div class=\"ratios\">"
-                           "<div class=\"ratio-card\"><h3>Ratio per User class</h3>"
-                           "<ul id=\"final-per-class\" class=\"ratio-list\">\n");
+        rc = buf_puts(out, FINAL_HEAD);
         rc |= html_half_json(&d, json_obj_get(&d, 0, "per_class"), out);
-        rc |= buf_puts(out, "</ul></div><div class=\"ratio-card\"><h3>Total ratio</h3>"
-                            "<ul id=\"final-total\" class=\"ratio-list\">\n");
+        rc |= buf_puts(out, FINAL_MID);
         rc |= html_half_json(&d, json_obj_get(&d, 0, "total"), out);
-        rc |= buf_puts(out, "</ul></div></div></section>\n");
+        rc |= buf_puts(out, FINAL_TAIL);
     }
     json_doc_free(&d);
     return rc ? -ENOMEM : 0;
@@ -233,13 +239,10 @@ int webui_render_tasks_html(const scenario *sc, const double *share, buf *out)
 {
     double sum = 0;
     for (size_t k = 0; share && k < sc->nclasses; k++) sum += share[k] > 0 ? share[k] : 0;
-    int rc = buf_puts(out, "<section id=\"final-ratio\"><h2>Final ratio</h2><div class=\"ratios\">"
-                           "<div class=\"ratio-card\"><h3>Ratio per User class</h3>"
-                           "<ul id=\"final-per-class\" class=\"ratio-list\">\n");
+    int rc = buf_puts(out, FINAL_HEAD);
     rc |= html_half(sc, share, sum, 0, out);
-    rc |= buf_puts(out, "</ul></div><div class=\"ratio-card\"><h3>Total ratio</h3>"
-                        "<ul id=\"final-total\" class=\"ratio-list\">\n");
+    rc |= buf_puts(out, FINAL_MID);
     rc |= html_half(sc, share, sum, 1, out);
-    rc |= buf_puts(out, "</ul></div></div></section>\n");
+    rc |= buf_puts(out, FINAL_TAIL);
     return rc ? -ENOMEM : 0;
 }

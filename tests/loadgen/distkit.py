@@ -1,11 +1,14 @@
-"""Shared by the distributed-mode tests (test_dist_master.py, test_dist_worker.py):
-the same two user classes as an aiload scenario and as a Locust file, and the
-counting test server (lgserver.py) they load."""
+"""Shared by the distributed-mode tests (test_dist_master.py, test_dist_worker.py,
+test_dist_pymaster.py): the same two user classes as an aiload scenario and as a
+Locust file, the counting test server (lgserver.py) they load, and a hand-driven
+worker socket."""
+import contextlib
 import json
 import os
 import urllib.request
 
 import pytest
+import zmq
 
 from harness import free_port, wait_port
 
@@ -57,3 +60,18 @@ def server(procs):
 def server_count(port):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/count", timeout=10) as r:
         return json.loads(r.read())
+
+
+@contextlib.contextmanager
+def raw_worker(mport, ident):
+    """A ZeroMQ DEALER connected to the master on 127.0.0.1:mport as worker ident
+    (bytes), for messages sent by hand; closed on leaving."""
+    ctx = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.IDENTITY, ident)
+    s.connect(f"tcp://127.0.0.1:{mport}")
+    try:
+        yield s
+    finally:
+        s.close(linger=0)
+        ctx.term()

@@ -14,10 +14,9 @@ import urllib.request
 
 import msgpack
 import pytest
-import zmq
 
 from harness import binary, free_port, wait_port
-from distkit import LOCUSTFILE, SCENARIO, server, server_count  # noqa: F401 (server: a fixture)
+from distkit import LOCUSTFILE, SCENARIO, raw_worker, server, server_count  # noqa: F401 (server: a fixture)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PY = "/usr/bin/python3"
@@ -127,11 +126,7 @@ def test_version_mismatch_and_garbage_are_refused(procs, files):
                           "-t", "3s", "--expect-workers", "1", "--expect-workers-max-wait", "4",
                           "--master-bind-host", "127.0.0.1", "--master-bind-port", str(mport)],
                          cwd=files)
-    ctx = zmq.Context()
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.IDENTITY, b"old_worker")
-    s.connect(f"tcp://127.0.0.1:{mport}")
-    try:
+    with raw_worker(mport, b"old_worker") as s:
         s.send(msgpack.dumps(("client_ready", "1.4.3", "old_worker")))
         s.send(msgpack.dumps(("client_ready", None, "old_worker")))
         for raw in (b"\xc1", b"\xdd\xff\xff\xff\xff", msgpack.dumps(("stats", "x", "old_worker")),
@@ -139,9 +134,6 @@ def test_version_mismatch_and_garbage_are_refused(procs, files):
             s.send(raw)
         assert not s.poll(1500), "a refused worker must not get an ack"
         out, err = master.communicate(timeout=20)
-    finally:
-        s.close(linger=0)
-        ctx.term()
     err = err.decode()
     assert "runs Locust 1.4.3, but aiload speaks Locust 2.x's protocol" in err
     assert "pre 2.0" in err

@@ -13,29 +13,29 @@ import msgpack
 import zmq
 
 from harness import binary, free_port
-from distkit import PY, SCENARIO, server, server_count  # noqa: F401 (server: a fixture)
+from distkit import LOCUSTFILE, PY, SCENARIO, raw_worker, server, server_count  # noqa: F401 (server: a fixture)
 
+# distkit's two classes (UserA on /hello, UserB on /delay/0.12 named "slow")
 USERS = """
-from locust import HttpUser, LoadTestShape, task, constant, events
+from locust import LoadTestShape, events
 from locust.runners import MasterRunner, WorkerRunner
-
-class UserA(HttpUser):
-    wait_time = constant(0.05)
-    @task
-    def t(self):
-        self.client.get("/hello")
-
-class UserB(HttpUser):
-    wait_time = constant(0.05)
-    @task
-    def t(self):
-        self.client.get("/delay/0.12", name="slow")
-
+""" + LOCUSTFILE + """
 def say(*a):
     print(*a, flush=True)
 """
 
-MESSAGES = USERS + """
+# what each runner saw of the test's start and stop
+TEST_EVENTS = """
+@events.test_start.add_listener
+def on_start(environment, **kw):
+    say("TEST_START", type(environment.runner).__name__)
+
+@events.test_stop.add_listener
+def on_stop(environment, **kw):
+    say("TEST_STOP", type(environment.runner).__name__)
+"""
+
+MESSAGES = USERS + TEST_EVENTS + """
 @events.init_command_line_parser.add_listener
 def add_args(parser):
     parser.add_argument("--my-arg", default="worker default")
@@ -60,14 +60,6 @@ def on_init(environment, runner, **kw):
     else:
         runner.register_message("pong", on_pong)
 
-@events.test_start.add_listener
-def on_start(environment, **kw):
-    say("TEST_START", type(environment.runner).__name__)
-
-@events.test_stop.add_listener
-def on_stop(environment, **kw):
-    say("TEST_STOP", type(environment.runner).__name__)
-
 @events.quitting.add_listener
 def on_quitting(environment, **kw):
     say("QUITTING", type(environment.runner).__name__)
@@ -86,9 +78,7 @@ def keep(environment, **kw):
     RUNNER.append(environment.runner)
 """
 
-SHAPE = USERS + """
-import time
-import urllib.request
+SHAPE = USERS + TEST_EVENTS + """
 
 class Steps(LoadTestShape):
     # 2 users, then 4, then 2 of UserB only, then stop
@@ -103,14 +93,6 @@ class Steps(LoadTestShape):
         if t < 12:
             return (2, 10, [UserB])
         return None
-
-@events.test_start.add_listener
-def on_start(environment, **kw):
-    say("TEST_START", type(environment.runner).__name__)
-
-@events.test_stop.add_listener
-def on_stop(environment, **kw):
-    say("TEST_STOP", type(environment.runner).__name__)
 """
 
 
@@ -262,11 +244,7 @@ def test_python_master_survives_bad_messages_and_gives_up_waiting(procs, tmp_pat
                      "--expect-workers", "1", "--expect-workers-max-wait", "5",
                      # the workers resolve the host, not the master (another network, maybe)
                      "-H", "http://no-such-host.invalid:1"], cwd=tmp_path)
-    ctx = zmq.Context()
-    s = ctx.socket(zmq.DEALER)
-    s.setsockopt(zmq.IDENTITY, b"odd_worker")
-    s.connect(f"tcp://127.0.0.1:{mport}")
-    try:
+    with raw_worker(mport, b"odd_worker") as s:
         s.send(msgpack.dumps(("client_ready", "1.4.3", "odd_worker")))
         s.send(msgpack.dumps(("client_ready", None, "odd_worker")))
         for raw in (b"\xc1", b"\xdd\xff\xff\xff\xff", msgpack.dumps(("stats", "x", "odd_worker")),
@@ -286,9 +264,6 @@ def test_python_master_survives_bad_messages_and_gives_up_waiting(procs, tmp_pat
         # never an ack (refused), but the heartbeats' reconnect and the handler's answer
         assert set(got) == {"reconnect", "thanks"}, got
         out, err = m.communicate(timeout=30)
-    finally:
-        s.close(linger=0)
-        ctx.term()
     err, out = err.decode(), out.decode()
     assert "runs Locust 1.4.3, but aiload speaks Locust 2.x's protocol" in err
     assert "pre 2.0" in err
