@@ -95,6 +95,16 @@ def get(port, path, timeout=5.0, headers=""):
     return request(port, f"GET {path} HTTP/1.1\r\nHost: t\r\n{headers}\r\n".encode(), timeout)
 
 
+def read_to_close(sock):
+    """Everything sock receives until the peer closes (a uwsgi answer: one per connection)."""
+    out = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
 def closed_after(sock, timeout=3.0):
     """True if the peer closes the connection (EOF) within timeout."""
     sock.settimeout(timeout)

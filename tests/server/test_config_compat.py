@@ -7,12 +7,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 
 import pytest
 
 from harness import binary, free_port, wait_port
-from srvutil import get, wait_for, worker_pids
+from srvutil import get, read_to_close, wait_for, worker_pids
 
 
 def clean_env(**extra):
@@ -148,12 +147,7 @@ def uwsgi_get(path, sock_path, timeout=10):
         s.settimeout(timeout)
         s.connect(sock_path)
         s.sendall(bytes([0]) + len(body).to_bytes(2, "little") + bytes([0]) + body)
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return out
-            out += chunk
+        return read_to_close(s)
 
 
 def ps(pid, field):

@@ -12,18 +12,10 @@ import pytest
 
 from ctlutil import running, start_logged, stats, wait_until
 from harness import free_port, wait_port
-from srvutil import get
+from srvutil import get, read_to_close
 
 UWSGI = shutil.which("uwsgi-core") or shutil.which("uwsgi")
 
-
-def _read_all(sock):
-    data = b""
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return data
-        data += chunk
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +147,7 @@ def test_stats_http_and_unix_socket(procs, tmp_path):
         s.settimeout(10)
         s.connect(path)
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        data = _read_all(s)
+        data = read_to_close(s)
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.0 200 OK") and b"application/json" in head
     assert f"Content-Length: {len(body)}".encode() in head
@@ -271,7 +263,7 @@ def test_tx_counts_every_byte_written_head_and_body(procs, tmp_path):
     for path in ("/hello", "/nope", "/hello"):
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
-            data = _read_all(s)
+            data = read_to_close(s)
         assert data.startswith(b"HTTP/1.1 ") and b"\r\n\r\n" in data
         got += len(data)
     assert wait_until(lambda: _tx(sport) - base == got, 5, 0.02), (_tx(sport) - base, got)

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from harness import binary, free_port, wait_port
+from srvutil import read_to_close
 
 APPS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "wsgi", "apps")
 
@@ -32,16 +33,6 @@ def nginx_vars(method, uri, body=b"", **extra):
          ("SERVER_PORT", "80"), ("SERVER_NAME", "example.org"), ("HTTP_HOST", "example.org")]
     v += list(extra.items())
     return v
-
-
-def read_to_close(s):
-    """Everything s receives until the peer closes: uwsgi closes after one response."""
-    out = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            return out
-        out += chunk
 
 
 def exchange(addr, data, timeout=10):
