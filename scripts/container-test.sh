@@ -87,7 +87,7 @@ body=$(curl -fsS "$url/")
 
 req='{"inputs":[{"name":"image","shape":[1,1,8,8],"datatype":"FP32","data":['$(printf '0,%.0s' $(seq 1 63))'0]}]}'
 out=$(curl -fsS -H 'Content-Type: application/json' -d "$req" "$url/v2/models/digits/infer")
-echo "$out" | grep -q '"outputs"' && ok "v2 inference on digits" || bad "v2 inference: $out"
+grep -q '"outputs"' <<<"$out" && ok "v2 inference on digits" || bad "v2 inference: $out"
 
 uid=$(podman exec aiserve-ct id -u)
 [ "$uid" = 10001 ] && ok "runs as uid 10001" || bad "uid is $uid"
@@ -109,10 +109,16 @@ code=$(cat "$work/delay.code")
 [ "$code" = 200 ] && ok "in-flight request completed across SIGTERM" || bad "in-flight request got '$code'"
 rc=$(podman inspect aiserve-ct --format '{{.State.ExitCode}}')
 [ "$rc" = 0 ] && ok "exit code 0 after SIGTERM" || bad "exit code $rc"
-podman logs aiserve-ct 2>&1 | grep -q "graceful shutdown" && ok "drain logged" || bad "no drain in the log"
+# The log is read whole before grep: under pipefail, grep -q leaving at the
+# first match would turn podman's write of the rest into a SIGPIPE failure.
+podman logs aiserve-ct >"$work/server.log" 2>&1
+if grep -q "graceful shutdown" "$work/server.log"; then ok "drain logged"; else
+    tail -20 "$work/server.log"
+    bad "no drain in the log"
+fi
 
 v=$(podman run --rm aiload:test --version 2>&1)
-echo "$v" | grep -q aiload && ok "aiload image: $v" || bad "aiload image: $v"
+grep -q aiload <<<"$v" && ok "aiload image: $v" || bad "aiload image: $v"
 
 # The Debian package on a clean Debian 12: apt resolves its dependencies, the
 # programs run, and the installed server answers (aiload, from the package, checks).

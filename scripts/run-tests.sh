@@ -105,7 +105,9 @@ PY
 }
 
 say "black-box tests (pytest)"
-if find tests -name "test_*.py" | grep -q .; then
+# -quit rather than a pipe into grep -q: under pipefail, find killed by
+# SIGPIPE after grep's early exit would skip the whole stage.
+if [ -n "$(find tests -name "test_*.py" -print -quit)" ]; then
     run_pytest "$art/pytest.xml" tests tests/build
 fi
 
@@ -131,7 +133,7 @@ for isa in $caps; do
     want=$(echo "$isa" | tr 'A-Z' 'a-z')
     case $isa in AVX2) above=':avx512' ;; SSE41) above=':avx' ;; *) above='' ;; esac
     kernels=$(build/aiinfer layers models/mobilenetv2-160.onnx 2>&1)
-    if echo "$kernels" | grep -q "onednn " && { [ -z "$above" ] || ! echo "$kernels" | grep -q "$above"; }; then
+    if grep -q "onednn " <<<"$kernels" && { [ -z "$above" ] || ! grep -q "$above" <<<"$kernels"; }; then
         echo "cap in effect: MobileNetV2 runs $(echo "$kernels" | grep -o 'onednn [a-z_0-9]*:[a-z_0-9]*' | sort | uniq -c | sort -rn | head -1 | sed 's/^ *//')..."
         count 1 0
     else
