@@ -548,7 +548,7 @@ static void apply_defaults(cli_opts *o)
 static int aiload_main(int argc, char **argv, char **orig_argv)
 {
     /* a Python locustfile (-f x.py or a directory) runs in loadgen/py/ */
-    if (pyrun_wants(argc, argv)) return pyrun_main(argc, argv);
+    if (pyrun_wants(argc, argv)) return pyrun_main_from(argc, argv, orig_argv);
     cli_opts o;
     char err[1024];
     buf b = BUF_INIT;

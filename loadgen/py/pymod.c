@@ -15,6 +15,7 @@
 
 #include "lib/ev.h"
 #include "loadgen/cli.h"
+#include "loadgen/dist/procs.h"
 #include "loadgen/py/pyconn.h"
 #include "loadgen/py/pyrun_int.h"
 #include "loadgen/py/pyship.h"
@@ -861,6 +862,67 @@ static PyObject *m_watchdog(PyObject *m, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* --processes under the web UI (loadgen/dist/procs.h): procs_spawn(n, port)
+ * runs this process's command line again n times as the workers of the
+ * master on 127.0.0.1:port and returns their pids (0 where a fork failed);
+ * procs_reap(pids, timeout_ms) awaits them, then kills the rest;
+ * procs_master_port() is that port in a worker so started, else 0. */
+static PyObject *m_procs_spawn(PyObject *m, PyObject *args)
+{
+    (void)m;
+    int n, port;
+    if (!PyArg_ParseTuple(args, "ii", &n, &port)) return NULL;
+    char **argv = pyrun_orig_argv();
+    if (!argv || n < 1 || n > 1024 || port < 1 || port > 65535) {
+        PyErr_SetString(PyExc_ValueError,
+                        "procs_spawn: no command line, or n or port out of range");
+        return NULL;
+    }
+    pid_t *pids = calloc((size_t)n, sizeof(*pids));
+    if (!pids) return PyErr_NoMemory();
+    dist_procs_spawn(n, port, argv, pids);
+    PyObject *out = PyList_New(n);
+    for (int i = 0; out && i < n; i++) {
+        PyObject *v = PyLong_FromLong((long)pids[i]);
+        if (!v)
+            Py_CLEAR(out);
+        else
+            PyList_SET_ITEM(out, i, v);
+    }
+    free(pids);
+    return out;
+}
+
+static PyObject *m_procs_reap(PyObject *m, PyObject *args)
+{
+    (void)m;
+    PyObject *list;
+    int timeout_ms;
+    if (!PyArg_ParseTuple(args, "O!i", &PyList_Type, &list, &timeout_ms)) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    pid_t *pids = calloc((size_t)(n ? n : 1), sizeof(*pids));
+    if (!pids) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long v = PyLong_AsLong(PyList_GET_ITEM(list, i));
+        if (v == -1 && PyErr_Occurred()) {
+            free(pids);
+            return NULL;
+        }
+        pids[i] = (pid_t)v;
+    }
+    PyThreadState *ts = PyEval_SaveThread(); /* the web UI's thread may want the GIL */
+    dist_procs_reap(pids, (int)n, timeout_ms);
+    PyEval_RestoreThread(ts);
+    free(pids);
+    Py_RETURN_NONE;
+}
+
+static PyObject *m_procs_master_port(PyObject *m, PyObject *unused)
+{
+    (void)m, (void)unused;
+    return PyLong_FromLong(dist_procs_master_port());
+}
+
 static PyObject *m_beat(PyObject *m, PyObject *unused)
 {
     (void)m, (void)unused;
@@ -892,6 +954,9 @@ static PyMethodDef methods[] = {
     {"merge_report", m_merge_report, METH_O, "merge a worker's stats report (a master)"},
     {"watchdog", m_watchdog, METH_VARARGS, "arm the stuck-user watchdog"},
     {"beat", m_beat, METH_NOARGS, "the hub is alive"},
+    {"procs_spawn", m_procs_spawn, METH_VARARGS, "procs_spawn(n, port) -> pids of local workers"},
+    {"procs_reap", m_procs_reap, METH_VARARGS, "procs_reap(pids, timeout_ms)"},
+    {"procs_master_port", m_procs_master_port, METH_NOARGS, "the master's port in a local worker"},
     PYWEB_METHODS{NULL, NULL, 0, NULL},
 };
 

@@ -136,6 +136,20 @@ static int start_python(void)
     return 0;
 }
 
+/* Set once by pyrun_main_from before the interpreter starts; read only. */
+static char **orig_args;
+
+char **pyrun_orig_argv(void)
+{
+    return orig_args;
+}
+
+int pyrun_main_from(int argc, char **argv, char **orig_argv)
+{
+    orig_args = orig_argv;
+    return pyrun_main(argc, argv);
+}
+
 int pyrun_main(int argc, char **argv)
 {
     /* every user holds a socket: the soft fd limit goes to the hard one */

@@ -19,5 +19,9 @@ int pyrun_wants(int argc, char **argv);
  * ini path: 0, 1 requests failed, 2 bad command line or locustfile, 3 a
  * --fail-if threshold broke). */
 int pyrun_main(int argc, char **argv);
+/* pyrun_main for a command line merged from config files: orig_argv (the
+ * process's own, NULL-terminated) is what `--processes` under the web UI
+ * runs again as its workers. */
+int pyrun_main_from(int argc, char **argv, char **orig_argv);
 
 #endif

@@ -15,6 +15,9 @@
 PyObject *pyrun_init_module(void);
 void pyrun_shutdown_module(void);
 
+/* pyrun.c: the process's own command line (NULL when pyrun_main was
+ * given none), for pymod.c's procs_spawn. */
+char **pyrun_orig_argv(void);
 /* pymod.c, for pyweb.c; call with the GIL held. The snapshot of the stats
  * with the runner's state filled in (NULL on OOM); the runner's state itself
  * (written by set_info); the locustfile named in reports. */

@@ -5,6 +5,7 @@ and an aiload Python worker (an ini-scenario worker beside them), a LoadTestShap
 users, the workers' requests are all counted, bad messages and a locustfile
 that raises at import are clear errors. Loopback only, bounded in time."""
 import csv
+import os
 import subprocess
 import time
 import urllib.request
@@ -353,6 +354,47 @@ def test_shape_on_a_python_master_under_the_web_ui(procs, server, tmp_path):
     assert stats()["worker_count"] == 1, "the workers stay for the next test"
     mout = (tmp_path / "master.log").read_text()
     assert "Shape test stopping" in mout and mout.count("TEST_STOP MasterRunner") == 1
+
+
+def test_processes_under_the_web_ui_run_a_local_master_and_its_workers(procs, server, tmp_path):
+    """--processes 2 without --headless: a master on loopback with two copies of the
+    command line as its workers (the Workers tab lists them); Start splits the users,
+    Stop counts every request they made, and a signal ends the children too."""
+    import signal
+
+    from harness import post_form, wait_port, wait_until
+
+    (tmp_path / "locustfile.py").write_text(MESSAGES)
+    wport = free_port()
+    m = start_logged(procs, [binary("aiload"), "-f", "locustfile.py", "--processes", "2", "--web-port",
+                             str(wport), "-H", f"http://127.0.0.1:{server}"], tmp_path, "master.log")
+    wait_port(wport, proc=m, timeout=60)
+    base = f"http://127.0.0.1:{wport}"
+    stats = ui_stats(base)
+    assert stats()["worker_count"] == 2, "the UI opens once the local workers are connected"
+    kids = [int(p) for t in os.listdir(f"/proc/{m.pid}/task")
+            for p in open(f"/proc/{m.pid}/task/{t}/children").read().split()]
+    assert len(kids) == 2
+    st, _, body = post_form(base + "/swarm", user_count="4", spawn_rate="40")
+    assert st == 200, body
+    wait_until(lambda: sorted(w["user_count"] for w in stats()["workers"]) == [2, 2], timeout=30,
+               what="two users on each worker")
+    wait_until(lambda: sum(r["num_requests"] for r in stats()["stats"] if r["name"] != "Aggregated") >= 20,
+               timeout=30, what="requests")
+    with urllib.request.urlopen(base + "/stop", timeout=30) as r:
+        assert r.status == 200
+    wait_until(lambda: stats()["state"] == "stopped", timeout=30)
+    got = {r["name"]: r["num_requests"] for r in stats()["stats"] if r["name"] != "Aggregated"}
+    seen = server_count(server)["paths"]
+    assert got == {"/hello": seen["/hello"], "slow": seen.get("/delay/0.12", 0)}, (got, seen)
+    m.send_signal(signal.SIGTERM)
+    assert m.wait(timeout=60) == 0, (tmp_path / "master.log").read_text()[-3000:]
+    wait_until(lambda: not any(os.path.exists(f"/proc/{k}") and open(f"/proc/{k}/stat").read().split()[2] != "Z"
+                               for k in kids), timeout=10, what="the workers' exit")
+    out = (tmp_path / "master.log").read_text()
+    assert "2 local worker processes for the web UI" in out
+    assert out.count("INIT MasterRunner") == 1 and out.count("INIT WorkerRunner") == 2, out[-3000:]
+    assert out.count("TEST_START MasterRunner") == 1 and out.count("TEST_STOP MasterRunner") == 1
 
 
 REBALANCE = USERS + """

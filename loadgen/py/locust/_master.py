@@ -142,10 +142,13 @@ class MasterLink:
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_MSG)
         self.sock.setsockopt(zmq.LINGER, 500)
         host = bind_host if bind_host and bind_host != "*" else "*"
-        self.port = bind_port or DEFAULT_PORT
-        endpoint = f"tcp://{host}:{self.port}"
+        # port 0: an ephemeral one (--processes' local master)
+        self.port = DEFAULT_PORT if bind_port is None else bind_port
+        endpoint = f"tcp://{host}:{self.port or '*'}"
         try:
             self.sock.bind(endpoint)
+            if not self.port:
+                self.port = int(self.sock.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1])
         except zmq.ZMQError as e:
             self.sock.close(linger=0)
             self.ctx.term()

@@ -174,7 +174,7 @@ def _custom_help(parser):
 
 
 def _pull_processes(rest):
-    """--processes N (Locust's): only 1 is supported for now."""
+    """--processes N (Locust's; -1: one per core), taken out of the options."""
     out, n, i = [], 1, 0
     while i < len(rest):
         a = rest[i]
@@ -300,6 +300,10 @@ def run(argv):
     if d["quick"]:
         raise StartupError("a URL and a locustfile together: give one (the host goes in -H)")
     _aiload.set_source(spec)
+    local_port = _aiload.procs_master_port() if nproc > 1 else 0
+    if local_port:  # a worker that --processes under the web UI started (below)
+        d.update(worker=True, master=False, master_host="127.0.0.1", master_port=local_port)
+        nproc = 1
     if d.get("master") and d.get("worker"):
         raise StartupError("--master and --worker: give one")
     if d.get("worker") and nproc > 1:
@@ -366,17 +370,42 @@ def run(argv):
             raise StartupError(str(e)) from None
         env.events.init.fire(environment=env, runner=runner, web_ui=None)
         return _run_master(env, runner, d)
+    if nproc > 1 and not d["headless"]:
+        return _run_local_master(env, d, nproc)
     runner = env.create_local_runner()
     env.events.init.fire(environment=env, runner=runner, web_ui=None)
     if nproc > 1:
         from .processes import run_processes
 
-        if not d["headless"]:
-            raise StartupError("--processes runs headless: add --headless (with -u, -r and -t)")
         return run_processes(env, runner, d, nproc)
     if not d["headless"]:
         return _run_webui(env, runner, d)
     return _run_headless(env, runner, d)
+
+
+def _run_local_master(env, d, n):
+    """--processes N under the web UI, as Locust's: this process is a master
+    on 127.0.0.1 (an ephemeral port) whose workers are N copies of this
+    command line on Locust's protocol, so the UI's Workers tab lists them and
+    Start, Edit and Stop drive them all. (Headless, the children ship their
+    exact timings through pipes instead: processes.py.)"""
+    try:
+        runner = env.create_master_runner("127.0.0.1", 0)
+    except OSError as e:
+        raise StartupError(str(e)) from None
+    env.events.init.fire(environment=env, runner=runner, web_ui=None)
+    pids = _aiload.procs_spawn(n, runner.master_bind_port)
+    started = sum(1 for p in pids if p > 0)
+    sys.stderr.write(f"aiload: {started} local worker processes for the web UI (--processes {n})\n")
+    try:
+        if not started or not runner.await_workers(started, 60):
+            runner.quit()
+            env.events.quitting.fire(environment=env)
+            return 1
+        return _run_webui(env, runner, d)
+    finally:
+        timeout = env.stop_timeout
+        _aiload.procs_reap(pids, int(((timeout if timeout and timeout > 0 else 0) + 5) * 1000))
 
 
 def _run_worker(env, runner):

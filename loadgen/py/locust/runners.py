@@ -323,6 +323,7 @@ class MasterRunner(DistributedRunner):
         self.master_bind_host, self.master_bind_port = master_bind_host, master_bind_port
         self._class_names = [c.__name__ for c in environment.user_classes]
         self._link = MasterLink(self, master_bind_host, master_bind_port)
+        self.master_bind_port = self._link.port  # the one bound when 0 asked for any
         self._dispatched = 0
         self._stopper = None
         self._quit_flag = False  # a signal while awaiting the workers
