@@ -968,6 +968,10 @@ int master_run(srv *s)
     int sigs[] = {SIGCHLD, SIGHUP, SIGTERM, SIGINT, SIGQUIT, SIGUSR1};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaddset(&set, sigs[i]);
     sigprocmask(SIG_BLOCK, &set, NULL);
+    /* These signals are ours whatever the launcher ignored: a shell's `cmd &`
+     * ignores SIGINT and SIGQUIT, and an ignored SIGCHLD would reap the
+     * workers behind waitpid's back. Blocked first, so none is lost between. */
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) signal(sigs[i], SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
     m.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     if (m.sigfd < 0) {

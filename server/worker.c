@@ -735,6 +735,9 @@ static int setup_signals(srv_worker *w)
     sigaddset(&set, SIGUSR1);
     /* Blocked before the threads start, so only the signalfd sees them. */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* and ours, not left ignored by the launcher (the app sees the defaults) */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sigismember(&set, sig) == 1) signal(sig, SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGCHLD, SIG_DFL);
     w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);

@@ -7,6 +7,8 @@ import socket
 import subprocess
 import time
 
+import pytest
+
 import wsgihelp as wh
 
 
@@ -79,11 +81,22 @@ def test_bad_option_values_are_refused_with_the_option_named(procs, tmp_path):
         assert key in err, err
 
 
-def test_python_installs_no_signal_handlers(procs, tmp_path):
+@pytest.mark.parametrize("launcher", ["default", "ignoring"])
+def test_python_installs_no_signal_handlers(procs, tmp_path, launcher):
     """The app imports `signal`, which in a default CPython would install its
-    SIGINT handler; the worker's SIGINT disposition must stay aiserve's."""
-    p, port = wh.start_aiserve(procs, tmp_path, [("module", "raw_app:application"),
-                                                 ("processes", "1")])
+    SIGINT handler; the worker's SIGINT disposition must stay aiserve's. Also
+    when the launcher ignored SIGINT and SIGQUIT, as a shell's `cmd &` does
+    (inherited across exec): aiserve takes its signals back."""
+    keep = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGQUIT)}
+    try:
+        if launcher == "ignoring":
+            for s in keep:
+                signal.signal(s, signal.SIG_IGN)
+        p, port = wh.start_aiserve(procs, tmp_path, [("module", "raw_app:application"),
+                                                     ("processes", "1")])
+    finally:
+        for s, h in keep.items():
+            signal.signal(s, h)
     body = wh.get(port, "/signal")[3]
     assert body == b"SIGINT handler: default\n"
     os.killpg(p.pid, signal.SIGINT)
