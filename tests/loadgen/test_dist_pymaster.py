@@ -190,6 +190,30 @@ def test_python_master_exchanges_messages_with_locust_and_aiload_workers(procs, 
     assert 120 <= float(stats[("GET", "slow")]["Average Response Time"]) < 200
 
 
+def test_all_aiload_python_run_keeps_exact_percentiles(procs, server, tmp_path):
+    """Python workers send their full-precision histogram beside Locust's rounded
+    buckets (as ini workers do), so a master of aiload workers alone counts every
+    request once and keeps sub-millisecond percentiles and an exact min."""
+    import json
+
+    (tmp_path / "locustfile.py").write_text(USERS)
+    mport = free_port()
+    m = py_master(procs, tmp_path, mport, server, ["-u", "4", "-r", "40", "-t", "5s", "--json", "m.json"])
+    ws = [py_worker(procs, tmp_path, mport, f"w{k}.log") for k in range(2)]
+    assert m.wait(timeout=90) == 0, (tmp_path / "master.log").read_text()[-3000:]
+    assert all(w.wait(timeout=30) == 0 for w in ws)
+    stats = {(r["Type"], r["Name"]): r for r in read_csv(tmp_path / "m_stats.csv")}
+    seen = server_count(server)["paths"]
+    assert int(stats[("GET", "/hello")]["Request Count"]) == seen["/hello"]
+    assert int(stats[("GET", "slow")]["Request Count"]) == seen["/delay/0.12"] > 5
+    summary = json.loads((tmp_path / "m.json").read_text())
+    slow = [e for e in summary["entries"] if e["name"] == "slow"][0]
+    p50 = slow["percentiles_ms"]["50"]
+    # Locust's buckets would give exactly 120 or 130
+    assert 119 <= p50 <= 160 and p50 % 10 != 0, slow["percentiles_ms"]
+    assert slow["min_ms"] % 10 != 0 and 119 <= slow["min_ms"] <= p50
+
+
 def test_shape_on_the_master_steps_the_workers_users(procs, server, tmp_path):
     (tmp_path / "locustfile.py").write_text(SHAPE)
     mport = free_port()

@@ -7,7 +7,8 @@ client_stopped, exception, quit; from the master ack, spawn, stop, quit,
 reconnect and custom messages (runner.register_message). Each request's exact
 timings come from the runtime's sample stream (_aiload.ship_take, the one
 --processes uses) and are reported in Locust's StatsEntry form, response times
-in its rounded buckets. A malformed message is logged and dropped."""
+in its rounded buckets, plus the exact histogram an aiload master reads
+("aiload_hist", "aiload_sum_us"). A malformed message is logged and dropped."""
 import hashlib
 import logging
 import os
@@ -76,8 +77,17 @@ def round_ms(ms):
     return int(round(ms, -3))
 
 
+def slot_us(us):
+    """The lowest value of us's slot in aiload's histogram (lib/hist.h: 3
+    significant digits, 2048 sub-buckets): exact below 2048 us, then 11
+    significant bits."""
+    shift = us.bit_length() - 11
+    return us if shift <= 0 else (us >> shift) << shift
+
+
 class _Row:
-    __slots__ = ("method", "name", "n", "fail", "total", "min", "max", "bytes", "rt", "rps", "fps")
+    __slots__ = ("method", "name", "n", "fail", "total", "min", "max", "bytes", "rt", "rps", "fps",
+                 "us", "sum_us", "min_us", "max_us")
 
     def __init__(self, method, name):
         self.method, self.name = method, name
@@ -85,8 +95,12 @@ class _Row:
         self.total = 0.0
         self.min = self.max = None
         self.rt, self.rps, self.fps = {}, {}, {}
+        # aiload's own extension (as the ini worker's, loadgen/dist/wire.h): the
+        # histogram at full precision, so an aiload master keeps exact percentiles
+        self.us, self.sum_us, self.min_us, self.max_us = {}, 0, None, None
 
-    def add(self, ms, nbytes, failed, sec):
+    def add(self, us, nbytes, failed, sec):
+        ms = us / 1000.0
         self.n += 1
         self.total += ms
         self.min = ms if self.min is None or ms < self.min else self.min
@@ -94,6 +108,12 @@ class _Row:
         self.bytes += nbytes
         k = round_ms(ms)
         self.rt[k] = self.rt.get(k, 0) + 1
+        us = max(us, 0)
+        k = slot_us(us)
+        self.us[k] = self.us.get(k, 0) + 1
+        self.sum_us += us
+        self.min_us = us if self.min_us is None or us < self.min_us else self.min_us
+        self.max_us = us if self.max_us is None or us > self.max_us else self.max_us
         self.rps[sec] = self.rps.get(sec, 0) + 1
         if failed:
             self.fail += 1
@@ -107,9 +127,26 @@ class _Row:
         if o.min is not None:
             self.min = o.min if self.min is None or o.min < self.min else self.min
             self.max = o.max if self.max is None or o.max > self.max else self.max
-        for d, od in ((self.rt, o.rt), (self.rps, o.rps), (self.fps, o.fps)):
+        for d, od in ((self.rt, o.rt), (self.rps, o.rps), (self.fps, o.fps), (self.us, o.us)):
             for k, v in od.items():
                 d[k] = d.get(k, 0) + v
+        self.sum_us += o.sum_us
+        if o.min_us is not None:
+            self.min_us = o.min_us if self.min_us is None or o.min_us < self.min_us else self.min_us
+            self.max_us = o.max_us if self.max_us is None or o.max_us > self.max_us else self.max_us
+
+    def exact(self):
+        """[[us, count], ...] by slot, ascending; the first pair's value is
+        the exact min and the last's the exact max (each lies in its slot;
+        a lone slot holding both becomes two pairs), as the ini worker sends."""
+        pairs = [[k, c] for k, c in sorted(self.us.items())]
+        if not pairs:
+            return pairs
+        if len(pairs) == 1 and self.n >= 2 and self.min_us != self.max_us:
+            return [[self.min_us, pairs[0][1] - 1], [self.max_us, 1]]
+        pairs[0][0] = self.min_us
+        pairs[-1][0] = self.max_us
+        return pairs
 
     def serialize(self, start_time):
         return {"name": self.name, "method": self.method, "last_request_timestamp": time.time(),
@@ -117,7 +154,8 @@ class _Row:
                 "num_failures": self.fail, "total_response_time": self.total,
                 "max_response_time": self.max or 0, "min_response_time": self.min,
                 "total_content_length": self.bytes, "response_times": self.rt,
-                "num_reqs_per_sec": self.rps, "num_fail_per_sec": self.fps}
+                "num_reqs_per_sec": self.rps, "num_fail_per_sec": self.fps,
+                "aiload_hist": self.exact(), "aiload_sum_us": self.sum_us}
 
 
 class SampleReader:
@@ -160,7 +198,7 @@ class SampleReader:
                 r = self.rows.get((method, name))
                 if r is None:
                     r = self.rows[(method, name)] = _Row(method, name)
-                r.add(lat_us / 1000.0, nbytes, err is not None, sec)
+                r.add(lat_us, nbytes, err is not None, sec)
                 if err is not None:
                     self.errors[(method, name, err)] = self.errors.get((method, name, err), 0) + 1
             elif kind == b"J":
