@@ -185,11 +185,11 @@ static int set_open(wk *w, const msgpack_object *o, int conns, const char *host,
     return runner_dist_set_open(w->r, conns, rate, st, n, elapsed, host, err, errlen);
 }
 
-/* Appends list (a msgpack array of strings, or nil) to key as "\tTAG..." and
- * points tags[] at the copies in store. Returns the count, or -1 when it is
- * not a list of strings or does not fit. */
-static int tag_list(const msgpack_object *list, char *key, size_t keylen, char *store,
-                    size_t storelen, size_t *used, const char **tags)
+/* Points tags[] at copies in store of list (a msgpack array of strings, or
+ * nil). Returns the count, or -1 when it is not a list of strings or does not
+ * fit. */
+static int tag_list(const msgpack_object *list, char *store, size_t storelen, size_t *used,
+                    const char **tags)
 {
     if (!list || list->type == MSGPACK_OBJECT_NIL) return 0;
     if (list->type != MSGPACK_OBJECT_ARRAY || list->via.array.size > WK_MAXTAGS) return -1;
@@ -200,15 +200,14 @@ static int tag_list(const msgpack_object *list, char *key, size_t keylen, char *
         store[*used + t->via.str.size] = '\0';
         tags[i] = store + *used;
         *used += t->via.str.size + 1;
-        size_t k = strlen(key);
-        if (k + t->via.str.size + 2 > keylen) return -1;
-        snprintf(key + k, keylen - k, "\t%s", tags[i]);
     }
     return (int)list->via.array.size;
 }
 
-static void tag_key(char *key, size_t len, const char *const *tags, size_t ntags,
-                    const char *const *ex, size_t nex)
+/* The filter as one comparable string, "T\tweb\tE\tslow"; -1 when it does
+ * not fit in len. */
+static int tag_key(char *key, size_t len, const char *const *tags, size_t ntags,
+                   const char *const *ex, size_t nex)
 {
     size_t k = (size_t)snprintf(key, len, "T");
     for (size_t i = 0; i < ntags && k < len; i++)
@@ -216,6 +215,7 @@ static void tag_key(char *key, size_t len, const char *const *tags, size_t ntags
     if (k < len) k += (size_t)snprintf(key + k, len - k, "\tE");
     for (size_t i = 0; i < nex && k < len; i++)
         k += (size_t)snprintf(key + k, len - k, "\t%s", ex[i]);
+    return k < len ? 0 : -1;
 }
 
 /* A new test: the master's tags and exclude_tags (in parsed_options, as
@@ -228,13 +228,12 @@ static int take_master_tags(wk *w, const msgpack_object *data)
     if (!w->o->refilter || !po || po->type != MSGPACK_OBJECT_MAP) return 0;
     const msgpack_object *t = dist_map_get(po, "tags"), *e = dist_map_get(po, "exclude_tags");
     if (!t && !e) return 0;
-    char key[WK_TAGKEY] = "T", store[WK_TAGKEY];
+    char key[WK_TAGKEY], store[WK_TAGKEY];
     const char *tags[WK_MAXTAGS], *ex[WK_MAXTAGS];
     size_t used = 0;
-    int nt = tag_list(t, key, sizeof(key), store, sizeof(store), &used, tags);
-    if (nt >= 0) snprintf(key + strlen(key), sizeof(key) - strlen(key), "\tE");
-    int ne = nt < 0 ? -1 : tag_list(e, key, sizeof(key), store, sizeof(store), &used, ex);
-    if (nt < 0 || ne < 0) {
+    int nt = tag_list(t, store, sizeof(store), &used, tags);
+    int ne = nt < 0 ? -1 : tag_list(e, store, sizeof(store), &used, ex);
+    if (nt < 0 || ne < 0 || tag_key(key, sizeof(key), tags, (size_t)nt, ex, (size_t)ne)) {
         send_exception(w, "the master's tags or exclude_tags are not a list of strings (or too "
                           "long); this worker keeps its own");
         return 0;
@@ -455,7 +454,8 @@ int dist_worker_run(runner **rp, scenario **scp, const dist_worker_opts *o)
     runner *r = *rp;
     scenario *sc = *scp;
     wk w = {.r = r, .sc = sc, .rp = rp, .scp = scp, .o = o, .state = "ready"};
-    tag_key(w.tagkey, sizeof(w.tagkey), o->tags, o->ntags, o->exclude_tags, o->nexclude_tags);
+    /* cut short, it matches no master's key: the worst is one needless refilter */
+    (void)tag_key(w.tagkey, sizeof(w.tagkey), o->tags, o->ntags, o->exclude_tags, o->nexclude_tags);
     w.nc = scenario_class_count(sc);
     w.users = calloc(w.nc ? w.nc : 1, sizeof(int));
     w.spare = runner_delta_create(sc->nentries);
